@@ -1,0 +1,316 @@
+/*
+ * ordo.h — the public interface of ordo, an order-preserving concurrent engine
+ * for ledger clients.
+ *
+ * This header is the specification. Each block says what a function does, who
+ * owns each pointer and for how long, which threads may call it, and what it
+ * returns.
+ *
+ * Conventions
+ *   - Functions that can fail return an int: 0 (ORDO_OK) on success, otherwise
+ *     a code from ordo_err. Codes are grouped by module and only ever appended.
+ *   - A call that fails without an op to carry the detail (ordo_ctx_new,
+ *     ordo_config_from_json, ...) also records a message on the calling thread:
+ *     ordo_last_error() / ordo_last_error_message().
+ *   - Every command returns an ordo_op at once: a future. The caller picks the
+ *     threading model: block (ordo_op_wait), get a callback (ordo_op_then), or
+ *     poll a file descriptor (ordo_op_fd) from its own event loop.
+ *   - Nothing but the runtime creates threads.
+ */
+#ifndef ORDO_H
+#define ORDO_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ORDO_EXTERN __attribute__((visibility("default")))
+#else
+#define ORDO_EXTERN
+#endif
+
+#define ORDO_VERSION_MAJOR 0
+#define ORDO_VERSION_MINOR 1
+#define ORDO_VERSION_PATCH 0
+#define ORDO_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * X(name, value, description). 1xx common and parameters, 2xx wallet and
+ * storage, 3xx ledger, 4xx crypto, 5xx queue. Values are never reused or
+ * renumbered; new codes are appended inside their group.
+ */
+#define ORDO_ERR_MAP(X)                                                        \
+  X(OK, 0, "success")                                                          \
+  /* 1xx: common and parameters */                                             \
+  X(E_INVAL, 100, "invalid argument")                                          \
+  X(E_NOMEM, 101, "out of memory")                                             \
+  X(E_BUSY, 102, "busy: queue full, or the operation is already running")      \
+  X(E_CANCELED, 103, "operation canceled")                                     \
+  X(E_TIMEOUT, 104, "timed out")                                               \
+  X(E_PENDING, 105, "operation has not finished")                              \
+  X(E_CONFIG, 106, "invalid configuration")                                    \
+  X(E_JSON, 107, "malformed JSON")                                             \
+  X(E_SHUTDOWN, 108, "context is shutting down")                               \
+  X(E_WOULD_DEADLOCK, 109, "blocking wait called on a runtime thread")         \
+  X(E_STATE, 110, "call not valid in the object's current state")              \
+  X(E_SYSTEM, 111, "system call failed")                                       \
+  X(E_NOT_FOUND, 112, "not found")                                             \
+  X(E_IO, 113, "input/output error")                                           \
+  X(E_UNSUPPORTED, 114, "not supported")                                       \
+  /* 2xx: wallet and storage */                                                \
+  X(E_STORAGE, 200, "storage backend error")                                   \
+  X(E_WALLET_ACCESS, 201, "wallet access denied: wrong key or passphrase")     \
+  /* 3xx: ledger */                                                            \
+  X(E_LEDGER, 300, "ledger error")                                             \
+  /* 4xx: crypto */                                                            \
+  X(E_CRYPTO, 400, "cryptographic operation failed")                           \
+  /* 5xx: queue */                                                             \
+  X(E_QUEUE, 500, "submission queue error")
+
+typedef enum ordo_err {
+#define ORDO__ERR_ENUM(name, value, text) ORDO_##name = value,
+  ORDO_ERR_MAP(ORDO__ERR_ENUM)
+#undef ORDO__ERR_ENUM
+} ordo_err;
+
+/* The description of an error code; never NULL ("unknown error" for codes
+ * outside the table). The string is static. Any thread. */
+ORDO_EXTERN const char *ordo_strerror(int code);
+
+/* The symbolic name of an error code ("ORDO_E_BUSY"), or "ORDO_E_UNKNOWN". */
+ORDO_EXTERN const char *ordo_errname(int code);
+
+/*
+ * The code and message of the last failed call on this thread that has no op
+ * to carry them (constructors, config parsing). The message is owned by the
+ * thread and valid until the next ordo call on the same thread. A successful
+ * call does not clear it.
+ */
+ORDO_EXTERN int ordo_last_error(void);
+ORDO_EXTERN const char *ordo_last_error_message(void);
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Executor sizes of a context. Start from ordo_config_init(), then apply JSON
+ * (ordo_config_from_json) and/or the environment (ordo_config_from_env).
+ *
+ *   key               env var                default
+ *   cheap_threads     ORDO_CHEAP_THREADS     online cores            1..1024
+ *   heavy_threads     ORDO_HEAVY_THREADS     max(1, cores / 2)       1..1024
+ *   heavy_nice        ORDO_HEAVY_NICE        10                      0..19
+ *   net_threads       ORDO_NET_THREADS       1                       1..1024
+ *   queue_limit       ORDO_QUEUE_LIMIT       65536                   1..16777216
+ *   single_executor   ORDO_SINGLE_EXECUTOR   false                   bool
+ *
+ * queue_limit bounds the ops admitted to one executor and not yet started;
+ * a command whose first stage finds the queue full fails with ORDO_E_BUSY.
+ * Later stages of an admitted op are never refused (the op was admitted once;
+ * refusing it half-way would strand work already done).
+ *
+ * single_executor runs every class on one shared executor of cheap_threads
+ * threads: the libindy model (set cheap_threads = 1 for libindy exactly). It
+ * exists as the baseline that benchmarks compare against.
+ */
+typedef struct ordo_config {
+  unsigned cheap_threads;
+  unsigned heavy_threads;
+  int heavy_nice;
+  unsigned net_threads;
+  unsigned queue_limit;
+  int single_executor;
+} ordo_config;
+
+/* Fill cfg with the defaults above (core count read from the system). */
+ORDO_EXTERN void ordo_config_init(ordo_config *cfg);
+
+/*
+ * Apply a JSON object of the keys above on top of cfg. Unknown keys, wrong
+ * types and out-of-range values fail with ORDO_E_CONFIG (ORDO_E_JSON for text
+ * that is not JSON) and a message naming the key; cfg is then unchanged.
+ */
+ORDO_EXTERN int ordo_config_from_json(ordo_config *cfg, const char *json);
+
+/* Apply the ORDO_* environment variables that are set. Errors as above, the
+ * message naming the variable. */
+ORDO_EXTERN int ordo_config_from_env(ordo_config *cfg);
+
+/* Check every field; ORDO_E_CONFIG with a message naming the first bad one. */
+ORDO_EXTERN int ordo_config_validate(const ordo_config *cfg);
+
+/* ------------------------------------------------------------------------ */
+/* Context                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct ordo_ctx ordo_ctx;
+typedef struct ordo_op ordo_op;
+
+typedef enum ordo_class {
+  ORDO_CLASS_CHEAP = 0, /* milliseconds or less: signing, record crypto */
+  ORDO_CLASS_HEAVY,     /* seconds: key generation, KDFs, export; low priority */
+  ORDO_CLASS_STORAGE,   /* database work; one thread per opened database */
+  ORDO_CLASS_NET,       /* network IO */
+  ORDO_CLASS_COUNT
+} ordo_class;
+
+/* "cheap", "heavy", "storage", "net"; NULL for an invalid class. */
+ORDO_EXTERN const char *ordo_class_name(ordo_class cls);
+
+/*
+ * Create a context with its own executors. cfg is copied; NULL means
+ * ordo_config_init() then ordo_config_from_env(). Several contexts may live in
+ * one process. Returns NULL on failure (ORDO_E_CONFIG, ORDO_E_NOMEM,
+ * ORDO_E_SYSTEM), with ordo_last_error_message() saying why. Any thread.
+ */
+ORDO_EXTERN ordo_ctx *ordo_ctx_new(const ordo_config *cfg);
+
+/*
+ * Shut a context down and free it: new commands are refused with
+ * ORDO_E_SHUTDOWN; queued ops complete with ORDO_E_CANCELED; running ops are
+ * asked to cancel at their next checkpoint and waited for; every pending
+ * callback is delivered; then the threads are joined. Ops the caller still
+ * holds stay valid for ordo_op_status/result/release after this returns.
+ * Must not be called from a runtime thread, nor concurrently with other calls
+ * on the same context. NULL is accepted.
+ */
+ORDO_EXTERN void ordo_ctx_free(ordo_ctx *ctx);
+
+/* The configuration in force (resolved defaults). Valid while ctx lives. */
+ORDO_EXTERN const ordo_config *ordo_ctx_config(const ordo_ctx *ctx);
+
+/*
+ * Metrics as a JSON object, one entry per class:
+ *   {"classes":{"cheap":{"threads":N,"queue_depth":N,"busy":N,"submitted":N,
+ *     "completed":N,"rejected":N,"wait_us":{"p50":N,"p99":N,"count":N,
+ *     "buckets":[…]},"run_us":{…}},…}}
+ * Histogram bucket i counts samples in [2^(i-1), 2^i) microseconds (bucket 0:
+ * under 1 µs). Returns a malloc'd string the caller frees with free(), or NULL
+ * on allocation failure. Any thread.
+ */
+ORDO_EXTERN char *ordo_ctx_metrics_json(ordo_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Ops (futures)                                                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * An op is refcounted. The call that returns it gives the caller one
+ * reference, which the caller drops with ordo_op_release(). Releasing before
+ * completion is safe: the op finishes (callback included) and is freed then.
+ * All ordo_op_* functions may be called from any thread on an op the caller
+ * holds a reference to.
+ */
+
+typedef void (*ordo_op_cb)(ordo_op *op, void *userdata);
+
+/*
+ * Block until op finishes or timeout_ms passes (negative: no limit; 0: poll).
+ * Returns the op's status (ORDO_OK or its error), or ORDO_E_TIMEOUT.
+ * On a runtime thread (inside a stage or callback) waiting for an op that has
+ * not finished would risk a deadlock, so it returns ORDO_E_WOULD_DEADLOCK
+ * without waiting (a 0 timeout is allowed there).
+ */
+ORDO_EXTERN int ordo_op_wait(ordo_op *op, int timeout_ms);
+
+/*
+ * Call cb(op, userdata) exactly once when op finishes, on a runtime thread;
+ * if op has already finished, cb is queued to run on a runtime thread at once.
+ * At most one callback per op: a second call returns ORDO_E_STATE. The op is
+ * valid during cb; cb must not block (it runs on an executor thread).
+ */
+ORDO_EXTERN int ordo_op_then(ordo_op *op, ordo_op_cb cb, void *userdata);
+
+/*
+ * An eventfd (non-blocking, close-on-exec) that becomes readable when op
+ * finishes, for epoll/poll/libuv/asyncio. Owned by the op: do not close it;
+ * it is closed by the release that frees the op. Returns the fd (>= 0) or a
+ * negated error code (-ORDO_E_SYSTEM).
+ */
+ORDO_EXTERN int ordo_op_fd(ordo_op *op);
+
+/*
+ * Ask op to stop. If its next stage is still queued it is removed and the op
+ * completes with ORDO_E_CANCELED before this returns: ORDO_OK. If a stage is
+ * running, the request is recorded and the op stops at its next checkpoint
+ * (a stage polling ordo_op_cancelled(), or the next stage boundary):
+ * ORDO_E_BUSY. An op that already finished: ORDO_E_STATE.
+ */
+ORDO_EXTERN int ordo_op_cancel(ordo_op *op);
+
+/* ORDO_E_PENDING until the op finishes, then its final status. */
+ORDO_EXTERN int ordo_op_status(ordo_op *op);
+
+/* The op's error message ("" on success or while pending). Owned by the op. */
+ORDO_EXTERN const char *ordo_op_message(ordo_op *op);
+
+/* The op's JSON result, or NULL if it has none or has not finished. Owned by
+ * the op, valid until the op is freed. */
+ORDO_EXTERN const char *ordo_op_result(ordo_op *op);
+
+/* The op's binary result. ORDO_E_PENDING while running, ORDO_E_NOT_FOUND if
+ * it has none. *data is owned by the op. */
+ORDO_EXTERN int ordo_op_result_bytes(ordo_op *op, const unsigned char **data,
+                                     size_t *len);
+
+/* Take another reference (for bindings that hand the op around). */
+ORDO_EXTERN ordo_op *ordo_op_retain(ordo_op *op);
+
+/* Drop a reference. NULL is accepted. */
+ORDO_EXTERN void ordo_op_release(ordo_op *op);
+
+/* ------------------------------------------------------------------------ */
+/* Running work                                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The body of a stage. It runs on a thread of its class and returns ORDO_OK or
+ * an error code, which becomes the op's status. It may set the op's result and
+ * message with the ordo_op_set_* calls below.
+ */
+typedef int (*ordo_stage_fn)(ordo_op *op, void *arg);
+
+/*
+ * Run fn(op, arg) as a one-stage op on class cls. arg is borrowed: it must
+ * stay valid until the op finishes. Never NULL: if the op is refused (queue
+ * full: ORDO_E_BUSY; shutting down: ORDO_E_SHUTDOWN; bad class: ORDO_E_INVAL)
+ * the returned op has already finished with that status.
+ */
+ORDO_EXTERN ordo_op *ordo_submit(ordo_ctx *ctx, ordo_class cls, ordo_stage_fn fn,
+                                 void *arg);
+
+/*
+ * Inside a running stage: non-zero when the current op was asked to cancel
+ * (ordo_op_cancel or context shutdown). Long stages poll it at checkpoints and
+ * return ORDO_E_CANCELED. Outside a stage: 0.
+ */
+ORDO_EXTERN int ordo_op_cancelled(void);
+
+/*
+ * Inside a running stage of op: set its JSON result (copied), its binary
+ * result (copied), or its message (printf-style, copied). A later call
+ * replaces an earlier one. ORDO_E_NOMEM on allocation failure; ORDO_E_STATE
+ * if op has finished.
+ */
+ORDO_EXTERN int ordo_op_set_result(ordo_op *op, const char *json);
+ORDO_EXTERN int ordo_op_set_result_bytes(ordo_op *op, const void *data,
+                                         size_t len);
+ORDO_EXTERN int ordo_op_set_message(ordo_op *op, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ORDO_H */
