@@ -117,6 +117,9 @@ ORDO_EXTERN const char *ordo_last_error_message(void);
  * Later stages of an admitted op are never refused (the op was admitted once;
  * refusing it half-way would strand work already done).
  *
+ * heavy_nice lowers heavy threads that many nice steps below the priority
+ * they inherit (capped at 19).
+ *
  * single_executor runs every class on one shared executor of cheap_threads
  * threads: the libindy model (set cheap_threads = 1 for libindy exactly). It
  * exists as the baseline that benchmarks compare against.
@@ -226,6 +229,8 @@ ORDO_EXTERN int ordo_op_wait(ordo_op *op, int timeout_ms);
  * if op has already finished, cb is queued to run on a runtime thread at once.
  * At most one callback per op: a second call returns ORDO_E_STATE. The op is
  * valid during cb; cb must not block (it runs on an executor thread).
+ * After ordo_ctx_free has returned there is no runtime thread left: setting a
+ * callback on a finished op then returns ORDO_E_SHUTDOWN and cb never runs.
  */
 ORDO_EXTERN int ordo_op_then(ordo_op *op, ordo_op_cb cb, void *userdata);
 
@@ -280,9 +285,10 @@ typedef int (*ordo_stage_fn)(ordo_op *op, void *arg);
 
 /*
  * Run fn(op, arg) as a one-stage op on class cls. arg is borrowed: it must
- * stay valid until the op finishes. Never NULL: if the op is refused (queue
- * full: ORDO_E_BUSY; shutting down: ORDO_E_SHUTDOWN; bad class: ORDO_E_INVAL)
- * the returned op has already finished with that status.
+ * stay valid until the op finishes. If the op is refused (queue full:
+ * ORDO_E_BUSY; shutting down: ORDO_E_SHUTDOWN; bad class or NULL fn:
+ * ORDO_E_INVAL) the returned op has already finished with that status. NULL
+ * only when ctx is NULL or memory runs out (ordo_last_error says which).
  */
 ORDO_EXTERN ordo_op *ordo_submit(ordo_ctx *ctx, ordo_class cls, ordo_stage_fn fn,
                                  void *arg);

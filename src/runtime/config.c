@@ -47,11 +47,11 @@ static const config_key keys[] = {
 static long long key_get(const ordo_config *cfg, const config_key *k) {
   const char *p = (const char *)cfg + k->offset;
   if (k->type == KEY_UINT) {
-    unsigned v;
+    unsigned v = 0;
     memcpy(&v, p, sizeof(v));
     return v;
   }
-  int v;
+  int v = 0;
   memcpy(&v, p, sizeof(v));
   return v;
 }
@@ -124,7 +124,7 @@ int ordo_config_from_json(ordo_config *cfg, const char *json) {
       rc = ordo__set_last_error(ORDO_E_CONFIG, "unknown config key '%s'", name);
       goto done;
     }
-    long long v;
+    long long v = 0;
     if (k->type == KEY_BOOL) {
       if (!json_is_boolean(value)) {
         rc = ordo__set_last_error(ORDO_E_CONFIG,
@@ -196,7 +196,7 @@ int ordo_config_from_env(ordo_config *cfg) {
     const char *s = getenv(keys[i].env);
     if (s == NULL)
       continue;
-    long long v;
+    long long v = 0;
     int rc = parse_env_value(&keys[i], s, &v);
     if (rc != ORDO_OK)
       return rc;

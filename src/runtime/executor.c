@@ -57,13 +57,21 @@ static void set_queued_on(ordo__task *t, ordo__executor *ex) {
   __atomic_store_n(&t->queued_on, ex, __ATOMIC_RELEASE);
 }
 
-/* Lower this thread's priority. On Linux nice is per thread (per tid), which
- * is what lets heavy work yield the CPU to cheap work on a busy machine.
- * Failure (e.g. a sandbox forbidding it) only loses that preference. */
+/* Lower this thread's priority by nice steps below the one it inherited
+ * (capped at 19). On Linux nice is per thread (per tid), which is what lets
+ * heavy work yield the CPU to cheap work on a busy machine. Failure (a
+ * sandbox forbidding it) only loses that preference. */
 static void lower_priority(int nice) {
 #if defined(__linux__)
-  if (nice > 0)
-    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+  if (nice > 0) {
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, tid);
+    if (base == -1 && errno != 0)
+      base = 0;
+    int target = base + nice > 19 ? 19 : base + nice;
+    (void)setpriority(PRIO_PROCESS, tid, target);
+  }
 #else
   (void)nice;
 #endif

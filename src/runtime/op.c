@@ -350,10 +350,16 @@ static void op_run_stage(ordo_op *op) {
   current_op = op;
   int rc = st.fn(op, op->state);
   current_op = outer;
+  if (rc == ORDO__STAGE_ASYNC) {
+    /* The op may already be running its next stage on another thread:
+     * touch nothing of it but our reference. */
+    ordo_op_release(op);
+    return;
+  }
   if (op->state_free_deferred) {
     op->state_free_deferred = 0;
     op_free_state(op);
-  } else if (rc != ORDO__STAGE_ASYNC) {
+  } else {
     op_advance(op, rc);
   }
   ordo_op_release(op);
@@ -456,7 +462,9 @@ int ordo_op_cancel(ordo_op *op) {
     if (atomic_load(&op->finishing))
       break;
   }
-  return atomic_load(&op->finishing) ? ORDO_E_STATE : ORDO_E_BUSY;
+  /* It was not finished when we set the flag, so the request counted even if
+   * a worker has since seen it and finished the op. */
+  return ORDO_E_BUSY;
 }
 
 int ordo_op_wait(ordo_op *op, int timeout_ms) {

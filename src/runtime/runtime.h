@@ -41,7 +41,8 @@ typedef struct ordo__executor ordo__executor;
  */
 ordo_op *ordo__op_new(ordo_ctx *ctx, void *state, void (*state_free)(void *));
 
-/* Append a stage that runs on class cls (its shared executor). ORDO_E_NOMEM,
+/* Append a stage that runs on class cls (its shared executor). The stage is
+ * called as fn(op, state) with the state given to ordo__op_new. ORDO_E_NOMEM,
  * ORDO_E_INVAL for a bad class. May be called from the op's running stage. */
 int ordo__op_add_stage(ordo_op *op, ordo_class cls, ordo_stage_fn fn);
 
@@ -109,7 +110,9 @@ struct ordo__task {
 
 /* Post a task to a serial executor (or a class executor via
  * ordo__executor_of_class). Not subject to queue_limit. ORDO_E_STATE after
- * close, ORDO_E_SHUTDOWN once the context is shutting down. */
+ * close. Still accepted while ordo_ctx_free waits for live ops (a backend
+ * must keep draining to finish the ops it holds); ORDO_E_SHUTDOWN once the
+ * threads are being joined. */
 int ordo__executor_post(ordo__executor *ex, ordo__task *task);
 
 /* The shared executor of a class in ctx. */

@@ -1,0 +1,177 @@
+/*
+ * support.c — latches, gates, thread and metrics helpers for the tests.
+ */
+#include "support/support.h"
+
+#include <jansson.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* How often a cancellable gate wait re-checks ordo_op_cancelled() when
+ * nothing pokes it. A polling period, not a timing assertion. */
+#define SUPPORT_CANCEL_POLL_NS 2000000L
+
+static atomic_int support_failures;
+
+void support_fail(const char *file, int line, const char *what) {
+  fprintf(stderr, "%s:%d: check failed: %s\n", file, line, what);
+  atomic_fetch_add(&support_failures, 1);
+}
+
+int support_take_failures(void) { return atomic_exchange(&support_failures, 0); }
+
+/* Mutex and condvar set-up cannot fail in a test that can go on. */
+static void must(int rc, const char *what) {
+  if (rc != 0) {
+    fprintf(stderr, "support: %s failed (%d)\n", what, rc);
+    abort();
+  }
+}
+
+/* ---- countdown latch ---------------------------------------------------- */
+
+void support_latch_init(support_latch *l, long count) {
+  must(pthread_mutex_init(&l->mu, NULL), "pthread_mutex_init");
+  must(pthread_cond_init(&l->cv, NULL), "pthread_cond_init");
+  l->count = count;
+}
+
+void support_latch_count_down(support_latch *l) {
+  pthread_mutex_lock(&l->mu);
+  if (l->count > 0 && --l->count == 0)
+    pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
+void support_latch_wait(support_latch *l) {
+  pthread_mutex_lock(&l->mu);
+  while (l->count > 0)
+    pthread_cond_wait(&l->cv, &l->mu);
+  pthread_mutex_unlock(&l->mu);
+}
+
+void support_latch_destroy(support_latch *l) {
+  pthread_cond_destroy(&l->cv);
+  pthread_mutex_destroy(&l->mu);
+}
+
+/* ---- gate ---------------------------------------------------------------- */
+
+void support_gate_init(support_gate *g) {
+  pthread_condattr_t attr;
+  must(pthread_mutex_init(&g->mu, NULL), "pthread_mutex_init");
+  must(pthread_condattr_init(&attr), "pthread_condattr_init");
+  must(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC),
+       "pthread_condattr_setclock");
+  must(pthread_cond_init(&g->cv, &attr), "pthread_cond_init");
+  pthread_condattr_destroy(&attr);
+  g->open = 0;
+}
+
+void support_gate_open(support_gate *g) {
+  pthread_mutex_lock(&g->mu);
+  g->open = 1;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+void support_gate_wait(support_gate *g) {
+  pthread_mutex_lock(&g->mu);
+  while (!g->open)
+    pthread_cond_wait(&g->cv, &g->mu);
+  pthread_mutex_unlock(&g->mu);
+}
+
+int support_gate_wait_cancellable(support_gate *g) {
+  int opened;
+  pthread_mutex_lock(&g->mu);
+  /* ordo_op_cancelled() is checked under g->mu: a canceller that pokes after
+   * its request was recorded cannot slip between the check and the wait. */
+  while (!g->open && !ordo_op_cancelled()) {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += SUPPORT_CANCEL_POLL_NS;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec += 1;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&g->cv, &g->mu, &until);
+  }
+  opened = g->open;
+  pthread_mutex_unlock(&g->mu);
+  return opened;
+}
+
+void support_gate_poke(support_gate *g) {
+  pthread_mutex_lock(&g->mu);
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+void support_gate_destroy(support_gate *g) {
+  pthread_cond_destroy(&g->cv);
+  pthread_mutex_destroy(&g->mu);
+}
+
+void support_blocker_init(support_blocker *b, int cancellable) {
+  support_latch_init(&b->started, 1);
+  support_gate_init(&b->gate);
+  b->cancellable = cancellable;
+}
+
+void support_blocker_destroy(support_blocker *b) {
+  support_gate_destroy(&b->gate);
+  support_latch_destroy(&b->started);
+}
+
+int support_blocker_stage(ordo_op *op, void *arg) {
+  support_blocker *b = arg;
+  (void)op;
+  support_latch_count_down(&b->started);
+  if (!b->cancellable) {
+    support_gate_wait(&b->gate);
+    return ORDO_OK;
+  }
+  return support_gate_wait_cancellable(&b->gate) ? ORDO_OK : ORDO_E_CANCELED;
+}
+
+/* ---- threads -------------------------------------------------------------- */
+
+void support_run_threads(int n, void *(*fn)(void *), void *args, size_t stride) {
+  pthread_t *tids = calloc((size_t)n, sizeof *tids);
+  if (tids == NULL)
+    must(-1, "calloc");
+  for (int i = 0; i < n; i++)
+    must(pthread_create(&tids[i], NULL, fn, (char *)args + (size_t)i * stride),
+         "pthread_create");
+  for (int i = 0; i < n; i++)
+    must(pthread_join(tids[i], NULL), "pthread_join");
+  free(tids);
+}
+
+/* ---- metrics --------------------------------------------------------------- */
+
+long long support_metric(ordo_ctx *ctx, const char *cls, const char *key) {
+  char *text = ordo_ctx_metrics_json(ctx);
+  json_t *root, *v;
+  long long out = -1;
+  if (text == NULL)
+    return -1;
+  root = json_loads(text, 0, NULL);
+  free(text);
+  v = json_object_get(json_object_get(json_object_get(root, "classes"), cls),
+                      key);
+  if (json_is_integer(v))
+    out = json_integer_value(v);
+  json_decref(root);
+  return out;
+}
+
+void support_metric_wait_eq(ordo_ctx *ctx, const char *cls, const char *key,
+                            long long value) {
+  while (support_metric(ctx, cls, key) != value)
+    sched_yield();
+}

@@ -1,0 +1,103 @@
+/*
+ * support.h — helpers shared by ordo's cmocka tests.
+ *
+ * Tests wait on events, never on the clock: a latch counts callbacks down, a
+ * gate holds a stage until the test opens it, and the cancellable gate wait is
+ * how a blocked stage observes ordo_op_cancelled() at its checkpoint.
+ *
+ * cmocka's assert_* may only be used on the test's own thread. Code that runs
+ * on runtime threads (stages, callbacks) or on helper threads checks with
+ * SUPPORT_CHECK, which counts failures; the test then asserts
+ * support_take_failures() == 0 once the work is done.
+ */
+#ifndef ORDO_TEST_SUPPORT_H
+#define ORDO_TEST_SUPPORT_H
+
+#include "ordo.h"
+
+#include <pthread.h>
+#include <stddef.h>
+
+/* ---- failures seen off the test thread --------------------------------- */
+
+/* Record a failed check (prints where) if cond is false. Any thread. */
+#define SUPPORT_CHECK(cond)                                                   \
+  ((cond) ? (void)0 : support_fail(__FILE__, __LINE__, #cond))
+
+void support_fail(const char *file, int line, const char *what);
+
+/* The number of failed checks since the last call, and reset it to 0. */
+int support_take_failures(void);
+
+/* ---- countdown latch ---------------------------------------------------- */
+
+/* support_latch_wait returns once support_latch_count_down has been called
+ * count times. Destroy it only after every counting thread is done with it
+ * (in practice: after ordo_ctx_free has joined the runtime threads). */
+typedef struct support_latch {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  long count;
+} support_latch;
+
+void support_latch_init(support_latch *l, long count);
+void support_latch_count_down(support_latch *l);
+void support_latch_wait(support_latch *l);
+void support_latch_destroy(support_latch *l);
+
+/* ---- gate ---------------------------------------------------------------- */
+
+/* Closed when initialised; support_gate_open lets every waiter through. */
+typedef struct support_gate {
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* uses CLOCK_MONOTONIC for timed waits */
+  int open;
+} support_gate;
+
+void support_gate_init(support_gate *g);
+void support_gate_open(support_gate *g);
+void support_gate_wait(support_gate *g);
+
+/*
+ * For a stage: block until the gate opens (returns 1) or the running op is
+ * asked to cancel (ordo_op_cancelled(), returns 0). Wakes on support_gate_poke
+ * and also re-checks ordo_op_cancelled() every few milliseconds, because a
+ * context shutdown asks for cancellation without poking the gate.
+ */
+int support_gate_wait_cancellable(support_gate *g);
+
+/* Wake the waiters without opening, so they re-check ordo_op_cancelled(). */
+void support_gate_poke(support_gate *g);
+void support_gate_destroy(support_gate *g);
+
+/* A stage blocked on a gate, with a latch it counts down once it runs. */
+typedef struct support_blocker {
+  support_latch started;
+  support_gate gate;
+  int cancellable; /* 1: also return when the op is asked to cancel */
+} support_blocker;
+
+void support_blocker_init(support_blocker *b, int cancellable);
+void support_blocker_destroy(support_blocker *b);
+
+/* ordo_stage_fn with arg = support_blocker *: counts "started" down, waits on
+ * the gate; returns ORDO_OK when it opened, ORDO_E_CANCELED when it saw a
+ * cancel request (cancellable blockers only). */
+int support_blocker_stage(ordo_op *op, void *arg);
+
+/* ---- threads -------------------------------------------------------------- */
+
+/* Run fn(args + i * stride) on n new threads and join them all. */
+void support_run_threads(int n, void *(*fn)(void *), void *args, size_t stride);
+
+/* ---- metrics --------------------------------------------------------------- */
+
+/* classes.<cls>.<key> from ordo_ctx_metrics_json, or -1 if absent. */
+long long support_metric(ordo_ctx *ctx, const char *cls, const char *key);
+
+/* Spin (sched_yield) until support_metric(ctx, cls, key) == value: waits for
+ * an event the runtime shows only through its metrics. */
+void support_metric_wait_eq(ordo_ctx *ctx, const char *cls, const char *key,
+                            long long value);
+
+#endif /* ORDO_TEST_SUPPORT_H */
