@@ -5,6 +5,7 @@
 #   make build   Release build into build/ (ordo, libordo.so, libordo.a)
 #   make bench   every benchmark, printing tables
 #   make install install library, header, ordo.pc and the CMake package
+#   make install-check  build a consumer against a scratch install
 #   make deps    install missing Debian packages (apt-get)
 #   make tsan    ThreadSanitizer build of the concurrency tests
 #   make fuzz    build the libFuzzer targets with clang and run each briefly
@@ -21,7 +22,7 @@ DEBIAN_PACKAGES := build-essential cmake pkg-config libsodium-dev \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test run bench install tsan fuzz clean
+.PHONY: all deps build test run bench install install-check tsan fuzz clean
 
 all: build
 
@@ -55,6 +56,11 @@ bench: build
 
 install: build
 	$(CMAKE) --install build
+
+# Install into a scratch prefix and build a consumer with pkg-config and with
+# find_package(ordo).
+install-check: build
+	tests/install/check.sh
 
 # TSan needs the heap below the 47-bit line; setarch -R turns off address
 # randomisation so it works on kernels with high mmap entropy.
