@@ -8,6 +8,7 @@
 #   make install-check  build a consumer against a scratch install
 #   make deps    install missing Debian packages (apt-get)
 #   make tsan    ThreadSanitizer build of the concurrency tests
+#   make memcheck  the runtime tests under valgrind
 #   make fuzz    build the libFuzzer targets with clang and run each briefly
 
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
@@ -18,11 +19,11 @@ CMAKE       ?= cmake
 DEBIAN_PACKAGES := build-essential cmake pkg-config libsodium-dev \
   libsecp256k1-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler \
-  libcbor-dev libcmocka-dev python3 curl clang libclang-rt-14-dev
+  libcbor-dev libcmocka-dev python3 curl clang libclang-rt-14-dev valgrind
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test run bench install install-check tsan fuzz clean
+.PHONY: all deps build test run bench install install-check tsan memcheck fuzz clean
 
 all: build
 
@@ -69,6 +70,20 @@ tsan: deps
 	$(CMAKE) --build build-tsan -j $(JOBS)
 	cd build-tsan && setarch -R ctest --output-on-failure -L runtime
 
+# The concurrency tests under valgrind, on a build without sanitizers.
+MEMCHECK_TESTS ?= test_runtime
+memcheck: deps
+	$(CMAKE) -S . -B build-memcheck -DCMAKE_BUILD_TYPE=Debug
+	$(CMAKE) --build build-memcheck -j $(JOBS)
+	@for t in $(MEMCHECK_TESTS); do \
+	  echo "== valgrind $$t"; \
+	  valgrind -q --error-exitcode=9 --leak-check=full \
+	    --errors-for-leak-kinds=definite,indirect build-memcheck/tests/$$t \
+	    > build-memcheck/$$t.memcheck.log 2>&1 \
+	    || { cat build-memcheck/$$t.memcheck.log; exit 1; }; \
+	  tail -n 1 build-memcheck/$$t.memcheck.log; \
+	done
+
 fuzz: deps
 	CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug \
 	  -DORDO_BUILD_TESTS=OFF -DORDO_BUILD_FUZZ=ON
@@ -82,4 +97,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf build build-test build-tsan build-fuzz
+	rm -rf build build-test build-tsan build-fuzz build-memcheck
