@@ -7,7 +7,8 @@
  * a steady rate, open loop: issue times are fixed in advance, and an op's
  * latency is its completion time (taken in its ordo_op_then callback) minus
  * its scheduled issue time, so a stalled executor shows up as latency instead
- * of slowing the issuer. Three phases of S seconds each:
+ * of slowing the issuer. Three phases of S seconds each (idle and loaded run
+ * as ISO_ROUNDS alternating segments, so machine noise falls on both alike):
  *
  *   idle      default configuration, nothing else running;
  *   loaded    the same, while heavy_threads safe-prime searches (1025 bits,
@@ -28,6 +29,7 @@
 
 #define ISO_DEFAULT_SECONDS 3.0
 #define ISO_DEFAULT_RATE 500.0
+#define ISO_ROUNDS 5 /* idle and loaded segments alternate this many times */
 #define ISO_HEAVY_BITS 1025 /* the prime size of CL key generation */
 #define ISO_WARMUP_OPS 64   /* wake every cheap thread before measuring */
 #define ISO_MAX_OPS 10000000u
@@ -239,6 +241,10 @@ typedef struct iso_phase {
 } iso_phase;
 
 typedef struct iso_result {
+  /* Raw samples of every segment of the phase, in ns; stats are taken once
+   * all segments have run. */
+  uint64_t *lat_ns, *svc_ns, *lag_ns;
+  size_t n, cap;
   bench_stats st;  /* latency: completion - scheduled issue time */
   bench_stats svc; /* service: completion - actual issue time */
   bench_stats lag; /* issuer lateness: actual - scheduled issue time */
@@ -310,18 +316,19 @@ static int iso_phase_run(const ordo_config *cfg, unsigned heavy_ops,
   heavy_load heavy;
   int have_heavy = 0, heavy_stopped = 0, rc;
   iso_phase ph;
-  uint64_t *lat = NULL;
   size_t i;
 
-  memset(res, 0, sizeof *res);
+  if (res->n + n > res->cap) {
+    bench_error("internal: %zu samples do not fit in %zu", res->n + n, res->cap);
+    return ORDO_E_INVAL;
+  }
   memset(&ph, 0, sizeof ph);
   ph.signer = signer;
   if ((rc = bench_counter_init(&ph.done)) != ORDO_OK) {
     bench_error("cannot create a counter");
     return rc;
   }
-  if ((ph.slots = calloc(n, sizeof *ph.slots)) == NULL ||
-      (lat = calloc(n, sizeof *lat)) == NULL) {
+  if ((ph.slots = calloc(n, sizeof *ph.slots)) == NULL) {
     bench_error("out of memory for %zu samples", n);
     rc = ORDO_E_NOMEM;
     goto done;
@@ -347,7 +354,7 @@ static int iso_phase_run(const ordo_config *cfg, unsigned heavy_ops,
   rc = bench_issue_steady(bench_now_ns() + 1000000, rate, n, issue_sign, &ph);
   if (rc != ORDO_OK)
     goto done;
-  res->queued_at_end = ph.issued - (size_t)bench_counter_get(&ph.done);
+  res->queued_at_end += ph.issued - (size_t)bench_counter_get(&ph.done);
 
   if (have_heavy) {
     /* Give queued signatures a fair chance to finish behind the search that
@@ -370,28 +377,20 @@ static int iso_phase_run(const ordo_config *cfg, unsigned heavy_ops,
     goto done;
   }
 
+  /* The issuer's own lateness is part of every latency; shown apart (and
+   * taken out, in the service time) it tells a noisy machine (late timer
+   * wake-ups, a paused VM) from a stalled executor. */
   for (i = 0; i < ph.issued; i++) {
     const sign_slot *s = &ph.slots[i];
-    lat[i] = s->done_ns > s->sched_ns ? s->done_ns - s->sched_ns : 0;
+    size_t k = res->n++;
+    res->lat_ns[k] = s->done_ns > s->sched_ns ? s->done_ns - s->sched_ns : 0;
+    res->svc_ns[k] = s->done_ns > s->issued_ns ? s->done_ns - s->issued_ns : 0;
+    res->lag_ns[k] = s->issued_ns > s->sched_ns ? s->issued_ns - s->sched_ns : 0;
     if (s->status != ORDO_OK) {
       if (res->failed++ == 0)
         res->first_error = s->status;
     }
   }
-  bench_stats_of(lat, ph.issued, &res->st);
-  /* The issuer's own lateness is part of every latency above; shown apart
-   * (and taken out, in the service time) it tells a noisy machine (late
-   * timer wake-ups, a paused VM) from a stalled executor. */
-  for (i = 0; i < ph.issued; i++) {
-    const sign_slot *s = &ph.slots[i];
-    lat[i] = s->done_ns > s->issued_ns ? s->done_ns - s->issued_ns : 0;
-  }
-  bench_stats_of(lat, ph.issued, &res->svc);
-  for (i = 0; i < ph.issued; i++) {
-    const sign_slot *s = &ph.slots[i];
-    lat[i] = s->issued_ns > s->sched_ns ? s->issued_ns - s->sched_ns : 0;
-  }
-  bench_stats_of(lat, ph.issued, &res->lag);
 
 done:
   if (have_heavy && !heavy_stopped) {
@@ -403,15 +402,42 @@ done:
    * guarantees that), since callbacks write into slots and heavy. */
   ordo_ctx_free(ph.ctx);
   if (have_heavy) {
-    res->primes = heavy.found;
-    res->heavy_failed = heavy.failed;
-    res->heavy_error = heavy.first_error;
+    res->primes += heavy.found;
+    if (heavy.failed > 0 && res->heavy_failed == 0)
+      res->heavy_error = heavy.first_error;
+    res->heavy_failed += heavy.failed;
     heavy_destroy(&heavy);
   }
   bench_counter_destroy(&ph.done);
   free(ph.slots);
-  free(lat);
   return rc;
+}
+
+static int iso_result_init(iso_result *r, size_t cap) {
+  memset(r, 0, sizeof *r);
+  r->cap = cap;
+  r->lat_ns = calloc(cap ? cap : 1, sizeof *r->lat_ns);
+  r->svc_ns = calloc(cap ? cap : 1, sizeof *r->svc_ns);
+  r->lag_ns = calloc(cap ? cap : 1, sizeof *r->lag_ns);
+  if (r->lat_ns == NULL || r->svc_ns == NULL || r->lag_ns == NULL) {
+    bench_error("out of memory for %zu samples", cap);
+    return ORDO_E_NOMEM;
+  }
+  return ORDO_OK;
+}
+
+/* Stats of every segment's samples together. */
+static void iso_result_finish(iso_result *r) {
+  bench_stats_of(r->lat_ns, r->n, &r->st);
+  bench_stats_of(r->svc_ns, r->n, &r->svc);
+  bench_stats_of(r->lag_ns, r->n, &r->lag);
+}
+
+static void iso_result_free(iso_result *r) {
+  free(r->lat_ns);
+  free(r->svc_ns);
+  free(r->lag_ns);
+  r->lat_ns = r->svc_ns = r->lag_ns = NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -468,14 +494,19 @@ static int iso_run(const bench_opts *opts, json_t **out) {
   iso_result idle, loaded, baseline;
   bench_signer signer;
   unsigned heavy_ops;
-  double ratio, base_ratio;
+  double ratio, base_ratio, seg;
+  size_t per_phase;
+  unsigned r;
   json_t *o;
-  int rc, err = 0;
+  int rc, err = 0, ret = ORDO_CLI_FAIL;
 
   if (seconds * rate > ISO_MAX_OPS) {
     bench_error("--seconds x --rate is over %u ops per phase", ISO_MAX_OPS);
     return ORDO_CLI_USAGE;
   }
+  memset(&idle, 0, sizeof idle);
+  memset(&loaded, 0, sizeof loaded);
+  memset(&baseline, 0, sizeof baseline);
   if ((rc = bench_signer_init(&signer)) != ORDO_OK) {
     bench_error("cannot make a signing key: %s", ordo_errname(rc));
     return ORDO_CLI_FAIL;
@@ -499,18 +530,31 @@ static int iso_run(const bench_opts *opts, json_t **out) {
            ISO_HEAVY_BITS);
     bench_table_header(stdout, &iso_table);
   }
-  if ((rc = iso_phase_run(&cfg, 0, seconds, rate, &signer, &idle)) != ORDO_OK)
+  /* Idle and loaded alternate in short segments, so that the machine's
+   * noise (a busy neighbour, a paused VM) falls on both alike instead of
+   * deciding the ratio by which phase it happened to hit. */
+  seg = seconds / ISO_ROUNDS;
+  per_phase = (size_t)ceil(seg * rate) * ISO_ROUNDS;
+  if ((rc = iso_result_init(&idle, per_phase)) != ORDO_OK ||
+      (rc = iso_result_init(&loaded, per_phase)) != ORDO_OK ||
+      (rc = iso_result_init(&baseline, (size_t)ceil(seconds * rate))) != ORDO_OK)
     goto fail;
-  if (!opts->json)
+  for (r = 0; r < ISO_ROUNDS; r++) {
+    if ((rc = iso_phase_run(&cfg, 0, seg, rate, &signer, &idle)) != ORDO_OK ||
+        (rc = iso_phase_run(&cfg, heavy_ops, seg, rate, &signer, &loaded)) !=
+            ORDO_OK)
+      goto fail;
+  }
+  iso_result_finish(&idle);
+  iso_result_finish(&loaded);
+  if (!opts->json) {
     iso_print_row("idle (ordo)", &idle, 0);
-  if ((rc = iso_phase_run(&cfg, heavy_ops, seconds, rate, &signer, &loaded)) !=
-      ORDO_OK)
-    goto fail;
-  if (!opts->json)
     iso_print_row("loaded (ordo)", &loaded, 1);
+  }
   if ((rc = iso_phase_run(&base, heavy_ops, seconds, rate, &signer,
                           &baseline)) != ORDO_OK)
     goto fail;
+  iso_result_finish(&baseline);
   if (!opts->json)
     iso_print_row("loaded (baseline: libindy)", &baseline, 1);
   bench_signer_wipe(&signer);
@@ -533,7 +577,7 @@ static int iso_run(const bench_opts *opts, json_t **out) {
 
   if ((o = json_object()) == NULL) {
     bench_error("out of memory");
-    return ORDO_CLI_FAIL;
+    goto out;
   }
   err |= bench_json_num(o, "idle_p99_us", idle.st.p99_us, 1);
   err |= bench_json_num(o, "loaded_p99_us", loaded.st.p99_us, 1);
@@ -556,7 +600,7 @@ static int iso_run(const bench_opts *opts, json_t **out) {
   if (err) {
     json_decref(o);
     bench_error("out of memory");
-    return ORDO_CLI_FAIL;
+    goto out;
   }
 
   /* Numbers are only meaningful if every op did its work. */
@@ -568,7 +612,7 @@ static int iso_run(const bench_opts *opts, json_t **out) {
                 idle.failed + loaded.failed + baseline.failed,
                 ordo_errname(first));
     json_decref(o);
-    return ORDO_CLI_FAIL;
+    goto out;
   }
   if (loaded.heavy_failed + baseline.heavy_failed > 0) {
     bench_error("%lu heavy op(s) failed (first: %s)",
@@ -576,15 +620,20 @@ static int iso_run(const bench_opts *opts, json_t **out) {
                 ordo_errname(loaded.heavy_failed ? loaded.heavy_error
                                                  : baseline.heavy_error));
     json_decref(o);
-    return ORDO_CLI_FAIL;
+    goto out;
   }
   *out = o;
-  return ORDO_CLI_OK;
+  ret = ORDO_CLI_OK;
+  goto out;
 
 fail:
   bench_signer_wipe(&signer);
   bench_error("isolation failed: %s", ordo_errname(rc));
-  return ORDO_CLI_FAIL;
+out:
+  iso_result_free(&idle);
+  iso_result_free(&loaded);
+  iso_result_free(&baseline);
+  return ret;
 }
 
 const bench_def bench_isolation_def = {

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The ordo CLI: exit codes, help, and that each benchmark runs and reports the
+# documented JSON keys. Short runs; no timing is asserted.
+set -u
+ordo="$1"
+py=/usr/bin/python3
+fail=0
+check() { # check NAME EXPECTED_RC CMD...
+  local name=$1 want=$2; shift 2
+  "$@" >/tmp/ordo-cli-$$.out 2>&1
+  local rc=$?
+  if [ "$rc" != "$want" ]; then
+    echo "FAIL $name: exit $rc, want $want"; cat /tmp/ordo-cli-$$.out; fail=1
+  else
+    echo "ok   $name"
+  fi
+}
+check "help" 0 "$ordo" --help
+check "version" 0 "$ordo" --version
+check "no command" 2 "$ordo"
+check "unknown command" 2 "$ordo" frobnicate
+check "unknown flag" 2 "$ordo" --frobnicate
+check "bench help" 0 "$ordo" bench --help
+check "unknown benchmark" 2 "$ordo" bench nope
+check "bad seconds" 2 "$ordo" bench isolation --seconds abc
+check "bad threads" 2 "$ordo" bench scaling --threads 1,x
+
+"$ordo" bench isolation --seconds 0.5 --json >/tmp/ordo-iso-$$.json || { echo "FAIL isolation run"; fail=1; }
+$py - /tmp/ordo-iso-$$.json <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("idle_p99_us", "loaded_p99_us", "ratio", "baseline_loaded_p99_us", "baseline_ratio"):
+    assert k in d and isinstance(d[k], (int, float)), k
+assert d["idle_count"] > 0 and d["loaded_count"] > 0 and d["baseline_loaded_count"] > 0
+print("ok   isolation json")
+PY
+"$ordo" bench scaling --seconds 0.3 --threads 1,2 --json >/tmp/ordo-sc-$$.json || { echo "FAIL scaling run"; fail=1; }
+$py - /tmp/ordo-sc-$$.json <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["cores"] >= 1
+assert [p["threads"] for p in d["points"]] == [1, 2]
+assert all(p["ops_per_s"] > 0 for p in d["points"])
+print("ok   scaling json")
+PY
+rm -f /tmp/ordo-cli-$$.out /tmp/ordo-iso-$$.json /tmp/ordo-sc-$$.json
+exit $fail
