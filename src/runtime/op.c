@@ -300,6 +300,20 @@ void ordo__op_fail(ordo_op *op, int status, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* Where no stage is running: if op was asked to stop (ordo_op_cancel, or
+ * the context shutting down), finish it as canceled and return 1. */
+static int op_stop_if_asked(ordo_op *op, const char *when) {
+  if (atomic_load(&op->cancel)) {
+    op_fail(op, ORDO_E_CANCELED, "canceled %s", when);
+    return 1;
+  }
+  if (atomic_load(&op->ctx->shutting_down)) {
+    op_fail(op, ORDO_E_CANCELED, "canceled %s: context shutting down", when);
+    return 1;
+  }
+  return 0;
+}
+
 /* After a stage returned rc: finish, or queue the next stage. */
 static void op_advance(ordo_op *op, int rc) {
   if (atomic_load(&op->finishing))
@@ -312,14 +326,8 @@ static void op_advance(ordo_op *op, int rc) {
     op_finish(op, ORDO_OK);
     return;
   }
-  if (atomic_load(&op->cancel)) {
-    op_fail(op, ORDO_E_CANCELED, "canceled between stages");
+  if (op_stop_if_asked(op, "between stages"))
     return;
-  }
-  if (atomic_load(&op->ctx->shutting_down)) {
-    op_fail(op, ORDO_E_CANCELED, "canceled: context shutting down");
-    return;
-  }
   op_stage *st = &op->stages[op->next];
   op->task.kind = ORDO__TASK_STAGE;
   op->task.fn = ordo__op_run_task;
@@ -332,16 +340,10 @@ static void op_advance(ordo_op *op, int rc) {
 }
 
 static void op_run_stage(ordo_op *op) {
-  if (atomic_load(&op->cancel)) {
-    op_fail(op, ORDO_E_CANCELED, "canceled before its stage started");
+  /* Also catches an op popped just before ordo_ctx_free drained this queue:
+   * it was still queued when shutdown began, so it ends as those did. */
+  if (op_stop_if_asked(op, "before its stage started"))
     return;
-  }
-  /* Popped just before ordo_ctx_free drained this queue: it was still
-   * queued when shutdown began, so it ends as the drained ones do. */
-  if (atomic_load(&op->ctx->shutting_down)) {
-    op_fail(op, ORDO_E_CANCELED, "canceled: context shutting down");
-    return;
-  }
   /* Hold the op across the stage: the stage may finish it (ordo__op_fail),
    * which drops the runtime's reference while we still use it. */
   ordo_op_retain(op);
