@@ -64,13 +64,26 @@ extern "C" {
   X(E_NOT_FOUND, 112, "not found")                                             \
   X(E_IO, 113, "input/output error")                                           \
   X(E_UNSUPPORTED, 114, "not supported")                                       \
+  X(E_EXISTS, 115, "already exists")                                           \
   /* 2xx: wallet and storage */                                                \
   X(E_STORAGE, 200, "storage backend error")                                   \
   X(E_WALLET_ACCESS, 201, "wallet access denied: wrong key or passphrase")     \
+  X(E_WALLET_NOT_FOUND, 202, "wallet not found")                               \
+  X(E_WALLET_EXISTS, 203, "wallet already exists")                             \
+  X(E_WALLET_NOT_OPEN, 204, "wallet is not open")                              \
+  X(E_RECORD_DUPLICATE, 205, "record already exists")                          \
+  X(E_RECORD_NOT_FOUND, 206, "record not found")                               \
+  X(E_WQL, 207, "invalid WQL query")                                           \
+  X(E_WALLET_FILE, 208, "wallet export file is corrupt, truncated or tampered")\
+  X(E_STORAGE_BUSY, 209, "storage is locked by another process")               \
   /* 3xx: ledger */                                                            \
   X(E_LEDGER, 300, "ledger error")                                             \
   /* 4xx: crypto */                                                            \
   X(E_CRYPTO, 400, "cryptographic operation failed")                           \
+  X(E_KEY_NOT_FOUND, 401, "key or DID not found in the wallet")                \
+  X(E_BAD_KEY, 402, "malformed key, seed or DID")                              \
+  X(E_UNPACK, 403, "message cannot be unpacked: tampered, or not for us")      \
+  X(E_PROOF, 404, "proof does not verify")                                     \
   /* 5xx: queue */                                                             \
   X(E_QUEUE, 500, "submission queue error")
 

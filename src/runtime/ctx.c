@@ -154,10 +154,34 @@ void ordo_ctx_free(ordo_ctx *ctx) {
     pthread_cond_wait(&ctx->cv, &ctx->mu);
   pthread_mutex_unlock(&ctx->mu);
 
-  /* 4. Stop the threads (plain tasks still queued run first). */
+  /* 4. Let modules close what they hold (databases), while the executors
+   * still run; in reverse order of their numbering. */
+  for (int m = ORDO__MODULE_COUNT - 1; m >= 0; m--) {
+    if (ctx->module_data[m] != NULL && ctx->module_shutdown[m] != NULL)
+      ctx->module_shutdown[m](ctx->module_data[m]);
+    ctx->module_data[m] = NULL;
+  }
+
+  /* 5. Stop the threads (plain tasks still queued run first). */
   executors_stop(ctx);
   atomic_store(&ctx->joined, 1);
   ordo__ctx_release(ctx);
+}
+
+void *ordo__ctx_module(ordo_ctx *ctx, ordo__module m,
+                       void *(*create)(ordo_ctx *ctx),
+                       void (*shutdown)(void *data)) {
+  if (ctx == NULL || (unsigned)m >= ORDO__MODULE_COUNT)
+    return NULL;
+  pthread_mutex_lock(&ctx->mu);
+  void *data = ctx->module_data[m];
+  if (data == NULL && create != NULL && !atomic_load(&ctx->shutting_down)) {
+    data = create(ctx);
+    ctx->module_data[m] = data;
+    ctx->module_shutdown[m] = shutdown;
+  }
+  pthread_mutex_unlock(&ctx->mu);
+  return data;
 }
 
 const ordo_config *ordo_ctx_config(const ordo_ctx *ctx) {

@@ -115,6 +115,8 @@ struct ordo_ctx {
   pthread_mutex_t mu;          /* leaf lock: serial list, shutdown wait */
   pthread_cond_t cv;
   ordo__executor *serials;     /* every serial executor, open or parked */
+  void *module_data[ORDO__MODULE_COUNT];          /* under mu */
+  void (*module_shutdown[ORDO__MODULE_COUNT])(void *);
 };
 
 void ordo__ctx_retain(ordo_ctx *ctx);

@@ -118,6 +118,24 @@ int ordo__executor_post(ordo__executor *ex, ordo__task *task);
 /* The shared executor of a class in ctx. */
 ordo__executor *ordo__executor_of_class(ordo_ctx *ctx, ordo_class cls);
 
+/*
+ * Per-context state of a module (the wallet registry, the queue), made on
+ * first use: returns the module's data, calling create(ctx) the first time
+ * (under a lock, so two threads racing get the same data). shutdown(data) is
+ * called once by ordo_ctx_free after every op has finished and before the
+ * threads stop, so it may still submit work to executors and wait for it;
+ * it frees data. Returns NULL if create returned NULL.
+ */
+typedef enum ordo__module {
+  ORDO__MODULE_WALLET = 0,
+  ORDO__MODULE_QUEUE,
+  ORDO__MODULE_COUNT
+} ordo__module;
+
+void *ordo__ctx_module(ordo_ctx *ctx, ordo__module m,
+                       void *(*create)(ordo_ctx *ctx),
+                       void (*shutdown)(void *data));
+
 /* Monotonic clock in nanoseconds. */
 unsigned long long ordo__now_ns(void);
 

@@ -1,0 +1,203 @@
+/*
+ * storage.h — the asynchronous storage backend interface, and the SQLite
+ * backend that is ordo's embedded default.
+ *
+ * A backend stores opaque records for the wallet (and later the queue
+ * journal): (category, name) -> value, plus tags. It never sees plaintext of
+ * encrypted fields: the wallet encrypts category, name, tag names and values
+ * before they get here, deterministically where they must stay searchable.
+ *
+ * Why asynchronous: the runtime never blocks a cheap thread on IO. A command
+ * stage builds an ordo_storage_req, submits it, and returns
+ * ORDO__STAGE_ASYNC; the backend runs it on threads it owns (SQLite: one
+ * serial executor per database file) and calls req->done, from which the
+ * command calls ordo__op_resume(). Threading is the backend's business.
+ *
+ * Versioned vtable, SQLite-style: `version` first, methods only appended,
+ * each marked with the version that added it. The base struct ordo_storage
+ * is the first member of a backend's own struct.
+ */
+#ifndef ORDO_STORAGE_H
+#define ORDO_STORAGE_H
+
+#include "ordo.h"
+#include "runtime/runtime.h"
+
+#include <stddef.h>
+
+/* A byte string. Who owns data is said wherever the struct is used. */
+typedef struct ordo_storage_buf {
+  unsigned char *data;
+  size_t len;
+} ordo_storage_buf;
+
+typedef struct ordo_storage_tag {
+  ordo_storage_buf name;
+  ordo_storage_buf value;
+  int plaintext; /* stored as-is: range ($gt…) and $like work on it */
+} ordo_storage_tag;
+
+typedef struct ordo_storage_record {
+  ordo_storage_buf category; /* the record's type */
+  ordo_storage_buf name;
+  ordo_storage_buf value;
+  ordo_storage_tag *tags;
+  size_t ntags;
+} ordo_storage_record;
+
+/* Wipe (sodium-style, not optimisable away) and free every buffer of a
+ * record the backend returned, and the tag array; leaves *r zeroed. */
+void ordo_storage_record_clear(ordo_storage_record *r);
+
+/* ---- queries over tags --------------------------------------------------- */
+
+typedef enum ordo_storage_qop {
+  ORDO_SQ_ALL = 0, /* every record of the category (an empty WQL query) */
+  ORDO_SQ_AND,     /* children: all match (none: true) */
+  ORDO_SQ_OR,      /* children: any matches (none: false) */
+  ORDO_SQ_NOT,     /* one child: does not match */
+  ORDO_SQ_EQ,      /* the record has tag `tag_name` with value == values[0] */
+  ORDO_SQ_NEQ,     /* has the tag, with value != values[0] */
+  ORDO_SQ_GT,      /* has the tag, value > values[0] (bytewise, memcmp order) */
+  ORDO_SQ_GTE,
+  ORDO_SQ_LT,
+  ORDO_SQ_LTE,
+  ORDO_SQ_LIKE,    /* has the tag, value LIKE values[0] (SQL: % and _) */
+  ORDO_SQ_IN       /* has the tag, value equal to one of values[0..n) */
+} ordo_storage_qop;
+
+/*
+ * A query tree. Every node, its children array, its values array and every
+ * buffer are malloc'd and owned by the tree; ordo_storage_query_free frees
+ * all of it. Leaves name one tag (tag_name, plaintext); GT/GTE/LT/LTE/LIKE
+ * are only valid on plaintext tags (a backend refuses others with
+ * ORDO_E_INVAL), since encrypted values have no order.
+ */
+typedef struct ordo_storage_query ordo_storage_query;
+struct ordo_storage_query {
+  ordo_storage_qop op;
+  ordo_storage_buf tag_name; /* leaves */
+  int plaintext;             /* leaves: which tag table */
+  ordo_storage_buf *values;  /* leaves: 1 value, or n for IN */
+  size_t nvalues;
+  ordo_storage_query **children; /* AND / OR / NOT */
+  size_t nchildren;
+};
+
+/* Free a tree (NULL accepted). Buffers are wiped first. */
+void ordo_storage_query_free(ordo_storage_query *q);
+
+/* ---- requests ------------------------------------------------------------ */
+
+typedef enum ordo_storage_opcode {
+  ORDO_STORAGE_ADD = 1,      /* insert rec; ORDO_E_RECORD_DUPLICATE if
+                                (category, name) exists */
+  ORDO_STORAGE_GET,          /* rec.category + rec.name -> result; with tags
+                                and value; ORDO_E_RECORD_NOT_FOUND */
+  ORDO_STORAGE_UPDATE_VALUE, /* set rec.value of (category, name) */
+  ORDO_STORAGE_ADD_TAGS,     /* add rec.tags; a tag of the same name (and
+                                plaintext flag) gets the new value */
+  ORDO_STORAGE_REPLACE_TAGS, /* the record's tags become exactly rec.tags */
+  ORDO_STORAGE_DELETE_TAGS,  /* remove the tags named in rec.tags (values
+                                ignored); names not present are ignored */
+  ORDO_STORAGE_DELETE,       /* remove (category, name) and its tags */
+  ORDO_STORAGE_SCAN,         /* records of rec.category matching query, in
+                                insertion order, skipping offset, at most
+                                limit (0: no limit) -> results/nresults;
+                                count = total matches when want_count */
+  ORDO_STORAGE_COUNT,        /* count of matches -> count */
+  ORDO_STORAGE_BATCH,        /* batch[0..nbatch) applied in one transaction,
+                                all or nothing (import). Each sub-request's
+                                status is set; done is called only on the
+                                outer request */
+  ORDO_STORAGE_META_SET,     /* the database's own key/value metadata (wallet
+                                key material, KDF parameters): rec.name ->
+                                rec.value, overwriting */
+  ORDO_STORAGE_META_GET,     /* rec.name -> result.value;
+                                ORDO_E_NOT_FOUND if unset */
+  ORDO_STORAGE_CLOSE         /* runs after every request submitted before it;
+                                after its done returns the ordo_storage is
+                                freed and must not be used */
+} ordo_storage_opcode;
+
+typedef struct ordo_storage_req ordo_storage_req;
+struct ordo_storage_req {
+  /* In: set by the caller; borrowed until done is called. */
+  ordo_storage_opcode opcode;
+  ordo_storage_record rec;
+  const ordo_storage_query *query; /* SCAN / COUNT; NULL means ORDO_SQ_ALL */
+  unsigned long long offset;       /* SCAN */
+  unsigned long long limit;        /* SCAN; 0 = no limit */
+  int want_count;                  /* SCAN: also fill count */
+  ordo_storage_req *batch;         /* BATCH: sub-requests (no CLOSE, BATCH) */
+  size_t nbatch;
+  /* Called exactly once, on a runtime thread, when the request is complete:
+   * for a write only after its transaction has committed durably. It may
+   * submit further requests; it must not block. */
+  void (*done)(ordo_storage_req *req);
+  void *userdata;
+
+  /* Out: set by the backend before done. The caller owns what is returned
+   * and frees it with ordo_storage_req_clear_output. */
+  int status;                  /* ORDO_OK or an ordo_err code */
+  char *message;               /* malloc'd detail on error, or NULL */
+  ordo_storage_record result;  /* GET, META_GET */
+  ordo_storage_record *results;/* SCAN */
+  size_t nresults;
+  unsigned long long count;    /* COUNT, SCAN with want_count */
+
+  /* Backend's own: do not touch. */
+  ordo_storage_req *backend_next;
+};
+
+/* Free and zero the output fields of req (status kept). */
+void ordo_storage_req_clear_output(ordo_storage_req *req);
+
+/* ---- backends ------------------------------------------------------------ */
+
+typedef struct ordo_storage ordo_storage;
+typedef struct ordo_storage_backend ordo_storage_backend;
+
+/* The base of every open database: first member of the backend's struct. */
+struct ordo_storage {
+  const ordo_storage_backend *backend;
+};
+
+/* open flags */
+#define ORDO_STORAGE_CREATE 1 /* create; ORDO_E_WALLET_EXISTS if it exists */
+
+struct ordo_storage_backend {
+  int version; /* 1 */
+  const char *name;
+
+  /* (v1) Open the database named by uri (SQLite: a file path). Blocking
+   * (file IO): call it from a storage-class stage or a non-runtime thread.
+   * ORDO_E_WALLET_NOT_FOUND when it does not exist and CREATE is not set,
+   * ORDO_E_WALLET_EXISTS when it exists and CREATE is set, ORDO_E_STORAGE
+   * otherwise; *errmsg (malloc'd, caller frees) then says why. */
+  int (*open)(const ordo_storage_backend *be, ordo_ctx *ctx, const char *uri,
+              int flags, ordo_storage **out, char **errmsg);
+
+  /* (v1) Queue req and return at once: ORDO_OK, after which req->done will
+   * be called exactly once; or an error (ORDO_E_INVAL for a malformed
+   * request, ORDO_E_STATE after CLOSE was submitted), and done is not
+   * called. Any thread. */
+  int (*submit)(ordo_storage *st, ordo_storage_req *req);
+
+  /* (v1) Remove the database at uri, which must not be open. Blocking.
+   * ORDO_E_WALLET_NOT_FOUND if absent. */
+  int (*destroy)(const ordo_storage_backend *be, const char *uri,
+                 char **errmsg);
+};
+
+/* The SQLite backend: WAL, synchronous=FULL, one serial executor per open
+ * database, cached prepared statements, group commit (every request queued
+ * while a transaction runs goes into the next one; each write in its own
+ * savepoint so one failure fails only its own request), busy timeout so two
+ * processes can share a file. */
+extern const ordo_storage_backend ordo_storage_sqlite;
+
+/* Look a built-in backend up by name ("sqlite"); NULL if unknown. */
+const ordo_storage_backend *ordo_storage_backend_find(const char *name);
+
+#endif /* ORDO_STORAGE_H */
