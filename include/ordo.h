@@ -328,6 +328,99 @@ ORDO_EXTERN int ordo_op_set_message(ordo_op *op, const char *fmt, ...)
 #endif
     ;
 
+/* ------------------------------------------------------------------------ */
+/* Wallets                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A wallet is an encrypted record store. Every call below returns an op at
+ * once (never NULL unless ctx is NULL or memory runs out); its JSON result is
+ * given with each call. String arguments are copied before the call returns.
+ *
+ * config_json:      {"id":"alice", "path":"/var/lib/ordo/wallets",
+ *                    "storage":"sqlite"}
+ *   id: 1..64 of [A-Za-z0-9._-], not starting with '.'; path: the directory
+ *   holding wallets (default $ORDO_WALLET_PATH, else $HOME/.ordo/wallets);
+ *   the wallet lives in <path>/<id>/wallet.db.
+ * credentials_json: {"key":"<passphrase>",
+ *                    "key_derivation_method":"argon2id_moderate"}
+ *   methods: "argon2id_moderate" (default; Indy's ARGON2I_MOD also accepted),
+ *   "argon2id_interactive" (ARGON2I_INT), "raw" (RAW: key is 32 bytes as
+ *   base58 or 64 hex characters). Argon2id runs on the heavy class.
+ *
+ * Wrong key: ORDO_E_WALLET_ACCESS. Opening a wallet that this context already
+ * has open (with the right key) shares it; each open needs one close.
+ * Commands name an open wallet by its id.
+ */
+ORDO_EXTERN ordo_op *ordo_wallet_create(ordo_ctx *ctx, const char *config_json,
+                                        const char *credentials_json);
+/* Result: {"id":"alice"} */
+ORDO_EXTERN ordo_op *ordo_wallet_open(ordo_ctx *ctx, const char *config_json,
+                                      const char *credentials_json);
+ORDO_EXTERN ordo_op *ordo_wallet_close(ordo_ctx *ctx, const char *wallet_id);
+/* Checks the credentials, then removes the wallet (it must not be open). */
+ORDO_EXTERN ordo_op *ordo_wallet_delete(ordo_ctx *ctx, const char *config_json,
+                                        const char *credentials_json);
+/* Result: {"wallets":[{"id":"alice","open":true},…]}; config_json may give
+ * "path" (NULL: the default). */
+ORDO_EXTERN ordo_op *ordo_wallet_list(ordo_ctx *ctx, const char *config_json);
+
+/* ------------------------------------------------------------------------ */
+/* Records                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A record has a type, a name (unique per type), a value and tags (a JSON
+ * object of string values). Type, name, value, tag names and tag values are
+ * encrypted at rest; tags whose name starts with '~' are stored in plaintext
+ * and can be compared by range and $like in searches.
+ *
+ * options_json (get/search, NULL for defaults):
+ *   {"retrieve_value":true, "retrieve_tags":true, "retrieve_type":false,
+ *    "retrieve_total_count":false}
+ * A record in results: {"type":…,"name":…,"value":…,"tags":{…}}.
+ */
+ORDO_EXTERN ordo_op *ordo_record_add(ordo_ctx *ctx, const char *wallet_id,
+                                     const char *type, const char *name,
+                                     const char *value, const char *tags_json);
+/* Result: the record. ORDO_E_RECORD_NOT_FOUND if absent. */
+ORDO_EXTERN ordo_op *ordo_record_get(ordo_ctx *ctx, const char *wallet_id,
+                                     const char *type, const char *name,
+                                     const char *options_json);
+ORDO_EXTERN ordo_op *ordo_record_update_value(ordo_ctx *ctx,
+                                              const char *wallet_id,
+                                              const char *type,
+                                              const char *name,
+                                              const char *value);
+/* Replace all tags. */
+ORDO_EXTERN ordo_op *ordo_record_update_tags(ordo_ctx *ctx, const char *wallet_id,
+                                             const char *type, const char *name,
+                                             const char *tags_json);
+/* Add tags, overwriting those of the same name. */
+ORDO_EXTERN ordo_op *ordo_record_add_tags(ordo_ctx *ctx, const char *wallet_id,
+                                          const char *type, const char *name,
+                                          const char *tags_json);
+/* tag_names_json: ["a","~b"]. */
+ORDO_EXTERN ordo_op *ordo_record_delete_tags(ordo_ctx *ctx, const char *wallet_id,
+                                             const char *type, const char *name,
+                                             const char *tag_names_json);
+ORDO_EXTERN ordo_op *ordo_record_delete(ordo_ctx *ctx, const char *wallet_id,
+                                        const char *type, const char *name);
+/*
+ * Search records of a type with a WQL query ($and $or $not $eq $neq $gt $gte
+ * $lt $lte $like $in; range and $like only on '~' tags). Paged: skip offset,
+ * return at most limit (0: all). Result: {"records":[…],"total":N} (total
+ * only with retrieve_total_count). Bad WQL: ORDO_E_WQL, naming the problem.
+ */
+ORDO_EXTERN ordo_op *ordo_record_search(ordo_ctx *ctx, const char *wallet_id,
+                                        const char *type, const char *wql,
+                                        const char *options_json,
+                                        unsigned long long offset,
+                                        unsigned long long limit);
+/* Result: {"count":N} */
+ORDO_EXTERN ordo_op *ordo_record_count(ordo_ctx *ctx, const char *wallet_id,
+                                       const char *type, const char *wql);
+
 #ifdef __cplusplus
 }
 #endif

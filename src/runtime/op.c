@@ -417,6 +417,14 @@ ordo_op *ordo__op_start(ordo_op *op) {
   return op;
 }
 
+ordo_op *ordo__op_reject(ordo_op *op, int status) {
+  if (op == NULL)
+    return NULL;
+  op_take_hold(op);
+  op_fail(op, status, NULL);
+  return op;
+}
+
 ordo_op *ordo_submit(ordo_ctx *ctx, ordo_class cls, ordo_stage_fn fn, void *arg) {
   if (ctx == NULL) {
     ordo__set_last_error(ORDO_E_INVAL, "ordo_submit: ctx is NULL");

@@ -57,6 +57,11 @@ int ordo__op_add_stage_on(ordo_op *op, ordo__executor *ex, ordo_stage_fn fn);
  */
 ordo_op *ordo__op_start(ordo_op *op);
 
+/* Finish an op that will not be started (bad arguments found while building
+ * it) with status, keeping any message set with ordo_op_set_message. Returns
+ * op, with the reference ordo__op_new gave, like ordo__op_start. */
+ordo_op *ordo__op_reject(ordo_op *op, int status);
+
 /* Finish the op now with status and message (the printf-style message may be
  * NULL). For a stage that knows the op is done without further stages, and
  * for ASYNC completers. */

@@ -133,7 +133,9 @@ struct ordo_storage_req {
   size_t nbatch;
   /* Called exactly once, on a runtime thread, when the request is complete:
    * for a write only after its transaction has committed durably. It may
-   * submit further requests; it must not block. */
+   * submit further requests; it must not block. Calling done is the
+   * backend's last touch of req: done may free req (directly, or by
+   * resuming an op whose state owns it). */
   void (*done)(ordo_storage_req *req);
   void *userdata;
 
@@ -165,6 +167,11 @@ struct ordo_storage {
 
 /* open flags */
 #define ORDO_STORAGE_CREATE 1 /* create; ORDO_E_WALLET_EXISTS if it exists */
+/* Added for benchmarks: no group commit. Every write request gets a
+ * transaction of its own (BEGIN, the write, COMMIT, then its done), the
+ * naive baseline that group commit is measured against. A backend without
+ * group commit ignores it. */
+#define ORDO_STORAGE_NO_GROUP_COMMIT 2
 
 struct ordo_storage_backend {
   int version; /* 1 */
@@ -196,6 +203,14 @@ struct ordo_storage_backend {
  * savepoint so one failure fails only its own request), busy timeout so two
  * processes can share a file. */
 extern const ordo_storage_backend ordo_storage_sqlite;
+
+/* Added for tests and benchmarks: how many transactions that held at least
+ * one write request (BATCH included, failed writes included) the SQLite
+ * database st has committed since it was opened. Group commit shows as a
+ * number far below the number of writes; with ORDO_STORAGE_NO_GROUP_COMMIT
+ * it equals the number of writes. 0 for a database of another backend. Any
+ * thread, until CLOSE's done has been called. */
+unsigned long long ordo__storage_sqlite_commits(ordo_storage *st);
 
 /* Look a built-in backend up by name ("sqlite"); NULL if unknown. */
 const ordo_storage_backend *ordo_storage_backend_find(const char *name);

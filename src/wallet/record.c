@@ -1,0 +1,515 @@
+/*
+ * record.c — record commands: add, get, update, tags, delete, search, count.
+ *
+ * Each is two stages on the cheap class around one storage request:
+ *   1. look the wallet up, encrypt what the request carries (type, name,
+ *      value, tags, or the WQL query's encrypted leaves), submit, and return
+ *      ORDO__STAGE_ASYNC;
+ *   2. (when the backend resumes the op) check the status, decrypt what came
+ *      back, and build the JSON result.
+ * The storage thread does only SQL; all crypto stays on cheap threads.
+ */
+#include "wallet/wallet.h"
+#include "wallet/wql.h"
+#include "runtime/runtime.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct record_cmd {
+  ordo_ctx *ctx;
+  char *wallet_id;
+  ordo__wallet *w;
+  ordo_storage_opcode opcode;
+  char *type, *name, *value;   /* plaintext arguments (NULL when not given) */
+  json_t *tags;                /* object of tags, or array of names to delete */
+  char *wql;
+  ordo_storage_query *query;
+  ordo_storage_req req;
+  int retrieve_value, retrieve_tags, retrieve_type, retrieve_total;
+} record_cmd;
+
+static void buf_clear(ordo_storage_buf *b) { ordo__wallet_buf_clear(b); }
+
+static void free_secret_string(char *s) {
+  if (s != NULL) {
+    sodium_memzero(s, strlen(s));
+    free(s);
+  }
+}
+
+static void record_cmd_free(void *p) {
+  record_cmd *c = p;
+  ordo_storage_record *r = &c->req.rec;
+  buf_clear(&r->category);
+  buf_clear(&r->name);
+  buf_clear(&r->value);
+  for (size_t i = 0; i < r->ntags; i++) {
+    buf_clear(&r->tags[i].name);
+    buf_clear(&r->tags[i].value);
+  }
+  free(r->tags);
+  ordo_storage_req_clear_output(&c->req);
+  ordo_storage_query_free(c->query);
+  ordo__wallet_release(c->w);
+  free(c->wallet_id);
+  free(c->type);
+  free(c->name);
+  free_secret_string(c->value);
+  free(c->wql);
+  json_decref(c->tags);
+  free(c);
+}
+
+/* ---- encryption of a request --------------------------------------------- */
+
+static int seal_str(const ordo__wallet_keys *k, ordo__wallet_field f,
+                    const char *s, ordo_storage_buf *out) {
+  return ordo__wallet_seal_det(k, f, s, strlen(s), out);
+}
+
+/* AAD of a record's value: its encrypted type and name, so a value moved to
+ * another record (by someone editing the database) no longer opens. */
+static int value_aad(const ordo_storage_record *r, ordo_storage_buf *aad) {
+  aad->len = r->category.len + r->name.len;
+  aad->data = malloc(aad->len ? aad->len : 1);
+  if (aad->data == NULL)
+    return ORDO_E_NOMEM;
+  memcpy(aad->data, r->category.data, r->category.len);
+  memcpy(aad->data + r->category.len, r->name.data, r->name.len);
+  return ORDO_OK;
+}
+
+static int plain_copy(const char *s, ordo_storage_buf *out) {
+  out->len = strlen(s);
+  out->data = malloc(out->len ? out->len : 1);
+  if (out->data == NULL)
+    return ORDO_E_NOMEM;
+  memcpy(out->data, s, out->len);
+  return ORDO_OK;
+}
+
+/* Tags: a JSON object of strings (names_only: a JSON array of names). */
+static int seal_tags(ordo_op *op, const ordo__wallet_keys *k, json_t *tags,
+                     int names_only, ordo_storage_record *r) {
+  size_t n = names_only ? json_array_size(tags) : json_object_size(tags);
+  r->tags = calloc(n ? n : 1, sizeof(*r->tags));
+  if (r->tags == NULL)
+    return ORDO_E_NOMEM;
+  const char *name;
+  json_t *v;
+  size_t i = 0;
+  int rc = ORDO_OK;
+  if (names_only) {
+    json_array_foreach(tags, i, v) {
+      if (!json_is_string(v)) {
+        ordo_op_set_message(op, "tag names must be strings");
+        return ORDO_E_INVAL;
+      }
+      ordo_storage_tag *t = &r->tags[r->ntags++];
+      name = json_string_value(v);
+      t->plaintext = name[0] == '~';
+      rc = t->plaintext ? plain_copy(name, &t->name)
+                        : seal_str(k, ORDO__FIELD_TAG_NAME, name, &t->name);
+      if (rc != ORDO_OK)
+        return rc;
+    }
+    return ORDO_OK;
+  }
+  json_object_foreach(tags, name, v) {
+    if (!json_is_string(v)) {
+      ordo_op_set_message(op, "tag '%s': values must be strings", name);
+      return ORDO_E_INVAL;
+    }
+    ordo_storage_tag *t = &r->tags[r->ntags++];
+    t->plaintext = name[0] == '~';
+    if (t->plaintext)
+      rc = plain_copy(name, &t->name) != ORDO_OK
+               ? ORDO_E_NOMEM
+               : plain_copy(json_string_value(v), &t->value);
+    else
+      rc = seal_str(k, ORDO__FIELD_TAG_NAME, name, &t->name) != ORDO_OK
+               ? ORDO_E_NOMEM
+               : seal_str(k, ORDO__FIELD_TAG_VALUE, json_string_value(v),
+                          &t->value);
+    if (rc != ORDO_OK)
+      return rc;
+  }
+  return ORDO_OK;
+}
+
+/* WQL leaves on encrypted tags get encrypted names and values, in place. */
+static int seal_leaf(ordo_storage_query *leaf, void *ud) {
+  const ordo__wallet_keys *k = ud;
+  if (leaf->plaintext)
+    return ORDO_OK;
+  ordo_storage_buf ct;
+  int rc = ordo__wallet_seal_det(k, ORDO__FIELD_TAG_NAME, leaf->tag_name.data,
+                                 leaf->tag_name.len, &ct);
+  if (rc != ORDO_OK)
+    return rc;
+  buf_clear(&leaf->tag_name);
+  leaf->tag_name = ct;
+  for (size_t i = 0; i < leaf->nvalues; i++) {
+    rc = ordo__wallet_seal_det(k, ORDO__FIELD_TAG_VALUE, leaf->values[i].data,
+                               leaf->values[i].len, &ct);
+    if (rc != ORDO_OK)
+      return rc;
+    buf_clear(&leaf->values[i]);
+    leaf->values[i] = ct;
+  }
+  return ORDO_OK;
+}
+
+/* ---- decryption of results -------------------------------------------------- */
+
+static json_t *json_string_buf(const ordo_storage_buf *b) {
+  return json_stringn((const char *)b->data, b->len);
+}
+
+/* A stored record as the JSON the caller sees. NULL on a record that does
+ * not open (a corrupt or tampered database) or out of memory. */
+static json_t *record_json(const record_cmd *c, const ordo__wallet_keys *k,
+                           const ordo_storage_record *r) {
+  json_t *o = json_object();
+  ordo_storage_buf pt = {0}, aad = {0};
+  if (o == NULL)
+    return NULL;
+  if (c->retrieve_type) {
+    if (ordo__wallet_open_det(k, ORDO__FIELD_TYPE, &r->category, &pt) != ORDO_OK)
+      goto fail;
+    json_object_set_new(o, "type", json_string_buf(&pt));
+    buf_clear(&pt);
+  } else if (c->type != NULL) {
+    json_object_set_new(o, "type", json_string(c->type));
+  }
+  if (ordo__wallet_open_det(k, ORDO__FIELD_NAME, &r->name, &pt) != ORDO_OK)
+    goto fail;
+  json_object_set_new(o, "name", json_string_buf(&pt));
+  buf_clear(&pt);
+  if (c->retrieve_value && r->value.data != NULL) {
+    if (value_aad(r, &aad) != ORDO_OK ||
+        ordo__wallet_open_value(k, &r->value, &aad, &pt) != ORDO_OK)
+      goto fail;
+    json_object_set_new(o, "value", json_string_buf(&pt));
+    buf_clear(&pt);
+    buf_clear(&aad);
+  }
+  if (c->retrieve_tags) {
+    json_t *tags = json_object();
+    json_object_set_new(o, "tags", tags);
+    for (size_t i = 0; i < r->ntags; i++) {
+      const ordo_storage_tag *t = &r->tags[i];
+      ordo_storage_buf tn = {0}, tv = {0};
+      if (t->plaintext) {
+        char *n = strndup((const char *)t->name.data, t->name.len);
+        if (n != NULL)
+          json_object_set_new(tags, n, json_string_buf(&t->value));
+        free(n);
+        continue;
+      }
+      if (ordo__wallet_open_det(k, ORDO__FIELD_TAG_NAME, &t->name, &tn) != ORDO_OK ||
+          ordo__wallet_open_det(k, ORDO__FIELD_TAG_VALUE, &t->value, &tv) != ORDO_OK) {
+        buf_clear(&tn);
+        goto fail;
+      }
+      json_object_set_new(tags, (const char *)tn.data, json_string_buf(&tv));
+      buf_clear(&tn);
+      buf_clear(&tv);
+    }
+  }
+  return o;
+fail:
+  buf_clear(&pt);
+  buf_clear(&aad);
+  json_decref(o);
+  return NULL;
+}
+
+static int set_json_result(ordo_op *op, json_t *o) {
+  char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(o);
+  if (s == NULL)
+    return ORDO_E_NOMEM;
+  int rc = ordo_op_set_result(op, s);
+  sodium_memzero(s, strlen(s)); /* record values are secrets */
+  free(s);
+  return rc;
+}
+
+/* ---- stages --------------------------------------------------------------------- */
+
+static int stage_record_finish(ordo_op *op, void *st) {
+  record_cmd *c = st;
+  const ordo__wallet_keys *k = ordo__wallet_keys_of(c->w);
+  if (c->req.status != ORDO_OK) {
+    if (c->req.status == ORDO_E_RECORD_NOT_FOUND)
+      ordo_op_set_message(op, "no record '%s' of type '%s' in wallet '%s'",
+                          c->name, c->type, c->wallet_id);
+    else if (c->req.status == ORDO_E_RECORD_DUPLICATE)
+      ordo_op_set_message(op, "a record '%s' of type '%s' already exists in "
+                              "wallet '%s'", c->name, c->type, c->wallet_id);
+    else
+      ordo_op_set_message(op, "%s", c->req.message ? c->req.message
+                                                   : ordo_strerror(c->req.status));
+    return c->req.status;
+  }
+  switch (c->opcode) {
+  case ORDO_STORAGE_GET: {
+    json_t *o = record_json(c, k, &c->req.result);
+    if (o == NULL) {
+      ordo_op_set_message(op, "record '%s' does not decrypt: wallet corrupt", c->name);
+      return ORDO_E_STORAGE;
+    }
+    return set_json_result(op, o);
+  }
+  case ORDO_STORAGE_SCAN: {
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < c->req.nresults; i++) {
+      json_t *o = record_json(c, k, &c->req.results[i]);
+      if (o == NULL) {
+        json_decref(arr);
+        ordo_op_set_message(op, "a record does not decrypt: wallet corrupt");
+        return ORDO_E_STORAGE;
+      }
+      json_array_append_new(arr, o);
+    }
+    json_t *res = json_pack("{s:o}", "records", arr);
+    if (res != NULL && c->retrieve_total)
+      json_object_set_new(res, "total", json_integer((json_int_t)c->req.count));
+    return set_json_result(op, res);
+  }
+  case ORDO_STORAGE_COUNT:
+    return set_json_result(op, json_pack("{s:I}", "count", (json_int_t)c->req.count));
+  default:
+    return ordo_op_set_result(op, "{}");
+  }
+}
+
+static void record_req_done(ordo_storage_req *req) {
+  ordo__op_resume((ordo_op *)req->userdata, ORDO_OK);
+}
+
+static int stage_record_submit(ordo_op *op, void *st) {
+  record_cmd *c = st;
+  int rc = ordo__wallet_get(c->ctx, c->wallet_id, &c->w);
+  if (rc != ORDO_OK) {
+    ordo_op_set_message(op, "wallet '%s' is not open", c->wallet_id);
+    return rc;
+  }
+  const ordo__wallet_keys *k = ordo__wallet_keys_of(c->w);
+  ordo_storage_record *r = &c->req.rec;
+  if (c->type != NULL && (rc = seal_str(k, ORDO__FIELD_TYPE, c->type, &r->category)) != ORDO_OK)
+    return rc;
+  if (c->name != NULL && (rc = seal_str(k, ORDO__FIELD_NAME, c->name, &r->name)) != ORDO_OK)
+    return rc;
+  if (c->value != NULL) {
+    ordo_storage_buf aad;
+    if ((rc = value_aad(r, &aad)) != ORDO_OK)
+      return rc;
+    rc = ordo__wallet_seal_value(k, c->value, strlen(c->value), &aad, &r->value);
+    buf_clear(&aad);
+    if (rc != ORDO_OK)
+      return rc;
+  }
+  if (c->tags != NULL &&
+      (rc = seal_tags(op, k, c->tags, c->opcode == ORDO_STORAGE_DELETE_TAGS, r)) != ORDO_OK)
+    return rc;
+  if (c->query != NULL &&
+      (rc = ordo__wql_walk_leaves(c->query, seal_leaf, (void *)k)) != ORDO_OK)
+    return rc;
+  c->req.opcode = c->opcode;
+  c->req.query = c->query;
+  c->req.done = record_req_done;
+  c->req.userdata = op;
+  if ((rc = ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_record_finish)) != ORDO_OK)
+    return rc;
+  ordo_storage *db = ordo__wallet_storage(c->w);
+  rc = db->backend->submit(db, &c->req);
+  if (rc != ORDO_OK) {
+    ordo_op_set_message(op, "storage refused the request: %s", ordo_strerror(rc));
+    return rc;
+  }
+  return ORDO__STAGE_ASYNC;
+}
+
+/* ---- building commands --------------------------------------------------------- */
+
+static int dup_arg(ordo_op *op, const char *what, const char *s, char **out) {
+  if (s == NULL) {
+    ordo_op_set_message(op, "%s is required", what);
+    return ORDO_E_INVAL;
+  }
+  *out = strdup(s);
+  return *out != NULL ? ORDO_OK : ORDO_E_NOMEM;
+}
+
+static int parse_json_arg(ordo_op *op, const char *what, const char *s,
+                          int want_array, json_t **out) {
+  json_error_t jerr;
+  *out = json_loads(s, JSON_REJECT_DUPLICATES, &jerr);
+  if (*out == NULL) {
+    ordo_op_set_message(op, "%s: line %d column %d: %s", what, jerr.line,
+                        jerr.column, jerr.text);
+    return ORDO_E_JSON;
+  }
+  if (want_array ? !json_is_array(*out) : !json_is_object(*out)) {
+    ordo_op_set_message(op, "%s must be a JSON %s", what,
+                        want_array ? "array" : "object");
+    return ORDO_E_INVAL;
+  }
+  return ORDO_OK;
+}
+
+static int parse_options(ordo_op *op, record_cmd *c, const char *options) {
+  c->retrieve_value = 1;
+  c->retrieve_tags = 1;
+  if (options == NULL)
+    return ORDO_OK;
+  json_t *o;
+  int rc = parse_json_arg(op, "options", options, 0, &o);
+  if (rc != ORDO_OK) {
+    json_decref(o);
+    return rc;
+  }
+  const char *key;
+  json_t *v;
+  json_object_foreach(o, key, v) {
+    int *slot = !strcmp(key, "retrieve_value")         ? &c->retrieve_value
+                : !strcmp(key, "retrieve_tags")        ? &c->retrieve_tags
+                : !strcmp(key, "retrieve_type")        ? &c->retrieve_type
+                : !strcmp(key, "retrieve_total_count") ? &c->retrieve_total
+                                                       : NULL;
+    if (slot == NULL || !json_is_boolean(v)) {
+      ordo_op_set_message(op, slot == NULL ? "options: unknown key '%s'"
+                                           : "options: '%s' must be true or false",
+                          key);
+      json_decref(o);
+      return ORDO_E_INVAL;
+    }
+    *slot = json_is_true(v);
+  }
+  json_decref(o);
+  return ORDO_OK;
+}
+
+typedef struct record_args {
+  ordo_storage_opcode opcode;
+  const char *wallet_id, *type, *name, *value, *tags, *options, *wql;
+  int tags_are_names;
+  unsigned long long offset, limit;
+} record_args;
+
+static ordo_op *record_start(ordo_ctx *ctx, const record_args *a) {
+  if (ctx == NULL)
+    return NULL;
+  record_cmd *c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return NULL;
+  c->ctx = ctx;
+  c->opcode = a->opcode;
+  ordo_op *op = ordo__op_new(ctx, c, record_cmd_free);
+  if (op == NULL)
+    return NULL;
+  int rc = dup_arg(op, "wallet id", a->wallet_id, &c->wallet_id);
+  if (rc == ORDO_OK)
+    rc = dup_arg(op, "record type", a->type, &c->type);
+  if (rc == ORDO_OK && a->opcode != ORDO_STORAGE_SCAN && a->opcode != ORDO_STORAGE_COUNT)
+    rc = dup_arg(op, "record name", a->name, &c->name);
+  if (rc == ORDO_OK && (a->opcode == ORDO_STORAGE_ADD ||
+                        a->opcode == ORDO_STORAGE_UPDATE_VALUE))
+    rc = dup_arg(op, "record value", a->value, &c->value);
+  if (rc == ORDO_OK && a->tags != NULL)
+    rc = parse_json_arg(op, a->tags_are_names ? "tag names" : "tags", a->tags,
+                        a->tags_are_names, &c->tags);
+  if (rc == ORDO_OK && a->opcode == ORDO_STORAGE_REPLACE_TAGS && c->tags == NULL)
+    c->tags = json_object(); /* replace with none */
+  if (rc == ORDO_OK)
+    rc = parse_options(op, c, a->options);
+  if (rc == ORDO_OK && (a->opcode == ORDO_STORAGE_SCAN || a->opcode == ORDO_STORAGE_COUNT)) {
+    char *err = NULL;
+    rc = ordo__wql_parse(a->wql, &c->query, &err);
+    if (rc != ORDO_OK)
+      ordo_op_set_message(op, "WQL: %s", err != NULL ? err : ordo_strerror(rc));
+    free(err);
+    c->req.offset = a->offset;
+    c->req.limit = a->limit;
+    c->req.want_count = c->retrieve_total;
+  }
+  if (rc == ORDO_OK)
+    rc = ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_record_submit);
+  return rc != ORDO_OK ? ordo__op_reject(op, rc) : ordo__op_start(op);
+}
+
+ordo_op *ordo_record_add(ordo_ctx *ctx, const char *wallet_id, const char *type,
+                         const char *name, const char *value, const char *tags_json) {
+  record_args a = {.opcode = ORDO_STORAGE_ADD, .wallet_id = wallet_id, .type = type,
+                   .name = name, .value = value, .tags = tags_json};
+  return record_start(ctx, &a);
+}
+
+ordo_op *ordo_record_get(ordo_ctx *ctx, const char *wallet_id, const char *type,
+                         const char *name, const char *options_json) {
+  record_args a = {.opcode = ORDO_STORAGE_GET, .wallet_id = wallet_id, .type = type,
+                   .name = name, .options = options_json};
+  return record_start(ctx, &a);
+}
+
+ordo_op *ordo_record_update_value(ordo_ctx *ctx, const char *wallet_id,
+                                  const char *type, const char *name,
+                                  const char *value) {
+  record_args a = {.opcode = ORDO_STORAGE_UPDATE_VALUE, .wallet_id = wallet_id,
+                   .type = type, .name = name, .value = value};
+  return record_start(ctx, &a);
+}
+
+ordo_op *ordo_record_update_tags(ordo_ctx *ctx, const char *wallet_id,
+                                 const char *type, const char *name,
+                                 const char *tags_json) {
+  record_args a = {.opcode = ORDO_STORAGE_REPLACE_TAGS, .wallet_id = wallet_id,
+                   .type = type, .name = name, .tags = tags_json};
+  return record_start(ctx, &a);
+}
+
+ordo_op *ordo_record_add_tags(ordo_ctx *ctx, const char *wallet_id,
+                              const char *type, const char *name,
+                              const char *tags_json) {
+  record_args a = {.opcode = ORDO_STORAGE_ADD_TAGS, .wallet_id = wallet_id,
+                   .type = type, .name = name, .tags = tags_json ? tags_json : "{}"};
+  return record_start(ctx, &a);
+}
+
+ordo_op *ordo_record_delete_tags(ordo_ctx *ctx, const char *wallet_id,
+                                 const char *type, const char *name,
+                                 const char *tag_names_json) {
+  record_args a = {.opcode = ORDO_STORAGE_DELETE_TAGS, .wallet_id = wallet_id,
+                   .type = type, .name = name,
+                   .tags = tag_names_json ? tag_names_json : "[]",
+                   .tags_are_names = 1};
+  return record_start(ctx, &a);
+}
+
+ordo_op *ordo_record_delete(ordo_ctx *ctx, const char *wallet_id, const char *type,
+                            const char *name) {
+  record_args a = {.opcode = ORDO_STORAGE_DELETE, .wallet_id = wallet_id,
+                   .type = type, .name = name};
+  return record_start(ctx, &a);
+}
+
+ordo_op *ordo_record_search(ordo_ctx *ctx, const char *wallet_id, const char *type,
+                            const char *wql, const char *options_json,
+                            unsigned long long offset, unsigned long long limit) {
+  record_args a = {.opcode = ORDO_STORAGE_SCAN, .wallet_id = wallet_id, .type = type,
+                   .wql = wql, .options = options_json, .offset = offset,
+                   .limit = limit};
+  return record_start(ctx, &a);
+}
+
+ordo_op *ordo_record_count(ordo_ctx *ctx, const char *wallet_id, const char *type,
+                           const char *wql) {
+  record_args a = {.opcode = ORDO_STORAGE_COUNT, .wallet_id = wallet_id,
+                   .type = type, .wql = wql};
+  return record_start(ctx, &a);
+}

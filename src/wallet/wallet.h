@@ -1,0 +1,124 @@
+/*
+ * wallet.h — the wallet module's internal API: key material, field
+ * encryption, and the registry of open wallets that commands (records, DIDs,
+ * keys) look wallets up in.
+ *
+ * Key hierarchy. A master key (32 bytes) comes from the passphrase through
+ * Argon2id, or is given raw. It never touches disk: it only wraps the
+ * wallet's own keys, generated at create, which encrypt the fields:
+ *
+ *   type, name          deterministic (keyed nonce), so lookups by equality work
+ *   tag names, values   deterministic, so WQL equality works
+ *   record value        random nonce, bound to the record's encrypted type and
+ *                       name (AAD), so a value cannot be moved to another record
+ *   '~' tags            plaintext (range and $like work on them)
+ *
+ * Deterministic encryption: nonce = HMAC-SHA-256(hmac_key, field ‖ plaintext)
+ * truncated to 24 bytes, then XChaCha20-Poly1305 — equal plaintexts give equal
+ * ciphertexts, nothing else leaks (a synthetic-IV construction).
+ * Key material lives in sodium_malloc'd memory (guard pages, wiped on free).
+ */
+#ifndef ORDO_WALLET_H
+#define ORDO_WALLET_H
+
+#include "ordo.h"
+#include "storage/storage.h"
+
+#include <stddef.h>
+
+#define ORDO__WALLET_KEY_BYTES 32
+#define ORDO__WALLET_SALT_BYTES 16
+
+/* Fields: domain separation for deterministic nonces and AAD. */
+typedef enum ordo__wallet_field {
+  ORDO__FIELD_TYPE = 1,
+  ORDO__FIELD_NAME,
+  ORDO__FIELD_TAG_NAME,
+  ORDO__FIELD_TAG_VALUE,
+  ORDO__FIELD_VALUE
+} ordo__wallet_field;
+
+typedef struct ordo__wallet_keys {
+  unsigned char type_key[ORDO__WALLET_KEY_BYTES];
+  unsigned char name_key[ORDO__WALLET_KEY_BYTES];
+  unsigned char value_key[ORDO__WALLET_KEY_BYTES];
+  unsigned char tag_name_key[ORDO__WALLET_KEY_BYTES];
+  unsigned char tag_value_key[ORDO__WALLET_KEY_BYTES];
+  unsigned char hmac_key[ORDO__WALLET_KEY_BYTES];
+} ordo__wallet_keys;
+
+typedef enum ordo__kdf_method {
+  ORDO__KDF_ARGON2ID_MODERATE = 1,
+  ORDO__KDF_ARGON2ID_INTERACTIVE,
+  ORDO__KDF_RAW
+} ordo__kdf_method;
+
+typedef struct ordo__wallet_kdf {
+  ordo__kdf_method method;
+  unsigned char salt[ORDO__WALLET_SALT_BYTES];
+  unsigned long long opslimit;
+  size_t memlimit;
+} ordo__wallet_kdf;
+
+/* ---- keys.c --------------------------------------------------------------- */
+
+/* Parse a key_derivation_method name; ORDO_E_INVAL for unknown names. Fills
+ * method and its Argon2id limits; a fresh random salt. */
+int ordo__wallet_kdf_new(const char *method_name, ordo__wallet_kdf *kdf);
+
+/* Derive the master key. Argon2id takes seconds: call it on the heavy class.
+ * RAW: key is 32 bytes as base58 or hex (ORDO_E_INVAL otherwise). mk must be
+ * sodium_malloc'd or wiped by the caller. */
+int ordo__wallet_kdf_derive(const ordo__wallet_kdf *kdf, const char *key,
+                            unsigned char mk[ORDO__WALLET_KEY_BYTES]);
+
+/* KDF parameters to and from JSON (salt base64). */
+char *ordo__wallet_kdf_to_json(const ordo__wallet_kdf *kdf);
+int ordo__wallet_kdf_from_json(const char *json, ordo__wallet_kdf *kdf);
+
+/* Fresh random wallet keys, in sodium_malloc'd memory (free with
+ * ordo__wallet_keys_free). NULL if out of memory. */
+ordo__wallet_keys *ordo__wallet_keys_new(void);
+void ordo__wallet_keys_free(ordo__wallet_keys *k);
+
+/* Wrap keys under mk: nonce ‖ XChaCha20-Poly1305 (malloc'd *blob).
+ * Unwrap: ORDO_E_WALLET_ACCESS when mk is wrong (or the blob altered). */
+int ordo__wallet_keys_wrap(const ordo__wallet_keys *k, const unsigned char *mk,
+                           unsigned char **blob, size_t *len);
+int ordo__wallet_keys_unwrap(const unsigned char *blob, size_t len,
+                             const unsigned char *mk, ordo__wallet_keys **out);
+
+/* Deterministic encryption of a searchable field (type, name, tag name, tag
+ * value) into out (malloc'd). */
+int ordo__wallet_seal_det(const ordo__wallet_keys *k, ordo__wallet_field f,
+                          const void *pt, size_t len, ordo_storage_buf *out);
+/* Random-nonce encryption of a record value, bound to aad. */
+int ordo__wallet_seal_value(const ordo__wallet_keys *k, const void *pt,
+                            size_t len, const ordo_storage_buf *aad,
+                            ordo_storage_buf *out);
+/* Decrypt either kind; the result is NUL-terminated (len excludes it).
+ * ORDO_E_STORAGE if the ciphertext does not open (corrupt database). */
+int ordo__wallet_open_det(const ordo__wallet_keys *k, ordo__wallet_field f,
+                          const ordo_storage_buf *ct, ordo_storage_buf *out);
+int ordo__wallet_open_value(const ordo__wallet_keys *k,
+                            const ordo_storage_buf *ct,
+                            const ordo_storage_buf *aad, ordo_storage_buf *out);
+
+/* Wipe and free a buffer's data; zero it. */
+void ordo__wallet_buf_clear(ordo_storage_buf *b);
+
+/* ---- wallet.c: the registry ------------------------------------------------ */
+
+typedef struct ordo__wallet ordo__wallet;
+
+/* The open wallet with this id, retained for the caller (release with
+ * ordo__wallet_release); ORDO_E_WALLET_NOT_OPEN if none. */
+int ordo__wallet_get(ordo_ctx *ctx, const char *id, ordo__wallet **out);
+void ordo__wallet_release(ordo__wallet *w);
+
+/* What a command needs of an open wallet. Valid while retained. */
+ordo_storage *ordo__wallet_storage(ordo__wallet *w);
+const ordo__wallet_keys *ordo__wallet_keys_of(ordo__wallet *w);
+const char *ordo__wallet_id(ordo__wallet *w);
+
+#endif /* ORDO_WALLET_H */

@@ -1,0 +1,409 @@
+/*
+ * test_wallet.c — wallets and records through the public API: lifecycle,
+ * credentials, records and tags, WQL search, encryption at rest, sharing,
+ * and many threads on one wallet.
+ */
+#include "support/support.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* A raw key (64 hex chars) keeps most tests free of Argon2id's cost. */
+#define RAW_KEY "{\"key\":\"0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20\",\"key_derivation_method\":\"raw\"}"
+#define RAW_KEY_OTHER "{\"key\":\"ff02030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20\",\"key_derivation_method\":\"raw\"}"
+#define PASS_KEY "{\"key\":\"correct horse\",\"key_derivation_method\":\"argon2id_interactive\"}"
+#define PASS_KEY_WRONG "{\"key\":\"wrong horse\",\"key_derivation_method\":\"argon2id_interactive\"}"
+
+typedef struct wallet_fixture {
+  ordo_ctx *ctx;
+  char dir[256];
+  char config[512];
+} wallet_fixture;
+
+/* Wait for op, release it; return its status and (if out) a copy of its
+ * result, and check that a failure carries a message. */
+static int run(ordo_op *op, char **out) {
+  assert_non_null(op);
+  int rc = ordo_op_wait(op, -1);
+  if (out != NULL) {
+    const char *r = ordo_op_result(op);
+    *out = r != NULL ? strdup(r) : NULL;
+  }
+  if (rc != ORDO_OK)
+    assert_true(strlen(ordo_op_message(op)) > 0);
+  ordo_op_release(op);
+  return rc;
+}
+
+static json_t *run_json(ordo_op *op) {
+  char *s = NULL;
+  assert_int_equal(run(op, &s), ORDO_OK);
+  json_t *j = json_loads(s, 0, NULL);
+  assert_non_null(j);
+  free(s);
+  return j;
+}
+
+static int setup(void **state) {
+  wallet_fixture *f = calloc(1, sizeof(*f));
+  snprintf(f->dir, sizeof(f->dir), "/tmp/ordo-test-wallet-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  snprintf(f->config, sizeof(f->config), "{\"id\":\"w1\",\"path\":\"%s\"}", f->dir);
+  ordo_config cfg;
+  ordo_config_init(&cfg);
+  f->ctx = ordo_ctx_new(&cfg);
+  assert_non_null(f->ctx);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  wallet_fixture *f = *state;
+  ordo_ctx_free(f->ctx);
+  char cmd[300];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+  assert_int_equal(system(cmd), 0);
+  free(f);
+  return 0;
+}
+
+static void create_open(wallet_fixture *f) {
+  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config, RAW_KEY), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, RAW_KEY), NULL), ORDO_OK);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void test_lifecycle_passphrase(void **state) {
+  wallet_fixture *f = *state;
+  char *res = NULL;
+  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config, PASS_KEY), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config, PASS_KEY), NULL),
+                   ORDO_E_WALLET_EXISTS);
+  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, PASS_KEY_WRONG), NULL),
+                   ORDO_E_WALLET_ACCESS);
+  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, PASS_KEY), &res), ORDO_OK);
+  assert_string_equal(res, "{\"id\":\"w1\"}");
+  free(res);
+  /* A second open shares the wallet, but only with the right key. */
+  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, PASS_KEY_WRONG), NULL),
+                   ORDO_E_WALLET_ACCESS);
+  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, PASS_KEY), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "n", "v", NULL), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
+  /* Still open once. */
+  assert_int_equal(run(ordo_record_get(f->ctx, "w1", "t", "n", NULL), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_wallet_delete(f->ctx, f->config, PASS_KEY), NULL), ORDO_E_STATE);
+  assert_int_equal(run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_E_WALLET_NOT_OPEN);
+  assert_int_equal(run(ordo_record_get(f->ctx, "w1", "t", "n", NULL), NULL),
+                   ORDO_E_WALLET_NOT_OPEN);
+
+  json_t *l = run_json(ordo_wallet_list(f->ctx, f->config));
+  json_t *ws = json_object_get(l, "wallets");
+  assert_int_equal(json_array_size(ws), 1);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(ws, 0), "id")), "w1");
+  json_decref(l);
+
+  assert_int_equal(run(ordo_wallet_delete(f->ctx, f->config, PASS_KEY_WRONG), NULL),
+                   ORDO_E_WALLET_ACCESS);
+  assert_int_equal(run(ordo_wallet_delete(f->ctx, f->config, PASS_KEY), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, PASS_KEY), NULL),
+                   ORDO_E_WALLET_NOT_FOUND);
+  l = run_json(ordo_wallet_list(f->ctx, f->config));
+  assert_int_equal(json_array_size(json_object_get(l, "wallets")), 0);
+  json_decref(l);
+}
+
+static void test_reopen_keeps_records(void **state) {
+  wallet_fixture *f = *state;
+  create_open(f);
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "cred", "c1", "secret-1",
+                                       "{\"a\":\"1\",\"~b\":\"2\"}"), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, RAW_KEY_OTHER), NULL),
+                   ORDO_E_WALLET_ACCESS);
+  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, RAW_KEY), NULL), ORDO_OK);
+  json_t *r = run_json(ordo_record_get(f->ctx, "w1", "cred", "c1", NULL));
+  assert_string_equal(json_string_value(json_object_get(r, "value")), "secret-1");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(r, "tags"), "a")), "1");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(r, "tags"), "~b")), "2");
+  json_decref(r);
+}
+
+static void test_bad_input(void **state) {
+  wallet_fixture *f = *state;
+  /* Each problem has its own code. */
+  assert_int_equal(run(ordo_wallet_create(f->ctx, "{\"id\":", RAW_KEY), NULL), ORDO_E_JSON);
+  assert_int_equal(run(ordo_wallet_create(f->ctx, "[]", RAW_KEY), NULL), ORDO_E_INVAL);
+  assert_int_equal(run(ordo_wallet_create(f->ctx, "{\"id\":\"../x\"}", RAW_KEY), NULL),
+                   ORDO_E_INVAL);
+  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config, "{\"key\":1}"), NULL),
+                   ORDO_E_INVAL);
+  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config, "{nope"), NULL), ORDO_E_JSON);
+  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config,
+                                          "{\"key\":\"x\",\"key_derivation_method\":\"md5\"}"),
+                       NULL),
+                   ORDO_E_INVAL);
+  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config,
+                                          "{\"key\":\"tooshort\",\"key_derivation_method\":\"raw\"}"),
+                       NULL),
+                   ORDO_E_INVAL);
+  char cfg[600];
+  snprintf(cfg, sizeof(cfg), "{\"id\":\"w1\",\"path\":\"%s\",\"storage\":\"tape\"}", f->dir);
+  assert_int_equal(run(ordo_wallet_create(f->ctx, cfg, RAW_KEY), NULL), ORDO_E_UNSUPPORTED);
+  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, RAW_KEY), NULL),
+                   ORDO_E_WALLET_NOT_FOUND);
+  assert_int_equal(run(ordo_record_add(f->ctx, "nope", "t", "n", "v", NULL), NULL),
+                   ORDO_E_WALLET_NOT_OPEN);
+
+  create_open(f);
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "n", "v", NULL), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "n", "v2", NULL), NULL),
+                   ORDO_E_RECORD_DUPLICATE);
+  assert_int_equal(run(ordo_record_get(f->ctx, "w1", "t", "missing", NULL), NULL),
+                   ORDO_E_RECORD_NOT_FOUND);
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "m", "v", "{\"a\":1}"), NULL),
+                   ORDO_E_INVAL);
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "m", "v", "{\"a\""), NULL),
+                   ORDO_E_JSON);
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", NULL, "v", NULL), NULL),
+                   ORDO_E_INVAL);
+  assert_int_equal(run(ordo_record_search(f->ctx, "w1", "t", "{\"a\":{\"$gt\":\"1\"}}",
+                                          NULL, 0, 0), NULL),
+                   ORDO_E_WQL);
+  assert_int_equal(run(ordo_record_search(f->ctx, "w1", "t", "{\"a\":", NULL, 0, 0), NULL),
+                   ORDO_E_WQL);
+  assert_int_equal(run(ordo_record_get(f->ctx, "w1", "t", "n", "{\"bogus\":true}"), NULL),
+                   ORDO_E_INVAL);
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+static void test_record_crud_and_tags(void **state) {
+  wallet_fixture *f = *state;
+  create_open(f);
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "n", "v1",
+                                       "{\"a\":\"1\",\"~b\":\"2\"}"), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_record_update_value(f->ctx, "w1", "t", "n", "v2"), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_record_add_tags(f->ctx, "w1", "t", "n",
+                                            "{\"a\":\"9\",\"c\":\"3\"}"), NULL), ORDO_OK);
+  json_t *r = run_json(ordo_record_get(f->ctx, "w1", "t", "n",
+                                       "{\"retrieve_type\":true}"));
+  assert_string_equal(json_string_value(json_object_get(r, "type")), "t");
+  assert_string_equal(json_string_value(json_object_get(r, "value")), "v2");
+  json_t *tags = json_object_get(r, "tags");
+  assert_int_equal(json_object_size(tags), 3);
+  assert_string_equal(json_string_value(json_object_get(tags, "a")), "9");
+  assert_string_equal(json_string_value(json_object_get(tags, "c")), "3");
+  json_decref(r);
+
+  assert_int_equal(run(ordo_record_delete_tags(f->ctx, "w1", "t", "n", "[\"a\",\"~b\"]"),
+                       NULL), ORDO_OK);
+  r = run_json(ordo_record_get(f->ctx, "w1", "t", "n", NULL));
+  tags = json_object_get(r, "tags");
+  assert_int_equal(json_object_size(tags), 1);
+  assert_string_equal(json_string_value(json_object_get(tags, "c")), "3");
+  json_decref(r);
+
+  assert_int_equal(run(ordo_record_update_tags(f->ctx, "w1", "t", "n", "{\"z\":\"26\"}"),
+                       NULL), ORDO_OK);
+  r = run_json(ordo_record_get(f->ctx, "w1", "t", "n",
+                               "{\"retrieve_value\":false}"));
+  assert_null(json_object_get(r, "value"));
+  assert_int_equal(json_object_size(json_object_get(r, "tags")), 1);
+  json_decref(r);
+
+  /* Same name, other type: a different record. */
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t2", "n", "other", NULL), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_record_delete(f->ctx, "w1", "t", "n"), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_record_delete(f->ctx, "w1", "t", "n"), NULL),
+                   ORDO_E_RECORD_NOT_FOUND);
+  assert_int_equal(run(ordo_record_update_value(f->ctx, "w1", "t", "n", "x"), NULL),
+                   ORDO_E_RECORD_NOT_FOUND);
+  r = run_json(ordo_record_get(f->ctx, "w1", "t2", "n", NULL));
+  assert_string_equal(json_string_value(json_object_get(r, "value")), "other");
+  json_decref(r);
+}
+
+static size_t search_count(wallet_fixture *f, const char *wql) {
+  json_t *r = run_json(ordo_record_search(f->ctx, "w1", "person", wql, NULL, 0, 0));
+  size_t n = json_array_size(json_object_get(r, "records"));
+  json_decref(r);
+  json_t *c = run_json(ordo_record_count(f->ctx, "w1", "person", wql));
+  assert_int_equal((size_t)json_integer_value(json_object_get(c, "count")), n);
+  json_decref(c);
+  return n;
+}
+
+static void test_search(void **state) {
+  wallet_fixture *f = *state;
+  create_open(f);
+  static const struct {
+    const char *name, *tags;
+  } people[] = {
+      {"alice", "{\"city\":\"paris\",\"~age\":\"31\",\"role\":\"admin\"}"},
+      {"bob", "{\"city\":\"rome\",\"~age\":\"25\",\"role\":\"user\"}"},
+      {"carol", "{\"city\":\"paris\",\"~age\":\"47\",\"role\":\"user\"}"},
+      {"dave", "{\"city\":\"oslo\",\"~age\":\"19\"}"},
+  };
+  for (size_t i = 0; i < 4; i++)
+    assert_int_equal(run(ordo_record_add(f->ctx, "w1", "person", people[i].name,
+                                         "v", people[i].tags), NULL), ORDO_OK);
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "pet", "rex", "v",
+                                       "{\"city\":\"paris\"}"), NULL), ORDO_OK);
+  assert_int_equal(search_count(f, "{}"), 4);
+  assert_int_equal(search_count(f, NULL), 4);
+  assert_int_equal(search_count(f, "{\"city\":\"paris\"}"), 2);
+  assert_int_equal(search_count(f, "{\"city\":{\"$neq\":\"paris\"}}"), 2);
+  assert_int_equal(search_count(f, "{\"city\":\"paris\",\"role\":\"user\"}"), 1);
+  assert_int_equal(search_count(f, "{\"$or\":[{\"city\":\"rome\"},{\"city\":\"oslo\"}]}"), 2);
+  assert_int_equal(search_count(f, "{\"$not\":{\"city\":\"paris\"}}"), 2);
+  assert_int_equal(search_count(f, "{\"city\":{\"$in\":[\"rome\",\"oslo\",\"x\"]}}"), 2);
+  assert_int_equal(search_count(f, "{\"~age\":{\"$gt\":\"30\"}}"), 2);
+  assert_int_equal(search_count(f, "{\"~age\":{\"$gte\":\"31\"}}"), 2);
+  assert_int_equal(search_count(f, "{\"~age\":{\"$lt\":\"25\"}}"), 1);
+  assert_int_equal(search_count(f, "{\"~age\":{\"$lte\":\"25\"}}"), 2);
+  assert_int_equal(search_count(f, "{\"~age\":{\"$like\":\"%1\"}}"), 1);
+  assert_int_equal(search_count(f, "{\"$and\":[{\"~age\":{\"$gt\":\"20\"}},"
+                                   "{\"$not\":{\"role\":\"admin\"}}]}"), 2);
+  assert_int_equal(search_count(f, "{\"role\":\"nobody\"}"), 0);
+
+  /* Paging, in insertion order, with the total. */
+  json_t *r = run_json(ordo_record_search(f->ctx, "w1", "person", "{}",
+                                          "{\"retrieve_total_count\":true,"
+                                          "\"retrieve_tags\":false}", 1, 2));
+  json_t *recs = json_object_get(r, "records");
+  assert_int_equal(json_array_size(recs), 2);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 0), "name")), "bob");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 1), "name")), "carol");
+  assert_null(json_object_get(json_array_get(recs, 0), "tags"));
+  assert_int_equal(json_integer_value(json_object_get(r, "total")), 4);
+  json_decref(r);
+}
+
+/* ---- encryption at rest --------------------------------------------------- */
+
+/* Non-zero if the marker occurs in any file of the wallet directory. */
+static int marker_on_disk(const char *dir, const char *marker) {
+  char cmd[700];
+  snprintf(cmd, sizeof(cmd), "grep -rqa -- '%s' '%s'", marker, dir);
+  return system(cmd) == 0;
+}
+
+static void test_encrypted_at_rest(void **state) {
+  wallet_fixture *f = *state;
+  create_open(f);
+  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "MARKERTYPE", "MARKERNAME",
+                                       "MARKERVALUE",
+                                       "{\"MARKERTAGNAME\":\"MARKERTAGVALUE\","
+                                       "\"~PLAINNAME\":\"PLAINVALUE\"}"), NULL),
+                   ORDO_OK);
+  /* Search by the encrypted tag still works. */
+  json_t *c = run_json(ordo_record_count(f->ctx, "w1", "MARKERTYPE",
+                                         "{\"MARKERTAGNAME\":\"MARKERTAGVALUE\"}"));
+  assert_int_equal(json_integer_value(json_object_get(c, "count")), 1);
+  json_decref(c);
+  /* Closed (and checkpointed), the files hold none of it but the '~' tag. */
+  assert_int_equal(run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
+  ordo_ctx_free(f->ctx); /* waits for the database to close */
+  ordo_config cfg;
+  ordo_config_init(&cfg);
+  f->ctx = ordo_ctx_new(&cfg);
+  assert_non_null(f->ctx);
+  assert_true(marker_on_disk(f->dir, "PLAINVALUE")); /* the grep works */
+  assert_false(marker_on_disk(f->dir, "MARKERTYPE"));
+  assert_false(marker_on_disk(f->dir, "MARKERNAME"));
+  assert_false(marker_on_disk(f->dir, "MARKERVALUE"));
+  assert_false(marker_on_disk(f->dir, "MARKERTAGNAME"));
+  assert_false(marker_on_disk(f->dir, "MARKERTAGVALUE"));
+  /* Nor the raw key. */
+  assert_false(marker_on_disk(f->dir, "0102030405060708090a0b0c0d0e0f10"));
+}
+
+/* ---- many threads on one wallet ------------------------------------------- */
+
+#define CONC_THREADS 16
+#define CONC_RECORDS 1000
+
+typedef struct conc_arg {
+  ordo_ctx *ctx;
+  int thread;
+  int failures;
+} conc_arg;
+
+static void *conc_thread(void *p) {
+  conc_arg *a = p;
+  char name[64], value[64];
+  /* Keep a window of ops in flight: many callers at once is the point. */
+  enum { WINDOW = 32 };
+  ordo_op *ops[WINDOW] = {0};
+  for (int i = 0; i < CONC_RECORDS; i++) {
+    ordo_op **slot = &ops[i % WINDOW];
+    if (*slot != NULL) {
+      if (ordo_op_wait(*slot, -1) != ORDO_OK)
+        a->failures++;
+      ordo_op_release(*slot);
+    }
+    snprintf(name, sizeof(name), "r-%d-%d", a->thread, i);
+    snprintf(value, sizeof(value), "value-%d-%d", a->thread, i);
+    *slot = ordo_record_add(a->ctx, "w1", "conc", name, value, "{\"k\":\"v\"}");
+  }
+  for (int i = 0; i < WINDOW; i++) {
+    if (ops[i] != NULL) {
+      if (ordo_op_wait(ops[i], -1) != ORDO_OK)
+        a->failures++;
+      ordo_op_release(ops[i]);
+    }
+  }
+  /* Read back a sample of this thread's records. */
+  for (int i = 0; i < CONC_RECORDS; i += 97) {
+    snprintf(name, sizeof(name), "r-%d-%d", a->thread, i);
+    snprintf(value, sizeof(value), "\"value\":\"value-%d-%d\"", a->thread, i);
+    ordo_op *op = ordo_record_get(a->ctx, "w1", "conc", name, NULL);
+    if (ordo_op_wait(op, -1) != ORDO_OK || strstr(ordo_op_result(op), value) == NULL)
+      a->failures++;
+    ordo_op_release(op);
+  }
+  return NULL;
+}
+
+static void test_many_threads(void **state) {
+  wallet_fixture *f = *state;
+  create_open(f);
+  pthread_t th[CONC_THREADS];
+  conc_arg args[CONC_THREADS];
+  for (int i = 0; i < CONC_THREADS; i++) {
+    args[i] = (conc_arg){f->ctx, i, 0};
+    assert_int_equal(pthread_create(&th[i], NULL, conc_thread, &args[i]), 0);
+  }
+  for (int i = 0; i < CONC_THREADS; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(args[i].failures, 0);
+  }
+  json_t *c = run_json(ordo_record_count(f->ctx, "w1", "conc", "{}"));
+  assert_int_equal(json_integer_value(json_object_get(c, "count")),
+                   CONC_THREADS * CONC_RECORDS);
+  json_decref(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_lifecycle_passphrase, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reopen_keeps_records, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_record_crud_and_tags, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_encrypted_at_rest, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_threads, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
