@@ -365,6 +365,26 @@ ORDO_EXTERN ordo_op *ordo_wallet_delete(ordo_ctx *ctx, const char *config_json,
  * "path" (NULL: the default). */
 ORDO_EXTERN ordo_op *ordo_wallet_list(ordo_ctx *ctx, const char *config_json);
 
+/*
+ * Export an open wallet to an encrypted file, streamed, on the heavy class;
+ * cancellable. export_config_json: {"path":"/backup/alice.ordo",
+ * "key":"<passphrase>", "key_derivation_method":"argon2id_moderate"}. The file
+ * must not exist; it appears only when complete (written to a temporary
+ * file, fsync'd, then linked into place). Result: {"path":…,"records":N}.
+ */
+ORDO_EXTERN ordo_op *ordo_wallet_export(ordo_ctx *ctx, const char *wallet_id,
+                                        const char *export_config_json);
+/*
+ * Create a new wallet (config_json, credentials_json as for create) from an
+ * export file. import_config_json: {"path":…, "key":…}. A truncated, altered
+ * or malformed file fails with ORDO_E_WALLET_FILE (a wrong file key with
+ * ORDO_E_WALLET_ACCESS) and leaves no wallet behind. Result: {"id":…,
+ * "records":N}. The new wallet is not opened.
+ */
+ORDO_EXTERN ordo_op *ordo_wallet_import(ordo_ctx *ctx, const char *config_json,
+                                        const char *credentials_json,
+                                        const char *import_config_json);
+
 /* ------------------------------------------------------------------------ */
 /* Records                                                                   */
 /* ------------------------------------------------------------------------ */

@@ -101,7 +101,9 @@ typedef enum ordo_storage_opcode {
   ORDO_STORAGE_DELETE_TAGS,  /* remove the tags named in rec.tags (values
                                 ignored); names not present are ignored */
   ORDO_STORAGE_DELETE,       /* remove (category, name) and its tags */
-  ORDO_STORAGE_SCAN,         /* records of rec.category matching query, in
+  ORDO_STORAGE_SCAN,         /* records of rec.category (every category
+                                when rec.category.data is NULL: export)
+                                matching query, in
                                 insertion order, skipping offset, at most
                                 limit (0: no limit) -> results/nresults;
                                 count = total matches when want_count */

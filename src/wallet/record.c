@@ -31,8 +31,6 @@ typedef struct record_cmd {
   int retrieve_value, retrieve_tags, retrieve_type, retrieve_total;
 } record_cmd;
 
-static void buf_clear(ordo_storage_buf *b) { ordo__wallet_buf_clear(b); }
-
 static void free_secret_string(char *s) {
   if (s != NULL) {
     sodium_memzero(s, strlen(s));
@@ -42,15 +40,7 @@ static void free_secret_string(char *s) {
 
 static void record_cmd_free(void *p) {
   record_cmd *c = p;
-  ordo_storage_record *r = &c->req.rec;
-  buf_clear(&r->category);
-  buf_clear(&r->name);
-  buf_clear(&r->value);
-  for (size_t i = 0; i < r->ntags; i++) {
-    buf_clear(&r->tags[i].name);
-    buf_clear(&r->tags[i].value);
-  }
-  free(r->tags);
+  ordo__wallet_record_clear(&c->req.rec);
   ordo_storage_req_clear_output(&c->req);
   ordo_storage_query_free(c->query);
   ordo__wallet_release(c->w);
@@ -63,83 +53,6 @@ static void record_cmd_free(void *p) {
   free(c);
 }
 
-/* ---- encryption of a request --------------------------------------------- */
-
-static int seal_str(const ordo__wallet_keys *k, ordo__wallet_field f,
-                    const char *s, ordo_storage_buf *out) {
-  return ordo__wallet_seal_det(k, f, s, strlen(s), out);
-}
-
-/* AAD of a record's value: its encrypted type and name, so a value moved to
- * another record (by someone editing the database) no longer opens. */
-static int value_aad(const ordo_storage_record *r, ordo_storage_buf *aad) {
-  aad->len = r->category.len + r->name.len;
-  aad->data = malloc(aad->len ? aad->len : 1);
-  if (aad->data == NULL)
-    return ORDO_E_NOMEM;
-  memcpy(aad->data, r->category.data, r->category.len);
-  memcpy(aad->data + r->category.len, r->name.data, r->name.len);
-  return ORDO_OK;
-}
-
-static int plain_copy(const char *s, ordo_storage_buf *out) {
-  out->len = strlen(s);
-  out->data = malloc(out->len ? out->len : 1);
-  if (out->data == NULL)
-    return ORDO_E_NOMEM;
-  memcpy(out->data, s, out->len);
-  return ORDO_OK;
-}
-
-/* Tags: a JSON object of strings (names_only: a JSON array of names). */
-static int seal_tags(ordo_op *op, const ordo__wallet_keys *k, json_t *tags,
-                     int names_only, ordo_storage_record *r) {
-  size_t n = names_only ? json_array_size(tags) : json_object_size(tags);
-  r->tags = calloc(n ? n : 1, sizeof(*r->tags));
-  if (r->tags == NULL)
-    return ORDO_E_NOMEM;
-  const char *name;
-  json_t *v;
-  size_t i = 0;
-  int rc = ORDO_OK;
-  if (names_only) {
-    json_array_foreach(tags, i, v) {
-      if (!json_is_string(v)) {
-        ordo_op_set_message(op, "tag names must be strings");
-        return ORDO_E_INVAL;
-      }
-      ordo_storage_tag *t = &r->tags[r->ntags++];
-      name = json_string_value(v);
-      t->plaintext = name[0] == '~';
-      rc = t->plaintext ? plain_copy(name, &t->name)
-                        : seal_str(k, ORDO__FIELD_TAG_NAME, name, &t->name);
-      if (rc != ORDO_OK)
-        return rc;
-    }
-    return ORDO_OK;
-  }
-  json_object_foreach(tags, name, v) {
-    if (!json_is_string(v)) {
-      ordo_op_set_message(op, "tag '%s': values must be strings", name);
-      return ORDO_E_INVAL;
-    }
-    ordo_storage_tag *t = &r->tags[r->ntags++];
-    t->plaintext = name[0] == '~';
-    if (t->plaintext)
-      rc = plain_copy(name, &t->name) != ORDO_OK
-               ? ORDO_E_NOMEM
-               : plain_copy(json_string_value(v), &t->value);
-    else
-      rc = seal_str(k, ORDO__FIELD_TAG_NAME, name, &t->name) != ORDO_OK
-               ? ORDO_E_NOMEM
-               : seal_str(k, ORDO__FIELD_TAG_VALUE, json_string_value(v),
-                          &t->value);
-    if (rc != ORDO_OK)
-      return rc;
-  }
-  return ORDO_OK;
-}
-
 /* WQL leaves on encrypted tags get encrypted names and values, in place. */
 static int seal_leaf(ordo_storage_query *leaf, void *ud) {
   const ordo__wallet_keys *k = ud;
@@ -150,82 +63,29 @@ static int seal_leaf(ordo_storage_query *leaf, void *ud) {
                                  leaf->tag_name.len, &ct);
   if (rc != ORDO_OK)
     return rc;
-  buf_clear(&leaf->tag_name);
+  ordo__wallet_buf_clear(&leaf->tag_name);
   leaf->tag_name = ct;
   for (size_t i = 0; i < leaf->nvalues; i++) {
     rc = ordo__wallet_seal_det(k, ORDO__FIELD_TAG_VALUE, leaf->values[i].data,
                                leaf->values[i].len, &ct);
     if (rc != ORDO_OK)
       return rc;
-    buf_clear(&leaf->values[i]);
+    ordo__wallet_buf_clear(&leaf->values[i]);
     leaf->values[i] = ct;
   }
   return ORDO_OK;
 }
 
-/* ---- decryption of results -------------------------------------------------- */
-
-static json_t *json_string_buf(const ordo_storage_buf *b) {
-  return json_stringn((const char *)b->data, b->len);
-}
-
-/* A stored record as the JSON the caller sees. NULL on a record that does
- * not open (a corrupt or tampered database) or out of memory. */
+/* A stored record as the JSON the caller asked for. */
 static json_t *record_json(const record_cmd *c, const ordo__wallet_keys *k,
                            const ordo_storage_record *r) {
-  json_t *o = json_object();
-  ordo_storage_buf pt = {0}, aad = {0};
-  if (o == NULL)
-    return NULL;
-  if (c->retrieve_type) {
-    if (ordo__wallet_open_det(k, ORDO__FIELD_TYPE, &r->category, &pt) != ORDO_OK)
-      goto fail;
-    json_object_set_new(o, "type", json_string_buf(&pt));
-    buf_clear(&pt);
-  } else if (c->type != NULL) {
+  int flags = (c->retrieve_type ? ORDO__OPEN_TYPE : 0) |
+              (c->retrieve_value ? ORDO__OPEN_VALUE : 0) |
+              (c->retrieve_tags ? ORDO__OPEN_TAGS : 0);
+  json_t *o = ordo__wallet_open_record(k, r, flags);
+  if (o != NULL && !c->retrieve_type && c->type != NULL)
     json_object_set_new(o, "type", json_string(c->type));
-  }
-  if (ordo__wallet_open_det(k, ORDO__FIELD_NAME, &r->name, &pt) != ORDO_OK)
-    goto fail;
-  json_object_set_new(o, "name", json_string_buf(&pt));
-  buf_clear(&pt);
-  if (c->retrieve_value && r->value.data != NULL) {
-    if (value_aad(r, &aad) != ORDO_OK ||
-        ordo__wallet_open_value(k, &r->value, &aad, &pt) != ORDO_OK)
-      goto fail;
-    json_object_set_new(o, "value", json_string_buf(&pt));
-    buf_clear(&pt);
-    buf_clear(&aad);
-  }
-  if (c->retrieve_tags) {
-    json_t *tags = json_object();
-    json_object_set_new(o, "tags", tags);
-    for (size_t i = 0; i < r->ntags; i++) {
-      const ordo_storage_tag *t = &r->tags[i];
-      ordo_storage_buf tn = {0}, tv = {0};
-      if (t->plaintext) {
-        char *n = strndup((const char *)t->name.data, t->name.len);
-        if (n != NULL)
-          json_object_set_new(tags, n, json_string_buf(&t->value));
-        free(n);
-        continue;
-      }
-      if (ordo__wallet_open_det(k, ORDO__FIELD_TAG_NAME, &t->name, &tn) != ORDO_OK ||
-          ordo__wallet_open_det(k, ORDO__FIELD_TAG_VALUE, &t->value, &tv) != ORDO_OK) {
-        buf_clear(&tn);
-        goto fail;
-      }
-      json_object_set_new(tags, (const char *)tn.data, json_string_buf(&tv));
-      buf_clear(&tn);
-      buf_clear(&tv);
-    }
-  }
   return o;
-fail:
-  buf_clear(&pt);
-  buf_clear(&aad);
-  json_decref(o);
-  return NULL;
 }
 
 static int set_json_result(ordo_op *op, json_t *o) {
@@ -300,23 +160,15 @@ static int stage_record_submit(ordo_op *op, void *st) {
     return rc;
   }
   const ordo__wallet_keys *k = ordo__wallet_keys_of(c->w);
-  ordo_storage_record *r = &c->req.rec;
-  if (c->type != NULL && (rc = seal_str(k, ORDO__FIELD_TYPE, c->type, &r->category)) != ORDO_OK)
+  char err[160] = "";
+  rc = ordo__wallet_seal_record(k, c->type, c->name, c->value, c->tags,
+                                c->opcode == ORDO_STORAGE_DELETE_TAGS, &c->req.rec,
+                                err, sizeof(err));
+  if (rc != ORDO_OK) {
+    if (err[0] != '\0')
+      ordo_op_set_message(op, "%s", err);
     return rc;
-  if (c->name != NULL && (rc = seal_str(k, ORDO__FIELD_NAME, c->name, &r->name)) != ORDO_OK)
-    return rc;
-  if (c->value != NULL) {
-    ordo_storage_buf aad;
-    if ((rc = value_aad(r, &aad)) != ORDO_OK)
-      return rc;
-    rc = ordo__wallet_seal_value(k, c->value, strlen(c->value), &aad, &r->value);
-    buf_clear(&aad);
-    if (rc != ORDO_OK)
-      return rc;
   }
-  if (c->tags != NULL &&
-      (rc = seal_tags(op, k, c->tags, c->opcode == ORDO_STORAGE_DELETE_TAGS, r)) != ORDO_OK)
-    return rc;
   if (c->query != NULL &&
       (rc = ordo__wql_walk_leaves(c->query, seal_leaf, (void *)k)) != ORDO_OK)
     return rc;

@@ -114,6 +114,25 @@ static wallet_registry *registry_of(ordo_ctx *ctx) {
                           registry_shutdown);
 }
 
+static void free_close_req(ordo_storage_req *req) { free(req); }
+
+void ordo__wallet_close_db_async(ordo_ctx *ctx, ordo_storage *st) {
+  wallet_registry *r = registry_of(ctx);
+  if (r != NULL) {
+    storage_close_async(r, st);
+    return;
+  }
+  /* No registry: the context is shutting down past the wallet module. Close
+   * without waiting; the request frees itself. */
+  ordo_storage_req *req = calloc(1, sizeof(*req));
+  if (req == NULL)
+    return;
+  req->opcode = ORDO_STORAGE_CLOSE;
+  req->done = free_close_req;
+  if (st->backend->submit(st, req) != ORDO_OK)
+    free(req);
+}
+
 /* Under r->mu. */
 static ordo__wallet *registry_find(wallet_registry *r, const char *id) {
   for (ordo__wallet *w = r->head; w != NULL; w = w->next)
@@ -157,13 +176,7 @@ typedef struct wallet_cmd {
   wallet_cmd_kind kind;
   ordo_ctx *ctx;
   wallet_registry *reg;
-  char id[ID_MAX + 1];
-  char *dir;        /* <path>/<id> */
-  char *db_path;    /* <path>/<id>/wallet.db */
-  char *root;       /* <path> */
-  char *key;        /* passphrase or raw key: wiped on free */
-  char *method;
-  const ordo_storage_backend *backend;
+  ordo__wallet_spec spec;
   ordo__wallet_kdf kdf;
   unsigned char *mk;           /* sodium_malloc'd */
   ordo__wallet_keys *keys;
@@ -182,16 +195,9 @@ static void wallet_cmd_free(void *p) {
     ordo__wallet_release(c->shared);
   ordo__wallet_keys_free(c->keys);
   sodium_free(c->mk);
-  if (c->key != NULL) {
-    sodium_memzero(c->key, strlen(c->key));
-    free(c->key);
-  }
+  ordo__wallet_spec_clear(&c->spec);
   ordo_storage_req_clear_output(&c->req);
   free(c->meta);
-  free(c->method);
-  free(c->dir);
-  free(c->db_path);
-  free(c->root);
   free(c);
 }
 
@@ -219,10 +225,22 @@ static char *default_root(void) {
   return s;
 }
 
-/* Parse config_json (and credentials_json unless NULL) into c. On error the
- * op is failed with a message naming the problem. */
-static int parse_config(ordo_op *op, wallet_cmd *c, const char *config,
-                        const char *creds, int need_id) {
+void ordo__wallet_spec_clear(ordo__wallet_spec *spec) {
+  if (spec->key != NULL) {
+    sodium_memzero(spec->key, strlen(spec->key));
+    free(spec->key);
+  }
+  free(spec->method);
+  free(spec->dir);
+  free(spec->db_path);
+  free(spec->root);
+  memset(spec, 0, sizeof(*spec));
+}
+
+/* Parse config_json (and credentials_json unless NULL) into spec. On error
+ * the op carries a message naming the problem. */
+int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
+                            const char *config, const char *creds, int need_id) {
   json_error_t jerr;
   json_t *cfg = config != NULL ? json_loads(config, 0, &jerr) : json_object();
   int rc = ORDO_OK;
@@ -258,8 +276,8 @@ static int parse_config(ordo_op *op, wallet_cmd *c, const char *config,
     }
     storage = json_string_value(v);
   }
-  c->backend = ordo_storage_backend_find(storage);
-  if (c->backend == NULL) {
+  spec->backend = ordo_storage_backend_find(storage);
+  if (spec->backend == NULL) {
     rc = ORDO_E_UNSUPPORTED;
     ordo_op_set_message(op, "wallet config: unknown storage '%s'", storage);
     goto done;
@@ -273,12 +291,12 @@ static int parse_config(ordo_op *op, wallet_cmd *c, const char *config,
                           ID_MAX);
       goto done;
     }
-    snprintf(c->id, sizeof(c->id), "%s", id);
+    snprintf(spec->id, sizeof(spec->id), "%s", id);
   }
-  c->root = path != NULL ? strdup(path) : default_root();
-  if (c->root == NULL ||
-      (need_id && (asprintf(&c->dir, "%s/%s", c->root, c->id) < 0 ||
-                   asprintf(&c->db_path, "%s/%s/" DB_FILE, c->root, c->id) < 0))) {
+  spec->root = path != NULL ? strdup(path) : default_root();
+  if (spec->root == NULL ||
+      (need_id && (asprintf(&spec->dir, "%s/%s", spec->root, spec->id) < 0 ||
+                   asprintf(&spec->db_path, "%s/%s/" DB_FILE, spec->root, spec->id) < 0))) {
     rc = ORDO_E_NOMEM;
     goto done;
   }
@@ -294,8 +312,8 @@ static int parse_config(ordo_op *op, wallet_cmd *c, const char *config,
       rc = ORDO_E_INVAL;
       ordo_op_set_message(op, "wallet credentials: 'key' (a string) is "
                               "required; 'key_derivation_method' is a string");
-    } else if ((c->key = strdup(key)) == NULL ||
-               (method != NULL && (c->method = strdup(method)) == NULL)) {
+    } else if ((spec->key = strdup(key)) == NULL ||
+               (method != NULL && (spec->method = strdup(method)) == NULL)) {
       rc = ORDO_E_NOMEM;
     }
     if (cr != NULL) {
@@ -365,7 +383,7 @@ static int stage_derive(ordo_op *op, void *st) {
   c->mk = sodium_malloc(ORDO__WALLET_KEY_BYTES);
   if (c->mk == NULL)
     return ORDO_E_NOMEM;
-  int rc = ordo__wallet_kdf_derive(&c->kdf, c->key, c->mk);
+  int rc = ordo__wallet_kdf_derive(&c->kdf, c->spec.key, c->mk);
   if (rc == ORDO_E_INVAL)
     ordo_op_set_message(op, "wallet credentials: a raw key must be 32 bytes "
                             "as base58 or 64 hex characters");
@@ -385,7 +403,7 @@ static int add_derive_stage(ordo_op *op, wallet_cmd *c) {
 static int stage_create_done(ordo_op *op, void *st) {
   wallet_cmd *c = st;
   int rc = cmd_req_status(op, &c->req);
-  return rc != ORDO_OK ? rc : set_id_result(op, c->id);
+  return rc != ORDO_OK ? rc : set_id_result(op, c->spec.id);
 }
 
 static int stage_create_close(ordo_op *op, void *st) {
@@ -421,70 +439,88 @@ static int mkdir_p(const char *path) {
   return r;
 }
 
-static int stage_create_store(ordo_op *op, void *st) {
-  wallet_cmd *c = st;
+int ordo__wallet_create_db(ordo_op *op, ordo_ctx *ctx,
+                           const ordo__wallet_spec *spec, ordo_storage **st) {
   struct stat sb;
-  if (stat(c->db_path, &sb) == 0) {
-    ordo_op_set_message(op, "wallet '%s' already exists in %s", c->id, c->root);
+  if (stat(spec->db_path, &sb) == 0) {
+    ordo_op_set_message(op, "wallet '%s' already exists in %s", spec->id, spec->root);
     return ORDO_E_WALLET_EXISTS;
   }
-  if (mkdir_p(c->dir) != 0) {
-    ordo_op_set_message(op, "cannot create %s: %s", c->dir, strerror(errno));
+  if (mkdir_p(spec->dir) != 0) {
+    ordo_op_set_message(op, "cannot create %s: %s", spec->dir, strerror(errno));
     return ORDO_E_IO;
   }
   char *err = NULL;
-  int rc = c->backend->open(c->backend, c->ctx, c->db_path, ORDO_STORAGE_CREATE,
-                            &c->st, &err);
+  int rc = spec->backend->open(spec->backend, ctx, spec->db_path,
+                               ORDO_STORAGE_CREATE, st, &err);
   if (rc != ORDO_OK) {
-    ordo_op_set_message(op, "cannot create wallet '%s': %s", c->id,
+    ordo_op_set_message(op, "cannot create wallet '%s': %s", spec->id,
                         err != NULL ? err : ordo_strerror(rc));
     free(err);
-    return rc;
   }
-  c->req.opcode = ORDO_STORAGE_META_SET;
-  c->req.rec.name.data = (unsigned char *)META_KEY;
-  c->req.rec.name.len = strlen(META_KEY);
-  c->req.rec.value.data = (unsigned char *)c->meta;
-  c->req.rec.value.len = strlen(c->meta);
+  return rc;
+}
+
+void ordo__wallet_meta_req(ordo_storage_req *req, const char *meta) {
+  req->opcode = ORDO_STORAGE_META_SET;
+  req->rec.name.data = (unsigned char *)META_KEY;
+  req->rec.name.len = strlen(META_KEY);
+  req->rec.value.data = (unsigned char *)meta;
+  req->rec.value.len = strlen(meta);
+}
+
+int ordo__wallet_new_keys(const ordo__wallet_kdf *kdf, const unsigned char *mk,
+                          ordo__wallet_keys **keys, char **meta) {
+  unsigned char *blob = NULL;
+  size_t len = 0;
+  *meta = NULL;
+  *keys = ordo__wallet_keys_new();
+  if (*keys == NULL)
+    return ORDO_E_NOMEM;
+  int rc = ordo__wallet_keys_wrap(*keys, mk, &blob, &len);
+  if (rc != ORDO_OK)
+    return rc;
+  char *kdf_json = ordo__wallet_kdf_to_json(kdf);
+  size_t b64len = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+  char *b64 = malloc(b64len);
+  json_t *o = NULL;
+  if (kdf_json != NULL && b64 != NULL) {
+    sodium_bin2base64(b64, b64len, blob, len, sodium_base64_VARIANT_ORIGINAL);
+    o = json_pack("{s:i, s:o, s:s}", "version", 1, "kdf",
+                  json_loads(kdf_json, 0, NULL), "keys", b64);
+  }
+  *meta = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  free(kdf_json);
+  free(b64);
+  free(blob);
+  return *meta != NULL ? ORDO_OK : ORDO_E_NOMEM;
+}
+
+static int stage_create_store(ordo_op *op, void *st) {
+  wallet_cmd *c = st;
+  int rc = ordo__wallet_create_db(op, c->ctx, &c->spec, &c->st);
+  if (rc != ORDO_OK)
+    return rc;
+  ordo__wallet_meta_req(&c->req, c->meta);
   ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_create_close);
   return cmd_submit(op, c->st, &c->req);
 }
 
 static int stage_create_wrap(ordo_op *op, void *st) {
   wallet_cmd *c = st;
-  unsigned char *blob = NULL;
-  size_t len = 0;
-  c->keys = ordo__wallet_keys_new();
-  if (c->keys == NULL)
-    return ORDO_E_NOMEM;
-  int rc = ordo__wallet_keys_wrap(c->keys, c->mk, &blob, &len);
+  int rc = ordo__wallet_new_keys(&c->kdf, c->mk, &c->keys, &c->meta);
   if (rc != ORDO_OK)
     return rc;
-  char *kdf = ordo__wallet_kdf_to_json(&c->kdf);
-  size_t b64len = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
-  char *b64 = malloc(b64len);
-  json_t *o = NULL;
-  if (kdf != NULL && b64 != NULL) {
-    sodium_bin2base64(b64, b64len, blob, len, sodium_base64_VARIANT_ORIGINAL);
-    o = json_pack("{s:i, s:o, s:s}", "version", 1, "kdf", json_loads(kdf, 0, NULL),
-                  "keys", b64);
-  }
-  c->meta = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
-  free(kdf);
-  free(b64);
-  free(blob);
-  if (c->meta == NULL)
-    return ORDO_E_NOMEM;
   return ordo__op_add_stage(op, ORDO_CLASS_STORAGE, stage_create_store);
 }
 
 static int stage_create_begin(ordo_op *op, void *st) {
   wallet_cmd *c = st;
-  int rc = ordo__wallet_kdf_new(c->method, &c->kdf);
+  int rc = ordo__wallet_kdf_new(c->spec.method, &c->kdf);
   if (rc != ORDO_OK) {
     ordo_op_set_message(op, "wallet credentials: unknown key_derivation_method "
-                            "'%s'", c->method);
+                            "'%s'", c->spec.method);
     return rc;
   }
   if ((rc = add_derive_stage(op, c)) != ORDO_OK)
@@ -505,14 +541,14 @@ static int stage_delete_files(ordo_op *op, void *st) {
   if (rc != ORDO_OK)
     return rc;
   char *err = NULL;
-  rc = c->backend->destroy(c->backend, c->db_path, &err);
+  rc = c->spec.backend->destroy(c->spec.backend, c->spec.db_path, &err);
   if (rc != ORDO_OK) {
-    ordo_op_set_message(op, "cannot delete wallet '%s': %s", c->id,
+    ordo_op_set_message(op, "cannot delete wallet '%s': %s", c->spec.id,
                         err != NULL ? err : ordo_strerror(rc));
     free(err);
     return rc;
   }
-  (void)rmdir(c->dir); /* leaves a directory holding files of the user's */
+  (void)rmdir(c->spec.dir); /* leaves a directory holding files of the user's */
   return ordo_op_set_result(op, "{}");
 }
 
@@ -522,7 +558,7 @@ static int unwrap_keys(ordo_op *op, wallet_cmd *c) {
   int rc = ordo__wallet_keys_unwrap((unsigned char *)c->meta, c->wrapped_len, c->mk,
                                     &c->keys);
   if (rc == ORDO_E_WALLET_ACCESS)
-    ordo_op_set_message(op, "wrong key for wallet '%s'", c->id);
+    ordo_op_set_message(op, "wrong key for wallet '%s'", c->spec.id);
   return rc;
 }
 
@@ -541,13 +577,13 @@ static int stage_open_register(ordo_op *op, void *st) {
     int same = sodium_memcmp(h, c->shared->mk_hash, sizeof(h)) == 0;
     sodium_memzero(h, sizeof(h));
     if (!same) {
-      ordo_op_set_message(op, "wrong key for wallet '%s'", c->id);
+      ordo_op_set_message(op, "wrong key for wallet '%s'", c->spec.id);
       return ORDO_E_WALLET_ACCESS;
     }
     pthread_mutex_lock(&c->reg->mu);
     c->shared->opens++;
     pthread_mutex_unlock(&c->reg->mu);
-    return set_id_result(op, c->id);
+    return set_id_result(op, c->spec.id);
   }
   if (c->kind == CMD_DELETE) {
     sodium_memzero(h, sizeof(h));
@@ -564,7 +600,7 @@ static int stage_open_register(ordo_op *op, void *st) {
     sodium_memzero(h, sizeof(h));
     return ORDO_E_NOMEM;
   }
-  snprintf(w->id, sizeof(w->id), "%s", c->id);
+  snprintf(w->id, sizeof(w->id), "%s", c->spec.id);
   memcpy(w->mk_hash, h, sizeof(h));
   sodium_memzero(h, sizeof(h));
   w->reg = c->reg;
@@ -574,7 +610,7 @@ static int stage_open_register(ordo_op *op, void *st) {
   w->opens = 1;
   atomic_init(&w->refs, 1);
   pthread_mutex_lock(&c->reg->mu);
-  ordo__wallet *other = registry_find(c->reg, c->id);
+  ordo__wallet *other = registry_find(c->reg, c->spec.id);
   if (other == NULL) {
     w->next = c->reg->head;
     c->reg->head = w;
@@ -586,10 +622,10 @@ static int stage_open_register(ordo_op *op, void *st) {
     /* Another open of the same wallet won the race: this one is redundant
      * (state_free closes our database); count it against theirs. */
     free(w);
-    ordo_op_set_message(op, "wallet '%s' was opened concurrently; retry", c->id);
+    ordo_op_set_message(op, "wallet '%s' was opened concurrently; retry", c->spec.id);
     return ORDO_E_BUSY;
   }
-  return set_id_result(op, c->id);
+  return set_id_result(op, c->spec.id);
 }
 
 static int stage_open_unwrap(ordo_op *op, void *st) {
@@ -606,7 +642,7 @@ static int stage_open_unwrap(ordo_op *op, void *st) {
       ordo__wallet_kdf_from_json(kdf_s, &c->kdf) != ORDO_OK ||
       sodium_base642bin(blob, sizeof(blob), keys, strlen(keys), NULL, &blen,
                         NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
-    ordo_op_set_message(op, "wallet '%s': key metadata is corrupt", c->id);
+    ordo_op_set_message(op, "wallet '%s': key metadata is corrupt", c->spec.id);
   } else {
     rc = ORDO_OK;
   }
@@ -629,7 +665,7 @@ static int stage_open_meta(ordo_op *op, void *st) {
   wallet_cmd *c = st;
   int rc = cmd_req_status(op, &c->req);
   if (rc == ORDO_E_NOT_FOUND) {
-    ordo_op_set_message(op, "'%s' is not an ordo wallet (no key metadata)", c->db_path);
+    ordo_op_set_message(op, "'%s' is not an ordo wallet (no key metadata)", c->spec.db_path);
     return ORDO_E_STORAGE;
   }
   if (rc != ORDO_OK)
@@ -640,12 +676,12 @@ static int stage_open_meta(ordo_op *op, void *st) {
 static int stage_open_file(ordo_op *op, void *st) {
   wallet_cmd *c = st;
   char *err = NULL;
-  int rc = c->backend->open(c->backend, c->ctx, c->db_path, 0, &c->st, &err);
+  int rc = c->spec.backend->open(c->spec.backend, c->ctx, c->spec.db_path, 0, &c->st, &err);
   if (rc != ORDO_OK) {
     if (rc == ORDO_E_WALLET_NOT_FOUND)
-      ordo_op_set_message(op, "wallet '%s' not found in %s", c->id, c->root);
+      ordo_op_set_message(op, "wallet '%s' not found in %s", c->spec.id, c->spec.root);
     else
-      ordo_op_set_message(op, "cannot open wallet '%s': %s", c->id,
+      ordo_op_set_message(op, "cannot open wallet '%s': %s", c->spec.id,
                           err != NULL ? err : ordo_strerror(rc));
     free(err);
     return rc;
@@ -660,13 +696,13 @@ static int stage_open_file(ordo_op *op, void *st) {
 static int stage_open_begin(ordo_op *op, void *st) {
   wallet_cmd *c = st;
   pthread_mutex_lock(&c->reg->mu);
-  ordo__wallet *w = registry_find(c->reg, c->id);
+  ordo__wallet *w = registry_find(c->reg, c->spec.id);
   if (w != NULL)
     atomic_fetch_add(&w->refs, 1);
   pthread_mutex_unlock(&c->reg->mu);
   if (w != NULL && c->kind == CMD_DELETE) {
     ordo__wallet_release(w);
-    ordo_op_set_message(op, "wallet '%s' is open; close it before deleting", c->id);
+    ordo_op_set_message(op, "wallet '%s' is open; close it before deleting", c->spec.id);
     return ORDO_E_STATE;
   }
   if (w != NULL) {
@@ -715,7 +751,7 @@ static int stage_list(ordo_op *op, void *st) {
   json_t *arr = json_array();
   if (arr == NULL)
     return ORDO_E_NOMEM;
-  DIR *d = opendir(c->root);
+  DIR *d = opendir(c->spec.root);
   if (d != NULL) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -723,7 +759,7 @@ static int stage_list(ordo_op *op, void *st) {
         continue;
       char *p = NULL;
       struct stat sb;
-      if (asprintf(&p, "%s/%s/" DB_FILE, c->root, e->d_name) < 0)
+      if (asprintf(&p, "%s/%s/" DB_FILE, c->spec.root, e->d_name) < 0)
         continue;
       int present = stat(p, &sb) == 0;
       free(p);
@@ -763,7 +799,7 @@ static ordo_op *wallet_cmd_start(ordo_ctx *ctx, wallet_cmd_kind kind,
   ordo_op *op = ordo__op_new(ctx, c, wallet_cmd_free);
   if (op == NULL)
     return NULL;
-  int rc = parse_config(op, c, config, creds, kind != CMD_LIST);
+  int rc = ordo__wallet_spec_parse(op, &c->spec, config, creds, kind != CMD_LIST);
   if (rc == ORDO_OK)
     rc = ordo__op_add_stage(op, cls, first);
   if (rc != ORDO_OK)

@@ -24,6 +24,8 @@
 #include "ordo.h"
 #include "storage/storage.h"
 
+#include <jansson.h>
+
 #include <stddef.h>
 
 #define ORDO__WALLET_KEY_BYTES 32
@@ -104,8 +106,61 @@ int ordo__wallet_open_value(const ordo__wallet_keys *k,
                             const ordo_storage_buf *ct,
                             const ordo_storage_buf *aad, ordo_storage_buf *out);
 
+/* ---- sealrec.c: whole records ---------------------------------------------- */
+
+/* Encrypt a record given in plaintext into r (malloc'd buffers; clear with
+ * ordo__wallet_record_clear). type, name, value and tags may each be NULL
+ * (left unset). tags: a JSON object of strings, or with names_only a JSON
+ * array of tag names (values left unset). ORDO_E_INVAL with err filled for a
+ * tag that is not a string. */
+int ordo__wallet_seal_record(const ordo__wallet_keys *k, const char *type,
+                             const char *name, const char *value, json_t *tags,
+                             int names_only, ordo_storage_record *r, char *err,
+                             size_t errlen);
+void ordo__wallet_record_clear(ordo_storage_record *r);
+
+/* A stored record decrypted to {"type"?,"name","value"?,"tags"?} by flags;
+ * NULL if a field does not open (corrupt database) or out of memory. */
+#define ORDO__OPEN_TYPE 1
+#define ORDO__OPEN_VALUE 2
+#define ORDO__OPEN_TAGS 4
+json_t *ordo__wallet_open_record(const ordo__wallet_keys *k,
+                                 const ordo_storage_record *r, int flags);
+
 /* Wipe and free a buffer's data; zero it. */
 void ordo__wallet_buf_clear(ordo_storage_buf *b);
+
+/* ---- wallet.c: creating wallets -------------------------------------------- */
+
+/* What config_json and credentials_json say (see ordo_wallet_create). */
+typedef struct ordo__wallet_spec {
+  char id[65];
+  char *root;    /* the wallets directory */
+  char *dir;     /* <root>/<id> */
+  char *db_path; /* <root>/<id>/wallet.db */
+  char *key;     /* passphrase or raw key; wiped by spec_clear */
+  char *method;  /* key_derivation_method, or NULL for the default */
+  const ordo_storage_backend *backend;
+} ordo__wallet_spec;
+
+/* Parse (creds may be NULL: no credentials). Errors carry a message on op. */
+int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
+                            const char *config, const char *creds, int need_id);
+void ordo__wallet_spec_clear(ordo__wallet_spec *spec);
+
+/* A new wallet's keys under master key mk, and the metadata JSON (KDF
+ * parameters and wrapped keys) to store with META_SET. */
+int ordo__wallet_new_keys(const ordo__wallet_kdf *kdf, const unsigned char *mk,
+                          ordo__wallet_keys **keys, char **meta);
+/* Create the database file (ORDO_E_WALLET_EXISTS if there is one). Blocking:
+ * a storage-class stage. */
+int ordo__wallet_create_db(ordo_op *op, ordo_ctx *ctx,
+                           const ordo__wallet_spec *spec, ordo_storage **st);
+/* Close a database in the background (a failed command's); context
+ * shutdown waits for it. */
+void ordo__wallet_close_db_async(ordo_ctx *ctx, ordo_storage *st);
+/* Fill req as the META_SET of meta (borrowed). */
+void ordo__wallet_meta_req(ordo_storage_req *req, const char *meta);
 
 /* ---- wallet.c: the registry ------------------------------------------------ */
 
