@@ -14,6 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <cmocka.h>
 
 /* A raw key (64 hex chars) keeps most tests free of Argon2id's cost. */
@@ -329,6 +332,118 @@ static void test_encrypted_at_rest(void **state) {
   assert_false(marker_on_disk(f->dir, "0102030405060708090a0b0c0d0e0f10"));
 }
 
+/* ---- export / import --------------------------------------------------------- */
+
+#define FILE_KEY_FMT "{\"path\":\"%s\",\"key\":\"1111111111111111111111111111111111111111111111111111111111111111\",\"key_derivation_method\":\"raw\"}"
+#define WRONG_FILE_KEY_FMT "{\"path\":\"%s\",\"key\":\"2111111111111111111111111111111111111111111111111111111111111111\",\"key_derivation_method\":\"raw\"}"
+
+static void export_fixture(wallet_fixture *f, const char *file, int n) {
+  create_open(f);
+  char name[32], value[64];
+  for (int i = 0; i < n; i++) {
+    snprintf(name, sizeof(name), "r%d", i);
+    snprintf(value, sizeof(value), "value %d with \"quotes\" and \n", i);
+    assert_int_equal(run(ordo_record_add(f->ctx, "w1", i % 2 ? "odd" : "even", name,
+                                         value, "{\"k\":\"v\",\"~n\":\"1\"}"), NULL),
+                     ORDO_OK);
+  }
+  char cfg[512];
+  snprintf(cfg, sizeof(cfg), FILE_KEY_FMT, file);
+  json_t *r = run_json(ordo_wallet_export(f->ctx, "w1", cfg));
+  assert_int_equal(json_integer_value(json_object_get(r, "records")), n);
+  json_decref(r);
+  /* Never overwrites. */
+  assert_int_equal(run(ordo_wallet_export(f->ctx, "w1", cfg), NULL), ORDO_E_EXISTS);
+}
+
+static int import_into(wallet_fixture *f, const char *id, const char *file,
+                       const char *fmt) {
+  char cfg[512], icfg[512];
+  snprintf(cfg, sizeof(cfg), "{\"id\":\"%s\",\"path\":\"%s\"}", id, f->dir);
+  snprintf(icfg, sizeof(icfg), fmt, file);
+  return run(ordo_wallet_import(f->ctx, cfg, RAW_KEY_OTHER, icfg), NULL);
+}
+
+static int wallet_dir_exists(wallet_fixture *f, const char *id) {
+  char p[400];
+  struct stat sb;
+  snprintf(p, sizeof(p), "%s/%s/wallet.db", f->dir, id);
+  return stat(p, &sb) == 0;
+}
+
+static void test_export_import(void **state) {
+  wallet_fixture *f = *state;
+  char file[300];
+  snprintf(file, sizeof(file), "%s/export.bin", f->dir);
+  export_fixture(f, file, 600); /* more than one page and one batch */
+  assert_false(marker_on_disk(file, "value 1"));
+
+  assert_int_equal(import_into(f, "w2", file, FILE_KEY_FMT), ORDO_OK);
+  char cfg[512];
+  snprintf(cfg, sizeof(cfg), "{\"id\":\"w2\",\"path\":\"%s\"}", f->dir);
+  assert_int_equal(run(ordo_wallet_open(f->ctx, cfg, RAW_KEY_OTHER), NULL), ORDO_OK);
+  json_t *c = run_json(ordo_record_count(f->ctx, "w2", "odd", "{\"~n\":\"1\"}"));
+  assert_int_equal(json_integer_value(json_object_get(c, "count")), 300);
+  json_decref(c);
+  json_t *r = run_json(ordo_record_get(f->ctx, "w2", "even", "r42", NULL));
+  assert_string_equal(json_string_value(json_object_get(r, "value")),
+                      "value 42 with \"quotes\" and \n");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(r, "tags"), "k")), "v");
+  json_decref(r);
+  /* Into an existing wallet id: refused, nothing touched. */
+  assert_int_equal(import_into(f, "w2", file, FILE_KEY_FMT), ORDO_E_WALLET_EXISTS);
+}
+
+/* Copy the first n bytes of src to dst, optionally flipping byte flip. */
+static void copy_file(const char *src, const char *dst, long n, long flip) {
+  FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+  assert_non_null(in);
+  assert_non_null(out);
+  int ch;
+  long i = 0;
+  while ((n < 0 || i < n) && (ch = fgetc(in)) != EOF) {
+    fputc(i == flip ? ch ^ 0x20 : ch, out);
+    i++;
+  }
+  fclose(in);
+  fclose(out);
+}
+
+static void test_import_bad_files(void **state) {
+  wallet_fixture *f = *state;
+  char file[300], bad[300];
+  snprintf(file, sizeof(file), "%s/export.bin", f->dir);
+  snprintf(bad, sizeof(bad), "%s/bad.bin", f->dir);
+  export_fixture(f, file, 300);
+  struct stat sb;
+  assert_int_equal(stat(file, &sb), 0);
+
+  /* Wrong key. */
+  assert_int_equal(import_into(f, "w3", file, WRONG_FILE_KEY_FMT), ORDO_E_WALLET_ACCESS);
+  assert_false(wallet_dir_exists(f, "w3"));
+  /* Truncated: at several places, including just before the final chunk. */
+  long cuts[] = {4, 20, sb.st_size / 2, sb.st_size - 1};
+  for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+    copy_file(file, bad, cuts[i], -1);
+    int rc = import_into(f, "w3", bad, FILE_KEY_FMT);
+    assert_int_equal(rc, ORDO_E_WALLET_FILE);
+    assert_false(wallet_dir_exists(f, "w3"));
+  }
+  /* Tampered: header, first chunk, a middle byte, the last byte. */
+  long flips[] = {10, 200, sb.st_size / 2, sb.st_size - 1};
+  for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+    copy_file(file, bad, -1, flips[i]);
+    int rc = import_into(f, "w3", bad, FILE_KEY_FMT);
+    assert_true(rc == ORDO_E_WALLET_FILE || rc == ORDO_E_WALLET_ACCESS);
+    assert_false(wallet_dir_exists(f, "w3"));
+  }
+  /* Not an export at all; missing. */
+  copy_file("/etc/hostname", bad, -1, -1);
+  assert_int_equal(import_into(f, "w3", bad, FILE_KEY_FMT), ORDO_E_WALLET_FILE);
+  assert_int_equal(import_into(f, "w3", "/nonexistent/x", FILE_KEY_FMT), ORDO_E_NOT_FOUND);
+  assert_false(wallet_dir_exists(f, "w3"));
+}
+
 /* ---- many threads on one wallet ------------------------------------------- */
 
 #define CONC_THREADS 16
@@ -403,6 +518,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_record_crud_and_tags, setup, teardown),
       cmocka_unit_test_setup_teardown(test_search, setup, teardown),
       cmocka_unit_test_setup_teardown(test_encrypted_at_rest, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_export_import, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_import_bad_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_threads, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
