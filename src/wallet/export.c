@@ -74,28 +74,6 @@ static int parse_file_key(ordo_op *op, const char *what, const char *json,
   return rc;
 }
 
-static void req_done_resume(ordo_storage_req *req) {
-  ordo__op_resume((ordo_op *)req->userdata, ORDO_OK);
-}
-
-static int submit_async(ordo_op *op, ordo_storage *st, ordo_storage_req *req) {
-  req->done = req_done_resume;
-  req->userdata = op;
-  int rc = st->backend->submit(st, req);
-  if (rc != ORDO_OK) {
-    ordo_op_set_message(op, "storage refused the request: %s", ordo_strerror(rc));
-    return rc;
-  }
-  return ORDO__STAGE_ASYNC;
-}
-
-static int req_status(ordo_op *op, ordo_storage_req *req) {
-  if (req->status != ORDO_OK)
-    ordo_op_set_message(op, "%s", req->message ? req->message
-                                               : ordo_strerror(req->status));
-  return req->status;
-}
-
 /* ---- export ---------------------------------------------------------------- */
 
 typedef struct export_cmd {
@@ -136,7 +114,7 @@ static int export_fetch(ordo_op *op, export_cmd *c);
 
 static int stage_export_page(ordo_op *op, void *st) {
   export_cmd *c = st;
-  int rc = req_status(op, &c->req);
+  int rc = ordo__wallet_req_status(op, &c->req);
   if (rc != ORDO_OK)
     return rc;
   if (ordo_op_cancelled())
@@ -193,7 +171,7 @@ static int export_fetch(ordo_op *op, export_cmd *c) {
   int rc = ordo__op_add_stage(op, ORDO_CLASS_HEAVY, stage_export_page);
   if (rc != ORDO_OK)
     return rc;
-  return submit_async(op, ordo__wallet_storage(c->w), &c->req);
+  return ordo__wallet_req_submit(op, ordo__wallet_storage(c->w), &c->req);
 }
 
 /* Derive the file key, create the temporary file, write the header, and
@@ -364,12 +342,12 @@ static int import_fail(ordo_op *op, import_cmd *c, int rc, const char *fmt, ...)
   int arc = ordo__op_add_stage(op, ORDO_CLASS_STORAGE, stage_import_cleanup);
   if (arc != ORDO_OK)
     return arc;
-  return submit_async(op, db, &c->req);
+  return ordo__wallet_req_submit(op, db, &c->req);
 }
 
 static int stage_import_done(ordo_op *op, void *st) {
   import_cmd *c = st;
-  int rc = req_status(op, &c->req);
+  int rc = ordo__wallet_req_status(op, &c->req);
   if (rc != ORDO_OK)
     return rc;
   c->finished = 1;
@@ -434,14 +412,14 @@ static int stage_import_chunk(ordo_op *op, void *st) {
     c->st = NULL;
     if ((rc = ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_import_done)) != ORDO_OK)
       return rc;
-    return submit_async(op, db, &c->req);
+    return ordo__wallet_req_submit(op, db, &c->req);
   }
   c->req.opcode = ORDO_STORAGE_BATCH;
   c->req.batch = c->batch;
   c->req.nbatch = c->nbatch;
   if ((rc = ordo__op_add_stage(op, ORDO_CLASS_HEAVY, stage_import_chunk)) != ORDO_OK)
     return rc;
-  return submit_async(op, c->st, &c->req);
+  return ordo__wallet_req_submit(op, c->st, &c->req);
 }
 
 static int stage_import_create(ordo_op *op, void *st) {
@@ -453,7 +431,7 @@ static int stage_import_create(ordo_op *op, void *st) {
   ordo__wallet_meta_req(&c->req, c->meta);
   if ((rc = ordo__op_add_stage(op, ORDO_CLASS_HEAVY, stage_import_chunk)) != ORDO_OK)
     return rc;
-  return submit_async(op, c->st, &c->req);
+  return ordo__wallet_req_submit(op, c->st, &c->req);
 }
 
 /* Open the file, derive both keys, check the file key on the first chunk

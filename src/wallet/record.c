@@ -148,10 +148,6 @@ static int stage_record_finish(ordo_op *op, void *st) {
   }
 }
 
-static void record_req_done(ordo_storage_req *req) {
-  ordo__op_resume((ordo_op *)req->userdata, ORDO_OK);
-}
-
 static int stage_record_submit(ordo_op *op, void *st) {
   record_cmd *c = st;
   int rc = ordo__wallet_get(c->ctx, c->wallet_id, &c->w);
@@ -174,17 +170,9 @@ static int stage_record_submit(ordo_op *op, void *st) {
     return rc;
   c->req.opcode = c->opcode;
   c->req.query = c->query;
-  c->req.done = record_req_done;
-  c->req.userdata = op;
   if ((rc = ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_record_finish)) != ORDO_OK)
     return rc;
-  ordo_storage *db = ordo__wallet_storage(c->w);
-  rc = db->backend->submit(db, &c->req);
-  if (rc != ORDO_OK) {
-    ordo_op_set_message(op, "storage refused the request: %s", ordo_strerror(rc));
-    return rc;
-  }
-  return ORDO__STAGE_ASYNC;
+  return ordo__wallet_req_submit(op, ordo__wallet_storage(c->w), &c->req);
 }
 
 /* ---- building commands --------------------------------------------------------- */

@@ -346,7 +346,7 @@ static void cmd_req_done(ordo_storage_req *req) {
   ordo__op_resume((ordo_op *)req->userdata, ORDO_OK);
 }
 
-static int cmd_submit(ordo_op *op, ordo_storage *st, ordo_storage_req *req) {
+int ordo__wallet_req_submit(ordo_op *op, ordo_storage *st, ordo_storage_req *req) {
   req->done = cmd_req_done;
   req->userdata = op;
   int rc = st->backend->submit(st, req);
@@ -358,7 +358,7 @@ static int cmd_submit(ordo_op *op, ordo_storage *st, ordo_storage_req *req) {
 }
 
 /* The status of the request the previous stage submitted, as the op's. */
-static int cmd_req_status(ordo_op *op, ordo_storage_req *req) {
+int ordo__wallet_req_status(ordo_op *op, ordo_storage_req *req) {
   if (req->status != ORDO_OK)
     ordo_op_set_message(op, "%s", req->message != NULL ? req->message
                                                        : ordo_strerror(req->status));
@@ -402,13 +402,13 @@ static int add_derive_stage(ordo_op *op, wallet_cmd *c) {
 
 static int stage_create_done(ordo_op *op, void *st) {
   wallet_cmd *c = st;
-  int rc = cmd_req_status(op, &c->req);
+  int rc = ordo__wallet_req_status(op, &c->req);
   return rc != ORDO_OK ? rc : set_id_result(op, c->spec.id);
 }
 
 static int stage_create_close(ordo_op *op, void *st) {
   wallet_cmd *c = st;
-  int rc = cmd_req_status(op, &c->req);
+  int rc = ordo__wallet_req_status(op, &c->req);
   if (rc != ORDO_OK)
     return rc; /* state_free closes the database */
   ordo_storage_req_clear_output(&c->req);
@@ -417,7 +417,7 @@ static int stage_create_close(ordo_op *op, void *st) {
   ordo_storage *db = c->st;
   c->st = NULL; /* the CLOSE request owns it now */
   ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_create_done);
-  return cmd_submit(op, db, &c->req);
+  return ordo__wallet_req_submit(op, db, &c->req);
 }
 
 static int mkdir_p(const char *path) {
@@ -504,7 +504,7 @@ static int stage_create_store(ordo_op *op, void *st) {
     return rc;
   ordo__wallet_meta_req(&c->req, c->meta);
   ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_create_close);
-  return cmd_submit(op, c->st, &c->req);
+  return ordo__wallet_req_submit(op, c->st, &c->req);
 }
 
 static int stage_create_wrap(ordo_op *op, void *st) {
@@ -537,7 +537,7 @@ static void hash_mk(const unsigned char *mk, unsigned char out[crypto_generichas
 
 static int stage_delete_files(ordo_op *op, void *st) {
   wallet_cmd *c = st;
-  int rc = cmd_req_status(op, &c->req);
+  int rc = ordo__wallet_req_status(op, &c->req);
   if (rc != ORDO_OK)
     return rc;
   char *err = NULL;
@@ -593,7 +593,7 @@ static int stage_open_register(ordo_op *op, void *st) {
     ordo_storage *db = c->st;
     c->st = NULL;
     ordo__op_add_stage(op, ORDO_CLASS_STORAGE, stage_delete_files);
-    return cmd_submit(op, db, &c->req);
+    return ordo__wallet_req_submit(op, db, &c->req);
   }
   ordo__wallet *w = calloc(1, sizeof(*w));
   if (w == NULL) {
@@ -663,7 +663,7 @@ static int stage_open_unwrap(ordo_op *op, void *st) {
 
 static int stage_open_meta(ordo_op *op, void *st) {
   wallet_cmd *c = st;
-  int rc = cmd_req_status(op, &c->req);
+  int rc = ordo__wallet_req_status(op, &c->req);
   if (rc == ORDO_E_NOT_FOUND) {
     ordo_op_set_message(op, "'%s' is not an ordo wallet (no key metadata)", c->spec.db_path);
     return ORDO_E_STORAGE;
@@ -690,7 +690,7 @@ static int stage_open_file(ordo_op *op, void *st) {
   c->req.rec.name.data = (unsigned char *)META_KEY;
   c->req.rec.name.len = strlen(META_KEY);
   ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_open_meta);
-  return cmd_submit(op, c->st, &c->req);
+  return ordo__wallet_req_submit(op, c->st, &c->req);
 }
 
 static int stage_open_begin(ordo_op *op, void *st) {

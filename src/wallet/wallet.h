@@ -156,6 +156,13 @@ int ordo__wallet_new_keys(const ordo__wallet_kdf *kdf, const unsigned char *mk,
  * a storage-class stage. */
 int ordo__wallet_create_db(ordo_op *op, ordo_ctx *ctx,
                            const ordo__wallet_spec *spec, ordo_storage **st);
+/* Submit req for the running stage of op: it returns what this returns
+ * (ORDO__STAGE_ASYNC, or an error with a message on op); the stage added
+ * next runs when req completes and reads its status with
+ * ordo__wallet_req_status (which copies the request's message to op). */
+int ordo__wallet_req_submit(ordo_op *op, ordo_storage *st, ordo_storage_req *req);
+int ordo__wallet_req_status(ordo_op *op, ordo_storage_req *req);
+
 /* Close a database in the background (a failed command's); context
  * shutdown waits for it. */
 void ordo__wallet_close_db_async(ordo_ctx *ctx, ordo_storage *st);
