@@ -441,6 +441,95 @@ ORDO_EXTERN ordo_op *ordo_record_search(ordo_ctx *ctx, const char *wallet_id,
 ORDO_EXTERN ordo_op *ordo_record_count(ordo_ctx *ctx, const char *wallet_id,
                                        const char *type, const char *wql);
 
+/* ------------------------------------------------------------------------ */
+/* DIDs, keys and messages (ed25519)                                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Keys live in the wallet, encrypted; secrets never leave it. A DID is the
+ * base58 of the first 16 bytes of its ed25519 verkey (Indy's rule); a verkey
+ * is base58 of 32 bytes. Signing and packing run on the cheap class.
+ *
+ * options_json (NULL for none): {"seed":"<32 chars | 64 hex | base64>",
+ *   "metadata":"<string>"}. Result: {"did":…,"verkey":…}. A DID that exists
+ * already: ORDO_E_RECORD_DUPLICATE.
+ */
+ORDO_EXTERN ordo_op *ordo_did_create(ordo_ctx *ctx, const char *wallet_id,
+                                     const char *options_json);
+/* Result: {"did":…,"verkey":…,"metadata":…} (metadata null when unset;
+ * "next_verkey" during a rotation). ORDO_E_KEY_NOT_FOUND if unknown. */
+ORDO_EXTERN ordo_op *ordo_did_get(ordo_ctx *ctx, const char *wallet_id,
+                                  const char *did);
+/* Result: {"dids":[{"did","verkey","metadata"},…]} */
+ORDO_EXTERN ordo_op *ordo_did_list(ordo_ctx *ctx, const char *wallet_id);
+ORDO_EXTERN ordo_op *ordo_did_set_metadata(ordo_ctx *ctx, const char *wallet_id,
+                                           const char *did, const char *metadata);
+/* Key rotation: start makes a new key (options_json as for create: seed) and
+ * records it as the DID's next verkey; apply makes it the current one
+ * (ORDO_E_STATE without a started rotation). Result: {"verkey":…}. The old
+ * key stays in the wallet (old signatures still verify through it). */
+ORDO_EXTERN ordo_op *ordo_did_rotate_start(ordo_ctx *ctx, const char *wallet_id,
+                                           const char *did,
+                                           const char *options_json);
+ORDO_EXTERN ordo_op *ordo_did_rotate_apply(ordo_ctx *ctx, const char *wallet_id,
+                                           const char *did);
+
+/* Sign len bytes with the wallet's key for verkey. Result: the 64-byte
+ * signature as bytes (ordo_op_result_bytes) and {"signature":"<base64url>"}. */
+ORDO_EXTERN ordo_op *ordo_sign(ordo_ctx *ctx, const char *wallet_id,
+                               const char *verkey, const void *msg, size_t len);
+/* Result: {"valid":true|false}; a malformed verkey: ORDO_E_BAD_KEY. */
+ORDO_EXTERN ordo_op *ordo_verify(ordo_ctx *ctx, const char *verkey,
+                                 const void *msg, size_t len, const void *sig,
+                                 size_t sig_len);
+
+/*
+ * Pack a message for recipients (JSON array of verkeys), Aries RFC 0019
+ * envelopes: authcrypt from sender_verkey (a key in the wallet), or anoncrypt
+ * when sender_verkey is NULL. Result: the envelope JSON.
+ */
+ORDO_EXTERN ordo_op *ordo_pack(ordo_ctx *ctx, const char *wallet_id,
+                               const void *msg, size_t len,
+                               const char *recipients_json,
+                               const char *sender_verkey);
+/* Unpack with whichever recipient key the wallet holds. Result:
+ * {"message":…,"recipient_verkey":…,"sender_verkey":…|null} and the message
+ * as bytes. Tampered, or for no key of ours: ORDO_E_UNPACK. */
+ORDO_EXTERN ordo_op *ordo_unpack(ordo_ctx *ctx, const char *wallet_id,
+                                 const char *envelope_json);
+
+/* ------------------------------------------------------------------------ */
+/* secp256k1 (Sawtooth signing keys)                                         */
+/* ------------------------------------------------------------------------ */
+
+/* A new key in the wallet. Result: {"public_key":"<66 hex>"}. */
+ORDO_EXTERN ordo_op *ordo_secp256k1_create(ordo_ctx *ctx, const char *wallet_id);
+/* Sign a 32-byte digest (SHA-256 of the signed bytes) with the wallet's key
+ * for public_key_hex. Result: {"signature":"<128 hex>"} (compact r‖s, low S). */
+ORDO_EXTERN ordo_op *ordo_secp256k1_sign(ordo_ctx *ctx, const char *wallet_id,
+                                         const char *public_key_hex,
+                                         const unsigned char digest[32]);
+/* Result: {"valid":true|false}. */
+ORDO_EXTERN ordo_op *ordo_secp256k1_verify(ordo_ctx *ctx,
+                                           const char *public_key_hex,
+                                           const unsigned char digest[32],
+                                           const char *signature_hex);
+
+/* ------------------------------------------------------------------------ */
+/* Credential definitions (CL keys)                                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Generate CL credential-definition keys on the heavy class (seconds at the
+ * default 1025 bits); cancellable — a cancelled keygen stores nothing.
+ * options_json: {"attributes":["name","age",…], "tag":"default",
+ *   "issuer_did":"…" (optional), "schema_seq_no":N (optional), "bits":1025}.
+ * The private key is stored encrypted in the wallet. Result:
+ * {"id":…,"public_key":{"n","s","z","r":{…}},"proof":{…}}.
+ */
+ORDO_EXTERN ordo_op *ordo_cred_def_create(ordo_ctx *ctx, const char *wallet_id,
+                                          const char *options_json);
+
 #ifdef __cplusplus
 }
 #endif

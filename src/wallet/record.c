@@ -53,29 +53,6 @@ static void record_cmd_free(void *p) {
   free(c);
 }
 
-/* WQL leaves on encrypted tags get encrypted names and values, in place. */
-static int seal_leaf(ordo_storage_query *leaf, void *ud) {
-  const ordo__wallet_keys *k = ud;
-  if (leaf->plaintext)
-    return ORDO_OK;
-  ordo_storage_buf ct;
-  int rc = ordo__wallet_seal_det(k, ORDO__FIELD_TAG_NAME, leaf->tag_name.data,
-                                 leaf->tag_name.len, &ct);
-  if (rc != ORDO_OK)
-    return rc;
-  ordo__wallet_buf_clear(&leaf->tag_name);
-  leaf->tag_name = ct;
-  for (size_t i = 0; i < leaf->nvalues; i++) {
-    rc = ordo__wallet_seal_det(k, ORDO__FIELD_TAG_VALUE, leaf->values[i].data,
-                               leaf->values[i].len, &ct);
-    if (rc != ORDO_OK)
-      return rc;
-    ordo__wallet_buf_clear(&leaf->values[i]);
-    leaf->values[i] = ct;
-  }
-  return ORDO_OK;
-}
-
 /* A stored record as the JSON the caller asked for. */
 static json_t *record_json(const record_cmd *c, const ordo__wallet_keys *k,
                            const ordo_storage_record *r) {
@@ -166,7 +143,7 @@ static int stage_record_submit(ordo_op *op, void *st) {
     return rc;
   }
   if (c->query != NULL &&
-      (rc = ordo__wql_walk_leaves(c->query, seal_leaf, (void *)k)) != ORDO_OK)
+      (rc = ordo__wallet_seal_query(k, c->query)) != ORDO_OK)
     return rc;
   c->req.opcode = c->opcode;
   c->req.query = c->query;

@@ -4,6 +4,7 @@
  * two can never disagree on how a record is encrypted.
  */
 #include "wallet/wallet.h"
+#include "wallet/wql.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -181,4 +182,41 @@ fail:
   ordo__wallet_buf_clear(&aad);
   json_decref(o);
   return NULL;
+}
+
+/* WQL leaves on encrypted tags get encrypted names and values, in place. */
+static int seal_leaf(ordo_storage_query *leaf, void *ud) {
+  const ordo__wallet_keys *k = ud;
+  if (leaf->plaintext)
+    return ORDO_OK;
+  ordo_storage_buf ct;
+  int rc = ordo__wallet_seal_det(k, ORDO__FIELD_TAG_NAME, leaf->tag_name.data,
+                                 leaf->tag_name.len, &ct);
+  if (rc != ORDO_OK)
+    return rc;
+  ordo__wallet_buf_clear(&leaf->tag_name);
+  leaf->tag_name = ct;
+  for (size_t i = 0; i < leaf->nvalues; i++) {
+    rc = ordo__wallet_seal_det(k, ORDO__FIELD_TAG_VALUE, leaf->values[i].data,
+                               leaf->values[i].len, &ct);
+    if (rc != ORDO_OK)
+      return rc;
+    ordo__wallet_buf_clear(&leaf->values[i]);
+    leaf->values[i] = ct;
+  }
+  return ORDO_OK;
+}
+
+int ordo__wallet_seal_query(const ordo__wallet_keys *k, ordo_storage_query *q) {
+  return ordo__wql_walk_leaves(q, seal_leaf, (void *)k);
+}
+
+int ordo__wallet_parse_query(const ordo__wallet_keys *k, const char *wql,
+                             ordo_storage_query **out, char **err) {
+  int rc = ordo__wql_parse(wql, out, err);
+  if (rc == ORDO_OK && (rc = ordo__wallet_seal_query(k, *out)) != ORDO_OK) {
+    ordo_storage_query_free(*out);
+    *out = NULL;
+  }
+  return rc;
 }

@@ -127,6 +127,13 @@ void ordo__wallet_record_clear(ordo_storage_record *r);
 json_t *ordo__wallet_open_record(const ordo__wallet_keys *k,
                                  const ordo_storage_record *r, int flags);
 
+/* Encrypt the leaves of a parsed WQL query that name encrypted tags, in
+ * place, so the storage compares ciphertexts. Parse and seal in one go:
+ * ORDO_E_WQL with *err (malloc'd) naming the problem. */
+int ordo__wallet_seal_query(const ordo__wallet_keys *k, ordo_storage_query *q);
+int ordo__wallet_parse_query(const ordo__wallet_keys *k, const char *wql,
+                             ordo_storage_query **out, char **err);
+
 /* Wipe and free a buffer's data; zero it. */
 void ordo__wallet_buf_clear(ordo_storage_buf *b);
 
