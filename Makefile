@@ -7,7 +7,8 @@
 #   make install install library, header, ordo.pc and the CMake package
 #   make install-check  build a consumer against a scratch install
 #   make deps    install missing Debian packages (apt-get)
-#   make tsan    ThreadSanitizer build of the concurrency tests
+#   make tsan    ThreadSanitizer build of the concurrency tests (runtime,
+#                storage, wallet, keys)
 #   make memcheck  the runtime tests under valgrind
 #   make fuzz    build the libFuzzer targets with clang and run each briefly
 
@@ -68,10 +69,10 @@ install-check: build
 tsan: deps
 	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DORDO_SANITIZE=thread
 	$(CMAKE) --build build-tsan -j $(JOBS)
-	cd build-tsan && setarch -R ctest --output-on-failure -L runtime
+	cd build-tsan && setarch -R ctest --output-on-failure -L 'runtime|storage|wallet|keys'
 
 # The concurrency tests under valgrind, on a build without sanitizers.
-MEMCHECK_TESTS ?= test_runtime
+MEMCHECK_TESTS ?= test_runtime test_storage test_wallet
 memcheck: deps
 	$(CMAKE) -S . -B build-memcheck -DCMAKE_BUILD_TYPE=Debug
 	$(CMAKE) --build build-memcheck -j $(JOBS)

@@ -30,8 +30,10 @@
 
 /* Flags a benchmark accepts beyond --seconds, --json and --help. */
 enum {
-  BENCH_FLAG_RATE = 1u << 0,   /* --rate R */
-  BENCH_FLAG_THREADS = 1u << 1 /* --threads N,N,... */
+  BENCH_FLAG_RATE = 1u << 0,    /* --rate R */
+  BENCH_FLAG_THREADS = 1u << 1, /* --threads N,N,... */
+  BENCH_FLAG_COUNT = 1u << 2,   /* --count N */
+  BENCH_FLAG_BITS = 1u << 3     /* --bits B */
 };
 
 typedef struct bench_opts {
@@ -40,6 +42,8 @@ typedef struct bench_opts {
   double rate;    /* ops per second; 0: default */
   unsigned threads[BENCH_MAX_POINTS];
   size_t nthreads; /* 0: default list */
+  unsigned count;  /* repetitions; 0: default */
+  int bits;        /* key size; 0: default */
 } bench_opts;
 
 typedef struct bench_def {
@@ -54,6 +58,10 @@ typedef struct bench_def {
 
 extern const bench_def bench_isolation_def;
 extern const bench_def bench_scaling_def;
+extern const bench_def bench_sign_def;
+extern const bench_def bench_keygen_def;
+extern const bench_def bench_hipe_def;
+extern const bench_def bench_wallet_def;
 
 /* The `ordo bench` subcommand: argv[0] is "bench". */
 int bench_main(int argc, char **argv);

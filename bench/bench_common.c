@@ -267,8 +267,14 @@ int bench_json_print(const json_t *obj) {
 /* `ordo bench`                                                              */
 /* ------------------------------------------------------------------------ */
 
-static const bench_def *const bench_defs[] = {&bench_isolation_def,
-                                              &bench_scaling_def};
+static const bench_def *const bench_defs[] = {
+    &bench_isolation_def,
+    &bench_scaling_def,
+    &bench_sign_def,
+    &bench_keygen_def,
+    &bench_hipe_def,
+    &bench_wallet_def,
+};
 #define BENCH_NDEFS (sizeof bench_defs / sizeof bench_defs[0])
 
 static const char bench_common_help[] =
@@ -336,6 +342,23 @@ static int parse_positive(const char *flag, const char *text, double max,
   return ORDO_CLI_OK;
 }
 
+/* A whole number in [min, max]. */
+static int parse_int(const char *flag, const char *text, long min, long max,
+                     long *out) {
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
+    bench_error("option '%s': '%s' is not a whole number in [%ld, %ld]", flag,
+                text, min, max);
+    return ORDO_CLI_USAGE;
+  }
+  *out = v;
+  return ORDO_CLI_OK;
+}
+
 static int parse_threads(const char *text, bench_opts *o) {
   const char *p = text;
 
@@ -369,6 +392,7 @@ static int parse_threads(const char *text, bench_opts *o) {
 static int parse_opts(int argc, char **argv, int start, unsigned flags,
                       bench_opts *o, int *help) {
   const char *v;
+  long n;
   int i, rc;
 
   memset(o, 0, sizeof *o);
@@ -396,6 +420,19 @@ static int parse_opts(int argc, char **argv, int start, unsigned flags,
         return ORDO_CLI_USAGE;
       if ((rc = parse_threads(v, o)) != 0)
         return rc;
+    } else if ((flags & BENCH_FLAG_COUNT) && is_flag(arg, "--count")) {
+      if ((v = flag_value(argc, argv, &i, "--count")) == NULL)
+        return ORDO_CLI_USAGE;
+      if ((rc = parse_int("--count", v, 1, 100000, &n)) != 0)
+        return rc;
+      o->count = (unsigned)n;
+    } else if ((flags & BENCH_FLAG_BITS) && is_flag(arg, "--bits")) {
+      if ((v = flag_value(argc, argv, &i, "--bits")) == NULL)
+        return ORDO_CLI_USAGE;
+      if ((rc = parse_int("--bits", v, ORDO__CL_MIN_BITS, ORDO__CL_MAX_BITS,
+                          &n)) != 0)
+        return rc;
+      o->bits = (int)n;
     } else if (arg[0] == '-') {
       bench_error("unknown option '%s'", arg);
       return ORDO_CLI_USAGE;

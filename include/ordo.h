@@ -339,6 +339,8 @@ ORDO_EXTERN int ordo_op_set_message(ordo_op *op, const char *fmt, ...)
  *
  * config_json:      {"id":"alice", "path":"/var/lib/ordo/wallets",
  *                    "storage":"sqlite"}
+ *   ("group_commit":false turns group commit off: one transaction per write,
+ *   for comparison only)
  *   id: 1..64 of [A-Za-z0-9._-], not starting with '.'; path: the directory
  *   holding wallets (default $ORDO_WALLET_PATH, else $HOME/.ordo/wallets);
  *   the wallet lives in <path>/<id>/wallet.db.

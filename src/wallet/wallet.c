@@ -276,6 +276,15 @@ int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
     }
     storage = json_string_value(v);
   }
+  if ((v = json_object_get(cfg, "group_commit")) != NULL) {
+    if (!json_is_boolean(v)) {
+      rc = ORDO_E_INVAL;
+      ordo_op_set_message(op, "wallet config: 'group_commit' must be true or false");
+      goto done;
+    }
+    /* Off only to measure what group commit buys (ordo bench wallet). */
+    spec->open_flags = json_is_false(v) ? ORDO_STORAGE_NO_GROUP_COMMIT : 0;
+  }
   spec->backend = ordo_storage_backend_find(storage);
   if (spec->backend == NULL) {
     rc = ORDO_E_UNSUPPORTED;
@@ -452,7 +461,7 @@ int ordo__wallet_create_db(ordo_op *op, ordo_ctx *ctx,
   }
   char *err = NULL;
   int rc = spec->backend->open(spec->backend, ctx, spec->db_path,
-                               ORDO_STORAGE_CREATE, st, &err);
+                               ORDO_STORAGE_CREATE | spec->open_flags, st, &err);
   if (rc != ORDO_OK) {
     ordo_op_set_message(op, "cannot create wallet '%s': %s", spec->id,
                         err != NULL ? err : ordo_strerror(rc));
@@ -676,7 +685,8 @@ static int stage_open_meta(ordo_op *op, void *st) {
 static int stage_open_file(ordo_op *op, void *st) {
   wallet_cmd *c = st;
   char *err = NULL;
-  int rc = c->spec.backend->open(c->spec.backend, c->ctx, c->spec.db_path, 0, &c->st, &err);
+  int rc = c->spec.backend->open(c->spec.backend, c->ctx, c->spec.db_path,
+                                 c->spec.open_flags, &c->st, &err);
   if (rc != ORDO_OK) {
     if (rc == ORDO_E_WALLET_NOT_FOUND)
       ordo_op_set_message(op, "wallet '%s' not found in %s", c->spec.id, c->spec.root);

@@ -148,6 +148,7 @@ typedef struct ordo__wallet_spec {
   char *key;     /* passphrase or raw key; wiped by spec_clear */
   char *method;  /* key_derivation_method, or NULL for the default */
   const ordo_storage_backend *backend;
+  int open_flags; /* ORDO_STORAGE_NO_GROUP_COMMIT when "group_commit":false */
 } ordo__wallet_spec;
 
 /* Parse (creds may be NULL: no credentials). Errors carry a message on op. */

@@ -1,0 +1,456 @@
+/*
+ * bench_wallet.c — `ordo bench hipe` and `ordo bench wallet`: the wallet
+ * commands measured.
+ *
+ * hipe: did_create latency idle vs during 1025-bit credential-definition
+ *   keygens (HIPE 0012's tutorial with the real commands: the DID creation
+ *   includes its durable wallet write). DIDs are issued open loop at a steady
+ *   rate; idle and loaded alternate in segments so machine noise falls on
+ *   both alike; the keygens are kept running back to back on the heavy class
+ *   and cancelled at the end of each loaded segment.
+ *
+ * wallet: record adds per second with 1, 8 and 64 concurrent callers, for
+ *   group commit (the default), for one transaction per record (the naive
+ *   way, "group_commit":false), and raw SQLite inserts of the same number of
+ *   rows in one transaction (the upper bound: no crypto, no durability per
+ *   caller). Each caller keeps one add in flight: its callback issues the next.
+ */
+#include "bench.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RAW_KEY_CREDS                                                          \
+  "{\"key\":\"0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20\","\
+  "\"key_derivation_method\":\"raw\"}"
+
+/* A scratch wallet directory, removed at the end. */
+typedef struct bench_wallet {
+  char dir[128];
+  char config[300];
+} bench_wallet;
+
+static int op_run(ordo_op *op, const char *what) {
+  int rc = ordo_op_wait(op, -1);
+  if (rc != ORDO_OK)
+    bench_error("%s: %s: %s", what, ordo_errname(rc), ordo_op_message(op));
+  ordo_op_release(op);
+  return rc;
+}
+
+static int wallet_make(ordo_ctx *ctx, bench_wallet *w, const char *id, int group) {
+  snprintf(w->dir, sizeof(w->dir), "/tmp/ordo-bench-XXXXXX");
+  if (mkdtemp(w->dir) == NULL) {
+    bench_error("mkdtemp: cannot make a scratch directory");
+    return ORDO_E_IO;
+  }
+  snprintf(w->config, sizeof(w->config),
+           "{\"id\":\"%s\",\"path\":\"%s\",\"group_commit\":%s}", id, w->dir,
+           group ? "true" : "false");
+  int rc = op_run(ordo_wallet_create(ctx, w->config, RAW_KEY_CREDS), "wallet create");
+  if (rc == ORDO_OK)
+    rc = op_run(ordo_wallet_open(ctx, w->config, RAW_KEY_CREDS), "wallet open");
+  return rc;
+}
+
+static void wallet_remove(const bench_wallet *w) {
+  char cmd[200];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+  if (system(cmd) != 0)
+    bench_error("could not remove %s", w->dir);
+}
+
+/* ------------------------------------------------------------------------ */
+/* hipe                                                                      */
+/* ------------------------------------------------------------------------ */
+
+#define HIPE_DEFAULT_SECONDS 3.0
+#define HIPE_DEFAULT_RATE 200.0
+#define HIPE_ROUNDS 3
+#define HIPE_BITS 1025
+
+typedef struct hipe_slot {
+  uint64_t sched_ns, done_ns;
+  int status;
+  bench_counter *done;
+} hipe_slot;
+
+typedef struct hipe_phase {
+  ordo_ctx *ctx;
+  hipe_slot *slots;
+  size_t issued;
+  bench_counter done;
+} hipe_phase;
+
+static void hipe_did_done(ordo_op *op, void *ud) {
+  hipe_slot *s = ud;
+  s->done_ns = bench_now_ns();
+  s->status = ordo_op_status(op);
+  bench_counter_add(s->done, 1);
+}
+
+static int hipe_issue(size_t i, uint64_t sched_ns, void *ud) {
+  hipe_phase *ph = ud;
+  hipe_slot *s = &ph->slots[i];
+  s->sched_ns = sched_ns;
+  s->done = &ph->done;
+  ordo_op *op = ordo_did_create(ph->ctx, "bench", NULL);
+  int rc = ordo_op_then(op, hipe_did_done, s);
+  ordo_op_release(op);
+  ph->issued = i + 1;
+  return rc;
+}
+
+/* Keygens kept running: each one's callback starts the next until stop. */
+typedef struct hipe_load {
+  ordo_ctx *ctx;
+  atomic_int stop;
+  atomic_int done_keygens;
+  bench_counter ended;
+  pthread_mutex_t mu;
+  ordo_op *running[64];
+  unsigned n;
+} hipe_load;
+
+static void hipe_keygen_done(ordo_op *op, void *ud);
+
+static void hipe_keygen_start(hipe_load *l, unsigned slot) {
+  ordo_op *op = ordo_cred_def_create(l->ctx, "bench",
+                                     "{\"attributes\":[\"name\",\"age\"],\"bits\":1025}");
+  pthread_mutex_lock(&l->mu);
+  l->running[slot] = op;
+  pthread_mutex_unlock(&l->mu);
+  if (ordo_op_then(op, hipe_keygen_done, l) != ORDO_OK)
+    bench_counter_add(&l->ended, 1);
+}
+
+static void hipe_keygen_done(ordo_op *op, void *ud) {
+  hipe_load *l = ud;
+  unsigned slot = 0;
+  pthread_mutex_lock(&l->mu);
+  for (unsigned i = 0; i < l->n; i++)
+    if (l->running[i] == op)
+      slot = i;
+  l->running[slot] = NULL;
+  pthread_mutex_unlock(&l->mu);
+  if (ordo_op_status(op) == ORDO_OK)
+    atomic_fetch_add(&l->done_keygens, 1);
+  ordo_op_release(op);
+  if (!atomic_load(&l->stop))
+    hipe_keygen_start(l, slot);
+  else
+    bench_counter_add(&l->ended, 1);
+}
+
+static void hipe_load_stop(hipe_load *l) {
+  atomic_store(&l->stop, 1);
+  pthread_mutex_lock(&l->mu);
+  for (unsigned i = 0; i < l->n; i++)
+    if (l->running[i] != NULL)
+      (void)ordo_op_cancel(l->running[i]);
+  pthread_mutex_unlock(&l->mu);
+  (void)bench_counter_wait(&l->ended, l->n, bench_now_ns() + 120ull * 1000000000ull);
+}
+
+/* One segment: DIDs at rate for seconds, optionally with the keygen load;
+ * latencies appended to lat. */
+static int hipe_segment(ordo_ctx *ctx, unsigned heavy, double seconds, double rate,
+                        uint64_t *lat, size_t *nlat, int *keygens) {
+  size_t n = (size_t)ceil(seconds * rate);
+  hipe_phase ph = {.ctx = ctx};
+  hipe_load load;
+  int rc;
+  memset(&load, 0, sizeof(load));
+  if ((ph.slots = calloc(n, sizeof(*ph.slots))) == NULL)
+    return ORDO_E_NOMEM;
+  if ((rc = bench_counter_init(&ph.done)) != ORDO_OK) {
+    free(ph.slots);
+    return rc;
+  }
+  if (heavy > 0) {
+    load.ctx = ctx;
+    load.n = heavy;
+    pthread_mutex_init(&load.mu, NULL);
+    bench_counter_init(&load.ended);
+    for (unsigned i = 0; i < heavy; i++)
+      hipe_keygen_start(&load, i);
+    bench_sleep_until(bench_now_ns() + 100000000ull); /* under way first */
+  }
+  rc = bench_issue_steady(bench_now_ns() + 1000000, rate, n, hipe_issue, &ph);
+  if (rc == ORDO_OK)
+    rc = bench_counter_wait(&ph.done, ph.issued, bench_now_ns() + 120ull * 1000000000ull);
+  if (heavy > 0) {
+    hipe_load_stop(&load);
+    *keygens += atomic_load(&load.done_keygens);
+    bench_counter_destroy(&load.ended);
+    pthread_mutex_destroy(&load.mu);
+  }
+  for (size_t i = 0; rc == ORDO_OK && i < ph.issued; i++) {
+    if (ph.slots[i].status != ORDO_OK) {
+      bench_error("did_create: %s", ordo_errname(ph.slots[i].status));
+      rc = ph.slots[i].status;
+    }
+    lat[(*nlat)++] = ph.slots[i].done_ns - ph.slots[i].sched_ns;
+  }
+  bench_counter_destroy(&ph.done);
+  free(ph.slots);
+  return rc;
+}
+
+static int hipe_run(const bench_opts *opts, json_t **out) {
+  double seconds = opts->seconds > 0 ? opts->seconds : HIPE_DEFAULT_SECONDS;
+  double rate = opts->rate > 0 ? opts->rate : HIPE_DEFAULT_RATE;
+  double seg = seconds / HIPE_ROUNDS;
+  size_t cap = ((size_t)ceil(seg * rate) + 1) * HIPE_ROUNDS;
+  uint64_t *idle = calloc(cap, sizeof(*idle)), *loaded = calloc(cap, sizeof(*loaded));
+  size_t nidle = 0, nloaded = 0;
+  int keygens = 0, rc = ORDO_E_NOMEM, ret = ORDO_CLI_FAIL;
+  ordo_config cfg;
+  ordo_config_init(&cfg);
+  ordo_ctx *ctx = bench_ctx_new(&cfg);
+  bench_wallet w;
+  if (ctx == NULL || idle == NULL || loaded == NULL)
+    goto done;
+  if ((rc = wallet_make(ctx, &w, "bench", 1)) != ORDO_OK)
+    goto done_wallet;
+  if (!opts->json)
+    printf("ordo bench hipe: did_create (with its durable wallet write) at %g/s open "
+           "loop, idle vs during %u back-to-back %d-bit cred-def keygen(s); %d "
+           "alternating segments, %g s per phase\ncores: %ld\n\n",
+           rate, cfg.heavy_threads, HIPE_BITS, HIPE_ROUNDS, seconds, bench_cores());
+  for (int r = 0; r < HIPE_ROUNDS && rc == ORDO_OK; r++) {
+    rc = hipe_segment(ctx, 0, seg, rate, idle, &nidle, &keygens);
+    if (rc == ORDO_OK)
+      rc = hipe_segment(ctx, cfg.heavy_threads, seg, rate, loaded, &nloaded, &keygens);
+  }
+  if (rc != ORDO_OK)
+    goto done_wallet;
+  bench_stats si, sl;
+  bench_stats_of(idle, nidle, &si);
+  bench_stats_of(loaded, nloaded, &sl);
+  double ratio = si.p99_us > 0 ? sl.p99_us / si.p99_us : 0;
+  if (!opts->json) {
+    printf("phase                    ops      p50_us      p99_us      max_us  keygens\n");
+    printf("idle                   %5zu  %10.1f  %10.1f  %10.1f        -\n", si.count,
+           si.p50_us, si.p99_us, si.max_us);
+    printf("during keygen          %5zu  %10.1f  %10.1f  %10.1f  %7d\n", sl.count,
+           sl.p50_us, sl.p99_us, sl.max_us, keygens);
+    printf("\np99 ratio loaded/idle: %.2f (goal <= 1.5)\n", ratio);
+  }
+  json_t *o = json_object();
+  int err = o == NULL;
+  err |= bench_json_num(o, "idle_p99_us", si.p99_us, 1);
+  err |= bench_json_num(o, "loaded_p99_us", sl.p99_us, 1);
+  err |= bench_json_num(o, "ratio", ratio, 3);
+  err |= bench_json_num(o, "idle_p50_us", si.p50_us, 1);
+  err |= bench_json_num(o, "loaded_p50_us", sl.p50_us, 1);
+  err |= bench_json_num(o, "idle_count", (double)si.count, 0);
+  err |= bench_json_num(o, "loaded_count", (double)sl.count, 0);
+  err |= bench_json_num(o, "keygens_completed", keygens, 0);
+  err |= bench_json_num(o, "cores", (double)bench_cores(), 0);
+  if (err) {
+    json_decref(o);
+    goto done_wallet;
+  }
+  *out = o;
+  ret = ORDO_CLI_OK;
+done_wallet:
+  wallet_remove(&w);
+done:
+  ordo_ctx_free(ctx);
+  free(idle);
+  free(loaded);
+  return ret;
+}
+
+const bench_def bench_hipe_def = {
+    "hipe",
+    "did_create latency idle vs during a 1025-bit cred-def keygen (HIPE 0012)",
+    "  --seconds S    seconds per phase (default 3)\n"
+    "  --rate R       did_create per second (default 200)\n",
+    BENCH_FLAG_RATE,
+    hipe_run,
+};
+
+/* ------------------------------------------------------------------------ */
+/* wallet                                                                    */
+/* ------------------------------------------------------------------------ */
+
+#define WALLET_DEFAULT_SECONDS 2.0
+static const unsigned wallet_callers[] = {1, 8, 64};
+#define WALLET_NCALLERS (sizeof(wallet_callers) / sizeof(wallet_callers[0]))
+
+typedef struct adds_run {
+  ordo_ctx *ctx;
+  uint64_t deadline_ns;
+  atomic_ullong next_id;
+  atomic_ullong added;
+  atomic_int failed;
+  bench_counter ended;
+} adds_run;
+
+static void adds_done(ordo_op *op, void *ud);
+
+static int adds_launch(adds_run *r) {
+  char name[32];
+  snprintf(name, sizeof(name), "r%llu", (unsigned long long)atomic_fetch_add(&r->next_id, 1));
+  ordo_op *op = ordo_record_add(r->ctx, "bench", "cred", name,
+                                "a value of some sixty bytes, as a small credential is",
+                                "{\"schema\":\"s1\",\"~issued\":\"2026\"}");
+  int rc = ordo_op_then(op, adds_done, r);
+  ordo_op_release(op);
+  return rc;
+}
+
+static void adds_done(ordo_op *op, void *ud) {
+  adds_run *r = ud;
+  if (ordo_op_status(op) != ORDO_OK) {
+    atomic_store(&r->failed, ordo_op_status(op));
+  } else {
+    atomic_fetch_add(&r->added, 1);
+    if (bench_now_ns() < r->deadline_ns && adds_launch(r) == ORDO_OK)
+      return;
+  }
+  bench_counter_add(&r->ended, 1);
+}
+
+/* Adds per second with `callers` in flight, on a fresh wallet. */
+static int adds_point(int group, unsigned callers, double seconds, double *per_s) {
+  ordo_config cfg;
+  ordo_config_init(&cfg);
+  ordo_ctx *ctx = bench_ctx_new(&cfg);
+  bench_wallet w;
+  adds_run r;
+  memset(&r, 0, sizeof(r));
+  if (ctx == NULL)
+    return ORDO_E_SYSTEM;
+  int rc = wallet_make(ctx, &w, "bench", group);
+  if (rc == ORDO_OK && (rc = bench_counter_init(&r.ended)) == ORDO_OK) {
+    r.ctx = ctx;
+    uint64_t start = bench_now_ns();
+    r.deadline_ns = start + (uint64_t)(seconds * 1e9);
+    for (unsigned i = 0; i < callers; i++)
+      if (adds_launch(&r) != ORDO_OK)
+        bench_counter_add(&r.ended, 1);
+    rc = bench_counter_wait(&r.ended, callers, r.deadline_ns + 120ull * 1000000000ull);
+    double elapsed = (double)(bench_now_ns() - start) / 1e9;
+    *per_s = (double)atomic_load(&r.added) / elapsed;
+    if (atomic_load(&r.failed) != 0) {
+      bench_error("record add: %s", ordo_errname(atomic_load(&r.failed)));
+      rc = atomic_load(&r.failed);
+    }
+    bench_counter_destroy(&r.ended);
+  }
+  ordo_ctx_free(ctx);
+  wallet_remove(&w);
+  return rc;
+}
+
+/* Raw SQLite: n rows of the same shape in one transaction, WAL + FULL. */
+static int raw_point(unsigned long long n, double *per_s) {
+  char dir[64] = "/tmp/ordo-bench-raw-XXXXXX", path[128];
+  if (mkdtemp(dir) == NULL)
+    return ORDO_E_IO;
+  snprintf(path, sizeof(path), "%s/raw.db", dir);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  int rc = ORDO_E_STORAGE;
+  unsigned char blob[100];
+  memset(blob, 0xab, sizeof(blob));
+  uint64_t start = bench_now_ns();
+  if (sqlite3_open(path, &db) != SQLITE_OK ||
+      sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                       "CREATE TABLE items(id INTEGER PRIMARY KEY, category BLOB,"
+                       " name BLOB, value BLOB, UNIQUE(category, name));"
+                       "BEGIN;", NULL, NULL, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, "INSERT INTO items(category,name,value) VALUES(?,?,?)", -1,
+                         &st, NULL) != SQLITE_OK)
+    goto done;
+  for (unsigned long long i = 0; i < n; i++) {
+    memcpy(blob, &i, sizeof(i));
+    sqlite3_bind_blob(st, 1, blob, 40, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, blob, 40, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, blob, 100, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      goto done;
+    sqlite3_reset(st);
+  }
+  if (sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
+    goto done;
+  *per_s = (double)n / ((double)(bench_now_ns() - start) / 1e9);
+  rc = ORDO_OK;
+done:
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  char cmd[100];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    bench_error("could not remove %s", dir);
+  return rc;
+}
+
+static int wallet_run(const bench_opts *opts, json_t **out) {
+  double seconds = opts->seconds > 0 ? opts->seconds : WALLET_DEFAULT_SECONDS;
+  double group[WALLET_NCALLERS], naive[WALLET_NCALLERS], raw = 0;
+  int rc = ORDO_OK;
+  if (!opts->json)
+    printf("ordo bench wallet: record adds/s (encrypt + durable write), callers each "
+           "keeping one add in flight, %g s per point\ncores: %ld\n\n"
+           "callers   group commit    naive (1 txn/add)   group/naive\n",
+           seconds, bench_cores());
+  for (size_t i = 0; i < WALLET_NCALLERS && rc == ORDO_OK; i++) {
+    rc = adds_point(1, wallet_callers[i], seconds, &group[i]);
+    if (rc == ORDO_OK)
+      rc = adds_point(0, wallet_callers[i], seconds, &naive[i]);
+    if (rc == ORDO_OK && !opts->json)
+      printf("%7u   %12.0f    %17.0f   %11.2f\n", wallet_callers[i], group[i], naive[i],
+             naive[i] > 0 ? group[i] / naive[i] : 0);
+  }
+  /* The upper bound: as many rows as group commit managed at 64 callers in
+   * the same time, but in one transaction with no crypto. */
+  if (rc == ORDO_OK)
+    rc = raw_point((unsigned long long)(group[WALLET_NCALLERS - 1] * seconds) + 1000, &raw);
+  if (rc != ORDO_OK) {
+    bench_error("wallet benchmark failed: %s", ordo_errname(rc));
+    return ORDO_CLI_FAIL;
+  }
+  double gvn = naive[WALLET_NCALLERS - 1] > 0 ? group[WALLET_NCALLERS - 1] / naive[WALLET_NCALLERS - 1] : 0;
+  double gvr = raw > 0 ? group[WALLET_NCALLERS - 1] / raw : 0;
+  if (!opts->json)
+    printf("\nraw SQLite, one transaction: %.0f inserts/s\n"
+           "group_vs_naive_64: %.2f (goal >= 10)\ngroup_vs_raw_64:   %.3f (goal >= 0.5)\n",
+           raw, gvn, gvr);
+  json_t *o = json_object(), *pts = json_array();
+  int err = o == NULL || pts == NULL;
+  for (size_t i = 0; !err && i < WALLET_NCALLERS; i++) {
+    json_t *p = json_object();
+    err |= p == NULL;
+    err |= bench_json_num(p, "callers", wallet_callers[i], 0);
+    err |= bench_json_num(p, "group_per_s", group[i], 1);
+    err |= bench_json_num(p, "naive_per_s", naive[i], 1);
+    err |= json_array_append_new(pts, p);
+  }
+  err |= json_object_set_new(o, "points", pts);
+  err |= bench_json_num(o, "raw_per_s", raw, 1);
+  err |= bench_json_num(o, "group_vs_naive_64", gvn, 3);
+  err |= bench_json_num(o, "group_vs_raw_64", gvr, 3);
+  err |= bench_json_num(o, "cores", (double)bench_cores(), 0);
+  if (err) {
+    json_decref(o);
+    return ORDO_CLI_FAIL;
+  }
+  *out = o;
+  return ORDO_CLI_OK;
+}
+
+const bench_def bench_wallet_def = {
+    "wallet",
+    "record adds/s: group commit vs one transaction per add vs raw SQLite",
+    "  --seconds S    seconds per point (default 2)\n",
+    0,
+    wallet_run,
+};
