@@ -122,6 +122,12 @@ typedef enum ordo_storage_opcode {
                                 freed and must not be used */
 } ordo_storage_opcode;
 
+/* Keys (added with the SQLite backend): a NULL category (data == NULL) means
+ * "every category" for SCAN and COUNT only, and each SCAN result carries its
+ * own category; an empty one (data != NULL, len 0) is a category like any
+ * other. Every other record opcode needs category and name with data !=
+ * NULL (META_* need name), and a NULL one is refused with ORDO_E_INVAL. */
+
 typedef struct ordo_storage_req ordo_storage_req;
 struct ordo_storage_req {
   /* In: set by the caller; borrowed until done is called. */
