@@ -95,16 +95,6 @@ static void key_cmd_free(void *p) {
 
 /* ---- plumbing ------------------------------------------------------------- */
 
-static int set_result(ordo_op *op, json_t *o) {
-  char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-  json_decref(o);
-  if (s == NULL)
-    return ORDO_E_NOMEM;
-  int rc = ordo_op_set_result(op, s);
-  free(s);
-  return rc;
-}
-
 static int wallet_of(ordo_op *op, key_cmd *c) {
   if (c->w != NULL)
     return ORDO_OK;
@@ -259,7 +249,7 @@ static int stage_did_created(ordo_op *op, void *st) {
   int rc = batch_status(op, c, "the DID");
   if (rc != ORDO_OK)
     return rc;
-  return set_result(op, json_pack("{s:s, s:s}", "did", c->did, "verkey", c->new_verkey));
+  return ordo__op_set_result_json(op, json_pack("{s:s, s:s}", "did", c->did, "verkey", c->new_verkey));
 }
 
 static int stage_did_create(ordo_op *op, void *st) {
@@ -297,7 +287,7 @@ static int stage_did_got(ordo_op *op, void *st) {
   if (o == NULL)
     return ORDO_E_NOMEM;
   json_object_set_new(o, "did", json_string(c->name));
-  return set_result(op, o);
+  return ordo__op_set_result_json(op, o);
 }
 
 static int stage_did_get(ordo_op *op, void *st) {
@@ -326,7 +316,7 @@ static int stage_did_listed(ordo_op *op, void *st) {
     json_array_append_new(arr, v);
     json_decref(r);
   }
-  return set_result(op, json_pack("{s:o}", "dids", arr));
+  return ordo__op_set_result_json(op, json_pack("{s:o}", "dids", arr));
 }
 
 static int stage_did_list(ordo_op *op, void *st) {
@@ -346,7 +336,7 @@ static int stage_updated(ordo_op *op, void *st) {
   if (rc != ORDO_OK)
     return rc;
   const char *vk = json_string_value(json_object_get(c->record, "verkey"));
-  return set_result(op, vk != NULL ? json_pack("{s:s}", "verkey", vk) : json_object());
+  return ordo__op_set_result_json(op, vk != NULL ? json_pack("{s:s}", "verkey", vk) : json_object());
 }
 
 /* Write c->record back as the DID's value. */
@@ -378,7 +368,7 @@ static int stage_rotate_started(ordo_op *op, void *st) {
   int rc = batch_status(op, c, "the new key");
   if (rc != ORDO_OK)
     return rc;
-  return set_result(op, json_pack("{s:s}", "verkey", c->new_verkey));
+  return ordo__op_set_result_json(op, json_pack("{s:s}", "verkey", c->new_verkey));
 }
 
 static int stage_rotate_start_got(ordo_op *op, void *st) {
@@ -448,7 +438,7 @@ static int stage_sign_got(ordo_op *op, void *st) {
     return rc;
   rc = ordo_op_set_result_bytes(op, sig, sizeof(sig));
   if (rc == ORDO_OK)
-    rc = set_result(op, json_pack("{s:s}", "signature", b64));
+    rc = ordo__op_set_result_json(op, json_pack("{s:s}", "signature", b64));
   free(b64);
   return rc;
 }
@@ -470,7 +460,7 @@ static int stage_verify(ordo_op *op, void *st) {
   if (c->sig_len == ORDO__ED25519_SIG_BYTES &&
       (rc = ordo__crypto_ed25519_verify(pk, c->msg, c->msg_len, c->sig, &valid)) != ORDO_OK)
     return rc;
-  return set_result(op, json_pack("{s:b}", "valid", valid));
+  return ordo__op_set_result_json(op, json_pack("{s:b}", "valid", valid));
 }
 
 /* ---- pack / unpack --------------------------------------------------------------- */
@@ -561,7 +551,7 @@ static int stage_unpack_got(ordo_op *op, void *st) {
   sodium_memzero(msg, len);
   free(msg);
   free(sender);
-  return rc != ORDO_OK ? rc : set_result(op, o);
+  return rc != ORDO_OK ? rc : ordo__op_set_result_json(op, o);
 }
 
 static int stage_unpack(ordo_op *op, void *st) {
@@ -610,7 +600,7 @@ static int stage_unpack(ordo_op *op, void *st) {
 static int stage_secp_created(ordo_op *op, void *st) {
   key_cmd *c = st;
   int rc = ordo__wallet_req_status(op, &c->req);
-  return rc != ORDO_OK ? rc : set_result(op, json_pack("{s:s}", "public_key", c->name));
+  return rc != ORDO_OK ? rc : ordo__op_set_result_json(op, json_pack("{s:s}", "public_key", c->name));
 }
 
 static int stage_secp_create(ordo_op *op, void *st) {
@@ -663,7 +653,7 @@ static int stage_secp_sign_got(ordo_op *op, void *st) {
   if ((rc = ordo__crypto_hex_encode(sig, sizeof(sig), hex, sizeof(hex))) != ORDO_OK)
     return rc;
   rc = ordo_op_set_result_bytes(op, sig, sizeof(sig));
-  return rc != ORDO_OK ? rc : set_result(op, json_pack("{s:s}", "signature", hex));
+  return rc != ORDO_OK ? rc : ordo__op_set_result_json(op, json_pack("{s:s}", "signature", hex));
 }
 
 static int stage_secp_sign(ordo_op *op, void *st) {
@@ -689,7 +679,7 @@ static int stage_secp_verify(ordo_op *op, void *st) {
   if (c->sig_len == ORDO__SECP256K1_SIG_BYTES &&
       (rc = ordo__crypto_secp256k1_verify(pub, c->digest, c->sig, &valid)) != ORDO_OK)
     return rc;
-  return set_result(op, json_pack("{s:b}", "valid", valid));
+  return ordo__op_set_result_json(op, json_pack("{s:b}", "valid", valid));
 }
 
 /* ---- credential definitions ------------------------------------------------------- */
@@ -701,7 +691,7 @@ static int stage_cred_def_stored(ordo_op *op, void *st) {
     ordo_op_set_message(op, "credential definition '%s' already exists", c->cred_def_id);
   if (rc != ORDO_OK)
     return rc;
-  return set_result(op, json_pack("{s:s, s:o, s:o}", "id", c->cred_def_id, "public_key",
+  return ordo__op_set_result_json(op, json_pack("{s:s, s:o, s:o}", "id", c->cred_def_id, "public_key",
                                   json_loads(c->public_json, 0, NULL), "proof",
                                   json_loads(c->proof_json, 0, NULL)));
 }

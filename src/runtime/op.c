@@ -207,6 +207,20 @@ int ordo_op_set_result(ordo_op *op, const char *json) {
   return ORDO_OK;
 }
 
+int ordo__op_set_result_json(ordo_op *op, json_t *o) {
+  char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(o);
+  if (s == NULL)
+    return ORDO_E_NOMEM;
+  int rc = ordo_op_set_result(op, s);
+  /* A plain loop through a volatile pointer: the runtime does not link
+   * libsodium, and the compiler must not drop the wipe. */
+  for (volatile char *p = s; *p != '\0'; p++)
+    *p = 0;
+  free(s);
+  return rc;
+}
+
 int ordo_op_set_result_bytes(ordo_op *op, const void *data, size_t len) {
   if (op == NULL || (data == NULL && len > 0))
     return ORDO_E_INVAL;

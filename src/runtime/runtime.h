@@ -25,6 +25,7 @@
 
 #include "ordo.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 
 /* A stage returns this when it has passed the op on to something that will
@@ -70,6 +71,11 @@ void ordo__op_fail(ordo_op *op, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Set op's result to the JSON of o (sorted keys, compact) and drop o (NULL
+ * is taken as out of memory). The serialized copy is wiped: results may
+ * carry secrets (record values). */
+int ordo__op_set_result_json(ordo_op *op, json_t *o);
 
 /* Continue an op whose stage returned ORDO__STAGE_ASYNC, as if that stage had
  * returned status. Any thread, exactly once per ASYNC return. */

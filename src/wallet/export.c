@@ -154,13 +154,8 @@ static int stage_export_page(ordo_op *op, void *st) {
   }
   unlink(c->tmp_path);
   c->done = 1;
-  json_t *o = json_pack("{s:s, s:I}", "path", c->fk.path, "records",
-                        (json_int_t)c->wr.records);
-  char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
-  rc = s != NULL ? ordo_op_set_result(op, s) : ORDO_E_NOMEM;
-  free(s);
-  return rc;
+  return ordo__op_set_result_json(op, json_pack("{s:s, s:I}", "path", c->fk.path,
+                                                "records", (json_int_t)c->wr.records));
 }
 
 static int export_fetch(ordo_op *op, export_cmd *c) {
@@ -351,13 +346,8 @@ static int stage_import_done(ordo_op *op, void *st) {
   if (rc != ORDO_OK)
     return rc;
   c->finished = 1;
-  json_t *o = json_pack("{s:s, s:I}", "id", c->spec.id, "records",
-                        (json_int_t)c->records);
-  char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
-  rc = s != NULL ? ordo_op_set_result(op, s) : ORDO_E_NOMEM;
-  free(s);
-  return rc;
+  return ordo__op_set_result_json(op, json_pack("{s:s, s:I}", "id", c->spec.id,
+                                                "records", (json_int_t)c->records));
 }
 
 /* Read up to IMPORT_BATCH records, encrypt them for the new wallet, and

@@ -65,16 +65,6 @@ static json_t *record_json(const record_cmd *c, const ordo__wallet_keys *k,
   return o;
 }
 
-static int set_json_result(ordo_op *op, json_t *o) {
-  char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-  json_decref(o);
-  if (s == NULL)
-    return ORDO_E_NOMEM;
-  int rc = ordo_op_set_result(op, s);
-  sodium_memzero(s, strlen(s)); /* record values are secrets */
-  free(s);
-  return rc;
-}
 
 /* ---- stages --------------------------------------------------------------------- */
 
@@ -100,7 +90,7 @@ static int stage_record_finish(ordo_op *op, void *st) {
       ordo_op_set_message(op, "record '%s' does not decrypt: wallet corrupt", c->name);
       return ORDO_E_STORAGE;
     }
-    return set_json_result(op, o);
+    return ordo__op_set_result_json(op, o);
   }
   case ORDO_STORAGE_SCAN: {
     json_t *arr = json_array();
@@ -116,10 +106,10 @@ static int stage_record_finish(ordo_op *op, void *st) {
     json_t *res = json_pack("{s:o}", "records", arr);
     if (res != NULL && c->retrieve_total)
       json_object_set_new(res, "total", json_integer((json_int_t)c->req.count));
-    return set_json_result(op, res);
+    return ordo__op_set_result_json(op, res);
   }
   case ORDO_STORAGE_COUNT:
-    return set_json_result(op, json_pack("{s:I}", "count", (json_int_t)c->req.count));
+    return ordo__op_set_result_json(op, json_pack("{s:I}", "count", (json_int_t)c->req.count));
   default:
     return ordo_op_set_result(op, "{}");
   }

@@ -237,6 +237,19 @@ void ordo__wallet_spec_clear(ordo__wallet_spec *spec) {
   memset(spec, 0, sizeof(*spec));
 }
 
+/* cfg[key] when it is a string (*out untouched when absent). */
+static int string_field(ordo_op *op, json_t *cfg, const char *key, const char **out) {
+  json_t *v = json_object_get(cfg, key);
+  if (v == NULL)
+    return ORDO_OK;
+  if (!json_is_string(v)) {
+    ordo_op_set_message(op, "wallet config: '%s' must be a string", key);
+    return ORDO_E_INVAL;
+  }
+  *out = json_string_value(v);
+  return ORDO_OK;
+}
+
 /* Parse config_json (and credentials_json unless NULL) into spec. On error
  * the op carries a message naming the problem. */
 int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
@@ -252,30 +265,10 @@ int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
   }
   const char *id = NULL, *path = NULL, *storage = "sqlite";
   json_t *v;
-  if ((v = json_object_get(cfg, "id")) != NULL) {
-    if (!json_is_string(v)) {
-      rc = ORDO_E_INVAL;
-      ordo_op_set_message(op, "wallet config: 'id' must be a string");
-      goto done;
-    }
-    id = json_string_value(v);
-  }
-  if ((v = json_object_get(cfg, "path")) != NULL) {
-    if (!json_is_string(v)) {
-      rc = ORDO_E_INVAL;
-      ordo_op_set_message(op, "wallet config: 'path' must be a string");
-      goto done;
-    }
-    path = json_string_value(v);
-  }
-  if ((v = json_object_get(cfg, "storage")) != NULL) {
-    if (!json_is_string(v)) {
-      rc = ORDO_E_INVAL;
-      ordo_op_set_message(op, "wallet config: 'storage' must be a string");
-      goto done;
-    }
-    storage = json_string_value(v);
-  }
+  if ((rc = string_field(op, cfg, "id", &id)) != ORDO_OK ||
+      (rc = string_field(op, cfg, "path", &path)) != ORDO_OK ||
+      (rc = string_field(op, cfg, "storage", &storage)) != ORDO_OK)
+    goto done;
   if ((v = json_object_get(cfg, "group_commit")) != NULL) {
     if (!json_is_boolean(v)) {
       rc = ORDO_E_INVAL;
@@ -375,14 +368,7 @@ int ordo__wallet_req_status(ordo_op *op, ordo_storage_req *req) {
 }
 
 static int set_id_result(ordo_op *op, const char *id) {
-  json_t *o = json_pack("{s:s}", "id", id);
-  char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-  json_decref(o);
-  if (s == NULL)
-    return ORDO_E_NOMEM;
-  int rc = ordo_op_set_result(op, s);
-  free(s);
-  return rc;
+  return ordo__op_set_result_json(op, json_pack("{s:s}", "id", id));
 }
 
 /* ---- key derivation stages ----------------------------------------------- */
@@ -783,14 +769,7 @@ static int stage_list(ordo_op *op, void *st) {
     }
     closedir(d);
   }
-  json_t *o = json_pack("{s:o}", "wallets", arr);
-  char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-  json_decref(o);
-  if (s == NULL)
-    return ORDO_E_NOMEM;
-  int rc = ordo_op_set_result(op, s);
-  free(s);
-  return rc;
+  return ordo__op_set_result_json(op, json_pack("{s:o}", "wallets", arr));
 }
 
 /* ---- public entry points ---------------------------------------------------- */

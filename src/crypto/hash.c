@@ -1,0 +1,39 @@
+/*
+ * hash.c — SHA-256 and SHA-512 over libsodium: Sawtooth hashes headers with
+ * SHA-256 before signing and names payloads and state addresses by SHA-512.
+ */
+#include "crypto/crypto.h"
+
+#include <sodium.h>
+
+_Static_assert(ORDO__SHA256_BYTES == crypto_hash_sha256_BYTES, "sha256 size");
+_Static_assert(ORDO__SHA512_BYTES == crypto_hash_sha512_BYTES, "sha512 size");
+
+int ordo__crypto_sha256(const void *msg, size_t len,
+                        unsigned char out[ORDO__SHA256_BYTES]) {
+  static const unsigned char empty[1];
+  int rc;
+
+  if (out == NULL || (msg == NULL && len > 0))
+    return ORDO_E_INVAL;
+  if ((rc = ordo__crypto_init()) != ORDO_OK)
+    return rc;
+  /* libsodium wants a valid pointer even for an empty message. */
+  if (crypto_hash_sha256(out, msg != NULL ? msg : empty, len) != 0)
+    return ORDO_E_CRYPTO;
+  return ORDO_OK;
+}
+
+int ordo__crypto_sha512(const void *msg, size_t len,
+                        unsigned char out[ORDO__SHA512_BYTES]) {
+  static const unsigned char empty[1];
+  int rc;
+
+  if (out == NULL || (msg == NULL && len > 0))
+    return ORDO_E_INVAL;
+  if ((rc = ordo__crypto_init()) != ORDO_OK)
+    return rc;
+  if (crypto_hash_sha512(out, msg != NULL ? msg : empty, len) != 0)
+    return ORDO_E_CRYPTO;
+  return ORDO_OK;
+}
