@@ -43,5 +43,26 @@ assert [p["threads"] for p in d["points"]] == [1, 2]
 assert all(p["ops_per_s"] > 0 for p in d["points"])
 print("ok   scaling json")
 PY
-rm -f /tmp/ordo-cli-$$.out /tmp/ordo-iso-$$.json /tmp/ordo-sc-$$.json
+check "bad bits" 2 "$ordo" bench keygen --bits 100
+check "bad count" 2 "$ordo" bench keygen --count 0
+"$ordo" bench sign --seconds 0.05 --threads 1,2 --json >/tmp/ordo-sign-$$.json || { echo "FAIL sign run"; fail=1; }
+$py - /tmp/ordo-sign-$$.json <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["cores"] >= 1
+ops = ["ed25519_sign", "ed25519_verify", "secp256k1_sign", "secp256k1_verify"]
+assert [(p["op"], p["threads"]) for p in d["points"]] == [(o, n) for o in ops for n in (1, 2)]
+assert all(p["ops_per_s"] > 0 and "linear_ratio" in p for p in d["points"])
+print("ok   sign json")
+PY
+"$ordo" bench keygen --count 2 --bits 256 --json >/tmp/ordo-kg-$$.json || { echo "FAIL keygen run"; fail=1; }
+$py - /tmp/ordo-kg-$$.json <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["count"] == 2 and d["bits"] == 256
+assert 0 < d["min_s"] <= d["median_s"] <= d["max_s"]
+print("ok   keygen json")
+PY
+rm -f /tmp/ordo-cli-$$.out /tmp/ordo-iso-$$.json /tmp/ordo-sc-$$.json \
+  /tmp/ordo-sign-$$.json /tmp/ordo-kg-$$.json
 exit $fail

@@ -121,14 +121,21 @@ static int utf8_valid(const unsigned char *s) {
 
     if (c < 0x80)
       continue;
-    if (c >= 0xc2 && c <= 0xdf)
-      cont = 1, cp = c & 0x1f, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-      cont = 2, cp = c & 0x0f, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-      cont = 3, cp = c & 0x07, min = 0x10000;
-    else
+    if (c >= 0xc2 && c <= 0xdf) {
+      cont = 1;
+      min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      cont = 2;
+      min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      cont = 3;
+      min = 0x10000;
+    } else {
       return 0;
+    }
+    /* The lead byte keeps 5, 4 or 3 payload bits; a NUL where a
+     * continuation byte should be fails the test below, so no overread. */
+    cp = c & (0x3fu >> cont);
     while (cont-- > 0) {
       if ((*s & 0xc0) != 0x80)
         return 0;

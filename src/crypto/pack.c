@@ -421,7 +421,7 @@ static const json_t *find_recipient(const envelope *env, const char *kid) {
 }
 
 /*
- * The authcrypt sender of recipient entry r: open the sealed sender verkey
+ * The authcrypt sender in a recipient header: open the sealed sender verkey
  * with our X25519 pair, check it is a usable key, and return its X25519
  * public key and its canonical verkey string.
  */
