@@ -15,9 +15,11 @@
  * freed with BN_clear_free. The private key JSON is built by hand rather
  * than by jansson, so that no copy of it is left in freed memory unwiped.
  *
- * An admitted shortcut, kept for compatibility with Ursa: x~ is drawn from
- * [2, p'q' - 1] like x itself, so x^ = x~ + c x does not statistically hide
- * x (a fully zero-knowledge proof would draw x~ some 256 + 80 bits longer).
+ * The proof's masks x~ are drawn 256 + 80 bits longer than p'q' (the
+ * challenge's 256 bits plus 80 of statistical slack), so x^ = x~ + c x
+ * statistically hides x. Ursa draws x~ from [2, p'q' - 1] like x itself,
+ * which leaks the top bits of x; its verifier accepts the longer masks too,
+ * since verification only computes S^x^ for whatever x^ is.
  */
 #include "crypto/crypto.h"
 
@@ -29,6 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Bits the proof masks x~ have beyond p'q': the challenge's 256 plus 80 of
+ * statistical slack (see above). */
+#define CL_MASK_EXTRA_BITS (256 + 80)
 
 static const char master_secret[] = "master_secret";
 
@@ -293,6 +299,18 @@ done:
   return rc;
 }
 
+/* A proof mask x~ uniform in [0, 2^(|p'q'| + CL_MASK_EXTRA_BITS)) in *out,
+ * and S^x~ mod n in *power (new). */
+static int rand_mask(cl_key *k, BIGNUM **out, BIGNUM **power) {
+  int rc = ORDO_E_NOMEM;
+  if ((*out = bn_secret()) == NULL || (*power = BN_new()) == NULL)
+    return rc;
+  if (!BN_priv_rand(*out, BN_num_bits(k->order) + CL_MASK_EXTRA_BITS,
+                    BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY))
+    return ORDO_E_CRYPTO;
+  return exp_secret(k, *power, k->s, *out);
+}
+
 /* x^ = x~ + c x, over the integers. */
 static int cap_of(cl_key *k, const BIGNUM *x_tilde, const BIGNUM *x,
                   BIGNUM **cap) {
@@ -355,12 +373,12 @@ static int key_proof(cl_key *k) {
   size_t i;
   int rc;
 
-  if ((rc = rand_exponent(k, &k->xz_tilde, &k->z_tilde)) != ORDO_OK)
+  if ((rc = rand_mask(k, &k->xz_tilde, &k->z_tilde)) != ORDO_OK)
     return rc;
   for (i = 0; i < k->nattrs; i++) {
     cl_attr *a = &k->attrs[i];
     if ((rc = cl_checkpoint()) != ORDO_OK ||
-        (rc = rand_exponent(k, &a->x_tilde, &a->r_tilde)) != ORDO_OK)
+        (rc = rand_mask(k, &a->x_tilde, &a->r_tilde)) != ORDO_OK)
       return rc;
   }
   if ((rc = challenge(k, digest)) != ORDO_OK)
@@ -639,7 +657,9 @@ int ordo__crypto_cl_verify_proof(const char *public_json,
       BN_num_bits(k.c) > 8 * ORDO__SHA256_BYTES ||
       json_object_size(json_object_get(proof, "xr_cap")) != k.nattrs)
     goto done;
-  cap_bits = BN_num_bits(k.n) + 258;
+  /* x^ = x~ + c x: at most one bit over the mask, which is
+   * |p'q'| + CL_MASK_EXTRA_BITS < |n| + CL_MASK_EXTRA_BITS bits. */
+  cap_bits = BN_num_bits(k.n) + CL_MASK_EXTRA_BITS + 1;
   if (!in_range(&k, k.s) || !in_range(&k, k.z) ||
       BN_num_bits(k.xz_cap) > cap_bits)
     goto done;
