@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -510,7 +511,74 @@ static void test_many_threads(void **state) {
   json_decref(c);
 }
 
-int main(void) {
+/* ---- two processes on one wallet file -------------------------------------- */
+
+#define PROC_RECORDS 200
+
+/* The child: open the wallet in a context of its own and add records. */
+static int child_adds(const char *dir, const char *tag) {
+  char cfg[400], name[64];
+  snprintf(cfg, sizeof(cfg), "{\"id\":\"w1\",\"path\":\"%s\"}", dir);
+  ordo_ctx *ctx = ordo_ctx_new(NULL);
+  if (ctx == NULL)
+    return 2;
+  int failures = 0;
+  ordo_op *op = ordo_wallet_open(ctx, cfg, RAW_KEY);
+  if (ordo_op_wait(op, -1) != ORDO_OK)
+    failures++;
+  ordo_op_release(op);
+  for (int i = 0; i < PROC_RECORDS && failures == 0; i++) {
+    snprintf(name, sizeof(name), "%s-%d", tag, i);
+    op = ordo_record_add(ctx, "w1", "proc", name, "v", NULL);
+    if (ordo_op_wait(op, -1) != ORDO_OK) {
+      fprintf(stderr, "child %s: %s\n", tag, ordo_op_message(op));
+      failures++;
+    }
+    ordo_op_release(op);
+  }
+  ordo_ctx_free(ctx);
+  return failures == 0 ? 0 : 1;
+}
+
+static const char *self_path;
+
+static void test_two_processes(void **state) {
+  wallet_fixture *f = *state;
+  create_open(f);
+  pid_t pids[2];
+  for (int i = 0; i < 2; i++) {
+    pids[i] = fork();
+    assert_true(pids[i] >= 0);
+    if (pids[i] == 0) {
+      /* A fresh process image: no threads or locks inherited from ours. */
+      execl(self_path, self_path, "--child-adds", f->dir, i == 0 ? "a" : "b", (char *)NULL);
+      _exit(3);
+    }
+  }
+  /* This process writes too, at the same time. */
+  char name[32];
+  for (int i = 0; i < PROC_RECORDS; i++) {
+    snprintf(name, sizeof(name), "p-%d", i);
+    assert_int_equal(run(ordo_record_add(f->ctx, "w1", "proc", name, "v", NULL), NULL),
+                     ORDO_OK);
+  }
+  for (int i = 0; i < 2; i++) {
+    int status = 0;
+    assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+    if (!WIFEXITED(status))
+      fprintf(stderr, "child %d: signal %d\n", i, WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
+  json_t *c = run_json(ordo_record_count(f->ctx, "w1", "proc", "{}"));
+  assert_int_equal(json_integer_value(json_object_get(c, "count")), 3 * PROC_RECORDS);
+  json_decref(c);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 4 && strcmp(argv[1], "--child-adds") == 0)
+    return child_adds(argv[2], argv[3]);
+  self_path = argv[0];
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_lifecycle_passphrase, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_keeps_records, setup, teardown),
@@ -521,6 +589,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_export_import, setup, teardown),
       cmocka_unit_test_setup_teardown(test_import_bad_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_threads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

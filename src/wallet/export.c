@@ -13,6 +13,7 @@
  * a wrong key, a cancel — closes and destroys the half-made wallet, so no
  * wallet appears unless the whole file was imported.
  */
+#include "crypto/crypto.h"
 #include "wallet/exportfile.h"
 #include "wallet/wallet.h"
 #include "runtime/runtime.h"
@@ -212,8 +213,8 @@ static int stage_export_begin(ordo_op *op, void *st) {
 
 ordo_op *ordo_wallet_export(ordo_ctx *ctx, const char *wallet_id,
                             const char *export_config_json) {
-  if (ctx == NULL)
-    return NULL;
+  if (ctx == NULL || ordo__crypto_init() != ORDO_OK)
+    return NULL; /* sodium_malloc below needs libsodium started */
   export_cmd *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return NULL;
@@ -463,8 +464,8 @@ static int stage_import_begin(ordo_op *op, void *st) {
 ordo_op *ordo_wallet_import(ordo_ctx *ctx, const char *config_json,
                             const char *credentials_json,
                             const char *import_config_json) {
-  if (ctx == NULL)
-    return NULL;
+  if (ctx == NULL || ordo__crypto_init() != ORDO_OK)
+    return NULL; /* sodium_malloc below needs libsodium started */
   import_cmd *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return NULL;

@@ -13,6 +13,7 @@
  * goes. Lock order: registry->mu only, never held across storage calls.
  */
 #include "wallet/wallet.h"
+#include "crypto/crypto.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -53,6 +54,10 @@ typedef struct wallet_registry {
 /* ---- registry ------------------------------------------------------------- */
 
 static void *registry_create(ordo_ctx *ctx) {
+  /* Every wallet command passes here first: make sure libsodium is up before
+   * anything calls sodium_malloc (which aborts without it). */
+  if (ordo__crypto_init() != ORDO_OK)
+    return NULL;
   wallet_registry *r = calloc(1, sizeof(*r));
   if (r == NULL)
     return NULL;
