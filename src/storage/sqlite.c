@@ -1514,8 +1514,9 @@ static int sq_open(const ordo_storage_backend *be, ordo_ctx *ctx,
    * database file and syncs it, inside some unlucky COMMIT; letting the WAL
    * grow to 16384 pages (64 MiB) before that, instead of SQLite's 1000,
    * writes a page hit by many groups once per checkpoint, not once per 1000
-   * frames: +35 % record adds/s at 64 callers (docs/benchmarks.md). The
-   * size limit gives the disk back after a checkpoint. */
+   * frames (docs/benchmarks.md has the measurement; the gain is small next
+   * to this disk's noise). The size limit gives the disk back after a
+   * checkpoint. */
   rc = sqlite3_exec(sq->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
                             " PRAGMA wal_autocheckpoint = 16384;"
                             " PRAGMA journal_size_limit = 16777216;",
