@@ -27,34 +27,12 @@ typedef struct keys_fixture {
   char dir[128];
 } keys_fixture;
 
-static int run(ordo_op *op, char **out) {
-  assert_non_null(op);
-  int rc = ordo_op_wait(op, -1);
-  if (out != NULL) {
-    const char *r = ordo_op_result(op);
-    *out = r != NULL ? strdup(r) : NULL;
-  }
-  if (rc != ORDO_OK)
-    assert_true(strlen(ordo_op_message(op)) > 0);
-  ordo_op_release(op);
-  return rc;
-}
-
-static json_t *run_json(ordo_op *op) {
-  char *s = NULL;
-  int rc = run(op, &s);
-  assert_int_equal(rc, ORDO_OK);
-  json_t *j = json_loads(s, 0, NULL);
-  assert_non_null(j);
-  free(s);
-  return j;
-}
 
 static void open_wallet(keys_fixture *f, const char *id) {
   char cfg[300];
   snprintf(cfg, sizeof(cfg), "{\"id\":\"%s\",\"path\":\"%s\"}", id, f->dir);
-  assert_int_equal(run(ordo_wallet_create(f->ctx, cfg, RAW_KEY), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_wallet_open(f->ctx, cfg, RAW_KEY), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, cfg, RAW_KEY), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, cfg, RAW_KEY), NULL), ORDO_OK);
 }
 
 static int setup(void **state) {
@@ -85,63 +63,63 @@ static const char *jstr(json_t *o, const char *k) {
 static void test_did_lifecycle(void **state) {
   keys_fixture *f = *state;
   /* Indy's test vector: seeded DIDs are reproducible. */
-  json_t *d = run_json(ordo_did_create(f->ctx, "w",
+  json_t *d = support_run_json(ordo_did_create(f->ctx, "w",
                                        "{\"seed\":\"000000000000000000000000Trustee1\","
                                        "\"metadata\":\"trustee\"}"));
   assert_string_equal(jstr(d, "did"), "V4SGRU86Z58d6TV7PBUe6f");
   assert_string_equal(jstr(d, "verkey"), "GJ1SzoWzavQYfNL9XkaJdrQejfztN4XqdsiV4ct3LXKL");
   json_decref(d);
-  assert_int_equal(run(ordo_did_create(f->ctx, "w",
+  assert_int_equal(support_run(ordo_did_create(f->ctx, "w",
                                        "{\"seed\":\"000000000000000000000000Trustee1\"}"),
                        NULL),
                    ORDO_E_RECORD_DUPLICATE);
-  assert_int_equal(run(ordo_did_create(f->ctx, "w", "{\"seed\":\"short\"}"), NULL),
+  assert_int_equal(support_run(ordo_did_create(f->ctx, "w", "{\"seed\":\"short\"}"), NULL),
                    ORDO_E_BAD_KEY);
-  assert_int_equal(run(ordo_did_create(f->ctx, "w", "{\"bogus\":1}"), NULL), ORDO_E_INVAL);
-  assert_int_equal(run(ordo_did_create(f->ctx, "nope", NULL), NULL), ORDO_E_WALLET_NOT_OPEN);
-  json_t *r = run_json(ordo_did_create(f->ctx, "w", NULL));
+  assert_int_equal(support_run(ordo_did_create(f->ctx, "w", "{\"bogus\":1}"), NULL), ORDO_E_INVAL);
+  assert_int_equal(support_run(ordo_did_create(f->ctx, "nope", NULL), NULL), ORDO_E_WALLET_NOT_OPEN);
+  json_t *r = support_run_json(ordo_did_create(f->ctx, "w", NULL));
   char *did2 = strdup(jstr(r, "did"));
   json_decref(r);
 
-  json_t *g = run_json(ordo_did_get(f->ctx, "w", "V4SGRU86Z58d6TV7PBUe6f"));
+  json_t *g = support_run_json(ordo_did_get(f->ctx, "w", "V4SGRU86Z58d6TV7PBUe6f"));
   assert_string_equal(jstr(g, "metadata"), "trustee");
   json_decref(g);
-  assert_int_equal(run(ordo_did_set_metadata(f->ctx, "w", "V4SGRU86Z58d6TV7PBUe6f", "x"),
+  assert_int_equal(support_run(ordo_did_set_metadata(f->ctx, "w", "V4SGRU86Z58d6TV7PBUe6f", "x"),
                        NULL), ORDO_OK);
-  g = run_json(ordo_did_get(f->ctx, "w", "V4SGRU86Z58d6TV7PBUe6f"));
+  g = support_run_json(ordo_did_get(f->ctx, "w", "V4SGRU86Z58d6TV7PBUe6f"));
   assert_string_equal(jstr(g, "metadata"), "x");
   json_decref(g);
-  assert_int_equal(run(ordo_did_get(f->ctx, "w", "NoSuchDid"), NULL), ORDO_E_KEY_NOT_FOUND);
+  assert_int_equal(support_run(ordo_did_get(f->ctx, "w", "NoSuchDid"), NULL), ORDO_E_KEY_NOT_FOUND);
 
-  json_t *l = run_json(ordo_did_list(f->ctx, "w"));
+  json_t *l = support_run_json(ordo_did_list(f->ctx, "w"));
   assert_int_equal(json_array_size(json_object_get(l, "dids")), 2);
   json_decref(l);
 
   /* Rotation: apply without start is refused; start then apply switches. */
-  assert_int_equal(run(ordo_did_rotate_apply(f->ctx, "w", did2), NULL), ORDO_E_STATE);
-  json_t *n = run_json(ordo_did_rotate_start(f->ctx, "w", did2, NULL));
+  assert_int_equal(support_run(ordo_did_rotate_apply(f->ctx, "w", did2), NULL), ORDO_E_STATE);
+  json_t *n = support_run_json(ordo_did_rotate_start(f->ctx, "w", did2, NULL));
   char *next = strdup(jstr(n, "verkey"));
   json_decref(n);
-  g = run_json(ordo_did_get(f->ctx, "w", did2));
+  g = support_run_json(ordo_did_get(f->ctx, "w", did2));
   assert_string_equal(jstr(g, "next_verkey"), next);
   json_decref(g);
-  n = run_json(ordo_did_rotate_apply(f->ctx, "w", did2));
+  n = support_run_json(ordo_did_rotate_apply(f->ctx, "w", did2));
   assert_string_equal(jstr(n, "verkey"), next);
   json_decref(n);
-  g = run_json(ordo_did_get(f->ctx, "w", did2));
+  g = support_run_json(ordo_did_get(f->ctx, "w", did2));
   assert_string_equal(jstr(g, "verkey"), next);
   assert_null(json_object_get(g, "next_verkey"));
   json_decref(g);
   /* The new key signs. */
   const char msg[] = "rotated";
-  assert_int_equal(run(ordo_sign(f->ctx, "w", next, msg, sizeof(msg)), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_sign(f->ctx, "w", next, msg, sizeof(msg)), NULL), ORDO_OK);
   free(next);
   free(did2);
 }
 
 static void test_sign_verify(void **state) {
   keys_fixture *f = *state;
-  json_t *d = run_json(ordo_did_create(f->ctx, "w", NULL));
+  json_t *d = support_run_json(ordo_did_create(f->ctx, "w", NULL));
   const char *vk = jstr(d, "verkey");
   const char msg[] = "the message";
   ordo_op *op = ordo_sign(f->ctx, "w", vk, msg, sizeof(msg));
@@ -153,19 +131,19 @@ static void test_sign_verify(void **state) {
   unsigned char bad[64];
   memcpy(bad, sig, 64);
   bad[10] ^= 1;
-  json_t *v = run_json(ordo_verify(f->ctx, vk, msg, sizeof(msg), sig, len));
+  json_t *v = support_run_json(ordo_verify(f->ctx, vk, msg, sizeof(msg), sig, len));
   assert_true(json_is_true(json_object_get(v, "valid")));
   json_decref(v);
-  v = run_json(ordo_verify(f->ctx, vk, msg, sizeof(msg), bad, 64));
+  v = support_run_json(ordo_verify(f->ctx, vk, msg, sizeof(msg), bad, 64));
   assert_true(json_is_false(json_object_get(v, "valid")));
   json_decref(v);
-  v = run_json(ordo_verify(f->ctx, vk, "other", 5, sig, len));
+  v = support_run_json(ordo_verify(f->ctx, vk, "other", 5, sig, len));
   assert_true(json_is_false(json_object_get(v, "valid")));
   json_decref(v);
   ordo_op_release(op);
-  assert_int_equal(run(ordo_verify(f->ctx, "not-a-key", msg, 3, bad, 64), NULL),
+  assert_int_equal(support_run(ordo_verify(f->ctx, "not-a-key", msg, 3, bad, 64), NULL),
                    ORDO_E_BAD_KEY);
-  assert_int_equal(run(ordo_sign(f->ctx, "w", "GJ1SzoWzavQYfNL9XkaJdrQejfztN4XqdsiV4ct3LXKL",
+  assert_int_equal(support_run(ordo_sign(f->ctx, "w", "GJ1SzoWzavQYfNL9XkaJdrQejfztN4XqdsiV4ct3LXKL",
                                  msg, 3), NULL),
                    ORDO_E_KEY_NOT_FOUND);
   json_decref(d);
@@ -174,44 +152,44 @@ static void test_sign_verify(void **state) {
 static void test_pack_unpack(void **state) {
   keys_fixture *f = *state;
   open_wallet(f, "bob");
-  json_t *a = run_json(ordo_did_create(f->ctx, "w", NULL));
-  json_t *b = run_json(ordo_did_create(f->ctx, "bob", NULL));
-  json_t *c = run_json(ordo_did_create(f->ctx, "bob", NULL));
+  json_t *a = support_run_json(ordo_did_create(f->ctx, "w", NULL));
+  json_t *b = support_run_json(ordo_did_create(f->ctx, "bob", NULL));
+  json_t *c = support_run_json(ordo_did_create(f->ctx, "bob", NULL));
   char recips[300];
   snprintf(recips, sizeof(recips), "[\"%s\",\"%s\"]", jstr(b, "verkey"), jstr(c, "verkey"));
   const char msg[] = "{\"hello\":\"bob\"}";
 
   /* authcrypt: bob learns the sender. */
   char *env = NULL;
-  assert_int_equal(run(ordo_pack(f->ctx, "w", msg, strlen(msg), recips, jstr(a, "verkey")),
+  assert_int_equal(support_run(ordo_pack(f->ctx, "w", msg, strlen(msg), recips, jstr(a, "verkey")),
                        &env), ORDO_OK);
-  json_t *u = run_json(ordo_unpack(f->ctx, "bob", env));
+  json_t *u = support_run_json(ordo_unpack(f->ctx, "bob", env));
   assert_string_equal(jstr(u, "message"), msg);
   assert_string_equal(jstr(u, "sender_verkey"), jstr(a, "verkey"));
   json_decref(u);
   /* The sender's own wallet holds no recipient key. */
-  assert_int_equal(run(ordo_unpack(f->ctx, "w", env), NULL), ORDO_E_UNPACK);
+  assert_int_equal(support_run(ordo_unpack(f->ctx, "w", env), NULL), ORDO_E_UNPACK);
   /* Tampered ciphertext. */
   json_t *e = json_loads(env, 0, NULL);
   char *ct = strdup(jstr(e, "ciphertext"));
   ct[3] = ct[3] == 'A' ? 'B' : 'A';
   json_object_set_new(e, "ciphertext", json_string(ct));
   char *bad = json_dumps(e, JSON_COMPACT);
-  assert_int_equal(run(ordo_unpack(f->ctx, "bob", bad), NULL), ORDO_E_UNPACK);
-  assert_int_equal(run(ordo_unpack(f->ctx, "bob", "{not json"), NULL), ORDO_E_UNPACK);
+  assert_int_equal(support_run(ordo_unpack(f->ctx, "bob", bad), NULL), ORDO_E_UNPACK);
+  assert_int_equal(support_run(ordo_unpack(f->ctx, "bob", "{not json"), NULL), ORDO_E_UNPACK);
   free(bad);
   free(ct);
   json_decref(e);
   free(env);
 
   /* anoncrypt: no sender. */
-  assert_int_equal(run(ordo_pack(f->ctx, "w", msg, strlen(msg), recips, NULL), &env), ORDO_OK);
-  u = run_json(ordo_unpack(f->ctx, "bob", env));
+  assert_int_equal(support_run(ordo_pack(f->ctx, "w", msg, strlen(msg), recips, NULL), &env), ORDO_OK);
+  u = support_run_json(ordo_unpack(f->ctx, "bob", env));
   assert_string_equal(jstr(u, "message"), msg);
   assert_true(json_is_null(json_object_get(u, "sender_verkey")));
   json_decref(u);
   free(env);
-  assert_int_equal(run(ordo_pack(f->ctx, "w", msg, 3, "[]", NULL), NULL), ORDO_E_INVAL);
+  assert_int_equal(support_run(ordo_pack(f->ctx, "w", msg, 3, "[]", NULL), NULL), ORDO_E_INVAL);
   json_decref(a);
   json_decref(b);
   json_decref(c);
@@ -219,25 +197,25 @@ static void test_pack_unpack(void **state) {
 
 static void test_secp256k1(void **state) {
   keys_fixture *f = *state;
-  json_t *k = run_json(ordo_secp256k1_create(f->ctx, "w"));
+  json_t *k = support_run_json(ordo_secp256k1_create(f->ctx, "w"));
   const char *pub = jstr(k, "public_key");
   assert_int_equal(strlen(pub), 66);
   unsigned char digest[32];
   for (int i = 0; i < 32; i++)
     digest[i] = (unsigned char)i;
-  json_t *s = run_json(ordo_secp256k1_sign(f->ctx, "w", pub, digest));
+  json_t *s = support_run_json(ordo_secp256k1_sign(f->ctx, "w", pub, digest));
   const char *sig = jstr(s, "signature");
   assert_int_equal(strlen(sig), 128);
-  json_t *v = run_json(ordo_secp256k1_verify(f->ctx, pub, digest, sig));
+  json_t *v = support_run_json(ordo_secp256k1_verify(f->ctx, pub, digest, sig));
   assert_true(json_is_true(json_object_get(v, "valid")));
   json_decref(v);
   digest[0] ^= 1;
-  v = run_json(ordo_secp256k1_verify(f->ctx, pub, digest, sig));
+  v = support_run_json(ordo_secp256k1_verify(f->ctx, pub, digest, sig));
   assert_true(json_is_false(json_object_get(v, "valid")));
   json_decref(v);
-  assert_int_equal(run(ordo_secp256k1_sign(f->ctx, "w", "02zz", digest), NULL), ORDO_E_BAD_KEY);
+  assert_int_equal(support_run(ordo_secp256k1_sign(f->ctx, "w", "02zz", digest), NULL), ORDO_E_BAD_KEY);
   /* The secret is in the wallet, encrypted: the record exists, type and all. */
-  json_t *cnt = run_json(ordo_record_count(f->ctx, "w", "ordo:secp256k1", "{}"));
+  json_t *cnt = support_run_json(ordo_record_count(f->ctx, "w", "ordo:secp256k1", "{}"));
   assert_int_equal(json_integer_value(json_object_get(cnt, "count")), 1);
   json_decref(cnt);
   json_decref(s);
@@ -246,7 +224,7 @@ static void test_secp256k1(void **state) {
 
 static void test_cred_def_small(void **state) {
   keys_fixture *f = *state;
-  json_t *cd = run_json(ordo_cred_def_create(
+  json_t *cd = support_run_json(ordo_cred_def_create(
       f->ctx, "w", "{\"attributes\":[\"Name\",\"Age\"],\"bits\":256,\"tag\":\"t1\"}"));
   json_t *pk = json_object_get(cd, "public_key");
   json_t *r = json_object_get(pk, "r");
@@ -254,16 +232,16 @@ static void test_cred_def_small(void **state) {
   assert_non_null(json_object_get(r, "age"));
   assert_non_null(json_object_get(r, "master_secret"));
   json_decref(cd);
-  assert_int_equal(run(ordo_cred_def_create(f->ctx, "w",
+  assert_int_equal(support_run(ordo_cred_def_create(f->ctx, "w",
                                             "{\"attributes\":[\"a\",\"A \"],\"bits\":256}"),
                        NULL),
                    ORDO_E_INVAL);
-  assert_int_equal(run(ordo_cred_def_create(f->ctx, "w", "{\"attributes\":[]}"), NULL),
+  assert_int_equal(support_run(ordo_cred_def_create(f->ctx, "w", "{\"attributes\":[]}"), NULL),
                    ORDO_E_INVAL);
-  assert_int_equal(run(ordo_cred_def_create(f->ctx, "w",
+  assert_int_equal(support_run(ordo_cred_def_create(f->ctx, "w",
                                             "{\"attributes\":[\"a\"],\"bits\":8}"), NULL),
                    ORDO_E_INVAL);
-  json_t *cnt = run_json(ordo_record_count(f->ctx, "w", "ordo:cred_def", "{}"));
+  json_t *cnt = support_run_json(ordo_record_count(f->ctx, "w", "ordo:cred_def", "{}"));
   assert_int_equal(json_integer_value(json_object_get(cnt, "count")), 1);
   json_decref(cnt);
 }
@@ -335,7 +313,7 @@ static void test_cred_def_cancel(void **state) {
   assert_true(rc == ORDO_E_BUSY || rc == ORDO_OK);
   assert_int_equal(ordo_op_wait(kg, -1), ORDO_E_CANCELED);
   ordo_op_release(kg);
-  json_t *cnt = run_json(ordo_record_count(f->ctx, "w", "ordo:cred_def", "{}"));
+  json_t *cnt = support_run_json(ordo_record_count(f->ctx, "w", "ordo:cred_def", "{}"));
   assert_int_equal(json_integer_value(json_object_get(cnt, "count")), 0);
   json_decref(cnt);
 }

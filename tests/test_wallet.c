@@ -32,29 +32,6 @@ typedef struct wallet_fixture {
   char config[512];
 } wallet_fixture;
 
-/* Wait for op, release it; return its status and (if out) a copy of its
- * result, and check that a failure carries a message. */
-static int run(ordo_op *op, char **out) {
-  assert_non_null(op);
-  int rc = ordo_op_wait(op, -1);
-  if (out != NULL) {
-    const char *r = ordo_op_result(op);
-    *out = r != NULL ? strdup(r) : NULL;
-  }
-  if (rc != ORDO_OK)
-    assert_true(strlen(ordo_op_message(op)) > 0);
-  ordo_op_release(op);
-  return rc;
-}
-
-static json_t *run_json(ordo_op *op) {
-  char *s = NULL;
-  assert_int_equal(run(op, &s), ORDO_OK);
-  json_t *j = json_loads(s, 0, NULL);
-  assert_non_null(j);
-  free(s);
-  return j;
-}
 
 static int setup(void **state) {
   wallet_fixture *f = calloc(1, sizeof(*f));
@@ -80,8 +57,8 @@ static int teardown(void **state) {
 }
 
 static void create_open(wallet_fixture *f) {
-  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config, RAW_KEY), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, RAW_KEY), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, f->config, RAW_KEY), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, f->config, RAW_KEY), NULL), ORDO_OK);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -89,40 +66,40 @@ static void create_open(wallet_fixture *f) {
 static void test_lifecycle_passphrase(void **state) {
   wallet_fixture *f = *state;
   char *res = NULL;
-  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config, PASS_KEY), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config, PASS_KEY), NULL),
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, f->config, PASS_KEY), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, f->config, PASS_KEY), NULL),
                    ORDO_E_WALLET_EXISTS);
-  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, PASS_KEY_WRONG), NULL),
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, f->config, PASS_KEY_WRONG), NULL),
                    ORDO_E_WALLET_ACCESS);
-  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, PASS_KEY), &res), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, f->config, PASS_KEY), &res), ORDO_OK);
   assert_string_equal(res, "{\"id\":\"w1\"}");
   free(res);
   /* A second open shares the wallet, but only with the right key. */
-  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, PASS_KEY_WRONG), NULL),
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, f->config, PASS_KEY_WRONG), NULL),
                    ORDO_E_WALLET_ACCESS);
-  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, PASS_KEY), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "n", "v", NULL), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, f->config, PASS_KEY), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", "n", "v", NULL), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
   /* Still open once. */
-  assert_int_equal(run(ordo_record_get(f->ctx, "w1", "t", "n", NULL), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_wallet_delete(f->ctx, f->config, PASS_KEY), NULL), ORDO_E_STATE);
-  assert_int_equal(run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_E_WALLET_NOT_OPEN);
-  assert_int_equal(run(ordo_record_get(f->ctx, "w1", "t", "n", NULL), NULL),
+  assert_int_equal(support_run(ordo_record_get(f->ctx, "w1", "t", "n", NULL), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_delete(f->ctx, f->config, PASS_KEY), NULL), ORDO_E_STATE);
+  assert_int_equal(support_run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_E_WALLET_NOT_OPEN);
+  assert_int_equal(support_run(ordo_record_get(f->ctx, "w1", "t", "n", NULL), NULL),
                    ORDO_E_WALLET_NOT_OPEN);
 
-  json_t *l = run_json(ordo_wallet_list(f->ctx, f->config));
+  json_t *l = support_run_json(ordo_wallet_list(f->ctx, f->config));
   json_t *ws = json_object_get(l, "wallets");
   assert_int_equal(json_array_size(ws), 1);
   assert_string_equal(json_string_value(json_object_get(json_array_get(ws, 0), "id")), "w1");
   json_decref(l);
 
-  assert_int_equal(run(ordo_wallet_delete(f->ctx, f->config, PASS_KEY_WRONG), NULL),
+  assert_int_equal(support_run(ordo_wallet_delete(f->ctx, f->config, PASS_KEY_WRONG), NULL),
                    ORDO_E_WALLET_ACCESS);
-  assert_int_equal(run(ordo_wallet_delete(f->ctx, f->config, PASS_KEY), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, PASS_KEY), NULL),
+  assert_int_equal(support_run(ordo_wallet_delete(f->ctx, f->config, PASS_KEY), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, f->config, PASS_KEY), NULL),
                    ORDO_E_WALLET_NOT_FOUND);
-  l = run_json(ordo_wallet_list(f->ctx, f->config));
+  l = support_run_json(ordo_wallet_list(f->ctx, f->config));
   assert_int_equal(json_array_size(json_object_get(l, "wallets")), 0);
   json_decref(l);
 }
@@ -130,13 +107,13 @@ static void test_lifecycle_passphrase(void **state) {
 static void test_reopen_keeps_records(void **state) {
   wallet_fixture *f = *state;
   create_open(f);
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "cred", "c1", "secret-1",
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "cred", "c1", "secret-1",
                                        "{\"a\":\"1\",\"~b\":\"2\"}"), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, RAW_KEY_OTHER), NULL),
+  assert_int_equal(support_run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, f->config, RAW_KEY_OTHER), NULL),
                    ORDO_E_WALLET_ACCESS);
-  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, RAW_KEY), NULL), ORDO_OK);
-  json_t *r = run_json(ordo_record_get(f->ctx, "w1", "cred", "c1", NULL));
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, f->config, RAW_KEY), NULL), ORDO_OK);
+  json_t *r = support_run_json(ordo_record_get(f->ctx, "w1", "cred", "c1", NULL));
   assert_string_equal(json_string_value(json_object_get(r, "value")), "secret-1");
   assert_string_equal(json_string_value(json_object_get(json_object_get(r, "tags"), "a")), "1");
   assert_string_equal(json_string_value(json_object_get(json_object_get(r, "tags"), "~b")), "2");
@@ -146,47 +123,47 @@ static void test_reopen_keeps_records(void **state) {
 static void test_bad_input(void **state) {
   wallet_fixture *f = *state;
   /* Each problem has its own code. */
-  assert_int_equal(run(ordo_wallet_create(f->ctx, "{\"id\":", RAW_KEY), NULL), ORDO_E_JSON);
-  assert_int_equal(run(ordo_wallet_create(f->ctx, "[]", RAW_KEY), NULL), ORDO_E_INVAL);
-  assert_int_equal(run(ordo_wallet_create(f->ctx, "{\"id\":\"../x\"}", RAW_KEY), NULL),
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, "{\"id\":", RAW_KEY), NULL), ORDO_E_JSON);
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, "[]", RAW_KEY), NULL), ORDO_E_INVAL);
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, "{\"id\":\"../x\"}", RAW_KEY), NULL),
                    ORDO_E_INVAL);
-  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config, "{\"key\":1}"), NULL),
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, f->config, "{\"key\":1}"), NULL),
                    ORDO_E_INVAL);
-  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config, "{nope"), NULL), ORDO_E_JSON);
-  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config,
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, f->config, "{nope"), NULL), ORDO_E_JSON);
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, f->config,
                                           "{\"key\":\"x\",\"key_derivation_method\":\"md5\"}"),
                        NULL),
                    ORDO_E_INVAL);
-  assert_int_equal(run(ordo_wallet_create(f->ctx, f->config,
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, f->config,
                                           "{\"key\":\"tooshort\",\"key_derivation_method\":\"raw\"}"),
                        NULL),
                    ORDO_E_INVAL);
   char cfg[600];
   snprintf(cfg, sizeof(cfg), "{\"id\":\"w1\",\"path\":\"%s\",\"storage\":\"tape\"}", f->dir);
-  assert_int_equal(run(ordo_wallet_create(f->ctx, cfg, RAW_KEY), NULL), ORDO_E_UNSUPPORTED);
-  assert_int_equal(run(ordo_wallet_open(f->ctx, f->config, RAW_KEY), NULL),
+  assert_int_equal(support_run(ordo_wallet_create(f->ctx, cfg, RAW_KEY), NULL), ORDO_E_UNSUPPORTED);
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, f->config, RAW_KEY), NULL),
                    ORDO_E_WALLET_NOT_FOUND);
-  assert_int_equal(run(ordo_record_add(f->ctx, "nope", "t", "n", "v", NULL), NULL),
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "nope", "t", "n", "v", NULL), NULL),
                    ORDO_E_WALLET_NOT_OPEN);
 
   create_open(f);
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "n", "v", NULL), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "n", "v2", NULL), NULL),
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", "n", "v", NULL), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", "n", "v2", NULL), NULL),
                    ORDO_E_RECORD_DUPLICATE);
-  assert_int_equal(run(ordo_record_get(f->ctx, "w1", "t", "missing", NULL), NULL),
+  assert_int_equal(support_run(ordo_record_get(f->ctx, "w1", "t", "missing", NULL), NULL),
                    ORDO_E_RECORD_NOT_FOUND);
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "m", "v", "{\"a\":1}"), NULL),
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", "m", "v", "{\"a\":1}"), NULL),
                    ORDO_E_INVAL);
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "m", "v", "{\"a\""), NULL),
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", "m", "v", "{\"a\""), NULL),
                    ORDO_E_JSON);
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", NULL, "v", NULL), NULL),
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", NULL, "v", NULL), NULL),
                    ORDO_E_INVAL);
-  assert_int_equal(run(ordo_record_search(f->ctx, "w1", "t", "{\"a\":{\"$gt\":\"1\"}}",
+  assert_int_equal(support_run(ordo_record_search(f->ctx, "w1", "t", "{\"a\":{\"$gt\":\"1\"}}",
                                           NULL, 0, 0), NULL),
                    ORDO_E_WQL);
-  assert_int_equal(run(ordo_record_search(f->ctx, "w1", "t", "{\"a\":", NULL, 0, 0), NULL),
+  assert_int_equal(support_run(ordo_record_search(f->ctx, "w1", "t", "{\"a\":", NULL, 0, 0), NULL),
                    ORDO_E_WQL);
-  assert_int_equal(run(ordo_record_get(f->ctx, "w1", "t", "n", "{\"bogus\":true}"), NULL),
+  assert_int_equal(support_run(ordo_record_get(f->ctx, "w1", "t", "n", "{\"bogus\":true}"), NULL),
                    ORDO_E_INVAL);
 }
 
@@ -195,12 +172,12 @@ static void test_bad_input(void **state) {
 static void test_record_crud_and_tags(void **state) {
   wallet_fixture *f = *state;
   create_open(f);
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t", "n", "v1",
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", "n", "v1",
                                        "{\"a\":\"1\",\"~b\":\"2\"}"), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_record_update_value(f->ctx, "w1", "t", "n", "v2"), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_record_add_tags(f->ctx, "w1", "t", "n",
+  assert_int_equal(support_run(ordo_record_update_value(f->ctx, "w1", "t", "n", "v2"), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_record_add_tags(f->ctx, "w1", "t", "n",
                                             "{\"a\":\"9\",\"c\":\"3\"}"), NULL), ORDO_OK);
-  json_t *r = run_json(ordo_record_get(f->ctx, "w1", "t", "n",
+  json_t *r = support_run_json(ordo_record_get(f->ctx, "w1", "t", "n",
                                        "{\"retrieve_type\":true}"));
   assert_string_equal(json_string_value(json_object_get(r, "type")), "t");
   assert_string_equal(json_string_value(json_object_get(r, "value")), "v2");
@@ -210,39 +187,39 @@ static void test_record_crud_and_tags(void **state) {
   assert_string_equal(json_string_value(json_object_get(tags, "c")), "3");
   json_decref(r);
 
-  assert_int_equal(run(ordo_record_delete_tags(f->ctx, "w1", "t", "n", "[\"a\",\"~b\"]"),
+  assert_int_equal(support_run(ordo_record_delete_tags(f->ctx, "w1", "t", "n", "[\"a\",\"~b\"]"),
                        NULL), ORDO_OK);
-  r = run_json(ordo_record_get(f->ctx, "w1", "t", "n", NULL));
+  r = support_run_json(ordo_record_get(f->ctx, "w1", "t", "n", NULL));
   tags = json_object_get(r, "tags");
   assert_int_equal(json_object_size(tags), 1);
   assert_string_equal(json_string_value(json_object_get(tags, "c")), "3");
   json_decref(r);
 
-  assert_int_equal(run(ordo_record_update_tags(f->ctx, "w1", "t", "n", "{\"z\":\"26\"}"),
+  assert_int_equal(support_run(ordo_record_update_tags(f->ctx, "w1", "t", "n", "{\"z\":\"26\"}"),
                        NULL), ORDO_OK);
-  r = run_json(ordo_record_get(f->ctx, "w1", "t", "n",
+  r = support_run_json(ordo_record_get(f->ctx, "w1", "t", "n",
                                "{\"retrieve_value\":false}"));
   assert_null(json_object_get(r, "value"));
   assert_int_equal(json_object_size(json_object_get(r, "tags")), 1);
   json_decref(r);
 
   /* Same name, other type: a different record. */
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "t2", "n", "other", NULL), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_record_delete(f->ctx, "w1", "t", "n"), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_record_delete(f->ctx, "w1", "t", "n"), NULL),
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t2", "n", "other", NULL), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_record_delete(f->ctx, "w1", "t", "n"), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_record_delete(f->ctx, "w1", "t", "n"), NULL),
                    ORDO_E_RECORD_NOT_FOUND);
-  assert_int_equal(run(ordo_record_update_value(f->ctx, "w1", "t", "n", "x"), NULL),
+  assert_int_equal(support_run(ordo_record_update_value(f->ctx, "w1", "t", "n", "x"), NULL),
                    ORDO_E_RECORD_NOT_FOUND);
-  r = run_json(ordo_record_get(f->ctx, "w1", "t2", "n", NULL));
+  r = support_run_json(ordo_record_get(f->ctx, "w1", "t2", "n", NULL));
   assert_string_equal(json_string_value(json_object_get(r, "value")), "other");
   json_decref(r);
 }
 
 static size_t search_count(wallet_fixture *f, const char *wql) {
-  json_t *r = run_json(ordo_record_search(f->ctx, "w1", "person", wql, NULL, 0, 0));
+  json_t *r = support_run_json(ordo_record_search(f->ctx, "w1", "person", wql, NULL, 0, 0));
   size_t n = json_array_size(json_object_get(r, "records"));
   json_decref(r);
-  json_t *c = run_json(ordo_record_count(f->ctx, "w1", "person", wql));
+  json_t *c = support_run_json(ordo_record_count(f->ctx, "w1", "person", wql));
   assert_int_equal((size_t)json_integer_value(json_object_get(c, "count")), n);
   json_decref(c);
   return n;
@@ -260,9 +237,9 @@ static void test_search(void **state) {
       {"dave", "{\"city\":\"oslo\",\"~age\":\"19\"}"},
   };
   for (size_t i = 0; i < 4; i++)
-    assert_int_equal(run(ordo_record_add(f->ctx, "w1", "person", people[i].name,
+    assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "person", people[i].name,
                                          "v", people[i].tags), NULL), ORDO_OK);
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "pet", "rex", "v",
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "pet", "rex", "v",
                                        "{\"city\":\"paris\"}"), NULL), ORDO_OK);
   assert_int_equal(search_count(f, "{}"), 4);
   assert_int_equal(search_count(f, NULL), 4);
@@ -282,7 +259,7 @@ static void test_search(void **state) {
   assert_int_equal(search_count(f, "{\"role\":\"nobody\"}"), 0);
 
   /* Paging, in insertion order, with the total. */
-  json_t *r = run_json(ordo_record_search(f->ctx, "w1", "person", "{}",
+  json_t *r = support_run_json(ordo_record_search(f->ctx, "w1", "person", "{}",
                                           "{\"retrieve_total_count\":true,"
                                           "\"retrieve_tags\":false}", 1, 2));
   json_t *recs = json_object_get(r, "records");
@@ -306,18 +283,18 @@ static int marker_on_disk(const char *dir, const char *marker) {
 static void test_encrypted_at_rest(void **state) {
   wallet_fixture *f = *state;
   create_open(f);
-  assert_int_equal(run(ordo_record_add(f->ctx, "w1", "MARKERTYPE", "MARKERNAME",
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "MARKERTYPE", "MARKERNAME",
                                        "MARKERVALUE",
                                        "{\"MARKERTAGNAME\":\"MARKERTAGVALUE\","
                                        "\"~PLAINNAME\":\"PLAINVALUE\"}"), NULL),
                    ORDO_OK);
   /* Search by the encrypted tag still works. */
-  json_t *c = run_json(ordo_record_count(f->ctx, "w1", "MARKERTYPE",
+  json_t *c = support_run_json(ordo_record_count(f->ctx, "w1", "MARKERTYPE",
                                          "{\"MARKERTAGNAME\":\"MARKERTAGVALUE\"}"));
   assert_int_equal(json_integer_value(json_object_get(c, "count")), 1);
   json_decref(c);
   /* Closed (and checkpointed), the files hold none of it but the '~' tag. */
-  assert_int_equal(run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
   ordo_ctx_free(f->ctx); /* waits for the database to close */
   ordo_config cfg;
   ordo_config_init(&cfg);
@@ -344,17 +321,17 @@ static void export_fixture(wallet_fixture *f, const char *file, int n) {
   for (int i = 0; i < n; i++) {
     snprintf(name, sizeof(name), "r%d", i);
     snprintf(value, sizeof(value), "value %d with \"quotes\" and \n", i);
-    assert_int_equal(run(ordo_record_add(f->ctx, "w1", i % 2 ? "odd" : "even", name,
+    assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", i % 2 ? "odd" : "even", name,
                                          value, "{\"k\":\"v\",\"~n\":\"1\"}"), NULL),
                      ORDO_OK);
   }
   char cfg[512];
   snprintf(cfg, sizeof(cfg), FILE_KEY_FMT, file);
-  json_t *r = run_json(ordo_wallet_export(f->ctx, "w1", cfg));
+  json_t *r = support_run_json(ordo_wallet_export(f->ctx, "w1", cfg));
   assert_int_equal(json_integer_value(json_object_get(r, "records")), n);
   json_decref(r);
   /* Never overwrites. */
-  assert_int_equal(run(ordo_wallet_export(f->ctx, "w1", cfg), NULL), ORDO_E_EXISTS);
+  assert_int_equal(support_run(ordo_wallet_export(f->ctx, "w1", cfg), NULL), ORDO_E_EXISTS);
 }
 
 static int import_into(wallet_fixture *f, const char *id, const char *file,
@@ -362,7 +339,7 @@ static int import_into(wallet_fixture *f, const char *id, const char *file,
   char cfg[512], icfg[512];
   snprintf(cfg, sizeof(cfg), "{\"id\":\"%s\",\"path\":\"%s\"}", id, f->dir);
   snprintf(icfg, sizeof(icfg), fmt, file);
-  return run(ordo_wallet_import(f->ctx, cfg, RAW_KEY_OTHER, icfg), NULL);
+  return support_run(ordo_wallet_import(f->ctx, cfg, RAW_KEY_OTHER, icfg), NULL);
 }
 
 static int wallet_dir_exists(wallet_fixture *f, const char *id) {
@@ -382,11 +359,11 @@ static void test_export_import(void **state) {
   assert_int_equal(import_into(f, "w2", file, FILE_KEY_FMT), ORDO_OK);
   char cfg[512];
   snprintf(cfg, sizeof(cfg), "{\"id\":\"w2\",\"path\":\"%s\"}", f->dir);
-  assert_int_equal(run(ordo_wallet_open(f->ctx, cfg, RAW_KEY_OTHER), NULL), ORDO_OK);
-  json_t *c = run_json(ordo_record_count(f->ctx, "w2", "odd", "{\"~n\":\"1\"}"));
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, cfg, RAW_KEY_OTHER), NULL), ORDO_OK);
+  json_t *c = support_run_json(ordo_record_count(f->ctx, "w2", "odd", "{\"~n\":\"1\"}"));
   assert_int_equal(json_integer_value(json_object_get(c, "count")), 300);
   json_decref(c);
-  json_t *r = run_json(ordo_record_get(f->ctx, "w2", "even", "r42", NULL));
+  json_t *r = support_run_json(ordo_record_get(f->ctx, "w2", "even", "r42", NULL));
   assert_string_equal(json_string_value(json_object_get(r, "value")),
                       "value 42 with \"quotes\" and \n");
   assert_string_equal(json_string_value(json_object_get(json_object_get(r, "tags"), "k")), "v");
@@ -505,7 +482,7 @@ static void test_many_threads(void **state) {
     pthread_join(th[i], NULL);
     assert_int_equal(args[i].failures, 0);
   }
-  json_t *c = run_json(ordo_record_count(f->ctx, "w1", "conc", "{}"));
+  json_t *c = support_run_json(ordo_record_count(f->ctx, "w1", "conc", "{}"));
   assert_int_equal(json_integer_value(json_object_get(c, "count")),
                    CONC_THREADS * CONC_RECORDS);
   json_decref(c);
@@ -559,7 +536,7 @@ static void test_two_processes(void **state) {
   char name[32];
   for (int i = 0; i < PROC_RECORDS; i++) {
     snprintf(name, sizeof(name), "p-%d", i);
-    assert_int_equal(run(ordo_record_add(f->ctx, "w1", "proc", name, "v", NULL), NULL),
+    assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "proc", name, "v", NULL), NULL),
                      ORDO_OK);
   }
   for (int i = 0; i < 2; i++) {
@@ -570,7 +547,7 @@ static void test_two_processes(void **state) {
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
   }
-  json_t *c = run_json(ordo_record_count(f->ctx, "w1", "proc", "{}"));
+  json_t *c = support_run_json(ordo_record_count(f->ctx, "w1", "proc", "{}"));
   assert_int_equal(json_integer_value(json_object_get(c, "count")), 3 * PROC_RECORDS);
   json_decref(c);
 }

@@ -175,3 +175,32 @@ void support_metric_wait_eq(ordo_ctx *ctx, const char *cls, const char *key,
   while (support_metric(ctx, cls, key) != value)
     sched_yield();
 }
+
+/* ---- running a command to its end ----------------------------------------- */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <string.h>
+#include <cmocka.h>
+
+int support_run(ordo_op *op, char **out) {
+  assert_non_null(op);
+  int rc = ordo_op_wait(op, -1);
+  if (out != NULL) {
+    const char *r = ordo_op_result(op);
+    *out = r != NULL ? strdup(r) : NULL;
+  }
+  if (rc != ORDO_OK)
+    assert_true(strlen(ordo_op_message(op)) > 0);
+  ordo_op_release(op);
+  return rc;
+}
+
+json_t *support_run_json(ordo_op *op) {
+  char *s = NULL;
+  assert_int_equal(support_run(op, &s), ORDO_OK);
+  json_t *j = json_loads(s, 0, NULL);
+  assert_non_null(j);
+  free(s);
+  return j;
+}

@@ -100,4 +100,15 @@ long long support_metric(ordo_ctx *ctx, const char *cls, const char *key);
 void support_metric_wait_eq(ordo_ctx *ctx, const char *cls, const char *key,
                             long long value);
 
+/* ---- running a command to its end (test thread only) ------------------- */
+
+/* Wait for op and release it; return its status and, when out is not NULL,
+ * a malloc'd copy of its JSON result (NULL if none). A failure must carry a
+ * message (asserted). */
+int support_run(ordo_op *op, char **out);
+
+/* support_run, asserting ORDO_OK, and the result parsed (json_decref it). */
+struct json_t;
+struct json_t *support_run_json(ordo_op *op);
+
 #endif /* ORDO_TEST_SUPPORT_H */
