@@ -158,6 +158,13 @@ void bench_table_row(FILE *out, const bench_table *t, const char *const *cells);
  * decimals is 0). ORDO_E_NOMEM on failure. */
 int bench_json_num(json_t *obj, const char *key, double v, int decimals);
 
+/* Scaling tables (scaling, sign): a point's JSON {"op"? ,"threads",
+ * "ops_per_s","speedup","linear_ratio"} appended to points (op may be NULL),
+ * and the legend printed under such a table. */
+int bench_scaling_point(json_t *points, const char *op, unsigned threads,
+                        double ops_s, double speedup, double linear);
+void bench_scaling_legend(const char *first_point, int beyond, long cores);
+
 /* Print obj on one line to stdout. ORDO_E_IO / ORDO_E_NOMEM on failure. */
 int bench_json_print(const json_t *obj);
 

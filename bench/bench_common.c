@@ -535,3 +535,27 @@ int bench_main(int argc, char **argv) {
     return bench_run(&def, 1, &o);
   return bench_run(bench_defs, BENCH_NDEFS, &o);
 }
+
+int bench_scaling_point(json_t *points, const char *op, unsigned threads,
+                        double ops_s, double speedup, double linear) {
+  json_t *pt = json_object();
+  if (pt == NULL || json_array_append_new(points, pt) != 0)
+    return ORDO_E_NOMEM;
+  if ((op != NULL && json_object_set_new(pt, "op", json_string(op)) != 0) ||
+      bench_json_num(pt, "threads", threads, 0) != ORDO_OK ||
+      bench_json_num(pt, "ops_per_s", ops_s, 1) != ORDO_OK ||
+      bench_json_num(pt, "speedup", speedup, 3) != ORDO_OK ||
+      bench_json_num(pt, "linear_ratio", linear, 3) != ORDO_OK)
+    return ORDO_E_NOMEM;
+  return ORDO_OK;
+}
+
+void bench_scaling_legend(const char *first_point, int beyond, long cores) {
+  printf("\nspeedup = ops/s over %s; linear = ops/s / "
+         "(threads x per-thread ops/s of the first point)\n",
+         first_point);
+  if (beyond)
+    printf("note: %ld core(s) online; above %ld thread(s) the threads share "
+           "the cores, so the ratio to linear must fall\n",
+           cores, cores);
+}

@@ -171,7 +171,6 @@ static int scale_run_all(const bench_opts *opts, json_t **out) {
   }
   for (i = 0; i < npoints; i++) {
     double ops_s, speedup, linear;
-    json_t *pt;
 
     if ((rc = scale_point(threads[i], seconds, &signer, &ops_s)) != ORDO_OK) {
       bench_error("scaling failed at %u threads: %s", threads[i],
@@ -199,23 +198,12 @@ static int scale_run_all(const bench_opts *opts, json_t **out) {
       snprintf(c3, sizeof c3, "%.2f", linear);
       bench_table_row(stdout, &scale_table, cells);
     }
-    if ((pt = json_object()) == NULL || json_array_append_new(points, pt) != 0)
-      goto nomem;
-    if (bench_json_num(pt, "threads", threads[i], 0) != ORDO_OK ||
-        bench_json_num(pt, "ops_per_s", ops_s, 1) != ORDO_OK ||
-        bench_json_num(pt, "speedup", speedup, 3) != ORDO_OK ||
-        bench_json_num(pt, "linear_ratio", linear, 3) != ORDO_OK)
+    if (bench_scaling_point(points, NULL, threads[i], ops_s, speedup, linear) != ORDO_OK)
       goto nomem;
   }
   bench_signer_wipe(&signer);
-  if (!opts->json) {
-    printf("\nspeedup = ops/s over the first point; linear = ops/s / "
-           "(threads x per-thread ops/s of the first point)\n");
-    if (beyond)
-      printf("note: %ld core(s) online; above %ld thread(s) the threads share "
-             "the cores, so the ratio to linear must fall\n",
-             cores, cores);
-  }
+  if (!opts->json)
+    bench_scaling_legend("the first point", beyond, cores);
   if (json_object_set_new(o, "points", points) != 0) {
     points = NULL; /* taken even on failure */
     goto nomem;

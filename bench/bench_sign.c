@@ -229,7 +229,6 @@ static int sign_run(const bench_opts *opts, json_t **out) {
 
     for (i = 0; i < npoints; i++) {
       double ops_s, speedup, linear;
-      json_t *pt;
 
       if ((rc = sign_point(&m, op, threads[i], seconds, &ops_s)) != ORDO_OK) {
         bench_error("%s failed at %u threads: %s", sign_op_names[op],
@@ -257,26 +256,14 @@ static int sign_run(const bench_opts *opts, json_t **out) {
         snprintf(c4, sizeof c4, "%.2f", linear);
         bench_table_row(stdout, &sign_table, cells);
       }
-      if ((pt = json_object()) == NULL ||
-          json_array_append_new(points, pt) != 0)
-        goto nomem;
-      if (json_object_set_new(pt, "op", json_string(sign_op_names[op])) != 0 ||
-          bench_json_num(pt, "threads", threads[i], 0) != ORDO_OK ||
-          bench_json_num(pt, "ops_per_s", ops_s, 1) != ORDO_OK ||
-          bench_json_num(pt, "speedup", speedup, 3) != ORDO_OK ||
-          bench_json_num(pt, "linear_ratio", linear, 3) != ORDO_OK)
+      if (bench_scaling_point(points, sign_op_names[op], threads[i], ops_s,
+                              speedup, linear) != ORDO_OK)
         goto nomem;
     }
   }
   sign_material_wipe(&m);
-  if (!opts->json) {
-    printf("\nspeedup = ops/s over the op's first point; linear = ops/s / "
-           "(threads x per-thread ops/s of the first point)\n");
-    if (beyond)
-      printf("note: %ld core(s) online; above %ld thread(s) the threads share "
-             "the cores, so the ratio to linear must fall\n",
-             cores, cores);
-  }
+  if (!opts->json)
+    bench_scaling_legend("the op's first point", beyond, cores);
   if (json_object_set_new(o, "points", points) != 0) {
     points = NULL; /* taken even on failure */
     goto nomem;
