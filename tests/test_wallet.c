@@ -422,6 +422,40 @@ static void test_import_bad_files(void **state) {
   assert_false(wallet_dir_exists(f, "w3"));
 }
 
+/* A cancelled export leaves nothing behind: its first stage is held in the
+ * heavy queue behind a blocker (one heavy thread), cancelled there, and no
+ * file (final or temporary) appears. */
+static void test_export_cancel(void **state) {
+  wallet_fixture *f = *state;
+  ordo_ctx_free(f->ctx);
+  ordo_config cfg;
+  ordo_config_init(&cfg);
+  cfg.heavy_threads = 1;
+  f->ctx = ordo_ctx_new(&cfg);
+  assert_non_null(f->ctx);
+  create_open(f);
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", "n", "v", NULL), NULL),
+                   ORDO_OK);
+  support_blocker b;
+  support_blocker_init(&b, 0);
+  ordo_op *blocker = ordo_submit(f->ctx, ORDO_CLASS_HEAVY, support_blocker_stage, &b);
+  support_latch_wait(&b.started);
+  char file[300], cfgx[512];
+  snprintf(file, sizeof(file), "%s/cancelled.bin", f->dir);
+  snprintf(cfgx, sizeof(cfgx), FILE_KEY_FMT, file);
+  ordo_op *ex = ordo_wallet_export(f->ctx, "w1", cfgx);
+  assert_int_equal(ordo_op_cancel(ex), ORDO_OK);
+  assert_int_equal(ordo_op_wait(ex, -1), ORDO_E_CANCELED);
+  ordo_op_release(ex);
+  support_gate_open(&b.gate);
+  assert_int_equal(ordo_op_wait(blocker, -1), ORDO_OK);
+  ordo_op_release(blocker);
+  support_blocker_destroy(&b);
+  char cmd[400];
+  snprintf(cmd, sizeof(cmd), "ls '%s' | grep -q cancelled", f->dir);
+  assert_int_not_equal(system(cmd), 0); /* neither cancelled.bin nor .tmp-* */
+}
+
 /* ---- many threads on one wallet ------------------------------------------- */
 
 #define CONC_THREADS 16
@@ -565,6 +599,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_encrypted_at_rest, setup, teardown),
       cmocka_unit_test_setup_teardown(test_export_import, setup, teardown),
       cmocka_unit_test_setup_teardown(test_import_bad_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_export_cancel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
   };
