@@ -9,6 +9,7 @@
 #include "bench.h"
 #include "cli/cli.h"
 #include "ordo.h"
+#include "queue/queue.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,7 @@ typedef struct cli_command {
  * are appended here, in the order `ordo --help` should list them. */
 static const cli_command cli_commands[] = {
     {"bench", "measure latency isolation and cheap-op scaling", bench_main},
+    {"plan", "show how the queuer would schedule a workload file", ordo__plan_main},
 };
 
 #define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])

@@ -1,0 +1,1157 @@
+/*
+ * queue.c — the in-memory scheduler: lock table, readiness, take, finish.
+ *
+ * Data, per service:
+ *   - a lock table: an address-prefix trie whose nodes list the holders of
+ *     that exact (truncated) address, in submission order. A batch holds its
+ *     addresses from enqueue until it finishes, so "earlier unfinished
+ *     batches, waiting ones included" is exactly "holders in the trie".
+ *   - the unfinished batches in submission order (a list; the serial
+ *     strategy needs only its head), and a min-heap by seq of ready ones.
+ * Per batch: nblockers, the number of earlier unfinished batches it
+ * conflicts with (counted once, at enqueue: later batches never block
+ * earlier ones), and waiters, the later batches it blocks. Finishing a batch
+ * unlinks its holders, decrements its waiters and wakes those that reach
+ * zero: no scan of the queue anywhere.
+ *
+ * Enqueue reserves every allocation first and then commits with no failure
+ * path, so ORDO_E_NOMEM leaves the queue as it was.
+ *
+ * FUTURE OPTIMIZATIONS: a hot address with n unfinished writers gives the
+ * n+1st writer n blockers (O(n^2) edges over a burst). Waiting only on the
+ * last writer and the readers since would do, but a batch invalidated by the
+ * cascade finishes while its own blockers are unfinished, so it would have
+ * to hand its waiters over to them. Round-robin in take scans the service
+ * array from a cursor: O(services) per batch taken.
+ */
+#include "queue/queue.h"
+#include "runtime/runtime.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct qbatch qbatch;
+typedef struct qnode qnode;
+typedef struct qservice qservice;
+
+/* One address of a batch; linked into its trie node while the batch is
+ * unfinished (node == NULL once released). */
+typedef struct qholder {
+  qbatch *b;
+  qnode *node;
+  struct qholder *prev, *next;
+  char *addr;
+  size_t len;
+  int write;
+} qholder;
+
+struct qnode {
+  qnode *parent, *child, *sibling;
+  unsigned char ch;
+  qholder *head, *tail;
+};
+
+struct qbatch {
+  char *id;
+  qservice *svc;
+  uint64_t seq;
+  void *payload;
+  size_t payload_len;
+  int enqueued; /* 0: a placeholder for a dep id nobody enqueued yet */
+  ordo_queue_state state;
+  char *reason; /* INVALID: why (owned unless it is dep_invalid_text) */
+  qholder *fp;  /* footprint: distinct addresses, read or write */
+  size_t nfp;
+  char **deps;
+  size_t ndeps;
+  size_t deps_pending;
+  size_t nblockers;
+  qbatch **dependants; /* batches that list this one as a dep */
+  size_t ndependants, capdependants;
+  qbatch **waiters; /* later batches this one blocks */
+  size_t nwaiters, capwaiters;
+  qbatch *sprev, *snext; /* the service's unfinished list */
+  qbatch *work;          /* cascade worklist link */
+  int in_work;           /* on the cascade worklist (or already taken off) */
+  uint64_t mark;         /* dedup stamp while collecting blockers */
+};
+
+struct qservice {
+  char *name;
+  qnode *root;
+  qbatch *first, *last;
+  qbatch **heap;
+  size_t nheap, capheap;
+  ordo_queue_on_invalid on_invalid;
+  unsigned max_in_flight;
+  int halted;
+  qbatch *halt_by;
+  size_t waiting, in_flight, committed, invalid, unfinished;
+};
+
+typedef struct qmap_entry {
+  const char *key; /* points into the value's own name */
+  void *val;
+} qmap_entry;
+
+typedef struct qmap {
+  qmap_entry *e;
+  size_t cap, n;
+} qmap;
+
+struct ordo_queue {
+  ordo_queue_options opt;
+  qmap batches;  /* id -> qbatch (placeholders included) */
+  qmap services; /* name -> qservice */
+  qservice **svcs;
+  size_t nsvcs, capsvcs;
+  size_t rr; /* round-robin cursor into svcs */
+  uint64_t next_seq;
+  uint64_t stamp;
+  size_t in_flight, committed, invalid;
+};
+
+static const char dep_invalid_text[] = "a dep is invalid";
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                             */
+/* ------------------------------------------------------------------------ */
+
+static char *qstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d != NULL)
+    memcpy(d, s, n);
+  return d;
+}
+
+/* Grow *arr (element size sz) so that it holds at least need elements. */
+static int reserve(void **arr, size_t *cap, size_t need, size_t sz) {
+  size_t ncap;
+  void *p;
+
+  if (need <= *cap)
+    return ORDO_OK;
+  ncap = *cap ? *cap : 4;
+  while (ncap < need)
+    ncap *= 2;
+  p = realloc(*arr, ncap * sz);
+  if (p == NULL)
+    return ORDO_E_NOMEM;
+  *arr = p;
+  *cap = ncap;
+  return ORDO_OK;
+}
+
+static size_t hash_str(const char *s) {
+  size_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static qmap_entry *map_slot(const qmap *m, const char *key) {
+  size_t i;
+  if (m->cap == 0)
+    return NULL;
+  i = hash_str(key) & (m->cap - 1);
+  while (m->e[i].key != NULL && strcmp(m->e[i].key, key) != 0)
+    i = (i + 1) & (m->cap - 1);
+  return &m->e[i];
+}
+
+static void *map_get(const qmap *m, const char *key) {
+  qmap_entry *e = map_slot(m, key);
+  return e != NULL && e->key != NULL ? e->val : NULL;
+}
+
+/* Room for `extra` more keys at load <= 1/2, so a later insert cannot fail. */
+static int map_reserve(qmap *m, size_t extra) {
+  size_t ncap, i;
+  qmap old;
+
+  if ((m->n + extra) * 2 <= m->cap)
+    return ORDO_OK;
+  ncap = m->cap ? m->cap : 16;
+  while ((m->n + extra) * 2 > ncap)
+    ncap *= 2;
+  old = *m;
+  m->e = calloc(ncap, sizeof(*m->e));
+  if (m->e == NULL) {
+    *m = old;
+    return ORDO_E_NOMEM;
+  }
+  m->cap = ncap;
+  for (i = 0; i < old.cap; i++)
+    if (old.e[i].key != NULL)
+      *map_slot(m, old.e[i].key) = old.e[i];
+  free(old.e);
+  return ORDO_OK;
+}
+
+static void map_put(qmap *m, const char *key, void *val) {
+  qmap_entry *e = map_slot(m, key);
+  if (e->key == NULL)
+    m->n++;
+  e->key = key;
+  e->val = val;
+}
+
+/* A growable string for explanations. */
+typedef struct sbuf {
+  char *p;
+  size_t len, cap;
+  int failed;
+} sbuf;
+
+static void sb_printf(sbuf *s, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void sb_printf(sbuf *s, const char *fmt, ...) {
+  va_list ap;
+  int n;
+
+  if (s->failed)
+    return;
+  va_start(ap, fmt);
+  n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || reserve((void **)&s->p, &s->cap, s->len + (size_t)n + 1, 1)) {
+    s->failed = 1;
+    return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(s->p + s->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  s->len += (size_t)n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The lock table                                                            */
+/* ------------------------------------------------------------------------ */
+
+static qnode *node_child(const qnode *n, unsigned char ch) {
+  qnode *c;
+  for (c = n->child; c != NULL; c = c->sibling)
+    if (c->ch == ch)
+      return c;
+  return NULL;
+}
+
+/* Free n and its ancestors while they hold nothing and have no children:
+ * every node left has a holder at or below it, which bounds subtree walks
+ * by the holders found. */
+static void node_prune(qnode *n) {
+  while (n->parent != NULL && n->head == NULL && n->child == NULL) {
+    qnode *p = n->parent, **pp = &p->child;
+    while (*pp != n)
+      pp = &(*pp)->sibling;
+    *pp = n->sibling;
+    free(n);
+    n = p;
+  }
+}
+
+/* The node for addr[0..len), created on the way; NULL on ORDO_E_NOMEM (what
+ * was created is pruned again). */
+static qnode *node_get(qnode *root, const char *addr, size_t len) {
+  qnode *n = root, *c;
+  size_t i;
+
+  for (i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)addr[i];
+    if ((c = node_child(n, ch)) == NULL) {
+      if ((c = calloc(1, sizeof(*c))) == NULL) {
+        node_prune(n);
+        return NULL;
+      }
+      c->parent = n;
+      c->ch = ch;
+      c->sibling = n->child;
+      n->child = c;
+    }
+    n = c;
+  }
+  return n;
+}
+
+static void nodes_free(qnode *root) {
+  qnode *cur = root;
+  while (cur != NULL) {
+    qnode *p;
+    if (cur->child != NULL) {
+      cur = cur->child;
+      continue;
+    }
+    /* A leaf is always its parent's first child: we only descend there. */
+    p = cur->parent;
+    if (p != NULL)
+      p->child = cur->sibling;
+    free(cur);
+    cur = p;
+  }
+}
+
+typedef void (*holder_fn)(const qholder *h, void *arg);
+
+/* Call fn on every holder whose address is a prefix of addr, or has addr
+ * as a prefix: the candidates for a conflict with addr. */
+static void trie_overlapping(const qnode *root, const char *addr, size_t len,
+                             holder_fn fn, void *arg) {
+  const qnode *n = root, *cur;
+  const qholder *h;
+  size_t i;
+
+  for (i = 0;; i++) {
+    for (h = n->head; h != NULL; h = h->next)
+      fn(h, arg);
+    if (i == len)
+      break;
+    if ((n = node_child(n, (unsigned char)addr[i])) == NULL)
+      return;
+  }
+  /* Descendants of n: pre-order without a stack (addresses may be long). */
+  cur = n->child;
+  while (cur != NULL) {
+    for (h = cur->head; h != NULL; h = h->next)
+      fn(h, arg);
+    if (cur->child != NULL) {
+      cur = cur->child;
+      continue;
+    }
+    while (cur != n && cur->sibling == NULL)
+      cur = cur->parent;
+    if (cur == n)
+      break;
+    cur = cur->sibling;
+  }
+}
+
+static void holder_unlink(qholder *h) {
+  qnode *n = h->node;
+  if (n == NULL)
+    return;
+  if (h->prev != NULL)
+    h->prev->next = h->next;
+  else
+    n->head = h->next;
+  if (h->next != NULL)
+    h->next->prev = h->prev;
+  else
+    n->tail = h->prev;
+  h->node = NULL;
+  h->prev = h->next = NULL;
+  node_prune(n);
+}
+
+static void holder_link(qholder *h, qnode *n) {
+  h->node = n;
+  h->next = NULL;
+  h->prev = n->tail;
+  if (n->tail != NULL)
+    n->tail->next = h;
+  else
+    n->head = h;
+  n->tail = h;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Services and the ready heap                                               */
+/* ------------------------------------------------------------------------ */
+
+static int locks_serial(const ordo_queue *q) {
+  return q->opt.strategy == ORDO_QUEUE_SERIAL ||
+         (q->opt.strategy == ORDO_QUEUE_PARALLEL && q->opt.granularity == 0);
+}
+
+static int locks_trie(const ordo_queue *q) {
+  return q->opt.strategy == ORDO_QUEUE_PARALLEL && q->opt.granularity != 0;
+}
+
+static qservice *service_get(ordo_queue *q, const char *name) {
+  qservice *s = map_get(&q->services, name);
+  if (s != NULL)
+    return s;
+  if (map_reserve(&q->services, 1) ||
+      reserve((void **)&q->svcs, &q->capsvcs, q->nsvcs + 1, sizeof(*q->svcs)))
+    return NULL;
+  if ((s = calloc(1, sizeof(*s))) == NULL)
+    return NULL;
+  if ((s->name = qstrdup(name)) == NULL ||
+      (s->root = calloc(1, sizeof(*s->root))) == NULL) {
+    free(s->name);
+    free(s);
+    return NULL;
+  }
+  map_put(&q->services, s->name, s);
+  q->svcs[q->nsvcs++] = s;
+  return s;
+}
+
+static void heap_push(qservice *s, qbatch *b) {
+  size_t i = s->nheap++; /* capacity reserved at enqueue */
+  while (i > 0 && s->heap[(i - 1) / 2]->seq > b->seq) {
+    s->heap[i] = s->heap[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  s->heap[i] = b;
+}
+
+static qbatch *heap_pop(qservice *s) {
+  qbatch *top = s->heap[0], *last = s->heap[--s->nheap];
+  size_t i = 0, n = s->nheap;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n)
+      break;
+    if (c + 1 < n && s->heap[c + 1]->seq < s->heap[c]->seq)
+      c++;
+    if (s->heap[c]->seq >= last->seq)
+      break;
+    s->heap[i] = s->heap[c];
+    i = c;
+  }
+  if (n > 0)
+    s->heap[i] = last;
+  return top;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Readiness and finishing                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void try_ready(ordo_queue *q, qbatch *b) {
+  if (b->state != ORDO_QUEUE_WAITING || b->deps_pending > 0)
+    return;
+  if (locks_serial(q) ? b->svc->first != b : b->nblockers > 0)
+    return;
+  b->state = ORDO_QUEUE_QUEUED;
+  b->svc->waiting--;
+  heap_push(b->svc, b);
+}
+
+/*
+ * Finish b (SUBMITTED, or WAITING when the cascade reaches it) and every
+ * dependant the cascade reaches, with a worklist instead of recursion (dep
+ * chains may be long). reason is owned by the batch from here.
+ */
+static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
+                           char *reason) {
+  qbatch *work = NULL;
+  size_t i;
+
+  for (;;) {
+    qservice *s = b->svc;
+
+    if (b->state == ORDO_QUEUE_SUBMITTED) {
+      s->in_flight--;
+      q->in_flight--;
+    } else {
+      s->waiting--;
+    }
+    b->state = outcome;
+    b->reason = reason;
+    s->unfinished--;
+    if (outcome == ORDO_QUEUE_COMMITTED) {
+      s->committed++;
+      q->committed++;
+    } else {
+      s->invalid++;
+      q->invalid++;
+      if (s->on_invalid == ORDO_QUEUE_HALT && !s->halted) {
+        s->halted = 1;
+        s->halt_by = b;
+      }
+    }
+    for (i = 0; i < b->nfp; i++)
+      holder_unlink(&b->fp[i]);
+    /* Leave the service's unfinished list; the serial head may move. */
+    if (b->sprev != NULL)
+      b->sprev->snext = b->snext;
+    else
+      s->first = b->snext;
+    if (b->snext != NULL)
+      b->snext->sprev = b->sprev;
+    else
+      s->last = b->sprev;
+    b->sprev = b->snext = NULL;
+    if (s->first != NULL && locks_serial(q))
+      try_ready(q, s->first);
+    for (i = 0; i < b->nwaiters; i++) {
+      qbatch *w = b->waiters[i];
+      if (w->state == ORDO_QUEUE_WAITING) {
+        w->nblockers--;
+        try_ready(q, w);
+      }
+    }
+    for (i = 0; i < b->ndependants; i++) {
+      qbatch *d = b->dependants[i];
+      if (d->state != ORDO_QUEUE_WAITING || d->in_work)
+        continue;
+      if (outcome == ORDO_QUEUE_COMMITTED) {
+        d->deps_pending--;
+        try_ready(q, d);
+      } else {
+        d->in_work = 1;
+        d->work = work;
+        work = d;
+      }
+    }
+    if (work == NULL)
+      return;
+    b = work;
+    work = b->work;
+    b->work = NULL;
+    outcome = ORDO_QUEUE_INVALID;
+    reason = NULL;
+    {
+      /* "dep T1 is invalid": which dep, for status and explain. */
+      size_t k;
+      for (k = 0; k < b->ndeps && reason == NULL; k++) {
+        qbatch *dep = map_get(&q->batches, b->deps[k]);
+        if (dep != NULL && dep->state == ORDO_QUEUE_INVALID) {
+          size_t n = strlen(dep->id) + 20;
+          if ((reason = malloc(n)) != NULL)
+            snprintf(reason, n, "dep %s is invalid", dep->id);
+        }
+      }
+      if (reason == NULL)
+        reason = (char *)dep_invalid_text;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public API                                                                */
+/* ------------------------------------------------------------------------ */
+
+void ordo_queue_options_init(ordo_queue_options *opt) {
+  memset(opt, 0, sizeof(*opt));
+  opt->strategy = ORDO_QUEUE_PARALLEL;
+  opt->mode = ORDO_QUEUE_CONTINUOUS;
+  opt->granularity = -1;
+}
+
+int ordo_queue_new(const ordo_queue_options *opt, ordo_queue **out) {
+  ordo_queue *q;
+
+  if (out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "queue: out is NULL");
+  *out = NULL;
+  if (opt != NULL &&
+      ((unsigned)opt->strategy > ORDO_QUEUE_UNCONSTRAINED ||
+       (unsigned)opt->mode > ORDO_QUEUE_ROUNDS))
+    return ordo__set_last_error(ORDO_E_INVAL, "queue: unknown strategy or mode");
+  if ((q = calloc(1, sizeof(*q))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if (opt != NULL)
+    q->opt = *opt;
+  else
+    ordo_queue_options_init(&q->opt);
+  if (q->opt.granularity < 0)
+    q->opt.granularity = -1;
+  q->next_seq = 1;
+  *out = q;
+  return ORDO_OK;
+}
+
+static void batch_free(qbatch *b) {
+  size_t i;
+  if (b == NULL)
+    return;
+  for (i = 0; i < b->nfp; i++)
+    free(b->fp[i].addr);
+  free(b->fp);
+  for (i = 0; i < b->ndeps; i++)
+    free(b->deps[i]);
+  free(b->deps);
+  if (b->reason != dep_invalid_text)
+    free(b->reason);
+  free(b->id);
+  free(b->payload);
+  free(b->dependants);
+  free(b->waiters);
+  free(b);
+}
+
+void ordo_queue_free(ordo_queue *q) {
+  size_t i;
+  if (q == NULL)
+    return;
+  for (i = 0; i < q->batches.cap; i++)
+    if (q->batches.e[i].key != NULL)
+      batch_free(q->batches.e[i].val);
+  free(q->batches.e);
+  for (i = 0; i < q->nsvcs; i++) {
+    nodes_free(q->svcs[i]->root);
+    free(q->svcs[i]->heap);
+    free(q->svcs[i]->name);
+    free(q->svcs[i]);
+  }
+  free(q->svcs);
+  free(q->services.e);
+  free(q);
+}
+
+/* Footprint entries, sorted by address then write first, for dedup. */
+typedef struct fp_in {
+  const char *addr;
+  size_t len;
+  int write;
+} fp_in;
+
+static int fp_cmp(const void *a, const void *b) {
+  const fp_in *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->addr, y->addr, n);
+  if (c != 0)
+    return c;
+  if (x->len != y->len)
+    return x->len < y->len ? -1 : 1;
+  return y->write - x->write;
+}
+
+/* Build b->fp: the distinct truncated addresses, write if any write. */
+static int footprint_build(const ordo_queue *q, const ordo_queue_batch_spec *sp,
+                           qbatch *b) {
+  size_t n = sp->nreads + sp->nwrites, i, k = 0;
+  fp_in *in;
+
+  if (n == 0)
+    return ORDO_OK;
+  if ((in = malloc(n * sizeof(*in))) == NULL)
+    return ORDO_E_NOMEM;
+  for (i = 0; i < n; i++) {
+    int w = i >= sp->nreads;
+    in[i].addr = w ? sp->writes[i - sp->nreads] : sp->reads[i];
+    in[i].len = strlen(in[i].addr);
+    in[i].write = w;
+    if (q->opt.granularity > 0 && in[i].len > (size_t)q->opt.granularity)
+      in[i].len = (size_t)q->opt.granularity;
+  }
+  qsort(in, n, sizeof(*in), fp_cmp);
+  if ((b->fp = calloc(n, sizeof(*b->fp))) == NULL) {
+    free(in);
+    return ORDO_E_NOMEM;
+  }
+  for (i = 0; i < n; i++) {
+    qholder *h;
+    if (k > 0 && b->fp[k - 1].len == in[i].len &&
+        memcmp(b->fp[k - 1].addr, in[i].addr, in[i].len) == 0)
+      continue; /* the write, if any, sorted first */
+    h = &b->fp[k];
+    if ((h->addr = malloc(in[i].len + 1)) == NULL) {
+      free(in);
+      b->nfp = k;
+      return ORDO_E_NOMEM;
+    }
+    memcpy(h->addr, in[i].addr, in[i].len);
+    h->addr[in[i].len] = '\0';
+    h->len = in[i].len;
+    h->write = in[i].write;
+    h->b = b;
+    k++;
+  }
+  b->nfp = k;
+  free(in);
+  return ORDO_OK;
+}
+
+/* Collecting the blockers of a new batch. */
+typedef struct blockers {
+  qbatch **v;
+  size_t n, cap;
+  uint64_t stamp;
+  int write; /* the new address is written */
+  int failed;
+} blockers;
+
+static void collect_blocker(const qholder *h, void *arg) {
+  blockers *bl = arg;
+  if (!(h->write || bl->write) || h->b->mark == bl->stamp || bl->failed)
+    return;
+  if (reserve((void **)&bl->v, &bl->cap, bl->n + 1, sizeof(*bl->v))) {
+    bl->failed = 1;
+    return;
+  }
+  h->b->mark = bl->stamp;
+  bl->v[bl->n++] = h->b;
+}
+
+/* A placeholder for a dep id not enqueued yet. */
+static qbatch *placeholder_get(ordo_queue *q, const char *id) {
+  qbatch *p = map_get(&q->batches, id);
+  if (p != NULL)
+    return p;
+  if (map_reserve(&q->batches, 1) || (p = calloc(1, sizeof(*p))) == NULL)
+    return NULL;
+  if ((p->id = qstrdup(id)) == NULL) {
+    free(p);
+    return NULL;
+  }
+  p->state = ORDO_QUEUE_WAITING;
+  map_put(&q->batches, p->id, p);
+  return p;
+}
+
+int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
+                       uint64_t *seq) {
+  qbatch *b = NULL, *old;
+  qservice *s;
+  qbatch **dep_of = NULL;
+  qnode **nodes = NULL;
+  blockers bl = {0};
+  size_t i, j, ndep = 0;
+  int rc = ORDO_E_NOMEM, dep_invalid = 0;
+
+  if (q == NULL || sp == NULL || sp->id == NULL || sp->id[0] == '\0' ||
+      sp->service == NULL || sp->service[0] == '\0')
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "enqueue: a batch needs an id and a service");
+  if ((sp->nreads && sp->reads == NULL) || (sp->nwrites && sp->writes == NULL) ||
+      (sp->ndeps && sp->deps == NULL) || (sp->payload_len && !sp->payload))
+    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL array",
+                                sp->id);
+  for (i = 0; i < sp->nreads + sp->nwrites; i++)
+    if ((i < sp->nreads ? sp->reads[i] : sp->writes[i - sp->nreads]) == NULL)
+      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL address",
+                                  sp->id);
+  for (i = 0; i < sp->ndeps; i++)
+    if (sp->deps[i] == NULL || strcmp(sp->deps[i], sp->id) == 0)
+      return ordo__set_last_error(ORDO_E_INVAL,
+                                  "enqueue %s: a dep is NULL or the batch itself",
+                                  sp->id);
+  old = map_get(&q->batches, sp->id);
+  if (old != NULL && old->enqueued)
+    return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
+                                sp->id);
+
+  /* Reserve: nothing below changes what the queue reports until commit. */
+  if ((s = service_get(q, sp->service)) == NULL)
+    goto fail;
+  if ((b = calloc(1, sizeof(*b))) == NULL || (b->id = qstrdup(sp->id)) == NULL)
+    goto fail;
+  b->svc = s;
+  if (sp->payload_len > 0) {
+    if ((b->payload = malloc(sp->payload_len)) == NULL)
+      goto fail;
+    memcpy(b->payload, sp->payload, sp->payload_len);
+    b->payload_len = sp->payload_len;
+  }
+  if (footprint_build(q, sp, b))
+    goto fail;
+  if (sp->ndeps > 0) {
+    if ((b->deps = calloc(sp->ndeps, sizeof(*b->deps))) == NULL ||
+        (dep_of = calloc(sp->ndeps, sizeof(*dep_of))) == NULL)
+      goto fail;
+    for (i = 0; i < sp->ndeps; i++) {
+      qbatch *d;
+      for (j = 0; j < b->ndeps && strcmp(b->deps[j], sp->deps[i]) != 0; j++)
+        ;
+      if (j < b->ndeps)
+        continue; /* a repeated dep counts once */
+      if ((b->deps[b->ndeps] = qstrdup(sp->deps[i])) == NULL)
+        goto fail;
+      b->ndeps++;
+      if ((d = placeholder_get(q, sp->deps[i])) == NULL)
+        goto fail;
+      if (d->state == ORDO_QUEUE_COMMITTED)
+        continue;
+      if (d->state == ORDO_QUEUE_INVALID) {
+        dep_invalid = 1;
+        continue;
+      }
+      if (reserve((void **)&d->dependants, &d->capdependants,
+                  d->ndependants + 1, sizeof(*d->dependants)))
+        goto fail;
+      dep_of[ndep++] = d;
+    }
+  }
+  if (locks_trie(q) && b->nfp > 0) {
+    bl.stamp = ++q->stamp;
+    for (i = 0; i < b->nfp; i++) {
+      bl.write = b->fp[i].write;
+      trie_overlapping(s->root, b->fp[i].addr, b->fp[i].len, collect_blocker,
+                       &bl);
+    }
+    if (bl.failed)
+      goto fail;
+    for (i = 0; i < bl.n; i++)
+      if (reserve((void **)&bl.v[i]->waiters, &bl.v[i]->capwaiters,
+                  bl.v[i]->nwaiters + 1, sizeof(*bl.v[i]->waiters)))
+        goto fail;
+    if ((nodes = calloc(b->nfp, sizeof(*nodes))) == NULL)
+      goto fail;
+    for (i = 0; i < b->nfp; i++)
+      if ((nodes[i] = node_get(s->root, b->fp[i].addr, b->fp[i].len)) == NULL)
+        goto fail;
+  }
+  if (map_reserve(&q->batches, 1) ||
+      reserve((void **)&s->heap, &s->capheap, s->unfinished + 1,
+              sizeof(*s->heap)))
+    goto fail;
+
+  /* Commit: no failure from here on. */
+  old = map_get(&q->batches, sp->id); /* a placeholder may have appeared */
+  if (old != NULL) {
+    /* Dependants that waited for this id become ours. */
+    b->dependants = old->dependants;
+    b->ndependants = old->ndependants;
+    b->capdependants = old->capdependants;
+    old->dependants = NULL;
+  }
+  map_put(&q->batches, b->id, b); /* replaces the placeholder's entry */
+  batch_free(old);
+  b->enqueued = 1;
+  b->seq = q->next_seq++;
+  b->state = ORDO_QUEUE_WAITING;
+  s->waiting++;
+  s->unfinished++;
+  b->sprev = s->last;
+  if (s->last != NULL)
+    s->last->snext = b;
+  else
+    s->first = b;
+  s->last = b;
+  if (nodes != NULL)
+    for (i = 0; i < b->nfp; i++)
+      holder_link(&b->fp[i], nodes[i]);
+  for (i = 0; i < bl.n; i++)
+    bl.v[i]->waiters[bl.v[i]->nwaiters++] = b;
+  b->nblockers = bl.n;
+  for (i = 0; i < ndep; i++)
+    dep_of[i]->dependants[dep_of[i]->ndependants++] = b;
+  b->deps_pending = ndep;
+  if (seq != NULL)
+    *seq = b->seq;
+  free(bl.v);
+  free(nodes);
+  free(dep_of);
+  if (dep_invalid) {
+    char *why = NULL;
+    for (i = 0; i < b->ndeps && why == NULL; i++) {
+      qbatch *d = map_get(&q->batches, b->deps[i]);
+      if (d->state == ORDO_QUEUE_INVALID) {
+        size_t n = strlen(d->id) + 20;
+        if ((why = malloc(n)) != NULL)
+          snprintf(why, n, "dep %s is invalid", d->id);
+      }
+    }
+    finish_batches(q, b, ORDO_QUEUE_INVALID,
+                   why != NULL ? why : (char *)dep_invalid_text);
+  } else {
+    try_ready(q, b);
+  }
+  return ORDO_OK;
+
+fail:
+  /* Empty trie nodes and placeholders may remain; neither is visible. */
+  if (nodes != NULL)
+    for (i = 0; i < b->nfp; i++)
+      if (nodes[i] != NULL)
+        node_prune(nodes[i]);
+  free(nodes);
+  free(bl.v);
+  free(dep_of);
+  batch_free(b);
+  return ordo__set_last_error(rc, "enqueue %s: out of memory", sp->id);
+}
+
+static int item_cmp(const void *a, const void *b) {
+  const ordo_queue_item *x = a, *y = b;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int ordo_queue_take(ordo_queue *q, ordo_queue_item *out, size_t max,
+                    size_t *n) {
+  size_t k = 0;
+
+  if (q == NULL || n == NULL || (out == NULL && max > 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "take: NULL argument");
+  *n = 0;
+  if (q->opt.mode == ORDO_QUEUE_ROUNDS && q->in_flight > 0)
+    return ORDO_OK;
+  while (k < max &&
+         (q->opt.max_in_flight == 0 || q->in_flight < q->opt.max_in_flight)) {
+    qservice *s = NULL;
+    qbatch *b;
+    size_t tries;
+
+    /* Next service after the cursor with a ready batch and room. */
+    for (tries = 0; tries < q->nsvcs; tries++) {
+      qservice *c = q->svcs[(q->rr + tries) % q->nsvcs];
+      unsigned cap = c->max_in_flight ? c->max_in_flight
+                                      : q->opt.service_max_in_flight;
+      if (c->nheap > 0 && !c->halted && (cap == 0 || c->in_flight < cap)) {
+        s = c;
+        q->rr = (q->rr + tries + 1) % q->nsvcs;
+        break;
+      }
+    }
+    if (s == NULL)
+      break;
+    b = heap_pop(s);
+    b->state = ORDO_QUEUE_SUBMITTED;
+    s->in_flight++;
+    q->in_flight++;
+    out[k].id = b->id;
+    out[k].service = s->name;
+    out[k].seq = b->seq;
+    out[k].payload = b->payload;
+    out[k].payload_len = b->payload_len;
+    k++;
+  }
+  qsort(out, k, sizeof(*out), item_cmp);
+  *n = k;
+  return ORDO_OK;
+}
+
+static qbatch *batch_find(const ordo_queue *q, const char *id) {
+  qbatch *b = id != NULL ? map_get(&q->batches, id) : NULL;
+  return b != NULL && b->enqueued ? b : NULL;
+}
+
+int ordo_queue_finish(ordo_queue *q, const char *id, ordo_queue_state outcome,
+                      const char *reason) {
+  qbatch *b;
+  char *why = NULL;
+
+  if (q == NULL || (outcome != ORDO_QUEUE_COMMITTED &&
+                    outcome != ORDO_QUEUE_INVALID))
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "finish: outcome must be COMMITTED or INVALID");
+  if ((b = batch_find(q, id)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "finish: no batch '%s'",
+                                id != NULL ? id : "(null)");
+  if (b->state != ORDO_QUEUE_SUBMITTED)
+    return ordo__set_last_error(ORDO_E_STATE, "finish %s: batch is %s, not "
+                                "SUBMITTED", id, ordo_queue_state_name(b->state));
+  if (outcome == ORDO_QUEUE_INVALID &&
+      (why = qstrdup(reason != NULL ? reason : "invalid")) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  finish_batches(q, b, outcome, why);
+  return ORDO_OK;
+}
+
+int ordo_queue_batch_status(const ordo_queue *q, const char *id,
+                            ordo_queue_state *state, const char **reason) {
+  qbatch *b;
+  if (q == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "status: NULL queue");
+  if ((b = batch_find(q, id)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
+                                id != NULL ? id : "(null)");
+  if (state != NULL)
+    *state = b->state;
+  if (reason != NULL)
+    *reason = b->state == ORDO_QUEUE_INVALID ? b->reason : NULL;
+  return ORDO_OK;
+}
+
+int ordo_queue_service_status(const ordo_queue *q, const char *service,
+                              ordo_queue_service_info *info) {
+  qservice *s;
+  if (q == NULL || service == NULL || info == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "service status: NULL argument");
+  if ((s = map_get(&q->services, service)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no service '%s'", service);
+  memset(info, 0, sizeof(*info));
+  info->queued = s->nheap;
+  info->waiting = s->waiting;
+  info->depth = s->nheap + s->waiting;
+  info->in_flight = s->in_flight;
+  info->committed = s->committed;
+  info->invalid = s->invalid;
+  info->halted = s->halted;
+  if (s->halted) {
+    info->halt_batch = s->halt_by->id;
+    info->halt_reason = s->halt_by->reason;
+  }
+  return ORDO_OK;
+}
+
+void ordo_queue_get_totals(const ordo_queue *q, ordo_queue_totals *t) {
+  size_t i;
+  memset(t, 0, sizeof(*t));
+  for (i = 0; i < q->nsvcs; i++) {
+    t->queued += q->svcs[i]->nheap;
+    t->waiting += q->svcs[i]->waiting;
+  }
+  t->in_flight = q->in_flight;
+  t->committed = q->committed;
+  t->invalid = q->invalid;
+  t->services = q->nsvcs;
+}
+
+int ordo_queue_set_policy(ordo_queue *q, const char *service,
+                          ordo_queue_on_invalid on_invalid,
+                          unsigned max_in_flight) {
+  qservice *s;
+  if (q == NULL || service == NULL || service[0] == '\0' ||
+      (on_invalid != ORDO_QUEUE_SKIP && on_invalid != ORDO_QUEUE_HALT))
+    return ordo__set_last_error(ORDO_E_INVAL, "set_policy: bad argument");
+  if ((s = service_get(q, service)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  s->on_invalid = on_invalid;
+  s->max_in_flight = max_in_flight;
+  return ORDO_OK;
+}
+
+int ordo_queue_resume(ordo_queue *q, const char *service) {
+  qservice *s;
+  if (q == NULL || service == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "resume: NULL argument");
+  if ((s = map_get(&q->services, service)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no service '%s'", service);
+  if (!s->halted)
+    return ordo__set_last_error(ORDO_E_STATE, "service '%s' is not halted",
+                                service);
+  s->halted = 0;
+  s->halt_by = NULL;
+  return ORDO_OK;
+}
+
+const char *ordo_queue_state_name(ordo_queue_state st) {
+  switch (st) {
+  case ORDO_QUEUE_QUEUED:
+    return "QUEUED";
+  case ORDO_QUEUE_WAITING:
+    return "WAITING";
+  case ORDO_QUEUE_SUBMITTED:
+    return "SUBMITTED";
+  case ORDO_QUEUE_COMMITTED:
+    return "COMMITTED";
+  case ORDO_QUEUE_INVALID:
+    return "INVALID";
+  }
+  return "UNKNOWN";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Explain                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* The earlier holders that conflict with one address of the batch. */
+typedef struct explain_acc {
+  const qbatch *b;
+  int write;
+  const qbatch *w[64], *r[64];
+  size_t nw, nr, more;
+} explain_acc;
+
+static void explain_holder(const qholder *h, void *arg) {
+  explain_acc *a = arg;
+  size_t i;
+  if (h->b->seq >= a->b->seq || !(h->write || a->write))
+    return;
+  if (h->write) {
+    for (i = 0; i < a->nw && a->w[i] != h->b; i++)
+      ;
+    if (i == a->nw) {
+      if (a->nw < 64)
+        a->w[a->nw++] = h->b;
+      else
+        a->more++;
+    }
+  } else {
+    for (i = 0; i < a->nr && a->r[i] != h->b; i++)
+      ;
+    if (i == a->nr) {
+      if (a->nr < 64)
+        a->r[a->nr++] = h->b;
+      else
+        a->more++;
+    }
+  }
+}
+
+static void explain_list(sbuf *sb, const qbatch *const *v, size_t n,
+                         const char *one, const char *many) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    sb_printf(sb, "%s%s", i ? ", " : "", v[i]->id);
+  sb_printf(sb, " %s", n == 1 ? one : many);
+}
+
+char *ordo_queue_explain(const ordo_queue *q, const char *id) {
+  sbuf sb = {0};
+  const qbatch *b;
+  size_t i, parts = 0;
+
+  if (q == NULL || (b = batch_find(q, id)) == NULL) {
+    ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
+                         id != NULL ? id : "(null)");
+    return NULL;
+  }
+  switch (b->state) {
+  case ORDO_QUEUE_QUEUED:
+    sb_printf(&sb, "%s is ready", b->id);
+    if (b->svc->halted)
+      sb_printf(&sb, "; service %s is halted (%s invalid: %s)", b->svc->name,
+                b->svc->halt_by->id, b->svc->halt_by->reason);
+    break;
+  case ORDO_QUEUE_SUBMITTED:
+  case ORDO_QUEUE_COMMITTED:
+    sb_printf(&sb, "%s is %s", b->id,
+              b->state == ORDO_QUEUE_SUBMITTED ? "submitted" : "committed");
+    break;
+  case ORDO_QUEUE_INVALID:
+    sb_printf(&sb, "%s is invalid: %s", b->id, b->reason);
+    break;
+  case ORDO_QUEUE_WAITING:
+    sb_printf(&sb, "%s waits on ", b->id);
+    for (i = 0; i < b->ndeps; i++) {
+      const qbatch *d = map_get(&q->batches, b->deps[i]);
+      if (d != NULL && d->state == ORDO_QUEUE_COMMITTED)
+        continue;
+      sb_printf(&sb, "%sdep %s (%s)", parts++ ? ", " : "", b->deps[i],
+                d == NULL || !d->enqueued
+                    ? "never enqueued"
+                    : ordo_queue_state_name(d->state));
+    }
+    if (locks_serial(q) && b->svc->first != b) {
+      size_t n = 0;
+      const qbatch *e;
+      for (e = b->svc->first; e != b; e = e->snext)
+        n++;
+      sb_printf(&sb, "%s%s (serial: %zu earlier unfinished in %s)",
+                parts++ ? ", " : "", b->svc->first->id, n, b->svc->name);
+    }
+    if (locks_trie(q)) {
+      for (i = 0; i < b->nfp; i++) {
+        explain_acc acc;
+        memset(&acc, 0, sizeof(acc));
+        acc.b = b;
+        acc.write = b->fp[i].write;
+        trie_overlapping(b->svc->root, b->fp[i].addr, b->fp[i].len,
+                         explain_holder, &acc);
+        if (acc.nw + acc.nr == 0)
+          continue;
+        sb_printf(&sb, "%s%s (", parts++ ? ", " : "", b->fp[i].addr);
+        if (acc.nw)
+          explain_list(&sb, acc.w, acc.nw, "writes", "write");
+        if (acc.nr) {
+          if (acc.nw)
+            sb_printf(&sb, "; ");
+          explain_list(&sb, acc.r, acc.nr, "reads", "read");
+        }
+        if (acc.more)
+          sb_printf(&sb, "; %zu more", acc.more);
+        sb_printf(&sb, ")");
+      }
+    }
+    if (parts == 0)
+      sb_printf(&sb, "nothing (ready at the next take)");
+    break;
+  }
+  if (sb.failed) {
+    free(sb.p);
+    ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    return NULL;
+  }
+  return sb.p;
+}

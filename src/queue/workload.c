@@ -1,0 +1,228 @@
+/*
+ * workload.c — the workload file (JSON Lines, DESIGN.md "Workload file").
+ *
+ * Strict on purpose: a wrong type, an unknown key or a dep that names no
+ * earlier line is an error naming the line, because a silently ignored field
+ * would change the plan without anyone noticing.
+ */
+#include "queue/queue.h"
+#include "runtime/runtime.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void wbatch_free(ordo_workload_batch *b) {
+  size_t i;
+  for (i = 0; i < b->nreads; i++)
+    free(b->reads[i]);
+  for (i = 0; i < b->nwrites; i++)
+    free(b->writes[i]);
+  for (i = 0; i < b->ndeps; i++)
+    free(b->deps[i]);
+  free(b->reads);
+  free(b->writes);
+  free(b->deps);
+  free(b->id);
+  free(b->service);
+}
+
+void ordo_workload_free(ordo_workload *w) {
+  size_t i;
+  if (w == NULL)
+    return;
+  for (i = 0; i < w->nbatches; i++)
+    wbatch_free(&w->batches[i]);
+  free(w->batches);
+  free(w);
+}
+
+static char *wstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d != NULL)
+    memcpy(d, s, n);
+  return d;
+}
+
+/* Append the strings of array v (key `what` on line `line`) to *list. */
+static int add_strings(json_t *v, const char *what, size_t line, char ***list,
+                       size_t *n) {
+  size_t i, k;
+  char **p;
+
+  if (!json_is_array(v))
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "line %zu: '%s' must be an array of strings",
+                                line, what);
+  k = json_array_size(v);
+  for (i = 0; i < k; i++)
+    if (!json_is_string(json_array_get(v, i)))
+      return ordo__set_last_error(ORDO_E_INVAL,
+                                  "line %zu: '%s' must be an array of strings",
+                                  line, what);
+  if (k == 0)
+    return ORDO_OK;
+  if ((p = realloc(*list, (*n + k) * sizeof(*p))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory", line);
+  *list = p;
+  for (i = 0; i < k; i++) {
+    if ((p[*n] = wstrdup(json_string_value(json_array_get(v, i)))) == NULL)
+      return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory",
+                                  line);
+    (*n)++;
+  }
+  return ORDO_OK;
+}
+
+/* One line's object into b; ids maps id -> line of the batches before. */
+static int parse_batch(json_t *o, size_t line, json_t *ids,
+                       ordo_workload_batch *b) {
+  const char *key;
+  json_t *v, *first;
+  int rc;
+
+  b->line = line;
+  json_object_foreach(o, key, v) {
+    if (strcmp(key, "id") == 0 || strcmp(key, "service") == 0) {
+      if (!json_is_string(v) || json_string_length(v) == 0)
+        return ordo__set_last_error(ORDO_E_INVAL,
+                                    "line %zu: '%s' must be a non-empty string",
+                                    line, key);
+    } else if (strcmp(key, "reads") == 0) {
+      if ((rc = add_strings(v, key, line, &b->reads, &b->nreads)))
+        return rc;
+    } else if (strcmp(key, "writes") == 0) {
+      if ((rc = add_strings(v, key, line, &b->writes, &b->nwrites)))
+        return rc;
+    } else if (strcmp(key, "deps") == 0) {
+      if ((rc = add_strings(v, key, line, &b->deps, &b->ndeps)))
+        return rc;
+    } else if (strcmp(key, "txns") == 0) {
+      size_t i;
+      json_t *t;
+      if (!json_is_array(v))
+        return ordo__set_last_error(ORDO_E_INVAL,
+                                    "line %zu: 'txns' must be an array of "
+                                    "objects", line);
+      json_array_foreach(v, i, t) {
+        const char *tk;
+        json_t *tv;
+        if (!json_is_object(t))
+          return ordo__set_last_error(ORDO_E_INVAL,
+                                      "line %zu: 'txns' must be an array of "
+                                      "objects", line);
+        json_object_foreach(t, tk, tv) {
+          if (strcmp(tk, "reads") == 0)
+            rc = add_strings(tv, "txns[].reads", line, &b->reads, &b->nreads);
+          else if (strcmp(tk, "writes") == 0)
+            rc = add_strings(tv, "txns[].writes", line, &b->writes,
+                             &b->nwrites);
+          else
+            rc = ordo__set_last_error(ORDO_E_INVAL,
+                                      "line %zu: unknown key '%s' in a txn",
+                                      line, tk);
+          if (rc)
+            return rc;
+        }
+      }
+    } else if (strcmp(key, "outcome") == 0) {
+      const char *s = json_string_value(v);
+      if (s == NULL ||
+          (strcmp(s, "invalid") != 0 && strcmp(s, "committed") != 0))
+        return ordo__set_last_error(ORDO_E_INVAL,
+                                    "line %zu: 'outcome' must be \"invalid\" "
+                                    "or \"committed\"", line);
+      b->invalid = strcmp(s, "invalid") == 0;
+    } else {
+      return ordo__set_last_error(ORDO_E_INVAL, "line %zu: unknown key '%s'",
+                                  line, key);
+    }
+  }
+  if ((v = json_object_get(o, "id")) == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "line %zu: missing 'id'", line);
+  if (json_object_get(o, "service") == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "line %zu: missing 'service'",
+                                line);
+  if ((b->id = wstrdup(json_string_value(v))) == NULL ||
+      (b->service = wstrdup(json_string_value(json_object_get(o, "service")))) ==
+          NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory", line);
+  if ((first = json_object_get(ids, b->id)) != NULL)
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "line %zu: duplicate id '%s' (first on line "
+                                "%lld)", line, b->id,
+                                (long long)json_integer_value(first));
+  for (size_t i = 0; i < b->ndeps; i++)
+    if (json_object_get(ids, b->deps[i]) == NULL)
+      return ordo__set_last_error(ORDO_E_INVAL,
+                                  "line %zu: dep '%s' does not name a batch "
+                                  "on an earlier line", line, b->deps[i]);
+  if (json_object_set_new(ids, b->id, json_integer((json_int_t)line)))
+    return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory", line);
+  return ORDO_OK;
+}
+
+int ordo_workload_parse(const char *text, size_t len, ordo_workload **out) {
+  ordo_workload *w;
+  json_t *ids;
+  size_t pos = 0, line = 0, cap = 0;
+  int rc = ORDO_OK;
+
+  if (out == NULL || (text == NULL && len > 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "workload: NULL argument");
+  *out = NULL;
+  if ((w = calloc(1, sizeof(*w))) == NULL || (ids = json_object()) == NULL) {
+    free(w);
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  }
+  while (pos < len && rc == ORDO_OK) {
+    const char *start = text + pos, *nl = memchr(start, '\n', len - pos);
+    size_t n = nl != NULL ? (size_t)(nl - start) : len - pos, i;
+    json_error_t jerr;
+    json_t *o;
+
+    pos += n + (nl != NULL);
+    line++;
+    for (i = 0; i < n && (start[i] == ' ' || start[i] == '\t' ||
+                          start[i] == '\r');
+         i++)
+      ;
+    if (i == n)
+      continue; /* blank */
+    o = json_loadb(start, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (o == NULL) {
+      rc = ordo__set_last_error(ORDO_E_JSON, "line %zu: malformed JSON: %s",
+                                line, jerr.text);
+      break;
+    }
+    if (!json_is_object(o)) {
+      json_decref(o);
+      rc = ordo__set_last_error(ORDO_E_INVAL,
+                                "line %zu: a batch must be a JSON object", line);
+      break;
+    }
+    if (w->nbatches == cap) {
+      size_t ncap = cap ? cap * 2 : 16;
+      ordo_workload_batch *p = realloc(w->batches, ncap * sizeof(*p));
+      if (p == NULL) {
+        json_decref(o);
+        rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+        break;
+      }
+      w->batches = p;
+      cap = ncap;
+    }
+    memset(&w->batches[w->nbatches], 0, sizeof(w->batches[0]));
+    rc = parse_batch(o, line, ids, &w->batches[w->nbatches]);
+    w->nbatches++; /* freed with w even when half-filled */
+    json_decref(o);
+  }
+  json_decref(ids);
+  if (rc != ORDO_OK) {
+    ordo_workload_free(w);
+    return rc;
+  }
+  *out = w;
+  return ORDO_OK;
+}

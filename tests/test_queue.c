@@ -1,0 +1,902 @@
+/*
+ * test_queue.c — tests of the queue module: the scheduler's conflict rule,
+ * deps and the invalid cascade, policies, fairness, modes, the workload
+ * parser, `ordo plan`, and a property test of thousands of random workloads
+ * against a brute-force checker.
+ *
+ * The checker (chk_*) is written from the plain definition in DESIGN.md —
+ * pairwise over submission order, no trie — so that it shares no code and
+ * no shortcut with queue.c.
+ */
+#include "ordo.h"
+#include "queue/queue.h"
+#include "support/support.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* cmocka.h needs these first. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static ordo_queue *qmake(ordo_queue_strategy st, ordo_queue_mode mode, int g,
+                         unsigned cap, unsigned scap) {
+  ordo_queue_options opt;
+  ordo_queue *q = NULL;
+  ordo_queue_options_init(&opt);
+  opt.strategy = st;
+  opt.mode = mode;
+  opt.granularity = g;
+  opt.max_in_flight = cap;
+  opt.service_max_in_flight = scap;
+  assert_int_equal(ordo_queue_new(&opt, &q), ORDO_OK);
+  return q;
+}
+
+static ordo_queue *qdefault(void) {
+  return qmake(ORDO_QUEUE_PARALLEL, ORDO_QUEUE_CONTINUOUS, -1, 0, 0);
+}
+
+/* Split "A,B,C" (NULL or "" is none) into v (pointers into buf). */
+static size_t split(const char *csv, char *buf, size_t bufsz, const char **v,
+                    size_t max) {
+  size_t n = 0;
+  char *p, *save = NULL;
+  if (csv == NULL || csv[0] == '\0')
+    return 0;
+  snprintf(buf, bufsz, "%s", csv);
+  for (p = strtok_r(buf, ",", &save); p != NULL && n < max;
+       p = strtok_r(NULL, ",", &save))
+    v[n++] = p;
+  return n;
+}
+
+static int enq(ordo_queue *q, const char *id, const char *svc,
+               const char *reads, const char *writes, const char *deps) {
+  char rb[256], wb[256], db[256];
+  const char *r[16], *w[16], *d[16];
+  ordo_queue_batch_spec sp = {0};
+  sp.id = id;
+  sp.service = svc;
+  sp.reads = r;
+  sp.nreads = split(reads, rb, sizeof rb, r, 16);
+  sp.writes = w;
+  sp.nwrites = split(writes, wb, sizeof wb, w, 16);
+  sp.deps = d;
+  sp.ndeps = split(deps, db, sizeof db, d, 16);
+  return ordo_queue_enqueue(q, &sp, NULL);
+}
+
+#define ENQ(q, id, svc, r, w, d)                                               \
+  assert_int_equal(enq((q), (id), (svc), (r), (w), (d)), ORDO_OK)
+
+/* Take up to max and return the ids, space-separated (static buffer). */
+static const char *take(ordo_queue *q, size_t max) {
+  static char out[4096];
+  ordo_queue_item items[64];
+  size_t n, i, len = 0;
+  assert_true(max <= 64);
+  assert_int_equal(ordo_queue_take(q, items, max, &n), ORDO_OK);
+  out[0] = '\0';
+  for (i = 0; i < n; i++)
+    len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", i ? " " : "",
+                            items[i].id);
+  return out;
+}
+
+#define TAKE(q, expect) assert_string_equal(take((q), 64), (expect))
+
+static void fin(ordo_queue *q, const char *id, int ok) {
+  assert_int_equal(ordo_queue_finish(q, id,
+                                     ok ? ORDO_QUEUE_COMMITTED
+                                        : ORDO_QUEUE_INVALID,
+                                     ok ? NULL : "rejected"),
+                   ORDO_OK);
+}
+
+static ordo_queue_state state(ordo_queue *q, const char *id) {
+  ordo_queue_state st;
+  assert_int_equal(ordo_queue_batch_status(q, id, &st, NULL), ORDO_OK);
+  return st;
+}
+
+/* Two batches of one service: is the second held while the first runs? */
+static int second_waits(int g, const char *r1, const char *w1, const char *r2,
+                        const char *w2) {
+  ordo_queue *q = qmake(ORDO_QUEUE_PARALLEL, ORDO_QUEUE_CONTINUOUS, g, 0, 0);
+  const char *got;
+  int waits;
+  ENQ(q, "T1", "s", r1, w1, NULL);
+  ENQ(q, "T2", "s", r2, w2, NULL);
+  got = take(q, 64);
+  waits = strcmp(got, "T1") == 0;
+  if (!waits)
+    assert_string_equal(got, "T1 T2");
+  else {
+    assert_int_equal(state(q, "T2"), ORDO_QUEUE_WAITING);
+    fin(q, "T1", 1);
+    TAKE(q, "T2");
+  }
+  ordo_queue_free(q);
+  return waits;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Conflicts                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void test_conflict_kinds(void **unused) {
+  (void)unused;
+  assert_true(second_waits(-1, "A", NULL, NULL, "A"));  /* W after R */
+  assert_true(second_waits(-1, NULL, "A", NULL, "A"));  /* W after W */
+  assert_true(second_waits(-1, NULL, "A", "A", NULL));  /* R after W */
+  assert_false(second_waits(-1, "A", NULL, "A", NULL)); /* R after R */
+  assert_false(second_waits(-1, "A", "B", "C", "D"));   /* disjoint */
+  assert_true(second_waits(-1, "A,X", NULL, "Y", "X,Z")); /* one of many */
+}
+
+static void test_prefixes(void **unused) {
+  (void)unused;
+  assert_true(second_waits(-1, NULL, "AB", "ABC", NULL));  /* prefix held */
+  assert_true(second_waits(-1, NULL, "ABC", "AB", NULL));  /* prefix asked */
+  assert_true(second_waits(-1, "AB", NULL, NULL, "ABCD"));
+  assert_false(second_waits(-1, NULL, "AB", "AC", NULL));  /* siblings */
+  assert_false(second_waits(-1, "AB", NULL, "A", NULL));   /* R/R prefix */
+  {
+    /* The empty address is a prefix of every address. */
+    ordo_queue *q = qdefault();
+    const char *empty[] = {""}, *any[] = {"anything"};
+    ordo_queue_batch_spec a = {.id = "T1", .service = "s", .writes = empty,
+                               .nwrites = 1};
+    ordo_queue_batch_spec b = {.id = "T2", .service = "s", .reads = any,
+                               .nreads = 1};
+    assert_int_equal(ordo_queue_enqueue(q, &a, NULL), ORDO_OK);
+    assert_int_equal(ordo_queue_enqueue(q, &b, NULL), ORDO_OK);
+    TAKE(q, "T1");
+    fin(q, "T1", 1);
+    TAKE(q, "T2");
+    ordo_queue_free(q);
+  }
+}
+
+static void test_granularity(void **unused) {
+  (void)unused;
+  /* Unlimited: by contents. */
+  assert_false(second_waits(-1, NULL, "abcdef01", NULL, "abcdef02"));
+  /* 6: by namespace, so two contracts of one type conflict. */
+  assert_true(second_waits(6, NULL, "abcdef01", NULL, "abcdef02"));
+  assert_false(second_waits(6, NULL, "abcdef01", NULL, "abcdff01"));
+  assert_false(second_waits(6, "abcdef01", NULL, "abcdef02", NULL));
+  /* 0: everything conflicts, reads too, as in the serial strategy. */
+  assert_true(second_waits(0, NULL, "X", NULL, "Y"));
+  assert_true(second_waits(0, "X", NULL, "Y", NULL));
+}
+
+static void test_explain_text(void **unused) {
+  ordo_queue *q = qdefault();
+  char *e;
+  (void)unused;
+  ENQ(q, "T1", "s", "B", NULL, NULL);
+  ENQ(q, "T2", "s", NULL, "Z", NULL);
+  ENQ(q, "T3", "s", "B", "A", NULL);
+  ENQ(q, "T4", "s", "A", "B", NULL);
+  e = ordo_queue_explain(q, "T4");
+  assert_non_null(e);
+  assert_string_equal(e, "T4 waits on A (T3 writes), B (T1, T3 read)");
+  free(e);
+  TAKE(q, "T1 T2 T3");
+  e = ordo_queue_explain(q, "T1");
+  assert_string_equal(e, "T1 is submitted");
+  free(e);
+  assert_null(ordo_queue_explain(q, "T9"));
+  assert_int_equal(ordo_last_error(), ORDO_E_NOT_FOUND);
+  ordo_queue_free(q);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Deps, cascade, policies                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void test_deps(void **unused) {
+  ordo_queue *q = qdefault();
+  char *e;
+  (void)unused;
+  ENQ(q, "T1", "s1", NULL, "A", NULL);
+  ENQ(q, "T2", "s2", NULL, "B", "T1"); /* deps cross services */
+  ENQ(q, "T3", "s2", NULL, "C", "later");
+  TAKE(q, "T1");
+  e = ordo_queue_explain(q, "T3");
+  assert_string_equal(e, "T3 waits on dep later (never enqueued)");
+  free(e);
+  fin(q, "T1", 1);
+  TAKE(q, "T2");
+  /* The missing dep shows up later and commits. */
+  ENQ(q, "later", "s3", NULL, NULL, NULL);
+  TAKE(q, "later");
+  assert_int_equal(state(q, "T3"), ORDO_QUEUE_WAITING);
+  fin(q, "later", 1);
+  TAKE(q, "T3");
+  /* A dep already committed counts as met. */
+  ENQ(q, "T4", "s1", NULL, NULL, "T1,T1");
+  TAKE(q, "T4");
+  /* Bad deps. */
+  assert_int_equal(enq(q, "T5", "s1", NULL, NULL, "T5"), ORDO_E_INVAL);
+  ordo_queue_free(q);
+}
+
+static void test_invalid_cascade(void **unused) {
+  ordo_queue *q = qdefault();
+  const char *why;
+  ordo_queue_state st;
+  ordo_queue_totals t;
+  (void)unused;
+  ENQ(q, "T1", "s", NULL, "A", NULL);
+  ENQ(q, "T2", "s", NULL, "B", "T1");
+  ENQ(q, "T3", "s", NULL, "C", "T2");
+  ENQ(q, "T4", "s", NULL, "B", NULL); /* waits on T2's lock only */
+  ENQ(q, "T5", "s", NULL, "D", "T3,T4");
+  TAKE(q, "T1");
+  fin(q, "T1", 0);
+  assert_int_equal(ordo_queue_batch_status(q, "T1", &st, &why), ORDO_OK);
+  assert_int_equal(st, ORDO_QUEUE_INVALID);
+  assert_string_equal(why, "rejected");
+  assert_int_equal(ordo_queue_batch_status(q, "T2", &st, &why), ORDO_OK);
+  assert_int_equal(st, ORDO_QUEUE_INVALID);
+  assert_string_equal(why, "dep T1 is invalid");
+  assert_int_equal(state(q, "T3"), ORDO_QUEUE_INVALID);
+  assert_int_equal(state(q, "T5"), ORDO_QUEUE_INVALID);
+  /* T2's lock on B went with it, so T4 runs; none of the others ever do. */
+  TAKE(q, "T4");
+  fin(q, "T4", 1);
+  TAKE(q, "");
+  /* A dep that is already invalid: invalid at enqueue. */
+  ENQ(q, "T6", "s", NULL, "E", "T3");
+  assert_int_equal(state(q, "T6"), ORDO_QUEUE_INVALID);
+  ordo_queue_get_totals(q, &t);
+  assert_int_equal(t.invalid, 5);
+  assert_int_equal(t.committed, 1);
+  assert_int_equal(t.in_flight + t.queued + t.waiting, 0);
+  /* A finished batch cannot finish again. */
+  assert_int_equal(ordo_queue_finish(q, "T4", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_E_STATE);
+  assert_int_equal(ordo_queue_finish(q, "nope", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_E_NOT_FOUND);
+  ordo_queue_free(q);
+}
+
+static void test_halt_and_resume(void **unused) {
+  ordo_queue *q = qdefault();
+  ordo_queue_service_info info;
+  char *e;
+  (void)unused;
+  assert_int_equal(ordo_queue_set_policy(q, "s1", ORDO_QUEUE_HALT, 0),
+                   ORDO_OK);
+  ENQ(q, "T1", "s1", NULL, "A", NULL);
+  ENQ(q, "T2", "s1", NULL, "A", NULL);
+  ENQ(q, "T3", "s1", NULL, "B", NULL);
+  ENQ(q, "U1", "s2", NULL, "A", NULL);
+  TAKE(q, "T1 T3 U1");
+  fin(q, "T1", 0);
+  assert_int_equal(ordo_queue_service_status(q, "s1", &info), ORDO_OK);
+  assert_true(info.halted);
+  assert_string_equal(info.halt_batch, "T1");
+  assert_string_equal(info.halt_reason, "rejected");
+  assert_int_equal(info.queued, 1); /* T2: ready, held by the halt */
+  assert_int_equal(info.in_flight, 1);
+  ENQ(q, "U2", "s2", NULL, "A", NULL); /* other services go on */
+  fin(q, "U1", 1);
+  TAKE(q, "U2");
+  e = ordo_queue_explain(q, "T2");
+  assert_string_equal(e, "T2 is ready; service s1 is halted (T1 invalid: "
+                         "rejected)");
+  free(e);
+  assert_int_equal(ordo_queue_resume(q, "s1"), ORDO_OK);
+  assert_int_equal(ordo_queue_resume(q, "s1"), ORDO_E_STATE);
+  assert_int_equal(ordo_queue_resume(q, "zz"), ORDO_E_NOT_FOUND);
+  TAKE(q, "T2");
+  ordo_queue_free(q);
+}
+
+static void test_skip(void **unused) {
+  ordo_queue *q = qdefault();
+  ordo_queue_service_info info;
+  (void)unused;
+  ENQ(q, "T1", "s1", NULL, "A", NULL);
+  ENQ(q, "T2", "s1", "A", NULL, NULL);
+  TAKE(q, "T1");
+  fin(q, "T1", 0);
+  TAKE(q, "T2"); /* its lock was released; the service goes on */
+  assert_int_equal(ordo_queue_service_status(q, "s1", &info), ORDO_OK);
+  assert_false(info.halted);
+  assert_int_equal(info.invalid, 1);
+  ordo_queue_free(q);
+}
+
+static void test_duplicate_and_bad_args(void **unused) {
+  ordo_queue *q = qdefault();
+  (void)unused;
+  ENQ(q, "T1", "s1", NULL, "A", NULL);
+  assert_int_equal(enq(q, "T1", "s2", NULL, NULL, NULL), ORDO_E_EXISTS);
+  assert_non_null(strstr(ordo_last_error_message(), "T1"));
+  assert_int_equal(enq(q, "", "s2", NULL, NULL, NULL), ORDO_E_INVAL);
+  assert_int_equal(enq(q, "T2", "", NULL, NULL, NULL), ORDO_E_INVAL);
+  assert_int_equal(ordo_queue_batch_status(q, "T2", NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  TAKE(q, "T1");
+  ordo_queue_free(q);
+}
+
+static void test_services_independent(void **unused) {
+  ordo_queue *q = qdefault();
+  (void)unused;
+  ENQ(q, "T1", "s1", NULL, "A", NULL);
+  ENQ(q, "T2", "s2", NULL, "A", NULL);
+  ENQ(q, "T3", "s1", "A", NULL, NULL);
+  ENQ(q, "T4", "s3", "A", "A", NULL);
+  TAKE(q, "T1 T2 T4");
+  ordo_queue_free(q);
+}
+
+static void test_strategies(void **unused) {
+  ordo_queue *q;
+  char *e;
+  (void)unused;
+  /* serial: one in flight per service, even for disjoint batches. */
+  q = qmake(ORDO_QUEUE_SERIAL, ORDO_QUEUE_CONTINUOUS, -1, 0, 0);
+  ENQ(q, "T1", "s1", NULL, "A", NULL);
+  ENQ(q, "T2", "s1", NULL, "B", NULL);
+  ENQ(q, "U1", "s2", NULL, "C", NULL);
+  TAKE(q, "T1 U1");
+  e = ordo_queue_explain(q, "T2");
+  assert_string_equal(e, "T2 waits on T1 (serial: 1 earlier unfinished in s1)");
+  free(e);
+  fin(q, "T1", 1);
+  TAKE(q, "T2");
+  ordo_queue_free(q);
+  /* unconstrained: conflicting batches go together; deps still count. */
+  q = qmake(ORDO_QUEUE_UNCONSTRAINED, ORDO_QUEUE_CONTINUOUS, -1, 0, 0);
+  ENQ(q, "T1", "s1", NULL, "A", NULL);
+  ENQ(q, "T2", "s1", NULL, "A", NULL);
+  ENQ(q, "T3", "s1", NULL, "A", "T1");
+  TAKE(q, "T1 T2");
+  ordo_queue_free(q);
+}
+
+static void test_rounds_vs_continuous(void **unused) {
+  ordo_queue *q;
+  (void)unused;
+  q = qmake(ORDO_QUEUE_PARALLEL, ORDO_QUEUE_CONTINUOUS, -1, 0, 0);
+  ENQ(q, "T1", "s", NULL, "A", NULL);
+  ENQ(q, "T2", "s", NULL, "B", NULL);
+  ENQ(q, "T3", "s", NULL, "A", NULL);
+  TAKE(q, "T1 T2");
+  fin(q, "T1", 1);
+  TAKE(q, "T3"); /* at once, T2 still in flight */
+  ordo_queue_free(q);
+
+  q = qmake(ORDO_QUEUE_PARALLEL, ORDO_QUEUE_ROUNDS, -1, 0, 0);
+  ENQ(q, "T1", "s", NULL, "A", NULL);
+  ENQ(q, "T2", "s", NULL, "B", NULL);
+  ENQ(q, "T3", "s", NULL, "A", NULL);
+  TAKE(q, "T1 T2");
+  fin(q, "T1", 1);
+  TAKE(q, ""); /* the round is not over */
+  ENQ(q, "T4", "s", NULL, "C", NULL);
+  TAKE(q, "");
+  fin(q, "T2", 1);
+  TAKE(q, "T3 T4");
+  ordo_queue_free(q);
+}
+
+/* One service with 10k batches, 50 with one each; a global cap of 8. */
+static void test_fairness(void **unused) {
+  ordo_queue *q = qmake(ORDO_QUEUE_PARALLEL, ORDO_QUEUE_CONTINUOUS, -1, 8, 0);
+  ordo_queue_item items[8];
+  char id[32], addr[32];
+  size_t light = 0, calls = 0, n, i;
+  (void)unused;
+  for (i = 0; i < 10000; i++) {
+    snprintf(id, sizeof id, "H%zu", i);
+    snprintf(addr, sizeof addr, "h%zu", i % 64);
+    ENQ(q, id, "heavy", NULL, addr, NULL);
+  }
+  for (i = 0; i < 50; i++) {
+    snprintf(id, sizeof id, "L%zu", i);
+    snprintf(addr, sizeof addr, "l%zu", i);
+    snprintf(addr + 16, 16, "svc%zu", i);
+    ENQ(q, id, addr + 16, NULL, addr, NULL);
+  }
+  while (light < 50) {
+    assert_int_equal(ordo_queue_take(q, items, 8, &n), ORDO_OK);
+    assert_true(n <= 8);
+    calls++;
+    for (i = 0; i < n; i++) {
+      if (items[i].id[0] == 'L')
+        light++;
+      fin(q, items[i].id, 1);
+    }
+    assert_true(calls <= 8); /* 51 services, 8 a call: 7 calls suffice */
+  }
+  ordo_queue_free(q);
+
+  /* A per-service cap alone also leaves room for the light ones. */
+  q = qmake(ORDO_QUEUE_PARALLEL, ORDO_QUEUE_CONTINUOUS, -1, 0, 2);
+  for (i = 0; i < 100; i++) {
+    snprintf(id, sizeof id, "H%zu", i);
+    ENQ(q, id, "heavy", NULL, NULL, NULL);
+  }
+  ENQ(q, "L", "light", NULL, NULL, NULL);
+  assert_string_equal(take(q, 64), "H0 H1 L");
+  ordo_queue_free(q);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Workload files and `ordo plan`                                            */
+/* ------------------------------------------------------------------------ */
+
+static int parse(const char *text, ordo_workload **w) {
+  return ordo_workload_parse(text, strlen(text), w);
+}
+
+static void expect_parse_error(const char *text, int code, const char *msg) {
+  ordo_workload *w = (ordo_workload *)1;
+  assert_int_equal(parse(text, &w), code);
+  assert_null(w);
+  if (strstr(ordo_last_error_message(), msg) == NULL)
+    fail_msg("message '%s' lacks '%s'", ordo_last_error_message(), msg);
+}
+
+static void test_workload_parse(void **unused) {
+  ordo_workload *w = NULL;
+  (void)unused;
+  assert_int_equal(
+      parse("{\"id\":\"T1\",\"service\":\"s1\",\"reads\":[\"B\",\"E\"],"
+            "\"writes\":[\"F\"]}\n"
+            "\r\n   \n"
+            "{\"id\":\"T2\",\"service\":\"s1\",\"txns\":[{\"reads\":[\"D\"]},"
+            "{\"writes\":[\"E\"],\"reads\":[\"X\"]}],\"deps\":[\"T1\"],"
+            "\"outcome\":\"invalid\"}",
+            &w),
+      ORDO_OK);
+  assert_int_equal(w->nbatches, 2);
+  assert_string_equal(w->batches[1].id, "T2");
+  assert_int_equal(w->batches[1].line, 4);
+  assert_int_equal(w->batches[1].nreads, 2);
+  assert_int_equal(w->batches[1].nwrites, 1);
+  assert_int_equal(w->batches[1].ndeps, 1);
+  assert_true(w->batches[1].invalid);
+  assert_false(w->batches[0].invalid);
+  ordo_workload_free(w);
+  assert_int_equal(parse("", &w), ORDO_OK);
+  assert_int_equal(w->nbatches, 0);
+  ordo_workload_free(w);
+
+  expect_parse_error("{\"id\":\"T1\",\"service\":\"s\"}\n{\"id\":",
+                     ORDO_E_JSON, "line 2: malformed JSON");
+  expect_parse_error("\n\n[1]", ORDO_E_INVAL, "line 3: a batch must be");
+  expect_parse_error("{\"id\":\"T1\",\"service\":\"s\",\"writes\":[1]}",
+                     ORDO_E_INVAL,
+                     "line 1: 'writes' must be an array of strings");
+  expect_parse_error("{\"id\":\"T1\",\"service\":\"s\",\"reads\":\"A\"}",
+                     ORDO_E_INVAL, "line 1: 'reads' must be an array");
+  expect_parse_error("{\"service\":\"s\"}", ORDO_E_INVAL,
+                     "line 1: missing 'id'");
+  expect_parse_error("{\"id\":\"T1\"}", ORDO_E_INVAL,
+                     "line 1: missing 'service'");
+  expect_parse_error("{\"id\":5,\"service\":\"s\"}", ORDO_E_INVAL,
+                     "line 1: 'id' must be a non-empty string");
+  expect_parse_error("{\"id\":\"T1\",\"service\":\"s\",\"wrtes\":[]}",
+                     ORDO_E_INVAL, "line 1: unknown key 'wrtes'");
+  expect_parse_error("{\"id\":\"T1\",\"service\":\"s\",\"txns\":[1]}",
+                     ORDO_E_INVAL, "line 1: 'txns' must be an array of");
+  expect_parse_error("{\"id\":\"T1\",\"service\":\"s\",\"outcome\":\"x\"}",
+                     ORDO_E_INVAL, "line 1: 'outcome' must be");
+  expect_parse_error("{\"id\":\"T1\",\"service\":\"s\"}\n"
+                     "{\"id\":\"T2\",\"service\":\"s\"}\n"
+                     "{\"id\":\"T1\",\"service\":\"s\"}",
+                     ORDO_E_INVAL,
+                     "line 3: duplicate id 'T1' (first on line 1)");
+  expect_parse_error("{\"id\":\"T1\",\"service\":\"s\",\"deps\":[\"T2\"]}\n"
+                     "{\"id\":\"T2\",\"service\":\"s\"}",
+                     ORDO_E_INVAL, "line 1: dep 'T2' does not name");
+  expect_parse_error("{\"id\":\"T1\",\"service\":\"s\",\"id\":\"T2\"}",
+                     ORDO_E_JSON, "line 1: malformed JSON");
+}
+
+/* Run ordo__plan_cli on a file holding text; returns the exit code and the
+ * output in *out (malloc'd). */
+static int run_plan(const char *text, const char *const *args, size_t nargs,
+                    char **out) {
+  char path[] = "/tmp/ordo-test-plan-XXXXXX";
+  char *argv[16], *errtext = NULL;
+  size_t outlen = 0, errlen = 0, i;
+  FILE *fo, *fe;
+  int fd = mkstemp(path), rc;
+
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  argv[0] = "plan";
+  argv[1] = path;
+  for (i = 0; i < nargs; i++)
+    argv[2 + i] = (char *)args[i];
+  argv[2 + nargs] = NULL;
+  fo = open_memstream(out, &outlen);
+  fe = open_memstream(&errtext, &errlen);
+  assert_non_null(fo);
+  assert_non_null(fe);
+  rc = ordo__plan_cli((int)(2 + nargs), argv, fo, fe);
+  fclose(fo);
+  fclose(fe);
+  if (rc != 0 && errtext != NULL) {
+    /* Errors go to err; append them so callers can look at them. */
+    size_t n = strlen(*out) + strlen(errtext) + 1;
+    char *both = malloc(n);
+    assert_non_null(both);
+    snprintf(both, n, "%s%s", *out, errtext);
+    free(*out);
+    *out = both;
+  }
+  free(errtext);
+  unlink(path);
+  return rc;
+}
+
+static const char plan_file[] =
+    "{\"id\":\"T1\",\"service\":\"s1\",\"reads\":[\"B\",\"E\"],\"writes\":[\"F\"]}\n"
+    "{\"id\":\"T2\",\"service\":\"s1\",\"reads\":[\"D\"],\"writes\":[\"E\"],"
+    "\"deps\":[\"T1\"]}\n"
+    "{\"id\":\"T3\",\"service\":\"s1\",\"reads\":[\"B\"],\"writes\":[\"A\"]}\n"
+    "\n"
+    "{\"id\":\"T4\",\"service\":\"s1\",\"reads\":[\"A\"],\"writes\":[\"B\"],"
+    "\"outcome\":\"invalid\"}\n"
+    "{\"id\":\"T5\",\"service\":\"s1\",\"writes\":[\"Q\"],\"deps\":[\"T4\"]}\n";
+
+static void test_plan_cli(void **unused) {
+  char *out = NULL;
+  (void)unused;
+  assert_int_equal(run_plan(plan_file, NULL, 0, &out), 0);
+  assert_string_equal(out, "round 1: T1 T3\n"
+                           "round 2: T2 T4\n"
+                           "2 rounds, 3 committed, 2 invalid\n");
+  free(out);
+  assert_int_equal(
+      run_plan(plan_file,
+               (const char *const[]){"--json", "--strategy", "serial"}, 3,
+               &out),
+      0);
+  assert_string_equal(out, "{\"rounds\":[[\"T1\"],[\"T2\"],[\"T3\"],[\"T4\"]],"
+                           "\"invalid\":[\"T4\",\"T5\"]}\n");
+  free(out);
+  assert_int_equal(run_plan(plan_file,
+                            (const char *const[]){"--explain", "--mode",
+                                                  "rounds"},
+                            3, &out),
+                   0);
+  assert_non_null(strstr(out, "round 1: T1 T3\n"
+                              "  T2 waits on dep T1 (SUBMITTED), E (T1 reads)\n"
+                              "  T4 waits on A (T3 writes), B (T1, T3 read)\n"));
+  free(out);
+  assert_int_equal(run_plan(plan_file,
+                            (const char *const[]){"--strategy",
+                                                  "unconstrained", "--json"},
+                            3, &out),
+                   0);
+  assert_string_equal(out, "{\"rounds\":[[\"T1\",\"T3\",\"T4\"],[\"T2\"]],"
+                           "\"invalid\":[\"T4\",\"T5\"]}\n");
+  free(out);
+  assert_int_equal(run_plan(plan_file,
+                            (const char *const[]){"--granularity", "0",
+                                                  "--json"},
+                            3, &out),
+                   0);
+  assert_string_equal(out, "{\"rounds\":[[\"T1\"],[\"T2\"],[\"T3\"],[\"T4\"]],"
+                           "\"invalid\":[\"T4\",\"T5\"]}\n");
+  free(out);
+  /* Bad usage and bad files: 2, with the line named. */
+  assert_int_equal(run_plan(plan_file, (const char *const[]){"--mode", "x"}, 2,
+                            &out),
+                   2);
+  free(out);
+  assert_int_equal(run_plan(plan_file, (const char *const[]){"--frob"}, 1,
+                            &out),
+                   2);
+  free(out);
+  assert_int_equal(run_plan("{\"id\":\"T1\",\"service\":\"s\"}\n"
+                            "{\"id\":\"T2\",\"service\":\"s\",\"writes\":[1]}\n",
+                            NULL, 0, &out),
+                   2);
+  assert_non_null(strstr(out, "line 2: 'writes' must be an array of strings"));
+  free(out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Property test: random workloads against a brute-force checker             */
+/* ------------------------------------------------------------------------ */
+
+#define P_MAXB 30
+#define P_MAXA 4
+
+typedef struct chk_batch {
+  char id[16];
+  char svc[16];
+  char addr[P_MAXA * 2][4];
+  int write[P_MAXA * 2];
+  int naddr;
+  int deps[3];
+  int ndeps;
+  int invalid;
+  /* 0 not taken (or not enqueued), 1 submitted, 2 committed, 3 invalid */
+  int st;
+} chk_batch;
+
+typedef struct chk_run {
+  chk_batch b[P_MAXB];
+  int n, nenq;
+  int strategy, g, rounds, caps;
+} chk_run;
+
+static uint64_t rng_state;
+
+static uint32_t rnd(uint32_t n) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (uint32_t)(rng_state % n);
+}
+
+/* Plain definition: cut to g, conflict if one is a prefix of the other. */
+static int chk_addr_conflict(int g, const char *x, const char *y) {
+  size_t lx = strlen(x), ly = strlen(y);
+  if (g > 0) {
+    if (lx > (size_t)g)
+      lx = (size_t)g;
+    if (ly > (size_t)g)
+      ly = (size_t)g;
+  }
+  return memcmp(x, y, lx < ly ? lx : ly) == 0;
+}
+
+static int chk_conflict(const chk_run *r, const chk_batch *e,
+                        const chk_batch *x) {
+  int i, j;
+  if (strcmp(e->svc, x->svc) != 0)
+    return 0;
+  if (r->strategy == ORDO_QUEUE_UNCONSTRAINED)
+    return 0;
+  if (r->strategy == ORDO_QUEUE_SERIAL || r->g == 0)
+    return 1;
+  for (i = 0; i < e->naddr; i++)
+    for (j = 0; j < x->naddr; j++)
+      if ((e->write[i] || x->write[j]) &&
+          chk_addr_conflict(r->g, e->addr[i], x->addr[j]))
+        return 1;
+  return 0;
+}
+
+static int chk_unfinished(const chk_batch *b) { return b->st <= 1; }
+
+/* Nothing earlier and unfinished conflicts, and every dep committed. */
+static int chk_ready(const chk_run *r, int x) {
+  int e, k;
+  for (k = 0; k < r->b[x].ndeps; k++)
+    if (r->b[r->b[x].deps[k]].st != 2)
+      return 0;
+  for (e = 0; e < x; e++)
+    if (chk_unfinished(&r->b[e]) && chk_conflict(r, &r->b[e], &r->b[x]))
+      return 0;
+  return 1;
+}
+
+/* The checker's own cascade: deps always point earlier, so one pass. */
+static void chk_cascade(chk_run *r) {
+  int i, k;
+  for (i = 0; i < r->nenq; i++)
+    if (r->b[i].st == 0)
+      for (k = 0; k < r->b[i].ndeps; k++)
+        if (r->b[r->b[i].deps[k]].st == 3)
+          r->b[i].st = 3;
+}
+
+static void chk_gen(chk_run *r) {
+  static const char alpha[] = "abc";
+  int i, k, nsvc = 1 + (int)rnd(4);
+  memset(r, 0, sizeof(*r));
+  r->n = 1 + (int)rnd(P_MAXB);
+  for (i = 0; i < r->n; i++) {
+    chk_batch *b = &r->b[i];
+    int nr = (int)rnd(P_MAXA), nw = (int)rnd(3);
+    snprintf(b->id, sizeof b->id, "T%d", i);
+    snprintf(b->svc, sizeof b->svc, "s%u", rnd((uint32_t)nsvc));
+    for (k = 0; k < nr + nw; k++) {
+      int len = (int)rnd(4), c; /* 0..3 chars; "" locks everything */
+      if (len == 0 && rnd(4) != 0)
+        len = 1;
+      for (c = 0; c < len; c++)
+        b->addr[b->naddr][c] = alpha[rnd(3)];
+      b->addr[b->naddr][len] = '\0';
+      b->write[b->naddr] = k >= nr;
+      b->naddr++;
+    }
+    if (i > 0 && rnd(10) < 3) {
+      b->ndeps = 1 + (int)rnd(3);
+      for (k = 0; k < b->ndeps; k++)
+        b->deps[k] = (int)rnd((uint32_t)i);
+    }
+    b->invalid = rnd(10) == 0;
+  }
+  r->strategy = rnd(10) < 7 ? ORDO_QUEUE_PARALLEL
+                            : (rnd(2) ? ORDO_QUEUE_SERIAL
+                                      : ORDO_QUEUE_UNCONSTRAINED);
+  r->g = (int)rnd(5) - 1; /* -1 unlimited, 0, 1, 2, 3 */
+  if (r->g < 0 && rnd(2))
+    r->g = -1;
+  r->rounds = (int)rnd(2);
+  r->caps = rnd(4) == 0;
+}
+
+static void chk_enqueue(ordo_queue *q, chk_run *r, int i) {
+  chk_batch *b = &r->b[i];
+  const char *rd[P_MAXA * 2], *wr[P_MAXA * 2], *dp[3];
+  ordo_queue_batch_spec sp = {0};
+  int k;
+  sp.id = b->id;
+  sp.service = b->svc;
+  sp.reads = rd;
+  sp.writes = wr;
+  sp.deps = dp;
+  for (k = 0; k < b->naddr; k++) {
+    if (b->write[k])
+      wr[sp.nwrites++] = b->addr[k];
+    else
+      rd[sp.nreads++] = b->addr[k];
+  }
+  for (k = 0; k < b->ndeps; k++)
+    dp[sp.ndeps++] = r->b[b->deps[k]].id;
+  sp.payload = &i;
+  sp.payload_len = sizeof(i);
+  assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_OK);
+  r->nenq = i + 1;
+  chk_cascade(r); /* an already invalid dep: invalid at once */
+}
+
+/* The queue's states agree with the checker's. */
+static void chk_states(ordo_queue *q, const chk_run *r) {
+  static const int want[] = {-1, ORDO_QUEUE_SUBMITTED, ORDO_QUEUE_COMMITTED,
+                             ORDO_QUEUE_INVALID};
+  int i;
+  for (i = 0; i < r->nenq; i++) {
+    ordo_queue_state st = state(q, r->b[i].id);
+    if (r->b[i].st == 0) {
+      if (st != ORDO_QUEUE_QUEUED && st != ORDO_QUEUE_WAITING)
+        fail_msg("seed %llu: %s is %s, want QUEUED or WAITING",
+                 (unsigned long long)rng_state, r->b[i].id,
+                 ordo_queue_state_name(st));
+    } else if ((int)st != want[r->b[i].st]) {
+      fail_msg("%s is %s, checker says %d", r->b[i].id,
+               ordo_queue_state_name(st), r->b[i].st);
+    }
+  }
+}
+
+/* Plan one random workload to its end, checking every step. */
+static void chk_one(uint64_t seed) {
+  chk_run r;
+  ordo_queue *q;
+  ordo_queue_item items[P_MAXB];
+  int i, guard = 0;
+
+  rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
+  chk_gen(&r);
+  q = qmake((ordo_queue_strategy)r.strategy,
+            r.rounds ? ORDO_QUEUE_ROUNDS : ORDO_QUEUE_CONTINUOUS, r.g,
+            r.caps ? 1 + rnd(3) : 0, r.caps ? 1 + rnd(2) : 0);
+  for (;;) {
+    size_t n, k;
+    int inflight = 0, fins = 0, more, start;
+
+    assert_true(++guard < 10 * P_MAXB + 10);
+    for (i = 0; i < r.nenq; i++)
+      inflight += r.b[i].st == 1;
+    /* Batches arrive while others run: 0..3 more each step (at least one
+     * when nothing runs, so every step makes progress). */
+    more = (int)rnd(4);
+    if (inflight == 0 && more == 0)
+      more = 1;
+    for (; more > 0 && r.nenq < r.n; more--)
+      chk_enqueue(q, &r, r.nenq);
+    assert_int_equal(ordo_queue_take(q, items, P_MAXB, &n), ORDO_OK);
+    /* Rounds: nothing new while any batch of the round is in flight. */
+    if (r.rounds && inflight > 0 && n > 0)
+      fail_msg("seed %llu: rounds mode took %zu while %d in flight",
+               (unsigned long long)seed, n, inflight);
+    for (k = 0; k < n; k++) {
+      int x;
+      assert_int_equal(items[k].payload_len, sizeof(int));
+      memcpy(&x, items[k].payload, sizeof x);
+      if (k > 0)
+        assert_true(items[k].seq > items[k - 1].seq);
+      /* (b) never taken twice, never with an invalid or pending dep;
+       * (a) nothing earlier, unfinished and conflicting. */
+      if (r.b[x].st != 0 || !chk_ready(&r, x))
+        fail_msg("seed %llu: %s taken but not ready (st %d)",
+                 (unsigned long long)seed, r.b[x].id, r.b[x].st);
+      r.b[x].st = 1;
+    }
+    /* (c) maximal: whatever was ready is taken (no caps; in rounds mode
+     * only when a round starts). */
+    if (!r.caps && (!r.rounds || inflight == 0))
+      for (i = 0; i < r.nenq; i++)
+        if (r.b[i].st == 0 && chk_ready(&r, i))
+          fail_msg("seed %llu: %s ready but not taken",
+                   (unsigned long long)seed, r.b[i].id);
+    inflight += (int)n;
+    if (inflight == 0 && r.nenq == r.n)
+      break;
+    /* The model ledger finishes a random part of what is in flight, in
+     * random order (a ledger applies a block in any order). */
+    start = (int)rnd((uint32_t)r.nenq);
+    for (k = 0; k < (size_t)r.nenq; k++) {
+      i = (start + (int)k) % r.nenq;
+      if (r.b[i].st != 1 || (fins > 0 && rnd(2)))
+        continue;
+      fin(q, r.b[i].id, !r.b[i].invalid);
+      r.b[i].st = r.b[i].invalid ? 3 : 2;
+      fins++;
+      chk_cascade(&r);
+    }
+    chk_states(q, &r);
+  }
+  /* (b) everything finished, and the cascade is exactly the checker's. */
+  for (i = 0; i < r.n; i++)
+    assert_true(r.b[i].st == 2 || r.b[i].st == 3);
+  chk_states(q, &r);
+  ordo_queue_free(q);
+}
+
+static void test_property_random_workloads(void **unused) {
+  struct timespec t0, t1;
+  const uint64_t runs = 20000;
+  uint64_t s;
+  (void)unused;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (s = 1; s <= runs; s++)
+    chk_one(s);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  print_message("property: %llu random workloads checked in %.2f s\n",
+                (unsigned long long)runs,
+                (double)(t1.tv_sec - t0.tv_sec) +
+                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_conflict_kinds),
+      cmocka_unit_test(test_prefixes),
+      cmocka_unit_test(test_granularity),
+      cmocka_unit_test(test_explain_text),
+      cmocka_unit_test(test_deps),
+      cmocka_unit_test(test_invalid_cascade),
+      cmocka_unit_test(test_halt_and_resume),
+      cmocka_unit_test(test_skip),
+      cmocka_unit_test(test_duplicate_and_bad_args),
+      cmocka_unit_test(test_services_independent),
+      cmocka_unit_test(test_strategies),
+      cmocka_unit_test(test_rounds_vs_continuous),
+      cmocka_unit_test(test_fairness),
+      cmocka_unit_test(test_workload_parse),
+      cmocka_unit_test(test_plan_cli),
+      cmocka_unit_test(test_property_random_workloads),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
