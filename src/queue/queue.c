@@ -75,6 +75,9 @@ struct qbatch {
   qbatch *work;          /* cascade worklist link */
   int in_work;           /* on the cascade worklist (or already taken off) */
   uint64_t mark;         /* dedup stamp while collecting blockers */
+  size_t hpos;           /* slot in the service's ready heap while QUEUED */
+  int held;              /* not to be taken until ordo_queue_release (the
+                            journal has not made it durable yet) */
 };
 
 struct qservice {
@@ -88,6 +91,7 @@ struct qservice {
   int halted;
   qbatch *halt_by;
   size_t waiting, in_flight, committed, invalid, unfinished;
+  size_t held_ready; /* QUEUED but held: ready, not in the heap */
 };
 
 typedef struct qmap_entry {
@@ -392,31 +396,56 @@ static qservice *service_get(ordo_queue *q, const char *name) {
   return s;
 }
 
-static void heap_push(qservice *s, qbatch *b) {
-  size_t i = s->nheap++; /* capacity reserved at enqueue */
-  while (i > 0 && s->heap[(i - 1) / 2]->seq > b->seq) {
-    s->heap[i] = s->heap[(i - 1) / 2];
-    i = (i - 1) / 2;
-  }
+/* The ready heap is a min-heap by seq; each batch knows its slot (hpos) so
+ * that replay can take one particular batch out of the middle. */
+static void heap_set(qservice *s, size_t i, qbatch *b) {
   s->heap[i] = b;
+  b->hpos = i;
 }
 
-static qbatch *heap_pop(qservice *s) {
-  qbatch *top = s->heap[0], *last = s->heap[--s->nheap];
-  size_t i = 0, n = s->nheap;
+static void heap_sift_up(qservice *s, size_t i, qbatch *b) {
+  while (i > 0 && s->heap[(i - 1) / 2]->seq > b->seq) {
+    heap_set(s, i, s->heap[(i - 1) / 2]);
+    i = (i - 1) / 2;
+  }
+  heap_set(s, i, b);
+}
+
+static void heap_sift_down(qservice *s, size_t i, qbatch *b) {
+  size_t n = s->nheap;
   for (;;) {
     size_t c = 2 * i + 1;
     if (c >= n)
       break;
     if (c + 1 < n && s->heap[c + 1]->seq < s->heap[c]->seq)
       c++;
-    if (s->heap[c]->seq >= last->seq)
+    if (s->heap[c]->seq >= b->seq)
       break;
-    s->heap[i] = s->heap[c];
+    heap_set(s, i, s->heap[c]);
     i = c;
   }
-  if (n > 0)
-    s->heap[i] = last;
+  heap_set(s, i, b);
+}
+
+static void heap_push(qservice *s, qbatch *b) {
+  size_t i = s->nheap++; /* capacity reserved at enqueue */
+  heap_sift_up(s, i, b);
+}
+
+/* Remove the batch in slot i. */
+static void heap_remove_at(qservice *s, size_t i) {
+  qbatch *last = s->heap[--s->nheap];
+  if (i == s->nheap)
+    return;
+  if (i > 0 && s->heap[(i - 1) / 2]->seq > last->seq)
+    heap_sift_up(s, i, last);
+  else
+    heap_sift_down(s, i, last);
+}
+
+static qbatch *heap_pop(qservice *s) {
+  qbatch *top = s->heap[0];
+  heap_remove_at(s, 0);
   return top;
 }
 
@@ -431,7 +460,10 @@ static void try_ready(ordo_queue *q, qbatch *b) {
     return;
   b->state = ORDO_QUEUE_QUEUED;
   b->svc->waiting--;
-  heap_push(b->svc, b);
+  if (b->held)
+    b->svc->held_ready++;
+  else
+    heap_push(b->svc, b);
 }
 
 /*
@@ -729,6 +761,11 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   if (old != NULL && old->enqueued)
     return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
                                 sp->id);
+  if (sp->seq != 0 && sp->seq < q->next_seq)
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "enqueue %s: seq %llu is not after %llu", sp->id,
+                                (unsigned long long)sp->seq,
+                                (unsigned long long)(q->next_seq - 1));
 
   /* Reserve: nothing below changes what the queue reports until commit. */
   if ((s = service_get(q, sp->service)) == NULL)
@@ -807,7 +844,9 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   map_put(&q->batches, b->id, b); /* replaces the placeholder's entry */
   batch_free(old);
   b->enqueued = 1;
-  b->seq = q->next_seq++;
+  b->seq = sp->seq != 0 ? sp->seq : q->next_seq;
+  q->next_seq = b->seq + 1;
+  b->held = sp->held != 0;
   b->state = ORDO_QUEUE_WAITING;
   s->waiting++;
   s->unfinished++;
@@ -861,6 +900,14 @@ fail:
   return ordo__set_last_error(rc, "enqueue %s: out of memory", sp->id);
 }
 
+static void item_fill(ordo_queue_item *it, const qbatch *b) {
+  it->id = b->id;
+  it->service = b->svc->name;
+  it->seq = b->seq;
+  it->payload = b->payload;
+  it->payload_len = b->payload_len;
+}
+
 static int item_cmp(const void *a, const void *b) {
   const ordo_queue_item *x = a, *y = b;
   return x->seq < y->seq ? -1 : x->seq > y->seq;
@@ -898,11 +945,7 @@ int ordo_queue_take(ordo_queue *q, ordo_queue_item *out, size_t max,
     b->state = ORDO_QUEUE_SUBMITTED;
     s->in_flight++;
     q->in_flight++;
-    out[k].id = b->id;
-    out[k].service = s->name;
-    out[k].seq = b->seq;
-    out[k].payload = b->payload;
-    out[k].payload_len = b->payload_len;
+    item_fill(&out[k], b);
     k++;
   }
   qsort(out, k, sizeof(*out), item_cmp);
@@ -913,6 +956,42 @@ int ordo_queue_take(ordo_queue *q, ordo_queue_item *out, size_t max,
 static qbatch *batch_find(const ordo_queue *q, const char *id) {
   qbatch *b = id != NULL ? map_get(&q->batches, id) : NULL;
   return b != NULL && b->enqueued ? b : NULL;
+}
+
+int ordo_queue_release(ordo_queue *q, const char *id) {
+  qbatch *b;
+  if (q == NULL || (b = batch_find(q, id)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "release: no batch '%s'",
+                                id != NULL ? id : "(null)");
+  if (!b->held)
+    return ordo__set_last_error(ORDO_E_STATE, "release %s: not held", id);
+  b->held = 0;
+  if (b->state == ORDO_QUEUE_QUEUED) {
+    b->svc->held_ready--;
+    heap_push(b->svc, b);
+  }
+  return ORDO_OK;
+}
+
+int ordo_queue_take_id(ordo_queue *q, const char *id, ordo_queue_item *out) {
+  qbatch *b;
+  if (q == NULL || (b = batch_find(q, id)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "take: no batch '%s'",
+                                id != NULL ? id : "(null)");
+  if (b->state != ORDO_QUEUE_QUEUED || b->held)
+    return ordo__set_last_error(ORDO_E_STATE, "take %s: batch is %s%s, not "
+                                "ready", id, b->held ? "held and " : "",
+                                ordo_queue_state_name(b->state));
+  if (b->svc->halted)
+    return ordo__set_last_error(ORDO_E_STATE, "take %s: service %s is halted",
+                                id, b->svc->name);
+  heap_remove_at(b->svc, b->hpos);
+  b->state = ORDO_QUEUE_SUBMITTED;
+  b->svc->in_flight++;
+  q->in_flight++;
+  if (out != NULL)
+    item_fill(out, b);
+  return ORDO_OK;
 }
 
 int ordo_queue_finish(ordo_queue *q, const char *id, ordo_queue_state outcome,
@@ -952,6 +1031,37 @@ int ordo_queue_batch_status(const ordo_queue *q, const char *id,
   return ORDO_OK;
 }
 
+int ordo_queue_batch_seq(const ordo_queue *q, const char *id, uint64_t *seq) {
+  const qbatch *b = q != NULL ? batch_find(q, id) : NULL;
+  if (b == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
+                                id != NULL ? id : "(null)");
+  *seq = b->seq;
+  return ORDO_OK;
+}
+
+int ordo_queue_batch_service(const ordo_queue *q, const char *id,
+                             const char **service) {
+  const qbatch *b = q != NULL ? batch_find(q, id) : NULL;
+  if (b == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
+                                id != NULL ? id : "(null)");
+  *service = b->svc->name;
+  return ORDO_OK;
+}
+
+int ordo_queue_get_policy(const ordo_queue *q, const char *service,
+                          ordo_queue_service_policy *out) {
+  const qservice *s;
+  if (q == NULL || service == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "get_policy: NULL argument");
+  if ((s = map_get(&q->services, service)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no service '%s'", service);
+  out->on_invalid = s->on_invalid;
+  out->max_in_flight = s->max_in_flight;
+  return ORDO_OK;
+}
+
 int ordo_queue_service_status(const ordo_queue *q, const char *service,
                               ordo_queue_service_info *info) {
   qservice *s;
@@ -960,9 +1070,9 @@ int ordo_queue_service_status(const ordo_queue *q, const char *service,
   if ((s = map_get(&q->services, service)) == NULL)
     return ordo__set_last_error(ORDO_E_NOT_FOUND, "no service '%s'", service);
   memset(info, 0, sizeof(*info));
-  info->queued = s->nheap;
+  info->queued = s->nheap + s->held_ready;
   info->waiting = s->waiting;
-  info->depth = s->nheap + s->waiting;
+  info->depth = info->queued + s->waiting;
   info->in_flight = s->in_flight;
   info->committed = s->committed;
   info->invalid = s->invalid;
@@ -978,7 +1088,7 @@ void ordo_queue_get_totals(const ordo_queue *q, ordo_queue_totals *t) {
   size_t i;
   memset(t, 0, sizeof(*t));
   for (i = 0; i < q->nsvcs; i++) {
-    t->queued += q->svcs[i]->nheap;
+    t->queued += q->svcs[i]->nheap + q->svcs[i]->held_ready;
     t->waiting += q->svcs[i]->waiting;
   }
   t->in_flight = q->in_flight;
@@ -1027,8 +1137,10 @@ const char *ordo_queue_state_name(ordo_queue_state st) {
     return "COMMITTED";
   case ORDO_QUEUE_INVALID:
     return "INVALID";
+  case ORDO_QUEUE_UNKNOWN:
+    return "UNKNOWN";
   }
-  return "UNKNOWN";
+  return "?";
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1090,12 +1202,15 @@ char *ordo_queue_explain(const ordo_queue *q, const char *id) {
   switch (b->state) {
   case ORDO_QUEUE_QUEUED:
     sb_printf(&sb, "%s is ready", b->id);
+    if (b->held)
+      sb_printf(&sb, "; held until its journal record is durable");
     if (b->svc->halted)
       sb_printf(&sb, "; service %s is halted (%s invalid: %s)", b->svc->name,
                 b->svc->halt_by->id, b->svc->halt_by->reason);
     break;
   case ORDO_QUEUE_SUBMITTED:
   case ORDO_QUEUE_COMMITTED:
+  case ORDO_QUEUE_UNKNOWN: /* not a scheduler state */
     sb_printf(&sb, "%s is %s", b->id,
               b->state == ORDO_QUEUE_SUBMITTED ? "submitted" : "committed");
     break;

@@ -78,7 +78,10 @@ typedef enum ordo_queue_state {
   ORDO_QUEUE_WAITING,
   ORDO_QUEUE_SUBMITTED,
   ORDO_QUEUE_COMMITTED,
-  ORDO_QUEUE_INVALID
+  ORDO_QUEUE_INVALID,
+  ORDO_QUEUE_UNKNOWN /* never set by the scheduler: the journal reports it for
+                        a batch that was SUBMITTED before a restart and whose
+                        fate the ledger has not told yet */
 } ordo_queue_state;
 
 /* Start from ordo_queue_options_init(). */
@@ -104,6 +107,11 @@ typedef struct ordo_queue_batch_spec {
   size_t ndeps;
   const void *payload;
   size_t payload_len;
+  uint64_t seq; /* 0: the next number; else a number after every earlier
+                   one (the journal's replay passes the journaled seq) */
+  int held;     /* 1: never taken until ordo_queue_release(id), though it
+                   holds its locks from now on (the journal holds a batch
+                   until its record is durable) */
 } ordo_queue_batch_spec;
 
 /* A batch handed out by ordo_queue_take. The pointers are owned by the queue
@@ -177,11 +185,28 @@ int ordo_queue_take(ordo_queue *q, ordo_queue_item *out, size_t max,
 int ordo_queue_finish(ordo_queue *q, const char *id, ordo_queue_state outcome,
                       const char *reason);
 
+/* Let a batch enqueued with held = 1 be taken. ORDO_E_NOT_FOUND,
+ * ORDO_E_STATE if it is not held. */
+int ordo_queue_release(ordo_queue *q, const char *id);
+
+/*
+ * Take one particular batch: it must be QUEUED (ready) and not held, and
+ * its service not halted (else ORDO_E_STATE); caps and rounds are not
+ * applied. For the journal's replay, which repeats the takes it recorded.
+ * out (may be NULL) is filled as by ordo_queue_take.
+ */
+int ordo_queue_take_id(ordo_queue *q, const char *id, ordo_queue_item *out);
+
 /* The state of a batch and, for INVALID, why (queue-owned, valid until
  * ordo_queue_free; NULL otherwise). reason may be NULL.
  * ORDO_E_NOT_FOUND if id was never enqueued. */
 int ordo_queue_batch_status(const ordo_queue *q, const char *id,
                             ordo_queue_state *state, const char **reason);
+
+/* A batch's sequence number and service (queue-owned). ORDO_E_NOT_FOUND. */
+int ordo_queue_batch_seq(const ordo_queue *q, const char *id, uint64_t *seq);
+int ordo_queue_batch_service(const ordo_queue *q, const char *id,
+                             const char **service);
 
 /* Counters of one service. ORDO_E_NOT_FOUND if the queue never saw it. */
 int ordo_queue_service_status(const ordo_queue *q, const char *service,
@@ -202,11 +227,161 @@ int ordo_queue_set_policy(ordo_queue *q, const char *service,
                           ordo_queue_on_invalid on_invalid,
                           unsigned max_in_flight);
 
+typedef struct ordo_queue_service_policy {
+  ordo_queue_on_invalid on_invalid;
+  unsigned max_in_flight;
+} ordo_queue_service_policy;
+
+/* A service's policy. ORDO_E_NOT_FOUND if the queue never saw it. */
+int ordo_queue_get_policy(const ordo_queue *q, const char *service,
+                          ordo_queue_service_policy *out);
+
 /* Let a halted service be taken from again. ORDO_E_NOT_FOUND for an unknown
  * service, ORDO_E_STATE if it is not halted. */
 int ordo_queue_resume(ordo_queue *q, const char *service);
 
 const char *ordo_queue_state_name(ordo_queue_state s);
+
+/* ------------------------------------------------------------------------ */
+/* The durable journal (journal.c)                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A queue whose every change is journaled through the storage interface
+ * (SQLite by default: WAL, synchronous=FULL, group commit on the database's
+ * own storage thread), so that a restart loses nothing that was
+ * acknowledged.
+ *
+ * The journal is an event log, one record per event in the order the events
+ * happened: "enq" (the whole batch and its seq), "sub" (the ids one take
+ * handed out), "fin" (a verdict), "resume" (a halted service resumed).
+ * Reopening replays it through the same scheduler calls, so the restored
+ * queue is exactly the one that was journaled: order, deps, locks, states,
+ * halts. Why a log and not a table of states: replaying the calls cannot
+ * restore a state the scheduler could not have reached.
+ *
+ * Order of effects (what makes it crash-safe):
+ *   - enqueue: the batch enters the scheduler at once (it takes its place
+ *     in the order and holds its locks, so later batches wait for it) but
+ *     is held: never taken before its record is durable. The op completes
+ *     after that, so an acknowledged batch is on disk.
+ *   - take: the batches are SUBMITTED in memory at once and a "sub" record
+ *     is written; the caller must send them to the ledger only after the
+ *     take's op completes (the record is durable). A crash before that
+ *     leaves them QUEUED on disk, never sent: no batch is sent that the
+ *     journal could forget.
+ *   - finish, resume: applied at once, journaled behind. A crash before the
+ *     record is durable leaves the batch SUBMITTED on disk, so it is asked
+ *     about again: safe.
+ *   - after a reopen, batches journaled SUBMITTED without a verdict are
+ *     UNKNOWN: ordo_journal_take hands out nothing new until each of them is
+ *     settled with ordo_journal_finish (the ledger knows it) or
+ *     ordo_journal_confirm_submitted (it was resubmitted).
+ *
+ * A write that fails (disk full, IO error) fails the journal: the ops that
+ * wrote it end with ORDO_E_STORAGE, and every later call that would change
+ * the queue returns ORDO_E_STORAGE with the first failure's message.
+ * Reopening resumes from what is on disk.
+ *
+ * Threads: every call may come from any thread; one mutex serialises them
+ * (never held while user code or a callback runs). open and close block
+ * (file IO, replay) and refuse runtime threads with ORDO_E_WOULD_DEADLOCK.
+ *
+ * FUTURE OPTIMIZATIONS: the log only grows; a compaction that rewrites the
+ * finished prefix as one snapshot record would bound it.
+ */
+typedef struct ordo_journal ordo_journal;
+
+typedef struct ordo_journal_options {
+  ordo_queue_options queue; /* the scheduler's options */
+  const char *backend;      /* storage backend name; NULL: "sqlite" */
+  int create;               /* 1: create the file when it does not exist */
+  int no_group_commit;      /* 1: one transaction per record (benchmarks) */
+} ordo_journal_options;
+
+void ordo_journal_options_init(ordo_journal_options *opt);
+
+/*
+ * Open (or, with create, make) the journal at path and replay it. On
+ * success *out is the caller's (ordo_journal_close). ORDO_E_WALLET_NOT_FOUND
+ * without create for a missing file, ORDO_E_STORAGE for a file that is not
+ * a journal or cannot be read, ORDO_E_QUEUE for a record the replay cannot
+ * apply (the message names the event number), ORDO_E_WOULD_DEADLOCK on a
+ * runtime thread. ordo_last_error_message() says why.
+ */
+int ordo_journal_open(ordo_ctx *ctx, const char *path,
+                      const ordo_journal_options *opt, ordo_journal **out);
+
+/* Wait until every record written is durable, close the file and free j
+ * (NULL accepted). Ops that are still pending complete first. Returns the
+ * journal's failure, if any, else ORDO_OK. Not on a runtime thread. */
+int ordo_journal_close(ordo_journal *j);
+
+/*
+ * Enqueue a batch (copied). The op completes when its record is durable,
+ * with result {"id":…,"seq":N}; or at once with ORDO_E_EXISTS (duplicate
+ * id), ORDO_E_INVAL (bad spec), ORDO_E_STORAGE (the journal failed), or
+ * ORDO_E_BUSY (the runtime refused the op; nothing was enqueued). spec->seq
+ * and spec->held are ignored. The caller releases the op.
+ */
+ordo_op *ordo_journal_enqueue(ordo_journal *j, const ordo_queue_batch_spec *spec);
+
+/*
+ * The batches to submit now, as ordo_queue_take (round-robin, caps, rounds
+ * mode), but nothing while any batch is UNKNOWN. *durable (when *n > 0) is
+ * an op that completes when the take is journaled: send the batches only
+ * after it completed with ORDO_OK; the caller releases it. The item
+ * pointers stay valid until ordo_journal_close.
+ */
+int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
+                      size_t *n, ordo_op **durable);
+
+/* The ledger's verdict (as ordo_queue_finish), journaled. Also settles an
+ * UNKNOWN batch. */
+int ordo_journal_finish(ordo_journal *j, const char *id,
+                        ordo_queue_state outcome, const char *reason);
+
+/* An UNKNOWN batch was sent to the ledger again: it is SUBMITTED from now
+ * on. ORDO_E_STATE if it is not UNKNOWN. */
+int ordo_journal_confirm_submitted(ordo_journal *j, const char *id);
+
+/* The UNKNOWN batches, in submission order: up to max ids copied into
+ * out (malloc'd; the caller frees each). *n gets how many were copied and
+ * *total (may be NULL) how many there are. */
+int ordo_journal_unknown(ordo_journal *j, char **out, size_t max, size_t *n,
+                         size_t *total);
+
+/* Per-service policy (not journaled: configuration, set after each open)
+ * and resume of a halted service (journaled). As the ordo_queue calls. */
+int ordo_journal_set_policy(ordo_journal *j, const char *service,
+                            ordo_queue_on_invalid on_invalid,
+                            unsigned max_in_flight);
+int ordo_journal_resume(ordo_journal *j, const char *service);
+
+/* The state of one batch (UNKNOWN included); *reason (may be NULL) gets a
+ * malloc'd copy of an INVALID batch's reason, else NULL. *seq may be NULL.
+ * ORDO_E_NOT_FOUND. */
+int ordo_journal_batch_status(ordo_journal *j, const char *id,
+                              ordo_queue_state *state, uint64_t *seq,
+                              char **reason);
+
+/*
+ * JSON text (malloc'd; the caller frees it), or NULL with ordo_last_error:
+ *   batch:   {"id","service","seq","state","reason"?,"explain"?}
+ *            (explain for WAITING: what it waits on)
+ *   service: {"service","depth","queued","waiting","in_flight","committed",
+ *             "invalid","unknown","halted","halt_batch"?,"halt_reason"?}
+ *   totals:  {"queued","waiting","in_flight","unknown","committed",
+ *             "invalid","services","journal_records","failed"?}
+ */
+char *ordo_journal_batch_json(ordo_journal *j, const char *id);
+char *ordo_journal_service_json(ordo_journal *j, const char *service);
+char *ordo_journal_totals_json(ordo_journal *j);
+
+/* For tests and benchmarks: records written since open, and the storage
+ * transactions that carried them (group commit shows as far fewer). */
+void ordo_journal_write_stats(ordo_journal *j, unsigned long long *records,
+                              unsigned long long *commits);
 
 /* ------------------------------------------------------------------------ */
 /* Workload files (workload.c)                                               */

@@ -41,10 +41,15 @@ int ordo__set_last_error(int code, const char *fmt, ...) {
   if (fmt == NULL) {
     snprintf(last_message, sizeof(last_message), "%s", ordo_strerror(code));
   } else {
+    /* Format aside first: callers may wrap the previous message
+     * ("context: %s", ordo_last_error_message()), which lives in the very
+     * buffer being written. */
+    char tmp[sizeof(last_message)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message, sizeof(last_message), fmt, ap);
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
+    memcpy(last_message, tmp, sizeof(last_message));
   }
   return code;
 }

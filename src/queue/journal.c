@@ -1,0 +1,1044 @@
+/*
+ * journal.c — the durable queue: the scheduler of queue.c behind one mutex,
+ * with every change written as an event record through the storage
+ * interface, and replayed on open. The contract is in queue.h ("The durable
+ * journal"); this file is its mechanics.
+ *
+ * Records: category "ev", name the 8-byte big-endian event number (so the
+ * unique index only appends), value the event's JSON, then for "enq" a NUL
+ * and the raw payload. Every record is submitted under j->mu, so the storage
+ * FIFO sees the events in the order they changed the queue; the SQLite
+ * backend group-commits whatever queues up while it writes.
+ *
+ * Ops that wait for a record (enqueue, take) have a join stage that parks
+ * until the record's done callback has run. Either may come first: the
+ * phase word says who was first (JW_INIT -> JW_PARKED by the stage, or
+ * JW_INIT -> JW_STORED by done), and the second one continues the op.
+ *
+ * Lock order: j->mu only. It is never held while an op is resumed or a
+ * storage request is completed; the storage backend's submit is called under
+ * it (submit only queues).
+ */
+#include "queue/queue.h"
+#include "runtime/runtime.h"
+#include "storage/storage.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define JOURNAL_CATEGORY "ev"
+#define JOURNAL_META_KEY "ordo.journal"
+#define JOURNAL_FORMAT "1"
+
+enum { JW_INIT = 0, JW_STORED, JW_PARKED };
+
+typedef struct jwrite jwrite;
+
+struct ordo_journal {
+  ordo_ctx *ctx;
+  ordo_storage *st;
+  pthread_mutex_t mu; /* guards everything below */
+  ordo_queue *q;
+  uint64_t next_event;
+  char **unknown; /* ids SUBMITTED before the last restart, by seq */
+  size_t nunknown;
+  int failed;           /* first write failure, or ORDO_OK */
+  char *failed_message; /* its detail */
+  unsigned long long records;
+};
+
+struct jwrite {
+  ordo_storage_req req;
+  ordo_journal *j;
+  unsigned char name[8];
+  unsigned char *value;
+  size_t value_len;
+  ordo_op *op;        /* the op that waits for it, or NULL */
+  atomic_int phase;   /* JW_* */
+  int status;         /* the write's outcome, set before phase moves */
+  char *message;
+  char *release_id;   /* enq: the batch to let go once durable */
+  uint64_t seq;       /* enq: for the result */
+  size_t ntaken;      /* sub: for the result */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                             */
+/* ------------------------------------------------------------------------ */
+
+static char *jstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d != NULL)
+    memcpy(d, s, n);
+  return d;
+}
+
+static void jwrite_free(void *p) {
+  jwrite *w = p;
+  if (w == NULL)
+    return;
+  free(w->value);
+  free(w->message);
+  free(w->release_id);
+  free(w);
+}
+
+static void be64(unsigned char out[8], uint64_t v) {
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    out[i] = (unsigned char)v;
+}
+
+static uint64_t rd64(const unsigned char in[8]) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | in[i];
+  return v;
+}
+
+/* Under j->mu. */
+static int journal_check(const ordo_journal *j) {
+  if (j->failed != ORDO_OK)
+    return ordo__set_last_error(ORDO_E_STORAGE, "journal failed: %s",
+                                j->failed_message != NULL ? j->failed_message
+                                                          : "write error");
+  return ORDO_OK;
+}
+
+/* Under j->mu: the first failure sticks. */
+static void journal_fail(ordo_journal *j, int status, const char *msg) {
+  if (j->failed != ORDO_OK)
+    return;
+  j->failed = status != ORDO_OK ? status : ORDO_E_STORAGE;
+  j->failed_message = jstrdup(msg != NULL ? msg : ordo_strerror(status));
+}
+
+static ssize_t unknown_find(const ordo_journal *j, const char *id) {
+  for (size_t i = 0; i < j->nunknown; i++)
+    if (strcmp(j->unknown[i], id) == 0)
+      return (ssize_t)i;
+  return -1;
+}
+
+static void unknown_remove(ordo_journal *j, size_t i) {
+  free(j->unknown[i]);
+  memmove(&j->unknown[i], &j->unknown[i + 1],
+          (j->nunknown - i - 1) * sizeof(*j->unknown));
+  j->nunknown--;
+}
+
+/* A blocking wait for one storage request, for open and close (which are
+ * documented not to run on runtime threads). */
+typedef struct jlatch {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done;
+} jlatch;
+
+static void latch_done(ordo_storage_req *req) {
+  jlatch *l = req->userdata;
+  pthread_mutex_lock(&l->mu);
+  l->done = 1;
+  pthread_cond_signal(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+}
+
+static int storage_call(ordo_storage *st, ordo_storage_req *req) {
+  jlatch l = {.done = 0};
+  int rc;
+  if (pthread_mutex_init(&l.mu, NULL) != 0 || pthread_cond_init(&l.cv, NULL))
+    abort();
+  req->done = latch_done;
+  req->userdata = &l;
+  rc = st->backend->submit(st, req);
+  if (rc == ORDO_OK) {
+    pthread_mutex_lock(&l.mu);
+    while (!l.done)
+      pthread_cond_wait(&l.cv, &l.mu);
+    pthread_mutex_unlock(&l.mu);
+    rc = req->status;
+  }
+  pthread_cond_destroy(&l.cv);
+  pthread_mutex_destroy(&l.mu);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Writing records                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* The join: whichever of stage and done comes second continues the op. */
+static int join_stage(ordo_op *op, void *state) {
+  jwrite *w = state;
+  (void)op;
+  if (atomic_exchange(&w->phase, JW_PARKED) == JW_INIT)
+    return ORDO__STAGE_ASYNC; /* done will resume */
+  return ORDO_OK;
+}
+
+static int report_stage(ordo_op *op, void *state) {
+  jwrite *w = state;
+  json_t *o;
+  if (w->status != ORDO_OK) {
+    ordo_op_set_message(op, "%s", w->message != NULL
+                                      ? w->message
+                                      : ordo_strerror(w->status));
+    return w->status;
+  }
+  if (w->release_id != NULL)
+    o = json_pack("{s:s, s:I}", "id", w->release_id, "seq",
+                  (json_int_t)w->seq);
+  else
+    o = json_pack("{s:I}", "taken", (json_int_t)w->ntaken);
+  return ordo__op_set_result_json(op, o);
+}
+
+/* Settle w: record the outcome and continue its op if its stage parked,
+ * else free it (no op). The last touch of w. */
+static void jwrite_settle(jwrite *w, int status, const char *msg) {
+  w->status = status;
+  if (status != ORDO_OK && msg != NULL && w->message == NULL)
+    w->message = jstrdup(msg);
+  if (w->op == NULL) {
+    jwrite_free(w);
+    return;
+  }
+  if (atomic_exchange(&w->phase, JW_STORED) == JW_PARKED)
+    ordo__op_resume(w->op, ORDO_OK);
+}
+
+static void write_done(ordo_storage_req *req) {
+  jwrite *w = (jwrite *)req; /* req is the first member */
+  ordo_journal *j = w->j;
+  int status = req->status;
+  char *msg = req->message;
+
+  req->message = NULL;
+  ordo_storage_req_clear_output(req);
+  pthread_mutex_lock(&j->mu);
+  if (status != ORDO_OK)
+    journal_fail(j, status, msg);
+  else if (w->release_id != NULL &&
+           ordo_queue_release(j->q, w->release_id) != ORDO_OK)
+    status = ORDO_E_QUEUE; /* impossible: only this write releases it */
+  pthread_mutex_unlock(&j->mu);
+  jwrite_settle(w, status, msg);
+  free(msg);
+}
+
+/*
+ * Under j->mu: write one event record. The value is the JSON of ev, then,
+ * when payload_len > 0, a NUL and the payload. On failure w is settled with
+ * the error (and freed if it has no op) and the error returned.
+ */
+static int journal_write(ordo_journal *j, jwrite *w, json_t *ev,
+                         const void *payload, size_t payload_len) {
+  char *text = json_dumps(ev, JSON_COMPACT);
+  size_t tl;
+  int rc;
+
+  if (text == NULL) {
+    jwrite_settle(w, ORDO_E_NOMEM, "journal: out of memory");
+    return ORDO_E_NOMEM;
+  }
+  tl = strlen(text);
+  w->value_len = tl + (payload_len > 0 ? 1 + payload_len : 0);
+  if ((w->value = malloc(w->value_len + 1)) == NULL) {
+    free(text);
+    jwrite_settle(w, ORDO_E_NOMEM, "journal: out of memory");
+    return ORDO_E_NOMEM;
+  }
+  memcpy(w->value, text, tl);
+  free(text);
+  if (payload_len > 0) {
+    w->value[tl] = '\0';
+    memcpy(w->value + tl + 1, payload, payload_len);
+  }
+  w->j = j;
+  be64(w->name, j->next_event);
+  w->req.opcode = ORDO_STORAGE_ADD;
+  w->req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+  w->req.rec.category.len = strlen(JOURNAL_CATEGORY);
+  w->req.rec.name.data = w->name;
+  w->req.rec.name.len = sizeof(w->name);
+  w->req.rec.value.data = w->value;
+  w->req.rec.value.len = w->value_len;
+  w->req.done = write_done;
+  rc = j->st->backend->submit(j->st, &w->req);
+  if (rc != ORDO_OK) {
+    journal_fail(j, rc, "the storage backend refused a journal write");
+    jwrite_settle(w, ORDO_E_STORAGE, j->failed_message);
+    return ORDO_E_STORAGE;
+  }
+  j->next_event++;
+  j->records++;
+  return ORDO_OK;
+}
+
+/* Under j->mu: a record nobody waits for (fin, resume, policy). */
+static int journal_note(ordo_journal *j, json_t *ev) {
+  jwrite *w = calloc(1, sizeof(*w));
+  int rc;
+  if (w == NULL || ev == NULL) {
+    free(w);
+    json_decref(ev);
+    journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+    return ordo__set_last_error(ORDO_E_STORAGE, "journal: out of memory");
+  }
+  rc = journal_write(j, w, ev, NULL, 0);
+  json_decref(ev);
+  return rc;
+}
+
+/* A new op that joins w (state, freed with the op), admitted now. NULL on
+ * allocation failure. The op is returned already finished if admission was
+ * refused: check ordo_op_status. */
+static ordo_op *join_op(ordo_journal *j, jwrite *w) {
+  ordo_op *op = ordo__op_new(j->ctx, w, jwrite_free);
+  if (op == NULL)
+    return NULL;
+  w->op = op;
+  if (ordo__op_add_stage(op, ORDO_CLASS_CHEAP, join_stage) ||
+      ordo__op_add_stage(op, ORDO_CLASS_CHEAP, report_stage))
+    return ordo__op_reject(op, ORDO_E_NOMEM);
+  return ordo__op_start(op);
+}
+
+static json_t *str_array(const char *const *v, size_t n) {
+  json_t *a = json_array();
+  for (size_t i = 0; a != NULL && i < n; i++)
+    if (json_array_append_new(a, json_string(v[i])) != 0) {
+      json_decref(a);
+      return NULL;
+    }
+  return a;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Replay                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Strings of a JSON array into a new char* array (pointers into arr). */
+static int strings_of(json_t *arr, const char ***out, size_t *n) {
+  size_t i;
+  *out = NULL;
+  *n = 0;
+  if (arr == NULL)
+    return ORDO_OK;
+  if (!json_is_array(arr))
+    return ORDO_E_QUEUE;
+  if (json_array_size(arr) == 0)
+    return ORDO_OK;
+  if ((*out = calloc(json_array_size(arr), sizeof(**out))) == NULL)
+    return ORDO_E_NOMEM;
+  for (i = 0; i < json_array_size(arr); i++) {
+    const char *s = json_string_value(json_array_get(arr, i));
+    if (s == NULL) {
+      free(*out);
+      *out = NULL;
+      return ORDO_E_QUEUE;
+    }
+    (*out)[i] = s;
+  }
+  *n = i;
+  return ORDO_OK;
+}
+
+static int replay_enq(ordo_journal *j, json_t *ev, const unsigned char *payload,
+                      size_t payload_len) {
+  ordo_queue_batch_spec sp = {0};
+  json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
+  int rc;
+
+  sp.id = json_string_value(json_object_get(ev, "id"));
+  sp.service = json_string_value(json_object_get(ev, "service"));
+  if (sp.id == NULL || sp.service == NULL || seq <= 0)
+    return ordo__set_last_error(ORDO_E_QUEUE, "enq without id, service or seq");
+  sp.seq = (uint64_t)seq;
+  sp.payload = payload;
+  sp.payload_len = payload_len;
+  if ((rc = strings_of(json_object_get(ev, "reads"), (const char ***)&sp.reads,
+                       &sp.nreads)) ||
+      (rc = strings_of(json_object_get(ev, "writes"),
+                       (const char ***)&sp.writes, &sp.nwrites)) ||
+      (rc = strings_of(json_object_get(ev, "deps"), (const char ***)&sp.deps,
+                       &sp.ndeps))) {
+    rc = ordo__set_last_error(rc, "enq %s: bad reads, writes or deps", sp.id);
+  } else if ((rc = ordo_queue_enqueue(j->q, &sp, NULL)) != ORDO_OK) {
+    rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
+  }
+  free((void *)sp.reads);
+  free((void *)sp.writes);
+  free((void *)sp.deps);
+  return rc;
+}
+
+static int replay_sub(ordo_journal *j, json_t *ev, char ***subs, size_t *nsubs,
+                      size_t *capsubs) {
+  json_t *ids = json_object_get(ev, "ids");
+  size_t i;
+  if (!json_is_array(ids))
+    return ordo__set_last_error(ORDO_E_QUEUE, "sub without ids");
+  for (i = 0; i < json_array_size(ids); i++) {
+    const char *id = json_string_value(json_array_get(ids, i));
+    if (id == NULL)
+      return ordo__set_last_error(ORDO_E_QUEUE, "sub: an id is not a string");
+    if (ordo_queue_take_id(j->q, id, NULL) != ORDO_OK)
+      return ordo__set_last_error(ORDO_E_QUEUE, "%s",
+                                  ordo_last_error_message());
+    if (*nsubs == *capsubs) {
+      size_t nc = *capsubs ? *capsubs * 2 : 64;
+      char **p = realloc(*subs, nc * sizeof(*p));
+      if (p == NULL)
+        return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+      *subs = p;
+      *capsubs = nc;
+    }
+    if (((*subs)[*nsubs] = jstrdup(id)) == NULL)
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    (*nsubs)++;
+  }
+  return ORDO_OK;
+}
+
+static int replay_one(ordo_journal *j, const ordo_storage_record *r,
+                      char ***subs, size_t *nsubs, size_t *capsubs) {
+  const unsigned char *v = r->value.data, *nul;
+  size_t tl = r->value.len;
+  const unsigned char *payload = NULL;
+  size_t payload_len = 0;
+  json_error_t jerr;
+  json_t *ev;
+  const char *kind;
+  int rc;
+
+  nul = v != NULL ? memchr(v, '\0', r->value.len) : NULL;
+  if (nul != NULL) {
+    tl = (size_t)(nul - v);
+    payload = nul + 1;
+    payload_len = r->value.len - tl - 1;
+  }
+  ev = json_loadb((const char *)v, tl, JSON_REJECT_DUPLICATES, &jerr);
+  if (!json_is_object(ev)) {
+    json_decref(ev);
+    return ordo__set_last_error(ORDO_E_QUEUE, "not a JSON object: %s",
+                                jerr.text);
+  }
+  kind = json_string_value(json_object_get(ev, "e"));
+  if (kind == NULL) {
+    rc = ordo__set_last_error(ORDO_E_QUEUE, "no event kind");
+  } else if (strcmp(kind, "enq") == 0) {
+    rc = replay_enq(j, ev, payload, payload_len);
+  } else if (strcmp(kind, "sub") == 0) {
+    rc = replay_sub(j, ev, subs, nsubs, capsubs);
+  } else if (strcmp(kind, "fin") == 0) {
+    const char *id = json_string_value(json_object_get(ev, "id"));
+    const char *st = json_string_value(json_object_get(ev, "state"));
+    const char *why = json_string_value(json_object_get(ev, "reason"));
+    ordo_queue_state out = st != NULL && strcmp(st, "COMMITTED") == 0
+                               ? ORDO_QUEUE_COMMITTED
+                               : ORDO_QUEUE_INVALID;
+    if (id == NULL || st == NULL ||
+        (out == ORDO_QUEUE_INVALID && strcmp(st, "INVALID") != 0))
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "fin without id or state");
+    else if ((rc = ordo_queue_finish(j->q, id, out, why)) != ORDO_OK)
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
+  } else if (strcmp(kind, "resume") == 0) {
+    const char *svc = json_string_value(json_object_get(ev, "service"));
+    if (svc == NULL || ordo_queue_resume(j->q, svc) != ORDO_OK)
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "resume of %s: %s",
+                                svc != NULL ? svc : "(none)",
+                                ordo_last_error_message());
+    else
+      rc = ORDO_OK;
+  } else if (strcmp(kind, "policy") == 0) {
+    const char *svc = json_string_value(json_object_get(ev, "service"));
+    json_t *halt = json_object_get(ev, "halt");
+    json_t *cap = json_object_get(ev, "max_in_flight");
+    if (svc == NULL || !json_is_boolean(halt) || !json_is_integer(cap) ||
+        json_integer_value(cap) < 0 ||
+        ordo_queue_set_policy(j->q, svc,
+                              json_is_true(halt) ? ORDO_QUEUE_HALT
+                                                 : ORDO_QUEUE_SKIP,
+                              (unsigned)json_integer_value(cap)) != ORDO_OK)
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "bad policy event");
+    else
+      rc = ORDO_OK;
+  } else {
+    rc = ordo__set_last_error(ORDO_E_QUEUE, "unknown event kind '%s'", kind);
+  }
+  json_decref(ev);
+  return rc;
+}
+
+/* Batches taken and not finished before the restart: UNKNOWN, by seq. */
+static int seq_cmp_ctx(const ordo_queue *q, const char *a, const char *b) {
+  uint64_t sa = 0, sb = 0;
+  (void)ordo_queue_batch_seq(q, a, &sa);
+  (void)ordo_queue_batch_seq(q, b, &sb);
+  return sa < sb ? -1 : sa > sb;
+}
+
+static void sort_unknown(ordo_journal *j) {
+  /* Insertion sort: recovery lists are short (what was in flight). */
+  for (size_t i = 1; i < j->nunknown; i++) {
+    char *x = j->unknown[i];
+    size_t k = i;
+    while (k > 0 && seq_cmp_ctx(j->q, j->unknown[k - 1], x) > 0) {
+      j->unknown[k] = j->unknown[k - 1];
+      k--;
+    }
+    j->unknown[k] = x;
+  }
+}
+
+static int journal_replay(ordo_journal *j) {
+  ordo_storage_req req;
+  char **subs = NULL;
+  size_t nsubs = 0, capsubs = 0, i;
+  uint64_t last = 0;
+  int rc;
+
+  memset(&req, 0, sizeof(req));
+  req.opcode = ORDO_STORAGE_SCAN;
+  req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+  req.rec.category.len = strlen(JOURNAL_CATEGORY);
+  if ((rc = storage_call(j->st, &req)) != ORDO_OK) {
+    rc = ordo__set_last_error(rc, "journal: reading the log: %s",
+                              req.message != NULL ? req.message
+                                                  : ordo_strerror(rc));
+    ordo_storage_req_clear_output(&req);
+    return rc;
+  }
+  for (i = 0; i < req.nresults; i++) {
+    const ordo_storage_record *r = &req.results[i];
+    uint64_t ev;
+    if (r->name.len != 8 || (ev = rd64(r->name.data)) <= last) {
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "journal record %zu: bad or "
+                                "out-of-order event number", i + 1);
+      break;
+    }
+    last = ev;
+    if ((rc = replay_one(j, r, &subs, &nsubs, &capsubs)) != ORDO_OK) {
+      rc = ordo__set_last_error(rc, "journal event %llu: %s",
+                                (unsigned long long)ev,
+                                ordo_last_error_message());
+      break;
+    }
+  }
+  ordo_storage_req_clear_output(&req);
+  j->next_event = last + 1;
+  j->records = 0;
+  /* What is still SUBMITTED after the replay is UNKNOWN until settled. */
+  if (rc == ORDO_OK && nsubs > 0 &&
+      (j->unknown = calloc(nsubs, sizeof(*j->unknown))) == NULL)
+    rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  for (i = 0; rc == ORDO_OK && i < nsubs; i++) {
+    ordo_queue_state st;
+    if (ordo_queue_batch_status(j->q, subs[i], &st, NULL) == ORDO_OK &&
+        st == ORDO_QUEUE_SUBMITTED) {
+      j->unknown[j->nunknown++] = subs[i];
+      subs[i] = NULL;
+    }
+  }
+  for (i = 0; i < nsubs; i++)
+    free(subs[i]);
+  free(subs);
+  if (rc == ORDO_OK)
+    sort_unknown(j);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public API                                                                */
+/* ------------------------------------------------------------------------ */
+
+void ordo_journal_options_init(ordo_journal_options *opt) {
+  memset(opt, 0, sizeof(*opt));
+  ordo_queue_options_init(&opt->queue);
+}
+
+static void journal_free(ordo_journal *j) {
+  size_t i;
+  for (i = 0; i < j->nunknown; i++)
+    free(j->unknown[i]);
+  free(j->unknown);
+  ordo_queue_free(j->q);
+  free(j->failed_message);
+  pthread_mutex_destroy(&j->mu);
+  free(j);
+}
+
+static int storage_close(ordo_storage *st) {
+  ordo_storage_req req;
+  memset(&req, 0, sizeof(req));
+  req.opcode = ORDO_STORAGE_CLOSE;
+  int rc = storage_call(st, &req);
+  ordo_storage_req_clear_output(&req);
+  return rc;
+}
+
+/* The format marker: set on create, checked on open. */
+static int journal_meta(ordo_journal *j, int created) {
+  ordo_storage_req req;
+  int rc;
+  memset(&req, 0, sizeof(req));
+  req.opcode = created ? ORDO_STORAGE_META_SET : ORDO_STORAGE_META_GET;
+  req.rec.name.data = (unsigned char *)JOURNAL_META_KEY;
+  req.rec.name.len = strlen(JOURNAL_META_KEY);
+  if (created) {
+    req.rec.value.data = (unsigned char *)JOURNAL_FORMAT;
+    req.rec.value.len = strlen(JOURNAL_FORMAT);
+  }
+  rc = storage_call(j->st, &req);
+  if (rc == ORDO_OK && !created &&
+      (req.result.value.len != strlen(JOURNAL_FORMAT) ||
+       memcmp(req.result.value.data, JOURNAL_FORMAT, req.result.value.len)))
+    rc = ordo__set_last_error(ORDO_E_STORAGE, "journal: unsupported format "
+                              "version");
+  else if (rc == ORDO_E_NOT_FOUND)
+    rc = ordo__set_last_error(ORDO_E_STORAGE, "journal: the file is not an "
+                              "ordo journal");
+  else if (rc != ORDO_OK)
+    rc = ordo__set_last_error(rc, "journal: %s",
+                              req.message ? req.message : ordo_strerror(rc));
+  ordo_storage_req_clear_output(&req);
+  return rc;
+}
+
+int ordo_journal_open(ordo_ctx *ctx, const char *path,
+                      const ordo_journal_options *opt, ordo_journal **out) {
+  ordo_journal_options defaults;
+  const ordo_storage_backend *be;
+  ordo_journal *j;
+  char *errmsg = NULL;
+  int rc, created = 0, flags;
+
+  if (out != NULL)
+    *out = NULL;
+  if (ctx == NULL || path == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "journal open: NULL argument");
+  if (ordo__on_runtime_thread())
+    return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK,
+                                "journal open blocks; not on a runtime thread");
+  if (opt == NULL) {
+    ordo_journal_options_init(&defaults);
+    opt = &defaults;
+  }
+  be = ordo_storage_backend_find(opt->backend != NULL ? opt->backend
+                                                      : "sqlite");
+  if (be == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "journal: unknown storage "
+                                "backend '%s'", opt->backend);
+  if ((j = calloc(1, sizeof(*j))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if (pthread_mutex_init(&j->mu, NULL) != 0)
+    abort();
+  j->ctx = ctx;
+  j->next_event = 1;
+  if ((rc = ordo_queue_new(&opt->queue, &j->q)) != ORDO_OK) {
+    journal_free(j);
+    return rc;
+  }
+  flags = opt->no_group_commit ? ORDO_STORAGE_NO_GROUP_COMMIT : 0;
+  rc = be->open(be, ctx, path, flags, &j->st, &errmsg);
+  if (rc == ORDO_E_WALLET_NOT_FOUND && opt->create) {
+    free(errmsg);
+    errmsg = NULL;
+    rc = be->open(be, ctx, path, flags | ORDO_STORAGE_CREATE, &j->st, &errmsg);
+    created = rc == ORDO_OK;
+  }
+  if (rc != ORDO_OK) {
+    ordo__set_last_error(rc, "journal %s: %s", path,
+                         errmsg != NULL ? errmsg : ordo_strerror(rc));
+    free(errmsg);
+    journal_free(j);
+    return rc;
+  }
+  free(errmsg);
+  if ((rc = journal_meta(j, created)) != ORDO_OK ||
+      (rc = journal_replay(j)) != ORDO_OK) {
+    char *keep = jstrdup(ordo_last_error_message());
+    (void)storage_close(j->st);
+    journal_free(j);
+    ordo__set_last_error(rc, "%s", keep != NULL ? keep : ordo_strerror(rc));
+    free(keep);
+    return rc;
+  }
+  *out = j;
+  return ORDO_OK;
+}
+
+int ordo_journal_close(ordo_journal *j) {
+  int rc;
+  if (j == NULL)
+    return ORDO_OK;
+  if (ordo__on_runtime_thread())
+    return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK,
+                                "journal close blocks; not on a runtime thread");
+  /* CLOSE runs after every record submitted before it: their dones (and so
+   * the ops waiting on them) have all been called when it returns. */
+  rc = storage_close(j->st);
+  if (rc == ORDO_OK)
+    rc = j->failed;
+  journal_free(j);
+  return rc;
+}
+
+ordo_op *ordo_journal_enqueue(ordo_journal *j, const ordo_queue_batch_spec *spec) {
+  jwrite *w;
+  ordo_op *op;
+  json_t *ev = NULL;
+  ordo_queue_batch_spec sp;
+  uint64_t seq = 0;
+  int rc;
+
+  if (j == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+    return NULL;
+  if ((op = join_op(j, w)) == NULL)
+    return NULL;
+  if (ordo_op_status(op) != ORDO_E_PENDING)
+    return op; /* refused at admission: nothing enqueued */
+  if (spec == NULL || spec->id == NULL || spec->service == NULL) {
+    jwrite_settle(w, ORDO_E_INVAL, "enqueue: a batch needs an id and a service");
+    return op;
+  }
+  /* The record's JSON, before the lock: it also checks that every string
+   * is UTF-8, so the scheduler never holds a batch the journal cannot
+   * write. */
+  ev = json_pack("{s:s, s:s, s:s, s:o*, s:o*, s:o*}", "e", "enq", "id",
+                 spec->id, "service", spec->service, "reads",
+                 spec->nreads ? str_array(spec->reads, spec->nreads) : NULL,
+                 "writes",
+                 spec->nwrites ? str_array(spec->writes, spec->nwrites) : NULL,
+                 "deps", spec->ndeps ? str_array(spec->deps, spec->ndeps)
+                                     : NULL);
+  if (ev == NULL ||
+      (spec->nreads && !json_object_get(ev, "reads")) ||
+      (spec->nwrites && !json_object_get(ev, "writes")) ||
+      (spec->ndeps && !json_object_get(ev, "deps"))) {
+    json_decref(ev);
+    jwrite_settle(w, ORDO_E_INVAL, "enqueue: id, service, addresses and deps "
+                                   "must be UTF-8 strings");
+    return op;
+  }
+  sp = *spec;
+  sp.seq = 0;
+  sp.held = 1;
+  pthread_mutex_lock(&j->mu);
+  if ((rc = journal_check(j)) != ORDO_OK ||
+      (rc = ordo_queue_enqueue(j->q, &sp, &seq)) != ORDO_OK) {
+    pthread_mutex_unlock(&j->mu);
+    json_decref(ev);
+    jwrite_settle(w, rc, ordo_last_error_message());
+    return op;
+  }
+  w->seq = seq;
+  if ((w->release_id = jstrdup(spec->id)) == NULL ||
+      json_object_set_new(ev, "seq", json_integer((json_int_t)seq)) != 0) {
+    /* The batch stays held: it was never journaled, so it must not go out;
+     * fail the journal so the queue stops in a state a reopen repairs. */
+    journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+    pthread_mutex_unlock(&j->mu);
+    json_decref(ev);
+    jwrite_settle(w, ORDO_E_STORAGE, "journal: out of memory");
+    return op;
+  }
+  /* Settles w itself on failure (and fails the journal). */
+  (void)journal_write(j, w, ev, spec->payload, spec->payload_len);
+  pthread_mutex_unlock(&j->mu);
+  json_decref(ev);
+  return op;
+}
+
+int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
+                      size_t *n, ordo_op **durable) {
+  jwrite *w;
+  ordo_op *op;
+  json_t *ids, *ev;
+  size_t i;
+  int rc;
+
+  if (n != NULL)
+    *n = 0;
+  if (durable != NULL)
+    *durable = NULL;
+  if (j == NULL || n == NULL || durable == NULL || (out == NULL && max > 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "take: NULL argument");
+  /* The op first: if the runtime refuses it, nothing has been taken. */
+  if ((w = calloc(1, sizeof(*w))) == NULL || (op = join_op(j, w)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if ((rc = ordo_op_status(op)) != ORDO_E_PENDING) {
+    ordo_op_release(op);
+    return ordo__set_last_error(rc, "take: the runtime refused the op");
+  }
+  pthread_mutex_lock(&j->mu);
+  if ((rc = journal_check(j)) != ORDO_OK || j->nunknown > 0 ||
+      (rc = ordo_queue_take(j->q, out, max, n)) != ORDO_OK || *n == 0) {
+    pthread_mutex_unlock(&j->mu);
+    jwrite_settle(w, ORDO_OK, NULL);
+    ordo_op_release(op);
+    return rc;
+  }
+  w->ntaken = *n;
+  ids = json_array();
+  for (i = 0; ids != NULL && i < *n; i++)
+    if (json_array_append_new(ids, json_string(out[i].id)) != 0)
+      break;
+  ev = ids != NULL && i == *n ? json_pack("{s:s, s:o}", "e", "sub", "ids", ids)
+                              : NULL;
+  if (ev == NULL) {
+    json_decref(ids);
+    /* Taken in memory, not journaled: stop the queue (see enqueue). */
+    journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+    pthread_mutex_unlock(&j->mu);
+    jwrite_settle(w, ORDO_E_STORAGE, "journal: out of memory");
+  } else {
+    (void)journal_write(j, w, ev, NULL, 0);
+    pthread_mutex_unlock(&j->mu);
+    json_decref(ev);
+  }
+  *durable = op;
+  return ORDO_OK;
+}
+
+int ordo_journal_finish(ordo_journal *j, const char *id,
+                        ordo_queue_state outcome, const char *reason) {
+  ssize_t u;
+  int rc;
+  if (j == NULL || id == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "finish: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  if ((rc = journal_check(j)) == ORDO_OK &&
+      (rc = ordo_queue_finish(j->q, id, outcome, reason)) == ORDO_OK) {
+    if ((u = unknown_find(j, id)) >= 0)
+      unknown_remove(j, (size_t)u);
+    rc = journal_note(
+        j, outcome == ORDO_QUEUE_COMMITTED
+               ? json_pack("{s:s, s:s, s:s}", "e", "fin", "id", id, "state",
+                           "COMMITTED")
+               : json_pack("{s:s, s:s, s:s, s:s}", "e", "fin", "id", id,
+                           "state", "INVALID", "reason",
+                           reason != NULL ? reason : "invalid"));
+  }
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int ordo_journal_confirm_submitted(ordo_journal *j, const char *id) {
+  ssize_t u;
+  int rc;
+  if (j == NULL || id == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "confirm: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  if ((rc = journal_check(j)) == ORDO_OK) {
+    if ((u = unknown_find(j, id)) >= 0)
+      unknown_remove(j, (size_t)u);
+    else
+      rc = ordo__set_last_error(ORDO_E_STATE, "batch '%s' is not UNKNOWN", id);
+  }
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int ordo_journal_unknown(ordo_journal *j, char **out, size_t max, size_t *n,
+                         size_t *total) {
+  size_t i;
+  if (j == NULL || n == NULL || (out == NULL && max > 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "unknown: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  for (i = 0; i < max && i < j->nunknown; i++)
+    if ((out[i] = jstrdup(j->unknown[i])) == NULL)
+      break;
+  *n = i;
+  if (total != NULL)
+    *total = j->nunknown;
+  pthread_mutex_unlock(&j->mu);
+  return i < max && i < j->nunknown ? ordo__set_last_error(ORDO_E_NOMEM, NULL)
+                                    : ORDO_OK;
+}
+
+int ordo_journal_set_policy(ordo_journal *j, const char *service,
+                            ordo_queue_on_invalid on_invalid,
+                            unsigned max_in_flight) {
+  ordo_queue_service_policy cur;
+  int rc;
+  if (j == NULL || service == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "set_policy: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = journal_check(j);
+  if (rc == ORDO_OK &&
+      (ordo_queue_get_policy(j->q, service, &cur) != ORDO_OK ||
+       cur.on_invalid != on_invalid || cur.max_in_flight != max_in_flight) &&
+      (rc = ordo_queue_set_policy(j->q, service, on_invalid, max_in_flight)) ==
+          ORDO_OK)
+    rc = journal_note(j, json_pack("{s:s, s:s, s:b, s:I}", "e", "policy",
+                                   "service", service, "halt",
+                                   on_invalid == ORDO_QUEUE_HALT,
+                                   "max_in_flight", (json_int_t)max_in_flight));
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int ordo_journal_resume(ordo_journal *j, const char *service) {
+  int rc;
+  if (j == NULL || service == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "resume: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  if ((rc = journal_check(j)) == ORDO_OK &&
+      (rc = ordo_queue_resume(j->q, service)) == ORDO_OK)
+    rc = journal_note(j, json_pack("{s:s, s:s}", "e", "resume", "service",
+                                   service));
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+/* Under j->mu. */
+static int status_locked(ordo_journal *j, const char *id, ordo_queue_state *st,
+                         const char **reason) {
+  int rc = ordo_queue_batch_status(j->q, id, st, reason);
+  if (rc == ORDO_OK && *st == ORDO_QUEUE_SUBMITTED && unknown_find(j, id) >= 0)
+    *st = ORDO_QUEUE_UNKNOWN;
+  return rc;
+}
+
+int ordo_journal_batch_status(ordo_journal *j, const char *id,
+                              ordo_queue_state *state, uint64_t *seq,
+                              char **reason) {
+  ordo_queue_state st;
+  const char *why = NULL;
+  int rc;
+  if (reason != NULL)
+    *reason = NULL;
+  if (j == NULL || id == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "status: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = status_locked(j, id, &st, &why);
+  if (rc == ORDO_OK) {
+    if (state != NULL)
+      *state = st;
+    if (seq != NULL)
+      (void)ordo_queue_batch_seq(j->q, id, seq);
+    if (reason != NULL && why != NULL && (*reason = jstrdup(why)) == NULL)
+      rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  }
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+/* JSON text of o (taken), or NULL with the last error set. */
+static char *dump_or_null(json_t *o) {
+  char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(o);
+  if (s == NULL)
+    ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  return s;
+}
+
+char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
+  ordo_queue_state st;
+  const char *why = NULL, *svc = NULL;
+  uint64_t seq = 0;
+  json_t *o = NULL;
+  if (j == NULL || id == NULL) {
+    ordo__set_last_error(ORDO_E_INVAL, "status: NULL argument");
+    return NULL;
+  }
+  pthread_mutex_lock(&j->mu);
+  if (status_locked(j, id, &st, &why) != ORDO_OK) {
+    pthread_mutex_unlock(&j->mu);
+    return NULL; /* ORDO_E_NOT_FOUND, set */
+  }
+  (void)ordo_queue_batch_seq(j->q, id, &seq);
+  (void)ordo_queue_batch_service(j->q, id, &svc);
+  o = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "service", svc, "seq",
+                (json_int_t)seq, "state", ordo_queue_state_name(st));
+  if (o != NULL && why != NULL)
+    json_object_set_new(o, "reason", json_string(why));
+  if (o != NULL && st == ORDO_QUEUE_WAITING) {
+    char *ex = ordo_queue_explain(j->q, id);
+    if (ex != NULL)
+      json_object_set_new(o, "explain", json_string(ex));
+    free(ex);
+  }
+  pthread_mutex_unlock(&j->mu);
+  return dump_or_null(o);
+}
+
+/* Under j->mu: UNKNOWN batches of one service (or all, svc NULL). */
+static size_t unknown_count(const ordo_journal *j, const char *svc) {
+  size_t n = 0;
+  for (size_t i = 0; i < j->nunknown; i++) {
+    const char *s = NULL;
+    if (svc == NULL ||
+        (ordo_queue_batch_service(j->q, j->unknown[i], &s) == ORDO_OK &&
+         strcmp(s, svc) == 0))
+      n++;
+  }
+  return n;
+}
+
+char *ordo_journal_service_json(ordo_journal *j, const char *service) {
+  ordo_queue_service_info in;
+  json_t *o;
+  size_t unk;
+  if (j == NULL || service == NULL) {
+    ordo__set_last_error(ORDO_E_INVAL, "service status: NULL argument");
+    return NULL;
+  }
+  pthread_mutex_lock(&j->mu);
+  if (ordo_queue_service_status(j->q, service, &in) != ORDO_OK) {
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+  }
+  unk = unknown_count(j, service);
+  o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "service",
+                service, "depth", (json_int_t)in.depth, "queued",
+                (json_int_t)in.queued, "waiting", (json_int_t)in.waiting,
+                "in_flight", (json_int_t)(in.in_flight - unk), "unknown",
+                (json_int_t)unk, "committed", (json_int_t)in.committed,
+                "invalid", (json_int_t)in.invalid, "halted", in.halted);
+  if (o != NULL && in.halted && in.halt_batch != NULL) {
+    json_object_set_new(o, "halt_batch", json_string(in.halt_batch));
+    json_object_set_new(o, "halt_reason",
+                        json_string(in.halt_reason ? in.halt_reason : ""));
+  }
+  pthread_mutex_unlock(&j->mu);
+  return dump_or_null(o);
+}
+
+char *ordo_journal_totals_json(ordo_journal *j) {
+  ordo_queue_totals t;
+  json_t *o;
+  if (j == NULL) {
+    ordo__set_last_error(ORDO_E_INVAL, "totals: NULL journal");
+    return NULL;
+  }
+  pthread_mutex_lock(&j->mu);
+  ordo_queue_get_totals(j->q, &t);
+  o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued",
+                (json_int_t)t.queued, "waiting", (json_int_t)t.waiting,
+                "in_flight", (json_int_t)(t.in_flight - j->nunknown),
+                "unknown", (json_int_t)j->nunknown, "committed",
+                (json_int_t)t.committed, "invalid", (json_int_t)t.invalid,
+                "services", (json_int_t)t.services, "journal_records",
+                (json_int_t)(j->next_event - 1));
+  if (o != NULL && j->failed != ORDO_OK)
+    json_object_set_new(o, "failed", json_string(j->failed_message));
+  pthread_mutex_unlock(&j->mu);
+  return dump_or_null(o);
+}
+
+void ordo_journal_write_stats(ordo_journal *j, unsigned long long *records,
+                              unsigned long long *commits) {
+  pthread_mutex_lock(&j->mu);
+  if (records != NULL)
+    *records = j->records;
+  pthread_mutex_unlock(&j->mu);
+  if (commits != NULL)
+    *commits = ordo__storage_sqlite_commits(j->st);
+}

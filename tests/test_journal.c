@@ -1,0 +1,731 @@
+/*
+ * test_journal.c — tests of the queue module's durable journal
+ * (src/queue/journal.c): acknowledged means on disk, replay restores the
+ * queue exactly (order, states, halts, policies), batches in flight at a
+ * restart are UNKNOWN and hold back new submissions, bad files and bad
+ * records are refused with clear errors, group commit gathers records, and
+ * a process SIGKILLed while it enqueues loses nothing it acknowledged.
+ *
+ * The crash test re-executes this binary as the child ("crash-child DIR
+ * FIRST"), so the child is a fresh process with its own runtime.
+ */
+#include "ordo.h"
+#include "queue/queue.h"
+#include "runtime/runtime.h"
+#include "storage/storage.h"
+#include "support/support.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* cmocka.h needs these first. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static char tmpdir[256];
+static char jpath[300];
+
+static int setup_dir(void **unused) {
+  (void)unused;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/ordo-journal-XXXXXX");
+  assert_non_null(mkdtemp(tmpdir));
+  snprintf(jpath, sizeof jpath, "%s/queue.db", tmpdir);
+  return 0;
+}
+
+static int teardown_dir(void **unused) {
+  char cmd[320];
+  (void)unused;
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A small context: the journal needs the cheap class and a storage thread. */
+static ordo_ctx *ctx_small(void) {
+  ordo_config cfg;
+  ordo_config_init(&cfg);
+  cfg.cheap_threads = 2;
+  cfg.heavy_threads = 1;
+  return ordo_ctx_new(&cfg);
+}
+
+static ordo_ctx *ctx_new(void) {
+  ordo_ctx *ctx = ctx_small();
+  if (ctx == NULL)
+    fail_msg("ordo_ctx_new: %s", ordo_last_error_message());
+  return ctx;
+}
+
+static ordo_journal *jopen(ordo_ctx *ctx, ordo_queue_mode mode) {
+  ordo_journal_options opt;
+  ordo_journal *j = NULL;
+  ordo_journal_options_init(&opt);
+  opt.create = 1;
+  opt.queue.mode = mode;
+  int rc = ordo_journal_open(ctx, jpath, &opt, &j);
+  if (rc != ORDO_OK)
+    fail_msg("journal open: %s", ordo_last_error_message());
+  return j;
+}
+
+/* Enqueue one batch (reads/writes as "A,B" lists) and wait for it. */
+static int enq_wait(ordo_journal *j, const char *id, const char *svc,
+                    const char *reads, const char *writes, const char *dep) {
+  const char *rd[8], *wr[8], *dp[1];
+  char rb[64], wb[64];
+  ordo_queue_batch_spec sp = {0};
+  char *p, *save = NULL;
+  ordo_op *op;
+  int rc;
+
+  sp.id = id;
+  sp.service = svc;
+  sp.reads = rd;
+  sp.writes = wr;
+  snprintf(rb, sizeof rb, "%s", reads != NULL ? reads : "");
+  snprintf(wb, sizeof wb, "%s", writes != NULL ? writes : "");
+  for (p = strtok_r(rb, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save))
+    rd[sp.nreads++] = p;
+  save = NULL;
+  for (p = strtok_r(wb, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save))
+    wr[sp.nwrites++] = p;
+  if (dep != NULL) {
+    dp[0] = dep;
+    sp.deps = dp;
+    sp.ndeps = 1;
+  }
+  sp.payload = id;
+  sp.payload_len = strlen(id);
+  op = ordo_journal_enqueue(j, &sp);
+  assert_non_null(op);
+  rc = ordo_op_wait(op, -1);
+  if (rc == ORDO_OK) {
+    json_t *r = json_loads(ordo_op_result(op), 0, NULL);
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(r, "id")), id);
+    assert_true(json_integer_value(json_object_get(r, "seq")) > 0);
+    json_decref(r);
+  }
+  ordo_op_release(op);
+  return rc;
+}
+
+/* Take everything ready, wait until the take is durable; ids into buf as
+ * "T1 T3" (submission order). */
+static size_t take_wait(ordo_journal *j, char *buf, size_t bufsz) {
+  ordo_queue_item items[256];
+  ordo_op *durable = NULL;
+  size_t n = 0, i, off = 0;
+  assert_int_equal(ordo_journal_take(j, items, 256, &n, &durable), ORDO_OK);
+  buf[0] = '\0';
+  if (n == 0) {
+    assert_null(durable);
+    return 0;
+  }
+  assert_non_null(durable);
+  assert_int_equal(ordo_op_wait(durable, -1), ORDO_OK);
+  ordo_op_release(durable);
+  for (i = 0; i < n; i++)
+    off += (size_t)snprintf(buf + off, bufsz - off, "%s%s", i ? " " : "",
+                            items[i].id);
+  return n;
+}
+
+static ordo_queue_state jstate(ordo_journal *j, const char *id) {
+  ordo_queue_state st;
+  assert_int_equal(ordo_journal_batch_status(j, id, &st, NULL, NULL), ORDO_OK);
+  return st;
+}
+
+static uint64_t jseq(ordo_journal *j, const char *id) {
+  uint64_t seq = 0;
+  assert_int_equal(ordo_journal_batch_status(j, id, NULL, &seq, NULL), ORDO_OK);
+  return seq;
+}
+
+/* A storage request run to completion (the test thread is no runtime
+ * thread, so it may block). */
+static void st_done(ordo_storage_req *req) {
+  support_latch_count_down(req->userdata);
+}
+
+static int st_call(ordo_storage *st, ordo_storage_req *req) {
+  support_latch l;
+  int rc;
+  support_latch_init(&l, 1);
+  req->done = st_done;
+  req->userdata = &l;
+  rc = st->backend->submit(st, req);
+  if (rc == ORDO_OK) {
+    support_latch_wait(&l);
+    rc = req->status;
+  }
+  support_latch_destroy(&l);
+  ordo_storage_req_clear_output(req);
+  return rc;
+}
+
+/* Write a raw record into a journal file, behind the journal's back. */
+static int st_put(ordo_storage *st, const char *cat, const unsigned char *name,
+                  size_t name_len, const char *value) {
+  ordo_storage_req req;
+  memset(&req, 0, sizeof req);
+  req.opcode = ORDO_STORAGE_ADD;
+  req.rec.category.data = (unsigned char *)cat;
+  req.rec.category.len = strlen(cat);
+  req.rec.name.data = (unsigned char *)name;
+  req.rec.name.len = name_len;
+  req.rec.value.data = (unsigned char *)value;
+  req.rec.value.len = strlen(value);
+  return st_call(st, &req);
+}
+
+static int st_close(ordo_storage *st) {
+  ordo_storage_req req;
+  memset(&req, 0, sizeof req);
+  req.opcode = ORDO_STORAGE_CLOSE;
+  return st_call(st, &req);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Acknowledged batches, takes and verdicts survive a close and reopen; what
+ * was in flight comes back UNKNOWN and holds back new takes until settled. */
+static void test_reopen_restores(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  char took[256], *reason = NULL, *ids[8];
+  size_t n, total;
+  (void)unused;
+
+  assert_int_equal(enq_wait(j, "T1", "s1", "B", "F", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "T2", "s1", "F", NULL, NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "T3", "s1", NULL, "Z", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "T4", "s2", NULL, "Z", "T3"), ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 2);
+  assert_string_equal(took, "T1 T3");
+  assert_int_equal(ordo_journal_finish(j, "T1", ORDO_QUEUE_INVALID, "bad nonce"),
+                   ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "T2");
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(jseq(j, "T1"), 1);
+  assert_int_equal(jseq(j, "T4"), 4);
+  assert_int_equal(ordo_journal_batch_status(j, "T1", NULL, NULL, &reason),
+                   ORDO_OK);
+  assert_string_equal(reason, "bad nonce");
+  free(reason);
+  assert_int_equal(jstate(j, "T2"), ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(jstate(j, "T3"), ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(jstate(j, "T4"), ORDO_QUEUE_WAITING);
+  assert_int_equal(ordo_journal_unknown(j, ids, 8, &n, &total), ORDO_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(total, 2);
+  assert_string_equal(ids[0], "T2"); /* submission order */
+  assert_string_equal(ids[1], "T3");
+  free(ids[0]);
+  free(ids[1]);
+  /* Nothing new while any batch is UNKNOWN. */
+  assert_int_equal(enq_wait(j, "T5", "s3", NULL, "Q", NULL), ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 0);
+  assert_int_equal(ordo_journal_finish(j, "T3", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 0); /* T2 still unknown */
+  assert_int_equal(ordo_journal_confirm_submitted(j, "T3"), ORDO_E_STATE);
+  assert_int_equal(ordo_journal_confirm_submitted(j, "T2"), ORDO_OK);
+  assert_int_equal(jstate(j, "T2"), ORDO_QUEUE_SUBMITTED);
+  assert_int_equal(take_wait(j, took, sizeof took), 2);
+  assert_string_equal(took, "T4 T5");
+  {
+    char *js = ordo_journal_totals_json(j);
+    json_t *t = json_loads(js, 0, NULL);
+    assert_non_null(t);
+    assert_int_equal(json_integer_value(json_object_get(t, "committed")), 1);
+    assert_int_equal(json_integer_value(json_object_get(t, "invalid")), 1);
+    assert_int_equal(json_integer_value(json_object_get(t, "in_flight")), 3);
+    assert_int_equal(json_integer_value(json_object_get(t, "unknown")), 0);
+    json_decref(t);
+    free(js);
+  }
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
+/* Halts, resumes and policies replay exactly; status JSON says why. */
+static void test_halt_policy_replay(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  char took[256], *js;
+  json_t *o;
+  (void)unused;
+
+  assert_int_equal(ordo_journal_set_policy(j, "h", ORDO_QUEUE_HALT, 0), ORDO_OK);
+  assert_int_equal(enq_wait(j, "H1", "h", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "H2", "h", NULL, "B", NULL), ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 2);
+  assert_int_equal(ordo_journal_finish(j, "H1", ORDO_QUEUE_INVALID, "no funds"),
+                   ORDO_OK);
+  assert_int_equal(ordo_journal_finish(j, "H2", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(enq_wait(j, "H3", "h", NULL, "C", NULL), ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 0); /* halted */
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  js = ordo_journal_service_json(j, "h");
+  o = json_loads(js, 0, NULL);
+  assert_non_null(o);
+  assert_true(json_is_true(json_object_get(o, "halted")));
+  assert_string_equal(json_string_value(json_object_get(o, "halt_batch")), "H1");
+  assert_string_equal(json_string_value(json_object_get(o, "halt_reason")),
+                      "no funds");
+  assert_int_equal(json_integer_value(json_object_get(o, "depth")), 1);
+  json_decref(o);
+  free(js);
+  assert_int_equal(take_wait(j, took, sizeof took), 0);
+  assert_int_equal(ordo_journal_resume(j, "h"), ORDO_OK);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  /* The resume was journaled too. */
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "H3");
+  js = ordo_journal_batch_json(j, "H3");
+  o = json_loads(js, 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(o, "state")),
+                      "SUBMITTED");
+  assert_string_equal(json_string_value(json_object_get(o, "service")), "h");
+  json_decref(o);
+  free(js);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
+/* A WAITING batch's status JSON explains what it waits on. */
+static void test_status_json_explains(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  char *js;
+  json_t *o;
+  (void)unused;
+  assert_int_equal(enq_wait(j, "W1", "s", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "W2", "s", "A", NULL, NULL), ORDO_OK);
+  js = ordo_journal_batch_json(j, "W2");
+  o = json_loads(js, 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(o, "state")), "WAITING");
+  assert_string_equal(json_string_value(json_object_get(o, "explain")),
+                      "W2 waits on A (W1 writes)");
+  json_decref(o);
+  free(js);
+  assert_null(ordo_journal_batch_json(j, "nope"));
+  assert_int_equal(ordo_last_error(), ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
+/* Bad input: duplicates, bad strings, missing and foreign files, a record
+ * the replay cannot apply, and a blocking open on a runtime thread. */
+static int open_in_stage(ordo_op *op, void *arg) {
+  ordo_journal *j = NULL;
+  *(int *)arg = ordo_journal_open(ordo__op_ctx(op), jpath, NULL, &j);
+  return ORDO_OK;
+}
+
+static void test_bad_input(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  ordo_journal_options opt;
+  ordo_queue_batch_spec sp = {0};
+  char other[320];
+  ordo_op *op;
+  int rc, fd;
+  (void)unused;
+
+  assert_int_equal(enq_wait(j, "D1", "s", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "D1", "s", NULL, "B", NULL), ORDO_E_EXISTS);
+  sp.id = "bad\xff";
+  sp.service = "s";
+  op = ordo_journal_enqueue(j, &sp);
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_E_INVAL);
+  assert_non_null(strstr(ordo_op_message(op), "UTF-8"));
+  ordo_op_release(op);
+  sp.id = NULL;
+  op = ordo_journal_enqueue(j, &sp);
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_E_INVAL);
+  ordo_op_release(op);
+  assert_int_equal(ordo_journal_finish(j, "nope", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_journal_finish(j, "D1", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_E_STATE);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  /* Missing file without create. */
+  ordo_journal_options_init(&opt);
+  snprintf(other, sizeof other, "%s/missing.db", tmpdir);
+  j = NULL;
+  assert_int_equal(ordo_journal_open(ctx, other, &opt, &j),
+                   ORDO_E_WALLET_NOT_FOUND);
+  assert_null(j);
+  /* A file that is not SQLite. */
+  snprintf(other, sizeof other, "%s/garbage.db", tmpdir);
+  fd = open(other, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "not a database, not at all, no....", 34), 34);
+  close(fd);
+  rc = ordo_journal_open(ctx, other, &opt, &j);
+  assert_int_equal(rc, ORDO_E_STORAGE);
+  assert_null(j);
+
+  /* A record the replay cannot apply: the error names the event. */
+  {
+    ordo_storage *st = NULL;
+    char *err = NULL;
+    const ordo_storage_backend *be = ordo_storage_backend_find("sqlite");
+    assert_int_equal(be->open(be, ctx, jpath, 0, &st, &err), ORDO_OK);
+    assert_int_equal(st_put(st, "ev",
+                                         (const unsigned char *)
+                                         "\x00\x00\x00\x00\x00\x00\x10\x00",
+                                         8, "{\"e\":\"fin\",\"id\":\"ghost\","
+                                         "\"state\":\"COMMITTED\"}"),
+                     ORDO_OK);
+    assert_int_equal(st_close(st), ORDO_OK);
+    rc = ordo_journal_open(ctx, jpath, &opt, &j);
+    assert_int_equal(rc, ORDO_E_QUEUE);
+    assert_non_null(strstr(ordo_last_error_message(), "journal event 4096"));
+    assert_non_null(strstr(ordo_last_error_message(), "ghost"));
+    assert_null(j);
+  }
+
+  /* Blocking open from a runtime thread is refused, not deadlocked. */
+  op = ordo_submit(ctx, ORDO_CLASS_CHEAP, open_in_stage, &rc);
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_OK);
+  ordo_op_release(op);
+  assert_int_equal(rc, ORDO_E_WOULD_DEADLOCK);
+  ordo_ctx_free(ctx);
+}
+
+/* Many enqueues in flight at once share transactions (group commit); every
+ * one is acknowledged, in seq order of submission. */
+static void test_group_commit(void **unused) {
+  enum { N = 400 };
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  ordo_op *ops[N];
+  char ids[N][16];
+  unsigned long long records = 0, commits = 0;
+  uint64_t last = 0;
+  int i;
+  (void)unused;
+
+  for (i = 0; i < N; i++) {
+    ordo_queue_batch_spec sp = {0};
+    const char *w[1];
+    char addr[16];
+    snprintf(ids[i], sizeof ids[i], "G%d", i);
+    snprintf(addr, sizeof addr, "a%d", i % 7);
+    w[0] = addr;
+    sp.id = ids[i];
+    sp.service = i % 2 ? "odd" : "even";
+    sp.writes = w;
+    sp.nwrites = 1;
+    ops[i] = ordo_journal_enqueue(j, &sp);
+    assert_non_null(ops[i]);
+  }
+  for (i = 0; i < N; i++) {
+    json_t *r;
+    assert_int_equal(ordo_op_wait(ops[i], -1), ORDO_OK);
+    r = json_loads(ordo_op_result(ops[i]), 0, NULL);
+    assert_true((uint64_t)json_integer_value(json_object_get(r, "seq")) > last);
+    last = (uint64_t)json_integer_value(json_object_get(r, "seq"));
+    json_decref(r);
+    ordo_op_release(ops[i]);
+  }
+  ordo_journal_write_stats(j, &records, &commits);
+  assert_int_equal(records, N);
+  print_message("group commit: %llu records in %llu transactions\n", records,
+                commits);
+  assert_true(commits < records);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Crash safety                                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The child: enqueue C<first>, C<first+1>, ... with up to 8 in flight, and
+ * after each one is acknowledged write its id and seq to stdout (fd 1, one
+ * write per line, so a SIGKILL cannot tear a line). Also takes and
+ * finishes now and then, so the log holds every kind of event.
+ */
+static int crash_child(const char *path, long first) {
+  ordo_ctx *ctx = ctx_small();
+  ordo_journal_options opt;
+  ordo_journal *j = NULL;
+  ordo_op *ring[8] = {0};
+  char ids[8][32];
+  long k;
+
+  if (ctx == NULL)
+    return 3;
+  ordo_journal_options_init(&opt);
+  opt.create = 1;
+  if (ordo_journal_open(ctx, path, &opt, &j) != ORDO_OK) {
+    fprintf(stderr, "child open: %s\n", ordo_last_error_message());
+    return 4;
+  }
+  /* Settle what the last run left in flight, as the ledger client will. */
+  for (;;) {
+    char *unk[64];
+    size_t n = 0, i;
+    if (ordo_journal_unknown(j, unk, 64, &n, NULL) != ORDO_OK || n == 0)
+      break;
+    for (i = 0; i < n; i++) {
+      (void)ordo_journal_finish(j, unk[i], ORDO_QUEUE_COMMITTED, NULL);
+      free(unk[i]);
+    }
+  }
+  for (k = first;; k++) {
+    int slot = (int)(k % 8);
+    if (ring[slot] != NULL) {
+      char line[80];
+      json_t *r;
+      int len;
+      if (ordo_op_wait(ring[slot], -1) != ORDO_OK) {
+        fprintf(stderr, "child enqueue: %s\n", ordo_op_message(ring[slot]));
+        return 5;
+      }
+      r = json_loads(ordo_op_result(ring[slot]), 0, NULL);
+      len = snprintf(line, sizeof line, "%s %lld\n", ids[slot],
+                     (long long)json_integer_value(json_object_get(r, "seq")));
+      json_decref(r);
+      if (write(1, line, (size_t)len) != len)
+        return 6;
+      ordo_op_release(ring[slot]);
+    }
+    {
+      ordo_queue_batch_spec sp = {0};
+      const char *w[1];
+      char addr[16];
+      snprintf(ids[slot], sizeof ids[slot], "C%ld", k);
+      snprintf(addr, sizeof addr, "k%ld", k % 5);
+      w[0] = addr;
+      sp.id = ids[slot];
+      sp.service = k % 3 ? "a" : "b";
+      sp.writes = w;
+      sp.nwrites = 1;
+      sp.payload = ids[slot];
+      sp.payload_len = strlen(ids[slot]);
+      ring[slot] = ordo_journal_enqueue(j, &sp);
+      if (ring[slot] == NULL)
+        return 7;
+    }
+    if (k % 16 == 0) {
+      ordo_queue_item items[64];
+      ordo_op *durable = NULL;
+      size_t n = 0, i;
+      if (ordo_journal_take(j, items, 64, &n, &durable) != ORDO_OK)
+        return 8;
+      if (durable != NULL) {
+        if (ordo_op_wait(durable, -1) != ORDO_OK)
+          return 9;
+        ordo_op_release(durable);
+      }
+      for (i = 0; i < n; i++)
+        (void)ordo_journal_finish(j, items[i].id, i % 5 ? ORDO_QUEUE_COMMITTED
+                                                        : ORDO_QUEUE_INVALID,
+                                  "model ledger says no");
+    }
+  }
+}
+
+static char self_exe[4096];
+
+static void test_crash_sigkill(void **unused) {
+  enum { ROUNDS = 25 };
+  char (*acked)[32] = calloc(200000, 32);
+  uint64_t *acked_seq = calloc(200000, sizeof(uint64_t));
+  size_t nacked = 0;
+  long next = 0;
+  unsigned seed = 12345;
+  int round;
+  (void)unused;
+  assert_non_null(acked);
+  assert_non_null(acked_seq);
+
+  for (round = 0; round < ROUNDS; round++) {
+    int pfd[2], status;
+    pid_t pid;
+    char first[32], buf[8192], line[64];
+    size_t ll = 0;
+    struct timespec t0, now;
+    long wait_ms = 20 + (long)(rand_r(&seed) % 250);
+
+    assert_int_equal(pipe(pfd), 0);
+    snprintf(first, sizeof first, "%ld", next);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      dup2(pfd[1], 1);
+      close(pfd[0]);
+      close(pfd[1]);
+      execl(self_exe, self_exe, "crash-child", jpath, first, (char *)NULL);
+      _exit(127);
+    }
+    close(pfd[1]);
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Read acknowledgements until the chosen moment, then SIGKILL. */
+    for (;;) {
+      ssize_t r = read(pfd[0], buf, sizeof buf);
+      long ms;
+      if (r > 0) {
+        for (ssize_t i = 0; i < r; i++) {
+          if (buf[i] != '\n') {
+            if (ll < sizeof line - 1)
+              line[ll++] = buf[i];
+            continue;
+          }
+          line[ll] = '\0';
+          ll = 0;
+          {
+            unsigned long long sq = 0;
+            char id[32];
+            assert_int_equal(sscanf(line, "%31s %llu", id, &sq), 2);
+            assert_true(nacked < 200000);
+            snprintf(acked[nacked], 32, "%s", id);
+            acked_seq[nacked++] = sq;
+          }
+        }
+      } else if (r == 0) {
+        break; /* the child died by itself */
+      } else {
+        usleep(1000);
+      }
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+      if (ms >= wait_ms) {
+        kill(pid, SIGKILL);
+        break;
+      }
+    }
+    /* Lines written before the kill are still in the pipe. */
+    fcntl(pfd[0], F_SETFL, 0);
+    for (;;) {
+      ssize_t r = read(pfd[0], buf, sizeof buf);
+      if (r <= 0)
+        break;
+      for (ssize_t i = 0; i < r; i++) {
+        if (buf[i] != '\n') {
+          if (ll < sizeof line - 1)
+            line[ll++] = buf[i];
+          continue;
+        }
+        line[ll] = '\0';
+        ll = 0;
+        unsigned long long sq = 0;
+        char id[32];
+        assert_int_equal(sscanf(line, "%31s %llu", id, &sq), 2);
+        snprintf(acked[nacked], 32, "%s", id);
+        acked_seq[nacked++] = sq;
+      }
+    }
+    close(pfd[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+      fail_msg("child ended with status %d before the kill", status);
+
+    /* Reopen: every acknowledged batch is there with the seq it was told,
+     * in acknowledgement order; the journal replays cleanly. */
+    {
+      ordo_ctx *ctx = ctx_new();
+      ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+      char *js = ordo_journal_totals_json(j);
+      json_t *t = json_loads(js, 0, NULL);
+      size_t i, total;
+      uint64_t prev = 0;
+      free(js);
+      for (i = 0; i < nacked; i++) {
+        uint64_t sq = 0;
+        if (ordo_journal_batch_status(j, acked[i], NULL, &sq, NULL) != ORDO_OK)
+          fail_msg("round %d: acknowledged %s is missing", round, acked[i]);
+        assert_int_equal(sq, acked_seq[i]);
+        assert_true(sq > prev);
+        prev = sq;
+      }
+      total = (size_t)(json_integer_value(json_object_get(t, "queued")) +
+                       json_integer_value(json_object_get(t, "waiting")) +
+                       json_integer_value(json_object_get(t, "in_flight")) +
+                       json_integer_value(json_object_get(t, "unknown")) +
+                       json_integer_value(json_object_get(t, "committed")) +
+                       json_integer_value(json_object_get(t, "invalid")));
+      json_decref(t);
+      /* No duplicates and nothing invented: beyond the acknowledged ones,
+       * at most the 8 each run had in flight unacknowledged. */
+      if (total < nacked || total > nacked + 8 * (size_t)(round + 1))
+        fail_msg("round %d: %zu batches journaled, %zu acknowledged", round,
+                 total, nacked);
+      /* The next child continues after the last journaled id. */
+      next = 0;
+      for (i = 0; i < total + 16; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "C%zu", i);
+        if (ordo_journal_batch_status(j, id, NULL, NULL, NULL) == ORDO_OK)
+          next = (long)i + 1;
+      }
+      assert_int_equal(ordo_journal_close(j), ORDO_OK);
+      ordo_ctx_free(ctx);
+    }
+  }
+  print_message("crash: %d SIGKILLs, %zu acknowledged batches all present\n",
+                ROUNDS, nacked);
+  assert_true(nacked > 0);
+  free(acked);
+  free(acked_seq);
+}
+
+int main(int argc, char **argv) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_reopen_restores, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_halt_policy_replay, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_status_json_explains, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_bad_input, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_group_commit, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_crash_sigkill, setup_dir,
+                                      teardown_dir),
+  };
+  if (argc == 4 && strcmp(argv[1], "crash-child") == 0)
+    return crash_child(argv[2], strtol(argv[3], NULL, 10));
+  {
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (n <= 0)
+      return 1;
+    self_exe[n] = '\0';
+  }
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
