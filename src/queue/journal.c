@@ -1033,6 +1033,37 @@ char *ordo_journal_totals_json(ordo_journal *j) {
   return dump_or_null(o);
 }
 
+int ordo__journal_replay_lines(const unsigned char *data, size_t len) {
+  ordo_journal j;
+  char **subs = NULL;
+  size_t nsubs = 0, capsubs = 0, i, start = 0, line = 0;
+  int rc;
+
+  memset(&j, 0, sizeof(j));
+  if ((rc = ordo_queue_new(NULL, &j.q)) != ORDO_OK)
+    return rc;
+  for (i = 0; rc == ORDO_OK && i <= len; i++) {
+    ordo_storage_record r;
+    if (i < len && data[i] != '\n')
+      continue;
+    line++;
+    memset(&r, 0, sizeof(r));
+    r.value.data = (unsigned char *)data + start;
+    r.value.len = i - start;
+    start = i + 1;
+    if (r.value.len == 0)
+      continue;
+    if ((rc = replay_one(&j, &r, &subs, &nsubs, &capsubs)) != ORDO_OK)
+      rc = ordo__set_last_error(rc, "journal event %zu: %s", line,
+                                ordo_last_error_message());
+  }
+  for (i = 0; i < nsubs; i++)
+    free(subs[i]);
+  free(subs);
+  ordo_queue_free(j.q);
+  return rc;
+}
+
 void ordo_journal_write_stats(ordo_journal *j, unsigned long long *records,
                               unsigned long long *commits) {
   pthread_mutex_lock(&j->mu);

@@ -383,6 +383,12 @@ char *ordo_journal_totals_json(ordo_journal *j);
 void ordo_journal_write_stats(ordo_journal *j, unsigned long long *records,
                               unsigned long long *commits);
 
+/* For the fuzz target: replay newline-separated record values (each JSON,
+ * optionally NUL and a payload) into a fresh in-memory queue, as a reopen
+ * would. ORDO_OK, or the error a reopen would fail with (ORDO_E_QUEUE with
+ * "journal event N: ...", ORDO_E_NOMEM). */
+int ordo__journal_replay_lines(const unsigned char *data, size_t len);
+
 /* ------------------------------------------------------------------------ */
 /* Workload files (workload.c)                                               */
 /* ------------------------------------------------------------------------ */
