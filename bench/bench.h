@@ -62,6 +62,8 @@ extern const bench_def bench_sign_def;
 extern const bench_def bench_keygen_def;
 extern const bench_def bench_hipe_def;
 extern const bench_def bench_wallet_def;
+extern const bench_def bench_scheduler_def;
+extern const bench_def bench_makespan_def;
 
 /* The `ordo bench` subcommand: argv[0] is "bench". */
 int bench_main(int argc, char **argv);

@@ -274,6 +274,8 @@ static const bench_def *const bench_defs[] = {
     &bench_keygen_def,
     &bench_hipe_def,
     &bench_wallet_def,
+    &bench_scheduler_def,
+    &bench_makespan_def,
 };
 #define BENCH_NDEFS (sizeof bench_defs / sizeof bench_defs[0])
 
@@ -423,7 +425,7 @@ static int parse_opts(int argc, char **argv, int start, unsigned flags,
     } else if ((flags & BENCH_FLAG_COUNT) && is_flag(arg, "--count")) {
       if ((v = flag_value(argc, argv, &i, "--count")) == NULL)
         return ORDO_CLI_USAGE;
-      if ((rc = parse_int("--count", v, 1, 100000, &n)) != 0)
+      if ((rc = parse_int("--count", v, 1, 1000000, &n)) != 0)
         return rc;
       o->count = (unsigned)n;
     } else if ((flags & BENCH_FLAG_BITS) && is_flag(arg, "--bits")) {

@@ -63,6 +63,41 @@ assert d["count"] == 2 and d["bits"] == 256
 assert 0 < d["min_s"] <= d["median_s"] <= d["max_s"]
 print("ok   keygen json")
 PY
+"$ordo" bench scheduler --count 2000 --json >/tmp/ordo-sch-$$.json || { echo "FAIL scheduler run"; fail=1; }
+$py - /tmp/ordo-sch-$$.json <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+# --count 2000 caps the points at 2000: the 100k point is not measured.
+assert "ns_per_batch_100k" in d and d["ns_per_batch_100k"] is None
+pts = d["points"]
+assert [(p["batches"], p["services"]) for p in pts] == \
+    [(n, s) for n in (1000, 2000) for s in (1, 100, 10000)]
+for p in pts:
+    assert p["ns_per_batch"] > 0 and p["rounds"] >= 1 and p["max_rss_mib"] >= 0
+    assert abs(p["enqueue_ns_per_batch"] + p["drain_ns_per_batch"] - p["ns_per_batch"]) < 1
+print("ok   scheduler json")
+PY
+check "makespan count too big" 2 "$ordo" bench makespan --count 20001
+"$ordo" bench makespan --count 400 --json >/tmp/ordo-mk-$$.json || { echo "FAIL makespan run"; fail=1; }
+$py - /tmp/ordo-mk-$$.json <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+ws = d["workloads"]
+assert [w["name"] for w in ws] == ["conflict_0", "conflict_10", "conflict_50",
+    "conflict_90", "hot_read", "hot_write", "chains"]
+for w in ws:
+    assert w["batches"] == 400
+    # The critical path bounds every safe strategy; coarser locks cost more.
+    assert 1 <= w["critical_path"] <= w["parallel"] <= w["by_namespace"] <= w["serial"] <= 400, w
+    assert w["unconstrained"] <= w["parallel"], w
+    assert w["parallel_vs_critical"] >= 1
+by = {w["name"]: w for w in ws}
+assert by["conflict_0"]["critical_path"] == 1 and by["hot_read"]["critical_path"] == 1
+assert by["conflict_90"]["unconstrained_violations"] > 0
+assert d["max_parallel_vs_critical"] == max(w["parallel_vs_critical"] for w in ws)
+print("ok   makespan json")
+PY
 rm -f /tmp/ordo-cli-$$.out /tmp/ordo-iso-$$.json /tmp/ordo-sc-$$.json \
-  /tmp/ordo-sign-$$.json /tmp/ordo-kg-$$.json
+  /tmp/ordo-sign-$$.json /tmp/ordo-kg-$$.json /tmp/ordo-sch-$$.json \
+  /tmp/ordo-mk-$$.json
 exit $fail
