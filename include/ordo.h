@@ -78,6 +78,26 @@ extern "C" {
   X(E_STORAGE_BUSY, 209, "storage is locked by another process")               \
   /* 3xx: ledger */                                                            \
   X(E_LEDGER, 300, "ledger error")                                             \
+  /* 301: bytes that are not the protobuf message expected (BatchList,    */ \
+  /* a batch or transaction header), or a field of the wrong shape       */ \
+  X(E_LEDGER_DECODE, 301, "ledger message cannot be decoded")                 \
+  /* 302: a batch or transaction signature (or its key) that does not    */ \
+  /* verify                                                              */ \
+  X(E_LEDGER_SIGNATURE, 302, "batch or transaction signature does not verify")\
+  /* 303: payload_sha512 in a transaction header is not the payload's    */ \
+  X(E_LEDGER_PAYLOAD_HASH, 303, "transaction payload does not match its hash")\
+  /* 304: a batch header's transaction_ids are not its transactions' ids */ \
+  /* in order                                                            */ \
+  X(E_LEDGER_TXN_IDS, 304, "batch transaction_ids do not match its transactions")\
+  /* 305: a transaction's batcher_public_key is not the batch signer     */ \
+  X(E_LEDGER_BATCHER, 305, "transaction batcher key is not the batch signer") \
+  /* 306: an empty batch list, or a batch without transactions           */ \
+  X(E_LEDGER_EMPTY, 306, "batch list or batch is empty")                      \
+  /* 307: a family payload that does not decode (CBOR, JSON)             */ \
+  X(E_LEDGER_PAYLOAD, 307, "transaction payload is malformed")                \
+  /* 308: a transaction its family's rules refuse (intkey: set of an     */ \
+  /* existing name, overflow, ...)                                       */ \
+  X(E_LEDGER_INVALID_TXN, 308, "transaction is invalid under its family's rules")\
   /* 4xx: crypto */                                                            \
   X(E_CRYPTO, 400, "cryptographic operation failed")                           \
   X(E_KEY_NOT_FOUND, 401, "key or DID not found in the wallet")                \
