@@ -45,11 +45,52 @@ static char *text_dup(const cbor_item_t *it, int *nomem) {
   return s;
 }
 
+/*
+ * libcbor 0.8 allocates what a header declares before it reads the items
+ * (5 bytes can declare an array of 2^32 items), so every declared count is
+ * checked against the bytes there are before cbor_load sees them: each item
+ * takes at least one byte. The streaming decoder reads one header per call
+ * and allocates nothing; nested items are just the headers that follow.
+ */
+typedef struct scan {
+  size_t len;
+  int bad;
+} scan;
+
+static void scan_array(void *ctx, size_t n) {
+  scan *s = ctx;
+  if (n > s->len)
+    s->bad = 1;
+}
+
+static void scan_map(void *ctx, size_t n) {
+  scan *s = ctx;
+  if (n > s->len / 2)
+    s->bad = 1;
+}
+
+static int sizes_plausible(const unsigned char *d, size_t len) {
+  struct cbor_callbacks cb = cbor_empty_callbacks;
+  scan s = {len, 0};
+  size_t off = 0;
+
+  cb.array_start = scan_array;
+  cb.map_start = scan_map;
+  while (off < len && !s.bad) {
+    struct cbor_decoder_result r =
+        cbor_stream_decode(d + off, len - off, &cb, &s);
+    if (r.status != CBOR_DECODER_FINISHED || r.read == 0)
+      return 0;
+    off += r.read;
+  }
+  return !s.bad;
+}
+
 /* One CBOR item filling all len bytes, or NULL. */
 static cbor_item_t *load_one(const void *data, size_t len) {
   struct cbor_load_result res;
   cbor_item_t *it;
-  if (data == NULL || len == 0)
+  if (data == NULL || len == 0 || !sizes_plausible(data, len))
     return NULL;
   it = cbor_load(data, len, &res);
   if (it != NULL && (res.error.code != CBOR_ERR_NONE || res.read != len)) {
