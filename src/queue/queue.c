@@ -2,10 +2,12 @@
  * queue.c — the in-memory scheduler: lock table, readiness, take, finish.
  *
  * Data, per service:
- *   - a lock table: an address-prefix trie whose nodes list the holders of
- *     that exact (truncated) address, in submission order. A batch holds its
- *     addresses from enqueue until it finishes, so "earlier unfinished
- *     batches, waiting ones included" is exactly "holders in the trie".
+ *   - a lock table: a radix (path-compressed) trie of addresses whose nodes
+ *     list the readers and the writers of that exact (truncated) address,
+ *     in submission order. A batch holds its addresses from enqueue until it
+ *     finishes, so "earlier unfinished batches, waiting ones included" is
+ *     exactly "holders in the trie". Path compression keeps a 70-char
+ *     Sawtooth address to a few nodes instead of 70.
  *   - the unfinished batches in submission order (a list; the serial
  *     strategy needs only its head), and a min-heap by seq of ready ones.
  * Per batch: nblockers, the number of earlier unfinished batches it
@@ -22,7 +24,11 @@
  * last writer and the readers since would do, but a batch invalidated by the
  * cascade finishes while its own blockers are unfinished, so it would have
  * to hand its waiters over to them. Round-robin in take scans the service
- * array from a cursor: O(services) per batch taken.
+ * array from a cursor: O(services) per batch taken. At 100k queued batches
+ * the trie walks are bound by cache misses (a few nodes per address, each a
+ * miss); an exact-address hash index in front of the trie, used when no
+ * held address is a strict prefix of another, would make the common case
+ * one probe.
  */
 #include "queue/queue.h"
 #include "runtime/runtime.h"
@@ -46,10 +52,21 @@ typedef struct qholder {
   int write;
 } qholder;
 
+/* A node of the radix (path-compressed) trie: it stands for the address
+ * key[0..depth); the edge from its parent is key[parent->depth..depth).
+ * Readers and writers of exactly that address are on separate lists, so a
+ * read looks only at writers: a hot address read by thousands costs a new
+ * reader nothing. */
 struct qnode {
-  qnode *parent, *child, *sibling;
-  unsigned char ch;
-  qholder *head, *tail;
+  qnode *parent;
+  qnode **kids;       /* children, in no order; one block with kch */
+  unsigned char *kch; /* kch[i]: the first byte of kids[i]'s edge, so that
+                         finding a child reads one cache line, not a list */
+  unsigned nkids, capkids;
+  qholder *readers[2]; /* head, tail */
+  qholder *writers[2];
+  size_t depth;
+  char key[]; /* depth bytes, not terminated */
 };
 
 struct qbatch {
@@ -78,6 +95,9 @@ struct qbatch {
   size_t hpos;           /* slot in the service's ready heap while QUEUED */
   int held;              /* not to be taken until ordo_queue_release (the
                             journal has not made it durable yet) */
+  int block;             /* id, payload, fp and its addresses live in the
+                            batch's own allocation (enqueued batches; a
+                            placeholder owns its id separately) */
 };
 
 struct qservice {
@@ -238,129 +258,239 @@ static void sb_printf(sbuf *s, const char *fmt, ...) {
 /* The lock table                                                            */
 /* ------------------------------------------------------------------------ */
 
-static qnode *node_child(const qnode *n, unsigned char ch) {
-  qnode *c;
-  for (c = n->child; c != NULL; c = c->sibling)
-    if (c->ch == ch)
-      return c;
-  return NULL;
+static int node_empty(const qnode *n) {
+  return n->readers[0] == NULL && n->writers[0] == NULL;
 }
 
-/* Free n and its ancestors while they hold nothing and have no children:
- * every node left has a holder at or below it, which bounds subtree walks
- * by the holders found. */
+/* The slot of the child of n whose edge starts with ch, or -1 (edges of
+ * siblings differ in their first byte). */
+static long kid_slot(const qnode *n, unsigned char ch) {
+  /* A plain loop: nodes have few children (16 for hex addresses), and a
+   * memchr call costs more than the scan. */
+  for (unsigned i = 0; i < n->nkids; i++)
+    if (n->kch[i] == ch)
+      return (long)i;
+  return -1;
+}
+
+static qnode *node_child(const qnode *n, unsigned char ch) {
+  long i = kid_slot(n, ch);
+  return i >= 0 ? n->kids[i] : NULL;
+}
+
+/* Room for one more child. */
+static int kids_reserve(qnode *n) {
+  unsigned ncap;
+  qnode **k;
+  if (n->nkids < n->capkids)
+    return ORDO_OK;
+  ncap = n->capkids ? n->capkids * 2 : 2;
+  if ((k = malloc(ncap * (sizeof(*k) + 1))) == NULL)
+    return ORDO_E_NOMEM;
+  if (n->nkids > 0) {
+    memcpy(k, n->kids, n->nkids * sizeof(*k));
+    memcpy((unsigned char *)(k + ncap), n->kch, n->nkids);
+  }
+  free(n->kids);
+  n->kids = k;
+  n->kch = (unsigned char *)(k + ncap);
+  n->capkids = ncap;
+  return ORDO_OK;
+}
+
+/* Add c under n; room reserved. */
+static void kid_add(qnode *n, qnode *c) {
+  n->kch[n->nkids] = (unsigned char)c->key[n->depth];
+  n->kids[n->nkids++] = c;
+  c->parent = n;
+}
+
+static void kid_remove(qnode *n, const qnode *c) {
+  long i = kid_slot(n, (unsigned char)c->key[n->depth]);
+  n->nkids--;
+  n->kids[i] = n->kids[n->nkids];
+  n->kch[i] = n->kch[n->nkids];
+}
+
+static qnode *node_alloc(const char *key, size_t depth) {
+  qnode *n = calloc(1, sizeof(*n) + depth);
+  if (n != NULL) {
+    memcpy(n->key, key, depth);
+    n->depth = depth;
+  }
+  return n;
+}
+
+static void node_free(qnode *n) {
+  free(n->kids);
+  free(n);
+}
+
+/* Put repl where old is under old's parent. Their edges start alike: repl's
+ * key is a prefix of old's, or old's of repl's. */
+static void node_replace(qnode *old, qnode *repl) {
+  qnode *p = old->parent;
+  p->kids[kid_slot(p, (unsigned char)old->key[p->depth])] = repl;
+  repl->parent = p;
+}
+
+/* Tidy up from n towards the root: a node that holds nothing is freed when
+ * it has no children and spliced out when it has one. Every node left then
+ * has a holder at or below it and branches or holds, which bounds subtree
+ * walks by the holders found and the trie's size by twice the holders. */
 static void node_prune(qnode *n) {
-  while (n->parent != NULL && n->head == NULL && n->child == NULL) {
-    qnode *p = n->parent, **pp = &p->child;
-    while (*pp != n)
-      pp = &(*pp)->sibling;
-    *pp = n->sibling;
-    free(n);
+  while (n->parent != NULL && node_empty(n)) {
+    qnode *p = n->parent;
+    if (n->nkids == 0)
+      kid_remove(p, n);
+    else if (n->nkids == 1)
+      node_replace(n, n->kids[0]);
+    else
+      return; /* a branch point stays */
+    node_free(n);
     n = p;
   }
 }
 
-/* The node for addr[0..len), created on the way; NULL on ORDO_E_NOMEM (what
- * was created is pruned again). */
+/* The node for addr[0..len), created on the way (splitting an edge where
+ * addr leaves it); NULL on ORDO_E_NOMEM, the trie still well formed. */
 static qnode *node_get(qnode *root, const char *addr, size_t len) {
-  qnode *n = root, *c;
-  size_t i;
+  qnode *n = root, *c, *mid, *leaf;
+  size_t m, end;
 
-  for (i = 0; i < len; i++) {
-    unsigned char ch = (unsigned char)addr[i];
-    if ((c = node_child(n, ch)) == NULL) {
-      if ((c = calloc(1, sizeof(*c))) == NULL) {
-        node_prune(n);
+  for (;;) {
+    if (n->depth == len)
+      return n;
+    if ((c = node_child(n, (unsigned char)addr[n->depth])) == NULL) {
+      if (kids_reserve(n) || (leaf = node_alloc(addr, len)) == NULL)
         return NULL;
-      }
-      c->parent = n;
-      c->ch = ch;
-      c->sibling = n->child;
-      n->child = c;
+      kid_add(n, leaf);
+      return leaf;
     }
-    n = c;
+    /* How far addr follows c's edge. */
+    end = c->depth < len ? c->depth : len;
+    for (m = n->depth + 1; m < end && c->key[m] == addr[m]; m++)
+      ;
+    if (m == c->depth) {
+      n = c;
+      continue;
+    }
+    /* Split c's edge at m: a new node for addr[0..m) takes c's place. */
+    if ((mid = node_alloc(addr, m)) == NULL)
+      return NULL;
+    if (kids_reserve(mid)) {
+      node_free(mid);
+      return NULL;
+    }
+    node_replace(c, mid);
+    kid_add(mid, c);
+    n = mid;
   }
-  return n;
 }
 
 static void nodes_free(qnode *root) {
   qnode *cur = root;
   while (cur != NULL) {
     qnode *p;
-    if (cur->child != NULL) {
-      cur = cur->child;
+    if (cur->nkids > 0) {
+      cur = cur->kids[--cur->nkids]; /* detached: never visited again */
       continue;
     }
-    /* A leaf is always its parent's first child: we only descend there. */
     p = cur->parent;
-    if (p != NULL)
-      p->child = cur->sibling;
-    free(cur);
+    node_free(cur);
     cur = p;
   }
 }
 
+/* The next node after cur in a pre-order walk of the subtree of top, or
+ * NULL. Siblings are found through the parent's slots. */
+static const qnode *walk_next(const qnode *top, const qnode *cur) {
+  if (cur->nkids > 0)
+    return cur->kids[0];
+  while (cur != top) {
+    const qnode *p = cur->parent;
+    long i = kid_slot(p, (unsigned char)cur->key[p->depth]);
+    if ((unsigned)i + 1 < p->nkids)
+      return p->kids[i + 1];
+    cur = p;
+  }
+  return NULL;
+}
+
 typedef void (*holder_fn)(const qholder *h, void *arg);
 
-/* Call fn on every holder whose address is a prefix of addr, or has addr
- * as a prefix: the candidates for a conflict with addr. */
-static void trie_overlapping(const qnode *root, const char *addr, size_t len,
-                             holder_fn fn, void *arg) {
-  const qnode *n = root, *cur;
+static void node_visit(const qnode *n, int writers_only, holder_fn fn,
+                       void *arg) {
   const qholder *h;
-  size_t i;
-
-  for (i = 0;; i++) {
-    for (h = n->head; h != NULL; h = h->next)
+  for (h = n->writers[0]; h != NULL; h = h->next)
+    fn(h, arg);
+  if (!writers_only)
+    for (h = n->readers[0]; h != NULL; h = h->next)
       fn(h, arg);
-    if (i == len)
+}
+
+/* Call fn on every holder whose address is a prefix of addr, or has addr
+ * as a prefix: the candidates for a conflict with addr. writers_only: skip
+ * the readers (a read conflicts with writers alone). */
+static void trie_overlapping(const qnode *root, const char *addr, size_t len,
+                             int writers_only, holder_fn fn, void *arg) {
+  const qnode *n = root, *c, *cur;
+  size_t m;
+
+  for (;;) {
+    node_visit(n, writers_only, fn, arg);
+    if (n->depth == len)
       break;
-    if ((n = node_child(n, (unsigned char)addr[i])) == NULL)
+    if ((c = node_child(n, (unsigned char)addr[n->depth])) == NULL)
       return;
+    for (m = n->depth + 1; m < c->depth && m < len && c->key[m] == addr[m];
+         m++)
+      ;
+    if (m < c->depth && m < len)
+      return; /* addr leaves c's edge: nothing below overlaps */
+    if (m < c->depth) {
+      /* addr ends inside c's edge: c and everything below have it as a
+       * prefix. */
+      node_visit(c, writers_only, fn, arg);
+      n = c;
+      break;
+    }
+    n = c;
   }
   /* Descendants of n: pre-order without a stack (addresses may be long). */
-  cur = n->child;
-  while (cur != NULL) {
-    for (h = cur->head; h != NULL; h = h->next)
-      fn(h, arg);
-    if (cur->child != NULL) {
-      cur = cur->child;
-      continue;
-    }
-    while (cur != n && cur->sibling == NULL)
-      cur = cur->parent;
-    if (cur == n)
-      break;
-    cur = cur->sibling;
-  }
+  for (cur = walk_next(n, n); cur != NULL; cur = walk_next(n, cur))
+    node_visit(cur, writers_only, fn, arg);
 }
 
 static void holder_unlink(qholder *h) {
   qnode *n = h->node;
+  qholder **list;
   if (n == NULL)
     return;
+  list = h->write ? n->writers : n->readers;
   if (h->prev != NULL)
     h->prev->next = h->next;
   else
-    n->head = h->next;
+    list[0] = h->next;
   if (h->next != NULL)
     h->next->prev = h->prev;
   else
-    n->tail = h->prev;
+    list[1] = h->prev;
   h->node = NULL;
   h->prev = h->next = NULL;
   node_prune(n);
 }
 
 static void holder_link(qholder *h, qnode *n) {
+  qholder **list = h->write ? n->writers : n->readers;
   h->node = n;
   h->next = NULL;
-  h->prev = n->tail;
-  if (n->tail != NULL)
-    n->tail->next = h;
+  h->prev = list[1];
+  if (list[1] != NULL)
+    list[1]->next = h;
   else
-    n->head = h;
-  n->tail = h;
+    list[0] = h;
+  list[1] = h;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -595,16 +725,15 @@ static void batch_free(qbatch *b) {
   size_t i;
   if (b == NULL)
     return;
-  for (i = 0; i < b->nfp; i++)
-    free(b->fp[i].addr);
-  free(b->fp);
+  if (!b->block) {
+    free(b->id);
+    free(b->payload);
+  }
   for (i = 0; i < b->ndeps; i++)
     free(b->deps[i]);
   free(b->deps);
   if (b->reason != dep_invalid_text)
     free(b->reason);
-  free(b->id);
-  free(b->payload);
   free(b->dependants);
   free(b->waiters);
   free(b);
@@ -648,15 +777,11 @@ static int fp_cmp(const void *a, const void *b) {
 }
 
 /* Build b->fp: the distinct truncated addresses, write if any write. */
-static int footprint_build(const ordo_queue *q, const ordo_queue_batch_spec *sp,
-                           qbatch *b) {
+/* The batch's footprint, cut to the granularity, sorted and deduplicated
+ * (a write wins over a read of the same address) into in[0..return). */
+static size_t footprint_sort(const ordo_queue *q, const ordo_queue_batch_spec *sp,
+                             fp_in *in) {
   size_t n = sp->nreads + sp->nwrites, i, k = 0;
-  fp_in *in;
-
-  if (n == 0)
-    return ORDO_OK;
-  if ((in = malloc(n * sizeof(*in))) == NULL)
-    return ORDO_E_NOMEM;
   for (i = 0; i < n; i++) {
     int w = i >= sp->nreads;
     in[i].addr = w ? sp->writes[i - sp->nreads] : sp->reads[i];
@@ -666,31 +791,56 @@ static int footprint_build(const ordo_queue *q, const ordo_queue_batch_spec *sp,
       in[i].len = (size_t)q->opt.granularity;
   }
   qsort(in, n, sizeof(*in), fp_cmp);
-  if ((b->fp = calloc(n, sizeof(*b->fp))) == NULL) {
-    free(in);
-    return ORDO_E_NOMEM;
-  }
   for (i = 0; i < n; i++) {
-    qholder *h;
-    if (k > 0 && b->fp[k - 1].len == in[i].len &&
-        memcmp(b->fp[k - 1].addr, in[i].addr, in[i].len) == 0)
+    if (k > 0 && in[k - 1].len == in[i].len &&
+        memcmp(in[k - 1].addr, in[i].addr, in[i].len) == 0)
       continue; /* the write, if any, sorted first */
-    h = &b->fp[k];
-    if ((h->addr = malloc(in[i].len + 1)) == NULL) {
-      free(in);
-      b->nfp = k;
-      return ORDO_E_NOMEM;
-    }
-    memcpy(h->addr, in[i].addr, in[i].len);
-    h->addr[in[i].len] = '\0';
+    in[k++] = in[i];
+  }
+  return k;
+}
+
+/*
+ * A new batch in one allocation: the struct, its footprint holders, their
+ * addresses, its id and its payload. Why one block: an enqueue used to make
+ * a dozen small allocations, and malloc was a third of the scheduler's
+ * time at 100k queued batches.
+ */
+static qbatch *batch_alloc(const ordo_queue_batch_spec *sp, const fp_in *in,
+                           size_t nfp) {
+  size_t idlen = strlen(sp->id) + 1, size = sizeof(qbatch), i;
+  qbatch *b;
+  char *p;
+
+  size += nfp * sizeof(qholder);
+  for (i = 0; i < nfp; i++)
+    size += in[i].len + 1;
+  size += idlen + sp->payload_len;
+  if ((b = calloc(1, size)) == NULL)
+    return NULL;
+  b->block = 1;
+  b->fp = nfp > 0 ? (qholder *)(b + 1) : NULL;
+  b->nfp = nfp;
+  p = (char *)(b + 1) + nfp * sizeof(qholder);
+  for (i = 0; i < nfp; i++) {
+    qholder *h = &b->fp[i];
+    h->addr = p;
+    memcpy(p, in[i].addr, in[i].len);
+    p[in[i].len] = '\0';
+    p += in[i].len + 1;
     h->len = in[i].len;
     h->write = in[i].write;
     h->b = b;
-    k++;
   }
-  b->nfp = k;
-  free(in);
-  return ORDO_OK;
+  b->id = p;
+  memcpy(p, sp->id, idlen);
+  p += idlen;
+  if (sp->payload_len > 0) {
+    b->payload = p;
+    memcpy(p, sp->payload, sp->payload_len);
+    b->payload_len = sp->payload_len;
+  }
+  return b;
 }
 
 /* Collecting the blockers of a new batch. */
@@ -735,9 +885,10 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   qbatch *b = NULL, *old;
   qservice *s;
   qbatch **dep_of = NULL;
-  qnode **nodes = NULL;
+  qnode *nodes_small[16], **nodes = NULL;
+  fp_in in_small[16], *in = in_small;
   blockers bl = {0};
-  size_t i, j, ndep = 0;
+  size_t i, j, ndep = 0, nin, nfp;
   int rc = ORDO_E_NOMEM, dep_invalid = 0;
 
   if (q == NULL || sp == NULL || sp->id == NULL || sp->id[0] == '\0' ||
@@ -770,17 +921,18 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   /* Reserve: nothing below changes what the queue reports until commit. */
   if ((s = service_get(q, sp->service)) == NULL)
     goto fail;
-  if ((b = calloc(1, sizeof(*b))) == NULL || (b->id = qstrdup(sp->id)) == NULL)
+  nin = sp->nreads + sp->nwrites;
+  if (nin > sizeof(in_small) / sizeof(in_small[0]) &&
+      (in = malloc(nin * sizeof(*in))) == NULL)
+    goto fail;
+  nfp = footprint_sort(q, sp, in);
+  b = batch_alloc(sp, in, nfp);
+  if (in != in_small)
+    free(in);
+  in = NULL;
+  if (b == NULL)
     goto fail;
   b->svc = s;
-  if (sp->payload_len > 0) {
-    if ((b->payload = malloc(sp->payload_len)) == NULL)
-      goto fail;
-    memcpy(b->payload, sp->payload, sp->payload_len);
-    b->payload_len = sp->payload_len;
-  }
-  if (footprint_build(q, sp, b))
-    goto fail;
   if (sp->ndeps > 0) {
     if ((b->deps = calloc(sp->ndeps, sizeof(*b->deps))) == NULL ||
         (dep_of = calloc(sp->ndeps, sizeof(*dep_of))) == NULL)
@@ -812,7 +964,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     bl.stamp = ++q->stamp;
     for (i = 0; i < b->nfp; i++) {
       bl.write = b->fp[i].write;
-      trie_overlapping(s->root, b->fp[i].addr, b->fp[i].len, collect_blocker,
+      trie_overlapping(s->root, b->fp[i].addr, b->fp[i].len, !bl.write,
+                       collect_blocker,
                        &bl);
     }
     if (bl.failed)
@@ -821,8 +974,12 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
       if (reserve((void **)&bl.v[i]->waiters, &bl.v[i]->capwaiters,
                   bl.v[i]->nwaiters + 1, sizeof(*bl.v[i]->waiters)))
         goto fail;
-    if ((nodes = calloc(b->nfp, sizeof(*nodes))) == NULL)
+    nodes = b->nfp <= sizeof(nodes_small) / sizeof(nodes_small[0])
+                ? nodes_small
+                : malloc(b->nfp * sizeof(*nodes));
+    if (nodes == NULL)
       goto fail;
+    memset(nodes, 0, b->nfp * sizeof(*nodes));
     for (i = 0; i < b->nfp; i++)
       if ((nodes[i] = node_get(s->root, b->fp[i].addr, b->fp[i].len)) == NULL)
         goto fail;
@@ -868,7 +1025,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   if (seq != NULL)
     *seq = b->seq;
   free(bl.v);
-  free(nodes);
+  if (nodes != nodes_small)
+    free(nodes);
   free(dep_of);
   if (dep_invalid) {
     char *why = NULL;
@@ -888,12 +1046,18 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   return ORDO_OK;
 
 fail:
-  /* Empty trie nodes and placeholders may remain; neither is visible. */
+  /* Empty trie nodes and placeholders may remain; neither is visible.
+   * Pruning in footprint order is safe: the footprint is sorted, so a node
+   * of a later address is never an ancestor of an earlier one, and pruning
+   * only frees the pruned node and its ancestors. */
   if (nodes != NULL)
     for (i = 0; i < b->nfp; i++)
       if (nodes[i] != NULL)
         node_prune(nodes[i]);
-  free(nodes);
+  if (nodes != nodes_small)
+    free(nodes);
+  if (in != in_small)
+    free(in);
   free(bl.v);
   free(dep_of);
   batch_free(b);
@@ -1242,7 +1406,7 @@ char *ordo_queue_explain(const ordo_queue *q, const char *id) {
         memset(&acc, 0, sizeof(acc));
         acc.b = b;
         acc.write = b->fp[i].write;
-        trie_overlapping(b->svc->root, b->fp[i].addr, b->fp[i].len,
+        trie_overlapping(b->svc->root, b->fp[i].addr, b->fp[i].len, !acc.write,
                          explain_holder, &acc);
         if (acc.nw + acc.nr == 0)
           continue;
