@@ -62,6 +62,7 @@ extern const bench_def bench_sign_def;
 extern const bench_def bench_keygen_def;
 extern const bench_def bench_hipe_def;
 extern const bench_def bench_wallet_def;
+extern const bench_def bench_journal_def;
 extern const bench_def bench_scheduler_def;
 extern const bench_def bench_makespan_def;
 

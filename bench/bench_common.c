@@ -274,6 +274,7 @@ static const bench_def *const bench_defs[] = {
     &bench_keygen_def,
     &bench_hipe_def,
     &bench_wallet_def,
+    &bench_journal_def,
     &bench_scheduler_def,
     &bench_makespan_def,
 };

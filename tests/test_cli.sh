@@ -97,7 +97,20 @@ assert by["conflict_90"]["unconstrained_violations"] > 0
 assert d["max_parallel_vs_critical"] == max(w["parallel_vs_critical"] for w in ws)
 print("ok   makespan json")
 PY
-rm -f /tmp/ordo-cli-$$.out /tmp/ordo-iso-$$.json /tmp/ordo-sc-$$.json \
+"$ordo" bench journal --seconds 0.2 --threads 1,8 --json >/tmp/ordo-jn-$$.json || { echo "FAIL journal run"; fail=1; }
+$py - /tmp/ordo-jn-$$.json <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [p["callers"] for p in d["points"]] == [1, 8]
+for p in d["points"]:
+    assert p["group_per_s"] > 0 and p["single_per_s"] > 0
+    assert p["batches_per_commit"] >= 1
+assert "group_vs_single_8" in d
+print("ok   journal json")
+PY
+check "plan help" 0 "$ordo" plan --help
+check "plan missing file" 2 "$ordo" plan /nonexistent/workload.jsonl
+rm -f /tmp/ordo-cli-$$.out /tmp/ordo-jn-$$.json /tmp/ordo-iso-$$.json /tmp/ordo-sc-$$.json \
   /tmp/ordo-sign-$$.json /tmp/ordo-kg-$$.json /tmp/ordo-sch-$$.json \
   /tmp/ordo-mk-$$.json
 exit $fail
