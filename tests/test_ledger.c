@@ -657,6 +657,14 @@ static void test_intkey_cbor(void **st) {
   assert_int_equal(ordo_ledger_intkey_decode(LIT(""), &p), ORDO_E_LEDGER_PAYLOAD);
   assert_int_equal(ordo_ledger_intkey_decode(LIT("\xff"), &p),
                    ORDO_E_LEDGER_PAYLOAD);
+  /* Five bytes declaring 2^32-1 items (or pairs): refused before libcbor
+   * would allocate for them. */
+  assert_int_equal(ordo_ledger_intkey_decode(LIT("\x9a\xff\xff\xff\xff\x00"),
+                                             &p),
+                   ORDO_E_LEDGER_PAYLOAD);
+  assert_int_equal(ordo_ledger_intkey_decode(LIT("\xba\xff\xff\xff\xff\x00"),
+                                             &p),
+                   ORDO_E_LEDGER_PAYLOAD);
   ordo_ledger_intkey_payload_clear(NULL);
 }
 
