@@ -775,6 +775,11 @@ static void chk_gen(chk_run *r) {
   static const char alpha[] = "abc";
   int i, k, nsvc = 1 + (int)rnd(4);
   memset(r, 0, sizeof(*r));
+  /* A third of the runs use one address length throughout, or until a
+   * late batch, so that the lock table's flat form (one length: exact
+   * matches only) runs and then turns into the trie with holders in it. */
+  int fixed = rnd(3) == 0 ? 1 + (int)rnd(3) : 0;
+  int switch_at = fixed && rnd(2) ? (int)rnd(P_MAXB) : P_MAXB + 1;
   r->n = 1 + (int)rnd(P_MAXB);
   for (i = 0; i < r->n; i++) {
     chk_batch *b = &r->b[i];
@@ -785,6 +790,8 @@ static void chk_gen(chk_run *r) {
       int len = (int)rnd(4), c; /* 0..3 chars; "" locks everything */
       if (len == 0 && rnd(4) != 0)
         len = 1;
+      if (fixed && i < switch_at)
+        len = fixed;
       for (c = 0; c < len; c++)
         b->addr[b->naddr][c] = alpha[rnd(3)];
       b->addr[b->naddr][len] = '\0';

@@ -38,6 +38,10 @@
 #include <string.h>
 
 typedef struct qbatch qbatch;
+typedef struct qheap_ent {
+  uint64_t seq;
+  qbatch *b;
+} qheap_ent;
 typedef struct qnode qnode;
 typedef struct qservice qservice;
 
@@ -49,6 +53,7 @@ typedef struct qholder {
   struct qholder *prev, *next;
   char *addr;
   size_t len;
+  size_t hash; /* of addr[0..len), computed once at enqueue */
   int write;
 } qholder;
 
@@ -66,7 +71,8 @@ struct qnode {
   qholder *readers[2]; /* head, tail */
   qholder *writers[2];
   size_t depth;
-  char key[]; /* depth bytes, not terminated */
+  size_t hash; /* of key, while the node is in a flat service's index */
+  char key[];  /* depth bytes, not terminated */
 };
 
 struct qbatch {
@@ -92,7 +98,6 @@ struct qbatch {
   qbatch *work;          /* cascade worklist link */
   int in_work;           /* on the cascade worklist (or already taken off) */
   uint64_t mark;         /* dedup stamp while collecting blockers */
-  size_t hpos;           /* slot in the service's ready heap while QUEUED */
   int held;              /* not to be taken until ordo_queue_release (the
                             journal has not made it durable yet) */
   int block;             /* id, payload, fp and its addresses live in the
@@ -102,10 +107,19 @@ struct qbatch {
 
 struct qservice {
   char *name;
-  qnode *root;
+  /* The lock table in one of two forms. Flat (trie == 0): every address
+   * held has the same length flat_len, so two addresses overlap only when
+   * equal, and a hash index of nodes (no trie links) answers every query
+   * in one probe; this is the common case of full Sawtooth addresses. The
+   * first batch with an address of another length turns the service into
+   * the trie for good (locks_prepare). */
+  int trie;
+  qnode *root;     /* trie: the root (the empty address) */
+  qnode **flat;    /* flat: open addressing, linear probing */
+  size_t flatcap, nflat, flat_len;
   qbatch *first, *last;
-  qbatch **heap;
-  size_t nheap, capheap;
+  qheap_ent *heap;
+  size_t nheap, capheap, nstale;
   ordo_queue_on_invalid on_invalid;
   unsigned max_in_flight;
   int halted;
@@ -462,6 +476,8 @@ static void trie_overlapping(const qnode *root, const char *addr, size_t len,
     node_visit(cur, writers_only, fn, arg);
 }
 
+static void locks_tidy(qservice *s, qnode *n);
+
 static void holder_unlink(qholder *h) {
   qnode *n = h->node;
   qholder **list;
@@ -478,7 +494,7 @@ static void holder_unlink(qholder *h) {
     list[1] = h->prev;
   h->node = NULL;
   h->prev = h->next = NULL;
-  node_prune(n);
+  locks_tidy(h->b->svc, n);
 }
 
 static void holder_link(qholder *h, qnode *n) {
@@ -491,6 +507,235 @@ static void holder_link(qholder *h, qnode *n) {
   else
     list[0] = h;
   list[1] = h;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The flat index and the choice of form                                     */
+/* ------------------------------------------------------------------------ */
+
+/* A word-at-a-time hash (addresses are 70 bytes: a byte-wise FNV was a
+ * tenth of the scheduler's time). */
+static size_t hash_bytes(const char *p, size_t n) {
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  if (i < n) {
+    w = 0;
+    memcpy(&w, p + i, n - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+  }
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 32;
+  return (size_t)h;
+}
+
+/* The slot of addr in the flat index: its node's, or the empty one where it
+ * would go. flatcap > 0. */
+static size_t flat_slot(const qservice *s, const char *addr, size_t len,
+                        size_t h) {
+  size_t i = h & (s->flatcap - 1);
+  for (;;) {
+    const qnode *n = s->flat[i];
+    if (n == NULL ||
+        (n->hash == h && n->depth == len && memcmp(n->key, addr, len) == 0))
+      return i;
+    i = (i + 1) & (s->flatcap - 1);
+  }
+}
+
+static qnode *flat_find(const qservice *s, const char *addr, size_t len,
+                        size_t h) {
+  if (s->nflat == 0)
+    return NULL;
+  return s->flat[flat_slot(s, addr, len, h)];
+}
+
+/* Room for `extra` more nodes at load <= 1/2. */
+static int flat_reserve(qservice *s, size_t extra) {
+  size_t ncap, i;
+  qnode **nf;
+  if ((s->nflat + extra) * 2 <= s->flatcap)
+    return ORDO_OK;
+  ncap = s->flatcap ? s->flatcap : 16;
+  while ((s->nflat + extra) * 2 > ncap)
+    ncap *= 2;
+  if ((nf = calloc(ncap, sizeof(*nf))) == NULL)
+    return ORDO_E_NOMEM;
+  for (i = 0; i < s->flatcap; i++) {
+    qnode *n = s->flat[i];
+    if (n != NULL) {
+      size_t j = n->hash & (ncap - 1);
+      while (nf[j] != NULL)
+        j = (j + 1) & (ncap - 1);
+      nf[j] = n;
+    }
+  }
+  free(s->flat);
+  s->flat = nf;
+  s->flatcap = ncap;
+  return ORDO_OK;
+}
+
+/* Remove n (in the index) by backward shift, so no tombstones build up. */
+static void flat_remove(qservice *s, const qnode *n) {
+  size_t i = flat_slot(s, n->key, n->depth, n->hash), j = i;
+  for (;;) {
+    size_t home;
+    j = (j + 1) & (s->flatcap - 1);
+    if (s->flat[j] == NULL)
+      break;
+    home = s->flat[j]->hash & (s->flatcap - 1);
+    /* Move j back to i unless its home lies cyclically in (i, j]. */
+    if ((j > i && (home <= i || home > j)) ||
+        (j < i && home <= i && home > j)) {
+      s->flat[i] = s->flat[j];
+      i = j;
+    }
+  }
+  s->flat[i] = NULL;
+  s->nflat--;
+}
+
+/* Take a half-built trie apart after a failed change to the trie form:
+ * the index's nodes (they all hold something) lose their links, the nodes
+ * made by splits (they hold nothing) are freed. */
+static void trie_dismantle(qnode *root) {
+  qnode *cur = root;
+  while (cur != NULL) {
+    qnode *p;
+    if (cur->nkids > 0) {
+      cur = cur->kids[--cur->nkids];
+      continue;
+    }
+    p = cur->parent;
+    free(cur->kids);
+    cur->kids = NULL;
+    cur->kch = NULL;
+    cur->capkids = 0;
+    cur->parent = NULL;
+    if (cur != root && node_empty(cur))
+      free(cur);
+    cur = p;
+  }
+}
+
+/* Put an existing node (of an address no other node's is a prefix of, nor
+ * has as a prefix) into the trie. ORDO_E_NOMEM leaves the trie well formed. */
+static int trie_insert(qnode *root, qnode *leaf) {
+  qnode *n = root, *c, *mid;
+  size_t m, end, len = leaf->depth;
+  const char *addr = leaf->key;
+
+  for (;;) {
+    if ((c = node_child(n, (unsigned char)addr[n->depth])) == NULL) {
+      if (kids_reserve(n))
+        return ORDO_E_NOMEM;
+      kid_add(n, leaf);
+      return ORDO_OK;
+    }
+    end = c->depth < len ? c->depth : len;
+    for (m = n->depth + 1; m < end && c->key[m] == addr[m]; m++)
+      ;
+    if (m == c->depth) {
+      n = c;
+      continue;
+    }
+    if ((mid = node_alloc(addr, m)) == NULL)
+      return ORDO_E_NOMEM;
+    if (kids_reserve(mid)) {
+      node_free(mid);
+      return ORDO_E_NOMEM;
+    }
+    node_replace(c, mid);
+    kid_add(mid, c);
+    n = mid;
+  }
+}
+
+/*
+ * Before a batch's addresses are looked up and added: keep the service flat
+ * if they all have its length (or it holds nothing yet), with room in the
+ * index for them; else move every node into a trie. Either way the answers
+ * are the same; ORDO_E_NOMEM changes nothing.
+ */
+static int locks_prepare(qservice *s, const qholder *fp, size_t nfp) {
+  size_t i, len;
+  if (s->trie || nfp == 0)
+    return ORDO_OK;
+  len = s->nflat > 0 ? s->flat_len : fp[0].len;
+  for (i = 0; i < nfp && fp[i].len == len; i++)
+    ;
+  if (i == nfp && len > 0) { /* "" (lock everything) needs the trie's root */
+    if (flat_reserve(s, nfp))
+      return ORDO_E_NOMEM;
+    s->flat_len = len;
+    return ORDO_OK;
+  }
+  for (i = 0; i < s->flatcap; i++)
+    if (s->flat[i] != NULL && trie_insert(s->root, s->flat[i]) != ORDO_OK) {
+      trie_dismantle(s->root);
+      return ORDO_E_NOMEM;
+    }
+  free(s->flat);
+  s->flat = NULL;
+  s->flatcap = s->nflat = 0;
+  s->trie = 1;
+  return ORDO_OK;
+}
+
+static void locks_overlapping(const qservice *s, const qholder *a,
+                              int writers_only, holder_fn fn, void *arg) {
+  if (s->trie) {
+    trie_overlapping(s->root, a->addr, a->len, writers_only, fn, arg);
+  } else {
+    /* All held addresses have this length: only an equal one overlaps. */
+    const qnode *n = flat_find(s, a->addr, a->len, a->hash);
+    if (n != NULL)
+      node_visit(n, writers_only, fn, arg);
+  }
+}
+
+/* The node to link a holder of addr to, made if need be (locks_prepare
+ * reserved the room). NULL on ORDO_E_NOMEM. */
+static qnode *locks_node(qservice *s, const qholder *a) {
+  size_t h = a->hash, i;
+  const char *addr = a->addr;
+  size_t len = a->len;
+  qnode *n;
+  if (s->trie)
+    return node_get(s->root, addr, len);
+  i = flat_slot(s, addr, len, h);
+  if (s->flat[i] != NULL)
+    return s->flat[i];
+  if ((n = node_alloc(addr, len)) == NULL)
+    return NULL;
+  n->hash = h;
+  s->flat[i] = n;
+  s->nflat++;
+  return n;
+}
+
+/* A node that may hold nothing now: drop it (flat) or prune (trie). */
+static void locks_tidy(qservice *s, qnode *n) {
+  if (s->trie) {
+    node_prune(n);
+  } else if (node_empty(n)) {
+    flat_remove(s, n);
+    node_free(n);
+  }
+}
+
+static void locks_free(qservice *s) {
+  for (size_t i = 0; i < s->flatcap; i++)
+    if (s->flat[i] != NULL)
+      node_free(s->flat[i]);
+  free(s->flat);
+  nodes_free(s->root);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -526,58 +771,58 @@ static qservice *service_get(ordo_queue *q, const char *name) {
   return s;
 }
 
-/* The ready heap is a min-heap by seq; each batch knows its slot (hpos) so
- * that replay can take one particular batch out of the middle. */
-static void heap_set(qservice *s, size_t i, qbatch *b) {
-  s->heap[i] = b;
-  b->hpos = i;
-}
-
-static void heap_sift_up(qservice *s, size_t i, qbatch *b) {
-  while (i > 0 && s->heap[(i - 1) / 2]->seq > b->seq) {
-    heap_set(s, i, s->heap[(i - 1) / 2]);
+/* The ready heap: a min-heap by seq whose entries carry the seq, so that
+ * sifting never touches the batches themselves (at 100k queued, each such
+ * touch is a cache miss). take_id (replay) leaves its batch in the heap as
+ * a stale entry, counted in nstale and dropped when it surfaces: a batch
+ * is stale once its state is no longer QUEUED. */
+static void heap_sift_up(qservice *s, size_t i, qheap_ent e) {
+  while (i > 0 && s->heap[(i - 1) / 2].seq > e.seq) {
+    s->heap[i] = s->heap[(i - 1) / 2];
     i = (i - 1) / 2;
   }
-  heap_set(s, i, b);
+  s->heap[i] = e;
 }
 
-static void heap_sift_down(qservice *s, size_t i, qbatch *b) {
+static void heap_sift_down(qservice *s, size_t i, qheap_ent e) {
   size_t n = s->nheap;
   for (;;) {
     size_t c = 2 * i + 1;
     if (c >= n)
       break;
-    if (c + 1 < n && s->heap[c + 1]->seq < s->heap[c]->seq)
+    if (c + 1 < n && s->heap[c + 1].seq < s->heap[c].seq)
       c++;
-    if (s->heap[c]->seq >= b->seq)
+    if (s->heap[c].seq >= e.seq)
       break;
-    heap_set(s, i, s->heap[c]);
+    s->heap[i] = s->heap[c];
     i = c;
   }
-  heap_set(s, i, b);
+  s->heap[i] = e;
 }
 
 static void heap_push(qservice *s, qbatch *b) {
-  size_t i = s->nheap++; /* capacity reserved at enqueue */
-  heap_sift_up(s, i, b);
+  qheap_ent e;
+  e.seq = b->seq;
+  e.b = b;
+  heap_sift_up(s, s->nheap++, e); /* capacity reserved at enqueue */
 }
 
-/* Remove the batch in slot i. */
-static void heap_remove_at(qservice *s, size_t i) {
-  qbatch *last = s->heap[--s->nheap];
-  if (i == s->nheap)
-    return;
-  if (i > 0 && s->heap[(i - 1) / 2]->seq > last->seq)
-    heap_sift_up(s, i, last);
-  else
-    heap_sift_down(s, i, last);
-}
-
+/* The ready batch with the lowest seq, or NULL; stale entries are dropped
+ * on the way. */
 static qbatch *heap_pop(qservice *s) {
-  qbatch *top = s->heap[0];
-  heap_remove_at(s, 0);
-  return top;
+  while (s->nheap > 0) {
+    qbatch *top = s->heap[0].b;
+    qheap_ent last = s->heap[--s->nheap];
+    if (s->nheap > 0)
+      heap_sift_down(s, 0, last);
+    if (top->state == ORDO_QUEUE_QUEUED)
+      return top;
+    s->nstale--;
+  }
+  return NULL;
 }
+
+static size_t heap_ready(const qservice *s) { return s->nheap - s->nstale; }
 
 /* ------------------------------------------------------------------------ */
 /* Readiness and finishing                                                   */
@@ -748,7 +993,7 @@ void ordo_queue_free(ordo_queue *q) {
       batch_free(q->batches.e[i].val);
   free(q->batches.e);
   for (i = 0; i < q->nsvcs; i++) {
-    nodes_free(q->svcs[i]->root);
+    locks_free(q->svcs[i]);
     free(q->svcs[i]->heap);
     free(q->svcs[i]->name);
     free(q->svcs[i]);
@@ -790,7 +1035,20 @@ static size_t footprint_sort(const ordo_queue *q, const ordo_queue_batch_spec *s
     if (q->opt.granularity > 0 && in[i].len > (size_t)q->opt.granularity)
       in[i].len = (size_t)q->opt.granularity;
   }
-  qsort(in, n, sizeof(*in), fp_cmp);
+  if (n <= 8) {
+    /* Insertion sort: footprints are small, and qsort's setup costs more. */
+    for (i = 1; i < n; i++) {
+      fp_in x = in[i];
+      size_t j = i;
+      while (j > 0 && fp_cmp(&in[j - 1], &x) > 0) {
+        in[j] = in[j - 1];
+        j--;
+      }
+      in[j] = x;
+    }
+  } else {
+    qsort(in, n, sizeof(*in), fp_cmp);
+  }
   for (i = 0; i < n; i++) {
     if (k > 0 && in[k - 1].len == in[i].len &&
         memcmp(in[k - 1].addr, in[i].addr, in[i].len) == 0)
@@ -829,6 +1087,7 @@ static qbatch *batch_alloc(const ordo_queue_batch_spec *sp, const fp_in *in,
     p[in[i].len] = '\0';
     p += in[i].len + 1;
     h->len = in[i].len;
+    h->hash = hash_bytes(h->addr, h->len);
     h->write = in[i].write;
     h->b = b;
   }
@@ -961,12 +1220,12 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     }
   }
   if (locks_trie(q) && b->nfp > 0) {
+    if (locks_prepare(s, b->fp, b->nfp))
+      goto fail;
     bl.stamp = ++q->stamp;
     for (i = 0; i < b->nfp; i++) {
       bl.write = b->fp[i].write;
-      trie_overlapping(s->root, b->fp[i].addr, b->fp[i].len, !bl.write,
-                       collect_blocker,
-                       &bl);
+      locks_overlapping(s, &b->fp[i], !bl.write, collect_blocker, &bl);
     }
     if (bl.failed)
       goto fail;
@@ -981,11 +1240,12 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
       goto fail;
     memset(nodes, 0, b->nfp * sizeof(*nodes));
     for (i = 0; i < b->nfp; i++)
-      if ((nodes[i] = node_get(s->root, b->fp[i].addr, b->fp[i].len)) == NULL)
+      if ((nodes[i] = locks_node(s, &b->fp[i])) == NULL)
         goto fail;
   }
   if (map_reserve(&q->batches, 1) ||
-      reserve((void **)&s->heap, &s->capheap, s->unfinished + 1,
+      /* Every unfinished batch may be pushed once; stale entries stay. */
+      reserve((void **)&s->heap, &s->capheap, s->unfinished + 1 + s->nstale,
               sizeof(*s->heap)))
     goto fail;
 
@@ -1053,7 +1313,7 @@ fail:
   if (nodes != NULL)
     for (i = 0; i < b->nfp; i++)
       if (nodes[i] != NULL)
-        node_prune(nodes[i]);
+        locks_tidy(s, nodes[i]);
   if (nodes != nodes_small)
     free(nodes);
   if (in != in_small)
@@ -1097,7 +1357,8 @@ int ordo_queue_take(ordo_queue *q, ordo_queue_item *out, size_t max,
       qservice *c = q->svcs[(q->rr + tries) % q->nsvcs];
       unsigned cap = c->max_in_flight ? c->max_in_flight
                                       : q->opt.service_max_in_flight;
-      if (c->nheap > 0 && !c->halted && (cap == 0 || c->in_flight < cap)) {
+      if (heap_ready(c) > 0 && !c->halted &&
+          (cap == 0 || c->in_flight < cap)) {
         s = c;
         q->rr = (q->rr + tries + 1) % q->nsvcs;
         break;
@@ -1149,7 +1410,7 @@ int ordo_queue_take_id(ordo_queue *q, const char *id, ordo_queue_item *out) {
   if (b->svc->halted)
     return ordo__set_last_error(ORDO_E_STATE, "take %s: service %s is halted",
                                 id, b->svc->name);
-  heap_remove_at(b->svc, b->hpos);
+  b->svc->nstale++; /* its heap entry surfaces later and is dropped */
   b->state = ORDO_QUEUE_SUBMITTED;
   b->svc->in_flight++;
   q->in_flight++;
@@ -1234,7 +1495,7 @@ int ordo_queue_service_status(const ordo_queue *q, const char *service,
   if ((s = map_get(&q->services, service)) == NULL)
     return ordo__set_last_error(ORDO_E_NOT_FOUND, "no service '%s'", service);
   memset(info, 0, sizeof(*info));
-  info->queued = s->nheap + s->held_ready;
+  info->queued = heap_ready(s) + s->held_ready;
   info->waiting = s->waiting;
   info->depth = info->queued + s->waiting;
   info->in_flight = s->in_flight;
@@ -1252,7 +1513,7 @@ void ordo_queue_get_totals(const ordo_queue *q, ordo_queue_totals *t) {
   size_t i;
   memset(t, 0, sizeof(*t));
   for (i = 0; i < q->nsvcs; i++) {
-    t->queued += q->svcs[i]->nheap + q->svcs[i]->held_ready;
+    t->queued += heap_ready(q->svcs[i]) + q->svcs[i]->held_ready;
     t->waiting += q->svcs[i]->waiting;
   }
   t->in_flight = q->in_flight;
@@ -1406,7 +1667,7 @@ char *ordo_queue_explain(const ordo_queue *q, const char *id) {
         memset(&acc, 0, sizeof(acc));
         acc.b = b;
         acc.write = b->fp[i].write;
-        trie_overlapping(b->svc->root, b->fp[i].addr, b->fp[i].len, !acc.write,
+        locks_overlapping(b->svc, &b->fp[i], !acc.write,
                          explain_holder, &acc);
         if (acc.nw + acc.nr == 0)
           continue;
