@@ -1074,8 +1074,10 @@ static qbatch *batch_alloc(const ordo_queue_batch_spec *sp, const fp_in *in,
   for (i = 0; i < nfp; i++)
     size += in[i].len + 1;
   size += idlen + sp->payload_len;
-  if ((b = calloc(1, size)) == NULL)
+  if ((b = malloc(size)) == NULL)
     return NULL;
+  /* Zero the struct and the holders; the bytes after are copied over. */
+  memset(b, 0, sizeof(qbatch) + nfp * sizeof(qholder));
   b->block = 1;
   b->fp = nfp > 0 ? (qholder *)(b + 1) : NULL;
   b->nfp = nfp;
@@ -1104,7 +1106,8 @@ static qbatch *batch_alloc(const ordo_queue_batch_spec *sp, const fp_in *in,
 
 /* Collecting the blockers of a new batch. */
 typedef struct blockers {
-  qbatch **v;
+  qbatch **v; /* small at first; on the heap beyond it */
+  qbatch *small[16];
   size_t n, cap;
   uint64_t stamp;
   int write; /* the new address is written */
@@ -1115,9 +1118,18 @@ static void collect_blocker(const qholder *h, void *arg) {
   blockers *bl = arg;
   if (!(h->write || bl->write) || h->b->mark == bl->stamp || bl->failed)
     return;
-  if (reserve((void **)&bl->v, &bl->cap, bl->n + 1, sizeof(*bl->v))) {
-    bl->failed = 1;
-    return;
+  if (bl->n == bl->cap) {
+    size_t ncap = bl->cap * 2;
+    qbatch **nv = malloc(ncap * sizeof(*nv));
+    if (nv == NULL) {
+      bl->failed = 1;
+      return;
+    }
+    memcpy(nv, bl->v, bl->n * sizeof(*nv));
+    if (bl->v != bl->small)
+      free(bl->v);
+    bl->v = nv;
+    bl->cap = ncap;
   }
   h->b->mark = bl->stamp;
   bl->v[bl->n++] = h->b;
@@ -1146,9 +1158,13 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   qbatch **dep_of = NULL;
   qnode *nodes_small[16], **nodes = NULL;
   fp_in in_small[16], *in = in_small;
-  blockers bl = {0};
+  blockers bl;
   size_t i, j, ndep = 0, nin, nfp;
   int rc = ORDO_E_NOMEM, dep_invalid = 0;
+
+  memset(&bl, 0, sizeof(bl));
+  bl.v = bl.small;
+  bl.cap = sizeof(bl.small) / sizeof(bl.small[0]);
 
   if (q == NULL || sp == NULL || sp->id == NULL || sp->id[0] == '\0' ||
       sp->service == NULL || sp->service[0] == '\0')
@@ -1284,7 +1300,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   b->deps_pending = ndep;
   if (seq != NULL)
     *seq = b->seq;
-  free(bl.v);
+  if (bl.v != bl.small)
+    free(bl.v);
   if (nodes != nodes_small)
     free(nodes);
   free(dep_of);
@@ -1318,7 +1335,8 @@ fail:
     free(nodes);
   if (in != in_small)
     free(in);
-  free(bl.v);
+  if (bl.v != bl.small)
+    free(bl.v);
   free(dep_of);
   batch_free(b);
   return ordo__set_last_error(rc, "enqueue %s: out of memory", sp->id);
