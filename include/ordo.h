@@ -98,6 +98,24 @@ extern "C" {
   /* 308: a transaction its family's rules refuse (intkey: set of an     */ \
   /* existing name, overflow, ...)                                       */ \
   X(E_LEDGER_INVALID_TXN, 308, "transaction is invalid under its family's rules")\
+  /* 309: the ledger cannot be reached, or the connection broke:         */ \
+  /* refused, reset, closed early, name not resolved (REST client,       */ \
+  /* after its retries)                                                  */ \
+  X(E_LEDGER_CONNECT, 309, "cannot connect to the ledger")                     \
+  /* 310: HTTP 503 (validator not ready, timed out, disconnected)        */ \
+  /* after the REST client's retries                                     */ \
+  X(E_LEDGER_UNAVAILABLE, 310, "ledger is unavailable")                        \
+  /* 311: HTTP 429 (the validator's queue is full) after the retries     */ \
+  X(E_LEDGER_BUSY, 311, "ledger is busy: its queue is full")                   \
+  /* 312: HTTP 400: the ledger refused the request; the op message       */ \
+  /* carries Sawtooth's code (30 invalid, 34 empty, 35 undecodable)      */ \
+  X(E_LEDGER_REJECTED, 312, "ledger rejected the request")                     \
+  /* 313: HTTP 401 or 403: the ledger (or a proxy) refused the auth      */ \
+  X(E_LEDGER_AUTH, 313, "ledger refused the credentials")                      \
+  /* 314: the TLS handshake or certificate verification failed           */ \
+  X(E_LEDGER_TLS, 314, "TLS connection to the ledger failed")                  \
+  /* 315: a ledger response that is not the JSON the call expects        */ \
+  X(E_LEDGER_RESPONSE, 315, "ledger response is malformed")                    \
   /* 4xx: crypto */                                                            \
   X(E_CRYPTO, 400, "cryptographic operation failed")                           \
   X(E_KEY_NOT_FOUND, 401, "key or DID not found in the wallet")                \
