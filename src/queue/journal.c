@@ -845,6 +845,16 @@ int ordo_journal_confirm_submitted(ordo_journal *j, const char *id) {
   return rc;
 }
 
+int ordo_journal_item(ordo_journal *j, const char *id, ordo_queue_item *out) {
+  int rc;
+  if (j == NULL || id == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "item: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = ordo_queue_item_get(j->q, id, out);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
 int ordo_journal_unknown(ordo_journal *j, char **out, size_t max, size_t *n,
                          size_t *total) {
   size_t i;

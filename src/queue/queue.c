@@ -1474,6 +1474,16 @@ int ordo_queue_batch_status(const ordo_queue *q, const char *id,
   return ORDO_OK;
 }
 
+int ordo_queue_item_get(const ordo_queue *q, const char *id,
+                        ordo_queue_item *out) {
+  const qbatch *b = q != NULL ? batch_find(q, id) : NULL;
+  if (b == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
+                                id != NULL ? id : "(null)");
+  item_fill(out, b);
+  return ORDO_OK;
+}
+
 int ordo_queue_batch_seq(const ordo_queue *q, const char *id, uint64_t *seq) {
   const qbatch *b = q != NULL ? batch_find(q, id) : NULL;
   if (b == NULL)

@@ -203,6 +203,10 @@ int ordo_queue_take_id(ordo_queue *q, const char *id, ordo_queue_item *out);
 int ordo_queue_batch_status(const ordo_queue *q, const char *id,
                             ordo_queue_state *state, const char **reason);
 
+/* A batch as ordo_queue_take hands it out. ORDO_E_NOT_FOUND. */
+int ordo_queue_item_get(const ordo_queue *q, const char *id,
+                        ordo_queue_item *out);
+
 /* A batch's sequence number and service (queue-owned). ORDO_E_NOT_FOUND. */
 int ordo_queue_batch_seq(const ordo_queue *q, const char *id, uint64_t *seq);
 int ordo_queue_batch_service(const ordo_queue *q, const char *id,
@@ -345,6 +349,10 @@ int ordo_journal_finish(ordo_journal *j, const char *id,
  * on. ORDO_E_STATE if it is not UNKNOWN. */
 int ordo_journal_confirm_submitted(ordo_journal *j, const char *id);
 
+/* The batch as ordo_journal_take handed it out (queue-owned pointers,
+ * valid until ordo_journal_close), for sending it again. ORDO_E_NOT_FOUND. */
+int ordo_journal_item(ordo_journal *j, const char *id, ordo_queue_item *out);
+
 /* The UNKNOWN batches, in submission order: up to max ids copied into
  * out (malloc'd; the caller frees each). *n gets how many were copied and
  * *total (may be NULL) how many there are. */
@@ -388,6 +396,88 @@ void ordo_journal_write_stats(ordo_journal *j, unsigned long long *records,
  * would. ORDO_OK, or the error a reopen would fail with (ORDO_E_QUEUE with
  * "journal event N: ...", ORDO_E_NOMEM). */
 int ordo__journal_replay_lines(const unsigned char *data, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* The ledger port and the submitter (submitter.c)                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The ledger side of the queuer, as a port: the Sawtooth REST client and a
+ * model ledger plug in alike. Both calls start an op and return it at once
+ * (NULL only when out of memory); the submitter waits for it.
+ *
+ *   submit    send items[0..n) (in submission order) to the ledger: their
+ *             payloads are what the ledger receives (for Sawtooth, each a
+ *             one-batch BatchList, so that concatenated they are one
+ *             BatchList). An error does not say the batches were not
+ *             received: the submitter asks about them afterwards.
+ *   statuses  the ledger's view of ids[0..n): the op's result is Sawtooth's
+ *             batch_statuses JSON, {"data":[{"id":…,"status":"COMMITTED"|
+ *             "INVALID"|"PENDING"|"UNKNOWN","invalid_transactions":
+ *             [{"message":…},…]},…]}. An id missing from data is UNKNOWN.
+ *
+ * Version 1; methods are only appended.
+ */
+typedef struct ordo_ledger_port {
+  int version;
+  void *self;
+  ordo_op *(*submit)(void *self, const ordo_queue_item *items, size_t n);
+  ordo_op *(*statuses)(void *self, const char *const *ids, size_t n);
+} ordo_ledger_port;
+
+/*
+ * The loop between a journal and a ledger port: it takes what the queue
+ * lets go, sends it, asks the ledger about everything in flight, and
+ * records each verdict, so that every conflicting pair is committed in
+ * submission order. What it guarantees:
+ *   - after a restart, the batches the journal has as UNKNOWN are looked up
+ *     before anything new is sent: COMMITTED and INVALID are recorded,
+ *     PENDING stays in flight, UNKNOWN (the ledger never saw it, or lost it)
+ *     is sent again, in submission order;
+ *   - a batch the ledger reports UNKNOWN while in flight (its pending queue
+ *     was lost) is sent again before any new batch, in submission order;
+ *   - an INVALID batch is never sent again.
+ *
+ * Threads: one thread drives a submitter (ordo_submitter_step blocks on the
+ * port's ops, so not a runtime thread: ORDO_E_WOULD_DEADLOCK). The journal
+ * may be used by others meanwhile (enqueue from any thread).
+ */
+typedef struct ordo_submitter ordo_submitter;
+
+typedef struct ordo_submitter_options {
+  size_t max_per_submit;  /* batches per submit call (default 100) */
+  size_t max_per_status;  /* ids per statuses call (default 1000) */
+} ordo_submitter_options;
+
+typedef struct ordo_submitter_progress {
+  unsigned long long submitted;   /* batches sent, resends included */
+  unsigned long long resubmitted; /* of which sent again (UNKNOWN) */
+  unsigned long long committed, invalid; /* verdicts recorded */
+  unsigned long long submit_errors, status_errors; /* failed port ops */
+  size_t in_flight;               /* sent, no verdict yet */
+} ordo_submitter_progress;
+
+void ordo_submitter_options_init(ordo_submitter_options *opt);
+
+/* A submitter over j and port (both borrowed: they must outlive it).
+ * ORDO_E_INVAL, ORDO_E_NOMEM. */
+int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
+                       const ordo_submitter_options *opt, ordo_submitter **out);
+void ordo_submitter_free(ordo_submitter *s);
+
+/*
+ * One round: settle the journal's UNKNOWN batches (first round after a
+ * restart), ask the ledger about everything in flight and record verdicts,
+ * send again what the ledger does not know, then take and send what is
+ * ready. Returns ORDO_OK (port errors are counted and retried next round),
+ * or the journal's error (ORDO_E_STORAGE) or ORDO_E_WOULD_DEADLOCK.
+ * *idle (may be NULL) is set when nothing is in flight and nothing could be
+ * taken: the queue is drained, or blocked on a halt or a missing dep.
+ */
+int ordo_submitter_step(ordo_submitter *s, int *idle);
+
+void ordo_submitter_get_progress(const ordo_submitter *s,
+                                 ordo_submitter_progress *p);
 
 /* ------------------------------------------------------------------------ */
 /* Workload files (workload.c)                                               */
