@@ -1204,6 +1204,65 @@ static void test_no_group_commit(void **state) {
   holder_destroy(&h);
 }
 
+static void sql_exec(const char *path, const char *sql);
+
+/* An ADD in a group runs without a savepoint of its own; when a tag fails
+ * after the item went in, the ADD undoes itself and fails alone. A trigger
+ * added to the file makes one tag fail on demand. */
+static void test_group_add_undone_alone(void **state) {
+  fx *f = *state;
+  ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
+  db_close(f, st);
+  sql_exec(f->path, "CREATE TRIGGER boom BEFORE INSERT ON tags_encrypted"
+                    " WHEN NEW.name = X'626F6F6D' /* 'boom' as a blob */"
+                    " BEGIN SELECT RAISE(ABORT, 'boom');"
+                    " END;");
+  st = db_open(f, f->ctx, 0);
+  holder h;
+  ordo_storage_req first, r[3];
+  ordo_storage_tag ok_tags[2] = {T("k", "v", 0), T("~p", "q", 1)};
+  ordo_storage_tag bad_tags[3] = {T("k", "v", 0), T("~p", "q", 1),
+                                  T("boom", "x", 0)};
+  unsigned long base = fx_done(f);
+  holder_start(&h, f, st, &first, "held");
+  req_init(&r[0], f, ORDO_STORAGE_ADD, "c", "before", "v");
+  req_init(&r[1], f, ORDO_STORAGE_ADD, "c", "bad", "v");
+  req_init(&r[2], f, ORDO_STORAGE_ADD, "c", "after", "v");
+  r[0].rec.tags = r[2].rec.tags = ok_tags;
+  r[0].rec.ntags = r[2].rec.ntags = 2;
+  r[1].rec.tags = bad_tags;
+  r[1].rec.ntags = 3;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(st->backend->submit(st, &r[i]), ORDO_OK);
+  unsigned long long c0 = ordo__storage_sqlite_commits(st);
+  support_gate_open(&h.gate);
+  fx_wait(f, base + 4);
+  assert_int_equal(ordo__storage_sqlite_commits(st), c0 + 1); /* one group */
+  assert_int_equal(r[0].status, ORDO_OK);
+  assert_int_equal(r[1].status, ORDO_E_STORAGE);
+  assert_non_null(r[1].message);
+  assert_non_null(strstr(r[1].message, "boom"));
+  assert_int_equal(r[2].status, ORDO_OK);
+  for (int i = 0; i < 3; i++)
+    ordo_storage_req_clear_output(&r[i]);
+
+  ordo_storage_record rec;
+  assert_int_equal(get(f, st, "c", "bad", &rec), ORDO_E_RECORD_NOT_FOUND);
+  assert_int_equal(get(f, st, "c", "after", &rec), ORDO_OK);
+  assert_string_equal(tag_of(&rec, "k", 0), "v");
+  assert_string_equal(tag_of(&rec, "~p", 1), "q");
+  ordo_storage_record_clear(&rec);
+  assert_int_equal(count_where(f, st, "c", NULL), 3);
+  /* The failed add's first two tags went with its item. */
+  ordo_storage_query *q = q_leaf(ORDO_SQ_EQ, 1, "~p", "q");
+  assert_int_equal(count_where(f, st, "c", q), 2);
+  ordo_storage_query_free(q);
+  /* The name is free again. */
+  assert_int_equal(add(f, st, "c", "bad", "v", ok_tags, 2), ORDO_OK);
+  db_close(f, st);
+  holder_destroy(&h);
+}
+
 /* A done that submits the next request, from the database's own thread. */
 typedef struct chain {
   fx *f;
@@ -1394,6 +1453,86 @@ static void test_two_connections(void **state) {
   free(reqs);
 }
 
+/* Sound and complete, as SQLite itself reads the file (default VFS). */
+static void check_file(const char *path, unsigned long long items) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *s = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+                   SQLITE_OK);
+  assert_int_equal(
+      sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(s, 0), "ok");
+  assert_int_equal(sqlite3_finalize(s), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_prepare_v2(db, "SELECT count(*) FROM items", -1, &s, NULL),
+      SQLITE_OK);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int64(s, 0), items);
+  assert_int_equal(sqlite3_finalize(s), SQLITE_OK);
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+#define BIG_N 1500
+#define BIG_VALUE 4000
+
+/* The WAL goes through sqlite_wal.c, which holds a transaction's frames
+ * back until SQLite syncs the log. A transaction far bigger than the page
+ * cache (6 MB against 2 MB) spills frames while it runs and reads some
+ * back; one that fails is rolled back to its savepoint, leaving frames the
+ * next transaction writes over; another connection writes in between. The
+ * file must come out sound, with exactly what was acknowledged. */
+static void test_wal_big_transactions_shared(void **state) {
+  fx *f = *state;
+  ordo_ctx *ctx2 = ctx_make(0, 1);
+  ordo_storage *a = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
+  ordo_storage *b = db_open(f, ctx2, 0);
+  ordo_storage_req *sub = calloc(BIG_N, sizeof(*sub)), r;
+  char (*names)[16] = calloc(BIG_N, sizeof(*names));
+  char *value = malloc(BIG_VALUE + 1);
+  assert_non_null(sub);
+  assert_non_null(names);
+  assert_non_null(value);
+  memset(value, 'x', BIG_VALUE);
+  value[BIG_VALUE] = 0;
+  char name[32];
+
+  for (int round = 0; round < 2; round++) {
+    /* Round 0 ends in a duplicate of its first record: all rolled back. */
+    for (int i = 0; i < BIG_N; i++) {
+      int n = round == 0 && i == BIG_N - 1 ? 0 : i;
+      snprintf(names[i], sizeof(names[i]), "s%d", n);
+      req_init(&sub[i], f, ORDO_STORAGE_ADD, "big", names[i], value);
+    }
+    req_init(&r, f, ORDO_STORAGE_BATCH, NULL, NULL, NULL);
+    r.batch = sub;
+    r.nbatch = BIG_N;
+    assert_int_equal(run(f, a, &r),
+                     round == 0 ? ORDO_E_RECORD_DUPLICATE : ORDO_OK);
+    for (int i = 0; i < BIG_N; i++)
+      ordo_storage_req_clear_output(&sub[i]);
+    ordo_storage_req_clear_output(&r);
+    /* The other connection writes between a's transactions. */
+    for (int i = 0; i < 20; i++) {
+      snprintf(name, sizeof(name), "b%d-%d", round, i);
+      assert_int_equal(add(f, b, "small", name, "v", NULL, 0), ORDO_OK);
+    }
+    assert_int_equal(count_where(f, a, "small", NULL), 20 * (round + 1));
+    assert_int_equal(count_where(f, b, "big", NULL), round == 0 ? 0 : BIG_N);
+  }
+  ordo_storage_record rec;
+  assert_int_equal(get(f, b, "big", "s1234", &rec), ORDO_OK);
+  assert_true(buf_is(&rec.value, value));
+  ordo_storage_record_clear(&rec);
+  db_close(f, a);
+  db_close(f, b);
+  check_file(f->path, BIG_N + 40);
+  ordo_ctx_free(ctx2);
+  free(value);
+  free(names);
+  free(sub);
+}
+
 static void write_file(const char *path, const char *text, int times) {
   FILE *fp = fopen(path, "wb");
   assert_non_null(fp);
@@ -1479,6 +1618,7 @@ int main(void) {
       T_(test_batch),
       T_(test_group_duplicate_fails_alone),
       T_(test_group_reads_see_writes),
+      T_(test_group_add_undone_alone),
       T_(test_group_commit_many_threads),
       T_(test_no_group_commit),
       T_(test_done_submits),
@@ -1486,6 +1626,7 @@ int main(void) {
       T_(test_close_after_pending),
       T_(test_durability),
       T_(test_two_connections),
+      T_(test_wal_big_transactions_shared),
       T_(test_foreign_files),
   };
 #undef T_

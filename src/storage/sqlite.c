@@ -16,7 +16,8 @@
  * every pending request at once and runs them in one transaction: BEGIN
  * IMMEDIATE (plain BEGIN when the group only reads), each write inside its
  * own SAVEPOINT so that a failing write (a duplicate, a missing record)
- * rolls back alone and fails alone, reads in the same transaction, COMMIT.
+ * rolls back alone and fails alone (ADD gets the same without a savepoint,
+ * see op_add_unguarded), reads in the same transaction, COMMIT.
  * Only after COMMIT has returned are the done callbacks called, so a write
  * is durable (WAL, synchronous=FULL) before its caller hears of it. Requests
  * that arrive while a group runs form the next group: the more callers wait
@@ -62,6 +63,7 @@
  * cache keyed by SQL text would save the parse); a group has no size cap.
  */
 #include "storage/storage.h"
+#include "storage/sqlite_wal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -132,6 +134,7 @@ enum {
   ST_ITEM_ID,
   ST_ITEM_UPDATE,
   ST_ITEM_DELETE,
+  ST_ITEM_DELETE_ID,
   ST_TAG_UPSERT,
   ST_TAG_UPSERT_P,
   ST_TAG_DELETE,
@@ -169,6 +172,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ITEM_UPDATE] = "UPDATE items SET value = ?3"
                        " WHERE category = ?1 AND name = ?2",
     [ST_ITEM_DELETE] = "DELETE FROM items WHERE category = ?1 AND name = ?2",
+    [ST_ITEM_DELETE_ID] = "DELETE FROM items WHERE id = ?1",
     [ST_TAG_UPSERT] = SQ_TAG_UPSERT("tags_encrypted"),
     [ST_TAG_UPSERT_P] = SQ_TAG_UPSERT("tags_plaintext"),
     [ST_TAG_DELETE] = SQ_TAG_DELETE("tags_encrypted"),
@@ -588,9 +592,12 @@ static int tags_load(sq_db *sq, ordo_storage_req *req, sqlite3_int64 id,
   return ORDO_OK;
 }
 
-static int op_add(sq_db *sq, ordo_storage_req *req) {
+/* Insert the item, then its tags. *id is the new item's rowid once the
+ * item row is in, 0 until then (SQLite never gives a row id 0 here). */
+static int add_item(sq_db *sq, ordo_storage_req *req, sqlite3_int64 *id) {
   const ordo_storage_record *r = &req->rec;
   sqlite3_stmt *s = sq->stmt[ST_ITEM_INSERT];
+  *id = 0;
   int rc = bind_buf(s, 1, &r->category);
   if (rc == SQLITE_OK)
     rc = bind_buf(s, 2, &r->name);
@@ -609,8 +616,41 @@ static int op_add(sq_db *sq, ordo_storage_req *req) {
   if (st != ORDO_OK)
     return st;
   /* The insert was the last on this connection, on this thread. */
-  sqlite3_int64 id = sqlite3_last_insert_rowid(sq->db);
-  return tags_put(sq, req, id, r->tags, r->ntags);
+  *id = sqlite3_last_insert_rowid(sq->db);
+  return tags_put(sq, req, *id, r->tags, r->ntags);
+}
+
+static int op_add(sq_db *sq, ordo_storage_req *req) {
+  sqlite3_int64 id;
+  return add_item(sq, req, &id);
+}
+
+/*
+ * ADD as run_group runs it, without a savepoint of its own: the group's
+ * most common write, and its savepoint cost ~15 % of the database thread
+ * (SAVEPOINT, RELEASE, and a copy of every page the group had already
+ * dirtied; docs/benchmarks.md). It still fails alone. Each statement of an
+ * ADD writes one row, and SQLite undoes a failed statement by itself: a
+ * duplicate is found before the row is written, and an IO error or out of
+ * memory rolls back that statement or the whole transaction (which
+ * run_group sees). So only a tag failing after the item went in leaves
+ * something behind: the item is deleted again, and its stored tags with it
+ * (ON DELETE CASCADE). If even that fails, *lost is set: the group cannot
+ * commit.
+ */
+static int op_add_unguarded(sq_db *sq, ordo_storage_req *req, int *lost) {
+  sqlite3_int64 id;
+  int st = add_item(sq, req, &id);
+  if (st == ORDO_OK || id == 0 || sqlite3_get_autocommit(sq->db))
+    return st;
+  sqlite3_stmt *s = sq->stmt[ST_ITEM_DELETE_ID];
+  int rc = sqlite3_bind_int64(s, 1, id);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE || sqlite3_changes(sq->db) != 1)
+    *lost = 1;
+  stmt_done(s);
+  return st;
 }
 
 static int op_get(sq_db *sq, ordo_storage_req *req) {
@@ -1132,9 +1172,9 @@ static void fail_group_req(ordo_storage_req *req, int status, const char *why) {
 }
 
 /* Run list (linked by backend_next; no CLOSE) as one transaction, then call
- * every done in order. Each write runs in a savepoint, so its failure is its
- * own; a failure of the transaction itself fails everything that had
- * succeeded. */
+ * every done in order. Each write runs in a savepoint (an ADD undoes itself
+ * instead), so its failure is its own; a failure of the transaction itself
+ * fails everything that had succeeded. */
 static void run_group(sq_db *sq, ordo_storage_req *list) {
   char err[512] = "";
   int writes = 0;
@@ -1150,6 +1190,14 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
        r = r->backend_next) {
     if (!is_write(r->opcode)) {
       r->status = exec_req(sq, r);
+    } else if (r->opcode == ORDO_STORAGE_ADD) {
+      int lost = 0;
+      r->status = op_add_unguarded(sq, r, &lost);
+      if (lost) {
+        group_status = ORDO_E_STORAGE;
+        snprintf(err, sizeof(err), "cannot undo a failed add: %s",
+                 sqlite3_errmsg(sq->db));
+      }
     } else if ((rc = ctl(sq, ST_SAVEPOINT, err, sizeof(err))) != SQLITE_OK) {
       r->status = sql_code(rc);
       req_msg(r, "%s", err);
@@ -1490,7 +1538,7 @@ static int sq_open(const ordo_storage_backend *be, ordo_ctx *ctx,
   /* No SQLITE_OPEN_CREATE: the file exists (we just made it, or stat saw it;
    * if it vanished since, this fails rather than making a stray one). */
   rc = sqlite3_open_v2(uri, &sq->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                       NULL);
+                       ordo__sqlite_wal_vfs());
   if (rc != SQLITE_OK) {
     st = set_err(errmsg, sql_code(rc), "cannot open %s: %s", uri,
                  sq->db != NULL ? sqlite3_errmsg(sq->db) : sqlite3_errstr(rc));
@@ -1509,17 +1557,26 @@ static int sq_open(const ordo_storage_backend *be, ordo_ctx *ctx,
     goto fail;
 
   /* Per connection: FULL syncs the WAL at every commit, which is what makes
-   * "done after commit" mean durable; cascades need foreign_keys. A
-   * checkpoint copies every page written since the last one into the
-   * database file and syncs it, inside some unlucky COMMIT; letting the WAL
-   * grow to 16384 pages (64 MiB) before that, instead of SQLite's 1000,
-   * writes a page hit by many groups once per checkpoint, not once per 1000
-   * frames (docs/benchmarks.md has the measurement; the gain is small next
-   * to this disk's noise). The size limit gives the disk back after a
-   * checkpoint. */
+   * "done after commit" mean durable (and what sqlite_wal.c relies on to
+   * write a commit's frames before anyone can read them); cascades need
+   * foreign_keys. A checkpoint copies every page written since the last one
+   * into the database file and syncs it, inside some unlucky COMMIT;
+   * letting the WAL grow to 16384 pages (64 MiB) before that, instead of
+   * SQLite's 1000, writes a page hit by many groups once per checkpoint,
+   * not once per 1000 frames. After a checkpoint the WAL is written again
+   * from its start; the size limit, just above what 16384 frames take
+   * (67.5 MB), keeps the file that long instead of cutting it to a shorter
+   * length it then has to grow back over: writes that extend a file cost
+   * the file system a block allocation each and its fsync an inode update
+   * (~25 % of group-commit throughput, docs/benchmarks.md). A WAL that did
+   * grow past it (a reader held a checkpoint back) is still cut back, and
+   * SQLite removes the WAL when the last connection closes. temp_store
+   * keeps savepoint journals (every write but ADD, and BATCH) in memory:
+   * past 64 KiB SQLite would otherwise move them to a temporary file. */
   rc = sqlite3_exec(sq->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
                             " PRAGMA wal_autocheckpoint = 16384;"
-                            " PRAGMA journal_size_limit = 16777216;",
+                            " PRAGMA journal_size_limit = 75497472;"
+                            " PRAGMA temp_store = MEMORY;",
                     NULL, NULL, NULL);
   int fk = 0;
   if (rc == SQLITE_OK)

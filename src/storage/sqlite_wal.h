@@ -1,0 +1,19 @@
+/*
+ * sqlite_wal.h — the SQLite VFS the SQLite backend opens its databases
+ * with: the platform's default VFS, except that a write-ahead log's frames
+ * are gathered in memory and reach the file in a few large writes when
+ * SQLite syncs the log, instead of two write calls per frame.
+ *
+ * Internal to the storage module (sqlite.c); see sqlite_wal.c for why and
+ * for the rules that keep a shared WAL file correct.
+ */
+#ifndef ORDO_STORAGE_SQLITE_WAL_H
+#define ORDO_STORAGE_SQLITE_WAL_H
+
+/* Register the VFS with SQLite (once per process, any thread) and return
+ * its name for sqlite3_open_v2; NULL if SQLite has no default VFS or
+ * refused the registration, in which case the caller opens with the
+ * default VFS and loses only the write gathering. */
+const char *ordo__sqlite_wal_vfs(void);
+
+#endif /* ORDO_STORAGE_SQLITE_WAL_H */
