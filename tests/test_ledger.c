@@ -816,6 +816,85 @@ static void test_rw_family(void **st) {
   assert_int_equal(x.e[0].len, 32);
 }
 
+/* Workload lines as Sawtooth batches: a valid, signed one-batch BatchList;
+ * the queuer's addresses in the family's namespace; "outcome":"invalid"
+ * refused by the family; intkey sets a key once and increments it after. */
+static void apply_built(const ordo_ledger_built *b, mstate *m, int *refused) {
+  ordo_ledger_batchlist *bl = NULL;
+  ordo_ledger_state st = mstate_iface(m);
+  assert_int_equal(ordo_ledger_batchlist_decode(b->batchlist, b->batchlist_len,
+                                                &bl),
+                   ORDO_OK);
+  assert_int_equal(ordo_ledger_batchlist_validate(bl), ORDO_OK);
+  assert_int_equal(ordo_ledger_batchlist_count(bl), 1);
+  const ordo_ledger_batch *batch = ordo_ledger_batchlist_batch(bl, 0);
+  assert_string_equal(ordo_ledger_batch_id(batch), b->batch_id);
+  *refused = 0;
+  for (size_t i = 0; i < ordo_ledger_batch_txn_count(batch); i++) {
+    const ordo_ledger_txn *t = ordo_ledger_batch_txn(batch, i);
+    ordo_ledger_txn_header h;
+    size_t len;
+    const unsigned char *pl = ordo_ledger_txn_payload(t, &len);
+    ordo_ledger_txn_header_get(t, &h);
+    if (strcmp(h.family_name, ORDO_LEDGER_RW_FAMILY) == 0) {
+      if (ordo_ledger_rw_apply(ordo_ledger_txn_id(t), pl, len, &st) != ORDO_OK)
+        *refused = 1;
+    } else if (ordo_ledger_intkey_apply(pl, len, &st) != ORDO_OK) {
+      *refused = 1;
+    }
+  }
+  ordo_ledger_batchlist_free(bl);
+}
+
+static void test_workload_conversion(void **unused) {
+  static const char text[] =
+      "{\"id\":\"T1\",\"service\":\"s\",\"reads\":[\"B\"],\"writes\":[\"F\"]}\n"
+      "{\"id\":\"T2\",\"service\":\"s\",\"reads\":[\"F\"],\"writes\":[\"F\"]}\n"
+      "{\"id\":\"T3\",\"service\":\"s\",\"reads\":[\"F\"]}\n"
+      "{\"id\":\"T4\",\"service\":\"s\",\"writes\":[\"a key longer than twenty\"],"
+      "\"outcome\":\"invalid\"}\n";
+  ordo_workload *w = NULL;
+  ordo_ledger_signer *signer = NULL;
+  (void)unused;
+  assert_int_equal(ordo_workload_parse(text, strlen(text), &w), ORDO_OK);
+  assert_int_equal(ordo_ledger_signer_new(NULL, &signer), ORDO_OK);
+  for (int fam = 0; fam < 2; fam++) {
+    ordo_ledger_conv *c = NULL;
+    ordo_ledger_family f;
+    mstate m;
+    char want[ORDO_LEDGER_ADDRESS_SIZE];
+    memset(&m, 0, sizeof m);
+    assert_int_equal(ordo_ledger_family_parse(fam ? "intkey" : "ordo-rw", &f),
+                     ORDO_OK);
+    assert_int_equal(ordo_ledger_conv_new(f, signer, &c), ORDO_OK);
+    for (size_t i = 0; i < w->nbatches; i++) {
+      ordo_ledger_built b;
+      int refused;
+      assert_int_equal(ordo_ledger_conv_batch(c, &w->batches[i], &b), ORDO_OK);
+      assert_int_equal(b.nreads, w->batches[i].nreads);
+      assert_int_equal(b.nwrites, w->batches[i].nwrites);
+      for (size_t k = 0; k < b.nwrites; k++)
+        assert_memory_equal(b.writes[k],
+                            fam ? ORDO_LEDGER_INTKEY_NAMESPACE : "df8441", 6);
+      if (fam == 0 && b.nwrites > 0) {
+        assert_int_equal(ordo_ledger_rw_address(w->batches[i].writes[0], want),
+                         ORDO_OK);
+        assert_string_equal(b.writes[0], want);
+      }
+      apply_built(&b, &m, &refused);
+      assert_int_equal(refused, w->batches[i].invalid); /* only T4 */
+      ordo_ledger_built_clear(&b);
+    }
+    if (fam == 1) /* F was set (T1) and then incremented (T2): 2. */
+      assert_int_equal(ik_value(&m, "F"), 2);
+    ordo_ledger_conv_free(c);
+  }
+  assert_int_equal(ordo_ledger_family_parse("xo", &(ordo_ledger_family){0}),
+                   ORDO_E_INVAL);
+  ordo_ledger_signer_free(signer);
+  ordo_workload_free(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_namespaces_and_addresses),
@@ -827,6 +906,7 @@ int main(void) {
       cmocka_unit_test(test_intkey_cbor),
       cmocka_unit_test(test_intkey_rules),
       cmocka_unit_test(test_rw_family),
+      cmocka_unit_test(test_workload_conversion),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

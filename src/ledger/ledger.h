@@ -394,4 +394,63 @@ void ordo_ledger_rw_payload_clear(ordo_ledger_rw_payload *p);
 int ordo_ledger_rw_apply(const char *txn_id, const void *payload, size_t len,
                          const ordo_ledger_state *state);
 
+/* ------------------------------------------------------------------------ */
+/* REST client (rest.h, rest.c)                                              */
+/* ------------------------------------------------------------------------ */
+
+/* The Sawtooth REST client (ordo_ledger_client, ordo_ledger_submit, …):
+ * declared and documented in its own header, part of this module's. */
+#include "ledger/rest.h"
+
+/* ------------------------------------------------------------------------ */
+/* Workloads as Sawtooth batches (workload.c)                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * `ordo submit --family` turns each line of a workload file (queue.h,
+ * ordo_workload_batch) into one signed Sawtooth batch, its keys mapped to
+ * addresses in the family's namespace:
+ *   ordo-rw  one transaction {"reads":[keys],"writes":[keys]};
+ *   intkey   one transaction per written key: "set" 1 the first time this
+ *            converter sees the key, "inc" 1 after; a batch that only reads
+ *            sets a name of its own ("~read:<id>"). Keys longer than 20
+ *            characters become the first 20 hex digits of their SHA-512.
+ * Inputs are the read and written addresses, outputs the written ones. A
+ * line with "outcome":"invalid" gets a payload its family refuses (ordo-rw:
+ * not a list; intkey: a value out of range), so the ledger rejects it.
+ */
+#include "queue/queue.h"
+
+typedef enum ordo_ledger_family {
+  ORDO_LEDGER_FAMILY_RW = 0,
+  ORDO_LEDGER_FAMILY_INTKEY
+} ordo_ledger_family;
+
+/* "ordo-rw" or "intkey". ORDO_E_INVAL otherwise. */
+int ordo_ledger_family_parse(const char *name, ordo_ledger_family *out);
+
+/* A converter: the family, the signer (borrowed: it must outlive the
+ * converter), and for intkey the names set so far. One thread at a time. */
+typedef struct ordo_ledger_conv ordo_ledger_conv;
+
+int ordo_ledger_conv_new(ordo_ledger_family family,
+                         const ordo_ledger_signer *signer,
+                         ordo_ledger_conv **out);
+void ordo_ledger_conv_free(ordo_ledger_conv *c);
+
+/* One converted line: everything owned by the struct (free with _clear). */
+typedef struct ordo_ledger_built {
+  unsigned char *batchlist; /* a BatchList of the one batch: POST /batches */
+  size_t batchlist_len;
+  char batch_id[ORDO_LEDGER_ID_SIZE];
+  char **reads, **writes; /* the addresses, for the queuer's locks */
+  size_t nreads, nwrites;
+} ordo_ledger_built;
+
+/* Convert one line. ORDO_E_INVAL, ORDO_E_NOMEM, or a build error; the
+ * message starts "line N (id): ". */
+int ordo_ledger_conv_batch(ordo_ledger_conv *c, const ordo_workload_batch *wb,
+                           ordo_ledger_built *out);
+void ordo_ledger_built_clear(ordo_ledger_built *b);
+
 #endif /* ORDO_LEDGER_H */
