@@ -184,38 +184,6 @@ static void plan_usage(FILE *f) {
         f);
 }
 
-static int read_file(const char *path, char **text, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL, *p;
-  size_t cap = 0, n = 0, got;
-
-  if (f == NULL)
-    return ordo__set_last_error(ORDO_E_IO, "%s: %s", path, strerror(errno));
-  for (;;) {
-    if (n == cap) {
-      cap = cap ? cap * 2 : 65536;
-      if ((p = realloc(buf, cap)) == NULL) {
-        free(buf);
-        fclose(f);
-        return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-      }
-      buf = p;
-    }
-    got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0)
-      break;
-  }
-  if (ferror(f)) {
-    free(buf);
-    fclose(f);
-    return ordo__set_last_error(ORDO_E_IO, "%s: read error", path);
-  }
-  fclose(f);
-  *text = buf;
-  *len = n;
-  return ORDO_OK;
-}
 
 static int print_json(FILE *out, const ordo_workload *w, const ordo_plan *p) {
   json_t *root = json_object(), *rounds = json_array(), *inv = json_array();
@@ -280,8 +248,6 @@ int ordo__plan_cli(int argc, char **argv, FILE *out, FILE *err) {
   ordo_queue_options opt;
   const char *path = NULL;
   int explain = 0, json = 0, i, rc;
-  char *text = NULL;
-  size_t len = 0;
   ordo_workload *w = NULL;
   ordo_plan *p = NULL;
 
@@ -346,14 +312,10 @@ int ordo__plan_cli(int argc, char **argv, FILE *out, FILE *err) {
     plan_usage(err);
     return ORDO_CLI_USAGE;
   }
-  if ((rc = read_file(path, &text, &len)) ||
-      (rc = ordo_workload_parse(text, len, &w))) {
-    fprintf(err, "ordo plan: %s%s%s\n", rc == ORDO_E_IO ? "" : path,
-            rc == ORDO_E_IO ? "" : ": ", ordo_last_error_message());
-    free(text);
+  if ((rc = ordo_workload_load(path, &w))) {
+    fprintf(err, "ordo plan: %s\n", ordo_last_error_message());
     return rc == ORDO_E_NOMEM ? ORDO_CLI_FAIL : ORDO_CLI_USAGE;
   }
-  free(text);
   if ((rc = ordo_plan_run(w, &opt, explain && !json, &p))) {
     fprintf(err, "ordo plan: %s\n", ordo_last_error_message());
     ordo_workload_free(w);

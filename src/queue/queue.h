@@ -522,6 +522,11 @@ int ordo_workload_parse(const char *text, size_t len, ordo_workload **out);
 
 void ordo_workload_free(ordo_workload *w);
 
+/* Read the file at path and parse it. ORDO_E_IO (the message names the
+ * file and the system's reason), or as ordo_workload_parse, the message
+ * then "PATH: line N: ...". */
+int ordo_workload_load(const char *path, ordo_workload **out);
+
 /* ------------------------------------------------------------------------ */
 /* The model ledger and `ordo plan` (plan.c)                                 */
 /* ------------------------------------------------------------------------ */

@@ -8,7 +8,9 @@
 #include "queue/queue.h"
 #include "runtime/runtime.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,4 +227,56 @@ int ordo_workload_parse(const char *text, size_t len, ordo_workload **out) {
   }
   *out = w;
   return ORDO_OK;
+}
+
+static int read_file(const char *path, char **text, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL, *p;
+  size_t cap = 0, n = 0, got;
+
+  if (f == NULL)
+    return ordo__set_last_error(ORDO_E_IO, "%s: %s", path, strerror(errno));
+  for (;;) {
+    if (n == cap) {
+      cap = cap ? cap * 2 : 65536;
+      if ((p = realloc(buf, cap)) == NULL) {
+        free(buf);
+        fclose(f);
+        return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+      }
+      buf = p;
+    }
+    got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0)
+      break;
+  }
+  if (ferror(f)) {
+    free(buf);
+    fclose(f);
+    return ordo__set_last_error(ORDO_E_IO, "%s: read error", path);
+  }
+  fclose(f);
+  *text = buf;
+  *len = n;
+  return ORDO_OK;
+}
+
+int ordo_workload_load(const char *path, ordo_workload **out) {
+  char *text = NULL, msg[400];
+  size_t len = 0;
+  int rc;
+  if (out != NULL)
+    *out = NULL;
+  if (path == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "workload: NULL argument");
+  if ((rc = read_file(path, &text, &len)) != ORDO_OK)
+    return rc;
+  rc = ordo_workload_parse(text, len, out);
+  free(text);
+  if (rc != ORDO_OK) {
+    snprintf(msg, sizeof msg, "%s", ordo_last_error_message());
+    ordo__set_last_error(rc, "%s: %s", path, msg);
+  }
+  return rc;
 }
