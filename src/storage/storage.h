@@ -208,8 +208,8 @@ struct ordo_storage_backend {
 /* The SQLite backend: WAL, synchronous=FULL, one serial executor per open
  * database, cached prepared statements, group commit (every request queued
  * while a transaction runs goes into the next one; each write in its own
- * savepoint so one failure fails only its own request), busy timeout so two
- * processes can share a file. */
+ * savepoint, or for ADD an undo of its own, so one failure fails only its
+ * own request), busy timeout so two processes can share a file. */
 extern const ordo_storage_backend ordo_storage_sqlite;
 
 /* Added for tests and benchmarks: how many transactions that held at least
