@@ -8,6 +8,7 @@
  */
 #include "bench.h"
 #include "cli/cli.h"
+#include "node/node.h"
 #include "ordo.h"
 #include "queue/queue.h"
 
@@ -25,6 +26,7 @@ typedef struct cli_command {
 static const cli_command cli_commands[] = {
     {"bench", "measure latency isolation and cheap-op scaling", bench_main},
     {"plan", "show how the queuer would schedule a workload file", ordo__plan_main},
+    {"ledger", "run the embedded ledger node (Sawtooth REST subset)", ordo__node_main},
 };
 
 #define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])

@@ -1,0 +1,177 @@
+/*
+ * cli.c — `ordo ledger`: run the embedded ledger node until SIGINT or
+ * SIGTERM.
+ *
+ * The signals are blocked before the node starts, so every thread it makes
+ * inherits the mask and only sigwait() here sees them; the node is then
+ * stopped in order (see ordo_node_stop) and the process exits 0.
+ */
+#include "cli/cli.h"
+#include "node/node.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void ledger_usage(FILE *out) {
+  fputs("usage: ordo ledger --data DIR [--port P] [--bind ADDR] [--block-ms T]\n"
+        "                   [--seed S] [--fail-rate F] [--delay-ms D]\n"
+        "                   [--keep-pending] [--max-pending N]\n"
+        "\n"
+        "Run an embedded ledger node speaking Sawtooth's REST API subset\n"
+        "(POST /batches, GET|POST /batch_statuses, GET /state, GET /blocks).\n"
+        "Every T ms it cuts a block from all pending batches, applied in an\n"
+        "order drawn from the seed and the block number. Stops on SIGINT or\n"
+        "SIGTERM after finishing the block in progress.\n"
+        "\n"
+        "options:\n"
+        "  --data DIR        database directory (created if missing); required\n"
+        "  --port P          TCP port, 0 for an ephemeral one (default 8008)\n"
+        "  --bind ADDR       address to listen on (default 127.0.0.1)\n"
+        "  --block-ms T      milliseconds between blocks, >= 1 (default 1000)\n"
+        "  --seed S          seed of the block order and faults (default 0)\n"
+        "  --fail-rate F     answer this share (0..1) of requests with 503\n"
+        "  --delay-ms D      wait D ms before sending each answer\n"
+        "  --keep-pending    pending batches survive a restart (default: lost)\n"
+        "  --max-pending N   refuse batches (429) past N pending (default 10000)\n"
+        "  -h, --help        show this help and exit\n"
+        "\n"
+        "The first line on stdout is 'listening on http://ADDR:PORT'.\n",
+        out);
+}
+
+static int parse_u64(const char *v, unsigned long long max,
+                     unsigned long long *out) {
+  char *end;
+  unsigned long long n;
+  if (v == NULL || v[0] < '0' || v[0] > '9')
+    return -1;
+  errno = 0;
+  n = strtoull(v, &end, 10);
+  if (errno != 0 || *end != '\0' || n > max)
+    return -1;
+  *out = n;
+  return 0;
+}
+
+/* 1 for a loopback literal (127.0.0.0/8 or ::1). */
+static int is_loopback(const char *addr) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (inet_pton(AF_INET, addr, &a4) == 1)
+    return (ntohl(a4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, addr, &a6) == 1)
+    return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
+  return 0;
+}
+
+int ordo__node_main(int argc, char **argv) {
+  ordo_node_options opts;
+  ordo_node *node = NULL;
+  sigset_t sigs;
+  int i, sig, rc;
+
+  ordo_node_options_init(&opts);
+  opts.port = 8008;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    unsigned long long n;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      ledger_usage(stdout);
+      return ORDO_CLI_OK;
+    } else if (strcmp(a, "--keep-pending") == 0) {
+      opts.keep_pending = 1;
+      continue;
+    } else if (v == NULL || a[0] != '-') {
+      fprintf(stderr, "ordo ledger: unknown option or missing value '%s'\n",
+              a);
+      ledger_usage(stderr);
+      return ORDO_CLI_USAGE;
+    } else if (strcmp(a, "--data") == 0) {
+      opts.data_dir = v;
+    } else if (strcmp(a, "--bind") == 0) {
+      opts.bind = v;
+    } else if (strcmp(a, "--port") == 0) {
+      if (parse_u64(v, 65535, &n))
+        goto bad_value;
+      opts.port = (int)n;
+    } else if (strcmp(a, "--block-ms") == 0) {
+      if (parse_u64(v, 86400000, &n) || n == 0)
+        goto bad_value;
+      opts.block_ms = (unsigned)n;
+    } else if (strcmp(a, "--seed") == 0) {
+      if (parse_u64(v, UINT64_MAX, &n))
+        goto bad_value;
+      opts.seed = n;
+    } else if (strcmp(a, "--delay-ms") == 0) {
+      if (parse_u64(v, 600000, &n))
+        goto bad_value;
+      opts.delay_ms = (unsigned)n;
+    } else if (strcmp(a, "--max-pending") == 0) {
+      if (parse_u64(v, 100000000, &n) || n == 0)
+        goto bad_value;
+      opts.max_pending = (size_t)n;
+    } else if (strcmp(a, "--fail-rate") == 0) {
+      char *end;
+      double f = strtod(v, &end);
+      if (end == v || *end != '\0' || !(f >= 0.0 && f <= 1.0))
+        goto bad_value;
+      opts.fail_rate = f;
+    } else {
+      fprintf(stderr, "ordo ledger: unknown option '%s'\n", a);
+      ledger_usage(stderr);
+      return ORDO_CLI_USAGE;
+    }
+    i++;
+    continue;
+  bad_value:
+    fprintf(stderr, "ordo ledger: bad value '%s' for %s\n", v, a);
+    return ORDO_CLI_USAGE;
+  }
+  if (opts.data_dir == NULL) {
+    fputs("ordo ledger: missing --data DIR\n", stderr);
+    ledger_usage(stderr);
+    return ORDO_CLI_USAGE;
+  }
+  if (opts.bind == NULL)
+    opts.bind = "127.0.0.1";
+  {
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, opts.bind, &a4) != 1 &&
+        inet_pton(AF_INET6, opts.bind, &a6) != 1) {
+      fprintf(stderr, "ordo ledger: bad value '%s' for --bind (an IP "
+              "address)\n", opts.bind);
+      return ORDO_CLI_USAGE;
+    }
+  }
+  if (!is_loopback(opts.bind))
+    fprintf(stderr, "ordo ledger: warning: listening on %s, which is not a "
+            "loopback address; the node has no authentication\n", opts.bind);
+
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  if ((rc = ordo_node_start(&opts, &node)) != ORDO_OK) {
+    fprintf(stderr, "ordo ledger: %s\n", ordo_last_error_message());
+    return ORDO_CLI_FAIL;
+  }
+  printf(strchr(opts.bind, ':') != NULL ? "listening on http://[%s]:%d\n"
+                                        : "listening on http://%s:%d\n",
+         opts.bind, ordo_node_port(node));
+  fflush(stdout);
+  do {
+    rc = sigwait(&sigs, &sig);
+  } while (rc == EINTR);
+  rc = ordo_node_stop(node);
+  if (rc != ORDO_OK) {
+    fprintf(stderr, "ordo ledger: %s\n", ordo_last_error_message());
+    return ORDO_CLI_FAIL;
+  }
+  return ORDO_CLI_OK;
+}

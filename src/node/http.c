@@ -1,0 +1,937 @@
+/*
+ * http.c — the node's REST subset: request handlers that take a request
+ * (method, path, raw query, content type, body) and give an HTTP status and
+ * JSON, with no sockets (ordo_node_handle, what the fuzzer drives), and the
+ * libmicrohttpd server around them.
+ *
+ * The server runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION),
+ * so a status request that waits (wait=S) only holds its own connection.
+ * libmicrohttpd strips and unescapes the query before the access handler
+ * sees the URL; the raw query is taken from the URI log callback instead,
+ * which runs first and whose result becomes the request's context.
+ */
+#include "node/internal.h"
+#include "runtime/runtime.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* The largest body taken; Sawtooth's REST API allows 10 MiB. */
+#define HTTP_MAX_BODY (16u << 20)
+/* Ids in one POST /batch_statuses. */
+#define HTTP_MAX_POST_IDS 10000
+/* limit= of GET /state and /blocks. */
+#define HTTP_MAX_LIMIT 1000
+
+/* ------------------------------------------------------------------------ */
+/* Answers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct answer {
+  int status;
+  json_t *body; /* owned */
+} answer;
+
+static int reply(answer *a, int status, json_t *body) {
+  a->status = status;
+  a->body = body;
+  return body != NULL ? ORDO_OK : ORDO_E_NOMEM;
+}
+
+/* {"error": {"code", "title", "message"}}, Sawtooth's error shape. */
+static int reply_error(answer *a, int status, int code, const char *title,
+                       const char *message) {
+  return reply(a, status,
+               json_pack("{s:{s:i,s:s,s:s}}", "error", "code", code, "title",
+                         title, "message", message));
+}
+
+static int reply_nomem(answer *a) { return reply(a, 500, NULL); }
+
+/* ------------------------------------------------------------------------ */
+/* Query strings                                                             */
+/* ------------------------------------------------------------------------ */
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decode n bytes (and '+' to space) into a new string; a '%' not
+ * followed by two hex digits stays as it is. NUL bytes (%00) end it. */
+static char *url_decode(const char *s, size_t n) {
+  char *out = malloc(n + 1);
+  size_t i, j = 0;
+  if (out == NULL)
+    return NULL;
+  for (i = 0; i < n; i++) {
+    int hi, lo;
+    if (s[i] == '+') {
+      out[j++] = ' ';
+    } else if (s[i] == '%' && i + 2 < n &&
+               (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+               (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+      out[j++] = (char)(hi << 4 | lo);
+      i += 2;
+    } else {
+      out[j++] = s[i];
+    }
+  }
+  out[j] = '\0';
+  return out;
+}
+
+/*
+ * The value of the first key=value in query whose decoded key is key: a new
+ * string in *out (a key without '=' has the value ""), or *out NULL when
+ * absent. ORDO_E_NOMEM.
+ */
+static int query_get(const char *query, const char *key, char **out) {
+  const char *p = query;
+  *out = NULL;
+  if (query == NULL)
+    return ORDO_OK;
+  while (*p != '\0') {
+    const char *end = strchr(p, '&'), *eq;
+    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    char *k;
+    eq = memchr(p, '=', len);
+    if ((k = url_decode(p, eq != NULL ? (size_t)(eq - p) : len)) == NULL)
+      return ORDO_E_NOMEM;
+    if (strcmp(k, key) == 0) {
+      free(k);
+      *out = eq != NULL ? url_decode(eq + 1, len - (size_t)(eq + 1 - p))
+                        : strdup("");
+      return *out != NULL ? ORDO_OK : ORDO_E_NOMEM;
+    }
+    free(k);
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  return ORDO_OK;
+}
+
+/* 1 if s is n lower-case hex digits (n == (size_t)-1: any number, >= 0). */
+static int is_hex(const char *s, size_t n) {
+  size_t i;
+  for (i = 0; s[i] != '\0'; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  return n == (size_t)-1 || i == n;
+}
+
+/* A media type without parameters equals want (case-insensitive). */
+static int content_type_is(const char *ct, const char *want) {
+  size_t n = strlen(want);
+  if (ct == NULL)
+    return 0;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  if (strncasecmp(ct, want, n) != 0)
+    return 0;
+  ct += n;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == '\0' || *ct == ';';
+}
+
+/* "http://HOST" for links. */
+static void base_url(ordo_node *node, const ordo_node_request *req, char *out,
+                     size_t size) {
+  if (req->host != NULL && req->host[0] != '\0' && strlen(req->host) < 256 &&
+      strpbrk(req->host, "\"\\/ \r\n") == NULL)
+    snprintf(out, size, "http://%s", req->host);
+  else
+    snprintf(out, size, "http://127.0.0.1:%d", node->port);
+}
+
+/* base + path [+ "?" + query] as a JSON string. */
+static json_t *link_json(const char *base, const char *path,
+                         const char *query) {
+  int q = query != NULL && query[0] != '\0';
+  size_t n = strlen(base) + strlen(path) + (q ? strlen(query) + 1 : 0) + 1;
+  char *s = malloc(n);
+  json_t *j;
+  if (s == NULL)
+    return NULL;
+  snprintf(s, n, "%s%s%s%s", base, path, q ? "?" : "", q ? query : "");
+  j = json_string(s);
+  free(s);
+  return j;
+}
+
+/* limit=: default HTTP_MAX_LIMIT, 1..HTTP_MAX_LIMIT; 0 when malformed. */
+static size_t parse_limit(const char *v) {
+  char *end;
+  unsigned long n;
+  if (v == NULL)
+    return HTTP_MAX_LIMIT;
+  if (v[0] < '0' || v[0] > '9')
+    return 0;
+  n = strtoul(v, &end, 10);
+  if (*end != '\0' || n == 0 || n > HTTP_MAX_LIMIT)
+    return 0;
+  return (size_t)n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* POST /batches                                                             */
+/* ------------------------------------------------------------------------ */
+
+static int post_batches(ordo_node *node, const ordo_node_request *req,
+                        answer *a) {
+  ordo_ledger_batchlist *bl = NULL;
+  char base[300];
+  size_t n, i, len;
+  char *link;
+  json_t *body;
+  int rc;
+
+  if (!content_type_is(req->content_type, "application/octet-stream"))
+    return reply_error(a, 400, 42, "Wrong Content Type",
+                       "Batches must be submitted as a BatchList protobuf "
+                       "binary, with a 'Content-Type' header of "
+                       "'application/octet-stream'");
+  if (req->body_len == 0)
+    return reply_error(a, 400, 34, "No Batches Submitted",
+                       "The protobuf BatchList you submitted was empty and "
+                       "contained no Batches");
+  rc = ordo_ledger_batchlist_decode(req->body, req->body_len, &bl);
+  if (rc == ORDO_E_NOMEM)
+    return reply_nomem(a);
+  if (rc != ORDO_OK)
+    return reply_error(a, 400, 35, "Protobuf Not Decodable",
+                       ordo_last_error_message());
+  if ((n = ordo_ledger_batchlist_count(bl)) == 0) {
+    ordo_ledger_batchlist_free(bl);
+    return reply_error(a, 400, 34, "No Batches Submitted",
+                       "The protobuf BatchList you submitted was empty and "
+                       "contained no Batches");
+  }
+  if ((rc = ordo_ledger_batchlist_validate(bl)) != ORDO_OK) {
+    char msg[600];
+    ordo_ledger_batchlist_free(bl);
+    if (rc == ORDO_E_NOMEM)
+      return reply_nomem(a);
+    snprintf(msg, sizeof msg, "Submitted batches failed validation: %s",
+             ordo_last_error_message());
+    return reply_error(a, 400, 30, "Submitted Batches Invalid", msg);
+  }
+  /* The link names every batch of the list, known before or not. */
+  base_url(node, req, base, sizeof base);
+  len = strlen(base) + sizeof "/batch_statuses?id=" + n * (ORDO_LEDGER_ID_LEN + 1);
+  for (i = 0; i < n; i++)
+    len += strlen(ordo_ledger_batch_id(ordo_ledger_batchlist_batch(bl, i)));
+  if ((link = malloc(len)) == NULL) {
+    ordo_ledger_batchlist_free(bl);
+    return reply_nomem(a);
+  }
+  len = (size_t)sprintf(link, "%s/batch_statuses?id=", base);
+  for (i = 0; i < n; i++)
+    len += (size_t)sprintf(link + len, "%s%s", i > 0 ? "," : "",
+                           ordo_ledger_batch_id(ordo_ledger_batchlist_batch(bl, i)));
+  body = json_pack("{s:s}", "link", link);
+  free(link);
+  if (body == NULL) {
+    ordo_ledger_batchlist_free(bl);
+    return reply_nomem(a);
+  }
+  rc = node_submit(node, bl); /* takes bl */
+  if (rc == ORDO_OK)
+    return reply(a, 202, body);
+  json_decref(body);
+  switch (rc) {
+  case ORDO_E_BUSY:
+    return reply_error(a, 429, 31, "Unable to Accept Batches",
+                       "The validator cannot accept more batches at this "
+                       "time; retry later");
+  case ORDO_E_SHUTDOWN:
+    return reply_error(a, 503, 18, "Validator Disconnected",
+                       "The validator is shutting down");
+  case ORDO_E_NOMEM:
+    return reply_nomem(a);
+  default:
+    return reply_error(a, 500, 10, "Unknown Validator Error",
+                       ordo_last_error_message());
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* GET|POST /batch_statuses                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Seconds from wait=: absent 0, a number clipped to 0..max_wait_s,
+ * anything else (wait=true) max_wait_s, as Sawtooth's REST API does. */
+static double parse_wait(ordo_node *node, const char *v) {
+  char *end;
+  double w;
+  if (v == NULL)
+    return 0;
+  w = strtod(v, &end);
+  if (end == v || *end != '\0' || w != w)
+    return node->opts.max_wait_s;
+  if (w < 0)
+    return 0;
+  return w > node->opts.max_wait_s ? node->opts.max_wait_s : w;
+}
+
+static void free_ids(char **ids, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    free(ids[i]);
+  free(ids);
+}
+
+/* The ids of "A,B,C": new strings; ORDO_E_INVAL for an empty one. */
+static int split_ids(const char *v, char ***out, size_t *n) {
+  size_t cap = 1, i = 0;
+  const char *p;
+  char **ids;
+  for (p = v; *p != '\0'; p++)
+    cap += *p == ',';
+  if ((ids = calloc(cap, sizeof *ids)) == NULL)
+    return ORDO_E_NOMEM;
+  for (p = v;;) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+    if (len == 0) {
+      free_ids(ids, i);
+      return ORDO_E_INVAL;
+    }
+    if ((ids[i] = strndup(p, len)) == NULL) {
+      free_ids(ids, i);
+      return ORDO_E_NOMEM;
+    }
+    i++;
+    if (comma == NULL)
+      break;
+    p = comma + 1;
+  }
+  *out = ids;
+  *n = i;
+  return ORDO_OK;
+}
+
+static int batch_statuses(ordo_node *node, const ordo_node_request *req,
+                          int post, answer *a) {
+  char **ids = NULL, *v = NULL, base[300];
+  size_t n = 0, i;
+  double wait;
+  json_t *data = NULL, *body = NULL;
+  int rc;
+
+  if (post) {
+    json_t *arr;
+    json_error_t jerr;
+    if (!content_type_is(req->content_type, "application/json"))
+      return reply_error(a, 400, 43, "Wrong Content Type",
+                         "Requests for batch statuses sent as a POST must "
+                         "have a 'Content-Type' header of 'application/json'");
+    arr = json_loadb(req->body != NULL ? req->body : "", req->body_len, 0,
+                     &jerr);
+    if (arr == NULL || !json_is_array(arr) || json_array_size(arr) == 0 ||
+        json_array_size(arr) > HTTP_MAX_POST_IDS) {
+      json_decref(arr);
+      return reply_error(a, 400, 46, "Bad Status Request",
+                         "The body must be a JSON array of 1 to 10000 batch "
+                         "ids");
+    }
+    n = json_array_size(arr);
+    if ((ids = calloc(n, sizeof *ids)) == NULL) {
+      json_decref(arr);
+      return reply_nomem(a);
+    }
+    for (i = 0; i < n; i++) {
+      const char *s = json_string_value(json_array_get(arr, i));
+      if (s == NULL || s[0] == '\0') {
+        free_ids(ids, i);
+        json_decref(arr);
+        return reply_error(a, 400, 46, "Bad Status Request",
+                           "Every batch id must be a non-empty string");
+      }
+      if ((ids[i] = strdup(s)) == NULL) {
+        free_ids(ids, i);
+        json_decref(arr);
+        return reply_nomem(a);
+      }
+    }
+    json_decref(arr);
+  } else {
+    if (query_get(req->query, "id", &v) != ORDO_OK)
+      return reply_nomem(a);
+    rc = v != NULL ? split_ids(v, &ids, &n) : ORDO_E_INVAL;
+    free(v);
+    if (rc == ORDO_E_NOMEM)
+      return reply_nomem(a);
+    if (rc != ORDO_OK)
+      return reply_error(a, 400, 66, "Id Query Invalid or Missing",
+                         "Requests for batch statuses need an 'id' query of "
+                         "comma-separated batch ids");
+    if (n > ORDO_NODE_MAX_GET_IDS) {
+      free_ids(ids, n);
+      return reply_error(a, 400, 66, "Id Query Invalid or Missing",
+                         "At most 15 ids in a GET; use POST /batch_statuses "
+                         "for more");
+    }
+  }
+  if (query_get(req->query, "wait", &v) != ORDO_OK) {
+    free_ids(ids, n);
+    return reply_nomem(a);
+  }
+  wait = parse_wait(node, v);
+  free(v);
+  if (wait > 0)
+    node_wait_final(node, ids, n,
+                    ordo__now_ns() + (unsigned long long)(wait * 1e9));
+  if ((data = json_array()) == NULL)
+    goto nomem;
+  for (i = 0; i < n; i++) {
+    const char *status;
+    char *txn, *msg;
+    json_t *inv, *e;
+    if ((rc = node_status(node, ids[i], &status, &txn, &msg)) != ORDO_OK) {
+      free_ids(ids, n);
+      json_decref(data);
+      if (rc == ORDO_E_NOMEM)
+        return reply_nomem(a);
+      return reply_error(a, 500, 10, "Unknown Validator Error",
+                         ordo_last_error_message());
+    }
+    inv = txn != NULL ? json_pack("[{s:s,s:s,s:s}]", "id", txn, "message",
+                                  msg != NULL ? msg : "", "extended_data", "")
+                      : json_array();
+    free(txn);
+    free(msg);
+    if (inv == NULL)
+      goto nomem;
+    e = json_pack("{s:s,s:s,s:o}", "id", ids[i], "status", status,
+                  "invalid_transactions", inv);
+    if (e == NULL || json_array_append_new(data, e) != 0)
+      goto nomem;
+  }
+  base_url(node, req, base, sizeof base);
+  body = json_pack("{s:o,s:o*}", "data", data, "link",
+                   link_json(base, "/batch_statuses", req->query));
+  data = NULL;
+  free_ids(ids, n);
+  return body != NULL ? reply(a, 200, body) : reply_nomem(a);
+nomem:
+  free_ids(ids, n);
+  json_decref(data);
+  return reply_nomem(a);
+}
+
+/* ------------------------------------------------------------------------ */
+/* GET /state, /state/{address}, /blocks                                     */
+/* ------------------------------------------------------------------------ */
+
+static int head_json(sqlite3 *db, json_t **out) {
+  uint64_t num;
+  char id[65];
+  int rc = node_store_head(db, &num, id);
+  *out = rc == ORDO_OK ? json_string(id) : NULL;
+  return rc != ORDO_OK ? rc : *out != NULL ? ORDO_OK : ORDO_E_NOMEM;
+}
+
+static int storage_answer(answer *a, int rc) {
+  if (rc == ORDO_E_NOMEM)
+    return reply_nomem(a);
+  return reply_error(a, 500, 10, "Unknown Validator Error",
+                     ordo_last_error_message());
+}
+
+static int get_state_one(ordo_node *node, const ordo_node_request *req,
+                         const char *address, answer *a) {
+  sqlite3 *db = node->st.rdb;
+  unsigned char *buf = NULL;
+  size_t cap = 0, len = 0, n;
+  char *b64, base[300];
+  json_t *head = NULL, *body;
+  int rc;
+
+  if (!is_hex(address, ORDO_LEDGER_ADDRESS_LEN))
+    return reply_error(a, 400, 62, "Invalid State Address",
+                       "A state address is 70 lower-case hex characters");
+  pthread_mutex_lock(&node->rd_mu);
+  /* One read transaction: the value and the head agree. */
+  rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
+           ? ORDO_OK
+           : ordo__set_last_error(ORDO_E_STORAGE, "node db: %s",
+                                  sqlite3_errmsg(db));
+  if (rc == ORDO_OK)
+    rc = node_store_state_get(db, address, &buf, &cap, &len);
+  if (rc == ORDO_OK)
+    rc = head_json(db, &head);
+  sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  pthread_mutex_unlock(&node->rd_mu);
+  if (rc == ORDO_E_NOT_FOUND) {
+    free(buf);
+    return reply_error(a, 404, 75, "State Not Found",
+                       "There is no state data at the address specified");
+  }
+  if (rc != ORDO_OK) {
+    free(buf);
+    return storage_answer(a, rc);
+  }
+  n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+  if ((b64 = malloc(n)) == NULL) {
+    free(buf);
+    json_decref(head);
+    return reply_nomem(a);
+  }
+  sodium_bin2base64(b64, n, buf, len, sodium_base64_VARIANT_ORIGINAL);
+  free(buf);
+  base_url(node, req, base, sizeof base);
+  {
+    size_t pn = sizeof "/state/" + ORDO_LEDGER_ADDRESS_LEN;
+    char path[sizeof "/state/" + ORDO_LEDGER_ADDRESS_LEN];
+    snprintf(path, pn, "/state/%s", address);
+    body = json_pack("{s:s,s:o,s:o*}", "data", b64, "head", head, "link",
+                     link_json(base, path, NULL));
+  }
+  free(b64);
+  return body != NULL ? reply(a, 200, body) : reply_nomem(a);
+}
+
+/* "paging": {"limit", "start"?, "next_position"?, "next"?}. */
+static json_t *paging_json(size_t limit, const char *start, const char *next,
+                           const char *base, const char *path,
+                           const char *query) {
+  json_t *p = json_pack("{s:I}", "limit", (json_int_t)limit);
+  if (p == NULL)
+    return NULL;
+  if (start != NULL && json_object_set_new(p, "start", json_string(start)))
+    goto fail;
+  if (next != NULL) {
+    /* The next page: the same query with start= replaced. */
+    size_t n = strlen(base) + strlen(path) + strlen(next) + 64 +
+               (query != NULL ? strlen(query) : 0);
+    char *url = malloc(n);
+    size_t len;
+    const char *q = query;
+    if (url == NULL)
+      goto fail;
+    len = (size_t)snprintf(url, n, "%s%s?", base, path);
+    while (q != NULL && *q != '\0') {
+      const char *end = strchr(q, '&');
+      size_t l = end != NULL ? (size_t)(end - q) : strlen(q);
+      if (!(l >= 6 && strncmp(q, "start=", 6) == 0) &&
+          !(l == 5 && strncmp(q, "start", 5) == 0))
+        len += (size_t)snprintf(url + len, n - len, "%.*s&", (int)l, q);
+      q += l;
+      if (*q == '&')
+        q++;
+    }
+    snprintf(url + len, n - len, "start=%s", next);
+    if (json_object_set_new(p, "next_position", json_string(next)) ||
+        json_object_set_new(p, "next", json_string(url))) {
+      free(url);
+      goto fail;
+    }
+    free(url);
+  }
+  return p;
+fail:
+  json_decref(p);
+  return NULL;
+}
+
+static int get_state_list(ordo_node *node, const ordo_node_request *req,
+                          answer *a) {
+  sqlite3 *db = node->st.rdb;
+  char *prefix = NULL, *start = NULL, *lim = NULL, *next = NULL, base[300];
+  json_t *data = NULL, *head = NULL, *body = NULL, *paging;
+  size_t limit;
+  int rc;
+
+  if (query_get(req->query, "address", &prefix) ||
+      query_get(req->query, "start", &start) ||
+      query_get(req->query, "limit", &lim))
+    goto nomem;
+  if (prefix != NULL &&
+      (!is_hex(prefix, (size_t)-1) || strlen(prefix) > ORDO_LEDGER_ADDRESS_LEN)) {
+    rc = reply_error(a, 400, 62, "Invalid State Address",
+                     "An address prefix is at most 70 lower-case hex "
+                     "characters");
+    goto out;
+  }
+  if ((start != NULL && !is_hex(start, ORDO_LEDGER_ADDRESS_LEN)) ||
+      (limit = parse_limit(lim)) == 0) {
+    rc = reply_error(a, 400, 54, "Invalid Paging Query",
+                     "limit is 1..1000 and start a 70-character address");
+    goto out;
+  }
+  if ((data = json_array()) == NULL)
+    goto nomem;
+  pthread_mutex_lock(&node->rd_mu);
+  rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
+           ? ORDO_OK
+           : ordo__set_last_error(ORDO_E_STORAGE, "node db: %s",
+                                  sqlite3_errmsg(db));
+  if (rc == ORDO_OK)
+    rc = node_store_state_list(db, prefix != NULL ? prefix : "", start, limit,
+                               data, &next);
+  if (rc == ORDO_OK)
+    rc = head_json(db, &head);
+  sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  pthread_mutex_unlock(&node->rd_mu);
+  if (rc != ORDO_OK) {
+    rc = storage_answer(a, rc);
+    goto out;
+  }
+  base_url(node, req, base, sizeof base);
+  paging = paging_json(limit, start, next, base, "/state", req->query);
+  body = json_pack("{s:O,s:o,s:o*,s:o*}", "data", data, "head", head, "link",
+                   link_json(base, "/state", req->query), "paging", paging);
+  head = NULL;
+  if (body == NULL || paging == NULL)
+    goto nomem;
+  rc = reply(a, 200, body);
+  body = NULL;
+  goto out;
+nomem:
+  rc = reply_nomem(a);
+out:
+  json_decref(body);
+  json_decref(head);
+  json_decref(data);
+  free(prefix);
+  free(start);
+  free(lim);
+  free(next);
+  return rc;
+}
+
+static int get_blocks(ordo_node *node, const ordo_node_request *req,
+                      answer *a) {
+  sqlite3 *db = node->st.rdb;
+  char *start = NULL, *lim = NULL, base[300], nextstr[24];
+  json_t *data = NULL, *head = NULL, *body = NULL, *paging;
+  uint64_t from = UINT64_MAX;
+  int64_t next = -1;
+  size_t limit;
+  int rc;
+
+  if (query_get(req->query, "start", &start) ||
+      query_get(req->query, "limit", &lim))
+    goto nomem;
+  if (start != NULL) {
+    char *end;
+    if (start[0] < '0' || start[0] > '9' ||
+        (from = strtoull(start, &end, 10), *end != '\0') ||
+        from > INT64_MAX) {
+      rc = reply_error(a, 400, 54, "Invalid Paging Query",
+                       "start is a block number");
+      goto out;
+    }
+  }
+  if ((limit = parse_limit(lim)) == 0) {
+    rc = reply_error(a, 400, 54, "Invalid Paging Query", "limit is 1..1000");
+    goto out;
+  }
+  if ((data = json_array()) == NULL)
+    goto nomem;
+  pthread_mutex_lock(&node->rd_mu);
+  rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
+           ? ORDO_OK
+           : ordo__set_last_error(ORDO_E_STORAGE, "node db: %s",
+                                  sqlite3_errmsg(db));
+  if (rc == ORDO_OK)
+    rc = node_store_block_list(db, from, limit, data, &next);
+  if (rc == ORDO_OK)
+    rc = head_json(db, &head);
+  sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  pthread_mutex_unlock(&node->rd_mu);
+  if (rc != ORDO_OK) {
+    rc = storage_answer(a, rc);
+    goto out;
+  }
+  snprintf(nextstr, sizeof nextstr, "%lld", (long long)next);
+  base_url(node, req, base, sizeof base);
+  paging = paging_json(limit, start, next >= 0 ? nextstr : NULL, base,
+                       "/blocks", req->query);
+  body = json_pack("{s:O,s:o,s:o*,s:o*}", "data", data, "head", head, "link",
+                   link_json(base, "/blocks", req->query), "paging", paging);
+  head = NULL;
+  if (body == NULL || paging == NULL)
+    goto nomem;
+  rc = reply(a, 200, body);
+  body = NULL;
+  goto out;
+nomem:
+  rc = reply_nomem(a);
+out:
+  json_decref(body);
+  json_decref(head);
+  json_decref(data);
+  free(start);
+  free(lim);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Routing                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int method_not_allowed(answer *a) {
+  return reply_error(a, 405, 405, "Method Not Allowed",
+                     "This resource does not take that method");
+}
+
+/* A 503 for a share fail_rate of requests, drawn before anything else. */
+static int fault(ordo_node *node, answer *a) {
+  static const struct {
+    int code;
+    const char *title, *message;
+  } kinds[3] = {
+      {15, "Validator Not Ready",
+       "The validator has no genesis block, and is not ready to be queried"},
+      {17, "Validator Timed Out",
+       "The request timed out while waiting for a response from the "
+       "validator"},
+      {18, "Validator Disconnected",
+       "The validator disconnected before sending a response"},
+  };
+  uint64_t r;
+  double x;
+  if (node->opts.fail_rate <= 0)
+    return 0;
+  r = node_fault_draw(node);
+  x = (double)(r >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
+  if (x >= node->opts.fail_rate)
+    return 0;
+  r %= 3;
+  reply_error(a, 503, kinds[r].code, kinds[r].title, kinds[r].message);
+  return 1;
+}
+
+static int route(ordo_node *node, const ordo_node_request *req, answer *a) {
+  const char *path = req->path, *m = req->method;
+  int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
+
+  if (fault(node, a))
+    return a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
+  if (strcmp(path, "/batches") == 0)
+    return post ? post_batches(node, req, a) : method_not_allowed(a);
+  if (strcmp(path, "/batch_statuses") == 0)
+    return get || post ? batch_statuses(node, req, post, a)
+                       : method_not_allowed(a);
+  if (strcmp(path, "/state") == 0)
+    return get ? get_state_list(node, req, a) : method_not_allowed(a);
+  if (strncmp(path, "/state/", 7) == 0)
+    return get ? get_state_one(node, req, path + 7, a) : method_not_allowed(a);
+  if (strcmp(path, "/blocks") == 0)
+    return get ? get_blocks(node, req, a) : method_not_allowed(a);
+  return reply_error(a, 404, 404, "Not Found",
+                     "This node serves /batches, /batch_statuses, /state and "
+                     "/blocks");
+}
+
+int ordo_node_handle(ordo_node *node, const ordo_node_request *req,
+                     int *status, char **json) {
+  answer a = {500, NULL};
+  int rc;
+
+  if (json != NULL)
+    *json = NULL;
+  if (node == NULL || req == NULL || status == NULL || json == NULL ||
+      req->method == NULL || req->path == NULL ||
+      (req->body == NULL && req->body_len > 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "node: NULL argument");
+  rc = route(node, req, &a);
+  if (rc == ORDO_OK && a.body != NULL)
+    *json = json_dumps(a.body, JSON_COMPACT);
+  json_decref(a.body);
+  if (*json == NULL) {
+    /* Out of memory somewhere: a fixed answer, if even that fits. */
+    static const char oom[] =
+        "{\"error\":{\"code\":10,\"title\":\"Unknown Validator Error\","
+        "\"message\":\"out of memory\"}}";
+    *status = 500;
+    if ((*json = strdup(oom)) == NULL)
+      return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+    return ORDO_OK;
+  }
+  *status = a.status;
+  return ORDO_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* libmicrohttpd                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* One request's context, from the URI log callback to completion. */
+typedef struct http_req {
+  char *query; /* raw, NULL if none */
+  unsigned char *body;
+  size_t len, cap;
+  int headers_seen;
+  int too_big;
+} http_req;
+
+static void *http_uri_log(void *cls, const char *uri,
+                          struct MHD_Connection *c) {
+  http_req *r = calloc(1, sizeof *r);
+  const char *q = uri != NULL ? strchr(uri, '?') : NULL;
+  (void)cls;
+  (void)c;
+  if (r != NULL && q != NULL && (r->query = strdup(q + 1)) == NULL) {
+    free(r);
+    r = NULL;
+  }
+  return r;
+}
+
+static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                           enum MHD_RequestTerminationCode toe) {
+  http_req *r = *con_cls;
+  (void)cls;
+  (void)c;
+  (void)toe;
+  if (r != NULL) {
+    free(r->query);
+    free(r->body);
+    free(r);
+  }
+  *con_cls = NULL;
+}
+
+static enum MHD_Result http_send(struct MHD_Connection *c, int status,
+                                 char *json) {
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+  enum MHD_Result ret;
+  if (resp == NULL) {
+    free(json);
+    return MHD_NO;
+  }
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          "application/json");
+  ret = MHD_queue_response(c, (unsigned)status, resp);
+  MHD_destroy_response(resp);
+  return ret;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
+                                   const char *url, const char *method,
+                                   const char *version, const char *upload,
+                                   size_t *upload_size, void **con_cls) {
+  ordo_node *node = cls;
+  http_req *r = *con_cls;
+  ordo_node_request req;
+  int status = 500;
+  char *json = NULL;
+  (void)version;
+
+  if (r == NULL)
+    return MHD_NO; /* out of memory in the URI log callback */
+  if (!r->headers_seen) {
+    r->headers_seen = 1;
+    return MHD_YES;
+  }
+  if (*upload_size > 0) {
+    size_t n = *upload_size;
+    if (!r->too_big && r->len + n > HTTP_MAX_BODY) {
+      r->too_big = 1;
+    } else if (!r->too_big) {
+      if (r->len + n > r->cap) {
+        size_t cap = r->cap > 0 ? r->cap : 4096;
+        unsigned char *p;
+        while (cap < r->len + n)
+          cap *= 2;
+        if ((p = realloc(r->body, cap)) == NULL)
+          return MHD_NO;
+        r->body = p;
+        r->cap = cap;
+      }
+      memcpy(r->body + r->len, upload, n);
+      r->len += n;
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (r->too_big) {
+    json = strdup("{\"error\":{\"code\":413,\"title\":\"Request Entity Too "
+                  "Large\",\"message\":\"The body is over 16 MiB\"}}");
+    status = 413;
+  } else {
+    memset(&req, 0, sizeof req);
+    req.method = method;
+    req.path = url;
+    req.query = r->query;
+    req.content_type =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    req.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    req.body = r->body;
+    req.body_len = r->len;
+    if (ordo_node_handle(node, &req, &status, &json) != ORDO_OK)
+      json = NULL;
+  }
+  if (json == NULL)
+    return MHD_NO;
+  if (node->opts.delay_ms > 0) {
+    struct timespec ts = {(time_t)(node->opts.delay_ms / 1000),
+                          (long)(node->opts.delay_ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+      ;
+  }
+  return http_send(c, status, json);
+}
+
+int node_http_start(ordo_node *node, const char *bind, int port) {
+  struct sockaddr_in v4;
+  struct sockaddr_in6 v6;
+  const struct sockaddr *sa;
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+  const union MHD_DaemonInfo *info;
+
+  memset(&v4, 0, sizeof v4);
+  memset(&v6, 0, sizeof v6);
+  if (inet_pton(AF_INET, bind, &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons((uint16_t)port);
+    sa = (const struct sockaddr *)&v4;
+  } else if (inet_pton(AF_INET6, bind, &v6.sin6_addr) == 1) {
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons((uint16_t)port);
+    sa = (const struct sockaddr *)&v6;
+    flags |= MHD_USE_IPv6;
+  } else {
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "node: bind address '%s' is not an IPv4 or "
+                                "IPv6 literal",
+                                bind);
+  }
+  node->mhd = MHD_start_daemon(
+      flags, (uint16_t)port, NULL, NULL, http_access, node,
+      MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_URI_LOG_CALLBACK, http_uri_log,
+      NULL, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+  if (node->mhd == NULL)
+    return ordo__set_last_error(ORDO_E_IO, "node: cannot listen on %s:%d",
+                                bind, port);
+  info = MHD_get_daemon_info(node->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  node->port = info != NULL ? (int)info->port : port;
+  return ORDO_OK;
+}
+
+void node_http_stop(ordo_node *node) {
+  if (node->mhd != NULL)
+    MHD_stop_daemon(node->mhd);
+  node->mhd = NULL;
+}

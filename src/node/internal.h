@@ -1,0 +1,171 @@
+/*
+ * internal.h — what the files of the node module share: the node itself
+ * (node.c), its SQLite store (store.c) and the request handlers and HTTP
+ * server (http.c). Other modules use node.h.
+ */
+#ifndef ORDO_NODE_INTERNAL_H
+#define ORDO_NODE_INTERNAL_H
+
+#include "ledger/ledger.h"
+#include "node/node.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+/* ------------------------------------------------------------------------ */
+/* Store (store.c)                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* A batch's final status, as stored. */
+enum { NODE_COMMITTED = 1, NODE_INVALID = 2 };
+
+/*
+ * Two connections to DIR/node.db. wdb belongs to the block thread (and to
+ * start and stop, when no block thread runs); rdb is shared by the request
+ * handlers under node->rd_mu, and is also how POST /batches writes pending
+ * rows with keep_pending (WAL: its reads never wait for the block thread's
+ * writes; its rare writes wait at most for one block, busy_timeout).
+ */
+typedef struct node_store {
+  sqlite3 *wdb;
+  sqlite3 *rdb;
+  int lock_fd; /* DIR/node.lock, flock()ed; -1 when closed */
+} node_store;
+
+/* Every function returns ORDO_OK or ORDO_E_STORAGE (with a message set by
+ * ordo__set_last_error), unless said otherwise. */
+int node_store_open(const char *dir, node_store *st);
+void node_store_close(node_store *st);
+
+/* wdb: BEGIN IMMEDIATE / COMMIT / ROLLBACK, and a savepoint per batch. */
+int node_store_begin(sqlite3 *db);
+int node_store_commit(sqlite3 *db);
+void node_store_rollback(sqlite3 *db);
+int node_store_savepoint(sqlite3 *db);
+int node_store_release(sqlite3 *db);
+void node_store_rollback_to(sqlite3 *db);
+
+/* State of db at address: ORDO_OK with a copy in *buf (grown as needed,
+ * caller frees), ORDO_E_NOT_FOUND, ORDO_E_STORAGE, ORDO_E_NOMEM. */
+int node_store_state_get(sqlite3 *db, const char *address, unsigned char **buf,
+                         size_t *cap, size_t *len);
+int node_store_state_set(sqlite3 *db, const char *address,
+                         const unsigned char *value, size_t len);
+
+/* Record a final status (txn_id and message NULL for COMMITTED). */
+int node_store_status_put(sqlite3 *db, const char *batch_id, int status,
+                          const char *txn_id, const char *message);
+/* A final status: ORDO_OK with *status and, for INVALID, new strings in
+ * *txn_id and *message (caller frees); ORDO_E_NOT_FOUND. */
+int node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
+                          char **txn_id, char **message);
+
+/* Head of the chain: block_num and id (ORDO_E_NOT_FOUND before genesis). */
+int node_store_head(sqlite3 *db, uint64_t *num, char id[65]);
+/* Append a block; batch_ids joined by ','. */
+int node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
+                         const char *prev, const char *batch_ids);
+
+/* Pending batches (keep_pending): one single-batch BatchList per row. */
+int node_store_pending_put(sqlite3 *db, const char *batch_id,
+                           const unsigned char *data, size_t len);
+int node_store_pending_del(sqlite3 *db, const char *batch_id);
+int node_store_pending_clear(sqlite3 *db);
+/* Call fn for each row in submission order; stops at fn's first non-OK. */
+int node_store_pending_each(sqlite3 *db,
+                            int (*fn)(void *ud, const unsigned char *data,
+                                      size_t len),
+                            void *ud);
+
+/* JSON for GET /state?address= : {"data": [...], "head", "paging"} less the
+ * link, entries with address >= start (when not NULL) in address order, at
+ * most limit of them; *next gets the next address or NULL. */
+int node_store_state_list(sqlite3 *db, const char *prefix, const char *start,
+                          size_t limit, json_t *data, char **next);
+/* JSON for GET /blocks: blocks with num <= start (UINT64_MAX: from the head)
+ * newest first, at most limit; *next gets the next num or -1. */
+int node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
+                          json_t *data, int64_t *next);
+
+/* ------------------------------------------------------------------------ */
+/* The node (node.c)                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* A BatchList a POST brought, shared by its pending batches (refs under
+ * node->mu; freed when the last of them leaves the queue). */
+typedef struct node_list {
+  ordo_ledger_batchlist *bl;
+  size_t refs;
+} node_list;
+
+/* A pending batch: in the map from POST until its block is committed, and
+ * in the queue (next) until a block takes it. */
+typedef struct node_pending {
+  struct node_pending *hnext; /* hash chain */
+  struct node_pending *next;  /* queue, submission order */
+  const ordo_ledger_batch *batch;
+  const char *id; /* the batch's, owned by it */
+  node_list *list;
+} node_pending;
+
+struct ordo_node {
+  ordo_node_options opts; /* data_dir and bind not kept */
+  node_store st;
+  struct MHD_Daemon *mhd; /* NULL without HTTP */
+  int port;               /* -1 without HTTP */
+
+  pthread_mutex_t mu; /* guards everything down to rd_mu */
+  pthread_cond_t changed; /* a block was committed, or stop: CLOCK_MONOTONIC */
+  pthread_cond_t tick;    /* wakes the block thread on stop */
+  node_pending **map;     /* pending by id: nmap buckets, npending entries */
+  size_t nmap, npending;
+  node_pending *qhead, **qtail; /* not yet in a block */
+  int stopping;
+
+  pthread_mutex_t rd_mu;  /* guards st.rdb */
+  pthread_mutex_t cut_mu; /* serialises ordo_node_cut_block callers */
+
+  pthread_t block_thread;
+  int has_block_thread;
+  atomic_uint_fast64_t fault_draws; /* fault draws so far */
+};
+
+/* Look up a pending batch by id (mu held). */
+node_pending *node_pending_find(ordo_node *node, const char *id);
+
+/*
+ * Add the batches of a validated BatchList to the pending queue, in order,
+ * skipping ids already known (pending or final) — mu not held. Takes bl:
+ * it is freed here when none of its batches is added. ORDO_E_BUSY when the
+ * queue would pass max_pending (nothing added), ORDO_E_STORAGE, ORDO_E_NOMEM.
+ */
+int node_submit(ordo_node *node, ordo_ledger_batchlist *bl);
+
+/*
+ * The status of a batch for an answer: "PENDING", "COMMITTED", "INVALID" or
+ * "UNKNOWN" (static), and for INVALID the txn id and message (new strings).
+ * Takes mu then rd_mu (neither held on entry).
+ */
+int node_status(ordo_node *node, const char *id, const char **status,
+                char **txn_id, char **message);
+
+/* Wait until none of ids is pending, the deadline (CLOCK_MONOTONIC ns)
+ * passes, or the node stops. */
+void node_wait_final(ordo_node *node, char *const *ids, size_t n,
+                     unsigned long long deadline_ns);
+
+/* A 64-bit draw from the node's fault stream (any thread). */
+uint64_t node_fault_draw(ordo_node *node);
+
+/* ------------------------------------------------------------------------ */
+/* HTTP (http.c)                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Start libmicrohttpd on bind:port (node->port gets the real port). */
+int node_http_start(ordo_node *node, const char *bind, int port);
+/* Stop accepting and join every connection thread. */
+void node_http_stop(ordo_node *node);
+
+#endif /* ORDO_NODE_INTERNAL_H */

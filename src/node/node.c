@@ -1,0 +1,790 @@
+/*
+ * node.c — the embedded ledger node: pending queue, block cutting in a
+ * seeded random order, start and stop. The store is store.c; the REST
+ * handlers and the HTTP server are http.c.
+ *
+ * Life of a batch: POST /batches validates a BatchList and node_submit puts
+ * each new batch into the pending map (by id) and the queue (submission
+ * order). A block cut takes the whole queue, leaving the batches in the map
+ * (still PENDING to readers), shuffles them, applies them in one SQLite
+ * transaction on the block thread's connection, commits, and only then
+ * removes them from the map under mu. A reader that looks in the map first
+ * and in the database second therefore never sees a known batch as UNKNOWN.
+ *
+ * Locks: mu, then rd_mu (see node.h). The block thread applies and commits
+ * with neither held. With keep_pending, node_submit writes pending rows on
+ * rdb while holding mu: that write may wait (busy_timeout) for the block
+ * thread's transaction, which never needs mu before it commits.
+ */
+#include "node/internal.h"
+#include "crypto/crypto.h"
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------------ */
+/* Random numbers                                                            */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t splitmix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void ordo_node_block_order(uint64_t seed, uint64_t block_num, size_t n,
+                           size_t *perm) {
+  uint64_t x = seed ^ 0x6f72646f2d626c6bULL; /* "ordo-blk" */
+  size_t i;
+
+  x = splitmix64(&x) ^ block_num;
+  for (i = 0; i < n; i++)
+    perm[i] = i;
+  /* Fisher-Yates; the modulo's bias is far below what a test could see. */
+  for (i = n; i > 1; i--) {
+    size_t j = (size_t)(splitmix64(&x) % i), t = perm[i - 1];
+    perm[i - 1] = perm[j];
+    perm[j] = t;
+  }
+}
+
+uint64_t node_fault_draw(ordo_node *node) {
+  uint64_t k = atomic_fetch_add(&node->fault_draws, 1);
+  uint64_t x = (node->opts.seed ^ 0x6f72646f2d666c74ULL) + k * 0x9e3779b97f4a7c15ULL;
+  return splitmix64(&x);
+}
+
+static unsigned long long now_ns(void) { return ordo__now_ns(); }
+
+static struct timespec abs_time(unsigned long long ns) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)(ns / 1000000000ULL);
+  ts.tv_nsec = (long)(ns % 1000000000ULL);
+  return ts;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pending map and queue (mu held)                                           */
+/* ------------------------------------------------------------------------ */
+
+static size_t id_hash(const char *id) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *id != '\0'; id++)
+    h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+node_pending *node_pending_find(ordo_node *node, const char *id) {
+  node_pending *p = node->map[id_hash(id) & (node->nmap - 1)];
+  while (p != NULL && strcmp(p->id, id) != 0)
+    p = p->hnext;
+  return p;
+}
+
+static int map_grow(ordo_node *node) {
+  size_t n = node->nmap * 2, i;
+  node_pending **m = calloc(n, sizeof *m);
+  if (m == NULL)
+    return ORDO_E_NOMEM;
+  for (i = 0; i < node->nmap; i++) {
+    node_pending *p = node->map[i], *next;
+    for (; p != NULL; p = next) {
+      size_t b = id_hash(p->id) & (n - 1);
+      next = p->hnext;
+      p->hnext = m[b];
+      m[b] = p;
+    }
+  }
+  free(node->map);
+  node->map = m;
+  node->nmap = n;
+  return ORDO_OK;
+}
+
+static int map_add(ordo_node *node, node_pending *p) {
+  size_t b;
+  if (node->npending + 1 > node->nmap && map_grow(node) != ORDO_OK &&
+      node->npending + 1 > 4 * node->nmap)
+    return ORDO_E_NOMEM; /* a fuller table still works; refuse past 4x */
+  b = id_hash(p->id) & (node->nmap - 1);
+  p->hnext = node->map[b];
+  node->map[b] = p;
+  node->npending++;
+  return ORDO_OK;
+}
+
+static void map_remove(ordo_node *node, node_pending *p) {
+  node_pending **pp = &node->map[id_hash(p->id) & (node->nmap - 1)];
+  while (*pp != NULL && *pp != p)
+    pp = &(*pp)->hnext;
+  if (*pp == p) {
+    *pp = p->hnext;
+    node->npending--;
+  }
+}
+
+/* Drop one reference to a POST's BatchList. */
+static void list_unref(node_list *l) {
+  if (l != NULL && --l->refs == 0) {
+    ordo_ledger_batchlist_free(l->bl);
+    free(l);
+  }
+}
+
+static void pending_free(node_pending *p) {
+  list_unref(p->list);
+  free(p);
+}
+
+static void queue_push(ordo_node *node, node_pending *p) {
+  p->next = NULL;
+  *node->qtail = p;
+  node->qtail = &p->next;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Submitting and reading statuses                                           */
+/* ------------------------------------------------------------------------ */
+
+/* 1 when id has a final status in the database (rd_mu taken here). */
+static int known_final(ordo_node *node, const char *id, int *rc) {
+  int st;
+  char *txn, *msg;
+  pthread_mutex_lock(&node->rd_mu);
+  *rc = node_store_status_get(node->st.rdb, id, &st, &txn, &msg);
+  pthread_mutex_unlock(&node->rd_mu);
+  free(txn);
+  free(msg);
+  if (*rc == ORDO_E_NOT_FOUND) {
+    *rc = ORDO_OK;
+    return 0;
+  }
+  return *rc == ORDO_OK;
+}
+
+/* With keep_pending: write the added batches' rows in one transaction. */
+static int persist_pending(ordo_node *node, node_pending *const *added,
+                           size_t n) {
+  sqlite3 *db = node->st.rdb;
+  size_t i;
+  int rc;
+
+  pthread_mutex_lock(&node->rd_mu);
+  rc = node_store_begin(db);
+  for (i = 0; rc == ORDO_OK && i < n; i++) {
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    const ordo_ledger_batch *b = added[i]->batch;
+    rc = ordo_ledger_batchlist_encode(&b, 1, &buf, &len);
+    if (rc == ORDO_OK)
+      rc = node_store_pending_put(db, added[i]->id, buf, len);
+    free(buf);
+  }
+  if (rc == ORDO_OK)
+    rc = node_store_commit(db);
+  if (rc != ORDO_OK)
+    node_store_rollback(db);
+  pthread_mutex_unlock(&node->rd_mu);
+  return rc;
+}
+
+int node_submit(ordo_node *node, ordo_ledger_batchlist *bl) {
+  size_t n = ordo_ledger_batchlist_count(bl), i, nadded = 0;
+  node_pending **added = calloc(n > 0 ? n : 1, sizeof *added);
+  node_list *list = malloc(sizeof *list);
+  int rc = ORDO_OK;
+
+  if (added == NULL || list == NULL) {
+    free(added);
+    free(list);
+    ordo_ledger_batchlist_free(bl);
+    return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+  }
+  list->bl = bl;
+  list->refs = 0;
+  pthread_mutex_lock(&node->mu);
+  if (node->stopping) {
+    rc = ordo__set_last_error(ORDO_E_SHUTDOWN, "node is stopping");
+    goto undo;
+  }
+  /* Into the map as we go, so a batch twice in one list is added once. */
+  for (i = 0; i < n; i++) {
+    const ordo_ledger_batch *b = ordo_ledger_batchlist_batch(bl, i);
+    const char *id = ordo_ledger_batch_id(b);
+    node_pending *p;
+    if (node_pending_find(node, id) != NULL || known_final(node, id, &rc))
+      continue;
+    if (rc != ORDO_OK)
+      goto undo;
+    if ((p = calloc(1, sizeof *p)) == NULL) {
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+      goto undo;
+    }
+    p->batch = b;
+    p->id = id;
+    if (map_add(node, p) != ORDO_OK) {
+      free(p);
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+      goto undo;
+    }
+    added[nadded++] = p;
+  }
+  if (node->npending > node->opts.max_pending) {
+    rc = ordo__set_last_error(ORDO_E_BUSY,
+                              "pending queue full (%zu batches at most)",
+                              node->opts.max_pending);
+    goto undo;
+  }
+  if (nadded > 0 && node->opts.keep_pending &&
+      (rc = persist_pending(node, added, nadded)) != ORDO_OK)
+    goto undo;
+  for (i = 0; i < nadded; i++) {
+    added[i]->list = list;
+    list->refs++;
+    queue_push(node, added[i]);
+  }
+  pthread_mutex_unlock(&node->mu);
+  if (nadded == 0) {
+    ordo_ledger_batchlist_free(bl);
+    free(list);
+  }
+  free(added);
+  return ORDO_OK;
+undo:
+  for (i = 0; i < nadded; i++) {
+    map_remove(node, added[i]);
+    free(added[i]);
+  }
+  pthread_mutex_unlock(&node->mu);
+  ordo_ledger_batchlist_free(bl);
+  free(list);
+  free(added);
+  return rc;
+}
+
+int node_status(ordo_node *node, const char *id, const char **status,
+                char **txn_id, char **message) {
+  int found, st = 0, rc;
+
+  *txn_id = *message = NULL;
+  pthread_mutex_lock(&node->mu);
+  found = node_pending_find(node, id) != NULL;
+  pthread_mutex_unlock(&node->mu);
+  if (found) {
+    *status = "PENDING";
+    return ORDO_OK;
+  }
+  pthread_mutex_lock(&node->rd_mu);
+  rc = node_store_status_get(node->st.rdb, id, &st, txn_id, message);
+  pthread_mutex_unlock(&node->rd_mu);
+  if (rc == ORDO_E_NOT_FOUND) {
+    *status = "UNKNOWN";
+    return ORDO_OK;
+  }
+  if (rc != ORDO_OK)
+    return rc;
+  *status = st == NODE_INVALID ? "INVALID" : "COMMITTED";
+  return ORDO_OK;
+}
+
+void node_wait_final(ordo_node *node, char *const *ids, size_t n,
+                     unsigned long long deadline_ns) {
+  struct timespec ts = abs_time(deadline_ns);
+
+  pthread_mutex_lock(&node->mu);
+  while (!node->stopping) {
+    size_t i;
+    for (i = 0; i < n && node_pending_find(node, ids[i]) == NULL; i++)
+      ;
+    if (i == n ||
+        pthread_cond_timedwait(&node->changed, &node->mu, &ts) == ETIMEDOUT)
+      break;
+  }
+  pthread_mutex_unlock(&node->mu);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Applying a block                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* The state a transaction sees: the block thread's connection, inside the
+ * block's transaction, limited to the header's inputs and outputs. */
+typedef struct apply_ctx {
+  sqlite3 *db;
+  ordo_ledger_txn_header h;
+  unsigned char *buf;
+  size_t cap;
+  char denied[160]; /* set when the txn went outside its inputs/outputs */
+} apply_ctx;
+
+/* Sawtooth: an address is reachable if one of the listed addresses (or
+ * namespace prefixes) is a prefix of it. */
+static int addr_allowed(const char *const *list, size_t n, const char *addr) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    size_t len = strlen(list[i]);
+    if (len > 0 && strncmp(addr, list[i], len) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+static int apply_get(void *ud, const char *address, const unsigned char **value,
+                     size_t *len) {
+  apply_ctx *c = ud;
+  int rc;
+  if (!addr_allowed(c->h.inputs, c->h.ninputs, address)) {
+    snprintf(c->denied, sizeof c->denied,
+             "read of address %.16s... outside the transaction's inputs",
+             address);
+    return ORDO_E_LEDGER_INVALID_TXN;
+  }
+  rc = node_store_state_get(c->db, address, &c->buf, &c->cap, len);
+  if (rc == ORDO_OK)
+    *value = c->buf;
+  return rc;
+}
+
+static int apply_set(void *ud, const char *address, const unsigned char *value,
+                     size_t len) {
+  apply_ctx *c = ud;
+  if (!addr_allowed(c->h.outputs, c->h.noutputs, address)) {
+    snprintf(c->denied, sizeof c->denied,
+             "write of address %.16s... outside the transaction's outputs",
+             address);
+    return ORDO_E_LEDGER_INVALID_TXN;
+  }
+  return node_store_state_set(c->db, address, value, len);
+}
+
+/*
+ * Apply one batch's transactions in order. ORDO_OK: all applied.
+ * ORDO_E_LEDGER_INVALID_TXN: transaction *bad is invalid, msg says why (the
+ * caller rolls the batch back). ORDO_E_STORAGE or ORDO_E_NOMEM: the block
+ * cannot go on.
+ */
+static int apply_batch(apply_ctx *c, const ordo_ledger_batch *b, size_t *bad,
+                       char *msg, size_t msgsize) {
+  size_t i, n = ordo_ledger_batch_txn_count(b);
+  ordo_ledger_state state = {apply_get, apply_set, c};
+
+  for (i = 0; i < n; i++) {
+    const ordo_ledger_txn *t = ordo_ledger_batch_txn(b, i);
+    const unsigned char *payload;
+    size_t plen;
+    int rc;
+
+    ordo_ledger_txn_header_get(t, &c->h);
+    payload = ordo_ledger_txn_payload(t, &plen);
+    c->denied[0] = '\0';
+    if (strcmp(c->h.family_name, ORDO_LEDGER_INTKEY_FAMILY) == 0 &&
+        strcmp(c->h.family_version, ORDO_LEDGER_INTKEY_VERSION) == 0) {
+      rc = ordo_ledger_intkey_apply(payload, plen, &state);
+    } else if (strcmp(c->h.family_name, ORDO_LEDGER_RW_FAMILY) == 0 &&
+               strcmp(c->h.family_version, ORDO_LEDGER_RW_VERSION) == 0) {
+      rc = ordo_ledger_rw_apply(ordo_ledger_txn_id(t), payload, plen, &state);
+    } else {
+      *bad = i;
+      snprintf(msg, msgsize, "unknown transaction family '%.64s' version "
+               "'%.16s'", c->h.family_name, c->h.family_version);
+      return ORDO_E_LEDGER_INVALID_TXN;
+    }
+    if (rc == ORDO_OK)
+      continue;
+    if (rc == ORDO_E_STORAGE || rc == ORDO_E_NOMEM)
+      return rc;
+    *bad = i;
+    snprintf(msg, msgsize, "%s",
+             c->denied[0] != '\0' ? c->denied : ordo_last_error_message());
+    return ORDO_E_LEDGER_INVALID_TXN;
+  }
+  return ORDO_OK;
+}
+
+/* The outcome of one batch in a block being cut. */
+typedef struct cut_item {
+  node_pending *p;
+  int status;      /* NODE_COMMITTED or NODE_INVALID */
+  size_t bad_txn;  /* INVALID: index of the invalid transaction */
+  char msg[256];
+} cut_item;
+
+/* Apply items (in order) and write the block; the transaction is left for
+ * the caller to commit or roll back. */
+static int cut_write(ordo_node *node, cut_item *items, size_t n) {
+  sqlite3 *db = node->st.wdb;
+  apply_ctx c;
+  uint64_t head;
+  char prev[65], idhex[65];
+  char *ids = NULL;
+  size_t i, ncommitted = 0, idlen = 0;
+  int rc;
+
+  memset(&c, 0, sizeof c);
+  c.db = db;
+  if ((rc = node_store_head(db, &head, prev)) != ORDO_OK)
+    return rc == ORDO_E_NOT_FOUND ? ORDO_E_STORAGE : rc;
+  /* batch ids joined by ',': at most n * (ID_LEN + 1). */
+  if ((ids = malloc(n * (ORDO_LEDGER_ID_LEN + 1) + 1)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+  ids[0] = '\0';
+  for (i = 0; i < n; i++) {
+    cut_item *it = &items[i];
+    const ordo_ledger_batch *b = it->p->batch;
+    if ((rc = node_store_savepoint(db)) != ORDO_OK)
+      goto out;
+    rc = apply_batch(&c, b, &it->bad_txn, it->msg, sizeof it->msg);
+    if (rc == ORDO_OK) {
+      if ((rc = node_store_release(db)) != ORDO_OK)
+        goto out;
+      it->status = NODE_COMMITTED;
+      rc = node_store_status_put(db, it->p->id, NODE_COMMITTED, NULL, NULL);
+      if (ncommitted++ > 0)
+        ids[idlen++] = ',';
+      idlen += (size_t)sprintf(ids + idlen, "%.*s", ORDO_LEDGER_ID_LEN,
+                               it->p->id);
+    } else if (rc == ORDO_E_LEDGER_INVALID_TXN) {
+      node_store_rollback_to(db);
+      it->status = NODE_INVALID;
+      rc = node_store_status_put(
+          db, it->p->id, NODE_INVALID,
+          ordo_ledger_txn_id(ordo_ledger_batch_txn(b, it->bad_txn)), it->msg);
+    } else {
+      node_store_rollback_to(db);
+    }
+    if (rc == ORDO_OK && node->opts.keep_pending)
+      rc = node_store_pending_del(db, it->p->id);
+    if (rc != ORDO_OK)
+      goto out;
+  }
+  if (ncommitted > 0) {
+    /* id = SHA-256(previous id || batch ids, in block order), hex. */
+    size_t plen = strlen(prev);
+    unsigned char h[ORDO__SHA256_BYTES];
+    char *msg = malloc(plen + idlen + 1);
+    if (msg == NULL) {
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+      goto out;
+    }
+    memcpy(msg, prev, plen);
+    for (i = 0, idlen = plen; i < n; i++) {
+      if (items[i].status != NODE_COMMITTED)
+        continue;
+      memcpy(msg + idlen, items[i].p->id, strlen(items[i].p->id));
+      idlen += strlen(items[i].p->id);
+    }
+    rc = ordo__crypto_sha256(msg, idlen, h);
+    free(msg);
+    if (rc == ORDO_OK)
+      rc = ordo__crypto_hex_encode(h, sizeof h, idhex, sizeof idhex);
+    if (rc == ORDO_OK)
+      rc = node_store_block_put(db, head + 1, idhex, prev, ids);
+  }
+out:
+  free(ids);
+  free(c.buf);
+  return rc;
+}
+
+/* Cut one block from the whole queue; the block thread's (or, with
+ * block_ms == 0, the caller's) work. Serialised by the caller. */
+static int block_cut(ordo_node *node) {
+  sqlite3 *db = node->st.wdb;
+  node_pending *q, *p;
+  cut_item *items = NULL;
+  size_t *perm = NULL, n = 0, i;
+  uint64_t head;
+  char headid[65];
+  int rc;
+
+  pthread_mutex_lock(&node->mu);
+  q = node->qhead;
+  node->qhead = NULL;
+  node->qtail = &node->qhead;
+  pthread_mutex_unlock(&node->mu);
+  for (p = q; p != NULL; p = p->next)
+    n++;
+  if (n == 0)
+    return ORDO_OK;
+  items = calloc(n, sizeof *items);
+  perm = malloc(n * sizeof *perm);
+  if (items == NULL || perm == NULL) {
+    rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+    goto requeue;
+  }
+  if ((rc = node_store_head(db, &head, headid)) != ORDO_OK)
+    goto requeue;
+  ordo_node_block_order(node->opts.seed, head + 1, n, perm);
+  {
+    node_pending **arr = malloc(n * sizeof *arr);
+    if (arr == NULL) {
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+      goto requeue;
+    }
+    for (p = q, i = 0; p != NULL; p = p->next)
+      arr[i++] = p;
+    for (i = 0; i < n; i++)
+      items[i].p = arr[perm[i]];
+    free(arr);
+  }
+  if ((rc = node_store_begin(db)) != ORDO_OK)
+    goto requeue;
+  if ((rc = cut_write(node, items, n)) != ORDO_OK ||
+      (rc = node_store_commit(db)) != ORDO_OK) {
+    node_store_rollback(db);
+    goto requeue;
+  }
+  /* Committed: now the batches may leave the map. */
+  pthread_mutex_lock(&node->mu);
+  for (i = 0; i < n; i++)
+    map_remove(node, items[i].p);
+  for (p = q; p != NULL; p = q) {
+    q = p->next;
+    pending_free(p);
+  }
+  pthread_cond_broadcast(&node->changed);
+  pthread_mutex_unlock(&node->mu);
+  free(items);
+  free(perm);
+  return ORDO_OK;
+requeue:
+  /* Nothing was written: the batches go back to the queue's front. */
+  pthread_mutex_lock(&node->mu);
+  for (p = q; p->next != NULL; p = p->next)
+    ;
+  p->next = node->qhead;
+  if (node->qhead == NULL)
+    node->qtail = &p->next;
+  node->qhead = q;
+  pthread_mutex_unlock(&node->mu);
+  free(items);
+  free(perm);
+  return rc;
+}
+
+static void *block_main(void *arg) {
+  ordo_node *node = arg;
+  unsigned long long period = (unsigned long long)node->opts.block_ms * 1000000ULL;
+  unsigned long long next = now_ns() + period;
+
+  pthread_mutex_lock(&node->mu);
+  while (!node->stopping) {
+    struct timespec ts = abs_time(next);
+    unsigned long long now;
+    pthread_cond_timedwait(&node->tick, &node->mu, &ts);
+    if (node->stopping)
+      break;
+    if ((now = now_ns()) < next)
+      continue;
+    next += period;
+    if (next <= now)
+      next = now + period; /* do not make up for lost ticks */
+    pthread_mutex_unlock(&node->mu);
+    if (block_cut(node) != ORDO_OK)
+      fprintf(stderr, "ordo ledger: block not written: %s\n",
+              ordo_last_error_message());
+    pthread_mutex_lock(&node->mu);
+  }
+  pthread_mutex_unlock(&node->mu);
+  return NULL;
+}
+
+int ordo_node_cut_block(ordo_node *node, uint64_t *height) {
+  char id[65];
+  uint64_t num;
+  int rc;
+
+  if (node == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "node: NULL argument");
+  if (node->has_block_thread)
+    return ordo__set_last_error(ORDO_E_STATE,
+                                "node: blocks are cut by its block thread");
+  pthread_mutex_lock(&node->cut_mu);
+  rc = block_cut(node);
+  if (rc == ORDO_OK && height != NULL) {
+    rc = node_store_head(node->st.wdb, &num, id);
+    *height = num;
+  }
+  pthread_mutex_unlock(&node->cut_mu);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Start and stop                                                            */
+/* ------------------------------------------------------------------------ */
+
+void ordo_node_options_init(ordo_node_options *opts) {
+  memset(opts, 0, sizeof *opts);
+  opts->port = 0;
+  opts->block_ms = 1000;
+  opts->max_pending = 10000;
+  opts->max_wait_s = 300;
+}
+
+/* keep_pending: one restored row, a BatchList of one batch. */
+static int restore_one(void *ud, const unsigned char *data, size_t len) {
+  ordo_node *node = ud;
+  ordo_ledger_batchlist *bl = NULL;
+  node_list *list;
+  node_pending *p;
+  int rc;
+
+  if ((rc = ordo_ledger_batchlist_decode(data, len, &bl)) != ORDO_OK ||
+      ordo_ledger_batchlist_count(bl) != 1) {
+    ordo_ledger_batchlist_free(bl);
+    return ordo__set_last_error(ORDO_E_STORAGE,
+                                "node db: a pending row does not decode");
+  }
+  list = malloc(sizeof *list);
+  p = calloc(1, sizeof *p);
+  if (list == NULL || p == NULL) {
+    free(list);
+    free(p);
+    ordo_ledger_batchlist_free(bl);
+    return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+  }
+  list->bl = bl;
+  list->refs = 1;
+  p->batch = ordo_ledger_batchlist_batch(bl, 0);
+  p->id = ordo_ledger_batch_id(p->batch);
+  p->list = list;
+  if (node_pending_find(node, p->id) != NULL || map_add(node, p) != ORDO_OK) {
+    pending_free(p);
+    return ORDO_OK;
+  }
+  queue_push(node, p);
+  return ORDO_OK;
+}
+
+static void node_free(ordo_node *node) {
+  size_t i;
+  if (node->map != NULL) {
+    for (i = 0; i < node->nmap; i++) {
+      node_pending *p = node->map[i], *next;
+      for (; p != NULL; p = next) {
+        next = p->hnext;
+        pending_free(p);
+      }
+    }
+  }
+  free(node->map);
+  node_store_close(&node->st);
+  pthread_cond_destroy(&node->tick);
+  pthread_cond_destroy(&node->changed);
+  pthread_mutex_destroy(&node->cut_mu);
+  pthread_mutex_destroy(&node->rd_mu);
+  pthread_mutex_destroy(&node->mu);
+  free(node);
+}
+
+static void init_cond(pthread_cond_t *cv) {
+  pthread_condattr_t a;
+  if (pthread_condattr_init(&a) != 0 ||
+      pthread_condattr_setclock(&a, CLOCK_MONOTONIC) != 0 ||
+      pthread_cond_init(cv, &a) != 0)
+    abort(); /* only fails without memory for a condition variable */
+  pthread_condattr_destroy(&a);
+}
+
+int ordo_node_start(const ordo_node_options *opts, ordo_node **out) {
+  ordo_node *node;
+  int rc;
+
+  if (out != NULL)
+    *out = NULL;
+  if (opts == NULL || out == NULL || opts->data_dir == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "node: %s",
+                                opts == NULL || out == NULL
+                                    ? "NULL argument"
+                                    : "no data directory");
+  if (opts->port < -1 || opts->port > 65535)
+    return ordo__set_last_error(ORDO_E_INVAL, "node: port %d out of range",
+                                opts->port);
+  if (!(opts->fail_rate >= 0.0 && opts->fail_rate <= 1.0))
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "node: fail rate must be within 0..1");
+  if ((rc = ordo__crypto_init()) != ORDO_OK)
+    return ordo__set_last_error(rc, "node: libsodium did not start");
+  if ((node = calloc(1, sizeof *node)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+  node->opts = *opts;
+  node->opts.data_dir = NULL;
+  node->opts.bind = NULL;
+  if (node->opts.max_pending == 0)
+    node->opts.max_pending = 10000;
+  node->port = -1;
+  node->st.lock_fd = -1;
+  node->qtail = &node->qhead;
+  atomic_init(&node->fault_draws, 0);
+  if (pthread_mutex_init(&node->mu, NULL) != 0 ||
+      pthread_mutex_init(&node->rd_mu, NULL) != 0 ||
+      pthread_mutex_init(&node->cut_mu, NULL) != 0)
+    abort();
+  init_cond(&node->changed);
+  init_cond(&node->tick);
+  node->nmap = 1024;
+  if ((node->map = calloc(node->nmap, sizeof *node->map)) == NULL) {
+    rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+    goto fail;
+  }
+  if ((rc = node_store_open(opts->data_dir, &node->st)) != ORDO_OK)
+    goto fail;
+  /* No thread runs yet: mu is not needed for the restore. */
+  if (opts->keep_pending)
+    rc = node_store_pending_each(node->st.wdb, restore_one, node);
+  else
+    rc = node_store_pending_clear(node->st.wdb); /* lost, as on Sawtooth */
+  if (rc != ORDO_OK)
+    goto fail;
+  if (opts->block_ms > 0) {
+    if (pthread_create(&node->block_thread, NULL, block_main, node) != 0) {
+      rc = ordo__set_last_error(ORDO_E_SYSTEM,
+                                "node: cannot start the block thread");
+      goto fail;
+    }
+    node->has_block_thread = 1;
+  }
+  if (opts->port >= 0 &&
+      (rc = node_http_start(node, opts->bind != NULL ? opts->bind
+                                                     : "127.0.0.1",
+                            opts->port)) != ORDO_OK) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", ordo_last_error_message());
+    ordo_node_stop(node);
+    return ordo__set_last_error(rc, "%s", msg);
+  }
+  *out = node;
+  return ORDO_OK;
+fail:
+  node_free(node);
+  return rc;
+}
+
+int ordo_node_port(const ordo_node *node) {
+  return node != NULL ? node->port : -1;
+}
+
+int ordo_node_stop(ordo_node *node) {
+  if (node == NULL)
+    return ORDO_OK;
+  pthread_mutex_lock(&node->mu);
+  node->stopping = 1;
+  pthread_cond_broadcast(&node->changed);
+  pthread_cond_broadcast(&node->tick);
+  pthread_mutex_unlock(&node->mu);
+  /* No new connections; requests in flight finish (waits return now). */
+  node_http_stop(node);
+  /* The block in progress, if any, is finished and committed. */
+  if (node->has_block_thread)
+    pthread_join(node->block_thread, NULL);
+  node->has_block_thread = 0;
+  /* Pending batches: their rows are in the database with keep_pending
+   * (written before each 202), and cleared by the next start without. */
+  node_free(node);
+  return ORDO_OK;
+}

@@ -1,0 +1,183 @@
+/*
+ * node.h — ordo's embedded ledger node: the Sawtooth REST subset that ordo's
+ * queuer submits to, backed by SQLite, cutting a block every few
+ * milliseconds from everything pending, in a seeded random order.
+ *
+ * Why: ordo's job is to keep conflicting batches in submission order on a
+ * ledger that does not promise any order. This node is that ledger at its
+ * worst: every batch received in one block window is applied in an order
+ * drawn from a seed (a permutation, not submission order), the pending
+ * queue is lost on restart unless asked otherwise, and requests can be
+ * delayed or answered 503. `ordo ledger` runs it as a process; tests and
+ * `ordo run` start it in-process on an ephemeral port.
+ *
+ * REST (JSON shapes as Sawtooth's; see DESIGN.md's appendix):
+ *   POST /batches               BatchList protobuf -> 202 {"link": ...}
+ *   GET  /batch_statuses?id=A,B[&wait=S]   (at most 15 ids)
+ *   POST /batch_statuses[?wait=S]          JSON array of ids
+ *   GET  /state/{address}       {"data": base64, "head", "link"} or 404/75
+ *   GET  /state[?address=PREFIX][&limit=N][&start=ADDRESS]
+ *   GET  /blocks[?limit=N][&start=BLOCK_NUM]   newest first
+ * Errors are {"error": {"code", "title", "message"}} with Sawtooth's codes.
+ *
+ * Blocks: each block thread tick takes every pending batch, shuffles them
+ * with ordo_node_block_order(seed, block_num, n), and applies each batch's
+ * transactions in order (families intkey 1.0 and ordo-rw 1.0, by
+ * family_name). A batch is atomic: if any of its transactions is invalid,
+ * the batch is INVALID (the first invalid transaction and its message are
+ * recorded) and none of its writes remain. A transaction may read only
+ * addresses under one of its header's inputs and write only under its
+ * outputs, as in Sawtooth. Dependencies between transactions are not
+ * checked. Committed batches form the block (block_num = previous + 1, id =
+ * hex SHA-256 of the previous id followed by the batch ids); a tick whose
+ * batches are all invalid makes no block, nor does one with nothing pending.
+ * Block 0 is a genesis block without batches, made when DIR is new.
+ *
+ * Persistence: SQLite in DIR/node.db (WAL, synchronous=FULL): state, the
+ * final status of every batch (with the invalid transaction and message),
+ * and the chain, each block in one transaction. Pending batches live in
+ * memory and are lost on restart (they become UNKNOWN) unless keep_pending
+ * is set; then each accepted batch is written to the database before the
+ * 202 answer and restored, in submission order, by the next start.
+ *
+ * Threads: ordo_node_start creates the block thread (when block_ms > 0) and
+ * libmicrohttpd's threads (a polling thread and one thread per connection,
+ * when port >= 0). The node is the one part of ordo that runs threads of its
+ * own outside the runtime: it is a stand-in for a remote ledger. Every
+ * function below may be called from any thread, except that ordo_node_stop
+ * must not run concurrently with another call on the same node.
+ *
+ * Locks (node.c, lock order first to last): node->mu (pending queue,
+ * statuses of pending batches, stop flag), then node->rd_mu (the reading
+ * database connection). The block thread holds neither while applying a
+ * block; it takes mu only after the block is committed.
+ */
+#ifndef ORDO_NODE_H
+#define ORDO_NODE_H
+
+#include "ordo.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ordo_node ordo_node;
+
+/* Sawtooth's limit on ids in one GET /batch_statuses. */
+#define ORDO_NODE_MAX_GET_IDS 15
+
+typedef struct ordo_node_options {
+  /* Directory of the node's database (created if missing, mode 0700).
+   * Required. Borrowed for the duration of ordo_node_start only. */
+  const char *data_dir;
+  /* Address to listen on, IPv4 or IPv6 literal; NULL: "127.0.0.1".
+   * Borrowed for the duration of ordo_node_start only. */
+  const char *bind;
+  /* TCP port; 0: an ephemeral one (see ordo_node_port); -1: no HTTP server
+   * at all (requests only through ordo_node_handle). */
+  int port;
+  /* Milliseconds between block cuts; 0: no block thread, blocks are cut
+   * only by ordo_node_cut_block. */
+  unsigned block_ms;
+  /* Seeds the block order and the fault draws. */
+  uint64_t seed;
+  /* Share of requests (0..1) answered 503 before anything is done. */
+  double fail_rate;
+  /* Milliseconds the HTTP server waits before sending each answer (the
+   * request has already been handled: a client that times out first does
+   * not know whether its batches were accepted). */
+  unsigned delay_ms;
+  /* 1: pending batches survive a restart (see above). */
+  int keep_pending;
+  /* POST /batches is refused (429, code 31) when the pending queue would
+   * grow past this many batches. Default 10000. */
+  size_t max_pending;
+  /* The longest wait= a status request may ask for, in seconds; longer
+   * ones (and wait=true) are cut to it. Default 300. */
+  unsigned max_wait_s;
+} ordo_node_options;
+
+/* Defaults: port 0, block_ms 1000, seed 0, no faults, bind 127.0.0.1,
+ * max_pending 10000, max_wait_s 300, data_dir NULL (must be set). */
+void ordo_node_options_init(ordo_node_options *opts);
+
+/*
+ * Open DIR's database (creating it and the genesis block when new), restore
+ * pending batches when keep_pending, start the block thread and the HTTP
+ * server. *out is the new node, stopped and freed with ordo_node_stop. On
+ * failure *out is NULL, nothing is left running, and the calling thread's
+ * ordo_last_error_message() says what failed. ORDO_E_INVAL for bad options
+ * (no data_dir, port > 65535, fail_rate outside 0..1, an unparsable bind
+ * address), ORDO_E_STORAGE for the database, ORDO_E_STORAGE_BUSY when
+ * another process holds DIR's database, ORDO_E_IO when the port cannot be
+ * bound, ORDO_E_NOMEM, ORDO_E_SYSTEM when a thread cannot start.
+ */
+int ordo_node_start(const ordo_node_options *opts, ordo_node **out);
+
+/* The TCP port the node listens on (the ephemeral one when port was 0), or
+ * -1 when it has no HTTP server. */
+int ordo_node_port(const ordo_node *node);
+
+/*
+ * Stop the node: no new connections, wake every wait=, let requests in
+ * flight and the block in progress finish (no new block is cut), join the
+ * threads, close the database and free the node. Pending batches are then
+ * gone, unless keep_pending wrote them to the database as they arrived.
+ * NULL accepted. Returns ORDO_OK.
+ */
+int ordo_node_stop(ordo_node *node);
+
+/*
+ * Cut one block now from every pending batch and return once it is
+ * committed (or found to have nothing to commit). Only for a node started
+ * with block_ms == 0 (ORDO_E_STATE otherwise). *height, when not NULL, gets
+ * the chain's head block_num afterwards. ORDO_E_STORAGE when the block
+ * cannot be written (the batches then stay pending).
+ */
+int ordo_node_cut_block(ordo_node *node, uint64_t *height);
+
+/*
+ * The order in which a block applies n pending batches: perm[k] is the
+ * index, in submission order, of the k-th batch applied. A permutation of
+ * 0..n-1 that depends only on (seed, block_num, n); exposed so tests and
+ * `ordo verify` can predict it.
+ */
+void ordo_node_block_order(uint64_t seed, uint64_t block_num, size_t n,
+                           size_t *perm);
+
+/* ------------------------------------------------------------------------ */
+/* Requests without sockets                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One HTTP request, as the server hands it over. Every pointer is borrowed
+ * for the duration of ordo_node_handle only. method, path: required
+ * ("POST", "/batches"); query: the raw text after '?', percent-encoded, or
+ * NULL; content_type: the header's value or NULL; host: the Host header
+ * (used in "link" URLs) or NULL for "127.0.0.1:port"; body: body_len bytes,
+ * any bytes at all (NULL when body_len is 0).
+ */
+typedef struct ordo_node_request {
+  const char *method;
+  const char *path;
+  const char *query;
+  const char *content_type;
+  const char *host;
+  const void *body;
+  size_t body_len;
+} ordo_node_request;
+
+/*
+ * Handle one request as the HTTP server does (fault injection included,
+ * the delay excepted): *status gets the HTTP status and *json a new
+ * NUL-terminated JSON text the caller frees with free(). May block up to the
+ * request's wait= (bounded by max_wait_s, and cut short by ordo_node_stop).
+ * Returns ORDO_OK whenever an answer was made, error answers included;
+ * ORDO_E_INVAL for NULL arguments, ORDO_E_NOMEM (then *json is NULL).
+ */
+int ordo_node_handle(ordo_node *node, const ordo_node_request *req,
+                     int *status, char **json);
+
+/* `ordo ledger ...` (cli.c): an exit code from cli/cli.h. */
+int ordo__node_main(int argc, char **argv);
+
+#endif /* ORDO_NODE_H */

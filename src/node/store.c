@@ -1,0 +1,478 @@
+/*
+ * store.c — the node's SQLite database, DIR/node.db:
+ *
+ *   state(address TEXT PRIMARY KEY, value BLOB)
+ *   batches(id TEXT PRIMARY KEY, status INT, txn_id TEXT, message TEXT)
+ *   blocks(num INTEGER PRIMARY KEY, id TEXT, prev TEXT, batch_ids TEXT)
+ *   pending(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, data BLOB)
+ *
+ * WAL with synchronous=FULL: a block reported committed survives a power
+ * cut, as on a real validator. DIR/node.lock is flock()ed for the life of
+ * the store, so two nodes never share one chain.
+ *
+ * Statements are prepared per call: the node is a test ledger, and the
+ * simplicity is worth the few microseconds.
+ */
+#include "crypto/crypto.h"
+#include "node/internal.h"
+#include "runtime/runtime.h"
+
+#include <sodium.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STORE_BUSY_MS 10000
+
+static int store_fail(sqlite3 *db, const char *what) {
+  return ordo__set_last_error(ORDO_E_STORAGE, "node db: %s: %s", what,
+                              db != NULL ? sqlite3_errmsg(db) : "no database");
+}
+
+static int store_exec(sqlite3 *db, const char *sql) {
+  char *msg = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    ordo__set_last_error(ORDO_E_STORAGE, "node db: %s: %s", sql,
+                         msg != NULL ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return ORDO_E_STORAGE;
+  }
+  return ORDO_OK;
+}
+
+static int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **s) {
+  if (sqlite3_prepare_v2(db, sql, -1, s, NULL) != SQLITE_OK) {
+    *s = NULL;
+    return store_fail(db, sql);
+  }
+  return ORDO_OK;
+}
+
+/* Step a statement that returns no rows, then finalize it. */
+static int store_done(sqlite3 *db, sqlite3_stmt *s, const char *what) {
+  int rc = sqlite3_step(s);
+  sqlite3_finalize(s);
+  return rc == SQLITE_DONE ? ORDO_OK : store_fail(db, what);
+}
+
+static const char *const SCHEMA =
+    "CREATE TABLE IF NOT EXISTS state(address TEXT PRIMARY KEY,"
+    " value BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS batches(id TEXT PRIMARY KEY,"
+    " status INTEGER NOT NULL, txn_id TEXT, message TEXT) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS blocks(num INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL, prev TEXT NOT NULL, batch_ids TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE, data BLOB NOT NULL);";
+
+/* Sawtooth's previous_block_id of the genesis block. */
+static const char *const NULL_BLOCK_ID = "0000000000000000";
+
+static int store_connect(const char *path, sqlite3 **db) {
+  int rc = sqlite3_open_v2(path, db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                               SQLITE_OPEN_FULLMUTEX,
+                           NULL);
+  if (rc != SQLITE_OK)
+    return store_fail(*db, "open");
+  sqlite3_busy_timeout(*db, STORE_BUSY_MS);
+  rc = store_exec(*db, "PRAGMA journal_mode=WAL");
+  if (rc == ORDO_OK)
+    rc = store_exec(*db, "PRAGMA synchronous=FULL");
+  return rc;
+}
+
+int node_store_open(const char *dir, node_store *st) {
+  char *path = NULL;
+  size_t n = strlen(dir) + 16;
+  uint64_t num;
+  char id[65];
+  int rc;
+
+  memset(st, 0, sizeof *st);
+  st->lock_fd = -1;
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return ordo__set_last_error(ORDO_E_STORAGE, "node: cannot create %s: %s",
+                                dir, strerror(errno));
+  if ((path = malloc(n)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+  snprintf(path, n, "%s/node.lock", dir);
+  st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (st->lock_fd < 0) {
+    rc = ordo__set_last_error(ORDO_E_STORAGE, "node: cannot open %s: %s",
+                              path, strerror(errno));
+    goto fail;
+  }
+  if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    rc = ordo__set_last_error(ORDO_E_STORAGE_BUSY,
+                              "node: %s is in use by another node", dir);
+    goto fail;
+  }
+  snprintf(path, n, "%s/node.db", dir);
+  if ((rc = store_connect(path, &st->wdb)) ||
+      (rc = store_exec(st->wdb, SCHEMA)) ||
+      (rc = store_connect(path, &st->rdb)))
+    goto fail;
+  rc = node_store_head(st->wdb, &num, id);
+  if (rc == ORDO_E_NOT_FOUND) {
+    unsigned char h[32];
+    char hex[65];
+    if ((rc = ordo__crypto_sha256(NULL_BLOCK_ID, strlen(NULL_BLOCK_ID), h)) ||
+        (rc = ordo__crypto_hex_encode(h, sizeof h, hex, sizeof hex)) ||
+        (rc = node_store_block_put(st->wdb, 0, hex, NULL_BLOCK_ID, "")))
+      goto fail;
+  }
+  if (rc)
+    goto fail;
+  free(path);
+  return ORDO_OK;
+fail:
+  free(path);
+  node_store_close(st);
+  return rc;
+}
+
+void node_store_close(node_store *st) {
+  sqlite3_close(st->rdb);
+  sqlite3_close(st->wdb);
+  if (st->lock_fd >= 0)
+    close(st->lock_fd);
+  st->rdb = st->wdb = NULL;
+  st->lock_fd = -1;
+}
+
+int node_store_begin(sqlite3 *db) { return store_exec(db, "BEGIN IMMEDIATE"); }
+int node_store_commit(sqlite3 *db) { return store_exec(db, "COMMIT"); }
+void node_store_rollback(sqlite3 *db) {
+  if (!sqlite3_get_autocommit(db))
+    (void)store_exec(db, "ROLLBACK");
+}
+int node_store_savepoint(sqlite3 *db) { return store_exec(db, "SAVEPOINT b"); }
+int node_store_release(sqlite3 *db) { return store_exec(db, "RELEASE b"); }
+void node_store_rollback_to(sqlite3 *db) {
+  (void)store_exec(db, "ROLLBACK TO b");
+  (void)store_exec(db, "RELEASE b");
+}
+
+int node_store_state_get(sqlite3 *db, const char *address, unsigned char **buf,
+                         size_t *cap, size_t *len) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(db, "SELECT value FROM state WHERE address = ?", &s);
+  if (rc)
+    return rc;
+  sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const void *v = sqlite3_column_blob(s, 0);
+    size_t n = (size_t)sqlite3_column_bytes(s, 0);
+    rc = ORDO_OK;
+    if (n + 1 > *cap) {
+      unsigned char *p = realloc(*buf, n + 1);
+      if (p == NULL) {
+        rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+      } else {
+        *buf = p;
+        *cap = n + 1;
+      }
+    }
+    if (rc == ORDO_OK) {
+      if (n > 0)
+        memcpy(*buf, v, n);
+      *len = n;
+    }
+  } else if (rc == SQLITE_DONE) {
+    rc = ORDO_E_NOT_FOUND;
+  } else {
+    rc = store_fail(db, "state get");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int node_store_state_set(sqlite3 *db, const char *address,
+                         const unsigned char *value, size_t len) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(
+      db, "INSERT OR REPLACE INTO state(address, value) VALUES (?, ?)", &s);
+  if (rc)
+    return rc;
+  sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 2, len > 0 ? (const void *)value : "", (int)len,
+                    SQLITE_STATIC);
+  return store_done(db, s, "state set");
+}
+
+int node_store_status_put(sqlite3 *db, const char *batch_id, int status,
+                          const char *txn_id, const char *message) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(db,
+                         "INSERT OR REPLACE INTO batches(id, status, txn_id,"
+                         " message) VALUES (?, ?, ?, ?)",
+                         &s);
+  if (rc)
+    return rc;
+  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int(s, 2, status);
+  if (txn_id != NULL)
+    sqlite3_bind_text(s, 3, txn_id, -1, SQLITE_STATIC);
+  if (message != NULL)
+    sqlite3_bind_text(s, 4, message, -1, SQLITE_STATIC);
+  return store_done(db, s, "status put");
+}
+
+static char *column_dup(sqlite3_stmt *s, int col) {
+  const unsigned char *t = sqlite3_column_text(s, col);
+  return strdup(t != NULL ? (const char *)t : "");
+}
+
+int node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
+                          char **txn_id, char **message) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(
+      db, "SELECT status, txn_id, message FROM batches WHERE id = ?", &s);
+  *txn_id = *message = NULL;
+  if (rc)
+    return rc;
+  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    rc = ORDO_OK;
+    *status = sqlite3_column_int(s, 0);
+    if (*status == NODE_INVALID) {
+      *txn_id = column_dup(s, 1);
+      *message = column_dup(s, 2);
+      if (*txn_id == NULL || *message == NULL) {
+        free(*txn_id);
+        free(*message);
+        *txn_id = *message = NULL;
+        rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+      }
+    }
+  } else {
+    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "status get");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int node_store_head(sqlite3 *db, uint64_t *num, char id[65]) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(
+      db, "SELECT num, id FROM blocks ORDER BY num DESC LIMIT 1", &s);
+  if (rc)
+    return rc;
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const unsigned char *t = sqlite3_column_text(s, 1);
+    *num = (uint64_t)sqlite3_column_int64(s, 0);
+    snprintf(id, 65, "%s", t != NULL ? (const char *)t : "");
+    rc = ORDO_OK;
+  } else {
+    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "head");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
+                         const char *prev, const char *batch_ids) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(
+      db, "INSERT INTO blocks(num, id, prev, batch_ids) VALUES (?, ?, ?, ?)",
+      &s);
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)num);
+  sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, prev, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 4, batch_ids, -1, SQLITE_STATIC);
+  return store_done(db, s, "block put");
+}
+
+int node_store_pending_put(sqlite3 *db, const char *batch_id,
+                           const unsigned char *data, size_t len) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(
+      db, "INSERT OR IGNORE INTO pending(id, data) VALUES (?, ?)", &s);
+  if (rc)
+    return rc;
+  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(s, 2, data, (int)len, SQLITE_STATIC);
+  return store_done(db, s, "pending put");
+}
+
+int node_store_pending_del(sqlite3 *db, const char *batch_id) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(db, "DELETE FROM pending WHERE id = ?", &s);
+  if (rc)
+    return rc;
+  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
+  return store_done(db, s, "pending delete");
+}
+
+int node_store_pending_clear(sqlite3 *db) {
+  return store_exec(db, "DELETE FROM pending");
+}
+
+int node_store_pending_each(sqlite3 *db,
+                            int (*fn)(void *ud, const unsigned char *data,
+                                      size_t len),
+                            void *ud) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(db, "SELECT data FROM pending ORDER BY seq", &s);
+  if (rc)
+    return rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    int frc = fn(ud, sqlite3_column_blob(s, 0),
+                 (size_t)sqlite3_column_bytes(s, 0));
+    if (frc) {
+      sqlite3_finalize(s);
+      return frc;
+    }
+  }
+  rc = rc == SQLITE_DONE ? ORDO_OK : store_fail(db, "pending read");
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/* Base64 (standard alphabet, padded), as Sawtooth's REST API sends data. */
+static json_t *b64_json(const void *data, size_t len) {
+  size_t n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+  char *b = malloc(n);
+  json_t *j;
+  if (b == NULL)
+    return NULL;
+  sodium_bin2base64(b, n, data, len, sodium_base64_VARIANT_ORIGINAL);
+  j = json_string(b);
+  free(b);
+  return j;
+}
+
+int node_store_state_list(sqlite3 *db, const char *prefix, const char *start,
+                          size_t limit, json_t *data, char **next) {
+  sqlite3_stmt *s;
+  size_t count = 0, plen = strlen(prefix);
+  char *upper;
+  int rc;
+
+  /* Addresses are lower-case hex, so prefix + "~" bounds the range. */
+  *next = NULL;
+  if ((upper = malloc(plen + 2)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+  memcpy(upper, prefix, plen);
+  memcpy(upper + plen, "~", 2);
+  rc = store_prepare(db,
+                     "SELECT address, value FROM state WHERE address >= ?"
+                     " AND address < ? ORDER BY address LIMIT ?",
+                     &s);
+  if (rc) {
+    free(upper);
+    return rc;
+  }
+  sqlite3_bind_text(s, 1, start != NULL && strcmp(start, prefix) > 0 ? start
+                                                                     : prefix,
+                    -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, upper, -1, free);
+  sqlite3_bind_int64(s, 3, (sqlite3_int64)limit + 1);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const char *addr = (const char *)sqlite3_column_text(s, 0);
+    json_t *e, *v;
+    if (addr == NULL)
+      continue;
+    if (count == limit) {
+      if ((*next = strdup(addr)) == NULL)
+        goto nomem;
+      break;
+    }
+    v = b64_json(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1));
+    if (v == NULL)
+      goto nomem;
+    e = json_pack("{s:s,s:o}", "address", addr, "data", v);
+    if (e == NULL || json_array_append_new(data, e) != 0)
+      goto nomem;
+    count++;
+  }
+  rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? ORDO_OK
+                                             : store_fail(db, "state list");
+  sqlite3_finalize(s);
+  return rc;
+nomem:
+  sqlite3_finalize(s);
+  free(*next);
+  *next = NULL;
+  return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+}
+
+int node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
+                          json_t *data, int64_t *next) {
+  sqlite3_stmt *s;
+  size_t count = 0;
+  int rc = store_prepare(db,
+                         "SELECT num, id, prev, batch_ids FROM blocks"
+                         " WHERE num <= ? ORDER BY num DESC LIMIT ?",
+                         &s);
+  *next = -1;
+  if (rc)
+    return rc;
+  sqlite3_bind_int64(s, 1, start > INT64_MAX ? INT64_MAX : (sqlite3_int64)start);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)limit + 1);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    sqlite3_int64 num = sqlite3_column_int64(s, 0);
+    const char *id = (const char *)sqlite3_column_text(s, 1);
+    const char *prev = (const char *)sqlite3_column_text(s, 2);
+    const char *ids = (const char *)sqlite3_column_text(s, 3);
+    char numstr[24];
+    json_t *bids, *batches, *blk;
+    if (count == limit) {
+      *next = num;
+      break;
+    }
+    bids = json_array();
+    batches = json_array();
+    if (bids == NULL || batches == NULL) {
+      json_decref(bids);
+      json_decref(batches);
+      goto nomem;
+    }
+    /* batch_ids: ids joined by ','; "" for none. */
+    for (const char *p = ids != NULL ? ids : ""; *p != '\0';) {
+      const char *comma = strchr(p, ',');
+      size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+      json_t *one = json_stringn(p, n);
+      if (one == NULL || json_array_append(bids, one) != 0 ||
+          json_array_append_new(batches,
+                                json_pack("{s:O}", "header_signature", one)) !=
+              0) {
+        json_decref(one);
+        json_decref(bids);
+        json_decref(batches);
+        goto nomem;
+      }
+      json_decref(one);
+      p += n;
+      if (*p == ',')
+        p++;
+    }
+    snprintf(numstr, sizeof numstr, "%lld", (long long)num);
+    blk = json_pack("{s:{s:s,s:s,s:o},s:s,s:o}", "header", "block_num", numstr,
+                    "previous_block_id", prev != NULL ? prev : "", "batch_ids",
+                    bids, "header_signature", id != NULL ? id : "", "batches",
+                    batches);
+    if (blk == NULL || json_array_append_new(data, blk) != 0)
+      goto nomem;
+    count++;
+  }
+  rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? ORDO_OK
+                                             : store_fail(db, "block list");
+  sqlite3_finalize(s);
+  return rc;
+nomem:
+  sqlite3_finalize(s);
+  return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+}

@@ -1,0 +1,1017 @@
+/*
+ * test_node.c — the embedded ledger node: Sawtooth's REST subset over real
+ * HTTP on an ephemeral loopback port (libcurl's easy API, in one helper),
+ * block cutting, batch atomicity, restart with and without the pending
+ * queue, fault injection, and the seeded block order (through
+ * ordo_node_handle and ordo_node_cut_block, without sockets).
+ *
+ * Every wait is bounded: status polls use wait= and give up after a few
+ * seconds, so a broken node fails a test instead of hanging it.
+ */
+#include "ordo.h"
+#include "ledger/ledger.h"
+#include "node/node.h"
+
+#include <cbor.h>
+#include <curl/curl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* cmocka.h needs these first. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+/* A fixed test key (not secret anywhere). */
+static const char *const KEY =
+    "2f1e7b7a130d7ba9da0068b3bb0ba1d79e7e77110302c9f746c3c2a63fe40088";
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static unsigned long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static char *tmpdir(void) {
+  char *d = strdup("/tmp/ordo-test-node-XXXXXX");
+  assert_non_null(d);
+  assert_non_null(mkdtemp(d));
+  return d;
+}
+
+static void rmdir_all(char *d) {
+  nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  free(d);
+}
+
+/* A node on an ephemeral loopback port (port -1: none). */
+static ordo_node *start(const char *dir, int port, unsigned block_ms,
+                        uint64_t seed, int keep_pending) {
+  ordo_node_options o;
+  ordo_node *n = NULL;
+  ordo_node_options_init(&o);
+  o.data_dir = dir;
+  o.port = port;
+  o.block_ms = block_ms;
+  o.seed = seed;
+  o.keep_pending = keep_pending;
+  o.max_wait_s = 10;
+  if (ordo_node_start(&o, &n) != ORDO_OK)
+    fail_msg("node start: %s", ordo_last_error_message());
+  return n;
+}
+
+typedef struct buf {
+  char *p;
+  size_t n;
+} buf;
+
+static size_t on_data(char *d, size_t sz, size_t nm, void *ud) {
+  buf *b = ud;
+  char *p = realloc(b->p, b->n + sz * nm + 1);
+  if (p == NULL)
+    return 0;
+  memcpy(p + b->n, d, sz * nm);
+  b->p = p;
+  b->n += sz * nm;
+  b->p[b->n] = '\0';
+  return sz * nm;
+}
+
+/*
+ * One HTTP request to 127.0.0.1:port; returns the status and, when out is
+ * not NULL, the body parsed as JSON (asserted to be JSON). ctype NULL: no
+ * Content-Type header. Bounded by a 20 s timeout.
+ */
+static long http(int port, const char *method, const char *target,
+                 const char *ctype, const void *body, size_t len,
+                 json_t **out) {
+  CURL *c = curl_easy_init();
+  struct curl_slist *h = NULL;
+  char url[4096], hdr[256];
+  buf b = {NULL, 0};
+  long status = 0;
+  CURLcode rc;
+
+  assert_non_null(c);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, target);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+  if (strcmp(method, "POST") == 0) {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+  }
+  snprintf(hdr, sizeof hdr, "Content-Type:%s%s", ctype != NULL ? " " : "",
+           ctype != NULL ? ctype : "");
+  h = curl_slist_append(h, hdr);
+  h = curl_slist_append(h, "Expect:");
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  rc = curl_easy_perform(c);
+  if (rc != CURLE_OK)
+    fail_msg("%s %s: %s", method, target, curl_easy_strerror(rc));
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  if (out != NULL) {
+    json_error_t e;
+    *out = json_loads(b.p != NULL ? b.p : "", 0, &e);
+    if (*out == NULL)
+      fail_msg("%s %s: not JSON: %s", method, target, b.p != NULL ? b.p : "");
+  }
+  free(b.p);
+  return status;
+}
+
+/* The error code of {"error": {"code": N}} (-1 if absent); frees j. */
+static long error_code(json_t *j) {
+  long code = (long)json_integer_value(json_object_get(json_object_get(j, "error"), "code"));
+  if (json_object_get(j, "error") == NULL)
+    code = -1;
+  json_decref(j);
+  return code;
+}
+
+static ordo_ledger_signer *signer(void) {
+  ordo_ledger_signer *s = NULL;
+  assert_int_equal(ordo_ledger_signer_new(KEY, &s), ORDO_OK);
+  return s;
+}
+
+static ordo_ledger_txn *txn(const ordo_ledger_signer *s, const char *family,
+                            const char *addr, const void *pl, size_t plen) {
+  const char *addrs[1] = {addr};
+  ordo_ledger_txn_spec spec = {0};
+  ordo_ledger_txn *t = NULL;
+  spec.family_name = family;
+  spec.family_version = "1.0";
+  spec.inputs = addrs;
+  spec.ninputs = 1;
+  spec.outputs = addrs;
+  spec.noutputs = 1;
+  spec.payload = pl;
+  spec.payload_len = plen;
+  assert_int_equal(ordo_ledger_txn_build(s, NULL, &spec, &t), ORDO_OK);
+  return t;
+}
+
+static ordo_ledger_txn *intkey(const ordo_ledger_signer *s,
+                               ordo_ledger_intkey_verb verb, const char *name,
+                               unsigned value) {
+  char addr[ORDO_LEDGER_ADDRESS_SIZE];
+  unsigned char *pl = NULL;
+  size_t plen = 0;
+  ordo_ledger_txn *t;
+  assert_int_equal(ordo_ledger_intkey_address(name, addr), ORDO_OK);
+  assert_int_equal(ordo_ledger_intkey_encode(verb, name, value, &pl, &plen),
+                   ORDO_OK);
+  t = txn(s, ORDO_LEDGER_INTKEY_FAMILY, addr, pl, plen);
+  free(pl);
+  return t;
+}
+
+/* ordo-rw: read key, write key. */
+static ordo_ledger_txn *rw(const ordo_ledger_signer *s, const char *key) {
+  char addr[ORDO_LEDGER_ADDRESS_SIZE], *pl = NULL;
+  const char *keys[1] = {key};
+  ordo_ledger_txn *t;
+  assert_int_equal(ordo_ledger_rw_address(key, addr), ORDO_OK);
+  assert_int_equal(ordo_ledger_rw_encode(keys, 1, keys, 1, &pl), ORDO_OK);
+  t = txn(s, ORDO_LEDGER_RW_FAMILY, addr, pl, strlen(pl));
+  free(pl);
+  return t;
+}
+
+/* A batch of n txns (consumed). */
+static ordo_ledger_batch *batch(const ordo_ledger_signer *s,
+                                ordo_ledger_txn **t, size_t n) {
+  ordo_ledger_batch *b = NULL;
+  size_t i;
+  assert_int_equal(ordo_ledger_batch_build(s, t, n, &b), ORDO_OK);
+  for (i = 0; i < n; i++)
+    ordo_ledger_txn_free(t[i]);
+  return b;
+}
+
+static unsigned char *encode(ordo_ledger_batch *const *b, size_t n,
+                             size_t *len) {
+  unsigned char *out = NULL;
+  assert_int_equal(ordo_ledger_batchlist_encode(
+                       (const ordo_ledger_batch *const *)b, n, &out, len),
+                   ORDO_OK);
+  return out;
+}
+
+static long post_batches(int port, ordo_ledger_batch *const *b, size_t n,
+                         json_t **out) {
+  size_t len;
+  unsigned char *body = encode(b, n, &len);
+  long st = http(port, "POST", "/batches", "application/octet-stream", body,
+                 len, out);
+  free(body);
+  return st;
+}
+
+/* The status string of one id, via GET with wait=w. *msg, when not NULL,
+ * gets a copy of the first invalid transaction's "id:message". */
+static char *status_of(int port, const char *id, double w, char **msg) {
+  char target[512];
+  json_t *j, *e;
+  char *s;
+  snprintf(target, sizeof target, "/batch_statuses?id=%s&wait=%g", id, w);
+  assert_int_equal(http(port, "GET", target, NULL, NULL, 0, &j), 200);
+  e = json_array_get(json_object_get(j, "data"), 0);
+  assert_non_null(e);
+  assert_string_equal(json_string_value(json_object_get(e, "id")), id);
+  s = strdup(json_string_value(json_object_get(e, "status")));
+  if (msg != NULL) {
+    json_t *inv = json_array_get(json_object_get(e, "invalid_transactions"), 0);
+    *msg = NULL;
+    if (inv != NULL) {
+      size_t n = 512;
+      *msg = malloc(n);
+      snprintf(*msg, n, "%s:%s", json_string_value(json_object_get(inv, "id")),
+               json_string_value(json_object_get(inv, "message")));
+    }
+  }
+  json_decref(j);
+  return s;
+}
+
+/* Poll until id is not PENDING (at most ~10 s); its final status. */
+static char *wait_final(int port, const char *id, char **msg) {
+  unsigned long long end = now_ms() + 10000;
+  for (;;) {
+    char *s = status_of(port, id, 1, msg);
+    if (strcmp(s, "PENDING") != 0 || now_ms() > end)
+      return s;
+    free(s);
+    if (msg != NULL)
+      free(*msg);
+  }
+}
+
+static void assert_final(int port, const char *id, const char *want) {
+  char *s = wait_final(port, id, NULL);
+  assert_string_equal(s, want);
+  free(s);
+}
+
+/* GET /state/ADDRESS: status; *data and *len the decoded bytes when 200. */
+static long get_state(int port, const char *addr, unsigned char **data,
+                      size_t *len) {
+  char target[128];
+  json_t *j;
+  long st;
+  snprintf(target, sizeof target, "/state/%s", addr);
+  st = http(port, "GET", target, NULL, NULL, 0, &j);
+  if (st == 200) {
+    const char *b64 = json_string_value(json_object_get(j, "data"));
+    size_t cap;
+    assert_non_null(b64);
+    assert_non_null(json_string_value(json_object_get(j, "head")));
+    cap = strlen(b64) + 1;
+    *data = malloc(cap);
+    assert_int_equal(sodium_base642bin(*data, cap, b64, strlen(b64), NULL, len,
+                                       NULL, sodium_base64_VARIANT_ORIGINAL),
+                     0);
+  } else {
+    assert_int_equal(error_code(j), 75);
+    j = NULL;
+  }
+  json_decref(j);
+  return st;
+}
+
+/* The intkey value of name at the node (-1 when absent). */
+static long long intkey_value(int port, const char *name) {
+  char addr[ORDO_LEDGER_ADDRESS_SIZE];
+  unsigned char *data = NULL;
+  size_t len = 0, i;
+  struct cbor_load_result res;
+  cbor_item_t *m;
+  long long v = -2;
+
+  assert_int_equal(ordo_ledger_intkey_address(name, addr), ORDO_OK);
+  if (get_state(port, addr, &data, &len) == 404)
+    return -1;
+  m = cbor_load(data, len, &res);
+  assert_non_null(m);
+  assert_true(cbor_isa_map(m));
+  for (i = 0; i < cbor_map_size(m); i++) {
+    struct cbor_pair p = cbor_map_handle(m)[i];
+    if (cbor_isa_string(p.key) &&
+        cbor_string_length(p.key) == strlen(name) &&
+        memcmp(cbor_string_handle(p.key), name, strlen(name)) == 0)
+      v = (long long)cbor_get_int(p.value);
+  }
+  cbor_decref(&m);
+  free(data);
+  return v;
+}
+
+/* ------------------------------------------------------------------------ */
+/* REST, end to end                                                          */
+/* ------------------------------------------------------------------------ */
+
+static void test_commit_and_read(void **st) {
+  char *dir = tmpdir(), addr[ORDO_LEDGER_ADDRESS_SIZE], target[256];
+  ordo_node *n = start(dir, 0, 20, 1, 0);
+  int port = ordo_node_port(n);
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t[2] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "alpha", 5),
+                           intkey(s, ORDO_LEDGER_INTKEY_INC, "alpha", 3)};
+  ordo_ledger_batch *b = batch(s, t, 2);
+  const char *id = ordo_ledger_batch_id(b);
+  json_t *j, *data, *blk;
+  size_t i, found = 0;
+  (void)st;
+
+  assert_true(port > 0);
+  assert_int_equal(post_batches(port, &b, 1, &j), 202);
+  snprintf(target, sizeof target, "/batch_statuses?id=%s", id);
+  assert_non_null(strstr(json_string_value(json_object_get(j, "link")), target));
+  json_decref(j);
+  assert_final(port, id, "COMMITTED");
+  assert_int_equal(intkey_value(port, "alpha"), 8);
+  assert_int_equal(intkey_value(port, "beta"), -1);
+
+  /* GET /state?address=PREFIX lists it, with paging. */
+  assert_int_equal(ordo_ledger_intkey_address("alpha", addr), ORDO_OK);
+  assert_int_equal(http(port, "GET", "/state?address=1cf126", NULL, NULL, 0, &j),
+                   200);
+  data = json_object_get(j, "data");
+  assert_int_equal(json_array_size(data), 1);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(data, 0), "address")),
+      addr);
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "paging"), "limit")),
+                   1000);
+  assert_non_null(json_string_value(json_object_get(j, "head")));
+  json_decref(j);
+  assert_int_equal(http(port, "GET", "/state?address=zz", NULL, NULL, 0, &j), 400);
+  assert_int_equal(error_code(j), 62);
+  assert_int_equal(http(port, "GET", "/state/1cf126", NULL, NULL, 0, &j), 400);
+  assert_int_equal(error_code(j), 62);
+
+  /* GET /blocks: newest first, block_num as strings down to genesis "0". */
+  assert_int_equal(http(port, "GET", "/blocks", NULL, NULL, 0, &j), 200);
+  data = json_object_get(j, "data");
+  assert_true(json_array_size(data) >= 2);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(data, 0), "header_signature")),
+      json_string_value(json_object_get(j, "head")));
+  for (i = 0; i < json_array_size(data); i++) {
+    json_t *h, *ids;
+    size_t k;
+    blk = json_array_get(data, i);
+    h = json_object_get(blk, "header");
+    assert_true(json_is_string(json_object_get(h, "block_num")));
+    assert_int_equal(atoll(json_string_value(json_object_get(h, "block_num"))),
+                     (long long)(json_array_size(data) - 1 - i));
+    if (i + 1 < json_array_size(data))
+      assert_string_equal(
+          json_string_value(json_object_get(h, "previous_block_id")),
+          json_string_value(json_object_get(json_array_get(data, i + 1),
+                                            "header_signature")));
+    ids = json_object_get(h, "batch_ids");
+    for (k = 0; k < json_array_size(ids); k++)
+      if (strcmp(json_string_value(json_array_get(ids, k)), id) == 0) {
+        found++;
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_array_get(json_object_get(blk, "batches"), k),
+                "header_signature")),
+            id);
+      }
+  }
+  assert_int_equal(found, 1);
+  assert_string_equal(
+      json_string_value(json_object_get(
+          json_object_get(json_array_get(data, json_array_size(data) - 1), "header"),
+          "block_num")),
+      "0");
+  json_decref(j);
+  assert_int_equal(http(port, "GET", "/blocks?limit=1", NULL, NULL, 0, &j), 200);
+  assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
+  assert_non_null(json_object_get(json_object_get(j, "paging"), "next"));
+  json_decref(j);
+  assert_int_equal(http(port, "GET", "/blocks?limit=0", NULL, NULL, 0, &j), 400);
+  assert_int_equal(error_code(j), 54);
+
+  /* Idempotent: the same batch again is accepted, not applied again (a
+   * second "set" would make it INVALID). */
+  assert_int_equal(post_batches(port, &b, 1, &j), 202);
+  json_decref(j);
+  {
+    ordo_ledger_txn *t2[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "gamma", 1)};
+    ordo_ledger_batch *b2 = batch(s, t2, 1);
+    assert_int_equal(post_batches(port, &b2, 1, &j), 202);
+    json_decref(j);
+    assert_final(port, ordo_ledger_batch_id(b2), "COMMITTED");
+    ordo_ledger_batch_free(b2);
+  }
+  assert_final(port, id, "COMMITTED");
+  assert_int_equal(intkey_value(port, "alpha"), 8);
+
+  /* Unknown path and wrong method. */
+  assert_int_equal(http(port, "GET", "/nope", NULL, NULL, 0, &j), 404);
+  assert_true(error_code(j) > 0);
+  assert_int_equal(http(port, "GET", "/batches", NULL, NULL, 0, &j), 405);
+  assert_true(error_code(j) > 0);
+
+  ordo_ledger_batch_free(b);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  rmdir_all(dir);
+}
+
+static void test_post_errors(void **st) {
+  char *dir = tmpdir(), addr[ORDO_LEDGER_ADDRESS_SIZE];
+  ordo_node *n = start(dir, 0, 20, 1, 0);
+  int port = ordo_node_port(n);
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "flip", 1)};
+  ordo_ledger_batch *b = batch(s, t, 1);
+  const char *id = ordo_ledger_batch_id(b);
+  unsigned char *body, *at, *data;
+  size_t len, dlen;
+  json_t *j;
+  char *stt;
+  (void)st;
+
+  body = encode(&b, 1, &len);
+  assert_int_equal(http(port, "POST", "/batches", "application/json", body, len, &j), 400);
+  assert_int_equal(error_code(j), 42);
+  assert_int_equal(http(port, "POST", "/batches", NULL, body, len, &j), 400);
+  assert_int_equal(error_code(j), 42);
+  assert_int_equal(http(port, "POST", "/batches", "application/octet-stream", "", 0, &j), 400);
+  assert_int_equal(error_code(j), 34);
+  assert_int_equal(http(port, "POST", "/batches", "application/octet-stream",
+                        "\xff\xff\xff garbage", 12, &j),
+                   400);
+  assert_int_equal(error_code(j), 35);
+  /* A flipped digit of the batch's header_signature. */
+  at = memmem(body, len, id, strlen(id));
+  assert_non_null(at);
+  at[10] = at[10] == '0' ? '1' : '0';
+  assert_int_equal(http(port, "POST", "/batches", "application/octet-stream", body, len, &j), 400);
+  {
+    const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    assert_non_null(m);
+    assert_non_null(strstr(m, "signature"));
+  }
+  assert_int_equal(error_code(j), 30);
+  free(body);
+  /* Blocks go on; the tampered batch was never seen. */
+  sleep_ms(100);
+  stt = status_of(port, id, 0, NULL);
+  assert_string_equal(stt, "UNKNOWN");
+  free(stt);
+  assert_int_equal(ordo_ledger_intkey_address("flip", addr), ORDO_OK);
+  assert_int_equal(get_state(port, addr, &data, &dlen), 404);
+
+  ordo_ledger_batch_free(b);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  rmdir_all(dir);
+}
+
+static void test_invalid_batch_is_atomic(void **st) {
+  char *dir = tmpdir();
+  ordo_node *n = start(dir, 0, 20, 1, 0);
+  int port = ordo_node_port(n);
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t[3] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "kept", 1),
+                           intkey(s, ORDO_LEDGER_INTKEY_INC, "missing", 1),
+                           intkey(s, ORDO_LEDGER_INTKEY_SET, "after", 1)};
+  char bad_id[ORDO_LEDGER_ID_SIZE], *msg, *stt;
+  ordo_ledger_batch *b, *u;
+  json_t *j;
+  (void)st;
+
+  snprintf(bad_id, sizeof bad_id, "%s", ordo_ledger_txn_id(t[1]));
+  b = batch(s, t, 3);
+  {
+    /* An unknown family is an INVALID batch too. */
+    char addr[ORDO_LEDGER_ADDRESS_SIZE];
+    ordo_ledger_txn *ut[1];
+    assert_int_equal(ordo_ledger_intkey_address("other", addr), ORDO_OK);
+    ut[0] = txn(s, "no-such-family", addr, "x", 1);
+    u = batch(s, ut, 1);
+  }
+  {
+    ordo_ledger_batch *both[2] = {b, u};
+    assert_int_equal(post_batches(port, both, 2, &j), 202);
+    json_decref(j);
+  }
+  stt = wait_final(port, ordo_ledger_batch_id(b), &msg);
+  assert_string_equal(stt, "INVALID");
+  assert_non_null(msg);
+  assert_true(strncmp(msg, bad_id, strlen(bad_id)) == 0);
+  assert_true(strlen(msg) > strlen(bad_id) + 1); /* a message follows */
+  free(stt);
+  free(msg);
+  stt = wait_final(port, ordo_ledger_batch_id(u), &msg);
+  assert_string_equal(stt, "INVALID");
+  assert_non_null(strstr(msg, "unknown transaction family"));
+  free(stt);
+  free(msg);
+  /* None of the invalid batch's writes were applied. */
+  assert_int_equal(intkey_value(port, "kept"), -1);
+  assert_int_equal(intkey_value(port, "after"), -1);
+
+  ordo_ledger_batch_free(b);
+  ordo_ledger_batch_free(u);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  rmdir_all(dir);
+}
+
+static void test_statuses(void **st) {
+  char *dir = tmpdir(), body[2048], target[4096];
+  ordo_node *n = start(dir, 0, 20, 1, 0);
+  int port = ordo_node_port(n);
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "st", 1)};
+  ordo_ledger_batch *b = batch(s, t, 1);
+  const char *id = ordo_ledger_batch_id(b);
+  const char *unknown =
+      "00000000000000000000000000000000000000000000000000000000000000000000"
+      "000000000000000000000000000000000000000000000000000000000000";
+  json_t *j, *data;
+  size_t len, i;
+  (void)st;
+
+  assert_int_equal(post_batches(port, &b, 1, &j), 202);
+  json_decref(j);
+  /* One wait= call sees the commit (blocks every 20 ms). */
+  {
+    char *stt = status_of(port, id, 5, NULL);
+    assert_string_equal(stt, "COMMITTED");
+    free(stt);
+  }
+  /* POST /batch_statuses with a JSON array. */
+  snprintf(body, sizeof body, "[\"%s\",\"%s\"]", id, unknown);
+  assert_int_equal(http(port, "POST", "/batch_statuses", "application/json", body,
+                        strlen(body), &j),
+                   200);
+  data = json_object_get(j, "data");
+  assert_int_equal(json_array_size(data), 2);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(data, 0), "status")),
+                      "COMMITTED");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(data, 1), "status")),
+                      "UNKNOWN");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(data, 1), "id")),
+                      unknown);
+  assert_int_equal(json_array_size(json_object_get(json_array_get(data, 1),
+                                                   "invalid_transactions")),
+                   0);
+  json_decref(j);
+  assert_int_equal(http(port, "POST", "/batch_statuses", "text/plain", body,
+                        strlen(body), &j),
+                   400);
+  assert_int_equal(error_code(j), 43);
+  assert_int_equal(http(port, "POST", "/batch_statuses", "application/json", "{\"a\":1}",
+                        7, &j),
+                   400);
+  assert_int_equal(error_code(j), 46);
+  assert_int_equal(http(port, "POST", "/batch_statuses", "application/json", "[]", 2, &j),
+                   400);
+  assert_int_equal(error_code(j), 46);
+  /* 15 ids in a GET are fine, 16 are not; no id at all is not either. */
+  len = (size_t)snprintf(target, sizeof target, "/batch_statuses?id=");
+  for (i = 0; i < 16; i++) {
+    if (i == 15) {
+      assert_int_equal(http(port, "GET", target, NULL, NULL, 0, &j), 200);
+      assert_int_equal(json_array_size(json_object_get(j, "data")), 15);
+      json_decref(j);
+    }
+    len += (size_t)snprintf(target + len, sizeof target - len, "%s%zx", i ? "," : "", i);
+  }
+  assert_int_equal(http(port, "GET", target, NULL, NULL, 0, &j), 400);
+  assert_int_equal(error_code(j), 66);
+  assert_int_equal(http(port, "GET", "/batch_statuses", NULL, NULL, 0, &j), 400);
+  assert_int_equal(error_code(j), 66);
+  assert_int_equal(http(port, "GET", "/batch_statuses?id=a,,b", NULL, NULL, 0, &j), 400);
+  assert_int_equal(error_code(j), 66);
+
+  ordo_ledger_batch_free(b);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  rmdir_all(dir);
+}
+
+/* wait= gives up at its deadline when nothing commits (no block thread). */
+static void test_wait_times_out(void **st) {
+  char *dir = tmpdir(), *stt;
+  ordo_node *n = start(dir, 0, 0, 1, 0);
+  int port = ordo_node_port(n);
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "w", 1)};
+  ordo_ledger_batch *b = batch(s, t, 1);
+  unsigned long long t0;
+  json_t *j;
+  (void)st;
+
+  assert_int_equal(post_batches(port, &b, 1, &j), 202);
+  json_decref(j);
+  t0 = now_ms();
+  stt = status_of(port, ordo_ledger_batch_id(b), 0.3, NULL);
+  assert_string_equal(stt, "PENDING");
+  assert_true(now_ms() - t0 >= 250);
+  free(stt);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  stt = status_of(port, ordo_ledger_batch_id(b), 0, NULL);
+  assert_string_equal(stt, "COMMITTED");
+  free(stt);
+
+  ordo_ledger_batch_free(b);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  rmdir_all(dir);
+}
+
+static void test_restart(void **st) {
+  char *dir = tmpdir(), *stt;
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *ta[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "durable", 7)};
+  ordo_ledger_txn *tb[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "lost", 1)};
+  ordo_ledger_txn *tc[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "kept", 2)};
+  ordo_ledger_batch *a = batch(s, ta, 1), *b = batch(s, tb, 1),
+                    *c = batch(s, tc, 1);
+  ordo_node *n;
+  json_t *j;
+  size_t nblocks;
+  int port;
+  (void)st;
+
+  n = start(dir, 0, 20, 3, 0);
+  port = ordo_node_port(n);
+  assert_int_equal(post_batches(port, &a, 1, &j), 202);
+  json_decref(j);
+  assert_final(port, ordo_ledger_batch_id(a), "COMMITTED");
+  assert_int_equal(http(port, "GET", "/blocks", NULL, NULL, 0, &j), 200);
+  nblocks = json_array_size(json_object_get(j, "data"));
+  json_decref(j);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  /* Same DIR: state, statuses and blocks are back. No block thread, so
+   * the next batch stays pending until the stop. */
+  n = start(dir, 0, 0, 3, 0);
+  port = ordo_node_port(n);
+  assert_int_equal(intkey_value(port, "durable"), 7);
+  stt = status_of(port, ordo_ledger_batch_id(a), 0, NULL);
+  assert_string_equal(stt, "COMMITTED");
+  free(stt);
+  assert_int_equal(http(port, "GET", "/blocks", NULL, NULL, 0, &j), 200);
+  assert_int_equal(json_array_size(json_object_get(j, "data")), nblocks);
+  json_decref(j);
+  assert_int_equal(post_batches(port, &b, 1, &j), 202);
+  json_decref(j);
+  stt = status_of(port, ordo_ledger_batch_id(b), 0, NULL);
+  assert_string_equal(stt, "PENDING");
+  free(stt);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  /* Without keep_pending the pending batch is gone: UNKNOWN. */
+  n = start(dir, 0, 20, 3, 0);
+  port = ordo_node_port(n);
+  sleep_ms(60);
+  stt = status_of(port, ordo_ledger_batch_id(b), 0, NULL);
+  assert_string_equal(stt, "UNKNOWN");
+  free(stt);
+  assert_int_equal(intkey_value(port, "lost"), -1);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  /* With keep_pending it survives, still PENDING, and commits later. */
+  n = start(dir, 0, 0, 3, 1);
+  port = ordo_node_port(n);
+  assert_int_equal(post_batches(port, &c, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  n = start(dir, 0, 0, 3, 1);
+  port = ordo_node_port(n);
+  stt = status_of(port, ordo_ledger_batch_id(c), 0, NULL);
+  assert_string_equal(stt, "PENDING");
+  free(stt);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  n = start(dir, 0, 20, 3, 1);
+  port = ordo_node_port(n);
+  assert_final(port, ordo_ledger_batch_id(c), "COMMITTED");
+  assert_int_equal(intkey_value(port, "kept"), 2);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  /* Two nodes never share one DIR. */
+  n = start(dir, -1, 0, 3, 0);
+  {
+    ordo_node_options o;
+    ordo_node *m = NULL;
+    ordo_node_options_init(&o);
+    o.data_dir = dir;
+    o.port = -1;
+    assert_int_equal(ordo_node_start(&o, &m), ORDO_E_STORAGE_BUSY);
+    assert_null(m);
+  }
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  ordo_ledger_batch_free(a);
+  ordo_ledger_batch_free(b);
+  ordo_ledger_batch_free(c);
+  ordo_ledger_signer_free(s);
+  rmdir_all(dir);
+}
+
+static void test_faults(void **st) {
+  char *dir = tmpdir(), *stt;
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "fault", 1)};
+  ordo_ledger_batch *b = batch(s, t, 1);
+  ordo_node_options o;
+  ordo_node *n = NULL;
+  unsigned long long t0;
+  json_t *j;
+  int port, i;
+  long code;
+  (void)st;
+
+  ordo_node_options_init(&o);
+  o.data_dir = dir;
+  o.block_ms = 20;
+  o.fail_rate = 1.0;
+  assert_int_equal(ordo_node_start(&o, &n), ORDO_OK);
+  port = ordo_node_port(n);
+  for (i = 0; i < 3; i++) {
+    assert_int_equal(post_batches(port, &b, 1, &j), 503);
+    code = error_code(j);
+    assert_true(code == 15 || code == 17 || code == 18);
+  }
+  assert_int_equal(http(port, "GET", "/blocks", NULL, NULL, 0, &j), 503);
+  json_decref(j);
+  sleep_ms(60);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  /* Nothing was applied or even seen. A delay is felt by every answer. */
+  o.fail_rate = 0;
+  o.delay_ms = 150;
+  assert_int_equal(ordo_node_start(&o, &n), ORDO_OK);
+  port = ordo_node_port(n);
+  t0 = now_ms();
+  stt = status_of(port, ordo_ledger_batch_id(b), 0, NULL);
+  assert_true(now_ms() - t0 >= 140);
+  assert_string_equal(stt, "UNKNOWN");
+  free(stt);
+  assert_int_equal(intkey_value(port, "fault"), -1);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  /* A full queue refuses the whole list with 429/31. */
+  o.delay_ms = 0;
+  o.block_ms = 0;
+  o.max_pending = 1;
+  assert_int_equal(ordo_node_start(&o, &n), ORDO_OK);
+  port = ordo_node_port(n);
+  {
+    ordo_ledger_txn *t2[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "full", 1)};
+    ordo_ledger_batch *b2 = batch(s, t2, 1), *both[2] = {b, b2};
+    assert_int_equal(post_batches(port, both, 2, &j), 429);
+    assert_int_equal(error_code(j), 31);
+    stt = status_of(port, ordo_ledger_batch_id(b), 0, NULL);
+    assert_string_equal(stt, "UNKNOWN");
+    free(stt);
+    assert_int_equal(post_batches(port, &b, 1, &j), 202);
+    json_decref(j);
+    assert_int_equal(post_batches(port, &b2, 1, &j), 429);
+    assert_int_equal(error_code(j), 31);
+    ordo_ledger_batch_free(b2);
+  }
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  ordo_ledger_batch_free(b);
+  ordo_ledger_signer_free(s);
+  rmdir_all(dir);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The seeded block order, without sockets                                   */
+/* ------------------------------------------------------------------------ */
+
+static void test_block_order_is_a_permutation(void **st) {
+  size_t perm[40], again[40], n, i, moved = 0;
+  (void)st;
+  for (n = 0; n <= 40; n++) {
+    unsigned char seen[40] = {0};
+    ordo_node_block_order(7, 3, n, perm);
+    ordo_node_block_order(7, 3, n, again);
+    for (i = 0; i < n; i++) {
+      assert_true(perm[i] < n);
+      assert_false(seen[perm[i]]);
+      seen[perm[i]] = 1;
+      assert_int_equal(perm[i], again[i]);
+    }
+  }
+  /* Not submission order, and different across seeds and blocks. */
+  ordo_node_block_order(7, 3, 40, perm);
+  for (i = 0; i < 40; i++)
+    moved += perm[i] != i;
+  assert_true(moved > 20);
+  ordo_node_block_order(8, 3, 40, again);
+  assert_memory_not_equal(perm, again, sizeof perm);
+  ordo_node_block_order(7, 4, 40, again);
+  assert_memory_not_equal(perm, again, sizeof perm);
+}
+
+/* A map state for the families, to predict what the node must hold. */
+typedef struct kv {
+  char addr[8][ORDO_LEDGER_ADDRESS_SIZE];
+  unsigned char val[8][64];
+  size_t len[8], n;
+} kv;
+
+static int kv_get(void *ud, const char *a, const unsigned char **v, size_t *l) {
+  kv *m = ud;
+  size_t i;
+  for (i = 0; i < m->n; i++)
+    if (strcmp(m->addr[i], a) == 0) {
+      *v = m->val[i];
+      *l = m->len[i];
+      return ORDO_OK;
+    }
+  return ORDO_E_NOT_FOUND;
+}
+
+static int kv_set(void *ud, const char *a, const unsigned char *v, size_t l) {
+  kv *m = ud;
+  size_t i;
+  assert_true(l <= sizeof m->val[0]);
+  for (i = 0; i < m->n && strcmp(m->addr[i], a) != 0; i++)
+    ;
+  if (i == m->n) {
+    assert_true(m->n < 8);
+    snprintf(m->addr[m->n++], ORDO_LEDGER_ADDRESS_SIZE, "%s", a);
+  }
+  memcpy(m->val[i], v, l);
+  m->len[i] = l;
+  return ORDO_OK;
+}
+
+static void apply_rw(kv *m, const ordo_ledger_batch *b) {
+  ordo_ledger_state state = {kv_get, kv_set, m};
+  const ordo_ledger_txn *t = ordo_ledger_batch_txn(b, 0);
+  size_t plen;
+  const unsigned char *pl = ordo_ledger_txn_payload(t, &plen);
+  assert_int_equal(ordo_ledger_rw_apply(ordo_ledger_txn_id(t), pl, plen, &state),
+                   ORDO_OK);
+}
+
+/* One request through ordo_node_handle; the JSON answer parsed. */
+static int handle(ordo_node *n, const char *method, const char *path,
+                  const char *query, const char *ctype, const void *body,
+                  size_t len, json_t **out) {
+  ordo_node_request r = {method, path, query, ctype, NULL, body, len};
+  int status = 0;
+  char *json = NULL;
+  assert_int_equal(ordo_node_handle(n, &r, &status, &json), ORDO_OK);
+  *out = json_loads(json, 0, NULL);
+  assert_non_null(*out);
+  free(json);
+  return status;
+}
+
+static void test_seeded_order(void **st) {
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *tx[1] = {rw(s, "hot")}, *ty[1] = {rw(s, "hot")};
+  ordo_ledger_batch *x = batch(s, tx, 1), *y = batch(s, ty, 1);
+  ordo_ledger_batch *both[2] = {x, y};
+  char addr[ORDO_LEDGER_ADDRESS_SIZE], path[128];
+  int firsts[2] = {0, 0};
+  size_t len;
+  unsigned char *body = encode(both, 2, &len);
+  uint64_t seed;
+  (void)st;
+
+  assert_int_equal(ordo_ledger_rw_address("hot", addr), ORDO_OK);
+  snprintf(path, sizeof path, "/state/%s", addr);
+  for (seed = 0; seed < 16; seed++) {
+    char *dir = tmpdir();
+    ordo_node *n = start(dir, -1, 0, seed, 0);
+    uint64_t height = 0;
+    size_t perm[2], dlen;
+    kv want = {.n = 0};
+    unsigned char got[64];
+    json_t *j;
+    const char *b64;
+
+    assert_int_equal(handle(n, "POST", "/batches", NULL,
+                            "application/octet-stream", body, len, &j),
+                     202);
+    json_decref(j);
+    assert_int_equal(ordo_node_cut_block(n, &height), ORDO_OK);
+    assert_int_equal(height, 1);
+    /* The node applied them in the order the seed says. */
+    ordo_node_block_order(seed, height, 2, perm);
+    apply_rw(&want, both[perm[0]]);
+    apply_rw(&want, both[perm[1]]);
+    firsts[perm[0]]++;
+    assert_int_equal(handle(n, "GET", path, NULL, NULL, NULL, 0, &j), 200);
+    b64 = json_string_value(json_object_get(j, "data"));
+    assert_int_equal(sodium_base642bin(got, sizeof got, b64, strlen(b64), NULL,
+                                       &dlen, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL),
+                     0);
+    assert_int_equal(dlen, want.len[0]);
+    assert_memory_equal(got, want.val[0], dlen);
+    json_decref(j);
+    assert_int_equal(ordo_node_stop(n), ORDO_OK);
+    rmdir_all(dir);
+  }
+  /* Both orders happen: the order is the seed's, not submission order. */
+  assert_true(firsts[0] > 0);
+  assert_true(firsts[1] > 0);
+
+  free(body);
+  ordo_ledger_batch_free(x);
+  ordo_ledger_batch_free(y);
+  ordo_ledger_signer_free(s);
+}
+
+/* Handler corner cases without sockets: queries, ids, methods. */
+static void test_handle_direct(void **st) {
+  char *dir = tmpdir();
+  ordo_node *n = start(dir, -1, 0, 0, 0);
+  ordo_node_request r = {"GET", "/blocks", NULL, NULL, NULL, NULL, 0};
+  int status;
+  char *json;
+  json_t *j;
+  (void)st;
+
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK); /* nothing: no block */
+  assert_int_equal(handle(n, "GET", "/blocks", "limit=5&start=0", NULL, NULL, 0, &j), 200);
+  assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
+  json_decref(j);
+  assert_int_equal(handle(n, "GET", "/batch_statuses", "id=%61%62c&wait=x%", NULL,
+                          NULL, 0, &j),
+                   200);
+  assert_string_equal(json_string_value(json_object_get(
+                          json_array_get(json_object_get(j, "data"), 0), "id")),
+                      "abc");
+  json_decref(j);
+  assert_int_equal(handle(n, "DELETE", "/state", NULL, NULL, NULL, 0, &j), 405);
+  json_decref(j);
+  assert_int_equal(handle(n, "GET", "/state", "limit=1001", NULL, NULL, 0, &j), 400);
+  json_decref(j);
+  assert_int_equal(handle(n, "GET", "/state", "", NULL, NULL, 0, &j), 200);
+  assert_int_equal(json_array_size(json_object_get(j, "data")), 0);
+  json_decref(j);
+  assert_int_equal(ordo_node_handle(NULL, &r, &status, &json), ORDO_E_INVAL);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  rmdir_all(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_block_order_is_a_permutation),
+      cmocka_unit_test(test_handle_direct),
+      cmocka_unit_test(test_seeded_order),
+      cmocka_unit_test(test_commit_and_read),
+      cmocka_unit_test(test_post_errors),
+      cmocka_unit_test(test_invalid_batch_is_atomic),
+      cmocka_unit_test(test_statuses),
+      cmocka_unit_test(test_wait_times_out),
+      cmocka_unit_test(test_restart),
+      cmocka_unit_test(test_faults),
+  };
+  int rc;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  rc = cmocka_run_group_tests(tests, NULL, NULL);
+  curl_global_cleanup();
+  return rc;
+}
