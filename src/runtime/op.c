@@ -467,6 +467,11 @@ int ordo_op_cancelled(void) {
                                              memory_order_relaxed));
 }
 
+int ordo__op_cancel_requested(ordo_op *op) {
+  return atomic_load_explicit(&op->cancel, memory_order_relaxed) ||
+         atomic_load_explicit(&op->ctx->shutting_down, memory_order_relaxed);
+}
+
 int ordo_op_cancel(ordo_op *op) {
   if (op == NULL)
     return ORDO_E_INVAL;

@@ -81,6 +81,12 @@ int ordo__op_set_result_json(ordo_op *op, json_t *o);
  * returned status. Any thread, exactly once per ASYNC return. */
 void ordo__op_resume(ordo_op *op, int status);
 
+/* Non-zero when op has been asked to stop (ordo_op_cancel, or its context
+ * shutting down). For an ASYNC completer holding a parked op: no stage is
+ * running to see ordo_op_cancelled(), so it polls this and finishes the op
+ * with ORDO_E_CANCELED itself (ordo__op_fail). Any thread. */
+int ordo__op_cancel_requested(ordo_op *op);
+
 /* The state given to ordo__op_new, and the op's context. */
 void *ordo__op_state(ordo_op *op);
 ordo_ctx *ordo__op_ctx(ordo_op *op);
