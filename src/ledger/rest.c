@@ -32,6 +32,7 @@
 #include <jansson.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,8 @@ typedef enum req_kind {
   REQ_BLOCKS
 } req_kind;
 
+enum { RESP_TOO_BIG = 1, RESP_NOMEM };
+
 typedef struct rest_req rest_req;
 typedef struct ordo_ledger_client client;
 
@@ -85,7 +88,7 @@ struct rest_req {
   char errbuf[CURL_ERROR_SIZE];
   char *resp;
   size_t resp_len, resp_cap;
-  int resp_too_big;
+  int resp_fail;         /* the write callback refused: RESP_TOO_BIG, _NOMEM */
   long retry_after_ms;   /* from a Retry-After header, -1: none */
   unsigned long long due_ns; /* delayed: when to try again */
   /* the outcome of the last attempt, read by the finish stage */
@@ -423,7 +426,7 @@ static void req_reset_response(rest_req *r) {
   free(r->resp);
   r->resp = NULL;
   r->resp_len = r->resp_cap = 0;
-  r->resp_too_big = 0;
+  r->resp_fail = 0;
   r->retry_after_ms = -1;
   r->errbuf[0] = '\0';
 }
@@ -446,7 +449,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
   rest_req *r = ud;
   size_t len = size * n;
   if (len > r->c->max_response - r->resp_len) {
-    r->resp_too_big = 1;
+    r->resp_fail = RESP_TOO_BIG;
     return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
   }
   if (r->resp_len + len + 1 > r->resp_cap) {
@@ -454,8 +457,10 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
     while (cap < r->resp_len + len + 1)
       cap *= 2;
     char *b = realloc(r->resp, cap);
-    if (b == NULL)
+    if (b == NULL) {
+      r->resp_fail = RESP_NOMEM;
       return 0;
+    }
     r->resp = b;
     r->resp_cap = cap;
   }
@@ -956,10 +961,15 @@ static int st_finish(ordo_op *op, void *arg) {
   unsigned n = r->attempts;
   const char *plural = n == 1 ? "" : "s";
 
-  if (r->cc == CURLE_WRITE_ERROR && r->resp_too_big) {
+  if (r->cc == CURLE_WRITE_ERROR && r->resp_fail == RESP_TOO_BIG) {
     ordo_op_set_message(op, "%s %.*s: response larger than %zu bytes", m, pl,
                         r->target, r->c->max_response);
     return ORDO_E_LEDGER_RESPONSE;
+  }
+  if (r->cc == CURLE_WRITE_ERROR && r->resp_fail == RESP_NOMEM) {
+    ordo_op_set_message(op, "%s %.*s: no memory for the response", m, pl,
+                        r->target);
+    return ORDO_E_NOMEM;
   }
   if (r->cc != CURLE_OK) {
     ordo_op_set_message(op, "%s %.*s: %s (%u attempt%s)", m, pl, r->target,

@@ -71,7 +71,8 @@
  *
  * Secrets: the auth value is sent as the Authorization header of every
  * request and nowhere else: it is never logged, never put in a message or a
- * result, and wiped when the client is freed. The base URL may not carry
+ * result, and ordo's copies of it are wiped when the client is freed
+ * (libcurl's transient request buffers are freed without wiping). The base URL may not carry
  * credentials (user:password@) for that reason. Messages name the method
  * and path only.
  *
