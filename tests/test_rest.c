@@ -359,13 +359,13 @@ typedef struct env {
   char url[64];
 } env;
 
-static int setup(void **state) {
+static int setup_net(void **state, unsigned net_threads) {
   env *e = calloc(1, sizeof *e);
   assert_non_null(e);
   ordo_config cfg;
   ordo_config_init(&cfg);
   cfg.cheap_threads = 2;
-  cfg.net_threads = 1;
+  cfg.net_threads = net_threads;
   e->ctx = ordo_ctx_new(&cfg);
   assert_non_null(e->ctx);
   fake_init(&e->f);
@@ -379,6 +379,12 @@ static int setup(void **state) {
   *state = e;
   return 0;
 }
+
+/* One net thread: the driver and the send stages share it. */
+static int setup(void **state) { return setup_net(state, 1); }
+
+/* Four: send stages run beside a driver run, on other threads. */
+static int setup_net4(void **state) { return setup_net(state, 4); }
 
 /* Start the fake (its script set) and make the client from e->opt. */
 static void start(env *e) {
@@ -1017,6 +1023,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_https_to_plain_server, setup, teardown),
       cmocka_unit_test_setup_teardown(test_host_name_resolved, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_concurrent, setup_net4, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup_net4, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_429_twice_then_200, setup_net4,
+                                      teardown),
       cmocka_unit_test(test_parse_error),
       cmocka_unit_test(test_parse_statuses_and_pages),
   };
