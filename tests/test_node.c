@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,21 +105,22 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *ud) {
 }
 
 /*
- * One HTTP request to 127.0.0.1:port; returns the status and, when out is
- * not NULL, the body parsed as JSON (asserted to be JSON). ctype NULL: no
- * Content-Type header. Bounded by a 20 s timeout.
+ * One HTTP request to 127.0.0.1:port: the status (-1 when curl fails) and,
+ * when body_out is not NULL, the body (a new string, "" when empty). ctype
+ * NULL: no Content-Type header. Bounded by a 20 s timeout. No cmocka
+ * asserts, so client threads may call it.
  */
-static long http(int port, const char *method, const char *target,
-                 const char *ctype, const void *body, size_t len,
-                 json_t **out) {
+static long http_raw(int port, const char *method, const char *target,
+                     const char *ctype, const void *body, size_t len,
+                     char **body_out) {
   CURL *c = curl_easy_init();
   struct curl_slist *h = NULL;
   char url[4096], hdr[256];
   buf b = {NULL, 0};
-  long status = 0;
-  CURLcode rc;
+  long status = -1;
 
-  assert_non_null(c);
+  if (c == NULL)
+    return -1;
   snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, target);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -136,19 +138,33 @@ static long http(int port, const char *method, const char *target,
   h = curl_slist_append(h, hdr);
   h = curl_slist_append(h, "Expect:");
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  rc = curl_easy_perform(c);
-  if (rc != CURLE_OK)
-    fail_msg("%s %s: %s", method, target, curl_easy_strerror(rc));
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(h);
   curl_easy_cleanup(c);
+  if (body_out != NULL)
+    *body_out = b.p != NULL ? b.p : strdup("");
+  else
+    free(b.p);
+  return status;
+}
+
+/* http_raw on the test thread: the status, asserted to be an answer, and
+ * when out is not NULL the body parsed as JSON (asserted to be JSON). */
+static long http(int port, const char *method, const char *target,
+                 const char *ctype, const void *body, size_t len,
+                 json_t **out) {
+  char *text = NULL;
+  long status = http_raw(port, method, target, ctype, body, len, &text);
+  if (status < 0)
+    fail_msg("%s %s: no answer", method, target);
   if (out != NULL) {
     json_error_t e;
-    *out = json_loads(b.p != NULL ? b.p : "", 0, &e);
+    *out = json_loads(text, 0, &e);
     if (*out == NULL)
-      fail_msg("%s %s: not JSON: %s", method, target, b.p != NULL ? b.p : "");
+      fail_msg("%s %s: not JSON: %s", method, target, text);
   }
-  free(b.p);
+  free(text);
   return status;
 }
 
@@ -820,6 +836,102 @@ static void test_faults(void **st) {
   rmdir_all(dir);
 }
 
+/* Several clients at once: every batch commits exactly once, in one block.
+ * The bodies are made on the test thread; client threads only send them
+ * (and poll a status), counting what went wrong. */
+#define NCLIENTS 4
+#define PER_CLIENT 10
+
+typedef struct client {
+  int port;
+  int failures;
+  char ids[PER_CLIENT][ORDO_LEDGER_ID_SIZE];
+  unsigned char *body[PER_CLIENT];
+  size_t len[PER_CLIENT];
+} client;
+
+static void *client_main(void *arg) {
+  client *c = arg;
+  int i;
+  for (i = 0; i < PER_CLIENT; i++) {
+    char target[256], *text = NULL;
+    if (http_raw(c->port, "POST", "/batches", "application/octet-stream",
+                 c->body[i], c->len[i], NULL) != 202)
+      c->failures++;
+    snprintf(target, sizeof target, "/batch_statuses?id=%s&wait=0.05",
+             c->ids[i]);
+    if (http_raw(c->port, "GET", target, NULL, NULL, 0, &text) != 200 ||
+        strstr(text, c->ids[i]) == NULL)
+      c->failures++;
+    free(text);
+  }
+  return NULL;
+}
+
+static void test_concurrent_clients(void **st) {
+  char *dir = tmpdir();
+  ordo_node *n = start(dir, 0, 5, 9, 0);
+  ordo_ledger_signer *s = signer();
+  client cs[NCLIENTS];
+  pthread_t th[NCLIENTS];
+  json_t *j, *data;
+  size_t i, k, seen = 0;
+  int c;
+  (void)st;
+
+  for (c = 0; c < NCLIENTS; c++) {
+    memset(&cs[c], 0, sizeof cs[c]);
+    cs[c].port = ordo_node_port(n);
+    for (i = 0; i < PER_CLIENT; i++) {
+      char name[16];
+      ordo_ledger_txn *t[1];
+      ordo_ledger_batch *b;
+      snprintf(name, sizeof name, "c%d_%zu", c, i);
+      t[0] = intkey(s, ORDO_LEDGER_INTKEY_SET, name, (unsigned)i);
+      b = batch(s, t, 1);
+      snprintf(cs[c].ids[i], sizeof cs[c].ids[i], "%s", ordo_ledger_batch_id(b));
+      cs[c].body[i] = encode(&b, 1, &cs[c].len[i]);
+      ordo_ledger_batch_free(b);
+    }
+  }
+  for (c = 0; c < NCLIENTS; c++)
+    assert_int_equal(pthread_create(&th[c], NULL, client_main, &cs[c]), 0);
+  for (c = 0; c < NCLIENTS; c++) {
+    assert_int_equal(pthread_join(th[c], NULL), 0);
+    assert_int_equal(cs[c].failures, 0);
+  }
+  for (c = 0; c < NCLIENTS; c++)
+    for (i = 0; i < PER_CLIENT; i++)
+      assert_final(cs[c].port, cs[c].ids[i], "COMMITTED");
+  /* Each batch id in exactly one block. */
+  assert_int_equal(http(cs[0].port, "GET", "/blocks", NULL, NULL, 0, &j), 200);
+  data = json_object_get(j, "data");
+  for (i = 0; i < json_array_size(data); i++) {
+    json_t *ids = json_object_get(json_object_get(json_array_get(data, i), "header"),
+                                  "batch_ids");
+    for (k = 0; k < json_array_size(ids); k++) {
+      const char *id = json_string_value(json_array_get(ids, k));
+      int hits = 0;
+      for (c = 0; c < NCLIENTS; c++) {
+        size_t m;
+        for (m = 0; m < PER_CLIENT; m++)
+          hits += strcmp(cs[c].ids[m], id) == 0;
+      }
+      assert_int_equal(hits, 1);
+      seen++;
+    }
+  }
+  assert_int_equal(seen, NCLIENTS * PER_CLIENT);
+  json_decref(j);
+  assert_int_equal(intkey_value(cs[0].port, "c3_9"), 9);
+  for (c = 0; c < NCLIENTS; c++)
+    for (i = 0; i < PER_CLIENT; i++)
+      free(cs[c].body[i]);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  rmdir_all(dir);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The seeded block order, without sockets                                   */
 /* ------------------------------------------------------------------------ */
@@ -1008,6 +1120,7 @@ int main(void) {
       cmocka_unit_test(test_wait_times_out),
       cmocka_unit_test(test_restart),
       cmocka_unit_test(test_faults),
+      cmocka_unit_test(test_concurrent_clients),
   };
   int rc;
   curl_global_init(CURL_GLOBAL_DEFAULT);

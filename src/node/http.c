@@ -155,7 +155,7 @@ static void base_url(ordo_node *node, const ordo_node_request *req, char *out,
       strpbrk(req->host, "\"\\/ \r\n") == NULL)
     snprintf(out, size, "http://%s", req->host);
   else
-    snprintf(out, size, "http://127.0.0.1:%d", node->port);
+    snprintf(out, size, "http://127.0.0.1:%d", atomic_load(&node->port));
 }
 
 /* base + path [+ "?" + query] as a JSON string. */
@@ -926,7 +926,7 @@ int node_http_start(ordo_node *node, const char *bind, int port) {
     return ordo__set_last_error(ORDO_E_IO, "node: cannot listen on %s:%d",
                                 bind, port);
   info = MHD_get_daemon_info(node->mhd, MHD_DAEMON_INFO_BIND_PORT);
-  node->port = info != NULL ? (int)info->port : port;
+  atomic_store(&node->port, info != NULL ? (int)info->port : port);
   return ORDO_OK;
 }
 

@@ -114,7 +114,8 @@ struct ordo_node {
   ordo_node_options opts; /* data_dir and bind not kept */
   node_store st;
   struct MHD_Daemon *mhd; /* NULL without HTTP */
-  int port;               /* -1 without HTTP */
+  atomic_int port;        /* -1 without HTTP; set once the socket is bound,
+                             read by handlers on connection threads */
 
   pthread_mutex_t mu; /* guards everything down to rd_mu */
   pthread_cond_t changed; /* a block was committed, or stop: CLOCK_MONOTONIC */
@@ -125,7 +126,8 @@ struct ordo_node {
   int stopping;
 
   pthread_mutex_t rd_mu;  /* guards st.rdb */
-  pthread_mutex_t cut_mu; /* serialises ordo_node_cut_block callers */
+  pthread_mutex_t cut_mu; /* serialises ordo_node_cut_block callers; taken
+                             before mu */
 
   pthread_t block_thread;
   int has_block_thread;

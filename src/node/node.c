@@ -717,7 +717,7 @@ int ordo_node_start(const ordo_node_options *opts, ordo_node **out) {
   node->opts.bind = NULL;
   if (node->opts.max_pending == 0)
     node->opts.max_pending = 10000;
-  node->port = -1;
+  atomic_init(&node->port, -1);
   node->st.lock_fd = -1;
   node->qtail = &node->qhead;
   atomic_init(&node->fault_draws, 0);
@@ -766,7 +766,7 @@ fail:
 }
 
 int ordo_node_port(const ordo_node *node) {
-  return node != NULL ? node->port : -1;
+  return node != NULL ? atomic_load(&node->port) : -1;
 }
 
 int ordo_node_stop(ordo_node *node) {
