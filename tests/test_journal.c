@@ -271,6 +271,35 @@ static void test_reopen_restores(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* The locking rule is the journal's: a journal made unconstrained replays
+ * as unconstrained even when reopened with the defaults (parallel), since
+ * its recorded takes were only ready under its own rule. */
+static void test_locking_rule_kept(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal_options opt;
+  ordo_journal *j = NULL;
+  char took[256];
+  (void)unused;
+  ordo_journal_options_init(&opt);
+  opt.create = 1;
+  opt.queue.strategy = ORDO_QUEUE_UNCONSTRAINED;
+  assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
+  assert_int_equal(enq_wait(j, "U1", "s", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "U2", "s", "A", "A", NULL), ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 2); /* no locks */
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS); /* defaults: parallel */
+  assert_int_equal(jstate(j, "U2"), ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(enq_wait(j, "U3", "s", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(ordo_journal_finish(j, "U1", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(ordo_journal_finish(j, "U2", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 /* Halts, resumes and policies replay exactly; status JSON says why. */
 static void test_halt_policy_replay(void **unused) {
   ordo_ctx *ctx = ctx_new();
@@ -826,6 +855,8 @@ static void test_crash_sigkill(void **unused) {
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_reopen_restores, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_locking_rule_kept, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_halt_policy_replay, setup_dir,
                                       teardown_dir),

@@ -453,4 +453,45 @@ int ordo_ledger_conv_batch(ordo_ledger_conv *c, const ordo_workload_batch *wb,
                            ordo_ledger_built *out);
 void ordo_ledger_built_clear(ordo_ledger_built *b);
 
+/* ------------------------------------------------------------------------ */
+/* The Sawtooth port (port.c)                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The queuer's ledger port (queue.h, ordo_ledger_port) over a Sawtooth REST
+ * client: submit POSTs the items' payloads (one-batch BatchLists, as
+ * ordo_ledger_conv_batch makes them) as one BatchList; statuses asks about
+ * the batches behind queue ids and answers with queue ids. The Sawtooth id
+ * of a queue id is learnt from its payload when the port sends it, or from
+ * the journal's copy for one it never sent (after a restart). Ids the
+ * ledger cannot know are left out of the answer (UNKNOWN to the
+ * submitter). client and j are borrowed and must outlive the port; ops it
+ * returned must have finished before it is freed. Any thread.
+ */
+typedef struct ordo_ledger_client ordo_ledger_client;
+typedef struct ordo_ledger_sawtooth_port ordo_ledger_sawtooth_port;
+
+int ordo_ledger_sawtooth_port_new(ordo_ctx *ctx, ordo_ledger_client *client,
+                                  ordo_journal *j,
+                                  ordo_ledger_sawtooth_port **out);
+const ordo_ledger_port *
+ordo_ledger_sawtooth_port_get(ordo_ledger_sawtooth_port *p);
+/* The Sawtooth batch id of a queue id the port has seen, or NULL (owned by
+ * the port). */
+const char *ordo_ledger_sawtooth_id(ordo_ledger_sawtooth_port *p,
+                                    const char *id);
+void ordo_ledger_sawtooth_port_free(ordo_ledger_sawtooth_port *p);
+
+/* ------------------------------------------------------------------------ */
+/* `ordo submit` and `ordo verify` (submit.c, verify.c)                      */
+/* ------------------------------------------------------------------------ */
+
+/* The subcommands (argv[0] is the command's name): exit codes of cli.h.
+ * submit journals a workload file in DIR and runs the submitter against a
+ * Sawtooth REST API until every batch is final; verify replays the
+ * journaled batches serially and compares with the ledger's state. Their
+ * --help says the rest. */
+int ordo__submit_main(int argc, char **argv);
+int ordo__verify_main(int argc, char **argv);
+
 #endif /* ORDO_LEDGER_H */

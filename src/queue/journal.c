@@ -610,8 +610,54 @@ static int journal_meta(ordo_journal *j, int created) {
   return rc;
 }
 
+/*
+ * The locking rule a journal was made with: strategy and granularity decide
+ * which batches are ready, so a replay under another rule could not repeat
+ * the takes it recorded. Written at create; read back at every open, where
+ * it overrides the caller's (mode and caps are the caller's to change).
+ */
+#define JOURNAL_LOCKING_KEY "ordo.journal.locking"
+
+static int journal_locking(ordo_journal *j, int created,
+                           ordo_queue_options *q) {
+  ordo_storage_req req;
+  char buf[64];
+  int rc, st = 0, g = 0;
+  memset(&req, 0, sizeof(req));
+  req.opcode = created ? ORDO_STORAGE_META_SET : ORDO_STORAGE_META_GET;
+  req.rec.name.data = (unsigned char *)JOURNAL_LOCKING_KEY;
+  req.rec.name.len = strlen(JOURNAL_LOCKING_KEY);
+  if (created) {
+    snprintf(buf, sizeof buf, "%d %d", (int)q->strategy,
+             q->granularity < 0 ? -1 : q->granularity);
+    req.rec.value.data = (unsigned char *)buf;
+    req.rec.value.len = strlen(buf);
+  }
+  rc = storage_call(j->st, &req);
+  if (rc == ORDO_OK && !created) {
+    size_t n = req.result.value.len < sizeof buf - 1 ? req.result.value.len
+                                                     : sizeof buf - 1;
+    memcpy(buf, req.result.value.data, n);
+    buf[n] = '\0';
+    if (sscanf(buf, "%d %d", &st, &g) != 2 || st < ORDO_QUEUE_PARALLEL ||
+        st > ORDO_QUEUE_UNCONSTRAINED || g < -1)
+      rc = ordo__set_last_error(ORDO_E_STORAGE, "journal: bad locking record");
+    else {
+      q->strategy = (ordo_queue_strategy)st;
+      q->granularity = g;
+    }
+  } else if (rc == ORDO_E_NOT_FOUND && !created) {
+    rc = ORDO_OK; /* made before the record existed: the caller's rule */
+  } else if (rc != ORDO_OK) {
+    rc = ordo__set_last_error(rc, "journal: reading the locking record");
+  }
+  ordo_storage_req_clear_output(&req);
+  return rc;
+}
+
 int ordo_journal_open(ordo_ctx *ctx, const char *path,
                       const ordo_journal_options *opt, ordo_journal **out) {
+  ordo_queue_options qopt;
   ordo_journal_options defaults;
   const ordo_storage_backend *be;
   ordo_journal *j;
@@ -640,10 +686,7 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     abort();
   j->ctx = ctx;
   j->next_event = 1;
-  if ((rc = ordo_queue_new(&opt->queue, &j->q)) != ORDO_OK) {
-    journal_free(j);
-    return rc;
-  }
+  qopt = opt->queue;
   flags = opt->no_group_commit ? ORDO_STORAGE_NO_GROUP_COMMIT : 0;
   rc = be->open(be, ctx, path, flags, &j->st, &errmsg);
   if (rc == ORDO_E_WALLET_NOT_FOUND && opt->create) {
@@ -661,6 +704,8 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
   }
   free(errmsg);
   if ((rc = journal_meta(j, created)) != ORDO_OK ||
+      (rc = journal_locking(j, created, &qopt)) != ORDO_OK ||
+      (rc = ordo_queue_new(&qopt, &j->q)) != ORDO_OK ||
       (rc = journal_replay(j)) != ORDO_OK) {
     char *keep = jstrdup(ordo_last_error_message());
     (void)storage_close(j->st);

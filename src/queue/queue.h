@@ -297,7 +297,11 @@ const char *ordo_queue_state_name(ordo_queue_state s);
 typedef struct ordo_journal ordo_journal;
 
 typedef struct ordo_journal_options {
-  ordo_queue_options queue; /* the scheduler's options */
+  ordo_queue_options queue; /* the scheduler's options; strategy and
+                               granularity are the journal's own, fixed at
+                               create (a replay must lock as the run did):
+                               on a later open they are read from the file
+                               and these two are ignored */
   const char *backend;      /* storage backend name; NULL: "sqlite" */
   int create;               /* 1: create the file when it does not exist */
   int no_group_commit;      /* 1: one transaction per record (benchmarks) */
@@ -526,6 +530,23 @@ void ordo_workload_free(ordo_workload *w);
  * file and the system's reason), or as ordo_workload_parse, the message
  * then "PATH: line N: ...". */
 int ordo_workload_load(const char *path, ordo_workload **out);
+
+/* Synthetic workloads (generate.c); see `ordo workload --help`. */
+typedef struct ordo_workload_gen {
+  size_t services, batches;
+  double conflict; /* P(a batch reads and writes a shared key of its service) */
+  double hot_read; /* P(it reads the one identity key every service reads) */
+  double invalid;  /* P(the ledger is to reject it) */
+  double deps;     /* P(it names one of its service's last batches as a dep) */
+  uint64_t seed;
+} ordo_workload_gen;
+
+/* 20 services, 2000 batches, conflict 0.3, the rest 0, seed 1. */
+void ordo_workload_gen_init(ordo_workload_gen *g);
+/* Write the file to out. ORDO_E_INVAL for out-of-range fields, ORDO_E_IO. */
+int ordo_workload_generate(const ordo_workload_gen *g, FILE *out);
+/* The `ordo workload` subcommand. */
+int ordo__workload_main(int argc, char **argv);
 
 /* ------------------------------------------------------------------------ */
 /* The model ledger and `ordo plan` (plan.c)                                 */

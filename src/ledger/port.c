@@ -1,0 +1,259 @@
+/*
+ * port.c — the queuer's ledger port over the Sawtooth REST client
+ * (ledger.h, "The Sawtooth port").
+ *
+ * The queue knows batches by the ids its users gave them (a workload's
+ * "T1"); Sawtooth knows them by header_signature. Each item's payload is a
+ * one-batch BatchList, so the port learns the Sawtooth id by decoding it:
+ * when it sends the batch, or — for a batch it never sent, after a restart
+ * — from the journal's copy. Both directions are kept in two maps (jansson
+ * objects: string to string), under the port's mutex.
+ *
+ * statuses is an op of two stages: the first hands the REST op a callback
+ * and parks (ASYNC); the callback translates the answer back to queue ids
+ * into the op's state and resumes it; the second sets the result. No stage
+ * ever waits for another op.
+ */
+#include "ledger/ledger.h"
+#include "runtime/runtime.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ordo_ledger_sawtooth_port {
+  ordo_ledger_port port; /* self = this */
+  ordo_ctx *ctx;
+  ordo_ledger_client *client;
+  ordo_journal *j;
+  pthread_mutex_t mu; /* guards the maps */
+  json_t *to_sawtooth;  /* queue id -> batch id */
+  json_t *to_queue;     /* batch id -> queue id */
+};
+
+/* Under p->mu: remember id <-> the batch id inside payload. */
+static const char *learn(ordo_ledger_sawtooth_port *p, const char *id,
+                         const void *payload, size_t len) {
+  ordo_ledger_batchlist *bl = NULL;
+  const char *sid = json_string_value(json_object_get(p->to_sawtooth, id));
+  if (sid != NULL)
+    return sid;
+  if (ordo_ledger_batchlist_decode(payload, len, &bl) != ORDO_OK ||
+      ordo_ledger_batchlist_count(bl) != 1) {
+    ordo_ledger_batchlist_free(bl);
+    return NULL;
+  }
+  sid = ordo_ledger_batch_id(ordo_ledger_batchlist_batch(bl, 0));
+  json_object_set_new(p->to_sawtooth, id, json_string(sid));
+  json_object_set_new(p->to_queue, sid, json_string(id));
+  ordo_ledger_batchlist_free(bl);
+  return json_string_value(json_object_get(p->to_sawtooth, id));
+}
+
+static ordo_op *port_submit(void *self, const ordo_queue_item *items,
+                            size_t n) {
+  ordo_ledger_sawtooth_port *p = self;
+  unsigned char *body;
+  size_t len = 0, i, off = 0;
+  ordo_op *op;
+
+  for (i = 0; i < n; i++)
+    len += items[i].payload_len;
+  if ((body = malloc(len > 0 ? len : 1)) == NULL)
+    return NULL;
+  pthread_mutex_lock(&p->mu);
+  for (i = 0; i < n; i++) {
+    /* Repeated protobuf fields concatenate: n one-batch BatchLists are one
+     * BatchList of n batches. */
+    memcpy(body + off, items[i].payload, items[i].payload_len);
+    off += items[i].payload_len;
+    (void)learn(p, items[i].id, items[i].payload, items[i].payload_len);
+  }
+  pthread_mutex_unlock(&p->mu);
+  op = ordo_ledger_submit(p->client, body, len);
+  free(body);
+  return op;
+}
+
+typedef struct status_call {
+  ordo_ledger_sawtooth_port *p;
+  ordo_op *rest;
+  char *text; /* the translated answer */
+  int status;
+  char *message;
+} status_call;
+
+static void status_call_free(void *state) {
+  status_call *c = state;
+  if (c->rest != NULL)
+    ordo_op_release(c->rest);
+  free(c->text);
+  free(c->message);
+  free(c);
+}
+
+/* The REST answer with queue ids, or NULL. */
+static char *translate(ordo_ledger_sawtooth_port *p, const char *answer) {
+  json_t *in = answer != NULL ? json_loads(answer, 0, NULL) : NULL;
+  json_t *data = json_array(), *e;
+  char *text = NULL;
+  size_t i;
+  if (in == NULL || data == NULL) {
+    json_decref(in);
+    json_decref(data);
+    return NULL;
+  }
+  pthread_mutex_lock(&p->mu);
+  json_array_foreach(json_object_get(in, "data"), i, e) {
+    const char *sid = json_string_value(json_object_get(e, "id"));
+    const char *qid = sid != NULL
+                          ? json_string_value(json_object_get(p->to_queue, sid))
+                          : NULL;
+    if (qid == NULL)
+      continue; /* not ours: drop it */
+    json_t *c = json_deep_copy(e);
+    json_object_set_new(c, "id", json_string(qid));
+    json_array_append_new(data, c);
+  }
+  pthread_mutex_unlock(&p->mu);
+  json_decref(in);
+  {
+    json_t *o = json_pack("{s:o}", "data", data);
+    text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+  }
+  return text;
+}
+
+static void on_rest_done(ordo_op *rest, void *ud) {
+  ordo_op *op = ud;
+  status_call *c = ordo__op_state(op);
+  c->status = ordo_op_status(rest);
+  if (c->status == ORDO_OK) {
+    if ((c->text = translate(c->p, ordo_op_result(rest))) == NULL)
+      c->status = ORDO_E_LEDGER_RESPONSE;
+  } else if (ordo_op_message(rest) != NULL) {
+    c->message = strdup(ordo_op_message(rest));
+  }
+  ordo__op_resume(op, ORDO_OK);
+}
+
+static int stage_wait(ordo_op *op, void *state) {
+  status_call *c = state;
+  if (ordo_op_then(c->rest, on_rest_done, op) != ORDO_OK) {
+    ordo_op_set_message(op, "ledger statuses: callback refused");
+    return ORDO_E_STATE;
+  }
+  return ORDO__STAGE_ASYNC;
+}
+
+static int stage_report(ordo_op *op, void *state) {
+  status_call *c = state;
+  if (c->status != ORDO_OK) {
+    ordo_op_set_message(op, "%s", c->message != NULL
+                                      ? c->message
+                                      : ordo_strerror(c->status));
+    return c->status;
+  }
+  return ordo_op_set_result(op, c->text);
+}
+
+static ordo_op *port_statuses(void *self, const char *const *ids, size_t n) {
+  ordo_ledger_sawtooth_port *p = self;
+  const char **sids = calloc(n > 0 ? n : 1, sizeof(*sids));
+  status_call *c = calloc(1, sizeof(*c));
+  size_t k = 0, i;
+  ordo_op *op;
+
+  if (sids == NULL || c == NULL) {
+    free(sids);
+    free(c);
+    return NULL;
+  }
+  c->p = p;
+  pthread_mutex_lock(&p->mu);
+  for (i = 0; i < n; i++) {
+    ordo_queue_item it;
+    const char *sid =
+        json_string_value(json_object_get(p->to_sawtooth, ids[i]));
+    if (sid == NULL && ordo_journal_item(p->j, ids[i], &it) == ORDO_OK)
+      sid = learn(p, ids[i], it.payload, it.payload_len);
+    if (sid != NULL)
+      sids[k++] = sid; /* stays valid: the maps only grow */
+  }
+  pthread_mutex_unlock(&p->mu);
+  if ((op = ordo__op_new(p->ctx, c, status_call_free)) == NULL) {
+    free(sids);
+    return NULL;
+  }
+  if (k == 0) {
+    /* None the ledger could know: every one is UNKNOWN (absent). */
+    free(sids);
+    if ((c->text = strdup("{\"data\":[]}")) == NULL)
+      return ordo__op_reject(op, ORDO_E_NOMEM);
+    if (ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_report))
+      return ordo__op_reject(op, ORDO_E_NOMEM);
+    return ordo__op_start(op);
+  }
+  c->rest = ordo_ledger_batch_statuses(p->client, sids, k, 0);
+  free(sids);
+  if (c->rest == NULL)
+    return ordo__op_reject(op, ORDO_E_NOMEM);
+  if (ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_wait) ||
+      ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_report))
+    return ordo__op_reject(op, ORDO_E_NOMEM);
+  return ordo__op_start(op);
+}
+
+int ordo_ledger_sawtooth_port_new(ordo_ctx *ctx, ordo_ledger_client *client,
+                                  ordo_journal *j,
+                                  ordo_ledger_sawtooth_port **out) {
+  ordo_ledger_sawtooth_port *p;
+  if (out != NULL)
+    *out = NULL;
+  if (ctx == NULL || client == NULL || j == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "port: NULL argument");
+  if ((p = calloc(1, sizeof(*p))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if (pthread_mutex_init(&p->mu, NULL) != 0)
+    abort();
+  p->ctx = ctx;
+  p->client = client;
+  p->j = j;
+  p->to_sawtooth = json_object();
+  p->to_queue = json_object();
+  if (p->to_sawtooth == NULL || p->to_queue == NULL) {
+    ordo_ledger_sawtooth_port_free(p);
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  }
+  p->port.version = 1;
+  p->port.self = p;
+  p->port.submit = port_submit;
+  p->port.statuses = port_statuses;
+  *out = p;
+  return ORDO_OK;
+}
+
+const ordo_ledger_port *
+ordo_ledger_sawtooth_port_get(ordo_ledger_sawtooth_port *p) {
+  return &p->port;
+}
+
+const char *ordo_ledger_sawtooth_id(ordo_ledger_sawtooth_port *p,
+                                    const char *id) {
+  const char *sid;
+  pthread_mutex_lock(&p->mu);
+  sid = json_string_value(json_object_get(p->to_sawtooth, id));
+  pthread_mutex_unlock(&p->mu);
+  return sid;
+}
+
+void ordo_ledger_sawtooth_port_free(ordo_ledger_sawtooth_port *p) {
+  if (p == NULL)
+    return;
+  json_decref(p->to_sawtooth);
+  json_decref(p->to_queue);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+}

@@ -1,0 +1,323 @@
+/*
+ * submit.c — `ordo submit`: a workload file through the durable queuer to a
+ * Sawtooth ledger, until every batch is final (ledger.h, "ordo submit and
+ * ordo verify").
+ *
+ * Steps: parse the file; open (or create) the journal in DIR; turn every
+ * line not journaled yet into a signed batch (a signing key made for this
+ * run, kept in memory only: the journal holds the signed batches, so a
+ * rerun never needs it) and enqueue it; then run the submitter against the
+ * ledger, showing progress, until nothing is left in flight or waiting.
+ * Killed and run again on the same DIR, it skips what is journaled and
+ * finishes the job: the journal decides what was sent.
+ */
+#include "ledger/ledger.h"
+#include "cli/cli.h"
+#include "runtime/runtime.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void submit_usage(FILE *f) {
+  fputs("usage: ordo submit FILE --ledger URL --data DIR\n"
+        "                   [--family ordo-rw|intkey] [--strategy S]\n"
+        "                   [--mode continuous|rounds] [--poll-ms N] [--json]\n"
+        "\n"
+        "Journal the workload FILE (JSON Lines, one batch a line) in DIR,\n"
+        "then submit it to the Sawtooth REST API at URL through the queuer\n"
+        "until every batch is committed or invalid. Run it again on the same\n"
+        "DIR after a crash or a kill: it finishes the job without\n"
+        "duplicates.\n"
+        "\n"
+        "  --ledger URL     the ledger's REST API (http or https)\n"
+        "  --data DIR       where the journal lives (made if missing)\n"
+        "  --family F       ordo-rw (default) or intkey\n"
+        "  --strategy S     parallel (default), serial, unconstrained\n"
+        "  --mode M         continuous (default) or rounds\n"
+        "  --poll-ms N      pause between status polls (default 20)\n"
+        "  --json           print the summary as JSON\n"
+        "  -h, --help       show this help\n"
+        "\n"
+        "Exit status: 0 every batch final, 1 failure, 2 bad usage or input.\n",
+        f);
+}
+
+typedef struct submit_args {
+  const char *file, *url, *dir, *family;
+  ordo_queue_options qopt;
+  long poll_ms;
+  int json;
+} submit_args;
+
+static int parse_args(int argc, char **argv, submit_args *a) {
+  memset(a, 0, sizeof(*a));
+  ordo_queue_options_init(&a->qopt);
+  a->family = ORDO_LEDGER_RW_FAMILY;
+  a->poll_ms = 20;
+  for (int i = 1; i < argc; i++) {
+    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
+      submit_usage(stdout);
+      return -1;
+    } else if (strcmp(k, "--json") == 0) {
+      a->json = 1;
+      continue;
+    } else if (k[0] != '-') {
+      if (a->file != NULL) {
+        fprintf(stderr, "ordo submit: one FILE only ('%s')\n", k);
+        return ORDO_CLI_USAGE;
+      }
+      a->file = k;
+      continue;
+    }
+    if (v == NULL)
+      goto bad;
+    if (strcmp(k, "--ledger") == 0)
+      a->url = v;
+    else if (strcmp(k, "--data") == 0)
+      a->dir = v;
+    else if (strcmp(k, "--family") == 0)
+      a->family = v;
+    else if (strcmp(k, "--strategy") == 0) {
+      if (strcmp(v, "parallel") == 0)
+        a->qopt.strategy = ORDO_QUEUE_PARALLEL;
+      else if (strcmp(v, "serial") == 0)
+        a->qopt.strategy = ORDO_QUEUE_SERIAL;
+      else if (strcmp(v, "unconstrained") == 0)
+        a->qopt.strategy = ORDO_QUEUE_UNCONSTRAINED;
+      else
+        goto bad_value;
+    } else if (strcmp(k, "--mode") == 0) {
+      if (strcmp(v, "continuous") == 0)
+        a->qopt.mode = ORDO_QUEUE_CONTINUOUS;
+      else if (strcmp(v, "rounds") == 0)
+        a->qopt.mode = ORDO_QUEUE_ROUNDS;
+      else
+        goto bad_value;
+    } else if (strcmp(k, "--poll-ms") == 0) {
+      char *end;
+      a->poll_ms = strtol(v, &end, 10);
+      if (*end != '\0' || a->poll_ms < 0 || a->poll_ms > 60000)
+        goto bad_value;
+    } else {
+      goto bad;
+    }
+    i++;
+    continue;
+  bad_value:
+    fprintf(stderr, "ordo submit: bad value '%s' for %s\n", v, k);
+    return ORDO_CLI_USAGE;
+  bad:
+    fprintf(stderr, "ordo submit: unknown option or missing value '%s'\n", k);
+    submit_usage(stderr);
+    return ORDO_CLI_USAGE;
+  }
+  if (a->file == NULL || a->url == NULL || a->dir == NULL) {
+    fputs("ordo submit: FILE, --ledger and --data are required\n", stderr);
+    submit_usage(stderr);
+    return ORDO_CLI_USAGE;
+  }
+  return ORDO_OK;
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Enqueue every line the journal does not have yet, 256 in flight. */
+static int enqueue_workload(ordo_journal *j, const ordo_workload *w,
+                            ordo_ledger_family fam, size_t *added) {
+  ordo_ledger_signer *signer = NULL;
+  ordo_ledger_conv *conv = NULL;
+  ordo_op *ring[256] = {0};
+  size_t i;
+  int rc;
+
+  *added = 0;
+  if ((rc = ordo_ledger_signer_new(NULL, &signer)) != ORDO_OK ||
+      (rc = ordo_ledger_conv_new(fam, signer, &conv)) != ORDO_OK)
+    goto done;
+  for (i = 0; i <= w->nbatches && rc == ORDO_OK; i++) {
+    size_t slot = i % 256;
+    if (ring[slot] != NULL) {
+      if ((rc = ordo_op_wait(ring[slot], -1)) != ORDO_OK)
+        ordo__set_last_error(rc, "enqueue: %s", ordo_op_message(ring[slot]));
+      ordo_op_release(ring[slot]);
+      ring[slot] = NULL;
+    }
+    if (i == w->nbatches || rc != ORDO_OK)
+      break;
+    const ordo_workload_batch *wb = &w->batches[i];
+    if (ordo_journal_batch_status(j, wb->id, NULL, NULL, NULL) == ORDO_OK)
+      continue; /* journaled by an earlier run */
+    ordo_ledger_built b;
+    if ((rc = ordo_ledger_conv_batch(conv, wb, &b)) != ORDO_OK)
+      break;
+    ordo_queue_batch_spec sp = {0};
+    sp.id = wb->id;
+    sp.service = wb->service;
+    sp.reads = (const char *const *)b.reads;
+    sp.nreads = b.nreads;
+    sp.writes = (const char *const *)b.writes;
+    sp.nwrites = b.nwrites;
+    sp.deps = (const char *const *)wb->deps;
+    sp.ndeps = wb->ndeps;
+    sp.payload = b.batchlist;
+    sp.payload_len = b.batchlist_len;
+    ring[slot] = ordo_journal_enqueue(j, &sp); /* copies everything */
+    ordo_ledger_built_clear(&b);
+    if (ring[slot] == NULL)
+      rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    else
+      (*added)++;
+  }
+  /* Whatever is still in flight after an error. */
+  for (i = 0; i < 256; i++)
+    if (ring[i] != NULL) {
+      (void)ordo_op_wait(ring[i], -1);
+      ordo_op_release(ring[i]);
+    }
+done:
+  ordo_ledger_conv_free(conv);
+  ordo_ledger_signer_free(signer);
+  return rc;
+}
+
+typedef struct counts {
+  long long queued, waiting, in_flight, unknown, committed, invalid;
+} counts;
+
+static void totals(ordo_journal *j, counts *c) {
+  char *js = ordo_journal_totals_json(j);
+  json_t *o = js != NULL ? json_loads(js, 0, NULL) : NULL;
+  free(js);
+  c->queued = json_integer_value(json_object_get(o, "queued"));
+  c->waiting = json_integer_value(json_object_get(o, "waiting"));
+  c->in_flight = json_integer_value(json_object_get(o, "in_flight"));
+  c->unknown = json_integer_value(json_object_get(o, "unknown"));
+  c->committed = json_integer_value(json_object_get(o, "committed"));
+  c->invalid = json_integer_value(json_object_get(o, "invalid"));
+  json_decref(o);
+}
+
+int ordo__submit_main(int argc, char **argv) {
+  submit_args a;
+  ordo_ledger_family fam;
+  ordo_workload *w = NULL;
+  ordo_ctx *ctx = NULL;
+  ordo_journal *j = NULL;
+  ordo_ledger_client *client = NULL;
+  ordo_ledger_sawtooth_port *port = NULL;
+  ordo_submitter *sub = NULL;
+  ordo_journal_options jopt;
+  ordo_ledger_client_options copt;
+  char path[4096];
+  size_t added = 0;
+  int rc, exit_code = ORDO_CLI_FAIL, tty = isatty(1);
+  double t0, last_print = 0;
+  counts c;
+
+  if ((rc = parse_args(argc, argv, &a)) != ORDO_OK)
+    return rc < 0 ? ORDO_CLI_OK : rc;
+  if (ordo_ledger_family_parse(a.family, &fam) != ORDO_OK) {
+    fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
+    return ORDO_CLI_USAGE;
+  }
+  if ((rc = ordo_workload_load(a.file, &w)) != ORDO_OK) {
+    fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
+    return rc == ORDO_E_NOMEM ? ORDO_CLI_FAIL : ORDO_CLI_USAGE;
+  }
+  if (mkdir(a.dir, 0700) != 0 && access(a.dir, W_OK) != 0) {
+    fprintf(stderr, "ordo submit: cannot use %s as the data directory\n",
+            a.dir);
+    ordo_workload_free(w);
+    return ORDO_CLI_USAGE;
+  }
+  snprintf(path, sizeof path, "%s/queue.db", a.dir);
+  t0 = now_s();
+  if ((ctx = ordo_ctx_new(NULL)) == NULL) {
+    fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
+    goto out;
+  }
+  ordo_journal_options_init(&jopt);
+  jopt.queue = a.qopt;
+  jopt.create = 1;
+  ordo_ledger_client_options_init(&copt);
+  copt.url = a.url;
+  if ((rc = ordo_journal_open(ctx, path, &jopt, &j)) != ORDO_OK ||
+      (rc = ordo_ledger_client_new(ctx, &copt, &client)) != ORDO_OK ||
+      (rc = ordo_ledger_sawtooth_port_new(ctx, client, j, &port)) != ORDO_OK ||
+      (rc = ordo_submitter_new(j, ordo_ledger_sawtooth_port_get(port), NULL,
+                               &sub)) != ORDO_OK ||
+      (rc = enqueue_workload(j, w, fam, &added)) != ORDO_OK) {
+    fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
+    exit_code = rc == ORDO_E_INVAL ? ORDO_CLI_USAGE : ORDO_CLI_FAIL;
+    goto out;
+  }
+  if (!a.json)
+    fprintf(stderr, "ordo submit: %zu batches in the file, %zu journaled now, "
+            "%zu by an earlier run\n", w->nbatches, added, w->nbatches - added);
+  for (;;) {
+    int idle = 0;
+    double t;
+    if ((rc = ordo_submitter_step(sub, &idle)) != ORDO_OK) {
+      fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
+      goto out;
+    }
+    totals(j, &c);
+    t = now_s();
+    if (!a.json && (t - last_print >= (tty ? 0.2 : 2.0) || idle)) {
+      double el = t - t0;
+      fprintf(stderr, "%s%lld queued  %lld waiting  %lld in flight  "
+              "%lld committed  %lld invalid  %.0f batches/s%s",
+              tty ? "\r" : "", c.queued, c.waiting, c.in_flight + c.unknown,
+              c.committed, c.invalid,
+              el > 0 ? (double)(c.committed + c.invalid) / el : 0.0,
+              tty ? "   " : "\n");
+      last_print = t;
+    }
+    if (idle)
+      break;
+    if (a.poll_ms > 0)
+      usleep((useconds_t)a.poll_ms * 1000);
+  }
+  if (!a.json && tty)
+    fputc('\n', stderr);
+  {
+    double el = now_s() - t0;
+    long long total = c.queued + c.waiting + c.in_flight + c.unknown +
+                      c.committed + c.invalid;
+    int done = c.queued + c.waiting + c.in_flight + c.unknown == 0;
+    if (a.json)
+      printf("{\"batches\":%lld,\"committed\":%lld,\"invalid\":%lld,"
+             "\"unfinished\":%lld,\"seconds\":%.3f,\"batches_per_s\":%.1f}\n",
+             total, c.committed, c.invalid, total - c.committed - c.invalid,
+             el, el > 0 ? (double)(c.committed + c.invalid) / el : 0.0);
+    else
+      printf("%lld batches, %lld committed, %lld invalid, %.2f s, "
+             "%.1f batches/s%s\n",
+             total, c.committed, c.invalid, el,
+             el > 0 ? (double)(c.committed + c.invalid) / el : 0.0,
+             done ? "" : " (some batches wait: a halted service or a dep)");
+    exit_code = done ? ORDO_CLI_OK : ORDO_CLI_FAIL;
+  }
+out:
+  ordo_submitter_free(sub);
+  ordo_ledger_sawtooth_port_free(port);
+  ordo_ledger_client_free(client);
+  if (j != NULL && ordo_journal_close(j) != ORDO_OK) {
+    fprintf(stderr, "ordo submit: closing the journal: %s\n",
+            ordo_last_error_message());
+    exit_code = ORDO_CLI_FAIL;
+  }
+  ordo_ctx_free(ctx);
+  ordo_workload_free(w);
+  return exit_code;
+}

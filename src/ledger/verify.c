@@ -1,0 +1,483 @@
+/*
+ * verify.c — `ordo verify`: the oracle for order. Replays a workload
+ * serially, in submission order, on a fresh in-memory state, and compares
+ * the result with the ledger's state (ledger.h, "ordo submit and ordo
+ * verify").
+ *
+ * The exact transactions are the ones `ordo submit` journaled in DIR (each
+ * batch's signed BatchList): ordo-rw writes depend on the transaction ids,
+ * so only the very same transactions replay to the same state. A batch the
+ * ledger reports INVALID, or does not know (never sent: the cascade of an
+ * invalid dep), is skipped, as the ledger skipped it. Every other batch is
+ * applied whole (its transactions in order, all or nothing). If the ledger
+ * ever applied two conflicting batches in the other order, some address
+ * differs: each is reported with both values and the batches that wrote it.
+ */
+#include "ledger/ledger.h"
+#include "cli/cli.h"
+#include "runtime/runtime.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a small state map: address -> bytes, and who wrote it --------------- */
+
+typedef struct vent {
+  char addr[ORDO_LEDGER_ADDRESS_SIZE];
+  unsigned char *v;
+  size_t len;
+  int used;
+  json_t *writers; /* array of workload ids */
+} vent;
+
+typedef struct vmap {
+  vent *e;
+  size_t cap, n;
+} vmap;
+
+static size_t addr_hash(const char *a) {
+  size_t h = 1469598103934665603ull;
+  for (; *a; a++)
+    h = (h ^ (unsigned char)*a) * 1099511628211ull;
+  return h;
+}
+
+static vent *vmap_slot(vmap *m, const char *addr) {
+  size_t i = addr_hash(addr) & (m->cap - 1);
+  while (m->e[i].used && strcmp(m->e[i].addr, addr) != 0)
+    i = (i + 1) & (m->cap - 1);
+  return &m->e[i];
+}
+
+static vent *vmap_find(vmap *m, const char *addr) {
+  vent *e;
+  if (m->cap == 0)
+    return NULL;
+  e = vmap_slot(m, addr);
+  return e->used ? e : NULL;
+}
+
+static int vmap_grow(vmap *m) {
+  vmap nm;
+  size_t i;
+  if ((m->n + 1) * 2 <= m->cap)
+    return ORDO_OK;
+  nm.cap = m->cap ? m->cap * 2 : 256;
+  nm.n = m->n;
+  if ((nm.e = calloc(nm.cap, sizeof(*nm.e))) == NULL)
+    return ORDO_E_NOMEM;
+  for (i = 0; i < m->cap; i++)
+    if (m->e[i].used)
+      *vmap_slot(&nm, m->e[i].addr) = m->e[i];
+  free(m->e);
+  *m = nm;
+  return ORDO_OK;
+}
+
+/* Set addr to a copy of v (owned: takes v). */
+static int vmap_put(vmap *m, const char *addr, unsigned char *v, size_t len,
+                    const char *writer) {
+  vent *e;
+  if (vmap_grow(m) != ORDO_OK) {
+    free(v);
+    return ORDO_E_NOMEM;
+  }
+  e = vmap_slot(m, addr);
+  if (!e->used) {
+    e->used = 1;
+    snprintf(e->addr, sizeof e->addr, "%s", addr);
+    e->writers = json_array();
+    m->n++;
+  }
+  free(e->v);
+  e->v = v;
+  e->len = len;
+  if (writer != NULL && json_array_size(e->writers) < 16)
+    json_array_append_new(e->writers, json_string(writer));
+  return ORDO_OK;
+}
+
+static void vmap_free(vmap *m) {
+  for (size_t i = 0; i < m->cap; i++)
+    if (m->e[i].used) {
+      free(m->e[i].v);
+      json_decref(m->e[i].writers);
+    }
+  free(m->e);
+}
+
+/* ---- one batch, all or nothing ------------------------------------------- */
+
+typedef struct overlay {
+  vmap *base;
+  struct {
+    char addr[ORDO_LEDGER_ADDRESS_SIZE];
+    unsigned char *v;
+    size_t len;
+  } w[512];
+  size_t n;
+  int full;
+} overlay;
+
+static int ov_get(void *ud, const char *addr, const unsigned char **v,
+                  size_t *len) {
+  overlay *o = ud;
+  for (size_t i = o->n; i-- > 0;)
+    if (strcmp(o->w[i].addr, addr) == 0) {
+      *v = o->w[i].v;
+      *len = o->w[i].len;
+      return ORDO_OK;
+    }
+  vent *e = vmap_find(o->base, addr);
+  if (e == NULL)
+    return ORDO_E_NOT_FOUND;
+  *v = e->v;
+  *len = e->len;
+  return ORDO_OK;
+}
+
+static int ov_set(void *ud, const char *addr, const unsigned char *v,
+                  size_t len) {
+  overlay *o = ud;
+  if (o->n == sizeof(o->w) / sizeof(o->w[0])) {
+    o->full = 1;
+    return ORDO_E_NOMEM;
+  }
+  if ((o->w[o->n].v = malloc(len > 0 ? len : 1)) == NULL)
+    return ORDO_E_NOMEM;
+  memcpy(o->w[o->n].v, v, len);
+  o->w[o->n].len = len;
+  snprintf(o->w[o->n].addr, sizeof o->w[o->n].addr, "%s", addr);
+  o->n++;
+  return ORDO_OK;
+}
+
+/* Apply a journaled one-batch BatchList; ORDO_OK and its writes in m, or
+ * the first transaction's error and m unchanged. */
+static int replay_batch(vmap *m, const ordo_queue_item *it, const char *id) {
+  ordo_ledger_batchlist *bl = NULL;
+  overlay *o = calloc(1, sizeof(*o));
+  ordo_ledger_state st;
+  int rc;
+  size_t i;
+
+  if (o == NULL)
+    return ORDO_E_NOMEM;
+  o->base = m;
+  st.get = ov_get;
+  st.set = ov_set;
+  st.ud = o;
+  rc = ordo_ledger_batchlist_decode(it->payload, it->payload_len, &bl);
+  if (rc == ORDO_OK && ordo_ledger_batchlist_count(bl) != 1)
+    rc = ORDO_E_LEDGER_DECODE;
+  if (rc == ORDO_OK) {
+    const ordo_ledger_batch *b = ordo_ledger_batchlist_batch(bl, 0);
+    for (i = 0; rc == ORDO_OK && i < ordo_ledger_batch_txn_count(b); i++) {
+      const ordo_ledger_txn *t = ordo_ledger_batch_txn(b, i);
+      ordo_ledger_txn_header h;
+      size_t len;
+      const unsigned char *pl = ordo_ledger_txn_payload(t, &len);
+      ordo_ledger_txn_header_get(t, &h);
+      if (strcmp(h.family_name, ORDO_LEDGER_RW_FAMILY) == 0)
+        rc = ordo_ledger_rw_apply(ordo_ledger_txn_id(t), pl, len, &st);
+      else if (strcmp(h.family_name, ORDO_LEDGER_INTKEY_FAMILY) == 0)
+        rc = ordo_ledger_intkey_apply(pl, len, &st);
+      else
+        rc = ordo__set_last_error(ORDO_E_LEDGER_INVALID_TXN,
+                                  "unknown family %s", h.family_name);
+    }
+  }
+  for (i = 0; i < o->n; i++) {
+    if (rc == ORDO_OK) {
+      if (vmap_put(m, o->w[i].addr, o->w[i].v, o->w[i].len, id) != ORDO_OK)
+        rc = ORDO_E_NOMEM;
+    } else {
+      free(o->w[i].v);
+    }
+  }
+  ordo_ledger_batchlist_free(bl);
+  free(o);
+  return rc;
+}
+
+/* ---- the command ---------------------------------------------------------- */
+
+static void verify_usage(FILE *f) {
+  fputs("usage: ordo verify --workload FILE --ledger URL --data DIR\n"
+        "                   [--family ordo-rw|intkey] [--json]\n"
+        "\n"
+        "Replay the workload serially in submission order on a fresh state,\n"
+        "skipping the batches the ledger reports invalid (and those it never\n"
+        "saw: the cascade of an invalid dep), and compare with the ledger's\n"
+        "state in the family's namespace. DIR is the `ordo submit` data\n"
+        "directory: its journal holds the exact signed batches.\n"
+        "\n"
+        "  --workload FILE  the workload that was submitted\n"
+        "  --ledger URL     the ledger's REST API\n"
+        "  --data DIR       the data directory of `ordo submit`\n"
+        "  --family F       ordo-rw (default) or intkey\n"
+        "  --json           {\"equal\":…,\"differences\":[…],…}\n"
+        "  -h, --help       show this help\n"
+        "\n"
+        "Exit status: 0 the states are equal, 1 they differ (an order\n"
+        "violation) or the check failed, 2 bad usage or input.\n",
+        f);
+}
+
+/* Wait for op; its parsed result, or NULL with a message printed. */
+static json_t *op_json(ordo_op *op, const char *what) {
+  json_t *r = NULL;
+  if (op == NULL) {
+    fprintf(stderr, "ordo verify: %s: out of memory\n", what);
+    return NULL;
+  }
+  if (ordo_op_wait(op, -1) == ORDO_OK)
+    r = json_loads(ordo_op_result(op), 0, NULL);
+  else
+    fprintf(stderr, "ordo verify: %s: %s\n", what, ordo_op_message(op));
+  ordo_op_release(op);
+  return r;
+}
+
+static void hex_short(const unsigned char *v, size_t len, char *out,
+                      size_t cap) {
+  static const char hx[] = "0123456789abcdef";
+  size_t k = 0, i;
+  for (i = 0; i < len && k + 3 < cap && i < 32; i++) {
+    out[k++] = hx[v[i] >> 4];
+    out[k++] = hx[v[i] & 15];
+  }
+  if (i < len && k + 4 < cap) {
+    memcpy(out + k, "...", 3);
+    k += 3;
+  }
+  out[k] = '\0';
+}
+
+int ordo__verify_main(int argc, char **argv) {
+  const char *file = NULL, *url = NULL, *dir = NULL, *family = "ordo-rw";
+  int json = 0, exit_code = ORDO_CLI_FAIL, rc;
+  ordo_ledger_family fam;
+  ordo_workload *w = NULL;
+  ordo_ctx *ctx = NULL;
+  ordo_journal *j = NULL;
+  ordo_ledger_client *client = NULL;
+  ordo_ledger_client_options copt;
+  ordo_journal_options jopt;
+  char path[4096], ns[ORDO_LEDGER_NAMESPACE_SIZE];
+  json_t *sid_of = json_object(), *status_of = json_object(), *ledger = NULL;
+  json_t *diffs = json_array();
+  vmap m = {0};
+  size_t i, replayed = 0, skipped_invalid = 0, skipped_unknown = 0;
+
+  for (i = 1; i < (size_t)argc; i++) {
+    const char *k = argv[i], *v = i + 1 < (size_t)argc ? argv[i + 1] : NULL;
+    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
+      verify_usage(stdout);
+      exit_code = ORDO_CLI_OK;
+      goto out;
+    } else if (strcmp(k, "--json") == 0) {
+      json = 1;
+      continue;
+    } else if (v != NULL && strcmp(k, "--workload") == 0) {
+      file = v;
+    } else if (v != NULL && strcmp(k, "--ledger") == 0) {
+      url = v;
+    } else if (v != NULL && strcmp(k, "--data") == 0) {
+      dir = v;
+    } else if (v != NULL && strcmp(k, "--family") == 0) {
+      family = v;
+    } else {
+      fprintf(stderr, "ordo verify: unknown option or missing value '%s'\n", k);
+      verify_usage(stderr);
+      exit_code = ORDO_CLI_USAGE;
+      goto out;
+    }
+    i++;
+  }
+  if (file == NULL || url == NULL || dir == NULL) {
+    fputs("ordo verify: --workload, --ledger and --data are required\n",
+          stderr);
+    exit_code = ORDO_CLI_USAGE;
+    goto out;
+  }
+  if (ordo_ledger_family_parse(family, &fam) != ORDO_OK ||
+      ordo_ledger_namespace(family, ns) != ORDO_OK ||
+      (rc = ordo_workload_load(file, &w)) != ORDO_OK) {
+    fprintf(stderr, "ordo verify: %s\n", ordo_last_error_message());
+    exit_code = ORDO_CLI_USAGE;
+    goto out;
+  }
+  snprintf(path, sizeof path, "%s/queue.db", dir);
+  ordo_journal_options_init(&jopt);
+  ordo_ledger_client_options_init(&copt);
+  copt.url = url;
+  if ((ctx = ordo_ctx_new(NULL)) == NULL ||
+      ordo_journal_open(ctx, path, &jopt, &j) != ORDO_OK ||
+      ordo_ledger_client_new(ctx, &copt, &client) != ORDO_OK) {
+    fprintf(stderr, "ordo verify: %s\n", ordo_last_error_message());
+    exit_code = ORDO_CLI_USAGE;
+    goto out;
+  }
+  /* The Sawtooth id of every journaled line, then their statuses. */
+  {
+    const char **sids = calloc(w->nbatches + 1, sizeof(*sids));
+    size_t n = 0;
+    for (i = 0; sids != NULL && i < w->nbatches; i++) {
+      ordo_queue_item it;
+      ordo_ledger_batchlist *bl = NULL;
+      if (ordo_journal_item(j, w->batches[i].id, &it) != ORDO_OK)
+        continue; /* never journaled: never sent */
+      if (ordo_ledger_batchlist_decode(it.payload, it.payload_len, &bl) ==
+              ORDO_OK &&
+          ordo_ledger_batchlist_count(bl) == 1) {
+        const char *sid = ordo_ledger_batch_id(ordo_ledger_batchlist_batch(bl, 0));
+        json_object_set_new(sid_of, w->batches[i].id, json_string(sid));
+        sids[n++] = json_string_value(json_object_get(sid_of, w->batches[i].id));
+      }
+      ordo_ledger_batchlist_free(bl);
+    }
+    for (size_t off = 0; sids != NULL && off < n; off += 500) {
+      size_t k = n - off < 500 ? n - off : 500, e;
+      json_t *r = op_json(ordo_ledger_batch_statuses(client, sids + off, k, 0),
+                          "batch statuses"), *x;
+      if (r == NULL) {
+        free(sids);
+        goto out;
+      }
+      json_array_foreach(json_object_get(r, "data"), e, x) {
+        const char *id = json_string_value(json_object_get(x, "id"));
+        if (id != NULL)
+          json_object_set(status_of, id, json_object_get(x, "status"));
+      }
+      json_decref(r);
+    }
+    free(sids);
+  }
+  /* Replay in submission order. */
+  for (i = 0; i < w->nbatches; i++) {
+    const char *id = w->batches[i].id;
+    const char *sid = json_string_value(json_object_get(sid_of, id));
+    const char *st =
+        sid != NULL ? json_string_value(json_object_get(status_of, sid)) : NULL;
+    ordo_queue_item it;
+    if (st == NULL || strcmp(st, "COMMITTED") != 0) {
+      if (st != NULL && strcmp(st, "INVALID") == 0)
+        skipped_invalid++;
+      else
+        skipped_unknown++;
+      continue;
+    }
+    if (ordo_journal_item(j, id, &it) != ORDO_OK)
+      continue;
+    if ((rc = replay_batch(&m, &it, id)) != ORDO_OK) {
+      /* Committed by the ledger, invalid when applied in order: the
+       * ledger must have seen another order. */
+      json_array_append_new(
+          diffs, json_pack("{s:s, s:s}", "batch", id, "problem",
+                           "committed by the ledger but invalid when "
+                           "replayed in submission order"));
+      continue;
+    }
+    replayed++;
+  }
+  /* The ledger's state in the namespace, address by address. */
+  if ((ledger = op_json(ordo_ledger_state_list(client, ns), "state")) == NULL)
+    goto out;
+  {
+    json_t *seen = json_object(), *x;
+    size_t e;
+    json_array_foreach(json_object_get(ledger, "data"), e, x) {
+      const char *addr = json_string_value(json_object_get(x, "address"));
+      const char *b64 = json_string_value(json_object_get(x, "data"));
+      unsigned char *bin;
+      size_t blen = 0, cap;
+      vent *want;
+      if (addr == NULL || b64 == NULL)
+        continue;
+      json_object_set_new(seen, addr, json_true());
+      cap = strlen(b64) + 1;
+      if ((bin = malloc(cap)) == NULL ||
+          sodium_base642bin(bin, cap, b64, strlen(b64), NULL, &blen, NULL,
+                            sodium_base64_VARIANT_ORIGINAL) != 0) {
+        free(bin);
+        blen = 0;
+        bin = NULL;
+      }
+      want = vmap_find(&m, addr);
+      if (want == NULL || want->len != blen ||
+          (blen > 0 && memcmp(want->v, bin, blen) != 0)) {
+        char ex[80] = "(absent)", ac[80];
+        if (want != NULL)
+          hex_short(want->v, want->len, ex, sizeof ex);
+        hex_short(bin, blen, ac, sizeof ac);
+        json_array_append_new(
+            diffs, json_pack("{s:s, s:s, s:s, s:o}", "address", addr,
+                             "expected", ex, "actual", ac, "batches",
+                             want != NULL ? json_incref(want->writers)
+                                          : json_array()));
+      }
+      free(bin);
+    }
+    for (i = 0; i < m.cap; i++)
+      if (m.e[i].used && json_object_get(seen, m.e[i].addr) == NULL) {
+        char ex[80];
+        hex_short(m.e[i].v, m.e[i].len, ex, sizeof ex);
+        json_array_append_new(
+            diffs, json_pack("{s:s, s:s, s:s, s:O}", "address", m.e[i].addr,
+                             "expected", ex, "actual", "(absent)", "batches",
+                             m.e[i].writers));
+      }
+    json_decref(seen);
+  }
+  {
+    size_t nd = json_array_size(diffs), e;
+    json_t *x;
+    if (json) {
+      json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:O}", "equal", nd == 0,
+                            "addresses", (json_int_t)m.n, "replayed",
+                            (json_int_t)replayed, "skipped_invalid",
+                            (json_int_t)skipped_invalid, "skipped_unknown",
+                            (json_int_t)skipped_unknown, "differences", diffs);
+      char *s = json_dumps(o, JSON_COMPACT);
+      printf("%s\n", s);
+      free(s);
+      json_decref(o);
+    } else {
+      json_array_foreach(diffs, e, x) {
+        if (json_object_get(x, "batch") != NULL) {
+          printf("%s: %s\n", json_string_value(json_object_get(x, "batch")),
+                 json_string_value(json_object_get(x, "problem")));
+          continue;
+        }
+        char *who = json_dumps(json_object_get(x, "batches"), JSON_COMPACT);
+        printf("%s: expected %s, ledger has %s; written by %s\n",
+               json_string_value(json_object_get(x, "address")),
+               json_string_value(json_object_get(x, "expected")),
+               json_string_value(json_object_get(x, "actual")),
+               who != NULL ? who : "?");
+        free(who);
+      }
+      printf("%s: %zu batches replayed, %zu invalid and %zu never seen "
+             "skipped, %zu addresses, %zu differences\n",
+             nd == 0 ? "equal" : "DIFFERENT", replayed, skipped_invalid,
+             skipped_unknown, m.n, nd);
+    }
+    exit_code = nd == 0 ? ORDO_CLI_OK : ORDO_CLI_FAIL;
+  }
+out:
+  json_decref(ledger);
+  json_decref(diffs);
+  json_decref(sid_of);
+  json_decref(status_of);
+  vmap_free(&m);
+  ordo_ledger_client_free(client);
+  if (j != NULL)
+    (void)ordo_journal_close(j);
+  ordo_ctx_free(ctx);
+  ordo_workload_free(w);
+  return exit_code;
+}
