@@ -25,7 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_node DATA [PORT] [extra flags...]: sets node_pid and url.
+# start_node DATA [PORT] [extra flags...]: sets node_pid and url. Blocks
+# every 50 ms unless the extra flags say otherwise (a later flag wins).
 start_node() {
   local data=$1 port=${2:-0}
   shift 2
@@ -74,16 +75,20 @@ for s in parallel serial unconstrained; do
   stop_node
 done
 
-# 2. The node restarts mid-run and forgets its pending queue.
-start_node "$tmp/node-restart" 0 && {
+# 2. The node restarts mid-run and forgets its pending queue. Serial and
+#    250 ms blocks make the run take seconds, so the restart lands inside it.
+start_node "$tmp/node-restart" 0 --block-ms 250 && {
   port=${url##*:}
-  timeout 300 "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" \
-    --data "$tmp/q-restart" --poll-ms 10 > "$tmp/sub.out" 2> "$tmp/sub.err" &
+  timeout 300 "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" --strategy serial \
+    --data "$tmp/q-restart" --poll-ms 10 --json > "$tmp/sub.out" 2> "$tmp/sub.err" &
   sub=$!
-  sleep 1
+  sleep 1.5
+  if ! kill -0 "$sub" 2>/dev/null; then
+    echo "FAIL node restart: the run ended before the restart"; fail=1
+  fi
   stop_node
   sleep 0.3
-  start_node "$tmp/node-restart" "$port"
+  start_node "$tmp/node-restart" "$port" --block-ms 250
   wait "$sub"; rc=$?
   if [ "$rc" != 0 ]; then
     echo "FAIL submit across a node restart: exit $rc"; tail "$tmp/sub.err"; fail=1
@@ -95,14 +100,17 @@ start_node "$tmp/node-restart" 0 && {
   stop_node
 }
 
-# 3. kill -9 of ordo submit, then the same command again.
-start_node "$tmp/node-kill" 0 && {
-  timeout 300 "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" \
+# 3. kill -9 of ordo submit mid-run, then the same command again.
+start_node "$tmp/node-kill" 0 --block-ms 250 && {
+  timeout 300 "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" --strategy serial \
     --data "$tmp/q-kill" --poll-ms 10 > /dev/null 2>&1 &
   sub=$!
-  sleep 1
+  sleep 1.5
   kill -KILL "$sub" 2>/dev/null
-  wait "$sub" 2>/dev/null
+  wait "$sub" 2>/dev/null; rc=$?
+  if [ "$rc" != 137 ]; then
+    echo "FAIL kill -9: the run was not killed mid-way (exit $rc)"; fail=1
+  fi
   expect "submit again after kill -9" 0 "$ordo" submit "$tmp/w2.jsonl" \
     --ledger "$url" --data "$tmp/q-kill" --poll-ms 10 --json
   /usr/bin/python3 - "$tmp/out" <<'PY' || fail=1
@@ -111,7 +119,8 @@ d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 assert d["batches"] == 600, d                      # no duplicates, none lost
 assert d["committed"] + d["invalid"] == 600, d
 assert d["invalid"] > 0, d                          # the marked ones, and their cascade
-print("ok   rerun summary: %d committed, %d invalid" % (d["committed"], d["invalid"]))
+print("ok   rerun summary: %d committed, %d invalid, %d sent again" %
+      (d["committed"], d["invalid"], d["resubmitted"]))
 PY
   expect "verify after kill -9" 0 "$ordo" verify --workload "$tmp/w2.jsonl" \
     --ledger "$url" --data "$tmp/q-kill"

@@ -295,16 +295,21 @@ int ordo__submit_main(int argc, char **argv) {
     long long total = c.queued + c.waiting + c.in_flight + c.unknown +
                       c.committed + c.invalid;
     int done = c.queued + c.waiting + c.in_flight + c.unknown == 0;
+    ordo_submitter_progress p;
+    ordo_submitter_get_progress(sub, &p);
     if (a.json)
       printf("{\"batches\":%lld,\"committed\":%lld,\"invalid\":%lld,"
-             "\"unfinished\":%lld,\"seconds\":%.3f,\"batches_per_s\":%.1f}\n",
+             "\"unfinished\":%lld,\"seconds\":%.3f,\"batches_per_s\":%.1f,"
+             "\"sent\":%llu,\"resubmitted\":%llu,\"failed_calls\":%llu}\n",
              total, c.committed, c.invalid, total - c.committed - c.invalid,
-             el, el > 0 ? (double)(c.committed + c.invalid) / el : 0.0);
+             el, el > 0 ? (double)(c.committed + c.invalid) / el : 0.0,
+             p.submitted, p.resubmitted, p.submit_errors + p.status_errors);
     else
       printf("%lld batches, %lld committed, %lld invalid, %.2f s, "
-             "%.1f batches/s%s\n",
+             "%.1f batches/s, %llu sent again, %llu failed calls%s\n",
              total, c.committed, c.invalid, el,
              el > 0 ? (double)(c.committed + c.invalid) / el : 0.0,
+             p.resubmitted, p.submit_errors + p.status_errors,
              done ? "" : " (some batches wait: a halted service or a dep)");
     exit_code = done ? ORDO_CLI_OK : ORDO_CLI_FAIL;
   }
