@@ -63,6 +63,7 @@ extern const bench_def bench_keygen_def;
 extern const bench_def bench_hipe_def;
 extern const bench_def bench_wallet_def;
 extern const bench_def bench_journal_def;
+extern const bench_def bench_e2e_def;
 extern const bench_def bench_scheduler_def;
 extern const bench_def bench_makespan_def;
 

@@ -275,6 +275,7 @@ static const bench_def *const bench_defs[] = {
     &bench_hipe_def,
     &bench_wallet_def,
     &bench_journal_def,
+    &bench_e2e_def,
     &bench_scheduler_def,
     &bench_makespan_def,
 };

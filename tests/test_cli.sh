@@ -108,6 +108,18 @@ for p in d["points"]:
 assert "group_vs_single_8" in d
 print("ok   journal json")
 PY
+"$ordo" bench e2e --count 60 --json >/tmp/ordo-e2e-$$.json || { echo "FAIL e2e bench run"; fail=1; }
+$py - /tmp/ordo-e2e-$$.json <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["batches"] == 60 and len(d["points"]) == 6
+for p in d["points"]:
+    assert p["serial_per_s"] > 0 and p["parallel_per_s"] > 0, p
+    assert 0 < p["parallel_p50_ms"] <= p["parallel_p99_ms"], p
+assert "parallel_vs_serial_10pct_20svc" in d
+print("ok   e2e bench json")
+PY
+rm -f /tmp/ordo-e2e-$$.json
 check "plan help" 0 "$ordo" plan --help
 check "plan missing file" 2 "$ordo" plan /nonexistent/workload.jsonl
 check "ledger help" 0 "$ordo" ledger --help

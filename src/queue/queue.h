@@ -451,6 +451,11 @@ typedef struct ordo_submitter ordo_submitter;
 typedef struct ordo_submitter_options {
   size_t max_per_submit;  /* batches per submit call (default 100) */
   size_t max_per_status;  /* ids per statuses call (default 1000) */
+  /* Called on the stepping thread for each verdict the ledger gives, after
+   * it is recorded in the journal (NULL: none). For latency measurements
+   * and metrics; it must not call back into the submitter. */
+  void (*on_verdict)(void *ud, const char *id, ordo_queue_state outcome);
+  void *on_verdict_ud;
 } ordo_submitter_options;
 
 typedef struct ordo_submitter_progress {

@@ -35,8 +35,24 @@ struct ordo_submitter {
 };
 
 void ordo_submitter_options_init(ordo_submitter_options *opt) {
+  memset(opt, 0, sizeof(*opt));
   opt->max_per_submit = 100;
   opt->max_per_status = 1000;
+}
+
+/* Record a verdict and tell whoever asked. */
+static int verdict(ordo_submitter *s, const char *id, ordo_queue_state st,
+                   const char *why) {
+  int rc = ordo_journal_finish(s->j, id, st, why);
+  if (rc == ORDO_OK) {
+    if (st == ORDO_QUEUE_COMMITTED)
+      s->prog.committed++;
+    else
+      s->prog.invalid++;
+    if (s->opt.on_verdict != NULL)
+      s->opt.on_verdict(s->opt.on_verdict_ud, id, st);
+  }
+  return rc;
 }
 
 int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
@@ -54,6 +70,8 @@ int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
   s->port = *port;
   ordo_submitter_options_init(&s->opt);
   if (opt != NULL) {
+    s->opt.on_verdict = opt->on_verdict;
+    s->opt.on_verdict_ud = opt->on_verdict_ud;
     if (opt->max_per_submit > 0)
       s->opt.max_per_submit = opt->max_per_submit;
     if (opt->max_per_status > 0)
@@ -215,11 +233,9 @@ static int recover(ordo_submitter *s) {
       uint64_t seq = 0;
       (void)ordo_journal_batch_status(s->j, ids[i], NULL, &seq, NULL);
       if (strcmp(st, "COMMITTED") == 0) {
-        rc = ordo_journal_finish(s->j, ids[i], ORDO_QUEUE_COMMITTED, NULL);
-        s->prog.committed++;
+        rc = verdict(s, ids[i], ORDO_QUEUE_COMMITTED, NULL);
       } else if (strcmp(st, "INVALID") == 0) {
-        rc = ordo_journal_finish(s->j, ids[i], ORDO_QUEUE_INVALID, why);
-        s->prog.invalid++;
+        rc = verdict(s, ids[i], ORDO_QUEUE_INVALID, why);
       } else {
         /* PENDING: in flight. UNKNOWN: send again (ids are in submission
          * order already). */
@@ -276,12 +292,10 @@ static int poll_in_flight(ordo_submitter *s, int *resend_failed) {
     const char *why, *st = verdict_of(all, s->fl[i].id, &why);
     int done = 0;
     if (rc == ORDO_OK && strcmp(st, "COMMITTED") == 0) {
-      rc = ordo_journal_finish(s->j, s->fl[i].id, ORDO_QUEUE_COMMITTED, NULL);
-      s->prog.committed++;
+      rc = verdict(s, s->fl[i].id, ORDO_QUEUE_COMMITTED, NULL);
       done = 1;
     } else if (rc == ORDO_OK && strcmp(st, "INVALID") == 0) {
-      rc = ordo_journal_finish(s->j, s->fl[i].id, ORDO_QUEUE_INVALID, why);
-      s->prog.invalid++;
+      rc = verdict(s, s->fl[i].id, ORDO_QUEUE_INVALID, why);
       done = 1;
     } else if (strcmp(st, "PENDING") != 0) {
       again[nagain++] = s->fl[i].id;
