@@ -570,6 +570,75 @@ ORDO_EXTERN ordo_op *ordo_secp256k1_verify(ordo_ctx *ctx,
 ORDO_EXTERN ordo_op *ordo_cred_def_create(ordo_ctx *ctx, const char *wallet_id,
                                           const char *options_json);
 
+/* ------------------------------------------------------------------------ */
+/* The submission queue                                                      */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A durable queue of batches for a ledger that applies a block's batches in
+ * any order: it hands out as many at once as is safe, keeping every pair
+ * that conflicts (one writes a state address the other reads or writes, an
+ * address also standing for every address it is a prefix of) in submission
+ * order within a service, and keeps explicit deps. Every change is
+ * journaled (SQLite, WAL, synchronous=FULL, group commit) before it is
+ * acknowledged; reopening restores the queue exactly. The README's "The
+ * submission queuer" section has the whole story; the internal C API with
+ * the scheduler and the ledger port is src/queue/queue.h.
+ *
+ * Strings returned by these calls are malloc'd: free them with ordo_free
+ * (or free()). Threads: any thread, concurrently; open and close block and
+ * refuse runtime threads (ORDO_E_WOULD_DEADLOCK).
+ */
+typedef struct ordo_journal ordo_journal;
+
+/* Free a string (or other buffer) ordo returned. NULL accepted. */
+ORDO_EXTERN void ordo_free(void *p);
+
+/*
+ * Open the queue stored at path, made if missing (options_json NULL: the
+ * defaults): {"create":true, "strategy":"parallel"|"serial"|"unconstrained",
+ * "mode":"continuous"|"rounds", "granularity":-1 (unlimited; 0: all
+ * conflict; 6: by Sawtooth namespace), "max_in_flight":0 (no cap),
+ * "service_max_in_flight":0}. Strategy and granularity are fixed when the
+ * file is made. ORDO_E_JSON / ORDO_E_CONFIG naming the key,
+ * ORDO_E_WALLET_NOT_FOUND without create, ORDO_E_STORAGE for a file that is
+ * not a queue, ORDO_E_QUEUE for a journal that cannot be replayed.
+ */
+ORDO_EXTERN int ordo_journal_open_json(ordo_ctx *ctx, const char *path,
+                                       const char *options_json,
+                                       ordo_journal **out);
+
+/* Wait for every journal write, close and free (NULL accepted). */
+ORDO_EXTERN int ordo_journal_close(ordo_journal *j);
+
+/*
+ * Enqueue a batch: {"id":…, "service":…, "reads":[addresses],
+ * "writes":[addresses], "deps":[ids], "payload":"<base64>"} (only id and
+ * service required). The op completes once the batch is durable, with
+ * {"id":…,"seq":N}; ORDO_E_EXISTS for an id already enqueued, ORDO_E_JSON /
+ * ORDO_E_INVAL naming the problem. NULL only when out of memory.
+ */
+ORDO_EXTERN ordo_op *ordo_journal_enqueue_json(ordo_journal *j,
+                                               const char *batch_json);
+
+/* {"id","service","seq","state":"QUEUED|WAITING|SUBMITTED|COMMITTED|
+ * INVALID|UNKNOWN","reason"?,"explain"?}; NULL with ORDO_E_NOT_FOUND. */
+ORDO_EXTERN char *ordo_journal_batch_json(ordo_journal *j, const char *id);
+/* {"service","depth","queued","waiting","in_flight","unknown","committed",
+ * "invalid","halted","halt_batch"?,"halt_reason"?}; NULL if never seen. */
+ORDO_EXTERN char *ordo_journal_service_json(ordo_journal *j,
+                                            const char *service);
+/* {"queued","waiting","in_flight","unknown","committed","invalid",
+ * "services","journal_records","failed"?}. */
+ORDO_EXTERN char *ordo_journal_totals_json(ordo_journal *j);
+
+/* A service's policy: {"on_invalid":"skip"|"halt","max_in_flight":N}. */
+ORDO_EXTERN int ordo_journal_set_policy_json(ordo_journal *j,
+                                             const char *service,
+                                             const char *policy_json);
+/* Let a halted service go on. ORDO_E_STATE if it is not halted. */
+ORDO_EXTERN int ordo_journal_resume(ordo_journal *j, const char *service);
+
 #ifdef __cplusplus
 }
 #endif

@@ -300,6 +300,58 @@ static void test_locking_rule_kept(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* The public JSON API (ordo.h): options checked by name, batches as JSON
+ * with a base64 payload, clear errors for bad input. */
+static void test_public_json_api(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = NULL;
+  ordo_queue_item it;
+  ordo_op *op;
+  char *js;
+  (void)unused;
+  assert_int_equal(ordo_journal_open_json(ctx, jpath, "{\"strategy\":\"best\"}",
+                                          &j), ORDO_E_CONFIG);
+  assert_non_null(strstr(ordo_last_error_message(), "strategy"));
+  assert_int_equal(ordo_journal_open_json(ctx, jpath, "{\"frob\":1}", &j),
+                   ORDO_E_CONFIG);
+  assert_int_equal(ordo_journal_open_json(ctx, jpath, "{", &j), ORDO_E_JSON);
+  assert_int_equal(ordo_journal_open_json(ctx, jpath,
+                                          "{\"strategy\":\"serial\","
+                                          "\"max_in_flight\":4}", &j),
+                   ORDO_OK);
+  op = ordo_journal_enqueue_json(j, "{\"id\":\"J1\",\"service\":\"s\","
+                                    "\"writes\":[\"A\"],\"payload\":\"aGVsbG8=\"}");
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_OK);
+  assert_string_equal(ordo_op_result(op), "{\"id\":\"J1\",\"seq\":1}");
+  ordo_op_release(op);
+  assert_int_equal(ordo_journal_item(j, "J1", &it), ORDO_OK);
+  assert_int_equal(it.payload_len, 5);
+  assert_memory_equal(it.payload, "hello", 5);
+  static const char *const bad[] = {
+      "not json", "[1]", "{\"id\":\"J2\"}", "{\"id\":\"J2\",\"service\":\"s\","
+      "\"reads\":\"A\"}", "{\"id\":\"J2\",\"service\":\"s\",\"color\":1}",
+      "{\"id\":\"J2\",\"service\":\"s\",\"payload\":\"***\"}",
+      "{\"id\":\"J1\",\"service\":\"s\"}"};
+  static const int want[] = {ORDO_E_JSON, ORDO_E_JSON, ORDO_E_INVAL,
+                             ORDO_E_INVAL, ORDO_E_INVAL, ORDO_E_INVAL,
+                             ORDO_E_EXISTS};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    op = ordo_journal_enqueue_json(j, bad[i]);
+    assert_int_equal(ordo_op_wait(op, -1), want[i]);
+    assert_non_null(ordo_op_message(op));
+    ordo_op_release(op);
+  }
+  assert_int_equal(ordo_journal_set_policy_json(j, "s", "{\"on_invalid\":\"halt\"}"),
+                   ORDO_OK);
+  assert_int_equal(ordo_journal_set_policy_json(j, "s", "{\"on_invalid\":\"x\"}"),
+                   ORDO_E_CONFIG);
+  js = ordo_journal_totals_json(j);
+  assert_non_null(strstr(js, "\"queued\":1"));
+  ordo_free(js);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 /* Halts, resumes and policies replay exactly; status JSON says why. */
 static void test_halt_policy_replay(void **unused) {
   ordo_ctx *ctx = ctx_new();
@@ -857,6 +909,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_reopen_restores, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_locking_rule_kept, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_public_json_api, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_halt_policy_replay, setup_dir,
                                       teardown_dir),

@@ -1119,6 +1119,8 @@ int ordo__journal_replay_lines(const unsigned char *data, size_t len) {
   return rc;
 }
 
+ordo_ctx *ordo_journal_ctx(ordo_journal *j) { return j->ctx; }
+
 void ordo_journal_write_stats(ordo_journal *j, unsigned long long *records,
                               unsigned long long *commits) {
   pthread_mutex_lock(&j->mu);

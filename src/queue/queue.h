@@ -294,7 +294,7 @@ const char *ordo_queue_state_name(ordo_queue_state s);
  * FUTURE OPTIMIZATIONS: the log only grows; a compaction that rewrites the
  * finished prefix as one snapshot record would bound it.
  */
-typedef struct ordo_journal ordo_journal;
+/* ordo_journal is declared in ordo.h (the public JSON API over it). */
 
 typedef struct ordo_journal_options {
   ordo_queue_options queue; /* the scheduler's options; strategy and
@@ -389,6 +389,9 @@ int ordo_journal_batch_status(ordo_journal *j, const char *id,
 char *ordo_journal_batch_json(ordo_journal *j, const char *id);
 char *ordo_journal_service_json(ordo_journal *j, const char *service);
 char *ordo_journal_totals_json(ordo_journal *j);
+
+/* The context the journal was opened in. */
+ordo_ctx *ordo_journal_ctx(ordo_journal *j);
 
 /* For tests and benchmarks: records written since open, and the storage
  * transactions that carried them (group commit shows as far fewer). */

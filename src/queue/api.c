@@ -1,0 +1,269 @@
+/*
+ * api.c — the submission queue's public C API (include/ordo.h, "The
+ * submission queue"): JSON in, JSON out, over the journal of journal.c, so
+ * that bindings (ctypes) and the HTTP server need no C structs.
+ */
+#include "queue/queue.h"
+#include "runtime/runtime.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ordo_free(void *p) { free(p); }
+
+static int strategy_of(const char *s, ordo_queue_strategy *out) {
+  if (strcmp(s, "parallel") == 0)
+    *out = ORDO_QUEUE_PARALLEL;
+  else if (strcmp(s, "serial") == 0)
+    *out = ORDO_QUEUE_SERIAL;
+  else if (strcmp(s, "unconstrained") == 0)
+    *out = ORDO_QUEUE_UNCONSTRAINED;
+  else
+    return ORDO_E_CONFIG;
+  return ORDO_OK;
+}
+
+/* A non-negative integer field, if present. */
+static int uint_field(json_t *o, const char *key, long long max,
+                      long long *out) {
+  json_t *v = json_object_get(o, key);
+  if (v == NULL)
+    return ORDO_OK;
+  if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+      json_integer_value(v) > max)
+    return ordo__set_last_error(ORDO_E_CONFIG, "queue options: '%s' must be "
+                                "an integer in 0..%lld", key, max);
+  *out = json_integer_value(v);
+  return ORDO_OK;
+}
+
+int ordo_journal_open_json(ordo_ctx *ctx, const char *path,
+                           const char *options_json, ordo_journal **out) {
+  static const char *const known[] = {"create", "strategy", "mode",
+                                      "granularity", "max_in_flight",
+                                      "service_max_in_flight"};
+  ordo_journal_options opt;
+  json_error_t err;
+  json_t *o = NULL, *v;
+  const char *key;
+  long long n;
+  int rc = ORDO_OK;
+
+  ordo_journal_options_init(&opt);
+  opt.create = 1;
+  if (options_json != NULL) {
+    o = json_loads(options_json, JSON_REJECT_DUPLICATES, &err);
+    if (!json_is_object(o)) {
+      json_decref(o);
+      return ordo__set_last_error(ORDO_E_JSON, "queue options: %s",
+                                  o == NULL ? err.text : "not an object");
+    }
+    json_object_foreach(o, key, v) {
+      size_t i;
+      for (i = 0; i < sizeof known / sizeof known[0] && strcmp(key, known[i]);
+           i++)
+        ;
+      if (i == sizeof known / sizeof known[0]) {
+        rc = ordo__set_last_error(ORDO_E_CONFIG, "queue options: unknown key "
+                                  "'%s'", key);
+        goto done;
+      }
+    }
+    if ((v = json_object_get(o, "create")) != NULL) {
+      if (!json_is_boolean(v)) {
+        rc = ordo__set_last_error(ORDO_E_CONFIG, "queue options: 'create' "
+                                  "must be true or false");
+        goto done;
+      }
+      opt.create = json_is_true(v);
+    }
+    if ((v = json_object_get(o, "strategy")) != NULL &&
+        (!json_is_string(v) ||
+         strategy_of(json_string_value(v), &opt.queue.strategy))) {
+      rc = ordo__set_last_error(ORDO_E_CONFIG, "queue options: 'strategy' "
+                                "must be parallel, serial or unconstrained");
+      goto done;
+    }
+    if ((v = json_object_get(o, "mode")) != NULL) {
+      const char *m = json_string_value(v);
+      if (m != NULL && strcmp(m, "continuous") == 0)
+        opt.queue.mode = ORDO_QUEUE_CONTINUOUS;
+      else if (m != NULL && strcmp(m, "rounds") == 0)
+        opt.queue.mode = ORDO_QUEUE_ROUNDS;
+      else {
+        rc = ordo__set_last_error(ORDO_E_CONFIG, "queue options: 'mode' must "
+                                  "be continuous or rounds");
+        goto done;
+      }
+    }
+    if ((v = json_object_get(o, "granularity")) != NULL) {
+      if (!json_is_integer(v) || json_integer_value(v) < -1 ||
+          json_integer_value(v) > 1000000) {
+        rc = ordo__set_last_error(ORDO_E_CONFIG, "queue options: "
+                                  "'granularity' must be -1 (unlimited) or "
+                                  "0..1000000");
+        goto done;
+      }
+      opt.queue.granularity = (int)json_integer_value(v);
+    }
+    n = 0;
+    if ((rc = uint_field(o, "max_in_flight", 1000000000, &n)) != ORDO_OK)
+      goto done;
+    opt.queue.max_in_flight = (unsigned)n;
+    n = 0;
+    if ((rc = uint_field(o, "service_max_in_flight", 1000000000, &n)))
+      goto done;
+    opt.queue.service_max_in_flight = (unsigned)n;
+  }
+  rc = ordo_journal_open(ctx, path, &opt, out);
+done:
+  json_decref(o);
+  return rc;
+}
+
+/* The strings of a JSON array field (pointers into the object). */
+static int str_list(json_t *o, const char *key, const char ***v, size_t *n) {
+  json_t *a = json_object_get(o, key), *e;
+  size_t i;
+  *v = NULL;
+  *n = 0;
+  if (a == NULL)
+    return ORDO_OK;
+  if (!json_is_array(a))
+    return ordo__set_last_error(ORDO_E_INVAL, "batch: '%s' must be an array "
+                                "of strings", key);
+  if (json_array_size(a) == 0)
+    return ORDO_OK;
+  if ((*v = calloc(json_array_size(a), sizeof(**v))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  json_array_foreach(a, i, e) {
+    if (!json_is_string(e)) {
+      free(*v);
+      *v = NULL;
+      return ordo__set_last_error(ORDO_E_INVAL, "batch: '%s' must be an "
+                                  "array of strings", key);
+    }
+    (*v)[i] = json_string_value(e);
+  }
+  *n = json_array_size(a);
+  return ORDO_OK;
+}
+
+/* An op that has already failed with rc and the thread's last message. */
+static ordo_op *failed_op(ordo_ctx *ctx, int rc) {
+  ordo_op *op = ordo__op_new(ctx, NULL, NULL);
+  if (op == NULL)
+    return NULL;
+  ordo_op_set_message(op, "%s", ordo_last_error_message());
+  return ordo__op_reject(op, rc);
+}
+
+ordo_op *ordo_journal_enqueue_json(ordo_journal *j, const char *batch_json) {
+  static const char *const known[] = {"id", "service", "reads", "writes",
+                                      "deps", "payload"};
+  ordo_queue_batch_spec sp = {0};
+  json_error_t err;
+  json_t *o, *v;
+  const char *key, *b64;
+  unsigned char *payload = NULL;
+  size_t plen = 0;
+  ordo_op *op = NULL;
+  int rc = ORDO_OK;
+
+  if (j == NULL)
+    return NULL;
+  o = batch_json != NULL ? json_loads(batch_json, JSON_REJECT_DUPLICATES, &err)
+                         : NULL;
+  if (!json_is_object(o)) {
+    ordo__set_last_error(ORDO_E_JSON, "batch: %s",
+                         o == NULL ? (batch_json == NULL ? "NULL" : err.text)
+                                   : "not an object");
+    json_decref(o);
+    return failed_op(ordo_journal_ctx(j), ORDO_E_JSON);
+  }
+  json_object_foreach(o, key, v) {
+    size_t i;
+    for (i = 0; i < sizeof known / sizeof known[0] && strcmp(key, known[i]);
+         i++)
+      ;
+    if (i == sizeof known / sizeof known[0]) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "batch: unknown key '%s'", key);
+      goto done;
+    }
+  }
+  sp.id = json_string_value(json_object_get(o, "id"));
+  sp.service = json_string_value(json_object_get(o, "service"));
+  if (sp.id == NULL || sp.service == NULL || sp.id[0] == '\0' ||
+      sp.service[0] == '\0') {
+    rc = ordo__set_last_error(ORDO_E_INVAL, "batch: 'id' and 'service' must "
+                              "be non-empty strings");
+    goto done;
+  }
+  if ((rc = str_list(o, "reads", (const char ***)&sp.reads, &sp.nreads)) ||
+      (rc = str_list(o, "writes", (const char ***)&sp.writes, &sp.nwrites)) ||
+      (rc = str_list(o, "deps", (const char ***)&sp.deps, &sp.ndeps)))
+    goto done;
+  if ((v = json_object_get(o, "payload")) != NULL) {
+    if ((b64 = json_string_value(v)) == NULL) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "batch: 'payload' must be a "
+                                "base64 string");
+      goto done;
+    }
+    if ((payload = malloc(strlen(b64) + 1)) == NULL) {
+      rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+      goto done;
+    }
+    if (sodium_base642bin(payload, strlen(b64) + 1, b64, strlen(b64), NULL,
+                          &plen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "batch: 'payload' is not "
+                                "base64");
+      goto done;
+    }
+    sp.payload = payload;
+    sp.payload_len = plen;
+  }
+  op = ordo_journal_enqueue(j, &sp); /* copies everything */
+done:
+  if (rc != ORDO_OK)
+    op = failed_op(ordo_journal_ctx(j), rc);
+  free((void *)sp.reads);
+  free((void *)sp.writes);
+  free((void *)sp.deps);
+  free(payload);
+  json_decref(o);
+  return op;
+}
+
+int ordo_journal_set_policy_json(ordo_journal *j, const char *service,
+                                 const char *policy_json) {
+  json_error_t err;
+  json_t *o, *v;
+  ordo_queue_on_invalid oi = ORDO_QUEUE_SKIP;
+  long long cap = 0;
+  int rc;
+  if (j == NULL || service == NULL || policy_json == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "policy: NULL argument");
+  o = json_loads(policy_json, JSON_REJECT_DUPLICATES, &err);
+  if (!json_is_object(o)) {
+    json_decref(o);
+    return ordo__set_last_error(ORDO_E_JSON, "policy: %s",
+                                o == NULL ? err.text : "not an object");
+  }
+  if ((v = json_object_get(o, "on_invalid")) != NULL) {
+    const char *s = json_string_value(v);
+    if (s != NULL && strcmp(s, "halt") == 0)
+      oi = ORDO_QUEUE_HALT;
+    else if (s == NULL || strcmp(s, "skip") != 0) {
+      json_decref(o);
+      return ordo__set_last_error(ORDO_E_CONFIG, "policy: 'on_invalid' must "
+                                  "be skip or halt");
+    }
+  }
+  rc = uint_field(o, "max_in_flight", 1000000000, &cap);
+  json_decref(o);
+  if (rc != ORDO_OK)
+    return rc;
+  return ordo_journal_set_policy(j, service, oi, (unsigned)cap);
+}
