@@ -622,14 +622,16 @@ ORDO_EXTERN ordo_op *ordo_journal_enqueue_json(ordo_journal *j,
                                                const char *batch_json);
 
 /* {"id","service","seq","state":"QUEUED|WAITING|SUBMITTED|COMMITTED|
- * INVALID|UNKNOWN","reason"?,"explain"?}; NULL with ORDO_E_NOT_FOUND. */
+ * INVALID|UNKNOWN","reason"?,"explain"?,"enqueued_ms"?,"finished_ms"?}
+ * (Unix ms); NULL with ORDO_E_NOT_FOUND. */
 ORDO_EXTERN char *ordo_journal_batch_json(ordo_journal *j, const char *id);
 /* {"service","depth","queued","waiting","in_flight","unknown","committed",
  * "invalid","halted","halt_batch"?,"halt_reason"?}; NULL if never seen. */
 ORDO_EXTERN char *ordo_journal_service_json(ordo_journal *j,
                                             const char *service);
 /* {"queued","waiting","in_flight","unknown","committed","invalid",
- * "services","journal_records","failed"?}. */
+ * "services","journal_records","latency_ms":{"count","p50","p99"},
+ * "failed"?} (enqueue -> verdict, 25 % resolution). */
 ORDO_EXTERN char *ordo_journal_totals_json(ordo_journal *j);
 
 /* A service's policy: {"on_invalid":"skip"|"halt","max_in_flight":N}. */

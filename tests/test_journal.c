@@ -264,6 +264,10 @@ static void test_reopen_restores(void **unused) {
     assert_int_equal(json_integer_value(json_object_get(t, "invalid")), 1);
     assert_int_equal(json_integer_value(json_object_get(t, "in_flight")), 3);
     assert_int_equal(json_integer_value(json_object_get(t, "unknown")), 0);
+    /* Latency of the finished ones, T1 replayed from its journaled times. */
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(t, "latency_ms"), "count")),
+                     2);
     json_decref(t);
     free(js);
   }
@@ -324,6 +328,10 @@ static void test_public_json_api(void **unused) {
   assert_int_equal(ordo_op_wait(op, -1), ORDO_OK);
   assert_string_equal(ordo_op_result(op), "{\"id\":\"J1\",\"seq\":1}");
   ordo_op_release(op);
+  js = ordo_journal_batch_json(j, "J1");
+  assert_non_null(strstr(js, "\"enqueued_ms\":"));
+  assert_null(strstr(js, "\"finished_ms\":"));
+  ordo_free(js);
   assert_int_equal(ordo_journal_item(j, "J1", &it), ORDO_OK);
   assert_int_equal(it.payload_len, 5);
   assert_memory_equal(it.payload, "hello", 5);

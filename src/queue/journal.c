@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define JOURNAL_CATEGORY "ev"
 #define JOURNAL_META_KEY "ordo.journal"
@@ -46,6 +47,9 @@ struct ordo_journal {
   uint64_t next_event;
   char **unknown; /* ids SUBMITTED before the last restart, by seq */
   size_t nunknown;
+  /* enqueue -> verdict latency of the batches finished, in ms: a log
+   * histogram with 4 sub-buckets per power of two (25 % resolution) */
+  unsigned long long lat[256], nlat;
   int failed;           /* first write failure, or ORDO_OK */
   char *failed_message; /* its detail */
   unsigned long long records;
@@ -98,6 +102,56 @@ static uint64_t rd64(const unsigned char in[8]) {
   for (int i = 0; i < 8; i++)
     v = v << 8 | in[i];
   return v;
+}
+
+static uint64_t wall_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+static unsigned lat_bucket(uint64_t v) {
+  unsigned e = 0;
+  if (v < 4)
+    return (unsigned)v;
+  while ((v >> e) > 1)
+    e++;
+  return e * 4 + (unsigned)((v >> (e - 2)) & 3);
+}
+
+/* The smallest latency of a bucket. */
+static uint64_t lat_floor(unsigned b) {
+  unsigned e = b / 4;
+  if (b < 4)
+    return b;
+  return ((uint64_t)1 << e) | ((uint64_t)(b & 3) << (e - 2));
+}
+
+/* Under j->mu: id finished at t (Unix ms). */
+static void note_finish(ordo_journal *j, const char *id, uint64_t t) {
+  uint64_t enq = 0;
+  (void)ordo_queue_set_finish_time(j->q, id, t);
+  if (ordo_queue_batch_times(j->q, id, &enq, NULL) == ORDO_OK && enq != 0 &&
+      t >= enq) {
+    unsigned b = lat_bucket(t - enq);
+    j->lat[b < 256 ? b : 255]++;
+    j->nlat++;
+  }
+}
+
+static uint64_t lat_percentile(const ordo_journal *j, double p) {
+  unsigned long long want = (unsigned long long)(p * (double)j->nlat + 0.999999);
+  unsigned long long seen = 0;
+  if (j->nlat == 0)
+    return 0;
+  if (want == 0)
+    want = 1;
+  for (unsigned b = 0; b < 256; b++) {
+    seen += j->lat[b];
+    if (seen >= want)
+      return lat_floor(b);
+  }
+  return lat_floor(255);
 }
 
 /* Under j->mu. */
@@ -359,6 +413,8 @@ static int replay_enq(ordo_journal *j, json_t *ev, const unsigned char *payload,
   if (sp.id == NULL || sp.service == NULL || seq <= 0)
     return ordo__set_last_error(ORDO_E_QUEUE, "enq without id, service or seq");
   sp.seq = (uint64_t)seq;
+  if (json_is_integer(json_object_get(ev, "t")))
+    sp.time_ms = (uint64_t)json_integer_value(json_object_get(ev, "t"));
   sp.payload = payload;
   sp.payload_len = payload_len;
   if ((rc = strings_of(json_object_get(ev, "reads"), (const char ***)&sp.reads,
@@ -447,6 +503,8 @@ static int replay_one(ordo_journal *j, const ordo_storage_record *r,
       rc = ordo__set_last_error(ORDO_E_QUEUE, "fin without id or state");
     else if ((rc = ordo_queue_finish(j->q, id, out, why)) != ORDO_OK)
       rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
+    else if (json_is_integer(json_object_get(ev, "t")))
+      note_finish(j, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
   } else if (strcmp(kind, "resume") == 0) {
     const char *svc = json_string_value(json_object_get(ev, "service"));
     if (svc == NULL || ordo_queue_resume(j->q, svc) != ORDO_OK)
@@ -774,6 +832,7 @@ ordo_op *ordo_journal_enqueue(ordo_journal *j, const ordo_queue_batch_spec *spec
   sp = *spec;
   sp.seq = 0;
   sp.held = 1;
+  sp.time_ms = wall_ms();
   pthread_mutex_lock(&j->mu);
   if ((rc = journal_check(j)) != ORDO_OK ||
       (rc = ordo_queue_enqueue(j->q, &sp, &seq)) != ORDO_OK) {
@@ -784,7 +843,8 @@ ordo_op *ordo_journal_enqueue(ordo_journal *j, const ordo_queue_batch_spec *spec
   }
   w->seq = seq;
   if ((w->release_id = jstrdup(spec->id)) == NULL ||
-      json_object_set_new(ev, "seq", json_integer((json_int_t)seq)) != 0) {
+      json_object_set_new(ev, "seq", json_integer((json_int_t)seq)) != 0 ||
+      json_object_set_new(ev, "t", json_integer((json_int_t)sp.time_ms))) {
     /* The batch stays held: it was never journaled, so it must not go out;
      * fail the journal so the queue stops in a state a reopen repairs. */
     journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
@@ -860,15 +920,18 @@ int ordo_journal_finish(ordo_journal *j, const char *id,
   pthread_mutex_lock(&j->mu);
   if ((rc = journal_check(j)) == ORDO_OK &&
       (rc = ordo_queue_finish(j->q, id, outcome, reason)) == ORDO_OK) {
+    uint64_t t = wall_ms();
     if ((u = unknown_find(j, id)) >= 0)
       unknown_remove(j, (size_t)u);
+    note_finish(j, id, t);
     rc = journal_note(
         j, outcome == ORDO_QUEUE_COMMITTED
-               ? json_pack("{s:s, s:s, s:s}", "e", "fin", "id", id, "state",
-                           "COMMITTED")
-               : json_pack("{s:s, s:s, s:s, s:s}", "e", "fin", "id", id,
+               ? json_pack("{s:s, s:s, s:s, s:I}", "e", "fin", "id", id,
+                           "state", "COMMITTED", "t", (json_int_t)t)
+               : json_pack("{s:s, s:s, s:s, s:s, s:I}", "e", "fin", "id", id,
                            "state", "INVALID", "reason",
-                           reason != NULL ? reason : "invalid"));
+                           reason != NULL ? reason : "invalid", "t",
+                           (json_int_t)t));
   }
   pthread_mutex_unlock(&j->mu);
   return rc;
@@ -1014,6 +1077,14 @@ char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
                 (json_int_t)seq, "state", ordo_queue_state_name(st));
   if (o != NULL && why != NULL)
     json_object_set_new(o, "reason", json_string(why));
+  {
+    uint64_t te = 0, tf = 0;
+    (void)ordo_queue_batch_times(j->q, id, &te, &tf);
+    if (o != NULL && te != 0)
+      json_object_set_new(o, "enqueued_ms", json_integer((json_int_t)te));
+    if (o != NULL && tf != 0)
+      json_object_set_new(o, "finished_ms", json_integer((json_int_t)tf));
+  }
   if (o != NULL && st == ORDO_QUEUE_WAITING) {
     char *ex = ordo_queue_explain(j->q, id);
     if (ex != NULL)
@@ -1082,6 +1153,12 @@ char *ordo_journal_totals_json(ordo_journal *j) {
                 (json_int_t)t.committed, "invalid", (json_int_t)t.invalid,
                 "services", (json_int_t)t.services, "journal_records",
                 (json_int_t)(j->next_event - 1));
+  if (o != NULL)
+    json_object_set_new(
+        o, "latency_ms",
+        json_pack("{s:I, s:I, s:I}", "count", (json_int_t)j->nlat, "p50",
+                  (json_int_t)lat_percentile(j, 0.50), "p99",
+                  (json_int_t)lat_percentile(j, 0.99)));
   if (o != NULL && j->failed != ORDO_OK)
     json_object_set_new(o, "failed", json_string(j->failed_message));
   pthread_mutex_unlock(&j->mu);

@@ -100,6 +100,7 @@ struct qbatch {
   uint64_t mark;         /* dedup stamp while collecting blockers */
   int held;              /* not to be taken until ordo_queue_release (the
                             journal has not made it durable yet) */
+  uint64_t t_enq_ms, t_fin_ms; /* for status (queue.h); 0 unknown */
   int block;             /* id, payload, fp and its addresses live in the
                             batch's own allocation (enqueued batches; a
                             placeholder owns its id separately) */
@@ -1280,6 +1281,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   b->seq = sp->seq != 0 ? sp->seq : q->next_seq;
   q->next_seq = b->seq + 1;
   b->held = sp->held != 0;
+  b->t_enq_ms = sp->time_ms;
   b->state = ORDO_QUEUE_WAITING;
   s->waiting++;
   s->unfinished++;
@@ -1471,6 +1473,28 @@ int ordo_queue_batch_status(const ordo_queue *q, const char *id,
     *state = b->state;
   if (reason != NULL)
     *reason = b->state == ORDO_QUEUE_INVALID ? b->reason : NULL;
+  return ORDO_OK;
+}
+
+int ordo_queue_batch_times(const ordo_queue *q, const char *id,
+                           uint64_t *enqueued_ms, uint64_t *finished_ms) {
+  const qbatch *b = q != NULL ? batch_find(q, id) : NULL;
+  if (b == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
+                                id != NULL ? id : "(null)");
+  if (enqueued_ms != NULL)
+    *enqueued_ms = b->t_enq_ms;
+  if (finished_ms != NULL)
+    *finished_ms = b->t_fin_ms;
+  return ORDO_OK;
+}
+
+int ordo_queue_set_finish_time(ordo_queue *q, const char *id, uint64_t ms) {
+  qbatch *b = q != NULL ? batch_find(q, id) : NULL;
+  if (b == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
+                                id != NULL ? id : "(null)");
+  b->t_fin_ms = ms;
   return ORDO_OK;
 }
 

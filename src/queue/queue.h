@@ -112,6 +112,8 @@ typedef struct ordo_queue_batch_spec {
   int held;     /* 1: never taken until ordo_queue_release(id), though it
                    holds its locks from now on (the journal holds a batch
                    until its record is durable) */
+  uint64_t time_ms; /* when it was enqueued (Unix ms), kept for status; 0:
+                       unknown. The scheduler itself has no clock. */
 } ordo_queue_batch_spec;
 
 /* A batch handed out by ordo_queue_take. The pointers are owned by the queue
@@ -202,6 +204,12 @@ int ordo_queue_take_id(ordo_queue *q, const char *id, ordo_queue_item *out);
  * ORDO_E_NOT_FOUND if id was never enqueued. */
 int ordo_queue_batch_status(const ordo_queue *q, const char *id,
                             ordo_queue_state *state, const char **reason);
+
+/* When a batch was enqueued and finished (Unix ms; 0 unknown or not yet).
+ * The finish time is the caller's to record (ordo_queue_set_finish_time). */
+int ordo_queue_batch_times(const ordo_queue *q, const char *id,
+                           uint64_t *enqueued_ms, uint64_t *finished_ms);
+int ordo_queue_set_finish_time(ordo_queue *q, const char *id, uint64_t ms);
 
 /* A batch as ordo_queue_take hands it out. ORDO_E_NOT_FOUND. */
 int ordo_queue_item_get(const ordo_queue *q, const char *id,
@@ -379,12 +387,15 @@ int ordo_journal_batch_status(ordo_journal *j, const char *id,
 
 /*
  * JSON text (malloc'd; the caller frees it), or NULL with ordo_last_error:
- *   batch:   {"id","service","seq","state","reason"?,"explain"?}
- *            (explain for WAITING: what it waits on)
+ *   batch:   {"id","service","seq","state","reason"?,"explain"?,
+ *            "enqueued_ms"?,"finished_ms"?} (explain for WAITING: what it
+ *            waits on; times in Unix ms, journaled, so they survive reopen)
  *   service: {"service","depth","queued","waiting","in_flight","committed",
  *             "invalid","unknown","halted","halt_batch"?,"halt_reason"?}
  *   totals:  {"queued","waiting","in_flight","unknown","committed",
- *             "invalid","services","journal_records","failed"?}
+ *             "invalid","services","journal_records","latency_ms":{"count",
+ *             "p50","p99"},"failed"?} (latency: enqueue -> verdict of the
+ *             finished batches, from a log histogram, 25 % resolution)
  */
 char *ordo_journal_batch_json(ordo_journal *j, const char *id);
 char *ordo_journal_service_json(ordo_journal *j, const char *service);
