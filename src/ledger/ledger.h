@@ -423,10 +423,12 @@ int ordo_ledger_rw_apply(const char *txn_id, const void *payload, size_t len,
 
 typedef enum ordo_ledger_family {
   ORDO_LEDGER_FAMILY_RW = 0,
-  ORDO_LEDGER_FAMILY_INTKEY
+  ORDO_LEDGER_FAMILY_INTKEY,
+  ORDO_LEDGER_FAMILY_MIXED /* one line in four intkey (by its id), the rest
+                              ordo-rw: both families on one ledger */
 } ordo_ledger_family;
 
-/* "ordo-rw" or "intkey". ORDO_E_INVAL otherwise. */
+/* "ordo-rw", "intkey" or "mixed". ORDO_E_INVAL otherwise. */
 int ordo_ledger_family_parse(const char *name, ordo_ledger_family *out);
 
 /* A converter: the family, the signer (borrowed: it must outlive the

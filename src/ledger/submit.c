@@ -25,7 +25,7 @@
 
 static void submit_usage(FILE *f) {
   fputs("usage: ordo submit FILE --ledger URL --data DIR\n"
-        "                   [--family ordo-rw|intkey] [--strategy S]\n"
+        "                   [--family ordo-rw|intkey|mixed] [--strategy S]\n"
         "                   [--mode continuous|rounds] [--poll-ms N] [--json]\n"
         "\n"
         "Journal the workload FILE (JSON Lines, one batch a line) in DIR,\n"
@@ -36,7 +36,8 @@ static void submit_usage(FILE *f) {
         "\n"
         "  --ledger URL     the ledger's REST API (http or https)\n"
         "  --data DIR       where the journal lives (made if missing)\n"
-        "  --family F       ordo-rw (default) or intkey\n"
+        "  --family F       ordo-rw (default), intkey, or mixed (one batch\n"
+        "                   in four intkey, chosen by its id)\n"
         "  --strategy S     parallel (default), serial, unconstrained\n"
         "  --mode M         continuous (default) or rounds\n"
         "  --poll-ms N      pause between status polls (default 20)\n"

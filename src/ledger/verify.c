@@ -207,7 +207,7 @@ static int replay_batch(vmap *m, const ordo_queue_item *it, const char *id) {
 
 static void verify_usage(FILE *f) {
   fputs("usage: ordo verify --workload FILE --ledger URL --data DIR\n"
-        "                   [--family ordo-rw|intkey] [--json]\n"
+        "                   [--family ordo-rw|intkey|mixed] [--json]\n"
         "\n"
         "Replay the workload serially in submission order on a fresh state,\n"
         "skipping the batches the ledger reports invalid (and those it never\n"
@@ -218,7 +218,7 @@ static void verify_usage(FILE *f) {
         "  --workload FILE  the workload that was submitted\n"
         "  --ledger URL     the ledger's REST API\n"
         "  --data DIR       the data directory of `ordo submit`\n"
-        "  --family F       ordo-rw (default) or intkey\n"
+        "  --family F       ordo-rw (default), intkey or mixed (as submitted)\n"
         "  --json           {\"equal\":…,\"differences\":[…],…}\n"
         "  -h, --help       show this help\n"
         "\n"
@@ -267,7 +267,8 @@ int ordo__verify_main(int argc, char **argv) {
   ordo_ledger_client *client = NULL;
   ordo_ledger_client_options copt;
   ordo_journal_options jopt;
-  char path[4096], ns[ORDO_LEDGER_NAMESPACE_SIZE];
+  char path[4096], ns[2][ORDO_LEDGER_NAMESPACE_SIZE];
+  size_t nns = 1;
   json_t *sid_of = json_object(), *status_of = json_object(), *ledger = NULL;
   json_t *diffs = json_array();
   vmap m = {0};
@@ -305,7 +306,13 @@ int ordo__verify_main(int argc, char **argv) {
     goto out;
   }
   if (ordo_ledger_family_parse(family, &fam) != ORDO_OK ||
-      ordo_ledger_namespace(family, ns) != ORDO_OK ||
+      ordo_ledger_namespace(fam == ORDO_LEDGER_FAMILY_INTKEY
+                                ? ORDO_LEDGER_INTKEY_FAMILY
+                                : ORDO_LEDGER_RW_FAMILY,
+                            ns[0]) != ORDO_OK ||
+      (fam == ORDO_LEDGER_FAMILY_MIXED &&
+       (nns = 2, ordo_ledger_namespace(ORDO_LEDGER_INTKEY_FAMILY, ns[1])) !=
+           ORDO_OK) ||
       (rc = ordo_workload_load(file, &w)) != ORDO_OK) {
     fprintf(stderr, "ordo verify: %s\n", ordo_last_error_message());
     exit_code = ORDO_CLI_USAGE;
@@ -384,9 +391,18 @@ int ordo__verify_main(int argc, char **argv) {
     }
     replayed++;
   }
-  /* The ledger's state in the namespace, address by address. */
-  if ((ledger = op_json(ordo_ledger_state_list(client, ns), "state")) == NULL)
+  /* The ledger's state in the namespace(s), address by address. */
+  if ((ledger = op_json(ordo_ledger_state_list(client, ns[0]), "state")) ==
+      NULL)
     goto out;
+  if (nns == 2) {
+    json_t *more = op_json(ordo_ledger_state_list(client, ns[1]), "state");
+    if (more == NULL)
+      goto out;
+    json_array_extend(json_object_get(ledger, "data"),
+                      json_object_get(more, "data"));
+    json_decref(more);
+  }
   {
     json_t *seen = json_object(), *x;
     size_t e;

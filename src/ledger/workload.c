@@ -31,9 +31,11 @@ int ordo_ledger_family_parse(const char *name, ordo_ledger_family *out) {
     *out = ORDO_LEDGER_FAMILY_RW;
   else if (name != NULL && strcmp(name, ORDO_LEDGER_INTKEY_FAMILY) == 0)
     *out = ORDO_LEDGER_FAMILY_INTKEY;
+  else if (name != NULL && strcmp(name, "mixed") == 0)
+    *out = ORDO_LEDGER_FAMILY_MIXED;
   else
-    return ordo__set_last_error(ORDO_E_INVAL, "unknown family '%s' (ordo-rw "
-                                "or intkey)", name != NULL ? name : "(null)");
+    return ordo__set_last_error(ORDO_E_INVAL, "unknown family '%s' (ordo-rw, "
+                                "intkey or mixed)", name != NULL ? name : "(null)");
   return ORDO_OK;
 }
 
@@ -42,7 +44,8 @@ int ordo_ledger_conv_new(ordo_ledger_family family,
                          ordo_ledger_conv **out) {
   ordo_ledger_conv *c;
   if (out == NULL || signer == NULL ||
-      (family != ORDO_LEDGER_FAMILY_RW && family != ORDO_LEDGER_FAMILY_INTKEY))
+      (family != ORDO_LEDGER_FAMILY_RW && family != ORDO_LEDGER_FAMILY_INTKEY &&
+       family != ORDO_LEDGER_FAMILY_MIXED))
     return ordo__set_last_error(ORDO_E_INVAL, "conv: bad argument");
   if ((c = calloc(1, sizeof(*c))) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
@@ -130,12 +133,22 @@ void ordo_ledger_built_clear(ordo_ledger_built *b) {
   memset(b, 0, sizeof(*b));
 }
 
-/* The address of key in the converter's family. */
-static int key_address(const ordo_ledger_conv *c, const char *key,
+/* A batch's family: the converter's, or for "mixed" one in four intkey,
+ * chosen by the batch id so that every run converts a line alike. */
+static ordo_ledger_family family_of(const ordo_ledger_conv *c,
+                                    const ordo_workload_batch *wb) {
+  if (c->family != ORDO_LEDGER_FAMILY_MIXED)
+    return c->family;
+  return str_hash(wb->id) % 4 == 0 ? ORDO_LEDGER_FAMILY_INTKEY
+                                   : ORDO_LEDGER_FAMILY_RW;
+}
+
+/* The address of key in a family. */
+static int key_address(ordo_ledger_family fam, const char *key,
                        char out[ORDO_LEDGER_ADDRESS_SIZE]) {
   char name[ORDO_LEDGER_INTKEY_MAX_NAME + 1];
   int rc;
-  if (c->family == ORDO_LEDGER_FAMILY_RW)
+  if (fam == ORDO_LEDGER_FAMILY_RW)
     return ordo_ledger_rw_address(key, out);
   if ((rc = intkey_name(key, name)) != ORDO_OK)
     return rc;
@@ -144,7 +157,7 @@ static int key_address(const ordo_ledger_conv *c, const char *key,
 
 /* Addresses of keys[0..n) into *out; *count is set as soon as *out exists,
  * so that a failure half-way is freed by ordo_ledger_built_clear. */
-static int addr_list(const ordo_ledger_conv *c, char *const *keys, size_t n,
+static int addr_list(ordo_ledger_family fam, char *const *keys, size_t n,
                      char ***out, size_t *count) {
   *out = NULL;
   *count = 0;
@@ -157,7 +170,7 @@ static int addr_list(const ordo_ledger_conv *c, char *const *keys, size_t n,
     int rc;
     if (((*out)[i] = malloc(ORDO_LEDGER_ADDRESS_SIZE)) == NULL)
       return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-    if ((rc = key_address(c, keys[i], (*out)[i])) != ORDO_OK)
+    if ((rc = key_address(fam, keys[i], (*out)[i])) != ORDO_OK)
       return rc;
   }
   return ORDO_OK;
@@ -269,22 +282,25 @@ int ordo_ledger_conv_batch(ordo_ledger_conv *c, const ordo_workload_batch *wb,
                            ordo_ledger_built *out) {
   ordo_ledger_txn **txns = NULL;
   ordo_ledger_batch *batch = NULL;
+  ordo_ledger_family fam;
   size_t n = 0, i;
   int rc;
 
   if (c == NULL || wb == NULL || out == NULL)
     return ordo__set_last_error(ORDO_E_INVAL, "conv: NULL argument");
   memset(out, 0, sizeof(*out));
-  if ((rc = addr_list(c, wb->reads, wb->nreads, &out->reads, &out->nreads)) ||
-      (rc = addr_list(c, wb->writes, wb->nwrites, &out->writes,
+  fam = family_of(c, wb);
+  if ((rc = addr_list(fam, wb->reads, wb->nreads, &out->reads,
+                      &out->nreads)) ||
+      (rc = addr_list(fam, wb->writes, wb->nwrites, &out->writes,
                       &out->nwrites)))
     goto done;
   if ((txns = calloc(wb->nwrites + 1, sizeof(*txns))) == NULL) {
     rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
     goto done;
   }
-  rc = c->family == ORDO_LEDGER_FAMILY_RW ? txns_rw(c, wb, out, txns, &n)
-                                          : txns_intkey(c, wb, out, txns, &n);
+  rc = fam == ORDO_LEDGER_FAMILY_RW ? txns_rw(c, wb, out, txns, &n)
+                                    : txns_intkey(c, wb, out, txns, &n);
   if (rc == ORDO_OK &&
       (rc = ordo_ledger_batch_build(c->signer, txns, n, &batch)) == ORDO_OK) {
     const ordo_ledger_batch *one[1] = {batch};
