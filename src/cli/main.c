@@ -12,6 +12,7 @@
 #include "ordo.h"
 #include "ledger/ledger.h"
 #include "queue/queue.h"
+#include "server/server.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +32,7 @@ static const cli_command cli_commands[] = {
     {"workload", "write a synthetic workload file (JSON Lines)", ordo__workload_main},
     {"submit", "submit a workload file to a ledger through the durable queuer", ordo__submit_main},
     {"verify", "check a ledger's state against a serial replay of the workload", ordo__verify_main},
+    {"serve", "serve the HTTP JSON API: batches, queue status, wallets, metrics", ordo__server_main},
 };
 
 #define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])

@@ -1,0 +1,147 @@
+/*
+ * cli.c — `ordo serve`: run the HTTP API until SIGINT or SIGTERM.
+ *
+ * The config file is applied first and the flags on top. SIGINT and SIGTERM
+ * are blocked before the server starts, so every thread it makes inherits
+ * the mask and only sigwait() here sees them; the server is then stopped
+ * in order (ordo_server_stop) and the process exits 0.
+ */
+#include "cli/cli.h"
+#include "server/server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void serve_usage(FILE *out) {
+  fputs("usage: ordo serve [--config FILE] [--port P] [--bind ADDR]\n"
+        "                  [--token-file F] [--data DIR] [--ledger URL]\n"
+        "\n"
+        "Serve ordo's HTTP JSON API: enqueue signed batches into the durable\n"
+        "queue in DIR/queue.db (submitted to the Sawtooth REST API at URL\n"
+        "when --ledger is given), batch, service and queue status, wallet,\n"
+        "DID and signing commands, /healthz and Prometheus /metrics.\n"
+        "Stops on SIGINT or SIGTERM after answering requests in flight.\n"
+        "\n"
+        "options (flags override the config file):\n"
+        "  --config FILE     JSON config; every key is in the README\n"
+        "  --port P          TCP port, 0 for an ephemeral one (default 8080)\n"
+        "  --bind ADDR       address to listen on (default 127.0.0.1); one\n"
+        "                    that is not loopback needs --token-file\n"
+        "  --token-file F    bearer token (one line; the file must not be\n"
+        "                    world-readable); required by every path but\n"
+        "                    /healthz\n"
+        "  --data DIR        data directory (made if missing); required\n"
+        "  --ledger URL      Sawtooth REST API to submit to (default: none,\n"
+        "                    batches are only journaled)\n"
+        "  -h, --help        show this help and exit\n"
+        "\n"
+        "The first line on stdout is 'listening on http://ADDR:PORT'.\n",
+        out);
+}
+
+int ordo__server_main(int argc, char **argv) {
+  ordo_server_options o;
+  ordo_server *srv = NULL;
+  const char *config = NULL, *port = NULL, *bind = NULL, *token = NULL,
+             *data = NULL, *ledger = NULL;
+  sigset_t sigs;
+  int i, sig, rc;
+
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      serve_usage(stdout);
+      return ORDO_CLI_OK;
+    }
+    if (v == NULL || a[0] != '-') {
+      fprintf(stderr, "ordo serve: unknown option or missing value '%s'\n",
+              a);
+      serve_usage(stderr);
+      return ORDO_CLI_USAGE;
+    }
+    if (strcmp(a, "--config") == 0)
+      config = v;
+    else if (strcmp(a, "--port") == 0)
+      port = v;
+    else if (strcmp(a, "--bind") == 0)
+      bind = v;
+    else if (strcmp(a, "--token-file") == 0)
+      token = v;
+    else if (strcmp(a, "--data") == 0)
+      data = v;
+    else if (strcmp(a, "--ledger") == 0)
+      ledger = v;
+    else {
+      fprintf(stderr, "ordo serve: unknown option '%s'\n", a);
+      serve_usage(stderr);
+      return ORDO_CLI_USAGE;
+    }
+    i++;
+  }
+  ordo_server_options_init(&o);
+  if (config != NULL && ordo_server_options_from_file(&o, config) != 0) {
+    fprintf(stderr, "ordo serve: %s\n", ordo_last_error_message());
+    ordo_server_options_clear(&o);
+    return ORDO_CLI_USAGE;
+  }
+  if (port != NULL) {
+    char *end;
+    long p;
+    errno = 0;
+    p = strtol(port, &end, 10);
+    if (port[0] < '0' || port[0] > '9' || *end != '\0' || errno != 0 ||
+        p > 65535) {
+      fprintf(stderr, "ordo serve: bad value '%s' for --port\n", port);
+      ordo_server_options_clear(&o);
+      return ORDO_CLI_USAGE;
+    }
+    o.port = (int)p;
+  }
+  if (bind != NULL)
+    o.bind = bind;
+  if (token != NULL)
+    o.token_file = token;
+  if (data != NULL)
+    o.data_dir = data;
+  if (ledger != NULL)
+    o.ledger_url = ledger;
+  if (o.data_dir == NULL) {
+    fputs("ordo serve: missing --data DIR (or data_dir in the config)\n",
+          stderr);
+    ordo_server_options_clear(&o);
+    return ORDO_CLI_USAGE;
+  }
+  if (o.bind == NULL)
+    o.bind = "127.0.0.1";
+
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  rc = ordo_server_start(&o, &srv);
+  if (rc != 0) {
+    fprintf(stderr, "ordo serve: %s\n", ordo_last_error_message());
+    ordo_server_options_clear(&o);
+    return rc == ORDO_E_INVAL || rc == ORDO_E_CONFIG ? ORDO_CLI_USAGE
+                                                     : ORDO_CLI_FAIL;
+  }
+  printf(strchr(o.bind, ':') != NULL ? "listening on http://[%s]:%d\n"
+                                     : "listening on http://%s:%d\n",
+         o.bind, ordo_server_port(srv));
+  fflush(stdout);
+  do {
+    rc = sigwait(&sigs, &sig);
+  } while (rc == EINTR);
+  fprintf(stderr, "ordo serve: stopping\n");
+  rc = ordo_server_stop(srv);
+  ordo_server_options_clear(&o);
+  if (rc != 0) {
+    fprintf(stderr, "ordo serve: %s\n", ordo_last_error_message());
+    return ORDO_CLI_FAIL;
+  }
+  return ORDO_CLI_OK;
+}

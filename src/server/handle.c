@@ -1,0 +1,923 @@
+/*
+ * handle.c — the request handlers without sockets: answers and errors, rate
+ * limiting, auth, routing, and the queue's endpoints (POST /v1/batches,
+ * GET /v1/batches/{id}, /v1/services/{id}[/resume], /v1/queue, /healthz).
+ * Wallet endpoints are in wallet.c, /metrics in metrics.c.
+ *
+ * POST /v1/batches validates every item before anything is enqueued (a bad
+ * item, a duplicate id, a payload that is not one valid signed batch: 4xx
+ * and nothing journaled), then starts one enqueue op per item in order and
+ * waits for all of them: the 202 is sent only once each is durable.
+ */
+#include "server/internal.h"
+#include "runtime/runtime.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Longest batch id and service name taken over HTTP. */
+#define SRV_MAX_ID 256
+#define SRV_MAX_SERVICE 128
+
+const int srv_codes[SRV_NCODES] = {200, 202, 400, 401, 403, 404, 405, 409,
+                                   413, 415, 429, 500, 503, 504, 507, 0};
+
+void srv_count_status(ordo_server *srv, int status) {
+  size_t i;
+  for (i = 0; i + 1 < SRV_NCODES && srv_codes[i] != status; i++)
+    ;
+  atomic_fetch_add(&srv->http_count[i], 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Answers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int reply_text(ordo_server_response *resp, int status, char *text) {
+  static const char oom[] = "{\"error\":{\"code\":101,\"name\":\"ORDO_E_NOMEM\","
+                            "\"message\":\"out of memory\"}}";
+  resp->content_type = "application/json";
+  if (text == NULL) {
+    resp->status = 500;
+    if ((resp->body = strdup(oom)) == NULL)
+      return ORDO_E_NOMEM;
+    resp->body_len = strlen(resp->body);
+    return ORDO_OK;
+  }
+  resp->status = status;
+  resp->body = text;
+  resp->body_len = strlen(text);
+  return ORDO_OK;
+}
+
+int srv_reply(ordo_server_response *resp, int status, json_t *body) {
+  char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  return reply_text(resp, status, text);
+}
+
+static json_t *error_json(int code, const char *message) {
+  return json_pack("{s:{s:i,s:s,s:s}}", "error", "code", code, "name",
+                   ordo_errname(code), "message", message);
+}
+
+int srv_error(ordo_server_response *resp, int status, int code,
+              const char *fmt, ...) {
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return srv_reply(resp, status, error_json(code, msg));
+}
+
+int srv_http_status(int code) {
+  switch (code) {
+  case ORDO_OK:
+    return 200;
+  case ORDO_E_INVAL:
+  case ORDO_E_JSON:
+  case ORDO_E_CONFIG:
+  case ORDO_E_BAD_KEY:
+  case ORDO_E_WQL:
+  case ORDO_E_LEDGER_DECODE:
+  case ORDO_E_LEDGER_SIGNATURE:
+  case ORDO_E_LEDGER_PAYLOAD_HASH:
+  case ORDO_E_LEDGER_TXN_IDS:
+  case ORDO_E_LEDGER_BATCHER:
+  case ORDO_E_LEDGER_EMPTY:
+    return 400;
+  case ORDO_E_WALLET_ACCESS:
+    return 403;
+  case ORDO_E_NOT_FOUND:
+  case ORDO_E_WALLET_NOT_FOUND:
+  case ORDO_E_KEY_NOT_FOUND:
+  case ORDO_E_RECORD_NOT_FOUND:
+    return 404;
+  case ORDO_E_EXISTS:
+  case ORDO_E_WALLET_EXISTS:
+  case ORDO_E_RECORD_DUPLICATE:
+  case ORDO_E_WALLET_NOT_OPEN:
+  case ORDO_E_STATE:
+    return 409;
+  case ORDO_E_BUSY:
+  case ORDO_E_SHUTDOWN:
+  case ORDO_E_CANCELED:
+  case ORDO_E_STORAGE_BUSY:
+    return 503;
+  case ORDO_E_TIMEOUT:
+    return 504;
+  default:
+    return 500;
+  }
+}
+
+int srv_parse_body(const ordo_server_request *req, int any, json_t **out,
+                   ordo_server_response *resp) {
+  json_error_t err;
+  json_t *o;
+  *out = NULL;
+  o = json_loadb(req->body != NULL ? req->body : "", req->body_len,
+                 JSON_REJECT_DUPLICATES, &err);
+  if (o == NULL) {
+    /* Never err.text: jansson quotes the text near the error, which may
+     * be a passphrase. */
+    srv_error(resp, 400, ORDO_E_JSON,
+              req->body_len == 0 ? "the request body is empty; JSON expected"
+                                 : "the request body is not JSON (line %d, "
+                                   "column %d)",
+              err.line, err.column);
+    return 0;
+  }
+  if (!any && !json_is_object(o)) {
+    json_decref(o);
+    srv_error(resp, 400, ORDO_E_JSON, "the request body must be a JSON "
+              "object");
+    return 0;
+  }
+  *out = o;
+  return 1;
+}
+
+int srv_wait(ordo_server *srv, ordo_op *op) {
+  if (op == NULL)
+    return ORDO_E_NOMEM;
+  return ordo_op_wait(op, (int)srv->opts.request_timeout_ms);
+}
+
+/* A media type (without parameters) equals want, case-insensitively. */
+static int content_type_is(const char *ct, const char *want) {
+  size_t n = strlen(want);
+  if (ct == NULL)
+    return 0;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  if (strncasecmp(ct, want, n) != 0)
+    return 0;
+  ct += n;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == '\0' || *ct == ';';
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* The decoded value of key in a raw query (new string), or NULL (absent,
+ * or out of memory: *nomem). A %00 ends the value. */
+static char *query_get(const char *query, const char *key, int *nomem) {
+  const char *p = query;
+  size_t klen = strlen(key);
+  *nomem = 0;
+  while (p != NULL && *p != '\0') {
+    const char *end = strchr(p, '&');
+    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+      const char *v = p + klen + 1;
+      size_t vn = len - klen - 1, i, o = 0;
+      char *out = malloc(vn + 1);
+      int hi, lo;
+      if (out == NULL) {
+        *nomem = 1;
+        return NULL;
+      }
+      for (i = 0; i < vn; i++) {
+        if (v[i] == '+')
+          out[o++] = ' ';
+        else if (v[i] == '%' && i + 2 < vn &&
+                 (hi = hexval((unsigned char)v[i + 1])) >= 0 &&
+                 (lo = hexval((unsigned char)v[i + 2])) >= 0) {
+          out[o++] = (char)(hi << 4 | lo);
+          i += 2;
+        } else
+          out[o++] = v[i];
+      }
+      out[o] = '\0';
+      return out;
+    }
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rate limit and auth                                                       */
+/* ------------------------------------------------------------------------ */
+
+static size_t str_hash(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s != '\0'; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+/* ceil() without libm (x >= 0, small). */
+static double round_up(double x) {
+  double t = (double)(long long)x;
+  return t < x ? t + 1 : t;
+}
+
+/* A token bucket per client: 1 when the request may go on, else 0 with
+ * *retry the seconds until a token is back. */
+static int rate_take(ordo_server *srv, const char *client, unsigned *retry) {
+  double rate = srv->opts.rate_limit_per_s, burst;
+  unsigned long long now = ordo__now_ns();
+  srv_rate *slot = NULL, *oldest = NULL, *freeslot = NULL;
+  size_t h, k;
+  int ok;
+
+  if (!(rate > 0))
+    return 1;
+  burst = srv->opts.rate_limit_burst > 0 ? (double)srv->opts.rate_limit_burst
+                                          : (rate < 1 ? 1 : round_up(rate));
+  if (client == NULL || client[0] == '\0')
+    client = "local";
+  h = str_hash(client);
+  pthread_mutex_lock(&srv->rate_mu);
+  for (k = 0; k < SRV_RATE_PROBES; k++) {
+    srv_rate *s = &srv->rate[(h + k) % SRV_RATE_SLOTS];
+    if (s->key[0] == '\0') {
+      if (freeslot == NULL)
+        freeslot = s;
+      continue;
+    }
+    if (strncmp(s->key, client, sizeof s->key - 1) == 0) {
+      slot = s;
+      break;
+    }
+    if (oldest == NULL || s->last_ns < oldest->last_ns)
+      oldest = s;
+  }
+  if (slot == NULL) {
+    /* New client: a free slot, else the one idle longest (it loses its
+     * history: a full table forgets, it never refuses). */
+    slot = freeslot != NULL ? freeslot : oldest;
+    snprintf(slot->key, sizeof slot->key, "%s", client);
+    slot->tokens = burst;
+    slot->last_ns = now;
+  }
+  slot->tokens += (double)(now - slot->last_ns) / 1e9 * rate;
+  if (slot->tokens > burst)
+    slot->tokens = burst;
+  slot->last_ns = now;
+  ok = slot->tokens >= 1.0;
+  if (ok)
+    slot->tokens -= 1.0;
+  else {
+    double s = round_up((1.0 - slot->tokens) / rate);
+    *retry = s < 1 ? 1 : s > 3600 ? 3600 : (unsigned)s;
+  }
+  pthread_mutex_unlock(&srv->rate_mu);
+  return ok;
+}
+
+/* 1 when the Authorization header carries the token. Both sides are
+ * hashed, so the comparison is of equal lengths and in constant time. */
+static int auth_ok(ordo_server *srv, const char *authz) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  const char *t;
+  if (!srv->has_token)
+    return 1;
+  if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0)
+    return 0;
+  for (t = authz + 7; *t == ' '; t++)
+    ;
+  crypto_hash_sha256(h, (const unsigned char *)t, strlen(t));
+  return sodium_memcmp(h, srv->token_hash, sizeof h) == 0;
+}
+
+int srv_precheck(ordo_server *srv, const ordo_server_request *req,
+                 size_t declared_len, ordo_server_response *resp) {
+  unsigned retry = 0;
+  if (strcmp(req->path, "/healthz") == 0)
+    return 0;
+  if (!rate_take(srv, req->client, &retry)) {
+    srv_error(resp, 429, ORDO_E_BUSY, "too many requests from this client; "
+              "retry in %u s", retry);
+    resp->retry_after = retry;
+    return 1;
+  }
+  if (!auth_ok(srv, req->authorization)) {
+    srv_error(resp, 401, ORDO_E_INVAL, "missing or wrong bearer token "
+              "(Authorization: Bearer <token>)");
+    return 1;
+  }
+  if (declared_len > srv->opts.max_body_bytes) {
+    srv_error(resp, 413, ORDO_E_INVAL, "the request body is over %zu bytes",
+              srv->opts.max_body_bytes);
+    return 1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* POST /v1/batches                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct item {
+  ordo_queue_batch_spec sp;
+  unsigned char *payload; /* owned */
+  char *id;               /* owned copy when not pointing into JSON */
+} item;
+
+static void items_free(item *it, size_t n) {
+  size_t i;
+  for (i = 0; i < n && it != NULL; i++) {
+    free((void *)it[i].sp.reads);
+    free((void *)it[i].sp.writes);
+    free((void *)it[i].sp.deps);
+    free(it[i].payload);
+    free(it[i].id);
+  }
+  free(it);
+}
+
+/* A string without NUL bytes, 1..max bytes. */
+static int good_str(json_t *v, size_t max) {
+  return json_is_string(v) && json_string_length(v) > 0 &&
+         json_string_length(v) <= max &&
+         strlen(json_string_value(v)) == json_string_length(v);
+}
+
+/* The strings of an array field (pointers into the JSON). */
+static int str_array(json_t *o, const char *key, const char *const **v,
+                     size_t *n, char *why, size_t whylen) {
+  json_t *a = json_object_get(o, key), *e;
+  const char **p;
+  size_t i;
+  *v = NULL;
+  *n = 0;
+  if (a == NULL || (json_is_array(a) && json_array_size(a) == 0))
+    return ORDO_OK;
+  if (!json_is_array(a)) {
+    snprintf(why, whylen, "'%s' must be an array of strings", key);
+    return ORDO_E_INVAL;
+  }
+  if ((p = calloc(json_array_size(a), sizeof *p)) == NULL)
+    return ORDO_E_NOMEM;
+  json_array_foreach(a, i, e) {
+    if (!good_str(e, 4096)) {
+      free(p);
+      snprintf(why, whylen, "'%s'[%zu] must be a non-empty string of at most "
+               "4096 bytes", key, i);
+      return ORDO_E_INVAL;
+    }
+    p[i] = json_string_value(e);
+  }
+  *v = p;
+  *n = json_array_size(a);
+  return ORDO_OK;
+}
+
+/* A payload must be one signed batch that a validator would take. */
+static int check_payload(const unsigned char *p, size_t len, char *why,
+                         size_t whylen) {
+  ordo_ledger_batchlist *bl = NULL;
+  int rc = ordo_ledger_batchlist_decode(p, len, &bl);
+  if (rc == ORDO_OK && ordo_ledger_batchlist_count(bl) != 1) {
+    rc = ORDO_E_LEDGER_EMPTY;
+    ordo__set_last_error(rc, "a BatchList of exactly one batch is expected, "
+                         "not %zu", ordo_ledger_batchlist_count(bl));
+  }
+  if (rc == ORDO_OK)
+    rc = ordo_ledger_batchlist_validate(bl);
+  if (rc != ORDO_OK)
+    snprintf(why, whylen, "'payload': %s", ordo_last_error_message());
+  ordo_ledger_batchlist_free(bl);
+  return rc;
+}
+
+/* Check one JSON item and fill it (pointers into o). */
+static int item_from_json(ordo_server *srv, json_t *o, const char *service,
+                          item *it, char *why, size_t whylen) {
+  static const char *const known[] = {"id", "service", "reads", "writes",
+                                      "deps", "payload"};
+  const char *key;
+  json_t *v;
+  int rc;
+
+  if (!json_is_object(o)) {
+    snprintf(why, whylen, "an item must be a JSON object");
+    return ORDO_E_INVAL;
+  }
+  json_object_foreach(o, key, v) {
+    size_t i;
+    for (i = 0; i < sizeof known / sizeof known[0] && strcmp(key, known[i]);
+         i++)
+      ;
+    if (i == sizeof known / sizeof known[0]) {
+      snprintf(why, whylen, "unknown key '%.64s'", key);
+      return ORDO_E_INVAL;
+    }
+  }
+  if (!good_str(v = json_object_get(o, "id"), SRV_MAX_ID)) {
+    snprintf(why, whylen, "'id' must be a non-empty string of at most %d "
+             "bytes", SRV_MAX_ID);
+    return ORDO_E_INVAL;
+  }
+  it->sp.id = json_string_value(v);
+  if ((v = json_object_get(o, "service")) != NULL) {
+    if (!good_str(v, SRV_MAX_SERVICE)) {
+      snprintf(why, whylen, "'service' must be a non-empty string of at "
+               "most %d bytes", SRV_MAX_SERVICE);
+      return ORDO_E_INVAL;
+    }
+    it->sp.service = json_string_value(v);
+  } else {
+    it->sp.service = service;
+  }
+  if ((rc = str_array(o, "reads", &it->sp.reads, &it->sp.nreads, why,
+                      whylen)) != ORDO_OK ||
+      (rc = str_array(o, "writes", &it->sp.writes, &it->sp.nwrites, why,
+                      whylen)) != ORDO_OK ||
+      (rc = str_array(o, "deps", &it->sp.deps, &it->sp.ndeps, why,
+                      whylen)) != ORDO_OK)
+    return rc;
+  for (size_t i = 0; i < it->sp.ndeps; i++)
+    if (strcmp(it->sp.deps[i], it->sp.id) == 0) {
+      snprintf(why, whylen, "'deps' names the batch itself");
+      return ORDO_E_INVAL;
+    }
+  if ((v = json_object_get(o, "payload")) != NULL) {
+    const char *b64 = json_string_value(v);
+    size_t n = json_string_length(v), plen = 0;
+    if (b64 == NULL) {
+      snprintf(why, whylen, "'payload' must be a base64 string");
+      return ORDO_E_INVAL;
+    }
+    if ((it->payload = malloc(n + 1)) == NULL)
+      return ORDO_E_NOMEM;
+    if (sodium_base642bin(it->payload, n + 1, b64, n, NULL, &plen, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+      snprintf(why, whylen, "'payload' is not base64");
+      return ORDO_E_INVAL;
+    }
+    if ((rc = check_payload(it->payload, plen, why, whylen)) != ORDO_OK)
+      return rc == ORDO_E_NOMEM ? rc : ORDO_E_INVAL;
+    it->sp.payload = it->payload;
+    it->sp.payload_len = plen;
+  } else if (srv->client != NULL) {
+    snprintf(why, whylen, "'payload' (a base64 BatchList of one batch) is "
+             "required: this server submits to a ledger");
+    return ORDO_E_INVAL;
+  }
+  return ORDO_OK;
+}
+
+/* Union of a batch's transactions' inputs (reads) or outputs (writes). */
+static int addr_union(const ordo_ledger_batch *b, int outputs,
+                      const char *const **v, size_t *n) {
+  size_t i, k, total = 0, m = 0, nt = ordo_ledger_batch_txn_count(b);
+  const char **p;
+  for (i = 0; i < nt; i++) {
+    ordo_ledger_txn_header h;
+    ordo_ledger_txn_header_get(ordo_ledger_batch_txn(b, i), &h);
+    total += outputs ? h.noutputs : h.ninputs;
+  }
+  *v = NULL;
+  *n = 0;
+  if (total == 0)
+    return ORDO_OK;
+  if ((p = calloc(total, sizeof *p)) == NULL)
+    return ORDO_E_NOMEM;
+  for (i = 0; i < nt; i++) {
+    ordo_ledger_txn_header h;
+    const char *const *a;
+    size_t na;
+    ordo_ledger_txn_header_get(ordo_ledger_batch_txn(b, i), &h);
+    a = outputs ? h.outputs : h.inputs;
+    na = outputs ? h.noutputs : h.ninputs;
+    for (k = 0; k < na; k++) {
+      size_t d;
+      for (d = 0; d < m && strcmp(p[d], a[k]) != 0; d++)
+        ;
+      if (d == m)
+        p[m++] = a[k];
+    }
+  }
+  *v = p;
+  *n = m;
+  return ORDO_OK;
+}
+
+/* The answer to a request whose items are checked: enqueue them in order,
+ * wait for every op, 202 with their seqs. */
+static int enqueue_items(ordo_server *srv, item *it, size_t n,
+                         ordo_server_response *resp) {
+  ordo_op **ops = calloc(n, sizeof *ops);
+  json_t *done = json_array();
+  unsigned long long t0;
+  size_t i;
+  int first_rc = ORDO_OK;
+  char first_msg[512] = "";
+
+  if (ops == NULL || done == NULL) {
+    free(ops);
+    json_decref(done);
+    return srv_reply(resp, 500, NULL);
+  }
+  t0 = ordo__now_ns();
+  for (i = 0; i < n; i++)
+    ops[i] = ordo_journal_enqueue(srv->j, &it[i].sp); /* copies */
+  for (i = 0; i < n; i++) {
+    int rc = srv_wait(srv, ops[i]);
+    if (rc == ORDO_OK) {
+      double s = (double)(ordo__now_ns() - t0) / 1e9;
+      size_t b;
+      const char *res = ordo_op_result(ops[i]);
+      json_t *r = res != NULL ? json_loads(res, 0, NULL) : NULL;
+      if (r == NULL || json_array_append_new(done, r) != 0)
+        first_rc = first_rc != ORDO_OK ? first_rc : ORDO_E_NOMEM;
+      pthread_mutex_lock(&srv->stat_mu);
+      for (b = 0; b + 1 < SRV_HIST_N && s > srv_hist_le[b]; b++)
+        ;
+      srv->hist[b]++;
+      srv->hist_sum += s;
+      srv->hist_count++;
+      srv->enqueued++;
+      srv_service_seen_locked(srv, it[i].sp.service);
+      pthread_mutex_unlock(&srv->stat_mu);
+    } else if (first_rc == ORDO_OK) {
+      first_rc = rc;
+      snprintf(first_msg, sizeof first_msg, "item %zu: %s", i,
+               ops[i] != NULL && rc != ORDO_E_TIMEOUT
+                   ? ordo_op_message(ops[i])
+                   : ordo_strerror(rc));
+    }
+    ordo_op_release(ops[i]);
+  }
+  free(ops);
+  if (first_rc == ORDO_OK)
+    return srv_reply(resp, 202, json_pack("{s:o}", "batches", done));
+  {
+    /* Some may have been journaled (a racing duplicate, a failed disk):
+     * say which. */
+    json_t *e = error_json(first_rc, first_msg[0] != '\0'
+                                         ? first_msg
+                                         : ordo_strerror(first_rc));
+    if (e != NULL && json_object_set_new(e, "batches", done) != 0) {
+      json_decref(e);
+      e = NULL;
+    }
+    if (e == NULL)
+      json_decref(done);
+    return srv_reply(resp, srv_http_status(first_rc), e);
+  }
+}
+
+/* The service of a raw BatchList (header, query, "default"); NULL with an
+ * answer made. *owned gets what must be freed. */
+static const char *raw_service(const ordo_server_request *req, char **owned,
+                               ordo_server_response *resp) {
+  const char *s = req->service;
+  int nomem = 0;
+  *owned = NULL;
+  if (s == NULL) {
+    *owned = query_get(req->query, "service", &nomem);
+    if (nomem) {
+      srv_reply(resp, 500, NULL);
+      return NULL;
+    }
+    s = *owned;
+  }
+  if (s == NULL)
+    return "default";
+  if (s[0] == '\0' || strlen(s) > SRV_MAX_SERVICE) {
+    srv_error(resp, 400, ORDO_E_INVAL, "the service (X-Ordo-Service or "
+              "service=) must be 1..%d bytes", SRV_MAX_SERVICE);
+    return NULL;
+  }
+  return s;
+}
+
+static int post_raw(ordo_server *srv, const ordo_server_request *req,
+                    ordo_server_response *resp) {
+  ordo_ledger_batchlist *bl = NULL;
+  item *it = NULL;
+  char *svc_owned = NULL;
+  const char *svc;
+  size_t n = 0, i;
+  int rc;
+
+  if ((svc = raw_service(req, &svc_owned, resp)) == NULL)
+    return ORDO_OK;
+  if (req->body_len == 0) {
+    rc = srv_error(resp, 400, ORDO_E_LEDGER_EMPTY, "the BatchList is empty");
+    goto out;
+  }
+  rc = ordo_ledger_batchlist_decode(req->body, req->body_len, &bl);
+  if (rc == ORDO_OK && ordo_ledger_batchlist_count(bl) == 0)
+    rc = ordo__set_last_error(ORDO_E_LEDGER_EMPTY, "the BatchList has no "
+                              "batches");
+  if (rc == ORDO_OK)
+    rc = ordo_ledger_batchlist_validate(bl);
+  if (rc != ORDO_OK) {
+    rc = rc == ORDO_E_NOMEM
+             ? srv_reply(resp, 500, NULL)
+             : srv_error(resp, 400, rc, "BatchList: %s",
+                         ordo_last_error_message());
+    goto out;
+  }
+  n = ordo_ledger_batchlist_count(bl);
+  if (n > srv->opts.max_items) {
+    rc = srv_error(resp, 413, ORDO_E_INVAL, "%zu batches: at most %zu in one "
+                   "request", n, srv->opts.max_items);
+    goto out;
+  }
+  if ((it = calloc(n, sizeof *it)) == NULL) {
+    rc = srv_reply(resp, 500, NULL);
+    goto out;
+  }
+  for (i = 0; i < n; i++) {
+    const ordo_ledger_batch *b = ordo_ledger_batchlist_batch(bl, i);
+    size_t k;
+    it[i].sp.id = ordo_ledger_batch_id(b);
+    it[i].sp.service = svc;
+    if (addr_union(b, 0, &it[i].sp.reads, &it[i].sp.nreads) != ORDO_OK ||
+        addr_union(b, 1, &it[i].sp.writes, &it[i].sp.nwrites) != ORDO_OK ||
+        ordo_ledger_batchlist_encode(&b, 1, &it[i].payload,
+                                     &it[i].sp.payload_len) != ORDO_OK) {
+      rc = srv_reply(resp, 500, NULL);
+      goto out;
+    }
+    it[i].sp.payload = it[i].payload;
+    for (k = 0; k < i; k++)
+      if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
+        rc = srv_error(resp, 409, ORDO_E_EXISTS, "batch %zu: the same batch "
+                       "as batch %zu", i, k);
+        goto out;
+      }
+    if (ordo_journal_batch_status(srv->j, it[i].sp.id, NULL, NULL, NULL) ==
+        ORDO_OK) {
+      rc = srv_error(resp, 409, ORDO_E_EXISTS, "batch %zu: %.16s… is "
+                     "already enqueued", i, it[i].sp.id);
+      goto out;
+    }
+  }
+  rc = enqueue_items(srv, it, n, resp);
+out:
+  items_free(it, n);
+  ordo_ledger_batchlist_free(bl);
+  free(svc_owned);
+  return rc;
+}
+
+static int post_batches(ordo_server *srv, const ordo_server_request *req,
+                        ordo_server_response *resp) {
+  json_t *body = NULL, *arr;
+  item *it = NULL;
+  char *svc_owned = NULL, why[600];
+  const char *svc;
+  size_t n = 0, i;
+  int rc;
+
+  if (content_type_is(req->content_type, "application/octet-stream"))
+    return post_raw(srv, req, resp);
+  /* Any other Content-Type (or none) is JSON: curl -d sends a form type. */
+  if ((svc = raw_service(req, &svc_owned, resp)) == NULL)
+    return ORDO_OK;
+  if (!srv_parse_body(req, 1, &body, resp)) {
+    free(svc_owned);
+    return ORDO_OK;
+  }
+  if (json_is_object(body)) {
+    arr = json_array();
+    if (arr == NULL || json_array_append(arr, body) != 0) {
+      json_decref(arr);
+      rc = srv_reply(resp, 500, NULL);
+      goto out;
+    }
+    json_decref(body);
+    body = arr;
+  } else if (!json_is_array(body) || json_array_size(body) == 0) {
+    rc = srv_error(resp, 400, ORDO_E_INVAL, "the body must be a batch object "
+                   "or a non-empty array of them");
+    goto out;
+  }
+  n = json_array_size(body);
+  if (n > srv->opts.max_items) {
+    rc = srv_error(resp, 413, ORDO_E_INVAL, "%zu items: at most %zu in one "
+                   "request", n, srv->opts.max_items);
+    n = 0;
+    goto out;
+  }
+  if ((it = calloc(n, sizeof *it)) == NULL) {
+    n = 0;
+    rc = srv_reply(resp, 500, NULL);
+    goto out;
+  }
+  for (i = 0; i < n; i++) {
+    size_t k;
+    rc = item_from_json(srv, json_array_get(body, i), svc, &it[i], why,
+                        sizeof why);
+    if (rc == ORDO_E_NOMEM) {
+      rc = srv_reply(resp, 500, NULL);
+      goto out;
+    }
+    if (rc != ORDO_OK) {
+      rc = srv_error(resp, 400, ORDO_E_INVAL, "item %zu: %s", i, why);
+      goto out;
+    }
+    for (k = 0; k < i; k++)
+      if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
+        rc = srv_error(resp, 409, ORDO_E_EXISTS, "item %zu: id '%s' repeats "
+                       "item %zu", i, it[i].sp.id, k);
+        goto out;
+      }
+    if (ordo_journal_batch_status(srv->j, it[i].sp.id, NULL, NULL, NULL) ==
+        ORDO_OK) {
+      rc = srv_error(resp, 409, ORDO_E_EXISTS, "item %zu: batch '%s' is "
+                     "already enqueued", i, it[i].sp.id);
+      goto out;
+    }
+  }
+  rc = enqueue_items(srv, it, n, resp);
+out:
+  items_free(it, n);
+  json_decref(body);
+  free(svc_owned);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Status endpoints                                                          */
+/* ------------------------------------------------------------------------ */
+
+static int get_batch(ordo_server *srv, const char *id,
+                     ordo_server_response *resp) {
+  char *text = ordo_journal_batch_json(srv->j, id);
+  json_t *o;
+  const char *lid;
+  if (text == NULL)
+    return ordo_last_error() == ORDO_E_NOT_FOUND
+               ? srv_error(resp, 404, ORDO_E_NOT_FOUND, "no batch with that "
+                           "id")
+               : srv_reply(resp, 500, NULL);
+  if (srv->port == NULL ||
+      (lid = ordo_ledger_sawtooth_id(srv->port, id)) == NULL)
+    return reply_text(resp, 200, text);
+  /* With a ledger: the batch's Sawtooth id too. */
+  o = json_loads(text, 0, NULL);
+  free(text);
+  if (o != NULL && json_object_set_new(o, "ledger_id", json_string(lid)) != 0) {
+    json_decref(o);
+    o = NULL;
+  }
+  return srv_reply(resp, 200, o);
+}
+
+static int get_service(ordo_server *srv, const char *svc,
+                       ordo_server_response *resp) {
+  char *text = ordo_journal_service_json(srv->j, svc);
+  if (text == NULL)
+    return srv_error(resp, 404, ORDO_E_NOT_FOUND, "no service with that "
+                     "name");
+  return reply_text(resp, 200, text);
+}
+
+static int resume_service(ordo_server *srv, const char *svc,
+                          ordo_server_response *resp) {
+  int rc = ordo_journal_resume(srv->j, svc);
+  if (rc == ORDO_E_NOT_FOUND)
+    return srv_error(resp, 404, rc, "no service with that name");
+  if (rc == ORDO_E_STATE)
+    return srv_error(resp, 409, rc, "the service is not halted");
+  if (rc != ORDO_OK)
+    return srv_error(resp, srv_http_status(rc), rc, "%s",
+                     ordo_last_error_message());
+  return get_service(srv, svc, resp);
+}
+
+/* The submitter's counters, as the loop last saw them. */
+static json_t *submitter_json(ordo_server *srv) {
+  json_t *o;
+  pthread_mutex_lock(&srv->stat_mu);
+  o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "submitted",
+                (json_int_t)srv->prog.submitted, "resubmitted",
+                (json_int_t)srv->prog.resubmitted, "committed",
+                (json_int_t)srv->prog.committed, "invalid",
+                (json_int_t)srv->prog.invalid, "submit_errors",
+                (json_int_t)srv->prog.submit_errors, "status_errors",
+                (json_int_t)srv->prog.status_errors, "in_flight",
+                (json_int_t)srv->prog.in_flight, "steps",
+                (json_int_t)srv->steps);
+  if (o != NULL && srv->step_rc != ORDO_OK)
+    json_object_set_new(o, "last_error", json_string(srv->step_err));
+  pthread_mutex_unlock(&srv->stat_mu);
+  return o;
+}
+
+static int get_queue(ordo_server *srv, ordo_server_response *resp) {
+  char *text = ordo_journal_totals_json(srv->j);
+  json_t *o = text != NULL ? json_loads(text, 0, NULL) : NULL;
+  free(text);
+  if (o != NULL &&
+      (json_object_set_new(o, "ledger", json_boolean(srv->client != NULL)) ||
+       (srv->client != NULL &&
+        json_object_set_new(o, "submitter", submitter_json(srv))))) {
+    json_decref(o);
+    o = NULL;
+  }
+  return srv_reply(resp, 200, o);
+}
+
+static int healthz(ordo_server *srv, ordo_server_response *resp) {
+  int failed;
+  pthread_mutex_lock(&srv->stat_mu);
+  failed = srv->step_rc == ORDO_E_STORAGE;
+  pthread_mutex_unlock(&srv->stat_mu);
+  return srv_reply(resp, failed ? 503 : 200,
+                   json_pack("{s:b,s:s,s:b,s:b}", "ok", !failed, "version",
+                             ORDO_VERSION_STRING, "ledger",
+                             srv->client != NULL, "stopping",
+                             atomic_load(&srv->stopping) != 0));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Routing                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int method_not_allowed(ordo_server_response *resp, const char *allow) {
+  srv_error(resp, 405, ORDO_E_UNSUPPORTED, "this path takes %s", allow);
+  resp->allow = allow;
+  return ORDO_OK;
+}
+
+int srv_dispatch(ordo_server *srv, const ordo_server_request *req,
+                 ordo_server_response *resp) {
+  const char *p = req->path, *m = req->method, *rest;
+  int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
+  size_t n;
+
+  if (req->body_len > srv->opts.max_body_bytes)
+    return srv_error(resp, 413, ORDO_E_INVAL, "the request body is over %zu "
+                     "bytes", srv->opts.max_body_bytes);
+  if (strcmp(p, "/healthz") == 0)
+    return get ? healthz(srv, resp) : method_not_allowed(resp, "GET");
+  if (strcmp(p, "/metrics") == 0)
+    return get ? srv_metrics(srv, resp) : method_not_allowed(resp, "GET");
+  if (strcmp(p, "/v1/batches") == 0)
+    return post ? post_batches(srv, req, resp)
+                : method_not_allowed(resp, "POST");
+  if (strncmp(p, "/v1/batches/", 12) == 0 && p[12] != '\0')
+    return get ? get_batch(srv, p + 12, resp)
+               : method_not_allowed(resp, "GET");
+  if (strcmp(p, "/v1/queue") == 0)
+    return get ? get_queue(srv, resp) : method_not_allowed(resp, "GET");
+  if (strncmp(p, "/v1/services/", 13) == 0 && p[13] != '\0') {
+    rest = p + 13;
+    n = strlen(rest);
+    if (n > 7 && strcmp(rest + n - 7, "/resume") == 0) {
+      char *svc;
+      int rc;
+      if (!post)
+        return method_not_allowed(resp, "POST");
+      if ((svc = strndup(rest, n - 7)) == NULL)
+        return srv_reply(resp, 500, NULL);
+      rc = resume_service(srv, svc, resp);
+      free(svc);
+      return rc;
+    }
+    return get ? get_service(srv, rest, resp)
+               : method_not_allowed(resp, "GET");
+  }
+  if (srv_wallet_route(srv, req, resp))
+    return resp->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
+  return srv_error(resp, 404, ORDO_E_NOT_FOUND, "no such path; see "
+                   "docs/openapi.yaml");
+}
+
+int ordo_server_handle(ordo_server *srv, const ordo_server_request *req,
+                       ordo_server_response *resp) {
+  int rc;
+  if (resp != NULL)
+    memset(resp, 0, sizeof(*resp));
+  if (srv == NULL || req == NULL || resp == NULL || req->method == NULL ||
+      req->path == NULL || (req->body == NULL && req->body_len > 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "server: NULL argument");
+  if (!srv_precheck(srv, req, req->body_len, resp))
+    srv_dispatch(srv, req, resp);
+  rc = resp->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
+  srv_count_status(srv, resp->status);
+  return rc;
+}
+
+void ordo_server_response_clear(ordo_server_response *resp) {
+  if (resp == NULL)
+    return;
+  free(resp->body);
+  memset(resp, 0, sizeof(*resp));
+}

@@ -1,0 +1,359 @@
+/*
+ * metrics.c — GET /metrics in Prometheus' text format 0.0.4: the runtime's
+ * executor metrics (ordo_ctx_metrics_json), the queue's totals, the
+ * submitter's counters, the enqueue latency the server measures, in flight
+ * per service, and HTTP answers by status.
+ *
+ * Services: the journal API names no list of services, so the server keeps
+ * the names it has seen (enqueued through it, or given a verdict by its
+ * submitter), at most SRV_MAX_SERVICES of them; each scrape asks the
+ * journal about each and exports the SRV_METRIC_SERVICES deepest. A
+ * service only restored from the journal shows once it is seen.
+ *
+ * The executor histograms have buckets and counts but no _sum (the runtime
+ * keeps none); rates come from the _total counters.
+ */
+#include "server/internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const double srv_hist_le[SRV_HIST_N] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1,    0.25,    0.5,    1,     2.5,    5,     10,   0 /* +Inf */};
+
+/* ---- the service names -------------------------------------------------- */
+
+static size_t name_hash(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s != '\0'; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+void srv_service_seen_locked(ordo_server *srv, const char *service) {
+  size_t i, cap;
+  char **t;
+  if (service == NULL)
+    return;
+  if (srv->svc_cap > 0) {
+    for (i = name_hash(service) % srv->svc_cap; srv->svc[i] != NULL;
+         i = (i + 1) % srv->svc_cap)
+      if (strcmp(srv->svc[i], service) == 0)
+        return;
+  }
+  if (srv->svc_n >= SRV_MAX_SERVICES)
+    return;
+  if ((srv->svc_n + 1) * 2 > srv->svc_cap) {
+    /* Grow (load under 1/2) and rehash. */
+    cap = srv->svc_cap > 0 ? srv->svc_cap * 2 : 64;
+    if ((t = calloc(cap, sizeof *t)) == NULL)
+      return;
+    for (i = 0; i < srv->svc_cap; i++)
+      if (srv->svc[i] != NULL) {
+        size_t k = name_hash(srv->svc[i]) % cap;
+        while (t[k] != NULL)
+          k = (k + 1) % cap;
+        t[k] = srv->svc[i];
+      }
+    free(srv->svc);
+    srv->svc = t;
+    srv->svc_cap = cap;
+  }
+  for (i = name_hash(service) % srv->svc_cap; srv->svc[i] != NULL;
+       i = (i + 1) % srv->svc_cap)
+    ;
+  if ((srv->svc[i] = strdup(service)) != NULL)
+    srv->svc_n++;
+}
+
+/* ---- text building ------------------------------------------------------- */
+
+typedef struct sbuf {
+  char *p;
+  size_t n, cap;
+  int oom;
+} sbuf;
+
+static void put(sbuf *b, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void put(sbuf *b, const char *fmt, ...) {
+  va_list ap;
+  int k;
+  if (b->oom)
+    return;
+  for (;;) {
+    size_t room = b->cap - b->n;
+    va_start(ap, fmt);
+    k = vsnprintf(b->p != NULL ? b->p + b->n : NULL, room, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+      b->oom = 1;
+      return;
+    }
+    if ((size_t)k < room) {
+      b->n += (size_t)k;
+      return;
+    }
+    {
+      size_t cap = b->cap > 0 ? b->cap * 2 : 16384;
+      char *p;
+      while (cap - b->n <= (size_t)k)
+        cap *= 2;
+      if ((p = realloc(b->p, cap)) == NULL) {
+        b->oom = 1;
+        return;
+      }
+      b->p = p;
+      b->cap = cap;
+    }
+  }
+}
+
+/* A label value with \, " and newline escaped (into out, cut to size). */
+static void label_escape(const char *s, char *out, size_t size) {
+  size_t o = 0;
+  for (; *s != '\0' && o + 3 < size; s++) {
+    if (*s == '\\' || *s == '"') {
+      out[o++] = '\\';
+      out[o++] = *s;
+    } else if (*s == '\n') {
+      out[o++] = '\\';
+      out[o++] = 'n';
+    } else {
+      out[o++] = *s;
+    }
+  }
+  out[o] = '\0';
+}
+
+static long long jint(json_t *o, const char *key) {
+  return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* ---- sections ------------------------------------------------------------ */
+
+static void executor_metrics(ordo_server *srv, sbuf *b) {
+  static const struct {
+    const char *key, *name, *type, *help;
+  } gauges[] = {
+      {"threads", "ordo_executor_threads", "gauge", "threads of the class"},
+      {"queue_depth", "ordo_executor_queue_depth", "gauge",
+       "ops admitted and not yet started"},
+      {"busy", "ordo_executor_busy_threads", "gauge",
+       "threads running a stage now"},
+      {"submitted", "ordo_executor_submitted_total", "counter",
+       "stages queued"},
+      {"completed", "ordo_executor_completed_total", "counter",
+       "stages finished"},
+      {"rejected", "ordo_executor_rejected_total", "counter",
+       "ops refused (queue full)"}};
+  static const char *const hists[2][3] = {
+      {"wait_us", "ordo_executor_wait_seconds",
+       "time from queued to started (no _sum: the runtime keeps buckets)"},
+      {"run_us", "ordo_executor_run_seconds",
+       "time a stage ran (no _sum: the runtime keeps buckets)"}};
+  char *text = ordo_ctx_metrics_json(srv->ctx);
+  json_t *m = text != NULL ? json_loads(text, 0, NULL) : NULL;
+  json_t *classes = json_object_get(m, "classes"), *c;
+  const char *cls;
+  size_t g, h;
+
+  free(text);
+  if (classes == NULL) {
+    json_decref(m);
+    return;
+  }
+  for (g = 0; g < sizeof gauges / sizeof gauges[0]; g++) {
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", gauges[g].name, gauges[g].help,
+        gauges[g].name, gauges[g].type);
+    json_object_foreach(classes, cls, c)
+      put(b, "%s{class=\"%s\"} %lld\n", gauges[g].name, cls,
+          jint(c, gauges[g].key));
+  }
+  for (h = 0; h < 2; h++) {
+    put(b, "# HELP %s %s\n# TYPE %s histogram\n", hists[h][1], hists[h][2],
+        hists[h][1]);
+    json_object_foreach(classes, cls, c) {
+      json_t *hj = json_object_get(c, hists[h][0]);
+      json_t *bk = json_object_get(hj, "buckets");
+      unsigned long long cum = 0;
+      size_t i;
+      /* Bucket i holds [2^(i-1), 2^i) µs: cumulative, le = 2^i µs. */
+      for (i = 0; i < json_array_size(bk); i++) {
+        cum += (unsigned long long)json_integer_value(json_array_get(bk, i));
+        if (i + 1 < json_array_size(bk))
+          put(b, "%s_bucket{class=\"%s\",le=\"%g\"} %llu\n", hists[h][1], cls,
+              (double)(1ULL << i) / 1e6, cum);
+      }
+      put(b, "%s_bucket{class=\"%s\",le=\"+Inf\"} %llu\n", hists[h][1], cls,
+          cum);
+      put(b, "%s_count{class=\"%s\"} %llu\n", hists[h][1], cls, cum);
+    }
+  }
+  json_decref(m);
+}
+
+static void queue_metrics(ordo_server *srv, sbuf *b) {
+  static const char *const states[] = {"queued",    "waiting",  "in_flight",
+                                       "unknown",   "committed", "invalid"};
+  char *text = ordo_journal_totals_json(srv->j);
+  json_t *t = text != NULL ? json_loads(text, 0, NULL) : NULL;
+  size_t i;
+  free(text);
+  put(b, "# HELP ordo_batches batches in the journal by state\n"
+         "# TYPE ordo_batches gauge\n");
+  for (i = 0; i < sizeof states / sizeof states[0]; i++)
+    put(b, "ordo_batches{state=\"%s\"} %lld\n", states[i], jint(t, states[i]));
+  put(b, "# HELP ordo_services services the journal knows\n"
+         "# TYPE ordo_services gauge\nordo_services %lld\n",
+      jint(t, "services"));
+  put(b, "# HELP ordo_journal_records records written to the journal\n"
+         "# TYPE ordo_journal_records gauge\nordo_journal_records %lld\n",
+      jint(t, "journal_records"));
+  put(b, "# HELP ordo_journal_failed 1 when a journal write failed\n"
+         "# TYPE ordo_journal_failed gauge\nordo_journal_failed %d\n",
+      json_object_get(t, "failed") != NULL);
+  json_decref(t);
+}
+
+static void submitter_metrics(ordo_server *srv, sbuf *b) {
+  ordo_submitter_progress p;
+  unsigned long long hist[SRV_HIST_N], count, enq, cum = 0;
+  double sum;
+  size_t i;
+
+  pthread_mutex_lock(&srv->stat_mu);
+  p = srv->prog;
+  memcpy(hist, srv->hist, sizeof hist);
+  count = srv->hist_count;
+  sum = srv->hist_sum;
+  enq = srv->enqueued;
+  pthread_mutex_unlock(&srv->stat_mu);
+  put(b, "# HELP ordo_batches_enqueued_total batches journaled through this "
+         "server\n# TYPE ordo_batches_enqueued_total counter\n"
+         "ordo_batches_enqueued_total %llu\n", enq);
+  put(b, "# HELP ordo_batches_submitted_total batches sent to the ledger "
+         "(resends included)\n# TYPE ordo_batches_submitted_total counter\n"
+         "ordo_batches_submitted_total %llu\n", p.submitted);
+  put(b, "# HELP ordo_batches_resubmitted_total batches sent again (the "
+         "ledger lost them)\n# TYPE ordo_batches_resubmitted_total counter\n"
+         "ordo_batches_resubmitted_total %llu\n", p.resubmitted);
+  put(b, "# HELP ordo_batches_committed_total committed verdicts recorded\n"
+         "# TYPE ordo_batches_committed_total counter\n"
+         "ordo_batches_committed_total %llu\n", p.committed);
+  put(b, "# HELP ordo_batches_invalid_total invalid verdicts recorded\n"
+         "# TYPE ordo_batches_invalid_total counter\n"
+         "ordo_batches_invalid_total %llu\n", p.invalid);
+  put(b, "# HELP ordo_ledger_call_errors_total failed ledger calls\n"
+         "# TYPE ordo_ledger_call_errors_total counter\n"
+         "ordo_ledger_call_errors_total{call=\"submit\"} %llu\n"
+         "ordo_ledger_call_errors_total{call=\"statuses\"} %llu\n",
+      p.submit_errors, p.status_errors);
+  put(b, "# HELP ordo_journal_enqueue_seconds time from enqueue to durable, "
+         "per batch\n# TYPE ordo_journal_enqueue_seconds histogram\n");
+  for (i = 0; i < SRV_HIST_N; i++) {
+    cum += hist[i];
+    if (i + 1 < SRV_HIST_N)
+      put(b, "ordo_journal_enqueue_seconds_bucket{le=\"%g\"} %llu\n",
+          srv_hist_le[i], cum);
+    else
+      put(b, "ordo_journal_enqueue_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+  }
+  put(b, "ordo_journal_enqueue_seconds_sum %.9f\n"
+         "ordo_journal_enqueue_seconds_count %llu\n", sum, count);
+}
+
+typedef struct svc_row {
+  char *name;
+  long long depth, in_flight;
+} svc_row;
+
+static int by_depth(const void *a, const void *b) {
+  const svc_row *x = a, *y = b;
+  if (x->depth != y->depth)
+    return x->depth < y->depth ? 1 : -1;
+  if (x->in_flight != y->in_flight)
+    return x->in_flight < y->in_flight ? 1 : -1;
+  return strcmp(x->name, y->name);
+}
+
+static void service_metrics(ordo_server *srv, sbuf *b) {
+  svc_row *rows;
+  size_t i, n = 0, cap;
+  char esc[3 * 128 + 8];
+
+  /* Copy the names, then ask the journal without stat_mu held. */
+  pthread_mutex_lock(&srv->stat_mu);
+  cap = srv->svc_n;
+  rows = cap > 0 ? calloc(cap, sizeof *rows) : NULL;
+  for (i = 0; rows != NULL && i < srv->svc_cap; i++)
+    if (srv->svc[i] != NULL && n < cap &&
+        (rows[n].name = strdup(srv->svc[i])) != NULL)
+      n++;
+  pthread_mutex_unlock(&srv->stat_mu);
+  for (i = 0; i < n; i++) {
+    char *text = ordo_journal_service_json(srv->j, rows[i].name);
+    json_t *o = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    rows[i].depth = jint(o, "depth");
+    rows[i].in_flight = jint(o, "in_flight") + jint(o, "unknown");
+    json_decref(o);
+  }
+  if (n > 0)
+    qsort(rows, n, sizeof *rows, by_depth);
+  put(b, "# HELP ordo_service_in_flight batches of the service at the "
+         "ledger (the %d deepest services)\n"
+         "# TYPE ordo_service_in_flight gauge\n", SRV_METRIC_SERVICES);
+  for (i = 0; i < n && i < SRV_METRIC_SERVICES; i++) {
+    label_escape(rows[i].name, esc, sizeof esc);
+    put(b, "ordo_service_in_flight{service=\"%s\"} %lld\n", esc,
+        rows[i].in_flight);
+  }
+  put(b, "# HELP ordo_service_depth batches of the service not yet sent "
+         "(queued + waiting)\n# TYPE ordo_service_depth gauge\n");
+  for (i = 0; i < n && i < SRV_METRIC_SERVICES; i++) {
+    label_escape(rows[i].name, esc, sizeof esc);
+    put(b, "ordo_service_depth{service=\"%s\"} %lld\n", esc, rows[i].depth);
+  }
+  for (i = 0; i < n; i++)
+    free(rows[i].name);
+  free(rows);
+}
+
+static void http_metrics(ordo_server *srv, sbuf *b) {
+  size_t i;
+  put(b, "# HELP ordo_http_requests_total answers by HTTP status\n"
+         "# TYPE ordo_http_requests_total counter\n");
+  for (i = 0; i < SRV_NCODES; i++) {
+    unsigned long long v = atomic_load(&srv->http_count[i]);
+    if (srv_codes[i] != 0)
+      put(b, "ordo_http_requests_total{code=\"%d\"} %llu\n", srv_codes[i], v);
+    else
+      put(b, "ordo_http_requests_total{code=\"other\"} %llu\n", v);
+  }
+}
+
+int srv_metrics(ordo_server *srv, ordo_server_response *resp) {
+  sbuf b = {NULL, 0, 0, 0};
+  executor_metrics(srv, &b);
+  queue_metrics(srv, &b);
+  submitter_metrics(srv, &b);
+  service_metrics(srv, &b);
+  http_metrics(srv, &b);
+  if (b.oom || b.p == NULL) {
+    free(b.p);
+    return srv_reply(resp, 500, NULL);
+  }
+  resp->status = 200;
+  resp->body = b.p;
+  resp->body_len = b.n;
+  resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+  return ORDO_OK;
+}

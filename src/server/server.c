@@ -1,0 +1,699 @@
+/*
+ * server.c — start and stop, the token, the loop thread that drives the
+ * submitter, and the libmicrohttpd server around ordo_server_handle.
+ *
+ * libmicrohttpd runs one thread per connection (so a request waiting for
+ * its journal writes holds only its own connection) with an internal
+ * polling thread and an inter-thread channel (MHD_USE_ITC, which
+ * MHD_quiesce_daemon needs). A request is checked (rate limit, auth,
+ * declared Content-Length) when its headers arrive, so a refused upload is
+ * never read; the body is gathered up to max_body_bytes, then handled.
+ * libmicrohttpd unescapes the path but strips the query; the raw query is
+ * taken from the URI log callback, which runs first and whose result
+ * becomes the request's context (as in the node's http.c).
+ *
+ * Stop order: quiesce (no new connections), wait for requests in flight
+ * (bounded), stop the daemon (joins its threads), stop the loop (joins it
+ * after its step), cancel jobs, free the submitter, port and client, close
+ * the journal, free the context.
+ */
+#include "server/internal.h"
+#include "runtime/runtime.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------ */
+/* Token and addresses                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* 1 for a loopback literal (127.0.0.0/8 or ::1). */
+static int is_loopback(const char *addr) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (inet_pton(AF_INET, addr, &a4) == 1)
+    return (ntohl(a4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, addr, &a6) == 1)
+    return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
+  return 0;
+}
+
+/* Read the token file into the token's SHA-256. The file must be a
+ * regular file nobody else may read (mode & 0004 == 0). */
+static int read_token_file(const char *path, unsigned char hash[32]) {
+  struct stat st;
+  char buf[4096];
+  ssize_t got;
+  size_t len = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return ordo__set_last_error(ORDO_E_INVAL, "token file %s: %s", path,
+                                strerror(errno));
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return ordo__set_last_error(ORDO_E_INVAL, "token file %s: not a regular "
+                                "file", path);
+  }
+  if (st.st_mode & S_IROTH) {
+    close(fd);
+    return ordo__set_last_error(ORDO_E_INVAL, "token file %s is "
+                                "world-readable (mode %03o): chmod o-r it "
+                                "(0600 is usual)", path,
+                                (unsigned)(st.st_mode & 0777));
+  }
+  while (len < sizeof buf &&
+         (got = read(fd, buf + len, sizeof buf - len)) != 0) {
+    if (got < 0) {
+      if (errno == EINTR)
+        continue;
+      close(fd);
+      sodium_memzero(buf, sizeof buf);
+      return ordo__set_last_error(ORDO_E_INVAL, "token file %s: %s", path,
+                                  strerror(errno));
+    }
+    len += (size_t)got;
+  }
+  close(fd);
+  while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+    len--;
+  if (len == 0 || len == sizeof buf || memchr(buf, '\n', len) != NULL ||
+      memchr(buf, '\0', len) != NULL) {
+    sodium_memzero(buf, sizeof buf);
+    return ordo__set_last_error(ORDO_E_INVAL, "token file %s: the token "
+                                "must be one line of 1..4095 bytes", path);
+  }
+  crypto_hash_sha256(hash, (const unsigned char *)buf, len);
+  sodium_memzero(buf, sizeof buf);
+  return ORDO_OK;
+}
+
+/* mkdir -p with mode 0700 for what is made. */
+static int make_dirs(const char *path) {
+  char tmp[4096];
+  size_t i, n = strlen(path);
+  if (n == 0 || n >= sizeof tmp)
+    return ordo__set_last_error(ORDO_E_INVAL, "data_dir: bad path");
+  memcpy(tmp, path, n + 1);
+  for (i = 1; i <= n; i++) {
+    if (tmp[i] == '/' || tmp[i] == '\0') {
+      char c = tmp[i];
+      tmp[i] = '\0';
+      if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return ordo__set_last_error(ORDO_E_IO, "cannot make %s: %s", tmp,
+                                    strerror(errno));
+      tmp[i] = c;
+    }
+  }
+  if (access(path, W_OK | X_OK) != 0)
+    return ordo__set_last_error(ORDO_E_IO, "cannot use %s: %s", path,
+                                strerror(errno));
+  return ORDO_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The loop thread                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* A verdict: remember the batch's service for /metrics. */
+static void on_verdict(void *ud, const char *id, ordo_queue_state outcome) {
+  ordo_server *srv = ud;
+  ordo_queue_item it;
+  (void)outcome;
+  if (ordo_journal_item(srv->j, id, &it) == ORDO_OK) {
+    pthread_mutex_lock(&srv->stat_mu);
+    srv_service_seen_locked(srv, it.service);
+    pthread_mutex_unlock(&srv->stat_mu);
+  }
+}
+
+static void *loop_main(void *arg) {
+  ordo_server *srv = arg;
+  int stop = 0;
+  while (!stop) {
+    int idle = 0, rc = ordo_submitter_step(srv->sub, &idle);
+    struct timespec ts;
+    unsigned long long until;
+    ordo_submitter_progress p;
+
+    ordo_submitter_get_progress(srv->sub, &p);
+    pthread_mutex_lock(&srv->stat_mu);
+    srv->prog = p;
+    srv->steps++;
+    if (rc != ORDO_OK && srv->step_rc == ORDO_OK) {
+      /* Report a failure once; the step is retried after poll_ms. */
+      fprintf(stderr, "ordo serve: submitter: %s\n",
+              ordo_last_error_message());
+    }
+    srv->step_rc = rc;
+    if (rc != ORDO_OK)
+      snprintf(srv->step_err, sizeof srv->step_err, "%s",
+               ordo_last_error_message());
+    pthread_mutex_unlock(&srv->stat_mu);
+    /* Sleep poll_ms (longer after an error), or until stop. */
+    until = ordo__now_ns() +
+            (unsigned long long)(rc != ORDO_OK && srv->opts.poll_ms < 200
+                                     ? 200
+                                     : srv->opts.poll_ms) *
+                1000000ULL;
+    ts.tv_sec = (time_t)(until / 1000000000ULL);
+    ts.tv_nsec = (long)(until % 1000000000ULL);
+    pthread_mutex_lock(&srv->loop_mu);
+    while (!srv->loop_stop &&
+           pthread_cond_timedwait(&srv->loop_cv, &srv->loop_mu, &ts) == 0)
+      ;
+    stop = srv->loop_stop;
+    pthread_mutex_unlock(&srv->loop_mu);
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* libmicrohttpd                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct http_req {
+  char *query; /* raw, NULL if none */
+  unsigned char *body;
+  size_t len, cap;
+  int headers_seen;
+  int too_big;
+  int counted; /* in srv->in_flight */
+  /* An answer decided from the headers (429, 401, 413): sent once the
+   * body has been read and dropped, so the client is not cut off mid-way
+   * (closing a socket with unread data resets it, losing the answer). */
+  ordo_server_response early;
+} http_req;
+
+static void *http_uri_log(void *cls, const char *uri,
+                          struct MHD_Connection *c) {
+  ordo_server *srv = cls;
+  http_req *r = calloc(1, sizeof *r);
+  const char *q = uri != NULL ? strchr(uri, '?') : NULL;
+  (void)c;
+  if (r != NULL && q != NULL && (r->query = strdup(q + 1)) == NULL) {
+    free(r);
+    r = NULL;
+  }
+  if (r != NULL) {
+    r->counted = 1;
+    atomic_fetch_add(&srv->in_flight, 1);
+  }
+  return r;
+}
+
+static void http_completed(void *cls, struct MHD_Connection *c,
+                           void **con_cls,
+                           enum MHD_RequestTerminationCode toe) {
+  ordo_server *srv = cls;
+  http_req *r = *con_cls;
+  (void)c;
+  (void)toe;
+  if (r != NULL) {
+    if (r->counted)
+      atomic_fetch_sub(&srv->in_flight, 1);
+    free(r->query);
+    ordo_server_response_clear(&r->early);
+    if (r->body != NULL)
+      sodium_memzero(r->body, r->len); /* may hold credentials */
+    free(r->body);
+    free(r);
+  }
+  *con_cls = NULL;
+}
+
+static enum MHD_Result http_send(ordo_server *srv, struct MHD_Connection *c,
+                                 ordo_server_response *resp) {
+  struct MHD_Response *mr;
+  enum MHD_Result ret;
+  char retry[16];
+
+  srv_count_status(srv, resp->status);
+  mr = MHD_create_response_from_buffer(resp->body_len, resp->body,
+                                       MHD_RESPMEM_MUST_FREE);
+  if (mr == NULL) {
+    ordo_server_response_clear(resp);
+    return MHD_NO;
+  }
+  resp->body = NULL; /* the response owns it */
+  MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          resp->content_type != NULL ? resp->content_type
+                                                     : "application/json");
+  MHD_add_response_header(mr, "Cache-Control", "no-store");
+  if (resp->retry_after > 0) {
+    snprintf(retry, sizeof retry, "%u", resp->retry_after);
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+  }
+  if (resp->allow != NULL)
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
+  if (resp->status == 401)
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            "Bearer realm=\"ordo\"");
+  ret = MHD_queue_response(c, (unsigned)resp->status, mr);
+  MHD_destroy_response(mr);
+  return ret;
+}
+
+/* The peer's IP as text ("local" when unknown). */
+static void client_ip(struct MHD_Connection *c, char *out, size_t size) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+  snprintf(out, size, "local");
+  if (sa == NULL)
+    return;
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+              out, (socklen_t)size);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6,
+              &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+              (socklen_t)size);
+}
+
+static void fill_request(struct MHD_Connection *c, const char *url,
+                         const char *method, http_req *r, char *ip,
+                         size_t iplen, ordo_server_request *req) {
+  memset(req, 0, sizeof *req);
+  client_ip(c, ip, iplen);
+  req->method = method;
+  req->path = url;
+  req->query = r->query;
+  req->authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_AUTHORIZATION);
+  req->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_CONTENT_TYPE);
+  req->service = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                             "X-Ordo-Service");
+  req->client = ip;
+  req->body = r->body;
+  req->body_len = r->len;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
+                                   const char *url, const char *method,
+                                   const char *version, const char *upload,
+                                   size_t *upload_size, void **con_cls) {
+  ordo_server *srv = cls;
+  http_req *r = *con_cls;
+  ordo_server_request req;
+  ordo_server_response resp;
+  char ip[INET6_ADDRSTRLEN + 8];
+  (void)version;
+
+  if (r == NULL)
+    return MHD_NO; /* out of memory in the URI log callback */
+  if (!r->headers_seen) {
+    /* Headers only: refuse now what would be refused after the body. */
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long declared = 0;
+    r->headers_seen = 1;
+    if (cl != NULL) {
+      char *end;
+      declared = strtoull(cl, &end, 10);
+      if (*end != '\0')
+        declared = 0;
+    }
+    fill_request(c, url, method, r, ip, sizeof ip, &req);
+    if (srv_precheck(srv, &req,
+                     declared > SIZE_MAX ? SIZE_MAX : (size_t)declared,
+                     &r->early) &&
+        r->early.body == NULL)
+      return MHD_NO;
+    return MHD_YES;
+  }
+  if (*upload_size > 0) {
+    size_t n = *upload_size;
+    if (r->early.body != NULL) {
+      /* dropped: the answer is already decided */
+    } else if (!r->too_big && r->len + n > srv->opts.max_body_bytes) {
+      r->too_big = 1;
+    } else if (!r->too_big) {
+      if (r->len + n > r->cap) {
+        size_t cap = r->cap > 0 ? r->cap : 4096;
+        unsigned char *p;
+        while (cap < r->len + n)
+          cap *= 2;
+        if ((p = malloc(cap)) == NULL)
+          return MHD_NO;
+        if (r->len > 0)
+          memcpy(p, r->body, r->len);
+        if (r->body != NULL)
+          sodium_memzero(r->body, r->len);
+        free(r->body);
+        r->body = p;
+        r->cap = cap;
+      }
+      memcpy(r->body + r->len, upload, n);
+      r->len += n;
+    }
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  memset(&resp, 0, sizeof resp);
+  if (r->early.body != NULL) {
+    resp = r->early;
+    memset(&r->early, 0, sizeof r->early);
+  } else if (r->too_big) {
+    srv_error(&resp, 413, ORDO_E_INVAL, "the request body is over %zu bytes",
+              srv->opts.max_body_bytes);
+  } else {
+    fill_request(c, url, method, r, ip, sizeof ip, &req);
+    srv_dispatch(srv, &req, &resp);
+  }
+  if (resp.body == NULL)
+    return MHD_NO;
+  return http_send(srv, c, &resp);
+}
+
+static int http_start(ordo_server *srv, const char *bind, int port) {
+  struct sockaddr_in v4;
+  struct sockaddr_in6 v6;
+  const struct sockaddr *sa;
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                   MHD_USE_ITC;
+  const union MHD_DaemonInfo *info;
+
+  memset(&v4, 0, sizeof v4);
+  memset(&v6, 0, sizeof v6);
+  if (inet_pton(AF_INET, bind, &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    v4.sin_port = htons((uint16_t)port);
+    sa = (const struct sockaddr *)&v4;
+  } else if (inet_pton(AF_INET6, bind, &v6.sin6_addr) == 1) {
+    v6.sin6_family = AF_INET6;
+    v6.sin6_port = htons((uint16_t)port);
+    sa = (const struct sockaddr *)&v6;
+    flags |= MHD_USE_IPv6;
+  } else {
+    return ordo__set_last_error(ORDO_E_INVAL, "bind address '%s' is not an "
+                                "IPv4 or IPv6 literal", bind);
+  }
+  srv->mhd = MHD_start_daemon(
+      flags, (uint16_t)port, NULL, NULL, http_access, srv,
+      MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_URI_LOG_CALLBACK, http_uri_log,
+      srv, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+      MHD_OPTION_CONNECTION_LIMIT, srv->opts.connection_limit,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+  if (srv->mhd == NULL)
+    return ordo__set_last_error(ORDO_E_IO, "cannot listen on %s:%d", bind,
+                                port);
+  info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+  atomic_store(&srv->http_port, info != NULL ? (int)info->port : port);
+  return ORDO_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Start and stop                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Per-service policies from services_json. */
+static int apply_policies(ordo_server *srv, const char *text) {
+  json_error_t err;
+  json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &err), *pol;
+  const char *svc;
+  int rc = ORDO_OK;
+  if (!json_is_object(o)) {
+    json_decref(o);
+    return ordo__set_last_error(ORDO_E_CONFIG, "services: not a JSON "
+                                "object");
+  }
+  json_object_foreach(o, svc, pol) {
+    char *p = json_dumps(pol, JSON_COMPACT);
+    rc = p != NULL ? ordo_journal_set_policy_json(srv->j, svc, p)
+                   : ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    free(p);
+    if (rc != ORDO_OK) {
+      ordo__set_last_error(rc, "services.%.64s: %s", svc,
+                           ordo_last_error_message());
+      break;
+    }
+    pthread_mutex_lock(&srv->stat_mu);
+    srv_service_seen_locked(srv, svc);
+    pthread_mutex_unlock(&srv->stat_mu);
+  }
+  json_decref(o);
+  return rc;
+}
+
+/* Services of the batches the journal has as UNKNOWN (after a restart),
+ * for /metrics. */
+static void seed_services(ordo_server *srv) {
+  char *ids[256];
+  size_t n = 0, i;
+  if (ordo_journal_unknown(srv->j, ids, 256, &n, NULL) != ORDO_OK)
+    return;
+  for (i = 0; i < n; i++) {
+    ordo_queue_item it;
+    if (ordo_journal_item(srv->j, ids[i], &it) == ORDO_OK) {
+      pthread_mutex_lock(&srv->stat_mu);
+      srv_service_seen_locked(srv, it.service);
+      pthread_mutex_unlock(&srv->stat_mu);
+    }
+    free(ids[i]);
+  }
+}
+
+static void server_free(ordo_server *srv) {
+  size_t i;
+  free(srv->data_dir);
+  free(srv->wallet_path);
+  free(srv->bind);
+  for (i = 0; i < srv->svc_cap; i++)
+    free(srv->svc[i]);
+  free(srv->svc);
+  free(srv->jobs);
+  pthread_mutex_destroy(&srv->loop_mu);
+  pthread_cond_destroy(&srv->loop_cv);
+  pthread_mutex_destroy(&srv->stat_mu);
+  pthread_mutex_destroy(&srv->rate_mu);
+  pthread_mutex_destroy(&srv->jobs_mu);
+  sodium_memzero(srv->token_hash, sizeof srv->token_hash);
+  free(srv);
+}
+
+/* Everything after the HTTP server and the loop are gone. */
+static int teardown(ordo_server *srv) {
+  int rc = ORDO_OK;
+  srv_jobs_clear(srv);
+  ordo_submitter_free(srv->sub);
+  srv->sub = NULL;
+  ordo_ledger_sawtooth_port_free(srv->port);
+  srv->port = NULL;
+  ordo_ledger_client_free(srv->client);
+  srv->client = NULL;
+  if (srv->j != NULL)
+    rc = ordo_journal_close(srv->j);
+  srv->j = NULL;
+  if (srv->own_ctx)
+    ordo_ctx_free(srv->ctx);
+  srv->ctx = NULL;
+  return rc;
+}
+
+int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
+  ordo_server *srv;
+  pthread_condattr_t ca;
+  ordo_journal_options jopt;
+  char path[4200];
+  int rc;
+
+  if (out != NULL)
+    *out = NULL;
+  if (o == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "server: NULL argument");
+  if (ordo__on_runtime_thread())
+    return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK, "server: start on a "
+                                "runtime thread");
+  if (o->data_dir == NULL || o->data_dir[0] == '\0')
+    return ordo__set_last_error(ORDO_E_INVAL, "server: data_dir is required");
+  if (strlen(o->data_dir) > 4000)
+    return ordo__set_last_error(ORDO_E_INVAL, "server: data_dir too long");
+  if (o->port < -1 || o->port > 65535 || o->max_body_bytes == 0 ||
+      o->max_items == 0 || o->max_jobs == 0 || o->connection_limit == 0 ||
+      o->request_timeout_ms == 0 || o->request_timeout_ms > 3600000 ||
+      o->request_timeout_ms > (unsigned)INT32_MAX || !(o->rate_limit_per_s >= 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "server: an option is out of "
+                                "range (port, max_body_bytes, max_items, "
+                                "max_jobs, connection_limit, "
+                                "request_timeout_ms, rate_limit_per_s)");
+  if ((srv = calloc(1, sizeof *srv)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  srv->opts = *o;
+  srv->opts.owned_ = NULL;
+  atomic_init(&srv->http_port, -1);
+  atomic_init(&srv->stopping, 0);
+  atomic_init(&srv->in_flight, 0);
+  pthread_mutex_init(&srv->loop_mu, NULL);
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&srv->loop_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&srv->stat_mu, NULL);
+  pthread_mutex_init(&srv->rate_mu, NULL);
+  pthread_mutex_init(&srv->jobs_mu, NULL);
+  srv->bind = strdup(o->bind != NULL ? o->bind : "127.0.0.1");
+  srv->data_dir = strdup(o->data_dir);
+  snprintf(path, sizeof path, "%s/wallets", o->data_dir);
+  srv->wallet_path = strdup(path);
+  srv->jobs = calloc(o->max_jobs, sizeof *srv->jobs);
+  if (srv->bind == NULL || srv->data_dir == NULL || srv->wallet_path == NULL ||
+      srv->jobs == NULL) {
+    rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    goto fail;
+  }
+  srv->opts.bind = srv->opts.token = srv->opts.token_file = NULL;
+  srv->opts.data_dir = srv->opts.ledger_url = srv->opts.services_json = NULL;
+
+  /* The token, and the rule that only loopback may go without one. */
+  if (o->token != NULL) {
+    if (o->token[0] == '\0') {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "server: empty token");
+      goto fail;
+    }
+    crypto_hash_sha256(srv->token_hash, (const unsigned char *)o->token,
+                       strlen(o->token));
+    srv->has_token = 1;
+  } else if (o->token_file != NULL) {
+    if ((rc = read_token_file(o->token_file, srv->token_hash)) != ORDO_OK)
+      goto fail;
+    srv->has_token = 1;
+  }
+  if (o->port >= 0) {
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, srv->bind, &a4) != 1 &&
+        inet_pton(AF_INET6, srv->bind, &a6) != 1) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "bind address '%s' is not an "
+                                "IPv4 or IPv6 literal", srv->bind);
+      goto fail;
+    }
+    if (!is_loopback(srv->bind) && !srv->has_token) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "refusing to listen on %s "
+                                "without a token: it is not a loopback "
+                                "address (give --token-file)", srv->bind);
+      goto fail;
+    }
+  }
+
+  if ((rc = make_dirs(srv->data_dir)) != ORDO_OK)
+    goto fail;
+  if (o->ctx != NULL) {
+    srv->ctx = o->ctx;
+  } else {
+    if ((srv->ctx = ordo_ctx_new(&o->runtime)) == NULL) {
+      rc = ordo_last_error();
+      goto fail;
+    }
+    srv->own_ctx = 1;
+  }
+  ordo_journal_options_init(&jopt);
+  jopt.queue = o->queue;
+  jopt.create = 1;
+  snprintf(path, sizeof path, "%s/queue.db", srv->data_dir);
+  if ((rc = ordo_journal_open(srv->ctx, path, &jopt, &srv->j)) != ORDO_OK)
+    goto fail;
+  if (o->services_json != NULL &&
+      (rc = apply_policies(srv, o->services_json)) != ORDO_OK)
+    goto fail;
+  seed_services(srv);
+  if (o->ledger_url != NULL) {
+    ordo_ledger_client_options copt;
+    ordo_submitter_options sopt;
+    ordo_ledger_client_options_init(&copt);
+    copt.url = o->ledger_url;
+    ordo_submitter_options_init(&sopt);
+    if (o->max_per_submit > 0)
+      sopt.max_per_submit = o->max_per_submit;
+    sopt.on_verdict = on_verdict;
+    sopt.on_verdict_ud = srv;
+    if ((rc = ordo_ledger_client_new(srv->ctx, &copt, &srv->client)) !=
+            ORDO_OK ||
+        (rc = ordo_ledger_sawtooth_port_new(srv->ctx, srv->client, srv->j,
+                                            &srv->port)) != ORDO_OK ||
+        (rc = ordo_submitter_new(srv->j,
+                                 ordo_ledger_sawtooth_port_get(srv->port),
+                                 &sopt, &srv->sub)) != ORDO_OK)
+      goto fail;
+    if (pthread_create(&srv->loop, NULL, loop_main, srv) != 0) {
+      rc = ordo__set_last_error(ORDO_E_SYSTEM, "server: cannot start the "
+                                "loop thread");
+      goto fail;
+    }
+    srv->has_loop = 1;
+  }
+  if (o->port >= 0 && (rc = http_start(srv, srv->bind, o->port)) != ORDO_OK)
+    goto fail;
+  *out = srv;
+  return ORDO_OK;
+fail:
+  {
+    /* Keep the message: teardown may overwrite it. */
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", ordo_last_error_message());
+    if (srv->has_loop) {
+      pthread_mutex_lock(&srv->loop_mu);
+      srv->loop_stop = 1;
+      pthread_cond_broadcast(&srv->loop_cv);
+      pthread_mutex_unlock(&srv->loop_mu);
+      pthread_join(srv->loop, NULL);
+    }
+    (void)teardown(srv);
+    server_free(srv);
+    return ordo__set_last_error(rc != ORDO_OK ? rc : ORDO_E_SYSTEM, "%s",
+                                msg);
+  }
+}
+
+int ordo_server_port(const ordo_server *srv) {
+  return srv != NULL ? atomic_load(&((ordo_server *)srv)->http_port) : -1;
+}
+
+ordo_ctx *ordo_server_ctx(ordo_server *srv) {
+  return srv != NULL ? srv->ctx : NULL;
+}
+
+int ordo_server_stop(ordo_server *srv) {
+  int rc;
+  if (srv == NULL)
+    return ORDO_OK;
+  atomic_store(&srv->stopping, 1);
+  if (srv->mhd != NULL) {
+    MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
+    unsigned long long deadline =
+        ordo__now_ns() + (unsigned long long)srv->opts.shutdown_grace_ms *
+                             1000000ULL;
+    /* Requests already inside finish and are answered. */
+    while (atomic_load(&srv->in_flight) > 0 && ordo__now_ns() < deadline) {
+      struct timespec ts = {0, 5000000L};
+      nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(srv->mhd);
+    srv->mhd = NULL;
+    if (fd != MHD_INVALID_SOCKET)
+      close(fd);
+  }
+  if (srv->has_loop) {
+    pthread_mutex_lock(&srv->loop_mu);
+    srv->loop_stop = 1;
+    pthread_cond_broadcast(&srv->loop_cv);
+    pthread_mutex_unlock(&srv->loop_mu);
+    pthread_join(srv->loop, NULL);
+    srv->has_loop = 0;
+  }
+  rc = teardown(srv);
+  server_free(srv);
+  return rc;
+}
