@@ -155,6 +155,47 @@ wait "$lpid"
 lrc=$?
 if [ "$lrc" = 0 ]; then echo "ok   ledger SIGTERM exit 0"; else echo "FAIL ledger exit $lrc"; cat "$ldir/err"; fail=1; fi
 rm -rf "$ldir"
+# ordo serve: help, bad flag, a token file that is world-readable, then a
+# server on an ephemeral loopback port with a token: the listening line,
+# /healthz without the token, 401 and 200 on /v1/queue, SIGTERM exit 0.
+check "serve help" 0 "$ordo" serve --help
+check "serve bad flag" 2 "$ordo" serve --frobnicate
+check "serve missing data" 2 "$ordo" serve --port 0
+sdir=$(mktemp -d /tmp/ordo-cli-serve-XXXXXX)
+printf 'cli-token\n' >"$sdir/token"
+chmod 644 "$sdir/token"
+check "serve world-readable token" 2 "$ordo" serve --port 0 --data "$sdir/d" --token-file "$sdir/token"
+check "serve non-loopback without token" 2 "$ordo" serve --port 0 --data "$sdir/d" --bind 0.0.0.0
+chmod 600 "$sdir/token"
+"$ordo" serve --port 0 --data "$sdir/d" --token-file "$sdir/token" >"$sdir/out" 2>"$sdir/err" &
+spid=$!
+surl=""
+for _ in $(seq 200); do
+  surl=$(sed -n '1s/^listening on //p' "$sdir/out")
+  [ -n "$surl" ] && break
+  sleep 0.05
+done
+case "$surl" in
+  http://127.0.0.1:[0-9]*) echo "ok   serve listening line" ;;
+  *) echo "FAIL serve listening line: '$surl'"; cat "$sdir/out" "$sdir/err"; fail=1 ;;
+esac
+if [ -n "$surl" ]; then
+  curl -sf --max-time 10 "$surl/healthz" | $py -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["ok"] is True, d
+print("ok   serve /healthz")' || { echo "FAIL serve /healthz"; fail=1; }
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$surl/v1/queue")
+  if [ "$code" = 401 ]; then echo "ok   serve 401 without token"; else echo "FAIL serve no token: $code"; fail=1; fi
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Authorization: Bearer cli-token' "$surl/v1/queue")
+  if [ "$code" = 200 ]; then echo "ok   serve 200 with token"; else echo "FAIL serve token: $code"; fail=1; fi
+fi
+kill -TERM "$spid"
+wait "$spid"
+src=$?
+if [ "$src" = 0 ]; then echo "ok   serve SIGTERM exit 0"; else echo "FAIL serve exit $src"; cat "$sdir/err"; fail=1; fi
+if grep -q cli-token "$sdir/out" "$sdir/err"; then echo "FAIL serve printed the token"; fail=1; fi
+rm -rf "$sdir"
 rm -f /tmp/ordo-cli-$$.out /tmp/ordo-jn-$$.json /tmp/ordo-iso-$$.json /tmp/ordo-sc-$$.json \
   /tmp/ordo-sign-$$.json /tmp/ordo-kg-$$.json /tmp/ordo-sch-$$.json \
   /tmp/ordo-mk-$$.json

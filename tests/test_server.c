@@ -1,0 +1,1016 @@
+/*
+ * test_server.c — `ordo serve` in-process: the embedded node and the server
+ * on ephemeral loopback ports, talked to over real HTTP (libcurl's easy
+ * API, in one helper), plus the socket-free handler and the config parser.
+ *
+ * Covered: auth (401 without or with a wrong token, /healthz open), bad
+ * JSON and bad items (400 naming the index, nothing enqueued), duplicates
+ * (409), body limit (413), rate limit (429 with Retry-After), unknown
+ * batch and path (404), wrong method (405), enqueue of signed ordo-rw
+ * batches until COMMITTED through the node, a raw BatchList, services and
+ * resume under on_invalid=halt, wallets, DIDs, sign and verify, a
+ * credential-definition job, /metrics, the refusal of a non-loopback bind
+ * without a token and of a world-readable token file.
+ *
+ * Every wait is bounded: polls give up after a deadline, so a broken server
+ * fails a test instead of hanging it.
+ */
+#include "ordo.h"
+#include "ledger/ledger.h"
+#include "node/node.h"
+#include "server/server.h"
+
+#include <curl/curl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* cmocka.h needs these first. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#define TOKEN "test-token-0123456789"
+#define RAW_KEY                                                               \
+  "{\"key\":\"0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20\"," \
+  "\"key_derivation_method\":\"raw\"}"
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static unsigned long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (unsigned long long)ts.tv_sec * 1000 +
+         (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static char *tmpdir(void) {
+  char *d = strdup("/tmp/ordo-test-server-XXXXXX");
+  assert_non_null(d);
+  assert_non_null(mkdtemp(d));
+  return d;
+}
+
+static void rmdir_all(char *d) {
+  if (d != NULL)
+    nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  free(d);
+}
+
+typedef struct buf {
+  char *p;
+  size_t n;
+} buf;
+
+static size_t on_data(char *d, size_t sz, size_t nm, void *ud) {
+  buf *b = ud;
+  char *p = realloc(b->p, b->n + sz * nm + 1);
+  if (p == NULL)
+    return 0;
+  memcpy(p + b->n, d, sz * nm);
+  b->p = p;
+  b->n += sz * nm;
+  b->p[b->n] = '\0';
+  return sz * nm;
+}
+
+typedef struct answer {
+  long status;
+  char *body;            /* "" when empty */
+  char retry_after[32];  /* the header's value, "" when absent */
+  char content_type[128];
+} answer;
+
+static size_t on_header(char *d, size_t sz, size_t nm, void *ud) {
+  answer *a = ud;
+  size_t n = sz * nm;
+  char line[256];
+  if (n >= sizeof line)
+    return n;
+  memcpy(line, d, n);
+  line[n] = '\0';
+  line[strcspn(line, "\r\n")] = '\0';
+  if (strncasecmp(line, "Retry-After: ", 13) == 0)
+    snprintf(a->retry_after, sizeof a->retry_after, "%s", line + 13);
+  else if (strncasecmp(line, "Content-Type: ", 14) == 0)
+    snprintf(a->content_type, sizeof a->content_type, "%s", line + 14);
+  return n;
+}
+
+/*
+ * One HTTP request to 127.0.0.1:port. token NULL: no Authorization;
+ * ctype NULL: application/json; header: one more header line or NULL.
+ * Bounded by a 30 s timeout. a->status is -1 when curl fails.
+ */
+static void http_raw(int port, const char *method, const char *target,
+                     const char *token, const char *ctype, const char *header,
+                     const void *body, size_t len, answer *a) {
+  CURL *c = curl_easy_init();
+  struct curl_slist *h = NULL;
+  char url[4096], hdr[512];
+  buf b = {NULL, 0};
+
+  memset(a, 0, sizeof *a);
+  a->status = -1;
+  assert_non_null(c);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, target);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+  if (strcmp(method, "POST") == 0) {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+  }
+  snprintf(hdr, sizeof hdr, "Content-Type: %s",
+           ctype != NULL ? ctype : "application/json");
+  h = curl_slist_append(h, hdr);
+  h = curl_slist_append(h, "Expect:");
+  if (token != NULL) {
+    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", token);
+    h = curl_slist_append(h, hdr);
+  }
+  if (header != NULL)
+    h = curl_slist_append(h, header);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  a->body = b.p != NULL ? b.p : strdup("");
+}
+
+/* A request with the token and a JSON body (or none); the status, and the
+ * answer parsed as JSON in *out when out is not NULL. */
+static long call(int port, const char *method, const char *target,
+                 const char *json, json_t **out) {
+  answer a;
+  http_raw(port, method, target, TOKEN, NULL, NULL, json,
+           json != NULL ? strlen(json) : 0, &a);
+  if (a.status < 0)
+    fail_msg("%s %s: no answer", method, target);
+  if (out != NULL) {
+    json_error_t e;
+    *out = json_loads(a.body, 0, &e);
+    if (*out == NULL)
+      fail_msg("%s %s: not JSON: %s", method, target, a.body);
+  }
+  free(a.body);
+  return a.status;
+}
+
+/* The error object's name and message of an answer (borrowed from j). */
+static const char *err_name(json_t *j) {
+  return json_string_value(
+      json_object_get(json_object_get(j, "error"), "name"));
+}
+static const char *err_msg(json_t *j) {
+  const char *m = json_string_value(
+      json_object_get(json_object_get(j, "error"), "message"));
+  return m != NULL ? m : "";
+}
+
+/* ---- signed payloads ---------------------------------------------------- */
+
+static ordo_ledger_signer *g_signer;
+static ordo_ledger_conv *g_conv;
+
+/* An ordo-rw batch for id reading r and writing w (either may be NULL);
+ * invalid: a payload the family refuses. *b is the caller's. */
+static void build(const char *id, const char *svc, const char *r,
+                  const char *w, int invalid, ordo_ledger_built *b) {
+  char *reads[1] = {(char *)r}, *writes[1] = {(char *)w};
+  ordo_workload_batch wb;
+  memset(&wb, 0, sizeof wb);
+  wb.id = (char *)id;
+  wb.service = (char *)svc;
+  wb.reads = r != NULL ? reads : NULL;
+  wb.nreads = r != NULL;
+  wb.writes = w != NULL ? writes : NULL;
+  wb.nwrites = w != NULL;
+  wb.invalid = invalid;
+  wb.line = 1;
+  if (ordo_ledger_conv_batch(g_conv, &wb, b) != ORDO_OK)
+    fail_msg("conv: %s", ordo_last_error_message());
+}
+
+static char *b64(const void *p, size_t n) {
+  size_t len = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+  char *s = malloc(len);
+  assert_non_null(s);
+  sodium_bin2base64(s, len, p, n, sodium_base64_VARIANT_ORIGINAL);
+  return s;
+}
+
+/* A JSON item (a new object) for a built batch. */
+static json_t *item(const char *id, const char *svc, const char *r,
+                    const char *w, int invalid) {
+  ordo_ledger_built b;
+  json_t *o, *reads = json_array(), *writes = json_array();
+  char *p;
+  size_t i;
+  build(id, svc, r, w, invalid, &b);
+  for (i = 0; i < b.nreads; i++)
+    json_array_append_new(reads, json_string(b.reads[i]));
+  for (i = 0; i < b.nwrites; i++)
+    json_array_append_new(writes, json_string(b.writes[i]));
+  p = b64(b.batchlist, b.batchlist_len);
+  o = json_pack("{s:s,s:s,s:o,s:o,s:s}", "id", id, "service", svc, "reads",
+                reads, "writes", writes, "payload", p);
+  free(p);
+  ordo_ledger_built_clear(&b);
+  assert_non_null(o);
+  return o;
+}
+
+static char *dump(json_t *j) {
+  char *s = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  assert_non_null(s);
+  return s;
+}
+
+/* ---- the fixture: a node and a server ----------------------------------- */
+
+typedef struct fixture {
+  char *node_dir, *srv_dir;
+  ordo_node *node;
+  ordo_server *srv;
+  int port;
+} fixture;
+
+static fixture F;
+
+static int group_setup(void **state) {
+  ordo_node_options no;
+  ordo_server_options so;
+  char url[64];
+  (void)state;
+  if (sodium_init() < 0)
+    return -1;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (ordo_ledger_signer_new(NULL, &g_signer) != ORDO_OK ||
+      ordo_ledger_conv_new(ORDO_LEDGER_FAMILY_RW, g_signer, &g_conv) != ORDO_OK)
+    return -1;
+  F.node_dir = tmpdir();
+  F.srv_dir = tmpdir();
+  ordo_node_options_init(&no);
+  no.data_dir = F.node_dir;
+  no.port = 0;
+  no.block_ms = 20;
+  if (ordo_node_start(&no, &F.node) != ORDO_OK) {
+    fprintf(stderr, "node: %s\n", ordo_last_error_message());
+    return -1;
+  }
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", ordo_node_port(F.node));
+  ordo_server_options_init(&so);
+  so.port = 0;
+  so.data_dir = F.srv_dir;
+  so.ledger_url = url;
+  so.token = TOKEN;
+  so.max_body_bytes = 256 * 1024;
+  so.poll_ms = 10;
+  so.services_json = "{\"halting\":{\"on_invalid\":\"halt\"}}";
+  if (ordo_server_start(&so, &F.srv) != ORDO_OK) {
+    fprintf(stderr, "server: %s\n", ordo_last_error_message());
+    return -1;
+  }
+  F.port = ordo_server_port(F.srv);
+  return F.port > 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  if (ordo_server_stop(F.srv) != ORDO_OK)
+    fprintf(stderr, "server stop: %s\n", ordo_last_error_message());
+  ordo_node_stop(F.node);
+  rmdir_all(F.srv_dir);
+  rmdir_all(F.node_dir);
+  ordo_ledger_conv_free(g_conv);
+  ordo_ledger_signer_free(g_signer);
+  curl_global_cleanup();
+  return 0;
+}
+
+/* Poll GET /v1/batches/{id} until its state is want (or 20 s pass). */
+static void wait_state(const char *id, const char *want) {
+  char target[512];
+  unsigned long long deadline = now_ms() + 20000;
+  const char *st = NULL;
+  json_t *j = NULL;
+  snprintf(target, sizeof target, "/v1/batches/%s", id);
+  while (now_ms() < deadline) {
+    json_decref(j);
+    assert_int_equal(call(F.port, "GET", target, NULL, &j), 200);
+    st = json_string_value(json_object_get(j, "state"));
+    if (st != NULL && strcmp(st, want) == 0)
+      break;
+    sleep_ms(20);
+  }
+  if (st == NULL || strcmp(st, want) != 0)
+    fail_msg("batch %s: state %s, want %s", id, st != NULL ? st : "?", want);
+  json_decref(j);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void test_auth(void **state) {
+  answer a;
+  json_t *j;
+  (void)state;
+  http_raw(F.port, "GET", "/v1/queue", NULL, NULL, NULL, NULL, 0, &a);
+  assert_int_equal(a.status, 401);
+  assert_non_null(strstr(a.body, "\"name\":\"ORDO_E_INVAL\""));
+  assert_null(strstr(a.body, TOKEN));
+  free(a.body);
+  http_raw(F.port, "GET", "/v1/queue", "wrong-token", NULL, NULL, NULL, 0, &a);
+  assert_int_equal(a.status, 401);
+  free(a.body);
+  /* A prefix of the token is wrong too. */
+  http_raw(F.port, "GET", "/v1/queue", "test-token", NULL, NULL, NULL, 0, &a);
+  assert_int_equal(a.status, 401);
+  free(a.body);
+  /* A POST with a body is answered 401 as well (the body is read first). */
+  http_raw(F.port, "POST", "/v1/batches", NULL, NULL, NULL, "[]", 2, &a);
+  assert_int_equal(a.status, 401);
+  free(a.body);
+  http_raw(F.port, "GET", "/healthz", NULL, NULL, NULL, NULL, 0, &a);
+  assert_int_equal(a.status, 200);
+  j = json_loads(a.body, 0, NULL);
+  assert_true(json_is_true(json_object_get(j, "ok")));
+  assert_true(json_is_true(json_object_get(j, "ledger")));
+  json_decref(j);
+  free(a.body);
+  assert_int_equal(call(F.port, "GET", "/v1/queue", NULL, &j), 200);
+  assert_true(json_is_integer(json_object_get(j, "committed")));
+  json_decref(j);
+}
+
+static void test_bad_requests(void **state) {
+  json_t *j, *arr;
+  char *body;
+  (void)state;
+  /* Not JSON. */
+  assert_int_equal(call(F.port, "POST", "/v1/batches", "{\"id\":", &j), 400);
+  assert_string_equal(err_name(j), "ORDO_E_JSON");
+  assert_int_equal(json_integer_value(json_object_get(
+                       json_object_get(j, "error"), "code")),
+                   ORDO_E_JSON);
+  json_decref(j);
+  /* A good item then a bad one: 400 naming index 1, nothing enqueued. */
+  arr = json_pack("[o,{s:s,s:s,s:i}]", item("bad-0", "s1", "k1", "k1", 0),
+                  "id", "bad-1", "service", "s1", "reads", 5);
+  body = dump(arr);
+  assert_int_equal(call(F.port, "POST", "/v1/batches", body, &j), 400);
+  assert_non_null(strstr(err_msg(j), "item 1"));
+  assert_non_null(strstr(err_msg(j), "reads"));
+  json_decref(j);
+  free(body);
+  assert_int_equal(call(F.port, "GET", "/v1/batches/bad-0", NULL, &j), 404);
+  json_decref(j);
+  /* Unknown key, payload not base64, payload not a BatchList. */
+  assert_int_equal(call(F.port, "POST", "/v1/batches",
+                        "{\"id\":\"x\",\"service\":\"s\",\"nope\":1}", &j),
+                   400);
+  assert_non_null(strstr(err_msg(j), "item 0"));
+  json_decref(j);
+  assert_int_equal(call(F.port, "POST", "/v1/batches",
+                        "{\"id\":\"x\",\"payload\":\"!!!\"}", &j), 400);
+  assert_non_null(strstr(err_msg(j), "base64"));
+  json_decref(j);
+  assert_int_equal(call(F.port, "POST", "/v1/batches",
+                        "{\"id\":\"x\",\"payload\":\"AAAA\"}", &j), 400);
+  assert_non_null(strstr(err_msg(j), "payload"));
+  json_decref(j);
+  /* With a ledger a payload is required. */
+  assert_int_equal(call(F.port, "POST", "/v1/batches",
+                        "{\"id\":\"x\",\"service\":\"s\"}", &j), 400);
+  json_decref(j);
+  assert_int_equal(call(F.port, "POST", "/v1/batches", "[]", &j), 400);
+  json_decref(j);
+  assert_int_equal(call(F.port, "GET", "/v1/batches/x", NULL, &j), 404);
+  assert_string_equal(err_name(j), "ORDO_E_NOT_FOUND");
+  json_decref(j);
+  /* Unknown path, wrong method. */
+  assert_int_equal(call(F.port, "GET", "/v2/nothing", NULL, &j), 404);
+  json_decref(j);
+  assert_int_equal(call(F.port, "GET", "/v1/batches", NULL, &j), 405);
+  json_decref(j);
+  assert_int_equal(call(F.port, "DELETE", "/v1/queue", NULL, &j), 405);
+  json_decref(j);
+  assert_int_equal(call(F.port, "GET", "/v1/services/never-seen", NULL, &j),
+                   404);
+  json_decref(j);
+}
+
+static void test_duplicate_and_limits(void **state) {
+  json_t *j;
+  char *body, *big;
+  answer a;
+  (void)state;
+  body = dump(item("dup-1", "s2", NULL, "kd", 0));
+  assert_int_equal(call(F.port, "POST", "/v1/batches", body, &j), 202);
+  json_decref(j);
+  assert_int_equal(call(F.port, "POST", "/v1/batches", body, &j), 409);
+  assert_string_equal(err_name(j), "ORDO_E_EXISTS");
+  json_decref(j);
+  free(body);
+  /* Two items with one id in one request. */
+  body = dump(json_pack("[o,o]", item("dup-2", "s2", NULL, "ke", 0),
+                        item("dup-2", "s2", NULL, "ke", 0)));
+  assert_int_equal(call(F.port, "POST", "/v1/batches", body, &j), 409);
+  assert_non_null(strstr(err_msg(j), "item 1"));
+  json_decref(j);
+  free(body);
+  assert_int_equal(call(F.port, "GET", "/v1/batches/dup-2", NULL, &j), 404);
+  json_decref(j);
+  /* Over max_body_bytes (256 KiB): 413, the body read and dropped. */
+  big = malloc(300 * 1024);
+  assert_non_null(big);
+  memset(big, ' ', 300 * 1024);
+  http_raw(F.port, "POST", "/v1/batches", TOKEN, NULL, NULL, big, 300 * 1024,
+           &a);
+  assert_int_equal(a.status, 413);
+  free(a.body);
+  free(big);
+  wait_state("dup-1", "COMMITTED");
+}
+
+static void test_enqueue_commit(void **state) {
+  json_t *arr = json_array(), *j, *b;
+  char *body, id[32];
+  size_t i;
+  json_int_t last = 0;
+  (void)state;
+  /* Five batches of one service, each read-modify-writing one key. */
+  for (i = 0; i < 5; i++) {
+    snprintf(id, sizeof id, "c-%zu", i);
+    json_array_append_new(arr, item(id, "chain", "kc", "kc", 0));
+  }
+  body = dump(arr);
+  assert_int_equal(call(F.port, "POST", "/v1/batches", body, &j), 202);
+  free(body);
+  b = json_object_get(j, "batches");
+  assert_int_equal(json_array_size(b), 5);
+  for (i = 0; i < 5; i++) {
+    json_t *e = json_array_get(b, i);
+    snprintf(id, sizeof id, "c-%zu", i);
+    assert_string_equal(json_string_value(json_object_get(e, "id")), id);
+    assert_true(json_integer_value(json_object_get(e, "seq")) > last);
+    last = json_integer_value(json_object_get(e, "seq"));
+  }
+  json_decref(j);
+  for (i = 0; i < 5; i++) {
+    snprintf(id, sizeof id, "c-%zu", i);
+    wait_state(id, "COMMITTED");
+  }
+  assert_int_equal(call(F.port, "GET", "/v1/batches/c-0", NULL, &j), 200);
+  assert_int_equal(strlen(json_string_value(json_object_get(j, "ledger_id"))),
+                   128);
+  json_decref(j);
+  assert_int_equal(call(F.port, "GET", "/v1/services/chain", NULL, &j), 200);
+  assert_int_equal(json_integer_value(json_object_get(j, "committed")), 5);
+  assert_int_equal(json_integer_value(json_object_get(j, "depth")), 0);
+  json_decref(j);
+}
+
+static void test_raw_batchlist(void **state) {
+  ordo_ledger_built b[3];
+  ordo_ledger_batchlist *bl[3];
+  const ordo_ledger_batch *batches[3];
+  unsigned char *list;
+  size_t len, i;
+  char id[32];
+  answer a;
+  json_t *j, *arr;
+  (void)state;
+  for (i = 0; i < 3; i++) {
+    snprintf(id, sizeof id, "raw-%zu", i);
+    build(id, "ignored", "kr", "kr", 0, &b[i]);
+    assert_int_equal(ordo_ledger_batchlist_decode(b[i].batchlist,
+                                                  b[i].batchlist_len, &bl[i]),
+                     ORDO_OK);
+    batches[i] = ordo_ledger_batchlist_batch(bl[i], 0);
+  }
+  assert_int_equal(ordo_ledger_batchlist_encode(batches, 3, &list, &len),
+                   ORDO_OK);
+  http_raw(F.port, "POST", "/v1/batches", TOKEN, "application/octet-stream",
+           "X-Ordo-Service: rawsvc", list, len, &a);
+  assert_int_equal(a.status, 202);
+  j = json_loads(a.body, 0, NULL);
+  free(a.body);
+  arr = json_object_get(j, "batches");
+  assert_int_equal(json_array_size(arr), 3);
+  for (i = 0; i < 3; i++)
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(arr, i), "id")),
+        b[i].batch_id);
+  json_decref(j);
+  /* The same list again: 409, nothing new. */
+  http_raw(F.port, "POST", "/v1/batches?service=other", TOKEN,
+           "application/octet-stream", NULL, list, len, &a);
+  assert_int_equal(a.status, 409);
+  free(a.body);
+  /* Not a BatchList. */
+  http_raw(F.port, "POST", "/v1/batches", TOKEN, "application/octet-stream",
+           NULL, "\xff\xff\xff", 3, &a);
+  assert_int_equal(a.status, 400);
+  assert_non_null(strstr(a.body, "ORDO_E_LEDGER_DECODE"));
+  free(a.body);
+  for (i = 0; i < 3; i++)
+    wait_state(b[i].batch_id, "COMMITTED");
+  assert_int_equal(call(F.port, "GET", "/v1/services/rawsvc", NULL, &j), 200);
+  assert_int_equal(json_integer_value(json_object_get(j, "committed")), 3);
+  json_decref(j);
+  free(list);
+  for (i = 0; i < 3; i++) {
+    ordo_ledger_batchlist_free(bl[i]);
+    ordo_ledger_built_clear(&b[i]);
+  }
+}
+
+static void test_services_resume(void **state) {
+  json_t *j;
+  char *body;
+  unsigned long long deadline;
+  int halted = 0;
+  (void)state;
+  /* "halting" has on_invalid=halt (services_json): an invalid batch stops
+   * it, the next one waits until resume. */
+  body = dump(json_pack("[o,o]", item("h-0", "halting", NULL, "kh", 1),
+                        item("h-1", "halting", NULL, "kh", 0)));
+  assert_int_equal(call(F.port, "POST", "/v1/batches", body, &j), 202);
+  json_decref(j);
+  free(body);
+  wait_state("h-0", "INVALID");
+  deadline = now_ms() + 10000;
+  while (!halted && now_ms() < deadline) {
+    assert_int_equal(call(F.port, "GET", "/v1/services/halting", NULL, &j),
+                     200);
+    halted = json_is_true(json_object_get(j, "halted"));
+    json_decref(j);
+    if (!halted)
+      sleep_ms(20);
+  }
+  assert_true(halted);
+  sleep_ms(100);
+  assert_int_equal(call(F.port, "GET", "/v1/batches/h-1", NULL, &j), 200);
+  assert_string_not_equal(json_string_value(json_object_get(j, "state")),
+                          "COMMITTED");
+  json_decref(j);
+  assert_int_equal(call(F.port, "POST", "/v1/services/halting/resume", NULL,
+                        &j), 200);
+  assert_false(json_is_true(json_object_get(j, "halted")));
+  json_decref(j);
+  assert_int_equal(call(F.port, "POST", "/v1/services/halting/resume", NULL,
+                        &j), 409);
+  assert_string_equal(err_name(j), "ORDO_E_STATE");
+  json_decref(j);
+  wait_state("h-1", "COMMITTED");
+  assert_int_equal(call(F.port, "POST", "/v1/services/nobody/resume", NULL,
+                        &j), 404);
+  json_decref(j);
+  assert_int_equal(call(F.port, "GET", "/v1/services/halting/resume", NULL,
+                        &j), 405);
+  json_decref(j);
+}
+
+static void test_wallets(void **state) {
+  json_t *j;
+  char body[1024], *did = NULL, *verkey = NULL, *sig = NULL;
+  (void)state;
+  snprintf(body, sizeof body,
+           "{\"config\":{\"id\":\"alice\"},\"credentials\":%s}", RAW_KEY);
+  assert_int_equal(call(F.port, "POST", "/v1/wallets", body, &j), 201);
+  json_decref(j);
+  assert_int_equal(call(F.port, "POST", "/v1/wallets", body, &j), 409);
+  json_decref(j);
+  /* A client may not choose where the wallet goes. */
+  assert_int_equal(call(F.port, "POST", "/v1/wallets",
+                        "{\"config\":{\"id\":\"bob\",\"path\":\"/tmp\"},"
+                        "\"credentials\":{\"key\":\"x\"}}", &j), 400);
+  json_decref(j);
+  /* Wrong key: 403, and the key is not echoed. */
+  assert_int_equal(
+      call(F.port, "POST", "/v1/wallets/alice/open",
+           "{\"credentials\":{\"key\":\"ff02030405060708090a0b0c0d0e0f1011121"
+           "31415161718191a1b1c1d1e1f20\",\"key_derivation_method\":\"raw\"}}",
+           &j), 403);
+  assert_null(strstr(err_msg(j), "ff0203"));
+  json_decref(j);
+  /* Malformed JSON around a secret: the message names no text. */
+  assert_int_equal(call(F.port, "POST", "/v1/wallets/alice/open",
+                        "{\"credentials\":{\"key\":\"hunter2\" x}}", &j), 400);
+  assert_null(strstr(err_msg(j), "hunter2"));
+  json_decref(j);
+  snprintf(body, sizeof body, "{\"credentials\":%s}", RAW_KEY);
+  assert_int_equal(call(F.port, "POST", "/v1/wallets/alice/open", body, &j),
+                   200);
+  json_decref(j);
+  assert_int_equal(call(F.port, "POST", "/v1/wallets/alice/dids",
+                        "{\"seed\":\"000000000000000000000000Steward1\"}", &j),
+                   201);
+  did = strdup(json_string_value(json_object_get(j, "did")));
+  verkey = strdup(json_string_value(json_object_get(j, "verkey")));
+  json_decref(j);
+  assert_true(strlen(did) > 10);
+  snprintf(body, sizeof body, "{\"verkey\":\"%s\",\"message\":\"aGVsbG8=\"}",
+           verkey);
+  assert_int_equal(call(F.port, "POST", "/v1/wallets/alice/sign", body, &j),
+                   200);
+  sig = strdup(json_string_value(json_object_get(j, "signature")));
+  json_decref(j);
+  snprintf(body, sizeof body,
+           "{\"verkey\":\"%s\",\"message\":\"aGVsbG8=\",\"signature\":\"%s\"}",
+           verkey, sig);
+  assert_int_equal(call(F.port, "POST", "/v1/verify", body, &j), 200);
+  assert_true(json_is_true(json_object_get(j, "valid")));
+  json_decref(j);
+  snprintf(body, sizeof body,
+           "{\"verkey\":\"%s\",\"message\":\"aGVsbG9v\",\"signature\":\"%s\"}",
+           verkey, sig);
+  assert_int_equal(call(F.port, "POST", "/v1/verify", body, &j), 200);
+  assert_false(json_is_true(json_object_get(j, "valid")));
+  json_decref(j);
+  /* Sign with a key the wallet does not have; a wallet not open. */
+  assert_int_equal(call(F.port, "POST", "/v1/wallets/alice/sign",
+                        "{\"verkey\":\"GJ1SzoWzavQYfNL9XkaJdrQejfztN4XqdsiV4ct"
+                        "3LXKL\",\"message\":\"aGVsbG8=\"}", &j), 404);
+  json_decref(j);
+  assert_int_equal(call(F.port, "POST", "/v1/wallets/nobody/dids", "{}", &j),
+                   409);
+  json_decref(j);
+  free(did);
+  free(verkey);
+  free(sig);
+}
+
+static void test_cred_def_job(void **state) {
+  json_t *j;
+  char target[128], *job;
+  const char *st = NULL;
+  unsigned long long deadline;
+  (void)state;
+  /* The wallet from test_wallets is open. */
+  assert_int_equal(call(F.port, "POST", "/v1/wallets/alice/cred-defs",
+                        "{\"attributes\":[\"name\",\"age\"],\"bits\":256}",
+                        &j), 202);
+  job = strdup(json_string_value(json_object_get(j, "job")));
+  json_decref(j);
+  snprintf(target, sizeof target, "/v1/jobs/%s", job);
+  deadline = now_ms() + 120000;
+  j = NULL;
+  while (now_ms() < deadline) {
+    json_decref(j);
+    assert_int_equal(call(F.port, "GET", target, NULL, &j), 200);
+    st = json_string_value(json_object_get(j, "state"));
+    if (st != NULL && strcmp(st, "running") != 0)
+      break;
+    sleep_ms(50);
+  }
+  assert_non_null(st);
+  assert_string_equal(st, "done");
+  assert_non_null(json_object_get(json_object_get(json_object_get(j, "result"),
+                                                  "public_key"), "n"));
+  json_decref(j);
+  free(job);
+  assert_int_equal(call(F.port, "GET", "/v1/jobs/0123", NULL, &j), 404);
+  json_decref(j);
+  /* A job on a wallet that is not open fails, as a job. */
+  assert_int_equal(call(F.port, "POST", "/v1/wallets/nobody/cred-defs",
+                        "{\"attributes\":[\"a\"],\"bits\":256}", &j), 202);
+  job = strdup(json_string_value(json_object_get(j, "job")));
+  json_decref(j);
+  snprintf(target, sizeof target, "/v1/jobs/%s", job);
+  deadline = now_ms() + 20000;
+  j = NULL;
+  while (now_ms() < deadline) {
+    json_decref(j);
+    assert_int_equal(call(F.port, "GET", target, NULL, &j), 200);
+    st = json_string_value(json_object_get(j, "state"));
+    if (st != NULL && strcmp(st, "running") != 0)
+      break;
+    sleep_ms(20);
+  }
+  assert_string_equal(st, "failed");
+  assert_non_null(json_object_get(json_object_get(j, "error"), "name"));
+  json_decref(j);
+  free(job);
+}
+
+/* A metric line: name{labels} value, labels key="value",... */
+static int metric_line_ok(const char *l) {
+  const char *p = l;
+  char *end;
+  if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_'))
+    return 0;
+  while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+         (*p >= '0' && *p <= '9') || *p == '_' || *p == ':')
+    p++;
+  if (*p == '{') {
+    p++;
+    while (*p != '}') {
+      while ((*p >= 'a' && *p <= 'z') || *p == '_')
+        p++;
+      if (*p++ != '=' || *p++ != '"')
+        return 0;
+      while (*p != '"' && *p != '\0')
+        p += *p == '\\' ? 2 : 1;
+      if (*p++ != '"')
+        return 0;
+      if (*p == ',')
+        p++;
+      else if (*p != '}')
+        return 0;
+    }
+    p++;
+  }
+  if (*p++ != ' ')
+    return 0;
+  if (strcmp(p, "+Inf") == 0 || strcmp(p, "NaN") == 0)
+    return 1;
+  strtod(p, &end);
+  return end != p && *end == '\0';
+}
+
+static void test_metrics(void **state) {
+  static const char *const names[] = {
+      "ordo_executor_queue_depth{class=\"cheap\"}",
+      "ordo_executor_busy_threads{class=\"heavy\"}",
+      "ordo_executor_wait_seconds_bucket{class=\"cheap\",le=\"+Inf\"}",
+      "ordo_executor_run_seconds_count{class=\"storage\"}",
+      "ordo_batches{state=\"committed\"}",
+      "ordo_batches{state=\"queued\"}",
+      "ordo_batches_submitted_total ",
+      "ordo_batches_committed_total ",
+      "ordo_service_in_flight{service=\"chain\"}",
+      "ordo_journal_enqueue_seconds_bucket{le=\"+Inf\"}",
+      "ordo_journal_enqueue_seconds_sum ",
+      "ordo_journal_enqueue_seconds_count ",
+      "ordo_http_requests_total{code=\"202\"}",
+      "# TYPE ordo_journal_enqueue_seconds histogram"};
+  answer a;
+  char *line, *save = NULL;
+  size_t i, lines = 0;
+  (void)state;
+  http_raw(F.port, "GET", "/metrics", NULL, NULL, NULL, NULL, 0, &a);
+  assert_int_equal(a.status, 401);
+  free(a.body);
+  http_raw(F.port, "GET", "/metrics", TOKEN, NULL, NULL, NULL, 0, &a);
+  assert_int_equal(a.status, 200);
+  assert_non_null(strstr(a.content_type, "text/plain"));
+  assert_non_null(strstr(a.content_type, "version=0.0.4"));
+  for (i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strstr(a.body, names[i]) == NULL)
+      fail_msg("metric %s missing", names[i]);
+  for (line = strtok_r(a.body, "\n", &save); line != NULL;
+       line = strtok_r(NULL, "\n", &save), lines++) {
+    if (strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0)
+      continue;
+    if (!metric_line_ok(line))
+      fail_msg("bad metric line: '%s'", line);
+  }
+  assert_true(lines > 50);
+  free(a.body);
+}
+
+static void test_handler(void **state) {
+  ordo_server_request r;
+  ordo_server_response resp;
+  (void)state;
+  memset(&r, 0, sizeof r);
+  r.method = "GET";
+  r.path = "/healthz";
+  assert_int_equal(ordo_server_handle(F.srv, &r, &resp), ORDO_OK);
+  assert_int_equal(resp.status, 200);
+  assert_non_null(strstr(resp.body, "\"ok\":true"));
+  ordo_server_response_clear(&resp);
+  r.path = "/v1/queue";
+  assert_int_equal(ordo_server_handle(F.srv, &r, &resp), ORDO_OK);
+  assert_int_equal(resp.status, 401);
+  ordo_server_response_clear(&resp);
+  r.authorization = "Bearer " TOKEN;
+  assert_int_equal(ordo_server_handle(F.srv, &r, &resp), ORDO_OK);
+  assert_int_equal(resp.status, 200);
+  ordo_server_response_clear(&resp);
+  r.method = "PUT";
+  assert_int_equal(ordo_server_handle(F.srv, &r, &resp), ORDO_OK);
+  assert_int_equal(resp.status, 405);
+  assert_string_equal(resp.allow, "GET");
+  ordo_server_response_clear(&resp);
+  assert_int_equal(ordo_server_handle(F.srv, NULL, &resp), ORDO_E_INVAL);
+}
+
+/* A server with no ledger and a low rate limit. */
+static void test_rate_limit(void **state) {
+  ordo_server_options o;
+  ordo_server *s = NULL;
+  ordo_server_request r;
+  ordo_server_response resp;
+  char *dir = tmpdir();
+  answer a;
+  int i, port, got429 = 0;
+  (void)state;
+  ordo_server_options_init(&o);
+  o.port = 0;
+  o.data_dir = dir;
+  o.rate_limit_per_s = 0.5;
+  o.rate_limit_burst = 3;
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+  port = ordo_server_port(s);
+  for (i = 0; i < 6 && !got429; i++) {
+    http_raw(port, "GET", "/v1/queue", NULL, NULL, NULL, NULL, 0, &a);
+    if (a.status == 429) {
+      got429 = 1;
+      assert_true(atoi(a.retry_after) >= 1);
+      assert_non_null(strstr(a.body, "ORDO_E_BUSY"));
+    } else {
+      assert_int_equal(a.status, 200);
+    }
+    free(a.body);
+  }
+  assert_true(got429);
+  assert_true(i >= 4); /* the burst of 3 went through */
+  /* /healthz is never limited; another client has its own bucket. */
+  http_raw(port, "GET", "/healthz", NULL, NULL, NULL, NULL, 0, &a);
+  assert_int_equal(a.status, 200);
+  free(a.body);
+  memset(&r, 0, sizeof r);
+  r.method = "GET";
+  r.path = "/v1/queue";
+  r.client = "10.1.2.3";
+  assert_int_equal(ordo_server_handle(s, &r, &resp), ORDO_OK);
+  assert_int_equal(resp.status, 200);
+  ordo_server_response_clear(&resp);
+  /* Without a ledger a payload is optional. */
+  r.method = "POST";
+  r.path = "/v1/batches";
+  r.body = "{\"id\":\"p\",\"service\":\"s\",\"writes\":[\"a\"]}";
+  r.body_len = strlen(r.body);
+  assert_int_equal(ordo_server_handle(s, &r, &resp), ORDO_OK);
+  assert_int_equal(resp.status, 202);
+  assert_non_null(strstr(resp.body, "\"seq\":1"));
+  ordo_server_response_clear(&resp);
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  rmdir_all(dir);
+}
+
+static void test_refusals(void **state) {
+  ordo_server_options o;
+  ordo_server *s = NULL;
+  char *dir = tmpdir(), tok[512];
+  FILE *f;
+  (void)state;
+  ordo_server_options_init(&o);
+  o.port = 0;
+  o.data_dir = dir;
+  o.bind = "0.0.0.0";
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_E_INVAL);
+  assert_null(s);
+  assert_non_null(strstr(ordo_last_error_message(), "token"));
+  o.bind = "10.0.0.1";
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_E_INVAL);
+  o.bind = "localhost"; /* not a literal */
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_E_INVAL);
+  /* A world-readable token file. */
+  snprintf(tok, sizeof tok, "%s/token", dir);
+  f = fopen(tok, "w");
+  assert_non_null(f);
+  fputs("sekrit\n", f);
+  fclose(f);
+  assert_int_equal(chmod(tok, 0644), 0);
+  o.bind = NULL;
+  o.token_file = tok;
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_E_INVAL);
+  assert_non_null(strstr(ordo_last_error_message(), "world-readable"));
+  assert_null(strstr(ordo_last_error_message(), "sekrit"));
+  /* 0600: it starts, and the file's token (newline stripped) works. */
+  assert_int_equal(chmod(tok, 0600), 0);
+  o.port = -1;
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+  {
+    ordo_server_request r;
+    ordo_server_response resp;
+    memset(&r, 0, sizeof r);
+    r.method = "GET";
+    r.path = "/v1/queue";
+    r.authorization = "Bearer sekrit";
+    assert_int_equal(ordo_server_handle(s, &r, &resp), ORDO_OK);
+    assert_int_equal(resp.status, 200);
+    ordo_server_response_clear(&resp);
+    r.authorization = "Bearer sekrit\n";
+    assert_int_equal(ordo_server_handle(s, &r, &resp), ORDO_OK);
+    assert_int_equal(resp.status, 401);
+    ordo_server_response_clear(&resp);
+  }
+  assert_int_equal(ordo_server_port(s), -1);
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  rmdir_all(dir);
+}
+
+static void test_config(void **state) {
+  ordo_server_options o;
+  (void)state;
+  ordo_server_options_init(&o);
+  assert_int_equal(ordo_server_options_from_json(&o, "{\"port\":"),
+                   ORDO_E_JSON);
+  assert_int_equal(ordo_server_options_from_json(&o, "{\"nope\":1}"),
+                   ORDO_E_CONFIG);
+  assert_non_null(strstr(ordo_last_error_message(), "nope"));
+  assert_int_equal(ordo_server_options_from_json(&o, "{\"port\":70000}"),
+                   ORDO_E_CONFIG);
+  assert_int_equal(ordo_server_options_from_json(&o, "{\"strategy\":\"x\"}"),
+                   ORDO_E_CONFIG);
+  assert_int_equal(ordo_server_options_from_json(
+                       &o, "{\"services\":{\"a\":{\"on_invalid\":\"stop\"}}}"),
+                   ORDO_E_CONFIG);
+  assert_int_equal(ordo_server_options_from_json(
+                       &o, "{\"runtime\":{\"cheap_threads\":0}}"),
+                   ORDO_E_CONFIG);
+  assert_int_equal(o.port, 8080); /* unchanged by the failures */
+  assert_int_equal(
+      ordo_server_options_from_json(
+          &o, "{\"port\":0,\"bind\":\"::1\",\"data_dir\":\"/tmp/x\","
+              "\"ledger_url\":\"http://127.0.0.1:1\",\"strategy\":\"serial\","
+              "\"mode\":\"rounds\",\"granularity\":6,\"max_in_flight\":10,"
+              "\"service_max_in_flight\":2,\"max_body_bytes\":1000,"
+              "\"max_items\":5,\"rate_limit_per_s\":2.5,"
+              "\"rate_limit_burst\":4,\"poll_ms\":5,\"max_per_submit\":50,"
+              "\"request_timeout_ms\":1000,\"max_jobs\":3,"
+              "\"connection_limit\":9,\"shutdown_grace_ms\":0,"
+              "\"token_file\":\"/tmp/t\","
+              "\"services\":{\"a\":{\"on_invalid\":\"halt\","
+              "\"max_in_flight\":1}},\"runtime\":{\"cheap_threads\":3}}"),
+      ORDO_OK);
+  assert_int_equal(o.port, 0);
+  assert_string_equal(o.bind, "::1");
+  assert_string_equal(o.data_dir, "/tmp/x");
+  assert_int_equal(o.queue.strategy, ORDO_QUEUE_SERIAL);
+  assert_int_equal(o.queue.mode, ORDO_QUEUE_ROUNDS);
+  assert_int_equal(o.queue.granularity, 6);
+  assert_int_equal(o.max_body_bytes, 1000);
+  assert_true(o.rate_limit_per_s == 2.5);
+  assert_int_equal(o.runtime.cheap_threads, 3);
+  assert_non_null(strstr(o.services_json, "halt"));
+  /* A second config on top keeps the first one's strings alive. */
+  assert_int_equal(ordo_server_options_from_json(&o, "{\"port\":1}"), ORDO_OK);
+  assert_string_equal(o.bind, "::1");
+  assert_int_equal(o.port, 1);
+  ordo_server_options_clear(&o);
+  assert_int_equal(ordo_server_options_from_file(&o, "/nonexistent/x.json"),
+                   ORDO_E_IO);
+}
+
+int main(void) {
+  const struct CMUnitTest http_tests[] = {
+      cmocka_unit_test(test_auth),
+      cmocka_unit_test(test_bad_requests),
+      cmocka_unit_test(test_duplicate_and_limits),
+      cmocka_unit_test(test_enqueue_commit),
+      cmocka_unit_test(test_raw_batchlist),
+      cmocka_unit_test(test_services_resume),
+      cmocka_unit_test(test_wallets),
+      cmocka_unit_test(test_cred_def_job),
+      cmocka_unit_test(test_metrics),
+      cmocka_unit_test(test_handler),
+  };
+  const struct CMUnitTest alone[] = {
+      cmocka_unit_test(test_rate_limit),
+      cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_config),
+  };
+  int rc = cmocka_run_group_tests_name("server_http", http_tests, group_setup,
+                                       group_teardown);
+  return rc + cmocka_run_group_tests_name("server_alone", alone, NULL, NULL);
+}
