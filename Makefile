@@ -20,7 +20,8 @@ CMAKE       ?= cmake
 DEBIAN_PACKAGES := build-essential cmake pkg-config libsodium-dev \
   libsecp256k1-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler \
-  libcbor-dev libcmocka-dev python3 curl clang libclang-rt-14-dev valgrind
+  libcbor-dev libcmocka-dev python3 python3-pytest python3-pip curl clang \
+  libclang-rt-14-dev valgrind
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
