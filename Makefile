@@ -53,7 +53,7 @@ test: deps
 	cd build-test && ctest --output-on-failure -j $(JOBS)
 
 run: build
-	./build/ordo bench isolation
+	./build/ordo run
 
 bench: build
 	./build/ordo bench all

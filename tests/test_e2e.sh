@@ -136,6 +136,22 @@ start_node "$tmp/node-faults" 0 --fail-rate 0.2 --delay-ms 2 && {
   stop_node
 }
 
+# 5. The main job in a small configuration: ledger and ordo serve as child
+#    processes, serial then parallel, both verified.
+expect "ordo run (small)" 0 "$ordo" run --services 10 --batches 300 --block-ms 50 --json
+/usr/bin/python3 - "$tmp/out" <<'PY' || fail=1
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert [r["strategy"] for r in d["runs"]] == ["serial", "parallel"], d
+for r in d["runs"]:
+    assert r["finished"] and r["verified"], r
+    assert r["committed"] + r["invalid"] == 300, r
+    assert r["differences"] == 0, r
+assert d["runs"][0]["committed"] == d["runs"][1]["committed"], d
+print("ok   ordo run json: %.1fx" % d["speedup"])
+PY
+expect "ordo run bad flag" 2 "$ordo" run --frobnicate
+
 # Bad usage.
 expect "submit without --ledger" 2 "$ordo" submit "$tmp/w.jsonl" --data "$tmp/x"
 expect "verify without --data" 2 "$ordo" verify --workload "$tmp/w.jsonl" --ledger http://127.0.0.1:1

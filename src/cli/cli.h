@@ -17,4 +17,8 @@ enum {
 
 typedef int (*ordo_cli_fn)(int argc, char **argv);
 
+/* `ordo run` (run.c), the main job: the embedded ledger and `ordo serve`,
+ * the same workload under the serial and the parallel strategy. */
+int ordo__run_main(int argc, char **argv);
+
 #endif /* ORDO_CLI_H */

@@ -29,6 +29,7 @@ static const cli_command cli_commands[] = {
     {"bench", "measure latency isolation and cheap-op scaling", bench_main},
     {"plan", "show how the queuer would schedule a workload file", ordo__plan_main},
     {"ledger", "run the embedded ledger node (Sawtooth REST subset)", ordo__node_main},
+    {"run", "the main job: ledger + server, serial vs parallel, verified", ordo__run_main},
     {"workload", "write a synthetic workload file (JSON Lines)", ordo__workload_main},
     {"submit", "submit a workload file to a ledger through the durable queuer", ordo__submit_main},
     {"verify", "check a ledger's state against a serial replay of the workload", ordo__verify_main},
