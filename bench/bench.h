@@ -116,6 +116,18 @@ uint64_t bench_counter_get(bench_counter *c);
  * monotonic clock passes deadline_ns. */
 int bench_counter_wait(bench_counter *c, uint64_t target, uint64_t deadline_ns);
 
+/*
+ * A closed loop: `callers` ops in flight for `seconds`, each completion
+ * issuing the next (from its callback, on a runtime thread), until the
+ * deadline. issue(ud, k) starts op number k (NULL: out of memory).
+ * *completed gets the ops that succeeded, *elapsed_s the time until the
+ * last one ended; returns ORDO_OK or the first failed op's status.
+ */
+typedef ordo_op *(*bench_loop_issue_fn)(void *ud, unsigned long long k);
+int bench_closed_loop(unsigned callers, double seconds, bench_loop_issue_fn issue,
+                      void *ud, unsigned long long *completed,
+                      double *elapsed_s);
+
 /* Wait on cv (a CLOCK_MONOTONIC condvar made by bench_cond_init) until
  * deadline_ns: 0, or ETIMEDOUT. mu is held on entry and on return. */
 int bench_cond_init(pthread_cond_t *cv);

@@ -5,8 +5,11 @@
  */
 #include "bench.h"
 
+#include <stdatomic.h>
+
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #if defined(__linux__)
 #include <sys/prctl.h>
 #endif
@@ -163,6 +166,66 @@ int bench_counter_wait(bench_counter *c, uint64_t target,
 /* ------------------------------------------------------------------------ */
 /* Statistics                                                                */
 /* ------------------------------------------------------------------------ */
+
+typedef struct closed_loop {
+  bench_loop_issue_fn issue;
+  void *ud;
+  uint64_t deadline_ns;
+  atomic_ullong next, completed;
+  atomic_int failed;
+  bench_counter ended;
+} closed_loop;
+
+static void closed_loop_done(ordo_op *op, void *ud);
+
+static int closed_loop_launch(closed_loop *l) {
+  ordo_op *op = l->issue(l->ud, atomic_fetch_add(&l->next, 1));
+  int rc;
+  if (op == NULL)
+    return ORDO_E_NOMEM;
+  rc = ordo_op_then(op, closed_loop_done, l);
+  ordo_op_release(op);
+  return rc;
+}
+
+static void closed_loop_done(ordo_op *op, void *ud) {
+  closed_loop *l = ud;
+  if (ordo_op_status(op) != ORDO_OK) {
+    atomic_store(&l->failed, ordo_op_status(op));
+  } else {
+    atomic_fetch_add(&l->completed, 1);
+    if (bench_now_ns() < l->deadline_ns && closed_loop_launch(l) == ORDO_OK)
+      return;
+  }
+  bench_counter_add(&l->ended, 1);
+}
+
+int bench_closed_loop(unsigned callers, double seconds,
+                      bench_loop_issue_fn issue,
+                      void *ud, unsigned long long *completed,
+                      double *elapsed_s) {
+  closed_loop l;
+  uint64_t start;
+  int rc;
+  memset(&l, 0, sizeof l);
+  l.issue = issue;
+  l.ud = ud;
+  if ((rc = bench_counter_init(&l.ended)) != ORDO_OK)
+    return rc;
+  start = bench_now_ns();
+  l.deadline_ns = start + (uint64_t)(seconds * 1e9);
+  for (unsigned i = 0; i < callers; i++)
+    if (closed_loop_launch(&l) != ORDO_OK)
+      bench_counter_add(&l.ended, 1);
+  rc = bench_counter_wait(&l.ended, callers,
+                          l.deadline_ns + 120ull * 1000000000ull);
+  *elapsed_s = (double)(bench_now_ns() - start) / 1e9;
+  *completed = atomic_load(&l.completed);
+  if (atomic_load(&l.failed) != 0)
+    rc = atomic_load(&l.failed);
+  bench_counter_destroy(&l.ended);
+  return rc;
+}
 
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

@@ -123,18 +123,11 @@ static int e2e_point(const ordo_workload *w, ordo_queue_strategy strategy,
   t0 = bench_now_ns();
   for (i = 0; i < w->nbatches && rc == ORDO_OK; i++) {
     ordo_ledger_built b;
-    ordo_queue_batch_spec sp = {0};
+    ordo_queue_batch_spec sp;
     ordo_op *op;
     if ((rc = ordo_ledger_conv_batch(conv, &w->batches[i], &b)) != ORDO_OK)
       break;
-    sp.id = w->batches[i].id;
-    sp.service = w->batches[i].service;
-    sp.reads = (const char *const *)b.reads;
-    sp.nreads = b.nreads;
-    sp.writes = (const char *const *)b.writes;
-    sp.nwrites = b.nwrites;
-    sp.payload = b.batchlist;
-    sp.payload_len = b.batchlist_len;
+    ordo_ledger_built_spec(&w->batches[i], &b, &sp);
     r.enq_ns[i] = bench_now_ns();
     op = ordo_journal_enqueue(j, &sp);
     ordo_ledger_built_clear(&b);

@@ -20,21 +20,10 @@
 #define JOURNAL_DEFAULT_SECONDS 2.0
 static const unsigned journal_default_callers[] = {1, 8, 64};
 
-typedef struct jbench_run {
-  ordo_journal *j;
-  uint64_t deadline_ns;
-  atomic_ullong next_id;
-  atomic_ullong added;
-  atomic_int failed;
-  bench_counter ended;
-} jbench_run;
-
-static void jbench_done(ordo_op *op, void *ud);
-
-static int jbench_launch(jbench_run *r) {
+/* Enqueue number k: a Sawtooth-sized batch of its own. */
+static ordo_op *jbench_issue(void *ud, unsigned long long k) {
   static const unsigned char payload[256] = {1};
   char id[32], rd[71], wr[71];
-  unsigned long long k = atomic_fetch_add(&r->next_id, 1);
   const char *reads[1] = {rd}, *writes[1] = {wr};
   ordo_queue_batch_spec sp = {0};
 
@@ -50,24 +39,7 @@ static int jbench_launch(jbench_run *r) {
   sp.nwrites = 1;
   sp.payload = payload;
   sp.payload_len = sizeof payload;
-  ordo_op *op = ordo_journal_enqueue(r->j, &sp);
-  if (op == NULL)
-    return ORDO_E_NOMEM;
-  int rc = ordo_op_then(op, jbench_done, r);
-  ordo_op_release(op);
-  return rc;
-}
-
-static void jbench_done(ordo_op *op, void *ud) {
-  jbench_run *r = ud;
-  if (ordo_op_status(op) != ORDO_OK) {
-    atomic_store(&r->failed, ordo_op_status(op));
-  } else {
-    atomic_fetch_add(&r->added, 1);
-    if (bench_now_ns() < r->deadline_ns && jbench_launch(r) == ORDO_OK)
-      return;
-  }
-  bench_counter_add(&r->ended, 1);
+  return ordo_journal_enqueue(ud, &sp);
 }
 
 /* Enqueues per second with `callers` in flight, on a fresh journal. */
@@ -76,7 +48,7 @@ static int journal_point(int group, unsigned callers, double seconds,
   char dir[64], path[96], cmd[128];
   ordo_config cfg;
   ordo_journal_options opt;
-  jbench_run r;
+  ordo_journal *j = NULL;
   int rc;
 
   ordo_config_init(&cfg);
@@ -93,30 +65,20 @@ static int journal_point(int group, unsigned callers, double seconds,
   ordo_journal_options_init(&opt);
   opt.create = 1;
   opt.no_group_commit = !group;
-  memset(&r, 0, sizeof r);
-  rc = ordo_journal_open(ctx, path, &opt, &r.j);
+  rc = ordo_journal_open(ctx, path, &opt, &j);
   if (rc != ORDO_OK)
     bench_error("journal open: %s", ordo_last_error_message());
-  if (rc == ORDO_OK && (rc = bench_counter_init(&r.ended)) == ORDO_OK) {
-    uint64_t start = bench_now_ns();
-    r.deadline_ns = start + (uint64_t)(seconds * 1e9);
-    for (unsigned i = 0; i < callers; i++)
-      if (jbench_launch(&r) != ORDO_OK)
-        bench_counter_add(&r.ended, 1);
-    rc = bench_counter_wait(&r.ended, callers,
-                            r.deadline_ns + 120ull * 1000000000ull);
-    double elapsed = (double)(bench_now_ns() - start) / 1e9;
-    unsigned long long records = 0, commits = 0;
-    ordo_journal_write_stats(r.j, &records, &commits);
-    *per_s = (double)atomic_load(&r.added) / elapsed;
+  if (rc == ORDO_OK) {
+    unsigned long long done = 0, records = 0, commits = 0;
+    double elapsed = 0;
+    rc = bench_closed_loop(callers, seconds, jbench_issue, j, &done, &elapsed);
+    ordo_journal_write_stats(j, &records, &commits);
+    *per_s = elapsed > 0 ? (double)done / elapsed : 0;
     *per_commit = commits > 0 ? (double)records / (double)commits : 0;
-    if (atomic_load(&r.failed) != 0) {
-      bench_error("enqueue: %s", ordo_errname(atomic_load(&r.failed)));
-      rc = atomic_load(&r.failed);
-    }
-    bench_counter_destroy(&r.ended);
+    if (rc != ORDO_OK)
+      bench_error("enqueue: %s", ordo_errname(rc));
   }
-  if (r.j != NULL && ordo_journal_close(r.j) != ORDO_OK && rc == ORDO_OK)
+  if (j != NULL && ordo_journal_close(j) != ORDO_OK && rc == ORDO_OK)
     rc = ORDO_E_STORAGE;
   ordo_ctx_free(ctx);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -286,38 +286,13 @@ const bench_def bench_hipe_def = {
 #define WALLET_DEFAULT_SECONDS 2.0
 static const unsigned wallet_default_callers[] = {1, 8, 64};
 
-typedef struct adds_run {
-  ordo_ctx *ctx;
-  uint64_t deadline_ns;
-  atomic_ullong next_id;
-  atomic_ullong added;
-  atomic_int failed;
-  bench_counter ended;
-} adds_run;
-
-static void adds_done(ordo_op *op, void *ud);
-
-static int adds_launch(adds_run *r) {
+/* Record add number k into the "bench" wallet of context ud. */
+static ordo_op *adds_issue(void *ud, unsigned long long k) {
   char name[32];
-  snprintf(name, sizeof(name), "r%llu", (unsigned long long)atomic_fetch_add(&r->next_id, 1));
-  ordo_op *op = ordo_record_add(r->ctx, "bench", "cred", name,
-                                "a value of some sixty bytes, as a small credential is",
-                                "{\"schema\":\"s1\",\"~issued\":\"2026\"}");
-  int rc = ordo_op_then(op, adds_done, r);
-  ordo_op_release(op);
-  return rc;
-}
-
-static void adds_done(ordo_op *op, void *ud) {
-  adds_run *r = ud;
-  if (ordo_op_status(op) != ORDO_OK) {
-    atomic_store(&r->failed, ordo_op_status(op));
-  } else {
-    atomic_fetch_add(&r->added, 1);
-    if (bench_now_ns() < r->deadline_ns && adds_launch(r) == ORDO_OK)
-      return;
-  }
-  bench_counter_add(&r->ended, 1);
+  snprintf(name, sizeof(name), "r%llu", k);
+  return ordo_record_add(ud, "bench", "cred", name,
+                         "a value of some sixty bytes, as a small credential is",
+                         "{\"schema\":\"s1\",\"~issued\":\"2026\"}");
 }
 
 /* Adds per second with `callers` in flight, on a fresh wallet. */
@@ -327,37 +302,26 @@ static int adds_point(int group, unsigned callers, double seconds, double *per_s
   ordo_config_init(&cfg);
   ordo_ctx *ctx = bench_ctx_new(&cfg);
   bench_wallet w;
-  adds_run r;
-  memset(&r, 0, sizeof(r));
   if (ctx == NULL)
     return ORDO_E_SYSTEM;
   int rc = wallet_make(ctx, &w, "bench", group);
-  if (rc == ORDO_OK && (rc = bench_counter_init(&r.ended)) == ORDO_OK) {
-    r.ctx = ctx;
+  if (rc == ORDO_OK) {
     /* Writes per committed transaction: what group commit gathers. */
     ordo__wallet *wal = NULL;
-    unsigned long long commits0 = 0;
+    unsigned long long commits0 = 0, added = 0;
+    double elapsed = 0;
     if (ordo__wallet_get(ctx, "bench", &wal) == ORDO_OK)
       commits0 = ordo__storage_sqlite_commits(ordo__wallet_storage(wal));
-    uint64_t start = bench_now_ns();
-    r.deadline_ns = start + (uint64_t)(seconds * 1e9);
-    for (unsigned i = 0; i < callers; i++)
-      if (adds_launch(&r) != ORDO_OK)
-        bench_counter_add(&r.ended, 1);
-    rc = bench_counter_wait(&r.ended, callers, r.deadline_ns + 120ull * 1000000000ull);
-    double elapsed = (double)(bench_now_ns() - start) / 1e9;
-    *per_s = (double)atomic_load(&r.added) / elapsed;
+    rc = bench_closed_loop(callers, seconds, adds_issue, ctx, &added, &elapsed);
+    *per_s = elapsed > 0 ? (double)added / elapsed : 0;
     if (wal != NULL) {
       unsigned long long commits =
           ordo__storage_sqlite_commits(ordo__wallet_storage(wal)) - commits0;
-      *per_commit = commits > 0 ? (double)atomic_load(&r.added) / (double)commits : 0;
+      *per_commit = commits > 0 ? (double)added / (double)commits : 0;
       ordo__wallet_release(wal);
     }
-    if (atomic_load(&r.failed) != 0) {
-      bench_error("record add: %s", ordo_errname(atomic_load(&r.failed)));
-      rc = atomic_load(&r.failed);
-    }
-    bench_counter_destroy(&r.ended);
+    if (rc != ORDO_OK)
+      bench_error("record add: %s", ordo_errname(rc));
   }
   ordo_ctx_free(ctx);
   wallet_remove(&w);

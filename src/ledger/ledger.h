@@ -455,6 +455,12 @@ int ordo_ledger_conv_batch(ordo_ledger_conv *c, const ordo_workload_batch *wb,
                            ordo_ledger_built *out);
 void ordo_ledger_built_clear(ordo_ledger_built *b);
 
+/* The queue batch of a converted line: id, service and deps from wb, the
+ * addresses and payload (pointers into b, valid while b is) from b. */
+void ordo_ledger_built_spec(const ordo_workload_batch *wb,
+                            const ordo_ledger_built *b,
+                            ordo_queue_batch_spec *sp);
+
 /* ------------------------------------------------------------------------ */
 /* The Sawtooth port (port.c)                                                */
 /* ------------------------------------------------------------------------ */

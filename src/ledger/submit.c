@@ -161,17 +161,8 @@ static int enqueue_workload(ordo_journal *j, const ordo_workload *w,
     ordo_ledger_built b;
     if ((rc = ordo_ledger_conv_batch(conv, wb, &b)) != ORDO_OK)
       break;
-    ordo_queue_batch_spec sp = {0};
-    sp.id = wb->id;
-    sp.service = wb->service;
-    sp.reads = (const char *const *)b.reads;
-    sp.nreads = b.nreads;
-    sp.writes = (const char *const *)b.writes;
-    sp.nwrites = b.nwrites;
-    sp.deps = (const char *const *)wb->deps;
-    sp.ndeps = wb->ndeps;
-    sp.payload = b.batchlist;
-    sp.payload_len = b.batchlist_len;
+    ordo_queue_batch_spec sp;
+    ordo_ledger_built_spec(wb, &b, &sp);
     ring[slot] = ordo_journal_enqueue(j, &sp); /* copies everything */
     ordo_ledger_built_clear(&b);
     if (ring[slot] == NULL)

@@ -143,6 +143,22 @@ static ordo_ledger_family family_of(const ordo_ledger_conv *c,
                                    : ORDO_LEDGER_FAMILY_RW;
 }
 
+void ordo_ledger_built_spec(const ordo_workload_batch *wb,
+                            const ordo_ledger_built *b,
+                            ordo_queue_batch_spec *sp) {
+  memset(sp, 0, sizeof(*sp));
+  sp->id = wb->id;
+  sp->service = wb->service;
+  sp->reads = (const char *const *)b->reads;
+  sp->nreads = b->nreads;
+  sp->writes = (const char *const *)b->writes;
+  sp->nwrites = b->nwrites;
+  sp->deps = (const char *const *)wb->deps;
+  sp->ndeps = wb->ndeps;
+  sp->payload = b->batchlist;
+  sp->payload_len = b->batchlist_len;
+}
+
 /* The address of key in a family. */
 static int key_address(ordo_ledger_family fam, const char *key,
                        char out[ORDO_LEDGER_ADDRESS_SIZE]) {

@@ -367,17 +367,24 @@ static void node_prune(qnode *n) {
   }
 }
 
-/* The node for addr[0..len), created on the way (splitting an edge where
- * addr leaves it); NULL on ORDO_E_NOMEM, the trie still well formed. */
-static qnode *node_get(qnode *root, const char *addr, size_t len) {
-  qnode *n = root, *c, *mid, *leaf;
+/*
+ * The node for addr[0..len), created on the way (splitting an edge where
+ * addr leaves it). leaf, when not NULL, is an existing node for exactly
+ * addr that becomes the new node (a flat index moving into the trie; no
+ * node of the trie may be for addr or have it as a prefix). NULL on
+ * ORDO_E_NOMEM, the trie still well formed.
+ */
+static qnode *trie_place(qnode *root, const char *addr, size_t len,
+                         qnode *leaf) {
+  qnode *n = root, *c, *mid;
   size_t m, end;
 
   for (;;) {
     if (n->depth == len)
       return n;
     if ((c = node_child(n, (unsigned char)addr[n->depth])) == NULL) {
-      if (kids_reserve(n) || (leaf = node_alloc(addr, len)) == NULL)
+      if (kids_reserve(n) ||
+          (leaf == NULL && (leaf = node_alloc(addr, len)) == NULL))
         return NULL;
       kid_add(n, leaf);
       return leaf;
@@ -401,6 +408,10 @@ static qnode *node_get(qnode *root, const char *addr, size_t len) {
     kid_add(mid, c);
     n = mid;
   }
+}
+
+static qnode *node_get(qnode *root, const char *addr, size_t len) {
+  return trie_place(root, addr, len, NULL);
 }
 
 static void nodes_free(qnode *root) {
@@ -625,39 +636,6 @@ static void trie_dismantle(qnode *root) {
   }
 }
 
-/* Put an existing node (of an address no other node's is a prefix of, nor
- * has as a prefix) into the trie. ORDO_E_NOMEM leaves the trie well formed. */
-static int trie_insert(qnode *root, qnode *leaf) {
-  qnode *n = root, *c, *mid;
-  size_t m, end, len = leaf->depth;
-  const char *addr = leaf->key;
-
-  for (;;) {
-    if ((c = node_child(n, (unsigned char)addr[n->depth])) == NULL) {
-      if (kids_reserve(n))
-        return ORDO_E_NOMEM;
-      kid_add(n, leaf);
-      return ORDO_OK;
-    }
-    end = c->depth < len ? c->depth : len;
-    for (m = n->depth + 1; m < end && c->key[m] == addr[m]; m++)
-      ;
-    if (m == c->depth) {
-      n = c;
-      continue;
-    }
-    if ((mid = node_alloc(addr, m)) == NULL)
-      return ORDO_E_NOMEM;
-    if (kids_reserve(mid)) {
-      node_free(mid);
-      return ORDO_E_NOMEM;
-    }
-    node_replace(c, mid);
-    kid_add(mid, c);
-    n = mid;
-  }
-}
-
 /*
  * Before a batch's addresses are looked up and added: keep the service flat
  * if they all have its length (or it holds nothing yet), with room in the
@@ -678,7 +656,9 @@ static int locks_prepare(qservice *s, const qholder *fp, size_t nfp) {
     return ORDO_OK;
   }
   for (i = 0; i < s->flatcap; i++)
-    if (s->flat[i] != NULL && trie_insert(s->root, s->flat[i]) != ORDO_OK) {
+    if (s->flat[i] != NULL &&
+        trie_place(s->root, s->flat[i]->key, s->flat[i]->depth,
+                   s->flat[i]) != s->flat[i]) {
       trie_dismantle(s->root);
       return ORDO_E_NOMEM;
     }
