@@ -2,7 +2,9 @@
  * generate.c — synthetic workload files (`ordo workload`), for the end-to-end
  * tests, `ordo bench e2e` and `ordo run`: seeded, so a run can be repeated.
  *
- * Each service has its own keys. A batch writes a key of its own; with
+ * Each service has its own keys (each ending in '/', so that no key is a
+ * prefix of another: the queuer reads an address as standing for every
+ * address it is a prefix of). A batch writes a key of its own; with
  * probability `conflict` it also reads and writes one of the service's few
  * shared keys (so such batches conflict with each other, as a balance
  * updated by many transfers does); with probability `hot_read` it reads one
@@ -70,12 +72,12 @@ int ordo_workload_generate(const ordo_workload_gen *g, FILE *out) {
 
     fprintf(out, "{\"id\":\"b%zu\",\"service\":\"s%zu\",\"reads\":[", i, svc);
     if (shared)
-      fprintf(out, "\"s%zu/shared/%u\"", svc, key);
+      fprintf(out, "\"s%zu/shared/%u/\"", svc, key);
     if (hot)
       fprintf(out, "%s\"identity\"", shared ? "," : "");
-    fprintf(out, "],\"writes\":[\"s%zu/own/%zu\"", svc, i);
+    fprintf(out, "],\"writes\":[\"s%zu/own/%zu/\"", svc, i);
     if (shared)
-      fprintf(out, ",\"s%zu/shared/%u\"", svc, key);
+      fprintf(out, ",\"s%zu/shared/%u/\"", svc, key);
     fputc(']', out);
     if (dep) {
       size_t have = count[svc] < RECENT ? count[svc] : RECENT;
