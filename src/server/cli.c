@@ -51,7 +51,7 @@ int ordo__server_main(int argc, char **argv) {
   sigset_t sigs;
   int i, sig, rc;
 
-  for (i = 1; i < argc; i++) {
+  for (i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       serve_usage(stdout);
@@ -80,7 +80,6 @@ int ordo__server_main(int argc, char **argv) {
       serve_usage(stderr);
       return ORDO_CLI_USAGE;
     }
-    i++;
   }
   ordo_server_options_init(&o);
   if (config != NULL && ordo_server_options_from_file(&o, config) != 0) {

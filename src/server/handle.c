@@ -598,6 +598,8 @@ static const char *raw_service(const ordo_server_request *req, char **owned,
   if (s[0] == '\0' || strlen(s) > SRV_MAX_SERVICE) {
     srv_error(resp, 400, ORDO_E_INVAL, "the service (X-Ordo-Service or "
               "service=) must be 1..%d bytes", SRV_MAX_SERVICE);
+    free(*owned);
+    *owned = NULL;
     return NULL;
   }
   return s;
