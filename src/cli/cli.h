@@ -21,4 +21,10 @@ typedef int (*ordo_cli_fn)(int argc, char **argv);
  * the same workload under the serial and the parallel strategy. */
 int ordo__run_main(int argc, char **argv);
 
+/* `ordo wallet …` and `ordo did …` (wallet.c): the wallet, record and key
+ * commands of the C API, one op each; the wallet key never on the command
+ * line. */
+int ordo__wallet_main(int argc, char **argv);
+int ordo__did_main(int argc, char **argv);
+
 #endif /* ORDO_CLI_H */

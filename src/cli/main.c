@@ -34,6 +34,8 @@ static const cli_command cli_commands[] = {
     {"submit", "submit a workload file to a ledger through the durable queuer", ordo__submit_main},
     {"verify", "check a ledger's state against a serial replay of the workload", ordo__verify_main},
     {"serve", "serve the HTTP JSON API: batches, queue status, wallets, metrics", ordo__server_main},
+    {"wallet", "wallets and records: create, export, import, add, search, ...", ordo__wallet_main},
+    {"did", "DIDs and keys in a wallet: create, rotate, sign, verify, pack", ordo__did_main},
 };
 
 #define CLI_NCOMMANDS (sizeof cli_commands / sizeof cli_commands[0])
