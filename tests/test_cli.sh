@@ -196,6 +196,153 @@ src=$?
 if [ "$src" = 0 ]; then echo "ok   serve SIGTERM exit 0"; else echo "FAIL serve exit $src"; cat "$sdir/err"; fail=1; fi
 if grep -q cli-token "$sdir/out" "$sdir/err"; then echo "FAIL serve printed the token"; fail=1; fi
 rm -rf "$sdir"
+# ordo wallet and ordo did: a raw-key wallet (no KDF, fast), records and WQL,
+# DIDs, sign/verify, rotation, pack/unpack, export/import, wrong keys, usage
+# errors; and neither the wallet key nor the export key in any output.
+wdir=$(mktemp -d /tmp/ordo-cli-wallet-XXXXXX)
+wkey=6f72646f2d636c692d746573742d6b65792d3031323334353637383961626364
+xkey=cli-export-passphrase-7f3a
+ws="$wdir/ws"
+wrun() { # wrun NAME EXPECTED_RC CMD...: stdout in $wdir/NAME.out, stderr in .err
+  local name=$1 want=$2; shift 2
+  "$@" >"$wdir/$name.out" 2>"$wdir/$name.err" </dev/null
+  local rc=$?
+  if [ "$rc" != "$want" ]; then
+    echo "FAIL $name: exit $rc, want $want"; cat "$wdir/$name.out" "$wdir/$name.err"; fail=1
+  else
+    echo "ok   $name"
+  fi
+}
+werr() { # werr NAME TEXT: TEXT is on NAME's stderr
+  if grep -q -- "$2" "$wdir/$1.err"; then echo "ok   $1 says $2"; else
+    echo "FAIL $1: no '$2' on stderr"; cat "$wdir/$1.err"; fail=1; fi
+}
+wjson() { # wjson NAME PYTHON: PYTHON asserts on d, NAME's stdout parsed
+  $py -c "import json,sys; d=json.load(open(sys.argv[1])); $2" "$wdir/$1.out" \
+    && echo "ok   $1 json" || { echo "FAIL $1 json"; cat "$wdir/$1.out"; fail=1; }
+}
+export ORDO_WALLET_KEY=$wkey
+W="$ordo wallet"; R="$ordo wallet record"; D="$ordo did"
+wrun wallet-help 0 $W --help
+wrun wallet-no-command 2 $W
+wrun wallet-unknown 2 $W frobnicate
+wrun record-add-help 0 $R add --help
+wrun did-help 0 $D --help
+wrun did-sign-help 0 $D sign --help
+wrun create 0 $W create --id w1 --path "$ws" --kdf raw --json
+wjson create 'assert d == {"id": "w1"}, d'
+wrun create-again 1 $W create --id w1 --path "$ws" --kdf raw
+werr create-again ORDO_E_WALLET_EXISTS
+wrun create-bad-kdf 2 $W create --id w9 --path "$ws" --kdf nope
+wrun list 0 $W list --path "$ws" --json
+wjson list 'assert [w["id"] for w in d["wallets"]] == ["w1"], d'
+wrun open-check 0 $W open-check --id w1 --path "$ws"
+wrun add-c1 0 $R add --id w1 --path "$ws" --type cred --name c1 --value v1 --tags '{"schema":"s1","~n":"5"}'
+wrun add-c2 0 $R add --id w1 --path "$ws" --type cred --name c2 --value v2 --tags '{"schema":"s2","~n":"7"}'
+wrun add-c3 0 $R add --id w1 --path "$ws" --type cred --name c3 --value v3 --tags '{"schema":"s1","~n":"9"}' --json
+wjson add-c3 'assert d == {}, d'
+wrun add-dup 1 $R add --id w1 --path "$ws" --type cred --name c1 --value x
+werr add-dup ORDO_E_RECORD_DUPLICATE
+wrun add-bad-tags 2 $R add --id w1 --path "$ws" --type cred --name c4 --tags '{"a":'
+werr add-bad-tags ORDO_E_JSON
+wrun get-c1 0 $R get --id w1 --path "$ws" --type cred --name c1 --json
+wjson get-c1 'assert d["value"] == "v1" and d["tags"] == {"schema": "s1", "~n": "5"}, d'
+wrun search-s1 0 $R search --id w1 --path "$ws" --type cred --query '{"schema":"s1"}' --json
+wjson search-s1 'assert sorted(r["name"] for r in d["records"]) == ["c1", "c3"] and d["total"] == 2, d'
+wrun search-range 0 $R search --id w1 --path "$ws" --type cred --query '{"~n":{"$gt":"6"}}' --limit 1 --json
+wjson search-range 'assert len(d["records"]) == 1 and d["total"] == 2, d'
+wrun search-text 0 $R search --id w1 --path "$ws" --type cred
+if [ "$(grep -c "	" "$wdir/search-text.out")" = 3 ]; then echo "ok   search-text lines"; else echo "FAIL search-text lines"; cat "$wdir/search-text.out"; fail=1; fi
+wrun search-bad-wql 2 $R search --id w1 --path "$ws" --type cred --query '{"$bogus":1}'
+werr search-bad-wql ORDO_E_WQL
+wrun search-bad-json 2 $R search --id w1 --path "$ws" --type cred --query '{"a"'
+wrun search-bad-limit 2 $R search --id w1 --path "$ws" --type cred --limit -1
+wrun count 0 $R count --id w1 --path "$ws" --type cred --json
+wjson count 'assert d == {"count": 3}, d'
+wrun update 0 $R update --id w1 --path "$ws" --type cred --name c1 --value v1b --add-tags '{"x":"y"}' --delete-tags '["schema"]' --json
+wjson update 'assert d["value"] == "v1b" and d["tags"] == {"x": "y", "~n": "5"}, d'
+wrun update-nothing 2 $R update --id w1 --path "$ws" --type cred --name c1
+wrun delete-c2 0 $R delete --id w1 --path "$ws" --type cred --name c2
+wrun get-c2 1 $R get --id w1 --path "$ws" --type cred --name c2
+werr get-c2 ORDO_E_RECORD_NOT_FOUND
+wrun count-after 0 $R count --id w1 --path "$ws" --type cred
+if [ "$(cat "$wdir/count-after.out")" = 2 ]; then echo "ok   count-after is 2"; else echo "FAIL count-after"; fail=1; fi
+# Wrong key, no key, keys on the command line, key files.
+wrun wrong-key 1 env ORDO_WALLET_KEY=$(printf '%064d' 7) $W open-check --id w1 --path "$ws"
+werr wrong-key ORDO_E_WALLET_ACCESS
+wrun wrong-key-get 1 env ORDO_WALLET_KEY=$(printf '%064d' 7) $R get --id w1 --path "$ws" --type cred --name c1
+werr wrong-key-get ORDO_E_WALLET_ACCESS
+wrun no-key 2 env -u ORDO_WALLET_KEY $W open-check --id w1 --path "$ws"
+wrun key-on-cmdline 2 $W open-check --id w1 --path "$ws" --key "$(printf '%064d' 7)"
+wrun missing-id 2 $R add --path "$ws" --type cred --name c9
+werr missing-id "missing --id"
+wrun did-missing-id 2 $D create --path "$ws"
+wrun missing-wallet 1 $W open-check --id nope --path "$ws"
+werr missing-wallet ORDO_E_WALLET_NOT_FOUND
+printf '%s\n' "$wkey" >"$wdir/keyfile"
+chmod 644 "$wdir/keyfile"
+wrun key-file-world-readable 2 env -u ORDO_WALLET_KEY $W open-check --id w1 --path "$ws" --key-file "$wdir/keyfile"
+chmod 600 "$wdir/keyfile"
+wrun key-file 0 env -u ORDO_WALLET_KEY $W open-check --id w1 --path "$ws" --key-file "$wdir/keyfile" --json
+wjson key-file 'assert d == {"id": "w1", "open": True}, d'
+# DIDs: create, list, sign, verify, rotate, pack/unpack; a seed from a file.
+wrun did-create 0 $D create --id w1 --path "$ws" --metadata m1 --json
+did=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["did"])' "$wdir/did-create.out")
+vk=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["verkey"])' "$wdir/did-create.out")
+wrun did-list 0 $D list --id w1 --path "$ws" --json
+wjson did-list "assert [(x['did'], x['verkey'], x['metadata']) for x in d['dids']] == [('$did', '$vk', 'm1')], d"
+wrun did-seed-on-cmdline 2 $D create --id w1 --path "$ws" --seed 000000000000000000000000Trustee1
+printf '000000000000000000000000Trustee1' >"$wdir/seed"
+chmod 600 "$wdir/seed"
+wrun did-seeded 0 $D create --id w1 --path "$ws" --seed-file "$wdir/seed" --json
+wjson did-seeded 'assert d["did"] == "V4SGRU86Z58d6TV7PBUe6f", d'
+wrun sign 0 $D sign --id w1 --path "$ws" --verkey "$vk" --message "hello ordo" --json
+sig=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["signature"])' "$wdir/sign.out")
+wrun verify 0 $D verify --verkey "$vk" --signature "$sig" --message "hello ordo" --json
+wjson verify 'assert d == {"valid": True}, d'
+printf 'hello ordo' >"$wdir/msg"
+wrun verify-in 0 $D verify --verkey "$vk" --signature "$sig" --in "$wdir/msg"
+wrun verify-tampered 1 $D verify --verkey "$vk" --signature "$sig" --message "hello ordO"
+wrun verify-bad-verkey 2 $D verify --verkey nope --signature "$sig" --message "hello ordo"
+werr verify-bad-verkey ORDO_E_BAD_KEY
+wrun sign-by-did 0 $D sign --id w1 --path "$ws" --did "$did" --in "$wdir/msg"
+if [ "$(cat "$wdir/sign-by-did.out")" = "$sig" ]; then echo "ok   sign-by-did same signature"; else echo "FAIL sign-by-did"; fail=1; fi
+wrun sign-no-message 2 $D sign --id w1 --path "$ws" --verkey "$vk"
+wrun rotate 0 $D rotate --id w1 --path "$ws" --did "$did" --json
+wrun apply 0 $D apply --id w1 --path "$ws" --did "$did" --json
+wjson apply "assert d['verkey'] != '$vk', d"
+wrun apply-again 1 $D apply --id w1 --path "$ws" --did "$did"
+werr apply-again ORDO_E_STATE
+wrun pack 0 $D pack --id w1 --path "$ws" --recipients "$vk" --sender "$vk" --message "for me"
+cp "$wdir/pack.out" "$wdir/envelope"
+wrun unpack 0 $D unpack --id w1 --path "$ws" --in "$wdir/envelope" --json
+wjson unpack "assert d['message'] == 'for me' and d['sender_verkey'] == '$vk', d"
+# Export and import, with an export key of its own.
+wrun export 0 env ORDO_EXPORT_KEY=$xkey $W export --id w1 --path "$ws" --to "$wdir/w1.ordo" --export-kdf argon2id_interactive --json
+wjson export 'assert d["records"] > 2, d'
+wrun export-exists 1 env ORDO_EXPORT_KEY=$xkey $W export --id w1 --path "$ws" --to "$wdir/w1.ordo"
+wrun import-wrong-key 1 env ORDO_EXPORT_KEY=not-$xkey $W import --id w2 --path "$ws" --kdf raw --from "$wdir/w1.ordo"
+werr import-wrong-key ORDO_E_WALLET_ACCESS
+cp "$wdir/w1.ordo" "$wdir/cut.ordo"
+truncate -s -10 "$wdir/cut.ordo"
+wrun import-truncated 1 env ORDO_EXPORT_KEY=$xkey $W import --id w2 --path "$ws" --kdf raw --from "$wdir/cut.ordo"
+werr import-truncated ORDO_E_WALLET_FILE
+wrun import 0 env ORDO_EXPORT_KEY=$xkey $W import --id w2 --path "$ws" --kdf raw --from "$wdir/w1.ordo" --json
+wjson import 'assert d["id"] == "w2" and d["records"] > 2, d'
+wrun import-count 0 $R count --id w2 --path "$ws" --type cred --json
+wjson import-count 'assert d == {"count": 2}, d'
+wrun import-dids 0 $D list --id w2 --path "$ws" --json
+wjson import-dids "assert '$did' in [x['did'] for x in d['dids']], d"
+wrun delete-w2 0 $W delete --id w2 --path "$ws"
+wrun list-after 0 $W list --path "$ws" --json
+wjson list-after 'assert [w["id"] for w in d["wallets"]] == ["w1"], d'
+unset ORDO_WALLET_KEY
+if grep -l -e "$wkey" -e "$xkey" "$wdir"/*.out "$wdir"/*.err; then
+  echo "FAIL a key appears in the output above"; fail=1
+else
+  echo "ok   no key in any output"
+fi
+rm -rf "$wdir"
 rm -f /tmp/ordo-cli-$$.out /tmp/ordo-jn-$$.json /tmp/ordo-iso-$$.json /tmp/ordo-sc-$$.json \
   /tmp/ordo-sign-$$.json /tmp/ordo-kg-$$.json /tmp/ordo-sch-$$.json \
   /tmp/ordo-mk-$$.json
