@@ -102,7 +102,8 @@ start_node "$tmp/node-restart" 0 --block-ms 250 && {
 
 # 3. kill -9 of ordo submit mid-run, then the same command again.
 start_node "$tmp/node-kill" 0 --block-ms 250 && {
-  timeout 300 "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" --strategy serial \
+  # No `timeout` wrapper here: the kill must reach ordo itself.
+  "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" --strategy serial \
     --data "$tmp/q-kill" --poll-ms 10 > /dev/null 2>&1 &
   sub=$!
   sleep 1.5

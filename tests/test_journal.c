@@ -468,6 +468,18 @@ static void test_bad_input(void **unused) {
                    ORDO_E_STATE);
   assert_int_equal(ordo_journal_close(j), ORDO_OK);
 
+  /* One open at a time: a second one is refused while the first holds it
+   * (another process gets the same answer: flock), and works after close. */
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  {
+    ordo_journal *j2 = NULL;
+    assert_int_equal(ordo_journal_open(ctx, jpath, NULL, &j2),
+                     ORDO_E_STORAGE_BUSY);
+    assert_non_null(strstr(ordo_last_error_message(), "another process"));
+    assert_null(j2);
+  }
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
   /* Missing file without create. */
   ordo_journal_options_init(&opt);
   snprintf(other, sizeof other, "%s/missing.db", tmpdir);

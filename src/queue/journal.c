@@ -28,8 +28,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #define JOURNAL_CATEGORY "ev"
 #define JOURNAL_META_KEY "ordo.journal"
@@ -53,6 +57,7 @@ struct ordo_journal {
   int failed;           /* first write failure, or ORDO_OK */
   char *failed_message; /* its detail */
   unsigned long long records;
+  int lock_fd; /* flock on PATH.lock: one process per journal (-1: none) */
 };
 
 struct jwrite {
@@ -622,6 +627,8 @@ void ordo_journal_options_init(ordo_journal_options *opt) {
 
 static void journal_free(ordo_journal *j) {
   size_t i;
+  if (j->lock_fd >= 0)
+    close(j->lock_fd); /* releases the flock */
   for (i = 0; i < j->nunknown; i++)
     free(j->unknown[i]);
   free(j->unknown);
@@ -744,7 +751,36 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     abort();
   j->ctx = ctx;
   j->next_event = 1;
+  j->lock_fd = -1;
   qopt = opt->queue;
+  /* One process at a time: the journal's memory is the truth between its
+   * records, so a second writer would replay a different queue (and reuse
+   * event numbers). flock is dropped by the kernel when the holder dies,
+   * even by SIGKILL, so a crash never leaves it stale. */
+  if (!opt->create && access(path, F_OK) != 0) {
+    journal_free(j);
+    return ordo__set_last_error(ORDO_E_WALLET_NOT_FOUND, "journal %s: no such "
+                                "file", path);
+  }
+  {
+    char lpath[4096];
+    snprintf(lpath, sizeof lpath, "%s.lock", path);
+    j->lock_fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (j->lock_fd < 0) {
+      rc = ordo__set_last_error(errno == ENOENT ? ORDO_E_WALLET_NOT_FOUND
+                                                : ORDO_E_STORAGE,
+                                "journal %s: cannot open its lock file: %s",
+                                path, strerror(errno));
+      journal_free(j);
+      return rc;
+    }
+    if (flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      rc = ordo__set_last_error(ORDO_E_STORAGE_BUSY, "journal %s is open in "
+                                "another process (or another open)", path);
+      journal_free(j);
+      return rc;
+    }
+  }
   flags = opt->no_group_commit ? ORDO_STORAGE_NO_GROUP_COMMIT : 0;
   rc = be->open(be, ctx, path, flags, &j->st, &errmsg);
   if (rc == ORDO_E_WALLET_NOT_FOUND && opt->create) {

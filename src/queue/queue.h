@@ -298,6 +298,10 @@ const char *ordo_queue_state_name(ordo_queue_state s);
  * Threads: every call may come from any thread; one mutex serialises them
  * (never held while user code or a callback runs). open and close block
  * (file IO, replay) and refuse runtime threads with ORDO_E_WOULD_DEADLOCK.
+ * Processes: one at a time. open takes an exclusive flock on PATH.lock and
+ * a second open (in this process or another) fails with
+ * ORDO_E_STORAGE_BUSY; the kernel drops the lock when its holder exits or
+ * is killed, so a crash never leaves it behind.
  *
  * FUTURE OPTIMIZATIONS: the log only grows; a compaction that rewrites the
  * finished prefix as one snapshot record would bound it.

@@ -348,11 +348,17 @@ int ordo_submitter_step(ordo_submitter *s, int *idle) {
     }
     /* Send only once the take is on disk. */
     rc = ordo_op_wait(durable, -1);
-    ordo_op_release(durable);
     if (rc != ORDO_OK) {
+      char msg[400];
+      snprintf(msg, sizeof msg, "%s", ordo_op_message(durable) != NULL
+                                          ? ordo_op_message(durable)
+                                          : ordo_strerror(rc));
+      ordo_op_release(durable);
       free(items);
-      return ordo__set_last_error(rc, "submitter: journaling a take failed");
+      return ordo__set_last_error(rc, "submitter: journaling a take "
+                                  "failed: %s", msg);
     }
+    ordo_op_release(durable);
     for (i = 0; i < n && rc == ORDO_OK; i++)
       rc = flight_add(s, items[i].id, items[i].seq);
     if (rc == ORDO_OK &&
