@@ -11,6 +11,7 @@
 #include "ordo.h"
 #include "ledger/ledger.h"
 #include "node/node.h"
+#include "support/support.h"
 
 #include <cbor.h>
 #include <curl/curl.h>
@@ -87,23 +88,6 @@ static ordo_node *start(const char *dir, int port, unsigned block_ms,
   return n;
 }
 
-typedef struct buf {
-  char *p;
-  size_t n;
-} buf;
-
-static size_t on_data(char *d, size_t sz, size_t nm, void *ud) {
-  buf *b = ud;
-  char *p = realloc(b->p, b->n + sz * nm + 1);
-  if (p == NULL)
-    return 0;
-  memcpy(p + b->n, d, sz * nm);
-  b->p = p;
-  b->n += sz * nm;
-  b->p[b->n] = '\0';
-  return sz * nm;
-}
-
 /*
  * One HTTP request to 127.0.0.1:port: the status (-1 when curl fails) and,
  * when body_out is not NULL, the body (a new string, "" when empty). ctype
@@ -113,40 +97,19 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *ud) {
 static long http_raw(int port, const char *method, const char *target,
                      const char *ctype, const void *body, size_t len,
                      char **body_out) {
-  CURL *c = curl_easy_init();
-  struct curl_slist *h = NULL;
   char url[4096], hdr[256];
-  buf b = {NULL, 0};
-  long status = -1;
+  const char *headers[2] = {hdr, NULL};
+  support_http_answer a;
 
-  if (c == NULL)
-    return -1;
   snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, target);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-  if (strcmp(method, "POST") == 0) {
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-  }
   snprintf(hdr, sizeof hdr, "Content-Type:%s%s", ctype != NULL ? " " : "",
            ctype != NULL ? ctype : "");
-  h = curl_slist_append(h, hdr);
-  h = curl_slist_append(h, "Expect:");
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  if (curl_easy_perform(c) == CURLE_OK)
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
+  support_http(method, url, headers, body, len, 20000L, &a);
   if (body_out != NULL)
-    *body_out = b.p != NULL ? b.p : strdup("");
+    *body_out = a.body;
   else
-    free(b.p);
-  return status;
+    free(a.body);
+  return a.status;
 }
 
 /* http_raw on the test thread: the status, asserted to be an answer, and

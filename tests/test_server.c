@@ -19,6 +19,7 @@
 #include "ledger/ledger.h"
 #include "node/node.h"
 #include "server/server.h"
+#include "support/support.h"
 
 #include <curl/curl.h>
 #include <ftw.h>
@@ -28,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,45 +81,8 @@ static void rmdir_all(char *d) {
   free(d);
 }
 
-typedef struct buf {
-  char *p;
-  size_t n;
-} buf;
-
-static size_t on_data(char *d, size_t sz, size_t nm, void *ud) {
-  buf *b = ud;
-  char *p = realloc(b->p, b->n + sz * nm + 1);
-  if (p == NULL)
-    return 0;
-  memcpy(p + b->n, d, sz * nm);
-  b->p = p;
-  b->n += sz * nm;
-  b->p[b->n] = '\0';
-  return sz * nm;
-}
-
-typedef struct answer {
-  long status;
-  char *body;            /* "" when empty */
-  char retry_after[32];  /* the header's value, "" when absent */
-  char content_type[128];
-} answer;
-
-static size_t on_header(char *d, size_t sz, size_t nm, void *ud) {
-  answer *a = ud;
-  size_t n = sz * nm;
-  char line[256];
-  if (n >= sizeof line)
-    return n;
-  memcpy(line, d, n);
-  line[n] = '\0';
-  line[strcspn(line, "\r\n")] = '\0';
-  if (strncasecmp(line, "Retry-After: ", 13) == 0)
-    snprintf(a->retry_after, sizeof a->retry_after, "%s", line + 13);
-  else if (strncasecmp(line, "Content-Type: ", 14) == 0)
-    snprintf(a->content_type, sizeof a->content_type, "%s", line + 14);
-  return n;
-}
+/* An answer: status, body, Retry-After and Content-Type (support.h). */
+typedef support_http_answer answer;
 
 /*
  * One HTTP request to 127.0.0.1:port. token NULL: no Authorization;
@@ -129,44 +92,20 @@ static size_t on_header(char *d, size_t sz, size_t nm, void *ud) {
 static void http_raw(int port, const char *method, const char *target,
                      const char *token, const char *ctype, const char *header,
                      const void *body, size_t len, answer *a) {
-  CURL *c = curl_easy_init();
-  struct curl_slist *h = NULL;
-  char url[4096], hdr[512];
-  buf b = {NULL, 0};
+  char url[4096], type[512], auth[512];
+  const char *headers[4] = {type, NULL, NULL, NULL};
+  size_t n = 1;
 
-  memset(a, 0, sizeof *a);
-  a->status = -1;
-  assert_non_null(c);
   snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, target);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
-  if (strcmp(method, "POST") == 0) {
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-  }
-  snprintf(hdr, sizeof hdr, "Content-Type: %s",
+  snprintf(type, sizeof type, "Content-Type: %s",
            ctype != NULL ? ctype : "application/json");
-  h = curl_slist_append(h, hdr);
-  h = curl_slist_append(h, "Expect:");
   if (token != NULL) {
-    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", token);
-    h = curl_slist_append(h, hdr);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    headers[n++] = auth;
   }
   if (header != NULL)
-    h = curl_slist_append(h, header);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  if (curl_easy_perform(c) == CURLE_OK)
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
-  a->body = b.p != NULL ? b.p : strdup("");
+    headers[n++] = header;
+  support_http(method, url, headers, body, len, 30000L, a);
 }
 
 /* A request with the token and a JSON body (or none); the status, and the

@@ -1,13 +1,17 @@
 /*
- * support.c — latches, gates, thread and metrics helpers for the tests.
+ * support.c — latches, gates, thread, metrics and HTTP helpers for the
+ * tests.
  */
 #include "support/support.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* How often a cancellable gate wait re-checks ordo_op_cancelled() when
@@ -176,11 +180,80 @@ void support_metric_wait_eq(ordo_ctx *ctx, const char *cls, const char *key,
     sched_yield();
 }
 
+/* ---- HTTP (libcurl's easy API) ------------------------------------------- */
+
+typedef struct http_buf {
+  char *p;
+  size_t n;
+} http_buf;
+
+static size_t http_on_data(char *d, size_t sz, size_t nm, void *ud) {
+  http_buf *b = ud;
+  char *p = realloc(b->p, b->n + sz * nm + 1);
+  if (p == NULL)
+    return 0;
+  memcpy(p + b->n, d, sz * nm);
+  b->p = p;
+  b->n += sz * nm;
+  b->p[b->n] = '\0';
+  return sz * nm;
+}
+
+static size_t http_on_header(char *d, size_t sz, size_t nm, void *ud) {
+  support_http_answer *a = ud;
+  size_t n = sz * nm;
+  char line[256];
+  if (n >= sizeof line)
+    return n;
+  memcpy(line, d, n);
+  line[n] = '\0';
+  line[strcspn(line, "\r\n")] = '\0';
+  if (strncasecmp(line, "Retry-After: ", 13) == 0)
+    snprintf(a->retry_after, sizeof a->retry_after, "%s", line + 13);
+  else if (strncasecmp(line, "Content-Type: ", 14) == 0)
+    snprintf(a->content_type, sizeof a->content_type, "%s", line + 14);
+  return n;
+}
+
+void support_http(const char *method, const char *url,
+                  const char *const *headers, const void *body, size_t len,
+                  long timeout_ms, support_http_answer *a) {
+  CURL *c = curl_easy_init();
+  struct curl_slist *h = NULL;
+  http_buf b = {NULL, 0};
+
+  memset(a, 0, sizeof *a);
+  a->status = -1;
+  if (c != NULL) {
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+    if (strcmp(method, "POST") == 0) {
+      curl_easy_setopt(c, CURLOPT_POST, 1L);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    }
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+      h = curl_slist_append(h, headers[i]);
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (curl_easy_perform(c) == CURLE_OK)
+      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+  }
+  a->body = b.p != NULL ? b.p : strdup("");
+}
+
 /* ---- running a command to its end ----------------------------------------- */
 
 #include <setjmp.h>
 #include <stdarg.h>
-#include <string.h>
 #include <cmocka.h>
 
 int support_run(ordo_op *op, char **out) {

@@ -100,6 +100,26 @@ long long support_metric(ordo_ctx *ctx, const char *cls, const char *key);
 void support_metric_wait_eq(ordo_ctx *ctx, const char *cls, const char *key,
                             long long value);
 
+/* ---- HTTP (libcurl's easy API) ------------------------------------------ */
+
+/* What came back from support_http. */
+typedef struct support_http_answer {
+  long status;            /* the response code; -1 when curl failed */
+  char *body;             /* malloc'd, "" when empty; the caller frees it */
+  char retry_after[32];   /* the Retry-After header's value, "" when absent */
+  char content_type[128]; /* the Content-Type header's value, "" when absent */
+} support_http_answer;
+
+/*
+ * One request: method to url with the header lines in headers (a
+ * NULL-terminated array, or NULL) and "Expect:" (no 100-continue); a POST
+ * sends the len bytes at body. Bounded by timeout_ms. No cmocka asserts, so
+ * any thread may call it, once the test has called curl_global_init.
+ */
+void support_http(const char *method, const char *url,
+                  const char *const *headers, const void *body, size_t len,
+                  long timeout_ms, support_http_answer *a);
+
 /* ---- running a command to its end (test thread only) ------------------- */
 
 /* Wait for op and release it; return its status and, when out is not NULL,
