@@ -20,8 +20,8 @@
  */
 #include "ordo.h"
 #include "node/node.h"
+#include "fuzz_tmpdir.h"
 
-#include <ftw.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,18 +34,10 @@ static ordo_node *node;
 static char dir[] = "/tmp/ordo-fuzz-node-XXXXXX";
 static unsigned long calls;
 
-static int rm_one(const char *path, const struct stat *sb, int flag,
-                  struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static void teardown(void) {
   ordo_node_stop(node);
   node = NULL;
-  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  fuzz_rmdir_all(dir);
 }
 
 static void setup(void) {

@@ -19,8 +19,8 @@
  */
 #include "ordo.h"
 #include "server/server.h"
+#include "fuzz_tmpdir.h"
 
-#include <ftw.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,18 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static ordo_server *srv;
 static char dir[] = "/tmp/ordo-fuzz-server-XXXXXX";
 
-static int rm_one(const char *path, const struct stat *sb, int flag,
-                  struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static void teardown(void) {
   ordo_server_stop(srv);
   srv = NULL;
-  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  fuzz_rmdir_all(dir);
 }
 
 static void setup(void) {
