@@ -685,7 +685,7 @@ static int ik(mstate *m, ordo_ledger_intkey_verb v, const char *name,
 /* The value of name in state, via the CBOR map at its address. */
 static uint64_t ik_value(mstate *m, const char *name) {
   char addr[ORDO_LEDGER_ADDRESS_SIZE];
-  const unsigned char *v;
+  const unsigned char *v = NULL;
   size_t len, i;
   assert_int_equal(ordo_ledger_intkey_address(name, addr), ORDO_OK);
   assert_int_equal(m_get(m, addr, &v, &len), ORDO_OK);
