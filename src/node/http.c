@@ -11,6 +11,7 @@
  * which runs first and whose result becomes the request's context.
  */
 #include "node/internal.h"
+#include "http/http.h"
 #include "runtime/runtime.h"
 
 #include <arpa/inet.h>
@@ -20,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 /* The largest body taken; Sawtooth's REST API allows 10 MiB. */
@@ -59,40 +59,6 @@ static int reply_nomem(answer *a) { return reply(a, 500, NULL); }
 /* Query strings                                                             */
 /* ------------------------------------------------------------------------ */
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decode n bytes (and '+' to space) into a new string; a '%' not
- * followed by two hex digits stays as it is. NUL bytes (%00) end it. */
-static char *url_decode(const char *s, size_t n) {
-  char *out = malloc(n + 1);
-  size_t i, j = 0;
-  if (out == NULL)
-    return NULL;
-  for (i = 0; i < n; i++) {
-    int hi, lo;
-    if (s[i] == '+') {
-      out[j++] = ' ';
-    } else if (s[i] == '%' && i + 2 < n &&
-               (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-               (lo = hexval((unsigned char)s[i + 2])) >= 0) {
-      out[j++] = (char)(hi << 4 | lo);
-      i += 2;
-    } else {
-      out[j++] = s[i];
-    }
-  }
-  out[j] = '\0';
-  return out;
-}
-
 /*
  * The value of the first key=value in query whose decoded key is key: a new
  * string in *out (a key without '=' has the value ""), or *out NULL when
@@ -108,12 +74,14 @@ static int query_get(const char *query, const char *key, char **out) {
     size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
     char *k;
     eq = memchr(p, '=', len);
-    if ((k = url_decode(p, eq != NULL ? (size_t)(eq - p) : len)) == NULL)
+    k = ordo__http_url_decode(p, eq != NULL ? (size_t)(eq - p) : len);
+    if (k == NULL)
       return ORDO_E_NOMEM;
     if (strcmp(k, key) == 0) {
       free(k);
-      *out = eq != NULL ? url_decode(eq + 1, len - (size_t)(eq + 1 - p))
-                        : strdup("");
+      *out = eq != NULL
+                 ? ordo__http_url_decode(eq + 1, len - (size_t)(eq + 1 - p))
+                 : strdup("");
       return *out != NULL ? ORDO_OK : ORDO_E_NOMEM;
     }
     free(k);
@@ -131,21 +99,6 @@ static int is_hex(const char *s, size_t n) {
     if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
       return 0;
   return n == (size_t)-1 || i == n;
-}
-
-/* A media type without parameters equals want (case-insensitive). */
-static int content_type_is(const char *ct, const char *want) {
-  size_t n = strlen(want);
-  if (ct == NULL)
-    return 0;
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
-  if (strncasecmp(ct, want, n) != 0)
-    return 0;
-  ct += n;
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
-  return *ct == '\0' || *ct == ';';
 }
 
 /* "http://HOST" for links. */
@@ -200,7 +153,8 @@ static int post_batches(ordo_node *node, const ordo_node_request *req,
   json_t *body;
   int rc;
 
-  if (!content_type_is(req->content_type, "application/octet-stream"))
+  if (!ordo__http_content_type_is(req->content_type,
+                                  "application/octet-stream"))
     return reply_error(a, 400, 42, "Wrong Content Type",
                        "Batches must be submitted as a BatchList protobuf "
                        "binary, with a 'Content-Type' header of "
@@ -336,7 +290,7 @@ static int batch_statuses(ordo_node *node, const ordo_node_request *req,
   if (post) {
     json_t *arr;
     json_error_t jerr;
-    if (!content_type_is(req->content_type, "application/json"))
+    if (!ordo__http_content_type_is(req->content_type, "application/json"))
       return reply_error(a, 400, 43, "Wrong Content Type",
                          "Requests for batch statuses sent as a POST must "
                          "have a 'Content-Type' header of 'application/json'");

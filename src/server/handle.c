@@ -10,6 +10,7 @@
  * waits for all of them: the 202 is sent only once each is durable.
  */
 #include "server/internal.h"
+#include "http/http.h"
 #include "runtime/runtime.h"
 
 #include <sodium.h>
@@ -149,31 +150,6 @@ int srv_wait(ordo_server *srv, ordo_op *op) {
   return ordo_op_wait(op, (int)srv->opts.request_timeout_ms);
 }
 
-/* A media type (without parameters) equals want, case-insensitively. */
-static int content_type_is(const char *ct, const char *want) {
-  size_t n = strlen(want);
-  if (ct == NULL)
-    return 0;
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
-  if (strncasecmp(ct, want, n) != 0)
-    return 0;
-  ct += n;
-  while (*ct == ' ' || *ct == '\t')
-    ct++;
-  return *ct == '\0' || *ct == ';';
-}
-
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* The decoded value of key in a raw query (new string), or NULL (absent,
  * or out of memory: *nomem). A %00 ends the value. */
 static char *query_get(const char *query, const char *key, int *nomem) {
@@ -184,26 +160,9 @@ static char *query_get(const char *query, const char *key, int *nomem) {
     const char *end = strchr(p, '&');
     size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
     if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-      const char *v = p + klen + 1;
-      size_t vn = len - klen - 1, i, o = 0;
-      char *out = malloc(vn + 1);
-      int hi, lo;
-      if (out == NULL) {
+      char *out = ordo__http_url_decode(p + klen + 1, len - klen - 1);
+      if (out == NULL)
         *nomem = 1;
-        return NULL;
-      }
-      for (i = 0; i < vn; i++) {
-        if (v[i] == '+')
-          out[o++] = ' ';
-        else if (v[i] == '%' && i + 2 < vn &&
-                 (hi = hexval((unsigned char)v[i + 1])) >= 0 &&
-                 (lo = hexval((unsigned char)v[i + 2])) >= 0) {
-          out[o++] = (char)(hi << 4 | lo);
-          i += 2;
-        } else
-          out[o++] = v[i];
-      }
-      out[o] = '\0';
       return out;
     }
     p += len;
@@ -686,7 +645,8 @@ static int post_batches(ordo_server *srv, const ordo_server_request *req,
   size_t n = 0, i;
   int rc;
 
-  if (content_type_is(req->content_type, "application/octet-stream"))
+  if (ordo__http_content_type_is(req->content_type,
+                                 "application/octet-stream"))
     return post_raw(srv, req, resp);
   /* Any other Content-Type (or none) is JSON: curl -d sends a form type. */
   if ((svc = raw_service(req, &svc_owned, resp)) == NULL)

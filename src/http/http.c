@@ -1,0 +1,55 @@
+/*
+ * http.c — the helpers of http.h: Content-Type matching and percent-decoding
+ * for the node's and the server's request handlers.
+ */
+#include "http/http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int ordo__http_content_type_is(const char *ct, const char *want) {
+  size_t n = strlen(want);
+  if (ct == NULL)
+    return 0;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  if (strncasecmp(ct, want, n) != 0)
+    return 0;
+  ct += n;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == '\0' || *ct == ';';
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+char *ordo__http_url_decode(const char *s, size_t n) {
+  char *out = malloc(n + 1);
+  size_t i, j = 0;
+  if (out == NULL)
+    return NULL;
+  for (i = 0; i < n; i++) {
+    int hi, lo;
+    if (s[i] == '+') {
+      out[j++] = ' ';
+    } else if (s[i] == '%' && i + 2 < n &&
+               (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+               (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+      out[j++] = (char)(hi << 4 | lo);
+      i += 2;
+    } else {
+      out[j++] = s[i];
+    }
+  }
+  out[j] = '\0';
+  return out;
+}

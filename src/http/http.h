@@ -1,0 +1,30 @@
+/*
+ * http.h — small helpers both HTTP front ends use (the embedded node,
+ * src/node/http.c, and `ordo serve`, src/server/): reading a request's
+ * Content-Type and percent-decoding its query. Not installed; no sockets
+ * and no libmicrohttpd here, so the socket-free handlers (and the fuzzers)
+ * use them as they are.
+ *
+ * Every function is synchronous, thread-safe and keeps no state.
+ */
+#ifndef ORDO_HTTP_H
+#define ORDO_HTTP_H
+
+#include <stddef.h>
+
+/*
+ * 1 if the media type ct, without its parameters (";charset=..."), is want,
+ * compared case-insensitively and with blanks around it ignored; 0 if not or
+ * if ct is NULL (no Content-Type header).
+ */
+int ordo__http_content_type_is(const char *ct, const char *want);
+
+/*
+ * Percent-decode the n bytes at s (and '+' to a space) into a new
+ * NUL-terminated string, the caller's to free; a '%' not followed by two hex
+ * digits stays as it is, and a decoded NUL byte (%00) ends the string. NULL
+ * when out of memory.
+ */
+char *ordo__http_url_decode(const char *s, size_t n);
+
+#endif /* ORDO_HTTP_H */
