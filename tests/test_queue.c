@@ -519,6 +519,35 @@ static void test_held_take_id_seq(void **unused) {
   ordo_queue_free(q);
 }
 
+/* A big take (the radix sort path) hands out every ready batch exactly
+ * once, in submission order, across services; seqs past 2^11 and 2^22
+ * need more than one pass. */
+static void test_big_take_in_order(void **unused) {
+  enum { N = 5000 };
+  ordo_queue *q = qdefault();
+  ordo_queue_item *items = calloc(N, sizeof(*items));
+  ordo_queue_batch_spec sp = {0};
+  char id[32], svc[16];
+  size_t n, i;
+  (void)unused;
+  assert_non_null(items);
+  for (i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "B%zu", i);
+    snprintf(svc, sizeof svc, "s%zu", i % 7);
+    sp.id = id;
+    sp.service = svc;
+    sp.seq = i == N - 1 ? (uint64_t)1 << 23 : 0; /* one large seq */
+    assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_OK);
+  }
+  assert_int_equal(ordo_queue_take(q, items, N, &n), ORDO_OK);
+  assert_int_equal(n, N);
+  for (i = 1; i < n; i++)
+    assert_true(items[i - 1].seq < items[i].seq);
+  assert_int_equal(items[N - 1].seq, (uint64_t)1 << 23);
+  free(items);
+  ordo_queue_free(q);
+}
+
 static void test_workload_parse(void **unused) {
   ordo_workload *w = NULL;
   (void)unused;
@@ -965,6 +994,7 @@ int main(void) {
       cmocka_unit_test(test_rounds_vs_continuous),
       cmocka_unit_test(test_fairness),
       cmocka_unit_test(test_held_take_id_seq),
+      cmocka_unit_test(test_big_take_in_order),
       cmocka_unit_test(test_workload_parse),
       cmocka_unit_test(test_plan_cli),
       cmocka_unit_test(test_property_random_workloads),
