@@ -117,6 +117,8 @@ struct qservice {
   int trie;
   qnode *root;     /* trie: the root (the empty address) */
   qnode **flat;    /* flat: open addressing, linear probing */
+  size_t *flath;   /* flat[i]'s hash, beside it: probes and growth never
+                      touch a node that is not the one sought */
   size_t flatcap, nflat, flat_len;
   qbatch *first, *last;
   qheap_ent *heap;
@@ -553,8 +555,8 @@ static size_t flat_slot(const qservice *s, const char *addr, size_t len,
   size_t i = h & (s->flatcap - 1);
   for (;;) {
     const qnode *n = s->flat[i];
-    if (n == NULL ||
-        (n->hash == h && n->depth == len && memcmp(n->key, addr, len) == 0))
+    if (n == NULL || (s->flath[i] == h && n->depth == len &&
+                      memcmp(n->key, addr, len) == 0))
       return i;
     i = (i + 1) & (s->flatcap - 1);
   }
@@ -569,26 +571,33 @@ static qnode *flat_find(const qservice *s, const char *addr, size_t len,
 
 /* Room for `extra` more nodes at load <= 1/2. */
 static int flat_reserve(qservice *s, size_t extra) {
-  size_t ncap, i;
+  size_t ncap, i, *nh;
   qnode **nf;
   if ((s->nflat + extra) * 2 <= s->flatcap)
     return ORDO_OK;
   ncap = s->flatcap ? s->flatcap : 16;
   while ((s->nflat + extra) * 2 > ncap)
     ncap *= 2;
-  if ((nf = calloc(ncap, sizeof(*nf))) == NULL)
+  nf = calloc(ncap, sizeof(*nf));
+  nh = malloc(ncap * sizeof(*nh));
+  if (nf == NULL || nh == NULL) {
+    free(nf);
+    free(nh);
     return ORDO_E_NOMEM;
+  }
   for (i = 0; i < s->flatcap; i++) {
-    qnode *n = s->flat[i];
-    if (n != NULL) {
-      size_t j = n->hash & (ncap - 1);
+    if (s->flat[i] != NULL) {
+      size_t j = s->flath[i] & (ncap - 1);
       while (nf[j] != NULL)
         j = (j + 1) & (ncap - 1);
-      nf[j] = n;
+      nf[j] = s->flat[i];
+      nh[j] = s->flath[i];
     }
   }
   free(s->flat);
+  free(s->flath);
   s->flat = nf;
+  s->flath = nh;
   s->flatcap = ncap;
   return ORDO_OK;
 }
@@ -601,11 +610,12 @@ static void flat_remove(qservice *s, const qnode *n) {
     j = (j + 1) & (s->flatcap - 1);
     if (s->flat[j] == NULL)
       break;
-    home = s->flat[j]->hash & (s->flatcap - 1);
+    home = s->flath[j] & (s->flatcap - 1);
     /* Move j back to i unless its home lies cyclically in (i, j]. */
     if ((j > i && (home <= i || home > j)) ||
         (j < i && home <= i && home > j)) {
       s->flat[i] = s->flat[j];
+      s->flath[i] = s->flath[j];
       i = j;
     }
   }
@@ -663,7 +673,9 @@ static int locks_prepare(qservice *s, const qholder *fp, size_t nfp) {
       return ORDO_E_NOMEM;
     }
   free(s->flat);
+  free(s->flath);
   s->flat = NULL;
+  s->flath = NULL;
   s->flatcap = s->nflat = 0;
   s->trie = 1;
   return ORDO_OK;
@@ -697,6 +709,7 @@ static qnode *locks_node(qservice *s, const qholder *a) {
     return NULL;
   n->hash = h;
   s->flat[i] = n;
+  s->flath[i] = h;
   s->nflat++;
   return n;
 }
@@ -716,6 +729,7 @@ static void locks_free(qservice *s) {
     if (s->flat[i] != NULL)
       node_free(s->flat[i]);
   free(s->flat);
+  free(s->flath);
   nodes_free(s->root);
 }
 
