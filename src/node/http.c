@@ -392,6 +392,25 @@ nomem:
 /* GET /state, /state/{address}, /blocks                                     */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The read connection under rd_mu, in one read transaction: what a handler
+ * reads and the head it reports agree. read_end follows every read_begin,
+ * whatever it returned. read_begin: ORDO_E_STORAGE when BEGIN fails.
+ */
+static int read_begin(ordo_node *node) {
+  sqlite3 *db = node->st.rdb;
+  pthread_mutex_lock(&node->rd_mu);
+  if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+    return ordo__set_last_error(ORDO_E_STORAGE, "node db: %s",
+                                sqlite3_errmsg(db));
+  return ORDO_OK;
+}
+
+static void read_end(ordo_node *node) {
+  sqlite3_exec(node->st.rdb, "COMMIT", NULL, NULL, NULL);
+  pthread_mutex_unlock(&node->rd_mu);
+}
+
 static int head_json(sqlite3 *db, json_t **out) {
   uint64_t num;
   char id[65];
@@ -419,18 +438,12 @@ static int get_state_one(ordo_node *node, const ordo_node_request *req,
   if (!is_hex(address, ORDO_LEDGER_ADDRESS_LEN))
     return reply_error(a, 400, 62, "Invalid State Address",
                        "A state address is 70 lower-case hex characters");
-  pthread_mutex_lock(&node->rd_mu);
-  /* One read transaction: the value and the head agree. */
-  rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
-           ? ORDO_OK
-           : ordo__set_last_error(ORDO_E_STORAGE, "node db: %s",
-                                  sqlite3_errmsg(db));
+  rc = read_begin(node);
   if (rc == ORDO_OK)
     rc = node_store_state_get(db, address, &buf, &cap, &len);
   if (rc == ORDO_OK)
     rc = head_json(db, &head);
-  sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-  pthread_mutex_unlock(&node->rd_mu);
+  read_end(node);
   if (rc == ORDO_E_NOT_FOUND) {
     free(buf);
     return reply_error(a, 404, 75, "State Not Found",
@@ -503,11 +516,32 @@ fail:
   return NULL;
 }
 
+/*
+ * The 200 answer of one page of path: {"data", "head", "link", "paging"}.
+ * data is borrowed; head is taken (freed whatever happens).
+ */
+static int reply_page(ordo_node *node, const ordo_node_request *req,
+                      const char *path, json_t *data, json_t *head,
+                      size_t limit, const char *start, const char *next,
+                      answer *a) {
+  char base[300];
+  json_t *paging, *body;
+  base_url(node, req, base, sizeof base);
+  paging = paging_json(limit, start, next, base, path, req->query);
+  body = json_pack("{s:O,s:o,s:o*,s:o*}", "data", data, "head", head, "link",
+                   link_json(base, path, req->query), "paging", paging);
+  if (body == NULL || paging == NULL) {
+    json_decref(body);
+    return reply_nomem(a);
+  }
+  return reply(a, 200, body);
+}
+
 static int get_state_list(ordo_node *node, const ordo_node_request *req,
                           answer *a) {
   sqlite3 *db = node->st.rdb;
-  char *prefix = NULL, *start = NULL, *lim = NULL, *next = NULL, base[300];
-  json_t *data = NULL, *head = NULL, *body = NULL, *paging;
+  char *prefix = NULL, *start = NULL, *lim = NULL, *next = NULL;
+  json_t *data = NULL, *head = NULL;
   size_t limit;
   int rc;
 
@@ -530,36 +564,23 @@ static int get_state_list(ordo_node *node, const ordo_node_request *req,
   }
   if ((data = json_array()) == NULL)
     goto nomem;
-  pthread_mutex_lock(&node->rd_mu);
-  rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
-           ? ORDO_OK
-           : ordo__set_last_error(ORDO_E_STORAGE, "node db: %s",
-                                  sqlite3_errmsg(db));
+  rc = read_begin(node);
   if (rc == ORDO_OK)
     rc = node_store_state_list(db, prefix != NULL ? prefix : "", start, limit,
                                data, &next);
   if (rc == ORDO_OK)
     rc = head_json(db, &head);
-  sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-  pthread_mutex_unlock(&node->rd_mu);
+  read_end(node);
   if (rc != ORDO_OK) {
     rc = storage_answer(a, rc);
     goto out;
   }
-  base_url(node, req, base, sizeof base);
-  paging = paging_json(limit, start, next, base, "/state", req->query);
-  body = json_pack("{s:O,s:o,s:o*,s:o*}", "data", data, "head", head, "link",
-                   link_json(base, "/state", req->query), "paging", paging);
+  rc = reply_page(node, req, "/state", data, head, limit, start, next, a);
   head = NULL;
-  if (body == NULL || paging == NULL)
-    goto nomem;
-  rc = reply(a, 200, body);
-  body = NULL;
   goto out;
 nomem:
   rc = reply_nomem(a);
 out:
-  json_decref(body);
   json_decref(head);
   json_decref(data);
   free(prefix);
@@ -572,8 +593,8 @@ out:
 static int get_blocks(ordo_node *node, const ordo_node_request *req,
                       answer *a) {
   sqlite3 *db = node->st.rdb;
-  char *start = NULL, *lim = NULL, base[300], nextstr[24];
-  json_t *data = NULL, *head = NULL, *body = NULL, *paging;
+  char *start = NULL, *lim = NULL, nextstr[24];
+  json_t *data = NULL, *head = NULL;
   uint64_t from = UINT64_MAX;
   int64_t next = -1;
   size_t limit;
@@ -598,37 +619,24 @@ static int get_blocks(ordo_node *node, const ordo_node_request *req,
   }
   if ((data = json_array()) == NULL)
     goto nomem;
-  pthread_mutex_lock(&node->rd_mu);
-  rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK
-           ? ORDO_OK
-           : ordo__set_last_error(ORDO_E_STORAGE, "node db: %s",
-                                  sqlite3_errmsg(db));
+  rc = read_begin(node);
   if (rc == ORDO_OK)
     rc = node_store_block_list(db, from, limit, data, &next);
   if (rc == ORDO_OK)
     rc = head_json(db, &head);
-  sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-  pthread_mutex_unlock(&node->rd_mu);
+  read_end(node);
   if (rc != ORDO_OK) {
     rc = storage_answer(a, rc);
     goto out;
   }
   snprintf(nextstr, sizeof nextstr, "%lld", (long long)next);
-  base_url(node, req, base, sizeof base);
-  paging = paging_json(limit, start, next >= 0 ? nextstr : NULL, base,
-                       "/blocks", req->query);
-  body = json_pack("{s:O,s:o,s:o*,s:o*}", "data", data, "head", head, "link",
-                   link_json(base, "/blocks", req->query), "paging", paging);
+  rc = reply_page(node, req, "/blocks", data, head, limit, start,
+                  next >= 0 ? nextstr : NULL, a);
   head = NULL;
-  if (body == NULL || paging == NULL)
-    goto nomem;
-  rc = reply(a, 200, body);
-  body = NULL;
   goto out;
 nomem:
   rc = reply_nomem(a);
 out:
-  json_decref(body);
   json_decref(head);
   json_decref(data);
   free(start);
