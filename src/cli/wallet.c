@@ -378,6 +378,42 @@ static int usage_error(const cli_env *e, const char *fmt, ...) {
   return ORDO_CLI_USAGE;
 }
 
+static int done_say(const cli_args *a, ordo_op *op, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* The end of a command whose text answer is one line: with --json, op's
+ * result as it is, else the line fmt makes. Releases op; ORDO_CLI_OK. */
+static int done_say(const cli_args *a, ordo_op *op, const char *fmt, ...) {
+  va_list ap;
+  if (a->json) {
+    print_json(op);
+  } else {
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+  }
+  ordo_op_release(op);
+  return ORDO_CLI_OK;
+}
+
+/* The end of a command that prints from its result: with --json, op's
+ * result as it is and 0; else 1 with the result parsed in *r (never NULL
+ * but for lack of memory), for the caller to print and json_decref.
+ * Releases op either way. */
+static int done_result(const cli_args *a, ordo_op *op, json_t **r) {
+  int text = !a->json;
+  *r = NULL;
+  if (text)
+    *r = result_of(op);
+  else
+    print_json(op);
+  ordo_op_release(op);
+  return text;
+}
+
 /* Read all of path ('-': stdin) into a malloc'd, NUL-terminated buffer. */
 static int read_input(const cli_env *e, const char *path, char **out,
                       size_t *len) {
@@ -671,12 +707,7 @@ static int w_create(cli_env *e, const cli_args *a) {
   int rc = run_op(e, ordo_wallet_create(e->ctx, e->config, e->creds), &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json)
-    print_json(op);
-  else
-    printf("created wallet '%s'\n", a->id);
-  ordo_op_release(op);
-  return ORDO_CLI_OK;
+  return done_say(a, op, "created wallet '%s'\n", a->id);
 }
 
 /* The wallet was opened by cli_exec: nothing left but to say so. */
@@ -694,35 +725,29 @@ static int w_delete(cli_env *e, const cli_args *a) {
   int rc = run_op(e, ordo_wallet_delete(e->ctx, e->config, e->creds), &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json)
-    print_json(op);
-  else
-    printf("deleted wallet '%s'\n", a->id);
-  ordo_op_release(op);
-  return ORDO_CLI_OK;
+  return done_say(a, op, "deleted wallet '%s'\n", a->id);
 }
 
 static int w_list(cli_env *e, const cli_args *a) {
   ordo_op *op = NULL;
+  json_t *r;
   int rc = run_op(e, ordo_wallet_list(e->ctx, e->config), &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op), *w;
+  if (done_result(a, op, &r)) {
+    json_t *w;
     size_t i;
     json_array_foreach(json_object_get(r, "wallets"), i, w)
         printf("%s\n", str_or(w, "id", "?"));
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
 static int w_export(cli_env *e, const cli_args *a) {
   char *xcfg;
   ordo_op *op = NULL;
+  json_t *r;
   int rc = export_file_json(e, a, a->to, &xcfg);
   if (rc != ORDO_CLI_OK)
     return rc;
@@ -730,21 +755,18 @@ static int w_export(cli_env *e, const cli_args *a) {
   sodium_free(xcfg);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op);
+  if (done_result(a, op, &r)) {
     printf("exported %lld records to %s\n",
            (long long)json_integer_value(json_object_get(r, "records")), a->to);
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
 static int w_import(cli_env *e, const cli_args *a) {
   char *icfg;
   ordo_op *op = NULL;
+  json_t *r;
   int rc = export_file_json(e, a, a->from, &icfg);
   if (rc != ORDO_CLI_OK)
     return rc;
@@ -752,15 +774,11 @@ static int w_import(cli_env *e, const cli_args *a) {
   sodium_free(icfg);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op);
+  if (done_result(a, op, &r)) {
     printf("imported %lld records into wallet '%s'\n",
            (long long)json_integer_value(json_object_get(r, "records")), a->id);
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
@@ -804,18 +822,15 @@ static const char record_opts[] =
 /* Print a record with --json as get returns it, or readably. */
 static int show_record(cli_env *e, const cli_args *a) {
   ordo_op *op = NULL;
+  json_t *r;
   int rc = run_op(e, ordo_record_get(e->ctx, a->id, a->type, a->name,
                                      record_opts), &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op);
+  if (done_result(a, op, &r)) {
     print_record(r);
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
@@ -831,12 +846,7 @@ static int r_add(cli_env *e, const cli_args *a) {
   free(buf);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json)
-    print_json(op);
-  else
-    printf("added %s/%s\n", a->type, a->name);
-  ordo_op_release(op);
-  return ORDO_CLI_OK;
+  return done_say(a, op, "added %s/%s\n", a->type, a->name);
 }
 
 static int r_get(cli_env *e, const cli_args *a) { return show_record(e, a); }
@@ -875,17 +885,13 @@ static int r_delete(cli_env *e, const cli_args *a) {
   int rc = run_op(e, ordo_record_delete(e->ctx, a->id, a->type, a->name), &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json)
-    print_json(op);
-  else
-    printf("deleted %s/%s\n", a->type, a->name);
-  ordo_op_release(op);
-  return ORDO_CLI_OK;
+  return done_say(a, op, "deleted %s/%s\n", a->type, a->name);
 }
 
 static int r_search(cli_env *e, const cli_args *a) {
   unsigned long long offset, limit;
   ordo_op *op = NULL;
+  json_t *r;
   int rc;
 
   if (parse_count(a->offset, &offset) != 0)
@@ -901,10 +907,8 @@ static int r_search(cli_env *e, const cli_args *a) {
                                     offset, limit), &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op), *rec, *recs = json_object_get(r, "records");
+  if (done_result(a, op, &r)) {
+    json_t *rec, *recs = json_object_get(r, "records");
     size_t i;
     json_array_foreach(recs, i, rec) {
       char *tags = json_dumps(json_object_get(rec, "tags"),
@@ -917,26 +921,22 @@ static int r_search(cli_env *e, const cli_args *a) {
            (long long)json_integer_value(json_object_get(r, "total")));
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
 static int r_count(cli_env *e, const cli_args *a) {
   ordo_op *op = NULL;
+  json_t *r;
   int rc = run_op(e, ordo_record_count(e->ctx, a->id, a->type,
                                        a->query != NULL ? a->query : "{}"),
                   &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op);
+  if (done_result(a, op, &r)) {
     printf("%lld\n",
            (long long)json_integer_value(json_object_get(r, "count")));
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
@@ -1049,6 +1049,7 @@ static void print_did(json_t *d) {
 static int d_create(cli_env *e, const cli_args *a) {
   char *opts;
   ordo_op *op = NULL;
+  json_t *r;
   int rc = did_options(e, a, &opts);
   if (rc != ORDO_CLI_OK)
     return rc;
@@ -1056,50 +1057,41 @@ static int d_create(cli_env *e, const cli_args *a) {
   sodium_free(opts);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op);
+  if (done_result(a, op, &r)) {
     printf("did:      %s\nverkey:   %s\n", str_or(r, "did", "?"),
            str_or(r, "verkey", "?"));
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
 static int d_list(cli_env *e, const cli_args *a) {
   ordo_op *op = NULL;
+  json_t *r;
   int rc = run_op(e, ordo_did_list(e->ctx, a->id), &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op), *d;
+  if (done_result(a, op, &r)) {
+    json_t *d;
     size_t i;
     json_array_foreach(json_object_get(r, "dids"), i, d)
         printf("%s\t%s\t%s\n", str_or(d, "did", "?"), str_or(d, "verkey", "?"),
                str_or(d, "metadata", ""));
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
 static int d_get(cli_env *e, const cli_args *a) {
   ordo_op *op = NULL;
+  json_t *r;
   int rc = run_op(e, ordo_did_get(e->ctx, a->id, a->did), &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op);
+  if (done_result(a, op, &r)) {
     print_did(r);
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
@@ -1109,17 +1101,13 @@ static int d_set_metadata(cli_env *e, const cli_args *a) {
                   &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json)
-    print_json(op);
-  else
-    printf("metadata of %s set\n", a->did);
-  ordo_op_release(op);
-  return ORDO_CLI_OK;
+  return done_say(a, op, "metadata of %s set\n", a->did);
 }
 
 static int d_rotate(cli_env *e, const cli_args *a) {
   char *opts;
   ordo_op *op = NULL;
+  json_t *r;
   int rc;
   if (a->metadata != NULL)
     return usage_error(e, "did rotate takes no --metadata");
@@ -1129,31 +1117,24 @@ static int d_rotate(cli_env *e, const cli_args *a) {
   sodium_free(opts);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op);
+  if (done_result(a, op, &r)) {
     printf("next verkey: %s\n(ordo did apply --did %s makes it current)\n",
            str_or(r, "verkey", "?"), a->did);
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
 static int d_apply(cli_env *e, const cli_args *a) {
   ordo_op *op = NULL;
+  json_t *r;
   int rc = run_op(e, ordo_did_rotate_apply(e->ctx, a->id, a->did), &op);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op);
+  if (done_result(a, op, &r)) {
     printf("verkey: %s\n", str_or(r, "verkey", "?"));
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
@@ -1183,6 +1164,7 @@ static int d_sign(cli_env *e, const cli_args *a) {
   char *buf, *vk;
   size_t len;
   ordo_op *op = NULL;
+  json_t *r;
   int rc = message_of(e, a, &msg, &len, &buf);
   if (rc != ORDO_CLI_OK)
     return rc;
@@ -1192,14 +1174,10 @@ static int d_sign(cli_env *e, const cli_args *a) {
   free(vk);
   if (rc != ORDO_CLI_OK)
     return rc;
-  if (a->json) {
-    print_json(op);
-  } else {
-    json_t *r = result_of(op);
+  if (done_result(a, op, &r)) {
     printf("%s\n", str_or(r, "signature", "?"));
     json_decref(r);
   }
-  ordo_op_release(op);
   return ORDO_CLI_OK;
 }
 
