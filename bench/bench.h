@@ -181,6 +181,15 @@ int bench_scaling_point(json_t *points, const char *op, unsigned threads,
                         double ops_s, double speedup, double linear);
 void bench_scaling_legend(const char *first_point, int beyond, long cores);
 
+/* Group-commit sweeps (journal, wallet): o["points"], one {"callers",
+ * "group_per_s", per_key, single_key} per caller count: the rate with group
+ * commit, the ops per commit and the rate with one transaction per op.
+ * ORDO_E_NOMEM on failure. */
+int bench_group_points(json_t *o, size_t n, const unsigned *callers,
+                       const double *group, const char *per_key,
+                       const double *per_commit, const char *single_key,
+                       const double *single);
+
 /* Print obj on one line to stdout. ORDO_E_IO / ORDO_E_NOMEM on failure. */
 int bench_json_print(const json_t *obj);
 

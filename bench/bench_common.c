@@ -617,6 +617,25 @@ int bench_scaling_point(json_t *points, const char *op, unsigned threads,
   return ORDO_OK;
 }
 
+int bench_group_points(json_t *o, size_t n, const unsigned *callers,
+                       const double *group, const char *per_key,
+                       const double *per_commit, const char *single_key,
+                       const double *single) {
+  json_t *pts = json_array();
+  int err = pts == NULL;
+  for (size_t i = 0; !err && i < n; i++) {
+    json_t *p = json_object();
+    err |= p == NULL;
+    err |= bench_json_num(p, "callers", callers[i], 0);
+    err |= bench_json_num(p, "group_per_s", group[i], 1);
+    err |= bench_json_num(p, per_key, per_commit[i], 1);
+    err |= bench_json_num(p, single_key, single[i], 1);
+    err |= json_array_append_new(pts, p);
+  }
+  err |= json_object_set_new(o, "points", pts);
+  return err ? ORDO_E_NOMEM : ORDO_OK;
+}
+
 void bench_scaling_legend(const char *first_point, int beyond, long cores) {
   printf("\nspeedup = ops/s over %s; linear = ops/s / "
          "(threads x per-thread ops/s of the first point)\n",

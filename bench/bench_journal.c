@@ -118,18 +118,10 @@ static int journal_run(const bench_opts *opts, json_t **out) {
   double ratio = single[n - 1] > 0 ? group[n - 1] / single[n - 1] : 0;
   if (!opts->json)
     printf("\ngroup_vs_single_%u: %.2f\n", callers[n - 1], ratio);
-  json_t *o = json_object(), *pts = json_array();
-  int err = o == NULL || pts == NULL;
-  for (size_t i = 0; !err && i < n; i++) {
-    json_t *p = json_object();
-    err |= p == NULL;
-    err |= bench_json_num(p, "callers", callers[i], 0);
-    err |= bench_json_num(p, "group_per_s", group[i], 1);
-    err |= bench_json_num(p, "batches_per_commit", per_commit[i], 1);
-    err |= bench_json_num(p, "single_per_s", single[i], 1);
-    err |= json_array_append_new(pts, p);
-  }
-  err |= json_object_set_new(o, "points", pts);
+  json_t *o = json_object();
+  int err = o == NULL;
+  err |= bench_group_points(o, n, callers, group, "batches_per_commit",
+                            per_commit, "single_per_s", single) != ORDO_OK;
   char key[48];
   snprintf(key, sizeof key, "group_vs_single_%u", callers[n - 1]);
   err |= bench_json_num(o, key, ratio, 3);

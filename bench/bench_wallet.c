@@ -462,18 +462,10 @@ static int wallet_run(const bench_opts *opts, json_t **out) {
     printf("\nraw SQLite, one transaction: %.0f inserts/s\n"
            "group_vs_naive_%u: %.2f (goal >= 10 at 64)\ngroup_vs_raw_%u:   %.3f (goal >= 0.5 at 64)\n",
            raw, callers[n - 1], gvn, callers[n - 1], gvr);
-  json_t *o = json_object(), *pts = json_array();
-  int err = o == NULL || pts == NULL;
-  for (size_t i = 0; !err && i < n; i++) {
-    json_t *p = json_object();
-    err |= p == NULL;
-    err |= bench_json_num(p, "callers", callers[i], 0);
-    err |= bench_json_num(p, "group_per_s", group[i], 1);
-    err |= bench_json_num(p, "adds_per_commit", per_commit[i], 1);
-    err |= bench_json_num(p, "naive_per_s", naive[i], 1);
-    err |= json_array_append_new(pts, p);
-  }
-  err |= json_object_set_new(o, "points", pts);
+  json_t *o = json_object();
+  int err = o == NULL;
+  err |= bench_group_points(o, n, callers, group, "adds_per_commit", per_commit,
+                            "naive_per_s", naive) != ORDO_OK;
   err |= bench_json_num(o, "raw_per_s", raw, 1);
   char key[48];
   snprintf(key, sizeof(key), "group_vs_naive_%u", callers[n - 1]);
