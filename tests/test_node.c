@@ -15,7 +15,6 @@
 
 #include <cbor.h>
 #include <curl/curl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -51,25 +50,7 @@ static void sleep_ms(unsigned ms) {
   nanosleep(&ts, NULL);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag,
-                  struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static char *tmpdir(void) {
-  char *d = strdup("/tmp/ordo-test-node-XXXXXX");
-  assert_non_null(d);
-  assert_non_null(mkdtemp(d));
-  return d;
-}
-
-static void rmdir_all(char *d) {
-  nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-  free(d);
-}
+static char *tmpdir(void) { return support_tmpdir("ordo-test-node"); }
 
 /* A node on an ephemeral loopback port (port -1: none). */
 static ordo_node *start(const char *dir, int port, unsigned block_ms,
@@ -431,7 +412,7 @@ static void test_commit_and_read(void **st) {
   ordo_ledger_batch_free(b);
   ordo_ledger_signer_free(s);
   assert_int_equal(ordo_node_stop(n), ORDO_OK);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 static void test_post_errors(void **st) {
@@ -482,7 +463,7 @@ static void test_post_errors(void **st) {
   ordo_ledger_batch_free(b);
   ordo_ledger_signer_free(s);
   assert_int_equal(ordo_node_stop(n), ORDO_OK);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 static void test_invalid_batch_is_atomic(void **st) {
@@ -533,7 +514,7 @@ static void test_invalid_batch_is_atomic(void **st) {
   ordo_ledger_batch_free(u);
   ordo_ledger_signer_free(s);
   assert_int_equal(ordo_node_stop(n), ORDO_OK);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 static void test_statuses(void **st) {
@@ -607,7 +588,7 @@ static void test_statuses(void **st) {
   ordo_ledger_batch_free(b);
   ordo_ledger_signer_free(s);
   assert_int_equal(ordo_node_stop(n), ORDO_OK);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 /* wait= gives up at its deadline when nothing commits (no block thread). */
@@ -637,7 +618,7 @@ static void test_wait_times_out(void **st) {
   ordo_ledger_batch_free(b);
   ordo_ledger_signer_free(s);
   assert_int_equal(ordo_node_stop(n), ORDO_OK);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 static void test_restart(void **st) {
@@ -727,7 +708,7 @@ static void test_restart(void **st) {
   ordo_ledger_batch_free(b);
   ordo_ledger_batch_free(c);
   ordo_ledger_signer_free(s);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 static void test_faults(void **st) {
@@ -796,7 +777,7 @@ static void test_faults(void **st) {
 
   ordo_ledger_batch_free(b);
   ordo_ledger_signer_free(s);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 /* Several clients at once: every batch commits exactly once, in one block.
@@ -892,7 +873,7 @@ static void test_concurrent_clients(void **st) {
       free(cs[c].body[i]);
   ordo_ledger_signer_free(s);
   assert_int_equal(ordo_node_stop(n), ORDO_OK);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1026,7 +1007,7 @@ static void test_seeded_order(void **st) {
     assert_memory_equal(got, want.val[0], dlen);
     json_decref(j);
     assert_int_equal(ordo_node_stop(n), ORDO_OK);
-    rmdir_all(dir);
+    support_rmdir_all(dir);
   }
   /* Both orders happen: the order is the seed's, not submission order. */
   assert_true(firsts[0] > 0);
@@ -1068,7 +1049,7 @@ static void test_handle_direct(void **st) {
   json_decref(j);
   assert_int_equal(ordo_node_handle(NULL, &r, &status, &json), ORDO_E_INVAL);
   assert_int_equal(ordo_node_stop(n), ORDO_OK);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 int main(void) {

@@ -22,7 +22,6 @@
 #include "support/support.h"
 
 #include <curl/curl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -60,26 +59,7 @@ static void sleep_ms(unsigned ms) {
   nanosleep(&ts, NULL);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag,
-                  struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static char *tmpdir(void) {
-  char *d = strdup("/tmp/ordo-test-server-XXXXXX");
-  assert_non_null(d);
-  assert_non_null(mkdtemp(d));
-  return d;
-}
-
-static void rmdir_all(char *d) {
-  if (d != NULL)
-    nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-  free(d);
-}
+static char *tmpdir(void) { return support_tmpdir("ordo-test-server"); }
 
 /* An answer: status, body, Retry-After and Content-Type (support.h). */
 typedef support_http_answer answer;
@@ -252,8 +232,8 @@ static int group_teardown(void **state) {
   if (ordo_server_stop(F.srv) != ORDO_OK)
     fprintf(stderr, "server stop: %s\n", ordo_last_error_message());
   ordo_node_stop(F.node);
-  rmdir_all(F.srv_dir);
-  rmdir_all(F.node_dir);
+  support_rmdir_all(F.srv_dir);
+  support_rmdir_all(F.node_dir);
   ordo_ledger_conv_free(g_conv);
   ordo_ledger_signer_free(g_signer);
   curl_global_cleanup();
@@ -822,7 +802,7 @@ static void test_rate_limit(void **state) {
   assert_non_null(strstr(resp.body, "\"seq\":1"));
   ordo_server_response_clear(&resp);
   assert_int_equal(ordo_server_stop(s), ORDO_OK);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 static void test_refusals(void **state) {
@@ -875,7 +855,7 @@ static void test_refusals(void **state) {
   }
   assert_int_equal(ordo_server_port(s), -1);
   assert_int_equal(ordo_server_stop(s), ORDO_OK);
-  rmdir_all(dir);
+  support_rmdir_all(dir);
 }
 
 static void test_config(void **state) {

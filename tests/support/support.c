@@ -1,10 +1,11 @@
 /*
- * support.c — latches, gates, thread, metrics and HTTP helpers for the
- * tests.
+ * support.c — latches, gates, thread, metrics, HTTP and temporary-directory
+ * helpers for the tests.
  */
 #include "support/support.h"
 
 #include <curl/curl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -255,6 +256,29 @@ void support_http(const char *method, const char *url,
 #include <setjmp.h>
 #include <stdarg.h>
 #include <cmocka.h>
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+char *support_tmpdir(const char *prefix) {
+  size_t n = strlen(prefix) + sizeof "/tmp/-XXXXXX";
+  char *d = malloc(n);
+  assert_non_null(d);
+  snprintf(d, n, "/tmp/%s-XXXXXX", prefix);
+  assert_non_null(mkdtemp(d));
+  return d;
+}
+
+void support_rmdir_all(char *d) {
+  if (d != NULL)
+    nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  free(d);
+}
 
 int support_run(ordo_op *op, char **out) {
   assert_non_null(op);

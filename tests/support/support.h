@@ -120,6 +120,14 @@ void support_http(const char *method, const char *url,
                   const char *const *headers, const void *body, size_t len,
                   long timeout_ms, support_http_answer *a);
 
+/* ---- temporary directories (test thread only) -------------------------- */
+
+/* A new empty directory /tmp/<prefix>-XXXXXX, malloc'd (asserted). */
+char *support_tmpdir(const char *prefix);
+
+/* Remove d and everything under it, then free d. NULL: nothing. */
+void support_rmdir_all(char *d);
+
 /* ---- running a command to its end (test thread only) ------------------- */
 
 /* Wait for op and release it; return its status and, when out is not NULL,
