@@ -830,19 +830,9 @@ static void apply_built(const ordo_ledger_built *b, mstate *m, int *refused) {
   const ordo_ledger_batch *batch = ordo_ledger_batchlist_batch(bl, 0);
   assert_string_equal(ordo_ledger_batch_id(batch), b->batch_id);
   *refused = 0;
-  for (size_t i = 0; i < ordo_ledger_batch_txn_count(batch); i++) {
-    const ordo_ledger_txn *t = ordo_ledger_batch_txn(batch, i);
-    ordo_ledger_txn_header h;
-    size_t len;
-    const unsigned char *pl = ordo_ledger_txn_payload(t, &len);
-    ordo_ledger_txn_header_get(t, &h);
-    if (strcmp(h.family_name, ORDO_LEDGER_RW_FAMILY) == 0) {
-      if (ordo_ledger_rw_apply(ordo_ledger_txn_id(t), pl, len, &st) != ORDO_OK)
-        *refused = 1;
-    } else if (ordo_ledger_intkey_apply(pl, len, &st) != ORDO_OK) {
+  for (size_t i = 0; i < ordo_ledger_batch_txn_count(batch); i++)
+    if (ordo_ledger_txn_apply(ordo_ledger_batch_txn(batch, i), &st) != ORDO_OK)
       *refused = 1;
-    }
-  }
   ordo_ledger_batchlist_free(bl);
 }
 

@@ -395,6 +395,20 @@ int ordo_ledger_rw_apply(const char *txn_id, const void *payload, size_t len,
                          const ordo_ledger_state *state);
 
 /* ------------------------------------------------------------------------ */
+/* Either family, by the transaction's header (families.c)                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Apply one transaction with the family its header names (intkey 1.0 or
+ * ordo-rw 1.0), as a validator would: what the node applies and what
+ * `ordo verify` replays. ORDO_E_LEDGER_INVALID_TXN for any other family or
+ * version ("unknown transaction family 'F' version 'V'"), else what the
+ * family's apply returns.
+ */
+int ordo_ledger_txn_apply(const ordo_ledger_txn *t,
+                          const ordo_ledger_state *state);
+
+/* ------------------------------------------------------------------------ */
 /* REST client (rest.h, rest.c)                                              */
 /* ------------------------------------------------------------------------ */
 

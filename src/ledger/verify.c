@@ -175,20 +175,8 @@ static int replay_batch(vmap *m, const ordo_queue_item *it, const char *id) {
     rc = ORDO_E_LEDGER_DECODE;
   if (rc == ORDO_OK) {
     const ordo_ledger_batch *b = ordo_ledger_batchlist_batch(bl, 0);
-    for (i = 0; rc == ORDO_OK && i < ordo_ledger_batch_txn_count(b); i++) {
-      const ordo_ledger_txn *t = ordo_ledger_batch_txn(b, i);
-      ordo_ledger_txn_header h;
-      size_t len;
-      const unsigned char *pl = ordo_ledger_txn_payload(t, &len);
-      ordo_ledger_txn_header_get(t, &h);
-      if (strcmp(h.family_name, ORDO_LEDGER_RW_FAMILY) == 0)
-        rc = ordo_ledger_rw_apply(ordo_ledger_txn_id(t), pl, len, &st);
-      else if (strcmp(h.family_name, ORDO_LEDGER_INTKEY_FAMILY) == 0)
-        rc = ordo_ledger_intkey_apply(pl, len, &st);
-      else
-        rc = ordo__set_last_error(ORDO_E_LEDGER_INVALID_TXN,
-                                  "unknown family %s", h.family_name);
-    }
+    for (i = 0; rc == ORDO_OK && i < ordo_ledger_batch_txn_count(b); i++)
+      rc = ordo_ledger_txn_apply(ordo_ledger_batch_txn(b, i), &st);
   }
   for (i = 0; i < o->n; i++) {
     if (rc == ORDO_OK) {

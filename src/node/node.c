@@ -375,25 +375,12 @@ static int apply_batch(apply_ctx *c, const ordo_ledger_batch *b, size_t *bad,
 
   for (i = 0; i < n; i++) {
     const ordo_ledger_txn *t = ordo_ledger_batch_txn(b, i);
-    const unsigned char *payload;
-    size_t plen;
     int rc;
 
+    /* The header's inputs and outputs are what apply_get/apply_set allow. */
     ordo_ledger_txn_header_get(t, &c->h);
-    payload = ordo_ledger_txn_payload(t, &plen);
     c->denied[0] = '\0';
-    if (strcmp(c->h.family_name, ORDO_LEDGER_INTKEY_FAMILY) == 0 &&
-        strcmp(c->h.family_version, ORDO_LEDGER_INTKEY_VERSION) == 0) {
-      rc = ordo_ledger_intkey_apply(payload, plen, &state);
-    } else if (strcmp(c->h.family_name, ORDO_LEDGER_RW_FAMILY) == 0 &&
-               strcmp(c->h.family_version, ORDO_LEDGER_RW_VERSION) == 0) {
-      rc = ordo_ledger_rw_apply(ordo_ledger_txn_id(t), payload, plen, &state);
-    } else {
-      *bad = i;
-      snprintf(msg, msgsize, "unknown transaction family '%.64s' version "
-               "'%.16s'", c->h.family_name, c->h.family_version);
-      return ORDO_E_LEDGER_INVALID_TXN;
-    }
+    rc = ordo_ledger_txn_apply(t, &state);
     if (rc == ORDO_OK)
       continue;
     if (rc == ORDO_E_STORAGE || rc == ORDO_E_NOMEM)
