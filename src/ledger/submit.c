@@ -85,20 +85,10 @@ static int parse_args(int argc, char **argv, submit_args *a) {
     else if (strcmp(k, "--family") == 0)
       a->family = v;
     else if (strcmp(k, "--strategy") == 0) {
-      if (strcmp(v, "parallel") == 0)
-        a->qopt.strategy = ORDO_QUEUE_PARALLEL;
-      else if (strcmp(v, "serial") == 0)
-        a->qopt.strategy = ORDO_QUEUE_SERIAL;
-      else if (strcmp(v, "unconstrained") == 0)
-        a->qopt.strategy = ORDO_QUEUE_UNCONSTRAINED;
-      else
+      if (ordo_queue_strategy_parse(v, &a->qopt.strategy) != ORDO_OK)
         goto bad_value;
     } else if (strcmp(k, "--mode") == 0) {
-      if (strcmp(v, "continuous") == 0)
-        a->qopt.mode = ORDO_QUEUE_CONTINUOUS;
-      else if (strcmp(v, "rounds") == 0)
-        a->qopt.mode = ORDO_QUEUE_ROUNDS;
-      else
+      if (ordo_queue_mode_parse(v, &a->qopt.mode) != ORDO_OK)
         goto bad_value;
     } else if (strcmp(k, "--poll-ms") == 0) {
       char *end;

@@ -13,18 +13,6 @@
 
 void ordo_free(void *p) { free(p); }
 
-static int strategy_of(const char *s, ordo_queue_strategy *out) {
-  if (strcmp(s, "parallel") == 0)
-    *out = ORDO_QUEUE_PARALLEL;
-  else if (strcmp(s, "serial") == 0)
-    *out = ORDO_QUEUE_SERIAL;
-  else if (strcmp(s, "unconstrained") == 0)
-    *out = ORDO_QUEUE_UNCONSTRAINED;
-  else
-    return ORDO_E_CONFIG;
-  return ORDO_OK;
-}
-
 /* A non-negative integer field, if present. */
 static int uint_field(json_t *o, const char *key, long long max,
                       long long *out) {
@@ -80,23 +68,16 @@ int ordo_journal_open_json(ordo_ctx *ctx, const char *path,
       opt.create = json_is_true(v);
     }
     if ((v = json_object_get(o, "strategy")) != NULL &&
-        (!json_is_string(v) ||
-         strategy_of(json_string_value(v), &opt.queue.strategy))) {
+        ordo_queue_strategy_parse(json_string_value(v), &opt.queue.strategy)) {
       rc = ordo__set_last_error(ORDO_E_CONFIG, "queue options: 'strategy' "
                                 "must be parallel, serial or unconstrained");
       goto done;
     }
-    if ((v = json_object_get(o, "mode")) != NULL) {
-      const char *m = json_string_value(v);
-      if (m != NULL && strcmp(m, "continuous") == 0)
-        opt.queue.mode = ORDO_QUEUE_CONTINUOUS;
-      else if (m != NULL && strcmp(m, "rounds") == 0)
-        opt.queue.mode = ORDO_QUEUE_ROUNDS;
-      else {
-        rc = ordo__set_last_error(ORDO_E_CONFIG, "queue options: 'mode' must "
-                                  "be continuous or rounds");
-        goto done;
-      }
+    if ((v = json_object_get(o, "mode")) != NULL &&
+        ordo_queue_mode_parse(json_string_value(v), &opt.queue.mode)) {
+      rc = ordo__set_last_error(ORDO_E_CONFIG, "queue options: 'mode' must "
+                                "be continuous or rounds");
+      goto done;
     }
     if ((v = json_object_get(o, "granularity")) != NULL) {
       if (!json_is_integer(v) || json_integer_value(v) < -1 ||

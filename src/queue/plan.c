@@ -262,21 +262,11 @@ int ordo__plan_cli(int argc, char **argv, FILE *out, FILE *err) {
     } else if (strcmp(a, "--json") == 0) {
       json = 1;
     } else if (strcmp(a, "--strategy") == 0 && v != NULL) {
-      if (strcmp(v, "serial") == 0)
-        opt.strategy = ORDO_QUEUE_SERIAL;
-      else if (strcmp(v, "parallel") == 0)
-        opt.strategy = ORDO_QUEUE_PARALLEL;
-      else if (strcmp(v, "unconstrained") == 0)
-        opt.strategy = ORDO_QUEUE_UNCONSTRAINED;
-      else
+      if (ordo_queue_strategy_parse(v, &opt.strategy) != ORDO_OK)
         goto bad_value;
       i++;
     } else if (strcmp(a, "--mode") == 0 && v != NULL) {
-      if (strcmp(v, "rounds") == 0)
-        opt.mode = ORDO_QUEUE_ROUNDS;
-      else if (strcmp(v, "continuous") == 0)
-        opt.mode = ORDO_QUEUE_CONTINUOUS;
-      else
+      if (ordo_queue_mode_parse(v, &opt.mode) != ORDO_OK)
         goto bad_value;
       i++;
     } else if (strcmp(a, "--granularity") == 0 && v != NULL) {

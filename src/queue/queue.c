@@ -969,6 +969,28 @@ void ordo_queue_options_init(ordo_queue_options *opt) {
   opt->granularity = -1;
 }
 
+int ordo_queue_strategy_parse(const char *name, ordo_queue_strategy *out) {
+  if (name != NULL && strcmp(name, "parallel") == 0)
+    *out = ORDO_QUEUE_PARALLEL;
+  else if (name != NULL && strcmp(name, "serial") == 0)
+    *out = ORDO_QUEUE_SERIAL;
+  else if (name != NULL && strcmp(name, "unconstrained") == 0)
+    *out = ORDO_QUEUE_UNCONSTRAINED;
+  else
+    return ORDO_E_INVAL;
+  return ORDO_OK;
+}
+
+int ordo_queue_mode_parse(const char *name, ordo_queue_mode *out) {
+  if (name != NULL && strcmp(name, "continuous") == 0)
+    *out = ORDO_QUEUE_CONTINUOUS;
+  else if (name != NULL && strcmp(name, "rounds") == 0)
+    *out = ORDO_QUEUE_ROUNDS;
+  else
+    return ORDO_E_INVAL;
+  return ORDO_OK;
+}
+
 int ordo_queue_new(const ordo_queue_options *opt, ordo_queue **out) {
   ordo_queue *q;
 

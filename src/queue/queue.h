@@ -145,6 +145,12 @@ typedef struct ordo_queue_totals {
 
 void ordo_queue_options_init(ordo_queue_options *opt);
 
+/* Strategy and mode by name ("parallel", "serial", "unconstrained";
+ * "continuous", "rounds"), as the CLI, the JSON API and the server's
+ * config spell them. ORDO_OK, or ORDO_E_INVAL (*out untouched). */
+int ordo_queue_strategy_parse(const char *name, ordo_queue_strategy *out);
+int ordo_queue_mode_parse(const char *name, ordo_queue_mode *out);
+
 /* A new, empty queue (opt NULL: the defaults). *out is the caller's; free it
  * with ordo_queue_free. ORDO_E_INVAL on a bad option, ORDO_E_NOMEM. */
 int ordo_queue_new(const ordo_queue_options *opt, ordo_queue **out);

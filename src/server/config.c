@@ -116,30 +116,16 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
   s = NULL;
   if ((rc = str_key(cfg, "strategy", &s)) != ORDO_OK)
     goto done;
-  if (s != NULL) {
-    if (strcmp(s, "parallel") == 0)
-      n.queue.strategy = ORDO_QUEUE_PARALLEL;
-    else if (strcmp(s, "serial") == 0)
-      n.queue.strategy = ORDO_QUEUE_SERIAL;
-    else if (strcmp(s, "unconstrained") == 0)
-      n.queue.strategy = ORDO_QUEUE_UNCONSTRAINED;
-    else {
-      rc = bad("strategy", "parallel, serial or unconstrained");
-      goto done;
-    }
+  if (s != NULL && ordo_queue_strategy_parse(s, &n.queue.strategy)) {
+    rc = bad("strategy", "parallel, serial or unconstrained");
+    goto done;
   }
   s = NULL;
   if ((rc = str_key(cfg, "mode", &s)) != ORDO_OK)
     goto done;
-  if (s != NULL) {
-    if (strcmp(s, "continuous") == 0)
-      n.queue.mode = ORDO_QUEUE_CONTINUOUS;
-    else if (strcmp(s, "rounds") == 0)
-      n.queue.mode = ORDO_QUEUE_ROUNDS;
-    else {
-      rc = bad("mode", "continuous or rounds");
-      goto done;
-    }
+  if (s != NULL && ordo_queue_mode_parse(s, &n.queue.mode)) {
+    rc = bad("mode", "continuous or rounds");
+    goto done;
   }
 #define INT_FIELD(name, lo, hi, field, type)                                 \
   do {                                                                       \
