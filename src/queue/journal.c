@@ -910,6 +910,20 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
     *durable = NULL;
   if (j == NULL || n == NULL || durable == NULL || (out == NULL && max > 0))
     return ordo__set_last_error(ORDO_E_INVAL, "take: NULL argument");
+  /* Most calls find nothing to take (a submitter asks until it does):
+   * answer those without making an op. A stale "something" only costs an
+   * op that takes nothing below. */
+  {
+    ordo_queue_totals t;
+    size_t unknown;
+    pthread_mutex_lock(&j->mu);
+    rc = journal_check(j);
+    ordo_queue_get_totals(j->q, &t);
+    unknown = j->nunknown;
+    pthread_mutex_unlock(&j->mu);
+    if (rc != ORDO_OK || t.queued == 0 || unknown > 0)
+      return rc;
+  }
   /* The op first: if the runtime refuses it, nothing has been taken. */
   if ((w = calloc(1, sizeof(*w))) == NULL || (op = join_op(j, w)) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
