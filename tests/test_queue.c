@@ -522,6 +522,142 @@ static void test_held_take_id_seq(void **unused) {
 /* A big take (the radix sort path) hands out every ready batch exactly
  * once, in submission order, across services; seqs past 2^11 and 2^22
  * need more than one pass. */
+/* A hot address: each writer waits for the one before, each reader for
+ * the writer before it; readers between two writers go together. The
+ * grants follow the node's queue, whatever order the ledger commits in. */
+static void test_hot_address_grants(void **unused) {
+  ordo_queue *q = qdefault();
+  (void)unused;
+  ENQ(q, "W1", "s", NULL, "H", NULL);
+  ENQ(q, "R1", "s", "H", NULL, NULL);
+  ENQ(q, "R2", "s", "H", NULL, NULL);
+  ENQ(q, "W2", "s", NULL, "H", NULL);
+  ENQ(q, "W3", "s", NULL, "H", NULL);
+  ENQ(q, "R3", "s", "H", NULL, NULL);
+  TAKE(q, "W1");
+  fin(q, "W1", 1);
+  TAKE(q, "R1 R2");
+  fin(q, "R2", 1); /* out of order: W2 still waits on R1 */
+  TAKE(q, "");
+  fin(q, "R1", 1);
+  TAKE(q, "W2");
+  fin(q, "W2", 1);
+  TAKE(q, "W3");
+  fin(q, "W3", 1);
+  TAKE(q, "R3");
+  fin(q, "R3", 1);
+  ordo_queue_free(q);
+}
+
+/* A waiting batch invalidated by the cascade leaves the middle of a node's
+ * queue: the batches behind it wait only on what is still before them. */
+static void test_cascade_from_middle(void **unused) {
+  ordo_queue *q = qdefault();
+  (void)unused;
+  ENQ(q, "D", "t", NULL, "X", NULL);      /* another service's dep */
+  ENQ(q, "A", "s", NULL, "H", NULL);      /* first writer of H */
+  ENQ(q, "B", "s", NULL, "H", "D");       /* waits on A and on dep D */
+  ENQ(q, "C", "s", "H", NULL, NULL);      /* reader behind A and B */
+  ENQ(q, "E", "s", NULL, "H", NULL);      /* writer behind C */
+  TAKE(q, "D A");
+  fin(q, "D", 0); /* B becomes invalid while A still runs */
+  assert_int_equal(state(q, "B"), ORDO_QUEUE_INVALID);
+  assert_int_equal(state(q, "C"), ORDO_QUEUE_WAITING); /* A writes H */
+  TAKE(q, "");
+  fin(q, "A", 1);
+  TAKE(q, "C");
+  assert_int_equal(state(q, "E"), ORDO_QUEUE_WAITING);
+  fin(q, "C", 1);
+  TAKE(q, "E");
+  fin(q, "E", 1);
+  ordo_queue_free(q);
+}
+
+static void test_finish_many(void **unused) {
+  ordo_queue *q = qdefault();
+  ordo_queue_verdict v[4];
+  size_t done = 99;
+  (void)unused;
+  ENQ(q, "A", "s", NULL, "X", NULL);
+  ENQ(q, "B", "s", NULL, "Y", NULL);
+  ENQ(q, "C", "s", "X", NULL, NULL);
+  TAKE(q, "A B");
+  v[0] = (ordo_queue_verdict){"A", ORDO_QUEUE_COMMITTED, NULL};
+  v[1] = (ordo_queue_verdict){"B", ORDO_QUEUE_INVALID, "bad signature"};
+  v[2] = (ordo_queue_verdict){"C", ORDO_QUEUE_COMMITTED, NULL}; /* QUEUED */
+  v[3] = (ordo_queue_verdict){"A", ORDO_QUEUE_COMMITTED, NULL};
+  /* Stops at C (not SUBMITTED) with that error; A and B are applied. */
+  assert_int_equal(ordo_queue_finish_many(q, v, 4, &done), ORDO_E_STATE);
+  assert_int_equal(done, 2);
+  assert_int_equal(state(q, "A"), ORDO_QUEUE_COMMITTED);
+  assert_int_equal(state(q, "B"), ORDO_QUEUE_INVALID);
+  TAKE(q, "C");
+  v[0] = (ordo_queue_verdict){"nope", ORDO_QUEUE_COMMITTED, NULL};
+  assert_int_equal(ordo_queue_finish_many(q, v, 1, &done), ORDO_E_NOT_FOUND);
+  assert_int_equal(done, 0);
+  v[0] = (ordo_queue_verdict){NULL, ORDO_QUEUE_COMMITTED, NULL};
+  assert_int_equal(ordo_queue_finish_many(q, v, 1, &done), ORDO_E_NOT_FOUND);
+  v[0] = (ordo_queue_verdict){"C", ORDO_QUEUE_WAITING, NULL};
+  assert_int_equal(ordo_queue_finish_many(q, v, 1, &done), ORDO_E_INVAL);
+  assert_int_equal(ordo_queue_finish_many(q, NULL, 0, &done), ORDO_OK);
+  assert_int_equal(ordo_queue_finish_many(q, NULL, 1, &done), ORDO_E_INVAL);
+  v[0] = (ordo_queue_verdict){"C", ORDO_QUEUE_COMMITTED, NULL};
+  assert_int_equal(ordo_queue_finish_many(q, v, 1, NULL), ORDO_OK);
+  assert_int_equal(state(q, "C"), ORDO_QUEUE_COMMITTED);
+  ordo_queue_free(q);
+}
+
+/* Batch blocks of every size class and beyond it (payloads up to 8 KiB,
+ * past the pool's largest class), addresses long enough to need big
+ * nodes, and a service that turns from flat into a trie mid-way: under
+ * ASan this checks the pool's blocks never overlap or outlive the queue. */
+static void test_pool_sizes(void **unused) {
+  ordo_queue *q = qdefault();
+  ordo_queue_item it;
+  static char payload[8192], addr[3000], id[32];
+  ordo_queue_batch_spec sp = {0};
+  const char *w[1];
+  size_t i;
+  (void)unused;
+  for (i = 0; i < sizeof payload; i++)
+    payload[i] = (char)(i * 7);
+  for (i = 0; i < 400; i++) {
+    size_t alen = 1 + (i * 37) % (i % 50 == 49 ? sizeof addr - 1 : 90);
+    memset(addr, 'a' + (int)(i % 26), alen);
+    addr[alen] = '\0';
+    snprintf(id, sizeof id, "P%zu", i);
+    w[0] = addr;
+    sp.id = id;
+    sp.service = i % 2 ? "flat" : "mixed";
+    sp.writes = w;
+    sp.nwrites = 1;
+    if (i % 2) { /* "flat" keeps one length throughout */
+      memset(addr, 'f', 70);
+      snprintf(addr + 62, 9, "%08zu", i);
+    }
+    sp.payload = payload;
+    sp.payload_len = (i * 41) % sizeof payload;
+    assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_OK);
+  }
+  for (i = 0; i < 400; i++) {
+    snprintf(id, sizeof id, "P%zu", i);
+    assert_int_equal(ordo_queue_item_get(q, id, &it), ORDO_OK);
+    assert_int_equal(it.payload_len, (i * 41) % sizeof payload);
+    assert_memory_equal(it.payload, payload, it.payload_len);
+  }
+  /* Drain: nodes go back to the pool and come out again for new ones. */
+  for (;;) {
+    ordo_queue_item items[64];
+    size_t n, k;
+    assert_int_equal(ordo_queue_take(q, items, 64, &n), ORDO_OK);
+    if (n == 0)
+      break;
+    for (k = 0; k < n; k++)
+      fin(q, items[k].id, 1);
+  }
+  ordo_queue_free(q);
+}
+
 static void test_big_take_in_order(void **unused) {
   enum { N = 5000 };
   ordo_queue *q = qdefault();
@@ -945,14 +1081,36 @@ static void chk_one(uint64_t seed) {
     /* The model ledger finishes a random part of what is in flight, in
      * random order (a ledger applies a block in any order). */
     start = (int)rnd((uint32_t)r.nenq);
-    for (k = 0; k < (size_t)r.nenq; k++) {
-      i = (start + (int)k) % r.nenq;
-      if (r.b[i].st != 1 || (fins > 0 && rnd(2)))
-        continue;
-      fin(q, r.b[i].id, !r.b[i].invalid);
-      r.b[i].st = r.b[i].invalid ? 3 : 2;
-      fins++;
+    if (rnd(2)) {
+      /* Half the steps hand their verdicts over in one finish_many call:
+       * it must end where the same finishes one by one would. */
+      ordo_queue_verdict v[P_MAXB];
+      size_t nv = 0, done;
+      for (k = 0; k < (size_t)r.nenq; k++) {
+        i = (start + (int)k) % r.nenq;
+        if (r.b[i].st != 1 || (nv > 0 && rnd(2)))
+          continue;
+        v[nv].id = r.b[i].id;
+        v[nv].outcome =
+            r.b[i].invalid ? ORDO_QUEUE_INVALID : ORDO_QUEUE_COMMITTED;
+        v[nv].reason = r.b[i].invalid ? "rejected" : NULL;
+        nv++;
+        r.b[i].st = r.b[i].invalid ? 3 : 2;
+      }
+      assert_int_equal(ordo_queue_finish_many(q, v, nv, &done), ORDO_OK);
+      assert_int_equal(done, nv);
+      fins += (int)nv;
       chk_cascade(&r);
+    } else {
+      for (k = 0; k < (size_t)r.nenq; k++) {
+        i = (start + (int)k) % r.nenq;
+        if (r.b[i].st != 1 || (fins > 0 && rnd(2)))
+          continue;
+        fin(q, r.b[i].id, !r.b[i].invalid);
+        r.b[i].st = r.b[i].invalid ? 3 : 2;
+        fins++;
+        chk_cascade(&r);
+      }
     }
     chk_states(q, &r);
   }
@@ -982,6 +1140,10 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conflict_kinds),
       cmocka_unit_test(test_prefixes),
+      cmocka_unit_test(test_hot_address_grants),
+      cmocka_unit_test(test_cascade_from_middle),
+      cmocka_unit_test(test_finish_many),
+      cmocka_unit_test(test_pool_sizes),
       cmocka_unit_test(test_granularity),
       cmocka_unit_test(test_explain_text),
       cmocka_unit_test(test_deps),
