@@ -325,14 +325,29 @@ static void test_skip(void **unused) {
 static void test_duplicate_and_bad_args(void **unused) {
   ordo_queue *q = qdefault();
   (void)unused;
+  ordo_queue_totals tot;
+  ordo_queue_service_info info;
   ENQ(q, "T1", "s1", NULL, "A", NULL);
+  ENQ(q, "T0", "s1", "A", NULL, NULL); /* waits on T1's write */
   assert_int_equal(enq(q, "T1", "s2", NULL, NULL, NULL), ORDO_E_EXISTS);
   assert_non_null(strstr(ordo_last_error_message(), "T1"));
+  /* Refused before anything shows: no service s2, T1 and T0 as they were,
+   * and a duplicate in the same service (the late check) leaves its locks
+   * and footprint nowhere. */
+  ordo_queue_get_totals(q, &tot);
+  assert_int_equal(tot.services, 1);
+  assert_int_equal(enq(q, "T1", "s1", "A", "A,B", "T0"), ORDO_E_EXISTS);
+  assert_non_null(strstr(ordo_last_error_message(), "exists"));
+  assert_int_equal(ordo_queue_service_status(q, "s1", &info), ORDO_OK);
+  assert_int_equal(info.depth, 2);
+  assert_int_equal(state(q, "T0"), ORDO_QUEUE_WAITING);
   assert_int_equal(enq(q, "", "s2", NULL, NULL, NULL), ORDO_E_INVAL);
   assert_int_equal(enq(q, "T2", "", NULL, NULL, NULL), ORDO_E_INVAL);
   assert_int_equal(ordo_queue_batch_status(q, "T2", NULL, NULL),
                    ORDO_E_NOT_FOUND);
   TAKE(q, "T1");
+  fin(q, "T1", 1);
+  TAKE(q, "T0"); /* the refused duplicate's write of A holds nothing */
   ordo_queue_free(q);
 }
 

@@ -1378,7 +1378,12 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
                                 (unsigned long long)sp->seq,
                                 (unsigned long long)(q->next_seq - 1));
 
-  /* Reserve: nothing below changes what the queue reports until commit. */
+  /* Reserve: nothing below changes what the queue reports until commit.
+   * A new service would, so a duplicate that names one is refused first. */
+  if (map_get(&q->services, sp->service) == NULL &&
+      (old = map_get_h(&q->batches, sp->id, idh)) != NULL && old->enqueued)
+    return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
+                                sp->id);
   if ((s = service_get(q, sp->service)) == NULL)
     goto fail;
   nin = sp->nreads + sp->nwrites;
