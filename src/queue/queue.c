@@ -71,11 +71,12 @@ typedef struct qholder {
   qbatch *b;
   qnode *node;
   struct qholder *prev, *next;
-  char *addr;
-  size_t len;
-  size_t hash;  /* of addr[0..len), computed once at enqueue */
+  size_t hash;  /* of the address, computed once at enqueue */
   uint64_t seq; /* the batch's: granting compares seqs without visiting
                    the batches */
+  uint32_t len; /* of the address, which is node->key while linked: a
+                   batch keeps no copy of its addresses (a third of its
+                   block, when it did) */
   unsigned char write;
   unsigned char granted; /* no earlier holder of this node conflicts */
 } qholder;
@@ -695,13 +696,6 @@ static size_t flat_slot(const qservice *s, const char *addr, size_t len,
   }
 }
 
-static qnode *flat_find(const qservice *s, const char *addr, size_t len,
-                        size_t h) {
-  if (s->nflat == 0)
-    return NULL;
-  return s->flat[flat_slot(s, addr, len, h)].node;
-}
-
 /* Start loading the slot where a probe for hash h begins. */
 static void flat_prefetch(const qservice *s, size_t h) {
   if (!s->trie && s->flatcap > 0)
@@ -809,24 +803,24 @@ static int locks_prepare(qservice *s, const qholder *fp, size_t nfp) {
   return ORDO_OK;
 }
 
+/* The holders that overlap a's address (a linked holder's: its node has
+ * the address as key). */
 static void locks_overlapping(const qservice *s, const qholder *a,
                               int writers_only, holder_fn fn, void *arg) {
   if (s->trie) {
-    trie_overlapping(s->root, a->addr, a->len, writers_only, fn, arg);
+    trie_overlapping(s->root, a->node->key, a->len, writers_only, fn, arg);
   } else {
-    /* All held addresses have this length: only an equal one overlaps. */
-    const qnode *n = flat_find(s, a->addr, a->len, a->hash);
-    if (n != NULL)
-      node_visit(n, writers_only, fn, arg);
+    /* All held addresses have this length: only an equal one overlaps,
+     * and that is a's own node. */
+    node_visit(a->node, writers_only, fn, arg);
   }
 }
 
-/* The node to link a holder of addr to, made if need be (locks_prepare
- * reserved the room). NULL on ORDO_E_NOMEM. */
-static qnode *locks_node(qservice *s, const qholder *a) {
-  size_t h = a->hash, i;
-  const char *addr = a->addr;
-  size_t len = a->len;
+/* The node to link a holder of addr[0..len) (hash h) to, made if need be
+ * (locks_prepare reserved the room). NULL on ORDO_E_NOMEM. */
+static qnode *locks_node(qservice *s, const char *addr, size_t len,
+                         size_t h) {
+  size_t i;
   qnode *n;
   if (s->trie)
     return node_get(s->pool, s->root, addr, len);
@@ -1248,10 +1242,7 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
   qbatch *b;
   char *p;
 
-  size = sizeof(qbatch) + idpad + nfp * sizeof(qholder);
-  for (i = 0; i < nfp; i++)
-    size += in[i].len + 1;
-  size += sp->payload_len;
+  size = sizeof(qbatch) + idpad + nfp * sizeof(qholder) + sp->payload_len;
   if ((b = qpool_alloc(&q->pool, size)) == NULL)
     return NULL;
   /* Zero the struct and the holders; the bytes after are copied over. */
@@ -1267,11 +1258,7 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
   p = (char *)(b->id + idpad) + nfp * sizeof(qholder);
   for (i = 0; i < nfp; i++) {
     qholder *h = &b->fp[i];
-    h->addr = p;
-    memcpy(p, in[i].addr, in[i].len);
-    p[in[i].len] = '\0';
-    p += in[i].len + 1;
-    h->len = in[i].len;
+    h->len = (uint32_t)in[i].len;
     h->hash = in[i].hash;
     h->write = in[i].write;
     h->b = b;
@@ -1378,28 +1365,37 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
                                 (unsigned long long)sp->seq,
                                 (unsigned long long)(q->next_seq - 1));
 
-  /* Reserve: nothing below changes what the queue reports until commit.
-   * A new service would, so a duplicate that names one is refused first. */
-  if (map_get(&q->services, sp->service) == NULL &&
-      (old = map_get_h(&q->batches, sp->id, idh)) != NULL && old->enqueued)
-    return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
-                                sp->id);
-  if ((s = service_get(q, sp->service)) == NULL)
-    goto fail;
   nin = sp->nreads + sp->nwrites;
   if (nin > sizeof(in_small) / sizeof(in_small[0]) &&
       (in = malloc(nin * sizeof(*in))) == NULL)
-    goto fail;
+    return ordo__set_last_error(ORDO_E_NOMEM, "enqueue %s: out of memory",
+                                sp->id);
   nfp = footprint_sort(q, sp, in);
+  for (i = 0; i < nfp; i++)
+    if (in[i].len > ORDO_QUEUE_MAX_ADDRESS) {
+      if (in != in_small)
+        free(in);
+      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: an address of "
+                                  "%zu bytes (at most %u)", sp->id, in[i].len,
+                                  (unsigned)ORDO_QUEUE_MAX_ADDRESS);
+    }
+  /* Reserve: nothing below changes what the queue reports until commit.
+   * A new service would, so a duplicate that names one is refused first. */
+  if (map_get(&q->services, sp->service) == NULL &&
+      (old = map_get_h(&q->batches, sp->id, idh)) != NULL && old->enqueued) {
+    if (in != in_small)
+      free(in);
+    return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
+                                sp->id);
+  }
+  if ((s = service_get(q, sp->service)) == NULL)
+    goto fail;
   /* Each address's index slot is a cache miss at 100k queued: start them
    * all now, to overlap with each other and with the block's making. */
   if (locks_trie(q))
     for (i = 0; i < nfp; i++)
       flat_prefetch(s, in[i].hash);
-  b = batch_alloc(q, sp, in, nfp);
-  if (in != in_small)
-    free(in);
-  in = NULL;
+  b = batch_alloc(q, sp, in, nfp); /* in lives on: it has the addresses */
   if (b == NULL)
     goto fail;
   b->svc = s;
@@ -1440,7 +1436,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
       for (i = 0; i < b->nfp; i++) {
         bl.write = b->fp[i].write;
         bl.len = b->fp[i].len;
-        trie_overlapping(s->root, b->fp[i].addr, b->fp[i].len, !bl.write,
+        trie_overlapping(s->root, in[i].addr, in[i].len, !bl.write,
                          collect_blocker, &bl);
       }
       if (bl.failed)
@@ -1457,7 +1453,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
       goto fail;
     memset(nodes, 0, b->nfp * sizeof(*nodes));
     for (i = 0; i < b->nfp; i++)
-      if ((nodes[i] = locks_node(s, &b->fp[i])) == NULL)
+      if ((nodes[i] = locks_node(s, in[i].addr, in[i].len, in[i].hash)) ==
+          NULL)
         goto fail;
   }
   /* A duplicate id is refused only now, when the slot prefetched at the
@@ -1521,6 +1518,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     free(bl.v);
   if (nodes != nodes_small)
     free(nodes);
+  if (in != in_small)
+    free(in);
   free(dep_of);
   if (dep_invalid) {
     char *why = NULL;
@@ -2077,7 +2076,8 @@ char *ordo_queue_explain(const ordo_queue *q, const char *id) {
                          explain_holder, &acc);
         if (acc.nw + acc.nr == 0)
           continue;
-        sb_printf(&sb, "%s%s (", parts++ ? ", " : "", b->fp[i].addr);
+        sb_printf(&sb, "%s%.*s (", parts++ ? ", " : "", (int)b->fp[i].len,
+                  b->fp[i].node->key);
         if (acc.nw)
           explain_list(&sb, acc.w, acc.nw, "writes", "write");
         if (acc.nr) {

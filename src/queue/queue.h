@@ -96,6 +96,9 @@ typedef struct ordo_queue_options {
 /* What to enqueue. Everything is copied; the caller keeps ownership. reads
  * and writes may repeat and overlap (a batch of several transactions passes
  * the union); payload may be NULL when payload_len is 0. */
+/* The longest address a batch may name (a Sawtooth address is 70). */
+#define ORDO_QUEUE_MAX_ADDRESS (1u << 20)
+
 typedef struct ordo_queue_batch_spec {
   const char *id;
   const char *service;
