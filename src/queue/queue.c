@@ -101,45 +101,51 @@ struct qnode {
   char key[];  /* depth bytes, not terminated */
 };
 
+/* What only a few paths read: dependencies, the cascade, the serial list,
+ * times for status. Kept out of qbatch so that it fits two cache lines. */
+typedef struct qbatch_more {
+  char **deps;
+  size_t ndeps;
+  qbatch *work;          /* cascade worklist link */
+  qbatch *sprev, *snext; /* the service's unfinished list (serial only) */
+  uint64_t t_enq_ms, t_fin_ms; /* for status (queue.h); 0 unknown */
+  size_t size; /* block: the bytes asked of the pool */
+  int in_work; /* on the cascade worklist (or already taken off) */
+} qbatch_more;
+
 /* Hot fields first, by who reads them: at 100k queued every visit to a
- * batch is a cache miss, so a take (line 0), a blocker check (mark, line 0)
- * and a finish (lines 0-1) should each touch as few lines as can be. */
+ * batch is a cache miss, so a take (line 0) and a finish (lines 0-1)
+ * should each touch as few lines as can be. Counts are 32 bits (enqueue
+ * refuses more addresses or deps than that). */
 struct qbatch {
-  /* line 0: the id map's key, take */
+  /* line 0: the id map's key, take, readiness */
   char *id; /* first: the id map reads it as the key (map_key) */
   qservice *svc;
   uint64_t seq;
   void *payload;
   size_t payload_len;
-  ordo_queue_state state;
-  int held;      /* not to be taken until ordo_queue_release (the journal
-                    has not made it durable yet) */
-  uint64_t mark; /* dedup stamp while collecting blockers */
-  qholder *fp;   /* footprint: distinct addresses, read or write */
+  qholder *fp; /* footprint: distinct addresses, read or write */
+  uint32_t nfp;
+  uint32_t nblockers; /* holders not granted, plus edges (trie) */
+  uint32_t deps_pending;
+  unsigned char state; /* an ordo_queue_state */
+  unsigned char held;  /* not to be taken until ordo_queue_release (the
+                          journal has not made it durable yet) */
+  unsigned char enqueued; /* 0: a placeholder for a dep id nobody enqueued */
+  unsigned char block;    /* id, payload, fp and more live in the batch's
+                             own pool block (enqueued batches; a
+                             placeholder is calloc'd, its id apart) */
   /* line 1: finish */
-  size_t nfp;
-  qbatch **waiters; /* later batches this one blocks */
-  size_t nwaiters;
-  size_t nblockers;
-  size_t deps_pending;
-  size_t ndependants;
-  qbatch *sprev, *snext; /* the service's unfinished list (serial only) */
-  /* the rest: dependencies, invalid reasons, replay */
+  qbatch **waiters; /* later batches this one blocks (trie edges) */
+  uint32_t nwaiters, capwaiters;
   qbatch **dependants; /* batches that list this one as a dep */
-  size_t capwaiters, capdependants;
-  char *reason; /* INVALID: why (owned unless it is dep_invalid_text) */
-  char **deps;
-  size_t ndeps;
-  qbatch *work; /* cascade worklist link */
-  int in_work;  /* on the cascade worklist (or already taken off) */
-  int enqueued; /* 0: a placeholder for a dep id nobody enqueued yet */
-  int block;    /* id, payload, fp and its addresses live in the batch's
-                   own allocation (enqueued batches; a placeholder owns its
-                   id separately) */
-  size_t size;  /* block: the bytes asked of the pool */
-  uint64_t t_enq_ms, t_fin_ms; /* for status (queue.h); 0 unknown */
+  uint32_t ndependants, capdependants;
+  char *reason;  /* INVALID: why (owned unless it is dep_invalid_text) */
+  uint64_t mark; /* dedup stamp while collecting blockers (trie) */
+  qbatch_more *more;
 };
 _Static_assert(offsetof(qbatch, id) == 0, "map_key reads a batch's id");
+_Static_assert(sizeof(qbatch) <= 128, "a batch's struct fits two lines");
 
 
 struct qservice {
@@ -267,6 +273,15 @@ static size_t hash_bytes(const char *p, size_t n) {
   a *= 0xbf58476d1ce4e5b9ull;
   a ^= a >> 32;
   return (size_t)a;
+}
+
+/* reserve() for a 32-bit capacity: ORDO_E_NOMEM past UINT32_MAX. */
+static int reserve_u32(void **arr, uint32_t *cap, size_t need, size_t sz) {
+  size_t c = *cap;
+  if (need > UINT32_MAX || reserve(arr, &c, need, sz) != ORDO_OK)
+    return ORDO_E_NOMEM;
+  *cap = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+  return ORDO_OK;
 }
 
 static size_t hash_str(const char *s) { return hash_bytes(s, strlen(s)); }
@@ -1015,15 +1030,15 @@ static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
       holder_unlink(q, &b->fp[i]);
     if (locks_serial(q)) {
       /* Leave the service's unfinished list; its head may go next. */
-      if (b->sprev != NULL)
-        b->sprev->snext = b->snext;
+      if (b->more->sprev != NULL)
+        b->more->sprev->more->snext = b->more->snext;
       else
-        s->first = b->snext;
-      if (b->snext != NULL)
-        b->snext->sprev = b->sprev;
+        s->first = b->more->snext;
+      if (b->more->snext != NULL)
+        b->more->snext->more->sprev = b->more->sprev;
       else
-        s->last = b->sprev;
-      b->sprev = b->snext = NULL;
+        s->last = b->more->sprev;
+      b->more->sprev = b->more->snext = NULL;
       if (s->first != NULL)
         try_ready(q, s->first);
     }
@@ -1036,29 +1051,29 @@ static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
     }
     for (i = 0; i < b->ndependants; i++) {
       qbatch *d = b->dependants[i];
-      if (d->state != ORDO_QUEUE_WAITING || d->in_work)
+      if (d->state != ORDO_QUEUE_WAITING || d->more->in_work)
         continue;
       if (outcome == ORDO_QUEUE_COMMITTED) {
         d->deps_pending--;
         try_ready(q, d);
       } else {
-        d->in_work = 1;
-        d->work = work;
+        d->more->in_work = 1;
+        d->more->work = work;
         work = d;
       }
     }
     if (work == NULL)
       return;
     b = work;
-    work = b->work;
-    b->work = NULL;
+    work = b->more->work;
+    b->more->work = NULL;
     outcome = ORDO_QUEUE_INVALID;
     reason = NULL;
     {
       /* "dep T1 is invalid": which dep, for status and explain. */
       size_t k;
-      for (k = 0; k < b->ndeps && reason == NULL; k++) {
-        qbatch *dep = map_get(&q->batches, b->deps[k]);
+      for (k = 0; k < b->more->ndeps && reason == NULL; k++) {
+        qbatch *dep = map_get(&q->batches, b->more->deps[k]);
         if (dep != NULL && dep->state == ORDO_QUEUE_INVALID) {
           size_t n = strlen(dep->id) + 20;
           if ((reason = malloc(n)) != NULL)
@@ -1137,15 +1152,15 @@ static void batch_free(ordo_queue *q, qbatch *b) {
     free(b->id);
     free(b->payload);
   }
-  for (i = 0; i < b->ndeps; i++)
-    free(b->deps[i]);
-  free(b->deps);
+  for (i = 0; i < b->more->ndeps; i++)
+    free(b->more->deps[i]);
+  free(b->more->deps);
   if (b->reason != dep_invalid_text)
     free(b->reason);
   free(b->dependants);
   free(b->waiters);
   if (b->block)
-    qpool_free(&q->pool, b, b->size);
+    qpool_free(&q->pool, b, b->more->size);
   else
     free(b);
 }
@@ -1242,20 +1257,24 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
   qbatch *b;
   char *p;
 
-  size = sizeof(qbatch) + idpad + nfp * sizeof(qholder) + sp->payload_len;
+  size = sizeof(qbatch) + idpad + nfp * sizeof(qholder) +
+         sizeof(qbatch_more) + sp->payload_len;
   if ((b = qpool_alloc(&q->pool, size)) == NULL)
     return NULL;
   /* Zero the struct and the holders; the bytes after are copied over. */
   memset(b, 0, sizeof(qbatch));
   b->block = 1;
-  b->size = size;
   b->id = (char *)(b + 1);
   memcpy(b->id, sp->id, idlen);
   b->fp = nfp > 0 ? (qholder *)(b->id + idpad) : NULL;
-  b->nfp = nfp;
+  b->nfp = (uint32_t)nfp;
   if (nfp > 0)
     memset(b->fp, 0, nfp * sizeof(qholder));
   p = (char *)(b->id + idpad) + nfp * sizeof(qholder);
+  b->more = (qbatch_more *)p; /* qholder's alignment serves it too */
+  memset(b->more, 0, sizeof(*b->more));
+  b->more->size = size;
+  p += sizeof(qbatch_more);
   for (i = 0; i < nfp; i++) {
     qholder *h = &b->fp[i];
     h->len = (uint32_t)in[i].len;
@@ -1311,8 +1330,10 @@ static qbatch *placeholder_get(ordo_queue *q, const char *id) {
   qbatch *p = map_get(&q->batches, id);
   if (p != NULL)
     return p;
-  if (map_reserve(&q->batches, 1) || (p = calloc(1, sizeof(*p))) == NULL)
+  if (map_reserve(&q->batches, 1) ||
+      (p = calloc(1, sizeof(*p) + sizeof(qbatch_more))) == NULL)
     return NULL;
+  p->more = (qbatch_more *)(p + 1);
   if ((p->id = qstrdup(id)) == NULL) {
     free(p);
     return NULL;
@@ -1345,6 +1366,9 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
       (sp->ndeps && sp->deps == NULL) || (sp->payload_len && !sp->payload))
     return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL array",
                                 sp->id);
+  if (sp->nreads > UINT32_MAX - sp->nwrites || sp->ndeps > UINT32_MAX)
+    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: too many "
+                                "addresses or deps", sp->id);
   /* The id's slot is a cache miss at 100k queued: start it loading now and
    * check it after the checks above have run. */
   idh = hash_str(sp->id);
@@ -1400,18 +1424,18 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     goto fail;
   b->svc = s;
   if (sp->ndeps > 0) {
-    if ((b->deps = calloc(sp->ndeps, sizeof(*b->deps))) == NULL ||
+    if ((b->more->deps = calloc(sp->ndeps, sizeof(*b->more->deps))) == NULL ||
         (dep_of = calloc(sp->ndeps, sizeof(*dep_of))) == NULL)
       goto fail;
     for (i = 0; i < sp->ndeps; i++) {
       qbatch *d;
-      for (j = 0; j < b->ndeps && strcmp(b->deps[j], sp->deps[i]) != 0; j++)
+      for (j = 0; j < b->more->ndeps && strcmp(b->more->deps[j], sp->deps[i]) != 0; j++)
         ;
-      if (j < b->ndeps)
+      if (j < b->more->ndeps)
         continue; /* a repeated dep counts once */
-      if ((b->deps[b->ndeps] = qstrdup(sp->deps[i])) == NULL)
+      if ((b->more->deps[b->more->ndeps] = qstrdup(sp->deps[i])) == NULL)
         goto fail;
-      b->ndeps++;
+      b->more->ndeps++;
       if ((d = placeholder_get(q, sp->deps[i])) == NULL)
         goto fail;
       if (d->state == ORDO_QUEUE_COMMITTED)
@@ -1420,7 +1444,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
         dep_invalid = 1;
         continue;
       }
-      if (reserve((void **)&d->dependants, &d->capdependants,
+      if (reserve_u32((void **)&d->dependants, &d->capdependants,
                   d->ndependants + 1, sizeof(*d->dependants)))
         goto fail;
       dep_of[ndep++] = d;
@@ -1443,7 +1467,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
         goto fail;
     }
     for (i = 0; i < bl.n; i++)
-      if (reserve((void **)&bl.v[i]->waiters, &bl.v[i]->capwaiters,
+      if (reserve_u32((void **)&bl.v[i]->waiters, &bl.v[i]->capwaiters,
                   bl.v[i]->nwaiters + 1, sizeof(*bl.v[i]->waiters)))
         goto fail;
     nodes = b->nfp <= sizeof(nodes_small) / sizeof(nodes_small[0])
@@ -1486,16 +1510,16 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   b->seq = sp->seq != 0 ? sp->seq : q->next_seq;
   q->next_seq = b->seq + 1;
   b->held = sp->held != 0;
-  b->t_enq_ms = sp->time_ms;
+  b->more->t_enq_ms = sp->time_ms;
   b->state = ORDO_QUEUE_WAITING;
   s->waiting++;
   s->unfinished++;
   /* Only the serial strategy orders by the list: elsewhere keeping it
    * would cost two visits to other batches per finish. */
   if (locks_serial(q)) {
-    b->sprev = s->last;
+    b->more->sprev = s->last;
     if (s->last != NULL)
-      s->last->snext = b;
+      s->last->more->snext = b;
     else
       s->first = b;
     s->last = b;
@@ -1523,8 +1547,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   free(dep_of);
   if (dep_invalid) {
     char *why = NULL;
-    for (i = 0; i < b->ndeps && why == NULL; i++) {
-      qbatch *d = map_get(&q->batches, b->deps[i]);
+    for (i = 0; i < b->more->ndeps && why == NULL; i++) {
+      qbatch *d = map_get(&q->batches, b->more->deps[i]);
       if (d->state == ORDO_QUEUE_INVALID) {
         size_t n = strlen(d->id) + 20;
         if ((why = malloc(n)) != NULL)
@@ -1836,9 +1860,9 @@ int ordo_queue_batch_times(const ordo_queue *q, const char *id,
     return ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
                                 id != NULL ? id : "(null)");
   if (enqueued_ms != NULL)
-    *enqueued_ms = b->t_enq_ms;
+    *enqueued_ms = b->more->t_enq_ms;
   if (finished_ms != NULL)
-    *finished_ms = b->t_fin_ms;
+    *finished_ms = b->more->t_fin_ms;
   return ORDO_OK;
 }
 
@@ -1847,7 +1871,7 @@ int ordo_queue_set_finish_time(ordo_queue *q, const char *id, uint64_t ms) {
   if (b == NULL)
     return ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
                                 id != NULL ? id : "(null)");
-  b->t_fin_ms = ms;
+  b->more->t_fin_ms = ms;
   return ORDO_OK;
 }
 
@@ -2049,11 +2073,11 @@ char *ordo_queue_explain(const ordo_queue *q, const char *id) {
     break;
   case ORDO_QUEUE_WAITING:
     sb_printf(&sb, "%s waits on ", b->id);
-    for (i = 0; i < b->ndeps; i++) {
-      const qbatch *d = map_get(&q->batches, b->deps[i]);
+    for (i = 0; i < b->more->ndeps; i++) {
+      const qbatch *d = map_get(&q->batches, b->more->deps[i]);
       if (d != NULL && d->state == ORDO_QUEUE_COMMITTED)
         continue;
-      sb_printf(&sb, "%sdep %s (%s)", parts++ ? ", " : "", b->deps[i],
+      sb_printf(&sb, "%sdep %s (%s)", parts++ ? ", " : "", b->more->deps[i],
                 d == NULL || !d->enqueued
                     ? "never enqueued"
                     : ordo_queue_state_name(d->state));
@@ -2061,7 +2085,7 @@ char *ordo_queue_explain(const ordo_queue *q, const char *id) {
     if (locks_serial(q) && b->svc->first != b) {
       size_t n = 0;
       const qbatch *e;
-      for (e = b->svc->first; e != b; e = e->snext)
+      for (e = b->svc->first; e != b; e = e->more->snext)
         n++;
       sb_printf(&sb, "%s%s (serial: %zu earlier unfinished in %s)",
                 parts++ ? ", " : "", b->svc->first->id, n, b->svc->name);
