@@ -81,24 +81,29 @@ typedef struct qholder {
   unsigned char granted; /* no earlier holder of this node conflicts */
 } qholder;
 
-/* A node of the radix (path-compressed) trie: it stands for the address
- * key[0..depth); the edge from its parent is key[parent->depth..depth).
- * Readers and writers of exactly that address are on separate lists, so a
- * read looks only at writers: a hot address read by thousands costs a new
- * reader nothing. */
-struct qnode {
+/* A node's links in the radix trie (a node of a flat service has none). */
+typedef struct qnode_trie {
   qnode *parent;
   qnode **kids;       /* children, in no order; one block with kch */
   unsigned char *kch; /* kch[i]: the first byte of kids[i]'s edge, so that
                          finding a child reads one cache line, not a list */
   unsigned nkids, capkids;
+} qnode_trie;
+
+/* The holders of one address, key[0..depth): a node of a flat service's
+ * index, or of the radix (path-compressed) trie, where the edge from its
+ * parent is key[parent->depth..depth). Readers and writers are on separate
+ * lists, so a read looks only at writers: a hot address read by thousands
+ * costs a new reader nothing. The trie's links are apart (t) so that a
+ * flat node with a 70-byte Sawtooth address is two cache lines. */
+struct qnode {
   qholder *readers[2]; /* head, tail */
   qholder *writers[2];
   qholder *rgate; /* the first reader not granted (it comes after the first
                      writer; so do all readers after it), or NULL */
-  size_t depth;
-  size_t hash; /* of key, while the node is in a flat service's index */
-  char key[];  /* depth bytes, not terminated */
+  qnode_trie *t;  /* NULL in a flat service */
+  uint32_t depth;
+  char key[]; /* depth bytes, not terminated */
 };
 
 /* What only a few paths read: dependencies, the cascade, the serial list,
@@ -403,72 +408,94 @@ static int node_empty(const qnode *n) {
 static long kid_slot(const qnode *n, unsigned char ch) {
   /* A plain loop: nodes have few children (16 for hex addresses), and a
    * memchr call costs more than the scan. */
-  for (unsigned i = 0; i < n->nkids; i++)
-    if (n->kch[i] == ch)
+  for (unsigned i = 0; i < n->t->nkids; i++)
+    if (n->t->kch[i] == ch)
       return (long)i;
   return -1;
 }
 
 static qnode *node_child(const qnode *n, unsigned char ch) {
   long i = kid_slot(n, ch);
-  return i >= 0 ? n->kids[i] : NULL;
+  return i >= 0 ? n->t->kids[i] : NULL;
 }
 
 /* Room for one more child. */
 static int kids_reserve(qnode *n) {
   unsigned ncap;
   qnode **k;
-  if (n->nkids < n->capkids)
+  if (n->t->nkids < n->t->capkids)
     return ORDO_OK;
-  ncap = n->capkids ? n->capkids * 2 : 2;
+  ncap = n->t->capkids ? n->t->capkids * 2 : 2;
   if ((k = malloc(ncap * (sizeof(*k) + 1))) == NULL)
     return ORDO_E_NOMEM;
-  if (n->nkids > 0) {
-    memcpy(k, n->kids, n->nkids * sizeof(*k));
-    memcpy((unsigned char *)(k + ncap), n->kch, n->nkids);
+  if (n->t->nkids > 0) {
+    memcpy(k, n->t->kids, n->t->nkids * sizeof(*k));
+    memcpy((unsigned char *)(k + ncap), n->t->kch, n->t->nkids);
   }
-  free(n->kids);
-  n->kids = k;
-  n->kch = (unsigned char *)(k + ncap);
-  n->capkids = ncap;
+  free(n->t->kids);
+  n->t->kids = k;
+  n->t->kch = (unsigned char *)(k + ncap);
+  n->t->capkids = ncap;
   return ORDO_OK;
 }
 
 /* Add c under n; room reserved. */
 static void kid_add(qnode *n, qnode *c) {
-  n->kch[n->nkids] = (unsigned char)c->key[n->depth];
-  n->kids[n->nkids++] = c;
-  c->parent = n;
+  n->t->kch[n->t->nkids] = (unsigned char)c->key[n->depth];
+  n->t->kids[n->t->nkids++] = c;
+  c->t->parent = n;
 }
 
 static void kid_remove(qnode *n, const qnode *c) {
   long i = kid_slot(n, (unsigned char)c->key[n->depth]);
-  n->nkids--;
-  n->kids[i] = n->kids[n->nkids];
-  n->kch[i] = n->kch[n->nkids];
+  n->t->nkids--;
+  n->t->kids[i] = n->t->kids[n->t->nkids];
+  n->t->kch[i] = n->t->kch[n->t->nkids];
 }
 
-static qnode *node_alloc(qpool *pool, const char *key, size_t depth) {
+/* Give a node its trie links (none yet). */
+static int node_trie_init(qpool *pool, qnode *n) {
+  if ((n->t = qpool_alloc(pool, sizeof(*n->t))) == NULL)
+    return ORDO_E_NOMEM;
+  memset(n->t, 0, sizeof(*n->t));
+  return ORDO_OK;
+}
+
+static void node_trie_drop(qpool *pool, qnode *n) {
+  if (n->t != NULL) {
+    free(n->t->kids);
+    qpool_free(pool, n->t, sizeof(*n->t));
+    n->t = NULL;
+  }
+}
+
+/* A node for key[0..depth), with trie links when trie. */
+static qnode *node_alloc(qpool *pool, const char *key, size_t depth,
+                         int trie) {
   qnode *n = qpool_alloc(pool, sizeof(*n) + depth);
-  if (n != NULL) {
-    memset(n, 0, sizeof(*n));
-    memcpy(n->key, key, depth);
-    n->depth = depth;
+  if (n == NULL)
+    return NULL;
+  memset(n, 0, sizeof(*n));
+  memcpy(n->key, key, depth);
+  n->depth = (uint32_t)depth;
+  if (trie && node_trie_init(pool, n) != ORDO_OK) {
+    qpool_free(pool, n, sizeof(*n) + depth);
+    return NULL;
   }
   return n;
 }
 
 static void node_free(qpool *pool, qnode *n) {
-  free(n->kids);
+  node_trie_drop(pool, n);
   qpool_free(pool, n, sizeof(*n) + n->depth);
 }
 
 /* Put repl where old is under old's parent. Their edges start alike: repl's
  * key is a prefix of old's, or old's of repl's. */
 static void node_replace(qnode *old, qnode *repl) {
-  qnode *p = old->parent;
-  p->kids[kid_slot(p, (unsigned char)old->key[p->depth])] = repl;
-  repl->parent = p;
+  qnode *p = old->t->parent;
+  p->t->kids[kid_slot(p, (unsigned char)old->key[p->depth])] = repl;
+  repl->t->parent = p;
 }
 
 /* Tidy up from n towards the root: a node that holds nothing is freed when
@@ -476,12 +503,12 @@ static void node_replace(qnode *old, qnode *repl) {
  * has a holder at or below it and branches or holds, which bounds subtree
  * walks by the holders found and the trie's size by twice the holders. */
 static void node_prune(qpool *pool, qnode *n) {
-  while (n->parent != NULL && node_empty(n)) {
-    qnode *p = n->parent;
-    if (n->nkids == 0)
+  while (n->t->parent != NULL && node_empty(n)) {
+    qnode *p = n->t->parent;
+    if (n->t->nkids == 0)
       kid_remove(p, n);
-    else if (n->nkids == 1)
-      node_replace(n, n->kids[0]);
+    else if (n->t->nkids == 1)
+      node_replace(n, n->t->kids[0]);
     else
       return; /* a branch point stays */
     node_free(pool, n);
@@ -506,7 +533,7 @@ static qnode *trie_place(qpool *pool, qnode *root, const char *addr,
       return n;
     if ((c = node_child(n, (unsigned char)addr[n->depth])) == NULL) {
       if (kids_reserve(n) ||
-          (leaf == NULL && (leaf = node_alloc(pool, addr, len)) == NULL))
+          (leaf == NULL && (leaf = node_alloc(pool, addr, len, 1)) == NULL))
         return NULL;
       kid_add(n, leaf);
       return leaf;
@@ -520,7 +547,7 @@ static qnode *trie_place(qpool *pool, qnode *root, const char *addr,
       continue;
     }
     /* Split c's edge at m: a new node for addr[0..m) takes c's place. */
-    if ((mid = node_alloc(pool, addr, m)) == NULL)
+    if ((mid = node_alloc(pool, addr, m, 1)) == NULL)
       return NULL;
     if (kids_reserve(mid)) {
       node_free(pool, mid);
@@ -541,11 +568,11 @@ static void nodes_free(qpool *pool, qnode *root) {
   qnode *cur = root;
   while (cur != NULL) {
     qnode *p;
-    if (cur->nkids > 0) {
-      cur = cur->kids[--cur->nkids]; /* detached: never visited again */
+    if (cur->t->nkids > 0) {
+      cur = cur->t->kids[--cur->t->nkids]; /* detached: never visited again */
       continue;
     }
-    p = cur->parent;
+    p = cur->t->parent;
     node_free(pool, cur);
     cur = p;
   }
@@ -554,13 +581,13 @@ static void nodes_free(qpool *pool, qnode *root) {
 /* The next node after cur in a pre-order walk of the subtree of top, or
  * NULL. Siblings are found through the parent's slots. */
 static const qnode *walk_next(const qnode *top, const qnode *cur) {
-  if (cur->nkids > 0)
-    return cur->kids[0];
+  if (cur->t->nkids > 0)
+    return cur->t->kids[0];
   while (cur != top) {
-    const qnode *p = cur->parent;
+    const qnode *p = cur->t->parent;
     long i = kid_slot(p, (unsigned char)cur->key[p->depth]);
-    if ((unsigned)i + 1 < p->nkids)
-      return p->kids[i + 1];
+    if ((unsigned)i + 1 < p->t->nkids)
+      return p->t->kids[i + 1];
     cur = p;
   }
   return NULL;
@@ -611,7 +638,7 @@ static void trie_overlapping(const qnode *root, const char *addr, size_t len,
     node_visit(cur, writers_only, fn, arg);
 }
 
-static void locks_tidy(qservice *s, qnode *n);
+static void locks_tidy(qservice *s, qnode *n, size_t h);
 static void try_ready(ordo_queue *q, qbatch *b);
 
 /*
@@ -671,7 +698,7 @@ static void holder_unlink(ordo_queue *q, qholder *h) {
     else
       node_grant_writer(q, n);
   }
-  locks_tidy(h->b->svc, n);
+  locks_tidy(h->b->svc, n, h->hash);
 }
 
 /* Append h to n; returns whether it is granted at once. */
@@ -742,9 +769,9 @@ static int flat_reserve(qservice *s, size_t extra) {
   return ORDO_OK;
 }
 
-/* Remove n (in the index) by backward shift, so no tombstones build up. */
-static void flat_remove(qservice *s, const qnode *n) {
-  size_t i = flat_slot(s, n->key, n->depth, n->hash), j = i;
+/* Remove n (hash h) by backward shift, so no tombstones build up. */
+static void flat_remove(qservice *s, const qnode *n, size_t h) {
+  size_t i = flat_slot(s, n->key, n->depth, h), j = i;
   for (;;) {
     size_t home;
     j = (j + 1) & (s->flatcap - 1);
@@ -769,18 +796,19 @@ static void trie_dismantle(qpool *pool, qnode *root) {
   qnode *cur = root;
   while (cur != NULL) {
     qnode *p;
-    if (cur->nkids > 0) {
-      cur = cur->kids[--cur->nkids];
+    if (cur->t->nkids > 0) {
+      cur = cur->t->kids[--cur->t->nkids];
       continue;
     }
-    p = cur->parent;
-    free(cur->kids);
-    cur->kids = NULL;
-    cur->kch = NULL;
-    cur->capkids = 0;
-    cur->parent = NULL;
-    if (cur != root && node_empty(cur))
+    p = cur->t->parent;
+    if (cur == root) {
+      free(cur->t->kids);
+      memset(cur->t, 0, sizeof(*cur->t));
+    } else if (node_empty(cur)) {
       node_free(pool, cur);
+    } else {
+      node_trie_drop(pool, cur); /* an index node again */
+    }
     cur = p;
   }
 }
@@ -804,11 +832,26 @@ static int locks_prepare(qservice *s, const qholder *fp, size_t nfp) {
     s->flat_len = len;
     return ORDO_OK;
   }
+  /* Every index node gets trie links first, then its place. */
+  for (i = 0; i < s->flatcap; i++) {
+    qnode *n = s->flat[i].node;
+    if (n != NULL && node_trie_init(s->pool, n) != ORDO_OK) {
+      while (i-- > 0)
+        if (s->flat[i].node != NULL)
+          node_trie_drop(s->pool, s->flat[i].node);
+      return ORDO_E_NOMEM;
+    }
+  }
   for (i = 0; i < s->flatcap; i++)
     if (s->flat[i].node != NULL &&
         trie_place(s->pool, s->root, s->flat[i].node->key,
                    s->flat[i].node->depth, s->flat[i].node) != s->flat[i].node) {
+      size_t k;
       trie_dismantle(s->pool, s->root);
+      /* Nodes not placed yet still have their (empty) links. */
+      for (k = 0; k < s->flatcap; k++)
+        if (s->flat[k].node != NULL)
+          node_trie_drop(s->pool, s->flat[k].node);
       return ORDO_E_NOMEM;
     }
   free(s->flat);
@@ -842,9 +885,8 @@ static qnode *locks_node(qservice *s, const char *addr, size_t len,
   i = flat_slot(s, addr, len, h);
   if (s->flat[i].node != NULL)
     return s->flat[i].node;
-  if ((n = node_alloc(s->pool, addr, len)) == NULL)
+  if ((n = node_alloc(s->pool, addr, len, 0)) == NULL)
     return NULL;
-  n->hash = h;
   s->flat[i].hash = h;
   s->flat[i].node = n;
   s->nflat++;
@@ -852,11 +894,11 @@ static qnode *locks_node(qservice *s, const char *addr, size_t len,
 }
 
 /* A node that may hold nothing now: drop it (flat) or prune (trie). */
-static void locks_tidy(qservice *s, qnode *n) {
+static void locks_tidy(qservice *s, qnode *n, size_t h) {
   if (s->trie) {
     node_prune(s->pool, n);
   } else if (node_empty(n)) {
-    flat_remove(s, n);
+    flat_remove(s, n, h);
     node_free(s->pool, n);
   }
 }
@@ -892,7 +934,7 @@ static qservice *service_get(ordo_queue *q, const char *name) {
   if ((s = calloc(1, sizeof(*s))) == NULL)
     return NULL;
   if ((s->name = qstrdup(name)) == NULL ||
-      (s->root = node_alloc(&q->pool, "", 0)) == NULL) {
+      (s->root = node_alloc(&q->pool, "", 0, 1)) == NULL) {
     free(s->name);
     free(s);
     return NULL;
@@ -1570,7 +1612,7 @@ fail:
   if (nodes != NULL)
     for (i = 0; i < b->nfp; i++)
       if (nodes[i] != NULL)
-        locks_tidy(s, nodes[i]);
+        locks_tidy(s, nodes[i], b->fp[i].hash);
   if (nodes != nodes_small)
     free(nodes);
   if (in != in_small)
