@@ -131,3 +131,16 @@ void qpool_destroy(qpool *p) {
   }
   qpool_init(p);
 }
+
+void *qtable_calloc(size_t n) {
+  void *t;
+  if (n < QPOOL_HUGE)
+    return calloc(1, n > 0 ? n : 1);
+  if (posix_memalign(&t, QPOOL_HUGE, n) != 0)
+    return NULL;
+#ifdef MADV_HUGEPAGE
+  (void)madvise(t, n, MADV_HUGEPAGE);
+#endif
+  memset(t, 0, n);
+  return t;
+}

@@ -51,4 +51,11 @@ void qpool_free(qpool *p, void *block, size_t n);
  * above QPOOL_MAX are the caller's to qpool_free first. */
 void qpool_destroy(qpool *p);
 
+/* A zeroed table of n bytes for the queue's hash indexes, free()d by the
+ * caller; NULL when out of memory. One of 2 MiB or more is aligned to
+ * 2 MiB and madvised for huge pages, as the pool's chunks: the id map
+ * alone is 4 MiB at 100k batches and probed at random, and on 4 KiB pages
+ * nearly every probe missed the TLB too. */
+void *qtable_calloc(size_t n);
+
 #endif

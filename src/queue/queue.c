@@ -336,7 +336,7 @@ static int map_reserve(qmap *m, size_t extra) {
   while ((m->n + extra) * 2 > ncap)
     ncap *= 2;
   old = *m;
-  m->e = calloc(ncap, sizeof(*m->e));
+  m->e = qtable_calloc(ncap * sizeof(*m->e));
   if (m->e == NULL) {
     *m = old;
     return ORDO_E_NOMEM;
@@ -753,7 +753,7 @@ static int flat_reserve(qservice *s, size_t extra) {
   ncap = s->flatcap ? s->flatcap : 16;
   while ((s->nflat + extra) * 2 > ncap)
     ncap *= 2;
-  if ((nf = calloc(ncap, sizeof(*nf))) == NULL)
+  if ((nf = qtable_calloc(ncap * sizeof(*nf))) == NULL)
     return ORDO_E_NOMEM;
   for (i = 0; i < s->flatcap; i++) {
     if (s->flat[i].node != NULL) {
