@@ -2,33 +2,39 @@
  * queue.c — the in-memory scheduler: lock table, readiness, take, finish.
  *
  * Data, per service:
- *   - a lock table: a radix (path-compressed) trie of addresses whose nodes
- *     list the readers and the writers of that exact (truncated) address,
- *     in submission order. A batch holds its addresses from enqueue until it
- *     finishes, so "earlier unfinished batches, waiting ones included" is
- *     exactly "holders in the trie". Path compression keeps a 70-char
- *     Sawtooth address to a few nodes instead of 70.
- *   - the unfinished batches in submission order (a list; the serial
- *     strategy needs only its head), and a min-heap by seq of ready ones.
- * Per batch: nblockers, the number of earlier unfinished batches it
- * conflicts with (counted once, at enqueue: later batches never block
- * earlier ones), and waiters, the later batches it blocks. Finishing a batch
- * unlinks its holders, decrements its waiters and wakes those that reach
- * zero: no scan of the queue anywhere.
+ *   - a lock table: one node per (truncated) address held, listing its
+ *     readers and its writers in submission order. A batch holds its
+ *     addresses from enqueue until it finishes, so "earlier unfinished
+ *     batches, waiting ones included" is exactly "holders before it". While
+ *     every address held has one length (whole Sawtooth addresses), the
+ *     nodes sit in a hash index (flat form) and only equal addresses
+ *     overlap; else in a radix (path-compressed) trie, where a node's
+ *     ancestors and descendants overlap it too.
+ *   - a min-heap by seq of the ready batches, and (serial strategies only)
+ *     the unfinished ones in order.
+ * Per batch: nblockers, what it still waits for: its holders not yet
+ * granted by their node's queue (see "Grants"), plus, in a trie, one edge
+ * per earlier unfinished batch holding a prefix or an extension of one of
+ * its addresses (counted once, at enqueue: later batches never block
+ * earlier ones). Finishing a batch unlinks its holders, which grants the
+ * holders behind them, and releases its edges; a batch whose count reaches
+ * zero is ready. No scan of the queue anywhere.
+ *
+ * Memory: a batch is one block from the queue's pool (pool.h): its struct
+ * (two cache lines, hot fields first), its id, its holders, its rarer
+ * fields (qbatch_more) and its payload. It keeps no copy of its addresses:
+ * a linked holder's node has the address as key. At 100k queued the
+ * scheduler is bound by cache misses, so the layout and the prefetches are
+ * about the lines each call visits.
  *
  * Enqueue reserves every allocation first and then commits with no failure
  * path, so ORDO_E_NOMEM leaves the queue as it was.
  *
- * FUTURE OPTIMIZATIONS: a hot address with n unfinished writers gives the
- * n+1st writer n blockers (O(n^2) edges over a burst). Waiting only on the
- * last writer and the readers since would do, but a batch invalidated by the
- * cascade finishes while its own blockers are unfinished, so it would have
- * to hand its waiters over to them. Round-robin in take scans the service
- * array from a cursor: O(services) per batch taken. At 100k queued batches
- * the trie walks are bound by cache misses (a few nodes per address, each a
- * miss); an exact-address hash index in front of the trie, used when no
- * held address is a strict prefix of another, would make the common case
- * one probe.
+ * FUTURE OPTIMIZATIONS: in a trie, a hot *prefix* written by n batches
+ * still gives the n+1st n edges (grants order only equal addresses).
+ * Round-robin in take scans the service array from a cursor: O(services)
+ * per batch taken. Finished batches stay in memory (their status, and
+ * their ids for duplicate checks) until the queue is freed.
  */
 #include "queue/queue.h"
 #include "queue/pool.h"
