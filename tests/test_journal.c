@@ -275,6 +275,98 @@ static void test_reopen_restores(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* Thousands in flight at a restart: all UNKNOWN, listed in submission
+ * order, settled one by one in another order (finish or confirm), with the
+ * per-service counts and the listing right at every point checked. */
+static long svc_unknown(ordo_journal *j, const char *svc) {
+  char *js = ordo_journal_service_json(j, svc);
+  json_t *o = json_loads(js, 0, NULL);
+  long v;
+  assert_non_null(o);
+  v = (long)json_integer_value(json_object_get(o, "unknown"));
+  json_decref(o);
+  free(js);
+  return v;
+}
+
+static void test_many_unknown(void **unused) {
+  enum { N = 1200 };
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  static const char *const svcs[] = {"a", "b", "c"};
+  static char took[256 * 8]; /* a take of 256 "U1234" ids */
+  char id[32], addr[32], *ids[4];
+  size_t n, total, i, taken = 0, left = N;
+  long per[3] = {0, 0, 0};
+  (void)unused;
+
+  for (i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "U%zu", i);
+    snprintf(addr, sizeof addr, "addr%05zu", i); /* none a prefix of another */
+    assert_int_equal(enq_wait(j, id, svcs[i % 3], NULL, addr, NULL), ORDO_OK);
+    per[i % 3]++;
+  }
+  while (taken < N) {
+    size_t got = take_wait(j, took, sizeof took);
+    assert_true(got > 0);
+    taken += got;
+  }
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(svc_unknown(j, "a"), per[0]);
+  assert_int_equal(svc_unknown(j, "c"), per[2]);
+  /* Settle from the back, every third one by confirmation: the listing
+   * always starts at the lowest unsettled seq. */
+  for (i = N; i-- > 0;) {
+    snprintf(id, sizeof id, "U%zu", i);
+    assert_int_equal(jstate(j, id), ORDO_QUEUE_UNKNOWN);
+    if (i % 3 == 1) {
+      assert_int_equal(ordo_journal_confirm_submitted(j, id), ORDO_OK);
+      assert_int_equal(ordo_journal_finish(j, id, ORDO_QUEUE_COMMITTED, NULL),
+                       ORDO_OK);
+    } else {
+      assert_int_equal(ordo_journal_finish(j, id, ORDO_QUEUE_COMMITTED, NULL),
+                       ORDO_OK);
+    }
+    assert_int_equal(ordo_journal_confirm_submitted(j, id), ORDO_E_STATE);
+    per[i % 3]--;
+    left--;
+    if (i % 200 == 0 || i < 3) {
+      assert_int_equal(svc_unknown(j, svcs[i % 3]), per[i % 3]);
+      assert_int_equal(ordo_journal_unknown(j, ids, 2, &n, &total), ORDO_OK);
+      assert_int_equal(total, left);
+      assert_int_equal(n, left < 2 ? left : 2);
+      if (n > 0) {
+        assert_string_equal(ids[0], "U0");
+        free(ids[0]);
+      }
+      if (n > 1) {
+        assert_string_equal(ids[1], "U1");
+        free(ids[1]);
+      }
+    }
+  }
+  assert_int_equal(ordo_journal_unknown(j, ids, 2, &n, &total), ORDO_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(total, 0);
+  assert_int_equal(svc_unknown(j, "b"), 0);
+  /* Settling the front first moves the listing's start. */
+  assert_int_equal(enq_wait(j, "V1", "a", NULL, "v", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "V2", "a", NULL, "w", NULL), ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 2);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(ordo_journal_finish(j, "V1", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(ordo_journal_unknown(j, ids, 4, &n, &total), ORDO_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(ids[0], "V2");
+  free(ids[0]);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 /* The locking rule is the journal's: a journal made unconstrained replays
  * as unconstrained even when reopened with the defaults (parallel), since
  * its recorded takes were only ready under its own rule. */
@@ -926,6 +1018,8 @@ static void test_crash_sigkill(void **unused) {
 
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_many_unknown, setup_dir,
+                                      teardown_dir),
       cmocka_unit_test_setup_teardown(test_reopen_restores, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_locking_rule_kept, setup_dir,
