@@ -45,6 +45,23 @@ static json_t *load_object(const void *body, size_t len, const char **why) {
   return o;
 }
 
+/* The body's object and its "data" array (borrowed from it), or
+ * ORDO_E_LEDGER_RESPONSE with *why and nothing to free: the shape of every
+ * Sawtooth list response. */
+static int load_data_array(const void *body, size_t len, const char **why,
+                           json_t **obj, json_t **data) {
+  json_t *o = load_object(body, len, why);
+  if (o == NULL)
+    return ORDO_E_LEDGER_RESPONSE;
+  *data = json_object_get(o, "data");
+  if (!json_is_array(*data)) {
+    json_decref(o);
+    return bad(why, "no \"data\" array");
+  }
+  *obj = o;
+  return ORDO_OK;
+}
+
 /* Append at most TEXT_MAX bytes of s to buf (used, cap), control characters
  * made spaces, never splitting a UTF-8 sequence. */
 static void put_text(char *buf, size_t cap, size_t *used, const char *s) {
@@ -151,34 +168,28 @@ static int known_status(const char *s) {
 
 int ordo__ledger_parse_statuses(const void *body, size_t len, json_t **out,
                                 const char **why) {
+  json_t *o, *data, *st;
+  size_t i;
+  int rc;
   *out = NULL;
-  json_t *o = load_object(body, len, why);
-  if (o == NULL)
-    return ORDO_E_LEDGER_RESPONSE;
-  json_t *data = json_object_get(o, "data");
-  int rc = ORDO_OK;
-  if (!json_is_array(data)) {
-    rc = bad(why, "no \"data\" array");
-  } else {
-    size_t i;
-    json_t *st;
-    json_array_foreach(data, i, st) {
-      json_t *id = json_object_get(st, "id");
-      json_t *s = json_object_get(st, "status");
-      json_t *inv = json_object_get(st, "invalid_transactions");
-      if (!json_is_object(st) || !json_is_string(id)) {
-        rc = bad(why, "a status without an \"id\" string");
-        break;
-      }
-      if (!json_is_string(s) || !known_status(json_string_value(s))) {
-        rc = bad(why, "a status that is not COMMITTED, INVALID, PENDING or "
-                      "UNKNOWN");
-        break;
-      }
-      if (inv != NULL && !json_is_array(inv)) {
-        rc = bad(why, "\"invalid_transactions\" is not an array");
-        break;
-      }
+  if ((rc = load_data_array(body, len, why, &o, &data)) != ORDO_OK)
+    return rc;
+  json_array_foreach(data, i, st) {
+    json_t *id = json_object_get(st, "id");
+    json_t *s = json_object_get(st, "status");
+    json_t *inv = json_object_get(st, "invalid_transactions");
+    if (!json_is_object(st) || !json_is_string(id)) {
+      rc = bad(why, "a status without an \"id\" string");
+      break;
+    }
+    if (!json_is_string(s) || !known_status(json_string_value(s))) {
+      rc = bad(why, "a status that is not COMMITTED, INVALID, PENDING or "
+                    "UNKNOWN");
+      break;
+    }
+    if (inv != NULL && !json_is_array(inv)) {
+      rc = bad(why, "\"invalid_transactions\" is not an array");
+      break;
     }
   }
   if (rc != ORDO_OK) {
@@ -286,36 +297,30 @@ static char *next_query(const char *link, const char **why) {
 
 int ordo__ledger_parse_state_page(const void *body, size_t len, json_t *acc,
                                   char **next, const char **why) {
+  json_t *o, *data, *e;
+  size_t i;
+  int rc;
   *next = NULL;
   if (!json_is_array(acc))
     return ORDO_E_INVAL;
-  json_t *o = load_object(body, len, why);
-  if (o == NULL)
-    return ORDO_E_LEDGER_RESPONSE;
-  json_t *data = json_object_get(o, "data");
-  int rc = ORDO_OK;
-  if (!json_is_array(data)) {
-    rc = bad(why, "no \"data\" array");
-  } else {
-    size_t i;
-    json_t *e;
-    json_array_foreach(data, i, e) {
-      json_t *a = json_object_get(e, "address");
-      json_t *d = json_object_get(e, "data");
-      if (!json_is_string(a) || json_string_length(a) > ORDO_LEDGER_ADDRESS_LEN ||
-          !is_hex(json_string_value(a))) {
-        rc = bad(why, "an entry without a hex \"address\"");
-        break;
-      }
-      if (!json_is_string(d) || !is_base64(json_string_value(d))) {
-        rc = bad(why, "an entry whose \"data\" is not base64");
-        break;
-      }
-      json_t *entry = json_pack("{sOsO}", "address", a, "data", d);
-      if (entry == NULL || json_array_append_new(acc, entry) != 0) {
-        rc = ORDO_E_NOMEM;
-        break;
-      }
+  if ((rc = load_data_array(body, len, why, &o, &data)) != ORDO_OK)
+    return rc;
+  json_array_foreach(data, i, e) {
+    json_t *a = json_object_get(e, "address");
+    json_t *d = json_object_get(e, "data");
+    if (!json_is_string(a) || json_string_length(a) > ORDO_LEDGER_ADDRESS_LEN ||
+        !is_hex(json_string_value(a))) {
+      rc = bad(why, "an entry without a hex \"address\"");
+      break;
+    }
+    if (!json_is_string(d) || !is_base64(json_string_value(d))) {
+      rc = bad(why, "an entry whose \"data\" is not base64");
+      break;
+    }
+    json_t *entry = json_pack("{sOsO}", "address", a, "data", d);
+    if (entry == NULL || json_array_append_new(acc, entry) != 0) {
+      rc = ORDO_E_NOMEM;
+      break;
     }
   }
   json_t *paging = rc == ORDO_OK ? json_object_get(o, "paging") : NULL;
@@ -337,22 +342,16 @@ int ordo__ledger_parse_state_page(const void *body, size_t len, json_t *acc,
 
 int ordo__ledger_parse_blocks(const void *body, size_t len, json_t **out,
                               const char **why) {
+  json_t *o, *data, *b;
+  size_t i;
+  int rc;
   *out = NULL;
-  json_t *o = load_object(body, len, why);
-  if (o == NULL)
-    return ORDO_E_LEDGER_RESPONSE;
-  json_t *data = json_object_get(o, "data");
-  int rc = ORDO_OK;
-  if (!json_is_array(data)) {
-    rc = bad(why, "no \"data\" array");
-  } else {
-    size_t i;
-    json_t *b;
-    json_array_foreach(data, i, b) {
-      if (!json_is_object(b)) {
-        rc = bad(why, "a block that is not an object");
-        break;
-      }
+  if ((rc = load_data_array(body, len, why, &o, &data)) != ORDO_OK)
+    return rc;
+  json_array_foreach(data, i, b) {
+    if (!json_is_object(b)) {
+      rc = bad(why, "a block that is not an object");
+      break;
     }
   }
   if (rc != ORDO_OK) {
