@@ -670,6 +670,46 @@ static void test_pool_sizes(void **unused) {
     for (k = 0; k < n; k++)
       fin(q, items[k].id, 1);
   }
+  /* A finished batch gives its payload back; its status stays. */
+  assert_int_equal(ordo_queue_item_get(q, "P41", &it), ORDO_OK);
+  assert_null(it.payload);
+  assert_int_equal(it.payload_len, 0);
+  assert_int_equal(state(q, "P41"), ORDO_QUEUE_COMMITTED);
+  ordo_queue_free(q);
+}
+
+/* keep_payloads: finished batches keep theirs (ordo verify replays them),
+ * committed or invalid, the cascade's included. */
+static void test_keep_payloads(void **unused) {
+  ordo_queue_options opt;
+  ordo_queue *q = NULL;
+  ordo_queue_item it;
+  ordo_queue_batch_spec sp = {0};
+  const char *deps[1] = {"K1"};
+  (void)unused;
+  ordo_queue_options_init(&opt);
+  opt.keep_payloads = 1;
+  assert_int_equal(ordo_queue_new(&opt, &q), ORDO_OK);
+  sp.service = "s";
+  sp.id = "K1";
+  sp.payload = "one";
+  sp.payload_len = 3;
+  assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_OK);
+  sp.id = "K2";
+  sp.payload = "two!";
+  sp.payload_len = 4;
+  sp.deps = deps;
+  sp.ndeps = 1;
+  assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_OK);
+  TAKE(q, "K1");
+  fin(q, "K1", 0); /* K2 goes with it */
+  assert_int_equal(state(q, "K2"), ORDO_QUEUE_INVALID);
+  assert_int_equal(ordo_queue_item_get(q, "K1", &it), ORDO_OK);
+  assert_int_equal(it.payload_len, 3);
+  assert_memory_equal(it.payload, "one", 3);
+  assert_int_equal(ordo_queue_item_get(q, "K2", &it), ORDO_OK);
+  assert_int_equal(it.payload_len, 4);
+  assert_memory_equal(it.payload, "two!", 4);
   ordo_queue_free(q);
 }
 
@@ -1159,6 +1199,7 @@ int main(void) {
       cmocka_unit_test(test_cascade_from_middle),
       cmocka_unit_test(test_finish_many),
       cmocka_unit_test(test_pool_sizes),
+      cmocka_unit_test(test_keep_payloads),
       cmocka_unit_test(test_granularity),
       cmocka_unit_test(test_explain_text),
       cmocka_unit_test(test_deps),

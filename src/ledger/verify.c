@@ -308,6 +308,7 @@ int ordo__verify_main(int argc, char **argv) {
   }
   snprintf(path, sizeof path, "%s/queue.db", dir);
   ordo_journal_options_init(&jopt);
+  jopt.queue.keep_payloads = 1; /* the committed batches are replayed */
   ordo_ledger_client_options_init(&copt);
   copt.url = url;
   if ((ctx = ordo_ctx_new(NULL)) == NULL ||

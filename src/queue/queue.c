@@ -1076,6 +1076,11 @@ static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
     }
     for (i = 0; i < b->nfp; i++)
       holder_unlink(q, &b->fp[i]);
+    if (!q->opt.keep_payloads && b->block && b->payload != NULL) {
+      qpool_free(&q->pool, b->payload, b->payload_len);
+      b->payload = NULL;
+      b->payload_len = 0;
+    }
     if (locks_serial(q)) {
       /* Leave the service's unfinished list; its head may go next. */
       if (b->more->sprev != NULL)
@@ -1199,6 +1204,8 @@ static void batch_free(ordo_queue *q, qbatch *b) {
   if (!b->block) {
     free(b->id);
     free(b->payload);
+  } else {
+    qpool_free(&q->pool, b->payload, b->payload_len);
   }
   for (i = 0; i < b->more->ndeps; i++)
     free(b->more->deps[i]);
@@ -1304,11 +1311,17 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
   size_t idpad = (idlen + _Alignof(qholder) - 1) & ~(_Alignof(qholder) - 1);
   qbatch *b;
   char *p;
+  void *payload = NULL;
 
-  size = sizeof(qbatch) + idpad + nfp * sizeof(qholder) +
-         sizeof(qbatch_more) + sp->payload_len;
+  /* The payload apart, so that a finish can give it back. */
+  size = sizeof(qbatch) + idpad + nfp * sizeof(qholder) + sizeof(qbatch_more);
   if ((b = qpool_alloc(&q->pool, size)) == NULL)
     return NULL;
+  if (sp->payload_len > 0 &&
+      (payload = qpool_alloc(&q->pool, sp->payload_len)) == NULL) {
+    qpool_free(&q->pool, b, size);
+    return NULL;
+  }
   /* Zero the struct and the holders; the bytes after are copied over. */
   memset(b, 0, sizeof(qbatch));
   b->block = 1;
@@ -1322,7 +1335,6 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
   b->more = (qbatch_more *)p; /* qholder's alignment serves it too */
   memset(b->more, 0, sizeof(*b->more));
   b->more->size = size;
-  p += sizeof(qbatch_more);
   for (i = 0; i < nfp; i++) {
     qholder *h = &b->fp[i];
     h->len = (uint32_t)in[i].len;
@@ -1331,8 +1343,8 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
     h->b = b;
   }
   if (sp->payload_len > 0) {
-    b->payload = p;
-    memcpy(p, sp->payload, sp->payload_len);
+    b->payload = payload;
+    memcpy(payload, sp->payload, sp->payload_len);
     b->payload_len = sp->payload_len;
   }
   return b;

@@ -91,14 +91,18 @@ typedef struct ordo_queue_options {
   int granularity;              /* < 0 unlimited (default), 0 all conflict */
   unsigned max_in_flight;       /* global cap; 0 = unlimited (default) */
   unsigned service_max_in_flight; /* per-service cap; 0 = unlimited (default) */
+  int keep_payloads; /* 1: a finished batch keeps its payload (ordo verify
+                        replays them); 0 (default): released when it
+                        finishes, since a long-running queue would else
+                        hold every payload it ever took */
 } ordo_queue_options;
+
+/* The longest address a batch may name (a Sawtooth address is 70). */
+#define ORDO_QUEUE_MAX_ADDRESS (1u << 20)
 
 /* What to enqueue. Everything is copied; the caller keeps ownership. reads
  * and writes may repeat and overlap (a batch of several transactions passes
  * the union); payload may be NULL when payload_len is 0. */
-/* The longest address a batch may name (a Sawtooth address is 70). */
-#define ORDO_QUEUE_MAX_ADDRESS (1u << 20)
-
 typedef struct ordo_queue_batch_spec {
   const char *id;
   const char *service;
@@ -121,7 +125,9 @@ typedef struct ordo_queue_batch_spec {
 
 /* A batch handed out by ordo_queue_take. The pointers are owned by the queue
  * and stay valid until ordo_queue_free (finished batches are kept for their
- * status). */
+ * status), except payload: until the batch finishes, unless the queue was
+ * made with keep_payloads (then a finished batch's payload stays too; else
+ * it reads as NULL, 0). */
 typedef struct ordo_queue_item {
   const char *id;
   const char *service;
@@ -393,7 +399,9 @@ int ordo_journal_finish(ordo_journal *j, const char *id,
 int ordo_journal_confirm_submitted(ordo_journal *j, const char *id);
 
 /* The batch as ordo_journal_take handed it out (queue-owned pointers,
- * valid until ordo_journal_close), for sending it again. ORDO_E_NOT_FOUND. */
+ * valid until ordo_journal_close; the payload only until the batch
+ * finishes, unless opt.queue.keep_payloads), for sending it again.
+ * ORDO_E_NOT_FOUND. */
 int ordo_journal_item(ordo_journal *j, const char *id, ordo_queue_item *out);
 
 /* The UNKNOWN batches, in submission order: up to max ids copied into
