@@ -1176,13 +1176,19 @@ static void chk_one(uint64_t seed) {
   ordo_queue_free(q);
 }
 
+/* ORDO_PROPERTY_RUNS and ORDO_PROPERTY_FIRST (seeds) run more or other
+ * workloads than the 20 000 of `make test`, for a longer search by hand. */
 static void test_property_random_workloads(void **unused) {
   struct timespec t0, t1;
-  const uint64_t runs = 20000;
+  const char *env_runs = getenv("ORDO_PROPERTY_RUNS");
+  const char *env_first = getenv("ORDO_PROPERTY_FIRST");
+  const uint64_t runs = env_runs != NULL ? strtoull(env_runs, NULL, 10) : 20000;
+  const uint64_t first =
+      env_first != NULL ? strtoull(env_first, NULL, 10) : 1;
   uint64_t s;
   (void)unused;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (s = 1; s <= runs; s++)
+  for (s = first; s < first + runs; s++)
     chk_one(s);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   print_message("property: %llu random workloads checked in %.2f s\n",
