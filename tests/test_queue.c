@@ -455,6 +455,56 @@ static void test_fairness(void **unused) {
   ordo_queue_free(q);
 }
 
+/* The round-robin order itself: one batch a service a turn, halted and
+ * capped services passed over without losing their place, a service whose
+ * first batch becomes ready joining at the end of the round, and one whose
+ * last batch went by take_id leaving it. */
+static void test_round_robin_ring(void **unused) {
+  ordo_queue *q = qdefault();
+  (void)unused;
+  ENQ(q, "A1", "a", NULL, NULL, NULL);
+  ENQ(q, "A2", "a", NULL, NULL, NULL);
+  ENQ(q, "A3", "a", NULL, NULL, NULL);
+  ENQ(q, "B1", "b", NULL, NULL, NULL);
+  ENQ(q, "B2", "b", NULL, NULL, NULL);
+  ENQ(q, "C1", "c", NULL, "X", NULL);
+  ENQ(q, "C2", "c", NULL, "X", NULL); /* waits on C1 */
+  assert_int_equal(ordo_queue_set_policy(q, "b", ORDO_QUEUE_SKIP, 1), ORDO_OK);
+  /* b at its cap stays in the ring, passed over, until B1 finishes. */
+  TAKE(q, "A1 A2 A3 B1 C1");
+  TAKE(q, "");
+  fin(q, "B1", 1);
+  TAKE(q, "B2");
+  ordo_queue_free(q);
+
+  q = qdefault();
+  ENQ(q, "A1", "a", NULL, NULL, NULL);
+  ENQ(q, "A2", "a", NULL, NULL, NULL);
+  ENQ(q, "B1", "b", NULL, NULL, NULL);
+  ENQ(q, "B2", "b", NULL, NULL, NULL);
+  ENQ(q, "C1", "c", NULL, "X", NULL);
+  ENQ(q, "C2", "c", NULL, "X", NULL);
+  /* One at a time: the ring's order. */
+  assert_string_equal(take(q, 1), "A1");
+  assert_string_equal(take(q, 1), "B1");
+  assert_string_equal(take(q, 1), "C1");
+  fin(q, "C1", 1); /* C2 ready: c is back, at the end of the round */
+  ENQ(q, "D1", "d", NULL, NULL, NULL); /* d joins after c */
+  assert_string_equal(take(q, 1), "A2");
+  assert_string_equal(take(q, 1), "B2");
+  assert_string_equal(take(q, 1), "C2");
+  assert_string_equal(take(q, 1), "D1");
+  assert_string_equal(take(q, 1), "");
+  /* take_id of a service's last ready batch takes it out of the ring. */
+  ENQ(q, "E1", "e", NULL, NULL, NULL);
+  ENQ(q, "F1", "f", NULL, NULL, NULL);
+  assert_int_equal(ordo_queue_take_id(q, "E1", NULL), ORDO_OK);
+  assert_string_equal(take(q, 64), "F1");
+  ENQ(q, "E2", "e", NULL, NULL, NULL);
+  assert_string_equal(take(q, 64), "E2");
+  ordo_queue_free(q);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Workload files and `ordo plan`                                            */
 /* ------------------------------------------------------------------------ */
@@ -1205,6 +1255,7 @@ int main(void) {
       cmocka_unit_test(test_cascade_from_middle),
       cmocka_unit_test(test_finish_many),
       cmocka_unit_test(test_pool_sizes),
+      cmocka_unit_test(test_round_robin_ring),
       cmocka_unit_test(test_keep_payloads),
       cmocka_unit_test(test_granularity),
       cmocka_unit_test(test_explain_text),

@@ -31,10 +31,10 @@
  * path, so ORDO_E_NOMEM leaves the queue as it was.
  *
  * FUTURE OPTIMIZATIONS: in a trie, a hot *prefix* written by n batches
- * still gives the n+1st n edges (grants order only equal addresses).
- * Round-robin in take scans the service array from a cursor: O(services)
- * per batch taken. Finished batches stay in memory (their status, and
- * their ids for duplicate checks) until the queue is freed.
+ * still gives the n+1st n edges (grants order only equal addresses). take
+ * passes over halted and capped services in its ring one by one. Finished
+ * batches stay in memory (their status, and their ids for duplicate
+ * checks; not their payloads) until the queue is freed.
  */
 #include "queue/queue.h"
 #include "queue/pool.h"
@@ -181,6 +181,8 @@ struct qservice {
   qbatch *halt_by;
   size_t waiting, in_flight, committed, invalid, unfinished;
   size_t held_ready; /* QUEUED but held: ready, not in the heap */
+  qservice *rnext, *rprev; /* the ring of services with ready batches */
+  int in_ring;
 };
 _Static_assert(offsetof(qservice, name) == 0,
                "map_key reads a service's name");
@@ -205,7 +207,13 @@ struct ordo_queue {
   qmap services; /* name -> qservice */
   qservice **svcs;
   size_t nsvcs, capsvcs;
-  size_t rr; /* round-robin cursor into svcs */
+  /* Round-robin: a ring of the services with ready batches in their heap
+   * (halted or at their cap ones included: take skips those), ring the
+   * next to serve. A service joins at the round's end when its first batch
+   * becomes ready and leaves when its last is taken, so a take costs
+   * O(batches taken + services skipped), not O(services) per batch. */
+  qservice *ring;
+  size_t nring;
   uint64_t next_seq;
   uint64_t stamp;
   size_t in_flight, committed, invalid;
@@ -980,11 +988,44 @@ static void heap_sift_down(qservice *s, size_t i, qheap_ent e) {
   s->heap[i] = e;
 }
 
-static void heap_push(qservice *s, qbatch *b) {
+/* s into the ring, just before the next to serve: last of this round. */
+static void ring_join(ordo_queue *q, qservice *s) {
+  if (q->ring == NULL) {
+    s->rnext = s->rprev = s;
+    q->ring = s;
+  } else {
+    s->rnext = q->ring;
+    s->rprev = q->ring->rprev;
+    s->rprev->rnext = s;
+    q->ring->rprev = s;
+  }
+  s->in_ring = 1;
+  q->nring++;
+}
+
+static void ring_leave(ordo_queue *q, qservice *s) {
+  if (s->rnext == s) {
+    q->ring = NULL;
+  } else {
+    s->rprev->rnext = s->rnext;
+    s->rnext->rprev = s->rprev;
+    if (q->ring == s)
+      q->ring = s->rnext;
+  }
+  s->rnext = s->rprev = NULL;
+  s->in_ring = 0;
+  q->nring--;
+}
+
+static size_t heap_ready(const qservice *s) { return s->nheap - s->nstale; }
+
+static void heap_push(ordo_queue *q, qservice *s, qbatch *b) {
   qheap_ent e;
   e.seq = b->seq;
   e.b = b;
   heap_sift_up(s, s->nheap++, e); /* capacity reserved at enqueue */
+  if (!s->in_ring)
+    ring_join(q, s);
 }
 
 /* The ready batch with the lowest seq, or NULL; stale entries are dropped
@@ -1002,8 +1043,6 @@ static qbatch *heap_pop(qservice *s) {
   return NULL;
 }
 
-static size_t heap_ready(const qservice *s) { return s->nheap - s->nstale; }
-
 /* ------------------------------------------------------------------------ */
 /* Readiness and finishing                                                   */
 /* ------------------------------------------------------------------------ */
@@ -1018,7 +1057,7 @@ static void try_ready(ordo_queue *q, qbatch *b) {
   if (b->held)
     b->svc->held_ready++;
   else
-    heap_push(b->svc, b);
+    heap_push(q, b->svc, b);
 }
 
 /* Start loading what finishing b visits: each address's node, its
@@ -1718,25 +1757,26 @@ int ordo_queue_take(ordo_queue *q, ordo_queue_item *out, size_t max,
     return ORDO_OK;
   while (k < max &&
          (q->opt.max_in_flight == 0 || q->in_flight < q->opt.max_in_flight)) {
-    qservice *s = NULL;
+    qservice *s = NULL, *c = q->ring;
     qbatch *b;
     size_t tries;
 
-    /* Next service after the cursor with a ready batch and room. */
-    for (tries = 0; tries < q->nsvcs; tries++) {
-      qservice *c = q->svcs[(q->rr + tries) % q->nsvcs];
+    /* The next service in the ring with room (every one there has a ready
+     * batch). */
+    for (tries = 0; tries < q->nring; tries++, c = c->rnext) {
       unsigned cap = c->max_in_flight ? c->max_in_flight
                                       : q->opt.service_max_in_flight;
-      if (heap_ready(c) > 0 && !c->halted &&
-          (cap == 0 || c->in_flight < cap)) {
+      if (!c->halted && (cap == 0 || c->in_flight < cap)) {
         s = c;
-        q->rr = (q->rr + tries + 1) % q->nsvcs;
         break;
       }
     }
     if (s == NULL)
       break;
+    q->ring = s->rnext; /* after s, the next one's turn */
     b = heap_pop(s);
+    if (heap_ready(s) == 0)
+      ring_leave(q, s);
     b->state = ORDO_QUEUE_SUBMITTED;
     s->in_flight++;
     q->in_flight++;
@@ -1763,7 +1803,7 @@ int ordo_queue_release(ordo_queue *q, const char *id) {
   b->held = 0;
   if (b->state == ORDO_QUEUE_QUEUED) {
     b->svc->held_ready--;
-    heap_push(b->svc, b);
+    heap_push(q, b->svc, b);
   }
   return ORDO_OK;
 }
@@ -1781,6 +1821,8 @@ int ordo_queue_take_id(ordo_queue *q, const char *id, ordo_queue_item *out) {
     return ordo__set_last_error(ORDO_E_STATE, "take %s: service %s is halted",
                                 id, b->svc->name);
   b->svc->nstale++; /* its heap entry surfaces later and is dropped */
+  if (heap_ready(b->svc) == 0)
+    ring_leave(q, b->svc);
   b->state = ORDO_QUEUE_SUBMITTED;
   b->svc->in_flight++;
   q->in_flight++;
