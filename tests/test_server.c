@@ -805,6 +805,44 @@ static void test_rate_limit(void **state) {
   support_rmdir_all(dir);
 }
 
+/* /metrics names every service the journal has, those only restored from
+ * it after a restart included. */
+static void test_metrics_restored_services(void **state) {
+  ordo_server_options o;
+  ordo_server *s = NULL;
+  ordo_server_request r;
+  ordo_server_response resp;
+  char *dir = tmpdir();
+  (void)state;
+  ordo_server_options_init(&o);
+  o.port = -1; /* no HTTP: ordo_server_handle only */
+  o.data_dir = dir;
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+  memset(&r, 0, sizeof r);
+  r.method = "POST";
+  r.path = "/v1/batches";
+  r.body = "[{\"id\":\"r1\",\"service\":\"restored\",\"writes\":[\"a\"]},"
+           "{\"id\":\"r2\",\"service\":\"restored\",\"writes\":[\"a\"]}]";
+  r.body_len = strlen(r.body);
+  assert_int_equal(ordo_server_handle(s, &r, &resp), ORDO_OK);
+  assert_int_equal(resp.status, 202);
+  ordo_server_response_clear(&resp);
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+
+  s = NULL;
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+  memset(&r, 0, sizeof r);
+  r.method = "GET";
+  r.path = "/metrics";
+  assert_int_equal(ordo_server_handle(s, &r, &resp), ORDO_OK);
+  assert_int_equal(resp.status, 200);
+  assert_non_null(strstr(resp.body,
+                         "ordo_service_depth{service=\"restored\"} 2"));
+  ordo_server_response_clear(&resp);
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
 static void test_refusals(void **state) {
   ordo_server_options o;
   ordo_server *s = NULL;
@@ -922,6 +960,7 @@ int main(void) {
       cmocka_unit_test(test_wallets),
       cmocka_unit_test(test_cred_def_job),
       cmocka_unit_test(test_metrics),
+      cmocka_unit_test(test_metrics_restored_services),
       cmocka_unit_test(test_handler),
   };
   const struct CMUnitTest alone[] = {

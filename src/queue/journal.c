@@ -1239,6 +1239,17 @@ char *ordo_journal_service_json(ordo_journal *j, const char *service) {
   return dump_or_null(o);
 }
 
+size_t ordo_journal_service_names(ordo_journal *j, const char **out,
+                                  size_t max) {
+  size_t n;
+  if (j == NULL)
+    return 0;
+  pthread_mutex_lock(&j->mu);
+  n = ordo_queue_service_names(j->q, out, max);
+  pthread_mutex_unlock(&j->mu);
+  return n;
+}
+
 char *ordo_journal_totals_json(ordo_journal *j) {
   ordo_queue_totals t;
   json_t *o;

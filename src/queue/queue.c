@@ -2018,6 +2018,16 @@ int ordo_queue_get_policy(const ordo_queue *q, const char *service,
   return ORDO_OK;
 }
 
+size_t ordo_queue_service_names(const ordo_queue *q, const char **out,
+                                size_t max) {
+  size_t i;
+  if (q == NULL)
+    return 0;
+  for (i = 0; i < max && i < q->nsvcs; i++)
+    out[i] = q->svcs[i]->name;
+  return q->nsvcs;
+}
+
 int ordo_queue_service_status(const ordo_queue *q, const char *service,
                               ordo_queue_service_info *info) {
   qservice *s;

@@ -257,6 +257,12 @@ int ordo_queue_batch_service(const ordo_queue *q, const char *id,
 int ordo_queue_service_status(const ordo_queue *q, const char *service,
                               ordo_queue_service_info *info);
 
+/* The names of the first max services in the order the queue first saw
+ * them (queue-owned, valid until ordo_queue_free); returns how many it has
+ * in all. */
+size_t ordo_queue_service_names(const ordo_queue *q, const char **out,
+                                size_t max);
+
 void ordo_queue_get_totals(const ordo_queue *q, ordo_queue_totals *t);
 
 /*
@@ -439,6 +445,11 @@ int ordo_journal_batch_status(ordo_journal *j, const char *id,
 char *ordo_journal_batch_json(ordo_journal *j, const char *id);
 char *ordo_journal_service_json(ordo_journal *j, const char *service);
 char *ordo_journal_totals_json(ordo_journal *j);
+
+/* ordo_queue_service_names of the journal's queue: every service it has,
+ * restored ones included (names valid until ordo_journal_close). */
+size_t ordo_journal_service_names(ordo_journal *j, const char **out,
+                                  size_t max);
 
 /* The context the journal was opened in. */
 ordo_ctx *ordo_journal_ctx(ordo_journal *j);

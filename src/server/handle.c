@@ -507,7 +507,6 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
       srv->hist_sum += s;
       srv->hist_count++;
       srv->enqueued++;
-      srv_service_seen_locked(srv, it[i].sp.service);
       pthread_mutex_unlock(&srv->stat_mu);
     } else if (first_rc == ORDO_OK) {
       first_rc = rc;

@@ -23,8 +23,6 @@ extern const double srv_hist_le[SRV_HIST_N]; /* the last is +Inf */
 #define SRV_RATE_SLOTS 1024
 #define SRV_RATE_PROBES 16
 
-/* Service names kept for /metrics (see metrics.c). */
-#define SRV_MAX_SERVICES 10000
 /* Series of ordo_service_in_flight in one scrape (top by depth). */
 #define SRV_METRIC_SERVICES 100
 
@@ -68,7 +66,7 @@ struct ordo_server {
   pthread_cond_t loop_cv;
   int loop_stop;
 
-  pthread_mutex_t stat_mu; /* guards everything down to svc_cap */
+  pthread_mutex_t stat_mu; /* guards everything down to enqueued */
   ordo_submitter_progress prog; /* after the loop's last step */
   unsigned long long steps;
   int step_rc;             /* the last step's error, ORDO_OK when fine */
@@ -77,8 +75,6 @@ struct ordo_server {
   double hist_sum;
   unsigned long long hist_count;
   unsigned long long enqueued; /* batches journaled through the server */
-  char **svc;                  /* open addressing, NULL = free */
-  size_t svc_n, svc_cap;
 
   pthread_mutex_t rate_mu;
   srv_rate rate[SRV_RATE_SLOTS];
@@ -123,8 +119,6 @@ void srv_jobs_clear(ordo_server *srv);
 /* ---- metrics (metrics.c) --------------------------------------------------- */
 
 int srv_metrics(ordo_server *srv, ordo_server_response *resp);
-/* Remember a service name (stat_mu held by the caller). */
-void srv_service_seen_locked(ordo_server *srv, const char *service);
 
 /* ---- HTTP (server.c) ------------------------------------------------------ */
 

@@ -4,11 +4,9 @@
  * submitter's counters, the enqueue latency the server measures, in flight
  * per service, and HTTP answers by status.
  *
- * Services: the journal API names no list of services, so the server keeps
- * the names it has seen (enqueued through it, or given a verdict by its
- * submitter), at most SRV_MAX_SERVICES of them; each scrape asks the
- * journal about each and exports the SRV_METRIC_SERVICES deepest. A
- * service only restored from the journal shows once it is seen.
+ * Services: each scrape takes the journal's list of services (restored
+ * ones included), asks it about each and exports the SRV_METRIC_SERVICES
+ * deepest.
  *
  * The executor histograms have buckets and counts but no _sum (the runtime
  * keeps none); rates come from the _total counters.
@@ -23,51 +21,6 @@
 const double srv_hist_le[SRV_HIST_N] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
     0.1,    0.25,    0.5,    1,     2.5,    5,     10,   0 /* +Inf */};
-
-/* ---- the service names -------------------------------------------------- */
-
-static size_t name_hash(const char *s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s != '\0'; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return (size_t)h;
-}
-
-void srv_service_seen_locked(ordo_server *srv, const char *service) {
-  size_t i, cap;
-  char **t;
-  if (service == NULL)
-    return;
-  if (srv->svc_cap > 0) {
-    for (i = name_hash(service) % srv->svc_cap; srv->svc[i] != NULL;
-         i = (i + 1) % srv->svc_cap)
-      if (strcmp(srv->svc[i], service) == 0)
-        return;
-  }
-  if (srv->svc_n >= SRV_MAX_SERVICES)
-    return;
-  if ((srv->svc_n + 1) * 2 > srv->svc_cap) {
-    /* Grow (load under 1/2) and rehash. */
-    cap = srv->svc_cap > 0 ? srv->svc_cap * 2 : 64;
-    if ((t = calloc(cap, sizeof *t)) == NULL)
-      return;
-    for (i = 0; i < srv->svc_cap; i++)
-      if (srv->svc[i] != NULL) {
-        size_t k = name_hash(srv->svc[i]) % cap;
-        while (t[k] != NULL)
-          k = (k + 1) % cap;
-        t[k] = srv->svc[i];
-      }
-    free(srv->svc);
-    srv->svc = t;
-    srv->svc_cap = cap;
-  }
-  for (i = name_hash(service) % srv->svc_cap; srv->svc[i] != NULL;
-       i = (i + 1) % srv->svc_cap)
-    ;
-  if ((srv->svc[i] = strdup(service)) != NULL)
-    srv->svc_n++;
-}
 
 /* ---- text building ------------------------------------------------------- */
 
@@ -271,7 +224,7 @@ static void submitter_metrics(ordo_server *srv, sbuf *b) {
 }
 
 typedef struct svc_row {
-  char *name;
+  const char *name; /* the journal's */
   long long depth, in_flight;
 } svc_row;
 
@@ -286,18 +239,22 @@ static int by_depth(const void *a, const void *b) {
 
 static void service_metrics(ordo_server *srv, sbuf *b) {
   svc_row *rows;
+  const char **names;
   size_t i, n = 0, cap;
   char esc[3 * 128 + 8];
 
-  /* Copy the names, then ask the journal without stat_mu held. */
-  pthread_mutex_lock(&srv->stat_mu);
-  cap = srv->svc_n;
+  /* The names (journal-owned: valid while it is open), then each one's
+   * counters. Services are only ever added, so the first cap names are
+   * there however many came since the count. */
+  cap = ordo_journal_service_names(srv->j, NULL, 0);
   rows = cap > 0 ? calloc(cap, sizeof *rows) : NULL;
-  for (i = 0; rows != NULL && i < srv->svc_cap; i++)
-    if (srv->svc[i] != NULL && n < cap &&
-        (rows[n].name = strdup(srv->svc[i])) != NULL)
-      n++;
-  pthread_mutex_unlock(&srv->stat_mu);
+  names = cap > 0 ? calloc(cap, sizeof *names) : NULL;
+  if (rows != NULL && names != NULL) {
+    (void)ordo_journal_service_names(srv->j, names, cap);
+    for (i = 0; i < cap; i++)
+      rows[n++].name = names[i];
+  }
+  free(names);
   for (i = 0; i < n; i++) {
     char *text = ordo_journal_service_json(srv->j, rows[i].name);
     json_t *o = text != NULL ? json_loads(text, 0, NULL) : NULL;
@@ -322,8 +279,6 @@ static void service_metrics(ordo_server *srv, sbuf *b) {
     label_escape(rows[i].name, esc, sizeof esc);
     put(b, "ordo_service_depth{service=\"%s\"} %lld\n", esc, rows[i].depth);
   }
-  for (i = 0; i < n; i++)
-    free(rows[i].name);
   free(rows);
 }
 

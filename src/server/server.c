@@ -125,18 +125,6 @@ static int make_dirs(const char *path) {
 /* The loop thread                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* A verdict: remember the batch's service for /metrics. */
-static void on_verdict(void *ud, const char *id, ordo_queue_state outcome) {
-  ordo_server *srv = ud;
-  ordo_queue_item it;
-  (void)outcome;
-  if (ordo_journal_item(srv->j, id, &it) == ORDO_OK) {
-    pthread_mutex_lock(&srv->stat_mu);
-    srv_service_seen_locked(srv, it.service);
-    pthread_mutex_unlock(&srv->stat_mu);
-  }
-}
-
 static void *loop_main(void *arg) {
   ordo_server *srv = arg;
   int stop = 0;
@@ -440,40 +428,15 @@ static int apply_policies(ordo_server *srv, const char *text) {
                            ordo_last_error_message());
       break;
     }
-    pthread_mutex_lock(&srv->stat_mu);
-    srv_service_seen_locked(srv, svc);
-    pthread_mutex_unlock(&srv->stat_mu);
   }
   json_decref(o);
   return rc;
 }
 
-/* Services of the batches the journal has as UNKNOWN (after a restart),
- * for /metrics. */
-static void seed_services(ordo_server *srv) {
-  char *ids[256];
-  size_t n = 0, i;
-  if (ordo_journal_unknown(srv->j, ids, 256, &n, NULL) != ORDO_OK)
-    return;
-  for (i = 0; i < n; i++) {
-    ordo_queue_item it;
-    if (ordo_journal_item(srv->j, ids[i], &it) == ORDO_OK) {
-      pthread_mutex_lock(&srv->stat_mu);
-      srv_service_seen_locked(srv, it.service);
-      pthread_mutex_unlock(&srv->stat_mu);
-    }
-    free(ids[i]);
-  }
-}
-
 static void server_free(ordo_server *srv) {
-  size_t i;
   free(srv->data_dir);
   free(srv->wallet_path);
   free(srv->bind);
-  for (i = 0; i < srv->svc_cap; i++)
-    free(srv->svc[i]);
-  free(srv->svc);
   free(srv->jobs);
   pthread_mutex_destroy(&srv->loop_mu);
   pthread_cond_destroy(&srv->loop_cv);
@@ -608,7 +571,6 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   if (o->services_json != NULL &&
       (rc = apply_policies(srv, o->services_json)) != ORDO_OK)
     goto fail;
-  seed_services(srv);
   if (o->ledger_url != NULL) {
     ordo_ledger_client_options copt;
     ordo_submitter_options sopt;
@@ -617,8 +579,6 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
     ordo_submitter_options_init(&sopt);
     if (o->max_per_submit > 0)
       sopt.max_per_submit = o->max_per_submit;
-    sopt.on_verdict = on_verdict;
-    sopt.on_verdict_ud = srv;
     if ((rc = ordo_ledger_client_new(srv->ctx, &copt, &srv->client)) !=
             ORDO_OK ||
         (rc = ordo_ledger_sawtooth_port_new(srv->ctx, srv->client, srv->j,
