@@ -245,7 +245,7 @@ ORDO_EXTERN const ordo_config *ordo_ctx_config(const ordo_ctx *ctx);
  * Metrics as a JSON object, one entry per class:
  *   {"classes":{"cheap":{"threads":N,"queue_depth":N,"busy":N,"submitted":N,
  *     "completed":N,"rejected":N,"wait_us":{"p50":N,"p99":N,"count":N,
- *     "buckets":[…]},"run_us":{…}},…}}
+ *     "sum_us":N,"buckets":[…]},"run_us":{…}},…}}
  * Histogram bucket i counts samples in [2^(i-1), 2^i) microseconds (bucket 0:
  * under 1 µs). Returns a malloc'd string the caller frees with free(), or NULL
  * on allocation failure. Any thread.

@@ -86,6 +86,15 @@ static int stage_ok(ordo_op *op, void *arg) {
 }
 
 /* arg = atomic_int *: counts runs. */
+static int stage_sleep_20ms(ordo_op *op, void *arg) {
+  struct timespec ts = {0, 20 * 1000 * 1000};
+  (void)op;
+  (void)arg;
+  while (nanosleep(&ts, &ts) != 0)
+    ;
+  return ORDO_OK;
+}
+
 static int stage_count(ordo_op *op, void *arg) {
   (void)op;
   atomic_fetch_add((atomic_int *)arg, 1);
@@ -1277,8 +1286,8 @@ static void test_later_stage_not_refused(void **state) {
 static void check_hist(json_t *h, const char *cls, const char *name) {
   if (!json_is_object(h))
     fail_msg("classes.%s.%s is not an object", cls, name);
-  static const char *keys[] = {"p50", "p99", "count"};
-  for (size_t i = 0; i < 3; i++)
+  static const char *keys[] = {"p50", "p99", "count", "sum_us"};
+  for (size_t i = 0; i < 4; i++)
     if (!json_is_integer(json_object_get(h, keys[i])))
       fail_msg("classes.%s.%s.%s missing or not an integer", cls, name, keys[i]);
   json_t *buckets = json_object_get(h, "buckets");
@@ -1295,6 +1304,7 @@ static void check_hist(json_t *h, const char *cls, const char *name) {
   assert_int_equal(sum, json_integer_value(json_object_get(h, "count")));
   assert_true(json_integer_value(json_object_get(h, "p50")) <=
               json_integer_value(json_object_get(h, "p99")));
+  assert_true(json_integer_value(json_object_get(h, "sum_us")) >= 0);
 }
 
 /* classes.<cls> of a metrics snapshot, checked for every documented key. */
@@ -1364,6 +1374,21 @@ static void test_metrics_json(void **state) {
   assert_true(jint(cheap, "submitted") >= submitted0 + n);
   assert_true(jint(cheap, "completed") >= completed0 + n);
   assert_true(jint(json_object_get(cheap, "run_us"), "count") >= runs0 + n);
+  {
+    /* The sum of run times grows by at least what a stage sleeps. */
+    json_int_t sum0 = jint(json_object_get(cheap, "run_us"), "sum_us");
+    ordo_op *slow = ordo_submit(ctx, ORDO_CLASS_CHEAP, stage_sleep_20ms, NULL);
+    assert_non_null(slow);
+    assert_int_equal(ordo_op_wait(slow, -1), ORDO_OK);
+    ordo_op_release(slow);
+    json_decref(root);
+    while (support_metric(ctx, "cheap", "completed") < completed0 + n + 1)
+      sched_yield();
+    root = metrics_parse(ctx);
+    cheap = check_class(root, "cheap");
+    assert_true(jint(json_object_get(cheap, "run_us"), "sum_us") >=
+                sum0 + 20000);
+  }
   assert_true(jint(json_object_get(cheap, "wait_us"), "count") >= n);
   assert_int_equal(jint(cheap, "queue_depth"), 0);
   assert_int_equal(jint(cheap, "rejected"), 0);

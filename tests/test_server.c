@@ -689,6 +689,7 @@ static void test_metrics(void **state) {
       "ordo_executor_busy_threads{class=\"heavy\"}",
       "ordo_executor_wait_seconds_bucket{class=\"cheap\",le=\"+Inf\"}",
       "ordo_executor_run_seconds_count{class=\"storage\"}",
+      "ordo_executor_run_seconds_sum{class=\"storage\"}",
       "ordo_batches{state=\"committed\"}",
       "ordo_batches{state=\"queued\"}",
       "ordo_batches_submitted_total ",

@@ -27,6 +27,7 @@
 
 typedef struct ordo__hist {
   atomic_ullong bucket[ORDO__HIST_BUCKETS];
+  atomic_ullong sum_ns; /* of every sample, for Prometheus' _sum */
 } ordo__hist;
 
 typedef struct ordo__class_metrics {

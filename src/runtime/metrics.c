@@ -18,6 +18,7 @@ void ordo__hist_add(ordo__hist *h, unsigned long long ns) {
     i++;
   }
   atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
 }
 
 static unsigned long long bucket_upper_us(unsigned i) {
@@ -63,7 +64,12 @@ static json_t *hist_json(const ordo__hist *h) {
   }
   if (json_object_set_new(o, "p50", json_integer((json_int_t)ordo__hist_quantile_us(h, 0.50))) ||
       json_object_set_new(o, "p99", json_integer((json_int_t)ordo__hist_quantile_us(h, 0.99))) ||
-      json_object_set_new(o, "count", json_integer((json_int_t)total)))
+      json_object_set_new(o, "count", json_integer((json_int_t)total)) ||
+      json_object_set_new(
+          o, "sum_us",
+          json_integer((json_int_t)(atomic_load_explicit(
+                                        &h->sum_ns, memory_order_relaxed) /
+                                    1000))))
     goto fail;
   if (json_object_set_new(o, "buckets", b)) /* steals b even on failure */
     goto fail_o;

@@ -8,8 +8,8 @@
  * ones included), asks it about each and exports the SRV_METRIC_SERVICES
  * deepest.
  *
- * The executor histograms have buckets and counts but no _sum (the runtime
- * keeps none); rates come from the _total counters.
+ * The executor histograms come from the runtime's log2 buckets, with the
+ * sum of every sample; rates come from the _total counters.
  */
 #include "server/internal.h"
 
@@ -108,10 +108,8 @@ static void executor_metrics(ordo_server *srv, sbuf *b) {
       {"rejected", "ordo_executor_rejected_total", "counter",
        "ops refused (queue full)"}};
   static const char *const hists[2][3] = {
-      {"wait_us", "ordo_executor_wait_seconds",
-       "time from queued to started (no _sum: the runtime keeps buckets)"},
-      {"run_us", "ordo_executor_run_seconds",
-       "time a stage ran (no _sum: the runtime keeps buckets)"}};
+      {"wait_us", "ordo_executor_wait_seconds", "time from queued to started"},
+      {"run_us", "ordo_executor_run_seconds", "time a stage ran"}};
   char *text = ordo_ctx_metrics_json(srv->ctx);
   json_t *m = text != NULL ? json_loads(text, 0, NULL) : NULL;
   json_t *classes = json_object_get(m, "classes"), *c;
@@ -147,6 +145,8 @@ static void executor_metrics(ordo_server *srv, sbuf *b) {
       }
       put(b, "%s_bucket{class=\"%s\",le=\"+Inf\"} %llu\n", hists[h][1], cls,
           cum);
+      put(b, "%s_sum{class=\"%s\"} %.6f\n", hists[h][1], cls,
+          (double)jint(hj, "sum_us") / 1e6);
       put(b, "%s_count{class=\"%s\"} %llu\n", hists[h][1], cls, cum);
     }
   }
