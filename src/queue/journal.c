@@ -50,8 +50,8 @@ struct ordo_journal {
   ordo_queue *q;
   uint64_t next_event;
   /* Batches SUBMITTED before the last restart, not settled yet: the ids in
-   * seq order (unknown[unknown_head..nslots); an id no longer in
-   * unknown_set is settled, left for the next compaction), the set (id ->
+   * seq order (unknown[unknown_head..unknown_slots); an id no longer in
+   * unknown_set is settled, its slot freed once all are), the set (id ->
    * true), and how many each service has (name -> integer). Lookups and
    * settling are O(1): with 100k in flight at a crash, a linear search per
    * status call made recovery quadratic. */
@@ -199,15 +199,26 @@ static void unknown_clear(ordo_journal *j) {
   j->unknown_set = j->unknown_svc = NULL;
 }
 
-/* Settle id if it is UNKNOWN; returns whether it was. */
-static int unknown_drop(ordo_journal *j, const char *id) {
+/* Add delta to the UNKNOWN count of id's service; ORDO_E_NOMEM. */
+static int unknown_count_add(ordo_journal *j, const char *id, int delta) {
   const char *svc = NULL;
   json_t *c;
+  if (ordo_queue_batch_service(j->q, id, &svc) != ORDO_OK)
+    return ORDO_OK;
+  if ((c = json_object_get(j->unknown_svc, svc)) != NULL)
+    return json_integer_set(c, json_integer_value(c) + delta) == 0
+               ? ORDO_OK
+               : ORDO_E_NOMEM;
+  return json_object_set_new(j->unknown_svc, svc, json_integer(delta)) == 0
+             ? ORDO_OK
+             : ORDO_E_NOMEM;
+}
+
+/* Settle id if it is UNKNOWN; returns whether it was. */
+static int unknown_drop(ordo_journal *j, const char *id) {
   if (!unknown_has(j, id))
     return 0;
-  if (ordo_queue_batch_service(j->q, id, &svc) == ORDO_OK &&
-      (c = json_object_get(j->unknown_svc, svc)) != NULL)
-    json_integer_set(c, json_integer_value(c) - 1);
+  (void)unknown_count_add(j, id, -1); /* the service counts it: no alloc */
   json_object_del(j->unknown_set, id);
   if (--j->nunknown == 0) {
     unknown_clear(j);
@@ -607,19 +618,12 @@ static int unknown_build(ordo_journal *j, char **subs, size_t nsubs) {
   if (n > 0 && (j->unknown = calloc(n, sizeof(*j->unknown))) == NULL)
     rc = ORDO_E_NOMEM;
   for (i = 0; i < n; i++) {
-    const char *svc = NULL;
-    json_t *c;
+    if (rc == ORDO_OK)
+      rc = unknown_count_add(j, v[i].id, 1);
     if (j->unknown != NULL)
       j->unknown[i] = v[i].id;
     else
       free(v[i].id);
-    if (rc != ORDO_OK ||
-        ordo_queue_batch_service(j->q, v[i].id, &svc) != ORDO_OK)
-      continue;
-    if ((c = json_object_get(j->unknown_svc, svc)) != NULL)
-      json_integer_set(c, json_integer_value(c) + 1);
-    else if (json_object_set_new(j->unknown_svc, svc, json_integer(1)) != 0)
-      rc = ORDO_E_NOMEM;
   }
   free(v);
   j->unknown_slots = j->unknown != NULL ? n : 0;

@@ -58,19 +58,30 @@ static void qpool_push(qpool *p, void *block, size_t cls) {
   QPOOL_POISON(block, (cls + 1) * QPOOL_ALIGN);
 }
 
+/* size bytes aligned to align; from 2 MiB up, aligned to 2 MiB and
+ * madvised for huge pages (a hint: its failure is fine). NULL when out of
+ * memory; free() gives it back. */
+static void *qpool_big_alloc(size_t size, size_t align) {
+  void *mem;
+  if (size >= QPOOL_HUGE)
+    align = QPOOL_HUGE;
+  if (posix_memalign(&mem, align, size) != 0)
+    return NULL;
+#ifdef MADV_HUGEPAGE
+  if (size >= QPOOL_HUGE)
+    (void)madvise(mem, size, MADV_HUGEPAGE);
+#endif
+  return mem;
+}
+
 /* A new chunk, the unused end of the old one kept as a free block. */
 static int qpool_grow(qpool *p) {
-  size_t size = p->next_chunk, align = size >= QPOOL_HUGE ? QPOOL_HUGE
-                                                          : QPOOL_ALIGN;
+  size_t size = p->next_chunk;
   qpool_chunk *c;
   void *mem;
 
-  if (posix_memalign(&mem, align, size) != 0)
+  if ((mem = qpool_big_alloc(size, QPOOL_ALIGN)) == NULL)
     return -1;
-#ifdef MADV_HUGEPAGE
-  if (size >= QPOOL_HUGE)
-    (void)madvise(mem, size, MADV_HUGEPAGE); /* a hint: failure is fine */
-#endif
   /* What is left of the old chunk is less than the block asked for (at
    * most QPOOL_MAX) and a multiple of 64: one free block of its class. */
   if (p->cur != NULL && p->end - p->cur >= QPOOL_ALIGN) {
@@ -136,11 +147,7 @@ void *qtable_calloc(size_t n) {
   void *t;
   if (n < QPOOL_HUGE)
     return calloc(1, n > 0 ? n : 1);
-  if (posix_memalign(&t, QPOOL_HUGE, n) != 0)
-    return NULL;
-#ifdef MADV_HUGEPAGE
-  (void)madvise(t, n, MADV_HUGEPAGE);
-#endif
-  memset(t, 0, n);
+  if ((t = qpool_big_alloc(n, QPOOL_HUGE)) != NULL)
+    memset(t, 0, n);
   return t;
 }

@@ -331,6 +331,12 @@ static qmap_entry *map_slot(const qmap *m, const char *key, size_t h) {
   return &m->e[i];
 }
 
+/* Start loading the slot where a probe for hash h begins. */
+static void map_prefetch(const qmap *m, size_t h) {
+  if (m->cap > 0)
+    ORDO_PREFETCH(&m->e[h & (m->cap - 1)]);
+}
+
 static void *map_get_h(const qmap *m, const char *key, size_t h) {
   return m->cap > 0 ? map_slot(m, key, h)->val : NULL;
 }
@@ -1080,6 +1086,25 @@ static void finish_prefetch(const qbatch *b) {
     ORDO_PREFETCH(b->waiters[i]);
 }
 
+/* Why b goes INVALID in the cascade: "dep T1 is invalid", naming its first
+ * invalid dep, for status and explain (owned by b, or dep_invalid_text
+ * when there is no memory for it). */
+static char *dep_invalid_reason(const ordo_queue *q, const qbatch *b) {
+  size_t k;
+  for (k = 0; k < b->more->ndeps; k++) {
+    const qbatch *dep = map_get(&q->batches, b->more->deps[k]);
+    if (dep != NULL && dep->state == ORDO_QUEUE_INVALID) {
+      size_t n = strlen(dep->id) + 20;
+      char *why = malloc(n);
+      if (why == NULL)
+        break;
+      snprintf(why, n, "dep %s is invalid", dep->id);
+      return why;
+    }
+  }
+  return (char *)dep_invalid_text;
+}
+
 /*
  * Finish b (SUBMITTED, or WAITING when the cascade reaches it) and every
  * dependant the cascade reaches, with a worklist instead of recursion (dep
@@ -1160,21 +1185,7 @@ static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
     work = b->more->work;
     b->more->work = NULL;
     outcome = ORDO_QUEUE_INVALID;
-    reason = NULL;
-    {
-      /* "dep T1 is invalid": which dep, for status and explain. */
-      size_t k;
-      for (k = 0; k < b->more->ndeps && reason == NULL; k++) {
-        qbatch *dep = map_get(&q->batches, b->more->deps[k]);
-        if (dep != NULL && dep->state == ORDO_QUEUE_INVALID) {
-          size_t n = strlen(dep->id) + 20;
-          if ((reason = malloc(n)) != NULL)
-            snprintf(reason, n, "dep %s is invalid", dep->id);
-        }
-      }
-      if (reason == NULL)
-        reason = (char *)dep_invalid_text;
-    }
+    reason = dep_invalid_reason(q, b);
   }
 }
 
@@ -1471,8 +1482,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   /* The id's slot is a cache miss at 100k queued: start it loading now and
    * check it after the checks above have run. */
   idh = hash_str(sp->id);
-  if (q->batches.cap > 0)
-    ORDO_PREFETCH(&q->batches.e[idh & (q->batches.cap - 1)]);
+  map_prefetch(&q->batches, idh);
   for (i = 0; i < sp->nreads + sp->nwrites; i++)
     if ((i < sp->nreads ? sp->reads[i] : sp->writes[i - sp->nreads]) == NULL)
       return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL address",
@@ -1504,15 +1514,16 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     }
   /* Reserve: nothing below changes what the queue reports until commit.
    * A new service would, so a duplicate that names one is refused first. */
-  if (map_get(&q->services, sp->service) == NULL &&
-      (old = map_get_h(&q->batches, sp->id, idh)) != NULL && old->enqueued) {
-    if (in != in_small)
-      free(in);
-    return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
-                                sp->id);
+  if ((s = map_get(&q->services, sp->service)) == NULL) {
+    if ((old = map_get_h(&q->batches, sp->id, idh)) != NULL && old->enqueued) {
+      if (in != in_small)
+        free(in);
+      return ordo__set_last_error(ORDO_E_EXISTS,
+                                  "enqueue: batch id '%s' exists", sp->id);
+    }
+    if ((s = service_get(q, sp->service)) == NULL)
+      goto fail;
   }
-  if ((s = service_get(q, sp->service)) == NULL)
-    goto fail;
   /* Each address's index slot is a cache miss at 100k queued: start them
    * all now, to overlap with each other and with the block's making. */
   if (locks_trie(q))
@@ -1645,17 +1656,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     free(in);
   free(dep_of);
   if (dep_invalid) {
-    char *why = NULL;
-    for (i = 0; i < b->more->ndeps && why == NULL; i++) {
-      qbatch *d = map_get(&q->batches, b->more->deps[i]);
-      if (d->state == ORDO_QUEUE_INVALID) {
-        size_t n = strlen(d->id) + 20;
-        if ((why = malloc(n)) != NULL)
-          snprintf(why, n, "dep %s is invalid", d->id);
-      }
-    }
-    finish_batches(q, b, ORDO_QUEUE_INVALID,
-                   why != NULL ? why : (char *)dep_invalid_text);
+    finish_batches(q, b, ORDO_QUEUE_INVALID, dep_invalid_reason(q, b));
   } else {
     try_ready(q, b);
   }
@@ -1788,9 +1789,14 @@ int ordo_queue_take(ordo_queue *q, ordo_queue_item *out, size_t max,
   return ORDO_OK;
 }
 
-static qbatch *batch_find(const ordo_queue *q, const char *id) {
-  qbatch *b = id != NULL ? map_get(&q->batches, id) : NULL;
+/* An enqueued batch (not a placeholder) by id, its hash h given. */
+static qbatch *batch_find_h(const ordo_queue *q, const char *id, size_t h) {
+  qbatch *b = id != NULL ? map_get_h(&q->batches, id, h) : NULL;
   return b != NULL && b->enqueued ? b : NULL;
+}
+
+static qbatch *batch_find(const ordo_queue *q, const char *id) {
+  return id != NULL ? batch_find_h(q, id, hash_str(id)) : NULL;
 }
 
 int ordo_queue_release(ordo_queue *q, const char *id) {
@@ -1834,16 +1840,14 @@ int ordo_queue_take_id(ordo_queue *q, const char *id, ordo_queue_item *out) {
 /* ordo_queue_finish, the id's hash h given (any value when id is NULL). */
 static int finish_one(ordo_queue *q, const char *id, size_t h,
                       ordo_queue_state outcome, const char *reason) {
-  qbatch *b = NULL;
+  qbatch *b;
   char *why = NULL;
 
   if (q == NULL || (outcome != ORDO_QUEUE_COMMITTED &&
                     outcome != ORDO_QUEUE_INVALID))
     return ordo__set_last_error(ORDO_E_INVAL,
                                 "finish: outcome must be COMMITTED or INVALID");
-  if (id != NULL)
-    b = map_get_h(&q->batches, id, h);
-  if (b == NULL || !b->enqueued)
+  if ((b = batch_find_h(q, id, h)) == NULL)
     return ordo__set_last_error(ORDO_E_NOT_FOUND, "finish: no batch '%s'",
                                 id != NULL ? id : "(null)");
   if (b->state != ORDO_QUEUE_SUBMITTED)
@@ -1873,9 +1877,21 @@ int ordo_queue_finish(ordo_queue *q, const char *id, ordo_queue_state outcome,
 #define FINISH_AHEAD 3
 #define FINISH_RING 16 /* > 3 * FINISH_AHEAD, a power of two */
 
-static const qbatch *finish_peek(const ordo_queue *q, const char *id,
-                                 size_t h) {
-  return q->batches.cap > 0 ? map_slot(&q->batches, id, h)->val : NULL;
+/* The first stage: verdict j's id hashed, its slot loading. */
+static void finish_hash(const ordo_queue *q, const ordo_queue_verdict *v,
+                        size_t j, size_t *hashes) {
+  if (v[j].id != NULL) {
+    hashes[j % FINISH_RING] = hash_str(v[j].id);
+    map_prefetch(&q->batches, hashes[j % FINISH_RING]);
+  }
+}
+
+static const qbatch *finish_peek(const ordo_queue *q,
+                                 const ordo_queue_verdict *v, size_t j,
+                                 const size_t *hashes) {
+  return v[j].id != NULL
+             ? map_get_h(&q->batches, v[j].id, hashes[j % FINISH_RING])
+             : NULL;
 }
 
 static void finish_stage(const ordo_queue *q, const ordo_queue_verdict *v,
@@ -1885,28 +1901,23 @@ static void finish_stage(const ordo_queue *q, const ordo_queue_verdict *v,
 
   if (q->batches.cap == 0)
     return;
-  if ((j = i + 3 * FINISH_AHEAD) < n && v[j].id != NULL) {
-    hashes[j % FINISH_RING] = hash_str(v[j].id);
-    ORDO_PREFETCH(&q->batches.e[hashes[j % FINISH_RING] &
-                                (q->batches.cap - 1)]);
-  }
-  if ((j = i + 2 * FINISH_AHEAD) < n && v[j].id != NULL &&
-      (b = finish_peek(q, v[j].id, hashes[j % FINISH_RING])) != NULL) {
+  if ((j = i + 3 * FINISH_AHEAD) < n)
+    finish_hash(q, v, j, hashes);
+  if ((j = i + 2 * FINISH_AHEAD) < n &&
+      (b = finish_peek(q, v, j, hashes)) != NULL) {
     ORDO_PREFETCH(b);
     ORDO_PREFETCH((const char *)b + 64);
     ORDO_PREFETCH((const char *)b + 128);
     ORDO_PREFETCH((const char *)b + 192);
   }
-  if ((j = i + FINISH_AHEAD) < n && v[j].id != NULL &&
-      (b = finish_peek(q, v[j].id, hashes[j % FINISH_RING])) != NULL &&
+  if ((j = i + FINISH_AHEAD) < n && (b = finish_peek(q, v, j, hashes)) != NULL &&
       b->nfp > 0) {
     const char *p = (const char *)b->fp,
                *end = (const char *)(b->fp + b->nfp);
     for (; p < end; p += 64)
       ORDO_PREFETCH(p);
   }
-  if ((j = i + 1) < n && v[j].id != NULL &&
-      (b = finish_peek(q, v[j].id, hashes[j % FINISH_RING])) != NULL &&
+  if ((j = i + 1) < n && (b = finish_peek(q, v, j, hashes)) != NULL &&
       b->state == ORDO_QUEUE_SUBMITTED)
     finish_prefetch(b);
 }
@@ -1922,12 +1933,7 @@ int ordo_queue_finish_many(ordo_queue *q, const ordo_queue_verdict *v,
     return ordo__set_last_error(ORDO_E_INVAL, "finish: NULL argument");
   /* The stages for the first verdicts, as if i had run from -3k. */
   for (i = 0; i < 3 * FINISH_AHEAD && i < n; i++)
-    if (v[i].id != NULL) {
-      hashes[i % FINISH_RING] = hash_str(v[i].id);
-      if (q->batches.cap > 0)
-        ORDO_PREFETCH(&q->batches.e[hashes[i % FINISH_RING] &
-                                    (q->batches.cap - 1)]);
-    }
+    finish_hash(q, v, i, hashes);
   for (i = 0; i < n; i++) {
     finish_stage(q, v, n, i, hashes);
     if ((rc = finish_one(q, v[i].id, v[i].id != NULL ? hashes[i % FINISH_RING]
