@@ -116,6 +116,12 @@ extern "C" {
   X(E_LEDGER_TLS, 314, "TLS connection to the ledger failed")                  \
   /* 315: a ledger response that is not the JSON the call expects        */ \
   X(E_LEDGER_RESPONSE, 315, "ledger response is malformed")                    \
+  /* 316: HTTP 400 code 30 or 35 on POST /batches: the ledger refused   */ \
+  /* the whole BatchList because a batch in it failed the signature or   */ \
+  /* permission check (or did not decode); it does not say which one     */ \
+  X(E_LEDGER_BATCH_REFUSED, 316, "ledger refused a batch in the list")         \
+  /* 317: HTTP 413: the request body is over the ledger's limit          */ \
+  X(E_LEDGER_TOO_LARGE, 317, "request is larger than the ledger accepts")      \
   /* 4xx: crypto */                                                            \
   X(E_CRYPTO, 400, "cryptographic operation failed")                           \
   X(E_KEY_NOT_FOUND, 401, "key or DID not found in the wallet")                \

@@ -458,10 +458,10 @@ static void test_statuses_get_and_post(void **state) {
   fake_script(&e->f, 0, FAKE_ANSWER, 200, NULL, STATUS_OK_BODY);
   start(e);
   /* 15 ids: one GET, ids joined by commas, wait as a parameter. */
-  char ids[16][8];
+  char ids[16][129];
   const char *pids[16];
   for (int i = 0; i < 16; i++) {
-    snprintf(ids[i], sizeof ids[i], "%02x", i);
+    snprintf(ids[i], sizeof ids[i], "%0128x", i);
     pids[i] = ids[i];
   }
   char *out = NULL;
@@ -477,8 +477,15 @@ static void test_statuses_get_and_post(void **state) {
   free(out);
   fake_req *r = fake_at(&e->f, 0);
   assert_string_equal(r->method, "GET");
-  assert_string_equal(r->target, "/batch_statuses?id=00,01,02,03,04,05,06,07,08,"
-                                 "09,0a,0b,0c,0d,0e&wait=2");
+  {
+    char want[16 * 130 + 64];
+    size_t k = (size_t)snprintf(want, sizeof want, "/batch_statuses?id=");
+    for (int i = 0; i < 15; i++)
+      k += (size_t)snprintf(want + k, sizeof want - k, "%s%s", i ? "," : "",
+                            ids[i]);
+    snprintf(want + k, sizeof want - k, "&wait=2");
+    assert_string_equal(r->target, want);
+  }
   assert_string_equal(r->authorization, "");
 
   /* 16 ids: POST with a JSON array. */
@@ -512,7 +519,21 @@ static void test_bad_arguments(void **state) {
   env *e = *state;
   fake_script(&e->f, 0, FAKE_ANSWER, 200, NULL, STATUS_OK_BODY);
   start(e);
+  /* Sawtooth takes exactly 128 lowercase hex (else 400 code 60): the
+   * client sends nothing else. */
   const char *bad[2] = {"abc", "not hex&x=1"};
+  char upper[129], short_id[128];
+  memset(upper, 'A', 128);
+  upper[128] = '\0';
+  memset(short_id, 'a', 127);
+  short_id[127] = '\0';
+  const char *bad_one[1] = {upper}, *bad_short[1] = {short_id};
+  assert_int_equal(support_run(ordo_ledger_batch_statuses(e->c, bad_one, 1, 0),
+                               NULL),
+                   ORDO_E_INVAL);
+  assert_int_equal(support_run(ordo_ledger_batch_statuses(e->c, bad_short, 1, 0),
+                               NULL),
+                   ORDO_E_INVAL);
   assert_int_equal(support_run(ordo_ledger_batch_statuses(e->c, bad, 2, 0), NULL),
                    ORDO_E_INVAL);
   assert_int_equal(support_run(ordo_ledger_batch_statuses(e->c, bad, 0, 0), NULL),
@@ -572,7 +593,7 @@ static void test_retry_429_twice_then_200(void **state) {
   fake_script(&e->f, 1, FAKE_ANSWER, 429, NULL, "{}");
   fake_script(&e->f, 2, FAKE_ANSWER, 200, NULL, STATUS_OK_BODY);
   start(e);
-  const char *ids[1] = {"aaaa"};
+  const char *ids[1] = {ID_A};
   assert_int_equal(support_run(ordo_ledger_batch_statuses(e->c, ids, 1, 0), NULL),
                    ORDO_OK);
   assert_int_equal(fake_count(&e->f), 3);
@@ -615,14 +636,38 @@ static void test_400_not_retried(void **state) {
               "validator.\\nIt failed signature verification.\"}}");
   start(e);
   char msg[1024];
+  /* Code 30 on POST /batches: the whole list refused for one batch in it. */
   assert_int_equal(run_msg(ordo_ledger_submit(e->c, "x", 1), msg, sizeof msg),
-                   ORDO_E_LEDGER_REJECTED);
+                   ORDO_E_LEDGER_BATCH_REFUSED);
   assert_int_equal(fake_count(&e->f), 1);
   assert_non_null(strstr(msg, "400 code 30: Submitted Batches Invalid: The "
                               "submitted BatchList was rejected by the "
                               "validator. It failed")); /* \n made a space */
   assert_non_null(strstr(msg, "POST /batches"));
   assert_null(strstr(msg, "s3cr3t"));
+}
+
+/* A 400 that is about the request, not a batch (42: wrong content type),
+ * stays REJECTED; the REST API's 413 is aiohttp's plain text, quoted. */
+static void test_400_other_and_413(void **state) {
+  env *e = *state;
+  fake_script(&e->f, 0, FAKE_ANSWER, 400, NULL,
+              "{\"error\":{\"code\":42,\"title\":\"Wrong Content Type\"}}");
+  fake_script(&e->f, 1, FAKE_ANSWER, 413, NULL,
+              "Maximum request body size 10485760 exceeded, actual body size "
+              "10485761\nmore");
+  start(e);
+  char msg[1024];
+  assert_int_equal(run_msg(ordo_ledger_submit(e->c, "x", 1), msg, sizeof msg),
+                   ORDO_E_LEDGER_REJECTED);
+  assert_non_null(strstr(msg, "400 code 42"));
+  assert_int_equal(run_msg(ordo_ledger_submit(e->c, "x", 1), msg, sizeof msg),
+                   ORDO_E_LEDGER_TOO_LARGE);
+  assert_non_null(strstr(msg, "413"));
+  assert_non_null(strstr(msg, "Maximum request body size 10485760 exceeded, "
+                              "actual body size 10485761"));
+  assert_null(strstr(msg, "more"));
+  assert_int_equal(fake_count(&e->f), 2); /* neither retried */
 }
 
 static void test_auth_refused_and_other_status(void **state) {
@@ -675,7 +720,7 @@ static void test_malformed_bodies(void **state) {
               "{\"data\":[{\"id\":\"a\",\"status\":\"WHATEVER\"}]}");
   fake_script(&e->f, 3, FAKE_ANSWER, 202, NULL, "[1,2]");
   start(e);
-  const char *ids[1] = {"aa"};
+  const char *ids[1] = {ID_A};
   char msg[1024];
   for (int i = 0; i < 3; i++)
     assert_int_equal(run_msg(ordo_ledger_batch_statuses(e->c, ids, 1, 0), msg,
@@ -692,7 +737,7 @@ static void test_response_too_large(void **state) {
   e->opt.max_response_bytes = 16;
   fake_script(&e->f, 0, FAKE_ANSWER, 200, NULL, STATUS_OK_BODY);
   start(e);
-  const char *ids[1] = {"aa"};
+  const char *ids[1] = {ID_A};
   char msg[1024];
   assert_int_equal(run_msg(ordo_ledger_batch_statuses(e->c, ids, 1, 0), msg,
                            sizeof msg),
@@ -879,9 +924,9 @@ static void test_many_concurrent(void **state) {
   support_latch_init(&m->done, MANY);
   atomic_init(&m->ok, 0);
   ordo_op *ops[MANY];
-  char ids[MANY][8];
+  char ids[MANY][129];
   for (int i = 0; i < MANY; i++) {
-    snprintf(ids[i], sizeof ids[i], "%04x", i);
+    snprintf(ids[i], sizeof ids[i], "%0128x", i);
     const char *one[1] = {ids[i]};
     ops[i] = ordo_ledger_batch_statuses(e->c, one, 1, 0);
     assert_non_null(ops[i]);
@@ -1001,6 +1046,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_retry_429_twice_then_200, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retries_stop_at_the_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_busy_after_retries, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_400_other_and_413, setup, teardown),
       cmocka_unit_test_setup_teardown(test_400_not_retried, setup, teardown),
       cmocka_unit_test_setup_teardown(test_auth_refused_and_other_status, setup,
                                       teardown),

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ typedef struct wb {
   int ls;
   int block; /* block it was applied in */
   int sends, sends_after_invalid;
+  int refused; /* the ledger refuses any list holding it (400 code 30) */
 } wb;
 
 typedef struct model {
@@ -52,6 +54,8 @@ typedef struct model {
   int fail_percent; /* share of port calls that fail */
   int violations;
   int strategy_unconstrained;
+  size_t max_body;   /* a list over this many payload bytes: 413 (0: none) */
+  int submit_calls, refused_calls, too_large_calls;
 } model;
 
 static int conflict(const wb *x, const wb *y) {
@@ -128,6 +132,21 @@ static int stage_fail(ordo_op *op, void *arg) {
   return ORDO_E_LEDGER;
 }
 
+static int stage_refused(ordo_op *op, void *arg) {
+  (void)arg;
+  ordo_op_set_message(op, "400 code 30: Submitted Batches Invalid: a batch "
+                      "failed the permission check (POST /batches, 1 "
+                      "attempt)");
+  return ORDO_E_LEDGER_BATCH_REFUSED;
+}
+
+static int stage_too_large(ordo_op *op, void *arg) {
+  (void)arg;
+  ordo_op_set_message(op, "413 (no Sawtooth error in the body: Maximum "
+                      "request body size exceeded)");
+  return ORDO_E_LEDGER_TOO_LARGE;
+}
+
 static int fails(model *m) {
   return m->fail_percent > 0 &&
          (int)((unsigned)rand_r(&m->seed) % 100u) < m->fail_percent;
@@ -141,12 +160,36 @@ static ordo_op *model_submit(void *self, const ordo_queue_item *items,
     pthread_mutex_unlock(&m->mu);
     return ordo_submit(m->ctx, ORDO_CLASS_CHEAP, stage_fail, NULL);
   }
+  m->submit_calls++;
+  {
+    /* A permissioned REST API refuses the whole list for one bad batch,
+     * and a body over its limit whole too: nothing of it is taken. */
+    size_t body = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+      int x = atoi((const char *)items[i].payload);
+      body += items[i].payload_len;
+      if (m->b[x].ls == 3)
+        m->b[x].sends_after_invalid++;
+      bad |= m->b[x].refused;
+    }
+    if (m->max_body > 0 && body > m->max_body) {
+      m->too_large_calls++;
+      pthread_mutex_unlock(&m->mu);
+      return ordo_submit(m->ctx, ORDO_CLASS_CHEAP, stage_too_large, NULL);
+    }
+    if (bad) {
+      m->refused_calls++;
+      if (n == 1) /* alone: the client must now call it INVALID */
+        m->b[atoi((const char *)items[0].payload)].ls = 3;
+      pthread_mutex_unlock(&m->mu);
+      return ordo_submit(m->ctx, ORDO_CLASS_CHEAP, stage_refused, NULL);
+    }
+  }
   for (size_t i = 0; i < n; i++) {
     int x = atoi((const char *)items[i].payload);
     assert_true(x >= 0 && x < m->n);
     m->b[x].sends++;
-    if (m->b[x].ls == 3)
-      m->b[x].sends_after_invalid++;
     if (m->b[x].ls == 0)
       m->b[x].ls = 1; /* a known batch is not added twice (as Sawtooth) */
   }
@@ -275,13 +318,17 @@ static int teardown(void **unused) {
   return system(cmd) == 0 ? 0 : -1;
 }
 
-/* Steps until idle (bounded). Returns the steps taken. */
+/* Steps until idle (bounded), waiting between steps for a status answer
+ * as a driving loop does. Returns the steps taken. */
 static int run_until_idle(ordo_submitter *s, int max_steps) {
   int idle = 0, steps = 0;
   while (!idle && steps < max_steps) {
     assert_int_equal(ordo_submitter_step(s, &idle), ORDO_OK);
     steps++;
+    if (!idle)
+      assert_int_equal(ordo_submitter_wait(s, 1000), ORDO_OK);
   }
+  assert_true(idle);
   return steps;
 }
 
@@ -388,6 +435,341 @@ static void test_unconstrained_violates(void **unused) {
   pthread_mutex_destroy(&m.mu);
 }
 
+/* A refused list is split until each refused batch stands alone: exactly
+ * those end INVALID (with the ledger's message), their dependants cascade,
+ * nothing refused is sent again, and the splits cost O(k log n) calls. */
+static void test_refusals_split(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
+  static model m;
+  ordo_ledger_port port = {1, &m, model_submit, model_statuses, NULL};
+  ordo_submitter *s = NULL;
+  ordo_submitter_progress p;
+  static const int bad[] = {3, 41, 42, 97, 150};
+  const int k = (int)(sizeof bad / sizeof bad[0]);
+  (void)unused;
+
+  model_init(&m, ctx, 200, 11);
+  for (int i = 0; i < m.n; i++)
+    m.b[i].invalid = 0;
+  for (int i = 0; i < k; i++)
+    m.b[bad[i]].refused = 1;
+  enqueue_all(j, &m, 0, m.n);
+  assert_int_equal(ordo_submitter_new(j, &port, NULL, &s), ORDO_OK);
+  run_until_idle(s, 5000);
+  ordo_submitter_get_progress(s, &p);
+  print_message("refusals: %d submit calls, %d refused, %llu batches refused\n",
+                m.submit_calls, m.refused_calls, p.refused);
+  assert_int_equal(m.violations, 0);
+  check_model(&m, j);
+  for (int i = 0; i < m.n; i++) {
+    ordo_queue_state st;
+    char *why = NULL;
+    int refused = m.b[i].refused, cascaded = 0;
+    for (int e = m.b[i].dep; e >= 0; e = m.b[e].dep)
+      cascaded |= m.b[e].refused;
+    assert_int_equal(ordo_journal_batch_status(j, m.b[i].id, &st, NULL, &why),
+                     ORDO_OK);
+    if (refused) {
+      assert_int_equal(st, ORDO_QUEUE_INVALID);
+      assert_non_null(why);
+      assert_non_null(strstr(why, "400 code 30"));
+      assert_int_equal(m.b[i].sends, 0); /* never taken by the ledger */
+    } else if (cascaded) {
+      assert_int_equal(st, ORDO_QUEUE_INVALID);
+    } else {
+      assert_int_equal(st, ORDO_QUEUE_COMMITTED);
+    }
+    free(why);
+  }
+  assert_true(p.refused == (unsigned long long)k);
+  /* Each bad batch costs at most 2 log2(100) + 1 refused calls. */
+  assert_true(m.refused_calls <= k * (2 * 7 + 1));
+  ordo_submitter_free(s);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+  pthread_mutex_destroy(&m.mu);
+}
+
+/* Body limits: the ledger's 413 halves the list; a batch over the
+ * submitter's own cap is INVALID unsent. */
+static void test_body_cap(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
+  static model m;
+  ordo_ledger_port port = {1, &m, model_submit, model_statuses, NULL};
+  ordo_submitter_options opt;
+  ordo_submitter *s = NULL;
+  ordo_submitter_progress p;
+  (void)unused;
+
+  model_init(&m, ctx, 120, 5);
+  for (int i = 0; i < m.n; i++)
+    m.b[i].invalid = 0;
+  m.max_body = 12; /* payloads are "N\0": 3 to 6 batches a list */
+  enqueue_all(j, &m, 0, m.n);
+  {
+    /* One batch with a payload over the submitter's cap. */
+    ordo_queue_batch_spec sp = {0};
+    static char big[600];
+    const char *wr[1] = {"z"};
+    memset(big, '7', sizeof big - 1);
+    sp.id = "BIG";
+    sp.service = "s0";
+    sp.writes = wr;
+    sp.nwrites = 1;
+    sp.payload = big;
+    sp.payload_len = sizeof big;
+    ordo_op *op = ordo_journal_enqueue(j, &sp);
+    assert_int_equal(ordo_op_wait(op, -1), ORDO_OK);
+    ordo_op_release(op);
+  }
+  ordo_submitter_options_init(&opt);
+  opt.max_submit_bytes = 512;
+  assert_int_equal(ordo_submitter_new(j, &port, &opt, &s), ORDO_OK);
+  run_until_idle(s, 5000);
+  ordo_submitter_get_progress(s, &p);
+  print_message("body cap: %d submit calls, %d answered 413\n", m.submit_calls,
+                m.too_large_calls);
+  assert_true(m.too_large_calls > 0);
+  assert_int_equal(m.violations, 0);
+  check_model(&m, j);
+  for (int i = 0; i < m.n; i++) {
+    ordo_queue_state st;
+    assert_int_equal(ordo_journal_batch_status(j, m.b[i].id, &st, NULL, NULL),
+                     ORDO_OK);
+    assert_int_equal(st, ORDO_QUEUE_COMMITTED);
+  }
+  {
+    ordo_queue_state st;
+    char *why = NULL;
+    assert_int_equal(ordo_journal_batch_status(j, "BIG", &st, NULL, &why),
+                     ORDO_OK);
+    assert_int_equal(st, ORDO_QUEUE_INVALID);
+    assert_non_null(strstr(why, "larger than the ledger accepts"));
+    free(why);
+  }
+  assert_int_equal(p.refused, 1);
+  ordo_submitter_free(s);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+  pthread_mutex_destroy(&m.mu);
+}
+
+/* A ledger that cannot be reached: reported at once with its cause, the
+ * health says since when, it is reported again when it answers, and with
+ * give_up_ms the step fails instead of retrying for ever. */
+typedef struct down_port {
+  ordo_ctx *ctx;
+  atomic_int down;
+  int reports, reports_down, reports_up;
+  char last[480];
+} down_port;
+
+static int stage_refused_conn(ordo_op *op, void *arg) {
+  (void)arg;
+  ordo_op_set_message(op, "POST /batches: Failed to connect to 127.0.0.1 "
+                      "port 1: Connection refused (4 attempts)");
+  return ORDO_E_LEDGER_CONNECT;
+}
+
+static int stage_ok_link(ordo_op *op, void *arg) {
+  (void)arg;
+  return ordo_op_set_result(op, "{\"link\":\"x\"}");
+}
+
+static ordo_op *down_submit(void *self, const ordo_queue_item *items,
+                            size_t n) {
+  down_port *d = self;
+  (void)items;
+  (void)n;
+  return ordo_submit(d->ctx, ORDO_CLASS_CHEAP,
+                     atomic_load(&d->down) ? stage_refused_conn : stage_ok_link,
+                     NULL);
+}
+
+static ordo_op *down_statuses(void *self, const char *const *ids, size_t n) {
+  down_port *d = self;
+  json_t *data = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(data, json_pack("{s:s,s:s}", "id", ids[i], "status",
+                                          "COMMITTED"));
+  json_t *o = json_pack("{s:o}", "data", data);
+  char *text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  if (atomic_load(&d->down)) {
+    free(text);
+    return ordo_submit(d->ctx, ORDO_CLASS_CHEAP, stage_refused_conn, NULL);
+  }
+  return ordo_submit(d->ctx, ORDO_CLASS_CHEAP, stage_result, text);
+}
+
+static void on_ledger_error(void *ud, const ordo_submitter_progress *p) {
+  down_port *d = ud;
+  d->reports++;
+  if (p->ledger_down)
+    d->reports_down++;
+  else
+    d->reports_up++;
+  snprintf(d->last, sizeof d->last, "%s", p->last_error);
+}
+
+static void test_ledger_down_reported(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
+  down_port d;
+  ordo_ledger_port port = {1, &d, down_submit, down_statuses, NULL};
+  ordo_submitter_options opt;
+  ordo_submitter *s = NULL;
+  ordo_submitter_progress p;
+  int idle = 0;
+  (void)unused;
+
+  memset(&d, 0, sizeof d);
+  d.ctx = ctx;
+  atomic_init(&d.down, 1);
+  {
+    model m;
+    model_init(&m, ctx, 10, 1);
+    for (int i = 0; i < 10; i++)
+      m.b[i].dep = -1;
+    enqueue_all(j, &m, 0, 10);
+    pthread_mutex_destroy(&m.mu);
+  }
+  ordo_submitter_options_init(&opt);
+  opt.on_ledger_error = on_ledger_error;
+  opt.on_ledger_error_ud = &d;
+  assert_int_equal(ordo_submitter_new(j, &port, &opt, &s), ORDO_OK);
+  assert_int_equal(ordo_submitter_step(s, &idle), ORDO_OK);
+  /* Told at once, with the cause. */
+  assert_true(d.reports_down >= 1);
+  assert_non_null(strstr(d.last, "Connection refused"));
+  ordo_submitter_get_progress(s, &p);
+  assert_int_equal(p.ledger_down, 1);
+  assert_true(p.down_since_ms > 0);
+  assert_int_equal(p.last_error_code, ORDO_E_LEDGER_CONNECT);
+  assert_int_equal(p.last_error_cause, ORDO_SUBMITTER_CAUSE_CONNECT);
+  assert_string_equal(ordo_submitter_cause_name(p.last_error_cause), "connect");
+  assert_true(p.errors_by_cause[ORDO_SUBMITTER_CAUSE_CONNECT] >= 1);
+  /* The ledger comes back: said once, and everything finishes. */
+  atomic_store(&d.down, 0);
+  run_until_idle(s, 1000);
+  ordo_submitter_get_progress(s, &p);
+  assert_int_equal(p.ledger_down, 0);
+  assert_int_equal(p.down_since_ms, 0);
+  assert_int_equal(d.reports_up, 1);
+  assert_int_equal(p.committed, 10);
+  ordo_submitter_free(s);
+
+  /* give_up_ms: down that long, the step fails with the cause. */
+  atomic_store(&d.down, 1);
+  {
+    model m;
+    model_init(&m, ctx, 12, 2);
+    for (int i = 10; i < 12; i++)
+      m.b[i].dep = -1;
+    enqueue_all(j, &m, 10, 12);
+    pthread_mutex_destroy(&m.mu);
+  }
+  opt.give_up_ms = 1;
+  assert_int_equal(ordo_submitter_new(j, &port, &opt, &s), ORDO_OK);
+  int rc = ORDO_OK;
+  for (int i = 0; i < 100 && rc == ORDO_OK; i++) {
+    rc = ordo_submitter_step(s, &idle);
+    if (rc == ORDO_OK)
+      assert_int_equal(ordo_submitter_wait(s, 10), ORDO_OK);
+  }
+  assert_int_equal(rc, ORDO_E_LEDGER_CONNECT);
+  assert_non_null(strstr(ordo_last_error_message(), "unreachable for"));
+  assert_non_null(strstr(ordo_last_error_message(), "Connection refused"));
+  ordo_submitter_free(s);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
+/* A call that never answers is reported after stall_ms, not silently
+ * waited on: the report comes while the call is still out (the report
+ * itself lets the test's parked call finish). */
+typedef struct stall_port {
+  ordo_ctx *ctx;
+  ordo_op *parked;
+  int stalls;
+  char last[480];
+} stall_port;
+
+static int stage_park(ordo_op *op, void *arg) {
+  (void)op;
+  (void)arg;
+  return ORDO__STAGE_ASYNC;
+}
+
+static ordo_op *stall_submit(void *self, const ordo_queue_item *items,
+                             size_t n) {
+  stall_port *sp = self;
+  (void)items;
+  (void)n;
+  ordo_op *op = ordo__op_new(sp->ctx, NULL, NULL);
+  assert_non_null(op);
+  assert_int_equal(ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_park),
+                   ORDO_OK);
+  assert_int_equal(ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_ok_link),
+                   ORDO_OK);
+  sp->parked = op;
+  return ordo__op_start(op);
+}
+
+static ordo_op *stall_statuses(void *self, const char *const *ids, size_t n) {
+  stall_port *sp = self;
+  down_port d = {0};
+  d.ctx = sp->ctx;
+  atomic_init(&d.down, 0);
+  return down_statuses(&d, ids, n);
+}
+
+static void on_stall(void *ud, const ordo_submitter_progress *p) {
+  stall_port *sp = ud;
+  if (p->ledger_down && sp->parked != NULL) {
+    sp->stalls++;
+    snprintf(sp->last, sizeof sp->last, "%s", p->last_error);
+    ordo__op_resume(sp->parked, ORDO_OK); /* the answer comes after all */
+    sp->parked = NULL;
+  }
+}
+
+static void test_stall_reported(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
+  stall_port sp = {0};
+  ordo_ledger_port port = {1, &sp, stall_submit, stall_statuses, NULL};
+  ordo_submitter_options opt;
+  ordo_submitter *s = NULL;
+  ordo_submitter_progress p;
+  (void)unused;
+
+  sp.ctx = ctx;
+  {
+    model m;
+    model_init(&m, ctx, 1, 1);
+    m.b[0].dep = -1;
+    enqueue_all(j, &m, 0, 1);
+    pthread_mutex_destroy(&m.mu);
+  }
+  ordo_submitter_options_init(&opt);
+  opt.stall_ms = 50;
+  opt.on_ledger_error = on_stall;
+  opt.on_ledger_error_ud = &sp;
+  assert_int_equal(ordo_submitter_new(j, &port, &opt, &s), ORDO_OK);
+  run_until_idle(s, 100);
+  assert_int_equal(sp.stalls, 1);
+  assert_non_null(strstr(sp.last, "no answer from the ledger for"));
+  ordo_submitter_get_progress(s, &p);
+  assert_int_equal(p.committed, 1);
+  assert_int_equal(p.ledger_down, 0); /* it answered */
+  ordo_submitter_free(s);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 static int step_in_stage(ordo_op *op, void *arg) {
   int idle;
   (void)op;
@@ -423,6 +805,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_restart_recovers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unconstrained_violates, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_refusals_split, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ledger_down_reported, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_stall_reported, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

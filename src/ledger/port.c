@@ -9,7 +9,8 @@
  * — from the journal's copy. Both directions are kept in two maps (jansson
  * objects: string to string), under the port's mutex.
  *
- * statuses is an op of two stages: the first hands the REST op a callback
+ * statuses (and statuses_wait, the same with Sawtooth's long-poll `wait`)
+ * is an op of two stages: the first hands the REST op a callback
  * and parks (ASYNC); the callback translates the answer back to queue ids
  * into the op's state and resumes it; the second sets the result. No stage
  * ever waits for another op.
@@ -159,7 +160,8 @@ static int stage_report(ordo_op *op, void *state) {
   return ordo_op_set_result(op, c->text);
 }
 
-static ordo_op *port_statuses(void *self, const char *const *ids, size_t n) {
+static ordo_op *port_statuses_wait(void *self, const char *const *ids,
+                                   size_t n, int wait_s) {
   ordo_ledger_sawtooth_port *p = self;
   const char **sids = calloc(n > 0 ? n : 1, sizeof(*sids));
   status_call *c = calloc(1, sizeof(*c));
@@ -196,7 +198,7 @@ static ordo_op *port_statuses(void *self, const char *const *ids, size_t n) {
       return ordo__op_reject(op, ORDO_E_NOMEM);
     return ordo__op_start(op);
   }
-  c->rest = ordo_ledger_batch_statuses(p->client, sids, k, 0);
+  c->rest = ordo_ledger_batch_statuses(p->client, sids, k, wait_s);
   free(sids);
   if (c->rest == NULL)
     return ordo__op_reject(op, ORDO_E_NOMEM);
@@ -204,6 +206,10 @@ static ordo_op *port_statuses(void *self, const char *const *ids, size_t n) {
       ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_report))
     return ordo__op_reject(op, ORDO_E_NOMEM);
   return ordo__op_start(op);
+}
+
+static ordo_op *port_statuses(void *self, const char *const *ids, size_t n) {
+  return port_statuses_wait(self, ids, n, 0);
 }
 
 int ordo_ledger_sawtooth_port_new(ordo_ctx *ctx, ordo_ledger_client *client,
@@ -227,10 +233,11 @@ int ordo_ledger_sawtooth_port_new(ordo_ctx *ctx, ordo_ledger_client *client,
     ordo_ledger_sawtooth_port_free(p);
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   }
-  p->port.version = 1;
+  p->port.version = 2;
   p->port.self = p;
   p->port.submit = port_submit;
   p->port.statuses = port_statuses;
+  p->port.statuses_wait = port_statuses_wait;
   *out = p;
   return ORDO_OK;
 }

@@ -164,12 +164,13 @@ static void wipe_str(char *s) {
       *p = 0;
 }
 
+/* Lowercase hex only: the REST API refuses any other id (400 code 60) or
+ * address (code 62), and so must the client before it sends one. */
 static int is_hex_n(const char *s, size_t min, size_t max) {
   size_t n = 0;
   for (; s[n] != '\0'; n++) {
     char ch = s[n];
-    if (n >= max || !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-                      (ch >= 'A' && ch <= 'F')))
+    if (n >= max || !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
       return 0;
   }
   return n >= min;
@@ -942,6 +943,8 @@ static int status_code(long status) {
     return ORDO_E_LEDGER_AUTH;
   case 404:
     return ORDO_E_NOT_FOUND;
+  case 413:
+    return ORDO_E_LEDGER_TOO_LARGE;
   case 429:
     return ORDO_E_LEDGER_BUSY;
   case 503:
@@ -984,6 +987,12 @@ static int st_finish(ordo_op *op, void *arg) {
                              sizeof msg, &code);
     ordo_op_set_message(op, "%s (%s %.*s, %u attempt%s)", msg, m, pl, r->target,
                         n, plural);
+    /* 30 (a batch failed the signature or permission check) and 35 (a
+     * batch did not decode) refuse the whole list for one batch in it:
+     * the caller must split the list to find it. */
+    if (r->kind == REQ_SUBMIT && r->http_status == 400 &&
+        (code == 30 || code == 35))
+      return ORDO_E_LEDGER_BATCH_REFUSED;
     return status_code(r->http_status);
   }
 
@@ -1118,8 +1127,10 @@ ordo_op *ordo_ledger_batch_statuses(ordo_ledger_client *c,
   else if (wait_s < 0 || wait_s > MAX_WAIT_S)
     bad = "ordo_ledger_batch_statuses: wait_s out of 0..3600";
   for (size_t i = 0; bad == NULL && i < n; i++)
-    if (ids[i] == NULL || !is_hex_n(ids[i], 1, ORDO_LEDGER_ID_LEN))
-      bad = "ordo_ledger_batch_statuses: an id that is not 1..128 hex digits";
+    if (ids[i] == NULL ||
+        !is_hex_n(ids[i], ORDO_LEDGER_ID_LEN, ORDO_LEDGER_ID_LEN))
+      bad = "ordo_ledger_batch_statuses: an id that is not 128 lowercase "
+            "hex digits (a batch's header_signature)";
   if (bad != NULL)
     return req_start(c, req_new(c, REQ_STATUSES, 0, dupstr("")), bad);
 

@@ -53,7 +53,11 @@
  * Errors (the op's status; its message says what the server said, e.g.
  * "400 code 30: Submitted Batches Invalid: … (POST /batches, 1 attempt)"):
  *
- *   HTTP 400                          ORDO_E_LEDGER_REJECTED
+ *   HTTP 400 code 30 or 35 on         ORDO_E_LEDGER_BATCH_REFUSED (the
+ *   POST /batches                     whole list refused for one batch in
+ *                                     it; the caller splits the list)
+ *   any other HTTP 400                ORDO_E_LEDGER_REJECTED
+ *   HTTP 413                          ORDO_E_LEDGER_TOO_LARGE
  *   HTTP 401, 403                     ORDO_E_LEDGER_AUTH
  *   HTTP 404 (state: code 75)         ORDO_E_NOT_FOUND
  *   HTTP 429 after the retries        ORDO_E_LEDGER_BUSY
@@ -161,7 +165,8 @@ ordo_op *ordo_ledger_submit(ordo_ledger_client *c, const void *batchlist,
                             size_t len);
 
 /*
- * The statuses of n >= 1 batches by id (hex, 1..128 digits each). Up to 15
+ * The statuses of n >= 1 batches by id (exactly 128 lowercase hex digits
+ * each, as the REST API demands: anything else is ORDO_E_INVAL, unsent). Up to 15
  * ids: GET /batch_statuses?id=A,B[&wait=S]; more: POST /batch_statuses[?wait=
  * S] with a JSON array of the ids. wait_s > 0 asks the node to hold the
  * answer until the batches are committed or wait_s seconds pass (0..3600;

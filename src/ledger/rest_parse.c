@@ -117,6 +117,24 @@ int ordo__ledger_parse_error(long http_status, const void *body, size_t len,
     if (cap > 0)
       put_fmt(msg, cap, &used, "%ld (no Sawtooth error in the body)",
               http_status);
+    /* A proxy's or aiohttp's plain text (the REST API's 413 is "Maximum
+     * request body size N exceeded, actual body size M") still says what
+     * is wrong: quote its first line. */
+    if (cap > 0 && o == NULL && body != NULL && len > 0 &&
+        ((const char *)body)[0] != '<' && /* an HTML page says nothing */
+        memchr(body, '\0', len) == NULL) {
+      char line[TEXT_MAX + 1];
+      size_t k = 0;
+      const char *b = body;
+      while (k < len && k < TEXT_MAX && b[k] != '\n' && b[k] != '\r')
+        k++;
+      memcpy(line, b, k);
+      line[k] = '\0';
+      if (k > 0) {
+        put_text(msg, cap, &used, ": ");
+        put_text(msg, cap, &used, line);
+      }
+    }
     rc = ORDO_E_LEDGER_RESPONSE;
   } else {
     long long c = json_is_integer(jc) ? json_integer_value(jc) : -1;

@@ -40,7 +40,13 @@ static void submit_usage(FILE *f) {
         "                   in four intkey, chosen by its id)\n"
         "  --strategy S     parallel (default), serial, unconstrained\n"
         "  --mode M         continuous (default) or rounds\n"
-        "  --poll-ms N      pause between status polls (default 20)\n"
+        "  --poll-ms N      shortest pause between two status requests for\n"
+        "                   the same batches (default 20; the ledger's\n"
+        "                   long-poll `wait` normally paces them)\n"
+        "  --timeout S      give up (exit 1) once the ledger has been\n"
+        "                   unreachable for S seconds (default: never)\n"
+        "  --max-submit-bytes N  bytes per POST /batches (default 10 MiB,\n"
+        "                   the REST API's limit); a larger batch is INVALID\n"
         "  --json           print the summary as JSON\n"
         "  -h, --help       show this help\n"
         "\n"
@@ -52,6 +58,8 @@ typedef struct submit_args {
   const char *file, *url, *dir, *family;
   ordo_queue_options qopt;
   long poll_ms;
+  double timeout_s;
+  long long max_submit_bytes;
   int json;
 } submit_args;
 
@@ -89,6 +97,17 @@ static int parse_args(int argc, char **argv, submit_args *a) {
         goto bad_value;
     } else if (strcmp(k, "--mode") == 0) {
       if (ordo_queue_mode_parse(v, &a->qopt.mode) != ORDO_OK)
+        goto bad_value;
+    } else if (strcmp(k, "--timeout") == 0) {
+      char *end;
+      a->timeout_s = strtod(v, &end);
+      if (*end != '\0' || !(a->timeout_s > 0 && a->timeout_s <= 86400))
+        goto bad_value;
+    } else if (strcmp(k, "--max-submit-bytes") == 0) {
+      char *end;
+      a->max_submit_bytes = strtoll(v, &end, 10);
+      if (*end != '\0' || a->max_submit_bytes < 1024 ||
+          a->max_submit_bytes > (1LL << 30))
         goto bad_value;
     } else if (strcmp(k, "--poll-ms") == 0) {
       char *end;
@@ -189,6 +208,58 @@ static void totals(ordo_journal *j, counts *c) {
   json_decref(o);
 }
 
+static unsigned long long unix_ms_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (unsigned long long)t.tv_sec * 1000ull +
+         (unsigned long long)t.tv_nsec / 1000000ull;
+}
+
+/* "20:41:03" local time of Unix ms. */
+static const char *clock_of(unsigned long long ms, char *buf, size_t cap) {
+  time_t tt = (time_t)(ms / 1000);
+  struct tm tm;
+  if (localtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%H:%M:%S", &tm) == 0)
+    snprintf(buf, cap, "?");
+  return buf;
+}
+
+/* What the user is told about the ledger: the first failure at once with
+ * its cause, then at most one line every 5 s while it lasts, and one line
+ * when it answers again. Called on the stepping thread. */
+typedef struct ledger_say {
+  int tty;
+  double last; /* now_s() of the last line, 0: none this outage */
+} ledger_say;
+
+static void say_ledger_error(void *ud, const ordo_submitter_progress *p) {
+  ledger_say *say = ud;
+  double t = now_s();
+  char when[16];
+  if (!p->ledger_down && p->down_since_ms == 0 &&
+      p->last_error_cause != ORDO_SUBMITTER_CAUSE_REFUSED &&
+      p->last_error_cause != ORDO_SUBMITTER_CAUSE_TOO_LARGE &&
+      p->last_error_cause != ORDO_SUBMITTER_CAUSE_BUSY &&
+      p->last_error_cause != ORDO_SUBMITTER_CAUSE_REJECTED) {
+    if (say->last != 0)
+      fprintf(stderr, "%sordo submit: the ledger answers again\n",
+              say->tty ? "\r\033[K" : "");
+    say->last = 0;
+    return;
+  }
+  if (say->last != 0 && t - say->last < 5.0)
+    return;
+  say->last = t;
+  if (p->ledger_down)
+    fprintf(stderr, "%sordo submit: ledger unreachable since %s: %s\n",
+            say->tty ? "\r\033[K" : "",
+            clock_of(p->down_since_ms, when, sizeof when), p->last_error);
+  else
+    fprintf(stderr, "%sordo submit: the ledger refused a request: %s "
+            "(splitting it to find the refused batch)\n",
+            say->tty ? "\r\033[K" : "", p->last_error);
+}
+
 int ordo__submit_main(int argc, char **argv) {
   submit_args a;
   ordo_ledger_family fam;
@@ -200,6 +271,8 @@ int ordo__submit_main(int argc, char **argv) {
   ordo_submitter *sub = NULL;
   ordo_journal_options jopt;
   ordo_ledger_client_options copt;
+  ordo_submitter_options sopt;
+  ledger_say say = {0};
   char path[4096];
   size_t added = 0;
   int rc, exit_code = ORDO_CLI_FAIL, tty = isatty(1);
@@ -233,10 +306,18 @@ int ordo__submit_main(int argc, char **argv) {
   jopt.create = 1;
   ordo_ledger_client_options_init(&copt);
   copt.url = a.url;
+  ordo_submitter_options_init(&sopt);
+  if (a.poll_ms > 0)
+    sopt.repoll_ms = (unsigned)a.poll_ms;
+  if (a.max_submit_bytes > 0)
+    sopt.max_submit_bytes = (size_t)a.max_submit_bytes;
+  sopt.give_up_ms = (unsigned)(a.timeout_s * 1000.0);
+  sopt.on_ledger_error = say_ledger_error;
+  sopt.on_ledger_error_ud = &say;
   if ((rc = ordo_journal_open(ctx, path, &jopt, &j)) != ORDO_OK ||
       (rc = ordo_ledger_client_new(ctx, &copt, &client)) != ORDO_OK ||
       (rc = ordo_ledger_sawtooth_port_new(ctx, client, j, &port)) != ORDO_OK ||
-      (rc = ordo_submitter_new(j, ordo_ledger_sawtooth_port_get(port), NULL,
+      (rc = ordo_submitter_new(j, ordo_ledger_sawtooth_port_get(port), &sopt,
                                &sub)) != ORDO_OK ||
       (rc = enqueue_workload(j, w, fam, &added)) != ORDO_OK) {
     fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
@@ -246,10 +327,13 @@ int ordo__submit_main(int argc, char **argv) {
   if (!a.json)
     fprintf(stderr, "ordo submit: %zu batches in the file, %zu journaled now, "
             "%zu by an earlier run\n", w->nbatches, added, w->nbatches - added);
+  say.tty = tty;
   for (;;) {
     int idle = 0;
     double t;
     if ((rc = ordo_submitter_step(sub, &idle)) != ORDO_OK) {
+      if (tty)
+        fputc('\n', stderr);
       fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
       goto out;
     }
@@ -257,18 +341,25 @@ int ordo__submit_main(int argc, char **argv) {
     t = now_s();
     if (!a.json && (t - last_print >= (tty ? 0.2 : 2.0) || idle)) {
       double el = t - t0;
+      ordo_submitter_progress p;
+      char down[96] = "";
+      ordo_submitter_get_progress(sub, &p);
+      if (p.ledger_down)
+        snprintf(down, sizeof down, "  ledger unreachable since %s (%.0f s)",
+                 clock_of(p.down_since_ms, (char[16]){0}, 16),
+                 (double)(unix_ms_now() - p.down_since_ms) / 1000.0);
       fprintf(stderr, "%s%lld queued  %lld waiting  %lld in flight  "
-              "%lld committed  %lld invalid  %.0f batches/s%s",
+              "%lld committed  %lld invalid  %.0f batches/s%s%s",
               tty ? "\r" : "", c.queued, c.waiting, c.in_flight + c.unknown,
               c.committed, c.invalid,
-              el > 0 ? (double)(c.committed + c.invalid) / el : 0.0,
-              tty ? "   " : "\n");
+              el > 0 ? (double)(c.committed + c.invalid) / el : 0.0, down,
+              tty ? "\033[K" : "\n");
       last_print = t;
     }
     if (idle)
       break;
-    if (a.poll_ms > 0)
-      usleep((useconds_t)a.poll_ms * 1000);
+    /* Until a status answer (or, at most, the next status line). */
+    (void)ordo_submitter_wait(sub, tty ? 200 : 2000);
   }
   if (!a.json && tty)
     fputc('\n', stderr);
@@ -282,10 +373,12 @@ int ordo__submit_main(int argc, char **argv) {
     if (a.json)
       printf("{\"batches\":%lld,\"committed\":%lld,\"invalid\":%lld,"
              "\"unfinished\":%lld,\"seconds\":%.3f,\"batches_per_s\":%.1f,"
-             "\"sent\":%llu,\"resubmitted\":%llu,\"failed_calls\":%llu}\n",
+             "\"sent\":%llu,\"resubmitted\":%llu,\"refused\":%llu,"
+             "\"failed_calls\":%llu,\"status_requests\":%llu}\n",
              total, c.committed, c.invalid, total - c.committed - c.invalid,
              el, el > 0 ? (double)(c.committed + c.invalid) / el : 0.0,
-             p.submitted, p.resubmitted, p.submit_errors + p.status_errors);
+             p.submitted, p.resubmitted, p.refused,
+             p.submit_errors + p.status_errors, p.status_calls);
     else
       printf("%lld batches, %lld committed, %lld invalid, %.2f s, "
              "%.1f batches/s, %llu sent again, %llu failed calls%s\n",

@@ -121,6 +121,11 @@ typedef struct ordo_queue_batch_spec {
                    until its record is durable) */
   uint64_t time_ms; /* when it was enqueued (Unix ms), kept for status; 0:
                        unknown. The scheduler itself has no clock. */
+  const char *ledger_id; /* NULL, or the batch's id on the ledger (Sawtooth:
+                            its header_signature). Unique: a second batch
+                            with a ledger id the queue has (queued or
+                            finished) is refused, so one signed batch is
+                            never queued twice under two ids. */
 } ordo_queue_batch_spec;
 
 /* A batch handed out by ordo_queue_take. The pointers are owned by the queue
@@ -134,6 +139,7 @@ typedef struct ordo_queue_item {
   uint64_t seq;
   const void *payload;
   size_t payload_len;
+  const char *ledger_id; /* the spec's, or NULL; owned like id */
 } ordo_queue_item;
 
 typedef struct ordo_queue_service_info {
@@ -172,9 +178,11 @@ void ordo_queue_free(ordo_queue *q);
  * Add a batch at the end of the submission order; *seq (if not NULL) gets
  * its sequence number (1, 2, ... for the queue's life). The batch is QUEUED
  * if ready at once, WAITING otherwise, or INVALID at once if a dep is
- * already INVALID. ORDO_E_EXISTS for an id already enqueued; ORDO_E_INVAL
- * for a NULL or empty id or service, a NULL address, or a dep on itself;
- * ORDO_E_NOMEM (the queue is then unchanged).
+ * already INVALID. ORDO_E_EXISTS for an id already enqueued, or a ledger id
+ * the queue has (queued or finished: "ledger batch 3f2a…(16 hex) is already
+ * queued as T1"); ORDO_E_INVAL for a NULL or empty id or service, an empty
+ * ledger id, a NULL address, or a dep on itself; ORDO_E_NOMEM (the queue is
+ * then unchanged). A batch without a ledger id costs nothing more.
  * Cost: O(addresses x address length + conflicting unfinished batches).
  */
 int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *spec,
@@ -247,6 +255,12 @@ int ordo_queue_set_finish_time(ordo_queue *q, const char *id, uint64_t ms);
 /* A batch as ordo_queue_take hands it out. ORDO_E_NOT_FOUND. */
 int ordo_queue_item_get(const ordo_queue *q, const char *id,
                         ordo_queue_item *out);
+
+/* The id of the batch enqueued with ledger_id (queue-owned, valid until
+ * ordo_queue_free), queued or finished. ORDO_E_NOT_FOUND (no message set:
+ * a miss is the usual answer), ORDO_E_INVAL for NULL arguments. */
+int ordo_queue_ledger_find(const ordo_queue *q, const char *ledger_id,
+                           const char **id);
 
 /* A batch's sequence number and service (queue-owned). ORDO_E_NOT_FOUND. */
 int ordo_queue_batch_seq(const ordo_queue *q, const char *id, uint64_t *seq);
@@ -423,6 +437,12 @@ int ordo_journal_set_policy(ordo_journal *j, const char *service,
                             unsigned max_in_flight);
 int ordo_journal_resume(ordo_journal *j, const char *service);
 
+/* ordo_queue_ledger_find on the journal's queue: *id gets a malloc'd copy
+ * of the queue id of the batch with that ledger id (the caller frees it).
+ * ORDO_E_NOT_FOUND, ORDO_E_INVAL, ORDO_E_NOMEM. */
+int ordo_journal_ledger_find(ordo_journal *j, const char *ledger_id,
+                             char **id);
+
 /* The state of one batch (UNKNOWN included); *reason (may be NULL) gets a
  * malloc'd copy of an INVALID batch's reason, else NULL. *seq may be NULL.
  * ORDO_E_NOT_FOUND. */
@@ -433,8 +453,9 @@ int ordo_journal_batch_status(ordo_journal *j, const char *id,
 /*
  * JSON text (malloc'd; the caller frees it), or NULL with ordo_last_error:
  *   batch:   {"id","service","seq","state","reason"?,"explain"?,
- *            "enqueued_ms"?,"finished_ms"?} (explain for WAITING: what it
- *            waits on; times in Unix ms, journaled, so they survive reopen)
+ *            "enqueued_ms"?,"finished_ms"?,"ledger_id"?} (explain for
+ *            WAITING: what it waits on; times in Unix ms, journaled, so they
+ *            survive reopen; ledger_id as enqueued)
  *   service: {"service","depth","queued","waiting","in_flight","committed",
  *             "invalid","unknown","halted","halt_batch"?,"halt_reason"?}
  *   totals:  {"queued","waiting","in_flight","unknown","committed",
@@ -471,26 +492,42 @@ int ordo__journal_replay_lines(const unsigned char *data, size_t len);
 
 /*
  * The ledger side of the queuer, as a port: the Sawtooth REST client and a
- * model ledger plug in alike. Both calls start an op and return it at once
+ * model ledger plug in alike. Every call starts an op and returns it at once
  * (NULL only when out of memory); the submitter waits for it.
  *
  *   submit    send items[0..n) (in submission order) to the ledger: their
  *             payloads are what the ledger receives (for Sawtooth, each a
  *             one-batch BatchList, so that concatenated they are one
- *             BatchList). An error does not say the batches were not
- *             received: the submitter asks about them afterwards.
+ *             BatchList). The op's status says what became of the list:
+ *               ORDO_OK                        received (not yet judged);
+ *               ORDO_E_LEDGER_BATCH_REFUSED    refused whole because some
+ *                   batch in it is invalid (Sawtooth 400 code 30 or 35:
+ *                   a signature or permission check failed); nothing of
+ *                   it was taken, and the ledger did not say which batch;
+ *               ORDO_E_LEDGER_TOO_LARGE        refused whole: the body is
+ *                   over the ledger's limit (413); nothing was taken;
+ *               any other error                the batches may or may not
+ *                   have been received: the submitter asks about them.
  *   statuses  the ledger's view of ids[0..n): the op's result is Sawtooth's
  *             batch_statuses JSON, {"data":[{"id":…,"status":"COMMITTED"|
  *             "INVALID"|"PENDING"|"UNKNOWN","invalid_transactions":
  *             [{"message":…},…]},…]}. An id missing from data is UNKNOWN.
+ *   statuses_wait (version 2) the same, but the ledger may hold the answer
+ *             until no listed batch is PENDING or wait_s seconds pass
+ *             (Sawtooth's `wait`): one request per group of batches in
+ *             flight instead of one per poll interval. NULL: the submitter
+ *             polls with statuses every repoll_ms.
  *
- * Version 1; methods are only appended.
+ * Methods are only appended; version says how many there are.
  */
 typedef struct ordo_ledger_port {
   int version;
   void *self;
   ordo_op *(*submit)(void *self, const ordo_queue_item *items, size_t n);
   ordo_op *(*statuses)(void *self, const char *const *ids, size_t n);
+  /* valid since version 2 */
+  ordo_op *(*statuses_wait)(void *self, const char *const *ids, size_t n,
+                            int wait_s);
 } ordo_ledger_port;
 
 /*
@@ -504,52 +541,143 @@ typedef struct ordo_ledger_port {
  *     is sent again, in submission order;
  *   - a batch the ledger reports UNKNOWN while in flight (its pending queue
  *     was lost) is sent again before any new batch, in submission order;
- *   - an INVALID batch is never sent again.
+ *   - an INVALID batch is never sent again;
+ *   - a refusal never loops: a list refused whole (BATCH_REFUSED, TOO_LARGE)
+ *     is split in halves and each half sent, until a refused batch stands
+ *     alone; that batch is INVALID with the ledger's message (its dependants
+ *     cascade) and is never sent again. k bad batches among n cost
+ *     O(k log n) submit calls. A batch whose payload alone is over
+ *     max_submit_bytes is INVALID without being sent;
+ *   - every failed call is visible: ordo_submitter_get_progress says whether
+ *     the ledger is down, since when, and the last error with its cause.
  *
- * Threads: one thread drives a submitter (ordo_submitter_step blocks on the
- * port's ops, so not a runtime thread: ORDO_E_WOULD_DEADLOCK). The journal
+ * Statuses are asked asynchronously: after sending, a statuses_wait call
+ * covers the batches just sent (at most max_polls such calls at a time),
+ * and ordo_submitter_wait returns when one of them answers, so a verdict is
+ * seen when the ledger gives it and new batches go out at once (a wake-up,
+ * not the next poll).
+ *
+ * Threads: one thread drives a submitter (ordo_submitter_step and
+ * ordo_submitter_wait block, so not a runtime thread:
+ * ORDO_E_WOULD_DEADLOCK). ordo_submitter_wake and
+ * ordo_submitter_get_progress may be called from any thread. The journal
  * may be used by others meanwhile (enqueue from any thread).
  */
 typedef struct ordo_submitter ordo_submitter;
 
+/* Why a ledger call failed, for metrics (ordo_submitter_cause_name). */
+typedef enum ordo_submitter_cause {
+  ORDO_SUBMITTER_CAUSE_CONNECT,     /* refused, reset, no answer, DNS */
+  ORDO_SUBMITTER_CAUSE_TIMEOUT,     /* timed out, or no answer yet (stall) */
+  ORDO_SUBMITTER_CAUSE_UNAVAILABLE, /* 503 after retries */
+  ORDO_SUBMITTER_CAUSE_BUSY,        /* 429 after retries */
+  ORDO_SUBMITTER_CAUSE_REFUSED,     /* 400 code 30/35: a batch refused */
+  ORDO_SUBMITTER_CAUSE_TOO_LARGE,   /* 413 */
+  ORDO_SUBMITTER_CAUSE_REJECTED,    /* any other 400 */
+  ORDO_SUBMITTER_CAUSE_AUTH,        /* 401, 403 */
+  ORDO_SUBMITTER_CAUSE_TLS,
+  ORDO_SUBMITTER_CAUSE_RESPONSE,    /* an answer that is not the JSON due */
+  ORDO_SUBMITTER_CAUSE_OTHER,
+  ORDO_SUBMITTER_CAUSES
+} ordo_submitter_cause;
+
+/* "connect", "timeout", "unavailable", "busy", "refused", "too_large",
+ * "rejected", "auth", "tls", "response", "other"; NULL out of range. */
+const char *ordo_submitter_cause_name(int cause);
+
+typedef struct ordo_submitter_progress ordo_submitter_progress;
+
 typedef struct ordo_submitter_options {
   size_t max_per_submit;  /* batches per submit call (default 100) */
   size_t max_per_status;  /* ids per statuses call (default 1000) */
+  size_t max_submit_bytes; /* payload bytes per submit call (default
+                              10 MiB, the Sawtooth REST API's body limit);
+                              a batch over it alone is INVALID */
+  int status_wait_s;      /* statuses_wait's wait (default 10; 0: none) */
+  unsigned max_polls;     /* statuses calls outstanding at once (default 4:
+                             under the REST client's connections, so a
+                             submit never queues behind long polls) */
+  unsigned repoll_ms;     /* shortest time between two statuses calls for
+                             one batch (default 20); after a failed call
+                             the pause grows to 5 s */
+  unsigned stall_ms;      /* a call with no answer after this long is
+                             reported as a failure (default 2000) */
+  unsigned give_up_ms;    /* the ledger down this long: step fails with
+                             the last error (0: never) */
   /* Called on the stepping thread for each verdict the ledger gives, after
    * it is recorded in the journal (NULL: none). For latency measurements
    * and metrics; it must not call back into the submitter. */
   void (*on_verdict)(void *ud, const char *id, ordo_queue_state outcome);
   void *on_verdict_ud;
+  /* Called on the stepping thread when a ledger call fails or stalls, and
+   * once when the ledger answers again after an outage (p->ledger_down 0),
+   * so a user is told at once (NULL: none). Must not call into the
+   * submitter. */
+  void (*on_ledger_error)(void *ud, const ordo_submitter_progress *p);
+  void *on_ledger_error_ud;
 } ordo_submitter_options;
 
-typedef struct ordo_submitter_progress {
+struct ordo_submitter_progress {
   unsigned long long submitted;   /* batches sent, resends included */
   unsigned long long resubmitted; /* of which sent again (UNKNOWN) */
   unsigned long long committed, invalid; /* verdicts recorded */
+  unsigned long long refused;     /* of the invalid: refused by the ledger at
+                                     submit (alone after a split, or over
+                                     max_submit_bytes) */
   unsigned long long submit_errors, status_errors; /* failed port ops */
+  unsigned long long submit_calls, status_calls;   /* port ops started */
+  unsigned long long errors_by_cause[ORDO_SUBMITTER_CAUSES];
   size_t in_flight;               /* sent, no verdict yet */
-} ordo_submitter_progress;
+  /* The ledger's health. down: the last call got no usable answer
+   * (connect, timeout or stall, 503, auth, TLS, malformed); a refusal,
+   * 413 or 429 is an answer. */
+  int ledger_down;
+  unsigned long long down_since_ms; /* first failure of this outage (Unix
+                                       ms); 0 when up */
+  int last_error_code;              /* ORDO_E_* of the last failure, or 0 */
+  int last_error_cause;             /* ordo_submitter_cause */
+  unsigned long long last_error_ms; /* when (Unix ms); 0: never */
+  char last_error[480];             /* what the port said, e.g. "POST
+                                       /batches: Connection refused (4
+                                       attempts)" */
+};
 
 void ordo_submitter_options_init(ordo_submitter_options *opt);
 
 /* A submitter over j and port (both borrowed: they must outlive it).
- * ORDO_E_INVAL, ORDO_E_NOMEM. */
+ * ORDO_E_INVAL, ORDO_E_NOMEM, ORDO_E_SYSTEM (no eventfd). */
 int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
                        const ordo_submitter_options *opt, ordo_submitter **out);
+/* Cancels the statuses calls still out and waits for them. */
 void ordo_submitter_free(ordo_submitter *s);
 
 /*
  * One round: settle the journal's UNKNOWN batches (first round after a
- * restart), ask the ledger about everything in flight and record verdicts,
- * send again what the ledger does not know, then take and send what is
- * ready. Returns ORDO_OK (port errors are counted and retried next round),
- * or the journal's error (ORDO_E_STORAGE) or ORDO_E_WOULD_DEADLOCK.
- * *idle (may be NULL) is set when nothing is in flight and nothing could be
- * taken: the queue is drained, or blocked on a halt or a missing dep.
+ * restart), record the verdicts of the statuses calls that have answered,
+ * send again what the ledger does not know, take and send what is ready,
+ * and start statuses calls for what is in flight and not yet asked about.
+ * Returns ORDO_OK (port errors are counted, reported and retried), the
+ * journal's error (ORDO_E_STORAGE), ORDO_E_WOULD_DEADLOCK, or — with
+ * give_up_ms — the last ledger error once the ledger has been down that
+ * long. *idle (may be NULL) is set when nothing is in flight and nothing
+ * could be taken: the queue is drained, or blocked on a halt or a dep.
  */
 int ordo_submitter_step(ordo_submitter *s, int *idle);
 
-void ordo_submitter_get_progress(const ordo_submitter *s,
+/*
+ * Block until there is something for the next step: a statuses call
+ * answered, ordo_submitter_wake was called, a paused poll is due, or
+ * timeout_ms passed (negative: no limit). ORDO_OK, or
+ * ORDO_E_WOULD_DEADLOCK on a runtime thread.
+ */
+int ordo_submitter_wait(ordo_submitter *s, int timeout_ms);
+
+/* Make the current or next ordo_submitter_wait return: call it after
+ * enqueueing, resuming a service, or to stop the driving loop. Any thread. */
+void ordo_submitter_wake(ordo_submitter *s);
+
+/* A consistent copy of the counters and the ledger's health. Any thread. */
+void ordo_submitter_get_progress(ordo_submitter *s,
                                  ordo_submitter_progress *p);
 
 /* ------------------------------------------------------------------------ */

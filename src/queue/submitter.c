@@ -2,27 +2,62 @@
  * submitter.c — the loop between a journal and a ledger port (queue.h,
  * "The ledger port and the submitter").
  *
- * State: the batches in flight (sent, no verdict yet), by id with their seq
- * so that anything sent again goes in submission order. Everything else
- * lives in the journal. A round is: settle what the journal has as UNKNOWN
- * (after a restart), poll the ledger for every batch in flight, record the
- * verdicts, send again what the ledger does not know, then take and send
- * new batches — the last only when nothing had to be sent again, so that a
- * resend always goes before anything new.
+ * State: the batches in flight (sent, no verdict yet), each with its seq so
+ * that anything sent again goes in submission order, and the statuses
+ * calls outstanding ("polls"). A flight is covered by at most one poll
+ * (flight.poll names it; 0: none). Everything else lives in the journal.
+ *
+ * A step: settle what the journal has as UNKNOWN (after a restart; blocking,
+ * before anything new), then record the verdicts of the polls that have
+ * answered, send again what the ledger does not know (before anything new,
+ * in submission order), take and send new batches, and start polls for the
+ * flights no poll covers. Polls are long (statuses_wait): the ledger holds
+ * the answer until no batch in it is pending, so there is about one request
+ * per group of batches sent, and ordo_submitter_wait wakes the driving
+ * thread when one answers. Submits stay blocking inside the step: they are
+ * short, and a refusal must be split before anything else is sent.
+ *
+ * A refusal of a whole list (BATCH_REFUSED, TOO_LARGE) is split in halves
+ * until the refused batch stands alone; it is then INVALID. Nothing is
+ * refused "for now": a transport failure keeps the batches in flight and
+ * the next poll decides (UNKNOWN: sent again), and every failure is
+ * recorded with its cause (progress.last_error) and reported through
+ * on_ledger_error.
+ *
+ * Lock: s->mu guards prog (read by other threads through get_progress).
+ * The stepping thread owns everything else. s->mu is a leaf: nothing is
+ * called with it held.
  */
 #include "queue/queue.h"
 #include "runtime/runtime.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
-#define TAKES_PER_STEP 16 /* then poll again: verdicts free more batches */
+#define TAKES_PER_STEP 16 /* then look at verdicts again: they free more */
+#define FAIL_PAUSE_MAX_MS 5000
+#define MAX_POLLS_CAP 64
 
 typedef struct flight {
   char *id;
   uint64_t seq;
+  unsigned poll;            /* the poll covering it, 0: none */
+  unsigned long long due_ns; /* not polled before this */
 } flight;
+
+typedef struct poll_call {
+  ordo_op *op;
+  unsigned id;
+} poll_call;
 
 struct ordo_submitter {
   ordo_journal *j;
@@ -30,71 +65,131 @@ struct ordo_submitter {
   ordo_submitter_options opt;
   flight *fl;
   size_t nfl, capfl;
-  int recovered; /* the journal's UNKNOWN batches have been settled */
+  poll_call polls[MAX_POLLS_CAP];
+  size_t npolls;
+  unsigned next_poll_id;
+  int recovered;    /* the journal's UNKNOWN batches have been settled */
+  unsigned fail_pause_ms; /* pause before polling again after a failure */
+  int wake_fd;      /* eventfd: ordo_submitter_wake */
+  pthread_mutex_t mu; /* guards prog */
   ordo_submitter_progress prog;
 };
+
+static const char *const cause_names[ORDO_SUBMITTER_CAUSES] = {
+    "connect", "timeout",  "unavailable", "busy",     "refused", "too_large",
+    "rejected", "auth",    "tls",         "response", "other"};
+
+const char *ordo_submitter_cause_name(int cause) {
+  return cause >= 0 && cause < ORDO_SUBMITTER_CAUSES ? cause_names[cause]
+                                                     : NULL;
+}
 
 void ordo_submitter_options_init(ordo_submitter_options *opt) {
   memset(opt, 0, sizeof(*opt));
   opt->max_per_submit = 100;
   opt->max_per_status = 1000;
+  opt->max_submit_bytes = 10u << 20;
+  opt->status_wait_s = 10;
+  opt->max_polls = 4;
+  opt->repoll_ms = 20;
+  opt->stall_ms = 2000;
 }
 
-/* Record a verdict and tell whoever asked. */
-static int verdict(ordo_submitter *s, const char *id, ordo_queue_state st,
-                   const char *why) {
-  int rc = ordo_journal_finish(s->j, id, st, why);
-  if (rc == ORDO_OK) {
-    if (st == ORDO_QUEUE_COMMITTED)
-      s->prog.committed++;
-    else
-      s->prog.invalid++;
-    if (s->opt.on_verdict != NULL)
-      s->opt.on_verdict(s->opt.on_verdict_ud, id, st);
+static unsigned long long unix_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (unsigned long long)t.tv_sec * 1000ull +
+         (unsigned long long)t.tv_nsec / 1000000ull;
+}
+
+/* ---- health ---------------------------------------------------------------- */
+
+static int cause_of(int rc) {
+  switch (rc) {
+  case ORDO_E_LEDGER_CONNECT:
+    return ORDO_SUBMITTER_CAUSE_CONNECT;
+  case ORDO_E_TIMEOUT:
+    return ORDO_SUBMITTER_CAUSE_TIMEOUT;
+  case ORDO_E_LEDGER_UNAVAILABLE:
+    return ORDO_SUBMITTER_CAUSE_UNAVAILABLE;
+  case ORDO_E_LEDGER_BUSY:
+    return ORDO_SUBMITTER_CAUSE_BUSY;
+  case ORDO_E_LEDGER_BATCH_REFUSED:
+    return ORDO_SUBMITTER_CAUSE_REFUSED;
+  case ORDO_E_LEDGER_TOO_LARGE:
+    return ORDO_SUBMITTER_CAUSE_TOO_LARGE;
+  case ORDO_E_LEDGER_REJECTED:
+    return ORDO_SUBMITTER_CAUSE_REJECTED;
+  case ORDO_E_LEDGER_AUTH:
+    return ORDO_SUBMITTER_CAUSE_AUTH;
+  case ORDO_E_LEDGER_TLS:
+    return ORDO_SUBMITTER_CAUSE_TLS;
+  case ORDO_E_LEDGER_RESPONSE:
+    return ORDO_SUBMITTER_CAUSE_RESPONSE;
+  default:
+    return ORDO_SUBMITTER_CAUSE_OTHER;
   }
-  return rc;
 }
 
-int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
-                       const ordo_submitter_options *opt,
-                       ordo_submitter **out) {
-  ordo_submitter *s;
-  if (out != NULL)
-    *out = NULL;
-  if (j == NULL || port == NULL || out == NULL || port->version < 1 ||
-      port->submit == NULL || port->statuses == NULL)
-    return ordo__set_last_error(ORDO_E_INVAL, "submitter: bad argument");
-  if ((s = calloc(1, sizeof(*s))) == NULL)
-    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-  s->j = j;
-  s->port = *port;
-  ordo_submitter_options_init(&s->opt);
-  if (opt != NULL) {
-    s->opt.on_verdict = opt->on_verdict;
-    s->opt.on_verdict_ud = opt->on_verdict_ud;
-    if (opt->max_per_submit > 0)
-      s->opt.max_per_submit = opt->max_per_submit;
-    if (opt->max_per_status > 0)
-      s->opt.max_per_status = opt->max_per_status;
-  }
-  *out = s;
-  return ORDO_OK;
+/* A failure that is still an answer from the ledger: it is up. */
+static int is_answer(int cause) {
+  return cause == ORDO_SUBMITTER_CAUSE_REFUSED ||
+         cause == ORDO_SUBMITTER_CAUSE_TOO_LARGE ||
+         cause == ORDO_SUBMITTER_CAUSE_BUSY ||
+         cause == ORDO_SUBMITTER_CAUSE_REJECTED;
 }
 
-void ordo_submitter_free(ordo_submitter *s) {
-  if (s == NULL)
+static void report(ordo_submitter *s) {
+  ordo_submitter_progress p;
+  if (s->opt.on_ledger_error == NULL)
     return;
-  for (size_t i = 0; i < s->nfl; i++)
-    free(s->fl[i].id);
-  free(s->fl);
-  free(s);
+  ordo_submitter_get_progress(s, &p);
+  s->opt.on_ledger_error(s->opt.on_ledger_error_ud, &p);
 }
 
-void ordo_submitter_get_progress(const ordo_submitter *s,
-                                 ordo_submitter_progress *p) {
-  *p = s->prog;
-  p->in_flight = s->nfl;
+/* A ledger call failed with rc; fmt says what and why. counts: count it in
+ * errors_by_cause (a stall is counted once its call ends). */
+static void note_failure(ordo_submitter *s, int rc, int counts,
+                         const char *fmt, ...) {
+  int cause = rc == ORDO_E_PENDING ? ORDO_SUBMITTER_CAUSE_TIMEOUT
+                                   : cause_of(rc);
+  unsigned long long now = unix_ms();
+  va_list ap;
+  pthread_mutex_lock(&s->mu);
+  if (counts)
+    s->prog.errors_by_cause[cause]++;
+  s->prog.last_error_code = rc == ORDO_E_PENDING ? ORDO_E_TIMEOUT : rc;
+  s->prog.last_error_cause = cause;
+  s->prog.last_error_ms = now;
+  va_start(ap, fmt);
+  vsnprintf(s->prog.last_error, sizeof s->prog.last_error, fmt, ap);
+  va_end(ap);
+  if (!is_answer(cause)) {
+    if (!s->prog.ledger_down)
+      s->prog.down_since_ms = now;
+    s->prog.ledger_down = 1;
+  } else {
+    s->prog.ledger_down = 0;
+    s->prog.down_since_ms = 0;
+  }
+  pthread_mutex_unlock(&s->mu);
+  report(s);
 }
+
+/* A call answered: the ledger is up (said once, when it was down). */
+static void note_answer(ordo_submitter *s) {
+  int was;
+  pthread_mutex_lock(&s->mu);
+  was = s->prog.ledger_down;
+  s->prog.ledger_down = 0;
+  s->prog.down_since_ms = 0;
+  pthread_mutex_unlock(&s->mu);
+  s->fail_pause_ms = 0;
+  if (was)
+    report(s);
+}
+
+/* ---- flights ----------------------------------------------------------------- */
 
 static int flight_add(ordo_submitter *s, const char *id, uint64_t seq) {
   if (s->nfl == s->capfl) {
@@ -110,65 +205,208 @@ static int flight_add(ordo_submitter *s, const char *id, uint64_t seq) {
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   memcpy(s->fl[s->nfl].id, id, n);
   s->fl[s->nfl].seq = seq;
+  s->fl[s->nfl].poll = 0;
+  s->fl[s->nfl].due_ns = 0;
   s->nfl++;
   return ORDO_OK;
 }
 
+static int seq_cmp(uint64_t a, uint64_t b) { return a < b ? -1 : a > b; }
+
 static int flight_cmp(const void *a, const void *b) {
-  const flight *x = a, *y = b;
-  return x->seq < y->seq ? -1 : x->seq > y->seq;
+  return seq_cmp(((const flight *)a)->seq, ((const flight *)b)->seq);
 }
 
-/* Wait for a port op; ORDO_OK or its error. The op is released. */
-static int port_wait(ordo_op *op, json_t **result) {
-  int rc;
-  if (result != NULL)
-    *result = NULL;
-  if (op == NULL)
+static int item_cmp(const void *a, const void *b) {
+  return seq_cmp(((const ordo_queue_item *)a)->seq,
+                 ((const ordo_queue_item *)b)->seq);
+}
+
+/* ---- options, new, free ------------------------------------------------------ */
+
+int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
+                       const ordo_submitter_options *opt,
+                       ordo_submitter **out) {
+  ordo_submitter *s;
+  if (out != NULL)
+    *out = NULL;
+  if (j == NULL || port == NULL || out == NULL || port->version < 1 ||
+      port->submit == NULL || port->statuses == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "submitter: bad argument");
+  if ((s = calloc(1, sizeof(*s))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if ((s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+    free(s);
+    return ordo__set_last_error(ORDO_E_SYSTEM, "submitter: eventfd: %s",
+                                strerror(errno));
+  }
+  if (pthread_mutex_init(&s->mu, NULL) != 0)
+    abort();
+  s->j = j;
+  memset(&s->port, 0, sizeof s->port);
+  /* Copy only the methods the port's version has. */
+  s->port.version = port->version;
+  s->port.self = port->self;
+  s->port.submit = port->submit;
+  s->port.statuses = port->statuses;
+  if (port->version >= 2)
+    s->port.statuses_wait = port->statuses_wait;
+  ordo_submitter_options_init(&s->opt);
+  if (opt != NULL) {
+    s->opt.on_verdict = opt->on_verdict;
+    s->opt.on_verdict_ud = opt->on_verdict_ud;
+    s->opt.on_ledger_error = opt->on_ledger_error;
+    s->opt.on_ledger_error_ud = opt->on_ledger_error_ud;
+    if (opt->max_per_submit > 0)
+      s->opt.max_per_submit = opt->max_per_submit;
+    if (opt->max_per_status > 0)
+      s->opt.max_per_status = opt->max_per_status;
+    if (opt->max_submit_bytes > 0)
+      s->opt.max_submit_bytes = opt->max_submit_bytes;
+    if (opt->status_wait_s >= 0)
+      s->opt.status_wait_s = opt->status_wait_s;
+    if (opt->max_polls > 0)
+      s->opt.max_polls = opt->max_polls < MAX_POLLS_CAP ? opt->max_polls
+                                                         : MAX_POLLS_CAP;
+    if (opt->repoll_ms > 0)
+      s->opt.repoll_ms = opt->repoll_ms;
+    if (opt->stall_ms > 0)
+      s->opt.stall_ms = opt->stall_ms;
+    s->opt.give_up_ms = opt->give_up_ms;
+  }
+  *out = s;
+  return ORDO_OK;
+}
+
+void ordo_submitter_free(ordo_submitter *s) {
+  if (s == NULL)
+    return;
+  for (size_t i = 0; i < s->npolls; i++) {
+    (void)ordo_op_cancel(s->polls[i].op);
+    (void)ordo_op_wait(s->polls[i].op, -1);
+    ordo_op_release(s->polls[i].op);
+  }
+  for (size_t i = 0; i < s->nfl; i++)
+    free(s->fl[i].id);
+  free(s->fl);
+  close(s->wake_fd);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+void ordo_submitter_get_progress(ordo_submitter *s,
+                                 ordo_submitter_progress *p) {
+  pthread_mutex_lock(&s->mu);
+  *p = s->prog;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void count(ordo_submitter *s, unsigned long long *field,
+                  unsigned long long n) {
+  pthread_mutex_lock(&s->mu);
+  *field += n;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void set_in_flight(ordo_submitter *s) {
+  pthread_mutex_lock(&s->mu);
+  s->prog.in_flight = s->nfl;
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* Record a verdict and tell whoever asked. */
+static int verdict(ordo_submitter *s, const char *id, ordo_queue_state st,
+                   const char *why) {
+  int rc = ordo_journal_finish(s->j, id, st, why);
+  if (rc == ORDO_OK) {
+    count(s, st == ORDO_QUEUE_COMMITTED ? &s->prog.committed
+                                        : &s->prog.invalid, 1);
+    if (s->opt.on_verdict != NULL)
+      s->opt.on_verdict(s->opt.on_verdict_ud, id, st);
+  }
+  return rc;
+}
+
+/* ---- waiting for one port op ----------------------------------------------- */
+
+static json_t *verdicts_of(const char *text);
+
+/*
+ * Wait for a blocking port call (submits, and the statuses of recovery),
+ * saying so when it has no answer after stall_ms, and giving up on it once
+ * the ledger has been down for give_up_ms. Returns the op's status; its
+ * message (or the stall's) is copied into msg. With all, a statuses answer
+ * is parsed into it (ORDO_E_LEDGER_RESPONSE if it is not that shape). The
+ * op is released.
+ */
+static int port_call(ordo_submitter *s, ordo_op *op, const char *what,
+                     char *msg, size_t cap, json_t **all) {
+  unsigned long long t0 = ordo__now_ns();
+  int rc, stalled = 0;
+  msg[0] = '\0';
+  if (op == NULL) {
+    snprintf(msg, cap, "%s: out of memory", what);
     return ORDO_E_NOMEM;
-  rc = ordo_op_wait(op, -1);
-  if (rc == ORDO_OK && result != NULL) {
-    const char *r = ordo_op_result(op);
-    *result = r != NULL ? json_loads(r, 0, NULL) : NULL;
-    if (!json_is_array(json_object_get(*result, "data"))) {
-      json_decref(*result);
-      *result = NULL;
-      rc = ORDO_E_LEDGER;
+  }
+  while (ordo_op_wait(op, 200) == ORDO_E_TIMEOUT &&
+         ordo_op_status(op) == ORDO_E_PENDING) {
+    unsigned long long waited_ms = (ordo__now_ns() - t0) / 1000000ull;
+    if (!stalled && waited_ms >= s->opt.stall_ms) {
+      stalled = 1;
+      note_failure(s, ORDO_E_PENDING, 0,
+                   "%s: no answer from the ledger for %.1f s", what,
+                   (double)waited_ms / 1000.0);
     }
+    if (stalled && s->opt.give_up_ms > 0) {
+      ordo_submitter_progress p;
+      ordo_submitter_get_progress(s, &p);
+      if (p.ledger_down &&
+          unix_ms() - p.down_since_ms >= s->opt.give_up_ms) {
+        (void)ordo_op_cancel(op); /* the transfer is aborted */
+        (void)ordo_op_wait(op, -1);
+        snprintf(msg, cap, "%s: no answer from the ledger for %.1f s", what,
+                 (double)waited_ms / 1000.0);
+        ordo_op_release(op);
+        return ORDO_E_TIMEOUT;
+      }
+    }
+  }
+  rc = ordo_op_status(op);
+  if (rc == ORDO_OK && all != NULL &&
+      (*all = verdicts_of(ordo_op_result(op))) == NULL) {
+    rc = ORDO_E_LEDGER_RESPONSE;
+    snprintf(msg, cap, "%s: the answer is not a batch_statuses list", what);
+  } else if (rc != ORDO_OK) {
+    snprintf(msg, cap, "%s", ordo_op_message(op)[0] ? ordo_op_message(op)
+                                                     : ordo_strerror(rc));
   }
   ordo_op_release(op);
   return rc;
 }
 
-/* Ask the port about ids[0..n) in chunks; verdicts into one object
- * id -> {"status":…,"reason":…}. NULL on a failed call (counted). */
-static json_t *port_statuses(ordo_submitter *s, const char *const *ids,
-                             size_t n) {
-  json_t *all = json_object();
-  for (size_t off = 0; all != NULL && off < n; off += s->opt.max_per_status) {
-    size_t k = n - off < s->opt.max_per_status ? n - off : s->opt.max_per_status;
-    json_t *res, *e;
-    size_t i;
-    if (port_wait(s->port.statuses(s->port.self, ids + off, k), &res) !=
-        ORDO_OK) {
-      s->prog.status_errors++;
-      json_decref(all);
-      return NULL;
-    }
-    json_array_foreach(json_object_get(res, "data"), i, e) {
-      const char *id = json_string_value(json_object_get(e, "id"));
-      const char *st = json_string_value(json_object_get(e, "status"));
-      json_t *inv = json_object_get(e, "invalid_transactions");
-      const char *why =
-          json_string_value(json_object_get(json_array_get(inv, 0), "message"));
-      if (id != NULL && st != NULL)
-        json_object_set_new(all, id,
-                            json_pack("{s:s, s:s}", "status", st, "reason",
-                                      why != NULL && why[0] ? why
-                                                            : "invalid"));
-    }
+/* A statuses answer as one object id -> {"status","reason"}; NULL when the
+ * answer is not that shape. */
+static json_t *verdicts_of(const char *text) {
+  json_t *res = text != NULL ? json_loads(text, 0, NULL) : NULL;
+  json_t *all, *e;
+  size_t i;
+  if (!json_is_array(json_object_get(res, "data")) ||
+      (all = json_object()) == NULL) {
     json_decref(res);
+    return NULL;
   }
+  json_array_foreach(json_object_get(res, "data"), i, e) {
+    const char *id = json_string_value(json_object_get(e, "id"));
+    const char *st = json_string_value(json_object_get(e, "status"));
+    json_t *inv = json_object_get(e, "invalid_transactions");
+    const char *why =
+        json_string_value(json_object_get(json_array_get(inv, 0), "message"));
+    if (id != NULL && st != NULL)
+      json_object_set_new(all, id,
+                          json_pack("{s:s, s:s}", "status", st, "reason",
+                                    why != NULL && why[0] ? why : "invalid"));
+  }
+  json_decref(res);
   return all;
 }
 
@@ -179,43 +417,121 @@ static const char *verdict_of(json_t *all, const char *id, const char **why) {
                    : "UNKNOWN";
 }
 
-/* Send ids (sorted by the caller) again; they stay in flight either way. */
-static int resend(ordo_submitter *s, char **ids, size_t n, int *failed) {
-  ordo_queue_item *items;
-  size_t off, i;
+/* ---- sending ------------------------------------------------------------------ */
+
+static int send_chunk(ordo_submitter *s, const ordo_queue_item *items,
+                      size_t n, int again);
+
+/* The ledger refused items[0..n) whole with rc: split until the refused
+ * batch stands alone, which is then INVALID with the ledger's message. */
+static int split_refused(ordo_submitter *s, const ordo_queue_item *items,
+                         size_t n, int again, const char *msg) {
+  if (n == 1) {
+    char why[600];
+    snprintf(why, sizeof why, "refused by the ledger: %s", msg);
+    count(s, &s->prog.refused, 1);
+    return verdict(s, items[0].id, ORDO_QUEUE_INVALID, why);
+  }
+  int r = send_chunk(s, items, n / 2, again);
+  if (r == ORDO_OK)
+    r = send_chunk(s, items + n / 2, n - n / 2, again);
+  return r;
+}
+
+/* One submit call for items[0..n); what it says decides each batch's fate.
+ * again: these are resends (counted as such). */
+static int send_chunk(ordo_submitter *s, const ordo_queue_item *items,
+                      size_t n, int again) {
+  char msg[480];
+  int rc, r = ORDO_OK;
+
+  count(s, &s->prog.submit_calls, 1);
+  rc = port_call(s, s->port.submit(s->port.self, items, n), "POST /batches",
+                 msg, sizeof msg, NULL);
+  count(s, &s->prog.submitted, n);
+  if (again)
+    count(s, &s->prog.resubmitted, n);
+  if (rc == ORDO_E_LEDGER_BATCH_REFUSED || rc == ORDO_E_LEDGER_TOO_LARGE) {
+    /* Nothing of the list was taken: an answer, not an outage. */
+    note_failure(s, rc, 1, "%s", msg);
+    return split_refused(s, items, n, again, msg);
+  }
+  if (rc == ORDO_OK) {
+    note_answer(s);
+  } else {
+    /* Received or not, nobody knows: keep them in flight and let the next
+     * statuses call decide (UNKNOWN: sent again). */
+    count(s, &s->prog.submit_errors, 1);
+    note_failure(s, rc, 1, "%s", msg);
+  }
+  for (size_t i = 0; i < n && r == ORDO_OK; i++)
+    r = flight_add(s, items[i].id, items[i].seq);
+  set_in_flight(s);
+  return r;
+}
+
+/* Send items[0..n) (in submission order) in chunks of at most
+ * max_per_submit batches and max_submit_bytes; a batch over that alone is
+ * INVALID, unsent. */
+static int send_items(ordo_submitter *s, const ordo_queue_item *items,
+                      size_t n, int again) {
+  size_t i = 0;
   int rc = ORDO_OK;
-  *failed = 0;
+  while (i < n && rc == ORDO_OK) {
+    if (items[i].payload_len > s->opt.max_submit_bytes) {
+      char why[200];
+      snprintf(why, sizeof why, "larger than the ledger accepts: %zu bytes, "
+               "the limit is %zu", items[i].payload_len,
+               s->opt.max_submit_bytes);
+      count(s, &s->prog.refused, 1);
+      rc = verdict(s, items[i].id, ORDO_QUEUE_INVALID, why);
+      i++;
+      continue;
+    }
+    size_t k = 0, bytes = 0;
+    while (i + k < n && k < s->opt.max_per_submit &&
+           items[i + k].payload_len <= s->opt.max_submit_bytes &&
+           bytes + items[i + k].payload_len <= s->opt.max_submit_bytes)
+      bytes += items[i + k++].payload_len;
+    rc = send_chunk(s, items + i, k, again);
+    i += k;
+  }
+  return rc;
+}
+
+/* Send ids (in submission order) again. */
+static int resend(ordo_submitter *s, char **ids, size_t n) {
+  ordo_queue_item *items;
+  size_t i;
+  int rc = ORDO_OK;
   if (n == 0)
     return ORDO_OK;
   if ((items = calloc(n, sizeof(*items))) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   for (i = 0; i < n && rc == ORDO_OK; i++)
     rc = ordo_journal_item(s->j, ids[i], &items[i]);
-  for (off = 0; rc == ORDO_OK && off < n; off += s->opt.max_per_submit) {
-    size_t k = n - off < s->opt.max_per_submit ? n - off : s->opt.max_per_submit;
-    if (port_wait(s->port.submit(s->port.self, items + off, k), NULL) !=
-        ORDO_OK) {
-      s->prog.submit_errors++;
-      *failed = 1;
-    }
-    s->prog.submitted += k;
-    s->prog.resubmitted += k;
+  if (rc == ORDO_OK) {
+    qsort(items, n, sizeof(*items), item_cmp);
+    rc = send_items(s, items, n, 1);
   }
   free(items);
   return rc;
 }
 
-/* After a restart: the journal's UNKNOWN batches, before anything new. */
+/* ---- after a restart -------------------------------------------------------- */
+
+/* The journal's UNKNOWN batches, before anything new. Blocking: nothing
+ * else may be sent until they are settled. */
 static int recover(ordo_submitter *s) {
   char *ids[256];
   size_t n = 0, total = 0, i;
   int rc;
 
   for (;;) {
-    json_t *all;
+    json_t *all = NULL;
     char *again[256];
     size_t nagain = 0;
-    int failed;
+    char msg[480];
 
     if ((rc = ordo_journal_unknown(s->j, ids, 256, &n, &total)) != ORDO_OK)
       return rc;
@@ -223,30 +539,35 @@ static int recover(ordo_submitter *s) {
       s->recovered = 1;
       return ORDO_OK;
     }
-    if ((all = port_statuses(s, (const char *const *)ids, n)) == NULL) {
+    count(s, &s->prog.status_calls, 1);
+    rc = port_call(s, s->port.statuses(s->port.self, (const char *const *)ids,
+                                       n),
+                   "GET /batch_statuses", msg, sizeof msg, &all);
+    if (rc != ORDO_OK) {
+      count(s, &s->prog.status_errors, 1);
+      note_failure(s, rc, 1, "%s", msg[0] ? msg : ordo_strerror(rc));
       for (i = 0; i < n; i++)
         free(ids[i]);
       return ORDO_OK; /* the ledger did not answer: next round */
     }
+    note_answer(s);
+    rc = ORDO_OK;
     for (i = 0; i < n && rc == ORDO_OK; i++) {
       const char *why, *st = verdict_of(all, ids[i], &why);
       uint64_t seq = 0;
       (void)ordo_journal_batch_status(s->j, ids[i], NULL, &seq, NULL);
-      if (strcmp(st, "COMMITTED") == 0) {
+      if (strcmp(st, "COMMITTED") == 0)
         rc = verdict(s, ids[i], ORDO_QUEUE_COMMITTED, NULL);
-      } else if (strcmp(st, "INVALID") == 0) {
+      else if (strcmp(st, "INVALID") == 0)
         rc = verdict(s, ids[i], ORDO_QUEUE_INVALID, why);
-      } else {
-        /* PENDING: in flight. UNKNOWN: send again (ids are in submission
-         * order already). */
-        if (strcmp(st, "PENDING") != 0)
-          again[nagain++] = ids[i];
-        rc = flight_add(s, ids[i], seq);
-      }
+      else if (strcmp(st, "PENDING") == 0)
+        rc = flight_add(s, ids[i], seq); /* in flight */
+      else
+        again[nagain++] = ids[i]; /* in submission order already */
     }
     json_decref(all);
     if (rc == ORDO_OK)
-      rc = resend(s, again, nagain, &failed);
+      rc = resend(s, again, nagain);
     for (i = 0; rc == ORDO_OK && i < n; i++) {
       ordo_queue_state st;
       if (ordo_journal_batch_status(s->j, ids[i], &st, NULL, NULL) == ORDO_OK &&
@@ -260,63 +581,185 @@ static int recover(ordo_submitter *s) {
   }
 }
 
-/* Verdicts for everything in flight; what the ledger does not know is sent
- * again. *resend_failed: a resend did not go through (no new batches then). */
-static int poll_in_flight(ordo_submitter *s, int *resend_failed) {
-  const char **ids;
-  char **again;
-  size_t i, k = 0, nagain = 0;
-  json_t *all;
-  int rc = ORDO_OK;
+/* ---- polls ---------------------------------------------------------------------- */
 
-  *resend_failed = 0;
-  if (s->nfl == 0)
-    return ORDO_OK;
-  if ((ids = malloc(s->nfl * sizeof(*ids))) == NULL ||
-      (again = malloc(s->nfl * sizeof(*again))) == NULL) {
-    free(ids);
-    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+/* Record what the answered poll p says about the flights it covers.
+ * Flights the ledger does not know go into again (ids borrowed from the
+ * flights, which are dropped from the list: resend adds them back). */
+static int poll_settle(ordo_submitter *s, poll_call *p, char ***again,
+                       size_t *nagain, int *failed) {
+  int rc = ordo_op_status(p->op), r = ORDO_OK;
+  json_t *all = rc == ORDO_OK ? verdicts_of(ordo_op_result(p->op)) : NULL;
+  unsigned long long now = ordo__now_ns();
+  size_t i, k = 0;
+
+  if (rc == ORDO_OK && all == NULL)
+    rc = ORDO_E_LEDGER_RESPONSE;
+  if (rc != ORDO_OK && rc != ORDO_E_CANCELED) {
+    const char *m = ordo_op_message(p->op);
+    count(s, &s->prog.status_errors, 1);
+    note_failure(s, rc, 1, "%s", m[0] ? m : ordo_strerror(rc));
+    s->fail_pause_ms = s->fail_pause_ms == 0 ? 200 : s->fail_pause_ms * 2;
+    if (s->fail_pause_ms > FAIL_PAUSE_MAX_MS)
+      s->fail_pause_ms = FAIL_PAUSE_MAX_MS;
+    *failed = 1;
+  } else if (rc == ORDO_OK) {
+    note_answer(s);
   }
-  for (i = 0; i < s->nfl; i++)
-    ids[i] = s->fl[i].id;
-  all = port_statuses(s, ids, s->nfl);
-  free(ids);
-  if (all == NULL) {
-    free(again);
-    *resend_failed = 1; /* no answer: send nothing new either */
-    return ORDO_OK;
-  }
-  /* Keep the unfinished ones in seq order, so resends go in order. */
-  qsort(s->fl, s->nfl, sizeof(*s->fl), flight_cmp);
   for (i = 0; i < s->nfl; i++) {
-    const char *why, *st = verdict_of(all, s->fl[i].id, &why);
-    int done = 0;
-    if (rc == ORDO_OK && strcmp(st, "COMMITTED") == 0) {
-      rc = verdict(s, s->fl[i].id, ORDO_QUEUE_COMMITTED, NULL);
-      done = 1;
-    } else if (rc == ORDO_OK && strcmp(st, "INVALID") == 0) {
-      rc = verdict(s, s->fl[i].id, ORDO_QUEUE_INVALID, why);
-      done = 1;
-    } else if (strcmp(st, "PENDING") != 0) {
-      again[nagain++] = s->fl[i].id;
+    flight *f = &s->fl[i];
+    const char *why, *st;
+    if (f->poll != p->id) {
+      s->fl[k++] = *f;
+      continue;
     }
-    if (done)
-      free(s->fl[i].id);
-    else
-      s->fl[k++] = s->fl[i];
+    f->poll = 0;
+    if (all == NULL) { /* no answer: ask again after a pause */
+      f->due_ns = now + (unsigned long long)s->fail_pause_ms * 1000000ull;
+      s->fl[k++] = *f;
+      continue;
+    }
+    st = verdict_of(all, f->id, &why);
+    if (r == ORDO_OK && strcmp(st, "COMMITTED") == 0) {
+      r = verdict(s, f->id, ORDO_QUEUE_COMMITTED, NULL);
+      free(f->id);
+    } else if (r == ORDO_OK && strcmp(st, "INVALID") == 0) {
+      r = verdict(s, f->id, ORDO_QUEUE_INVALID, why);
+      free(f->id);
+    } else if (strcmp(st, "PENDING") == 0 || r != ORDO_OK) {
+      f->due_ns = now + (unsigned long long)s->opt.repoll_ms * 1000000ull;
+      s->fl[k++] = *f;
+    } else {
+      (*again)[(*nagain)++] = f->id; /* freed by the caller after resend */
+    }
   }
   s->nfl = k;
   json_decref(all);
-  if (rc == ORDO_OK)
-    rc = resend(s, again, nagain, resend_failed);
-  if (nagain > 0)
-    *resend_failed = 1; /* let the ledger take them before anything new */
+  return r;
+}
+
+/* Settle every poll that has answered; send again what the ledger lost.
+ * *hold: something was sent again, or a poll failed — nothing new now. */
+static int polls_collect(ordo_submitter *s, int *hold) {
+  char **again;
+  size_t nagain = 0, i, k = 0;
+  int rc = ORDO_OK, failed = 0;
+
+  if (s->npolls == 0)
+    return ORDO_OK;
+  if ((again = malloc((s->nfl > 0 ? s->nfl : 1) * sizeof(*again))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  for (i = 0; i < s->npolls; i++) {
+    poll_call *p = &s->polls[i];
+    if (ordo_op_status(p->op) == ORDO_E_PENDING) {
+      s->polls[k++] = *p;
+      continue;
+    }
+    if (rc == ORDO_OK)
+      rc = poll_settle(s, p, &again, &nagain, &failed);
+    ordo_op_release(p->op);
+  }
+  s->npolls = k;
+  if (rc == ORDO_OK && nagain > 0)
+    rc = resend(s, again, nagain);
+  for (i = 0; i < nagain; i++)
+    free(again[i]);
   free(again);
+  set_in_flight(s);
+  *hold = failed || nagain > 0;
+  return rc;
+}
+
+/* Start polls for the flights that no poll covers and that are due, at most
+ * max_polls outstanding, each for up to max_per_status of them. */
+static int polls_start(ordo_submitter *s) {
+  unsigned long long now = ordo__now_ns();
+  const char **ids;
+  size_t i = 0;
+
+  if (s->nfl == 0)
+    return ORDO_OK;
+  if ((ids = malloc(s->opt.max_per_status * sizeof(*ids))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  while (s->npolls < s->opt.max_polls && i < s->nfl) {
+    size_t n = 0, first = i;
+    unsigned id = ++s->next_poll_id ? s->next_poll_id : ++s->next_poll_id;
+    for (; i < s->nfl && n < s->opt.max_per_status; i++)
+      if (s->fl[i].poll == 0 && s->fl[i].due_ns <= now)
+        ids[n++] = s->fl[i].id;
+    if (n == 0)
+      break;
+    ordo_op *op = s->port.statuses_wait != NULL && s->opt.status_wait_s > 0
+                      ? s->port.statuses_wait(s->port.self, ids, n,
+                                              s->opt.status_wait_s)
+                      : s->port.statuses(s->port.self, ids, n);
+    if (op == NULL) {
+      free(ids);
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    }
+    count(s, &s->prog.status_calls, 1);
+    for (size_t f = first; f < i; f++)
+      if (s->fl[f].poll == 0 && s->fl[f].due_ns <= now)
+        s->fl[f].poll = id;
+    s->polls[s->npolls].op = op;
+    s->polls[s->npolls].id = id;
+    s->npolls++;
+  }
+  free(ids);
+  return ORDO_OK;
+}
+
+/* ---- the step --------------------------------------------------------------------- */
+
+static int gave_up(ordo_submitter *s) {
+  ordo_submitter_progress p;
+  if (s->opt.give_up_ms == 0)
+    return 0;
+  ordo_submitter_get_progress(s, &p);
+  if (!p.ledger_down || unix_ms() - p.down_since_ms < s->opt.give_up_ms)
+    return 0;
+  ordo__set_last_error(p.last_error_code, "the ledger has been unreachable "
+                       "for %.1f s: %s",
+                       (double)(unix_ms() - p.down_since_ms) / 1000.0,
+                       p.last_error);
+  return 1;
+}
+
+/* Take what is ready and send it, a take at a time, each only once it is
+ * journaled. */
+static int take_and_send(ordo_submitter *s, size_t *took) {
+  ordo_queue_item *items = calloc(s->opt.max_per_submit, sizeof(*items));
+  int rc = ORDO_OK;
+  if (items == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  for (int t = 0; t < TAKES_PER_STEP && rc == ORDO_OK; t++) {
+    ordo_op *durable = NULL;
+    size_t n = 0;
+    rc = ordo_journal_take(s->j, items, s->opt.max_per_submit, &n, &durable);
+    if (rc != ORDO_OK || n == 0)
+      break;
+    if ((rc = ordo_op_wait(durable, -1)) != ORDO_OK) {
+      char msg[400];
+      snprintf(msg, sizeof msg, "%s", ordo_op_message(durable)[0]
+                                          ? ordo_op_message(durable)
+                                          : ordo_strerror(rc));
+      ordo_op_release(durable);
+      rc = ordo__set_last_error(rc, "submitter: journaling a take failed: %s",
+                                msg);
+      break;
+    }
+    ordo_op_release(durable);
+    rc = send_items(s, items, n, 0);
+    *took += n;
+    if (gave_up(s))
+      rc = ordo_last_error();
+  }
+  free(items);
   return rc;
 }
 
 int ordo_submitter_step(ordo_submitter *s, int *idle) {
-  int rc, hold_new = 0;
+  int rc, hold = 0;
   size_t took = 0;
 
   if (idle != NULL)
@@ -327,50 +770,69 @@ int ordo_submitter_step(ordo_submitter *s, int *idle) {
     return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK,
                                 "submitter step blocks; not on a runtime "
                                 "thread");
+  if (gave_up(s))
+    return ordo_last_error();
   if (!s->recovered && (rc = recover(s)) != ORDO_OK)
     return rc;
   if (!s->recovered)
-    return ORDO_OK; /* the ledger did not answer yet */
-  if ((rc = poll_in_flight(s, &hold_new)) != ORDO_OK)
+    return gave_up(s) ? ordo_last_error() : ORDO_OK; /* no answer yet */
+  if ((rc = polls_collect(s, &hold)) != ORDO_OK)
     return rc;
-  for (int t = 0; !hold_new && t < TAKES_PER_STEP; t++) {
-    ordo_queue_item *items = calloc(s->opt.max_per_submit, sizeof(*items));
-    ordo_op *durable = NULL;
-    size_t n = 0, i;
-    if (items == NULL)
-      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-    rc = ordo_journal_take(s->j, items, s->opt.max_per_submit, &n, &durable);
-    if (rc != ORDO_OK || n == 0) {
-      free(items);
-      if (rc != ORDO_OK)
-        return rc;
-      break;
-    }
-    /* Send only once the take is on disk. */
-    rc = ordo_op_wait(durable, -1);
-    if (rc != ORDO_OK) {
-      char msg[400];
-      snprintf(msg, sizeof msg, "%s", ordo_op_message(durable) != NULL
-                                          ? ordo_op_message(durable)
-                                          : ordo_strerror(rc));
-      ordo_op_release(durable);
-      free(items);
-      return ordo__set_last_error(rc, "submitter: journaling a take "
-                                  "failed: %s", msg);
-    }
-    ordo_op_release(durable);
-    for (i = 0; i < n && rc == ORDO_OK; i++)
-      rc = flight_add(s, items[i].id, items[i].seq);
-    if (rc == ORDO_OK &&
-        port_wait(s->port.submit(s->port.self, items, n), NULL) != ORDO_OK)
-      s->prog.submit_errors++; /* asked about next round all the same */
-    s->prog.submitted += n;
-    took += n;
-    free(items);
-    if (rc != ORDO_OK)
-      return rc;
-  }
+  if (!hold && (rc = take_and_send(s, &took)) != ORDO_OK)
+    return rc;
+  /* Keep flights in seq order (new ones were appended), so that what is
+   * sent again goes in submission order. */
+  if (s->nfl > 1)
+    qsort(s->fl, s->nfl, sizeof(*s->fl), flight_cmp);
+  if ((rc = polls_start(s)) != ORDO_OK)
+    return rc;
   if (idle != NULL)
-    *idle = s->nfl == 0 && took == 0 && !hold_new;
+    *idle = s->nfl == 0 && took == 0 && !hold && s->npolls == 0;
+  return ORDO_OK;
+}
+
+/* ---- waiting ---------------------------------------------------------------------- */
+
+void ordo_submitter_wake(ordo_submitter *s) {
+  if (s != NULL)
+    (void)eventfd_write(s->wake_fd, 1);
+}
+
+int ordo_submitter_wait(ordo_submitter *s, int timeout_ms) {
+  struct pollfd pf[MAX_POLLS_CAP + 1];
+  nfds_t n = 0;
+  unsigned long long now = ordo__now_ns(), due = 0;
+  int have_due = 0;
+  eventfd_t v;
+
+  if (s == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "submitter: NULL");
+  if (ordo__on_runtime_thread())
+    return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK,
+                                "submitter wait blocks; not on a runtime "
+                                "thread");
+  pf[n].fd = s->wake_fd;
+  pf[n++].events = POLLIN;
+  for (size_t i = 0; i < s->npolls; i++) {
+    int fd = ordo_op_fd(s->polls[i].op);
+    if (fd < 0)
+      return ORDO_OK; /* cannot watch it: let the next step look */
+    pf[n].fd = fd;
+    pf[n++].events = POLLIN;
+  }
+  /* A flight waiting out a pause, with room for a poll: wake when due. */
+  if (s->npolls < s->opt.max_polls)
+    for (size_t i = 0; i < s->nfl; i++)
+      if (s->fl[i].poll == 0 && (!have_due || s->fl[i].due_ns < due)) {
+        due = s->fl[i].due_ns;
+        have_due = 1;
+      }
+  if (have_due) {
+    long ms = due <= now ? 0 : (long)((due - now) / 1000000ull) + 1;
+    if (timeout_ms < 0 || ms < timeout_ms)
+      timeout_ms = (int)ms;
+  }
+  if (poll(pf, n, timeout_ms) > 0 && (pf[0].revents & POLLIN))
+    (void)eventfd_read(s->wake_fd, &v);
   return ORDO_OK;
 }

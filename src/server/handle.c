@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* Longest batch id and service name taken over HTTP. */
 #define SRV_MAX_ID 256
@@ -261,8 +262,9 @@ static int auth_ok(ordo_server *srv, const char *authz) {
 int srv_precheck(ordo_server *srv, const ordo_server_request *req,
                  size_t declared_len, ordo_server_response *resp) {
   unsigned retry = 0;
-  if (strcmp(req->path, "/healthz") == 0)
-    return 0;
+  if (strcmp(req->path, "/healthz") == 0 ||
+      strcmp(req->path, "/readyz") == 0)
+    return 0; /* probes: no auth, no rate limit */
   if (!rate_take(srv, req->client, &retry)) {
     srv_error(resp, 429, ORDO_E_BUSY, "too many requests from this client; "
               "retry in %u s", retry);
@@ -518,6 +520,9 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
     ordo_op_release(ops[i]);
   }
   free(ops);
+  /* New batches may be ready: the submitter sends them now, not at its
+   * next status answer. */
+  ordo_submitter_wake(srv->sub);
   if (first_rc == ORDO_OK)
     return srv_reply(resp, 202, json_pack("{s:o}", "batches", done));
   {
@@ -759,25 +764,83 @@ static int resume_service(ordo_server *srv, const char *svc,
   if (rc != ORDO_OK)
     return srv_error(resp, srv_http_status(rc), rc, "%s",
                      ordo_last_error_message());
+  ordo_submitter_wake(srv->sub);
   return get_service(srv, svc, resp);
 }
 
-/* The submitter's counters, as the loop last saw them. */
+int srv_progress(ordo_server *srv, ordo_submitter_progress *p) {
+  memset(p, 0, sizeof(*p));
+  if (srv->sub == NULL)
+    return 0;
+  ordo_submitter_get_progress(srv->sub, p);
+  return 1;
+}
+
+/* Unix ms as RFC 3339 UTC ("2026-12-06T20:41:03.123Z"). */
+static json_t *time_json(unsigned long long ms) {
+  char buf[40];
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  if (gmtime_r(&t, &tm) == NULL)
+    return json_null();
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%03uZ", (unsigned)(ms % 1000));
+  return json_string(buf);
+}
+
+/* The ledger's health from the submitter: reachable, since when not, and
+ * the last error with its time and cause. */
+static json_t *ledger_health_json(const ordo_submitter_progress *p) {
+  json_t *o = json_pack("{s:b}", "reachable", !p->ledger_down);
+  if (o == NULL)
+    return NULL;
+  if (p->ledger_down)
+    json_object_set_new(o, "down_since", time_json(p->down_since_ms));
+  if (p->last_error_ms != 0)
+    json_object_set_new(
+        o, "last_error",
+        json_pack("{s:o,s:s,s:i,s:s,s:s}", "time",
+                  time_json(p->last_error_ms), "cause",
+                  ordo_submitter_cause_name(p->last_error_cause), "code",
+                  p->last_error_code, "name", ordo_errname(p->last_error_code),
+                  "message", p->last_error));
+  return o;
+}
+
+/* The submitter's counters and the ledger's health, as of now. */
 static json_t *submitter_json(ordo_server *srv) {
-  json_t *o;
+  ordo_submitter_progress p;
+  json_t *o, *causes = json_object();
+  (void)srv_progress(srv, &p);
+  for (int c = 0; causes != NULL && c < ORDO_SUBMITTER_CAUSES; c++)
+    if (p.errors_by_cause[c] > 0)
+      json_object_set_new(causes, ordo_submitter_cause_name(c),
+                          json_integer((json_int_t)p.errors_by_cause[c]));
+  o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o}",
+                "submitted", (json_int_t)p.submitted, "resubmitted",
+                (json_int_t)p.resubmitted, "committed",
+                (json_int_t)p.committed, "invalid", (json_int_t)p.invalid,
+                "refused", (json_int_t)p.refused, "submit_errors",
+                (json_int_t)p.submit_errors, "status_errors",
+                (json_int_t)p.status_errors, "submit_calls",
+                (json_int_t)p.submit_calls, "status_calls",
+                (json_int_t)p.status_calls, "in_flight",
+                (json_int_t)p.in_flight, "errors_by_cause",
+                causes != NULL ? causes : json_object(), "ledger",
+                ledger_health_json(&p));
   pthread_mutex_lock(&srv->stat_mu);
-  o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "submitted",
-                (json_int_t)srv->prog.submitted, "resubmitted",
-                (json_int_t)srv->prog.resubmitted, "committed",
-                (json_int_t)srv->prog.committed, "invalid",
-                (json_int_t)srv->prog.invalid, "submit_errors",
-                (json_int_t)srv->prog.submit_errors, "status_errors",
-                (json_int_t)srv->prog.status_errors, "in_flight",
-                (json_int_t)srv->prog.in_flight, "steps",
-                (json_int_t)srv->steps);
-  if (o != NULL && srv->step_rc != ORDO_OK)
-    json_object_set_new(o, "last_error", json_string(srv->step_err));
+  if (o != NULL) {
+    json_object_set_new(o, "steps", json_integer((json_int_t)srv->steps));
+    if (srv->step_rc != ORDO_OK)
+      json_object_set_new(o, "step_error", json_string(srv->step_err));
+  }
   pthread_mutex_unlock(&srv->stat_mu);
+  /* The most recent failure, whichever side it came from. */
+  if (o != NULL && json_object_get(json_object_get(o, "ledger"),
+                                   "last_error") != NULL)
+    json_object_set(o, "last_error",
+                    json_object_get(json_object_get(o, "ledger"),
+                                    "last_error"));
   return o;
 }
 
@@ -793,6 +856,27 @@ static int get_queue(ordo_server *srv, ordo_server_response *resp) {
     o = NULL;
   }
   return srv_reply(resp, 200, o);
+}
+
+/* Ready: the journal takes writes and, with a ledger, the ledger answers.
+ * Load balancers and orchestrators route by it; /healthz says only that the
+ * process is alive. */
+static int readyz(ordo_server *srv, ordo_server_response *resp) {
+  ordo_submitter_progress p;
+  int journal_failed, has = srv_progress(srv, &p), ready;
+  json_t *o;
+  pthread_mutex_lock(&srv->stat_mu);
+  journal_failed = srv->step_rc == ORDO_E_STORAGE;
+  pthread_mutex_unlock(&srv->stat_mu);
+  ready = !journal_failed && !(has && p.ledger_down) &&
+          !atomic_load(&srv->stopping);
+  o = json_pack("{s:b,s:s,s:b}", "ready", ready, "journal",
+                journal_failed ? "failed" : "ok", "stopping",
+                atomic_load(&srv->stopping) != 0);
+  if (o != NULL)
+    json_object_set_new(o, "ledger", has ? ledger_health_json(&p)
+                                         : json_null());
+  return srv_reply(resp, ready ? 200 : 503, o);
 }
 
 static int healthz(ordo_server *srv, ordo_server_response *resp) {
@@ -828,6 +912,8 @@ int srv_dispatch(ordo_server *srv, const ordo_server_request *req,
                      "bytes", srv->opts.max_body_bytes);
   if (strcmp(p, "/healthz") == 0)
     return get ? healthz(srv, resp) : method_not_allowed(resp, "GET");
+  if (strcmp(p, "/readyz") == 0)
+    return get ? readyz(srv, resp) : method_not_allowed(resp, "GET");
   if (strcmp(p, "/metrics") == 0)
     return get ? srv_metrics(srv, resp) : method_not_allowed(resp, "GET");
   if (strcmp(p, "/v1/batches") == 0)

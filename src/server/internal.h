@@ -67,7 +67,8 @@ struct ordo_server {
   int loop_stop;
 
   pthread_mutex_t stat_mu; /* guards everything down to enqueued */
-  ordo_submitter_progress prog; /* after the loop's last step */
+  unsigned long long ledger_logged_ns; /* loop thread only: last stderr
+                                        line about the ledger (0: none) */
   unsigned long long steps;
   int step_rc;             /* the last step's error, ORDO_OK when fine */
   char step_err[256];
@@ -119,6 +120,10 @@ void srv_jobs_clear(ordo_server *srv);
 /* ---- metrics (metrics.c) --------------------------------------------------- */
 
 int srv_metrics(ordo_server *srv, ordo_server_response *resp);
+
+/* The submitter's progress and ledger health, as of now (any thread). 0 and
+ * a zeroed *p when the server has no ledger. */
+int srv_progress(ordo_server *srv, ordo_submitter_progress *p);
 
 /* ---- HTTP (server.c) ------------------------------------------------------ */
 

@@ -182,8 +182,8 @@ static void submitter_metrics(ordo_server *srv, sbuf *b) {
   double sum;
   size_t i;
 
+  (void)srv_progress(srv, &p);
   pthread_mutex_lock(&srv->stat_mu);
-  p = srv->prog;
   memcpy(hist, srv->hist, sizeof hist);
   count = srv->hist_count;
   sum = srv->hist_sum;
@@ -209,6 +209,23 @@ static void submitter_metrics(ordo_server *srv, sbuf *b) {
          "ordo_ledger_call_errors_total{call=\"submit\"} %llu\n"
          "ordo_ledger_call_errors_total{call=\"statuses\"} %llu\n",
       p.submit_errors, p.status_errors);
+  put(b, "# HELP ordo_ledger_requests_total ledger calls started\n"
+         "# TYPE ordo_ledger_requests_total counter\n"
+         "ordo_ledger_requests_total{call=\"submit\"} %llu\n"
+         "ordo_ledger_requests_total{call=\"statuses\"} %llu\n",
+      p.submit_calls, p.status_calls);
+  put(b, "# HELP ordo_ledger_errors_total failed ledger calls by cause\n"
+         "# TYPE ordo_ledger_errors_total counter\n");
+  for (i = 0; i < ORDO_SUBMITTER_CAUSES; i++)
+    put(b, "ordo_ledger_errors_total{cause=\"%s\"} %llu\n",
+        ordo_submitter_cause_name((int)i), p.errors_by_cause[i]);
+  put(b, "# HELP ordo_ledger_up 1 while the ledger answers, 0 while it "
+         "cannot be reached\n# TYPE ordo_ledger_up gauge\nordo_ledger_up %d\n",
+      !p.ledger_down);
+  put(b, "# HELP ordo_batches_refused_total batches the ledger refused at "
+         "submit (INVALID, never sent again)\n"
+         "# TYPE ordo_batches_refused_total counter\n"
+         "ordo_batches_refused_total %llu\n", p.refused);
   put(b, "# HELP ordo_journal_enqueue_seconds time from enqueue to durable, "
          "per batch\n# TYPE ordo_journal_enqueue_seconds histogram\n");
   for (i = 0; i < SRV_HIST_N; i++) {

@@ -125,21 +125,37 @@ static int make_dirs(const char *path) {
 /* The loop thread                                                           */
 /* ------------------------------------------------------------------------ */
 
+/* The submitter says the ledger failed (or answers again): a line on
+ * stderr at once, then at most one every 10 s while it lasts. */
+static void log_ledger_error(void *ud, const ordo_submitter_progress *p) {
+  ordo_server *srv = ud;
+  unsigned long long now = ordo__now_ns();
+  if (!p->ledger_down && p->down_since_ms == 0 && srv->ledger_logged_ns != 0) {
+    fprintf(stderr, "ordo serve: the ledger answers again\n");
+    srv->ledger_logged_ns = 0;
+    return;
+  }
+  if (!p->ledger_down && p->last_error_code == 0)
+    return;
+  if (srv->ledger_logged_ns != 0 &&
+      now - srv->ledger_logged_ns < 10000000000ull)
+    return;
+  srv->ledger_logged_ns = now;
+  fprintf(stderr, "ordo serve: ledger %s: %s\n",
+          p->ledger_down ? "unreachable" : "refused",
+          p->last_error);
+}
+
 static void *loop_main(void *arg) {
   ordo_server *srv = arg;
   int stop = 0;
   while (!stop) {
     int idle = 0, rc = ordo_submitter_step(srv->sub, &idle);
-    struct timespec ts;
-    unsigned long long until;
-    ordo_submitter_progress p;
 
-    ordo_submitter_get_progress(srv->sub, &p);
     pthread_mutex_lock(&srv->stat_mu);
-    srv->prog = p;
     srv->steps++;
     if (rc != ORDO_OK && srv->step_rc == ORDO_OK) {
-      /* Report a failure once; the step is retried after poll_ms. */
+      /* Report a failure once; the step is retried. */
       fprintf(stderr, "ordo serve: submitter: %s\n",
               ordo_last_error_message());
     }
@@ -148,18 +164,11 @@ static void *loop_main(void *arg) {
       snprintf(srv->step_err, sizeof srv->step_err, "%s",
                ordo_last_error_message());
     pthread_mutex_unlock(&srv->stat_mu);
-    /* Sleep poll_ms (longer after an error), or until stop. */
-    until = ordo__now_ns() +
-            (unsigned long long)(rc != ORDO_OK && srv->opts.poll_ms < 200
-                                     ? 200
-                                     : srv->opts.poll_ms) *
-                1000000ULL;
-    ts.tv_sec = (time_t)(until / 1000000000ULL);
-    ts.tv_nsec = (long)(until % 1000000000ULL);
+    /* Until a status answer, an enqueue or a resume (each wakes the
+     * submitter), or a second as a safety net; after a failed step, 200 ms
+     * so that a broken journal does not spin. */
+    (void)ordo_submitter_wait(srv->sub, rc != ORDO_OK ? 200 : 1000);
     pthread_mutex_lock(&srv->loop_mu);
-    while (!srv->loop_stop &&
-           pthread_cond_timedwait(&srv->loop_cv, &srv->loop_mu, &ts) == 0)
-      ;
     stop = srv->loop_stop;
     pthread_mutex_unlock(&srv->loop_mu);
   }
@@ -579,6 +588,13 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
     ordo_submitter_options_init(&sopt);
     if (o->max_per_submit > 0)
       sopt.max_per_submit = o->max_per_submit;
+    if (o->max_submit_bytes > 0)
+      sopt.max_submit_bytes = o->max_submit_bytes;
+    sopt.status_wait_s = o->status_wait_s;
+    if (o->poll_ms > 0)
+      sopt.repoll_ms = o->poll_ms;
+    sopt.on_ledger_error = log_ledger_error;
+    sopt.on_ledger_error_ud = srv;
     if ((rc = ordo_ledger_client_new(srv->ctx, &copt, &srv->client)) !=
             ORDO_OK ||
         (rc = ordo_ledger_sawtooth_port_new(srv->ctx, srv->client, srv->j,
@@ -608,6 +624,7 @@ fail:
       srv->loop_stop = 1;
       pthread_cond_broadcast(&srv->loop_cv);
       pthread_mutex_unlock(&srv->loop_mu);
+      ordo_submitter_wake(srv->sub);
       pthread_join(srv->loop, NULL);
     }
     (void)teardown(srv);
@@ -650,6 +667,7 @@ int ordo_server_stop(ordo_server *srv) {
     srv->loop_stop = 1;
     pthread_cond_broadcast(&srv->loop_cv);
     pthread_mutex_unlock(&srv->loop_mu);
+    ordo_submitter_wake(srv->sub);
     pthread_join(srv->loop, NULL);
     srv->has_loop = 0;
   }

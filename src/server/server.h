@@ -91,8 +91,15 @@ typedef struct ordo_server ordo_server;
  *   max_items              int, items per POST /v1/batches        10000
  *   rate_limit_per_s       number >= 0, per client IP (0: off)        0
  *   rate_limit_burst       int >= 0 (0: max(1, rate))                 0
- *   poll_ms                int, 0..60000, loop pause                 20
+ *   poll_ms                int, 0..60000, shortest pause between   20
+ *                          two status requests for one batch (a
+ *                          ledger that ignores `wait`)
  *   max_per_submit         int >= 0, batches per POST (0: 100)        0
+ *   max_submit_bytes       int, 1 KiB .. 1 GiB, bytes per POST   10 MiB
+ *                          to the ledger (its body limit); a batch
+ *                          over it alone is INVALID
+ *   status_wait_s          int, 0..300, long-poll `wait` of the      10
+ *                          status requests (0: poll every poll_ms)
  *   request_timeout_ms     int, 1..3600000, a request's op waits  60000
  *   max_jobs               int, 1..100000, jobs kept                256
  *   connection_limit       int, 1..100000                           256
@@ -114,6 +121,8 @@ typedef struct ordo_server_options {
   unsigned rate_limit_burst;
   unsigned poll_ms;
   size_t max_per_submit;
+  size_t max_submit_bytes;
+  int status_wait_s;
   unsigned request_timeout_ms;
   unsigned max_jobs;
   unsigned connection_limit;
