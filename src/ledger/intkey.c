@@ -2,9 +2,12 @@
  * intkey.c — Sawtooth's integer-key family: CBOR payloads (libcbor) and the
  * transaction processor's rules, as a pure function over ordo_ledger_state.
  *
- * The rules follow sawtooth-sdk's intkey handler: names of at most 20
- * characters, values in 0..2^32-1, "set" only of an absent name, "inc" and
- * "dec" only of a present one and never out of range. State at a name's
+ * The rules follow sawtooth-sdk-python's intkey handler: a name is any text
+ * of at most 20 characters (code points, as Python's len(); the empty name
+ * is legal), values in 0..2^32-1, "set" only of an absent name, "inc" and
+ * "dec" only of a present one and never out of range. Keys of the payload
+ * map other than Verb, Name and Value are ignored, as the handler ignores
+ * them. State at a name's
  * address is a CBOR map {name: value}, written with its keys sorted (as the
  * Python handler's sort_keys=True) so that equal states are equal bytes.
  */
@@ -186,12 +189,12 @@ int ordo_ledger_intkey_decode(const void *data, size_t len,
   if ((it = load_one(data, len)) == NULL)
     return ordo__set_last_error(ORDO_E_LEDGER_PAYLOAD,
                                 "intkey: payload is not one CBOR item");
-  if (!cbor_isa_map(it) || cbor_map_size(it) != 3) {
+  if (!cbor_isa_map(it) || cbor_map_size(it) < 3) {
     why = "payload is not a map of Verb, Name and Value";
     goto fail;
   }
   pairs = cbor_map_handle(it);
-  for (i = 0; i < 3 && why == NULL; i++) {
+  for (i = 0; i < cbor_map_size(it) && why == NULL; i++) {
     const cbor_item_t *k = pairs[i].key, *val = pairs[i].value;
     if (text_is(k, "Verb") && !(seen & 1)) {
       seen |= 1;
@@ -210,10 +213,14 @@ int ordo_ledger_intkey_decode(const void *data, size_t len,
         why = "Value is not an unsigned integer";
       else
         out->value = cbor_get_int(val);
-    } else {
-      why = "a key other than Verb, Name and Value, or one twice";
+    } else if (text_is(k, "Verb") || text_is(k, "Name") ||
+               text_is(k, "Value")) {
+      why = "Verb, Name or Value twice";
     }
+    /* Any other key: ignored, as the Python handler reads only these. */
   }
+  if (why == NULL && seen != 7)
+    why = "payload is not a map of Verb, Name and Value";
   if (why != NULL)
     goto fail;
   cbor_decref(&it);
@@ -227,6 +234,39 @@ fail:
 }
 
 /* ---- apply -------------------------------------------------------------- */
+
+/* The characters of s as Python's len() counts them (code points), or -1
+ * when s is not valid UTF-8 (overlong forms and surrogates included), which
+ * Python's CBOR decoder would refuse. libcbor already refuses such text
+ * when it decodes; the check keeps the count from ever trusting it. */
+static long utf8_chars(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  long n = 0;
+  while (*p != 0) {
+    unsigned c = *p, need, cp, k;
+    if (c < 0x80)
+      need = 0, cp = c;
+    else if (c >= 0xc2 && c <= 0xdf)
+      need = 1, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+      need = 2, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+      need = 3, cp = c & 0x07;
+    else
+      return -1;
+    for (k = 1; k <= need; k++) {
+      if ((p[k] & 0xc0) != 0x80)
+        return -1;
+      cp = cp << 6 | (p[k] & 0x3f);
+    }
+    if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+      return -1;
+    p += need + 1;
+    n++;
+  }
+  return n;
+}
 
 typedef struct entry {
   const unsigned char *name; /* borrowed from the decoded state map */
@@ -332,17 +372,22 @@ int ordo_ledger_intkey_apply(const void *payload, size_t len,
   char addr[ORDO_LEDGER_ADDRESS_SIZE];
   cbor_item_t *map = NULL;
   uint64_t now = 0, next = 0;
-  long cur;
+  long cur, nchars;
   int rc;
 
   if (state == NULL || state->get == NULL || state->set == NULL)
     return ordo__set_last_error(ORDO_E_INVAL, "intkey: NULL state");
   if ((rc = ordo_ledger_intkey_decode(payload, len, &p)) != ORDO_OK)
     return rc;
-  if (strlen(p.name) == 0 || strlen(p.name) > ORDO_LEDGER_INTKEY_MAX_NAME) {
+  if ((nchars = utf8_chars(p.name)) < 0) {
     rc = ordo__set_last_error(ORDO_E_LEDGER_INVALID_TXN,
-                              "intkey: name of %zu characters (1 to %d)",
-                              strlen(p.name), ORDO_LEDGER_INTKEY_MAX_NAME);
+                              "intkey: Name is not valid UTF-8");
+    goto done;
+  }
+  if (nchars > ORDO_LEDGER_INTKEY_MAX_NAME) {
+    rc = ordo__set_last_error(ORDO_E_LEDGER_INVALID_TXN,
+                              "intkey: name of %ld characters (at most %d)",
+                              nchars, ORDO_LEDGER_INTKEY_MAX_NAME);
     goto done;
   }
   if (p.value > ORDO_LEDGER_INTKEY_MAX_VALUE) {

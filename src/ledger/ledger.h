@@ -311,10 +311,12 @@ int ordo_ledger_intkey_encode(ordo_ledger_intkey_verb verb, const char *name,
 
 /*
  * Decode a payload (untrusted bytes). ORDO_E_LEDGER_PAYLOAD for anything
- * that is not one CBOR map with exactly the three keys, "Verb" one of the
- * three text strings, "Name" a text string without NUL bytes, "Value" an
- * unsigned integer, and nothing after it; or more than MAX_PAYLOAD bytes.
- * The name's length and the value's range are rules (apply), not format.
+ * that is not one CBOR map holding the three keys once each (other keys are
+ * ignored, as sawtooth-sdk-python's handler ignores them), "Verb" one of
+ * the three text strings, "Name" a text string without NUL bytes, "Value"
+ * an unsigned integer, and nothing after it; or more than MAX_PAYLOAD
+ * bytes. The name's length and the value's range are rules (apply), not
+ * format.
  * On error *out is zeroed. Free with ordo_ledger_intkey_payload_clear.
  */
 int ordo_ledger_intkey_decode(const void *data, size_t len,
@@ -324,12 +326,14 @@ int ordo_ledger_intkey_decode(const void *data, size_t len,
 void ordo_ledger_intkey_payload_clear(ordo_ledger_intkey_payload *p);
 
 /*
- * Apply a payload to state, with intkey's rules: name of 1..20 characters,
- * value 0..2^32-1; "set" needs the name absent, "inc"/"dec" need it present
- * and a result in 0..2^32-1. On success the state at the name's address is
- * written once. ORDO_E_LEDGER_PAYLOAD as decode; ORDO_E_LEDGER_INVALID_TXN
- * for a rule broken (state untouched); ORDO_E_LEDGER when the value at the
- * address is not an intkey map; a state callback's own code.
+ * Apply a payload to state, with the rules of sawtooth-sdk-python's intkey
+ * handler: a name of 0..20 characters (code points of valid UTF-8; the
+ * empty name is legal), value 0..2^32-1; "set" needs the name absent,
+ * "inc"/"dec" need it present and a result in 0..2^32-1. On success the
+ * state at the name's address is written once. ORDO_E_LEDGER_PAYLOAD as
+ * decode; ORDO_E_LEDGER_INVALID_TXN for a rule broken (state untouched);
+ * ORDO_E_LEDGER when the value at the address is not an intkey map; a
+ * state callback's own code.
  */
 int ordo_ledger_intkey_apply(const void *payload, size_t len,
                              const ordo_ledger_state *state);
