@@ -452,6 +452,96 @@ static void test_public_json_api(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* A ledger id is journaled with its batch: it survives a reopen (status
+ * JSON, items), a second batch with it is refused before and after the
+ * reopen, naming the first, and a record without one (older journals)
+ * replays as a batch without one. */
+static void test_ledger_id_replay(void **unused) {
+  static const char lid[] = "abcdef0123456789abcdef0123456789";
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  ordo_queue_batch_spec sp = {0};
+  ordo_queue_item it;
+  const char *w[1] = {"A"};
+  char took[256], *js, *first = NULL;
+  ordo_op *op;
+  (void)unused;
+
+  sp.id = "L1";
+  sp.service = "s";
+  sp.writes = w;
+  sp.nwrites = 1;
+  sp.ledger_id = lid;
+  op = ordo_journal_enqueue(j, &sp);
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_OK);
+  ordo_op_release(op);
+  assert_int_equal(enq_wait(j, "N1", "s", "A", NULL, NULL), ORDO_OK);
+  sp.id = "L2";
+  op = ordo_journal_enqueue(j, &sp);
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_E_EXISTS);
+  assert_non_null(strstr(ordo_op_message(op), "already queued as L1"));
+  ordo_op_release(op);
+  assert_int_equal(ordo_journal_batch_status(j, "L2", NULL, NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "L1");
+  assert_int_equal(ordo_journal_finish(j, "L1", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  js = ordo_journal_batch_json(j, "L1");
+  assert_non_null(js);
+  assert_non_null(strstr(js, "\"ledger_id\":\"abcdef0123456789abcdef0123456789\""));
+  ordo_free(js);
+  js = ordo_journal_batch_json(j, "N1");
+  assert_null(strstr(js, "ledger_id"));
+  ordo_free(js);
+  assert_int_equal(ordo_journal_item(j, "L1", &it), ORDO_OK);
+  assert_string_equal(it.ledger_id, lid);
+  assert_int_equal(ordo_journal_item(j, "N1", &it), ORDO_OK);
+  assert_null(it.ledger_id);
+  assert_int_equal(ordo_journal_ledger_find(j, lid, &first), ORDO_OK);
+  assert_string_equal(first, "L1");
+  free(first);
+  assert_int_equal(ordo_journal_ledger_find(j, "00", &first),
+                   ORDO_E_NOT_FOUND);
+  assert_null(first);
+  /* Finished and reopened: still refused. */
+  sp.id = "L3";
+  op = ordo_journal_enqueue(j, &sp);
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_E_EXISTS);
+  assert_non_null(strstr(ordo_op_message(op), "ledger batch abcdef0123456789"));
+  assert_non_null(strstr(ordo_op_message(op), "already queued as L1"));
+  ordo_op_release(op);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+
+  /* Records as older journals wrote them (no ledger_id) replay; a
+   * ledger_id that is not a string does not; a duplicate one does not. */
+  static const char old_rec[] =
+      "{\"e\":\"enq\",\"seq\":1,\"id\":\"X\",\"service\":\"s\"}\n"
+      "{\"e\":\"enq\",\"seq\":2,\"id\":\"Y\",\"service\":\"s\","
+      "\"ledger_id\":\"ab\"}\n";
+  static const char bad_type[] =
+      "{\"e\":\"enq\",\"seq\":1,\"id\":\"X\",\"service\":\"s\","
+      "\"ledger_id\":7}\n";
+  static const char dup[] =
+      "{\"e\":\"enq\",\"seq\":1,\"id\":\"X\",\"service\":\"s\","
+      "\"ledger_id\":\"ab\"}\n"
+      "{\"e\":\"enq\",\"seq\":2,\"id\":\"Y\",\"service\":\"s\","
+      "\"ledger_id\":\"ab\"}\n";
+  assert_int_equal(ordo__journal_replay_lines((const unsigned char *)old_rec,
+                                              sizeof old_rec - 1),
+                   ORDO_OK);
+  assert_int_equal(ordo__journal_replay_lines((const unsigned char *)bad_type,
+                                              sizeof bad_type - 1),
+                   ORDO_E_QUEUE);
+  assert_int_equal(ordo__journal_replay_lines((const unsigned char *)dup,
+                                              sizeof dup - 1),
+                   ORDO_E_QUEUE);
+}
+
 /* Halts, resumes and policies replay exactly; status JSON says why. */
 static void test_halt_policy_replay(void **unused) {
   ordo_ctx *ctx = ctx_new();
@@ -1025,6 +1115,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_locking_rule_kept, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_public_json_api, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_ledger_id_replay, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_halt_policy_replay, setup_dir,
                                       teardown_dir),

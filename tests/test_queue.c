@@ -351,6 +351,77 @@ static void test_duplicate_and_bad_args(void **unused) {
   ordo_queue_free(q);
 }
 
+/* A ledger id is unique: a second batch with it is refused while the
+ * first is queued and after it finished, naming the first; batches
+ * without one are never checked; the id is on the items. */
+static void test_ledger_id_unique(void **unused) {
+  static const char lid[] = "3f2a00112233445566778899aabbccddeeff";
+  ordo_queue *q = qdefault();
+  ordo_queue_batch_spec sp = {0};
+  ordo_queue_item items[8], it;
+  ordo_queue_totals tot;
+  const char *w[1] = {"A"}, *id = NULL;
+  size_t n, i;
+  (void)unused;
+  sp.service = "s1";
+  sp.writes = w;
+  sp.nwrites = 1;
+  sp.id = "T1";
+  sp.ledger_id = lid;
+  assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_OK);
+  assert_int_equal(ordo_queue_ledger_find(q, lid, &id), ORDO_OK);
+  assert_string_equal(id, "T1");
+  assert_int_equal(ordo_queue_ledger_find(q, "ffff", &id), ORDO_E_NOT_FOUND);
+  /* Queued: refused, in another service too (made for nothing: none). */
+  sp.id = "T2";
+  sp.service = "s2";
+  assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_E_EXISTS);
+  assert_non_null(strstr(ordo_last_error_message(),
+                         "ledger batch 3f2a001122334455\xe2\x80\xa6 is "
+                         "already queued as T1"));
+  ordo_queue_get_totals(q, &tot);
+  assert_int_equal(tot.services, 1);
+  assert_int_equal(ordo_queue_batch_status(q, "T2", NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  sp.ledger_id = "";
+  assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_E_INVAL);
+  /* No ledger id: never checked, any number of them. */
+  sp.service = "s1";
+  sp.ledger_id = NULL;
+  for (i = 0; i < 3; i++) {
+    char bid[8];
+    snprintf(bid, sizeof bid, "N%zu", i);
+    sp.id = bid;
+    assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_OK);
+  }
+  assert_int_equal(ordo_queue_take(q, items, 8, &n), ORDO_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(items[0].id, "T1");
+  assert_string_equal(items[0].ledger_id, lid);
+  fin(q, "T1", 1);
+  assert_int_equal(ordo_queue_take(q, items, 8, &n), ORDO_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(items[0].id, "N0");
+  assert_null(items[0].ledger_id);
+  /* Finished: still refused. */
+  sp.id = "T3";
+  sp.ledger_id = lid;
+  assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_E_EXISTS);
+  assert_non_null(strstr(ordo_last_error_message(), "queued as T1"));
+  assert_int_equal(ordo_queue_item_get(q, "T1", &it), ORDO_OK);
+  assert_string_equal(it.ledger_id, lid);
+  /* An id and a ledger id both new: fine, and found. */
+  sp.ledger_id = "77";
+  assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_OK);
+  assert_int_equal(ordo_queue_ledger_find(q, "77", &id), ORDO_OK);
+  assert_string_equal(id, "T3");
+  /* A duplicate queue id with a new ledger id leaves that ledger id free. */
+  sp.ledger_id = "88";
+  assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_E_EXISTS);
+  assert_int_equal(ordo_queue_ledger_find(q, "88", &id), ORDO_E_NOT_FOUND);
+  ordo_queue_free(q);
+}
+
 static void test_services_independent(void **unused) {
   ordo_queue *q = qdefault();
   (void)unused;
@@ -1264,6 +1335,7 @@ int main(void) {
       cmocka_unit_test(test_halt_and_resume),
       cmocka_unit_test(test_skip),
       cmocka_unit_test(test_duplicate_and_bad_args),
+      cmocka_unit_test(test_ledger_id_unique),
       cmocka_unit_test(test_services_independent),
       cmocka_unit_test(test_strategies),
       cmocka_unit_test(test_rounds_vs_continuous),

@@ -462,6 +462,12 @@ static int replay_enq(ordo_journal *j, json_t *ev, const unsigned char *payload,
     sp.time_ms = (uint64_t)json_integer_value(json_object_get(ev, "t"));
   sp.payload = payload;
   sp.payload_len = payload_len;
+  /* Absent in journals written before ledger ids: no ledger id. */
+  if (json_object_get(ev, "ledger_id") != NULL &&
+      (sp.ledger_id = json_string_value(json_object_get(ev, "ledger_id"))) ==
+          NULL)
+    return ordo__set_last_error(ORDO_E_QUEUE, "enq %s: ledger_id is not a "
+                                "string", sp.id);
   if ((rc = strings_of(json_object_get(ev, "reads"), (const char ***)&sp.reads,
                        &sp.nreads)) ||
       (rc = strings_of(json_object_get(ev, "writes"),
@@ -911,20 +917,21 @@ ordo_op *ordo_journal_enqueue(ordo_journal *j, const ordo_queue_batch_spec *spec
   /* The record's JSON, before the lock: it also checks that every string
    * is UTF-8, so the scheduler never holds a batch the journal cannot
    * write. */
-  ev = json_pack("{s:s, s:s, s:s, s:o*, s:o*, s:o*}", "e", "enq", "id",
+  ev = json_pack("{s:s, s:s, s:s, s:o*, s:o*, s:o*, s:s*}", "e", "enq", "id",
                  spec->id, "service", spec->service, "reads",
                  spec->nreads ? str_array(spec->reads, spec->nreads) : NULL,
                  "writes",
                  spec->nwrites ? str_array(spec->writes, spec->nwrites) : NULL,
                  "deps", spec->ndeps ? str_array(spec->deps, spec->ndeps)
-                                     : NULL);
+                                     : NULL,
+                 "ledger_id", spec->ledger_id);
   if (ev == NULL ||
       (spec->nreads && !json_object_get(ev, "reads")) ||
       (spec->nwrites && !json_object_get(ev, "writes")) ||
       (spec->ndeps && !json_object_get(ev, "deps"))) {
     json_decref(ev);
-    jwrite_settle(w, ORDO_E_INVAL, "enqueue: id, service, addresses and deps "
-                                   "must be UTF-8 strings");
+    jwrite_settle(w, ORDO_E_INVAL, "enqueue: id, service, addresses, deps "
+                                   "and ledger id must be UTF-8 strings");
     return op;
   }
   sp = *spec;
@@ -1134,6 +1141,22 @@ static int status_locked(ordo_journal *j, const char *id, ordo_queue_state *st,
   return rc;
 }
 
+int ordo_journal_ledger_find(ordo_journal *j, const char *ledger_id,
+                             char **id) {
+  const char *qid = NULL;
+  int rc;
+  if (id != NULL)
+    *id = NULL;
+  if (j == NULL || ledger_id == NULL || id == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "ledger find: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = ordo_queue_ledger_find(j->q, ledger_id, &qid);
+  if (rc == ORDO_OK && (*id = jstrdup(qid)) == NULL)
+    rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
 int ordo_journal_batch_status(ordo_journal *j, const char *id,
                               ordo_queue_state *state, uint64_t *seq,
                               char **reason) {
@@ -1194,6 +1217,12 @@ char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
       json_object_set_new(o, "enqueued_ms", json_integer((json_int_t)te));
     if (o != NULL && tf != 0)
       json_object_set_new(o, "finished_ms", json_integer((json_int_t)tf));
+  }
+  {
+    ordo_queue_item it;
+    if (o != NULL && ordo_queue_item_get(j->q, id, &it) == ORDO_OK &&
+        it.ledger_id != NULL)
+      json_object_set_new(o, "ledger_id", json_string(it.ledger_id));
   }
   if (o != NULL && st == ORDO_QUEUE_WAITING) {
     char *ex = ordo_queue_explain(j->q, id);

@@ -22,8 +22,10 @@
  *
  * Memory: a batch is one block from the queue's pool (pool.h): its struct
  * (two cache lines, hot fields first), its id, its holders, its rarer
- * fields (qbatch_more) and its payload. It keeps no copy of its addresses:
- * a linked holder's node has the address as key. At 100k queued the
+ * fields (qbatch_more), its ledger id if it has one (an entry of the
+ * ledger-id map and the text) and its payload. It keeps no copy of its
+ * addresses: a linked holder's node has the address as key. A batch
+ * without a ledger id never touches the ledger-id map. At 100k queued the
  * scheduler is bound by cache misses, so the layout and the prefetches are
  * about the lines each call visits.
  *
@@ -143,9 +145,11 @@ struct qbatch {
   unsigned char held;  /* not to be taken until ordo_queue_release (the
                           journal has not made it durable yet) */
   unsigned char enqueued; /* 0: a placeholder for a dep id nobody enqueued */
-  unsigned char block;    /* id, payload, fp and more live in the batch's
-                             own pool block (enqueued batches; a
-                             placeholder is calloc'd, its id apart) */
+  unsigned block : 1;  /* id, payload, fp and more live in the batch's
+                          own pool block (enqueued batches; a placeholder
+                          is calloc'd, its id apart) */
+  unsigned ledger : 1; /* it has a ledger id (batch_ledger): only then
+                          does a take look past line 0 */
   /* line 1: finish */
   qbatch **waiters; /* later batches this one blocks (trie edges) */
   uint32_t nwaiters, capwaiters;
@@ -187,6 +191,13 @@ struct qservice {
 _Static_assert(offsetof(qservice, name) == 0,
                "map_key reads a service's name");
 
+/* An entry of the ledger-id map, in its batch's block (after qbatch_more)
+ * and only for a batch that has a ledger id; the id's text follows it. */
+typedef struct qledger {
+  char *lid; /* first: the ledger map reads it as the key (map_key) */
+  qbatch *b;
+} qledger;
+
 /* The id and service maps. A value's first member is its key (a char *):
  * entries hold the hash and the value, 16 bytes, and a probe compares keys
  * only where the hashes match. */
@@ -205,6 +216,9 @@ struct ordo_queue {
   ordo_queue_options opt;
   qmap batches;  /* id -> qbatch (placeholders included) */
   qmap services; /* name -> qservice */
+  qmap ledgers;  /* ledger id -> qledger, for the batches that have one
+                    (finished ones included): empty, never probed, while
+                    no batch has a ledger id */
   qservice **svcs;
   size_t nsvcs, capsvcs;
   /* Round-robin: a ring of the services with ready batches in their heap
@@ -1242,6 +1256,7 @@ int ordo_queue_new(const ordo_queue_options *opt, ordo_queue **out) {
     q->opt.granularity = -1;
   q->next_seq = 1;
   q->batches.key_at = sizeof(qbatch); /* batch_alloc puts the id there */
+  q->ledgers.key_at = sizeof(qledger); /* and a ledger id after its entry */
   qpool_init(&q->pool);
   *out = q;
   return ORDO_OK;
@@ -1277,6 +1292,7 @@ void ordo_queue_free(ordo_queue *q) {
   for (i = 0; i < q->batches.cap; i++)
     batch_free(q, q->batches.e[i].val);
   free(q->batches.e);
+  free(q->ledgers.e); /* its entries lived in the batches' blocks */
   for (i = 0; i < q->nsvcs; i++) {
     locks_free(q->svcs[i]);
     free(q->svcs[i]->heap);
@@ -1355,7 +1371,7 @@ static size_t footprint_sort(const ordo_queue *q, const ordo_queue_batch_spec *s
  */
 static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
                            const fp_in *in, size_t nfp) {
-  size_t idlen = strlen(sp->id) + 1, size, i;
+  size_t idlen = strlen(sp->id) + 1, size, i, lidlen = 0;
   /* The id right after the struct, where a finish's id compare finds it
    * beside the fields it reads next; the holders after it, aligned. */
   size_t idpad = (idlen + _Alignof(qholder) - 1) & ~(_Alignof(qholder) - 1);
@@ -1363,8 +1379,13 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
   char *p;
   void *payload = NULL;
 
-  /* The payload apart, so that a finish can give it back. */
+  /* The payload apart, so that a finish can give it back. A ledger id's
+   * map entry and text after qbatch_more (its alignment serves qledger). */
   size = sizeof(qbatch) + idpad + nfp * sizeof(qholder) + sizeof(qbatch_more);
+  if (sp->ledger_id != NULL) {
+    lidlen = strlen(sp->ledger_id) + 1;
+    size += sizeof(qledger) + lidlen;
+  }
   if ((b = qpool_alloc(&q->pool, size)) == NULL)
     return NULL;
   if (sp->payload_len > 0 &&
@@ -1385,6 +1406,13 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
   b->more = (qbatch_more *)p; /* qholder's alignment serves it too */
   memset(b->more, 0, sizeof(*b->more));
   b->more->size = size;
+  if (lidlen > 0) {
+    qledger *ql = (qledger *)(b->more + 1);
+    ql->lid = (char *)(ql + 1);
+    memcpy(ql->lid, sp->ledger_id, lidlen);
+    ql->b = b;
+    b->ledger = 1;
+  }
   for (i = 0; i < nfp; i++) {
     qholder *h = &b->fp[i];
     h->len = (uint32_t)in[i].len;
@@ -1398,6 +1426,13 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
     b->payload_len = sp->payload_len;
   }
   return b;
+}
+
+/* The ledger-id map entry of a batch that has one (b->ledger): after its
+ * qbatch_more, in its block (batch_alloc). Not a field of qbatch: that
+ * would cost every batch 8 bytes, and with them a 64-byte size class. */
+static qledger *batch_ledger(const qbatch *b) {
+  return (qledger *)(b->more + 1);
 }
 
 /* Collecting the blockers of a new batch. */
@@ -1461,7 +1496,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   qnode *nodes_small[16], **nodes = NULL;
   fp_in in_small[16], *in = in_small;
   blockers bl;
-  size_t i, j, ndep = 0, nin, nfp, idh;
+  size_t i, j, ndep = 0, nin, nfp, idh, lidh = 0;
   int rc = ORDO_E_NOMEM, dep_invalid = 0;
 
   memset(&bl, 0, sizeof(bl));
@@ -1497,6 +1532,20 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
                                 "enqueue %s: seq %llu is not after %llu", sp->id,
                                 (unsigned long long)sp->seq,
                                 (unsigned long long)(q->next_seq - 1));
+  /* One signed batch, one queue batch: a ledger id the queue has (queued
+   * or finished) is refused before anything is made. Only batches that
+   * have one pay for the lookup. */
+  if (sp->ledger_id != NULL) {
+    const qledger *ql;
+    if (sp->ledger_id[0] == '\0')
+      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: an empty ledger "
+                                  "id", sp->id);
+    lidh = hash_str(sp->ledger_id);
+    if ((ql = map_get_h(&q->ledgers, sp->ledger_id, lidh)) != NULL)
+      return ordo__set_last_error(ORDO_E_EXISTS, "ledger batch %.16s… is "
+                                  "already queued as %s", sp->ledger_id,
+                                  ql->b->id);
+  }
 
   nin = sp->nreads + sp->nwrites;
   if (nin > sizeof(in_small) / sizeof(in_small[0]) &&
@@ -1599,6 +1648,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     goto fail;
   }
   if (map_reserve(&q->batches, 1) ||
+      (b->ledger && map_reserve(&q->ledgers, 1)) ||
       /* Every unfinished batch may be pushed once; stale entries stay. */
       reserve((void **)&s->heap, &s->capheap, s->unfinished + 1 + s->nstale,
               sizeof(*s->heap)))
@@ -1615,6 +1665,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     old->dependants = NULL;
   }
   map_put(&q->batches, idh, b); /* replaces the placeholder's entry */
+  if (b->ledger)
+    map_put(&q->ledgers, lidh, batch_ledger(b));
   batch_free(q, old);
   b->enqueued = 1;
   b->seq = sp->seq != 0 ? sp->seq : q->next_seq;
@@ -1690,6 +1742,7 @@ static void item_fill(ordo_queue_item *it, const qbatch *b) {
   it->seq = b->seq;
   it->payload = b->payload;
   it->payload_len = b->payload_len;
+  it->ledger_id = b->ledger ? batch_ledger(b)->lid : NULL;
 }
 
 static int item_cmp(const void *a, const void *b) {
@@ -1990,6 +2043,18 @@ int ordo_queue_item_get(const ordo_queue *q, const char *id,
     return ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
                                 id != NULL ? id : "(null)");
   item_fill(out, b);
+  return ORDO_OK;
+}
+
+int ordo_queue_ledger_find(const ordo_queue *q, const char *ledger_id,
+                           const char **id) {
+  const qledger *ql;
+  if (q == NULL || ledger_id == NULL || id == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "ledger find: NULL argument");
+  *id = NULL;
+  if ((ql = map_get(&q->ledgers, ledger_id)) == NULL)
+    return ORDO_E_NOT_FOUND;
+  *id = ql->b->id;
   return ORDO_OK;
 }
 
