@@ -7,20 +7,29 @@
  *   1. as an envelope, as it would arrive;
  *   2. as the protected header's JSON, wrapped into an envelope (base64url
  *      and fixed iv, ciphertext and tag), so that mutations reach the
- *      recipient parsing directly instead of dying in the base64 layer.
+ *      recipient parsing directly instead of dying in the base64 layer. The
+ *      iv is 12 bytes, as deployed agents and ordo write it, or 24 (the
+ *      XChaCha20 envelopes of earlier ordo versions, still read) when the
+ *      input's length is odd, so both ciphers are reached.
  * Properties checked on every input:
  *   - an error is ORDO_E_UNPACK (or ORDO_E_NOMEM) with every output NULL/0;
  *   - a success gives NUL-terminated output, a sender verkey that parses
- *     (authcrypt), and an envelope whose kids include the recipient.
+ *     (authcrypt), an envelope whose kids include the recipient, and an iv
+ *     of 12 or 24 bytes (no other length opens).
  * ASan/UBSan/LeakSanitizer catch memory errors and leaks on the way.
  *
  * Seeds in fuzz/corpus/unpack/ were written by gen_unpack_seeds.c: valid
- * anoncrypt and authcrypt envelopes for the fixed key, others' envelopes,
- * tampered ones, and decoded protected headers for the second way.
+ * anoncrypt and authcrypt envelopes for the fixed key (12-byte iv), others'
+ * envelopes, tampered ones, one with a 16-byte iv, and decoded protected
+ * headers for the second way. Beside them: legacy_iv24_*.json, envelopes of
+ * an earlier ordo version (24-byte iv, XChaCha20), and didcomm_v1_*.json,
+ * the two envelopes a deployed agent packed (copies of tests/vectors/; for
+ * a key the fuzzer does not hold, so they exercise parsing, not opening).
  */
 #include "crypto/crypto.h"
 #include "fuzz_unpack_key.h"
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +66,22 @@ static int kids_contain(const char *envelope, const char *verkey) {
   return found;
 }
 
+/* Whether the envelope's top-level iv decodes to 12 or 24 bytes. */
+static int iv_length_ok(const char *envelope) {
+  json_t *root = json_loads(envelope, 0, NULL);
+  unsigned char *iv = NULL;
+  size_t len = 0;
+  int ok = 0;
+
+  if (ordo__crypto_b64url_decode(json_string_value(json_object_get(root, "iv")),
+                                 &iv, &len) == ORDO_OK) {
+    ok = len == 12 || len == 24;
+    free(iv);
+  }
+  json_decref(root);
+  return ok;
+}
+
 static void check_envelope(const char *text) {
   unsigned char *msg = NULL, pk[ORDO__ED25519_PUBLIC_BYTES];
   char **kids = NULL, *sender = NULL;
@@ -78,7 +103,8 @@ static void check_envelope(const char *text) {
 
   rc = ordo__crypto_unpack(text, fuzz_verkey, fuzz_sk, &msg, &len, &sender);
   if (rc == ORDO_OK) {
-    if (msg == NULL || msg[len] != '\0' || !kids_contain(text, fuzz_verkey))
+    if (msg == NULL || msg[len] != '\0' || !kids_contain(text, fuzz_verkey) ||
+        !iv_length_ok(text))
       abort();
     if (sender != NULL && ordo__crypto_verkey_decode(sender, pk) != ORDO_OK)
       abort();
@@ -91,19 +117,23 @@ static void check_envelope(const char *text) {
 }
 
 /* The input as a protected header, in an envelope whose other fields are
- * fixed and well-formed (24-byte iv, 16-byte tag). */
+ * fixed and well-formed (12-byte iv, or 24 for inputs of odd length;
+ * 16-byte tag). */
 static void check_as_header(const uint8_t *data, size_t size) {
   static const char fmt[] =
-      "{\"protected\":\"%s\",\"iv\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+      "{\"protected\":\"%s\",\"iv\":\"%s\","
       "\"ciphertext\":\"aGVsbG8\",\"tag\":\"AAAAAAAAAAAAAAAAAAAAAA\"}";
+  static const char iv12[] = "AAAAAAAAAAAAAAAA";
+  static const char iv24[] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  const char *iv = size % 2 == 0 ? iv12 : iv24;
   char *b64 = NULL, *text;
   size_t tlen;
 
   if (ordo__crypto_b64url_encode(data, size, &b64) != ORDO_OK)
     return;
-  tlen = sizeof fmt + strlen(b64);
+  tlen = sizeof fmt + strlen(b64) + sizeof iv24;
   if ((text = malloc(tlen)) != NULL) {
-    snprintf(text, tlen, fmt, b64);
+    snprintf(text, tlen, fmt, b64, iv);
     check_envelope(text);
     free(text);
   }

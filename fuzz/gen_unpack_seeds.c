@@ -1,8 +1,13 @@
 /*
  * gen_unpack_seeds.c — writes the seed envelopes of fuzz_unpack into a
  * directory (fuzz/corpus/unpack/). Not part of the build: envelopes carry
- * random keys and nonces, so the seeds are made once and kept. To remake
- * them, from the repository root with a build in build/:
+ * random keys and nonces, so the seeds are made once and kept. They are
+ * packed as deployed agents pack (ChaCha20-Poly1305-IETF, a 12-byte iv,
+ * checked here), plus one with a 16-byte iv that must not open. It leaves
+ * alone the seeds it does not write: legacy_iv24_*.json (an earlier ordo's
+ * 24-byte-iv XChaCha20 envelopes, which ordo still reads) and
+ * didcomm_v1_*.json (copies of tests/vectors/). To remake them, from the
+ * repository root with a build in build/:
  *
  *   cc -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -Ifuzz fuzz/gen_unpack_seeds.c \
  *      build/libordo.a $(pkg-config --libs jansson libsodium libcrypto \
@@ -45,6 +50,21 @@ static void put(const char *name, const char *text, size_t len) {
     die(path);
 }
 
+/* The number of bytes the base64url string root[key] decodes to. */
+static size_t field_len(const char *env, const char *key) {
+  json_t *root = json_loads(env, 0, NULL);
+  unsigned char *bin;
+  size_t len;
+
+  if (root == NULL ||
+      ordo__crypto_b64url_decode(json_string_value(json_object_get(root, key)),
+                                 &bin, &len) != ORDO_OK)
+    die("decode");
+  free(bin);
+  json_decref(root);
+  return len;
+}
+
 static char *pack(const char *msg, const gen_key *const *to, size_t n,
                   const gen_key *from) {
   const char *vks[4];
@@ -54,7 +74,25 @@ static char *pack(const char *msg, const gen_key *const *to, size_t n,
   if (ordo__crypto_pack(msg, strlen(msg), vks, n, from ? from->sk : NULL,
                         &env) != ORDO_OK)
     die("pack");
+  if (field_len(env, "iv") != 12)
+    die("pack wrote an iv that is not 12 bytes");
   return env;
+}
+
+/* env with its top-level "iv" replaced by len zero bytes. */
+static char *with_iv(const char *env, size_t len) {
+  json_t *root = json_loads(env, 0, NULL);
+  unsigned char zero[64] = {0};
+  char *b64, *out;
+
+  if (root == NULL || len > sizeof zero ||
+      ordo__crypto_b64url_encode(zero, len, &b64) != ORDO_OK)
+    die("iv");
+  json_object_set_new(root, "iv", json_string(b64));
+  out = json_dumps(root, JSON_COMPACT);
+  free(b64);
+  json_decref(root);
+  return out;
 }
 
 /* env with top-level field key re-encoded by edit (flip a byte / pad). */
@@ -131,6 +169,9 @@ int main(int argc, char **argv) {
   char *tampered = edit_field(env, "tag", 0);
   put("authcrypt_tampered_tag.json", tampered, strlen(tampered));
   free(tampered);
+  char *iv16 = with_iv(env, 16);
+  put("authcrypt_iv16.json", iv16, strlen(iv16));
+  free(iv16);
   free(env);
 
   env = pack(msg, three, 3, &sender);

@@ -1,7 +1,8 @@
 /*
  * test_crypto.c — tests of the crypto module: encodings and hashes, Indy
  * DIDs and seeds, ed25519 and secp256k1 signatures (with known answers),
- * pack/unpack envelopes and their tampering, CL credential-definition keys
+ * pack/unpack envelopes and their tampering (with two envelopes packed by a
+ * deployed agent, tests/vectors/), CL credential-definition keys
  * and their proof, cancellation of key generation inside a heavy stage, and
  * the primitives used from many threads at once.
  *
@@ -15,6 +16,7 @@
 #include <jansson.h>
 #include <openssl/bn.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -591,6 +593,21 @@ static char *pack_for(const test_key *keys, size_t n, const test_key *sender) {
   return env;
 }
 
+/* The number of bytes the base64url string obj[key] decodes to. */
+static size_t b64_len(const json_t *obj, const char *key) {
+  unsigned char *bin;
+  size_t len;
+  const char *text = json_string_value(json_object_get(obj, key));
+
+  assert_non_null(text);
+  assert_int_equal(ordo__crypto_b64url_decode(text, &bin, &len), ORDO_OK);
+  free(bin);
+  return len;
+}
+
+/* Checks the layout of an envelope: the fields and, decoded, their sizes as
+ * deployed agents write them (a 12-byte content iv, a 16-byte tag, a
+ * 24-byte crypto_box nonce per authcrypt recipient). */
 static void check_envelope_shape(const char *env, int authcrypt,
                                  const test_key *keys, size_t n) {
   json_t *root = json_loads(env, 0, NULL), *hdr;
@@ -603,6 +620,8 @@ static void check_envelope_shape(const char *env, int authcrypt,
   assert_non_null(json_string_value(json_object_get(root, "iv")));
   assert_non_null(json_string_value(json_object_get(root, "ciphertext")));
   assert_non_null(json_string_value(json_object_get(root, "tag")));
+  assert_int_equal(b64_len(root, "iv"), 12);
+  assert_int_equal(b64_len(root, "tag"), 16);
   assert_int_equal(
       ordo__crypto_b64url_decode(
           json_string_value(json_object_get(root, "protected")), &prot, &len),
@@ -623,6 +642,15 @@ static void check_envelope_shape(const char *env, int authcrypt,
                         keys[i].verkey);
     assert_int_equal(json_object_get(h, "sender") != NULL, authcrypt);
     assert_int_equal(json_object_get(h, "iv") != NULL, authcrypt);
+    /* The content key: crypto_box (32 + 16) or crypto_box_seal (32 + 48). */
+    assert_int_equal(b64_len(json_array_get(recips, i), "encrypted_key"),
+                     authcrypt ? 48 : 80);
+    if (authcrypt) {
+      assert_int_equal(b64_len(h, "iv"), 24);
+      /* A sealed verkey string: 48 bytes of crypto_box_seal around it. */
+      size_t sealed = b64_len(h, "sender");
+      assert_true(sealed > 48 && sealed < 48 + ORDO__VERKEY_SIZE);
+    }
   }
   json_decref(hdr);
   free(prot);
@@ -904,6 +932,414 @@ static void test_unpack_malformed(void **state) {
   free(text);
   json_decref(root);
   free(env);
+}
+
+/* ---- as deployed agents write them --------------------------------------- */
+
+/*
+ * Deployed agents (ACA-Py, libindy, askar) seal the payload with
+ * ChaCha20-Poly1305-IETF and a 12-byte iv under the "enc" label
+ * "xchacha20poly1305_ietf"; ordo packs the same way and still opens the
+ * 24-byte-iv (XChaCha20-Poly1305-IETF) envelopes of its earlier versions.
+ * The two known-answer envelopes in tests/vectors/ are verbatim copies of
+ * ../shared/vectors/, packed by a deployed agent's own code.
+ */
+#ifndef ORDO_VECTORS_DIR
+#error "ORDO_VECTORS_DIR (tests/vectors) comes from tests/CMakeLists.txt"
+#endif
+
+#define STEWARD_SEED "000000000000000000000000Steward1"
+#define STEWARD_VERKEY "FYmoFw55GeQH7SRFa37dkx1d2dZ3zUF8ckg7wmL7ofN4"
+#define VECTOR_AUTHCRYPT_MSG                                                   \
+  "{\"@type\":\"https://didcomm.org/basicmessage/1.0/message\","               \
+  "\"content\":\"interop vector, authcrypt\"}"
+#define VECTOR_ANONCRYPT_MSG                                                   \
+  "{\"@type\":\"https://didcomm.org/basicmessage/1.0/message\","               \
+  "\"content\":\"interop vector, anoncrypt\"}"
+
+/* The whole of ORDO_VECTORS_DIR/name, NUL-terminated (free()). */
+static char *read_vector(const char *name) {
+  char path[1024];
+  FILE *f;
+  long size;
+  char *text;
+
+  snprintf(path, sizeof path, "%s/%s", ORDO_VECTORS_DIR, name);
+  if ((f = fopen(path, "rb")) == NULL)
+    fail_msg("cannot open the vector %s", path);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  size = ftell(f);
+  assert_true(size > 0 && size < 65536);
+  rewind(f);
+  text = malloc((size_t)size + 1);
+  assert_non_null(text);
+  assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
+  text[size] = '\0';
+  fclose(f);
+  return text;
+}
+
+/* Open env with k: ORDO_OK with exactly want_msg and want_sender (NULL for
+ * anoncrypt), or the error with no output. */
+static int unpack_expect(const char *env, const test_key *k,
+                         const void *want_msg, size_t want_len,
+                         const char *want_sender) {
+  unsigned char *msg = (unsigned char *)"sentinel";
+  char *sender = (char *)"sentinel";
+  size_t len = 99;
+  int rc = ordo__crypto_unpack(env, k->verkey, k->sk, &msg, &len, &sender);
+
+  if (rc != ORDO_OK) {
+    assert_null(msg);
+    assert_int_equal(len, 0);
+    assert_null(sender);
+    return rc;
+  }
+  assert_int_equal(len, want_len);
+  assert_memory_equal(msg, want_msg, len);
+  assert_int_equal(msg[len], '\0');
+  if (want_sender == NULL)
+    assert_null(sender);
+  else
+    assert_string_equal(sender, want_sender);
+  free(msg);
+  free(sender);
+  return rc;
+}
+
+/* A copy of env with top-level field key set to the base64url of len bytes
+ * at data. */
+static char *with_bytes(const char *env, const char *key, const void *data,
+                        size_t len) {
+  char *b64;
+  assert_int_equal(ordo__crypto_b64url_encode(data, len, &b64), ORDO_OK);
+  return with_field(env, key, b64);
+}
+
+/* The decoded top-level field key of env (new buffer, *len bytes). */
+static unsigned char *top_bytes(const char *env, const char *key, size_t *len) {
+  json_t *root = json_loads(env, 0, NULL);
+  unsigned char *bin;
+  assert_non_null(root);
+  assert_int_equal(
+      ordo__crypto_b64url_decode(json_string_value(json_object_get(root, key)),
+                                 &bin, len),
+      ORDO_OK);
+  json_decref(root);
+  return bin;
+}
+
+/*
+ * The content key of env for recipient k, opened with libsodium alone, the
+ * way a deployed agent's unpack does it: crypto_box_seal_open for
+ * anoncrypt; for authcrypt the sealed sender verkey first, then crypto_box
+ * with the 24-byte nonce of the recipient header. Also gives the protected
+ * text (the AAD; new string).
+ */
+static void agent_open_cek(const char *env, const test_key *k,
+                           unsigned char cek[32], char **protected_b64) {
+  json_t *root = json_loads(env, 0, NULL), *hdr, *entry = NULL;
+  unsigned char *prot, *ek, x_pk[32], x_sk[32];
+  size_t len, ek_len;
+
+  assert_non_null(root);
+  *protected_b64 =
+      strdup(json_string_value(json_object_get(root, "protected")));
+  assert_int_equal(ordo__crypto_b64url_decode(*protected_b64, &prot, &len),
+                   ORDO_OK);
+  hdr = json_loadb((const char *)prot, len, 0, NULL);
+  assert_non_null(hdr);
+  json_t *recips = json_object_get(hdr, "recipients");
+  for (size_t i = 0; i < json_array_size(recips); i++) {
+    json_t *r = json_array_get(recips, i);
+    if (strcmp(json_string_value(
+                   json_object_get(json_object_get(r, "header"), "kid")),
+               k->verkey) == 0)
+      entry = r;
+  }
+  assert_non_null(entry);
+  json_t *h = json_object_get(entry, "header");
+  assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(x_pk, k->pk), 0);
+  assert_int_equal(crypto_sign_ed25519_sk_to_curve25519(x_sk, k->sk), 0);
+  assert_int_equal(ordo__crypto_b64url_decode(json_string_value(json_object_get(
+                                                  entry, "encrypted_key")),
+                                              &ek, &ek_len),
+                   ORDO_OK);
+  if (strcmp(json_string_value(json_object_get(hdr, "alg")), "Anoncrypt") ==
+      0) {
+    assert_int_equal(ek_len, 32 + crypto_box_SEALBYTES);
+    assert_int_equal(crypto_box_seal_open(cek, ek, ek_len, x_pk, x_sk), 0);
+  } else {
+    unsigned char *sealed, *nonce, spk[32], x_spk[32];
+    size_t sealed_len, nonce_len;
+    char verkey[ORDO__VERKEY_SIZE];
+    assert_int_equal(ordo__crypto_b64url_decode(
+                         json_string_value(json_object_get(h, "sender")),
+                         &sealed, &sealed_len),
+                     ORDO_OK);
+    assert_true(sealed_len > crypto_box_SEALBYTES &&
+                sealed_len - crypto_box_SEALBYTES < sizeof verkey);
+    assert_int_equal(crypto_box_seal_open((unsigned char *)verkey, sealed,
+                                          sealed_len, x_pk, x_sk),
+                     0);
+    verkey[sealed_len - crypto_box_SEALBYTES] = '\0';
+    assert_int_equal(ordo__crypto_verkey_decode(verkey, spk), ORDO_OK);
+    assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(x_spk, spk), 0);
+    assert_int_equal(
+        ordo__crypto_b64url_decode(json_string_value(json_object_get(h, "iv")),
+                                   &nonce, &nonce_len),
+        ORDO_OK);
+    assert_int_equal(nonce_len, crypto_box_NONCEBYTES);
+    assert_int_equal(ek_len, 32 + crypto_box_MACBYTES);
+    assert_int_equal(crypto_box_open_easy(cek, ek, ek_len, nonce, x_spk, x_sk),
+                     0);
+    free(sealed);
+    free(nonce);
+  }
+  sodium_memzero(x_sk, sizeof x_sk);
+  free(ek);
+  json_decref(hdr);
+  free(prot);
+  json_decref(root);
+}
+
+/* Open env's payload as a deployed agent does (ChaCha20-Poly1305-IETF, a
+ * 12-byte iv) and compare it with want. */
+static void agent_open_check(const char *env, const test_key *k,
+                             const void *want, size_t want_len) {
+  unsigned char cek[32], *iv, *ct, *tag, *plain;
+  size_t iv_len, ct_len, tag_len;
+  char *prot;
+
+  agent_open_cek(env, k, cek, &prot);
+  iv = top_bytes(env, "iv", &iv_len);
+  ct = top_bytes(env, "ciphertext", &ct_len);
+  tag = top_bytes(env, "tag", &tag_len);
+  assert_int_equal(iv_len, crypto_aead_chacha20poly1305_ietf_NPUBBYTES);
+  assert_int_equal(tag_len, crypto_aead_chacha20poly1305_ietf_ABYTES);
+  plain = malloc(ct_len + 1);
+  assert_non_null(plain);
+  assert_int_equal(crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                       plain, NULL, ct, ct_len, tag,
+                       (const unsigned char *)prot, strlen(prot), iv, cek),
+                   0);
+  assert_int_equal(ct_len, want_len);
+  assert_memory_equal(plain, want, want_len);
+  sodium_memzero(cek, sizeof cek);
+  free(plain);
+  free(tag);
+  free(ct);
+  free(iv);
+  free(prot);
+}
+
+/*
+ * env rewritten as earlier ordo versions packed it: the same protected
+ * header and content key, the payload under XChaCha20-Poly1305-IETF with a
+ * random 24-byte iv. k is one of its recipients (for the content key).
+ */
+static char *old_format(const char *env, const test_key *k, const void *msg,
+                        size_t len) {
+  unsigned char cek[32], iv[24], tag[16], *ct = malloc(len + 1);
+  char *prot, *a, *b, *c;
+
+  assert_non_null(ct);
+  agent_open_cek(env, k, cek, &prot);
+  randombytes_buf(iv, sizeof iv);
+  assert_int_equal(crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+                       ct, tag, NULL, msg, len, (const unsigned char *)prot,
+                       strlen(prot), NULL, iv, cek),
+                   0);
+  a = with_bytes(env, "iv", iv, sizeof iv);
+  b = with_bytes(a, "ciphertext", ct, len);
+  c = with_bytes(b, "tag", tag, sizeof tag);
+  sodium_memzero(cek, sizeof cek);
+  free(a);
+  free(b);
+  free(ct);
+  free(prot);
+  return c;
+}
+
+static void test_unpack_deployed_agent_vectors(void **state) {
+  (void)state;
+  test_key trustee, steward, other;
+  char *auth = read_vector("didcomm_v1_authcrypt.json");
+  char *anon = read_vector("didcomm_v1_anoncrypt.json");
+  char *bad, **kids;
+  size_t n, iv_len;
+  unsigned char *iv;
+
+  key_from_seed(&trustee, TRUSTEE_SEED);
+  key_from_seed(&steward, STEWARD_SEED);
+  assert_string_equal(trustee.verkey, TRUSTEE_VERKEY);
+  assert_string_equal(steward.verkey, STEWARD_VERKEY);
+  make_keys(&other, 1);
+
+  /* As the agent wrote them: one recipient, Trustee1; a 12-byte iv. */
+  const char *const envs[] = {auth, anon};
+  for (size_t i = 0; i < 2; i++) {
+    assert_int_equal(ordo__crypto_unpack_kids(envs[i], &kids, &n), ORDO_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(kids[0], TRUSTEE_VERKEY);
+    ordo__crypto_free_kids(kids, n);
+    iv = top_bytes(envs[i], "iv", &iv_len);
+    assert_int_equal(iv_len, 12);
+    free(iv);
+  }
+
+  /* The exact message; for authcrypt the exact sender, Steward1. */
+  assert_int_equal(unpack_expect(auth, &trustee, VECTOR_AUTHCRYPT_MSG,
+                                 strlen(VECTOR_AUTHCRYPT_MSG), STEWARD_VERKEY),
+                   ORDO_OK);
+  assert_int_equal(unpack_expect(anon, &trustee, VECTOR_ANONCRYPT_MSG,
+                                 strlen(VECTOR_ANONCRYPT_MSG), NULL),
+                   ORDO_OK);
+  /* The reference opener of these tests agrees with the agent too. */
+  agent_open_check(auth, &trustee, VECTOR_AUTHCRYPT_MSG,
+                   strlen(VECTOR_AUTHCRYPT_MSG));
+  agent_open_check(anon, &trustee, VECTOR_ANONCRYPT_MSG,
+                   strlen(VECTOR_ANONCRYPT_MSG));
+
+  for (size_t i = 0; i < 2; i++) {
+    /* Not for another key, nor for the sender. */
+    assert_int_equal(unpack_expect(envs[i], &other, "", 0, NULL),
+                     ORDO_E_UNPACK);
+    assert_int_equal(unpack_expect(envs[i], &steward, "", 0, NULL),
+                     ORDO_E_UNPACK);
+    /* Still authenticated: a bit of the ciphertext, the tag or the iv. */
+    static const char *const fields[] = {"ciphertext", "tag", "iv"};
+    for (size_t f = 0; f < 3; f++) {
+      bad = flip_top(envs[i], fields[f], 0);
+      assert_int_equal(unpack_expect(bad, &trustee, "", 0, NULL),
+                       ORDO_E_UNPACK);
+      free(bad);
+    }
+    /* The 12-byte iv padded to 24 selects XChaCha20, which does not open
+     * a ChaCha20 payload: the length picks the cipher, nothing else. */
+    unsigned char iv24[24] = {0};
+    iv = top_bytes(envs[i], "iv", &iv_len);
+    memcpy(iv24, iv, iv_len);
+    free(iv);
+    bad = with_bytes(envs[i], "iv", iv24, sizeof iv24);
+    assert_int_equal(unpack_expect(bad, &trustee, "", 0, NULL), ORDO_E_UNPACK);
+    free(bad);
+  }
+  free(auth);
+  free(anon);
+  ordo__crypto_memzero(trustee.sk, sizeof trustee.sk);
+  ordo__crypto_memzero(steward.sk, sizeof steward.sk);
+}
+
+/* Pack pack_msg for keys[0..n), authcrypt from sender or anoncrypt. */
+static char *pack_many(const test_key *keys, size_t n, const test_key *sender) {
+  const char *vks[16];
+  char *env = NULL;
+  assert_true(n <= 16);
+  for (size_t i = 0; i < n; i++)
+    vks[i] = keys[i].verkey;
+  assert_int_equal(ordo__crypto_pack(pack_msg, strlen(pack_msg), vks, n,
+                                     sender != NULL ? sender->sk : NULL, &env),
+                   ORDO_OK);
+  return env;
+}
+
+static void test_pack_round_trips(void **state) {
+  (void)state;
+  test_key keys[11], sender;
+  static const size_t counts[] = {1, 2, 10};
+
+  make_keys(keys, 11); /* keys[10]: none of the envelopes is for it */
+  key_from_seed(&sender, STEWARD_SEED);
+  for (int authcrypt = 0; authcrypt <= 1; authcrypt++) {
+    for (size_t c = 0; c < 3; c++) {
+      size_t n = counts[c];
+      char *env = pack_many(keys, n, authcrypt ? &sender : NULL);
+      check_envelope_shape(env, authcrypt, keys, n);
+      for (size_t i = 0; i < n; i++)
+        assert_int_equal(unpack_expect(env, &keys[i], pack_msg,
+                                       strlen(pack_msg),
+                                       authcrypt ? STEWARD_VERKEY : NULL),
+                         ORDO_OK);
+      assert_int_equal(unpack_expect(env, &keys[10], "", 0, NULL),
+                       ORDO_E_UNPACK);
+      /* What a deployed agent's unpack would see: ChaCha20-Poly1305-IETF
+       * with the 12-byte iv, the key boxed as RFC 0019 says. */
+      agent_open_check(env, &keys[0], pack_msg, strlen(pack_msg));
+      agent_open_check(env, &keys[n - 1], pack_msg, strlen(pack_msg));
+      free(env);
+    }
+  }
+  ordo__crypto_memzero(sender.sk, sizeof sender.sk);
+}
+
+/* Envelopes of earlier ordo versions (24-byte iv, XChaCha20) still open. */
+static void test_unpack_old_24_byte_iv(void **state) {
+  (void)state;
+  test_key keys[3], sender;
+  unsigned char *iv;
+  size_t iv_len;
+
+  make_keys(keys, 3);
+  key_from_seed(&sender, STEWARD_SEED);
+  for (int authcrypt = 0; authcrypt <= 1; authcrypt++) {
+    char *env = pack_many(keys, 2, authcrypt ? &sender : NULL);
+    char *old = old_format(env, &keys[1], pack_msg, strlen(pack_msg));
+    free(env);
+    iv = top_bytes(old, "iv", &iv_len);
+    assert_int_equal(iv_len, 24);
+    free(iv);
+    for (size_t i = 0; i < 2; i++)
+      assert_int_equal(unpack_expect(old, &keys[i], pack_msg, strlen(pack_msg),
+                                     authcrypt ? STEWARD_VERKEY : NULL),
+                       ORDO_OK);
+    assert_int_equal(unpack_expect(old, &keys[2], "", 0, NULL), ORDO_E_UNPACK);
+    /* Authenticated as before. */
+    static const char *const fields[] = {"ciphertext", "tag", "iv"};
+    for (size_t f = 0; f < 3; f++) {
+      char *bad = flip_top(old, fields[f], 5);
+      assert_int_equal(unpack_expect(bad, &keys[0], "", 0, NULL),
+                       ORDO_E_UNPACK);
+      free(bad);
+    }
+    /* Its first 12 iv bytes alone select ChaCha20: no longer opens. */
+    iv = top_bytes(old, "iv", &iv_len);
+    char *cut = with_bytes(old, "iv", iv, 12);
+    free(iv);
+    assert_int_equal(unpack_expect(cut, &keys[0], "", 0, NULL), ORDO_E_UNPACK);
+    free(cut);
+    free(old);
+  }
+  ordo__crypto_memzero(sender.sk, sizeof sender.sk);
+}
+
+/* An iv of any other length is refused, and the message says why. */
+static void test_unpack_iv_length(void **state) {
+  (void)state;
+  test_key keys[1], sender;
+  unsigned char iv[64];
+  static const size_t bad_lengths[] = {0, 8, 11, 13, 16, 23, 25, 32, 64};
+
+  make_keys(keys, 1);
+  key_from_seed(&sender, STEWARD_SEED);
+  fill_bytes(iv, sizeof iv, 7);
+  for (int authcrypt = 0; authcrypt <= 1; authcrypt++) {
+    char *env = pack_many(keys, 1, authcrypt ? &sender : NULL);
+    for (size_t b = 0; b < sizeof bad_lengths / sizeof bad_lengths[0]; b++) {
+      char *bad = with_bytes(env, "iv", iv, bad_lengths[b]);
+      char want[64];
+      assert_int_equal(unpack_expect(bad, &keys[0], "", 0, NULL),
+                       ORDO_E_UNPACK);
+      assert_int_equal(ordo_last_error(), ORDO_E_UNPACK);
+      assert_non_null(
+          strstr(ordo_last_error_message(), "iv must be 12 bytes (or 24"));
+      snprintf(want, sizeof want, "not %zu", bad_lengths[b]);
+      assert_non_null(strstr(ordo_last_error_message(), want));
+      free(bad);
+    }
+    free(env);
+  }
+  ordo__crypto_memzero(sender.sk, sizeof sender.sk);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1244,6 +1680,10 @@ int main(void) {
       cmocka_unit_test(test_pack_arguments),
       cmocka_unit_test(test_pack_tampering),
       cmocka_unit_test(test_unpack_malformed),
+      cmocka_unit_test(test_unpack_deployed_agent_vectors),
+      cmocka_unit_test(test_pack_round_trips),
+      cmocka_unit_test(test_unpack_old_24_byte_iv),
+      cmocka_unit_test(test_unpack_iv_length),
       cmocka_unit_test(test_cl_bad_arguments),
       cmocka_unit_test(test_cl_keygen_256),
       cmocka_unit_test(test_cl_keygen_384),

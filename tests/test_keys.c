@@ -171,6 +171,9 @@ static void test_pack_unpack(void **state) {
   assert_int_equal(support_run(ordo_unpack(f->ctx, "w", env), NULL), ORDO_E_UNPACK);
   /* Tampered ciphertext. */
   json_t *e = json_loads(env, 0, NULL);
+  /* The content iv is 12 bytes, as deployed agents write it: 16 base64url
+   * characters, unpadded. */
+  assert_int_equal(strlen(jstr(e, "iv")), 16);
   char *ct = strdup(jstr(e, "ciphertext"));
   ct[3] = ct[3] == 'A' ? 'B' : 'A';
   json_object_set_new(e, "ciphertext", json_string(ct));
@@ -193,6 +196,65 @@ static void test_pack_unpack(void **state) {
   json_decref(a);
   json_decref(b);
   json_decref(c);
+}
+
+/* The two DIDComm v1 envelopes a deployed agent packed (tests/vectors/,
+ * verbatim copies of ../shared/vectors/), through the wallet: the recipient
+ * key is the seeded Trustee1 DID's. */
+#ifndef ORDO_VECTORS_DIR
+#error "ORDO_VECTORS_DIR (tests/vectors) comes from tests/CMakeLists.txt"
+#endif
+
+static char *read_vector(const char *name) {
+  char path[1024];
+  snprintf(path, sizeof(path), "%s/%s", ORDO_VECTORS_DIR, name);
+  FILE *fp = fopen(path, "rb");
+  if (fp == NULL)
+    fail_msg("cannot open the vector %s", path);
+  char *text = calloc(1, 65536);
+  assert_non_null(text);
+  size_t n = fread(text, 1, 65535, fp);
+  assert_true(n > 0 && feof(fp));
+  fclose(fp);
+  return text;
+}
+
+static void test_unpack_deployed_agent_vectors(void **state) {
+  keys_fixture *f = *state;
+  open_wallet(f, "bob");
+  json_t *d = support_run_json(ordo_did_create(f->ctx, "bob",
+                                       "{\"seed\":\"000000000000000000000000Trustee1\"}"));
+  assert_string_equal(jstr(d, "verkey"), "GJ1SzoWzavQYfNL9XkaJdrQejfztN4XqdsiV4ct3LXKL");
+  json_decref(d);
+
+  char *env = read_vector("didcomm_v1_authcrypt.json");
+  json_t *u = support_run_json(ordo_unpack(f->ctx, "bob", env));
+  assert_string_equal(jstr(u, "message"),
+                      "{\"@type\":\"https://didcomm.org/basicmessage/1.0/message\","
+                      "\"content\":\"interop vector, authcrypt\"}");
+  assert_string_equal(jstr(u, "recipient_verkey"), "GJ1SzoWzavQYfNL9XkaJdrQejfztN4XqdsiV4ct3LXKL");
+  assert_string_equal(jstr(u, "sender_verkey"), "FYmoFw55GeQH7SRFa37dkx1d2dZ3zUF8ckg7wmL7ofN4");
+  json_decref(u);
+  /* Wallet "w" holds no Trustee1 key. */
+  assert_int_equal(support_run(ordo_unpack(f->ctx, "w", env), NULL), ORDO_E_UNPACK);
+  /* A 16-byte iv: refused. */
+  json_t *e = json_loads(env, 0, NULL);
+  json_object_set_new(e, "iv", json_string("AAAAAAAAAAAAAAAAAAAAAA"));
+  char *bad = json_dumps(e, JSON_COMPACT);
+  assert_int_equal(support_run(ordo_unpack(f->ctx, "bob", bad), NULL), ORDO_E_UNPACK);
+  free(bad);
+  json_decref(e);
+  free(env);
+
+  env = read_vector("didcomm_v1_anoncrypt.json");
+  u = support_run_json(ordo_unpack(f->ctx, "bob", env));
+  assert_string_equal(jstr(u, "message"),
+                      "{\"@type\":\"https://didcomm.org/basicmessage/1.0/message\","
+                      "\"content\":\"interop vector, anoncrypt\"}");
+  assert_string_equal(jstr(u, "recipient_verkey"), "GJ1SzoWzavQYfNL9XkaJdrQejfztN4XqdsiV4ct3LXKL");
+  assert_true(json_is_null(json_object_get(u, "sender_verkey")));
+  json_decref(u);
+  free(env);
 }
 
 static void test_secp256k1(void **state) {
@@ -323,6 +385,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_did_lifecycle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sign_verify, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pack_unpack, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unpack_deployed_agent_vectors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_secp256k1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cred_def_small, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hipe_acceptance, setup, teardown),

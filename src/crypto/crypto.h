@@ -343,9 +343,10 @@ int ordo__crypto_secp256k1_verify_sha256(
 /* ------------------------------------------------------------------------ */
 
 /*
- * Aries RFC 0019 envelopes, as Indy's crypto.pack_message makes them:
+ * Aries RFC 0019 envelopes, as deployed agents (ACA-Py, libindy's
+ * crypto.pack_message, askar) make them:
  *
- *   {"protected": b64url(P), "iv": b64url(24 bytes), "ciphertext": b64url,
+ *   {"protected": b64url(P), "iv": b64url(12 bytes), "ciphertext": b64url,
  *    "tag": b64url(16 bytes)}
  *   P = {"enc":"xchacha20poly1305_ietf","typ":"JWM/1.0",
  *        "alg":"Authcrypt"|"Anoncrypt",
@@ -354,13 +355,16 @@ int ordo__crypto_secp256k1_verify_sha256(
  *                                 "sender":b64url, "iv":b64url}}, ...]}
  *
  * The message is encrypted once with a random 32-byte content key (CEK)
- * under XChaCha20-Poly1305-IETF, with the protected string (base64url text,
- * as sent) as associated data, so the header cannot be changed either. Each
- * recipient gets the CEK under its X25519 key (converted from its ed25519
- * verkey): anoncrypt: crypto_box_seal(CEK); authcrypt: crypto_box_easy(CEK)
- * from the sender's X25519 key with a random nonce ("iv"), plus the sender's
- * verkey string sealed to the recipient ("sender") so only recipients learn
- * who sent it. ordo writes base64url without padding and reads it with or
+ * under ChaCha20-Poly1305-IETF with a random 12-byte iv, as deployed agents
+ * do whatever the "enc" label says, with the protected string (base64url
+ * text, as sent) as associated data, so the header cannot be changed either.
+ * Unpacking also reads a 24-byte iv, as XChaCha20-Poly1305-IETF: the
+ * envelopes of earlier ordo versions. Each recipient gets the CEK under its
+ * X25519 key (converted from its ed25519 verkey): anoncrypt:
+ * crypto_box_seal(CEK); authcrypt: crypto_box_easy(CEK) from the sender's
+ * X25519 key with a random 24-byte nonce ("iv" in the recipient header),
+ * plus the sender's verkey string sealed to the recipient ("sender") so only
+ * recipients learn who sent it. ordo writes base64url without padding and reads it with or
  * without.
  */
 
@@ -407,7 +411,9 @@ void ordo__crypto_free_kids(char **kids, size_t n);
  * authenticated, the sender just not reported).
  *
  * ORDO_E_UNPACK, with every output NULL/0, for anything that does not open:
- * malformed JSON or base64url, an unknown "enc" or "alg", no recipient entry
+ * malformed JSON or base64url, an iv of neither 12 nor 24 bytes (the one
+ * case that also sets the thread's ordo_last_error_message, naming the
+ * problem), an unknown "enc" or "alg", no recipient entry
  * for recipient_verkey, a wrong key, or any change to the protected header,
  * an encrypted key, the sender, an iv, the ciphertext or the tag.
  * ORDO_E_INVAL for NULL arguments or a recipient_verkey that does not parse

@@ -7,17 +7,35 @@
  * where every failure is the same answer, ORDO_E_UNPACK: a caller (and an
  * attacker probing it) learns only "does not open", never which part was
  * wrong. Nothing is handed out until the ciphertext has authenticated.
+ * (One exception in the thread's last-error message, not the code: a content
+ * iv of the wrong length is named, since its length is public and it is the
+ * one mistake another implementation is likely to make.)
+ *
+ * The payload cipher is what deployed agents (ACA-Py, libindy, askar) use,
+ * not what the "enc" label says: the label reads "xchacha20poly1305_ietf",
+ * but they seal the payload with ChaCha20-Poly1305-IETF and a 12-byte iv
+ * (libsodium's crypto_aead_chacha20poly1305_ietf_*). ordo packs the same
+ * way. Unpacking picks the cipher by the iv's length: 12 bytes is
+ * ChaCha20-Poly1305-IETF, 24 bytes is XChaCha20-Poly1305-IETF, which earlier
+ * ordo versions wrote under the same label (so their stored envelopes stay
+ * readable); any other length does not open. tests/vectors/ holds two
+ * envelopes packed by a deployed agent.
  */
 #include "crypto/crypto.h"
+#include "runtime/runtime.h"
 
 #include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CEK_BYTES crypto_aead_xchacha20poly1305_ietf_KEYBYTES
-#define IV_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+/* The payload cipher: ChaCha20-Poly1305-IETF, as deployed agents write it. */
+#define CEK_BYTES crypto_aead_chacha20poly1305_ietf_KEYBYTES
+#define IV_BYTES crypto_aead_chacha20poly1305_ietf_NPUBBYTES
+#define TAG_BYTES crypto_aead_chacha20poly1305_ietf_ABYTES
+/* The iv of envelopes from earlier ordo versions: XChaCha20-Poly1305-IETF
+ * (same key and tag sizes), read but no longer written. */
+#define OLD_IV_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define X25519_BYTES crypto_box_PUBLICKEYBYTES
 
 static const char pack_enc[] = "xchacha20poly1305_ietf";
@@ -26,6 +44,11 @@ static const char alg_auth[] = "Authcrypt";
 static const char alg_anon[] = "Anoncrypt";
 
 _Static_assert(CEK_BYTES == 32, "content key size");
+_Static_assert(IV_BYTES == 12 && OLD_IV_BYTES == 24, "iv sizes");
+_Static_assert(TAG_BYTES == 16, "tag size");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == CEK_BYTES &&
+                   crypto_aead_xchacha20poly1305_ietf_ABYTES == TAG_BYTES,
+               "the old cipher opens with the same key and tag");
 _Static_assert(crypto_box_SECRETKEYBYTES == X25519_BYTES, "x25519 key sizes");
 
 /* ------------------------------------------------------------------------ */
@@ -315,7 +338,7 @@ int ordo__crypto_pack(const void *msg, size_t len,
   if ((rc = ordo__crypto_init()) != ORDO_OK)
     return rc;
 
-  crypto_aead_xchacha20poly1305_ietf_keygen(cek);
+  crypto_aead_chacha20poly1305_ietf_keygen(cek);
   if ((rc = pack_protected(recipient_verkeys, n, cek, sender_sk64,
                            &protected_b64)) != ORDO_OK)
     goto done;
@@ -323,10 +346,12 @@ int ordo__crypto_pack(const void *msg, size_t len,
   rc = ORDO_E_NOMEM;
   if ((ct = malloc(len > 0 ? len : 1)) == NULL)
     goto done;
+  /* A random 12-byte iv is safe here: the key is fresh for each message and
+   * encrypts nothing else. */
   randombytes_buf(iv, sizeof iv);
   /* The protected text is the AAD: changing any header byte (a kid, an
    * encrypted key, the algorithm) breaks the tag. */
-  if (crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+  if (crypto_aead_chacha20poly1305_ietf_encrypt_detached(
           ct, tag, NULL, msg != NULL ? msg : empty, len,
           (const unsigned char *)protected_b64, strlen(protected_b64), NULL, iv,
           cek) != 0) {
@@ -405,6 +430,31 @@ fail:
   ordo__crypto_free_kids(list, count);
   envelope_free(&env);
   return rc;
+}
+
+/*
+ * The payload iv at root["iv"]: 12 bytes (ChaCha20-Poly1305-IETF, what
+ * deployed agents and ordo write) or 24 (XChaCha20-Poly1305-IETF, what
+ * earlier ordo versions wrote under the same "enc" label; still read so
+ * their stored envelopes open). Any other length is ORDO_E_UNPACK, with the
+ * thread's last-error message naming the problem (the length is public).
+ */
+static int get_iv(const json_t *root, unsigned char **iv, size_t *len) {
+  int rc = get_b64(root, "iv", 0, iv, len);
+
+  if (rc != ORDO_OK)
+    return rc;
+  if (*len != IV_BYTES && *len != OLD_IV_BYTES) {
+    ordo__set_last_error(ORDO_E_UNPACK,
+                         "unpack: iv must be 12 bytes (or 24 in envelopes of "
+                         "earlier ordo versions), not %zu",
+                         *len);
+    free(*iv);
+    *iv = NULL;
+    *len = 0;
+    return ORDO_E_UNPACK;
+  }
+  return ORDO_OK;
 }
 
 /* The recipient entry whose kid is `kid`, or NULL. */
@@ -534,13 +584,15 @@ int ordo__crypto_unpack(
 
   if ((rc = envelope_parse(envelope_json, &env)) != ORDO_OK)
     goto done;
+  /* The small public fields first: an iv of the wrong length is named even
+   * when the envelope is not for us, and costs no key work. */
+  if ((rc = get_iv(env.root, &iv, &iv_len)) != ORDO_OK ||
+      (rc = get_b64(env.root, "tag", TAG_BYTES, &tag, &tag_len)) != ORDO_OK)
+    goto done;
   rc = ORDO_E_UNPACK;
   if ((r = find_recipient(&env, kid)) == NULL)
     goto done;
-  if ((rc = open_cek(r, env.authcrypt, x_pk, x_sk, cek, sender)) != ORDO_OK)
-    goto done;
-  if ((rc = get_b64(env.root, "iv", IV_BYTES, &iv, &iv_len)) != ORDO_OK ||
-      (rc = get_b64(env.root, "tag", TAG_BYTES, &tag, &tag_len)) != ORDO_OK ||
+  if ((rc = open_cek(r, env.authcrypt, x_pk, x_sk, cek, sender)) != ORDO_OK ||
       (rc = get_b64(env.root, "ciphertext", 0, &ct, &ct_len)) != ORDO_OK)
     goto done;
   rc = ORDO_E_NOMEM;
@@ -549,10 +601,15 @@ int ordo__crypto_unpack(
   if (env.authcrypt && sender_verkey != NULL &&
       (sender_copy = strdup(sender)) == NULL)
     goto done;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-          plain, NULL, ct, ct_len, tag,
-          (const unsigned char *)env.protected_b64, strlen(env.protected_b64),
-          iv, cek) != 0) {
+  /* The cipher by the iv's length (get_iv allowed only these two). */
+  if ((iv_len == IV_BYTES ? crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                                plain, NULL, ct, ct_len, tag,
+                                (const unsigned char *)env.protected_b64,
+                                strlen(env.protected_b64), iv, cek)
+                          : crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+                                plain, NULL, ct, ct_len, tag,
+                                (const unsigned char *)env.protected_b64,
+                                strlen(env.protected_b64), iv, cek)) != 0) {
     rc = ORDO_E_UNPACK;
     goto done;
   }
