@@ -956,6 +956,78 @@ static void test_config(void **state) {
                    ORDO_E_IO);
 }
 
+/* A ledger that cannot be reached: /readyz 503 with the cause and since
+ * when, /healthz still 200 (the process is alive), /v1/queue's last_error
+ * names the cause, /metrics counts it. */
+static void test_ledger_down(void **state) {
+  ordo_server_options o;
+  ordo_server *s = NULL;
+  char *dir = tmpdir(), *body;
+  json_t *j = NULL, *led, *le;
+  answer a;
+  int port, ready = 200;
+  (void)state;
+  ordo_server_options_init(&o);
+  o.port = 0;
+  o.data_dir = dir;
+  o.token = TOKEN;
+  o.ledger_url = "http://127.0.0.1:1"; /* nothing listens there */
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+  port = ordo_server_port(s);
+  /* Nothing asked yet: nothing known to be wrong. */
+  http_raw(port, "GET", "/readyz", NULL, NULL, NULL, NULL, 0, &a);
+  assert_int_equal(a.status, 200);
+  free(a.body);
+  body = dump(json_pack("[o]", item("down-1", "s", NULL, "k1", 0)));
+  assert_int_equal(call(port, "POST", "/v1/batches", body, NULL), 202);
+  free(body);
+  /* The submit is refused within the client's retries (~1 s). */
+  for (int i = 0; i < 500 && ready != 503; i++) {
+    http_raw(port, "GET", "/readyz", NULL, NULL, NULL, NULL, 0, &a);
+    ready = (int)a.status;
+    if (ready == 503) {
+      j = json_loads(a.body, 0, NULL);
+    } else {
+      assert_int_equal(a.status, 200);
+      sleep_ms(20);
+    }
+    free(a.body);
+  }
+  assert_int_equal(ready, 503);
+  assert_non_null(j);
+  assert_false(json_is_true(json_object_get(j, "ready")));
+  led = json_object_get(j, "ledger");
+  assert_false(json_is_true(json_object_get(led, "reachable")));
+  assert_non_null(json_string_value(json_object_get(led, "down_since")));
+  le = json_object_get(led, "last_error");
+  assert_string_equal(json_string_value(json_object_get(le, "cause")),
+                      "connect");
+  assert_string_equal(json_string_value(json_object_get(le, "name")),
+                      "ORDO_E_LEDGER_CONNECT");
+  json_decref(j);
+  /* Alive all the same. */
+  http_raw(port, "GET", "/healthz", NULL, NULL, NULL, NULL, 0, &a);
+  assert_int_equal(a.status, 200);
+  free(a.body);
+  assert_int_equal(call(port, "GET", "/v1/queue", NULL, &j), 200);
+  le = json_object_get(json_object_get(j, "submitter"), "last_error");
+  assert_non_null(le);
+  assert_string_equal(json_string_value(json_object_get(le, "cause")),
+                      "connect");
+  assert_non_null(json_string_value(json_object_get(le, "time")));
+  assert_non_null(strstr(json_string_value(json_object_get(le, "message")),
+                         "POST /batches"));
+  json_decref(j);
+  http_raw(port, "GET", "/metrics", TOKEN, NULL, NULL, NULL, 0, &a);
+  assert_int_equal(a.status, 200);
+  assert_non_null(strstr(a.body, "ordo_ledger_up 0\n"));
+  assert_null(strstr(a.body, "ordo_ledger_errors_total{cause=\"connect\"} 0\n"));
+  assert_non_null(strstr(a.body, "ordo_ledger_errors_total{cause=\"connect\"} "));
+  free(a.body);
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
 int main(void) {
   const struct CMUnitTest http_tests[] = {
       cmocka_unit_test(test_auth),
@@ -969,6 +1041,7 @@ int main(void) {
       cmocka_unit_test(test_metrics),
       cmocka_unit_test(test_metrics_restored_services),
       cmocka_unit_test(test_handler),
+      cmocka_unit_test(test_ledger_down),
   };
   const struct CMUnitTest alone[] = {
       cmocka_unit_test(test_rate_limit),
