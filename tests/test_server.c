@@ -10,7 +10,10 @@
  * batches until COMMITTED through the node, a raw BatchList, services and
  * resume under on_invalid=halt, wallets, DIDs, sign and verify, a
  * credential-definition job, /metrics, the refusal of a non-loopback bind
- * without a token and of a world-readable token file.
+ * without a token and of a world-readable token file; locks from the signed
+ * batch (inputs and outputs, never narrowed by declared reads and writes),
+ * one signed batch under two ids refused (409 naming the first), and
+ * "transactions" items signed with the operator's key file.
  *
  * Every wait is bounded: polls give up after a deadline, so a broken server
  * fails a test instead of hanging it.
@@ -956,6 +959,344 @@ static void test_config(void **state) {
                    ORDO_E_IO);
 }
 
+/* ---- locks from the signed batch; the operator's signing key ------------ */
+
+/* One request to s without sockets: the status, and the answer parsed as
+ * JSON into *out when out is not NULL. */
+static int handle(ordo_server *s, const char *method, const char *path,
+                  const char *ctype, const void *body, size_t len,
+                  json_t **out) {
+  ordo_server_request r;
+  ordo_server_response resp;
+  int status;
+  memset(&r, 0, sizeof r);
+  r.method = method;
+  r.path = path;
+  r.content_type = ctype;
+  r.body = body;
+  r.body_len = len;
+  assert_int_equal(ordo_server_handle(s, &r, &resp), ORDO_OK);
+  status = resp.status;
+  if (out != NULL) {
+    *out = json_loadb(resp.body, resp.body_len, 0, NULL);
+    if (*out == NULL)
+      fail_msg("%s %s: not JSON: %s", method, path, resp.body);
+  }
+  ordo_server_response_clear(&resp);
+  return status;
+}
+
+static int handle_json(ordo_server *s, const char *method, const char *path,
+                       const char *json, json_t **out) {
+  return handle(s, method, path, NULL, json, json != NULL ? strlen(json) : 0,
+                out);
+}
+
+/* A batch's state and what it waits on (a new string), by GET. */
+static const char *batch_state(ordo_server *s, const char *id, char *explain,
+                               size_t cap) {
+  static char st[32];
+  char path[300];
+  json_t *j;
+  snprintf(path, sizeof path, "/v1/batches/%s", id);
+  assert_int_equal(handle_json(s, "GET", path, NULL, &j), 200);
+  snprintf(st, sizeof st, "%s", json_string_value(json_object_get(j, "state")));
+  if (explain != NULL)
+    snprintf(explain, cap, "%s",
+             json_string_value(json_object_get(j, "explain")) != NULL
+                 ? json_string_value(json_object_get(j, "explain"))
+                 : "");
+  json_decref(j);
+  return st;
+}
+
+/* An item of a built batch that declares nothing: {"id","service","payload"}
+ * (plus "reads"/"writes" when given, as JSON arrays). */
+static char *bare_item(const char *id, const ordo_ledger_built *b,
+                       const char *extra) {
+  char *p = b64(b->batchlist, b->batchlist_len), *s;
+  size_t n = strlen(p) + strlen(id) + 200 + (extra ? strlen(extra) : 0);
+  s = malloc(n);
+  assert_non_null(s);
+  snprintf(s, n, "{\"id\":\"%s\",\"service\":\"fp\",\"payload\":\"%s\"%s%s}",
+           id, p, extra != NULL ? "," : "", extra != NULL ? extra : "");
+  free(p);
+  return s;
+}
+
+/* A server without a ledger takes nothing, so what waits on what stays to
+ * be seen: items that declare no reads or writes are locked by their signed
+ * batches' inputs and outputs; a narrower declaration narrows nothing; one
+ * signed batch under a second id is refused, naming the first, on the JSON
+ * and the octet-stream paths; "transactions" needs a signing key. */
+static void test_locks_from_signed_batch(void **state) {
+  ordo_server_options o;
+  ordo_server *s = NULL;
+  ordo_ledger_built b1, b2, b3, b4;
+  char *dir = tmpdir(), *body, *i1, *i2, explain[512];
+  json_t *j;
+  (void)state;
+  ordo_server_options_init(&o);
+  o.port = -1;
+  o.data_dir = dir;
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+  build("F1", "fp", NULL, "kf", 0, &b1);
+  build("F2", "fp", NULL, "kf", 0, &b2);
+  build("F3", "fp", NULL, "kf", 0, &b3);
+  build("F4", "fp", "other", "elsewhere", 0, &b4);
+  /* Two batches writing kf, neither saying so: the second waits. */
+  i1 = bare_item("F1", &b1, NULL);
+  i2 = bare_item("F2", &b2, NULL);
+  body = malloc(strlen(i1) + strlen(i2) + 4);
+  assert_non_null(body);
+  sprintf(body, "[%s,%s]", i1, i2);
+  assert_int_equal(handle_json(s, "POST", "/v1/batches", body, &j), 202);
+  json_decref(j);
+  free(body);
+  free(i1);
+  free(i2);
+  assert_string_equal(batch_state(s, "F1", NULL, 0), "QUEUED");
+  assert_string_equal(batch_state(s, "F2", explain, sizeof explain),
+                      "WAITING");
+  assert_non_null(strstr(explain, "F1"));
+  assert_int_equal(handle_json(s, "GET", "/v1/batches/F1", NULL, &j), 200);
+  assert_string_equal(json_string_value(json_object_get(j, "ledger_id")),
+                      b1.batch_id);
+  json_decref(j);
+  /* Declared narrower (reads one unrelated address, writes nothing): the
+   * batch still writes kf, so it waits; F4 touches other addresses only. */
+  body = bare_item("F3", &b3, "\"reads\":[\"unrelated\"],\"writes\":[]");
+  assert_int_equal(handle_json(s, "POST", "/v1/batches", body, &j), 202);
+  json_decref(j);
+  free(body);
+  assert_string_equal(batch_state(s, "F3", explain, sizeof explain),
+                      "WAITING");
+  assert_non_null(strstr(explain, "F2"));
+  body = bare_item("F4", &b4, NULL);
+  assert_int_equal(handle_json(s, "POST", "/v1/batches", body, &j), 202);
+  json_decref(j);
+  free(body);
+  assert_string_equal(batch_state(s, "F4", NULL, 0), "QUEUED");
+  /* F1's signed batch again as F9: 409 naming F1, nothing enqueued. */
+  body = bare_item("F9", &b1, NULL);
+  assert_int_equal(handle_json(s, "POST", "/v1/batches", body, &j), 409);
+  assert_string_equal(err_name(j), "ORDO_E_EXISTS");
+  assert_non_null(strstr(err_msg(j), "already queued as F1"));
+  json_decref(j);
+  assert_int_equal(handle_json(s, "GET", "/v1/batches/F9", NULL, &j), 404);
+  json_decref(j);
+  free(body);
+  /* Twice in one request under two new ids. */
+  ordo_ledger_built_clear(&b4);
+  build("F5", "fp", NULL, "k5", 0, &b4);
+  i1 = bare_item("F5", &b4, NULL);
+  i2 = bare_item("F6", &b4, NULL);
+  body = malloc(strlen(i1) + strlen(i2) + 4);
+  assert_non_null(body);
+  sprintf(body, "[%s,%s]", i1, i2);
+  assert_int_equal(handle_json(s, "POST", "/v1/batches", body, &j), 409);
+  assert_non_null(strstr(err_msg(j), "item 1"));
+  assert_non_null(strstr(err_msg(j), "F5"));
+  json_decref(j);
+  assert_int_equal(handle_json(s, "GET", "/v1/batches/F5", NULL, &j), 404);
+  json_decref(j);
+  free(body);
+  free(i1);
+  free(i2);
+  /* The octet-stream path: F2's BatchList, 409 naming F2. */
+  assert_int_equal(handle(s, "POST", "/v1/batches", "application/octet-stream",
+                          b2.batchlist, b2.batchlist_len, &j),
+                   409);
+  assert_string_equal(err_name(j), "ORDO_E_EXISTS");
+  assert_non_null(strstr(err_msg(j), "already queued as F2"));
+  json_decref(j);
+  /* Without a signing key, "transactions" is refused. */
+  assert_int_equal(
+      handle_json(s, "POST", "/v1/batches",
+                  "{\"id\":\"T\",\"transactions\":[{\"family_name\":\"f\","
+                  "\"family_version\":\"1\",\"inputs\":[],\"outputs\":[],"
+                  "\"payload\":\"\"}]}",
+                  &j),
+      400);
+  assert_non_null(strstr(err_msg(j), "signing"));
+  json_decref(j);
+  assert_int_equal(handle_json(s, "GET", "/v1/queue", NULL, &j), 200);
+  assert_null(json_object_get(j, "signer_public_key"));
+  json_decref(j);
+  ordo_ledger_built_clear(&b1);
+  ordo_ledger_built_clear(&b2);
+  ordo_ledger_built_clear(&b3);
+  ordo_ledger_built_clear(&b4);
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
+/* A "transactions" item for key ks: one ordo-rw txn writing it. */
+static char *txns_item(const char *id, const char *key, const char *extra) {
+  char addr[ORDO_LEDGER_ADDRESS_SIZE], *payload = NULL, *p, *s;
+  const char *w[1] = {key};
+  size_t n;
+  assert_int_equal(ordo_ledger_rw_address(key, addr), ORDO_OK);
+  assert_int_equal(ordo_ledger_rw_encode(NULL, 0, w, 1, &payload), ORDO_OK);
+  p = b64(payload, strlen(payload));
+  free(payload);
+  n = strlen(p) + 600;
+  s = malloc(n);
+  assert_non_null(s);
+  snprintf(s, n,
+           "{\"id\":\"%s\",\"service\":\"signed\",\"transactions\":[{"
+           "\"family_name\":\"ordo-rw\",\"family_version\":\"1.0\","
+           "\"inputs\":[\"%s\"],\"outputs\":[\"%s\"],\"payload\":\"%s\"%s}]}",
+           id, addr, addr, p, extra != NULL ? extra : "");
+  free(p);
+  return s;
+}
+
+/* The operator's key file: read at start (a world-readable or malformed
+ * one refused without quoting it), its public key in /v1/queue, and
+ * "transactions" items built into batches it signs, locked by their
+ * outputs. The journaled batch's signer is the key file's. */
+static void test_signing_key_file(void **state) {
+  static const char hex[] =
+      "2f1e7b7a130d7ba9da0068b3bb0ba1d79e7e77110302c9f746c3c2a63fe40088";
+  ordo_server_options o;
+  ordo_server *s = NULL;
+  ordo_ledger_signer *want = NULL;
+  ordo_ctx *ctx;
+  ordo_journal *jn = NULL;
+  ordo_journal_options jo;
+  ordo_queue_item qi;
+  ordo_ledger_batchlist *bl = NULL;
+  const ordo_ledger_batch *batch;
+  ordo_ledger_txn_header th;
+  char *dir = tmpdir(), key[512], cfg[700], jpath[600], *body, lid[200];
+  FILE *f;
+  json_t *j;
+  (void)state;
+  assert_int_equal(ordo_ledger_signer_new(hex, &want), ORDO_OK);
+  snprintf(key, sizeof key, "%s/key.priv", dir);
+  f = fopen(key, "w");
+  assert_non_null(f);
+  fprintf(f, "%s\n", hex);
+  fclose(f);
+  ordo_server_options_init(&o);
+  /* World-readable: refused, by the call and by the config key, and the
+   * message never quotes the key. */
+  assert_int_equal(chmod(key, 0644), 0);
+  assert_int_equal(ordo_server_options_signing_key_file(&o, key),
+                   ORDO_E_INVAL);
+  assert_non_null(strstr(ordo_last_error_message(), "world-readable"));
+  assert_null(strstr(ordo_last_error_message(), "2f1e7b7a"));
+  snprintf(cfg, sizeof cfg, "{\"signing_key_file\":\"%s\"}", key);
+  assert_int_equal(ordo_server_options_from_json(&o, cfg), ORDO_E_CONFIG);
+  assert_non_null(strstr(ordo_last_error_message(), "signing_key_file"));
+  assert_non_null(strstr(ordo_last_error_message(), "world-readable"));
+  assert_null(o.signer);
+  /* Not a key: refused, content unquoted. */
+  assert_int_equal(chmod(key, 0600), 0);
+  f = fopen(key, "w");
+  fputs("zzzz-secret-zzzz\n", f);
+  fclose(f);
+  assert_int_equal(ordo_server_options_signing_key_file(&o, key),
+                   ORDO_E_BAD_KEY);
+  assert_non_null(strstr(ordo_last_error_message(), key));
+  assert_null(strstr(ordo_last_error_message(), "zzzz"));
+  f = fopen(key, "w");
+  fprintf(f, "%s\nmore\n", hex);
+  fclose(f);
+  assert_int_equal(ordo_server_options_signing_key_file(&o, key),
+                   ORDO_E_BAD_KEY);
+  assert_null(strstr(ordo_last_error_message(), "2f1e7b7a"));
+  /* The key file as sawtooth keygen writes it (blanks after allowed). */
+  f = fopen(key, "w");
+  fprintf(f, "%s \n\n", hex);
+  fclose(f);
+  assert_int_equal(ordo_server_options_from_json(&o, cfg), ORDO_OK);
+  assert_non_null(o.signer);
+  assert_string_equal(ordo_ledger_signer_public_key(o.signer),
+                      ordo_ledger_signer_public_key(want));
+  o.port = -1;
+  o.data_dir = dir;
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+  assert_int_equal(handle_json(s, "GET", "/v1/queue", NULL, &j), 200);
+  assert_string_equal(
+      json_string_value(json_object_get(j, "signer_public_key")),
+      ordo_ledger_signer_public_key(want));
+  json_decref(j);
+  /* Signed here; a second one writing the same key waits on the first. */
+  body = txns_item("S1", "ks", NULL);
+  assert_int_equal(handle_json(s, "POST", "/v1/batches", body, &j), 202);
+  json_decref(j);
+  free(body);
+  body = txns_item("S2", "ks", NULL);
+  assert_int_equal(handle_json(s, "POST", "/v1/batches", body, &j), 202);
+  json_decref(j);
+  free(body);
+  assert_string_equal(batch_state(s, "S1", NULL, 0), "QUEUED");
+  assert_string_equal(batch_state(s, "S2", NULL, 0), "WAITING");
+  assert_int_equal(handle_json(s, "GET", "/v1/batches/S1", NULL, &j), 200);
+  snprintf(lid, sizeof lid, "%s",
+           json_string_value(json_object_get(j, "ledger_id")));
+  assert_int_equal(strlen(lid), 128);
+  json_decref(j);
+  /* Bad transactions items: 400 naming the problem, nothing enqueued. */
+  body = txns_item("S3", "ks", ",\"color\":1");
+  assert_int_equal(handle_json(s, "POST", "/v1/batches", body, &j), 400);
+  assert_non_null(strstr(err_msg(j), "color"));
+  json_decref(j);
+  free(body);
+  assert_int_equal(
+      handle_json(s, "POST", "/v1/batches",
+                  "{\"id\":\"S4\",\"transactions\":[{\"family_name\":\"f\","
+                  "\"family_version\":\"1\",\"payload\":\"\"}]}",
+                  &j),
+      400);
+  assert_non_null(strstr(err_msg(j), "inputs"));
+  json_decref(j);
+  assert_int_equal(
+      handle_json(s, "POST", "/v1/batches",
+                  "{\"id\":\"S5\",\"payload\":\"AAAA\",\"transactions\":[]}",
+                  &j),
+      400);
+  assert_non_null(strstr(err_msg(j), "not both"));
+  json_decref(j);
+  assert_int_equal(handle_json(s, "POST", "/v1/batches",
+                               "{\"id\":\"S6\",\"transactions\":[]}", &j),
+                   400);
+  json_decref(j);
+  assert_int_equal(handle_json(s, "GET", "/v1/batches/S3", NULL, &j), 404);
+  json_decref(j);
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  ordo_server_options_clear(&o);
+  assert_null(o.signer);
+
+  /* The journaled batch: signed by the key file's key, batch and txn. */
+  ctx = ordo_ctx_new(NULL);
+  assert_non_null(ctx);
+  ordo_journal_options_init(&jo);
+  snprintf(jpath, sizeof jpath, "%s/queue.db", dir);
+  assert_int_equal(ordo_journal_open(ctx, jpath, &jo, &jn), ORDO_OK);
+  assert_int_equal(ordo_journal_item(jn, "S1", &qi), ORDO_OK);
+  assert_string_equal(qi.ledger_id, lid);
+  assert_int_equal(ordo_ledger_batchlist_decode(qi.payload, qi.payload_len,
+                                                &bl),
+                   ORDO_OK);
+  assert_int_equal(ordo_ledger_batchlist_validate(bl), ORDO_OK);
+  batch = ordo_ledger_batchlist_batch(bl, 0);
+  assert_string_equal(ordo_ledger_batch_id(batch), lid);
+  assert_string_equal(ordo_ledger_batch_signer(batch),
+                      ordo_ledger_signer_public_key(want));
+  ordo_ledger_txn_header_get(ordo_ledger_batch_txn(batch, 0), &th);
+  assert_string_equal(th.signer_public_key,
+                      ordo_ledger_signer_public_key(want));
+  assert_string_equal(th.family_name, "ordo-rw");
+  ordo_ledger_batchlist_free(bl);
+  assert_int_equal(ordo_journal_close(jn), ORDO_OK);
+  ordo_ctx_free(ctx);
+  ordo_ledger_signer_free(want);
+  support_rmdir_all(dir);
+}
+
 /* A ledger that cannot be reached: /readyz 503 with the cause and since
  * when, /healthz still 200 (the process is alive), /v1/queue's last_error
  * names the cause, /metrics counts it. */
@@ -1028,6 +1369,123 @@ static void test_ledger_down(void **state) {
   support_rmdir_all(dir);
 }
 
+/* Poll GET /v1/batches/{id} on port until it is final; its state. */
+static char *final_state(int port, const char *id, char **reason) {
+  char target[512];
+  unsigned long long deadline = now_ms() + 30000;
+  char *out = NULL;
+  snprintf(target, sizeof target, "/v1/batches/%s", id);
+  *reason = NULL;
+  while (out == NULL && now_ms() < deadline) {
+    json_t *j = NULL;
+    assert_int_equal(call(port, "GET", target, NULL, &j), 200);
+    const char *st = json_string_value(json_object_get(j, "state"));
+    if (st != NULL && (strcmp(st, "COMMITTED") == 0 ||
+                       strcmp(st, "INVALID") == 0)) {
+      out = strdup(st);
+      const char *r = json_string_value(json_object_get(j, "reason"));
+      *reason = r != NULL ? strdup(r) : NULL;
+    } else {
+      sleep_ms(20);
+    }
+    json_decref(j);
+  }
+  if (out == NULL)
+    fail_msg("batch %s never final", id);
+  return out;
+}
+
+/* A permissioned ledger refuses lists with a bad batch (400 code 30, not
+ * saying which) and bodies over its limit (413): the server splits until
+ * each refused batch stands alone; exactly those end INVALID and every
+ * other batch commits. */
+static void run_refusals(double refuse_rate, size_t node_max_body,
+                         int nitems) {
+  ordo_node_options no;
+  ordo_server_options so;
+  ordo_node *node = NULL;
+  ordo_server *srv = NULL;
+  ordo_node_stats st;
+  char *ndir = tmpdir(), *sdir = tmpdir(), url[64], *body;
+  char ids[64][16], sids[64][ORDO_LEDGER_ID_SIZE];
+  json_t *arr = json_array();
+  int port, nrefused = 0;
+
+  assert_true(nitems <= 64);
+  ordo_node_options_init(&no);
+  no.data_dir = ndir;
+  no.port = 0;
+  no.block_ms = 20;
+  no.seed = 5;
+  no.refuse_rate = refuse_rate;
+  if (node_max_body > 0)
+    no.max_body_bytes = node_max_body;
+  assert_int_equal(ordo_node_start(&no, &node), ORDO_OK);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", ordo_node_port(node));
+  ordo_server_options_init(&so);
+  so.port = 0;
+  so.data_dir = sdir;
+  so.ledger_url = url;
+  so.token = TOKEN;
+  assert_int_equal(ordo_server_start(&so, &srv), ORDO_OK);
+  port = ordo_server_port(srv);
+
+  for (int i = 0; i < nitems; i++) {
+    ordo_ledger_built b;
+    char key[16], *p;
+    snprintf(ids[i], sizeof ids[i], "rf-%d", i);
+    snprintf(key, sizeof key, "rk%d", i);
+    build(ids[i], "refusals", NULL, key, 0, &b);
+    snprintf(sids[i], sizeof sids[i], "%s", b.batch_id);
+    p = b64(b.batchlist, b.batchlist_len);
+    json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "id", ids[i],
+                                         "service", "refusals", "payload", p));
+    free(p);
+    ordo_ledger_built_clear(&b);
+    nrefused += ordo_node_would_refuse(node, sids[i]);
+  }
+  body = dump(arr);
+  assert_int_equal(call(port, "POST", "/v1/batches", body, NULL), 202);
+  free(body);
+  for (int i = 0; i < nitems; i++) {
+    char *why = NULL, *state = final_state(port, ids[i], &why);
+    if (ordo_node_would_refuse(node, sids[i])) {
+      assert_string_equal(state, "INVALID");
+      assert_non_null(why);
+      assert_non_null(strstr(why, "400 code 30"));
+    } else {
+      assert_string_equal(state, "COMMITTED");
+    }
+    free(state);
+    free(why);
+  }
+  assert_int_equal(ordo_node_get_stats(node, &st), ORDO_OK);
+  print_message("refusals (rate %.2f, node body cap %zu): %d of %d refused, "
+                "%llu POST /batches\n", refuse_rate, node_max_body, nrefused,
+                nitems, (unsigned long long)st.batches_posts);
+  /* A refused batch costs at most 2 log2(n) + 1 calls; a 413 one per
+   * halving. Loose bound: the split must not degenerate to a loop. */
+  assert_true(st.batches_posts <= (uint64_t)(8 + nrefused * 14 + nitems));
+  {
+    json_t *j = NULL;
+    assert_int_equal(call(port, "GET", "/v1/queue", NULL, &j), 200);
+    json_t *sub = json_object_get(j, "submitter");
+    assert_int_equal(json_integer_value(json_object_get(sub, "refused")),
+                     nrefused);
+    json_decref(j);
+  }
+  assert_int_equal(ordo_server_stop(srv), ORDO_OK);
+  ordo_node_stop(node);
+  support_rmdir_all(sdir);
+  support_rmdir_all(ndir);
+}
+
+static void test_refused_batches_split(void **state) {
+  (void)state;
+  run_refusals(0.2, 0, 40);  /* 400 code 30 for lists with a bad batch */
+  run_refusals(0.0, 4096, 30); /* 413: the lists are halved until they fit */
+}
+
 int main(void) {
   const struct CMUnitTest http_tests[] = {
       cmocka_unit_test(test_auth),
@@ -1041,7 +1499,10 @@ int main(void) {
       cmocka_unit_test(test_metrics),
       cmocka_unit_test(test_metrics_restored_services),
       cmocka_unit_test(test_handler),
+      cmocka_unit_test(test_locks_from_signed_batch),
+      cmocka_unit_test(test_signing_key_file),
       cmocka_unit_test(test_ledger_down),
+      cmocka_unit_test(test_refused_batches_split),
   };
   const struct CMUnitTest alone[] = {
       cmocka_unit_test(test_rate_limit),

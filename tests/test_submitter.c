@@ -604,13 +604,17 @@ static ordo_op *down_statuses(void *self, const char *const *ids, size_t n) {
   return ordo_submit(d->ctx, ORDO_CLASS_CHEAP, stage_result, text);
 }
 
-static void on_ledger_error(void *ud, const ordo_submitter_progress *p) {
+static void on_ledger_error(void *ud, ordo_submitter_event ev,
+                            const ordo_submitter_progress *p) {
   down_port *d = ud;
   d->reports++;
-  if (p->ledger_down)
+  if (ev == ORDO_SUBMITTER_EVENT_DOWN) {
+    assert_int_equal(p->ledger_down, 1);
     d->reports_down++;
-  else
+  } else if (ev == ORDO_SUBMITTER_EVENT_UP) {
+    assert_int_equal(p->ledger_down, 0);
     d->reports_up++;
+  }
   snprintf(d->last, sizeof d->last, "%s", p->last_error);
 }
 
@@ -726,9 +730,11 @@ static ordo_op *stall_statuses(void *self, const char *const *ids, size_t n) {
   return down_statuses(&d, ids, n);
 }
 
-static void on_stall(void *ud, const ordo_submitter_progress *p) {
+static void on_stall(void *ud, ordo_submitter_event ev,
+                     const ordo_submitter_progress *p) {
   stall_port *sp = ud;
-  if (p->ledger_down && sp->parked != NULL) {
+  if (ev == ORDO_SUBMITTER_EVENT_DOWN && p->ledger_down &&
+      sp->parked != NULL) {
     sp->stalls++;
     snprintf(sp->last, sizeof sp->last, "%s", p->last_error);
     ordo__op_resume(sp->parked, ORDO_OK); /* the answer comes after all */

@@ -4,10 +4,14 @@
  * ordo verify").
  *
  * Steps: parse the file; open (or create) the journal in DIR; turn every
- * line not journaled yet into a signed batch (a signing key made for this
- * run, kept in memory only: the journal holds the signed batches, so a
- * rerun never needs it) and enqueue it; then run the submitter against the
- * ledger, showing progress, until nothing is left in flight or waiting.
+ * line not journaled yet into a signed batch (with --key-file the
+ * operator's key, one a permissioned network allow-lists; else a key made
+ * for this run, kept in memory only: the journal holds the signed batches,
+ * so a rerun never needs it; either way its public key is printed) and
+ * enqueue it, locked by its transactions' inputs and outputs and known by
+ * its batch id (ordo_ledger_batch_footprint); then run the submitter
+ * against the ledger, showing progress, until nothing is left in flight or
+ * waiting.
  * Killed and run again on the same DIR, it skips what is journaled and
  * finishes the job: the journal decides what was sent.
  */
@@ -27,6 +31,7 @@ static void submit_usage(FILE *f) {
   fputs("usage: ordo submit FILE --ledger URL --data DIR\n"
         "                   [--family ordo-rw|intkey|mixed] [--strategy S]\n"
         "                   [--mode continuous|rounds] [--poll-ms N] [--json]\n"
+        "                   [--key-file F]\n"
         "\n"
         "Journal the workload FILE (JSON Lines, one batch a line) in DIR,\n"
         "then submit it to the Sawtooth REST API at URL through the queuer\n"
@@ -40,6 +45,10 @@ static void submit_usage(FILE *f) {
         "                   in four intkey, chosen by its id)\n"
         "  --strategy S     parallel (default), serial, unconstrained\n"
         "  --mode M         continuous (default) or rounds\n"
+        "  --key-file F     sign every batch with this secp256k1 key (64 hex\n"
+        "                   digits, as sawtooth keygen writes it; the file\n"
+        "                   must not be world-readable). Default: a new\n"
+        "                   random key for this run, printed on stderr\n"
         "  --poll-ms N      shortest pause between two status requests for\n"
         "                   the same batches (default 20; the ledger's\n"
         "                   long-poll `wait` normally paces them)\n"
@@ -55,7 +64,7 @@ static void submit_usage(FILE *f) {
 }
 
 typedef struct submit_args {
-  const char *file, *url, *dir, *family;
+  const char *file, *url, *dir, *family, *key_file;
   ordo_queue_options qopt;
   long poll_ms;
   double timeout_s;
@@ -92,6 +101,8 @@ static int parse_args(int argc, char **argv, submit_args *a) {
       a->dir = v;
     else if (strcmp(k, "--family") == 0)
       a->family = v;
+    else if (strcmp(k, "--key-file") == 0)
+      a->key_file = v;
     else if (strcmp(k, "--strategy") == 0) {
       if (ordo_queue_strategy_parse(v, &a->qopt.strategy) != ORDO_OK)
         goto bad_value;
@@ -141,17 +152,49 @@ static double now_s(void) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Enqueue every line the journal does not have yet, 256 in flight. */
+/* The queue batch of a converted line, as every Sawtooth batch is queued:
+ * locked by what its transactions may read and write (inputs, outputs)
+ * besides what the line says, known by its batch id. *bl and *fp keep the
+ * strings (the caller frees them). */
+static int line_spec(const ordo_workload_batch *wb, const ordo_ledger_built *b,
+                     ordo_ledger_batchlist **bl, ordo_ledger_footprint *fp,
+                     ordo_queue_batch_spec *sp) {
+  int rc;
+  ordo_ledger_built_spec(wb, b, sp); /* ledger_id: the batch id */
+  if ((rc = ordo_ledger_batchlist_decode(b->batchlist, b->batchlist_len,
+                                         bl)) != ORDO_OK ||
+      (rc = ordo_ledger_batch_footprint(ordo_ledger_batchlist_batch(*bl, 0),
+                                        sp->reads, sp->nreads, sp->writes,
+                                        sp->nwrites, fp)) != ORDO_OK)
+    return rc;
+  sp->reads = fp->reads;
+  sp->nreads = fp->nreads;
+  sp->writes = fp->writes;
+  sp->nwrites = fp->nwrites;
+  return ORDO_OK;
+}
+
+/* Enqueue every line the journal does not have yet, 256 in flight, signed
+ * with the key in key_file (NULL: a new random key). The public key is
+ * printed before the first batch is signed, so it can be allow-listed. */
 static int enqueue_workload(ordo_journal *j, const ordo_workload *w,
-                            ordo_ledger_family fam, size_t *added) {
+                            ordo_ledger_family fam, const char *key_file,
+                            size_t *added) {
   ordo_ledger_signer *signer = NULL;
   ordo_ledger_conv *conv = NULL;
   ordo_op *ring[256] = {0};
   size_t i;
-  int rc;
+  int rc, said = 0;
 
   *added = 0;
-  if ((rc = ordo_ledger_signer_new(NULL, &signer)) != ORDO_OK ||
+  if (key_file != NULL &&
+      (rc = ordo_ledger_signer_from_file(key_file, &signer)) != ORDO_OK) {
+    /* A bad key file is bad input (exit 2), whatever is wrong with it. */
+    rc = ordo__set_last_error(ORDO_E_INVAL, "%s", ordo_last_error_message());
+    goto done;
+  }
+  if ((signer == NULL &&
+       (rc = ordo_ledger_signer_new(NULL, &signer)) != ORDO_OK) ||
       (rc = ordo_ledger_conv_new(fam, signer, &conv)) != ORDO_OK)
     goto done;
   for (i = 0; i <= w->nbatches && rc == ORDO_OK; i++) {
@@ -167,13 +210,29 @@ static int enqueue_workload(ordo_journal *j, const ordo_workload *w,
     const ordo_workload_batch *wb = &w->batches[i];
     if (ordo_journal_batch_status(j, wb->id, NULL, NULL, NULL) == ORDO_OK)
       continue; /* journaled by an earlier run */
+    if (!said) {
+      if (key_file != NULL)
+        fprintf(stderr, "ordo submit: signing as %s (from %s)\n",
+                ordo_ledger_signer_public_key(signer), key_file);
+      else
+        fprintf(stderr, "ordo submit: signing with a new random key %s; "
+                "pass --key-file to use an allow-listed key\n",
+                ordo_ledger_signer_public_key(signer));
+      said = 1;
+    }
     ordo_ledger_built b;
     if ((rc = ordo_ledger_conv_batch(conv, wb, &b)) != ORDO_OK)
       break;
     ordo_queue_batch_spec sp;
-    ordo_ledger_built_spec(wb, &b, &sp);
-    ring[slot] = ordo_journal_enqueue(j, &sp); /* copies everything */
+    ordo_ledger_batchlist *bl = NULL;
+    ordo_ledger_footprint fp = {0};
+    if ((rc = line_spec(wb, &b, &bl, &fp, &sp)) == ORDO_OK)
+      ring[slot] = ordo_journal_enqueue(j, &sp); /* copies everything */
+    ordo_ledger_footprint_clear(&fp);
+    ordo_ledger_batchlist_free(bl);
     ordo_ledger_built_clear(&b);
+    if (rc != ORDO_OK)
+      break;
     if (ring[slot] == NULL)
       rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
     else
@@ -225,39 +284,33 @@ static const char *clock_of(unsigned long long ms, char *buf, size_t cap) {
 }
 
 /* What the user is told about the ledger: the first failure at once with
- * its cause, then at most one line every 5 s while it lasts, and one line
- * when it answers again. Called on the stepping thread. */
+ * its cause, then at most one line of a kind every 5 s while it lasts, and
+ * one line when it answers again. Called on the stepping thread. */
 typedef struct ledger_say {
   int tty;
-  double last; /* now_s() of the last line, 0: none this outage */
+  double last[3]; /* now_s() of the last line of each event, 0: none */
 } ledger_say;
 
-static void say_ledger_error(void *ud, const ordo_submitter_progress *p) {
+static void say_ledger_error(void *ud, ordo_submitter_event ev,
+                             const ordo_submitter_progress *p) {
   ledger_say *say = ud;
   double t = now_s();
   char when[16];
-  if (!p->ledger_down && p->down_since_ms == 0 &&
-      p->last_error_cause != ORDO_SUBMITTER_CAUSE_REFUSED &&
-      p->last_error_cause != ORDO_SUBMITTER_CAUSE_TOO_LARGE &&
-      p->last_error_cause != ORDO_SUBMITTER_CAUSE_BUSY &&
-      p->last_error_cause != ORDO_SUBMITTER_CAUSE_REJECTED) {
-    if (say->last != 0)
-      fprintf(stderr, "%sordo submit: the ledger answers again\n",
-              say->tty ? "\r\033[K" : "");
-    say->last = 0;
+  const char *cr = say->tty ? "\r\033[K" : "";
+  if (ev == ORDO_SUBMITTER_EVENT_UP) {
+    fprintf(stderr, "%sordo submit: the ledger answers again\n", cr);
+    say->last[ORDO_SUBMITTER_EVENT_DOWN] = 0;
     return;
   }
-  if (say->last != 0 && t - say->last < 5.0)
+  if (say->last[ev] != 0 && t - say->last[ev] < 5.0)
     return;
-  say->last = t;
-  if (p->ledger_down)
-    fprintf(stderr, "%sordo submit: ledger unreachable since %s: %s\n",
-            say->tty ? "\r\033[K" : "",
+  say->last[ev] = t;
+  if (ev == ORDO_SUBMITTER_EVENT_DOWN)
+    fprintf(stderr, "%sordo submit: ledger unreachable since %s: %s\n", cr,
             clock_of(p->down_since_ms, when, sizeof when), p->last_error);
   else
-    fprintf(stderr, "%sordo submit: the ledger refused a request: %s "
-            "(splitting it to find the refused batch)\n",
-            say->tty ? "\r\033[K" : "", p->last_error);
+    fprintf(stderr, "%sordo submit: the ledger refused a request: %s\n", cr,
+            p->last_error);
 }
 
 int ordo__submit_main(int argc, char **argv) {
@@ -319,7 +372,7 @@ int ordo__submit_main(int argc, char **argv) {
       (rc = ordo_ledger_sawtooth_port_new(ctx, client, j, &port)) != ORDO_OK ||
       (rc = ordo_submitter_new(j, ordo_ledger_sawtooth_port_get(port), &sopt,
                                &sub)) != ORDO_OK ||
-      (rc = enqueue_workload(j, w, fam, &added)) != ORDO_OK) {
+      (rc = enqueue_workload(j, w, fam, a.key_file, &added)) != ORDO_OK) {
     fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
     exit_code = rc == ORDO_E_INVAL ? ORDO_CLI_USAGE : ORDO_CLI_FAIL;
     goto out;

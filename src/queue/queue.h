@@ -587,6 +587,12 @@ const char *ordo_submitter_cause_name(int cause);
 
 typedef struct ordo_submitter_progress ordo_submitter_progress;
 
+typedef enum ordo_submitter_event {
+  ORDO_SUBMITTER_EVENT_DOWN,    /* a call got no usable answer */
+  ORDO_SUBMITTER_EVENT_REFUSED, /* the ledger refused a request */
+  ORDO_SUBMITTER_EVENT_UP       /* it answers again after an outage */
+} ordo_submitter_event;
+
 typedef struct ordo_submitter_options {
   size_t max_per_submit;  /* batches per submit call (default 100) */
   size_t max_per_status;  /* ids per statuses call (default 1000) */
@@ -609,11 +615,13 @@ typedef struct ordo_submitter_options {
    * and metrics; it must not call back into the submitter. */
   void (*on_verdict)(void *ud, const char *id, ordo_queue_state outcome);
   void *on_verdict_ud;
-  /* Called on the stepping thread when a ledger call fails or stalls, and
-   * once when the ledger answers again after an outage (p->ledger_down 0),
-   * so a user is told at once (NULL: none). Must not call into the
-   * submitter. */
-  void (*on_ledger_error)(void *ud, const ordo_submitter_progress *p);
+  /* Called on the stepping thread when a ledger call fails or stalls
+   * (event DOWN: it cannot be reached; REFUSED: it answered with a
+   * refusal, a 413 or a 429), and once when it answers again after an
+   * outage (UP), so a user is told at once (NULL: none). p has the cause.
+   * Must not call into the submitter. */
+  void (*on_ledger_error)(void *ud, ordo_submitter_event event,
+                          const ordo_submitter_progress *p);
   void *on_ledger_error_ud;
 } ordo_submitter_options;
 

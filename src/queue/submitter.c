@@ -139,12 +139,12 @@ static int is_answer(int cause) {
          cause == ORDO_SUBMITTER_CAUSE_REJECTED;
 }
 
-static void report(ordo_submitter *s) {
+static void report(ordo_submitter *s, ordo_submitter_event ev) {
   ordo_submitter_progress p;
   if (s->opt.on_ledger_error == NULL)
     return;
   ordo_submitter_get_progress(s, &p);
-  s->opt.on_ledger_error(s->opt.on_ledger_error_ud, &p);
+  s->opt.on_ledger_error(s->opt.on_ledger_error_ud, ev, &p);
 }
 
 /* A ledger call failed with rc; fmt says what and why. counts: count it in
@@ -173,7 +173,8 @@ static void note_failure(ordo_submitter *s, int rc, int counts,
     s->prog.down_since_ms = 0;
   }
   pthread_mutex_unlock(&s->mu);
-  report(s);
+  report(s, is_answer(cause) ? ORDO_SUBMITTER_EVENT_REFUSED
+                             : ORDO_SUBMITTER_EVENT_DOWN);
 }
 
 /* A call answered: the ledger is up (said once, when it was down). */
@@ -186,7 +187,7 @@ static void note_answer(ordo_submitter *s) {
   pthread_mutex_unlock(&s->mu);
   s->fail_pause_ms = 0;
   if (was)
-    report(s);
+    report(s, ORDO_SUBMITTER_EVENT_UP);
 }
 
 /* ---- flights ----------------------------------------------------------------- */

@@ -67,8 +67,9 @@ struct ordo_server {
   int loop_stop;
 
   pthread_mutex_t stat_mu; /* guards everything down to enqueued */
-  unsigned long long ledger_logged_ns; /* loop thread only: last stderr
-                                        line about the ledger (0: none) */
+  unsigned long long ledger_logged_ns[3]; /* loop thread only: last stderr
+                                           line of each ordo_submitter_event
+                                           (0: none) */
   unsigned long long steps;
   int step_rc;             /* the last step's error, ORDO_OK when fine */
   char step_err[256];

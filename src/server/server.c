@@ -125,24 +125,24 @@ static int make_dirs(const char *path) {
 /* The loop thread                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* The submitter says the ledger failed (or answers again): a line on
- * stderr at once, then at most one every 10 s while it lasts. */
-static void log_ledger_error(void *ud, const ordo_submitter_progress *p) {
+/* The submitter says the ledger failed, refused, or answers again: a line
+ * on stderr at once, then at most one of a kind every 10 s while it lasts.
+ * Loop thread only. */
+static void log_ledger_error(void *ud, ordo_submitter_event ev,
+                             const ordo_submitter_progress *p) {
   ordo_server *srv = ud;
   unsigned long long now = ordo__now_ns();
-  if (!p->ledger_down && p->down_since_ms == 0 && srv->ledger_logged_ns != 0) {
+  unsigned long long *last = &srv->ledger_logged_ns[ev];
+  if (ev == ORDO_SUBMITTER_EVENT_UP) {
     fprintf(stderr, "ordo serve: the ledger answers again\n");
-    srv->ledger_logged_ns = 0;
+    srv->ledger_logged_ns[ORDO_SUBMITTER_EVENT_DOWN] = 0;
     return;
   }
-  if (!p->ledger_down && p->last_error_code == 0)
+  if (*last != 0 && now - *last < 10000000000ull)
     return;
-  if (srv->ledger_logged_ns != 0 &&
-      now - srv->ledger_logged_ns < 10000000000ull)
-    return;
-  srv->ledger_logged_ns = now;
+  *last = now;
   fprintf(stderr, "ordo serve: ledger %s: %s\n",
-          p->ledger_down ? "unreachable" : "refused",
+          ev == ORDO_SUBMITTER_EVENT_DOWN ? "unreachable" : "refused",
           p->last_error);
 }
 
