@@ -13,6 +13,11 @@
 #      data directory: it finishes without duplicates, verify passes.
 #   4. 20 % of requests answered 503 and every answer delayed: the run
 #      completes and verifies.
+#   5. `ordo run`, small.
+#   6. A node that refuses chosen batches (400 code 30) and large bodies
+#      (413): exactly those INVALID, the rest committed, verify passes.
+#   7. A dead ledger (nothing listening; listening but silent) is reported
+#      within 2 s and --timeout ends the run with exit 1.
 set -u
 ordo="$1"
 tmp=$(mktemp -d /tmp/ordo-e2e-XXXXXX)
@@ -152,6 +157,73 @@ assert d["runs"][0]["committed"] == d["runs"][1]["committed"], d
 print("ok   ordo run json: %.1fx" % d["speedup"])
 PY
 expect "ordo run bad flag" 2 "$ordo" run --frobnicate
+
+# 6. A permissioned ledger refuses batches (400 code 30 for the whole
+#    list, not saying which) and bodies over its limit (413): the run
+#    finishes, the refused batches are INVALID and never sent again, every
+#    other batch commits, and the ledger equals the serial replay.
+start_node "$tmp/node-refuse" 0 --refuse-rate 0.03 --max-body-bytes 65536 && {
+  expect "submit with refusals" 0 "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" \
+    --data "$tmp/q-refuse" --json
+  /usr/bin/python3 - "$tmp/out" <<'PY' || fail=1
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert d["committed"] + d["invalid"] == 600, d
+assert d["refused"] > 0, d
+assert d["invalid"] >= d["refused"], d
+print("ok   refusals: %d refused, %d invalid in all, %d committed" %
+      (d["refused"], d["invalid"], d["committed"]))
+PY
+  grep -q "refused a request: 4" "$tmp/err" \
+    || { echo "FAIL refusals: not reported on stderr"; cat "$tmp/err"; fail=1; }
+  expect "verify with refusals" 0 "$ordo" verify --workload "$tmp/w2.jsonl" \
+    --ledger "$url" --data "$tmp/q-refuse"
+  stop_node
+}
+
+# 7. A dead ledger is reported within 2 s with its cause, and --timeout
+#    ends the run with exit 1: a port nothing listens on, then one that
+#    takes connections and never answers.
+dead_ledger() { # dead_ledger NAME URL WANT_TEXT
+  local name=$1 u=$2 want=$3 t0 t1
+  t0=$(date +%s.%N)
+  timeout 60 "$ordo" submit "$tmp/w2.jsonl" --ledger "$u" --data "$tmp/q-$name" \
+    --timeout 4 > "$tmp/dead.out" 2> "$tmp/dead.err" &
+  local sub=$!
+  sleep 2.5
+  if ! grep -q "ledger unreachable since" "$tmp/dead.err" ||
+     ! grep -q "$want" "$tmp/dead.err"; then
+    echo "FAIL $name: not reported within 2.5 s"; cat "$tmp/dead.err"; fail=1
+  fi
+  wait "$sub"; local rc=$?
+  t1=$(date +%s.%N)
+  if [ "$rc" != 1 ]; then
+    echo "FAIL $name: exit $rc, want 1"; tail "$tmp/dead.err"; fail=1
+  elif ! grep -q "unreachable for" "$tmp/dead.err"; then
+    echo "FAIL $name: no closing message"; tail "$tmp/dead.err"; fail=1
+  else
+    echo "ok   $name: said at once, gave up after $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s"
+  fi
+}
+dead_ledger "dead-port" "http://127.0.0.1:1" "connect"
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+held = []
+end = time.time() + 30
+s.settimeout(0.5)
+while time.time() < end:
+    try:
+        c, _ = s.accept(); held.append(c)   # take it, never answer
+    except OSError:
+        pass
+' > "$tmp/silent.port" &
+silent=$!
+for _ in $(seq 1 50); do [ -s "$tmp/silent.port" ] && break; sleep 0.1; done
+dead_ledger "silent-port" "http://127.0.0.1:$(head -n 1 "$tmp/silent.port")" \
+  "no answer from the ledger"
+kill "$silent" 2>/dev/null
 
 # Bad usage.
 expect "submit without --ledger" 2 "$ordo" submit "$tmp/w.jsonl" --data "$tmp/x"
