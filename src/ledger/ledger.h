@@ -71,6 +71,31 @@ void ordo_ledger_signer_free(ordo_ledger_signer *s);
 /* The signer's public key, 66 hex characters; owned by the signer. */
 const char *ordo_ledger_signer_public_key(const ordo_ledger_signer *s);
 
+/*
+ * A signer from the key file `sawtooth keygen` writes: the secp256k1 secret
+ * key as 64 hex digits on one line (a trailing newline and blanks allowed,
+ * nothing else). The file is read as ordo_ledger_secret_file_read reads it
+ * (a regular file, not world-readable). Messages name the file and the
+ * problem, never the file's content; every buffer that held the key is
+ * wiped. ORDO_E_INVAL (cannot be read, not a regular file, world-readable),
+ * ORDO_E_BAD_KEY (not 64 hex digits on one line, or not a valid key),
+ * ORDO_E_NOMEM, ORDO_E_CRYPTO.
+ */
+int ordo_ledger_signer_from_file(const char *path, ordo_ledger_signer **out);
+
+/*
+ * Read a small secret file (a key, a token) that only its owner may read:
+ * refused unless it is a regular file without the world-read bit (mode &
+ * 0004, checked on the opened file). At most max bytes go into buf; *len
+ * gets how many (max: the file may be longer). `what` names the file in
+ * messages ("token file", "signing key file"): "WHAT PATH is
+ * world-readable (mode 644): chmod o-r it (0600 is usual)"; the content is
+ * never quoted. The caller wipes buf (sodium_memzero) after use; on failure
+ * it is wiped already. ORDO_E_INVAL.
+ */
+int ordo_ledger_secret_file_read(const char *what, const char *path,
+                                 char *buf, size_t max, size_t *len);
+
 /* ------------------------------------------------------------------------ */
 /* Transactions                                                              */
 /* ------------------------------------------------------------------------ */
@@ -175,6 +200,33 @@ size_t ordo_ledger_batch_txn_count(const ordo_ledger_batch *b);
 /* Transaction i (< count), owned by the batch: do not free it. */
 const ordo_ledger_txn *ordo_ledger_batch_txn(const ordo_ledger_batch *b,
                                              size_t i);
+
+/*
+ * A batch's footprint for the queuer's locks, as the validator enforces
+ * it: reads = the declared reads and every transaction's inputs, writes =
+ * the declared writes and every transaction's outputs, each sorted and
+ * without repeats. Declared addresses (arrays may be NULL when their count
+ * is 0) can only add to what the signed batch says, never narrow it: a
+ * scheduler that took a client's word for a footprint would run
+ * conflicting batches at once. The strings are borrowed (from the batch
+ * and the declared arrays: valid while both are); the two arrays are new,
+ * freed by ordo_ledger_footprint_clear. Every path that enqueues a
+ * Sawtooth batch (the server, ordo submit, the JSON C API) uses it.
+ * ORDO_E_INVAL for NULL arguments, ORDO_E_NOMEM (then *out is empty).
+ */
+typedef struct ordo_ledger_footprint {
+  const char **reads;
+  size_t nreads;
+  const char **writes;
+  size_t nwrites;
+} ordo_ledger_footprint;
+
+int ordo_ledger_batch_footprint(const ordo_ledger_batch *b,
+                                const char *const *reads, size_t nreads,
+                                const char *const *writes, size_t nwrites,
+                                ordo_ledger_footprint *out);
+/* Free the arrays and zero fp. NULL accepted. */
+void ordo_ledger_footprint_clear(ordo_ledger_footprint *fp);
 
 /*
  * Serialize a BatchList of n batches (n may be 0: Sawtooth's REST API then
@@ -474,7 +526,8 @@ int ordo_ledger_conv_batch(ordo_ledger_conv *c, const ordo_workload_batch *wb,
 void ordo_ledger_built_clear(ordo_ledger_built *b);
 
 /* The queue batch of a converted line: id, service and deps from wb, the
- * addresses and payload (pointers into b, valid while b is) from b. */
+ * addresses, payload and ledger id (the batch id) from b (pointers into b,
+ * valid while b is). */
 void ordo_ledger_built_spec(const ordo_workload_batch *wb,
                             const ordo_ledger_built *b,
                             ordo_queue_batch_spec *sp);

@@ -1,15 +1,20 @@
 /*
- * sawtooth.c — signers, and transactions, batches and BatchLists built and
- * signed the way Sawtooth's SDKs do it; addresses.
+ * sawtooth.c — signers (and their key files), and transactions, batches and
+ * BatchLists built and signed the way Sawtooth's SDKs do it; a batch's
+ * footprint for the queuer; addresses.
  *
  * Decoding and validation of what comes off the wire are in validate.c.
  */
 #include "ledger/internal.h"
 #include "runtime/runtime.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define NONCE_BYTES 16
 
@@ -82,6 +87,96 @@ void ordo_ledger_signer_free(ordo_ledger_signer *s) {
 
 const char *ordo_ledger_signer_public_key(const ordo_ledger_signer *s) {
   return s->pub;
+}
+
+int ordo_ledger_secret_file_read(const char *what, const char *path,
+                                 char *buf, size_t max, size_t *len) {
+  struct stat st;
+  ssize_t got;
+  size_t n = 0;
+  int fd;
+
+  if (len != NULL)
+    *len = 0;
+  if (what == NULL || path == NULL || buf == NULL || max == 0 || len == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "secret file: NULL argument");
+  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    return ordo__set_last_error(ORDO_E_INVAL, "%s %s: %s", what, path,
+                                strerror(errno));
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return ordo__set_last_error(ORDO_E_INVAL, "%s %s: not a regular file",
+                                what, path);
+  }
+  /* Checked on the open file, so a swap after the check changes nothing. */
+  if (st.st_mode & S_IROTH) {
+    close(fd);
+    return ordo__set_last_error(ORDO_E_INVAL, "%s %s is world-readable "
+                                "(mode %03o): chmod o-r it (0600 is usual)",
+                                what, path, (unsigned)(st.st_mode & 0777));
+  }
+  while (n < max && (got = read(fd, buf + n, max - n)) != 0) {
+    if (got < 0) {
+      int e = errno;
+      if (e == EINTR)
+        continue;
+      close(fd);
+      sodium_memzero(buf, max);
+      return ordo__set_last_error(ORDO_E_INVAL, "%s %s: %s", what, path,
+                                  strerror(e));
+    }
+    n += (size_t)got;
+  }
+  close(fd);
+  *len = n;
+  return ORDO_OK;
+}
+
+int ordo_ledger_signer_from_file(const char *path, ordo_ledger_signer **out) {
+  /* Room for a key and some trailing blanks; more is not a key file. */
+  char buf[256], hex[2 * ORDO__SECP256K1_SECRET_BYTES + 1];
+  const size_t hexlen = 2 * ORDO__SECP256K1_SECRET_BYTES;
+  size_t len = 0, i;
+  int rc;
+
+  if (out != NULL)
+    *out = NULL;
+  if (path == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "signing key file: NULL "
+                                "argument");
+  if ((rc = ordo_ledger_secret_file_read("signing key file", path, buf,
+                                         sizeof buf, &len)) != ORDO_OK)
+    return rc;
+  /* 64 hex digits, then only blanks (a newline, spaces). Messages never
+   * say what the file holds, only what is wrong with it. */
+  rc = ORDO_OK;
+  if (len == sizeof buf || len < hexlen)
+    rc = ORDO_E_BAD_KEY;
+  for (i = 0; rc == ORDO_OK && i < hexlen; i++)
+    if (!((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f') ||
+          (buf[i] >= 'A' && buf[i] <= 'F')))
+      rc = ORDO_E_BAD_KEY;
+  for (i = hexlen; rc == ORDO_OK && i < len; i++)
+    if (buf[i] != '\n' && buf[i] != '\r' && buf[i] != ' ' && buf[i] != '\t')
+      rc = ORDO_E_BAD_KEY;
+  if (rc != ORDO_OK) {
+    sodium_memzero(buf, sizeof buf);
+    return ordo__set_last_error(rc, "signing key file %s: not a secp256k1 "
+                                "private key (64 hex digits on one line, as "
+                                "sawtooth keygen writes it)", path);
+  }
+  memcpy(hex, buf, hexlen);
+  hex[hexlen] = '\0';
+  sodium_memzero(buf, sizeof buf);
+  rc = ordo_ledger_signer_new(hex, out);
+  sodium_memzero(hex, sizeof hex);
+  if (rc != ORDO_OK)
+    return ordo__set_last_error(rc, "signing key file %s: %s", path,
+                                rc == ORDO_E_BAD_KEY
+                                    ? "not a valid secp256k1 private key "
+                                      "(zero or not below the curve order)"
+                                    : ordo_last_error_message());
+  return ORDO_OK;
 }
 
 /* Sign SHA-256 of len bytes: the 128 hex digits of the compact signature. */
@@ -358,6 +453,79 @@ size_t ordo_ledger_batch_txn_count(const ordo_ledger_batch *b) {
 const ordo_ledger_txn *ordo_ledger_batch_txn(const ordo_ledger_batch *b,
                                              size_t i) {
   return i < b->ntxns ? b->txns[i] : NULL;
+}
+
+/* ---- footprints --------------------------------------------------------- */
+
+static int str_ptr_cmp(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* v[0..n) sorted, without repeats; returns the new count. */
+static size_t sort_unique(const char **v, size_t n) {
+  size_t i, k = 0;
+  if (n > 1)
+    qsort(v, n, sizeof *v, str_ptr_cmp);
+  for (i = 0; i < n; i++)
+    if (k == 0 || strcmp(v[k - 1], v[i]) != 0)
+      v[k++] = v[i];
+  return k;
+}
+
+/* declared[0..nd) and every txn's inputs (or outputs), without repeats,
+ * into a new array. Sorting, not pairwise compares: a hostile batch may
+ * list a hundred thousand addresses. */
+static int union_of(const ordo_ledger_batch *b, int outputs,
+                    const char *const *declared, size_t nd, const char ***v,
+                    size_t *n) {
+  size_t i, k, total = nd, m = 0;
+  const char **p;
+  *v = NULL;
+  *n = 0;
+  for (i = 0; i < b->ntxns; i++)
+    total += outputs ? b->txns[i]->hdr->n_outputs : b->txns[i]->hdr->n_inputs;
+  if (total == 0)
+    return ORDO_OK;
+  if (total > SIZE_MAX / sizeof *p || (p = malloc(total * sizeof *p)) == NULL)
+    return ORDO_E_NOMEM;
+  for (i = 0; i < nd; i++)
+    p[m++] = declared[i];
+  for (i = 0; i < b->ntxns; i++) {
+    const Ordo__Sawtooth__TransactionHeader *h = b->txns[i]->hdr;
+    char *const *a = outputs ? h->outputs : h->inputs;
+    size_t na = outputs ? h->n_outputs : h->n_inputs;
+    for (k = 0; k < na; k++)
+      p[m++] = a[k];
+  }
+  *v = p;
+  *n = sort_unique(p, m);
+  return ORDO_OK;
+}
+
+int ordo_ledger_batch_footprint(const ordo_ledger_batch *b,
+                                const char *const *reads, size_t nreads,
+                                const char *const *writes, size_t nwrites,
+                                ordo_ledger_footprint *out) {
+  if (out != NULL)
+    memset(out, 0, sizeof *out);
+  if (b == NULL || out == NULL || !strings_ok(reads, nreads) ||
+      !strings_ok(writes, nwrites))
+    return ordo__set_last_error(ORDO_E_INVAL, "footprint: NULL argument");
+  if (union_of(b, 0, reads, nreads, &out->reads, &out->nreads) != ORDO_OK ||
+      union_of(b, 1, writes, nwrites, &out->writes, &out->nwrites) !=
+          ORDO_OK) {
+    ordo_ledger_footprint_clear(out);
+    return ordo__set_last_error(ORDO_E_NOMEM, "footprint: out of memory");
+  }
+  return ORDO_OK;
+}
+
+void ordo_ledger_footprint_clear(ordo_ledger_footprint *fp) {
+  if (fp == NULL)
+    return;
+  free(fp->reads);
+  free(fp->writes);
+  memset(fp, 0, sizeof *fp);
 }
 
 /* ---- batch lists -------------------------------------------------------- */

@@ -157,6 +157,7 @@ void ordo_ledger_built_spec(const ordo_workload_batch *wb,
   sp->ndeps = wb->ndeps;
   sp->payload = b->batchlist;
   sp->payload_len = b->batchlist_len;
+  sp->ledger_id = b->batch_id; /* one signed batch, one queue batch */
 }
 
 /* The address of key in a family. */
