@@ -2,8 +2,15 @@
  * api.c — the submission queue's public C API (include/ordo.h, "The
  * submission queue"): JSON in, JSON out, over the journal of journal.c, so
  * that bindings (ctypes) and the HTTP server need no C structs.
+ *
+ * A payload that is a Sawtooth BatchList of one batch is scheduled by what
+ * the signed batch says (its transactions' inputs and outputs, its id as
+ * the ledger id), so this file, alone in the queue module, uses the ledger
+ * module's header: ordo_ledger_batch_footprint is the one footprint rule
+ * for every path that enqueues a Sawtooth batch.
  */
 #include "queue/queue.h"
+#include "ledger/ledger.h" /* Sawtooth payloads: footprint and batch id */
 #include "runtime/runtime.h"
 
 #include <jansson.h>
@@ -132,6 +139,44 @@ static int str_list(json_t *o, const char *key, const char ***v, size_t *n) {
   return ORDO_OK;
 }
 
+/*
+ * A payload's Sawtooth batch, if it is one: a BatchList of exactly one
+ * batch gives sp its ledger id and a footprint that is the declared one
+ * plus the batch's inputs and outputs (*bl and *fp keep the strings; the
+ * caller frees them). A payload that is no BatchList (or an empty one) is
+ * opaque to the queue and keeps the declared footprint: this API is also a
+ * plain durable queue. A BatchList of several batches is refused: a queue
+ * batch is one ledger batch.
+ */
+static int sawtooth_footprint(ordo_queue_batch_spec *sp,
+                              ordo_ledger_batchlist **bl,
+                              ordo_ledger_footprint *fp) {
+  const ordo_ledger_batch *b;
+  int rc;
+  *bl = NULL;
+  if (ordo_ledger_batchlist_decode(sp->payload, sp->payload_len, bl) !=
+          ORDO_OK ||
+      ordo_ledger_batchlist_count(*bl) == 0) {
+    ordo_ledger_batchlist_free(*bl);
+    *bl = NULL;
+    return ORDO_OK;
+  }
+  if (ordo_ledger_batchlist_count(*bl) != 1)
+    return ordo__set_last_error(ORDO_E_INVAL, "batch: 'payload' is a "
+                                "BatchList of %zu batches; one is expected",
+                                ordo_ledger_batchlist_count(*bl));
+  b = ordo_ledger_batchlist_batch(*bl, 0);
+  if ((rc = ordo_ledger_batch_footprint(b, sp->reads, sp->nreads, sp->writes,
+                                        sp->nwrites, fp)) != ORDO_OK)
+    return rc;
+  sp->reads = fp->reads;
+  sp->nreads = fp->nreads;
+  sp->writes = fp->writes;
+  sp->nwrites = fp->nwrites;
+  sp->ledger_id = ordo_ledger_batch_id(b);
+  return ORDO_OK;
+}
+
 /* An op that has already failed with rc and the thread's last message. */
 static ordo_op *failed_op(ordo_ctx *ctx, int rc) {
   ordo_op *op = ordo__op_new(ctx, NULL, NULL);
@@ -145,6 +190,9 @@ ordo_op *ordo_journal_enqueue_json(ordo_journal *j, const char *batch_json) {
   static const char *const known[] = {"id", "service", "reads", "writes",
                                       "deps", "payload"};
   ordo_queue_batch_spec sp = {0};
+  ordo_ledger_batchlist *bl = NULL;
+  ordo_ledger_footprint fp = {0};
+  const char **declared_reads = NULL, **declared_writes = NULL;
   json_error_t err;
   json_t *o, *v;
   const char *key, *b64;
@@ -182,10 +230,13 @@ ordo_op *ordo_journal_enqueue_json(ordo_journal *j, const char *batch_json) {
                               "be non-empty strings");
     goto done;
   }
-  if ((rc = str_list(o, "reads", (const char ***)&sp.reads, &sp.nreads)) ||
-      (rc = str_list(o, "writes", (const char ***)&sp.writes, &sp.nwrites)) ||
+  /* The declared lists are ours to free, whatever sp ends up with. */
+  if ((rc = str_list(o, "reads", &declared_reads, &sp.nreads)) ||
+      (rc = str_list(o, "writes", &declared_writes, &sp.nwrites)) ||
       (rc = str_list(o, "deps", (const char ***)&sp.deps, &sp.ndeps)))
     goto done;
+  sp.reads = declared_reads;
+  sp.writes = declared_writes;
   if ((v = json_object_get(o, "payload")) != NULL) {
     if ((b64 = json_string_value(v)) == NULL) {
       rc = ordo__set_last_error(ORDO_E_INVAL, "batch: 'payload' must be a "
@@ -204,14 +255,18 @@ ordo_op *ordo_journal_enqueue_json(ordo_journal *j, const char *batch_json) {
     }
     sp.payload = payload;
     sp.payload_len = plen;
+    if ((rc = sawtooth_footprint(&sp, &bl, &fp)) != ORDO_OK)
+      goto done;
   }
   op = ordo_journal_enqueue(j, &sp); /* copies everything */
 done:
   if (rc != ORDO_OK)
     op = failed_op(ordo_journal_ctx(j), rc);
-  free((void *)sp.reads);
-  free((void *)sp.writes);
+  free((void *)declared_reads);
+  free((void *)declared_writes);
   free((void *)sp.deps);
+  ordo_ledger_footprint_clear(&fp);
+  ordo_ledger_batchlist_free(bl);
   free(payload);
   json_decref(o);
   return op;
