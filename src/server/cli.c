@@ -7,6 +7,7 @@
  * in order (ordo_server_stop) and the process exits 0.
  */
 #include "cli/cli.h"
+#include "ledger/ledger.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 static void serve_usage(FILE *out) {
   fputs("usage: ordo serve [--config FILE] [--port P] [--bind ADDR]\n"
         "                  [--token-file F] [--data DIR] [--ledger URL]\n"
+        "                  [--signing-key-file F]\n"
         "\n"
         "Serve ordo's HTTP JSON API: enqueue signed batches into the durable\n"
         "queue in DIR/queue.db (submitted to the Sawtooth REST API at URL\n"
@@ -37,9 +39,15 @@ static void serve_usage(FILE *out) {
         "  --data DIR        data directory (made if missing); required\n"
         "  --ledger URL      Sawtooth REST API to submit to (default: none,\n"
         "                    batches are only journaled)\n"
+        "  --signing-key-file F\n"
+        "                    the operator's Sawtooth key (64 hex digits, as\n"
+        "                    sawtooth keygen writes it; not world-readable):\n"
+        "                    items that carry \"transactions\" instead of a\n"
+        "                    signed payload are signed with it\n"
         "  -h, --help        show this help and exit\n"
         "\n"
-        "The first line on stdout is 'listening on http://ADDR:PORT'.\n",
+        "The first line on stdout is 'listening on http://ADDR:PORT'; with a\n"
+        "signing key, stderr says 'signing as PUBKEY'.\n",
         out);
 }
 
@@ -47,7 +55,7 @@ int ordo__server_main(int argc, char **argv) {
   ordo_server_options o;
   ordo_server *srv = NULL;
   const char *config = NULL, *port = NULL, *bind = NULL, *token = NULL,
-             *data = NULL, *ledger = NULL;
+             *data = NULL, *ledger = NULL, *key_file = NULL;
   sigset_t sigs;
   int i, sig, rc;
 
@@ -75,6 +83,8 @@ int ordo__server_main(int argc, char **argv) {
       data = v;
     else if (strcmp(a, "--ledger") == 0)
       ledger = v;
+    else if (strcmp(a, "--signing-key-file") == 0)
+      key_file = v;
     else {
       fprintf(stderr, "ordo serve: unknown option '%s'\n", a);
       serve_usage(stderr);
@@ -108,6 +118,12 @@ int ordo__server_main(int argc, char **argv) {
     o.data_dir = data;
   if (ledger != NULL)
     o.ledger_url = ledger;
+  if (key_file != NULL &&
+      ordo_server_options_signing_key_file(&o, key_file) != ORDO_OK) {
+    fprintf(stderr, "ordo serve: %s\n", ordo_last_error_message());
+    ordo_server_options_clear(&o);
+    return ORDO_CLI_USAGE;
+  }
   if (o.data_dir == NULL) {
     fputs("ordo serve: missing --data DIR (or data_dir in the config)\n",
           stderr);
@@ -132,6 +148,9 @@ int ordo__server_main(int argc, char **argv) {
                                      : "listening on http://%s:%d\n",
          o.bind, ordo_server_port(srv));
   fflush(stdout);
+  if (o.signer != NULL)
+    fprintf(stderr, "ordo serve: signing as %s\n",
+            ordo_ledger_signer_public_key(o.signer));
   do {
     rc = sigwait(&sigs, &sig);
   } while (rc == EINTR);

@@ -2,7 +2,9 @@
  * config.c — the server's options: defaults, and a JSON config file on top
  * of them (server.h lists every key). The strings a config sets are copied
  * into one jansson object kept by the options (owned_), so the options stay
- * plain borrowed pointers for callers that set fields by hand.
+ * plain borrowed pointers for callers that set fields by hand. A signing
+ * key a config names is read when the config is applied (a bad or
+ * world-readable key file fails it) and owned by the options too.
  */
 #include "server/internal.h"
 #include "runtime/runtime.h"
@@ -34,6 +36,28 @@ void ordo_server_options_clear(ordo_server_options *o) {
     return;
   json_decref(o->owned_);
   o->owned_ = NULL;
+  if (o->signer_owned_ != NULL) {
+    if (o->signer == o->signer_owned_)
+      o->signer = NULL;
+    ordo_ledger_signer_free(o->signer_owned_); /* wipes the key */
+    o->signer_owned_ = NULL;
+  }
+}
+
+int ordo_server_options_signing_key_file(ordo_server_options *o,
+                                         const char *path) {
+  ordo_ledger_signer *s = NULL;
+  int rc;
+  if (o == NULL || path == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "signing key file: NULL "
+                                "argument");
+  /* The reader refuses a world-readable file and never quotes the key. */
+  if ((rc = ordo_ledger_signer_from_file(path, &s)) != ORDO_OK)
+    return rc;
+  ordo_ledger_signer_free(o->signer_owned_);
+  o->signer_owned_ = s;
+  o->signer = s;
+  return ORDO_OK;
 }
 
 static int bad(const char *key, const char *what) {
@@ -77,8 +101,10 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
       "services", "max_body_bytes", "max_items", "rate_limit_per_s",
       "rate_limit_burst", "poll_ms", "max_per_submit", "max_submit_bytes",
       "status_wait_s", "request_timeout_ms",
-      "max_jobs", "connection_limit", "shutdown_grace_ms", "runtime"};
+      "max_jobs", "connection_limit", "shutdown_grace_ms", "runtime",
+      "signing_key_file"};
   ordo_server_options n;
+  ordo_ledger_signer *signer = NULL; /* a new key, until o owns it */
   json_error_t err;
   json_t *cfg, *v, *old;
   const char *key, *s;
@@ -210,6 +236,15 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
       goto done;
     }
   }
+  s = NULL;
+  if ((rc = str_key(cfg, "signing_key_file", &s)) != ORDO_OK)
+    goto done;
+  if (s != NULL && (rc = ordo_ledger_signer_from_file(s, &signer)) !=
+                       ORDO_OK) {
+    rc = ordo__set_last_error(ORDO_E_CONFIG, "config: 'signing_key_file': "
+                              "%s", ordo_last_error_message());
+    goto done;
+  }
   /* Keep the strings: the old config's strings may still be in use. */
   old = o->owned_;
   if (old != NULL) {
@@ -228,8 +263,15 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
     n.owned_ = cfg;
     cfg = NULL;
   }
+  if (signer != NULL) {
+    ordo_ledger_signer_free(n.signer_owned_); /* a key o owned before */
+    n.signer_owned_ = signer;
+    n.signer = signer;
+    signer = NULL;
+  }
   *o = n;
 done:
+  ordo_ledger_signer_free(signer); /* wipes it */
   json_decref(cfg);
   return rc;
 }

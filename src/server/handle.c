@@ -5,9 +5,14 @@
  * Wallet endpoints are in wallet.c, /metrics in metrics.c.
  *
  * POST /v1/batches validates every item before anything is enqueued (a bad
- * item, a duplicate id, a payload that is not one valid signed batch: 4xx
- * and nothing journaled), then starts one enqueue op per item in order and
- * waits for all of them: the 202 is sent only once each is durable.
+ * item, a duplicate id or ledger id, a payload that is not one valid signed
+ * batch: 4xx and nothing journaled), then starts one enqueue op per item in
+ * order and waits for all of them: the 202 is sent only once each is
+ * durable. A Sawtooth batch is locked by what it is signed to touch (its
+ * transactions' inputs and outputs, ordo_ledger_batch_footprint): declared
+ * reads and writes can add to that, never narrow it. Items may carry
+ * "transactions" instead of a payload: the server builds and signs the
+ * batch with the operator's key (options.signer).
  */
 #include "server/internal.h"
 #include "http/http.h"
@@ -289,19 +294,27 @@ int srv_precheck(ordo_server *srv, const ordo_server_request *req,
 /* ------------------------------------------------------------------------ */
 
 typedef struct item {
-  ordo_queue_batch_spec sp;
-  unsigned char *payload; /* owned */
-  char *id;               /* owned copy when not pointing into JSON */
+  ordo_queue_batch_spec sp;  /* reads/writes: dreads/dwrites, or fp's */
+  const char *const *dreads; /* declared (pointers into the JSON): owned */
+  const char *const *dwrites;
+  unsigned char *payload;    /* owned */
+  char *id;                  /* owned copy when not pointing into JSON */
+  ordo_ledger_batchlist *bl; /* a JSON item's payload, decoded */
+  ordo_ledger_batch *built;  /* a "transactions" item's batch, signed here */
+  ordo_ledger_footprint fp;  /* with a batch: what the locks are */
 } item;
 
 static void items_free(item *it, size_t n) {
   size_t i;
   for (i = 0; i < n && it != NULL; i++) {
-    free((void *)it[i].sp.reads);
-    free((void *)it[i].sp.writes);
+    free((void *)it[i].dreads);
+    free((void *)it[i].dwrites);
     free((void *)it[i].sp.deps);
     free(it[i].payload);
     free(it[i].id);
+    ordo_ledger_footprint_clear(&it[i].fp);
+    ordo_ledger_batchlist_free(it[i].bl);
+    ordo_ledger_batch_free(it[i].built);
   }
   free(it);
 }
@@ -343,11 +356,14 @@ static int str_array(json_t *o, const char *key, const char *const **v,
   return ORDO_OK;
 }
 
-/* A payload must be one signed batch that a validator would take. */
-static int check_payload(const unsigned char *p, size_t len, char *why,
+/* A payload must be one signed batch that a validator would take; *out
+ * gets it decoded (the caller frees it), NULL on failure. */
+static int check_payload(const unsigned char *p, size_t len,
+                         ordo_ledger_batchlist **out, char *why,
                          size_t whylen) {
   ordo_ledger_batchlist *bl = NULL;
   int rc = ordo_ledger_batchlist_decode(p, len, &bl);
+  *out = NULL;
   if (rc == ORDO_OK && ordo_ledger_batchlist_count(bl) != 1) {
     rc = ORDO_E_LEDGER_EMPTY;
     ordo__set_last_error(rc, "a BatchList of exactly one batch is expected, "
@@ -355,9 +371,186 @@ static int check_payload(const unsigned char *p, size_t len, char *why,
   }
   if (rc == ORDO_OK)
     rc = ordo_ledger_batchlist_validate(bl);
-  if (rc != ORDO_OK)
+  if (rc != ORDO_OK) {
     snprintf(why, whylen, "'payload': %s", ordo_last_error_message());
-  ordo_ledger_batchlist_free(bl);
+    ordo_ledger_batchlist_free(bl);
+    return rc;
+  }
+  *out = bl;
+  return ORDO_OK;
+}
+
+/* 1 when every input and output of b is an address the journal can keep:
+ * printable ASCII (Sawtooth's are hex), 1..4096 bytes as a declared one. */
+static int batch_addresses_ok(const ordo_ledger_batch *b) {
+  size_t i, k, nt = ordo_ledger_batch_txn_count(b);
+  for (i = 0; i < nt; i++) {
+    ordo_ledger_txn_header h;
+    ordo_ledger_txn_header_get(ordo_ledger_batch_txn(b, i), &h);
+    for (k = 0; k < h.ninputs + h.noutputs; k++) {
+      const char *a = k < h.ninputs ? h.inputs[k] : h.outputs[k - h.ninputs];
+      size_t j, len = strlen(a);
+      if (len == 0 || len > 4096)
+        return 0;
+      for (j = 0; j < len; j++)
+        if ((unsigned char)a[j] < 0x20 || (unsigned char)a[j] > 0x7e)
+          return 0;
+    }
+  }
+  return 1;
+}
+
+/* The queue spec of a Sawtooth batch: locks = the declared addresses and
+ * the batch's inputs and outputs (never fewer than the batch says), ledger
+ * id = its header_signature. ORDO_E_INVAL with why, or ORDO_E_NOMEM. */
+static int item_batch(item *it, const ordo_ledger_batch *b, char *why,
+                      size_t whylen) {
+  if (!batch_addresses_ok(b)) {
+    snprintf(why, whylen, "a transaction's inputs and outputs must be "
+             "addresses of 1..4096 printable ASCII characters");
+    return ORDO_E_INVAL;
+  }
+  if (ordo_ledger_batch_footprint(b, it->dreads, it->sp.nreads, it->dwrites,
+                                  it->sp.nwrites, &it->fp) != ORDO_OK)
+    return ORDO_E_NOMEM;
+  it->sp.reads = it->fp.reads;
+  it->sp.nreads = it->fp.nreads;
+  it->sp.writes = it->fp.writes;
+  it->sp.nwrites = it->fp.nwrites;
+  it->sp.ledger_id = ordo_ledger_batch_id(b);
+  return ORDO_OK;
+}
+
+/* Transactions per "transactions" item: each costs a signature. */
+#define SRV_MAX_TXNS 1000
+
+/* base64 (standard alphabet) into a new buffer *out of *len bytes. */
+static int b64_decode(const char *b64, size_t n, unsigned char **out,
+                      size_t *len) {
+  if ((*out = malloc(n + 1)) == NULL)
+    return ORDO_E_NOMEM;
+  if (sodium_base642bin(*out, n + 1, b64, n, NULL, len, NULL,
+                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+    free(*out);
+    *out = NULL;
+    return ORDO_E_INVAL;
+  }
+  return ORDO_OK;
+}
+
+/* One element of "transactions", built and signed with the server's key. */
+static int txn_from_json(const ordo_ledger_signer *signer, json_t *t,
+                         size_t i, ordo_ledger_txn **out, char *why,
+                         size_t whylen) {
+  static const char *const known[] = {"family_name", "family_version",
+                                      "inputs",      "outputs",
+                                      "payload",     "dependencies"};
+  ordo_ledger_txn_spec ts;
+  const char *key;
+  json_t *v;
+  unsigned char *payload = NULL;
+  size_t plen = 0;
+  char sub[400];
+  int rc;
+
+  memset(&ts, 0, sizeof ts);
+  if (!json_is_object(t)) {
+    snprintf(why, whylen, "'transactions'[%zu] must be an object", i);
+    return ORDO_E_INVAL;
+  }
+  json_object_foreach(t, key, v) {
+    size_t k;
+    for (k = 0; k < sizeof known / sizeof known[0] && strcmp(key, known[k]);
+         k++)
+      ;
+    if (k == sizeof known / sizeof known[0]) {
+      snprintf(why, whylen, "'transactions'[%zu]: unknown key '%.64s'", i,
+               key);
+      return ORDO_E_INVAL;
+    }
+  }
+  if (!good_str(json_object_get(t, "family_name"), 256) ||
+      !good_str(json_object_get(t, "family_version"), 256)) {
+    snprintf(why, whylen, "'transactions'[%zu]: 'family_name' and "
+             "'family_version' must be non-empty strings of at most 256 "
+             "bytes", i);
+    return ORDO_E_INVAL;
+  }
+  ts.family_name = json_string_value(json_object_get(t, "family_name"));
+  ts.family_version = json_string_value(json_object_get(t, "family_version"));
+  if (!json_is_array(json_object_get(t, "inputs")) ||
+      !json_is_array(json_object_get(t, "outputs"))) {
+    snprintf(why, whylen, "'transactions'[%zu]: 'inputs' and 'outputs' (the "
+             "addresses it may read and write) are required arrays", i);
+    return ORDO_E_INVAL;
+  }
+  if ((rc = str_array(t, "inputs", &ts.inputs, &ts.ninputs, sub,
+                      sizeof sub)) != ORDO_OK ||
+      (rc = str_array(t, "outputs", &ts.outputs, &ts.noutputs, sub,
+                      sizeof sub)) != ORDO_OK ||
+      (rc = str_array(t, "dependencies", &ts.dependencies,
+                      &ts.ndependencies, sub, sizeof sub)) != ORDO_OK) {
+    if (rc != ORDO_E_NOMEM)
+      snprintf(why, whylen, "'transactions'[%zu]: %s", i, sub);
+    goto out;
+  }
+  v = json_object_get(t, "payload");
+  if (!json_is_string(v) ||
+      (rc = b64_decode(json_string_value(v), json_string_length(v), &payload,
+                       &plen)) == ORDO_E_INVAL) {
+    snprintf(why, whylen, "'transactions'[%zu]: 'payload' must be a base64 "
+             "string", i);
+    rc = ORDO_E_INVAL;
+    goto out;
+  }
+  if (rc != ORDO_OK)
+    goto out;
+  ts.payload = payload;
+  ts.payload_len = plen;
+  if ((rc = ordo_ledger_txn_build(signer, NULL, &ts, out)) != ORDO_OK &&
+      rc != ORDO_E_NOMEM) {
+    snprintf(why, whylen, "'transactions'[%zu]: %s", i,
+             ordo_last_error_message());
+    rc = ORDO_E_INVAL;
+  }
+out:
+  free((void *)ts.inputs);
+  free((void *)ts.outputs);
+  free((void *)ts.dependencies);
+  free(payload);
+  return rc;
+}
+
+/* A "transactions" item: its batch built and signed with the server's key,
+ * into it->built and it->payload (a BatchList of it). */
+static int item_txns(const ordo_ledger_signer *signer, json_t *arr, item *it,
+                     size_t *plen, char *why, size_t whylen) {
+  ordo_ledger_txn **txns;
+  size_t i, n = json_array_size(arr), made = 0;
+  int rc = ORDO_OK;
+
+  if (!json_is_array(arr) || n == 0 || n > SRV_MAX_TXNS) {
+    snprintf(why, whylen, "'transactions' must be an array of 1..%d "
+             "transactions", SRV_MAX_TXNS);
+    return ORDO_E_INVAL;
+  }
+  if ((txns = calloc(n, sizeof *txns)) == NULL)
+    return ORDO_E_NOMEM;
+  for (i = 0; i < n && rc == ORDO_OK; i++)
+    if ((rc = txn_from_json(signer, json_array_get(arr, i), i, &txns[i], why,
+                            whylen)) == ORDO_OK)
+      made++;
+  if (rc == ORDO_OK &&
+      (rc = ordo_ledger_batch_build(signer, txns, n, &it->built)) ==
+          ORDO_OK) {
+    const ordo_ledger_batch *one[1] = {it->built};
+    rc = ordo_ledger_batchlist_encode(one, 1, &it->payload, plen);
+  }
+  if (rc != ORDO_OK && rc != ORDO_E_INVAL)
+    rc = ORDO_E_NOMEM; /* every header here was built by us */
+  for (i = 0; i < made; i++)
+    ordo_ledger_txn_free(txns[i]);
+  free(txns);
   return rc;
 }
 
@@ -365,7 +558,9 @@ static int check_payload(const unsigned char *p, size_t len, char *why,
 static int item_from_json(ordo_server *srv, json_t *o, const char *service,
                           item *it, char *why, size_t whylen) {
   static const char *const known[] = {"id", "service", "reads", "writes",
-                                      "deps", "payload"};
+                                      "deps", "payload", "transactions"};
+  const ordo_ledger_batch *batch = NULL;
+  json_t *txns;
   const char *key;
   json_t *v;
   int rc;
@@ -400,78 +595,86 @@ static int item_from_json(ordo_server *srv, json_t *o, const char *service,
   } else {
     it->sp.service = service;
   }
-  if ((rc = str_array(o, "reads", &it->sp.reads, &it->sp.nreads, why,
+  if ((rc = str_array(o, "reads", &it->dreads, &it->sp.nreads, why,
                       whylen)) != ORDO_OK ||
-      (rc = str_array(o, "writes", &it->sp.writes, &it->sp.nwrites, why,
+      (rc = str_array(o, "writes", &it->dwrites, &it->sp.nwrites, why,
                       whylen)) != ORDO_OK ||
       (rc = str_array(o, "deps", &it->sp.deps, &it->sp.ndeps, why,
                       whylen)) != ORDO_OK)
     return rc;
+  it->sp.reads = it->dreads;
+  it->sp.writes = it->dwrites;
   for (size_t i = 0; i < it->sp.ndeps; i++)
     if (strcmp(it->sp.deps[i], it->sp.id) == 0) {
       snprintf(why, whylen, "'deps' names the batch itself");
       return ORDO_E_INVAL;
     }
-  if ((v = json_object_get(o, "payload")) != NULL) {
+  v = json_object_get(o, "payload");
+  txns = json_object_get(o, "transactions");
+  if (v != NULL && txns != NULL) {
+    snprintf(why, whylen, "give 'payload' (a batch you signed) or "
+             "'transactions' (signed by this server), not both");
+    return ORDO_E_INVAL;
+  }
+  if (v != NULL) {
     const char *b64 = json_string_value(v);
-    size_t n = json_string_length(v), plen = 0;
+    size_t plen = 0;
     if (b64 == NULL) {
       snprintf(why, whylen, "'payload' must be a base64 string");
       return ORDO_E_INVAL;
     }
-    if ((it->payload = malloc(n + 1)) == NULL)
-      return ORDO_E_NOMEM;
-    if (sodium_base642bin(it->payload, n + 1, b64, n, NULL, &plen, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0) {
-      snprintf(why, whylen, "'payload' is not base64");
-      return ORDO_E_INVAL;
+    if ((rc = b64_decode(b64, json_string_length(v), &it->payload, &plen)) !=
+        ORDO_OK) {
+      if (rc == ORDO_E_INVAL)
+        snprintf(why, whylen, "'payload' is not base64");
+      return rc;
     }
-    if ((rc = check_payload(it->payload, plen, why, whylen)) != ORDO_OK)
+    if ((rc = check_payload(it->payload, plen, &it->bl, why, whylen)) !=
+        ORDO_OK)
       return rc == ORDO_E_NOMEM ? rc : ORDO_E_INVAL;
     it->sp.payload = it->payload;
     it->sp.payload_len = plen;
+    batch = ordo_ledger_batchlist_batch(it->bl, 0);
+  } else if (txns != NULL) {
+    size_t plen = 0;
+    if (srv->opts.signer == NULL) {
+      snprintf(why, whylen, "'transactions' needs a signing key on this "
+               "server (signing_key_file); send a signed 'payload' instead");
+      return ORDO_E_INVAL;
+    }
+    if ((rc = item_txns(srv->opts.signer, txns, it, &plen, why, whylen)) !=
+        ORDO_OK)
+      return rc;
+    it->sp.payload = it->payload;
+    it->sp.payload_len = plen;
+    batch = it->built;
   } else if (srv->client != NULL) {
-    snprintf(why, whylen, "'payload' (a base64 BatchList of one batch) is "
-             "required: this server submits to a ledger");
+    snprintf(why, whylen, "'payload' (a base64 BatchList of one batch) or "
+             "'transactions' is required: this server submits to a ledger");
     return ORDO_E_INVAL;
   }
-  return ORDO_OK;
+  return batch != NULL ? item_batch(it, batch, why, whylen) : ORDO_OK;
 }
 
-/* Union of a batch's transactions' inputs (reads) or outputs (writes). */
-static int addr_union(const ordo_ledger_batch *b, int outputs,
-                      const char *const **v, size_t *n) {
-  size_t i, k, total = 0, m = 0, nt = ordo_ledger_batch_txn_count(b);
-  const char **p;
-  for (i = 0; i < nt; i++) {
-    ordo_ledger_txn_header h;
-    ordo_ledger_txn_header_get(ordo_ledger_batch_txn(b, i), &h);
-    total += outputs ? h.noutputs : h.ninputs;
-  }
-  *v = NULL;
-  *n = 0;
-  if (total == 0)
-    return ORDO_OK;
-  if ((p = calloc(total, sizeof *p)) == NULL)
-    return ORDO_E_NOMEM;
-  for (i = 0; i < nt; i++) {
-    ordo_ledger_txn_header h;
-    const char *const *a;
-    size_t na;
-    ordo_ledger_txn_header_get(ordo_ledger_batch_txn(b, i), &h);
-    a = outputs ? h.outputs : h.inputs;
-    na = outputs ? h.noutputs : h.ninputs;
-    for (k = 0; k < na; k++) {
-      size_t d;
-      for (d = 0; d < m && strcmp(p[d], a[k]) != 0; d++)
-        ;
-      if (d == m)
-        p[m++] = a[k];
-    }
-  }
-  *v = p;
-  *n = m;
-  return ORDO_OK;
+/* 1 (with a 409 made) when the journal has a batch with its ledger id:
+ * the same signed batch must not be queued twice under two ids. */
+static int ledger_dup(ordo_server *srv, const item *it, const char *what,
+                      size_t i, ordo_server_response *resp, int *rc) {
+  char *first = NULL;
+  int r;
+  if (it->sp.ledger_id == NULL)
+    return 0;
+  r = ordo_journal_ledger_find(srv->j, it->sp.ledger_id, &first);
+  if (r == ORDO_E_NOT_FOUND)
+    return 0;
+  if (r != ORDO_OK)
+    *rc = srv_reply(resp, 500, NULL);
+  else
+    *rc = srv_error(resp, 409, ORDO_E_EXISTS, "%s %zu: ledger batch %.16s… "
+                    "is already queued as %s", what, i, it->sp.ledger_id,
+                    first);
+  free(first);
+  return 1;
 }
 
 /* The answer to a request whose items are checked: enqueue them in order,
@@ -608,17 +811,23 @@ static int post_raw(ordo_server *srv, const ordo_server_request *req,
   }
   for (i = 0; i < n; i++) {
     const ordo_ledger_batch *b = ordo_ledger_batchlist_batch(bl, i);
+    char why[200];
     size_t k;
     it[i].sp.id = ordo_ledger_batch_id(b);
     it[i].sp.service = svc;
-    if (addr_union(b, 0, &it[i].sp.reads, &it[i].sp.nreads) != ORDO_OK ||
-        addr_union(b, 1, &it[i].sp.writes, &it[i].sp.nwrites) != ORDO_OK ||
+    if ((rc = item_batch(&it[i], b, why, sizeof why)) == ORDO_E_INVAL) {
+      rc = srv_error(resp, 400, ORDO_E_INVAL, "batch %zu: %s", i, why);
+      goto out;
+    }
+    if (rc != ORDO_OK ||
         ordo_ledger_batchlist_encode(&b, 1, &it[i].payload,
                                      &it[i].sp.payload_len) != ORDO_OK) {
       rc = srv_reply(resp, 500, NULL);
       goto out;
     }
     it[i].sp.payload = it[i].payload;
+    if (ledger_dup(srv, &it[i], "batch", i, resp, &rc))
+      goto out;
     for (k = 0; k < i; k++)
       if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
         rc = srv_error(resp, 409, ORDO_E_EXISTS, "batch %zu: the same batch "
@@ -697,12 +906,22 @@ static int post_batches(ordo_server *srv, const ordo_server_request *req,
       rc = srv_error(resp, 400, ORDO_E_INVAL, "item %zu: %s", i, why);
       goto out;
     }
-    for (k = 0; k < i; k++)
+    for (k = 0; k < i; k++) {
       if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
         rc = srv_error(resp, 409, ORDO_E_EXISTS, "item %zu: id '%s' repeats "
                        "item %zu", i, it[i].sp.id, k);
         goto out;
       }
+      if (it[i].sp.ledger_id != NULL && it[k].sp.ledger_id != NULL &&
+          strcmp(it[k].sp.ledger_id, it[i].sp.ledger_id) == 0) {
+        rc = srv_error(resp, 409, ORDO_E_EXISTS, "item %zu: ledger batch "
+                       "%.16s… is item %zu's ('%s') too", i,
+                       it[i].sp.ledger_id, k, it[k].sp.id);
+        goto out;
+      }
+    }
+    if (ledger_dup(srv, &it[i], "item", i, resp, &rc))
+      goto out;
     if (ordo_journal_batch_status(srv->j, it[i].sp.id, NULL, NULL, NULL) ==
         ORDO_OK) {
       rc = srv_error(resp, 409, ORDO_E_EXISTS, "item %zu: batch '%s' is "
@@ -732,13 +951,15 @@ static int get_batch(ordo_server *srv, const char *id,
                ? srv_error(resp, 404, ORDO_E_NOT_FOUND, "no batch with that "
                            "id")
                : srv_reply(resp, 500, NULL);
-  if (srv->port == NULL ||
-      (lid = ordo_ledger_sawtooth_id(srv->port, id)) == NULL)
-    return reply_text(resp, 200, text);
-  /* With a ledger: the batch's Sawtooth id too. */
+  /* The Sawtooth id is the queue's ledger_id (in the journal's JSON). A
+   * batch journaled before ledger ids were kept has none there: the port
+   * knows it from the payload it sent. */
   o = json_loads(text, 0, NULL);
   free(text);
-  if (o != NULL && json_object_set_new(o, "ledger_id", json_string(lid)) != 0) {
+  if (o != NULL && json_object_get(o, "ledger_id") == NULL &&
+      srv->port != NULL &&
+      (lid = ordo_ledger_sawtooth_id(srv->port, id)) != NULL &&
+      json_object_set_new(o, "ledger_id", json_string(lid)) != 0) {
     json_decref(o);
     o = NULL;
   }
@@ -852,6 +1073,14 @@ static int get_queue(ordo_server *srv, ordo_server_response *resp) {
       (json_object_set_new(o, "ledger", json_boolean(srv->client != NULL)) ||
        (srv->client != NULL &&
         json_object_set_new(o, "submitter", submitter_json(srv))))) {
+    json_decref(o);
+    o = NULL;
+  }
+  /* The key "transactions" items are signed with: allow-list it. */
+  if (o != NULL && srv->opts.signer != NULL &&
+      json_object_set_new(o, "signer_public_key",
+                          json_string(ordo_ledger_signer_public_key(
+                              srv->opts.signer))) != 0) {
     json_decref(o);
     o = NULL;
   }

@@ -105,6 +105,11 @@ typedef struct ordo_server ordo_server;
  *   connection_limit       int, 1..100000                           256
  *   shutdown_grace_ms      int, 0..600000, wait for requests       10000
  *   runtime                object of ordo_config keys (cheap_threads, …)
+ *   signing_key_file       string, path: the operator's Sawtooth     none
+ *                          key (64 hex digits, as `sawtooth keygen`
+ *                          writes it; not world-readable), read
+ *                          when the config is applied; the server
+ *                          signs "transactions" items with it
  */
 typedef struct ordo_server_options {
   const char *bind;       /* NULL: "127.0.0.1" */
@@ -130,6 +135,14 @@ typedef struct ordo_server_options {
   ordo_config runtime; /* used when ctx is NULL */
   ordo_ctx *ctx;       /* borrowed when not NULL: must outlive the server */
   void *owned_;        /* strings of a config file; ordo_server_options_clear */
+  /* The operator's Sawtooth key: POST /v1/batches items with
+   * "transactions" (instead of a signed "payload") are built into a batch
+   * signed with it; NULL: such items are refused. Borrowed: it must outlive
+   * the server. ordo_server_options_signing_key_file (and the config key
+   * signing_key_file) set it to a signer the options own (signer_owned_,
+   * freed by ordo_server_options_clear). */
+  const struct ordo_ledger_signer *signer;
+  void *signer_owned_;
 } ordo_server_options;
 
 /* The defaults above (runtime: ordo_config_init then the environment). */
@@ -145,6 +158,17 @@ int ordo_server_options_from_file(ordo_server_options *o, const char *path);
 /* Free what the _from_* calls made. The options can be used again after
  * ordo_server_options_init. */
 void ordo_server_options_clear(ordo_server_options *o);
+
+/*
+ * Read the operator's signing key file (ordo_ledger_signer_from_file: 64
+ * hex digits on one line; a world-readable file is refused, as the token
+ * file is) into o->signer, owned by the options (one they owned before is
+ * freed). `ordo serve --signing-key-file` and the config key call it.
+ * ORDO_E_INVAL / ORDO_E_BAD_KEY naming the file, never its content; on
+ * failure o keeps what it had.
+ */
+int ordo_server_options_signing_key_file(ordo_server_options *o,
+                                         const char *path);
 
 /*
  * Start: check the options, read the token, make DATA_DIR, open the
