@@ -8,15 +8,19 @@
  *   1  POST /batch_statuses     body, application/json
  *   2  GET  /batch_statuses?... query
  *   3  GET  /state?...          query
- *   4  GET  /blocks?...         query
- *   5  GET  <path>              the bytes as a path ("/state/...", ...)
+ *   4  GET  /blocks?...         query (start=, head=, limit=)
+ *   5  GET  <path>              the bytes as a path ("/state/...",
+ *                               "/blocks/{id}", ...)
  *   6  POST /batches            body, with the content type from the query
  *
  * Properties: every request is answered with a status in 200..599 and a
  * JSON text (one object); a 4xx/5xx answer carries {"error": {"code"}}.
  * One node (in a temporary directory) serves the whole run; every 64 inputs
- * a block is cut, so accepted batches are applied too. max_wait_s is 0, so
- * wait= never blocks.
+ * a block is cut, so accepted batches are applied too (and batches whose
+ * dependencies are unmet stay pending). max_wait_s is 0, so wait= never
+ * blocks. A quarter of batches are refused by refuse_rate, so the 400/30
+ * path runs too. The body limit (413, plain text) is the HTTP server's,
+ * not ordo_node_handle's, so every answer here is JSON.
  */
 #include "ordo.h"
 #include "node/node.h"
@@ -49,6 +53,7 @@ static void setup(void) {
   o.port = -1;
   o.block_ms = 0;
   o.max_wait_s = 0;
+  o.refuse_rate = 0.25;
   if (ordo_node_start(&o, &node) != ORDO_OK)
     abort();
   atexit(teardown);

@@ -14,6 +14,7 @@
 #include "support/support.h"
 
 #include <cbor.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -381,7 +383,7 @@ static void test_commit_and_read(void **st) {
   assert_non_null(json_object_get(json_object_get(j, "paging"), "next"));
   json_decref(j);
   assert_int_equal(http(port, "GET", "/blocks?limit=0", NULL, NULL, 0, &j), 400);
-  assert_int_equal(error_code(j), 54);
+  assert_int_equal(error_code(j), 53);
 
   /* Idempotent: the same batch again is accepted, not applied again (a
    * second "set" would make it INVALID). */
@@ -576,14 +578,18 @@ static void test_statuses(void **st) {
       assert_int_equal(json_array_size(json_object_get(j, "data")), 15);
       json_decref(j);
     }
-    len += (size_t)snprintf(target + len, sizeof target - len, "%s%zx", i ? "," : "", i);
+    len += (size_t)snprintf(target + len, sizeof target - len, "%s%0128zx",
+                            i ? "," : "", i);
   }
   assert_int_equal(http(port, "GET", target, NULL, NULL, 0, &j), 400);
   assert_int_equal(error_code(j), 66);
   assert_int_equal(http(port, "GET", "/batch_statuses", NULL, NULL, 0, &j), 400);
   assert_int_equal(error_code(j), 66);
-  assert_int_equal(http(port, "GET", "/batch_statuses?id=a,,b", NULL, NULL, 0, &j), 400);
+  assert_int_equal(http(port, "GET", "/batch_statuses?id=", NULL, NULL, 0, &j), 400);
   assert_int_equal(error_code(j), 66);
+  /* An empty id among others is an invalid id, as on Sawtooth. */
+  assert_int_equal(http(port, "GET", "/batch_statuses?id=a,,b", NULL, NULL, 0, &j), 400);
+  assert_int_equal(error_code(j), 60);
 
   ordo_ledger_batch_free(b);
   ordo_ledger_signer_free(s);
@@ -1039,13 +1045,24 @@ static void test_handle_direct(void **st) {
   assert_int_equal(handle(n, "GET", "/blocks", "limit=5&start=0", NULL, NULL, 0, &j), 200);
   assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
   json_decref(j);
-  assert_int_equal(handle(n, "GET", "/batch_statuses", "id=%61%62c&wait=x%", NULL,
-                          NULL, 0, &j),
-                   200);
-  assert_string_equal(json_string_value(json_object_get(
-                          json_array_get(json_object_get(j, "data"), 0), "id")),
-                      "abc");
-  json_decref(j);
+  {
+    /* The query is percent-decoded before the id is checked. */
+    char q[200], want[ORDO_LEDGER_ID_SIZE];
+    memset(want, 'b', ORDO_LEDGER_ID_LEN);
+    want[0] = 'a';
+    want[ORDO_LEDGER_ID_LEN] = '\0';
+    snprintf(q, sizeof q, "id=%%61%s&wait=x%%", want + 1);
+    assert_int_equal(handle(n, "GET", "/batch_statuses", q, NULL, NULL, 0, &j),
+                     200);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "data"), 0), "id")),
+                        want);
+    json_decref(j);
+  }
+  assert_int_equal(handle(n, "GET", "/batch_statuses", "id=%61%62c", NULL, NULL,
+                          0, &j),
+                   400);
+  assert_int_equal(error_code(j), 60);
   assert_int_equal(handle(n, "DELETE", "/state", NULL, NULL, NULL, 0, &j), 405);
   json_decref(j);
   assert_int_equal(handle(n, "GET", "/state", "limit=1001", NULL, NULL, 0, &j), 400);
@@ -1057,6 +1074,1011 @@ static void test_handle_direct(void **st) {
   assert_int_equal(ordo_node_stop(n), ORDO_OK);
   support_rmdir_all(dir);
 }
+
+/* ------------------------------------------------------------------------ */
+/* As a validator and its REST API answer                                    */
+/* ------------------------------------------------------------------------ */
+
+/* An intkey txn whose header lists ndeps dependencies. */
+static ordo_ledger_txn *intkey_deps(const ordo_ledger_signer *s,
+                                    ordo_ledger_intkey_verb verb,
+                                    const char *name, unsigned value,
+                                    const char *const *deps, size_t ndeps) {
+  char addr[ORDO_LEDGER_ADDRESS_SIZE];
+  const char *addrs[1] = {addr};
+  unsigned char *pl = NULL;
+  size_t plen = 0;
+  ordo_ledger_txn_spec spec = {0};
+  ordo_ledger_txn *t = NULL;
+  assert_int_equal(ordo_ledger_intkey_address(name, addr), ORDO_OK);
+  assert_int_equal(ordo_ledger_intkey_encode(verb, name, value, &pl, &plen),
+                   ORDO_OK);
+  spec.family_name = ORDO_LEDGER_INTKEY_FAMILY;
+  spec.family_version = "1.0";
+  spec.inputs = addrs;
+  spec.ninputs = 1;
+  spec.outputs = addrs;
+  spec.noutputs = 1;
+  spec.dependencies = deps;
+  spec.ndependencies = ndeps;
+  spec.payload = pl;
+  spec.payload_len = plen;
+  assert_int_equal(ordo_ledger_txn_build(s, NULL, &spec, &t), ORDO_OK);
+  free(pl);
+  return t;
+}
+
+/* A batch of the n txns, which the caller keeps (so one txn can go into
+ * several batches). */
+static ordo_ledger_batch *batch_of(const ordo_ledger_signer *s,
+                                   ordo_ledger_txn *const *t, size_t n) {
+  ordo_ledger_batch *b = NULL;
+  assert_int_equal(ordo_ledger_batch_build(s, t, n, &b), ORDO_OK);
+  return b;
+}
+
+static int post_direct(ordo_node *n, ordo_ledger_batch *const *b, size_t nb,
+                       json_t **out) {
+  size_t len;
+  unsigned char *body = encode(b, nb, &len);
+  int st = handle(n, "POST", "/batches", NULL, "application/octet-stream",
+                  body, len, out);
+  free(body);
+  return st;
+}
+
+/* The status of id through ordo_node_handle; *msg (when not NULL) the
+ * first invalid transaction's message, or NULL. */
+static char *status_direct(ordo_node *n, const char *id, char **msg) {
+  char q[256];
+  json_t *j, *e, *inv;
+  char *s;
+  snprintf(q, sizeof q, "id=%s", id);
+  assert_int_equal(handle(n, "GET", "/batch_statuses", q, NULL, NULL, 0, &j),
+                   200);
+  e = json_array_get(json_object_get(j, "data"), 0);
+  s = strdup(json_string_value(json_object_get(e, "status")));
+  inv = json_array_get(json_object_get(e, "invalid_transactions"), 0);
+  if (msg != NULL)
+    *msg = inv != NULL
+               ? strdup(json_string_value(json_object_get(inv, "message")))
+               : NULL;
+  json_decref(j);
+  return s;
+}
+
+static void assert_status(ordo_node *n, const char *id, const char *want) {
+  char *s = status_direct(n, id, NULL);
+  assert_string_equal(s, want);
+  free(s);
+}
+
+/* Cut blocks (at most max) until id is not PENDING; its status. */
+static char *cut_until_final(ordo_node *n, const char *id, int max,
+                             char **msg) {
+  int i;
+  for (i = 0; i < max; i++) {
+    char *s;
+    assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+    s = status_direct(n, id, msg);
+    if (strcmp(s, "PENDING") != 0 || i + 1 == max)
+      return s;
+    free(s);
+    if (msg != NULL)
+      free(*msg);
+  }
+  return NULL;
+}
+
+/* The block_num holding batch id (and its index there in *pos), or -1. */
+static long long block_of(ordo_node *n, const char *id, size_t *pos) {
+  json_t *j, *data;
+  size_t i, k;
+  long long num = -1;
+  assert_int_equal(handle(n, "GET", "/blocks", NULL, NULL, NULL, 0, &j), 200);
+  data = json_object_get(j, "data");
+  for (i = 0; i < json_array_size(data); i++) {
+    json_t *h = json_object_get(json_array_get(data, i), "header");
+    json_t *ids = json_object_get(h, "batch_ids");
+    for (k = 0; k < json_array_size(ids); k++)
+      if (strcmp(json_string_value(json_array_get(ids, k)), id) == 0) {
+        num = atoll(json_string_value(json_object_get(h, "block_num")));
+        if (pos != NULL)
+          *pos = k;
+      }
+  }
+  json_decref(j);
+  return num;
+}
+
+/* {"error": {"code": code, "title": title}} (frees j). */
+static void assert_error(json_t *j, long code, const char *title) {
+  json_t *e = json_object_get(j, "error");
+  assert_non_null(e);
+  assert_int_equal(json_integer_value(json_object_get(e, "code")), code);
+  assert_string_equal(json_string_value(json_object_get(e, "title")), title);
+  json_decref(j);
+}
+
+static int is_lower_hex(const char *s, size_t n) {
+  size_t i;
+  for (i = 0; s[i] != '\0'; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  return i == n;
+}
+
+/* Batch and block ids are 128 lower-case hex digits: anything else in
+ * ?id=, the POST array, /blocks/{id}, start= or head= fails the whole
+ * request with 400/60, as Sawtooth's REST API. */
+static void test_ids_are_128_hex(void **st) {
+  char *dir = tmpdir(), good[ORDO_LEDGER_ID_SIZE], upper[ORDO_LEDGER_ID_SIZE];
+  char q[600], body[600], head[ORDO_LEDGER_ID_SIZE];
+  ordo_node *n = start(dir, -1, 0, 0, 0);
+  const char *bad[4];
+  json_t *j;
+  size_t i;
+  (void)st;
+
+  memset(good, 'a', ORDO_LEDGER_ID_LEN);
+  good[ORDO_LEDGER_ID_LEN] = '\0';
+  memset(upper, 'A', ORDO_LEDGER_ID_LEN);
+  upper[ORDO_LEDGER_ID_LEN] = '\0';
+  bad[0] = "abc";
+  bad[1] = upper;
+  bad[2] = good + 1; /* 127 digits */
+  bad[3] = "";
+  for (i = 0; i < 4; i++) {
+    snprintf(q, sizeof q, "id=%s,%s", good, bad[i]);
+    assert_int_equal(handle(n, "GET", "/batch_statuses", q, NULL, NULL, 0, &j),
+                     400);
+    assert_non_null(strstr(json_string_value(json_object_get(
+                               json_object_get(j, "error"), "message")),
+                           "Blockchain items are identified by 128 character "
+                           "hex-strings"));
+    assert_error(j, 60, "Invalid Resource Id");
+    snprintf(body, sizeof body, "[\"%s\",\"%s\"]", good, bad[i]);
+    assert_int_equal(handle(n, "POST", "/batch_statuses", NULL,
+                            "application/json", body, strlen(body), &j),
+                     400);
+    assert_error(j, 60, "Invalid Resource Id");
+  }
+  snprintf(q, sizeof q, "/blocks/%s", upper);
+  assert_int_equal(handle(n, "GET", q, NULL, NULL, NULL, 0, &j), 400);
+  assert_error(j, 60, "Invalid Resource Id");
+  assert_int_equal(handle(n, "GET", "/blocks", "start=xyz", NULL, NULL, 0, &j),
+                   400);
+  assert_error(j, 60, "Invalid Resource Id");
+  assert_int_equal(handle(n, "GET", "/blocks", "head=abc", NULL, NULL, 0, &j),
+                   400);
+  assert_error(j, 60, "Invalid Resource Id");
+  assert_int_equal(handle(n, "GET", "/state", "head=abc", NULL, NULL, 0, &j),
+                   400);
+  assert_error(j, 60, "Invalid Resource Id");
+
+  /* The genesis block's id is one of them, and can be fetched by it. */
+  assert_int_equal(handle(n, "GET", "/blocks", NULL, NULL, NULL, 0, &j), 200);
+  snprintf(head, sizeof head, "%s",
+           json_string_value(json_object_get(json_array_get(
+                                                 json_object_get(j, "data"), 0),
+                                             "header_signature")));
+  json_decref(j);
+  assert_true(is_lower_hex(head, ORDO_LEDGER_ID_LEN));
+  snprintf(q, sizeof q, "/blocks/%s", head);
+  assert_int_equal(handle(n, "GET", q, NULL, NULL, NULL, 0, &j), 200);
+  assert_string_equal(json_string_value(json_object_get(
+                          json_object_get(j, "data"), "header_signature")),
+                      head);
+  json_decref(j);
+  /* Well-formed but unknown: 404, Block Not Found / Head Not Found. */
+  snprintf(q, sizeof q, "/blocks/%s", good);
+  assert_int_equal(handle(n, "GET", q, NULL, NULL, NULL, 0, &j), 404);
+  assert_error(j, 70, "Block Not Found");
+  snprintf(q, sizeof q, "head=%s", good);
+  assert_int_equal(handle(n, "GET", "/blocks", q, NULL, NULL, 0, &j), 404);
+  assert_error(j, 50, "Head Not Found");
+  assert_int_equal(handle(n, "GET", "/state", q, NULL, NULL, 0, &j), 404);
+  assert_error(j, 50, "Head Not Found");
+
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
+/* limit= outside 1..1000 (or not a number) is 400/53 on /state and
+ * /blocks. */
+static void test_limit_out_of_range(void **st) {
+  char *dir = tmpdir();
+  ordo_node *n = start(dir, -1, 0, 0, 0);
+  const char *paths[2] = {"/state", "/blocks"};
+  const char *bad[4] = {"limit=0", "limit=1001", "limit=x", "limit=-1"};
+  json_t *j;
+  size_t p, i;
+  (void)st;
+
+  for (p = 0; p < 2; p++) {
+    for (i = 0; i < 4; i++) {
+      assert_int_equal(handle(n, "GET", paths[p], bad[i], NULL, NULL, 0, &j),
+                       400);
+      assert_int_equal(error_code(j), 53);
+    }
+    assert_int_equal(handle(n, "GET", paths[p], "limit=1", NULL, NULL, 0, &j),
+                     200);
+    json_decref(j);
+    assert_int_equal(
+        handle(n, "GET", paths[p], "limit=1000", NULL, NULL, 0, &j), 200);
+    json_decref(j);
+  }
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
+/* The query of a paging.next URL ("http://host/path?QUERY"). */
+static const char *next_query(json_t *page) {
+  const char *next =
+      json_string_value(json_object_get(json_object_get(page, "paging"), "next"));
+  const char *q = next != NULL ? strchr(next, '?') : NULL;
+  return q != NULL ? q + 1 : NULL;
+}
+
+/* The state data (base64) at name's address, as of head (NULL: now). */
+static char *state_b64(ordo_node *n, const char *name, const char *head) {
+  char addr[ORDO_LEDGER_ADDRESS_SIZE], path[128], q[200];
+  json_t *j;
+  char *out;
+  assert_int_equal(ordo_ledger_intkey_address(name, addr), ORDO_OK);
+  snprintf(path, sizeof path, "/state/%s", addr);
+  snprintf(q, sizeof q, "head=%s", head != NULL ? head : "");
+  assert_int_equal(handle(n, "GET", path, head != NULL ? q : NULL, NULL, NULL,
+                          0, &j),
+                   200);
+  out = strdup(json_string_value(json_object_get(j, "data")));
+  json_decref(j);
+  return out;
+}
+
+/* paging.next (and link) pin head=, and a read with head= sees the state
+ * of that block even after later blocks changed it. */
+static void test_paging_pins_head(void **st) {
+  char *dir = tmpdir(), head1[ORDO_LEDGER_ID_SIZE], head2[ORDO_LEDGER_ID_SIZE];
+  char want[200], *old_a, *now_a, *again;
+  ordo_node *n = start(dir, -1, 0, 4, 0);
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t1[3] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "pa", 1),
+                            intkey(s, ORDO_LEDGER_INTKEY_SET, "pb", 2),
+                            intkey(s, ORDO_LEDGER_INTKEY_SET, "pc", 3)};
+  ordo_ledger_txn *t2[2] = {intkey(s, ORDO_LEDGER_INTKEY_INC, "pa", 10),
+                            intkey(s, ORDO_LEDGER_INTKEY_SET, "pd", 4)};
+  ordo_ledger_txn *t3[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "pe", 5)};
+  ordo_ledger_batch *b1 = batch(s, t1, 3), *b2 = batch(s, t2, 2),
+                    *b3 = batch(s, t3, 1);
+  char addr_d[ORDO_LEDGER_ADDRESS_SIZE], *q;
+  json_t *j, *page;
+  size_t seen = 0, i;
+  uint64_t h;
+  (void)st;
+
+  assert_int_equal(post_direct(n, &b1, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_cut_block(n, &h), ORDO_OK);
+  assert_int_equal(h, 1);
+  assert_int_equal(
+      handle(n, "GET", "/state", "address=1cf126&limit=1", NULL, NULL, 0, &page),
+      200);
+  snprintf(head1, sizeof head1, "%s",
+           json_string_value(json_object_get(page, "head")));
+  assert_true(is_lower_hex(head1, ORDO_LEDGER_ID_LEN));
+  snprintf(want, sizeof want, "head=%s", head1);
+  assert_non_null(strstr(json_string_value(json_object_get(
+                             json_object_get(page, "paging"), "next")),
+                         want));
+  assert_non_null(strstr(json_string_value(json_object_get(page, "link")), want));
+  seen = json_array_size(json_object_get(page, "data"));
+
+  /* A later block changes pa and adds pd. */
+  assert_int_equal(post_direct(n, &b2, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_cut_block(n, &h), ORDO_OK);
+  assert_int_equal(h, 2);
+  assert_status(n, ordo_ledger_batch_id(b2), "COMMITTED");
+
+  /* The next pages still read block 1: pa, pb, pc and no pd. */
+  assert_int_equal(ordo_ledger_intkey_address("pd", addr_d), ORDO_OK);
+  while ((q = (char *)next_query(page)) != NULL) {
+    char *copy = strdup(q);
+    json_decref(page);
+    assert_int_equal(handle(n, "GET", "/state", copy, NULL, NULL, 0, &page),
+                     200);
+    free(copy);
+    assert_string_equal(json_string_value(json_object_get(page, "head")),
+                        head1);
+    for (i = 0; i < json_array_size(json_object_get(page, "data")); i++)
+      assert_string_not_equal(
+          json_string_value(json_object_get(
+              json_array_get(json_object_get(page, "data"), i), "address")),
+          addr_d);
+    seen += json_array_size(json_object_get(page, "data"));
+  }
+  json_decref(page);
+  assert_int_equal(seen, 3);
+  old_a = state_b64(n, "pa", head1);
+  now_a = state_b64(n, "pa", NULL);
+  assert_string_not_equal(old_a, now_a);
+  again = state_b64(n, "pa", head1);
+  assert_string_equal(old_a, again);
+  free(old_a);
+  free(now_a);
+  free(again);
+
+  /* /blocks: next pins head too, in Sawtooth's 0x... start form. */
+  assert_int_equal(handle(n, "GET", "/blocks", "limit=1", NULL, NULL, 0, &page),
+                   200);
+  snprintf(head2, sizeof head2, "%s",
+           json_string_value(json_object_get(page, "head")));
+  snprintf(want, sizeof want, "head=%s", head2);
+  assert_non_null(strstr(json_string_value(json_object_get(
+                             json_object_get(page, "paging"), "next")),
+                         want));
+  assert_non_null(strstr(json_string_value(json_object_get(
+                             json_object_get(page, "paging"), "next")),
+                         "start=0x0000000000000001"));
+  q = strdup(next_query(page));
+  json_decref(page);
+  assert_int_equal(post_direct(n, &b3, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_cut_block(n, &h), ORDO_OK);
+  assert_int_equal(h, 3);
+  assert_int_equal(handle(n, "GET", "/blocks", q, NULL, NULL, 0, &page), 200);
+  free(q);
+  assert_string_equal(json_string_value(json_object_get(page, "head")), head2);
+  assert_string_equal(
+      json_string_value(json_object_get(
+          json_object_get(json_array_get(json_object_get(page, "data"), 0),
+                          "header"),
+          "block_num")),
+      "1");
+  json_decref(page);
+  /* head= alone: the chain as it was at that block. */
+  snprintf(want, sizeof want, "head=%s", head1);
+  assert_int_equal(handle(n, "GET", "/blocks", want, NULL, NULL, 0, &page), 200);
+  assert_int_equal(json_array_size(json_object_get(page, "data")), 2);
+  json_decref(page);
+
+  ordo_ledger_batch_free(b1);
+  ordo_ledger_batch_free(b2);
+  ordo_ledger_batch_free(b3);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
+/* A batch whose transaction depends on one not yet committed stays PENDING
+ * across blocks and commits once the dependency has; earlier transactions
+ * of its own batch count; a dependency that ends INVALID makes it INVALID. */
+static void test_dependencies(void **st) {
+  char *dir = tmpdir(), *stt, *msg;
+  ordo_node *n = start(dir, -1, 0, 6, 0);
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *ta = intkey(s, ORDO_LEDGER_INTKEY_SET, "dep_a", 1);
+  const char *da[1] = {ordo_ledger_txn_id(ta)};
+  ordo_ledger_txn *tb = intkey_deps(s, ORDO_LEDGER_INTKEY_SET, "dep_b", 2, da, 1);
+  ordo_ledger_batch *a = batch_of(s, &ta, 1), *b = batch_of(s, &tb, 1);
+  ordo_ledger_txn *c1 = intkey(s, ORDO_LEDGER_INTKEY_SET, "dep_c1", 1), *c2;
+  ordo_ledger_txn *d1, *d2, *te, *tf;
+  ordo_ledger_batch *c, *d, *e, *f;
+  long long ba, bb;
+  size_t pa = 0, pb = 0;
+  json_t *j;
+  int i;
+  (void)st;
+
+  /* B alone: its dependency is nowhere, so it waits, block after block. */
+  assert_int_equal(post_direct(n, &b, 1, &j), 202);
+  json_decref(j);
+  for (i = 0; i < 3; i++) {
+    assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+    assert_status(n, ordo_ledger_batch_id(b), "PENDING");
+  }
+  /* Then A: B commits in A's block (after it) or a later one. */
+  assert_int_equal(post_direct(n, &a, 1, &j), 202);
+  json_decref(j);
+  stt = cut_until_final(n, ordo_ledger_batch_id(b), 3, NULL);
+  assert_string_equal(stt, "COMMITTED");
+  free(stt);
+  assert_status(n, ordo_ledger_batch_id(a), "COMMITTED");
+  ba = block_of(n, ordo_ledger_batch_id(a), &pa);
+  bb = block_of(n, ordo_ledger_batch_id(b), &pb);
+  assert_true(ba > 0);
+  assert_true(bb > ba || (bb == ba && pb > pa));
+
+  /* An earlier transaction of the same batch counts. */
+  {
+    const char *dc[1] = {ordo_ledger_txn_id(c1)};
+    ordo_ledger_txn *tc[2];
+    c2 = intkey_deps(s, ORDO_LEDGER_INTKEY_SET, "dep_c2", 2, dc, 1);
+    tc[0] = c1;
+    tc[1] = c2;
+    c = batch_of(s, tc, 2);
+  }
+  assert_int_equal(post_direct(n, &c, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  assert_status(n, ordo_ledger_batch_id(c), "COMMITTED");
+
+  /* A later one does not: the batch waits, as Sawtooth holds it. */
+  {
+    ordo_ledger_txn *td[2];
+    const char *dd[1];
+    d2 = intkey(s, ORDO_LEDGER_INTKEY_SET, "dep_d2", 1);
+    dd[0] = ordo_ledger_txn_id(d2);
+    d1 = intkey_deps(s, ORDO_LEDGER_INTKEY_SET, "dep_d1", 1, dd, 1);
+    td[0] = d1;
+    td[1] = d2;
+    d = batch_of(s, td, 2);
+  }
+  assert_int_equal(post_direct(n, &d, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  assert_status(n, ordo_ledger_batch_id(d), "PENDING");
+
+  /* E is INVALID (inc of a missing name); F depends on it: INVALID too,
+   * with a message naming the dependency. */
+  te = intkey(s, ORDO_LEDGER_INTKEY_INC, "dep_missing", 1);
+  {
+    const char *de[1] = {ordo_ledger_txn_id(te)};
+    tf = intkey_deps(s, ORDO_LEDGER_INTKEY_SET, "dep_f", 1, de, 1);
+  }
+  e = batch_of(s, &te, 1);
+  f = batch_of(s, &tf, 1);
+  {
+    ordo_ledger_batch *ef[2] = {e, f};
+    assert_int_equal(post_direct(n, ef, 2, &j), 202);
+    json_decref(j);
+  }
+  stt = cut_until_final(n, ordo_ledger_batch_id(f), 3, &msg);
+  assert_string_equal(stt, "INVALID");
+  assert_non_null(msg);
+  assert_non_null(strstr(msg, "dependency"));
+  assert_non_null(strstr(msg, ordo_ledger_txn_id(te)));
+  free(stt);
+  free(msg);
+  assert_status(n, ordo_ledger_batch_id(e), "INVALID");
+  assert_int_equal(block_of(n, ordo_ledger_batch_id(f), NULL), -1);
+
+  ordo_ledger_txn_free(ta);
+  ordo_ledger_txn_free(tb);
+  ordo_ledger_txn_free(c1);
+  ordo_ledger_txn_free(c2);
+  ordo_ledger_txn_free(d1);
+  ordo_ledger_txn_free(d2);
+  ordo_ledger_txn_free(te);
+  ordo_ledger_txn_free(tf);
+  ordo_ledger_batch_free(a);
+  ordo_ledger_batch_free(b);
+  ordo_ledger_batch_free(c);
+  ordo_ledger_batch_free(d);
+  ordo_ledger_batch_free(e);
+  ordo_ledger_batch_free(f);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
+/* The state at name's address over ordo_node_handle: 1 present, 0 not. */
+static int state_present(ordo_node *n, const char *name) {
+  char addr[ORDO_LEDGER_ADDRESS_SIZE], path[128];
+  json_t *j;
+  int st;
+  assert_int_equal(ordo_ledger_intkey_address(name, addr), ORDO_OK);
+  snprintf(path, sizeof path, "/state/%s", addr);
+  st = handle(n, "GET", path, NULL, NULL, NULL, 0, &j);
+  json_decref(j);
+  assert_true(st == 200 || st == 404);
+  return st == 200;
+}
+
+/* A transaction id already committed (earlier block, earlier in the same
+ * block, or twice in one batch) makes the batch holding it again INVALID,
+ * and none of that batch's writes stay. */
+static void test_duplicate_txn(void **st) {
+  char *dir = tmpdir(), *stt, *msg;
+  ordo_node *n = start(dir, -1, 0, 8, 0);
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t = intkey(s, ORDO_LEDGER_INTKEY_SET, "dup", 1);
+  ordo_ledger_txn *u = intkey(s, ORDO_LEDGER_INTKEY_SET, "dup_other", 1);
+  ordo_ledger_txn *t3 = intkey(s, ORDO_LEDGER_INTKEY_SET, "dup3", 1);
+  ordo_ledger_txn *u3 = intkey(s, ORDO_LEDGER_INTKEY_SET, "dup3_other", 1);
+  ordo_ledger_txn *t4 = intkey(s, ORDO_LEDGER_INTKEY_SET, "dup4", 1);
+  ordo_ledger_txn *tu[2] = {t, u}, *tu3[2] = {t3, u3}, *tt4[2] = {t4, t4};
+  ordo_ledger_batch *x = batch_of(s, &t, 1), *y = batch_of(s, tu, 2);
+  ordo_ledger_batch *x3 = batch_of(s, &t3, 1), *y3 = batch_of(s, tu3, 2);
+  ordo_ledger_batch *z = batch_of(s, tt4, 2);
+  char *s1, *s2;
+  json_t *j;
+  (void)st;
+
+  /* In a later block. */
+  assert_int_equal(post_direct(n, &x, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  assert_status(n, ordo_ledger_batch_id(x), "COMMITTED");
+  assert_int_equal(post_direct(n, &y, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  stt = status_direct(n, ordo_ledger_batch_id(y), &msg);
+  assert_string_equal(stt, "INVALID");
+  assert_non_null(strstr(msg, "duplicate transaction"));
+  free(stt);
+  free(msg);
+  assert_false(state_present(n, "dup_other"));
+
+  /* Twice in one block: whichever comes first commits. */
+  {
+    ordo_ledger_batch *both[2] = {x3, y3};
+    assert_int_equal(post_direct(n, both, 2, &j), 202);
+    json_decref(j);
+  }
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  s1 = status_direct(n, ordo_ledger_batch_id(x3), NULL);
+  s2 = status_direct(n, ordo_ledger_batch_id(y3), &msg);
+  assert_true((strcmp(s1, "COMMITTED") == 0) != (strcmp(s2, "COMMITTED") == 0));
+  assert_true(strcmp(s1, "INVALID") == 0 || strcmp(s2, "INVALID") == 0);
+  free(s1);
+  free(s2);
+  free(msg);
+
+  /* Twice in one batch. */
+  assert_int_equal(post_direct(n, &z, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  stt = status_direct(n, ordo_ledger_batch_id(z), &msg);
+  assert_string_equal(stt, "INVALID");
+  assert_non_null(strstr(msg, "duplicate transaction"));
+  free(stt);
+  free(msg);
+  assert_false(state_present(n, "dup4"));
+
+  ordo_ledger_txn_free(t);
+  ordo_ledger_txn_free(u);
+  ordo_ledger_txn_free(t3);
+  ordo_ledger_txn_free(u3);
+  ordo_ledger_txn_free(t4);
+  ordo_ledger_batch_free(x);
+  ordo_ledger_batch_free(y);
+  ordo_ledger_batch_free(x3);
+  ordo_ledger_batch_free(y3);
+  ordo_ledger_batch_free(z);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
+/* sawtooth-sdk-python's intkey takes the empty name. */
+static void test_empty_intkey_name_commits(void **st) {
+  char *dir = tmpdir();
+  ordo_node *n = start(dir, 0, 0, 2, 0);
+  int port = ordo_node_port(n);
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t[2] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "", 5),
+                           intkey(s, ORDO_LEDGER_INTKEY_INC, "", 1)};
+  ordo_ledger_batch *b = batch(s, t, 2);
+  json_t *j;
+  (void)st;
+
+  assert_int_equal(post_batches(port, &b, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  assert_status(n, ordo_ledger_batch_id(b), "COMMITTED");
+  assert_int_equal(intkey_value(port, ""), 6);
+
+  ordo_ledger_batch_free(b);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(fputs(text, f) >= 0, 1);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* With an allow-list, a BatchList holding one batch of another signer is
+ * refused whole (400/30, not naming it) and nothing of it is taken. */
+static void test_allow_list(void **st) {
+  char *dir = tmpdir(), file[512], text[512], upper[ORDO_LEDGER_PUBKEY_SIZE];
+  ordo_ledger_signer *a = signer(), *other = NULL;
+  ordo_ledger_txn *t1[1], *t2[1], *t3[1], *t4[1];
+  ordo_ledger_batch *good1, *good2, *bad, *good3;
+  const char *keys[1] = {ordo_ledger_signer_public_key(a)};
+  ordo_node_options o;
+  ordo_node_stats stats;
+  ordo_node *n = NULL;
+  json_t *j;
+  size_t i;
+  (void)st;
+
+  assert_int_equal(ordo_ledger_signer_new(NULL, &other), ORDO_OK);
+  t1[0] = intkey(a, ORDO_LEDGER_INTKEY_SET, "al1", 1);
+  t2[0] = intkey(other, ORDO_LEDGER_INTKEY_SET, "al2", 1);
+  t3[0] = intkey(a, ORDO_LEDGER_INTKEY_SET, "al3", 1);
+  t4[0] = intkey(a, ORDO_LEDGER_INTKEY_SET, "al4", 1);
+  good1 = batch(a, t1, 1);
+  bad = batch(other, t2, 1);
+  good2 = batch(a, t3, 1);
+  good3 = batch(a, t4, 1);
+
+  ordo_node_options_init(&o);
+  o.data_dir = dir;
+  o.port = -1;
+  o.block_ms = 0;
+  o.allow_signers = keys;
+  o.nallow_signers = 1;
+  assert_int_equal(ordo_node_start(&o, &n), ORDO_OK);
+  {
+    ordo_ledger_batch *mixed[3] = {good1, bad, good2};
+    const char *m;
+    assert_int_equal(post_direct(n, mixed, 3, &j), 400);
+    m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    assert_null(strstr(m, ordo_ledger_batch_id(bad)));
+    assert_error(j, 30, "Submitted Batches Invalid");
+  }
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  assert_status(n, ordo_ledger_batch_id(good1), "UNKNOWN");
+  assert_status(n, ordo_ledger_batch_id(good2), "UNKNOWN");
+  {
+    ordo_ledger_batch *goods[2] = {good1, good2};
+    assert_int_equal(post_direct(n, goods, 2, &j), 202);
+    json_decref(j);
+  }
+  assert_int_equal(post_direct(n, &bad, 1, &j), 400);
+  assert_int_equal(error_code(j), 30);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  assert_status(n, ordo_ledger_batch_id(good1), "COMMITTED");
+  assert_status(n, ordo_ledger_batch_id(good2), "COMMITTED");
+  assert_status(n, ordo_ledger_batch_id(bad), "UNKNOWN");
+  assert_int_equal(ordo_node_get_stats(n, &stats), ORDO_OK);
+  assert_int_equal(stats.lists_refused, 2);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  /* The same list from a file: comments, blanks, upper case. */
+  for (i = 0; i < ORDO_LEDGER_PUBKEY_SIZE - 1; i++)
+    upper[i] = (char)toupper((unsigned char)keys[0][i]);
+  upper[ORDO_LEDGER_PUBKEY_SIZE - 1] = '\0';
+  snprintf(file, sizeof file, "%s/allow.txt", dir);
+  snprintf(text, sizeof text, "# transactors\n\n  %s  # the test key\n", upper);
+  write_file(file, text);
+  o.allow_signers = NULL;
+  o.nallow_signers = 0;
+  o.allow_signers_file = file;
+  assert_int_equal(ordo_node_start(&o, &n), ORDO_OK);
+  assert_int_equal(post_direct(n, &bad, 1, &j), 400);
+  assert_int_equal(error_code(j), 30);
+  assert_int_equal(post_direct(n, &good3, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  /* A bad line refuses the start, naming the line; so does a list
+   * without keys, and a file that is not there. */
+  snprintf(text, sizeof text, "# ok\n%s\nnot-a-key\n", keys[0]);
+  write_file(file, text);
+  assert_int_equal(ordo_node_start(&o, &n), ORDO_E_INVAL);
+  assert_null(n);
+  assert_non_null(strstr(ordo_last_error_message(), "allow.txt:3:"));
+  write_file(file, "# nobody\n\n");
+  assert_int_equal(ordo_node_start(&o, &n), ORDO_E_INVAL);
+  assert_non_null(strstr(ordo_last_error_message(), "no keys"));
+  snprintf(file, sizeof file, "%s/none.txt", dir);
+  assert_int_equal(ordo_node_start(&o, &n), ORDO_E_IO);
+
+  ordo_ledger_batch_free(good1);
+  ordo_ledger_batch_free(good2);
+  ordo_ledger_batch_free(good3);
+  ordo_ledger_batch_free(bad);
+  ordo_ledger_signer_free(other);
+  ordo_ledger_signer_free(a);
+  support_rmdir_all(dir);
+}
+
+/* refuse_rate refuses the same batches every time, the ones
+ * ordo_node_refuses names; a list holding one is refused whole. */
+#define NREFUSE 16
+
+static void test_refuse_rate(void **st) {
+  char *dir = tmpdir();
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_batch *b[NREFUSE];
+  int refused[NREFUSE], nref = 0, round;
+  ordo_node_options o;
+  ordo_node *n = NULL;
+  json_t *j;
+  size_t i;
+  (void)st;
+
+  for (i = 0; i < NREFUSE; i++) {
+    char name[16];
+    ordo_ledger_txn *t[1];
+    snprintf(name, sizeof name, "rr%zu", i);
+    t[0] = intkey(s, ORDO_LEDGER_INTKEY_SET, name, 1);
+    b[i] = batch(s, t, 1);
+    refused[i] = ordo_node_refuses(11, 0.5, ordo_ledger_batch_id(b[i]));
+    nref += refused[i];
+    assert_int_equal(ordo_node_refuses(11, 0.0, ordo_ledger_batch_id(b[i])), 0);
+    assert_int_equal(ordo_node_refuses(11, 1.0, ordo_ledger_batch_id(b[i])), 1);
+  }
+  assert_true(nref > 0 && nref < NREFUSE);
+
+  ordo_node_options_init(&o);
+  o.data_dir = dir;
+  o.port = -1;
+  o.block_ms = 0;
+  o.seed = 11;
+  o.refuse_rate = 0.5;
+  assert_int_equal(ordo_node_start(&o, &n), ORDO_OK);
+  for (round = 0; round < 2; round++)
+    for (i = 0; i < NREFUSE; i++) {
+      assert_int_equal(ordo_node_would_refuse(n, ordo_ledger_batch_id(b[i])),
+                       refused[i]);
+      assert_int_equal(post_direct(n, &b[i], 1, &j), refused[i] ? 400 : 202);
+      if (refused[i])
+        assert_int_equal(error_code(j), 30);
+      else
+        json_decref(j);
+    }
+  /* One refused batch sinks a list of accepted ones. */
+  {
+    ordo_ledger_batch *list[NREFUSE];
+    for (i = 0; i < NREFUSE; i++)
+      list[i] = b[i];
+    assert_int_equal(post_direct(n, list, NREFUSE, &j), 400);
+    assert_int_equal(error_code(j), 30);
+  }
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  for (i = 0; i < NREFUSE; i++)
+    assert_status(n, ordo_ledger_batch_id(b[i]),
+                  refused[i] ? "UNKNOWN" : "COMMITTED");
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+
+  for (i = 0; i < NREFUSE; i++)
+    ordo_ledger_batch_free(b[i]);
+  ordo_ledger_signer_free(s);
+  support_rmdir_all(dir);
+}
+
+/* A POST body sent with Content-Length and "Expect: 100-continue" (the
+ * body follows only when the server asks), or chunked (no length known
+ * beforehand). The status; *text the body; ctype the Content-Type. */
+typedef struct upload {
+  const unsigned char *p;
+  size_t len, off;
+  char *got;
+  size_t ngot;
+  char ctype[128];
+} upload;
+
+static size_t upload_read(char *buf, size_t sz, size_t nm, void *ud) {
+  upload *u = ud;
+  size_t n = sz * nm;
+  if (n > u->len - u->off)
+    n = u->len - u->off;
+  memcpy(buf, u->p + u->off, n);
+  u->off += n;
+  return n;
+}
+
+static size_t upload_write(char *d, size_t sz, size_t nm, void *ud) {
+  upload *u = ud;
+  size_t n = sz * nm;
+  char *p = realloc(u->got, u->ngot + n + 1);
+  if (p == NULL)
+    return 0;
+  memcpy(p + u->ngot, d, n);
+  u->ngot += n;
+  p[u->ngot] = '\0';
+  u->got = p;
+  return n;
+}
+
+static size_t upload_header(char *d, size_t sz, size_t nm, void *ud) {
+  upload *u = ud;
+  size_t n = sz * nm;
+  if (n > 14 && strncasecmp(d, "Content-Type: ", 14) == 0)
+    snprintf(u->ctype, sizeof u->ctype, "%.*s", (int)strcspn(d + 14, "\r\n"),
+             d + 14);
+  return n;
+}
+
+static long post_upload(int port, const char *path, const void *body,
+                        size_t len, int chunked, char **text,
+                        char ctype[128]) {
+  CURL *c = curl_easy_init();
+  struct curl_slist *h = NULL;
+  upload u;
+  char url[256];
+  long status = -1;
+
+  memset(&u, 0, sizeof u);
+  u.p = body;
+  u.len = len;
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+  h = curl_slist_append(h, "Content-Type: application/octet-stream");
+  h = curl_slist_append(h, chunked ? "Transfer-Encoding: chunked"
+                                   : "Expect: 100-continue");
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_POST, 1L);
+  curl_easy_setopt(c, CURLOPT_READFUNCTION, upload_read);
+  curl_easy_setopt(c, CURLOPT_READDATA, &u);
+  if (!chunked)
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+  curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, upload_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &u);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, upload_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &u);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  *text = u.got != NULL ? u.got : strdup("");
+  snprintf(ctype, 128, "%s", u.ctype);
+  return status;
+}
+
+/* Over max_body_bytes: 413 with aiohttp's plain-text body, refused on
+ * Content-Length before the body is sent, or once a chunked one passes
+ * it. At the limit: handled as usual. */
+static void test_body_cap(void **st) {
+  char *dir = tmpdir(), *text, ctype[128];
+  unsigned char body[2000];
+  ordo_node_options o;
+  ordo_node_stats stats;
+  ordo_node *n = NULL;
+  json_t *j;
+  int port, chunked;
+  (void)st;
+
+  memset(body, 0xff, sizeof body);
+  ordo_node_options_init(&o);
+  o.data_dir = dir;
+  o.block_ms = 0;
+  o.max_body_bytes = 1000;
+  assert_int_equal(ordo_node_start(&o, &n), ORDO_OK);
+  port = ordo_node_port(n);
+  for (chunked = 0; chunked < 2; chunked++) {
+    assert_int_equal(post_upload(port, "/batches", body, sizeof body, chunked,
+                                 &text, ctype),
+                     413);
+    assert_string_equal(text, "Maximum request body size 1000 exceeded, "
+                              "actual body size 2000");
+    assert_true(strncmp(ctype, "text/plain", 10) == 0);
+    free(text);
+  }
+  /* At the limit it is read and answered as ever (garbage: 400/35). */
+  assert_int_equal(post_upload(port, "/batches", body, 1000, 1, &text, ctype),
+                   400);
+  j = json_loads(text, 0, NULL);
+  assert_non_null(j);
+  assert_int_equal(error_code(j), 35);
+  free(text);
+  /* The node still answers on a fresh connection. */
+  assert_int_equal(http(port, "GET", "/blocks", NULL, NULL, 0, &j), 200);
+  json_decref(j);
+  assert_int_equal(ordo_node_get_stats(n, &stats), ORDO_OK);
+  assert_int_equal(stats.too_large, 2);
+  assert_int_equal(stats.batches_posts, 3);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
+/* A status request on its own thread, timed. */
+typedef struct poller {
+  int port;
+  int post; /* POST /batch_statuses, else GET */
+  char id[ORDO_LEDGER_ID_SIZE];
+  long status;
+  char *text;
+  unsigned long long ms;
+} poller;
+
+static void *poller_main(void *arg) {
+  poller *p = arg;
+  char target[512], body[300];
+  unsigned long long t0 = now_ms();
+  if (p->post) {
+    snprintf(body, sizeof body, "[\"%s\"]", p->id);
+    p->status = http_raw(p->port, "POST", "/batch_statuses?wait=10",
+                         "application/json", body, strlen(body), &p->text);
+  } else {
+    snprintf(target, sizeof target, "/batch_statuses?id=%s&wait=10", p->id);
+    p->status = http_raw(p->port, "GET", target, NULL, NULL, 0, &p->text);
+  }
+  p->ms = now_ms() - t0;
+  return NULL;
+}
+
+static const char *poller_status(poller *p, json_t **j) {
+  *j = json_loads(p->text, 0, NULL);
+  assert_non_null(*j);
+  return json_string_value(json_object_get(
+      json_array_get(json_object_get(*j, "data"), 0), "status"));
+}
+
+/* POST /batch_statuses?wait= long-polls: it returns when the batch
+ * commits (not at its deadline), at once when nothing listed is PENDING
+ * (UNKNOWN is final), and when the node stops. Counted in the stats. */
+static void test_post_long_poll(void **st) {
+  char *dir = tmpdir();
+  ordo_node *n = start(dir, 0, 0, 3, 0);
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "lp", 1)};
+  ordo_ledger_txn *t2[1] = {intkey(s, ORDO_LEDGER_INTKEY_SET, "lp2", 1)};
+  ordo_ledger_batch *b = batch(s, t, 1), *b2 = batch(s, t2, 1);
+  ordo_node_stats stats;
+  poller p;
+  pthread_t th;
+  json_t *j;
+  (void)st;
+
+  assert_int_equal(post_batches(ordo_node_port(n), &b, 1, &j), 202);
+  json_decref(j);
+  memset(&p, 0, sizeof p);
+  p.port = ordo_node_port(n);
+  p.post = 1;
+  snprintf(p.id, sizeof p.id, "%s", ordo_ledger_batch_id(b));
+  assert_int_equal(pthread_create(&th, NULL, poller_main, &p), 0);
+  /* Cut only once the request is waiting inside the node. */
+  assert_int_equal(ordo_node_await_waiters(n, 1, 10000), ORDO_OK);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(p.status, 200);
+  assert_string_equal(poller_status(&p, &j), "COMMITTED");
+  assert_true(p.ms < 8000);
+  json_decref(j);
+  free(p.text);
+
+  /* Nothing PENDING (an id the node never saw): no wait at all. */
+  memset(p.id, 'c', ORDO_LEDGER_ID_LEN);
+  p.id[ORDO_LEDGER_ID_LEN] = '\0';
+  poller_main(&p);
+  assert_int_equal(p.status, 200);
+  assert_string_equal(poller_status(&p, &j), "UNKNOWN");
+  assert_true(p.ms < 5000);
+  json_decref(j);
+  free(p.text);
+
+  assert_int_equal(ordo_node_get_stats(n, &stats), ORDO_OK);
+  assert_int_equal(stats.batch_statuses, 2);
+  assert_int_equal(stats.batch_status_waits, 2);
+  assert_int_equal(stats.batch_status_ids, 2);
+  assert_int_equal(stats.batches_posts, 1);
+  assert_int_equal(stats.requests, 3);
+  assert_int_equal(stats.waiting, 0);
+
+  /* A long-poll in progress ends when the node stops. */
+  assert_int_equal(post_batches(ordo_node_port(n), &b2, 1, &j), 202);
+  json_decref(j);
+  p.post = 0;
+  snprintf(p.id, sizeof p.id, "%s", ordo_ledger_batch_id(b2));
+  assert_int_equal(pthread_create(&th, NULL, poller_main, &p), 0);
+  assert_int_equal(ordo_node_await_waiters(n, 1, 10000), ORDO_OK);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(p.status, 200);
+  assert_string_equal(poller_status(&p, &j), "PENDING");
+  assert_true(p.ms < 8000);
+  json_decref(j);
+  free(p.text);
+
+  ordo_ledger_batch_free(b);
+  ordo_ledger_batch_free(b2);
+  ordo_ledger_signer_free(s);
+  support_rmdir_all(dir);
+}
+
 
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -1071,6 +2093,16 @@ int main(void) {
       cmocka_unit_test(test_restart),
       cmocka_unit_test(test_faults),
       cmocka_unit_test(test_concurrent_clients),
+      cmocka_unit_test(test_ids_are_128_hex),
+      cmocka_unit_test(test_limit_out_of_range),
+      cmocka_unit_test(test_paging_pins_head),
+      cmocka_unit_test(test_dependencies),
+      cmocka_unit_test(test_duplicate_txn),
+      cmocka_unit_test(test_empty_intkey_name_commits),
+      cmocka_unit_test(test_allow_list),
+      cmocka_unit_test(test_refuse_rate),
+      cmocka_unit_test(test_body_cap),
+      cmocka_unit_test(test_post_long_poll),
   };
   int rc;
   curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -21,6 +21,8 @@ static void ledger_usage(FILE *out) {
   fputs("usage: ordo ledger --data DIR [--port P] [--bind ADDR] [--block-ms T]\n"
         "                   [--seed S] [--fail-rate F] [--delay-ms D]\n"
         "                   [--keep-pending] [--max-pending N]\n"
+        "                   [--allow-signers FILE] [--refuse-rate F]\n"
+        "                   [--max-body-bytes N]\n"
         "\n"
         "Run an embedded ledger node speaking Sawtooth's REST API subset\n"
         "(POST /batches, GET|POST /batch_statuses, GET /state, GET /blocks).\n"
@@ -38,7 +40,23 @@ static void ledger_usage(FILE *out) {
         "  --delay-ms D      wait D ms before sending each answer\n"
         "  --keep-pending    pending batches survive a restart (default: lost)\n"
         "  --max-pending N   refuse batches (429) past N pending (default 10000)\n"
+        "  --allow-signers FILE\n"
+        "                    only batches signed by a key in FILE (one 66-hex\n"
+        "                    public key a line, '#' comments) are taken; a\n"
+        "                    BatchList with any other is refused whole, 400/30\n"
+        "  --refuse-rate F   refuse (400/30, the whole BatchList) this share\n"
+        "                    (0..1) of batches, chosen by a hash of the batch\n"
+        "                    id and the seed: the same batch every time\n"
+        "  --max-body-bytes N\n"
+        "                    answer 413 to bodies over N bytes (default\n"
+        "                    10485760, the REST API's 10 MiB)\n"
         "  -h, --help        show this help and exit\n"
+        "\n"
+        "Batch and block ids are 128 lower-case hex digits (else 400/60); limit\n"
+        "is 1..1000 (else 400/53); paging links pin head=. A batch waits\n"
+        "(PENDING) until its transactions' dependencies are committed, and is\n"
+        "INVALID for a transaction id already committed or a dependency that\n"
+        "is INVALID. wait= is capped at 300 s.\n"
         "\n"
         "The first line on stdout is 'listening on http://ADDR:PORT'.\n",
         out);
@@ -55,6 +73,16 @@ static int parse_u64(const char *v, unsigned long long max,
   if (errno != 0 || *end != '\0' || n > max)
     return -1;
   *out = n;
+  return 0;
+}
+
+/* A share in 0..1. */
+static int parse_rate(const char *v, double *out) {
+  char *end;
+  double f = strtod(v, &end);
+  if (end == v || *end != '\0' || !(f >= 0.0 && f <= 1.0))
+    return -1;
+  *out = f;
   return 0;
 }
 
@@ -116,11 +144,17 @@ int ordo__node_main(int argc, char **argv) {
         goto bad_value;
       opts.max_pending = (size_t)n;
     } else if (strcmp(a, "--fail-rate") == 0) {
-      char *end;
-      double f = strtod(v, &end);
-      if (end == v || *end != '\0' || !(f >= 0.0 && f <= 1.0))
+      if (parse_rate(v, &opts.fail_rate))
         goto bad_value;
-      opts.fail_rate = f;
+    } else if (strcmp(a, "--refuse-rate") == 0) {
+      if (parse_rate(v, &opts.refuse_rate))
+        goto bad_value;
+    } else if (strcmp(a, "--allow-signers") == 0) {
+      opts.allow_signers_file = v; /* read (and checked) by the start */
+    } else if (strcmp(a, "--max-body-bytes") == 0) {
+      if (parse_u64(v, SIZE_MAX, &n) || n == 0)
+        goto bad_value;
+      opts.max_body_bytes = (size_t)n;
     } else {
       fprintf(stderr, "ordo ledger: unknown option '%s'\n", a);
       ledger_usage(stderr);

@@ -9,6 +9,11 @@
  * libmicrohttpd strips and unescapes the query before the access handler
  * sees the URL; the raw query is taken from the URI log callback instead,
  * which runs first and whose result becomes the request's context.
+ *
+ * The body limit is the server's, not the handlers': as aiohttp under
+ * Sawtooth's REST API, an oversized body gets 413 with a plain-text body,
+ * at once when Content-Length declares it (the body is never read), or
+ * once the bytes received pass it.
  */
 #include "node/internal.h"
 #include "http/http.h"
@@ -22,9 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-/* The largest body taken; Sawtooth's REST API allows 10 MiB. */
-#define HTTP_MAX_BODY (16u << 20)
 /* Ids in one POST /batch_statuses. */
 #define HTTP_MAX_POST_IDS 10000
 /* limit= of GET /state and /blocks. */
@@ -54,6 +58,24 @@ static int reply_error(answer *a, int status, int code, const char *title,
 }
 
 static int reply_nomem(answer *a) { return reply(a, 500, NULL); }
+
+/* 400/60, naming the id (cut short): any batch or block id that is not 128
+ * lower-case hex digits fails the whole request, as on Sawtooth. */
+static int reply_bad_id(answer *a, const char *id) {
+  char msg[400];
+  snprintf(msg, sizeof msg,
+           "Blockchain items are identified by 128 character hex-strings. A "
+           "submitted block, batch, or transaction id was invalid: %.200s%s",
+           id, strlen(id) > 200 ? "..." : "");
+  return reply_error(a, 400, 60, "Invalid Resource Id", msg);
+}
+
+/* 400/53: limit= that is not an integer in 1..1000. */
+static int reply_bad_limit(answer *a) {
+  return reply_error(a, 400, 53, "Invalid Count Query",
+                     "The 'limit' query parameter must be an integer from 1 "
+                     "to 1000");
+}
 
 /* ------------------------------------------------------------------------ */
 /* Query strings                                                             */
@@ -101,6 +123,9 @@ static int is_hex(const char *s, size_t n) {
   return n == (size_t)-1 || i == n;
 }
 
+/* A batch, transaction or block id as Sawtooth's: 128 lower-case hex. */
+static int is_id(const char *s) { return is_hex(s, ORDO_LEDGER_ID_LEN); }
+
 /* "http://HOST" for links. */
 static void base_url(ordo_node *node, const ordo_node_request *req, char *out,
                      size_t size) {
@@ -124,6 +149,42 @@ static json_t *link_json(const char *base, const char *path,
   j = json_string(s);
   free(s);
   return j;
+}
+
+/* 1 when the raw key of the pair at q (len bytes) is key. */
+static int pair_is(const char *q, size_t len, const char *key) {
+  size_t k = strlen(key);
+  return len >= k && strncmp(q, key, k) == 0 && (len == k || q[k] == '=');
+}
+
+/*
+ * query with its head= pairs (and, when start is not NULL, its start=
+ * pairs) left out, then head=HEAD (and start=START) appended: a new
+ * string, or NULL when out of memory. How links pin the block they read.
+ */
+static char *pin_query(const char *query, const char *head,
+                       const char *start) {
+  size_t n = (query != NULL ? strlen(query) : 0) + strlen(head) +
+             (start != NULL ? strlen(start) : 0) + 16;
+  char *out = malloc(n);
+  size_t len = 0;
+  const char *q = query;
+  if (out == NULL)
+    return NULL;
+  while (q != NULL && *q != '\0') {
+    const char *end = strchr(q, '&');
+    size_t l = end != NULL ? (size_t)(end - q) : strlen(q);
+    if (l > 0 && !pair_is(q, l, "head") &&
+        !(start != NULL && pair_is(q, l, "start")))
+      len += (size_t)snprintf(out + len, n - len, "%.*s&", (int)l, q);
+    q += l;
+    if (*q == '&')
+      q++;
+  }
+  len += (size_t)snprintf(out + len, n - len, "head=%s", head);
+  if (start != NULL)
+    snprintf(out + len, n - len, "&start=%s", start);
+  return out;
 }
 
 /* limit=: default HTTP_MAX_LIMIT, 1..HTTP_MAX_LIMIT; 0 when malformed. */
@@ -183,6 +244,16 @@ static int post_batches(ordo_node *node, const ordo_node_request *req,
     snprintf(msg, sizeof msg, "Submitted batches failed validation: %s",
              ordo_last_error_message());
     return reply_error(a, 400, 30, "Submitted Batches Invalid", msg);
+  }
+  if (!node_list_permitted(node, bl)) {
+    /* As a permissioned validator's REST API: the whole list, and no word
+     * on which batch. */
+    ordo_ledger_batchlist_free(bl);
+    node_count(&node->stats.lists_refused, 1);
+    return reply_error(a, 400, 30, "Submitted Batches Invalid",
+                       "The submitted BatchList was rejected by the "
+                       "validator. It was poorly formed, or has an invalid "
+                       "signature.");
   }
   /* The link names every batch of the list, known before or not. */
   base_url(node, req, base, sizeof base);
@@ -249,7 +320,8 @@ static void free_ids(char **ids, size_t n) {
   free(ids);
 }
 
-/* The ids of "A,B,C": new strings; ORDO_E_INVAL for an empty one. */
+/* The ids of "A,B,C": new strings (an empty one among them too: it fails
+ * the id check, 400/60, as on Sawtooth). */
 static int split_ids(const char *v, char ***out, size_t *n) {
   size_t cap = 1, i = 0;
   const char *p;
@@ -261,10 +333,6 @@ static int split_ids(const char *v, char ***out, size_t *n) {
   for (p = v;;) {
     const char *comma = strchr(p, ',');
     size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-    if (len == 0) {
-      free_ids(ids, i);
-      return ORDO_E_INVAL;
-    }
     if ((ids[i] = strndup(p, len)) == NULL) {
       free_ids(ids, i);
       return ORDO_E_NOMEM;
@@ -310,11 +378,13 @@ static int batch_statuses(ordo_node *node, const ordo_node_request *req,
     }
     for (i = 0; i < n; i++) {
       const char *s = json_string_value(json_array_get(arr, i));
-      if (s == NULL || s[0] == '\0') {
+      if (s == NULL) {
         free_ids(ids, i);
         json_decref(arr);
         return reply_error(a, 400, 46, "Bad Status Request",
-                           "Every batch id must be a non-empty string");
+                           "Requests for batch statuses sent as a POST must "
+                           "have a JSON formatted body with an array of at "
+                           "least one id string");
       }
       if ((ids[i] = strdup(s)) == NULL) {
         free_ids(ids, i);
@@ -326,7 +396,7 @@ static int batch_statuses(ordo_node *node, const ordo_node_request *req,
   } else {
     if (query_get(req->query, "id", &v) != ORDO_OK)
       return reply_nomem(a);
-    rc = v != NULL ? split_ids(v, &ids, &n) : ORDO_E_INVAL;
+    rc = v != NULL && v[0] != '\0' ? split_ids(v, &ids, &n) : ORDO_E_INVAL;
     free(v);
     if (rc == ORDO_E_NOMEM)
       return reply_nomem(a);
@@ -341,15 +411,24 @@ static int batch_statuses(ordo_node *node, const ordo_node_request *req,
                          "for more");
     }
   }
+  for (i = 0; i < n; i++)
+    if (!is_id(ids[i])) {
+      rc = reply_bad_id(a, ids[i]);
+      free_ids(ids, n);
+      return rc;
+    }
   if (query_get(req->query, "wait", &v) != ORDO_OK) {
     free_ids(ids, n);
     return reply_nomem(a);
   }
   wait = parse_wait(node, v);
   free(v);
-  if (wait > 0)
+  node_count(&node->stats.batch_status_ids, n);
+  if (wait > 0) {
+    node_count(&node->stats.batch_status_waits, 1);
     node_wait_final(node, ids, n,
                     ordo__now_ns() + (unsigned long long)(wait * 1e9));
+  }
   if ((data = json_array()) == NULL)
     goto nomem;
   for (i = 0; i < n; i++) {
@@ -389,7 +468,7 @@ nomem:
 }
 
 /* ------------------------------------------------------------------------ */
-/* GET /state, /state/{address}, /blocks                                     */
+/* GET /state, /state/{address}, /blocks, /blocks/{id}                       */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -411,14 +490,6 @@ static void read_end(ordo_node *node) {
   pthread_mutex_unlock(&node->rd_mu);
 }
 
-static int head_json(sqlite3 *db, json_t **out) {
-  uint64_t num;
-  char id[65];
-  int rc = node_store_head(db, &num, id);
-  *out = rc == ORDO_OK ? json_string(id) : NULL;
-  return rc != ORDO_OK ? rc : *out != NULL ? ORDO_OK : ORDO_E_NOMEM;
-}
-
 static int storage_answer(answer *a, int rc) {
   if (rc == ORDO_E_NOMEM)
     return reply_nomem(a);
@@ -426,89 +497,126 @@ static int storage_answer(answer *a, int rc) {
                      ordo_last_error_message());
 }
 
+/* The block a read is pinned to. */
+typedef struct pinned {
+  char *want; /* head= as asked (NULL: the chain's head) */
+  uint64_t num;
+  char id[ORDO_LEDGER_ID_SIZE];
+} pinned;
+
+/* head= of the request into h->want: 0, or 1 when an answer was made
+ * (400/60 for an id that is not 128 hex digits, 500 out of memory). */
+static int pin_parse(const ordo_node_request *req, pinned *h, answer *a) {
+  memset(h, 0, sizeof *h);
+  if (query_get(req->query, "head", &h->want) != ORDO_OK) {
+    reply_nomem(a);
+    return 1;
+  }
+  if (h->want != NULL && !is_id(h->want)) {
+    reply_bad_id(a, h->want);
+    return 1;
+  }
+  return 0;
+}
+
+/* Inside read_begin: the pinned block's number and id. ORDO_E_NOT_FOUND
+ * for an unknown head=, answered 404/50 by pin_answer. */
+static int pin_resolve(sqlite3 *db, pinned *h) {
+  if (h->want == NULL)
+    return node_store_head(db, &h->num, h->id);
+  snprintf(h->id, sizeof h->id, "%s", h->want);
+  return node_store_block_find(db, h->want, &h->num);
+}
+
+static int pin_answer(answer *a, int rc) {
+  if (rc == ORDO_E_NOT_FOUND)
+    return reply_error(a, 404, 50, "Head Not Found",
+                       "There is no block with the id specified in the "
+                       "'head' query parameter.");
+  return storage_answer(a, rc);
+}
+
+/* base + path + "?" + the request's query pinned to h's block. */
+static json_t *pinned_link(const char *base, const char *path,
+                           const ordo_node_request *req, const pinned *h) {
+  char *q = pin_query(req->query, h->id, NULL);
+  json_t *j = q != NULL ? link_json(base, path, q) : NULL;
+  free(q);
+  return j;
+}
+
 static int get_state_one(ordo_node *node, const ordo_node_request *req,
                          const char *address, answer *a) {
   sqlite3 *db = node->st.rdb;
   unsigned char *buf = NULL;
   size_t cap = 0, len = 0, n;
-  char *b64, base[300];
-  json_t *head = NULL, *body;
+  char *b64, base[300], path[sizeof "/state/" + ORDO_LEDGER_ADDRESS_LEN];
+  pinned h;
+  json_t *body;
   int rc;
 
   if (!is_hex(address, ORDO_LEDGER_ADDRESS_LEN))
     return reply_error(a, 400, 62, "Invalid State Address",
                        "A state address is 70 lower-case hex characters");
+  if (pin_parse(req, &h, a))
+    goto out;
   rc = read_begin(node);
+  if (rc == ORDO_OK && (rc = pin_resolve(db, &h)) != ORDO_OK) {
+    read_end(node);
+    pin_answer(a, rc);
+    goto out;
+  }
   if (rc == ORDO_OK)
-    rc = node_store_state_get(db, address, &buf, &cap, &len);
-  if (rc == ORDO_OK)
-    rc = head_json(db, &head);
+    rc = node_store_state_get(db, address, h.num, &buf, &cap, &len);
   read_end(node);
   if (rc == ORDO_E_NOT_FOUND) {
-    free(buf);
-    return reply_error(a, 404, 75, "State Not Found",
-                       "There is no state data at the address specified");
+    reply_error(a, 404, 75, "State Not Found",
+                "There is no state data at the address specified");
+    goto out;
   }
   if (rc != ORDO_OK) {
-    free(buf);
-    return storage_answer(a, rc);
+    storage_answer(a, rc);
+    goto out;
   }
   n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
   if ((b64 = malloc(n)) == NULL) {
-    free(buf);
-    json_decref(head);
-    return reply_nomem(a);
+    reply_nomem(a);
+    goto out;
   }
   sodium_bin2base64(b64, n, buf, len, sodium_base64_VARIANT_ORIGINAL);
-  free(buf);
   base_url(node, req, base, sizeof base);
-  {
-    size_t pn = sizeof "/state/" + ORDO_LEDGER_ADDRESS_LEN;
-    char path[sizeof "/state/" + ORDO_LEDGER_ADDRESS_LEN];
-    snprintf(path, pn, "/state/%s", address);
-    body = json_pack("{s:s,s:o,s:o*}", "data", b64, "head", head, "link",
-                     link_json(base, path, NULL));
-  }
+  snprintf(path, sizeof path, "/state/%s", address);
+  body = json_pack("{s:s,s:s,s:o*}", "data", b64, "head", h.id, "link",
+                   pinned_link(base, path, req, &h));
   free(b64);
-  return body != NULL ? reply(a, 200, body) : reply_nomem(a);
+  if (body != NULL)
+    reply(a, 200, body);
+  else
+    reply_nomem(a);
+out:
+  free(buf);
+  free(h.want);
+  return a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
 }
 
-/* "paging": {"limit", "start"?, "next_position"?, "next"?}. */
+/* "paging": {"limit", "start"?, "next_position"?, "next"?}; next is the
+ * same query with start= replaced, pinned to head. */
 static json_t *paging_json(size_t limit, const char *start, const char *next,
                            const char *base, const char *path,
-                           const char *query) {
+                           const char *query, const char *head) {
   json_t *p = json_pack("{s:I}", "limit", (json_int_t)limit);
   if (p == NULL)
     return NULL;
   if (start != NULL && json_object_set_new(p, "start", json_string(start)))
     goto fail;
   if (next != NULL) {
-    /* The next page: the same query with start= replaced. */
-    size_t n = strlen(base) + strlen(path) + strlen(next) + 64 +
-               (query != NULL ? strlen(query) : 0);
-    char *url = malloc(n);
-    size_t len;
-    const char *q = query;
-    if (url == NULL)
+    char *q = pin_query(query, head, next);
+    json_t *url = q != NULL ? link_json(base, path, q) : NULL;
+    free(q);
+    if (url == NULL ||
+        json_object_set_new(p, "next_position", json_string(next)) ||
+        json_object_set_new(p, "next", url))
       goto fail;
-    len = (size_t)snprintf(url, n, "%s%s?", base, path);
-    while (q != NULL && *q != '\0') {
-      const char *end = strchr(q, '&');
-      size_t l = end != NULL ? (size_t)(end - q) : strlen(q);
-      if (!(l >= 6 && strncmp(q, "start=", 6) == 0) &&
-          !(l == 5 && strncmp(q, "start", 5) == 0))
-        len += (size_t)snprintf(url + len, n - len, "%.*s&", (int)l, q);
-      q += l;
-      if (*q == '&')
-        q++;
-    }
-    snprintf(url + len, n - len, "start=%s", next);
-    if (json_object_set_new(p, "next_position", json_string(next)) ||
-        json_object_set_new(p, "next", json_string(url))) {
-      free(url);
-      goto fail;
-    }
-    free(url);
   }
   return p;
 fail:
@@ -517,19 +625,19 @@ fail:
 }
 
 /*
- * The 200 answer of one page of path: {"data", "head", "link", "paging"}.
- * data is borrowed; head is taken (freed whatever happens).
+ * The 200 answer of one page of path: {"data", "head", "link", "paging"},
+ * link and paging.next pinned to h's block. data is borrowed.
  */
 static int reply_page(ordo_node *node, const ordo_node_request *req,
-                      const char *path, json_t *data, json_t *head,
+                      const char *path, json_t *data, const pinned *h,
                       size_t limit, const char *start, const char *next,
                       answer *a) {
   char base[300];
   json_t *paging, *body;
   base_url(node, req, base, sizeof base);
-  paging = paging_json(limit, start, next, base, path, req->query);
-  body = json_pack("{s:O,s:o,s:o*,s:o*}", "data", data, "head", head, "link",
-                   link_json(base, path, req->query), "paging", paging);
+  paging = paging_json(limit, start, next, base, path, req->query, h->id);
+  body = json_pack("{s:O,s:s,s:o*,s:o*}", "data", data, "head", h->id,
+                   "link", pinned_link(base, path, req, h), "paging", paging);
   if (body == NULL || paging == NULL) {
     json_decref(body);
     return reply_nomem(a);
@@ -541,7 +649,8 @@ static int get_state_list(ordo_node *node, const ordo_node_request *req,
                           answer *a) {
   sqlite3 *db = node->st.rdb;
   char *prefix = NULL, *start = NULL, *lim = NULL, *next = NULL;
-  json_t *data = NULL, *head = NULL;
+  json_t *data = NULL;
+  pinned h = {NULL, 0, {0}};
   size_t limit;
   int rc;
 
@@ -556,33 +665,42 @@ static int get_state_list(ordo_node *node, const ordo_node_request *req,
                      "characters");
     goto out;
   }
-  if ((start != NULL && !is_hex(start, ORDO_LEDGER_ADDRESS_LEN)) ||
-      (limit = parse_limit(lim)) == 0) {
+  if ((limit = parse_limit(lim)) == 0) {
+    rc = reply_bad_limit(a);
+    goto out;
+  }
+  if (start != NULL && !is_hex(start, ORDO_LEDGER_ADDRESS_LEN)) {
     rc = reply_error(a, 400, 54, "Invalid Paging Query",
-                     "limit is 1..1000 and start a 70-character address");
+                     "start is a 70-character state address");
+    goto out;
+  }
+  if (pin_parse(req, &h, a)) {
+    rc = a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
     goto out;
   }
   if ((data = json_array()) == NULL)
     goto nomem;
   rc = read_begin(node);
+  if (rc == ORDO_OK && (rc = pin_resolve(db, &h)) != ORDO_OK) {
+    read_end(node);
+    rc = pin_answer(a, rc);
+    goto out;
+  }
   if (rc == ORDO_OK)
-    rc = node_store_state_list(db, prefix != NULL ? prefix : "", start, limit,
-                               data, &next);
-  if (rc == ORDO_OK)
-    rc = head_json(db, &head);
+    rc = node_store_state_list(db, prefix != NULL ? prefix : "", start, h.num,
+                               limit, data, &next);
   read_end(node);
   if (rc != ORDO_OK) {
     rc = storage_answer(a, rc);
     goto out;
   }
-  rc = reply_page(node, req, "/state", data, head, limit, start, next, a);
-  head = NULL;
+  rc = reply_page(node, req, "/state", data, &h, limit, start, next, a);
   goto out;
 nomem:
   rc = reply_nomem(a);
 out:
-  json_decref(head);
   json_decref(data);
+  free(h.want);
   free(prefix);
   free(start);
   free(lim);
@@ -590,11 +708,48 @@ out:
   return rc;
 }
 
+/*
+ * start= of /blocks: Sawtooth's form, "0x" and 16 hex digits of a
+ * block_num (what paging.next_position holds); a block id (128 hex); or a
+ * decimal block_num (this node's earlier form). *num gets the number, or
+ * *id is set for an id (looked up inside the read). 0, or 1 when an answer
+ * was made: 400/54 for a bad number, 400/60 for anything else.
+ */
+static int parse_block_start(const char *v, uint64_t *num, const char **id,
+                             answer *a) {
+  char *end;
+  *id = NULL;
+  if (strncmp(v, "0x", 2) == 0) {
+    if (strlen(v) < 3 || strlen(v) > 18 || !is_hex(v + 2, (size_t)-1) ||
+        (*num = strtoull(v + 2, &end, 16)) > INT64_MAX) {
+      reply_error(a, 400, 54, "Invalid Paging Query",
+                  "start is a block id or a block number (0x and 16 hex "
+                  "digits)");
+      return 1;
+    }
+    return 0;
+  }
+  if (v[0] >= '0' && v[0] <= '9' && strspn(v, "0123456789") == strlen(v) &&
+      strlen(v) <= 19) {
+    *num = strtoull(v, &end, 10);
+    if (*num <= INT64_MAX)
+      return 0;
+  }
+  if (!is_id(v)) {
+    reply_bad_id(a, v);
+    return 1;
+  }
+  *id = v;
+  return 0;
+}
+
 static int get_blocks(ordo_node *node, const ordo_node_request *req,
                       answer *a) {
   sqlite3 *db = node->st.rdb;
   char *start = NULL, *lim = NULL, nextstr[24];
-  json_t *data = NULL, *head = NULL;
+  const char *start_id = NULL;
+  json_t *data = NULL;
+  pinned h = {NULL, 0, {0}};
   uint64_t from = UINT64_MAX;
   int64_t next = -1;
   size_t limit;
@@ -603,45 +758,76 @@ static int get_blocks(ordo_node *node, const ordo_node_request *req,
   if (query_get(req->query, "start", &start) ||
       query_get(req->query, "limit", &lim))
     goto nomem;
-  if (start != NULL) {
-    char *end;
-    if (start[0] < '0' || start[0] > '9' ||
-        (from = strtoull(start, &end, 10), *end != '\0') ||
-        from > INT64_MAX) {
-      rc = reply_error(a, 400, 54, "Invalid Paging Query",
-                       "start is a block number");
-      goto out;
-    }
-  }
   if ((limit = parse_limit(lim)) == 0) {
-    rc = reply_error(a, 400, 54, "Invalid Paging Query", "limit is 1..1000");
+    rc = reply_bad_limit(a);
+    goto out;
+  }
+  if ((start != NULL && parse_block_start(start, &from, &start_id, a)) ||
+      pin_parse(req, &h, a)) {
+    rc = a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
     goto out;
   }
   if ((data = json_array()) == NULL)
     goto nomem;
   rc = read_begin(node);
+  if (rc == ORDO_OK && (rc = pin_resolve(db, &h)) != ORDO_OK) {
+    read_end(node);
+    rc = pin_answer(a, rc);
+    goto out;
+  }
+  if (rc == ORDO_OK && start_id != NULL &&
+      (rc = node_store_block_find(db, start_id, &from)) == ORDO_E_NOT_FOUND) {
+    read_end(node);
+    rc = reply_error(a, 400, 54, "Invalid Paging Query",
+                     "start names no block of this chain");
+    goto out;
+  }
+  /* Never past the pinned head: a paged read sees one chain. */
   if (rc == ORDO_OK)
-    rc = node_store_block_list(db, from, limit, data, &next);
-  if (rc == ORDO_OK)
-    rc = head_json(db, &head);
+    rc = node_store_block_list(db, from < h.num ? from : h.num, limit, data,
+                               &next);
   read_end(node);
   if (rc != ORDO_OK) {
     rc = storage_answer(a, rc);
     goto out;
   }
-  snprintf(nextstr, sizeof nextstr, "%lld", (long long)next);
-  rc = reply_page(node, req, "/blocks", data, head, limit, start,
+  snprintf(nextstr, sizeof nextstr, "0x%016llx", (unsigned long long)next);
+  rc = reply_page(node, req, "/blocks", data, &h, limit, start,
                   next >= 0 ? nextstr : NULL, a);
-  head = NULL;
   goto out;
 nomem:
   rc = reply_nomem(a);
 out:
-  json_decref(head);
   json_decref(data);
+  free(h.want);
   free(start);
   free(lim);
   return rc;
+}
+
+static int get_block_one(ordo_node *node, const ordo_node_request *req,
+                         const char *id, answer *a) {
+  json_t *blk = NULL, *body;
+  char base[300], path[sizeof "/blocks/" + ORDO_LEDGER_ID_LEN];
+  int rc;
+
+  if (!is_id(id))
+    return reply_bad_id(a, id);
+  rc = read_begin(node);
+  if (rc == ORDO_OK)
+    rc = node_store_block_get(node->st.rdb, id, &blk);
+  read_end(node);
+  if (rc == ORDO_E_NOT_FOUND)
+    return reply_error(a, 404, 70, "Block Not Found",
+                       "There is no block with the id specified in the "
+                       "blockchain.");
+  if (rc != ORDO_OK)
+    return storage_answer(a, rc);
+  base_url(node, req, base, sizeof base);
+  snprintf(path, sizeof path, "/blocks/%s", id);
+  body = json_pack("{s:o,s:o*}", "data", blk, "link",
+                   link_json(base, path, NULL));
+  return body != NULL ? reply(a, 200, body) : reply_nomem(a);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -675,6 +861,7 @@ static int fault(ordo_node *node, answer *a) {
   x = (double)(r >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
   if (x >= node->opts.fail_rate)
     return 0;
+  node_count(&node->stats.faults, 1);
   r %= 3;
   reply_error(a, 503, kinds[r].code, kinds[r].title, kinds[r].message);
   return 1;
@@ -684,6 +871,7 @@ static int route(ordo_node *node, const ordo_node_request *req, answer *a) {
   const char *path = req->path, *m = req->method;
   int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
 
+  node_count_request(node, path);
   if (fault(node, a))
     return a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
   if (strcmp(path, "/batches") == 0)
@@ -697,6 +885,8 @@ static int route(ordo_node *node, const ordo_node_request *req, answer *a) {
     return get ? get_state_one(node, req, path + 7, a) : method_not_allowed(a);
   if (strcmp(path, "/blocks") == 0)
     return get ? get_blocks(node, req, a) : method_not_allowed(a);
+  if (strncmp(path, "/blocks/", 8) == 0)
+    return get ? get_block_one(node, req, path + 8, a) : method_not_allowed(a);
   return reply_error(a, 404, 404, "Not Found",
                      "This node serves /batches, /batch_statuses, /state and "
                      "/blocks");
@@ -740,51 +930,125 @@ typedef struct http_req {
   char *query; /* raw, NULL if none */
   unsigned char *body;
   size_t len, cap;
+  unsigned long long seen; /* body bytes received, kept or not */
   int headers_seen;
   int too_big;
+  int answered; /* a 413 was queued at the headers: ignore what follows */
 } http_req;
+
+/* Requests in flight, so that a stop can let them answer (node_http_stop). */
+static void active_add(ordo_node *node, int d) {
+  pthread_mutex_lock(&node->http_mu);
+  if (d > 0)
+    node->http_active++;
+  else if (--node->http_active == 0)
+    pthread_cond_broadcast(&node->http_idle);
+  pthread_mutex_unlock(&node->http_mu);
+}
 
 static void *http_uri_log(void *cls, const char *uri,
                           struct MHD_Connection *c) {
   http_req *r = calloc(1, sizeof *r);
   const char *q = uri != NULL ? strchr(uri, '?') : NULL;
-  (void)cls;
   (void)c;
   if (r != NULL && q != NULL && (r->query = strdup(q + 1)) == NULL) {
     free(r);
     r = NULL;
   }
+  if (r != NULL)
+    active_add(cls, 1);
   return r;
 }
 
 static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            enum MHD_RequestTerminationCode toe) {
   http_req *r = *con_cls;
-  (void)cls;
   (void)c;
   (void)toe;
   if (r != NULL) {
     free(r->query);
     free(r->body);
     free(r);
+    active_add(cls, -1);
   }
   *con_cls = NULL;
 }
 
-static enum MHD_Result http_send(struct MHD_Connection *c, int status,
-                                 char *json) {
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+/* Queue text (taken: freed here) as the answer, after delay_ms. */
+static enum MHD_Result http_send(ordo_node *node, struct MHD_Connection *c,
+                                 int status, char *text,
+                                 const char *content_type) {
+  struct MHD_Response *resp;
   enum MHD_Result ret;
+  if (node->opts.delay_ms > 0) {
+    struct timespec ts = {(time_t)(node->opts.delay_ms / 1000),
+                          (long)(node->opts.delay_ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+      ;
+  }
+  resp = MHD_create_response_from_buffer(strlen(text), text,
+                                         MHD_RESPMEM_MUST_FREE);
   if (resp == NULL) {
-    free(json);
+    free(text);
     return MHD_NO;
   }
-  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                          "application/json");
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
   ret = MHD_queue_response(c, (unsigned)status, resp);
   MHD_destroy_response(resp);
   return ret;
+}
+
+/* 413 as aiohttp words it (plain text, not JSON), counted. */
+static enum MHD_Result http_too_large(ordo_node *node, struct MHD_Connection *c,
+                                      const char *url,
+                                      unsigned long long actual) {
+  char *text = malloc(128);
+  if (text == NULL)
+    return MHD_NO;
+  snprintf(text, 128, "Maximum request body size %zu exceeded, actual body "
+           "size %llu", node->opts.max_body_bytes, actual);
+  node_count_request(node, url);
+  node_count(&node->stats.too_large, 1);
+  return http_send(node, c, 413, text, "text/plain; charset=utf-8");
+}
+
+/* The declared Content-Length when it is over the limit, else 0. */
+static unsigned long long declared_too_big(ordo_node *node,
+                                           struct MHD_Connection *c) {
+  const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                              MHD_HTTP_HEADER_CONTENT_LENGTH);
+  char *end;
+  unsigned long long n;
+  if (v == NULL || v[0] < '0' || v[0] > '9')
+    return 0;
+  n = strtoull(v, &end, 10);
+  return *end == '\0' && n > node->opts.max_body_bytes ? n : 0;
+}
+
+/* Keep n more body bytes, or only count them once past the limit. */
+static int body_take(ordo_node *node, http_req *r, const char *data,
+                     size_t n) {
+  r->seen += n;
+  if (r->too_big || r->seen > node->opts.max_body_bytes) {
+    r->too_big = 1;
+    free(r->body); /* what was kept is of no use any more */
+    r->body = NULL;
+    r->len = r->cap = 0;
+    return 0;
+  }
+  if (r->len + n > r->cap) {
+    size_t cap = r->cap > 0 ? r->cap : 4096;
+    unsigned char *p;
+    while (cap < r->len + n)
+      cap *= 2;
+    if ((p = realloc(r->body, cap)) == NULL)
+      return -1;
+    r->body = p;
+    r->cap = cap;
+  }
+  memcpy(r->body + r->len, data, n);
+  r->len += n;
+  return 0;
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
@@ -796,69 +1060,55 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
   ordo_node_request req;
   int status = 500;
   char *json = NULL;
+  unsigned long long declared;
   (void)version;
 
   if (r == NULL)
     return MHD_NO; /* out of memory in the URI log callback */
   if (!r->headers_seen) {
     r->headers_seen = 1;
+    /* Refused before a byte of the body is read (a client that sent
+     * Expect: 100-continue never sends it). */
+    if ((declared = declared_too_big(node, c)) > 0) {
+      r->answered = 1;
+      return http_too_large(node, c, url, declared);
+    }
     return MHD_YES;
   }
-  if (*upload_size > 0) {
-    size_t n = *upload_size;
-    if (!r->too_big && r->len + n > HTTP_MAX_BODY) {
-      r->too_big = 1;
-    } else if (!r->too_big) {
-      if (r->len + n > r->cap) {
-        size_t cap = r->cap > 0 ? r->cap : 4096;
-        unsigned char *p;
-        while (cap < r->len + n)
-          cap *= 2;
-        if ((p = realloc(r->body, cap)) == NULL)
-          return MHD_NO;
-        r->body = p;
-        r->cap = cap;
-      }
-      memcpy(r->body + r->len, upload, n);
-      r->len += n;
-    }
+  if (r->answered) {
     *upload_size = 0;
     return MHD_YES;
   }
-  if (r->too_big) {
-    json = strdup("{\"error\":{\"code\":413,\"title\":\"Request Entity Too "
-                  "Large\",\"message\":\"The body is over 16 MiB\"}}");
-    status = 413;
-  } else {
-    memset(&req, 0, sizeof req);
-    req.method = method;
-    req.path = url;
-    req.query = r->query;
-    req.content_type =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    req.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-    req.body = r->body;
-    req.body_len = r->len;
-    if (ordo_node_handle(node, &req, &status, &json) != ORDO_OK)
-      json = NULL;
+  if (*upload_size > 0) {
+    if (body_take(node, r, upload, *upload_size) != 0)
+      return MHD_NO;
+    *upload_size = 0;
+    return MHD_YES;
   }
-  if (json == NULL)
+  if (r->too_big)
+    return http_too_large(node, c, url, r->seen);
+  memset(&req, 0, sizeof req);
+  req.method = method;
+  req.path = url;
+  req.query = r->query;
+  req.content_type =
+      MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+  req.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+  req.body = r->body;
+  req.body_len = r->len;
+  if (ordo_node_handle(node, &req, &status, &json) != ORDO_OK || json == NULL)
     return MHD_NO;
-  if (node->opts.delay_ms > 0) {
-    struct timespec ts = {(time_t)(node->opts.delay_ms / 1000),
-                          (long)(node->opts.delay_ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-      ;
-  }
-  return http_send(c, status, json);
+  return http_send(node, c, status, json, "application/json");
 }
 
 int node_http_start(ordo_node *node, const char *bind, int port) {
   struct sockaddr_in v4;
   struct sockaddr_in6 v6;
   const struct sockaddr *sa;
+  /* ITC: node_http_stop quiesces the daemon before stopping it. */
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                   MHD_USE_ITC;
   const union MHD_DaemonInfo *info;
 
   memset(&v4, 0, sizeof v4);
@@ -881,7 +1131,7 @@ int node_http_start(ordo_node *node, const char *bind, int port) {
   node->mhd = MHD_start_daemon(
       flags, (uint16_t)port, NULL, NULL, http_access, node,
       MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_URI_LOG_CALLBACK, http_uri_log,
-      NULL, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+      node, MHD_OPTION_NOTIFY_COMPLETED, http_completed, node,
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
   if (node->mhd == NULL)
@@ -892,8 +1142,31 @@ int node_http_start(ordo_node *node, const char *bind, int port) {
   return ORDO_OK;
 }
 
+/*
+ * Stop accepting, give the requests in flight (a wait= woken by the stop,
+ * an answer being delayed) a bounded time to send their answers, then stop
+ * the daemon: MHD_stop_daemon shuts every connection's socket, which would
+ * cut a long-poll off without its answer.
+ */
 void node_http_stop(ordo_node *node) {
-  if (node->mhd != NULL)
-    MHD_stop_daemon(node->mhd);
+  MHD_socket listen_fd;
+  struct timespec ts;
+  unsigned long long deadline;
+
+  if (node->mhd == NULL)
+    return;
+  listen_fd = MHD_quiesce_daemon(node->mhd);
+  deadline = ordo__now_ns() +
+             (2000ULL + node->opts.delay_ms) * 1000000ULL;
+  ts.tv_sec = (time_t)(deadline / 1000000000ULL);
+  ts.tv_nsec = (long)(deadline % 1000000000ULL);
+  pthread_mutex_lock(&node->http_mu);
+  while (node->http_active > 0 &&
+         pthread_cond_timedwait(&node->http_idle, &node->http_mu, &ts) == 0)
+    ;
+  pthread_mutex_unlock(&node->http_mu);
+  MHD_stop_daemon(node->mhd);
+  if (listen_fd != MHD_INVALID_SOCKET)
+    close(listen_fd);
   node->mhd = NULL;
 }

@@ -47,12 +47,21 @@ int node_store_savepoint(sqlite3 *db);
 int node_store_release(sqlite3 *db);
 void node_store_rollback_to(sqlite3 *db);
 
-/* State of db at address: ORDO_OK with a copy in *buf (grown as needed,
- * caller frees), ORDO_E_NOT_FOUND, ORDO_E_STORAGE, ORDO_E_NOMEM. */
-int node_store_state_get(sqlite3 *db, const char *address, unsigned char **buf,
-                         size_t *cap, size_t *len);
-int node_store_state_set(sqlite3 *db, const char *address,
+/* State of db at address as of block asof (UINT64_MAX: the newest,
+ * writes of the block being made included): ORDO_OK with a copy in *buf
+ * (grown as needed, caller frees), ORDO_E_NOT_FOUND, ORDO_E_STORAGE,
+ * ORDO_E_NOMEM. */
+int node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
+                         unsigned char **buf, size_t *cap, size_t *len);
+/* Write address's version of block num (the one being made). */
+int node_store_state_set(sqlite3 *db, const char *address, uint64_t num,
                          const unsigned char *value, size_t len);
+
+/* A transaction id seen in a block: NODE_COMMITTED, or NODE_INVALID when
+ * the batch holding it ended INVALID (and it was never committed).
+ * node_store_txn_status: ORDO_E_NOT_FOUND for an id never seen. */
+int node_store_txn_status(sqlite3 *db, const char *txn_id, int *status);
+int node_store_txn_put(sqlite3 *db, const char *txn_id, int status);
 
 /* Record a final status (txn_id and message NULL for COMMITTED). */
 int node_store_status_put(sqlite3 *db, const char *batch_id, int status,
@@ -63,7 +72,11 @@ int node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
                           char **txn_id, char **message);
 
 /* Head of the chain: block_num and id (ORDO_E_NOT_FOUND before genesis). */
-int node_store_head(sqlite3 *db, uint64_t *num, char id[65]);
+int node_store_head(sqlite3 *db, uint64_t *num, char id[ORDO_LEDGER_ID_SIZE]);
+/* The block_num of the block with this id; ORDO_E_NOT_FOUND. */
+int node_store_block_find(sqlite3 *db, const char *id, uint64_t *num);
+/* The block with this id as JSON (see node_store_block_list); *out new. */
+int node_store_block_get(sqlite3 *db, const char *id, json_t **out);
 /* Append a block; batch_ids joined by ','. */
 int node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
                          const char *prev, const char *batch_ids);
@@ -79,11 +92,12 @@ int node_store_pending_each(sqlite3 *db,
                                       size_t len),
                             void *ud);
 
-/* JSON for GET /state?address= : {"data": [...], "head", "paging"} less the
- * link, entries with address >= start (when not NULL) in address order, at
- * most limit of them; *next gets the next address or NULL. */
+/* The entries of GET /state?address= appended to data: the state as of
+ * block asof under prefix, addresses >= start (when not NULL) in address
+ * order, at most limit of them; *next gets the next address or NULL. */
 int node_store_state_list(sqlite3 *db, const char *prefix, const char *start,
-                          size_t limit, json_t *data, char **next);
+                          uint64_t asof, size_t limit, json_t *data,
+                          char **next);
 /* JSON for GET /blocks: blocks with num <= start (UINT64_MAX: from the head)
  * newest first, at most limit; *next gets the next num or -1. */
 int node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
@@ -92,6 +106,13 @@ int node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
 /* ------------------------------------------------------------------------ */
 /* The node (node.c)                                                         */
 /* ------------------------------------------------------------------------ */
+
+/* The counters of ordo_node_stats, bumped by any thread. */
+typedef struct node_counters {
+  atomic_uint_fast64_t requests, batches_posts, batch_statuses,
+      batch_status_ids, batch_status_waits, state, blocks, other, faults,
+      too_large, lists_refused;
+} node_counters;
 
 /* A BatchList a POST brought, shared by its pending batches (refs under
  * node->mu; freed when the last of them leaves the queue). */
@@ -126,12 +147,23 @@ struct ordo_node {
   int stopping;
 
   pthread_mutex_t rd_mu;  /* guards st.rdb */
+  pthread_mutex_t http_mu; /* guards http_active (a leaf lock) */
+  pthread_cond_t http_idle; /* http_active fell: CLOCK_MONOTONIC */
+  size_t http_active;       /* requests begun and not yet completed */
   pthread_mutex_t cut_mu; /* serialises ordo_node_cut_block callers; taken
                              before mu */
 
   pthread_t block_thread;
   int has_block_thread;
   atomic_uint_fast64_t fault_draws; /* fault draws so far */
+
+  /* Allow-list of batch signers (policy.c): sorted lower-case keys; none
+   * when nallow is 0. Read-only after start. */
+  char (*allow)[ORDO_LEDGER_PUBKEY_SIZE];
+  size_t nallow;
+
+  node_counters stats;
+  uint64_t waiting; /* status requests inside wait= (under mu) */
 };
 
 /* Look up a pending batch by id (mu held). */
@@ -160,6 +192,24 @@ void node_wait_final(ordo_node *node, char *const *ids, size_t n,
 
 /* A 64-bit draw from the node's fault stream (any thread). */
 uint64_t node_fault_draw(ordo_node *node);
+
+/* ------------------------------------------------------------------------ */
+/* Policy (policy.c)                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Build node->allow from the options' keys and file (ORDO_E_INVAL naming
+ * the bad key or "FILE:LINE", ORDO_E_IO, ORDO_E_NOMEM). */
+int node_allow_load(ordo_node *node, const ordo_node_options *opts);
+void node_allow_free(ordo_node *node);
+
+/* 1 when the list may be taken: every batch's signer is allowed and none
+ * is refused by refuse_rate. */
+int node_list_permitted(const ordo_node *node, const ordo_ledger_batchlist *bl);
+
+/* Count one request to path (requests and its path's counter). */
+void node_count_request(ordo_node *node, const char *path);
+/* One counter up by n. */
+void node_count(atomic_uint_fast64_t *c, uint64_t n);
 
 /* ------------------------------------------------------------------------ */
 /* HTTP (http.c)                                                             */

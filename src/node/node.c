@@ -6,10 +6,12 @@
  * Life of a batch: POST /batches validates a BatchList and node_submit puts
  * each new batch into the pending map (by id) and the queue (submission
  * order). A block cut takes the whole queue, leaving the batches in the map
- * (still PENDING to readers), shuffles them, applies them in one SQLite
- * transaction on the block thread's connection, commits, and only then
- * removes them from the map under mu. A reader that looks in the map first
- * and in the database second therefore never sees a known batch as UNKNOWN.
+ * (still PENDING to readers), shuffles them, checks and applies them in one
+ * SQLite transaction on the block thread's connection, commits, and only
+ * then removes the finished ones from the map under mu; a batch held back
+ * by an unmet dependency goes back to the front of the queue, in
+ * submission order. A reader that looks in the map first and in the
+ * database second therefore never sees a known batch as UNKNOWN.
  *
  * Locks: mu, then rd_mu (see node.h). The block thread applies and commits
  * with neither held. With keep_pending, node_submit writes pending rows on
@@ -292,20 +294,52 @@ int node_status(ordo_node *node, const char *id, const char **status,
   return ORDO_OK;
 }
 
+/* 1 when none of ids is pending (mu held): UNKNOWN counts as final, as
+ * in the validator's batch tracker. */
+static int none_pending(ordo_node *node, char *const *ids, size_t n) {
+  size_t i;
+  for (i = 0; i < n && node_pending_find(node, ids[i]) == NULL; i++)
+    ;
+  return i == n;
+}
+
 void node_wait_final(ordo_node *node, char *const *ids, size_t n,
                      unsigned long long deadline_ns) {
   struct timespec ts = abs_time(deadline_ns);
 
   pthread_mutex_lock(&node->mu);
-  while (!node->stopping) {
-    size_t i;
-    for (i = 0; i < n && node_pending_find(node, ids[i]) == NULL; i++)
+  if (!node->stopping && !none_pending(node, ids, n)) {
+    /* Counted while it waits, so ordo_node_await_waiters can see it. */
+    node->waiting++;
+    pthread_cond_broadcast(&node->changed);
+    while (!node->stopping && !none_pending(node, ids, n) &&
+           pthread_cond_timedwait(&node->changed, &node->mu, &ts) !=
+               ETIMEDOUT)
       ;
-    if (i == n ||
-        pthread_cond_timedwait(&node->changed, &node->mu, &ts) == ETIMEDOUT)
-      break;
+    node->waiting--;
   }
   pthread_mutex_unlock(&node->mu);
+}
+
+int ordo_node_await_waiters(ordo_node *node, unsigned n, unsigned timeout_ms) {
+  struct timespec ts;
+  int rc = ORDO_OK;
+
+  if (node == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "node: NULL argument");
+  ts = abs_time(now_ns() + (unsigned long long)timeout_ms * 1000000ULL);
+  pthread_mutex_lock(&node->mu);
+  while (node->waiting < n && !node->stopping && rc == ORDO_OK)
+    if (pthread_cond_timedwait(&node->changed, &node->mu, &ts) == ETIMEDOUT &&
+        node->waiting < n)
+      rc = ordo__set_last_error(ORDO_E_TIMEOUT,
+                                "node: %u status requests did not wait within "
+                                "%u ms",
+                                n, timeout_ms);
+  if (rc == ORDO_OK && node->waiting < n)
+    rc = ordo__set_last_error(ORDO_E_SHUTDOWN, "node is stopping");
+  pthread_mutex_unlock(&node->mu);
+  return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -316,6 +350,7 @@ void node_wait_final(ordo_node *node, char *const *ids, size_t n,
  * block's transaction, limited to the header's inputs and outputs. */
 typedef struct apply_ctx {
   sqlite3 *db;
+  uint64_t num; /* the block being made: what its writes are versioned by */
   ordo_ledger_txn_header h;
   unsigned char *buf;
   size_t cap;
@@ -344,7 +379,7 @@ static int apply_get(void *ud, const char *address, const unsigned char **value,
              address);
     return ORDO_E_LEDGER_INVALID_TXN;
   }
-  rc = node_store_state_get(c->db, address, &c->buf, &c->cap, len);
+  rc = node_store_state_get(c->db, address, UINT64_MAX, &c->buf, &c->cap, len);
   if (rc == ORDO_OK)
     *value = c->buf;
   return rc;
@@ -359,7 +394,7 @@ static int apply_set(void *ud, const char *address, const unsigned char *value,
              address);
     return ORDO_E_LEDGER_INVALID_TXN;
   }
-  return node_store_state_set(c->db, address, value, len);
+  return node_store_state_set(c->db, address, c->num, value, len);
 }
 
 /*
@@ -393,13 +428,166 @@ static int apply_batch(apply_ctx *c, const ordo_ledger_batch *b, size_t *bad,
   return ORDO_OK;
 }
 
+/* batch_check's answer for a batch whose dependency is not committed yet
+ * (not an ordo error code: those are positive). */
+#define CHECK_DEFER (-1)
+
+/* What a validator's scheduler checks before applying a batch. */
+typedef struct check_ctx {
+  sqlite3 *db;
+  const ordo_ledger_batch *b;
+  size_t *bad;
+  char *msg;
+  size_t msgsize;
+} check_ctx;
+
+/* Transaction i of the batch as committed-or-not: 1 when id is one of the
+ * batch's transactions before i, or committed in the chain or earlier in
+ * this block (both are in txns, on the block's connection). *st gets the
+ * stored status (0 when never seen). */
+static int seen_before(check_ctx *c, size_t i, const char *id, int *st,
+                       int *rc) {
+  size_t j;
+  *st = 0;
+  for (j = 0; j < i; j++)
+    if (strcmp(ordo_ledger_txn_id(ordo_ledger_batch_txn(c->b, j)), id) == 0)
+      return 1;
+  *rc = node_store_txn_status(c->db, id, st);
+  if (*rc == ORDO_E_NOT_FOUND)
+    *rc = ORDO_OK;
+  return *st == NODE_COMMITTED;
+}
+
+/* Transaction i invalid: the batch's answer. */
+static int check_invalid(check_ctx *c, size_t i, const char *fmt,
+                         const char *id) {
+  *c->bad = i;
+  snprintf(c->msg, c->msgsize, fmt, id);
+  return ORDO_E_LEDGER_INVALID_TXN;
+}
+
+/*
+ * The batch's transactions in order, each: not already committed (else
+ * the batch is INVALID, "duplicate transaction"), and every dependency
+ * committed (else the batch waits: CHECK_DEFER) or, when it is known
+ * INVALID, the batch is INVALID. The first failure decides, as in
+ * Sawtooth's candidate block. ORDO_OK: apply the batch. ORDO_E_STORAGE.
+ */
+static int batch_check(sqlite3 *db, const ordo_ledger_batch *b, size_t *bad,
+                       char *msg, size_t msgsize) {
+  check_ctx c = {db, b, bad, msg, msgsize};
+  size_t i, k, n = ordo_ledger_batch_txn_count(b);
+  int rc = ORDO_OK, st;
+
+  for (i = 0; i < n; i++) {
+    const ordo_ledger_txn *t = ordo_ledger_batch_txn(b, i);
+    const char *id = ordo_ledger_txn_id(t);
+    ordo_ledger_txn_header h;
+    if (seen_before(&c, i, id, &st, &rc))
+      return check_invalid(&c, i,
+                           "duplicate transaction %.128s: already committed "
+                           "(or earlier in this batch)",
+                           id);
+    if (rc != ORDO_OK)
+      return rc;
+    ordo_ledger_txn_header_get(t, &h);
+    for (k = 0; k < h.ndependencies; k++) {
+      const char *dep = h.dependencies[k];
+      if (seen_before(&c, i, dep, &st, &rc))
+        continue;
+      if (rc != ORDO_OK)
+        return rc;
+      if (st == NODE_INVALID)
+        return check_invalid(&c, i,
+                             "dependency %.128s is INVALID (its batch was "
+                             "invalid and it was never committed)",
+                             dep);
+      return CHECK_DEFER;
+    }
+  }
+  return ORDO_OK;
+}
+
 /* The outcome of one batch in a block being cut. */
 typedef struct cut_item {
   node_pending *p;
-  int status;      /* NODE_COMMITTED or NODE_INVALID */
+  int status;      /* NODE_COMMITTED, NODE_INVALID, or 0: held back */
   size_t bad_txn;  /* INVALID: index of the invalid transaction */
   char msg[256];
 } cut_item;
+
+/* Record every transaction id of b with status (committed, or seen in an
+ * INVALID batch: see node_store_txn_put). */
+static int put_txns(sqlite3 *db, const ordo_ledger_batch *b, int status) {
+  size_t i, n = ordo_ledger_batch_txn_count(b);
+  int rc = ORDO_OK;
+  for (i = 0; rc == ORDO_OK && i < n; i++)
+    rc = node_store_txn_put(db, ordo_ledger_txn_id(ordo_ledger_batch_txn(b, i)),
+                            status);
+  return rc;
+}
+
+/* Check and apply one batch of the block (its own savepoint): it->status
+ * says what became of it. ORDO_OK, or a storage error (block abandoned). */
+static int cut_one(ordo_node *node, apply_ctx *c, cut_item *it) {
+  sqlite3 *db = c->db;
+  const ordo_ledger_batch *b = it->p->batch;
+  int rc = batch_check(db, b, &it->bad_txn, it->msg, sizeof it->msg);
+
+  if (rc == CHECK_DEFER)
+    return ORDO_OK; /* stays pending; nothing written */
+  if (rc == ORDO_OK) {
+    if ((rc = node_store_savepoint(db)) != ORDO_OK)
+      return rc;
+    rc = apply_batch(c, b, &it->bad_txn, it->msg, sizeof it->msg);
+    if (rc == ORDO_OK)
+      rc = node_store_release(db);
+    else
+      node_store_rollback_to(db);
+  }
+  if (rc == ORDO_OK) {
+    it->status = NODE_COMMITTED;
+    rc = node_store_status_put(db, it->p->id, NODE_COMMITTED, NULL, NULL);
+    if (rc == ORDO_OK)
+      rc = put_txns(db, b, NODE_COMMITTED);
+  } else if (rc == ORDO_E_LEDGER_INVALID_TXN) {
+    it->status = NODE_INVALID;
+    rc = node_store_status_put(
+        db, it->p->id, NODE_INVALID,
+        ordo_ledger_txn_id(ordo_ledger_batch_txn(b, it->bad_txn)), it->msg);
+    if (rc == ORDO_OK)
+      rc = put_txns(db, b, NODE_INVALID);
+  }
+  if (rc == ORDO_OK && node->opts.keep_pending)
+    rc = node_store_pending_del(db, it->p->id);
+  return rc;
+}
+
+/* The block's id: hex SHA-512 of the previous id followed by the committed
+ * batch ids in block order (128 hex digits, as Sawtooth's ids). */
+static int block_id(const char *prev, const cut_item *items, size_t n,
+                    char out[ORDO_LEDGER_ID_SIZE]) {
+  size_t plen = strlen(prev), len = plen, i;
+  unsigned char h[ORDO__SHA512_BYTES];
+  char *msg = malloc(plen + n * ORDO_LEDGER_ID_LEN + 1);
+  int rc;
+
+  if (msg == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+  memcpy(msg, prev, plen);
+  for (i = 0; i < n; i++) {
+    size_t l = strlen(items[i].p->id);
+    if (items[i].status != NODE_COMMITTED || l > ORDO_LEDGER_ID_LEN)
+      continue;
+    memcpy(msg + len, items[i].p->id, l);
+    len += l;
+  }
+  rc = ordo__crypto_sha512(msg, len, h);
+  free(msg);
+  if (rc == ORDO_OK)
+    rc = ordo__crypto_hex_encode(h, sizeof h, out, ORDO_LEDGER_ID_SIZE);
+  return rc;
+}
 
 /* Apply items (in order) and write the block; the transaction is left for
  * the caller to commit or roll back. */
@@ -407,7 +595,7 @@ static int cut_write(ordo_node *node, cut_item *items, size_t n) {
   sqlite3 *db = node->st.wdb;
   apply_ctx c;
   uint64_t head;
-  char prev[65], idhex[65];
+  char prev[ORDO_LEDGER_ID_SIZE], idhex[ORDO_LEDGER_ID_SIZE];
   char *ids = NULL;
   size_t i, ncommitted = 0, idlen = 0;
   int rc;
@@ -416,66 +604,64 @@ static int cut_write(ordo_node *node, cut_item *items, size_t n) {
   c.db = db;
   if ((rc = node_store_head(db, &head, prev)) != ORDO_OK)
     return rc == ORDO_E_NOT_FOUND ? ORDO_E_STORAGE : rc;
+  c.num = head + 1;
   /* batch ids joined by ',': at most n * (ID_LEN + 1). */
   if ((ids = malloc(n * (ORDO_LEDGER_ID_LEN + 1) + 1)) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
   ids[0] = '\0';
   for (i = 0; i < n; i++) {
-    cut_item *it = &items[i];
-    const ordo_ledger_batch *b = it->p->batch;
-    if ((rc = node_store_savepoint(db)) != ORDO_OK)
+    if ((rc = cut_one(node, &c, &items[i])) != ORDO_OK)
       goto out;
-    rc = apply_batch(&c, b, &it->bad_txn, it->msg, sizeof it->msg);
-    if (rc == ORDO_OK) {
-      if ((rc = node_store_release(db)) != ORDO_OK)
-        goto out;
-      it->status = NODE_COMMITTED;
-      rc = node_store_status_put(db, it->p->id, NODE_COMMITTED, NULL, NULL);
-      if (ncommitted++ > 0)
-        ids[idlen++] = ',';
-      idlen += (size_t)sprintf(ids + idlen, "%.*s", ORDO_LEDGER_ID_LEN,
-                               it->p->id);
-    } else if (rc == ORDO_E_LEDGER_INVALID_TXN) {
-      node_store_rollback_to(db);
-      it->status = NODE_INVALID;
-      rc = node_store_status_put(
-          db, it->p->id, NODE_INVALID,
-          ordo_ledger_txn_id(ordo_ledger_batch_txn(b, it->bad_txn)), it->msg);
-    } else {
-      node_store_rollback_to(db);
-    }
-    if (rc == ORDO_OK && node->opts.keep_pending)
-      rc = node_store_pending_del(db, it->p->id);
-    if (rc != ORDO_OK)
-      goto out;
+    if (items[i].status != NODE_COMMITTED)
+      continue;
+    if (ncommitted++ > 0)
+      ids[idlen++] = ',';
+    idlen += (size_t)sprintf(ids + idlen, "%.*s", ORDO_LEDGER_ID_LEN,
+                             items[i].p->id);
   }
-  if (ncommitted > 0) {
-    /* id = SHA-256(previous id || batch ids, in block order), hex. */
-    size_t plen = strlen(prev);
-    unsigned char h[ORDO__SHA256_BYTES];
-    char *msg = malloc(plen + idlen + 1);
-    if (msg == NULL) {
-      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
-      goto out;
-    }
-    memcpy(msg, prev, plen);
-    for (i = 0, idlen = plen; i < n; i++) {
-      if (items[i].status != NODE_COMMITTED)
-        continue;
-      memcpy(msg + idlen, items[i].p->id, strlen(items[i].p->id));
-      idlen += strlen(items[i].p->id);
-    }
-    rc = ordo__crypto_sha256(msg, idlen, h);
-    free(msg);
-    if (rc == ORDO_OK)
-      rc = ordo__crypto_hex_encode(h, sizeof h, idhex, sizeof idhex);
-    if (rc == ORDO_OK)
-      rc = node_store_block_put(db, head + 1, idhex, prev, ids);
-  }
+  if (ncommitted > 0 && (rc = block_id(prev, items, n, idhex)) == ORDO_OK)
+    rc = node_store_block_put(db, c.num, idhex, prev, ids);
 out:
   free(ids);
   free(c.buf);
   return rc;
+}
+
+/* Put the list q (submission order, linked by next) back at the queue's
+ * front (mu held). */
+static void queue_prepend(ordo_node *node, node_pending *q) {
+  node_pending *p;
+  if (q == NULL)
+    return;
+  for (p = q; p->next != NULL; p = p->next)
+    ;
+  p->next = node->qhead;
+  if (node->qhead == NULL)
+    node->qtail = &p->next;
+  node->qhead = q;
+}
+
+/* After the block is committed (mu held): finished batches leave the map
+ * and are freed; those held back return to the queue's front, still in
+ * submission order. */
+static void cut_settle(ordo_node *node, node_pending *q, cut_item *items,
+                       size_t n) {
+  node_pending *p, *held = NULL, **tail = &held;
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (items[i].status != 0)
+      map_remove(node, items[i].p); /* freed below, by the walk */
+  for (p = q; p != NULL; p = q) {
+    q = p->next;
+    if (node_pending_find(node, p->id) == p) {
+      p->next = NULL;
+      *tail = p;
+      tail = &p->next;
+    } else {
+      pending_free(p);
+    }
+  }
+  queue_prepend(node, held);
 }
 
 /* Cut one block from the whole queue; the block thread's (or, with
@@ -484,9 +670,10 @@ static int block_cut(ordo_node *node) {
   sqlite3 *db = node->st.wdb;
   node_pending *q, *p;
   cut_item *items = NULL;
+  node_pending **arr = NULL;
   size_t *perm = NULL, n = 0, i;
   uint64_t head;
-  char headid[65];
+  char headid[ORDO_LEDGER_ID_SIZE];
   int rc;
 
   pthread_mutex_lock(&node->mu);
@@ -500,25 +687,18 @@ static int block_cut(ordo_node *node) {
     return ORDO_OK;
   items = calloc(n, sizeof *items);
   perm = malloc(n * sizeof *perm);
-  if (items == NULL || perm == NULL) {
+  arr = malloc(n * sizeof *arr);
+  if (items == NULL || perm == NULL || arr == NULL) {
     rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
     goto requeue;
   }
   if ((rc = node_store_head(db, &head, headid)) != ORDO_OK)
     goto requeue;
   ordo_node_block_order(node->opts.seed, head + 1, n, perm);
-  {
-    node_pending **arr = malloc(n * sizeof *arr);
-    if (arr == NULL) {
-      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
-      goto requeue;
-    }
-    for (p = q, i = 0; p != NULL; p = p->next)
-      arr[i++] = p;
-    for (i = 0; i < n; i++)
-      items[i].p = arr[perm[i]];
-    free(arr);
-  }
+  for (p = q, i = 0; p != NULL; p = p->next)
+    arr[i++] = p;
+  for (i = 0; i < n; i++)
+    items[i].p = arr[perm[i]];
   if ((rc = node_store_begin(db)) != ORDO_OK)
     goto requeue;
   if ((rc = cut_write(node, items, n)) != ORDO_OK ||
@@ -526,31 +706,23 @@ static int block_cut(ordo_node *node) {
     node_store_rollback(db);
     goto requeue;
   }
-  /* Committed: now the batches may leave the map. */
+  /* Committed: now the finished batches may leave the map. */
   pthread_mutex_lock(&node->mu);
-  for (i = 0; i < n; i++)
-    map_remove(node, items[i].p);
-  for (p = q; p != NULL; p = q) {
-    q = p->next;
-    pending_free(p);
-  }
+  cut_settle(node, q, items, n);
   pthread_cond_broadcast(&node->changed);
   pthread_mutex_unlock(&node->mu);
   free(items);
   free(perm);
+  free(arr);
   return ORDO_OK;
 requeue:
   /* Nothing was written: the batches go back to the queue's front. */
   pthread_mutex_lock(&node->mu);
-  for (p = q; p->next != NULL; p = p->next)
-    ;
-  p->next = node->qhead;
-  if (node->qhead == NULL)
-    node->qtail = &p->next;
-  node->qhead = q;
+  queue_prepend(node, q);
   pthread_mutex_unlock(&node->mu);
   free(items);
   free(perm);
+  free(arr);
   return rc;
 }
 
@@ -582,7 +754,7 @@ static void *block_main(void *arg) {
 }
 
 int ordo_node_cut_block(ordo_node *node, uint64_t *height) {
-  char id[65];
+  char id[ORDO_LEDGER_ID_SIZE];
   uint64_t num;
   int rc;
 
@@ -611,6 +783,7 @@ void ordo_node_options_init(ordo_node_options *opts) {
   opts->block_ms = 1000;
   opts->max_pending = 10000;
   opts->max_wait_s = 300;
+  opts->max_body_bytes = ORDO_NODE_DEFAULT_MAX_BODY;
 }
 
 /* keep_pending: one restored row, a BatchList of one batch. */
@@ -660,9 +833,12 @@ static void node_free(ordo_node *node) {
     }
   }
   free(node->map);
+  node_allow_free(node);
   node_store_close(&node->st);
   pthread_cond_destroy(&node->tick);
   pthread_cond_destroy(&node->changed);
+  pthread_cond_destroy(&node->http_idle);
+  pthread_mutex_destroy(&node->http_mu);
   pthread_mutex_destroy(&node->cut_mu);
   pthread_mutex_destroy(&node->rd_mu);
   pthread_mutex_destroy(&node->mu);
@@ -695,6 +871,9 @@ int ordo_node_start(const ordo_node_options *opts, ordo_node **out) {
   if (!(opts->fail_rate >= 0.0 && opts->fail_rate <= 1.0))
     return ordo__set_last_error(ORDO_E_INVAL,
                                 "node: fail rate must be within 0..1");
+  if (!(opts->refuse_rate >= 0.0 && opts->refuse_rate <= 1.0))
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "node: refuse rate must be within 0..1");
   if ((rc = ordo__crypto_init()) != ORDO_OK)
     return ordo__set_last_error(rc, "node: libsodium did not start");
   if ((node = calloc(1, sizeof *node)) == NULL)
@@ -702,24 +881,32 @@ int ordo_node_start(const ordo_node_options *opts, ordo_node **out) {
   node->opts = *opts;
   node->opts.data_dir = NULL;
   node->opts.bind = NULL;
+  node->opts.allow_signers = NULL;
+  node->opts.nallow_signers = 0;
+  node->opts.allow_signers_file = NULL;
   if (node->opts.max_pending == 0)
     node->opts.max_pending = 10000;
+  if (node->opts.max_body_bytes == 0)
+    node->opts.max_body_bytes = ORDO_NODE_DEFAULT_MAX_BODY;
   atomic_init(&node->port, -1);
   node->st.lock_fd = -1;
   node->qtail = &node->qhead;
   atomic_init(&node->fault_draws, 0);
   if (pthread_mutex_init(&node->mu, NULL) != 0 ||
       pthread_mutex_init(&node->rd_mu, NULL) != 0 ||
-      pthread_mutex_init(&node->cut_mu, NULL) != 0)
+      pthread_mutex_init(&node->cut_mu, NULL) != 0 ||
+      pthread_mutex_init(&node->http_mu, NULL) != 0)
     abort();
   init_cond(&node->changed);
+  init_cond(&node->http_idle);
   init_cond(&node->tick);
   node->nmap = 1024;
   if ((node->map = calloc(node->nmap, sizeof *node->map)) == NULL) {
     rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
     goto fail;
   }
-  if ((rc = node_store_open(opts->data_dir, &node->st)) != ORDO_OK)
+  if ((rc = node_allow_load(node, opts)) != ORDO_OK ||
+      (rc = node_store_open(opts->data_dir, &node->st)) != ORDO_OK)
     goto fail;
   /* No thread runs yet: mu is not needed for the restore. */
   if (opts->keep_pending)

@@ -11,34 +11,60 @@
  * delayed or answered 503. `ordo ledger` runs it as a process; tests and
  * `ordo run` start it in-process on an ephemeral port.
  *
- * REST (JSON shapes as Sawtooth's; see DESIGN.md's appendix):
+ * REST (JSON shapes as Sawtooth's; see DESIGN.md's appendices):
  *   POST /batches               BatchList protobuf -> 202 {"link": ...}
  *   GET  /batch_statuses?id=A,B[&wait=S]   (at most 15 ids)
  *   POST /batch_statuses[?wait=S]          JSON array of ids
- *   GET  /state/{address}       {"data": base64, "head", "link"} or 404/75
- *   GET  /state[?address=PREFIX][&limit=N][&start=ADDRESS]
- *   GET  /blocks[?limit=N][&start=BLOCK_NUM]   newest first
- * Errors are {"error": {"code", "title", "message"}} with Sawtooth's codes.
+ *   GET  /state/{address}[?head=ID]        {"data": base64, "head", "link"}
+ *   GET  /state[?address=PREFIX][&head=ID][&limit=N][&start=ADDRESS]
+ *   GET  /blocks[?head=ID][&limit=N][&start=BLOCK]   newest first
+ *   GET  /blocks/{id}
+ * Errors are {"error": {"code", "title", "message"}} with Sawtooth's codes:
+ * a batch or block id that is not 128 lower-case hex digits fails the
+ * whole request with 400/60; limit outside 1..1000 is 400/53; an unknown
+ * head= is 404/50. Paged answers pin head: their link and paging.next carry
+ * head=<the block read>, and state is kept per block, so every page of one
+ * listing reads the same state. A POST body over max_body_bytes gets 413
+ * with a plain-text body, as aiohttp answers (the HTTP server only).
+ *
+ * Submission policy (POST /batches, after the signatures are checked):
+ * with an allow-list, a BatchList holding any batch whose signer is not on
+ * it is refused whole with 400/30 (a permissioned validator's answer, which
+ * does not say which batch); with refuse_rate, so is one holding any batch
+ * that ordo_node_would_refuse names. Nothing of a refused list is taken.
  *
  * Blocks: each block thread tick takes every pending batch, shuffles them
- * with ordo_node_block_order(seed, block_num, n), and applies each batch's
- * transactions in order (families intkey 1.0 and ordo-rw 1.0, by
- * family_name). A batch is atomic: if any of its transactions is invalid,
- * the batch is INVALID (the first invalid transaction and its message are
- * recorded) and none of its writes remain. A transaction may read only
- * addresses under one of its header's inputs and write only under its
- * outputs, as in Sawtooth. Dependencies between transactions are not
- * checked. Committed batches form the block (block_num = previous + 1, id =
- * hex SHA-256 of the previous id followed by the batch ids); a tick whose
- * batches are all invalid makes no block, nor does one with nothing pending.
+ * with ordo_node_block_order(seed, block_num, n), and for each batch in
+ * that order checks its transactions as a validator's scheduler does, then
+ * applies them in order (families intkey 1.0 and ordo-rw 1.0, by
+ * family_name):
+ *   - a transaction id already committed (in the chain, earlier in this
+ *     block, or earlier in the batch) makes the batch INVALID ("duplicate
+ *     transaction");
+ *   - every dependency must be committed: in the chain, earlier in this
+ *     block, or an earlier transaction of the same batch. A batch with an
+ *     unmet dependency is not applied and stays PENDING, to be tried again
+ *     in later blocks, as Sawtooth holds it back; once the dependency is
+ *     known INVALID (a batch holding it ended INVALID and it was never
+ *     committed) the batch is INVALID with a message naming it, where
+ *     Sawtooth would keep it pending forever. A dependency never seen keeps
+ *     the batch pending.
+ * A batch is atomic: if any of its transactions is invalid, the batch is
+ * INVALID (the first invalid transaction and its message are recorded) and
+ * none of its writes remain. A transaction may read only addresses under
+ * one of its header's inputs and write only under its outputs, as in
+ * Sawtooth. Committed batches form the block (block_num = previous + 1,
+ * id = hex SHA-512 of the previous id followed by the batch ids: 128 hex
+ * digits, as Sawtooth's); a tick that commits nothing makes no block.
  * Block 0 is a genesis block without batches, made when DIR is new.
  *
- * Persistence: SQLite in DIR/node.db (WAL, synchronous=FULL): state, the
- * final status of every batch (with the invalid transaction and message),
- * and the chain, each block in one transaction. Pending batches live in
- * memory and are lost on restart (they become UNKNOWN) unless keep_pending
- * is set; then each accepted batch is written to the database before the
- * 202 answer and restored, in submission order, by the next start.
+ * Persistence: SQLite in DIR/node.db (WAL, synchronous=FULL): state (every
+ * version, by block), the final status of every batch (with the invalid
+ * transaction and message), the ids of transactions seen in blocks, and the
+ * chain, each block in one transaction. Pending batches live in memory and
+ * are lost on restart (they become UNKNOWN) unless keep_pending is set;
+ * then each accepted batch is written to the database before the 202
+ * answer and restored, in submission order, by the next start.
  *
  * Threads: ordo_node_start creates the block thread (when block_ms > 0) and
  * libmicrohttpd's threads (a polling thread and one thread per connection,
@@ -92,12 +118,35 @@ typedef struct ordo_node_options {
    * grow past this many batches. Default 10000. */
   size_t max_pending;
   /* The longest wait= a status request may ask for, in seconds; longer
-   * ones (and wait=true) are cut to it. Default 300. */
+   * ones (and wait=true) are cut to it. Default 300, as ordo documents
+   * (Sawtooth's REST API has its own cap). */
   unsigned max_wait_s;
+  /* POST bodies over this many bytes are answered 413 (plain text) without
+   * being read when Content-Length says so, else once they pass it.
+   * 0: the default, 10 MiB (10485760), the REST API's. */
+  size_t max_body_bytes;
+  /* Allow-list of batch signers: nallow_signers compressed public keys,
+   * 66 hex digits each (either case), and/or allow_signers_file, a file of
+   * one key per line ('#' starts a comment; blank lines are skipped), read
+   * once by ordo_node_start. With neither, any signer may submit. Borrowed
+   * for the duration of ordo_node_start only. A malformed key, or a file
+   * without any key, fails the start with ORDO_E_INVAL naming the line. */
+  const char *const *allow_signers;
+  size_t nallow_signers;
+  const char *allow_signers_file;
+  /* Share (0..1) of batch ids refused as a permission failure would be:
+   * decided by a hash of the id and seed (ordo_node_would_refuse), so the
+   * same batch is refused every time it is sent. A POST /batches holding
+   * any refused batch is answered 400/30 as a whole. */
+  double refuse_rate;
 } ordo_node_options;
 
+/* The REST API's default body limit, 10 MiB. */
+#define ORDO_NODE_DEFAULT_MAX_BODY 10485760u
+
 /* Defaults: port 0, block_ms 1000, seed 0, no faults, bind 127.0.0.1,
- * max_pending 10000, max_wait_s 300, data_dir NULL (must be set). */
+ * max_pending 10000, max_wait_s 300, max_body_bytes 10 MiB, no
+ * allow-list, data_dir NULL (must be set). */
 void ordo_node_options_init(ordo_node_options *opts);
 
 /*
@@ -106,8 +155,9 @@ void ordo_node_options_init(ordo_node_options *opts);
  * server. *out is the new node, stopped and freed with ordo_node_stop. On
  * failure *out is NULL, nothing is left running, and the calling thread's
  * ordo_last_error_message() says what failed. ORDO_E_INVAL for bad options
- * (no data_dir, port > 65535, fail_rate outside 0..1, an unparsable bind
- * address), ORDO_E_STORAGE for the database, ORDO_E_STORAGE_BUSY when
+ * (no data_dir, port > 65535, fail_rate or refuse_rate outside 0..1, an
+ * unparsable bind address, a bad allow-list key or line: "FILE:LINE: ..."),
+ * ORDO_E_IO when allow_signers_file cannot be read, ORDO_E_STORAGE for the database, ORDO_E_STORAGE_BUSY when
  * another process holds DIR's database, ORDO_E_IO when the port cannot be
  * bound, ORDO_E_NOMEM, ORDO_E_SYSTEM when a thread cannot start.
  */
@@ -144,6 +194,48 @@ int ordo_node_cut_block(ordo_node *node, uint64_t *height);
 void ordo_node_block_order(uint64_t seed, uint64_t block_num, size_t n,
                            size_t *perm);
 
+/*
+ * 1 when a node started with this seed and refuse_rate refuses the batch
+ * with this id (any string), else 0: a hash of (seed, id) mapped to [0, 1)
+ * falls below refuse_rate. Pure, so tests know beforehand which batches a
+ * node will refuse. ordo_node_would_refuse asks with node's own options
+ * (0 for NULL arguments).
+ */
+int ordo_node_refuses(uint64_t seed, double refuse_rate, const char *batch_id);
+int ordo_node_would_refuse(const ordo_node *node, const char *batch_id);
+
+/*
+ * What the node has answered since it started, for measuring clients (for
+ * example, status requests per second). Counters only grow. Requests are
+ * counted by path, whatever the answer (503 faults and 413s included).
+ */
+typedef struct ordo_node_stats {
+  uint64_t requests;           /* every request */
+  uint64_t batches_posts;      /* POST (or other methods) to /batches */
+  uint64_t batch_statuses;     /* GET and POST /batch_statuses */
+  uint64_t batch_status_ids;   /* ids asked for by the answered ones */
+  uint64_t batch_status_waits; /* of them, with wait= > 0 */
+  uint64_t state;              /* /state and /state/{address} */
+  uint64_t blocks;             /* /blocks and /blocks/{id} */
+  uint64_t other;              /* any other path */
+  uint64_t faults;             /* answered 503 by fail_rate */
+  uint64_t too_large;          /* answered 413 */
+  uint64_t lists_refused;      /* POST /batches refused 400/30 by the
+                                  allow-list or refuse_rate */
+  uint64_t waiting;            /* status requests inside wait= now */
+} ordo_node_stats;
+
+/* A snapshot of the counters. ORDO_E_INVAL for NULL arguments. */
+int ordo_node_get_stats(ordo_node *node, ordo_node_stats *out);
+
+/*
+ * Wait until at least n status requests are inside their wait= (blocked
+ * until their batches are final), so a test can cut a block knowing a
+ * long-poll is waiting for it, without sleeping. ORDO_OK, ORDO_E_TIMEOUT
+ * after timeout_ms, ORDO_E_SHUTDOWN when the node stops, ORDO_E_INVAL.
+ */
+int ordo_node_await_waiters(ordo_node *node, unsigned n, unsigned timeout_ms);
+
 /* ------------------------------------------------------------------------ */
 /* Requests without sockets                                                  */
 /* ------------------------------------------------------------------------ */
@@ -168,7 +260,7 @@ typedef struct ordo_node_request {
 
 /*
  * Handle one request as the HTTP server does (fault injection included,
- * the delay excepted): *status gets the HTTP status and *json a new
+ * the delay and the body limit excepted): *status gets the HTTP status and *json a new
  * NUL-terminated JSON text the caller frees with free(). May block up to the
  * request's wait= (bounded by max_wait_s, and cut short by ordo_node_stop).
  * Returns ORDO_OK whenever an answer was made, error answers included;

@@ -1,10 +1,22 @@
 /*
  * store.c — the node's SQLite database, DIR/node.db:
  *
- *   state(address TEXT PRIMARY KEY, value BLOB)
+ *   state_at(address TEXT, num INT, value BLOB, PRIMARY KEY(address, num))
  *   batches(id TEXT PRIMARY KEY, status INT, txn_id TEXT, message TEXT)
- *   blocks(num INTEGER PRIMARY KEY, id TEXT, prev TEXT, batch_ids TEXT)
+ *   txns(id TEXT PRIMARY KEY, status INT)
+ *   blocks(num INTEGER PRIMARY KEY, id TEXT UNIQUE, prev TEXT, batch_ids TEXT)
  *   pending(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, data BLOB)
+ *
+ * State keeps every version: a row per address and block that wrote it, so
+ * a read "as of" block N (a request's head=, which paging links pin) takes
+ * the newest row with num <= N. Nothing is ever deleted (the families have
+ * no delete), so history costs one row per committed write. txns holds the
+ * id of every transaction that was committed (or was in a batch that ended
+ * INVALID), for the duplicate and dependency checks of later blocks.
+ *
+ * A database made by an earlier node (a state table without versions) is
+ * moved into state_at at its head on open; its blocks keep their 64-hex
+ * ids, and transactions committed before that are not in txns.
  *
  * WAL with synchronous=FULL: a block reported committed survives a power
  * cut, as on a real validator. DIR/node.lock is flock()ed for the life of
@@ -62,14 +74,28 @@ static int store_done(sqlite3 *db, sqlite3_stmt *s, const char *what) {
 }
 
 static const char *const SCHEMA =
-    "CREATE TABLE IF NOT EXISTS state(address TEXT PRIMARY KEY,"
-    " value BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS state_at(address TEXT NOT NULL,"
+    " num INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY(address, num))"
+    " WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS batches(id TEXT PRIMARY KEY,"
     " status INTEGER NOT NULL, txn_id TEXT, message TEXT) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS txns(id TEXT PRIMARY KEY,"
+    " status INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS blocks(num INTEGER PRIMARY KEY,"
     " id TEXT NOT NULL, prev TEXT NOT NULL, batch_ids TEXT NOT NULL);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS blocks_by_id ON blocks(id);"
     "CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " id TEXT NOT NULL UNIQUE, data BLOB NOT NULL);";
+
+/* An earlier node's unversioned state: its rows become versions at the
+ * head block, in one transaction with dropping the old table. */
+static const char *const MIGRATE_STATE =
+    "BEGIN IMMEDIATE;"
+    "INSERT OR IGNORE INTO state_at(address, num, value)"
+    " SELECT address, COALESCE((SELECT MAX(num) FROM blocks), 0), value"
+    " FROM state;"
+    "DROP TABLE state;"
+    "COMMIT;";
 
 /* Sawtooth's previous_block_id of the genesis block. */
 static const char *const NULL_BLOCK_ID = "0000000000000000";
@@ -88,11 +114,38 @@ static int store_connect(const char *path, sqlite3 **db) {
   return rc;
 }
 
+/* 1 when db has a table called name. */
+static int has_table(sqlite3 *db, const char *name) {
+  sqlite3_stmt *s;
+  int found;
+  if (store_prepare(db,
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                    " AND name = ?",
+                    &s) != ORDO_OK)
+    return 0;
+  sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+  found = sqlite3_step(s) == SQLITE_ROW;
+  sqlite3_finalize(s);
+  return found;
+}
+
+/* The genesis block: no batches, id = hex SHA-512 of Sawtooth's null
+ * previous id (128 hex digits, as every block id). */
+static int put_genesis(sqlite3 *db) {
+  unsigned char h[ORDO__SHA512_BYTES];
+  char hex[ORDO_LEDGER_ID_SIZE];
+  int rc;
+  if ((rc = ordo__crypto_sha512(NULL_BLOCK_ID, strlen(NULL_BLOCK_ID), h)) ||
+      (rc = ordo__crypto_hex_encode(h, sizeof h, hex, sizeof hex)))
+    return ordo__set_last_error(rc, "node: cannot hash the genesis block");
+  return node_store_block_put(db, 0, hex, NULL_BLOCK_ID, "");
+}
+
 int node_store_open(const char *dir, node_store *st) {
   char *path = NULL;
   size_t n = strlen(dir) + 16;
   uint64_t num;
-  char id[65];
+  char id[ORDO_LEDGER_ID_SIZE];
   int rc;
 
   memset(st, 0, sizeof *st);
@@ -119,15 +172,14 @@ int node_store_open(const char *dir, node_store *st) {
       (rc = store_exec(st->wdb, SCHEMA)) ||
       (rc = store_connect(path, &st->rdb)))
     goto fail;
-  rc = node_store_head(st->wdb, &num, id);
-  if (rc == ORDO_E_NOT_FOUND) {
-    unsigned char h[32];
-    char hex[65];
-    if ((rc = ordo__crypto_sha256(NULL_BLOCK_ID, strlen(NULL_BLOCK_ID), h)) ||
-        (rc = ordo__crypto_hex_encode(h, sizeof h, hex, sizeof hex)) ||
-        (rc = node_store_block_put(st->wdb, 0, hex, NULL_BLOCK_ID, "")))
-      goto fail;
+  if (has_table(st->wdb, "state") &&
+      (rc = store_exec(st->wdb, MIGRATE_STATE)) != ORDO_OK) {
+    node_store_rollback(st->wdb);
+    goto fail;
   }
+  rc = node_store_head(st->wdb, &num, id);
+  if (rc == ORDO_E_NOT_FOUND)
+    rc = put_genesis(st->wdb);
   if (rc)
     goto fail;
   free(path);
@@ -160,13 +212,22 @@ void node_store_rollback_to(sqlite3 *db) {
   (void)store_exec(db, "RELEASE b");
 }
 
-int node_store_state_get(sqlite3 *db, const char *address, unsigned char **buf,
-                         size_t *cap, size_t *len) {
+/* A block number as SQLite's signed 64-bit integer (UINT64_MAX: "any"). */
+static sqlite3_int64 num_arg(uint64_t num) {
+  return num > INT64_MAX ? INT64_MAX : (sqlite3_int64)num;
+}
+
+int node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
+                         unsigned char **buf, size_t *cap, size_t *len) {
   sqlite3_stmt *s;
-  int rc = store_prepare(db, "SELECT value FROM state WHERE address = ?", &s);
+  int rc = store_prepare(db,
+                         "SELECT value FROM state_at WHERE address = ?"
+                         " AND num <= ? ORDER BY num DESC LIMIT 1",
+                         &s);
   if (rc)
     return rc;
   sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, num_arg(asof));
   rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
     const void *v = sqlite3_column_blob(s, 0);
@@ -195,15 +256,18 @@ int node_store_state_get(sqlite3 *db, const char *address, unsigned char **buf,
   return rc;
 }
 
-int node_store_state_set(sqlite3 *db, const char *address,
+int node_store_state_set(sqlite3 *db, const char *address, uint64_t num,
                          const unsigned char *value, size_t len) {
   sqlite3_stmt *s;
-  int rc = store_prepare(
-      db, "INSERT OR REPLACE INTO state(address, value) VALUES (?, ?)", &s);
+  int rc = store_prepare(db,
+                         "INSERT OR REPLACE INTO state_at(address, num, value)"
+                         " VALUES (?, ?, ?)",
+                         &s);
   if (rc)
     return rc;
   sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
-  sqlite3_bind_blob(s, 2, len > 0 ? (const void *)value : "", (int)len,
+  sqlite3_bind_int64(s, 2, num_arg(num));
+  sqlite3_bind_blob(s, 3, len > 0 ? (const void *)value : "", (int)len,
                     SQLITE_STATIC);
   return store_done(db, s, "state set");
 }
@@ -261,7 +325,59 @@ int node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
   return rc;
 }
 
-int node_store_head(sqlite3 *db, uint64_t *num, char id[65]) {
+int node_store_txn_status(sqlite3 *db, const char *txn_id, int *status) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(db, "SELECT status FROM txns WHERE id = ?", &s);
+  if (rc)
+    return rc;
+  sqlite3_bind_text(s, 1, txn_id, -1, SQLITE_STATIC);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    *status = sqlite3_column_int(s, 0);
+    rc = ORDO_OK;
+  } else {
+    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "txn get");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int node_store_txn_put(sqlite3 *db, const char *txn_id, int status) {
+  sqlite3_stmt *s;
+  /* COMMITTED wins over an earlier INVALID (the same signed transaction
+   * may come back in another batch); INVALID never replaces anything. */
+  int rc = store_prepare(db,
+                         status == NODE_COMMITTED
+                             ? "INSERT OR REPLACE INTO txns(id, status)"
+                               " VALUES (?, ?)"
+                             : "INSERT OR IGNORE INTO txns(id, status)"
+                               " VALUES (?, ?)",
+                         &s);
+  if (rc)
+    return rc;
+  sqlite3_bind_text(s, 1, txn_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int(s, 2, status);
+  return store_done(db, s, "txn put");
+}
+
+int node_store_block_find(sqlite3 *db, const char *id, uint64_t *num) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(db, "SELECT num FROM blocks WHERE id = ?", &s);
+  if (rc)
+    return rc;
+  sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    *num = (uint64_t)sqlite3_column_int64(s, 0);
+    rc = ORDO_OK;
+  } else {
+    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "block find");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int node_store_head(sqlite3 *db, uint64_t *num, char id[ORDO_LEDGER_ID_SIZE]) {
   sqlite3_stmt *s;
   int rc = store_prepare(
       db, "SELECT num, id FROM blocks ORDER BY num DESC LIMIT 1", &s);
@@ -271,7 +387,7 @@ int node_store_head(sqlite3 *db, uint64_t *num, char id[65]) {
   if (rc == SQLITE_ROW) {
     const unsigned char *t = sqlite3_column_text(s, 1);
     *num = (uint64_t)sqlite3_column_int64(s, 0);
-    snprintf(id, 65, "%s", t != NULL ? (const char *)t : "");
+    snprintf(id, ORDO_LEDGER_ID_SIZE, "%s", t != NULL ? (const char *)t : "");
     rc = ORDO_OK;
   } else {
     rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "head");
@@ -355,7 +471,8 @@ static json_t *b64_json(const void *data, size_t len) {
 }
 
 int node_store_state_list(sqlite3 *db, const char *prefix, const char *start,
-                          size_t limit, json_t *data, char **next) {
+                          uint64_t asof, size_t limit, json_t *data,
+                          char **next) {
   sqlite3_stmt *s;
   size_t count = 0, plen = strlen(prefix);
   char *upper;
@@ -367,9 +484,12 @@ int node_store_state_list(sqlite3 *db, const char *prefix, const char *start,
     return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
   memcpy(upper, prefix, plen);
   memcpy(upper + plen, "~", 2);
+  /* SQLite gives a bare column of a MAX() aggregate the values of the row
+   * holding the maximum: value is each address's newest version <= asof. */
   rc = store_prepare(db,
-                     "SELECT address, value FROM state WHERE address >= ?"
-                     " AND address < ? ORDER BY address LIMIT ?",
+                     "SELECT address, value, MAX(num) FROM state_at"
+                     " WHERE address >= ? AND address < ? AND num <= ?"
+                     " GROUP BY address ORDER BY address LIMIT ?",
                      &s);
   if (rc) {
     free(upper);
@@ -379,7 +499,8 @@ int node_store_state_list(sqlite3 *db, const char *prefix, const char *start,
                                                                      : prefix,
                     -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 2, upper, -1, free);
-  sqlite3_bind_int64(s, 3, (sqlite3_int64)limit + 1);
+  sqlite3_bind_int64(s, 3, num_arg(asof));
+  sqlite3_bind_int64(s, 4, (sqlite3_int64)limit + 1);
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     const char *addr = (const char *)sqlite3_column_text(s, 0);
     json_t *e, *v;
@@ -409,6 +530,68 @@ nomem:
   return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
 }
 
+/* A block row (num, id, prev, batch_ids) as Sawtooth's REST API shows a
+ * block: {"header": {"block_num" (a string), "previous_block_id",
+ * "batch_ids"}, "header_signature", "batches": [{"header_signature"}]}. */
+static json_t *block_json(sqlite3_stmt *s) {
+  sqlite3_int64 num = sqlite3_column_int64(s, 0);
+  const char *id = (const char *)sqlite3_column_text(s, 1);
+  const char *prev = (const char *)sqlite3_column_text(s, 2);
+  const char *ids = (const char *)sqlite3_column_text(s, 3);
+  json_t *bids = json_array(), *batches = json_array();
+  char numstr[24];
+
+  if (bids == NULL || batches == NULL)
+    goto nomem;
+  /* batch_ids: ids joined by ','; "" for none. */
+  for (const char *p = ids != NULL ? ids : ""; *p != '\0';) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+    json_t *one = json_stringn(p, n);
+    if (one == NULL || json_array_append(bids, one) != 0 ||
+        json_array_append_new(batches,
+                              json_pack("{s:O}", "header_signature", one)) !=
+            0) {
+      json_decref(one);
+      goto nomem;
+    }
+    json_decref(one);
+    p += n;
+    if (*p == ',')
+      p++;
+  }
+  snprintf(numstr, sizeof numstr, "%lld", (long long)num);
+  return json_pack("{s:{s:s,s:s,s:o},s:s,s:o}", "header", "block_num", numstr,
+                   "previous_block_id", prev != NULL ? prev : "", "batch_ids",
+                   bids, "header_signature", id != NULL ? id : "", "batches",
+                   batches);
+nomem:
+  json_decref(bids);
+  json_decref(batches);
+  return NULL;
+}
+
+int node_store_block_get(sqlite3 *db, const char *id, json_t **out) {
+  sqlite3_stmt *s;
+  int rc = store_prepare(db,
+                         "SELECT num, id, prev, batch_ids FROM blocks"
+                         " WHERE id = ?",
+                         &s);
+  *out = NULL;
+  if (rc)
+    return rc;
+  sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    rc = (*out = block_json(s)) != NULL
+             ? ORDO_OK
+             : ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+  else
+    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "block get");
+  sqlite3_finalize(s);
+  return rc;
+}
+
 int node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
                           json_t *data, int64_t *next) {
   sqlite3_stmt *s;
@@ -420,50 +603,15 @@ int node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
   *next = -1;
   if (rc)
     return rc;
-  sqlite3_bind_int64(s, 1, start > INT64_MAX ? INT64_MAX : (sqlite3_int64)start);
+  sqlite3_bind_int64(s, 1, num_arg(start));
   sqlite3_bind_int64(s, 2, (sqlite3_int64)limit + 1);
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    sqlite3_int64 num = sqlite3_column_int64(s, 0);
-    const char *id = (const char *)sqlite3_column_text(s, 1);
-    const char *prev = (const char *)sqlite3_column_text(s, 2);
-    const char *ids = (const char *)sqlite3_column_text(s, 3);
-    char numstr[24];
-    json_t *bids, *batches, *blk;
+    json_t *blk;
     if (count == limit) {
-      *next = num;
+      *next = sqlite3_column_int64(s, 0);
       break;
     }
-    bids = json_array();
-    batches = json_array();
-    if (bids == NULL || batches == NULL) {
-      json_decref(bids);
-      json_decref(batches);
-      goto nomem;
-    }
-    /* batch_ids: ids joined by ','; "" for none. */
-    for (const char *p = ids != NULL ? ids : ""; *p != '\0';) {
-      const char *comma = strchr(p, ',');
-      size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-      json_t *one = json_stringn(p, n);
-      if (one == NULL || json_array_append(bids, one) != 0 ||
-          json_array_append_new(batches,
-                                json_pack("{s:O}", "header_signature", one)) !=
-              0) {
-        json_decref(one);
-        json_decref(bids);
-        json_decref(batches);
-        goto nomem;
-      }
-      json_decref(one);
-      p += n;
-      if (*p == ',')
-        p++;
-    }
-    snprintf(numstr, sizeof numstr, "%lld", (long long)num);
-    blk = json_pack("{s:{s:s,s:s,s:o},s:s,s:o}", "header", "block_num", numstr,
-                    "previous_block_id", prev != NULL ? prev : "", "batch_ids",
-                    bids, "header_signature", id != NULL ? id : "", "batches",
-                    batches);
+    blk = block_json(s);
     if (blk == NULL || json_array_append_new(data, blk) != 0)
       goto nomem;
     count++;
