@@ -167,7 +167,18 @@ chmod 644 "$sdir/token"
 check "serve world-readable token" 2 "$ordo" serve --port 0 --data "$sdir/d" --token-file "$sdir/token"
 check "serve non-loopback without token" 2 "$ordo" serve --port 0 --data "$sdir/d" --bind 0.0.0.0
 chmod 600 "$sdir/token"
-"$ordo" serve --port 0 --data "$sdir/d" --token-file "$sdir/token" >"$sdir/out" 2>"$sdir/err" &
+# The operator's signing key: refused world-readable (without quoting it),
+# read at start otherwise, its public key on stderr and in /v1/queue.
+skey=2f1e7b7a130d7ba9da0068b3bb0ba1d79e7e77110302c9f746c3c2a63fe40088
+printf '%s\n' "$skey" >"$sdir/key"
+chmod 644 "$sdir/key"
+check "serve world-readable signing key" 2 "$ordo" serve --port 0 --data "$sdir/d" --token-file "$sdir/token" --signing-key-file "$sdir/key"
+if grep -q world-readable /tmp/ordo-cli-$$.out && ! grep -q "$skey" /tmp/ordo-cli-$$.out; then echo "ok   serve signing key refusal says why, not the key"; else echo "FAIL serve signing key refusal"; cat /tmp/ordo-cli-$$.out; fail=1; fi
+printf '{"id":"k1","service":"s","writes":["a"]}\n' >"$sdir/w.jsonl"
+check "submit world-readable key file" 2 "$ordo" submit "$sdir/w.jsonl" --ledger http://127.0.0.1:1 --data "$sdir/sub" --key-file "$sdir/key"
+if grep -q "$skey" /tmp/ordo-cli-$$.out; then echo "FAIL submit printed the key"; fail=1; fi
+chmod 600 "$sdir/key"
+"$ordo" serve --port 0 --data "$sdir/d" --token-file "$sdir/token" --signing-key-file "$sdir/key" >"$sdir/out" 2>"$sdir/err" &
 spid=$!
 surl=""
 for _ in $(seq 200); do
@@ -189,12 +200,18 @@ print("ok   serve /healthz")' || { echo "FAIL serve /healthz"; fail=1; }
   if [ "$code" = 401 ]; then echo "ok   serve 401 without token"; else echo "FAIL serve no token: $code"; fail=1; fi
   code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Authorization: Bearer cli-token' "$surl/v1/queue")
   if [ "$code" = 200 ]; then echo "ok   serve 200 with token"; else echo "FAIL serve token: $code"; fail=1; fi
+  spub=$(curl -s --max-time 10 -H 'Authorization: Bearer cli-token' "$surl/v1/queue" | $py -c 'import json,sys; print(json.load(sys.stdin).get("signer_public_key",""))')
+  case "$spub" in
+    0[23]*) if grep -q "signing as $spub" "$sdir/err"; then echo "ok   serve signing as its key"; else echo "FAIL serve signing line"; cat "$sdir/err"; fail=1; fi ;;
+    *) echo "FAIL serve signer_public_key: '$spub'"; fail=1 ;;
+  esac
 fi
 kill -TERM "$spid"
 wait "$spid"
 src=$?
 if [ "$src" = 0 ]; then echo "ok   serve SIGTERM exit 0"; else echo "FAIL serve exit $src"; cat "$sdir/err"; fail=1; fi
 if grep -q cli-token "$sdir/out" "$sdir/err"; then echo "FAIL serve printed the token"; fail=1; fi
+if grep -q "$skey" "$sdir/out" "$sdir/err"; then echo "FAIL serve printed the signing key"; fail=1; fi
 rm -rf "$sdir"
 # ordo wallet and ordo did: a raw-key wallet (no KDF, fast), records and WQL,
 # DIDs, sign/verify, rotation, pack/unpack, export/import, wrong keys, usage
