@@ -3,10 +3,11 @@
  * (ledger.h, "The Sawtooth port").
  *
  * The queue knows batches by the ids its users gave them (a workload's
- * "T1"); Sawtooth knows them by header_signature. Each item's payload is a
- * one-batch BatchList, so the port learns the Sawtooth id by decoding it:
- * when it sends the batch, or — for a batch it never sent, after a restart
- * — from the journal's copy. Both directions are kept in two maps (jansson
+ * "T1"); Sawtooth knows them by header_signature, which the queue keeps as
+ * the item's ledger_id. A batch journaled without one (by an older ordo)
+ * has its id learnt by decoding its payload, a one-batch BatchList: when
+ * it is sent, or — for a batch never sent, after a restart — from the
+ * journal's copy. Both directions are kept in two maps (jansson
  * objects: string to string), under the port's mutex.
  *
  * statuses (and statuses_wait, the same with Sawtooth's long-poll `wait`)
@@ -33,23 +34,29 @@ struct ordo_ledger_sawtooth_port {
   json_t *to_queue;     /* batch id -> queue id */
 };
 
-/* Under p->mu: remember id <-> the batch id inside payload. */
-static const char *learn(ordo_ledger_sawtooth_port *p, const char *id,
-                         const void *payload, size_t len) {
+/* Under p->mu: remember the item's id <-> its batch id: the ledger id the
+ * queue has for it, or (a batch journaled without one) the id inside its
+ * payload. NULL when there is neither. */
+static const char *learn(ordo_ledger_sawtooth_port *p,
+                         const ordo_queue_item *it) {
   ordo_ledger_batchlist *bl = NULL;
-  const char *sid = json_string_value(json_object_get(p->to_sawtooth, id));
+  const char *sid = json_string_value(json_object_get(p->to_sawtooth, it->id));
   if (sid != NULL)
     return sid;
-  if (ordo_ledger_batchlist_decode(payload, len, &bl) != ORDO_OK ||
-      ordo_ledger_batchlist_count(bl) != 1) {
+  if (it->ledger_id != NULL) {
+    sid = it->ledger_id;
+  } else if (ordo_ledger_batchlist_decode(it->payload, it->payload_len,
+                                          &bl) == ORDO_OK &&
+             ordo_ledger_batchlist_count(bl) == 1) {
+    sid = ordo_ledger_batch_id(ordo_ledger_batchlist_batch(bl, 0));
+  } else {
     ordo_ledger_batchlist_free(bl);
     return NULL;
   }
-  sid = ordo_ledger_batch_id(ordo_ledger_batchlist_batch(bl, 0));
-  json_object_set_new(p->to_sawtooth, id, json_string(sid));
-  json_object_set_new(p->to_queue, sid, json_string(id));
+  json_object_set_new(p->to_sawtooth, it->id, json_string(sid));
+  json_object_set_new(p->to_queue, sid, json_string(it->id));
   ordo_ledger_batchlist_free(bl);
-  return json_string_value(json_object_get(p->to_sawtooth, id));
+  return json_string_value(json_object_get(p->to_sawtooth, it->id));
 }
 
 static ordo_op *port_submit(void *self, const ordo_queue_item *items,
@@ -69,7 +76,7 @@ static ordo_op *port_submit(void *self, const ordo_queue_item *items,
      * BatchList of n batches. */
     memcpy(body + off, items[i].payload, items[i].payload_len);
     off += items[i].payload_len;
-    (void)learn(p, items[i].id, items[i].payload, items[i].payload_len);
+    (void)learn(p, &items[i]);
   }
   pthread_mutex_unlock(&p->mu);
   op = ordo_ledger_submit(p->client, body, len);
@@ -180,7 +187,7 @@ static ordo_op *port_statuses_wait(void *self, const char *const *ids,
     const char *sid =
         json_string_value(json_object_get(p->to_sawtooth, ids[i]));
     if (sid == NULL && ordo_journal_item(p->j, ids[i], &it) == ORDO_OK)
-      sid = learn(p, ids[i], it.payload, it.payload_len);
+      sid = learn(p, &it);
     if (sid != NULL)
       sids[k++] = sid; /* stays valid: the maps only grow */
   }
