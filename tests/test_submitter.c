@@ -120,10 +120,18 @@ static void model_block(model *m) {
   }
 }
 
-static int stage_result(ordo_op *op, void *arg) {
-  int rc = ordo_op_set_result(op, arg);
-  free(arg);
-  return rc;
+static int stage_result(ordo_op *op, void *text) {
+  return ordo_op_set_result(op, text);
+}
+
+/* An op whose result is text (taken: freed with the op, even when the op
+ * is cancelled before its stage runs). */
+static ordo_op *op_result(ordo_ctx *ctx, char *text) {
+  ordo_op *op = ordo__op_new(ctx, text, free);
+  assert_non_null(op);
+  assert_int_equal(ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_result),
+                   ORDO_OK);
+  return ordo__op_start(op);
 }
 
 static int stage_fail(ordo_op *op, void *arg) {
@@ -194,8 +202,7 @@ static ordo_op *model_submit(void *self, const ordo_queue_item *items,
       m->b[x].ls = 1; /* a known batch is not added twice (as Sawtooth) */
   }
   pthread_mutex_unlock(&m->mu);
-  return ordo_submit(m->ctx, ORDO_CLASS_CHEAP, stage_result,
-                     strdup("{\"link\":\"model\"}"));
+  return op_result(m->ctx, strdup("{\"link\":\"model\"}"));
 }
 
 static ordo_op *model_statuses(void *self, const char *const *ids, size_t n) {
@@ -225,7 +232,7 @@ static ordo_op *model_statuses(void *self, const char *const *ids, size_t n) {
     text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
   }
-  return ordo_submit(m->ctx, ORDO_CLASS_CHEAP, stage_result, text);
+  return op_result(m->ctx, text);
 }
 
 static void model_init(model *m, ordo_ctx *ctx, int n, unsigned seed) {
@@ -601,7 +608,7 @@ static ordo_op *down_statuses(void *self, const char *const *ids, size_t n) {
     free(text);
     return ordo_submit(d->ctx, ORDO_CLASS_CHEAP, stage_refused_conn, NULL);
   }
-  return ordo_submit(d->ctx, ORDO_CLASS_CHEAP, stage_result, text);
+  return op_result(d->ctx, text);
 }
 
 static void on_ledger_error(void *ud, ordo_submitter_event ev,
