@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2080,6 +2081,70 @@ static void test_post_long_poll(void **st) {
 }
 
 
+/* A database an earlier node made (state without versions, 64-hex block
+ * ids) is moved to the versioned layout on open: its state reads back and
+ * changes, and new blocks get 128-hex ids. */
+static void test_old_database_opens(void **st) {
+  char *dir = tmpdir(), path[512], sql[2048], addr[ORDO_LEDGER_ADDRESS_SIZE];
+  char g[65], b1[65];
+  ordo_ledger_signer *s = signer();
+  ordo_ledger_txn *t[1] = {intkey(s, ORDO_LEDGER_INTKEY_INC, "old", 1)};
+  ordo_ledger_batch *b = batch(s, t, 1);
+  ordo_node *n;
+  sqlite3 *db;
+  json_t *j, *top;
+  int port;
+  (void)st;
+
+  memset(g, 'a', 64);
+  g[64] = '\0';
+  memset(b1, 'b', 64);
+  b1[64] = '\0';
+  assert_int_equal(ordo_ledger_intkey_address("old", addr), ORDO_OK);
+  snprintf(path, sizeof path, "%s/node.db", dir);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  snprintf(sql, sizeof sql,
+           "CREATE TABLE state(address TEXT PRIMARY KEY, value BLOB NOT NULL)"
+           " WITHOUT ROWID;"
+           "CREATE TABLE batches(id TEXT PRIMARY KEY, status INTEGER NOT NULL,"
+           " txn_id TEXT, message TEXT) WITHOUT ROWID;"
+           "CREATE TABLE blocks(num INTEGER PRIMARY KEY, id TEXT NOT NULL,"
+           " prev TEXT NOT NULL, batch_ids TEXT NOT NULL);"
+           "CREATE TABLE pending(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+           " id TEXT NOT NULL UNIQUE, data BLOB NOT NULL);"
+           "INSERT INTO blocks VALUES(0, '%s', '0000000000000000', '');"
+           "INSERT INTO blocks VALUES(1, '%s', '%s', '');"
+           /* {"old": 7} */
+           "INSERT INTO state VALUES('%s', X'a1636f6c6407');",
+           g, b1, g, addr);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+  n = start(dir, 0, 0, 1, 0);
+  port = ordo_node_port(n);
+  assert_int_equal(intkey_value(port, "old"), 7);
+  assert_int_equal(post_batches(port, &b, 1, &j), 202);
+  json_decref(j);
+  assert_int_equal(ordo_node_cut_block(n, NULL), ORDO_OK);
+  assert_status(n, ordo_ledger_batch_id(b), "COMMITTED");
+  assert_int_equal(intkey_value(port, "old"), 8);
+  assert_int_equal(http(port, "GET", "/blocks?limit=1", NULL, NULL, 0, &j), 200);
+  top = json_array_get(json_object_get(j, "data"), 0);
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(top, "header"),
+                                        "block_num")),
+      "2");
+  assert_true(is_lower_hex(
+      json_string_value(json_object_get(top, "header_signature")),
+      ORDO_LEDGER_ID_LEN));
+  json_decref(j);
+
+  ordo_ledger_batch_free(b);
+  ordo_ledger_signer_free(s);
+  assert_int_equal(ordo_node_stop(n), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_block_order_is_a_permutation),
@@ -2103,6 +2168,7 @@ int main(void) {
       cmocka_unit_test(test_refuse_rate),
       cmocka_unit_test(test_body_cap),
       cmocka_unit_test(test_post_long_poll),
+      cmocka_unit_test(test_old_database_opens),
   };
   int rc;
   curl_global_init(CURL_GLOBAL_DEFAULT);

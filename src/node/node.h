@@ -74,8 +74,10 @@
  * must not run concurrently with another call on the same node.
  *
  * Locks (node.c, lock order first to last): node->mu (pending queue,
- * statuses of pending batches, stop flag), then node->rd_mu (the reading
- * database connection). The block thread holds neither while applying a
+ * statuses of pending batches, stop flag, the count of waiting status
+ * requests), then node->rd_mu (the reading database connection).
+ * node->http_mu (requests in flight, http.c) is a leaf: nothing is taken
+ * while it is held. The block thread holds none of them while applying a
  * block; it takes mu only after the block is committed.
  */
 #ifndef ORDO_NODE_H
@@ -178,7 +180,8 @@ int ordo_node_stop(ordo_node *node);
 
 /*
  * Cut one block now from every pending batch and return once it is
- * committed (or found to have nothing to commit). Only for a node started
+ * committed (or found to have nothing to commit). Batches held back by an
+ * unmet dependency stay pending for the next cut. Only for a node started
  * with block_ms == 0 (ORDO_E_STATE otherwise). *height, when not NULL, gets
  * the chain's head block_num afterwards. ORDO_E_STORAGE when the block
  * cannot be written (the batches then stay pending).
