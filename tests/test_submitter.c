@@ -703,14 +703,17 @@ static void test_ledger_down_reported(void **unused) {
  * itself lets the test's parked call finish). */
 typedef struct stall_port {
   ordo_ctx *ctx;
-  ordo_op *parked;
+  _Atomic(ordo_op *) parked; /* published by the parked stage itself */
   int stalls;
   char last[480];
 } stall_port;
 
+/* Park the op: it has no answer until the test resumes it. The stage
+ * publishes the op as its last act, so whoever resumes it does so after
+ * the stage has run (release here, acquire there). */
 static int stage_park(ordo_op *op, void *arg) {
-  (void)op;
-  (void)arg;
+  atomic_store_explicit(&((stall_port *)arg)->parked, op,
+                        memory_order_release);
   return ORDO__STAGE_ASYNC;
 }
 
@@ -719,13 +722,12 @@ static ordo_op *stall_submit(void *self, const ordo_queue_item *items,
   stall_port *sp = self;
   (void)items;
   (void)n;
-  ordo_op *op = ordo__op_new(sp->ctx, NULL, NULL);
+  ordo_op *op = ordo__op_new(sp->ctx, sp, NULL);
   assert_non_null(op);
   assert_int_equal(ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_park),
                    ORDO_OK);
   assert_int_equal(ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_ok_link),
                    ORDO_OK);
-  sp->parked = op;
   return ordo__op_start(op);
 }
 
@@ -740,26 +742,32 @@ static ordo_op *stall_statuses(void *self, const char *const *ids, size_t n) {
 static void on_stall(void *ud, ordo_submitter_event ev,
                      const ordo_submitter_progress *p) {
   stall_port *sp = ud;
-  if (ev == ORDO_SUBMITTER_EVENT_DOWN && p->ledger_down &&
-      sp->parked != NULL) {
-    sp->stalls++;
-    snprintf(sp->last, sizeof sp->last, "%s", p->last_error);
-    ordo__op_resume(sp->parked, ORDO_OK); /* the answer comes after all */
-    sp->parked = NULL;
-  }
+  ordo_op *op = NULL;
+  if (ev != ORDO_SUBMITTER_EVENT_DOWN || !p->ledger_down)
+    return;
+  sp->stalls++;
+  snprintf(sp->last, sizeof sp->last, "%s", p->last_error);
+  /* The stall is reported after 50 ms; the park stage has run long
+   * before, but wait for its word rather than assume it. */
+  for (int i = 0; i < 5000000 && op == NULL; i++)
+    op = atomic_exchange_explicit(&sp->parked, NULL, memory_order_acquire);
+  assert_non_null(op);
+  ordo__op_resume(op, ORDO_OK); /* the answer comes after all */
 }
 
 static void test_stall_reported(void **unused) {
   ordo_ctx *ctx = ctx_new();
   ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
-  stall_port sp = {0};
+  stall_port sp;
   ordo_ledger_port port = {1, &sp, stall_submit, stall_statuses, NULL};
   ordo_submitter_options opt;
   ordo_submitter *s = NULL;
   ordo_submitter_progress p;
   (void)unused;
 
+  memset(&sp, 0, sizeof sp);
   sp.ctx = ctx;
+  atomic_init(&sp.parked, NULL);
   {
     model m;
     model_init(&m, ctx, 1, 1);
