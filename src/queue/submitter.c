@@ -759,18 +759,25 @@ static int take_and_send(ordo_submitter *s, size_t *took) {
   return rc;
 }
 
+/* Step and wait block on ops: refused on a runtime thread, which could be
+ * the very thread those ops need. */
+static int may_block(ordo_submitter *s, const char *what) {
+  if (s == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "submitter: NULL");
+  if (ordo__on_runtime_thread())
+    return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK, "submitter %s blocks; "
+                                "not on a runtime thread", what);
+  return ORDO_OK;
+}
+
 int ordo_submitter_step(ordo_submitter *s, int *idle) {
   int rc, hold = 0;
   size_t took = 0;
 
   if (idle != NULL)
     *idle = 0;
-  if (s == NULL)
-    return ordo__set_last_error(ORDO_E_INVAL, "submitter: NULL");
-  if (ordo__on_runtime_thread())
-    return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK,
-                                "submitter step blocks; not on a runtime "
-                                "thread");
+  if ((rc = may_block(s, "step")) != ORDO_OK)
+    return rc;
   if (gave_up(s))
     return ordo_last_error();
   if (!s->recovered && (rc = recover(s)) != ORDO_OK)
@@ -806,12 +813,9 @@ int ordo_submitter_wait(ordo_submitter *s, int timeout_ms) {
   int have_due = 0;
   eventfd_t v;
 
-  if (s == NULL)
-    return ordo__set_last_error(ORDO_E_INVAL, "submitter: NULL");
-  if (ordo__on_runtime_thread())
-    return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK,
-                                "submitter wait blocks; not on a runtime "
-                                "thread");
+  int rc = may_block(s, "wait");
+  if (rc != ORDO_OK)
+    return rc;
   pf[n].fd = s->wake_fd;
   pf[n++].events = POLLIN;
   for (size_t i = 0; i < s->npolls; i++) {
