@@ -13,7 +13,8 @@
  * Properties: every request is answered with a status in 200..599; a JSON
  * answer is one JSON value, and a 4xx/5xx one is {"error":{"code","name",
  * "message"}}; /metrics answers text. One server (a temporary data dir, a
- * token, rate limit on) serves the whole run. Wallet create/open without
+ * token, rate limit on, a signing key so that "transactions" items are
+ * built and signed) serves the whole run. Wallet create/open without
  * "raw" in the body are skipped: Argon2id would make each such input take
  * a second and 256 MiB. Credential-definition jobs are skipped too: a job
  * keeps generating primes on the heavy class after its input returned, and
@@ -21,6 +22,7 @@
  * OpenSSL numbers as leaked (the job's own tests are in test_server).
  */
 #include "ordo.h"
+#include "ledger/ledger.h"
 #include "server/server.h"
 #include "fuzz_tmpdir.h"
 
@@ -33,11 +35,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static ordo_server *srv;
+static ordo_ledger_signer *signer;
 static char dir[] = "/tmp/ordo-fuzz-server-XXXXXX";
 
 static void teardown(void) {
   ordo_server_stop(srv);
   srv = NULL;
+  ordo_ledger_signer_free(signer);
+  signer = NULL;
   fuzz_rmdir_all(dir);
 }
 
@@ -55,6 +60,10 @@ static void setup(void) {
   o.request_timeout_ms = 10000;
   o.runtime.cheap_threads = 2;
   o.runtime.heavy_threads = 1;
+  if (ordo_ledger_signer_new("2f1e7b7a130d7ba9da0068b3bb0ba1d79e7e77110302c9f7"
+                             "46c3c2a63fe40088", &signer) != ORDO_OK)
+    abort();
+  o.signer = signer;
   if (ordo_server_start(&o, &srv) != ORDO_OK)
     abort();
   atexit(teardown);

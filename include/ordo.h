@@ -620,8 +620,12 @@ ORDO_EXTERN int ordo_journal_close(ordo_journal *j);
 /*
  * Enqueue a batch: {"id":…, "service":…, "reads":[addresses],
  * "writes":[addresses], "deps":[ids], "payload":"<base64>"} (only id and
- * service required). The op completes once the batch is durable, with
- * {"id":…,"seq":N}; ORDO_E_EXISTS for an id already enqueued, ORDO_E_JSON /
+ * service required). A payload that is a Sawtooth BatchList of one batch is
+ * locked by its transactions' inputs (reads) and outputs (writes) as well as
+ * what the item declares, and its batch id is its ledger id (unique in the
+ * queue); any other payload is opaque. The op completes once the batch is
+ * durable, with {"id":…,"seq":N}; ORDO_E_EXISTS for an id already enqueued
+ * or a signed batch already queued under another id, ORDO_E_JSON /
  * ORDO_E_INVAL naming the problem. NULL only when out of memory.
  */
 ORDO_EXTERN ordo_op *ordo_journal_enqueue_json(ordo_journal *j,

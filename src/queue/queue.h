@@ -318,8 +318,10 @@ const char *ordo_queue_state_name(ordo_queue_state s);
  * acknowledged.
  *
  * The journal is an event log, one record per event in the order the events
- * happened: "enq" (the whole batch and its seq), "sub" (the ids one take
- * handed out), "fin" (a verdict), "resume" (a halted service resumed).
+ * happened: "enq" (the whole batch, its ledger id if any, and its seq;
+ * records without "ledger_id", as older journals have them, replay as
+ * batches without one), "sub" (the ids one take handed out), "fin" (a
+ * verdict), "resume" (a halted service resumed).
  * Reopening replays it through the same scheduler calls, so the restored
  * queue is exactly the one that was journaled: order, deps, locks, states,
  * halts. Why a log and not a table of states: replaying the calls cannot
@@ -393,7 +395,8 @@ int ordo_journal_close(ordo_journal *j);
 /*
  * Enqueue a batch (copied). The op completes when its record is durable,
  * with result {"id":…,"seq":N}; or at once with ORDO_E_EXISTS (duplicate
- * id), ORDO_E_INVAL (bad spec), ORDO_E_STORAGE (the journal failed), or
+ * id, or a ledger id the queue has: the message names the batch that has
+ * it), ORDO_E_INVAL (bad spec), ORDO_E_STORAGE (the journal failed), or
  * ORDO_E_BUSY (the runtime refused the op; nothing was enqueued). spec->seq
  * and spec->held are ignored. The caller releases the op.
  */
