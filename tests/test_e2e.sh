@@ -18,6 +18,9 @@
 #      (413): exactly those INVALID, the rest committed, verify passes.
 #   7. A dead ledger (nothing listening; listening but silent) is reported
 #      within 2 s and --timeout ends the run with exit 1.
+#   8. A node with an allow-list of batch signers: a key not on it gets
+#      every batch refused (INVALID); the operator's key file, once
+#      allow-listed, commits them all.
 set -u
 ordo="$1"
 tmp=$(mktemp -d /tmp/ordo-e2e-XXXXXX)
@@ -224,6 +227,44 @@ for _ in $(seq 1 50); do [ -s "$tmp/silent.port" ] && break; sleep 0.1; done
 dead_ledger "silent-port" "http://127.0.0.1:$(head -n 1 "$tmp/silent.port")" \
   "no answer from the ledger"
 kill "$silent" 2>/dev/null
+
+# 8. A permissioned network: the node takes batches only from the signers
+#    on its allow-list. Signed with a key not on it, every batch is refused
+#    (INVALID, the run still ends); signed with the operator's key file
+#    (sawtooth keygen's format) once that key is allow-listed, all commit.
+/usr/bin/python3 -c 'import secrets; print(secrets.token_hex(32))' > "$tmp/op.priv"
+chmod 600 "$tmp/op.priv"
+echo "02$(printf '1%.0s' $(seq 1 64))  # someone else" > "$tmp/allow-other"
+"$ordo" workload --services 4 --batches 60 --seed 21 > "$tmp/w3.jsonl"
+start_node "$tmp/node-perm1" 0 --allow-signers "$tmp/allow-other" && {
+  expect "submit, signer not allow-listed" 0 "$ordo" submit "$tmp/w3.jsonl" \
+    --ledger "$url" --data "$tmp/q-perm1" --key-file "$tmp/op.priv" --json
+  /usr/bin/python3 - "$tmp/out" <<'PY' || fail=1
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert d["committed"] == 0 and d["invalid"] == 60, d
+assert d["refused"] == 60, d
+print("ok   not allow-listed: %d refused, none committed" % d["refused"])
+PY
+  pub=$(sed -n 's/.*signing as \([0-9a-f]\{66\}\).*/\1/p' "$tmp/err" | head -n 1)
+  [ -n "$pub" ] || { echo "FAIL no 'signing as' line"; cat "$tmp/err"; fail=1; }
+  stop_node
+}
+echo "# the operator's key" > "$tmp/allow-op"
+echo "$pub" >> "$tmp/allow-op"
+start_node "$tmp/node-perm2" 0 --allow-signers "$tmp/allow-op" && {
+  expect "submit, allow-listed key file" 0 "$ordo" submit "$tmp/w3.jsonl" \
+    --ledger "$url" --data "$tmp/q-perm2" --key-file "$tmp/op.priv" --json
+  /usr/bin/python3 - "$tmp/out" <<'PY' || fail=1
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert d["committed"] == 60 and d["refused"] == 0, d
+print("ok   allow-listed: %d committed" % d["committed"])
+PY
+  expect "verify, allow-listed" 0 "$ordo" verify --workload "$tmp/w3.jsonl" \
+    --ledger "$url" --data "$tmp/q-perm2"
+  stop_node
+}
 
 # Bad usage.
 expect "submit without --ledger" 2 "$ordo" submit "$tmp/w.jsonl" --data "$tmp/x"
