@@ -51,40 +51,12 @@ static int is_loopback(const char *addr) {
 /* Read the token file into the token's SHA-256. The file must be a
  * regular file nobody else may read (mode & 0004 == 0). */
 static int read_token_file(const char *path, unsigned char hash[32]) {
-  struct stat st;
   char buf[4096];
-  ssize_t got;
   size_t len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-  if (fd < 0)
-    return ordo__set_last_error(ORDO_E_INVAL, "token file %s: %s", path,
-                                strerror(errno));
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return ordo__set_last_error(ORDO_E_INVAL, "token file %s: not a regular "
-                                "file", path);
-  }
-  if (st.st_mode & S_IROTH) {
-    close(fd);
-    return ordo__set_last_error(ORDO_E_INVAL, "token file %s is "
-                                "world-readable (mode %03o): chmod o-r it "
-                                "(0600 is usual)", path,
-                                (unsigned)(st.st_mode & 0777));
-  }
-  while (len < sizeof buf &&
-         (got = read(fd, buf + len, sizeof buf - len)) != 0) {
-    if (got < 0) {
-      if (errno == EINTR)
-        continue;
-      close(fd);
-      sodium_memzero(buf, sizeof buf);
-      return ordo__set_last_error(ORDO_E_INVAL, "token file %s: %s", path,
-                                  strerror(errno));
-    }
-    len += (size_t)got;
-  }
-  close(fd);
+  int rc = ordo_ledger_secret_file_read("token file", path, buf, sizeof buf,
+                                        &len);
+  if (rc != ORDO_OK)
+    return rc;
   while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
     len--;
   if (len == 0 || len == sizeof buf || memchr(buf, '\n', len) != NULL ||
