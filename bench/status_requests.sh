@@ -5,7 +5,9 @@
 # (count_proxy.py), a workload of BATCHES (default 600) over 20 services.
 # Prints one line of JSON: blocks, seconds, requests by method and path,
 # status requests per second and per block. Pass another build's ordo to
-# compare (both talk to the same node build: NODE=path/to/ordo).
+# compare (both talk to the same node build: NODE=path/to/ordo). NODE_FLAGS
+# adds node flags (e.g. "--refuse-rate 0.01" to count the POSTs that
+# splitting refused lists costs).
 # Everything listens on 127.0.0.1 only and stops by itself.
 set -eu
 ordo=$1
@@ -31,8 +33,9 @@ wait_line() { # wait_line FILE -> the port of "listening on http://127.0.0.1:P"
   return 1
 }
 
+# shellcheck disable=SC2086 # NODE_FLAGS is a list of flags
 "$node_bin" ledger --port 0 --block-ms "$block_ms" --seed 7 --data "$tmp/node" \
-  > "$tmp/node.out" 2> "$tmp/node.err" &
+  ${NODE_FLAGS:-} > "$tmp/node.out" 2> "$tmp/node.err" &
 pids+=($!)
 node_port=$(wait_line "$tmp/node.out")
 /usr/bin/python3 "$here/count_proxy.py" "$node_port" "$tmp/counts.json" \
@@ -61,5 +64,6 @@ print(json.dumps({"block_ms": int(sys.argv[4]), "seconds": round(secs, 2),
                   "status_per_s": round(status / secs, 2),
                   "status_per_block": round(status / blocks, 2),
                   "committed": summary.get("committed"),
-                  "invalid": summary.get("invalid")}, sort_keys=True))
+                  "invalid": summary.get("invalid"),
+                  "refused": summary.get("refused")}, sort_keys=True))
 EOF
