@@ -21,7 +21,8 @@ CMAKE       ?= cmake
 DEBIAN_PACKAGES := build-essential cmake pkg-config libsodium-dev \
   libsecp256k1-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler \
-  libcbor-dev libcmocka-dev python3 python3-pytest python3-pip curl clang \
+  libcbor-dev libcmocka-dev python3 python3-pytest python3-pip python3-nacl \
+  curl clang \
   libclang-rt-14-dev valgrind
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
