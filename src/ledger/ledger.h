@@ -490,6 +490,13 @@ int ordo_ledger_txn_apply(const ordo_ledger_txn *t,
  * not a list; intkey: a value out of range), so the ledger rejects it.
  */
 #include "queue/queue.h"
+/* Lock sp as every Sawtooth batch is queued: its reads and writes become
+ * b's footprint over what sp declares (the strings in *fp, which the caller
+ * clears once the enqueue has copied them) and its ledger id b's id (owned
+ * by b). ORDO_E_NOMEM. */
+int ordo_ledger_spec_lock(const ordo_ledger_batch *b, ordo_queue_batch_spec *sp,
+                          ordo_ledger_footprint *fp);
+
 
 typedef enum ordo_ledger_family {
   ORDO_LEDGER_FAMILY_RW = 0,

@@ -528,6 +528,20 @@ void ordo_ledger_footprint_clear(ordo_ledger_footprint *fp) {
   memset(fp, 0, sizeof *fp);
 }
 
+int ordo_ledger_spec_lock(const ordo_ledger_batch *b, ordo_queue_batch_spec *sp,
+                          ordo_ledger_footprint *fp) {
+  int rc = ordo_ledger_batch_footprint(b, sp->reads, sp->nreads, sp->writes,
+                                       sp->nwrites, fp);
+  if (rc != ORDO_OK)
+    return rc;
+  sp->reads = fp->reads;
+  sp->nreads = fp->nreads;
+  sp->writes = fp->writes;
+  sp->nwrites = fp->nwrites;
+  sp->ledger_id = ordo_ledger_batch_id(b);
+  return ORDO_OK;
+}
+
 /* ---- batch lists -------------------------------------------------------- */
 
 int ordo_ledger_batchlist_encode(const ordo_ledger_batch *const *batches,

@@ -160,18 +160,11 @@ static int line_spec(const ordo_workload_batch *wb, const ordo_ledger_built *b,
                      ordo_ledger_batchlist **bl, ordo_ledger_footprint *fp,
                      ordo_queue_batch_spec *sp) {
   int rc;
-  ordo_ledger_built_spec(wb, b, sp); /* ledger_id: the batch id */
+  ordo_ledger_built_spec(wb, b, sp);
   if ((rc = ordo_ledger_batchlist_decode(b->batchlist, b->batchlist_len,
-                                         bl)) != ORDO_OK ||
-      (rc = ordo_ledger_batch_footprint(ordo_ledger_batchlist_batch(*bl, 0),
-                                        sp->reads, sp->nreads, sp->writes,
-                                        sp->nwrites, fp)) != ORDO_OK)
+                                         bl)) != ORDO_OK)
     return rc;
-  sp->reads = fp->reads;
-  sp->nreads = fp->nreads;
-  sp->writes = fp->writes;
-  sp->nwrites = fp->nwrites;
-  return ORDO_OK;
+  return ordo_ledger_spec_lock(ordo_ledger_batchlist_batch(*bl, 0), sp, fp);
 }
 
 /* Enqueue every line the journal does not have yet, 256 in flight, signed

@@ -152,7 +152,6 @@ static int sawtooth_footprint(ordo_queue_batch_spec *sp,
                               ordo_ledger_batchlist **bl,
                               ordo_ledger_footprint *fp) {
   const ordo_ledger_batch *b;
-  int rc;
   *bl = NULL;
   if (ordo_ledger_batchlist_decode(sp->payload, sp->payload_len, bl) !=
           ORDO_OK ||
@@ -166,15 +165,7 @@ static int sawtooth_footprint(ordo_queue_batch_spec *sp,
                                 "BatchList of %zu batches; one is expected",
                                 ordo_ledger_batchlist_count(*bl));
   b = ordo_ledger_batchlist_batch(*bl, 0);
-  if ((rc = ordo_ledger_batch_footprint(b, sp->reads, sp->nreads, sp->writes,
-                                        sp->nwrites, fp)) != ORDO_OK)
-    return rc;
-  sp->reads = fp->reads;
-  sp->nreads = fp->nreads;
-  sp->writes = fp->writes;
-  sp->nwrites = fp->nwrites;
-  sp->ledger_id = ordo_ledger_batch_id(b);
-  return ORDO_OK;
+  return ordo_ledger_spec_lock(b, sp, fp);
 }
 
 /* An op that has already failed with rc and the thread's last message. */

@@ -410,15 +410,8 @@ static int item_batch(item *it, const ordo_ledger_batch *b, char *why,
              "addresses of 1..4096 printable ASCII characters");
     return ORDO_E_INVAL;
   }
-  if (ordo_ledger_batch_footprint(b, it->dreads, it->sp.nreads, it->dwrites,
-                                  it->sp.nwrites, &it->fp) != ORDO_OK)
-    return ORDO_E_NOMEM;
-  it->sp.reads = it->fp.reads;
-  it->sp.nreads = it->fp.nreads;
-  it->sp.writes = it->fp.writes;
-  it->sp.nwrites = it->fp.nwrites;
-  it->sp.ledger_id = ordo_ledger_batch_id(b);
-  return ORDO_OK;
+  /* sp's reads and writes are still the declared ones (dreads, dwrites). */
+  return ordo_ledger_spec_lock(b, &it->sp, &it->fp);
 }
 
 /* Transactions per "transactions" item: each costs a signature. */
