@@ -400,6 +400,23 @@ static int batch_addresses_ok(const ordo_ledger_batch *b) {
   return 1;
 }
 
+/* The first key of o that is not in known[0..n), or NULL: unknown keys
+ * are refused, since a typo would silently change what is enqueued. */
+static const char *unknown_key(json_t *o, const char *const *known,
+                               size_t n) {
+  const char *key;
+  json_t *v;
+  json_object_foreach(o, key, v) {
+    size_t k;
+    (void)v;
+    for (k = 0; k < n && strcmp(key, known[k]) != 0; k++)
+      ;
+    if (k == n)
+      return key;
+  }
+  return NULL;
+}
+
 /* The queue spec of a Sawtooth batch: locks = the declared addresses and
  * the batch's inputs and outputs (never fewer than the batch says), ledger
  * id = its header_signature. ORDO_E_INVAL with why, or ORDO_E_NOMEM. */
@@ -451,16 +468,9 @@ static int txn_from_json(const ordo_ledger_signer *signer, json_t *t,
     snprintf(why, whylen, "'transactions'[%zu] must be an object", i);
     return ORDO_E_INVAL;
   }
-  json_object_foreach(t, key, v) {
-    size_t k;
-    for (k = 0; k < sizeof known / sizeof known[0] && strcmp(key, known[k]);
-         k++)
-      ;
-    if (k == sizeof known / sizeof known[0]) {
-      snprintf(why, whylen, "'transactions'[%zu]: unknown key '%.64s'", i,
-               key);
-      return ORDO_E_INVAL;
-    }
+  if ((key = unknown_key(t, known, sizeof known / sizeof known[0])) != NULL) {
+    snprintf(why, whylen, "'transactions'[%zu]: unknown key '%.64s'", i, key);
+    return ORDO_E_INVAL;
   }
   if (!good_str(json_object_get(t, "family_name"), 256) ||
       !good_str(json_object_get(t, "family_version"), 256)) {
@@ -562,15 +572,9 @@ static int item_from_json(ordo_server *srv, json_t *o, const char *service,
     snprintf(why, whylen, "an item must be a JSON object");
     return ORDO_E_INVAL;
   }
-  json_object_foreach(o, key, v) {
-    size_t i;
-    for (i = 0; i < sizeof known / sizeof known[0] && strcmp(key, known[i]);
-         i++)
-      ;
-    if (i == sizeof known / sizeof known[0]) {
-      snprintf(why, whylen, "unknown key '%.64s'", key);
-      return ORDO_E_INVAL;
-    }
+  if ((key = unknown_key(o, known, sizeof known / sizeof known[0])) != NULL) {
+    snprintf(why, whylen, "unknown key '%.64s'", key);
+    return ORDO_E_INVAL;
   }
   if (!good_str(v = json_object_get(o, "id"), SRV_MAX_ID)) {
     snprintf(why, whylen, "'id' must be a non-empty string of at most %d "
