@@ -1297,9 +1297,10 @@ static void test_signing_key_file(void **state) {
   support_rmdir_all(dir);
 }
 
-/* A ledger that cannot be reached: /readyz 503 with the cause and since
- * when, /healthz still 200 (the process is alive), /v1/queue's last_error
- * names the cause, /metrics counts it. */
+/* A ledger that cannot be reached: an idle server finds out by its probe;
+ * /readyz 503 with the cause and since when, /healthz still 200 (the
+ * process is alive), /v1/queue's last_error names the cause of the last
+ * failed call (a submit once there is one), /metrics counts them. */
 static void test_ledger_down(void **state) {
   ordo_server_options o;
   ordo_server *s = NULL;
@@ -1307,22 +1308,18 @@ static void test_ledger_down(void **state) {
   json_t *j = NULL, *led, *le;
   answer a;
   int port, ready = 200;
+  const char *msg = "";
   (void)state;
   ordo_server_options_init(&o);
   o.port = 0;
   o.data_dir = dir;
   o.token = TOKEN;
   o.ledger_url = "http://127.0.0.1:1"; /* nothing listens there */
+  o.ledger_probe_ms = 50;
   assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
   port = ordo_server_port(s);
-  /* Nothing asked yet: nothing known to be wrong. */
-  http_raw(port, "GET", "/readyz", NULL, NULL, NULL, NULL, 0, &a);
-  assert_int_equal(a.status, 200);
-  free(a.body);
-  body = dump(json_pack("[o]", item("down-1", "s", NULL, "k1", 0)));
-  assert_int_equal(call(port, "POST", "/v1/batches", body, NULL), 202);
-  free(body);
-  /* The submit is refused within the client's retries (~1 s). */
+  /* Nothing enqueued: the probe finds the ledger down (the client's
+   * retries take about a second). */
   for (int i = 0; i < 500 && ready != 503; i++) {
     http_raw(port, "GET", "/readyz", NULL, NULL, NULL, NULL, 0, &a);
     ready = (int)a.status;
@@ -1345,19 +1342,32 @@ static void test_ledger_down(void **state) {
                       "connect");
   assert_string_equal(json_string_value(json_object_get(le, "name")),
                       "ORDO_E_LEDGER_CONNECT");
+  assert_non_null(strstr(json_string_value(json_object_get(le, "message")),
+                         "GET /blocks"));
   json_decref(j);
+  j = NULL;
   /* Alive all the same. */
   http_raw(port, "GET", "/healthz", NULL, NULL, NULL, NULL, 0, &a);
   assert_int_equal(a.status, 200);
   free(a.body);
-  assert_int_equal(call(port, "GET", "/v1/queue", NULL, &j), 200);
-  le = json_object_get(json_object_get(j, "submitter"), "last_error");
-  assert_non_null(le);
+  /* A batch: its submit fails the same way, and says so. */
+  body = dump(json_pack("[o]", item("down-1", "s", NULL, "k1", 0)));
+  assert_int_equal(call(port, "POST", "/v1/batches", body, NULL), 202);
+  free(body);
+  for (int i = 0; i < 500 && strstr(msg, "POST /batches") == NULL; i++) {
+    json_decref(j);
+    assert_int_equal(call(port, "GET", "/v1/queue", NULL, &j), 200);
+    le = json_object_get(json_object_get(j, "submitter"), "last_error");
+    msg = json_string_value(json_object_get(le, "message"));
+    if (msg == NULL)
+      msg = "";
+    if (strstr(msg, "POST /batches") == NULL)
+      sleep_ms(20);
+  }
+  assert_non_null(strstr(msg, "POST /batches"));
   assert_string_equal(json_string_value(json_object_get(le, "cause")),
                       "connect");
   assert_non_null(json_string_value(json_object_get(le, "time")));
-  assert_non_null(strstr(json_string_value(json_object_get(le, "message")),
-                         "POST /batches"));
   json_decref(j);
   http_raw(port, "GET", "/metrics", TOKEN, NULL, NULL, NULL, 0, &a);
   assert_int_equal(a.status, 200);

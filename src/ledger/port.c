@@ -219,6 +219,12 @@ static ordo_op *port_statuses(void *self, const char *const *ids, size_t n) {
   return port_statuses_wait(self, ids, n, 0);
 }
 
+/* Does the REST API answer? The newest block is its cheapest question. */
+static ordo_op *port_probe(void *self) {
+  ordo_ledger_sawtooth_port *p = self;
+  return ordo_ledger_blocks(p->client, 1);
+}
+
 int ordo_ledger_sawtooth_port_new(ordo_ctx *ctx, ordo_ledger_client *client,
                                   ordo_journal *j,
                                   ordo_ledger_sawtooth_port **out) {
@@ -240,11 +246,12 @@ int ordo_ledger_sawtooth_port_new(ordo_ctx *ctx, ordo_ledger_client *client,
     ordo_ledger_sawtooth_port_free(p);
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   }
-  p->port.version = 2;
+  p->port.version = 3;
   p->port.self = p;
   p->port.submit = port_submit;
   p->port.statuses = port_statuses;
   p->port.statuses_wait = port_statuses_wait;
+  p->port.probe = port_probe;
   *out = p;
   return ORDO_OK;
 }

@@ -520,6 +520,11 @@ int ordo__journal_replay_lines(const unsigned char *data, size_t len);
  *             (Sawtooth's `wait`): one request per group of batches in
  *             flight instead of one per poll interval. NULL: the submitter
  *             polls with statuses every repoll_ms.
+ *   probe     (version 3) any cheap request that says whether the ledger
+ *             answers (Sawtooth: GET /blocks?limit=1): the submitter sends
+ *             one when it has had nothing to ask for probe_ms, so that an
+ *             idle client still knows, and says, when the ledger is down.
+ *             NULL: no probes.
  *
  * Methods are only appended; version says how many there are.
  */
@@ -531,6 +536,8 @@ typedef struct ordo_ledger_port {
   /* valid since version 2 */
   ordo_op *(*statuses_wait)(void *self, const char *const *ids, size_t n,
                             int wait_s);
+  /* valid since version 3 */
+  ordo_op *(*probe)(void *self);
 } ordo_ledger_port;
 
 /*
@@ -613,6 +620,8 @@ typedef struct ordo_submitter_options {
                              reported as a failure (default 2000) */
   unsigned give_up_ms;    /* the ledger down this long: step fails with
                              the last error (0: never) */
+  unsigned probe_ms;      /* nothing asked of the ledger this long: probe
+                             it (default 5000; 0: never) */
   /* Called on the stepping thread for each verdict the ledger gives, after
    * it is recorded in the journal (NULL: none). For latency measurements
    * and metrics; it must not call back into the submitter. */

@@ -68,6 +68,8 @@ struct ordo_submitter {
   poll_call polls[MAX_POLLS_CAP];
   size_t npolls;
   unsigned next_poll_id;
+  ordo_op *probe;   /* a probe out, or NULL */
+  unsigned long long contact_ns; /* the last call's end (answer or not) */
   int recovered;    /* the journal's UNKNOWN batches have been settled */
   unsigned fail_pause_ms; /* pause before polling again after a failure */
   int wake_fd;      /* eventfd: ordo_submitter_wake */
@@ -93,6 +95,7 @@ void ordo_submitter_options_init(ordo_submitter_options *opt) {
   opt->max_polls = 4;
   opt->repoll_ms = 20;
   opt->stall_ms = 2000;
+  opt->probe_ms = 5000;
 }
 
 static unsigned long long unix_ms(void) {
@@ -155,6 +158,7 @@ static void note_failure(ordo_submitter *s, int rc, int counts,
                                    : cause_of(rc);
   unsigned long long now = unix_ms();
   va_list ap;
+  s->contact_ns = ordo__now_ns();
   pthread_mutex_lock(&s->mu);
   if (counts)
     s->prog.errors_by_cause[cause]++;
@@ -180,6 +184,7 @@ static void note_failure(ordo_submitter *s, int rc, int counts,
 /* A call answered: the ledger is up (said once, when it was down). */
 static void note_answer(ordo_submitter *s) {
   int was;
+  s->contact_ns = ordo__now_ns();
   pthread_mutex_lock(&s->mu);
   was = s->prog.ledger_down;
   s->prog.ledger_down = 0;
@@ -252,6 +257,9 @@ int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
   s->port.statuses = port->statuses;
   if (port->version >= 2)
     s->port.statuses_wait = port->statuses_wait;
+  if (port->version >= 3)
+    s->port.probe = port->probe;
+  s->contact_ns = ordo__now_ns();
   ordo_submitter_options_init(&s->opt);
   if (opt != NULL) {
     s->opt.on_verdict = opt->on_verdict;
@@ -274,6 +282,7 @@ int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
     if (opt->stall_ms > 0)
       s->opt.stall_ms = opt->stall_ms;
     s->opt.give_up_ms = opt->give_up_ms;
+    s->opt.probe_ms = opt->probe_ms;
   }
   *out = s;
   return ORDO_OK;
@@ -286,6 +295,11 @@ void ordo_submitter_free(ordo_submitter *s) {
     (void)ordo_op_cancel(s->polls[i].op);
     (void)ordo_op_wait(s->polls[i].op, -1);
     ordo_op_release(s->polls[i].op);
+  }
+  if (s->probe != NULL) {
+    (void)ordo_op_cancel(s->probe);
+    (void)ordo_op_wait(s->probe, -1);
+    ordo_op_release(s->probe);
   }
   for (size_t i = 0; i < s->nfl; i++)
     free(s->fl[i].id);
@@ -710,6 +724,35 @@ static int polls_start(ordo_submitter *s) {
   return ORDO_OK;
 }
 
+/* ---- probes ------------------------------------------------------------------------ */
+
+/* Nothing in flight, no poll out, nothing asked of the ledger for
+ * probe_ms: time to ask it whether it answers. */
+static int probe_due(const ordo_submitter *s, unsigned long long now) {
+  return s->port.probe != NULL && s->opt.probe_ms > 0 && s->probe == NULL &&
+         s->nfl == 0 && s->npolls == 0 &&
+         now - s->contact_ns >= (unsigned long long)s->opt.probe_ms * 1000000ull;
+}
+
+/* Record an answered probe; start one when due. */
+static void probe_step(ordo_submitter *s) {
+  if (s->probe != NULL && ordo_op_status(s->probe) != ORDO_E_PENDING) {
+    int rc = ordo_op_status(s->probe);
+    if (rc == ORDO_OK)
+      note_answer(s);
+    else if (rc != ORDO_E_CANCELED)
+      note_failure(s, rc, 1, "%s", ordo_op_message(s->probe)[0]
+                                       ? ordo_op_message(s->probe)
+                                       : ordo_strerror(rc));
+    ordo_op_release(s->probe);
+    s->probe = NULL;
+  }
+  if (probe_due(s, ordo__now_ns())) {
+    s->probe = s->port.probe(s->port.self);
+    s->contact_ns = ordo__now_ns(); /* one probe per probe_ms at most */
+  }
+}
+
 /* ---- the step --------------------------------------------------------------------- */
 
 static int gave_up(ordo_submitter *s) {
@@ -794,6 +837,7 @@ int ordo_submitter_step(ordo_submitter *s, int *idle) {
     qsort(s->fl, s->nfl, sizeof(*s->fl), flight_cmp);
   if ((rc = polls_start(s)) != ORDO_OK)
     return rc;
+  probe_step(s);
   if (idle != NULL)
     *idle = s->nfl == 0 && took == 0 && !hold && s->npolls == 0;
   return ORDO_OK;
@@ -807,7 +851,7 @@ void ordo_submitter_wake(ordo_submitter *s) {
 }
 
 int ordo_submitter_wait(ordo_submitter *s, int timeout_ms) {
-  struct pollfd pf[MAX_POLLS_CAP + 1];
+  struct pollfd pf[MAX_POLLS_CAP + 2];
   nfds_t n = 0;
   unsigned long long now = ordo__now_ns(), due = 0;
   int have_due = 0;
@@ -818,12 +862,21 @@ int ordo_submitter_wait(ordo_submitter *s, int timeout_ms) {
     return rc;
   pf[n].fd = s->wake_fd;
   pf[n++].events = POLLIN;
-  for (size_t i = 0; i < s->npolls; i++) {
-    int fd = ordo_op_fd(s->polls[i].op);
-    if (fd < 0)
+  for (size_t i = 0; i <= s->npolls; i++) {
+    ordo_op *op = i < s->npolls ? s->polls[i].op : s->probe;
+    int fd;
+    if (op == NULL)
+      continue;
+    if ((fd = ordo_op_fd(op)) < 0)
       return ORDO_OK; /* cannot watch it: let the next step look */
     pf[n].fd = fd;
     pf[n++].events = POLLIN;
+  }
+  /* Idle: wake when a probe is due. */
+  if (s->port.probe != NULL && s->opt.probe_ms > 0 && s->probe == NULL &&
+      s->nfl == 0 && s->npolls == 0) {
+    due = s->contact_ns + (unsigned long long)s->opt.probe_ms * 1000000ull;
+    have_due = 1;
   }
   /* A flight waiting out a pause, with room for a poll: wake when due. */
   if (s->npolls < s->opt.max_polls)

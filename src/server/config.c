@@ -23,6 +23,7 @@ void ordo_server_options_init(ordo_server_options *o) {
   o->poll_ms = 20;
   o->max_submit_bytes = 10u << 20;
   o->status_wait_s = 10;
+  o->ledger_probe_ms = 5000;
   o->request_timeout_ms = 60000;
   o->max_jobs = 256;
   o->connection_limit = 256;
@@ -100,7 +101,7 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
       "mode", "granularity", "max_in_flight", "service_max_in_flight",
       "services", "max_body_bytes", "max_items", "rate_limit_per_s",
       "rate_limit_burst", "poll_ms", "max_per_submit", "max_submit_bytes",
-      "status_wait_s", "request_timeout_ms",
+      "status_wait_s", "ledger_probe_ms", "request_timeout_ms",
       "max_jobs", "connection_limit", "shutdown_grace_ms", "runtime",
       "signing_key_file"};
   ordo_server_options n;
@@ -174,6 +175,7 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
   INT_FIELD("max_per_submit", 0, 100000, max_per_submit, size_t);
   INT_FIELD("max_submit_bytes", 1024, 1LL << 30, max_submit_bytes, size_t);
   INT_FIELD("status_wait_s", 0, 300, status_wait_s, int);
+  INT_FIELD("ledger_probe_ms", 0, 3600000, ledger_probe_ms, unsigned);
   INT_FIELD("request_timeout_ms", 1, 3600000, request_timeout_ms, unsigned);
   INT_FIELD("max_jobs", 1, 100000, max_jobs, unsigned);
   INT_FIELD("connection_limit", 1, 100000, connection_limit, unsigned);

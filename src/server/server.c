@@ -563,6 +563,7 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
     if (o->max_submit_bytes > 0)
       sopt.max_submit_bytes = o->max_submit_bytes;
     sopt.status_wait_s = o->status_wait_s;
+    sopt.probe_ms = o->ledger_probe_ms;
     if (o->poll_ms > 0)
       sopt.repoll_ms = o->poll_ms;
     sopt.on_ledger_error = log_ledger_error;

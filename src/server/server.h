@@ -100,6 +100,8 @@ typedef struct ordo_server ordo_server;
  *                          over it alone is INVALID
  *   status_wait_s          int, 0..300, long-poll `wait` of the      10
  *                          status requests (0: poll every poll_ms)
+ *   ledger_probe_ms        int, 0..3600000, ask an idle ledger     5000
+ *                          whether it answers this often (0: never)
  *   request_timeout_ms     int, 1..3600000, a request's op waits  60000
  *   max_jobs               int, 1..100000, jobs kept                256
  *   connection_limit       int, 1..100000                           256
@@ -128,6 +130,7 @@ typedef struct ordo_server_options {
   size_t max_per_submit;
   size_t max_submit_bytes;
   int status_wait_s;
+  unsigned ledger_probe_ms;
   unsigned request_timeout_ms;
   unsigned max_jobs;
   unsigned connection_limit;
