@@ -237,10 +237,12 @@ ORDO_EXTERN ordo_ctx *ordo_ctx_new(const ordo_config *cfg);
  * Shut a context down and free it: new commands are refused with
  * ORDO_E_SHUTDOWN; queued ops complete with ORDO_E_CANCELED; running ops are
  * asked to cancel at their next checkpoint and waited for; every pending
- * callback is delivered; then the threads are joined. Ops the caller still
- * holds stay valid for ordo_op_status/result/release after this returns.
- * Must not be called from a runtime thread, nor concurrently with other calls
- * on the same context. NULL is accepted.
+ * callback is delivered; journals still open on ctx are closed (every
+ * write waited for, the file unlocked); then the threads are joined. Ops the
+ * caller still holds stay valid for ordo_op_status/result/release after this
+ * returns; a journal it closed takes only ordo_journal_close, which then
+ * frees it. Must not be called from a runtime thread, nor concurrently with
+ * other calls on the same context or its journals. NULL is accepted.
  */
 ORDO_EXTERN void ordo_ctx_free(ordo_ctx *ctx);
 
@@ -614,7 +616,10 @@ ORDO_EXTERN int ordo_journal_open_json(ordo_ctx *ctx, const char *path,
                                        const char *options_json,
                                        ordo_journal **out);
 
-/* Wait for every journal write, close and free (NULL accepted). */
+/* Wait for every journal write, close and free (NULL accepted). Returns
+ * ORDO_OK, or the first write failure. After ordo_ctx_free of its context
+ * (which closed the journal) it only frees j, returning what that close
+ * found; it is the one call such a journal takes. */
 ORDO_EXTERN int ordo_journal_close(ordo_journal *j);
 
 /*

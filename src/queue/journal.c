@@ -66,6 +66,11 @@ struct ordo_journal {
   char *failed_message; /* its detail */
   unsigned long long records;
   int lock_fd; /* flock on PATH.lock: one process per journal (-1: none) */
+  /* Attached to the context while open: ordo_ctx_free closes the database
+   * (and drops the lock) of a journal still open, st becomes NULL and
+   * ctx_closed_rc keeps what its close would have returned. */
+  ordo__ctx_closer closer;
+  int ctx_closed_rc;
 };
 
 struct jwrite {
@@ -788,6 +793,20 @@ static int journal_locking(ordo_journal *j, int created,
   return rc;
 }
 
+#define ORDO__JOURNAL_OF(c)                                                    \
+  ((ordo_journal *)((char *)(c)-offsetof(ordo_journal, closer)))
+
+/* ordo_ctx_free's close of a journal its caller left open. */
+static void journal_ctx_close(ordo__ctx_closer *c) {
+  ordo_journal *j = ORDO__JOURNAL_OF(c);
+  int rc = storage_close(j->st);
+  j->st = NULL;
+  j->ctx_closed_rc = rc == ORDO_OK ? j->failed : rc;
+  if (j->lock_fd >= 0)
+    close(j->lock_fd);
+  j->lock_fd = -1;
+}
+
 int ordo_journal_open(ordo_ctx *ctx, const char *path,
                       const ordo_journal_options *opt, ordo_journal **out) {
   ordo_queue_options qopt;
@@ -876,6 +895,13 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     free(keep);
     return rc;
   }
+  j->closer.close = journal_ctx_close;
+  if ((rc = ordo__ctx_closer_attach(ctx, &j->closer)) != ORDO_OK) {
+    (void)storage_close(j->st);
+    journal_free(j);
+    return ordo__set_last_error(rc, "journal %s: the context is shutting "
+                                "down", path);
+  }
   *out = j;
   return ORDO_OK;
 }
@@ -887,11 +913,15 @@ int ordo_journal_close(ordo_journal *j) {
   if (ordo__on_runtime_thread())
     return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK,
                                 "journal close blocks; not on a runtime thread");
-  /* CLOSE runs after every record submitted before it: their dones (and so
-   * the ops waiting on them) have all been called when it returns. */
-  rc = storage_close(j->st);
-  if (rc == ORDO_OK)
-    rc = j->failed;
+  if (ordo__ctx_closer_detach(j->ctx, &j->closer)) {
+    /* CLOSE runs after every record submitted before it: their dones (and
+     * so the ops waiting on them) have all been called when it returns. */
+    rc = storage_close(j->st);
+    if (rc == ORDO_OK)
+      rc = j->failed;
+  } else {
+    rc = j->ctx_closed_rc; /* ordo_ctx_free closed it */
+  }
   journal_free(j);
   return rc;
 }

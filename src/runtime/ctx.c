@@ -154,8 +154,24 @@ void ordo_ctx_free(ordo_ctx *ctx) {
     pthread_cond_wait(&ctx->cv, &ctx->mu);
   pthread_mutex_unlock(&ctx->mu);
 
-  /* 4. Let modules close what they hold (databases), while the executors
-   * still run; in reverse order of their numbering. */
+  /* 4. Close the objects still open on the executors (journals the caller
+   * did not close): their later close only frees them. Then let modules
+   * close what they hold (databases), while the executors still run; in
+   * reverse order of their numbering. */
+  for (;;) {
+    pthread_mutex_lock(&ctx->mu);
+    ordo__ctx_closer *c = ctx->closers;
+    if (c != NULL) {
+      ctx->closers = c->next;
+      if (c->next != NULL)
+        c->next->prev = NULL;
+      c->next = c->prev = c; /* taken: detach reports it closed */
+    }
+    pthread_mutex_unlock(&ctx->mu);
+    if (c == NULL)
+      break;
+    c->close(c);
+  }
   for (int m = ORDO__MODULE_COUNT - 1; m >= 0; m--) {
     if (ctx->module_data[m] != NULL && ctx->module_shutdown[m] != NULL)
       ctx->module_shutdown[m](ctx->module_data[m]);
@@ -182,6 +198,41 @@ void *ordo__ctx_module(ordo_ctx *ctx, ordo__module m,
   }
   pthread_mutex_unlock(&ctx->mu);
   return data;
+}
+
+int ordo__ctx_closer_attach(ordo_ctx *ctx, ordo__ctx_closer *c) {
+  int rc = ORDO_OK;
+  pthread_mutex_lock(&ctx->mu);
+  if (atomic_load(&ctx->shutting_down)) {
+    rc = ORDO_E_SHUTDOWN;
+  } else {
+    c->prev = NULL;
+    c->next = ctx->closers;
+    if (c->next != NULL)
+      c->next->prev = c;
+    ctx->closers = c;
+    ordo__ctx_retain(ctx);
+  }
+  pthread_mutex_unlock(&ctx->mu);
+  return rc;
+}
+
+int ordo__ctx_closer_detach(ordo_ctx *ctx, ordo__ctx_closer *c) {
+  int attached;
+  pthread_mutex_lock(&ctx->mu);
+  attached = c->next != c; /* ordo_ctx_free marks what it took */
+  if (attached) {
+    if (c->prev != NULL)
+      c->prev->next = c->next;
+    else
+      ctx->closers = c->next;
+    if (c->next != NULL)
+      c->next->prev = c->prev;
+  }
+  c->next = c->prev = NULL;
+  pthread_mutex_unlock(&ctx->mu);
+  ordo__ctx_release(ctx);
+  return attached;
 }
 
 const ordo_config *ordo_ctx_config(const ordo_ctx *ctx) {

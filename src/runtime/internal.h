@@ -3,8 +3,8 @@
  * Other modules use runtime.h.
  *
  * Lock order (outer first): ctx->mu, executor->mu, op->mu; in practice no
- * path nests more than two of them. ctx->mu guards the serial-executor list
- * and the shutdown wait. No lock is held while user code (a stage, a
+ * path nests more than two of them. ctx->mu guards the serial-executor list,
+ * the closer list and the shutdown wait. No lock is held while user code (a stage, a
  * callback, a state destructor) runs.
  */
 #ifndef ORDO_RUNTIME_INTERNAL_H
@@ -118,6 +118,7 @@ struct ordo_ctx {
   ordo__executor *serials;     /* every serial executor, open or parked */
   void *module_data[ORDO__MODULE_COUNT];          /* under mu */
   void (*module_shutdown[ORDO__MODULE_COUNT])(void *);
+  ordo__ctx_closer *closers;   /* attached objects (journals); under mu */
 };
 
 void ordo__ctx_retain(ordo_ctx *ctx);

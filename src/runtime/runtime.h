@@ -153,6 +153,30 @@ void *ordo__ctx_module(ordo_ctx *ctx, ordo__module m,
                        void *(*create)(ordo_ctx *ctx),
                        void (*shutdown)(void *data));
 
+/*
+ * An object that holds the context's executors past its own calls (a
+ * journal: its database's serial executor) and must be closed before they
+ * stop. The owner embeds the struct and attaches it when the object is open;
+ * ordo_ctx_free calls close(c) for every one still attached, after every op
+ * has finished and while the executors still run (before the modules shut
+ * down), with no lock held. close must leave the object in a state its own
+ * close call accepts: that call then only frees it.
+ *
+ * attach takes a reference on the context (the struct stays valid for
+ * detach even after ordo_ctx_free returned): ORDO_OK, or ORDO_E_SHUTDOWN
+ * once ordo_ctx_free has begun. detach drops that reference and returns 1
+ * if c was still attached (the owner closes the object itself), 0 if
+ * ordo_ctx_free has closed it already. Not concurrently with ordo_ctx_free.
+ */
+typedef struct ordo__ctx_closer ordo__ctx_closer;
+struct ordo__ctx_closer {
+  ordo__ctx_closer *next, *prev;      /* the ctx's list; runtime use */
+  void (*close)(ordo__ctx_closer *c); /* set by the owner */
+};
+
+int ordo__ctx_closer_attach(ordo_ctx *ctx, ordo__ctx_closer *c);
+int ordo__ctx_closer_detach(ordo_ctx *ctx, ordo__ctx_closer *c);
+
 /* Monotonic clock in nanoseconds. */
 unsigned long long ordo__now_ns(void);
 
