@@ -1126,9 +1126,38 @@ static void test_close_after_ctx_free(void **unused) {
   assert_int_equal(ordo_journal_close(j), ORDO_OK);
 }
 
+/* A path whose PATH.lock does not fit is refused, not cut: a cut path
+ * would lock another file. Nothing is made. */
+static void test_path_too_long(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal_options opt;
+  ordo_journal *j = (ordo_journal *)&opt; /* set to NULL by the call */
+  char *path = malloc(5001);
+  size_t n;
+  (void)unused;
+  assert_non_null(path);
+  /* tmpdir/a/a/a/...: every component short, the whole 5000 bytes. */
+  n = (size_t)snprintf(path, 5001, "%s", tmpdir);
+  while (n < 5000) {
+    path[n++] = '/';
+    if (n < 5000)
+      path[n++] = 'a';
+  }
+  path[5000] = '\0';
+  ordo_journal_options_init(&opt);
+  opt.create = 1;
+  assert_int_equal(ordo_journal_open(ctx, path, &opt, &j), ORDO_E_INVAL);
+  assert_null(j);
+  assert_non_null(strstr(ordo_last_error_message(), "too long"));
+  free(path);
+  ordo_ctx_free(ctx);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_close_after_ctx_free, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_path_too_long, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_many_unknown, setup_dir,
                                       teardown_dir),

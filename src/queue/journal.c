@@ -38,6 +38,8 @@
 #define JOURNAL_CATEGORY "ev"
 #define JOURNAL_META_KEY "ordo.journal"
 #define JOURNAL_FORMAT "1"
+/* The longest journal path taken: PATH.lock must fit PATH_MAX (4096). */
+#define JOURNAL_PATH_MAX (4096 - (int)sizeof ".lock")
 
 enum { JW_INIT = 0, JW_STORED, JW_PARKED };
 
@@ -823,6 +825,12 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
   if (ordo__on_runtime_thread())
     return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK,
                                 "journal open blocks; not on a runtime thread");
+  /* The lock file is PATH.lock: a path cut to fit would lock another
+   * file, so one that does not fit is refused. */
+  if (strlen(path) > JOURNAL_PATH_MAX)
+    return ordo__set_last_error(ORDO_E_INVAL, "journal path is too long "
+                                "(%zu bytes; at most %d)", strlen(path),
+                                JOURNAL_PATH_MAX);
   if (opt == NULL) {
     ordo_journal_options_init(&defaults);
     opt = &defaults;
@@ -850,8 +858,8 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
                                 "file", path);
   }
   {
-    char lpath[4096];
-    snprintf(lpath, sizeof lpath, "%s.lock", path);
+    char lpath[JOURNAL_PATH_MAX + sizeof ".lock"];
+    snprintf(lpath, sizeof lpath, "%s.lock", path); /* fits: checked above */
     j->lock_fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (j->lock_fd < 0) {
       rc = ordo__set_last_error(errno == ENOENT ? ORDO_E_WALLET_NOT_FOUND
