@@ -5,6 +5,11 @@
  * are blocked before the server starts, so every thread it makes inherits
  * the mask and only sigwait() here sees them; the server is then stopped
  * in order (ordo_server_stop) and the process exits 0.
+ *
+ * Every connection is a descriptor: before the server starts, the soft
+ * RLIMIT_NOFILE is raised to the hard one, and a limit still below
+ * connection_limit is said on stderr (connections past it wait in the
+ * kernel's accept queue until others close).
  */
 #include "cli/cli.h"
 #include "ledger/ledger.h"
@@ -16,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static void serve_usage(FILE *out) {
   fputs("usage: ordo serve [--config FILE] [--port P] [--bind ADDR]\n"
@@ -29,7 +35,11 @@ static void serve_usage(FILE *out) {
         "Stops on SIGINT or SIGTERM after answering requests in flight.\n"
         "\n"
         "options (flags override the config file):\n"
-        "  --config FILE     JSON config; every key is in the README\n"
+        "  --config FILE     JSON config; every key is in the README (the\n"
+        "                    connection limits and timeouts included:\n"
+        "                    connection_limit 4096, connection_limit_per_ip\n"
+        "                    64, header_timeout_ms 10000, idle_timeout_ms\n"
+        "                    30000)\n"
         "  --port P          TCP port, 0 for an ephemeral one (default 8080)\n"
         "  --bind ADDR       address to listen on (default 127.0.0.1); one\n"
         "                    that is not loopback needs --token-file\n"
@@ -49,6 +59,26 @@ static void serve_usage(FILE *out) {
         "The first line on stdout is 'listening on http://ADDR:PORT'; with a\n"
         "signing key, stderr says 'signing as PUBKEY'.\n",
         out);
+}
+
+/* Raise the soft open-files limit to the hard one; warn when it stays
+ * below what connection_limit connections need. */
+static void raise_nofile(unsigned connection_limit) {
+  struct rlimit rl;
+  rlim_t need = (rlim_t)connection_limit + 64; /* + journal, wallets, ... */
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    struct rlimit up = rl;
+    up.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+      rl = up;
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+    fprintf(stderr, "ordo serve: warning: the open files limit (%llu) is "
+            "below connection_limit + 64 (%llu); connections past it wait "
+            "to be accepted\n", (unsigned long long)rl.rlim_cur,
+            (unsigned long long)need);
 }
 
 int ordo__server_main(int argc, char **argv) {
@@ -133,6 +163,8 @@ int ordo__server_main(int argc, char **argv) {
   if (o.bind == NULL)
     o.bind = "127.0.0.1";
 
+  if (o.port >= 0)
+    raise_nofile(o.connection_limit);
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);

@@ -26,8 +26,11 @@ void ordo_server_options_init(ordo_server_options *o) {
   o->ledger_probe_ms = 5000;
   o->request_timeout_ms = 60000;
   o->max_jobs = 256;
-  o->connection_limit = 256;
+  o->connection_limit = 4096;
   o->shutdown_grace_ms = 10000;
+  o->connection_limit_per_ip = 64;
+  o->header_timeout_ms = 10000;
+  o->idle_timeout_ms = 30000;
   ordo_config_init(&o->runtime);
   (void)ordo_config_from_env(&o->runtime); /* a bad variable: start says */
 }
@@ -103,7 +106,8 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
       "rate_limit_burst", "poll_ms", "max_per_submit", "max_submit_bytes",
       "status_wait_s", "ledger_probe_ms", "request_timeout_ms",
       "max_jobs", "connection_limit", "shutdown_grace_ms", "runtime",
-      "signing_key_file"};
+      "signing_key_file", "connection_limit_per_ip", "header_timeout_ms",
+      "idle_timeout_ms"};
   ordo_server_options n;
   ordo_ledger_signer *signer = NULL; /* a new key, until o owns it */
   json_error_t err;
@@ -180,6 +184,10 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
   INT_FIELD("max_jobs", 1, 100000, max_jobs, unsigned);
   INT_FIELD("connection_limit", 1, 100000, connection_limit, unsigned);
   INT_FIELD("shutdown_grace_ms", 0, 600000, shutdown_grace_ms, unsigned);
+  INT_FIELD("connection_limit_per_ip", 1, 100000, connection_limit_per_ip,
+            unsigned);
+  INT_FIELD("header_timeout_ms", 1, 3600000, header_timeout_ms, unsigned);
+  INT_FIELD("idle_timeout_ms", 1, 3600000, idle_timeout_ms, unsigned);
 #undef INT_FIELD
   if ((v = json_object_get(cfg, "rate_limit_per_s")) != NULL) {
     if (!json_is_number(v) || !(json_number_value(v) >= 0) ||

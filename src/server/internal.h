@@ -86,6 +86,16 @@ struct ordo_server {
   size_t njobs;
 
   atomic_ullong http_count[SRV_NCODES];
+
+  /* Open connections and their header deadlines (server.c): from
+   * libmicrohttpd's connection notices; the reaper thread shuts down those
+   * whose request headers are late. */
+  pthread_mutex_t conn_mu; /* guards conns and conn_stop (a leaf) */
+  pthread_cond_t conn_cv;  /* wakes the reaper to stop: CLOCK_MONOTONIC */
+  struct srv_conn *conns;
+  int conn_stop;
+  pthread_t reaper;
+  int has_reaper;
 };
 
 /* ---- answers (handle.c) ------------------------------------------------- */

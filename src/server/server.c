@@ -6,8 +6,22 @@
  * its journal writes holds only its own connection) with an internal
  * polling thread and an inter-thread channel (MHD_USE_ITC, which
  * MHD_quiesce_daemon needs). A request is checked (rate limit, auth,
- * declared Content-Length) when its headers arrive, so a refused upload is
- * never read; the body is gathered up to max_body_bytes, then handled.
+ * declared Content-Length) when its headers arrive and a refusal is queued
+ * then, on the access handler's first call: libmicrohttpd sends it instead
+ * of `100 Continue`, reads no body byte and closes the connection after.
+ * An accepted body is gathered up to max_body_bytes, then handled.
+ *
+ * Hostile clients: libmicrohttpd closes a connection idle for
+ * idle_timeout_ms (MHD_OPTION_CONNECTION_TIMEOUT, whole seconds) and
+ * refuses more than connection_limit_per_ip per client address. Its timeout
+ * counts from the last byte, so a client trickling a byte every few seconds
+ * would hold a connection (and its thread) for ever: every open connection
+ * is therefore listed (MHD_OPTION_NOTIFY_CONNECTION) with a deadline for
+ * its request headers, cleared by the access handler's first call and set
+ * again when a request completes; the reaper thread shuts down (shutdown(2),
+ * under conn_mu, so the socket is still open: libmicrohttpd takes it off
+ * the list before closing it) every connection past its deadline, and the
+ * connection's thread then sees end-of-file and closes it.
  * libmicrohttpd unescapes the path but strips the query; the raw query is
  * taken from the URI log callback, which runs first and whose result
  * becomes the request's context (as in the node's http.c).
@@ -29,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -158,11 +173,109 @@ typedef struct http_req {
   int headers_seen;
   int too_big;
   int counted; /* in srv->in_flight */
-  /* An answer decided from the headers (429, 401, 413): sent once the
-   * body has been read and dropped, so the client is not cut off mid-way
-   * (closing a socket with unread data resets it, losing the answer). */
-  ordo_server_response early;
 } http_req;
+
+/* ---- open connections and the header deadline ---------------------------- */
+
+/* One open connection, from libmicrohttpd's STARTED notice to CLOSED (its
+ * socket context). Fields under srv->conn_mu. */
+typedef struct srv_conn {
+  struct srv_conn *prev, *next;
+  MHD_socket fd;
+  unsigned long long deadline_ns; /* request headers due; 0: a request is
+                                     being handled */
+  int shut;                       /* shut down by the reaper */
+} srv_conn;
+
+static unsigned long long ms_ns(unsigned ms) {
+  return (unsigned long long)ms * 1000000ULL;
+}
+
+static void conn_notify(void *cls, struct MHD_Connection *c,
+                        void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe) {
+  ordo_server *srv = cls;
+  srv_conn *e = *socket_context;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL || (e = calloc(1, sizeof *e)) == NULL)
+      return; /* not guarded; the idle timeout still applies */
+    e->fd = ci->connect_fd;
+    e->deadline_ns = ordo__now_ns() + ms_ns(srv->opts.header_timeout_ms);
+    pthread_mutex_lock(&srv->conn_mu);
+    e->next = srv->conns;
+    if (srv->conns != NULL)
+      srv->conns->prev = e;
+    srv->conns = e;
+    pthread_mutex_unlock(&srv->conn_mu);
+    *socket_context = e;
+  } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && e != NULL) {
+    pthread_mutex_lock(&srv->conn_mu);
+    if (e->prev != NULL)
+      e->prev->next = e->next;
+    else
+      srv->conns = e->next;
+    if (e->next != NULL)
+      e->next->prev = e->prev;
+    pthread_mutex_unlock(&srv->conn_mu);
+    free(e);
+    *socket_context = NULL;
+  }
+}
+
+/* Set the header deadline of c's connection (0: none while handled). */
+static void conn_deadline(ordo_server *srv, struct MHD_Connection *c,
+                          unsigned long long deadline_ns) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  srv_conn *e = ci != NULL ? ci->socket_context : NULL;
+  if (e == NULL)
+    return;
+  pthread_mutex_lock(&srv->conn_mu);
+  e->deadline_ns = deadline_ns;
+  pthread_mutex_unlock(&srv->conn_mu);
+}
+
+/* Every tick: shut down the connections past their header deadline. */
+static void *reaper_main(void *arg) {
+  ordo_server *srv = arg;
+  unsigned tick_ms = srv->opts.header_timeout_ms / 10;
+  if (tick_ms < 10)
+    tick_ms = 10;
+  if (tick_ms > 200)
+    tick_ms = 200;
+  pthread_mutex_lock(&srv->conn_mu);
+  while (!srv->conn_stop) {
+    unsigned long long now = ordo__now_ns(), next = now + ms_ns(tick_ms);
+    struct timespec ts;
+    srv_conn *e;
+    for (e = srv->conns; e != NULL; e = e->next) {
+      if (!e->shut && e->deadline_ns != 0 && now >= e->deadline_ns) {
+        /* The socket stays open (its thread closes it): no descriptor
+         * can be reused under us while conn_mu is held. */
+        (void)shutdown(e->fd, SHUT_RDWR);
+        e->shut = 1;
+      }
+    }
+    ts.tv_sec = (time_t)(next / 1000000000ULL);
+    ts.tv_nsec = (long)(next % 1000000000ULL);
+    (void)pthread_cond_timedwait(&srv->conn_cv, &srv->conn_mu, &ts);
+  }
+  pthread_mutex_unlock(&srv->conn_mu);
+  return NULL;
+}
+
+static void reaper_stop(ordo_server *srv) {
+  if (!srv->has_reaper)
+    return;
+  pthread_mutex_lock(&srv->conn_mu);
+  srv->conn_stop = 1;
+  pthread_cond_broadcast(&srv->conn_cv);
+  pthread_mutex_unlock(&srv->conn_mu);
+  pthread_join(srv->reaper, NULL);
+  srv->has_reaper = 0;
+}
 
 static void *http_uri_log(void *cls, const char *uri,
                           struct MHD_Connection *c) {
@@ -186,13 +299,17 @@ static void http_completed(void *cls, struct MHD_Connection *c,
                            enum MHD_RequestTerminationCode toe) {
   ordo_server *srv = cls;
   http_req *r = *con_cls;
-  (void)c;
+  unsigned wait_ms = srv->opts.idle_timeout_ms > srv->opts.header_timeout_ms
+                         ? srv->opts.idle_timeout_ms
+                         : srv->opts.header_timeout_ms;
   (void)toe;
+  /* A kept-alive connection's next request headers are due within the
+   * idle timeout (or the header timeout when longer). */
+  conn_deadline(srv, c, ordo__now_ns() + ms_ns(wait_ms));
   if (r != NULL) {
     if (r->counted)
       atomic_fetch_sub(&srv->in_flight, 1);
     free(r->query);
-    ordo_server_response_clear(&r->early);
     if (r->body != NULL)
       sodium_memzero(r->body, r->len); /* may hold credentials */
     free(r->body);
@@ -288,6 +405,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = 0;
     r->headers_seen = 1;
+    conn_deadline(srv, c, 0); /* the headers are in */
     if (cl != NULL) {
       char *end;
       declared = strtoull(cl, &end, 10);
@@ -295,18 +413,21 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
         declared = 0;
     }
     fill_request(c, url, method, r, ip, sizeof ip, &req);
+    memset(&resp, 0, sizeof resp);
     if (srv_precheck(srv, &req,
                      declared > SIZE_MAX ? SIZE_MAX : (size_t)declared,
-                     &r->early) &&
-        r->early.body == NULL)
-      return MHD_NO;
+                     &resp)) {
+      /* Answered before a byte of the body is read: libmicrohttpd sends it
+       * instead of `100 Continue` and closes the connection after it. */
+      if (resp.body == NULL)
+        return MHD_NO;
+      return http_send(srv, c, &resp);
+    }
     return MHD_YES;
   }
   if (*upload_size > 0) {
     size_t n = *upload_size;
-    if (r->early.body != NULL) {
-      /* dropped: the answer is already decided */
-    } else if (!r->too_big && r->len + n > srv->opts.max_body_bytes) {
+    if (!r->too_big && r->len + n > srv->opts.max_body_bytes) {
       r->too_big = 1;
     } else if (!r->too_big) {
       if (r->len + n > r->cap) {
@@ -331,10 +452,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
     return MHD_YES;
   }
   memset(&resp, 0, sizeof resp);
-  if (r->early.body != NULL) {
-    resp = r->early;
-    memset(&r->early, 0, sizeof r->early);
-  } else if (r->too_big) {
+  if (r->too_big) {
     srv_error(&resp, 413, ORDO_E_INVAL, "the request body is over %zu bytes",
               srv->opts.max_body_bytes);
   } else {
@@ -370,15 +488,25 @@ static int http_start(ordo_server *srv, const char *bind, int port) {
     return ordo__set_last_error(ORDO_E_INVAL, "bind address '%s' is not an "
                                 "IPv4 or IPv6 literal", bind);
   }
+  /* The reaper first: connections are listed from the first one on. */
+  if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0)
+    return ordo__set_last_error(ORDO_E_SYSTEM, "server: cannot start the "
+                                "header reaper thread");
+  srv->has_reaper = 1;
   srv->mhd = MHD_start_daemon(
       flags, (uint16_t)port, NULL, NULL, http_access, srv,
       MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_URI_LOG_CALLBACK, http_uri_log,
       srv, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+      MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
       MHD_OPTION_CONNECTION_LIMIT, srv->opts.connection_limit,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
-  if (srv->mhd == NULL)
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->opts.connection_limit_per_ip,
+      MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned)((srv->opts.idle_timeout_ms + 999) / 1000), MHD_OPTION_END);
+  if (srv->mhd == NULL) {
+    reaper_stop(srv);
     return ordo__set_last_error(ORDO_E_IO, "cannot listen on %s:%d", bind,
                                 port);
+  }
   info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
   atomic_store(&srv->http_port, info != NULL ? (int)info->port : port);
   return ORDO_OK;
@@ -424,6 +552,8 @@ static void server_free(ordo_server *srv) {
   pthread_mutex_destroy(&srv->stat_mu);
   pthread_mutex_destroy(&srv->rate_mu);
   pthread_mutex_destroy(&srv->jobs_mu);
+  pthread_mutex_destroy(&srv->conn_mu);
+  pthread_cond_destroy(&srv->conn_cv);
   sodium_memzero(srv->token_hash, sizeof srv->token_hash);
   free(srv);
 }
@@ -472,6 +602,8 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
     return ordo__set_last_error(ORDO_E_INVAL, "server: an option is out of "
                                 "range (port, max_body_bytes, max_items, "
                                 "max_jobs, connection_limit, "
+                                "connection_limit_per_ip, "
+                                "header_timeout_ms, idle_timeout_ms, "
                                 "request_timeout_ms, rate_limit_per_s)");
   if ((srv = calloc(1, sizeof *srv)) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
@@ -484,7 +616,9 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&srv->loop_cv, &ca);
+  pthread_cond_init(&srv->conn_cv, &ca);
   pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&srv->conn_mu, NULL);
   pthread_mutex_init(&srv->stat_mu, NULL);
   pthread_mutex_init(&srv->rate_mu, NULL);
   pthread_mutex_init(&srv->jobs_mu, NULL);
@@ -600,6 +734,7 @@ fail:
       ordo_submitter_wake(srv->sub);
       pthread_join(srv->loop, NULL);
     }
+    reaper_stop(srv);
     (void)teardown(srv);
     server_free(srv);
     return ordo__set_last_error(rc != ORDO_OK ? rc : ORDO_E_SYSTEM, "%s",
@@ -635,6 +770,7 @@ int ordo_server_stop(ordo_server *srv) {
     if (fd != MHD_INVALID_SOCKET)
       close(fd);
   }
+  reaper_stop(srv);
   if (srv->has_loop) {
     pthread_mutex_lock(&srv->loop_mu);
     srv->loop_stop = 1;

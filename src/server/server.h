@@ -44,8 +44,9 @@
  * answer: JSON syntax errors name the line and column, never the text.
  *
  * Threads: ordo_server_start creates libmicrohttpd's threads (a polling
- * thread and one thread per connection, when port >= 0) and, with a ledger,
- * the loop thread. Like the embedded node (node.h), the server is an
+ * thread and one thread per connection, when port >= 0), with HTTP the
+ * header reaper (closes connections whose request headers are late) and,
+ * with a ledger, the loop thread. Like the embedded node (node.h), the server is an
  * exception to "only the runtime creates threads": it is the process's
  * front door, not a library call. Handlers block their own connection
  * thread on ordo_op_wait (these are not runtime threads), so a slow request
@@ -55,7 +56,21 @@
  * journal or runtime call blocks): srv->rate_mu (per-client buckets),
  * srv->jobs_mu (the job table), srv->stat_mu (submitter progress snapshot,
  * the enqueue histogram, the service names seen), srv->loop_mu (the loop's
- * sleep and stop flag).
+ * sleep and stop flag), srv->conn_mu (the open connections and their header
+ * deadlines, a leaf: libmicrohttpd's callbacks and the reaper take it
+ * alone).
+ *
+ * Hostile clients: a connection must send complete request headers within
+ * header_timeout_ms of being accepted (or, on a kept-alive connection,
+ * within max(idle_timeout_ms, header_timeout_ms) of its previous answer),
+ * else the reaper shuts its socket down: a client trickling a byte now and
+ * then is closed too. A connection with no bytes for idle_timeout_ms is
+ * closed by libmicrohttpd (whole seconds, rounded up). One client address
+ * may hold connection_limit_per_ip connections (more are closed as soon as
+ * they are accepted), all of them together connection_limit. Rate limit
+ * (429), token (401) and a declared Content-Length over max_body_bytes
+ * (413) are answered as soon as the headers are in, before any body byte
+ * is read (instead of `100 Continue`), and the connection is closed after.
  */
 #ifndef ORDO_SERVER_H
 #define ORDO_SERVER_H
@@ -104,7 +119,13 @@ typedef struct ordo_server ordo_server;
  *                          whether it answers this often (0: never)
  *   request_timeout_ms     int, 1..3600000, a request's op waits  60000
  *   max_jobs               int, 1..100000, jobs kept                256
- *   connection_limit       int, 1..100000                           256
+ *   connection_limit       int, 1..100000, every client          4096
+ *   connection_limit_per_ip int, 1..100000, one client address      64
+ *   header_timeout_ms      int, 1..3600000, complete request     10000
+ *                          headers due this long after accept
+ *   idle_timeout_ms        int, 1..3600000, no bytes this long   30000
+ *                          closes a connection (whole seconds,
+ *                          rounded up)
  *   shutdown_grace_ms      int, 0..600000, wait for requests       10000
  *   runtime                object of ordo_config keys (cheap_threads, …)
  *   signing_key_file       string, path: the operator's Sawtooth     none
@@ -135,6 +156,9 @@ typedef struct ordo_server_options {
   unsigned max_jobs;
   unsigned connection_limit;
   unsigned shutdown_grace_ms;
+  unsigned connection_limit_per_ip; /* connections of one client address */
+  unsigned header_timeout_ms; /* request headers due after accept */
+  unsigned idle_timeout_ms;   /* no bytes this long closes a connection */
   ordo_config runtime; /* used when ctx is NULL */
   ordo_ctx *ctx;       /* borrowed when not NULL: must outlive the server */
   void *owned_;        /* strings of a config file; ordo_server_options_clear */
