@@ -5,6 +5,10 @@
  * The signals are blocked before the node starts, so every thread it makes
  * inherits the mask and only sigwait() here sees them; the node is then
  * stopped in order (see ordo_node_stop) and the process exits 0.
+ *
+ * Every connection is a descriptor: before the node starts, the soft
+ * RLIMIT_NOFILE is raised to the hard one, and a limit still below the
+ * connection limit is said on stderr.
  */
 #include "cli/cli.h"
 #include "node/node.h"
@@ -16,13 +20,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static void ledger_usage(FILE *out) {
   fputs("usage: ordo ledger --data DIR [--port P] [--bind ADDR] [--block-ms T]\n"
         "                   [--seed S] [--fail-rate F] [--delay-ms D]\n"
         "                   [--keep-pending] [--max-pending N]\n"
         "                   [--allow-signers FILE] [--refuse-rate F]\n"
-        "                   [--max-body-bytes N]\n"
+        "                   [--max-body-bytes N] [--header-timeout-ms T]\n"
+        "                   [--idle-timeout-ms T] [--connection-limit N]\n"
+        "                   [--connection-limit-per-ip N]\n"
         "\n"
         "Run an embedded ledger node speaking Sawtooth's REST API subset\n"
         "(POST /batches, GET|POST /batch_statuses, GET /state, GET /blocks).\n"
@@ -50,6 +57,18 @@ static void ledger_usage(FILE *out) {
         "  --max-body-bytes N\n"
         "                    answer 413 to bodies over N bytes (default\n"
         "                    10485760, the REST API's 10 MiB)\n"
+        "  --header-timeout-ms T\n"
+        "                    close a connection whose request headers are\n"
+        "                    not complete T ms after it was accepted, even\n"
+        "                    one that trickles bytes (default 10000)\n"
+        "  --idle-timeout-ms T\n"
+        "                    close a connection with no bytes for T ms\n"
+        "                    (whole seconds, rounded up; default 30000)\n"
+        "  --connection-limit N\n"
+        "                    connections at once, all clients (default 4096)\n"
+        "  --connection-limit-per-ip N\n"
+        "                    connections at once from one client address;\n"
+        "                    more are closed when accepted (default 64)\n"
         "  -h, --help        show this help and exit\n"
         "\n"
         "Batch and block ids are 128 lower-case hex digits (else 400/60); limit\n"
@@ -95,6 +114,26 @@ static int is_loopback(const char *addr) {
   if (inet_pton(AF_INET6, addr, &a6) == 1)
     return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
   return 0;
+}
+
+/* Raise the soft open-files limit to the hard one; warn when it stays
+ * below what `limit` connections need. */
+static void raise_nofile(unsigned limit) {
+  struct rlimit rl;
+  rlim_t need = (rlim_t)limit + 64; /* + the database, the listener */
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    struct rlimit up = rl;
+    up.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+      rl = up;
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+    fprintf(stderr, "ordo ledger: warning: the open files limit (%llu) is "
+            "below --connection-limit + 64 (%llu); connections past it "
+            "wait to be accepted\n", (unsigned long long)rl.rlim_cur,
+            (unsigned long long)need);
 }
 
 int ordo__node_main(int argc, char **argv) {
@@ -155,6 +194,22 @@ int ordo__node_main(int argc, char **argv) {
       if (parse_u64(v, SIZE_MAX, &n) || n == 0)
         goto bad_value;
       opts.max_body_bytes = (size_t)n;
+    } else if (strcmp(a, "--header-timeout-ms") == 0) {
+      if (parse_u64(v, 3600000, &n) || n == 0)
+        goto bad_value;
+      opts.header_timeout_ms = (unsigned)n;
+    } else if (strcmp(a, "--idle-timeout-ms") == 0) {
+      if (parse_u64(v, 3600000, &n) || n == 0)
+        goto bad_value;
+      opts.idle_timeout_ms = (unsigned)n;
+    } else if (strcmp(a, "--connection-limit") == 0) {
+      if (parse_u64(v, 100000, &n) || n == 0)
+        goto bad_value;
+      opts.connection_limit = (unsigned)n;
+    } else if (strcmp(a, "--connection-limit-per-ip") == 0) {
+      if (parse_u64(v, 100000, &n) || n == 0)
+        goto bad_value;
+      opts.connection_limit_per_ip = (unsigned)n;
     } else {
       fprintf(stderr, "ordo ledger: unknown option '%s'\n", a);
       ledger_usage(stderr);
@@ -187,6 +242,9 @@ int ordo__node_main(int argc, char **argv) {
     fprintf(stderr, "ordo ledger: warning: listening on %s, which is not a "
             "loopback address; the node has no authentication\n", opts.bind);
 
+  raise_nofile(opts.connection_limit > 0
+                   ? opts.connection_limit
+                   : ORDO_NODE_DEFAULT_CONNECTION_LIMIT);
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);

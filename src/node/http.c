@@ -12,8 +12,19 @@
  *
  * The body limit is the server's, not the handlers': as aiohttp under
  * Sawtooth's REST API, an oversized body gets 413 with a plain-text body,
- * at once when Content-Length declares it (the body is never read), or
+ * at once when Content-Length declares it (the body is never read: the
+ * answer is queued on the access handler's first call, so libmicrohttpd
+ * sends it instead of `100 Continue` and closes the connection after), or
  * once the bytes received pass it.
+ *
+ * Hostile clients (as `ordo serve`, src/server/server.c): libmicrohttpd
+ * closes connections idle for idle_timeout_ms and refuses more than
+ * connection_limit_per_ip per client address; its idle timeout counts from
+ * the last byte, so every open connection is listed
+ * (MHD_OPTION_NOTIFY_CONNECTION) with a deadline for its request headers,
+ * and the reaper thread shuts down (shutdown(2), under conn_mu: the socket
+ * is still open, libmicrohttpd takes it off the list before closing it) the
+ * connections past it, a client trickling a byte now and then included.
  */
 #include "node/internal.h"
 #include "http/http.h"
@@ -26,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -946,6 +958,123 @@ static void active_add(ordo_node *node, int d) {
   pthread_mutex_unlock(&node->http_mu);
 }
 
+/* ---- open connections and the header deadline ---------------------------- */
+
+/* One open connection, from libmicrohttpd's STARTED notice to CLOSED (its
+ * socket context). Fields under node->conn_mu. */
+typedef struct node_conn {
+  struct node_conn *prev, *next;
+  MHD_socket fd;
+  unsigned long long deadline_ns; /* request headers due; 0: a request is
+                                     being handled */
+  int shut;                       /* shut down by the reaper */
+} node_conn;
+
+static unsigned long long ms_ns(unsigned ms) {
+  return (unsigned long long)ms * 1000000ULL;
+}
+
+/* The options with their defaults. */
+static unsigned header_timeout_ms(const ordo_node *node) {
+  return node->opts.header_timeout_ms > 0
+             ? node->opts.header_timeout_ms
+             : ORDO_NODE_DEFAULT_HEADER_TIMEOUT_MS;
+}
+
+static unsigned idle_timeout_ms(const ordo_node *node) {
+  return node->opts.idle_timeout_ms > 0 ? node->opts.idle_timeout_ms
+                                        : ORDO_NODE_DEFAULT_IDLE_TIMEOUT_MS;
+}
+
+static void conn_notify(void *cls, struct MHD_Connection *c,
+                        void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe) {
+  ordo_node *node = cls;
+  node_conn *e = *socket_context;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL || (e = calloc(1, sizeof *e)) == NULL)
+      return; /* not guarded; the idle timeout still applies */
+    e->fd = ci->connect_fd;
+    e->deadline_ns = ordo__now_ns() + ms_ns(header_timeout_ms(node));
+    pthread_mutex_lock(&node->conn_mu);
+    e->next = node->conns;
+    if (node->conns != NULL)
+      node->conns->prev = e;
+    node->conns = e;
+    pthread_mutex_unlock(&node->conn_mu);
+    *socket_context = e;
+  } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && e != NULL) {
+    pthread_mutex_lock(&node->conn_mu);
+    if (e->prev != NULL)
+      e->prev->next = e->next;
+    else
+      node->conns = e->next;
+    if (e->next != NULL)
+      e->next->prev = e->prev;
+    pthread_mutex_unlock(&node->conn_mu);
+    free(e);
+    *socket_context = NULL;
+  }
+}
+
+/* Set the header deadline of c's connection (0: none while handled). */
+static void conn_deadline(ordo_node *node, struct MHD_Connection *c,
+                          unsigned long long deadline_ns) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  node_conn *e = ci != NULL ? ci->socket_context : NULL;
+  if (e == NULL)
+    return;
+  pthread_mutex_lock(&node->conn_mu);
+  e->deadline_ns = deadline_ns;
+  pthread_mutex_unlock(&node->conn_mu);
+}
+
+/* Every tick: shut down the connections past their header deadline. */
+static void *reaper_main(void *arg) {
+  ordo_node *node = arg;
+  unsigned tick_ms = header_timeout_ms(node) / 10;
+  if (tick_ms < 10)
+    tick_ms = 10;
+  if (tick_ms > 200)
+    tick_ms = 200;
+  pthread_mutex_lock(&node->conn_mu);
+  while (!node->conn_stop) {
+    unsigned long long now = ordo__now_ns(), next = now + ms_ns(tick_ms);
+    struct timespec ts;
+    node_conn *e;
+    for (e = node->conns; e != NULL; e = e->next) {
+      if (!e->shut && e->deadline_ns != 0 && now >= e->deadline_ns) {
+        /* The socket stays open (its thread closes it): no descriptor
+         * can be reused under us while conn_mu is held. */
+        (void)shutdown(e->fd, SHUT_RDWR);
+        e->shut = 1;
+      }
+    }
+    ts.tv_sec = (time_t)(next / 1000000000ULL);
+    ts.tv_nsec = (long)(next % 1000000000ULL);
+    (void)pthread_cond_timedwait(&node->conn_cv, &node->conn_mu, &ts);
+  }
+  pthread_mutex_unlock(&node->conn_mu);
+  return NULL;
+}
+
+/* Stop and join the reaper, and free what node_http_start made for it. */
+static void reaper_stop(ordo_node *node) {
+  if (node->has_reaper) {
+    pthread_mutex_lock(&node->conn_mu);
+    node->conn_stop = 1;
+    pthread_cond_broadcast(&node->conn_cv);
+    pthread_mutex_unlock(&node->conn_mu);
+    pthread_join(node->reaper, NULL);
+    node->has_reaper = 0;
+  }
+  pthread_cond_destroy(&node->conn_cv);
+  pthread_mutex_destroy(&node->conn_mu);
+}
+
 static void *http_uri_log(void *cls, const char *uri,
                           struct MHD_Connection *c) {
   http_req *r = calloc(1, sizeof *r);
@@ -962,9 +1091,13 @@ static void *http_uri_log(void *cls, const char *uri,
 
 static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            enum MHD_RequestTerminationCode toe) {
+  ordo_node *node = cls;
   http_req *r = *con_cls;
-  (void)c;
+  unsigned idle = idle_timeout_ms(node), hdr = header_timeout_ms(node);
   (void)toe;
+  /* A kept-alive connection's next request headers are due within the
+   * idle timeout (or the header timeout when longer). */
+  conn_deadline(node, c, ordo__now_ns() + ms_ns(idle > hdr ? idle : hdr));
   if (r != NULL) {
     free(r->query);
     free(r->body);
@@ -1067,8 +1200,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
     return MHD_NO; /* out of memory in the URI log callback */
   if (!r->headers_seen) {
     r->headers_seen = 1;
+    conn_deadline(node, c, 0); /* the headers are in */
     /* Refused before a byte of the body is read (a client that sent
-     * Expect: 100-continue never sends it). */
+     * Expect: 100-continue gets it instead of 100 and never sends it). */
     if ((declared = declared_too_big(node, c)) > 0) {
       r->answered = 1;
       return http_too_large(node, c, url, declared);
@@ -1110,6 +1244,7 @@ int node_http_start(ordo_node *node, const char *bind, int port) {
                    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                    MHD_USE_ITC;
   const union MHD_DaemonInfo *info;
+  pthread_condattr_t ca;
 
   memset(&v4, 0, sizeof v4);
   memset(&v6, 0, sizeof v6);
@@ -1128,15 +1263,40 @@ int node_http_start(ordo_node *node, const char *bind, int port) {
                                 "IPv6 literal",
                                 bind);
   }
+  /* The reaper first: connections are listed from the first one on. */
+  if (pthread_mutex_init(&node->conn_mu, NULL) != 0 ||
+      pthread_condattr_init(&ca) != 0)
+    abort(); /* only fails without memory */
+  if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+      pthread_cond_init(&node->conn_cv, &ca) != 0)
+    abort();
+  pthread_condattr_destroy(&ca);
+  node->conn_stop = 0;
+  if (pthread_create(&node->reaper, NULL, reaper_main, node) != 0) {
+    reaper_stop(node);
+    return ordo__set_last_error(ORDO_E_SYSTEM, "node: cannot start the "
+                                "header reaper thread");
+  }
+  node->has_reaper = 1;
   node->mhd = MHD_start_daemon(
       flags, (uint16_t)port, NULL, NULL, http_access, node,
       MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_URI_LOG_CALLBACK, http_uri_log,
       node, MHD_OPTION_NOTIFY_COMPLETED, http_completed, node,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
-  if (node->mhd == NULL)
+      MHD_OPTION_NOTIFY_CONNECTION, conn_notify, node,
+      MHD_OPTION_CONNECTION_LIMIT,
+      node->opts.connection_limit > 0 ? node->opts.connection_limit
+                                      : ORDO_NODE_DEFAULT_CONNECTION_LIMIT,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+      node->opts.connection_limit_per_ip > 0
+          ? node->opts.connection_limit_per_ip
+          : ORDO_NODE_DEFAULT_CONNECTION_LIMIT_PER_IP,
+      MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned)((idle_timeout_ms(node) + 999) / 1000), MHD_OPTION_END);
+  if (node->mhd == NULL) {
+    reaper_stop(node);
     return ordo__set_last_error(ORDO_E_IO, "node: cannot listen on %s:%d",
                                 bind, port);
+  }
   info = MHD_get_daemon_info(node->mhd, MHD_DAEMON_INFO_BIND_PORT);
   atomic_store(&node->port, info != NULL ? (int)info->port : port);
   return ORDO_OK;
@@ -1169,4 +1329,5 @@ void node_http_stop(ordo_node *node) {
   if (listen_fd != MHD_INVALID_SOCKET)
     close(listen_fd);
   node->mhd = NULL;
+  reaper_stop(node);
 }

@@ -68,7 +68,8 @@
  *
  * Threads: ordo_node_start creates the block thread (when block_ms > 0) and
  * libmicrohttpd's threads (a polling thread and one thread per connection,
- * when port >= 0). The node is the one part of ordo that runs threads of its
+ * when port >= 0) with the header reaper (http.c: closes connections whose
+ * request headers are late). The node is the one part of ordo that runs threads of its
  * own outside the runtime: it is a stand-in for a remote ledger. Every
  * function below may be called from any thread, except that ordo_node_stop
  * must not run concurrently with another call on the same node.
@@ -76,8 +77,9 @@
  * Locks (node.c, lock order first to last): node->mu (pending queue,
  * statuses of pending batches, stop flag, the count of waiting status
  * requests), then node->rd_mu (the reading database connection).
- * node->http_mu (requests in flight, http.c) is a leaf: nothing is taken
- * while it is held. The block thread holds none of them while applying a
+ * node->http_mu (requests in flight, http.c) and node->conn_mu (open
+ * connections and their header deadlines, http.c) are leaves: nothing is
+ * taken while one is held. The block thread holds none of them while applying a
  * block; it takes mu only after the block is committed.
  */
 #ifndef ORDO_NODE_H
@@ -141,7 +143,26 @@ typedef struct ordo_node_options {
    * same batch is refused every time it is sent. A POST /batches holding
    * any refused batch is answered 400/30 as a whole. */
   double refuse_rate;
+  /* Hostile clients (the HTTP server only; 0 takes the default). A
+   * connection must send complete request headers within
+   * header_timeout_ms of being accepted (default 10000; on a kept-alive
+   * connection within max(idle, header timeout) of its previous answer),
+   * else it is closed, even when it trickles a byte now and then; one with
+   * no bytes for idle_timeout_ms (default 30000, whole seconds rounded up)
+   * is closed. One client address may hold connection_limit_per_ip
+   * connections (default 64; more are closed as soon as accepted), all
+   * together connection_limit (default 4096). */
+  unsigned header_timeout_ms;
+  unsigned idle_timeout_ms;
+  unsigned connection_limit;
+  unsigned connection_limit_per_ip;
 } ordo_node_options;
+
+/* The defaults of the fields above. */
+#define ORDO_NODE_DEFAULT_HEADER_TIMEOUT_MS 10000u
+#define ORDO_NODE_DEFAULT_IDLE_TIMEOUT_MS 30000u
+#define ORDO_NODE_DEFAULT_CONNECTION_LIMIT 4096u
+#define ORDO_NODE_DEFAULT_CONNECTION_LIMIT_PER_IP 64u
 
 /* The REST API's default body limit, 10 MiB. */
 #define ORDO_NODE_DEFAULT_MAX_BODY 10485760u
