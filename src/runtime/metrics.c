@@ -111,8 +111,7 @@ char *ordo__metrics_json(ordo__class_metrics *m, size_t n) {
     return NULL;
   }
   if (json_object_set_new(root, "classes", classes) != 0) {
-    json_decref(root);
-    json_decref(classes);
+    json_decref(root); /* classes went with the failed set: it steals */
     return NULL;
   }
   for (size_t i = 0; i < n; i++) {

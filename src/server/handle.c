@@ -731,12 +731,12 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
     json_t *e = error_json(first_rc, first_msg[0] != '\0'
                                          ? first_msg
                                          : ordo_strerror(first_rc));
-    if (e != NULL && json_object_set_new(e, "batches", done) != 0) {
-      json_decref(e);
+    if (e == NULL) {
+      json_decref(done);
+    } else if (json_object_set_new(e, "batches", done) != 0) {
+      json_decref(e); /* done went with the failed set: it steals */
       e = NULL;
     }
-    if (e == NULL)
-      json_decref(done);
     return srv_reply(resp, srv_http_status(first_rc), e);
   }
 }

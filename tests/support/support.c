@@ -301,3 +301,42 @@ json_t *support_run_json(ordo_op *op) {
   free(s);
   return j;
 }
+
+/* ---- jansson allocation failures ---------------------------------------- */
+
+static atomic_long jansson_count, jansson_failed;
+static long jansson_fail_a = -1, jansson_fail_b = -1;
+static int jansson_sticky;
+
+static void *jansson_malloc(size_t n) {
+  long i = atomic_fetch_add(&jansson_count, 1);
+  if ((jansson_fail_a >= 0 &&
+       (i == jansson_fail_a || (jansson_sticky && i > jansson_fail_a))) ||
+      (jansson_fail_b >= 0 && i == jansson_fail_b)) {
+    atomic_fetch_add(&jansson_failed, 1);
+    return NULL;
+  }
+  return malloc(n);
+}
+
+static void jansson_free(void *p) { free(p); }
+
+static void jansson_install(long a, long b, int sticky) {
+  atomic_store(&jansson_count, 0);
+  atomic_store(&jansson_failed, 0);
+  jansson_fail_a = a;
+  jansson_fail_b = b;
+  jansson_sticky = sticky;
+  json_set_alloc_funcs(jansson_malloc, jansson_free);
+}
+
+void support_jansson_fail_after(long n) { jansson_install(n, -1, 1); }
+
+void support_jansson_fail_at(long a, long b) { jansson_install(a, b, 0); }
+
+long support_jansson_restore(void) {
+  json_set_alloc_funcs(malloc, free);
+  return atomic_load(&jansson_count);
+}
+
+long support_jansson_failures(void) { return atomic_load(&jansson_failed); }

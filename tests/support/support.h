@@ -139,4 +139,21 @@ int support_run(ordo_op *op, char **out);
 struct json_t;
 struct json_t *support_run_json(ordo_op *op);
 
+/* ---- jansson allocation failures (test thread only) -------------------- */
+
+/*
+ * Count jansson's allocations (json_set_alloc_funcs, every thread) from
+ * now and make some fail: allocation number n (0-based) and every later one
+ * with support_jansson_fail_after, or only numbers a and b (b < 0: only a)
+ * with support_jansson_fail_at. A negative n or a fails none (counting
+ * only). support_jansson_restore puts plain malloc/free back and returns
+ * how many allocations were counted. Set and restore while no other thread
+ * uses jansson.
+ */
+void support_jansson_fail_after(long n);
+void support_jansson_fail_at(long a, long b);
+long support_jansson_restore(void);
+/* How many allocations have failed since the last fail_after/fail_at. */
+long support_jansson_failures(void);
+
 #endif /* ORDO_TEST_SUPPORT_H */
