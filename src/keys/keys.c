@@ -815,7 +815,9 @@ static int parse_did_options(ordo_op *op, key_cmd *c, const char *options) {
   const char *seed = NULL, *metadata = NULL;
   int rc = ORDO_OK;
   if (o == NULL) {
-    ordo_op_set_message(op, "options: %s", jerr.text);
+    /* Never jerr.text: it would quote the seed. */
+    ordo_op_set_message(op, "options: not JSON (line %d, column %d)",
+                        jerr.line, jerr.column);
     return ORDO_E_JSON;
   }
   if (json_unpack(o, "{s?s, s?s !}", "seed", &seed, "metadata", &metadata) != 0) {
@@ -990,7 +992,8 @@ ordo_op *ordo_cred_def_create(ordo_ctx *ctx, const char *wallet_id,
     json_t *bits = json_object_get(c->args, "bits");
     c->bits = bits != NULL ? (int)json_integer_value(bits) : 1025;
     if (c->args == NULL && options_json != NULL) {
-      ordo_op_set_message(op, "options: %s", jerr.text);
+      ordo_op_set_message(op, "options: not JSON (line %d, column %d)",
+                          jerr.line, jerr.column);
       rc = ORDO_E_JSON;
     } else if (!json_is_array(attrs) || json_array_size(attrs) == 0) {
       ordo_op_set_message(op, "options: \"attributes\" must be a non-empty array");

@@ -108,8 +108,9 @@ int ordo_config_from_json(ordo_config *cfg, const char *json) {
   json_error_t jerr;
   json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
   if (root == NULL)
-    return ordo__set_last_error(ORDO_E_JSON, "config JSON, line %d column %d: %s",
-                                jerr.line, jerr.column, jerr.text);
+    /* Never jerr.text: jansson quotes the text near the error. */
+    return ordo__set_last_error(ORDO_E_JSON, "config JSON: not JSON (line %d, "
+                                "column %d)", jerr.line, jerr.column);
   int rc = ORDO_OK;
   ordo_config next = *cfg;
   if (!json_is_object(root)) {

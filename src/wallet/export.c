@@ -57,7 +57,12 @@ static int parse_file_key(ordo_op *op, const char *what, const char *json,
   const char *path = NULL, *key = NULL, *method = NULL;
   int rc = ORDO_OK;
   if (o == NULL) {
-    ordo_op_set_message(op, "%s: %s", what, json == NULL ? "missing" : jerr.text);
+    /* Never jerr.text: it would quote the file's passphrase. */
+    if (json == NULL)
+      ordo_op_set_message(op, "%s: missing", what);
+    else
+      ordo_op_set_message(op, "%s: not JSON (line %d, column %d)", what,
+                          jerr.line, jerr.column);
     return json == NULL ? ORDO_E_INVAL : ORDO_E_JSON;
   }
   if (json_unpack(o, "{s:s, s:s, s?s}", "path", &path, "key", &key,

@@ -158,8 +158,9 @@ static int parse_json_arg(ordo_op *op, const char *what, const char *s,
   json_error_t jerr;
   *out = json_loads(s, JSON_REJECT_DUPLICATES, &jerr);
   if (*out == NULL) {
-    ordo_op_set_message(op, "%s: line %d column %d: %s", what, jerr.line,
-                        jerr.column, jerr.text);
+    /* Never jerr.text: it quotes the text near the error (a value). */
+    ordo_op_set_message(op, "%s: not JSON (line %d, column %d)", what,
+                        jerr.line, jerr.column);
     return ORDO_E_JSON;
   }
   if (want_array ? !json_is_array(*out) : !json_is_object(*out)) {

@@ -263,8 +263,12 @@ int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
   json_t *cfg = config != NULL ? json_loads(config, 0, &jerr) : json_object();
   int rc = ORDO_OK;
   if (cfg == NULL || !json_is_object(cfg)) {
-    ordo_op_set_message(op, "wallet config: %s",
-                        cfg == NULL ? jerr.text : "must be a JSON object");
+    /* Never jerr.text: jansson quotes the text near the error. */
+    if (cfg == NULL)
+      ordo_op_set_message(op, "wallet config: not JSON (line %d, column %d)",
+                          jerr.line, jerr.column);
+    else
+      ordo_op_set_message(op, "wallet config: must be a JSON object");
     json_decref(cfg);
     return cfg == NULL ? ORDO_E_JSON : ORDO_E_INVAL;
   }
@@ -312,8 +316,12 @@ int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
     const char *key = NULL, *method = NULL;
     if (cr == NULL || !json_is_object(cr)) {
       rc = cr == NULL ? ORDO_E_JSON : ORDO_E_INVAL;
-      ordo_op_set_message(op, "wallet credentials: %s",
-                          cr == NULL ? jerr.text : "must be a JSON object");
+      /* Never jerr.text: it would quote the passphrase. */
+      if (cr == NULL)
+        ordo_op_set_message(op, "wallet credentials: not JSON (line %d, "
+                            "column %d)", jerr.line, jerr.column);
+      else
+        ordo_op_set_message(op, "wallet credentials: must be a JSON object");
     } else if (json_unpack(cr, "{s:s, s?s}", "key", &key,
                            "key_derivation_method", &method) != 0) {
       rc = ORDO_E_INVAL;

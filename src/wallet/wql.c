@@ -401,8 +401,9 @@ int ordo__wql_parse(const char *json, ordo_storage_query **out,
         jerr.text[0] == '\0')
       fail_nomem(&p);
     else
-      fail(&p, ORDO_E_WQL, "line %d column %d: %s", jerr.line, jerr.column,
-           jerr.text);
+      /* Never jerr.text: it quotes the query near the error. */
+      fail(&p, ORDO_E_WQL, "not JSON (line %d, column %d)", jerr.line,
+           jerr.column);
     goto done;
   }
   if (json_is_object(root))
