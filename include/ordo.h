@@ -629,9 +629,12 @@ ORDO_EXTERN int ordo_journal_close(ordo_journal *j);
  * locked by its transactions' inputs (reads) and outputs (writes) as well as
  * what the item declares, and its batch id is its ledger id (unique in the
  * queue); any other payload is opaque. The op completes once the batch is
- * durable, with {"id":…,"seq":N}; ORDO_E_EXISTS for an id already enqueued
- * or a signed batch already queued under another id, ORDO_E_JSON /
- * ORDO_E_INVAL naming the problem. NULL only when out of memory.
+ * durable, with {"id":…,"seq":N}. The same batch again (same id, service,
+ * reads, writes, deps and payload: a retry) is safe: it completes once that
+ * batch is durable, with {"id","seq","already_enqueued":true,"state"}.
+ * ORDO_E_EXISTS for an id already enqueued with other content or a signed
+ * batch already queued under another id, ORDO_E_JSON / ORDO_E_INVAL naming
+ * the problem. NULL only when out of memory.
  */
 ORDO_EXTERN ordo_op *ordo_journal_enqueue_json(ordo_journal *j,
                                                const char *batch_json);
@@ -649,12 +652,26 @@ ORDO_EXTERN char *ordo_journal_service_json(ordo_journal *j,
  * "failed"?} (enqueue -> verdict, 25 % resolution). */
 ORDO_EXTERN char *ordo_journal_totals_json(ordo_journal *j);
 
-/* A service's policy: {"on_invalid":"skip"|"halt","max_in_flight":N}. */
+/* A service's policy: {"on_invalid":"skip"|"halt","max_in_flight":N,
+ * "dep_timeout_s":S}: a batch whose dep was not enqueued within S seconds
+ * (a number, 0: no limit) of the batch ends INVALID naming the dep. */
 ORDO_EXTERN int ordo_journal_set_policy_json(ordo_journal *j,
                                              const char *service,
                                              const char *policy_json);
 /* Let a halted service go on. ORDO_E_STATE if it is not halted. */
 ORDO_EXTERN int ordo_journal_resume(ordo_journal *j, const char *service);
+
+/*
+ * Cancel a batch that has not been sent: a QUEUED or WAITING batch ends
+ * INVALID with reason "cancelled", its locks released and its dependants
+ * INVALID in turn (the service's halt policy does not apply). The op
+ * completes once the cancel is durable, with {"id","state":"INVALID",
+ * "reason":"cancelled"}; at once with ORDO_E_NOT_FOUND, or ORDO_E_STATE for
+ * a SUBMITTED or UNKNOWN batch (the ledger has it: its verdict will come)
+ * or a finished one (the message says which). NULL only when out of
+ * memory.
+ */
+ORDO_EXTERN ordo_op *ordo_journal_cancel(ordo_journal *j, const char *id);
 
 #ifdef __cplusplus
 }

@@ -550,7 +550,7 @@ static void test_halt_policy_replay(void **unused) {
   json_t *o;
   (void)unused;
 
-  assert_int_equal(ordo_journal_set_policy(j, "h", ORDO_QUEUE_HALT, 0), ORDO_OK);
+  assert_int_equal(ordo_journal_set_policy(j, "h", ORDO_QUEUE_HALT, 0, 0), ORDO_OK);
   assert_int_equal(enq_wait(j, "H1", "h", NULL, "A", NULL), ORDO_OK);
   assert_int_equal(enq_wait(j, "H2", "h", NULL, "B", NULL), ORDO_OK);
   assert_int_equal(take_wait(j, took, sizeof took), 2);
@@ -815,7 +815,7 @@ static void test_replay_random_histories(void **unused) {
     assert_int_equal(system(path_run), 0);
     j = jopen(ctx, run % 2 ? ORDO_QUEUE_ROUNDS : ORDO_QUEUE_CONTINUOUS);
     if (run % 3 == 0)
-      assert_int_equal(ordo_journal_set_policy(j, "s1", ORDO_QUEUE_HALT, 0),
+      assert_int_equal(ordo_journal_set_policy(j, "s1", ORDO_QUEUE_HALT, 0, 0),
                        ORDO_OK);
     for (step = 0; step < 60; step++) {
       unsigned r = (unsigned)rand_r(&seed) % 10;
@@ -1153,6 +1153,255 @@ static void test_path_too_long(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Atomic, idempotent enqueue; cancel; dep timeouts                          */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t wall_now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+static ordo_queue_batch_spec mspec(const char *id, const char *svc,
+                                   const char *const *w, const char *payload) {
+  ordo_queue_batch_spec sp = {0};
+  sp.id = id;
+  sp.service = svc;
+  sp.writes = w;
+  sp.nwrites = 1;
+  sp.payload = payload;
+  sp.payload_len = strlen(payload);
+  return sp;
+}
+
+/* enqueue_many: ten batches are one storage transaction; a request with
+ * one refused item (another batch under its id, an id repeated) enqueues
+ * nothing and names the item; the same request again is answered "already
+ * enqueued" (before and after a reopen, where the digests come from the
+ * records); a request mixing new and identical items adds the new ones. */
+static void test_enqueue_many_atomic(void **unused) {
+  static const char *const wa[] = {"A"}, *const wb[] = {"B"};
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  ordo_queue_batch_spec sp[10];
+  unsigned long long r0, c0, r1, c1;
+  char ids[10][8];
+  size_t bad = 0;
+  json_t *res, *arr;
+  ordo_op *op;
+  (void)unused;
+
+  for (int i = 0; i < 10; i++) {
+    snprintf(ids[i], sizeof ids[i], "M%d", i);
+    sp[i] = mspec(ids[i], "s", i % 2 ? wa : wb, ids[i]);
+  }
+  ordo_journal_write_stats(j, &r0, &c0);
+  op = ordo_journal_enqueue_many(j, sp, 10, &bad);
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_OK);
+  assert_int_equal(bad, (size_t)-1);
+  res = json_loads(ordo_op_result(op), 0, NULL);
+  arr = json_object_get(res, "batches");
+  assert_int_equal(json_array_size(arr), 10);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 9),
+                                                        "id")), "M9");
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 9),
+                                                      "seq")), 10);
+  assert_null(json_object_get(json_array_get(arr, 0), "already_enqueued"));
+  json_decref(res);
+  ordo_op_release(op);
+  ordo_journal_write_stats(j, &r1, &c1);
+  assert_int_equal(r1 - r0, 10);
+  assert_int_equal(c1 - c0, 1); /* one transaction */
+
+  /* Item 2 is M1 under other content: nothing of the request goes in. */
+  {
+    ordo_queue_batch_spec b[3];
+    b[0] = mspec("N0", "s", wa, "x");
+    b[1] = mspec("N1", "s", wa, "x");
+    b[2] = mspec("M1", "s", wa, "other");
+    op = ordo_journal_enqueue_many(j, b, 3, &bad);
+    assert_int_equal(ordo_op_wait(op, -1), ORDO_E_EXISTS);
+    assert_int_equal(bad, 2);
+    assert_non_null(strstr(ordo_op_message(op), "other content"));
+    ordo_op_release(op);
+    b[2] = mspec("N0", "s", wa, "x"); /* repeated in the request */
+    op = ordo_journal_enqueue_many(j, b, 3, &bad);
+    assert_int_equal(ordo_op_wait(op, -1), ORDO_E_EXISTS);
+    assert_int_equal(bad, 2);
+    assert_non_null(strstr(ordo_op_message(op), "repeats item 0"));
+    ordo_op_release(op);
+    b[2] = mspec("N2", "", wa, "x"); /* refused by the scheduler's checks */
+    op = ordo_journal_enqueue_many(j, b, 3, &bad);
+    assert_int_equal(ordo_op_wait(op, -1), ORDO_E_INVAL);
+    assert_int_equal(bad, 2);
+    ordo_op_release(op);
+    assert_int_equal(ordo_journal_batch_status(j, "N0", NULL, NULL, NULL),
+                     ORDO_E_NOT_FOUND);
+    assert_int_equal(ordo_journal_batch_status(j, "N1", NULL, NULL, NULL),
+                     ORDO_E_NOT_FOUND);
+    /* Mixed: N0 new, M1 and M2 there already, identical. */
+    b[0] = mspec("N0", "s", wa, "x");
+    b[1] = sp[1];
+    b[2] = sp[2];
+    ordo_journal_write_stats(j, &r0, &c0);
+    op = ordo_journal_enqueue_many(j, b, 3, &bad);
+    assert_int_equal(ordo_op_wait(op, -1), ORDO_OK);
+    res = json_loads(ordo_op_result(op), 0, NULL);
+    arr = json_object_get(res, "batches");
+    assert_null(json_object_get(json_array_get(arr, 0), "already_enqueued"));
+    assert_true(json_is_true(json_object_get(json_array_get(arr, 1),
+                                             "already_enqueued")));
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1),
+                                                        "seq")), 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(arr, 1), "state")), "QUEUED");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(arr, 2), "state")), "WAITING");
+    json_decref(res);
+    ordo_op_release(op);
+    ordo_journal_write_stats(j, &r1, &c1);
+    assert_int_equal(r1 - r0, 1); /* only N0's record */
+  }
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  /* Reopened: the whole request again is all "already enqueued", and
+   * nothing is written; other content is still refused. */
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  ordo_journal_write_stats(j, &r0, &c0);
+  op = ordo_journal_enqueue_many(j, sp, 10, &bad);
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_OK);
+  res = json_loads(ordo_op_result(op), 0, NULL);
+  arr = json_object_get(res, "batches");
+  for (size_t i = 0; i < 10; i++)
+    assert_true(json_is_true(json_object_get(json_array_get(arr, i),
+                                             "already_enqueued")));
+  json_decref(res);
+  ordo_op_release(op);
+  ordo_journal_write_stats(j, &r1, &c1);
+  assert_int_equal(r1 - r0, 0);
+  {
+    ordo_queue_batch_spec b = sp[3];
+    b.payload = "M3 but changed";
+    b.payload_len = strlen(b.payload);
+    op = ordo_journal_enqueue(j, &b);
+    assert_int_equal(ordo_op_wait(op, -1), ORDO_E_EXISTS);
+    ordo_op_release(op);
+    b = sp[3];
+    b.service = "t";
+    op = ordo_journal_enqueue(j, &b);
+    assert_int_equal(ordo_op_wait(op, -1), ORDO_E_EXISTS);
+    ordo_op_release(op);
+    op = ordo_journal_enqueue(j, &sp[3]); /* the single call: the same */
+    assert_int_equal(ordo_op_wait(op, -1), ORDO_OK);
+    assert_non_null(strstr(ordo_op_result(op), "\"already_enqueued\":true"));
+    ordo_op_release(op);
+  }
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
+/* The state (and reason) of a batch in the journal. */
+static ordo_queue_state jstate_why(ordo_journal *j, const char *id, char *why,
+                               size_t whylen) {
+  ordo_queue_state st;
+  char *r = NULL;
+  assert_int_equal(ordo_journal_batch_status(j, id, &st, NULL, &r), ORDO_OK);
+  if (why != NULL)
+    snprintf(why, whylen, "%s", r != NULL ? r : "");
+  free(r);
+  return st;
+}
+
+/* Cancel (durable, replayed) and dep timeouts (by explicit clocks,
+ * journaled as INVALID verdicts, replayed); the policy's dep timeout is
+ * journaled too; an UNKNOWN batch cannot be cancelled. */
+static void test_cancel_expire_replay(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  char took[256], why[128];
+  uint64_t t0;
+  size_t n = 9;
+  ordo_op *op;
+  char *js;
+  (void)unused;
+
+  assert_int_equal(ordo_journal_set_policy(j, "s", ORDO_QUEUE_SKIP, 0, 30000),
+                   ORDO_OK);
+  assert_int_equal(ordo_journal_set_policy_json(j, "v", "{\"dep_timeout_s\":"
+                                                "1.5}"), ORDO_OK);
+  assert_int_equal(ordo_journal_set_policy_json(j, "v", "{\"dep_timeout_s\":"
+                                                "-1}"), ORDO_E_CONFIG);
+  assert_int_equal(ordo_journal_set_policy_json(j, "v", "{\"dep_timeout\":"
+                                                "1}"), ORDO_E_CONFIG);
+  assert_int_equal(enq_wait(j, "X1", "s", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "X2", "s", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "X3", "t", NULL, "Z", "X2"), ORDO_OK);
+  assert_int_equal(enq_wait(j, "W1", "s", NULL, "K", "T9"), ORDO_OK);
+  assert_int_equal(enq_wait(j, "W2", "s", NULL, "K", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "W3", "u", NULL, "Q", "W1"), ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "X1");
+  /* Cancel X2 (WAITING on X1's lock): X3 cascades. */
+  op = ordo_journal_cancel(j, "X2");
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_OK);
+  assert_non_null(strstr(ordo_op_result(op), "\"reason\":\"cancelled\""));
+  ordo_op_release(op);
+  assert_int_equal(jstate_why(j, "X2", why, sizeof why), ORDO_QUEUE_INVALID);
+  assert_string_equal(why, "cancelled");
+  assert_int_equal(jstate_why(j, "X3", NULL, 0), ORDO_QUEUE_INVALID);
+  op = ordo_journal_cancel(j, "X1"); /* SUBMITTED */
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_E_STATE);
+  assert_non_null(strstr(ordo_op_message(op), "verdict will come"));
+  ordo_op_release(op);
+  op = ordo_journal_cancel(j, "nope");
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_E_NOT_FOUND);
+  ordo_op_release(op);
+  /* The dep timeout, from W1's enqueue time. */
+  js = ordo_journal_batch_json(j, "W1");
+  {
+    json_t *o = json_loads(js, 0, NULL);
+    t0 = (uint64_t)json_integer_value(json_object_get(o, "enqueued_ms"));
+    json_decref(o);
+  }
+  ordo_free(js);
+  assert_true(t0 > 0);
+  assert_int_equal(ordo_journal_expire(j, t0 + 29999, &n), ORDO_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(jstate_why(j, "W1", NULL, 0), ORDO_QUEUE_WAITING);
+  assert_int_equal(ordo_journal_expire(j, t0 + 30000, &n), ORDO_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jstate_why(j, "W1", why, sizeof why), ORDO_QUEUE_INVALID);
+  assert_string_equal(why, "dep T9 was not enqueued within 30 s");
+  assert_int_equal(jstate_why(j, "W3", NULL, 0), ORDO_QUEUE_INVALID);
+  assert_int_equal(jstate_why(j, "W2", NULL, 0), ORDO_QUEUE_QUEUED);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  /* Replayed: the same states; X1 is UNKNOWN and cannot be cancelled. */
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(jstate_why(j, "X2", why, sizeof why), ORDO_QUEUE_INVALID);
+  assert_string_equal(why, "cancelled");
+  assert_int_equal(jstate_why(j, "X3", NULL, 0), ORDO_QUEUE_INVALID);
+  assert_int_equal(jstate_why(j, "W1", why, sizeof why), ORDO_QUEUE_INVALID);
+  assert_string_equal(why, "dep T9 was not enqueued within 30 s");
+  assert_int_equal(jstate_why(j, "W3", NULL, 0), ORDO_QUEUE_INVALID);
+  assert_int_equal(jstate_why(j, "W2", NULL, 0), ORDO_QUEUE_QUEUED);
+  assert_int_equal(jstate_why(j, "X1", NULL, 0), ORDO_QUEUE_UNKNOWN);
+  op = ordo_journal_cancel(j, "X1");
+  assert_int_equal(ordo_op_wait(op, -1), ORDO_E_STATE);
+  assert_non_null(strstr(ordo_op_message(op), "UNKNOWN"));
+  ordo_op_release(op);
+  /* The timeout came back with the policy record: a new batch on a
+   * missing dep expires without setting it again. */
+  assert_int_equal(enq_wait(j, "W4", "s", NULL, "R", "T8"), ORDO_OK);
+  assert_int_equal(ordo_journal_expire(j, wall_now_ms() + 3600000, &n),
+                   ORDO_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(jstate_why(j, "W4", NULL, 0), ORDO_QUEUE_INVALID);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_close_after_ctx_free, setup_dir,
@@ -1179,6 +1428,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_replay_random_histories, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_crash_sigkill, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_enqueue_many_atomic, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_cancel_expire_replay, setup_dir,
                                       teardown_dir),
   };
   if (argc == 4 && strcmp(argv[1], "crash-child") == 0)

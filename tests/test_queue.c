@@ -279,7 +279,7 @@ static void test_halt_and_resume(void **unused) {
   ordo_queue_service_info info;
   char *e;
   (void)unused;
-  assert_int_equal(ordo_queue_set_policy(q, "s1", ORDO_QUEUE_HALT, 0),
+  assert_int_equal(ordo_queue_set_policy(q, "s1", ORDO_QUEUE_HALT, 0, 0),
                    ORDO_OK);
   ENQ(q, "T1", "s1", NULL, "A", NULL);
   ENQ(q, "T2", "s1", NULL, "A", NULL);
@@ -540,7 +540,7 @@ static void test_round_robin_ring(void **unused) {
   ENQ(q, "B2", "b", NULL, NULL, NULL);
   ENQ(q, "C1", "c", NULL, "X", NULL);
   ENQ(q, "C2", "c", NULL, "X", NULL); /* waits on C1 */
-  assert_int_equal(ordo_queue_set_policy(q, "b", ORDO_QUEUE_SKIP, 1), ORDO_OK);
+  assert_int_equal(ordo_queue_set_policy(q, "b", ORDO_QUEUE_SKIP, 1, 0), ORDO_OK);
   /* b at its cap stays in the ring, passed over, until B1 finishes. */
   TAKE(q, "A1 A2 A3 B1 C1");
   TAKE(q, "");
@@ -1318,6 +1318,236 @@ static void test_property_random_workloads(void **unused) {
                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Cancel, dep timeouts, enqueue of many                                     */
+/* ------------------------------------------------------------------------ */
+
+/* A batch with a time (and deps), for the dep timeout heap. */
+static int enq_at(ordo_queue *q, const char *id, const char *svc,
+                  const char *writes, const char *deps, uint64_t t) {
+  char wb[256], db[256];
+  const char *w[16], *d[16];
+  ordo_queue_batch_spec sp = {0};
+  sp.id = id;
+  sp.service = svc;
+  sp.writes = w;
+  sp.nwrites = split(writes, wb, sizeof wb, w, 16);
+  sp.deps = d;
+  sp.ndeps = split(deps, db, sizeof db, d, 16);
+  sp.time_ms = t;
+  return ordo_queue_enqueue(q, &sp, NULL);
+}
+
+/* Cancel a WAITING batch: INVALID "cancelled", its locks gone (the batch
+ * behind it is ready), its dependant cascades; a QUEUED one leaves the
+ * ready set (take never hands it out); SUBMITTED and finished ones are
+ * refused; a halt policy is not applied; every mode of the lock table. */
+static void test_cancel(void **unused) {
+  for (int serial = 0; serial < 2; serial++) {
+    ordo_queue *q = qmake(serial ? ORDO_QUEUE_SERIAL : ORDO_QUEUE_PARALLEL,
+                          ORDO_QUEUE_CONTINUOUS, -1, 0, 0);
+    ordo_queue_service_info in;
+    const char *why = NULL;
+    ordo_queue_state st;
+    (void)unused;
+    assert_int_equal(ordo_queue_set_policy(q, "s", ORDO_QUEUE_HALT, 0, 0),
+                     ORDO_OK);
+    ENQ(q, "T1", "s", NULL, "A", NULL);
+    ENQ(q, "T2", "s", NULL, "A", NULL);   /* waits on T1's lock */
+    ENQ(q, "T3", "s", NULL, "A", NULL);   /* waits on T2's */
+    ENQ(q, "T4", "t", NULL, "Z", "T2");   /* dependant of T2 */
+    ENQ(q, "T5", "t", NULL, "Y", NULL);   /* QUEUED */
+    assert_int_equal(state(q, "T2"), ORDO_QUEUE_WAITING);
+    assert_int_equal(ordo_queue_cancel(q, "T2", NULL), ORDO_OK);
+    assert_int_equal(ordo_queue_batch_status(q, "T2", &st, &why), ORDO_OK);
+    assert_int_equal(st, ORDO_QUEUE_INVALID);
+    assert_string_equal(why, "cancelled");
+    assert_int_equal(state(q, "T4"), ORDO_QUEUE_INVALID);
+    assert_int_equal(ordo_queue_cancel(q, "T5", "operator"), ORDO_OK);
+    assert_int_equal(ordo_queue_batch_status(q, "T5", &st, &why), ORDO_OK);
+    assert_string_equal(why, "operator");
+    assert_int_equal(ordo_queue_service_status(q, "s", &in), ORDO_OK);
+    assert_false(in.halted);
+    assert_int_equal(in.invalid, 1);
+    assert_int_equal(in.waiting, 1);
+    TAKE(q, "T1");
+    assert_int_equal(ordo_queue_cancel(q, "T1", NULL), ORDO_E_STATE);
+    assert_non_null(strstr(ordo_last_error_message(), "SUBMITTED"));
+    fin(q, "T1", 1);
+    TAKE(q, "T3"); /* T2's lock went with it */
+    assert_int_equal(ordo_queue_cancel(q, "T1", NULL), ORDO_E_STATE);
+    assert_non_null(strstr(ordo_last_error_message(), "already COMMITTED"));
+    assert_int_equal(ordo_queue_cancel(q, "T2", NULL), ORDO_E_STATE);
+    assert_int_equal(ordo_queue_cancel(q, "T9", NULL), ORDO_E_NOT_FOUND);
+    fin(q, "T3", 1);
+    TAKE(q, "");
+    assert_int_equal(ordo_queue_service_status(q, "t", &in), ORDO_OK);
+    assert_int_equal(in.depth, 0);
+    assert_int_equal(in.invalid, 2);
+    ordo_queue_free(q);
+  }
+  {
+    /* A held QUEUED batch (the journal's, not yet durable). */
+    ordo_queue *q = qdefault();
+    ordo_queue_batch_spec sp = {.id = "H", .service = "s", .held = 1};
+    ordo_queue_totals t;
+    assert_int_equal(ordo_queue_enqueue(q, &sp, NULL), ORDO_OK);
+    assert_int_equal(ordo_queue_cancel(q, "H", NULL), ORDO_OK);
+    ordo_queue_get_totals(q, &t);
+    assert_int_equal(t.queued, 0);
+    assert_int_equal(t.invalid, 1);
+    assert_int_equal(ordo_queue_release(q, "H"), ORDO_OK); /* a no-op now */
+    TAKE(q, "");
+    ordo_queue_free(q);
+  }
+}
+
+/* A dep never enqueued: with the service's dep_timeout_ms, the batch ends
+ * INVALID naming the dep at enqueue time + timeout (explicit clocks), its
+ * dependant cascades and its lock goes; a dep enqueued in time saves it; a
+ * timeout set after the enqueue still covers it; no time, no expiry. */
+static void test_dep_timeout(void **unused) {
+  ordo_queue *q = qdefault();
+  ordo_queue_verdict v[8];
+  const char *why = NULL;
+  ordo_queue_state st;
+  uint64_t due = 0;
+  size_t n;
+  (void)unused;
+  assert_int_equal(ordo_queue_set_policy(q, "s", ORDO_QUEUE_SKIP, 0, 30000),
+                   ORDO_OK);
+  assert_int_equal(enq_at(q, "A", "s", "K", "T9", 1000), ORDO_OK);
+  assert_int_equal(enq_at(q, "B", "s", NULL, "A", 2000), ORDO_OK);
+  assert_int_equal(enq_at(q, "C", "s", "K", NULL, 2000), ORDO_OK);
+  assert_int_equal(enq_at(q, "D", "s", NULL, "E", 3000), ORDO_OK);
+  assert_int_equal(enq_at(q, "E", "s", NULL, NULL, 5000), ORDO_OK);
+  assert_int_equal(enq_at(q, "F", "u", NULL, "T8", 1000), ORDO_OK);
+  assert_int_equal(enq_at(q, "G", "s", NULL, "T7", 0), ORDO_OK); /* no time */
+  assert_int_equal(ordo_queue_next_expiry(q, &due), 1);
+  assert_int_equal(due, 31000);
+  assert_int_equal(ordo_queue_expire(q, 30999, v, 8, &n), ORDO_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(state(q, "C"), ORDO_QUEUE_WAITING);
+  assert_int_equal(ordo_queue_expire(q, 31000, v, 8, &n), ORDO_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(v[0].id, "A");
+  assert_string_equal(v[0].reason, "dep T9 was not enqueued within 30 s");
+  assert_int_equal(ordo_queue_batch_status(q, "A", &st, &why), ORDO_OK);
+  assert_int_equal(st, ORDO_QUEUE_INVALID);
+  assert_string_equal(why, "dep T9 was not enqueued within 30 s");
+  assert_int_equal(state(q, "B"), ORDO_QUEUE_INVALID); /* cascade */
+  assert_int_equal(state(q, "C"), ORDO_QUEUE_QUEUED);  /* A's lock went */
+  /* D's dep E came in time: never expired; E itself is ready. */
+  assert_int_equal(ordo_queue_expire(q, 100000, v, 8, &n), ORDO_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(state(q, "D"), ORDO_QUEUE_WAITING);
+  /* u had no timeout; setting one now covers F, enqueued before. */
+  assert_int_equal(state(q, "F"), ORDO_QUEUE_WAITING);
+  assert_int_equal(ordo_queue_set_policy(q, "u", ORDO_QUEUE_SKIP, 0, 1500),
+                   ORDO_OK);
+  assert_int_equal(ordo_queue_expire(q, 100000, v, 8, &n), ORDO_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(v[0].id, "F");
+  assert_string_equal(v[0].reason, "dep T8 was not enqueued within 1.5 s");
+  assert_int_equal(state(q, "G"), ORDO_QUEUE_WAITING);
+  assert_int_equal(ordo_queue_next_expiry(q, NULL), 0);
+  /* The replay's call: the same end for one batch, by id. */
+  assert_int_equal(enq_at(q, "H", "s", NULL, "T6", 200000), ORDO_OK);
+  assert_int_equal(ordo_queue_expire_id(q, "H", "dep T6 was not enqueued "
+                                        "within 30 s"), ORDO_OK);
+  assert_int_equal(state(q, "H"), ORDO_QUEUE_INVALID);
+  assert_int_equal(ordo_queue_expire_id(q, "H", "x"), ORDO_E_STATE);
+  {
+    ordo_queue_service_policy pol;
+    assert_int_equal(ordo_queue_get_policy(q, "s", &pol), ORDO_OK);
+    assert_int_equal(pol.dep_timeout_ms, 30000);
+  }
+  ordo_queue_free(q);
+
+  /* Many waiting on missing deps whose deps then come: the heap's dead
+   * entries are dropped as it grows, and none expires. */
+  q = qdefault();
+  for (int i = 0; i < 500; i++) {
+    char id[32], dep[32];
+    snprintf(id, sizeof id, "W%d", i);
+    snprintf(dep, sizeof dep, "P%d", i);
+    assert_int_equal(enq_at(q, id, "s", NULL, dep, 1000 + (uint64_t)i),
+                     ORDO_OK);
+    assert_int_equal(enq_at(q, dep, "s", NULL, NULL, 1000), ORDO_OK);
+    TAKE(q, dep);
+    fin(q, dep, 1);
+    TAKE(q, id);
+    fin(q, id, 1);
+  }
+  assert_int_equal(ordo_queue_set_policy(q, "s", ORDO_QUEUE_SKIP, 0, 1), ORDO_OK);
+  assert_int_equal(ordo_queue_expire(q, 1u << 30, v, 8, &n), ORDO_OK);
+  assert_int_equal(n, 0);
+  ordo_queue_free(q);
+}
+
+/* All or nothing: a refused spec (an id repeated in the list, an id or a
+ * ledger id the queue has, a bad spec) leaves the queue as it was and
+ * names the spec; else every spec is in, in order. Digests are kept. */
+static void test_enqueue_many(void **unused) {
+  ordo_queue *q = qdefault();
+  static const unsigned char dg[ORDO_QUEUE_DIGEST_BYTES] = {1, 2, 3};
+  const char *wa[] = {"A"}, *deps[] = {"M3"};
+  ordo_queue_batch_spec sp[4];
+  const unsigned char *d = NULL;
+  ordo_queue_totals t;
+  uint64_t seqs[4];
+  size_t bad = 99;
+  (void)unused;
+  memset(sp, 0, sizeof sp);
+  for (int i = 0; i < 4; i++) {
+    static const char *ids[] = {"M1", "M2", "M3", "M4"};
+    sp[i].id = ids[i];
+    sp[i].service = "s";
+    sp[i].writes = wa;
+    sp[i].nwrites = 1;
+  }
+  sp[0].deps = deps; /* a dep on a later one of the list */
+  sp[0].ndeps = 1;
+  sp[1].digest = dg;
+  ENQ(q, "OLD", "s", NULL, "B", NULL);
+  sp[2].id = "M1";
+  assert_int_equal(ordo_queue_enqueue_many(q, sp, 4, seqs, &bad),
+                   ORDO_E_EXISTS);
+  assert_int_equal(bad, 2);
+  assert_non_null(strstr(ordo_last_error_message(), "repeats item 0"));
+  sp[2].id = "OLD";
+  assert_int_equal(ordo_queue_enqueue_many(q, sp, 4, seqs, &bad),
+                   ORDO_E_EXISTS);
+  assert_int_equal(bad, 2);
+  sp[2].id = "M3";
+  sp[1].ledger_id = "L1";
+  sp[3].ledger_id = "L1";
+  assert_int_equal(ordo_queue_enqueue_many(q, sp, 4, seqs, &bad),
+                   ORDO_E_EXISTS);
+  assert_int_equal(bad, 3);
+  sp[3].ledger_id = NULL;
+  sp[3].service = "";
+  assert_int_equal(ordo_queue_enqueue_many(q, sp, 4, seqs, &bad),
+                   ORDO_E_INVAL);
+  assert_int_equal(bad, 3);
+  ordo_queue_get_totals(q, &t);
+  assert_int_equal(t.queued + t.waiting, 1); /* OLD alone */
+  assert_int_equal(ordo_queue_batch_status(q, "M1", NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  sp[3].service = "s";
+  assert_int_equal(ordo_queue_enqueue_many(q, sp, 4, seqs, &bad), ORDO_OK);
+  assert_int_equal(seqs[0], 2);
+  assert_int_equal(seqs[3], 5);
+  assert_int_equal(state(q, "M1"), ORDO_QUEUE_WAITING);
+  assert_int_equal(ordo_queue_batch_digest(q, "M2", &d), ORDO_OK);
+  assert_memory_equal(d, dg, sizeof dg);
+  assert_int_equal(ordo_queue_batch_digest(q, "M3", &d), ORDO_OK);
+  assert_null(d);
+  assert_int_equal(ordo_queue_batch_digest(q, "T9", &d), ORDO_E_NOT_FOUND);
+  TAKE(q, "OLD"); /* M1 waits on M3 (its dep), M2.. on M1's lock */
+  ordo_queue_free(q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conflict_kinds),
@@ -1345,6 +1575,9 @@ int main(void) {
       cmocka_unit_test(test_workload_parse),
       cmocka_unit_test(test_plan_cli),
       cmocka_unit_test(test_property_random_workloads),
+      cmocka_unit_test(test_cancel),
+      cmocka_unit_test(test_dep_timeout),
+      cmocka_unit_test(test_enqueue_many),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -269,6 +269,7 @@ int ordo_journal_set_policy_json(ordo_journal *j, const char *service,
   json_t *o, *v;
   ordo_queue_on_invalid oi = ORDO_QUEUE_SKIP;
   long long cap = 0;
+  uint64_t dt_ms = 0;
   int rc;
   if (j == NULL || service == NULL || policy_json == NULL)
     return ordo__set_last_error(ORDO_E_INVAL, "policy: NULL argument");
@@ -289,8 +290,26 @@ int ordo_journal_set_policy_json(ordo_journal *j, const char *service,
     }
   }
   rc = uint_field(o, "max_in_flight", 1000000000, &cap);
+  if (rc == ORDO_OK && (v = json_object_get(o, "dep_timeout_s")) != NULL) {
+    if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
+        json_number_value(v) > 1e9)
+      rc = ordo__set_last_error(ORDO_E_CONFIG, "policy: 'dep_timeout_s' must "
+                                "be a number of seconds in 0..1e9");
+    else
+      dt_ms = (uint64_t)(json_number_value(v) * 1000.0 + 0.5);
+  }
+  if (rc == ORDO_OK) {
+    const char *key;
+    json_object_foreach(o, key, v)
+      if (strcmp(key, "on_invalid") != 0 && strcmp(key, "max_in_flight") != 0 &&
+          strcmp(key, "dep_timeout_s") != 0) {
+        rc = ordo__set_last_error(ORDO_E_CONFIG, "policy: unknown key '%s'",
+                                  key);
+        break;
+      }
+  }
   json_decref(o);
   if (rc != ORDO_OK)
     return rc;
-  return ordo_journal_set_policy(j, service, oi, (unsigned)cap);
+  return ordo_journal_set_policy(j, service, oi, (unsigned)cap, dt_ms);
 }

@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,19 @@ struct jwrite {
   char *release_id;   /* enq: the batch to let go once durable */
   uint64_t seq;       /* enq: for the result */
   size_t ntaken;      /* sub: for the result */
+  /* An enqueue of several batches (enqueue_many): one BATCH request of
+   * nsubs ADDs, one transaction; every batch of release_ids let go once it
+   * is durable; result the op's answer, made under j->mu. barrier: the
+   * request is a read that only orders (its failure is not the
+   * journal's). */
+  ordo_storage_req *subs;
+  unsigned char (*names)[8];
+  unsigned char **values;
+  size_t nsubs;
+  char **release_ids;
+  size_t nrelease;
+  json_t *result;
+  int barrier;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -109,6 +123,17 @@ static void jwrite_free(void *p) {
   free(w->value);
   free(w->message);
   free(w->release_id);
+  for (size_t i = 0; i < w->nsubs; i++) {
+    ordo_storage_req_clear_output(&w->subs[i]);
+    free(w->values[i]);
+  }
+  free(w->subs);
+  free(w->values);
+  free(w->names);
+  for (size_t i = 0; i < w->nrelease; i++)
+    free(w->release_ids[i]);
+  free(w->release_ids);
+  json_decref(w->result);
   free(w);
 }
 
@@ -295,7 +320,10 @@ static int report_stage(ordo_op *op, void *state) {
                                       : ordo_strerror(w->status));
     return w->status;
   }
-  if (w->release_id != NULL)
+  if (w->result != NULL) {
+    o = w->result;
+    w->result = NULL;
+  } else if (w->release_id != NULL)
     o = json_pack("{s:s, s:I}", "id", w->release_id, "seq",
                   (json_int_t)w->seq);
   else
@@ -326,11 +354,24 @@ static void write_done(ordo_storage_req *req) {
   req->message = NULL;
   ordo_storage_req_clear_output(req);
   pthread_mutex_lock(&j->mu);
-  if (status != ORDO_OK)
+  if (w->barrier) {
+    /* Only an order: what it waited for failed if the journal did. */
+    if (status == ORDO_OK && j->failed != ORDO_OK) {
+      status = ORDO_E_STORAGE;
+      free(msg);
+      msg = jstrdup(j->failed_message != NULL ? j->failed_message
+                                              : "journal failed");
+    }
+  } else if (status != ORDO_OK)
     journal_fail(j, status, msg);
   else if (w->release_id != NULL &&
            ordo_queue_release(j->q, w->release_id) != ORDO_OK)
     status = ORDO_E_QUEUE; /* impossible: only this write releases it */
+  else
+    /* A batch cancelled before its record was durable is no longer held
+     * back by anything: releasing it changes nothing. */
+    for (size_t i = 0; i < w->nrelease; i++)
+      (void)ordo_queue_release(j->q, w->release_ids[i]);
   pthread_mutex_unlock(&j->mu);
   jwrite_settle(w, status, msg);
   free(msg);
@@ -428,6 +469,9 @@ static json_t *str_array(const char *const *v, size_t n) {
 /* Replay                                                                    */
 /* ------------------------------------------------------------------------ */
 
+static void content_digest(const ordo_queue_batch_spec *sp,
+                           unsigned char out[ORDO_QUEUE_DIGEST_BYTES]);
+
 /* Strings of a JSON array into a new char* array (pointers into arr). */
 static int strings_of(json_t *arr, const char ***out, size_t *n) {
   size_t i;
@@ -482,8 +526,13 @@ static int replay_enq(ordo_journal *j, json_t *ev, const unsigned char *payload,
       (rc = strings_of(json_object_get(ev, "deps"), (const char ***)&sp.deps,
                        &sp.ndeps))) {
     rc = ordo__set_last_error(rc, "enq %s: bad reads, writes or deps", sp.id);
-  } else if ((rc = ordo_queue_enqueue(j->q, &sp, NULL)) != ORDO_OK) {
-    rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
+  } else {
+    /* The digest from the record itself: it holds the whole content. */
+    unsigned char dg[ORDO_QUEUE_DIGEST_BYTES];
+    content_digest(&sp, dg);
+    sp.digest = dg;
+    if ((rc = ordo_queue_enqueue(j->q, &sp, NULL)) != ORDO_OK)
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
   }
   free((void *)sp.reads);
   free((void *)sp.writes);
@@ -559,7 +608,25 @@ static int replay_one(ordo_journal *j, const ordo_storage_record *r,
     if (id == NULL || st == NULL ||
         (out == ORDO_QUEUE_INVALID && strcmp(st, "INVALID") != 0))
       rc = ordo__set_last_error(ORDO_E_QUEUE, "fin without id or state");
-    else if ((rc = ordo_queue_finish(j->q, id, out, why)) != ORDO_OK)
+    else if (json_is_true(json_object_get(ev, "expired")) &&
+             out == ORDO_QUEUE_INVALID) {
+      /* A dep timeout: a WAITING batch ended, never sent. */
+      if ((rc = ordo_queue_expire_id(j->q, id, why)) != ORDO_OK)
+        rc = ordo__set_last_error(ORDO_E_QUEUE, "%s",
+                                  ordo_last_error_message());
+      else if (json_is_integer(json_object_get(ev, "t")))
+        note_finish(j, id,
+                    (uint64_t)json_integer_value(json_object_get(ev, "t")));
+    } else if ((rc = ordo_queue_finish(j->q, id, out, why)) != ORDO_OK)
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
+    else if (json_is_integer(json_object_get(ev, "t")))
+      note_finish(j, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
+  } else if (strcmp(kind, "cancel") == 0) {
+    const char *id = json_string_value(json_object_get(ev, "id"));
+    const char *why = json_string_value(json_object_get(ev, "reason"));
+    if (id == NULL)
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "cancel without id");
+    else if ((rc = ordo_queue_cancel(j->q, id, why)) != ORDO_OK)
       rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
     else if (json_is_integer(json_object_get(ev, "t")))
       note_finish(j, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
@@ -575,12 +642,16 @@ static int replay_one(ordo_journal *j, const ordo_storage_record *r,
     const char *svc = json_string_value(json_object_get(ev, "service"));
     json_t *halt = json_object_get(ev, "halt");
     json_t *cap = json_object_get(ev, "max_in_flight");
+    json_t *dt = json_object_get(ev, "dep_timeout_ms"); /* absent: none */
     if (svc == NULL || !json_is_boolean(halt) || !json_is_integer(cap) ||
         json_integer_value(cap) < 0 ||
+        (dt != NULL && (!json_is_integer(dt) || json_integer_value(dt) < 0)) ||
         ordo_queue_set_policy(j->q, svc,
                               json_is_true(halt) ? ORDO_QUEUE_HALT
                                                  : ORDO_QUEUE_SKIP,
-                              (unsigned)json_integer_value(cap)) != ORDO_OK)
+                              (unsigned)json_integer_value(cap),
+                              dt != NULL ? (uint64_t)json_integer_value(dt)
+                                         : 0) != ORDO_OK)
       rc = ordo__set_last_error(ORDO_E_QUEUE, "bad policy event");
     else
       rc = ORDO_OK;
@@ -934,73 +1005,369 @@ int ordo_journal_close(ordo_journal *j) {
   return rc;
 }
 
-ordo_op *ordo_journal_enqueue(ordo_journal *j, const ordo_queue_batch_spec *spec) {
+/* ---- enqueue: one request, one transaction ------------------------------ */
+
+static int status_locked(ordo_journal *j, const char *id, ordo_queue_state *st,
+                         const char **reason);
+static int expire_locked(ordo_journal *j, uint64_t now, size_t *count);
+
+static void digest_bytes(crypto_generichash_state *st, const void *p,
+                         size_t n) {
+  unsigned char len[8];
+  be64(len, (uint64_t)n);
+  crypto_generichash_update(st, len, sizeof len);
+  if (n > 0)
+    crypto_generichash_update(st, p, n);
+}
+
+static void digest_strs(crypto_generichash_state *st, const char *const *v,
+                        size_t n) {
+  unsigned char len[8];
+  be64(len, (uint64_t)n);
+  crypto_generichash_update(st, len, sizeof len);
+  for (size_t i = 0; i < n; i++)
+    digest_bytes(st, v[i], strlen(v[i]));
+}
+
+/*
+ * What a batch's content is for "enqueued again": BLAKE2b-256 of its
+ * service, reads, writes, deps (each list in its order), ledger id and
+ * payload, every field length-prefixed, so two specs share a digest only
+ * when all of these are byte-identical. The id is not in it (it is what
+ * batches are compared under). The enq record holds all of it, so a
+ * replay computes the same digest from the record: the journal format is
+ * unchanged.
+ */
+static void content_digest(const ordo_queue_batch_spec *sp,
+                           unsigned char out[ORDO_QUEUE_DIGEST_BYTES]) {
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, NULL, 0, ORDO_QUEUE_DIGEST_BYTES);
+  digest_bytes(&st, "ordo.batch.1", 12);
+  digest_bytes(&st, sp->service, strlen(sp->service));
+  digest_strs(&st, sp->reads, sp->nreads);
+  digest_strs(&st, sp->writes, sp->nwrites);
+  digest_strs(&st, sp->deps, sp->ndeps);
+  if (sp->ledger_id != NULL) {
+    digest_bytes(&st, "L", 1);
+    digest_bytes(&st, sp->ledger_id, strlen(sp->ledger_id));
+  } else {
+    digest_bytes(&st, "-", 1);
+  }
+  digest_bytes(&st, sp->payload, sp->payload_len);
+  crypto_generichash_final(&st, out, ORDO_QUEUE_DIGEST_BYTES);
+}
+
+/* The enq record's JSON of spec (without seq and t), or NULL: a string
+ * that is not UTF-8 (or no memory). */
+static json_t *enq_event(const ordo_queue_batch_spec *spec) {
+  json_t *ev = json_pack(
+      "{s:s, s:s, s:s, s:o*, s:o*, s:o*, s:s*}", "e", "enq", "id", spec->id,
+      "service", spec->service, "reads",
+      spec->nreads ? str_array(spec->reads, spec->nreads) : NULL, "writes",
+      spec->nwrites ? str_array(spec->writes, spec->nwrites) : NULL, "deps",
+      spec->ndeps ? str_array(spec->deps, spec->ndeps) : NULL, "ledger_id",
+      spec->ledger_id);
+  if (ev != NULL && ((spec->nreads && !json_object_get(ev, "reads")) ||
+                     (spec->nwrites && !json_object_get(ev, "writes")) ||
+                     (spec->ndeps && !json_object_get(ev, "deps")))) {
+    json_decref(ev);
+    ev = NULL;
+  }
+  return ev;
+}
+
+/* The value of a record: ev's JSON, then (payload_len > 0) a NUL and the
+ * payload. NULL when out of memory. */
+static unsigned char *record_value(json_t *ev, const void *payload,
+                                   size_t payload_len, size_t *len) {
+  char *text = json_dumps(ev, JSON_COMPACT);
+  unsigned char *v;
+  size_t tl;
+  if (text == NULL)
+    return NULL;
+  tl = strlen(text);
+  *len = tl + (payload_len > 0 ? 1 + payload_len : 0);
+  if ((v = malloc(*len + 1)) != NULL) {
+    memcpy(v, text, tl);
+    if (payload_len > 0) {
+      v[tl] = '\0';
+      memcpy(v + tl + 1, payload, payload_len);
+    }
+  }
+  free(text);
+  return v;
+}
+
+static void add_req(ordo_storage_req *r, unsigned char name[8],
+                    unsigned char *value, size_t len) {
+  r->opcode = ORDO_STORAGE_ADD;
+  r->rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+  r->rec.category.len = strlen(JOURNAL_CATEGORY);
+  r->rec.name.data = name;
+  r->rec.name.len = 8;
+  r->rec.value.data = value;
+  r->rec.value.len = len;
+}
+
+/*
+ * Under j->mu: write the enq records of w (evs[k] and sp[k]'s payload for
+ * the new batches k < m) as ONE storage request: a single ADD,
+ * or a BATCH of ADDs (one transaction, all or nothing), so that after a
+ * crash a request's batches are all on disk or none is. m == 0 (every
+ * batch was there already): a read that completes after every earlier
+ * write, so that the answer waits until those batches are durable too.
+ * Returns ORDO_OK (w's done settles it) or an error, w settled.
+ */
+static int enq_submit(ordo_journal *j, jwrite *w, json_t *const *evs,
+                      const ordo_queue_batch_spec *const *sp, size_t m) {
+  size_t k;
+  int rc;
+  w->j = j;
+  w->req.done = write_done;
+  if (m == 0) {
+    w->barrier = 1;
+    w->req.opcode = ORDO_STORAGE_META_GET;
+    w->req.rec.name.data = (unsigned char *)JOURNAL_META_KEY;
+    w->req.rec.name.len = strlen(JOURNAL_META_KEY);
+  } else if (m == 1) {
+    if ((w->value = record_value(evs[0], sp[0]->payload, sp[0]->payload_len,
+                                 &w->value_len)) == NULL)
+      goto nomem;
+    be64(w->name, j->next_event);
+    add_req(&w->req, w->name, w->value, w->value_len);
+  } else {
+    if ((w->subs = calloc(m, sizeof(*w->subs))) == NULL ||
+        (w->values = calloc(m, sizeof(*w->values))) == NULL ||
+        (w->names = calloc(m, sizeof(*w->names))) == NULL)
+      goto nomem;
+    w->nsubs = m;
+    for (k = 0; k < m; k++) {
+      size_t len = 0;
+      if ((w->values[k] = record_value(evs[k], sp[k]->payload,
+                                       sp[k]->payload_len, &len)) == NULL)
+        goto nomem;
+      be64(w->names[k], j->next_event + k);
+      add_req(&w->subs[k], w->names[k], w->values[k], len);
+    }
+    w->req.opcode = ORDO_STORAGE_BATCH;
+    w->req.batch = w->subs;
+    w->req.nbatch = m;
+  }
+  rc = j->st->backend->submit(j->st, &w->req);
+  if (rc != ORDO_OK) {
+    journal_fail(j, rc, "the storage backend refused a journal write");
+    jwrite_settle(w, ORDO_E_STORAGE, j->failed_message);
+    return ORDO_E_STORAGE;
+  }
+  j->next_event += m;
+  j->records += m;
+  return ORDO_OK;
+nomem:
+  /* The batches are in the queue, held, never journaled: stop the queue so
+   * that none goes out; a reopen repairs it (see ordo_journal_enqueue). */
+  journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+  jwrite_settle(w, ORDO_E_STORAGE, "journal: out of memory");
+  return ORDO_E_STORAGE;
+}
+
+/* The answer for a batch that is there already, identically. */
+static json_t *already_json(ordo_journal *j, const char *id) {
+  ordo_queue_state st = ORDO_QUEUE_QUEUED;
+  uint64_t seq = 0;
+  (void)status_locked(j, id, &st, NULL);
+  (void)ordo_queue_batch_seq(j->q, id, &seq);
+  return json_pack("{s:s, s:I, s:b, s:s}", "id", id, "seq", (json_int_t)seq,
+                   "already_enqueued", 1, "state", ordo_queue_state_name(st));
+}
+
+static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs,
+                             size_t n, size_t *bad, int single) {
   jwrite *w;
   ordo_op *op;
-  json_t *ev = NULL;
-  ordo_queue_batch_spec sp;
-  uint64_t seq = 0;
-  int rc;
+  json_t **evs = NULL, **nev = NULL, *items = NULL, *seen = NULL,
+         *lseen = NULL;
+  unsigned char (*dg)[ORDO_QUEUE_DIGEST_BYTES] = NULL;
+  ordo_queue_batch_spec *nsp = NULL;
+  const ordo_queue_batch_spec **nsrc = NULL;
+  size_t *nidx = NULL, i, k, m = 0, bb = 0;
+  uint64_t *seqs = NULL, now;
+  int rc = ORDO_OK;
 
+  if (bad != NULL)
+    *bad = (size_t)-1;
   if (j == NULL || (w = calloc(1, sizeof(*w))) == NULL)
     return NULL;
   if ((op = join_op(j, w)) == NULL)
     return NULL;
   if (ordo_op_status(op) != ORDO_E_PENDING)
     return op; /* refused at admission: nothing enqueued */
-  if (spec == NULL || spec->id == NULL || spec->service == NULL) {
-    jwrite_settle(w, ORDO_E_INVAL, "enqueue: a batch needs an id and a service");
+  if (specs == NULL || n == 0) {
+    jwrite_settle(w, ORDO_E_INVAL, "enqueue: no batches");
     return op;
   }
-  /* The record's JSON, before the lock: it also checks that every string
-   * is UTF-8, so the scheduler never holds a batch the journal cannot
-   * write. */
-  ev = json_pack("{s:s, s:s, s:s, s:o*, s:o*, s:o*, s:s*}", "e", "enq", "id",
-                 spec->id, "service", spec->service, "reads",
-                 spec->nreads ? str_array(spec->reads, spec->nreads) : NULL,
-                 "writes",
-                 spec->nwrites ? str_array(spec->writes, spec->nwrites) : NULL,
-                 "deps", spec->ndeps ? str_array(spec->deps, spec->ndeps)
-                                     : NULL,
-                 "ledger_id", spec->ledger_id);
-  if (ev == NULL ||
-      (spec->nreads && !json_object_get(ev, "reads")) ||
-      (spec->nwrites && !json_object_get(ev, "writes")) ||
-      (spec->ndeps && !json_object_get(ev, "deps"))) {
-    json_decref(ev);
-    jwrite_settle(w, ORDO_E_INVAL, "enqueue: id, service, addresses, deps "
-                                   "and ledger id must be UTF-8 strings");
-    return op;
+  if ((evs = calloc(n, sizeof(*evs))) == NULL ||
+      (dg = calloc(n, sizeof(*dg))) == NULL ||
+      (nsp = calloc(n, sizeof(*nsp))) == NULL ||
+      (nsrc = calloc(n, sizeof(*nsrc))) == NULL ||
+      (nev = calloc(n, sizeof(*nev))) == NULL ||
+      (nidx = calloc(n, sizeof(*nidx))) == NULL ||
+      (seqs = calloc(n, sizeof(*seqs))) == NULL ||
+      (items = json_array()) == NULL || (seen = json_object()) == NULL ||
+      (lseen = json_object()) == NULL) {
+    jwrite_settle(w, ORDO_E_NOMEM, "journal: out of memory");
+    goto out;
   }
-  sp = *spec;
-  sp.seq = 0;
-  sp.held = 1;
-  sp.time_ms = wall_ms();
-  pthread_mutex_lock(&j->mu);
-  if ((rc = journal_check(j)) != ORDO_OK ||
-      (rc = ordo_queue_enqueue(j->q, &sp, &seq)) != ORDO_OK) {
-    pthread_mutex_unlock(&j->mu);
-    json_decref(ev);
+  /* Before the lock: the records' JSON (which also checks that every
+   * string is UTF-8, so the scheduler never holds a batch the journal
+   * cannot write), the digests, and ids or ledger ids repeated. */
+  for (i = 0; i < n && rc == ORDO_OK; i++) {
+    const ordo_queue_batch_spec *sp = &specs[i];
+    json_t *prev;
+    if (sp->id == NULL || sp->service == NULL) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "enqueue: a batch needs an id "
+                                "and a service");
+    } else if ((sp->nreads && sp->reads == NULL) ||
+               (sp->nwrites && sp->writes == NULL) ||
+               (sp->ndeps && sp->deps == NULL) ||
+               (sp->payload_len && sp->payload == NULL)) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL array",
+                                sp->id);
+    } else if ((evs[i] = enq_event(sp)) == NULL) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "enqueue: id, service, "
+                                "addresses, deps and ledger id must be UTF-8 "
+                                "strings");
+    } else if ((prev = json_object_get(seen, sp->id)) != NULL) {
+      rc = ordo__set_last_error(ORDO_E_EXISTS, "batch id '%s' repeats item "
+                                "%lld", sp->id,
+                                (long long)json_integer_value(prev));
+    } else if (sp->ledger_id != NULL &&
+               (prev = json_object_get(lseen, sp->ledger_id)) != NULL) {
+      rc = ordo__set_last_error(
+          ORDO_E_EXISTS, "ledger batch %.16s… is item %lld's ('%s') too",
+          sp->ledger_id, (long long)json_integer_value(prev),
+          specs[(size_t)json_integer_value(prev)].id);
+    } else if (json_object_set_new(seen, sp->id, json_integer((json_int_t)i)) ||
+               (sp->ledger_id != NULL &&
+                json_object_set_new(lseen, sp->ledger_id,
+                                    json_integer((json_int_t)i)))) {
+      rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    } else {
+      content_digest(sp, dg[i]);
+      continue;
+    }
+    bb = i;
+  }
+  if (rc != ORDO_OK) {
+    if (bad != NULL)
+      *bad = bb;
     jwrite_settle(w, rc, ordo_last_error_message());
-    return op;
+    goto out;
   }
-  w->seq = seq;
-  if ((w->release_id = jstrdup(spec->id)) == NULL ||
-      json_object_set_new(ev, "seq", json_integer((json_int_t)seq)) != 0 ||
-      json_object_set_new(ev, "t", json_integer((json_int_t)sp.time_ms))) {
-    /* The batch stays held: it was never journaled, so it must not go out;
-     * fail the journal so the queue stops in a state a reopen repairs. */
-    journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+  now = wall_ms();
+  pthread_mutex_lock(&j->mu);
+  if ((rc = journal_check(j)) != ORDO_OK) {
     pthread_mutex_unlock(&j->mu);
-    json_decref(ev);
-    jwrite_settle(w, ORDO_E_STORAGE, "journal: out of memory");
-    return op;
+    jwrite_settle(w, rc, ordo_last_error_message());
+    goto out;
+  }
+  /* An id the queue has: the same batch again (a client's retry) is
+   * answered as it stands; another batch under that id is refused. */
+  for (i = 0; i < n; i++) {
+    const unsigned char *d = NULL;
+    if (ordo_queue_batch_digest(j->q, specs[i].id, &d) != ORDO_OK) {
+      nsp[m] = specs[i];
+      nsp[m].seq = 0;
+      nsp[m].held = 1;
+      nsp[m].time_ms = now;
+      nsp[m].digest = dg[i];
+      nsrc[m] = &specs[i];
+      nidx[m++] = i;
+    } else if (d == NULL ||
+               memcmp(d, dg[i], ORDO_QUEUE_DIGEST_BYTES) != 0) {
+      rc = ordo__set_last_error(ORDO_E_EXISTS, "batch '%s' is already "
+                                "enqueued with other content (service, "
+                                "reads, writes, deps or payload differ)",
+                                specs[i].id);
+      bb = i;
+      break;
+    }
+  }
+  if (rc == ORDO_OK && m > 0 &&
+      (rc = ordo_queue_enqueue_many(j->q, nsp, m, seqs, &k)) != ORDO_OK) {
+    bb = nidx[k];
+    if (rc == ORDO_E_NOMEM && k > 0) /* held, never to be journaled */
+      journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+  }
+  if (rc != ORDO_OK) {
+    pthread_mutex_unlock(&j->mu);
+    if (bad != NULL)
+      *bad = bb;
+    jwrite_settle(w, rc, ordo_last_error_message());
+    goto out;
+  }
+  /* The answer, in request order; the records of the new batches. */
+  for (i = 0, k = 0; i < n && rc == ORDO_OK; i++) {
+    json_t *it;
+    if (k < m && nidx[k] == i) {
+      it = json_pack("{s:s, s:I}", "id", specs[i].id, "seq",
+                     (json_int_t)seqs[k]);
+      if (json_object_set_new(evs[i], "seq", json_integer((json_int_t)seqs[k])) ||
+          json_object_set_new(evs[i], "t", json_integer((json_int_t)now)))
+        rc = ORDO_E_NOMEM;
+      nev[k++] = evs[i];
+    } else {
+      it = already_json(j, specs[i].id);
+    }
+    if (json_array_append_new(items, it) != 0)
+      rc = ORDO_E_NOMEM;
+  }
+  if (rc == ORDO_OK) {
+    w->result = single ? json_incref(json_array_get(items, 0))
+                       : json_pack("{s:O}", "batches", items);
+    if (w->result == NULL)
+      rc = ORDO_E_NOMEM;
+  }
+  if (rc == ORDO_OK && m > 0 &&
+      (w->release_ids = calloc(m, sizeof(*w->release_ids))) == NULL)
+    rc = ORDO_E_NOMEM;
+  for (k = 0; rc == ORDO_OK && k < m; k++)
+    if ((w->release_ids[w->nrelease++] = jstrdup(nsp[k].id)) == NULL)
+      rc = ORDO_E_NOMEM;
+  if (rc != ORDO_OK) {
+    if (m > 0)
+      journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+    pthread_mutex_unlock(&j->mu);
+    jwrite_settle(w, m > 0 ? ORDO_E_STORAGE : ORDO_E_NOMEM,
+                  "journal: out of memory");
+    goto out;
   }
   /* Settles w itself on failure (and fails the journal). */
-  (void)journal_write(j, w, ev, spec->payload, spec->payload_len);
+  (void)enq_submit(j, w, nev, nsrc, m);
   pthread_mutex_unlock(&j->mu);
-  json_decref(ev);
+out:
+  for (i = 0; evs != NULL && i < n; i++)
+    json_decref(evs[i]);
+  free(evs);
+  free(nev);
+  free(dg);
+  free(nsp);
+  free(nsrc);
+  free(nidx);
+  free(seqs);
+  json_decref(items);
+  json_decref(seen);
+  json_decref(lseen);
   return op;
+}
+
+ordo_op *ordo_journal_enqueue_many(ordo_journal *j,
+                                   const ordo_queue_batch_spec *specs,
+                                   size_t n, size_t *bad) {
+  return enqueue_many(j, specs, n, bad, 0);
+}
+
+ordo_op *ordo_journal_enqueue(ordo_journal *j, const ordo_queue_batch_spec *spec) {
+  return enqueue_many(j, spec, spec != NULL ? 1 : 0, NULL, 1);
 }
 
 int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
@@ -1023,8 +1390,16 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
   {
     ordo_queue_totals t;
     size_t unknown;
+    uint64_t due;
     pthread_mutex_lock(&j->mu);
     rc = journal_check(j);
+    /* Dep timeouts are due by the wall clock: the submitter's every step
+     * passes here (ordo_journal_expire for a caller that has no take). */
+    if (rc == ORDO_OK && ordo_queue_next_expiry(j->q, &due)) {
+      uint64_t now = wall_ms();
+      if (due <= now)
+        rc = expire_locked(j, now, NULL);
+    }
     ordo_queue_get_totals(j->q, &t);
     unknown = j->nunknown;
     pthread_mutex_unlock(&j->mu);
@@ -1092,6 +1467,105 @@ int ordo_journal_finish(ordo_journal *j, const char *id,
   return rc;
 }
 
+/* Under j->mu: expire what is due at now (Unix ms), a "fin" record
+ * (INVALID, "expired") for each. *count (may be NULL) gets how many. */
+static int expire_locked(ordo_journal *j, uint64_t now, size_t *count) {
+  ordo_queue_verdict v[64];
+  size_t n, total = 0;
+  int rc;
+  do {
+    size_t i;
+    if ((rc = ordo_queue_expire(j->q, now, v, 64, &n)) != ORDO_OK)
+      n = 0;
+    for (i = 0; i < n; i++) {
+      int r;
+      note_finish(j, v[i].id, now);
+      r = journal_note(j, json_pack("{s:s, s:s, s:s, s:s, s:I, s:b}", "e",
+                                    "fin", "id", v[i].id, "state", "INVALID",
+                                    "reason", v[i].reason, "t",
+                                    (json_int_t)now, "expired", 1));
+      if (rc == ORDO_OK)
+        rc = r;
+    }
+    total += n;
+  } while (rc == ORDO_OK && n == 64);
+  if (count != NULL)
+    *count = total;
+  return rc;
+}
+
+int ordo_journal_expire(ordo_journal *j, uint64_t now_ms, size_t *expired) {
+  int rc;
+  if (expired != NULL)
+    *expired = 0;
+  if (j == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "expire: NULL journal");
+  pthread_mutex_lock(&j->mu);
+  if ((rc = journal_check(j)) == ORDO_OK)
+    rc = expire_locked(j, now_ms != 0 ? now_ms : wall_ms(), expired);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+ordo_op *ordo_journal_cancel(ordo_journal *j, const char *id) {
+  ordo_queue_state st;
+  jwrite *w;
+  ordo_op *op;
+  uint64_t t;
+  int rc;
+
+  if (j == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+    return NULL;
+  if ((op = join_op(j, w)) == NULL)
+    return NULL;
+  if (ordo_op_status(op) != ORDO_E_PENDING)
+    return op; /* refused at admission: nothing cancelled */
+  if (id == NULL) {
+    jwrite_settle(w, ORDO_E_INVAL, "cancel: NULL id");
+    return op;
+  }
+  pthread_mutex_lock(&j->mu);
+  if ((rc = journal_check(j)) == ORDO_OK &&
+      (rc = status_locked(j, id, &st, NULL)) == ORDO_OK &&
+      st == ORDO_QUEUE_UNKNOWN)
+    rc = ordo__set_last_error(ORDO_E_STATE, "cancel %s: the batch is UNKNOWN: "
+                              "it was sent before a restart and its verdict "
+                              "will come from the ledger", id);
+  if (rc == ORDO_OK)
+    rc = ordo_queue_cancel(j->q, id, "cancelled");
+  if (rc != ORDO_OK) {
+    pthread_mutex_unlock(&j->mu);
+    jwrite_settle(w, rc, ordo_last_error_message());
+    return op;
+  }
+  t = wall_ms();
+  note_finish(j, id, t);
+  w->result = json_pack("{s:s, s:s, s:s}", "id", id, "state", "INVALID",
+                        "reason", "cancelled");
+  if (w->result == NULL) {
+    /* Cancelled in memory, not journaled: stop the queue (see enqueue). */
+    journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+    pthread_mutex_unlock(&j->mu);
+    jwrite_settle(w, ORDO_E_STORAGE, "journal: out of memory");
+    return op;
+  }
+  {
+    /* Answered once durable: a cancel lost in a crash would let the batch
+     * go to the ledger after its caller was told it never would. */
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:I}", "e", "cancel", "id", id,
+                           "reason", "cancelled", "t", (json_int_t)t);
+    if (ev == NULL) {
+      journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+      jwrite_settle(w, ORDO_E_STORAGE, "journal: out of memory");
+    } else {
+      (void)journal_write(j, w, ev, NULL, 0); /* settles w on failure */
+      json_decref(ev);
+    }
+  }
+  pthread_mutex_unlock(&j->mu);
+  return op;
+}
+
 int ordo_journal_confirm_submitted(ordo_journal *j, const char *id) {
   int rc;
   if (j == NULL || id == NULL)
@@ -1137,7 +1611,7 @@ int ordo_journal_unknown(ordo_journal *j, char **out, size_t max, size_t *n,
 
 int ordo_journal_set_policy(ordo_journal *j, const char *service,
                             ordo_queue_on_invalid on_invalid,
-                            unsigned max_in_flight) {
+                            unsigned max_in_flight, uint64_t dep_timeout_ms) {
   ordo_queue_service_policy cur;
   int rc;
   if (j == NULL || service == NULL)
@@ -1146,13 +1620,22 @@ int ordo_journal_set_policy(ordo_journal *j, const char *service,
   rc = journal_check(j);
   if (rc == ORDO_OK &&
       (ordo_queue_get_policy(j->q, service, &cur) != ORDO_OK ||
-       cur.on_invalid != on_invalid || cur.max_in_flight != max_in_flight) &&
-      (rc = ordo_queue_set_policy(j->q, service, on_invalid, max_in_flight)) ==
-          ORDO_OK)
-    rc = journal_note(j, json_pack("{s:s, s:s, s:b, s:I}", "e", "policy",
-                                   "service", service, "halt",
-                                   on_invalid == ORDO_QUEUE_HALT,
-                                   "max_in_flight", (json_int_t)max_in_flight));
+       cur.on_invalid != on_invalid || cur.max_in_flight != max_in_flight ||
+       cur.dep_timeout_ms != dep_timeout_ms) &&
+      (rc = ordo_queue_set_policy(j->q, service, on_invalid, max_in_flight,
+                                  dep_timeout_ms)) == ORDO_OK) {
+    json_t *ev = json_pack("{s:s, s:s, s:b, s:I}", "e", "policy", "service",
+                           service, "halt", on_invalid == ORDO_QUEUE_HALT,
+                           "max_in_flight", (json_int_t)max_in_flight);
+    /* Only when set: a journal without dep timeouts reads as before. */
+    if (ev != NULL && dep_timeout_ms > 0 &&
+        json_object_set_new(ev, "dep_timeout_ms",
+                            json_integer((json_int_t)dep_timeout_ms)) != 0) {
+      json_decref(ev);
+      ev = NULL;
+    }
+    rc = journal_note(j, ev);
+  }
   pthread_mutex_unlock(&j->mu);
   return rc;
 }

@@ -150,6 +150,7 @@ struct qbatch {
                           is calloc'd, its id apart) */
   unsigned ledger : 1; /* it has a ledger id (batch_ledger): only then
                           does a take look past line 0 */
+  unsigned digest : 1; /* it has a content digest (batch_digest) */
   /* line 1: finish */
   qbatch **waiters; /* later batches this one blocks (trie edges) */
   uint32_t nwaiters, capwaiters;
@@ -187,6 +188,16 @@ struct qservice {
   size_t held_ready; /* QUEUED but held: ready, not in the heap */
   qservice *rnext, *rprev; /* the ring of services with ready batches */
   int in_ring;
+  /* Dep timeouts: every batch enqueued (with a time) while one of its deps
+   * was not enqueued, in a min-heap by enqueue time; with one timeout per
+   * service that is deadline order. Entries are dropped lazily: when they
+   * come due (ordo_queue_expire), or all at once when over half are dead
+   * (dt_compact). Kept whether or not a timeout is set, so that setting
+   * one later (a restart with a new config) covers the batches waiting. */
+  qheap_ent *dt;
+  size_t ndt, capdt;
+  uint64_t dep_timeout_ms; /* 0: none */
+  int in_timed;            /* listed in q->timed */
 };
 _Static_assert(offsetof(qservice, name) == 0,
                "map_key reads a service's name");
@@ -221,6 +232,8 @@ struct ordo_queue {
                     no batch has a ledger id */
   qservice **svcs;
   size_t nsvcs, capsvcs;
+  qservice **timed; /* services that have (or had) a dep timeout */
+  size_t ntimed, captimed;
   /* Round-robin: a ring of the services with ready batches in their heap
    * (halted or at their cap ones included: take skips those), ring the
    * next to serve. A service joins at the round's end when its first batch
@@ -1120,12 +1133,14 @@ static char *dep_invalid_reason(const ordo_queue *q, const qbatch *b) {
 }
 
 /*
- * Finish b (SUBMITTED, or WAITING when the cascade reaches it) and every
- * dependant the cascade reaches, with a worklist instead of recursion (dep
- * chains may be long). reason is owned by the batch from here.
+ * Finish b (SUBMITTED, or WAITING when the cascade reaches it, a cancel or
+ * an expiry) and every dependant the cascade reaches, with a worklist
+ * instead of recursion (dep chains may be long). reason is owned by the
+ * batch from here. may_halt 0 (a cancel): no INVALID of it halts its
+ * service.
  */
 static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
-                           char *reason) {
+                           char *reason, int may_halt) {
   qbatch *work = NULL;
   size_t i;
 
@@ -1147,7 +1162,7 @@ static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
     } else {
       s->invalid++;
       q->invalid++;
-      if (s->on_invalid == ORDO_QUEUE_HALT && !s->halted) {
+      if (may_halt && s->on_invalid == ORDO_QUEUE_HALT && !s->halted) {
         s->halted = 1;
         s->halt_by = b;
       }
@@ -1295,11 +1310,13 @@ void ordo_queue_free(ordo_queue *q) {
   free(q->ledgers.e); /* its entries lived in the batches' blocks */
   for (i = 0; i < q->nsvcs; i++) {
     locks_free(q->svcs[i]);
+    free(q->svcs[i]->dt);
     free(q->svcs[i]->heap);
     free(q->svcs[i]->name);
     free(q->svcs[i]);
   }
   free(q->svcs);
+  free(q->timed);
   free(q->services.e);
   qpool_destroy(&q->pool);
   free(q);
@@ -1386,6 +1403,8 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
     lidlen = strlen(sp->ledger_id) + 1;
     size += sizeof(qledger) + lidlen;
   }
+  if (sp->digest != NULL)
+    size += ORDO_QUEUE_DIGEST_BYTES; /* last in the block (batch_digest) */
   if ((b = qpool_alloc(&q->pool, size)) == NULL)
     return NULL;
   if (sp->payload_len > 0 &&
@@ -1413,6 +1432,11 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
     ql->b = b;
     b->ledger = 1;
   }
+  if (sp->digest != NULL) {
+    memcpy((char *)b + size - ORDO_QUEUE_DIGEST_BYTES, sp->digest,
+           ORDO_QUEUE_DIGEST_BYTES);
+    b->digest = 1;
+  }
   for (i = 0; i < nfp; i++) {
     qholder *h = &b->fp[i];
     h->len = (uint32_t)in[i].len;
@@ -1433,6 +1457,60 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
  * would cost every batch 8 bytes, and with them a 64-byte size class. */
 static qledger *batch_ledger(const qbatch *b) {
   return (qledger *)(b->more + 1);
+}
+
+/* The content digest of a batch that has one (b->digest): the last bytes
+ * of its block. */
+static const unsigned char *batch_digest(const qbatch *b) {
+  return (const unsigned char *)b + b->more->size - ORDO_QUEUE_DIGEST_BYTES;
+}
+
+/* ---- dep timeouts: the per-service heap by enqueue time ---------------- */
+
+static void dt_sift_up(qservice *s, size_t i, qheap_ent e) {
+  while (i > 0 && s->dt[(i - 1) / 2].seq > e.seq) {
+    s->dt[i] = s->dt[(i - 1) / 2];
+    i = (i - 1) / 2;
+  }
+  s->dt[i] = e;
+}
+
+static void dt_sift_down(qservice *s, size_t i, qheap_ent e) {
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= s->ndt)
+      break;
+    if (c + 1 < s->ndt && s->dt[c + 1].seq < s->dt[c].seq)
+      c++;
+    if (s->dt[c].seq >= e.seq)
+      break;
+    s->dt[i] = s->dt[c];
+    i = c;
+  }
+  s->dt[i] = e;
+}
+
+static void dt_pop(qservice *s) {
+  qheap_ent last = s->dt[--s->ndt];
+  if (s->ndt > 0)
+    dt_sift_down(s, 0, last);
+}
+
+/* Drop the entries of batches no longer waiting on a dep, once they are
+ * over half of the heap (each live entry is a WAITING batch of s): the
+ * heap stays within twice the waiting batches at amortized O(1). Changes
+ * nothing a caller sees. */
+static void dt_compact(qservice *s) {
+  size_t i, k = 0;
+  if (s->ndt < 64 || s->ndt <= 2 * s->waiting)
+    return;
+  for (i = 0; i < s->ndt; i++)
+    if (s->dt[i].b->state == ORDO_QUEUE_WAITING &&
+        s->dt[i].b->deps_pending > 0)
+      s->dt[k++] = s->dt[i];
+  s->ndt = k;
+  for (i = k / 2; i-- > 0;)
+    dt_sift_down(s, i, s->dt[i]);
 }
 
 /* Collecting the blockers of a new batch. */
@@ -1497,7 +1575,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   fp_in in_small[16], *in = in_small;
   blockers bl;
   size_t i, j, ndep = 0, nin, nfp, idh, lidh = 0;
-  int rc = ORDO_E_NOMEM, dep_invalid = 0;
+  int rc = ORDO_E_NOMEM, dep_invalid = 0, dep_missing = 0;
 
   memset(&bl, 0, sizeof(bl));
   bl.v = bl.small;
@@ -1597,6 +1675,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
       b->more->ndeps++;
       if ((d = placeholder_get(q, sp->deps[i])) == NULL)
         goto fail;
+      if (!d->enqueued)
+        dep_missing = 1;
       if (d->state == ORDO_QUEUE_COMMITTED)
         continue;
       if (d->state == ORDO_QUEUE_INVALID) {
@@ -1653,6 +1733,14 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
       reserve((void **)&s->heap, &s->capheap, s->unfinished + 1 + s->nstale,
               sizeof(*s->heap)))
     goto fail;
+  /* A dep not enqueued yet: the batch goes on its service's timeout heap
+   * (only batches with a time can time out). */
+  dep_missing = dep_missing && sp->time_ms != 0;
+  if (dep_missing) {
+    dt_compact(s);
+    if (reserve((void **)&s->dt, &s->capdt, s->ndt + 1, sizeof(*s->dt)))
+      goto fail;
+  }
 
   /* Commit: no failure from here on. */
   old = map_get_h(&q->batches, sp->id, idh); /* a placeholder may have
@@ -1674,6 +1762,12 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   b->held = sp->held != 0;
   b->more->t_enq_ms = sp->time_ms;
   b->state = ORDO_QUEUE_WAITING;
+  if (dep_missing) {
+    qheap_ent e;
+    e.seq = sp->time_ms;
+    e.b = b;
+    dt_sift_up(s, s->ndt++, e);
+  }
   s->waiting++;
   s->unfinished++;
   /* Only the serial strategy orders by the list: elsewhere keeping it
@@ -1708,7 +1802,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     free(in);
   free(dep_of);
   if (dep_invalid) {
-    finish_batches(q, b, ORDO_QUEUE_INVALID, dep_invalid_reason(q, b));
+    finish_batches(q, b, ORDO_QUEUE_INVALID, dep_invalid_reason(q, b), 1);
   } else {
     try_ready(q, b);
   }
@@ -1910,7 +2004,7 @@ static int finish_one(ordo_queue *q, const char *id, size_t h,
       (why = qstrdup(reason != NULL ? reason : "invalid")) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   finish_prefetch(b);
-  finish_batches(q, b, outcome, why);
+  finish_batches(q, b, outcome, why, 1);
   return ORDO_OK;
 }
 
@@ -2086,6 +2180,7 @@ int ordo_queue_get_policy(const ordo_queue *q, const char *service,
     return ordo__set_last_error(ORDO_E_NOT_FOUND, "no service '%s'", service);
   out->on_invalid = s->on_invalid;
   out->max_in_flight = s->max_in_flight;
+  out->dep_timeout_ms = s->dep_timeout_ms;
   return ORDO_OK;
 }
 
@@ -2136,15 +2231,23 @@ void ordo_queue_get_totals(const ordo_queue *q, ordo_queue_totals *t) {
 
 int ordo_queue_set_policy(ordo_queue *q, const char *service,
                           ordo_queue_on_invalid on_invalid,
-                          unsigned max_in_flight) {
+                          unsigned max_in_flight, uint64_t dep_timeout_ms) {
   qservice *s;
   if (q == NULL || service == NULL || service[0] == '\0' ||
       (on_invalid != ORDO_QUEUE_SKIP && on_invalid != ORDO_QUEUE_HALT))
     return ordo__set_last_error(ORDO_E_INVAL, "set_policy: bad argument");
   if ((s = service_get(q, service)) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if (dep_timeout_ms > 0 && !s->in_timed) {
+    if (reserve((void **)&q->timed, &q->captimed, q->ntimed + 1,
+                sizeof(*q->timed)))
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    q->timed[q->ntimed++] = s;
+    s->in_timed = 1;
+  }
   s->on_invalid = on_invalid;
   s->max_in_flight = max_in_flight;
+  s->dep_timeout_ms = dep_timeout_ms;
   return ORDO_OK;
 }
 
@@ -2160,6 +2263,276 @@ int ordo_queue_resume(ordo_queue *q, const char *service) {
   s->halted = 0;
   s->halt_by = NULL;
   return ORDO_OK;
+}
+
+/* ---- cancel, expiry, enqueue of many, digests -------------------------- */
+
+/* End b (QUEUED or WAITING: never sent) INVALID with reason (copied), its
+ * dependants cascading. */
+static int end_unsent(ordo_queue *q, const char *id, const char *reason,
+                      int may_halt, const char *what) {
+  qbatch *b;
+  qservice *s;
+  char *why;
+  if (q == NULL || id == NULL || reason == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "%s: NULL argument", what);
+  if ((b = batch_find(q, id)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "%s: no batch '%s'", what,
+                                id);
+  if (b->state == ORDO_QUEUE_SUBMITTED)
+    return ordo__set_last_error(ORDO_E_STATE, "%s %s: the batch is SUBMITTED: "
+                                "the ledger has it and its verdict will come",
+                                what, id);
+  if (b->state != ORDO_QUEUE_QUEUED && b->state != ORDO_QUEUE_WAITING)
+    return ordo__set_last_error(ORDO_E_STATE, "%s %s: the batch is already %s",
+                                what, id, ordo_queue_state_name(b->state));
+  if ((why = qstrdup(reason)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  s = b->svc;
+  if (b->state == ORDO_QUEUE_QUEUED) {
+    /* Out of the ready set; finish_batches then ends a WAITING batch. */
+    if (b->held) {
+      s->held_ready--;
+    } else {
+      s->nstale++; /* its heap entry surfaces later and is dropped */
+      if (heap_ready(s) == 0 && s->in_ring)
+        ring_leave(q, s);
+    }
+    b->state = ORDO_QUEUE_WAITING;
+    s->waiting++;
+  }
+  finish_prefetch(b);
+  finish_batches(q, b, ORDO_QUEUE_INVALID, why, may_halt);
+  return ORDO_OK;
+}
+
+int ordo_queue_cancel(ordo_queue *q, const char *id, const char *reason) {
+  return end_unsent(q, id, reason != NULL ? reason : "cancelled", 0,
+                    "cancel");
+}
+
+int ordo_queue_expire_id(ordo_queue *q, const char *id, const char *reason) {
+  return end_unsent(q, id, reason != NULL ? reason : "dep timeout", 1,
+                    "expire");
+}
+
+/* The first dep of b that was never enqueued, or NULL. */
+static const char *dep_missing_id(const ordo_queue *q, const qbatch *b) {
+  size_t k;
+  for (k = 0; k < b->more->ndeps; k++) {
+    const qbatch *d = map_get(&q->batches, b->more->deps[k]);
+    if (d != NULL && !d->enqueued)
+      return b->more->deps[k];
+  }
+  return NULL;
+}
+
+int ordo_queue_expire(ordo_queue *q, uint64_t now_ms, ordo_queue_verdict *out,
+                      size_t max, size_t *n) {
+  size_t i, k = 0;
+  if (n != NULL)
+    *n = 0;
+  if (q == NULL || n == NULL || (out == NULL && max > 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "expire: NULL argument");
+  for (i = 0; i < q->ntimed && k < max; i++) {
+    qservice *s = q->timed[i];
+    uint64_t t = s->dep_timeout_ms;
+    while (t > 0 && s->ndt > 0 && k < max &&
+           s->dt[0].seq <= now_ms && now_ms - s->dt[0].seq >= t) {
+      qbatch *b = s->dt[0].b;
+      const char *dep;
+      char *why;
+      size_t len;
+      dt_pop(s);
+      if (b->state != ORDO_QUEUE_WAITING ||
+          (dep = dep_missing_id(q, b)) == NULL)
+        continue; /* no longer waiting on a missing dep: a dead entry */
+      len = strlen(dep) + 64;
+      if ((why = malloc(len)) == NULL) {
+        qheap_ent e; /* back where it was: room is there */
+        e.seq = b->more->t_enq_ms;
+        e.b = b;
+        dt_sift_up(s, s->ndt++, e);
+        *n = k;
+        return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+      }
+      snprintf(why, len, "dep %s was not enqueued within %g s", dep,
+               (double)t / 1000.0);
+      finish_prefetch(b);
+      finish_batches(q, b, ORDO_QUEUE_INVALID, why, 1);
+      out[k].id = b->id;
+      out[k].outcome = ORDO_QUEUE_INVALID;
+      out[k].reason = b->reason;
+      k++;
+    }
+  }
+  *n = k;
+  return ORDO_OK;
+}
+
+int ordo_queue_next_expiry(const ordo_queue *q, uint64_t *when_ms) {
+  size_t i;
+  int any = 0;
+  uint64_t best = 0;
+  if (q == NULL)
+    return 0;
+  for (i = 0; i < q->ntimed; i++) {
+    const qservice *s = q->timed[i];
+    if (s->dep_timeout_ms > 0 && s->ndt > 0 &&
+        (!any || s->dt[0].seq + s->dep_timeout_ms < best)) {
+      best = s->dt[0].seq + s->dep_timeout_ms;
+      any = 1;
+    }
+  }
+  if (any && when_ms != NULL)
+    *when_ms = best;
+  return any;
+}
+
+int ordo_queue_batch_digest(const ordo_queue *q, const char *id,
+                            const unsigned char **digest) {
+  const qbatch *b;
+  if (digest != NULL)
+    *digest = NULL;
+  if (q == NULL || digest == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "digest: NULL argument");
+  if ((b = batch_find(q, id)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'",
+                                id != NULL ? id : "(null)");
+  if (b->digest)
+    *digest = batch_digest(b);
+  return ORDO_OK;
+}
+
+/* Whether ordo_queue_enqueue would refuse sp, with its error and message;
+ * changes nothing. The same checks in the same order. */
+static int enqueue_check(const ordo_queue *q, const ordo_queue_batch_spec *sp) {
+  size_t i;
+  const qbatch *old;
+  if (sp->id == NULL || sp->id[0] == '\0' || sp->service == NULL ||
+      sp->service[0] == '\0')
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "enqueue: a batch needs an id and a service");
+  if ((sp->nreads && sp->reads == NULL) || (sp->nwrites && sp->writes == NULL) ||
+      (sp->ndeps && sp->deps == NULL) || (sp->payload_len && !sp->payload))
+    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL array",
+                                sp->id);
+  if (sp->nreads > UINT32_MAX - sp->nwrites || sp->ndeps > UINT32_MAX)
+    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: too many "
+                                "addresses or deps", sp->id);
+  for (i = 0; i < sp->nreads + sp->nwrites; i++) {
+    const char *a = i < sp->nreads ? sp->reads[i] : sp->writes[i - sp->nreads];
+    size_t len;
+    if (a == NULL)
+      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL address",
+                                  sp->id);
+    len = strlen(a);
+    if (q->opt.granularity > 0 && len > (size_t)q->opt.granularity)
+      len = (size_t)q->opt.granularity;
+    if (len > ORDO_QUEUE_MAX_ADDRESS)
+      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: an address of "
+                                  "%zu bytes (at most %u)", sp->id, len,
+                                  (unsigned)ORDO_QUEUE_MAX_ADDRESS);
+  }
+  for (i = 0; i < sp->ndeps; i++)
+    if (sp->deps[i] == NULL || strcmp(sp->deps[i], sp->id) == 0)
+      return ordo__set_last_error(ORDO_E_INVAL,
+                                  "enqueue %s: a dep is NULL or the batch itself",
+                                  sp->id);
+  if (sp->seq != 0 && sp->seq < q->next_seq)
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "enqueue %s: seq %llu is not after %llu", sp->id,
+                                (unsigned long long)sp->seq,
+                                (unsigned long long)(q->next_seq - 1));
+  if (sp->ledger_id != NULL) {
+    const qledger *ql;
+    if (sp->ledger_id[0] == '\0')
+      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: an empty ledger "
+                                  "id", sp->id);
+    if ((ql = map_get(&q->ledgers, sp->ledger_id)) != NULL)
+      return ordo__set_last_error(ORDO_E_EXISTS, "ledger batch %.16s… is "
+                                  "already queued as %s", sp->ledger_id,
+                                  ql->b->id);
+  }
+  if ((old = map_get(&q->batches, sp->id)) != NULL && old->enqueued)
+    return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
+                                sp->id);
+  return ORDO_OK;
+}
+
+int ordo_queue_enqueue_many(ordo_queue *q, const ordo_queue_batch_spec *specs,
+                            size_t n, uint64_t *seqs, size_t *bad) {
+  qmap ids = {0}, lids = {0};
+  size_t i;
+  uint64_t seq = 0;
+  int rc = ORDO_OK;
+
+  if (bad != NULL)
+    *bad = 0;
+  if (q == NULL || (specs == NULL && n > 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "enqueue: NULL argument");
+  if (n > 1 && (map_reserve(&ids, n) || map_reserve(&lids, n))) {
+    rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    goto out;
+  }
+  /* Every check first: a refusal leaves the queue as it was. Ids (and
+   * ledger ids) repeated in specs are found by maps whose values are the
+   * specs' own fields (a spec's first member is its id, map_key's rule). */
+  for (i = 0; i < n; i++) {
+    const ordo_queue_batch_spec *sp = &specs[i];
+    if ((rc = enqueue_check(q, sp)) != ORDO_OK)
+      break;
+    if (sp->seq != 0) {
+      if (sp->seq <= seq) {
+        rc = ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: seq %llu is "
+                                  "not after the one before", sp->id,
+                                  (unsigned long long)sp->seq);
+        break;
+      }
+      seq = sp->seq;
+    }
+    if (n > 1) {
+      const ordo_queue_batch_spec *o = map_get(&ids, sp->id);
+      if (o != NULL) {
+        rc = ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' "
+                                  "repeats item %zu", sp->id,
+                                  (size_t)(o - specs));
+        break;
+      }
+      map_put(&ids, hash_str(sp->id), (void *)sp);
+      if (sp->ledger_id != NULL) {
+        const char *const *lp = map_get(&lids, sp->ledger_id);
+        if (lp != NULL) {
+          const ordo_queue_batch_spec *lo =
+              (const ordo_queue_batch_spec *)((const char *)lp -
+                                              offsetof(ordo_queue_batch_spec,
+                                                       ledger_id));
+          rc = ordo__set_last_error(ORDO_E_EXISTS, "ledger batch %.16s… is "
+                                    "item %zu's ('%s') too", sp->ledger_id,
+                                    (size_t)(lo - specs), lo->id);
+          break;
+        }
+        map_put(&lids, hash_str(sp->ledger_id), (void *)&sp->ledger_id);
+      }
+    }
+  }
+  if (rc != ORDO_OK) {
+    if (bad != NULL)
+      *bad = i;
+    goto out;
+  }
+  for (i = 0; i < n; i++)
+    if ((rc = ordo_queue_enqueue(q, &specs[i], seqs != NULL ? &seqs[i]
+                                                            : NULL)) !=
+        ORDO_OK) {
+      if (bad != NULL)
+        *bad = i; /* out of memory: the first i are in */
+      break;
+    }
+out:
+  free(ids.e);
+  free(lids.e);
+  return rc;
 }
 
 const char *ordo_queue_state_name(ordo_queue_state st) {

@@ -34,6 +34,12 @@
  *              later batch; a cycle of such deps waits for ever, which
  *              ordo_queue_explain shows). The workload parser refuses deps
  *              that do not name an earlier line, so files cannot do this.
+ *              A service's dep_timeout_ms (ordo_queue_set_policy) bounds
+ *              the wait: ordo_queue_expire ends such a batch INVALID once
+ *              its dep has not been enqueued that long after it was.
+ *   cancel     a QUEUED or WAITING batch may be ended INVALID ("cancelled")
+ *              by ordo_queue_cancel; its locks go and its dependants
+ *              cascade, as for any INVALID. A SUBMITTED one may not.
  *
  * Batch states: QUEUED (ready, not yet taken), WAITING (on deps or on
  * earlier conflicting batches), SUBMITTED (taken, not finished), COMMITTED
@@ -126,7 +132,17 @@ typedef struct ordo_queue_batch_spec {
                             with a ledger id the queue has (queued or
                             finished) is refused, so one signed batch is
                             never queued twice under two ids. */
+  const unsigned char *digest; /* NULL, or ORDO_QUEUE_DIGEST_BYTES bytes
+                            naming the batch's content (the journal's hash
+                            of service, addresses, deps, ledger id and
+                            payload), kept for ordo_queue_batch_digest so
+                            that a batch enqueued again can be told to be
+                            the same one (the payload itself is not kept
+                            once a batch finishes). Costs nothing when
+                            NULL. */
 } ordo_queue_batch_spec;
+
+#define ORDO_QUEUE_DIGEST_BYTES 32
 
 /* A batch handed out by ordo_queue_take. The pointers are owned by the queue
  * and stay valid until ordo_queue_free (finished batches are kept for their
@@ -228,6 +244,64 @@ typedef struct ordo_queue_verdict {
 int ordo_queue_finish_many(ordo_queue *q, const ordo_queue_verdict *v,
                            size_t n, size_t *done);
 
+/*
+ * Enqueue specs[0..n) in order, all or nothing: every spec is checked
+ * first (each as ordo_queue_enqueue checks it, and no two with one id or
+ * one ledger id), so a refusal leaves the queue as it was and *bad (may be
+ * NULL) is the index of the spec refused, with its error (ORDO_E_INVAL,
+ * ORDO_E_EXISTS: "batch id 'X' repeats item 2", "ledger batch … is already
+ * queued as T1"). seqs (may be NULL) gets each one's seq. Only
+ * ORDO_E_NOMEM can stop it part-way: then specs[0..*bad) were enqueued
+ * (the journal, which enqueues them held, then fails itself so that none
+ * of them is ever taken or journaled).
+ */
+int ordo_queue_enqueue_many(ordo_queue *q, const ordo_queue_batch_spec *specs,
+                            size_t n, uint64_t *seqs, size_t *bad);
+
+/*
+ * End a QUEUED or WAITING batch INVALID with reason (copied; NULL:
+ * "cancelled") without submitting it: its locks are released and its
+ * dependants cascade, as for any INVALID; the service's on_invalid halt
+ * does not apply (a cancel is the operator's choice, not a ledger's
+ * verdict). ORDO_E_NOT_FOUND for an id never enqueued; ORDO_E_STATE for a
+ * SUBMITTED batch ("the ledger has it and its verdict will come") or a
+ * finished one ("already COMMITTED").
+ */
+int ordo_queue_cancel(ordo_queue *q, const char *id, const char *reason);
+
+/*
+ * Dep timeouts. A batch enqueued with a time_ms while one of its deps was
+ * not enqueued waits on its service's timeout heap (ordered by enqueue
+ * time, so by deadline). ordo_queue_expire ends INVALID every such batch
+ * whose service has a dep_timeout_ms, that is still WAITING, still has a
+ * dep never enqueued, and was enqueued at least dep_timeout_ms before
+ * now_ms (Unix ms; the caller's clock: the scheduler has none), with the
+ * reason "dep T9 was not enqueued within 30 s"; dependants cascade and
+ * on_invalid applies as for any INVALID. out[0..*n) (at most max) get the
+ * batches it ended (queue-owned id and reason; cascaded dependants are not
+ * listed). Cost: O(expired + entries that turned out dead + services with
+ * a timeout), never a scan of the queue. ORDO_E_NOMEM (then *n were
+ * ended, the rest stay due).
+ */
+int ordo_queue_expire(ordo_queue *q, uint64_t now_ms, ordo_queue_verdict *out,
+                      size_t max, size_t *n);
+
+/* 1 and *when_ms (may be NULL) the earliest deadline on the timeout heaps
+ * of services with a timeout (it may turn out to be a dead entry), or 0
+ * when there is none. */
+int ordo_queue_next_expiry(const ordo_queue *q, uint64_t *when_ms);
+
+/* The expiry of one batch as ordo_queue_expire ended it (reason copied),
+ * for the journal's replay: the same errors as ordo_queue_cancel, but
+ * on_invalid applies. */
+int ordo_queue_expire_id(ordo_queue *q, const char *id, const char *reason);
+
+/* *digest gets the batch's content digest (queue-owned,
+ * ORDO_QUEUE_DIGEST_BYTES bytes, valid until ordo_queue_free), or NULL if
+ * it was enqueued without one. ORDO_E_NOT_FOUND. */
+int ordo_queue_batch_digest(const ordo_queue *q, const char *id,
+                            const unsigned char **digest);
+
 /* Let a batch enqueued with held = 1 be taken. ORDO_E_NOT_FOUND,
  * ORDO_E_STATE if it is not held. */
 int ordo_queue_release(ordo_queue *q, const char *id);
@@ -287,14 +361,17 @@ void ordo_queue_get_totals(const ordo_queue *q, ordo_queue_totals *t);
 char *ordo_queue_explain(const ordo_queue *q, const char *id);
 
 /* Per-service policy. A service not seen yet is created. max_in_flight 0
- * means the queue's service_max_in_flight. */
+ * means the queue's service_max_in_flight; dep_timeout_ms 0 means no dep
+ * timeout (see ordo_queue_expire; it applies to batches already waiting
+ * too). */
 int ordo_queue_set_policy(ordo_queue *q, const char *service,
                           ordo_queue_on_invalid on_invalid,
-                          unsigned max_in_flight);
+                          unsigned max_in_flight, uint64_t dep_timeout_ms);
 
 typedef struct ordo_queue_service_policy {
   ordo_queue_on_invalid on_invalid;
   unsigned max_in_flight;
+  uint64_t dep_timeout_ms;
 } ordo_queue_service_policy;
 
 /* A service's policy. ORDO_E_NOT_FOUND if the queue never saw it. */
@@ -320,8 +397,11 @@ const char *ordo_queue_state_name(ordo_queue_state s);
  * The journal is an event log, one record per event in the order the events
  * happened: "enq" (the whole batch, its ledger id if any, and its seq;
  * records without "ledger_id", as older journals have them, replay as
- * batches without one), "sub" (the ids one take handed out), "fin" (a
- * verdict), "resume" (a halted service resumed).
+ * batches without one; the batches of one ordo_journal_enqueue_many are
+ * consecutive records written in one transaction), "sub" (the ids one
+ * take handed out), "fin" (a verdict; with "expired":true a dep timeout
+ * of a WAITING batch), "cancel" (ordo_journal_cancel), "resume" (a halted
+ * service resumed), "policy" (a service's policy changed).
  * Reopening replays it through the same scheduler calls, so the restored
  * queue is exactly the one that was journaled: order, deps, locks, states,
  * halts. Why a log and not a table of states: replaying the calls cannot
@@ -394,13 +474,51 @@ int ordo_journal_close(ordo_journal *j);
 
 /*
  * Enqueue a batch (copied). The op completes when its record is durable,
- * with result {"id":…,"seq":N}; or at once with ORDO_E_EXISTS (duplicate
- * id, or a ledger id the queue has: the message names the batch that has
- * it), ORDO_E_INVAL (bad spec), ORDO_E_STORAGE (the journal failed), or
- * ORDO_E_BUSY (the runtime refused the op; nothing was enqueued). spec->seq
- * and spec->held are ignored. The caller releases the op.
+ * with result {"id":…,"seq":N}; or at once with ORDO_E_EXISTS (an id
+ * already enqueued with other content, or a ledger id the queue has: the
+ * message names the batch that has it), ORDO_E_INVAL (bad spec),
+ * ORDO_E_STORAGE (the journal failed), or ORDO_E_BUSY (the runtime refused
+ * the op; nothing was enqueued). The same batch again (same id, and the
+ * same service, reads, writes, deps, ledger id and payload: a client's
+ * retry) is no error: the op completes once that batch is durable, with
+ * {"id","seq","already_enqueued":true,"state":…} and nothing new journaled.
+ * Content is compared by a digest (BLAKE2b-256) kept per batch, computed
+ * again from the record on replay. spec->seq, held, time_ms and digest are
+ * the journal's. The caller releases the op.
  */
 ordo_op *ordo_journal_enqueue(ordo_journal *j, const ordo_queue_batch_spec *spec);
+
+/*
+ * Enqueue specs[0..n) atomically: their records go to storage as one
+ * request (one transaction), so after a crash either all of the new ones
+ * are on disk or none is; in memory, every spec is checked before any is
+ * added. Each spec as ordo_journal_enqueue: a batch there already with the
+ * same content is reported, not added again; one with other content fails
+ * the whole call (ORDO_E_EXISTS) and nothing is enqueued. The op completes
+ * when every new record (and every batch found there already) is durable,
+ * with {"batches":[{"id","seq"} | {"id","seq","already_enqueued":true,
+ * "state"},…]} in request order, or fails as a whole. *bad (may be NULL)
+ * is set at once: the index of the spec that was refused (the op's message
+ * says why: "batch id 'X' repeats item 0", "batch 'X' is already enqueued
+ * with other content …", "ledger batch … is already queued as T1"), or
+ * (size_t)-1 when none was (a write failure fails the whole request).
+ */
+ordo_op *ordo_journal_enqueue_many(ordo_journal *j,
+                                   const ordo_queue_batch_spec *specs,
+                                   size_t n, size_t *bad);
+
+/*
+ * Dep timeouts, by the caller's clock: end INVALID every batch whose
+ * service has a dep_timeout_ms and whose dep was not enqueued within it
+ * (ordo_queue_expire), each journaled as a "fin" INVALID record (with
+ * "expired":true) and replayed as such. now_ms 0: the wall clock.
+ * *expired (may be NULL) gets how many were ended (their cascaded
+ * dependants not counted). ordo_journal_take does this itself by the wall
+ * clock, so a submitter's loop needs no call; a journal with no submitter
+ * (or one that has not yet reached the ledger) needs one now and then.
+ * ORDO_E_STORAGE when the journal failed.
+ */
+int ordo_journal_expire(ordo_journal *j, uint64_t now_ms, size_t *expired);
 
 /*
  * The batches to submit now, as ordo_queue_take (round-robin, caps, rounds
@@ -433,11 +551,12 @@ int ordo_journal_item(ordo_journal *j, const char *id, ordo_queue_item *out);
 int ordo_journal_unknown(ordo_journal *j, char **out, size_t max, size_t *n,
                          size_t *total);
 
-/* Per-service policy (not journaled: configuration, set after each open)
- * and resume of a halted service (journaled). As the ordo_queue calls. */
+/* Per-service policy (configuration, set after each open; journaled when
+ * it changes, so a replay decides as the run did) and resume of a halted
+ * service (journaled). As the ordo_queue calls; dep_timeout_ms 0: none. */
 int ordo_journal_set_policy(ordo_journal *j, const char *service,
                             ordo_queue_on_invalid on_invalid,
-                            unsigned max_in_flight);
+                            unsigned max_in_flight, uint64_t dep_timeout_ms);
 int ordo_journal_resume(ordo_journal *j, const char *service);
 
 /* ordo_queue_ledger_find on the journal's queue: *id gets a malloc'd copy
