@@ -66,6 +66,7 @@ extern const bench_def bench_journal_def;
 extern const bench_def bench_e2e_def;
 extern const bench_def bench_scheduler_def;
 extern const bench_def bench_makespan_def;
+extern const bench_def bench_hostile_def;
 
 /* The `ordo bench` subcommand: argv[0] is "bench". */
 int bench_main(int argc, char **argv);

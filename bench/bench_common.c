@@ -341,6 +341,7 @@ static const bench_def *const bench_defs[] = {
     &bench_e2e_def,
     &bench_scheduler_def,
     &bench_makespan_def,
+    &bench_hostile_def,
 };
 #define BENCH_NDEFS (sizeof bench_defs / sizeof bench_defs[0])
 
