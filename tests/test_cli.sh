@@ -353,6 +353,12 @@ wjson import-dids "assert '$did' in [x['did'] for x in d['dids']], d"
 wrun delete-w2 0 $W delete --id w2 --path "$ws"
 wrun list-after 0 $W list --path "$ws" --json
 wjson list-after 'assert [w["id"] for w in d["wallets"]] == ["w1"], d'
+# ordo run keeps its work in a directory whose name has a space and a
+# quote: no shell sees the paths (verify runs by fork/exec).
+rdir="$wdir/run dir 'q"
+wrun run-odd-dir 0 "$ordo" run --services 2 --batches 20 --block-ms 20 --keep "$rdir" --json
+wjson run-odd-dir 'assert all(r["verified"] for r in d["runs"]), d'
+[ -f "$rdir/verify-parallel.json" ] && echo "ok   run-odd-dir kept" || { echo "FAIL run-odd-dir: nothing kept in $rdir"; fail=1; }
 unset ORDO_WALLET_KEY
 if grep -l -e "$wkey" -e "$xkey" "$wdir"/*.out "$wdir"/*.err; then
   echo "FAIL a key appears in the output above"; fail=1

@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <sodium.h>
@@ -108,7 +109,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
     else if (strcmp(k, "--block-ms") == 0)
       a->block_ms = (unsigned)strtoul(v, &end, 10);
     else if (strcmp(k, "--keep") == 0)
-      a->keep = end = (char *)v + strlen(v);
+      a->keep = v, end = (char *)v + strlen(v); /* keep: DIR itself */
     else
       goto bad;
     if (end == v || *end != '\0' || v[0] == '-') {
@@ -195,6 +196,34 @@ static int child_start(char *const *argv, const char *log_path, child *c) {
     return ORDO_E_SYSTEM;
   }
   return ORDO_OK;
+}
+
+/* Run this binary with argv (no shell: paths go as they are), stdout and
+ * stderr to out_path; its exit status, or -1 when it could not run. */
+static int run_to_file(char *const *argv, const char *out_path) {
+  int st = 0;
+  pid_t pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0) {
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+      _exit(127);
+    execv("/proc/self/exe", argv);
+    _exit(127);
+  }
+  if (waitpid(pid, &st, 0) != pid)
+    return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* nftw callback: remove what it is given (depth first). */
+static int remove_entry(const char *path, const struct stat *sb, int type,
+                        struct FTW *ftw) {
+  (void)sb;
+  (void)type;
+  (void)ftw;
+  return remove(path) != 0 ? -1 : 0;
 }
 
 static int child_stop(child *c) {
@@ -459,13 +488,13 @@ static int run_one(const run_args *a, const char *dir, const char *self,
   if (child_stop(&srv) != 0)
     fprintf(stderr, "ordo run: ordo serve did not exit cleanly\n");
   {
-    char vpath[1100], cmd[4600];
+    char vpath[1100];
+    char *vargv[] = {(char *)self,          "verify",   "--workload",
+                     (char *)workload_path, "--ledger", node.url,
+                     "--data",              srv_dir,    "--family",
+                     "mixed",               "--json",   NULL};
     snprintf(vpath, sizeof vpath, "%s/verify-%s.json", dir, strategy);
-    snprintf(cmd, sizeof cmd,
-             "'%s' verify --workload '%s' --ledger '%s' --data '%s' "
-             "--family mixed --json > '%s' 2>&1",
-             self, workload_path, node.url, srv_dir, vpath);
-    int st = system(cmd);
+    int st = run_to_file(vargv, vpath);
     json_t *v = json_load_file(vpath, 0, NULL);
     r->verified = st == 0 && json_is_true(json_object_get(v, "equal"));
     r->differences = (long long)json_array_size(json_object_get(v, "differences"));
@@ -605,11 +634,8 @@ out:
   json_decref(items);
   ordo_workload_free(w);
   curl_global_cleanup();
-  if (a.keep == NULL) {
-    char cmd[1100];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-      fprintf(stderr, "ordo run: could not remove %s\n", dir);
-  }
+  if (a.keep == NULL &&
+      nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    fprintf(stderr, "ordo run: could not remove %s\n", dir);
   return exit_code;
 }
