@@ -41,6 +41,7 @@ struct ordo__wallet {
   unsigned char mk_hash[crypto_generichash_BYTES]; /* to check a second open */
   int opens;        /* under registry->mu */
   atomic_int refs;  /* registry's hold + running commands */
+  ordo_storage_req *close_req; /* made with the open: closing never allocates */
 };
 
 typedef struct wallet_registry {
@@ -76,12 +77,12 @@ static void storage_closed(ordo_storage_req *req) {
   pthread_mutex_unlock(&r->mu);
 }
 
-/* Close a database in the background; the registry counts it so that
- * context shutdown waits until the file is really closed. */
-static void storage_close_async(wallet_registry *r, ordo_storage *st) {
-  ordo_storage_req *req = calloc(1, sizeof(*req));
-  if (req == NULL)
-    abort(); /* a leaked open database is worse than stopping; 100 bytes */
+/* Close a database in the background with req (zeroed, malloc'd by the
+ * caller, who made it before opening: closing cannot fail for memory); the
+ * registry counts it so that context shutdown waits until the file is
+ * really closed. */
+static void storage_close_async(wallet_registry *r, ordo_storage *st,
+                                ordo_storage_req *req) {
   req->opcode = ORDO_STORAGE_CLOSE;
   req->done = storage_closed;
   req->userdata = r;
@@ -123,15 +124,15 @@ static void free_close_req(ordo_storage_req *req) { free(req); }
 
 void ordo__wallet_close_db_async(ordo_ctx *ctx, ordo_storage *st) {
   wallet_registry *r = registry_of(ctx);
+  ordo_storage_req *req = calloc(1, sizeof(*req));
+  if (req == NULL)
+    return; /* out of memory: the database stays open until the process ends */
   if (r != NULL) {
-    storage_close_async(r, st);
+    storage_close_async(r, st, req);
     return;
   }
   /* No registry: the context is shutting down past the wallet module. Close
    * without waiting; the request frees itself. */
-  ordo_storage_req *req = calloc(1, sizeof(*req));
-  if (req == NULL)
-    return;
   req->opcode = ORDO_STORAGE_CLOSE;
   req->done = free_close_req;
   if (st->backend->submit(st, req) != ORDO_OK)
@@ -163,7 +164,7 @@ int ordo__wallet_get(ordo_ctx *ctx, const char *id, ordo__wallet **out) {
 void ordo__wallet_release(ordo__wallet *w) {
   if (w == NULL || atomic_fetch_sub(&w->refs, 1) != 1)
     return;
-  storage_close_async(w->reg, w->st);
+  storage_close_async(w->reg, w->st, w->close_req);
   ordo__wallet_keys_free(w->keys);
   sodium_memzero(w->mk_hash, sizeof(w->mk_hash));
   free(w);
@@ -186,6 +187,7 @@ typedef struct wallet_cmd {
   unsigned char *mk;           /* sodium_malloc'd */
   ordo__wallet_keys *keys;
   ordo_storage *st;            /* open database not yet owned by a wallet */
+  ordo_storage_req *close_req; /* for st, made before it is opened */
   ordo__wallet *shared;        /* OPEN of an already open wallet */
   ordo_storage_req req;
   char *meta;                  /* CREATE: META_SET value; OPEN: wrapped keys */
@@ -194,8 +196,12 @@ typedef struct wallet_cmd {
 
 static void wallet_cmd_free(void *p) {
   wallet_cmd *c = p;
-  if (c->st != NULL && c->reg != NULL)
-    storage_close_async(c->reg, c->st); /* failed half-way: do not leak it */
+  if (c->st != NULL && c->reg != NULL) {
+    /* failed half-way: do not leak it */
+    storage_close_async(c->reg, c->st, c->close_req);
+    c->close_req = NULL;
+  }
+  free(c->close_req);
   if (c->shared != NULL)
     ordo__wallet_release(c->shared);
   ordo__wallet_keys_free(c->keys);
@@ -348,6 +354,13 @@ static wallet_cmd *wallet_cmd_new(ordo_ctx *ctx, wallet_cmd_kind kind) {
   wallet_cmd *c = calloc(1, sizeof(*c));
   if (c == NULL)
     return NULL;
+  /* The request that closes the database this command may open: made now,
+   * so that no path that closes it has to allocate. */
+  c->close_req = calloc(1, sizeof(*c->close_req));
+  if (c->close_req == NULL) {
+    free(c);
+    return NULL;
+  }
   c->kind = kind;
   c->ctx = ctx;
   c->reg = registry_of(ctx);
@@ -622,6 +635,8 @@ static int stage_open_register(ordo_op *op, void *st) {
   if (other == NULL) {
     w->next = c->reg->head;
     c->reg->head = w;
+    w->close_req = c->close_req;
+    c->close_req = NULL;
     c->st = NULL;
     c->keys = NULL;
   }
@@ -794,6 +809,8 @@ static ordo_op *wallet_cmd_start(ordo_ctx *ctx, wallet_cmd_kind kind,
     return NULL;
   wallet_cmd *c = wallet_cmd_new(ctx, kind);
   if (c == NULL || c->reg == NULL) {
+    if (c != NULL)
+      free(c->close_req);
     free(c);
     ordo__set_last_error(ORDO_E_NOMEM, "no memory for a wallet command");
     return NULL;
