@@ -2021,9 +2021,96 @@ static void test_metrics_json_out_of_memory(void **state) {
   ordo_ctx_free(ctx);
 }
 
+/*
+ * A stage publishes its op (release) and returns ORDO__STAGE_ASYNC; another
+ * thread takes it (acquire) and resumes it at once, while the test thread
+ * asks the op to cancel. The resumer writes the op's task (the next stage)
+ * while the canceller looks at it: whether the task is a queued stage must
+ * be read under the executor's lock (TSan: no race on task.kind), and a
+ * cancel that comes too late must not take a queued callback.
+ */
+typedef struct resume_race {
+  atomic_uintptr_t parked; /* the op a stage handed over, or 0 */
+  atomic_int stages;       /* publishing stages run */
+  atomic_int stop;
+  atomic_int callbacks;
+} resume_race;
+
+static int race_publish_stage(ordo_op *op, void *arg) {
+  resume_race *r = arg;
+  atomic_fetch_add(&r->stages, 1);
+  atomic_store_explicit(&r->parked, (uintptr_t)op, memory_order_release);
+  return ORDO__STAGE_ASYNC; /* op may be running its next stage already */
+}
+
+static int race_last_stage(ordo_op *op, void *arg) {
+  (void)op;
+  (void)arg;
+  return ORDO_OK;
+}
+
+static void resume_race_cb(ordo_op *op, void *ud) {
+  (void)op;
+  atomic_fetch_add(&((resume_race *)ud)->callbacks, 1);
+}
+
+static void *race_resumer(void *arg) {
+  resume_race *r = arg;
+  while (!atomic_load(&r->stop)) {
+    uintptr_t p = atomic_exchange_explicit(&r->parked, 0, memory_order_acquire);
+    if (p != 0)
+      ordo__op_resume((ordo_op *)p, ORDO_OK);
+    else
+      sched_yield();
+  }
+  return NULL;
+}
+
+static void test_resume_while_cancel(void **state) {
+  (void)state;
+  enum { ROUNDS = 3000 };
+  ordo_ctx *ctx = ctx_make(2, 1, 0);
+  resume_race r;
+  pthread_t t;
+  int canceled = 0;
+  atomic_init(&r.parked, 0);
+  atomic_init(&r.stages, 0);
+  atomic_init(&r.stop, 0);
+  atomic_init(&r.callbacks, 0);
+  assert_int_equal(pthread_create(&t, NULL, race_resumer, &r), 0);
+  for (int i = 0; i < ROUNDS; i++) {
+    ordo_op *op = ordo__op_new(ctx, &r, NULL);
+    assert_non_null(op);
+    assert_int_equal(ordo__op_add_stage(op, ORDO_CLASS_CHEAP, race_publish_stage),
+                     ORDO_OK);
+    assert_int_equal(ordo__op_add_stage(op, ORDO_CLASS_CHEAP, race_last_stage),
+                     ORDO_OK);
+    assert_int_equal(ordo_op_then(op, resume_race_cb, &r), ORDO_OK);
+    op = ordo__op_start(op);
+    /* From the moment its stage runs: parked, resumed, next stage queued,
+     * running, its callback queued, done. */
+    while (atomic_load(&r.stages) == i)
+      sched_yield();
+    while (ordo_op_status(op) == ORDO_E_PENDING && ordo_op_cancel(op) == ORDO_E_BUSY)
+      sched_yield();
+    int rc = ordo_op_wait(op, -1);
+    assert_true(rc == ORDO_OK || rc == ORDO_E_CANCELED);
+    canceled += rc == ORDO_E_CANCELED;
+    ordo_op_release(op);
+  }
+  atomic_store(&r.stop, 1);
+  pthread_join(t, NULL);
+  /* Every callback delivered, none taken off its queue by a late cancel
+   * (ordo_ctx_free would wait for it forever). */
+  ordo_ctx_free(ctx);
+  assert_int_equal(atomic_load(&r.callbacks), ROUNDS);
+  print_message("resume while cancel: %d of %d canceled\n", canceled, ROUNDS);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_metrics_json_out_of_memory),
+      cmocka_unit_test(test_resume_while_cancel),
       cmocka_unit_test(test_op_wait),
       cmocka_unit_test(test_op_then),
       cmocka_unit_test(test_op_then_after_completion),

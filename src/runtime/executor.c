@@ -9,7 +9,7 @@
  *
  * Which queue a task is on is recorded in task->queued_on, written only under
  * that executor's mu and read without it by the cancel path, which then
- * re-checks under the lock (see ordo__executor_remove).
+ * re-checks under the lock (see ordo__executor_remove_stage).
  */
 #include "runtime/internal.h"
 
@@ -205,10 +205,11 @@ int ordo__executor_push(ordo__executor *ex, ordo__task *task, int admit) {
   return ORDO_OK;
 }
 
-int ordo__executor_remove(ordo__executor *ex, ordo__task *task) {
+int ordo__executor_remove_stage(ordo__executor *ex, ordo__task *task) {
   int removed = 0;
   pthread_mutex_lock(&ex->mu);
-  if (__atomic_load_n(&task->queued_on, __ATOMIC_ACQUIRE) == ex) {
+  if (__atomic_load_n(&task->queued_on, __ATOMIC_ACQUIRE) == ex &&
+      task->kind == ORDO__TASK_STAGE) {
     list_unlink(task);
     set_queued_on(task, NULL);
     ex->depth--;

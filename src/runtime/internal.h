@@ -85,8 +85,10 @@ void ordo__executor_destroy(ordo__executor *ex);
 /* Queue task; admit != 0 applies the queue limit. */
 int ordo__executor_push(ordo__executor *ex, ordo__task *task, int admit);
 
-/* Remove task if it is still queued on ex. Returns 1 if removed. */
-int ordo__executor_remove(ordo__executor *ex, ordo__task *task);
+/* Remove task if it is an op's STAGE still queued on ex. Returns 1 if
+ * removed. task->kind is read under ex->mu, where it cannot change: it is
+ * written only while the task is on no queue. */
+int ordo__executor_remove_stage(ordo__executor *ex, ordo__task *task);
 
 /* Take every queued STAGE task off ex and hand each to fn (shutdown). */
 void ordo__executor_drain_stages(ordo__executor *ex,

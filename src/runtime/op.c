@@ -20,6 +20,10 @@
  *     either "not done" (and the finisher delivers) or "done" (and deliver
  *     themselves): exactly once either way.
  *   - op->task is on at most one queue: the next stage's, or the callback's.
+ *     Its kind and fn are written only while it is on none, by the thread
+ *     about to queue it (a resumer, a finisher); the worker that pops it
+ *     reads them after the queue handoff, and ordo_op_cancel, which may look
+ *     at any time, reads kind only under the queue's lock.
  *   - Stage bookkeeping (stages, next, results) is touched only by the thread
  *     running the op's current stage; queue handoffs order those accesses.
  */
@@ -482,9 +486,11 @@ int ordo_op_cancel(ordo_op *op) {
     ordo__executor *ex = __atomic_load_n(&op->task.queued_on, __ATOMIC_ACQUIRE);
     if (ex == NULL)
       break; /* running, parked ASYNC, or finishing: the flag will be seen */
-    /* It may have moved on since we looked; remove re-checks under ex->mu.
-     * A queued CALLBACK means the op already finished: leave it alone. */
-    if (op->task.kind == ORDO__TASK_STAGE && ordo__executor_remove(ex, &op->task)) {
+    /* It may have moved on since we looked: remove re-checks under ex->mu,
+     * where the task's kind is stable while it is queued (a resumer or a
+     * finisher writes it before queueing it). A queued CALLBACK means the
+     * op already finished: remove leaves it alone. */
+    if (ordo__executor_remove_stage(ex, &op->task)) {
       op_fail(op, ORDO_E_CANCELED, "canceled while queued");
       return ORDO_OK;
     }
