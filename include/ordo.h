@@ -284,10 +284,16 @@ typedef void (*ordo_op_cb)(ordo_op *op, void *userdata);
 ORDO_EXTERN int ordo_op_wait(ordo_op *op, int timeout_ms);
 
 /*
- * Call cb(op, userdata) exactly once when op finishes, on a runtime thread;
- * if op has already finished, cb is queued to run on a runtime thread at once.
- * At most one callback per op: a second call returns ORDO_E_STATE. The op is
- * valid during cb; cb must not block (it runs on an executor thread).
+ * Call cb(op, userdata) exactly once when op finishes, on a runtime thread of
+ * op's context: the thread that finished it, of any class — cheap, heavy, or
+ * the storage or net thread whose work completed it (a database's own
+ * thread); a cheap thread when op finished off the runtime (cancelled from
+ * the caller's thread, resumed by a thread of the caller's) or had finished
+ * before this call. Never inside ordo_op_then itself, never on a thread that
+ * is not the context's. At most one callback per op: a second call returns
+ * ORDO_E_STATE. The op is valid during cb. cb must not block: it holds up
+ * its thread's queue (on a storage thread, that database's later work), and
+ * ordo_op_wait there returns ORDO_E_WOULD_DEADLOCK.
  * After ordo_ctx_free has returned there is no runtime thread left: setting a
  * callback on a finished op then returns ORDO_E_SHUTDOWN and cb never runs.
  */
