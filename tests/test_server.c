@@ -371,6 +371,16 @@ static void test_duplicate_and_limits(void **state) {
   body = dump(item("dup-1", "s2", NULL, "kd", 0));
   assert_int_equal(call(F.port, "POST", "/v1/batches", body, &j), 202);
   json_decref(j);
+  /* The same again (a retry): 200, "already enqueued". */
+  assert_int_equal(call(F.port, "POST", "/v1/batches", body, &j), 200);
+  assert_string_equal(
+      json_string_value(json_object_get(
+          json_array_get(json_object_get(j, "batches"), 0), "result")),
+      "already enqueued");
+  json_decref(j);
+  free(body);
+  /* Another batch under that id: 409. */
+  body = dump(item("dup-1", "s2", NULL, "kx", 0));
   assert_int_equal(call(F.port, "POST", "/v1/batches", body, &j), 409);
   assert_string_equal(err_name(j), "ORDO_E_EXISTS");
   json_decref(j);
@@ -1913,6 +1923,150 @@ static void test_out_of_memory(void **state) {
   support_rmdir_all(dir);
 }
 
+/* ---- cancel, idempotent enqueue, dep timeouts in the config ------------- */
+
+/* The "result" of item i of a POST /v1/batches answer. */
+static const char *item_result(json_t *j, size_t i) {
+  return json_string_value(json_object_get(
+      json_array_get(json_object_get(j, "batches"), i), "result"));
+}
+
+/* A journal-only server: DELETE ends a WAITING batch INVALID "cancelled"
+ * and its dependant cascades; DELETE of a finished or unknown batch is
+ * 409 / 404. A request sent again is safe: every item there already with
+ * the same content -> 200 "already enqueued"; new and old mixed -> 202,
+ * each item saying which; an item under an existing id with other
+ * content -> 409 naming it, nothing of the request enqueued. The
+ * services config takes dep_timeout_s. */
+static void test_cancel_and_retry(void **state) {
+  ordo_server_options o;
+  ordo_server *s = NULL;
+  char *dir = tmpdir(), explain[256];
+  json_t *j;
+  (void)state;
+  ordo_server_options_init(&o);
+  o.port = -1;
+  o.data_dir = dir;
+  o.services_json = "{\"c\":{\"dep_timeout_s\":30}}";
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+
+  assert_int_equal(
+      handle_json(s, "POST", "/v1/batches",
+                  "[{\"id\":\"W1\",\"service\":\"c\",\"writes\":[\"k\"],"
+                  "\"deps\":[\"never\"]},{\"id\":\"W2\",\"service\":\"d\","
+                  "\"deps\":[\"W1\"]},{\"id\":\"W3\",\"service\":\"c\","
+                  "\"writes\":[\"k\"]}]",
+                  &j),
+      202);
+  assert_string_equal(item_result(j, 0), "enqueued");
+  json_decref(j);
+  assert_string_equal(batch_state(s, "W1", NULL, 0), "WAITING");
+  assert_string_equal(batch_state(s, "W3", explain, sizeof explain),
+                      "WAITING");
+  assert_int_equal(handle_json(s, "DELETE", "/v1/batches/W1", NULL, &j), 200);
+  assert_string_equal(json_string_value(json_object_get(j, "state")),
+                      "INVALID");
+  assert_string_equal(json_string_value(json_object_get(j, "reason")),
+                      "cancelled");
+  json_decref(j);
+  assert_string_equal(batch_state(s, "W2", NULL, 0), "INVALID");
+  assert_string_equal(batch_state(s, "W3", NULL, 0), "QUEUED"); /* k free */
+  assert_int_equal(handle_json(s, "DELETE", "/v1/batches/W1", NULL, &j), 409);
+  assert_string_equal(err_name(j), "ORDO_E_STATE");
+  assert_non_null(strstr(err_msg(j), "already INVALID"));
+  json_decref(j);
+  assert_int_equal(handle_json(s, "DELETE", "/v1/batches/nope", NULL, &j),
+                   404);
+  json_decref(j);
+  assert_int_equal(handle_json(s, "PUT", "/v1/batches/W3", NULL, &j), 405);
+  json_decref(j);
+
+  /* Retries. */
+  {
+    static const char two[] =
+        "[{\"id\":\"R1\",\"service\":\"r\",\"writes\":[\"a\"]},"
+        "{\"id\":\"R2\",\"service\":\"r\",\"reads\":[\"a\"],\"deps\":[\"R1\"]}]";
+    assert_int_equal(handle_json(s, "POST", "/v1/batches", two, &j), 202);
+    json_decref(j);
+    assert_int_equal(handle_json(s, "POST", "/v1/batches", two, &j), 200);
+    assert_string_equal(item_result(j, 0), "already enqueued");
+    assert_string_equal(item_result(j, 1), "already enqueued");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "batches"), 1),
+                            "state")),
+                        "WAITING");
+    json_decref(j);
+    assert_int_equal(
+        handle_json(s, "POST", "/v1/batches",
+                    "[{\"id\":\"R1\",\"service\":\"r\",\"writes\":[\"a\"]},"
+                    "{\"id\":\"R3\",\"service\":\"r\"}]",
+                    &j),
+        202);
+    assert_string_equal(item_result(j, 0), "already enqueued");
+    assert_string_equal(item_result(j, 1), "enqueued");
+    json_decref(j);
+    assert_int_equal(
+        handle_json(s, "POST", "/v1/batches",
+                    "[{\"id\":\"R4\",\"service\":\"r\"},"
+                    "{\"id\":\"R2\",\"service\":\"r\",\"reads\":[\"b\"]}]",
+                    &j),
+        409);
+    assert_string_equal(err_name(j), "ORDO_E_EXISTS");
+    assert_non_null(strstr(err_msg(j), "item 1"));
+    assert_non_null(strstr(err_msg(j), "other content"));
+    json_decref(j);
+    assert_int_equal(handle_json(s, "GET", "/v1/batches/R4", NULL, &j), 404);
+    json_decref(j);
+  }
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  support_rmdir_all(dir);
+  /* The config's services policy: dep_timeout_s, a number of seconds. */
+  ordo_server_options_init(&o);
+  assert_int_equal(ordo_server_options_from_json(
+                       &o, "{\"services\":{\"s\":{\"dep_timeout_s\":2.5}}}"),
+                   ORDO_OK);
+  assert_int_equal(ordo_server_options_from_json(
+                       &o, "{\"services\":{\"s\":{\"dep_timeout_s\":-1}}}"),
+                   ORDO_E_CONFIG);
+  assert_int_equal(ordo_server_options_from_json(
+                       &o, "{\"services\":{\"s\":{\"dep_timeout_s\":\"1\"}}}"),
+                   ORDO_E_CONFIG);
+  ordo_server_options_clear(&o);
+}
+
+/* A batch at the ledger (SUBMITTED: the ledger is down, so no verdict
+ * comes) cannot be cancelled: 409 saying why. */
+static void test_cancel_submitted(void **state) {
+  ordo_server_options o;
+  ordo_server *s = NULL;
+  char *dir = tmpdir(), *body;
+  const char *st = "";
+  json_t *j;
+  (void)state;
+  ordo_server_options_init(&o);
+  o.port = -1;
+  o.data_dir = dir;
+  o.ledger_url = "http://127.0.0.1:1"; /* nothing listens there */
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+  body = dump(item("S1", "s", NULL, "ks", 0));
+  assert_int_equal(handle_json(s, "POST", "/v1/batches", body, &j), 202);
+  json_decref(j);
+  free(body);
+  for (int i = 0; i < 1000; i++) {
+    st = batch_state(s, "S1", NULL, 0);
+    if (strcmp(st, "SUBMITTED") == 0)
+      break;
+    sleep_ms(10);
+  }
+  assert_string_equal(st, "SUBMITTED");
+  assert_int_equal(handle_json(s, "DELETE", "/v1/batches/S1", NULL, &j), 409);
+  assert_string_equal(err_name(j), "ORDO_E_STATE");
+  assert_non_null(strstr(err_msg(j), "verdict will come"));
+  json_decref(j);
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
 int main(void) {
   const struct CMUnitTest http_tests[] = {
       cmocka_unit_test(test_auth),
@@ -1930,6 +2084,8 @@ int main(void) {
       cmocka_unit_test(test_signing_key_file),
       cmocka_unit_test(test_ledger_down),
       cmocka_unit_test(test_refused_batches_split),
+      cmocka_unit_test(test_cancel_and_retry),
+      cmocka_unit_test(test_cancel_submitted),
   };
   const struct CMUnitTest alone[] = {
       cmocka_unit_test(test_rate_limit),

@@ -1110,18 +1110,17 @@ static void add_req(ordo_storage_req *r, unsigned char name[8],
 }
 
 /*
- * Under j->mu: write the enq records of w (evs[k] and sp[k]'s payload for
- * the new batches k < m) as ONE storage request: a single ADD,
- * or a BATCH of ADDs (one transaction, all or nothing), so that after a
- * crash a request's batches are all on disk or none is. m == 0 (every
- * batch was there already): a read that completes after every earlier
- * write, so that the answer waits until those batches are durable too.
- * Returns ORDO_OK (w's done settles it) or an error, w settled.
+ * Under j->mu: make w's ONE storage request for the enq records of the new
+ * batches (evs[k] and sp[k]'s payload, k < m): a single ADD, or a BATCH of
+ * ADDs (one transaction, all or nothing), so that after a crash a
+ * request's batches are all on disk or none is. m == 0 (every batch was
+ * there already): a read that completes after every earlier write, so
+ * that the answer waits until those batches are durable too. ORDO_OK or
+ * ORDO_E_NOMEM (w is freed with its op).
  */
-static int enq_submit(ordo_journal *j, jwrite *w, json_t *const *evs,
-                      const ordo_queue_batch_spec *const *sp, size_t m) {
+static int enq_prepare(ordo_journal *j, jwrite *w, json_t *const *evs,
+                       const ordo_queue_batch_spec *const *sp, size_t m) {
   size_t k;
-  int rc;
   w->j = j;
   w->req.done = write_done;
   if (m == 0) {
@@ -1132,20 +1131,20 @@ static int enq_submit(ordo_journal *j, jwrite *w, json_t *const *evs,
   } else if (m == 1) {
     if ((w->value = record_value(evs[0], sp[0]->payload, sp[0]->payload_len,
                                  &w->value_len)) == NULL)
-      goto nomem;
+      return ORDO_E_NOMEM;
     be64(w->name, j->next_event);
     add_req(&w->req, w->name, w->value, w->value_len);
   } else {
     if ((w->subs = calloc(m, sizeof(*w->subs))) == NULL ||
         (w->values = calloc(m, sizeof(*w->values))) == NULL ||
         (w->names = calloc(m, sizeof(*w->names))) == NULL)
-      goto nomem;
+      return ORDO_E_NOMEM;
     w->nsubs = m;
     for (k = 0; k < m; k++) {
       size_t len = 0;
       if ((w->values[k] = record_value(evs[k], sp[k]->payload,
                                        sp[k]->payload_len, &len)) == NULL)
-        goto nomem;
+        return ORDO_E_NOMEM;
       be64(w->names[k], j->next_event + k);
       add_req(&w->subs[k], w->names[k], w->values[k], len);
     }
@@ -1153,7 +1152,12 @@ static int enq_submit(ordo_journal *j, jwrite *w, json_t *const *evs,
     w->req.batch = w->subs;
     w->req.nbatch = m;
   }
-  rc = j->st->backend->submit(j->st, &w->req);
+  return ORDO_OK;
+}
+
+/* Under j->mu, after enq_prepare: submit w's request (m records). */
+static int enq_send(ordo_journal *j, jwrite *w, size_t m) {
+  int rc = j->st->backend->submit(j->st, &w->req);
   if (rc != ORDO_OK) {
     journal_fail(j, rc, "the storage backend refused a journal write");
     jwrite_settle(w, ORDO_E_STORAGE, j->failed_message);
@@ -1162,12 +1166,6 @@ static int enq_submit(ordo_journal *j, jwrite *w, json_t *const *evs,
   j->next_event += m;
   j->records += m;
   return ORDO_OK;
-nomem:
-  /* The batches are in the queue, held, never journaled: stop the queue so
-   * that none goes out; a reopen repairs it (see ordo_journal_enqueue). */
-  journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
-  jwrite_settle(w, ORDO_E_STORAGE, "journal: out of memory");
-  return ORDO_E_STORAGE;
 }
 
 /* The answer for a batch that is there already, identically. */
@@ -1292,12 +1290,6 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
       break;
     }
   }
-  if (rc == ORDO_OK && m > 0 &&
-      (rc = ordo_queue_enqueue_many(j->q, nsp, m, seqs, &k)) != ORDO_OK) {
-    bb = nidx[k];
-    if (rc == ORDO_E_NOMEM && k > 0) /* held, never to be journaled */
-      journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
-  }
   if (rc != ORDO_OK) {
     pthread_mutex_unlock(&j->mu);
     if (bad != NULL)
@@ -1305,7 +1297,14 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
     jwrite_settle(w, rc, ordo_last_error_message());
     goto out;
   }
-  /* The answer, in request order; the records of the new batches. */
+  /* Everything that can fail for want of memory comes before the queue
+   * changes (the answer, the records with the seqs the batches will get,
+   * the ids to release): after it, a failure could only stop the journal. */
+  {
+    uint64_t base = ordo_queue_next_seq(j->q);
+    for (k = 0; k < m; k++)
+      nsp[k].seq = seqs[k] = base + k;
+  }
   for (i = 0, k = 0; i < n && rc == ORDO_OK; i++) {
     json_t *it;
     if (k < m && nidx[k] == i) {
@@ -1333,16 +1332,25 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
   for (k = 0; rc == ORDO_OK && k < m; k++)
     if ((w->release_ids[w->nrelease++] = jstrdup(nsp[k].id)) == NULL)
       rc = ORDO_E_NOMEM;
+  if (rc == ORDO_OK)
+    rc = enq_prepare(j, w, nev, nsrc, m);
   if (rc != ORDO_OK) {
-    if (m > 0)
+    pthread_mutex_unlock(&j->mu);
+    jwrite_settle(w, ORDO_E_NOMEM, "journal: out of memory");
+    goto out;
+  }
+  if (m > 0 &&
+      (rc = ordo_queue_enqueue_many(j->q, nsp, m, NULL, &k)) != ORDO_OK) {
+    if (rc == ORDO_E_NOMEM && k > 0) /* held, never to be journaled */
       journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
     pthread_mutex_unlock(&j->mu);
-    jwrite_settle(w, m > 0 ? ORDO_E_STORAGE : ORDO_E_NOMEM,
-                  "journal: out of memory");
+    if (bad != NULL)
+      *bad = nidx[k];
+    jwrite_settle(w, rc, ordo_last_error_message());
     goto out;
   }
   /* Settles w itself on failure (and fails the journal). */
-  (void)enq_submit(j, w, nev, nsrc, m);
+  (void)enq_send(j, w, m);
   pthread_mutex_unlock(&j->mu);
 out:
   for (i = 0; evs != NULL && i < n; i++)
@@ -1531,6 +1539,22 @@ ordo_op *ordo_journal_cancel(ordo_journal *j, const char *id) {
     rc = ordo__set_last_error(ORDO_E_STATE, "cancel %s: the batch is UNKNOWN: "
                               "it was sent before a restart and its verdict "
                               "will come from the ledger", id);
+  t = wall_ms();
+  /* The answer and the record before the queue changes: after it, a
+   * failure for want of memory could only stop the journal. The op is
+   * answered once the record is durable: a cancel lost in a crash would
+   * let the batch go to the ledger after its caller was told it never
+   * would. */
+  if (rc == ORDO_OK) {
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:I}", "e", "cancel", "id", id,
+                           "reason", "cancelled", "t", (json_int_t)t);
+    w->result = json_pack("{s:s, s:s, s:s}", "id", id, "state", "INVALID",
+                          "reason", "cancelled");
+    if (ev == NULL || w->result == NULL ||
+        (w->value = record_value(ev, NULL, 0, &w->value_len)) == NULL)
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "journal: out of memory");
+    json_decref(ev);
+  }
   if (rc == ORDO_OK)
     rc = ordo_queue_cancel(j->q, id, "cancelled");
   if (rc != ORDO_OK) {
@@ -1538,30 +1562,12 @@ ordo_op *ordo_journal_cancel(ordo_journal *j, const char *id) {
     jwrite_settle(w, rc, ordo_last_error_message());
     return op;
   }
-  t = wall_ms();
   note_finish(j, id, t);
-  w->result = json_pack("{s:s, s:s, s:s}", "id", id, "state", "INVALID",
-                        "reason", "cancelled");
-  if (w->result == NULL) {
-    /* Cancelled in memory, not journaled: stop the queue (see enqueue). */
-    journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
-    pthread_mutex_unlock(&j->mu);
-    jwrite_settle(w, ORDO_E_STORAGE, "journal: out of memory");
-    return op;
-  }
-  {
-    /* Answered once durable: a cancel lost in a crash would let the batch
-     * go to the ledger after its caller was told it never would. */
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:I}", "e", "cancel", "id", id,
-                           "reason", "cancelled", "t", (json_int_t)t);
-    if (ev == NULL) {
-      journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
-      jwrite_settle(w, ORDO_E_STORAGE, "journal: out of memory");
-    } else {
-      (void)journal_write(j, w, ev, NULL, 0); /* settles w on failure */
-      json_decref(ev);
-    }
-  }
+  w->j = j;
+  w->req.done = write_done;
+  be64(w->name, j->next_event);
+  add_req(&w->req, w->name, w->value, w->value_len);
+  (void)enq_send(j, w, 1); /* settles w on failure */
   pthread_mutex_unlock(&j->mu);
   return op;
 }

@@ -2389,6 +2389,10 @@ int ordo_queue_next_expiry(const ordo_queue *q, uint64_t *when_ms) {
   return any;
 }
 
+uint64_t ordo_queue_next_seq(const ordo_queue *q) {
+  return q != NULL ? q->next_seq : 0;
+}
+
 int ordo_queue_batch_digest(const ordo_queue *q, const char *id,
                             const unsigned char **digest) {
   const qbatch *b;

@@ -296,6 +296,10 @@ int ordo_queue_next_expiry(const ordo_queue *q, uint64_t *when_ms);
  * on_invalid applies. */
 int ordo_queue_expire_id(ordo_queue *q, const char *id, const char *reason);
 
+/* The seq the next batch enqueued with seq 0 gets (the journal writes a
+ * request's records, seqs in them, before the queue takes the batches). */
+uint64_t ordo_queue_next_seq(const ordo_queue *q);
+
 /* *digest gets the batch's content digest (queue-owned,
  * ORDO_QUEUE_DIGEST_BYTES bytes, valid until ordo_queue_free), or NULL if
  * it was enqueued without one. ORDO_E_NOT_FOUND. */

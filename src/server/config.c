@@ -207,9 +207,13 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
     }
     json_object_foreach(v, svc, pol) {
       json_t *oi = json_object_get(pol, "on_invalid"),
-             *cap = json_object_get(pol, "max_in_flight");
+             *cap = json_object_get(pol, "max_in_flight"),
+             *dt = json_object_get(pol, "dep_timeout_s");
       if (!json_is_object(pol) ||
-          json_object_size(pol) != (size_t)(oi != NULL) + (cap != NULL) ||
+          json_object_size(pol) !=
+              (size_t)(oi != NULL) + (cap != NULL) + (dt != NULL) ||
+          (dt != NULL && (!json_is_number(dt) || !(json_number_value(dt) >= 0) ||
+                          json_number_value(dt) > 1e9)) ||
           (oi != NULL && (!json_is_string(oi) ||
                           (strcmp(json_string_value(oi), "skip") != 0 &&
                            strcmp(json_string_value(oi), "halt") != 0))) ||
@@ -219,7 +223,8 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
           svc[0] == '\0') {
         rc = ordo__set_last_error(ORDO_E_CONFIG, "config: services.'%.64s' "
                                   "must be {\"on_invalid\":\"skip\"|\"halt\","
-                                  "\"max_in_flight\":N}", svc);
+                                  "\"max_in_flight\":N,\"dep_timeout_s\":S}",
+                                  svc);
         goto done;
       }
     }

@@ -653,92 +653,85 @@ static int item_from_json(ordo_server *srv, json_t *o, const char *service,
   return batch != NULL ? item_batch(it, batch, why, whylen) : ORDO_OK;
 }
 
-/* 1 (with a 409 made) when the journal has a batch with its ledger id:
- * the same signed batch must not be queued twice under two ids. */
-static int ledger_dup(ordo_server *srv, const item *it, const char *what,
-                      size_t i, ordo_server_response *resp, int *rc) {
-  char *first = NULL;
-  int r;
-  if (it->sp.ledger_id == NULL)
-    return 0;
-  r = ordo_journal_ledger_find(srv->j, it->sp.ledger_id, &first);
-  if (r == ORDO_E_NOT_FOUND)
-    return 0;
-  if (r != ORDO_OK)
-    *rc = srv_reply(resp, 500, NULL);
-  else
-    *rc = srv_error(resp, 409, ORDO_E_EXISTS, "%s %zu: ledger batch %.16s… "
-                    "is already queued as %s", what, i, it->sp.ledger_id,
-                    first);
-  free(first);
-  return 1;
-}
-
-/* The answer to a request whose items are checked: enqueue them in order,
- * wait for every op, 202 with their seqs. */
+/*
+ * The answer to a request whose items are checked: enqueue them all in one
+ * journal call (one storage transaction: after a crash all of the request
+ * is on disk or none of it), wait, and answer. A batch that is there
+ * already with the same content (a client's retry) is reported, not
+ * enqueued again: every item there already -> 200, else 202, each item
+ * saying "enqueued" or "already enqueued". Any item refused (another batch
+ * under its id, its signed batch queued under another id) -> 409 naming
+ * it, and nothing of the request is enqueued. what: "item" or "batch".
+ */
 static int enqueue_items(ordo_server *srv, item *it, size_t n,
-                         ordo_server_response *resp) {
-  ordo_op **ops = calloc(n, sizeof *ops);
-  json_t *done = json_array();
+                         const char *what, ordo_server_response *resp) {
+  ordo_queue_batch_spec *specs = calloc(n, sizeof *specs);
+  json_t *r = NULL, *arr, *e;
   unsigned long long t0;
-  size_t i;
-  int first_rc = ORDO_OK;
-  char first_msg[512] = "";
+  size_t i, bad = (size_t)-1, fresh = 0;
+  ordo_op *op;
+  int rc;
 
-  if (ops == NULL || done == NULL) {
-    free(ops);
-    json_decref(done);
+  if (specs == NULL)
+    return srv_reply(resp, 500, NULL);
+  for (i = 0; i < n; i++)
+    specs[i] = it[i].sp;
+  t0 = ordo__now_ns();
+  op = ordo_journal_enqueue_many(srv->j, specs, n, &bad); /* copies */
+  free(specs);
+  rc = srv_wait(srv, op);
+  if (rc != ORDO_OK) {
+    char msg[600];
+    const char *why = op != NULL && rc != ORDO_E_TIMEOUT ? ordo_op_message(op)
+                                                        : ordo_strerror(rc);
+    if (why == NULL || why[0] == '\0')
+      why = ordo_strerror(rc);
+    if (bad != (size_t)-1)
+      snprintf(msg, sizeof msg, "%s %zu: %s", what, bad, why);
+    else
+      snprintf(msg, sizeof msg, "%s", why);
+    ordo_op_release(op);
+    /* A write failure fails the request whole: none of it was enqueued. */
+    return srv_error(resp, srv_http_status(rc), rc, "%s", msg);
+  }
+  {
+    const char *res = ordo_op_result(op);
+    r = res != NULL ? json_loads(res, 0, NULL) : NULL;
+  }
+  ordo_op_release(op);
+  arr = json_object_get(r, "batches");
+  if (!json_is_array(arr)) {
+    json_decref(r);
     return srv_reply(resp, 500, NULL);
   }
-  t0 = ordo__now_ns();
-  for (i = 0; i < n; i++)
-    ops[i] = ordo_journal_enqueue(srv->j, &it[i].sp); /* copies */
-  for (i = 0; i < n; i++) {
-    int rc = srv_wait(srv, ops[i]);
-    if (rc == ORDO_OK) {
-      double s = (double)(ordo__now_ns() - t0) / 1e9;
-      size_t b;
-      const char *res = ordo_op_result(ops[i]);
-      json_t *r = res != NULL ? json_loads(res, 0, NULL) : NULL;
-      if (r == NULL || json_array_append_new(done, r) != 0)
-        first_rc = first_rc != ORDO_OK ? first_rc : ORDO_E_NOMEM;
-      pthread_mutex_lock(&srv->stat_mu);
-      for (b = 0; b + 1 < SRV_HIST_N && s > srv_hist_le[b]; b++)
-        ;
-      srv->hist[b]++;
-      srv->hist_sum += s;
-      srv->hist_count++;
-      srv->enqueued++;
-      pthread_mutex_unlock(&srv->stat_mu);
-    } else if (first_rc == ORDO_OK) {
-      first_rc = rc;
-      snprintf(first_msg, sizeof first_msg, "item %zu: %s", i,
-               ops[i] != NULL && rc != ORDO_E_TIMEOUT
-                   ? ordo_op_message(ops[i])
-                   : ordo_strerror(rc));
+  json_array_foreach(arr, i, e) {
+    int already = json_is_true(json_object_get(e, "already_enqueued"));
+    json_object_del(e, "already_enqueued");
+    if (json_object_set_new(e, "result", json_string(already
+                                                         ? "already enqueued"
+                                                         : "enqueued"))) {
+      json_decref(r);
+      return srv_reply(resp, 500, NULL);
     }
-    ordo_op_release(ops[i]);
+    if (!already)
+      fresh++;
   }
-  free(ops);
-  /* New batches may be ready: the submitter sends them now, not at its
-   * next status answer. */
-  ordo_submitter_wake(srv->sub);
-  if (first_rc == ORDO_OK)
-    return srv_reply(resp, 202, json_pack("{s:o}", "batches", done));
-  {
-    /* Some may have been journaled (a racing duplicate, a failed disk):
-     * say which. */
-    json_t *e = error_json(first_rc, first_msg[0] != '\0'
-                                         ? first_msg
-                                         : ordo_strerror(first_rc));
-    if (e == NULL) {
-      json_decref(done);
-    } else if (json_object_set_new(e, "batches", done) != 0) {
-      json_decref(e); /* done went with the failed set: it steals */
-      e = NULL;
-    }
-    return srv_reply(resp, srv_http_status(first_rc), e);
+  if (fresh > 0) {
+    double s = (double)(ordo__now_ns() - t0) / 1e9;
+    size_t b;
+    pthread_mutex_lock(&srv->stat_mu);
+    for (b = 0; b + 1 < SRV_HIST_N && s > srv_hist_le[b]; b++)
+      ;
+    srv->hist[b] += fresh;
+    srv->hist_sum += s * (double)fresh;
+    srv->hist_count += fresh;
+    srv->enqueued += fresh;
+    pthread_mutex_unlock(&srv->stat_mu);
+    /* New batches may be ready: the submitter sends them now, not at its
+     * next status answer. */
+    ordo_submitter_wake(srv->sub);
   }
+  return srv_reply(resp, fresh > 0 ? 202 : 200, r);
 }
 
 /* The service of a raw BatchList (header, query, "default"); NULL with an
@@ -823,22 +816,16 @@ static int post_raw(ordo_server *srv, const ordo_server_request *req,
       goto out;
     }
     it[i].sp.payload = it[i].payload;
-    if (ledger_dup(srv, &it[i], "batch", i, resp, &rc))
-      goto out;
     for (k = 0; k < i; k++)
       if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
         rc = srv_error(resp, 409, ORDO_E_EXISTS, "batch %zu: the same batch "
                        "as batch %zu", i, k);
         goto out;
       }
-    if (ordo_journal_batch_status(srv->j, it[i].sp.id, NULL, NULL, NULL) ==
-        ORDO_OK) {
-      rc = srv_error(resp, 409, ORDO_E_EXISTS, "batch %zu: %.16s… is "
-                     "already enqueued", i, it[i].sp.id);
-      goto out;
-    }
   }
-  rc = enqueue_items(srv, it, n, resp);
+  /* What the journal has already (the same batch: a retry; or its id
+   * under another content) is decided there, atomically. */
+  rc = enqueue_items(srv, it, n, "batch", resp);
 out:
   items_free(it, n);
   ordo_ledger_batchlist_free(bl);
@@ -917,16 +904,8 @@ static int post_batches(ordo_server *srv, const ordo_server_request *req,
         goto out;
       }
     }
-    if (ledger_dup(srv, &it[i], "item", i, resp, &rc))
-      goto out;
-    if (ordo_journal_batch_status(srv->j, it[i].sp.id, NULL, NULL, NULL) ==
-        ORDO_OK) {
-      rc = srv_error(resp, 409, ORDO_E_EXISTS, "item %zu: batch '%s' is "
-                     "already enqueued", i, it[i].sp.id);
-      goto out;
-    }
   }
-  rc = enqueue_items(srv, it, n, resp);
+  rc = enqueue_items(srv, it, n, "item", resp);
 out:
   items_free(it, n);
   json_decref(body);
@@ -961,6 +940,30 @@ static int get_batch(ordo_server *srv, const char *id,
     o = NULL;
   }
   return srv_reply(resp, 200, o);
+}
+
+/* DELETE /v1/batches/{id}: cancel a batch not yet sent (QUEUED or
+ * WAITING): 200 with its new status; 404; 409 for one the ledger has
+ * (SUBMITTED, UNKNOWN: its verdict will come) or one already finished. */
+static int delete_batch(ordo_server *srv, const char *id,
+                        ordo_server_response *resp) {
+  ordo_op *op = ordo_journal_cancel(srv->j, id);
+  int rc = srv_wait(srv, op);
+  if (rc != ORDO_OK) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s",
+             op != NULL && rc != ORDO_E_TIMEOUT && ordo_op_message(op)[0]
+                 ? ordo_op_message(op)
+                 : ordo_strerror(rc));
+    ordo_op_release(op);
+    if (rc == ORDO_E_NOT_FOUND)
+      return srv_error(resp, 404, rc, "no batch with that id");
+    return srv_error(resp, rc == ORDO_E_STATE ? 409 : srv_http_status(rc), rc,
+                     "%s", msg);
+  }
+  ordo_op_release(op);
+  ordo_submitter_wake(srv->sub); /* its locks are free: others may go */
+  return get_batch(srv, id, resp);
 }
 
 static int get_service(ordo_server *srv, const char *svc,
@@ -1145,9 +1148,12 @@ int srv_dispatch(ordo_server *srv, const ordo_server_request *req,
   if (strcmp(p, "/v1/batches") == 0)
     return post ? post_batches(srv, req, resp)
                 : method_not_allowed(resp, "POST");
-  if (strncmp(p, "/v1/batches/", 12) == 0 && p[12] != '\0')
+  if (strncmp(p, "/v1/batches/", 12) == 0 && p[12] != '\0') {
+    if (strcmp(m, "DELETE") == 0)
+      return delete_batch(srv, p + 12, resp);
     return get ? get_batch(srv, p + 12, resp)
-               : method_not_allowed(resp, "GET");
+               : method_not_allowed(resp, "GET, DELETE");
+  }
   if (strcmp(p, "/v1/queue") == 0)
     return get ? get_queue(srv, resp) : method_not_allowed(resp, "GET");
   if (strncmp(p, "/v1/services/", 13) == 0 && p[13] != '\0') {
