@@ -131,6 +131,7 @@ _PROTOTYPES = {
     "ordo_journal_totals_json": (c_void_p, [c_void_p]),
     "ordo_journal_set_policy_json": (c_int, [c_void_p, c_char_p, c_char_p]),
     "ordo_journal_resume": (c_int, [c_void_p, c_char_p]),
+    "ordo_journal_cancel": (c_void_p, [c_void_p, c_char_p]),
 }
 
 

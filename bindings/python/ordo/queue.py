@@ -77,7 +77,9 @@ class Queue:
     def enqueue_async(self, batch, payload=None):
         """Enqueue a batch {"id", "service", "reads"?, "writes"?, "deps"?};
         payload (bytes) is sent base64. The op's result, once the batch is
-        durable: {"id", "seq"}. ExistsError for an id already enqueued."""
+        durable: {"id", "seq"}. The same batch again (a retry: same id and
+        content) is safe: {"id", "seq", "already_enqueued": True, "state"}.
+        ExistsError for an id already enqueued with other content."""
         b = dict(batch)
         if payload is not None:
             b["payload"] = payload
@@ -122,14 +124,17 @@ class Queue:
         return self._json(p)
 
     def set_policy(self, service, policy=None, *, on_invalid=None,
-                   max_in_flight=None):
-        """A service's policy: on_invalid "skip" | "halt", max_in_flight N
-        (or a policy dict)."""
+                   max_in_flight=None, dep_timeout_s=None):
+        """A service's policy: on_invalid "skip" | "halt", max_in_flight N,
+        dep_timeout_s S (a batch whose dep is not enqueued within S seconds
+        of it ends INVALID; 0: no limit) (or a policy dict)."""
         pol = dict(policy or {})
         if on_invalid is not None:
             pol["on_invalid"] = on_invalid
         if max_in_flight is not None:
             pol["max_in_flight"] = max_in_flight
+        if dep_timeout_s is not None:
+            pol["dep_timeout_s"] = dep_timeout_s
         check(_lib.lib().ordo_journal_set_policy_json(
             self._handle(), _s(service, "service"), _js(pol)))
 
@@ -137,3 +142,18 @@ class Queue:
         """Let a halted service go on; StateError if it is not halted."""
         check(_lib.lib().ordo_journal_resume(self._handle(),
                                              _s(service, "service")))
+
+    def cancel_async(self, batch_id):
+        """Cancel a batch not yet sent (QUEUED or WAITING): it ends INVALID
+        with reason "cancelled", its locks released, its dependants INVALID
+        in turn. The op's result, once the cancel is durable: {"id",
+        "state": "INVALID", "reason": "cancelled"}. NotFoundError; StateError
+        for a batch the ledger has (SUBMITTED, UNKNOWN) or one finished."""
+        ptr = _lib.lib().ordo_journal_cancel(self._handle(),
+                                             _s(batch_id, "batch_id"))
+        return Op(ptr, what="journal_cancel")
+
+    def cancel(self, batch_id):
+        """Blocking cancel_async: returns {"id", "state", "reason"}."""
+        with self.cancel_async(batch_id) as op:
+            return op.result()

@@ -83,3 +83,39 @@ def test_context_close_closes_queue(tmp_path):
     c.close()
     with pytest.raises(ordo.StateError):
         q.totals()
+
+
+def test_cancel_retry_and_dep_timeout(ctx, tmp_path):
+    path = tmp_path / "c.db"
+    with ordo.Queue(ctx, path) as q:
+        q.set_policy("s", dep_timeout_s=30)
+        q.enqueue({"id": "A", "service": "s", "writes": ["k"],
+                   "deps": ["never"]})
+        q.enqueue({"id": "B", "service": "t", "deps": ["A"]})
+        q.enqueue({"id": "C", "service": "s", "writes": ["k"]})
+        assert q.status("C")["state"] == "WAITING"  # behind A's lock
+        # The same batch again is safe; other content under its id is not.
+        again = q.enqueue({"id": "C", "service": "s", "writes": ["k"]})
+        assert again["already_enqueued"] is True and again["seq"] == 3
+        with pytest.raises(ordo.ExistsError):
+            q.enqueue({"id": "C", "service": "s", "writes": ["j"]})
+        # Cancel, blocking: A ends INVALID, B cascades, C is free.
+        r = q.cancel("A")
+        assert r == {"id": "A", "state": "INVALID", "reason": "cancelled"}
+        assert q.status("B")["state"] == "INVALID"
+        assert q.status("C")["state"] == "QUEUED"
+        with pytest.raises(ordo.StateError):
+            q.cancel("A")  # already INVALID
+        with pytest.raises(ordo.NotFoundError):
+            q.cancel("nope")
+
+        # Awaited.
+        async def main():
+            return await q.cancel_async("C")
+        assert asyncio.run(main())["state"] == "INVALID"
+        with pytest.raises(ordo.ConfigError):
+            q.set_policy("s", dep_timeout_s=-1)
+    with ordo.Queue(ctx, path, create=False) as q:  # replayed
+        assert q.status("A")["reason"] == "cancelled"
+        assert q.status("B")["state"] == "INVALID"
+        assert q.status("C")["state"] == "INVALID"
