@@ -96,6 +96,9 @@ struct ordo_server {
   int conn_stop;
   pthread_t reaper;
   int has_reaper;
+  struct srv_linger *lingers; /* sockets answered early, drained until the
+                                 client closes (under conn_mu) */
+  size_t nlingers;
 };
 
 /* ---- answers (handle.c) ------------------------------------------------- */

@@ -22,6 +22,15 @@
  * under conn_mu, so the socket is still open: libmicrohttpd takes it off
  * the list before closing it) every connection past its deadline, and the
  * connection's thread then sees end-of-file and closes it.
+ *
+ * Lingering close: a connection answered from its headers is closed with
+ * its body unread, and closing a socket with unread bytes resets it, which
+ * can destroy the answer before the client reads it (a client that sends
+ * its body at once, without Expect: 100-continue). So when libmicrohttpd
+ * closes such a connection, the reaper keeps a dup of its socket (the
+ * answer and FIN are sent already) and reads and drops what arrives until
+ * the client closes, for at most SRV_LINGER_MS and SRV_LINGER_BYTES, with
+ * at most SRV_LINGER_MAX such sockets at once.
  * libmicrohttpd unescapes the path but strips the query; the raw query is
  * taken from the URI log callback, which runs first and whose result
  * becomes the request's context (as in the node's http.c).
@@ -39,6 +48,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,7 +195,19 @@ typedef struct srv_conn {
   unsigned long long deadline_ns; /* request headers due; 0: a request is
                                      being handled */
   int shut;                       /* shut down by the reaper */
+  int linger;                     /* answered early: drain on close */
 } srv_conn;
+
+/* Lingering close: sockets kept, drained until the client closes. */
+#define SRV_LINGER_MAX 256
+#define SRV_LINGER_MS 2000u
+#define SRV_LINGER_BYTES (8u << 20)
+
+typedef struct srv_linger {
+  int fd; /* a dup of the connection's socket */
+  unsigned long long until_ns;
+  size_t bytes;
+} srv_linger;
 
 static unsigned long long ms_ns(unsigned ms) {
   return (unsigned long long)ms * 1000000ULL;
@@ -218,9 +240,54 @@ static void conn_notify(void *cls, struct MHD_Connection *c,
       srv->conns = e->next;
     if (e->next != NULL)
       e->next->prev = e->prev;
+    /* libmicrohttpd has sent the answer and shut down writing; it closes
+     * its descriptor after this call, ours keeps the socket. */
+    if (e->linger && !srv->conn_stop && srv->lingers != NULL &&
+        srv->nlingers < SRV_LINGER_MAX) {
+      int d = fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
+      if (d >= 0) {
+        (void)fcntl(d, F_SETFL, fcntl(d, F_GETFL) | O_NONBLOCK);
+        srv->lingers[srv->nlingers].fd = d;
+        srv->lingers[srv->nlingers].until_ns =
+            ordo__now_ns() + ms_ns(SRV_LINGER_MS);
+        srv->lingers[srv->nlingers].bytes = 0;
+        srv->nlingers++;
+        pthread_cond_broadcast(&srv->conn_cv);
+      }
+    }
     pthread_mutex_unlock(&srv->conn_mu);
     free(e);
     *socket_context = NULL;
+  }
+}
+
+/* Mark c's connection to be drained when it closes (answered early). */
+static void conn_linger(ordo_server *srv, struct MHD_Connection *c) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  srv_conn *e = ci != NULL ? ci->socket_context : NULL;
+  if (e == NULL)
+    return;
+  pthread_mutex_lock(&srv->conn_mu);
+  e->linger = 1;
+  pthread_mutex_unlock(&srv->conn_mu);
+}
+
+/* Read and drop what lingering socket i has (conn_mu held); 1 when it is
+ * done with: the client closed, failed, or used up its time or bytes. */
+static int linger_drain(srv_linger *l, unsigned long long now) {
+  char buf[16384];
+  for (;;) {
+    ssize_t k = recv(l->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (k > 0) {
+      l->bytes += (size_t)k;
+      if (l->bytes > SRV_LINGER_BYTES)
+        return 1;
+      continue;
+    }
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+      return now >= l->until_ns;
+    return 1;
   }
 }
 
@@ -240,7 +307,9 @@ static void conn_deadline(ordo_server *srv, struct MHD_Connection *c,
 /* Every tick: shut down the connections past their header deadline. */
 static void *reaper_main(void *arg) {
   ordo_server *srv = arg;
+  struct pollfd pf[SRV_LINGER_MAX];
   unsigned tick_ms = srv->opts.header_timeout_ms / 10;
+  size_t i;
   if (tick_ms < 10)
     tick_ms = 10;
   if (tick_ms > 200)
@@ -250,6 +319,7 @@ static void *reaper_main(void *arg) {
     unsigned long long now = ordo__now_ns(), next = now + ms_ns(tick_ms);
     struct timespec ts;
     srv_conn *e;
+    size_t n;
     for (e = srv->conns; e != NULL; e = e->next) {
       if (!e->shut && e->deadline_ns != 0 && now >= e->deadline_ns) {
         /* The socket stays open (its thread closes it): no descriptor
@@ -258,10 +328,34 @@ static void *reaper_main(void *arg) {
         e->shut = 1;
       }
     }
-    ts.tv_sec = (time_t)(next / 1000000000ULL);
-    ts.tv_nsec = (long)(next % 1000000000ULL);
-    (void)pthread_cond_timedwait(&srv->conn_cv, &srv->conn_mu, &ts);
+    /* Lingering sockets: drain; drop those done with. */
+    for (i = 0; i < srv->nlingers;) {
+      if (linger_drain(&srv->lingers[i], now)) {
+        close(srv->lingers[i].fd);
+        srv->lingers[i] = srv->lingers[--srv->nlingers];
+      } else {
+        i++;
+      }
+    }
+    if ((n = srv->nlingers) == 0) {
+      ts.tv_sec = (time_t)(next / 1000000000ULL);
+      ts.tv_nsec = (long)(next % 1000000000ULL);
+      (void)pthread_cond_timedwait(&srv->conn_cv, &srv->conn_mu, &ts);
+      continue;
+    }
+    /* Only this thread removes lingering sockets: the first n stay. */
+    for (i = 0; i < n; i++) {
+      pf[i].fd = srv->lingers[i].fd;
+      pf[i].events = POLLIN;
+      pf[i].revents = 0;
+    }
+    pthread_mutex_unlock(&srv->conn_mu);
+    (void)poll(pf, (nfds_t)n, (int)tick_ms);
+    pthread_mutex_lock(&srv->conn_mu);
   }
+  for (i = 0; i < srv->nlingers; i++)
+    close(srv->lingers[i].fd);
+  srv->nlingers = 0;
   pthread_mutex_unlock(&srv->conn_mu);
   return NULL;
 }
@@ -418,9 +512,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
                      declared > SIZE_MAX ? SIZE_MAX : (size_t)declared,
                      &resp)) {
       /* Answered before a byte of the body is read: libmicrohttpd sends it
-       * instead of `100 Continue` and closes the connection after it. */
+       * instead of `100 Continue` and closes the connection after it
+       * (lingering: see the top of this file). */
       if (resp.body == NULL)
         return MHD_NO;
+      conn_linger(srv, c);
       return http_send(srv, c, &resp);
     }
     return MHD_YES;
@@ -489,6 +585,9 @@ static int http_start(ordo_server *srv, const char *bind, int port) {
                                 "IPv4 or IPv6 literal", bind);
   }
   /* The reaper first: connections are listed from the first one on. */
+  if (srv->lingers == NULL &&
+      (srv->lingers = calloc(SRV_LINGER_MAX, sizeof *srv->lingers)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0)
     return ordo__set_last_error(ORDO_E_SYSTEM, "server: cannot start the "
                                 "header reaper thread");
@@ -554,6 +653,7 @@ static void server_free(ordo_server *srv) {
   pthread_mutex_destroy(&srv->jobs_mu);
   pthread_mutex_destroy(&srv->conn_mu);
   pthread_cond_destroy(&srv->conn_cv);
+  free(srv->lingers);
   sodium_memzero(srv->token_hash, sizeof srv->token_hash);
   free(srv);
 }
