@@ -371,6 +371,28 @@ static ordo_storage_query *parse_query(wql_parser *p, json_t *obj, int depth,
   return q;
 }
 
+/* What went wrong in a JSON text, without jansson's quote of the text
+ * near the error (it may be a tag value). */
+static const char *json_error_what(const json_error_t *e) {
+  switch (json_error_code(e)) {
+  case json_error_duplicate_key:
+    return "duplicate object key";
+  case json_error_null_character:
+  case json_error_null_byte_in_key:
+    return "NUL character";
+  case json_error_invalid_utf8:
+    return "invalid UTF-8";
+  case json_error_premature_end_of_input:
+    return "premature end of input";
+  case json_error_end_of_input_expected:
+    return "end of input expected";
+  case json_error_numeric_overflow:
+    return "numeric overflow";
+  default:
+    return "malformed JSON";
+  }
+}
+
 int ordo__wql_parse(const char *json, ordo_storage_query **out,
                     char **errmsg) {
   wql_parser p = {0, ORDO_OK, NULL};
@@ -402,8 +424,8 @@ int ordo__wql_parse(const char *json, ordo_storage_query **out,
       fail_nomem(&p);
     else
       /* Never jerr.text: it quotes the query near the error. */
-      fail(&p, ORDO_E_WQL, "not JSON (line %d, column %d)", jerr.line,
-           jerr.column);
+      fail(&p, ORDO_E_WQL, "line %d column %d: %s", jerr.line, jerr.column,
+           json_error_what(&jerr));
     goto done;
   }
   if (json_is_object(root))
