@@ -1,0 +1,40 @@
+/*
+ * drive.h — a ledger node or `ordo serve` run as a child process of this
+ * binary and spoken to over HTTP (drive.c). For `ordo run` and the
+ * benchmarks that measure a server from outside; not part of libordo.
+ */
+#ifndef ORDO_CLI_DRIVE_H
+#define ORDO_CLI_DRIVE_H
+
+#include "queue/queue.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sys/types.h>
+
+typedef struct ordo__child {
+  pid_t pid;
+  char url[128]; /* from its first stdout line, "listening on URL" */
+} ordo__child;
+
+/* Start this binary (/proc/self/exe) with argv, stderr to log_path; wait up
+ * to 10 s for its first stdout line "listening on URL". ORDO_OK, or
+ * ORDO_E_SYSTEM (it could not start or said nothing; it is killed). */
+int ordo__child_start(char *const *argv, const char *log_path, ordo__child *c);
+
+/* SIGTERM and wait: its exit status (128 + signal when killed); 0 when it
+ * was not running. */
+int ordo__child_stop(ordo__child *c);
+
+/* A request with a bearer token: POST body (JSON) when body is not NULL,
+ * else GET. The status code, -1 when no answer came; the answer's body in
+ * *out (the caller frees it; may be NULL). The token is wiped from the
+ * header buffer after use. */
+long ordo__http(CURL *h, const char *url, const char *token,
+                const char *body, char **out);
+
+/* The workload as one JSON array of `POST /v1/batches` items, each with
+ * its batch signed (intkey and ordo-rw mixed, a key made for the call). */
+int ordo__serve_items(const ordo_workload *w, json_t **out);
+
+#endif /* ORDO_CLI_DRIVE_H */
