@@ -1321,8 +1321,16 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
       rc = ORDO_E_NOMEM;
   }
   if (rc == ORDO_OK) {
-    w->result = single ? json_incref(json_array_get(items, 0))
-                       : json_pack("{s:O}", "batches", items);
+    /* The answer must share no JSON with what this thread drops later:
+     * jansson's reference counts are not atomic, and the op's thread
+     * frees the answer as soon as the record is durable. */
+    if (single) {
+      w->result = json_incref(json_array_get(items, 0));
+      json_decref(items);
+    } else {
+      w->result = json_pack("{s:o}", "batches", items); /* takes items */
+    }
+    items = NULL;
     if (w->result == NULL)
       rc = ORDO_E_NOMEM;
   }
