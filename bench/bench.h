@@ -67,6 +67,7 @@ extern const bench_def bench_e2e_def;
 extern const bench_def bench_scheduler_def;
 extern const bench_def bench_makespan_def;
 extern const bench_def bench_hostile_def;
+extern const bench_def bench_memory_def;
 
 /* The `ordo bench` subcommand: argv[0] is "bench". */
 int bench_main(int argc, char **argv);
@@ -74,6 +75,10 @@ int bench_main(int argc, char **argv);
 /* ------------------------------------------------------------------------ */
 /* Shared helpers                                                            */
 /* ------------------------------------------------------------------------ */
+
+/* Remove dir and everything under it (no shell); complains on stderr when
+ * something stays. */
+void bench_rmdir_all(const char *dir);
 
 /* "ordo bench: ..." on stderr. */
 void bench_error(const char *fmt, ...)

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdatomic.h>
 #if defined(__linux__)
@@ -22,6 +23,20 @@
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
 /* ------------------------------------------------------------------------ */
+
+static int bench_rm_entry(const char *path, const struct stat *sb, int type,
+                          struct FTW *ftw) {
+  (void)sb;
+  (void)type;
+  (void)ftw;
+  return remove(path) != 0 ? -1 : 0;
+}
+
+void bench_rmdir_all(const char *dir) {
+  if (dir != NULL && dir[0] != '\0' &&
+      nftw(dir, bench_rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    bench_error("could not remove %s", dir);
+}
 
 void bench_error(const char *fmt, ...) {
   va_list ap;
@@ -342,6 +357,7 @@ static const bench_def *const bench_defs[] = {
     &bench_scheduler_def,
     &bench_makespan_def,
     &bench_hostile_def,
+    &bench_memory_def,
 };
 #define BENCH_NDEFS (sizeof bench_defs / sizeof bench_defs[0])
 

@@ -64,7 +64,7 @@ static int e2e_workload(size_t services, double conflict, size_t n,
 
 static int e2e_point(const ordo_workload *w, ordo_queue_strategy strategy,
                      e2e_result *res) {
-  char dir[64], sub[128], url[64], cmd[96];
+  char dir[64], sub[128], url[64];
   ordo_node_options no;
   ordo_node *node = NULL;
   ordo_ctx *ctx = NULL;
@@ -199,9 +199,7 @@ out:
   free(lat);
   free(r.enq_ns);
   free(r.fin_ns);
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (dir[0] != '\0' && system(cmd) != 0)
-    bench_error("could not remove %s", dir);
+  bench_rmdir_all(dir);
   return rc;
 }
 

@@ -298,7 +298,7 @@ static int hostile_run(const bench_opts *opts, json_t **out) {
   pthread_t attacker;
   phase_result quiet, hostile;
   uint64_t *lat = NULL;
-  char dir[64], cmd[128];
+  char dir[64];
   json_t *o = NULL, *q = NULL, *h = NULL;
   int rc = ORDO_CLI_FAIL, port, err, made_dir = 0;
 
@@ -401,9 +401,7 @@ done:
     rc = ORDO_CLI_FAIL;
   }
   if (made_dir) {
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-      bench_error("could not remove %s", dir);
+    bench_rmdir_all(dir);
   }
   free(lat);
   free(a.fd);

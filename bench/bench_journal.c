@@ -45,7 +45,7 @@ static ordo_op *jbench_issue(void *ud, unsigned long long k) {
 /* Enqueues per second with `callers` in flight, on a fresh journal. */
 static int journal_point(int group, unsigned callers, double seconds,
                          double *per_s, double *per_commit) {
-  char dir[64], path[96], cmd[128];
+  char dir[64], path[96];
   ordo_config cfg;
   ordo_journal_options opt;
   ordo_journal *j = NULL;
@@ -81,9 +81,7 @@ static int journal_point(int group, unsigned callers, double seconds,
   if (j != NULL && ordo_journal_close(j) != ORDO_OK && rc == ORDO_OK)
     rc = ORDO_E_STORAGE;
   ordo_ctx_free(ctx);
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
-    bench_error("could not remove %s", dir);
+  bench_rmdir_all(dir);
   return rc;
 }
 

@@ -60,12 +60,7 @@ static int wallet_make(ordo_ctx *ctx, bench_wallet *w, const char *id, int group
   return rc;
 }
 
-static void wallet_remove(const bench_wallet *w) {
-  char cmd[200];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
-  if (system(cmd) != 0)
-    bench_error("could not remove %s", w->dir);
-}
+static void wallet_remove(const bench_wallet *w) { bench_rmdir_all(w->dir); }
 
 /* ------------------------------------------------------------------------ */
 /* hipe                                                                      */

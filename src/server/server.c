@@ -45,6 +45,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -197,6 +198,9 @@ typedef struct srv_conn {
   int shut;                       /* shut down by the reaper */
   int linger;                     /* answered early: drain on close */
 } srv_conn;
+
+/* A request body at least this large is followed by malloc_trim. */
+#define SRV_TRIM_AFTER_BYTES (1u << 20)
 
 /* Lingering close: sockets kept, drained until the client closes. */
 #define SRV_LINGER_MAX 256
@@ -401,6 +405,7 @@ static void http_completed(void *cls, struct MHD_Connection *c,
    * idle timeout (or the header timeout when longer). */
   conn_deadline(srv, c, ordo__now_ns() + ms_ns(wait_ms));
   if (r != NULL) {
+    int large = r->cap >= SRV_TRIM_AFTER_BYTES;
     if (r->counted)
       atomic_fetch_sub(&srv->in_flight, 1);
     free(r->query);
@@ -408,6 +413,11 @@ static void http_completed(void *cls, struct MHD_Connection *c,
       sodium_memzero(r->body, r->len); /* may hold credentials */
     free(r->body);
     free(r);
+    /* A large body was parsed into many small JSON values on this
+     * connection's thread, whose malloc arena keeps the freed pages:
+     * hand them back to the system, or RSS stays at its peak for good. */
+    if (large)
+      malloc_trim(0);
   }
   *con_cls = NULL;
 }
