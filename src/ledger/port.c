@@ -5,22 +5,21 @@
  * The queue knows batches by the ids its users gave them (a workload's
  * "T1"); Sawtooth knows them by header_signature, which the queue keeps as
  * the item's ledger_id. A batch journaled without one (by an older ordo)
- * has its id learnt by decoding its payload, a one-batch BatchList: when
- * it is sent, or — for a batch never sent, after a restart — from the
- * journal's copy. Both directions are kept in two maps (jansson
- * objects: string to string), under the port's mutex.
+ * has its id read from its payload, a one-batch BatchList. The port keeps
+ * no map of its own: a statuses call looks each id up in the journal and
+ * keeps the Sawtooth -> queue translation for that call only, so a port
+ * that runs for months holds nothing per batch.
  *
  * statuses (and statuses_wait, the same with Sawtooth's long-poll `wait`)
- * is an op of two stages: the first hands the REST op a callback
- * and parks (ASYNC); the callback translates the answer back to queue ids
- * into the op's state and resumes it; the second sets the result. No stage
- * ever waits for another op.
+ * is an op of two stages: the first hands the REST op a callback and parks
+ * (ASYNC); the callback translates the answer back to queue ids into the
+ * op's state and resumes it; the second sets the result. No stage ever
+ * waits for another op.
  */
 #include "ledger/ledger.h"
 #include "runtime/runtime.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,34 +28,31 @@ struct ordo_ledger_sawtooth_port {
   ordo_ctx *ctx;
   ordo_ledger_client *client;
   ordo_journal *j;
-  pthread_mutex_t mu; /* guards the maps */
-  json_t *to_sawtooth;  /* queue id -> batch id */
-  json_t *to_queue;     /* batch id -> queue id */
 };
 
-/* Under p->mu: remember the item's id <-> its batch id: the ledger id the
- * queue has for it, or (a batch journaled without one) the id inside its
- * payload. NULL when there is neither. */
-static const char *learn(ordo_ledger_sawtooth_port *p,
-                         const ordo_queue_item *it) {
+/* The Sawtooth id of an item: its ledger id, or the id in its payload. */
+static int item_sawtooth_id(const ordo_queue_item *it,
+                            char out[ORDO_LEDGER_ID_SIZE]) {
   ordo_ledger_batchlist *bl = NULL;
-  const char *sid = json_string_value(json_object_get(p->to_sawtooth, it->id));
-  if (sid != NULL)
-    return sid;
+  int rc = ORDO_E_NOT_FOUND;
   if (it->ledger_id != NULL) {
-    sid = it->ledger_id;
-  } else if (ordo_ledger_batchlist_decode(it->payload, it->payload_len,
-                                          &bl) == ORDO_OK &&
-             ordo_ledger_batchlist_count(bl) == 1) {
-    sid = ordo_ledger_batch_id(ordo_ledger_batchlist_batch(bl, 0));
-  } else {
-    ordo_ledger_batchlist_free(bl);
-    return NULL;
+    if (strlen(it->ledger_id) != ORDO_LEDGER_ID_LEN)
+      return ORDO_E_NOT_FOUND;
+    memcpy(out, it->ledger_id, ORDO_LEDGER_ID_SIZE);
+    return ORDO_OK;
   }
-  json_object_set_new(p->to_sawtooth, it->id, json_string(sid));
-  json_object_set_new(p->to_queue, sid, json_string(it->id));
+  if (it->payload != NULL &&
+      ordo_ledger_batchlist_decode(it->payload, it->payload_len, &bl) ==
+          ORDO_OK &&
+      ordo_ledger_batchlist_count(bl) == 1) {
+    const char *sid = ordo_ledger_batch_id(ordo_ledger_batchlist_batch(bl, 0));
+    if (strlen(sid) == ORDO_LEDGER_ID_LEN) {
+      memcpy(out, sid, ORDO_LEDGER_ID_SIZE);
+      rc = ORDO_OK;
+    }
+  }
   ordo_ledger_batchlist_free(bl);
-  return json_string_value(json_object_get(p->to_sawtooth, it->id));
+  return rc;
 }
 
 static ordo_op *port_submit(void *self, const ordo_queue_item *items,
@@ -70,15 +66,12 @@ static ordo_op *port_submit(void *self, const ordo_queue_item *items,
     len += items[i].payload_len;
   if ((body = malloc(len > 0 ? len : 1)) == NULL)
     return NULL;
-  pthread_mutex_lock(&p->mu);
+  /* Repeated protobuf fields concatenate: n one-batch BatchLists are one
+   * BatchList of n batches. */
   for (i = 0; i < n; i++) {
-    /* Repeated protobuf fields concatenate: n one-batch BatchLists are one
-     * BatchList of n batches. */
     memcpy(body + off, items[i].payload, items[i].payload_len);
     off += items[i].payload_len;
-    (void)learn(p, &items[i]);
   }
-  pthread_mutex_unlock(&p->mu);
   op = ordo_ledger_submit(p->client, body, len);
   free(body);
   return op;
@@ -87,7 +80,8 @@ static ordo_op *port_submit(void *self, const ordo_queue_item *items,
 typedef struct status_call {
   ordo_ledger_sawtooth_port *p;
   ordo_op *rest;
-  char *text; /* the translated answer */
+  json_t *to_queue; /* Sawtooth id -> queue id, for this call */
+  char *text;       /* the translated answer */
   int status;
   char *message;
 } status_call;
@@ -96,15 +90,16 @@ static void status_call_free(void *state) {
   status_call *c = state;
   if (c->rest != NULL)
     ordo_op_release(c->rest);
+  json_decref(c->to_queue);
   free(c->text);
   free(c->message);
   free(c);
 }
 
 /* The REST answer with queue ids, or NULL. */
-static char *translate(ordo_ledger_sawtooth_port *p, const char *answer) {
+static char *translate(const status_call *c, const char *answer) {
   json_t *in = answer != NULL ? json_loads(answer, 0, NULL) : NULL;
-  json_t *data = json_array(), *e;
+  json_t *data = json_array(), *e, *o;
   char *text = NULL;
   size_t i;
   if (in == NULL || data == NULL) {
@@ -112,25 +107,26 @@ static char *translate(ordo_ledger_sawtooth_port *p, const char *answer) {
     json_decref(data);
     return NULL;
   }
-  pthread_mutex_lock(&p->mu);
   json_array_foreach(json_object_get(in, "data"), i, e) {
     const char *sid = json_string_value(json_object_get(e, "id"));
-    const char *qid = sid != NULL
-                          ? json_string_value(json_object_get(p->to_queue, sid))
-                          : NULL;
+    const char *qid =
+        sid != NULL ? json_string_value(json_object_get(c->to_queue, sid))
+                    : NULL;
+    json_t *copy;
     if (qid == NULL)
-      continue; /* not ours: drop it */
-    json_t *c = json_deep_copy(e);
-    json_object_set_new(c, "id", json_string(qid));
-    json_array_append_new(data, c);
+      continue; /* not asked for: drop it */
+    if ((copy = json_deep_copy(e)) == NULL ||
+        json_object_set_new(copy, "id", json_string(qid)) != 0 ||
+        json_array_append_new(data, copy) != 0) {
+      json_decref(in);
+      json_decref(data);
+      return NULL;
+    }
   }
-  pthread_mutex_unlock(&p->mu);
   json_decref(in);
-  {
-    json_t *o = json_pack("{s:o}", "data", data);
-    text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-  }
+  if ((o = json_pack("{s:o}", "data", data)) != NULL)
+    text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
   return text;
 }
 
@@ -139,7 +135,7 @@ static void on_rest_done(ordo_op *rest, void *ud) {
   status_call *c = ordo__op_state(op);
   c->status = ordo_op_status(rest);
   if (c->status == ORDO_OK) {
-    if ((c->text = translate(c->p, ordo_op_result(rest))) == NULL)
+    if ((c->text = translate(c, ordo_op_result(rest))) == NULL)
       c->status = ORDO_E_LEDGER_RESPONSE;
   } else if (ordo_op_message(rest) != NULL) {
     c->message = strdup(ordo_op_message(rest));
@@ -170,43 +166,53 @@ static int stage_report(ordo_op *op, void *state) {
 static ordo_op *port_statuses_wait(void *self, const char *const *ids,
                                    size_t n, int wait_s) {
   ordo_ledger_sawtooth_port *p = self;
-  const char **sids = calloc(n > 0 ? n : 1, sizeof(*sids));
+  char *sids = malloc((n > 0 ? n : 1) * ORDO_LEDGER_ID_SIZE);
+  const char **sidp = calloc(n > 0 ? n : 1, sizeof(*sidp));
   status_call *c = calloc(1, sizeof(*c));
   size_t k = 0, i;
   ordo_op *op;
 
-  if (sids == NULL || c == NULL) {
+  if (sids == NULL || sidp == NULL || c == NULL ||
+      (c->to_queue = json_object()) == NULL) {
     free(sids);
+    free(sidp);
     free(c);
     return NULL;
   }
   c->p = p;
-  pthread_mutex_lock(&p->mu);
   for (i = 0; i < n; i++) {
     ordo_queue_item it;
-    const char *sid =
-        json_string_value(json_object_get(p->to_sawtooth, ids[i]));
-    if (sid == NULL && ordo_journal_item(p->j, ids[i], &it) == ORDO_OK)
-      sid = learn(p, &it);
-    if (sid != NULL)
-      sids[k++] = sid; /* stays valid: the maps only grow */
+    char *sid = sids + k * ORDO_LEDGER_ID_SIZE;
+    if (ordo_journal_item(p->j, ids[i], &it) != ORDO_OK ||
+        item_sawtooth_id(&it, sid) != ORDO_OK)
+      continue; /* none the ledger could know: UNKNOWN */
+    if (json_object_set_new(c->to_queue, sid, json_string(ids[i])) != 0)
+      break;
+    sidp[k++] = sid;
   }
-  pthread_mutex_unlock(&p->mu);
   if ((op = ordo__op_new(p->ctx, c, status_call_free)) == NULL) {
     free(sids);
+    free(sidp);
     return NULL;
+  }
+  if (i < n) {
+    free(sids);
+    free(sidp);
+    return ordo__op_reject(op, ORDO_E_NOMEM);
   }
   if (k == 0) {
     /* None the ledger could know: every one is UNKNOWN (absent). */
     free(sids);
+    free(sidp);
     if ((c->text = strdup("{\"data\":[]}")) == NULL)
       return ordo__op_reject(op, ORDO_E_NOMEM);
     if (ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_report))
       return ordo__op_reject(op, ORDO_E_NOMEM);
     return ordo__op_start(op);
   }
-  c->rest = ordo_ledger_batch_statuses(p->client, sids, k, wait_s);
-  free(sids);
+  c->rest = ordo_ledger_batch_statuses(p->client, sidp, k, wait_s);
+  free(sids); /* the client copied the ids */
+  free(sidp);
   if (c->rest == NULL)
     return ordo__op_reject(op, ORDO_E_NOMEM);
   if (ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_wait) ||
@@ -235,17 +241,9 @@ int ordo_ledger_sawtooth_port_new(ordo_ctx *ctx, ordo_ledger_client *client,
     return ordo__set_last_error(ORDO_E_INVAL, "port: NULL argument");
   if ((p = calloc(1, sizeof(*p))) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-  if (pthread_mutex_init(&p->mu, NULL) != 0)
-    abort();
   p->ctx = ctx;
   p->client = client;
   p->j = j;
-  p->to_sawtooth = json_object();
-  p->to_queue = json_object();
-  if (p->to_sawtooth == NULL || p->to_queue == NULL) {
-    ordo_ledger_sawtooth_port_free(p);
-    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-  }
   p->port.version = 3;
   p->port.self = p;
   p->port.submit = port_submit;
@@ -261,20 +259,14 @@ ordo_ledger_sawtooth_port_get(ordo_ledger_sawtooth_port *p) {
   return &p->port;
 }
 
-const char *ordo_ledger_sawtooth_id(ordo_ledger_sawtooth_port *p,
-                                    const char *id) {
-  const char *sid;
-  pthread_mutex_lock(&p->mu);
-  sid = json_string_value(json_object_get(p->to_sawtooth, id));
-  pthread_mutex_unlock(&p->mu);
-  return sid;
+int ordo_ledger_sawtooth_id(ordo_ledger_sawtooth_port *p, const char *id,
+                            char out[ORDO_LEDGER_ID_SIZE]) {
+  ordo_queue_item it;
+  if (p == NULL || id == NULL || out == NULL)
+    return ORDO_E_INVAL;
+  if (ordo_journal_item(p->j, id, &it) != ORDO_OK)
+    return ORDO_E_NOT_FOUND;
+  return item_sawtooth_id(&it, out);
 }
 
-void ordo_ledger_sawtooth_port_free(ordo_ledger_sawtooth_port *p) {
-  if (p == NULL)
-    return;
-  json_decref(p->to_sawtooth);
-  json_decref(p->to_queue);
-  pthread_mutex_destroy(&p->mu);
-  free(p);
-}
+void ordo_ledger_sawtooth_port_free(ordo_ledger_sawtooth_port *p) { free(p); }

@@ -1169,8 +1169,8 @@ static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
     }
     for (i = 0; i < b->nfp; i++)
       holder_unlink(q, &b->fp[i]);
-    if (!q->opt.keep_payloads && b->block && b->payload != NULL) {
-      qpool_free(&q->pool, b->payload, b->payload_len);
+    if (!q->opt.keep_payloads && b->payload != NULL) {
+      free(b->payload);
       b->payload = NULL;
       b->payload_len = 0;
     }
@@ -1281,12 +1281,9 @@ static void batch_free(ordo_queue *q, qbatch *b) {
   size_t i;
   if (b == NULL)
     return;
-  if (!b->block) {
+  if (!b->block)
     free(b->id);
-    free(b->payload);
-  } else {
-    qpool_free(&q->pool, b->payload, b->payload_len);
-  }
+  free(b->payload);
   for (i = 0; i < b->more->ndeps; i++)
     free(b->more->deps[i]);
   free(b->more->deps);
@@ -1396,8 +1393,11 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
   char *p;
   void *payload = NULL;
 
-  /* The payload apart, so that a finish can give it back. A ledger id's
-   * map entry and text after qbatch_more (its alignment serves qledger). */
+  /* The payload apart, from malloc: a finish gives it back, and the
+   * process can return it to the system (the pool keeps freed blocks for
+   * itself, which suits the few bytes every batch keeps, not payloads). A
+   * ledger id's map entry and text after qbatch_more (its alignment serves
+   * qledger). */
   size = sizeof(qbatch) + idpad + nfp * sizeof(qholder) + sizeof(qbatch_more);
   if (sp->ledger_id != NULL) {
     lidlen = strlen(sp->ledger_id) + 1;
@@ -1407,8 +1407,7 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
     size += ORDO_QUEUE_DIGEST_BYTES; /* last in the block (batch_digest) */
   if ((b = qpool_alloc(&q->pool, size)) == NULL)
     return NULL;
-  if (sp->payload_len > 0 &&
-      (payload = qpool_alloc(&q->pool, sp->payload_len)) == NULL) {
+  if (sp->payload_len > 0 && (payload = malloc(sp->payload_len)) == NULL) {
     qpool_free(&q->pool, b, size);
     return NULL;
   }

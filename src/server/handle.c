@@ -115,6 +115,8 @@ int srv_http_status(int code) {
   case ORDO_E_SHUTDOWN:
   case ORDO_E_CANCELED:
   case ORDO_E_STORAGE_BUSY:
+  case ORDO_E_STORAGE: /* the disk failed (full, IO error): the journal or
+                          wallet takes writes again once it works */
     return 503;
   case ORDO_E_TIMEOUT:
     return 504;
@@ -921,7 +923,7 @@ static int get_batch(ordo_server *srv, const char *id,
                      ordo_server_response *resp) {
   char *text = ordo_journal_batch_json(srv->j, id);
   json_t *o;
-  const char *lid;
+  char lid[ORDO_LEDGER_ID_SIZE];
   if (text == NULL)
     return ordo_last_error() == ORDO_E_NOT_FOUND
                ? srv_error(resp, 404, ORDO_E_NOT_FOUND, "no batch with that "
@@ -934,7 +936,7 @@ static int get_batch(ordo_server *srv, const char *id,
   free(text);
   if (o != NULL && json_object_get(o, "ledger_id") == NULL &&
       srv->port != NULL &&
-      (lid = ordo_ledger_sawtooth_id(srv->port, id)) != NULL &&
+      ordo_ledger_sawtooth_id(srv->port, id, lid) == ORDO_OK &&
       json_object_set_new(o, "ledger_id", json_string(lid)) != 0) {
     json_decref(o);
     o = NULL;

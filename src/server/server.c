@@ -144,11 +144,26 @@ static void log_ledger_error(void *ud, ordo_submitter_event ev,
           p->last_error);
 }
 
+/* Batches finished since the last trim that make an idle loop trim. */
+#define SRV_TRIM_AFTER_VERDICTS 1000
+
 static void *loop_main(void *arg) {
   ordo_server *srv = arg;
+  unsigned long long trimmed_at = 0;
   int stop = 0;
   while (!stop) {
     int idle = 0, rc = ordo_submitter_step(srv->sub, &idle);
+    ordo_submitter_progress p;
+
+    /* Finished batches give their payloads back; once the queue has
+     * drained after many of them, hand the freed pages to the system, or
+     * RSS stays at the level of the largest backlog for good. */
+    ordo_submitter_get_progress(srv->sub, &p);
+    if (idle &&
+        p.committed + p.invalid >= trimmed_at + SRV_TRIM_AFTER_VERDICTS) {
+      trimmed_at = p.committed + p.invalid;
+      malloc_trim(0);
+    }
 
     pthread_mutex_lock(&srv->stat_mu);
     srv->steps++;
