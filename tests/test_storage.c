@@ -1606,6 +1606,148 @@ static void test_foreign_files(void **state) {
   expect_refused(f, f->path, "damaged ordo schema");
 }
 
+/* ------------------------------------------------------------------------ */
+/* Fault injection                                                           */
+/* ------------------------------------------------------------------------ */
+
+static void test_fault_spec(void **state) {
+  (void)state;
+  static const char *const good[] = {
+      "write:enospc:next=3", "sync:eio:p=0.01:seed=7:path=queue.db",
+      "write+truncate:eio", "all:enospc:p=1", "sync:eio:path=a:b,write:eio"};
+  static const char *const bad[] = {
+      "", "write", "write:eagain", "flush:eio", "write:eio:next=0",
+      "write:eio:p=0", "write:eio:p=2", "write:eio:next=x", "write:eio:bogus=1",
+      "write:eio,"};
+  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+    assert_int_equal(ordo_storage_fault_set_spec(good[i]), ORDO_OK);
+  ordo_storage_fault_clear();
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    assert_int_equal(ordo_storage_fault_set_spec(bad[i]), ORDO_E_INVAL);
+    assert_non_null(strstr(ordo_last_error_message(), "storage fault"));
+  }
+  ordo_storage_fault f = {.ops = 8, .error = EIO, .next = 1};
+  assert_int_equal(ordo_storage_fault_set(&f), ORDO_E_INVAL);
+  f.ops = ORDO_STORAGE_FAULT_WRITE;
+  f.error = EAGAIN;
+  assert_int_equal(ordo_storage_fault_set(&f), ORDO_E_INVAL);
+  ordo_storage_fault_clear();
+}
+
+/* A fault on the commit's sync fails the whole group: every write of it
+ * is answered with an error, a read in it is answered (run again on its
+ * own), nothing failed is there after a reopen and everything
+ * acknowledged is; once the fault is spent, writes work again on the
+ * same connection. */
+static void test_fault_group_fails_whole(void **state) {
+  fx *f = *state;
+  ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
+  holder h;
+  ordo_storage_req first, rd, *reqs = calloc(PILE, sizeof(*reqs));
+  char (*names)[16] = calloc(PILE, sizeof(*names));
+  ordo_storage_record rec;
+  assert_non_null(reqs);
+  assert_non_null(names);
+  assert_int_equal(add(f, st, "c", "before", "v", NULL, 0), ORDO_OK);
+
+  holder_start(&h, f, st, &first, "held");
+  unsigned long long commits = ordo__storage_sqlite_commits(st);
+  unsigned long long injected = ordo_storage_fault_injected();
+  ordo_storage_fault fault = {.ops = ORDO_STORAGE_FAULT_SYNC,
+                              .error = EIO,
+                              .next = 1,
+                              .path = f->path};
+  assert_int_equal(ordo_storage_fault_set(&fault), ORDO_OK);
+  for (int i = 0; i < PILE; i++) {
+    snprintf(names[i], sizeof(names[i]), "f%d", i);
+    req_init(&reqs[i], f, ORDO_STORAGE_ADD, "c", names[i], "v");
+    assert_int_equal(st->backend->submit(st, &reqs[i]), ORDO_OK);
+    if (i == PILE / 2) {
+      req_init(&rd, f, ORDO_STORAGE_GET, "c", "before", NULL);
+      assert_int_equal(st->backend->submit(st, &rd), ORDO_OK);
+    }
+  }
+  support_gate_open(&h.gate);
+  fx_wait(f, 2 + PILE);
+  assert_int_equal(ordo_storage_fault_injected(), injected + 1);
+  assert_int_equal(ordo__storage_sqlite_commits(st), commits);
+  for (int i = 0; i < PILE; i++) {
+    assert_int_equal(reqs[i].status, ORDO_E_STORAGE);
+    assert_non_null(reqs[i].message);
+    ordo_storage_req_clear_output(&reqs[i]);
+  }
+  assert_int_equal(rd.status, ORDO_OK); /* the disk still reads */
+  assert_true(buf_is(&rd.result.value, "v"));
+  ordo_storage_req_clear_output(&rd);
+
+  /* The rule is spent: the same connection writes again. */
+  assert_int_equal(add(f, st, "c", "after", "v", NULL, 0), ORDO_OK);
+  assert_int_equal(get(f, st, "c", "f0", &rec), ORDO_E_RECORD_NOT_FOUND);
+  db_close(f, st);
+
+  st = db_open(f, f->ctx, 0);
+  assert_int_equal(count_where(f, st, "c", NULL), 3); /* before held after */
+  assert_int_equal(get(f, st, "c", "after", &rec), ORDO_OK);
+  ordo_storage_record_clear(&rec);
+  for (int i = 0; i < PILE; i++)
+    assert_int_equal(get(f, st, "c", names[i], &rec), ORDO_E_RECORD_NOT_FOUND);
+  db_close(f, st);
+  holder_destroy(&h);
+  free(names);
+  free(reqs);
+}
+
+/* ENOSPC on writes, then a random fault: every write is answered either
+ * way, reads keep working, what was acknowledged survives a reopen and
+ * nothing that failed does. */
+static void test_fault_write_enospc_and_random(void **state) {
+  fx *f = *state;
+  ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
+  ordo_storage_record rec;
+  char name[32];
+  int ok[200];
+  assert_int_equal(add(f, st, "c", "base", "v", NULL, 0), ORDO_OK);
+
+  assert_int_equal(ordo_storage_fault_set_spec("write:enospc"), ORDO_OK);
+  for (int i = 0; i < 5; i++) {
+    snprintf(name, sizeof name, "full%d", i);
+    assert_int_equal(add(f, st, "c", name, "v", NULL, 0), ORDO_E_STORAGE);
+    assert_int_equal(get(f, st, "c", "base", &rec), ORDO_OK);
+    ordo_storage_record_clear(&rec);
+  }
+  ordo_storage_fault_clear();
+
+  char spec[400];
+  snprintf(spec, sizeof spec, "write+sync+truncate:eio:p=0.3:seed=11:path=%s",
+           f->path);
+  assert_int_equal(ordo_storage_fault_set_spec(spec), ORDO_OK);
+  int nok = 0;
+  for (int i = 0; i < 200; i++) {
+    snprintf(name, sizeof name, "r%d", i);
+    int rc = add(f, st, "c", name, "v", NULL, 0);
+    assert_true(rc == ORDO_OK || rc == ORDO_E_STORAGE);
+    ok[i] = rc == ORDO_OK;
+    nok += ok[i];
+  }
+  ordo_storage_fault_clear();
+  assert_true(nok > 0 && nok < 200);
+  db_close(f, st);
+
+  st = db_open(f, f->ctx, 0);
+  for (int i = 0; i < 200; i++) {
+    snprintf(name, sizeof name, "r%d", i);
+    int rc = get(f, st, "c", name, &rec);
+    if (ok[i]) {
+      assert_int_equal(rc, ORDO_OK);
+      ordo_storage_record_clear(&rec);
+    } else {
+      assert_int_equal(rc, ORDO_E_RECORD_NOT_FOUND);
+    }
+  }
+  assert_int_equal(count_where(f, st, "c", NULL), 1 + (unsigned)nok);
+  db_close(f, st);
+}
+
 int main(void) {
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
   const struct CMUnitTest tests[] = {
@@ -1628,6 +1770,9 @@ int main(void) {
       T_(test_two_connections),
       T_(test_wal_big_transactions_shared),
       T_(test_foreign_files),
+      cmocka_unit_test(test_fault_spec),
+      T_(test_fault_group_fails_whole),
+      T_(test_fault_write_enospc_and_random),
   };
 #undef T_
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,9 +40,12 @@
  *     nested trees are split into CTEs to fit SQLite's parser (see
  *     "queries" below).
  *   - If the transaction fails as a whole (BEGIN or COMMIT fails, or SQLite
- *     rolls it back after an IO error), every request of the group that had
- *     succeeded fails with that error, reads included: they may have seen
- *     writes that were never committed.
+ *     rolls it back after an IO error), every write of the group that had
+ *     succeeded fails with that error. Its reads may have seen writes that
+ *     were never committed, so they are run again, in a read transaction
+ *     of their own, before they are answered: a disk that fails writes
+ *     (full, IO errors) still serves reads. A read that fails then fails
+ *     with its own error.
  *   - A failed BATCH: the sub-request that failed keeps its own status and
  *     message, every other sub-request gets ORDO_E_CANCELED (nothing of it
  *     remains), and the outer request carries the failing status.
@@ -194,6 +197,7 @@ typedef struct sq_db {
   sqlite3 *db;
   sqlite3_stmt *stmt[ST_COUNT];
   int group_commit;  /* 0 with ORDO_STORAGE_NO_GROUP_COMMIT */
+  int chain_failed;  /* a chained write failed (storage.h); drain only */
   int max_params;    /* the connection's SQL parameter limit */
   atomic_ullong commits; /* write transactions committed */
   ordo__task drain;  /* queued or running exactly while scheduled != 0 */
@@ -1178,6 +1182,7 @@ static void fail_group_req(ordo_storage_req *req, int status, const char *why) {
 static void run_group(sq_db *sq, ordo_storage_req *list) {
   char err[512] = "";
   int writes = 0;
+  ordo_storage_req *retry = NULL; /* reads to run again */
   for (ordo_storage_req *r = list; r != NULL; r = r->backend_next)
     writes |= is_write(r->opcode);
 
@@ -1188,6 +1193,13 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
 
   for (ordo_storage_req *r = list; r != NULL && group_status == ORDO_OK;
        r = r->backend_next) {
+    if (r->flags & ORDO_STORAGE_REQ_CHAIN_RESET)
+      sq->chain_failed = 0;
+    if ((r->flags & ORDO_STORAGE_REQ_CHAINED) && sq->chain_failed) {
+      r->status = ORDO_E_STORAGE;
+      req_msg(r, "not written: an earlier write of its chain failed");
+      continue;
+    }
     if (!is_write(r->opcode)) {
       r->status = exec_req(sq, r);
     } else if (r->opcode == ORDO_STORAGE_ADD) {
@@ -1213,6 +1225,8 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
       if (rc != SQLITE_OK)
         group_status = sql_code(rc);
     }
+    if ((r->flags & ORDO_STORAGE_REQ_CHAINED) && r->status != ORDO_OK)
+      sq->chain_failed = 1;
     /* After IO errors, SQLITE_FULL or out of memory SQLite may have rolled
      * the whole transaction back on its own: the group is lost. */
     if (group_status == ORDO_OK && r->status != ORDO_OK &&
@@ -1239,9 +1253,25 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
     char ignored[512];
     if (!sqlite3_get_autocommit(sq->db))
       (void)ctl(sq, ST_ROLLBACK, ignored, sizeof(ignored));
-    for (ordo_storage_req *r = list; r != NULL; r = r->backend_next)
+    /* Reads that succeeded go again, alone (see the header comment); a
+     * group of reads only is not retried, so this recurses once at most. */
+    ordo_storage_req **pp = &list, **rtail = &retry;
+    while (*pp != NULL) {
+      ordo_storage_req *r = *pp;
+      if (r->flags & ORDO_STORAGE_REQ_CHAINED)
+        sq->chain_failed = 1; /* its group is lost: so are the later ones */
+      if (writes && r->status == ORDO_OK && !is_write(r->opcode)) {
+        *pp = r->backend_next;
+        req_drop_output(r);
+        r->backend_next = NULL;
+        *rtail = r;
+        rtail = &r->backend_next;
+        continue;
+      }
       if (r->status == ORDO_OK)
         fail_group_req(r, group_status, err);
+      pp = &r->backend_next;
+    }
   }
 
   /* done may free or resubmit r: read next first, touch r no more. */
@@ -1250,6 +1280,8 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
     r->backend_next = NULL;
     r->done(r);
   }
+  if (retry != NULL)
+    run_group(sq, retry);
 }
 
 /* CLOSE: everything before it has completed. The done is called before sq

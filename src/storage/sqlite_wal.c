@@ -31,8 +31,11 @@
  * Linking a WAL to its database: the main database file is opened first;
  * SQLite opens the WAL with the name sqlite3_filename_wal() returns for the
  * database's name, the same pointer. A WAL whose database is not found is
- * not wrapped (no gathering, no risk). Other files (journals, temp files)
- * are the default VFS's own files, not wrapped either.
+ * not gathered (no risk). Other files (journals, temp files) are not
+ * gathered either, but every file is wrapped, as a db_file that only
+ * passes calls through, so that fault injection (fault.c) applies to all
+ * of them: each write, sync and truncate SQLite makes asks
+ * ordo__storage_fault_sqlite first.
  *
  * Threads: SQLite uses a connection, and so its files, from one thread at
  * a time; the list of open databases, searched when a WAL opens, has its
@@ -57,7 +60,8 @@ typedef struct wal_file wal_file;
 typedef struct db_file {
   sqlite3_file base; /* first: SQLite's handle */
   sqlite3_file *real;
-  sqlite3_filename name; /* as opened; SQLite keeps it alive while open */
+  sqlite3_filename name; /* as opened (NULL: a temporary file); SQLite
+                            keeps it alive while open */
   wal_file *wal;         /* its open, wrapped WAL, or NULL */
   struct db_file *next;  /* open_list, under open_mu */
 } db_file;
@@ -66,6 +70,7 @@ typedef struct db_file {
 struct wal_file {
   sqlite3_file base; /* first */
   sqlite3_file *real;
+  sqlite3_filename name; /* its own name, for fault rules */
   db_file *db; /* the database it belongs to, or NULL once that closed */
   unsigned char *buf;
   size_t len, cap;
@@ -120,6 +125,9 @@ static int wal_write(sqlite3_file *f, const void *data, int amt,
                      sqlite3_int64 ofst) {
   wal_file *w = (wal_file *)f;
   size_t n = (size_t)amt;
+  int frc = ordo__storage_fault_sqlite(ORDO__FAULT_WRITE, w->name);
+  if (frc != SQLITE_OK)
+    return frc; /* nothing written, nothing held */
   sqlite3_int64 end = w->off + (sqlite3_int64)w->len;
   if (w->len > 0 && ofst >= w->off && ofst + amt <= end) {
     memcpy(w->buf + (ofst - w->off), data, n); /* rewrites a held frame */
@@ -170,12 +178,19 @@ static int wal_close(sqlite3_file *f) {
 static int wal_truncate(sqlite3_file *f, sqlite3_int64 size) {
   wal_file *w = (wal_file *)f;
   int rc = wal_flush(w);
+  if (rc == SQLITE_OK)
+    rc = ordo__storage_fault_sqlite(ORDO__FAULT_TRUNCATE, w->name);
   return rc != SQLITE_OK ? rc : w->real->pMethods->xTruncate(w->real, size);
 }
 
+/* A sync chosen to fail still writes the held run out first, as a real
+ * failed fsync leaves the bytes in the page cache: SQLite must treat the
+ * transaction as lost either way. */
 static int wal_sync(sqlite3_file *f, int flags) {
   wal_file *w = (wal_file *)f;
   int rc = wal_flush(w);
+  if (rc == SQLITE_OK)
+    rc = ordo__storage_fault_sqlite(ORDO__FAULT_SYNC, w->name);
   return rc != SQLITE_OK ? rc : w->real->pMethods->xSync(w->real, flags);
 }
 
@@ -266,13 +281,19 @@ static int db_read(sqlite3_file *f, void *data, int amt, sqlite3_int64 ofst) {
 }
 static int db_write(sqlite3_file *f, const void *data, int amt,
                     sqlite3_int64 ofst) {
-  return REAL(f)->pMethods->xWrite(REAL(f), data, amt, ofst);
+  int rc = ordo__storage_fault_sqlite(ORDO__FAULT_WRITE,
+                                      ((db_file *)f)->name);
+  return rc != SQLITE_OK ? rc
+                         : REAL(f)->pMethods->xWrite(REAL(f), data, amt, ofst);
 }
 static int db_truncate(sqlite3_file *f, sqlite3_int64 size) {
-  return REAL(f)->pMethods->xTruncate(REAL(f), size);
+  int rc = ordo__storage_fault_sqlite(ORDO__FAULT_TRUNCATE,
+                                      ((db_file *)f)->name);
+  return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xTruncate(REAL(f), size);
 }
 static int db_sync(sqlite3_file *f, int flags) {
-  return REAL(f)->pMethods->xSync(REAL(f), flags);
+  int rc = ordo__storage_fault_sqlite(ORDO__FAULT_SYNC, ((db_file *)f)->name);
+  return rc != SQLITE_OK ? rc : REAL(f)->pMethods->xSync(REAL(f), flags);
 }
 static int db_size(sqlite3_file *f, sqlite3_int64 *size) {
   return REAL(f)->pMethods->xFileSize(REAL(f), size);
@@ -310,7 +331,9 @@ static int db_unfetch(sqlite3_file *f, sqlite3_int64 ofst, void *p) {
 
 /* For a real file with shared memory (io_methods version 3, as the unix
  * VFS's); without it SQLite cannot run WAL on the file at all, and
- * db_methods_v1 below is used. */
+ * db_methods_v1 below is used. Files other than main databases (rollback
+ * journals, temporary files, WALs not gathered) use the same tables: with
+ * wal NULL and not in open_list, every method passes through. */
 static const sqlite3_io_methods db_methods = {
     .iVersion = 3,
     .xClose = db_close,
@@ -354,6 +377,7 @@ static const sqlite3_io_methods db_methods_v1 = {
 static int vfs_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f,
                     int flags, int *out_flags) {
   (void)vfs;
+  /* Only a main database is listed for its WAL to find. */
   int main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0 && name != NULL;
   wal_file *w = NULL;
   if (flags & SQLITE_OPEN_WAL) {
@@ -368,13 +392,12 @@ static int vfs_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f,
       w = (wal_file *)f;
       memset(w, 0, sizeof(*w));
       w->real = (sqlite3_file *)(w + 1);
+      w->name = name;
       w->db = d;
     }
   }
-  if (!main_db && w == NULL) /* not wrapped: the real file is f itself */
-    return real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
 
-  sqlite3_file *real = main_db ? (sqlite3_file *)((db_file *)f + 1) : w->real;
+  sqlite3_file *real = w == NULL ? (sqlite3_file *)((db_file *)f + 1) : w->real;
   memset(real, 0, (size_t)real_vfs->szOsFile);
   f->pMethods = NULL; /* a failed open must leave nothing to close */
   int rc = real_vfs->xOpen(real_vfs, name, real, flags, out_flags);
@@ -394,9 +417,11 @@ static int vfs_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f,
   d->real = real;
   d->name = name;
   d->wal = NULL;
-  if (real->pMethods->iVersion < 3) {
-    d->base.pMethods = &db_methods_v1; /* no WAL will look for it */
-    return SQLITE_OK;
+  d->next = NULL;
+  if (real->pMethods->iVersion < 3 || !main_db) {
+    d->base.pMethods =
+        real->pMethods->iVersion < 3 ? &db_methods_v1 : &db_methods;
+    return SQLITE_OK; /* no WAL will look for it */
   }
   pthread_mutex_lock(&open_mu);
   d->next = open_list;

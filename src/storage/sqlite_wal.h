@@ -16,4 +16,12 @@
  * default VFS and loses only the write gathering. */
 const char *ordo__sqlite_wal_vfs(void);
 
+/* fault.c: SQLITE_OK, or the SQLite error the VFS returns for a call of
+ * kind 0 (write), 1 (sync) or 2 (truncate) on path (may be NULL: a
+ * temporary file) that a fault rule fails. */
+#define ORDO__FAULT_WRITE 0
+#define ORDO__FAULT_SYNC 1
+#define ORDO__FAULT_TRUNCATE 2
+int ordo__storage_fault_sqlite(int kind, const char *path);
+
 #endif /* ORDO_STORAGE_SQLITE_WAL_H */

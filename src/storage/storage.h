@@ -146,6 +146,9 @@ struct ordo_storage_req {
    * resuming an op whose state owns it). */
   void (*done)(ordo_storage_req *req);
   void *userdata;
+  /* (added for the journal's write failures) ORDO_STORAGE_REQ_* bits; 0
+   * for a plain request. A backend that does not know them ignores them. */
+  unsigned flags;
 
   /* Out: set by the backend before done. The caller owns what is returned
    * and frees it with ordo_storage_req_clear_output. */
@@ -159,6 +162,16 @@ struct ordo_storage_req {
   /* Backend's own: do not touch. */
   ordo_storage_req *backend_next;
 };
+
+/* A write of a chain: the database's chained writes are a log, and once
+ * one fails (alone, or with its whole transaction) every chained write
+ * after it fails too, with ORDO_E_STORAGE and without being applied, so
+ * that what reaches the disk is always a prefix of them, even if the
+ * process dies before it can repair anything. Until a request with
+ * ORDO_STORAGE_REQ_CHAIN_RESET runs. */
+#define ORDO_STORAGE_REQ_CHAINED 1u
+/* Clears the chain's failure before this request (any opcode) runs. */
+#define ORDO_STORAGE_REQ_CHAIN_RESET 2u
 
 /* Free and zero the output fields of req (status kept). */
 void ordo_storage_req_clear_output(ordo_storage_req *req);
@@ -219,6 +232,64 @@ extern const ordo_storage_backend ordo_storage_sqlite;
  * it equals the number of writes. 0 for a database of another backend. Any
  * thread, until CLOSE's done has been called. */
 unsigned long long ordo__storage_sqlite_commits(ordo_storage *st);
+
+/* ---- fault injection (tests) --------------------------------------------- */
+
+/*
+ * Make the SQLite backend's files fail on purpose, to test what callers do
+ * when the disk does. Every file the backend opens (database, WAL,
+ * rollback journal, temporary files) goes through ordo's VFS
+ * (sqlite_wal.c), which asks before each write, sync and truncate SQLite
+ * makes; a call chosen to fail returns what SQLite expects of the OS layer:
+ * ENOSPC as SQLITE_FULL, EIO as SQLITE_IOERR_WRITE, _FSYNC or _TRUNCATE.
+ * A failing write writes nothing; a failing sync of a WAL first writes the
+ * bytes ordo held back (as a real failed fsync leaves them in the file or
+ * not) and syncs nothing. Reads never fail. Always compiled in; with no
+ * rule set a call costs one atomic load.
+ *
+ * One rule per operation kind: setting a rule for "sync" replaces the
+ * previous sync rule and leaves the write rule alone.
+ */
+#define ORDO_STORAGE_FAULT_WRITE 1u
+#define ORDO_STORAGE_FAULT_SYNC 2u
+#define ORDO_STORAGE_FAULT_TRUNCATE 4u
+#define ORDO_STORAGE_FAULT_ALL 7u
+
+typedef struct ordo_storage_fault {
+  unsigned ops;            /* ORDO_STORAGE_FAULT_* bits: the calls it fails */
+  int error;               /* EIO or ENOSPC (errno values) */
+  unsigned long long next; /* > 0: fail the next `next` matching calls, then
+                              the rule is spent */
+  double p;                /* next == 0: fail each matching call with
+                              probability p, in (0, 1] */
+  unsigned long long seed; /* of the generator behind p: a seed repeats */
+  const char *path;        /* NULL or "": every file; else only files whose
+                              path contains it (copied) */
+} ordo_storage_fault;
+
+/* Install f's rule for each kind in f->ops. Any thread; storage threads
+ * see it from their next call. ORDO_E_INVAL (message says why),
+ * ORDO_E_NOMEM. */
+int ordo_storage_fault_set(const ordo_storage_fault *f);
+
+/* Install rules written as the environment variable ORDO_STORAGE_FAULT
+ * is (all of them or, on a mistake, none: ORDO_E_INVAL and why):
+ *   RULE[,RULE...]   RULE = OPS:ERROR[:next=N|:p=P][:seed=S][:path=SUB]
+ *   OPS   write, sync, truncate or all, joined by '+' (write+sync)
+ *   ERROR eio or enospc
+ *   neither next nor p: every matching call fails; path= comes last and
+ *   takes the rest of the rule, colons included.
+ * e.g. "write:enospc:next=3", "sync:eio:p=0.01:seed=7:path=queue.db".
+ * The variable itself is read once, at the first file operation (or the
+ * first call here); a malformed one is reported on stderr
+ * ("ordo: ORDO_STORAGE_FAULT='…' ignored: …") and ignored. */
+int ordo_storage_fault_set_spec(const char *spec);
+
+/* Remove every rule (the environment's too). Any thread. */
+void ordo_storage_fault_clear(void);
+
+/* How many calls have been failed on purpose since the process started. */
+unsigned long long ordo_storage_fault_injected(void);
 
 /* Look a built-in backend up by name ("sqlite"); NULL if unknown. */
 const ordo_storage_backend *ordo_storage_backend_find(const char *name);
