@@ -1402,6 +1402,131 @@ static void test_cancel_expire_replay(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* Fault injection (storage.h): a journal whose writes fail answers each
+ * caller with ORDO_E_STORAGE, keeps answering reads, acknowledges nothing
+ * that is not on disk, and takes writes again, with no reopen, once the
+ * fault clears: failed enqueues are gone, a failed take's batches are
+ * QUEUED again, a verdict whose record was lost is written again. */
+static void test_write_faults_recover(void **unused) {
+  /* No quiet period: this caller never has enqueues in flight when it
+   * retries (the pipeline case is ordo submit's, in test_e2e.sh). */
+  ordo_ctx *ctx = (setenv("ORDO_JOURNAL_QUIET_MS", "0", 1), ctx_new());
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  ordo_queue_item items[16];
+  ordo_op *ops[5], *durable = NULL;
+  ordo_queue_batch_spec sp = {0};
+  char took[256], spec[400], *js;
+  size_t n = 0;
+  (void)unused;
+
+  assert_int_equal(enq_wait(j, "A1", "s", NULL, "a", NULL), ORDO_OK);
+  snprintf(spec, sizeof spec, "sync:eio:path=%s", jpath);
+  assert_int_equal(ordo_storage_fault_set_spec(spec), ORDO_OK);
+
+  /* Every enqueue fails, each with the reason. */
+  static const char *const ids[5] = {"F1", "F2", "F3", "F4", "F5"};
+  for (int i = 0; i < 5; i++) {
+    sp.id = ids[i];
+    sp.service = "s";
+    ops[i] = ordo_journal_enqueue(j, &sp);
+    assert_non_null(ops[i]);
+  }
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(ordo_op_wait(ops[i], -1), ORDO_E_STORAGE);
+    assert_non_null(strstr(ordo_op_message(ops[i]), "I/O"));
+    ordo_op_release(ops[i]);
+  }
+  /* Reads go on while the disk fails. */
+  assert_int_equal(jstate(j, "A1"), ORDO_QUEUE_QUEUED);
+  js = ordo_journal_totals_json(j);
+  assert_non_null(js);
+  free(js);
+  /* The journal recovers (memory = disk), tries the next write, which
+   * fails as long as the fault lasts. */
+  assert_int_equal(enq_wait(j, "F6", "s", NULL, "f", NULL), ORDO_E_STORAGE);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(ordo_journal_batch_status(j, ids[i], NULL, NULL, NULL),
+                     ORDO_E_NOT_FOUND);
+  /* A take that cannot be journaled: its durable op fails. */
+  assert_int_equal(ordo_journal_take(j, items, 16, &n, &durable), ORDO_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(ordo_op_wait(durable, -1), ORDO_E_STORAGE);
+  ordo_op_release(durable);
+
+  /* The fault clears: no reopen needed. */
+  ordo_storage_fault_clear();
+  assert_int_equal(enq_wait(j, "B1", "s", NULL, "b", NULL), ORDO_OK);
+  assert_int_equal(jstate(j, "A1"), ORDO_QUEUE_QUEUED); /* take undone */
+  assert_int_equal(take_wait(j, took, sizeof took), 2);
+  assert_string_equal(took, "A1 B1");
+
+  /* A verdict whose record is lost: applied, written again after. */
+  assert_int_equal(ordo_storage_fault_set_spec(spec), ORDO_OK);
+  assert_int_equal(ordo_journal_finish(j, "A1", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(jstate(j, "A1"), ORDO_QUEUE_COMMITTED);
+  ordo_storage_fault_clear();
+  assert_int_equal(enq_wait(j, "C1", "s", NULL, "c", NULL), ORDO_OK);
+  assert_int_equal(jstate(j, "A1"), ORDO_QUEUE_COMMITTED);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  /* On disk: exactly what was acknowledged. */
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(jstate(j, "A1"), ORDO_QUEUE_COMMITTED);
+  assert_int_equal(jstate(j, "B1"), ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(jstate(j, "C1"), ORDO_QUEUE_QUEUED);
+  assert_true(jseq(j, "B1") < jseq(j, "C1"));
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(ordo_journal_batch_status(j, ids[i], NULL, NULL, NULL),
+                     ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_journal_batch_status(j, "F6", NULL, NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
+/* Random write faults (ENOSPC and EIO on every kind of call) under a
+ * stream of enqueues: each acknowledged batch is there after a reopen, in
+ * order, and no refused one is. */
+static void test_random_faults_acked_durable(void **unused) {
+  enum { N = 300 };
+  ordo_ctx *ctx = (setenv("ORDO_JOURNAL_QUIET_MS", "0", 1), ctx_new());
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  char id[16], spec[800];
+  int ok[N], nok = 0;
+  (void)unused;
+
+  snprintf(spec, sizeof spec,
+           "write:enospc:p=0.05:seed=3:path=%s,sync+truncate:eio:p=0.1:"
+           "seed=5:path=%s", jpath, jpath);
+  assert_int_equal(ordo_storage_fault_set_spec(spec), ORDO_OK);
+  for (int i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "R%d", i);
+    int rc = enq_wait(j, id, "s", NULL, id, NULL);
+    assert_true(rc == ORDO_OK || rc == ORDO_E_STORAGE);
+    ok[i] = rc == ORDO_OK;
+    nok += ok[i];
+  }
+  ordo_storage_fault_clear();
+  assert_true(nok > N / 2 && nok < N);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  uint64_t last = 0;
+  for (int i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "R%d", i);
+    uint64_t seq = 0;
+    int rc = ordo_journal_batch_status(j, id, NULL, &seq, NULL);
+    assert_int_equal(rc, ok[i] ? ORDO_OK : ORDO_E_NOT_FOUND);
+    if (ok[i]) {
+      assert_true(seq > last);
+      last = seq;
+    }
+  }
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_close_after_ctx_free, setup_dir,
@@ -1433,6 +1558,10 @@ int main(int argc, char **argv) {
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_cancel_expire_replay, setup_dir,
                                       teardown_dir),
+      cmocka_unit_test_setup_teardown(test_write_faults_recover, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_random_faults_acked_durable,
+                                      setup_dir, teardown_dir),
   };
   if (argc == 4 && strcmp(argv[1], "crash-child") == 0)
     return crash_child(argv[2], strtol(argv[3], NULL, 10));

@@ -67,6 +67,24 @@ struct ordo_journal {
   unsigned long long lat[256], nlat;
   int failed;           /* first write failure, or ORDO_OK */
   char *failed_message; /* its detail */
+  /* Recovery from a failed write (see "Write failures" below). */
+  uint64_t fail_event;  /* failed: the first event not on disk */
+  size_t outstanding;   /* records submitted whose done has not run */
+  int recovering;       /* a recovery's storage request is out */
+  uint64_t retry_ms;    /* no new recovery before this (wall ms) */
+  unsigned recover_pause_ms; /* after a failed recovery, doubling */
+  pthread_cond_t idle_cv; /* broadcast when outstanding reaches 0 and when
+                             a recovery ends */
+  char **redo;          /* JSON of note events (fin, resume, policy) that
+                           did not reach the disk, in event order */
+  size_t nredo, capredo;
+  ordo_queue **old_q;   /* queues replaced by a recovery: item pointers
+                           handed out stay valid until close */
+  size_t nold_q;
+  ordo_queue_options qopt; /* the queue's options, for a rebuild */
+  uint64_t quiet_ms;    /* a recovery waits for this long without a
+                           failure or a refused enqueue (see below) */
+  uint64_t quiet_until; /* wall ms */
   unsigned long long records;
   int lock_fd; /* flock on PATH.lock: one process per journal (-1: none) */
   /* Attached to the context while open: ordo_ctx_free closes the database
@@ -102,6 +120,8 @@ struct jwrite {
   size_t nrelease;
   json_t *result;
   int barrier;
+  int note;           /* a fact already applied (fin, resume, policy):
+                         written again after a recovery if it is lost */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -199,21 +219,60 @@ static uint64_t lat_percentile(const ordo_journal *j, double p) {
   return lat_floor(255);
 }
 
-/* Under j->mu. */
-static int journal_check(const ordo_journal *j) {
-  if (j->failed != ORDO_OK)
-    return ordo__set_last_error(ORDO_E_STORAGE, "journal failed: %s",
-                                j->failed_message != NULL ? j->failed_message
-                                                          : "write error");
-  return ORDO_OK;
+static void start_recovery(ordo_journal *j);
+
+/* Under j->mu, before any change that is journaled. A failed journal
+ * refuses changes until a recovery has brought memory back to what is on
+ * disk (see "Write failures"). One is started here when none is running,
+ * no write is still out and the pause after a failed one is over; a
+ * caller that may block (not a runtime thread) waits for it, so that a
+ * write made after the fault cleared goes through. */
+static int journal_check_as(ordo_journal *j, int enqueue) {
+  int block = !ordo__on_runtime_thread();
+  uint64_t now;
+  if (j->failed == ORDO_OK)
+    return ORDO_OK;
+  if (block)
+    while (j->failed != ORDO_OK && (j->recovering || j->outstanding > 0))
+      pthread_cond_wait(&j->idle_cv, &j->mu);
+  now = wall_ms();
+  if (j->failed != ORDO_OK && !j->recovering && j->outstanding == 0 &&
+      now >= j->quiet_until && now >= j->retry_ms) {
+    start_recovery(j);
+    while (block && j->recovering)
+      pthread_cond_wait(&j->idle_cv, &j->mu);
+  }
+  if (j->failed == ORDO_OK)
+    return ORDO_OK;
+  if (enqueue)
+    j->quiet_until = now + j->quiet_ms; /* a pipeline still runs */
+  return ordo__set_last_error(
+      ORDO_E_STORAGE, "journal failed: %s%s",
+      j->failed_message != NULL ? j->failed_message : "write error",
+      j->recovering || j->outstanding > 0
+          ? " (recovering; try again)"
+          : " (it takes writes again once the disk does; retry)");
 }
 
-/* Under j->mu: the first failure sticks. */
-static void journal_fail(ordo_journal *j, int status, const char *msg) {
+static int journal_check(ordo_journal *j) { return journal_check_as(j, 0); }
+
+/* Under j->mu: the first failure sticks (its message); fail_event is the
+ * first event number that is not to count, ev or earlier. */
+static void journal_fail_at(ordo_journal *j, int status, const char *msg,
+                            uint64_t ev) {
+  if (j->fail_event == 0 || ev < j->fail_event)
+    j->fail_event = ev;
+  j->quiet_until = wall_ms() + j->quiet_ms;
   if (j->failed != ORDO_OK)
     return;
   j->failed = status != ORDO_OK ? status : ORDO_E_STORAGE;
   j->failed_message = jstrdup(msg != NULL ? msg : ordo_strerror(status));
+}
+
+/* Under j->mu: memory changed, and its record (event next_event) will not
+ * be written. */
+static void journal_fail(ordo_journal *j, int status, const char *msg) {
+  journal_fail_at(j, status, msg, j->next_event);
 }
 
 static int unknown_has(const ordo_journal *j, const char *id) {
@@ -345,6 +404,57 @@ static void jwrite_settle(jwrite *w, int status, const char *msg) {
     ordo__op_resume(w->op, ORDO_OK);
 }
 
+/* Under j->mu: keep a lost note's JSON to apply and write again after a
+ * recovery. Out of memory loses it (the verdict is asked again after a
+ * restart: the batch is UNKNOWN then). */
+static void redo_add(ordo_journal *j, const jwrite *w) {
+  char *t;
+  if (!w->note || w->value == NULL)
+    return;
+  if (j->nredo == j->capredo) {
+    size_t nc = j->capredo ? j->capredo * 2 : 8;
+    char **p = realloc(j->redo, nc * sizeof(*p));
+    if (p == NULL)
+      return;
+    j->redo = p;
+    j->capredo = nc;
+  }
+  if ((t = malloc(w->value_len + 1)) == NULL)
+    return;
+  memcpy(t, w->value, w->value_len);
+  t[w->value_len] = '\0';
+  j->redo[j->nredo++] = t;
+}
+
+/* Under j->mu, in a record's done: after a failure, the last record out
+ * starts the recovery. */
+static void write_failure_done(ordo_journal *j, jwrite *w, int *status,
+                               char **msg) {
+  /* its first event: a BATCH's first ADD's; a barrier writes none */
+  uint64_t ev = w->nsubs > 0 ? rd64(w->names[0]) : rd64(w->name);
+  j->outstanding--;
+  if (w->barrier) {
+    if (j->outstanding == 0)
+      pthread_cond_broadcast(&j->idle_cv);
+    return; /* its failure is not the journal's */
+  }
+  if (*status == ORDO_OK && j->failed != ORDO_OK && ev >= j->fail_event) {
+    /* Durable, but after a record that is not: not acknowledged, and
+     * deleted by the recovery, so that the log stays a prefix. */
+    *status = ORDO_E_STORAGE;
+    free(*msg);
+    *msg = jstrdup(j->failed_message != NULL ? j->failed_message
+                                             : "an earlier journal write "
+                                               "failed");
+  }
+  if (*status != ORDO_OK) {
+    journal_fail_at(j, *status, *msg, ev);
+    redo_add(j, w);
+  }
+  if (j->outstanding == 0) /* journal_check starts the recovery */
+    pthread_cond_broadcast(&j->idle_cv); /* close and journal_check wait */
+}
+
 static void write_done(ordo_storage_req *req) {
   jwrite *w = (jwrite *)req; /* req is the first member */
   ordo_journal *j = w->j;
@@ -354,6 +464,7 @@ static void write_done(ordo_storage_req *req) {
   req->message = NULL;
   ordo_storage_req_clear_output(req);
   pthread_mutex_lock(&j->mu);
+  write_failure_done(j, w, &status, &msg);
   if (w->barrier) {
     /* Only an order: what it waited for failed if the journal did. */
     if (status == ORDO_OK && j->failed != ORDO_OK) {
@@ -415,12 +526,15 @@ static int journal_write(ordo_journal *j, jwrite *w, json_t *ev,
   w->req.rec.value.data = w->value;
   w->req.rec.value.len = w->value_len;
   w->req.done = write_done;
+  w->req.flags = ORDO_STORAGE_REQ_CHAINED; /* the log stays a prefix */
   rc = j->st->backend->submit(j->st, &w->req);
   if (rc != ORDO_OK) {
     journal_fail(j, rc, "the storage backend refused a journal write");
+    redo_add(j, w);
     jwrite_settle(w, ORDO_E_STORAGE, j->failed_message);
     return ORDO_E_STORAGE;
   }
+  j->outstanding++;
   j->next_event++;
   j->records++;
   return ORDO_OK;
@@ -436,6 +550,7 @@ static int journal_note(ordo_journal *j, json_t *ev) {
     journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
     return ordo__set_last_error(ORDO_E_STORAGE, "journal: out of memory");
   }
+  w->note = 1;
   rc = journal_write(j, w, ev, NULL, 0);
   json_decref(ev);
   return rc;
@@ -766,6 +881,258 @@ static int journal_replay(ordo_journal *j) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* Write failures                                                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A record that fails (disk full, IO error: the storage answers its write
+ * with an error) leaves memory ahead of disk: an enqueue's batch is held,
+ * a take's batches are SUBMITTED, a verdict is applied. The rule that
+ * brings the two together again, without a restart:
+ *   1. The journal fails: every change is refused with ORDO_E_STORAGE
+ *      (reads go on). Records are chained writes (storage.h), so none
+ *      after the failed one reaches the disk, even if the process dies
+ *      now: the log on disk stays a prefix of the events, and everything
+ *      acknowledged is in it. (Should one still have, it is refused to
+ *      its caller and deleted in 2.)
+ *   2. Once no record is out, and neither a record failed nor an enqueue
+ *      was refused for quiet_ms (500 ms; ORDO_JOURNAL_QUIET_MS, read at
+ *      open, sets it), the next change starts a recovery (and, off the
+ *      runtime threads, waits for it). The quiet period keeps a caller's
+ *      own order: one that sends enqueues ahead of their answers (ordo
+ *      submit keeps 256 in flight) has every one after a failed one
+ *      refused too, until it notices and stops, so its order has no hole
+ *      that a later run would fill out of place. (A caller that retries
+ *      enqueues more often than that keeps it refusing.) The recovery
+ *      reads the log back, deletes the
+ *      records from the first failed one on, and rebuilds the queue by
+ *      replaying the rest, exactly as a reopen does: failed enqueues are
+ *      gone, the batches of a failed take are QUEUED again (its durable op
+ *      failed, so they were never sent), and event numbers go on after the
+ *      last record kept. UNKNOWN batches stay UNKNOWN.
+ *   3. Lost notes (verdicts, resumes, policies: facts already applied and
+ *      acknowledged) are applied to the rebuilt queue again and written
+ *      anew, in their order; one that no longer applies is dropped.
+ *   4. The journal takes changes again. If the disk still fails, the next
+ *      write fails and this repeats; the recovery itself only reads,
+ *      unless it has records to delete.
+ * A recovery that fails is tried again by the next change after a pause
+ * (50 ms, doubling up to 2 s). A replaced queue is kept until close, since
+ * item pointers handed out stay valid until then.
+ */
+
+typedef struct jrecovery {
+  ordo_storage_req req; /* first: the SCAN, then the BATCH of deletes */
+  ordo_journal *j;
+  ordo_storage_record *recs; /* the log, as the SCAN read it */
+  size_t nrecs;
+  ordo_storage_req *dels;
+  size_t ndels;
+} jrecovery;
+
+static void recovery_free(jrecovery *r) {
+  for (size_t i = 0; i < r->nrecs; i++)
+    ordo_storage_record_clear(&r->recs[i]);
+  free(r->recs);
+  for (size_t i = 0; i < r->ndels; i++)
+    ordo_storage_req_clear_output(&r->dels[i]);
+  free(r->dels);
+  ordo_storage_req_clear_output(&r->req);
+  free(r);
+}
+
+/* Under j->mu: a recovery ended without repairing the journal. */
+static void recovery_failed(ordo_journal *j, jrecovery *r) {
+  if (r != NULL)
+    recovery_free(r);
+  j->recovering = 0;
+  j->recover_pause_ms =
+      j->recover_pause_ms == 0 ? 50 : j->recover_pause_ms * 2;
+  if (j->recover_pause_ms > 2000)
+    j->recover_pause_ms = 2000;
+  j->retry_ms = wall_ms() + j->recover_pause_ms;
+  pthread_cond_broadcast(&j->idle_cv);
+}
+
+/* Under j->mu: the log is r->recs less what is at or after fail_event
+ * (deleted): rebuild memory from it, then redo the lost notes. */
+static void recovery_finish(ordo_journal *j, jrecovery *r) {
+  unsigned long long lat[256], nlat = j->nlat;
+  ordo_queue *old = j->q, *nq = NULL, **olds;
+  char **subs = NULL, **redo;
+  size_t nsubs = 0, capsubs = 0, nredo, i;
+  uint64_t last = 0;
+  int rc = ORDO_E_NOMEM;
+
+  memcpy(lat, j->lat, sizeof lat);
+  olds = realloc(j->old_q, (j->nold_q + 1) * sizeof(*olds));
+  if (olds != NULL)
+    j->old_q = olds;
+  if (olds == NULL || (rc = ordo_queue_new(&j->qopt, &nq)) != ORDO_OK) {
+    recovery_failed(j, r);
+    return;
+  }
+  j->q = nq;
+  memset(j->lat, 0, sizeof j->lat);
+  j->nlat = 0;
+  for (i = 0; i < r->nrecs && rc == ORDO_OK; i++) {
+    uint64_t ev = rd64(r->recs[i].name.data);
+    if (ev >= j->fail_event)
+      continue; /* deleted */
+    rc = replay_one(j, &r->recs[i], &subs, &nsubs, &capsubs);
+    last = ev;
+  }
+  for (i = 0; i < nsubs; i++)
+    free(subs[i]);
+  free(subs);
+  if (rc != ORDO_OK) {
+    /* A log a reopen would refuse too: stay failed. */
+    j->q = old;
+    ordo_queue_free(nq);
+    memcpy(j->lat, lat, sizeof lat);
+    j->nlat = nlat;
+    recovery_failed(j, r);
+    return;
+  }
+  j->old_q[j->nold_q++] = old;
+  j->next_event = last + 1;
+  j->failed = ORDO_OK;
+  free(j->failed_message);
+  j->failed_message = NULL;
+  j->fail_event = 0;
+  j->recovering = 0;
+  j->recover_pause_ms = 0;
+  j->retry_ms = 0;
+  recovery_free(r);
+
+  redo = j->redo;
+  nredo = j->nredo;
+  j->redo = NULL;
+  j->nredo = j->capredo = 0;
+  for (i = 0; i < nredo; i++) {
+    ordo_storage_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.value.data = (unsigned char *)redo[i];
+    rec.value.len = strlen(redo[i]);
+    subs = NULL;
+    nsubs = capsubs = 0;
+    if (j->failed != ORDO_OK) {
+      /* an earlier redo failed at once: keep the rest for the next time */
+      jwrite keep;
+      memset(&keep, 0, sizeof keep);
+      keep.note = 1;
+      keep.value = rec.value.data;
+      keep.value_len = rec.value.len;
+      redo_add(j, &keep);
+    } else if (replay_one(j, &rec, &subs, &nsubs, &capsubs) == ORDO_OK) {
+      (void)journal_note(j, json_loads(redo[i], 0, NULL));
+    }
+    free(redo[i]);
+  }
+  free(redo);
+  pthread_cond_broadcast(&j->idle_cv);
+}
+
+static void recovery_deleted(ordo_storage_req *req) {
+  jrecovery *r = (jrecovery *)req;
+  ordo_journal *j = r->j;
+  pthread_mutex_lock(&j->mu);
+  if (req->status == ORDO_OK)
+    recovery_finish(j, r);
+  else
+    recovery_failed(j, r);
+  pthread_mutex_unlock(&j->mu);
+}
+
+static void recovery_scanned(ordo_storage_req *req) {
+  jrecovery *r = (jrecovery *)req;
+  ordo_journal *j = r->j;
+  size_t i, k;
+
+  pthread_mutex_lock(&j->mu);
+  if (req->status != ORDO_OK) {
+    recovery_failed(j, r);
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  r->recs = req->results;
+  r->nrecs = req->nresults;
+  req->results = NULL;
+  req->nresults = 0;
+  ordo_storage_req_clear_output(req);
+  for (i = 0; i < r->nrecs; i++) {
+    if (r->recs[i].name.len != 8) {
+      recovery_failed(j, r); /* a reopen would refuse it too */
+      pthread_mutex_unlock(&j->mu);
+      return;
+    }
+    if (rd64(r->recs[i].name.data) >= j->fail_event)
+      r->ndels++;
+  }
+  if (r->ndels == 0) {
+    recovery_finish(j, r);
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  if ((r->dels = calloc(r->ndels, sizeof(*r->dels))) == NULL) {
+    r->ndels = 0;
+    recovery_failed(j, r);
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  for (i = 0, k = 0; i < r->nrecs; i++)
+    if (rd64(r->recs[i].name.data) >= j->fail_event) {
+      ordo_storage_req *d = &r->dels[k++];
+      d->opcode = ORDO_STORAGE_DELETE;
+      d->rec.category = r->recs[i].category;
+      d->rec.name = r->recs[i].name;
+    }
+  memset(&r->req, 0, sizeof r->req);
+  r->req.opcode = ORDO_STORAGE_BATCH;
+  r->req.batch = r->dels;
+  r->req.nbatch = r->ndels;
+  r->req.done = recovery_deleted;
+  if (j->st->backend->submit(j->st, &r->req) != ORDO_OK)
+    recovery_failed(j, r);
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* Under j->mu: read the log back (after every record already out). */
+static void start_recovery(ordo_journal *j) {
+  jrecovery *r = calloc(1, sizeof(*r));
+  if (r == NULL) {
+    recovery_failed(j, NULL);
+    return;
+  }
+  r->j = j;
+  r->req.opcode = ORDO_STORAGE_SCAN;
+  r->req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+  r->req.rec.category.len = strlen(JOURNAL_CATEGORY);
+  r->req.done = recovery_scanned;
+  r->req.flags = ORDO_STORAGE_REQ_CHAIN_RESET; /* every record is back */
+  j->recovering = 1;
+  if (j->st->backend->submit(j->st, &r->req) != ORDO_OK) {
+    free(r);
+    recovery_failed(j, NULL);
+  }
+}
+
+/* Not on a runtime thread, before the storage closes: let the records out
+ * complete and, if the journal failed, recover it (if the disk lets it),
+ * so that records after the failed one are not left to be replayed. */
+static void recovery_before_close(ordo_journal *j) {
+  pthread_mutex_lock(&j->mu);
+  while (j->recovering || j->outstanding > 0)
+    pthread_cond_wait(&j->idle_cv, &j->mu);
+  if (j->failed != ORDO_OK) {
+    start_recovery(j);
+    while (j->recovering)
+      pthread_cond_wait(&j->idle_cv, &j->mu);
+  }
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Public API                                                                */
 /* ------------------------------------------------------------------------ */
 
@@ -779,7 +1146,14 @@ static void journal_free(ordo_journal *j) {
     close(j->lock_fd); /* releases the flock */
   unknown_clear(j);
   ordo_queue_free(j->q);
+  for (size_t i = 0; i < j->nold_q; i++)
+    ordo_queue_free(j->old_q[i]);
+  free(j->old_q);
+  for (size_t i = 0; i < j->nredo; i++)
+    free(j->redo[i]);
+  free(j->redo);
   free(j->failed_message);
+  pthread_cond_destroy(&j->idle_cv);
   pthread_mutex_destroy(&j->mu);
   free(j);
 }
@@ -872,7 +1246,9 @@ static int journal_locking(ordo_journal *j, int created,
 /* ordo_ctx_free's close of a journal its caller left open. */
 static void journal_ctx_close(ordo__ctx_closer *c) {
   ordo_journal *j = ORDO__JOURNAL_OF(c);
-  int rc = storage_close(j->st);
+  int rc;
+  recovery_before_close(j);
+  rc = storage_close(j->st);
   j->st = NULL;
   j->ctx_closed_rc = rc == ORDO_OK ? j->failed : rc;
   if (j->lock_fd >= 0)
@@ -913,10 +1289,15 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
                                 "backend '%s'", opt->backend);
   if ((j = calloc(1, sizeof(*j))) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-  if (pthread_mutex_init(&j->mu, NULL) != 0)
+  if (pthread_mutex_init(&j->mu, NULL) != 0 ||
+      pthread_cond_init(&j->idle_cv, NULL) != 0)
     abort();
   j->ctx = ctx;
   j->next_event = 1;
+  {
+    const char *q = getenv("ORDO_JOURNAL_QUIET_MS"); /* tests: 0 */
+    j->quiet_ms = q != NULL && *q != '\0' ? strtoull(q, NULL, 10) : 500;
+  }
   j->lock_fd = -1;
   qopt = opt->queue;
   /* One process at a time: the journal's memory is the truth between its
@@ -965,7 +1346,7 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
   free(errmsg);
   if ((rc = journal_meta(j, created)) != ORDO_OK ||
       (rc = journal_locking(j, created, &qopt)) != ORDO_OK ||
-      (rc = ordo_queue_new(&qopt, &j->q)) != ORDO_OK ||
+      (j->qopt = qopt, rc = ordo_queue_new(&qopt, &j->q)) != ORDO_OK ||
       (rc = journal_replay(j)) != ORDO_OK) {
     char *keep = jstrdup(ordo_last_error_message());
     (void)storage_close(j->st);
@@ -993,6 +1374,7 @@ int ordo_journal_close(ordo_journal *j) {
     return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK,
                                 "journal close blocks; not on a runtime thread");
   if (ordo__ctx_closer_detach(j->ctx, &j->closer)) {
+    recovery_before_close(j);
     /* CLOSE runs after every record submitted before it: their dones (and
      * so the ops waiting on them) have all been called when it returns. */
     rc = storage_close(j->st);
@@ -1157,12 +1539,15 @@ static int enq_prepare(ordo_journal *j, jwrite *w, json_t *const *evs,
 
 /* Under j->mu, after enq_prepare: submit w's request (m records). */
 static int enq_send(ordo_journal *j, jwrite *w, size_t m) {
-  int rc = j->st->backend->submit(j->st, &w->req);
+  int rc;
+  w->req.flags = ORDO_STORAGE_REQ_CHAINED; /* the log stays a prefix */
+  rc = j->st->backend->submit(j->st, &w->req);
   if (rc != ORDO_OK) {
     journal_fail(j, rc, "the storage backend refused a journal write");
     jwrite_settle(w, ORDO_E_STORAGE, j->failed_message);
     return ORDO_E_STORAGE;
   }
+  j->outstanding++;
   j->next_event += m;
   j->records += m;
   return ORDO_OK;
@@ -1263,7 +1648,7 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
   }
   now = wall_ms();
   pthread_mutex_lock(&j->mu);
-  if ((rc = journal_check(j)) != ORDO_OK) {
+  if ((rc = journal_check_as(j, 1)) != ORDO_OK) {
     pthread_mutex_unlock(&j->mu);
     jwrite_settle(w, rc, ordo_last_error_message());
     goto out;
@@ -1834,6 +2219,9 @@ char *ordo_journal_totals_json(ordo_journal *j) {
                 (json_int_t)t.committed, "invalid", (json_int_t)t.invalid,
                 "services", (json_int_t)t.services, "journal_records",
                 (json_int_t)(j->next_event - 1));
+  if (o != NULL)
+    json_object_set_new(o, "queue_memory_bytes",
+                        json_integer((json_int_t)t.memory_bytes));
   if (o != NULL)
     json_object_set_new(
         o, "latency_ms",
