@@ -3,6 +3,7 @@
  * credentials, records and tags, WQL search, encryption at rest, sharing,
  * and many threads on one wallet.
  */
+#include "storage/storage.h"
 #include "support/support.h"
 
 #include <jansson.h>
@@ -646,6 +647,60 @@ static void test_no_secret_in_messages(void **state) {
   assert_null(strstr(ordo_last_error_message(), MARKER));
 }
 
+/* ---- storage faults -------------------------------------------------------- */
+
+/* A disk that fails writes (full, then IO errors on sync): each write is
+ * refused with ORDO_E_STORAGE, reads (also those queued with the failing
+ * writes) go on, and writes work again, without a reopen, once it clears;
+ * nothing refused is there after a reopen. */
+static void test_storage_faults(void **state) {
+  wallet_fixture *f = *state;
+  char spec[400];
+  create_open(f);
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", "c1", "v1",
+                                               "{\"a\":\"1\"}"), NULL), ORDO_OK);
+  snprintf(spec, sizeof spec, "write:enospc:path=%s", f->dir);
+  assert_int_equal(ordo_storage_fault_set_spec(spec), ORDO_OK);
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", "c2", "v2", NULL),
+                               NULL), ORDO_E_STORAGE);
+  snprintf(spec, sizeof spec, "sync:eio:path=%s", f->dir);
+  assert_int_equal(ordo_storage_fault_set_spec(spec), ORDO_OK);
+  assert_int_equal(support_run(ordo_record_update_value(f->ctx, "w1", "t", "c1", "v9"),
+                               NULL), ORDO_E_STORAGE);
+  /* Writes and reads at once: every write fails, every read answers. */
+  ordo_op *w[8], *r[8];
+  for (int i = 0; i < 8; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "x%d", i);
+    w[i] = ordo_record_add(f->ctx, "w1", "t", name, "v", NULL);
+    r[i] = ordo_record_get(f->ctx, "w1", "t", "c1", NULL);
+  }
+  for (int i = 0; i < 8; i++) {
+    assert_int_equal(support_run(w[i], NULL), ORDO_E_STORAGE);
+    json_t *got = support_run_json(r[i]);
+    assert_string_equal(json_string_value(json_object_get(got, "value")), "v1");
+    json_decref(got);
+  }
+  json_t *c = support_run_json(ordo_record_count(f->ctx, "w1", "t", "{\"a\":\"1\"}"));
+  assert_int_equal(json_integer_value(json_object_get(c, "count")), 1);
+  json_decref(c);
+  ordo_storage_fault_clear();
+
+  assert_int_equal(support_run(ordo_record_add(f->ctx, "w1", "t", "c3", "v3", NULL),
+                               NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_close(f->ctx, "w1"), NULL), ORDO_OK);
+  assert_int_equal(support_run(ordo_wallet_open(f->ctx, f->config, RAW_KEY), NULL), ORDO_OK);
+  json_t *got = support_run_json(ordo_record_get(f->ctx, "w1", "t", "c1", NULL));
+  assert_string_equal(json_string_value(json_object_get(got, "value")), "v1");
+  json_decref(got);
+  assert_int_equal(support_run(ordo_record_get(f->ctx, "w1", "t", "c3", NULL), NULL),
+                   ORDO_OK);
+  assert_int_equal(support_run(ordo_record_get(f->ctx, "w1", "t", "c2", NULL), NULL),
+                   ORDO_E_RECORD_NOT_FOUND);
+  assert_int_equal(support_run(ordo_record_get(f->ctx, "w1", "t", "x0", NULL), NULL),
+                   ORDO_E_RECORD_NOT_FOUND);
+}
+
 int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "--child-adds") == 0)
     return child_adds(argv[2], argv[3]);
@@ -663,6 +718,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_many_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_secret_in_messages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_storage_faults, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
