@@ -23,6 +23,8 @@
 #      allow-listed, commits them all.
 #   9. `ordo serve` killed with SIGKILL while ten-item requests come in:
 #      no request is ever partly journaled, re-sending one is safe.
+#  10. Storage faults on ordo submit's journal, kill -9 and reruns: verify
+#      passes.
 set -u
 ordo="$1"
 tmp=$(mktemp -d /tmp/ordo-e2e-XXXXXX)
@@ -359,6 +361,36 @@ print("ok   atomic enqueue: %d SIGKILLs, %d requests (%d acknowledged): "
       "%d whole, %d absent, 0 partial" % (kills, len(sent), len(acked), whole,
                                          absent))
 PY
+
+# 10. Storage faults: `ordo submit` with a low-probability fault on its
+#    journal (ORDO_STORAGE_FAULT), killed with SIGKILL or stopped by the
+#    fault, rerun a few times with faults and then once without: it
+#    finishes and verify passes. A run the fault stops exits 1 and says why.
+start_node "$tmp/node-sfault" 0 && {
+  said=0
+  for round in 1 2 3; do
+    ORDO_STORAGE_FAULT="sync+write:eio:p=0.03:seed=$round:path=q-sfault" \
+      "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" --data "$tmp/q-sfault" \
+      --poll-ms 10 > /dev/null 2> "$tmp/sf.err" &
+    sub=$!
+    sleep 0.4
+    kill -KILL "$sub" 2>/dev/null
+    wait "$sub" 2>/dev/null; rc=$?
+    case $rc in
+      0|137) ;;
+      1) if grep -q 'disk I/O error' "$tmp/sf.err"; then said=1; else
+           echo "FAIL storage fault: exit 1 without the reason"; cat "$tmp/sf.err"; fail=1
+         fi ;;
+      *) echo "FAIL storage fault: exit $rc"; cat "$tmp/sf.err"; fail=1 ;;
+    esac
+  done
+  [ "$said" = 1 ] && echo "ok   a journal fault stops ordo submit: $(grep -m1 'disk I/O' "$tmp/sf.err")"
+  expect "submit after storage faults" 0 "$ordo" submit "$tmp/w2.jsonl" \
+    --ledger "$url" --data "$tmp/q-sfault" --poll-ms 10
+  expect "verify after storage faults" 0 "$ordo" verify --workload "$tmp/w2.jsonl" \
+    --ledger "$url" --data "$tmp/q-sfault"
+  stop_node
+}
 
 # Bad usage.
 expect "submit without --ledger" 2 "$ordo" submit "$tmp/w.jsonl" --data "$tmp/x"
