@@ -1,12 +1,16 @@
 /*
  * http.c — the helpers of http.h: Content-Type matching and percent-decoding
- * for the node's and the server's request handlers.
+ * for the node's and the server's request handlers, and the process set-up
+ * of a server with a thread per connection.
  */
 #include "http/http.h"
 
+#include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 int ordo__http_content_type_is(const char *ct, const char *want) {
   size_t n = strlen(want);
@@ -52,4 +56,25 @@ char *ordo__http_url_decode(const char *s, size_t n) {
   }
   out[j] = '\0';
   return out;
+}
+
+void ordo__http_server_process_setup(const char *who,
+                                     unsigned connection_limit) {
+  struct rlimit rl;
+  rlim_t need = (rlim_t)connection_limit + 64; /* + databases, listener */
+  if (getenv("MALLOC_ARENA_MAX") == NULL)
+    (void)mallopt(M_ARENA_MAX, 2);
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    struct rlimit up = rl;
+    up.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+      rl = up;
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+    fprintf(stderr, "%s: warning: the open files limit (%llu) is below the "
+            "connection limit + 64 (%llu); connections past it wait to be "
+            "accepted\n", who, (unsigned long long)rl.rlim_cur,
+            (unsigned long long)need);
 }

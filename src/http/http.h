@@ -27,4 +27,18 @@ int ordo__http_content_type_is(const char *ct, const char *want);
  */
 char *ordo__http_url_decode(const char *s, size_t n);
 
+/*
+ * For the process of a server with a thread per connection (`ordo serve`,
+ * `ordo ledger`), called once before it starts; not for a library user's
+ * process, whose settings are its own. Raises the soft open-files limit to
+ * the hard one, and says on stderr ("<who>: warning: ...") when that stays
+ * below connection_limit + 64. Caps malloc's arenas at 2 unless the
+ * environment sets MALLOC_ARENA_MAX: glibc gives each connection thread an
+ * arena of its own, whose freed pages a large request leaves scattered and
+ * malloc_trim cannot all return (after eight 8.6 MB requests ordo serve
+ * kept 14 MiB more with the default arenas than with 2; docs/benchmarks.md).
+ */
+void ordo__http_server_process_setup(const char *who,
+                                     unsigned connection_limit);
+
 #endif /* ORDO_HTTP_H */

@@ -11,6 +11,7 @@
  * connection limit is said on stderr.
  */
 #include "cli/cli.h"
+#include "http/http.h"
 #include "node/node.h"
 
 #include <arpa/inet.h>
@@ -114,26 +115,6 @@ static int is_loopback(const char *addr) {
   if (inet_pton(AF_INET6, addr, &a6) == 1)
     return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
   return 0;
-}
-
-/* Raise the soft open-files limit to the hard one; warn when it stays
- * below what `limit` connections need. */
-static void raise_nofile(unsigned limit) {
-  struct rlimit rl;
-  rlim_t need = (rlim_t)limit + 64; /* + the database, the listener */
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-    return;
-  if (rl.rlim_cur < rl.rlim_max) {
-    struct rlimit up = rl;
-    up.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
-      rl = up;
-  }
-  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-    fprintf(stderr, "ordo ledger: warning: the open files limit (%llu) is "
-            "below --connection-limit + 64 (%llu); connections past it "
-            "wait to be accepted\n", (unsigned long long)rl.rlim_cur,
-            (unsigned long long)need);
 }
 
 int ordo__node_main(int argc, char **argv) {
@@ -242,9 +223,10 @@ int ordo__node_main(int argc, char **argv) {
     fprintf(stderr, "ordo ledger: warning: listening on %s, which is not a "
             "loopback address; the node has no authentication\n", opts.bind);
 
-  raise_nofile(opts.connection_limit > 0
-                   ? opts.connection_limit
-                   : ORDO_NODE_DEFAULT_CONNECTION_LIMIT);
+  ordo__http_server_process_setup("ordo ledger",
+                                  opts.connection_limit > 0
+                                      ? opts.connection_limit
+                                      : ORDO_NODE_DEFAULT_CONNECTION_LIMIT);
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);

@@ -132,6 +132,13 @@ void qpool_free(qpool *p, void *block, size_t n) {
   qpool_push(p, block, qpool_class(n));
 }
 
+size_t qpool_bytes(const qpool *p) {
+  size_t n = 0;
+  for (const qpool_chunk *c = p->chunks; c != NULL; c = c->next)
+    n += c->size;
+  return n;
+}
+
 void qpool_destroy(qpool *p) {
   qpool_chunk *c = p->chunks;
   while (c != NULL) {

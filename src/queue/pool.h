@@ -47,6 +47,9 @@ void *qpool_alloc(qpool *p, size_t n);
 /* Give back a block of qpool_alloc(p, n); NULL is ignored. */
 void qpool_free(qpool *p, void *block, size_t n);
 
+/* Bytes of the chunks the pool holds (blocks in use or free). */
+size_t qpool_bytes(const qpool *p);
+
 /* Free every chunk (blocks still out become invalid) and reset p. Blocks
  * above QPOOL_MAX are the caller's to qpool_free first. */
 void qpool_destroy(qpool *p);

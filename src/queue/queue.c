@@ -2226,6 +2226,9 @@ void ordo_queue_get_totals(const ordo_queue *q, ordo_queue_totals *t) {
   t->committed = q->committed;
   t->invalid = q->invalid;
   t->services = q->nsvcs;
+  t->memory_bytes = qpool_bytes(&q->pool) +
+                    (q->batches.cap + q->services.cap + q->ledgers.cap) *
+                        sizeof(qmap_entry);
 }
 
 int ordo_queue_set_policy(ordo_queue *q, const char *service,

@@ -172,6 +172,9 @@ typedef struct ordo_queue_service_info {
 
 typedef struct ordo_queue_totals {
   size_t queued, waiting, in_flight, committed, invalid, services;
+  size_t memory_bytes; /* the pool's chunks and the id tables: what the
+                          queue holds, finished batches' records included
+                          (payloads apart, which are malloc'd) */
 } ordo_queue_totals;
 
 void ordo_queue_options_init(ordo_queue_options *opt);

@@ -12,6 +12,7 @@
  * kernel's accept queue until others close).
  */
 #include "cli/cli.h"
+#include "http/http.h"
 #include "ledger/ledger.h"
 #include "server/server.h"
 
@@ -59,26 +60,6 @@ static void serve_usage(FILE *out) {
         "The first line on stdout is 'listening on http://ADDR:PORT'; with a\n"
         "signing key, stderr says 'signing as PUBKEY'.\n",
         out);
-}
-
-/* Raise the soft open-files limit to the hard one; warn when it stays
- * below what connection_limit connections need. */
-static void raise_nofile(unsigned connection_limit) {
-  struct rlimit rl;
-  rlim_t need = (rlim_t)connection_limit + 64; /* + journal, wallets, ... */
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-    return;
-  if (rl.rlim_cur < rl.rlim_max) {
-    struct rlimit up = rl;
-    up.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
-      rl = up;
-  }
-  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-    fprintf(stderr, "ordo serve: warning: the open files limit (%llu) is "
-            "below connection_limit + 64 (%llu); connections past it wait "
-            "to be accepted\n", (unsigned long long)rl.rlim_cur,
-            (unsigned long long)need);
 }
 
 int ordo__server_main(int argc, char **argv) {
@@ -164,7 +145,7 @@ int ordo__server_main(int argc, char **argv) {
     o.bind = "127.0.0.1";
 
   if (o.port >= 0)
-    raise_nofile(o.connection_limit);
+    ordo__http_server_process_setup("ordo serve", o.connection_limit);
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
