@@ -2103,6 +2103,43 @@ static void test_journal_fault_503(void **state) {
   json_decref(j);
 }
 
+/* A journal-only server runs no takes, which are what end batches whose
+ * dep never came; a status read ends them first, so it answers as a server
+ * with a ledger would. */
+static void test_dep_timeout_without_ledger(void **state) {
+  ordo_server_options o;
+  ordo_server *s = NULL;
+  char *dir = tmpdir(), explain[256];
+  json_t *j;
+  const char *st = "";
+  (void)state;
+  ordo_server_options_init(&o);
+  o.port = -1;
+  o.data_dir = dir;
+  o.services_json = "{\"t\":{\"dep_timeout_s\":0.05}}";
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+  assert_int_equal(handle_json(s, "POST", "/v1/batches",
+                               "[{\"id\":\"T1\",\"service\":\"t\","
+                               "\"writes\":[\"k\"],\"deps\":[\"never\"]}]",
+                               &j),
+                   202);
+  json_decref(j);
+  for (int i = 0; i < 250 && strcmp(st, "INVALID") != 0; i++) {
+    st = batch_state(s, "T1", explain, sizeof explain);
+    if (strcmp(st, "INVALID") != 0) {
+      assert_string_equal(st, "WAITING");
+      sleep_ms(20);
+    }
+  }
+  assert_string_equal(st, "INVALID");
+  assert_int_equal(handle_json(s, "GET", "/v1/batches/T1", NULL, &j), 200);
+  assert_non_null(strstr(json_string_value(json_object_get(j, "reason")),
+                         "never"));
+  json_decref(j);
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
 int main(void) {
   const struct CMUnitTest http_tests[] = {
       cmocka_unit_test(test_auth),
@@ -2128,6 +2165,7 @@ int main(void) {
       cmocka_unit_test(test_rate_limit),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_config),
+      cmocka_unit_test(test_dep_timeout_without_ledger),
       cmocka_unit_test(test_out_of_memory),
       cmocka_unit_test(test_hostile_clients),
   };

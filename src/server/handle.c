@@ -919,9 +919,19 @@ out:
 /* Status endpoints                                                          */
 /* ------------------------------------------------------------------------ */
 
+/* Without a ledger no take runs, and takes are what end batches whose dep
+ * never came (dep_timeout_s): a status read ends them first, so what it
+ * answers is what a server with a ledger would say. */
+static void expire_if_no_ledger(ordo_server *srv) {
+  if (srv->sub == NULL)
+    (void)ordo_journal_expire(srv->j, 0, NULL);
+}
+
 static int get_batch(ordo_server *srv, const char *id,
                      ordo_server_response *resp) {
-  char *text = ordo_journal_batch_json(srv->j, id);
+  char *text;
+  expire_if_no_ledger(srv);
+  text = ordo_journal_batch_json(srv->j, id);
   json_t *o;
   char lid[ORDO_LEDGER_ID_SIZE];
   if (text == NULL)
@@ -970,7 +980,9 @@ static int delete_batch(ordo_server *srv, const char *id,
 
 static int get_service(ordo_server *srv, const char *svc,
                        ordo_server_response *resp) {
-  char *text = ordo_journal_service_json(srv->j, svc);
+  char *text;
+  expire_if_no_ledger(srv);
+  text = ordo_journal_service_json(srv->j, svc);
   if (text == NULL)
     return srv_error(resp, 404, ORDO_E_NOT_FOUND, "no service with that "
                      "name");
@@ -1068,7 +1080,9 @@ static json_t *submitter_json(ordo_server *srv) {
 }
 
 static int get_queue(ordo_server *srv, ordo_server_response *resp) {
-  char *text = ordo_journal_totals_json(srv->j);
+  char *text;
+  expire_if_no_ledger(srv);
+  text = ordo_journal_totals_json(srv->j);
   json_t *o = text != NULL ? json_loads(text, 0, NULL) : NULL;
   free(text);
   if (o != NULL &&
