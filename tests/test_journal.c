@@ -1465,6 +1465,8 @@ static void test_write_faults_recover(void **unused) {
   assert_int_equal(ordo_journal_finish(j, "A1", ORDO_QUEUE_COMMITTED, NULL),
                    ORDO_OK);
   assert_int_equal(jstate(j, "A1"), ORDO_QUEUE_COMMITTED);
+  /* Its record fails later; an enqueue behind it fails too (chained). */
+  assert_int_equal(enq_wait(j, "F7", "s", NULL, "f", NULL), ORDO_E_STORAGE);
   ordo_storage_fault_clear();
   assert_int_equal(enq_wait(j, "C1", "s", NULL, "c", NULL), ORDO_OK);
   assert_int_equal(jstate(j, "A1"), ORDO_QUEUE_COMMITTED);
@@ -1480,6 +1482,8 @@ static void test_write_faults_recover(void **unused) {
     assert_int_equal(ordo_journal_batch_status(j, ids[i], NULL, NULL, NULL),
                      ORDO_E_NOT_FOUND);
   assert_int_equal(ordo_journal_batch_status(j, "F6", NULL, NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_journal_batch_status(j, "F7", NULL, NULL, NULL),
                    ORDO_E_NOT_FOUND);
   assert_int_equal(ordo_journal_close(j), ORDO_OK);
   ordo_ctx_free(ctx);

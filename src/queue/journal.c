@@ -438,6 +438,14 @@ static void write_failure_done(ordo_journal *j, jwrite *w, int *status,
       pthread_cond_broadcast(&j->idle_cv);
     return; /* its failure is not the journal's */
   }
+  if (*status != ORDO_OK && j->failed != ORDO_OK) {
+    /* Most likely refused because of the first failure (its chain): say
+     * what that was. */
+    free(*msg);
+    *msg = jstrdup(j->failed_message != NULL ? j->failed_message
+                                             : "an earlier journal write "
+                                               "failed");
+  }
   if (*status == ORDO_OK && j->failed != ORDO_OK && ev >= j->fail_event) {
     /* Durable, but after a record that is not: not acknowledged, and
      * deleted by the recovery, so that the log stays a prefix. */
@@ -2219,9 +2227,6 @@ char *ordo_journal_totals_json(ordo_journal *j) {
                 (json_int_t)t.committed, "invalid", (json_int_t)t.invalid,
                 "services", (json_int_t)t.services, "journal_records",
                 (json_int_t)(j->next_event - 1));
-  if (o != NULL)
-    json_object_set_new(o, "queue_memory_bytes",
-                        json_integer((json_int_t)t.memory_bytes));
   if (o != NULL)
     json_object_set_new(
         o, "latency_ms",
