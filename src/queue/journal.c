@@ -2228,6 +2228,9 @@ char *ordo_journal_totals_json(ordo_journal *j) {
                 "services", (json_int_t)t.services, "journal_records",
                 (json_int_t)(j->next_event - 1));
   if (o != NULL)
+    json_object_set_new(o, "queue_memory_bytes",
+                        json_integer((json_int_t)t.memory_bytes));
+  if (o != NULL)
     json_object_set_new(
         o, "latency_ms",
         json_pack("{s:I, s:I, s:I}", "count", (json_int_t)j->nlat, "p50",
