@@ -4,11 +4,11 @@
  * percentiles, tables, JSON output and the signing op.
  */
 #include "bench.h"
+#include "cli/drive.h"
 
 #include <stdatomic.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdatomic.h>
 #if defined(__linux__)
@@ -24,17 +24,8 @@
 /* Small helpers                                                             */
 /* ------------------------------------------------------------------------ */
 
-static int bench_rm_entry(const char *path, const struct stat *sb, int type,
-                          struct FTW *ftw) {
-  (void)sb;
-  (void)type;
-  (void)ftw;
-  return remove(path) != 0 ? -1 : 0;
-}
-
 void bench_rmdir_all(const char *dir) {
-  if (dir != NULL && dir[0] != '\0' &&
-      nftw(dir, bench_rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+  if (dir != NULL && dir[0] != '\0' && ordo__rmdir_all(dir) != 0)
     bench_error("could not remove %s", dir);
 }
 

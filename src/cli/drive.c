@@ -10,6 +10,7 @@
 #include "runtime/runtime.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -197,3 +198,14 @@ done:
   return ORDO_OK;
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int type,
+                        struct FTW *ftw) {
+  (void)sb;
+  (void)type;
+  (void)ftw;
+  return remove(path) != 0 ? -1 : 0;
+}
+
+int ordo__rmdir_all(const char *dir) {
+  return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 ? -1 : 0;
+}

@@ -33,6 +33,10 @@ int ordo__child_stop(ordo__child *c);
 long ordo__http(CURL *h, const char *url, const char *token,
                 const char *body, char **out);
 
+/* Remove dir and everything under it, depth first, without a shell (paths
+ * go as they are). 0, or -1 when something could not be removed. */
+int ordo__rmdir_all(const char *dir);
+
 /* The workload as one JSON array of `POST /v1/batches` items, each with
  * its batch signed (intkey and ordo-rw mixed, a key made for the call). */
 int ordo__serve_items(const ordo_workload *w, json_t **out);

@@ -22,7 +22,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <sodium.h>
@@ -158,15 +157,6 @@ static int run_to_file(char *const *argv, const char *out_path) {
   if (waitpid(pid, &st, 0) != pid)
     return -1;
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* nftw callback: remove what it is given (depth first). */
-static int remove_entry(const char *path, const struct stat *sb, int type,
-                        struct FTW *ftw) {
-  (void)sb;
-  (void)type;
-  (void)ftw;
-  return remove(path) != 0 ? -1 : 0;
 }
 
 /* ---- one strategy --------------------------------------------------------- */
@@ -460,8 +450,7 @@ out:
   json_decref(items);
   ordo_workload_free(w);
   curl_global_cleanup();
-  if (a.keep == NULL &&
-      nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+  if (a.keep == NULL && ordo__rmdir_all(dir) != 0)
     fprintf(stderr, "ordo run: could not remove %s\n", dir);
   return exit_code;
 }
