@@ -17,27 +17,23 @@
  * sends it instead of `100 Continue` and closes the connection after), or
  * once the bytes received pass it.
  *
- * Hostile clients (as `ordo serve`, src/server/server.c): libmicrohttpd
- * closes connections idle for idle_timeout_ms and refuses more than
- * connection_limit_per_ip per client address; its idle timeout counts from
- * the last byte, so every open connection is listed
- * (MHD_OPTION_NOTIFY_CONNECTION) with a deadline for its request headers,
- * and the reaper thread shuts down (shutdown(2), under conn_mu: the socket
- * is still open, libmicrohttpd takes it off the list before closing it) the
- * connections past it, a client trickling a byte now and then included.
+ * Hostile clients (as `ordo serve`, src/server/server.c): the connection
+ * guard (src/http/guard.h) lists every open connection with a deadline for
+ * its request headers and shuts down the late ones, a client trickling a
+ * byte now and then included; libmicrohttpd closes connections idle for
+ * idle_timeout_ms and refuses more than connection_limit_per_ip per client
+ * address.
  */
 #include "node/internal.h"
+#include "http/guard.h"
 #include "http/http.h"
 #include "runtime/runtime.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -958,23 +954,8 @@ static void active_add(ordo_node *node, int d) {
   pthread_mutex_unlock(&node->http_mu);
 }
 
-/* ---- open connections and the header deadline ---------------------------- */
+/* ---- the options with their defaults ------------------------------------ */
 
-/* One open connection, from libmicrohttpd's STARTED notice to CLOSED (its
- * socket context). Fields under node->conn_mu. */
-typedef struct node_conn {
-  struct node_conn *prev, *next;
-  MHD_socket fd;
-  unsigned long long deadline_ns; /* request headers due; 0: a request is
-                                     being handled */
-  int shut;                       /* shut down by the reaper */
-} node_conn;
-
-static unsigned long long ms_ns(unsigned ms) {
-  return (unsigned long long)ms * 1000000ULL;
-}
-
-/* The options with their defaults. */
 static unsigned header_timeout_ms(const ordo_node *node) {
   return node->opts.header_timeout_ms > 0
              ? node->opts.header_timeout_ms
@@ -984,95 +965,6 @@ static unsigned header_timeout_ms(const ordo_node *node) {
 static unsigned idle_timeout_ms(const ordo_node *node) {
   return node->opts.idle_timeout_ms > 0 ? node->opts.idle_timeout_ms
                                         : ORDO_NODE_DEFAULT_IDLE_TIMEOUT_MS;
-}
-
-static void conn_notify(void *cls, struct MHD_Connection *c,
-                        void **socket_context,
-                        enum MHD_ConnectionNotificationCode toe) {
-  ordo_node *node = cls;
-  node_conn *e = *socket_context;
-  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci == NULL || (e = calloc(1, sizeof *e)) == NULL)
-      return; /* not guarded; the idle timeout still applies */
-    e->fd = ci->connect_fd;
-    e->deadline_ns = ordo__now_ns() + ms_ns(header_timeout_ms(node));
-    pthread_mutex_lock(&node->conn_mu);
-    e->next = node->conns;
-    if (node->conns != NULL)
-      node->conns->prev = e;
-    node->conns = e;
-    pthread_mutex_unlock(&node->conn_mu);
-    *socket_context = e;
-  } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && e != NULL) {
-    pthread_mutex_lock(&node->conn_mu);
-    if (e->prev != NULL)
-      e->prev->next = e->next;
-    else
-      node->conns = e->next;
-    if (e->next != NULL)
-      e->next->prev = e->prev;
-    pthread_mutex_unlock(&node->conn_mu);
-    free(e);
-    *socket_context = NULL;
-  }
-}
-
-/* Set the header deadline of c's connection (0: none while handled). */
-static void conn_deadline(ordo_node *node, struct MHD_Connection *c,
-                          unsigned long long deadline_ns) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  node_conn *e = ci != NULL ? ci->socket_context : NULL;
-  if (e == NULL)
-    return;
-  pthread_mutex_lock(&node->conn_mu);
-  e->deadline_ns = deadline_ns;
-  pthread_mutex_unlock(&node->conn_mu);
-}
-
-/* Every tick: shut down the connections past their header deadline. */
-static void *reaper_main(void *arg) {
-  ordo_node *node = arg;
-  unsigned tick_ms = header_timeout_ms(node) / 10;
-  if (tick_ms < 10)
-    tick_ms = 10;
-  if (tick_ms > 200)
-    tick_ms = 200;
-  pthread_mutex_lock(&node->conn_mu);
-  while (!node->conn_stop) {
-    unsigned long long now = ordo__now_ns(), next = now + ms_ns(tick_ms);
-    struct timespec ts;
-    node_conn *e;
-    for (e = node->conns; e != NULL; e = e->next) {
-      if (!e->shut && e->deadline_ns != 0 && now >= e->deadline_ns) {
-        /* The socket stays open (its thread closes it): no descriptor
-         * can be reused under us while conn_mu is held. */
-        (void)shutdown(e->fd, SHUT_RDWR);
-        e->shut = 1;
-      }
-    }
-    ts.tv_sec = (time_t)(next / 1000000000ULL);
-    ts.tv_nsec = (long)(next % 1000000000ULL);
-    (void)pthread_cond_timedwait(&node->conn_cv, &node->conn_mu, &ts);
-  }
-  pthread_mutex_unlock(&node->conn_mu);
-  return NULL;
-}
-
-/* Stop and join the reaper, and free what node_http_start made for it. */
-static void reaper_stop(ordo_node *node) {
-  if (node->has_reaper) {
-    pthread_mutex_lock(&node->conn_mu);
-    node->conn_stop = 1;
-    pthread_cond_broadcast(&node->conn_cv);
-    pthread_mutex_unlock(&node->conn_mu);
-    pthread_join(node->reaper, NULL);
-    node->has_reaper = 0;
-  }
-  pthread_cond_destroy(&node->conn_cv);
-  pthread_mutex_destroy(&node->conn_mu);
 }
 
 static void *http_uri_log(void *cls, const char *uri,
@@ -1093,11 +985,10 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            enum MHD_RequestTerminationCode toe) {
   ordo_node *node = cls;
   http_req *r = *con_cls;
-  unsigned idle = idle_timeout_ms(node), hdr = header_timeout_ms(node);
   (void)toe;
   /* A kept-alive connection's next request headers are due within the
    * idle timeout (or the header timeout when longer). */
-  conn_deadline(node, c, ordo__now_ns() + ms_ns(idle > hdr ? idle : hdr));
+  ordo__http_guard_completed(node->guard, c, idle_timeout_ms(node));
   if (r != NULL) {
     free(r->query);
     free(r->body);
@@ -1200,7 +1091,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
     return MHD_NO; /* out of memory in the URI log callback */
   if (!r->headers_seen) {
     r->headers_seen = 1;
-    conn_deadline(node, c, 0); /* the headers are in */
+    ordo__http_guard_headers_in(node->guard, c); /* the headers are in */
     /* Refused before a byte of the body is read (a client that sent
      * Expect: 100-continue gets it instead of 100 and never sends it). */
     if ((declared = declared_too_big(node, c)) > 0) {
@@ -1236,69 +1127,36 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
 }
 
 int node_http_start(ordo_node *node, const char *bind, int port) {
-  struct sockaddr_in v4;
-  struct sockaddr_in6 v6;
-  const struct sockaddr *sa;
-  /* ITC: node_http_stop quiesces the daemon before stopping it. */
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                   MHD_USE_ITC;
-  const union MHD_DaemonInfo *info;
-  pthread_condattr_t ca;
+  ordo__http_listen_options lo;
+  int rc, bound = port;
 
-  memset(&v4, 0, sizeof v4);
-  memset(&v6, 0, sizeof v6);
-  if (inet_pton(AF_INET, bind, &v4.sin_addr) == 1) {
-    v4.sin_family = AF_INET;
-    v4.sin_port = htons((uint16_t)port);
-    sa = (const struct sockaddr *)&v4;
-  } else if (inet_pton(AF_INET6, bind, &v6.sin6_addr) == 1) {
-    v6.sin6_family = AF_INET6;
-    v6.sin6_port = htons((uint16_t)port);
-    sa = (const struct sockaddr *)&v6;
-    flags |= MHD_USE_IPv6;
-  } else {
-    return ordo__set_last_error(ORDO_E_INVAL,
-                                "node: bind address '%s' is not an IPv4 or "
-                                "IPv6 literal",
-                                bind);
+  memset(&lo, 0, sizeof lo);
+  lo.bind = bind;
+  lo.port = port;
+  lo.access = http_access;
+  lo.completed = http_completed;
+  lo.uri_log = http_uri_log;
+  lo.cls = node;
+  lo.connection_limit = node->opts.connection_limit > 0
+                            ? node->opts.connection_limit
+                            : ORDO_NODE_DEFAULT_CONNECTION_LIMIT;
+  lo.connection_limit_per_ip = node->opts.connection_limit_per_ip > 0
+                                   ? node->opts.connection_limit_per_ip
+                                   : ORDO_NODE_DEFAULT_CONNECTION_LIMIT_PER_IP;
+  lo.idle_timeout_ms = idle_timeout_ms(node);
+  lo.who = "node";
+  lo.prefix = "node: ";
+  /* Without lingering close (linger 0), as the node always was. */
+  if ((node->guard = ordo__http_guard_new(header_timeout_ms(node), 0)) ==
+      NULL)
+    return ORDO_E_NOMEM;
+  if ((rc = ordo__http_guard_listen(node->guard, &lo, &node->mhd, &bound)) !=
+      ORDO_OK) {
+    ordo__http_guard_free(node->guard);
+    node->guard = NULL;
+    return rc;
   }
-  /* The reaper first: connections are listed from the first one on. */
-  if (pthread_mutex_init(&node->conn_mu, NULL) != 0 ||
-      pthread_condattr_init(&ca) != 0)
-    abort(); /* only fails without memory */
-  if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-      pthread_cond_init(&node->conn_cv, &ca) != 0)
-    abort();
-  pthread_condattr_destroy(&ca);
-  node->conn_stop = 0;
-  if (pthread_create(&node->reaper, NULL, reaper_main, node) != 0) {
-    reaper_stop(node);
-    return ordo__set_last_error(ORDO_E_SYSTEM, "node: cannot start the "
-                                "header reaper thread");
-  }
-  node->has_reaper = 1;
-  node->mhd = MHD_start_daemon(
-      flags, (uint16_t)port, NULL, NULL, http_access, node,
-      MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_URI_LOG_CALLBACK, http_uri_log,
-      node, MHD_OPTION_NOTIFY_COMPLETED, http_completed, node,
-      MHD_OPTION_NOTIFY_CONNECTION, conn_notify, node,
-      MHD_OPTION_CONNECTION_LIMIT,
-      node->opts.connection_limit > 0 ? node->opts.connection_limit
-                                      : ORDO_NODE_DEFAULT_CONNECTION_LIMIT,
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-      node->opts.connection_limit_per_ip > 0
-          ? node->opts.connection_limit_per_ip
-          : ORDO_NODE_DEFAULT_CONNECTION_LIMIT_PER_IP,
-      MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned)((idle_timeout_ms(node) + 999) / 1000), MHD_OPTION_END);
-  if (node->mhd == NULL) {
-    reaper_stop(node);
-    return ordo__set_last_error(ORDO_E_IO, "node: cannot listen on %s:%d",
-                                bind, port);
-  }
-  info = MHD_get_daemon_info(node->mhd, MHD_DAEMON_INFO_BIND_PORT);
-  atomic_store(&node->port, info != NULL ? (int)info->port : port);
+  atomic_store(&node->port, bound);
   return ORDO_OK;
 }
 
@@ -1329,5 +1187,6 @@ void node_http_stop(ordo_node *node) {
   if (listen_fd != MHD_INVALID_SOCKET)
     close(listen_fd);
   node->mhd = NULL;
-  reaper_stop(node);
+  ordo__http_guard_free(node->guard);
+  node->guard = NULL;
 }

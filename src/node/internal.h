@@ -165,15 +165,10 @@ struct ordo_node {
   node_counters stats;
   uint64_t waiting; /* status requests inside wait= (under mu) */
 
-  /* Open connections and their header deadlines (http.c): from
-   * libmicrohttpd's connection notices; the reaper thread shuts down those
-   * whose request headers are late. */
-  pthread_mutex_t conn_mu; /* guards conns and conn_stop (a leaf) */
-  pthread_cond_t conn_cv;  /* wakes the reaper to stop: CLOCK_MONOTONIC */
-  struct node_conn *conns;
-  int conn_stop;
-  pthread_t reaper;
-  int has_reaper;
+  /* Open connections and their header deadlines (src/http/guard.h): made
+   * by node_http_start, freed by node_http_stop once libmicrohttpd is
+   * stopped; NULL without HTTP. */
+  struct ordo__http_guard *guard;
 };
 
 /* Look up a pending batch by id (mu held). */

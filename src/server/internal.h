@@ -87,18 +87,10 @@ struct ordo_server {
 
   atomic_ullong http_count[SRV_NCODES];
 
-  /* Open connections and their header deadlines (server.c): from
-   * libmicrohttpd's connection notices; the reaper thread shuts down those
-   * whose request headers are late. */
-  pthread_mutex_t conn_mu; /* guards conns and conn_stop (a leaf) */
-  pthread_cond_t conn_cv;  /* wakes the reaper to stop: CLOCK_MONOTONIC */
-  struct srv_conn *conns;
-  int conn_stop;
-  pthread_t reaper;
-  int has_reaper;
-  struct srv_linger *lingers; /* sockets answered early, drained until the
-                                 client closes (under conn_mu) */
-  size_t nlingers;
+  /* Open connections, their header deadlines and the lingering closes
+   * (src/http/guard.h): made by the HTTP start, NULL without HTTP; freed
+   * after libmicrohttpd is stopped. */
+  struct ordo__http_guard *guard;
 };
 
 /* ---- answers (handle.c) ------------------------------------------------- */

@@ -11,26 +11,15 @@
  * of `100 Continue`, reads no body byte and closes the connection after.
  * An accepted body is gathered up to max_body_bytes, then handled.
  *
- * Hostile clients: libmicrohttpd closes a connection idle for
- * idle_timeout_ms (MHD_OPTION_CONNECTION_TIMEOUT, whole seconds) and
- * refuses more than connection_limit_per_ip per client address. Its timeout
- * counts from the last byte, so a client trickling a byte every few seconds
- * would hold a connection (and its thread) for ever: every open connection
- * is therefore listed (MHD_OPTION_NOTIFY_CONNECTION) with a deadline for
- * its request headers, cleared by the access handler's first call and set
- * again when a request completes; the reaper thread shuts down (shutdown(2),
- * under conn_mu, so the socket is still open: libmicrohttpd takes it off
- * the list before closing it) every connection past its deadline, and the
- * connection's thread then sees end-of-file and closes it.
- *
- * Lingering close: a connection answered from its headers is closed with
- * its body unread, and closing a socket with unread bytes resets it, which
- * can destroy the answer before the client reads it (a client that sends
- * its body at once, without Expect: 100-continue). So when libmicrohttpd
- * closes such a connection, the reaper keeps a dup of its socket (the
- * answer and FIN are sent already) and reads and drops what arrives until
- * the client closes, for at most SRV_LINGER_MS and SRV_LINGER_BYTES, with
- * at most SRV_LINGER_MAX such sockets at once.
+ * Hostile clients: the connection guard (src/http/guard.h) lists every
+ * open connection with a deadline for its request headers and shuts down
+ * the late ones (a client trickling a byte every few seconds included);
+ * libmicrohttpd closes a connection idle for idle_timeout_ms and refuses
+ * more than connection_limit_per_ip per client address. A connection
+ * answered from its headers closes with a lingering close (the guard
+ * drains its socket until the client closes), so that a client sending its
+ * body at once, without Expect: 100-continue, is not reset before it reads
+ * the answer.
  * libmicrohttpd unescapes the path but strips the query; the raw query is
  * taken from the URI log callback, which runs first and whose result
  * becomes the request's context (as in the node's http.c).
@@ -41,15 +30,14 @@
  * the journal, free the context.
  */
 #include "server/internal.h"
+#include "http/guard.h"
 #include "runtime/runtime.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
-#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,194 +189,8 @@ typedef struct http_req {
   int counted; /* in srv->in_flight */
 } http_req;
 
-/* ---- open connections and the header deadline ---------------------------- */
-
-/* One open connection, from libmicrohttpd's STARTED notice to CLOSED (its
- * socket context). Fields under srv->conn_mu. */
-typedef struct srv_conn {
-  struct srv_conn *prev, *next;
-  MHD_socket fd;
-  unsigned long long deadline_ns; /* request headers due; 0: a request is
-                                     being handled */
-  int shut;                       /* shut down by the reaper */
-  int linger;                     /* answered early: drain on close */
-} srv_conn;
-
 /* A request body at least this large is followed by malloc_trim. */
 #define SRV_TRIM_AFTER_BYTES (1u << 20)
-
-/* Lingering close: sockets kept, drained until the client closes. */
-#define SRV_LINGER_MAX 256
-#define SRV_LINGER_MS 2000u
-#define SRV_LINGER_BYTES (8u << 20)
-
-typedef struct srv_linger {
-  int fd; /* a dup of the connection's socket */
-  unsigned long long until_ns;
-  size_t bytes;
-} srv_linger;
-
-static unsigned long long ms_ns(unsigned ms) {
-  return (unsigned long long)ms * 1000000ULL;
-}
-
-static void conn_notify(void *cls, struct MHD_Connection *c,
-                        void **socket_context,
-                        enum MHD_ConnectionNotificationCode toe) {
-  ordo_server *srv = cls;
-  srv_conn *e = *socket_context;
-  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci == NULL || (e = calloc(1, sizeof *e)) == NULL)
-      return; /* not guarded; the idle timeout still applies */
-    e->fd = ci->connect_fd;
-    e->deadline_ns = ordo__now_ns() + ms_ns(srv->opts.header_timeout_ms);
-    pthread_mutex_lock(&srv->conn_mu);
-    e->next = srv->conns;
-    if (srv->conns != NULL)
-      srv->conns->prev = e;
-    srv->conns = e;
-    pthread_mutex_unlock(&srv->conn_mu);
-    *socket_context = e;
-  } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && e != NULL) {
-    pthread_mutex_lock(&srv->conn_mu);
-    if (e->prev != NULL)
-      e->prev->next = e->next;
-    else
-      srv->conns = e->next;
-    if (e->next != NULL)
-      e->next->prev = e->prev;
-    /* libmicrohttpd has sent the answer and shut down writing; it closes
-     * its descriptor after this call, ours keeps the socket. */
-    if (e->linger && !srv->conn_stop && srv->lingers != NULL &&
-        srv->nlingers < SRV_LINGER_MAX) {
-      int d = fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
-      if (d >= 0) {
-        (void)fcntl(d, F_SETFL, fcntl(d, F_GETFL) | O_NONBLOCK);
-        srv->lingers[srv->nlingers].fd = d;
-        srv->lingers[srv->nlingers].until_ns =
-            ordo__now_ns() + ms_ns(SRV_LINGER_MS);
-        srv->lingers[srv->nlingers].bytes = 0;
-        srv->nlingers++;
-        pthread_cond_broadcast(&srv->conn_cv);
-      }
-    }
-    pthread_mutex_unlock(&srv->conn_mu);
-    free(e);
-    *socket_context = NULL;
-  }
-}
-
-/* Mark c's connection to be drained when it closes (answered early). */
-static void conn_linger(ordo_server *srv, struct MHD_Connection *c) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  srv_conn *e = ci != NULL ? ci->socket_context : NULL;
-  if (e == NULL)
-    return;
-  pthread_mutex_lock(&srv->conn_mu);
-  e->linger = 1;
-  pthread_mutex_unlock(&srv->conn_mu);
-}
-
-/* Read and drop what lingering socket i has (conn_mu held); 1 when it is
- * done with: the client closed, failed, or used up its time or bytes. */
-static int linger_drain(srv_linger *l, unsigned long long now) {
-  char buf[16384];
-  for (;;) {
-    ssize_t k = recv(l->fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (k > 0) {
-      l->bytes += (size_t)k;
-      if (l->bytes > SRV_LINGER_BYTES)
-        return 1;
-      continue;
-    }
-    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-      return now >= l->until_ns;
-    return 1;
-  }
-}
-
-/* Set the header deadline of c's connection (0: none while handled). */
-static void conn_deadline(ordo_server *srv, struct MHD_Connection *c,
-                          unsigned long long deadline_ns) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  srv_conn *e = ci != NULL ? ci->socket_context : NULL;
-  if (e == NULL)
-    return;
-  pthread_mutex_lock(&srv->conn_mu);
-  e->deadline_ns = deadline_ns;
-  pthread_mutex_unlock(&srv->conn_mu);
-}
-
-/* Every tick: shut down the connections past their header deadline. */
-static void *reaper_main(void *arg) {
-  ordo_server *srv = arg;
-  struct pollfd pf[SRV_LINGER_MAX];
-  unsigned tick_ms = srv->opts.header_timeout_ms / 10;
-  size_t i;
-  if (tick_ms < 10)
-    tick_ms = 10;
-  if (tick_ms > 200)
-    tick_ms = 200;
-  pthread_mutex_lock(&srv->conn_mu);
-  while (!srv->conn_stop) {
-    unsigned long long now = ordo__now_ns(), next = now + ms_ns(tick_ms);
-    struct timespec ts;
-    srv_conn *e;
-    size_t n;
-    for (e = srv->conns; e != NULL; e = e->next) {
-      if (!e->shut && e->deadline_ns != 0 && now >= e->deadline_ns) {
-        /* The socket stays open (its thread closes it): no descriptor
-         * can be reused under us while conn_mu is held. */
-        (void)shutdown(e->fd, SHUT_RDWR);
-        e->shut = 1;
-      }
-    }
-    /* Lingering sockets: drain; drop those done with. */
-    for (i = 0; i < srv->nlingers;) {
-      if (linger_drain(&srv->lingers[i], now)) {
-        close(srv->lingers[i].fd);
-        srv->lingers[i] = srv->lingers[--srv->nlingers];
-      } else {
-        i++;
-      }
-    }
-    if ((n = srv->nlingers) == 0) {
-      ts.tv_sec = (time_t)(next / 1000000000ULL);
-      ts.tv_nsec = (long)(next % 1000000000ULL);
-      (void)pthread_cond_timedwait(&srv->conn_cv, &srv->conn_mu, &ts);
-      continue;
-    }
-    /* Only this thread removes lingering sockets: the first n stay. */
-    for (i = 0; i < n; i++) {
-      pf[i].fd = srv->lingers[i].fd;
-      pf[i].events = POLLIN;
-      pf[i].revents = 0;
-    }
-    pthread_mutex_unlock(&srv->conn_mu);
-    (void)poll(pf, (nfds_t)n, (int)tick_ms);
-    pthread_mutex_lock(&srv->conn_mu);
-  }
-  for (i = 0; i < srv->nlingers; i++)
-    close(srv->lingers[i].fd);
-  srv->nlingers = 0;
-  pthread_mutex_unlock(&srv->conn_mu);
-  return NULL;
-}
-
-static void reaper_stop(ordo_server *srv) {
-  if (!srv->has_reaper)
-    return;
-  pthread_mutex_lock(&srv->conn_mu);
-  srv->conn_stop = 1;
-  pthread_cond_broadcast(&srv->conn_cv);
-  pthread_mutex_unlock(&srv->conn_mu);
-  pthread_join(srv->reaper, NULL);
-  srv->has_reaper = 0;
-}
 
 static void *http_uri_log(void *cls, const char *uri,
                           struct MHD_Connection *c) {
@@ -412,13 +214,10 @@ static void http_completed(void *cls, struct MHD_Connection *c,
                            enum MHD_RequestTerminationCode toe) {
   ordo_server *srv = cls;
   http_req *r = *con_cls;
-  unsigned wait_ms = srv->opts.idle_timeout_ms > srv->opts.header_timeout_ms
-                         ? srv->opts.idle_timeout_ms
-                         : srv->opts.header_timeout_ms;
   (void)toe;
   /* A kept-alive connection's next request headers are due within the
    * idle timeout (or the header timeout when longer). */
-  conn_deadline(srv, c, ordo__now_ns() + ms_ns(wait_ms));
+  ordo__http_guard_completed(srv->guard, c, srv->opts.idle_timeout_ms);
   if (r != NULL) {
     int large = r->cap >= SRV_TRIM_AFTER_BYTES;
     if (r->counted)
@@ -524,7 +323,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = 0;
     r->headers_seen = 1;
-    conn_deadline(srv, c, 0); /* the headers are in */
+    ordo__http_guard_headers_in(srv->guard, c); /* the headers are in */
     if (cl != NULL) {
       char *end;
       declared = strtoull(cl, &end, 10);
@@ -541,7 +340,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
        * (lingering: see the top of this file). */
       if (resp.body == NULL)
         return MHD_NO;
-      conn_linger(srv, c);
+      ordo__http_guard_linger(srv->guard, c);
       return http_send(srv, c, &resp);
     }
     return MHD_YES;
@@ -586,53 +385,29 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
 }
 
 static int http_start(ordo_server *srv, const char *bind, int port) {
-  struct sockaddr_in v4;
-  struct sockaddr_in6 v6;
-  const struct sockaddr *sa;
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                   MHD_USE_ITC;
-  const union MHD_DaemonInfo *info;
+  ordo__http_listen_options lo;
+  int rc, bound = port;
 
-  memset(&v4, 0, sizeof v4);
-  memset(&v6, 0, sizeof v6);
-  if (inet_pton(AF_INET, bind, &v4.sin_addr) == 1) {
-    v4.sin_family = AF_INET;
-    v4.sin_port = htons((uint16_t)port);
-    sa = (const struct sockaddr *)&v4;
-  } else if (inet_pton(AF_INET6, bind, &v6.sin6_addr) == 1) {
-    v6.sin6_family = AF_INET6;
-    v6.sin6_port = htons((uint16_t)port);
-    sa = (const struct sockaddr *)&v6;
-    flags |= MHD_USE_IPv6;
-  } else {
-    return ordo__set_last_error(ORDO_E_INVAL, "bind address '%s' is not an "
-                                "IPv4 or IPv6 literal", bind);
-  }
-  /* The reaper first: connections are listed from the first one on. */
-  if (srv->lingers == NULL &&
-      (srv->lingers = calloc(SRV_LINGER_MAX, sizeof *srv->lingers)) == NULL)
-    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-  if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0)
-    return ordo__set_last_error(ORDO_E_SYSTEM, "server: cannot start the "
-                                "header reaper thread");
-  srv->has_reaper = 1;
-  srv->mhd = MHD_start_daemon(
-      flags, (uint16_t)port, NULL, NULL, http_access, srv,
-      MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_URI_LOG_CALLBACK, http_uri_log,
-      srv, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
-      MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv,
-      MHD_OPTION_CONNECTION_LIMIT, srv->opts.connection_limit,
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->opts.connection_limit_per_ip,
-      MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned)((srv->opts.idle_timeout_ms + 999) / 1000), MHD_OPTION_END);
-  if (srv->mhd == NULL) {
-    reaper_stop(srv);
-    return ordo__set_last_error(ORDO_E_IO, "cannot listen on %s:%d", bind,
-                                port);
-  }
-  info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
-  atomic_store(&srv->http_port, info != NULL ? (int)info->port : port);
+  memset(&lo, 0, sizeof lo);
+  lo.bind = bind;
+  lo.port = port;
+  lo.access = http_access;
+  lo.completed = http_completed;
+  lo.uri_log = http_uri_log;
+  lo.cls = srv;
+  lo.connection_limit = srv->opts.connection_limit;
+  lo.connection_limit_per_ip = srv->opts.connection_limit_per_ip;
+  lo.idle_timeout_ms = srv->opts.idle_timeout_ms;
+  lo.who = "server";
+  lo.prefix = "";
+  if (srv->guard == NULL &&
+      (srv->guard = ordo__http_guard_new(srv->opts.header_timeout_ms, 1)) ==
+          NULL)
+    return ORDO_E_NOMEM;
+  if ((rc = ordo__http_guard_listen(srv->guard, &lo, &srv->mhd, &bound)) !=
+      ORDO_OK)
+    return rc;
+  atomic_store(&srv->http_port, bound);
   return ORDO_OK;
 }
 
@@ -676,9 +451,7 @@ static void server_free(ordo_server *srv) {
   pthread_mutex_destroy(&srv->stat_mu);
   pthread_mutex_destroy(&srv->rate_mu);
   pthread_mutex_destroy(&srv->jobs_mu);
-  pthread_mutex_destroy(&srv->conn_mu);
-  pthread_cond_destroy(&srv->conn_cv);
-  free(srv->lingers);
+  ordo__http_guard_free(srv->guard);
   sodium_memzero(srv->token_hash, sizeof srv->token_hash);
   free(srv);
 }
@@ -741,9 +514,7 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&srv->loop_cv, &ca);
-  pthread_cond_init(&srv->conn_cv, &ca);
   pthread_condattr_destroy(&ca);
-  pthread_mutex_init(&srv->conn_mu, NULL);
   pthread_mutex_init(&srv->stat_mu, NULL);
   pthread_mutex_init(&srv->rate_mu, NULL);
   pthread_mutex_init(&srv->jobs_mu, NULL);
@@ -859,7 +630,7 @@ fail:
       ordo_submitter_wake(srv->sub);
       pthread_join(srv->loop, NULL);
     }
-    reaper_stop(srv);
+    ordo__http_guard_stop(srv->guard);
     (void)teardown(srv);
     server_free(srv);
     return ordo__set_last_error(rc != ORDO_OK ? rc : ORDO_E_SYSTEM, "%s",
@@ -895,7 +666,7 @@ int ordo_server_stop(ordo_server *srv) {
     if (fd != MHD_INVALID_SOCKET)
       close(fd);
   }
-  reaper_stop(srv);
+  ordo__http_guard_stop(srv->guard);
   if (srv->has_loop) {
     pthread_mutex_lock(&srv->loop_mu);
     srv->loop_stop = 1;
