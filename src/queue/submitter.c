@@ -635,13 +635,20 @@ static int poll_settle(ordo_submitter *s, poll_call *p, char ***again,
       continue;
     }
     st = verdict_of(all, f->id, &why);
-    if (r == ORDO_OK && strcmp(st, "COMMITTED") == 0) {
-      r = verdict(s, f->id, ORDO_QUEUE_COMMITTED, NULL);
-      free(f->id);
-    } else if (r == ORDO_OK && strcmp(st, "INVALID") == 0) {
-      r = verdict(s, f->id, ORDO_QUEUE_INVALID, why);
-      free(f->id);
-    } else if (strcmp(st, "PENDING") == 0 || r != ORDO_OK) {
+    if (r == ORDO_OK && (strcmp(st, "COMMITTED") == 0 ||
+                         strcmp(st, "INVALID") == 0)) {
+      r = verdict(s, f->id,
+                  st[0] == 'C' ? ORDO_QUEUE_COMMITTED : ORDO_QUEUE_INVALID,
+                  st[0] == 'C' ? NULL : why);
+      if (r == ORDO_OK) {
+        free(f->id);
+        continue;
+      }
+      /* Not journaled (the journal refuses writes): still in flight, so
+       * the verdict is asked for and recorded again once it can be. */
+    }
+    if (strcmp(st, "PENDING") == 0 || strcmp(st, "COMMITTED") == 0 ||
+        strcmp(st, "INVALID") == 0 || r != ORDO_OK) {
       f->due_ns = now + (unsigned long long)s->opt.repoll_ms * 1000000ull;
       s->fl[k++] = *f;
     } else {
