@@ -20,11 +20,10 @@
  * hard one (N client sockets plus the server's are in this one process).
  */
 #include "bench.h"
+#include "http/loopback.h"
 #include "server/server.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,29 +37,6 @@
 #define HOSTILE_PROBE_TIMEOUT_MS 1000
 #define HOSTILE_REOPEN_NS 1000000000ULL /* a closed connection reopens */
 #define HOSTILE_EARLY_NS 500000000ULL   /* closed within: refused at once */
-
-/* A non-blocking TCP connection from `from` to 127.0.0.1:port, connect
- * started (EINPROGRESS is fine); -1 on failure. */
-static int hostile_connect(const char *from, int port) {
-  struct sockaddr_in src, dst;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  memset(&src, 0, sizeof src);
-  src.sin_family = AF_INET;
-  inet_pton(AF_INET, from, &src.sin_addr);
-  memset(&dst, 0, sizeof dst);
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons((uint16_t)port);
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0 ||
-      (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 &&
-       errno != EINPROGRESS)) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 /* ---- the attacker ------------------------------------------------------- */
 
@@ -85,7 +61,7 @@ static int attack_stopped(hostile_attack *a) {
 }
 
 static void attack_open(hostile_attack *a, unsigned i, uint64_t now) {
-  a->fd[i] = hostile_connect("127.0.0.2", a->port);
+  a->fd[i] = ordo__http_loopback_connect("127.0.0.2", a->port);
   if (a->fd[i] < 0) {
     a->failed++;
     a->reopen_ns[i] = now + HOSTILE_REOPEN_NS;
@@ -164,7 +140,7 @@ static int probe_once(int port, uint64_t *ns) {
            deadline = t0 + HOSTILE_PROBE_TIMEOUT_MS * 1000000ULL;
   char buf[2048];
   size_t len = 0, sent = 0;
-  int fd = hostile_connect("127.0.0.1", port), ok = 0;
+  int fd = ordo__http_loopback_connect("127.0.0.1", port), ok = 0;
   if (fd < 0)
     return 0;
   for (;;) {

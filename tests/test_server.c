@@ -1518,217 +1518,6 @@ static void test_refused_batches_split(void **state) {
 /* Hostile clients: raw sockets from chosen loopback addresses               */
 /* ------------------------------------------------------------------------ */
 
-/* A TCP connection from the loopback address `from` to 127.0.0.1:port,
- * non-blocking, once connected (bounded: 2 s); -1 on failure. */
-static int hc_connect(const char *from, int port) {
-  struct sockaddr_in src, dst;
-  struct pollfd p;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err = 0;
-  socklen_t len = sizeof err;
-  if (fd < 0)
-    return -1;
-  memset(&src, 0, sizeof src);
-  src.sin_family = AF_INET;
-  inet_pton(AF_INET, from, &src.sin_addr);
-  memset(&dst, 0, sizeof dst);
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons((uint16_t)port);
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0 ||
-      (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 &&
-       errno != EINPROGRESS)) {
-    close(fd);
-    return -1;
-  }
-  p.fd = fd;
-  p.events = POLLOUT;
-  if (poll(&p, 1, 2000) != 1 ||
-      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-/* Send all of text (bounded: 2 s). 0 or -1. */
-static int hc_send(int fd, const char *text) {
-  size_t n = strlen(text), off = 0;
-  unsigned long long deadline = now_ms() + 2000;
-  while (off < n) {
-    struct pollfd p = {fd, POLLOUT, 0};
-    ssize_t k;
-    if (now_ms() >= deadline || poll(&p, 1, 100) < 0)
-      return -1;
-    k = send(fd, text + off, n - off, MSG_NOSIGNAL);
-    if (k > 0)
-      off += (size_t)k;
-    else if (k < 0 && errno != EAGAIN && errno != EINTR)
-      return -1;
-  }
-  return 0;
-}
-
-/* Read what comes until the peer closes or timeout_ms pass; out gets it
- * (NUL-terminated, cut to size). 1 when the peer closed (end of file or
- * reset), 0 when the time ran out. */
-static int hc_read_until_closed(int fd, char *out, size_t size,
-                                unsigned timeout_ms) {
-  unsigned long long deadline = now_ms() + timeout_ms;
-  size_t len = 0;
-  out[0] = '\0';
-  for (;;) {
-    struct pollfd p = {fd, POLLIN, 0};
-    unsigned long long now = now_ms();
-    char buf[4096];
-    ssize_t k;
-    if (now >= deadline)
-      return 0;
-    if (poll(&p, 1, (int)(deadline - now)) <= 0)
-      continue;
-    k = recv(fd, buf, sizeof buf, 0);
-    if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
-      return 1;
-    if (k > 0 && len + 1 < size) {
-      size_t c = (size_t)k < size - 1 - len ? (size_t)k : size - 1 - len;
-      memcpy(out + len, buf, c);
-      len += c;
-      out[len] = '\0';
-    }
-  }
-}
-
-/* One request from 127.0.0.1 on a new connection (Connection: close): the
- * status of the answer, or -1 when none came within timeout_ms. *closed_ms
- * (when not NULL) gets how long until the server closed, or -1. */
-static int hc_request(int port, const char *text, unsigned timeout_ms,
-                      long long *closed_ms) {
-  unsigned long long t0 = now_ms();
-  char buf[8192];
-  int fd = hc_connect("127.0.0.1", port), st = -1, closed;
-  if (closed_ms != NULL)
-    *closed_ms = -1;
-  if (fd < 0 || hc_send(fd, text) != 0) {
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  closed = hc_read_until_closed(fd, buf, sizeof buf, timeout_ms);
-  if (closed && closed_ms != NULL)
-    *closed_ms = (long long)(now_ms() - t0);
-  if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
-    st = atoi(buf + 9);
-  close(fd);
-  return st;
-}
-
-#define HC_HALF_OPEN 300
-
-typedef struct hc_result {
-  int half_open;        /* connected from 127.0.0.2 */
-  int closed_early;     /* closed by the server within 500 ms (over the cap) */
-  int closed_late;      /* closed later: by the header timeout */
-  int open_at_end;      /* never closed */
-  long long first_late_ms; /* the earliest late close, ms after opening */
-  long long trickle_closed_ms; /* -1: never */
-  int probes, probes_ok;
-} hc_result;
-
-/*
- * HC_HALF_OPEN connections from 127.0.0.2 that send nothing, and one from
- * 127.0.0.3 that trickles a request header a byte every 100 ms, for
- * run_ms; meanwhile a probe (probe_text, answered 200) from 127.0.0.1
- * every 100 ms. Every connection is closed on the way out.
- */
-static void hc_run(int port, const char *probe_text, unsigned run_ms,
-                   hc_result *res) {
-  static int fds[HC_HALF_OPEN];
-  static struct pollfd pf[HC_HALF_OPEN + 1];
-  unsigned long long t0, end, next_probe, next_byte, now;
-  int i, tfd;
-  memset(res, 0, sizeof *res);
-  res->first_late_ms = -1;
-  res->trickle_closed_ms = -1;
-  t0 = now_ms();
-  for (i = 0; i < HC_HALF_OPEN; i++) {
-    fds[i] = hc_connect("127.0.0.2", port);
-    if (fds[i] >= 0)
-      res->half_open++;
-  }
-  tfd = hc_connect("127.0.0.3", port);
-  assert_true(tfd >= 0);
-  assert_int_equal(hc_send(tfd, "GET /healthz HTTP/1.1\r\nX-Slow: "), 0);
-  end = t0 + run_ms;
-  next_probe = next_byte = now_ms();
-  while ((now = now_ms()) < end) {
-    int n = 0, wait;
-    if (now >= next_probe) {
-      res->probes++;
-      if (hc_request(port, probe_text, 2000, NULL) == 200)
-        res->probes_ok++;
-      next_probe = now + 100;
-      continue;
-    }
-    if (tfd >= 0 && now >= next_byte) {
-      (void)send(tfd, "a", 1, MSG_NOSIGNAL); /* never completes the line */
-      next_byte = now + 100;
-    }
-    for (i = 0; i < HC_HALF_OPEN; i++) {
-      if (fds[i] < 0)
-        continue;
-      pf[n].fd = fds[i];
-      pf[n].events = POLLIN;
-      pf[n].revents = 0;
-      n++;
-    }
-    if (tfd >= 0) {
-      pf[n].fd = tfd;
-      pf[n].events = POLLIN;
-      pf[n].revents = 0;
-      n++;
-    }
-    wait = (int)((next_probe < next_byte ? next_probe : next_byte) - now);
-    if (wait > 100)
-      wait = 100;
-    if (poll(pf, (nfds_t)n, wait < 1 ? 1 : wait) <= 0)
-      continue;
-    for (i = 0; i < n; i++) {
-      char buf[256];
-      ssize_t k;
-      int j;
-      if (pf[i].revents == 0)
-        continue;
-      k = recv(pf[i].fd, buf, sizeof buf, 0);
-      if (k > 0 || (k < 0 && (errno == EAGAIN || errno == EINTR)))
-        continue;
-      now = now_ms();
-      if (pf[i].fd == tfd) {
-        res->trickle_closed_ms = (long long)(now - t0);
-        close(tfd);
-        tfd = -1;
-        continue;
-      }
-      for (j = 0; j < HC_HALF_OPEN && fds[j] != pf[i].fd; j++)
-        ;
-      if (now - t0 <= 500) {
-        res->closed_early++;
-      } else {
-        res->closed_late++;
-        if (res->first_late_ms < 0)
-          res->first_late_ms = (long long)(now - t0);
-      }
-      close(fds[j]);
-      fds[j] = -1;
-    }
-  }
-  for (i = 0; i < HC_HALF_OPEN; i++)
-    if (fds[i] >= 0) {
-      res->open_at_end++;
-      close(fds[i]);
-    }
-  if (tfd >= 0)
-    close(tfd);
-}
-
 /*
  * Hostile clients (issue 13): 300 half-open connections from 127.0.0.2
  * (over the per-address cap of 64) and a client trickling its headers from
@@ -1745,7 +1534,7 @@ static void test_hostile_clients(void **state) {
   ordo_server_options o;
   ordo_server *s = NULL;
   char *dir = tmpdir();
-  hc_result res;
+  support_hc_result res;
   long long closed_ms;
   int port;
   (void)state;
@@ -1761,17 +1550,11 @@ static void test_hostile_clients(void **state) {
   assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
   port = ordo_server_port(s);
 
-  hc_run(port, probe, 3000, &res);
-  print_message("hostile: %d half-open, %d closed at once, %d at the header "
-                "timeout (first after %lld ms), trickler closed after %lld "
-                "ms, %d/%d probes answered\n",
-                res.half_open, res.closed_early, res.closed_late,
-                res.first_late_ms, res.trickle_closed_ms, res.probes_ok,
-                res.probes);
-  assert_int_equal(res.half_open, HC_HALF_OPEN);
+  support_hc_run(port, probe, 3000, &res);
+  assert_int_equal(res.half_open, SUPPORT_HC_HALF_OPEN);
   assert_int_equal(res.open_at_end, 0);
   assert_true(res.closed_late >= 1 && res.closed_late <= 64);
-  assert_true(res.closed_early >= HC_HALF_OPEN - 64);
+  assert_true(res.closed_early >= SUPPORT_HC_HALF_OPEN - 64);
   assert_true(res.first_late_ms >= 900);
   assert_true(res.trickle_closed_ms >= 900 && res.trickle_closed_ms <= 2500);
   assert_true(res.probes >= 10);
@@ -1779,7 +1562,7 @@ static void test_hostile_clients(void **state) {
 
   /* Refused from the headers, no body sent: answered at once, closed. */
   assert_int_equal(
-      hc_request(port,
+      support_hc_request(port,
                  "POST /v1/batches HTTP/1.1\r\nHost: t\r\n"
                  "Authorization: Bearer " TOKEN "\r\n"
                  "Content-Type: application/json\r\n"
@@ -1788,7 +1571,7 @@ static void test_hostile_clients(void **state) {
       413);
   assert_true(closed_ms >= 0);
   assert_int_equal(
-      hc_request(port,
+      support_hc_request(port,
                  "POST /v1/batches HTTP/1.1\r\nHost: t\r\n"
                  "Authorization: Bearer " TOKEN "\r\n"
                  "Content-Type: application/json\r\n"
@@ -1798,7 +1581,7 @@ static void test_hostile_clients(void **state) {
       413); /* not 100 */
   assert_true(closed_ms >= 0);
   assert_int_equal(
-      hc_request(port,
+      support_hc_request(port,
                  "POST /v1/batches HTTP/1.1\r\nHost: t\r\n"
                  "Content-Type: application/json\r\n"
                  "Content-Length: 100\r\n\r\n",
@@ -1806,7 +1589,7 @@ static void test_hostile_clients(void **state) {
       401);
   assert_true(closed_ms >= 0);
   assert_int_equal(
-      hc_request(port,
+      support_hc_request(port,
                  "POST /v1/batches HTTP/1.1\r\nHost: t\r\n"
                  "Authorization: Bearer wrong\r\n"
                  "Expect: 100-continue\r\n"
@@ -1816,7 +1599,7 @@ static void test_hostile_clients(void **state) {
       401);
   assert_true(closed_ms >= 0);
   /* The server still answers. */
-  assert_int_equal(hc_request(port, probe, 2000, NULL), 200);
+  assert_int_equal(support_hc_request(port, probe, 2000, NULL), 200);
   assert_int_equal(ordo_server_stop(s), ORDO_OK);
   support_rmdir_all(dir);
 }

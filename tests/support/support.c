@@ -3,17 +3,22 @@
  * helpers for the tests.
  */
 #include "support/support.h"
+#include "http/loopback.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How often a cancellable gate wait re-checks ordo_op_cancelled() when
  * nothing pokes it. A polling period, not a timing assertion. */
@@ -340,3 +345,196 @@ long support_jansson_restore(void) {
 }
 
 long support_jansson_failures(void) { return atomic_load(&jansson_failed); }
+
+/* ---- hostile clients: raw sockets ------------------------------------------ */
+
+static unsigned long long hc_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (unsigned long long)ts.tv_sec * 1000 +
+         (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+/* A TCP connection from the loopback address `from` to 127.0.0.1:port,
+ * non-blocking, once connected (bounded: 2 s); -1 on failure. */
+static int hc_connect(const char *from, int port) {
+  struct pollfd p;
+  int fd = ordo__http_loopback_connect(from, port), err = 0;
+  socklen_t len = sizeof err;
+  if (fd < 0)
+    return -1;
+  p.fd = fd;
+  p.events = POLLOUT;
+  if (poll(&p, 1, 2000) != 1 ||
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Send all of text (bounded: 2 s). 0 or -1. */
+static int hc_send(int fd, const char *text) {
+  size_t n = strlen(text), off = 0;
+  unsigned long long deadline = hc_now_ms() + 2000;
+  while (off < n) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    ssize_t k;
+    if (hc_now_ms() >= deadline || poll(&p, 1, 100) < 0)
+      return -1;
+    k = send(fd, text + off, n - off, MSG_NOSIGNAL);
+    if (k > 0)
+      off += (size_t)k;
+    else if (k < 0 && errno != EAGAIN && errno != EINTR)
+      return -1;
+  }
+  return 0;
+}
+
+/* Read what comes until the peer closes or timeout_ms pass; out gets it
+ * (NUL-terminated, cut to size). 1 when the peer closed (end of file or
+ * reset), 0 when the time ran out. */
+static int hc_read_until_closed(int fd, char *out, size_t size,
+                                unsigned timeout_ms) {
+  unsigned long long deadline = hc_now_ms() + timeout_ms;
+  size_t len = 0;
+  out[0] = '\0';
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    unsigned long long now = hc_now_ms();
+    char buf[4096];
+    ssize_t k;
+    if (now >= deadline)
+      return 0;
+    if (poll(&p, 1, (int)(deadline - now)) <= 0)
+      continue;
+    k = recv(fd, buf, sizeof buf, 0);
+    if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
+      return 1;
+    if (k > 0 && len + 1 < size) {
+      size_t c = (size_t)k < size - 1 - len ? (size_t)k : size - 1 - len;
+      memcpy(out + len, buf, c);
+      len += c;
+      out[len] = '\0';
+    }
+  }
+}
+
+int support_hc_request(int port, const char *text, unsigned timeout_ms,
+                      long long *closed_ms) {
+  unsigned long long t0 = hc_now_ms();
+  char buf[8192];
+  int fd = hc_connect("127.0.0.1", port), st = -1, closed;
+  if (closed_ms != NULL)
+    *closed_ms = -1;
+  if (fd < 0 || hc_send(fd, text) != 0) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  closed = hc_read_until_closed(fd, buf, sizeof buf, timeout_ms);
+  if (closed && closed_ms != NULL)
+    *closed_ms = (long long)(hc_now_ms() - t0);
+  if (strncmp(buf, "HTTP/1.1 ", 9) == 0)
+    st = atoi(buf + 9);
+  close(fd);
+  return st;
+}
+
+
+
+void support_hc_run(int port, const char *probe_text, unsigned run_ms,
+                    support_hc_result *res) {
+  static int fds[SUPPORT_HC_HALF_OPEN];
+  static struct pollfd pf[SUPPORT_HC_HALF_OPEN + 1];
+  unsigned long long t0, end, next_probe, next_byte, now;
+  int i, tfd;
+  memset(res, 0, sizeof *res);
+  res->first_late_ms = -1;
+  res->trickle_closed_ms = -1;
+  t0 = hc_now_ms();
+  for (i = 0; i < SUPPORT_HC_HALF_OPEN; i++) {
+    fds[i] = hc_connect("127.0.0.2", port);
+    if (fds[i] >= 0)
+      res->half_open++;
+  }
+  tfd = hc_connect("127.0.0.3", port);
+  assert_true(tfd >= 0);
+  assert_int_equal(hc_send(tfd, "GET /healthz HTTP/1.1\r\nX-Slow: "), 0);
+  end = t0 + run_ms;
+  next_probe = next_byte = hc_now_ms();
+  while ((now = hc_now_ms()) < end) {
+    int n = 0, wait;
+    if (now >= next_probe) {
+      res->probes++;
+      if (support_hc_request(port, probe_text, 2000, NULL) == 200)
+        res->probes_ok++;
+      next_probe = now + 100;
+      continue;
+    }
+    if (tfd >= 0 && now >= next_byte) {
+      (void)send(tfd, "a", 1, MSG_NOSIGNAL); /* never completes the line */
+      next_byte = now + 100;
+    }
+    for (i = 0; i < SUPPORT_HC_HALF_OPEN; i++) {
+      if (fds[i] < 0)
+        continue;
+      pf[n].fd = fds[i];
+      pf[n].events = POLLIN;
+      pf[n].revents = 0;
+      n++;
+    }
+    if (tfd >= 0) {
+      pf[n].fd = tfd;
+      pf[n].events = POLLIN;
+      pf[n].revents = 0;
+      n++;
+    }
+    wait = (int)((next_probe < next_byte ? next_probe : next_byte) - now);
+    if (wait > 100)
+      wait = 100;
+    if (poll(pf, (nfds_t)n, wait < 1 ? 1 : wait) <= 0)
+      continue;
+    for (i = 0; i < n; i++) {
+      char buf[256];
+      ssize_t k;
+      int j;
+      if (pf[i].revents == 0)
+        continue;
+      k = recv(pf[i].fd, buf, sizeof buf, 0);
+      if (k > 0 || (k < 0 && (errno == EAGAIN || errno == EINTR)))
+        continue;
+      now = hc_now_ms();
+      if (pf[i].fd == tfd) {
+        res->trickle_closed_ms = (long long)(now - t0);
+        close(tfd);
+        tfd = -1;
+        continue;
+      }
+      for (j = 0; j < SUPPORT_HC_HALF_OPEN && fds[j] != pf[i].fd; j++)
+        ;
+      if (now - t0 <= 500) {
+        res->closed_early++;
+      } else {
+        res->closed_late++;
+        if (res->first_late_ms < 0)
+          res->first_late_ms = (long long)(now - t0);
+      }
+      close(fds[j]);
+      fds[j] = -1;
+    }
+  }
+  for (i = 0; i < SUPPORT_HC_HALF_OPEN; i++)
+    if (fds[i] >= 0) {
+      res->open_at_end++;
+      close(fds[i]);
+    }
+  if (tfd >= 0)
+    close(tfd);
+  print_message("hostile: %d half-open, %d closed at once, %d at the header "
+                "timeout (first after %lld ms), trickler closed after %lld "
+                "ms, %d/%d probes answered\n",
+                res->half_open, res->closed_early, res->closed_late,
+                res->first_late_ms, res->trickle_closed_ms, res->probes_ok,
+                res->probes);
+}

@@ -156,4 +156,45 @@ long support_jansson_restore(void);
 /* How many allocations have failed since the last fail_after/fail_at. */
 long support_jansson_failures(void);
 
+/* ---- hostile clients: raw sockets (test thread only) -------------------- */
+
+/*
+ * Each client address is a loopback address of its own (the client end is
+ * bound to it, src/http/loopback.h), so the servers' per-address limits
+ * can be met from one process.
+ */
+
+/*
+ * One request (text, sent as it is: say Connection: close) from 127.0.0.1
+ * to 127.0.0.1:port on a new connection: the status of the answer, or -1
+ * when none came within timeout_ms. *closed_ms (when not NULL) gets how
+ * long until the server closed, or -1.
+ */
+int support_hc_request(int port, const char *text, unsigned timeout_ms,
+                       long long *closed_ms);
+
+/* The half-open connections of support_hc_run. */
+#define SUPPORT_HC_HALF_OPEN 300
+
+/* What support_hc_run saw. */
+typedef struct support_hc_result {
+  int half_open;        /* connected from 127.0.0.2 */
+  int closed_early;     /* closed by the server within 500 ms (over the cap) */
+  int closed_late;      /* closed later: by the header timeout */
+  int open_at_end;      /* never closed */
+  long long first_late_ms; /* the earliest late close, ms after opening */
+  long long trickle_closed_ms; /* -1: never */
+  int probes, probes_ok;
+} support_hc_result;
+
+/*
+ * SUPPORT_HC_HALF_OPEN connections from 127.0.0.2 that send nothing, and
+ * one from 127.0.0.3 that trickles a request header a byte every 100 ms,
+ * for run_ms; meanwhile a probe (probe_text, answered 200) from 127.0.0.1
+ * every 100 ms. Every connection is closed on the way out. Asserts that the
+ * trickler connects; prints what it saw (a "hostile: ..." line).
+ */
+void support_hc_run(int port, const char *probe_text, unsigned run_ms,
+                    support_hc_result *res);
+
 #endif /* ORDO_TEST_SUPPORT_H */
