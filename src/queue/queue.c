@@ -1565,6 +1565,59 @@ static qbatch *placeholder_get(ordo_queue *q, const char *id) {
   return p;
 }
 
+/* The checks of a spec that need nothing looked up, in two parts:
+ * ordo_queue_enqueue hashes the id between them, so that its slot loads
+ * while the second part runs. Each sets the message on failure. */
+static int spec_check_shape(const ordo_queue_batch_spec *sp) {
+  if (sp->id == NULL || sp->id[0] == '\0' || sp->service == NULL ||
+      sp->service[0] == '\0')
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "enqueue: a batch needs an id and a service");
+  if ((sp->nreads && sp->reads == NULL) || (sp->nwrites && sp->writes == NULL) ||
+      (sp->ndeps && sp->deps == NULL) || (sp->payload_len && !sp->payload))
+    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL array",
+                                sp->id);
+  if (sp->nreads > UINT32_MAX - sp->nwrites || sp->ndeps > UINT32_MAX)
+    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: too many "
+                                "addresses or deps", sp->id);
+  return ORDO_OK;
+}
+
+static int spec_check_fields(const ordo_queue *q,
+                             const ordo_queue_batch_spec *sp) {
+  size_t i;
+  for (i = 0; i < sp->nreads + sp->nwrites; i++)
+    if ((i < sp->nreads ? sp->reads[i] : sp->writes[i - sp->nreads]) == NULL)
+      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL address",
+                                  sp->id);
+  for (i = 0; i < sp->ndeps; i++)
+    if (sp->deps[i] == NULL || strcmp(sp->deps[i], sp->id) == 0)
+      return ordo__set_last_error(ORDO_E_INVAL,
+                                  "enqueue %s: a dep is NULL or the batch itself",
+                                  sp->id);
+  if (sp->seq != 0 && sp->seq < q->next_seq)
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "enqueue %s: seq %llu is not after %llu", sp->id,
+                                (unsigned long long)sp->seq,
+                                (unsigned long long)(q->next_seq - 1));
+  if (sp->ledger_id != NULL && sp->ledger_id[0] == '\0')
+    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: an empty ledger id",
+                                sp->id);
+  return ORDO_OK;
+}
+
+/* ORDO_E_EXISTS (naming the first) when the queue has a batch with sp's
+ * ledger id (hash lidh), queued or finished; else ORDO_OK. */
+static int ledger_taken(const ordo_queue *q, const ordo_queue_batch_spec *sp,
+                        size_t lidh) {
+  const qledger *ql = map_get_h(&q->ledgers, sp->ledger_id, lidh);
+  if (ql != NULL)
+    return ordo__set_last_error(ORDO_E_EXISTS, "ledger batch %.16s… is "
+                                "already queued as %s", sp->ledger_id,
+                                ql->b->id);
+  return ORDO_OK;
+}
+
 int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
                        uint64_t *seq) {
   qbatch *b = NULL, *old;
@@ -1580,49 +1633,24 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   bl.v = bl.small;
   bl.cap = sizeof(bl.small) / sizeof(bl.small[0]);
 
-  if (q == NULL || sp == NULL || sp->id == NULL || sp->id[0] == '\0' ||
-      sp->service == NULL || sp->service[0] == '\0')
+  if (q == NULL || sp == NULL)
     return ordo__set_last_error(ORDO_E_INVAL,
                                 "enqueue: a batch needs an id and a service");
-  if ((sp->nreads && sp->reads == NULL) || (sp->nwrites && sp->writes == NULL) ||
-      (sp->ndeps && sp->deps == NULL) || (sp->payload_len && !sp->payload))
-    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL array",
-                                sp->id);
-  if (sp->nreads > UINT32_MAX - sp->nwrites || sp->ndeps > UINT32_MAX)
-    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: too many "
-                                "addresses or deps", sp->id);
+  if ((rc = spec_check_shape(sp)) != ORDO_OK)
+    return rc;
   /* The id's slot is a cache miss at 100k queued: start it loading now and
-   * check it after the checks above have run. */
+   * check it after the checks below have run. */
   idh = hash_str(sp->id);
   map_prefetch(&q->batches, idh);
-  for (i = 0; i < sp->nreads + sp->nwrites; i++)
-    if ((i < sp->nreads ? sp->reads[i] : sp->writes[i - sp->nreads]) == NULL)
-      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL address",
-                                  sp->id);
-  for (i = 0; i < sp->ndeps; i++)
-    if (sp->deps[i] == NULL || strcmp(sp->deps[i], sp->id) == 0)
-      return ordo__set_last_error(ORDO_E_INVAL,
-                                  "enqueue %s: a dep is NULL or the batch itself",
-                                  sp->id);
-  if (sp->seq != 0 && sp->seq < q->next_seq)
-    return ordo__set_last_error(ORDO_E_INVAL,
-                                "enqueue %s: seq %llu is not after %llu", sp->id,
-                                (unsigned long long)sp->seq,
-                                (unsigned long long)(q->next_seq - 1));
+  if ((rc = spec_check_fields(q, sp)) != ORDO_OK)
+    return rc;
   /* One signed batch, one queue batch: a ledger id the queue has (queued
    * or finished) is refused before anything is made. Only batches that
    * have one pay for the lookup. */
-  if (sp->ledger_id != NULL) {
-    const qledger *ql;
-    if (sp->ledger_id[0] == '\0')
-      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: an empty ledger "
-                                  "id", sp->id);
-    lidh = hash_str(sp->ledger_id);
-    if ((ql = map_get_h(&q->ledgers, sp->ledger_id, lidh)) != NULL)
-      return ordo__set_last_error(ORDO_E_EXISTS, "ledger batch %.16s… is "
-                                  "already queued as %s", sp->ledger_id,
-                                  ql->b->id);
-  }
+  if (sp->ledger_id != NULL &&
+      (rc = ledger_taken(q, sp, lidh = hash_str(sp->ledger_id))) != ORDO_OK)
+    return rc;
+  rc = ORDO_E_NOMEM;
 
   nin = sp->nreads + sp->nwrites;
   if (nin > sizeof(in_small) / sizeof(in_small[0]) &&
@@ -2411,28 +2439,18 @@ int ordo_queue_batch_digest(const ordo_queue *q, const char *id,
 }
 
 /* Whether ordo_queue_enqueue would refuse sp, with its error and message;
- * changes nothing. The same checks in the same order. */
+ * changes nothing. The same checks (the address lengths, which the
+ * enqueue checks on its sorted footprint, here on the spec). */
 static int enqueue_check(const ordo_queue *q, const ordo_queue_batch_spec *sp) {
   size_t i;
   const qbatch *old;
-  if (sp->id == NULL || sp->id[0] == '\0' || sp->service == NULL ||
-      sp->service[0] == '\0')
-    return ordo__set_last_error(ORDO_E_INVAL,
-                                "enqueue: a batch needs an id and a service");
-  if ((sp->nreads && sp->reads == NULL) || (sp->nwrites && sp->writes == NULL) ||
-      (sp->ndeps && sp->deps == NULL) || (sp->payload_len && !sp->payload))
-    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL array",
-                                sp->id);
-  if (sp->nreads > UINT32_MAX - sp->nwrites || sp->ndeps > UINT32_MAX)
-    return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: too many "
-                                "addresses or deps", sp->id);
+  int rc;
+  if ((rc = spec_check_shape(sp)) != ORDO_OK ||
+      (rc = spec_check_fields(q, sp)) != ORDO_OK)
+    return rc;
   for (i = 0; i < sp->nreads + sp->nwrites; i++) {
     const char *a = i < sp->nreads ? sp->reads[i] : sp->writes[i - sp->nreads];
-    size_t len;
-    if (a == NULL)
-      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL address",
-                                  sp->id);
-    len = strlen(a);
+    size_t len = strlen(a);
     if (q->opt.granularity > 0 && len > (size_t)q->opt.granularity)
       len = (size_t)q->opt.granularity;
     if (len > ORDO_QUEUE_MAX_ADDRESS)
@@ -2440,26 +2458,9 @@ static int enqueue_check(const ordo_queue *q, const ordo_queue_batch_spec *sp) {
                                   "%zu bytes (at most %u)", sp->id, len,
                                   (unsigned)ORDO_QUEUE_MAX_ADDRESS);
   }
-  for (i = 0; i < sp->ndeps; i++)
-    if (sp->deps[i] == NULL || strcmp(sp->deps[i], sp->id) == 0)
-      return ordo__set_last_error(ORDO_E_INVAL,
-                                  "enqueue %s: a dep is NULL or the batch itself",
-                                  sp->id);
-  if (sp->seq != 0 && sp->seq < q->next_seq)
-    return ordo__set_last_error(ORDO_E_INVAL,
-                                "enqueue %s: seq %llu is not after %llu", sp->id,
-                                (unsigned long long)sp->seq,
-                                (unsigned long long)(q->next_seq - 1));
-  if (sp->ledger_id != NULL) {
-    const qledger *ql;
-    if (sp->ledger_id[0] == '\0')
-      return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: an empty ledger "
-                                  "id", sp->id);
-    if ((ql = map_get(&q->ledgers, sp->ledger_id)) != NULL)
-      return ordo__set_last_error(ORDO_E_EXISTS, "ledger batch %.16s… is "
-                                  "already queued as %s", sp->ledger_id,
-                                  ql->b->id);
-  }
+  if (sp->ledger_id != NULL &&
+      (rc = ledger_taken(q, sp, hash_str(sp->ledger_id))) != ORDO_OK)
+    return rc;
   if ((old = map_get(&q->batches, sp->id)) != NULL && old->enqueued)
     return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
                                 sp->id);
