@@ -382,45 +382,24 @@ static void test_cred_def_cancel(void **state) {
 
 /* ---- no secret in an error message -------------------------------------- */
 
-/* Malformed JSON whose token at the error is the secret: jansson's error
- * text quotes it ("':' expected near '"SECRET-MARKER-1"'"). */
-#define MARKER "SECRET-MARKER-1"
-#define BAD_WITH_MARKER "{\"key\" \"" MARKER "\"}"
-
-/* Wait for op; neither its message nor the thread's last error may carry
- * the marker. Returns the op's status (a failure). */
-static int run_no_marker(ordo_op *op, const char *what) {
-  assert_non_null(op);
-  int rc = ordo_op_wait(op, -1);
-  if (strstr(ordo_op_message(op), MARKER) != NULL)
-    fail_msg("%s: the op's message quotes the secret: %s", what,
-             ordo_op_message(op));
-  if (strstr(ordo_last_error_message(), MARKER) != NULL)
-    fail_msg("%s: the last error quotes the secret: %s", what,
-             ordo_last_error_message());
-  assert_int_not_equal(rc, ORDO_OK);
-  ordo_op_release(op);
-  return rc;
-}
-
 /* Every call that takes a seed or options, given JSON that breaks at the
  * secret: refused, and no message quotes it. (A verkey given to sign is
  * public: messages may name it.) */
 static void test_no_secret_in_messages(void **state) {
   keys_fixture *f = *state;
   json_t *d;
-  assert_int_equal(run_no_marker(ordo_did_create(f->ctx, "w", BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_did_create(f->ctx, "w", SUPPORT_BAD_WITH_MARKER),
                                  "did create options"), ORDO_E_JSON);
   d = support_run_json(ordo_did_create(f->ctx, "w", NULL));
-  assert_int_equal(run_no_marker(ordo_did_rotate_start(f->ctx, "w", jstr(d, "did"),
-                                                       BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_did_rotate_start(f->ctx, "w", jstr(d, "did"),
+                                                       SUPPORT_BAD_WITH_MARKER),
                                  "rotate options"), ORDO_E_JSON);
-  assert_int_equal(run_no_marker(ordo_pack(f->ctx, "w", "m", 1, BAD_WITH_MARKER,
+  assert_int_equal(support_run_no_marker(ordo_pack(f->ctx, "w", "m", 1, SUPPORT_BAD_WITH_MARKER,
                                            jstr(d, "verkey")),
                                  "pack recipients"), ORDO_E_JSON);
-  assert_int_equal(run_no_marker(ordo_unpack(f->ctx, "w", BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_unpack(f->ctx, "w", SUPPORT_BAD_WITH_MARKER),
                                  "unpack envelope"), ORDO_E_UNPACK);
-  assert_int_equal(run_no_marker(ordo_cred_def_create(f->ctx, "w", BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_cred_def_create(f->ctx, "w", SUPPORT_BAD_WITH_MARKER),
                                  "cred def options"), ORDO_E_JSON);
   json_decref(d);
 }

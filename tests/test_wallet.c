@@ -589,62 +589,41 @@ static void test_two_processes(void **state) {
 
 /* ---- no secret in an error message -------------------------------------- */
 
-/* Malformed JSON whose token at the error is the secret: jansson's error
- * text quotes it ("':' expected near '"SECRET-MARKER-1"'"). */
-#define MARKER "SECRET-MARKER-1"
-#define BAD_WITH_MARKER "{\"key\" \"" MARKER "\"}"
-
-/* Wait for op; neither its message nor the thread's last error may carry
- * the marker. Returns the op's status (a failure). */
-static int run_no_marker(ordo_op *op, const char *what) {
-  assert_non_null(op);
-  int rc = ordo_op_wait(op, -1);
-  if (strstr(ordo_op_message(op), MARKER) != NULL)
-    fail_msg("%s: the op's message quotes the secret: %s", what,
-             ordo_op_message(op));
-  if (strstr(ordo_last_error_message(), MARKER) != NULL)
-    fail_msg("%s: the last error quotes the secret: %s", what,
-             ordo_last_error_message());
-  assert_int_not_equal(rc, ORDO_OK);
-  ordo_op_release(op);
-  return rc;
-}
-
 /* Every call that takes credentials, configs, keys or values, given JSON
  * that breaks at the secret: refused, and no message quotes it. */
 static void test_no_secret_in_messages(void **state) {
   wallet_fixture *f = *state;
   char imp[600];
   ordo_config cfg;
-  assert_int_equal(run_no_marker(ordo_wallet_create(f->ctx, BAD_WITH_MARKER, RAW_KEY),
+  assert_int_equal(support_run_no_marker(ordo_wallet_create(f->ctx, SUPPORT_BAD_WITH_MARKER, RAW_KEY),
                                  "create config"), ORDO_E_JSON);
-  assert_int_equal(run_no_marker(ordo_wallet_create(f->ctx, f->config, BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_wallet_create(f->ctx, f->config, SUPPORT_BAD_WITH_MARKER),
                                  "create credentials"), ORDO_E_JSON);
   create_open(f);
-  assert_int_equal(run_no_marker(ordo_wallet_open(f->ctx, f->config, BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_wallet_open(f->ctx, f->config, SUPPORT_BAD_WITH_MARKER),
                                  "open credentials"), ORDO_E_JSON);
-  assert_int_equal(run_no_marker(ordo_wallet_delete(f->ctx, f->config, BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_wallet_delete(f->ctx, f->config, SUPPORT_BAD_WITH_MARKER),
                                  "delete credentials"), ORDO_E_JSON);
-  assert_int_equal(run_no_marker(ordo_wallet_list(f->ctx, BAD_WITH_MARKER), "list config"),
+  assert_int_equal(support_run_no_marker(ordo_wallet_list(f->ctx, SUPPORT_BAD_WITH_MARKER), "list config"),
                    ORDO_E_JSON);
-  assert_int_equal(run_no_marker(ordo_wallet_export(f->ctx, "w1", BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_wallet_export(f->ctx, "w1", SUPPORT_BAD_WITH_MARKER),
                                  "export config"), ORDO_E_JSON);
   snprintf(imp, sizeof imp, "{\"id\":\"w2\",\"path\":\"%s\"}", f->dir);
-  assert_int_equal(run_no_marker(ordo_wallet_import(f->ctx, imp, RAW_KEY, BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_wallet_import(f->ctx, imp, RAW_KEY, SUPPORT_BAD_WITH_MARKER),
                                  "import config"), ORDO_E_JSON);
-  assert_int_equal(run_no_marker(ordo_wallet_import(f->ctx, imp, BAD_WITH_MARKER,
+  assert_int_equal(support_run_no_marker(ordo_wallet_import(f->ctx, imp, SUPPORT_BAD_WITH_MARKER,
                                                     "{\"path\":\"/nonexistent\",\"key\":\"k\"}"),
                                  "import credentials"), ORDO_E_JSON);
-  assert_int_equal(run_no_marker(ordo_record_add(f->ctx, "w1", "t", "n", "v", BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_record_add(f->ctx, "w1", "t", "n", "v", SUPPORT_BAD_WITH_MARKER),
                                  "record tags"), ORDO_E_JSON);
-  assert_int_equal(run_no_marker(ordo_record_search(f->ctx, "w1", "t", BAD_WITH_MARKER, NULL,
+  assert_int_equal(support_run_no_marker(ordo_record_search(f->ctx, "w1", "t", SUPPORT_BAD_WITH_MARKER, NULL,
                                                     0, 0), "search query"), ORDO_E_WQL);
-  assert_int_equal(run_no_marker(ordo_record_count(f->ctx, "w1", "t", BAD_WITH_MARKER),
+  assert_int_equal(support_run_no_marker(ordo_record_count(f->ctx, "w1", "t", SUPPORT_BAD_WITH_MARKER),
                                  "count query"), ORDO_E_WQL);
   /* The runtime's own config. */
   ordo_config_init(&cfg);
-  assert_int_equal(ordo_config_from_json(&cfg, BAD_WITH_MARKER), ORDO_E_JSON);
-  assert_null(strstr(ordo_last_error_message(), MARKER));
+  assert_int_equal(ordo_config_from_json(&cfg, SUPPORT_BAD_WITH_MARKER), ORDO_E_JSON);
+  assert_null(strstr(ordo_last_error_message(), SUPPORT_MARKER));
 }
 
 /* ---- storage faults -------------------------------------------------------- */

@@ -285,6 +285,20 @@ void support_rmdir_all(char *d) {
   free(d);
 }
 
+int support_run_no_marker(ordo_op *op, const char *what) {
+  assert_non_null(op);
+  int rc = ordo_op_wait(op, -1);
+  if (strstr(ordo_op_message(op), SUPPORT_MARKER) != NULL)
+    fail_msg("%s: the op's message quotes the secret: %s", what,
+             ordo_op_message(op));
+  if (strstr(ordo_last_error_message(), SUPPORT_MARKER) != NULL)
+    fail_msg("%s: the last error quotes the secret: %s", what,
+             ordo_last_error_message());
+  assert_int_not_equal(rc, ORDO_OK);
+  ordo_op_release(op);
+  return rc;
+}
+
 int support_run(ordo_op *op, char **out) {
   assert_non_null(op);
   int rc = ordo_op_wait(op, -1);

@@ -135,6 +135,17 @@ void support_rmdir_all(char *d);
  * message (asserted). */
 int support_run(ordo_op *op, char **out);
 
+/* A secret marker, and malformed JSON whose token at the error is that
+ * marker: jansson's error text would quote it ("':' expected near
+ * '"SECRET-MARKER-1"'"), so a message built from it leaks the secret. */
+#define SUPPORT_MARKER "SECRET-MARKER-1"
+#define SUPPORT_BAD_WITH_MARKER "{\"key\" \"" SUPPORT_MARKER "\"}"
+
+/* Wait for op, which must fail; neither its message nor the thread's last
+ * error may carry SUPPORT_MARKER (what names the call in the failure).
+ * Releases op; returns its status. */
+int support_run_no_marker(ordo_op *op, const char *what);
+
 /* support_run, asserting ORDO_OK, and the result parsed (json_decref it). */
 struct json_t;
 struct json_t *support_run_json(ordo_op *op);
