@@ -358,6 +358,9 @@ int ordo__submit_main(int argc, char **argv) {
   if (a.max_submit_bytes > 0)
     sopt.max_submit_bytes = (size_t)a.max_submit_bytes;
   sopt.give_up_ms = (unsigned)(a.timeout_s * 1000.0);
+  /* A run against a ledger that takes the connection and never answers
+   * says so within 2 s: the stall is noticed within 200 ms of this. */
+  sopt.stall_ms = 1500;
   sopt.on_ledger_error = say_ledger_error;
   sopt.on_ledger_error_ud = &say;
   if ((rc = ordo_journal_open(ctx, path, &jopt, &j)) != ORDO_OK ||
