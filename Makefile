@@ -23,7 +23,7 @@ DEBIAN_PACKAGES := build-essential cmake pkg-config libsodium-dev \
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler \
   libcbor-dev libcmocka-dev python3 python3-pytest python3-pip python3-nacl \
   curl clang \
-  libclang-rt-14-dev valgrind
+  libclang-rt-14-dev valgrind gnuplot-nox
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

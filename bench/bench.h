@@ -33,7 +33,9 @@ enum {
   BENCH_FLAG_RATE = 1u << 0,    /* --rate R */
   BENCH_FLAG_THREADS = 1u << 1, /* --threads N,N,... */
   BENCH_FLAG_COUNT = 1u << 2,   /* --count N */
-  BENCH_FLAG_BITS = 1u << 3     /* --bits B */
+  BENCH_FLAG_BITS = 1u << 3,    /* --bits B */
+  BENCH_FLAG_BATCHES = 1u << 4, /* --batches N */
+  BENCH_FLAG_PLOT = 1u << 5     /* --plot FILE */
 };
 
 typedef struct bench_opts {
@@ -44,6 +46,8 @@ typedef struct bench_opts {
   size_t nthreads; /* 0: default list */
   unsigned count;  /* repetitions; 0: default */
   int bits;        /* key size; 0: default */
+  unsigned long long batches; /* batches in all; 0: default */
+  const char *plot; /* a PNG to draw the results into (argv's); NULL: none */
 } bench_opts;
 
 typedef struct bench_def {
@@ -68,6 +72,7 @@ extern const bench_def bench_scheduler_def;
 extern const bench_def bench_makespan_def;
 extern const bench_def bench_hostile_def;
 extern const bench_def bench_memory_def;
+extern const bench_def bench_soak_def; /* by name only: not in `all` */
 
 /* The `ordo bench` subcommand: argv[0] is "bench". */
 int bench_main(int argc, char **argv);

@@ -352,6 +352,12 @@ static const bench_def *const bench_defs[] = {
 };
 #define BENCH_NDEFS (sizeof bench_defs / sizeof bench_defs[0])
 
+/* Run only when named: too long for `all` (soak takes minutes to an hour). */
+static const bench_def *const bench_solo_defs[] = {
+    &bench_soak_def,
+};
+#define BENCH_NSOLO (sizeof bench_solo_defs / sizeof bench_solo_defs[0])
+
 static const char bench_common_help[] =
     "  --seconds S    seconds per phase (isolation, default 3) or per point\n"
     "                 (scaling, default 2)\n"
@@ -368,10 +374,15 @@ static void bench_usage(FILE *out) {
   for (i = 0; i < BENCH_NDEFS; i++)
     fprintf(out, "  %-10s %s\n", bench_defs[i]->name, bench_defs[i]->summary);
   fprintf(out, "  %-10s %s\n", "all", "every benchmark above (the default)");
+  for (i = 0; i < BENCH_NSOLO; i++)
+    fprintf(out, "  %-10s %s\n", bench_solo_defs[i]->name,
+            bench_solo_defs[i]->summary);
   fputs("\noptions:\n", out);
   fputs(bench_common_help, out);
   for (i = 0; i < BENCH_NDEFS; i++)
     fputs(bench_defs[i]->help, out);
+  for (i = 0; i < BENCH_NSOLO; i++)
+    fputs(bench_solo_defs[i]->help, out);
   fputs("\nRun 'ordo bench NAME --help' for one benchmark.\n", out);
 }
 
@@ -508,6 +519,20 @@ static int parse_opts(int argc, char **argv, int start, unsigned flags,
                           &n)) != 0)
         return rc;
       o->bits = (int)n;
+    } else if ((flags & BENCH_FLAG_BATCHES) && is_flag(arg, "--batches")) {
+      if ((v = flag_value(argc, argv, &i, "--batches")) == NULL)
+        return ORDO_CLI_USAGE;
+      if ((rc = parse_int("--batches", v, 1000, 100000000, &n)) != 0)
+        return rc;
+      o->batches = (unsigned long long)n;
+    } else if ((flags & BENCH_FLAG_PLOT) && is_flag(arg, "--plot")) {
+      if ((v = flag_value(argc, argv, &i, "--plot")) == NULL)
+        return ORDO_CLI_USAGE;
+      if (v[0] == '\0') {
+        bench_error("option '--plot' needs a file name");
+        return ORDO_CLI_USAGE;
+      }
+      o->plot = v;
     } else if (arg[0] == '-') {
       bench_error("unknown option '%s'", arg);
       return ORDO_CLI_USAGE;
@@ -525,6 +550,9 @@ static const bench_def *bench_find(const char *name) {
   for (i = 0; i < BENCH_NDEFS; i++)
     if (strcmp(bench_defs[i]->name, name) == 0)
       return bench_defs[i];
+  for (i = 0; i < BENCH_NSOLO; i++)
+    if (strcmp(bench_solo_defs[i]->name, name) == 0)
+      return bench_solo_defs[i];
   return NULL;
 }
 

@@ -120,6 +120,39 @@ assert "parallel_vs_serial_10pct_20svc" in d
 print("ok   e2e bench json")
 PY
 rm -f /tmp/ordo-e2e-$$.json
+# ordo bench soak: a short run (the default is 1,000,000 batches) reports
+# the documented keys; --plot refuses to start without gnuplot and draws
+# with it.
+check "soak bad batches" 2 "$ordo" bench soak --batches 10
+"$ordo" bench soak --batches 20000 --json >/tmp/ordo-soak-$$.json || { echo "FAIL soak run"; fail=1; }
+$py - /tmp/ordo-soak-$$.json <<'PY' || fail=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("restart_s_final", "restart_s_fresh", "rss_mib_first", "rss_mib_final",
+          "journal_mib_final", "batches_per_s"):
+    assert isinstance(d[k], (int, float)) and d[k] > 0, (k, d.get(k))
+assert d["batches"] == 20000 and d["services"] == 1000
+s = d["series"]
+assert [p["enqueued"] for p in s] == list(range(1000, 20001, 1000)), s
+timed = [p for p in s if p["restart_s"] is not None]
+assert len(timed) >= 3 and timed[-1] is s[-1], timed
+assert all(p["open_s"] > 0 and p["rss_mib"] > 0 and p["journal_mib"] > 0 for p in timed)
+assert 0 < d["unfinished_final"] < 1000 and d["finished"] + d["unfinished_final"] == 20000, d
+assert d["invalid"] > 0
+print("ok   soak json")
+PY
+check "soak --plot without gnuplot" 1 env PATH=/nonexistent "$ordo" bench soak --batches 1000 --plot /tmp/ordo-soak-$$.png
+if command -v gnuplot >/dev/null; then
+  check "soak --plot" 0 "$ordo" bench soak --batches 2000 --plot /tmp/ordo-soak-$$.png
+  if [ -s /tmp/ordo-soak-$$.png ] && [ "$(wc -l </tmp/ordo-soak-$$.dat)" -ge 4 ]; then
+    echo "ok   soak png and data"
+  else
+    echo "FAIL soak png and data"; fail=1
+  fi
+else
+  echo "skip soak --plot (no gnuplot)"
+fi
+rm -f /tmp/ordo-soak-$$.json /tmp/ordo-soak-$$.png /tmp/ordo-soak-$$.dat
 check "plan help" 0 "$ordo" plan --help
 check "plan missing file" 2 "$ordo" plan /nonexistent/workload.jsonl
 check "ledger help" 0 "$ordo" ledger --help
