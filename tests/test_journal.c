@@ -456,6 +456,164 @@ static void test_public_json_api(void **unused) {
  * JSON, items), a second batch with it is refused before and after the
  * reopen, naming the first, and a record without one (older journals)
  * replays as a batch without one. */
+/* A number from the journal's totals JSON. */
+static long long totals_field(ordo_journal *j, const char *key) {
+  char *js = ordo_journal_totals_json(j);
+  json_t *o = json_loads(js, 0, NULL);
+  long long v;
+  assert_non_null(o);
+  v = json_integer_value(json_object_get(o, key));
+  json_decref(o);
+  ordo_free(js);
+  return v;
+}
+
+/* The op's result (or message) for enqueueing spec, and its status. */
+static int enq_spec_result(ordo_journal *j, const ordo_queue_batch_spec *sp,
+                           char *out, size_t cap) {
+  ordo_op *op = ordo_journal_enqueue(j, sp);
+  int rc;
+  assert_non_null(op);
+  rc = ordo_op_wait(op, -1);
+  snprintf(out, cap, "%s", rc == ORDO_OK ? ordo_op_result(op)
+                                         : ordo_op_message(op));
+  ordo_op_release(op);
+  return rc;
+}
+
+/*
+ * Finished batches leave memory (issue 15's retention, issue 13's memory):
+ * once their records are durable, the next take drops them; their status,
+ * reason, times and ledger id are read back from the log; their ids and
+ * ledger ids stay refused; a retry of the same batch is answered as it
+ * stands; deps on them are met (COMMITTED) or fail (INVALID) as before.
+ */
+static void test_forget_finished(void **unused) {
+  (void)unused;
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  char took[4096], res[512], *before[64], *js;
+  const char *w[1] = {"A"};
+  ordo_queue_batch_spec sp = {0};
+  int i;
+
+  for (i = 0; i < 40; i++) {
+    char id[16], wr[8];
+    snprintf(id, sizeof id, "F%d", i);
+    snprintf(wr, sizeof wr, "w%d", i % 7);
+    assert_int_equal(enq_wait(j, id, "s", NULL, wr, NULL), ORDO_OK);
+  }
+  /* G1 waits on F1 (a dep); G2 on F2, which will be rejected. */
+  assert_int_equal(enq_wait(j, "G1", "t", NULL, "x", "F1"), ORDO_OK);
+  assert_int_equal(enq_wait(j, "G2", "t", NULL, "y", "F2"), ORDO_OK);
+  sp.id = "L1";
+  sp.service = "u";
+  sp.writes = w;
+  sp.nwrites = 1;
+  sp.ledger_id = "00112233445566778899aabbccddeeff";
+  sp.payload = "p";
+  sp.payload_len = 1;
+  assert_int_equal(enq_spec_result(j, &sp, res, sizeof res), ORDO_OK);
+  while (take_wait(j, took, sizeof took) > 0) {
+    char *save = NULL;
+    for (char *id = strtok_r(took, " ", &save); id != NULL;
+         id = strtok_r(NULL, " ", &save))
+      assert_int_equal(ordo_journal_finish(j, id,
+                                           strcmp(id, "F2") == 0
+                                               ? ORDO_QUEUE_INVALID
+                                               : ORDO_QUEUE_COMMITTED,
+                                           strcmp(id, "F2") == 0 ? "rejected"
+                                                                 : NULL),
+                       ORDO_OK);
+  }
+  /* G2 was cascaded; the rest committed. Snapshot, then let them go. */
+  for (i = 0; i < 40; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "F%d", i);
+    assert_non_null(before[i] = ordo_journal_batch_json(j, id));
+  }
+  assert_non_null(before[40] = ordo_journal_batch_json(j, "G1"));
+  assert_non_null(before[41] = ordo_journal_batch_json(j, "G2"));
+  assert_non_null(before[42] = ordo_journal_batch_json(j, "L1"));
+  assert_non_null(strstr(before[41], "dep F2 is invalid"));
+  assert_non_null(strstr(before[42], "00112233445566778899aabbccddeeff"));
+  assert_int_equal(take_wait(j, took, sizeof took), 0); /* forgets */
+  assert_int_equal(totals_field(j, "forgotten"), 43);
+  assert_int_equal(totals_field(j, "committed"), 41);
+  assert_int_equal(totals_field(j, "invalid"), 2);
+  {
+    ordo_queue_item it;
+    assert_int_equal(ordo_journal_item(j, "F0", &it), ORDO_E_NOT_FOUND);
+  }
+  /* Read back from the log: the same JSON as when they were in memory. */
+  for (i = 0; i < 43; i++) {
+    char id[16];
+    if (i < 40)
+      snprintf(id, sizeof id, "F%d", i);
+    else
+      snprintf(id, sizeof id, "%s", i == 40 ? "G1" : i == 41 ? "G2" : "L1");
+    assert_non_null(js = ordo_journal_batch_json(j, id));
+    assert_string_equal(js, before[i]);
+    ordo_free(js);
+  }
+  {
+    ordo_queue_state st;
+    char *why = NULL;
+    uint64_t seq = 0;
+    assert_int_equal(ordo_journal_batch_status(j, "F2", &st, &seq, &why),
+                     ORDO_OK);
+    assert_int_equal(st, ORDO_QUEUE_INVALID);
+    assert_int_equal(seq, 3);
+    assert_string_equal(why, "rejected");
+    ordo_free(why);
+  }
+  assert_int_equal(ordo_journal_batch_status(j, "NOPE", NULL, NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  /* The same batch again: answered as it stands, nothing journaled. */
+  assert_int_equal(enq_spec_result(j, &sp, res, sizeof res), ORDO_OK);
+  assert_non_null(strstr(res, "\"already_enqueued\":true"));
+  assert_non_null(strstr(res, "\"state\":\"COMMITTED\""));
+  /* Another batch under a forgotten id, or with its ledger id: refused. */
+  sp.payload = "q";
+  assert_int_equal(enq_spec_result(j, &sp, res, sizeof res), ORDO_E_EXISTS);
+  assert_non_null(strstr(res, "before with other content"));
+  sp.payload = "p";
+  sp.id = "L2";
+  assert_int_equal(enq_spec_result(j, &sp, res, sizeof res), ORDO_E_EXISTS);
+  assert_non_null(strstr(res, "a finished batch has it"));
+  assert_int_equal(enq_wait(j, "F3", "s", NULL, "zz", NULL), ORDO_E_EXISTS);
+  /* Deps on forgotten batches: met, or invalid at once. */
+  assert_int_equal(enq_wait(j, "H1", "v", NULL, "a", "F5"), ORDO_OK);
+  assert_int_equal(jstate(j, "H1"), ORDO_QUEUE_QUEUED);
+  assert_int_equal(enq_wait(j, "H2", "v", NULL, "b", "F2"), ORDO_OK);
+  assert_int_equal(jstate(j, "H2"), ORDO_QUEUE_INVALID);
+  assert_non_null(js = ordo_journal_batch_json(j, "H2"));
+  assert_non_null(strstr(js, "dep F2 is invalid"));
+  ordo_free(js);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "H1");
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  /* Reopened: the replay forgets what finished; statuses read the same. */
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(totals_field(j, "forgotten"), 44); /* H2 too */
+  for (i = 0; i < 43; i++) {
+    char id[16];
+    if (i < 40)
+      snprintf(id, sizeof id, "F%d", i);
+    else
+      snprintf(id, sizeof id, "%s", i == 40 ? "G1" : i == 41 ? "G2" : "L1");
+    assert_non_null(js = ordo_journal_batch_json(j, id));
+    assert_string_equal(js, before[i]);
+    ordo_free(js);
+    free(before[i]);
+  }
+  assert_int_equal(jstate(j, "H1"), ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(enq_wait(j, "F7", "s", NULL, "zz", NULL), ORDO_E_EXISTS);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 static void test_ledger_id_replay(void **unused) {
   static const char lid[] = "abcdef0123456789abcdef0123456789";
   ordo_ctx *ctx = ctx_new();
@@ -497,23 +655,20 @@ static void test_ledger_id_replay(void **unused) {
   js = ordo_journal_batch_json(j, "N1");
   assert_null(strstr(js, "ledger_id"));
   ordo_free(js);
-  assert_int_equal(ordo_journal_item(j, "L1", &it), ORDO_OK);
-  assert_string_equal(it.ledger_id, lid);
+  /* L1 finished: after the reopen it is no longer in memory (its status
+   * came from its records above), yet its ledger id is still refused. */
+  assert_int_equal(ordo_journal_item(j, "L1", &it), ORDO_E_NOT_FOUND);
   assert_int_equal(ordo_journal_item(j, "N1", &it), ORDO_OK);
   assert_null(it.ledger_id);
-  assert_int_equal(ordo_journal_ledger_find(j, lid, &first), ORDO_OK);
-  assert_string_equal(first, "L1");
-  free(first);
-  assert_int_equal(ordo_journal_ledger_find(j, "00", &first),
-                   ORDO_E_NOT_FOUND);
-  assert_null(first);
-  /* Finished and reopened: still refused. */
   sp.id = "L3";
   op = ordo_journal_enqueue(j, &sp);
   assert_int_equal(ordo_op_wait(op, -1), ORDO_E_EXISTS);
   assert_non_null(strstr(ordo_op_message(op), "ledger batch abcdef0123456789"));
-  assert_non_null(strstr(ordo_op_message(op), "already queued as L1"));
+  assert_non_null(strstr(ordo_op_message(op), "a finished batch has it"));
   ordo_op_release(op);
+  assert_int_equal(ordo_journal_ledger_find(j, "00", &first),
+                   ORDO_E_NOT_FOUND);
+  assert_null(first);
   assert_int_equal(ordo_journal_close(j), ORDO_OK);
   ordo_ctx_free(ctx);
 
@@ -1544,6 +1699,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_locking_rule_kept, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_public_json_api, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_forget_finished, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_ledger_id_replay, setup_dir,
                                       teardown_dir),

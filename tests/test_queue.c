@@ -1338,6 +1338,116 @@ static int enq_at(ordo_queue *q, const char *id, const char *svc,
   return ordo_queue_enqueue(q, &sp, NULL);
 }
 
+/* ordo_queue_forget: finished batches go, unless something still names
+ * them (an unfinished batch's waiters or dependants, a halt); their heap
+ * entries go with them; a queue that held many and forgot them gives the
+ * memory back. Under ASan a dangling pointer left anywhere is a failure. */
+static void test_forget(void **unused) {
+  (void)unused;
+  /* A trie (addresses of two lengths): blocker edges are kept in waiters. */
+  ordo_queue *q = qdefault();
+  const char *ids[8];
+  unsigned char kept[8];
+  size_t nf;
+  ordo_queue_totals t;
+
+  ENQ(q, "A", "s", NULL, "ab", NULL);
+  ENQ(q, "B", "s", NULL, "abc", NULL); /* waits on A (an edge) */
+  ENQ(q, "C", "s", NULL, "x", "A");    /* a dependant of A */
+  ENQ(q, "D", "s", NULL, "y", NULL);
+  assert_int_equal(ordo_queue_cancel(q, "B", NULL), ORDO_OK);
+  assert_int_equal(ordo_queue_cancel(q, "C", NULL), ORDO_OK);
+  ids[0] = "B";
+  ids[1] = "C";
+  ids[2] = "A"; /* unfinished */
+  ids[3] = "nope";
+  ordo_queue_forget(q, ids, 4, kept, &nf);
+  assert_int_equal(nf, 0);
+  assert_int_equal(kept[0], 1); /* A's waiters name it */
+  assert_int_equal(kept[1], 1); /* A's dependants name it */
+  assert_int_equal(kept[2], 1);
+  assert_int_equal(kept[3], 0);
+  TAKE(q, "A D");
+  fin(q, "A", 1);
+  fin(q, "D", 1);
+  ids[2] = "D";
+  ordo_queue_forget(q, ids, 3, kept, &nf);
+  assert_int_equal(nf, 3);
+  assert_int_equal(ordo_queue_batch_status(q, "B", NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_queue_batch_status(q, "A", NULL, NULL), ORDO_OK);
+  ordo_queue_get_totals(q, &t);
+  assert_int_equal(t.committed, 2);
+  assert_int_equal(t.invalid, 2);
+  /* A QUEUED batch cancelled keeps a stale heap entry; take_id too. */
+  ENQ(q, "E", "s", NULL, "e", NULL);
+  ENQ(q, "F", "s", NULL, "f", NULL);
+  assert_int_equal(ordo_queue_cancel(q, "E", NULL), ORDO_OK);
+  assert_int_equal(ordo_queue_take_id(q, "F", NULL), ORDO_OK);
+  fin(q, "F", 0);
+  ids[0] = "E";
+  ids[1] = "F";
+  ids[2] = "A";
+  ordo_queue_forget(q, ids, 3, kept, &nf);
+  assert_int_equal(nf, 3); /* A too: nothing names it any more */
+  ENQ(q, "G", "s", NULL, "g", NULL);
+  TAKE(q, "G");
+  /* The batch that halted its service stays until the resume. */
+  assert_int_equal(ordo_queue_set_policy(q, "h", ORDO_QUEUE_HALT, 0, 0),
+                   ORDO_OK);
+  ENQ(q, "H", "h", NULL, "h", NULL);
+  TAKE(q, "H");
+  fin(q, "H", 0);
+  ids[0] = "H";
+  ordo_queue_forget(q, ids, 1, kept, &nf);
+  assert_int_equal(nf, 0);
+  assert_int_equal(ordo_queue_resume(q, "h"), ORDO_OK);
+  ordo_queue_forget(q, ids, 1, kept, &nf);
+  assert_int_equal(nf, 1);
+  ordo_queue_free(q);
+
+  /* 100k batches in, finished, forgotten: the tables and the pool shrink. */
+  q = qdefault();
+  {
+    enum { N = 100000 };
+    char (*names)[16] = malloc(N * sizeof(*names));
+    const char **all = malloc(N * sizeof(*all));
+    size_t full, i;
+    assert_non_null(names);
+    assert_non_null(all);
+    for (i = 0; i < N; i++) {
+      snprintf(names[i], sizeof names[i], "b%zu", i);
+      all[i] = names[i];
+      ENQ(q, names[i], i % 2 ? "s1" : "s2", NULL, names[i], NULL);
+    }
+    ordo_queue_get_totals(q, &t);
+    full = t.memory_bytes;
+    for (;;) {
+      ordo_queue_item items[64];
+      size_t n;
+      assert_int_equal(ordo_queue_take(q, items, 64, &n), ORDO_OK);
+      if (n == 0)
+        break;
+      for (i = 0; i < n; i++)
+        assert_int_equal(ordo_queue_finish(q, items[i].id,
+                                           ORDO_QUEUE_COMMITTED, NULL),
+                         ORDO_OK);
+    }
+    ordo_queue_forget(q, all, N, NULL, &nf);
+    assert_int_equal(nf, N);
+    ordo_queue_get_totals(q, &t);
+    assert_int_equal(t.committed, N);
+    assert_true(t.memory_bytes * 8 < full);
+    /* And it works on: a new batch, taken and finished. */
+    ENQ(q, "again", "s1", NULL, "b7", NULL);
+    TAKE(q, "again");
+    fin(q, "again", 1);
+    free(names);
+    free(all);
+  }
+  ordo_queue_free(q);
+}
+
 /* Cancel a WAITING batch: INVALID "cancelled", its locks gone (the batch
  * behind it is ready), its dependant cascades; a QUEUED one leaves the
  * ready set (take never hands it out); SUBMITTED and finished ones are
@@ -1558,6 +1668,7 @@ int main(void) {
       cmocka_unit_test(test_pool_sizes),
       cmocka_unit_test(test_round_robin_ring),
       cmocka_unit_test(test_keep_payloads),
+      cmocka_unit_test(test_forget),
       cmocka_unit_test(test_granularity),
       cmocka_unit_test(test_explain_text),
       cmocka_unit_test(test_deps),

@@ -259,14 +259,17 @@ ordo_ledger_sawtooth_port_get(ordo_ledger_sawtooth_port *p) {
   return &p->port;
 }
 
+static int item_sawtooth_id_cb(const ordo_queue_item *it, void *out) {
+  return item_sawtooth_id(it, out);
+}
+
 int ordo_ledger_sawtooth_id(ordo_ledger_sawtooth_port *p, const char *id,
                             char out[ORDO_LEDGER_ID_SIZE]) {
-  ordo_queue_item it;
   if (p == NULL || id == NULL || out == NULL)
     return ORDO_E_INVAL;
-  if (ordo_journal_item(p->j, id, &it) != ORDO_OK)
-    return ORDO_E_NOT_FOUND;
-  return item_sawtooth_id(&it, out);
+  /* Any thread may ask (the server's GET): the item is read under the
+   * journal's lock, since a finished batch may leave memory meanwhile. */
+  return ordo_journal_item_with(p->j, id, item_sawtooth_id_cb, out);
 }
 
 void ordo_ledger_sawtooth_port_free(ordo_ledger_sawtooth_port *p) { free(p); }

@@ -20,6 +20,7 @@
  * it (submit only queues).
  */
 #include "queue/queue.h"
+#include "queue/idset.h"
 #include "runtime/runtime.h"
 #include "storage/storage.h"
 
@@ -39,6 +40,10 @@
 #define JOURNAL_CATEGORY "ev"
 #define JOURNAL_META_KEY "ordo.journal"
 #define JOURNAL_FORMAT "1"
+/* The first seq whose records carry the "id" tag: batches from it on may
+ * leave memory once finished (their records can be found by id). */
+#define JOURNAL_TAGGED_KEY "ordo.journal.tagged_seq"
+#define JOURNAL_ID_TAG "id"
 /* The longest journal path taken: PATH.lock must fit PATH_MAX (4096). */
 #define JOURNAL_PATH_MAX (4096 - (int)sizeof ".lock")
 
@@ -87,6 +92,16 @@ struct ordo_journal {
   uint64_t quiet_until; /* wall ms */
   unsigned long long records;
   int lock_fd; /* flock on PATH.lock: one process per journal (-1: none) */
+  /* Forgetting finished batches (see "Forgetting" below). */
+  ordo__idset gone_ids;  /* forgotten ids; flag 1: INVALID, 0: COMMITTED */
+  ordo__idset gone_lids; /* their ledger ids */
+  char **evict;          /* finished, every record of it durable: may go */
+  size_t nevict, capevict;
+  char **fin_pending;    /* finished by the queue call under way (hook) */
+  size_t nfin_pending, capfin_pending;
+  int replaying;         /* the hook files what finishes as durable */
+  uint64_t tagged_seq;   /* JOURNAL_TAGGED_KEY */
+  unsigned long long forgotten;
   /* Attached to the context while open: ordo_ctx_free closes the database
    * (and drops the lock) of a journal still open, st becomes NULL and
    * ctx_closed_rc keeps what its close would have returned. */
@@ -118,6 +133,13 @@ struct jwrite {
   size_t nsubs;
   char **release_ids;
   size_t nrelease;
+  /* The "id" tag of a single record (tag_id owned), and of each record of
+   * a BATCH (values borrowed from release_ids); evict: a finishing record
+   * (fin, cancel, cascade), whose batch may leave memory once durable. */
+  ordo_storage_tag tag;
+  char *tag_id;
+  int evict;
+  ordo_storage_tag *subtags;
   json_t *result;
   int barrier;
   int note;           /* a fact already applied (fin, resume, policy):
@@ -143,6 +165,8 @@ static void jwrite_free(void *p) {
   free(w->value);
   free(w->message);
   free(w->release_id);
+  free(w->tag_id);
+  free(w->subtags);
   for (size_t i = 0; i < w->nsubs; i++) {
     ordo_storage_req_clear_output(&w->subs[i]);
     free(w->values[i]);
@@ -392,6 +416,60 @@ static int report_stage(ordo_op *op, void *state) {
 
 /* Settle w: record the outcome and continue its op if its stage parked,
  * else free it (no op). The last touch of w. */
+/* Append s (taken: the list owns it from now) to a list of strings. 0, or
+ * -1 when out of memory (s is then still the caller's). */
+static int strlist_push(char ***v, size_t *n, size_t *cap, char *s) {
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 64;
+    char **p = realloc(*v, nc * sizeof(*p));
+    if (p == NULL)
+      return -1;
+    *v = p;
+    *cap = nc;
+  }
+  (*v)[(*n)++] = s;
+  return 0;
+}
+
+static void strlist_free(char ***v, size_t *n, size_t *cap) {
+  for (size_t i = 0; i < *n; i++)
+    free((*v)[i]);
+  free(*v);
+  *v = NULL;
+  *n = *cap = 0;
+}
+
+/* The event kinds whose record names one batch by "id" and is tagged with
+ * it, so that the batch's records can be found on disk once it has left
+ * memory; and those of them that finish it. */
+static int event_tagged(const char *kind, int *finishes) {
+  *finishes = kind != NULL && (strcmp(kind, "fin") == 0 ||
+                               strcmp(kind, "cancel") == 0 ||
+                               strcmp(kind, "cascade") == 0);
+  return kind != NULL && (*finishes || strcmp(kind, "enq") == 0);
+}
+
+/* Tag w's single record with ev's batch id, if its kind is tagged.
+ * ORDO_OK or ORDO_E_NOMEM. */
+static int jwrite_tag(jwrite *w, json_t *ev) {
+  const char *id = json_string_value(json_object_get(ev, "id"));
+  int fin;
+  if (!event_tagged(json_string_value(json_object_get(ev, "e")), &fin) ||
+      id == NULL)
+    return ORDO_OK;
+  if ((w->tag_id = jstrdup(id)) == NULL)
+    return ORDO_E_NOMEM;
+  w->evict = fin;
+  w->tag.name.data = (unsigned char *)JOURNAL_ID_TAG;
+  w->tag.name.len = strlen(JOURNAL_ID_TAG);
+  w->tag.value.data = (unsigned char *)w->tag_id;
+  w->tag.value.len = strlen(w->tag_id);
+  w->tag.plaintext = 1;
+  w->req.rec.tags = &w->tag;
+  w->req.rec.ntags = 1;
+  return ORDO_OK;
+}
+
 static void jwrite_settle(jwrite *w, int status, const char *msg) {
   w->status = status;
   if (status != ORDO_OK && msg != NULL && w->message == NULL)
@@ -491,6 +569,9 @@ static void write_done(ordo_storage_req *req) {
      * back by anything: releasing it changes nothing. */
     for (size_t i = 0; i < w->nrelease; i++)
       (void)ordo_queue_release(j->q, w->release_ids[i]);
+  if (status == ORDO_OK && w->evict && w->tag_id != NULL &&
+      strlist_push(&j->evict, &j->nevict, &j->capevict, w->tag_id) == 0)
+    w->tag_id = NULL; /* the list's now */
   pthread_mutex_unlock(&j->mu);
   jwrite_settle(w, status, msg);
   free(msg);
@@ -535,6 +616,12 @@ static int journal_write(ordo_journal *j, jwrite *w, json_t *ev,
   w->req.rec.value.len = w->value_len;
   w->req.done = write_done;
   w->req.flags = ORDO_STORAGE_REQ_CHAINED; /* the log stays a prefix */
+  if (jwrite_tag(w, ev) != ORDO_OK) {
+    journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+    redo_add(j, w);
+    jwrite_settle(w, ORDO_E_STORAGE, j->failed_message);
+    return ORDO_E_STORAGE;
+  }
   rc = j->st->backend->submit(j->st, &w->req);
   if (rc != ORDO_OK) {
     journal_fail(j, rc, "the storage backend refused a journal write");
@@ -576,6 +663,265 @@ static ordo_op *join_op(ordo_journal *j, jwrite *w) {
       ordo__op_add_stage(op, ORDO_CLASS_CHEAP, report_stage))
     return ordo__op_reject(op, ORDO_E_NOMEM);
   return ordo__op_start(op);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Forgetting finished batches                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A finished batch leaves memory once every record that finishes it is
+ * durable, so that a service running for months holds its unfinished
+ * batches, not its history. Its records stay in the log, tagged with its
+ * id: a status asked later (ordo_journal_batch_status, _batch_json), or an
+ * enqueue of the same id, reads them back from disk (disk_lookup). What
+ * stays in memory is 8 bytes in gone_ids (its id hashed, and whether it
+ * ended INVALID: what a later batch's dep on it needs, and what refuses
+ * its id again) and, if it had one, in gone_lids.
+ *
+ * When: the queue's on_finish hook files every batch that finishes,
+ * cascades included; fin_flush writes a "cascade" record for those no
+ * caller's record names; a finishing record's done moves its batch to the
+ * evict list; journal_evict hands the list to ordo_queue_forget. It runs
+ * where no item pointer of a finished batch is in use: at open (after the
+ * replay, which files every batch it finishes as durable), after a
+ * recovery, and at the start of ordo_journal_take (the submitter, which
+ * holds the items of a take, is the only caller of take and is done with
+ * its earlier items by then). A journal opened with keep_payloads (ordo
+ * verify, which reads the payloads of committed batches) forgets nothing.
+ * Batches journaled before records were tagged (seq < tagged_seq) stay.
+ */
+
+static ordo_queue_state hook_forgotten_state(void *ud, const char *id) {
+  ordo_journal *j = ud;
+  int f = ordo__idset_get(&j->gone_ids, id);
+  return f < 0 ? ORDO_QUEUE_QUEUED
+               : (f & 1) ? ORDO_QUEUE_INVALID : ORDO_QUEUE_COMMITTED;
+}
+
+static int hook_forgotten_ledger_id(void *ud, const char *ledger_id) {
+  ordo_journal *j = ud;
+  return ordo__idset_get(&j->gone_lids, ledger_id) >= 0;
+}
+
+static void hook_on_finish(void *ud, const char *id, ordo_queue_state st,
+                           const char *reason) {
+  ordo_journal *j = ud;
+  char *c = jstrdup(id);
+  (void)st;
+  (void)reason;
+  /* Out of memory: the batch stays in memory, which is only memory. */
+  if (c != NULL &&
+      (j->replaying ? strlist_push(&j->evict, &j->nevict, &j->capevict, c)
+                    : strlist_push(&j->fin_pending, &j->nfin_pending,
+                                   &j->capfin_pending, c)) != 0)
+    free(c);
+}
+
+static int journal_note(ordo_journal *j, json_t *ev);
+
+/* Under j->mu, after a queue call that may have finished batches: a
+ * "cascade" record for each one it finished that no record of the
+ * caller's names (direct[0..n)), so that its end is on disk by its id. */
+static void fin_flush(ordo_journal *j, const char *const *direct, size_t n) {
+  uint64_t t = 0;
+  for (size_t i = 0; i < j->nfin_pending; i++) {
+    char *id = j->fin_pending[i];
+    size_t k;
+    for (k = 0; k < n && strcmp(direct[k], id) != 0; k++)
+      ;
+    if (k == n && j->failed == ORDO_OK) {
+      ordo_queue_state st;
+      const char *why = NULL;
+      if (t == 0)
+        t = wall_ms();
+      (void)ordo_queue_batch_status(j->q, id, &st, &why);
+      (void)ordo_queue_set_finish_time(j->q, id, t);
+      (void)journal_note(j, json_pack("{s:s, s:s, s:s, s:I}", "e", "cascade",
+                                      "id", id, "reason",
+                                      why != NULL ? why : "a dep is invalid",
+                                      "t", (json_int_t)t));
+    }
+    free(id);
+  }
+  j->nfin_pending = 0;
+}
+
+/* Under j->mu: let the batches of the evict list go (see above). */
+static void journal_evict(ordo_journal *j) {
+  const char **ids;
+  unsigned char *kept;
+  size_t n = j->nevict, i, k = 0, nf = 0;
+
+  if (n == 0)
+    return;
+  if (j->qopt.keep_payloads) {
+    strlist_free(&j->evict, &j->nevict, &j->capevict);
+    return;
+  }
+  ids = malloc(n * sizeof(*ids));
+  kept = malloc(n);
+  if (ids == NULL || kept == NULL) {
+    free(ids);
+    free(kept);
+    return; /* next time */
+  }
+  /* The candidates go into the sets first: once forgotten, the queue asks
+   * the sets. One that stays in memory after all is found there first. */
+  for (i = 0; i < n; i++) {
+    char *id = j->evict[i];
+    ordo_queue_state st;
+    ordo_queue_item it;
+    uint64_t seq = 0;
+    if (ordo_queue_batch_status(j->q, id, &st, NULL) != ORDO_OK ||
+        (st != ORDO_QUEUE_COMMITTED && st != ORDO_QUEUE_INVALID) ||
+        ordo_queue_batch_seq(j->q, id, &seq) != ORDO_OK ||
+        seq < j->tagged_seq) {
+      free(id); /* gone already, or its records cannot be found by id */
+      continue;
+    }
+    if (ordo__idset_put(&j->gone_ids, id, st == ORDO_QUEUE_INVALID) != 0 ||
+        (ordo_queue_item_get(j->q, id, &it) == ORDO_OK &&
+         it.ledger_id != NULL &&
+         ordo__idset_put(&j->gone_lids, it.ledger_id, 0) != 0)) {
+      j->evict[k] = id; /* out of memory: next time */
+      ids[k++] = id;
+      continue;
+    }
+    j->evict[k] = id;
+    ids[k++] = id;
+  }
+  ordo_queue_forget(j->q, ids, k, kept, &nf);
+  n = k;
+  for (i = 0, k = 0; i < n; i++) {
+    if (kept[i])
+      j->evict[k++] = j->evict[i];
+    else
+      free(j->evict[i]);
+  }
+  j->nevict = k;
+  j->forgotten += nf;
+  free(ids);
+  free(kept);
+}
+
+/* What the log says of a batch no longer in memory. */
+typedef struct jdisk {
+  ordo_queue_state state;
+  char *service, *reason, *ledger_id;
+  uint64_t seq, t_enq, t_fin;
+  unsigned char digest[ORDO_QUEUE_DIGEST_BYTES];
+} jdisk;
+
+static void jdisk_clear(jdisk *d) {
+  free(d->service);
+  free(d->reason);
+  free(d->ledger_id);
+  memset(d, 0, sizeof(*d));
+}
+
+static int enq_spec_parse(json_t *ev, const unsigned char *payload,
+                          size_t payload_len, ordo_queue_batch_spec *sp);
+static void enq_spec_free(ordo_queue_batch_spec *sp);
+static void content_digest(const ordo_queue_batch_spec *sp,
+                           unsigned char out[ORDO_QUEUE_DIGEST_BYTES]);
+
+/*
+ * Not under j->mu (it waits for the storage, whose dones take j->mu): the
+ * records tagged with id, read back. flags: gone_ids' flags for it, the
+ * state when no record finishes it (a cascade whose record a crash lost).
+ * ORDO_E_NOT_FOUND when the log has no enq record of it (retention
+ * dropped it, or a hash shared by two ids said "seen");
+ * ORDO_E_WOULD_DEADLOCK on a runtime thread.
+ */
+static int disk_lookup(ordo_journal *j, const char *id, int flags, jdisk *d) {
+  ordo_storage_query q;
+  ordo_storage_buf val;
+  ordo_storage_req req;
+  int rc, has_enq = 0;
+
+  memset(d, 0, sizeof(*d));
+  d->state = (flags & 1) ? ORDO_QUEUE_INVALID : ORDO_QUEUE_COMMITTED;
+  if (ordo__on_runtime_thread())
+    return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK, "batch %s is read "
+                                "from the journal, which blocks; not on a "
+                                "runtime thread", id);
+  memset(&q, 0, sizeof q);
+  q.op = ORDO_SQ_EQ;
+  q.tag_name.data = (unsigned char *)JOURNAL_ID_TAG;
+  q.tag_name.len = strlen(JOURNAL_ID_TAG);
+  q.plaintext = 1;
+  val.data = (unsigned char *)id;
+  val.len = strlen(id);
+  q.values = &val;
+  q.nvalues = 1;
+  memset(&req, 0, sizeof req);
+  req.opcode = ORDO_STORAGE_SCAN;
+  req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+  req.rec.category.len = strlen(JOURNAL_CATEGORY);
+  req.query = &q;
+  if ((rc = storage_call(j->st, &req)) != ORDO_OK) {
+    rc = ordo__set_last_error(rc, "journal: reading batch %s: %s", id,
+                              req.message != NULL ? req.message
+                                                  : ordo_strerror(rc));
+    ordo_storage_req_clear_output(&req);
+    return rc;
+  }
+  for (size_t i = 0; i < req.nresults && rc == ORDO_OK; i++) {
+    const ordo_storage_record *r = &req.results[i];
+    const unsigned char *v = r->value.data, *nul;
+    size_t tl = r->value.len;
+    json_t *ev, *t;
+    const char *kind;
+    nul = v != NULL ? memchr(v, '\0', tl) : NULL;
+    if (nul != NULL)
+      tl = (size_t)(nul - v);
+    if ((ev = json_loadb((const char *)v, tl, 0, NULL)) == NULL)
+      continue;
+    kind = json_string_value(json_object_get(ev, "e"));
+    t = json_object_get(ev, "t");
+    if (kind != NULL && strcmp(kind, "enq") == 0) {
+      ordo_queue_batch_spec sp;
+      if (enq_spec_parse(ev, nul != NULL ? nul + 1 : NULL,
+                         nul != NULL ? r->value.len - tl - 1 : 0,
+                         &sp) == ORDO_OK &&
+          strcmp(sp.id, id) == 0) {
+        content_digest(&sp, d->digest);
+        d->seq = sp.seq;
+        d->t_enq = sp.time_ms;
+        if ((d->service = jstrdup(sp.service)) == NULL ||
+            (sp.ledger_id != NULL &&
+             (d->ledger_id = jstrdup(sp.ledger_id)) == NULL))
+          rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+        has_enq = 1;
+      }
+      enq_spec_free(&sp);
+    } else if (kind != NULL) {
+      const char *st = json_string_value(json_object_get(ev, "state"));
+      const char *why = json_string_value(json_object_get(ev, "reason"));
+      d->state = strcmp(kind, "fin") == 0 && st != NULL &&
+                         strcmp(st, "COMMITTED") == 0
+                     ? ORDO_QUEUE_COMMITTED
+                     : ORDO_QUEUE_INVALID;
+      free(d->reason);
+      d->reason = NULL;
+      if (d->state == ORDO_QUEUE_INVALID &&
+          (d->reason = jstrdup(why != NULL ? why : "invalid")) == NULL)
+        rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+      if (json_is_integer(t))
+        d->t_fin = (uint64_t)json_integer_value(t);
+    }
+    json_decref(ev);
+  }
+  ordo_storage_req_clear_output(&req);
+  if (rc == ORDO_OK && !has_enq)
+    rc = ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'", id);
+  if (rc == ORDO_OK && d->state == ORDO_QUEUE_INVALID && d->reason == NULL &&
+      (d->reason = jstrdup("a dep is invalid")) == NULL)
+    rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if (rc != ORDO_OK)
+    jdisk_clear(d);
+  return rc;
 }
 
 static json_t *str_array(const char *const *v, size_t n) {
@@ -621,35 +967,51 @@ static int strings_of(json_t *arr, const char ***out, size_t *n) {
   return ORDO_OK;
 }
 
-static int replay_enq(ordo_journal *j, json_t *ev, const unsigned char *payload,
-                      size_t payload_len) {
-  ordo_queue_batch_spec sp = {0};
+/* The batch of an enq record (its strings borrowed from ev; the reads,
+ * writes and deps arrays malloc'd: enq_spec_free). */
+static int enq_spec_parse(json_t *ev, const unsigned char *payload,
+                          size_t payload_len, ordo_queue_batch_spec *sp) {
   json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
   int rc;
 
-  sp.id = json_string_value(json_object_get(ev, "id"));
-  sp.service = json_string_value(json_object_get(ev, "service"));
-  if (sp.id == NULL || sp.service == NULL || seq <= 0)
+  memset(sp, 0, sizeof(*sp));
+  sp->id = json_string_value(json_object_get(ev, "id"));
+  sp->service = json_string_value(json_object_get(ev, "service"));
+  if (sp->id == NULL || sp->service == NULL || seq <= 0)
     return ordo__set_last_error(ORDO_E_QUEUE, "enq without id, service or seq");
-  sp.seq = (uint64_t)seq;
+  sp->seq = (uint64_t)seq;
   if (json_is_integer(json_object_get(ev, "t")))
-    sp.time_ms = (uint64_t)json_integer_value(json_object_get(ev, "t"));
-  sp.payload = payload;
-  sp.payload_len = payload_len;
+    sp->time_ms = (uint64_t)json_integer_value(json_object_get(ev, "t"));
+  sp->payload = payload;
+  sp->payload_len = payload_len;
   /* Absent in journals written before ledger ids: no ledger id. */
   if (json_object_get(ev, "ledger_id") != NULL &&
-      (sp.ledger_id = json_string_value(json_object_get(ev, "ledger_id"))) ==
+      (sp->ledger_id = json_string_value(json_object_get(ev, "ledger_id"))) ==
           NULL)
     return ordo__set_last_error(ORDO_E_QUEUE, "enq %s: ledger_id is not a "
-                                "string", sp.id);
-  if ((rc = strings_of(json_object_get(ev, "reads"), (const char ***)&sp.reads,
-                       &sp.nreads)) ||
+                                "string", sp->id);
+  if ((rc = strings_of(json_object_get(ev, "reads"), (const char ***)&sp->reads,
+                       &sp->nreads)) ||
       (rc = strings_of(json_object_get(ev, "writes"),
-                       (const char ***)&sp.writes, &sp.nwrites)) ||
-      (rc = strings_of(json_object_get(ev, "deps"), (const char ***)&sp.deps,
-                       &sp.ndeps))) {
-    rc = ordo__set_last_error(rc, "enq %s: bad reads, writes or deps", sp.id);
-  } else {
+                       (const char ***)&sp->writes, &sp->nwrites)) ||
+      (rc = strings_of(json_object_get(ev, "deps"), (const char ***)&sp->deps,
+                       &sp->ndeps)))
+    return ordo__set_last_error(rc, "enq %s: bad reads, writes or deps",
+                                sp->id);
+  return ORDO_OK;
+}
+
+static void enq_spec_free(ordo_queue_batch_spec *sp) {
+  free((void *)sp->reads);
+  free((void *)sp->writes);
+  free((void *)sp->deps);
+}
+
+static int replay_enq(ordo_journal *j, json_t *ev, const unsigned char *payload,
+                      size_t payload_len) {
+  ordo_queue_batch_spec sp;
+  int rc = enq_spec_parse(ev, payload, payload_len, &sp);
+  if (rc == ORDO_OK) {
     /* The digest from the record itself: it holds the whole content. */
     unsigned char dg[ORDO_QUEUE_DIGEST_BYTES];
     content_digest(&sp, dg);
@@ -657,9 +1019,7 @@ static int replay_enq(ordo_journal *j, json_t *ev, const unsigned char *payload,
     if ((rc = ordo_queue_enqueue(j->q, &sp, NULL)) != ORDO_OK)
       rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
   }
-  free((void *)sp.reads);
-  free((void *)sp.writes);
-  free((void *)sp.deps);
+  enq_spec_free(&sp);
   return rc;
 }
 
@@ -753,6 +1113,21 @@ static int replay_one(ordo_journal *j, const ordo_storage_record *r,
       rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
     else if (json_is_integer(json_object_get(ev, "t")))
       note_finish(j, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
+  } else if (strcmp(kind, "cascade") == 0) {
+    /* A batch its dep's end (replayed before this) has ended already: the
+     * record only keeps its end on disk for when it leaves memory. */
+    const char *id = json_string_value(json_object_get(ev, "id"));
+    ordo_queue_state st;
+    if (id == NULL || ordo_queue_batch_status(j->q, id, &st, NULL) != ORDO_OK ||
+        st != ORDO_QUEUE_INVALID)
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "cascade of %s, which is not "
+                                "INVALID", id != NULL ? id : "(no id)");
+    else {
+      rc = ORDO_OK;
+      if (json_is_integer(json_object_get(ev, "t")))
+        (void)ordo_queue_set_finish_time(
+            j->q, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
+    }
   } else if (strcmp(kind, "resume") == 0) {
     const char *svc = json_string_value(json_object_get(ev, "service"));
     if (svc == NULL || ordo_queue_resume(j->q, svc) != ORDO_OK)
@@ -965,6 +1340,7 @@ static void recovery_failed(ordo_journal *j, jrecovery *r) {
 /* Under j->mu: the log is r->recs less what is at or after fail_event
  * (deleted): rebuild memory from it, then redo the lost notes. */
 static void recovery_finish(ordo_journal *j, jrecovery *r) {
+  ordo__idset gone_ids, gone_lids;
   unsigned long long lat[256], nlat = j->nlat;
   ordo_queue *old = j->q, *nq = NULL, **olds;
   char **subs = NULL, **redo;
@@ -983,6 +1359,16 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
   j->q = nq;
   memset(j->lat, 0, sizeof j->lat);
   j->nlat = 0;
+  /* The new queue has every batch of the log: nothing is forgotten in it
+   * yet, and what the replay finishes is durable. The old queue's sets
+   * are kept aside until the replay has worked. */
+  gone_ids = j->gone_ids;
+  gone_lids = j->gone_lids;
+  ordo__idset_init(&j->gone_ids);
+  ordo__idset_init(&j->gone_lids);
+  strlist_free(&j->evict, &j->nevict, &j->capevict);
+  strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
+  j->replaying = 1;
   for (i = 0; i < r->nrecs && rc == ORDO_OK; i++) {
     uint64_t ev = rd64(r->recs[i].name.data);
     if (ev >= j->fail_event)
@@ -993,8 +1379,14 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
   for (i = 0; i < nsubs; i++)
     free(subs[i]);
   free(subs);
+  j->replaying = 0;
   if (rc != ORDO_OK) {
     /* A log a reopen would refuse too: stay failed. */
+    ordo__idset_clear(&j->gone_ids);
+    ordo__idset_clear(&j->gone_lids);
+    j->gone_ids = gone_ids;
+    j->gone_lids = gone_lids;
+    strlist_free(&j->evict, &j->nevict, &j->capevict);
     j->q = old;
     ordo_queue_free(nq);
     memcpy(j->lat, lat, sizeof lat);
@@ -1002,6 +1394,8 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
     recovery_failed(j, r);
     return;
   }
+  ordo__idset_clear(&gone_ids);
+  ordo__idset_clear(&gone_lids);
   j->old_q[j->nold_q++] = old;
   j->next_event = last + 1;
   j->failed = ORDO_OK;
@@ -1033,11 +1427,20 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
       keep.value_len = rec.value.len;
       redo_add(j, &keep);
     } else if (replay_one(j, &rec, &subs, &nsubs, &capsubs) == ORDO_OK) {
-      (void)journal_note(j, json_loads(redo[i], 0, NULL));
+      json_t *ev = json_loads(redo[i], 0, NULL);
+      const char *id = json_string_value(json_object_get(ev, "id"));
+      char *own = id != NULL ? jstrdup(id) : NULL;
+      (void)journal_note(j, ev);
+      fin_flush(j, (const char *const *)&own, own != NULL ? 1 : 0);
+      free(own);
     }
+    for (size_t k = 0; k < nsubs; k++)
+      free(subs[k]);
+    free(subs);
     free(redo[i]);
   }
   free(redo);
+  journal_evict(j);
   pthread_cond_broadcast(&j->idle_cv);
 }
 
@@ -1154,6 +1557,10 @@ static void journal_free(ordo_journal *j) {
     close(j->lock_fd); /* releases the flock */
   unknown_clear(j);
   ordo_queue_free(j->q);
+  ordo__idset_clear(&j->gone_ids);
+  ordo__idset_clear(&j->gone_lids);
+  strlist_free(&j->evict, &j->nevict, &j->capevict);
+  strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
   for (size_t i = 0; i < j->nold_q; i++)
     ordo_queue_free(j->old_q[i]);
   free(j->old_q);
@@ -1248,6 +1655,47 @@ static int journal_locking(ordo_journal *j, int created,
   return rc;
 }
 
+/* The first seq whose records are tagged (JOURNAL_TAGGED_KEY): 1 for a
+ * journal made now; for one made before tags, the next seq, written now,
+ * so that only the batches enqueued from here on may leave memory. */
+static int journal_tagged(ordo_journal *j, int created) {
+  ordo_storage_req req;
+  char buf[32];
+  int rc;
+  memset(&req, 0, sizeof(req));
+  req.opcode = ORDO_STORAGE_META_GET;
+  req.rec.name.data = (unsigned char *)JOURNAL_TAGGED_KEY;
+  req.rec.name.len = strlen(JOURNAL_TAGGED_KEY);
+  rc = created ? ORDO_E_NOT_FOUND : storage_call(j->st, &req);
+  if (rc == ORDO_OK) {
+    size_t n = req.result.value.len < sizeof buf - 1 ? req.result.value.len
+                                                     : sizeof buf - 1;
+    memcpy(buf, req.result.value.data, n);
+    buf[n] = '\0';
+    j->tagged_seq = strtoull(buf, NULL, 10);
+    ordo_storage_req_clear_output(&req);
+    return j->tagged_seq > 0 ? ORDO_OK
+                             : ordo__set_last_error(ORDO_E_STORAGE, "journal: "
+                                                    "bad tagged_seq record");
+  }
+  ordo_storage_req_clear_output(&req);
+  if (rc != ORDO_E_NOT_FOUND)
+    return ordo__set_last_error(rc, "journal: reading the tagged_seq record");
+  j->tagged_seq = created ? 1 : ordo_queue_next_seq(j->q);
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)j->tagged_seq);
+  memset(&req, 0, sizeof(req));
+  req.opcode = ORDO_STORAGE_META_SET;
+  req.rec.name.data = (unsigned char *)JOURNAL_TAGGED_KEY;
+  req.rec.name.len = strlen(JOURNAL_TAGGED_KEY);
+  req.rec.value.data = (unsigned char *)buf;
+  req.rec.value.len = strlen(buf);
+  rc = storage_call(j->st, &req);
+  ordo_storage_req_clear_output(&req);
+  return rc == ORDO_OK ? ORDO_OK
+                       : ordo__set_last_error(rc, "journal: writing the "
+                                              "tagged_seq record");
+}
+
 #define ORDO__JOURNAL_OF(c)                                                    \
   ((ordo_journal *)((char *)(c)-offsetof(ordo_journal, closer)))
 
@@ -1307,7 +1755,13 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     j->quiet_ms = q != NULL && *q != '\0' ? strtoull(q, NULL, 10) : 500;
   }
   j->lock_fd = -1;
+  ordo__idset_init(&j->gone_ids);
+  ordo__idset_init(&j->gone_lids);
   qopt = opt->queue;
+  qopt.forgotten_state = hook_forgotten_state;
+  qopt.forgotten_ledger_id = hook_forgotten_ledger_id;
+  qopt.on_finish = hook_on_finish;
+  qopt.hook_ud = j;
   /* One process at a time: the journal's memory is the truth between its
    * records, so a second writer would replay a different queue (and reuse
    * event numbers). flock is dropped by the kernel when the holder dies,
@@ -1352,10 +1806,12 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     return rc;
   }
   free(errmsg);
+  j->replaying = 1;
   if ((rc = journal_meta(j, created)) != ORDO_OK ||
       (rc = journal_locking(j, created, &qopt)) != ORDO_OK ||
       (j->qopt = qopt, rc = ordo_queue_new(&qopt, &j->q)) != ORDO_OK ||
-      (rc = journal_replay(j)) != ORDO_OK) {
+      (rc = journal_replay(j)) != ORDO_OK ||
+      (rc = journal_tagged(j, created)) != ORDO_OK) {
     char *keep = jstrdup(ordo_last_error_message());
     (void)storage_close(j->st);
     journal_free(j);
@@ -1363,6 +1819,8 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     free(keep);
     return rc;
   }
+  j->replaying = 0;
+  journal_evict(j);
   j->closer.close = journal_ctx_close;
   if ((rc = ordo__ctx_closer_attach(ctx, &j->closer)) != ORDO_OK) {
     (void)storage_close(j->st);
@@ -1524,10 +1982,13 @@ static int enq_prepare(ordo_journal *j, jwrite *w, json_t *const *evs,
       return ORDO_E_NOMEM;
     be64(w->name, j->next_event);
     add_req(&w->req, w->name, w->value, w->value_len);
+    if (jwrite_tag(w, evs[0]) != ORDO_OK)
+      return ORDO_E_NOMEM;
   } else {
     if ((w->subs = calloc(m, sizeof(*w->subs))) == NULL ||
         (w->values = calloc(m, sizeof(*w->values))) == NULL ||
-        (w->names = calloc(m, sizeof(*w->names))) == NULL)
+        (w->names = calloc(m, sizeof(*w->names))) == NULL ||
+        (w->subtags = calloc(m, sizeof(*w->subtags))) == NULL)
       return ORDO_E_NOMEM;
     w->nsubs = m;
     for (k = 0; k < m; k++) {
@@ -1537,6 +1998,14 @@ static int enq_prepare(ordo_journal *j, jwrite *w, json_t *const *evs,
         return ORDO_E_NOMEM;
       be64(w->names[k], j->next_event + k);
       add_req(&w->subs[k], w->names[k], w->values[k], len);
+      /* tagged with the batch's id: release_ids[k] is sp[k]'s */
+      w->subtags[k].name.data = (unsigned char *)JOURNAL_ID_TAG;
+      w->subtags[k].name.len = strlen(JOURNAL_ID_TAG);
+      w->subtags[k].value.data = (unsigned char *)w->release_ids[k];
+      w->subtags[k].value.len = strlen(w->release_ids[k]);
+      w->subtags[k].plaintext = 1;
+      w->subs[k].rec.tags = &w->subtags[k];
+      w->subs[k].rec.ntags = 1;
     }
     w->req.opcode = ORDO_STORAGE_BATCH;
     w->req.batch = w->subs;
@@ -1561,6 +2030,12 @@ static int enq_send(ordo_journal *j, jwrite *w, size_t m) {
   return ORDO_OK;
 }
 
+/* Under j->mu: whether the queue has the batch (not forgotten). */
+static int in_memory(ordo_journal *j, const char *id) {
+  uint64_t seq;
+  return ordo_queue_batch_seq(j->q, id, &seq) == ORDO_OK;
+}
+
 /* The answer for a batch that is there already, identically. */
 static json_t *already_json(ordo_journal *j, const char *id) {
   ordo_queue_state st = ORDO_QUEUE_QUEUED;
@@ -1583,6 +2058,11 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
   size_t *nidx = NULL, i, k, m = 0, bb = 0;
   uint64_t *seqs = NULL, now;
   int rc = ORDO_OK;
+  struct {
+    int flags; /* gone_ids' flags, or -1: not forgotten */
+    int found; /* d was read */
+    jdisk d;
+  } *gone = NULL;
 
   if (bad != NULL)
     *bad = (size_t)-1;
@@ -1654,6 +2134,33 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
     jwrite_settle(w, rc, ordo_last_error_message());
     goto out;
   }
+  /* Ids of batches that finished and left memory: their records are read
+   * now, before the lock (disk_lookup waits on the storage, whose dones
+   * take it), so that a retry of one is answered as it stands and another
+   * batch under its id is refused, as for a batch in memory. */
+  {
+    size_t ngone = 0;
+    pthread_mutex_lock(&j->mu);
+    for (i = 0; i < n; i++)
+      if (ordo__idset_get(&j->gone_ids, specs[i].id) >= 0 &&
+          !in_memory(j, specs[i].id))
+        ngone++;
+    if (ngone > 0 && (gone = calloc(n, sizeof(*gone))) != NULL)
+      for (i = 0; i < n; i++) {
+        gone[i].flags = ordo__idset_get(&j->gone_ids, specs[i].id);
+        if (gone[i].flags >= 0 && in_memory(j, specs[i].id))
+          gone[i].flags = -1;
+      }
+    pthread_mutex_unlock(&j->mu);
+    if (ngone > 0 && gone == NULL) {
+      jwrite_settle(w, ORDO_E_NOMEM, "journal: out of memory");
+      goto out;
+    }
+    for (i = 0; gone != NULL && i < n; i++)
+      if (gone[i].flags >= 0 &&
+          disk_lookup(j, specs[i].id, gone[i].flags, &gone[i].d) == ORDO_OK)
+        gone[i].found = 1;
+  }
   now = wall_ms();
   pthread_mutex_lock(&j->mu);
   if ((rc = journal_check_as(j, 1)) != ORDO_OK) {
@@ -1665,6 +2172,20 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
    * answered as it stands; another batch under that id is refused. */
   for (i = 0; i < n; i++) {
     const unsigned char *d = NULL;
+    if (gone != NULL && gone[i].found &&
+        !in_memory(j, specs[i].id)) {
+      if (sodium_memcmp(gone[i].d.digest, dg[i], ORDO_QUEUE_DIGEST_BYTES) !=
+          0) {
+        rc = ordo__set_last_error(ORDO_E_EXISTS, "batch '%s' was enqueued "
+                                  "before with other content (service, "
+                                  "reads, writes, deps or payload differ); "
+                                  "it is %s", specs[i].id,
+                                  ordo_queue_state_name(gone[i].d.state));
+        bb = i;
+        break;
+      }
+      continue; /* the same batch: answered from its records */
+    }
     if (ordo_queue_batch_digest(j->q, specs[i].id, &d) != ORDO_OK) {
       nsp[m] = specs[i];
       nsp[m].seq = 0;
@@ -1707,6 +2228,11 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
           json_object_set_new(evs[i], "t", json_integer((json_int_t)now)))
         rc = ORDO_E_NOMEM;
       nev[k++] = evs[i];
+    } else if (gone != NULL && gone[i].found &&
+               !in_memory(j, specs[i].id)) {
+      it = json_pack("{s:s, s:I, s:b, s:s}", "id", specs[i].id, "seq",
+                     (json_int_t)gone[i].d.seq, "already_enqueued", 1, "state",
+                     ordo_queue_state_name(gone[i].d.state));
     } else {
       it = already_json(j, specs[i].id);
     }
@@ -1744,6 +2270,7 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
       (rc = ordo_queue_enqueue_many(j->q, nsp, m, NULL, &k)) != ORDO_OK) {
     if (rc == ORDO_E_NOMEM && k > 0) /* held, never to be journaled */
       journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+    strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
     pthread_mutex_unlock(&j->mu);
     if (bad != NULL)
       *bad = nidx[k];
@@ -1751,7 +2278,10 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
     goto out;
   }
   /* Settles w itself on failure (and fails the journal). */
-  (void)enq_send(j, w, m);
+  if (enq_send(j, w, m) == ORDO_OK)
+    fin_flush(j, NULL, 0); /* batches whose dep had ended INVALID */
+  else
+    strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
   pthread_mutex_unlock(&j->mu);
 out:
   for (i = 0; evs != NULL && i < n; i++)
@@ -1766,6 +2296,9 @@ out:
   json_decref(items);
   json_decref(seen);
   json_decref(lseen);
+  for (i = 0; gone != NULL && i < n; i++)
+    jdisk_clear(&gone[i].d);
+  free(gone);
   return op;
 }
 
@@ -1802,6 +2335,8 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
     uint64_t due;
     pthread_mutex_lock(&j->mu);
     rc = journal_check(j);
+    /* The items of earlier takes are done with (see "Forgetting"). */
+    journal_evict(j);
     /* Dep timeouts are due by the wall clock: the submitter's every step
      * passes here (ordo_journal_expire for a caller that has no take). */
     if (rc == ORDO_OK && ordo_queue_next_expiry(j->q, &due)) {
@@ -1871,6 +2406,7 @@ int ordo_journal_finish(ordo_journal *j, const char *id,
                            "state", "INVALID", "reason",
                            reason != NULL ? reason : "invalid", "t",
                            (json_int_t)t));
+    fin_flush(j, &id, 1);
   }
   pthread_mutex_unlock(&j->mu);
   return rc;
@@ -1886,6 +2422,7 @@ static int expire_locked(ordo_journal *j, uint64_t now, size_t *count) {
     size_t i;
     if ((rc = ordo_queue_expire(j->q, now, v, 64, &n)) != ORDO_OK)
       n = 0;
+    const char *direct[64];
     for (i = 0; i < n; i++) {
       int r;
       note_finish(j, v[i].id, now);
@@ -1895,7 +2432,9 @@ static int expire_locked(ordo_journal *j, uint64_t now, size_t *count) {
                                     (json_int_t)now, "expired", 1));
       if (rc == ORDO_OK)
         rc = r;
+      direct[i] = v[i].id;
     }
+    fin_flush(j, direct, n);
     total += n;
   } while (rc == ORDO_OK && n == 64);
   if (count != NULL)
@@ -1952,7 +2491,8 @@ ordo_op *ordo_journal_cancel(ordo_journal *j, const char *id) {
     w->result = json_pack("{s:s, s:s, s:s}", "id", id, "state", "INVALID",
                           "reason", "cancelled");
     if (ev == NULL || w->result == NULL ||
-        (w->value = record_value(ev, NULL, 0, &w->value_len)) == NULL)
+        (w->value = record_value(ev, NULL, 0, &w->value_len)) == NULL ||
+        jwrite_tag(w, ev) != ORDO_OK)
       rc = ordo__set_last_error(ORDO_E_NOMEM, "journal: out of memory");
     json_decref(ev);
   }
@@ -1968,7 +2508,8 @@ ordo_op *ordo_journal_cancel(ordo_journal *j, const char *id) {
   w->req.done = write_done;
   be64(w->name, j->next_event);
   add_req(&w->req, w->name, w->value, w->value_len);
-  (void)enq_send(j, w, 1); /* settles w on failure */
+  if (enq_send(j, w, 1) == ORDO_OK) /* settles w on failure */
+    fin_flush(j, &id, 1);
   pthread_mutex_unlock(&j->mu);
   return op;
 }
@@ -1990,6 +2531,21 @@ int ordo_journal_item(ordo_journal *j, const char *id, ordo_queue_item *out) {
     return ordo__set_last_error(ORDO_E_INVAL, "item: NULL argument");
   pthread_mutex_lock(&j->mu);
   rc = ordo_queue_item_get(j->q, id, out);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int ordo_journal_item_with(ordo_journal *j, const char *id,
+                           int (*fn)(const ordo_queue_item *it, void *ud),
+                           void *ud) {
+  ordo_queue_item it;
+  int rc;
+  if (j == NULL || id == NULL || fn == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "item: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = ordo_queue_item_get(j->q, id, &it);
+  if (rc == ORDO_OK)
+    rc = fn(&it, ud);
   pthread_mutex_unlock(&j->mu);
   return rc;
 }
@@ -2104,6 +2660,22 @@ int ordo_journal_batch_status(ordo_journal *j, const char *id,
       (void)ordo_queue_batch_seq(j->q, id, seq);
     if (reason != NULL && why != NULL && (*reason = jstrdup(why)) == NULL)
       rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  } else {
+    int flags = ordo__idset_get(&j->gone_ids, id);
+    jdisk d;
+    pthread_mutex_unlock(&j->mu);
+    if (flags < 0 || (rc = disk_lookup(j, id, flags, &d)) != ORDO_OK)
+      return flags < 0 ? rc : ordo_last_error();
+    if (state != NULL)
+      *state = d.state;
+    if (seq != NULL)
+      *seq = d.seq;
+    if (reason != NULL) {
+      *reason = d.reason;
+      d.reason = NULL;
+    }
+    jdisk_clear(&d);
+    return ORDO_OK;
   }
   pthread_mutex_unlock(&j->mu);
   return rc;
@@ -2129,8 +2701,24 @@ char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
   }
   pthread_mutex_lock(&j->mu);
   if (status_locked(j, id, &st, &why) != ORDO_OK) {
+    int flags = ordo__idset_get(&j->gone_ids, id), rc;
+    jdisk d;
     pthread_mutex_unlock(&j->mu);
-    return NULL; /* ORDO_E_NOT_FOUND, set */
+    if (flags < 0 || (rc = disk_lookup(j, id, flags, &d)) != ORDO_OK)
+      return NULL; /* ORDO_E_NOT_FOUND, set */
+    o = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "service", d.service,
+                  "seq", (json_int_t)d.seq, "state",
+                  ordo_queue_state_name(d.state));
+    if (o != NULL && d.reason != NULL)
+      json_object_set_new(o, "reason", json_string(d.reason));
+    if (o != NULL && d.t_enq != 0)
+      json_object_set_new(o, "enqueued_ms", json_integer((json_int_t)d.t_enq));
+    if (o != NULL && d.t_fin != 0)
+      json_object_set_new(o, "finished_ms", json_integer((json_int_t)d.t_fin));
+    if (o != NULL && d.ledger_id != NULL)
+      json_object_set_new(o, "ledger_id", json_string(d.ledger_id));
+    jdisk_clear(&d);
+    return dump_or_null(o);
   }
   (void)ordo_queue_batch_seq(j->q, id, &seq);
   (void)ordo_queue_batch_service(j->q, id, &svc);
@@ -2228,8 +2816,14 @@ char *ordo_journal_totals_json(ordo_journal *j) {
                 "services", (json_int_t)t.services, "journal_records",
                 (json_int_t)(j->next_event - 1));
   if (o != NULL)
-    json_object_set_new(o, "queue_memory_bytes",
-                        json_integer((json_int_t)t.memory_bytes));
+    json_object_set_new(
+        o, "queue_memory_bytes",
+        json_integer((json_int_t)(t.memory_bytes +
+                                  ordo__idset_bytes(&j->gone_ids) +
+                                  ordo__idset_bytes(&j->gone_lids))));
+  if (o != NULL)
+    json_object_set_new(o, "forgotten",
+                        json_integer((json_int_t)j->forgotten));
   if (o != NULL)
     json_object_set_new(
         o, "latency_ms",

@@ -132,6 +132,107 @@ void qpool_free(qpool *p, void *block, size_t n) {
   qpool_push(p, block, qpool_class(n));
 }
 
+/* The chunks by address, and how many bytes of each are free. */
+typedef struct trim_ent {
+  qpool_chunk *c;
+  size_t size; /* the chunk's (read before any chunk is freed) */
+  size_t free;
+} trim_ent;
+
+static int trim_cmp(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)((const trim_ent *)a)->c,
+            y = (uintptr_t)((const trim_ent *)b)->c;
+  return x < y ? -1 : x > y;
+}
+
+/* The entry of the chunk that holds block, or NULL (a block from malloc
+ * cannot be on a free list, but a bug should not become a wild write). */
+static trim_ent *trim_find(trim_ent *v, size_t n, const void *block) {
+  size_t lo = 0, hi = n;
+  uintptr_t a = (uintptr_t)block;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    uintptr_t c = (uintptr_t)v[mid].c;
+    if (a < c)
+      hi = mid;
+    else if (a >= c + v[mid].size)
+      lo = mid + 1;
+    else
+      return &v[mid];
+  }
+  return NULL;
+}
+
+/* A free block's link, read with the block unpoisoned for the moment. */
+static void *trim_next(void *block) {
+  void *next;
+  QPOOL_UNPOISON(block, sizeof(void *));
+  next = *(void **)block;
+  QPOOL_POISON(block, sizeof(void *));
+  return next;
+}
+
+static void trim_set_next(void *block, void *next) {
+  QPOOL_UNPOISON(block, sizeof(void *));
+  *(void **)block = next;
+  QPOOL_POISON(block, sizeof(void *));
+}
+
+void qpool_trim(qpool *p) {
+  trim_ent *v;
+  size_t n = 0, i, cls;
+  qpool_chunk *c, **link;
+
+  for (c = p->chunks; c != NULL; c = c->next)
+    n++;
+  if (n < 2 || (v = malloc(n * sizeof(*v))) == NULL)
+    return;
+  for (i = 0, c = p->chunks; c != NULL; c = c->next, i++) {
+    v[i].c = c;
+    v[i].size = c->size;
+    v[i].free = 0;
+  }
+  qsort(v, n, sizeof(*v), trim_cmp);
+  for (cls = 0; cls < QPOOL_CLASSES; cls++)
+    for (void *b = p->free[cls]; b != NULL; b = trim_next(b)) {
+      trim_ent *e = trim_find(v, n, b);
+      if (e != NULL)
+        e->free += (cls + 1) * QPOOL_ALIGN;
+    }
+  /* A chunk is empty when its free blocks cover all but its header line.
+   * The newest keeps its bump tail and stays. */
+  for (i = 0; i < n; i++)
+    v[i].free = v[i].c != p->chunks &&
+                v[i].free == v[i].size - QPOOL_ALIGN;
+  for (cls = 0; cls < QPOOL_CLASSES; cls++) {
+    void *prev = NULL, *b = p->free[cls];
+    while (b != NULL) {
+      void *next = trim_next(b);
+      trim_ent *e = trim_find(v, n, b);
+      if (e != NULL && e->free) { /* unlinked: its chunk goes */
+        if (prev == NULL)
+          p->free[cls] = next;
+        else
+          trim_set_next(prev, next);
+      } else {
+        prev = b;
+      }
+      b = next;
+    }
+  }
+  for (link = &p->chunks; (c = *link) != NULL;) {
+    trim_ent *e = trim_find(v, n, c);
+    if (e != NULL && e->free) {
+      *link = c->next;
+      QPOOL_UNPOISON(c, c->size);
+      free(c);
+    } else {
+      link = &c->next;
+    }
+  }
+  free(v);
+}
+
 size_t qpool_bytes(const qpool *p) {
   size_t n = 0;
   for (const qpool_chunk *c = p->chunks; c != NULL; c = c->next)

@@ -47,6 +47,13 @@ void *qpool_alloc(qpool *p, size_t n);
 /* Give back a block of qpool_alloc(p, n); NULL is ignored. */
 void qpool_free(qpool *p, void *block, size_t n);
 
+/* Give back to malloc every chunk none of whose blocks is in use (all on
+ * the free lists, or never carved), but the newest. Cost: O(free blocks x
+ * log chunks): for after many blocks were freed at once (the queue
+ * forgetting finished batches), not for every free. Out of memory for its
+ * index leaves the pool as it was. */
+void qpool_trim(qpool *p);
+
 /* Bytes of the chunks the pool holds (blocks in use or free). */
 size_t qpool_bytes(const qpool *p);
 

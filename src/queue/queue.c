@@ -151,7 +151,14 @@ struct qbatch {
   unsigned ledger : 1; /* it has a ledger id (batch_ledger): only then
                           does a take look past line 0 */
   unsigned digest : 1; /* it has a content digest (batch_digest) */
+  unsigned inheap : 1; /* an entry in its service's ready heap, live or
+                          stale (cleared when popped or purged) */
+  unsigned indt : 1;   /* an entry in its service's dep-timeout heap */
+  unsigned dying : 1;  /* ordo_queue_forget is dropping it */
   /* line 1: finish */
+  uint32_t refs; /* entries naming it in other batches' waiters and
+                    dependants arrays that their finish has yet to visit:
+                    while > 0 the batch may not be forgotten */
   qbatch **waiters; /* later batches this one blocks (trie edges) */
   uint32_t nwaiters, capwaiters;
   qbatch **dependants; /* batches that list this one as a dep */
@@ -198,6 +205,7 @@ struct qservice {
   size_t ndt, capdt;
   uint64_t dep_timeout_ms; /* 0: none */
   int in_timed;            /* listed in q->timed */
+  int in_purge;      /* listed by ordo_queue_forget for heaps_purge */
 };
 _Static_assert(offsetof(qservice, name) == 0,
                "map_key reads a service's name");
@@ -408,6 +416,61 @@ static void map_put(qmap *m, size_t h, void *val) {
     m->n++;
   e->hash = h;
   e->val = val;
+}
+
+/* The state the owner keeps for a forgotten batch (opt.forgotten_state),
+ * or ORDO_QUEUE_QUEUED (0) when there is none: ask only for an id the
+ * queue does not have. */
+static ordo_queue_state forgotten(const ordo_queue *q, const char *id) {
+  return q->opt.forgotten_state != NULL
+             ? q->opt.forgotten_state(q->opt.hook_ud, id)
+             : ORDO_QUEUE_QUEUED;
+}
+
+/* Remove the entry e of m (open addressing, linear probing: the entries
+ * after it in its run move back where a probe would stop short of them). */
+static void map_del(qmap *m, qmap_entry *e) {
+  size_t mask = m->cap - 1, i = (size_t)(e - m->e), j = i;
+  for (;;) {
+    size_t home;
+    j = (j + 1) & mask;
+    if (m->e[j].val == NULL)
+      break;
+    home = m->e[j].hash & mask;
+    /* The entry at j may fill the hole at i unless its home lies
+     * cyclically in (i, j]. */
+    if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+      m->e[i] = m->e[j];
+      i = j;
+    }
+  }
+  m->e[i].val = NULL;
+  m->e[i].hash = 0;
+  m->n--;
+}
+
+/* Halve a mostly empty table (under 1/8 full) down to load <= 1/4, so that
+ * a queue that held a million batches once does not keep their slots.
+ * Out of memory keeps the table as it is. */
+static void map_shrink(qmap *m) {
+  size_t ncap = m->cap, i;
+  qmap_entry *ne;
+  if (m->cap <= 64 || m->n * 8 >= m->cap)
+    return;
+  while (ncap > 64 && m->n * 4 <= ncap / 2)
+    ncap /= 2;
+  if ((ne = qtable_calloc(ncap * sizeof(*ne))) == NULL)
+    return;
+  for (i = 0; i < m->cap; i++)
+    if (m->e[i].val != NULL) {
+      size_t k = m->e[i].hash & (ncap - 1);
+      while (ne[k].val != NULL)
+        k = (k + 1) & (ncap - 1);
+      ne[k] = m->e[i];
+    }
+  free(m->e);
+  m->e = ne;
+  m->cap = ncap;
 }
 
 /* A growable string for explanations. */
@@ -1056,6 +1119,7 @@ static void heap_push(ordo_queue *q, qservice *s, qbatch *b) {
   qheap_ent e;
   e.seq = b->seq;
   e.b = b;
+  b->inheap = 1;
   heap_sift_up(s, s->nheap++, e); /* capacity reserved at enqueue */
   if (!s->in_ring)
     ring_join(q, s);
@@ -1069,6 +1133,7 @@ static qbatch *heap_pop(qservice *s) {
     qheap_ent last = s->heap[--s->nheap];
     if (s->nheap > 0)
       heap_sift_down(s, 0, last);
+    top->inheap = 0;
     if (top->state == ORDO_QUEUE_QUEUED)
       return top;
     s->nstale--;
@@ -1119,13 +1184,15 @@ static void finish_prefetch(const qbatch *b) {
 static char *dep_invalid_reason(const ordo_queue *q, const qbatch *b) {
   size_t k;
   for (k = 0; k < b->more->ndeps; k++) {
-    const qbatch *dep = map_get(&q->batches, b->more->deps[k]);
-    if (dep != NULL && dep->state == ORDO_QUEUE_INVALID) {
-      size_t n = strlen(dep->id) + 20;
+    const char *id = b->more->deps[k];
+    const qbatch *dep = map_get(&q->batches, id);
+    if (dep != NULL ? dep->state == ORDO_QUEUE_INVALID
+                    : forgotten(q, id) == ORDO_QUEUE_INVALID) {
+      size_t n = strlen(id) + 20;
       char *why = malloc(n);
       if (why == NULL)
         break;
-      snprintf(why, n, "dep %s is invalid", dep->id);
+      snprintf(why, n, "dep %s is invalid", id);
       return why;
     }
   }
@@ -1156,6 +1223,8 @@ static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
     b->state = outcome;
     b->reason = reason;
     s->unfinished--;
+    if (q->opt.on_finish != NULL)
+      q->opt.on_finish(q->opt.hook_ud, b->id, outcome, reason);
     if (outcome == ORDO_QUEUE_COMMITTED) {
       s->committed++;
       q->committed++;
@@ -1190,6 +1259,7 @@ static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
     }
     for (i = 0; i < b->nwaiters; i++) {
       qbatch *w = b->waiters[i];
+      w->refs--;
       if (w->state == ORDO_QUEUE_WAITING) {
         w->nblockers--;
         try_ready(q, w);
@@ -1197,6 +1267,7 @@ static void finish_batches(ordo_queue *q, qbatch *b, ordo_queue_state outcome,
     }
     for (i = 0; i < b->ndependants; i++) {
       qbatch *d = b->dependants[i];
+      d->refs--;
       if (d->state != ORDO_QUEUE_WAITING || d->more->in_work)
         continue;
       if (outcome == ORDO_QUEUE_COMMITTED) {
@@ -1491,6 +1562,7 @@ static void dt_sift_down(qservice *s, size_t i, qheap_ent e) {
 
 static void dt_pop(qservice *s) {
   qheap_ent last = s->dt[--s->ndt];
+  s->dt[0].b->indt = 0;
   if (s->ndt > 0)
     dt_sift_down(s, 0, last);
 }
@@ -1507,6 +1579,8 @@ static void dt_compact(qservice *s) {
     if (s->dt[i].b->state == ORDO_QUEUE_WAITING &&
         s->dt[i].b->deps_pending > 0)
       s->dt[k++] = s->dt[i];
+    else
+      s->dt[i].b->indt = 0;
   s->ndt = k;
   for (i = k / 2; i-- > 0;)
     dt_sift_down(s, i, s->dt[i]);
@@ -1615,6 +1689,11 @@ static int ledger_taken(const ordo_queue *q, const ordo_queue_batch_spec *sp,
     return ordo__set_last_error(ORDO_E_EXISTS, "ledger batch %.16s… is "
                                 "already queued as %s", sp->ledger_id,
                                 ql->b->id);
+  if (q->opt.forgotten_ledger_id != NULL &&
+      q->opt.forgotten_ledger_id(q->opt.hook_ud, sp->ledger_id))
+    return ordo__set_last_error(ORDO_E_EXISTS, "ledger batch %.16s… was "
+                                "queued before (a finished batch has it)",
+                                sp->ledger_id);
   return ORDO_OK;
 }
 
@@ -1700,6 +1779,16 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
       if ((b->more->deps[b->more->ndeps] = qstrdup(sp->deps[i])) == NULL)
         goto fail;
       b->more->ndeps++;
+      if (map_get(&q->batches, sp->deps[i]) == NULL) {
+        /* Finished and forgotten: met, or invalid. */
+        ordo_queue_state fs = forgotten(q, sp->deps[i]);
+        if (fs == ORDO_QUEUE_COMMITTED)
+          continue;
+        if (fs == ORDO_QUEUE_INVALID) {
+          dep_invalid = 1;
+          continue;
+        }
+      }
       if ((d = placeholder_get(q, sp->deps[i])) == NULL)
         goto fail;
       if (!d->enqueued)
@@ -1750,7 +1839,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   /* A duplicate id is refused only now, when the slot prefetched at the
    * start has had the work above to arrive in; what was made for it goes. */
   old = map_get_h(&q->batches, sp->id, idh);
-  if (old != NULL && old->enqueued) {
+  if ((old != NULL && old->enqueued) ||
+      (old == NULL && forgotten(q, sp->id) != ORDO_QUEUE_QUEUED)) {
     rc = ORDO_E_EXISTS;
     goto fail;
   }
@@ -1793,6 +1883,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     qheap_ent e;
     e.seq = sp->time_ms;
     e.b = b;
+    b->indt = 1;
     dt_sift_up(s, s->ndt++, e);
   }
   s->waiting++;
@@ -1818,6 +1909,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     bl.v[i]->waiters[bl.v[i]->nwaiters++] = b;
   for (i = 0; i < ndep; i++)
     dep_of[i]->dependants[dep_of[i]->ndependants++] = b;
+  b->refs = (uint32_t)(bl.n + ndep);
   b->deps_pending = ndep;
   if (seq != NULL)
     *seq = b->seq;
@@ -2382,6 +2474,7 @@ int ordo_queue_expire(ordo_queue *q, uint64_t now_ms, ordo_queue_verdict *out,
         qheap_ent e; /* back where it was: room is there */
         e.seq = b->more->t_enq_ms;
         e.b = b;
+        b->indt = 1;
         dt_sift_up(s, s->ndt++, e);
         *n = k;
         return ordo__set_last_error(ORDO_E_NOMEM, NULL);
@@ -2438,6 +2531,96 @@ int ordo_queue_batch_digest(const ordo_queue *q, const char *id,
   return ORDO_OK;
 }
 
+/* ---- forgetting finished batches -------------------------------------- */
+
+/* Drop the entries of dying batches from s's ready heap (where they are
+ * stale: counted in nstale) and from its timeout heap, then restore both
+ * heaps. */
+static void heaps_purge(qservice *s) {
+  size_t i, k = 0;
+  for (i = 0; i < s->nheap; i++)
+    if (s->heap[i].b->dying) {
+      s->heap[i].b->inheap = 0;
+      s->nstale--;
+    } else {
+      s->heap[k++] = s->heap[i];
+    }
+  s->nheap = k;
+  for (i = k / 2; i-- > 0;)
+    heap_sift_down(s, i, s->heap[i]);
+  for (i = 0, k = 0; i < s->ndt; i++)
+    if (s->dt[i].b->dying)
+      s->dt[i].b->indt = 0;
+    else
+      s->dt[k++] = s->dt[i];
+  s->ndt = k;
+  for (i = k / 2; i-- > 0;)
+    dt_sift_down(s, i, s->dt[i]);
+}
+
+void ordo_queue_forget(ordo_queue *q, const char *const *ids, size_t n,
+                       unsigned char *kept, size_t *forgotten_n) {
+  qbatch **dying = NULL;
+  qservice **purge = NULL;
+  size_t i, nd = 0, np = 0;
+
+  if (forgotten_n != NULL)
+    *forgotten_n = 0;
+  if (kept != NULL)
+    memset(kept, 0, n);
+  if (q == NULL || ids == NULL || n == 0)
+    return;
+  if ((dying = malloc(n * sizeof(*dying))) == NULL ||
+      (purge = malloc(n * sizeof(*purge))) == NULL) {
+    free(dying);
+    if (kept != NULL)
+      memset(kept, 1, n); /* nothing went: ask again later */
+    return;
+  }
+  for (i = 0; i < n; i++) {
+    qbatch *b = ids[i] != NULL ? batch_find(q, ids[i]) : NULL;
+    if (b == NULL || b->dying)
+      continue;
+    if ((b->state != ORDO_QUEUE_COMMITTED &&
+         b->state != ORDO_QUEUE_INVALID) ||
+        b->refs > 0 || b->svc->halt_by == b) {
+      if (kept != NULL)
+        kept[i] = 1;
+      continue;
+    }
+    b->dying = 1;
+    dying[nd++] = b;
+    /* Entries in its service's heaps would point at freed memory. */
+    if ((b->inheap || b->indt) && !b->svc->in_purge) {
+      b->svc->in_purge = 1;
+      purge[np++] = b->svc;
+    }
+  }
+  for (i = 0; i < np; i++) {
+    heaps_purge(purge[i]);
+    purge[i]->in_purge = 0;
+  }
+  for (i = 0; i < nd; i++) {
+    qbatch *b = dying[i];
+    qmap_entry *e = map_slot(&q->batches, b->id, hash_str(b->id));
+    map_del(&q->batches, e);
+    if (b->ledger) {
+      const char *lid = batch_ledger(b)->lid;
+      map_del(&q->ledgers, map_slot(&q->ledgers, lid, hash_str(lid)));
+    }
+    batch_free(q, b);
+  }
+  if (nd > 0) {
+    map_shrink(&q->batches);
+    map_shrink(&q->ledgers);
+    qpool_trim(&q->pool);
+  }
+  if (forgotten_n != NULL)
+    *forgotten_n = nd;
+  free(dying);
+  free(purge);
+}
+
 /* Whether ordo_queue_enqueue would refuse sp, with its error and message;
  * changes nothing. The same checks (the address lengths, which the
  * enqueue checks on its sorted footprint, here on the spec). */
@@ -2461,7 +2644,8 @@ static int enqueue_check(const ordo_queue *q, const ordo_queue_batch_spec *sp) {
   if (sp->ledger_id != NULL &&
       (rc = ledger_taken(q, sp, hash_str(sp->ledger_id))) != ORDO_OK)
     return rc;
-  if ((old = map_get(&q->batches, sp->id)) != NULL && old->enqueued)
+  if (((old = map_get(&q->batches, sp->id)) != NULL && old->enqueued) ||
+      (old == NULL && forgotten(q, sp->id) != ORDO_QUEUE_QUEUED))
     return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
                                 sp->id);
   return ORDO_OK;
@@ -2638,7 +2822,8 @@ char *ordo_queue_explain(const ordo_queue *q, const char *id) {
     sb_printf(&sb, "%s waits on ", b->id);
     for (i = 0; i < b->more->ndeps; i++) {
       const qbatch *d = map_get(&q->batches, b->more->deps[i]);
-      if (d != NULL && d->state == ORDO_QUEUE_COMMITTED)
+      if (d != NULL ? d->state == ORDO_QUEUE_COMMITTED
+                    : forgotten(q, b->more->deps[i]) == ORDO_QUEUE_COMMITTED)
         continue;
       sb_printf(&sb, "%sdep %s (%s)", parts++ ? ", " : "", b->more->deps[i],
                 d == NULL || !d->enqueued

@@ -101,6 +101,26 @@ typedef struct ordo_queue_options {
                         replays them); 0 (default): released when it
                         finishes, since a long-running queue would else
                         hold every payload it ever took */
+  /* Hooks for an owner that drops finished batches from memory
+   * (ordo_queue_forget) and keeps their record elsewhere: the journal.
+   * Each is called inside the queue call that needs it, with the queue's
+   * caller's lock held; none may call into the queue. All NULL by
+   * default. */
+  /* The state of a forgotten batch: ORDO_QUEUE_COMMITTED or
+   * ORDO_QUEUE_INVALID, or ORDO_QUEUE_QUEUED (0) for an id it does not
+   * know. Asked for an id the queue does not have: a dep (committed: met;
+   * invalid: the batch is INVALID at once) and a new batch's id (known:
+   * ORDO_E_EXISTS). */
+  ordo_queue_state (*forgotten_state)(void *ud, const char *id);
+  /* 1 when a forgotten batch had this ledger id (a new batch with it is
+   * refused), else 0. */
+  int (*forgotten_ledger_id)(void *ud, const char *ledger_id);
+  /* Every batch that finishes, as it does: by a verdict, a cancel, an
+   * expiry, or a cascade (which no caller names). id and reason are
+   * queue-owned, valid while the batch is in memory. */
+  void (*on_finish)(void *ud, const char *id, ordo_queue_state outcome,
+                    const char *reason);
+  void *hook_ud;
 } ordo_queue_options;
 
 /* The longest address a batch may name (a Sawtooth address is 70). */
@@ -145,10 +165,11 @@ typedef struct ordo_queue_batch_spec {
 #define ORDO_QUEUE_DIGEST_BYTES 32
 
 /* A batch handed out by ordo_queue_take. The pointers are owned by the queue
- * and stay valid until ordo_queue_free (finished batches are kept for their
- * status), except payload: until the batch finishes, unless the queue was
- * made with keep_payloads (then a finished batch's payload stays too; else
- * it reads as NULL, 0). */
+ * and stay valid until ordo_queue_free or until ordo_queue_forget drops the
+ * batch (finished batches are otherwise kept for their status), except
+ * payload: until the batch finishes, unless the queue was made with
+ * keep_payloads (then a finished batch's payload stays too; else it reads
+ * as NULL, 0). */
 typedef struct ordo_queue_item {
   const char *id;
   const char *service;
@@ -298,6 +319,23 @@ int ordo_queue_next_expiry(const ordo_queue *q, uint64_t *when_ms);
  * for the journal's replay: the same errors as ordo_queue_cancel, but
  * on_invalid applies. */
 int ordo_queue_expire_id(ordo_queue *q, const char *id, const char *reason);
+
+/*
+ * Drop finished batches from memory: their id, status and ledger id are
+ * gone from the queue (the owner keeps them: see the forgotten_* hooks,
+ * which the queue asks from then on), and so are item pointers to them.
+ * Counters (committed, invalid, per service) stay. A batch is kept, and
+ * kept[i] (kept may be NULL) set to 1, while it cannot go yet: not
+ * finished, named in an unfinished batch's waiters or dependants (a batch
+ * cancelled, expired or cascaded while earlier ones still run), or the
+ * batch that halted its service. Unknown ids are skipped (kept[i] 0).
+ * *forgotten (may be NULL) gets how many went. Cost: O(n + the ready and
+ * timeout heaps of services whose forgotten batches had entries there).
+ * Then the id tables shrink when they are mostly empty, and pool chunks
+ * that hold no batch any more go back to malloc.
+ */
+void ordo_queue_forget(ordo_queue *q, const char *const *ids, size_t n,
+                       unsigned char *kept, size_t *forgotten);
 
 /* The seq the next batch enqueued with seq 0 gets (the journal writes a
  * request's records, seqs in them, before the queue takes the batches). */
@@ -546,11 +584,22 @@ int ordo_journal_finish(ordo_journal *j, const char *id,
  * on. ORDO_E_STATE if it is not UNKNOWN. */
 int ordo_journal_confirm_submitted(ordo_journal *j, const char *id);
 
-/* The batch as ordo_journal_take handed it out (queue-owned pointers,
- * valid until ordo_journal_close; the payload only until the batch
- * finishes, unless opt.queue.keep_payloads), for sending it again.
- * ORDO_E_NOT_FOUND. */
+/* The batch as ordo_journal_take handed it out, for sending it again:
+ * queue-owned pointers, valid while the batch is unfinished, and after it
+ * finishes until the next ordo_journal_take (which may drop finished
+ * batches from memory: see "Forgetting" in journal.c) or
+ * ordo_journal_close; the payload only until it finishes, unless
+ * opt.queue.keep_payloads (then nothing is ever dropped). For the
+ * submitter, which is the one caller of take; another thread uses
+ * ordo_journal_item_with. ORDO_E_NOT_FOUND (also for a batch dropped). */
 int ordo_journal_item(ordo_journal *j, const char *id, ordo_queue_item *out);
+
+/* fn(item, ud) with the batch's item, under the journal's lock (fn must
+ * not call the journal), so that the pointers stay valid while fn reads
+ * them; returns fn's result, or ORDO_E_NOT_FOUND. */
+int ordo_journal_item_with(ordo_journal *j, const char *id,
+                           int (*fn)(const ordo_queue_item *it, void *ud),
+                           void *ud);
 
 /* The UNKNOWN batches, in submission order: up to max ids copied into
  * out (malloc'd; the caller frees each). *n gets how many were copied and
