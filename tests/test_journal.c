@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -72,11 +73,15 @@ static ordo_ctx *ctx_new(void) {
   return ctx;
 }
 
+/* checkpoint_records for jopen (0: the default). */
+static long long jopen_ck_records;
+
 static ordo_journal *jopen(ordo_ctx *ctx, ordo_queue_mode mode) {
   ordo_journal_options opt;
   ordo_journal *j = NULL;
   ordo_journal_options_init(&opt);
   opt.create = 1;
+  opt.checkpoint_records = jopen_ck_records;
   opt.queue.mode = mode;
   int rc = ordo_journal_open(ctx, jpath, &opt, &j);
   if (rc != ORDO_OK)
@@ -614,6 +619,119 @@ static void test_forget_finished(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* Records of a category in the journal's SQLite file. */
+static long long count_records(const char *category) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  long long n = -1;
+  assert_int_equal(sqlite3_open_v2(jpath, &db, SQLITE_OPEN_READONLY, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM items WHERE "
+                                      "category = ?1", -1, &st, NULL),
+                   SQLITE_OK);
+  sqlite3_bind_blob(st, 1, category, (int)strlen(category), SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+/*
+ * Checkpoints: taken every 50 records while 300 batches go through (and
+ * at close), they let the log below them go but for the records of
+ * batches (tagged by id); a reopen reads the last one and the records
+ * after it, and the queue it rebuilds answers as the one that was closed:
+ * unfinished batches in their order, halts, counters, statuses.
+ */
+static void test_checkpoint_prunes(void **unused) {
+  (void)unused;
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j;
+  char took[8192], *svc_before, *svc_after, *tot_before, *js;
+  long long events;
+  int i;
+
+  jopen_ck_records = 50;
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(ordo_journal_set_policy(j, "h", ORDO_QUEUE_HALT, 3, 0),
+                   ORDO_OK);
+  for (i = 0; i < 300; i++) {
+    char id[16], wr[8];
+    snprintf(id, sizeof id, "P%d", i);
+    snprintf(wr, sizeof wr, "w%d", i % 13);
+    assert_int_equal(enq_wait(j, id, i % 2 ? "h" : "s", NULL, wr, NULL),
+                     ORDO_OK);
+    if (i % 10 == 9) {
+      char *save = NULL;
+      (void)take_wait(j, took, sizeof took);
+      for (char *id2 = strtok_r(took, " ", &save); id2 != NULL;
+           id2 = strtok_r(NULL, " ", &save))
+        if (strcmp(id2, "P101") != 0) /* stays SUBMITTED */
+          assert_int_equal(ordo_journal_finish(
+                               j, id2,
+                               strcmp(id2, "P151") == 0 ? ORDO_QUEUE_INVALID
+                                                        : ORDO_QUEUE_COMMITTED,
+                               "no"),
+                           ORDO_OK);
+    }
+  }
+  /* P151 halted "h": its batches after it wait; "s" went on. */
+  assert_non_null(svc_before = ordo_journal_service_json(j, "h"));
+  assert_non_null(strstr(svc_before, "\"halted\":true"));
+  assert_non_null(tot_before = ordo_journal_totals_json(j));
+  events = totals_field(j, "journal_records");
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  /* Below the last checkpoint only tagged records stay (an enq, and for a
+   * finished batch its fin): no take record. */
+  assert_true(count_records("ck") >= 3);
+  assert_true(count_records("ev") < events);
+  assert_true(count_records("ev") <= 2 * 300);
+
+  jopen_ck_records = 0;
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_non_null(svc_after = ordo_journal_service_json(j, "h"));
+  {
+    /* P101 was in flight: after a reopen it is UNKNOWN until settled. */
+    json_t *b = json_loads(svc_before, 0, NULL), *a = json_loads(svc_after, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(b, "in_flight")), 1);
+    assert_int_equal(json_integer_value(json_object_get(a, "unknown")), 1);
+    json_object_del(b, "in_flight");
+    json_object_del(b, "unknown");
+    json_object_del(a, "in_flight");
+    json_object_del(a, "unknown");
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    json_decref(b);
+  }
+  assert_int_equal(totals_field(j, "journal_records"), events);
+  {
+    json_t *t = json_loads(tot_before, 0, NULL);
+    assert_int_equal(totals_field(j, "committed"),
+                     json_integer_value(json_object_get(t, "committed")));
+    assert_int_equal(totals_field(j, "invalid"),
+                     json_integer_value(json_object_get(t, "invalid")));
+    json_decref(t);
+  }
+  assert_int_equal(jstate(j, "P101"), ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(jstate(j, "P151"), ORDO_QUEUE_INVALID);
+  assert_int_equal(jstate(j, "P0"), ORDO_QUEUE_COMMITTED);
+  assert_non_null(js = ordo_journal_batch_json(j, "P151"));
+  assert_non_null(strstr(js, "\"reason\":\"no\""));
+  ordo_free(js);
+  /* Ids stay refused, seqs go on. */
+  assert_int_equal(enq_wait(j, "P7", "s", NULL, "zz", NULL), ORDO_E_EXISTS);
+  assert_int_equal(enq_wait(j, "Q0", "s", NULL, "zz", NULL), ORDO_OK);
+  assert_int_equal(jseq(j, "Q0"), 301);
+  assert_int_equal(ordo_journal_resume(j, "h"), ORDO_OK);
+  assert_int_equal(ordo_journal_confirm_submitted(j, "P101"), ORDO_OK);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  free(svc_before);
+  free(svc_after);
+  free(tot_before);
+  ordo_ctx_free(ctx);
+}
+
 static void test_ledger_id_replay(void **unused) {
   static const char lid[] = "abcdef0123456789abcdef0123456789";
   ordo_ctx *ctx = ctx_new();
@@ -968,6 +1086,9 @@ static void test_replay_random_histories(void **unused) {
     snprintf(path_run, sizeof path_run, "rm -f '%s' '%s-wal' '%s-shm'", jpath,
              jpath, jpath);
     assert_int_equal(system(path_run), 0);
+    /* Two runs in three checkpoint every few records, so that replays
+     * start from checkpoints taken anywhere in a history. */
+    jopen_ck_records = run % 3 == 0 ? 0 : 3 + run % 7;
     j = jopen(ctx, run % 2 ? ORDO_QUEUE_ROUNDS : ORDO_QUEUE_CONTINUOUS);
     if (run % 3 == 0)
       assert_int_equal(ordo_journal_set_policy(j, "s1", ORDO_QUEUE_HALT, 0, 0),
@@ -1022,6 +1143,7 @@ static void test_replay_random_histories(void **unused) {
     free(after);
     assert_int_equal(ordo_journal_close(j), ORDO_OK);
   }
+  jopen_ck_records = 0;
   ordo_ctx_free(ctx);
 }
 
@@ -1047,6 +1169,7 @@ static int crash_child(const char *path, long first) {
     return 3;
   ordo_journal_options_init(&opt);
   opt.create = 1;
+  opt.checkpoint_records = 37; /* kills land across checkpoints too */
   if (ordo_journal_open(ctx, path, &opt, &j) != ORDO_OK) {
     fprintf(stderr, "child open: %s\n", ordo_last_error_message());
     return 4;
@@ -1701,6 +1824,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_public_json_api, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_forget_finished, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_checkpoint_prunes, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_ledger_id_replay, setup_dir,
                                       teardown_dir),

@@ -308,7 +308,7 @@ int ordo__verify_main(int argc, char **argv) {
   }
   snprintf(path, sizeof path, "%s/queue.db", dir);
   ordo_journal_options_init(&jopt);
-  jopt.queue.keep_payloads = 1; /* the committed batches are replayed */
+  /* The committed batches' payloads come from their records. */
   ordo_ledger_client_options_init(&copt);
   copt.url = url;
   if ((ctx = ordo_ctx_new(NULL)) == NULL ||
@@ -323,18 +323,19 @@ int ordo__verify_main(int argc, char **argv) {
     const char **sids = calloc(w->nbatches + 1, sizeof(*sids));
     size_t n = 0;
     for (i = 0; sids != NULL && i < w->nbatches; i++) {
-      ordo_queue_item it;
+      unsigned char *pl = NULL;
+      size_t pl_len = 0;
       ordo_ledger_batchlist *bl = NULL;
-      if (ordo_journal_item(j, w->batches[i].id, &it) != ORDO_OK)
+      if (ordo_journal_payload(j, w->batches[i].id, &pl, &pl_len) != ORDO_OK)
         continue; /* never journaled: never sent */
-      if (ordo_ledger_batchlist_decode(it.payload, it.payload_len, &bl) ==
-              ORDO_OK &&
+      if (ordo_ledger_batchlist_decode(pl, pl_len, &bl) == ORDO_OK &&
           ordo_ledger_batchlist_count(bl) == 1) {
         const char *sid = ordo_ledger_batch_id(ordo_ledger_batchlist_batch(bl, 0));
         json_object_set_new(sid_of, w->batches[i].id, json_string(sid));
         sids[n++] = json_string_value(json_object_get(sid_of, w->batches[i].id));
       }
       ordo_ledger_batchlist_free(bl);
+      free(pl);
     }
     for (size_t off = 0; sids != NULL && off < n; off += 500) {
       size_t k = n - off < 500 ? n - off : 500, e;
@@ -360,6 +361,7 @@ int ordo__verify_main(int argc, char **argv) {
     const char *st =
         sid != NULL ? json_string_value(json_object_get(status_of, sid)) : NULL;
     ordo_queue_item it;
+    unsigned char *pl = NULL;
     if (st == NULL || strcmp(st, "COMMITTED") != 0) {
       if (st != NULL && strcmp(st, "INVALID") == 0)
         skipped_invalid++;
@@ -367,9 +369,14 @@ int ordo__verify_main(int argc, char **argv) {
         skipped_unknown++;
       continue;
     }
-    if (ordo_journal_item(j, id, &it) != ORDO_OK)
+    memset(&it, 0, sizeof it);
+    if (ordo_journal_payload(j, id, &pl, &it.payload_len) != ORDO_OK)
       continue;
-    if ((rc = replay_batch(&m, &it, id)) != ORDO_OK) {
+    it.payload = pl;
+    rc = replay_batch(&m, &it, id);
+    free(pl);
+    pl = NULL;
+    if (rc != ORDO_OK) {
       /* Committed by the ledger, invalid when applied in order: the
        * ledger must have seen another order. */
       json_array_append_new(

@@ -44,6 +44,13 @@
  * leave memory once finished (their records can be found by id). */
 #define JOURNAL_TAGGED_KEY "ordo.journal.tagged_seq"
 #define JOURNAL_ID_TAG "id"
+/* Checkpoint records: category "ck", name the 8-byte big-endian event
+ * number E the checkpoint is the state before, then a 4-byte part. */
+#define JOURNAL_CK_CATEGORY "ck"
+#define JOURNAL_CK_NAME 12
+#define CK_DEFAULT_RECORDS 100000
+#define CK_DEFAULT_MS 300000
+#define PRUNE_PAGE 512
 /* The longest journal path taken: PATH.lock must fit PATH_MAX (4096). */
 #define JOURNAL_PATH_MAX (4096 - (int)sizeof ".lock")
 
@@ -102,6 +109,18 @@ struct ordo_journal {
   int replaying;         /* the hook files what finishes as durable */
   uint64_t tagged_seq;   /* JOURNAL_TAGGED_KEY */
   unsigned long long forgotten;
+  /* Checkpoints (see "Checkpoints" below). */
+  uint64_t ck_event;     /* the durable checkpoint's E (0: none) */
+  uint32_t ck_parts;     /* its records */
+  unsigned long long ck_every_records;
+  uint64_t ck_every_ms;
+  int ck_never;
+  uint64_t ck_wall_ms;   /* when the last one was made (or the open) */
+  int ck_pending;        /* one is being written */
+  int pruning;           /* the log below ck_event is being pruned */
+  uint64_t ck_pruned;    /* below this event the log is pruned */
+  int closing;           /* close has begun: no new prune step */
+  unsigned long long checkpoints;
   /* Attached to the context while open: ordo_ctx_free closes the database
    * (and drops the lock) of a journal still open, st becomes NULL and
    * ctx_closed_rc keeps what its close would have returned. */
@@ -140,6 +159,11 @@ struct jwrite {
   char *tag_id;
   int evict;
   ordo_storage_tag *subtags;
+  /* A checkpoint: its E and parts, and the names of its BATCH's records
+   * (the old checkpoint's deleted, the new one's added). */
+  uint64_t ck_event;
+  uint32_t ck_parts;
+  unsigned char (*ck_names)[JOURNAL_CK_NAME];
   json_t *result;
   int barrier;
   int note;           /* a fact already applied (fin, resume, policy):
@@ -167,6 +191,7 @@ static void jwrite_free(void *p) {
   free(w->release_id);
   free(w->tag_id);
   free(w->subtags);
+  free(w->ck_names);
   for (size_t i = 0; i < w->nsubs; i++) {
     ordo_storage_req_clear_output(&w->subs[i]);
     free(w->values[i]);
@@ -509,7 +534,10 @@ static void redo_add(ordo_journal *j, const jwrite *w) {
 static void write_failure_done(ordo_journal *j, jwrite *w, int *status,
                                char **msg) {
   /* its first event: a BATCH's first ADD's; a barrier writes none */
-  uint64_t ev = w->nsubs > 0 ? rd64(w->names[0]) : rd64(w->name);
+  /* (a checkpoint: the first event after it, E) */
+  uint64_t ev = w->ck_parts > 0 ? w->ck_event
+                : w->nsubs > 0  ? rd64(w->names[0])
+                                : rd64(w->name);
   j->outstanding--;
   if (w->barrier) {
     if (j->outstanding == 0)
@@ -540,6 +568,8 @@ static void write_failure_done(ordo_journal *j, jwrite *w, int *status,
   if (j->outstanding == 0) /* journal_check starts the recovery */
     pthread_cond_broadcast(&j->idle_cv); /* close and journal_check wait */
 }
+
+static void prune_start(ordo_journal *j);
 
 static void write_done(ordo_storage_req *req) {
   jwrite *w = (jwrite *)req; /* req is the first member */
@@ -572,6 +602,15 @@ static void write_done(ordo_storage_req *req) {
   if (status == ORDO_OK && w->evict && w->tag_id != NULL &&
       strlist_push(&j->evict, &j->nevict, &j->capevict, w->tag_id) == 0)
     w->tag_id = NULL; /* the list's now */
+  if (w->ck_parts > 0) {
+    j->ck_pending = 0;
+    if (status == ORDO_OK) {
+      j->ck_event = w->ck_event;
+      j->ck_parts = w->ck_parts;
+      j->checkpoints++;
+      prune_start(j);
+    }
+  }
   pthread_mutex_unlock(&j->mu);
   jwrite_settle(w, status, msg);
   free(msg);
@@ -811,12 +850,16 @@ typedef struct jdisk {
   char *service, *reason, *ledger_id;
   uint64_t seq, t_enq, t_fin;
   unsigned char digest[ORDO_QUEUE_DIGEST_BYTES];
+  int want_payload;       /* in: copy the payload too */
+  unsigned char *payload; /* malloc'd (NULL when empty) */
+  size_t payload_len;
 } jdisk;
 
 static void jdisk_clear(jdisk *d) {
   free(d->service);
   free(d->reason);
   free(d->ledger_id);
+  free(d->payload);
   memset(d, 0, sizeof(*d));
 }
 
@@ -838,9 +881,10 @@ static int disk_lookup(ordo_journal *j, const char *id, int flags, jdisk *d) {
   ordo_storage_query q;
   ordo_storage_buf val;
   ordo_storage_req req;
-  int rc, has_enq = 0;
+  int rc, has_enq = 0, want = d->want_payload;
 
   memset(d, 0, sizeof(*d));
+  d->want_payload = want;
   d->state = (flags & 1) ? ORDO_QUEUE_INVALID : ORDO_QUEUE_COMMITTED;
   if (ordo__on_runtime_thread())
     return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK, "batch %s is read "
@@ -893,6 +937,13 @@ static int disk_lookup(ordo_journal *j, const char *id, int flags, jdisk *d) {
             (sp.ledger_id != NULL &&
              (d->ledger_id = jstrdup(sp.ledger_id)) == NULL))
           rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+        if (rc == ORDO_OK && want && sp.payload_len > 0) {
+          if ((d->payload = malloc(sp.payload_len)) == NULL)
+            rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+          else
+            memcpy(d->payload, sp.payload, sp.payload_len);
+          d->payload_len = sp.payload_len;
+        }
         has_enq = 1;
       }
       enq_spec_free(&sp);
@@ -933,6 +984,738 @@ static json_t *str_array(const char *const *v, size_t n) {
     }
   return a;
 }
+
+static unsigned char *record_value(json_t *ev, const void *payload,
+                                   size_t payload_len, size_t *len);
+
+/* ------------------------------------------------------------------------ */
+/* Checkpoints                                                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A reopen must not replay the whole history: a checkpoint writes what a
+ * replay needs, as it stands before event E, and a reopen reads it and
+ * then only the records from E on. Its records (category "ck", names
+ * E|part): part 0 a header (counters and policies of every service, the
+ * latency histogram, the next seq), parts 1 and 2 the hash tables of the
+ * forgotten ids and ledger ids as they are in memory (key and slots), then
+ * one record per batch still in memory, in seq order, in the enq record's
+ * form plus its state ("st"), digest ("dg"), and for a finished one kept
+ * in memory (the batch that halted its service, or one journaled before
+ * records were tagged) its reason and "halts". Finished batches that may
+ * go are forgotten by it (their records are on disk before it: it is
+ * chained after them).
+ *
+ * One storage transaction deletes the last checkpoint's records and adds
+ * the new ones, so a crash leaves one of the two whole. It is written
+ * through the chain like every record: if one before it failed, it fails
+ * too, and the journal recovers from the checkpoint before it. Once it is
+ * durable, the log below E is pruned of what nothing reads any more (the
+ * untagged records: takes, policies, resumes, and records from before
+ * tags), a page at a time behind the other writes; tagged records stay
+ * for the status of finished batches.
+ *
+ * When: after checkpoint_records records or checkpoint_ms with any record
+ * (at a take or an enqueue), and at a clean close (so that a restart reads
+ * the checkpoint alone).
+ */
+
+typedef struct ck_build {
+  ordo_journal *j;
+  ordo_storage_req *subs;
+  unsigned char (*names)[JOURNAL_CK_NAME];
+  unsigned char **values;
+  size_t n, cap;
+  uint64_t E;
+  size_t nbatches;
+} ck_build;
+
+static void ck_name(unsigned char out[JOURNAL_CK_NAME], uint64_t E,
+                    uint32_t part) {
+  be64(out, E);
+  out[8] = (unsigned char)(part >> 24);
+  out[9] = (unsigned char)(part >> 16);
+  out[10] = (unsigned char)(part >> 8);
+  out[11] = (unsigned char)part;
+}
+
+/* Room for one more request in c (its name, its value slot). */
+static int ck_grow(ck_build *c) {
+  if (c->n == c->cap) {
+    size_t nc = c->cap ? c->cap * 2 : 64;
+    ordo_storage_req *s = realloc(c->subs, nc * sizeof(*s));
+    if (s == NULL)
+      return ORDO_E_NOMEM;
+    c->subs = s;
+    unsigned char(*nm)[JOURNAL_CK_NAME] = realloc(c->names, nc * sizeof(*nm));
+    if (nm == NULL)
+      return ORDO_E_NOMEM;
+    c->names = nm;
+    unsigned char **v = realloc(c->values, nc * sizeof(*v));
+    if (v == NULL)
+      return ORDO_E_NOMEM;
+    c->values = v;
+    c->cap = nc;
+  }
+  memset(&c->subs[c->n], 0, sizeof(c->subs[c->n]));
+  c->values[c->n] = NULL;
+  return ORDO_OK;
+}
+
+/* Add part `part` of the new checkpoint with value (taken). */
+static int ck_put(ck_build *c, uint32_t part, unsigned char *value,
+                  size_t len) {
+  ordo_storage_req *r;
+  if (ck_grow(c) != ORDO_OK) {
+    free(value);
+    return ORDO_E_NOMEM;
+  }
+  r = &c->subs[c->n];
+  ck_name(c->names[c->n], c->E, part);
+  c->values[c->n] = value;
+  r->opcode = ORDO_STORAGE_ADD;
+  r->rec.category.data = (unsigned char *)JOURNAL_CK_CATEGORY;
+  r->rec.category.len = strlen(JOURNAL_CK_CATEGORY);
+  r->rec.name.data = c->names[c->n];
+  r->rec.name.len = JOURNAL_CK_NAME;
+  r->rec.value.data = value;
+  r->rec.value.len = len;
+  c->n++;
+  return ORDO_OK;
+}
+
+static void hex_of(const unsigned char *b, size_t n, char *out) {
+  static const char h[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = h[b[i] >> 4];
+    out[2 * i + 1] = h[b[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+static int unhex(const char *s, unsigned char *out, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int v = 0;
+    for (int k = 0; k < 2; k++) {
+      char ch = s[2 * i + k];
+      v <<= 4;
+      if (ch >= '0' && ch <= '9')
+        v |= ch - '0';
+      else if (ch >= 'a' && ch <= 'f')
+        v |= ch - 'a' + 10;
+      else
+        return -1;
+    }
+    out[i] = (unsigned char)v;
+  }
+  return s[2 * n] == '\0' ? 0 : -1;
+}
+
+/* A batch of the snapshot: a record of the checkpoint, or (a finished one
+ * that may go) into the forgotten sets. */
+static int ck_batch(const ordo_queue_saved *b, void *ud) {
+  ck_build *c = ud;
+  ordo_journal *j = c->j;
+  json_t *ev, *rd, *wr;
+  unsigned char *v;
+  size_t len, i;
+  int fin = b->state == ORDO_QUEUE_COMMITTED || b->state == ORDO_QUEUE_INVALID;
+
+  if (fin && !b->halts && b->seq >= j->tagged_seq) {
+    if (ordo__idset_put(&j->gone_ids, b->id,
+                        b->state == ORDO_QUEUE_INVALID) != 0 ||
+        (b->ledger_id != NULL &&
+         ordo__idset_put(&j->gone_lids, b->ledger_id, 0) != 0))
+      return ORDO_E_NOMEM;
+    return ORDO_OK;
+  }
+  rd = json_array();
+  wr = json_array();
+  for (i = 0; rd != NULL && wr != NULL && i < b->naddrs; i++) {
+    json_t *a = json_stringn(b->addrs[i], b->lens[i]);
+    if (a == NULL || json_array_append_new(b->writes[i] ? wr : rd, a) != 0) {
+      json_decref(rd);
+      rd = NULL; /* an address cut inside a UTF-8 character: no checkpoint */
+    }
+  }
+  ev = rd != NULL && wr != NULL
+           ? json_pack("{s:s, s:s, s:s, s:o, s:o, s:o*, s:s*, s:I, s:I, s:s}",
+                       "e", "enq", "id", b->id, "service", b->service,
+                       "reads", rd, "writes", wr, "deps",
+                       b->ndeps ? str_array(b->deps, b->ndeps) : NULL,
+                       "ledger_id", b->ledger_id, "seq", (json_int_t)b->seq,
+                       "t", (json_int_t)b->time_ms, "st",
+                       ordo_queue_state_name(b->state))
+           : NULL;
+  if (ev == NULL) {
+    if (rd == NULL || wr == NULL) {
+      json_decref(rd);
+      json_decref(wr);
+    }
+    return ORDO_E_INVAL;
+  }
+  if (b->digest != NULL) {
+    char hx[2 * ORDO_QUEUE_DIGEST_BYTES + 1];
+    hex_of(b->digest, ORDO_QUEUE_DIGEST_BYTES, hx);
+    json_object_set_new(ev, "dg", json_string(hx));
+  }
+  if (b->reason != NULL)
+    json_object_set_new(ev, "reason", json_string(b->reason));
+  if (b->halts)
+    json_object_set_new(ev, "halts", json_true());
+  if (b->finish_ms != 0)
+    json_object_set_new(ev, "tf", json_integer((json_int_t)b->finish_ms));
+  v = record_value(ev, b->payload, b->payload_len, &len);
+  json_decref(ev);
+  if (v == NULL)
+    return ORDO_E_NOMEM;
+  c->nbatches++;
+  return ck_put(c, (uint32_t)(2 + c->nbatches), v, len);
+}
+
+/* An idset as a part: its key, then its slots as they are. */
+static unsigned char *ck_idset(const ordo__idset *s, size_t *len) {
+  unsigned char *v;
+  *len = sizeof s->key + s->cap * sizeof(*s->slots);
+  if ((v = malloc(*len)) == NULL)
+    return NULL;
+  memcpy(v, s->key, sizeof s->key);
+  if (s->cap > 0)
+    memcpy(v + sizeof s->key, s->slots, s->cap * sizeof(*s->slots));
+  return v;
+}
+
+static json_t *ck_header(ordo_journal *j, ck_build *c) {
+  const char **names;
+  size_t n = ordo_queue_service_names(j->q, NULL, 0), i;
+  json_t *h, *svcs = json_array(), *lat = json_array();
+  if (svcs == NULL || lat == NULL ||
+      (names = calloc(n > 0 ? n : 1, sizeof(*names))) == NULL) {
+    json_decref(svcs);
+    json_decref(lat);
+    return NULL;
+  }
+  (void)ordo_queue_service_names(j->q, names, n);
+  for (i = 0; i < n; i++) {
+    ordo_queue_service_info si;
+    ordo_queue_service_policy pol;
+    if (ordo_queue_service_status(j->q, names[i], &si) != ORDO_OK ||
+        ordo_queue_get_policy(j->q, names[i], &pol) != ORDO_OK ||
+        json_array_append_new(
+            svcs, json_pack("{s:s, s:I, s:I, s:b, s:I, s:I}", "name",
+                            names[i], "committed", (json_int_t)si.committed,
+                            "invalid", (json_int_t)si.invalid, "halt",
+                            pol.on_invalid == ORDO_QUEUE_HALT,
+                            "max_in_flight", (json_int_t)pol.max_in_flight,
+                            "dep_timeout_ms",
+                            (json_int_t)pol.dep_timeout_ms)) != 0) {
+      free(names);
+      json_decref(svcs);
+      json_decref(lat);
+      return NULL;
+    }
+  }
+  free(names);
+  for (i = 0; i < 256; i++)
+    if (j->lat[i] != 0)
+      (void)json_array_append_new(lat, json_pack("[I, I]", (json_int_t)i,
+                                                 (json_int_t)j->lat[i]));
+  h = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "v", 1, "E",
+                (json_int_t)c->E, "next_seq",
+                (json_int_t)ordo_queue_next_seq(j->q), "tagged_seq",
+                (json_int_t)j->tagged_seq, "forgotten",
+                (json_int_t)j->forgotten, "nbatches",
+                (json_int_t)c->nbatches, "nlat", (json_int_t)j->nlat,
+                "lat", lat, "services", svcs);
+  return h;
+}
+
+static void ck_build_free(ck_build *c) {
+  for (size_t i = 0; i < c->n; i++)
+    free(c->values[i]);
+  free(c->subs);
+  free(c->names);
+  free(c->values);
+}
+
+/* Under j->mu: whether a checkpoint is due. */
+static int ck_due(ordo_journal *j) {
+  uint64_t tail;
+  if (j->ck_never || j->ck_pending || j->failed != ORDO_OK || j->recovering ||
+      j->st == NULL)
+    return 0;
+  tail = j->next_event - (j->ck_event > 0 ? j->ck_event : 1);
+  return tail >= j->ck_every_records ||
+         (tail > 0 && wall_ms() - j->ck_wall_ms >= j->ck_every_ms);
+}
+
+/*
+ * Under j->mu: write a checkpoint of the state before event next_event.
+ * ORDO_OK when it was submitted (it completes behind the records before
+ * it), or the reason none was (nothing changes then but the forgotten
+ * sets, which only gain batches that may go).
+ */
+static int journal_checkpoint(ordo_journal *j) {
+  ck_build c;
+  jwrite *w;
+  json_t *h;
+  unsigned char *v;
+  size_t len, i, k;
+  int rc;
+
+  memset(&c, 0, sizeof c);
+  c.j = j;
+  c.E = j->next_event;
+  j->ck_wall_ms = wall_ms(); /* tried: not again at once if it fails */
+  journal_evict(j);
+  /* Parts 0-2 are put last (the header needs the count); reserve 3. */
+  for (i = 0; i < 3; i++)
+    if (ck_grow(&c) != ORDO_OK) {
+      ck_build_free(&c);
+      return ORDO_E_NOMEM;
+    } else {
+      c.n++;
+    }
+  if ((rc = ordo_queue_snapshot(j->q, ck_batch, &c)) != ORDO_OK) {
+    ck_build_free(&c);
+    return rc;
+  }
+  {
+    size_t n = c.n;
+    c.n = 0;
+    if ((h = ck_header(j, &c)) == NULL ||
+        (v = record_value(h, NULL, 0, &len)) == NULL ||
+        ck_put(&c, 0, v, len) != ORDO_OK ||
+        (v = ck_idset(&j->gone_ids, &len)) == NULL ||
+        ck_put(&c, 1, v, len) != ORDO_OK ||
+        (v = ck_idset(&j->gone_lids, &len)) == NULL ||
+        ck_put(&c, 2, v, len) != ORDO_OK) {
+      json_decref(h);
+      c.n = n > c.n ? n : c.n;
+      ck_build_free(&c);
+      return ORDO_E_NOMEM;
+    }
+    json_decref(h);
+    c.n = n;
+  }
+  /* The BATCH: the old checkpoint's records deleted, then the new ones. */
+  if ((w = calloc(1, sizeof(*w))) == NULL ||
+      (w->subs = calloc(j->ck_parts + c.n, sizeof(*w->subs))) == NULL ||
+      (w->ck_names = calloc(j->ck_parts + c.n, sizeof(*w->ck_names))) ==
+          NULL ||
+      (w->values = calloc(j->ck_parts + c.n, sizeof(*w->values))) == NULL) {
+    if (w != NULL) {
+      free(w->subs);
+      free(w->ck_names);
+      free(w);
+    }
+    ck_build_free(&c);
+    return ORDO_E_NOMEM;
+  }
+  for (k = 0; k < j->ck_parts; k++) {
+    ordo_storage_req *d = &w->subs[k];
+    ck_name(w->ck_names[k], j->ck_event, (uint32_t)k);
+    d->opcode = ORDO_STORAGE_DELETE;
+    d->rec.category.data = (unsigned char *)JOURNAL_CK_CATEGORY;
+    d->rec.category.len = strlen(JOURNAL_CK_CATEGORY);
+    d->rec.name.data = w->ck_names[k];
+    d->rec.name.len = JOURNAL_CK_NAME;
+  }
+  for (i = 0; i < c.n; i++, k++) {
+    w->subs[k] = c.subs[i];
+    memcpy(w->ck_names[k], c.names[i], JOURNAL_CK_NAME);
+    w->subs[k].rec.name.data = w->ck_names[k];
+    w->values[k] = c.values[i];
+    c.values[i] = NULL;
+  }
+  w->nsubs = k; /* jwrite_free frees values[0..k): the deletes' are NULL */
+  w->j = j;
+  w->ck_event = c.E;
+  w->ck_parts = (uint32_t)c.n;
+  w->req.opcode = ORDO_STORAGE_BATCH;
+  w->req.batch = w->subs;
+  w->req.nbatch = k;
+  w->req.done = write_done;
+  w->req.flags = ORDO_STORAGE_REQ_CHAINED;
+  c.n = 0;
+  ck_build_free(&c);
+  if (j->st->backend->submit(j->st, &w->req) != ORDO_OK) {
+    journal_fail(j, ORDO_E_STORAGE, "the storage backend refused a journal "
+                 "checkpoint");
+    jwrite_settle(w, ORDO_E_STORAGE, j->failed_message);
+    return ORDO_E_STORAGE;
+  }
+  j->outstanding++;
+  j->ck_pending = 1;
+  return ORDO_OK;
+}
+
+/* ---- pruning the log below the checkpoint ----------------------------- */
+
+typedef struct jprune {
+  ordo_storage_req req; /* first: the SCAN, then the BATCH of deletes */
+  ordo_journal *j;
+  /* The page: records from `from` (the name after the last one seen) to
+   * below `below`, in event order: (from AND below). */
+  unsigned char from[8], below[8];
+  ordo_storage_buf vfrom, vbelow;
+  ordo_storage_query q, qfrom, qbelow, *kids[2];
+  ordo_storage_record *recs;
+  size_t nrecs;
+  ordo_storage_req *dels;
+  size_t ndels;
+  int more; /* the last page was full */
+  uint64_t upto; /* below: once done, ck_pruned */
+} jprune;
+
+static void prune_scan(jprune *p);
+
+static void prune_free_page(jprune *p) {
+  for (size_t i = 0; i < p->nrecs; i++)
+    ordo_storage_record_clear(&p->recs[i]);
+  free(p->recs);
+  free(p->dels);
+  p->recs = NULL;
+  p->dels = NULL;
+  p->nrecs = p->ndels = 0;
+}
+
+/* Under j->mu: the prune is over (done: all of it). */
+static void prune_end(jprune *p, int done) {
+  ordo_journal *j = p->j;
+  if (done)
+    j->ck_pruned = p->upto;
+  prune_free_page(p);
+  free(p);
+  j->pruning = 0;
+  pthread_cond_broadcast(&j->idle_cv);
+}
+
+static void prune_deleted(ordo_storage_req *req) {
+  jprune *p = (jprune *)req;
+  ordo_journal *j = p->j;
+  pthread_mutex_lock(&j->mu);
+  if (req->status != ORDO_OK || j->closing || !p->more) {
+    /* A failure only leaves records for a later prune. */
+    prune_end(p, req->status == ORDO_OK && !p->more);
+  } else {
+    prune_free_page(p);
+    prune_scan(p);
+  }
+  pthread_mutex_unlock(&j->mu);
+}
+
+static void prune_scanned(ordo_storage_req *req) {
+  jprune *p = (jprune *)req;
+  ordo_journal *j = p->j;
+  size_t i, k = 0;
+  pthread_mutex_lock(&j->mu);
+  if (req->status != ORDO_OK) {
+    ordo_storage_req_clear_output(req);
+    prune_end(p, 0);
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  p->recs = req->results;
+  p->nrecs = req->nresults;
+  req->results = NULL;
+  req->nresults = 0;
+  ordo_storage_req_clear_output(req);
+  p->more = p->nrecs == PRUNE_PAGE;
+  for (i = 0; i < p->nrecs; i++)
+    if (p->recs[i].ntags == 0)
+      k++;
+  if (p->nrecs > 0 && p->recs[p->nrecs - 1].name.len == 8)
+    be64(p->from, rd64(p->recs[p->nrecs - 1].name.data) + 1);
+  if (k == 0 || j->closing) {
+    if (j->closing || !p->more) {
+      prune_end(p, !j->closing);
+    } else {
+      prune_free_page(p);
+      prune_scan(p);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  if ((p->dels = calloc(k, sizeof(*p->dels))) == NULL) {
+    prune_end(p, 0);
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  for (i = 0; i < p->nrecs; i++)
+    if (p->recs[i].ntags == 0) {
+      ordo_storage_req *d = &p->dels[p->ndels++];
+      d->opcode = ORDO_STORAGE_DELETE;
+      d->rec.category = p->recs[i].category;
+      d->rec.name = p->recs[i].name;
+    }
+  memset(&p->req, 0, sizeof p->req);
+  p->req.opcode = ORDO_STORAGE_BATCH;
+  p->req.batch = p->dels;
+  p->req.nbatch = p->ndels;
+  p->req.done = prune_deleted;
+  if (j->st->backend->submit(j->st, &p->req) != ORDO_OK)
+    prune_end(p, 0);
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* Under j->mu: the next page of records below the checkpoint. */
+static void prune_scan(jprune *p) {
+  ordo_journal *j = p->j;
+  memset(&p->req, 0, sizeof p->req);
+  p->req.opcode = ORDO_STORAGE_SCAN;
+  p->req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+  p->req.rec.category.len = strlen(JOURNAL_CATEGORY);
+  p->req.query = &p->q;
+  p->req.limit = PRUNE_PAGE;
+  p->req.done = prune_scanned;
+  if (j->st->backend->submit(j->st, &p->req) != ORDO_OK)
+    prune_end(p, 0);
+}
+
+/* Under j->mu, once a checkpoint is durable. */
+static void prune_start(ordo_journal *j) {
+  jprune *p;
+  if (j->pruning || j->closing || (p = calloc(1, sizeof(*p))) == NULL)
+    return; /* a later checkpoint prunes what this one would have */
+  p->j = j;
+  /* Below the checkpoint before this one, the log was pruned already. */
+  be64(p->from, j->ck_pruned);
+  be64(p->below, j->ck_event);
+  p->vfrom.data = p->from;
+  p->vfrom.len = sizeof p->from;
+  p->vbelow.data = p->below;
+  p->vbelow.len = sizeof p->below;
+  p->qfrom.op = ORDO_SQ_NAME_GTE;
+  p->qfrom.values = &p->vfrom;
+  p->qfrom.nvalues = 1;
+  p->qbelow.op = ORDO_SQ_NAME_LT;
+  p->qbelow.values = &p->vbelow;
+  p->qbelow.nvalues = 1;
+  p->kids[0] = &p->qfrom;
+  p->kids[1] = &p->qbelow;
+  p->q.op = ORDO_SQ_AND;
+  p->q.children = p->kids;
+  p->q.nchildren = 2;
+  p->upto = j->ck_event;
+  j->pruning = 1;
+  prune_scan(p);
+}
+
+/* ---- reading a checkpoint back ----------------------------------------- */
+
+/* Restore an idset from its part (key, then cap slots). */
+static int ck_idset_load(ordo__idset *s, const ordo_storage_buf *v) {
+  size_t cap;
+  if (v->len < sizeof s->key || (v->len - sizeof s->key) % 8 != 0)
+    return -1;
+  cap = (v->len - sizeof s->key) / 8;
+  if (cap & (cap - 1))
+    return -1; /* a power of two, or 0 */
+  ordo__idset_clear(s);
+  memcpy(s->key, v->data, sizeof s->key);
+  if (cap == 0)
+    return 0;
+  if ((s->slots = malloc(cap * 8)) == NULL)
+    return -1;
+  memcpy(s->slots, v->data + sizeof s->key, cap * 8);
+  s->cap = cap;
+  for (size_t i = 0; i < cap; i++)
+    if (s->slots[i] != 0)
+      s->n++;
+  return s->n * 2 <= cap ? 0 : -1;
+}
+
+static int part_cmp(const void *a, const void *b) {
+  const ordo_storage_record *x = *(const ordo_storage_record *const *)a,
+                            *y = *(const ordo_storage_record *const *)b;
+  return memcmp(x->name.data, y->name.data, JOURNAL_CK_NAME);
+}
+
+/* A batch of the checkpoint back into the queue; a SUBMITTED one taken
+ * (into subs), a halting one's id kept for after. */
+static int ck_load_batch(ordo_journal *j, const ordo_storage_record *r,
+                         char ***subs, size_t *nsubs, size_t *capsubs,
+                         char ***halts, size_t *nhalts, size_t *caphalts) {
+  const unsigned char *v = r->value.data, *nul;
+  size_t tl = r->value.len;
+  ordo_queue_batch_spec sp;
+  unsigned char dg[ORDO_QUEUE_DIGEST_BYTES];
+  const char *st, *hx;
+  json_t *ev;
+  int rc;
+
+  nul = v != NULL ? memchr(v, '\0', tl) : NULL;
+  if (nul != NULL)
+    tl = (size_t)(nul - v);
+  if ((ev = json_loadb((const char *)v, tl, 0, NULL)) == NULL)
+    return ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: a batch record is "
+                                "not JSON");
+  if ((rc = enq_spec_parse(ev, nul != NULL ? nul + 1 : NULL,
+                           nul != NULL ? r->value.len - tl - 1 : 0, &sp)) !=
+      ORDO_OK) {
+    json_decref(ev);
+    return rc;
+  }
+  st = json_string_value(json_object_get(ev, "st"));
+  hx = json_string_value(json_object_get(ev, "dg"));
+  if (hx != NULL) {
+    if (strlen(hx) != 2 * ORDO_QUEUE_DIGEST_BYTES ||
+        unhex(hx, dg, ORDO_QUEUE_DIGEST_BYTES) != 0)
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: %s: bad digest",
+                                sp.id);
+    sp.digest = dg;
+  }
+  if (rc == ORDO_OK && st == NULL)
+    rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: %s: no state", sp.id);
+  if (rc == ORDO_OK && (strcmp(st, "COMMITTED") == 0 ||
+                        strcmp(st, "INVALID") == 0)) {
+    ordo_queue_state fs = st[0] == 'C' ? ORDO_QUEUE_COMMITTED
+                                       : ORDO_QUEUE_INVALID;
+    rc = ordo_queue_enqueue_finished(
+        j->q, &sp, fs, json_string_value(json_object_get(ev, "reason")), 0);
+    if (rc == ORDO_E_EXISTS) {
+      /* A later batch named it as a dep before it was enqueued: known by
+       * its hash, as any batch that went. */
+      rc = ordo__idset_put(&j->gone_ids, sp.id, fs == ORDO_QUEUE_INVALID) != 0
+               ? ORDO_E_NOMEM
+               : ORDO_OK;
+    } else if (rc == ORDO_OK &&
+               (json_is_integer(json_object_get(ev, "tf")) &&
+                (rc = ordo_queue_set_finish_time(
+                     j->q, sp.id,
+                     (uint64_t)json_integer_value(json_object_get(ev, "tf")))) !=
+                    ORDO_OK)) {
+      /* rc set */
+    } else if (rc == ORDO_OK && json_is_true(json_object_get(ev, "halts"))) {
+      char *c = jstrdup(sp.id);
+      if (c == NULL || strlist_push(halts, nhalts, caphalts, c) != 0) {
+        free(c);
+        rc = ORDO_E_NOMEM;
+      }
+    }
+  } else if (rc == ORDO_OK) {
+    if ((rc = ordo_queue_enqueue(j->q, &sp, NULL)) == ORDO_OK &&
+        strcmp(st, "SUBMITTED") == 0) {
+      char *c = jstrdup(sp.id);
+      if ((rc = ordo_queue_take_id(j->q, sp.id, NULL)) == ORDO_OK &&
+          (c == NULL || strlist_push(subs, nsubs, capsubs, c) != 0))
+        rc = ORDO_E_NOMEM;
+      if (rc != ORDO_OK)
+        free(c);
+    }
+  }
+  if (rc != ORDO_OK && rc != ORDO_E_NOMEM)
+    rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: batch %s: %s", sp.id,
+                              ordo_last_error_message());
+  enq_spec_free(&sp);
+  json_decref(ev);
+  return rc;
+}
+
+/*
+ * Replay the newest checkpoint in recs[0..n) (category "ck") into j->q;
+ * *E gets its event (0: none) and *parts its records. The batches it
+ * finds SUBMITTED are taken and added to subs.
+ */
+static int ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
+                   char ***subs, size_t *nsubs, size_t *capsubs, uint64_t *E,
+                   uint32_t *parts) {
+  ordo_storage_record **v = NULL;
+  char **halts = NULL;
+  size_t nv = 0, i, nhalts = 0, caphalts = 0;
+  uint64_t best = 0;
+  json_t *h = NULL, *a;
+  int rc = ORDO_OK;
+
+  *E = 0;
+  *parts = 0;
+  for (i = 0; i < n; i++) {
+    if (recs[i].name.len != JOURNAL_CK_NAME)
+      return ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: a record with a "
+                                  "bad name");
+    if (rd64(recs[i].name.data) > best)
+      best = rd64(recs[i].name.data);
+  }
+  if (best == 0)
+    return ORDO_OK;
+  if ((v = calloc(n, sizeof(*v))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  for (i = 0; i < n; i++)
+    if (rd64(recs[i].name.data) == best)
+      v[nv++] = &recs[i];
+  qsort(v, nv, sizeof(*v), part_cmp);
+  for (i = 0; i < nv; i++)
+    if (((uint32_t)v[i]->name.data[8] << 24 | (uint32_t)v[i]->name.data[9] << 16 |
+         (uint32_t)v[i]->name.data[10] << 8 | v[i]->name.data[11]) != i) {
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: part %zu is "
+                                "missing", (unsigned long long)best, i);
+      goto out;
+    }
+  if (nv < 3 || (h = json_loadb((const char *)v[0]->value.data,
+                                v[0]->value.len, 0, NULL)) == NULL ||
+      json_integer_value(json_object_get(h, "v")) != 1 ||
+      (uint64_t)json_integer_value(json_object_get(h, "E")) != best ||
+      (size_t)json_integer_value(json_object_get(h, "nbatches")) + 3 != nv) {
+    rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad header or "
+                              "a part too many or too few",
+                              (unsigned long long)best);
+    goto out;
+  }
+  if (ck_idset_load(&j->gone_ids, &v[1]->value) != 0 ||
+      ck_idset_load(&j->gone_lids, &v[2]->value) != 0) {
+    rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad id table",
+                              (unsigned long long)best);
+    goto out;
+  }
+  json_array_foreach(json_object_get(h, "services"), i, a) {
+    const char *name = json_string_value(json_object_get(a, "name"));
+    if (name == NULL ||
+        ordo_queue_set_policy(
+            j->q, name,
+            json_is_true(json_object_get(a, "halt")) ? ORDO_QUEUE_HALT
+                                                     : ORDO_QUEUE_SKIP,
+            (unsigned)json_integer_value(json_object_get(a, "max_in_flight")),
+            (uint64_t)json_integer_value(json_object_get(a, "dep_timeout_ms"))) !=
+            ORDO_OK ||
+        ordo_queue_add_counts(
+            j->q, name,
+            (size_t)json_integer_value(json_object_get(a, "committed")),
+            (size_t)json_integer_value(json_object_get(a, "invalid"))) !=
+            ORDO_OK) {
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad service",
+                                (unsigned long long)best);
+      goto out;
+    }
+  }
+  json_array_foreach(json_object_get(h, "lat"), i, a) {
+    json_int_t b = json_integer_value(json_array_get(a, 0));
+    if (b >= 0 && b < 256)
+      j->lat[b] = (unsigned long long)json_integer_value(json_array_get(a, 1));
+  }
+  j->nlat = (unsigned long long)json_integer_value(json_object_get(h, "nlat"));
+  j->forgotten =
+      (unsigned long long)json_integer_value(json_object_get(h, "forgotten"));
+  for (i = 3; i < nv && rc == ORDO_OK; i++)
+    rc = ck_load_batch(j, v[i], subs, nsubs, capsubs, &halts, &nhalts,
+                       &caphalts);
+  for (i = 0; i < nhalts && rc == ORDO_OK; i++)
+    if (ordo_queue_halt_by(j->q, halts[i]) != ORDO_OK)
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: %s",
+                                ordo_last_error_message());
+  if (rc == ORDO_OK) {
+    ordo_queue_set_next_seq(
+        j->q, (uint64_t)json_integer_value(json_object_get(h, "next_seq")));
+    *E = best;
+    *parts = (uint32_t)nv;
+  }
+out:
+  strlist_free(&halts, &nhalts, &caphalts);
+  json_decref(h);
+  free(v);
+  return rc;
+}
+
 
 /* ------------------------------------------------------------------------ */
 /* Replay                                                                    */
@@ -1219,15 +2002,55 @@ static int unknown_build(ordo_journal *j, char **subs, size_t nsubs) {
 
 static int journal_replay(ordo_journal *j) {
   ordo_storage_req req;
+  ordo_storage_query tailq;
+  ordo_storage_buf from;
+  unsigned char fromname[8];
   char **subs = NULL;
   size_t nsubs = 0, capsubs = 0, i;
-  uint64_t last = 0;
+  uint64_t last = 0, E = 0;
+  uint32_t parts = 0;
   int rc;
 
+  /* The newest checkpoint, then the records from its E on. */
+  memset(&req, 0, sizeof(req));
+  req.opcode = ORDO_STORAGE_SCAN;
+  req.rec.category.data = (unsigned char *)JOURNAL_CK_CATEGORY;
+  req.rec.category.len = strlen(JOURNAL_CK_CATEGORY);
+  req.flags = ORDO_STORAGE_REQ_NO_TAGS;
+  if ((rc = storage_call(j->st, &req)) != ORDO_OK) {
+    rc = ordo__set_last_error(rc, "journal: reading the checkpoint: %s",
+                              req.message != NULL ? req.message
+                                                  : ordo_strerror(rc));
+    ordo_storage_req_clear_output(&req);
+    return rc;
+  }
+  rc = ck_load(j, req.results, req.nresults, &subs, &nsubs, &capsubs, &E,
+               &parts);
+  ordo_storage_req_clear_output(&req);
+  if (rc != ORDO_OK) {
+    for (i = 0; i < nsubs; i++)
+      free(subs[i]);
+    free(subs);
+    return rc;
+  }
+  j->ck_event = E;
+  j->ck_parts = parts;
+  last = E > 0 ? E - 1 : 0;
   memset(&req, 0, sizeof(req));
   req.opcode = ORDO_STORAGE_SCAN;
   req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
   req.rec.category.len = strlen(JOURNAL_CATEGORY);
+  req.flags = ORDO_STORAGE_REQ_NO_TAGS;
+  if (E > 0) {
+    memset(&tailq, 0, sizeof tailq);
+    be64(fromname, E);
+    from.data = fromname;
+    from.len = sizeof fromname;
+    tailq.op = ORDO_SQ_NAME_GTE;
+    tailq.values = &from;
+    tailq.nvalues = 1;
+    req.query = &tailq;
+  }
   if ((rc = storage_call(j->st, &req)) != ORDO_OK) {
     rc = ordo__set_last_error(rc, "journal: reading the log: %s",
                               req.message != NULL ? req.message
@@ -1252,7 +2075,7 @@ static int journal_replay(ordo_journal *j) {
     }
   }
   ordo_storage_req_clear_output(&req);
-  j->next_event = last + 1;
+  j->next_event = last + 1; /* E when only the checkpoint was there */
   j->records = 0;
   /* What is still SUBMITTED after the replay is UNKNOWN until settled. */
   if (rc == ORDO_OK)
@@ -1305,10 +2128,17 @@ static int journal_replay(ordo_journal *j) {
  */
 
 typedef struct jrecovery {
-  ordo_storage_req req; /* first: the SCAN, then the BATCH of deletes */
+  ordo_storage_req req; /* first: the BATCH of two SCANs (the checkpoint,
+                           the log after it), then the BATCH of deletes */
   ordo_journal *j;
-  ordo_storage_record *recs; /* the log, as the SCAN read it */
+  ordo_storage_req scans[2];
+  ordo_storage_buf from;
+  unsigned char fromname[8];
+  ordo_storage_query tailq;
+  ordo_storage_record *recs; /* the log after the checkpoint */
   size_t nrecs;
+  ordo_storage_record *ckrecs; /* the checkpoint's records */
+  size_t nckrecs;
   ordo_storage_req *dels;
   size_t ndels;
 } jrecovery;
@@ -1317,6 +2147,11 @@ static void recovery_free(jrecovery *r) {
   for (size_t i = 0; i < r->nrecs; i++)
     ordo_storage_record_clear(&r->recs[i]);
   free(r->recs);
+  for (size_t i = 0; i < r->nckrecs; i++)
+    ordo_storage_record_clear(&r->ckrecs[i]);
+  free(r->ckrecs);
+  ordo_storage_req_clear_output(&r->scans[0]);
+  ordo_storage_req_clear_output(&r->scans[1]);
   for (size_t i = 0; i < r->ndels; i++)
     ordo_storage_req_clear_output(&r->dels[i]);
   free(r->dels);
@@ -1369,6 +2204,13 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
   strlist_free(&j->evict, &j->nevict, &j->capevict);
   strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
   j->replaying = 1;
+  {
+    uint64_t E = 0;
+    uint32_t parts = 0;
+    rc = ck_load(j, r->ckrecs, r->nckrecs, &subs, &nsubs, &capsubs, &E,
+                 &parts);
+    last = E > 0 ? E - 1 : 0;
+  }
   for (i = 0; i < r->nrecs && rc == ORDO_OK; i++) {
     uint64_t ev = rd64(r->recs[i].name.data);
     if (ev >= j->fail_event)
@@ -1466,10 +2308,14 @@ static void recovery_scanned(ordo_storage_req *req) {
     pthread_mutex_unlock(&j->mu);
     return;
   }
-  r->recs = req->results;
-  r->nrecs = req->nresults;
-  req->results = NULL;
-  req->nresults = 0;
+  r->ckrecs = r->scans[0].results;
+  r->nckrecs = r->scans[0].nresults;
+  r->scans[0].results = NULL;
+  r->scans[0].nresults = 0;
+  r->recs = r->scans[1].results;
+  r->nrecs = r->scans[1].nresults;
+  r->scans[1].results = NULL;
+  r->scans[1].nresults = 0;
   ordo_storage_req_clear_output(req);
   for (i = 0; i < r->nrecs; i++) {
     if (r->recs[i].name.len != 8) {
@@ -1516,9 +2362,24 @@ static void start_recovery(ordo_journal *j) {
     return;
   }
   r->j = j;
-  r->req.opcode = ORDO_STORAGE_SCAN;
-  r->req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
-  r->req.rec.category.len = strlen(JOURNAL_CATEGORY);
+  r->scans[0].opcode = ORDO_STORAGE_SCAN;
+  r->scans[0].rec.category.data = (unsigned char *)JOURNAL_CK_CATEGORY;
+  r->scans[0].rec.category.len = strlen(JOURNAL_CK_CATEGORY);
+  r->scans[0].flags = ORDO_STORAGE_REQ_NO_TAGS;
+  r->scans[1].opcode = ORDO_STORAGE_SCAN;
+  r->scans[1].rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+  r->scans[1].rec.category.len = strlen(JOURNAL_CATEGORY);
+  r->scans[1].flags = ORDO_STORAGE_REQ_NO_TAGS;
+  be64(r->fromname, j->ck_event);
+  r->from.data = r->fromname;
+  r->from.len = sizeof r->fromname;
+  r->tailq.op = ORDO_SQ_NAME_GTE;
+  r->tailq.values = &r->from;
+  r->tailq.nvalues = 1;
+  r->scans[1].query = &r->tailq;
+  r->req.opcode = ORDO_STORAGE_BATCH;
+  r->req.batch = r->scans;
+  r->req.nbatch = 2;
   r->req.done = recovery_scanned;
   r->req.flags = ORDO_STORAGE_REQ_CHAIN_RESET; /* every record is back */
   j->recovering = 1;
@@ -1533,7 +2394,8 @@ static void start_recovery(ordo_journal *j) {
  * so that records after the failed one are not left to be replayed. */
 static void recovery_before_close(ordo_journal *j) {
   pthread_mutex_lock(&j->mu);
-  while (j->recovering || j->outstanding > 0)
+  j->closing = 1; /* a prune stops at its next page */
+  while (j->recovering || j->outstanding > 0 || j->pruning)
     pthread_cond_wait(&j->idle_cv, &j->mu);
   if (j->failed != ORDO_OK) {
     start_recovery(j);
@@ -1755,6 +2617,13 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     j->quiet_ms = q != NULL && *q != '\0' ? strtoull(q, NULL, 10) : 500;
   }
   j->lock_fd = -1;
+  j->ck_never = opt->checkpoint_records < 0 || opt->checkpoint_ms < 0;
+  j->ck_every_records = opt->checkpoint_records > 0
+                            ? (unsigned long long)opt->checkpoint_records
+                            : CK_DEFAULT_RECORDS;
+  j->ck_every_ms = opt->checkpoint_ms > 0 ? (uint64_t)opt->checkpoint_ms
+                                          : CK_DEFAULT_MS;
+  j->ck_wall_ms = wall_ms();
   ordo__idset_init(&j->gone_ids);
   ordo__idset_init(&j->gone_lids);
   qopt = opt->queue;
@@ -1840,6 +2709,16 @@ int ordo_journal_close(ordo_journal *j) {
     return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK,
                                 "journal close blocks; not on a runtime thread");
   if (ordo__ctx_closer_detach(j->ctx, &j->closer)) {
+    /* A clean close leaves a checkpoint of everything: the next open
+     * reads it alone. */
+    pthread_mutex_lock(&j->mu);
+    while (j->recovering || j->outstanding > 0)
+      pthread_cond_wait(&j->idle_cv, &j->mu);
+    if (!j->ck_never && j->failed == ORDO_OK && !j->ck_pending &&
+        j->next_event > (j->ck_event > 0 ? j->ck_event : 1))
+      (void)journal_checkpoint(j);
+    j->closing = 1;
+    pthread_mutex_unlock(&j->mu);
     recovery_before_close(j);
     /* CLOSE runs after every record submitted before it: their dones (and
      * so the ops waiting on them) have all been called when it returns. */
@@ -2278,9 +3157,11 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
     goto out;
   }
   /* Settles w itself on failure (and fails the journal). */
-  if (enq_send(j, w, m) == ORDO_OK)
+  if (enq_send(j, w, m) == ORDO_OK) {
     fin_flush(j, NULL, 0); /* batches whose dep had ended INVALID */
-  else
+    if (ck_due(j))
+      (void)journal_checkpoint(j);
+  } else
     strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
   pthread_mutex_unlock(&j->mu);
 out:
@@ -2337,6 +3218,8 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
     rc = journal_check(j);
     /* The items of earlier takes are done with (see "Forgetting"). */
     journal_evict(j);
+    if (rc == ORDO_OK && ck_due(j))
+      (void)journal_checkpoint(j); /* if it cannot, the log just grows */
     /* Dep timeouts are due by the wall clock: the submitter's every step
      * passes here (ordo_journal_expire for a caller that has no take). */
     if (rc == ORDO_OK && ordo_queue_next_expiry(j->q, &due)) {
@@ -2548,6 +3431,50 @@ int ordo_journal_item_with(ordo_journal *j, const char *id,
     rc = fn(&it, ud);
   pthread_mutex_unlock(&j->mu);
   return rc;
+}
+
+static int payload_copy(const ordo_queue_item *it, void *ud) {
+  jdisk *d = ud;
+  if (it->payload == NULL || it->payload_len == 0)
+    return ORDO_E_NOT_FOUND; /* finished and dropped: read the record */
+  if ((d->payload = malloc(it->payload_len)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  memcpy(d->payload, it->payload, it->payload_len);
+  d->payload_len = it->payload_len;
+  return ORDO_OK;
+}
+
+int ordo_journal_payload(ordo_journal *j, const char *id,
+                         unsigned char **payload, size_t *len) {
+  jdisk d;
+  int rc, flags;
+  if (payload != NULL)
+    *payload = NULL;
+  if (len != NULL)
+    *len = 0;
+  if (j == NULL || id == NULL || payload == NULL || len == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "payload: NULL argument");
+  memset(&d, 0, sizeof d);
+  rc = ordo_journal_item_with(j, id, payload_copy, &d);
+  if (rc == ORDO_OK) {
+    *payload = d.payload;
+    *len = d.payload_len;
+    return ORDO_OK;
+  }
+  if (rc == ORDO_E_NOMEM)
+    return rc;
+  /* Not in memory, or without its payload: its enq record has it. */
+  pthread_mutex_lock(&j->mu);
+  flags = ordo__idset_get(&j->gone_ids, id);
+  pthread_mutex_unlock(&j->mu);
+  d.want_payload = 1;
+  if ((rc = disk_lookup(j, id, flags < 0 ? 0 : flags, &d)) != ORDO_OK)
+    return rc;
+  *payload = d.payload;
+  *len = d.payload_len;
+  d.payload = NULL;
+  jdisk_clear(&d);
+  return ORDO_OK;
 }
 
 int ordo_journal_unknown(ordo_journal *j, char **out, size_t max, size_t *n,

@@ -2621,6 +2621,191 @@ void ordo_queue_forget(ordo_queue *q, const char *const *ids, size_t n,
   free(purge);
 }
 
+/* ---- checkpoints ------------------------------------------------------ */
+
+static int saved_cmp(const void *a, const void *b) {
+  const qbatch *x = *(const qbatch *const *)a, *y = *(const qbatch *const *)b;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int ordo_queue_snapshot(const ordo_queue *q,
+                        int (*fn)(const ordo_queue_saved *b, void *ud),
+                        void *ud) {
+  qbatch **v = NULL;
+  size_t n = 0, i, k, cap = 0;
+  const char **addrs = NULL;
+  uint32_t *lens = NULL;
+  unsigned char *writes = NULL;
+  size_t capa = 0;
+  int rc = ORDO_OK;
+
+  if (q == NULL || fn == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "snapshot: NULL argument");
+  for (i = 0; i < q->batches.cap; i++) {
+    qbatch *b = q->batches.e[i].val;
+    if (b == NULL || !b->enqueued)
+      continue;
+    if (n == cap && reserve((void **)&v, &cap, n + 1, sizeof(*v))) {
+      free(v);
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    }
+    v[n++] = b;
+  }
+  if (n > 0)
+    qsort(v, n, sizeof(*v), saved_cmp);
+  for (i = 0; i < n && rc == ORDO_OK; i++) {
+    const qbatch *b = v[i];
+    ordo_queue_saved sv;
+    memset(&sv, 0, sizeof sv);
+    if (b->nfp > capa) {
+      size_t nc = b->nfp;
+      const char **na = realloc(addrs, nc * sizeof(*na));
+      uint32_t *nl = na != NULL ? realloc(lens, nc * sizeof(*nl)) : NULL;
+      unsigned char *nw = nl != NULL ? realloc(writes, nc) : NULL;
+      if (na != NULL)
+        addrs = na;
+      if (nl != NULL)
+        lens = nl;
+      if (nw == NULL) {
+        rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+        break;
+      }
+      writes = nw;
+      capa = nc;
+    }
+    sv.id = b->id;
+    sv.service = b->svc->name;
+    sv.ledger_id = b->ledger ? batch_ledger(b)->lid : NULL;
+    sv.seq = b->seq;
+    sv.time_ms = b->more->t_enq_ms;
+    sv.finish_ms = b->more->t_fin_ms;
+    sv.state = (ordo_queue_state)b->state;
+    sv.reason = b->state == ORDO_QUEUE_INVALID ? b->reason : NULL;
+    sv.halts = b->svc->halt_by == b;
+    sv.held = b->held;
+    sv.deps = (const char *const *)b->more->deps;
+    sv.ndeps = b->more->ndeps;
+    /* A finished batch's holders are unlinked: its addresses are gone,
+     * and it holds no lock. */
+    for (k = 0; k < b->nfp; k++)
+      if (b->fp[k].node != NULL) {
+        addrs[sv.naddrs] = b->fp[k].node->key;
+        lens[sv.naddrs] = b->fp[k].len;
+        writes[sv.naddrs] = b->fp[k].write;
+        sv.naddrs++;
+      }
+    sv.addrs = addrs;
+    sv.lens = lens;
+    sv.writes = writes;
+    sv.payload = b->payload;
+    sv.payload_len = b->payload_len;
+    sv.digest = b->digest ? batch_digest(b) : NULL;
+    rc = fn(&sv, ud);
+  }
+  free(v);
+  free(addrs);
+  free(lens);
+  free(writes);
+  return rc;
+}
+
+int ordo_queue_enqueue_finished(ordo_queue *q, const ordo_queue_batch_spec *sp,
+                                ordo_queue_state state, const char *reason,
+                                int halts) {
+  qbatch *b;
+  qservice *s;
+  size_t idh, lidh = 0, i;
+  char *why = NULL;
+  int rc;
+
+  if (q == NULL || sp == NULL ||
+      (state != ORDO_QUEUE_COMMITTED && state != ORDO_QUEUE_INVALID))
+    return ordo__set_last_error(ORDO_E_INVAL, "enqueue_finished: bad argument");
+  if ((rc = spec_check_shape(sp)) != ORDO_OK ||
+      (rc = spec_check_fields(q, sp)) != ORDO_OK)
+    return rc;
+  idh = hash_str(sp->id);
+  if (map_get_h(&q->batches, sp->id, idh) != NULL)
+    return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
+                                sp->id);
+  if (sp->ledger_id != NULL &&
+      (rc = ledger_taken(q, sp, lidh = hash_str(sp->ledger_id))) != ORDO_OK)
+    return rc;
+  if ((s = service_get(q, sp->service)) == NULL ||
+      map_reserve(&q->batches, 1) ||
+      (sp->ledger_id != NULL && map_reserve(&q->ledgers, 1)) ||
+      (b = batch_alloc(q, sp, NULL, 0)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if ((state == ORDO_QUEUE_INVALID &&
+       (why = qstrdup(reason != NULL ? reason : "invalid")) == NULL) ||
+      (sp->ndeps > 0 &&
+       (b->more->deps = calloc(sp->ndeps, sizeof(*b->more->deps))) == NULL)) {
+    free(why);
+    batch_free(q, b);
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  }
+  for (i = 0; i < sp->ndeps; i++) {
+    if ((b->more->deps[i] = qstrdup(sp->deps[i])) == NULL) {
+      free(why);
+      batch_free(q, b);
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    }
+    b->more->ndeps++;
+  }
+  if (!q->opt.keep_payloads && b->payload != NULL) {
+    free(b->payload);
+    b->payload = NULL;
+    b->payload_len = 0;
+  }
+  b->svc = s;
+  b->enqueued = 1;
+  b->seq = sp->seq != 0 ? sp->seq : q->next_seq;
+  if (b->seq >= q->next_seq)
+    q->next_seq = b->seq + 1;
+  b->more->t_enq_ms = sp->time_ms;
+  b->state = (unsigned char)state;
+  b->reason = why;
+  map_put(&q->batches, idh, b);
+  if (b->ledger)
+    map_put(&q->ledgers, lidh, batch_ledger(b));
+  if (halts && state == ORDO_QUEUE_INVALID) {
+    s->halted = 1;
+    s->halt_by = b;
+  }
+  return ORDO_OK;
+}
+
+int ordo_queue_halt_by(ordo_queue *q, const char *id) {
+  qbatch *b = q != NULL && id != NULL ? batch_find(q, id) : NULL;
+  if (b == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "halt: no batch '%s'",
+                                id != NULL ? id : "(null)");
+  if (b->state != ORDO_QUEUE_INVALID)
+    return ordo__set_last_error(ORDO_E_STATE, "halt: %s is not INVALID", id);
+  b->svc->halted = 1;
+  b->svc->halt_by = b;
+  return ORDO_OK;
+}
+
+int ordo_queue_add_counts(ordo_queue *q, const char *service,
+                          size_t committed, size_t invalid) {
+  qservice *s;
+  if (q == NULL || service == NULL || service[0] == '\0')
+    return ordo__set_last_error(ORDO_E_INVAL, "add_counts: bad argument");
+  if ((s = service_get(q, service)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  s->committed += committed;
+  s->invalid += invalid;
+  q->committed += committed;
+  q->invalid += invalid;
+  return ORDO_OK;
+}
+
+void ordo_queue_set_next_seq(ordo_queue *q, uint64_t seq) {
+  if (q != NULL && seq > q->next_seq)
+    q->next_seq = seq;
+}
+
 /* Whether ordo_queue_enqueue would refuse sp, with its error and message;
  * changes nothing. The same checks (the address lengths, which the
  * enqueue checks on its sorted footprint, here on the spec). */

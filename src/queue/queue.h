@@ -337,6 +337,65 @@ int ordo_queue_expire_id(ordo_queue *q, const char *id, const char *reason);
 void ordo_queue_forget(ordo_queue *q, const char *const *ids, size_t n,
                        unsigned char *kept, size_t *forgotten);
 
+/* ---- checkpoints: what a queue is, as replay can rebuild it ------------ */
+
+/* A batch as ordo_queue_snapshot shows it (every pointer queue-owned or
+ * the snapshot's, valid during the callback only). Its addresses are its
+ * footprint: each distinct address once (cut to the queue's granularity),
+ * written or only read; enqueued again as reads and writes they hold the
+ * same locks. */
+typedef struct ordo_queue_saved {
+  const char *id, *service, *ledger_id; /* ledger_id may be NULL */
+  uint64_t seq, time_ms;
+  uint64_t finish_ms;     /* a finished one's (ordo_queue_set_finish_time) */
+  ordo_queue_state state; /* QUEUED, WAITING, SUBMITTED; or COMMITTED /
+                             INVALID for a finished batch asked for */
+  const char *reason;     /* INVALID, else NULL */
+  int halts;              /* it is the batch that halted its service */
+  int held;
+  const char *const *deps;
+  size_t ndeps;
+  const char *const *addrs; /* not NUL-terminated: lens */
+  const uint32_t *lens;
+  const unsigned char *writes; /* 1: written, 0: only read */
+  size_t naddrs;
+  const void *payload; /* NULL once finished, unless keep_payloads */
+  size_t payload_len;
+  const unsigned char *digest; /* ORDO_QUEUE_DIGEST_BYTES, or NULL */
+} ordo_queue_saved;
+
+/*
+ * fn(batch, ud) for every batch in memory (unfinished ones, and finished
+ * ones not forgotten yet), in seq order. Stops at fn's first non-zero
+ * result and returns it; ORDO_E_NOMEM. Changes nothing.
+ */
+int ordo_queue_snapshot(const ordo_queue *q,
+                        int (*fn)(const ordo_queue_saved *b, void *ud),
+                        void *ud);
+
+/* Put a finished batch back as a snapshot showed it: in memory, holding
+ * no lock, with its state and reason (copied), halting its service when
+ * halts; counters untouched (ordo_queue_add_counts). ORDO_E_EXISTS,
+ * ORDO_E_INVAL (a state that is not COMMITTED or INVALID), ORDO_E_NOMEM. */
+int ordo_queue_enqueue_finished(ordo_queue *q, const ordo_queue_batch_spec *sp,
+                                ordo_queue_state state, const char *reason,
+                                int halts);
+
+/* Halt the service of a finished INVALID batch, by it (as its finish
+ * did under a halt policy): a checkpoint's replay sets halts last, after
+ * the batches taken before them. ORDO_E_NOT_FOUND, ORDO_E_STATE. */
+int ordo_queue_halt_by(ordo_queue *q, const char *id);
+
+/* Add to a service's committed and invalid counters (and the queue's):
+ * what a checkpoint kept of batches no longer in it. The service is made
+ * if it is new. */
+int ordo_queue_add_counts(ordo_queue *q, const char *service,
+                          size_t committed, size_t invalid);
+
+/* Let the next seq be at least seq (a checkpoint's: its last batches may
+ * have finished and gone). */
+void ordo_queue_set_next_seq(ordo_queue *q, uint64_t seq);
+
 /* The seq the next batch enqueued with seq 0 gets (the journal writes a
  * request's records, seqs in them, before the queue takes the batches). */
 uint64_t ordo_queue_next_seq(const ordo_queue *q);
@@ -497,6 +556,13 @@ typedef struct ordo_journal_options {
   const char *backend;      /* storage backend name; NULL: "sqlite" */
   int create;               /* 1: create the file when it does not exist */
   int no_group_commit;      /* 1: one transaction per record (benchmarks) */
+  /* Checkpoints (see "Checkpoints" in journal.c): one is written once
+   * this many records were journaled since the last (0: 100,000), or once
+   * this many ms passed with any record since (0: 300,000, five minutes),
+   * and at a clean close; a reopen reads the last checkpoint and the
+   * records after it. Negative: never (tests of the log itself). */
+  long long checkpoint_records;
+  long long checkpoint_ms;
 } ordo_journal_options;
 
 void ordo_journal_options_init(ordo_journal_options *opt);
@@ -593,6 +659,14 @@ int ordo_journal_confirm_submitted(ordo_journal *j, const char *id);
  * submitter, which is the one caller of take; another thread uses
  * ordo_journal_item_with. ORDO_E_NOT_FOUND (also for a batch dropped). */
 int ordo_journal_item(ordo_journal *j, const char *id, ordo_queue_item *out);
+
+/* A copy of a batch's payload (malloc'd, *payload the caller's to free;
+ * NULL and 0 for an empty one), from memory or, for a batch that
+ * finished, from its enq record: what ordo verify replays.
+ * ORDO_E_NOT_FOUND for an id the journal has no record of;
+ * ORDO_E_WOULD_DEADLOCK on a runtime thread (it may read the disk). */
+int ordo_journal_payload(ordo_journal *j, const char *id,
+                         unsigned char **payload, size_t *len);
 
 /* fn(item, ud) with the batch's item, under the journal's lock (fn must
  * not call the journal), so that the pointers stay valid while fn reads

@@ -407,6 +407,12 @@ static int query_ok(const ordo_storage_query *q, int depth, size_t *params) {
       if (!query_ok(q->children[i], depth + 1, params))
         return 0;
     return 1;
+  case ORDO_SQ_NAME_GTE:
+  case ORDO_SQ_NAME_LT:
+    if (q->nvalues != 1 || q->values == NULL || !buf_ok(&q->values[0]))
+      return 0;
+    (*params)++;
+    return 1;
   case ORDO_SQ_GT:
   case ORDO_SQ_GTE:
   case ORDO_SQ_LT:
@@ -897,6 +903,14 @@ static void qs_leaf(qsql *b, sbuf *d, const ordo_storage_query *q) {
     qs_put(b, d, "0"); /* equal to one of nothing */
     return;
   }
+  if (q->op == ORDO_SQ_NAME_GTE || q->op == ORDO_SQ_NAME_LT) {
+    /* BLOB against BLOB compares with memcmp: the index on (category,
+     * name) serves the range. */
+    qs_put(b, d, q->op == ORDO_SQ_NAME_GTE ? "items.name >= "
+                                           : "items.name < ");
+    qs_bind(b, d, &q->values[0]);
+    return;
+  }
   qs_put(b, d, q->plaintext ? "items.id IN (SELECT item_id FROM tags_plaintext"
                             : "items.id IN (SELECT item_id FROM tags_encrypted");
   qs_put(b, d, " WHERE name = ");
@@ -1077,7 +1091,8 @@ static int op_scan(sq_db *sq, ordo_storage_req *req) {
       st = nomem(req);
       break;
     }
-    st = tags_load(sq, req, sqlite3_column_int64(s, 0), rec);
+    if (!(req->flags & ORDO_STORAGE_REQ_NO_TAGS))
+      st = tags_load(sq, req, sqlite3_column_int64(s, 0), rec);
     if (st != ORDO_OK)
       break;
     rc = SQLITE_OK;

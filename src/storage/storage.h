@@ -63,7 +63,12 @@ typedef enum ordo_storage_qop {
   ORDO_SQ_LT,
   ORDO_SQ_LTE,
   ORDO_SQ_LIKE,    /* has the tag, value LIKE values[0] (SQL: % and _) */
-  ORDO_SQ_IN       /* has the tag, value equal to one of values[0..n) */
+  ORDO_SQ_IN,      /* has the tag, value equal to one of values[0..n) */
+  /* (added for the journal's checkpoints) on the record's name, not a
+   * tag (tag_name and plaintext unused): name >= values[0], name <
+   * values[0], bytewise (memcmp order; a shorter prefix sorts first) */
+  ORDO_SQ_NAME_GTE,
+  ORDO_SQ_NAME_LT
 } ordo_storage_qop;
 
 /*
@@ -172,6 +177,9 @@ struct ordo_storage_req {
 #define ORDO_STORAGE_REQ_CHAINED 1u
 /* Clears the chain's failure before this request (any opcode) runs. */
 #define ORDO_STORAGE_REQ_CHAIN_RESET 2u
+/* SCAN: results without their tags (cheaper: the journal's replay reads
+ * every record of its tail and needs none of them). */
+#define ORDO_STORAGE_REQ_NO_TAGS 4u
 
 /* Free and zero the output fields of req (status kept). */
 void ordo_storage_req_clear_output(ordo_storage_req *req);
