@@ -732,6 +732,66 @@ static void test_checkpoint_prunes(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/*
+ * Retention by count: with room for 10 finished batches, the oldest go
+ * (their records deleted, their status 404, their ids free again) while
+ * the newest stay readable, and a reopen agrees.
+ */
+static void test_retention_count(void **unused) {
+  (void)unused;
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal_options opt;
+  ordo_journal *j = NULL;
+  char took[8192];
+  int i, tries;
+
+  ordo_journal_options_init(&opt);
+  opt.create = 1;
+  opt.retention_count = 10;
+  assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
+  for (i = 0; i < 50; i++) {
+    char id[16], wr[8];
+    snprintf(id, sizeof id, "E%d", i);
+    snprintf(wr, sizeof wr, "w%d", i % 5);
+    assert_int_equal(enq_wait(j, id, "s", NULL, wr, NULL), ORDO_OK);
+  }
+  while (take_wait(j, took, sizeof took) > 0) {
+    char *save = NULL;
+    for (char *id = strtok_r(took, " ", &save); id != NULL;
+         id = strtok_r(NULL, " ", &save))
+      assert_int_equal(ordo_journal_finish(j, id, ORDO_QUEUE_COMMITTED, NULL),
+                       ORDO_OK);
+  }
+  /* Each take forgets what finished and starts a pass when over. */
+  for (tries = 0; tries < 500 && totals_field(j, "expired") < 40; tries++) {
+    (void)take_wait(j, took, sizeof took);
+    usleep(10000);
+  }
+  assert_int_equal(totals_field(j, "expired"), 40);
+  assert_int_equal(totals_field(j, "retained"), 10);
+  assert_int_equal(totals_field(j, "committed"), 50);
+  assert_int_equal(ordo_journal_batch_status(j, "E0", NULL, NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_journal_batch_status(j, "E39", NULL, NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  assert_int_equal(jstate(j, "E40"), ORDO_QUEUE_COMMITTED);
+  assert_int_equal(jstate(j, "E49"), ORDO_QUEUE_COMMITTED);
+  /* Past retention an id is free again. */
+  assert_int_equal(enq_wait(j, "E3", "s", NULL, "again", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "E45", "s", NULL, "again", NULL),
+                   ORDO_E_EXISTS);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  j = NULL;
+  assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
+  assert_int_equal(totals_field(j, "expired"), 40);
+  assert_int_equal(ordo_journal_batch_status(j, "E1", NULL, NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  assert_int_equal(jstate(j, "E3"), ORDO_QUEUE_QUEUED);
+  assert_int_equal(jstate(j, "E41"), ORDO_QUEUE_COMMITTED);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 static void test_ledger_id_replay(void **unused) {
   static const char lid[] = "abcdef0123456789abcdef0123456789";
   ordo_ctx *ctx = ctx_new();
@@ -1826,6 +1886,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_forget_finished, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_checkpoint_prunes, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_retention_count, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_ledger_id_replay, setup_dir,
                                       teardown_dir),

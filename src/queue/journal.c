@@ -50,6 +50,8 @@
 #define JOURNAL_CK_NAME 12
 #define CK_DEFAULT_RECORDS 100000
 #define CK_DEFAULT_MS 300000
+#define RETAIN_DEFAULT_COUNT 5000000ull
+#define RETAIN_DEFAULT_MS (7ull * 24 * 3600 * 1000)
 #define PRUNE_PAGE 512
 /* The longest journal path taken: PATH.lock must fit PATH_MAX (4096). */
 #define JOURNAL_PATH_MAX (4096 - (int)sizeof ".lock")
@@ -119,6 +121,13 @@ struct ordo_journal {
   int ck_pending;        /* one is being written */
   int pruning;           /* the log below ck_event is being pruned */
   uint64_t ck_pruned;    /* below this event the log is pruned */
+  /* Retention (see "retention" below). */
+  unsigned long long ret_count;
+  uint64_t ret_ms;
+  uint64_t exp_cursor;   /* the event the next pass starts at */
+  uint64_t exp_wall_ms;  /* when the last pass started */
+  int expiring;
+  unsigned long long expired;
   int closing;           /* close has begun: no new prune step */
   unsigned long long checkpoints;
   /* Attached to the context while open: ordo_ctx_free closes the database
@@ -1220,13 +1229,15 @@ static json_t *ck_header(ordo_journal *j, ck_build *c) {
     if (j->lat[i] != 0)
       (void)json_array_append_new(lat, json_pack("[I, I]", (json_int_t)i,
                                                  (json_int_t)j->lat[i]));
-  h = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "v", 1, "E",
+  h = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+                "v", 1, "E",
                 (json_int_t)c->E, "next_seq",
                 (json_int_t)ordo_queue_next_seq(j->q), "tagged_seq",
                 (json_int_t)j->tagged_seq, "forgotten",
                 (json_int_t)j->forgotten, "nbatches",
                 (json_int_t)c->nbatches, "nlat", (json_int_t)j->nlat,
-                "lat", lat, "services", svcs);
+                "exp_cursor", (json_int_t)j->exp_cursor, "expired",
+                (json_int_t)j->expired, "lat", lat, "services", svcs);
   return h;
 }
 
@@ -1468,6 +1479,7 @@ static void prune_scan(jprune *p) {
   p->req.rec.category.len = strlen(JOURNAL_CATEGORY);
   p->req.query = &p->q;
   p->req.limit = PRUNE_PAGE;
+  p->req.flags = ORDO_STORAGE_REQ_BY_NAME;
   p->req.done = prune_scanned;
   if (j->st->backend->submit(j->st, &p->req) != ORDO_OK)
     prune_end(p, 0);
@@ -1500,6 +1512,285 @@ static void prune_start(ordo_journal *j) {
   p->upto = j->ck_event;
   j->pruning = 1;
   prune_scan(p);
+}
+
+/* ---- retention: finished batches' records past their time -------------- */
+
+/*
+ * A finished batch's records stay for its status and its id's duplicate
+ * check until it is older than retention_ms or more than retention_count
+ * finished batches are kept; then its records go and its id and ledger id
+ * are free again. The pass reads the log from a cursor in event order (so
+ * in the order batches finished), a page at a time behind the other
+ * writes: each finishing record whose batch is past retention has that
+ * batch's records found by tag and deleted; the first one that is not
+ * stops it, and the cursor stays there. It runs at a take once a minute,
+ * or when the count is over.
+ */
+
+#define EXPIRE_PAGE 256
+static int in_memory(ordo_journal *j, const char *id);
+#define EXPIRE_EVERY_MS 60000
+
+typedef struct jexpire {
+  ordo_storage_req req; /* the page's SCAN, the lookups' BATCH, the deletes */
+  ordo_journal *j;
+  unsigned char from[8];
+  ordo_storage_buf vfrom;
+  ordo_storage_query q;
+  uint64_t next_cursor; /* after this page */
+  int more;             /* go on after this page */
+  size_t nids;
+  char **ids;           /* the page's expired batches */
+  ordo_storage_buf *idbufs;
+  ordo_storage_query *idq;
+  ordo_storage_req *looks; /* one SCAN by tag per id */
+  ordo_storage_req *dels;
+  size_t ndels;
+  char **lids; /* their ledger ids (NULL: none), from their enq records */
+} jexpire;
+
+static void expire_page_free(jexpire *x) {
+  for (size_t i = 0; i < x->nids; i++) {
+    free(x->ids[i]);
+    if (x->lids != NULL)
+      free(x->lids[i]);
+    if (x->looks != NULL)
+      ordo_storage_req_clear_output(&x->looks[i]);
+  }
+  free(x->ids);
+  free(x->lids);
+  free(x->idbufs);
+  free(x->idq);
+  free(x->looks);
+  free(x->dels);
+  x->ids = x->lids = NULL;
+  x->idbufs = NULL;
+  x->idq = NULL;
+  x->looks = x->dels = NULL;
+  x->nids = x->ndels = 0;
+}
+
+static void expire_end(jexpire *x) {
+  ordo_journal *j = x->j;
+  expire_page_free(x);
+  free(x);
+  j->expiring = 0;
+  pthread_cond_broadcast(&j->idle_cv);
+}
+
+static void expire_scan(jexpire *x);
+
+static void expire_deleted(ordo_storage_req *req) {
+  jexpire *x = (jexpire *)req;
+  ordo_journal *j = x->j;
+  pthread_mutex_lock(&j->mu);
+  if (req->status == ORDO_OK) {
+    for (size_t i = 0; i < x->nids; i++) {
+      if (ordo__idset_del(&j->gone_ids, x->ids[i]))
+        j->expired++;
+      if (x->lids[i] != NULL)
+        (void)ordo__idset_del(&j->gone_lids, x->lids[i]);
+    }
+    j->exp_cursor = x->next_cursor;
+  }
+  if (req->status != ORDO_OK || !x->more || j->closing) {
+    expire_end(x);
+  } else {
+    expire_page_free(x);
+    expire_scan(x);
+  }
+  pthread_mutex_unlock(&j->mu);
+}
+
+static void expire_looked(ordo_storage_req *req) {
+  jexpire *x = (jexpire *)req;
+  ordo_journal *j = x->j;
+  size_t i, k, n = 0;
+  pthread_mutex_lock(&j->mu);
+  if (req->status != ORDO_OK || j->closing) {
+    expire_end(x);
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  for (i = 0; i < x->nids; i++)
+    n += x->looks[i].nresults;
+  if ((x->dels = calloc(n > 0 ? n : 1, sizeof(*x->dels))) == NULL) {
+    expire_end(x);
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  for (i = 0; i < x->nids; i++)
+    for (k = 0; k < x->looks[i].nresults; k++) {
+      ordo_storage_record *r = &x->looks[i].results[k];
+      ordo_storage_req *d = &x->dels[x->ndels++];
+      const unsigned char *nul = memchr(r->value.data, '\0', r->value.len);
+      size_t tl = nul != NULL ? (size_t)(nul - r->value.data) : r->value.len;
+      json_t *ev = json_loadb((const char *)r->value.data, tl, 0, NULL);
+      const char *kind = json_string_value(json_object_get(ev, "e"));
+      const char *lid = json_string_value(json_object_get(ev, "ledger_id"));
+      if (kind != NULL && strcmp(kind, "enq") == 0 && lid != NULL &&
+          x->lids[i] == NULL)
+        x->lids[i] = jstrdup(lid);
+      json_decref(ev);
+      d->opcode = ORDO_STORAGE_DELETE;
+      d->rec.category = r->category;
+      d->rec.name = r->name;
+    }
+  memset(&x->req, 0, sizeof x->req);
+  x->req.opcode = ORDO_STORAGE_BATCH;
+  x->req.batch = x->dels;
+  x->req.nbatch = x->ndels;
+  x->req.done = expire_deleted;
+  if (j->st->backend->submit(j->st, &x->req) != ORDO_OK)
+    expire_end(x);
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* Under j->mu: whether the batch that finished at t (Unix ms) is past
+ * retention, with `going` others of this page going before it. */
+static int expire_due(const ordo_journal *j, uint64_t t, size_t going,
+                      uint64_t now) {
+  return j->gone_ids.n - going > j->ret_count ||
+         (t != 0 && t + j->ret_ms < now);
+}
+
+static void expire_scanned(ordo_storage_req *req) {
+  jexpire *x = (jexpire *)req;
+  ordo_journal *j = x->j;
+  ordo_storage_record *recs;
+  size_t n, i, cap = 0;
+  uint64_t now = wall_ms();
+  int stop = 0;
+
+  pthread_mutex_lock(&j->mu);
+  if (req->status != ORDO_OK || j->closing) {
+    ordo_storage_req_clear_output(req);
+    expire_end(x);
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  recs = req->results;
+  n = req->nresults;
+  x->more = n == EXPIRE_PAGE;
+  x->next_cursor = j->exp_cursor;
+  for (i = 0; i < n && !stop; i++) {
+    const ordo_storage_record *r = &recs[i];
+    const unsigned char *nul = memchr(r->value.data, '\0', r->value.len);
+    size_t tl = nul != NULL ? (size_t)(nul - r->value.data) : r->value.len;
+    json_t *ev = json_loadb((const char *)r->value.data, tl, 0, NULL);
+    const char *id = json_string_value(json_object_get(ev, "id"));
+    int fin = 0;
+    (void)event_tagged(json_string_value(json_object_get(ev, "e")), &fin);
+    if (fin && id != NULL && in_memory(j, id)) {
+      stop = 1; /* finished, not forgotten yet: later */
+    } else if (fin && id != NULL && ordo__idset_get(&j->gone_ids, id) >= 0) {
+      uint64_t t = (uint64_t)json_integer_value(json_object_get(ev, "t"));
+      if (!expire_due(j, t, x->nids, now)) {
+        stop = 1; /* the cursor stays on it */
+      } else if (x->nids == cap) {
+        size_t nc = cap ? cap * 2 : 32;
+        char **p = realloc(x->ids, nc * sizeof(*p));
+        if (p == NULL)
+          stop = 1;
+        else {
+          x->ids = p;
+          cap = nc;
+        }
+      }
+      if (!stop && (x->ids[x->nids] = jstrdup(id)) != NULL)
+        x->nids++;
+      else
+        stop = 1;
+    }
+    json_decref(ev);
+    if (!stop && r->name.len == 8)
+      x->next_cursor = rd64(r->name.data) + 1;
+  }
+  if (stop)
+    x->more = 0;
+  ordo_storage_req_clear_output(req);
+  if (x->nids == 0) {
+    j->exp_cursor = x->next_cursor;
+    if (x->more && !j->closing) {
+      expire_scan(x);
+    } else {
+      expire_end(x);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  /* Each expired batch's records, found by its tag. */
+  if ((x->lids = calloc(x->nids, sizeof(*x->lids))) == NULL ||
+      (x->idbufs = calloc(x->nids, sizeof(*x->idbufs))) == NULL ||
+      (x->idq = calloc(x->nids, sizeof(*x->idq))) == NULL ||
+      (x->looks = calloc(x->nids, sizeof(*x->looks))) == NULL) {
+    expire_end(x);
+    pthread_mutex_unlock(&j->mu);
+    return;
+  }
+  for (i = 0; i < x->nids; i++) {
+    x->idbufs[i].data = (unsigned char *)x->ids[i];
+    x->idbufs[i].len = strlen(x->ids[i]);
+    x->idq[i].op = ORDO_SQ_EQ;
+    x->idq[i].tag_name.data = (unsigned char *)JOURNAL_ID_TAG;
+    x->idq[i].tag_name.len = strlen(JOURNAL_ID_TAG);
+    x->idq[i].plaintext = 1;
+    x->idq[i].values = &x->idbufs[i];
+    x->idq[i].nvalues = 1;
+    x->looks[i].opcode = ORDO_STORAGE_SCAN;
+    x->looks[i].rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+    x->looks[i].rec.category.len = strlen(JOURNAL_CATEGORY);
+    x->looks[i].query = &x->idq[i];
+    x->looks[i].flags = ORDO_STORAGE_REQ_NO_TAGS;
+  }
+  memset(&x->req, 0, sizeof x->req);
+  x->req.opcode = ORDO_STORAGE_BATCH;
+  x->req.batch = x->looks;
+  x->req.nbatch = x->nids;
+  x->req.done = expire_looked;
+  if (j->st->backend->submit(j->st, &x->req) != ORDO_OK)
+    expire_end(x);
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* Under j->mu: the next page from the cursor. */
+static void expire_scan(jexpire *x) {
+  ordo_journal *j = x->j;
+  be64(x->from, j->exp_cursor);
+  x->vfrom.data = x->from;
+  x->vfrom.len = sizeof x->from;
+  x->q.op = ORDO_SQ_NAME_GTE;
+  x->q.values = &x->vfrom;
+  x->q.nvalues = 1;
+  memset(&x->req, 0, sizeof x->req);
+  x->req.opcode = ORDO_STORAGE_SCAN;
+  x->req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+  x->req.rec.category.len = strlen(JOURNAL_CATEGORY);
+  x->req.query = &x->q;
+  x->req.limit = EXPIRE_PAGE;
+  x->req.flags = ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME;
+  x->req.done = expire_scanned;
+  if (j->st->backend->submit(j->st, &x->req) != ORDO_OK)
+    expire_end(x);
+}
+
+/* Under j->mu: start a pass if one is due. */
+static void expire_start(ordo_journal *j) {
+  jexpire *x;
+  uint64_t now;
+  if (j->expiring || j->closing || j->failed != ORDO_OK || j->recovering ||
+      j->st == NULL || j->gone_ids.n == 0)
+    return;
+  now = wall_ms();
+  if (j->gone_ids.n <= j->ret_count && now - j->exp_wall_ms < EXPIRE_EVERY_MS)
+    return;
+  j->exp_wall_ms = now;
+  if ((x = calloc(1, sizeof(*x))) == NULL)
+    return;
+  x->j = j;
+  j->expiring = 1;
+  expire_scan(x);
 }
 
 /* ---- reading a checkpoint back ----------------------------------------- */
@@ -1696,6 +1987,10 @@ static int ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
   j->nlat = (unsigned long long)json_integer_value(json_object_get(h, "nlat"));
   j->forgotten =
       (unsigned long long)json_integer_value(json_object_get(h, "forgotten"));
+  j->exp_cursor =
+      (uint64_t)json_integer_value(json_object_get(h, "exp_cursor"));
+  j->expired =
+      (unsigned long long)json_integer_value(json_object_get(h, "expired"));
   for (i = 3; i < nv && rc == ORDO_OK; i++)
     rc = ck_load_batch(j, v[i], subs, nsubs, capsubs, &halts, &nhalts,
                        &caphalts);
@@ -2016,7 +2311,7 @@ static int journal_replay(ordo_journal *j) {
   req.opcode = ORDO_STORAGE_SCAN;
   req.rec.category.data = (unsigned char *)JOURNAL_CK_CATEGORY;
   req.rec.category.len = strlen(JOURNAL_CK_CATEGORY);
-  req.flags = ORDO_STORAGE_REQ_NO_TAGS;
+  req.flags = ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME;
   if ((rc = storage_call(j->st, &req)) != ORDO_OK) {
     rc = ordo__set_last_error(rc, "journal: reading the checkpoint: %s",
                               req.message != NULL ? req.message
@@ -2040,7 +2335,7 @@ static int journal_replay(ordo_journal *j) {
   req.opcode = ORDO_STORAGE_SCAN;
   req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
   req.rec.category.len = strlen(JOURNAL_CATEGORY);
-  req.flags = ORDO_STORAGE_REQ_NO_TAGS;
+  req.flags = ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME;
   if (E > 0) {
     memset(&tailq, 0, sizeof tailq);
     be64(fromname, E);
@@ -2365,11 +2660,11 @@ static void start_recovery(ordo_journal *j) {
   r->scans[0].opcode = ORDO_STORAGE_SCAN;
   r->scans[0].rec.category.data = (unsigned char *)JOURNAL_CK_CATEGORY;
   r->scans[0].rec.category.len = strlen(JOURNAL_CK_CATEGORY);
-  r->scans[0].flags = ORDO_STORAGE_REQ_NO_TAGS;
+  r->scans[0].flags = ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME;
   r->scans[1].opcode = ORDO_STORAGE_SCAN;
   r->scans[1].rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
   r->scans[1].rec.category.len = strlen(JOURNAL_CATEGORY);
-  r->scans[1].flags = ORDO_STORAGE_REQ_NO_TAGS;
+  r->scans[1].flags = ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME;
   be64(r->fromname, j->ck_event);
   r->from.data = r->fromname;
   r->from.len = sizeof r->fromname;
@@ -2394,8 +2689,8 @@ static void start_recovery(ordo_journal *j) {
  * so that records after the failed one are not left to be replayed. */
 static void recovery_before_close(ordo_journal *j) {
   pthread_mutex_lock(&j->mu);
-  j->closing = 1; /* a prune stops at its next page */
-  while (j->recovering || j->outstanding > 0 || j->pruning)
+  j->closing = 1; /* a prune or an expiry stops at its next page */
+  while (j->recovering || j->outstanding > 0 || j->pruning || j->expiring)
     pthread_cond_wait(&j->idle_cv, &j->mu);
   if (j->failed != ORDO_OK) {
     start_recovery(j);
@@ -2624,6 +2919,12 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
   j->ck_every_ms = opt->checkpoint_ms > 0 ? (uint64_t)opt->checkpoint_ms
                                           : CK_DEFAULT_MS;
   j->ck_wall_ms = wall_ms();
+  j->ret_count = opt->retention_count > 0
+                     ? (unsigned long long)opt->retention_count
+                     : RETAIN_DEFAULT_COUNT;
+  j->ret_ms = opt->retention_ms > 0 ? (uint64_t)opt->retention_ms
+                                    : RETAIN_DEFAULT_MS;
+  j->exp_wall_ms = wall_ms();
   ordo__idset_init(&j->gone_ids);
   ordo__idset_init(&j->gone_lids);
   qopt = opt->queue;
@@ -3220,6 +3521,8 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
     journal_evict(j);
     if (rc == ORDO_OK && ck_due(j))
       (void)journal_checkpoint(j); /* if it cannot, the log just grows */
+    if (rc == ORDO_OK)
+      expire_start(j);
     /* Dep timeouts are due by the wall clock: the submitter's every step
      * passes here (ordo_journal_expire for a caller that has no take). */
     if (rc == ORDO_OK && ordo_queue_next_expiry(j->q, &due)) {
@@ -3751,6 +4054,14 @@ char *ordo_journal_totals_json(ordo_journal *j) {
   if (o != NULL)
     json_object_set_new(o, "forgotten",
                         json_integer((json_int_t)j->forgotten));
+  if (o != NULL)
+    json_object_set_new(o, "retained",
+                        json_integer((json_int_t)j->gone_ids.n));
+  if (o != NULL)
+    json_object_set_new(o, "expired", json_integer((json_int_t)j->expired));
+  if (o != NULL)
+    json_object_set_new(o, "checkpoints",
+                        json_integer((json_int_t)j->checkpoints));
   if (o != NULL)
     json_object_set_new(
         o, "latency_ms",

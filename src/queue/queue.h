@@ -563,6 +563,12 @@ typedef struct ordo_journal_options {
    * records after it. Negative: never (tests of the log itself). */
   long long checkpoint_records;
   long long checkpoint_ms;
+  /* Retention of finished batches (see "retention" in journal.c): their
+   * records, status and ids are kept until more than retention_count have
+   * finished since (0: 5,000,000) or they finished retention_ms ago (0: 7
+   * days); then they are deleted and their ids free again. */
+  long long retention_count;
+  long long retention_ms;
 } ordo_journal_options;
 
 void ordo_journal_options_init(ordo_journal_options *opt);

@@ -995,7 +995,8 @@ static int query_prepare(sq_db *sq, ordo_storage_req *req, const char *head,
   int next = b.first + (int)b.nbinds;
   char tail[64] = "";
   if (paging)
-    snprintf(tail, sizeof(tail), " ORDER BY id LIMIT ?%d OFFSET ?%d", next,
+    snprintf(tail, sizeof(tail), " ORDER BY %s LIMIT ?%d OFFSET ?%d",
+             (req->flags & ORDO_STORAGE_REQ_BY_NAME) ? "name" : "id", next,
              next + 1);
   qs_put(&b, &text, b.with.s != NULL ? b.with.s : "");
   qs_put(&b, &text, head);

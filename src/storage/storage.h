@@ -180,6 +180,11 @@ struct ordo_storage_req {
 /* SCAN: results without their tags (cheaper: the journal's replay reads
  * every record of its tail and needs none of them). */
 #define ORDO_STORAGE_REQ_NO_TAGS 4u
+/* SCAN: in name order instead of insertion order (the same for the
+ * journal's log, whose names are its event numbers): with a name range
+ * (ORDO_SQ_NAME_*) the records come from the (category, name) index
+ * alone, without a walk of the category in insertion order. */
+#define ORDO_STORAGE_REQ_BY_NAME 8u
 
 /* Free and zero the output fields of req (status kept). */
 void ordo_storage_req_clear_output(ordo_storage_req *req);
