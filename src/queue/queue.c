@@ -36,7 +36,8 @@
  * still gives the n+1st n edges (grants order only equal addresses). take
  * passes over halted and capped services in its ring one by one. Finished
  * batches stay in memory (their status, and their ids for duplicate
- * checks; not their payloads) until the queue is freed.
+ * checks; not their payloads) until the queue is freed or its owner
+ * forgets them (ordo_queue_forget).
  */
 #include "queue/queue.h"
 #include "queue/pool.h"

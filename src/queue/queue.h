@@ -542,8 +542,12 @@ const char *ordo_queue_state_name(ordo_queue_state s);
  * ORDO_E_STORAGE_BUSY; the kernel drops the lock when its holder exits or
  * is killed, so a crash never leaves it behind.
  *
- * FUTURE OPTIMIZATIONS: the log only grows; a compaction that rewrites the
- * finished prefix as one snapshot record would bound it.
+ * Bounded by what is unfinished and retained, not by history: finished
+ * batches leave memory once their records are durable (read back by id
+ * from then on), a checkpoint lets a reopen skip the log before it and
+ * prunes what nothing reads any more, and retention deletes the records of
+ * batches finished long (or many batches) ago. See "Forgetting",
+ * "Checkpoints" and "retention" in journal.c.
  */
 /* ordo_journal is declared in ordo.h (the public JSON API over it). */
 

@@ -107,7 +107,8 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
       "status_wait_s", "ledger_probe_ms", "request_timeout_ms",
       "max_jobs", "connection_limit", "shutdown_grace_ms", "runtime",
       "signing_key_file", "connection_limit_per_ip", "header_timeout_ms",
-      "idle_timeout_ms"};
+      "idle_timeout_ms", "checkpoint_records", "retention_count",
+      "retention_s"};
   ordo_server_options n;
   ordo_ledger_signer *signer = NULL; /* a new key, until o owns it */
   json_error_t err;
@@ -188,6 +189,10 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
             unsigned);
   INT_FIELD("header_timeout_ms", 1, 3600000, header_timeout_ms, unsigned);
   INT_FIELD("idle_timeout_ms", 1, 3600000, idle_timeout_ms, unsigned);
+  INT_FIELD("checkpoint_records", 1, 1000000000, checkpoint_records,
+            long long);
+  INT_FIELD("retention_count", 1, 10000000000LL, retention_count, long long);
+  INT_FIELD("retention_s", 1, 1000000000, retention_s, long long);
 #undef INT_FIELD
   if ((v = json_object_get(cfg, "rate_limit_per_s")) != NULL) {
     if (!json_is_number(v) || !(json_number_value(v) >= 0) ||

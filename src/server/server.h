@@ -128,6 +128,12 @@ typedef struct ordo_server ordo_server;
  *                          rounded up)
  *   shutdown_grace_ms      int, 0..600000, wait for requests       10000
  *   runtime                object of ordo_config keys (cheap_threads, …)
+ *   checkpoint_records     int, 1..10^9, journal records between 100000
+ *                          checkpoints (also one every 5 min with
+ *                          any record, and at a clean stop)
+ *   retention_count        int, 1..10^10, finished batches whose 5000000
+ *                          status and id the journal keeps
+ *   retention_s            int, 1..10^9, and for how long       604800
  *   signing_key_file       string, path: the operator's Sawtooth     none
  *                          key (64 hex digits, as `sawtooth keygen`
  *                          writes it; not world-readable), read
@@ -143,6 +149,9 @@ typedef struct ordo_server_options {
   const char *ledger_url; /* NULL: no submitter */
   ordo_queue_options queue;
   const char *services_json; /* per-service policies, as the config key */
+  long long checkpoint_records; /* 0: the journal's default */
+  long long retention_count;    /* 0: the journal's default */
+  long long retention_s;        /* 0: the journal's default */
   size_t max_body_bytes;
   size_t max_items;
   double rate_limit_per_s;
