@@ -62,8 +62,24 @@ void ordo__http_server_process_setup(const char *who,
                                      unsigned connection_limit) {
   struct rlimit rl;
   rlim_t need = (rlim_t)connection_limit + 64; /* + databases, listener */
+  const char *tun = getenv("GLIBC_TUNABLES");
   if (getenv("MALLOC_ARENA_MAX") == NULL)
     (void)mallopt(M_ARENA_MAX, 2);
+  /* glibc's thresholds start at 128 KiB and follow the largest mmapped
+   * block freed: after one 8.6 MB request body, blocks that size came from
+   * an arena (mmap threshold ~8.6 MB), and what they left free at a
+   * thread arena's top was kept, as that top shrinks only once larger than
+   * the trim threshold (twice that, ~17 MB) and malloc_trim does not touch
+   * it: 8 MiB stayed resident after ordo bench memory (a walk of the
+   * arenas; docs/benchmarks.md). Fixed at their starting values, large
+   * blocks are mmapped and unmapped when freed, and a top past 128 KiB is
+   * cut back. */
+  if (getenv("MALLOC_MMAP_THRESHOLD_") == NULL &&
+      (tun == NULL || strstr(tun, "malloc.mmap_threshold") == NULL))
+    (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  if (getenv("MALLOC_TRIM_THRESHOLD_") == NULL &&
+      (tun == NULL || strstr(tun, "malloc.trim_threshold") == NULL))
+    (void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
     return;
   if (rl.rlim_cur < rl.rlim_max) {

@@ -37,6 +37,11 @@ char *ordo__http_url_decode(const char *s, size_t n);
  * arena of its own, whose freed pages a large request leaves scattered and
  * malloc_trim cannot all return (after eight 8.6 MB requests ordo serve
  * kept 14 MiB more with the default arenas than with 2; docs/benchmarks.md).
+ * Fixes malloc's mmap and trim thresholds at 128 KiB (glibc's starting
+ * values) unless MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_ or
+ * GLIBC_TUNABLES set them: glibc otherwise raises both after the first
+ * large request, and a thread arena then keeps up to the new trim
+ * threshold (~17 MB after an 8.6 MB body) free but resident at its top.
  */
 void ordo__http_server_process_setup(const char *who,
                                      unsigned connection_limit);
