@@ -95,6 +95,9 @@ void bench_error(const char *fmt, ...)
 /* Online cores (sysconf), at least 1. */
 long bench_cores(void);
 
+/* VmRSS of process pid (0: this one) in MiB, from /proc; -1 if unknown. */
+double bench_rss_mib(int pid);
+
 /* CLOCK_MONOTONIC in nanoseconds, and sleeping until such a time. */
 uint64_t bench_now_ns(void);
 void bench_sleep_until(uint64_t t_ns);

@@ -39,6 +39,23 @@ void bench_error(const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
+double bench_rss_mib(int pid) {
+  char path[64], line[256];
+  double kib = -1;
+  FILE *f;
+  if (pid > 0)
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+  else
+    snprintf(path, sizeof path, "/proc/self/status");
+  if ((f = fopen(path, "r")) == NULL)
+    return -1;
+  while (fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "VmRSS: %lf kB", &kib) == 1)
+      break;
+  fclose(f);
+  return kib < 0 ? -1 : kib / 1024.0;
+}
+
 long bench_cores(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? n : 1;

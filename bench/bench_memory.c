@@ -29,20 +29,6 @@
 #define MEM_DEFAULT_ITEMS 6000
 #define MEM_TOKEN "bench-memory-token-0123456789"
 
-/* VmRSS of pid in MiB, or -1. */
-static double rss_mib(pid_t pid) {
-  char path[64], line[256];
-  double kib = -1;
-  FILE *f;
-  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-  if ((f = fopen(path, "r")) == NULL)
-    return -1;
-  while (fgets(line, sizeof line, f) != NULL)
-    if (sscanf(line, "VmRSS: %lf kB", &kib) == 1)
-      break;
-  fclose(f);
-  return kib < 0 ? -1 : kib / 1024.0;
-}
 
 /* Committed + invalid from GET /v1/queue, or -1; *queue_mib what the
  * queue says it holds. */
@@ -167,7 +153,7 @@ static int memory_run(const bench_opts *opts, json_t **out) {
   }
   usleep(300000); /* let both settle after start */
   (void)finished(h, srv.url, &queue_before);
-  r[nrows++] = (mem_row){"before", rss_mib(srv.pid), rss_mib(node.pid)};
+  r[nrows++] = (mem_row){"before", bench_rss_mib(srv.pid), bench_rss_mib(node.pid)};
   base_s = r[0].serve;
   base_l = r[0].ledger;
   for (unsigned q = 0; q < nreq; q++) {
@@ -180,8 +166,8 @@ static int memory_run(const bench_opts *opts, json_t **out) {
       bench_error("memory: request %u answered %ld", q + 1, code);
       goto out;
     }
-    r[nrows] = (mem_row){"after a request", rss_mib(srv.pid),
-                         rss_mib(node.pid)};
+    r[nrows] = (mem_row){"after a request", bench_rss_mib(srv.pid),
+                         bench_rss_mib(node.pid)};
     if (r[nrows].serve > peak_s)
       peak_s = r[nrows].serve;
     if (r[nrows].ledger > peak_l)
@@ -191,7 +177,7 @@ static int memory_run(const bench_opts *opts, json_t **out) {
   {
     long long want = (long long)nreq * (long long)nitems, got = 0;
     for (int i = 0; i < 6000 && got < want; i++) { /* 10 min at most */
-      double s = rss_mib(srv.pid), l = rss_mib(node.pid);
+      double s = bench_rss_mib(srv.pid), l = bench_rss_mib(node.pid);
       peak_s = s > peak_s ? s : peak_s;
       peak_l = l > peak_l ? l : peak_l;
       if ((got = finished(h, srv.url, &queue_end)) < want)
@@ -204,8 +190,8 @@ static int memory_run(const bench_opts *opts, json_t **out) {
   }
   sleep(1);
   (void)finished(h, srv.url, &queue_end);
-  r[nrows++] = (mem_row){"all committed, idle 1 s", rss_mib(srv.pid),
-                         rss_mib(node.pid)};
+  r[nrows++] = (mem_row){"all committed, idle 1 s", bench_rss_mib(srv.pid),
+                         bench_rss_mib(node.pid)};
   {
     const mem_row *end = &r[nrows - 1];
     /* The queue keeps each finished batch's record (its status, for GET

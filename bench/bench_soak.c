@@ -110,21 +110,6 @@ static void soak_batch_make(unsigned long long k, soak_batch *b,
 /* Measurements                                                              */
 /* ------------------------------------------------------------------------ */
 
-/* VmRSS of this process in MiB, or -1. */
-static double soak_rss_mib(void) {
-  char line[256];
-  double kib = -1;
-  FILE *f = fopen("/proc/self/status", "r");
-
-  if (f == NULL)
-    return -1;
-  while (fgets(line, sizeof line, f) != NULL)
-    if (sscanf(line, "VmRSS: %lf kB", &kib) == 1)
-      break;
-  fclose(f);
-  return kib < 0 ? -1 : kib / 1024.0;
-}
-
 /* The journal's bytes on disk in MiB: the database, -wal and -shm. */
 static double soak_journal_mib(const char *path) {
   static const char *const suffix[] = {"", "-wal", "-shm"};
@@ -164,6 +149,7 @@ typedef struct soak {
   ordo_queue_item *items;
   soak_batch *req;
   ordo_queue_batch_spec *specs;
+  long long retention; /* the journal's retention_count (0: its default) */
 } soak;
 
 static int soak_fail(const char *what, int rc) {
@@ -178,6 +164,7 @@ static int soak_open(soak *s, const char *path, int create) {
 
   ordo_journal_options_init(&opt);
   opt.create = create;
+  opt.retention_count = s->retention;
   if ((rc = ordo_journal_open(s->ctx, path, &opt, &s->j)) != ORDO_OK) {
     s->j = NULL;
     return soak_fail("journal open", rc);
@@ -311,7 +298,7 @@ static int soak_restart(soak *s, const char *path, soak_row *r) {
   r->take_s = r->restart_s - r->close_s - r->open_s;
   r->restarted = 1;
   rc = soak_wait(durable, "take after the reopen");
-  r->rss_after_mib = soak_rss_mib();
+  r->rss_after_mib = bench_rss_mib(0);
   return rc;
 }
 
@@ -597,6 +584,7 @@ static int soak_run(const bench_opts *opts, json_t **out) {
   }
   snprintf(s.path, sizeof s.path, "%s/queue.db", dir);
   snprintf(fresh, sizeof fresh, "%s/fresh.db", dir);
+  s.retention = opts->count;
   ordo_config_init(&cfg);
   if ((s.ctx = bench_ctx_new(&cfg)) == NULL)
     goto out;
@@ -629,7 +617,7 @@ static int soak_run(const bench_opts *opts, json_t **out) {
       r->done = s.done;
       r->unfinished = (size_t)(s.enqueued - s.done);
       r->elapsed_s = (double)(now - t0) / 1e9;
-      r->rss_mib = soak_rss_mib();
+      r->rss_mib = bench_rss_mib(0);
       r->journal_mib = soak_journal_mib(s.path);
       r->per_s = work > 0 ? (double)(s.done - last_done) / work : 0;
       last_t = now;
@@ -707,6 +695,7 @@ static int soak_run(const bench_opts *opts, json_t **out) {
     err |= bench_json_num(o, "open_s_fresh", fresh_row.open_s, 4);
     err |= bench_json_num(o, "journal_mib_fresh", fresh_row.journal_mib, 2);
     err |= bench_json_num(o, "cores", (double)bench_cores(), 0);
+    err |= bench_json_num(o, "retention_count", (double)s.retention, 0);
     err |= json_object_set_new(o, "series", series) != 0;
     if (err) {
       json_decref(o);
@@ -750,7 +739,9 @@ const bench_def bench_soak_def = {
     "restart time over time (not in `all`)",
     "  --batches N    soak: batches in all (default 1000000)\n"
     "  --plot F.png   soak: also write the series to F.dat and draw it with "
-    "gnuplot\n",
-    BENCH_FLAG_BATCHES | BENCH_FLAG_PLOT,
+    "gnuplot\n"
+    "  --count N      soak: finished batches the journal retains (its "
+    "retention_count; default 5,000,000)\n",
+    BENCH_FLAG_BATCHES | BENCH_FLAG_PLOT | BENCH_FLAG_COUNT,
     soak_run,
 };

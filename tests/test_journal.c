@@ -486,6 +486,23 @@ static int enq_spec_result(ordo_journal *j, const ordo_queue_batch_spec *sp,
   return rc;
 }
 
+/* The 43 batches of test_forget_finished (F0..F39, G1, G2, L1) answer
+ * with the JSON in before[] (freed when done). */
+static void expect_forgotten_json(ordo_journal *j, char **before, int done) {
+  for (int i = 0; i < 43; i++) {
+    char id[16], *js;
+    if (i < 40)
+      snprintf(id, sizeof id, "F%d", i);
+    else
+      snprintf(id, sizeof id, "%s", i == 40 ? "G1" : i == 41 ? "G2" : "L1");
+    assert_non_null(js = ordo_journal_batch_json(j, id));
+    assert_string_equal(js, before[i]);
+    ordo_free(js);
+    if (done)
+      free(before[i]);
+  }
+}
+
 /*
  * Finished batches leave memory (issue 15's retention, issue 13's memory):
  * once their records are durable, the next take drops them; their status,
@@ -551,16 +568,7 @@ static void test_forget_finished(void **unused) {
     assert_int_equal(ordo_journal_item(j, "F0", &it), ORDO_E_NOT_FOUND);
   }
   /* Read back from the log: the same JSON as when they were in memory. */
-  for (i = 0; i < 43; i++) {
-    char id[16];
-    if (i < 40)
-      snprintf(id, sizeof id, "F%d", i);
-    else
-      snprintf(id, sizeof id, "%s", i == 40 ? "G1" : i == 41 ? "G2" : "L1");
-    assert_non_null(js = ordo_journal_batch_json(j, id));
-    assert_string_equal(js, before[i]);
-    ordo_free(js);
-  }
+  expect_forgotten_json(j, before, 0);
   {
     ordo_queue_state st;
     char *why = NULL;
@@ -602,17 +610,7 @@ static void test_forget_finished(void **unused) {
   /* Reopened: the replay forgets what finished; statuses read the same. */
   j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
   assert_int_equal(totals_field(j, "forgotten"), 44); /* H2 too */
-  for (i = 0; i < 43; i++) {
-    char id[16];
-    if (i < 40)
-      snprintf(id, sizeof id, "F%d", i);
-    else
-      snprintf(id, sizeof id, "%s", i == 40 ? "G1" : i == 41 ? "G2" : "L1");
-    assert_non_null(js = ordo_journal_batch_json(j, id));
-    assert_string_equal(js, before[i]);
-    ordo_free(js);
-    free(before[i]);
-  }
+  expect_forgotten_json(j, before, 1);
   assert_int_equal(jstate(j, "H1"), ORDO_QUEUE_UNKNOWN);
   assert_int_equal(enq_wait(j, "F7", "s", NULL, "zz", NULL), ORDO_E_EXISTS);
   assert_int_equal(ordo_journal_close(j), ORDO_OK);

@@ -3892,7 +3892,7 @@ int ordo_journal_batch_status(ordo_journal *j, const char *id,
       rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
   } else {
     int flags = ordo__idset_get(&j->gone_ids, id);
-    jdisk d;
+    jdisk d = {0};
     pthread_mutex_unlock(&j->mu);
     if (flags < 0 || (rc = disk_lookup(j, id, flags, &d)) != ORDO_OK)
       return flags < 0 ? rc : ordo_last_error();
@@ -3932,7 +3932,7 @@ char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
   pthread_mutex_lock(&j->mu);
   if (status_locked(j, id, &st, &why) != ORDO_OK) {
     int flags = ordo__idset_get(&j->gone_ids, id), rc;
-    jdisk d;
+    jdisk d = {0};
     pthread_mutex_unlock(&j->mu);
     if (flags < 0 || (rc = disk_lookup(j, id, flags, &d)) != ORDO_OK)
       return NULL; /* ORDO_E_NOT_FOUND, set */

@@ -588,6 +588,9 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   ordo_journal_options_init(&jopt);
   jopt.queue = o->queue;
   jopt.create = 1;
+  jopt.checkpoint_records = o->checkpoint_records;
+  jopt.retention_count = o->retention_count;
+  jopt.retention_ms = o->retention_s * 1000;
   snprintf(path, sizeof path, "%s/queue.db", srv->data_dir);
   if ((rc = ordo_journal_open(srv->ctx, path, &jopt, &srv->j)) != ORDO_OK)
     goto fail;
