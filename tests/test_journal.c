@@ -1227,7 +1227,7 @@ static int crash_child(const char *path, long first) {
     return 3;
   ordo_journal_options_init(&opt);
   opt.create = 1;
-  opt.checkpoint_records = 37; /* kills land across checkpoints too */
+  opt.checkpoint_records = 150; /* kills land across checkpoints too */
   if (ordo_journal_open(ctx, path, &opt, &j) != ORDO_OK) {
     fprintf(stderr, "child open: %s\n", ordo_last_error_message());
     return 4;

@@ -5,9 +5,9 @@
  *
  * Why hashes: a queue that has finished a million batches must still
  * refuse their ids and ledger ids and know how its deps ended, without
- * keeping a million strings. 8 bytes a member (16 at the table's worst
- * load) answer "seen, and how did it end" in one probe; the record itself
- * is on disk. Two different strings share a key with probability 2^-62 per
+ * keeping a million strings. 8 bytes a member (11-21 with the table's
+ * load, 3/4 at most) answer "seen, and how did it end" in one probe; the
+ * record itself is on disk. Two different strings share a key with probability 2^-62 per
  * pair (SipHash-2-4 under a key chosen per set): a false "seen" at a
  * million members is about one in 4·10^12 lookups, and the journal looks
  * the record up on disk before it answers anything but the state.
@@ -22,7 +22,7 @@
 
 typedef struct ordo__idset {
   uint64_t *slots; /* 0: empty; else key (bits 2..63) | flags (bits 0..1) */
-  size_t cap, n;   /* cap a power of two; n <= cap / 2 */
+  size_t cap, n;   /* cap a power of two; n <= 3 cap / 4 */
   unsigned char key[16];
 } ordo__idset;
 

@@ -1814,7 +1814,7 @@ static int ck_idset_load(ordo__idset *s, const ordo_storage_buf *v) {
   for (size_t i = 0; i < cap; i++)
     if (s->slots[i] != 0)
       s->n++;
-  return s->n * 2 <= cap ? 0 : -1;
+  return s->n * 4 <= cap * 3 ? 0 : -1;
 }
 
 static int part_cmp(const void *a, const void *b) {
@@ -3733,6 +3733,21 @@ int ordo_journal_item_with(ordo_journal *j, const char *id,
   if (rc == ORDO_OK)
     rc = fn(&it, ud);
   pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int ordo_journal_shrink(ordo_journal *j) {
+  ordo_storage_req req;
+  int rc;
+  if (j == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "shrink: NULL journal");
+  if (ordo__on_runtime_thread())
+    return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK, "journal shrink "
+                                "blocks; not on a runtime thread");
+  memset(&req, 0, sizeof req);
+  req.opcode = ORDO_STORAGE_SHRINK;
+  rc = storage_call(j->st, &req);
+  ordo_storage_req_clear_output(&req);
   return rc;
 }
 

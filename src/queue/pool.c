@@ -58,20 +58,45 @@ static void qpool_push(qpool *p, void *block, size_t cls) {
   QPOOL_POISON(block, (cls + 1) * QPOOL_ALIGN);
 }
 
-/* size bytes aligned to align; from 2 MiB up, aligned to 2 MiB and
- * madvised for huge pages (a hint: its failure is fine). NULL when out of
- * memory; free() gives it back. */
+/* size bytes aligned to align; NULL when out of memory; qpool_big_free
+ * gives it back. From 2 MiB up, a mapping of its own, aligned to 2 MiB
+ * and madvised for huge pages (a hint: its failure is fine). Not from
+ * malloc: madvised memory that malloc got back would keep the flag, and
+ * any small block later made there would fault in a whole huge page (6
+ * MiB came back that way after ordo bench memory). */
 static void *qpool_big_alloc(size_t size, size_t align) {
   void *mem;
-  if (size >= QPOOL_HUGE)
-    align = QPOOL_HUGE;
-  if (posix_memalign(&mem, align, size) != 0)
-    return NULL;
+  if (size < QPOOL_HUGE)
+    return posix_memalign(&mem, align, size) == 0 ? mem : NULL;
+  {
+    /* Over-map by 2 MiB and cut the misaligned ends off. */
+    size_t len = (size + QPOOL_HUGE - 1) & ~(size_t)(QPOOL_HUGE - 1);
+    char *raw = mmap(NULL, len + QPOOL_HUGE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *at;
+    size_t head;
+    if (raw == MAP_FAILED)
+      return NULL;
+    at = (char *)(((uintptr_t)raw + QPOOL_HUGE - 1) &
+                  ~(uintptr_t)(QPOOL_HUGE - 1));
+    head = (size_t)(at - raw);
+    if (head > 0)
+      (void)munmap(raw, head);
+    (void)munmap(at + len, QPOOL_HUGE - head);
 #ifdef MADV_HUGEPAGE
-  if (size >= QPOOL_HUGE)
-    (void)madvise(mem, size, MADV_HUGEPAGE);
+    (void)madvise(at, len, MADV_HUGEPAGE);
 #endif
-  return mem;
+    return at;
+  }
+}
+
+/* Give back a block of qpool_big_alloc(size, ...). */
+static void qpool_big_free(void *mem, size_t size) {
+  if (mem == NULL)
+    return;
+  if (size < QPOOL_HUGE)
+    free(mem);
+  else
+    (void)munmap(mem, (size + QPOOL_HUGE - 1) & ~(size_t)(QPOOL_HUGE - 1));
 }
 
 /* A new chunk, the unused end of the old one kept as a free block. */
@@ -185,7 +210,7 @@ void qpool_trim(qpool *p) {
 
   for (c = p->chunks; c != NULL; c = c->next)
     n++;
-  if (n < 2 || (v = malloc(n * sizeof(*v))) == NULL)
+  if (n == 0 || (v = malloc(n * sizeof(*v))) == NULL)
     return;
   for (i = 0, c = p->chunks; c != NULL; c = c->next, i++) {
     v[i].c = c;
@@ -199,11 +224,13 @@ void qpool_trim(qpool *p) {
       if (e != NULL)
         e->free += (cls + 1) * QPOOL_ALIGN;
     }
-  /* A chunk is empty when its free blocks cover all but its header line.
-   * The newest keeps its bump tail and stays. */
-  for (i = 0; i < n; i++)
-    v[i].free = v[i].c != p->chunks &&
-                v[i].free == v[i].size - QPOOL_ALIGN;
+  /* A chunk is empty when its free blocks (and, for the newest, its bump
+   * tail) cover all but its header line. */
+  for (i = 0; i < n; i++) {
+    if (v[i].c == p->chunks)
+      v[i].free += (size_t)(p->end - p->cur);
+    v[i].free = v[i].free == v[i].size - QPOOL_ALIGN;
+  }
   for (cls = 0; cls < QPOOL_CLASSES; cls++) {
     void *prev = NULL, *b = p->free[cls];
     while (b != NULL) {
@@ -223,9 +250,11 @@ void qpool_trim(qpool *p) {
   for (link = &p->chunks; (c = *link) != NULL;) {
     trim_ent *e = trim_find(v, n, c);
     if (e != NULL && e->free) {
+      if (c == p->chunks)
+        p->cur = p->end = NULL; /* the next alloc starts a chunk */
       *link = c->next;
       QPOOL_UNPOISON(c, c->size);
-      free(c);
+      qpool_big_free(c, e->size);
     } else {
       link = &c->next;
     }
@@ -244,18 +273,18 @@ void qpool_destroy(qpool *p) {
   qpool_chunk *c = p->chunks;
   while (c != NULL) {
     qpool_chunk *next = c->next;
-    QPOOL_UNPOISON(c, c->size); /* malloc's again from here */
-    free(c);
+    size_t size = c->size;
+    QPOOL_UNPOISON(c, size); /* malloc's (or the kernel's) again from here */
+    qpool_big_free(c, size);
     c = next;
   }
   qpool_init(p);
 }
 
 void *qtable_calloc(size_t n) {
-  void *t;
   if (n < QPOOL_HUGE)
     return calloc(1, n > 0 ? n : 1);
-  if ((t = qpool_big_alloc(n, QPOOL_HUGE)) != NULL)
-    memset(t, 0, n);
-  return t;
+  return qpool_big_alloc(n, QPOOL_HUGE); /* a fresh mapping: zeroed */
 }
+
+void qtable_free(void *t, size_t n) { qpool_big_free(t, n); }

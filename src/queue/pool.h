@@ -47,8 +47,8 @@ void *qpool_alloc(qpool *p, size_t n);
 /* Give back a block of qpool_alloc(p, n); NULL is ignored. */
 void qpool_free(qpool *p, void *block, size_t n);
 
-/* Give back to malloc every chunk none of whose blocks is in use (all on
- * the free lists, or never carved), but the newest. Cost: O(free blocks x
+/* Give back every chunk none of whose blocks is in use (all on the free
+ * lists, or never carved), the newest too. Cost: O(free blocks x
  * log chunks): for after many blocks were freed at once (the queue
  * forgetting finished batches), not for every free. Out of memory for its
  * index leaves the pool as it was. */
@@ -61,11 +61,12 @@ size_t qpool_bytes(const qpool *p);
  * above QPOOL_MAX are the caller's to qpool_free first. */
 void qpool_destroy(qpool *p);
 
-/* A zeroed table of n bytes for the queue's hash indexes, free()d by the
- * caller; NULL when out of memory. One of 2 MiB or more is aligned to
- * 2 MiB and madvised for huge pages, as the pool's chunks: the id map
- * alone is 4 MiB at 100k batches and probed at random, and on 4 KiB pages
- * nearly every probe missed the TLB too. */
+/* A zeroed table of n bytes for the queue's hash indexes, given back with
+ * qtable_free(t, n); NULL when out of memory. One of 2 MiB or more is
+ * mapped on its own, aligned to 2 MiB and madvised for huge pages, as the
+ * pool's chunks: the id map alone is 4 MiB at 100k batches and probed at
+ * random, and on 4 KiB pages nearly every probe missed the TLB too. */
 void *qtable_calloc(size_t n);
+void qtable_free(void *t, size_t n);
 
 #endif

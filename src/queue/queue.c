@@ -406,7 +406,7 @@ static int map_reserve(qmap *m, size_t extra) {
       m->e[j] = old.e[i];
     }
   }
-  free(old.e);
+  qtable_free(old.e, old.cap * sizeof(*old.e));
   return ORDO_OK;
 }
 
@@ -469,7 +469,7 @@ static void map_shrink(qmap *m) {
         k = (k + 1) & (ncap - 1);
       ne[k] = m->e[i];
     }
-  free(m->e);
+  qtable_free(m->e, m->cap * sizeof(*m->e));
   m->e = ne;
   m->cap = ncap;
 }
@@ -874,7 +874,7 @@ static int flat_reserve(qservice *s, size_t extra) {
       nf[j] = s->flat[i];
     }
   }
-  free(s->flat);
+  qtable_free(s->flat, s->flatcap * sizeof(*s->flat));
   s->flat = nf;
   s->flatcap = ncap;
   return ORDO_OK;
@@ -965,7 +965,7 @@ static int locks_prepare(qservice *s, const qholder *fp, size_t nfp) {
           node_trie_drop(s->pool, s->flat[k].node);
       return ORDO_E_NOMEM;
     }
-  free(s->flat);
+  qtable_free(s->flat, s->flatcap * sizeof(*s->flat));
   s->flat = NULL;
   s->flatcap = s->nflat = 0;
   s->trie = 1;
@@ -1018,7 +1018,7 @@ static void locks_free(qservice *s) {
   for (size_t i = 0; i < s->flatcap; i++)
     if (s->flat[i].node != NULL)
       node_free(s->pool, s->flat[i].node);
-  free(s->flat);
+  qtable_free(s->flat, s->flatcap * sizeof(*s->flat));
   nodes_free(s->pool, s->root);
 }
 
@@ -1375,8 +1375,9 @@ void ordo_queue_free(ordo_queue *q) {
     return;
   for (i = 0; i < q->batches.cap; i++)
     batch_free(q, q->batches.e[i].val);
-  free(q->batches.e);
-  free(q->ledgers.e); /* its entries lived in the batches' blocks */
+  qtable_free(q->batches.e, q->batches.cap * sizeof(*q->batches.e));
+  /* its entries lived in the batches' blocks */
+  qtable_free(q->ledgers.e, q->ledgers.cap * sizeof(*q->ledgers.e));
   for (i = 0; i < q->nsvcs; i++) {
     locks_free(q->svcs[i]);
     free(q->svcs[i]->dt);
@@ -1386,7 +1387,7 @@ void ordo_queue_free(ordo_queue *q) {
   }
   free(q->svcs);
   free(q->timed);
-  free(q->services.e);
+  qtable_free(q->services.e, q->services.cap * sizeof(*q->services.e));
   qpool_destroy(&q->pool);
   free(q);
 }
@@ -2907,8 +2908,8 @@ int ordo_queue_enqueue_many(ordo_queue *q, const ordo_queue_batch_spec *specs,
       break;
     }
 out:
-  free(ids.e);
-  free(lids.e);
+  qtable_free(ids.e, ids.cap * sizeof(*ids.e));
+  qtable_free(lids.e, lids.cap * sizeof(*lids.e));
   return rc;
 }
 

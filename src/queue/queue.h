@@ -670,6 +670,12 @@ int ordo_journal_confirm_submitted(ordo_journal *j, const char *id);
  * ordo_journal_item_with. ORDO_E_NOT_FOUND (also for a batch dropped). */
 int ordo_journal_item(ordo_journal *j, const char *id, ordo_queue_item *out);
 
+/* Give back the memory the journal's database keeps between requests
+ * (its page cache and write buffer): for a caller that has gone idle
+ * (ordo serve, before malloc_trim). Blocks until the storage has done it;
+ * ORDO_E_WOULD_DEADLOCK on a runtime thread. */
+int ordo_journal_shrink(ordo_journal *j);
+
 /* A copy of a batch's payload (malloc'd, *payload the caller's to free;
  * NULL and 0 for an empty one), from memory or, for a batch that
  * finished, from its enq record: what ordo verify replays.

@@ -310,6 +310,7 @@ static int is_write(ordo_storage_opcode op) {
   case ORDO_STORAGE_COUNT:
   case ORDO_STORAGE_META_GET:
   case ORDO_STORAGE_CLOSE:
+  case ORDO_STORAGE_SHRINK:
     return 0;
   default:
     return 1;
@@ -472,6 +473,7 @@ static int req_ok(const sq_db *sq, const ordo_storage_req *req, int in_batch) {
         return 0;
     return 1;
   case ORDO_STORAGE_CLOSE:
+  case ORDO_STORAGE_SHRINK:
     return !in_batch;
   default:
     return 0;
@@ -1160,6 +1162,14 @@ static int exec_req(sq_db *sq, ordo_storage_req *req) {
     return op_meta_get(sq, req);
   case ORDO_STORAGE_BATCH:
     return op_batch(sq, req);
+  case ORDO_STORAGE_SHRINK: {
+    sqlite3_file *wal = NULL;
+    (void)sqlite3_db_release_memory(sq->db);
+    if (sqlite3_file_control(sq->db, "main", SQLITE_FCNTL_JOURNAL_POINTER,
+                             &wal) == SQLITE_OK)
+      ordo__sqlite_wal_shrink(wal);
+    return ORDO_OK;
+  }
   default: /* CLOSE never gets here; submit refused the rest */
     req_msg(req, "request cannot be executed");
     return ORDO_E_INVAL;

@@ -516,6 +516,15 @@ static void vfs_register(void) {
   vfs_ok = sqlite3_vfs_register(&wal_vfs, 0) == SQLITE_OK;
 }
 
+void ordo__sqlite_wal_shrink(sqlite3_file *f) {
+  wal_file *w = (wal_file *)f;
+  if (f == NULL || f->pMethods != &wal_methods || w->len > 0)
+    return;
+  free(w->buf);
+  w->buf = NULL;
+  w->cap = 0;
+}
+
 const char *ordo__sqlite_wal_vfs(void) {
   (void)pthread_once(&vfs_once, vfs_register);
   return vfs_ok ? wal_vfs.zName : NULL;

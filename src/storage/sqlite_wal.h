@@ -10,11 +10,18 @@
 #ifndef ORDO_STORAGE_SQLITE_WAL_H
 #define ORDO_STORAGE_SQLITE_WAL_H
 
+#include <sqlite3.h>
+
 /* Register the VFS with SQLite (once per process, any thread) and return
  * its name for sqlite3_open_v2; NULL if SQLite has no default VFS or
  * refused the registration, in which case the caller opens with the
  * default VFS and loses only the write gathering. */
 const char *ordo__sqlite_wal_vfs(void);
+
+/* Free the gathering buffer of f, a database's WAL file as
+ * SQLITE_FCNTL_JOURNAL_POINTER gives it, if it is one of ours and holds no
+ * frame (between transactions); it grows again on the next write. */
+void ordo__sqlite_wal_shrink(sqlite3_file *f);
 
 /* fault.c: SQLITE_OK, or the SQLite error the VFS returns for a call of
  * kind 0 (write), 1 (sync) or 2 (truncate) on path (may be NULL: a

@@ -122,9 +122,14 @@ typedef enum ordo_storage_opcode {
                                 rec.value, overwriting */
   ORDO_STORAGE_META_GET,     /* rec.name -> result.value;
                                 ORDO_E_NOT_FOUND if unset */
-  ORDO_STORAGE_CLOSE         /* runs after every request submitted before it;
+  ORDO_STORAGE_CLOSE,        /* runs after every request submitted before it;
                                 after its done returns the ordo_storage is
                                 freed and must not be used */
+  ORDO_STORAGE_SHRINK        /* (added for idle servers) give back the
+                                memory the database keeps between
+                                requests (page cache, write buffers); not
+                                a write. A backend without such memory
+                                just answers ORDO_OK */
 } ordo_storage_opcode;
 
 /* Keys (added with the SQLite backend): a NULL category (data == NULL) means
