@@ -81,7 +81,7 @@ memcheck: deps
 	$(CMAKE) --build build-memcheck -j $(JOBS)
 	@for t in $(MEMCHECK_TESTS); do \
 	  echo "== valgrind $$t"; \
-	  valgrind -q --error-exitcode=9 --leak-check=full \
+	  ORDO_MEMCHECK=1 valgrind -q --error-exitcode=9 --leak-check=full \
 	    --errors-for-leak-kinds=definite,indirect build-memcheck/tests/$$t \
 	    > build-memcheck/$$t.memcheck.log 2>&1 \
 	    || { cat build-memcheck/$$t.memcheck.log; exit 1; }; \

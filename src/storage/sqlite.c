@@ -983,6 +983,21 @@ static void qs_expr(qsql *b, sbuf *d, const ordo_storage_query *q, int depth) {
   }
 }
 
+/* Whether q is led by a tag's value: an EQ or IN leaf, or an AND with one
+ * among its children. */
+static int tag_led(const ordo_storage_query *q) {
+  if (q == NULL)
+    return 0;
+  if (q->op == ORDO_SQ_EQ || (q->op == ORDO_SQ_IN && q->nvalues > 0))
+    return 1;
+  if (q->op == ORDO_SQ_AND)
+    for (size_t i = 0; i < q->nchildren; i++)
+      if (q->children[i]->op == ORDO_SQ_EQ ||
+          (q->children[i]->op == ORDO_SQ_IN && q->children[i]->nvalues > 0))
+        return 1;
+  return 0;
+}
+
 /* Prepare [WITH ...] head WHERE [category = ?1 AND] (expr) [ORDER BY id
  * LIMIT ?n OFFSET ?n+1] with the category and the tree's values bound;
  * *paging is n (0 without paging). A category with data NULL means every
@@ -1002,7 +1017,14 @@ static int query_prepare(sq_db *sq, ordo_storage_req *req, const char *head,
              next + 1);
   qs_put(&b, &text, b.with.s != NULL ? b.with.s : "");
   qs_put(&b, &text, head);
-  qs_put(&b, &text, all ? " WHERE (" : " WHERE category = ?1 AND (");
+  /* A query led by a tag's value (EQ or IN, alone or in an AND) finds its
+   * few records by the tag index and their rowids: "+category" keeps the
+   * planner (which has no statistics) from walking the whole category by
+   * the (category, name) index instead, which made a lookup by tag in a
+   * journal of a million records a scan of all of them. */
+  qs_put(&b, &text, all ? " WHERE ("
+                        : tag_led(req->query) ? " WHERE +category = ?1 AND ("
+                                              : " WHERE category = ?1 AND (");
   qs_put(&b, &text, where.s != NULL ? where.s : "1");
   qs_put(&b, &text, ")");
   qs_put(&b, &text, tail);
