@@ -1543,32 +1543,32 @@ typedef struct jexpire {
   size_t nids;
   char **ids;           /* the page's expired batches */
   ordo_storage_buf *idbufs;
-  ordo_storage_query *idq;
-  ordo_storage_req *looks; /* one SCAN by tag per id */
+  ordo_storage_query idq; /* their records: the tag IN (ids) */
+  ordo_storage_record *recs; /* what it found */
+  size_t nrecs;
   ordo_storage_req *dels;
   size_t ndels;
-  char **lids; /* their ledger ids (NULL: none), from their enq records */
+  char **lids; /* their ledger ids, from their enq records */
+  size_t nlids;
 } jexpire;
 
 static void expire_page_free(jexpire *x) {
-  for (size_t i = 0; i < x->nids; i++) {
+  for (size_t i = 0; i < x->nids; i++)
     free(x->ids[i]);
-    if (x->lids != NULL)
-      free(x->lids[i]);
-    if (x->looks != NULL)
-      ordo_storage_req_clear_output(&x->looks[i]);
-  }
+  for (size_t i = 0; i < x->nlids; i++)
+    free(x->lids[i]);
+  for (size_t i = 0; i < x->nrecs; i++)
+    ordo_storage_record_clear(&x->recs[i]);
   free(x->ids);
   free(x->lids);
   free(x->idbufs);
-  free(x->idq);
-  free(x->looks);
+  free(x->recs);
   free(x->dels);
   x->ids = x->lids = NULL;
   x->idbufs = NULL;
-  x->idq = NULL;
-  x->looks = x->dels = NULL;
-  x->nids = x->ndels = 0;
+  x->recs = NULL;
+  x->dels = NULL;
+  x->nids = x->ndels = x->nlids = x->nrecs = 0;
 }
 
 static void expire_end(jexpire *x) {
@@ -1586,12 +1586,11 @@ static void expire_deleted(ordo_storage_req *req) {
   ordo_journal *j = x->j;
   pthread_mutex_lock(&j->mu);
   if (req->status == ORDO_OK) {
-    for (size_t i = 0; i < x->nids; i++) {
+    for (size_t i = 0; i < x->nids; i++)
       if (ordo__idset_del(&j->gone_ids, x->ids[i]))
         j->expired++;
-      if (x->lids[i] != NULL)
-        (void)ordo__idset_del(&j->gone_lids, x->lids[i]);
-    }
+    for (size_t i = 0; i < x->nlids; i++)
+      (void)ordo__idset_del(&j->gone_lids, x->lids[i]);
     j->exp_cursor = x->next_cursor;
   }
   if (req->status != ORDO_OK || !x->more || j->closing) {
@@ -1606,37 +1605,41 @@ static void expire_deleted(ordo_storage_req *req) {
 static void expire_looked(ordo_storage_req *req) {
   jexpire *x = (jexpire *)req;
   ordo_journal *j = x->j;
-  size_t i, k, n = 0;
+  size_t i, n;
   pthread_mutex_lock(&j->mu);
   if (req->status != ORDO_OK || j->closing) {
+    ordo_storage_req_clear_output(req);
     expire_end(x);
     pthread_mutex_unlock(&j->mu);
     return;
   }
-  for (i = 0; i < x->nids; i++)
-    n += x->looks[i].nresults;
-  if ((x->dels = calloc(n > 0 ? n : 1, sizeof(*x->dels))) == NULL) {
+  x->recs = req->results;
+  x->nrecs = n = req->nresults;
+  req->results = NULL;
+  req->nresults = 0;
+  ordo_storage_req_clear_output(req);
+  if ((x->dels = calloc(n > 0 ? n : 1, sizeof(*x->dels))) == NULL ||
+      (x->lids = calloc(n > 0 ? n : 1, sizeof(*x->lids))) == NULL) {
     expire_end(x);
     pthread_mutex_unlock(&j->mu);
     return;
   }
-  for (i = 0; i < x->nids; i++)
-    for (k = 0; k < x->looks[i].nresults; k++) {
-      ordo_storage_record *r = &x->looks[i].results[k];
-      ordo_storage_req *d = &x->dels[x->ndels++];
-      const unsigned char *nul = memchr(r->value.data, '\0', r->value.len);
-      size_t tl = nul != NULL ? (size_t)(nul - r->value.data) : r->value.len;
-      json_t *ev = json_loadb((const char *)r->value.data, tl, 0, NULL);
-      const char *kind = json_string_value(json_object_get(ev, "e"));
-      const char *lid = json_string_value(json_object_get(ev, "ledger_id"));
-      if (kind != NULL && strcmp(kind, "enq") == 0 && lid != NULL &&
-          x->lids[i] == NULL)
-        x->lids[i] = jstrdup(lid);
-      json_decref(ev);
-      d->opcode = ORDO_STORAGE_DELETE;
-      d->rec.category = r->category;
-      d->rec.name = r->name;
-    }
+  for (i = 0; i < n; i++) {
+    ordo_storage_record *r = &x->recs[i];
+    ordo_storage_req *d = &x->dels[x->ndels++];
+    const unsigned char *nul = memchr(r->value.data, '\0', r->value.len);
+    size_t tl = nul != NULL ? (size_t)(nul - r->value.data) : r->value.len;
+    json_t *ev = json_loadb((const char *)r->value.data, tl, 0, NULL);
+    const char *kind = json_string_value(json_object_get(ev, "e"));
+    const char *lid = json_string_value(json_object_get(ev, "ledger_id"));
+    if (kind != NULL && strcmp(kind, "enq") == 0 && lid != NULL &&
+        (x->lids[x->nlids] = jstrdup(lid)) != NULL)
+      x->nlids++;
+    json_decref(ev);
+    d->opcode = ORDO_STORAGE_DELETE;
+    d->rec.category = r->category;
+    d->rec.name = r->name;
+  }
   memset(&x->req, 0, sizeof x->req);
   x->req.opcode = ORDO_STORAGE_BATCH;
   x->req.batch = x->dels;
@@ -1720,11 +1723,8 @@ static void expire_scanned(ordo_storage_req *req) {
     pthread_mutex_unlock(&j->mu);
     return;
   }
-  /* Each expired batch's records, found by its tag. */
-  if ((x->lids = calloc(x->nids, sizeof(*x->lids))) == NULL ||
-      (x->idbufs = calloc(x->nids, sizeof(*x->idbufs))) == NULL ||
-      (x->idq = calloc(x->nids, sizeof(*x->idq))) == NULL ||
-      (x->looks = calloc(x->nids, sizeof(*x->looks))) == NULL) {
+  /* The expired batches' records, found by their tags in one scan. */
+  if ((x->idbufs = calloc(x->nids, sizeof(*x->idbufs))) == NULL) {
     expire_end(x);
     pthread_mutex_unlock(&j->mu);
     return;
@@ -1732,22 +1732,20 @@ static void expire_scanned(ordo_storage_req *req) {
   for (i = 0; i < x->nids; i++) {
     x->idbufs[i].data = (unsigned char *)x->ids[i];
     x->idbufs[i].len = strlen(x->ids[i]);
-    x->idq[i].op = ORDO_SQ_EQ;
-    x->idq[i].tag_name.data = (unsigned char *)JOURNAL_ID_TAG;
-    x->idq[i].tag_name.len = strlen(JOURNAL_ID_TAG);
-    x->idq[i].plaintext = 1;
-    x->idq[i].values = &x->idbufs[i];
-    x->idq[i].nvalues = 1;
-    x->looks[i].opcode = ORDO_STORAGE_SCAN;
-    x->looks[i].rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
-    x->looks[i].rec.category.len = strlen(JOURNAL_CATEGORY);
-    x->looks[i].query = &x->idq[i];
-    x->looks[i].flags = ORDO_STORAGE_REQ_NO_TAGS;
   }
+  memset(&x->idq, 0, sizeof x->idq);
+  x->idq.op = ORDO_SQ_IN;
+  x->idq.tag_name.data = (unsigned char *)JOURNAL_ID_TAG;
+  x->idq.tag_name.len = strlen(JOURNAL_ID_TAG);
+  x->idq.plaintext = 1;
+  x->idq.values = x->idbufs;
+  x->idq.nvalues = x->nids;
   memset(&x->req, 0, sizeof x->req);
-  x->req.opcode = ORDO_STORAGE_BATCH;
-  x->req.batch = x->looks;
-  x->req.nbatch = x->nids;
+  x->req.opcode = ORDO_STORAGE_SCAN;
+  x->req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+  x->req.rec.category.len = strlen(JOURNAL_CATEGORY);
+  x->req.query = &x->idq;
+  x->req.flags = ORDO_STORAGE_REQ_NO_TAGS;
   x->req.done = expire_looked;
   if (j->st->backend->submit(j->st, &x->req) != ORDO_OK)
     expire_end(x);
