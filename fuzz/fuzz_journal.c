@@ -6,7 +6,9 @@
  * fresh queue, as a reopen would. Properties checked: the replay ends with
  * ORDO_OK, or ORDO_E_QUEUE with a message naming the event ("journal event
  * N: ..."), or ORDO_E_NOMEM; never a crash, a leak or undefined behaviour
- * (ASan/UBSan).
+ * (ASan/UBSan). Inputs that start with 'C' are a checkpoint's records
+ * instead (see ordo__journal_checkpoint_parts), read as a reopen reads
+ * the newest one: it loads, or is refused with a message; never a crash.
  */
 #include "ordo.h"
 #include "queue/queue.h"
@@ -18,7 +20,19 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  int rc = ordo__journal_replay_lines(data, size);
+  int rc;
+  /* A first byte 'C': the rest is a checkpoint's records (length-prefixed
+   * chunks), read as a reopen reads the newest checkpoint. */
+  if (size > 0 && data[0] == 'C') {
+    rc = ordo__journal_checkpoint_parts(data + 1, size - 1);
+    if (rc == ORDO_OK || rc == ORDO_E_NOMEM)
+      return 0;
+    if (rc != ORDO_E_QUEUE ||
+        strncmp(ordo_last_error_message(), "checkpoint", 10) != 0)
+      abort();
+    return 0;
+  }
+  rc = ordo__journal_replay_lines(data, size);
   if (rc == ORDO_OK || rc == ORDO_E_NOMEM)
     return 0;
   if (rc != ORDO_E_QUEUE)

@@ -1844,7 +1844,10 @@ static int ck_load_batch(ordo_journal *j, const ordo_storage_record *r,
                            nul != NULL ? r->value.len - tl - 1 : 0, &sp)) !=
       ORDO_OK) {
     json_decref(ev);
-    return rc;
+    return rc == ORDO_E_NOMEM
+               ? rc
+               : ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: a batch: %s",
+                                      ordo_last_error_message());
   }
   st = json_string_value(json_object_get(ev, "st"));
   hx = json_string_value(json_object_get(ev, "dg"));
@@ -4115,6 +4118,65 @@ int ordo__journal_replay_lines(const unsigned char *data, size_t len) {
     free(subs[i]);
   free(subs);
   ordo_queue_free(j.q);
+  return rc;
+}
+
+int ordo__journal_checkpoint_parts(const unsigned char *data, size_t len) {
+  ordo_journal j;
+  ordo_storage_record *recs = NULL;
+  char **subs = NULL;
+  size_t nsubs = 0, capsubs = 0, n = 0, cap = 0, off = 0, i;
+  uint64_t E = 0;
+  uint32_t parts = 0;
+  int rc;
+
+  memset(&j, 0, sizeof(j));
+  ordo__idset_init(&j.gone_ids);
+  ordo__idset_init(&j.gone_lids);
+  if ((rc = ordo_queue_new(NULL, &j.q)) != ORDO_OK)
+    return rc;
+  while (off + 2 <= len && rc == ORDO_OK) {
+    size_t k = (size_t)data[off] << 8 | data[off + 1];
+    ordo_storage_record *r;
+    off += 2;
+    if (k > len - off)
+      k = len - off;
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 8;
+      ordo_storage_record *p = realloc(recs, nc * sizeof(*p));
+      if (p == NULL) {
+        rc = ORDO_E_NOMEM;
+        break;
+      }
+      recs = p;
+      cap = nc;
+    }
+    r = &recs[n];
+    memset(r, 0, sizeof(*r));
+    if ((r->name.data = malloc(JOURNAL_CK_NAME)) == NULL ||
+        (r->value.data = malloc(k > 0 ? k : 1)) == NULL) {
+      free(r->name.data);
+      rc = ORDO_E_NOMEM;
+      break;
+    }
+    ck_name(r->name.data, 1, (uint32_t)n);
+    r->name.len = JOURNAL_CK_NAME;
+    memcpy(r->value.data, data + off, k);
+    r->value.len = k;
+    n++;
+    off += k;
+  }
+  if (rc == ORDO_OK)
+    rc = ck_load(&j, recs, n, &subs, &nsubs, &capsubs, &E, &parts);
+  for (i = 0; i < n; i++)
+    ordo_storage_record_clear(&recs[i]);
+  free(recs);
+  for (i = 0; i < nsubs; i++)
+    free(subs[i]);
+  free(subs);
+  ordo_queue_free(j.q);
+  ordo__idset_clear(&j.gone_ids);
+  ordo__idset_clear(&j.gone_lids);
   return rc;
 }
 

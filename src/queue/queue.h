@@ -754,6 +754,13 @@ void ordo_journal_write_stats(ordo_journal *j, unsigned long long *records,
  * "journal event N: ...", ORDO_E_NOMEM). */
 int ordo__journal_replay_lines(const unsigned char *data, size_t len);
 
+/* For the fuzz target: read a checkpoint as a reopen would, its records
+ * given as chunks of data (each a 2-byte big-endian length, then that many
+ * bytes; the chunks are parts 0, 1, ... of one checkpoint), into a fresh
+ * in-memory queue. ORDO_OK, ORDO_E_QUEUE with "checkpoint…", or
+ * ORDO_E_NOMEM. */
+int ordo__journal_checkpoint_parts(const unsigned char *data, size_t len);
+
 /* ------------------------------------------------------------------------ */
 /* The ledger port and the submitter (submitter.c)                           */
 /* ------------------------------------------------------------------------ */
