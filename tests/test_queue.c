@@ -1448,6 +1448,49 @@ static void test_forget(void **unused) {
   ordo_queue_free(q);
 }
 
+/* Idle services leave memory: only those with nothing in memory, the
+ * default policy and no enqueue since the time given; the totals stay. */
+static void test_drop_idle_services(void **unused) {
+  (void)unused;
+  ordo_queue *q = qdefault();
+  const char *ids[2] = {"A", "B"};
+  ordo_queue_service_info si;
+  ordo_queue_totals t;
+  size_t nf;
+
+  assert_int_equal(enq_at(q, "A", "a", "x", NULL, 100), ORDO_OK);
+  assert_int_equal(enq_at(q, "B", "b", "y", NULL, 200), ORDO_OK);
+  assert_int_equal(enq_at(q, "C", "c", "z", NULL, 100), ORDO_OK);
+  assert_int_equal(ordo_queue_set_policy(q, "p", ORDO_QUEUE_HALT, 0, 0),
+                   ORDO_OK);
+  TAKE(q, "A B C");
+  fin(q, "A", 1);
+  fin(q, "B", 1);
+  /* A is finished but still in memory: its service stays. */
+  assert_int_equal(ordo_queue_drop_idle_services(q, 1000), 0);
+  ordo_queue_forget(q, ids, 2, NULL, &nf);
+  assert_int_equal(nf, 2);
+  /* a: empty, idle since 100; b: empty, idle since 200; c: C in flight;
+   * p: a policy. Before 150: a goes. */
+  assert_int_equal(ordo_queue_drop_idle_services(q, 150), 1);
+  assert_int_equal(ordo_queue_service_status(q, "a", &si), ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_queue_service_status(q, "b", &si), ORDO_OK);
+  ordo_queue_service_touch(q, "b", 5000);
+  assert_int_equal(ordo_queue_drop_idle_services(q, 1000), 0);
+  assert_int_equal(ordo_queue_drop_idle_services(q, 6000), 1);
+  assert_int_equal(ordo_queue_service_status(q, "c", &si), ORDO_OK);
+  assert_int_equal(ordo_queue_service_status(q, "p", &si), ORDO_OK);
+  ordo_queue_get_totals(q, &t);
+  assert_int_equal(t.committed, 2);
+  assert_int_equal(t.services, 2);
+  /* A service comes back anew. */
+  assert_int_equal(enq_at(q, "D", "a", "x", NULL, 7000), ORDO_OK);
+  TAKE(q, "D");
+  assert_int_equal(ordo_queue_service_status(q, "a", &si), ORDO_OK);
+  assert_int_equal(si.committed, 0);
+  ordo_queue_free(q);
+}
+
 /* Cancel a WAITING batch: INVALID "cancelled", its locks gone (the batch
  * behind it is ready), its dependant cascades; a QUEUED one leaves the
  * ready set (take never hands it out); SUBMITTED and finished ones are
@@ -1669,6 +1712,7 @@ int main(void) {
       cmocka_unit_test(test_round_robin_ring),
       cmocka_unit_test(test_keep_payloads),
       cmocka_unit_test(test_forget),
+      cmocka_unit_test(test_drop_idle_services),
       cmocka_unit_test(test_granularity),
       cmocka_unit_test(test_explain_text),
       cmocka_unit_test(test_deps),

@@ -52,6 +52,7 @@
 #define CK_DEFAULT_MS 300000
 #define RETAIN_DEFAULT_COUNT 5000000ull
 #define RETAIN_DEFAULT_MS (7ull * 24 * 3600 * 1000)
+#define SERVICE_IDLE_DEFAULT_MS (3600ull * 1000)
 #define PRUNE_PAGE 512
 /* The longest journal path taken: PATH.lock must fit PATH_MAX (4096). */
 #define JOURNAL_PATH_MAX (4096 - (int)sizeof ".lock")
@@ -128,6 +129,9 @@ struct ordo_journal {
   uint64_t exp_wall_ms;  /* when the last pass started */
   int expiring;
   unsigned long long expired;
+  uint64_t svc_idle_ms;  /* a service empty this long leaves memory */
+  uint64_t svc_wall_ms;  /* when the queue was last asked to drop some */
+  unsigned long long services_dropped;
   int closing;           /* close has begun: no new prune step */
   unsigned long long checkpoints;
   /* Attached to the context while open: ordo_ctx_free closes the database
@@ -1211,13 +1215,16 @@ static json_t *ck_header(ordo_journal *j, ck_build *c) {
     if (ordo_queue_service_status(j->q, names[i], &si) != ORDO_OK ||
         ordo_queue_get_policy(j->q, names[i], &pol) != ORDO_OK ||
         json_array_append_new(
-            svcs, json_pack("{s:s, s:I, s:I, s:b, s:I, s:I}", "name",
+            svcs, json_pack("{s:s, s:I, s:I, s:b, s:I, s:I, s:I}", "name",
                             names[i], "committed", (json_int_t)si.committed,
                             "invalid", (json_int_t)si.invalid, "halt",
                             pol.on_invalid == ORDO_QUEUE_HALT,
                             "max_in_flight", (json_int_t)pol.max_in_flight,
                             "dep_timeout_ms",
-                            (json_int_t)pol.dep_timeout_ms)) != 0) {
+                            (json_int_t)pol.dep_timeout_ms, "last_ms",
+                            (json_int_t)ordo_queue_service_last(j->q,
+                                                                names[i]))) !=
+            0) {
       free(names);
       json_decref(svcs);
       json_decref(lat);
@@ -1979,6 +1986,9 @@ static int ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
                                 (unsigned long long)best);
       goto out;
     }
+    ordo_queue_service_touch(
+        j->q, name,
+        (uint64_t)json_integer_value(json_object_get(a, "last_ms")));
   }
   json_array_foreach(json_object_get(h, "lat"), i, a) {
     json_int_t b = json_integer_value(json_array_get(a, 0));
@@ -2926,6 +2936,9 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
   j->ret_ms = opt->retention_ms > 0 ? (uint64_t)opt->retention_ms
                                     : RETAIN_DEFAULT_MS;
   j->exp_wall_ms = wall_ms();
+  j->svc_idle_ms = opt->service_idle_ms > 0 ? (uint64_t)opt->service_idle_ms
+                                            : SERVICE_IDLE_DEFAULT_MS;
+  j->svc_wall_ms = wall_ms();
   ordo__idset_init(&j->gone_ids);
   ordo__idset_init(&j->gone_lids);
   qopt = opt->queue;
@@ -3524,6 +3537,15 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
       (void)journal_checkpoint(j); /* if it cannot, the log just grows */
     if (rc == ORDO_OK)
       expire_start(j);
+    /* Services empty and idle for svc_idle_ms leave memory (their
+     * counters with them), checked once a minute. */
+    if (rc == ORDO_OK && wall_ms() - j->svc_wall_ms >= EXPIRE_EVERY_MS) {
+      uint64_t now = wall_ms();
+      j->svc_wall_ms = now;
+      if (now > j->svc_idle_ms)
+        j->services_dropped +=
+            ordo_queue_drop_idle_services(j->q, now - j->svc_idle_ms);
+    }
     /* Dep timeouts are due by the wall clock: the submitter's every step
      * passes here (ordo_journal_expire for a caller that has no take). */
     if (rc == ORDO_OK && ordo_queue_next_expiry(j->q, &due)) {
@@ -4078,6 +4100,9 @@ char *ordo_journal_totals_json(ordo_journal *j) {
   if (o != NULL)
     json_object_set_new(o, "checkpoints",
                         json_integer((json_int_t)j->checkpoints));
+  if (o != NULL)
+    json_object_set_new(o, "services_dropped",
+                        json_integer((json_int_t)j->services_dropped));
   if (o != NULL)
     json_object_set_new(
         o, "latency_ms",

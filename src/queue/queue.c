@@ -207,6 +207,8 @@ struct qservice {
   uint64_t dep_timeout_ms; /* 0: none */
   int in_timed;            /* listed in q->timed */
   int in_purge;      /* listed by ordo_queue_forget for heaps_purge */
+  size_t nbatches;   /* batches in memory that point at it (b->svc) */
+  uint64_t last_ms;  /* its last enqueue's time_ms (or touch) */
 };
 _Static_assert(offsetof(qservice, name) == 0,
                "map_key reads a service's name");
@@ -1353,6 +1355,8 @@ static void batch_free(ordo_queue *q, qbatch *b) {
   size_t i;
   if (b == NULL)
     return;
+  if (b->enqueued && b->svc != NULL)
+    b->svc->nbatches--;
   if (!b->block)
     free(b->id);
   free(b->payload);
@@ -1876,6 +1880,9 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     map_put(&q->ledgers, lidh, batch_ledger(b));
   batch_free(q, old);
   b->enqueued = 1;
+  s->nbatches++;
+  if (sp->time_ms > s->last_ms)
+    s->last_ms = sp->time_ms;
   b->seq = sp->seq != 0 ? sp->seq : q->next_seq;
   q->next_seq = b->seq + 1;
   b->held = sp->held != 0;
@@ -2761,6 +2768,7 @@ int ordo_queue_enqueue_finished(ordo_queue *q, const ordo_queue_batch_spec *sp,
   }
   b->svc = s;
   b->enqueued = 1;
+  s->nbatches++;
   b->seq = sp->seq != 0 ? sp->seq : q->next_seq;
   if (b->seq >= q->next_seq)
     q->next_seq = b->seq + 1;
@@ -2787,6 +2795,49 @@ int ordo_queue_halt_by(ordo_queue *q, const char *id) {
   b->svc->halted = 1;
   b->svc->halt_by = b;
   return ORDO_OK;
+}
+
+void ordo_queue_service_touch(ordo_queue *q, const char *service,
+                              uint64_t ms) {
+  qservice *s = q != NULL && service != NULL ? map_get(&q->services, service)
+                                             : NULL;
+  if (s != NULL && ms > s->last_ms)
+    s->last_ms = ms;
+}
+
+uint64_t ordo_queue_service_last(const ordo_queue *q, const char *service) {
+  const qservice *s =
+      q != NULL && service != NULL ? map_get(&q->services, service) : NULL;
+  return s != NULL ? s->last_ms : 0;
+}
+
+size_t ordo_queue_drop_idle_services(ordo_queue *q, uint64_t before_ms) {
+  size_t i, k = 0, dropped = 0;
+  if (q == NULL)
+    return 0;
+  for (i = 0; i < q->nsvcs; i++) {
+    qservice *s = q->svcs[i];
+    /* Nothing of it in memory, default policy, no state but counters. */
+    if (s->nbatches == 0 && s->unfinished == 0 && s->held_ready == 0 &&
+        !s->halted && !s->in_ring && s->ndt == 0 && !s->in_timed &&
+        s->on_invalid == ORDO_QUEUE_SKIP && s->max_in_flight == 0 &&
+        s->dep_timeout_ms == 0 && s->last_ms < before_ms) {
+      map_del(&q->services, map_slot(&q->services, s->name,
+                                     hash_str(s->name)));
+      locks_free(s);
+      free(s->heap);
+      free(s->dt);
+      free(s->name);
+      free(s);
+      dropped++;
+      continue;
+    }
+    q->svcs[k++] = s;
+  }
+  q->nsvcs = k;
+  if (dropped > 0)
+    map_shrink(&q->services);
+  return dropped;
 }
 
 int ordo_queue_add_counts(ordo_queue *q, const char *service,

@@ -386,6 +386,22 @@ int ordo_queue_enqueue_finished(ordo_queue *q, const ordo_queue_batch_spec *sp,
  * the batches taken before them. ORDO_E_NOT_FOUND, ORDO_E_STATE. */
 int ordo_queue_halt_by(ordo_queue *q, const char *id);
 
+/*
+ * Drop the services that have nothing in memory (no batch, unfinished or
+ * finished and not yet forgotten), the default policy, no halt, and whose
+ * last enqueue (time_ms, or ordo_queue_service_touch) is before before_ms:
+ * a queue that has seen a million services over months keeps the active
+ * ones. Their counters go with them (the queue's totals stay); the next
+ * batch of one makes it anew. Returns how many went. O(services).
+ */
+size_t ordo_queue_drop_idle_services(ordo_queue *q, uint64_t before_ms);
+
+/* Set a service's last activity to ms if later (a checkpoint's replay);
+ * and read it (0: none, or no such service). */
+void ordo_queue_service_touch(ordo_queue *q, const char *service,
+                              uint64_t ms);
+uint64_t ordo_queue_service_last(const ordo_queue *q, const char *service);
+
 /* Add to a service's committed and invalid counters (and the queue's):
  * what a checkpoint kept of batches no longer in it. The service is made
  * if it is new. */
@@ -573,6 +589,9 @@ typedef struct ordo_journal_options {
    * days); then they are deleted and their ids free again. */
   long long retention_count;
   long long retention_ms;
+  /* A service with nothing in memory, the default policy and no enqueue
+   * for this long leaves memory, its counters with it (0: one hour). */
+  long long service_idle_ms;
 } ordo_journal_options;
 
 void ordo_journal_options_init(ordo_journal_options *opt);
