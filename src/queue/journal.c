@@ -419,6 +419,86 @@ static int storage_call(ordo_storage *st, ordo_storage_req *req) {
   return rc;
 }
 
+/* ---- requests over the records --------------------------------------- */
+
+/* A record's event: the JSON before its NUL (parsed with jansson's flags;
+ * NULL if it is not JSON, err may be NULL) and, after the NUL, the
+ * payload (*payload NULL and *payload_len 0 when there is none; both may
+ * be NULL). */
+static json_t *record_event(const ordo_storage_record *r, size_t flags,
+                            json_error_t *err, const unsigned char **payload,
+                            size_t *payload_len) {
+  const unsigned char *v = r->value.data, *nul;
+  size_t tl = r->value.len;
+  nul = v != NULL ? memchr(v, '\0', tl) : NULL;
+  if (nul != NULL)
+    tl = (size_t)(nul - v);
+  if (payload != NULL)
+    *payload = nul != NULL ? nul + 1 : NULL;
+  if (payload_len != NULL)
+    *payload_len = nul != NULL ? r->value.len - tl - 1 : 0;
+  return json_loadb((const char *)v, tl, flags, err);
+}
+
+/* q: a leaf on the record's name (op ORDO_SQ_NAME_GTE or _LT) against
+ * event ev, its value in buf (8 bytes) through v; a later be64(buf, …)
+ * moves it. */
+static void name_leaf(ordo_storage_query *q, ordo_storage_buf *v,
+                      unsigned char buf[8], ordo_storage_qop op, uint64_t ev) {
+  memset(q, 0, sizeof(*q));
+  be64(buf, ev);
+  v->data = buf;
+  v->len = 8;
+  q->op = op;
+  q->values = v;
+  q->nvalues = 1;
+}
+
+/* req becomes a SCAN of category (a string constant) with query q (may be
+ * NULL), limit (0: none) and flags; done and userdata are the caller's. */
+static void scan_req(ordo_storage_req *req, const char *category,
+                     const ordo_storage_query *q, unsigned long long limit,
+                     unsigned flags) {
+  memset(req, 0, sizeof(*req));
+  req->opcode = ORDO_STORAGE_SCAN;
+  req->rec.category.data = (unsigned char *)category;
+  req->rec.category.len = strlen(category);
+  req->query = q;
+  req->limit = limit;
+  req->flags = flags;
+}
+
+/* A SCAN's results, taken from req (which is then cleared): the caller's
+ * to clear and free. */
+static ordo_storage_record *take_results(ordo_storage_req *req, size_t *n) {
+  ordo_storage_record *r = req->results;
+  *n = req->nresults;
+  req->results = NULL;
+  req->nresults = 0;
+  ordo_storage_req_clear_output(req);
+  return r;
+}
+
+/* d becomes the DELETE of record r (its category and name borrowed). */
+static void delete_req(ordo_storage_req *d, const ordo_storage_record *r) {
+  d->opcode = ORDO_STORAGE_DELETE;
+  d->rec.category = r->category;
+  d->rec.name = r->name;
+}
+
+/* Under j->mu: req becomes one BATCH of subs[0..n) (one transaction) with
+ * done, submitted. ORDO_OK, or the backend's refusal. */
+static int submit_batch(ordo_journal *j, ordo_storage_req *req,
+                        ordo_storage_req *subs, size_t n,
+                        void (*done)(ordo_storage_req *)) {
+  memset(req, 0, sizeof(*req));
+  req->opcode = ORDO_STORAGE_BATCH;
+  req->batch = subs;
+  req->nbatch = n;
+  req->done = done;
+  return j->st->backend->submit(j->st, req);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Writing records                                                           */
 /* ------------------------------------------------------------------------ */
@@ -912,11 +992,7 @@ static int disk_lookup(ordo_journal *j, const char *id, int flags, jdisk *d) {
   val.len = strlen(id);
   q.values = &val;
   q.nvalues = 1;
-  memset(&req, 0, sizeof req);
-  req.opcode = ORDO_STORAGE_SCAN;
-  req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
-  req.rec.category.len = strlen(JOURNAL_CATEGORY);
-  req.query = &q;
+  scan_req(&req, JOURNAL_CATEGORY, &q, 0, 0);
   if ((rc = storage_call(j->st, &req)) != ORDO_OK) {
     rc = ordo__set_last_error(rc, "journal: reading batch %s: %s", id,
                               req.message != NULL ? req.message
@@ -925,23 +1001,18 @@ static int disk_lookup(ordo_journal *j, const char *id, int flags, jdisk *d) {
     return rc;
   }
   for (size_t i = 0; i < req.nresults && rc == ORDO_OK; i++) {
-    const ordo_storage_record *r = &req.results[i];
-    const unsigned char *v = r->value.data, *nul;
-    size_t tl = r->value.len;
+    const unsigned char *payload;
+    size_t payload_len;
     json_t *ev, *t;
     const char *kind;
-    nul = v != NULL ? memchr(v, '\0', tl) : NULL;
-    if (nul != NULL)
-      tl = (size_t)(nul - v);
-    if ((ev = json_loadb((const char *)v, tl, 0, NULL)) == NULL)
+    if ((ev = record_event(&req.results[i], 0, NULL, &payload,
+                           &payload_len)) == NULL)
       continue;
     kind = json_string_value(json_object_get(ev, "e"));
     t = json_object_get(ev, "t");
     if (kind != NULL && strcmp(kind, "enq") == 0) {
       ordo_queue_batch_spec sp;
-      if (enq_spec_parse(ev, nul != NULL ? nul + 1 : NULL,
-                         nul != NULL ? r->value.len - tl - 1 : 0,
-                         &sp) == ORDO_OK &&
+      if (enq_spec_parse(ev, payload, payload_len, &sp) == ORDO_OK &&
           strcmp(sp.id, id) == 0) {
         content_digest(&sp, d->digest);
         d->seq = sp.seq;
@@ -1434,11 +1505,7 @@ static void prune_scanned(ordo_storage_req *req) {
     pthread_mutex_unlock(&j->mu);
     return;
   }
-  p->recs = req->results;
-  p->nrecs = req->nresults;
-  req->results = NULL;
-  req->nresults = 0;
-  ordo_storage_req_clear_output(req);
+  p->recs = take_results(req, &p->nrecs);
   p->more = p->nrecs == PRUNE_PAGE;
   for (i = 0; i < p->nrecs; i++)
     if (p->recs[i].ntags == 0)
@@ -1461,18 +1528,9 @@ static void prune_scanned(ordo_storage_req *req) {
     return;
   }
   for (i = 0; i < p->nrecs; i++)
-    if (p->recs[i].ntags == 0) {
-      ordo_storage_req *d = &p->dels[p->ndels++];
-      d->opcode = ORDO_STORAGE_DELETE;
-      d->rec.category = p->recs[i].category;
-      d->rec.name = p->recs[i].name;
-    }
-  memset(&p->req, 0, sizeof p->req);
-  p->req.opcode = ORDO_STORAGE_BATCH;
-  p->req.batch = p->dels;
-  p->req.nbatch = p->ndels;
-  p->req.done = prune_deleted;
-  if (j->st->backend->submit(j->st, &p->req) != ORDO_OK)
+    if (p->recs[i].ntags == 0)
+      delete_req(&p->dels[p->ndels++], &p->recs[i]);
+  if (submit_batch(j, &p->req, p->dels, p->ndels, prune_deleted) != ORDO_OK)
     prune_end(p, 0);
   pthread_mutex_unlock(&j->mu);
 }
@@ -1480,13 +1538,8 @@ static void prune_scanned(ordo_storage_req *req) {
 /* Under j->mu: the next page of records below the checkpoint. */
 static void prune_scan(jprune *p) {
   ordo_journal *j = p->j;
-  memset(&p->req, 0, sizeof p->req);
-  p->req.opcode = ORDO_STORAGE_SCAN;
-  p->req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
-  p->req.rec.category.len = strlen(JOURNAL_CATEGORY);
-  p->req.query = &p->q;
-  p->req.limit = PRUNE_PAGE;
-  p->req.flags = ORDO_STORAGE_REQ_BY_NAME;
+  scan_req(&p->req, JOURNAL_CATEGORY, &p->q, PRUNE_PAGE,
+           ORDO_STORAGE_REQ_BY_NAME);
   p->req.done = prune_scanned;
   if (j->st->backend->submit(j->st, &p->req) != ORDO_OK)
     prune_end(p, 0);
@@ -1499,18 +1552,8 @@ static void prune_start(ordo_journal *j) {
     return; /* a later checkpoint prunes what this one would have */
   p->j = j;
   /* Below the checkpoint before this one, the log was pruned already. */
-  be64(p->from, j->ck_pruned);
-  be64(p->below, j->ck_event);
-  p->vfrom.data = p->from;
-  p->vfrom.len = sizeof p->from;
-  p->vbelow.data = p->below;
-  p->vbelow.len = sizeof p->below;
-  p->qfrom.op = ORDO_SQ_NAME_GTE;
-  p->qfrom.values = &p->vfrom;
-  p->qfrom.nvalues = 1;
-  p->qbelow.op = ORDO_SQ_NAME_LT;
-  p->qbelow.values = &p->vbelow;
-  p->qbelow.nvalues = 1;
+  name_leaf(&p->qfrom, &p->vfrom, p->from, ORDO_SQ_NAME_GTE, j->ck_pruned);
+  name_leaf(&p->qbelow, &p->vbelow, p->below, ORDO_SQ_NAME_LT, j->ck_event);
   p->kids[0] = &p->qfrom;
   p->kids[1] = &p->qbelow;
   p->q.op = ORDO_SQ_AND;
@@ -1620,11 +1663,8 @@ static void expire_looked(ordo_storage_req *req) {
     pthread_mutex_unlock(&j->mu);
     return;
   }
-  x->recs = req->results;
-  x->nrecs = n = req->nresults;
-  req->results = NULL;
-  req->nresults = 0;
-  ordo_storage_req_clear_output(req);
+  x->recs = take_results(req, &x->nrecs);
+  n = x->nrecs;
   if ((x->dels = calloc(n > 0 ? n : 1, sizeof(*x->dels))) == NULL ||
       (x->lids = calloc(n > 0 ? n : 1, sizeof(*x->lids))) == NULL) {
     expire_end(x);
@@ -1632,27 +1672,16 @@ static void expire_looked(ordo_storage_req *req) {
     return;
   }
   for (i = 0; i < n; i++) {
-    ordo_storage_record *r = &x->recs[i];
-    ordo_storage_req *d = &x->dels[x->ndels++];
-    const unsigned char *nul = memchr(r->value.data, '\0', r->value.len);
-    size_t tl = nul != NULL ? (size_t)(nul - r->value.data) : r->value.len;
-    json_t *ev = json_loadb((const char *)r->value.data, tl, 0, NULL);
+    json_t *ev = record_event(&x->recs[i], 0, NULL, NULL, NULL);
     const char *kind = json_string_value(json_object_get(ev, "e"));
     const char *lid = json_string_value(json_object_get(ev, "ledger_id"));
     if (kind != NULL && strcmp(kind, "enq") == 0 && lid != NULL &&
         (x->lids[x->nlids] = jstrdup(lid)) != NULL)
       x->nlids++;
     json_decref(ev);
-    d->opcode = ORDO_STORAGE_DELETE;
-    d->rec.category = r->category;
-    d->rec.name = r->name;
+    delete_req(&x->dels[x->ndels++], &x->recs[i]);
   }
-  memset(&x->req, 0, sizeof x->req);
-  x->req.opcode = ORDO_STORAGE_BATCH;
-  x->req.batch = x->dels;
-  x->req.nbatch = x->ndels;
-  x->req.done = expire_deleted;
-  if (j->st->backend->submit(j->st, &x->req) != ORDO_OK)
+  if (submit_batch(j, &x->req, x->dels, x->ndels, expire_deleted) != ORDO_OK)
     expire_end(x);
   pthread_mutex_unlock(&j->mu);
 }
@@ -1686,9 +1715,7 @@ static void expire_scanned(ordo_storage_req *req) {
   x->next_cursor = j->exp_cursor;
   for (i = 0; i < n && !stop; i++) {
     const ordo_storage_record *r = &recs[i];
-    const unsigned char *nul = memchr(r->value.data, '\0', r->value.len);
-    size_t tl = nul != NULL ? (size_t)(nul - r->value.data) : r->value.len;
-    json_t *ev = json_loadb((const char *)r->value.data, tl, 0, NULL);
+    json_t *ev = record_event(r, 0, NULL, NULL, NULL);
     const char *id = json_string_value(json_object_get(ev, "id"));
     int fin = 0;
     (void)event_tagged(json_string_value(json_object_get(ev, "e")), &fin);
@@ -1747,12 +1774,7 @@ static void expire_scanned(ordo_storage_req *req) {
   x->idq.plaintext = 1;
   x->idq.values = x->idbufs;
   x->idq.nvalues = x->nids;
-  memset(&x->req, 0, sizeof x->req);
-  x->req.opcode = ORDO_STORAGE_SCAN;
-  x->req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
-  x->req.rec.category.len = strlen(JOURNAL_CATEGORY);
-  x->req.query = &x->idq;
-  x->req.flags = ORDO_STORAGE_REQ_NO_TAGS;
+  scan_req(&x->req, JOURNAL_CATEGORY, &x->idq, 0, ORDO_STORAGE_REQ_NO_TAGS);
   x->req.done = expire_looked;
   if (j->st->backend->submit(j->st, &x->req) != ORDO_OK)
     expire_end(x);
@@ -1762,19 +1784,9 @@ static void expire_scanned(ordo_storage_req *req) {
 /* Under j->mu: the next page from the cursor. */
 static void expire_scan(jexpire *x) {
   ordo_journal *j = x->j;
-  be64(x->from, j->exp_cursor);
-  x->vfrom.data = x->from;
-  x->vfrom.len = sizeof x->from;
-  x->q.op = ORDO_SQ_NAME_GTE;
-  x->q.values = &x->vfrom;
-  x->q.nvalues = 1;
-  memset(&x->req, 0, sizeof x->req);
-  x->req.opcode = ORDO_STORAGE_SCAN;
-  x->req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
-  x->req.rec.category.len = strlen(JOURNAL_CATEGORY);
-  x->req.query = &x->q;
-  x->req.limit = EXPIRE_PAGE;
-  x->req.flags = ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME;
+  name_leaf(&x->q, &x->vfrom, x->from, ORDO_SQ_NAME_GTE, j->exp_cursor);
+  scan_req(&x->req, JOURNAL_CATEGORY, &x->q, EXPIRE_PAGE,
+           ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
   x->req.done = expire_scanned;
   if (j->st->backend->submit(j->st, &x->req) != ORDO_OK)
     expire_end(x);
@@ -1833,23 +1845,18 @@ static int part_cmp(const void *a, const void *b) {
 static int ck_load_batch(ordo_journal *j, const ordo_storage_record *r,
                          char ***subs, size_t *nsubs, size_t *capsubs,
                          char ***halts, size_t *nhalts, size_t *caphalts) {
-  const unsigned char *v = r->value.data, *nul;
-  size_t tl = r->value.len;
+  const unsigned char *payload;
+  size_t payload_len;
   ordo_queue_batch_spec sp;
   unsigned char dg[ORDO_QUEUE_DIGEST_BYTES];
   const char *st, *hx;
   json_t *ev;
   int rc;
 
-  nul = v != NULL ? memchr(v, '\0', tl) : NULL;
-  if (nul != NULL)
-    tl = (size_t)(nul - v);
-  if ((ev = json_loadb((const char *)v, tl, 0, NULL)) == NULL)
+  if ((ev = record_event(r, 0, NULL, &payload, &payload_len)) == NULL)
     return ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: a batch record is "
                                 "not JSON");
-  if ((rc = enq_spec_parse(ev, nul != NULL ? nul + 1 : NULL,
-                           nul != NULL ? r->value.len - tl - 1 : 0, &sp)) !=
-      ORDO_OK) {
+  if ((rc = enq_spec_parse(ev, payload, payload_len, &sp)) != ORDO_OK) {
     json_decref(ev);
     return rc == ORDO_E_NOMEM
                ? rc
@@ -2142,22 +2149,14 @@ static int replay_sub(ordo_journal *j, json_t *ev, char ***subs, size_t *nsubs,
 
 static int replay_one(ordo_journal *j, const ordo_storage_record *r,
                       char ***subs, size_t *nsubs, size_t *capsubs) {
-  const unsigned char *v = r->value.data, *nul;
-  size_t tl = r->value.len;
-  const unsigned char *payload = NULL;
-  size_t payload_len = 0;
+  const unsigned char *payload;
+  size_t payload_len;
   json_error_t jerr;
   json_t *ev;
   const char *kind;
   int rc;
 
-  nul = v != NULL ? memchr(v, '\0', r->value.len) : NULL;
-  if (nul != NULL) {
-    tl = (size_t)(nul - v);
-    payload = nul + 1;
-    payload_len = r->value.len - tl - 1;
-  }
-  ev = json_loadb((const char *)v, tl, JSON_REJECT_DUPLICATES, &jerr);
+  ev = record_event(r, JSON_REJECT_DUPLICATES, &jerr, &payload, &payload_len);
   if (!json_is_object(ev)) {
     json_decref(ev);
     return ordo__set_last_error(ORDO_E_QUEUE, "not a JSON object: %s",
@@ -2318,11 +2317,8 @@ static int journal_replay(ordo_journal *j) {
   int rc;
 
   /* The newest checkpoint, then the records from its E on. */
-  memset(&req, 0, sizeof(req));
-  req.opcode = ORDO_STORAGE_SCAN;
-  req.rec.category.data = (unsigned char *)JOURNAL_CK_CATEGORY;
-  req.rec.category.len = strlen(JOURNAL_CK_CATEGORY);
-  req.flags = ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME;
+  scan_req(&req, JOURNAL_CK_CATEGORY, NULL, 0,
+           ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
   if ((rc = storage_call(j->st, &req)) != ORDO_OK) {
     rc = ordo__set_last_error(rc, "journal: reading the checkpoint: %s",
                               req.message != NULL ? req.message
@@ -2342,21 +2338,9 @@ static int journal_replay(ordo_journal *j) {
   j->ck_event = E;
   j->ck_parts = parts;
   last = E > 0 ? E - 1 : 0;
-  memset(&req, 0, sizeof(req));
-  req.opcode = ORDO_STORAGE_SCAN;
-  req.rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
-  req.rec.category.len = strlen(JOURNAL_CATEGORY);
-  req.flags = ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME;
-  if (E > 0) {
-    memset(&tailq, 0, sizeof tailq);
-    be64(fromname, E);
-    from.data = fromname;
-    from.len = sizeof fromname;
-    tailq.op = ORDO_SQ_NAME_GTE;
-    tailq.values = &from;
-    tailq.nvalues = 1;
-    req.query = &tailq;
-  }
+  name_leaf(&tailq, &from, fromname, ORDO_SQ_NAME_GTE, E);
+  scan_req(&req, JOURNAL_CATEGORY, E > 0 ? &tailq : NULL, 0,
+           ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
   if ((rc = storage_call(j->st, &req)) != ORDO_OK) {
     rc = ordo__set_last_error(rc, "journal: reading the log: %s",
                               req.message != NULL ? req.message
@@ -2614,14 +2598,8 @@ static void recovery_scanned(ordo_storage_req *req) {
     pthread_mutex_unlock(&j->mu);
     return;
   }
-  r->ckrecs = r->scans[0].results;
-  r->nckrecs = r->scans[0].nresults;
-  r->scans[0].results = NULL;
-  r->scans[0].nresults = 0;
-  r->recs = r->scans[1].results;
-  r->nrecs = r->scans[1].nresults;
-  r->scans[1].results = NULL;
-  r->scans[1].nresults = 0;
+  r->ckrecs = take_results(&r->scans[0], &r->nckrecs);
+  r->recs = take_results(&r->scans[1], &r->nrecs);
   ordo_storage_req_clear_output(req);
   for (i = 0; i < r->nrecs; i++) {
     if (r->recs[i].name.len != 8) {
@@ -2644,18 +2622,10 @@ static void recovery_scanned(ordo_storage_req *req) {
     return;
   }
   for (i = 0, k = 0; i < r->nrecs; i++)
-    if (rd64(r->recs[i].name.data) >= j->fail_event) {
-      ordo_storage_req *d = &r->dels[k++];
-      d->opcode = ORDO_STORAGE_DELETE;
-      d->rec.category = r->recs[i].category;
-      d->rec.name = r->recs[i].name;
-    }
-  memset(&r->req, 0, sizeof r->req);
-  r->req.opcode = ORDO_STORAGE_BATCH;
-  r->req.batch = r->dels;
-  r->req.nbatch = r->ndels;
-  r->req.done = recovery_deleted;
-  if (j->st->backend->submit(j->st, &r->req) != ORDO_OK)
+    if (rd64(r->recs[i].name.data) >= j->fail_event)
+      delete_req(&r->dels[k++], &r->recs[i]);
+  if (submit_batch(j, &r->req, r->dels, r->ndels, recovery_deleted) !=
+      ORDO_OK)
     recovery_failed(j, r);
   pthread_mutex_unlock(&j->mu);
 }
@@ -2668,21 +2638,11 @@ static void start_recovery(ordo_journal *j) {
     return;
   }
   r->j = j;
-  r->scans[0].opcode = ORDO_STORAGE_SCAN;
-  r->scans[0].rec.category.data = (unsigned char *)JOURNAL_CK_CATEGORY;
-  r->scans[0].rec.category.len = strlen(JOURNAL_CK_CATEGORY);
-  r->scans[0].flags = ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME;
-  r->scans[1].opcode = ORDO_STORAGE_SCAN;
-  r->scans[1].rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
-  r->scans[1].rec.category.len = strlen(JOURNAL_CATEGORY);
-  r->scans[1].flags = ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME;
-  be64(r->fromname, j->ck_event);
-  r->from.data = r->fromname;
-  r->from.len = sizeof r->fromname;
-  r->tailq.op = ORDO_SQ_NAME_GTE;
-  r->tailq.values = &r->from;
-  r->tailq.nvalues = 1;
-  r->scans[1].query = &r->tailq;
+  name_leaf(&r->tailq, &r->from, r->fromname, ORDO_SQ_NAME_GTE, j->ck_event);
+  scan_req(&r->scans[0], JOURNAL_CK_CATEGORY, NULL, 0,
+           ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
+  scan_req(&r->scans[1], JOURNAL_CATEGORY, &r->tailq, 0,
+           ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
   r->req.opcode = ORDO_STORAGE_BATCH;
   r->req.batch = r->scans;
   r->req.nbatch = 2;
