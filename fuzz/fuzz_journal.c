@@ -9,8 +9,11 @@
  * (ASan/UBSan). Inputs that start with 'C' are a checkpoint's records
  * instead (see ordo__journal_checkpoint_parts), read as a reopen reads
  * the newest one: it loads, or is refused with a message; never a crash.
+ * Inputs that start with 'S' are a segment of the forgotten-id sets
+ * (queue/idset.h), applied to two sets: it applies or is refused.
  */
 #include "ordo.h"
+#include "queue/idset.h"
 #include "queue/queue.h"
 
 #include <stdint.h>
@@ -30,6 +33,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc != ORDO_E_QUEUE ||
         strncmp(ordo_last_error_message(), "checkpoint", 10) != 0)
       abort();
+    return 0;
+  }
+  if (size > 0 && data[0] == 'S') {
+    ordo__idset a, b;
+    ordo__idset_init(&a);
+    ordo__idset_init(&b);
+    rc = ordo__idseg_apply(data + 1, size - 1, &a, &b);
+    if (rc == 0 && (a.n > a.cap || b.n > b.cap))
+      abort();
+    ordo__idset_clear(&a);
+    ordo__idset_clear(&b);
     return 0;
   }
   rc = ordo__journal_replay_lines(data, size);

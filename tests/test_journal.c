@@ -790,6 +790,133 @@ static void test_retention_count(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/*
+ * The forgotten sets on disk as segments: with a checkpoint every 8
+ * records and room for 30 finished batches, 200 batches go through;
+ * the segments stay at most 64 (a base segment replaces them), and a
+ * reopen after a clean close, which reads them behind the open, answers
+ * as the journal did: a take at once finds the batch whose dep finished
+ * long ago (its checkpoint says so), retained ids stay refused, expired
+ * ones are free, and the retained count is the same.
+ */
+static void test_id_segments(void **unused) {
+  (void)unused;
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal_options opt;
+  ordo_journal *j = NULL;
+  char took[8192];
+  long long retained, segs;
+  int i, tries;
+
+  ordo_journal_options_init(&opt);
+  opt.create = 1;
+  opt.checkpoint_records = 8;
+  opt.retention_count = 30;
+  assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
+  for (i = 0; i < 200; i++) {
+    char id[16], wr[8];
+    snprintf(id, sizeof id, "S%d", i);
+    snprintf(wr, sizeof wr, "w%d", i % 5);
+    assert_int_equal(enq_wait(j, id, "s", NULL, wr, NULL), ORDO_OK);
+    while (take_wait(j, took, sizeof took) > 0) {
+      char *save = NULL;
+      for (char *t = strtok_r(took, " ", &save); t != NULL;
+           t = strtok_r(NULL, " ", &save))
+        assert_int_equal(ordo_journal_finish(j, t,
+                                             i % 17 == 3 ? ORDO_QUEUE_INVALID
+                                                         : ORDO_QUEUE_COMMITTED,
+                                             "no"),
+                         ORDO_OK);
+    }
+  }
+  for (tries = 0; tries < 500 && totals_field(j, "expired") < 170; tries++) {
+    (void)take_wait(j, took, sizeof took);
+    usleep(10000);
+  }
+  assert_int_equal(totals_field(j, "expired"), 170);
+  /* D1's dep finished and left memory; D2's was never enqueued. */
+  assert_int_equal(enq_wait(j, "D1", "d", NULL, "x", "S191"), ORDO_OK);
+  assert_int_equal(enq_wait(j, "D2", "d", NULL, "y", "NEVER"), ORDO_OK);
+  assert_int_equal(jstate(j, "D1"), ORDO_QUEUE_QUEUED);
+  assert_int_equal(jstate(j, "D2"), ORDO_QUEUE_WAITING);
+  retained = totals_field(j, "retained");
+  assert_int_equal(retained, 30);
+  segs = totals_field(j, "id_segments");
+  assert_true(totals_field(j, "checkpoints") > 64);
+  assert_true(segs >= 1 && segs <= 64);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  /* What the close left: the checkpoint, no record after it, segments. */
+  assert_true(count_records("ckid") >= 1 && count_records("ckid") <= 65);
+
+  opt.create = 0;
+  j = NULL;
+  assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "D1");
+  assert_int_equal(jstate(j, "D2"), ORDO_QUEUE_WAITING);
+  assert_int_equal(totals_field(j, "retained"), retained);
+  assert_int_equal(jstate(j, "S199"), ORDO_QUEUE_COMMITTED);
+  assert_int_equal(jstate(j, "S191"), ORDO_QUEUE_COMMITTED);
+  assert_int_equal(jstate(j, "S173"), ORDO_QUEUE_INVALID);
+  assert_int_equal(ordo_journal_batch_status(j, "S5", NULL, NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  assert_int_equal(enq_wait(j, "S180", "s", NULL, "other", NULL),
+                   ORDO_E_EXISTS);
+  assert_int_equal(enq_wait(j, "S5", "s", NULL, "again", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "E1", "e", NULL, "a", "S199"), ORDO_OK);
+  assert_int_equal(jstate(j, "E1"), ORDO_QUEUE_QUEUED);
+  assert_int_equal(enq_wait(j, "E2", "e", NULL, "b", "S173"), ORDO_OK);
+  assert_int_equal(jstate(j, "E2"), ORDO_QUEUE_INVALID);
+  assert_int_equal(ordo_journal_finish(j, "D1", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
+/* The records of a version-1 checkpoint (header, then the two tables of
+ * tsize bytes each) as ordo__journal_checkpoint_parts reads them. */
+static size_t ck_v1_parts(unsigned char *buf, const unsigned char *table,
+                          size_t tsize) {
+  static const char hdr[] =
+      "{\"v\":1,\"E\":1,\"next_seq\":5,\"tagged_seq\":1,\"forgotten\":2,"
+      "\"nbatches\":0,\"nlat\":0,\"exp_cursor\":0,\"expired\":0,\"lat\":[],"
+      "\"services\":[]}";
+  size_t n = 0;
+  buf[n++] = 0;
+  buf[n++] = (unsigned char)strlen(hdr);
+  memcpy(buf + n, hdr, strlen(hdr));
+  n += strlen(hdr);
+  for (int k = 0; k < 2; k++) {
+    buf[n++] = (unsigned char)(tsize >> 8);
+    buf[n++] = (unsigned char)(tsize & 255);
+    memcpy(buf + n, table, tsize);
+    n += tsize;
+  }
+  return n;
+}
+
+/* A checkpoint of version 1 (the forgotten sets whole, as parts 1 and 2)
+ * still loads; a table that is not one is refused with a message. */
+static void test_checkpoint_v1(void **unused) {
+  (void)unused;
+  unsigned char buf[2048], table[16 + 64 * 8];
+  uint64_t slot;
+
+  memset(table, 0, sizeof table);
+  slot = 0x1234567800000000ull; /* a member, COMMITTED */
+  memcpy(table + 16 + 8 * 3, &slot, 8);
+  slot = 0x2234567800000001ull; /* a member, INVALID */
+  memcpy(table + 16 + 8 * 9, &slot, 8);
+  assert_int_equal(ordo__journal_checkpoint_parts(
+                       buf, ck_v1_parts(buf, table, sizeof table)),
+                   ORDO_OK);
+  /* 63 slots: not a table. */
+  assert_int_equal(ordo__journal_checkpoint_parts(
+                       buf, ck_v1_parts(buf, table, sizeof table - 8)),
+                   ORDO_E_QUEUE);
+  assert_non_null(strstr(ordo_last_error_message(), "id table"));
+}
+
 static void test_ledger_id_replay(void **unused) {
   static const char lid[] = "abcdef0123456789abcdef0123456789";
   ordo_ctx *ctx = ctx_new();
@@ -1890,6 +2017,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_checkpoint_prunes, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_retention_count, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_id_segments, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_checkpoint_v1, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_ledger_id_replay, setup_dir,
                                       teardown_dir),

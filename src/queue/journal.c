@@ -48,6 +48,11 @@
  * number E the checkpoint is the state before, then a 4-byte part. */
 #define JOURNAL_CK_CATEGORY "ck"
 #define JOURNAL_CK_NAME 12
+/* Segments of the forgotten sets: category "ckid", name be64(E) of the
+ * checkpoint written with each (see "Forgotten-id segments"). */
+#define JOURNAL_SEG_CATEGORY "ckid"
+#define SEG_MAX 64
+#define SEG_BASE_SLACK (1u << 20)
 #define CK_DEFAULT_RECORDS 100000
 #define CK_DEFAULT_MS 300000
 #define RETAIN_DEFAULT_COUNT 5000000ull
@@ -105,6 +110,15 @@ struct ordo_journal {
   /* Forgetting finished batches (see "Forgetting" below). */
   ordo__idset gone_ids;  /* forgotten ids; flag 1: INVALID, 0: COMMITTED */
   ordo__idset gone_lids; /* their ledger ids */
+  /* How the sets reach the disk (see "Forgotten-id segments"). */
+  ordo__idlog ids_log, lids_log; /* ops since the last checkpoint's */
+  int gone_loaded;       /* the sets hold every segment */
+  int gone_loading;      /* the SCAN of the segments is out */
+  unsigned gone_gen;     /* a load of another generation is stale */
+  uint64_t *segs;        /* the segments on disk: their E, in order */
+  size_t nsegs, capsegs;
+  size_t seg_ops;        /* the ops they hold */
+  int seg_base_due;      /* the next checkpoint writes the sets whole */
   char **evict;          /* finished, every record of it durable: may go */
   size_t nevict, capevict;
   char **fin_pending;    /* finished by the queue call under way (hook) */
@@ -177,6 +191,10 @@ struct jwrite {
   uint64_t ck_event;
   uint32_t ck_parts;
   unsigned char (*ck_names)[JOURNAL_CK_NAME];
+  /* and the segment it writes: the ops (given back to the logs if it
+   * fails), whether it is a base (which deletes the segments before it) */
+  ordo__idlog ck_ids, ck_lids;
+  int ck_seg, ck_base;
   json_t *result;
   int barrier;
   int note;           /* a fact already applied (fin, resume, policy):
@@ -205,6 +223,8 @@ static void jwrite_free(void *p) {
   free(w->tag_id);
   free(w->subtags);
   free(w->ck_names);
+  ordo__idlog_clear(&w->ck_ids);
+  ordo__idlog_clear(&w->ck_lids);
   for (size_t i = 0; i < w->nsubs; i++) {
     ordo_storage_req_clear_output(&w->subs[i]);
     free(w->values[i]);
@@ -663,6 +683,7 @@ static void write_failure_done(ordo_journal *j, jwrite *w, int *status,
 }
 
 static void prune_start(ordo_journal *j);
+static void seg_written(ordo_journal *j, jwrite *w, int ok);
 
 static void write_done(ordo_storage_req *req) {
   jwrite *w = (jwrite *)req; /* req is the first member */
@@ -697,6 +718,7 @@ static void write_done(ordo_storage_req *req) {
     w->tag_id = NULL; /* the list's now */
   if (w->ck_parts > 0) {
     j->ck_pending = 0;
+    seg_written(j, w, status == ORDO_OK);
     if (status == ORDO_OK) {
       j->ck_event = w->ck_event;
       j->ck_parts = w->ck_parts;
@@ -824,6 +846,20 @@ static ordo_op *join_op(ordo_journal *j, jwrite *w) {
  * Batches journaled before records were tagged (seq < tagged_seq) stay.
  */
 
+/* Under j->mu: id (and its ledger id, if any) into the forgotten sets,
+ * logged for the next segment. ORDO_OK or ORDO_E_NOMEM (the id may be in
+ * and its ledger id not: the batch then stays in memory, and a retry puts
+ * them again). */
+static int gone_put(ordo_journal *j, const char *id, const char *ledger_id,
+                    int invalid) {
+  if (ordo__idset_put_logged(&j->gone_ids, &j->ids_log, id, invalid ? 1 : 0) !=
+          0 ||
+      (ledger_id != NULL &&
+       ordo__idset_put_logged(&j->gone_lids, &j->lids_log, ledger_id, 0) != 0))
+    return ORDO_E_NOMEM;
+  return ORDO_OK;
+}
+
 static ordo_queue_state hook_forgotten_state(void *ud, const char *id) {
   ordo_journal *j = ud;
   int f = ordo__idset_get(&j->gone_ids, id);
@@ -912,10 +948,10 @@ static void journal_evict(ordo_journal *j) {
       free(id); /* gone already, or its records cannot be found by id */
       continue;
     }
-    if (ordo__idset_put(&j->gone_ids, id, st == ORDO_QUEUE_INVALID) != 0 ||
-        (ordo_queue_item_get(j->q, id, &it) == ORDO_OK &&
-         it.ledger_id != NULL &&
-         ordo__idset_put(&j->gone_lids, it.ledger_id, 0) != 0)) {
+    if (gone_put(j, id,
+                 ordo_queue_item_get(j->q, id, &it) == ORDO_OK ? it.ledger_id
+                                                               : NULL,
+                 st == ORDO_QUEUE_INVALID) != ORDO_OK) {
       j->evict[k] = id; /* out of memory: next time */
       ids[k++] = id;
       continue;
@@ -1073,6 +1109,313 @@ static unsigned char *record_value(json_t *ev, const void *payload,
                                    size_t payload_len, size_t *len);
 
 /* ------------------------------------------------------------------------ */
+/* Forgotten-id segments                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The forgotten sets reach the disk as segments (category "ckid", name
+ * be64(E) of the checkpoint each was written with; idset.h has the
+ * format): a checkpoint adds the ops on the sets since the one before it
+ * (ids_log, lids_log) in its own transaction, so that it costs what
+ * changed, not the whole tables (16 MiB at a million ids, copied and
+ * written at every checkpoint before). When the segments hold more than
+ * twice the members (retention removes as many as are added) plus
+ * SEG_BASE_SLACK, or more than SEG_MAX of them, a checkpoint writes one
+ * base segment of every member instead and deletes the rest. A reopen
+ * applies them in order.
+ *
+ * When they are read: a reopen after a clean close (nothing to replay
+ * after the checkpoint) returns first and reads them on the storage
+ * thread; until then the sets hold the ops since the open and the
+ * finished deps of the checkpoint's batches ("dc", "di"), which is all
+ * that loading those batches, a take and a verdict ask of them. What asks
+ * more (an enqueue, a status read from disk, a cancel, retention, the
+ * next checkpoint) waits for them (gone_wait). A reopen with records to
+ * replay, whose enqueues ask, reads them first, and so does a recovery.
+ */
+
+/* Apply the segments recs[0..n) (in name order) to ids and lids; their
+ * names into segs (may be NULL) and their ops counted into *ops. */
+static int seg_apply(ordo__idset *ids, ordo__idset *lids,
+                     const ordo_storage_record *recs, size_t n,
+                     uint64_t **segs, size_t *nsegs, size_t *capsegs,
+                     size_t *ops) {
+  for (size_t i = 0; i < n; i++) {
+    const ordo_storage_record *r = &recs[i];
+    int rc;
+    if (r->name.len != 8)
+      return ordo__set_last_error(ORDO_E_QUEUE, "forgotten ids: a segment "
+                                  "with a bad name");
+    rc = ordo__idseg_apply(r->value.data, r->value.len, ids, lids);
+    if (rc == -2)
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    if (rc != 0)
+      return ordo__set_last_error(ORDO_E_QUEUE, "forgotten ids: segment "
+                                  "%llu is damaged",
+                                  (unsigned long long)rd64(r->name.data));
+    if (r->value.data[5]) { /* a base: the ones before it are void */
+      *nsegs = 0;
+      *ops = 0;
+    }
+    *ops += (r->value.len - 16) / 8;
+    if (segs != NULL) {
+      if (*nsegs == *capsegs) {
+        size_t nc = *capsegs ? *capsegs * 2 : 16;
+        uint64_t *v = realloc(*segs, nc * sizeof(*v));
+        if (v == NULL)
+          return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+        *segs = v;
+        *capsegs = nc;
+      }
+      (*segs)[(*nsegs)++] = rd64(r->name.data);
+    }
+  }
+  return ORDO_OK;
+}
+
+/* Under j->mu (or at open): ids and lids, read from the segments, become
+ * the sets, with the ops since the open on top. ORDO_OK, or
+ * ORDO_E_NOMEM (nothing changed; ids and lids are the caller's to clear). */
+static int gone_adopt(ordo_journal *j, ordo__idset *ids, ordo__idset *lids) {
+  if (ordo__idset_apply(ids, j->ids_log.v, j->ids_log.n) != 0 ||
+      ordo__idset_apply(lids, j->lids_log.v, j->lids_log.n) != 0)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  ordo__idset_clear(&j->gone_ids);
+  ordo__idset_clear(&j->gone_lids);
+  j->gone_ids = *ids;
+  j->gone_lids = *lids;
+  ordo__idset_init(ids);
+  ordo__idset_init(lids);
+  j->gone_loaded = 1;
+  j->gone_gen++; /* a load still out is stale */
+  return ORDO_OK;
+}
+
+/* Build the sets of the segments recs[0..n) and adopt them (under j->mu,
+ * or at open). */
+static int gone_build(ordo_journal *j, const ordo_storage_record *recs,
+                      size_t n) {
+  ordo__idset ids, lids;
+  uint64_t *segs = NULL;
+  size_t nsegs = 0, capsegs = 0, ops = 0;
+  int rc;
+  ordo__idset_init(&ids);
+  ordo__idset_init(&lids);
+  memcpy(ids.key, j->gone_ids.key, sizeof ids.key);
+  memcpy(lids.key, j->gone_lids.key, sizeof lids.key);
+  if ((rc = seg_apply(&ids, &lids, recs, n, &segs, &nsegs, &capsegs,
+                      &ops)) == ORDO_OK &&
+      (rc = gone_adopt(j, &ids, &lids)) == ORDO_OK) {
+    free(j->segs);
+    j->segs = segs;
+    j->nsegs = nsegs;
+    j->capsegs = capsegs;
+    j->seg_ops = ops;
+    segs = NULL;
+  }
+  free(segs);
+  ordo__idset_clear(&ids);
+  ordo__idset_clear(&lids);
+  return rc;
+}
+
+/* At open, before a replay: read the segments now. */
+static int gone_load_sync(ordo_journal *j) {
+  ordo_storage_req req;
+  int rc;
+  scan_req(&req, JOURNAL_SEG_CATEGORY, NULL, 0,
+           ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
+  if ((rc = storage_call(j->st, &req)) != ORDO_OK)
+    rc = ordo__set_last_error(rc, "journal: reading the forgotten ids: %s",
+                              req.message != NULL ? req.message
+                                                  : ordo_strerror(rc));
+  else
+    rc = gone_build(j, req.results, req.nresults);
+  ordo_storage_req_clear_output(&req);
+  return rc;
+}
+
+typedef struct jgload {
+  ordo_storage_req req;
+  ordo_journal *j;
+  unsigned gen;
+} jgload;
+
+static void gone_loaded_done(ordo_storage_req *req) {
+  jgload *g = (jgload *)req;
+  ordo_journal *j = g->j;
+  pthread_mutex_lock(&j->mu);
+  j->gone_loading = 0;
+  if (g->gen == j->gone_gen && !j->gone_loaded) {
+    int rc = req->status;
+    if (rc != ORDO_OK)
+      ordo__set_last_error(rc, "%s", req->message != NULL
+                                          ? req->message
+                                          : ordo_strerror(rc));
+    else
+      rc = gone_build(j, req->results, req->nresults);
+    /* A journal that cannot read them fails: the recovery reads them
+     * again (and refuses nothing it has not refused before). */
+    if (rc != ORDO_OK) {
+      char msg[512];
+      snprintf(msg, sizeof msg, "reading the forgotten ids: %s",
+               ordo_last_error_message());
+      journal_fail(j, rc == ORDO_E_NOMEM ? rc : ORDO_E_STORAGE, msg);
+    }
+  }
+  ordo_storage_req_clear_output(req);
+  free(g);
+  pthread_cond_broadcast(&j->idle_cv);
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* Under j->mu: read the segments behind whatever is out. */
+static void gone_load_start(ordo_journal *j) {
+  jgload *g;
+  if (j->gone_loaded || j->gone_loading)
+    return;
+  if ((g = calloc(1, sizeof(*g))) == NULL) {
+    journal_fail(j, ORDO_E_NOMEM, "reading the forgotten ids: out of memory");
+    return;
+  }
+  g->j = j;
+  g->gen = j->gone_gen;
+  scan_req(&g->req, JOURNAL_SEG_CATEGORY, NULL, 0,
+           ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
+  g->req.done = gone_loaded_done;
+  if (j->st->backend->submit(j->st, &g->req) != ORDO_OK) {
+    free(g);
+    journal_fail(j, ORDO_E_STORAGE, "the storage backend refused to read "
+                 "the forgotten ids");
+    return;
+  }
+  j->gone_loading = 1;
+}
+
+/* Under j->mu: wait until the sets hold every segment. ORDO_OK, or why
+ * they do not: the journal failed reading them (and did not recover), or
+ * the caller is on a runtime thread, where waiting could stall the
+ * storage thread that reads them. */
+static int gone_wait(ordo_journal *j) {
+  int rc;
+  if (j->gone_loaded)
+    return ORDO_OK;
+  if (ordo__on_runtime_thread())
+    return ordo__set_last_error(ORDO_E_STORAGE_BUSY, "journal: the ids of "
+                                "finished batches are still being read "
+                                "after the open; retry");
+  while (!j->gone_loaded && j->gone_loading && j->failed == ORDO_OK)
+    pthread_cond_wait(&j->idle_cv, &j->mu);
+  if (j->gone_loaded)
+    return ORDO_OK;
+  if ((rc = journal_check(j)) != ORDO_OK) /* recovers, which reads them */
+    return rc;
+  return j->gone_loaded ? ORDO_OK
+                        : ordo__set_last_error(ORDO_E_STORAGE, "journal: the "
+                                               "ids of finished batches "
+                                               "could not be read");
+}
+
+/* Under j->mu, building checkpoint E: its segment into w (ADD at sub
+ * *k, and the DELETEs of the segments a base voids), the logs moved into
+ * w. ORDO_OK (nothing added when nothing changed) or ORDO_E_NOMEM. */
+static int seg_write(ordo_journal *j, jwrite *w, uint64_t E, size_t *k) {
+  size_t live = j->gone_ids.n + j->gone_lids.n;
+  size_t logged = j->ids_log.n + j->lids_log.n;
+  int base = j->seg_base_due || j->nsegs >= SEG_MAX ||
+             (j->seg_ops + logged) * 8 > 2 * live * 8 + SEG_BASE_SLACK;
+  unsigned char *v;
+  uint64_t *a = NULL, *b = NULL;
+  size_t len, i;
+
+  if (!base && logged == 0)
+    return ORDO_OK;
+  if (base) {
+    if ((a = malloc((j->gone_ids.n + 1) * sizeof(*a))) == NULL ||
+        (b = malloc((j->gone_lids.n + 1) * sizeof(*b))) == NULL) {
+      free(a);
+      return ORDO_E_NOMEM;
+    }
+    ordo__idset_members(&j->gone_ids, a);
+    ordo__idset_members(&j->gone_lids, b);
+    v = ordo__idseg_encode(1, a, j->gone_ids.n, b, j->gone_lids.n, &len);
+    free(a);
+    free(b);
+  } else {
+    v = ordo__idseg_encode(0, j->ids_log.v, j->ids_log.n, j->lids_log.v,
+                           j->lids_log.n, &len);
+  }
+  if (v == NULL)
+    return ORDO_E_NOMEM;
+  for (i = 0; base && i < j->nsegs; i++, (*k)++) {
+    ordo_storage_req *d = &w->subs[*k];
+    be64(w->ck_names[*k], j->segs[i]);
+    d->opcode = ORDO_STORAGE_DELETE;
+    d->rec.category.data = (unsigned char *)JOURNAL_SEG_CATEGORY;
+    d->rec.category.len = strlen(JOURNAL_SEG_CATEGORY);
+    d->rec.name.data = w->ck_names[*k];
+    d->rec.name.len = 8;
+  }
+  be64(w->ck_names[*k], E);
+  w->values[*k] = v;
+  w->subs[*k].opcode = ORDO_STORAGE_ADD;
+  w->subs[*k].rec.category.data = (unsigned char *)JOURNAL_SEG_CATEGORY;
+  w->subs[*k].rec.category.len = strlen(JOURNAL_SEG_CATEGORY);
+  w->subs[*k].rec.name.data = w->ck_names[*k];
+  w->subs[*k].rec.name.len = 8;
+  w->subs[*k].rec.value.data = v;
+  w->subs[*k].rec.value.len = len;
+  (*k)++;
+  w->ck_ids = j->ids_log;
+  w->ck_lids = j->lids_log;
+  memset(&j->ids_log, 0, sizeof j->ids_log);
+  memset(&j->lids_log, 0, sizeof j->lids_log);
+  w->ck_seg = 1;
+  w->ck_base = base;
+  return ORDO_OK;
+}
+
+/* Under j->mu: checkpoint w is done. Its segment is on disk, or (failed)
+ * its ops go back in front of the logs, for the checkpoint after the
+ * recovery. */
+static void seg_written(ordo_journal *j, jwrite *w, int ok) {
+  if (!w->ck_seg)
+    return;
+  if (ok) {
+    if (w->ck_base) {
+      j->nsegs = 0;
+      j->seg_ops = 0;
+      j->seg_base_due = 0;
+    }
+    if (j->nsegs == j->capsegs) {
+      size_t nc = j->capsegs ? j->capsegs * 2 : 16;
+      uint64_t *v = realloc(j->segs, nc * sizeof(*v));
+      if (v == NULL) {
+        j->seg_base_due = 1; /* the list is short of one: start over */
+        return;
+      }
+      j->segs = v;
+      j->capsegs = nc;
+    }
+    j->segs[j->nsegs++] = w->ck_event;
+    j->seg_ops += w->ck_base ? j->gone_ids.n + j->gone_lids.n
+                             : w->ck_ids.n + w->ck_lids.n;
+    return;
+  }
+  if (ordo__idlog_append(&w->ck_ids, j->ids_log.v, j->ids_log.n) != 0 ||
+      ordo__idlog_append(&w->ck_lids, j->lids_log.v, j->lids_log.n) != 0) {
+    j->seg_base_due = 1; /* ops lost: the next one writes the sets whole */
+    return;
+  }
+  ordo__idlog_clear(&j->ids_log);
+  ordo__idlog_clear(&j->lids_log);
+  j->ids_log = w->ck_ids;
+  j->lids_log = w->ck_lids;
+  memset(&w->ck_ids, 0, sizeof w->ck_ids);
+  memset(&w->ck_lids, 0, sizeof w->ck_lids);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Checkpoints                                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -1080,24 +1423,26 @@ static unsigned char *record_value(json_t *ev, const void *payload,
  * A reopen must not replay the whole history: a checkpoint writes what a
  * replay needs, as it stands before event E, and a reopen reads it and
  * then only the records from E on. Its records (category "ck", names
- * E|part): part 0 a header (counters and policies of every service, the
- * latency histogram, the next seq), parts 1 and 2 the hash tables of the
- * forgotten ids and ledger ids as they are in memory (key and slots), then
- * one record per batch still in memory, in seq order, in the enq record's
- * form plus its state ("st"), digest ("dg"), and for a finished one kept
- * in memory (the batch that halted its service, or one journaled before
+ * E|part): part 0 a header (version 2; counters and policies of every
+ * service, the latency histogram, the next seq, the forgotten sets' hash
+ * keys), then one record per batch still in memory, in seq order, in the
+ * enq record's form plus its state ("st"), digest ("dg"), its finished
+ * deps ("dc" COMMITTED, "di" INVALID), and for a finished one kept in
+ * memory (the batch that halted its service, or one journaled before
  * records were tagged) its reason and "halts". Finished batches that may
  * go are forgotten by it (their records are on disk before it: it is
- * chained after them).
+ * chained after them). The forgotten sets go in a segment written with it
+ * (see "Forgotten-id segments"); version 1 had them whole as parts 1 and
+ * 2, and is still read.
  *
  * One storage transaction deletes the last checkpoint's records and adds
- * the new ones, so a crash leaves one of the two whole. It is written
- * through the chain like every record: if one before it failed, it fails
- * too, and the journal recovers from the checkpoint before it. Once it is
- * durable, the log below E is pruned of what nothing reads any more (the
- * untagged records: takes, policies, resumes, and records from before
- * tags), a page at a time behind the other writes; tagged records stay
- * for the status of finished batches.
+ * the new ones and its segment, so a crash leaves one of the two whole.
+ * It is written through the chain like every record: if one before it
+ * failed, it fails too, and the journal recovers from the checkpoint
+ * before it. Once it is durable, the log below E is pruned of what
+ * nothing reads any more (the untagged records: takes, policies, resumes,
+ * and records from before tags), a page at a time behind the other
+ * writes; tagged records stay for the status of finished batches.
  *
  * When: after checkpoint_records records or checkpoint_ms with any record
  * (at a take or an enqueue), and at a clean close (so that a restart reads
@@ -1205,14 +1550,8 @@ static int ck_batch(const ordo_queue_saved *b, void *ud) {
   size_t len, i;
   int fin = b->state == ORDO_QUEUE_COMMITTED || b->state == ORDO_QUEUE_INVALID;
 
-  if (fin && !b->halts && b->seq >= j->tagged_seq) {
-    if (ordo__idset_put(&j->gone_ids, b->id,
-                        b->state == ORDO_QUEUE_INVALID) != 0 ||
-        (b->ledger_id != NULL &&
-         ordo__idset_put(&j->gone_lids, b->ledger_id, 0) != 0))
-      return ORDO_E_NOMEM;
-    return ORDO_OK;
-  }
+  if (fin && !b->halts && b->seq >= j->tagged_seq)
+    return gone_put(j, b->id, b->ledger_id, b->state == ORDO_QUEUE_INVALID);
   rd = json_array();
   wr = json_array();
   for (i = 0; rd != NULL && wr != NULL && i < b->naddrs; i++) {
@@ -1249,30 +1588,40 @@ static int ck_batch(const ordo_queue_saved *b, void *ud) {
     json_object_set_new(ev, "halts", json_true());
   if (b->finish_ms != 0)
     json_object_set_new(ev, "tf", json_integer((json_int_t)b->finish_ms));
+  /* Its deps that have finished, by how: what a reopen that has not read
+   * the forgotten sets yet needs to load it (see "Forgotten-id
+   * segments"). */
+  for (i = 0; !fin && i < b->ndeps; i++) {
+    ordo_queue_state ds;
+    int f = -1;
+    if (ordo_queue_batch_status(j->q, b->deps[i], &ds, NULL) == ORDO_OK)
+      f = ds == ORDO_QUEUE_COMMITTED ? 0 : ds == ORDO_QUEUE_INVALID ? 1 : -1;
+    else
+      f = ordo__idset_get(&j->gone_ids, b->deps[i]);
+    if (f >= 0) {
+      const char *key = f ? "di" : "dc";
+      json_t *a = json_object_get(ev, key);
+      if (a == NULL && json_object_set_new(ev, key, a = json_array()) != 0)
+        a = NULL;
+      if (a == NULL ||
+          json_array_append_new(a, json_string(b->deps[i])) != 0) {
+        json_decref(ev);
+        return ORDO_E_NOMEM;
+      }
+    }
+  }
   v = record_value(ev, b->payload, b->payload_len, &len);
   json_decref(ev);
   if (v == NULL)
     return ORDO_E_NOMEM;
   c->nbatches++;
-  return ck_put(c, (uint32_t)(2 + c->nbatches), v, len);
-}
-
-/* An idset as a part: its key, then its slots as they are. */
-static unsigned char *ck_idset(const ordo__idset *s, size_t *len) {
-  unsigned char *v;
-  *len = sizeof s->key + s->cap * sizeof(*s->slots);
-  if ((v = malloc(*len)) == NULL)
-    return NULL;
-  memcpy(v, s->key, sizeof s->key);
-  if (s->cap > 0)
-    memcpy(v + sizeof s->key, s->slots, s->cap * sizeof(*s->slots));
-  return v;
+  return ck_put(c, (uint32_t)c->nbatches, v, len);
 }
 
 static json_t *ck_header(ordo_journal *j, ck_build *c) {
   const char **names;
   size_t n = ordo_queue_service_names(j->q, NULL, 0), i;
-  json_t *h, *svcs = json_array(), *lat = json_array();
+  json_t *h, *keys, *svcs = json_array(), *lat = json_array();
   if (svcs == NULL || lat == NULL ||
       (names = calloc(n > 0 ? n : 1, sizeof(*names))) == NULL) {
     json_decref(svcs);
@@ -1307,15 +1656,26 @@ static json_t *ck_header(ordo_journal *j, ck_build *c) {
     if (j->lat[i] != 0)
       (void)json_array_append_new(lat, json_pack("[I, I]", (json_int_t)i,
                                                  (json_int_t)j->lat[i]));
-  h = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
-                "v", 1, "E",
+  {
+    char ik[2 * sizeof j->gone_ids.key + 1], lk[2 * sizeof j->gone_lids.key + 1];
+    hex_of(j->gone_ids.key, sizeof j->gone_ids.key, ik);
+    hex_of(j->gone_lids.key, sizeof j->gone_lids.key, lk);
+    if ((keys = json_pack("{s:s, s:s}", "ids", ik, "lids", lk)) == NULL) {
+      json_decref(svcs);
+      json_decref(lat);
+      return NULL;
+    }
+  }
+  h = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+                "v", 2, "E",
                 (json_int_t)c->E, "next_seq",
                 (json_int_t)ordo_queue_next_seq(j->q), "tagged_seq",
                 (json_int_t)j->tagged_seq, "forgotten",
                 (json_int_t)j->forgotten, "nbatches",
                 (json_int_t)c->nbatches, "nlat", (json_int_t)j->nlat,
                 "exp_cursor", (json_int_t)j->exp_cursor, "expired",
-                (json_int_t)j->expired, "lat", lat, "services", svcs);
+                (json_int_t)j->expired, "lat", lat, "services", svcs,
+                "keys", keys);
   return h;
 }
 
@@ -1331,7 +1691,7 @@ static void ck_build_free(ck_build *c) {
 static int ck_due(ordo_journal *j) {
   uint64_t tail;
   if (j->ck_never || j->ck_pending || j->failed != ORDO_OK || j->recovering ||
-      j->st == NULL)
+      j->st == NULL || !j->gone_loaded)
     return 0;
   tail = j->next_event - (j->ck_event > 0 ? j->ck_event : 1);
   return tail >= j->ck_every_records ||
@@ -1349,7 +1709,7 @@ static int journal_checkpoint(ordo_journal *j) {
   jwrite *w;
   json_t *h;
   unsigned char *v;
-  size_t len, i, k;
+  size_t len, i, k, total;
   int rc;
 
   memset(&c, 0, sizeof c);
@@ -1357,14 +1717,12 @@ static int journal_checkpoint(ordo_journal *j) {
   c.E = j->next_event;
   j->ck_wall_ms = wall_ms(); /* tried: not again at once if it fails */
   journal_evict(j);
-  /* Parts 0-2 are put last (the header needs the count); reserve 3. */
-  for (i = 0; i < 3; i++)
-    if (ck_grow(&c) != ORDO_OK) {
-      ck_build_free(&c);
-      return ORDO_E_NOMEM;
-    } else {
-      c.n++;
-    }
+  /* Part 0 is put last (the header needs the count); reserve it. */
+  if (ck_grow(&c) != ORDO_OK) {
+    ck_build_free(&c);
+    return ORDO_E_NOMEM;
+  }
+  c.n++;
   if ((rc = ordo_queue_snapshot(j->q, ck_batch, &c)) != ORDO_OK) {
     ck_build_free(&c);
     return rc;
@@ -1374,11 +1732,7 @@ static int journal_checkpoint(ordo_journal *j) {
     c.n = 0;
     if ((h = ck_header(j, &c)) == NULL ||
         (v = record_value(h, NULL, 0, &len)) == NULL ||
-        ck_put(&c, 0, v, len) != ORDO_OK ||
-        (v = ck_idset(&j->gone_ids, &len)) == NULL ||
-        ck_put(&c, 1, v, len) != ORDO_OK ||
-        (v = ck_idset(&j->gone_lids, &len)) == NULL ||
-        ck_put(&c, 2, v, len) != ORDO_OK) {
+        ck_put(&c, 0, v, len) != ORDO_OK) {
       json_decref(h);
       c.n = n > c.n ? n : c.n;
       ck_build_free(&c);
@@ -1387,12 +1741,14 @@ static int journal_checkpoint(ordo_journal *j) {
     json_decref(h);
     c.n = n;
   }
-  /* The BATCH: the old checkpoint's records deleted, then the new ones. */
+  /* The BATCH: the old checkpoint's records deleted, then the new ones,
+   * then the segment of the forgotten sets (and the deletes a base
+   * voids). */
+  total = j->ck_parts + c.n + j->nsegs + 1;
   if ((w = calloc(1, sizeof(*w))) == NULL ||
-      (w->subs = calloc(j->ck_parts + c.n, sizeof(*w->subs))) == NULL ||
-      (w->ck_names = calloc(j->ck_parts + c.n, sizeof(*w->ck_names))) ==
-          NULL ||
-      (w->values = calloc(j->ck_parts + c.n, sizeof(*w->values))) == NULL) {
+      (w->subs = calloc(total, sizeof(*w->subs))) == NULL ||
+      (w->ck_names = calloc(total, sizeof(*w->ck_names))) == NULL ||
+      (w->values = calloc(total, sizeof(*w->values))) == NULL) {
     if (w != NULL) {
       free(w->subs);
       free(w->ck_names);
@@ -1416,6 +1772,13 @@ static int journal_checkpoint(ordo_journal *j) {
     w->subs[k].rec.name.data = w->ck_names[k];
     w->values[k] = c.values[i];
     c.values[i] = NULL;
+  }
+  if (seg_write(j, w, c.E, &k) != ORDO_OK) {
+    w->nsubs = k;
+    jwrite_free(w);
+    c.n = 0;
+    ck_build_free(&c);
+    return ORDO_E_NOMEM;
   }
   w->nsubs = k; /* jwrite_free frees values[0..k): the deletes' are NULL */
   w->j = j;
@@ -1636,11 +1999,13 @@ static void expire_deleted(ordo_storage_req *req) {
   ordo_journal *j = x->j;
   pthread_mutex_lock(&j->mu);
   if (req->status == ORDO_OK) {
+    /* Out of memory for the log: the id stays in the set (refused until
+     * a later pass finds it again), as its records are gone already. */
     for (size_t i = 0; i < x->nids; i++)
-      if (ordo__idset_del(&j->gone_ids, x->ids[i]))
+      if (ordo__idset_del_logged(&j->gone_ids, &j->ids_log, x->ids[i]) == 1)
         j->expired++;
     for (size_t i = 0; i < x->nlids; i++)
-      (void)ordo__idset_del(&j->gone_lids, x->lids[i]);
+      (void)ordo__idset_del_logged(&j->gone_lids, &j->lids_log, x->lids[i]);
     j->exp_cursor = x->next_cursor;
   }
   if (req->status != ORDO_OK || !x->more || j->closing) {
@@ -1797,7 +2162,7 @@ static void expire_start(ordo_journal *j) {
   jexpire *x;
   uint64_t now;
   if (j->expiring || j->closing || j->failed != ORDO_OK || j->recovering ||
-      j->st == NULL || j->gone_ids.n == 0)
+      j->st == NULL || !j->gone_loaded || j->gone_ids.n == 0)
     return;
   now = wall_ms();
   if (j->gone_ids.n <= j->ret_count && now - j->exp_wall_ms < EXPIRE_EVERY_MS)
@@ -1812,7 +2177,8 @@ static void expire_start(ordo_journal *j) {
 
 /* ---- reading a checkpoint back ----------------------------------------- */
 
-/* Restore an idset from its part (key, then cap slots). */
+/* A checkpoint of version 1 kept the sets whole, as parts 1 and 2 (the
+ * hash key, then the table's slots as they were): s becomes that. */
 static int ck_idset_load(ordo__idset *s, const ordo_storage_buf *v) {
   size_t cap;
   if (v->len < sizeof s->key || (v->len - sizeof s->key) % 8 != 0)
@@ -1822,16 +2188,32 @@ static int ck_idset_load(ordo__idset *s, const ordo_storage_buf *v) {
     return -1; /* a power of two, or 0 */
   ordo__idset_clear(s);
   memcpy(s->key, v->data, sizeof s->key);
-  if (cap == 0)
-    return 0;
-  if ((s->slots = malloc(cap * 8)) == NULL)
-    return -1;
-  memcpy(s->slots, v->data + sizeof s->key, cap * 8);
-  s->cap = cap;
-  for (size_t i = 0; i < cap; i++)
-    if (s->slots[i] != 0)
-      s->n++;
+  for (size_t i = 0; i < cap; i++) {
+    uint64_t op;
+    memcpy(&op, v->data + sizeof s->key + 8 * i, 8);
+    if (op != 0 && ordo__idset_apply(s, &op, 1) != 0)
+      return -1;
+  }
   return s->n * 4 <= cap * 3 ? 0 : -1;
+}
+
+/* The sets' hash keys from a checkpoint's header ({"ids","lids"}: hex):
+ * the segments hold members hashed under them. 0, or -1 when they are
+ * missing or bad, or differ from those of sets that have members (a
+ * recovery's sets have them already). */
+static int ck_keys(ordo_journal *j, json_t *keys) {
+  const char *ik = json_string_value(json_object_get(keys, "ids")),
+             *lk = json_string_value(json_object_get(keys, "lids"));
+  unsigned char ikb[sizeof j->gone_ids.key], lkb[sizeof j->gone_lids.key];
+  if (ik == NULL || lk == NULL || strlen(ik) != 2 * sizeof ikb ||
+      strlen(lk) != 2 * sizeof lkb || unhex(ik, ikb, sizeof ikb) != 0 ||
+      unhex(lk, lkb, sizeof lkb) != 0 ||
+      (j->gone_ids.n > 0 && memcmp(ikb, j->gone_ids.key, sizeof ikb) != 0) ||
+      (j->gone_lids.n > 0 && memcmp(lkb, j->gone_lids.key, sizeof lkb) != 0))
+    return -1;
+  memcpy(j->gone_ids.key, ikb, sizeof ikb);
+  memcpy(j->gone_lids.key, lkb, sizeof lkb);
+  return 0;
 }
 
 static int part_cmp(const void *a, const void *b) {
@@ -1874,6 +2256,22 @@ static int ck_load_batch(ordo_journal *j, const ordo_storage_record *r,
   }
   if (rc == ORDO_OK && st == NULL)
     rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: %s: no state", sp.id);
+  /* Its finished deps, until the sets hold every segment (they are in
+   * them): not logged, as they are on disk already. */
+  for (int f = 0; f < 2 && rc == ORDO_OK && !j->gone_loaded; f++) {
+    json_t *a = json_object_get(ev, f ? "di" : "dc"), *d;
+    size_t k;
+    json_array_foreach(a, k, d) {
+      if (!json_is_string(d))
+        rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: %s: a bad "
+                                  "finished dep", sp.id);
+      else if (ordo__idset_put(&j->gone_ids, json_string_value(d),
+                               (unsigned)f) != 0)
+        rc = ORDO_E_NOMEM;
+      if (rc != ORDO_OK)
+        break;
+    }
+  }
   if (rc == ORDO_OK && (strcmp(st, "COMMITTED") == 0 ||
                         strcmp(st, "INVALID") == 0)) {
     ordo_queue_state fs = st[0] == 'C' ? ORDO_QUEUE_COMMITTED
@@ -1883,9 +2281,7 @@ static int ck_load_batch(ordo_journal *j, const ordo_storage_record *r,
     if (rc == ORDO_E_EXISTS) {
       /* A later batch named it as a dep before it was enqueued: known by
        * its hash, as any batch that went. */
-      rc = ordo__idset_put(&j->gone_ids, sp.id, fs == ORDO_QUEUE_INVALID) != 0
-               ? ORDO_E_NOMEM
-               : ORDO_OK;
+      rc = gone_put(j, sp.id, NULL, fs == ORDO_QUEUE_INVALID);
     } else if (rc == ORDO_OK &&
                (json_is_integer(json_object_get(ev, "tf")) &&
                 (rc = ordo_queue_set_finish_time(
@@ -1929,10 +2325,10 @@ static int ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
                    uint32_t *parts) {
   ordo_storage_record **v = NULL;
   char **halts = NULL;
-  size_t nv = 0, i, nhalts = 0, caphalts = 0;
+  size_t nv = 0, i, nhalts = 0, caphalts = 0, first;
   uint64_t best = 0;
   json_t *h = NULL, *a;
-  int rc = ORDO_OK;
+  int rc = ORDO_OK, version = 0;
 
   *E = 0;
   *parts = 0;
@@ -1958,20 +2354,35 @@ static int ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
                                 "missing", (unsigned long long)best, i);
       goto out;
     }
-  if (nv < 3 || (h = json_loadb((const char *)v[0]->value.data,
-                                v[0]->value.len, 0, NULL)) == NULL ||
-      json_integer_value(json_object_get(h, "v")) != 1 ||
+  /* Version 1 had the forgotten sets whole in parts 1 and 2; version 2
+   * has them in segments, its batches from part 1 on. */
+  if (nv >= 1 && (h = json_loadb((const char *)v[0]->value.data,
+                                 v[0]->value.len, 0, NULL)) != NULL)
+    version = (int)json_integer_value(json_object_get(h, "v"));
+  first = version == 1 ? 3 : 1;
+  if (h == NULL || (version != 1 && version != 2) || nv < first ||
       (uint64_t)json_integer_value(json_object_get(h, "E")) != best ||
-      (size_t)json_integer_value(json_object_get(h, "nbatches")) + 3 != nv) {
+      (size_t)json_integer_value(json_object_get(h, "nbatches")) + first !=
+          nv) {
     rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad header or "
                               "a part too many or too few",
                               (unsigned long long)best);
     goto out;
   }
-  if (ck_idset_load(&j->gone_ids, &v[1]->value) != 0 ||
-      ck_idset_load(&j->gone_lids, &v[2]->value) != 0) {
-    rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad id table",
-                              (unsigned long long)best);
+  if (version == 1) {
+    if (ck_idset_load(&j->gone_ids, &v[1]->value) != 0 ||
+        ck_idset_load(&j->gone_lids, &v[2]->value) != 0) {
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad id "
+                                "table", (unsigned long long)best);
+      goto out;
+    }
+    /* Whole now, and no segment on disk yet: the next checkpoint writes
+     * a base. */
+    j->gone_loaded = 1;
+    j->seg_base_due = 1;
+  } else if (ck_keys(j, json_object_get(h, "keys")) != 0) {
+    rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: bad or missing "
+                              "hash keys", (unsigned long long)best);
     goto out;
   }
   json_array_foreach(json_object_get(h, "services"), i, a) {
@@ -2009,7 +2420,7 @@ static int ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
       (uint64_t)json_integer_value(json_object_get(h, "exp_cursor"));
   j->expired =
       (unsigned long long)json_integer_value(json_object_get(h, "expired"));
-  for (i = 3; i < nv && rc == ORDO_OK; i++)
+  for (i = first; i < nv && rc == ORDO_OK; i++)
     rc = ck_load_batch(j, v[i], subs, nsubs, capsubs, &halts, &nhalts,
                        &caphalts);
   for (i = 0; i < nhalts && rc == ORDO_OK; i++)
@@ -2348,6 +2759,15 @@ static int journal_replay(ordo_journal *j) {
     ordo_storage_req_clear_output(&req);
     return rc;
   }
+  /* Records to replay: their enqueues ask the forgotten sets. */
+  if (!j->gone_loaded && (req.nresults > 0 || E == 0) &&
+      (rc = gone_load_sync(j)) != ORDO_OK) {
+    ordo_storage_req_clear_output(&req);
+    for (i = 0; i < nsubs; i++)
+      free(subs[i]);
+    free(subs);
+    return rc;
+  }
   for (i = 0; i < req.nresults; i++) {
     const ordo_storage_record *r = &req.results[i];
     uint64_t ev;
@@ -2418,10 +2838,11 @@ static int journal_replay(ordo_journal *j) {
  */
 
 typedef struct jrecovery {
-  ordo_storage_req req; /* first: the BATCH of two SCANs (the checkpoint,
-                           the log after it), then the BATCH of deletes */
+  ordo_storage_req req; /* first: the BATCH of three SCANs (the checkpoint,
+                           the log after it, the segments of the forgotten
+                           sets), then the BATCH of deletes */
   ordo_journal *j;
-  ordo_storage_req scans[2];
+  ordo_storage_req scans[3];
   ordo_storage_buf from;
   unsigned char fromname[8];
   ordo_storage_query tailq;
@@ -2429,6 +2850,8 @@ typedef struct jrecovery {
   size_t nrecs;
   ordo_storage_record *ckrecs; /* the checkpoint's records */
   size_t nckrecs;
+  ordo_storage_record *segrecs; /* the segments */
+  size_t nsegrecs;
   ordo_storage_req *dels;
   size_t ndels;
 } jrecovery;
@@ -2437,6 +2860,9 @@ static void recovery_free(jrecovery *r) {
   for (size_t i = 0; i < r->nrecs; i++)
     ordo_storage_record_clear(&r->recs[i]);
   free(r->recs);
+  for (size_t i = 0; i < r->nsegrecs; i++)
+    ordo_storage_record_clear(&r->segrecs[i]);
+  free(r->segrecs);
   for (size_t i = 0; i < r->nckrecs; i++)
     ordo_storage_record_clear(&r->ckrecs[i]);
   free(r->ckrecs);
@@ -2462,10 +2888,23 @@ static void recovery_failed(ordo_journal *j, jrecovery *r) {
   pthread_cond_broadcast(&j->idle_cv);
 }
 
+/* The removals of old applied to s again and logged in log (out of
+ * memory: those left stay in s, as ids refused a while longer). */
+static void gone_redo_dels(ordo__idset *s, ordo__idlog *log,
+                           const ordo__idlog *old) {
+  for (size_t i = 0; i < old->n; i++)
+    if ((old->v[i] & ORDO__IDLOG_DEL) &&
+        (ordo__idlog_append(log, &old->v[i], 1) != 0 ||
+         ordo__idset_apply(s, &old->v[i], 1) != 0))
+      return;
+}
+
 /* Under j->mu: the log is r->recs less what is at or after fail_event
  * (deleted): rebuild memory from it, then redo the lost notes. */
 static void recovery_finish(ordo_journal *j, jrecovery *r) {
   ordo__idset gone_ids, gone_lids;
+  ordo__idlog ids_log = j->ids_log, lids_log = j->lids_log;
+  int was_loaded = j->gone_loaded;
   unsigned long long lat[256], nlat = j->nlat;
   ordo_queue *old = j->q, *nq = NULL, **olds;
   char **subs = NULL, **redo;
@@ -2485,12 +2924,18 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
   memset(j->lat, 0, sizeof j->lat);
   j->nlat = 0;
   /* The new queue has every batch of the log: nothing is forgotten in it
-   * yet, and what the replay finishes is durable. The old queue's sets
-   * are kept aside until the replay has worked. */
+   * yet, and what the replay finishes is durable. The sets are read
+   * again from the segments (as at an open with records to replay); the
+   * old ones and their logs are kept aside until the replay has worked. */
   gone_ids = j->gone_ids;
   gone_lids = j->gone_lids;
   ordo__idset_init(&j->gone_ids);
   ordo__idset_init(&j->gone_lids);
+  memcpy(j->gone_ids.key, gone_ids.key, sizeof gone_ids.key);
+  memcpy(j->gone_lids.key, gone_lids.key, sizeof gone_lids.key);
+  memset(&j->ids_log, 0, sizeof j->ids_log);
+  memset(&j->lids_log, 0, sizeof j->lids_log);
+  j->gone_loaded = 0;
   strlist_free(&j->evict, &j->nevict, &j->capevict);
   strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
   j->replaying = 1;
@@ -2500,6 +2945,8 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
     rc = ck_load(j, r->ckrecs, r->nckrecs, &subs, &nsubs, &capsubs, &E,
                  &parts);
     last = E > 0 ? E - 1 : 0;
+    if (rc == ORDO_OK && !j->gone_loaded)
+      rc = gone_build(j, r->segrecs, r->nsegrecs);
   }
   for (i = 0; i < r->nrecs && rc == ORDO_OK; i++) {
     uint64_t ev = rd64(r->recs[i].name.data);
@@ -2518,6 +2965,11 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
     ordo__idset_clear(&j->gone_lids);
     j->gone_ids = gone_ids;
     j->gone_lids = gone_lids;
+    ordo__idlog_clear(&j->ids_log);
+    ordo__idlog_clear(&j->lids_log);
+    j->ids_log = ids_log;
+    j->lids_log = lids_log;
+    j->gone_loaded = was_loaded;
     strlist_free(&j->evict, &j->nevict, &j->capevict);
     j->q = old;
     ordo_queue_free(nq);
@@ -2528,6 +2980,14 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
   }
   ordo__idset_clear(&gone_ids);
   ordo__idset_clear(&gone_lids);
+  /* What retention removed since the checkpoint is not in the log any
+   * more, so the replay brings none of it back; the segments still have
+   * it: remove it again (the rest of the old logs the replay made
+   * anew). */
+  gone_redo_dels(&j->gone_ids, &j->ids_log, &ids_log);
+  gone_redo_dels(&j->gone_lids, &j->lids_log, &lids_log);
+  ordo__idlog_clear(&ids_log);
+  ordo__idlog_clear(&lids_log);
   j->old_q[j->nold_q++] = old;
   j->next_event = last + 1;
   j->failed = ORDO_OK;
@@ -2600,6 +3060,7 @@ static void recovery_scanned(ordo_storage_req *req) {
   }
   r->ckrecs = take_results(&r->scans[0], &r->nckrecs);
   r->recs = take_results(&r->scans[1], &r->nrecs);
+  r->segrecs = take_results(&r->scans[2], &r->nsegrecs);
   ordo_storage_req_clear_output(req);
   for (i = 0; i < r->nrecs; i++) {
     if (r->recs[i].name.len != 8) {
@@ -2643,9 +3104,11 @@ static void start_recovery(ordo_journal *j) {
            ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
   scan_req(&r->scans[1], JOURNAL_CATEGORY, &r->tailq, 0,
            ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
+  scan_req(&r->scans[2], JOURNAL_SEG_CATEGORY, NULL, 0,
+           ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
   r->req.opcode = ORDO_STORAGE_BATCH;
   r->req.batch = r->scans;
-  r->req.nbatch = 2;
+  r->req.nbatch = 3;
   r->req.done = recovery_scanned;
   r->req.flags = ORDO_STORAGE_REQ_CHAIN_RESET; /* every record is back */
   j->recovering = 1;
@@ -2661,7 +3124,8 @@ static void start_recovery(ordo_journal *j) {
 static void recovery_before_close(ordo_journal *j) {
   pthread_mutex_lock(&j->mu);
   j->closing = 1; /* a prune or an expiry stops at its next page */
-  while (j->recovering || j->outstanding > 0 || j->pruning || j->expiring)
+  while (j->recovering || j->outstanding > 0 || j->pruning || j->expiring ||
+         j->gone_loading)
     pthread_cond_wait(&j->idle_cv, &j->mu);
   if (j->failed != ORDO_OK) {
     start_recovery(j);
@@ -2687,6 +3151,9 @@ static void journal_free(ordo_journal *j) {
   ordo_queue_free(j->q);
   ordo__idset_clear(&j->gone_ids);
   ordo__idset_clear(&j->gone_lids);
+  ordo__idlog_clear(&j->ids_log);
+  ordo__idlog_clear(&j->lids_log);
+  free(j->segs);
   strlist_free(&j->evict, &j->nevict, &j->capevict);
   strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
   for (size_t i = 0; i < j->nold_q; i++)
@@ -2934,7 +3401,9 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
       return rc;
     }
   }
-  flags = opt->no_group_commit ? ORDO_STORAGE_NO_GROUP_COMMIT : 0;
+  /* A restart reads the WAL instead of waiting for its copy at close. */
+  flags = ORDO_STORAGE_KEEP_WAL |
+          (opt->no_group_commit ? ORDO_STORAGE_NO_GROUP_COMMIT : 0);
   rc = be->open(be, ctx, path, flags, &j->st, &errmsg);
   if (rc == ORDO_E_WALLET_NOT_FOUND && opt->create) {
     free(errmsg);
@@ -2972,6 +3441,9 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     return ordo__set_last_error(rc, "journal %s: the context is shutting "
                                 "down", path);
   }
+  pthread_mutex_lock(&j->mu);
+  gone_load_start(j); /* after a clean close: read behind the open */
+  pthread_mutex_unlock(&j->mu);
   *out = j;
   return ORDO_OK;
 }
@@ -2987,9 +3459,10 @@ int ordo_journal_close(ordo_journal *j) {
     /* A clean close leaves a checkpoint of everything: the next open
      * reads it alone. */
     pthread_mutex_lock(&j->mu);
-    while (j->recovering || j->outstanding > 0)
+    while (j->recovering || j->outstanding > 0 || j->gone_loading)
       pthread_cond_wait(&j->idle_cv, &j->mu);
     if (!j->ck_never && j->failed == ORDO_OK && !j->ck_pending &&
+        j->gone_loaded &&
         j->next_event > (j->ck_event > 0 ? j->ck_event : 1))
       (void)journal_checkpoint(j);
     j->closing = 1;
@@ -3295,6 +3768,11 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
   {
     size_t ngone = 0;
     pthread_mutex_lock(&j->mu);
+    if ((rc = gone_wait(j)) != ORDO_OK) {
+      pthread_mutex_unlock(&j->mu);
+      jwrite_settle(w, rc, ordo_last_error_message());
+      goto out;
+    }
     for (i = 0; i < n; i++)
       if (ordo__idset_get(&j->gone_ids, specs[i].id) >= 0 &&
           !in_memory(j, specs[i].id))
@@ -3618,7 +4096,7 @@ int ordo_journal_expire(ordo_journal *j, uint64_t now_ms, size_t *expired) {
   if (j == NULL)
     return ordo__set_last_error(ORDO_E_INVAL, "expire: NULL journal");
   pthread_mutex_lock(&j->mu);
-  if ((rc = journal_check(j)) == ORDO_OK)
+  if ((rc = journal_check(j)) == ORDO_OK && (rc = gone_wait(j)) == ORDO_OK)
     rc = expire_locked(j, now_ms != 0 ? now_ms : wall_ms(), expired);
   pthread_mutex_unlock(&j->mu);
   return rc;
@@ -3642,7 +4120,7 @@ ordo_op *ordo_journal_cancel(ordo_journal *j, const char *id) {
     return op;
   }
   pthread_mutex_lock(&j->mu);
-  if ((rc = journal_check(j)) == ORDO_OK &&
+  if ((rc = journal_check(j)) == ORDO_OK && (rc = gone_wait(j)) == ORDO_OK &&
       (rc = status_locked(j, id, &st, NULL)) == ORDO_OK &&
       st == ORDO_QUEUE_UNKNOWN)
     rc = ordo__set_last_error(ORDO_E_STATE, "cancel %s: the batch is UNKNOWN: "
@@ -3766,8 +4244,11 @@ int ordo_journal_payload(ordo_journal *j, const char *id,
     return rc;
   /* Not in memory, or without its payload: its enq record has it. */
   pthread_mutex_lock(&j->mu);
+  rc = gone_wait(j);
   flags = ordo__idset_get(&j->gone_ids, id);
   pthread_mutex_unlock(&j->mu);
+  if (rc != ORDO_OK)
+    return rc;
   d.want_payload = 1;
   if ((rc = disk_lookup(j, id, flags < 0 ? 0 : flags, &d)) != ORDO_OK)
     return rc;
@@ -3889,11 +4370,18 @@ int ordo_journal_batch_status(ordo_journal *j, const char *id,
     if (reason != NULL && why != NULL && (*reason = jstrdup(why)) == NULL)
       rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
   } else {
-    int flags = ordo__idset_get(&j->gone_ids, id);
+    int flags, nf = rc;
     jdisk d = {0};
+    if ((rc = gone_wait(j)) != ORDO_OK) {
+      pthread_mutex_unlock(&j->mu);
+      return rc;
+    }
+    flags = ordo__idset_get(&j->gone_ids, id);
     pthread_mutex_unlock(&j->mu);
-    if (flags < 0 || (rc = disk_lookup(j, id, flags, &d)) != ORDO_OK)
-      return flags < 0 ? rc : ordo_last_error();
+    if (flags < 0)
+      return nf; /* its message is set still: gone_wait set none */
+    if ((rc = disk_lookup(j, id, flags, &d)) != ORDO_OK)
+      return ordo_last_error();
     if (state != NULL)
       *state = d.state;
     if (seq != NULL)
@@ -3929,10 +4417,14 @@ char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
   }
   pthread_mutex_lock(&j->mu);
   if (status_locked(j, id, &st, &why) != ORDO_OK) {
-    int flags = ordo__idset_get(&j->gone_ids, id), rc;
+    int flags = -1, rc;
     jdisk d = {0};
+    /* On ORDO_OK gone_wait sets no error: the status's stays. */
+    if ((rc = gone_wait(j)) == ORDO_OK)
+      flags = ordo__idset_get(&j->gone_ids, id);
     pthread_mutex_unlock(&j->mu);
-    if (flags < 0 || (rc = disk_lookup(j, id, flags, &d)) != ORDO_OK)
+    if (rc != ORDO_OK || flags < 0 ||
+        (rc = disk_lookup(j, id, flags, &d)) != ORDO_OK)
       return NULL; /* ORDO_E_NOT_FOUND, set */
     o = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "service", d.service,
                   "seq", (json_int_t)d.seq, "state",
@@ -4035,6 +4527,10 @@ char *ordo_journal_totals_json(ordo_journal *j) {
     return NULL;
   }
   pthread_mutex_lock(&j->mu);
+  /* "retained" counts the sets: whole once read after an open (on a
+   * runtime thread, which must not wait, as they are). */
+  if (!j->gone_loaded && !ordo__on_runtime_thread())
+    (void)gone_wait(j);
   ordo_queue_get_totals(j->q, &t);
   o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued",
                 (json_int_t)t.queued, "waiting", (json_int_t)t.waiting,
@@ -4057,6 +4553,9 @@ char *ordo_journal_totals_json(ordo_journal *j) {
                         json_integer((json_int_t)j->gone_ids.n));
   if (o != NULL)
     json_object_set_new(o, "expired", json_integer((json_int_t)j->expired));
+  if (o != NULL)
+    json_object_set_new(o, "id_segments",
+                        json_integer((json_int_t)j->nsegs));
   if (o != NULL)
     json_object_set_new(o, "checkpoints",
                         json_integer((json_int_t)j->checkpoints));
