@@ -342,6 +342,102 @@ static int soak_fresh(soak *s, const char *path, const unsigned long long *ks,
   return rc;
 }
 
+/* ---- throughput around checkpoints ------------------------------------- */
+
+/* Throughput around checkpoints is compared over windows of
+ * SOAK_CK_WINDOW_MS of work (rounds in order, restarts left out), what a
+ * monitor sampling batches/s would show: the windows in which a
+ * checkpoint became durable against the others. A checkpoint stops the
+ * queue for a few ms (its snapshot under the journal's lock, its write
+ * ahead of the next records), so over a window as short as the
+ * checkpoint itself the ratio is near 0 whatever it costs; the stall of
+ * each is reported too. */
+#define SOAK_CK_WINDOW_MS 100
+
+typedef struct soak_rounds {
+  uint64_t *ns;           /* each round's time */
+  unsigned *batches;      /* the batches it finished */
+  unsigned long long *ck; /* the journal's checkpoints after it */
+  unsigned char *reopened; /* the first round after a reopen */
+  size_t n, cap;
+  int reopen;             /* the next round is the first after one */
+} soak_rounds;
+
+/* The journal's "checkpoints" counter (since it was opened). */
+static unsigned long long soak_checkpoints(ordo_journal *j) {
+  char *t = ordo_journal_totals_json(j);
+  const char *p = t != NULL ? strstr(t, "\"checkpoints\":") : NULL;
+  unsigned long long v = p != NULL ? strtoull(p + 14, NULL, 10) : 0;
+  free(t);
+  return v;
+}
+
+static int soak_round_note(soak_rounds *r, uint64_t ns, unsigned long long n,
+                           unsigned long long ck) {
+  if (r->n == r->cap) {
+    size_t nc = r->cap ? r->cap * 2 : 4096;
+    uint64_t *a = realloc(r->ns, nc * sizeof *a);
+    unsigned *b = a != NULL ? realloc(r->batches, nc * sizeof *b) : NULL;
+    unsigned long long *c = b != NULL ? realloc(r->ck, nc * sizeof *c) : NULL;
+    unsigned char *d = c != NULL ? realloc(r->reopened, nc) : NULL;
+    if (a != NULL)
+      r->ns = a;
+    if (b != NULL)
+      r->batches = b;
+    if (c != NULL)
+      r->ck = c;
+    if (d == NULL) {
+      bench_error("soak: out of memory");
+      return ORDO_E_NOMEM;
+    }
+    r->reopened = d;
+    r->cap = nc;
+  }
+  r->ns[r->n] = ns;
+  r->batches[r->n] = (unsigned)n;
+  r->ck[r->n] = ck;
+  r->reopened[r->n] = (unsigned char)r->reopen;
+  r->reopen = 0;
+  r->n++;
+  return ORDO_OK;
+}
+
+/* Batches/s over the windows with a checkpoint and over the others (a
+ * window with the first round after a reopen, which waits for the
+ * forgotten ids, in neither); the number of checkpoints and, in *stall_ms,
+ * the longest round that saw one become durable. */
+static size_t soak_checkpoint_rates(const soak_rounds *r, double *ck_per_s,
+                                    double *between_per_s, double *stall_ms) {
+  double t[2] = {0, 0}, b[2] = {0, 0}, wt = 0, wb = 0;
+  int wck = 0, wskip = 0;
+  size_t nck = 0;
+
+  *ck_per_s = *between_per_s = *stall_ms = 0;
+  for (size_t i = 0; i < r->n; i++) {
+    if (r->reopened[i]) {
+      wskip = 1;
+    } else if (i > 0 && r->ck[i] != r->ck[i - 1]) {
+      nck += (size_t)(r->ck[i] - r->ck[i - 1]);
+      wck = 1;
+      if ((double)r->ns[i] / 1e6 > *stall_ms)
+        *stall_ms = (double)r->ns[i] / 1e6;
+    }
+    wt += (double)r->ns[i] / 1e9;
+    wb += r->batches[i];
+    if (wt * 1000 >= SOAK_CK_WINDOW_MS || i + 1 == r->n) {
+      if (!wskip) {
+        t[wck] += wt;
+        b[wck] += wb;
+      }
+      wt = wb = 0;
+      wck = wskip = 0;
+    }
+  }
+  *ck_per_s = t[1] > 0 ? b[1] / t[1] : 0;
+  *between_per_s = t[0] > 0 ? b[0] / t[0] : 0;
+  return nck;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Output                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -552,7 +648,10 @@ static int soak_run(const bench_opts *opts, json_t **out) {
   unsigned long long last_done = 0;
   ordo_config cfg;
   soak s;
+  soak_rounds rounds;
   int rc = ORDO_E_SYSTEM, cli = ORDO_CLI_FAIL;
+
+  memset(&rounds, 0, sizeof rounds);
 
   if (opts->plot != NULL && !soak_have_gnuplot()) {
     bench_error("%s", soak_no_gnuplot);
@@ -614,7 +713,12 @@ static int soak_run(const bench_opts *opts, json_t **out) {
   }
   t0 = last_t = bench_now_ns();
   while (nrows < nmarks) {
+    uint64_t rt = bench_now_ns();
+    unsigned long long before = s.done;
     if ((rc = soak_round(&s)) != ORDO_OK)
+      goto out;
+    if ((rc = soak_round_note(&rounds, bench_now_ns() - rt, s.done - before,
+                              soak_checkpoints(s.j))) != ORDO_OK)
       goto out;
     if (s.enqueued < marks[nrows])
       continue;
@@ -650,6 +754,7 @@ static int soak_run(const bench_opts *opts, json_t **out) {
         if ((rc = soak_restart(&s, s.path, r)) != ORDO_OK)
           goto out;
         paused += bench_now_ns() - p0;
+        rounds.reopen = 1;
       }
       if (!opts->json)
         soak_print_row(r);
@@ -661,6 +766,9 @@ static int soak_run(const bench_opts *opts, json_t **out) {
     double per_s = work > 0 ? (double)s.done / work : 0;
     unsigned long long done = s.done, invalid = s.invalid;
     const soak_row *r10k = &rows[first], *last = &rows[nrows - 1];
+    double ck_per_s = 0, between_per_s = 0, stall_ms = 0;
+    size_t nck = soak_checkpoint_rates(&rounds, &ck_per_s, &between_per_s,
+                                       &stall_ms);
 
     rc = ordo_journal_close(s.j);
     s.j = NULL;
@@ -682,6 +790,10 @@ static int soak_run(const bench_opts *opts, json_t **out) {
              "%.1f   batches_per_s: %.0f\n",
              last->restart_s, fresh_row.restart_s, r10k->rss_mib, last->rss_mib,
              last->journal_mib, per_s);
+      printf("checkpoints: %zu; batches/s over %d ms windows with one: %.0f, "
+             "without: %.0f (%.2fx); the longest round with one: %.1f ms\n",
+             nck, SOAK_CK_WINDOW_MS, ck_per_s, between_per_s,
+             between_per_s > 0 ? ck_per_s / between_per_s : 0, stall_ms);
     }
     json_t *o = json_object(), *series = json_array();
     int err = o == NULL || series == NULL;
@@ -706,6 +818,14 @@ static int soak_run(const bench_opts *opts, json_t **out) {
     err |= bench_json_num(o, "journal_mib_fresh", fresh_row.journal_mib, 2);
     err |= bench_json_num(o, "cores", (double)bench_cores(), 0);
     err |= bench_json_num(o, "retention_count", (double)s.retention, 0);
+    err |= bench_json_num(o, "checkpoints", (double)nck, 0);
+    err |= bench_json_num(o, "batches_per_s_checkpoint", ck_per_s, 1);
+    err |= bench_json_num(o, "batches_per_s_between", between_per_s, 1);
+    err |= bench_json_num(
+        o, "checkpoint_ratio",
+        between_per_s > 0 ? ck_per_s / between_per_s : 0, 3);
+    err |= bench_json_num(o, "checkpoint_window_ms", SOAK_CK_WINDOW_MS, 0);
+    err |= bench_json_num(o, "checkpoint_stall_ms_max", stall_ms, 2);
     err |= json_object_set_new(o, "series", series) != 0;
     if (err) {
       json_decref(o);
@@ -733,6 +853,10 @@ out:
     *out = NULL;
   }
   free(fresh_ks);
+  free(rounds.ns);
+  free(rounds.batches);
+  free(rounds.ck);
+  free(rounds.reopened);
   free(s.finished);
   free(s.in_flight);
   free(s.items);

@@ -10,6 +10,8 @@
  * FIRST"), so the child is a fresh process with its own runtime.
  */
 #include "ordo.h"
+#include "queue/idset.h"
+#include "queue/jsonw.h"
 #include "queue/queue.h"
 #include "runtime/runtime.h"
 #include "storage/storage.h"
@@ -682,7 +684,8 @@ static void test_checkpoint_prunes(void **unused) {
   assert_int_equal(ordo_journal_close(j), ORDO_OK);
   /* Below the last checkpoint only tagged records stay (an enq, and for a
    * finished batch its fin): no take record. */
-  assert_true(count_records("ck") >= 3);
+  /* The checkpoint: a header and a part holding its batches. */
+  assert_int_equal(count_records("ck"), 2);
   assert_true(count_records("ev") < events);
   assert_true(count_records("ev") <= 2 * 300);
 
@@ -915,6 +918,119 @@ static void test_checkpoint_v1(void **unused) {
                        buf, ck_v1_parts(buf, table, sizeof table - 8)),
                    ORDO_E_QUEUE);
   assert_non_null(strstr(ordo_last_error_message(), "id table"));
+}
+
+/* The checkpoint's JSON writer: what it writes jansson reads back as the
+ * same strings (quotes, backslashes, control characters, NUL, UTF-8 of
+ * every length), and a string that is not UTF-8 is refused. */
+static void test_jsonw(void **unused) {
+  (void)unused;
+  static const char *const good[] = {
+      "", "plain", "q\"uo\\te", "tab\tnl\ncr\r", "\x01\x1f\x7f",
+      "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"};
+  static const char *const bad[] = {
+      "\x80", "\xc0\x80", "\xc3", "\xe2\x82", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+      "\xf5\x80\x80\x80", "ok\xff"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    ordo__jsonw w = {0};
+    json_error_t err;
+    json_t *v;
+    ordo__jsonw_raw(&w, "[", 1);
+    ordo__jsonw_cstr(&w, good[i]);
+    ordo__jsonw_raw(&w, ",", 1);
+    ordo__jsonw_str(&w, "a\0b", 3); /* a NUL inside */
+    ordo__jsonw_raw(&w, ",", 1);
+    ordo__jsonw_uint(&w, UINT64_C(9223372036854775807));
+    ordo__jsonw_raw(&w, "]", 1);
+    assert_int_equal(w.err, ORDO_OK);
+    v = json_loadb((const char *)w.buf, w.len, JSON_ALLOW_NUL, &err);
+    assert_non_null(v);
+    assert_string_equal(json_string_value(json_array_get(v, 0)), good[i]);
+    assert_int_equal(json_string_length(json_array_get(v, 1)), 3);
+    assert_memory_equal(json_string_value(json_array_get(v, 1)), "a\0b", 3);
+    assert_true(json_integer_value(json_array_get(v, 2)) ==
+                INT64_C(9223372036854775807));
+    json_decref(v);
+    free(w.buf);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ordo__jsonw w = {0};
+    ordo__jsonw_cstr(&w, bad[i]);
+    assert_int_equal(w.err, ORDO_E_INVAL);
+    ordo__jsonw_cstr(&w, "later calls do nothing");
+    assert_int_equal(w.err, ORDO_E_INVAL);
+    free(w.buf);
+  }
+}
+
+/* The forgotten sets' segments: ops logged as they happen and applied in
+ * order give the same set (a removal, a re-add, a flag that changes), a
+ * base segment replaces what came before, and a damaged one is refused
+ * whole. */
+static void test_idset_segments(void **unused) {
+  (void)unused;
+  ordo__idset a, b, ra, rb;
+  ordo__idlog la = {0}, lb = {0};
+  unsigned char *v;
+  uint64_t *m;
+  size_t len;
+  char id[32];
+
+  ordo__idset_init(&a);
+  ordo__idset_init(&b);
+  for (int i = 0; i < 5000; i++) {
+    snprintf(id, sizeof id, "id-%d", i);
+    assert_int_equal(ordo__idset_put_logged(&a, &la, id, i % 7 == 0), 0);
+    if (i % 3 == 0) {
+      snprintf(id, sizeof id, "lid-%d", i);
+      assert_int_equal(ordo__idset_put_logged(&b, &lb, id, 0), 0);
+    }
+  }
+  for (int i = 0; i < 5000; i += 5) {
+    snprintf(id, sizeof id, "id-%d", i);
+    assert_int_equal(ordo__idset_del_logged(&a, &la, id), 1);
+  }
+  assert_int_equal(ordo__idset_del_logged(&a, &la, "never"), 0);
+  assert_int_equal(ordo__idset_put_logged(&a, &la, "id-10", 1), 0);
+  assert_int_equal(ordo__idset_put_logged(&a, &la, "id-11", 1), 0);
+
+  ordo__idset_init(&ra);
+  ordo__idset_init(&rb);
+  memcpy(ra.key, a.key, sizeof a.key);
+  memcpy(rb.key, b.key, sizeof b.key);
+  assert_non_null(v = ordo__idseg_encode(0, la.v, la.n, lb.v, lb.n, &len));
+  assert_int_equal(ordo__idseg_apply(v, len, &ra, &rb), 0);
+  assert_int_equal(ra.n, a.n);
+  assert_int_equal(rb.n, b.n);
+  for (int i = 0; i < 5000; i++) {
+    snprintf(id, sizeof id, "id-%d", i);
+    assert_int_equal(ordo__idset_get(&ra, id), ordo__idset_get(&a, id));
+  }
+  assert_int_equal(ordo__idset_get(&ra, "id-10"), 1);
+  assert_int_equal(ordo__idset_get(&ra, "id-11"), 1);
+  /* Damaged: cut short, or counts that do not add up. */
+  assert_int_equal(ordo__idseg_apply(v, len - 1, &ra, &rb), -1);
+  v[8] ^= 1;
+  assert_int_equal(ordo__idseg_apply(v, len, &ra, &rb), -1);
+  free(v);
+  /* A base of the members alone replaces what was there. */
+  assert_int_equal(ordo__idset_put(&ra, "stale", 0), 0);
+  assert_non_null(m = malloc((a.n + b.n + 1) * sizeof *m));
+  ordo__idset_members(&a, m);
+  ordo__idset_members(&b, m + a.n);
+  assert_non_null(v = ordo__idseg_encode(1, m, a.n, m + a.n, b.n, &len));
+  assert_int_equal(ordo__idseg_apply(v, len, &ra, &rb), 0);
+  assert_int_equal(ordo__idset_get(&ra, "stale"), -1);
+  assert_int_equal(ra.n, a.n);
+  assert_int_equal(ordo__idset_get(&ra, "id-7"), 1);
+  free(v);
+  free(m);
+  ordo__idlog_clear(&la);
+  ordo__idlog_clear(&lb);
+  ordo__idset_clear(&a);
+  ordo__idset_clear(&b);
+  ordo__idset_clear(&ra);
+  ordo__idset_clear(&rb);
 }
 
 static void test_ledger_id_replay(void **unused) {
@@ -2022,6 +2138,8 @@ int main(int argc, char **argv) {
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_checkpoint_v1, setup_dir,
                                       teardown_dir),
+      cmocka_unit_test(test_jsonw),
+      cmocka_unit_test(test_idset_segments),
       cmocka_unit_test_setup_teardown(test_ledger_id_replay, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_halt_policy_replay, setup_dir,

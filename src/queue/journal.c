@@ -21,6 +21,7 @@
  */
 #include "queue/queue.h"
 #include "queue/idset.h"
+#include "queue/jsonw.h"
 #include "runtime/runtime.h"
 #include "storage/storage.h"
 
@@ -59,6 +60,14 @@
 #define RETAIN_DEFAULT_MS (7ull * 24 * 3600 * 1000)
 #define SERVICE_IDLE_DEFAULT_MS (3600ull * 1000)
 #define PRUNE_PAGE 512
+/* Deletes by name a prune sends at once: each transaction of them holds
+ * up the records behind it on the storage thread, so a few hundred
+ * microseconds' worth. */
+#define PRUNE_DELETES 64
+/* A checkpoint's batches go in parts of about this many bytes: few rows
+ * to write and delete (a row per batch made the checkpoint's transaction
+ * the longest wait on the storage thread), none too long to hold. */
+#define CK_CHUNK (256u << 10)
 /* The longest journal path taken: PATH.lock must fit PATH_MAX (4096). */
 #define JOURNAL_PATH_MAX (4096 - (int)sizeof ".lock")
 
@@ -136,6 +145,14 @@ struct ordo_journal {
   int ck_pending;        /* one is being written */
   int pruning;           /* the log below ck_event is being pruned */
   uint64_t ck_pruned;    /* below this event the log is pruned */
+  /* The untagged records at or after track_from, durable and not pruned
+   * yet, in event order: the prune deletes them by name. Those before
+   * track_from it finds by a scan. unt_gen changes when the list is
+   * dropped (a prune's page of it is then void). */
+  uint64_t *untagged;
+  size_t nuntagged, capuntagged;
+  uint64_t track_from;
+  unsigned unt_gen;
   /* Retention (see "retention" below). */
   unsigned long long ret_count;
   uint64_t ret_ms;
@@ -685,6 +702,37 @@ static void write_failure_done(ordo_journal *j, jwrite *w, int *status,
 static void prune_start(ordo_journal *j);
 static void seg_written(ordo_journal *j, jwrite *w, int ok);
 
+/* Under j->mu: stop tracking what is written before now; a scan finds
+ * those records. */
+static void untagged_drop(ordo_journal *j) {
+  j->nuntagged = 0;
+  j->track_from = j->next_event;
+  j->unt_gen++;
+}
+
+/* Under j->mu: the untagged record ev is durable; the prune deletes it
+ * by name (out of memory, or out of order: the list is dropped, and the
+ * next prune scans for them instead). */
+static void untagged_note(ordo_journal *j, uint64_t ev) {
+  if (ev < j->track_from)
+    return; /* a scan finds it */
+  if (j->nuntagged > 0 && ev <= j->untagged[j->nuntagged - 1]) {
+    untagged_drop(j);
+    return;
+  }
+  if (j->nuntagged == j->capuntagged) {
+    size_t nc = j->capuntagged ? j->capuntagged * 2 : 256;
+    uint64_t *v = realloc(j->untagged, nc * sizeof(*v));
+    if (v == NULL) {
+      untagged_drop(j);
+      return;
+    }
+    j->untagged = v;
+    j->capuntagged = nc;
+  }
+  j->untagged[j->nuntagged++] = ev;
+}
+
 static void write_done(ordo_storage_req *req) {
   jwrite *w = (jwrite *)req; /* req is the first member */
   ordo_journal *j = w->j;
@@ -716,6 +764,10 @@ static void write_done(ordo_storage_req *req) {
   if (status == ORDO_OK && w->evict && w->tag_id != NULL &&
       strlist_push(&j->evict, &j->nevict, &j->capevict, w->tag_id) == 0)
     w->tag_id = NULL; /* the list's now */
+  if (status == ORDO_OK && !w->barrier && w->nsubs == 0 &&
+      w->ck_parts == 0 && w->req.opcode == ORDO_STORAGE_ADD &&
+      w->req.rec.ntags == 0)
+    untagged_note(j, rd64(w->name));
   if (w->ck_parts > 0) {
     j->ck_pending = 0;
     seg_written(j, w, status == ORDO_OK);
@@ -1425,15 +1477,18 @@ static void seg_written(ordo_journal *j, jwrite *w, int ok) {
  * then only the records from E on. Its records (category "ck", names
  * E|part): part 0 a header (version 2; counters and policies of every
  * service, the latency histogram, the next seq, the forgotten sets' hash
- * keys), then one record per batch still in memory, in seq order, in the
- * enq record's form plus its state ("st"), digest ("dg"), its finished
- * deps ("dc" COMMITTED, "di" INVALID), and for a finished one kept in
- * memory (the batch that halted its service, or one journaled before
- * records were tagged) its reason and "halts". Finished batches that may
- * go are forgotten by it (their records are on disk before it: it is
- * chained after them). The forgotten sets go in a segment written with it
- * (see "Forgotten-id segments"); version 1 had them whole as parts 1 and
- * 2, and is still read.
+ * keys, where the prune stands), then parts of about CK_CHUNK bytes
+ * holding every batch still in memory, in seq order, each as a 4-byte
+ * length and a record in the enq record's form plus its state ("st"),
+ * digest ("dg"), its finished deps ("dc" COMMITTED, "di" INVALID), and
+ * for a finished one kept in memory (the batch that halted its service,
+ * or one journaled before records were tagged) its reason and "halts".
+ * The text is written with jsonw.h, not jansson: the checkpoint is built
+ * under the journal's lock. Finished batches that may go are forgotten by
+ * it (their records are on disk before it: it is chained after them).
+ * The forgotten sets go in a segment written with it (see "Forgotten-id
+ * segments"); version 1 had them whole as parts 1 and 2 and a part per
+ * batch, and is still read.
  *
  * One storage transaction deletes the last checkpoint's records and adds
  * the new ones and its segment, so a crash leaves one of the two whole.
@@ -1441,8 +1496,12 @@ static void seg_written(ordo_journal *j, jwrite *w, int ok) {
  * failed, it fails too, and the journal recovers from the checkpoint
  * before it. Once it is durable, the log below E is pruned of what
  * nothing reads any more (the untagged records: takes, policies, resumes,
- * and records from before tags), a page at a time behind the other
- * writes; tagged records stay for the status of finished batches.
+ * and records from before tags), PRUNE_DELETES at a time behind the other
+ * writes; tagged records stay for the status of finished batches. The
+ * journal keeps the events of the untagged records it wrote (and the
+ * checkpoint those not pruned yet), so the prune deletes them by name;
+ * only records from before that (an older journal, or after a write
+ * failure) are found by a scan of the log.
  *
  * When: after checkpoint_records records or checkpoint_ms with any record
  * (at a take or an enqueue), and at a clean close (so that a restart reads
@@ -1457,6 +1516,10 @@ typedef struct ck_build {
   size_t n, cap;
   uint64_t E;
   size_t nbatches;
+  /* the part being filled: each batch's record as a 4-byte big-endian
+   * length, then the record */
+  ordo__jsonw chunk;
+  uint32_t nparts; /* parts of batches put so far */
 } ck_build;
 
 static void ck_name(unsigned char out[JOURNAL_CK_NAME], uint64_t E,
@@ -1540,146 +1603,244 @@ static int unhex(const char *s, unsigned char *out, size_t n) {
   return s[2 * n] == '\0' ? 0 : -1;
 }
 
-/* A batch of the snapshot: a record of the checkpoint, or (a finished one
- * that may go) into the forgotten sets. */
+/* Put the part being filled, if it holds anything. */
+static int ck_chunk_flush(ck_build *c) {
+  int rc;
+  if (c->chunk.err != ORDO_OK)
+    return c->chunk.err;
+  if (c->chunk.len == 0)
+    return ORDO_OK;
+  rc = ck_put(c, ++c->nparts, c->chunk.buf, c->chunk.len);
+  memset(&c->chunk, 0, sizeof c->chunk); /* ck_put took it (or freed it) */
+  return rc;
+}
+
+/* Write the names as JSON strings, comma-separated, into w. */
+static void jsonw_strs(ordo__jsonw *w, const char *const *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0)
+      ordo__jsonw_raw(w, ",", 1);
+    ordo__jsonw_cstr(w, v[i]);
+  }
+}
+
+/* A batch of the snapshot: into a part of the checkpoint, or (a finished
+ * one that may go) into the forgotten sets. */
 static int ck_batch(const ordo_queue_saved *b, void *ud) {
   ck_build *c = ud;
   ordo_journal *j = c->j;
-  json_t *ev, *rd, *wr;
-  unsigned char *v;
-  size_t len, i;
+  ordo__jsonw *w = &c->chunk;
+  size_t start, i, len;
   int fin = b->state == ORDO_QUEUE_COMMITTED || b->state == ORDO_QUEUE_INVALID;
 
   if (fin && !b->halts && b->seq >= j->tagged_seq)
     return gone_put(j, b->id, b->ledger_id, b->state == ORDO_QUEUE_INVALID);
-  rd = json_array();
-  wr = json_array();
-  for (i = 0; rd != NULL && wr != NULL && i < b->naddrs; i++) {
-    json_t *a = json_stringn(b->addrs[i], b->lens[i]);
-    if (a == NULL || json_array_append_new(b->writes[i] ? wr : rd, a) != 0) {
-      json_decref(rd);
-      rd = NULL; /* an address cut inside a UTF-8 character: no checkpoint */
-    }
+  /* The enq record's form plus its state: a 4-byte length (set below),
+   * the JSON, then a NUL and the payload when it has one. */
+  start = w->len;
+  ordo__jsonw_raw(w, "\0\0\0\0{\"e\":\"enq\"", 14);
+  ordo__jsonw_key(w, 0, "id");
+  ordo__jsonw_cstr(w, b->id);
+  ordo__jsonw_key(w, 0, "service");
+  ordo__jsonw_cstr(w, b->service);
+  for (int wr = 0; wr < 2; wr++) {
+    int any = 0;
+    ordo__jsonw_key(w, 0, wr ? "writes" : "reads");
+    ordo__jsonw_raw(w, "[", 1);
+    /* An address cut inside a UTF-8 character: ORDO_E_INVAL, no
+     * checkpoint. */
+    for (i = 0; i < b->naddrs; i++)
+      if ((b->writes[i] != 0) == wr) {
+        if (any++)
+          ordo__jsonw_raw(w, ",", 1);
+        ordo__jsonw_str(w, b->addrs[i], b->lens[i]);
+      }
+    ordo__jsonw_raw(w, "]", 1);
   }
-  ev = rd != NULL && wr != NULL
-           ? json_pack("{s:s, s:s, s:s, s:o, s:o, s:o*, s:s*, s:I, s:I, s:s}",
-                       "e", "enq", "id", b->id, "service", b->service,
-                       "reads", rd, "writes", wr, "deps",
-                       b->ndeps ? str_array(b->deps, b->ndeps) : NULL,
-                       "ledger_id", b->ledger_id, "seq", (json_int_t)b->seq,
-                       "t", (json_int_t)b->time_ms, "st",
-                       ordo_queue_state_name(b->state))
-           : NULL;
-  if (ev == NULL) {
-    if (rd == NULL || wr == NULL) {
-      json_decref(rd);
-      json_decref(wr);
-    }
-    return ORDO_E_INVAL;
+  if (b->ndeps > 0) {
+    ordo__jsonw_key(w, 0, "deps");
+    ordo__jsonw_raw(w, "[", 1);
+    jsonw_strs(w, b->deps, b->ndeps);
+    ordo__jsonw_raw(w, "]", 1);
   }
+  if (b->ledger_id != NULL) {
+    ordo__jsonw_key(w, 0, "ledger_id");
+    ordo__jsonw_cstr(w, b->ledger_id);
+  }
+  ordo__jsonw_key(w, 0, "seq");
+  ordo__jsonw_uint(w, b->seq);
+  ordo__jsonw_key(w, 0, "t");
+  ordo__jsonw_uint(w, b->time_ms);
+  ordo__jsonw_key(w, 0, "st");
+  ordo__jsonw_cstr(w, ordo_queue_state_name(b->state));
   if (b->digest != NULL) {
     char hx[2 * ORDO_QUEUE_DIGEST_BYTES + 1];
     hex_of(b->digest, ORDO_QUEUE_DIGEST_BYTES, hx);
-    json_object_set_new(ev, "dg", json_string(hx));
+    ordo__jsonw_key(w, 0, "dg");
+    ordo__jsonw_cstr(w, hx);
   }
-  if (b->reason != NULL)
-    json_object_set_new(ev, "reason", json_string(b->reason));
+  if (b->reason != NULL) {
+    ordo__jsonw_key(w, 0, "reason");
+    ordo__jsonw_cstr(w, b->reason);
+  }
   if (b->halts)
-    json_object_set_new(ev, "halts", json_true());
-  if (b->finish_ms != 0)
-    json_object_set_new(ev, "tf", json_integer((json_int_t)b->finish_ms));
+    ordo__jsonw_raw(w, ",\"halts\":true", 13);
+  if (b->finish_ms != 0) {
+    ordo__jsonw_key(w, 0, "tf");
+    ordo__jsonw_uint(w, b->finish_ms);
+  }
   /* Its deps that have finished, by how: what a reopen that has not read
    * the forgotten sets yet needs to load it (see "Forgotten-id
    * segments"). */
-  for (i = 0; !fin && i < b->ndeps; i++) {
-    ordo_queue_state ds;
-    int f = -1;
-    if (ordo_queue_batch_status(j->q, b->deps[i], &ds, NULL) == ORDO_OK)
-      f = ds == ORDO_QUEUE_COMMITTED ? 0 : ds == ORDO_QUEUE_INVALID ? 1 : -1;
-    else
-      f = ordo__idset_get(&j->gone_ids, b->deps[i]);
-    if (f >= 0) {
-      const char *key = f ? "di" : "dc";
-      json_t *a = json_object_get(ev, key);
-      if (a == NULL && json_object_set_new(ev, key, a = json_array()) != 0)
-        a = NULL;
-      if (a == NULL ||
-          json_array_append_new(a, json_string(b->deps[i])) != 0) {
-        json_decref(ev);
-        return ORDO_E_NOMEM;
+  for (int want = 0; want < 2 && !fin; want++) {
+    int any = 0;
+    for (i = 0; i < b->ndeps; i++) {
+      ordo_queue_state ds;
+      int f;
+      if (ordo_queue_batch_status(j->q, b->deps[i], &ds, NULL) == ORDO_OK)
+        f = ds == ORDO_QUEUE_COMMITTED ? 0 : ds == ORDO_QUEUE_INVALID ? 1 : -1;
+      else
+        f = ordo__idset_get(&j->gone_ids, b->deps[i]);
+      if (f != want)
+        continue;
+      if (any++ == 0) {
+        ordo__jsonw_key(w, 0, want ? "di" : "dc");
+        ordo__jsonw_raw(w, "[", 1);
+      } else {
+        ordo__jsonw_raw(w, ",", 1);
       }
+      ordo__jsonw_cstr(w, b->deps[i]);
     }
+    if (any)
+      ordo__jsonw_raw(w, "]", 1);
   }
-  v = record_value(ev, b->payload, b->payload_len, &len);
-  json_decref(ev);
-  if (v == NULL)
-    return ORDO_E_NOMEM;
+  ordo__jsonw_raw(w, "}", 1);
+  if (b->payload_len > 0) {
+    ordo__jsonw_raw(w, "", 1); /* the NUL */
+    ordo__jsonw_raw(w, b->payload, b->payload_len);
+  }
+  if (w->err != ORDO_OK)
+    return w->err;
+  len = w->len - start - 4;
+  if (len > UINT32_MAX)
+    return ORDO_E_INVAL;
+  w->buf[start] = (unsigned char)(len >> 24);
+  w->buf[start + 1] = (unsigned char)(len >> 16);
+  w->buf[start + 2] = (unsigned char)(len >> 8);
+  w->buf[start + 3] = (unsigned char)len;
   c->nbatches++;
-  return ck_put(c, (uint32_t)c->nbatches, v, len);
+  return w->len >= CK_CHUNK ? ck_chunk_flush(c) : ORDO_OK;
 }
 
-static json_t *ck_header(ordo_journal *j, ck_build *c) {
+/* A "name":unsigned member. */
+static void jsonw_num(ordo__jsonw *w, int first, const char *key, uint64_t v) {
+  ordo__jsonw_key(w, first, key);
+  ordo__jsonw_uint(w, v);
+}
+
+/*
+ * The header (part 0): the counters, each service as [name, committed,
+ * invalid, halt, max_in_flight, dep_timeout_ms, last_ms], the latency
+ * histogram as [bucket, count] pairs, the forgotten sets' hash keys, the
+ * prune's place ("pruned", "track_from") and the untagged records it has
+ * still to delete, as [first, count] runs of consecutive events, for the
+ * reopen that goes on tracking them. malloc'd text in *len bytes, or NULL
+ * (out of memory, or a service name that is not UTF-8).
+ */
+static unsigned char *ck_header(ordo_journal *j, ck_build *c, size_t *len) {
+  ordo__jsonw w;
   const char **names;
-  size_t n = ordo_queue_service_names(j->q, NULL, 0), i;
-  json_t *h, *keys, *svcs = json_array(), *lat = json_array();
-  if (svcs == NULL || lat == NULL ||
-      (names = calloc(n > 0 ? n : 1, sizeof(*names))) == NULL) {
-    json_decref(svcs);
-    json_decref(lat);
+  size_t n = ordo_queue_service_names(j->q, NULL, 0), i, k;
+  char hx[2 * sizeof j->gone_ids.key + 1];
+
+  memset(&w, 0, sizeof w);
+  if ((names = calloc(n > 0 ? n : 1, sizeof(*names))) == NULL)
     return NULL;
-  }
   (void)ordo_queue_service_names(j->q, names, n);
+  ordo__jsonw_raw(&w, "{", 1);
+  jsonw_num(&w, 1, "v", 2);
+  jsonw_num(&w, 0, "E", c->E);
+  jsonw_num(&w, 0, "next_seq", ordo_queue_next_seq(j->q));
+  jsonw_num(&w, 0, "tagged_seq", j->tagged_seq);
+  jsonw_num(&w, 0, "forgotten", j->forgotten);
+  jsonw_num(&w, 0, "nbatches", c->nbatches);
+  jsonw_num(&w, 0, "nparts", c->nparts);
+  jsonw_num(&w, 0, "nlat", j->nlat);
+  jsonw_num(&w, 0, "exp_cursor", j->exp_cursor);
+  jsonw_num(&w, 0, "expired", j->expired);
+  jsonw_num(&w, 0, "pruned", j->ck_pruned);
+  jsonw_num(&w, 0, "track_from", j->track_from);
+  ordo__jsonw_key(&w, 0, "services");
+  ordo__jsonw_raw(&w, "[", 1);
   for (i = 0; i < n; i++) {
     ordo_queue_service_info si;
     ordo_queue_service_policy pol;
     if (ordo_queue_service_status(j->q, names[i], &si) != ORDO_OK ||
-        ordo_queue_get_policy(j->q, names[i], &pol) != ORDO_OK ||
-        json_array_append_new(
-            svcs, json_pack("{s:s, s:I, s:I, s:b, s:I, s:I, s:I}", "name",
-                            names[i], "committed", (json_int_t)si.committed,
-                            "invalid", (json_int_t)si.invalid, "halt",
-                            pol.on_invalid == ORDO_QUEUE_HALT,
-                            "max_in_flight", (json_int_t)pol.max_in_flight,
-                            "dep_timeout_ms",
-                            (json_int_t)pol.dep_timeout_ms, "last_ms",
-                            (json_int_t)ordo_queue_service_last(j->q,
-                                                                names[i]))) !=
-            0) {
-      free(names);
-      json_decref(svcs);
-      json_decref(lat);
-      return NULL;
+        ordo_queue_get_policy(j->q, names[i], &pol) != ORDO_OK) {
+      w.err = ORDO_E_QUEUE;
+      break;
     }
+    ordo__jsonw_raw(&w, i > 0 ? ",[" : "[", i > 0 ? 2 : 1);
+    ordo__jsonw_cstr(&w, names[i]);
+    ordo__jsonw_raw(&w, ",", 1);
+    ordo__jsonw_uint(&w, si.committed);
+    ordo__jsonw_raw(&w, ",", 1);
+    ordo__jsonw_uint(&w, si.invalid);
+    ordo__jsonw_raw(&w, pol.on_invalid == ORDO_QUEUE_HALT ? ",true," : ",false,",
+                    pol.on_invalid == ORDO_QUEUE_HALT ? 6 : 7);
+    ordo__jsonw_uint(&w, pol.max_in_flight);
+    ordo__jsonw_raw(&w, ",", 1);
+    ordo__jsonw_uint(&w, pol.dep_timeout_ms);
+    ordo__jsonw_raw(&w, ",", 1);
+    ordo__jsonw_uint(&w, ordo_queue_service_last(j->q, names[i]));
+    ordo__jsonw_raw(&w, "]", 1);
   }
   free(names);
-  for (i = 0; i < 256; i++)
-    if (j->lat[i] != 0)
-      (void)json_array_append_new(lat, json_pack("[I, I]", (json_int_t)i,
-                                                 (json_int_t)j->lat[i]));
-  {
-    char ik[2 * sizeof j->gone_ids.key + 1], lk[2 * sizeof j->gone_lids.key + 1];
-    hex_of(j->gone_ids.key, sizeof j->gone_ids.key, ik);
-    hex_of(j->gone_lids.key, sizeof j->gone_lids.key, lk);
-    if ((keys = json_pack("{s:s, s:s}", "ids", ik, "lids", lk)) == NULL) {
-      json_decref(svcs);
-      json_decref(lat);
-      return NULL;
+  ordo__jsonw_raw(&w, "]", 1);
+  ordo__jsonw_key(&w, 0, "lat");
+  ordo__jsonw_raw(&w, "[", 1);
+  for (i = 0, k = 0; i < 256; i++)
+    if (j->lat[i] != 0) {
+      ordo__jsonw_raw(&w, k > 0 ? ",[" : "[", k > 0 ? 2 : 1);
+      k++;
+      ordo__jsonw_uint(&w, i);
+      ordo__jsonw_raw(&w, ",", 1);
+      ordo__jsonw_uint(&w, j->lat[i]);
+      ordo__jsonw_raw(&w, "]", 1);
     }
+  ordo__jsonw_raw(&w, "]", 1);
+  ordo__jsonw_key(&w, 0, "keys");
+  hex_of(j->gone_ids.key, sizeof j->gone_ids.key, hx);
+  ordo__jsonw_raw(&w, "{\"ids\":", 7);
+  ordo__jsonw_cstr(&w, hx);
+  hex_of(j->gone_lids.key, sizeof j->gone_lids.key, hx);
+  ordo__jsonw_raw(&w, ",\"lids\":", 8);
+  ordo__jsonw_cstr(&w, hx);
+  ordo__jsonw_raw(&w, "}", 1);
+  ordo__jsonw_key(&w, 0, "untagged");
+  ordo__jsonw_raw(&w, "[", 1);
+  for (i = 0; i < j->nuntagged;) {
+    for (k = i + 1;
+         k < j->nuntagged && j->untagged[k] == j->untagged[k - 1] + 1; k++)
+      ;
+    ordo__jsonw_raw(&w, i > 0 ? ",[" : "[", i > 0 ? 2 : 1);
+    ordo__jsonw_uint(&w, j->untagged[i]);
+    ordo__jsonw_raw(&w, ",", 1);
+    ordo__jsonw_uint(&w, k - i);
+    ordo__jsonw_raw(&w, "]", 1);
+    i = k;
   }
-  h = json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
-                "v", 2, "E",
-                (json_int_t)c->E, "next_seq",
-                (json_int_t)ordo_queue_next_seq(j->q), "tagged_seq",
-                (json_int_t)j->tagged_seq, "forgotten",
-                (json_int_t)j->forgotten, "nbatches",
-                (json_int_t)c->nbatches, "nlat", (json_int_t)j->nlat,
-                "exp_cursor", (json_int_t)j->exp_cursor, "expired",
-                (json_int_t)j->expired, "lat", lat, "services", svcs,
-                "keys", keys);
-  return h;
+  ordo__jsonw_raw(&w, "]}", 2);
+  if (w.err != ORDO_OK) {
+    free(w.buf);
+    return NULL;
+  }
+  *len = w.len;
+  return w.buf;
 }
 
 static void ck_build_free(ck_build *c) {
+  free(c->chunk.buf);
   for (size_t i = 0; i < c->n; i++)
     free(c->values[i]);
   free(c->subs);
@@ -1707,7 +1868,6 @@ static int ck_due(ordo_journal *j) {
 static int journal_checkpoint(ordo_journal *j) {
   ck_build c;
   jwrite *w;
-  json_t *h;
   unsigned char *v;
   size_t len, i, k, total;
   int rc;
@@ -1723,22 +1883,20 @@ static int journal_checkpoint(ordo_journal *j) {
     return ORDO_E_NOMEM;
   }
   c.n++;
-  if ((rc = ordo_queue_snapshot(j->q, ck_batch, &c)) != ORDO_OK) {
+  if ((rc = ordo_queue_snapshot(j->q, ck_batch, &c)) != ORDO_OK ||
+      (rc = ck_chunk_flush(&c)) != ORDO_OK) {
     ck_build_free(&c);
     return rc;
   }
   {
     size_t n = c.n;
     c.n = 0;
-    if ((h = ck_header(j, &c)) == NULL ||
-        (v = record_value(h, NULL, 0, &len)) == NULL ||
+    if ((v = ck_header(j, &c, &len)) == NULL ||
         ck_put(&c, 0, v, len) != ORDO_OK) {
-      json_decref(h);
       c.n = n > c.n ? n : c.n;
       ck_build_free(&c);
       return ORDO_E_NOMEM;
     }
-    json_decref(h);
     c.n = n;
   }
   /* The BATCH: the old checkpoint's records deleted, then the new ones,
@@ -1807,8 +1965,9 @@ static int journal_checkpoint(ordo_journal *j) {
 typedef struct jprune {
   ordo_storage_req req; /* first: the SCAN, then the BATCH of deletes */
   ordo_journal *j;
-  /* The page: records from `from` (the name after the last one seen) to
-   * below `below`, in event order: (from AND below). */
+  /* Phase 1, for the records written before the journal tracked its
+   * untagged ones (track_from): pages of records from `from` (the name
+   * after the last one seen) to below `below`, in event order. */
   unsigned char from[8], below[8];
   ordo_storage_buf vfrom, vbelow;
   ordo_storage_query q, qfrom, qbelow, *kids[2];
@@ -1817,22 +1976,35 @@ typedef struct jprune {
   ordo_storage_req *dels;
   size_t ndels;
   int more; /* the last page was full */
+  /* Phase 2: the tracked ones below upto (a prefix of j->untagged),
+   * deleted by name a page of npage at a time, each taken off the list
+   * once durable (unless the list was dropped: gen). */
+  int tracked;
+  size_t npage;
+  unsigned gen;
+  unsigned char (*names)[8];
   uint64_t upto; /* below: once done, ck_pruned */
 } jprune;
 
 static void prune_scan(jprune *p);
+static void prune_tracked(jprune *p);
 
 static void prune_free_page(jprune *p) {
+  p->npage = 0;
   for (size_t i = 0; i < p->nrecs; i++)
     ordo_storage_record_clear(&p->recs[i]);
   free(p->recs);
   free(p->dels);
+  free(p->names);
   p->recs = NULL;
   p->dels = NULL;
+  p->names = NULL;
   p->nrecs = p->ndels = 0;
 }
 
-/* Under j->mu: the prune is over (done: all of it). */
+/* Under j->mu: the prune is over (done: all of it). One that stops short
+ * leaves its records to a later prune, which scans for the tracked ones
+ * it took. */
 static void prune_end(jprune *p, int done) {
   ordo_journal *j = p->j;
   if (done)
@@ -1843,16 +2015,34 @@ static void prune_end(jprune *p, int done) {
   pthread_cond_broadcast(&j->idle_cv);
 }
 
+/* Under j->mu: the next page, of either phase, or the end. */
+static void prune_next(jprune *p) {
+  if (p->j->closing)
+    prune_end(p, 0);
+  else if (!p->tracked && p->more)
+    prune_scan(p);
+  else
+    prune_tracked(p);
+}
+
 static void prune_deleted(ordo_storage_req *req) {
   jprune *p = (jprune *)req;
   ordo_journal *j = p->j;
   pthread_mutex_lock(&j->mu);
-  if (req->status != ORDO_OK || j->closing || !p->more) {
-    /* A failure only leaves records for a later prune. */
-    prune_end(p, req->status == ORDO_OK && !p->more);
+  if (req->status != ORDO_OK) {
+    /* A failure only leaves records for a later prune, which scans for
+     * the tracked ones (one of them may be what failed). */
+    if (p->tracked)
+      untagged_drop(j);
+    prune_end(p, 0);
   } else {
+    if (p->tracked && p->gen == j->unt_gen) {
+      memmove(j->untagged, j->untagged + p->npage,
+              (j->nuntagged - p->npage) * sizeof(*j->untagged));
+      j->nuntagged -= p->npage;
+    }
     prune_free_page(p);
-    prune_scan(p);
+    prune_next(p);
   }
   pthread_mutex_unlock(&j->mu);
 }
@@ -1876,12 +2066,8 @@ static void prune_scanned(ordo_storage_req *req) {
   if (p->nrecs > 0 && p->recs[p->nrecs - 1].name.len == 8)
     be64(p->from, rd64(p->recs[p->nrecs - 1].name.data) + 1);
   if (k == 0 || j->closing) {
-    if (j->closing || !p->more) {
-      prune_end(p, !j->closing);
-    } else {
-      prune_free_page(p);
-      prune_scan(p);
-    }
+    prune_free_page(p);
+    prune_next(p);
     pthread_mutex_unlock(&j->mu);
     return;
   }
@@ -1908,22 +2094,72 @@ static void prune_scan(jprune *p) {
     prune_end(p, 0);
 }
 
-/* Under j->mu, once a checkpoint is durable. */
+/* Under j->mu: delete the next page of the tracked records, by name. */
+static void prune_tracked(jprune *p) {
+  ordo_journal *j = p->j;
+  size_t n = 0, i;
+  if (p->tracked && p->gen != j->unt_gen) {
+    prune_end(p, 0); /* the list was dropped: a later prune scans */
+    return;
+  }
+  p->tracked = 1;
+  p->gen = j->unt_gen;
+  while (n < j->nuntagged && n < PRUNE_DELETES && j->untagged[n] < p->upto)
+    n++;
+  if (n == 0) {
+    prune_end(p, 1);
+    return;
+  }
+  if (n > PRUNE_PAGE)
+    n = PRUNE_PAGE;
+  if ((p->dels = calloc(n, sizeof(*p->dels))) == NULL ||
+      (p->names = calloc(n, sizeof(*p->names))) == NULL) {
+    prune_end(p, 0);
+    return;
+  }
+  for (i = 0; i < n; i++) {
+    be64(p->names[i], j->untagged[i]);
+    p->dels[i].opcode = ORDO_STORAGE_DELETE;
+    p->dels[i].rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+    p->dels[i].rec.category.len = strlen(JOURNAL_CATEGORY);
+    p->dels[i].rec.name.data = p->names[i];
+    p->dels[i].rec.name.len = 8;
+  }
+  p->ndels = n;
+  p->npage = n;
+  if (submit_batch(j, &p->req, p->dels, n, prune_deleted) != ORDO_OK)
+    prune_end(p, 0);
+}
+
+/*
+ * Under j->mu, once a checkpoint is durable. The untagged records below
+ * it go: those written since the journal began to track them
+ * (track_from, the open) by name, with no scan; those before it (the
+ * records of the last run, or all of them when tracking stopped for
+ * want of memory or after a failure) found by a scan of the log from
+ * where the last prune ended.
+ */
 static void prune_start(ordo_journal *j) {
   jprune *p;
+  uint64_t scan_to;
   if (j->pruning || j->closing || (p = calloc(1, sizeof(*p))) == NULL)
     return; /* a later checkpoint prunes what this one would have */
   p->j = j;
+  p->upto = j->ck_event;
+  j->pruning = 1;
+  scan_to = j->track_from < p->upto ? j->track_from : p->upto;
+  if (j->ck_pruned >= scan_to) {
+    prune_tracked(p);
+    return;
+  }
   /* Below the checkpoint before this one, the log was pruned already. */
   name_leaf(&p->qfrom, &p->vfrom, p->from, ORDO_SQ_NAME_GTE, j->ck_pruned);
-  name_leaf(&p->qbelow, &p->vbelow, p->below, ORDO_SQ_NAME_LT, j->ck_event);
+  name_leaf(&p->qbelow, &p->vbelow, p->below, ORDO_SQ_NAME_LT, scan_to);
   p->kids[0] = &p->qfrom;
   p->kids[1] = &p->qbelow;
   p->q.op = ORDO_SQ_AND;
   p->q.children = p->kids;
   p->q.nchildren = 2;
-  p->upto = j->ck_event;
-  j->pruning = 1;
   prune_scan(p);
 }
 
@@ -2216,6 +2452,34 @@ static int ck_keys(ordo_journal *j, json_t *keys) {
   return 0;
 }
 
+/* The untagged records still to prune, as ck_untagged wrote them before
+ * event E, become j's list, tracked from track_from. 0; -1 when the runs
+ * are not ascending runs below E (or out of memory: the list is then
+ * dropped, and the prune scans). */
+static int ck_untagged_load(ordo_journal *j, json_t *runs, uint64_t track_from,
+                            uint64_t E) {
+  json_t *r;
+  size_t i;
+  uint64_t last = 0;
+  j->nuntagged = 0;
+  j->track_from = track_from;
+  if (!json_is_array(runs) || track_from > E)
+    return -1;
+  json_array_foreach(runs, i, r) {
+    json_int_t a = json_integer_value(json_array_get(r, 0)),
+               n = json_integer_value(json_array_get(r, 1));
+    if (json_array_size(r) != 2 || a < 0 || n < 1 || (uint64_t)a < last ||
+        (uint64_t)a < track_from || (uint64_t)n > E - (uint64_t)a)
+      return -1;
+    for (json_int_t k = 0; k < n; k++)
+      untagged_note(j, (uint64_t)(a + k));
+    if (j->track_from != track_from)
+      return 0; /* dropped: out of memory */
+    last = (uint64_t)(a + n);
+  }
+  return 0;
+}
+
 static int part_cmp(const void *a, const void *b) {
   const ordo_storage_record *x = *(const ordo_storage_record *const *)a,
                             *y = *(const ordo_storage_record *const *)b;
@@ -2359,10 +2623,13 @@ static int ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
   if (nv >= 1 && (h = json_loadb((const char *)v[0]->value.data,
                                  v[0]->value.len, 0, NULL)) != NULL)
     version = (int)json_integer_value(json_object_get(h, "v"));
+  /* Version 1 had one part per batch; version 2 has parts of several. */
   first = version == 1 ? 3 : 1;
   if (h == NULL || (version != 1 && version != 2) || nv < first ||
       (uint64_t)json_integer_value(json_object_get(h, "E")) != best ||
-      (size_t)json_integer_value(json_object_get(h, "nbatches")) + first !=
+      (size_t)json_integer_value(
+          json_object_get(h, version == 1 ? "nbatches" : "nparts")) +
+              first !=
           nv) {
     rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad header or "
                               "a part too many or too few",
@@ -2386,27 +2653,28 @@ static int ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
     goto out;
   }
   json_array_foreach(json_object_get(h, "services"), i, a) {
-    const char *name = json_string_value(json_object_get(a, "name"));
+    /* [name, committed, invalid, halt, max_in_flight, dep_timeout_ms,
+     * last_ms]; an object with those keys before. */
+    static const char *const keys[] = {"name", "committed", "invalid", "halt",
+                                       "max_in_flight", "dep_timeout_ms",
+                                       "last_ms"};
+    json_t *f[7];
+    for (size_t k = 0; k < 7; k++)
+      f[k] = json_is_array(a) ? json_array_get(a, k)
+                              : json_object_get(a, keys[k]);
+    const char *name = json_string_value(f[0]);
     if (name == NULL ||
         ordo_queue_set_policy(
-            j->q, name,
-            json_is_true(json_object_get(a, "halt")) ? ORDO_QUEUE_HALT
-                                                     : ORDO_QUEUE_SKIP,
-            (unsigned)json_integer_value(json_object_get(a, "max_in_flight")),
-            (uint64_t)json_integer_value(json_object_get(a, "dep_timeout_ms"))) !=
-            ORDO_OK ||
-        ordo_queue_add_counts(
-            j->q, name,
-            (size_t)json_integer_value(json_object_get(a, "committed")),
-            (size_t)json_integer_value(json_object_get(a, "invalid"))) !=
-            ORDO_OK) {
+            j->q, name, json_is_true(f[3]) ? ORDO_QUEUE_HALT : ORDO_QUEUE_SKIP,
+            (unsigned)json_integer_value(f[4]),
+            (uint64_t)json_integer_value(f[5])) != ORDO_OK ||
+        ordo_queue_add_counts(j->q, name, (size_t)json_integer_value(f[1]),
+                              (size_t)json_integer_value(f[2])) != ORDO_OK) {
       rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad service",
                                 (unsigned long long)best);
       goto out;
     }
-    ordo_queue_service_touch(
-        j->q, name,
-        (uint64_t)json_integer_value(json_object_get(a, "last_ms")));
+    ordo_queue_service_touch(j->q, name, (uint64_t)json_integer_value(f[6]));
   }
   json_array_foreach(json_object_get(h, "lat"), i, a) {
     json_int_t b = json_integer_value(json_array_get(a, 0));
@@ -2420,9 +2688,55 @@ static int ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
       (uint64_t)json_integer_value(json_object_get(h, "exp_cursor"));
   j->expired =
       (unsigned long long)json_integer_value(json_object_get(h, "expired"));
-  for (i = first; i < nv && rc == ORDO_OK; i++)
-    rc = ck_load_batch(j, v[i], subs, nsubs, capsubs, &halts, &nhalts,
-                       &caphalts);
+  j->ck_pruned = (uint64_t)json_integer_value(json_object_get(h, "pruned"));
+  if (json_is_integer(json_object_get(h, "track_from")) &&
+      ck_untagged_load(j, json_object_get(h, "untagged"),
+                       (uint64_t)json_integer_value(
+                           json_object_get(h, "track_from")),
+                       best) != 0) {
+    rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad list of "
+                              "untagged records", (unsigned long long)best);
+    goto out;
+  }
+  {
+    size_t loaded = 0;
+    for (i = first; i < nv && rc == ORDO_OK; i++) {
+      if (version == 1) {
+        rc = ck_load_batch(j, v[i], subs, nsubs, capsubs, &halts, &nhalts,
+                           &caphalts);
+        loaded++;
+        continue;
+      }
+      /* A part of batches: each a 4-byte length, then its record. */
+      for (size_t off = 0; off < v[i]->value.len && rc == ORDO_OK;) {
+        const unsigned char *p = v[i]->value.data + off;
+        ordo_storage_record one;
+        size_t len;
+        if (v[i]->value.len - off < 4 ||
+            (len = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
+                   (size_t)p[2] << 8 | p[3]) > v[i]->value.len - off - 4) {
+          rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: part %zu "
+                                    "is cut short",
+                                    (unsigned long long)best, i);
+          break;
+        }
+        memset(&one, 0, sizeof one);
+        one.value.data = (unsigned char *)p + 4;
+        one.value.len = len;
+        rc = ck_load_batch(j, &one, subs, nsubs, capsubs, &halts, &nhalts,
+                           &caphalts);
+        loaded++;
+        off += 4 + len;
+      }
+    }
+    if (rc == ORDO_OK &&
+        loaded != (size_t)json_integer_value(json_object_get(h, "nbatches")))
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: %zu batches, "
+                                "not the %lld it says",
+                                (unsigned long long)best, loaded,
+                                (long long)json_integer_value(
+                                    json_object_get(h, "nbatches")));
+  }
   for (i = 0; i < nhalts && rc == ORDO_OK; i++)
     if (ordo_queue_halt_by(j->q, halts[i]) != ORDO_OK)
       rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint: %s",
@@ -2654,6 +2968,13 @@ static int replay_one(ordo_journal *j, const ordo_storage_record *r,
       rc = ORDO_OK;
   } else {
     rc = ordo__set_last_error(ORDO_E_QUEUE, "unknown event kind '%s'", kind);
+  }
+  /* A record of the log (not a redo) that is untagged, as jwrite_tag
+   * decides: the prune's to delete. */
+  if (rc == ORDO_OK && r->name.len == 8) {
+    int fin;
+    if (!event_tagged(kind, &fin) || json_object_get(ev, "id") == NULL)
+      untagged_note(j, rd64(r->name.data));
   }
   json_decref(ev);
   return rc;
@@ -2990,6 +3311,8 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
   ordo__idlog_clear(&lids_log);
   j->old_q[j->nold_q++] = old;
   j->next_event = last + 1;
+  /* Some tracked records may be gone with the failed ones: scan. */
+  untagged_drop(j);
   j->failed = ORDO_OK;
   free(j->failed_message);
   j->failed_message = NULL;
@@ -3154,6 +3477,7 @@ static void journal_free(ordo_journal *j) {
   ordo__idlog_clear(&j->ids_log);
   ordo__idlog_clear(&j->lids_log);
   free(j->segs);
+  free(j->untagged);
   strlist_free(&j->evict, &j->nevict, &j->capevict);
   strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
   for (size_t i = 0; i < j->nold_q; i++)
@@ -3345,6 +3669,7 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     abort();
   j->ctx = ctx;
   j->next_event = 1;
+  j->track_from = UINT64_MAX; /* a checkpoint may say; else after replay */
   {
     const char *q = getenv("ORDO_JOURNAL_QUIET_MS"); /* tests: 0 */
     j->quiet_ms = q != NULL && *q != '\0' ? strtoull(q, NULL, 10) : 500;
@@ -3433,6 +3758,8 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     return rc;
   }
   j->replaying = 0;
+  if (j->track_from == UINT64_MAX) /* no checkpoint said: from here on */
+    j->track_from = j->next_event;
   journal_evict(j);
   j->closer.close = journal_ctx_close;
   if ((rc = ordo__ctx_closer_attach(ctx, &j->closer)) != ORDO_OK) {
@@ -4602,6 +4929,9 @@ int ordo__journal_replay_lines(const unsigned char *data, size_t len) {
     free(subs[i]);
   free(subs);
   ordo_queue_free(j.q);
+  free(j.untagged);
+  ordo__idlog_clear(&j.ids_log);
+  ordo__idlog_clear(&j.lids_log);
   return rc;
 }
 
@@ -4661,6 +4991,9 @@ int ordo__journal_checkpoint_parts(const unsigned char *data, size_t len) {
   ordo_queue_free(j.q);
   ordo__idset_clear(&j.gone_ids);
   ordo__idset_clear(&j.gone_lids);
+  free(j.untagged);
+  ordo__idlog_clear(&j.ids_log);
+  ordo__idlog_clear(&j.lids_log);
   return rc;
 }
 

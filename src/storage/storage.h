@@ -215,7 +215,7 @@ struct ordo_storage {
  * copying it into the database first (SQLite: no checkpoint on close).
  * For a log that is closed and reopened on a restart, where that copy
  * (up to the 64 MiB the WAL may hold, and an fsync) would be most of the
- * restart; the WAL is kept shorter (16 MiB) for the open that reads it,
+ * restart; the WAL is kept shorter (4 MiB) for the open that reads it,
  * and the database is the file and its -wal together. A backend without
  * a WAL ignores it. */
 #define ORDO_STORAGE_KEEP_WAL 4
