@@ -2075,6 +2075,114 @@ static void test_write_faults_recover(void **unused) {
 /* Random write faults (ENOSPC and EIO on every kind of call) under a
  * stream of enqueues: each acknowledged batch is there after a reopen, in
  * order, and no refused one is. */
+/* The state word of a batch's status JSON ("" when there is none). */
+static void state_of(const char *js, char *out, size_t cap) {
+  json_t *o = js != NULL ? json_loads(js, 0, NULL) : NULL;
+  snprintf(out, cap, "%s",
+           o != NULL && json_string_value(json_object_get(o, "state"))
+               ? json_string_value(json_object_get(o, "state"))
+               : "");
+  json_decref(o);
+}
+
+/*
+ * Write faults across checkpoints, forgotten-id segments and prunes (a
+ * checkpoint every 10 records): batches go through enqueue, take and
+ * verdict while 3 % of writes fail with ENOSPC and 5 % of syncs with EIO,
+ * so that checkpoints, segments and prune pages fail too and the journal
+ * recovers again and again. Once the faults stop, every acknowledged
+ * enqueue is there and every acknowledged verdict holds, before and after
+ * a reopen, nothing unacknowledged is, and the ids stay refused.
+ */
+static void test_faults_across_checkpoints(void **unused) {
+  enum { N = 400 };
+  ordo_ctx *ctx = (setenv("ORDO_JOURNAL_QUIET_MS", "0", 1), ctx_new());
+  ordo_journal *j;
+  static int enq_ok[N], fin_ok[N];
+  static char before[N][16];
+  char id[16], svc[8], wr[8], spec[800], st[16];
+  int i, tries, rc;
+  (void)unused;
+
+  memset(enq_ok, 0, sizeof enq_ok);
+  memset(fin_ok, 0, sizeof fin_ok);
+  jopen_ck_records = 10;
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  snprintf(spec, sizeof spec,
+           "write:enospc:p=0.03:seed=11:path=%s,sync+truncate:eio:p=0.05:"
+           "seed=13:path=%s", jpath, jpath);
+  assert_int_equal(ordo_storage_fault_set_spec(spec), ORDO_OK);
+  for (i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "K%d", i);
+    snprintf(svc, sizeof svc, "s%d", i % 4);
+    snprintf(wr, sizeof wr, "w%d", i % 9);
+    rc = enq_wait(j, id, svc, NULL, wr, NULL);
+    assert_true(rc == ORDO_OK || rc == ORDO_E_STORAGE);
+    enq_ok[i] = rc == ORDO_OK;
+    if (i % 5 == 4) {
+      ordo_queue_item items[64];
+      ordo_op *durable = NULL;
+      size_t n = 0;
+      if (ordo_journal_take(j, items, 64, &n, &durable) != ORDO_OK || n == 0)
+        continue;
+      rc = ordo_op_wait(durable, -1);
+      ordo_op_release(durable);
+      if (rc != ORDO_OK)
+        continue; /* QUEUED again once the journal recovers */
+      for (size_t k = 0; k < n; k++) {
+        int x = atoi(items[k].id + 1);
+        if (ordo_journal_finish(j, items[k].id,
+                                x % 11 == 0 ? ORDO_QUEUE_INVALID
+                                            : ORDO_QUEUE_COMMITTED,
+                                "no") == ORDO_OK)
+          fin_ok[x] = 1;
+      }
+    }
+  }
+  ordo_storage_fault_clear();
+  assert_true(totals_field(j, "checkpoints") > 0);
+  /* The journal takes writes again once it has recovered. */
+  for (tries = 0; tries < 200; tries++) {
+    if (enq_wait(j, "LAST", "t", NULL, "z", NULL) == ORDO_OK)
+      break;
+    usleep(20000);
+  }
+  assert_true(tries < 200);
+  for (i = 0; i < N; i++) {
+    char *js;
+    snprintf(id, sizeof id, "K%d", i);
+    js = ordo_journal_batch_json(j, id);
+    state_of(js, before[i], sizeof before[i]);
+    ordo_free(js);
+    if (!enq_ok[i])
+      assert_string_equal(before[i], "");
+    else if (fin_ok[i])
+      assert_string_equal(before[i], i % 11 == 0 ? "INVALID" : "COMMITTED");
+    else
+      assert_true(before[i][0] != '\0');
+  }
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  jopen_ck_records = 0;
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  for (i = 0; i < N; i++) {
+    char *js;
+    snprintf(id, sizeof id, "K%d", i);
+    js = ordo_journal_batch_json(j, id);
+    state_of(js, st, sizeof st);
+    ordo_free(js);
+    if (strcmp(before[i], "SUBMITTED") == 0)
+      assert_string_equal(st, "UNKNOWN");
+    else
+      assert_string_equal(st, before[i]);
+    if (fin_ok[i])
+      assert_int_equal(enq_wait(j, id, "s", NULL, "other", NULL),
+                       ORDO_E_EXISTS);
+  }
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 static void test_random_faults_acked_durable(void **unused) {
   enum { N = 300 };
   ordo_ctx *ctx = (setenv("ORDO_JOURNAL_QUIET_MS", "0", 1), ctx_new());
@@ -2160,6 +2268,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_write_faults_recover, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_random_faults_acked_durable,
+                                      setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_faults_across_checkpoints,
                                       setup_dir, teardown_dir),
   };
   if (argc == 4 && strcmp(argv[1], "crash-child") == 0)

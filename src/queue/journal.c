@@ -1991,6 +1991,8 @@ static void prune_tracked(jprune *p);
 
 static void prune_free_page(jprune *p) {
   p->npage = 0;
+  for (size_t i = 0; i < p->ndels; i++)
+    ordo_storage_req_clear_output(&p->dels[i]);
   for (size_t i = 0; i < p->nrecs; i++)
     ordo_storage_record_clear(&p->recs[i]);
   free(p->recs);
@@ -2028,6 +2030,7 @@ static void prune_next(jprune *p) {
 static void prune_deleted(ordo_storage_req *req) {
   jprune *p = (jprune *)req;
   ordo_journal *j = p->j;
+  ordo_storage_req_clear_output(req); /* a failure's message */
   pthread_mutex_lock(&j->mu);
   if (req->status != ORDO_OK) {
     /* A failure only leaves records for a later prune, which scans for
@@ -2202,6 +2205,8 @@ typedef struct jexpire {
 } jexpire;
 
 static void expire_page_free(jexpire *x) {
+  for (size_t i = 0; i < x->ndels; i++)
+    ordo_storage_req_clear_output(&x->dels[i]);
   for (size_t i = 0; i < x->nids; i++)
     free(x->ids[i]);
   for (size_t i = 0; i < x->nlids; i++)
@@ -2233,6 +2238,7 @@ static void expire_scan(jexpire *x);
 static void expire_deleted(ordo_storage_req *req) {
   jexpire *x = (jexpire *)req;
   ordo_journal *j = x->j;
+  ordo_storage_req_clear_output(req); /* a failure's message */
   pthread_mutex_lock(&j->mu);
   if (req->status == ORDO_OK) {
     /* Out of memory for the log: the id stays in the set (refused until
@@ -3187,8 +3193,8 @@ static void recovery_free(jrecovery *r) {
   for (size_t i = 0; i < r->nckrecs; i++)
     ordo_storage_record_clear(&r->ckrecs[i]);
   free(r->ckrecs);
-  ordo_storage_req_clear_output(&r->scans[0]);
-  ordo_storage_req_clear_output(&r->scans[1]);
+  for (size_t i = 0; i < 3; i++)
+    ordo_storage_req_clear_output(&r->scans[i]);
   for (size_t i = 0; i < r->ndels; i++)
     ordo_storage_req_clear_output(&r->dels[i]);
   free(r->dels);
@@ -3362,6 +3368,7 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
 static void recovery_deleted(ordo_storage_req *req) {
   jrecovery *r = (jrecovery *)req;
   ordo_journal *j = r->j;
+  ordo_storage_req_clear_output(req); /* a failure's message */
   pthread_mutex_lock(&j->mu);
   if (req->status == ORDO_OK)
     recovery_finish(j, r);
