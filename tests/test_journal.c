@@ -1033,6 +1033,122 @@ static void test_idset_segments(void **unused) {
   ordo__idset_clear(&rb);
 }
 
+/* Enqueue id with ledger id lid (service "s", its own address); the op's
+ * status. */
+static int enq_lid(ordo_journal *j, const char *id, const char *lid) {
+  ordo_queue_batch_spec sp = {0};
+  const char *w[1];
+  ordo_op *op;
+  int rc;
+  w[0] = id;
+  sp.id = id;
+  sp.service = "s";
+  sp.writes = w;
+  sp.nwrites = 1;
+  sp.ledger_id = lid;
+  op = ordo_journal_enqueue(j, &sp);
+  assert_non_null(op);
+  rc = ordo_op_wait(op, -1);
+  ordo_op_release(op);
+  return rc;
+}
+
+/*
+ * Retention frees ledger ids too: from the finishing record, which names
+ * the batch's ledger id, or — for a record written before it did (made
+ * here by cutting the field out of the file) — from the enq record, read
+ * by tag. Past retention a ledger id is taken again; within, refused.
+ */
+static void test_retention_ledger_ids(void **unused) {
+  (void)unused;
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal_options opt;
+  ordo_journal *j = NULL;
+  char took[8192], id[16], lid[40];
+  int i, tries;
+
+  ordo_journal_options_init(&opt);
+  opt.create = 1;
+  opt.retention_count = 1000;
+  for (int legacy = 0; legacy < 2; legacy++) {
+    sqlite3 *db;
+    opt.create = !legacy;
+    if (legacy) {
+      /* Cut "ledger_id" out of every finishing record on disk. */
+      assert_int_equal(sqlite3_open(jpath, &db), SQLITE_OK);
+      assert_int_equal(
+          sqlite3_exec(db,
+                       "UPDATE items SET value = CAST(substr(CAST(value AS "
+                       "TEXT), 1, instr(CAST(value AS TEXT), ',\"ledger_id\"')"
+                       " - 1) || '}' AS BLOB) WHERE category = CAST('ev' AS "
+                       "BLOB) AND CAST(value AS TEXT) LIKE '{\"e\":\"fin\"%' "
+                       "AND instr(CAST(value AS TEXT), ',\"ledger_id\"') > 0",
+                       NULL, NULL, NULL),
+          SQLITE_OK);
+      assert_true(sqlite3_changes(db) >= 20);
+      sqlite3_close(db);
+      opt.retention_count = 5;
+    }
+    assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
+    if (!legacy) {
+      for (i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "G%d", i);
+        snprintf(lid, sizeof lid, "%032d", i);
+        assert_int_equal(enq_lid(j, id, lid), ORDO_OK);
+      }
+      while (take_wait(j, took, sizeof took) > 0) {
+        char *save = NULL;
+        for (char *t = strtok_r(took, " ", &save); t != NULL;
+             t = strtok_r(NULL, " ", &save))
+          assert_int_equal(
+              ordo_journal_finish(j, t, ORDO_QUEUE_COMMITTED, NULL), ORDO_OK);
+      }
+      (void)take_wait(j, took, sizeof took); /* forgets them */
+      assert_int_equal(ordo_journal_close(j), ORDO_OK);
+      continue;
+    }
+    for (tries = 0; tries < 500 && totals_field(j, "expired") < 15; tries++) {
+      (void)take_wait(j, took, sizeof took);
+      usleep(10000);
+    }
+    assert_int_equal(totals_field(j, "expired"), 15);
+    /* G0..G14 went, with their ledger ids; G15..G19 stay. */
+    assert_int_equal(enq_lid(j, "H0", "00000000000000000000000000000003"),
+                     ORDO_OK);
+    assert_int_equal(enq_lid(j, "H1", "00000000000000000000000000000017"),
+                     ORDO_E_EXISTS);
+    assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  }
+  /* The same with finishing records that name their ledger ids. */
+  unlink(jpath);
+  opt.create = 1;
+  opt.retention_count = 5;
+  assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
+  for (i = 0; i < 20; i++) {
+    snprintf(id, sizeof id, "G%d", i);
+    snprintf(lid, sizeof lid, "%032d", i);
+    assert_int_equal(enq_lid(j, id, lid), ORDO_OK);
+  }
+  while (take_wait(j, took, sizeof took) > 0) {
+    char *save = NULL;
+    for (char *t = strtok_r(took, " ", &save); t != NULL;
+         t = strtok_r(NULL, " ", &save))
+      assert_int_equal(ordo_journal_finish(j, t, ORDO_QUEUE_COMMITTED, NULL),
+                       ORDO_OK);
+  }
+  for (tries = 0; tries < 500 && totals_field(j, "expired") < 15; tries++) {
+    (void)take_wait(j, took, sizeof took);
+    usleep(10000);
+  }
+  assert_int_equal(totals_field(j, "expired"), 15);
+  assert_int_equal(enq_lid(j, "H0", "00000000000000000000000000000003"),
+                   ORDO_OK);
+  assert_int_equal(enq_lid(j, "H1", "00000000000000000000000000000017"),
+                   ORDO_E_EXISTS);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 static void test_ledger_id_replay(void **unused) {
   static const char lid[] = "abcdef0123456789abcdef0123456789";
   ordo_ctx *ctx = ctx_new();
@@ -2243,6 +2359,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_retention_count, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_id_segments, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_retention_ledger_ids, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_checkpoint_v1, setup_dir,
                                       teardown_dir),

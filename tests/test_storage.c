@@ -845,6 +845,44 @@ static void test_query_operators(void **state) {
   db_close(f, st);
 }
 
+/* DELETE_MATCHING removes exactly what a SCAN with the query finds, in
+ * its category only, tags and all, and says how many; it refuses to run
+ * without a query or a category. */
+static void test_delete_matching(void **state) {
+  fx *f = *state;
+  ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
+  ordo_storage_req r;
+  people(f, st);
+
+  req_init(&r, f, ORDO_STORAGE_DELETE_MATCHING, "people", NULL, NULL);
+  r.query = q_in(0, "color", 2, "red", "green");
+  assert_int_equal(run(f, st, &r), ORDO_OK);
+  assert_int_equal(r.count, 3);
+  ordo_storage_req_clear_output(&r);
+  ordo_storage_query_free((ordo_storage_query *)r.query);
+  expect_query(f, st, NULL, "r2,r4", 2);
+  expect_query(f, st, q_leaf(ORDO_SQ_EQ, 1, "~name", "alice"), "", 0);
+  /* The other category's red robot stays. */
+  assert_int_equal(count_where(f, st, "robots", NULL), 1);
+  /* Nothing matches: 0. */
+  req_init(&r, f, ORDO_STORAGE_DELETE_MATCHING, "people", NULL, NULL);
+  r.query = q_leaf(ORDO_SQ_EQ, 0, "color", "red");
+  assert_int_equal(run(f, st, &r), ORDO_OK);
+  assert_int_equal(r.count, 0);
+  ordo_storage_req_clear_output(&r);
+  ordo_storage_query_free((ordo_storage_query *)r.query);
+  /* Never a whole category by accident. */
+  assert_int_equal(submit_query(f, st, ORDO_STORAGE_DELETE_MATCHING, NULL),
+                   ORDO_E_INVAL);
+  req_init(&r, f, ORDO_STORAGE_DELETE_MATCHING, NULL, NULL, NULL);
+  r.query = q_new(ORDO_SQ_ALL);
+  assert_int_equal(run(f, st, &r), ORDO_E_INVAL);
+  ordo_storage_req_clear_output(&r);
+  ordo_storage_query_free((ordo_storage_query *)r.query);
+  expect_query(f, st, NULL, "r2,r4", 2);
+  db_close(f, st);
+}
+
 static void test_invalid_requests(void **state) {
   fx *f = *state;
   ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
@@ -1758,6 +1796,7 @@ int main(void) {
       T_(test_record_crud),
       T_(test_meta),
       T_(test_query_operators),
+      T_(test_delete_matching),
       T_(test_invalid_requests),
       T_(test_batch),
       T_(test_group_duplicate_fails_alone),

@@ -788,12 +788,33 @@ static void write_done(ordo_storage_req *req) {
  * when payload_len > 0, a NUL and the payload. On failure w is settled with
  * the error (and freed if it has no op) and the error returned.
  */
+/* Under j->mu: a record that finishes a batch (fin, cancel, cascade)
+ * names its ledger id, or null when it has none, so that retention can
+ * free the ledger id from that record alone (see "retention"). Out of
+ * memory: the record goes without, and retention reads the enq record. */
+static void ev_ledger_id(ordo_journal *j, json_t *ev) {
+  const char *id = json_string_value(json_object_get(ev, "id"));
+  ordo_queue_item it;
+  int fin;
+  if (id == NULL || json_object_get(ev, "ledger_id") != NULL ||
+      !event_tagged(json_string_value(json_object_get(ev, "e")), &fin) ||
+      !fin)
+    return;
+  (void)json_object_set_new(
+      ev, "ledger_id",
+      ordo_queue_item_get(j->q, id, &it) == ORDO_OK && it.ledger_id != NULL
+          ? json_string(it.ledger_id)
+          : json_null());
+}
+
 static int journal_write(ordo_journal *j, jwrite *w, json_t *ev,
                          const void *payload, size_t payload_len) {
-  char *text = json_dumps(ev, JSON_COMPACT);
+  char *text;
   size_t tl;
   int rc;
 
+  ev_ledger_id(j, ev);
+  text = json_dumps(ev, JSON_COMPACT);
   if (text == NULL) {
     jwrite_settle(w, ORDO_E_NOMEM, "journal: out of memory");
     return ORDO_E_NOMEM;
@@ -2174,10 +2195,13 @@ static void prune_start(ordo_journal *j) {
  * finished batches are kept; then its records go and its id and ledger id
  * are free again. The pass reads the log from a cursor in event order (so
  * in the order batches finished), a page at a time behind the other
- * writes: each finishing record whose batch is past retention has that
- * batch's records found by tag and deleted; the first one that is not
- * stops it, and the cursor stays there. It runs at a take once a minute,
- * or when the count is over.
+ * writes: the batches whose finishing record is past retention have all
+ * their records deleted by their tag in one statement (DELETE_MATCHING),
+ * and their ledger ids, which the finishing record names, leave the set;
+ * the first one that is not past stops it, and the cursor stays there. A
+ * finishing record written before it named the ledger id has its batch's
+ * records read first (for the enq record's) and deleted one by one. It
+ * runs at a take once a minute, or when the count is over.
  */
 
 #define EXPIRE_PAGE 256
@@ -2200,8 +2224,9 @@ typedef struct jexpire {
   size_t nrecs;
   ordo_storage_req *dels;
   size_t ndels;
-  char **lids; /* their ledger ids, from their enq records */
-  size_t nlids;
+  char **lids; /* their ledger ids, from their finishing (or enq) records */
+  size_t nlids, caplids;
+  int legacy; /* a finishing record did not say its ledger id */
 } jexpire;
 
 static void expire_page_free(jexpire *x) {
@@ -2222,7 +2247,8 @@ static void expire_page_free(jexpire *x) {
   x->idbufs = NULL;
   x->recs = NULL;
   x->dels = NULL;
-  x->nids = x->ndels = x->nlids = x->nrecs = 0;
+  x->nids = x->ndels = x->nlids = x->caplids = x->nrecs = 0;
+  x->legacy = 0;
 }
 
 static void expire_end(jexpire *x) {
@@ -2272,6 +2298,11 @@ static void expire_looked(ordo_storage_req *req) {
   }
   x->recs = take_results(req, &x->nrecs);
   n = x->nrecs;
+  for (i = 0; i < x->nlids; i++)
+    free(x->lids[i]);
+  free(x->lids);
+  x->lids = NULL;
+  x->nlids = x->caplids = 0;
   if ((x->dels = calloc(n > 0 ? n : 1, sizeof(*x->dels))) == NULL ||
       (x->lids = calloc(n > 0 ? n : 1, sizeof(*x->lids))) == NULL) {
     expire_end(x);
@@ -2291,6 +2322,23 @@ static void expire_looked(ordo_storage_req *req) {
   if (submit_batch(j, &x->req, x->dels, x->ndels, expire_deleted) != ORDO_OK)
     expire_end(x);
   pthread_mutex_unlock(&j->mu);
+}
+
+/* Keep a copy of ledger id lid for the page. 0, or -1 (out of memory). */
+static int expire_lid_push(jexpire *x, const char *lid) {
+  char *c;
+  if (x->nlids == x->caplids) {
+    size_t nc = x->caplids ? x->caplids * 2 : 32;
+    char **p = realloc(x->lids, nc * sizeof(*p));
+    if (p == NULL)
+      return -1;
+    x->lids = p;
+    x->caplids = nc;
+  }
+  if ((c = jstrdup(lid)) == NULL)
+    return -1;
+  x->lids[x->nlids++] = c;
+  return 0;
 }
 
 /* Under j->mu: whether the batch that finished at t (Unix ms) is past
@@ -2346,6 +2394,14 @@ static void expire_scanned(ordo_storage_req *req) {
         x->nids++;
       else
         stop = 1;
+      if (!stop) {
+        json_t *lid = json_object_get(ev, "ledger_id");
+        if (lid == NULL)
+          x->legacy = 1;
+        else if (json_is_string(lid) &&
+                 expire_lid_push(x, json_string_value(lid)) != 0)
+          x->legacy = 1; /* out of memory: read it from the enq record */
+      }
     }
     json_decref(ev);
     if (!stop && r->name.len == 8)
@@ -2382,7 +2438,12 @@ static void expire_scanned(ordo_storage_req *req) {
   x->idq.values = x->idbufs;
   x->idq.nvalues = x->nids;
   scan_req(&x->req, JOURNAL_CATEGORY, &x->idq, 0, ORDO_STORAGE_REQ_NO_TAGS);
-  x->req.done = expire_looked;
+  if (x->legacy) {
+    x->req.done = expire_looked;
+  } else {
+    x->req.opcode = ORDO_STORAGE_DELETE_MATCHING;
+    x->req.done = expire_deleted;
+  }
   if (j->st->backend->submit(j->st, &x->req) != ORDO_OK)
     expire_end(x);
   pthread_mutex_unlock(&j->mu);
@@ -4469,6 +4530,8 @@ ordo_op *ordo_journal_cancel(ordo_journal *j, const char *id) {
   if (rc == ORDO_OK) {
     json_t *ev = json_pack("{s:s, s:s, s:s, s:I}", "e", "cancel", "id", id,
                            "reason", "cancelled", "t", (json_int_t)t);
+    if (ev != NULL)
+      ev_ledger_id(j, ev);
     w->result = json_pack("{s:s, s:s, s:s}", "id", id, "state", "INVALID",
                           "reason", "cancelled");
     if (ev == NULL || w->result == NULL ||

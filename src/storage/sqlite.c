@@ -453,6 +453,10 @@ static int req_ok(const sq_db *sq, const ordo_storage_req *req, int in_batch) {
   case ORDO_STORAGE_UPDATE_VALUE:
   case ORDO_STORAGE_DELETE:
     return key_ok(&r->category) && key_ok(&r->name) && buf_ok(&r->value);
+  case ORDO_STORAGE_DELETE_MATCHING:
+    if (r->category.data == NULL || req->query == NULL)
+      return 0; /* never a whole category, or all of them */
+    /* fall through */
   case ORDO_STORAGE_SCAN:
   case ORDO_STORAGE_COUNT: {
     size_t params = 3; /* category, limit, offset */
@@ -1134,6 +1138,23 @@ static int op_scan(sq_db *sq, ordo_storage_req *req) {
   return st;
 }
 
+/* DELETE_MATCHING: the records a SCAN with the same query would return go,
+ * their tags with them (ON DELETE CASCADE), in one statement. */
+static int op_delete_matching(sq_db *sq, ordo_storage_req *req) {
+  sqlite3_stmt *s;
+  int unused;
+  int st = query_prepare(sq, req, "DELETE FROM items", 0, &s, &unused);
+  if (st != ORDO_OK)
+    return st;
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE)
+    req->count = (unsigned long long)sqlite3_changes(sq->db);
+  else
+    st = sql_fail(sq, req, rc, "delete records");
+  (void)sqlite3_finalize(s); /* the step's error, if any, is handled */
+  return st;
+}
+
 /* ---- executing a request ------------------------------------------------------ */
 
 static int exec_req(sq_db *sq, ordo_storage_req *req);
@@ -1178,6 +1199,8 @@ static int exec_req(sq_db *sq, ordo_storage_req *req) {
     return op_scan(sq, req);
   case ORDO_STORAGE_COUNT:
     return query_count(sq, req);
+  case ORDO_STORAGE_DELETE_MATCHING:
+    return op_delete_matching(sq, req);
   case ORDO_STORAGE_META_SET:
     return op_meta_set(sq, req);
   case ORDO_STORAGE_META_GET:

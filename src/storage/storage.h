@@ -125,11 +125,16 @@ typedef enum ordo_storage_opcode {
   ORDO_STORAGE_CLOSE,        /* runs after every request submitted before it;
                                 after its done returns the ordo_storage is
                                 freed and must not be used */
-  ORDO_STORAGE_SHRINK        /* (added for idle servers) give back the
+  ORDO_STORAGE_SHRINK,       /* (added for idle servers) give back the
                                 memory the database keeps between
                                 requests (page cache, write buffers); not
                                 a write. A backend without such memory
                                 just answers ORDO_OK */
+  ORDO_STORAGE_DELETE_MATCHING /* (added for the journal's retention)
+                                remove every record of rec.category (not
+                                NULL) matching query (not NULL), and its
+                                tags, in one statement -> count = how
+                                many */
 } ordo_storage_opcode;
 
 /* Keys (added with the SQLite backend): a NULL category (data == NULL) means
