@@ -25,6 +25,10 @@
 #      no request is ever partly journaled, re-sending one is safe.
 #  10. Storage faults on ordo submit's journal, kill -9 and reruns: verify
 #      passes.
+#  11. kill -9 of ordo submit again and again with a journal checkpoint
+#      every 40 records, so that kills land before, inside and after
+#      checkpoints, their forgotten-id segments and prunes: the last run
+#      finishes without duplicates and verify passes.
 set -u
 ordo="$1"
 tmp=$(mktemp -d /tmp/ordo-e2e-XXXXXX)
@@ -389,6 +393,50 @@ start_node "$tmp/node-sfault" 0 && {
     --ledger "$url" --data "$tmp/q-sfault" --poll-ms 10
   expect "verify after storage faults" 0 "$ordo" verify --workload "$tmp/w2.jsonl" \
     --ledger "$url" --data "$tmp/q-sfault"
+  stop_node
+}
+
+# 11. kill -9 loops across checkpoints.
+#    Serial runs (a batch a block) are killed, so that each dies mid-way;
+#    the last run, parallel, finishes.
+start_node "$tmp/node-ck" 0 --block-ms 250 && {
+  export ORDO_JOURNAL_CHECKPOINT_RECORDS=40
+  for round in 1 2 3 4 5 6; do
+    "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" --data "$tmp/q-ck" \
+      --strategy serial --poll-ms 10 > /dev/null 2>&1 &
+    sub=$!
+    sleep "0.$((2 + round))"
+    kill -KILL "$sub" 2>/dev/null
+    wait "$sub" 2>/dev/null
+  done
+  expect "submit after kill -9 loops across checkpoints" 0 \
+    "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" --data "$tmp/q-ck" \
+    --poll-ms 10 --json
+  unset ORDO_JOURNAL_CHECKPOINT_RECORDS
+  /usr/bin/python3 - "$tmp/out" "$tmp/q-ck" <<'PY' || fail=1
+import glob, json, sqlite3, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert d["batches"] == 600, d
+assert d["committed"] + d["invalid"] == 600, d
+n = 0
+for p in glob.glob(sys.argv[2] + "/*"):
+    if p.endswith(("-wal", "-shm", ".lock")):
+        continue
+    try:
+        c = sqlite3.connect(p)
+        n += c.execute("SELECT count(*) FROM items WHERE category = "
+                       "CAST('ck' AS BLOB)").fetchone()[0]
+        c.close()
+    except sqlite3.Error:
+        pass
+assert n >= 1, "no checkpoint in the journal"
+assert d["sent"] > 0, d  # the kills left work for the last run
+print("ok   kill -9 loops across checkpoints: %d committed, %d invalid, "
+      "%d sent by the last run, a checkpoint on disk" %
+      (d["committed"], d["invalid"], d["sent"]))
+PY
+  expect "verify after kill -9 loops across checkpoints" 0 "$ordo" verify \
+    --workload "$tmp/w2.jsonl" --ledger "$url" --data "$tmp/q-ck"
   stop_node
 }
 
