@@ -48,7 +48,7 @@ build: deps
 	$(CMAKE) --build build -j $(JOBS)
 
 test: deps
-	$(CMAKE) -S . -B build-test -DCMAKE_BUILD_TYPE=Debug \
+	$(CMAKE) -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DORDO_WERROR=ON \
 	  -DORDO_SANITIZE=address,undefined
 	$(CMAKE) --build build-test -j $(JOBS)
 	cd build-test && ctest --output-on-failure -j $(JOBS)
@@ -70,14 +70,15 @@ install-check: build
 # TSan needs the heap below the 47-bit line; setarch -R turns off address
 # randomisation so it works on kernels with high mmap entropy.
 tsan: deps
-	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DORDO_SANITIZE=thread
+	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DORDO_WERROR=ON \
+	  -DORDO_SANITIZE=thread
 	$(CMAKE) --build build-tsan -j $(JOBS)
 	cd build-tsan && setarch -R ctest --output-on-failure -L 'runtime|storage|wallet|keys|queue|journal|submitter|rest|server|node'
 
 # The concurrency tests under valgrind, on a build without sanitizers.
 MEMCHECK_TESTS ?= test_runtime test_storage test_wallet test_journal
 memcheck: deps
-	$(CMAKE) -S . -B build-memcheck -DCMAKE_BUILD_TYPE=Debug
+	$(CMAKE) -S . -B build-memcheck -DCMAKE_BUILD_TYPE=Debug -DORDO_WERROR=ON
 	$(CMAKE) --build build-memcheck -j $(JOBS)
 	@for t in $(MEMCHECK_TESTS); do \
 	  echo "== valgrind $$t"; \
@@ -90,7 +91,7 @@ memcheck: deps
 
 fuzz: deps
 	CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug \
-	  -DORDO_BUILD_TESTS=OFF -DORDO_BUILD_FUZZ=ON
+	  -DORDO_WERROR=ON -DORDO_BUILD_TESTS=OFF -DORDO_BUILD_FUZZ=ON
 	$(CMAKE) --build build-fuzz -j $(JOBS)
 	@for f in build-fuzz/fuzz/fuzz_*; do \
 	  name=$$(basename $$f); corpus=fuzz/corpus/$${name#fuzz_}; \

@@ -366,6 +366,7 @@ static const bench_def *const bench_defs[] = {
     &bench_makespan_def,
     &bench_hostile_def,
     &bench_memory_def,
+    &bench_latency_def,
 };
 #define BENCH_NDEFS (sizeof bench_defs / sizeof bench_defs[0])
 
