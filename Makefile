@@ -27,7 +27,7 @@ DEBIAN_PACKAGES := build-essential cmake pkg-config libsodium-dev \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test run bench install install-check tsan memcheck fuzz clean
+.PHONY: all deps build test run bench install install-check release-check tsan memcheck fuzz clean
 
 all: build
 
@@ -61,6 +61,13 @@ bench: build
 
 install: build
 	$(CMAKE) --install build
+
+# The build distributions make (Release, tests on), with warnings as
+# errors: every build type stays warning-free.
+release-check: deps
+	$(CMAKE) -S . -B build-release-check -DCMAKE_BUILD_TYPE=Release \
+	  -DORDO_WERROR=ON
+	$(CMAKE) --build build-release-check -j $(JOBS)
 
 # Install into a scratch prefix and build a consumer with pkg-config and with
 # find_package(ordo).
@@ -102,4 +109,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf build build-test build-tsan build-fuzz build-memcheck
+	rm -rf build build-test build-tsan build-fuzz build-memcheck build-release-check
