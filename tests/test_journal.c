@@ -1053,78 +1053,11 @@ static int enq_lid(ordo_journal *j, const char *id, const char *lid) {
   return rc;
 }
 
-/*
- * Retention frees ledger ids too: from the finishing record, which names
- * the batch's ledger id, or — for a record written before it did (made
- * here by cutting the field out of the file) — from the enq record, read
- * by tag. Past retention a ledger id is taken again; within, refused.
- */
-static void test_retention_ledger_ids(void **unused) {
-  (void)unused;
-  ordo_ctx *ctx = ctx_new();
-  ordo_journal_options opt;
-  ordo_journal *j = NULL;
+/* 20 batches G0..G19 with ledger ids 0..19 (32 digits), taken and
+ * COMMITTED, then let go by a take. */
+static void g_batches_committed(ordo_journal *j) {
   char took[8192], id[16], lid[40];
-  int i, tries;
-
-  ordo_journal_options_init(&opt);
-  opt.create = 1;
-  opt.retention_count = 1000;
-  for (int legacy = 0; legacy < 2; legacy++) {
-    sqlite3 *db;
-    opt.create = !legacy;
-    if (legacy) {
-      /* Cut "ledger_id" out of every finishing record on disk. */
-      assert_int_equal(sqlite3_open(jpath, &db), SQLITE_OK);
-      assert_int_equal(
-          sqlite3_exec(db,
-                       "UPDATE items SET value = CAST(substr(CAST(value AS "
-                       "TEXT), 1, instr(CAST(value AS TEXT), ',\"ledger_id\"')"
-                       " - 1) || '}' AS BLOB) WHERE category = CAST('ev' AS "
-                       "BLOB) AND CAST(value AS TEXT) LIKE '{\"e\":\"fin\"%' "
-                       "AND instr(CAST(value AS TEXT), ',\"ledger_id\"') > 0",
-                       NULL, NULL, NULL),
-          SQLITE_OK);
-      assert_true(sqlite3_changes(db) >= 20);
-      sqlite3_close(db);
-      opt.retention_count = 5;
-    }
-    assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
-    if (!legacy) {
-      for (i = 0; i < 20; i++) {
-        snprintf(id, sizeof id, "G%d", i);
-        snprintf(lid, sizeof lid, "%032d", i);
-        assert_int_equal(enq_lid(j, id, lid), ORDO_OK);
-      }
-      while (take_wait(j, took, sizeof took) > 0) {
-        char *save = NULL;
-        for (char *t = strtok_r(took, " ", &save); t != NULL;
-             t = strtok_r(NULL, " ", &save))
-          assert_int_equal(
-              ordo_journal_finish(j, t, ORDO_QUEUE_COMMITTED, NULL), ORDO_OK);
-      }
-      (void)take_wait(j, took, sizeof took); /* forgets them */
-      assert_int_equal(ordo_journal_close(j), ORDO_OK);
-      continue;
-    }
-    for (tries = 0; tries < 500 && totals_field(j, "expired") < 15; tries++) {
-      (void)take_wait(j, took, sizeof took);
-      usleep(10000);
-    }
-    assert_int_equal(totals_field(j, "expired"), 15);
-    /* G0..G14 went, with their ledger ids; G15..G19 stay. */
-    assert_int_equal(enq_lid(j, "H0", "00000000000000000000000000000003"),
-                     ORDO_OK);
-    assert_int_equal(enq_lid(j, "H1", "00000000000000000000000000000017"),
-                     ORDO_E_EXISTS);
-    assert_int_equal(ordo_journal_close(j), ORDO_OK);
-  }
-  /* The same with finishing records that name their ledger ids. */
-  unlink(jpath);
-  opt.create = 1;
-  opt.retention_count = 5;
-  assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
-  for (i = 0; i < 20; i++) {
+  for (int i = 0; i < 20; i++) {
     snprintf(id, sizeof id, "G%d", i);
     snprintf(lid, sizeof lid, "%032d", i);
     assert_int_equal(enq_lid(j, id, lid), ORDO_OK);
@@ -1136,7 +1069,15 @@ static void test_retention_ledger_ids(void **unused) {
       assert_int_equal(ordo_journal_finish(j, t, ORDO_QUEUE_COMMITTED, NULL),
                        ORDO_OK);
   }
-  for (tries = 0; tries < 500 && totals_field(j, "expired") < 15; tries++) {
+  (void)take_wait(j, took, sizeof took); /* forgets them */
+}
+
+/* With room for 5, G0..G14 go with their ledger ids (3 is taken again)
+ * and G15..G19 stay (17 is refused). */
+static void g_ledger_ids_expired(ordo_journal *j) {
+  char took[8192];
+  for (int tries = 0; tries < 500 && totals_field(j, "expired") < 15;
+       tries++) {
     (void)take_wait(j, took, sizeof took);
     usleep(10000);
   }
@@ -1145,6 +1086,53 @@ static void test_retention_ledger_ids(void **unused) {
                    ORDO_OK);
   assert_int_equal(enq_lid(j, "H1", "00000000000000000000000000000017"),
                    ORDO_E_EXISTS);
+}
+
+/*
+ * Retention frees ledger ids too: from the finishing record, which names
+ * the batch's ledger id, or — for a record written before it did (made
+ * here by cutting the field out of the file) — from the enq record, read
+ * by tag. Past retention a ledger id is taken again; within, refused.
+ */
+static void test_retention_ledger_ids(void **unused) {
+  (void)unused;
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal_options opt;
+  ordo_journal *j = NULL;
+  sqlite3 *db;
+
+  /* Finishing records that name their ledger ids. */
+  ordo_journal_options_init(&opt);
+  opt.create = 1;
+  opt.retention_count = 5;
+  assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
+  g_batches_committed(j);
+  g_ledger_ids_expired(j);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  /* Older ones: the same batches in a new journal, "ledger_id" then cut
+   * out of every finishing record on disk, reopened with room for 5. */
+  unlink(jpath);
+  opt.retention_count = 1000;
+  assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
+  g_batches_committed(j);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  assert_int_equal(sqlite3_open(jpath, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "UPDATE items SET value = CAST(substr(CAST(value AS "
+                   "TEXT), 1, instr(CAST(value AS TEXT), ',\"ledger_id\"')"
+                   " - 1) || '}' AS BLOB) WHERE category = CAST('ev' AS "
+                   "BLOB) AND CAST(value AS TEXT) LIKE '{\"e\":\"fin\"%' "
+                   "AND instr(CAST(value AS TEXT), ',\"ledger_id\"') > 0",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  assert_true(sqlite3_changes(db) >= 20);
+  sqlite3_close(db);
+  opt.create = 0;
+  opt.retention_count = 5;
+  assert_int_equal(ordo_journal_open(ctx, jpath, &opt, &j), ORDO_OK);
+  g_ledger_ids_expired(j);
   assert_int_equal(ordo_journal_close(j), ORDO_OK);
   ordo_ctx_free(ctx);
 }
