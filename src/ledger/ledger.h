@@ -6,10 +6,11 @@
  * pure functions over a small state interface.
  *
  * Why: the queuer submits signed batches to a Sawtooth REST API, and the
- * embedded node (a later increment) must accept exactly what a validator
- * accepts. Both sides share this module so they cannot drift apart. No
- * networking and no storage here: the REST client, the node and `ordo
- * verify` come next and use these calls.
+ * embedded node (src/node) must accept exactly what a validator accepts.
+ * Both sides share this module so they cannot drift apart. This header
+ * also declares the REST client, the Sawtooth ledger port, `ordo submit`
+ * and `ordo verify` (rest.c, port.c, submit.c, verify.c), which use these
+ * calls; the wire-format functions below do no networking and no storage.
  *
  * Threads: none created. Every function is synchronous. Objects are not
  * locked: a caller may use different objects on different threads at once,

@@ -8,8 +8,9 @@
  * worst: every batch received in one block window is applied in an order
  * drawn from a seed (a permutation, not submission order), the pending
  * queue is lost on restart unless asked otherwise, and requests can be
- * delayed or answered 503. `ordo ledger` runs it as a process; tests and
- * `ordo run` start it in-process on an ephemeral port.
+ * delayed or answered 503. `ordo ledger` runs it as a process (and `ordo
+ * run` starts `ordo ledger` as a child); tests and benchmarks start it
+ * in-process on an ephemeral port.
  *
  * REST (JSON shapes as Sawtooth's; see DESIGN.md's appendices):
  *   POST /batches               BatchList protobuf -> 202 {"link": ...}
@@ -69,16 +70,18 @@
  * Threads: ordo_node_start creates the block thread (when block_ms > 0) and
  * libmicrohttpd's threads (a polling thread and one thread per connection,
  * when port >= 0) with the header reaper (http.c: closes connections whose
- * request headers are late). The node is the one part of ordo that runs threads of its
- * own outside the runtime: it is a stand-in for a remote ledger. Every
+ * request headers are late). The node runs threads of its own outside the
+ * runtime, as `ordo serve` does (server.h): it is a stand-in for a remote
+ * ledger, not a library call. Every
  * function below may be called from any thread, except that ordo_node_stop
  * must not run concurrently with another call on the same node.
  *
- * Locks (node.c, lock order first to last): node->mu (pending queue,
- * statuses of pending batches, stop flag, the count of waiting status
- * requests), then node->rd_mu (the reading database connection).
- * node->http_mu (requests in flight, http.c) and node->conn_mu (open
- * connections and their header deadlines, http.c) are leaves: nothing is
+ * Locks (node.c, lock order first to last): node->cut_mu (one
+ * ordo_node_cut_block at a time), node->mu (pending queue, statuses of
+ * pending batches, stop flag, the count of waiting status requests), then
+ * node->rd_mu (the reading database connection). node->http_mu (requests
+ * in flight, http.c) and the connection guard's mutex (open connections
+ * and their header deadlines, src/http/guard.c) are leaves: nothing is
  * taken while one is held. The block thread holds none of them while applying a
  * block; it takes mu only after the block is committed.
  */

@@ -4,9 +4,11 @@
  * Why: a ledger that applies the batches of one commit window in any order
  * keeps data integrity only if the client never has two conflicting batches
  * of a service in flight at once. This module decides, batch by batch, when
- * that is safe (DESIGN.md, "queue"). This increment is the in-memory
- * scheduler, the workload-file parser and the `ordo plan` model; the journal,
- * the ledger client and the HTTP API come later and drive the same calls.
+ * that is safe (docs/design.md, "The data path of a batch"). Here: the
+ * in-memory scheduler, the workload-file parser and the `ordo plan` model,
+ * the durable journal over them (ordo_journal_*), and the submitter that
+ * drives a ledger port (ordo_submitter_*); the ledger client (src/ledger)
+ * and the HTTP API (src/server) drive the same calls.
  *
  * Threads: none. An ordo_queue is a plain synchronous data structure; the
  * caller serialises every call on one queue (one thread, or its own lock).
@@ -520,8 +522,13 @@ const char *ordo_queue_state_name(ordo_queue_state s);
  * batches without one; the batches of one ordo_journal_enqueue_many are
  * consecutive records written in one transaction), "sub" (the ids one
  * take handed out), "fin" (a verdict; with "expired":true a dep timeout
- * of a WAITING batch), "cancel" (ordo_journal_cancel), "resume" (a halted
- * service resumed), "policy" (a service's policy changed).
+ * of a WAITING batch), "cancel" (ordo_journal_cancel), "cascade" (a batch
+ * the queue ended because a dep of it failed, which no other record names),
+ * "resume" (a halted service resumed), "policy" (a service's policy
+ * changed). Finishing records (fin, cancel, cascade) and enq records carry
+ * the batch id as a tag, and finishing ones name the ledger id; checkpoints
+ * (records "ck") and the forgotten-id segments ("ckid") are described in
+ * journal.c.
  * Reopening replays it through the same scheduler calls, so the restored
  * queue is exactly the one that was journaled: order, deps, locks, states,
  * halts. Why a log and not a table of states: replaying the calls cannot
@@ -665,7 +672,9 @@ int ordo_journal_expire(ordo_journal *j, uint64_t now_ms, size_t *expired);
  * mode), but nothing while any batch is UNKNOWN. *durable (when *n > 0) is
  * an op that completes when the take is journaled: send the batches only
  * after it completed with ORDO_OK; the caller releases it. The item
- * pointers stay valid until ordo_journal_close.
+ * pointers stay valid until the next ordo_journal_take: a finished batch
+ * leaves memory at a take once its records are durable (copy what you keep,
+ * or read an item safely from another thread with ordo_journal_item_with).
  */
 int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
                       size_t *n, ordo_op **durable);

@@ -115,7 +115,11 @@ struct ordo_ctx {
   atomic_int joined;           /* threads are gone; no task may be posted */
   atomic_long live_ops;        /* ops started and not yet fully delivered */
   atomic_long refs;            /* 1 for the ctx itself + 1 per existing op */
-  pthread_mutex_t mu;          /* leaf lock: serial list, shutdown wait */
+  /* serial list, module data, closers, shutdown wait. Not a leaf:
+   * ordo__executor_open takes an executor's lock under it, and
+   * ordo__ctx_module runs a module's create under it (which must not take
+   * mu again); nothing takes mu while holding an executor's lock. */
+  pthread_mutex_t mu;
   pthread_cond_t cv;
   ordo__executor *serials;     /* every serial executor, open or parked */
   void *module_data[ORDO__MODULE_COUNT];          /* under mu */

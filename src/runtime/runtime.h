@@ -144,8 +144,7 @@ ordo__executor *ordo__executor_of_class(ordo_ctx *ctx, ordo_class cls);
  * it frees data. Returns NULL if create returned NULL.
  */
 typedef enum ordo__module {
-  ORDO__MODULE_WALLET = 0,
-  ORDO__MODULE_QUEUE,
+  ORDO__MODULE_WALLET = 0, /* the wallet registry (wallet.c) */
   ORDO__MODULE_COUNT
 } ordo__module;
 

@@ -6,9 +6,10 @@
  *
  * POST /v1/batches validates every item before anything is enqueued (a bad
  * item, a duplicate id or ledger id, a payload that is not one valid signed
- * batch: 4xx and nothing journaled), then starts one enqueue op per item in
- * order and waits for all of them: the 202 is sent only once each is
- * durable. A Sawtooth batch is locked by what it is signed to touch (its
+ * batch: 4xx and nothing journaled), then enqueues them all with one
+ * ordo_journal_enqueue_many op (one transaction) and waits for it: the 202
+ * is sent only once every item is durable, and a crash leaves all of them
+ * or none. A Sawtooth batch is locked by what it is signed to touch (its
  * transactions' inputs and outputs, ordo_ledger_batch_footprint): declared
  * reads and writes can add to that, never narrow it. Items may carry
  * "transactions" instead of a payload: the server builds and signs the

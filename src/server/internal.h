@@ -111,8 +111,9 @@ int srv_http_status(int code);
  * a 400 answer made. Syntax errors name the line and column only. */
 int srv_parse_body(const ordo_server_request *req, int any, json_t **out,
                    ordo_server_response *resp);
-/* Wait for op (bounded by request_timeout_ms), then release it unless
- * keep; returns its status (ORDO_E_TIMEOUT when it took too long). */
+/* Wait for op (bounded by request_timeout_ms); returns its status
+ * (ORDO_E_TIMEOUT when it took too long, ORDO_E_NOMEM for a NULL op). The
+ * op stays the caller's to read and release. */
 int srv_wait(ordo_server *srv, ordo_op *op);
 
 /* ---- wallets, DIDs, jobs (wallet.c) -------------------------------------- */

@@ -13,7 +13,8 @@
  *   - an ordo_ctx (made from options.runtime, or the caller's options.ctx);
  *   - the journal DATA_DIR/queue.db (queue.h's journal API);
  *   - with a ledger URL: a REST client, the Sawtooth port and a submitter,
- *     driven by the server's loop thread (step, sleep poll_ms, repeat);
+ *     driven by the server's loop thread (a step, then a wait until an
+ *     enqueue, a status answer or a resume wakes it; a second at most);
  *   - wallets in DATA_DIR/wallets (the "path" of every wallet config);
  *   - async jobs (credential definitions on the heavy class) by job id.
  *
@@ -21,6 +22,7 @@
  * "ordo serve" section the summary):
  *   POST /v1/batches                 one item, an array, or a raw BatchList
  *   GET  /v1/batches/{id}            a batch's state
+ *   DELETE /v1/batches/{id}          cancel a batch not yet sent
  *   GET  /v1/services/{id}           a service's counters
  *   POST /v1/services/{id}/resume    a halted service goes on
  *   GET  /v1/queue                   totals
@@ -31,7 +33,8 @@
  *   POST /v1/verify
  *   POST /v1/wallets/{id}/cred-defs  202 {"job"}: an async job
  *   GET  /v1/jobs/{id}
- *   GET  /healthz (no auth), GET /metrics (Prometheus text 0.0.4)
+ *   GET  /healthz and /readyz (no auth), GET /metrics (Prometheus text
+ *   0.0.4)
  * Errors: {"error":{"code":N,"name":"ORDO_E_…","message":…}} with N an
  * ordo_err code; the HTTP status says the class (400, 401, 404, 405, 409,
  * 413, 429 with Retry-After, 500, 503, 504).
@@ -56,9 +59,9 @@
  * journal or runtime call blocks): srv->rate_mu (per-client buckets),
  * srv->jobs_mu (the job table), srv->stat_mu (submitter progress snapshot,
  * the enqueue histogram, the service names seen), srv->loop_mu (the loop's
- * sleep and stop flag), srv->conn_mu (the open connections and their header
- * deadlines, a leaf: libmicrohttpd's callbacks and the reaper take it
- * alone).
+ * sleep and stop flag), and the connection guard's mutex (the open
+ * connections and their header deadlines, src/http/guard.c; a leaf:
+ * libmicrohttpd's callbacks and the reaper take it alone).
  *
  * Hostile clients: a connection must send complete request headers within
  * header_timeout_ms of being accepted (or, on a kept-alive connection,

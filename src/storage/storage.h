@@ -2,8 +2,8 @@
  * storage.h — the asynchronous storage backend interface, and the SQLite
  * backend that is ordo's embedded default.
  *
- * A backend stores opaque records for the wallet (and later the queue
- * journal): (category, name) -> value, plus tags. It never sees plaintext of
+ * A backend stores opaque records for the wallet and the queue journal:
+ * (category, name) -> value, plus tags. It never sees plaintext of
  * encrypted fields: the wallet encrypts category, name, tag names and values
  * before they get here, deterministically where they must stay searchable.
  *
@@ -162,7 +162,10 @@ struct ordo_storage_req {
   void (*done)(ordo_storage_req *req);
   void *userdata;
   /* (added for the journal's write failures) ORDO_STORAGE_REQ_* bits; 0
-   * for a plain request. A backend that does not know them ignores them. */
+   * for a plain request. NO_TAGS and BY_NAME are hints a backend may
+   * ignore (the results are the same, in name order for BY_NAME);
+   * CHAINED and CHAIN_RESET are not: the journal's crash safety rests on
+   * them, so a backend the journal runs on must honour them. */
   unsigned flags;
 
   /* Out: set by the backend before done. The caller owns what is returned
