@@ -72,7 +72,7 @@ static int heavy_stage(ordo_op *op, void *arg) {
   (void)op;
   (void)arg;
   rc = ordo__crypto_safe_prime(ISO_HEAVY_BITS, &prime);
-  ordo__crypto_free_secret(prime);
+  ordo__free_secret(prime);
   return rc;
 }
 

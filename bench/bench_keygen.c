@@ -38,7 +38,7 @@ static int keygen_once(int bits, double *seconds) {
     rc = ordo__crypto_cl_verify_proof(pub, proof);
   free(pub);
   free(proof);
-  ordo__crypto_free_secret(priv);
+  ordo__free_secret(priv);
   return rc;
 }
 

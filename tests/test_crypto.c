@@ -1483,7 +1483,7 @@ static void check_cl_key(int bits) {
   json_decref(sk);
   free(pub);
   free(proof);
-  ordo__crypto_free_secret(priv);
+  ordo__free_secret(priv);
 }
 
 static void test_cl_keygen_256(void **state) {
@@ -1509,7 +1509,7 @@ static void test_cl_keygen_few_attributes(void **state) {
   json_decref(pk);
   free(pub);
   free(proof);
-  ordo__crypto_free_secret(priv);
+  ordo__free_secret(priv);
 
   /* Non-ASCII names pass through; only ASCII letters are lower-cased. */
   static const char *const utf8[] = {"Gr\xc3\xb6\xc3\x9f"
@@ -1523,7 +1523,7 @@ static void test_cl_keygen_few_attributes(void **state) {
   json_decref(pk);
   free(pub);
   free(proof);
-  ordo__crypto_free_secret(priv);
+  ordo__free_secret(priv);
 }
 
 /* ---- cancellation ----------------------------------------------------------

@@ -528,7 +528,7 @@ int ordo__crypto_cl_keygen(int bits, const char *const *attrs, size_t nattrs,
 fail:
   free(*public_json);
   free(*proof_json);
-  ordo__crypto_free_secret(*private_json);
+  ordo__free_secret(*private_json);
   *public_json = *proof_json = *private_json = NULL;
   cl_key_free(&k);
   return rc;

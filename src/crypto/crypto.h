@@ -19,12 +19,13 @@
  * (or output buffers wiped) and everything allocated on the way is freed.
  *
  * Secrets handed out (private keys, the primes of a key) are the caller's to
- * wipe: ordo__crypto_memzero() for buffers, ordo__crypto_free_secret() for
+ * wipe: ordo__crypto_memzero() for buffers, ordo__free_secret() for
  * strings, BN_clear_free() for BIGNUMs.
  */
 #ifndef ORDO_CRYPTO_H
 #define ORDO_CRYPTO_H
 
+#include "base/base.h"
 #include "ordo.h"
 
 #include <openssl/types.h> /* BIGNUM, without the whole of bn.h */
@@ -45,8 +46,7 @@ int ordo__crypto_init(void);
 /* Wipe len bytes at p in a way the compiler may not drop. NULL/0 accepted. */
 void ordo__crypto_memzero(void *p, size_t len);
 
-/* Wipe a NUL-terminated secret string, then free() it. NULL accepted. */
-void ordo__crypto_free_secret(char *s);
+/* Secret strings: ordo__free_secret (base/base.h) wipes and frees them. */
 
 /* ------------------------------------------------------------------------ */
 /* Safe primes (OpenSSL BIGNUM)                                              */
@@ -72,7 +72,7 @@ int ordo__crypto_safe_prime_bn(int bits, BIGNUM **out);
 
 /*
  * The same, as a decimal string in *out_decimal (malloc'd; free it with
- * ordo__crypto_free_secret). *out_decimal is NULL on error.
+ * ordo__free_secret). *out_decimal is NULL on error.
  */
 int ordo__crypto_safe_prime(int bits, char **out_decimal);
 
@@ -174,7 +174,7 @@ int ordo__crypto_hex_decode(const char *in, unsigned char *out,
 /*
  * Base64url (RFC 4648 section 5) without padding, as Aries envelopes use it.
  * *out is a new NUL-terminated string the caller frees with free() (or
- * ordo__crypto_free_secret when in was secret); NULL on error.
+ * ordo__free_secret when in was secret); NULL on error.
  * ORDO_E_INVAL for NULL arguments, ORDO_E_NOMEM.
  */
 int ordo__crypto_b64url_encode(const void *in, size_t len, char **out);
@@ -465,7 +465,7 @@ int ordo__crypto_unpack(
  * Generate a key and its proof. attrs may be NULL when nattrs is 0 (the key
  * then covers master_secret only). The three outputs are new strings:
  * *public_json and *proof_json free with free(), *private_json with
- * ordo__crypto_free_secret. Seconds long at 1025 bits: call it on the heavy
+ * ordo__free_secret. Seconds long at 1025 bits: call it on the heavy
  * class. It checks ordo_op_cancelled() inside each prime search and between
  * all later steps, and returns ORDO_E_CANCELED (having wiped and freed
  * everything) when asked to stop.

@@ -32,13 +32,6 @@ void ordo__crypto_memzero(void *p, size_t len) {
     sodium_memzero(p, len);
 }
 
-void ordo__crypto_free_secret(char *s) {
-  if (s == NULL)
-    return;
-  sodium_memzero(s, strlen(s));
-  free(s);
-}
-
 /* Compile-time check that ordo's sizes are libsodium's, so the fixed-size
  * arrays in crypto.h can never drift from what the calls below write. */
 _Static_assert(ORDO__ED25519_SEED_BYTES == crypto_sign_SEEDBYTES, "seed size");

@@ -16,6 +16,7 @@
  * ORDO__STAGE_ASYNC; the next stage reads the answer. Secrets are decoded
  * into stack buffers that are wiped before the stage returns.
  */
+#include "base/base.h"
 #include "crypto/crypto.h"
 #include "runtime/runtime.h"
 #include "wallet/wallet.h"
@@ -57,13 +58,6 @@ typedef struct key_cmd {
   ordo_storage_query *query;  /* unpack's search */
 } key_cmd;
 
-static void free_secret(char *s) {
-  if (s != NULL) {
-    sodium_memzero(s, strlen(s));
-    free(s);
-  }
-}
-
 static void key_cmd_free(void *p) {
   key_cmd *c = p;
   ordo__wallet_record_clear(&c->req.rec);
@@ -75,7 +69,7 @@ static void key_cmd_free(void *p) {
   ordo__wallet_release(c->w);
   free(c->wallet_id);
   free(c->name);
-  free_secret(c->seed);
+  ordo__free_secret(c->seed);
   free(c->metadata);
   json_decref(c->args);
   json_decref(c->record);
@@ -86,7 +80,7 @@ static void key_cmd_free(void *p) {
   free(c->sig);
   free(c->envelope);
   free(c->public_json);
-  free_secret(c->private_json);
+  ordo__free_secret(c->private_json);
   free(c->proof_json);
   free(c->cred_def_id);
   ordo_storage_query_free(c->query);
@@ -122,7 +116,7 @@ static int seal_into(ordo_op *op, key_cmd *c, ordo_storage_req *req,
   req->opcode = opcode;
   int rc = ordo__wallet_seal_record(ordo__wallet_keys_of(c->w), type, name, v,
                                     tags, 0, &req->rec, err, sizeof(err));
-  free_secret(v);
+  ordo__free_secret(v);
   if (rc != ORDO_OK && err[0] != '\0')
     ordo_op_set_message(op, "%s", err);
   return rc;

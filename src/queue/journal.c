@@ -19,6 +19,7 @@
  * storage request is completed; the storage backend's submit is called under
  * it (submit only queues).
  */
+#include "base/base.h"
 #include "queue/queue.h"
 #include "queue/idset.h"
 #include "queue/jsonw.h"
@@ -222,14 +223,6 @@ struct jwrite {
 /* Small helpers                                                             */
 /* ------------------------------------------------------------------------ */
 
-static char *jstrdup(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d != NULL)
-    memcpy(d, s, n);
-  return d;
-}
-
 static void jwrite_free(void *p) {
   jwrite *w = p;
   if (w == NULL)
@@ -365,7 +358,7 @@ static void journal_fail_at(ordo_journal *j, int status, const char *msg,
   if (j->failed != ORDO_OK)
     return;
   j->failed = status != ORDO_OK ? status : ORDO_E_STORAGE;
-  j->failed_message = jstrdup(msg != NULL ? msg : ordo_strerror(status));
+  j->failed_message = ordo__strdup(msg != NULL ? msg : ordo_strerror(status));
 }
 
 /* Under j->mu: memory changed, and its record (event next_event) will not
@@ -612,7 +605,7 @@ static int jwrite_tag(jwrite *w, json_t *ev) {
   if (!event_tagged(json_string_value(json_object_get(ev, "e")), &fin) ||
       id == NULL)
     return ORDO_OK;
-  if ((w->tag_id = jstrdup(id)) == NULL)
+  if ((w->tag_id = ordo__strdup(id)) == NULL)
     return ORDO_E_NOMEM;
   w->evict = fin;
   w->tag.name.data = (unsigned char *)JOURNAL_ID_TAG;
@@ -628,7 +621,7 @@ static int jwrite_tag(jwrite *w, json_t *ev) {
 static void jwrite_settle(jwrite *w, int status, const char *msg) {
   w->status = status;
   if (status != ORDO_OK && msg != NULL && w->message == NULL)
-    w->message = jstrdup(msg);
+    w->message = ordo__strdup(msg);
   if (w->op == NULL) {
     jwrite_free(w);
     return;
@@ -678,7 +671,7 @@ static void write_failure_done(ordo_journal *j, jwrite *w, int *status,
     /* Most likely refused because of the first failure (its chain): say
      * what that was. */
     free(*msg);
-    *msg = jstrdup(j->failed_message != NULL ? j->failed_message
+    *msg = ordo__strdup(j->failed_message != NULL ? j->failed_message
                                              : "an earlier journal write "
                                                "failed");
   }
@@ -687,7 +680,7 @@ static void write_failure_done(ordo_journal *j, jwrite *w, int *status,
      * deleted by the recovery, so that the log stays a prefix. */
     *status = ORDO_E_STORAGE;
     free(*msg);
-    *msg = jstrdup(j->failed_message != NULL ? j->failed_message
+    *msg = ordo__strdup(j->failed_message != NULL ? j->failed_message
                                              : "an earlier journal write "
                                                "failed");
   }
@@ -748,7 +741,7 @@ static void write_done(ordo_storage_req *req) {
     if (status == ORDO_OK && j->failed != ORDO_OK) {
       status = ORDO_E_STORAGE;
       free(msg);
-      msg = jstrdup(j->failed_message != NULL ? j->failed_message
+      msg = ordo__strdup(j->failed_message != NULL ? j->failed_message
                                               : "journal failed");
     }
   } else if (status != ORDO_OK)
@@ -948,7 +941,7 @@ static int hook_forgotten_ledger_id(void *ud, const char *ledger_id) {
 static void hook_on_finish(void *ud, const char *id, ordo_queue_state st,
                            const char *reason) {
   ordo_journal *j = ud;
-  char *c = jstrdup(id);
+  char *c = ordo__strdup(id);
   (void)st;
   (void)reason;
   /* Out of memory: the batch stays in memory, which is only memory. */
@@ -1126,9 +1119,9 @@ static int disk_lookup(ordo_journal *j, const char *id, int flags, jdisk *d) {
         content_digest(&sp, d->digest);
         d->seq = sp.seq;
         d->t_enq = sp.time_ms;
-        if ((d->service = jstrdup(sp.service)) == NULL ||
+        if ((d->service = ordo__strdup(sp.service)) == NULL ||
             (sp.ledger_id != NULL &&
-             (d->ledger_id = jstrdup(sp.ledger_id)) == NULL))
+             (d->ledger_id = ordo__strdup(sp.ledger_id)) == NULL))
           rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
         if (rc == ORDO_OK && want && sp.payload_len > 0) {
           if ((d->payload = malloc(sp.payload_len)) == NULL)
@@ -1150,7 +1143,7 @@ static int disk_lookup(ordo_journal *j, const char *id, int flags, jdisk *d) {
       free(d->reason);
       d->reason = NULL;
       if (d->state == ORDO_QUEUE_INVALID &&
-          (d->reason = jstrdup(why != NULL ? why : "invalid")) == NULL)
+          (d->reason = ordo__strdup(why != NULL ? why : "invalid")) == NULL)
         rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
       if (json_is_integer(t))
         d->t_fin = (uint64_t)json_integer_value(t);
@@ -1161,7 +1154,7 @@ static int disk_lookup(ordo_journal *j, const char *id, int flags, jdisk *d) {
   if (rc == ORDO_OK && !has_enq)
     rc = ordo__set_last_error(ORDO_E_NOT_FOUND, "no batch '%s'", id);
   if (rc == ORDO_OK && d->state == ORDO_QUEUE_INVALID && d->reason == NULL &&
-      (d->reason = jstrdup("a dep is invalid")) == NULL)
+      (d->reason = ordo__strdup("a dep is invalid")) == NULL)
     rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
   if (rc != ORDO_OK)
     jdisk_clear(d);
@@ -2314,7 +2307,7 @@ static void expire_looked(ordo_storage_req *req) {
     const char *kind = json_string_value(json_object_get(ev, "e"));
     const char *lid = json_string_value(json_object_get(ev, "ledger_id"));
     if (kind != NULL && strcmp(kind, "enq") == 0 && lid != NULL &&
-        (x->lids[x->nlids] = jstrdup(lid)) != NULL)
+        (x->lids[x->nlids] = ordo__strdup(lid)) != NULL)
       x->nlids++;
     json_decref(ev);
     delete_req(&x->dels[x->ndels++], &x->recs[i]);
@@ -2335,7 +2328,7 @@ static int expire_lid_push(jexpire *x, const char *lid) {
     x->lids = p;
     x->caplids = nc;
   }
-  if ((c = jstrdup(lid)) == NULL)
+  if ((c = ordo__strdup(lid)) == NULL)
     return -1;
   x->lids[x->nlids++] = c;
   return 0;
@@ -2390,7 +2383,7 @@ static void expire_scanned(ordo_storage_req *req) {
           cap = nc;
         }
       }
-      if (!stop && (x->ids[x->nids] = jstrdup(id)) != NULL)
+      if (!stop && (x->ids[x->nids] = ordo__strdup(id)) != NULL)
         x->nids++;
       else
         stop = 1;
@@ -2621,7 +2614,7 @@ static int ck_load_batch(ordo_journal *j, const ordo_storage_record *r,
                     ORDO_OK)) {
       /* rc set */
     } else if (rc == ORDO_OK && json_is_true(json_object_get(ev, "halts"))) {
-      char *c = jstrdup(sp.id);
+      char *c = ordo__strdup(sp.id);
       if (c == NULL || strlist_push(halts, nhalts, caphalts, c) != 0) {
         free(c);
         rc = ORDO_E_NOMEM;
@@ -2630,7 +2623,7 @@ static int ck_load_batch(ordo_journal *j, const ordo_storage_record *r,
   } else if (rc == ORDO_OK) {
     if ((rc = ordo_queue_enqueue(j->q, &sp, NULL)) == ORDO_OK &&
         strcmp(st, "SUBMITTED") == 0) {
-      char *c = jstrdup(sp.id);
+      char *c = ordo__strdup(sp.id);
       if ((rc = ordo_queue_take_id(j->q, sp.id, NULL)) == ORDO_OK &&
           (c == NULL || strlist_push(subs, nsubs, capsubs, c) != 0))
         rc = ORDO_E_NOMEM;
@@ -2932,7 +2925,7 @@ static int replay_sub(ordo_journal *j, json_t *ev, char ***subs, size_t *nsubs,
       *subs = p;
       *capsubs = nc;
     }
-    if (((*subs)[*nsubs] = jstrdup(id)) == NULL)
+    if (((*subs)[*nsubs] = ordo__strdup(id)) == NULL)
       return ordo__set_last_error(ORDO_E_NOMEM, NULL);
     (*nsubs)++;
   }
@@ -3411,7 +3404,7 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
     } else if (replay_one(j, &rec, &subs, &nsubs, &capsubs) == ORDO_OK) {
       json_t *ev = json_loads(redo[i], 0, NULL);
       const char *id = json_string_value(json_object_get(ev, "id"));
-      char *own = id != NULL ? jstrdup(id) : NULL;
+      char *own = id != NULL ? ordo__strdup(id) : NULL;
       (void)journal_note(j, ev);
       fin_flush(j, (const char *const *)&own, own != NULL ? 1 : 0);
       free(own);
@@ -3825,7 +3818,7 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
       (j->qopt = qopt, rc = ordo_queue_new(&qopt, &j->q)) != ORDO_OK ||
       (rc = journal_replay(j)) != ORDO_OK ||
       (rc = journal_tagged(j, created)) != ORDO_OK) {
-    char *keep = jstrdup(ordo_last_error_message());
+    char *keep = ordo__strdup(ordo_last_error_message());
     (void)storage_close(j->st);
     journal_free(j);
     ordo__set_last_error(rc, "%s", keep != NULL ? keep : ordo_strerror(rc));
@@ -4291,7 +4284,7 @@ static ordo_op *enqueue_many(ordo_journal *j, const ordo_queue_batch_spec *specs
       (w->release_ids = calloc(m, sizeof(*w->release_ids))) == NULL)
     rc = ORDO_E_NOMEM;
   for (k = 0; rc == ORDO_OK && k < m; k++)
-    if ((w->release_ids[w->nrelease++] = jstrdup(nsp[k].id)) == NULL)
+    if ((w->release_ids[w->nrelease++] = ordo__strdup(nsp[k].id)) == NULL)
       rc = ORDO_E_NOMEM;
   if (rc == ORDO_OK)
     rc = enq_prepare(j, w, nev, nsrc, m);
@@ -4673,7 +4666,7 @@ int ordo_journal_unknown(ordo_journal *j, char **out, size_t max, size_t *n,
   for (i = 0, k = j->unknown_head; i < max && k < j->unknown_slots; k++) {
     if (!unknown_has(j, j->unknown[k]))
       continue; /* settled */
-    if ((out[i] = jstrdup(j->unknown[k])) == NULL)
+    if ((out[i] = ordo__strdup(j->unknown[k])) == NULL)
       break;
     i++;
   }
@@ -4748,7 +4741,7 @@ int ordo_journal_ledger_find(ordo_journal *j, const char *ledger_id,
     return ordo__set_last_error(ORDO_E_INVAL, "ledger find: NULL argument");
   pthread_mutex_lock(&j->mu);
   rc = ordo_queue_ledger_find(j->q, ledger_id, &qid);
-  if (rc == ORDO_OK && (*id = jstrdup(qid)) == NULL)
+  if (rc == ORDO_OK && (*id = ordo__strdup(qid)) == NULL)
     rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
   pthread_mutex_unlock(&j->mu);
   return rc;
@@ -4771,7 +4764,7 @@ int ordo_journal_batch_status(ordo_journal *j, const char *id,
       *state = st;
     if (seq != NULL)
       (void)ordo_queue_batch_seq(j->q, id, seq);
-    if (reason != NULL && why != NULL && (*reason = jstrdup(why)) == NULL)
+    if (reason != NULL && why != NULL && (*reason = ordo__strdup(why)) == NULL)
       rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
   } else {
     int flags, nf = rc;

@@ -39,6 +39,7 @@
  * checks; not their payloads) until the queue is freed or its owner
  * forgets them (ordo_queue_forget).
  */
+#include "base/base.h"
 #include "queue/queue.h"
 #include "queue/pool.h"
 #include "runtime/runtime.h"
@@ -263,14 +264,6 @@ static const char dep_invalid_text[] = "a dep is invalid";
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
 /* ------------------------------------------------------------------------ */
-
-static char *qstrdup(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d != NULL)
-    memcpy(d, s, n);
-  return d;
-}
 
 /* Grow *arr (element size sz) so that it holds at least need elements. */
 static int reserve(void **arr, size_t *cap, size_t need, size_t sz) {
@@ -1046,7 +1039,7 @@ static qservice *service_get(ordo_queue *q, const char *name) {
     return NULL;
   if ((s = calloc(1, sizeof(*s))) == NULL)
     return NULL;
-  if ((s->name = qstrdup(name)) == NULL ||
+  if ((s->name = ordo__strdup(name)) == NULL ||
       (s->root = node_alloc(&q->pool, "", 0, 1)) == NULL) {
     free(s->name);
     free(s);
@@ -1636,7 +1629,7 @@ static qbatch *placeholder_get(ordo_queue *q, const char *id) {
       (p = calloc(1, sizeof(*p) + sizeof(qbatch_more))) == NULL)
     return NULL;
   p->more = (qbatch_more *)(p + 1);
-  if ((p->id = qstrdup(id)) == NULL) {
+  if ((p->id = ordo__strdup(id)) == NULL) {
     free(p);
     return NULL;
   }
@@ -1782,7 +1775,7 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
         ;
       if (j < b->more->ndeps)
         continue; /* a repeated dep counts once */
-      if ((b->more->deps[b->more->ndeps] = qstrdup(sp->deps[i])) == NULL)
+      if ((b->more->deps[b->more->ndeps] = ordo__strdup(sp->deps[i])) == NULL)
         goto fail;
       b->more->ndeps++;
       if (map_get(&q->batches, sp->deps[i]) == NULL) {
@@ -2129,7 +2122,7 @@ static int finish_one(ordo_queue *q, const char *id, size_t h,
     return ordo__set_last_error(ORDO_E_STATE, "finish %s: batch is %s, not "
                                 "SUBMITTED", id, ordo_queue_state_name(b->state));
   if (outcome == ORDO_QUEUE_INVALID &&
-      (why = qstrdup(reason != NULL ? reason : "invalid")) == NULL)
+      (why = ordo__strdup(reason != NULL ? reason : "invalid")) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   finish_prefetch(b);
   finish_batches(q, b, outcome, why, 1);
@@ -2417,7 +2410,7 @@ static int end_unsent(ordo_queue *q, const char *id, const char *reason,
   if (b->state != ORDO_QUEUE_QUEUED && b->state != ORDO_QUEUE_WAITING)
     return ordo__set_last_error(ORDO_E_STATE, "%s %s: the batch is already %s",
                                 what, id, ordo_queue_state_name(b->state));
-  if ((why = qstrdup(reason)) == NULL)
+  if ((why = ordo__strdup(reason)) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   s = b->svc;
   if (b->state == ORDO_QUEUE_QUEUED) {
@@ -2746,7 +2739,7 @@ int ordo_queue_enqueue_finished(ordo_queue *q, const ordo_queue_batch_spec *sp,
       (b = batch_alloc(q, sp, NULL, 0)) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   if ((state == ORDO_QUEUE_INVALID &&
-       (why = qstrdup(reason != NULL ? reason : "invalid")) == NULL) ||
+       (why = ordo__strdup(reason != NULL ? reason : "invalid")) == NULL) ||
       (sp->ndeps > 0 &&
        (b->more->deps = calloc(sp->ndeps, sizeof(*b->more->deps))) == NULL)) {
     free(why);
@@ -2754,7 +2747,7 @@ int ordo_queue_enqueue_finished(ordo_queue *q, const ordo_queue_batch_spec *sp,
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   }
   for (i = 0; i < sp->ndeps; i++) {
-    if ((b->more->deps[i] = qstrdup(sp->deps[i])) == NULL) {
+    if ((b->more->deps[i] = ordo__strdup(sp->deps[i])) == NULL) {
       free(why);
       batch_free(q, b);
       return ordo__set_last_error(ORDO_E_NOMEM, NULL);

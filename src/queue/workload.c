@@ -5,6 +5,7 @@
  * earlier line is an error naming the line, because a silently ignored field
  * would change the plan without anyone noticing.
  */
+#include "base/base.h"
 #include "queue/queue.h"
 #include "runtime/runtime.h"
 
@@ -39,14 +40,6 @@ void ordo_workload_free(ordo_workload *w) {
   free(w);
 }
 
-static char *wstrdup(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d != NULL)
-    memcpy(d, s, n);
-  return d;
-}
-
 /* Append the strings of array v (key `what` on line `line`) to *list. */
 static int add_strings(json_t *v, const char *what, size_t line, char ***list,
                        size_t *n) {
@@ -69,7 +62,7 @@ static int add_strings(json_t *v, const char *what, size_t line, char ***list,
     return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory", line);
   *list = p;
   for (i = 0; i < k; i++) {
-    if ((p[*n] = wstrdup(json_string_value(json_array_get(v, i)))) == NULL)
+    if ((p[*n] = ordo__strdup(json_string_value(json_array_get(v, i)))) == NULL)
       return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory",
                                   line);
     (*n)++;
@@ -146,8 +139,8 @@ static int parse_batch(json_t *o, size_t line, json_t *ids,
   if (json_object_get(o, "service") == NULL)
     return ordo__set_last_error(ORDO_E_INVAL, "line %zu: missing 'service'",
                                 line);
-  if ((b->id = wstrdup(json_string_value(v))) == NULL ||
-      (b->service = wstrdup(json_string_value(json_object_get(o, "service")))) ==
+  if ((b->id = ordo__strdup(json_string_value(v))) == NULL ||
+      (b->service = ordo__strdup(json_string_value(json_object_get(o, "service")))) ==
           NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory", line);
   if ((first = json_object_get(ids, b->id)) != NULL)

@@ -10,14 +10,13 @@
 #ifndef ORDO_RUNTIME_INTERNAL_H
 #define ORDO_RUNTIME_INTERNAL_H
 
+#include "base/base.h"
 #include "runtime/runtime.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
-#define ORDO__CONTAINER_OF(ptr, type, member)                                  \
-  ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* ---- metrics.c ---------------------------------------------------------- */
 

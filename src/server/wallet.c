@@ -10,6 +10,7 @@
  * and the parsed strings are wiped once the op has copied them, and no
  * answer repeats them (syntax errors name a line and column only).
  */
+#include "base/base.h"
 #include "server/internal.h"
 #include "runtime/runtime.h"
 
@@ -29,13 +30,6 @@ static void wipe_strings(json_t *v) {
     json_object_foreach(v, k, e) wipe_strings(e);
   else if (json_is_array(v))
     json_array_foreach(v, i, e) wipe_strings(e);
-}
-
-static void free_secret(char *text) {
-  if (text != NULL) {
-    sodium_memzero(text, strlen(text));
-    free(text);
-  }
 }
 
 /* Finish a request whose op was started: the answer from its status and
@@ -110,12 +104,12 @@ static int wallet_create(ordo_server *srv, const ordo_server_request *req,
     goto out;
   }
   op = ordo_wallet_create(srv->ctx, cfg_text, cred_text); /* copies */
-  free_secret(cred_text);
+  ordo__free_secret(cred_text);
   cred_text = NULL;
   answer_op(srv, op, 201, resp);
 out:
   free(cfg_text);
-  free_secret(cred_text);
+  ordo__free_secret(cred_text);
   wipe_strings(body);
   json_decref(body);
   return ORDO_OK;
@@ -142,12 +136,12 @@ static int wallet_open(ordo_server *srv, const char *id,
     goto out;
   }
   op = ordo_wallet_open(srv->ctx, cfg_text, cred_text);
-  free_secret(cred_text);
+  ordo__free_secret(cred_text);
   cred_text = NULL;
   answer_op(srv, op, 200, resp);
 out:
   free(cfg_text);
-  free_secret(cred_text);
+  ordo__free_secret(cred_text);
   wipe_strings(body);
   json_decref(body);
   return ORDO_OK;
@@ -179,7 +173,7 @@ static int did_create(ordo_server *srv, const char *id,
   if (!options_body(req, &opts, &body, resp))
     return ORDO_OK;
   answer_op(srv, ordo_did_create(srv->ctx, id, opts), 201, resp);
-  free_secret(opts); /* may hold a seed */
+  ordo__free_secret(opts); /* may hold a seed */
   wipe_strings(body);
   json_decref(body);
   return ORDO_OK;

@@ -65,6 +65,7 @@
  * FUTURE OPTIMIZATIONS: SCAN/COUNT statements are prepared per call (a small
  * cache keyed by SQL text would save the parse); a group has no size cap.
  */
+#include "base/base.h"
 #include "storage/storage.h"
 #include "storage/sqlite_wal.h"
 
@@ -95,9 +96,6 @@
  * costs one SQL expression level (NOT, or a two-child AND/OR) plus the
  * logarithm of its width (qs_join). */
 #define SQ_QUERY_MAX_DEPTH 256
-
-#define SQ_CONTAINER_OF(ptr, type, member)                                     \
-  ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* ---- schema and cached statements ------------------------------------------ */
 
@@ -1381,7 +1379,7 @@ static void run_close(sq_db *sq, ordo_storage_req *req) {
 
 /* The drain task: take every pending request, run them, answer them. */
 static void drain(ordo__task *task) {
-  sq_db *sq = SQ_CONTAINER_OF(task, sq_db, drain);
+  sq_db *sq = ORDO__CONTAINER_OF(task, sq_db, drain);
   for (;;) {
     pthread_mutex_lock(&sq->mu);
     ordo_storage_req *list = sq->head;

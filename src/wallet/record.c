@@ -9,6 +9,7 @@
  *      back, and build the JSON result.
  * The storage thread does only SQL; all crypto stays on cheap threads.
  */
+#include "base/base.h"
 #include "wallet/wallet.h"
 #include "wallet/wql.h"
 #include "runtime/runtime.h"
@@ -31,13 +32,6 @@ typedef struct record_cmd {
   int retrieve_value, retrieve_tags, retrieve_type, retrieve_total;
 } record_cmd;
 
-static void free_secret_string(char *s) {
-  if (s != NULL) {
-    sodium_memzero(s, strlen(s));
-    free(s);
-  }
-}
-
 static void record_cmd_free(void *p) {
   record_cmd *c = p;
   ordo__wallet_record_clear(&c->req.rec);
@@ -47,7 +41,7 @@ static void record_cmd_free(void *p) {
   free(c->wallet_id);
   free(c->type);
   free(c->name);
-  free_secret_string(c->value);
+  ordo__free_secret(c->value);
   free(c->wql);
   json_decref(c->tags);
   free(c);

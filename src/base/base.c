@@ -1,0 +1,23 @@
+/*
+ * base.c — base.h's functions.
+ */
+#include "base/base.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *ordo__strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d != NULL)
+    memcpy(d, s, n);
+  return d;
+}
+
+void ordo__free_secret(char *s) {
+  if (s == NULL)
+    return;
+  sodium_memzero(s, strlen(s));
+  free(s);
+}

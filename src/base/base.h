@@ -1,0 +1,35 @@
+/*
+ * base.h — the few small things every module needs, once: a string copy, a
+ * secret string's wipe-and-free, container_of, and the printf-format
+ * attribute. Internal to libordo (ordo__ names); no state, no threads.
+ *
+ * Why a module of its own: each module had grown its own copy of these
+ * (three strdup clones, four secret frees, two container_ofs), and a fix
+ * to one — wiping a secret before it is freed — must reach all of them.
+ */
+#ifndef ORDO_BASE_H
+#define ORDO_BASE_H
+
+#include <stddef.h>
+
+/* The struct of type `type` whose member `member` is at ptr. */
+#define ORDO__CONTAINER_OF(ptr, type, member)                                  \
+  ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Checks a printf-like function's format (argument fmt) against its
+ * arguments (from args on). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ORDO__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define ORDO__PRINTF(fmt, args)
+#endif
+
+/* A malloc'd copy of s (the caller frees it), or NULL when out of memory.
+ * s must not be NULL. */
+char *ordo__strdup(const char *s);
+
+/* Wipe a NUL-terminated secret (a passphrase, a key in text) and free it;
+ * NULL is a no-op. */
+void ordo__free_secret(char *s);
+
+#endif
