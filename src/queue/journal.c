@@ -1534,6 +1534,9 @@ typedef struct ck_build {
    * length, then the record */
   ordo__jsonw chunk;
   uint32_t nparts; /* parts of batches put so far */
+  /* finished batches it forgot (into the sets, not the checkpoint) that
+   * the journal has not counted yet: a reopen counts them as forgotten */
+  unsigned long long forgot;
 } ck_build;
 
 static void ck_name(unsigned char out[JOURNAL_CK_NAME], uint64_t E,
@@ -1647,8 +1650,11 @@ static int ck_batch(const ordo_queue_saved *b, void *ud) {
   size_t start, i, len;
   int fin = b->state == ORDO_QUEUE_COMMITTED || b->state == ORDO_QUEUE_INVALID;
 
-  if (fin && !b->halts && b->seq >= j->tagged_seq)
-    return gone_put(j, b->id, b->ledger_id, b->state == ORDO_QUEUE_INVALID);
+  if (fin && !b->halts && b->seq >= j->tagged_seq) {
+    int rc = gone_put(j, b->id, b->ledger_id, b->state == ORDO_QUEUE_INVALID);
+    c->forgot += rc == ORDO_OK;
+    return rc;
+  }
   /* The enq record's form plus its state: a 4-byte length (set below),
    * the JSON, then a NUL and the payload when it has one. */
   start = w->len;
@@ -1776,7 +1782,7 @@ static unsigned char *ck_header(ordo_journal *j, ck_build *c, size_t *len) {
   jsonw_num(&w, 0, "E", c->E);
   jsonw_num(&w, 0, "next_seq", ordo_queue_next_seq(j->q));
   jsonw_num(&w, 0, "tagged_seq", j->tagged_seq);
-  jsonw_num(&w, 0, "forgotten", j->forgotten);
+  jsonw_num(&w, 0, "forgotten", j->forgotten + c->forgot);
   jsonw_num(&w, 0, "nbatches", c->nbatches);
   jsonw_num(&w, 0, "nparts", c->nparts);
   jsonw_num(&w, 0, "nlat", j->nlat);

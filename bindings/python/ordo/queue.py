@@ -2,7 +2,9 @@
 
 A Queue is a journal opened on a Context. ``enqueue`` is an op like any
 command (``enqueue`` blocks until the batch is durable, ``enqueue_async``
-returns an awaitable Op); the status calls answer at once from memory.
+returns an awaitable Op); the status calls answer from memory, or for a
+finished batch that has left memory (and is within retention) from its
+records on disk.
 Opening replays the journal from disk and closing waits for every write,
 so both block briefly (the rest of the API never does).
 """

@@ -116,6 +116,9 @@ def test_cancel_retry_and_dep_timeout(ctx, tmp_path):
         with pytest.raises(ordo.ConfigError):
             q.set_policy("s", dep_timeout_s=-1)
     with ordo.Queue(ctx, path, create=False) as q:  # replayed
+        # Finished batches left memory at the reopen: these statuses are
+        # read back from their records on disk.
+        assert q.totals()["forgotten"] >= 3
         assert q.status("A")["reason"] == "cancelled"
         assert q.status("B")["state"] == "INVALID"
         assert q.status("C")["state"] == "INVALID"
