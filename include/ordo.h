@@ -615,8 +615,9 @@ ORDO_EXTERN void ordo_free(void *p);
  * conflict; 6: by Sawtooth namespace), "max_in_flight":0 (no cap),
  * "service_max_in_flight":0}. Strategy and granularity are fixed when the
  * file is made. ORDO_E_JSON / ORDO_E_CONFIG naming the key,
- * ORDO_E_WALLET_NOT_FOUND without create, ORDO_E_STORAGE for a file that is
- * not a queue, ORDO_E_QUEUE for a journal that cannot be replayed.
+ * ORDO_E_NOT_FOUND without create for a missing file, ORDO_E_STORAGE for a
+ * file that is not a queue, ORDO_E_QUEUE for a journal that cannot be
+ * replayed.
  */
 ORDO_EXTERN int ordo_journal_open_json(ordo_ctx *ctx, const char *path,
                                        const char *options_json,

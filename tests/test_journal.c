@@ -1344,8 +1344,7 @@ static void test_bad_input(void **unused) {
   ordo_journal_options_init(&opt);
   snprintf(other, sizeof other, "%s/missing.db", tmpdir);
   j = NULL;
-  assert_int_equal(ordo_journal_open(ctx, other, &opt, &j),
-                   ORDO_E_WALLET_NOT_FOUND);
+  assert_int_equal(ordo_journal_open(ctx, other, &opt, &j), ORDO_E_NOT_FOUND);
   assert_null(j);
   /* A file that is not SQLite. */
   snprintf(other, sizeof other, "%s/garbage.db", tmpdir);

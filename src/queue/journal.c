@@ -3778,7 +3778,7 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
    * even by SIGKILL, so a crash never leaves it stale. */
   if (!opt->create && access(path, F_OK) != 0) {
     journal_free(j);
-    return ordo__set_last_error(ORDO_E_WALLET_NOT_FOUND, "journal %s: no such "
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "journal %s: no such "
                                 "file", path);
   }
   {
@@ -3786,7 +3786,7 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     snprintf(lpath, sizeof lpath, "%s.lock", path); /* fits: checked above */
     j->lock_fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (j->lock_fd < 0) {
-      rc = ordo__set_last_error(errno == ENOENT ? ORDO_E_WALLET_NOT_FOUND
+      rc = ordo__set_last_error(errno == ENOENT ? ORDO_E_NOT_FOUND
                                                 : ORDO_E_STORAGE,
                                 "journal %s: cannot open its lock file: %s",
                                 path, strerror(errno));
@@ -3810,6 +3810,8 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     rc = be->open(be, ctx, path, flags | ORDO_STORAGE_CREATE, &j->st, &errmsg);
     created = rc == ORDO_OK;
   }
+  if (rc == ORDO_E_WALLET_NOT_FOUND)
+    rc = ORDO_E_NOT_FOUND; /* the storage says it as for a wallet */
   if (rc != ORDO_OK) {
     ordo__set_last_error(rc, "journal %s: %s", path,
                          errmsg != NULL ? errmsg : ordo_strerror(rc));

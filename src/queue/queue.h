@@ -605,7 +605,7 @@ void ordo_journal_options_init(ordo_journal_options *opt);
 
 /*
  * Open (or, with create, make) the journal at path and replay it. On
- * success *out is the caller's (ordo_journal_close). ORDO_E_WALLET_NOT_FOUND
+ * success *out is the caller's (ordo_journal_close). ORDO_E_NOT_FOUND
  * without create for a missing file, ORDO_E_STORAGE for a file that is not
  * a journal or cannot be read, ORDO_E_QUEUE for a record the replay cannot
  * apply (the message names the event number), ORDO_E_WOULD_DEADLOCK on a
