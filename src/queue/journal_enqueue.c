@@ -1,0 +1,710 @@
+/*
+ * journal_enqueue.c — the journal's public calls after open: enqueue,
+ * take, verdicts, cancel, policies and the status views (journal.c says
+ * how the files divide the journal).
+ */
+#include "queue/journal_int.h"
+
+/* ---- enqueue: one request, one transaction ------------------------------ */
+
+static int expire_locked(ordo_journal *j, uint64_t now, size_t *count);
+
+static void digest_bytes(crypto_generichash_state *st, const void *p,
+                         size_t n) {
+  unsigned char len[8];
+  ordo__j_be64(len, (uint64_t)n);
+  crypto_generichash_update(st, len, sizeof len);
+  if (n > 0)
+    crypto_generichash_update(st, p, n);
+}
+
+static void digest_strs(crypto_generichash_state *st, const char *const *v,
+                        size_t n) {
+  unsigned char len[8];
+  ordo__j_be64(len, (uint64_t)n);
+  crypto_generichash_update(st, len, sizeof len);
+  for (size_t i = 0; i < n; i++)
+    digest_bytes(st, v[i], strlen(v[i]));
+}
+
+/*
+ * What a batch's content is for "enqueued again": BLAKE2b-256 of its
+ * service, reads, writes, deps (each list in its order), ledger id and
+ * payload, every field length-prefixed, so two specs share a digest only
+ * when all of these are byte-identical. The id is not in it (it is what
+ * batches are compared under). The enq record holds all of it, so a
+ * replay computes the same digest from the record: the journal format is
+ * unchanged.
+ */
+void ordo__j_content_digest(const ordo_queue_batch_spec *sp,
+                            unsigned char out[ORDO_QUEUE_DIGEST_BYTES]) {
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, NULL, 0, ORDO_QUEUE_DIGEST_BYTES);
+  digest_bytes(&st, "ordo.batch.1", 12);
+  digest_bytes(&st, sp->service, strlen(sp->service));
+  digest_strs(&st, sp->reads, sp->nreads);
+  digest_strs(&st, sp->writes, sp->nwrites);
+  digest_strs(&st, sp->deps, sp->ndeps);
+  if (sp->ledger_id != NULL) {
+    digest_bytes(&st, "L", 1);
+    digest_bytes(&st, sp->ledger_id, strlen(sp->ledger_id));
+  } else {
+    digest_bytes(&st, "-", 1);
+  }
+  digest_bytes(&st, sp->payload, sp->payload_len);
+  crypto_generichash_final(&st, out, ORDO_QUEUE_DIGEST_BYTES);
+}
+
+/* The enq record's JSON of spec (without seq and t), or NULL: a string
+ * that is not UTF-8 (or no memory). */
+static json_t *enq_event(const ordo_queue_batch_spec *spec) {
+  json_t *ev = json_pack(
+      "{s:s, s:s, s:s, s:o*, s:o*, s:o*, s:s*}", "e", "enq", "id", spec->id,
+      "service", spec->service, "reads",
+      spec->nreads ? ordo__j_str_array(spec->reads, spec->nreads) : NULL,
+      "writes",
+      spec->nwrites ? ordo__j_str_array(spec->writes, spec->nwrites) : NULL,
+      "deps", spec->ndeps ? ordo__j_str_array(spec->deps, spec->ndeps) : NULL,
+      "ledger_id", spec->ledger_id);
+  if (ev != NULL && ((spec->nreads && !json_object_get(ev, "reads")) ||
+                     (spec->nwrites && !json_object_get(ev, "writes")) ||
+                     (spec->ndeps && !json_object_get(ev, "deps")))) {
+    json_decref(ev);
+    ev = NULL;
+  }
+  return ev;
+}
+
+/* The value of a record: ev's JSON, then (payload_len > 0) a NUL and the
+ * payload. NULL when out of memory. */
+unsigned char *ordo__j_record_value(json_t *ev, const void *payload,
+                                    size_t payload_len, size_t *len) {
+  char *text = json_dumps(ev, JSON_COMPACT);
+  unsigned char *v;
+  size_t tl;
+  if (text == NULL)
+    return NULL;
+  tl = strlen(text);
+  *len = tl + (payload_len > 0 ? 1 + payload_len : 0);
+  if ((v = malloc(*len + 1)) != NULL) {
+    memcpy(v, text, tl);
+    if (payload_len > 0) {
+      v[tl] = '\0';
+      memcpy(v + tl + 1, payload, payload_len);
+    }
+  }
+  free(text);
+  return v;
+}
+
+static void add_req(ordo_storage_req *r, unsigned char name[8],
+                    unsigned char *value, size_t len) {
+  r->opcode = ORDO_STORAGE_ADD;
+  r->rec.category.data = (unsigned char *)JOURNAL_CATEGORY;
+  r->rec.category.len = strlen(JOURNAL_CATEGORY);
+  r->rec.name.data = name;
+  r->rec.name.len = 8;
+  r->rec.value.data = value;
+  r->rec.value.len = len;
+}
+
+/*
+ * Under j->mu: make w's ONE storage request for the enq records of the new
+ * batches (evs[k] and sp[k]'s payload, k < m): a single ADD, or a BATCH of
+ * ADDs (one transaction, all or nothing), so that after a crash a
+ * request's batches are all on disk or none is. m == 0 (every batch was
+ * there already): a read that completes after every earlier write, so
+ * that the answer waits until those batches are durable too. ORDO_OK or
+ * ORDO_E_NOMEM (w is freed with its op).
+ */
+static int enq_prepare(ordo_journal *j, jwrite *w, json_t *const *evs,
+                       const ordo_queue_batch_spec *const *sp, size_t m) {
+  size_t k;
+  w->j = j;
+  w->req.done = ordo__j_write_done;
+  if (m == 0) {
+    w->barrier = 1;
+    w->req.opcode = ORDO_STORAGE_META_GET;
+    w->req.rec.name.data = (unsigned char *)JOURNAL_META_KEY;
+    w->req.rec.name.len = strlen(JOURNAL_META_KEY);
+  } else if (m == 1) {
+    if ((w->value = ordo__j_record_value(evs[0], sp[0]->payload,
+                                         sp[0]->payload_len, &w->value_len)) ==
+        NULL)
+      return ORDO_E_NOMEM;
+    ordo__j_be64(w->name, j->next_event);
+    add_req(&w->req, w->name, w->value, w->value_len);
+    if (ordo__j_jwrite_tag(w, evs[0]) != ORDO_OK)
+      return ORDO_E_NOMEM;
+  } else {
+    if ((w->subs = calloc(m, sizeof(*w->subs))) == NULL ||
+        (w->values = calloc(m, sizeof(*w->values))) == NULL ||
+        (w->names = calloc(m, sizeof(*w->names))) == NULL ||
+        (w->subtags = calloc(m, sizeof(*w->subtags))) == NULL)
+      return ORDO_E_NOMEM;
+    w->nsubs = m;
+    for (k = 0; k < m; k++) {
+      size_t len = 0;
+      if ((w->values[k] = ordo__j_record_value(
+               evs[k], sp[k]->payload, sp[k]->payload_len, &len)) == NULL)
+        return ORDO_E_NOMEM;
+      ordo__j_be64(w->names[k], j->next_event + k);
+      add_req(&w->subs[k], w->names[k], w->values[k], len);
+      /* tagged with the batch's id: release_ids[k] is sp[k]'s */
+      w->subtags[k].name.data = (unsigned char *)JOURNAL_ID_TAG;
+      w->subtags[k].name.len = strlen(JOURNAL_ID_TAG);
+      w->subtags[k].value.data = (unsigned char *)w->release_ids[k];
+      w->subtags[k].value.len = strlen(w->release_ids[k]);
+      w->subtags[k].plaintext = 1;
+      w->subs[k].rec.tags = &w->subtags[k];
+      w->subs[k].rec.ntags = 1;
+    }
+    w->req.opcode = ORDO_STORAGE_BATCH;
+    w->req.batch = w->subs;
+    w->req.nbatch = m;
+  }
+  return ORDO_OK;
+}
+
+/* Under j->mu, after enq_prepare: submit w's request (m records). */
+static int enq_send(ordo_journal *j, jwrite *w, size_t m) {
+  int rc;
+  w->req.flags = ORDO_STORAGE_REQ_CHAINED; /* the log stays a prefix */
+  rc = j->st->backend->submit(j->st, &w->req);
+  if (rc != ORDO_OK) {
+    ordo__j_journal_fail(j, rc, "the storage backend refused a journal write");
+    ordo__j_jwrite_settle(w, ORDO_E_STORAGE, j->failed_message);
+    return ORDO_E_STORAGE;
+  }
+  j->outstanding++;
+  j->next_event += m;
+  j->records += m;
+  return ORDO_OK;
+}
+
+/* Under j->mu: whether the queue has the batch (not forgotten). */
+int ordo__j_in_memory(ordo_journal *j, const char *id) {
+  uint64_t seq;
+  return ordo_queue_batch_seq(j->q, id, &seq) == ORDO_OK;
+}
+
+/* The answer for a batch that is there already, identically. */
+static json_t *already_json(ordo_journal *j, const char *id) {
+  ordo_queue_state st = ORDO_QUEUE_QUEUED;
+  uint64_t seq = 0;
+  (void)ordo__j_status_locked(j, id, &st, NULL);
+  (void)ordo_queue_batch_seq(j->q, id, &seq);
+  return json_pack("{s:s, s:I, s:b, s:s}", "id", id, "seq", (json_int_t)seq,
+                   "already_enqueued", 1, "state", ordo_queue_state_name(st));
+}
+
+static ordo_op *enqueue_many(ordo_journal *j,
+                             const ordo_queue_batch_spec *specs, size_t n,
+                             size_t *bad, int single) {
+  jwrite *w;
+  ordo_op *op;
+  json_t **evs = NULL, **nev = NULL, *items = NULL, *seen = NULL,
+         *lseen = NULL;
+  unsigned char (*dg)[ORDO_QUEUE_DIGEST_BYTES] = NULL;
+  ordo_queue_batch_spec *nsp = NULL;
+  const ordo_queue_batch_spec **nsrc = NULL;
+  size_t *nidx = NULL, i, k, m = 0, bb = 0;
+  uint64_t *seqs = NULL, now;
+  int rc = ORDO_OK;
+  struct {
+    int flags; /* gone_ids' flags, or -1: not forgotten */
+    int found; /* d was read */
+    jdisk d;
+  } *gone = NULL;
+
+  if (bad != NULL)
+    *bad = (size_t)-1;
+  if (j == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+    return NULL;
+  if ((op = ordo__j_join_op(j, w)) == NULL)
+    return NULL;
+  if (ordo_op_status(op) != ORDO_E_PENDING)
+    return op; /* refused at admission: nothing enqueued */
+  if (specs == NULL || n == 0) {
+    ordo__j_jwrite_settle(w, ORDO_E_INVAL, "enqueue: no batches");
+    return op;
+  }
+  if ((evs = calloc(n, sizeof(*evs))) == NULL ||
+      (dg = calloc(n, sizeof(*dg))) == NULL ||
+      (nsp = calloc(n, sizeof(*nsp))) == NULL ||
+      (nsrc = calloc(n, sizeof(*nsrc))) == NULL ||
+      (nev = calloc(n, sizeof(*nev))) == NULL ||
+      (nidx = calloc(n, sizeof(*nidx))) == NULL ||
+      (seqs = calloc(n, sizeof(*seqs))) == NULL ||
+      (items = json_array()) == NULL || (seen = json_object()) == NULL ||
+      (lseen = json_object()) == NULL) {
+    ordo__j_jwrite_settle(w, ORDO_E_NOMEM, "journal: out of memory");
+    goto out;
+  }
+  /* Before the lock: the records' JSON (which also checks that every
+   * string is UTF-8, so the scheduler never holds a batch the journal
+   * cannot write), the digests, and ids or ledger ids repeated. */
+  for (i = 0; i < n && rc == ORDO_OK; i++) {
+    const ordo_queue_batch_spec *sp = &specs[i];
+    json_t *prev;
+    if (sp->id == NULL || sp->service == NULL) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "enqueue: a batch needs an id "
+                                "and a service");
+    } else if ((sp->nreads && sp->reads == NULL) ||
+               (sp->nwrites && sp->writes == NULL) ||
+               (sp->ndeps && sp->deps == NULL) ||
+               (sp->payload_len && sp->payload == NULL)) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL array",
+                                sp->id);
+    } else if ((evs[i] = enq_event(sp)) == NULL) {
+      rc = ordo__set_last_error(ORDO_E_INVAL, "enqueue: id, service, "
+                                "addresses, deps and ledger id must be UTF-8 "
+                                "strings");
+    } else if ((prev = json_object_get(seen, sp->id)) != NULL) {
+      rc = ordo__set_last_error(ORDO_E_EXISTS, "batch id '%s' repeats item "
+                                "%lld", sp->id,
+                                (long long)json_integer_value(prev));
+    } else if (sp->ledger_id != NULL &&
+               (prev = json_object_get(lseen, sp->ledger_id)) != NULL) {
+      rc = ordo__set_last_error(
+          ORDO_E_EXISTS, "ledger batch %.16s… is item %lld's ('%s') too",
+          sp->ledger_id, (long long)json_integer_value(prev),
+          specs[(size_t)json_integer_value(prev)].id);
+    } else if (json_object_set_new(seen, sp->id, json_integer((json_int_t)i)) ||
+               (sp->ledger_id != NULL &&
+                json_object_set_new(lseen, sp->ledger_id,
+                                    json_integer((json_int_t)i)))) {
+      rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    } else {
+      ordo__j_content_digest(sp, dg[i]);
+      continue;
+    }
+    bb = i;
+  }
+  if (rc != ORDO_OK) {
+    if (bad != NULL)
+      *bad = bb;
+    ordo__j_jwrite_settle(w, rc, ordo_last_error_message());
+    goto out;
+  }
+  /* Ids of batches that finished and left memory: their records are read
+   * now, before the lock (ordo__j_disk_lookup waits on the storage, whose dones
+   * take it), so that a retry of one is answered as it stands and another
+   * batch under its id is refused, as for a batch in memory. */
+  {
+    size_t ngone = 0;
+    pthread_mutex_lock(&j->mu);
+    if ((rc = ordo__j_gone_wait(j)) != ORDO_OK) {
+      pthread_mutex_unlock(&j->mu);
+      ordo__j_jwrite_settle(w, rc, ordo_last_error_message());
+      goto out;
+    }
+    for (i = 0; i < n; i++)
+      if (ordo__idset_get(&j->gone_ids, specs[i].id) >= 0 &&
+          !ordo__j_in_memory(j, specs[i].id))
+        ngone++;
+    if (ngone > 0 && (gone = calloc(n, sizeof(*gone))) != NULL)
+      for (i = 0; i < n; i++) {
+        gone[i].flags = ordo__idset_get(&j->gone_ids, specs[i].id);
+        if (gone[i].flags >= 0 && ordo__j_in_memory(j, specs[i].id))
+          gone[i].flags = -1;
+      }
+    pthread_mutex_unlock(&j->mu);
+    if (ngone > 0 && gone == NULL) {
+      ordo__j_jwrite_settle(w, ORDO_E_NOMEM, "journal: out of memory");
+      goto out;
+    }
+    for (i = 0; gone != NULL && i < n; i++)
+      if (gone[i].flags >= 0 &&
+          ordo__j_disk_lookup(j, specs[i].id, gone[i].flags, &gone[i].d) ==
+              ORDO_OK)
+        gone[i].found = 1;
+  }
+  now = ordo__j_wall_ms();
+  pthread_mutex_lock(&j->mu);
+  if ((rc = ordo__j_journal_check_as(j, 1)) != ORDO_OK) {
+    pthread_mutex_unlock(&j->mu);
+    ordo__j_jwrite_settle(w, rc, ordo_last_error_message());
+    goto out;
+  }
+  /* An id the queue has: the same batch again (a client's retry) is
+   * answered as it stands; another batch under that id is refused. */
+  for (i = 0; i < n; i++) {
+    const unsigned char *d = NULL;
+    if (gone != NULL && gone[i].found &&
+        !ordo__j_in_memory(j, specs[i].id)) {
+      if (sodium_memcmp(gone[i].d.digest, dg[i], ORDO_QUEUE_DIGEST_BYTES) !=
+          0) {
+        rc = ordo__set_last_error(ORDO_E_EXISTS, "batch '%s' was enqueued "
+                                  "before with other content (service, "
+                                  "reads, writes, deps or payload differ); "
+                                  "it is %s", specs[i].id,
+                                  ordo_queue_state_name(gone[i].d.state));
+        bb = i;
+        break;
+      }
+      continue; /* the same batch: answered from its records */
+    }
+    if (ordo_queue_batch_digest(j->q, specs[i].id, &d) != ORDO_OK) {
+      nsp[m] = specs[i];
+      nsp[m].seq = 0;
+      nsp[m].held = 1;
+      nsp[m].time_ms = now;
+      nsp[m].digest = dg[i];
+      nsrc[m] = &specs[i];
+      nidx[m++] = i;
+    } else if (d == NULL ||
+               memcmp(d, dg[i], ORDO_QUEUE_DIGEST_BYTES) != 0) {
+      rc = ordo__set_last_error(ORDO_E_EXISTS, "batch '%s' is already "
+                                "enqueued with other content (service, "
+                                "reads, writes, deps or payload differ)",
+                                specs[i].id);
+      bb = i;
+      break;
+    }
+  }
+  if (rc != ORDO_OK) {
+    pthread_mutex_unlock(&j->mu);
+    if (bad != NULL)
+      *bad = bb;
+    ordo__j_jwrite_settle(w, rc, ordo_last_error_message());
+    goto out;
+  }
+  /* Everything that can fail for want of memory comes before the queue
+   * changes (the answer, the records with the seqs the batches will get,
+   * the ids to release): after it, a failure could only stop the journal. */
+  {
+    uint64_t base = ordo_queue_next_seq(j->q);
+    for (k = 0; k < m; k++)
+      nsp[k].seq = seqs[k] = base + k;
+  }
+  for (i = 0, k = 0; i < n && rc == ORDO_OK; i++) {
+    json_t *it;
+    if (k < m && nidx[k] == i) {
+      it = json_pack("{s:s, s:I}", "id", specs[i].id, "seq",
+                     (json_int_t)seqs[k]);
+      if (json_object_set_new(evs[i], "seq",
+                              json_integer((json_int_t)seqs[k])) ||
+          json_object_set_new(evs[i], "t", json_integer((json_int_t)now)))
+        rc = ORDO_E_NOMEM;
+      nev[k++] = evs[i];
+    } else if (gone != NULL && gone[i].found &&
+               !ordo__j_in_memory(j, specs[i].id)) {
+      it = json_pack("{s:s, s:I, s:b, s:s}", "id", specs[i].id, "seq",
+                     (json_int_t)gone[i].d.seq, "already_enqueued", 1, "state",
+                     ordo_queue_state_name(gone[i].d.state));
+    } else {
+      it = already_json(j, specs[i].id);
+    }
+    if (json_array_append_new(items, it) != 0)
+      rc = ORDO_E_NOMEM;
+  }
+  if (rc == ORDO_OK) {
+    /* The answer must share no JSON with what this thread drops later:
+     * jansson's reference counts are not atomic, and the op's thread
+     * frees the answer as soon as the record is durable. */
+    if (single) {
+      w->result = json_incref(json_array_get(items, 0));
+      json_decref(items);
+    } else {
+      w->result = json_pack("{s:o}", "batches", items); /* takes items */
+    }
+    items = NULL;
+    if (w->result == NULL)
+      rc = ORDO_E_NOMEM;
+  }
+  if (rc == ORDO_OK && m > 0 &&
+      (w->release_ids = calloc(m, sizeof(*w->release_ids))) == NULL)
+    rc = ORDO_E_NOMEM;
+  for (k = 0; rc == ORDO_OK && k < m; k++)
+    if ((w->release_ids[w->nrelease++] = ordo__strdup(nsp[k].id)) == NULL)
+      rc = ORDO_E_NOMEM;
+  if (rc == ORDO_OK)
+    rc = enq_prepare(j, w, nev, nsrc, m);
+  if (rc != ORDO_OK) {
+    pthread_mutex_unlock(&j->mu);
+    ordo__j_jwrite_settle(w, ORDO_E_NOMEM, "journal: out of memory");
+    goto out;
+  }
+  if (m > 0 &&
+      (rc = ordo_queue_enqueue_many(j->q, nsp, m, NULL, &k)) != ORDO_OK) {
+    if (rc == ORDO_E_NOMEM && k > 0) /* held, never to be journaled */
+      ordo__j_journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+    ordo__j_strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
+    pthread_mutex_unlock(&j->mu);
+    if (bad != NULL)
+      *bad = nidx[k];
+    ordo__j_jwrite_settle(w, rc, ordo_last_error_message());
+    goto out;
+  }
+  /* Settles w itself on failure (and fails the journal). */
+  if (enq_send(j, w, m) == ORDO_OK) {
+    ordo__j_fin_flush(j, NULL, 0); /* batches whose dep had ended INVALID */
+    if (ordo__j_ck_due(j))
+      (void)ordo__j_journal_checkpoint(j);
+  } else
+    ordo__j_strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
+  pthread_mutex_unlock(&j->mu);
+out:
+  for (i = 0; evs != NULL && i < n; i++)
+    json_decref(evs[i]);
+  free(evs);
+  free(nev);
+  free(dg);
+  free(nsp);
+  free(nsrc);
+  free(nidx);
+  free(seqs);
+  json_decref(items);
+  json_decref(seen);
+  json_decref(lseen);
+  for (i = 0; gone != NULL && i < n; i++)
+    ordo__j_jdisk_clear(&gone[i].d);
+  free(gone);
+  return op;
+}
+
+ordo_op *ordo_journal_enqueue_many(ordo_journal *j,
+                                   const ordo_queue_batch_spec *specs,
+                                   size_t n, size_t *bad) {
+  return enqueue_many(j, specs, n, bad, 0);
+}
+
+ordo_op *ordo_journal_enqueue(ordo_journal *j,
+                              const ordo_queue_batch_spec *spec) {
+  return enqueue_many(j, spec, spec != NULL ? 1 : 0, NULL, 1);
+}
+
+int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
+                      size_t *n, ordo_op **durable) {
+  jwrite *w;
+  ordo_op *op;
+  json_t *ids, *ev;
+  size_t i;
+  int rc;
+
+  if (n != NULL)
+    *n = 0;
+  if (durable != NULL)
+    *durable = NULL;
+  if (j == NULL || n == NULL || durable == NULL || (out == NULL && max > 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "take: NULL argument");
+  /* Most calls find nothing to take (a submitter asks until it does):
+   * answer those without making an op. A stale "something" only costs an
+   * op that takes nothing below. */
+  {
+    ordo_queue_totals t;
+    size_t unknown;
+    uint64_t due;
+    pthread_mutex_lock(&j->mu);
+    rc = ordo__j_journal_check(j);
+    /* The items of earlier takes are done with (see "Forgetting"). */
+    ordo__j_journal_evict(j);
+    if (rc == ORDO_OK && ordo__j_ck_due(j))
+      (void)ordo__j_journal_checkpoint(
+          j); /* if it cannot, the log just grows */
+    if (rc == ORDO_OK)
+      ordo__j_expire_start(j);
+    /* Services empty and idle for svc_idle_ms leave memory (their
+     * counters with them), checked once a minute. */
+    if (rc == ORDO_OK &&
+        ordo__j_wall_ms() - j->svc_wall_ms >= EXPIRE_EVERY_MS) {
+      uint64_t now = ordo__j_wall_ms();
+      j->svc_wall_ms = now;
+      if (now > j->svc_idle_ms)
+        j->services_dropped +=
+            ordo_queue_drop_idle_services(j->q, now - j->svc_idle_ms);
+    }
+    /* Dep timeouts are due by the wall clock: the submitter's every step
+     * passes here (ordo_journal_expire for a caller that has no take). */
+    if (rc == ORDO_OK && ordo_queue_next_expiry(j->q, &due)) {
+      uint64_t now = ordo__j_wall_ms();
+      if (due <= now)
+        rc = expire_locked(j, now, NULL);
+    }
+    ordo_queue_get_totals(j->q, &t);
+    unknown = j->nunknown;
+    pthread_mutex_unlock(&j->mu);
+    if (rc != ORDO_OK || t.queued == 0 || unknown > 0)
+      return rc;
+  }
+  /* The op first: if the runtime refuses it, nothing has been taken. */
+  if ((w = calloc(1, sizeof(*w))) == NULL ||
+      (op = ordo__j_join_op(j, w)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if ((rc = ordo_op_status(op)) != ORDO_E_PENDING) {
+    ordo_op_release(op);
+    return ordo__set_last_error(rc, "take: the runtime refused the op");
+  }
+  pthread_mutex_lock(&j->mu);
+  if ((rc = ordo__j_journal_check(j)) != ORDO_OK || j->nunknown > 0 ||
+      (rc = ordo_queue_take(j->q, out, max, n)) != ORDO_OK || *n == 0) {
+    pthread_mutex_unlock(&j->mu);
+    ordo__j_jwrite_settle(w, ORDO_OK, NULL);
+    ordo_op_release(op);
+    return rc;
+  }
+  w->ntaken = *n;
+  ids = json_array();
+  for (i = 0; ids != NULL && i < *n; i++)
+    if (json_array_append_new(ids, json_string(out[i].id)) != 0)
+      break;
+  ev = ids != NULL && i == *n ? json_pack("{s:s, s:o}", "e", "sub", "ids", ids)
+                              : NULL;
+  if (ev == NULL) {
+    json_decref(ids);
+    /* Taken in memory, not journaled: stop the queue (see enqueue). */
+    ordo__j_journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+    pthread_mutex_unlock(&j->mu);
+    ordo__j_jwrite_settle(w, ORDO_E_STORAGE, "journal: out of memory");
+  } else {
+    (void)ordo__j_journal_write(j, w, ev, NULL, 0);
+    pthread_mutex_unlock(&j->mu);
+    json_decref(ev);
+  }
+  *durable = op;
+  return ORDO_OK;
+}
+
+int ordo_journal_finish(ordo_journal *j, const char *id,
+                        ordo_queue_state outcome, const char *reason) {
+  int rc;
+  if (j == NULL || id == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "finish: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  if ((rc = ordo__j_journal_check(j)) == ORDO_OK &&
+      (rc = ordo_queue_finish(j->q, id, outcome, reason)) == ORDO_OK) {
+    uint64_t t = ordo__j_wall_ms();
+    (void)ordo__j_unknown_drop(j, id);
+    ordo__j_note_finish(j, id, t);
+    rc = ordo__j_journal_note(
+        j, outcome == ORDO_QUEUE_COMMITTED
+               ? json_pack("{s:s, s:s, s:s, s:I}", "e", "fin", "id", id,
+                           "state", "COMMITTED", "t", (json_int_t)t)
+               : json_pack("{s:s, s:s, s:s, s:s, s:I}", "e", "fin", "id", id,
+                           "state", "INVALID", "reason",
+                           reason != NULL ? reason : "invalid", "t",
+                           (json_int_t)t));
+    ordo__j_fin_flush(j, &id, 1);
+  }
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+/* Under j->mu: expire what is due at now (Unix ms), a "fin" record
+ * (INVALID, "expired") for each. *count (may be NULL) gets how many. */
+static int expire_locked(ordo_journal *j, uint64_t now, size_t *count) {
+  ordo_queue_verdict v[64];
+  size_t n, total = 0;
+  int rc;
+  do {
+    size_t i;
+    if ((rc = ordo_queue_expire(j->q, now, v, 64, &n)) != ORDO_OK)
+      n = 0;
+    const char *direct[64];
+    for (i = 0; i < n; i++) {
+      int r;
+      ordo__j_note_finish(j, v[i].id, now);
+      r = ordo__j_journal_note(
+          j, json_pack("{s:s, s:s, s:s, s:s, s:I, s:b}", "e", "fin", "id",
+                       v[i].id, "state", "INVALID", "reason", v[i].reason, "t",
+                       (json_int_t)now, "expired", 1));
+      if (rc == ORDO_OK)
+        rc = r;
+      direct[i] = v[i].id;
+    }
+    ordo__j_fin_flush(j, direct, n);
+    total += n;
+  } while (rc == ORDO_OK && n == 64);
+  if (count != NULL)
+    *count = total;
+  return rc;
+}
+
+int ordo_journal_expire(ordo_journal *j, uint64_t now_ms, size_t *expired) {
+  int rc;
+  if (expired != NULL)
+    *expired = 0;
+  if (j == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "expire: NULL journal");
+  pthread_mutex_lock(&j->mu);
+  if ((rc = ordo__j_journal_check(j)) == ORDO_OK &&
+      (rc = ordo__j_gone_wait(j)) == ORDO_OK)
+    rc = expire_locked(j, now_ms != 0 ? now_ms : ordo__j_wall_ms(), expired);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+ordo_op *ordo_journal_cancel(ordo_journal *j, const char *id) {
+  ordo_queue_state st;
+  jwrite *w;
+  ordo_op *op;
+  uint64_t t;
+  int rc;
+
+  if (j == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+    return NULL;
+  if ((op = ordo__j_join_op(j, w)) == NULL)
+    return NULL;
+  if (ordo_op_status(op) != ORDO_E_PENDING)
+    return op; /* refused at admission: nothing cancelled */
+  if (id == NULL) {
+    ordo__j_jwrite_settle(w, ORDO_E_INVAL, "cancel: NULL id");
+    return op;
+  }
+  pthread_mutex_lock(&j->mu);
+  if ((rc = ordo__j_journal_check(j)) == ORDO_OK &&
+      (rc = ordo__j_gone_wait(j)) == ORDO_OK &&
+      (rc = ordo__j_status_locked(j, id, &st, NULL)) == ORDO_OK &&
+      st == ORDO_QUEUE_UNKNOWN)
+    rc = ordo__set_last_error(ORDO_E_STATE, "cancel %s: the batch is UNKNOWN: "
+                              "it was sent before a restart and its verdict "
+                              "will come from the ledger", id);
+  t = ordo__j_wall_ms();
+  /* The answer and the record before the queue changes: after it, a
+   * failure for want of memory could only stop the journal. The op is
+   * answered once the record is durable: a cancel lost in a crash would
+   * let the batch go to the ledger after its caller was told it never
+   * would. */
+  if (rc == ORDO_OK) {
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:I}", "e", "cancel", "id", id,
+                           "reason", "cancelled", "t", (json_int_t)t);
+    if (ev != NULL)
+      ordo__j_ev_ledger_id(j, ev);
+    w->result = json_pack("{s:s, s:s, s:s}", "id", id, "state", "INVALID",
+                          "reason", "cancelled");
+    if (ev == NULL || w->result == NULL ||
+        (w->value = ordo__j_record_value(ev, NULL, 0, &w->value_len)) == NULL ||
+        ordo__j_jwrite_tag(w, ev) != ORDO_OK)
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "journal: out of memory");
+    json_decref(ev);
+  }
+  if (rc == ORDO_OK)
+    rc = ordo_queue_cancel(j->q, id, "cancelled");
+  if (rc != ORDO_OK) {
+    pthread_mutex_unlock(&j->mu);
+    ordo__j_jwrite_settle(w, rc, ordo_last_error_message());
+    return op;
+  }
+  ordo__j_note_finish(j, id, t);
+  w->j = j;
+  w->req.done = ordo__j_write_done;
+  ordo__j_be64(w->name, j->next_event);
+  add_req(&w->req, w->name, w->value, w->value_len);
+  if (enq_send(j, w, 1) == ORDO_OK) /* settles w on failure */
+    ordo__j_fin_flush(j, &id, 1);
+  pthread_mutex_unlock(&j->mu);
+  return op;
+}
+
+int ordo_journal_confirm_submitted(ordo_journal *j, const char *id) {
+  int rc;
+  if (j == NULL || id == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "confirm: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  if ((rc = ordo__j_journal_check(j)) == ORDO_OK &&
+      !ordo__j_unknown_drop(j, id))
+    rc = ordo__set_last_error(ORDO_E_STATE, "batch '%s' is not UNKNOWN", id);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}

@@ -1,0 +1,519 @@
+/*
+ * journal_views.c — what the journal answers without changing anything:
+ * items and payloads, UNKNOWN batches, statuses (from memory, or from disk
+ * for a finished batch that left it), services and totals as JSON, and the
+ * fuzzing entry points over replay and checkpoints (journal.c says how the
+ * files divide the journal). Policies and resumes too, being per-service.
+ */
+#include "queue/journal_int.h"
+
+int ordo_journal_item(ordo_journal *j, const char *id, ordo_queue_item *out) {
+  int rc;
+  if (j == NULL || id == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "item: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = ordo_queue_item_get(j->q, id, out);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int ordo_journal_item_with(ordo_journal *j, const char *id,
+                           int (*fn)(const ordo_queue_item *it, void *ud),
+                           void *ud) {
+  ordo_queue_item it;
+  int rc;
+  if (j == NULL || id == NULL || fn == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "item: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = ordo_queue_item_get(j->q, id, &it);
+  if (rc == ORDO_OK)
+    rc = fn(&it, ud);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int ordo_journal_shrink(ordo_journal *j) {
+  ordo_storage_req req;
+  int rc;
+  if (j == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "shrink: NULL journal");
+  if (ordo__on_runtime_thread())
+    return ordo__set_last_error(ORDO_E_WOULD_DEADLOCK, "journal shrink "
+                                "blocks; not on a runtime thread");
+  memset(&req, 0, sizeof req);
+  req.opcode = ORDO_STORAGE_SHRINK;
+  rc = ordo__j_storage_call(j->st, &req);
+  ordo_storage_req_clear_output(&req);
+  return rc;
+}
+
+static int payload_copy(const ordo_queue_item *it, void *ud) {
+  jdisk *d = ud;
+  if (it->payload == NULL || it->payload_len == 0)
+    return ORDO_E_NOT_FOUND; /* finished and dropped: read the record */
+  if ((d->payload = malloc(it->payload_len)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  memcpy(d->payload, it->payload, it->payload_len);
+  d->payload_len = it->payload_len;
+  return ORDO_OK;
+}
+
+int ordo_journal_payload(ordo_journal *j, const char *id,
+                         unsigned char **payload, size_t *len) {
+  jdisk d;
+  int rc, flags;
+  if (payload != NULL)
+    *payload = NULL;
+  if (len != NULL)
+    *len = 0;
+  if (j == NULL || id == NULL || payload == NULL || len == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "payload: NULL argument");
+  memset(&d, 0, sizeof d);
+  rc = ordo_journal_item_with(j, id, payload_copy, &d);
+  if (rc == ORDO_OK) {
+    *payload = d.payload;
+    *len = d.payload_len;
+    return ORDO_OK;
+  }
+  if (rc == ORDO_E_NOMEM)
+    return rc;
+  /* Not in memory, or without its payload: its enq record has it. */
+  pthread_mutex_lock(&j->mu);
+  rc = ordo__j_gone_wait(j);
+  flags = ordo__idset_get(&j->gone_ids, id);
+  pthread_mutex_unlock(&j->mu);
+  if (rc != ORDO_OK)
+    return rc;
+  d.want_payload = 1;
+  if ((rc = ordo__j_disk_lookup(j, id, flags < 0 ? 0 : flags, &d)) != ORDO_OK)
+    return rc;
+  *payload = d.payload;
+  *len = d.payload_len;
+  d.payload = NULL;
+  ordo__j_jdisk_clear(&d);
+  return ORDO_OK;
+}
+
+int ordo_journal_unknown(ordo_journal *j, char **out, size_t max, size_t *n,
+                         size_t *total) {
+  size_t i;
+  if (j == NULL || n == NULL || (out == NULL && max > 0))
+    return ordo__set_last_error(ORDO_E_INVAL, "unknown: NULL argument");
+  size_t k;
+  pthread_mutex_lock(&j->mu);
+  for (i = 0, k = j->unknown_head; i < max && k < j->unknown_slots; k++) {
+    if (!ordo__j_unknown_has(j, j->unknown[k]))
+      continue; /* settled */
+    if ((out[i] = ordo__strdup(j->unknown[k])) == NULL)
+      break;
+    i++;
+  }
+  *n = i;
+  if (total != NULL)
+    *total = j->nunknown;
+  pthread_mutex_unlock(&j->mu);
+  return i < max && i < j->nunknown ? ordo__set_last_error(ORDO_E_NOMEM, NULL)
+                                    : ORDO_OK;
+}
+
+int ordo_journal_set_policy(ordo_journal *j, const char *service,
+                            ordo_queue_on_invalid on_invalid,
+                            unsigned max_in_flight, uint64_t dep_timeout_ms) {
+  ordo_queue_service_policy cur;
+  int rc;
+  if (j == NULL || service == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "set_policy: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = ordo__j_journal_check(j);
+  if (rc == ORDO_OK &&
+      (ordo_queue_get_policy(j->q, service, &cur) != ORDO_OK ||
+       cur.on_invalid != on_invalid || cur.max_in_flight != max_in_flight ||
+       cur.dep_timeout_ms != dep_timeout_ms) &&
+      (rc = ordo_queue_set_policy(j->q, service, on_invalid, max_in_flight,
+                                  dep_timeout_ms)) == ORDO_OK) {
+    json_t *ev = json_pack("{s:s, s:s, s:b, s:I}", "e", "policy", "service",
+                           service, "halt", on_invalid == ORDO_QUEUE_HALT,
+                           "max_in_flight", (json_int_t)max_in_flight);
+    /* Only when set: a journal without dep timeouts reads as before. */
+    if (ev != NULL && dep_timeout_ms > 0 &&
+        json_object_set_new(ev, "dep_timeout_ms",
+                            json_integer((json_int_t)dep_timeout_ms)) != 0) {
+      json_decref(ev);
+      ev = NULL;
+    }
+    rc = ordo__j_journal_note(j, ev);
+  }
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int ordo_journal_resume(ordo_journal *j, const char *service) {
+  int rc;
+  if (j == NULL || service == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "resume: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  if ((rc = ordo__j_journal_check(j)) == ORDO_OK &&
+      (rc = ordo_queue_resume(j->q, service)) == ORDO_OK)
+    rc = ordo__j_journal_note(
+        j, json_pack("{s:s, s:s}", "e", "resume", "service", service));
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+/* Under j->mu. */
+int ordo__j_status_locked(ordo_journal *j, const char *id, ordo_queue_state *st,
+                          const char **reason) {
+  int rc = ordo_queue_batch_status(j->q, id, st, reason);
+  if (rc == ORDO_OK && *st == ORDO_QUEUE_SUBMITTED &&
+      ordo__j_unknown_has(j, id))
+    *st = ORDO_QUEUE_UNKNOWN;
+  return rc;
+}
+
+int ordo_journal_ledger_find(ordo_journal *j, const char *ledger_id,
+                             char **id) {
+  const char *qid = NULL;
+  int rc;
+  if (id != NULL)
+    *id = NULL;
+  if (j == NULL || ledger_id == NULL || id == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "ledger find: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = ordo_queue_ledger_find(j->q, ledger_id, &qid);
+  if (rc == ORDO_OK && (*id = ordo__strdup(qid)) == NULL)
+    rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+int ordo_journal_batch_status(ordo_journal *j, const char *id,
+                              ordo_queue_state *state, uint64_t *seq,
+                              char **reason) {
+  ordo_queue_state st;
+  const char *why = NULL;
+  int rc;
+  if (reason != NULL)
+    *reason = NULL;
+  if (j == NULL || id == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "status: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = ordo__j_status_locked(j, id, &st, &why);
+  if (rc == ORDO_OK) {
+    if (state != NULL)
+      *state = st;
+    if (seq != NULL)
+      (void)ordo_queue_batch_seq(j->q, id, seq);
+    if (reason != NULL && why != NULL && (*reason = ordo__strdup(why)) == NULL)
+      rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  } else {
+    int flags, nf = rc;
+    jdisk d = {0};
+    if ((rc = ordo__j_gone_wait(j)) != ORDO_OK) {
+      pthread_mutex_unlock(&j->mu);
+      return rc;
+    }
+    flags = ordo__idset_get(&j->gone_ids, id);
+    pthread_mutex_unlock(&j->mu);
+    if (flags < 0)
+      return nf; /* its message is set still: ordo__j_gone_wait set none */
+    if ((rc = ordo__j_disk_lookup(j, id, flags, &d)) != ORDO_OK)
+      return ordo_last_error();
+    if (state != NULL)
+      *state = d.state;
+    if (seq != NULL)
+      *seq = d.seq;
+    if (reason != NULL) {
+      *reason = d.reason;
+      d.reason = NULL;
+    }
+    ordo__j_jdisk_clear(&d);
+    return ORDO_OK;
+  }
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+/* JSON text of o (taken), or NULL with the last error set. */
+static char *dump_or_null(json_t *o) {
+  char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(o);
+  if (s == NULL)
+    ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  return s;
+}
+
+char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
+  ordo_queue_state st;
+  const char *why = NULL, *svc = NULL;
+  uint64_t seq = 0;
+  json_t *o = NULL;
+  if (j == NULL || id == NULL) {
+    ordo__set_last_error(ORDO_E_INVAL, "status: NULL argument");
+    return NULL;
+  }
+  pthread_mutex_lock(&j->mu);
+  if (ordo__j_status_locked(j, id, &st, &why) != ORDO_OK) {
+    int flags = -1, rc;
+    jdisk d = {0};
+    /* On ORDO_OK ordo__j_gone_wait sets no error: the status's stays. */
+    if ((rc = ordo__j_gone_wait(j)) == ORDO_OK)
+      flags = ordo__idset_get(&j->gone_ids, id);
+    pthread_mutex_unlock(&j->mu);
+    if (rc != ORDO_OK || flags < 0 ||
+        (rc = ordo__j_disk_lookup(j, id, flags, &d)) != ORDO_OK)
+      return NULL; /* ORDO_E_NOT_FOUND, set */
+    o = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "service", d.service,
+                  "seq", (json_int_t)d.seq, "state",
+                  ordo_queue_state_name(d.state));
+    if (o != NULL && d.reason != NULL)
+      json_object_set_new(o, "reason", json_string(d.reason));
+    if (o != NULL && d.t_enq != 0)
+      json_object_set_new(o, "enqueued_ms", json_integer((json_int_t)d.t_enq));
+    if (o != NULL && d.t_fin != 0)
+      json_object_set_new(o, "finished_ms", json_integer((json_int_t)d.t_fin));
+    if (o != NULL && d.ledger_id != NULL)
+      json_object_set_new(o, "ledger_id", json_string(d.ledger_id));
+    ordo__j_jdisk_clear(&d);
+    return dump_or_null(o);
+  }
+  (void)ordo_queue_batch_seq(j->q, id, &seq);
+  (void)ordo_queue_batch_service(j->q, id, &svc);
+  o = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "service", svc, "seq",
+                (json_int_t)seq, "state", ordo_queue_state_name(st));
+  if (o != NULL && why != NULL)
+    json_object_set_new(o, "reason", json_string(why));
+  {
+    uint64_t te = 0, tf = 0;
+    (void)ordo_queue_batch_times(j->q, id, &te, &tf);
+    if (o != NULL && te != 0)
+      json_object_set_new(o, "enqueued_ms", json_integer((json_int_t)te));
+    if (o != NULL && tf != 0)
+      json_object_set_new(o, "finished_ms", json_integer((json_int_t)tf));
+  }
+  {
+    ordo_queue_item it;
+    if (o != NULL && ordo_queue_item_get(j->q, id, &it) == ORDO_OK &&
+        it.ledger_id != NULL)
+      json_object_set_new(o, "ledger_id", json_string(it.ledger_id));
+  }
+  if (o != NULL && st == ORDO_QUEUE_WAITING) {
+    char *ex = ordo_queue_explain(j->q, id);
+    if (ex != NULL)
+      json_object_set_new(o, "explain", json_string(ex));
+    free(ex);
+  }
+  pthread_mutex_unlock(&j->mu);
+  return dump_or_null(o);
+}
+
+/* Under j->mu: UNKNOWN batches of one service (or all, svc NULL). */
+static size_t unknown_count(const ordo_journal *j, const char *svc) {
+  if (svc == NULL)
+    return j->nunknown;
+  return j->unknown_svc != NULL
+             ? (size_t)json_integer_value(json_object_get(j->unknown_svc, svc))
+             : 0;
+}
+
+char *ordo_journal_service_json(ordo_journal *j, const char *service) {
+  ordo_queue_service_info in;
+  json_t *o;
+  size_t unk;
+  if (j == NULL || service == NULL) {
+    ordo__set_last_error(ORDO_E_INVAL, "service status: NULL argument");
+    return NULL;
+  }
+  pthread_mutex_lock(&j->mu);
+  if (ordo_queue_service_status(j->q, service, &in) != ORDO_OK) {
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+  }
+  unk = unknown_count(j, service);
+  o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "service",
+                service, "depth", (json_int_t)in.depth, "queued",
+                (json_int_t)in.queued, "waiting", (json_int_t)in.waiting,
+                "in_flight", (json_int_t)(in.in_flight - unk), "unknown",
+                (json_int_t)unk, "committed", (json_int_t)in.committed,
+                "invalid", (json_int_t)in.invalid, "halted", in.halted);
+  if (o != NULL && in.halted && in.halt_batch != NULL) {
+    json_object_set_new(o, "halt_batch", json_string(in.halt_batch));
+    json_object_set_new(o, "halt_reason",
+                        json_string(in.halt_reason ? in.halt_reason : ""));
+  }
+  pthread_mutex_unlock(&j->mu);
+  return dump_or_null(o);
+}
+
+size_t ordo_journal_service_names(ordo_journal *j, const char **out,
+                                  size_t max) {
+  size_t n;
+  if (j == NULL)
+    return 0;
+  pthread_mutex_lock(&j->mu);
+  n = ordo_queue_service_names(j->q, out, max);
+  pthread_mutex_unlock(&j->mu);
+  return n;
+}
+
+char *ordo_journal_totals_json(ordo_journal *j) {
+  ordo_queue_totals t;
+  json_t *o;
+  if (j == NULL) {
+    ordo__set_last_error(ORDO_E_INVAL, "totals: NULL journal");
+    return NULL;
+  }
+  pthread_mutex_lock(&j->mu);
+  /* "retained" counts the sets: whole once read after an open (on a
+   * runtime thread, which must not wait, as they are). */
+  if (!j->gone_loaded && !ordo__on_runtime_thread())
+    (void)ordo__j_gone_wait(j);
+  ordo_queue_get_totals(j->q, &t);
+  o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued",
+                (json_int_t)t.queued, "waiting", (json_int_t)t.waiting,
+                "in_flight", (json_int_t)(t.in_flight - j->nunknown),
+                "unknown", (json_int_t)j->nunknown, "committed",
+                (json_int_t)t.committed, "invalid", (json_int_t)t.invalid,
+                "services", (json_int_t)t.services, "journal_records",
+                (json_int_t)(j->next_event - 1));
+  if (o != NULL)
+    json_object_set_new(
+        o, "queue_memory_bytes",
+        json_integer((json_int_t)(t.memory_bytes +
+                                  ordo__idset_bytes(&j->gone_ids) +
+                                  ordo__idset_bytes(&j->gone_lids))));
+  if (o != NULL)
+    json_object_set_new(o, "forgotten",
+                        json_integer((json_int_t)j->forgotten));
+  if (o != NULL)
+    json_object_set_new(o, "retained",
+                        json_integer((json_int_t)j->gone_ids.n));
+  if (o != NULL)
+    json_object_set_new(o, "expired", json_integer((json_int_t)j->expired));
+  if (o != NULL)
+    json_object_set_new(o, "id_segments",
+                        json_integer((json_int_t)j->nsegs));
+  if (o != NULL)
+    json_object_set_new(o, "checkpoints",
+                        json_integer((json_int_t)j->checkpoints));
+  if (o != NULL)
+    json_object_set_new(o, "services_dropped",
+                        json_integer((json_int_t)j->services_dropped));
+  if (o != NULL)
+    json_object_set_new(
+        o, "latency_ms",
+        json_pack("{s:I, s:I, s:I}", "count", (json_int_t)j->nlat, "p50",
+                  (json_int_t)ordo__j_lat_percentile(j, 0.50), "p99",
+                  (json_int_t)ordo__j_lat_percentile(j, 0.99)));
+  if (o != NULL && j->failed != ORDO_OK)
+    json_object_set_new(o, "failed", json_string(j->failed_message));
+  pthread_mutex_unlock(&j->mu);
+  return dump_or_null(o);
+}
+
+int ordo__journal_replay_lines(const unsigned char *data, size_t len) {
+  ordo_journal j;
+  char **subs = NULL;
+  size_t nsubs = 0, capsubs = 0, i, start = 0, line = 0;
+  int rc;
+
+  memset(&j, 0, sizeof(j));
+  if ((rc = ordo_queue_new(NULL, &j.q)) != ORDO_OK)
+    return rc;
+  for (i = 0; rc == ORDO_OK && i <= len; i++) {
+    ordo_storage_record r;
+    if (i < len && data[i] != '\n')
+      continue;
+    line++;
+    memset(&r, 0, sizeof(r));
+    r.value.data = (unsigned char *)data + start;
+    r.value.len = i - start;
+    start = i + 1;
+    if (r.value.len == 0)
+      continue;
+    if ((rc = ordo__j_replay_one(&j, &r, &subs, &nsubs, &capsubs)) != ORDO_OK)
+      rc = ordo__set_last_error(rc, "journal event %zu: %s", line,
+                                ordo_last_error_message());
+  }
+  for (i = 0; i < nsubs; i++)
+    free(subs[i]);
+  free(subs);
+  ordo_queue_free(j.q);
+  free(j.untagged);
+  ordo__idlog_clear(&j.ids_log);
+  ordo__idlog_clear(&j.lids_log);
+  return rc;
+}
+
+int ordo__journal_checkpoint_parts(const unsigned char *data, size_t len) {
+  ordo_journal j;
+  ordo_storage_record *recs = NULL;
+  char **subs = NULL;
+  size_t nsubs = 0, capsubs = 0, n = 0, cap = 0, off = 0, i;
+  uint64_t E = 0;
+  uint32_t parts = 0;
+  int rc;
+
+  memset(&j, 0, sizeof(j));
+  ordo__idset_init(&j.gone_ids);
+  ordo__idset_init(&j.gone_lids);
+  if ((rc = ordo_queue_new(NULL, &j.q)) != ORDO_OK)
+    return rc;
+  while (off + 2 <= len && rc == ORDO_OK) {
+    size_t k = (size_t)data[off] << 8 | data[off + 1];
+    ordo_storage_record *r;
+    off += 2;
+    if (k > len - off)
+      k = len - off;
+    if (n == cap) {
+      size_t nc = cap ? cap * 2 : 8;
+      ordo_storage_record *p = realloc(recs, nc * sizeof(*p));
+      if (p == NULL) {
+        rc = ORDO_E_NOMEM;
+        break;
+      }
+      recs = p;
+      cap = nc;
+    }
+    r = &recs[n];
+    memset(r, 0, sizeof(*r));
+    if ((r->name.data = malloc(JOURNAL_CK_NAME)) == NULL ||
+        (r->value.data = malloc(k > 0 ? k : 1)) == NULL) {
+      free(r->name.data);
+      rc = ORDO_E_NOMEM;
+      break;
+    }
+    ordo__j_ck_name(r->name.data, 1, (uint32_t)n);
+    r->name.len = JOURNAL_CK_NAME;
+    memcpy(r->value.data, data + off, k);
+    r->value.len = k;
+    n++;
+    off += k;
+  }
+  if (rc == ORDO_OK)
+    rc = ordo__j_ck_load(&j, recs, n, &subs, &nsubs, &capsubs, &E, &parts);
+  for (i = 0; i < n; i++)
+    ordo_storage_record_clear(&recs[i]);
+  free(recs);
+  for (i = 0; i < nsubs; i++)
+    free(subs[i]);
+  free(subs);
+  ordo_queue_free(j.q);
+  ordo__idset_clear(&j.gone_ids);
+  ordo__idset_clear(&j.gone_lids);
+  free(j.untagged);
+  ordo__idlog_clear(&j.ids_log);
+  ordo__idlog_clear(&j.lids_log);
+  return rc;
+}
+
+ordo_ctx *ordo_journal_ctx(ordo_journal *j) { return j->ctx; }
+
+void ordo_journal_write_stats(ordo_journal *j, unsigned long long *records,
+                              unsigned long long *commits) {
+  pthread_mutex_lock(&j->mu);
+  if (records != NULL)
+    *records = j->records;
+  pthread_mutex_unlock(&j->mu);
+  if (commits != NULL)
+    *commits = ordo__storage_sqlite_commits(j->st);
+}
