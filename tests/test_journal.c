@@ -1137,6 +1137,33 @@ static void test_retention_ledger_ids(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* ordo_journal_shrink gives SQLite's idle memory back (its page cache),
+ * and the journal goes on as before; NULL is refused. */
+static void test_journal_shrink(void **unused) {
+  (void)unused;
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  char id[16], wr[16];
+  sqlite3_int64 before, after;
+
+  for (int i = 0; i < 2000; i++) {
+    snprintf(id, sizeof id, "M%d", i);
+    snprintf(wr, sizeof wr, "w%d", i);
+    assert_int_equal(enq_wait(j, id, "s", NULL, wr, NULL), ORDO_OK);
+  }
+  before = sqlite3_memory_used();
+  assert_int_equal(ordo_journal_shrink(j), ORDO_OK);
+  after = sqlite3_memory_used();
+  assert_true(after < before);
+  assert_int_equal(ordo_journal_shrink(NULL), ORDO_E_INVAL);
+  /* Still a journal: reads and writes as before. */
+  assert_int_equal(jseq(j, "M1999"), 2000);
+  assert_int_equal(enq_wait(j, "M2000", "s", NULL, "w", NULL), ORDO_OK);
+  assert_int_equal(jseq(j, "M2000"), 2001);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 static void test_ledger_id_replay(void **unused) {
   static const char lid[] = "abcdef0123456789abcdef0123456789";
   ordo_ctx *ctx = ctx_new();
@@ -2350,6 +2377,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_retention_ledger_ids, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_checkpoint_v1, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_journal_shrink, setup_dir,
                                       teardown_dir),
       cmocka_unit_test(test_jsonw),
       cmocka_unit_test(test_idset_segments),
