@@ -73,6 +73,7 @@ extern const bench_def bench_makespan_def;
 extern const bench_def bench_hostile_def;
 extern const bench_def bench_memory_def;
 extern const bench_def bench_latency_def;
+extern const bench_def bench_ingest_def;
 extern const bench_def bench_soak_def; /* by name only: not in `all` */
 
 /* The `ordo bench` subcommand: argv[0] is "bench". */

@@ -367,6 +367,7 @@ static const bench_def *const bench_defs[] = {
     &bench_hostile_def,
     &bench_memory_def,
     &bench_latency_def,
+    &bench_ingest_def,
 };
 #define BENCH_NDEFS (sizeof bench_defs / sizeof bench_defs[0])
 
