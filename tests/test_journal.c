@@ -918,6 +918,25 @@ static void test_checkpoint_v1(void **unused) {
                        buf, ck_v1_parts(buf, table, sizeof table - 8)),
                    ORDO_E_QUEUE);
   assert_non_null(strstr(ordo_last_error_message(), "id table"));
+  /* Version 2: a list of untagged records that makes no sense is only
+   * dropped (the prune scans instead); bad hash keys are refused. */
+  {
+    static const char v2[] =
+        "{\"v\":2,\"E\":1,\"next_seq\":1,\"tagged_seq\":1,"
+        "\"forgotten\":0,\"nbatches\":0,\"nparts\":0,\"nlat\":0,"
+        "\"exp_cursor\":0,\"expired\":0,\"pruned\":0,\"track_from\":1,"
+        "\"services\":[],\"lat\":[],\"untagged\":[[5,3]],\"keys\":{"
+        "\"ids\":\"000102030405060708090a0b0c0d0e0f\","
+        "\"lids\":\"000102030405060708090a0b0c0d0e0f\"}}";
+    size_t n = strlen(v2);
+    buf[0] = (unsigned char)(n >> 8);
+    buf[1] = (unsigned char)(n & 255);
+    memcpy(buf + 2, v2, n);
+    assert_int_equal(ordo__journal_checkpoint_parts(buf, n + 2), ORDO_OK);
+    buf[2 + n - 5] = 'x'; /* a key that is not hex */
+    assert_int_equal(ordo__journal_checkpoint_parts(buf, n + 2), ORDO_E_QUEUE);
+    assert_non_null(strstr(ordo_last_error_message(), "hash keys"));
+  }
 }
 
 /* The checkpoint's JSON writer: what it writes jansson reads back as the

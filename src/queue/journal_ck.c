@@ -549,10 +549,11 @@ static int ck_keys(ordo_journal *j, json_t *keys) {
   return 0;
 }
 
-/* The untagged records still to prune, as ck_untagged wrote them before
+/* The untagged records still to prune, as ck_header wrote them before
  * event E, become j's list, tracked from track_from. 0; -1 when the runs
- * are not ascending runs below E (or out of memory: the list is then
- * dropped, and the prune scans). */
+ * are not ascending runs below E or hold more than CK_UNTAGGED_MAX (out
+ * of memory: the list is dropped, and the prune scans). */
+#define CK_UNTAGGED_MAX (1u << 24)
 static int ck_untagged_load(ordo_journal *j, json_t *runs, uint64_t track_from,
                             uint64_t E) {
   json_t *r;
@@ -566,7 +567,8 @@ static int ck_untagged_load(ordo_journal *j, json_t *runs, uint64_t track_from,
     json_int_t a = json_integer_value(json_array_get(r, 0)),
                n = json_integer_value(json_array_get(r, 1));
     if (json_array_size(r) != 2 || a < 0 || n < 1 || (uint64_t)a < last ||
-        (uint64_t)a < track_from || (uint64_t)n > E - (uint64_t)a)
+        (uint64_t)a < track_from || (uint64_t)n > E - (uint64_t)a ||
+        (uint64_t)n > CK_UNTAGGED_MAX - j->nuntagged)
       return -1;
     for (json_int_t k = 0; k < n; k++)
       ordo__j_untagged_note(j, (uint64_t)(a + k));
@@ -789,14 +791,15 @@ int ordo__j_ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
   j->expired =
       (unsigned long long)json_integer_value(json_object_get(h, "expired"));
   j->ck_pruned = (uint64_t)json_integer_value(json_object_get(h, "pruned"));
+  /* Where the prune stands is only a shortcut: a list that does not make
+   * sense is dropped, and the first prune after the open scans instead. */
   if (json_is_integer(json_object_get(h, "track_from")) &&
       ck_untagged_load(j, json_object_get(h, "untagged"),
                        (uint64_t)json_integer_value(
                            json_object_get(h, "track_from")),
                        best) != 0) {
-    rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad list of "
-                              "untagged records", (unsigned long long)best);
-    goto out;
+    j->nuntagged = 0;
+    j->track_from = UINT64_MAX; /* set after the replay */
   }
   {
     size_t loaded = 0;
