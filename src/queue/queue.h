@@ -419,8 +419,9 @@ void ordo_queue_set_next_seq(ordo_queue *q, uint64_t seq);
 uint64_t ordo_queue_next_seq(const ordo_queue *q);
 
 /* *digest gets the batch's content digest (queue-owned,
- * ORDO_QUEUE_DIGEST_BYTES bytes, valid until ordo_queue_free), or NULL if
- * it was enqueued without one. ORDO_E_NOT_FOUND. */
+ * ORDO_QUEUE_DIGEST_BYTES bytes, valid until ordo_queue_free or until
+ * ordo_queue_forget drops the batch), or NULL if it was enqueued without
+ * one. ORDO_E_NOT_FOUND. */
 int ordo_queue_batch_digest(const ordo_queue *q, const char *id,
                             const unsigned char **digest);
 
@@ -468,8 +469,9 @@ int ordo_queue_service_status(const ordo_queue *q, const char *service,
                               ordo_queue_service_info *info);
 
 /* The names of the first max services in the order the queue first saw
- * them (queue-owned, valid until ordo_queue_free); returns how many it has
- * in all. */
+ * them (queue-owned, valid until ordo_queue_free or until
+ * ordo_queue_drop_idle_services drops the service); returns how many it
+ * has in all. */
 size_t ordo_queue_service_names(const ordo_queue *q, const char **out,
                                 size_t max);
 
