@@ -37,7 +37,8 @@ static int strings_of(json_t *arr, const char ***out, size_t *n) {
 }
 
 /* The batch of an enq record (its strings borrowed from ev; the reads,
- * writes and deps arrays malloc'd: ordo__j_enq_spec_free). */
+ * writes and deps arrays malloc'd: ordo__j_enq_spec_free, which may be
+ * called again; on failure nothing is left to free). */
 int ordo__j_enq_spec_parse(json_t *ev, const unsigned char *payload,
                            size_t payload_len, ordo_queue_batch_spec *sp) {
   json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
@@ -64,9 +65,12 @@ int ordo__j_enq_spec_parse(json_t *ev, const unsigned char *payload,
       (rc = strings_of(json_object_get(ev, "writes"),
                        (const char ***)&sp->writes, &sp->nwrites)) ||
       (rc = strings_of(json_object_get(ev, "deps"), (const char ***)&sp->deps,
-                       &sp->ndeps)))
+                       &sp->ndeps))) {
+    /* What was parsed goes: a caller frees nothing of a failed parse. */
+    ordo__j_enq_spec_free(sp);
     return ordo__set_last_error(rc, "enq %s: bad reads, writes or deps",
                                 sp->id);
+  }
   return ORDO_OK;
 }
 
@@ -74,6 +78,8 @@ void ordo__j_enq_spec_free(ordo_queue_batch_spec *sp) {
   free((void *)sp->reads);
   free((void *)sp->writes);
   free((void *)sp->deps);
+  sp->reads = sp->writes = sp->deps = NULL;
+  sp->nreads = sp->nwrites = sp->ndeps = 0;
 }
 
 static int replay_enq(ordo_journal *j, json_t *ev, const unsigned char *payload,
