@@ -79,6 +79,12 @@ extern const bench_def bench_soak_def; /* by name only: not in `all` */
 /* The `ordo bench` subcommand: argv[0] is "bench". */
 int bench_main(int argc, char **argv);
 
+/* `batches` generated batches over `services` services, none conflicting
+ * (seed), as POST /v1/batches items with signed payloads, in *items (the
+ * caller's). ORDO_OK or why not. */
+int bench_signed_items(size_t services, size_t batches, uint64_t seed,
+                       json_t **items);
+
 /* ------------------------------------------------------------------------ */
 /* Shared helpers                                                            */
 /* ------------------------------------------------------------------------ */

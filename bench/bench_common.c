@@ -700,3 +700,31 @@ void bench_scaling_legend(const char *first_point, int beyond, long cores) {
            "the cores, so the ratio to linear must fall\n",
            cores, cores);
 }
+
+int bench_signed_items(size_t services, size_t batches, uint64_t seed,
+                       json_t **items) {
+  ordo_workload_gen gen;
+  ordo_workload *w = NULL;
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f;
+  int rc;
+
+  *items = NULL;
+  ordo_workload_gen_init(&gen);
+  gen.services = services;
+  gen.batches = batches;
+  gen.conflict = 0;
+  gen.seed = seed;
+  if ((f = open_memstream(&text, &len)) == NULL)
+    return ORDO_E_NOMEM;
+  rc = ordo_workload_generate(&gen, f);
+  fclose(f);
+  if (rc == ORDO_OK)
+    rc = ordo_workload_parse(text, len, &w);
+  free(text);
+  if (rc == ORDO_OK)
+    rc = ordo__serve_items(w, items);
+  ordo_workload_free(w);
+  return rc;
+}

@@ -129,30 +129,11 @@ static double ing_drive(ing_run *r, unsigned callers, void *(*fn)(void *)) {
 /* The requests: n batches (signed, with their payloads when sig), as JSON
  * arrays and as specs. */
 static int ing_make(size_t nreqs, int sig, ing_run *r) {
-  ordo_workload_gen gen;
-  ordo_workload *w = NULL;
   json_t *items = NULL;
-  char *text = NULL;
-  size_t len = 0;
-  FILE *f;
   int rc;
 
-  ordo_workload_gen_init(&gen);
-  gen.services = 200;
-  gen.batches = nreqs * ING_ITEMS;
-  gen.conflict = 0;
-  gen.seed = 21;
-  if ((f = open_memstream(&text, &len)) == NULL)
-    return ORDO_E_NOMEM;
-  rc = ordo_workload_generate(&gen, f);
-  fclose(f);
-  if (rc == ORDO_OK)
-    rc = ordo_workload_parse(text, len, &w);
-  free(text);
-  if (rc == ORDO_OK)
-    rc = ordo__serve_items(w, &items);
-  ordo_workload_free(w);
-  if (rc != ORDO_OK)
+  if ((rc = bench_signed_items(200, nreqs * ING_ITEMS, 21, &items)) !=
+      ORDO_OK)
     return rc;
   if ((r->reqs = calloc(nreqs, sizeof *r->reqs)) == NULL) {
     json_decref(items);

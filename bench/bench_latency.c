@@ -131,33 +131,14 @@ static int lat_one(lat_env *e, size_t i, uint64_t *next_tick,
 static int lat_setup(lat_env *e, size_t n) {
   ordo_node_options no;
   ordo_server_options so;
-  ordo_workload_gen gen;
-  ordo_workload *w = NULL;
-  char path[128], url[64], *text = NULL;
-  size_t len = 0;
-  FILE *f;
+  char path[128], url[64];
   int rc;
 
   snprintf(e->dir, sizeof e->dir, "/tmp/ordo-bench-latency-XXXXXX");
   if (mkdtemp(e->dir) == NULL)
     return ORDO_E_IO;
   /* n + 1 batches (one to warm up) over 50 services, none conflicting. */
-  ordo_workload_gen_init(&gen);
-  gen.services = 50;
-  gen.batches = n + 1;
-  gen.conflict = 0;
-  gen.seed = 9;
-  if ((f = open_memstream(&text, &len)) == NULL)
-    return ORDO_E_NOMEM;
-  rc = ordo_workload_generate(&gen, f);
-  fclose(f);
-  if (rc == ORDO_OK)
-    rc = ordo_workload_parse(text, len, &w);
-  free(text);
-  if (rc == ORDO_OK)
-    rc = ordo__serve_items(w, &e->items);
-  ordo_workload_free(w);
-  if (rc != ORDO_OK)
+  if ((rc = bench_signed_items(50, n + 1, 9, &e->items)) != ORDO_OK)
     return rc;
 
   ordo_node_options_init(&no);
