@@ -2221,6 +2221,106 @@ static void test_write_faults_recover(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* The journal_records and taken_ahead counters of the totals. */
+static void jcounts(ordo_journal *j, long long *records, long long *ahead) {
+  char *js = ordo_journal_totals_json(j);
+  json_t *o = js != NULL ? json_loads(js, 0, NULL) : NULL;
+  assert_non_null(o);
+  *records = json_integer_value(json_object_get(o, "journal_records"));
+  *ahead = json_integer_value(json_object_get(o, "taken_ahead"));
+  json_decref(o);
+  free(js);
+}
+
+/* Take ahead: after a take found nothing, an enqueue takes its ready
+ * batch in its own transaction; the next take hands it out, durable with
+ * the enqueue. A batch that is not ready is left QUEUED, nothing is
+ * taken ahead twice before a take, the records replay as UNKNOWN, and a
+ * failed write fails the take ahead with it. */
+static void ahead_ready(void *ud) { ++*(int *)ud; }
+
+static void test_take_ahead(void **unused) {
+  ordo_ctx *ctx = (setenv("ORDO_JOURNAL_QUIET_MS", "0", 1), ctx_new());
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  ordo_queue_item items[16];
+  ordo_op *durable = NULL;
+  char took[256], spec[400];
+  size_t n = 0;
+  long long rec0, rec1, ahead;
+  int nready = 0;
+  (void)unused;
+
+  assert_int_equal(ordo_journal_set_take_ahead(j, 16, ahead_ready, &nready),
+                   ORDO_OK);
+  /* Not armed yet: no take has found nothing. */
+  assert_int_equal(enq_wait(j, "A1", "s", NULL, "a", NULL), ORDO_OK);
+  assert_int_equal(jstate(j, "A1"), ORDO_QUEUE_QUEUED);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_int_equal(take_wait(j, took, sizeof took), 0); /* arms it */
+
+  jcounts(j, &rec0, &ahead);
+  assert_int_equal(ahead, 0);
+  assert_int_equal(enq_wait(j, "B1", "s", NULL, "b", NULL), ORDO_OK);
+  /* Taken with the enqueue: SUBMITTED as soon as it is durable, two
+   * records (enq, sub) written as one request. */
+  assert_int_equal(jstate(j, "B1"), ORDO_QUEUE_SUBMITTED);
+  jcounts(j, &rec1, &ahead);
+  assert_int_equal(rec1 - rec0, 2);
+  assert_int_equal(ahead, 1);
+  assert_int_equal(nready, 1); /* the taker was told */
+  /* A second enqueue before the take: not taken ahead (one stash). */
+  assert_int_equal(enq_wait(j, "C1", "s", NULL, "c", NULL), ORDO_OK);
+  assert_int_equal(jstate(j, "C1"), ORDO_QUEUE_QUEUED);
+  /* A take asking for fewer than were taken ahead is refused. */
+  assert_int_equal(ordo_journal_take(j, items, 0, &n, &durable),
+                   ORDO_E_INVAL);
+  assert_null(durable);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "B1");
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "C1");
+  assert_int_equal(take_wait(j, took, sizeof took), 0);
+
+  /* Not ready (A1 holds "a"): enqueued, left WAITING, not taken. */
+  assert_int_equal(enq_wait(j, "A2", "s", "a", "a", NULL), ORDO_OK);
+  assert_int_equal(jstate(j, "A2"), ORDO_QUEUE_WAITING);
+  assert_int_equal(take_wait(j, took, sizeof took), 0);
+  assert_int_equal(ordo_journal_finish(j, "A1", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "A2");
+  assert_int_equal(take_wait(j, took, sizeof took), 0);
+
+  /* A failed write: the enqueue fails, and the take ahead with it. */
+  snprintf(spec, sizeof spec, "sync:eio:path=%s", jpath);
+  assert_int_equal(ordo_storage_fault_set_spec(spec), ORDO_OK);
+  assert_int_equal(enq_wait(j, "F1", "s", NULL, "f", NULL), ORDO_E_STORAGE);
+  n = 0;
+  assert_int_equal(ordo_journal_take(j, items, 16, &n, &durable), ORDO_OK);
+  if (n > 0) {
+    assert_int_equal(ordo_op_wait(durable, -1), ORDO_E_STORAGE);
+    ordo_op_release(durable);
+  }
+  ordo_storage_fault_clear();
+  assert_int_equal(enq_wait(j, "D1", "s", NULL, "d", NULL), ORDO_OK);
+  assert_int_equal(ordo_journal_batch_status(j, "F1", NULL, NULL, NULL),
+                   ORDO_E_NOT_FOUND);
+  while (take_wait(j, took, sizeof took) > 0)
+    ;
+  assert_int_equal(jstate(j, "D1"), ORDO_QUEUE_SUBMITTED);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  /* On disk: what was taken ahead is SUBMITTED, so UNKNOWN after a
+   * reopen, like any take. */
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(jstate(j, "B1"), ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(jstate(j, "C1"), ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(jstate(j, "A1"), ORDO_QUEUE_COMMITTED);
+  assert_int_equal(jstate(j, "D1"), ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 /* Random write faults (ENOSPC and EIO on every kind of call) under a
  * stream of enqueues: each acknowledged batch is there after a reopen, in
  * order, and no refused one is. */
@@ -2417,6 +2517,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_enqueue_many_atomic, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_cancel_expire_replay, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_take_ahead, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_write_faults_recover, setup_dir,
                                       teardown_dir),

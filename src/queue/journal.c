@@ -432,6 +432,11 @@ int ordo__j_jwrite_tag(jwrite *w, json_t *ev) {
 }
 
 void ordo__j_jwrite_settle(jwrite *w, int status, const char *msg) {
+  if (w->ahead != NULL) {
+    /* The take's record was in this write's transaction: same outcome. */
+    ordo__j_jwrite_settle(w->ahead, status, msg);
+    w->ahead = NULL;
+  }
   w->status = status;
   if (status != ORDO_OK && msg != NULL && w->message == NULL)
     w->message = ordo__strdup(msg);
@@ -568,6 +573,12 @@ void ordo__j_write_done(ordo_storage_req *req) {
   if (status == ORDO_OK && w->evict && w->tag_id != NULL &&
       ordo__j_strlist_push(&j->evict, &j->nevict, &j->capevict, w->tag_id) == 0)
     w->tag_id = NULL; /* the list's now */
+  if (status == ORDO_OK && w->ahead != NULL) {
+    ordo__j_untagged_note(j, w->ahead_event); /* its "sub" record */
+    /* Under j->mu, so that the taker cannot go away meanwhile. */
+    if (j->ahead_ready != NULL)
+      j->ahead_ready(j->ahead_ud);
+  }
   if (status == ORDO_OK && !w->barrier && w->nsubs == 0 &&
       w->ck_parts == 0 && w->req.opcode == ORDO_STORAGE_ADD &&
       w->req.rec.ntags == 0)

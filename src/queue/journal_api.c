@@ -17,6 +17,8 @@ static void journal_free(ordo_journal *j) {
   if (j->lock_fd >= 0)
     close(j->lock_fd); /* releases the flock */
   ordo__j_unknown_clear(j);
+  ordo__j_ahead_drop(j);
+  free(j->stash);
   ordo_queue_free(j->q);
   ordo__idset_clear(&j->gone_ids);
   ordo__idset_clear(&j->gone_lids);

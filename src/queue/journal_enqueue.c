@@ -118,7 +118,8 @@ static void add_req(ordo_storage_req *r, unsigned char name[8],
  * ORDO_E_NOMEM (w is freed with its op).
  */
 static int enq_prepare(ordo_journal *j, jwrite *w, json_t *const *evs,
-                       const ordo_queue_batch_spec *const *sp, size_t m) {
+                       const ordo_queue_batch_spec *const *sp, size_t m,
+                       int reserve) {
   size_t k;
   w->j = j;
   w->req.done = ordo__j_write_done;
@@ -127,7 +128,7 @@ static int enq_prepare(ordo_journal *j, jwrite *w, json_t *const *evs,
     w->req.opcode = ORDO_STORAGE_META_GET;
     w->req.rec.name.data = (unsigned char *)JOURNAL_META_KEY;
     w->req.rec.name.len = strlen(JOURNAL_META_KEY);
-  } else if (m == 1) {
+  } else if (m == 1 && !reserve) {
     if ((w->value = ordo__j_record_value(evs[0], sp[0]->payload,
                                          sp[0]->payload_len, &w->value_len)) ==
         NULL)
@@ -137,9 +138,11 @@ static int enq_prepare(ordo_journal *j, jwrite *w, json_t *const *evs,
     if (ordo__j_jwrite_tag(w, evs[0]) != ORDO_OK)
       return ORDO_E_NOMEM;
   } else {
-    if ((w->subs = calloc(m, sizeof(*w->subs))) == NULL ||
-        (w->values = calloc(m, sizeof(*w->values))) == NULL ||
-        (w->names = calloc(m, sizeof(*w->names))) == NULL ||
+    /* reserve: one more slot, for a take ahead's record (enq_take_ahead) */
+    size_t cap = m + (reserve ? 1 : 0);
+    if ((w->subs = calloc(cap, sizeof(*w->subs))) == NULL ||
+        (w->values = calloc(cap, sizeof(*w->values))) == NULL ||
+        (w->names = calloc(cap, sizeof(*w->names))) == NULL ||
         (w->subtags = calloc(m, sizeof(*w->subtags))) == NULL)
       return ORDO_E_NOMEM;
     w->nsubs = m;
@@ -164,6 +167,55 @@ static int enq_prepare(ordo_journal *j, jwrite *w, json_t *const *evs,
     w->req.nbatch = m;
   }
   return ORDO_OK;
+}
+
+/*
+ * Under j->mu, after the queue took the new batches (unheld, see
+ * enqueue_many): take what is ready into the stash, the "sub" record as
+ * the last of w's BATCH (its reserved slot), so that the take is durable
+ * with the enqueue, in one transaction: an idle submitter's batch then
+ * waits for one fsync before it is sent, not two in a row. ahead is the
+ * take's jwrite (its op the stash's), settled with w. Returns the
+ * records w now has. Out of memory after the take: taken in memory, not
+ * journaled, so the journal fails (as a take's would).
+ */
+static size_t enq_take_ahead(ordo_journal *j, jwrite *w, jwrite *ahead,
+                             ordo_op *op, size_t m) {
+  json_t *ids, *ev = NULL;
+  size_t ns = 0, i, len = 0;
+  unsigned char *v = NULL;
+
+  if (ordo_queue_take(j->q, j->stash, j->ahead_max, &ns) != ORDO_OK ||
+      ns == 0)
+    return m;
+  if ((ids = json_array()) != NULL) {
+    for (i = 0; i < ns; i++)
+      if (json_array_append_new(ids, json_string(j->stash[i].id)) != 0)
+        break;
+    ev = i == ns ? json_pack("{s:s, s:o}", "e", "sub", "ids", ids) : NULL;
+    if (ev == NULL && i < ns)
+      json_decref(ids);
+  }
+  if (ev != NULL)
+    v = ordo__j_record_value(ev, NULL, 0, &len);
+  json_decref(ev);
+  if (v == NULL) {
+    ordo__j_journal_fail(j, ORDO_E_NOMEM, "journal: out of memory");
+    return m; /* enq_send refuses w, and with it the take */
+  }
+  w->values[m] = v;
+  ordo__j_be64(w->names[m], j->next_event + m);
+  add_req(&w->subs[m], w->names[m], v, len);
+  w->nsubs = m + 1;
+  w->req.nbatch = m + 1;
+  w->ahead = ahead;
+  w->ahead_event = j->next_event + m;
+  ahead->ntaken = ns;
+  j->nstash = ns;
+  j->stash_op = op;
+  j->ahead_armed = 0;
+  j->taken_ahead += ns;
+  return m + 1;
 }
 
 /* Under j->mu, after enq_prepare: submit w's request (m records). */
@@ -210,7 +262,9 @@ static ordo_op *enqueue_many(ordo_journal *j,
   const ordo_queue_batch_spec **nsrc = NULL;
   size_t *nidx = NULL, i, k, m = 0, bb = 0;
   uint64_t *seqs = NULL, now;
-  int rc = ORDO_OK;
+  int rc = ORDO_OK, ahead = 0;
+  jwrite *aw = NULL;    /* a take ahead's write and op (see enq_take_ahead) */
+  ordo_op *aop = NULL;
   struct {
     int flags; /* gone_ids' flags, or -1: not forgotten */
     int found; /* d was read */
@@ -303,6 +357,7 @@ static ordo_op *enqueue_many(ordo_journal *j,
       if (ordo__idset_get(&j->gone_ids, specs[i].id) >= 0 &&
           !ordo__j_in_memory(j, specs[i].id))
         ngone++;
+    ahead = j->ahead_max > 0 && j->ahead_armed && j->nstash == 0;
     if (ngone > 0 && (gone = calloc(n, sizeof(*gone))) != NULL)
       for (i = 0; i < n; i++) {
         gone[i].flags = ordo__idset_get(&j->gone_ids, specs[i].id);
@@ -319,6 +374,15 @@ static ordo_op *enqueue_many(ordo_journal *j,
           ordo__j_disk_lookup(j, specs[i].id, gone[i].flags, &gone[i].d) ==
               ORDO_OK)
         gone[i].found = 1;
+  }
+  /* The take's op before the lock, as ordo_journal_take makes it; if the
+   * runtime refuses it, the enqueue just does not take ahead. */
+  if (ahead && ((aw = calloc(1, sizeof(*aw))) == NULL ||
+                (aop = ordo__j_join_op(j, aw)) == NULL ||
+                ordo_op_status(aop) != ORDO_E_PENDING)) {
+    ordo_op_release(aop);
+    aop = NULL;
+    ahead = 0;
   }
   now = ordo__j_wall_ms();
   pthread_mutex_lock(&j->mu);
@@ -378,6 +442,13 @@ static ordo_op *enqueue_many(ordo_journal *j,
     for (k = 0; k < m; k++)
       nsp[k].seq = seqs[k] = base + k;
   }
+  /* Taking ahead: the new batches are not held back until durable, as the
+   * take that hands them out is in their transaction (and any later take
+   * is durable after it: the log is a chain). */
+  ahead = ahead && m > 0 && j->ahead_armed && j->nstash == 0 &&
+          j->nunknown == 0;
+  for (k = 0; ahead && k < m; k++)
+    nsp[k].held = 0;
   for (i = 0, k = 0; i < n && rc == ORDO_OK; i++) {
     json_t *it;
     if (k < m && nidx[k] == i) {
@@ -420,7 +491,7 @@ static ordo_op *enqueue_many(ordo_journal *j,
     if ((w->release_ids[w->nrelease++] = ordo__strdup(nsp[k].id)) == NULL)
       rc = ORDO_E_NOMEM;
   if (rc == ORDO_OK)
-    rc = enq_prepare(j, w, nev, nsrc, m);
+    rc = enq_prepare(j, w, nev, nsrc, m, ahead);
   if (rc != ORDO_OK) {
     pthread_mutex_unlock(&j->mu);
     ordo__j_jwrite_settle(w, ORDO_E_NOMEM, "journal: out of memory");
@@ -437,6 +508,10 @@ static ordo_op *enqueue_many(ordo_journal *j,
     ordo__j_jwrite_settle(w, rc, ordo_last_error_message());
     goto out;
   }
+  if (ahead)
+    m = enq_take_ahead(j, w, aw, aop, m);
+  if (w->ahead != NULL)
+    aop = NULL; /* the stash's now; aw is settled with w */
   /* Settles w itself on failure (and fails the journal). */
   if (enq_send(j, w, m) == ORDO_OK) {
     ordo__j_fin_flush(j, NULL, 0); /* batches whose dep had ended INVALID */
@@ -446,6 +521,10 @@ static ordo_op *enqueue_many(ordo_journal *j,
     ordo__j_strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
   pthread_mutex_unlock(&j->mu);
 out:
+  if (aop != NULL) { /* made, not used: it took nothing */
+    ordo__j_jwrite_settle(aw, ORDO_OK, NULL);
+    ordo_op_release(aop);
+  }
   for (i = 0; evs != NULL && i < n; i++)
     json_decref(evs[i]);
   free(evs);
@@ -522,8 +601,26 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
       if (due <= now)
         rc = expire_locked(j, now, NULL);
     }
+    if (rc == ORDO_OK && j->nstash > 0) {
+      /* Taken by an enqueue (ordo_journal_set_take_ahead). */
+      if (max < j->nstash) {
+        size_t ns = j->nstash;
+        pthread_mutex_unlock(&j->mu);
+        return ordo__set_last_error(ORDO_E_INVAL, "take: max %zu is under "
+                                    "the %zu batches taken ahead", max, ns);
+      }
+      memcpy(out, j->stash, j->nstash * sizeof(*out));
+      *n = j->nstash;
+      *durable = j->stash_op;
+      j->nstash = 0;
+      j->stash_op = NULL;
+      pthread_mutex_unlock(&j->mu);
+      return ORDO_OK;
+    }
     ordo_queue_get_totals(j->q, &t);
     unknown = j->nunknown;
+    /* Nothing to take: the next enqueue may take for the next call. */
+    j->ahead_armed = rc == ORDO_OK && t.queued == 0 && unknown == 0;
     pthread_mutex_unlock(&j->mu);
     if (rc != ORDO_OK || t.queued == 0 || unknown > 0)
       return rc;
@@ -539,6 +636,7 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
   pthread_mutex_lock(&j->mu);
   if ((rc = ordo__j_journal_check(j)) != ORDO_OK || j->nunknown > 0 ||
       (rc = ordo_queue_take(j->q, out, max, n)) != ORDO_OK || *n == 0) {
+    j->ahead_armed = rc == ORDO_OK && j->nunknown == 0 && j->nstash == 0;
     pthread_mutex_unlock(&j->mu);
     ordo__j_jwrite_settle(w, ORDO_OK, NULL);
     ordo_op_release(op);
@@ -564,6 +662,44 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
   }
   *durable = op;
   return ORDO_OK;
+}
+
+int ordo_journal_set_take_ahead(ordo_journal *j, size_t max,
+                                void (*ready)(void *ud), void *ud) {
+  ordo_queue_item *stash = NULL;
+  if (j == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "take ahead: NULL journal");
+  if (max > 0 && (stash = calloc(max, sizeof(*stash))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  pthread_mutex_lock(&j->mu);
+  if (j->nstash > 0 && max < j->nstash) {
+    pthread_mutex_unlock(&j->mu);
+    free(stash);
+    return ordo__set_last_error(ORDO_E_STATE, "take ahead: %zu batches "
+                                "taken ahead are not handed out yet",
+                                j->nstash);
+  }
+  if (j->nstash > 0)
+    memcpy(stash, j->stash, j->nstash * sizeof(*stash));
+  free(j->stash);
+  j->stash = stash;
+  j->ahead_max = max;
+  j->ahead_ready = max > 0 ? ready : NULL;
+  j->ahead_ud = max > 0 ? ud : NULL;
+  if (max == 0)
+    j->ahead_armed = 0;
+  pthread_mutex_unlock(&j->mu);
+  return ORDO_OK;
+}
+
+/* Under j->mu, when a recovery replaces the queue or at close: what was
+ * taken ahead and not handed out is void (its op failed with the write,
+ * or the journal is going). */
+void ordo__j_ahead_drop(ordo_journal *j) {
+  ordo_op_release(j->stash_op);
+  j->stash_op = NULL;
+  j->nstash = 0;
+  j->ahead_armed = 0;
 }
 
 int ordo_journal_finish(ordo_journal *j, const char *id,

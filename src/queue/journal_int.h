@@ -158,6 +158,17 @@ struct ordo_journal {
   uint64_t svc_wall_ms;  /* when the queue was last asked to drop some */
   unsigned long long services_dropped;
   int closing;           /* close has begun: no new prune step */
+  /* Take ahead (ordo_journal_set_take_ahead): the batches an enqueue took
+   * for the next ordo_journal_take, and the op that completes when their
+   * "sub" record (in that enqueue's transaction) is durable. */
+  size_t ahead_max;      /* 0: off */
+  int ahead_armed;       /* the last take found nothing */
+  ordo_queue_item *stash;
+  size_t nstash;
+  ordo_op *stash_op;
+  void (*ahead_ready)(void *ud); /* a take ahead is durable */
+  void *ahead_ud;
+  unsigned long long taken_ahead; /* batches taken so, in all */
   unsigned long long checkpoints;
   /* Attached to the context while open: ordo_ctx_free closes the database
    * (and drops the lock) of a journal still open, st becomes NULL and
@@ -210,6 +221,10 @@ struct jwrite {
   int barrier;
   int note;           /* a fact already applied (fin, resume, policy):
                          written again after a recovery if it is lost */
+  /* An enqueue that took ahead: the take's jwrite (settled with this one,
+   * as its record is in this one's transaction) and its record's event. */
+  struct jwrite *ahead;
+  uint64_t ahead_event;
 };
 
 /* What the log says of a batch no longer in memory. */
@@ -319,6 +334,7 @@ void ordo__j_start_recovery(ordo_journal *j);
 
 /* ---- journal_enqueue.c ---- */
 
+void ordo__j_ahead_drop(ordo_journal *j);
 void ordo__j_content_digest(const ordo_queue_batch_spec *sp,
                             unsigned char out[ORDO_QUEUE_DIGEST_BYTES]);
 int ordo__j_in_memory(ordo_journal *j, const char *id);

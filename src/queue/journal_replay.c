@@ -568,6 +568,7 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
   ordo__idlog_clear(&ids_log);
   ordo__idlog_clear(&lids_log);
   j->old_q[j->nold_q++] = old;
+  ordo__j_ahead_drop(j); /* taken from the old queue: its op failed */
   j->next_event = last + 1;
   /* Some tracked records may be gone with the failed ones: scan. */
   ordo__j_untagged_drop(j);

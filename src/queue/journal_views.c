@@ -396,6 +396,9 @@ char *ordo_journal_totals_json(ordo_journal *j) {
     json_object_set_new(o, "checkpoints",
                         json_integer((json_int_t)j->checkpoints));
   if (o != NULL)
+    json_object_set_new(o, "taken_ahead",
+                        json_integer((json_int_t)j->taken_ahead));
+  if (o != NULL)
     json_object_set_new(o, "services_dropped",
                         json_integer((json_int_t)j->services_dropped));
   if (o != NULL)

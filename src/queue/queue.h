@@ -681,6 +681,24 @@ int ordo_journal_expire(ordo_journal *j, uint64_t now_ms, size_t *expired);
 int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
                       size_t *n, ordo_op **durable);
 
+/*
+ * Take ahead, for the one caller of ordo_journal_take (a submitter): once a
+ * take has found nothing, the next enqueue that makes batches ready takes
+ * them itself, with its "sub" record in the enqueue's own transaction, and
+ * the next ordo_journal_take hands them out (their durable op completes
+ * with the enqueue's write). An idle submitter's batch then waits for one
+ * fsync on its way to the ledger instead of two in a row (the enqueue's,
+ * then the take's), and nothing is sent before its take is durable, as
+ * before. max: the most one enqueue takes; a take asking for fewer than
+ * were taken ahead is ORDO_E_INVAL. 0 turns it off (the default).
+ * ready (may be NULL) is called with ud when batches taken ahead are
+ * durable, on the storage thread with the journal's lock held: it may only
+ * wake the taker (ordo_submitter_wake), which then need not wait for the
+ * enqueuer to do it.
+ */
+int ordo_journal_set_take_ahead(ordo_journal *j, size_t max,
+                                void (*ready)(void *ud), void *ud);
+
 /* The ledger's verdict (as ordo_queue_finish), journaled. Also settles an
  * UNKNOWN batch. */
 int ordo_journal_finish(ordo_journal *j, const char *id,
@@ -924,6 +942,11 @@ typedef struct ordo_submitter_options {
                              the last error (0: never) */
   unsigned probe_ms;      /* nothing asked of the ledger this long: probe
                              it (default 5000; 0: never) */
+  int no_take_ahead;      /* 1: no ordo_journal_set_take_ahead (default 0:
+                             an enqueue into an idle submitter's journal
+                             takes its batch, one fsync instead of two;
+                             the environment's ORDO_TAKE_AHEAD=0 also
+                             turns it off) */
   /* Called on the stepping thread for each verdict the ledger gives, after
    * it is recorded in the journal (NULL: none). For latency measurements
    * and metrics; it must not call back into the submitter. */

@@ -230,6 +230,13 @@ static int item_cmp(const void *a, const void *b) {
 
 /* ---- options, new, free ------------------------------------------------------ */
 
+/* An enqueue took batches for us and they are durable: go (see
+ * ordo_journal_set_take_ahead). On the storage thread. */
+static void wake_on_ahead(void *ud) {
+  ordo_submitter *s = ud;
+  (void)eventfd_write(s->wake_fd, 1);
+}
+
 int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
                        const ordo_submitter_options *opt,
                        ordo_submitter **out) {
@@ -283,6 +290,21 @@ int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
       s->opt.stall_ms = opt->stall_ms;
     s->opt.give_up_ms = opt->give_up_ms;
     s->opt.probe_ms = opt->probe_ms;
+    s->opt.no_take_ahead = opt->no_take_ahead;
+  }
+  {
+    /* ORDO_TAKE_AHEAD=0: off whatever the options say (for measuring it). */
+    const char *e = getenv("ORDO_TAKE_AHEAD");
+    if (e != NULL && strcmp(e, "0") == 0)
+      s->opt.no_take_ahead = 1;
+  }
+  if (!s->opt.no_take_ahead &&
+      ordo_journal_set_take_ahead(j, s->opt.max_per_submit, wake_on_ahead,
+                                  s) != ORDO_OK) {
+    close(s->wake_fd);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return ordo_last_error();
   }
   *out = s;
   return ORDO_OK;
@@ -301,6 +323,9 @@ void ordo_submitter_free(ordo_submitter *s) {
     (void)ordo_op_wait(s->probe, -1);
     ordo_op_release(s->probe);
   }
+  /* No enqueue takes for a submitter that is gone. */
+  if (!s->opt.no_take_ahead)
+    (void)ordo_journal_set_take_ahead(s->j, 0, NULL, NULL);
   for (size_t i = 0; i < s->nfl; i++)
     free(s->fl[i].id);
   free(s->fl);
@@ -777,7 +802,8 @@ static int gave_up(ordo_submitter *s) {
 }
 
 /* Take what is ready and send it, a take at a time, each only once it is
- * journaled. */
+ * journaled. A take may hand out what an enqueue took ahead (see
+ * ordo_journal_set_take_ahead): its durable op is the enqueue's write. */
 static int take_and_send(ordo_submitter *s, size_t *took) {
   ordo_queue_item *items = calloc(s->opt.max_per_submit, sizeof(*items));
   int rc = ORDO_OK;
