@@ -114,7 +114,7 @@ static int e2e_point(const ordo_workload *w, ordo_queue_strategy strategy,
   if ((ctx = bench_ctx_new(NULL)) == NULL ||
       (rc = ordo_journal_open(ctx, sub, &jo, &j)) != ORDO_OK ||
       (rc = ordo_ledger_client_new(ctx, &co, &client)) != ORDO_OK ||
-      (rc = ordo_ledger_sawtooth_port_new(ctx, client, j, &port)) != ORDO_OK ||
+      (rc = ordo_ledger_sawtooth_port_new(ctx, client, &port)) != ORDO_OK ||
       (rc = ordo_submitter_new(j, ordo_ledger_sawtooth_port_get(port), &so,
                                &s)) != ORDO_OK ||
       (rc = ordo_ledger_signer_new(NULL, &signer)) != ORDO_OK ||

@@ -205,34 +205,29 @@ static ordo_op *model_submit(void *self, const ordo_queue_item *items,
   return op_result(m->ctx, strdup("{\"link\":\"model\"}"));
 }
 
-static ordo_op *model_statuses(void *self, const char *const *ids, size_t n) {
-  static const char *names[] = {"UNKNOWN", "PENDING", "COMMITTED", "INVALID"};
+/* The model ledger's view of items[0..n): its states 0..3 are UNKNOWN,
+ * PENDING (SUBMITTED), COMMITTED, INVALID. */
+static ordo_op *model_statuses(void *self, const ordo_queue_item *items,
+                               size_t n, int wait_s,
+                               ordo_ledger_status *out) {
+  static const ordo_queue_state states[] = {
+      ORDO_QUEUE_UNKNOWN, ORDO_QUEUE_SUBMITTED, ORDO_QUEUE_COMMITTED,
+      ORDO_QUEUE_INVALID};
   model *m = self;
-  json_t *data = json_array();
-  char *text;
+  (void)wait_s;
   pthread_mutex_lock(&m->mu);
   if (fails(m)) {
     pthread_mutex_unlock(&m->mu);
-    json_decref(data);
     return ordo_submit(m->ctx, ORDO_CLASS_CHEAP, stage_fail, NULL);
   }
   model_block(m); /* time passes between polls */
   for (size_t i = 0; i < n; i++) {
-    int x = atoi(ids[i] + 1);
-    json_t *e = json_pack("{s:s, s:s}", "id", ids[i], "status",
-                          names[m->b[x].ls]);
-    if (m->b[x].ls == 3)
-      json_object_set_new(e, "invalid_transactions",
-                          json_pack("[{s:s}]", "message", "model says no"));
-    json_array_append_new(data, e);
+    int x = atoi(items[i].id + 1);
+    out[i].state = states[m->b[x].ls];
+    out[i].reason = m->b[x].ls == 3 ? strdup("model says no") : NULL;
   }
   pthread_mutex_unlock(&m->mu);
-  {
-    json_t *o = json_pack("{s:o}", "data", data);
-    text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-  }
-  return op_result(m->ctx, text);
+  return op_result(m->ctx, strdup("{}"));
 }
 
 static void model_init(model *m, ordo_ctx *ctx, int n, unsigned seed) {
@@ -359,7 +354,7 @@ static void test_faults_in_order(void **unused) {
   ordo_ctx *ctx = ctx_new();
   ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
   static model m;
-  ordo_ledger_port port = {1, &m, model_submit, model_statuses};
+  ordo_ledger_port port = {&m, model_submit, model_statuses};
   ordo_submitter *s = NULL;
   ordo_submitter_progress p;
   (void)unused;
@@ -391,7 +386,7 @@ static void test_restart_recovers(void **unused) {
   ordo_ctx *ctx = ctx_new();
   ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
   static model m;
-  ordo_ledger_port port = {1, &m, model_submit, model_statuses};
+  ordo_ledger_port port = {&m, model_submit, model_statuses};
   ordo_submitter *s = NULL;
   size_t nunk = 0, total = 0;
   char *unk[1];
@@ -427,7 +422,7 @@ static void test_unconstrained_violates(void **unused) {
   ordo_ctx *ctx = ctx_new();
   ordo_journal *j = jopen(ctx, ORDO_QUEUE_UNCONSTRAINED);
   static model m;
-  ordo_ledger_port port = {1, &m, model_submit, model_statuses};
+  ordo_ledger_port port = {&m, model_submit, model_statuses};
   ordo_submitter *s = NULL;
   (void)unused;
   model_init(&m, ctx, 200, 3);
@@ -449,7 +444,7 @@ static void test_refusals_split(void **unused) {
   ordo_ctx *ctx = ctx_new();
   ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
   static model m;
-  ordo_ledger_port port = {1, &m, model_submit, model_statuses, NULL};
+  ordo_ledger_port port = {&m, model_submit, model_statuses, NULL};
   ordo_submitter *s = NULL;
   ordo_submitter_progress p;
   static const int bad[] = {3, 41, 42, 97, 150};
@@ -504,7 +499,7 @@ static void test_body_cap(void **unused) {
   ordo_ctx *ctx = ctx_new();
   ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
   static model m;
-  ordo_ledger_port port = {1, &m, model_submit, model_statuses, NULL};
+  ordo_ledger_port port = {&m, model_submit, model_statuses, NULL};
   ordo_submitter_options opt;
   ordo_submitter *s = NULL;
   ordo_submitter_progress p;
@@ -595,20 +590,18 @@ static ordo_op *down_submit(void *self, const ordo_queue_item *items,
                      NULL);
 }
 
-static ordo_op *down_statuses(void *self, const char *const *ids, size_t n) {
+static ordo_op *down_statuses(void *self, const ordo_queue_item *items,
+                              size_t n, int wait_s, ordo_ledger_status *out) {
   down_port *d = self;
-  json_t *data = json_array();
-  for (size_t i = 0; i < n; i++)
-    json_array_append_new(data, json_pack("{s:s,s:s}", "id", ids[i], "status",
-                                          "COMMITTED"));
-  json_t *o = json_pack("{s:o}", "data", data);
-  char *text = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
-  if (atomic_load(&d->down)) {
-    free(text);
+  (void)items;
+  (void)wait_s;
+  if (atomic_load(&d->down))
     return ordo_submit(d->ctx, ORDO_CLASS_CHEAP, stage_refused_conn, NULL);
+  for (size_t i = 0; i < n; i++) {
+    out[i].state = ORDO_QUEUE_COMMITTED;
+    out[i].reason = NULL;
   }
-  return op_result(d->ctx, text);
+  return op_result(d->ctx, strdup("{}"));
 }
 
 static void on_ledger_error(void *ud, ordo_submitter_event ev,
@@ -629,7 +622,7 @@ static void test_ledger_down_reported(void **unused) {
   ordo_ctx *ctx = ctx_new();
   ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
   down_port d;
-  ordo_ledger_port port = {1, &d, down_submit, down_statuses, NULL};
+  ordo_ledger_port port = {&d, down_submit, down_statuses, NULL};
   ordo_submitter_options opt;
   ordo_submitter *s = NULL;
   ordo_submitter_progress p;
@@ -731,12 +724,13 @@ static ordo_op *stall_submit(void *self, const ordo_queue_item *items,
   return ordo__op_start(op);
 }
 
-static ordo_op *stall_statuses(void *self, const char *const *ids, size_t n) {
+static ordo_op *stall_statuses(void *self, const ordo_queue_item *items,
+                               size_t n, int wait_s, ordo_ledger_status *out) {
   stall_port *sp = self;
   down_port d = {0};
   d.ctx = sp->ctx;
   atomic_init(&d.down, 0);
-  return down_statuses(&d, ids, n);
+  return down_statuses(&d, items, n, wait_s, out);
 }
 
 static void on_stall(void *ud, ordo_submitter_event ev,
@@ -759,7 +753,7 @@ static void test_stall_reported(void **unused) {
   ordo_ctx *ctx = ctx_new();
   ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
   stall_port sp;
-  ordo_ledger_port port = {1, &sp, stall_submit, stall_statuses, NULL};
+  ordo_ledger_port port = {&sp, stall_submit, stall_statuses, NULL};
   ordo_submitter_options opt;
   ordo_submitter *s = NULL;
   ordo_submitter_progress p;
@@ -804,7 +798,7 @@ static int step_in_stage(ordo_op *op, void *arg) {
 static void test_bad_arguments(void **unused) {
   ordo_ctx *ctx = ctx_new();
   ordo_journal *j = jopen(ctx, ORDO_QUEUE_PARALLEL);
-  ordo_ledger_port none = {1, NULL, NULL, NULL};
+  ordo_ledger_port none = {NULL, NULL, NULL, NULL, 0};
   ordo_submitter *s = NULL;
   ordo_op *op;
   int rc = -1;

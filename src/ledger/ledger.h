@@ -547,28 +547,29 @@ void ordo_ledger_built_spec(const ordo_workload_batch *wb,
 /*
  * The queuer's ledger port (queue.h, ordo_ledger_port) over a Sawtooth REST
  * client: submit POSTs the items' payloads (one-batch BatchLists, as
- * ordo_ledger_conv_batch makes them) as one BatchList; statuses asks about
- * the batches behind queue ids and answers with queue ids; probe asks for
- * the newest block. The Sawtooth id of a queue id is the ledger id the
- * journal keeps for it (or, for a batch journaled without one, the id in
- * its payload), looked up for each call: the port keeps no map of its own,
- * so it holds nothing per batch however long it runs. Ids the ledger
- * cannot know are left out of the answer (UNKNOWN to the submitter).
- * client and j are borrowed and must outlive the port; ops it returned
- * must have finished before it is freed. Any thread.
+ * ordo_ledger_conv_batch makes them) as one BatchList; statuses asks
+ * Sawtooth's batch_statuses about the items and answers with typed
+ * statuses (PENDING is SUBMITTED, the first invalid transaction's message
+ * the reason); probe asks for the newest block. The Sawtooth id of an item
+ * is its ledger id (or, for a batch journaled without one, the id in its
+ * payload), read during the call: the port keeps no journal and no map,
+ * so it holds nothing per batch however long it runs. An item the ledger
+ * cannot know is UNKNOWN without being asked about. client is borrowed and
+ * must outlive the port; ops it returned must have finished before it is
+ * freed. Any thread.
  */
 typedef struct ordo_ledger_client ordo_ledger_client;
 typedef struct ordo_ledger_sawtooth_port ordo_ledger_sawtooth_port;
 
 int ordo_ledger_sawtooth_port_new(ordo_ctx *ctx, ordo_ledger_client *client,
-                                  ordo_journal *j,
                                   ordo_ledger_sawtooth_port **out);
 const ordo_ledger_port *
 ordo_ledger_sawtooth_port_get(ordo_ledger_sawtooth_port *p);
-/* The Sawtooth batch id of queue id into out: ORDO_OK, or ORDO_E_NOT_FOUND
- * (no such batch, or none the ledger could know: a finished batch
- * journaled without a ledger id has no payload left to read it from). */
-int ordo_ledger_sawtooth_id(ordo_ledger_sawtooth_port *p, const char *id,
+/* The Sawtooth batch id of queue id (a batch of j) into out: ORDO_OK, or
+ * ORDO_E_NOT_FOUND (no such batch, or none the ledger could know: a
+ * finished batch journaled without a ledger id has no payload left to read
+ * it from). Any thread. */
+int ordo_ledger_sawtooth_id(ordo_journal *j, const char *id,
                             char out[ORDO_LEDGER_ID_SIZE]);
 void ordo_ledger_sawtooth_port_free(ordo_ledger_sawtooth_port *p);
 

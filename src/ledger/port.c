@@ -6,14 +6,13 @@
  * "T1"); Sawtooth knows them by header_signature, which the queue keeps as
  * the item's ledger_id. A batch journaled without one (by an older ordo)
  * has its id read from its payload, a one-batch BatchList. The port keeps
- * no map of its own: a statuses call looks each id up in the journal and
- * keeps the Sawtooth -> queue translation for that call only, so a port
- * that runs for months holds nothing per batch.
+ * no map of its own: a statuses call keeps the Sawtooth id -> index
+ * translation (sorted, searched) for that call only, so a port that runs
+ * for months holds nothing per batch.
  *
- * statuses (and statuses_wait, the same with Sawtooth's long-poll `wait`)
- * is an op of two stages: the first hands the REST op a callback and parks
- * (ASYNC); the callback translates the answer back to queue ids into the
- * op's state and resumes it; the second sets the result. No stage ever
+ * statuses is an op of two stages: the first hands the REST op a callback
+ * and parks (ASYNC); the callback reads Sawtooth's answer into the
+ * caller's statuses and resumes the op; the second reports. No stage ever
  * waits for another op.
  */
 #include "ledger/ledger.h"
@@ -27,7 +26,6 @@ struct ordo_ledger_sawtooth_port {
   ordo_ledger_port port; /* self = this */
   ordo_ctx *ctx;
   ordo_ledger_client *client;
-  ordo_journal *j;
 };
 
 /* The Sawtooth id of an item: its ledger id, or the id in its payload. */
@@ -77,11 +75,17 @@ static ordo_op *port_submit(void *self, const ordo_queue_item *items,
   return op;
 }
 
+/* One batch asked about: its Sawtooth id and where its status goes. */
+typedef struct asked {
+  char sid[ORDO_LEDGER_ID_SIZE];
+  size_t index; /* into out */
+} asked;
+
 typedef struct status_call {
-  ordo_ledger_sawtooth_port *p;
   ordo_op *rest;
-  json_t *to_queue; /* Sawtooth id -> queue id, for this call */
-  char *text;       /* the translated answer */
+  asked *asked;          /* sorted by sid */
+  size_t nasked;
+  ordo_ledger_status *out; /* the caller's, until the op completes */
   int status;
   char *message;
 } status_call;
@@ -90,44 +94,67 @@ static void status_call_free(void *state) {
   status_call *c = state;
   if (c->rest != NULL)
     ordo_op_release(c->rest);
-  json_decref(c->to_queue);
-  free(c->text);
+  free(c->asked);
   free(c->message);
   free(c);
 }
 
-/* The REST answer with queue ids, or NULL. */
-static char *translate(const status_call *c, const char *answer) {
+static int asked_cmp(const void *a, const void *b) {
+  return strcmp(((const asked *)a)->sid, ((const asked *)b)->sid);
+}
+
+/* Sawtooth's word for a batch's state as the queue's (anything else, as an
+ * unknown id, is UNKNOWN: the submitter sends it again). */
+static ordo_queue_state state_of(const char *st) {
+  if (st == NULL)
+    return ORDO_QUEUE_UNKNOWN;
+  if (strcmp(st, "COMMITTED") == 0)
+    return ORDO_QUEUE_COMMITTED;
+  if (strcmp(st, "INVALID") == 0)
+    return ORDO_QUEUE_INVALID;
+  if (strcmp(st, "PENDING") == 0)
+    return ORDO_QUEUE_SUBMITTED;
+  return ORDO_QUEUE_UNKNOWN;
+}
+
+/* Read a batch_statuses answer ({"data":[{"id","status",
+ * "invalid_transactions":[{"message"}]}]}) into c->out. ORDO_OK,
+ * ORDO_E_LEDGER_RESPONSE (not that shape) or ORDO_E_NOMEM. */
+static int read_answer(status_call *c, const char *answer) {
   json_t *in = answer != NULL ? json_loads(answer, 0, NULL) : NULL;
-  json_t *data = json_array(), *e, *o;
-  char *text = NULL;
+  json_t *data = json_object_get(in, "data"), *e;
   size_t i;
-  if (in == NULL || data == NULL) {
+  int rc = ORDO_OK;
+  if (!json_is_array(data)) {
     json_decref(in);
-    json_decref(data);
-    return NULL;
+    return ORDO_E_LEDGER_RESPONSE;
   }
-  json_array_foreach(json_object_get(in, "data"), i, e) {
+  json_array_foreach(data, i, e) {
     const char *sid = json_string_value(json_object_get(e, "id"));
-    const char *qid =
-        sid != NULL ? json_string_value(json_object_get(c->to_queue, sid))
-                    : NULL;
-    json_t *copy;
-    if (qid == NULL)
-      continue; /* not asked for: drop it */
-    if ((copy = json_deep_copy(e)) == NULL ||
-        json_object_set_new(copy, "id", json_string(qid)) != 0 ||
-        json_array_append_new(data, copy) != 0) {
-      json_decref(in);
-      json_decref(data);
-      return NULL;
+    asked key, *a;
+    ordo_ledger_status *o;
+    const char *why;
+    if (sid == NULL || strlen(sid) != ORDO_LEDGER_ID_LEN)
+      continue; /* not one asked about */
+    memcpy(key.sid, sid, ORDO_LEDGER_ID_SIZE);
+    if ((a = bsearch(&key, c->asked, c->nasked, sizeof(*a), asked_cmp)) ==
+        NULL)
+      continue;
+    o = &c->out[a->index];
+    o->state = state_of(json_string_value(json_object_get(e, "status")));
+    if (o->state != ORDO_QUEUE_INVALID || o->reason != NULL)
+      continue;
+    why = json_string_value(json_object_get(
+        json_array_get(json_object_get(e, "invalid_transactions"), 0),
+        "message"));
+    if ((o->reason = strdup(why != NULL && why[0] ? why : "invalid")) ==
+        NULL) {
+      rc = ORDO_E_NOMEM;
+      break;
     }
   }
   json_decref(in);
-  if ((o = json_pack("{s:o}", "data", data)) != NULL)
-    text = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
-  return text;
+  return rc;
 }
 
 static void on_rest_done(ordo_op *rest, void *ud) {
@@ -135,8 +162,10 @@ static void on_rest_done(ordo_op *rest, void *ud) {
   status_call *c = ordo__op_state(op);
   c->status = ordo_op_status(rest);
   if (c->status == ORDO_OK) {
-    if ((c->text = translate(c, ordo_op_result(rest))) == NULL)
-      c->status = ORDO_E_LEDGER_RESPONSE;
+    c->status = read_answer(c, ordo_op_result(rest));
+    if (c->status == ORDO_E_LEDGER_RESPONSE)
+      c->message = strdup("GET /batch_statuses: the answer is not a "
+                          "batch_statuses list");
   } else if (ordo_op_message(rest) != NULL) {
     c->message = strdup(ordo_op_message(rest));
   }
@@ -160,69 +189,55 @@ static int stage_report(ordo_op *op, void *state) {
                                       : ordo_strerror(c->status));
     return c->status;
   }
-  return ordo_op_set_result(op, c->text);
+  return ORDO_OK;
 }
 
-static ordo_op *port_statuses_wait(void *self, const char *const *ids,
-                                   size_t n, int wait_s) {
+static ordo_op *port_statuses(void *self, const ordo_queue_item *items,
+                              size_t n, int wait_s, ordo_ledger_status *out) {
   ordo_ledger_sawtooth_port *p = self;
-  char *sids = malloc((n > 0 ? n : 1) * ORDO_LEDGER_ID_SIZE);
-  const char **sidp = calloc(n > 0 ? n : 1, sizeof(*sidp));
   status_call *c = calloc(1, sizeof(*c));
-  size_t k = 0, i;
+  const char **sidp = calloc(n > 0 ? n : 1, sizeof(*sidp));
+  size_t i;
   ordo_op *op;
 
-  if (sids == NULL || sidp == NULL || c == NULL ||
-      (c->to_queue = json_object()) == NULL) {
-    free(sids);
+  if (c == NULL || sidp == NULL ||
+      (c->asked = calloc(n > 0 ? n : 1, sizeof(*c->asked))) == NULL) {
     free(sidp);
+    if (c != NULL)
+      free(c->asked);
     free(c);
     return NULL;
   }
-  c->p = p;
+  c->out = out;
   for (i = 0; i < n; i++) {
-    ordo_queue_item it;
-    char *sid = sids + k * ORDO_LEDGER_ID_SIZE;
-    if (ordo_journal_item(p->j, ids[i], &it) != ORDO_OK ||
-        item_sawtooth_id(&it, sid) != ORDO_OK)
-      continue; /* none the ledger could know: UNKNOWN */
-    if (json_object_set_new(c->to_queue, sid, json_string(ids[i])) != 0)
-      break;
-    sidp[k++] = sid;
+    out[i].state = ORDO_QUEUE_UNKNOWN;
+    out[i].reason = NULL;
+    /* None the ledger could know stays UNKNOWN, unasked. */
+    if (item_sawtooth_id(&items[i], c->asked[c->nasked].sid) == ORDO_OK)
+      c->asked[c->nasked++].index = i;
   }
+  qsort(c->asked, c->nasked, sizeof(*c->asked), asked_cmp);
+  for (i = 0; i < c->nasked; i++)
+    sidp[i] = c->asked[i].sid;
   if ((op = ordo__op_new(p->ctx, c, status_call_free)) == NULL) {
-    free(sids);
     free(sidp);
+    status_call_free(c);
     return NULL;
   }
-  if (i < n) {
-    free(sids);
+  if (c->nasked == 0) {
     free(sidp);
-    return ordo__op_reject(op, ORDO_E_NOMEM);
-  }
-  if (k == 0) {
-    /* None the ledger could know: every one is UNKNOWN (absent). */
-    free(sids);
-    free(sidp);
-    if ((c->text = strdup("{\"data\":[]}")) == NULL)
-      return ordo__op_reject(op, ORDO_E_NOMEM);
     if (ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_report))
       return ordo__op_reject(op, ORDO_E_NOMEM);
     return ordo__op_start(op);
   }
-  c->rest = ordo_ledger_batch_statuses(p->client, sidp, k, wait_s);
-  free(sids); /* the client copied the ids */
-  free(sidp);
+  c->rest = ordo_ledger_batch_statuses(p->client, sidp, c->nasked, wait_s);
+  free(sidp); /* the client copied the ids */
   if (c->rest == NULL)
     return ordo__op_reject(op, ORDO_E_NOMEM);
   if (ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_wait) ||
       ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_report))
     return ordo__op_reject(op, ORDO_E_NOMEM);
   return ordo__op_start(op);
-}
-
-static ordo_op *port_statuses(void *self, const char *const *ids, size_t n) {
-  return port_statuses_wait(self, ids, n, 0);
 }
 
 /* Does the REST API answer? The newest block is its cheapest question. */
@@ -232,24 +247,21 @@ static ordo_op *port_probe(void *self) {
 }
 
 int ordo_ledger_sawtooth_port_new(ordo_ctx *ctx, ordo_ledger_client *client,
-                                  ordo_journal *j,
                                   ordo_ledger_sawtooth_port **out) {
   ordo_ledger_sawtooth_port *p;
   if (out != NULL)
     *out = NULL;
-  if (ctx == NULL || client == NULL || j == NULL || out == NULL)
+  if (ctx == NULL || client == NULL || out == NULL)
     return ordo__set_last_error(ORDO_E_INVAL, "port: NULL argument");
   if ((p = calloc(1, sizeof(*p))) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   p->ctx = ctx;
   p->client = client;
-  p->j = j;
-  p->port.version = 3;
   p->port.self = p;
   p->port.submit = port_submit;
   p->port.statuses = port_statuses;
-  p->port.statuses_wait = port_statuses_wait;
   p->port.probe = port_probe;
+  p->port.can_wait = 1;
   *out = p;
   return ORDO_OK;
 }
@@ -263,13 +275,13 @@ static int item_sawtooth_id_cb(const ordo_queue_item *it, void *out) {
   return item_sawtooth_id(it, out);
 }
 
-int ordo_ledger_sawtooth_id(ordo_ledger_sawtooth_port *p, const char *id,
+int ordo_ledger_sawtooth_id(ordo_journal *j, const char *id,
                             char out[ORDO_LEDGER_ID_SIZE]) {
-  if (p == NULL || id == NULL || out == NULL)
+  if (j == NULL || id == NULL || out == NULL)
     return ORDO_E_INVAL;
   /* Any thread may ask (the server's GET): the item is read under the
    * journal's lock, since a finished batch may leave memory meanwhile. */
-  return ordo_journal_item_with(p->j, id, item_sawtooth_id_cb, out);
+  return ordo_journal_item_with(j, id, item_sawtooth_id_cb, out);
 }
 
 void ordo_ledger_sawtooth_port_free(ordo_ledger_sawtooth_port *p) { free(p); }

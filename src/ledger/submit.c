@@ -365,7 +365,7 @@ int ordo__submit_main(int argc, char **argv) {
   sopt.on_ledger_error_ud = &say;
   if ((rc = ordo_journal_open(ctx, path, &jopt, &j)) != ORDO_OK ||
       (rc = ordo_ledger_client_new(ctx, &copt, &client)) != ORDO_OK ||
-      (rc = ordo_ledger_sawtooth_port_new(ctx, client, j, &port)) != ORDO_OK ||
+      (rc = ordo_ledger_sawtooth_port_new(ctx, client, &port)) != ORDO_OK ||
       (rc = ordo_submitter_new(j, ordo_ledger_sawtooth_port_get(port), &sopt,
                                &sub)) != ORDO_OK ||
       (rc = enqueue_workload(j, w, fam, a.key_file, &added)) != ORDO_OK) {

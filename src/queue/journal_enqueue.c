@@ -702,29 +702,69 @@ void ordo__j_ahead_drop(ordo_journal *j) {
   j->ahead_armed = 0;
 }
 
-int ordo_journal_finish(ordo_journal *j, const char *id,
-                        ordo_queue_state outcome, const char *reason) {
+/* Under j->mu, after the queue finished v: its "fin" record. */
+static int fin_note(ordo_journal *j, const ordo_queue_verdict *v,
+                    uint64_t t) {
+  (void)ordo__j_unknown_drop(j, v->id);
+  ordo__j_note_finish(j, v->id, t);
+  return ordo__j_journal_note(
+      j, v->outcome == ORDO_QUEUE_COMMITTED
+             ? json_pack("{s:s, s:s, s:s, s:I}", "e", "fin", "id", v->id,
+                         "state", "COMMITTED", "t", (json_int_t)t)
+             : json_pack("{s:s, s:s, s:s, s:s, s:I}", "e", "fin", "id",
+                         v->id, "state", "INVALID", "reason",
+                         v->reason != NULL ? v->reason : "invalid", "t",
+                         (json_int_t)t));
+}
+
+int ordo_journal_finish_many(ordo_journal *j, const ordo_queue_verdict *v,
+                             size_t n, size_t *done) {
+  const char **ids = NULL;
+  size_t d = 0, i;
   int rc;
-  if (j == NULL || id == NULL)
+  if (done != NULL)
+    *done = 0;
+  if (j == NULL || (v == NULL && n > 0))
     return ordo__set_last_error(ORDO_E_INVAL, "finish: NULL argument");
+  for (i = 0; i < n; i++)
+    if (v[i].id == NULL)
+      return ordo__set_last_error(ORDO_E_INVAL, "finish: NULL id");
+  /* The ids the records name, so that no "cascade" record repeats one. */
+  if (n > 1 && (ids = malloc(n * sizeof(*ids))) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   pthread_mutex_lock(&j->mu);
-  if ((rc = ordo__j_journal_check(j)) == ORDO_OK &&
-      (rc = ordo_queue_finish(j->q, id, outcome, reason)) == ORDO_OK) {
+  if ((rc = ordo__j_journal_check(j)) == ORDO_OK) {
     uint64_t t = ordo__j_wall_ms();
-    (void)ordo__j_unknown_drop(j, id);
-    ordo__j_note_finish(j, id, t);
-    rc = ordo__j_journal_note(
-        j, outcome == ORDO_QUEUE_COMMITTED
-               ? json_pack("{s:s, s:s, s:s, s:I}", "e", "fin", "id", id,
-                           "state", "COMMITTED", "t", (json_int_t)t)
-               : json_pack("{s:s, s:s, s:s, s:s, s:I}", "e", "fin", "id", id,
-                           "state", "INVALID", "reason",
-                           reason != NULL ? reason : "invalid", "t",
-                           (json_int_t)t));
-    ordo__j_fin_flush(j, &id, 1);
+    int qrc = n == 1 ? ordo_queue_finish(j->q, v[0].id, v[0].outcome,
+                                         v[0].reason)
+                     : ordo_queue_finish_many(j->q, v, n, &d);
+    if (n == 1)
+      d = qrc == ORDO_OK ? 1 : 0;
+    /* What the queue applied is journaled, even past a failed verdict. */
+    for (i = 0; i < d; i++) {
+      int r = fin_note(j, &v[i], t);
+      if (ids != NULL)
+        ids[i] = v[i].id;
+      if (r != ORDO_OK && rc == ORDO_OK)
+        rc = r;
+    }
+    if (rc == ORDO_OK)
+      rc = qrc;
+    ordo__j_fin_flush(j, ids != NULL ? ids : &v[0].id, d);
   }
   pthread_mutex_unlock(&j->mu);
+  free(ids);
+  if (done != NULL)
+    *done = d;
   return rc;
+}
+
+int ordo_journal_finish(ordo_journal *j, const char *id,
+                        ordo_queue_state outcome, const char *reason) {
+  ordo_queue_verdict v = {id, outcome, reason};
+  if (j == NULL || id == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "finish: NULL argument");
+  return ordo_journal_finish_many(j, &v, 1, NULL);
 }
 
 /* Under j->mu: expire what is due at now (Unix ms), a "fin" record

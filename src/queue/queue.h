@@ -704,6 +704,13 @@ int ordo_journal_set_take_ahead(ordo_journal *j, size_t max,
 int ordo_journal_finish(ordo_journal *j, const char *id,
                         ordo_queue_state outcome, const char *reason);
 
+/* v[0..n) as n calls of ordo_journal_finish, under one lock and through
+ * ordo_queue_finish_many (which loads a few batches ahead): the verdicts
+ * of one statuses answer. Stops at the first that fails, with its error;
+ * *done (may be NULL) gets the number applied before it. */
+int ordo_journal_finish_many(ordo_journal *j, const ordo_queue_verdict *v,
+                             size_t n, size_t *done);
+
 /* An UNKNOWN batch was sent to the ledger again: it is SUBMITTED from now
  * on. ORDO_E_STATE if it is not UNKNOWN. */
 int ordo_journal_confirm_submitted(ordo_journal *j, const char *id);
@@ -831,33 +838,43 @@ int ordo__journal_checkpoint_parts(const unsigned char *data, size_t len);
  *                   over the ledger's limit (413); nothing was taken;
  *               any other error                the batches may or may not
  *                   have been received: the submitter asks about them.
- *   statuses  the ledger's view of ids[0..n): the op's result is Sawtooth's
- *             batch_statuses JSON, {"data":[{"id":…,"status":"COMMITTED"|
- *             "INVALID"|"PENDING"|"UNKNOWN","invalid_transactions":
- *             [{"message":…},…]},…]}. An id missing from data is UNKNOWN.
- *   statuses_wait (version 2) the same, but the ledger may hold the answer
- *             until no listed batch is PENDING or wait_s seconds pass
+ *   statuses  what the ledger says of items[0..n) (their ids, ledger ids
+ *             and payloads are read during the call, not kept): when the
+ *             op completes with ORDO_OK, out[i] is items[i]'s status —
+ *             COMMITTED, INVALID (with the ledger's reason), SUBMITTED (the
+ *             ledger has it pending) or UNKNOWN (it does not know it). out
+ *             is the caller's and must live until the op completes; the
+ *             caller frees the reasons (ordo_ledger_status_clear). With
+ *             wait_s > 0 and can_wait set, the ledger may hold the answer
+ *             until no listed batch is pending or wait_s seconds pass
  *             (Sawtooth's `wait`): one request per group of batches in
- *             flight instead of one per poll interval. NULL: the submitter
- *             polls with statuses every repoll_ms.
- *   probe     (version 3) any cheap request that says whether the ledger
- *             answers (Sawtooth: GET /blocks?limit=1): the submitter sends
- *             one when it has had nothing to ask for probe_ms, so that an
- *             idle client still knows, and says, when the ledger is down.
- *             NULL: no probes.
+ *             flight instead of one per poll interval. Without can_wait,
+ *             the submitter polls every repoll_ms.
+ *   probe     any cheap request that says whether the ledger answers
+ *             (Sawtooth: GET /blocks?limit=1): the submitter sends one when
+ *             it has had nothing to ask for probe_ms, so that an idle
+ *             client still knows, and says, when the ledger is down. NULL:
+ *             no probes.
  *
- * Methods are only appended; version says how many there are.
+ * The port speaks the ledger's protocol (Sawtooth's batch_statuses JSON,
+ * its ids); the queue sees only these types.
  */
+typedef struct ordo_ledger_status {
+  ordo_queue_state state; /* COMMITTED, INVALID, SUBMITTED or UNKNOWN */
+  char *reason;           /* INVALID: the ledger's message (malloc'd), or
+                             NULL */
+} ordo_ledger_status;
+
+/* Free out[0..n)'s reasons and set each to UNKNOWN. */
+void ordo_ledger_status_clear(ordo_ledger_status *out, size_t n);
+
 typedef struct ordo_ledger_port {
-  int version;
   void *self;
   ordo_op *(*submit)(void *self, const ordo_queue_item *items, size_t n);
-  ordo_op *(*statuses)(void *self, const char *const *ids, size_t n);
-  /* valid since version 2 */
-  ordo_op *(*statuses_wait)(void *self, const char *const *ids, size_t n,
-                            int wait_s);
-  /* valid since version 3 */
-  ordo_op *(*probe)(void *self);
+  ordo_op *(*statuses)(void *self, const ordo_queue_item *items, size_t n,
+                       int wait_s, ordo_ledger_status *out);
+  ordo_op *(*probe)(void *self); /* NULL: no probes */
+  int can_wait;                  /* statuses honours wait_s */
 } ordo_ledger_port;
 
 /*

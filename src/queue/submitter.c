@@ -11,10 +11,11 @@
  * before anything new), then record the verdicts of the polls that have
  * answered, send again what the ledger does not know (before anything new,
  * in submission order), take and send new batches, and start polls for the
- * flights no poll covers. Polls are long (statuses_wait): the ledger holds
- * the answer until no batch in it is pending, so there is about one request
- * per group of batches sent, and ordo_submitter_wait wakes the driving
- * thread when one answers. Submits stay blocking inside the step: they are
+ * flights no poll covers. Polls are long (statuses with wait_s): the ledger
+ * holds the answer until no batch in it is pending, so there is about one
+ * request per group of batches sent, and ordo_submitter_wait wakes the
+ * driving thread when one answers. A poll's verdicts reach the journal in
+ * one ordo_journal_finish_many call. Submits stay blocking inside the step: they are
  * short, and a refusal must be split before anything else is sent.
  *
  * A refusal of a whole list (BATCH_REFUSED, TOO_LARGE) is split in halves
@@ -32,7 +33,6 @@
 #include "runtime/runtime.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -57,6 +57,9 @@ typedef struct flight {
 typedef struct poll_call {
   ordo_op *op;
   unsigned id;
+  char **ids;               /* the flights' ids it asks about (borrowed) */
+  ordo_ledger_status *out;  /* the answer, filled by the port */
+  size_t n;
 } poll_call;
 
 struct ordo_submitter {
@@ -228,6 +231,16 @@ static int item_cmp(const void *a, const void *b) {
                  ((const ordo_queue_item *)b)->seq);
 }
 
+/* Free what poll p holds besides its op. */
+static void poll_clear(poll_call *p) {
+  ordo_ledger_status_clear(p->out, p->n);
+  free(p->out);
+  free(p->ids);
+  p->out = NULL;
+  p->ids = NULL;
+  p->n = 0;
+}
+
 /* ---- options, new, free ------------------------------------------------------ */
 
 /* An enqueue took batches for us and they are durable: go (see
@@ -243,8 +256,8 @@ int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
   ordo_submitter *s;
   if (out != NULL)
     *out = NULL;
-  if (j == NULL || port == NULL || out == NULL || port->version < 1 ||
-      port->submit == NULL || port->statuses == NULL)
+  if (j == NULL || port == NULL || out == NULL || port->submit == NULL ||
+      port->statuses == NULL)
     return ordo__set_last_error(ORDO_E_INVAL, "submitter: bad argument");
   if ((s = calloc(1, sizeof(*s))) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
@@ -256,16 +269,7 @@ int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
   if (pthread_mutex_init(&s->mu, NULL) != 0)
     abort();
   s->j = j;
-  memset(&s->port, 0, sizeof s->port);
-  /* Copy only the methods the port's version has. */
-  s->port.version = port->version;
-  s->port.self = port->self;
-  s->port.submit = port->submit;
-  s->port.statuses = port->statuses;
-  if (port->version >= 2)
-    s->port.statuses_wait = port->statuses_wait;
-  if (port->version >= 3)
-    s->port.probe = port->probe;
+  s->port = *port;
   s->contact_ns = ordo__now_ns();
   ordo_submitter_options_init(&s->opt);
   if (opt != NULL) {
@@ -315,8 +319,9 @@ void ordo_submitter_free(ordo_submitter *s) {
     return;
   for (size_t i = 0; i < s->npolls; i++) {
     (void)ordo_op_cancel(s->polls[i].op);
-    (void)ordo_op_wait(s->polls[i].op, -1);
+    (void)ordo_op_wait(s->polls[i].op, -1); /* then out is ours again */
     ordo_op_release(s->polls[i].op);
+    poll_clear(&s->polls[i]);
   }
   if (s->probe != NULL) {
     (void)ordo_op_cancel(s->probe);
@@ -354,33 +359,76 @@ static void set_in_flight(ordo_submitter *s) {
   pthread_mutex_unlock(&s->mu);
 }
 
-/* Record a verdict and tell whoever asked. */
-static int verdict(ordo_submitter *s, const char *id, ordo_queue_state st,
-                   const char *why) {
-  int rc = ordo_journal_finish(s->j, id, st, why);
-  if (rc == ORDO_OK) {
-    count(s, st == ORDO_QUEUE_COMMITTED ? &s->prog.committed
-                                        : &s->prog.invalid, 1);
+/* Record v[0..n) (one journal call) and tell whoever asked; *done gets
+ * how many were recorded (the first ones), the rest stay in flight. */
+static int verdicts(ordo_submitter *s, const ordo_queue_verdict *v, size_t n,
+                    size_t *done) {
+  size_t i, ncommit = 0;
+  int rc = ordo_journal_finish_many(s->j, v, n, done);
+  for (i = 0; i < *done; i++) {
+    ncommit += v[i].outcome == ORDO_QUEUE_COMMITTED;
     if (s->opt.on_verdict != NULL)
-      s->opt.on_verdict(s->opt.on_verdict_ud, id, st);
+      s->opt.on_verdict(s->opt.on_verdict_ud, v[i].id, v[i].outcome);
   }
+  pthread_mutex_lock(&s->mu);
+  s->prog.committed += ncommit;
+  s->prog.invalid += *done - ncommit;
+  pthread_mutex_unlock(&s->mu);
   return rc;
 }
 
-/* ---- waiting for one port op ----------------------------------------------- */
+/* Record one verdict (see verdicts). */
+static int verdict(ordo_submitter *s, const char *id, ordo_queue_state st,
+                   const char *why) {
+  ordo_queue_verdict v = {id, st, why};
+  size_t done = 0;
+  return verdicts(s, &v, 1, &done);
+}
 
-static json_t *verdicts_of(const char *text);
+void ordo_ledger_status_clear(ordo_ledger_status *out, size_t n) {
+  for (size_t i = 0; out != NULL && i < n; i++) {
+    free(out[i].reason);
+    out[i].reason = NULL;
+    out[i].state = ORDO_QUEUE_UNKNOWN;
+  }
+}
+
+/* Ask the port about ids[0..n) into out[0..n) (the caller's until the op
+ * completes): each as the journal has it (its ledger id, its payload); one
+ * the journal no longer has goes by its id alone (the ledger cannot know
+ * it: UNKNOWN). NULL when out of memory. */
+static ordo_op *ask_statuses(ordo_submitter *s, const char *const *ids,
+                             size_t n, int wait_s, ordo_ledger_status *out) {
+  ordo_queue_item *items = calloc(n > 0 ? n : 1, sizeof(*items));
+  ordo_op *op;
+  if (items == NULL)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    out[i].state = ORDO_QUEUE_UNKNOWN;
+    out[i].reason = NULL;
+    /* The pointers stay valid during the call: this thread is the one
+     * that takes, and a take is what lets finished batches go. */
+    if (ordo_journal_item(s->j, ids[i], &items[i]) != ORDO_OK) {
+      memset(&items[i], 0, sizeof(items[i]));
+      items[i].id = ids[i];
+    }
+  }
+  op = s->port.statuses(s->port.self, items, n,
+                        s->port.can_wait ? wait_s : 0, out);
+  free(items);
+  return op;
+}
+
+/* ---- waiting for one port op ----------------------------------------------- */
 
 /*
  * Wait for a blocking port call (submits, and the statuses of recovery),
  * saying so when it has no answer after stall_ms, and giving up on it once
  * the ledger has been down for give_up_ms. Returns the op's status; its
- * message (or the stall's) is copied into msg. With all, a statuses answer
- * is parsed into it (ORDO_E_LEDGER_RESPONSE if it is not that shape). The
- * op is released.
+ * message (or the stall's) is copied into msg. The op is released.
  */
 static int port_call(ordo_submitter *s, ordo_op *op, const char *what,
-                     char *msg, size_t cap, json_t **all) {
+                     char *msg, size_t cap) {
   unsigned long long t0 = ordo__now_ns();
   int rc, stalled = 0;
   msg[0] = '\0';
@@ -412,49 +460,12 @@ static int port_call(ordo_submitter *s, ordo_op *op, const char *what,
     }
   }
   rc = ordo_op_status(op);
-  if (rc == ORDO_OK && all != NULL &&
-      (*all = verdicts_of(ordo_op_result(op))) == NULL) {
-    rc = ORDO_E_LEDGER_RESPONSE;
-    snprintf(msg, cap, "%s: the answer is not a batch_statuses list", what);
-  } else if (rc != ORDO_OK) {
+  if (rc != ORDO_OK) {
     snprintf(msg, cap, "%s", ordo_op_message(op)[0] ? ordo_op_message(op)
                                                      : ordo_strerror(rc));
   }
   ordo_op_release(op);
   return rc;
-}
-
-/* A statuses answer as one object id -> {"status","reason"}; NULL when the
- * answer is not that shape. */
-static json_t *verdicts_of(const char *text) {
-  json_t *res = text != NULL ? json_loads(text, 0, NULL) : NULL;
-  json_t *all, *e;
-  size_t i;
-  if (!json_is_array(json_object_get(res, "data")) ||
-      (all = json_object()) == NULL) {
-    json_decref(res);
-    return NULL;
-  }
-  json_array_foreach(json_object_get(res, "data"), i, e) {
-    const char *id = json_string_value(json_object_get(e, "id"));
-    const char *st = json_string_value(json_object_get(e, "status"));
-    json_t *inv = json_object_get(e, "invalid_transactions");
-    const char *why =
-        json_string_value(json_object_get(json_array_get(inv, 0), "message"));
-    if (id != NULL && st != NULL)
-      json_object_set_new(all, id,
-                          json_pack("{s:s, s:s}", "status", st, "reason",
-                                    why != NULL && why[0] ? why : "invalid"));
-  }
-  json_decref(res);
-  return all;
-}
-
-static const char *verdict_of(json_t *all, const char *id, const char **why) {
-  json_t *v = json_object_get(all, id);
-  *why = json_string_value(json_object_get(v, "reason"));
-  return v != NULL ? json_string_value(json_object_get(v, "status"))
-                   : "UNKNOWN";
 }
 
 /* ---- sending ------------------------------------------------------------------ */
@@ -487,7 +498,7 @@ static int send_chunk(ordo_submitter *s, const ordo_queue_item *items,
 
   count(s, &s->prog.submit_calls, 1);
   rc = port_call(s, s->port.submit(s->port.self, items, n), "POST /batches",
-                 msg, sizeof msg, NULL);
+                 msg, sizeof msg);
   count(s, &s->prog.submitted, n);
   if (again)
     count(s, &s->prog.resubmitted, n);
@@ -568,9 +579,10 @@ static int recover(ordo_submitter *s) {
   int rc;
 
   for (;;) {
-    json_t *all = NULL;
+    ordo_ledger_status out[256];
+    ordo_queue_verdict v[256];
     char *again[256];
-    size_t nagain = 0;
+    size_t nagain = 0, nv = 0, done = 0;
     char msg[480];
 
     if ((rc = ordo_journal_unknown(s->j, ids, 256, &n, &total)) != ORDO_OK)
@@ -580,32 +592,33 @@ static int recover(ordo_submitter *s) {
       return ORDO_OK;
     }
     count(s, &s->prog.status_calls, 1);
-    rc = port_call(s, s->port.statuses(s->port.self, (const char *const *)ids,
-                                       n),
-                   "GET /batch_statuses", msg, sizeof msg, &all);
+    rc = port_call(s,
+                   ask_statuses(s, (const char *const *)ids, n, 0, out),
+                   "GET /batch_statuses", msg, sizeof msg);
     if (rc != ORDO_OK) {
       count(s, &s->prog.status_errors, 1);
       note_failure(s, rc, 1, "%s", msg[0] ? msg : ordo_strerror(rc));
+      ordo_ledger_status_clear(out, n);
       for (i = 0; i < n; i++)
         free(ids[i]);
       return ORDO_OK; /* the ledger did not answer: next round */
     }
     note_answer(s);
-    rc = ORDO_OK;
+    for (i = 0; i < n; i++)
+      if (out[i].state == ORDO_QUEUE_COMMITTED ||
+          out[i].state == ORDO_QUEUE_INVALID)
+        v[nv++] = (ordo_queue_verdict){ids[i], out[i].state, out[i].reason};
+    rc = nv > 0 ? verdicts(s, v, nv, &done) : ORDO_OK;
     for (i = 0; i < n && rc == ORDO_OK; i++) {
-      const char *why, *st = verdict_of(all, ids[i], &why);
       uint64_t seq = 0;
-      (void)ordo_journal_batch_status(s->j, ids[i], NULL, &seq, NULL);
-      if (strcmp(st, "COMMITTED") == 0)
-        rc = verdict(s, ids[i], ORDO_QUEUE_COMMITTED, NULL);
-      else if (strcmp(st, "INVALID") == 0)
-        rc = verdict(s, ids[i], ORDO_QUEUE_INVALID, why);
-      else if (strcmp(st, "PENDING") == 0)
-        rc = flight_add(s, ids[i], seq); /* in flight */
-      else
+      if (out[i].state == ORDO_QUEUE_SUBMITTED) { /* pending: in flight */
+        (void)ordo_journal_batch_status(s->j, ids[i], NULL, &seq, NULL);
+        rc = flight_add(s, ids[i], seq);
+      } else if (out[i].state == ORDO_QUEUE_UNKNOWN) {
         again[nagain++] = ids[i]; /* in submission order already */
+      }
     }
-    json_decref(all);
+    ordo_ledger_status_clear(out, n);
     if (rc == ORDO_OK)
       rc = resend(s, again, nagain);
     for (i = 0; rc == ORDO_OK && i < n; i++) {
@@ -623,18 +636,32 @@ static int recover(ordo_submitter *s) {
 
 /* ---- polls ---------------------------------------------------------------------- */
 
-/* Record what the answered poll p says about the flights it covers.
- * Flights the ledger does not know go into again (ids borrowed from the
- * flights, which are dropped from the list: resend adds them back). */
+/* The index in p->ids of the flight id f (borrowed there): the flights keep
+ * the order they were asked in, so the search starts at *cur. */
+static size_t poll_index(const poll_call *p, const char *f, size_t *cur) {
+  for (size_t t = 0; t < p->n; t++) {
+    size_t k = (*cur + t) % p->n;
+    if (p->ids[k] == f) {
+      *cur = k + 1;
+      return k;
+    }
+  }
+  return (size_t)-1; /* cannot happen: every flight it covers is there */
+}
+
+/* Record what the answered poll p says about the flights it covers: the
+ * verdicts in one journal call, then each flight kept (pending, or a
+ * verdict not recorded), dropped (recorded) or, when the ledger does not
+ * know it, put into again (ids borrowed from the flights, which are
+ * dropped from the list: resend adds them back). */
 static int poll_settle(ordo_submitter *s, poll_call *p, char ***again,
                        size_t *nagain, int *failed) {
   int rc = ordo_op_status(p->op), r = ORDO_OK;
-  json_t *all = rc == ORDO_OK ? verdicts_of(ordo_op_result(p->op)) : NULL;
   unsigned long long now = ordo__now_ns();
-  size_t i, k = 0;
+  ordo_queue_verdict *v = NULL;
+  unsigned char *fin = NULL; /* per index: its verdict is recorded */
+  size_t i, k = 0, nv = 0, done = 0, cur = 0;
 
-  if (rc == ORDO_OK && all == NULL)
-    rc = ORDO_E_LEDGER_RESPONSE;
   if (rc != ORDO_OK && rc != ORDO_E_CANCELED) {
     const char *m = ordo_op_message(p->op);
     count(s, &s->prog.status_errors, 1);
@@ -645,43 +672,51 @@ static int poll_settle(ordo_submitter *s, poll_call *p, char ***again,
     *failed = 1;
   } else if (rc == ORDO_OK) {
     note_answer(s);
+    if ((v = malloc((p->n > 0 ? p->n : 1) * sizeof(*v))) == NULL ||
+        (fin = calloc(p->n > 0 ? p->n : 1, 1)) == NULL) {
+      free(v);
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    }
+    for (i = 0; i < p->n; i++)
+      if (p->out[i].state == ORDO_QUEUE_COMMITTED ||
+          p->out[i].state == ORDO_QUEUE_INVALID)
+        v[nv++] = (ordo_queue_verdict){p->ids[i], p->out[i].state,
+                                       p->out[i].reason};
+    if (nv > 0)
+      r = verdicts(s, v, nv, &done);
+    /* v is in index order: its first done are recorded. */
+    for (i = 0, k = 0; i < p->n && k < done; i++)
+      if (p->out[i].state == ORDO_QUEUE_COMMITTED ||
+          p->out[i].state == ORDO_QUEUE_INVALID)
+        fin[i] = 1, k++;
+    free(v);
   }
-  for (i = 0; i < s->nfl; i++) {
+  for (i = 0, k = 0; i < s->nfl; i++) {
     flight *f = &s->fl[i];
-    const char *why, *st;
+    size_t x;
     if (f->poll != p->id) {
       s->fl[k++] = *f;
       continue;
     }
     f->poll = 0;
-    if (all == NULL) { /* no answer: ask again after a pause */
+    x = fin != NULL ? poll_index(p, f->id, &cur) : (size_t)-1;
+    if (x == (size_t)-1) { /* no answer: ask again after a pause */
       f->due_ns = now + (unsigned long long)s->fail_pause_ms * 1000000ull;
       s->fl[k++] = *f;
-      continue;
-    }
-    st = verdict_of(all, f->id, &why);
-    if (r == ORDO_OK && (strcmp(st, "COMMITTED") == 0 ||
-                         strcmp(st, "INVALID") == 0)) {
-      r = verdict(s, f->id,
-                  st[0] == 'C' ? ORDO_QUEUE_COMMITTED : ORDO_QUEUE_INVALID,
-                  st[0] == 'C' ? NULL : why);
-      if (r == ORDO_OK) {
-        free(f->id);
-        continue;
-      }
-      /* Not journaled (the journal refuses writes): still in flight, so
-       * the verdict is asked for and recorded again once it can be. */
-    }
-    if (strcmp(st, "PENDING") == 0 || strcmp(st, "COMMITTED") == 0 ||
-        strcmp(st, "INVALID") == 0 || r != ORDO_OK) {
+    } else if (fin[x]) {
+      free(f->id); /* recorded */
+    } else if (p->out[x].state == ORDO_QUEUE_UNKNOWN && r == ORDO_OK) {
+      (*again)[(*nagain)++] = f->id; /* freed by the caller after resend */
+    } else {
+      /* Pending, or a verdict the journal refused for now (it is asked
+       * for and recorded again once it can be; until then nothing is
+       * sent again either). */
       f->due_ns = now + (unsigned long long)s->opt.repoll_ms * 1000000ull;
       s->fl[k++] = *f;
-    } else {
-      (*again)[(*nagain)++] = f->id; /* freed by the caller after resend */
     }
   }
   s->nfl = k;
-  json_decref(all);
+  free(fin);
   return r;
 }
 
@@ -705,6 +740,7 @@ static int polls_collect(ordo_submitter *s, int *hold) {
     if (rc == ORDO_OK)
       rc = poll_settle(s, p, &again, &nagain, &failed);
     ordo_op_release(p->op);
+    poll_clear(p);
   }
   s->npolls = k;
   if (rc == ORDO_OK && nagain > 0)
@@ -721,38 +757,41 @@ static int polls_collect(ordo_submitter *s, int *hold) {
  * max_polls outstanding, each for up to max_per_status of them. */
 static int polls_start(ordo_submitter *s) {
   unsigned long long now = ordo__now_ns();
-  const char **ids;
   size_t i = 0;
 
-  if (s->nfl == 0)
-    return ORDO_OK;
-  if ((ids = malloc(s->opt.max_per_status * sizeof(*ids))) == NULL)
-    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-  while (s->npolls < s->opt.max_polls && i < s->nfl) {
-    size_t n = 0, first = i;
+  while (s->nfl > 0 && s->npolls < s->opt.max_polls && i < s->nfl) {
+    poll_call *p = &s->polls[s->npolls];
+    size_t n = 0, first = i, cap = s->opt.max_per_status;
     unsigned id = ++s->next_poll_id ? s->next_poll_id : ++s->next_poll_id;
-    for (; i < s->nfl && n < s->opt.max_per_status; i++)
-      if (s->fl[i].poll == 0 && s->fl[i].due_ns <= now)
-        ids[n++] = s->fl[i].id;
+    ordo_op *op;
+    for (; i < s->nfl && n < cap; i++)
+      n += s->fl[i].poll == 0 && s->fl[i].due_ns <= now;
     if (n == 0)
       break;
-    ordo_op *op = s->port.statuses_wait != NULL && s->opt.status_wait_s > 0
-                      ? s->port.statuses_wait(s->port.self, ids, n,
-                                              s->opt.status_wait_s)
-                      : s->port.statuses(s->port.self, ids, n);
+    if ((p->ids = malloc(n * sizeof(*p->ids))) == NULL ||
+        (p->out = calloc(n, sizeof(*p->out))) == NULL) {
+      free(p->ids);
+      p->ids = NULL;
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    }
+    p->n = 0;
+    for (size_t f = first; f < i; f++)
+      if (s->fl[f].poll == 0 && s->fl[f].due_ns <= now)
+        p->ids[p->n++] = s->fl[f].id;
+    op = ask_statuses(s, (const char *const *)p->ids, n,
+                      s->opt.status_wait_s, p->out);
     if (op == NULL) {
-      free(ids);
+      poll_clear(p);
       return ordo__set_last_error(ORDO_E_NOMEM, NULL);
     }
     count(s, &s->prog.status_calls, 1);
     for (size_t f = first; f < i; f++)
       if (s->fl[f].poll == 0 && s->fl[f].due_ns <= now)
         s->fl[f].poll = id;
-    s->polls[s->npolls].op = op;
-    s->polls[s->npolls].id = id;
+    p->op = op;
+    p->id = id;
     s->npolls++;
   }
-  free(ids);
   return ORDO_OK;
 }
 

@@ -947,7 +947,7 @@ static int get_batch(ordo_server *srv, const char *id,
   free(text);
   if (o != NULL && json_object_get(o, "ledger_id") == NULL &&
       srv->port != NULL &&
-      ordo_ledger_sawtooth_id(srv->port, id, lid) == ORDO_OK &&
+      ordo_ledger_sawtooth_id(srv->j, id, lid) == ORDO_OK &&
       json_object_set_new(o, "ledger_id", json_string(lid)) != 0) {
     json_decref(o);
     o = NULL;

@@ -618,7 +618,7 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
     sopt.on_ledger_error_ud = srv;
     if ((rc = ordo_ledger_client_new(srv->ctx, &copt, &srv->client)) !=
             ORDO_OK ||
-        (rc = ordo_ledger_sawtooth_port_new(srv->ctx, srv->client, srv->j,
+        (rc = ordo_ledger_sawtooth_port_new(srv->ctx, srv->client,
                                             &srv->port)) != ORDO_OK ||
         (rc = ordo_submitter_new(srv->j,
                                  ordo_ledger_sawtooth_port_get(srv->port),
