@@ -25,7 +25,7 @@
  * address.
  */
 #include "node/internal.h"
-#include "http/guard.h"
+#include "http/mhd.h"
 #include "http/http.h"
 #include "runtime/runtime.h"
 
@@ -933,27 +933,6 @@ int ordo_node_handle(ordo_node *node, const ordo_node_request *req,
 /* libmicrohttpd                                                             */
 /* ------------------------------------------------------------------------ */
 
-/* One request's context, from the URI log callback to completion. */
-typedef struct http_req {
-  char *query; /* raw, NULL if none */
-  unsigned char *body;
-  size_t len, cap;
-  unsigned long long seen; /* body bytes received, kept or not */
-  int headers_seen;
-  int too_big;
-  int answered; /* a 413 was queued at the headers: ignore what follows */
-} http_req;
-
-/* Requests in flight, so that a stop can let them answer (node_http_stop). */
-static void active_add(ordo_node *node, int d) {
-  pthread_mutex_lock(&node->http_mu);
-  if (d > 0)
-    node->http_active++;
-  else if (--node->http_active == 0)
-    pthread_cond_broadcast(&node->http_idle);
-  pthread_mutex_unlock(&node->http_mu);
-}
-
 /* ---- the options with their defaults ------------------------------------ */
 
 static unsigned header_timeout_ms(const ordo_node *node) {
@@ -967,59 +946,18 @@ static unsigned idle_timeout_ms(const ordo_node *node) {
                                         : ORDO_NODE_DEFAULT_IDLE_TIMEOUT_MS;
 }
 
-static void *http_uri_log(void *cls, const char *uri,
-                          struct MHD_Connection *c) {
-  http_req *r = calloc(1, sizeof *r);
-  const char *q = uri != NULL ? strchr(uri, '?') : NULL;
-  (void)c;
-  if (r != NULL && q != NULL && (r->query = strdup(q + 1)) == NULL) {
-    free(r);
-    r = NULL;
-  }
-  if (r != NULL)
-    active_add(cls, 1);
-  return r;
-}
-
-static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                           enum MHD_RequestTerminationCode toe) {
-  ordo_node *node = cls;
-  http_req *r = *con_cls;
-  (void)toe;
-  /* A kept-alive connection's next request headers are due within the
-   * idle timeout (or the header timeout when longer). */
-  ordo__http_guard_completed(node->guard, c, idle_timeout_ms(node));
-  if (r != NULL) {
-    free(r->query);
-    free(r->body);
-    free(r);
-    active_add(cls, -1);
-  }
-  *con_cls = NULL;
-}
-
 /* Queue text (taken: freed here) as the answer, after delay_ms. */
 static enum MHD_Result http_send(ordo_node *node, struct MHD_Connection *c,
                                  int status, char *text,
                                  const char *content_type) {
-  struct MHD_Response *resp;
-  enum MHD_Result ret;
   if (node->opts.delay_ms > 0) {
     struct timespec ts = {(time_t)(node->opts.delay_ms / 1000),
                           (long)(node->opts.delay_ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
       ;
   }
-  resp = MHD_create_response_from_buffer(strlen(text), text,
-                                         MHD_RESPMEM_MUST_FREE);
-  if (resp == NULL) {
-    free(text);
-    return MHD_NO;
-  }
-  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-  ret = MHD_queue_response(c, (unsigned)status, resp);
-  MHD_destroy_response(resp);
-  return ret;
+  return ordo__mhd_send(c, (unsigned)status, text, strlen(text), content_type,
+                        NULL);
 }
 
 /* 413 as aiohttp words it (plain text, not JSON), counted. */
@@ -1036,126 +974,65 @@ static enum MHD_Result http_too_large(ordo_node *node, struct MHD_Connection *c,
   return http_send(node, c, 413, text, "text/plain; charset=utf-8");
 }
 
-/* The declared Content-Length when it is over the limit, else 0. */
-static unsigned long long declared_too_big(ordo_node *node,
-                                           struct MHD_Connection *c) {
-  const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                              MHD_HTTP_HEADER_CONTENT_LENGTH);
-  char *end;
-  unsigned long long n;
-  if (v == NULL || v[0] < '0' || v[0] > '9')
-    return 0;
-  n = strtoull(v, &end, 10);
-  return *end == '\0' && n > node->opts.max_body_bytes ? n : 0;
-}
-
-/* Keep n more body bytes, or only count them once past the limit. */
-static int body_take(ordo_node *node, http_req *r, const char *data,
-                     size_t n) {
-  r->seen += n;
-  if (r->too_big || r->seen > node->opts.max_body_bytes) {
-    r->too_big = 1;
-    free(r->body); /* what was kept is of no use any more */
-    r->body = NULL;
-    r->len = r->cap = 0;
-    return 0;
-  }
-  if (r->len + n > r->cap) {
-    size_t cap = r->cap > 0 ? r->cap : 4096;
-    unsigned char *p;
-    while (cap < r->len + n)
-      cap *= 2;
-    if ((p = realloc(r->body, cap)) == NULL)
-      return -1;
-    r->body = p;
-    r->cap = cap;
-  }
-  memcpy(r->body + r->len, data, n);
-  r->len += n;
-  return 0;
-}
-
-static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
-                                   const char *url, const char *method,
-                                   const char *version, const char *upload,
-                                   size_t *upload_size, void **con_cls) {
+/* Refused before a byte of the body is read (a client that sent
+ * Expect: 100-continue gets it instead of 100 and never sends it). */
+static enum MHD_Result http_headers(void *cls, const ordo__mhd_request *r,
+                                    int *answered) {
   ordo_node *node = cls;
-  http_req *r = *con_cls;
+  unsigned long long declared = ordo__mhd_declared_length(r->conn);
+  if (declared <= node->opts.max_body_bytes)
+    return MHD_YES;
+  *answered = 1;
+  return http_too_large(node, r->conn, r->url, declared);
+}
+
+static enum MHD_Result http_request(void *cls, const ordo__mhd_request *r) {
+  ordo_node *node = cls;
+  struct MHD_Connection *c = r->conn;
   ordo_node_request req;
   int status = 500;
   char *json = NULL;
-  unsigned long long declared;
-  (void)version;
 
-  if (r == NULL)
-    return MHD_NO; /* out of memory in the URI log callback */
-  if (!r->headers_seen) {
-    r->headers_seen = 1;
-    ordo__http_guard_headers_in(node->guard, c); /* the headers are in */
-    /* Refused before a byte of the body is read (a client that sent
-     * Expect: 100-continue gets it instead of 100 and never sends it). */
-    if ((declared = declared_too_big(node, c)) > 0) {
-      r->answered = 1;
-      return http_too_large(node, c, url, declared);
-    }
-    return MHD_YES;
-  }
-  if (r->answered) {
-    *upload_size = 0;
-    return MHD_YES;
-  }
-  if (*upload_size > 0) {
-    if (body_take(node, r, upload, *upload_size) != 0)
-      return MHD_NO;
-    *upload_size = 0;
-    return MHD_YES;
-  }
   if (r->too_big)
-    return http_too_large(node, c, url, r->seen);
+    return http_too_large(node, c, r->url, r->body_seen);
   memset(&req, 0, sizeof req);
-  req.method = method;
-  req.path = url;
+  req.method = r->method;
+  req.path = r->url;
   req.query = r->query;
   req.content_type =
       MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
   req.host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
   req.body = r->body;
-  req.body_len = r->len;
+  req.body_len = r->body_len;
   if (ordo_node_handle(node, &req, &status, &json) != ORDO_OK || json == NULL)
     return MHD_NO;
   return http_send(node, c, status, json, "application/json");
 }
 
 int node_http_start(ordo_node *node, const char *bind, int port) {
-  ordo__http_listen_options lo;
+  ordo__mhd_options mo;
   int rc, bound = port;
 
-  memset(&lo, 0, sizeof lo);
-  lo.bind = bind;
-  lo.port = port;
-  lo.access = http_access;
-  lo.completed = http_completed;
-  lo.uri_log = http_uri_log;
-  lo.cls = node;
-  lo.connection_limit = node->opts.connection_limit > 0
+  memset(&mo, 0, sizeof mo);
+  mo.bind = bind;
+  mo.port = port;
+  mo.connection_limit = node->opts.connection_limit > 0
                             ? node->opts.connection_limit
                             : ORDO_NODE_DEFAULT_CONNECTION_LIMIT;
-  lo.connection_limit_per_ip = node->opts.connection_limit_per_ip > 0
+  mo.connection_limit_per_ip = node->opts.connection_limit_per_ip > 0
                                    ? node->opts.connection_limit_per_ip
                                    : ORDO_NODE_DEFAULT_CONNECTION_LIMIT_PER_IP;
-  lo.idle_timeout_ms = idle_timeout_ms(node);
-  lo.who = "node";
-  lo.prefix = "node: ";
-  /* Without lingering close (linger 0), as the node always was. */
-  if ((node->guard = ordo__http_guard_new(header_timeout_ms(node), 0)) ==
-      NULL)
-    return ORDO_E_NOMEM;
-  if ((rc = ordo__http_guard_listen(node->guard, &lo, &node->mhd, &bound)) !=
-      ORDO_OK) {
-    ordo__http_guard_free(node->guard);
-    node->guard = NULL;
+  mo.header_timeout_ms = header_timeout_ms(node);
+  mo.idle_timeout_ms = idle_timeout_ms(node);
+  mo.linger = 0; /* without lingering close, as the node always was */
+  mo.who = "node";
+  mo.prefix = "node: ";
+  mo.max_body_bytes = node->opts.max_body_bytes;
+  mo.headers = http_headers;
+  mo.request = http_request;
+  mo.cls = node;
+  if ((rc = ordo__mhd_start(&mo, &node->http, &bound)) != ORDO_OK)
     return rc;
-  }
   atomic_store(&node->port, bound);
   return ORDO_OK;
 }
@@ -1167,26 +1044,6 @@ int node_http_start(ordo_node *node, const char *bind, int port) {
  * cut a long-poll off without its answer.
  */
 void node_http_stop(ordo_node *node) {
-  MHD_socket listen_fd;
-  struct timespec ts;
-  unsigned long long deadline;
-
-  if (node->mhd == NULL)
-    return;
-  listen_fd = MHD_quiesce_daemon(node->mhd);
-  deadline = ordo__now_ns() +
-             (2000ULL + node->opts.delay_ms) * 1000000ULL;
-  ts.tv_sec = (time_t)(deadline / 1000000000ULL);
-  ts.tv_nsec = (long)(deadline % 1000000000ULL);
-  pthread_mutex_lock(&node->http_mu);
-  while (node->http_active > 0 &&
-         pthread_cond_timedwait(&node->http_idle, &node->http_mu, &ts) == 0)
-    ;
-  pthread_mutex_unlock(&node->http_mu);
-  MHD_stop_daemon(node->mhd);
-  if (listen_fd != MHD_INVALID_SOCKET)
-    close(listen_fd);
-  node->mhd = NULL;
-  ordo__http_guard_free(node->guard);
-  node->guard = NULL;
+  ordo__mhd_stop(node->http, 2000ULL + node->opts.delay_ms);
+  node->http = NULL;
 }

@@ -837,8 +837,6 @@ static void node_free(ordo_node *node) {
   node_store_close(&node->st);
   pthread_cond_destroy(&node->tick);
   pthread_cond_destroy(&node->changed);
-  pthread_cond_destroy(&node->http_idle);
-  pthread_mutex_destroy(&node->http_mu);
   pthread_mutex_destroy(&node->cut_mu);
   pthread_mutex_destroy(&node->rd_mu);
   pthread_mutex_destroy(&node->mu);
@@ -894,11 +892,9 @@ int ordo_node_start(const ordo_node_options *opts, ordo_node **out) {
   atomic_init(&node->fault_draws, 0);
   if (pthread_mutex_init(&node->mu, NULL) != 0 ||
       pthread_mutex_init(&node->rd_mu, NULL) != 0 ||
-      pthread_mutex_init(&node->cut_mu, NULL) != 0 ||
-      pthread_mutex_init(&node->http_mu, NULL) != 0)
+      pthread_mutex_init(&node->cut_mu, NULL) != 0)
     abort();
   init_cond(&node->changed);
-  init_cond(&node->http_idle);
   init_cond(&node->tick);
   node->nmap = 1024;
   if ((node->map = calloc(node->nmap, sizeof *node->map)) == NULL) {

@@ -55,10 +55,11 @@ struct ordo_server {
   int has_token;
   unsigned char token_hash[32]; /* SHA-256 of the token */
 
-  struct MHD_Daemon *mhd; /* NULL without HTTP */
+  /* libmicrohttpd, its connection guard and the requests in flight
+   * (src/http/mhd.h): NULL without HTTP. */
+  struct ordo__mhd *http;
   atomic_int http_port;   /* -1 without HTTP */
   atomic_int stopping;
-  atomic_long in_flight;  /* HTTP requests not yet completed */
 
   pthread_t loop;
   int has_loop;
@@ -86,11 +87,6 @@ struct ordo_server {
   size_t njobs;
 
   atomic_ullong http_count[SRV_NCODES];
-
-  /* Open connections, their header deadlines and the lingering closes
-   * (src/http/guard.h): made by the HTTP start, NULL without HTTP; freed
-   * after libmicrohttpd is stopped. */
-  struct ordo__http_guard *guard;
 };
 
 /* ---- answers (handle.c) ------------------------------------------------- */
