@@ -27,6 +27,8 @@
  * the journal, free the context.
  */
 #include "server/internal.h"
+#include "server/reply.h"
+#include "server/routes.h"
 #include "http/mhd.h"
 #include "runtime/runtime.h"
 

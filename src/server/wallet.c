@@ -12,6 +12,8 @@
  */
 #include "base/base.h"
 #include "server/internal.h"
+#include "server/reply.h"
+#include "server/routes.h"
 #include "runtime/runtime.h"
 
 #include <sodium.h>
