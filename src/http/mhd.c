@@ -126,7 +126,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c,
                                       size_t *upload_size, void **con_cls) {
   ordo__mhd *m = cls;
   mhd_req *r = *con_cls;
-  ordo__mhd_request req;
+  ordo__mhd_request req = {.mhd = m,
+                           .conn = c,
+                           .url = url,
+                           .method = method,
+                           .query = r != NULL ? r->query : NULL};
   (void)version;
 
   if (r == NULL)
@@ -141,11 +145,6 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c,
     *upload_size = 0;
     return MHD_YES;
   }
-  req.mhd = m;
-  req.conn = c;
-  req.url = url;
-  req.method = method;
-  req.query = r->query;
   req.body = r->body;
   req.body_len = r->len;
   req.body_seen = r->seen;
@@ -200,7 +199,17 @@ static void mhd_free(ordo__mhd *m) {
 }
 
 int ordo__mhd_start(const ordo__mhd_options *o, ordo__mhd **out, int *port) {
-  ordo__http_listen_options lo;
+  ordo__http_listen_options lo = {
+      .bind = o->bind,
+      .port = o->port,
+      .access = access_handler,
+      .completed = completed,
+      .uri_log = uri_log,
+      .connection_limit = o->connection_limit,
+      .connection_limit_per_ip = o->connection_limit_per_ip,
+      .idle_timeout_ms = o->idle_timeout_ms,
+      .who = o->who,
+      .prefix = o->prefix};
   pthread_condattr_t ca;
   ordo__mhd *m;
   int rc, bound = o->port;
@@ -220,18 +229,7 @@ int ordo__mhd_start(const ordo__mhd_options *o, ordo__mhd **out, int *port) {
     mhd_free(m);
     return ORDO_E_NOMEM;
   }
-  memset(&lo, 0, sizeof lo);
-  lo.bind = o->bind;
-  lo.port = o->port;
-  lo.access = access_handler;
-  lo.completed = completed;
-  lo.uri_log = uri_log;
   lo.cls = m;
-  lo.connection_limit = o->connection_limit;
-  lo.connection_limit_per_ip = o->connection_limit_per_ip;
-  lo.idle_timeout_ms = o->idle_timeout_ms;
-  lo.who = o->who;
-  lo.prefix = o->prefix;
   if ((rc = ordo__http_guard_listen(m->guard, &lo, &m->daemon, &bound)) !=
       ORDO_OK) {
     mhd_free(m);

@@ -314,27 +314,27 @@ static enum MHD_Result http_request(void *cls, const ordo__mhd_request *r) {
 }
 
 int node_http_start(ordo_node *node, const char *bind, int port) {
-  ordo__mhd_options mo;
+  ordo__mhd_options mo = {
+      .bind = bind,
+      .port = port,
+      .connection_limit = node->opts.connection_limit > 0
+                              ? node->opts.connection_limit
+                              : ORDO_NODE_DEFAULT_CONNECTION_LIMIT,
+      .connection_limit_per_ip =
+          node->opts.connection_limit_per_ip > 0
+              ? node->opts.connection_limit_per_ip
+              : ORDO_NODE_DEFAULT_CONNECTION_LIMIT_PER_IP,
+      .header_timeout_ms = header_timeout_ms(node),
+      .idle_timeout_ms = idle_timeout_ms(node),
+      .linger = 0, /* without lingering close, as the node always was */
+      .who = "node",
+      .prefix = "node: ",
+      .max_body_bytes = node->opts.max_body_bytes,
+      .headers = http_headers,
+      .request = http_request,
+      .cls = node};
   int rc, bound = port;
 
-  memset(&mo, 0, sizeof mo);
-  mo.bind = bind;
-  mo.port = port;
-  mo.connection_limit = node->opts.connection_limit > 0
-                            ? node->opts.connection_limit
-                            : ORDO_NODE_DEFAULT_CONNECTION_LIMIT;
-  mo.connection_limit_per_ip = node->opts.connection_limit_per_ip > 0
-                                   ? node->opts.connection_limit_per_ip
-                                   : ORDO_NODE_DEFAULT_CONNECTION_LIMIT_PER_IP;
-  mo.header_timeout_ms = header_timeout_ms(node);
-  mo.idle_timeout_ms = idle_timeout_ms(node);
-  mo.linger = 0; /* without lingering close, as the node always was */
-  mo.who = "node";
-  mo.prefix = "node: ";
-  mo.max_body_bytes = node->opts.max_body_bytes;
-  mo.headers = http_headers;
-  mo.request = http_request;
-  mo.cls = node;
   if ((rc = ordo__mhd_start(&mo, &node->http, &bound)) != ORDO_OK)
     return rc;
   atomic_store(&node->port, bound);

@@ -156,6 +156,20 @@ static int read_pinned(ordo_node *node, pinned *h, node_answer *a) {
   return 1;
 }
 
+/* What a page (GET /state, /blocks) does first: head= (pin_parse), the
+ * array of its data (*data, the caller's) and the read (read_pinned). 0
+ * with the read open, or 1 with the answer made. */
+static int page_begin(ordo_node *node, const ordo_node_request *req,
+                      pinned *h, json_t **data, node_answer *a) {
+  if (pin_parse(req, h, a))
+    return 1;
+  if ((*data = json_array()) == NULL) {
+    node_reply_nomem(a);
+    return 1;
+  }
+  return read_pinned(node, h, a);
+}
+
 /* base + path + "?" + the request's query pinned to h's block. */
 static json_t *pinned_link(const char *base, const char *path,
                            const ordo_node_request *req, const pinned *h) {
@@ -287,13 +301,7 @@ int node_get_state_list(ordo_node *node, const ordo_node_request *req,
                           "start is a 70-character state address");
     goto out;
   }
-  if (pin_parse(req, &h, a)) {
-    rc = a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
-    goto out;
-  }
-  if ((data = json_array()) == NULL)
-    goto nomem;
-  if (read_pinned(node, &h, a)) {
+  if (page_begin(node, req, &h, &data, a)) {
     rc = a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
     goto out;
   }
@@ -373,13 +381,7 @@ int node_get_blocks(ordo_node *node, const ordo_node_request *req,
     goto out;
   }
   if ((start != NULL && parse_block_start(start, &from, &start_id, a)) ||
-      pin_parse(req, &h, a)) {
-    rc = a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
-    goto out;
-  }
-  if ((data = json_array()) == NULL)
-    goto nomem;
-  if (read_pinned(node, &h, a)) {
+      page_begin(node, req, &h, &data, a)) {
     rc = a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
     goto out;
   }

@@ -6,6 +6,7 @@
  * /healthz, /readyz). POST /v1/batches is in batches.c, wallet endpoints in
  * wallet.c, /metrics in metrics.c, the answers in reply.c.
  */
+#include "base/strhash.h"
 #include "server/internal.h"
 #include "server/reply.h"
 #include "server/routes.h"
@@ -21,13 +22,6 @@
 /* ------------------------------------------------------------------------ */
 /* Rate limit and auth                                                       */
 /* ------------------------------------------------------------------------ */
-
-static size_t str_hash(const char *s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s != '\0'; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return (size_t)h;
-}
 
 /* ceil() without libm (x >= 0, small). */
 static double round_up(double x) {
@@ -50,7 +44,7 @@ static int rate_take(ordo_server *srv, const char *client, unsigned *retry) {
                                           : (rate < 1 ? 1 : round_up(rate));
   if (client == NULL || client[0] == '\0')
     client = "local";
-  h = str_hash(client);
+  h = ordo__strhash(client);
   pthread_mutex_lock(&srv->rate_mu);
   for (k = 0; k < SRV_RATE_PROBES; k++) {
     srv_rate *s = &srv->rate[(h + k) % SRV_RATE_SLOTS];

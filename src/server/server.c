@@ -306,25 +306,24 @@ static enum MHD_Result http_request(void *cls, const ordo__mhd_request *r) {
 }
 
 static int http_start(ordo_server *srv, const char *bind, int port) {
-  ordo__mhd_options mo;
+  ordo__mhd_options mo = {
+      .bind = bind,
+      .port = port,
+      .connection_limit = srv->opts.connection_limit,
+      .connection_limit_per_ip = srv->opts.connection_limit_per_ip,
+      .header_timeout_ms = srv->opts.header_timeout_ms,
+      .idle_timeout_ms = srv->opts.idle_timeout_ms,
+      .linger = 1,
+      .who = "server",
+      .prefix = "",
+      .max_body_bytes = srv->opts.max_body_bytes,
+      .wipe_bodies = 1, /* may hold credentials */
+      .trim_after_bytes = SRV_TRIM_AFTER_BYTES,
+      .headers = http_headers,
+      .request = http_request,
+      .cls = srv};
   int rc, bound = port;
 
-  memset(&mo, 0, sizeof mo);
-  mo.bind = bind;
-  mo.port = port;
-  mo.connection_limit = srv->opts.connection_limit;
-  mo.connection_limit_per_ip = srv->opts.connection_limit_per_ip;
-  mo.header_timeout_ms = srv->opts.header_timeout_ms;
-  mo.idle_timeout_ms = srv->opts.idle_timeout_ms;
-  mo.linger = 1;
-  mo.who = "server";
-  mo.prefix = "";
-  mo.max_body_bytes = srv->opts.max_body_bytes;
-  mo.wipe_bodies = 1; /* may hold credentials */
-  mo.trim_after_bytes = SRV_TRIM_AFTER_BYTES;
-  mo.headers = http_headers;
-  mo.request = http_request;
-  mo.cls = srv;
   if ((rc = ordo__mhd_start(&mo, &srv->http, &bound)) != ORDO_OK)
     return rc;
   atomic_store(&srv->http_port, bound);
