@@ -272,6 +272,18 @@ static int reply_page(ordo_node *node, const ordo_node_request *req,
   return node_reply(a, 200, body);
 }
 
+/* After a page's read (rc its result, the read still open): close the
+ * read, then its answer: reply_page, or 500 for a failed read. */
+static int page_answer(ordo_node *node, int rc, const ordo_node_request *req,
+                       const char *path, json_t *data, const pinned *h,
+                       size_t limit, const char *start, const char *next,
+                       node_answer *a) {
+  read_end(node);
+  if (rc != ORDO_OK)
+    return storage_answer(a, rc);
+  return reply_page(node, req, path, data, h, limit, start, next, a);
+}
+
 int node_get_state_list(ordo_node *node, const ordo_node_request *req,
                         node_answer *a) {
   sqlite3 *db = node->st.rdb;
@@ -307,12 +319,7 @@ int node_get_state_list(ordo_node *node, const ordo_node_request *req,
   }
   rc = node_store_state_list(db, prefix != NULL ? prefix : "", start, h.num,
                              limit, data, &next);
-  read_end(node);
-  if (rc != ORDO_OK) {
-    rc = storage_answer(a, rc);
-    goto out;
-  }
-  rc = reply_page(node, req, "/state", data, &h, limit, start, next, a);
+  rc = page_answer(node, rc, req, "/state", data, &h, limit, start, next, a);
   goto out;
 nomem:
   rc = node_reply_nomem(a);
@@ -397,14 +404,9 @@ int node_get_blocks(ordo_node *node, const ordo_node_request *req,
   if (rc == ORDO_OK)
     rc = node_store_block_list(db, from < h.num ? from : h.num, limit, data,
                                &next);
-  read_end(node);
-  if (rc != ORDO_OK) {
-    rc = storage_answer(a, rc);
-    goto out;
-  }
   snprintf(nextstr, sizeof nextstr, "0x%016llx", (unsigned long long)next);
-  rc = reply_page(node, req, "/blocks", data, &h, limit, start,
-                  next >= 0 ? nextstr : NULL, a);
+  rc = page_answer(node, rc, req, "/blocks", data, &h, limit, start,
+                   next >= 0 ? nextstr : NULL, a);
   goto out;
 nomem:
   rc = node_reply_nomem(a);
