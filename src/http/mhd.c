@@ -30,6 +30,7 @@ typedef struct mhd_req {
   unsigned char *body;
   size_t len, cap;
   unsigned long long seen; /* body bytes received, kept or not */
+  size_t peak;             /* the largest cap the body had */
   int headers_seen;
   int too_big;
   int answered; /* answered at the headers: ignore what follows */
@@ -74,7 +75,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
    * idle timeout (or the header timeout when longer). */
   ordo__http_guard_completed(m->guard, c, m->o.idle_timeout_ms);
   if (r != NULL) {
-    int large = m->o.trim_after_bytes > 0 && r->cap >= m->o.trim_after_bytes;
+    int large = m->o.trim_after_bytes > 0 && r->peak >= m->o.trim_after_bytes;
     body_free(m, r);
     free(r->query);
     free(r);
@@ -113,7 +114,7 @@ static int body_take(const ordo__mhd *m, mhd_req *r, const char *data,
       free(r->body);
     }
     r->body = p;
-    r->cap = cap;
+    r->cap = r->peak = cap;
   }
   memcpy(r->body + r->len, data, n);
   r->len += n;
