@@ -1,9 +1,9 @@
 /*
- * guard.h — the connection guard both libmicrohttpd front ends run (the
- * embedded node, src/node/http.c, and `ordo serve`, src/server/server.c):
- * what keeps a hostile client from holding connections, and their threads,
- * for ever. Not installed. Unlike http.h this part has sockets and
- * libmicrohttpd.
+ * guard.h — the connection guard of the libmicrohttpd server (mhd.h) both
+ * front ends run (the embedded node, src/node/http.c, and `ordo serve`,
+ * src/server/server.c): what keeps a hostile client from holding
+ * connections, and their threads, for ever. Not installed. Unlike http.h
+ * this part has sockets and libmicrohttpd; only mhd.c calls it.
  *
  * Why: libmicrohttpd closes a connection idle for the idle timeout
  * (MHD_OPTION_CONNECTION_TIMEOUT, whole seconds) and refuses more than the

@@ -5,7 +5,9 @@
  */
 #include "http/http.h"
 
+#include <arpa/inet.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,16 @@ char *ordo__http_url_decode(const char *s, size_t n) {
   }
   out[j] = '\0';
   return out;
+}
+
+int ordo__http_is_loopback(const char *addr) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (inet_pton(AF_INET, addr, &a4) == 1)
+    return (ntohl(a4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, addr, &a6) == 1)
+    return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
+  return 0;
 }
 
 void ordo__http_server_process_setup(const char *who,

@@ -27,6 +27,11 @@ int ordo__http_content_type_is(const char *ct, const char *want);
  */
 char *ordo__http_url_decode(const char *s, size_t n);
 
+/* 1 when addr is a loopback literal (127.0.0.0/8 or ::1), 0 for any other
+ * address and for what is not an IPv4 or IPv6 literal. Why a server may
+ * listen there without a token. */
+int ordo__http_is_loopback(const char *addr);
+
 /*
  * For the process of a server with a thread per connection (`ordo serve`,
  * `ordo ledger`), called once before it starts; not for a library user's

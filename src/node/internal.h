@@ -134,7 +134,10 @@ typedef struct node_pending {
 struct ordo_node {
   ordo_node_options opts; /* data_dir and bind not kept */
   node_store st;
-  struct MHD_Daemon *mhd; /* NULL without HTTP */
+  /* libmicrohttpd, its connection guard and the requests in flight
+   * (src/http/mhd.h): made by node_http_start, stopped and freed by
+   * node_http_stop; NULL without HTTP. */
+  struct ordo__mhd *http;
   atomic_int port;        /* -1 without HTTP; set once the socket is bound,
                              read by handlers on connection threads */
 
@@ -147,9 +150,6 @@ struct ordo_node {
   int stopping;
 
   pthread_mutex_t rd_mu;  /* guards st.rdb */
-  pthread_mutex_t http_mu; /* guards http_active (a leaf lock) */
-  pthread_cond_t http_idle; /* http_active fell: CLOCK_MONOTONIC */
-  size_t http_active;       /* requests begun and not yet completed */
   pthread_mutex_t cut_mu; /* serialises ordo_node_cut_block callers; taken
                              before mu */
 
@@ -164,11 +164,6 @@ struct ordo_node {
 
   node_counters stats;
   uint64_t waiting; /* status requests inside wait= (under mu) */
-
-  /* Open connections and their header deadlines (src/http/guard.h): made
-   * by node_http_start, freed by node_http_stop once libmicrohttpd is
-   * stopped; NULL without HTTP. */
-  struct ordo__http_guard *guard;
 };
 
 /* Look up a pending batch by id (mu held). */

@@ -19,6 +19,7 @@
  * thread's transaction, which never needs mu before it commits.
  */
 #include "node/internal.h"
+#include "base/strhash.h"
 #include "crypto/crypto.h"
 #include "runtime/runtime.h"
 
@@ -74,15 +75,9 @@ static struct timespec abs_time(unsigned long long ns) {
 /* Pending map and queue (mu held)                                           */
 /* ------------------------------------------------------------------------ */
 
-static size_t id_hash(const char *id) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *id != '\0'; id++)
-    h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-  return (size_t)h;
-}
 
 node_pending *node_pending_find(ordo_node *node, const char *id) {
-  node_pending *p = node->map[id_hash(id) & (node->nmap - 1)];
+  node_pending *p = node->map[ordo__strhash(id) & (node->nmap - 1)];
   while (p != NULL && strcmp(p->id, id) != 0)
     p = p->hnext;
   return p;
@@ -96,7 +91,7 @@ static int map_grow(ordo_node *node) {
   for (i = 0; i < node->nmap; i++) {
     node_pending *p = node->map[i], *next;
     for (; p != NULL; p = next) {
-      size_t b = id_hash(p->id) & (n - 1);
+      size_t b = ordo__strhash(p->id) & (n - 1);
       next = p->hnext;
       p->hnext = m[b];
       m[b] = p;
@@ -113,7 +108,7 @@ static int map_add(ordo_node *node, node_pending *p) {
   if (node->npending + 1 > node->nmap && map_grow(node) != ORDO_OK &&
       node->npending + 1 > 4 * node->nmap)
     return ORDO_E_NOMEM; /* a fuller table still works; refuse past 4x */
-  b = id_hash(p->id) & (node->nmap - 1);
+  b = ordo__strhash(p->id) & (node->nmap - 1);
   p->hnext = node->map[b];
   node->map[b] = p;
   node->npending++;
@@ -121,7 +116,7 @@ static int map_add(ordo_node *node, node_pending *p) {
 }
 
 static void map_remove(ordo_node *node, node_pending *p) {
-  node_pending **pp = &node->map[id_hash(p->id) & (node->nmap - 1)];
+  node_pending **pp = &node->map[ordo__strhash(p->id) & (node->nmap - 1)];
   while (*pp != NULL && *pp != p)
     pp = &(*pp)->hnext;
   if (*pp == p) {
@@ -195,20 +190,36 @@ static int persist_pending(ordo_node *node, node_pending *const *added,
   return rc;
 }
 
-int node_submit(ordo_node *node, ordo_ledger_batchlist *bl) {
-  size_t n = ordo_ledger_batchlist_count(bl), i, nadded = 0;
-  node_pending **added = calloc(n > 0 ? n : 1, sizeof *added);
+/* A list holding bl (taken) with refs references, and *extra (size
+ * bytes, zeroed) that the caller needs with it: NULL for both, bl freed
+ * and the last error set, when out of memory. */
+static node_list *list_new(ordo_ledger_batchlist *bl, size_t refs, void **extra,
+                           size_t size) {
   node_list *list = malloc(sizeof *list);
-  int rc = ORDO_OK;
-
-  if (added == NULL || list == NULL) {
-    free(added);
+  *extra = calloc(1, size);
+  if (list == NULL || *extra == NULL) {
     free(list);
+    free(*extra);
+    *extra = NULL;
     ordo_ledger_batchlist_free(bl);
-    return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+    ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+    return NULL;
   }
   list->bl = bl;
-  list->refs = 0;
+  list->refs = refs;
+  return list;
+}
+
+int node_submit(ordo_node *node, ordo_ledger_batchlist *bl) {
+  size_t n = ordo_ledger_batchlist_count(bl), i, nadded = 0;
+  void *mem;
+  node_list *list =
+      list_new(bl, 0, &mem, (n > 0 ? n : 1) * sizeof(node_pending *));
+  node_pending **added = mem;
+  int rc = ORDO_OK;
+
+  if (list == NULL)
+    return ORDO_E_NOMEM;
   pthread_mutex_lock(&node->mu);
   if (node->stopping) {
     rc = ordo__set_last_error(ORDO_E_SHUTDOWN, "node is stopping");
@@ -792,6 +803,7 @@ static int restore_one(void *ud, const unsigned char *data, size_t len) {
   ordo_ledger_batchlist *bl = NULL;
   node_list *list;
   node_pending *p;
+  void *mem;
   int rc;
 
   if ((rc = ordo_ledger_batchlist_decode(data, len, &bl)) != ORDO_OK ||
@@ -800,16 +812,9 @@ static int restore_one(void *ud, const unsigned char *data, size_t len) {
     return ordo__set_last_error(ORDO_E_STORAGE,
                                 "node db: a pending row does not decode");
   }
-  list = malloc(sizeof *list);
-  p = calloc(1, sizeof *p);
-  if (list == NULL || p == NULL) {
-    free(list);
-    free(p);
-    ordo_ledger_batchlist_free(bl);
-    return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
-  }
-  list->bl = bl;
-  list->refs = 1;
+  if ((list = list_new(bl, 1, &mem, sizeof *p)) == NULL)
+    return ORDO_E_NOMEM;
+  p = mem;
   p->batch = ordo_ledger_batchlist_batch(bl, 0);
   p->id = ordo_ledger_batch_id(p->batch);
   p->list = list;
@@ -837,8 +842,6 @@ static void node_free(ordo_node *node) {
   node_store_close(&node->st);
   pthread_cond_destroy(&node->tick);
   pthread_cond_destroy(&node->changed);
-  pthread_cond_destroy(&node->http_idle);
-  pthread_mutex_destroy(&node->http_mu);
   pthread_mutex_destroy(&node->cut_mu);
   pthread_mutex_destroy(&node->rd_mu);
   pthread_mutex_destroy(&node->mu);
@@ -894,11 +897,9 @@ int ordo_node_start(const ordo_node_options *opts, ordo_node **out) {
   atomic_init(&node->fault_draws, 0);
   if (pthread_mutex_init(&node->mu, NULL) != 0 ||
       pthread_mutex_init(&node->rd_mu, NULL) != 0 ||
-      pthread_mutex_init(&node->cut_mu, NULL) != 0 ||
-      pthread_mutex_init(&node->http_mu, NULL) != 0)
+      pthread_mutex_init(&node->cut_mu, NULL) != 0)
     abort();
   init_cond(&node->changed);
-  init_cond(&node->http_idle);
   init_cond(&node->tick);
   node->nmap = 1024;
   if ((node->map = calloc(node->nmap, sizeof *node->map)) == NULL) {

@@ -79,10 +79,10 @@
  * Locks (node.c, lock order first to last): node->cut_mu (one
  * ordo_node_cut_block at a time), node->mu (pending queue, statuses of
  * pending batches, stop flag, the count of waiting status requests), then
- * node->rd_mu (the reading database connection). node->http_mu (requests
- * in flight, http.c) and the connection guard's mutex (open connections
- * and their header deadlines, src/http/guard.c) are leaves: nothing is
- * taken while one is held. The block thread holds none of them while applying a
+ * node->rd_mu (the reading database connection). The HTTP server's mutex
+ * (requests in flight, src/http/mhd.c) and the connection guard's (open
+ * connections and their header deadlines, src/http/guard.c) are leaves:
+ * nothing is taken while one is held. The block thread holds none of them while applying a
  * block; it takes mu only after the block is committed.
  */
 #ifndef ORDO_NODE_H

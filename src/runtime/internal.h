@@ -10,6 +10,7 @@
 #ifndef ORDO_RUNTIME_INTERNAL_H
 #define ORDO_RUNTIME_INTERNAL_H
 
+#include "base/hist.h" /* ordo__hist: the log2 scale, ordo__hist_add */
 #include "base/base.h"
 #include "runtime/runtime.h"
 
@@ -19,15 +20,6 @@
 
 
 /* ---- metrics.c ---------------------------------------------------------- */
-
-/* Bucket i counts samples in [2^(i-1), 2^i) microseconds; bucket 0 is < 1 µs;
- * the last bucket takes everything longer. */
-#define ORDO__HIST_BUCKETS 32
-
-typedef struct ordo__hist {
-  atomic_ullong bucket[ORDO__HIST_BUCKETS];
-  atomic_ullong sum_ns; /* of every sample, for Prometheus' _sum */
-} ordo__hist;
 
 typedef struct ordo__class_metrics {
   atomic_ullong submitted; /* tasks queued */
@@ -40,7 +32,6 @@ typedef struct ordo__class_metrics {
   ordo__hist run;  /* started -> returned */
 } ordo__class_metrics;
 
-void ordo__hist_add(ordo__hist *h, unsigned long long ns);
 /* Upper bound, in µs, of the bucket holding quantile q (0..1); 0 if empty. */
 unsigned long long ordo__hist_quantile_us(const ordo__hist *h, double q);
 /* JSON of all classes; malloc'd. */

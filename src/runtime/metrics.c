@@ -1,5 +1,6 @@
 /*
- * metrics.c — per-class counters and log2 latency histograms.
+ * metrics.c — per-class counters and log2 latency histograms (base/hist.h,
+ * on its log2 µs scale) as JSON.
  *
  * Recording is a few relaxed atomic adds so that it can sit on every task's
  * path; reading sums the buckets without stopping writers, so a snapshot may
@@ -10,58 +11,24 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-void ordo__hist_add(ordo__hist *h, unsigned long long ns) {
-  unsigned long long us = ns / 1000;
-  unsigned i = 0;
-  while (us > 0 && i < ORDO__HIST_BUCKETS - 1) {
-    us >>= 1;
-    i++;
-  }
-  atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
-}
-
-static unsigned long long bucket_upper_us(unsigned i) {
-  return i == 0 ? 1ull : (1ull << i);
-}
-
 unsigned long long ordo__hist_quantile_us(const ordo__hist *h, double q) {
-  unsigned long long counts[ORDO__HIST_BUCKETS], total = 0;
-  for (unsigned i = 0; i < ORDO__HIST_BUCKETS; i++) {
-    counts[i] = atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
-    total += counts[i];
-  }
-  if (total == 0)
-    return 0;
-  /* Rank of the quantile, 1-based, rounded up so p99 of 100 samples is the
-   * 99th smallest. */
-  unsigned long long rank = (unsigned long long)(q * (double)total);
-  if ((double)rank < q * (double)total)
-    rank++;
-  if (rank == 0)
-    rank = 1;
-  unsigned long long seen = 0;
-  for (unsigned i = 0; i < ORDO__HIST_BUCKETS; i++) {
-    seen += counts[i];
-    if (seen >= rank)
-      return bucket_upper_us(i);
-  }
-  return bucket_upper_us(ORDO__HIST_BUCKETS - 1);
+  unsigned long long counts[ORDO__HIST_BUCKETS];
+  int i;
+  (void)ordo__hist_read(h, ORDO__HIST_BUCKETS, counts);
+  i = ordo__hist_rank(counts, ORDO__HIST_BUCKETS, q);
+  return i < 0 ? 0 : 1ULL << i; /* bucket i is below 2^i µs */
 }
 
 static json_t *hist_json(const ordo__hist *h) {
   json_t *o = json_object();
   json_t *b = json_array();
-  unsigned long long total = 0;
+  unsigned long long counts[ORDO__HIST_BUCKETS], total;
   if (o == NULL || b == NULL)
     goto fail;
-  for (unsigned i = 0; i < ORDO__HIST_BUCKETS; i++) {
-    unsigned long long c =
-        atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
-    total += c;
-    if (json_array_append_new(b, json_integer((json_int_t)c)) != 0)
+  total = ordo__hist_read(h, ORDO__HIST_BUCKETS, counts);
+  for (unsigned i = 0; i < ORDO__HIST_BUCKETS; i++)
+    if (json_array_append_new(b, json_integer((json_int_t)counts[i])) != 0)
       goto fail;
-  }
   if (json_object_set_new(o, "p50", json_integer((json_int_t)ordo__hist_quantile_us(h, 0.50))) ||
       json_object_set_new(o, "p99", json_integer((json_int_t)ordo__hist_quantile_us(h, 0.99))) ||
       json_object_set_new(o, "count", json_integer((json_int_t)total)) ||

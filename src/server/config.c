@@ -6,10 +6,12 @@
  * key a config names is read when the config is applied (a bad or
  * world-readable key file fails it) and owned by the options too.
  */
-#include "server/internal.h"
+#include "server/server.h"
+#include "ledger/ledger.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -12,15 +12,35 @@
  * sum of every sample; rates come from the _total counters.
  */
 #include "server/internal.h"
+#include "server/reply.h"
+#include "server/routes.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-const double srv_hist_le[SRV_HIST_N] = {
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-    0.1,    0.25,    0.5,    1,     2.5,    5,     10,   0 /* +Inf */};
+/* ---- counters ------------------------------------------------------------ */
+
+/* The statuses of ordo_http_requests_total; the last (0) is "other". */
+static const int codes[SRV_NCODES] = {200, 202, 400, 401, 403, 404,
+                                      405, 409, 413, 415, 429, 500,
+                                      503, 504, 507, 0};
+
+void srv_count_status(ordo_server *srv, int status) {
+  size_t i;
+  for (i = 0; i + 1 < SRV_NCODES && codes[i] != status; i++)
+    ;
+  atomic_fetch_add(&srv->http_count[i], 1);
+}
+
+void srv_count_enqueued(ordo_server *srv, unsigned long long ns, size_t n) {
+  /* Under stat_mu with enqueued, so that a scrape sees them agree. */
+  pthread_mutex_lock(&srv->stat_mu);
+  ordo__hist_record(&srv->enqueue_hist, &ordo__hist_seconds, ns, n);
+  srv->enqueued += n;
+  pthread_mutex_unlock(&srv->stat_mu);
+}
 
 /* ---- text building ------------------------------------------------------- */
 
@@ -86,6 +106,30 @@ static void label_escape(const char *s, char *out, size_t size) {
   out[o] = '\0';
 }
 
+/* One histogram's series: the n cumulative buckets (le[i] seconds, the
+ * last +Inf), _sum (seconds, with digits decimals) and _count; label is
+ * "" or one label pair (class="io") that each series carries. */
+static void put_hist(sbuf *b, const char *name, const char *label,
+                     const unsigned long long *counts, const double *le,
+                     unsigned n, double sum, int digits) {
+  const char *comma = label[0] != '\0' ? "," : "";
+  unsigned long long cum = 0;
+  unsigned i;
+  for (i = 0; i < n; i++) {
+    cum += counts[i];
+    if (i + 1 < n)
+      put(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label, comma, le[i],
+          cum);
+    else
+      put(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label, comma, cum);
+  }
+  if (label[0] != '\0')
+    put(b, "%s_sum{%s} %.*f\n%s_count{%s} %llu\n", name, label, digits, sum,
+        name, label, cum);
+  else
+    put(b, "%s_sum %.*f\n%s_count %llu\n", name, digits, sum, name, cum);
+}
+
 static long long jint(json_t *o, const char *key) {
   return (long long)json_integer_value(json_object_get(o, key));
 }
@@ -134,20 +178,21 @@ static void executor_metrics(ordo_server *srv, sbuf *b) {
     json_object_foreach(classes, cls, c) {
       json_t *hj = json_object_get(c, hists[h][0]);
       json_t *bk = json_object_get(hj, "buckets");
-      unsigned long long cum = 0;
-      size_t i;
-      /* Bucket i holds [2^(i-1), 2^i) µs: cumulative, le = 2^i µs. */
-      for (i = 0; i < json_array_size(bk); i++) {
-        cum += (unsigned long long)json_integer_value(json_array_get(bk, i));
-        if (i + 1 < json_array_size(bk))
-          put(b, "%s_bucket{class=\"%s\",le=\"%g\"} %llu\n", hists[h][1], cls,
-              (double)(1ULL << i) / 1e6, cum);
+      unsigned long long counts[ORDO__HIST_BUCKETS];
+      double le[ORDO__HIST_BUCKETS];
+      char label[96];
+      unsigned i, n = (unsigned)json_array_size(bk);
+      if (n > ORDO__HIST_BUCKETS)
+        n = ORDO__HIST_BUCKETS;
+      /* The runtime's log2 scale: bucket i holds [2^(i-1), 2^i) µs. */
+      for (i = 0; i < n; i++) {
+        counts[i] =
+            (unsigned long long)json_integer_value(json_array_get(bk, i));
+        le[i] = (double)(1ULL << i) / 1e6;
       }
-      put(b, "%s_bucket{class=\"%s\",le=\"+Inf\"} %llu\n", hists[h][1], cls,
-          cum);
-      put(b, "%s_sum{class=\"%s\"} %.6f\n", hists[h][1], cls,
-          (double)jint(hj, "sum_us") / 1e6);
-      put(b, "%s_count{class=\"%s\"} %llu\n", hists[h][1], cls, cum);
+      snprintf(label, sizeof label, "class=\"%s\"", cls);
+      put_hist(b, hists[h][1], label, counts, le, n,
+               (double)jint(hj, "sum_us") / 1e6, 6);
     }
   }
   json_decref(m);
@@ -178,17 +223,19 @@ static void queue_metrics(ordo_server *srv, sbuf *b) {
 
 static void submitter_metrics(ordo_server *srv, sbuf *b) {
   ordo_submitter_progress p;
-  unsigned long long hist[SRV_HIST_N], count, enq, cum = 0;
-  double sum;
+  const ordo__hist_scale *sc = &ordo__hist_seconds;
+  unsigned long long hist[ORDO__HIST_BUCKETS], enq, sum_ns;
+  double le[ORDO__HIST_BUCKETS];
   size_t i;
 
   (void)srv_progress(srv, &p);
   pthread_mutex_lock(&srv->stat_mu);
-  memcpy(hist, srv->hist, sizeof hist);
-  count = srv->hist_count;
-  sum = srv->hist_sum;
+  (void)ordo__hist_read(&srv->enqueue_hist, sc->n, hist);
+  sum_ns = atomic_load(&srv->enqueue_hist.sum_ns);
   enq = srv->enqueued;
   pthread_mutex_unlock(&srv->stat_mu);
+  for (i = 0; i + 1 < sc->n; i++)
+    le[i] = (double)sc->le_ns[i] / 1e9;
   put(b, "# HELP ordo_batches_enqueued_total batches journaled through this "
          "server\n# TYPE ordo_batches_enqueued_total counter\n"
          "ordo_batches_enqueued_total %llu\n", enq);
@@ -228,16 +275,8 @@ static void submitter_metrics(ordo_server *srv, sbuf *b) {
          "ordo_batches_refused_total %llu\n", p.refused);
   put(b, "# HELP ordo_journal_enqueue_seconds time from enqueue to durable, "
          "per batch\n# TYPE ordo_journal_enqueue_seconds histogram\n");
-  for (i = 0; i < SRV_HIST_N; i++) {
-    cum += hist[i];
-    if (i + 1 < SRV_HIST_N)
-      put(b, "ordo_journal_enqueue_seconds_bucket{le=\"%g\"} %llu\n",
-          srv_hist_le[i], cum);
-    else
-      put(b, "ordo_journal_enqueue_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
-  }
-  put(b, "ordo_journal_enqueue_seconds_sum %.9f\n"
-         "ordo_journal_enqueue_seconds_count %llu\n", sum, count);
+  put_hist(b, "ordo_journal_enqueue_seconds", "", hist, le, sc->n,
+           (double)sum_ns / 1e9, 9);
 }
 
 typedef struct svc_row {
@@ -305,8 +344,8 @@ static void http_metrics(ordo_server *srv, sbuf *b) {
          "# TYPE ordo_http_requests_total counter\n");
   for (i = 0; i < SRV_NCODES; i++) {
     unsigned long long v = atomic_load(&srv->http_count[i]);
-    if (srv_codes[i] != 0)
-      put(b, "ordo_http_requests_total{code=\"%d\"} %llu\n", srv_codes[i], v);
+    if (codes[i] != 0)
+      put(b, "ordo_http_requests_total{code=\"%d\"} %llu\n", codes[i], v);
     else
       put(b, "ordo_http_requests_total{code=\"other\"} %llu\n", v);
   }

@@ -2,10 +2,9 @@
  * server.c — start and stop, the token, the loop thread that drives the
  * submitter, and the libmicrohttpd server around ordo_server_handle.
  *
- * libmicrohttpd runs one thread per connection (so a request waiting for
- * its journal writes holds only its own connection) with an internal
- * polling thread and an inter-thread channel (MHD_USE_ITC, which
- * MHD_quiesce_daemon needs). A request is checked (rate limit, auth,
+ * libmicrohttpd (src/http/mhd.h) runs one thread per connection (so a
+ * request waiting for its journal writes holds only its own connection)
+ * with an internal polling thread. A request is checked (rate limit, auth,
  * declared Content-Length) when its headers arrive and a refusal is queued
  * then, on the access handler's first call: libmicrohttpd sends it instead
  * of `100 Continue`, reads no body byte and closes the connection after.
@@ -19,10 +18,8 @@
  * answered from its headers closes with a lingering close (the guard
  * drains its socket until the client closes), so that a client sending its
  * body at once, without Expect: 100-continue, is not reset before it reads
- * the answer.
- * libmicrohttpd unescapes the path but strips the query; the raw query is
- * taken from the URI log callback, which runs first and whose result
- * becomes the request's context (as in the node's http.c).
+ * the answer. Request bodies are wiped when freed: they may hold
+ * credentials.
  *
  * Stop order: quiesce (no new connections), wait for requests in flight
  * (bounded), stop the daemon (joins its threads), stop the loop (joins it
@@ -30,7 +27,10 @@
  * the journal, free the context.
  */
 #include "server/internal.h"
-#include "http/guard.h"
+#include "server/reply.h"
+#include "server/routes.h"
+#include "http/http.h"
+#include "http/mhd.h"
 #include "runtime/runtime.h"
 
 #include <arpa/inet.h>
@@ -50,17 +50,6 @@
 /* ------------------------------------------------------------------------ */
 /* Token and addresses                                                       */
 /* ------------------------------------------------------------------------ */
-
-/* 1 for a loopback literal (127.0.0.0/8 or ::1). */
-static int is_loopback(const char *addr) {
-  struct in_addr a4;
-  struct in6_addr a6;
-  if (inet_pton(AF_INET, addr, &a4) == 1)
-    return (ntohl(a4.s_addr) >> 24) == 127;
-  if (inet_pton(AF_INET6, addr, &a6) == 1)
-    return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
-  return 0;
-}
 
 /* Read the token file into the token's SHA-256. The file must be a
  * regular file nobody else may read (mode & 0004 == 0). */
@@ -195,92 +184,36 @@ static void *loop_main(void *arg) {
 /* libmicrohttpd                                                             */
 /* ------------------------------------------------------------------------ */
 
-typedef struct http_req {
-  char *query; /* raw, NULL if none */
-  unsigned char *body;
-  size_t len, cap;
-  int headers_seen;
-  int too_big;
-  int counted; /* in srv->in_flight */
-} http_req;
-
 /* A request body at least this large is followed by malloc_trim. */
 #define SRV_TRIM_AFTER_BYTES (1u << 20)
 
-static void *http_uri_log(void *cls, const char *uri,
-                          struct MHD_Connection *c) {
-  ordo_server *srv = cls;
-  http_req *r = calloc(1, sizeof *r);
-  const char *q = uri != NULL ? strchr(uri, '?') : NULL;
-  (void)c;
-  if (r != NULL && q != NULL && (r->query = strdup(q + 1)) == NULL) {
-    free(r);
-    r = NULL;
-  }
-  if (r != NULL) {
-    r->counted = 1;
-    atomic_fetch_add(&srv->in_flight, 1);
-  }
-  return r;
-}
-
-static void http_completed(void *cls, struct MHD_Connection *c,
-                           void **con_cls,
-                           enum MHD_RequestTerminationCode toe) {
-  ordo_server *srv = cls;
-  http_req *r = *con_cls;
-  (void)toe;
-  /* A kept-alive connection's next request headers are due within the
-   * idle timeout (or the header timeout when longer). */
-  ordo__http_guard_completed(srv->guard, c, srv->opts.idle_timeout_ms);
-  if (r != NULL) {
-    int large = r->cap >= SRV_TRIM_AFTER_BYTES;
-    if (r->counted)
-      atomic_fetch_sub(&srv->in_flight, 1);
-    free(r->query);
-    if (r->body != NULL)
-      sodium_memzero(r->body, r->len); /* may hold credentials */
-    free(r->body);
-    free(r);
-    /* A large body was parsed into many small JSON values on this
-     * connection's thread, whose malloc arena keeps the freed pages:
-     * hand them back to the system, or RSS stays at its peak for good. */
-    if (large)
-      malloc_trim(0);
-  }
-  *con_cls = NULL;
-}
-
 static enum MHD_Result http_send(ordo_server *srv, struct MHD_Connection *c,
                                  ordo_server_response *resp) {
-  struct MHD_Response *mr;
-  enum MHD_Result ret;
+  const char *headers[9];
   char retry[16];
+  size_t h = 0;
 
   srv_count_status(srv, resp->status);
-  mr = MHD_create_response_from_buffer(resp->body_len, resp->body,
-                                       MHD_RESPMEM_MUST_FREE);
-  if (mr == NULL) {
-    ordo_server_response_clear(resp);
-    return MHD_NO;
-  }
-  resp->body = NULL; /* the response owns it */
-  MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
-                          resp->content_type != NULL ? resp->content_type
-                                                     : "application/json");
-  MHD_add_response_header(mr, "Cache-Control", "no-store");
+  headers[h++] = "Cache-Control";
+  headers[h++] = "no-store";
   if (resp->retry_after > 0) {
     snprintf(retry, sizeof retry, "%u", resp->retry_after);
-    MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    headers[h++] = MHD_HTTP_HEADER_RETRY_AFTER;
+    headers[h++] = retry;
   }
-  if (resp->allow != NULL)
-    MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
-  if (resp->status == 401)
-    MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                            "Bearer realm=\"ordo\"");
-  ret = MHD_queue_response(c, (unsigned)resp->status, mr);
-  MHD_destroy_response(mr);
-  return ret;
+  if (resp->allow != NULL) {
+    headers[h++] = MHD_HTTP_HEADER_ALLOW;
+    headers[h++] = resp->allow;
+  }
+  if (resp->status == 401) {
+    headers[h++] = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+    headers[h++] = "Bearer realm=\"ordo\"";
+  }
+  headers[h] = NULL;
+  return ordo__mhd_send(c, (unsigned)resp->status, resp->body, resp->body_len,
+                        resp->content_type != NULL ? resp->content_type
+                                                   : "application/json",
+                        headers); /* takes the body */
 }
 
 /* The peer's IP as text ("local" when unknown). */
@@ -300,13 +233,13 @@ static void client_ip(struct MHD_Connection *c, char *out, size_t size) {
               (socklen_t)size);
 }
 
-static void fill_request(struct MHD_Connection *c, const char *url,
-                         const char *method, http_req *r, char *ip,
-                         size_t iplen, ordo_server_request *req) {
+static void fill_request(const ordo__mhd_request *r, char *ip, size_t iplen,
+                         ordo_server_request *req) {
+  struct MHD_Connection *c = r->conn;
   memset(req, 0, sizeof *req);
   client_ip(c, ip, iplen);
-  req->method = method;
-  req->path = url;
+  req->method = r->method;
+  req->path = r->url;
   req->query = r->query;
   req->authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_AUTHORIZATION);
@@ -316,111 +249,72 @@ static void fill_request(struct MHD_Connection *c, const char *url,
                                              "X-Ordo-Service");
   req->client = ip;
   req->body = r->body;
-  req->body_len = r->len;
+  req->body_len = r->body_len;
 }
 
-static enum MHD_Result http_access(void *cls, struct MHD_Connection *c,
-                                   const char *url, const char *method,
-                                   const char *version, const char *upload,
-                                   size_t *upload_size, void **con_cls) {
+/* Headers only: refuse now what would be refused after the body. */
+static enum MHD_Result http_headers(void *cls, const ordo__mhd_request *r,
+                                    int *answered) {
   ordo_server *srv = cls;
-  http_req *r = *con_cls;
+  unsigned long long declared = ordo__mhd_declared_length(r->conn);
   ordo_server_request req;
   ordo_server_response resp;
   char ip[INET6_ADDRSTRLEN + 8];
-  (void)version;
 
-  if (r == NULL)
-    return MHD_NO; /* out of memory in the URI log callback */
-  if (!r->headers_seen) {
-    /* Headers only: refuse now what would be refused after the body. */
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-    unsigned long long declared = 0;
-    r->headers_seen = 1;
-    ordo__http_guard_headers_in(srv->guard, c); /* the headers are in */
-    if (cl != NULL) {
-      char *end;
-      declared = strtoull(cl, &end, 10);
-      if (*end != '\0')
-        declared = 0;
-    }
-    fill_request(c, url, method, r, ip, sizeof ip, &req);
-    memset(&resp, 0, sizeof resp);
-    if (srv_precheck(srv, &req,
-                     declared > SIZE_MAX ? SIZE_MAX : (size_t)declared,
-                     &resp)) {
-      /* Answered before a byte of the body is read: libmicrohttpd sends it
-       * instead of `100 Continue` and closes the connection after it
-       * (lingering: see the top of this file). */
-      if (resp.body == NULL)
-        return MHD_NO;
-      ordo__http_guard_linger(srv->guard, c);
-      return http_send(srv, c, &resp);
-    }
+  fill_request(r, ip, sizeof ip, &req);
+  memset(&resp, 0, sizeof resp);
+  if (!srv_precheck(srv, &req,
+                    declared > SIZE_MAX ? SIZE_MAX : (size_t)declared, &resp))
     return MHD_YES;
-  }
-  if (*upload_size > 0) {
-    size_t n = *upload_size;
-    if (!r->too_big && r->len + n > srv->opts.max_body_bytes) {
-      r->too_big = 1;
-    } else if (!r->too_big) {
-      if (r->len + n > r->cap) {
-        size_t cap = r->cap > 0 ? r->cap : 4096;
-        unsigned char *p;
-        while (cap < r->len + n)
-          cap *= 2;
-        if ((p = malloc(cap)) == NULL)
-          return MHD_NO;
-        if (r->len > 0)
-          memcpy(p, r->body, r->len);
-        if (r->body != NULL)
-          sodium_memzero(r->body, r->len);
-        free(r->body);
-        r->body = p;
-        r->cap = cap;
-      }
-      memcpy(r->body + r->len, upload, n);
-      r->len += n;
-    }
-    *upload_size = 0;
-    return MHD_YES;
-  }
+  /* Answered before a byte of the body is read: libmicrohttpd sends it
+   * instead of `100 Continue` and closes the connection after it
+   * (lingering: see the top of this file). */
+  *answered = 1;
+  if (resp.body == NULL)
+    return MHD_NO;
+  ordo__mhd_linger(r->mhd, r->conn);
+  return http_send(srv, r->conn, &resp);
+}
+
+static enum MHD_Result http_request(void *cls, const ordo__mhd_request *r) {
+  ordo_server *srv = cls;
+  ordo_server_request req;
+  ordo_server_response resp;
+  char ip[INET6_ADDRSTRLEN + 8];
+
   memset(&resp, 0, sizeof resp);
   if (r->too_big) {
     srv_error(&resp, 413, ORDO_E_INVAL, "the request body is over %zu bytes",
               srv->opts.max_body_bytes);
   } else {
-    fill_request(c, url, method, r, ip, sizeof ip, &req);
+    fill_request(r, ip, sizeof ip, &req);
     srv_dispatch(srv, &req, &resp);
   }
   if (resp.body == NULL)
     return MHD_NO;
-  return http_send(srv, c, &resp);
+  return http_send(srv, r->conn, &resp);
 }
 
 static int http_start(ordo_server *srv, const char *bind, int port) {
-  ordo__http_listen_options lo;
+  ordo__mhd_options mo = {
+      .bind = bind,
+      .port = port,
+      .connection_limit = srv->opts.connection_limit,
+      .connection_limit_per_ip = srv->opts.connection_limit_per_ip,
+      .header_timeout_ms = srv->opts.header_timeout_ms,
+      .idle_timeout_ms = srv->opts.idle_timeout_ms,
+      .linger = 1,
+      .who = "server",
+      .prefix = "",
+      .max_body_bytes = srv->opts.max_body_bytes,
+      .wipe_bodies = 1, /* may hold credentials */
+      .trim_after_bytes = SRV_TRIM_AFTER_BYTES,
+      .headers = http_headers,
+      .request = http_request,
+      .cls = srv};
   int rc, bound = port;
 
-  memset(&lo, 0, sizeof lo);
-  lo.bind = bind;
-  lo.port = port;
-  lo.access = http_access;
-  lo.completed = http_completed;
-  lo.uri_log = http_uri_log;
-  lo.cls = srv;
-  lo.connection_limit = srv->opts.connection_limit;
-  lo.connection_limit_per_ip = srv->opts.connection_limit_per_ip;
-  lo.idle_timeout_ms = srv->opts.idle_timeout_ms;
-  lo.who = "server";
-  lo.prefix = "";
-  if (srv->guard == NULL &&
-      (srv->guard = ordo__http_guard_new(srv->opts.header_timeout_ms, 1)) ==
-          NULL)
-    return ORDO_E_NOMEM;
-  if ((rc = ordo__http_guard_listen(srv->guard, &lo, &srv->mhd, &bound)) !=
-      ORDO_OK)
+  if ((rc = ordo__mhd_start(&mo, &srv->http, &bound)) != ORDO_OK)
     return rc;
   atomic_store(&srv->http_port, bound);
   return ORDO_OK;
@@ -466,9 +360,21 @@ static void server_free(ordo_server *srv) {
   pthread_mutex_destroy(&srv->stat_mu);
   pthread_mutex_destroy(&srv->rate_mu);
   pthread_mutex_destroy(&srv->jobs_mu);
-  ordo__http_guard_free(srv->guard);
   sodium_memzero(srv->token_hash, sizeof srv->token_hash);
   free(srv);
+}
+
+/* Stop the loop thread after its current step and join it (if it runs). */
+static void loop_join(ordo_server *srv) {
+  if (!srv->has_loop)
+    return;
+  pthread_mutex_lock(&srv->loop_mu);
+  srv->loop_stop = 1;
+  pthread_cond_broadcast(&srv->loop_cv);
+  pthread_mutex_unlock(&srv->loop_mu);
+  ordo_submitter_wake(srv->sub);
+  pthread_join(srv->loop, NULL);
+  srv->has_loop = 0;
 }
 
 /* Everything after the HTTP server and the loop are gone. */
@@ -524,7 +430,6 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   srv->opts.owned_ = NULL;
   atomic_init(&srv->http_port, -1);
   atomic_init(&srv->stopping, 0);
-  atomic_init(&srv->in_flight, 0);
   pthread_mutex_init(&srv->loop_mu, NULL);
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -569,7 +474,7 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
                                 "IPv4 or IPv6 literal", srv->bind);
       goto fail;
     }
-    if (!is_loopback(srv->bind) && !srv->has_token) {
+    if (!ordo__http_is_loopback(srv->bind) && !srv->has_token) {
       rc = ordo__set_last_error(ORDO_E_INVAL, "refusing to listen on %s "
                                 "without a token: it is not a loopback "
                                 "address (give --token-file)", srv->bind);
@@ -640,15 +545,7 @@ fail:
     /* Keep the message: teardown may overwrite it. */
     char msg[512];
     snprintf(msg, sizeof msg, "%s", ordo_last_error_message());
-    if (srv->has_loop) {
-      pthread_mutex_lock(&srv->loop_mu);
-      srv->loop_stop = 1;
-      pthread_cond_broadcast(&srv->loop_cv);
-      pthread_mutex_unlock(&srv->loop_mu);
-      ordo_submitter_wake(srv->sub);
-      pthread_join(srv->loop, NULL);
-    }
-    ordo__http_guard_stop(srv->guard);
+    loop_join(srv);
     (void)teardown(srv);
     server_free(srv);
     return ordo__set_last_error(rc != ORDO_OK ? rc : ORDO_E_SYSTEM, "%s",
@@ -669,31 +566,10 @@ int ordo_server_stop(ordo_server *srv) {
   if (srv == NULL)
     return ORDO_OK;
   atomic_store(&srv->stopping, 1);
-  if (srv->mhd != NULL) {
-    MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
-    unsigned long long deadline =
-        ordo__now_ns() + (unsigned long long)srv->opts.shutdown_grace_ms *
-                             1000000ULL;
-    /* Requests already inside finish and are answered. */
-    while (atomic_load(&srv->in_flight) > 0 && ordo__now_ns() < deadline) {
-      struct timespec ts = {0, 5000000L};
-      nanosleep(&ts, NULL);
-    }
-    MHD_stop_daemon(srv->mhd);
-    srv->mhd = NULL;
-    if (fd != MHD_INVALID_SOCKET)
-      close(fd);
-  }
-  ordo__http_guard_stop(srv->guard);
-  if (srv->has_loop) {
-    pthread_mutex_lock(&srv->loop_mu);
-    srv->loop_stop = 1;
-    pthread_cond_broadcast(&srv->loop_cv);
-    pthread_mutex_unlock(&srv->loop_mu);
-    ordo_submitter_wake(srv->sub);
-    pthread_join(srv->loop, NULL);
-    srv->has_loop = 0;
-  }
+  /* Requests already inside finish and are answered. */
+  ordo__mhd_stop(srv->http, srv->opts.shutdown_grace_ms);
+  srv->http = NULL;
+  loop_join(srv);
   rc = teardown(srv);
   server_free(srv);
   return rc;

@@ -59,9 +59,10 @@
  * journal or runtime call blocks): srv->rate_mu (per-client buckets),
  * srv->jobs_mu (the job table), srv->stat_mu (submitter progress snapshot,
  * the enqueue histogram, the service names seen), srv->loop_mu (the loop's
- * sleep and stop flag), and the connection guard's mutex (the open
- * connections and their header deadlines, src/http/guard.c; a leaf:
- * libmicrohttpd's callbacks and the reaper take it alone).
+ * sleep and stop flag), the HTTP server's mutex (requests in flight,
+ * src/http/mhd.c) and the connection guard's (the open connections and
+ * their header deadlines, src/http/guard.c): leaves, which libmicrohttpd's
+ * callbacks and the reaper take alone.
  *
  * Hostile clients: a connection must send complete request headers within
  * header_timeout_ms of being accepted (or, on a kept-alive connection,

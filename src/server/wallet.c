@@ -12,6 +12,8 @@
  */
 #include "base/base.h"
 #include "server/internal.h"
+#include "server/reply.h"
+#include "server/routes.h"
 #include "runtime/runtime.h"
 
 #include <sodium.h>
@@ -76,11 +78,34 @@ static int object_member(json_t *body, const char *key, json_t **out,
   return 1;
 }
 
+/* The end of a wallet create or open: start call (NULL: none, the answer
+ * is made) on cfg_text and cred_text and answer it with ok_status, or 500
+ * when either is NULL (out of memory); then free cfg_text, wipe and free
+ * cred_text, and wipe the strings of the body they came from. */
+static int wallet_call(ordo_server *srv,
+                       ordo_op *(*call)(ordo_ctx *, const char *,
+                                        const char *),
+                       char *cfg_text, char *cred_text, int ok_status,
+                       json_t *body, ordo_server_response *resp) {
+  if (call != NULL && (cfg_text == NULL || cred_text == NULL)) {
+    srv_reply(resp, 500, NULL);
+  } else if (call != NULL) {
+    ordo_op *op = call(srv->ctx, cfg_text, cred_text); /* copies */
+    ordo__free_secret(cred_text);
+    cred_text = NULL;
+    answer_op(srv, op, ok_status, resp);
+  }
+  free(cfg_text);
+  ordo__free_secret(cred_text);
+  wipe_strings(body);
+  json_decref(body);
+  return ORDO_OK;
+}
+
 static int wallet_create(ordo_server *srv, const ordo_server_request *req,
                          ordo_server_response *resp) {
   json_t *body, *cfg, *cred;
   char *cfg_text = NULL, *cred_text = NULL;
-  ordo_op *op;
 
   if (!srv_parse_body(req, 0, &body, resp))
     return ORDO_OK;
@@ -97,22 +122,13 @@ static int wallet_create(ordo_server *srv, const ordo_server_request *req,
               "(DATA_DIR/wallets); leave it out");
     goto out;
   }
-  if (json_object_set_new(cfg, "path", json_string(srv->wallet_path)) != 0 ||
-      (cfg_text = json_dumps(cfg, JSON_COMPACT)) == NULL ||
-      (cred_text = json_dumps(cred, JSON_COMPACT)) == NULL) {
-    srv_reply(resp, 500, NULL);
-    goto out;
-  }
-  op = ordo_wallet_create(srv->ctx, cfg_text, cred_text); /* copies */
-  ordo__free_secret(cred_text);
-  cred_text = NULL;
-  answer_op(srv, op, 201, resp);
+  if (json_object_set_new(cfg, "path", json_string(srv->wallet_path)) == 0)
+    cfg_text = json_dumps(cfg, JSON_COMPACT);
+  cred_text = json_dumps(cred, JSON_COMPACT);
+  return wallet_call(srv, ordo_wallet_create, cfg_text, cred_text, 201, body,
+                     resp);
 out:
-  free(cfg_text);
-  ordo__free_secret(cred_text);
-  wipe_strings(body);
-  json_decref(body);
-  return ORDO_OK;
+  return wallet_call(srv, NULL, cfg_text, cred_text, 0, body, resp);
 }
 
 static int wallet_open(ordo_server *srv, const char *id,
@@ -120,7 +136,6 @@ static int wallet_open(ordo_server *srv, const char *id,
                        ordo_server_response *resp) {
   json_t *body, *cred;
   char *cfg_text = NULL, *cred_text = NULL;
-  ordo_op *op;
 
   if (!srv_parse_body(req, 0, &body, resp))
     return ORDO_OK;
@@ -130,21 +145,12 @@ static int wallet_open(ordo_server *srv, const char *id,
     srv_error(resp, 400, ORDO_E_INVAL, "'credentials' is required");
     goto out;
   }
-  if ((cfg_text = wallet_config(srv, id)) == NULL ||
-      (cred_text = json_dumps(cred, JSON_COMPACT)) == NULL) {
-    srv_reply(resp, 500, NULL);
-    goto out;
-  }
-  op = ordo_wallet_open(srv->ctx, cfg_text, cred_text);
-  ordo__free_secret(cred_text);
-  cred_text = NULL;
-  answer_op(srv, op, 200, resp);
+  cfg_text = wallet_config(srv, id);
+  cred_text = json_dumps(cred, JSON_COMPACT);
+  return wallet_call(srv, ordo_wallet_open, cfg_text, cred_text, 200, body,
+                     resp);
 out:
-  free(cfg_text);
-  ordo__free_secret(cred_text);
-  wipe_strings(body);
-  json_decref(body);
-  return ORDO_OK;
+  return wallet_call(srv, NULL, cfg_text, cred_text, 0, body, resp);
 }
 
 /* A body that is an options object, or empty (NULL options). */

@@ -1,0 +1,664 @@
+/*
+ * batches.c — POST /v1/batches: JSON items (a signed payload, or
+ * transactions the server signs with options.signer) or a raw BatchList.
+ *
+ * Every item is validated before anything is enqueued (a bad item, a
+ * duplicate id or ledger id, a payload that is not one valid signed batch:
+ * 4xx and nothing journaled), then they are all enqueued with one
+ * ordo_journal_enqueue_many op (one transaction) and waited for: the 202 is
+ * sent only once every item is durable, and a crash leaves all of them or
+ * none. A Sawtooth batch is locked by what it is signed to touch (its
+ * transactions' inputs and outputs, ordo_ledger_batch_footprint): declared
+ * reads and writes can add to that, never narrow it.
+ */
+#include "server/internal.h"
+#include "server/reply.h"
+#include "server/routes.h"
+#include "http/http.h"
+#include "runtime/runtime.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest batch id and service name taken over HTTP. */
+#define SRV_MAX_ID 256
+#define SRV_MAX_SERVICE 128
+
+/* The decoded value of key in a raw query (new string), or NULL (absent,
+ * or out of memory: *nomem). A %00 ends the value. */
+static char *query_get(const char *query, const char *key, int *nomem) {
+  const char *p = query;
+  size_t klen = strlen(key);
+  *nomem = 0;
+  while (p != NULL && *p != '\0') {
+    const char *end = strchr(p, '&');
+    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+      char *out = ordo__http_url_decode(p + klen + 1, len - klen - 1);
+      if (out == NULL)
+        *nomem = 1;
+      return out;
+    }
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* POST /v1/batches                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct item {
+  ordo_queue_batch_spec sp;  /* reads/writes: dreads/dwrites, or fp's */
+  const char *const *dreads; /* declared (pointers into the JSON): owned */
+  const char *const *dwrites;
+  unsigned char *payload;    /* owned */
+  char *id;                  /* owned copy when not pointing into JSON */
+  ordo_ledger_batchlist *bl; /* a JSON item's payload, decoded */
+  ordo_ledger_batch *built;  /* a "transactions" item's batch, signed here */
+  ordo_ledger_footprint fp;  /* with a batch: what the locks are */
+} item;
+
+static void items_free(item *it, size_t n) {
+  size_t i;
+  for (i = 0; i < n && it != NULL; i++) {
+    free((void *)it[i].dreads);
+    free((void *)it[i].dwrites);
+    free((void *)it[i].sp.deps);
+    free(it[i].payload);
+    free(it[i].id);
+    ordo_ledger_footprint_clear(&it[i].fp);
+    ordo_ledger_batchlist_free(it[i].bl);
+    ordo_ledger_batch_free(it[i].built);
+  }
+  free(it);
+}
+
+/* A string without NUL bytes, 1..max bytes. */
+static int good_str(json_t *v, size_t max) {
+  return json_is_string(v) && json_string_length(v) > 0 &&
+         json_string_length(v) <= max &&
+         strlen(json_string_value(v)) == json_string_length(v);
+}
+
+/* The strings of an array field (pointers into the JSON). */
+static int str_array(json_t *o, const char *key, const char *const **v,
+                     size_t *n, char *why, size_t whylen) {
+  json_t *a = json_object_get(o, key), *e;
+  const char **p;
+  size_t i;
+  *v = NULL;
+  *n = 0;
+  if (a == NULL || (json_is_array(a) && json_array_size(a) == 0))
+    return ORDO_OK;
+  if (!json_is_array(a)) {
+    snprintf(why, whylen, "'%s' must be an array of strings", key);
+    return ORDO_E_INVAL;
+  }
+  if ((p = calloc(json_array_size(a), sizeof *p)) == NULL)
+    return ORDO_E_NOMEM;
+  json_array_foreach(a, i, e) {
+    if (!good_str(e, 4096)) {
+      free(p);
+      snprintf(why, whylen, "'%s'[%zu] must be a non-empty string of at most "
+               "4096 bytes", key, i);
+      return ORDO_E_INVAL;
+    }
+    p[i] = json_string_value(e);
+  }
+  *v = p;
+  *n = json_array_size(a);
+  return ORDO_OK;
+}
+
+/* A payload must be one signed batch that a validator would take; *out
+ * gets it decoded (the caller frees it), NULL on failure. */
+static int check_payload(const unsigned char *p, size_t len,
+                         ordo_ledger_batchlist **out, char *why,
+                         size_t whylen) {
+  ordo_ledger_batchlist *bl = NULL;
+  int rc = ordo_ledger_batchlist_decode(p, len, &bl);
+  *out = NULL;
+  if (rc == ORDO_OK && ordo_ledger_batchlist_count(bl) != 1) {
+    rc = ORDO_E_LEDGER_EMPTY;
+    ordo__set_last_error(rc, "a BatchList of exactly one batch is expected, "
+                         "not %zu", ordo_ledger_batchlist_count(bl));
+  }
+  if (rc == ORDO_OK)
+    rc = ordo_ledger_batchlist_validate(bl);
+  if (rc != ORDO_OK) {
+    snprintf(why, whylen, "'payload': %s", ordo_last_error_message());
+    ordo_ledger_batchlist_free(bl);
+    return rc;
+  }
+  *out = bl;
+  return ORDO_OK;
+}
+
+/* 1 when every input and output of b is an address the journal can keep:
+ * printable ASCII (Sawtooth's are hex), 1..4096 bytes as a declared one. */
+static int batch_addresses_ok(const ordo_ledger_batch *b) {
+  size_t i, k, nt = ordo_ledger_batch_txn_count(b);
+  for (i = 0; i < nt; i++) {
+    ordo_ledger_txn_header h;
+    ordo_ledger_txn_header_get(ordo_ledger_batch_txn(b, i), &h);
+    for (k = 0; k < h.ninputs + h.noutputs; k++) {
+      const char *a = k < h.ninputs ? h.inputs[k] : h.outputs[k - h.ninputs];
+      size_t j, len = strlen(a);
+      if (len == 0 || len > 4096)
+        return 0;
+      for (j = 0; j < len; j++)
+        if ((unsigned char)a[j] < 0x20 || (unsigned char)a[j] > 0x7e)
+          return 0;
+    }
+  }
+  return 1;
+}
+
+/* The first key of o that is not in known[0..n), or NULL: unknown keys
+ * are refused, since a typo would silently change what is enqueued. */
+static const char *unknown_key(json_t *o, const char *const *known,
+                               size_t n) {
+  const char *key;
+  json_t *v;
+  json_object_foreach(o, key, v) {
+    size_t k;
+    (void)v;
+    for (k = 0; k < n && strcmp(key, known[k]) != 0; k++)
+      ;
+    if (k == n)
+      return key;
+  }
+  return NULL;
+}
+
+/* The queue spec of a Sawtooth batch: locks = the declared addresses and
+ * the batch's inputs and outputs (never fewer than the batch says), ledger
+ * id = its header_signature. ORDO_E_INVAL with why, or ORDO_E_NOMEM. */
+static int item_batch(item *it, const ordo_ledger_batch *b, char *why,
+                      size_t whylen) {
+  if (!batch_addresses_ok(b)) {
+    snprintf(why, whylen, "a transaction's inputs and outputs must be "
+             "addresses of 1..4096 printable ASCII characters");
+    return ORDO_E_INVAL;
+  }
+  /* sp's reads and writes are still the declared ones (dreads, dwrites). */
+  return ordo_ledger_spec_lock(b, &it->sp, &it->fp);
+}
+
+/* Transactions per "transactions" item: each costs a signature. */
+#define SRV_MAX_TXNS 1000
+
+/* base64 (standard alphabet) into a new buffer *out of *len bytes. */
+static int b64_decode(const char *b64, size_t n, unsigned char **out,
+                      size_t *len) {
+  if ((*out = malloc(n + 1)) == NULL)
+    return ORDO_E_NOMEM;
+  if (sodium_base642bin(*out, n + 1, b64, n, NULL, len, NULL,
+                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+    free(*out);
+    *out = NULL;
+    return ORDO_E_INVAL;
+  }
+  return ORDO_OK;
+}
+
+/* One element of "transactions", built and signed with the server's key. */
+static int txn_from_json(const ordo_ledger_signer *signer, json_t *t,
+                         size_t i, ordo_ledger_txn **out, char *why,
+                         size_t whylen) {
+  static const char *const known[] = {"family_name", "family_version",
+                                      "inputs",      "outputs",
+                                      "payload",     "dependencies"};
+  ordo_ledger_txn_spec ts;
+  const char *key;
+  json_t *v;
+  unsigned char *payload = NULL;
+  size_t plen = 0;
+  char sub[400];
+  int rc;
+
+  memset(&ts, 0, sizeof ts);
+  if (!json_is_object(t)) {
+    snprintf(why, whylen, "'transactions'[%zu] must be an object", i);
+    return ORDO_E_INVAL;
+  }
+  if ((key = unknown_key(t, known, sizeof known / sizeof known[0])) != NULL) {
+    snprintf(why, whylen, "'transactions'[%zu]: unknown key '%.64s'", i, key);
+    return ORDO_E_INVAL;
+  }
+  if (!good_str(json_object_get(t, "family_name"), 256) ||
+      !good_str(json_object_get(t, "family_version"), 256)) {
+    snprintf(why, whylen, "'transactions'[%zu]: 'family_name' and "
+             "'family_version' must be non-empty strings of at most 256 "
+             "bytes", i);
+    return ORDO_E_INVAL;
+  }
+  ts.family_name = json_string_value(json_object_get(t, "family_name"));
+  ts.family_version = json_string_value(json_object_get(t, "family_version"));
+  if (!json_is_array(json_object_get(t, "inputs")) ||
+      !json_is_array(json_object_get(t, "outputs"))) {
+    snprintf(why, whylen, "'transactions'[%zu]: 'inputs' and 'outputs' (the "
+             "addresses it may read and write) are required arrays", i);
+    return ORDO_E_INVAL;
+  }
+  if ((rc = str_array(t, "inputs", &ts.inputs, &ts.ninputs, sub,
+                      sizeof sub)) != ORDO_OK ||
+      (rc = str_array(t, "outputs", &ts.outputs, &ts.noutputs, sub,
+                      sizeof sub)) != ORDO_OK ||
+      (rc = str_array(t, "dependencies", &ts.dependencies,
+                      &ts.ndependencies, sub, sizeof sub)) != ORDO_OK) {
+    if (rc != ORDO_E_NOMEM)
+      snprintf(why, whylen, "'transactions'[%zu]: %s", i, sub);
+    goto out;
+  }
+  v = json_object_get(t, "payload");
+  if (!json_is_string(v) ||
+      (rc = b64_decode(json_string_value(v), json_string_length(v), &payload,
+                       &plen)) == ORDO_E_INVAL) {
+    snprintf(why, whylen, "'transactions'[%zu]: 'payload' must be a base64 "
+             "string", i);
+    rc = ORDO_E_INVAL;
+    goto out;
+  }
+  if (rc != ORDO_OK)
+    goto out;
+  ts.payload = payload;
+  ts.payload_len = plen;
+  if ((rc = ordo_ledger_txn_build(signer, NULL, &ts, out)) != ORDO_OK &&
+      rc != ORDO_E_NOMEM) {
+    snprintf(why, whylen, "'transactions'[%zu]: %s", i,
+             ordo_last_error_message());
+    rc = ORDO_E_INVAL;
+  }
+out:
+  free((void *)ts.inputs);
+  free((void *)ts.outputs);
+  free((void *)ts.dependencies);
+  free(payload);
+  return rc;
+}
+
+/* A "transactions" item: its batch built and signed with the server's key,
+ * into it->built and it->payload (a BatchList of it). */
+static int item_txns(const ordo_ledger_signer *signer, json_t *arr, item *it,
+                     size_t *plen, char *why, size_t whylen) {
+  ordo_ledger_txn **txns;
+  size_t i, n = json_array_size(arr), made = 0;
+  int rc = ORDO_OK;
+
+  if (!json_is_array(arr) || n == 0 || n > SRV_MAX_TXNS) {
+    snprintf(why, whylen, "'transactions' must be an array of 1..%d "
+             "transactions", SRV_MAX_TXNS);
+    return ORDO_E_INVAL;
+  }
+  if ((txns = calloc(n, sizeof *txns)) == NULL)
+    return ORDO_E_NOMEM;
+  for (i = 0; i < n && rc == ORDO_OK; i++)
+    if ((rc = txn_from_json(signer, json_array_get(arr, i), i, &txns[i], why,
+                            whylen)) == ORDO_OK)
+      made++;
+  if (rc == ORDO_OK &&
+      (rc = ordo_ledger_batch_build(signer, txns, n, &it->built)) ==
+          ORDO_OK) {
+    const ordo_ledger_batch *one[1] = {it->built};
+    rc = ordo_ledger_batchlist_encode(one, 1, &it->payload, plen);
+  }
+  if (rc != ORDO_OK && rc != ORDO_E_INVAL)
+    rc = ORDO_E_NOMEM; /* every header here was built by us */
+  for (i = 0; i < made; i++)
+    ordo_ledger_txn_free(txns[i]);
+  free(txns);
+  return rc;
+}
+
+/* Check one JSON item and fill it (pointers into o). */
+static int item_from_json(ordo_server *srv, json_t *o, const char *service,
+                          item *it, char *why, size_t whylen) {
+  static const char *const known[] = {"id", "service", "reads", "writes",
+                                      "deps", "payload", "transactions"};
+  const ordo_ledger_batch *batch = NULL;
+  json_t *txns;
+  const char *key;
+  json_t *v;
+  int rc;
+
+  if (!json_is_object(o)) {
+    snprintf(why, whylen, "an item must be a JSON object");
+    return ORDO_E_INVAL;
+  }
+  if ((key = unknown_key(o, known, sizeof known / sizeof known[0])) != NULL) {
+    snprintf(why, whylen, "unknown key '%.64s'", key);
+    return ORDO_E_INVAL;
+  }
+  if (!good_str(v = json_object_get(o, "id"), SRV_MAX_ID)) {
+    snprintf(why, whylen, "'id' must be a non-empty string of at most %d "
+             "bytes", SRV_MAX_ID);
+    return ORDO_E_INVAL;
+  }
+  it->sp.id = json_string_value(v);
+  if ((v = json_object_get(o, "service")) != NULL) {
+    if (!good_str(v, SRV_MAX_SERVICE)) {
+      snprintf(why, whylen, "'service' must be a non-empty string of at "
+               "most %d bytes", SRV_MAX_SERVICE);
+      return ORDO_E_INVAL;
+    }
+    it->sp.service = json_string_value(v);
+  } else {
+    it->sp.service = service;
+  }
+  if ((rc = str_array(o, "reads", &it->dreads, &it->sp.nreads, why,
+                      whylen)) != ORDO_OK ||
+      (rc = str_array(o, "writes", &it->dwrites, &it->sp.nwrites, why,
+                      whylen)) != ORDO_OK ||
+      (rc = str_array(o, "deps", &it->sp.deps, &it->sp.ndeps, why,
+                      whylen)) != ORDO_OK)
+    return rc;
+  it->sp.reads = it->dreads;
+  it->sp.writes = it->dwrites;
+  for (size_t i = 0; i < it->sp.ndeps; i++)
+    if (strcmp(it->sp.deps[i], it->sp.id) == 0) {
+      snprintf(why, whylen, "'deps' names the batch itself");
+      return ORDO_E_INVAL;
+    }
+  v = json_object_get(o, "payload");
+  txns = json_object_get(o, "transactions");
+  if (v != NULL && txns != NULL) {
+    snprintf(why, whylen, "give 'payload' (a batch you signed) or "
+             "'transactions' (signed by this server), not both");
+    return ORDO_E_INVAL;
+  }
+  if (v != NULL) {
+    const char *b64 = json_string_value(v);
+    size_t plen = 0;
+    if (b64 == NULL) {
+      snprintf(why, whylen, "'payload' must be a base64 string");
+      return ORDO_E_INVAL;
+    }
+    if ((rc = b64_decode(b64, json_string_length(v), &it->payload, &plen)) !=
+        ORDO_OK) {
+      if (rc == ORDO_E_INVAL)
+        snprintf(why, whylen, "'payload' is not base64");
+      return rc;
+    }
+    if ((rc = check_payload(it->payload, plen, &it->bl, why, whylen)) !=
+        ORDO_OK)
+      return rc == ORDO_E_NOMEM ? rc : ORDO_E_INVAL;
+    it->sp.payload = it->payload;
+    it->sp.payload_len = plen;
+    batch = ordo_ledger_batchlist_batch(it->bl, 0);
+  } else if (txns != NULL) {
+    size_t plen = 0;
+    if (srv->opts.signer == NULL) {
+      snprintf(why, whylen, "'transactions' needs a signing key on this "
+               "server (signing_key_file); send a signed 'payload' instead");
+      return ORDO_E_INVAL;
+    }
+    if ((rc = item_txns(srv->opts.signer, txns, it, &plen, why, whylen)) !=
+        ORDO_OK)
+      return rc;
+    it->sp.payload = it->payload;
+    it->sp.payload_len = plen;
+    batch = it->built;
+  } else if (srv->client != NULL) {
+    snprintf(why, whylen, "'payload' (a base64 BatchList of one batch) or "
+             "'transactions' is required: this server submits to a ledger");
+    return ORDO_E_INVAL;
+  }
+  return batch != NULL ? item_batch(it, batch, why, whylen) : ORDO_OK;
+}
+
+/*
+ * The answer to a request whose items are checked: enqueue them all in one
+ * journal call (one storage transaction: after a crash all of the request
+ * is on disk or none of it), wait, and answer. A batch that is there
+ * already with the same content (a client's retry) is reported, not
+ * enqueued again: every item there already -> 200, else 202, each item
+ * saying "enqueued" or "already enqueued". Any item refused (another batch
+ * under its id, its signed batch queued under another id) -> 409 naming
+ * it, and nothing of the request is enqueued. what: "item" or "batch".
+ */
+static int enqueue_items(ordo_server *srv, item *it, size_t n,
+                         const char *what, ordo_server_response *resp) {
+  ordo_queue_batch_spec *specs = calloc(n, sizeof *specs);
+  json_t *r = NULL, *arr, *e;
+  unsigned long long t0;
+  size_t i, bad = (size_t)-1, fresh = 0;
+  ordo_op *op;
+  int rc;
+
+  if (specs == NULL)
+    return srv_reply(resp, 500, NULL);
+  for (i = 0; i < n; i++)
+    specs[i] = it[i].sp;
+  t0 = ordo__now_ns();
+  op = ordo_journal_enqueue_many(srv->j, specs, n, &bad); /* copies */
+  free(specs);
+  rc = srv_wait(srv, op);
+  if (rc != ORDO_OK) {
+    char msg[600];
+    const char *why = op != NULL && rc != ORDO_E_TIMEOUT ? ordo_op_message(op)
+                                                        : ordo_strerror(rc);
+    if (why == NULL || why[0] == '\0')
+      why = ordo_strerror(rc);
+    if (bad != (size_t)-1)
+      snprintf(msg, sizeof msg, "%s %zu: %s", what, bad, why);
+    else
+      snprintf(msg, sizeof msg, "%s", why);
+    ordo_op_release(op);
+    /* A write failure fails the request whole: none of it was enqueued. */
+    return srv_error(resp, srv_http_status(rc), rc, "%s", msg);
+  }
+  {
+    const char *res = ordo_op_result(op);
+    r = res != NULL ? json_loads(res, 0, NULL) : NULL;
+  }
+  ordo_op_release(op);
+  arr = json_object_get(r, "batches");
+  if (!json_is_array(arr)) {
+    json_decref(r);
+    return srv_reply(resp, 500, NULL);
+  }
+  json_array_foreach(arr, i, e) {
+    int already = json_is_true(json_object_get(e, "already_enqueued"));
+    json_object_del(e, "already_enqueued");
+    if (json_object_set_new(e, "result", json_string(already
+                                                         ? "already enqueued"
+                                                         : "enqueued"))) {
+      json_decref(r);
+      return srv_reply(resp, 500, NULL);
+    }
+    if (!already)
+      fresh++;
+  }
+  if (fresh > 0) {
+    srv_count_enqueued(srv, ordo__now_ns() - t0, fresh);
+    /* New batches may be ready: the submitter sends them now, not at its
+     * next status answer. */
+    ordo_submitter_wake(srv->sub);
+  }
+  return srv_reply(resp, fresh > 0 ? 202 : 200, r);
+}
+
+/* The service of a raw BatchList (header, query, "default"); NULL with an
+ * answer made. *owned gets what must be freed. */
+static const char *raw_service(const ordo_server_request *req, char **owned,
+                               ordo_server_response *resp) {
+  const char *s = req->service;
+  int nomem = 0;
+  *owned = NULL;
+  if (s == NULL) {
+    *owned = query_get(req->query, "service", &nomem);
+    if (nomem) {
+      srv_reply(resp, 500, NULL);
+      return NULL;
+    }
+    s = *owned;
+  }
+  if (s == NULL)
+    return "default";
+  if (s[0] == '\0' || strlen(s) > SRV_MAX_SERVICE) {
+    srv_error(resp, 400, ORDO_E_INVAL, "the service (X-Ordo-Service or "
+              "service=) must be 1..%d bytes", SRV_MAX_SERVICE);
+    free(*owned);
+    *owned = NULL;
+    return NULL;
+  }
+  return s;
+}
+
+static int post_raw(ordo_server *srv, const ordo_server_request *req,
+                    ordo_server_response *resp) {
+  ordo_ledger_batchlist *bl = NULL;
+  item *it = NULL;
+  char *svc_owned = NULL;
+  const char *svc;
+  size_t n = 0, i;
+  int rc;
+
+  if ((svc = raw_service(req, &svc_owned, resp)) == NULL)
+    return ORDO_OK;
+  if (req->body_len == 0) {
+    rc = srv_error(resp, 400, ORDO_E_LEDGER_EMPTY, "the BatchList is empty");
+    goto out;
+  }
+  rc = ordo_ledger_batchlist_decode(req->body, req->body_len, &bl);
+  if (rc == ORDO_OK && ordo_ledger_batchlist_count(bl) == 0)
+    rc = ordo__set_last_error(ORDO_E_LEDGER_EMPTY, "the BatchList has no "
+                              "batches");
+  if (rc == ORDO_OK)
+    rc = ordo_ledger_batchlist_validate(bl);
+  if (rc != ORDO_OK) {
+    rc = rc == ORDO_E_NOMEM
+             ? srv_reply(resp, 500, NULL)
+             : srv_error(resp, 400, rc, "BatchList: %s",
+                         ordo_last_error_message());
+    goto out;
+  }
+  n = ordo_ledger_batchlist_count(bl);
+  if (n > srv->opts.max_items) {
+    rc = srv_error(resp, 413, ORDO_E_INVAL, "%zu batches: at most %zu in one "
+                   "request", n, srv->opts.max_items);
+    goto out;
+  }
+  if ((it = calloc(n, sizeof *it)) == NULL) {
+    rc = srv_reply(resp, 500, NULL);
+    goto out;
+  }
+  for (i = 0; i < n; i++) {
+    const ordo_ledger_batch *b = ordo_ledger_batchlist_batch(bl, i);
+    char why[200];
+    size_t k;
+    it[i].sp.id = ordo_ledger_batch_id(b);
+    it[i].sp.service = svc;
+    if ((rc = item_batch(&it[i], b, why, sizeof why)) == ORDO_E_INVAL) {
+      rc = srv_error(resp, 400, ORDO_E_INVAL, "batch %zu: %s", i, why);
+      goto out;
+    }
+    if (rc != ORDO_OK ||
+        ordo_ledger_batchlist_encode(&b, 1, &it[i].payload,
+                                     &it[i].sp.payload_len) != ORDO_OK) {
+      rc = srv_reply(resp, 500, NULL);
+      goto out;
+    }
+    it[i].sp.payload = it[i].payload;
+    for (k = 0; k < i; k++)
+      if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
+        rc = srv_error(resp, 409, ORDO_E_EXISTS, "batch %zu: the same batch "
+                       "as batch %zu", i, k);
+        goto out;
+      }
+  }
+  /* What the journal has already (the same batch: a retry; or its id
+   * under another content) is decided there, atomically. */
+  rc = enqueue_items(srv, it, n, "batch", resp);
+out:
+  items_free(it, n);
+  ordo_ledger_batchlist_free(bl);
+  free(svc_owned);
+  return rc;
+}
+
+int srv_post_batches(ordo_server *srv, const ordo_server_request *req,
+                     ordo_server_response *resp) {
+  json_t *body = NULL, *arr;
+  item *it = NULL;
+  char *svc_owned = NULL, why[600];
+  const char *svc;
+  size_t n = 0, i;
+  int rc;
+
+  if (ordo__http_content_type_is(req->content_type,
+                                 "application/octet-stream"))
+    return post_raw(srv, req, resp);
+  /* Any other Content-Type (or none) is JSON: curl -d sends a form type. */
+  if ((svc = raw_service(req, &svc_owned, resp)) == NULL)
+    return ORDO_OK;
+  if (!srv_parse_body(req, 1, &body, resp)) {
+    free(svc_owned);
+    return ORDO_OK;
+  }
+  if (json_is_object(body)) {
+    arr = json_array();
+    if (arr == NULL || json_array_append(arr, body) != 0) {
+      json_decref(arr);
+      rc = srv_reply(resp, 500, NULL);
+      goto out;
+    }
+    json_decref(body);
+    body = arr;
+  } else if (!json_is_array(body) || json_array_size(body) == 0) {
+    rc = srv_error(resp, 400, ORDO_E_INVAL, "the body must be a batch object "
+                   "or a non-empty array of them");
+    goto out;
+  }
+  n = json_array_size(body);
+  if (n > srv->opts.max_items) {
+    rc = srv_error(resp, 413, ORDO_E_INVAL, "%zu items: at most %zu in one "
+                   "request", n, srv->opts.max_items);
+    n = 0;
+    goto out;
+  }
+  if ((it = calloc(n, sizeof *it)) == NULL) {
+    n = 0;
+    rc = srv_reply(resp, 500, NULL);
+    goto out;
+  }
+  for (i = 0; i < n; i++) {
+    size_t k;
+    rc = item_from_json(srv, json_array_get(body, i), svc, &it[i], why,
+                        sizeof why);
+    if (rc == ORDO_E_NOMEM) {
+      rc = srv_reply(resp, 500, NULL);
+      goto out;
+    }
+    if (rc != ORDO_OK) {
+      rc = srv_error(resp, 400, ORDO_E_INVAL, "item %zu: %s", i, why);
+      goto out;
+    }
+    for (k = 0; k < i; k++) {
+      if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
+        rc = srv_error(resp, 409, ORDO_E_EXISTS, "item %zu: id '%s' repeats "
+                       "item %zu", i, it[i].sp.id, k);
+        goto out;
+      }
+      if (it[i].sp.ledger_id != NULL && it[k].sp.ledger_id != NULL &&
+          strcmp(it[k].sp.ledger_id, it[i].sp.ledger_id) == 0) {
+        rc = srv_error(resp, 409, ORDO_E_EXISTS, "item %zu: ledger batch "
+                       "%.16s… is item %zu's ('%s') too", i,
+                       it[i].sp.ledger_id, k, it[k].sp.id);
+        goto out;
+      }
+    }
+  }
+  rc = enqueue_items(srv, it, n, "item", resp);
+out:
+  items_free(it, n);
+  json_decref(body);
+  free(svc_owned);
+  return rc;
+}
