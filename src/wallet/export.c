@@ -220,13 +220,11 @@ ordo_op *ordo_wallet_export(ordo_ctx *ctx, const char *wallet_id,
                             const char *export_config_json) {
   if (ctx == NULL || ordo__crypto_init() != ORDO_OK)
     return NULL; /* sodium_malloc below needs libsodium started */
-  export_cmd *c = calloc(1, sizeof(*c));
+  ordo_op *op;
+  export_cmd *c = ordo__wallet_cmd_new(ctx, sizeof(*c), export_cmd_free, &op);
   if (c == NULL)
     return NULL;
   c->ctx = ctx;
-  ordo_op *op = ordo__op_new(ctx, c, export_cmd_free);
-  if (op == NULL)
-    return NULL;
   int rc = ORDO_OK;
   if (wallet_id == NULL || (c->wallet_id = strdup(wallet_id)) == NULL)
     rc = wallet_id == NULL ? ORDO_E_INVAL : ORDO_E_NOMEM;
@@ -471,13 +469,11 @@ ordo_op *ordo_wallet_import(ordo_ctx *ctx, const char *config_json,
                             const char *import_config_json) {
   if (ctx == NULL || ordo__crypto_init() != ORDO_OK)
     return NULL; /* sodium_malloc below needs libsodium started */
-  import_cmd *c = calloc(1, sizeof(*c));
+  ordo_op *op;
+  import_cmd *c = ordo__wallet_cmd_new(ctx, sizeof(*c), import_cmd_free, &op);
   if (c == NULL)
     return NULL;
   c->ctx = ctx;
-  ordo_op *op = ordo__op_new(ctx, c, import_cmd_free);
-  if (op == NULL)
-    return NULL;
   int rc = ordo__wallet_spec_parse(op, &c->spec, config_json,
                                    credentials_json ? credentials_json : "", 1);
   if (rc == ORDO_OK)
