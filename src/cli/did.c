@@ -16,18 +16,20 @@
 static int did_options(cli_env *e, const cli_args *a, char **out) {
   char *seed = NULL;
   int rc = cli_read_secret(e, "seed", "ORDO_DID_SEED", a->seed_file, NULL, 0, 0,
-                       &seed);
+                           &seed);
   if (rc != ORDO_CLI_OK)
     return rc;
-  rc = cli_kv_json(out, "seed", seed, "metadata", a->metadata, (const char *)NULL);
+  rc = cli_kv_json(out, "seed", seed, "metadata", a->metadata,
+                   (const char *)NULL);
   sodium_free(seed);
   if (rc == ORDO_E_INVAL)
     return cli_usage_error(e, "--metadata is not UTF-8");
   return rc != ORDO_OK ? cli_report(e, rc, NULL) : ORDO_CLI_OK;
 }
 
-static void print_did(json_t *d) {
+static void print_did(json_t *d, const cli_args *a) {
   json_t *next = json_object_get(d, "next_verkey");
+  (void)a;
   printf("did:      %s\n", cli_str_or(d, "did", "?"));
   printf("verkey:   %s\n", cli_str_or(d, "verkey", "?"));
   if (json_is_string(next))
@@ -35,96 +37,71 @@ static void print_did(json_t *d) {
   printf("metadata: %s\n", cli_str_or(d, "metadata", ""));
 }
 
+static void print_created(json_t *r, const cli_args *a) {
+  (void)a;
+  printf("did:      %s\nverkey:   %s\n", cli_str_or(r, "did", "?"),
+         cli_str_or(r, "verkey", "?"));
+}
+
 static int d_create(cli_env *e, const cli_args *a) {
   char *opts;
-  ordo_op *op = NULL;
-  json_t *r;
   int rc = did_options(e, a, &opts);
   if (rc != ORDO_CLI_OK)
     return rc;
-  rc = cli_run_op(e, ordo_did_create(e->ctx, a->id, opts), &op);
+  rc = cli_show(e, a, ordo_did_create(e->ctx, a->id, opts), print_created);
   sodium_free(opts);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    printf("did:      %s\nverkey:   %s\n", cli_str_or(r, "did", "?"),
-           cli_str_or(r, "verkey", "?"));
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return rc;
+}
+
+static void print_dids(json_t *r, const cli_args *a) {
+  json_t *d;
+  size_t i;
+  (void)a;
+  json_array_foreach(json_object_get(r, "dids"), i, d)
+      printf("%s\t%s\t%s\n", cli_str_or(d, "did", "?"),
+             cli_str_or(d, "verkey", "?"), cli_str_or(d, "metadata", ""));
 }
 
 static int d_list(cli_env *e, const cli_args *a) {
-  ordo_op *op = NULL;
-  json_t *r;
-  int rc = cli_run_op(e, ordo_did_list(e->ctx, a->id), &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    json_t *d;
-    size_t i;
-    json_array_foreach(json_object_get(r, "dids"), i, d)
-        printf("%s\t%s\t%s\n", cli_str_or(d, "did", "?"), cli_str_or(d, "verkey", "?"),
-               cli_str_or(d, "metadata", ""));
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return cli_show(e, a, ordo_did_list(e->ctx, a->id), print_dids);
 }
 
 static int d_get(cli_env *e, const cli_args *a) {
-  ordo_op *op = NULL;
-  json_t *r;
-  int rc = cli_run_op(e, ordo_did_get(e->ctx, a->id, a->did), &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    print_did(r);
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return cli_show(e, a, ordo_did_get(e->ctx, a->id, a->did), print_did);
 }
 
 static int d_set_metadata(cli_env *e, const cli_args *a) {
-  ordo_op *op = NULL;
-  int rc = cli_run_op(e, ordo_did_set_metadata(e->ctx, a->id, a->did, a->metadata),
-                  &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  return cli_done_say(a, op, "metadata of %s set\n", a->did);
+  return cli_say(e, a,
+                 ordo_did_set_metadata(e->ctx, a->id, a->did, a->metadata),
+                 "metadata of %s set\n", a->did);
+}
+
+static void print_next(json_t *r, const cli_args *a) {
+  printf("next verkey: %s\n(ordo did apply --did %s makes it current)\n",
+         cli_str_or(r, "verkey", "?"), a->did);
 }
 
 static int d_rotate(cli_env *e, const cli_args *a) {
   char *opts;
-  ordo_op *op = NULL;
-  json_t *r;
   int rc;
   if (a->metadata != NULL)
     return cli_usage_error(e, "did rotate takes no --metadata");
   if ((rc = did_options(e, a, &opts)) != ORDO_CLI_OK)
     return rc;
-  rc = cli_run_op(e, ordo_did_rotate_start(e->ctx, a->id, a->did, opts), &op);
+  rc = cli_show(e, a, ordo_did_rotate_start(e->ctx, a->id, a->did, opts),
+                print_next);
   sodium_free(opts);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    printf("next verkey: %s\n(ordo did apply --did %s makes it current)\n",
-           cli_str_or(r, "verkey", "?"), a->did);
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return rc;
+}
+
+static void print_verkey(json_t *r, const cli_args *a) {
+  (void)a;
+  printf("verkey: %s\n", cli_str_or(r, "verkey", "?"));
 }
 
 static int d_apply(cli_env *e, const cli_args *a) {
-  ordo_op *op = NULL;
-  json_t *r;
-  int rc = cli_run_op(e, ordo_did_rotate_apply(e->ctx, a->id, a->did), &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    printf("verkey: %s\n", cli_str_or(r, "verkey", "?"));
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return cli_show(e, a, ordo_did_rotate_apply(e->ctx, a->id, a->did),
+                  print_verkey);
 }
 
 /* --verkey K, or --did DID's current verkey; *out malloc'd. */
@@ -139,7 +116,8 @@ static int verkey_of(cli_env *e, const cli_args *a, char **out) {
     *out = strdup(a->verkey);
     return *out != NULL ? ORDO_CLI_OK : cli_report(e, ORDO_E_NOMEM, NULL);
   }
-  if ((rc = cli_run_op(e, ordo_did_get(e->ctx, a->id, a->did), &op)) != ORDO_CLI_OK)
+  if ((rc = cli_run_op(e, ordo_did_get(e->ctx, a->id, a->did), &op)) !=
+      ORDO_CLI_OK)
     return rc;
   r = cli_result_of(op);
   *out = strdup(cli_str_or(r, "verkey", ""));
@@ -148,35 +126,33 @@ static int verkey_of(cli_env *e, const cli_args *a, char **out) {
   return *out != NULL ? ORDO_CLI_OK : cli_report(e, ORDO_E_NOMEM, NULL);
 }
 
+static void print_signature(json_t *r, const cli_args *a) {
+  (void)a;
+  printf("%s\n", cli_str_or(r, "signature", "?"));
+}
+
 static int d_sign(cli_env *e, const cli_args *a) {
   const char *msg;
   char *buf, *vk;
   size_t len;
-  ordo_op *op = NULL;
-  json_t *r;
   int rc = cli_message_of(e, a, &msg, &len, &buf);
   if (rc != ORDO_CLI_OK)
     return rc;
   if ((rc = verkey_of(e, a, &vk)) == ORDO_CLI_OK)
-    rc = cli_run_op(e, ordo_sign(e->ctx, a->id, vk, msg, len), &op);
+    rc =
+        cli_show(e, a, ordo_sign(e->ctx, a->id, vk, msg, len), print_signature);
   free(buf);
   free(vk);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    printf("%s\n", cli_str_or(r, "signature", "?"));
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return rc;
 }
 
 /* A signature as base64, url-safe or standard, padded or not. */
 static int decode_signature(const char *b64, unsigned char *sig, size_t cap,
                             size_t *len) {
-  static const int variants[] = {
-      sodium_base64_VARIANT_URLSAFE_NO_PADDING, sodium_base64_VARIANT_URLSAFE,
-      sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
-      sodium_base64_VARIANT_ORIGINAL};
+  static const int variants[] = {sodium_base64_VARIANT_URLSAFE_NO_PADDING,
+                                 sodium_base64_VARIANT_URLSAFE,
+                                 sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
+                                 sodium_base64_VARIANT_ORIGINAL};
   for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
     const char *end;
     if (sodium_base642bin(sig, cap, b64, strlen(b64), NULL, len, &end,
@@ -244,7 +220,8 @@ static int d_pack(cli_env *e, const cli_args *a) {
   }
   json_decref(rcpt);
   if ((rc = cli_message_of(e, a, &msg, &len, &buf)) == ORDO_CLI_OK)
-    rc = cli_run_op(e, ordo_pack(e->ctx, a->id, msg, len, rjson, a->sender), &op);
+    rc = cli_run_op(e, ordo_pack(e->ctx, a->id, msg, len, rjson, a->sender),
+                    &op);
   free(buf);
   free(rjson);
   if (rc != ORDO_CLI_OK)
@@ -280,8 +257,7 @@ static const cli_cmd did_cmds[] = {
      "FILE] [--json]",
      "A random key unless a seed is given ($ORDO_DID_SEED or --seed-file;\n"
      "never on the command line). JSON: {\"did\":DID,\"verkey\":K}.",
-     F_WALLET | F_SEED_FILE | F_METADATA, F_ID, NEED_KEY | NEED_OPEN,
-     d_create},
+     F_WALLET | F_SEED_FILE | F_METADATA, F_ID, NEED_KEY | NEED_OPEN, d_create},
     {"list", "list a wallet's DIDs",
      "--id ID [--path DIR] [--key-file FILE] [--json]",
      "One DID a line: did, verkey, metadata, tab-separated.\n"
@@ -314,21 +290,21 @@ static const cli_cmd did_cmds[] = {
      "DIR] [--key-file FILE] [--json]",
      "Print the ed25519 signature, base64url.\n"
      "JSON: {\"signature\":B64}.",
-     F_WALLET | F_VERKEY | F_DID | F_MESSAGE | F_IN, F_ID,
-     NEED_KEY | NEED_OPEN, d_sign},
+     F_WALLET | F_VERKEY | F_DID | F_MESSAGE | F_IN, F_ID, NEED_KEY | NEED_OPEN,
+     d_sign},
     {"verify", "verify a signature (no wallet)",
      "--verkey K --signature B64 (--message TEXT | --in FILE) [--json]",
      "Print valid or invalid; exit 0 if valid, 1 if not. A malformed\n"
      "verkey is ORDO_E_BAD_KEY, exit 2. JSON: {\"valid\":true|false}.",
-     F_VERKEY | F_SIGNATURE | F_MESSAGE | F_IN | F_JSON,
-     F_VERKEY | F_SIGNATURE, 0, d_verify},
+     F_VERKEY | F_SIGNATURE | F_MESSAGE | F_IN | F_JSON, F_VERKEY | F_SIGNATURE,
+     0, d_verify},
     {"pack", "pack a message for recipients (Aries RFC 0019)",
      "--id ID --recipients K,K [--sender K] (--message TEXT | --in FILE) "
      "[--path DIR] [--key-file FILE] [--json]",
      "Print the envelope JSON (the same with or without --json):\n"
      "authcrypt from --sender, a verkey of the wallet, else anoncrypt.",
-     F_WALLET | F_RECIPIENTS | F_SENDER | F_MESSAGE | F_IN,
-     F_ID | F_RECIPIENTS, NEED_KEY | NEED_OPEN, d_pack},
+     F_WALLET | F_RECIPIENTS | F_SENDER | F_MESSAGE | F_IN, F_ID | F_RECIPIENTS,
+     NEED_KEY | NEED_OPEN, d_pack},
     {"unpack", "unpack an envelope with a key of the wallet",
      "--id ID --in FILE [--path DIR] [--key-file FILE] [--json]",
      "Print the message's bytes. ORDO_E_UNPACK if tampered or for no key\n"
@@ -342,10 +318,11 @@ int ordo__did_main(int argc, char **argv) {
     fputs("ordo did: libsodium failed to start\n", stderr);
     return ORDO_CLI_FAIL;
   }
-  return cli_group_main("ordo did", did_cmds, sizeof did_cmds / sizeof did_cmds[0],
-                    "DIDs and ed25519 keys in a wallet: create, rotate,\n"
-                    "sign, verify, pack and unpack. The wallet key as for\n"
-                    "'ordo wallet'; a seed from $ORDO_DID_SEED or\n"
-                    "--seed-file, never from the command line.",
-                    argc, argv);
+  return cli_group_main("ordo did", did_cmds,
+                        sizeof did_cmds / sizeof did_cmds[0],
+                        "DIDs and ed25519 keys in a wallet: create, rotate,\n"
+                        "sign, verify, pack and unpack. The wallet key as for\n"
+                        "'ordo wallet'; a seed from $ORDO_DID_SEED or\n"
+                        "--seed-file, never from the command line.",
+                        argc, argv);
 }

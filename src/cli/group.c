@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INPUT_MAX (64u << 20)     /* longest --in or --value-file */
+#define INPUT_MAX (64u << 20) /* longest --in or --value-file */
 
 /* ------------------------------------------------------------------------ */
 /* Flags                                                                     */
@@ -183,39 +183,47 @@ int cli_usage_error(const cli_env *e, const char *fmt, ...) {
   return ORDO_CLI_USAGE;
 }
 
-/* The end of a command whose text answer is one line: with --json, op's
- * result as it is, else the line fmt makes. Releases op; ORDO_CLI_OK. */
-int cli_done_say(const cli_args *a, ordo_op *op, const char *fmt, ...) {
-  va_list ap;
+/* The two ways a command ends, below: run op; with --json print its result
+ * as it is; else a line of text (cli_say) or what print makes of the result
+ * (cli_show). */
+int cli_say(const cli_env *e, const cli_args *a, ordo_op *op, const char *fmt,
+            ...) {
+  ordo_op *done;
+  int rc = cli_run_op(e, op, &done);
+  if (rc != ORDO_CLI_OK)
+    return rc;
   if (a->json) {
-    cli_print_json(op);
+    cli_print_json(done);
   } else {
+    va_list ap;
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
   }
-  ordo_op_release(op);
+  ordo_op_release(done);
   return ORDO_CLI_OK;
 }
 
-/* The end of a command that prints from its result: with --json, op's
- * result as it is and 0; else 1 with the result parsed in *r (never NULL
- * but for lack of memory), for the caller to print and json_decref.
- * Releases op either way. */
-int cli_done_result(const cli_args *a, ordo_op *op, json_t **r) {
-  int text = !a->json;
-  *r = NULL;
-  if (text)
-    *r = cli_result_of(op);
-  else
-    cli_print_json(op);
-  ordo_op_release(op);
-  return text;
+int cli_show(const cli_env *e, const cli_args *a, ordo_op *op,
+             cli_print_fn print) {
+  ordo_op *done;
+  int rc = cli_run_op(e, op, &done);
+  if (rc != ORDO_CLI_OK)
+    return rc;
+  if (a->json) {
+    cli_print_json(done);
+  } else {
+    json_t *r = cli_result_of(done);
+    print(r, a);
+    json_decref(r);
+  }
+  ordo_op_release(done);
+  return ORDO_CLI_OK;
 }
 
 /* Read all of path ('-': stdin) into a malloc'd, NUL-terminated buffer. */
 int cli_read_input(const cli_env *e, const char *path, char **out,
-                      size_t *len) {
+                   size_t *len) {
   FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   size_t cap = 4096, n = 0;
   char *buf;
@@ -266,7 +274,7 @@ nomem:
 
 /* --message TEXT or --in FILE, exactly one. *buf is malloc'd (--in) or NULL. */
 int cli_message_of(const cli_env *e, const cli_args *a, const char **msg,
-                      size_t *len, char **buf) {
+                   size_t *len, char **buf) {
   *buf = NULL;
   *msg = NULL;
   *len = 0;
@@ -283,9 +291,9 @@ int cli_message_of(const cli_env *e, const cli_args *a, const char **msg,
 }
 
 static int kdf_known(const char *m) {
-  static const char *const names[] = {"argon2id_moderate", "ARGON2I_MOD",
-                                      "argon2id_interactive", "ARGON2I_INT",
-                                      "raw", "RAW"};
+  static const char *const names[] = {
+      "argon2id_moderate", "ARGON2I_MOD", "argon2id_interactive",
+      "ARGON2I_INT",       "raw",         "RAW"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp(m, names[i]) == 0)
       return 1;
@@ -346,8 +354,9 @@ static void group_usage(FILE *f, const char *prog, const cli_cmd *cmds,
   fprintf(f, "usage: %s <command> [options]\n\n%s\n\ncommands:\n", prog, about);
   for (size_t i = 0; i < n; i++)
     fprintf(f, "  %-15s %s\n", cmds[i].name, cmds[i].summary);
-  fprintf(f, "\nRun '%s <command> --help' for a command's options.\n"
-             "Exit status: 0 ok, 1 failure, 2 bad usage or input.\n",
+  fprintf(f,
+          "\nRun '%s <command> --help' for a command's options.\n"
+          "Exit status: 0 ok, 1 failure, 2 bad usage or input.\n",
           prog);
 }
 
@@ -356,15 +365,17 @@ static int refuse_secret_flag(const cli_env *e, const char *k) {
   static const char *const keys[] = {"--key", "--passphrase", "--password",
                                      "--wallet-key", "--export-key"};
   if (strcmp(k, "--seed") == 0)
-    return cli_usage_error(e, "a seed is never taken on the command line (ps and "
-                       "shell history would show it): set ORDO_DID_SEED or "
-                       "give --seed-file FILE");
+    return cli_usage_error(e,
+                           "a seed is never taken on the command line (ps and "
+                           "shell history would show it): set ORDO_DID_SEED or "
+                           "give --seed-file FILE");
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (strcmp(k, keys[i]) == 0)
-      return cli_usage_error(e, "a key is never taken on the command line (ps and "
-                         "shell history would show it): set ORDO_WALLET_KEY "
-                         "(ORDO_EXPORT_KEY) or give --key-file FILE "
-                         "(--export-key-file FILE)");
+      return cli_usage_error(
+          e, "a key is never taken on the command line (ps and "
+             "shell history would show it): set ORDO_WALLET_KEY "
+             "(ORDO_EXPORT_KEY) or give --key-file FILE "
+             "(--export-key-file FILE)");
   return 0;
 }
 
@@ -426,17 +437,18 @@ static int cli_exec(cli_env *e, const cli_cmd *c, int argc, char **argv) {
   if (c->needs & NEED_KEY) {
     snprintf(prompt, sizeof prompt, "Wallet key for '%s': ", a.id);
     if ((rc = cli_read_secret(e, "wallet key", "ORDO_WALLET_KEY", a.key_file,
-                          prompt, c->needs & NEED_CONFIRM, 1, &e->key)) !=
+                              prompt, c->needs & NEED_CONFIRM, 1, &e->key)) !=
         ORDO_CLI_OK)
       return rc;
     if ((rc = cli_kv_json(&e->creds, "key", e->key, "key_derivation_method",
-                      a.kdf, (const char *)NULL)) != ORDO_OK)
+                          a.kdf, (const char *)NULL)) != ORDO_OK)
       goto fail;
   }
   if ((rc = cli_kv_json(&e->config, "id", a.id, "path", a.path,
-                    (const char *)NULL)) != ORDO_OK) {
-    rc = rc == ORDO_E_INVAL ? cli_usage_error(e, "--id and --path must be UTF-8")
-                            : cli_report(e, rc, NULL);
+                        (const char *)NULL)) != ORDO_OK) {
+    rc = rc == ORDO_E_INVAL
+             ? cli_usage_error(e, "--id and --path must be UTF-8")
+             : cli_report(e, rc, NULL);
     goto done;
   }
   /* A small context: one command at a time needs few threads; Argon2id
@@ -452,8 +464,8 @@ static int cli_exec(cli_env *e, const cli_cmd *c, int argc, char **argv) {
     goto done;
   }
   if (c->needs & NEED_OPEN) {
-    if ((rc = cli_run_op_only(e, ordo_wallet_open(e->ctx, e->config, e->creds))) !=
-        ORDO_CLI_OK)
+    if ((rc = cli_run_op_only(
+             e, ordo_wallet_open(e->ctx, e->config, e->creds))) != ORDO_CLI_OK)
       goto done;
     e->open = 1;
   }
@@ -477,7 +489,7 @@ done:
 }
 
 int cli_group_main(const char *prog, const cli_cmd *cmds, size_t n,
-                      const char *about, int argc, char **argv) {
+                   const char *about, int argc, char **argv) {
   cli_env e = {.prog = prog};
   char name[64];
   size_t l1;

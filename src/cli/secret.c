@@ -20,7 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#define SECRET_MAX 4096           /* longest key, passphrase or seed */
+#define SECRET_MAX 4096 /* longest key, passphrase or seed */
 
 static int utf8_valid(const unsigned char *s) {
   while (*s) {
@@ -126,8 +126,7 @@ int cli_kv_json(char **out, ...) {
 /* ------------------------------------------------------------------------ */
 
 /* Trailing CR/LF go; what is left must be one non-empty UTF-8 line. */
-static int secret_check(const cli_env *e, const char *what, char *s,
-                        size_t n) {
+static int secret_check(const cli_env *e, const char *what, char *s, size_t n) {
   while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
     s[--n] = '\0';
   if (n == 0)
@@ -155,9 +154,10 @@ static int secret_from_file(const cli_env *e, const char *what,
   }
   if (st.st_mode & S_IROTH) {
     close(fd);
-    return cli_usage_error(e, "%s file %s is world-readable (mode %03o): chmod "
-                       "o-r it (0600 is usual)", what, path,
-                       (unsigned)(st.st_mode & 0777));
+    return cli_usage_error(e,
+                           "%s file %s is world-readable (mode %03o): chmod "
+                           "o-r it (0600 is usual)",
+                           what, path, (unsigned)(st.st_mode & 0777));
   }
   for (;;) {
     ssize_t got = read(fd, buf + n, SECRET_MAX + 1 - n);
@@ -173,7 +173,7 @@ static int secret_from_file(const cli_env *e, const char *what,
     if (n > SECRET_MAX) {
       close(fd);
       return cli_usage_error(e, "%s file %s: longer than %d bytes", what, path,
-                         SECRET_MAX);
+                             SECRET_MAX);
     }
   }
   close(fd);
@@ -203,7 +203,7 @@ static int secret_from_tty(const cli_env *e, const char *prompt, char *buf) {
 
   if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
     return cli_usage_error(e, "no wallet key: set ORDO_WALLET_KEY or give "
-                       "--key-file FILE");
+                              "--key-file FILE");
   if (tcgetattr(fd, &tty_saved) != 0) {
     close(fd);
     return cli_usage_error(e, "cannot read the terminal's settings");
@@ -251,8 +251,8 @@ done:
  * NULL and, for required ones, a usage error. *out is sodium_malloc'd.
  */
 int cli_read_secret(const cli_env *e, const char *what, const char *env,
-                       const char *file, const char *ask, int confirm,
-                       int required, char **out) {
+                    const char *file, const char *ask, int confirm,
+                    int required, char **out) {
   const char *v = getenv(env);
   char *buf;
   int rc;
@@ -262,7 +262,8 @@ int cli_read_secret(const cli_env *e, const char *what, const char *env,
       (ask == NULL || !isatty(STDIN_FILENO))) {
     if (!required)
       return ORDO_CLI_OK;
-    return cli_usage_error(e, "no %s: set %s, or give --key-file FILE", what, env);
+    return cli_usage_error(e, "no %s: set %s, or give --key-file FILE", what,
+                           env);
   }
   if ((buf = sodium_malloc(SECRET_MAX + 1)) == NULL)
     return cli_report(e, ORDO_E_NOMEM, NULL);

@@ -30,12 +30,12 @@ static int parse_count(const char *s, unsigned long long *out) {
 static int export_file_json(cli_env *e, const cli_args *a, const char *path,
                             char **out) {
   char *fkey = NULL;
-  int rc = cli_read_secret(e, "export key", "ORDO_EXPORT_KEY", a->export_key_file,
-                       NULL, 0, 0, &fkey);
+  int rc = cli_read_secret(e, "export key", "ORDO_EXPORT_KEY",
+                           a->export_key_file, NULL, 0, 0, &fkey);
   if (rc != ORDO_CLI_OK)
     return rc;
   rc = cli_kv_json(out, "path", path, "key", fkey != NULL ? fkey : e->key,
-               "key_derivation_method", a->export_kdf, (const char *)NULL);
+                   "key_derivation_method", a->export_kdf, (const char *)NULL);
   sodium_free(fkey);
   if (rc == ORDO_E_INVAL)
     return cli_usage_error(e, "%s is not UTF-8", path);
@@ -43,11 +43,8 @@ static int export_file_json(cli_env *e, const cli_args *a, const char *path,
 }
 
 static int w_create(cli_env *e, const cli_args *a) {
-  ordo_op *op = NULL;
-  int rc = cli_run_op(e, ordo_wallet_create(e->ctx, e->config, e->creds), &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  return cli_done_say(a, op, "created wallet '%s'\n", a->id);
+  return cli_say(e, a, ordo_wallet_create(e->ctx, e->config, e->creds),
+                 "created wallet '%s'\n", a->id);
 }
 
 /* The wallet was opened by cli_exec: nothing left but to say so. */
@@ -61,65 +58,51 @@ static int w_open_check(cli_env *e, const cli_args *a) {
 }
 
 static int w_delete(cli_env *e, const cli_args *a) {
-  ordo_op *op = NULL;
-  int rc = cli_run_op(e, ordo_wallet_delete(e->ctx, e->config, e->creds), &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  return cli_done_say(a, op, "deleted wallet '%s'\n", a->id);
+  return cli_say(e, a, ordo_wallet_delete(e->ctx, e->config, e->creds),
+                 "deleted wallet '%s'\n", a->id);
+}
+
+static void print_wallets(json_t *r, const cli_args *a) {
+  json_t *w;
+  size_t i;
+  (void)a;
+  json_array_foreach(json_object_get(r, "wallets"), i, w)
+      printf("%s\n", cli_str_or(w, "id", "?"));
 }
 
 static int w_list(cli_env *e, const cli_args *a) {
-  ordo_op *op = NULL;
-  json_t *r;
-  int rc = cli_run_op(e, ordo_wallet_list(e->ctx, e->config), &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    json_t *w;
-    size_t i;
-    json_array_foreach(json_object_get(r, "wallets"), i, w)
-        printf("%s\n", cli_str_or(w, "id", "?"));
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return cli_show(e, a, ordo_wallet_list(e->ctx, e->config), print_wallets);
+}
+
+static void print_exported(json_t *r, const cli_args *a) {
+  printf("exported %lld records to %s\n",
+         (long long)json_integer_value(json_object_get(r, "records")), a->to);
 }
 
 static int w_export(cli_env *e, const cli_args *a) {
   char *xcfg;
-  ordo_op *op = NULL;
-  json_t *r;
   int rc = export_file_json(e, a, a->to, &xcfg);
   if (rc != ORDO_CLI_OK)
     return rc;
-  rc = cli_run_op(e, ordo_wallet_export(e->ctx, a->id, xcfg), &op);
+  rc = cli_show(e, a, ordo_wallet_export(e->ctx, a->id, xcfg), print_exported);
   sodium_free(xcfg);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    printf("exported %lld records to %s\n",
-           (long long)json_integer_value(json_object_get(r, "records")), a->to);
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return rc;
+}
+
+static void print_imported(json_t *r, const cli_args *a) {
+  printf("imported %lld records into wallet '%s'\n",
+         (long long)json_integer_value(json_object_get(r, "records")), a->id);
 }
 
 static int w_import(cli_env *e, const cli_args *a) {
   char *icfg;
-  ordo_op *op = NULL;
-  json_t *r;
   int rc = export_file_json(e, a, a->from, &icfg);
   if (rc != ORDO_CLI_OK)
     return rc;
-  rc = cli_run_op(e, ordo_wallet_import(e->ctx, e->config, e->creds, icfg), &op);
+  rc = cli_show(e, a, ordo_wallet_import(e->ctx, e->config, e->creds, icfg),
+                print_imported);
   sodium_free(icfg);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    printf("imported %lld records into wallet '%s'\n",
-           (long long)json_integer_value(json_object_get(r, "records")), a->id);
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return rc;
 }
 
 /* --value V or --value-file FILE, at most one; *buf malloc'd or NULL. */
@@ -138,15 +121,17 @@ static int value_of(const cli_env *e, const cli_args *a, const char **value,
   if (strlen(*buf) != len) {
     free(*buf);
     *buf = NULL;
-    return cli_usage_error(e, "%s: a value cannot hold NUL bytes", a->value_file);
+    return cli_usage_error(e, "%s: a value cannot hold NUL bytes",
+                           a->value_file);
   }
   *value = *buf;
   return ORDO_CLI_OK;
 }
 
-static void print_record(json_t *rec) {
+static void print_record(json_t *rec, const cli_args *a) {
   const char *k;
   json_t *v;
+  (void)a;
   printf("type:  %s\n", cli_str_or(rec, "type", "?"));
   printf("name:  %s\n", cli_str_or(rec, "name", "?"));
   printf("value: %s\n", cli_str_or(rec, "value", ""));
@@ -161,32 +146,23 @@ static const char record_opts[] =
 
 /* Print a record with --json as get returns it, or readably. */
 static int show_record(cli_env *e, const cli_args *a) {
-  ordo_op *op = NULL;
-  json_t *r;
-  int rc = cli_run_op(e, ordo_record_get(e->ctx, a->id, a->type, a->name,
-                                     record_opts), &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    print_record(r);
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return cli_show(e, a,
+                  ordo_record_get(e->ctx, a->id, a->type, a->name, record_opts),
+                  print_record);
 }
 
 static int r_add(cli_env *e, const cli_args *a) {
   const char *value;
   char *buf;
-  ordo_op *op = NULL;
   int rc = value_of(e, a, &value, &buf);
   if (rc != ORDO_CLI_OK)
     return rc;
-  rc = cli_run_op(e, ordo_record_add(e->ctx, a->id, a->type, a->name,
-                                 value != NULL ? value : "", a->tags), &op);
+  rc = cli_say(e, a,
+               ordo_record_add(e->ctx, a->id, a->type, a->name,
+                               value != NULL ? value : "", a->tags),
+               "added %s/%s\n", a->type, a->name);
   free(buf);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  return cli_done_say(a, op, "added %s/%s\n", a->type, a->name);
+  return rc;
 }
 
 static int r_get(cli_env *e, const cli_args *a) { return show_record(e, a); }
@@ -200,84 +176,74 @@ static int r_update(cli_env *e, const cli_args *a) {
 
   if (a->value == NULL && a->value_file == NULL && a->tags == NULL &&
       a->add_tags == NULL && a->delete_tags == NULL)
-    return cli_usage_error(e, "record update: give --value, --value-file, --tags, "
-                       "--add-tags or --delete-tags");
+    return cli_usage_error(e,
+                           "record update: give --value, --value-file, --tags, "
+                           "--add-tags or --delete-tags");
   if ((rc = value_of(e, a, &value, &buf)) != ORDO_CLI_OK)
     return rc;
   if (value != NULL)
-    rc = cli_run_op_only(e, ordo_record_update_value(e->ctx, a->id, a->type,
-                                                 a->name, value));
+    rc = cli_run_op_only(
+        e, ordo_record_update_value(e->ctx, a->id, a->type, a->name, value));
   free(buf);
   if (rc == ORDO_CLI_OK && a->tags != NULL)
-    rc = cli_run_op_only(e, ordo_record_update_tags(e->ctx, a->id, a->type,
-                                                a->name, a->tags));
+    rc = cli_run_op_only(
+        e, ordo_record_update_tags(e->ctx, a->id, a->type, a->name, a->tags));
   if (rc == ORDO_CLI_OK && a->add_tags != NULL)
-    rc = cli_run_op_only(e, ordo_record_add_tags(e->ctx, a->id, a->type, a->name,
-                                             a->add_tags));
+    rc = cli_run_op_only(
+        e, ordo_record_add_tags(e->ctx, a->id, a->type, a->name, a->add_tags));
   if (rc == ORDO_CLI_OK && a->delete_tags != NULL)
     rc = cli_run_op_only(e, ordo_record_delete_tags(e->ctx, a->id, a->type,
-                                                a->name, a->delete_tags));
+                                                    a->name, a->delete_tags));
   return rc != ORDO_CLI_OK ? rc : show_record(e, a);
 }
 
 static int r_delete(cli_env *e, const cli_args *a) {
-  ordo_op *op = NULL;
-  int rc = cli_run_op(e, ordo_record_delete(e->ctx, a->id, a->type, a->name), &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  return cli_done_say(a, op, "deleted %s/%s\n", a->type, a->name);
+  return cli_say(e, a, ordo_record_delete(e->ctx, a->id, a->type, a->name),
+                 "deleted %s/%s\n", a->type, a->name);
+}
+
+static void print_records(json_t *r, const cli_args *a) {
+  json_t *rec, *recs = json_object_get(r, "records");
+  size_t i;
+  (void)a;
+  json_array_foreach(recs, i, rec) {
+    char *tags =
+        json_dumps(json_object_get(rec, "tags"), JSON_COMPACT | JSON_SORT_KEYS);
+    printf("%s\t%s\t%s\n", cli_str_or(rec, "name", "?"),
+           cli_str_or(rec, "value", ""), tags != NULL ? tags : "{}");
+    free(tags);
+  }
+  printf("%zu of %lld records\n", json_array_size(recs),
+         (long long)json_integer_value(json_object_get(r, "total")));
 }
 
 static int r_search(cli_env *e, const cli_args *a) {
   unsigned long long offset, limit;
-  ordo_op *op = NULL;
-  json_t *r;
-  int rc;
-
   if (parse_count(a->offset, &offset) != 0)
     return cli_usage_error(e, "bad value '%s' for --offset", a->offset);
   if (parse_count(a->limit, &limit) != 0)
     return cli_usage_error(e, "bad value '%s' for --limit", a->limit);
-  rc = cli_run_op(e, ordo_record_search(e->ctx, a->id, a->type,
-                                    a->query != NULL ? a->query : "{}",
-                                    "{\"retrieve_value\":true,"
-                                    "\"retrieve_tags\":true,"
-                                    "\"retrieve_type\":true,"
-                                    "\"retrieve_total_count\":true}",
-                                    offset, limit), &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    json_t *rec, *recs = json_object_get(r, "records");
-    size_t i;
-    json_array_foreach(recs, i, rec) {
-      char *tags = json_dumps(json_object_get(rec, "tags"),
-                              JSON_COMPACT | JSON_SORT_KEYS);
-      printf("%s\t%s\t%s\n", cli_str_or(rec, "name", "?"), cli_str_or(rec, "value", ""),
-             tags != NULL ? tags : "{}");
-      free(tags);
-    }
-    printf("%zu of %lld records\n", json_array_size(recs),
-           (long long)json_integer_value(json_object_get(r, "total")));
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return cli_show(e, a,
+                  ordo_record_search(e->ctx, a->id, a->type,
+                                     a->query != NULL ? a->query : "{}",
+                                     "{\"retrieve_value\":true,"
+                                     "\"retrieve_tags\":true,"
+                                     "\"retrieve_type\":true,"
+                                     "\"retrieve_total_count\":true}",
+                                     offset, limit),
+                  print_records);
+}
+
+static void print_count(json_t *r, const cli_args *a) {
+  (void)a;
+  printf("%lld\n", (long long)json_integer_value(json_object_get(r, "count")));
 }
 
 static int r_count(cli_env *e, const cli_args *a) {
-  ordo_op *op = NULL;
-  json_t *r;
-  int rc = cli_run_op(e, ordo_record_count(e->ctx, a->id, a->type,
-                                       a->query != NULL ? a->query : "{}"),
-                  &op);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (cli_done_result(a, op, &r)) {
-    printf("%lld\n",
-           (long long)json_integer_value(json_object_get(r, "count")));
-    json_decref(r);
-  }
-  return ORDO_CLI_OK;
+  return cli_show(e, a,
+                  ordo_record_count(e->ctx, a->id, a->type,
+                                    a->query != NULL ? a->query : "{}"),
+                  print_count);
 }
 
 static const cli_cmd wallet_cmds[] = {
@@ -293,8 +259,8 @@ static const cli_cmd wallet_cmds[] = {
      F_WALLET, F_ID, NEED_KEY | NEED_OPEN, w_open_check},
     {"delete", "delete a wallet (checks the key first)",
      "--id ID [--path DIR] [--key-file FILE] [--json]",
-     "Check the key, then remove the wallet and its files. JSON: {}.",
-     F_WALLET, F_ID, NEED_KEY, w_delete},
+     "Check the key, then remove the wallet and its files. JSON: {}.", F_WALLET,
+     F_ID, NEED_KEY, w_delete},
     {"list", "list the wallets in a directory", "[--path DIR] [--json]",
      "One wallet id a line.\n"
      "JSON: {\"wallets\":[{\"id\":ID,\"open\":false},...]}.",
@@ -336,14 +302,13 @@ static const cli_cmd wallet_cmds[] = {
      "FILE] [--json]",
      "Set the value, replace the tags, add tags, delete tags: each given\n"
      "one in that order, one op each. Then print the record as get does.",
-     F_WALLET | F_TYPE | F_NAME | F_VALUE | F_VALUE_FILE | F_TAGS |
-         F_ADD_TAGS | F_DELETE_TAGS,
+     F_WALLET | F_TYPE | F_NAME | F_VALUE | F_VALUE_FILE | F_TAGS | F_ADD_TAGS |
+         F_DELETE_TAGS,
      F_ID | F_TYPE | F_NAME, NEED_KEY | NEED_OPEN, r_update},
     {"record delete", "delete a record",
      "--id ID --type T --name N [--path DIR] [--key-file FILE] [--json]",
-     "ORDO_E_RECORD_NOT_FOUND if absent. JSON: {}.",
-     F_WALLET | F_TYPE | F_NAME, F_ID | F_TYPE | F_NAME, NEED_KEY | NEED_OPEN,
-     r_delete},
+     "ORDO_E_RECORD_NOT_FOUND if absent. JSON: {}.", F_WALLET | F_TYPE | F_NAME,
+     F_ID | F_TYPE | F_NAME, NEED_KEY | NEED_OPEN, r_delete},
     {"record search", "search records of a type with WQL",
      "--id ID --type T [--query WQL] [--offset N] [--limit N] [--path DIR] "
      "[--key-file FILE] [--json]",
@@ -364,12 +329,12 @@ int ordo__wallet_main(int argc, char **argv) {
     fputs("ordo wallet: libsodium failed to start\n", stderr);
     return ORDO_CLI_FAIL;
   }
-  return cli_group_main("ordo wallet", wallet_cmds,
-                    sizeof wallet_cmds / sizeof wallet_cmds[0],
-                    "Wallets and their records. Each command opens the\n"
-                    "wallet, does one thing and closes it. The wallet key is\n"
-                    "never taken on the command line: $ORDO_WALLET_KEY, else\n"
-                    "--key-file FILE (not world-readable), else the terminal\n"
-                    "with echo off.",
-                    argc, argv);
+  return cli_group_main(
+      "ordo wallet", wallet_cmds, sizeof wallet_cmds / sizeof wallet_cmds[0],
+      "Wallets and their records. Each command opens the\n"
+      "wallet, does one thing and closes it. The wallet key is\n"
+      "never taken on the command line: $ORDO_WALLET_KEY, else\n"
+      "--key-file FILE (not world-readable), else the terminal\n"
+      "with echo off.",
+      argc, argv);
 }

@@ -97,7 +97,8 @@ struct cli_env {
   int open;     /* the wallet is open: close it at the end */
 };
 
-/* ---- group.c -------------------------------------------------------------- */
+/* ---- group.c --------------------------------------------------------------
+ */
 
 /* Run the command of cmds (n of them) that argv names; about is the
  * group's --help paragraph. The exit code. */
@@ -122,15 +123,16 @@ json_t *cli_result_of(ordo_op *op);
 /* o's string member k, else dflt. */
 const char *cli_str_or(json_t *o, const char *k, const char *dflt);
 
-/* The end of a command whose text answer is one line: with --json, op's
- * result as it is, else the line fmt makes. Releases op; ORDO_CLI_OK. */
-int cli_done_say(const cli_args *a, ordo_op *op, const char *fmt, ...)
-    ORDO__PRINTF(3, 4);
-/* The end of a command that prints from its result: with --json, op's
- * result as it is and 0; else 1 with the result parsed in *r (never NULL
- * but for lack of memory), for the caller to print and json_decref.
- * Releases op either way. */
-int cli_done_result(const cli_args *a, ordo_op *op, json_t **r);
+/* Prints a command's result, parsed (r may be NULL when out of memory). */
+typedef void (*cli_print_fn)(json_t *r, const cli_args *a);
+
+/* Run op (reported and released on failure); then with --json print its
+ * result as it is, else the line fmt makes (cli_say) or what print makes
+ * of the result (cli_show). Releases op; the exit code. */
+int cli_say(const cli_env *e, const cli_args *a, ordo_op *op, const char *fmt,
+            ...) ORDO__PRINTF(4, 5);
+int cli_show(const cli_env *e, const cli_args *a, ordo_op *op,
+             cli_print_fn print);
 
 /* Read all of path ('-': stdin) into a malloc'd, NUL-terminated buffer. */
 int cli_read_input(const cli_env *e, const char *path, char **out, size_t *len);
@@ -138,7 +140,8 @@ int cli_read_input(const cli_env *e, const char *path, char **out, size_t *len);
 int cli_message_of(const cli_env *e, const cli_args *a, const char **msg,
                    size_t *len, char **buf);
 
-/* ---- secret.c ------------------------------------------------------------- */
+/* ---- secret.c -------------------------------------------------------------
+ */
 
 /* A JSON object of string members from (name, value) pairs ending with a
  * NULL name; a NULL value leaves its member out. *out is sodium_malloc'd
