@@ -1,65 +1,19 @@
 /*
- * keys.c — the key commands: DIDs and ed25519 keys (create, get, list,
- * metadata, rotation, sign, verify), message pack/unpack, secp256k1 keys,
- * and CL credential definitions.
+ * keys.c — the key commands' state and plumbing (keys_int.h), and the
+ * commands on DIDs and ed25519 keys: DIDs (create, get, list, metadata,
+ * rotation), sign, verify, message pack/unpack. secp256k1 keys and CL
+ * credential definitions have files of their own.
  *
- * Keys are wallet records, so their secrets are encrypted at rest like any
- * value:
- *   "ordo:key"        name verkey,   value {"sk":"<base58 64 bytes>"},
- *                     tag verkey (so unpack can find a key by WQL $in)
- *   "ordo:did"        name DID,      value {"verkey","metadata","next_verkey"}
- *   "ordo:secp256k1"  name pub hex,  value {"sk":"<hex>"}
- *   "ordo:cred_def"   name id,       value {"public","private","proof"}
- *
- * Every command is a chain on the cheap class (the CL keygen on heavy):
- * a stage fills a request with the wallet's record API (wallet.h, which
- * encrypts as ordo_record_* does), submits it and returns
- * ORDO__STAGE_ASYNC; the next stage reads the answer. Secrets are decoded
- * into stack buffers that are wiped before the stage returns.
+ * Secrets are decoded into stack buffers that are wiped before the stage
+ * returns.
  */
+#include "keys/keys_int.h"
 #include "base/base.h"
-#include "crypto/crypto.h"
-#include "runtime/runtime.h"
-#include "wallet/wallet.h"
 
 #include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define TYPE_KEY "ordo:key"
-#define TYPE_DID "ordo:did"
-#define TYPE_SECP "ordo:secp256k1"
-#define TYPE_CRED_DEF "ordo:cred_def"
-
-typedef struct key_cmd {
-  ordo_ctx *ctx;
-  char *wallet_id;
-  ordo__wallet *w;
-  ordo_storage_req req;       /* the request in flight */
-  ordo_storage_req batch[2];  /* sub-requests of a BATCH */
-  size_t nbatch;              /* how many of batch were submitted */
-  char *name;                 /* DID, verkey or public key the command is about */
-  char *seed;                 /* secret */
-  char *metadata;
-  int has_metadata;
-  json_t *args;               /* parsed options / recipients */
-  unsigned char *msg;         /* message to sign/pack, or signature to verify */
-  size_t msg_len;
-  unsigned char *sig;
-  size_t sig_len;
-  unsigned char digest[32];
-  char *envelope;
-  json_t *record;             /* decrypted value of the record read */
-  char new_verkey[ORDO__VERKEY_SIZE];
-  char did[ORDO__DID_SIZE];
-  char *public_json, *private_json, *proof_json; /* cred def */
-  int bits;
-  char *cred_def_id;
-  const char *get_type;       /* the record stage_get reads, */
-  ordo_stage_fn got;          /* and the stage that reads its answer */
-  ordo_storage_query *query;  /* what a search's request borrows */
-} key_cmd;
 
 static void key_cmd_free(void *p) {
   key_cmd *c = p;
@@ -89,7 +43,7 @@ static void key_cmd_free(void *p) {
 
 /* ---- plumbing ------------------------------------------------------------- */
 
-static int wallet_of(ordo_op *op, key_cmd *c) {
+int ordo__keys_wallet(ordo_op *op, key_cmd *c) {
   if (c->w != NULL)
     return ORDO_OK;
   int rc = ordo__wallet_get(c->ctx, c->wallet_id, &c->w);
@@ -108,9 +62,9 @@ static void wipe_member(json_t *o, const char *key) {
 /* Fill req as the ADD of (type, name) with value and tags, whose references
  * it takes; value's member secret is wiped once sealed. built: whether
  * value and the tags wanted were made (ORDO_E_NOMEM if not). */
-static int add_secret(ordo_op *op, key_cmd *c, ordo_storage_req *req, const char *type,
-                      const char *name, json_t *value, const char *secret,
-                      json_t *tags, int built) {
+int ordo__keys_add_secret(ordo_op *op, key_cmd *c, ordo_storage_req *req, const char *type,
+                          const char *name, json_t *value, const char *secret,
+                          json_t *tags, int built) {
   int rc = built ? ordo__wallet_rec_add(op, c->w, req, type, name, value, tags)
                  : ORDO_E_NOMEM;
   wipe_member(value, secret);
@@ -120,28 +74,28 @@ static int add_secret(ordo_op *op, key_cmd *c, ordo_storage_req *req, const char
 }
 
 /* Submit c->req; next runs when it completes. */
-static int submit(ordo_op *op, key_cmd *c, ordo_stage_fn next) {
+int ordo__keys_submit(ordo_op *op, key_cmd *c, ordo_stage_fn next) {
   return ordo__wallet_rec_submit(op, c->w, &c->req, next);
 }
 
 /* GET (type, name), then next. */
-static int get_record(ordo_op *op, key_cmd *c, const char *type, const char *name,
-                      ordo_stage_fn next) {
-  int rc = wallet_of(op, c);
+int ordo__keys_get(ordo_op *op, key_cmd *c, const char *type, const char *name,
+                   ordo_stage_fn next) {
+  int rc = ordo__keys_wallet(op, c);
   if (rc == ORDO_OK)
     rc = ordo__wallet_rec_get(op, c->w, &c->req, type, name);
-  return rc != ORDO_OK ? rc : submit(op, c, next);
+  return rc != ORDO_OK ? rc : ordo__keys_submit(op, c, next);
 }
 
 /* The first stage of the commands that start by reading a record. */
 static int stage_get(ordo_op *op, void *st) {
   key_cmd *c = st;
-  return get_record(op, c, c->get_type, c->name, c->got);
+  return ordo__keys_get(op, c, c->get_type, c->name, c->got);
 }
 
-/* In the stage after get_record: the record's value as JSON in c->record.
+/* In the stage after ordo__keys_get: the record's value as JSON in c->record.
  * A missing record is a missing key or DID. */
-static int read_record(ordo_op *op, key_cmd *c, const char *what) {
+int ordo__keys_read(ordo_op *op, key_cmd *c, const char *what) {
   if (c->req.status == ORDO_E_RECORD_NOT_FOUND) {
     ordo_op_set_message(op, "%s '%s' not found in wallet '%s'", what, c->name,
                         c->wallet_id);
@@ -184,8 +138,8 @@ static int add_key_record(ordo_op *op, key_cmd *c, size_t i,
   json_t *value = json_pack("{s:s}", "sk", sk58);
   json_t *tags = json_pack("{s:s}", "verkey", verkey);
   sodium_memzero(sk58, sizeof(sk58));
-  return add_secret(op, c, &c->batch[i], TYPE_KEY, verkey, value, "sk", tags,
-                    value != NULL && tags != NULL);
+  return ordo__keys_add_secret(op, c, &c->batch[i], TYPE_KEY, verkey, value, "sk", tags,
+                               value != NULL && tags != NULL);
 }
 
 /* A new ed25519 key pair from c->seed (random without one): its record as
@@ -245,7 +199,7 @@ static int stage_did_created(ordo_op *op, void *st) {
 
 static int stage_did_create(ordo_op *op, void *st) {
   key_cmd *c = st;
-  int rc = wallet_of(op, c);
+  int rc = ordo__keys_wallet(op, c);
   if (rc != ORDO_OK || (rc = new_key(op, c, c->did)) != ORDO_OK)
     return rc;
   json_t *v = did_value(c->new_verkey, c->has_metadata ? c->metadata : NULL, NULL);
@@ -257,7 +211,7 @@ static int stage_did_create(ordo_op *op, void *st) {
 
 static int stage_did_got(ordo_op *op, void *st) {
   key_cmd *c = st;
-  int rc = read_record(op, c, "DID");
+  int rc = ordo__keys_read(op, c, "DID");
   if (rc != ORDO_OK)
     return rc;
   json_t *o = json_deep_copy(c->record);
@@ -290,12 +244,12 @@ static int stage_did_listed(ordo_op *op, void *st) {
 
 static int stage_did_list(ordo_op *op, void *st) {
   key_cmd *c = st;
-  int rc = wallet_of(op, c);
+  int rc = ordo__keys_wallet(op, c);
   if (rc != ORDO_OK)
     return rc;
   if ((rc = ordo__wallet_rec_search(op, c->w, &c->req, TYPE_DID, NULL, 0, &c->query)) != ORDO_OK)
     return rc;
-  return submit(op, c, stage_did_listed);
+  return ordo__keys_submit(op, c, stage_did_listed);
 }
 
 static int stage_updated(ordo_op *op, void *st) {
@@ -310,12 +264,12 @@ static int stage_updated(ordo_op *op, void *st) {
 /* Write c->record back as the DID's value. */
 static int update_did(ordo_op *op, key_cmd *c) {
   int rc = ordo__wallet_rec_update(op, c->w, &c->req, TYPE_DID, c->name, c->record);
-  return rc != ORDO_OK ? rc : submit(op, c, stage_updated);
+  return rc != ORDO_OK ? rc : ordo__keys_submit(op, c, stage_updated);
 }
 
 static int stage_metadata_got(ordo_op *op, void *st) {
   key_cmd *c = st;
-  int rc = read_record(op, c, "DID");
+  int rc = ordo__keys_read(op, c, "DID");
   if (rc != ORDO_OK)
     return rc;
   json_object_set_new(c->record, "metadata",
@@ -333,7 +287,7 @@ static int stage_rotate_started(ordo_op *op, void *st) {
 
 static int stage_rotate_start_got(ordo_op *op, void *st) {
   key_cmd *c = st;
-  int rc = read_record(op, c, "DID");
+  int rc = ordo__keys_read(op, c, "DID");
   if (rc != ORDO_OK)
     return rc;
   char did[ORDO__DID_SIZE];
@@ -346,7 +300,7 @@ static int stage_rotate_start_got(ordo_op *op, void *st) {
 
 static int stage_rotate_apply_got(ordo_op *op, void *st) {
   key_cmd *c = st;
-  int rc = read_record(op, c, "DID");
+  int rc = ordo__keys_read(op, c, "DID");
   if (rc != ORDO_OK)
     return rc;
   json_t *next = json_object_get(c->record, "next_verkey");
@@ -364,7 +318,7 @@ static int stage_rotate_apply_got(ordo_op *op, void *st) {
 static int stage_sign_got(ordo_op *op, void *st) {
   key_cmd *c = st;
   unsigned char sk[ORDO__ED25519_SECRET_BYTES], sig[ORDO__ED25519_SIG_BYTES];
-  int rc = read_record(op, c, "key");
+  int rc = ordo__keys_read(op, c, "key");
   if (rc != ORDO_OK || (rc = record_ed25519_sk(op, c, sk)) != ORDO_OK)
     return rc;
   rc = ordo__crypto_ed25519_sign(sk, c->msg, c->msg_len, sig);
@@ -421,7 +375,7 @@ static int do_pack(ordo_op *op, key_cmd *c, const unsigned char *sender_sk) {
 static int stage_pack_got(ordo_op *op, void *st) {
   key_cmd *c = st;
   unsigned char sk[ORDO__ED25519_SECRET_BYTES];
-  int rc = read_record(op, c, "sender key");
+  int rc = ordo__keys_read(op, c, "sender key");
   if (rc != ORDO_OK || (rc = record_ed25519_sk(op, c, sk)) != ORDO_OK)
     return rc;
   rc = do_pack(op, c, sk);
@@ -433,7 +387,7 @@ static int stage_pack(ordo_op *op, void *st) {
   key_cmd *c = st;
   if (c->name == NULL)
     return do_pack(op, c, NULL); /* anoncrypt needs no key of ours */
-  return get_record(op, c, TYPE_KEY, c->name, stage_pack_got);
+  return ordo__keys_get(op, c, TYPE_KEY, c->name, stage_pack_got);
 }
 
 static int stage_unpack_got(ordo_op *op, void *st) {
@@ -498,165 +452,10 @@ static int stage_unpack(ordo_op *op, void *st) {
   json_decref(q);
   if (wql == NULL)
     return ORDO_E_NOMEM;
-  if ((rc = wallet_of(op, c)) == ORDO_OK)
+  if ((rc = ordo__keys_wallet(op, c)) == ORDO_OK)
     rc = ordo__wallet_rec_search(op, c->w, &c->req, TYPE_KEY, wql, 1, &c->query);
   free(wql);
-  return rc != ORDO_OK ? rc : submit(op, c, stage_unpack_got);
-}
-
-/* ---- secp256k1 -------------------------------------------------------------------- */
-
-static int stage_secp_created(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = ordo__wallet_req_status(op, &c->req);
-  return rc != ORDO_OK ? rc : ordo__op_set_result_json(op, json_pack("{s:s}", "public_key", c->name));
-}
-
-static int stage_secp_create(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  unsigned char sk[ORDO__SECP256K1_SECRET_BYTES], pub[ORDO__SECP256K1_PUBLIC_BYTES];
-  char pubhex[ORDO__SECP256K1_PUBLIC_HEX_SIZE];
-  char skhex[ORDO__HEX_ENCODED_SIZE(ORDO__SECP256K1_SECRET_BYTES)];
-  int rc = wallet_of(op, c);
-  if (rc != ORDO_OK)
-    return rc;
-  if ((rc = ordo__crypto_secp256k1_keypair(sk, pub)) != ORDO_OK ||
-      (rc = ordo__crypto_secp256k1_pubkey_hex(pub, pubhex)) != ORDO_OK ||
-      (rc = ordo__crypto_hex_encode(sk, sizeof(sk), skhex, sizeof(skhex))) != ORDO_OK) {
-    sodium_memzero(sk, sizeof(sk));
-    return rc;
-  }
-  sodium_memzero(sk, sizeof(sk));
-  if ((c->name = strdup(pubhex)) == NULL) {
-    sodium_memzero(skhex, sizeof(skhex));
-    return ORDO_E_NOMEM;
-  }
-  json_t *v = json_pack("{s:s}", "sk", skhex);
-  sodium_memzero(skhex, sizeof(skhex));
-  rc = add_secret(op, c, &c->req, TYPE_SECP, pubhex, v, "sk", NULL, v != NULL);
-  return rc != ORDO_OK ? rc : submit(op, c, stage_secp_created);
-}
-
-static int stage_secp_sign_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = read_record(op, c, "secp256k1 key");
-  if (rc != ORDO_OK)
-    return rc;
-  unsigned char sk[ORDO__SECP256K1_SECRET_BYTES], sig[ORDO__SECP256K1_SIG_BYTES];
-  const char *skhex = json_string_value(json_object_get(c->record, "sk"));
-  if (skhex == NULL || ordo__crypto_secp256k1_seckey_from_hex(skhex, sk) != ORDO_OK) {
-    ordo_op_set_message(op, "secp256k1 key '%s': stored secret is corrupt", c->name);
-    return ORDO_E_STORAGE;
-  }
-  rc = ordo__crypto_secp256k1_sign(sk, c->digest, sig);
-  sodium_memzero(sk, sizeof(sk));
-  if (rc != ORDO_OK)
-    return rc;
-  char hex[ORDO__HEX_ENCODED_SIZE(ORDO__SECP256K1_SIG_BYTES)];
-  if ((rc = ordo__crypto_hex_encode(sig, sizeof(sig), hex, sizeof(hex))) != ORDO_OK)
-    return rc;
-  rc = ordo_op_set_result_bytes(op, sig, sizeof(sig));
-  return rc != ORDO_OK ? rc : ordo__op_set_result_json(op, json_pack("{s:s}", "signature", hex));
-}
-
-static int stage_secp_sign(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  unsigned char pub[ORDO__SECP256K1_PUBLIC_BYTES];
-  if (ordo__crypto_secp256k1_pubkey_from_hex(c->name, pub) != ORDO_OK) {
-    ordo_op_set_message(op, "'%s' is not a compressed secp256k1 public key (66 hex)",
-                        c->name);
-    return ORDO_E_BAD_KEY;
-  }
-  return get_record(op, c, TYPE_SECP, c->name, stage_secp_sign_got);
-}
-
-static int stage_secp_verify(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  unsigned char pub[ORDO__SECP256K1_PUBLIC_BYTES];
-  int valid = 0, rc;
-  if (ordo__crypto_secp256k1_pubkey_from_hex(c->name, pub) != ORDO_OK) {
-    ordo_op_set_message(op, "'%s' is not a compressed secp256k1 public key (66 hex)",
-                        c->name);
-    return ORDO_E_BAD_KEY;
-  }
-  if (c->sig_len == ORDO__SECP256K1_SIG_BYTES &&
-      (rc = ordo__crypto_secp256k1_verify(pub, c->digest, c->sig, &valid)) != ORDO_OK)
-    return rc;
-  return ordo__op_set_result_json(op, json_pack("{s:b}", "valid", valid));
-}
-
-/* ---- credential definitions ------------------------------------------------------- */
-
-static int stage_cred_def_stored(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = ordo__wallet_req_status(op, &c->req);
-  if (rc == ORDO_E_RECORD_DUPLICATE)
-    ordo_op_set_message(op, "credential definition '%s' already exists", c->cred_def_id);
-  if (rc != ORDO_OK)
-    return rc;
-  return ordo__op_set_result_json(op, json_pack("{s:s, s:o, s:o}", "id", c->cred_def_id, "public_key",
-                                  json_loads(c->public_json, 0, NULL), "proof",
-                                  json_loads(c->proof_json, 0, NULL)));
-}
-
-static int stage_cred_def_store(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  json_t *pub = json_loads(c->public_json, 0, NULL);
-  const char *n = json_string_value(json_object_get(pub, "n"));
-  const char *issuer = json_string_value(json_object_get(c->args, "issuer_did"));
-  const char *tag = json_string_value(json_object_get(c->args, "tag"));
-  json_int_t seq = json_integer_value(json_object_get(c->args, "schema_seq_no"));
-  unsigned char h[ORDO__SHA256_BYTES];
-  char hex[ORDO__HEX_ENCODED_SIZE(8)];
-  int rc = ORDO_E_CRYPTO;
-  if (n != NULL && ordo__crypto_sha256(n, strlen(n), h) == ORDO_OK &&
-      ordo__crypto_hex_encode(h, 8, hex, sizeof(hex)) == ORDO_OK) {
-    /* Indy's shape, {issuer}:3:CL:{schema}:{tag}; without an issuer or
-     * schema, a hash of the modulus keeps ids unique. */
-    if (asprintf(&c->cred_def_id, "%s:3:CL:%s%lld:%s", issuer ? issuer : hex,
-                 seq > 0 ? "" : "x", seq > 0 ? (long long)seq : 0LL,
-                 tag ? tag : "default") < 0)
-      c->cred_def_id = NULL;
-    rc = c->cred_def_id != NULL ? ORDO_OK : ORDO_E_NOMEM;
-  }
-  json_decref(pub);
-  if (rc != ORDO_OK)
-    return rc;
-  json_t *v = json_pack("{s:s, s:s, s:s}", "public", c->public_json, "private",
-                        c->private_json, "proof", c->proof_json);
-  json_t *tags = json_pack("{s:s}", "~tag", tag ? tag : "default");
-  rc = add_secret(op, c, &c->req, TYPE_CRED_DEF, c->cred_def_id, v, "private", tags,
-                  v != NULL && tags != NULL);
-  return rc != ORDO_OK ? rc : submit(op, c, stage_cred_def_stored);
-}
-
-/* Heavy: the seconds-long part. Cancellation stops the prime search inside. */
-static int stage_cred_def_keygen(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  json_t *attrs = json_object_get(c->args, "attributes");
-  size_t n = json_array_size(attrs);
-  const char **names = calloc(n ? n : 1, sizeof(*names));
-  if (names == NULL)
-    return ORDO_E_NOMEM;
-  for (size_t i = 0; i < n; i++)
-    names[i] = json_string_value(json_array_get(attrs, i));
-  int rc = ordo__crypto_cl_keygen(c->bits, names, n, &c->public_json, &c->private_json,
-                                  &c->proof_json);
-  free(names);
-  if (rc == ORDO_E_INVAL)
-    ordo_op_set_message(op, "attributes must be distinct non-empty names "
-                            "(compared lower-case, without spaces)");
-  if (rc != ORDO_OK)
-    return rc;
-  return ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_cred_def_store);
-}
-
-static int stage_cred_def(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = wallet_of(op, c);
-  if (rc != ORDO_OK)
-    return rc;
-  return ordo__op_add_stage(op, ORDO_CLASS_HEAVY, stage_cred_def_keygen);
+  return rc != ORDO_OK ? rc : ordo__keys_submit(op, c, stage_unpack_got);
 }
 
 /* ---- building commands ------------------------------------------------------------ */
@@ -682,7 +481,7 @@ static int copy_bytes(const void *p, size_t len, unsigned char **out) {
  * which must be given then (what names it in the message); its op in *op.
  * *rc is ORDO_OK, or an error for key_cmd_start to reject the op with (the
  * state is then not to be used). */
-static key_cmd *key_cmd_new(ordo_ctx *ctx, const char *wallet_id, const char *what,
+key_cmd *ordo__keys_cmd_new(ordo_ctx *ctx, const char *wallet_id, const char *what,
                             const char *name, ordo_op **op, int *rc) {
   key_cmd *c = ordo__wallet_cmd_new(ctx, sizeof(*c), key_cmd_free, op);
   *rc = c != NULL ? ORDO_OK : ORDO_E_NOMEM;
@@ -696,7 +495,7 @@ static key_cmd *key_cmd_new(ordo_ctx *ctx, const char *wallet_id, const char *wh
   return c;
 }
 
-static ordo_op *key_cmd_start(ordo_op *op, int rc, ordo_stage_fn first) {
+ordo_op *ordo__keys_cmd_start(ordo_op *op, int rc, ordo_stage_fn first) {
   if (op == NULL)
     return NULL;
   if (rc == ORDO_OK)
@@ -712,19 +511,19 @@ static ordo_op *key_cmd_start_get(ordo_op *op, key_cmd *c, int rc, const char *t
     c->get_type = type;
     c->got = got;
   }
-  return key_cmd_start(op, rc, stage_get);
+  return ordo__keys_cmd_start(op, rc, stage_get);
 }
 
 /* A command that needs nothing but the wallet and the name: it starts with
  * first, or with get_type given, by reading that record and then first. */
-static ordo_op *key_cmd_simple(ordo_ctx *ctx, const char *wallet_id, const char *what,
+ordo_op *ordo__keys_cmd_simple(ordo_ctx *ctx, const char *wallet_id, const char *what,
                                const char *name, const char *get_type,
                                ordo_stage_fn first) {
   ordo_op *op;
   int rc;
-  key_cmd *c = key_cmd_new(ctx, wallet_id, what, name, &op, &rc);
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, what, name, &op, &rc);
   return get_type != NULL ? key_cmd_start_get(op, c, rc, get_type, first)
-                          : key_cmd_start(op, rc, first);
+                          : ordo__keys_cmd_start(op, rc, first);
 }
 
 /* options_json of create/rotate: {"seed":…, "metadata":…}. */
@@ -757,25 +556,25 @@ static int parse_did_options(ordo_op *op, key_cmd *c, const char *options) {
 ordo_op *ordo_did_create(ordo_ctx *ctx, const char *wallet_id, const char *options_json) {
   ordo_op *op;
   int rc;
-  key_cmd *c = key_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
   if (rc == ORDO_OK)
     rc = parse_did_options(op, c, options_json);
-  return key_cmd_start(op, rc, stage_did_create);
+  return ordo__keys_cmd_start(op, rc, stage_did_create);
 }
 
 ordo_op *ordo_did_get(ordo_ctx *ctx, const char *wallet_id, const char *did) {
-  return key_cmd_simple(ctx, wallet_id, "did", did, TYPE_DID, stage_did_got);
+  return ordo__keys_cmd_simple(ctx, wallet_id, "did", did, TYPE_DID, stage_did_got);
 }
 
 ordo_op *ordo_did_list(ordo_ctx *ctx, const char *wallet_id) {
-  return key_cmd_simple(ctx, wallet_id, NULL, NULL, NULL, stage_did_list);
+  return ordo__keys_cmd_simple(ctx, wallet_id, NULL, NULL, NULL, stage_did_list);
 }
 
 ordo_op *ordo_did_set_metadata(ordo_ctx *ctx, const char *wallet_id, const char *did,
                                const char *metadata) {
   ordo_op *op;
   int rc;
-  key_cmd *c = key_cmd_new(ctx, wallet_id, "did", did, &op, &rc);
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, "did", did, &op, &rc);
   if (rc == ORDO_OK && metadata != NULL && (c->metadata = strdup(metadata)) == NULL)
     rc = ORDO_E_NOMEM;
   return key_cmd_start_get(op, c, rc, TYPE_DID, stage_metadata_got);
@@ -785,21 +584,21 @@ ordo_op *ordo_did_rotate_start(ordo_ctx *ctx, const char *wallet_id, const char 
                                const char *options_json) {
   ordo_op *op;
   int rc;
-  key_cmd *c = key_cmd_new(ctx, wallet_id, "did", did, &op, &rc);
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, "did", did, &op, &rc);
   if (rc == ORDO_OK)
     rc = parse_did_options(op, c, options_json);
   return key_cmd_start_get(op, c, rc, TYPE_DID, stage_rotate_start_got);
 }
 
 ordo_op *ordo_did_rotate_apply(ordo_ctx *ctx, const char *wallet_id, const char *did) {
-  return key_cmd_simple(ctx, wallet_id, "did", did, TYPE_DID, stage_rotate_apply_got);
+  return ordo__keys_cmd_simple(ctx, wallet_id, "did", did, TYPE_DID, stage_rotate_apply_got);
 }
 
 ordo_op *ordo_sign(ordo_ctx *ctx, const char *wallet_id, const char *verkey,
                    const void *msg, size_t len) {
   ordo_op *op;
   int rc;
-  key_cmd *c = key_cmd_new(ctx, wallet_id, "verkey", verkey, &op, &rc);
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, "verkey", verkey, &op, &rc);
   if (rc == ORDO_OK && msg == NULL && len > 0)
     rc = ORDO_E_INVAL;
   if (rc == ORDO_OK && (rc = copy_bytes(msg, len, &c->msg)) == ORDO_OK)
@@ -811,21 +610,21 @@ ordo_op *ordo_verify(ordo_ctx *ctx, const char *verkey, const void *msg, size_t 
                      const void *sig, size_t sig_len) {
   ordo_op *op;
   int rc;
-  key_cmd *c = key_cmd_new(ctx, NULL, "verkey", verkey, &op, &rc);
+  key_cmd *c = ordo__keys_cmd_new(ctx, NULL, "verkey", verkey, &op, &rc);
   if (rc == ORDO_OK && ((msg == NULL && len > 0) || sig == NULL))
     rc = ORDO_E_INVAL;
   if (rc == ORDO_OK && (rc = copy_bytes(msg, len, &c->msg)) == ORDO_OK)
     c->msg_len = len;
   if (rc == ORDO_OK && (rc = copy_bytes(sig, sig_len, &c->sig)) == ORDO_OK)
     c->sig_len = sig_len;
-  return key_cmd_start(op, rc, stage_verify);
+  return ordo__keys_cmd_start(op, rc, stage_verify);
 }
 
 ordo_op *ordo_pack(ordo_ctx *ctx, const char *wallet_id, const void *msg, size_t len,
                    const char *recipients_json, const char *sender_verkey) {
   ordo_op *op;
   int rc;
-  key_cmd *c = key_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
   json_error_t jerr;
   if (rc == ORDO_OK && (msg == NULL && len > 0))
     rc = ORDO_E_INVAL;
@@ -845,83 +644,14 @@ ordo_op *ordo_pack(ordo_ctx *ctx, const char *wallet_id, const void *msg, size_t
   }
   if (rc == ORDO_OK && sender_verkey != NULL && (c->name = strdup(sender_verkey)) == NULL)
     rc = ORDO_E_NOMEM;
-  return key_cmd_start(op, rc, stage_pack);
+  return ordo__keys_cmd_start(op, rc, stage_pack);
 }
 
 ordo_op *ordo_unpack(ordo_ctx *ctx, const char *wallet_id, const char *envelope_json) {
   ordo_op *op;
   int rc;
-  key_cmd *c = key_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
   if (rc == ORDO_OK)
     rc = need(op, "envelope", envelope_json, &c->envelope);
-  return key_cmd_start(op, rc, stage_unpack);
-}
-
-ordo_op *ordo_secp256k1_create(ordo_ctx *ctx, const char *wallet_id) {
-  return key_cmd_simple(ctx, wallet_id, NULL, NULL, NULL, stage_secp_create);
-}
-
-ordo_op *ordo_secp256k1_sign(ordo_ctx *ctx, const char *wallet_id,
-                             const char *public_key_hex, const unsigned char digest[32]) {
-  ordo_op *op;
-  int rc;
-  key_cmd *c = key_cmd_new(ctx, wallet_id, "public key", public_key_hex, &op, &rc);
-  if (rc == ORDO_OK && digest == NULL)
-    rc = ORDO_E_INVAL;
-  if (rc == ORDO_OK)
-    memcpy(c->digest, digest, sizeof(c->digest));
-  return key_cmd_start(op, rc, stage_secp_sign);
-}
-
-ordo_op *ordo_secp256k1_verify(ordo_ctx *ctx, const char *public_key_hex,
-                               const unsigned char digest[32], const char *signature_hex) {
-  ordo_op *op;
-  int rc;
-  key_cmd *c = key_cmd_new(ctx, NULL, "public key", public_key_hex, &op, &rc);
-  if (rc == ORDO_OK && (digest == NULL || signature_hex == NULL))
-    rc = ORDO_E_INVAL;
-  if (rc == ORDO_OK) {
-    memcpy(c->digest, digest, sizeof(c->digest));
-    c->sig = malloc(ORDO__SECP256K1_SIG_BYTES);
-    size_t n = ORDO__SECP256K1_SIG_BYTES;
-    if (c->sig == NULL)
-      rc = ORDO_E_NOMEM;
-    else if (ordo__crypto_hex_decode(signature_hex, c->sig, &n) != ORDO_OK)
-      n = 0; /* malformed: verifies as false */
-    c->sig_len = n;
-  }
-  return key_cmd_start(op, rc, stage_secp_verify);
-}
-
-ordo_op *ordo_cred_def_create(ordo_ctx *ctx, const char *wallet_id,
-                              const char *options_json) {
-  ordo_op *op;
-  int rc;
-  key_cmd *c = key_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
-  json_error_t jerr;
-  if (rc == ORDO_OK) {
-    c->args = options_json ? json_loads(options_json, 0, &jerr) : NULL;
-    json_t *attrs = json_object_get(c->args, "attributes");
-    json_t *bits = json_object_get(c->args, "bits");
-    c->bits = bits != NULL ? (int)json_integer_value(bits) : 1025;
-    if (c->args == NULL && options_json != NULL) {
-      ordo_op_set_message(op, "options: not JSON (line %d, column %d)",
-                          jerr.line, jerr.column);
-      rc = ORDO_E_JSON;
-    } else if (!json_is_array(attrs) || json_array_size(attrs) == 0) {
-      ordo_op_set_message(op, "options: \"attributes\" must be a non-empty array");
-      rc = ORDO_E_INVAL;
-    } else if ((bits != NULL && !json_is_integer(bits)) || c->bits < ORDO__CL_MIN_BITS ||
-               c->bits > ORDO__CL_MAX_BITS) {
-      ordo_op_set_message(op, "options: \"bits\" must be %d..%d", ORDO__CL_MIN_BITS,
-                          ORDO__CL_MAX_BITS);
-      rc = ORDO_E_INVAL;
-    }
-    for (size_t i = 0; rc == ORDO_OK && i < json_array_size(attrs); i++)
-      if (!json_is_string(json_array_get(attrs, i))) {
-        ordo_op_set_message(op, "options: attributes must be strings");
-        rc = ORDO_E_INVAL;
-      }
-  }
-  return key_cmd_start(op, rc, stage_cred_def);
+  return ordo__keys_cmd_start(op, rc, stage_unpack);
 }
