@@ -79,30 +79,32 @@ static void print_exported(json_t *r, const cli_args *a) {
          (long long)json_integer_value(json_object_get(r, "records")), a->to);
 }
 
-static int w_export(cli_env *e, const cli_args *a) {
-  char *xcfg;
-  int rc = export_file_json(e, a, a->to, &xcfg);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  rc = cli_show(e, a, ordo_wallet_export(e->ctx, a->id, xcfg), print_exported);
-  sodium_free(xcfg);
-  return rc;
-}
-
 static void print_imported(json_t *r, const cli_args *a) {
   printf("imported %lld records into wallet '%s'\n",
          (long long)json_integer_value(json_object_get(r, "records")), a->id);
 }
 
-static int w_import(cli_env *e, const cli_args *a) {
-  char *icfg;
-  int rc = export_file_json(e, a, a->from, &icfg);
+/* export --to FILE, or import --from FILE: the same but for the op. */
+static int w_transfer(cli_env *e, const cli_args *a, int import) {
+  char *cfg;
+  int rc = export_file_json(e, a, import ? a->from : a->to, &cfg);
   if (rc != ORDO_CLI_OK)
     return rc;
-  rc = cli_show(e, a, ordo_wallet_import(e->ctx, e->config, e->creds, icfg),
-                print_imported);
-  sodium_free(icfg);
+  rc = import ? cli_show(e, a,
+                         ordo_wallet_import(e->ctx, e->config, e->creds, cfg),
+                         print_imported)
+              : cli_show(e, a, ordo_wallet_export(e->ctx, a->id, cfg),
+                         print_exported);
+  sodium_free(cfg);
   return rc;
+}
+
+static int w_export(cli_env *e, const cli_args *a) {
+  return w_transfer(e, a, 0);
+}
+
+static int w_import(cli_env *e, const cli_args *a) {
+  return w_transfer(e, a, 1);
 }
 
 /* --value V or --value-file FILE, at most one; *buf malloc'd or NULL. */

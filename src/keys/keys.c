@@ -78,26 +78,12 @@ int ordo__keys_submit(ordo_op *op, key_cmd *c, ordo_stage_fn next) {
   return ordo__wallet_rec_submit(op, c->w, &c->req, next);
 }
 
-/* GET (type, name), then next. */
-int ordo__keys_get(ordo_op *op, key_cmd *c, const char *type, const char *name,
-                   ordo_stage_fn next) {
-  int rc = ordo__keys_wallet(op, c);
-  if (rc == ORDO_OK)
-    rc = ordo__wallet_rec_get(op, c->w, &c->req, type, name);
-  return rc != ORDO_OK ? rc : ordo__keys_submit(op, c, next);
-}
-
-/* The first stage of the commands that start by reading a record. */
-static int stage_get(ordo_op *op, void *st) {
+/* In the stage after ordo__keys_get: the record's value as JSON in
+ * c->record, then what the command does with it. */
+static int stage_got(ordo_op *op, void *st) {
   key_cmd *c = st;
-  return ordo__keys_get(op, c, c->get_type, c->name, c->got);
-}
-
-/* In the stage after ordo__keys_get: the record's value as JSON in c->record.
- * A missing record is a missing key or DID. */
-int ordo__keys_read(ordo_op *op, key_cmd *c, const char *what) {
   if (c->req.status == ORDO_E_RECORD_NOT_FOUND) {
-    ordo_op_set_message(op, "%s '%s' not found in wallet '%s'", what, c->name,
+    ordo_op_set_message(op, "%s '%s' not found in wallet '%s'", c->get_what, c->name,
                         c->wallet_id);
     return ORDO_E_KEY_NOT_FOUND;
   }
@@ -107,10 +93,26 @@ int ordo__keys_read(ordo_op *op, key_cmd *c, const char *what) {
   json_decref(c->record);
   c->record = ordo__wallet_rec_value(c->w, &c->req.result, NULL);
   if (!json_is_object(c->record)) {
-    ordo_op_set_message(op, "%s '%s': stored record is corrupt", what, c->name);
+    ordo_op_set_message(op, "%s '%s': stored record is corrupt", c->get_what, c->name);
     return ORDO_E_STORAGE;
   }
-  return ORDO_OK;
+  return c->got(op, c);
+}
+
+int ordo__keys_get(ordo_op *op, key_cmd *c, const char *type, const char *what,
+                   ordo__keys_got_fn got) {
+  c->get_what = what;
+  c->got = got;
+  int rc = ordo__keys_wallet(op, c);
+  if (rc == ORDO_OK)
+    rc = ordo__wallet_rec_get(op, c->w, &c->req, type, c->name);
+  return rc != ORDO_OK ? rc : ordo__keys_submit(op, c, stage_got);
+}
+
+/* The first stage of the commands that start by reading a record. */
+static int stage_get(ordo_op *op, void *st) {
+  key_cmd *c = st;
+  return ordo__keys_get(op, c, c->get_type, c->get_what, c->got);
 }
 
 /* The ed25519 secret of the "ordo:key" record in c->record. */
@@ -209,11 +211,7 @@ static int stage_did_create(ordo_op *op, void *st) {
   return submit_pair(op, c, rc, stage_did_created);
 }
 
-static int stage_did_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = ordo__keys_read(op, c, "DID");
-  if (rc != ORDO_OK)
-    return rc;
+static int did_got(ordo_op *op, key_cmd *c) {
   json_t *o = json_deep_copy(c->record);
   if (o == NULL)
     return ORDO_E_NOMEM;
@@ -267,11 +265,7 @@ static int update_did(ordo_op *op, key_cmd *c) {
   return rc != ORDO_OK ? rc : ordo__keys_submit(op, c, stage_updated);
 }
 
-static int stage_metadata_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = ordo__keys_read(op, c, "DID");
-  if (rc != ORDO_OK)
-    return rc;
+static int metadata_got(ordo_op *op, key_cmd *c) {
   json_object_set_new(c->record, "metadata",
                       c->metadata != NULL ? json_string(c->metadata) : json_null());
   return update_did(op, c);
@@ -285,24 +279,17 @@ static int stage_rotate_started(ordo_op *op, void *st) {
   return ordo__op_set_result_json(op, json_pack("{s:s}", "verkey", c->new_verkey));
 }
 
-static int stage_rotate_start_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = ordo__keys_read(op, c, "DID");
-  if (rc != ORDO_OK)
-    return rc;
+static int rotate_start_got(ordo_op *op, key_cmd *c) {
   char did[ORDO__DID_SIZE];
-  if ((rc = new_key(op, c, did)) != ORDO_OK)
+  int rc = new_key(op, c, did);
+  if (rc != ORDO_OK)
     return rc;
   json_object_set_new(c->record, "next_verkey", json_string(c->new_verkey));
   rc = ordo__wallet_rec_update(op, c->w, &c->batch[1], TYPE_DID, c->name, c->record);
   return submit_pair(op, c, rc, stage_rotate_started);
 }
 
-static int stage_rotate_apply_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = ordo__keys_read(op, c, "DID");
-  if (rc != ORDO_OK)
-    return rc;
+static int rotate_apply_got(ordo_op *op, key_cmd *c) {
   json_t *next = json_object_get(c->record, "next_verkey");
   if (!json_is_string(next)) {
     ordo_op_set_message(op, "DID '%s' has no key rotation started", c->name);
@@ -315,11 +302,10 @@ static int stage_rotate_apply_got(ordo_op *op, void *st) {
 
 /* ---- sign / verify ------------------------------------------------------------- */
 
-static int stage_sign_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
+static int sign_got(ordo_op *op, key_cmd *c) {
   unsigned char sk[ORDO__ED25519_SECRET_BYTES], sig[ORDO__ED25519_SIG_BYTES];
-  int rc = ordo__keys_read(op, c, "key");
-  if (rc != ORDO_OK || (rc = record_ed25519_sk(op, c, sk)) != ORDO_OK)
+  int rc = record_ed25519_sk(op, c, sk);
+  if (rc != ORDO_OK)
     return rc;
   rc = ordo__crypto_ed25519_sign(sk, c->msg, c->msg_len, sig);
   sodium_memzero(sk, sizeof(sk));
@@ -372,11 +358,10 @@ static int do_pack(ordo_op *op, key_cmd *c, const unsigned char *sender_sk) {
   return rc;
 }
 
-static int stage_pack_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
+static int pack_got(ordo_op *op, key_cmd *c) {
   unsigned char sk[ORDO__ED25519_SECRET_BYTES];
-  int rc = ordo__keys_read(op, c, "sender key");
-  if (rc != ORDO_OK || (rc = record_ed25519_sk(op, c, sk)) != ORDO_OK)
+  int rc = record_ed25519_sk(op, c, sk);
+  if (rc != ORDO_OK)
     return rc;
   rc = do_pack(op, c, sk);
   sodium_memzero(sk, sizeof(sk));
@@ -387,7 +372,7 @@ static int stage_pack(ordo_op *op, void *st) {
   key_cmd *c = st;
   if (c->name == NULL)
     return do_pack(op, c, NULL); /* anoncrypt needs no key of ours */
-  return ordo__keys_get(op, c, TYPE_KEY, c->name, stage_pack_got);
+  return ordo__keys_get(op, c, TYPE_KEY, "sender key", pack_got);
 }
 
 static int stage_unpack_got(ordo_op *op, void *st) {
@@ -487,7 +472,6 @@ key_cmd *ordo__keys_cmd_new(ordo_ctx *ctx, const char *wallet_id, const char *wh
   *rc = c != NULL ? ORDO_OK : ORDO_E_NOMEM;
   if (c == NULL)
     return NULL;
-  c->ctx = ctx;
   if (wallet_id != NULL && (c->wallet_id = strdup(wallet_id)) == NULL)
     *rc = ORDO_E_NOMEM;
   if (*rc == ORDO_OK && what != NULL)
@@ -503,27 +487,31 @@ ordo_op *ordo__keys_cmd_start(ordo_op *op, int rc, ordo_stage_fn first) {
   return rc != ORDO_OK ? ordo__op_reject(op, rc) : ordo__op_start(op);
 }
 
-/* key_cmd_start of a command that starts by reading the record (type,
- * c->name), then goes on with got. */
-static ordo_op *key_cmd_start_get(ordo_op *op, key_cmd *c, int rc, const char *type,
-                                  ordo_stage_fn got) {
+ordo_op *ordo__keys_cmd_start_get(ordo_op *op, key_cmd *c, int rc, const char *type,
+                                  const char *what, ordo__keys_got_fn got) {
   if (rc == ORDO_OK) {
     c->get_type = type;
+    c->get_what = what;
     c->got = got;
   }
   return ordo__keys_cmd_start(op, rc, stage_get);
 }
 
-/* A command that needs nothing but the wallet and the name: it starts with
- * first, or with get_type given, by reading that record and then first. */
-ordo_op *ordo__keys_cmd_simple(ordo_ctx *ctx, const char *wallet_id, const char *what,
-                               const char *name, const char *get_type,
+ordo_op *ordo__keys_cmd_simple(ordo_ctx *ctx, const char *wallet_id,
                                ordo_stage_fn first) {
   ordo_op *op;
   int rc;
-  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, what, name, &op, &rc);
-  return get_type != NULL ? key_cmd_start_get(op, c, rc, get_type, first)
-                          : ordo__keys_cmd_start(op, rc, first);
+  ordo__keys_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
+  return ordo__keys_cmd_start(op, rc, first);
+}
+
+/* A command on a DID of the wallet that starts by reading it. */
+static ordo_op *did_cmd(ordo_ctx *ctx, const char *wallet_id, const char *did,
+                        ordo__keys_got_fn got) {
+  ordo_op *op;
+  int rc;
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, "did", did, &op, &rc);
+  return ordo__keys_cmd_start_get(op, c, rc, TYPE_DID, "DID", got);
 }
 
 /* options_json of create/rotate: {"seed":…, "metadata":…}. */
@@ -563,11 +551,11 @@ ordo_op *ordo_did_create(ordo_ctx *ctx, const char *wallet_id, const char *optio
 }
 
 ordo_op *ordo_did_get(ordo_ctx *ctx, const char *wallet_id, const char *did) {
-  return ordo__keys_cmd_simple(ctx, wallet_id, "did", did, TYPE_DID, stage_did_got);
+  return did_cmd(ctx, wallet_id, did, did_got);
 }
 
 ordo_op *ordo_did_list(ordo_ctx *ctx, const char *wallet_id) {
-  return ordo__keys_cmd_simple(ctx, wallet_id, NULL, NULL, NULL, stage_did_list);
+  return ordo__keys_cmd_simple(ctx, wallet_id, stage_did_list);
 }
 
 ordo_op *ordo_did_set_metadata(ordo_ctx *ctx, const char *wallet_id, const char *did,
@@ -577,7 +565,7 @@ ordo_op *ordo_did_set_metadata(ordo_ctx *ctx, const char *wallet_id, const char 
   key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, "did", did, &op, &rc);
   if (rc == ORDO_OK && metadata != NULL && (c->metadata = strdup(metadata)) == NULL)
     rc = ORDO_E_NOMEM;
-  return key_cmd_start_get(op, c, rc, TYPE_DID, stage_metadata_got);
+  return ordo__keys_cmd_start_get(op, c, rc, TYPE_DID, "DID", metadata_got);
 }
 
 ordo_op *ordo_did_rotate_start(ordo_ctx *ctx, const char *wallet_id, const char *did,
@@ -587,11 +575,11 @@ ordo_op *ordo_did_rotate_start(ordo_ctx *ctx, const char *wallet_id, const char 
   key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, "did", did, &op, &rc);
   if (rc == ORDO_OK)
     rc = parse_did_options(op, c, options_json);
-  return key_cmd_start_get(op, c, rc, TYPE_DID, stage_rotate_start_got);
+  return ordo__keys_cmd_start_get(op, c, rc, TYPE_DID, "DID", rotate_start_got);
 }
 
 ordo_op *ordo_did_rotate_apply(ordo_ctx *ctx, const char *wallet_id, const char *did) {
-  return ordo__keys_cmd_simple(ctx, wallet_id, "did", did, TYPE_DID, stage_rotate_apply_got);
+  return did_cmd(ctx, wallet_id, did, rotate_apply_got);
 }
 
 ordo_op *ordo_sign(ordo_ctx *ctx, const char *wallet_id, const char *verkey,
@@ -603,7 +591,7 @@ ordo_op *ordo_sign(ordo_ctx *ctx, const char *wallet_id, const char *verkey,
     rc = ORDO_E_INVAL;
   if (rc == ORDO_OK && (rc = copy_bytes(msg, len, &c->msg)) == ORDO_OK)
     c->msg_len = len;
-  return key_cmd_start_get(op, c, rc, TYPE_KEY, stage_sign_got);
+  return ordo__keys_cmd_start_get(op, c, rc, TYPE_KEY, "key", sign_got);
 }
 
 ordo_op *ordo_verify(ordo_ctx *ctx, const char *verkey, const void *msg, size_t len,

@@ -34,7 +34,13 @@
 #define TYPE_CRED_DEF "ordo:cred_def"
 
 /* One key command's state, freed when its op ends. */
-typedef struct key_cmd {
+typedef struct key_cmd key_cmd;
+
+/* What a command does with the record it read (ordo__keys_get): its value
+ * is in c->record. Returns what a stage returns. */
+typedef int (*ordo__keys_got_fn)(ordo_op *op, key_cmd *c);
+
+struct key_cmd {
   ordo_ctx *ctx;
   char *wallet_id;
   ordo__wallet *w;
@@ -58,10 +64,11 @@ typedef struct key_cmd {
   char *public_json, *private_json, *proof_json; /* cred def */
   int bits;
   char *cred_def_id;
-  const char *get_type;       /* the record stage_get reads, */
-  ordo_stage_fn got;          /* and the stage that reads its answer */
+  const char *get_type;       /* the record a command starts by reading, */
+  const char *get_what;       /* what it is called in messages ("DID"), */
+  ordo__keys_got_fn got;      /* and what the command does with it */
   ordo_storage_query *query;  /* what a search's request borrows */
-} key_cmd;
+};
 
 
 /* ---- building commands ------------------------------------------------------ */
@@ -74,11 +81,13 @@ key_cmd *ordo__keys_cmd_new(ordo_ctx *ctx, const char *wallet_id, const char *wh
                             const char *name, ordo_op **op, int *rc);
 /* Start op at the cheap stage first, or reject it with rc; op NULL: NULL. */
 ordo_op *ordo__keys_cmd_start(ordo_op *op, int rc, ordo_stage_fn first);
-/* A command that needs nothing but the wallet and the name: it starts with
- * first, or with get_type given, by reading that record and then first. */
-ordo_op *ordo__keys_cmd_simple(ordo_ctx *ctx, const char *wallet_id, const char *what,
-                               const char *name, const char *get_type,
+/* A command that needs nothing but the wallet: it starts with first. */
+ordo_op *ordo__keys_cmd_simple(ordo_ctx *ctx, const char *wallet_id,
                                ordo_stage_fn first);
+/* ordo__keys_cmd_start of a command that starts by reading the record
+ * (type, c->name), called what in messages, and then goes on with got. */
+ordo_op *ordo__keys_cmd_start_get(ordo_op *op, key_cmd *c, int rc, const char *type,
+                                  const char *what, ordo__keys_got_fn got);
 
 /* ---- in a stage ---------------------------------------------------------------- */
 
@@ -86,12 +95,11 @@ ordo_op *ordo__keys_cmd_simple(ordo_ctx *ctx, const char *wallet_id, const char 
 int ordo__keys_wallet(ordo_op *op, key_cmd *c);
 /* Submit c->req; next runs when it completes. What the stage returns. */
 int ordo__keys_submit(ordo_op *op, key_cmd *c, ordo_stage_fn next);
-/* GET (type, name) into c->req, then next. */
-int ordo__keys_get(ordo_op *op, key_cmd *c, const char *type, const char *name,
-                   ordo_stage_fn next);
-/* In the stage after ordo__keys_get: the record's value as JSON in
- * c->record. A missing record is a missing key or DID (what: "DID", "key"). */
-int ordo__keys_read(ordo_op *op, key_cmd *c, const char *what);
+/* Read the record (type, c->name) of the wallet, called what in messages
+ * ("DID", "key"): the next stage puts its value in c->record and calls got,
+ * or fails the op (a missing record is ORDO_E_KEY_NOT_FOUND). */
+int ordo__keys_get(ordo_op *op, key_cmd *c, const char *type, const char *what,
+                   ordo__keys_got_fn got);
 /* Fill req as the ADD of (type, name) with value and tags, whose references
  * it takes; value's member secret is wiped once sealed. built: whether
  * value and the tags wanted were made (ORDO_E_NOMEM if not). */

@@ -45,18 +45,14 @@ static int stage_secp_create(ordo_op *op, void *st) {
   return rc != ORDO_OK ? rc : ordo__keys_submit(op, c, stage_secp_created);
 }
 
-static int stage_secp_sign_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = ordo__keys_read(op, c, "secp256k1 key");
-  if (rc != ORDO_OK)
-    return rc;
+static int secp_sign_got(ordo_op *op, key_cmd *c) {
   unsigned char sk[ORDO__SECP256K1_SECRET_BYTES], sig[ORDO__SECP256K1_SIG_BYTES];
   const char *skhex = json_string_value(json_object_get(c->record, "sk"));
   if (skhex == NULL || ordo__crypto_secp256k1_seckey_from_hex(skhex, sk) != ORDO_OK) {
     ordo_op_set_message(op, "secp256k1 key '%s': stored secret is corrupt", c->name);
     return ORDO_E_STORAGE;
   }
-  rc = ordo__crypto_secp256k1_sign(sk, c->digest, sig);
+  int rc = ordo__crypto_secp256k1_sign(sk, c->digest, sig);
   sodium_memzero(sk, sizeof(sk));
   if (rc != ORDO_OK)
     return rc;
@@ -75,7 +71,7 @@ static int stage_secp_sign(ordo_op *op, void *st) {
                         c->name);
     return ORDO_E_BAD_KEY;
   }
-  return ordo__keys_get(op, c, TYPE_SECP, c->name, stage_secp_sign_got);
+  return ordo__keys_get(op, c, TYPE_SECP, "secp256k1 key", secp_sign_got);
 }
 
 static int stage_secp_verify(ordo_op *op, void *st) {
@@ -94,7 +90,7 @@ static int stage_secp_verify(ordo_op *op, void *st) {
 }
 
 ordo_op *ordo_secp256k1_create(ordo_ctx *ctx, const char *wallet_id) {
-  return ordo__keys_cmd_simple(ctx, wallet_id, NULL, NULL, NULL, stage_secp_create);
+  return ordo__keys_cmd_simple(ctx, wallet_id, stage_secp_create);
 }
 
 ordo_op *ordo_secp256k1_sign(ordo_ctx *ctx, const char *wallet_id,

@@ -216,15 +216,22 @@ static int stage_export_begin(ordo_op *op, void *st) {
   return export_fetch(op, c);
 }
 
+/* ordo__wallet_cmd_new for the commands that keep keys in sodium_malloc'd
+ * memory, which needs libsodium started. */
+static void *secret_cmd_new(ordo_ctx *ctx, size_t size, void (*state_free)(void *),
+                            ordo_op **op) {
+  *op = NULL;
+  if (ctx == NULL || ordo__crypto_init() != ORDO_OK)
+    return NULL;
+  return ordo__wallet_cmd_new(ctx, size, state_free, op);
+}
+
 ordo_op *ordo_wallet_export(ordo_ctx *ctx, const char *wallet_id,
                             const char *export_config_json) {
-  if (ctx == NULL || ordo__crypto_init() != ORDO_OK)
-    return NULL; /* sodium_malloc below needs libsodium started */
   ordo_op *op;
-  export_cmd *c = ordo__wallet_cmd_new(ctx, sizeof(*c), export_cmd_free, &op);
+  export_cmd *c = secret_cmd_new(ctx, sizeof(*c), export_cmd_free, &op);
   if (c == NULL)
     return NULL;
-  c->ctx = ctx;
   int rc = ORDO_OK;
   if (wallet_id == NULL || (c->wallet_id = strdup(wallet_id)) == NULL)
     rc = wallet_id == NULL ? ORDO_E_INVAL : ORDO_E_NOMEM;
@@ -467,13 +474,10 @@ static int stage_import_begin(ordo_op *op, void *st) {
 ordo_op *ordo_wallet_import(ordo_ctx *ctx, const char *config_json,
                             const char *credentials_json,
                             const char *import_config_json) {
-  if (ctx == NULL || ordo__crypto_init() != ORDO_OK)
-    return NULL; /* sodium_malloc below needs libsodium started */
   ordo_op *op;
-  import_cmd *c = ordo__wallet_cmd_new(ctx, sizeof(*c), import_cmd_free, &op);
+  import_cmd *c = secret_cmd_new(ctx, sizeof(*c), import_cmd_free, &op);
   if (c == NULL)
     return NULL;
-  c->ctx = ctx;
   int rc = ordo__wallet_spec_parse(op, &c->spec, config_json,
                                    credentials_json ? credentials_json : "", 1);
   if (rc == ORDO_OK)

@@ -306,7 +306,6 @@ static ordo_op *record_start(ordo_ctx *ctx, const record_args *a) {
   record_cmd *c = ordo__wallet_cmd_new(ctx, sizeof(*c), record_cmd_free, &op);
   if (c == NULL)
     return NULL;
-  c->ctx = ctx;
   c->opcode = a->opcode;
   int rc = dup_arg(op, "wallet id", a->wallet_id, &c->wallet_id);
   if (rc == ORDO_OK)

@@ -393,6 +393,7 @@ void *ordo__wallet_cmd_new(ordo_ctx *ctx, size_t size, void (*state_free)(void *
   void *c = calloc(1, size);
   if (c == NULL)
     return NULL;
+  *(ordo_ctx **)c = ctx; /* a struct's address is its first member's */
   *op = ordo__op_new(ctx, c, state_free); /* on failure, it freed c */
   return *op != NULL ? c : NULL;
 }
@@ -869,7 +870,6 @@ ordo_op *ordo_wallet_close(ordo_ctx *ctx, const char *wallet_id) {
   close_cmd *c = ordo__wallet_cmd_new(ctx, sizeof(*c), free, &op);
   if (c == NULL)
     return NULL;
-  c->ctx = ctx;
   if (wallet_id == NULL || strlen(wallet_id) > ID_MAX) {
     ordo_op_set_message(op, "no such wallet id");
     return ordo__op_reject(op, ORDO_E_WALLET_NOT_OPEN);

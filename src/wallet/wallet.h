@@ -172,7 +172,8 @@ int ordo__wallet_create_db(ordo_op *op, ordo_ctx *ctx,
 int ordo__wallet_req_submit(ordo_op *op, ordo_storage *st, ordo_storage_req *req);
 int ordo__wallet_req_status(ordo_op *op, ordo_storage_req *req);
 
-/* A command's state of size bytes, zeroed, and its op (*op; the state is
+/* A command's state of size bytes, zeroed but for its first member, which
+ * must be an ordo_ctx * and is set to ctx; and its op (*op; the state is
  * freed with state_free when the op ends). NULL (with *op NULL) when ctx is
  * NULL or out of memory. */
 void *ordo__wallet_cmd_new(ordo_ctx *ctx, size_t size, void (*state_free)(void *),
