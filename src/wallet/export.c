@@ -175,18 +175,26 @@ static int export_fetch(ordo_op *op, export_cmd *c) {
   return ordo__wallet_req_submit(op, ordo__wallet_storage(c->w), &c->req);
 }
 
+/* ordo__wallet_kdf_derive; a key it refuses is named by what in the
+ * message (the same words for every key these commands take). */
+static int derive(ordo_op *op, const ordo__wallet_kdf *kdf, const char *key,
+                  unsigned char *out, const char *what) {
+  int rc = ordo__wallet_kdf_derive(kdf, key, out);
+  if (rc != ORDO_OK)
+    ordo_op_set_message(op, "%s: a raw key must be 32 bytes as base58 or 64 hex "
+                            "characters", what);
+  return rc;
+}
+
 /* Derive the file key, create the temporary file, write the header, and
  * fetch the first page. SCAN with no category returns every type. */
 static int stage_export_begin(ordo_op *op, void *st) {
   export_cmd *c = st;
   if (ordo_op_cancelled())
     return ORDO_E_CANCELED;
-  int rc = ordo__wallet_kdf_derive(&c->kdf, c->fk.key, c->key);
-  if (rc != ORDO_OK) {
-    ordo_op_set_message(op, "export key: a raw key must be 32 bytes as base58 "
-                            "or 64 hex characters");
+  int rc = derive(op, &c->kdf, c->fk.key, c->key, "export key");
+  if (rc != ORDO_OK)
     return rc;
-  }
   struct stat sb;
   if (stat(c->fk.path, &sb) == 0) {
     ordo_op_set_message(op, "%s already exists", c->fk.path);
@@ -450,22 +458,16 @@ static int stage_import_begin(ordo_op *op, void *st) {
     ordo_op_set_message(op, "%s: %s", c->fk.path, c->rd.error);
     return rc;
   }
-  if ((rc = ordo__wallet_kdf_derive(&c->file_kdf, c->fk.key, c->file_key)) != ORDO_OK) {
-    ordo_op_set_message(op, "import key: a raw key must be 32 bytes as base58 or "
-                            "64 hex characters");
+  if ((rc = derive(op, &c->file_kdf, c->fk.key, c->file_key, "import key")) != ORDO_OK)
     return rc;
-  }
   if (ordo_op_cancelled())
     return ORDO_E_CANCELED;
   if ((rc = ordo__export_reader_keyed(&c->rd, c->file_key)) != ORDO_OK) {
     ordo_op_set_message(op, "%s: %s", c->fk.path, c->rd.error);
     return rc;
   }
-  if ((rc = ordo__wallet_kdf_derive(&c->wallet_kdf, c->spec.key, c->mk)) != ORDO_OK) {
-    ordo_op_set_message(op, "wallet credentials: a raw key must be 32 bytes as "
-                            "base58 or 64 hex characters");
+  if ((rc = derive(op, &c->wallet_kdf, c->spec.key, c->mk, "wallet credentials")) != ORDO_OK)
     return rc;
-  }
   if ((rc = ordo__wallet_new_keys(&c->wallet_kdf, c->mk, &c->keys, &c->meta)) != ORDO_OK)
     return rc;
   return ordo__op_add_stage(op, ORDO_CLASS_STORAGE, stage_import_create);
