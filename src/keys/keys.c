@@ -1,71 +1,25 @@
 /*
- * keys.c — the key commands: DIDs and ed25519 keys (create, get, list,
- * metadata, rotation, sign, verify), message pack/unpack, secp256k1 keys,
- * and CL credential definitions.
+ * keys.c — the key commands' state and plumbing (keys_int.h), and the
+ * commands on DIDs and ed25519 keys: DIDs (create, get, list, metadata,
+ * rotation), sign, verify, message pack/unpack. secp256k1 keys and CL
+ * credential definitions have files of their own.
  *
- * Keys are wallet records, so their secrets are encrypted at rest like any
- * value:
- *   "ordo:key"        name verkey,   value {"sk":"<base58 64 bytes>"},
- *                     tag verkey (so unpack can find a key by WQL $in)
- *   "ordo:did"        name DID,      value {"verkey","metadata","next_verkey"}
- *   "ordo:secp256k1"  name pub hex,  value {"sk":"<hex>"}
- *   "ordo:cred_def"   name id,       value {"public","private","proof"}
- *
- * Every command is a chain on the cheap class (the CL keygen on heavy):
- * a stage seals a storage request for the wallet and returns
- * ORDO__STAGE_ASYNC; the next stage reads the answer. Secrets are decoded
- * into stack buffers that are wiped before the stage returns.
+ * Secrets are decoded into stack buffers that are wiped before the stage
+ * returns.
  */
+#include "keys/keys_int.h"
 #include "base/base.h"
-#include "crypto/crypto.h"
-#include "runtime/runtime.h"
-#include "wallet/wallet.h"
 
 #include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TYPE_KEY "ordo:key"
-#define TYPE_DID "ordo:did"
-#define TYPE_SECP "ordo:secp256k1"
-#define TYPE_CRED_DEF "ordo:cred_def"
-
-typedef struct key_cmd {
-  ordo_ctx *ctx;
-  char *wallet_id;
-  ordo__wallet *w;
-  ordo_storage_req req;       /* the request in flight */
-  ordo_storage_req batch[2];  /* sub-requests of a BATCH */
-  size_t nbatch;
-  char *name;                 /* DID, verkey or public key the command is about */
-  char *seed;                 /* secret */
-  char *metadata;
-  int has_metadata;
-  json_t *args;               /* parsed options / recipients */
-  unsigned char *msg;         /* message to sign/pack, or signature to verify */
-  size_t msg_len;
-  unsigned char *sig;
-  size_t sig_len;
-  unsigned char digest[32];
-  char *envelope;
-  json_t *record;             /* decrypted value of the record read */
-  char new_verkey[ORDO__VERKEY_SIZE];
-  char did[ORDO__DID_SIZE];
-  char *public_json, *private_json, *proof_json; /* cred def */
-  int bits;
-  char *cred_def_id;
-  ordo_storage_query *query;  /* unpack's search */
-} key_cmd;
-
 static void key_cmd_free(void *p) {
   key_cmd *c = p;
-  ordo__wallet_record_clear(&c->req.rec);
-  ordo_storage_req_clear_output(&c->req);
-  for (size_t i = 0; i < c->nbatch; i++) {
-    ordo__wallet_record_clear(&c->batch[i].rec);
-    ordo_storage_req_clear_output(&c->batch[i]);
-  }
+  ordo__wallet_rec_clear(&c->req);
+  for (size_t i = 0; i < sizeof(c->batch) / sizeof(c->batch[0]); i++)
+    ordo__wallet_rec_clear(&c->batch[i]); /* zeroed if never filled */
   ordo__wallet_release(c->w);
   free(c->wallet_id);
   free(c->name);
@@ -89,7 +43,7 @@ static void key_cmd_free(void *p) {
 
 /* ---- plumbing ------------------------------------------------------------- */
 
-static int wallet_of(ordo_op *op, key_cmd *c) {
+int ordo__keys_wallet(ordo_op *op, key_cmd *c) {
   if (c->w != NULL)
     return ORDO_OK;
   int rc = ordo__wallet_get(c->ctx, c->wallet_id, &c->w);
@@ -98,74 +52,67 @@ static int wallet_of(ordo_op *op, key_cmd *c) {
   return rc;
 }
 
-/* Reset the request for reuse. */
-static void req_reset(key_cmd *c) {
-  ordo__wallet_record_clear(&c->req.rec);
-  ordo_storage_req_clear_output(&c->req);
-  memset(&c->req, 0, sizeof(c->req));
+/* Wipe the string member key of o (a secret in text), if there is one. */
+static void wipe_member(json_t *o, const char *key) {
+  json_t *v = json_object_get(o, key);
+  if (json_is_string(v))
+    sodium_memzero((void *)json_string_value(v), json_string_length(v));
 }
 
-/* Fill a request for a record of the wallet: (type, name[, value, tags]). */
-static int seal_into(ordo_op *op, key_cmd *c, ordo_storage_req *req,
-                     ordo_storage_opcode opcode, const char *type,
-                     const char *name, json_t *value, json_t *tags) {
-  char *v = value != NULL ? json_dumps(value, JSON_COMPACT) : NULL;
-  char err[160] = "";
-  if (value != NULL && v == NULL)
-    return ORDO_E_NOMEM;
-  req->opcode = opcode;
-  int rc = ordo__wallet_seal_record(ordo__wallet_keys_of(c->w), type, name, v,
-                                    tags, 0, &req->rec, err, sizeof(err));
-  ordo__free_secret(v);
-  if (rc != ORDO_OK && err[0] != '\0')
-    ordo_op_set_message(op, "%s", err);
+/* Fill req as the ADD of (type, name) with value and tags, whose references
+ * it takes; value's member secret is wiped once sealed. built: whether
+ * value and the tags wanted were made (ORDO_E_NOMEM if not). */
+int ordo__keys_add_secret(ordo_op *op, key_cmd *c, ordo_storage_req *req, const char *type,
+                          const char *name, json_t *value, const char *secret,
+                          json_t *tags, int built) {
+  int rc = built ? ordo__wallet_rec_add(op, c->w, req, type, name, value, tags)
+                 : ORDO_E_NOMEM;
+  wipe_member(value, secret);
+  json_decref(value);
+  json_decref(tags);
   return rc;
 }
 
 /* Submit c->req; next runs when it completes. */
-static int submit(ordo_op *op, key_cmd *c, ordo_stage_fn next) {
-  int rc = ordo__op_add_stage(op, ORDO_CLASS_CHEAP, next);
-  if (rc != ORDO_OK)
-    return rc;
-  return ordo__wallet_req_submit(op, ordo__wallet_storage(c->w), &c->req);
+int ordo__keys_submit(ordo_op *op, key_cmd *c, ordo_stage_fn next) {
+  return ordo__wallet_rec_submit(op, c->w, &c->req, next);
 }
 
-/* GET (type, name), then next. */
-static int get_record(ordo_op *op, key_cmd *c, const char *type, const char *name,
-                      ordo_stage_fn next) {
-  int rc = wallet_of(op, c);
-  if (rc != ORDO_OK)
-    return rc;
-  req_reset(c);
-  if ((rc = seal_into(op, c, &c->req, ORDO_STORAGE_GET, type, name, NULL, NULL)) != ORDO_OK)
-    return rc;
-  return submit(op, c, next);
-}
-
-/* In the stage after get_record: the record's value as JSON in c->record.
- * A missing record is a missing key or DID. */
-static int read_record(ordo_op *op, key_cmd *c, const char *what) {
+/* In the stage after ordo__keys_get: the record's value as JSON in
+ * c->record, then what the command does with it. */
+static int stage_got(ordo_op *op, void *st) {
+  key_cmd *c = st;
   if (c->req.status == ORDO_E_RECORD_NOT_FOUND) {
-    ordo_op_set_message(op, "%s '%s' not found in wallet '%s'", what, c->name,
+    ordo_op_set_message(op, "%s '%s' not found in wallet '%s'", c->get_what, c->name,
                         c->wallet_id);
     return ORDO_E_KEY_NOT_FOUND;
   }
   int rc = ordo__wallet_req_status(op, &c->req);
   if (rc != ORDO_OK)
     return rc;
-  json_t *o = ordo__wallet_open_record(ordo__wallet_keys_of(c->w), &c->req.result,
-                                       ORDO__OPEN_VALUE);
-  const char *v = json_string_value(json_object_get(o, "value"));
   json_decref(c->record);
-  c->record = v != NULL ? json_loads(v, 0, NULL) : NULL;
-  if (v != NULL)
-    sodium_memzero((void *)v, strlen(v));
-  json_decref(o);
+  c->record = ordo__wallet_rec_value(c->w, &c->req.result, NULL);
   if (!json_is_object(c->record)) {
-    ordo_op_set_message(op, "%s '%s': stored record is corrupt", what, c->name);
+    ordo_op_set_message(op, "%s '%s': stored record is corrupt", c->get_what, c->name);
     return ORDO_E_STORAGE;
   }
-  return ORDO_OK;
+  return c->got(op, c);
+}
+
+int ordo__keys_get(ordo_op *op, key_cmd *c, const char *type, const char *what,
+                   ordo__keys_got_fn got) {
+  c->get_what = what;
+  c->got = got;
+  int rc = ordo__keys_wallet(op, c);
+  if (rc == ORDO_OK)
+    rc = ordo__wallet_rec_get(op, c->w, &c->req, type, c->name);
+  return rc != ORDO_OK ? rc : ordo__keys_submit(op, c, stage_got);
+}
+
+/* The first stage of the commands that start by reading a record. */
+static int stage_get(ordo_op *op, void *st) {
+  key_cmd *c = st;
+  return ordo__keys_get(op, c, c->get_type, c->get_what, c->got);
 }
 
 /* The ed25519 secret of the "ordo:key" record in c->record. */
@@ -193,25 +140,31 @@ static int add_key_record(ordo_op *op, key_cmd *c, size_t i,
   json_t *value = json_pack("{s:s}", "sk", sk58);
   json_t *tags = json_pack("{s:s}", "verkey", verkey);
   sodium_memzero(sk58, sizeof(sk58));
-  rc = value != NULL && tags != NULL
-           ? seal_into(op, c, &c->batch[i], ORDO_STORAGE_ADD, TYPE_KEY, verkey, value, tags)
-           : ORDO_E_NOMEM;
-  json_t *skv = json_object_get(value, "sk");
-  if (json_is_string(skv))
-    sodium_memzero((void *)json_string_value(skv), json_string_length(skv));
-  json_decref(value);
-  json_decref(tags);
-  if (i + 1 > c->nbatch)
-    c->nbatch = i + 1;
+  return ordo__keys_add_secret(op, c, &c->batch[i], TYPE_KEY, verkey, value, "sk", tags,
+                               value != NULL && tags != NULL);
+}
+
+/* A new ed25519 key pair from c->seed (random without one): its record as
+ * batch[0], its verkey in c->new_verkey, the DID it makes in did. */
+static int new_key(ordo_op *op, key_cmd *c, char did[ORDO__DID_SIZE]) {
+  unsigned char sk[ORDO__ED25519_SECRET_BYTES];
+  int rc = ordo__crypto_did_create(c->seed, sk, did, c->new_verkey);
+  if (rc != ORDO_OK)
+    ordo_op_set_message(op, "seed must be 32 characters, 64 hex characters or "
+                            "base64 of 32 bytes");
+  else
+    rc = add_key_record(op, c, 0, sk, c->new_verkey);
+  sodium_memzero(sk, sizeof(sk));
   return rc;
 }
 
-static int submit_batch(ordo_op *op, key_cmd *c, ordo_stage_fn next) {
-  req_reset(c);
-  c->req.opcode = ORDO_STORAGE_BATCH;
-  c->req.batch = c->batch;
-  c->req.nbatch = c->nbatch;
-  return submit(op, c, next);
+/* Submit batch[0] (the new key) and batch[1] (rc: how filling it went) as
+ * one BATCH, then next. */
+static int submit_pair(ordo_op *op, key_cmd *c, int rc, ordo_stage_fn next) {
+  c->nbatch = 2;
+  if (rc != ORDO_OK)
+    return rc;
+  return ordo__wallet_rec_submit_batch(op, c->w, &c->req, c->batch, c->nbatch, next);
 }
 
 /* The first failing sub-request's status, as the op's. */
@@ -248,45 +201,22 @@ static int stage_did_created(ordo_op *op, void *st) {
 
 static int stage_did_create(ordo_op *op, void *st) {
   key_cmd *c = st;
-  unsigned char sk[ORDO__ED25519_SECRET_BYTES];
-  int rc = wallet_of(op, c);
-  if (rc != ORDO_OK)
-    return rc;
-  rc = ordo__crypto_did_create(c->seed, sk, c->did, c->new_verkey);
-  if (rc != ORDO_OK) {
-    ordo_op_set_message(op, "seed must be 32 characters, 64 hex characters or "
-                            "base64 of 32 bytes");
-    return rc;
-  }
-  rc = add_key_record(op, c, 0, sk, c->new_verkey);
-  sodium_memzero(sk, sizeof(sk));
-  if (rc != ORDO_OK)
+  int rc = ordo__keys_wallet(op, c);
+  if (rc != ORDO_OK || (rc = new_key(op, c, c->did)) != ORDO_OK)
     return rc;
   json_t *v = did_value(c->new_verkey, c->has_metadata ? c->metadata : NULL, NULL);
-  rc = v != NULL ? seal_into(op, c, &c->batch[1], ORDO_STORAGE_ADD, TYPE_DID, c->did, v, NULL)
+  rc = v != NULL ? ordo__wallet_rec_add(op, c->w, &c->batch[1], TYPE_DID, c->did, v, NULL)
                  : ORDO_E_NOMEM;
   json_decref(v);
-  c->nbatch = 2;
-  if (rc != ORDO_OK)
-    return rc;
-  return submit_batch(op, c, stage_did_created);
+  return submit_pair(op, c, rc, stage_did_created);
 }
 
-static int stage_did_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = read_record(op, c, "DID");
-  if (rc != ORDO_OK)
-    return rc;
+static int did_got(ordo_op *op, key_cmd *c) {
   json_t *o = json_deep_copy(c->record);
   if (o == NULL)
     return ORDO_E_NOMEM;
   json_object_set_new(o, "did", json_string(c->name));
   return ordo__op_set_result_json(op, o);
-}
-
-static int stage_did_get(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  return get_record(op, c, TYPE_DID, c->name, stage_did_got);
 }
 
 static int stage_did_listed(ordo_op *op, void *st) {
@@ -296,32 +226,28 @@ static int stage_did_listed(ordo_op *op, void *st) {
     return rc;
   json_t *arr = json_array();
   for (size_t i = 0; arr != NULL && i < c->req.nresults; i++) {
-    json_t *r = ordo__wallet_open_record(ordo__wallet_keys_of(c->w), &c->req.results[i],
-                                         ORDO__OPEN_VALUE);
-    json_t *v = r != NULL ? json_loads(json_string_value(json_object_get(r, "value")), 0, NULL)
-                          : NULL;
+    char *did = NULL;
+    json_t *v = ordo__wallet_rec_value(c->w, &c->req.results[i], &did);
     if (v == NULL) {
-      json_decref(r);
       json_decref(arr);
       ordo_op_set_message(op, "a DID record is corrupt");
       return ORDO_E_STORAGE;
     }
-    json_object_set(v, "did", json_object_get(r, "name"));
+    json_object_set_new(v, "did", did != NULL ? json_string(did) : NULL);
+    free(did);
     json_array_append_new(arr, v);
-    json_decref(r);
   }
   return ordo__op_set_result_json(op, json_pack("{s:o}", "dids", arr));
 }
 
 static int stage_did_list(ordo_op *op, void *st) {
   key_cmd *c = st;
-  int rc = wallet_of(op, c);
+  int rc = ordo__keys_wallet(op, c);
   if (rc != ORDO_OK)
     return rc;
-  req_reset(c);
-  if ((rc = seal_into(op, c, &c->req, ORDO_STORAGE_SCAN, TYPE_DID, NULL, NULL, NULL)) != ORDO_OK)
+  if ((rc = ordo__wallet_rec_search(op, c->w, &c->req, TYPE_DID, NULL, 0, &c->query)) != ORDO_OK)
     return rc;
-  return submit(op, c, stage_did_listed);
+  return ordo__keys_submit(op, c, stage_did_listed);
 }
 
 static int stage_updated(ordo_op *op, void *st) {
@@ -335,26 +261,14 @@ static int stage_updated(ordo_op *op, void *st) {
 
 /* Write c->record back as the DID's value. */
 static int update_did(ordo_op *op, key_cmd *c) {
-  json_t *v = json_incref(c->record);
-  req_reset(c);
-  int rc = seal_into(op, c, &c->req, ORDO_STORAGE_UPDATE_VALUE, TYPE_DID, c->name, v, NULL);
-  json_decref(v);
-  return rc != ORDO_OK ? rc : submit(op, c, stage_updated);
+  int rc = ordo__wallet_rec_update(op, c->w, &c->req, TYPE_DID, c->name, c->record);
+  return rc != ORDO_OK ? rc : ordo__keys_submit(op, c, stage_updated);
 }
 
-static int stage_metadata_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = read_record(op, c, "DID");
-  if (rc != ORDO_OK)
-    return rc;
+static int metadata_got(ordo_op *op, key_cmd *c) {
   json_object_set_new(c->record, "metadata",
                       c->metadata != NULL ? json_string(c->metadata) : json_null());
   return update_did(op, c);
-}
-
-static int stage_metadata(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  return get_record(op, c, TYPE_DID, c->name, stage_metadata_got);
 }
 
 static int stage_rotate_started(ordo_op *op, void *st) {
@@ -365,41 +279,17 @@ static int stage_rotate_started(ordo_op *op, void *st) {
   return ordo__op_set_result_json(op, json_pack("{s:s}", "verkey", c->new_verkey));
 }
 
-static int stage_rotate_start_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = read_record(op, c, "DID");
-  if (rc != ORDO_OK)
-    return rc;
-  unsigned char sk[ORDO__ED25519_SECRET_BYTES];
+static int rotate_start_got(ordo_op *op, key_cmd *c) {
   char did[ORDO__DID_SIZE];
-  if ((rc = ordo__crypto_did_create(c->seed, sk, did, c->new_verkey)) != ORDO_OK) {
-    ordo_op_set_message(op, "seed must be 32 characters, 64 hex characters or "
-                            "base64 of 32 bytes");
-    return rc;
-  }
-  rc = add_key_record(op, c, 0, sk, c->new_verkey);
-  sodium_memzero(sk, sizeof(sk));
+  int rc = new_key(op, c, did);
   if (rc != ORDO_OK)
     return rc;
   json_object_set_new(c->record, "next_verkey", json_string(c->new_verkey));
-  rc = seal_into(op, c, &c->batch[1], ORDO_STORAGE_UPDATE_VALUE, TYPE_DID, c->name,
-                 c->record, NULL);
-  c->nbatch = 2;
-  if (rc != ORDO_OK)
-    return rc;
-  return submit_batch(op, c, stage_rotate_started);
+  rc = ordo__wallet_rec_update(op, c->w, &c->batch[1], TYPE_DID, c->name, c->record);
+  return submit_pair(op, c, rc, stage_rotate_started);
 }
 
-static int stage_rotate_start(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  return get_record(op, c, TYPE_DID, c->name, stage_rotate_start_got);
-}
-
-static int stage_rotate_apply_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = read_record(op, c, "DID");
-  if (rc != ORDO_OK)
-    return rc;
+static int rotate_apply_got(ordo_op *op, key_cmd *c) {
   json_t *next = json_object_get(c->record, "next_verkey");
   if (!json_is_string(next)) {
     ordo_op_set_message(op, "DID '%s' has no key rotation started", c->name);
@@ -410,18 +300,12 @@ static int stage_rotate_apply_got(ordo_op *op, void *st) {
   return update_did(op, c);
 }
 
-static int stage_rotate_apply(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  return get_record(op, c, TYPE_DID, c->name, stage_rotate_apply_got);
-}
-
 /* ---- sign / verify ------------------------------------------------------------- */
 
-static int stage_sign_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
+static int sign_got(ordo_op *op, key_cmd *c) {
   unsigned char sk[ORDO__ED25519_SECRET_BYTES], sig[ORDO__ED25519_SIG_BYTES];
-  int rc = read_record(op, c, "key");
-  if (rc != ORDO_OK || (rc = record_ed25519_sk(op, c, sk)) != ORDO_OK)
+  int rc = record_ed25519_sk(op, c, sk);
+  if (rc != ORDO_OK)
     return rc;
   rc = ordo__crypto_ed25519_sign(sk, c->msg, c->msg_len, sig);
   sodium_memzero(sk, sizeof(sk));
@@ -435,11 +319,6 @@ static int stage_sign_got(ordo_op *op, void *st) {
     rc = ordo__op_set_result_json(op, json_pack("{s:s}", "signature", b64));
   free(b64);
   return rc;
-}
-
-static int stage_sign(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  return get_record(op, c, TYPE_KEY, c->name, stage_sign_got);
 }
 
 static int stage_verify(ordo_op *op, void *st) {
@@ -479,11 +358,10 @@ static int do_pack(ordo_op *op, key_cmd *c, const unsigned char *sender_sk) {
   return rc;
 }
 
-static int stage_pack_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
+static int pack_got(ordo_op *op, key_cmd *c) {
   unsigned char sk[ORDO__ED25519_SECRET_BYTES];
-  int rc = read_record(op, c, "sender key");
-  if (rc != ORDO_OK || (rc = record_ed25519_sk(op, c, sk)) != ORDO_OK)
+  int rc = record_ed25519_sk(op, c, sk);
+  if (rc != ORDO_OK)
     return rc;
   rc = do_pack(op, c, sk);
   sodium_memzero(sk, sizeof(sk));
@@ -494,7 +372,7 @@ static int stage_pack(ordo_op *op, void *st) {
   key_cmd *c = st;
   if (c->name == NULL)
     return do_pack(op, c, NULL); /* anoncrypt needs no key of ours */
-  return get_record(op, c, TYPE_KEY, c->name, stage_pack_got);
+  return ordo__keys_get(op, c, TYPE_KEY, "sender key", pack_got);
 }
 
 static int stage_unpack_got(ordo_op *op, void *st) {
@@ -507,17 +385,9 @@ static int stage_unpack_got(ordo_op *op, void *st) {
                         c->wallet_id);
     return ORDO_E_UNPACK;
   }
-  json_t *r = ordo__wallet_open_record(ordo__wallet_keys_of(c->w), &c->req.results[0],
-                                       ORDO__OPEN_VALUE);
-  const char *vk = json_string_value(json_object_get(r, "name"));
-  const char *v = json_string_value(json_object_get(r, "value"));
   json_decref(c->record);
-  c->record = v != NULL ? json_loads(v, 0, NULL) : NULL;
   free(c->name);
-  c->name = vk != NULL ? strdup(vk) : NULL;
-  if (v != NULL)
-    sodium_memzero((void *)v, strlen(v));
-  json_decref(r);
+  c->record = ordo__wallet_rec_value(c->w, &c->req.results[0], &c->name);
   if (c->name == NULL || c->record == NULL) {
     ordo_op_set_message(op, "a key record is corrupt");
     return ORDO_E_STORAGE;
@@ -567,221 +437,13 @@ static int stage_unpack(ordo_op *op, void *st) {
   json_decref(q);
   if (wql == NULL)
     return ORDO_E_NOMEM;
-  if ((rc = wallet_of(op, c)) != ORDO_OK) {
-    free(wql);
-    return rc;
-  }
-  ordo_storage_query *query = NULL;
-  char *err = NULL;
-  rc = ordo__wallet_parse_query(ordo__wallet_keys_of(c->w), wql, &query, &err);
+  if ((rc = ordo__keys_wallet(op, c)) == ORDO_OK)
+    rc = ordo__wallet_rec_search(op, c->w, &c->req, TYPE_KEY, wql, 1, &c->query);
   free(wql);
-  free(err);
-  if (rc != ORDO_OK)
-    return rc;
-  ordo_storage_query_free(c->query);
-  req_reset(c);
-  rc = seal_into(op, c, &c->req, ORDO_STORAGE_SCAN, TYPE_KEY, NULL, NULL, NULL);
-  c->req.query = query;
-  c->req.limit = 1;
-  c->query = query;
-  if (rc != ORDO_OK)
-    return rc;
-  return submit(op, c, stage_unpack_got);
-}
-
-/* ---- secp256k1 -------------------------------------------------------------------- */
-
-static int stage_secp_created(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = ordo__wallet_req_status(op, &c->req);
-  return rc != ORDO_OK ? rc : ordo__op_set_result_json(op, json_pack("{s:s}", "public_key", c->name));
-}
-
-static int stage_secp_create(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  unsigned char sk[ORDO__SECP256K1_SECRET_BYTES], pub[ORDO__SECP256K1_PUBLIC_BYTES];
-  char pubhex[ORDO__SECP256K1_PUBLIC_HEX_SIZE];
-  char skhex[ORDO__HEX_ENCODED_SIZE(ORDO__SECP256K1_SECRET_BYTES)];
-  int rc = wallet_of(op, c);
-  if (rc != ORDO_OK)
-    return rc;
-  if ((rc = ordo__crypto_secp256k1_keypair(sk, pub)) != ORDO_OK ||
-      (rc = ordo__crypto_secp256k1_pubkey_hex(pub, pubhex)) != ORDO_OK ||
-      (rc = ordo__crypto_hex_encode(sk, sizeof(sk), skhex, sizeof(skhex))) != ORDO_OK) {
-    sodium_memzero(sk, sizeof(sk));
-    return rc;
-  }
-  sodium_memzero(sk, sizeof(sk));
-  if ((c->name = strdup(pubhex)) == NULL) {
-    sodium_memzero(skhex, sizeof(skhex));
-    return ORDO_E_NOMEM;
-  }
-  json_t *v = json_pack("{s:s}", "sk", skhex);
-  sodium_memzero(skhex, sizeof(skhex));
-  req_reset(c);
-  rc = v != NULL ? seal_into(op, c, &c->req, ORDO_STORAGE_ADD, TYPE_SECP, pubhex, v, NULL)
-                 : ORDO_E_NOMEM;
-  json_t *skv = json_object_get(v, "sk");
-  if (json_is_string(skv))
-    sodium_memzero((void *)json_string_value(skv), json_string_length(skv));
-  json_decref(v);
-  return rc != ORDO_OK ? rc : submit(op, c, stage_secp_created);
-}
-
-static int stage_secp_sign_got(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = read_record(op, c, "secp256k1 key");
-  if (rc != ORDO_OK)
-    return rc;
-  unsigned char sk[ORDO__SECP256K1_SECRET_BYTES], sig[ORDO__SECP256K1_SIG_BYTES];
-  const char *skhex = json_string_value(json_object_get(c->record, "sk"));
-  if (skhex == NULL || ordo__crypto_secp256k1_seckey_from_hex(skhex, sk) != ORDO_OK) {
-    ordo_op_set_message(op, "secp256k1 key '%s': stored secret is corrupt", c->name);
-    return ORDO_E_STORAGE;
-  }
-  rc = ordo__crypto_secp256k1_sign(sk, c->digest, sig);
-  sodium_memzero(sk, sizeof(sk));
-  if (rc != ORDO_OK)
-    return rc;
-  char hex[ORDO__HEX_ENCODED_SIZE(ORDO__SECP256K1_SIG_BYTES)];
-  if ((rc = ordo__crypto_hex_encode(sig, sizeof(sig), hex, sizeof(hex))) != ORDO_OK)
-    return rc;
-  rc = ordo_op_set_result_bytes(op, sig, sizeof(sig));
-  return rc != ORDO_OK ? rc : ordo__op_set_result_json(op, json_pack("{s:s}", "signature", hex));
-}
-
-static int stage_secp_sign(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  unsigned char pub[ORDO__SECP256K1_PUBLIC_BYTES];
-  if (ordo__crypto_secp256k1_pubkey_from_hex(c->name, pub) != ORDO_OK) {
-    ordo_op_set_message(op, "'%s' is not a compressed secp256k1 public key (66 hex)",
-                        c->name);
-    return ORDO_E_BAD_KEY;
-  }
-  return get_record(op, c, TYPE_SECP, c->name, stage_secp_sign_got);
-}
-
-static int stage_secp_verify(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  unsigned char pub[ORDO__SECP256K1_PUBLIC_BYTES];
-  int valid = 0, rc;
-  if (ordo__crypto_secp256k1_pubkey_from_hex(c->name, pub) != ORDO_OK) {
-    ordo_op_set_message(op, "'%s' is not a compressed secp256k1 public key (66 hex)",
-                        c->name);
-    return ORDO_E_BAD_KEY;
-  }
-  if (c->sig_len == ORDO__SECP256K1_SIG_BYTES &&
-      (rc = ordo__crypto_secp256k1_verify(pub, c->digest, c->sig, &valid)) != ORDO_OK)
-    return rc;
-  return ordo__op_set_result_json(op, json_pack("{s:b}", "valid", valid));
-}
-
-/* ---- credential definitions ------------------------------------------------------- */
-
-static int stage_cred_def_stored(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = ordo__wallet_req_status(op, &c->req);
-  if (rc == ORDO_E_RECORD_DUPLICATE)
-    ordo_op_set_message(op, "credential definition '%s' already exists", c->cred_def_id);
-  if (rc != ORDO_OK)
-    return rc;
-  return ordo__op_set_result_json(op, json_pack("{s:s, s:o, s:o}", "id", c->cred_def_id, "public_key",
-                                  json_loads(c->public_json, 0, NULL), "proof",
-                                  json_loads(c->proof_json, 0, NULL)));
-}
-
-static int stage_cred_def_store(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  json_t *pub = json_loads(c->public_json, 0, NULL);
-  const char *n = json_string_value(json_object_get(pub, "n"));
-  const char *issuer = json_string_value(json_object_get(c->args, "issuer_did"));
-  const char *tag = json_string_value(json_object_get(c->args, "tag"));
-  json_int_t seq = json_integer_value(json_object_get(c->args, "schema_seq_no"));
-  unsigned char h[ORDO__SHA256_BYTES];
-  char hex[ORDO__HEX_ENCODED_SIZE(8)];
-  int rc = ORDO_E_CRYPTO;
-  if (n != NULL && ordo__crypto_sha256(n, strlen(n), h) == ORDO_OK &&
-      ordo__crypto_hex_encode(h, 8, hex, sizeof(hex)) == ORDO_OK) {
-    /* Indy's shape, {issuer}:3:CL:{schema}:{tag}; without an issuer or
-     * schema, a hash of the modulus keeps ids unique. */
-    if (asprintf(&c->cred_def_id, "%s:3:CL:%s%lld:%s", issuer ? issuer : hex,
-                 seq > 0 ? "" : "x", seq > 0 ? (long long)seq : 0LL,
-                 tag ? tag : "default") < 0)
-      c->cred_def_id = NULL;
-    rc = c->cred_def_id != NULL ? ORDO_OK : ORDO_E_NOMEM;
-  }
-  json_decref(pub);
-  if (rc != ORDO_OK)
-    return rc;
-  json_t *v = json_pack("{s:s, s:s, s:s}", "public", c->public_json, "private",
-                        c->private_json, "proof", c->proof_json);
-  json_t *tags = json_pack("{s:s}", "~tag", tag ? tag : "default");
-  req_reset(c);
-  rc = v != NULL && tags != NULL
-           ? seal_into(op, c, &c->req, ORDO_STORAGE_ADD, TYPE_CRED_DEF, c->cred_def_id, v, tags)
-           : ORDO_E_NOMEM;
-  json_t *pv = json_object_get(v, "private");
-  if (json_is_string(pv))
-    sodium_memzero((void *)json_string_value(pv), json_string_length(pv));
-  json_decref(v);
-  json_decref(tags);
-  return rc != ORDO_OK ? rc : submit(op, c, stage_cred_def_stored);
-}
-
-/* Heavy: the seconds-long part. Cancellation stops the prime search inside. */
-static int stage_cred_def_keygen(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  json_t *attrs = json_object_get(c->args, "attributes");
-  size_t n = json_array_size(attrs);
-  const char **names = calloc(n ? n : 1, sizeof(*names));
-  if (names == NULL)
-    return ORDO_E_NOMEM;
-  for (size_t i = 0; i < n; i++)
-    names[i] = json_string_value(json_array_get(attrs, i));
-  int rc = ordo__crypto_cl_keygen(c->bits, names, n, &c->public_json, &c->private_json,
-                                  &c->proof_json);
-  free(names);
-  if (rc == ORDO_E_INVAL)
-    ordo_op_set_message(op, "attributes must be distinct non-empty names "
-                            "(compared lower-case, without spaces)");
-  if (rc != ORDO_OK)
-    return rc;
-  return ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_cred_def_store);
-}
-
-static int stage_cred_def(ordo_op *op, void *st) {
-  key_cmd *c = st;
-  int rc = wallet_of(op, c);
-  if (rc != ORDO_OK)
-    return rc;
-  return ordo__op_add_stage(op, ORDO_CLASS_HEAVY, stage_cred_def_keygen);
+  return rc != ORDO_OK ? rc : ordo__keys_submit(op, c, stage_unpack_got);
 }
 
 /* ---- building commands ------------------------------------------------------------ */
-
-static key_cmd *key_cmd_new(ordo_ctx *ctx, const char *wallet_id, ordo_op **op) {
-  *op = NULL;
-  if (ctx == NULL)
-    return NULL;
-  key_cmd *c = calloc(1, sizeof(*c));
-  if (c == NULL)
-    return NULL;
-  c->ctx = ctx;
-  *op = ordo__op_new(ctx, c, key_cmd_free);
-  if (*op == NULL)
-    return NULL; /* ordo__op_new freed c */
-  if (wallet_id != NULL && (c->wallet_id = strdup(wallet_id)) == NULL)
-    c->wallet_id = NULL;
-  return c;
-}
-
-static ordo_op *key_cmd_start(ordo_op *op, int rc, ordo_stage_fn first) {
-  if (op == NULL)
-    return NULL;
-  if (rc == ORDO_OK)
-    rc = ordo__op_add_stage(op, ORDO_CLASS_CHEAP, first);
-  return rc != ORDO_OK ? ordo__op_reject(op, rc) : ordo__op_start(op);
-}
 
 static int need(ordo_op *op, const char *what, const char *s, char **out) {
   if (s == NULL) {
@@ -798,6 +460,58 @@ static int copy_bytes(const void *p, size_t len, unsigned char **out) {
   if (len > 0)
     memcpy(*out, p, len);
   return ORDO_OK;
+}
+
+/* A command on wallet_id (NULL: none) and, when what is given, about name,
+ * which must be given then (what names it in the message); its op in *op.
+ * *rc is ORDO_OK, or an error for key_cmd_start to reject the op with (the
+ * state is then not to be used). */
+key_cmd *ordo__keys_cmd_new(ordo_ctx *ctx, const char *wallet_id, const char *what,
+                            const char *name, ordo_op **op, int *rc) {
+  key_cmd *c = ordo__wallet_cmd_new(ctx, sizeof(*c), key_cmd_free, op);
+  *rc = c != NULL ? ORDO_OK : ORDO_E_NOMEM;
+  if (c == NULL)
+    return NULL;
+  if (wallet_id != NULL && (c->wallet_id = strdup(wallet_id)) == NULL)
+    *rc = ORDO_E_NOMEM;
+  if (*rc == ORDO_OK && what != NULL)
+    *rc = need(*op, what, name, &c->name);
+  return c;
+}
+
+ordo_op *ordo__keys_cmd_start(ordo_op *op, int rc, ordo_stage_fn first) {
+  if (op == NULL)
+    return NULL;
+  if (rc == ORDO_OK)
+    rc = ordo__op_add_stage(op, ORDO_CLASS_CHEAP, first);
+  return rc != ORDO_OK ? ordo__op_reject(op, rc) : ordo__op_start(op);
+}
+
+ordo_op *ordo__keys_cmd_start_get(ordo_op *op, key_cmd *c, int rc, const char *type,
+                                  const char *what, ordo__keys_got_fn got) {
+  if (rc == ORDO_OK) {
+    c->get_type = type;
+    c->get_what = what;
+    c->got = got;
+  }
+  return ordo__keys_cmd_start(op, rc, stage_get);
+}
+
+ordo_op *ordo__keys_cmd_simple(ordo_ctx *ctx, const char *wallet_id,
+                               ordo_stage_fn first) {
+  ordo_op *op;
+  int rc;
+  ordo__keys_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
+  return ordo__keys_cmd_start(op, rc, first);
+}
+
+/* A command on a DID of the wallet that starts by reading it. */
+static ordo_op *did_cmd(ordo_ctx *ctx, const char *wallet_id, const char *did,
+                        ordo__keys_got_fn got) {
+  ordo_op *op;
+  int rc;
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, "did", did, &op, &rc);
+  return ordo__keys_cmd_start_get(op, c, rc, TYPE_DID, "DID", got);
 }
 
 /* options_json of create/rotate: {"seed":…, "metadata":…}. */
@@ -822,95 +536,83 @@ static int parse_did_options(ordo_op *op, key_cmd *c, const char *options) {
     rc = ORDO_E_NOMEM;
   }
   c->has_metadata = metadata != NULL;
-  json_t *sv = json_object_get(o, "seed");
-  if (json_is_string(sv))
-    sodium_memzero((void *)json_string_value(sv), json_string_length(sv));
+  wipe_member(o, "seed");
   json_decref(o);
   return rc;
 }
 
-/* Every entry point starts the same way: a command state and its op. */
-#define KEY_CMD_BEGIN(wid)                                                     \
-  ordo_op *op;                                                                 \
-  key_cmd *c = key_cmd_new(ctx, (wid), &op);                                   \
-  if (c == NULL)                                                               \
-    return op;                                                                 \
-  int rc = (wid) != NULL && c->wallet_id == NULL ? ORDO_E_NOMEM : ORDO_OK;
-
 ordo_op *ordo_did_create(ordo_ctx *ctx, const char *wallet_id, const char *options_json) {
-  KEY_CMD_BEGIN(wallet_id)
+  ordo_op *op;
+  int rc;
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
   if (rc == ORDO_OK)
     rc = parse_did_options(op, c, options_json);
-  return key_cmd_start(op, rc, stage_did_create);
+  return ordo__keys_cmd_start(op, rc, stage_did_create);
 }
 
 ordo_op *ordo_did_get(ordo_ctx *ctx, const char *wallet_id, const char *did) {
-  KEY_CMD_BEGIN(wallet_id)
-  if (rc == ORDO_OK)
-    rc = need(op, "did", did, &c->name);
-  return key_cmd_start(op, rc, stage_did_get);
+  return did_cmd(ctx, wallet_id, did, did_got);
 }
 
 ordo_op *ordo_did_list(ordo_ctx *ctx, const char *wallet_id) {
-  KEY_CMD_BEGIN(wallet_id)
-  return key_cmd_start(op, rc, stage_did_list);
+  return ordo__keys_cmd_simple(ctx, wallet_id, stage_did_list);
 }
 
 ordo_op *ordo_did_set_metadata(ordo_ctx *ctx, const char *wallet_id, const char *did,
                                const char *metadata) {
-  KEY_CMD_BEGIN(wallet_id)
-  if (rc == ORDO_OK)
-    rc = need(op, "did", did, &c->name);
+  ordo_op *op;
+  int rc;
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, "did", did, &op, &rc);
   if (rc == ORDO_OK && metadata != NULL && (c->metadata = strdup(metadata)) == NULL)
     rc = ORDO_E_NOMEM;
-  return key_cmd_start(op, rc, stage_metadata);
+  return ordo__keys_cmd_start_get(op, c, rc, TYPE_DID, "DID", metadata_got);
 }
 
 ordo_op *ordo_did_rotate_start(ordo_ctx *ctx, const char *wallet_id, const char *did,
                                const char *options_json) {
-  KEY_CMD_BEGIN(wallet_id)
-  if (rc == ORDO_OK)
-    rc = need(op, "did", did, &c->name);
+  ordo_op *op;
+  int rc;
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, "did", did, &op, &rc);
   if (rc == ORDO_OK)
     rc = parse_did_options(op, c, options_json);
-  return key_cmd_start(op, rc, stage_rotate_start);
+  return ordo__keys_cmd_start_get(op, c, rc, TYPE_DID, "DID", rotate_start_got);
 }
 
 ordo_op *ordo_did_rotate_apply(ordo_ctx *ctx, const char *wallet_id, const char *did) {
-  KEY_CMD_BEGIN(wallet_id)
-  if (rc == ORDO_OK)
-    rc = need(op, "did", did, &c->name);
-  return key_cmd_start(op, rc, stage_rotate_apply);
+  return did_cmd(ctx, wallet_id, did, rotate_apply_got);
 }
 
 ordo_op *ordo_sign(ordo_ctx *ctx, const char *wallet_id, const char *verkey,
                    const void *msg, size_t len) {
-  KEY_CMD_BEGIN(wallet_id)
-  if (rc == ORDO_OK)
-    rc = need(op, "verkey", verkey, &c->name);
+  ordo_op *op;
+  int rc;
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, "verkey", verkey, &op, &rc);
   if (rc == ORDO_OK && msg == NULL && len > 0)
     rc = ORDO_E_INVAL;
   if (rc == ORDO_OK && (rc = copy_bytes(msg, len, &c->msg)) == ORDO_OK)
     c->msg_len = len;
-  return key_cmd_start(op, rc, stage_sign);
+  return ordo__keys_cmd_start_get(op, c, rc, TYPE_KEY, "key", sign_got);
 }
 
 ordo_op *ordo_verify(ordo_ctx *ctx, const char *verkey, const void *msg, size_t len,
                      const void *sig, size_t sig_len) {
-  KEY_CMD_BEGIN(NULL)
-  rc = need(op, "verkey", verkey, &c->name);
+  ordo_op *op;
+  int rc;
+  key_cmd *c = ordo__keys_cmd_new(ctx, NULL, "verkey", verkey, &op, &rc);
   if (rc == ORDO_OK && ((msg == NULL && len > 0) || sig == NULL))
     rc = ORDO_E_INVAL;
   if (rc == ORDO_OK && (rc = copy_bytes(msg, len, &c->msg)) == ORDO_OK)
     c->msg_len = len;
   if (rc == ORDO_OK && (rc = copy_bytes(sig, sig_len, &c->sig)) == ORDO_OK)
     c->sig_len = sig_len;
-  return key_cmd_start(op, rc, stage_verify);
+  return ordo__keys_cmd_start(op, rc, stage_verify);
 }
 
 ordo_op *ordo_pack(ordo_ctx *ctx, const char *wallet_id, const void *msg, size_t len,
                    const char *recipients_json, const char *sender_verkey) {
-  KEY_CMD_BEGIN(wallet_id)
+  ordo_op *op;
+  int rc;
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
   json_error_t jerr;
   if (rc == ORDO_OK && (msg == NULL && len > 0))
     rc = ORDO_E_INVAL;
@@ -930,79 +632,14 @@ ordo_op *ordo_pack(ordo_ctx *ctx, const char *wallet_id, const void *msg, size_t
   }
   if (rc == ORDO_OK && sender_verkey != NULL && (c->name = strdup(sender_verkey)) == NULL)
     rc = ORDO_E_NOMEM;
-  return key_cmd_start(op, rc, stage_pack);
+  return ordo__keys_cmd_start(op, rc, stage_pack);
 }
 
 ordo_op *ordo_unpack(ordo_ctx *ctx, const char *wallet_id, const char *envelope_json) {
-  KEY_CMD_BEGIN(wallet_id)
+  ordo_op *op;
+  int rc;
+  key_cmd *c = ordo__keys_cmd_new(ctx, wallet_id, NULL, NULL, &op, &rc);
   if (rc == ORDO_OK)
     rc = need(op, "envelope", envelope_json, &c->envelope);
-  return key_cmd_start(op, rc, stage_unpack);
-}
-
-ordo_op *ordo_secp256k1_create(ordo_ctx *ctx, const char *wallet_id) {
-  KEY_CMD_BEGIN(wallet_id)
-  return key_cmd_start(op, rc, stage_secp_create);
-}
-
-ordo_op *ordo_secp256k1_sign(ordo_ctx *ctx, const char *wallet_id,
-                             const char *public_key_hex, const unsigned char digest[32]) {
-  KEY_CMD_BEGIN(wallet_id)
-  if (rc == ORDO_OK)
-    rc = need(op, "public key", public_key_hex, &c->name);
-  if (rc == ORDO_OK && digest == NULL)
-    rc = ORDO_E_INVAL;
-  if (rc == ORDO_OK)
-    memcpy(c->digest, digest, sizeof(c->digest));
-  return key_cmd_start(op, rc, stage_secp_sign);
-}
-
-ordo_op *ordo_secp256k1_verify(ordo_ctx *ctx, const char *public_key_hex,
-                               const unsigned char digest[32], const char *signature_hex) {
-  KEY_CMD_BEGIN(NULL)
-  rc = need(op, "public key", public_key_hex, &c->name);
-  if (rc == ORDO_OK && (digest == NULL || signature_hex == NULL))
-    rc = ORDO_E_INVAL;
-  if (rc == ORDO_OK) {
-    memcpy(c->digest, digest, sizeof(c->digest));
-    c->sig = malloc(ORDO__SECP256K1_SIG_BYTES);
-    size_t n = ORDO__SECP256K1_SIG_BYTES;
-    if (c->sig == NULL)
-      rc = ORDO_E_NOMEM;
-    else if (ordo__crypto_hex_decode(signature_hex, c->sig, &n) != ORDO_OK)
-      n = 0; /* malformed: verifies as false */
-    c->sig_len = n;
-  }
-  return key_cmd_start(op, rc, stage_secp_verify);
-}
-
-ordo_op *ordo_cred_def_create(ordo_ctx *ctx, const char *wallet_id,
-                              const char *options_json) {
-  KEY_CMD_BEGIN(wallet_id)
-  json_error_t jerr;
-  if (rc == ORDO_OK) {
-    c->args = options_json ? json_loads(options_json, 0, &jerr) : NULL;
-    json_t *attrs = json_object_get(c->args, "attributes");
-    json_t *bits = json_object_get(c->args, "bits");
-    c->bits = bits != NULL ? (int)json_integer_value(bits) : 1025;
-    if (c->args == NULL && options_json != NULL) {
-      ordo_op_set_message(op, "options: not JSON (line %d, column %d)",
-                          jerr.line, jerr.column);
-      rc = ORDO_E_JSON;
-    } else if (!json_is_array(attrs) || json_array_size(attrs) == 0) {
-      ordo_op_set_message(op, "options: \"attributes\" must be a non-empty array");
-      rc = ORDO_E_INVAL;
-    } else if ((bits != NULL && !json_is_integer(bits)) || c->bits < ORDO__CL_MIN_BITS ||
-               c->bits > ORDO__CL_MAX_BITS) {
-      ordo_op_set_message(op, "options: \"bits\" must be %d..%d", ORDO__CL_MIN_BITS,
-                          ORDO__CL_MAX_BITS);
-      rc = ORDO_E_INVAL;
-    }
-    for (size_t i = 0; rc == ORDO_OK && i < json_array_size(attrs); i++)
-      if (!json_is_string(json_array_get(attrs, i))) {
-        ordo_op_set_message(op, "options: attributes must be strings");
-        rc = ORDO_E_INVAL;
-      }
-  }
-  return key_cmd_start(op, rc, stage_cred_def);
+  return ordo__keys_cmd_start(op, rc, stage_unpack);
 }

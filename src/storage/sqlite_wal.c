@@ -175,11 +175,16 @@ static int wal_close(sqlite3_file *f) {
   return rc != SQLITE_OK ? rc : rc2;
 }
 
+/* Before a truncate or a sync: the held run goes out, then the fault
+ * injection may fail the call. */
+static int wal_flush_then(wal_file *w, int fault) {
+  int rc = wal_flush(w);
+  return rc != SQLITE_OK ? rc : ordo__storage_fault_sqlite(fault, w->name);
+}
+
 static int wal_truncate(sqlite3_file *f, sqlite3_int64 size) {
   wal_file *w = (wal_file *)f;
-  int rc = wal_flush(w);
-  if (rc == SQLITE_OK)
-    rc = ordo__storage_fault_sqlite(ORDO__FAULT_TRUNCATE, w->name);
+  int rc = wal_flush_then(w, ORDO__FAULT_TRUNCATE);
   return rc != SQLITE_OK ? rc : w->real->pMethods->xTruncate(w->real, size);
 }
 
@@ -188,9 +193,7 @@ static int wal_truncate(sqlite3_file *f, sqlite3_int64 size) {
  * transaction as lost either way. */
 static int wal_sync(sqlite3_file *f, int flags) {
   wal_file *w = (wal_file *)f;
-  int rc = wal_flush(w);
-  if (rc == SQLITE_OK)
-    rc = ordo__storage_fault_sqlite(ORDO__FAULT_SYNC, w->name);
+  int rc = wal_flush_then(w, ORDO__FAULT_SYNC);
   return rc != SQLITE_OK ? rc : w->real->pMethods->xSync(w->real, flags);
 }
 
@@ -329,6 +332,14 @@ static int db_unfetch(sqlite3_file *f, sqlite3_int64 ofst, void *p) {
   return REAL(f)->pMethods->xUnfetch(REAL(f), ofst, p);
 }
 
+/* The version 1 methods, shared by both tables below. */
+#define DB_METHODS_V1                                                          \
+  .xClose = db_close, .xRead = db_read, .xWrite = db_write,                    \
+  .xTruncate = db_truncate, .xSync = db_sync, .xFileSize = db_size,            \
+  .xLock = pt_lock, .xUnlock = pt_unlock,                                      \
+  .xCheckReservedLock = pt_check_reserved, .xFileControl = db_fcntl,           \
+  .xSectorSize = pt_sector_size, .xDeviceCharacteristics = pt_device
+
 /* For a real file with shared memory (io_methods version 3, as the unix
  * VFS's); without it SQLite cannot run WAL on the file at all, and
  * db_methods_v1 below is used. Files other than main databases (rollback
@@ -336,18 +347,7 @@ static int db_unfetch(sqlite3_file *f, sqlite3_int64 ofst, void *p) {
  * wal NULL and not in open_list, every method passes through. */
 static const sqlite3_io_methods db_methods = {
     .iVersion = 3,
-    .xClose = db_close,
-    .xRead = db_read,
-    .xWrite = db_write,
-    .xTruncate = db_truncate,
-    .xSync = db_sync,
-    .xFileSize = db_size,
-    .xLock = pt_lock,
-    .xUnlock = pt_unlock,
-    .xCheckReservedLock = pt_check_reserved,
-    .xFileControl = db_fcntl,
-    .xSectorSize = pt_sector_size,
-    .xDeviceCharacteristics = pt_device,
+    DB_METHODS_V1,
     .xShmMap = db_shm_map,
     .xShmLock = db_shm_lock,
     .xShmBarrier = db_shm_barrier,
@@ -358,18 +358,7 @@ static const sqlite3_io_methods db_methods = {
 
 static const sqlite3_io_methods db_methods_v1 = {
     .iVersion = 1,
-    .xClose = db_close,
-    .xRead = db_read,
-    .xWrite = db_write,
-    .xTruncate = db_truncate,
-    .xSync = db_sync,
-    .xFileSize = db_size,
-    .xLock = pt_lock,
-    .xUnlock = pt_unlock,
-    .xCheckReservedLock = pt_check_reserved,
-    .xFileControl = db_fcntl,
-    .xSectorSize = pt_sector_size,
-    .xDeviceCharacteristics = pt_device,
+    DB_METHODS_V1,
 };
 
 /* ---- the VFS ------------------------------------------------------------------ */

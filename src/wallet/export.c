@@ -175,18 +175,26 @@ static int export_fetch(ordo_op *op, export_cmd *c) {
   return ordo__wallet_req_submit(op, ordo__wallet_storage(c->w), &c->req);
 }
 
+/* ordo__wallet_kdf_derive; a key it refuses is named by what in the
+ * message (the same words for every key these commands take). */
+static int derive(ordo_op *op, const ordo__wallet_kdf *kdf, const char *key,
+                  unsigned char *out, const char *what) {
+  int rc = ordo__wallet_kdf_derive(kdf, key, out);
+  if (rc != ORDO_OK)
+    ordo_op_set_message(op, "%s: a raw key must be 32 bytes as base58 or 64 hex "
+                            "characters", what);
+  return rc;
+}
+
 /* Derive the file key, create the temporary file, write the header, and
  * fetch the first page. SCAN with no category returns every type. */
 static int stage_export_begin(ordo_op *op, void *st) {
   export_cmd *c = st;
   if (ordo_op_cancelled())
     return ORDO_E_CANCELED;
-  int rc = ordo__wallet_kdf_derive(&c->kdf, c->fk.key, c->key);
-  if (rc != ORDO_OK) {
-    ordo_op_set_message(op, "export key: a raw key must be 32 bytes as base58 "
-                            "or 64 hex characters");
+  int rc = derive(op, &c->kdf, c->fk.key, c->key, "export key");
+  if (rc != ORDO_OK)
     return rc;
-  }
   struct stat sb;
   if (stat(c->fk.path, &sb) == 0) {
     ordo_op_set_message(op, "%s already exists", c->fk.path);
@@ -216,16 +224,21 @@ static int stage_export_begin(ordo_op *op, void *st) {
   return export_fetch(op, c);
 }
 
+/* ordo__wallet_cmd_new for the commands that keep keys in sodium_malloc'd
+ * memory, which needs libsodium started. */
+static void *secret_cmd_new(ordo_ctx *ctx, size_t size, void (*state_free)(void *),
+                            ordo_op **op) {
+  *op = NULL;
+  if (ctx == NULL || ordo__crypto_init() != ORDO_OK)
+    return NULL;
+  return ordo__wallet_cmd_new(ctx, size, state_free, op);
+}
+
 ordo_op *ordo_wallet_export(ordo_ctx *ctx, const char *wallet_id,
                             const char *export_config_json) {
-  if (ctx == NULL || ordo__crypto_init() != ORDO_OK)
-    return NULL; /* sodium_malloc below needs libsodium started */
-  export_cmd *c = calloc(1, sizeof(*c));
+  ordo_op *op;
+  export_cmd *c = secret_cmd_new(ctx, sizeof(*c), export_cmd_free, &op);
   if (c == NULL)
-    return NULL;
-  c->ctx = ctx;
-  ordo_op *op = ordo__op_new(ctx, c, export_cmd_free);
-  if (op == NULL)
     return NULL;
   int rc = ORDO_OK;
   if (wallet_id == NULL || (c->wallet_id = strdup(wallet_id)) == NULL)
@@ -445,22 +458,16 @@ static int stage_import_begin(ordo_op *op, void *st) {
     ordo_op_set_message(op, "%s: %s", c->fk.path, c->rd.error);
     return rc;
   }
-  if ((rc = ordo__wallet_kdf_derive(&c->file_kdf, c->fk.key, c->file_key)) != ORDO_OK) {
-    ordo_op_set_message(op, "import key: a raw key must be 32 bytes as base58 or "
-                            "64 hex characters");
+  if ((rc = derive(op, &c->file_kdf, c->fk.key, c->file_key, "import key")) != ORDO_OK)
     return rc;
-  }
   if (ordo_op_cancelled())
     return ORDO_E_CANCELED;
   if ((rc = ordo__export_reader_keyed(&c->rd, c->file_key)) != ORDO_OK) {
     ordo_op_set_message(op, "%s: %s", c->fk.path, c->rd.error);
     return rc;
   }
-  if ((rc = ordo__wallet_kdf_derive(&c->wallet_kdf, c->spec.key, c->mk)) != ORDO_OK) {
-    ordo_op_set_message(op, "wallet credentials: a raw key must be 32 bytes as "
-                            "base58 or 64 hex characters");
+  if ((rc = derive(op, &c->wallet_kdf, c->spec.key, c->mk, "wallet credentials")) != ORDO_OK)
     return rc;
-  }
   if ((rc = ordo__wallet_new_keys(&c->wallet_kdf, c->mk, &c->keys, &c->meta)) != ORDO_OK)
     return rc;
   return ordo__op_add_stage(op, ORDO_CLASS_STORAGE, stage_import_create);
@@ -469,14 +476,9 @@ static int stage_import_begin(ordo_op *op, void *st) {
 ordo_op *ordo_wallet_import(ordo_ctx *ctx, const char *config_json,
                             const char *credentials_json,
                             const char *import_config_json) {
-  if (ctx == NULL || ordo__crypto_init() != ORDO_OK)
-    return NULL; /* sodium_malloc below needs libsodium started */
-  import_cmd *c = calloc(1, sizeof(*c));
+  ordo_op *op;
+  import_cmd *c = secret_cmd_new(ctx, sizeof(*c), import_cmd_free, &op);
   if (c == NULL)
-    return NULL;
-  c->ctx = ctx;
-  ordo_op *op = ordo__op_new(ctx, c, import_cmd_free);
-  if (op == NULL)
     return NULL;
   int rc = ordo__wallet_spec_parse(op, &c->spec, config_json,
                                    credentials_json ? credentials_json : "", 1);

@@ -60,6 +60,112 @@ static json_t *record_json(const record_cmd *c, const ordo__wallet_keys *k,
 }
 
 
+/* ---- records for other modules (wallet.h) ---------------------------------------- */
+
+/* Encrypt (type, name, value, tags) into req's record for opcode; the rest
+ * of req is left as it is. */
+static int rec_seal(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                    ordo_storage_opcode opcode, const char *type, const char *name,
+                    const char *value, json_t *tags, int names_only) {
+  char err[160] = "";
+  req->opcode = opcode;
+  int rc = ordo__wallet_seal_record(ordo__wallet_keys_of(w), type, name, value, tags,
+                                    names_only, &req->rec, err, sizeof(err));
+  if (rc != ORDO_OK && err[0] != '\0')
+    ordo_op_set_message(op, "%s", err);
+  return rc;
+}
+
+/* rec_seal of a cleared req, with value as its compact JSON text (a
+ * secret, maybe: wiped once sealed). */
+static int rec_fill(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                    ordo_storage_opcode opcode, const char *type, const char *name,
+                    json_t *value, json_t *tags) {
+  ordo__wallet_rec_clear(req);
+  char *v = value != NULL ? json_dumps(value, JSON_COMPACT) : NULL;
+  if (value != NULL && v == NULL)
+    return ORDO_E_NOMEM;
+  int rc = rec_seal(op, w, req, opcode, type, name, v, tags, 0);
+  ordo__free_secret(v);
+  return rc;
+}
+
+int ordo__wallet_rec_add(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                         const char *type, const char *name, json_t *value,
+                         json_t *tags) {
+  return rec_fill(op, w, req, ORDO_STORAGE_ADD, type, name, value, tags);
+}
+
+int ordo__wallet_rec_get(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                         const char *type, const char *name) {
+  return rec_fill(op, w, req, ORDO_STORAGE_GET, type, name, NULL, NULL);
+}
+
+int ordo__wallet_rec_update(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                            const char *type, const char *name, json_t *value) {
+  return rec_fill(op, w, req, ORDO_STORAGE_UPDATE_VALUE, type, name, value, NULL);
+}
+
+int ordo__wallet_rec_delete(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                            const char *type, const char *name) {
+  return rec_fill(op, w, req, ORDO_STORAGE_DELETE, type, name, NULL, NULL);
+}
+
+int ordo__wallet_rec_search(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                            const char *type, const char *wql,
+                            unsigned long long limit, ordo_storage_query **query) {
+  *query = NULL;
+  int rc = rec_fill(op, w, req, ORDO_STORAGE_SCAN, type, NULL, NULL, NULL);
+  if (rc != ORDO_OK || wql == NULL)
+    return rc;
+  char *err = NULL;
+  rc = ordo__wallet_parse_query(ordo__wallet_keys_of(w), wql, query, &err);
+  if (rc != ORDO_OK && err != NULL)
+    ordo_op_set_message(op, "WQL: %s", err);
+  free(err);
+  req->query = *query;
+  req->limit = limit;
+  return rc;
+}
+
+int ordo__wallet_rec_submit(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                            ordo_stage_fn next) {
+  int rc = ordo__op_add_stage(op, ORDO_CLASS_CHEAP, next);
+  if (rc != ORDO_OK)
+    return rc;
+  return ordo__wallet_req_submit(op, ordo__wallet_storage(w), req);
+}
+
+int ordo__wallet_rec_submit_batch(ordo_op *op, ordo__wallet *w,
+                                  ordo_storage_req *req, ordo_storage_req *sub,
+                                  size_t n, ordo_stage_fn next) {
+  ordo__wallet_rec_clear(req);
+  req->opcode = ORDO_STORAGE_BATCH;
+  req->batch = sub;
+  req->nbatch = n;
+  return ordo__wallet_rec_submit(op, w, req, next);
+}
+
+json_t *ordo__wallet_rec_value(ordo__wallet *w, const ordo_storage_record *r,
+                               char **name) {
+  json_t *o = ordo__wallet_open_record(ordo__wallet_keys_of(w), r, ORDO__OPEN_VALUE);
+  const char *v = json_string_value(json_object_get(o, "value"));
+  const char *n = json_string_value(json_object_get(o, "name"));
+  json_t *value = v != NULL ? json_loads(v, 0, NULL) : NULL;
+  if (v != NULL)
+    sodium_memzero((void *)v, strlen(v));
+  if (name != NULL)
+    *name = value != NULL && n != NULL ? strdup(n) : NULL;
+  json_decref(o);
+  return value;
+}
+
+void ordo__wallet_rec_clear(ordo_storage_req *req) {
+  ordo__wallet_record_clear(&req->rec);
+  ordo_storage_req_clear_output(req);
+  memset(req, 0, sizeof(*req));
+}
+
 /* ---- stages --------------------------------------------------------------------- */
 
 static int stage_record_finish(ordo_op *op, void *st) {
@@ -116,24 +222,15 @@ static int stage_record_submit(ordo_op *op, void *st) {
     ordo_op_set_message(op, "wallet '%s' is not open", c->wallet_id);
     return rc;
   }
-  const ordo__wallet_keys *k = ordo__wallet_keys_of(c->w);
-  char err[160] = "";
-  rc = ordo__wallet_seal_record(k, c->type, c->name, c->value, c->tags,
-                                c->opcode == ORDO_STORAGE_DELETE_TAGS, &c->req.rec,
-                                err, sizeof(err));
-  if (rc != ORDO_OK) {
-    if (err[0] != '\0')
-      ordo_op_set_message(op, "%s", err);
+  rc = rec_seal(op, c->w, &c->req, c->opcode, c->type, c->name, c->value, c->tags,
+                c->opcode == ORDO_STORAGE_DELETE_TAGS);
+  if (rc != ORDO_OK)
     return rc;
-  }
   if (c->query != NULL &&
-      (rc = ordo__wallet_seal_query(k, c->query)) != ORDO_OK)
+      (rc = ordo__wallet_seal_query(ordo__wallet_keys_of(c->w), c->query)) != ORDO_OK)
     return rc;
-  c->req.opcode = c->opcode;
   c->req.query = c->query;
-  if ((rc = ordo__op_add_stage(op, ORDO_CLASS_CHEAP, stage_record_finish)) != ORDO_OK)
-    return rc;
-  return ordo__wallet_req_submit(op, ordo__wallet_storage(c->w), &c->req);
+  return ordo__wallet_rec_submit(op, c->w, &c->req, stage_record_finish);
 }
 
 /* ---- building commands --------------------------------------------------------- */
@@ -205,16 +302,11 @@ typedef struct record_args {
 } record_args;
 
 static ordo_op *record_start(ordo_ctx *ctx, const record_args *a) {
-  if (ctx == NULL)
-    return NULL;
-  record_cmd *c = calloc(1, sizeof(*c));
+  ordo_op *op;
+  record_cmd *c = ordo__wallet_cmd_new(ctx, sizeof(*c), record_cmd_free, &op);
   if (c == NULL)
     return NULL;
-  c->ctx = ctx;
   c->opcode = a->opcode;
-  ordo_op *op = ordo__op_new(ctx, c, record_cmd_free);
-  if (op == NULL)
-    return NULL;
   int rc = dup_arg(op, "wallet id", a->wallet_id, &c->wallet_id);
   if (rc == ORDO_OK)
     rc = dup_arg(op, "record type", a->type, &c->type);
@@ -247,71 +339,63 @@ static ordo_op *record_start(ordo_ctx *ctx, const record_args *a) {
 
 ordo_op *ordo_record_add(ordo_ctx *ctx, const char *wallet_id, const char *type,
                          const char *name, const char *value, const char *tags_json) {
-  record_args a = {.opcode = ORDO_STORAGE_ADD, .wallet_id = wallet_id, .type = type,
-                   .name = name, .value = value, .tags = tags_json};
-  return record_start(ctx, &a);
+  return record_start(ctx, &(record_args){.opcode = ORDO_STORAGE_ADD,
+      .wallet_id = wallet_id, .type = type, .name = name, .value = value,
+      .tags = tags_json});
 }
 
 ordo_op *ordo_record_get(ordo_ctx *ctx, const char *wallet_id, const char *type,
                          const char *name, const char *options_json) {
-  record_args a = {.opcode = ORDO_STORAGE_GET, .wallet_id = wallet_id, .type = type,
-                   .name = name, .options = options_json};
-  return record_start(ctx, &a);
+  return record_start(ctx, &(record_args){.opcode = ORDO_STORAGE_GET,
+      .wallet_id = wallet_id, .type = type, .name = name, .options = options_json});
 }
 
 ordo_op *ordo_record_update_value(ordo_ctx *ctx, const char *wallet_id,
                                   const char *type, const char *name,
                                   const char *value) {
-  record_args a = {.opcode = ORDO_STORAGE_UPDATE_VALUE, .wallet_id = wallet_id,
-                   .type = type, .name = name, .value = value};
-  return record_start(ctx, &a);
+  return record_start(ctx, &(record_args){.opcode = ORDO_STORAGE_UPDATE_VALUE,
+      .wallet_id = wallet_id, .type = type, .name = name, .value = value});
 }
 
 ordo_op *ordo_record_update_tags(ordo_ctx *ctx, const char *wallet_id,
                                  const char *type, const char *name,
                                  const char *tags_json) {
-  record_args a = {.opcode = ORDO_STORAGE_REPLACE_TAGS, .wallet_id = wallet_id,
-                   .type = type, .name = name, .tags = tags_json};
-  return record_start(ctx, &a);
+  return record_start(ctx, &(record_args){.opcode = ORDO_STORAGE_REPLACE_TAGS,
+      .wallet_id = wallet_id, .type = type, .name = name, .tags = tags_json});
 }
 
 ordo_op *ordo_record_add_tags(ordo_ctx *ctx, const char *wallet_id,
                               const char *type, const char *name,
                               const char *tags_json) {
-  record_args a = {.opcode = ORDO_STORAGE_ADD_TAGS, .wallet_id = wallet_id,
-                   .type = type, .name = name, .tags = tags_json ? tags_json : "{}"};
-  return record_start(ctx, &a);
+  return record_start(ctx, &(record_args){.opcode = ORDO_STORAGE_ADD_TAGS,
+      .wallet_id = wallet_id, .type = type, .name = name,
+      .tags = tags_json ? tags_json : "{}"});
 }
 
 ordo_op *ordo_record_delete_tags(ordo_ctx *ctx, const char *wallet_id,
                                  const char *type, const char *name,
                                  const char *tag_names_json) {
-  record_args a = {.opcode = ORDO_STORAGE_DELETE_TAGS, .wallet_id = wallet_id,
-                   .type = type, .name = name,
-                   .tags = tag_names_json ? tag_names_json : "[]",
-                   .tags_are_names = 1};
-  return record_start(ctx, &a);
+  return record_start(ctx, &(record_args){.opcode = ORDO_STORAGE_DELETE_TAGS,
+      .wallet_id = wallet_id, .type = type, .name = name,
+      .tags = tag_names_json ? tag_names_json : "[]", .tags_are_names = 1});
 }
 
 ordo_op *ordo_record_delete(ordo_ctx *ctx, const char *wallet_id, const char *type,
                             const char *name) {
-  record_args a = {.opcode = ORDO_STORAGE_DELETE, .wallet_id = wallet_id,
-                   .type = type, .name = name};
-  return record_start(ctx, &a);
+  return record_start(ctx, &(record_args){.opcode = ORDO_STORAGE_DELETE,
+      .wallet_id = wallet_id, .type = type, .name = name});
 }
 
 ordo_op *ordo_record_search(ordo_ctx *ctx, const char *wallet_id, const char *type,
                             const char *wql, const char *options_json,
                             unsigned long long offset, unsigned long long limit) {
-  record_args a = {.opcode = ORDO_STORAGE_SCAN, .wallet_id = wallet_id, .type = type,
-                   .wql = wql, .options = options_json, .offset = offset,
-                   .limit = limit};
-  return record_start(ctx, &a);
+  return record_start(ctx, &(record_args){.opcode = ORDO_STORAGE_SCAN,
+      .wallet_id = wallet_id, .type = type, .wql = wql, .options = options_json,
+      .offset = offset, .limit = limit});
 }
 
 ordo_op *ordo_record_count(ordo_ctx *ctx, const char *wallet_id, const char *type,
                            const char *wql) {
-  record_args a = {.opcode = ORDO_STORAGE_COUNT, .wallet_id = wallet_id,
-                   .type = type, .wql = wql};
-  return record_start(ctx, &a);
+  return record_start(ctx, &(record_args){.opcode = ORDO_STORAGE_COUNT,
+      .wallet_id = wallet_id, .type = type, .wql = wql});
 }

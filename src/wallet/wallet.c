@@ -385,6 +385,19 @@ int ordo__wallet_req_submit(ordo_op *op, ordo_storage *st, ordo_storage_req *req
   return ORDO__STAGE_ASYNC;
 }
 
+void *ordo__wallet_cmd_new(ordo_ctx *ctx, size_t size, void (*state_free)(void *),
+                           ordo_op **op) {
+  *op = NULL;
+  if (ctx == NULL)
+    return NULL;
+  void *c = calloc(1, size);
+  if (c == NULL)
+    return NULL;
+  *(ordo_ctx **)c = ctx; /* a struct's address is its first member's */
+  *op = ordo__op_new(ctx, c, state_free); /* on failure, it freed c */
+  return *op != NULL ? c : NULL;
+}
+
 /* The status of the request the previous stage submitted, as the op's. */
 int ordo__wallet_req_status(ordo_op *op, ordo_storage_req *req) {
   if (req->status != ORDO_OK)
@@ -853,14 +866,9 @@ ordo_op *ordo_wallet_list(ordo_ctx *ctx, const char *config_json) {
 }
 
 ordo_op *ordo_wallet_close(ordo_ctx *ctx, const char *wallet_id) {
-  if (ctx == NULL)
-    return NULL;
-  close_cmd *c = calloc(1, sizeof(*c));
+  ordo_op *op;
+  close_cmd *c = ordo__wallet_cmd_new(ctx, sizeof(*c), free, &op);
   if (c == NULL)
-    return NULL;
-  c->ctx = ctx;
-  ordo_op *op = ordo__op_new(ctx, c, free);
-  if (op == NULL)
     return NULL;
   if (wallet_id == NULL || strlen(wallet_id) > ID_MAX) {
     ordo_op_set_message(op, "no such wallet id");

@@ -22,6 +22,7 @@
 #define ORDO_WALLET_H
 
 #include "ordo.h"
+#include "runtime/runtime.h"
 #include "storage/storage.h"
 
 #include <jansson.h>
@@ -171,6 +172,13 @@ int ordo__wallet_create_db(ordo_op *op, ordo_ctx *ctx,
 int ordo__wallet_req_submit(ordo_op *op, ordo_storage *st, ordo_storage_req *req);
 int ordo__wallet_req_status(ordo_op *op, ordo_storage_req *req);
 
+/* A command's state of size bytes, zeroed but for its first member, which
+ * must be an ordo_ctx * and is set to ctx; and its op (*op; the state is
+ * freed with state_free when the op ends). NULL (with *op NULL) when ctx is
+ * NULL or out of memory. */
+void *ordo__wallet_cmd_new(ordo_ctx *ctx, size_t size, void (*state_free)(void *),
+                           ordo_op **op);
+
 /* Close a database in the background (a failed command's); context
  * shutdown waits for it. */
 void ordo__wallet_close_db_async(ordo_ctx *ctx, ordo_storage *st);
@@ -190,5 +198,57 @@ void ordo__wallet_release(ordo__wallet *w);
 ordo_storage *ordo__wallet_storage(ordo__wallet *w);
 const ordo__wallet_keys *ordo__wallet_keys_of(ordo__wallet *w);
 const char *ordo__wallet_id(ordo__wallet *w);
+
+/* ---- record.c: records for other modules ------------------------------------ */
+
+/*
+ * Modules that keep their data as wallet records (keys.c: keys, DIDs,
+ * credential definitions) build their storage requests with these, so the
+ * type, name, value and tags are encrypted exactly as ordo_record_* does.
+ * Run them on the cheap class, from a stage of op, with w retained.
+ *
+ * Each fill function first clears req (which must be zeroed or have been
+ * filled before), then fills it for the record of `type` named `name`;
+ * value (NULL: none) is stored as its compact JSON text, tags (NULL: none)
+ * is a JSON object as in ordo_record_add. They submit nothing: pass req to
+ * ordo__wallet_rec_submit, or several to ordo__wallet_rec_submit_batch.
+ * They return ORDO_OK, ORDO_E_NOMEM, or an error with a message on op.
+ */
+int ordo__wallet_rec_add(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                         const char *type, const char *name, json_t *value,
+                         json_t *tags);
+int ordo__wallet_rec_get(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                         const char *type, const char *name);
+int ordo__wallet_rec_update(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                            const char *type, const char *name, json_t *value);
+int ordo__wallet_rec_delete(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                            const char *type, const char *name);
+/* A SCAN of the records of type that match wql (NULL: all of them), at most
+ * limit (0: no limit). The parsed query goes to *query: the caller frees it
+ * (ordo_storage_query_free) once req has completed; req borrows it. */
+int ordo__wallet_rec_search(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                            const char *type, const char *wql,
+                            unsigned long long limit, ordo_storage_query **query);
+
+/* Submit req to w's database; the stage next (cheap class) runs when it
+ * completes and reads its status with ordo__wallet_req_status. Returns what
+ * the running stage returns. The batch form makes req a BATCH of the n
+ * filled requests sub (borrowed until then) and submits it. */
+int ordo__wallet_rec_submit(ordo_op *op, ordo__wallet *w, ordo_storage_req *req,
+                            ordo_stage_fn next);
+int ordo__wallet_rec_submit_batch(ordo_op *op, ordo__wallet *w,
+                                  ordo_storage_req *req, ordo_storage_req *sub,
+                                  size_t n, ordo_stage_fn next);
+
+/* The value of a record read back (GET's result, a SCAN's results[i]) as
+ * parsed JSON (a new reference), its plaintext wiped; with name != NULL,
+ * *name is a malloc'd copy of the record's name (NULL when out of memory).
+ * NULL (and *name NULL) when it does not decrypt or is not JSON. */
+json_t *ordo__wallet_rec_value(ordo__wallet *w, const ordo_storage_record *r,
+                               char **name);
+
+/* Wipe and free what req holds (its sealed record and its output; not a
+ * search's query, nor a BATCH's sub-requests) and zero it for reuse. */
+void ordo__wallet_rec_clear(ordo_storage_req *req);
 
 #endif /* ORDO_WALLET_H */
