@@ -2321,6 +2321,59 @@ static void test_take_ahead(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* The reason the journal has for id (the caller's copy checked here). */
+static void jreason_is(ordo_journal *j, const char *id, const char *want) {
+  char *why = NULL;
+  assert_int_equal(ordo_journal_batch_status(j, id, NULL, NULL, &why),
+                   ORDO_OK);
+  assert_non_null(why);
+  assert_string_equal(why, want);
+  free(why);
+}
+
+/* ordo_journal_finish_many: a poll's verdicts in one call, each journaled
+ * as ordo_journal_finish would; it stops at the first that fails (its
+ * error, *done the ones before), and a reopen finds what it recorded. */
+static void test_finish_many(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  char took[256];
+  size_t done = 99;
+  (void)unused;
+
+  assert_int_equal(enq_wait(j, "A", "s", NULL, "a", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "B", "s", NULL, "b", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "C", "s", NULL, "c", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "D", "s", "a", NULL, "C"), ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 3);
+  {
+    ordo_queue_verdict v[4] = {{"A", ORDO_QUEUE_COMMITTED, NULL},
+                               {"C", ORDO_QUEUE_INVALID, "bad nonce"},
+                               {"nope", ORDO_QUEUE_COMMITTED, NULL},
+                               {"B", ORDO_QUEUE_COMMITTED, NULL}};
+    assert_int_equal(ordo_journal_finish_many(j, v, 4, &done),
+                     ORDO_E_NOT_FOUND);
+    assert_int_equal(done, 2);
+  }
+  assert_int_equal(jstate(j, "A"), ORDO_QUEUE_COMMITTED);
+  assert_int_equal(jstate(j, "C"), ORDO_QUEUE_INVALID);
+  jreason_is(j, "C", "bad nonce");
+  assert_int_equal(jstate(j, "B"), ORDO_QUEUE_SUBMITTED); /* not reached */
+  assert_int_equal(jstate(j, "D"), ORDO_QUEUE_INVALID);   /* its dep's end */
+  assert_int_equal(ordo_journal_finish_many(j, NULL, 0, &done), ORDO_OK);
+  assert_int_equal(done, 0);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(jstate(j, "A"), ORDO_QUEUE_COMMITTED);
+  assert_int_equal(jstate(j, "C"), ORDO_QUEUE_INVALID);
+  jreason_is(j, "C", "bad nonce");
+  assert_int_equal(jstate(j, "B"), ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(jstate(j, "D"), ORDO_QUEUE_INVALID);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 /* Random write faults (ENOSPC and EIO on every kind of call) under a
  * stream of enqueues: each acknowledged batch is there after a reopen, in
  * order, and no refused one is. */
@@ -2517,6 +2570,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_enqueue_many_atomic, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_cancel_expire_replay, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_finish_many, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_take_ahead, setup_dir,
                                       teardown_dir),

@@ -515,6 +515,75 @@ static void test_statuses_get_and_post(void **state) {
                    strlen("/batch_statuses?id=") + 128);
 }
 
+/* The Sawtooth port answers typed statuses: each item by its ledger id (or
+ * the id in a legacy payload), PENDING as SUBMITTED, the first invalid
+ * transaction's message as the reason ("invalid" when there is none), an
+ * id not asked about ignored, an item the ledger cannot know UNKNOWN
+ * unasked, and an answer that is no batch_statuses list a clear error. */
+static void test_port_typed_statuses(void **state) {
+  env *e = *state;
+  char ids[5][129], body[2048];
+  ordo_queue_item items[6];
+  ordo_ledger_status out[6];
+  ordo_ledger_sawtooth_port *p = NULL;
+  const ordo_ledger_port *port;
+  for (int i = 0; i < 5; i++)
+    snprintf(ids[i], sizeof ids[i], "%0128x", i + 1);
+  snprintf(body, sizeof body,
+           "{\"data\":["
+           "{\"id\":\"%s\",\"status\":\"COMMITTED\"},"
+           "{\"id\":\"%s\",\"status\":\"INVALID\",\"invalid_transactions\":"
+           "[{\"id\":\"t\",\"message\":\"bad nonce\"}]},"
+           "{\"id\":\"%s\",\"status\":\"INVALID\"},"
+           "{\"id\":\"%s\",\"status\":\"PENDING\"},"
+           "{\"id\":\"%s\",\"status\":\"UNKNOWN\"},"
+           "{\"id\":\"%0128x\",\"status\":\"COMMITTED\"}]}",
+           ids[3], ids[0], ids[1], ids[2], ids[4], 99);
+  fake_script(&e->f, 0, FAKE_ANSWER, 200, NULL, body);
+  fake_script(&e->f, 1, FAKE_ANSWER, 200, NULL, "{\"nodata\":1}");
+  start(e);
+  assert_int_equal(ordo_ledger_sawtooth_port_new(e->ctx, e->c, &p), ORDO_OK);
+  port = ordo_ledger_sawtooth_port_get(p);
+  assert_true(port->can_wait);
+  memset(items, 0, sizeof items);
+  static const char *const qids[6] = {"q0", "q1", "q2", "q3", "q4", "q5"};
+  for (int i = 0; i < 6; i++) {
+    items[i].id = qids[i];
+    items[i].ledger_id = i < 5 ? ids[i] : NULL; /* q5: none, no payload */
+  }
+  assert_int_equal(
+      support_run(port->statuses(port->self, items, 6, 0, out), NULL),
+      ORDO_OK);
+  assert_int_equal(out[0].state, ORDO_QUEUE_INVALID);
+  assert_string_equal(out[0].reason, "bad nonce");
+  assert_int_equal(out[1].state, ORDO_QUEUE_INVALID);
+  assert_string_equal(out[1].reason, "invalid");
+  assert_int_equal(out[2].state, ORDO_QUEUE_SUBMITTED);
+  assert_null(out[2].reason);
+  assert_int_equal(out[3].state, ORDO_QUEUE_COMMITTED);
+  assert_int_equal(out[4].state, ORDO_QUEUE_UNKNOWN);
+  assert_int_equal(out[5].state, ORDO_QUEUE_UNKNOWN);
+  ordo_ledger_status_clear(out, 6);
+  assert_null(out[0].reason);
+  /* Five asked (q5 could not be known), in one GET. */
+  {
+    fake_req *r = fake_at(&e->f, 0);
+    size_t commas = 0;
+    assert_string_equal(r->method, "GET");
+    for (const char *c = r->target; *c; c++)
+      commas += *c == ',';
+    assert_int_equal(commas, 4);
+  }
+  /* No batch_statuses list: an error that says so. */
+  char msg[256];
+  assert_int_equal(run_msg(port->statuses(port->self, items, 2, 0, out), msg,
+                           sizeof msg),
+                   ORDO_E_LEDGER_RESPONSE);
+  assert_non_null(strstr(msg, "data")); /* what is missing, named */
+  ordo_ledger_status_clear(out, 2);
+  ordo_ledger_sawtooth_port_free(p);
+}
+
 static void test_bad_arguments(void **state) {
   env *e = *state;
   fake_script(&e->f, 0, FAKE_ANSWER, 200, NULL, STATUS_OK_BODY);
@@ -1040,6 +1109,8 @@ static void test_parse_statuses_and_pages(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_submit_body_and_headers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_port_typed_statuses, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_statuses_get_and_post, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_503_then_202, setup, teardown),

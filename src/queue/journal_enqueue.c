@@ -726,6 +726,8 @@ int ordo_journal_finish_many(ordo_journal *j, const ordo_queue_verdict *v,
     *done = 0;
   if (j == NULL || (v == NULL && n > 0))
     return ordo__set_last_error(ORDO_E_INVAL, "finish: NULL argument");
+  if (n == 0)
+    return ORDO_OK;
   for (i = 0; i < n; i++)
     if (v[i].id == NULL)
       return ordo__set_last_error(ORDO_E_INVAL, "finish: NULL id");
