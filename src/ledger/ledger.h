@@ -572,16 +572,4 @@ int ordo_ledger_sawtooth_id(ordo_ledger_sawtooth_port *p, const char *id,
                             char out[ORDO_LEDGER_ID_SIZE]);
 void ordo_ledger_sawtooth_port_free(ordo_ledger_sawtooth_port *p);
 
-/* ------------------------------------------------------------------------ */
-/* `ordo submit` and `ordo verify` (submit.c, verify.c)                      */
-/* ------------------------------------------------------------------------ */
-
-/* The subcommands (argv[0] is the command's name): exit codes of cli.h.
- * submit journals a workload file in DIR and runs the submitter against a
- * Sawtooth REST API until every batch is final; verify replays the
- * journaled batches serially and compares with the ledger's state. Their
- * --help says the rest. */
-int ordo__submit_main(int argc, char **argv);
-int ordo__verify_main(int argc, char **argv);
-
 #endif /* ORDO_LEDGER_H */

@@ -1,8 +1,8 @@
 /*
- * verify.c — `ordo verify`: the oracle for order. Replays a workload
+ * verify.c — the run of `ordo verify` (submit.h; its command line is in
+ * src/cli/verify.c): the oracle for order. Replays a workload
  * serially, in submission order, on a fresh in-memory state, and compares
- * the result with the ledger's state (ledger.h, "ordo submit and ordo
- * verify").
+ * the result with the ledger's state.
  *
  * The exact transactions are the ones `ordo submit` journaled in DIR (each
  * batch's signed BatchList): ordo-rw writes depend on the transaction ids,
@@ -13,8 +13,7 @@
  * ever applied two conflicting batches in the other order, some address
  * differs: each is reported with both values and the batches that wrote it.
  */
-#include "ledger/ledger.h"
-#include "cli/cli.h"
+#include "ledger/submit.h"
 #include "runtime/runtime.h"
 
 #include <jansson.h>
@@ -191,29 +190,7 @@ static int replay_batch(vmap *m, const ordo_queue_item *it, const char *id) {
   return rc;
 }
 
-/* ---- the command ---------------------------------------------------------- */
-
-static void verify_usage(FILE *f) {
-  fputs("usage: ordo verify --workload FILE --ledger URL --data DIR\n"
-        "                   [--family ordo-rw|intkey|mixed] [--json]\n"
-        "\n"
-        "Replay the workload serially in submission order on a fresh state,\n"
-        "skipping the batches the ledger reports invalid (and those it never\n"
-        "saw: the cascade of an invalid dep), and compare with the ledger's\n"
-        "state in the family's namespace. DIR is the `ordo submit` data\n"
-        "directory: its journal holds the exact signed batches.\n"
-        "\n"
-        "  --workload FILE  the workload that was submitted\n"
-        "  --ledger URL     the ledger's REST API\n"
-        "  --data DIR       the data directory of `ordo submit`\n"
-        "  --family F       ordo-rw (default), intkey or mixed (as submitted)\n"
-        "  --json           {\"equal\":…,\"differences\":[…],…}\n"
-        "  -h, --help       show this help\n"
-        "\n"
-        "Exit status: 0 the states are equal, 1 they differ (an order\n"
-        "violation) or the check failed, 2 bad usage or input.\n",
-        f);
-}
+/* ---- the run -------------------------------------------------------------- */
 
 /* Wait for op; its parsed result, or NULL with a message printed. */
 static json_t *op_json(ordo_op *op, const char *what) {
@@ -245,9 +222,11 @@ static void hex_short(const unsigned char *v, size_t len, char *out,
   out[k] = '\0';
 }
 
-int ordo__verify_main(int argc, char **argv) {
-  const char *file = NULL, *url = NULL, *dir = NULL, *family = "ordo-rw";
-  int json = 0, exit_code = ORDO_CLI_FAIL, rc;
+int ordo__verify_run(const ordo__verify_opts *opts) {
+  const char *file = opts->file, *url = opts->url, *dir = opts->dir,
+             *family = opts->family != NULL ? opts->family
+                                            : ORDO_LEDGER_RW_FAMILY;
+  int json = opts->json, exit_code = ORDO__RUN_FAILED, rc;
   ordo_ledger_family fam;
   ordo_workload *w = NULL;
   ordo_ctx *ctx = NULL;
@@ -262,37 +241,6 @@ int ordo__verify_main(int argc, char **argv) {
   vmap m = {0};
   size_t i, replayed = 0, skipped_invalid = 0, skipped_unknown = 0;
 
-  for (i = 1; i < (size_t)argc; i++) {
-    const char *k = argv[i], *v = i + 1 < (size_t)argc ? argv[i + 1] : NULL;
-    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
-      verify_usage(stdout);
-      exit_code = ORDO_CLI_OK;
-      goto out;
-    } else if (strcmp(k, "--json") == 0) {
-      json = 1;
-      continue;
-    } else if (v != NULL && strcmp(k, "--workload") == 0) {
-      file = v;
-    } else if (v != NULL && strcmp(k, "--ledger") == 0) {
-      url = v;
-    } else if (v != NULL && strcmp(k, "--data") == 0) {
-      dir = v;
-    } else if (v != NULL && strcmp(k, "--family") == 0) {
-      family = v;
-    } else {
-      fprintf(stderr, "ordo verify: unknown option or missing value '%s'\n", k);
-      verify_usage(stderr);
-      exit_code = ORDO_CLI_USAGE;
-      goto out;
-    }
-    i++;
-  }
-  if (file == NULL || url == NULL || dir == NULL) {
-    fputs("ordo verify: --workload, --ledger and --data are required\n",
-          stderr);
-    exit_code = ORDO_CLI_USAGE;
-    goto out;
-  }
   if (ordo_ledger_family_parse(family, &fam) != ORDO_OK ||
       ordo_ledger_namespace(fam == ORDO_LEDGER_FAMILY_INTKEY
                                 ? ORDO_LEDGER_INTKEY_FAMILY
@@ -303,7 +251,7 @@ int ordo__verify_main(int argc, char **argv) {
            ORDO_OK) ||
       (rc = ordo_workload_load(file, &w)) != ORDO_OK) {
     fprintf(stderr, "ordo verify: %s\n", ordo_last_error_message());
-    exit_code = ORDO_CLI_USAGE;
+    exit_code = ORDO__RUN_BAD_INPUT;
     goto out;
   }
   snprintf(path, sizeof path, "%s/queue.db", dir);
@@ -315,7 +263,7 @@ int ordo__verify_main(int argc, char **argv) {
       ordo_journal_open(ctx, path, &jopt, &j) != ORDO_OK ||
       ordo_ledger_client_new(ctx, &copt, &client) != ORDO_OK) {
     fprintf(stderr, "ordo verify: %s\n", ordo_last_error_message());
-    exit_code = ORDO_CLI_USAGE;
+    exit_code = ORDO__RUN_BAD_INPUT;
     goto out;
   }
   /* The Sawtooth id of every journaled line, then their statuses. */
@@ -478,7 +426,7 @@ int ordo__verify_main(int argc, char **argv) {
              nd == 0 ? "equal" : "DIFFERENT", replayed, skipped_invalid,
              skipped_unknown, m.n, nd);
     }
-    exit_code = nd == 0 ? ORDO_CLI_OK : ORDO_CLI_FAIL;
+    exit_code = nd == 0 ? ORDO__RUN_DONE : ORDO__RUN_FAILED;
   }
 out:
   json_decref(ledger);

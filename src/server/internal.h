@@ -3,7 +3,8 @@
  * (server.c: start, stop, the loop thread, libmicrohttpd), the request
  * handlers (handle.c: routing, auth, limits, batches and the queue;
  * wallet.c: wallets, DIDs, signing, jobs), /metrics (metrics.c), the
- * options (config.c) and `ordo serve` (cli.c). Other modules use server.h.
+ * options (config.c). `ordo serve` is src/cli/serve.c. Other modules use
+ * server.h.
  */
 #ifndef ORDO_SERVER_INTERNAL_H
 #define ORDO_SERVER_INTERNAL_H
