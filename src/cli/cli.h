@@ -53,7 +53,7 @@ int ordo__plan_cli(int argc, char **argv, FILE *out, FILE *err);
 /* The subcommand table's entry: ordo__plan_cli on stdout and stderr. */
 int ordo__plan_main(int argc, char **argv);
 
-/* ---- reading option values (opt.c) ---------------------------------------- */
+/* ---- reading option values (opt.c) ------------------------------------- */
 
 /* A decimal integer 0..max, digits only (no sign, no space): 0, or -1. */
 int ordo__cli_parse_u64(const char *v, unsigned long long max,

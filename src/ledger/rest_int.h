@@ -112,7 +112,7 @@ static inline void ordo__rest_list_unlink(rest_req *r) {
   r->next = r->prev = NULL;
 }
 
-/* ---- between the client and the engine ------------------------------------ */
+/* ---- between the client and the engine --------------------------------- */
 
 /* Drop a reference to c (rest_client.c); the last one frees it. */
 void ordo__rest_client_unref(client *c);

@@ -26,11 +26,36 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+int ordo__ledger_session_open(ordo__ledger_session *s, const char *dir,
+                              const char *url,
+                              const ordo_journal_options *jopt) {
+  ordo_ledger_client_options copt;
+  char path[4096];
+  int rc;
+
+  memset(s, 0, sizeof *s);
+  snprintf(path, sizeof path, "%s/queue.db", dir);
+  if ((s->ctx = ordo_ctx_new(NULL)) == NULL)
+    return ordo_last_error();
+  ordo_ledger_client_options_init(&copt);
+  copt.url = url;
+  if ((rc = ordo_journal_open(s->ctx, path, jopt, &s->j)) != ORDO_OK ||
+      (rc = ordo_ledger_client_new(s->ctx, &copt, &s->client)) != ORDO_OK)
+    return rc;
+  return ORDO_OK;
 }
+
+int ordo__ledger_session_close(ordo__ledger_session *s) {
+  int rc = ORDO_OK;
+  ordo_ledger_client_free(s->client);
+  if (s->j != NULL)
+    rc = ordo_journal_close(s->j);
+  ordo_ctx_free(s->ctx);
+  memset(s, 0, sizeof *s);
+  return rc;
+}
+
+static double now_s(void) { return (double)ordo__now_ns() / 1e9; }
 
 /* The queue batch of a converted line, as every Sawtooth batch is queued:
  * locked by what its transactions may read and write (inputs, outputs)
@@ -190,16 +215,12 @@ int ordo__submit_run(const ordo__submit_opts *o) {
   ordo__submit_opts a = *o;
   ordo_ledger_family fam;
   ordo_workload *w = NULL;
-  ordo_ctx *ctx = NULL;
-  ordo_journal *j = NULL;
-  ordo_ledger_client *client = NULL;
+  ordo__ledger_session ls = {0};
   ordo_ledger_sawtooth_port *port = NULL;
   ordo_submitter *sub = NULL;
   ordo_journal_options jopt;
-  ordo_ledger_client_options copt;
   ordo_submitter_options sopt;
   ledger_say say = {0};
-  char path[4096];
   size_t added = 0;
   int rc, exit_code = ORDO__RUN_FAILED, tty = isatty(1);
   double t0, last_print = 0;
@@ -219,17 +240,10 @@ int ordo__submit_run(const ordo__submit_opts *o) {
     ordo_workload_free(w);
     return ORDO__RUN_BAD_INPUT;
   }
-  snprintf(path, sizeof path, "%s/queue.db", a.dir);
   t0 = now_s();
-  if ((ctx = ordo_ctx_new(NULL)) == NULL) {
-    fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
-    goto out;
-  }
   ordo_journal_options_init(&jopt);
   jopt.queue = a.qopt;
   jopt.create = 1;
-  ordo_ledger_client_options_init(&copt);
-  copt.url = a.url;
   ordo_submitter_options_init(&sopt);
   if (a.poll_ms > 0)
     sopt.repoll_ms = (unsigned)a.poll_ms;
@@ -241,12 +255,13 @@ int ordo__submit_run(const ordo__submit_opts *o) {
   sopt.stall_ms = 1500;
   sopt.on_ledger_error = say_ledger_error;
   sopt.on_ledger_error_ud = &say;
-  if ((rc = ordo_journal_open(ctx, path, &jopt, &j)) != ORDO_OK ||
-      (rc = ordo_ledger_client_new(ctx, &copt, &client)) != ORDO_OK ||
-      (rc = ordo_ledger_sawtooth_port_new(ctx, client, j, &port)) != ORDO_OK ||
-      (rc = ordo_submitter_new(j, ordo_ledger_sawtooth_port_get(port), &sopt,
-                               &sub)) != ORDO_OK ||
-      (rc = enqueue_workload(j, w, fam, a.key_file, &added)) != ORDO_OK) {
+  /* A context that cannot start is never ORDO_E_INVAL: a failure. */
+  if ((rc = ordo__ledger_session_open(&ls, a.dir, a.url, &jopt)) != ORDO_OK ||
+      (rc = ordo_ledger_sawtooth_port_new(ls.ctx, ls.client, ls.j,
+                                          &port)) != ORDO_OK ||
+      (rc = ordo_submitter_new(ls.j, ordo_ledger_sawtooth_port_get(port),
+                               &sopt, &sub)) != ORDO_OK ||
+      (rc = enqueue_workload(ls.j, w, fam, a.key_file, &added)) != ORDO_OK) {
     fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
     exit_code = rc == ORDO_E_INVAL ? ORDO__RUN_BAD_INPUT : ORDO__RUN_FAILED;
     goto out;
@@ -264,7 +279,7 @@ int ordo__submit_run(const ordo__submit_opts *o) {
       fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
       goto out;
     }
-    totals(j, &c);
+    totals(ls.j, &c);
     t = now_s();
     if (!a.json && (t - last_print >= (tty ? 0.2 : 2.0) || idle)) {
       double el = t - t0;
@@ -318,13 +333,11 @@ int ordo__submit_run(const ordo__submit_opts *o) {
 out:
   ordo_submitter_free(sub);
   ordo_ledger_sawtooth_port_free(port);
-  ordo_ledger_client_free(client);
-  if (j != NULL && ordo_journal_close(j) != ORDO_OK) {
+  if (ordo__ledger_session_close(&ls) != ORDO_OK) {
     fprintf(stderr, "ordo submit: closing the journal: %s\n",
             ordo_last_error_message());
     exit_code = ORDO__RUN_FAILED;
   }
-  ordo_ctx_free(ctx);
   ordo_workload_free(w);
   return exit_code;
 }

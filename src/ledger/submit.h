@@ -19,6 +19,24 @@ enum {
   ORDO__RUN_BAD_INPUT = 2 /* bad options or input; little or nothing ran */
 };
 
+/* What both runs open: a context, the journal DIR/queue.db (with jopt) and
+ * a REST client of url. */
+typedef struct ordo__ledger_session {
+  ordo_ctx *ctx;
+  ordo_journal *j;
+  ordo_ledger_client *client;
+} ordo__ledger_session;
+
+/* Open s (zeroed first): ORDO_OK, or the failing call's code with the last
+ * error set; what was opened is left for ordo__ledger_session_close. */
+int ordo__ledger_session_open(ordo__ledger_session *s, const char *dir,
+                              const char *url,
+                              const ordo_journal_options *jopt);
+
+/* Free the client, close the journal and free the context: the journal
+ * close's code (ORDO_OK when there was none). */
+int ordo__ledger_session_close(ordo__ledger_session *s);
+
 /* `ordo submit`: every string is borrowed for the call. */
 typedef struct ordo__submit_opts {
   const char *file;     /* the workload (JSON Lines) */
@@ -28,7 +46,7 @@ typedef struct ordo__submit_opts {
   const char *key_file; /* the signing key; NULL: a new random one */
   ordo_queue_options qopt; /* strategy and mode of the journal's queue */
   long poll_ms;            /* shortest pause between status polls; 0: default */
-  double timeout_s;        /* give up after S s of unreachable ledger; 0: never */
+  double timeout_s;        /* give up after S s of no ledger; 0: never */
   long long max_submit_bytes; /* bytes per POST /batches; 0: default */
   int json;                   /* the summary as JSON */
 } ordo__submit_opts;

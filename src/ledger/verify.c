@@ -229,12 +229,9 @@ int ordo__verify_run(const ordo__verify_opts *opts) {
   int json = opts->json, exit_code = ORDO__RUN_FAILED, rc;
   ordo_ledger_family fam;
   ordo_workload *w = NULL;
-  ordo_ctx *ctx = NULL;
-  ordo_journal *j = NULL;
-  ordo_ledger_client *client = NULL;
-  ordo_ledger_client_options copt;
+  ordo__ledger_session ls = {0};
   ordo_journal_options jopt;
-  char path[4096], ns[2][ORDO_LEDGER_NAMESPACE_SIZE];
+  char ns[2][ORDO_LEDGER_NAMESPACE_SIZE];
   size_t nns = 1;
   json_t *sid_of = json_object(), *status_of = json_object(), *ledger = NULL;
   json_t *diffs = json_array();
@@ -254,14 +251,9 @@ int ordo__verify_run(const ordo__verify_opts *opts) {
     exit_code = ORDO__RUN_BAD_INPUT;
     goto out;
   }
-  snprintf(path, sizeof path, "%s/queue.db", dir);
   ordo_journal_options_init(&jopt);
   /* The committed batches' payloads come from their records. */
-  ordo_ledger_client_options_init(&copt);
-  copt.url = url;
-  if ((ctx = ordo_ctx_new(NULL)) == NULL ||
-      ordo_journal_open(ctx, path, &jopt, &j) != ORDO_OK ||
-      ordo_ledger_client_new(ctx, &copt, &client) != ORDO_OK) {
+  if (ordo__ledger_session_open(&ls, dir, url, &jopt) != ORDO_OK) {
     fprintf(stderr, "ordo verify: %s\n", ordo_last_error_message());
     exit_code = ORDO__RUN_BAD_INPUT;
     goto out;
@@ -274,7 +266,7 @@ int ordo__verify_run(const ordo__verify_opts *opts) {
       unsigned char *pl = NULL;
       size_t pl_len = 0;
       ordo_ledger_batchlist *bl = NULL;
-      if (ordo_journal_payload(j, w->batches[i].id, &pl, &pl_len) != ORDO_OK)
+      if (ordo_journal_payload(ls.j, w->batches[i].id, &pl, &pl_len) != ORDO_OK)
         continue; /* never journaled: never sent */
       if (ordo_ledger_batchlist_decode(pl, pl_len, &bl) == ORDO_OK &&
           ordo_ledger_batchlist_count(bl) == 1) {
@@ -287,7 +279,7 @@ int ordo__verify_run(const ordo__verify_opts *opts) {
     }
     for (size_t off = 0; sids != NULL && off < n; off += 500) {
       size_t k = n - off < 500 ? n - off : 500, e;
-      json_t *r = op_json(ordo_ledger_batch_statuses(client, sids + off, k, 0),
+      json_t *r = op_json(ordo_ledger_batch_statuses(ls.client, sids + off, k, 0),
                           "batch statuses"), *x;
       if (r == NULL) {
         free(sids);
@@ -318,7 +310,7 @@ int ordo__verify_run(const ordo__verify_opts *opts) {
       continue;
     }
     memset(&it, 0, sizeof it);
-    if (ordo_journal_payload(j, id, &pl, &it.payload_len) != ORDO_OK)
+    if (ordo_journal_payload(ls.j, id, &pl, &it.payload_len) != ORDO_OK)
       continue;
     it.payload = pl;
     rc = replay_batch(&m, &it, id);
@@ -336,11 +328,11 @@ int ordo__verify_run(const ordo__verify_opts *opts) {
     replayed++;
   }
   /* The ledger's state in the namespace(s), address by address. */
-  if ((ledger = op_json(ordo_ledger_state_list(client, ns[0]), "state")) ==
+  if ((ledger = op_json(ordo_ledger_state_list(ls.client, ns[0]), "state")) ==
       NULL)
     goto out;
   if (nns == 2) {
-    json_t *more = op_json(ordo_ledger_state_list(client, ns[1]), "state");
+    json_t *more = op_json(ordo_ledger_state_list(ls.client, ns[1]), "state");
     if (more == NULL)
       goto out;
     json_array_extend(json_object_get(ledger, "data"),
@@ -434,10 +426,7 @@ out:
   json_decref(sid_of);
   json_decref(status_of);
   vmap_free(&m);
-  ordo_ledger_client_free(client);
-  if (j != NULL)
-    (void)ordo_journal_close(j);
-  ordo_ctx_free(ctx);
+  (void)ordo__ledger_session_close(&ls);
   ordo_workload_free(w);
   return exit_code;
 }
