@@ -132,12 +132,6 @@ static int parse_args(int argc, char **argv, run_args *a) {
   return ORDO_OK;
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* ---- child processes (see drive.c for starting and stopping them) --------- */
 
 /* Run this binary with argv (no shell: paths go as they are), stdout and
@@ -235,7 +229,7 @@ static int run_one(const run_args *a, const char *dir, const char *self,
       goto out;
     }
   }
-  t0 = now_s();
+  t0 = ordo__cli_now_s();
   /* POST the batches, 250 a request; each 202 means they are journaled. */
   snprintf(url, sizeof url, "%s/v1/batches", srv.url);
   for (off = 0; off < n; off += 250) {
@@ -262,7 +256,7 @@ static int run_one(const run_args *a, const char *dir, const char *self,
     char *resp = NULL;
     json_t *t;
     long code = ordo__http(h, url, token, NULL, &resp);
-    double el = now_s() - t0;
+    double el = ordo__cli_now_s() - t0;
     t = code == 200 && resp != NULL ? json_loads(resp, 0, NULL) : NULL;
     free(resp);
     if (t != NULL) {

@@ -119,10 +119,8 @@ int ordo_ledger_rw_decode(const void *data, size_t len,
   if (out == NULL || (data == NULL && len > 0))
     return ordo__set_last_error(ORDO_E_INVAL, "ordo-rw: NULL argument");
   memset(out, 0, sizeof *out);
-  if (len > ORDO_LEDGER_RW_MAX_PAYLOAD)
-    return ordo__set_last_error(ORDO_E_LEDGER_PAYLOAD,
-                                "ordo-rw: payload of %zu bytes (at most %d)",
-                                len, ORDO_LEDGER_RW_MAX_PAYLOAD);
+  if (ordo__ledger_payload_over("ordo-rw", len, ORDO_LEDGER_RW_MAX_PAYLOAD))
+    return ORDO_E_LEDGER_PAYLOAD;
   o = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &jerr);
   if (o == NULL || !json_is_object(o) || json_object_size(o) != 2) {
     json_decref(o);
