@@ -99,17 +99,6 @@ static const ordo__cli_num ledger_nums[] = {
 };
 #undef NODE_FIELD
 
-/* 1 for a loopback literal (127.0.0.0/8 or ::1). */
-static int is_loopback(const char *addr) {
-  struct in_addr a4;
-  struct in6_addr a6;
-  if (inet_pton(AF_INET, addr, &a4) == 1)
-    return (ntohl(a4.s_addr) >> 24) == 127;
-  if (inet_pton(AF_INET6, addr, &a6) == 1)
-    return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
-  return 0;
-}
-
 int ordo__ledger_main(int argc, char **argv) {
   ordo_node_options opts;
   ordo_node *node = NULL;
@@ -177,7 +166,7 @@ int ordo__ledger_main(int argc, char **argv) {
       return ORDO_CLI_USAGE;
     }
   }
-  if (!is_loopback(opts.bind))
+  if (!ordo__http_is_loopback(opts.bind))
     fprintf(stderr, "ordo ledger: warning: listening on %s, which is not a "
             "loopback address; the node has no authentication\n", opts.bind);
 

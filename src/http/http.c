@@ -1,10 +1,11 @@
 /*
  * http.c — the helpers of http.h: Content-Type matching and percent-decoding
- * for the node's and the server's request handlers, and the process set-up
- * of a server with a thread per connection.
+ * for the node's and the server's request handlers, loopback addresses, and
+ * the process set-up of a server with a thread per connection.
  */
 #include "http/http.h"
 
+#include <arpa/inet.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,4 +94,14 @@ void ordo__http_server_process_setup(const char *who,
             "connection limit + 64 (%llu); connections past it wait to be "
             "accepted\n", who, (unsigned long long)rl.rlim_cur,
             (unsigned long long)need);
+}
+
+int ordo__http_is_loopback(const char *addr) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (inet_pton(AF_INET, addr, &a4) == 1)
+    return (ntohl(a4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, addr, &a6) == 1)
+    return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
+  return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * http.h — small helpers both HTTP front ends use (the embedded node,
  * src/node/http.c, and `ordo serve`, src/server/): reading a request's
- * Content-Type and percent-decoding its query. Not installed; no sockets
+ * Content-Type and percent-decoding its query, knowing a loopback address,
+ * and the process limits of a server. Not installed; no sockets
  * and no libmicrohttpd here, so the socket-free handlers (and the fuzzers)
  * use them as they are.
  *
@@ -26,6 +27,13 @@ int ordo__http_content_type_is(const char *ct, const char *want);
  * when out of memory.
  */
 char *ordo__http_url_decode(const char *s, size_t n);
+
+/*
+ * 1 if addr is a loopback literal (127.0.0.0/8 or ::1), 0 for any other
+ * address or text: a server that listens on anything else is reachable
+ * from other hosts.
+ */
+int ordo__http_is_loopback(const char *addr);
 
 /*
  * For the process of a server with a thread per connection (`ordo serve`,

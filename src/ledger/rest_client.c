@@ -120,6 +120,8 @@ static int parse_url(client *c, const char *url) {
   int rc = ORDO_E_INVAL;
   char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *user = NULL,
        *pass = NULL, *query = NULL, *frag = NULL;
+  char **const parts[] = {&scheme, &host, &port, &path,
+                          &user,   &pass, &query, &frag}; /* curl's to free */
   CURLU *u = curl_url();
   if (u == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, "no memory for a URL");
@@ -172,14 +174,8 @@ static int parse_url(client *c, const char *url) {
   c->literal = host[0] == '[' || inet_pton(AF_INET, host, addr) == 1;
   rc = ORDO_OK;
 done:
-  curl_free(scheme);
-  curl_free(host);
-  curl_free(port);
-  curl_free(path);
-  curl_free(user);
-  curl_free(pass);
-  curl_free(query);
-  curl_free(frag);
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+    curl_free(*parts[i]);
   curl_url_cleanup(u);
   return rc;
 }

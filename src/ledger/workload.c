@@ -215,15 +215,14 @@ static int txn_make(const ordo_ledger_conv *c, const ordo_ledger_built *b,
     if (j == k && k < b->nreads + b->nwrites + 1)
       inputs[k++] = outputs[i];
   }
-  memset(&sp, 0, sizeof(sp));
-  sp.family_name = family;
-  sp.family_version = version;
-  sp.inputs = inputs;
-  sp.ninputs = k;
-  sp.outputs = outputs;
-  sp.noutputs = noutputs;
-  sp.payload = payload;
-  sp.payload_len = len;
+  sp = (ordo_ledger_txn_spec){.family_name = family,
+                              .family_version = version,
+                              .inputs = inputs,
+                              .ninputs = k,
+                              .outputs = outputs,
+                              .noutputs = noutputs,
+                              .payload = payload,
+                              .payload_len = len};
   rc = ordo_ledger_txn_build(c->signer, NULL, &sp, out);
   free(inputs);
   return rc;
