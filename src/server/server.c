@@ -31,6 +31,7 @@
  */
 #include "server/internal.h"
 #include "http/guard.h"
+#include "http/http.h"
 #include "runtime/runtime.h"
 
 #include <arpa/inet.h>
@@ -50,17 +51,6 @@
 /* ------------------------------------------------------------------------ */
 /* Token and addresses                                                       */
 /* ------------------------------------------------------------------------ */
-
-/* 1 for a loopback literal (127.0.0.0/8 or ::1). */
-static int is_loopback(const char *addr) {
-  struct in_addr a4;
-  struct in6_addr a6;
-  if (inet_pton(AF_INET, addr, &a4) == 1)
-    return (ntohl(a4.s_addr) >> 24) == 127;
-  if (inet_pton(AF_INET6, addr, &a6) == 1)
-    return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
-  return 0;
-}
 
 /* Read the token file into the token's SHA-256. The file must be a
  * regular file nobody else may read (mode & 0004 == 0). */
@@ -569,7 +559,7 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
                                 "IPv4 or IPv6 literal", srv->bind);
       goto fail;
     }
-    if (!is_loopback(srv->bind) && !srv->has_token) {
+    if (!ordo__http_is_loopback(srv->bind) && !srv->has_token) {
       rc = ordo__set_last_error(ORDO_E_INVAL, "refusing to listen on %s "
                                 "without a token: it is not a loopback "
                                 "address (give --token-file)", srv->bind);
