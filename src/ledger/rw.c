@@ -6,6 +6,7 @@
  * of the writer's id and of everything it read, so the final state records
  * the order in which conflicting transactions were applied.
  */
+#include "base/base.h"
 #include "ledger/internal.h"
 #include "runtime/runtime.h"
 
@@ -73,15 +74,10 @@ int ordo_ledger_rw_encode(const char *const *reads, size_t nreads,
 }
 
 void ordo_ledger_rw_payload_clear(ordo_ledger_rw_payload *p) {
-  size_t i;
   if (p == NULL)
     return;
-  for (i = 0; i < p->nreads; i++)
-    free(p->reads[i]);
-  for (i = 0; i < p->nwrites; i++)
-    free(p->writes[i]);
-  free(p->reads);
-  free(p->writes);
+  ordo__free_strv(p->reads, p->nreads);
+  ordo__free_strv(p->writes, p->nwrites);
   memset(p, 0, sizeof *p);
 }
 

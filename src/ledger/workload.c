@@ -11,6 +11,7 @@
  * "outcome":"invalid" gets a payload its family refuses, so the ledger
  * itself rejects it.
  */
+#include "base/base.h"
 #include "ledger/ledger.h"
 #include "crypto/crypto.h"
 #include "runtime/runtime.h"
@@ -120,16 +121,11 @@ static int intkey_name(const char *key, char out[ORDO_LEDGER_INTKEY_MAX_NAME + 1
 }
 
 void ordo_ledger_built_clear(ordo_ledger_built *b) {
-  size_t i;
   if (b == NULL)
     return;
   free(b->batchlist);
-  for (i = 0; i < b->nreads; i++)
-    free(b->reads[i]);
-  for (i = 0; i < b->nwrites; i++)
-    free(b->writes[i]);
-  free(b->reads);
-  free(b->writes);
+  ordo__free_strv(b->reads, b->nreads);
+  ordo__free_strv(b->writes, b->nwrites);
   memset(b, 0, sizeof(*b));
 }
 

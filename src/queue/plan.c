@@ -7,6 +7,7 @@
  * runs the real scheduler (queue.c), so what `ordo plan` prints is what the
  * queuer would do against a ledger with one commit window per round.
  */
+#include "base/base.h"
 #include "queue/queue.h"
 #include "runtime/runtime.h"
 
@@ -14,13 +15,11 @@
 #include <string.h>
 
 void ordo_plan_free(ordo_plan *p) {
-  size_t i;
   if (p == NULL)
     return;
+  /* explain, when made, has nrounds entries (NULL where none waited). */
   if (p->explain != NULL)
-    for (i = 0; i < p->nrounds; i++)
-      free(p->explain[i]);
-  free(p->explain);
+    ordo__free_strv(p->explain, p->nrounds);
   free(p->round_start);
   free(p->order);
   free(p->invalid);

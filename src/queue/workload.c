@@ -16,16 +16,9 @@
 #include <string.h>
 
 static void wbatch_free(ordo_workload_batch *b) {
-  size_t i;
-  for (i = 0; i < b->nreads; i++)
-    free(b->reads[i]);
-  for (i = 0; i < b->nwrites; i++)
-    free(b->writes[i]);
-  for (i = 0; i < b->ndeps; i++)
-    free(b->deps[i]);
-  free(b->reads);
-  free(b->writes);
-  free(b->deps);
+  ordo__free_strv(b->reads, b->nreads);
+  ordo__free_strv(b->writes, b->nwrites);
+  ordo__free_strv(b->deps, b->ndeps);
   free(b->id);
   free(b->service);
 }
