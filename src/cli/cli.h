@@ -55,6 +55,17 @@ int ordo__plan_main(int argc, char **argv);
 
 /* ---- reading option values (opt.c) ------------------------------------- */
 
+/* 1 for "-h" or "--help". */
+int ordo__cli_is_help(const char *arg);
+
+/* What every subcommand says of a bad command line, on err, prefixed by
+ * cmd ("ordo ledger"); each returns ORDO_CLI_USAGE. unknown says "unknown
+ * option or missing value 'ARG'" and then prints usage on err. */
+int ordo__cli_unknown(FILE *err, const char *cmd, const char *arg,
+                      void (*usage)(FILE *));
+int ordo__cli_bad_value(FILE *err, const char *cmd, const char *value,
+                        const char *opt);
+
 /* A decimal integer 0..max, digits only (no sign, no space): 0, or -1. */
 int ordo__cli_parse_u64(const char *v, unsigned long long max,
                         unsigned long long *out);

@@ -110,17 +110,14 @@ int ordo__ledger_main(int argc, char **argv) {
   for (i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     const ordo__cli_num *num;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+    if (ordo__cli_is_help(a)) {
       ledger_usage(stdout);
       return ORDO_CLI_OK;
     } else if (strcmp(a, "--keep-pending") == 0) {
       opts.keep_pending = 1;
       continue;
     } else if (v == NULL || a[0] != '-') {
-      fprintf(stderr, "ordo ledger: unknown option or missing value '%s'\n",
-              a);
-      ledger_usage(stderr);
-      return ORDO_CLI_USAGE;
+      return ordo__cli_unknown(stderr, "ordo ledger", a, ledger_usage);
     } else if (strcmp(a, "--data") == 0) {
       opts.data_dir = v;
     } else if (strcmp(a, "--bind") == 0) {
@@ -146,8 +143,7 @@ int ordo__ledger_main(int argc, char **argv) {
     i++;
     continue;
   bad_value:
-    fprintf(stderr, "ordo ledger: bad value '%s' for %s\n", v, a);
-    return ORDO_CLI_USAGE;
+    return ordo__cli_bad_value(stderr, "ordo ledger", v, a);
   }
   if (opts.data_dir == NULL) {
     fputs("ordo ledger: missing --data DIR\n", stderr);

@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     return ORDO_CLI_USAGE;
   }
   word = argv[1];
-  if (strcmp(word, "-h") == 0 || strcmp(word, "--help") == 0) {
+  if (ordo__cli_is_help(word)) {
     cli_usage(stdout);
     return ORDO_CLI_OK;
   }

@@ -1,7 +1,8 @@
 /*
- * opt.c — reading the values of the subcommands' options: integers and
- * shares, and the numeric-option tables of cli.h, so that a subcommand's
- * parser says which options it has and their ranges, not how to read them.
+ * opt.c — the subcommands' command lines: --help, the messages every one of
+ * them gives for a bad option or value, integers and shares, and the
+ * numeric-option tables of cli.h, so that a subcommand's parser says which
+ * options it has and their ranges, not how to read them.
  */
 #include "cli/cli.h"
 
@@ -9,6 +10,23 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+int ordo__cli_is_help(const char *arg) {
+  return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+int ordo__cli_unknown(FILE *err, const char *cmd, const char *arg,
+                      void (*usage)(FILE *)) {
+  fprintf(err, "%s: unknown option or missing value '%s'\n", cmd, arg);
+  usage(err);
+  return ORDO_CLI_USAGE;
+}
+
+int ordo__cli_bad_value(FILE *err, const char *cmd, const char *value,
+                        const char *opt) {
+  fprintf(err, "%s: bad value '%s' for %s\n", cmd, value, opt);
+  return ORDO_CLI_USAGE;
+}
 
 int ordo__cli_parse_u64(const char *v, unsigned long long max,
                         unsigned long long *out) {

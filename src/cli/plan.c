@@ -101,7 +101,7 @@ int ordo__plan_cli(int argc, char **argv, FILE *out, FILE *err) {
   ordo_queue_options_init(&opt);
   for (i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+    if (ordo__cli_is_help(a)) {
       plan_usage(out);
       return ORDO_CLI_OK;
     } else if (strcmp(a, "--explain") == 0) {
@@ -130,9 +130,7 @@ int ordo__plan_cli(int argc, char **argv, FILE *out, FILE *err) {
       opt.granularity = (int)g;
       i++;
     } else if (a[0] == '-' && a[1] != '\0') {
-      fprintf(err, "ordo plan: unknown option or missing value '%s'\n", a);
-      plan_usage(err);
-      return ORDO_CLI_USAGE;
+      return ordo__cli_unknown(err, "ordo plan", a, plan_usage);
     } else if (path == NULL) {
       path = a;
     } else {
@@ -141,8 +139,7 @@ int ordo__plan_cli(int argc, char **argv, FILE *out, FILE *err) {
     }
     continue;
   bad_value:
-    fprintf(err, "ordo plan: bad value '%s' for %s\n", v, a);
-    return ORDO_CLI_USAGE;
+    return ordo__cli_bad_value(err, "ordo plan", v, a);
   }
   if (path == NULL) {
     fputs("ordo plan: missing FILE\n", err);

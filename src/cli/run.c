@@ -82,7 +82,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     char *end = NULL;
-    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
+    if (ordo__cli_is_help(k)) {
       run_usage(stdout);
       return -1;
     }
@@ -112,16 +112,12 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->keep = v, end = (char *)v + strlen(v); /* keep: DIR itself */
     else
       goto bad;
-    if (end == v || *end != '\0' || v[0] == '-') {
-      fprintf(stderr, "ordo run: bad value '%s' for %s\n", v, k);
-      return ORDO_CLI_USAGE;
-    }
+    if (end == v || *end != '\0' || v[0] == '-')
+      return ordo__cli_bad_value(stderr, "ordo run", v, k);
     i++;
     continue;
   bad:
-    fprintf(stderr, "ordo run: unknown option or missing value '%s'\n", k);
-    run_usage(stderr);
-    return ORDO_CLI_USAGE;
+    return ordo__cli_unknown(stderr, "ordo run", k, run_usage);
   }
   if (a->gen.batches == 0 || a->gen.batches > 1000000 ||
       a->block_ms == 0 || a->block_ms > 10000) {

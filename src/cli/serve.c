@@ -82,15 +82,12 @@ int ordo__serve_main(int argc, char **argv) {
 
   for (i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+    if (ordo__cli_is_help(a)) {
       serve_usage(stdout);
       return ORDO_CLI_OK;
     }
     if (v == NULL || a[0] != '-') {
-      fprintf(stderr, "ordo serve: unknown option or missing value '%s'\n",
-              a);
-      serve_usage(stderr);
-      return ORDO_CLI_USAGE;
+      return ordo__cli_unknown(stderr, "ordo serve", a, serve_usage);
     }
     for (k = 0; k < nstrs && strcmp(a, strs[k].name) != 0; k++)
       ;

@@ -59,7 +59,7 @@ static int parse_args(int argc, char **argv, ordo__submit_opts *a) {
   a->poll_ms = 20;
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
+    if (ordo__cli_is_help(k)) {
       submit_usage(stdout);
       return -1;
     } else if (strcmp(k, "--json") == 0) {
@@ -111,12 +111,9 @@ static int parse_args(int argc, char **argv, ordo__submit_opts *a) {
     i++;
     continue;
   bad_value:
-    fprintf(stderr, "ordo submit: bad value '%s' for %s\n", v, k);
-    return ORDO_CLI_USAGE;
+    return ordo__cli_bad_value(stderr, "ordo submit", v, k);
   bad:
-    fprintf(stderr, "ordo submit: unknown option or missing value '%s'\n", k);
-    submit_usage(stderr);
-    return ORDO_CLI_USAGE;
+    return ordo__cli_unknown(stderr, "ordo submit", k, submit_usage);
   }
   if (a->file == NULL || a->url == NULL || a->dir == NULL) {
     fputs("ordo submit: FILE, --ledger and --data are required\n", stderr);

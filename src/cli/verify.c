@@ -35,7 +35,7 @@ int ordo__verify_main(int argc, char **argv) {
 
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
+    if (ordo__cli_is_help(k)) {
       verify_usage(stdout);
       return ORDO_CLI_OK;
     } else if (strcmp(k, "--json") == 0) {
@@ -50,9 +50,7 @@ int ordo__verify_main(int argc, char **argv) {
     } else if (v != NULL && strcmp(k, "--family") == 0) {
       o.family = v;
     } else {
-      fprintf(stderr, "ordo verify: unknown option or missing value '%s'\n", k);
-      verify_usage(stderr);
-      return ORDO_CLI_USAGE;
+      return ordo__cli_unknown(stderr, "ordo verify", k, verify_usage);
     }
     i++;
   }

@@ -33,9 +33,9 @@ int ordo__workload_main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     char *end = NULL;
-    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
+    if (ordo__cli_is_help(k)) {
       gen_usage(stdout);
-      return 0;
+      return ORDO_CLI_OK;
     }
     if (v == NULL)
       goto bad;
@@ -55,20 +55,16 @@ int ordo__workload_main(int argc, char **argv) {
       g.deps = strtod(v, &end);
     else
       goto bad;
-    if (end == v || *end != '\0' || v[0] == '-') {
-      fprintf(stderr, "ordo workload: bad value '%s' for %s\n", v, k);
-      return 2;
-    }
+    if (end == v || *end != '\0' || v[0] == '-')
+      return ordo__cli_bad_value(stderr, "ordo workload", v, k);
     i++;
     continue;
   bad:
-    fprintf(stderr, "ordo workload: unknown option or missing value '%s'\n", k);
-    gen_usage(stderr);
-    return 2;
+    return ordo__cli_unknown(stderr, "ordo workload", k, gen_usage);
   }
   if (ordo_workload_generate(&g, stdout) != ORDO_OK) {
     fprintf(stderr, "ordo workload: %s\n", ordo_last_error_message());
-    return ordo_last_error() == ORDO_E_INVAL ? 2 : 1;
+    return ordo_last_error() == ORDO_E_INVAL ? ORDO_CLI_USAGE : ORDO_CLI_FAIL;
   }
-  return fflush(stdout) == 0 ? 0 : 1;
+  return fflush(stdout) == 0 ? ORDO_CLI_OK : ORDO_CLI_FAIL;
 }
