@@ -121,7 +121,8 @@ void ordo__rest_client_unref(client *c);
  * it holds a reference to c. NULL on allocation failure. (rest.c) */
 rest_req *ordo__rest_req_new(client *c, req_kind kind, int post, char *target);
 
-/* Free a request that never became an op, dropping its reference to c. */
+/* Free a request, dropping its reference to c: the op's state destructor,
+ * and for a request that never became an op. (rest.c) */
 void ordo__rest_req_free(void *r);
 
 /* Start r as an op, or finish it at once with ORDO_E_INVAL and msg when msg
