@@ -8,6 +8,7 @@
  * pairwise over submission order, no trie — so that it shares no code and
  * no shortcut with queue.c.
  */
+#include "cli/cli.h" /* ordo__plan_cli */
 #include "ordo.h"
 #include "queue/queue.h"
 #include "support/support.h"

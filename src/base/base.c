@@ -15,6 +15,12 @@ char *ordo__strdup(const char *s) {
   return d;
 }
 
+void ordo__free_strv(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+}
+
 void ordo__free_secret(char *s) {
   if (s == NULL)
     return;

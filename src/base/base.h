@@ -28,6 +28,10 @@
  * s must not be NULL. */
 char *ordo__strdup(const char *s);
 
+/* Free the n strings of v, then v (a list of malloc'd strings, as the
+ * workload and payload structs hold them); v NULL with n 0 is a no-op. */
+void ordo__free_strv(char **v, size_t n);
+
 /* Wipe a NUL-terminated secret (a passphrase, a key in text) and free it;
  * NULL is a no-op. */
 void ordo__free_secret(char *s);

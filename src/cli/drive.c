@@ -20,12 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 
 /* Start this binary with argv; wait (up to 10 s) for its first stdout line
  * "listening on URL". */
@@ -34,7 +28,7 @@ int ordo__child_start(char *const *argv, const char *log_path,
   int pfd[2];
   char line[256];
   size_t n = 0;
-  double t0 = now_s();
+  double t0 = ordo__cli_now_s();
 
   memset(c, 0, sizeof(*c));
   if (pipe(pfd) != 0)
@@ -57,7 +51,7 @@ int ordo__child_start(char *const *argv, const char *log_path,
   }
   close(pfd[1]);
   fcntl(pfd[0], F_SETFL, O_NONBLOCK);
-  while (now_s() - t0 < 10) {
+  while (ordo__cli_now_s() - t0 < 10) {
     ssize_t r = read(pfd[0], line + n, 1);
     if (r == 1) {
       if (line[n] == '\n' || n + 2 >= sizeof line) {

@@ -7,10 +7,16 @@
 #define ORDO_CLI_DRIVE_H
 
 #include "queue/queue.h"
+#include "runtime/runtime.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <sys/types.h>
+
+/* Seconds on the monotonic clock, for elapsed times. */
+static inline double ordo__cli_now_s(void) {
+  return (double)ordo__now_ns() / 1e9;
+}
 
 typedef struct ordo__child {
   pid_t pid;

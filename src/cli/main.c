@@ -1,18 +1,15 @@
 /*
  * main.c — the `ordo` command: global flags and dispatch to subcommands.
  *
- * Each subcommand lives with its module (benchmarks in bench/) and is reached
- * through the table below; main only picks the entry and maps what is left
+ * Each subcommand's command line is read in a file of its own here (the
+ * benchmarks' in bench/), over a typed entry point of its module, and is
+ * reached through the table below; main only picks the entry and maps what is left
  * of the command line to it. Exit codes are in cli.h: 0 ok, 1 failure, 2 bad
  * usage.
  */
 #include "bench.h"
 #include "cli/cli.h"
-#include "node/node.h"
 #include "ordo.h"
-#include "ledger/ledger.h"
-#include "queue/queue.h"
-#include "server/server.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -28,12 +25,12 @@ typedef struct cli_command {
 static const cli_command cli_commands[] = {
     {"bench", "measure latency isolation and cheap-op scaling", bench_main},
     {"plan", "show how the queuer would schedule a workload file", ordo__plan_main},
-    {"ledger", "run the embedded ledger node (Sawtooth REST subset)", ordo__node_main},
+    {"ledger", "run the embedded ledger node (Sawtooth REST subset)", ordo__ledger_main},
     {"run", "the main job: ledger + server, serial vs parallel, verified", ordo__run_main},
     {"workload", "write a synthetic workload file (JSON Lines)", ordo__workload_main},
     {"submit", "submit a workload file to a ledger through the durable queuer", ordo__submit_main},
     {"verify", "check a ledger's state against a serial replay of the workload", ordo__verify_main},
-    {"serve", "serve the HTTP JSON API: batches, queue status, wallets, metrics", ordo__server_main},
+    {"serve", "serve the HTTP JSON API: batches, queue status, wallets, metrics", ordo__serve_main},
     {"wallet", "wallets and records: create, export, import, add, search, ...", ordo__wallet_main},
     {"did", "DIDs and keys in a wallet: create, rotate, sign, verify, pack", ordo__did_main},
 };
@@ -78,7 +75,7 @@ int main(int argc, char **argv) {
     return ORDO_CLI_USAGE;
   }
   word = argv[1];
-  if (strcmp(word, "-h") == 0 || strcmp(word, "--help") == 0) {
+  if (ordo__cli_is_help(word)) {
     cli_usage(stdout);
     return ORDO_CLI_OK;
   }

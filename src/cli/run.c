@@ -82,7 +82,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     char *end = NULL;
-    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
+    if (ordo__cli_is_help(k)) {
       run_usage(stdout);
       return -1;
     }
@@ -112,16 +112,12 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->keep = v, end = (char *)v + strlen(v); /* keep: DIR itself */
     else
       goto bad;
-    if (end == v || *end != '\0' || v[0] == '-') {
-      fprintf(stderr, "ordo run: bad value '%s' for %s\n", v, k);
-      return ORDO_CLI_USAGE;
-    }
+    if (end == v || *end != '\0' || v[0] == '-')
+      return ordo__cli_bad_value(stderr, "ordo run", v, k);
     i++;
     continue;
   bad:
-    fprintf(stderr, "ordo run: unknown option or missing value '%s'\n", k);
-    run_usage(stderr);
-    return ORDO_CLI_USAGE;
+    return ordo__cli_unknown(stderr, "ordo run", k, run_usage);
   }
   if (a->gen.batches == 0 || a->gen.batches > 1000000 ||
       a->block_ms == 0 || a->block_ms > 10000) {
@@ -130,12 +126,6 @@ static int parse_args(int argc, char **argv, run_args *a) {
     return ORDO_CLI_USAGE;
   }
   return ORDO_OK;
-}
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 /* ---- child processes (see drive.c for starting and stopping them) --------- */
@@ -235,7 +225,7 @@ static int run_one(const run_args *a, const char *dir, const char *self,
       goto out;
     }
   }
-  t0 = now_s();
+  t0 = ordo__cli_now_s();
   /* POST the batches, 250 a request; each 202 means they are journaled. */
   snprintf(url, sizeof url, "%s/v1/batches", srv.url);
   for (off = 0; off < n; off += 250) {
@@ -262,7 +252,7 @@ static int run_one(const run_args *a, const char *dir, const char *self,
     char *resp = NULL;
     json_t *t;
     long code = ordo__http(h, url, token, NULL, &resp);
-    double el = now_s() - t0;
+    double el = ordo__cli_now_s() - t0;
     t = code == 200 && resp != NULL ? json_loads(resp, 0, NULL) : NULL;
     free(resp);
     if (t != NULL) {

@@ -1,7 +1,7 @@
 /*
  * http.c — the helpers of http.h: Content-Type matching and percent-decoding
- * for the node's and the server's request handlers, and the process set-up
- * of a server with a thread per connection.
+ * for the node's and the server's request handlers, loopback addresses, and
+ * the process set-up of a server with a thread per connection.
  */
 #include "http/http.h"
 
@@ -106,3 +106,4 @@ void ordo__http_server_process_setup(const char *who,
             "accepted\n", who, (unsigned long long)rl.rlim_cur,
             (unsigned long long)need);
 }
+

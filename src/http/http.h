@@ -1,7 +1,8 @@
 /*
  * http.h — small helpers both HTTP front ends use (the embedded node,
  * src/node/http.c, and `ordo serve`, src/server/): reading a request's
- * Content-Type and percent-decoding its query. Not installed; no sockets
+ * Content-Type and percent-decoding its query, knowing a loopback address,
+ * and the process limits of a server. Not installed; no sockets
  * and no libmicrohttpd here, so the socket-free handlers (and the fuzzers)
  * use them as they are.
  *

@@ -1,12 +1,22 @@
 /*
  * families.c — one transaction applied by the family its header names
  * (ledger.h, ordo_ledger_txn_apply): the one dispatch the node and `ordo
- * verify` share, so that a replay applies exactly what a block applied.
+ * verify` share, so that a replay applies exactly what a block applied;
+ * and the payload size check the families share.
  */
-#include "ledger/ledger.h"
+#include "ledger/internal.h"
 #include "runtime/runtime.h"
 
 #include <string.h>
+
+int ordo__ledger_payload_over(const char *family, size_t len, size_t max) {
+  if (len <= max)
+    return 0;
+  ordo__set_last_error(ORDO_E_LEDGER_PAYLOAD,
+                       "%s: payload of %zu bytes (at most %zu)", family, len,
+                       max);
+  return 1;
+}
 
 int ordo_ledger_txn_apply(const ordo_ledger_txn *t,
                           const ordo_ledger_state *state) {

@@ -63,6 +63,11 @@ int ordo__ledger_batch_make(const unsigned char *header, size_t header_len,
 int ordo__ledger_sha512_hex(const void *data, size_t len,
                             char out[ORDO__HEX_ENCODED_SIZE(ORDO__SHA512_BYTES)]);
 
+/* 1, with ORDO_E_LEDGER_PAYLOAD set ("FAMILY: payload of LEN bytes (at most
+ * MAX)"), when a family's payload of len bytes is over its max; else 0.
+ * (families.c) */
+int ordo__ledger_payload_over(const char *family, size_t len, size_t max);
+
 /* A short form of an id for messages: its first 16 characters. */
 #define ORDO__LEDGER_SHORT "%.16s"
 

@@ -182,10 +182,8 @@ int ordo_ledger_intkey_decode(const void *data, size_t len,
   if (out == NULL)
     return ordo__set_last_error(ORDO_E_INVAL, "intkey: out is NULL");
   memset(out, 0, sizeof *out);
-  if (len > ORDO_LEDGER_INTKEY_MAX_PAYLOAD)
-    return ordo__set_last_error(ORDO_E_LEDGER_PAYLOAD,
-                                "intkey: payload of %zu bytes (at most %d)",
-                                len, ORDO_LEDGER_INTKEY_MAX_PAYLOAD);
+  if (ordo__ledger_payload_over("intkey", len, ORDO_LEDGER_INTKEY_MAX_PAYLOAD))
+    return ORDO_E_LEDGER_PAYLOAD;
   if ((it = load_one(data, len)) == NULL)
     return ordo__set_last_error(ORDO_E_LEDGER_PAYLOAD,
                                 "intkey: payload is not one CBOR item");

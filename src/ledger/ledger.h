@@ -8,9 +8,9 @@
  * Why: the queuer submits signed batches to a Sawtooth REST API, and the
  * embedded node (src/node) must accept exactly what a validator accepts.
  * Both sides share this module so they cannot drift apart. This header
- * also declares the REST client, the Sawtooth ledger port, `ordo submit`
- * and `ordo verify` (rest.c, port.c, submit.c, verify.c), which use these
- * calls; the wire-format functions below do no networking and no storage.
+ * also declares the REST client and the Sawtooth ledger port (rest.c,
+ * port.c), which use these calls, as do `ordo submit` and `ordo verify`
+ * (submit.h); the wire-format functions below do no networking and no storage.
  *
  * Threads: none created. Every function is synchronous. Objects are not
  * locked: a caller may use different objects on different threads at once,
@@ -466,7 +466,7 @@ int ordo_ledger_txn_apply(const ordo_ledger_txn *t,
                           const ordo_ledger_state *state);
 
 /* ------------------------------------------------------------------------ */
-/* REST client (rest.h, rest.c)                                              */
+/* REST client (rest.h; rest_client.c, rest.c)                              */
 /* ------------------------------------------------------------------------ */
 
 /* The Sawtooth REST client (ordo_ledger_client, ordo_ledger_submit, …):
@@ -572,17 +572,5 @@ ordo_ledger_sawtooth_port_get(ordo_ledger_sawtooth_port *p);
 int ordo_ledger_sawtooth_id(ordo_journal *j, const char *id,
                             char out[ORDO_LEDGER_ID_SIZE]);
 void ordo_ledger_sawtooth_port_free(ordo_ledger_sawtooth_port *p);
-
-/* ------------------------------------------------------------------------ */
-/* `ordo submit` and `ordo verify` (submit.c, verify.c)                      */
-/* ------------------------------------------------------------------------ */
-
-/* The subcommands (argv[0] is the command's name): exit codes of cli.h.
- * submit journals a workload file in DIR and runs the submitter against a
- * Sawtooth REST API until every batch is final; verify replays the
- * journaled batches serially and compares with the ledger's state. Their
- * --help says the rest. */
-int ordo__submit_main(int argc, char **argv);
-int ordo__verify_main(int argc, char **argv);
 
 #endif /* ORDO_LEDGER_H */

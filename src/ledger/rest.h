@@ -1,8 +1,9 @@
 /*
- * rest.h — the Sawtooth REST client (rest.c): POST /batches, GET|POST
- * /batch_statuses, GET /state/{address}, GET /state?address=, GET /blocks,
- * over libcurl, every call an op. Part of the ledger module; ledger.h
- * includes this header, so modules include "ledger/ledger.h".
+ * rest.h — the Sawtooth REST client (rest_client.c, rest.c): POST
+ * /batches, GET|POST /batch_statuses, GET /state/{address}, GET
+ * /state?address=, GET /blocks, over libcurl, every call an op. Part of the
+ * ledger module; ledger.h includes this header, so modules include
+ * "ledger/ledger.h".
  *
  * Why: the queuer submits signed batches and watches their statuses from the
  * ledger, many at a time, and must never block a thread while a validator

@@ -6,6 +6,7 @@
  * of the writer's id and of everything it read, so the final state records
  * the order in which conflicting transactions were applied.
  */
+#include "base/base.h"
 #include "ledger/internal.h"
 #include "runtime/runtime.h"
 
@@ -73,15 +74,10 @@ int ordo_ledger_rw_encode(const char *const *reads, size_t nreads,
 }
 
 void ordo_ledger_rw_payload_clear(ordo_ledger_rw_payload *p) {
-  size_t i;
   if (p == NULL)
     return;
-  for (i = 0; i < p->nreads; i++)
-    free(p->reads[i]);
-  for (i = 0; i < p->nwrites; i++)
-    free(p->writes[i]);
-  free(p->reads);
-  free(p->writes);
+  ordo__free_strv(p->reads, p->nreads);
+  ordo__free_strv(p->writes, p->nwrites);
   memset(p, 0, sizeof *p);
 }
 
@@ -119,10 +115,8 @@ int ordo_ledger_rw_decode(const void *data, size_t len,
   if (out == NULL || (data == NULL && len > 0))
     return ordo__set_last_error(ORDO_E_INVAL, "ordo-rw: NULL argument");
   memset(out, 0, sizeof *out);
-  if (len > ORDO_LEDGER_RW_MAX_PAYLOAD)
-    return ordo__set_last_error(ORDO_E_LEDGER_PAYLOAD,
-                                "ordo-rw: payload of %zu bytes (at most %d)",
-                                len, ORDO_LEDGER_RW_MAX_PAYLOAD);
+  if (ordo__ledger_payload_over("ordo-rw", len, ORDO_LEDGER_RW_MAX_PAYLOAD))
+    return ORDO_E_LEDGER_PAYLOAD;
   o = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &jerr);
   if (o == NULL || !json_is_object(o) || json_object_size(o) != 2) {
     json_decref(o);

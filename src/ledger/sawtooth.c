@@ -5,6 +5,7 @@
  *
  * Decoding and validation of what comes off the wire are in validate.c.
  */
+#include "base/base.h"
 #include "ledger/internal.h"
 #include "runtime/runtime.h"
 
@@ -17,14 +18,6 @@
 #include <unistd.h>
 
 #define NONCE_BYTES 16
-
-static char *dupstr(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d != NULL)
-    memcpy(d, s, n);
-  return d;
-}
 
 /* A copy of len bytes (a 1-byte buffer when len is 0, so NULL means only
  * "out of memory"). */
@@ -201,7 +194,7 @@ int ordo__ledger_txn_make(const unsigned char *header, size_t header_len,
     return ORDO_E_NOMEM;
   t->header = dupbytes(header, header_len);
   t->header_len = header_len;
-  t->id = dupstr(id);
+  t->id = ordo__strdup(id);
   t->payload = dupbytes(payload, payload_len);
   t->payload_len = payload_len;
   if (t->header == NULL || t->id == NULL || t->payload == NULL) {
@@ -347,7 +340,7 @@ int ordo__ledger_batch_make(const unsigned char *header, size_t header_len,
     return ORDO_E_NOMEM;
   b->header = dupbytes(header, header_len);
   b->header_len = header_len;
-  b->id = dupstr(id);
+  b->id = ordo__strdup(id);
   b->trace = trace;
   b->txns = calloc(ntxns ? ntxns : 1, sizeof *b->txns);
   if (b->header == NULL || b->id == NULL || b->txns == NULL) {

@@ -1,7 +1,7 @@
 /*
- * submit.c — `ordo submit`: a workload file through the durable queuer to a
- * Sawtooth ledger, until every batch is final (ledger.h, "ordo submit and
- * ordo verify").
+ * submit.c — the run of `ordo submit` (submit.h; its command line is in
+ * src/cli/submit.c): a workload file through the durable queuer to a
+ * Sawtooth ledger, until every batch is final.
  *
  * Steps: parse the file; open (or create) the journal in DIR; turn every
  * line not journaled yet into a signed batch (with --key-file the
@@ -15,8 +15,7 @@
  * Killed and run again on the same DIR, it skips what is journaled and
  * finishes the job: the journal decides what was sent.
  */
-#include "ledger/ledger.h"
-#include "cli/cli.h"
+#include "ledger/submit.h"
 #include "runtime/runtime.h"
 
 #include <jansson.h>
@@ -27,130 +26,36 @@
 #include <time.h>
 #include <unistd.h>
 
-static void submit_usage(FILE *f) {
-  fputs("usage: ordo submit FILE --ledger URL --data DIR\n"
-        "                   [--family ordo-rw|intkey|mixed] [--strategy S]\n"
-        "                   [--mode continuous|rounds] [--poll-ms N] [--json]\n"
-        "                   [--key-file F]\n"
-        "\n"
-        "Journal the workload FILE (JSON Lines, one batch a line) in DIR,\n"
-        "then submit it to the Sawtooth REST API at URL through the queuer\n"
-        "until every batch is committed or invalid. Run it again on the same\n"
-        "DIR after a crash or a kill: it finishes the job without\n"
-        "duplicates.\n"
-        "\n"
-        "  --ledger URL     the ledger's REST API (http or https)\n"
-        "  --data DIR       where the journal lives (made if missing)\n"
-        "  --family F       ordo-rw (default), intkey, or mixed (one batch\n"
-        "                   in four intkey, chosen by its id)\n"
-        "  --strategy S     parallel (default), serial, unconstrained\n"
-        "  --mode M         continuous (default) or rounds\n"
-        "  --key-file F     sign every batch with this secp256k1 key (64 hex\n"
-        "                   digits, as sawtooth keygen writes it; the file\n"
-        "                   must not be world-readable). Default: a new\n"
-        "                   random key for this run, printed on stderr\n"
-        "  --poll-ms N      shortest pause between two status requests for\n"
-        "                   the same batches (default 20; the ledger's\n"
-        "                   long-poll `wait` normally paces them)\n"
-        "  --timeout S      give up (exit 1) once the ledger has been\n"
-        "                   unreachable for S seconds (default: never)\n"
-        "  --max-submit-bytes N  bytes per POST /batches (default 10 MiB,\n"
-        "                   the REST API's limit); a larger batch is INVALID\n"
-        "  --json           print the summary as JSON\n"
-        "  -h, --help       show this help\n"
-        "\n"
-        "Exit status: 0 every batch final, 1 failure, 2 bad usage or input.\n",
-        f);
-}
+int ordo__ledger_session_open(ordo__ledger_session *s, const char *dir,
+                              const char *url,
+                              const ordo_journal_options *jopt) {
+  ordo_ledger_client_options copt;
+  char path[4096];
+  int rc;
 
-typedef struct submit_args {
-  const char *file, *url, *dir, *family, *key_file;
-  ordo_queue_options qopt;
-  long poll_ms;
-  double timeout_s;
-  long long max_submit_bytes;
-  int json;
-} submit_args;
-
-static int parse_args(int argc, char **argv, submit_args *a) {
-  memset(a, 0, sizeof(*a));
-  ordo_queue_options_init(&a->qopt);
-  a->family = ORDO_LEDGER_RW_FAMILY;
-  a->poll_ms = 20;
-  for (int i = 1; i < argc; i++) {
-    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
-      submit_usage(stdout);
-      return -1;
-    } else if (strcmp(k, "--json") == 0) {
-      a->json = 1;
-      continue;
-    } else if (k[0] != '-') {
-      if (a->file != NULL) {
-        fprintf(stderr, "ordo submit: one FILE only ('%s')\n", k);
-        return ORDO_CLI_USAGE;
-      }
-      a->file = k;
-      continue;
-    }
-    if (v == NULL)
-      goto bad;
-    if (strcmp(k, "--ledger") == 0)
-      a->url = v;
-    else if (strcmp(k, "--data") == 0)
-      a->dir = v;
-    else if (strcmp(k, "--family") == 0)
-      a->family = v;
-    else if (strcmp(k, "--key-file") == 0)
-      a->key_file = v;
-    else if (strcmp(k, "--strategy") == 0) {
-      if (ordo_queue_strategy_parse(v, &a->qopt.strategy) != ORDO_OK)
-        goto bad_value;
-    } else if (strcmp(k, "--mode") == 0) {
-      if (ordo_queue_mode_parse(v, &a->qopt.mode) != ORDO_OK)
-        goto bad_value;
-    } else if (strcmp(k, "--timeout") == 0) {
-      char *end;
-      a->timeout_s = strtod(v, &end);
-      if (*end != '\0' || !(a->timeout_s > 0 && a->timeout_s <= 86400))
-        goto bad_value;
-    } else if (strcmp(k, "--max-submit-bytes") == 0) {
-      char *end;
-      a->max_submit_bytes = strtoll(v, &end, 10);
-      if (*end != '\0' || a->max_submit_bytes < 1024 ||
-          a->max_submit_bytes > (1LL << 30))
-        goto bad_value;
-    } else if (strcmp(k, "--poll-ms") == 0) {
-      char *end;
-      a->poll_ms = strtol(v, &end, 10);
-      if (*end != '\0' || a->poll_ms < 0 || a->poll_ms > 60000)
-        goto bad_value;
-    } else {
-      goto bad;
-    }
-    i++;
-    continue;
-  bad_value:
-    fprintf(stderr, "ordo submit: bad value '%s' for %s\n", v, k);
-    return ORDO_CLI_USAGE;
-  bad:
-    fprintf(stderr, "ordo submit: unknown option or missing value '%s'\n", k);
-    submit_usage(stderr);
-    return ORDO_CLI_USAGE;
-  }
-  if (a->file == NULL || a->url == NULL || a->dir == NULL) {
-    fputs("ordo submit: FILE, --ledger and --data are required\n", stderr);
-    submit_usage(stderr);
-    return ORDO_CLI_USAGE;
-  }
+  memset(s, 0, sizeof *s);
+  snprintf(path, sizeof path, "%s/queue.db", dir);
+  if ((s->ctx = ordo_ctx_new(NULL)) == NULL)
+    return ordo_last_error();
+  ordo_ledger_client_options_init(&copt);
+  copt.url = url;
+  if ((rc = ordo_journal_open(s->ctx, path, jopt, &s->j)) != ORDO_OK ||
+      (rc = ordo_ledger_client_new(s->ctx, &copt, &s->client)) != ORDO_OK)
+    return rc;
   return ORDO_OK;
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+int ordo__ledger_session_close(ordo__ledger_session *s) {
+  int rc = ORDO_OK;
+  ordo_ledger_client_free(s->client);
+  if (s->j != NULL)
+    rc = ordo_journal_close(s->j);
+  ordo_ctx_free(s->ctx);
+  memset(s, 0, sizeof *s);
+  return rc;
 }
+
+static double now_s(void) { return (double)ordo__now_ns() / 1e9; }
 
 /* The queue batch of a converted line, as every Sawtooth batch is queued:
  * locked by what its transactions may read and write (inputs, outputs)
@@ -306,52 +211,39 @@ static void say_ledger_error(void *ud, ordo_submitter_event ev,
             p->last_error);
 }
 
-int ordo__submit_main(int argc, char **argv) {
-  submit_args a;
+int ordo__submit_run(const ordo__submit_opts *o) {
+  ordo__submit_opts a = *o;
   ordo_ledger_family fam;
   ordo_workload *w = NULL;
-  ordo_ctx *ctx = NULL;
-  ordo_journal *j = NULL;
-  ordo_ledger_client *client = NULL;
+  ordo__ledger_session ls = {0};
   ordo_ledger_sawtooth_port *port = NULL;
   ordo_submitter *sub = NULL;
   ordo_journal_options jopt;
-  ordo_ledger_client_options copt;
   ordo_submitter_options sopt;
   ledger_say say = {0};
-  char path[4096];
   size_t added = 0;
-  int rc, exit_code = ORDO_CLI_FAIL, tty = isatty(1);
+  int rc, exit_code = ORDO__RUN_FAILED, tty = isatty(1);
   double t0, last_print = 0;
   counts c;
 
-  if ((rc = parse_args(argc, argv, &a)) != ORDO_OK)
-    return rc < 0 ? ORDO_CLI_OK : rc;
   if (ordo_ledger_family_parse(a.family, &fam) != ORDO_OK) {
     fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
-    return ORDO_CLI_USAGE;
+    return ORDO__RUN_BAD_INPUT;
   }
   if ((rc = ordo_workload_load(a.file, &w)) != ORDO_OK) {
     fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
-    return rc == ORDO_E_NOMEM ? ORDO_CLI_FAIL : ORDO_CLI_USAGE;
+    return rc == ORDO_E_NOMEM ? ORDO__RUN_FAILED : ORDO__RUN_BAD_INPUT;
   }
   if (mkdir(a.dir, 0700) != 0 && access(a.dir, W_OK) != 0) {
     fprintf(stderr, "ordo submit: cannot use %s as the data directory\n",
             a.dir);
     ordo_workload_free(w);
-    return ORDO_CLI_USAGE;
+    return ORDO__RUN_BAD_INPUT;
   }
-  snprintf(path, sizeof path, "%s/queue.db", a.dir);
   t0 = now_s();
-  if ((ctx = ordo_ctx_new(NULL)) == NULL) {
-    fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
-    goto out;
-  }
   ordo_journal_options_init(&jopt);
   jopt.queue = a.qopt;
   jopt.create = 1;
-  ordo_ledger_client_options_init(&copt);
-  copt.url = a.url;
   ordo_submitter_options_init(&sopt);
   if (a.poll_ms > 0)
     sopt.repoll_ms = (unsigned)a.poll_ms;
@@ -363,14 +255,15 @@ int ordo__submit_main(int argc, char **argv) {
   sopt.stall_ms = 1500;
   sopt.on_ledger_error = say_ledger_error;
   sopt.on_ledger_error_ud = &say;
-  if ((rc = ordo_journal_open(ctx, path, &jopt, &j)) != ORDO_OK ||
-      (rc = ordo_ledger_client_new(ctx, &copt, &client)) != ORDO_OK ||
-      (rc = ordo_ledger_sawtooth_port_new(ctx, client, &port)) != ORDO_OK ||
-      (rc = ordo_submitter_new(j, ordo_ledger_sawtooth_port_get(port), &sopt,
-                               &sub)) != ORDO_OK ||
-      (rc = enqueue_workload(j, w, fam, a.key_file, &added)) != ORDO_OK) {
+  /* A context that cannot start is never ORDO_E_INVAL: a failure. */
+  if ((rc = ordo__ledger_session_open(&ls, a.dir, a.url, &jopt)) != ORDO_OK ||
+      (rc = ordo_ledger_sawtooth_port_new(ls.ctx, ls.client, &port)) !=
+          ORDO_OK ||
+      (rc = ordo_submitter_new(ls.j, ordo_ledger_sawtooth_port_get(port),
+                               &sopt, &sub)) != ORDO_OK ||
+      (rc = enqueue_workload(ls.j, w, fam, a.key_file, &added)) != ORDO_OK) {
     fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
-    exit_code = rc == ORDO_E_INVAL ? ORDO_CLI_USAGE : ORDO_CLI_FAIL;
+    exit_code = rc == ORDO_E_INVAL ? ORDO__RUN_BAD_INPUT : ORDO__RUN_FAILED;
     goto out;
   }
   if (!a.json)
@@ -386,7 +279,7 @@ int ordo__submit_main(int argc, char **argv) {
       fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
       goto out;
     }
-    totals(j, &c);
+    totals(ls.j, &c);
     t = now_s();
     if (!a.json && (t - last_print >= (tty ? 0.2 : 2.0) || idle)) {
       double el = t - t0;
@@ -435,18 +328,16 @@ int ordo__submit_main(int argc, char **argv) {
              el > 0 ? (double)(c.committed + c.invalid) / el : 0.0,
              p.resubmitted, p.submit_errors + p.status_errors,
              done ? "" : " (some batches wait: a halted service or a dep)");
-    exit_code = done ? ORDO_CLI_OK : ORDO_CLI_FAIL;
+    exit_code = done ? ORDO__RUN_DONE : ORDO__RUN_FAILED;
   }
 out:
   ordo_submitter_free(sub);
   ordo_ledger_sawtooth_port_free(port);
-  ordo_ledger_client_free(client);
-  if (j != NULL && ordo_journal_close(j) != ORDO_OK) {
+  if (ordo__ledger_session_close(&ls) != ORDO_OK) {
     fprintf(stderr, "ordo submit: closing the journal: %s\n",
             ordo_last_error_message());
-    exit_code = ORDO_CLI_FAIL;
+    exit_code = ORDO__RUN_FAILED;
   }
-  ordo_ctx_free(ctx);
   ordo_workload_free(w);
   return exit_code;
 }

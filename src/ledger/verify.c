@@ -1,8 +1,8 @@
 /*
- * verify.c — `ordo verify`: the oracle for order. Replays a workload
+ * verify.c — the run of `ordo verify` (submit.h; its command line is in
+ * src/cli/verify.c): the oracle for order. Replays a workload
  * serially, in submission order, on a fresh in-memory state, and compares
- * the result with the ledger's state (ledger.h, "ordo submit and ordo
- * verify").
+ * the result with the ledger's state.
  *
  * The exact transactions are the ones `ordo submit` journaled in DIR (each
  * batch's signed BatchList): ordo-rw writes depend on the transaction ids,
@@ -13,8 +13,7 @@
  * ever applied two conflicting batches in the other order, some address
  * differs: each is reported with both values and the batches that wrote it.
  */
-#include "ledger/ledger.h"
-#include "cli/cli.h"
+#include "ledger/submit.h"
 #include "runtime/runtime.h"
 
 #include <jansson.h>
@@ -191,29 +190,7 @@ static int replay_batch(vmap *m, const ordo_queue_item *it, const char *id) {
   return rc;
 }
 
-/* ---- the command ---------------------------------------------------------- */
-
-static void verify_usage(FILE *f) {
-  fputs("usage: ordo verify --workload FILE --ledger URL --data DIR\n"
-        "                   [--family ordo-rw|intkey|mixed] [--json]\n"
-        "\n"
-        "Replay the workload serially in submission order on a fresh state,\n"
-        "skipping the batches the ledger reports invalid (and those it never\n"
-        "saw: the cascade of an invalid dep), and compare with the ledger's\n"
-        "state in the family's namespace. DIR is the `ordo submit` data\n"
-        "directory: its journal holds the exact signed batches.\n"
-        "\n"
-        "  --workload FILE  the workload that was submitted\n"
-        "  --ledger URL     the ledger's REST API\n"
-        "  --data DIR       the data directory of `ordo submit`\n"
-        "  --family F       ordo-rw (default), intkey or mixed (as submitted)\n"
-        "  --json           {\"equal\":…,\"differences\":[…],…}\n"
-        "  -h, --help       show this help\n"
-        "\n"
-        "Exit status: 0 the states are equal, 1 they differ (an order\n"
-        "violation) or the check failed, 2 bad usage or input.\n",
-        f);
-}
+/* ---- the run -------------------------------------------------------------- */
 
 /* Wait for op; its parsed result, or NULL with a message printed. */
 static json_t *op_json(ordo_op *op, const char *what) {
@@ -245,54 +222,22 @@ static void hex_short(const unsigned char *v, size_t len, char *out,
   out[k] = '\0';
 }
 
-int ordo__verify_main(int argc, char **argv) {
-  const char *file = NULL, *url = NULL, *dir = NULL, *family = "ordo-rw";
-  int json = 0, exit_code = ORDO_CLI_FAIL, rc;
+int ordo__verify_run(const ordo__verify_opts *opts) {
+  const char *file = opts->file, *url = opts->url, *dir = opts->dir,
+             *family = opts->family != NULL ? opts->family
+                                            : ORDO_LEDGER_RW_FAMILY;
+  int json = opts->json, exit_code = ORDO__RUN_FAILED, rc;
   ordo_ledger_family fam;
   ordo_workload *w = NULL;
-  ordo_ctx *ctx = NULL;
-  ordo_journal *j = NULL;
-  ordo_ledger_client *client = NULL;
-  ordo_ledger_client_options copt;
+  ordo__ledger_session ls = {0};
   ordo_journal_options jopt;
-  char path[4096], ns[2][ORDO_LEDGER_NAMESPACE_SIZE];
+  char ns[2][ORDO_LEDGER_NAMESPACE_SIZE];
   size_t nns = 1;
   json_t *sid_of = json_object(), *status_of = json_object(), *ledger = NULL;
   json_t *diffs = json_array();
   vmap m = {0};
   size_t i, replayed = 0, skipped_invalid = 0, skipped_unknown = 0;
 
-  for (i = 1; i < (size_t)argc; i++) {
-    const char *k = argv[i], *v = i + 1 < (size_t)argc ? argv[i + 1] : NULL;
-    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
-      verify_usage(stdout);
-      exit_code = ORDO_CLI_OK;
-      goto out;
-    } else if (strcmp(k, "--json") == 0) {
-      json = 1;
-      continue;
-    } else if (v != NULL && strcmp(k, "--workload") == 0) {
-      file = v;
-    } else if (v != NULL && strcmp(k, "--ledger") == 0) {
-      url = v;
-    } else if (v != NULL && strcmp(k, "--data") == 0) {
-      dir = v;
-    } else if (v != NULL && strcmp(k, "--family") == 0) {
-      family = v;
-    } else {
-      fprintf(stderr, "ordo verify: unknown option or missing value '%s'\n", k);
-      verify_usage(stderr);
-      exit_code = ORDO_CLI_USAGE;
-      goto out;
-    }
-    i++;
-  }
-  if (file == NULL || url == NULL || dir == NULL) {
-    fputs("ordo verify: --workload, --ledger and --data are required\n",
-          stderr);
-    exit_code = ORDO_CLI_USAGE;
-    goto out;
-  }
   if (ordo_ledger_family_parse(family, &fam) != ORDO_OK ||
       ordo_ledger_namespace(fam == ORDO_LEDGER_FAMILY_INTKEY
                                 ? ORDO_LEDGER_INTKEY_FAMILY
@@ -303,19 +248,14 @@ int ordo__verify_main(int argc, char **argv) {
            ORDO_OK) ||
       (rc = ordo_workload_load(file, &w)) != ORDO_OK) {
     fprintf(stderr, "ordo verify: %s\n", ordo_last_error_message());
-    exit_code = ORDO_CLI_USAGE;
+    exit_code = ORDO__RUN_BAD_INPUT;
     goto out;
   }
-  snprintf(path, sizeof path, "%s/queue.db", dir);
   ordo_journal_options_init(&jopt);
   /* The committed batches' payloads come from their records. */
-  ordo_ledger_client_options_init(&copt);
-  copt.url = url;
-  if ((ctx = ordo_ctx_new(NULL)) == NULL ||
-      ordo_journal_open(ctx, path, &jopt, &j) != ORDO_OK ||
-      ordo_ledger_client_new(ctx, &copt, &client) != ORDO_OK) {
+  if (ordo__ledger_session_open(&ls, dir, url, &jopt) != ORDO_OK) {
     fprintf(stderr, "ordo verify: %s\n", ordo_last_error_message());
-    exit_code = ORDO_CLI_USAGE;
+    exit_code = ORDO__RUN_BAD_INPUT;
     goto out;
   }
   /* The Sawtooth id of every journaled line, then their statuses. */
@@ -326,7 +266,7 @@ int ordo__verify_main(int argc, char **argv) {
       unsigned char *pl = NULL;
       size_t pl_len = 0;
       ordo_ledger_batchlist *bl = NULL;
-      if (ordo_journal_payload(j, w->batches[i].id, &pl, &pl_len) != ORDO_OK)
+      if (ordo_journal_payload(ls.j, w->batches[i].id, &pl, &pl_len) != ORDO_OK)
         continue; /* never journaled: never sent */
       if (ordo_ledger_batchlist_decode(pl, pl_len, &bl) == ORDO_OK &&
           ordo_ledger_batchlist_count(bl) == 1) {
@@ -339,7 +279,7 @@ int ordo__verify_main(int argc, char **argv) {
     }
     for (size_t off = 0; sids != NULL && off < n; off += 500) {
       size_t k = n - off < 500 ? n - off : 500, e;
-      json_t *r = op_json(ordo_ledger_batch_statuses(client, sids + off, k, 0),
+      json_t *r = op_json(ordo_ledger_batch_statuses(ls.client, sids + off, k, 0),
                           "batch statuses"), *x;
       if (r == NULL) {
         free(sids);
@@ -370,7 +310,7 @@ int ordo__verify_main(int argc, char **argv) {
       continue;
     }
     memset(&it, 0, sizeof it);
-    if (ordo_journal_payload(j, id, &pl, &it.payload_len) != ORDO_OK)
+    if (ordo_journal_payload(ls.j, id, &pl, &it.payload_len) != ORDO_OK)
       continue;
     it.payload = pl;
     rc = replay_batch(&m, &it, id);
@@ -388,11 +328,11 @@ int ordo__verify_main(int argc, char **argv) {
     replayed++;
   }
   /* The ledger's state in the namespace(s), address by address. */
-  if ((ledger = op_json(ordo_ledger_state_list(client, ns[0]), "state")) ==
+  if ((ledger = op_json(ordo_ledger_state_list(ls.client, ns[0]), "state")) ==
       NULL)
     goto out;
   if (nns == 2) {
-    json_t *more = op_json(ordo_ledger_state_list(client, ns[1]), "state");
+    json_t *more = op_json(ordo_ledger_state_list(ls.client, ns[1]), "state");
     if (more == NULL)
       goto out;
     json_array_extend(json_object_get(ledger, "data"),
@@ -478,7 +418,7 @@ int ordo__verify_main(int argc, char **argv) {
              nd == 0 ? "equal" : "DIFFERENT", replayed, skipped_invalid,
              skipped_unknown, m.n, nd);
     }
-    exit_code = nd == 0 ? ORDO_CLI_OK : ORDO_CLI_FAIL;
+    exit_code = nd == 0 ? ORDO__RUN_DONE : ORDO__RUN_FAILED;
   }
 out:
   json_decref(ledger);
@@ -486,10 +426,7 @@ out:
   json_decref(sid_of);
   json_decref(status_of);
   vmap_free(&m);
-  ordo_ledger_client_free(client);
-  if (j != NULL)
-    (void)ordo_journal_close(j);
-  ordo_ctx_free(ctx);
+  (void)ordo__ledger_session_close(&ls);
   ordo_workload_free(w);
   return exit_code;
 }

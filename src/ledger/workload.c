@@ -11,6 +11,7 @@
  * "outcome":"invalid" gets a payload its family refuses, so the ledger
  * itself rejects it.
  */
+#include "base/base.h"
 #include "ledger/ledger.h"
 #include "crypto/crypto.h"
 #include "runtime/runtime.h"
@@ -120,16 +121,11 @@ static int intkey_name(const char *key, char out[ORDO_LEDGER_INTKEY_MAX_NAME + 1
 }
 
 void ordo_ledger_built_clear(ordo_ledger_built *b) {
-  size_t i;
   if (b == NULL)
     return;
   free(b->batchlist);
-  for (i = 0; i < b->nreads; i++)
-    free(b->reads[i]);
-  for (i = 0; i < b->nwrites; i++)
-    free(b->writes[i]);
-  free(b->reads);
-  free(b->writes);
+  ordo__free_strv(b->reads, b->nreads);
+  ordo__free_strv(b->writes, b->nwrites);
   memset(b, 0, sizeof(*b));
 }
 
@@ -215,15 +211,14 @@ static int txn_make(const ordo_ledger_conv *c, const ordo_ledger_built *b,
     if (j == k && k < b->nreads + b->nwrites + 1)
       inputs[k++] = outputs[i];
   }
-  memset(&sp, 0, sizeof(sp));
-  sp.family_name = family;
-  sp.family_version = version;
-  sp.inputs = inputs;
-  sp.ninputs = k;
-  sp.outputs = outputs;
-  sp.noutputs = noutputs;
-  sp.payload = payload;
-  sp.payload_len = len;
+  sp = (ordo_ledger_txn_spec){.family_name = family,
+                              .family_version = version,
+                              .inputs = inputs,
+                              .ninputs = k,
+                              .outputs = outputs,
+                              .noutputs = noutputs,
+                              .payload = payload,
+                              .payload_len = len};
   rc = ordo_ledger_txn_build(c->signer, NULL, &sp, out);
   free(inputs);
   return rc;

@@ -296,7 +296,4 @@ typedef struct ordo_node_request {
 int ordo_node_handle(ordo_node *node, const ordo_node_request *req,
                      int *status, char **json);
 
-/* `ordo ledger ...` (cli.c): an exit code from cli/cli.h. */
-int ordo__node_main(int argc, char **argv);
-
 #endif /* ORDO_NODE_H */

@@ -1,6 +1,7 @@
 /*
- * generate.c — synthetic workload files (`ordo workload`), for the end-to-end
- * tests, `ordo bench e2e` and `ordo run`: seeded, so a run can be repeated.
+ * generate.c — synthetic workload files (what `ordo workload` writes), for
+ * the end-to-end tests, `ordo bench e2e` and `ordo run`: seeded, so a run
+ * can be repeated.
  *
  * Each service has its own keys (each ending in '/', so that no key is a
  * prefix of another: the queuer reads an address as standing for every
@@ -94,67 +95,4 @@ int ordo_workload_generate(const ordo_workload_gen *g, FILE *out) {
   free(recent);
   return ferror(out) ? ordo__set_last_error(ORDO_E_IO, "write error")
                      : ORDO_OK;
-}
-
-/* `ordo workload [--services N] [--batches N] [--conflict P] [--hot-read P]
- * [--invalid P] [--deps P] [--seed S]`: the file on stdout. */
-static void gen_usage(FILE *f) {
-  fputs("usage: ordo workload [--services N] [--batches N] [--conflict P]\n"
-        "                     [--hot-read P] [--invalid P] [--deps P] [--seed S]\n"
-        "\n"
-        "Write a synthetic workload file (JSON Lines) to stdout. Each batch\n"
-        "writes a key of its own; with probability --conflict (0.3) it also\n"
-        "reads and writes one of its service's 8 shared keys; --hot-read (0)\n"
-        "reads one identity key every service reads; --deps (0) names one of\n"
-        "the service's last 8 batches as a dep; --invalid (0) marks it for\n"
-        "the ledger to reject. Defaults: 20 services, 2000 batches, seed 1.\n"
-        "\n"
-        "Exit status: 0 ok, 2 bad usage.\n",
-        f);
-}
-
-int ordo__workload_main(int argc, char **argv) {
-  ordo_workload_gen g;
-  ordo_workload_gen_init(&g);
-  for (int i = 1; i < argc; i++) {
-    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    char *end = NULL;
-    if (strcmp(k, "-h") == 0 || strcmp(k, "--help") == 0) {
-      gen_usage(stdout);
-      return 0;
-    }
-    if (v == NULL)
-      goto bad;
-    if (strcmp(k, "--services") == 0)
-      g.services = (size_t)strtoull(v, &end, 10);
-    else if (strcmp(k, "--batches") == 0)
-      g.batches = (size_t)strtoull(v, &end, 10);
-    else if (strcmp(k, "--seed") == 0)
-      g.seed = strtoull(v, &end, 10);
-    else if (strcmp(k, "--conflict") == 0)
-      g.conflict = strtod(v, &end);
-    else if (strcmp(k, "--hot-read") == 0)
-      g.hot_read = strtod(v, &end);
-    else if (strcmp(k, "--invalid") == 0)
-      g.invalid = strtod(v, &end);
-    else if (strcmp(k, "--deps") == 0)
-      g.deps = strtod(v, &end);
-    else
-      goto bad;
-    if (end == v || *end != '\0' || v[0] == '-') {
-      fprintf(stderr, "ordo workload: bad value '%s' for %s\n", v, k);
-      return 2;
-    }
-    i++;
-    continue;
-  bad:
-    fprintf(stderr, "ordo workload: unknown option or missing value '%s'\n", k);
-    gen_usage(stderr);
-    return 2;
-  }
-  if (ordo_workload_generate(&g, stdout) != ORDO_OK) {
-    fprintf(stderr, "ordo workload: %s\n", ordo_last_error_message());
-    return ordo_last_error() == ORDO_E_INVAL ? 2 : 1;
-  }
-  return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -1090,7 +1090,7 @@ void ordo_workload_free(ordo_workload *w);
  * then "PATH: line N: ...". */
 int ordo_workload_load(const char *path, ordo_workload **out);
 
-/* Synthetic workloads (generate.c); see `ordo workload --help`. */
+/* Synthetic workloads (generate.c), as `ordo workload` writes them. */
 typedef struct ordo_workload_gen {
   size_t services, batches;
   double conflict; /* P(a batch reads and writes a shared key of its service) */
@@ -1104,11 +1104,9 @@ typedef struct ordo_workload_gen {
 void ordo_workload_gen_init(ordo_workload_gen *g);
 /* Write the file to out. ORDO_E_INVAL for out-of-range fields, ORDO_E_IO. */
 int ordo_workload_generate(const ordo_workload_gen *g, FILE *out);
-/* The `ordo workload` subcommand. */
-int ordo__workload_main(int argc, char **argv);
 
 /* ------------------------------------------------------------------------ */
-/* The model ledger and `ordo plan` (plan.c)                                 */
+/* The model ledger behind `ordo plan` (plan.c)                              */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -1132,12 +1130,5 @@ typedef struct ordo_plan {
 int ordo_plan_run(const ordo_workload *w, const ordo_queue_options *opt,
                   int explain, ordo_plan **out);
 void ordo_plan_free(ordo_plan *p);
-
-/* `ordo plan FILE [--strategy S] [--mode M] [--granularity N] [--explain]
- * [--json]`, printing to out and err: an exit code from cli/cli.h. */
-int ordo__plan_cli(int argc, char **argv, FILE *out, FILE *err);
-
-/* The subcommand table's entry: ordo__plan_cli on stdout and stderr. */
-int ordo__plan_main(int argc, char **argv);
 
 #endif /* ORDO_QUEUE_H */

@@ -16,16 +16,9 @@
 #include <string.h>
 
 static void wbatch_free(ordo_workload_batch *b) {
-  size_t i;
-  for (i = 0; i < b->nreads; i++)
-    free(b->reads[i]);
-  for (i = 0; i < b->nwrites; i++)
-    free(b->writes[i]);
-  for (i = 0; i < b->ndeps; i++)
-    free(b->deps[i]);
-  free(b->reads);
-  free(b->writes);
-  free(b->deps);
+  ordo__free_strv(b->reads, b->nreads);
+  ordo__free_strv(b->writes, b->nwrites);
+  ordo__free_strv(b->deps, b->ndeps);
   free(b->id);
   free(b->service);
 }
@@ -70,6 +63,39 @@ static int add_strings(json_t *v, const char *what, size_t line, char ***list,
   return ORDO_OK;
 }
 
+/* "txns": an array of objects whose "reads" and "writes" are the batch's
+ * too (a batch locks what any of its transactions touches). */
+static int add_txns(json_t *v, size_t line, ordo_workload_batch *b) {
+  const char *tk;
+  json_t *t, *tv;
+  size_t i;
+  int rc;
+
+  if (!json_is_array(v))
+    goto not_objects;
+  json_array_foreach(v, i, t) {
+    if (!json_is_object(t))
+      goto not_objects;
+    json_object_foreach(t, tk, tv) {
+      if (strcmp(tk, "reads") == 0)
+        rc = add_strings(tv, "txns[].reads", line, &b->reads, &b->nreads);
+      else if (strcmp(tk, "writes") == 0)
+        rc = add_strings(tv, "txns[].writes", line, &b->writes, &b->nwrites);
+      else
+        rc = ordo__set_last_error(ORDO_E_INVAL,
+                                  "line %zu: unknown key '%s' in a txn", line,
+                                  tk);
+      if (rc)
+        return rc;
+    }
+  }
+  return ORDO_OK;
+not_objects:
+  return ordo__set_last_error(ORDO_E_INVAL,
+                              "line %zu: 'txns' must be an array of objects",
+                              line);
+}
+
 /* One line's object into b; ids maps id -> line of the batches before. */
 static int parse_batch(json_t *o, size_t line, json_t *ids,
                        ordo_workload_batch *b) {
@@ -94,33 +120,8 @@ static int parse_batch(json_t *o, size_t line, json_t *ids,
       if ((rc = add_strings(v, key, line, &b->deps, &b->ndeps)))
         return rc;
     } else if (strcmp(key, "txns") == 0) {
-      size_t i;
-      json_t *t;
-      if (!json_is_array(v))
-        return ordo__set_last_error(ORDO_E_INVAL,
-                                    "line %zu: 'txns' must be an array of "
-                                    "objects", line);
-      json_array_foreach(v, i, t) {
-        const char *tk;
-        json_t *tv;
-        if (!json_is_object(t))
-          return ordo__set_last_error(ORDO_E_INVAL,
-                                      "line %zu: 'txns' must be an array of "
-                                      "objects", line);
-        json_object_foreach(t, tk, tv) {
-          if (strcmp(tk, "reads") == 0)
-            rc = add_strings(tv, "txns[].reads", line, &b->reads, &b->nreads);
-          else if (strcmp(tk, "writes") == 0)
-            rc = add_strings(tv, "txns[].writes", line, &b->writes,
-                             &b->nwrites);
-          else
-            rc = ordo__set_last_error(ORDO_E_INVAL,
-                                      "line %zu: unknown key '%s' in a txn",
-                                      line, tk);
-          if (rc)
-            return rc;
-        }
-      }
+      if ((rc = add_txns(v, line, b)))
+        return rc;
     } else if (strcmp(key, "outcome") == 0) {
       const char *s = json_string_value(v);
       if (s == NULL ||

@@ -5,7 +5,8 @@
  * batches.c (POST /v1/batches), wallet.c (wallets, DIDs, signing, jobs),
  * metrics.c (/metrics), reply.c (answers) and config.c (options). What the
  * files call in each other is in reply.h (answers) and routes.h (the
- * routes and counters). Other modules use server.h.
+ * routes and counters). `ordo serve` is src/cli/serve.c. Other modules
+ * use server.h.
  */
 #ifndef ORDO_SERVER_INTERNAL_H
 #define ORDO_SERVER_INTERNAL_H

@@ -291,7 +291,4 @@ int ordo_server_handle(ordo_server *srv, const ordo_server_request *req,
 /* Free resp->body and zero resp. NULL accepted. */
 void ordo_server_response_clear(ordo_server_response *resp);
 
-/* `ordo serve ...` (cli.c): an exit code from cli/cli.h. */
-int ordo__server_main(int argc, char **argv);
-
 #endif /* ORDO_SERVER_H */

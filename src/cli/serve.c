@@ -1,5 +1,5 @@
 /*
- * cli.c — `ordo serve`: run the HTTP API until SIGINT or SIGTERM.
+ * serve.c — `ordo serve`: run the HTTP API until SIGINT or SIGTERM.
  *
  * The config file is applied first and the flags on top. SIGINT and SIGTERM
  * are blocked before the server starts, so every thread it makes inherits
@@ -62,45 +62,41 @@ static void serve_usage(FILE *out) {
         out);
 }
 
-int ordo__server_main(int argc, char **argv) {
+int ordo__serve_main(int argc, char **argv) {
   ordo_server_options o;
   ordo_server *srv = NULL;
   const char *config = NULL, *port = NULL, *bind = NULL, *token = NULL,
              *data = NULL, *ledger = NULL, *key_file = NULL;
+  /* Every option takes a string, checked once the config file is read. */
+  const struct {
+    const char *name;
+    const char **value;
+  } strs[] = {{"--config", &config},     {"--port", &port},
+              {"--bind", &bind},         {"--token-file", &token},
+              {"--data", &data},         {"--ledger", &ledger},
+              {"--signing-key-file", &key_file}};
+  const size_t nstrs = sizeof strs / sizeof strs[0];
   sigset_t sigs;
+  size_t k;
   int i, sig, rc;
 
   for (i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+    if (ordo__cli_is_help(a)) {
       serve_usage(stdout);
       return ORDO_CLI_OK;
     }
     if (v == NULL || a[0] != '-') {
-      fprintf(stderr, "ordo serve: unknown option or missing value '%s'\n",
-              a);
-      serve_usage(stderr);
-      return ORDO_CLI_USAGE;
+      return ordo__cli_unknown(stderr, "ordo serve", a, serve_usage);
     }
-    if (strcmp(a, "--config") == 0)
-      config = v;
-    else if (strcmp(a, "--port") == 0)
-      port = v;
-    else if (strcmp(a, "--bind") == 0)
-      bind = v;
-    else if (strcmp(a, "--token-file") == 0)
-      token = v;
-    else if (strcmp(a, "--data") == 0)
-      data = v;
-    else if (strcmp(a, "--ledger") == 0)
-      ledger = v;
-    else if (strcmp(a, "--signing-key-file") == 0)
-      key_file = v;
-    else {
+    for (k = 0; k < nstrs && strcmp(a, strs[k].name) != 0; k++)
+      ;
+    if (k == nstrs) {
       fprintf(stderr, "ordo serve: unknown option '%s'\n", a);
       serve_usage(stderr);
       return ORDO_CLI_USAGE;
     }
+    *strs[k].value = v;
   }
   ordo_server_options_init(&o);
   if (config != NULL && ordo_server_options_from_file(&o, config) != 0) {
@@ -109,12 +105,8 @@ int ordo__server_main(int argc, char **argv) {
     return ORDO_CLI_USAGE;
   }
   if (port != NULL) {
-    char *end;
-    long p;
-    errno = 0;
-    p = strtol(port, &end, 10);
-    if (port[0] < '0' || port[0] > '9' || *end != '\0' || errno != 0 ||
-        p > 65535) {
+    unsigned long long p;
+    if (ordo__cli_parse_u64(port, 65535, &p) != 0) {
       fprintf(stderr, "ordo serve: bad value '%s' for --port\n", port);
       ordo_server_options_clear(&o);
       return ORDO_CLI_USAGE;

@@ -1,5 +1,5 @@
 /*
- * cli.c — `ordo ledger`: run the embedded ledger node until SIGINT or
+ * ledger.c — `ordo ledger`: run the embedded ledger node until SIGINT or
  * SIGTERM.
  *
  * The signals are blocked before the node starts, so every thread it makes
@@ -82,42 +82,24 @@ static void ledger_usage(FILE *out) {
         out);
 }
 
-static int parse_u64(const char *v, unsigned long long max,
-                     unsigned long long *out) {
-  char *end;
-  unsigned long long n;
-  if (v == NULL || v[0] < '0' || v[0] > '9')
-    return -1;
-  errno = 0;
-  n = strtoull(v, &end, 10);
-  if (errno != 0 || *end != '\0' || n > max)
-    return -1;
-  *out = n;
-  return 0;
-}
+/* The options that take a number, and their ranges. */
+#define NODE_FIELD(f) ORDO__CLI_FIELD(ordo_node_options, f)
+static const ordo__cli_num ledger_nums[] = {
+    {"--port", 0, 65535, NODE_FIELD(port)},
+    {"--block-ms", 1, 86400000, NODE_FIELD(block_ms)},
+    {"--seed", 0, UINT64_MAX, NODE_FIELD(seed)},
+    {"--delay-ms", 0, 600000, NODE_FIELD(delay_ms)},
+    {"--max-pending", 1, 100000000, NODE_FIELD(max_pending)},
+    {"--max-body-bytes", 1, SIZE_MAX, NODE_FIELD(max_body_bytes)},
+    {"--header-timeout-ms", 1, 3600000, NODE_FIELD(header_timeout_ms)},
+    {"--idle-timeout-ms", 1, 3600000, NODE_FIELD(idle_timeout_ms)},
+    {"--connection-limit", 1, 100000, NODE_FIELD(connection_limit)},
+    {"--connection-limit-per-ip", 1, 100000,
+     NODE_FIELD(connection_limit_per_ip)},
+};
+#undef NODE_FIELD
 
-/* A share in 0..1. */
-static int parse_rate(const char *v, double *out) {
-  char *end;
-  double f = strtod(v, &end);
-  if (end == v || *end != '\0' || !(f >= 0.0 && f <= 1.0))
-    return -1;
-  *out = f;
-  return 0;
-}
-
-/* 1 for a loopback literal (127.0.0.0/8 or ::1). */
-static int is_loopback(const char *addr) {
-  struct in_addr a4;
-  struct in6_addr a6;
-  if (inet_pton(AF_INET, addr, &a4) == 1)
-    return (ntohl(a4.s_addr) >> 24) == 127;
-  if (inet_pton(AF_INET6, addr, &a6) == 1)
-    return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
-  return 0;
-}
-
-int ordo__node_main(int argc, char **argv) {
+int ordo__ledger_main(int argc, char **argv) {
   ordo_node_options opts;
   ordo_node *node = NULL;
   sigset_t sigs;
@@ -127,70 +109,32 @@ int ordo__node_main(int argc, char **argv) {
   opts.port = 8008;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    unsigned long long n;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+    const ordo__cli_num *num;
+    if (ordo__cli_is_help(a)) {
       ledger_usage(stdout);
       return ORDO_CLI_OK;
     } else if (strcmp(a, "--keep-pending") == 0) {
       opts.keep_pending = 1;
       continue;
     } else if (v == NULL || a[0] != '-') {
-      fprintf(stderr, "ordo ledger: unknown option or missing value '%s'\n",
-              a);
-      ledger_usage(stderr);
-      return ORDO_CLI_USAGE;
+      return ordo__cli_unknown(stderr, "ordo ledger", a, ledger_usage);
     } else if (strcmp(a, "--data") == 0) {
       opts.data_dir = v;
     } else if (strcmp(a, "--bind") == 0) {
       opts.bind = v;
-    } else if (strcmp(a, "--port") == 0) {
-      if (parse_u64(v, 65535, &n))
-        goto bad_value;
-      opts.port = (int)n;
-    } else if (strcmp(a, "--block-ms") == 0) {
-      if (parse_u64(v, 86400000, &n) || n == 0)
-        goto bad_value;
-      opts.block_ms = (unsigned)n;
-    } else if (strcmp(a, "--seed") == 0) {
-      if (parse_u64(v, UINT64_MAX, &n))
-        goto bad_value;
-      opts.seed = n;
-    } else if (strcmp(a, "--delay-ms") == 0) {
-      if (parse_u64(v, 600000, &n))
-        goto bad_value;
-      opts.delay_ms = (unsigned)n;
-    } else if (strcmp(a, "--max-pending") == 0) {
-      if (parse_u64(v, 100000000, &n) || n == 0)
-        goto bad_value;
-      opts.max_pending = (size_t)n;
     } else if (strcmp(a, "--fail-rate") == 0) {
-      if (parse_rate(v, &opts.fail_rate))
+      if (ordo__cli_parse_rate(v, &opts.fail_rate))
         goto bad_value;
     } else if (strcmp(a, "--refuse-rate") == 0) {
-      if (parse_rate(v, &opts.refuse_rate))
+      if (ordo__cli_parse_rate(v, &opts.refuse_rate))
         goto bad_value;
     } else if (strcmp(a, "--allow-signers") == 0) {
       opts.allow_signers_file = v; /* read (and checked) by the start */
-    } else if (strcmp(a, "--max-body-bytes") == 0) {
-      if (parse_u64(v, SIZE_MAX, &n) || n == 0)
+    } else if ((num = ordo__cli_num_find(
+                    ledger_nums, sizeof ledger_nums / sizeof ledger_nums[0],
+                    a)) != NULL) {
+      if (ordo__cli_num_set(num, v, &opts))
         goto bad_value;
-      opts.max_body_bytes = (size_t)n;
-    } else if (strcmp(a, "--header-timeout-ms") == 0) {
-      if (parse_u64(v, 3600000, &n) || n == 0)
-        goto bad_value;
-      opts.header_timeout_ms = (unsigned)n;
-    } else if (strcmp(a, "--idle-timeout-ms") == 0) {
-      if (parse_u64(v, 3600000, &n) || n == 0)
-        goto bad_value;
-      opts.idle_timeout_ms = (unsigned)n;
-    } else if (strcmp(a, "--connection-limit") == 0) {
-      if (parse_u64(v, 100000, &n) || n == 0)
-        goto bad_value;
-      opts.connection_limit = (unsigned)n;
-    } else if (strcmp(a, "--connection-limit-per-ip") == 0) {
-      if (parse_u64(v, 100000, &n) || n == 0)
-        goto bad_value;
-      opts.connection_limit_per_ip = (unsigned)n;
     } else {
       fprintf(stderr, "ordo ledger: unknown option '%s'\n", a);
       ledger_usage(stderr);
@@ -199,8 +143,7 @@ int ordo__node_main(int argc, char **argv) {
     i++;
     continue;
   bad_value:
-    fprintf(stderr, "ordo ledger: bad value '%s' for %s\n", v, a);
-    return ORDO_CLI_USAGE;
+    return ordo__cli_bad_value(stderr, "ordo ledger", v, a);
   }
   if (opts.data_dir == NULL) {
     fputs("ordo ledger: missing --data DIR\n", stderr);
@@ -219,7 +162,7 @@ int ordo__node_main(int argc, char **argv) {
       return ORDO_CLI_USAGE;
     }
   }
-  if (!is_loopback(opts.bind))
+  if (!ordo__http_is_loopback(opts.bind))
     fprintf(stderr, "ordo ledger: warning: listening on %s, which is not a "
             "loopback address; the node has no authentication\n", opts.bind);
 
