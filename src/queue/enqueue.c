@@ -29,8 +29,8 @@ static int fp_cmp(const void *a, const void *b) {
 
 /* The batch's footprint, cut to the granularity, sorted and deduplicated
  * (a write wins over a read of the same address) into in[0..return). */
-static size_t footprint_sort(const ordo_queue *q, const ordo_queue_batch_spec *sp,
-                             fp_in *in) {
+static size_t footprint_sort(const ordo_queue *q,
+                             const ordo_queue_batch_spec *sp, fp_in *in) {
   size_t n = sp->nreads + sp->nwrites, i, k = 0;
   for (i = 0; i < n; i++) {
     int w = i >= sp->nreads;
@@ -92,7 +92,7 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
     size += sizeof(qledger) + lidlen;
   }
   if (sp->digest != NULL)
-    size += ORDO_QUEUE_DIGEST_BYTES; /* last in the block (ordo__q_batch_digest) */
+    size += ORDO_QUEUE_DIGEST_BYTES; /* last in the block (batch_digest) */
   if ((b = qpool_alloc(&q->pool, size)) == NULL)
     return NULL;
   if (sp->payload_len > 0 && (payload = malloc(sp->payload_len)) == NULL) {
@@ -220,8 +220,9 @@ static int spec_check_shape(const ordo_queue_batch_spec *sp) {
       sp->service[0] == '\0')
     return ordo__set_last_error(ORDO_E_INVAL,
                                 "enqueue: a batch needs an id and a service");
-  if ((sp->nreads && sp->reads == NULL) || (sp->nwrites && sp->writes == NULL) ||
-      (sp->ndeps && sp->deps == NULL) || (sp->payload_len && !sp->payload))
+  if ((sp->nreads && sp->reads == NULL) ||
+      (sp->nwrites && sp->writes == NULL) || (sp->ndeps && sp->deps == NULL) ||
+      (sp->payload_len && !sp->payload))
     return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: NULL array",
                                 sp->id);
   if (sp->nreads > UINT32_MAX - sp->nwrites || sp->ndeps > UINT32_MAX)
@@ -239,14 +240,13 @@ static int spec_check_fields(const ordo_queue *q,
                                   sp->id);
   for (i = 0; i < sp->ndeps; i++)
     if (sp->deps[i] == NULL || strcmp(sp->deps[i], sp->id) == 0)
-      return ordo__set_last_error(ORDO_E_INVAL,
-                                  "enqueue %s: a dep is NULL or the batch itself",
-                                  sp->id);
+      return ordo__set_last_error(
+          ORDO_E_INVAL, "enqueue %s: a dep is NULL or the batch itself",
+          sp->id);
   if (sp->seq != 0 && sp->seq < q->next_seq)
-    return ordo__set_last_error(ORDO_E_INVAL,
-                                "enqueue %s: seq %llu is not after %llu", sp->id,
-                                (unsigned long long)sp->seq,
-                                (unsigned long long)(q->next_seq - 1));
+    return ordo__set_last_error(
+        ORDO_E_INVAL, "enqueue %s: seq %llu is not after %llu", sp->id,
+        (unsigned long long)sp->seq, (unsigned long long)(q->next_seq - 1));
   if (sp->ledger_id != NULL && sp->ledger_id[0] == '\0')
     return ordo__set_last_error(ORDO_E_INVAL, "enqueue %s: an empty ledger id",
                                 sp->id);
@@ -300,7 +300,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
    * or finished) is refused before anything is made. Only batches that
    * have one pay for the lookup. */
   if (sp->ledger_id != NULL &&
-      (rc = ledger_taken(q, sp, lidh = ordo__hash_str(sp->ledger_id))) != ORDO_OK)
+      (rc = ledger_taken(q, sp, lidh = ordo__hash_str(sp->ledger_id))) !=
+          ORDO_OK)
     return rc;
   rc = ORDO_E_NOMEM;
 
@@ -321,7 +322,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   /* Reserve: nothing below changes what the queue reports until commit.
    * A new service would, so a duplicate that names one is refused first. */
   if ((s = ordo__map_get(&q->services, sp->service)) == NULL) {
-    if ((old = ordo__map_get_h(&q->batches, sp->id, idh)) != NULL && old->enqueued) {
+    if ((old = ordo__map_get_h(&q->batches, sp->id, idh)) != NULL &&
+        old->enqueued) {
       if (in != in_small)
         free(in);
       return ordo__set_last_error(ORDO_E_EXISTS,
@@ -345,7 +347,9 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
       goto fail;
     for (i = 0; i < sp->ndeps; i++) {
       qbatch *d;
-      for (j = 0; j < b->more->ndeps && strcmp(b->more->deps[j], sp->deps[i]) != 0; j++)
+      for (j = 0;
+           j < b->more->ndeps && strcmp(b->more->deps[j], sp->deps[i]) != 0;
+           j++)
         ;
       if (j < b->more->ndeps)
         continue; /* a repeated dep counts once */
@@ -405,8 +409,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
       goto fail;
     memset(nodes, 0, b->nfp * sizeof(*nodes));
     for (i = 0; i < b->nfp; i++)
-      if ((nodes[i] = ordo__q_locks_node(s, in[i].addr, in[i].len, in[i].hash)) ==
-          NULL)
+      if ((nodes[i] = ordo__q_locks_node(s, in[i].addr, in[i].len,
+                                         in[i].hash)) == NULL)
         goto fail;
   }
   /* A duplicate id is refused only now, when the slot prefetched at the
@@ -420,8 +424,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
   if (ordo__map_reserve(&q->batches, 1) ||
       (b->ledger && ordo__map_reserve(&q->ledgers, 1)) ||
       /* Every unfinished batch may be pushed once; stale entries stay. */
-      ordo__q_reserve((void **)&s->heap, &s->capheap, s->unfinished + 1 + s->nstale,
-              sizeof(*s->heap)))
+      ordo__q_reserve((void **)&s->heap, &s->capheap,
+                      s->unfinished + 1 + s->nstale, sizeof(*s->heap)))
     goto fail;
   /* A dep not enqueued yet: the batch goes on its service's timeout heap
    * (only batches with a time can time out). */
@@ -497,7 +501,8 @@ int ordo_queue_enqueue(ordo_queue *q, const ordo_queue_batch_spec *sp,
     free(in);
   free(dep_of);
   if (dep_invalid) {
-    ordo__q_finish_batches(q, b, ORDO_QUEUE_INVALID, ordo__q_dep_invalid_reason(q, b), 1);
+    ordo__q_finish_batches(q, b, ORDO_QUEUE_INVALID,
+                           ordo__q_dep_invalid_reason(q, b), 1);
   } else {
     ordo__q_try_ready(q, b);
   }
@@ -545,7 +550,8 @@ int ordo_queue_enqueue_finished(ordo_queue *q, const ordo_queue_batch_spec *sp,
     return ordo__set_last_error(ORDO_E_EXISTS, "enqueue: batch id '%s' exists",
                                 sp->id);
   if (sp->ledger_id != NULL &&
-      (rc = ledger_taken(q, sp, lidh = ordo__hash_str(sp->ledger_id))) != ORDO_OK)
+      (rc = ledger_taken(q, sp, lidh = ordo__hash_str(sp->ledger_id))) !=
+          ORDO_OK)
     return rc;
   if ((s = ordo__q_service_get(q, sp->service)) == NULL ||
       ordo__map_reserve(&q->batches, 1) ||
@@ -641,7 +647,7 @@ int ordo_queue_enqueue_many(ordo_queue *q, const ordo_queue_batch_spec *specs,
   }
   /* Every check first: a refusal leaves the queue as it was. Ids (and
    * ledger ids) repeated in specs are found by maps whose values are the
-   * specs' own fields (a spec's first member is its id, ordo__map_key's rule). */
+   * specs' own fields (a spec's first member is its id: the map's rule). */
   for (i = 0; i < n; i++) {
     const ordo_queue_batch_spec *sp = &specs[i];
     if ((rc = enqueue_check(q, sp)) != ORDO_OK)
@@ -676,7 +682,8 @@ int ordo_queue_enqueue_many(ordo_queue *q, const ordo_queue_batch_spec *specs,
                                     (size_t)(lo - specs), lo->id);
           break;
         }
-        ordo__map_put(&lids, ordo__hash_str(sp->ledger_id), (void *)&sp->ledger_id);
+        ordo__map_put(&lids, ordo__hash_str(sp->ledger_id),
+                      (void *)&sp->ledger_id);
       }
     }
   }

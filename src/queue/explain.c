@@ -27,7 +27,8 @@ static void sb_printf(sbuf *s, const char *fmt, ...) {
   va_start(ap, fmt);
   n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  if (n < 0 || ordo__q_reserve((void **)&s->p, &s->cap, s->len + (size_t)n + 1, 1)) {
+  if (n < 0 ||
+      ordo__q_reserve((void **)&s->p, &s->cap, s->len + (size_t)n + 1, 1)) {
     s->failed = 1;
     return;
   }
@@ -45,30 +46,28 @@ typedef struct explain_acc {
   size_t nw, nr, more;
 } explain_acc;
 
+/* Add b to v[0..*n) unless it is there; past 64, count it in *more. */
+static void explain_add(const qbatch **v, size_t *n, size_t *more,
+                        const qbatch *b) {
+  size_t i;
+  for (i = 0; i < *n && v[i] != b; i++)
+    ;
+  if (i < *n)
+    return;
+  if (*n < 64)
+    v[(*n)++] = b;
+  else
+    (*more)++;
+}
+
 static void explain_holder(const qholder *h, void *arg) {
   explain_acc *a = arg;
-  size_t i;
   if (h->b->seq >= a->b->seq || !(h->write || a->write))
     return;
-  if (h->write) {
-    for (i = 0; i < a->nw && a->w[i] != h->b; i++)
-      ;
-    if (i == a->nw) {
-      if (a->nw < 64)
-        a->w[a->nw++] = h->b;
-      else
-        a->more++;
-    }
-  } else {
-    for (i = 0; i < a->nr && a->r[i] != h->b; i++)
-      ;
-    if (i == a->nr) {
-      if (a->nr < 64)
-        a->r[a->nr++] = h->b;
-      else
-        a->more++;
-    }
-  }
+  if (h->write)
+    explain_add(a->w, &a->nw, &a->more, h->b);
+  else
+    explain_add(a->r, &a->nr, &a->more, h->b);
 }
 
 static void explain_list(sbuf *sb, const qbatch *const *v, size_t n,
@@ -111,8 +110,9 @@ char *ordo_queue_explain(const ordo_queue *q, const char *id) {
     sb_printf(&sb, "%s waits on ", b->id);
     for (i = 0; i < b->more->ndeps; i++) {
       const qbatch *d = ordo__map_get(&q->batches, b->more->deps[i]);
-      if (d != NULL ? d->state == ORDO_QUEUE_COMMITTED
-                    : ordo__q_forgotten(q, b->more->deps[i]) == ORDO_QUEUE_COMMITTED)
+      if (d != NULL
+              ? d->state == ORDO_QUEUE_COMMITTED
+              : ordo__q_forgotten(q, b->more->deps[i]) == ORDO_QUEUE_COMMITTED)
         continue;
       sb_printf(&sb, "%sdep %s (%s)", parts++ ? ", " : "", b->more->deps[i],
                 d == NULL || !d->enqueued

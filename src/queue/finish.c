@@ -153,8 +153,9 @@ static int finish_one(ordo_queue *q, const char *id, size_t h,
     return ordo__set_last_error(ORDO_E_NOT_FOUND, "finish: no batch '%s'",
                                 id != NULL ? id : "(null)");
   if (b->state != ORDO_QUEUE_SUBMITTED)
-    return ordo__set_last_error(ORDO_E_STATE, "finish %s: batch is %s, not "
-                                "SUBMITTED", id, ordo_queue_state_name(b->state));
+    return ordo__set_last_error(ORDO_E_STATE,
+                                "finish %s: batch is %s, not SUBMITTED", id,
+                                ordo_queue_state_name(b->state));
   if (outcome == ORDO_QUEUE_INVALID &&
       (why = ordo__strdup(reason != NULL ? reason : "invalid")) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
@@ -165,7 +166,8 @@ static int finish_one(ordo_queue *q, const char *id, size_t h,
 
 int ordo_queue_finish(ordo_queue *q, const char *id, ordo_queue_state outcome,
                       const char *reason) {
-  return finish_one(q, id, id != NULL ? ordo__hash_str(id) : 0, outcome, reason);
+  return finish_one(q, id, id != NULL ? ordo__hash_str(id) : 0, outcome,
+                    reason);
 }
 
 /*
@@ -212,8 +214,8 @@ static void finish_stage(const ordo_queue *q, const ordo_queue_verdict *v,
     ORDO__PREFETCH((const char *)b + 128);
     ORDO__PREFETCH((const char *)b + 192);
   }
-  if ((j = i + FINISH_AHEAD) < n && (b = finish_peek(q, v, j, hashes)) != NULL &&
-      b->nfp > 0) {
+  if ((j = i + FINISH_AHEAD) < n &&
+      (b = finish_peek(q, v, j, hashes)) != NULL && b->nfp > 0) {
     const char *p = (const char *)b->fp,
                *end = (const char *)(b->fp + b->nfp);
     for (; p < end; p += 64)
@@ -273,7 +275,7 @@ static int end_unsent(ordo_queue *q, const char *id, const char *reason,
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   s = b->svc;
   if (b->state == ORDO_QUEUE_QUEUED) {
-    /* Out of the ready set; ordo__q_finish_batches then ends a WAITING batch. */
+    /* Out of the ready set; finish_batches then ends a WAITING batch. */
     if (b->held) {
       s->held_ready--;
     } else {

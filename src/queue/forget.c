@@ -77,11 +77,13 @@ void ordo_queue_forget(ordo_queue *q, const char *const *ids, size_t n,
   }
   for (i = 0; i < nd; i++) {
     qbatch *b = dying[i];
-    ordo__map_entry *e = ordo__map_slot(&q->batches, b->id, ordo__hash_str(b->id));
+    ordo__map_entry *e =
+        ordo__map_slot(&q->batches, b->id, ordo__hash_str(b->id));
     ordo__map_del(&q->batches, e);
     if (b->ledger) {
       const char *lid = ordo__q_batch_ledger(b)->lid;
-      ordo__map_del(&q->ledgers, ordo__map_slot(&q->ledgers, lid, ordo__hash_str(lid)));
+      ordo__map_del(&q->ledgers,
+                    ordo__map_slot(&q->ledgers, lid, ordo__hash_str(lid)));
     }
     ordo__q_batch_free(q, b);
   }

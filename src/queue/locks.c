@@ -150,7 +150,8 @@ static qnode *trie_place(qpool *pool, qnode *root, const char *addr,
       return n;
     if ((c = node_child(n, (unsigned char)addr[n->depth])) == NULL) {
       if (kids_reserve(n) ||
-          (leaf == NULL && (leaf = ordo__q_node_alloc(pool, addr, len, 1)) == NULL))
+          (leaf == NULL &&
+           (leaf = ordo__q_node_alloc(pool, addr, len, 1)) == NULL))
         return NULL;
       kid_add(n, leaf);
       return leaf;
@@ -410,7 +411,8 @@ int ordo__q_locks_prepare(qservice *s, const qholder *fp, size_t nfp) {
 void ordo__q_locks_overlapping(const qservice *s, const qholder *a,
                               int writers_only, qholder_fn fn, void *arg) {
   if (s->trie) {
-    ordo__q_trie_overlapping(s->root, a->node->key, a->len, writers_only, fn, arg);
+    ordo__q_trie_overlapping(s->root, a->node->key, a->len, writers_only, fn,
+                             arg);
   } else {
     /* All held addresses have this length: only an equal one overlaps,
      * and that is a's own node. */

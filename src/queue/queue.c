@@ -69,7 +69,8 @@ int ordo_queue_new(const ordo_queue_options *opt, ordo_queue **out) {
   if (opt != NULL &&
       ((unsigned)opt->strategy > ORDO_QUEUE_UNCONSTRAINED ||
        (unsigned)opt->mode > ORDO_QUEUE_ROUNDS))
-    return ordo__set_last_error(ORDO_E_INVAL, "queue: unknown strategy or mode");
+    return ordo__set_last_error(ORDO_E_INVAL,
+                                "queue: unknown strategy or mode");
   if ((q = calloc(1, sizeof(*q))) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   if (opt != NULL)
@@ -79,9 +80,10 @@ int ordo_queue_new(const ordo_queue_options *opt, ordo_queue **out) {
   if (q->opt.granularity < 0)
     q->opt.granularity = -1;
   q->next_seq = 1;
-  q->batches.key_at = sizeof(qbatch);  /* ordo__q_batch_alloc puts the id
-                                          there */
-  q->ledgers.key_at = sizeof(qledger); /* and a ledger id after its entry */
+  /* batch_alloc (enqueue.c) puts a batch's id right after its struct, and
+   * a ledger id right after its entry: where the maps prefetch a key. */
+  q->batches.key_at = sizeof(qbatch);
+  q->ledgers.key_at = sizeof(qledger);
   /* The id map alone is 4 MiB at 100k batches and probed at random: big
    * tables go on huge pages (pool.h). */
   q->batches.table_calloc = q->services.table_calloc =

@@ -309,7 +309,7 @@ static inline int ordo__q_locks_trie(const ordo_queue *q) {
 }
 
 /* The ledger-id map entry of a batch that has one (b->ledger): after its
- * qbatch_more, in its block (ordo__q_batch_alloc). Not a field of qbatch:
+ * qbatch_more, in its block (batch_alloc, enqueue.c). Not a field of qbatch:
  * that would cost every batch 8 bytes, and with them a 64-byte size class. */
 static inline qledger *ordo__q_batch_ledger(const qbatch *b) {
   return (qledger *)(b->more + 1);

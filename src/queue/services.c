@@ -12,7 +12,8 @@ qservice *ordo__q_service_get(ordo_queue *q, const char *name) {
   if (s != NULL)
     return s;
   if (ordo__map_reserve(&q->services, 1) ||
-      ordo__q_reserve((void **)&q->svcs, &q->capsvcs, q->nsvcs + 1, sizeof(*q->svcs)))
+      ordo__q_reserve((void **)&q->svcs, &q->capsvcs, q->nsvcs + 1,
+                      sizeof(*q->svcs)))
     return NULL;
   if ((s = calloc(1, sizeof(*s))) == NULL)
     return NULL;
@@ -133,15 +134,17 @@ int ordo_queue_halt_by(ordo_queue *q, const char *id) {
 
 void ordo_queue_service_touch(ordo_queue *q, const char *service,
                               uint64_t ms) {
-  qservice *s = q != NULL && service != NULL ? ordo__map_get(&q->services, service)
-                                             : NULL;
+  qservice *s = q != NULL && service != NULL
+                    ? ordo__map_get(&q->services, service)
+                    : NULL;
   if (s != NULL && ms > s->last_ms)
     s->last_ms = ms;
 }
 
 uint64_t ordo_queue_service_last(const ordo_queue *q, const char *service) {
-  const qservice *s =
-      q != NULL && service != NULL ? ordo__map_get(&q->services, service) : NULL;
+  const qservice *s = q != NULL && service != NULL
+                          ? ordo__map_get(&q->services, service)
+                          : NULL;
   return s != NULL ? s->last_ms : 0;
 }
 
