@@ -8,13 +8,12 @@
 #include <stdlib.h>
 
 static void *table_calloc(const ordo__map *m, size_t n) {
-  return m->table_calloc != NULL ? m->table_calloc(n)
-                                 : calloc(1, n > 0 ? n : 1);
+  return m->table != NULL ? m->table->alloc(n) : calloc(1, n > 0 ? n : 1);
 }
 
 static void table_free(const ordo__map *m, void *t, size_t n) {
-  if (m->table_free != NULL)
-    m->table_free(t, n);
+  if (m->table != NULL)
+    m->table->release(t, n);
   else
     free(t);
 }

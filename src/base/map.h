@@ -24,9 +24,8 @@
  * during it.
  *
  * A zeroed ordo__map is an empty map whose table comes from calloc; set
- * table_calloc and table_free (both or neither) before the first insert to
- * place big tables elsewhere (the queue maps tables of 2 MiB and more on
- * huge pages).
+ * table before the first insert to place tables elsewhere (the queue maps
+ * tables of 2 MiB and more on huge pages).
  */
 #ifndef ORDO_BASE_MAP_H
 #define ORDO_BASE_MAP_H
@@ -50,15 +49,22 @@ typedef struct ordo__map_entry {
   void *val; /* NULL: an empty slot */
 } ordo__map_entry;
 
+/* Where a map's table lives: alloc gives a zeroed block of n bytes (NULL
+ * when out of memory), release takes it back with the same n. */
+typedef struct ordo__map_table {
+  void *(*alloc)(size_t n);
+  void (*release)(void *t, size_t n);
+} ordo__map_table;
+
+/* Small on purpose (40 bytes): the queue keeps one in each service, beside
+ * the fields a finish reads. */
 typedef struct ordo__map {
   ordo__map_entry *e; /* cap entries (cap a power of two, or 0) */
   size_t cap, n;
   size_t key_at; /* the key's usual offset in a value, or 0: a hint, for a
                     prefetch of the key beside the value's first line */
-  /* The table's memory: a zeroed block of n bytes, NULL when out of
-   * memory, and its release (given the same n). NULL: calloc and free. */
-  void *(*table_calloc)(size_t n);
-  void (*table_free)(void *t, size_t n);
+  const ordo__map_table *table; /* NULL: calloc and free; the map does not
+                                   own it */
 } ordo__map;
 
 /* The key of a value: the string its first member points to. */

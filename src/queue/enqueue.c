@@ -631,8 +631,7 @@ static int enqueue_check(const ordo_queue *q, const ordo_queue_batch_spec *sp) {
 int ordo_queue_enqueue_many(ordo_queue *q, const ordo_queue_batch_spec *specs,
                             size_t n, uint64_t *seqs, size_t *bad) {
   /* Huge pages for big tables, as the queue's own maps. */
-  ordo__map ids = {.table_calloc = qtable_calloc, .table_free = qtable_free};
-  ordo__map lids = ids;
+  ordo__map ids = {.table = &ordo__q_table}, lids = {.table = &ordo__q_table};
   size_t i;
   uint64_t seq = 0;
   int rc = ORDO_OK;

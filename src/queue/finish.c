@@ -190,7 +190,7 @@ static void finish_hash(const ordo_queue *q, const ordo_queue_verdict *v,
   }
 }
 
-static const qbatch *finish_peek(const ordo_queue *q,
+static inline const qbatch *finish_peek(const ordo_queue *q,
                                  const ordo_queue_verdict *v, size_t j,
                                  const size_t *hashes) {
   return v[j].id != NULL

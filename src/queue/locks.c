@@ -254,6 +254,8 @@ void ordo__q_trie_overlapping(const qnode *root, const char *addr, size_t len,
     node_visit(cur, writers_only, fn, arg);
 }
 
+static void locks_tidy(qservice *s, qnode *n, size_t h);
+
 /*
  * Grants. The holders of one node are in submission order, as in a lock
  * manager's queue: a reader is granted while no writer comes before it, a
@@ -311,7 +313,7 @@ void ordo__q_holder_unlink(ordo_queue *q, qholder *h) {
     else
       node_grant_writer(q, n);
   }
-  ordo__q_locks_tidy(h->b->svc, n, h->hash);
+  locks_tidy(h->b->svc, n, h->hash);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -438,7 +440,7 @@ qnode *ordo__q_locks_node(qservice *s, const char *addr, size_t len,
 }
 
 /* A node that may hold nothing now: drop it (flat) or prune (trie). */
-void ordo__q_locks_tidy(qservice *s, qnode *n, size_t h) {
+static void locks_tidy(qservice *s, qnode *n, size_t h) {
   if (s->trie) {
     node_prune(s->pool, n);
   } else if (node_empty(n)) {
@@ -446,6 +448,12 @@ void ordo__q_locks_tidy(qservice *s, qnode *n, size_t h) {
     ordo__map_del(&s->flat, flat_slot(s, n->key, n->depth, h));
     node_free(s->pool, n);
   }
+}
+
+/* locks_tidy for enqueue's failure path; static above, so that a finish's
+ * holder_unlink keeps its inlined fast path. */
+void ordo__q_locks_tidy(qservice *s, qnode *n, size_t h) {
+  locks_tidy(s, n, h);
 }
 
 void ordo__q_locks_free(qservice *s) {

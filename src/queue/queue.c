@@ -11,6 +11,8 @@
 
 const char ordo__q_dep_invalid_text[] = "a dep is invalid";
 
+const ordo__map_table ordo__q_table = {qtable_calloc, qtable_free};
+
 /* The ready batch with the lowest seq, or NULL; stale entries are dropped
  * on the way. */
 static qbatch *heap_pop(qservice *s) {
@@ -86,10 +88,7 @@ int ordo_queue_new(const ordo_queue_options *opt, ordo_queue **out) {
   q->ledgers.key_at = sizeof(qledger);
   /* The id map alone is 4 MiB at 100k batches and probed at random: big
    * tables go on huge pages (pool.h). */
-  q->batches.table_calloc = q->services.table_calloc =
-      q->ledgers.table_calloc = qtable_calloc;
-  q->batches.table_free = q->services.table_free = q->ledgers.table_free =
-      qtable_free;
+  q->batches.table = q->services.table = q->ledgers.table = &ordo__q_table;
   qpool_init(&q->pool);
   *out = q;
   return ORDO_OK;

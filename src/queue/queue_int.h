@@ -179,13 +179,13 @@ struct qservice {
    * the trie for good (ordo__q_locks_prepare). */
   int trie;
   qnode *root; /* trie: the root (the empty address) */
+  qpool *pool; /* the queue's: nodes come from it */
   /* flat: a map (base/map.h) whose values are nodes, probed by locks.c
    * with its own key rule (a node's key is not terminated). An entry is
    * the node's hash beside it, 16 bytes, so that a probe reads one cache
    * line and touches no node but the one sought (the hashes once had an
    * array of their own: a second miss per probe). */
   ordo__map flat;
-  qpool *pool; /* the queue's: nodes come from it */
   size_t flat_len;
   qbatch *first, *last; /* unfinished, in order (serial strategies only) */
   qheap_ent *heap;
@@ -252,6 +252,10 @@ struct ordo_queue {
  * memory for one naming its dep: static, never freed (ordo__q_batch_free
  * compares against it). */
 extern const char ordo__q_dep_invalid_text[];
+
+/* The tables of the queue's maps: from pool.h's qtable_calloc, so that
+ * big ones go on huge pages (queue.c). */
+extern const ordo__map_table ordo__q_table;
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */

@@ -24,8 +24,7 @@ qservice *ordo__q_service_get(ordo_queue *q, const char *name) {
     return NULL;
   }
   s->pool = &q->pool;
-  s->flat.table_calloc = qtable_calloc; /* big indexes on huge pages */
-  s->flat.table_free = qtable_free;
+  s->flat.table = &ordo__q_table; /* big indexes on huge pages */
   ordo__map_put(&q->services, ordo__hash_str(s->name), s);
   q->svcs[q->nsvcs++] = s;
   return s;
