@@ -169,6 +169,7 @@ struct qbatch {
 };
 _Static_assert(offsetof(qbatch, id) == 0, "ordo__map_key reads a batch's id");
 _Static_assert(sizeof(qbatch) <= 128, "a batch's struct fits two lines");
+
 struct qservice {
   char *name; /* first: the service map reads it as the key (ordo__map_key) */
   /* The lock table in one of two forms. Flat (trie == 0): every address
@@ -178,15 +179,15 @@ struct qservice {
    * first batch with an address of another length turns the service into
    * the trie for good (ordo__q_locks_prepare). */
   int trie;
-  qnode *root; /* trie: the root (the empty address) */
   qpool *pool; /* the queue's: nodes come from it */
   /* flat: a map (base/map.h) whose values are nodes, probed by locks.c
    * with its own key rule (a node's key is not terminated). An entry is
    * the node's hash beside it, 16 bytes, so that a probe reads one cache
    * line and touches no node but the one sought (the hashes once had an
-   * array of their own: a second miss per probe). */
+   * array of their own: a second miss per probe). root and flat_len are
+   * at the end, so that the fields after this one keep the offsets (and
+   * so the cache lines) they had before it was a map. */
   ordo__map flat;
-  size_t flat_len;
   qbatch *first, *last; /* unfinished, in order (serial strategies only) */
   qheap_ent *heap;
   size_t nheap, capheap, nstale;
@@ -211,7 +212,11 @@ struct qservice {
   int in_purge;      /* listed by ordo_queue_forget for heaps_purge */
   size_t nbatches;   /* batches in memory that point at it (b->svc) */
   uint64_t last_ms;  /* its last enqueue's time_ms (or touch) */
+  size_t flat_len;   /* flat: the length of every address held */
+  qnode *root;       /* trie: the root (the empty address) */
 };
+_Static_assert(offsetof(qservice, first) == 8 * sizeof(void *),
+               "a service's hot fields keep their cache lines");
 _Static_assert(offsetof(qservice, name) == 0,
                "ordo__map_key reads a service's name");
 
