@@ -32,8 +32,8 @@ qservice *ordo__q_service_get(ordo_queue *q, const char *name) {
 
 void ordo__q_service_free(qservice *s) {
   ordo__q_locks_free(s);
-  free(s->heap);
   free(s->dt);
+  free(s->heap);
   free(s->name);
   free(s);
 }
