@@ -38,31 +38,33 @@
 /* Answers                                                                   */
 /* ------------------------------------------------------------------------ */
 
-int node_reply(node_answer *a, int status, json_t *body) {
+int ordo__node_reply(node_answer *a, int status, json_t *body) {
   a->status = status;
   a->body = body;
   return body != NULL ? ORDO_OK : ORDO_E_NOMEM;
 }
 
 /* {"error": {"code", "title", "message"}}, Sawtooth's error shape. */
-int node_reply_error(node_answer *a, int status, int code, const char *title,
-                     const char *message) {
-  return node_reply(a, status,
-                    json_pack("{s:{s:i,s:s,s:s}}", "error", "code", code,
-                              "title", title, "message", message));
+int ordo__node_reply_error(node_answer *a, int status, int code,
+                           const char *title, const char *message) {
+  return ordo__node_reply(a, status,
+                          json_pack("{s:{s:i,s:s,s:s}}", "error", "code", code,
+                                    "title", title, "message", message));
 }
 
-int node_reply_nomem(node_answer *a) { return node_reply(a, 500, NULL); }
+int ordo__node_reply_nomem(node_answer *a) {
+  return ordo__node_reply(a, 500, NULL);
+}
 
 /* 400/60, naming the id (cut short): any batch or block id that is not 128
  * lower-case hex digits fails the whole request, as on Sawtooth. */
-int node_reply_bad_id(node_answer *a, const char *id) {
+int ordo__node_reply_bad_id(node_answer *a, const char *id) {
   char msg[400];
   snprintf(msg, sizeof msg,
            "Blockchain items are identified by 128 character hex-strings. A "
            "submitted block, batch, or transaction id was invalid: %.200s%s",
            id, strlen(id) > 200 ? "..." : "");
-  return node_reply_error(a, 400, 60, "Invalid Resource Id", msg);
+  return ordo__node_reply_error(a, 400, 60, "Invalid Resource Id", msg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -74,7 +76,7 @@ int node_reply_bad_id(node_answer *a, const char *id) {
  * string in *out (a key without '=' has the value ""), or *out NULL when
  * absent. ORDO_E_NOMEM.
  */
-int node_query_get(const char *query, const char *key, char **out) {
+int ordo__node_query_get(const char *query, const char *key, char **out) {
   const char *p = query;
   *out = NULL;
   if (query == NULL)
@@ -103,7 +105,7 @@ int node_query_get(const char *query, const char *key, char **out) {
 }
 
 /* 1 if s is n lower-case hex digits (n == (size_t)-1: any number, >= 0). */
-int node_is_hex(const char *s, size_t n) {
+int ordo__node_is_hex(const char *s, size_t n) {
   size_t i;
   for (i = 0; s[i] != '\0'; i++)
     if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
@@ -112,11 +114,13 @@ int node_is_hex(const char *s, size_t n) {
 }
 
 /* A batch, transaction or block id as Sawtooth's: 128 lower-case hex. */
-int node_is_id(const char *s) { return node_is_hex(s, ORDO_LEDGER_ID_LEN); }
+int ordo__node_is_id(const char *s) {
+  return ordo__node_is_hex(s, ORDO_LEDGER_ID_LEN);
+}
 
 /* "http://HOST" for links. */
-void node_base_url(ordo_node *node, const ordo_node_request *req, char *out,
-                   size_t size) {
+void ordo__node_base_url(ordo_node *node, const ordo_node_request *req,
+                         char *out, size_t size) {
   if (req->host != NULL && req->host[0] != '\0' && strlen(req->host) < 256 &&
       strpbrk(req->host, "\"\\/ \r\n") == NULL)
     snprintf(out, size, "http://%s", req->host);
@@ -125,7 +129,8 @@ void node_base_url(ordo_node *node, const ordo_node_request *req, char *out,
 }
 
 /* base + path [+ "?" + query] as a JSON string. */
-json_t *node_link_json(const char *base, const char *path, const char *query) {
+json_t *ordo__node_link_json(const char *base, const char *path,
+                             const char *query) {
   int q = query != NULL && query[0] != '\0';
   size_t n = strlen(base) + strlen(path) + (q ? strlen(query) + 1 : 0) + 1;
   char *s = malloc(n);
@@ -143,8 +148,8 @@ json_t *node_link_json(const char *base, const char *path, const char *query) {
 /* ------------------------------------------------------------------------ */
 
 static int method_not_allowed(node_answer *a) {
-  return node_reply_error(a, 405, 405, "Method Not Allowed",
-                          "This resource does not take that method");
+  return ordo__node_reply_error(a, 405, 405, "Method Not Allowed",
+                                "This resource does not take that method");
 }
 
 /* A 503 for a share fail_rate of requests, drawn before anything else. */
@@ -165,13 +170,14 @@ static int fault(ordo_node *node, node_answer *a) {
   double x;
   if (node->opts.fail_rate <= 0)
     return 0;
-  r = node_fault_draw(node);
+  r = ordo__node_fault_draw(node);
   x = (double)(r >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
   if (x >= node->opts.fail_rate)
     return 0;
-  node_count(&node->stats.faults, 1);
+  ordo__node_count(&node->stats.faults, 1);
   r %= 3;
-  node_reply_error(a, 503, kinds[r].code, kinds[r].title, kinds[r].message);
+  ordo__node_reply_error(a, 503, kinds[r].code, kinds[r].title,
+                         kinds[r].message);
   return 1;
 }
 
@@ -180,25 +186,26 @@ static int route(ordo_node *node, const ordo_node_request *req,
   const char *path = req->path, *m = req->method;
   int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
 
-  node_count_request(node, path);
+  ordo__node_count_request(node, path);
   if (fault(node, a))
     return a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
   if (strcmp(path, "/batches") == 0)
-    return post ? node_post_batches(node, req, a) : method_not_allowed(a);
+    return post ? ordo__node_post_batches(node, req, a) : method_not_allowed(a);
   if (strcmp(path, "/batch_statuses") == 0)
-    return get || post ? node_batch_statuses(node, req, post, a)
+    return get || post ? ordo__node_batch_statuses(node, req, post, a)
                        : method_not_allowed(a);
   if (strcmp(path, "/state") == 0)
-    return get ? node_get_state_list(node, req, a) : method_not_allowed(a);
+    return get ? ordo__node_get_state_list(node, req, a)
+               : method_not_allowed(a);
   if (strncmp(path, "/state/", 7) == 0)
-    return get ? node_get_state_one(node, req, path + 7, a)
+    return get ? ordo__node_get_state_one(node, req, path + 7, a)
                : method_not_allowed(a);
   if (strcmp(path, "/blocks") == 0)
-    return get ? node_get_blocks(node, req, a) : method_not_allowed(a);
+    return get ? ordo__node_get_blocks(node, req, a) : method_not_allowed(a);
   if (strncmp(path, "/blocks/", 8) == 0)
-    return get ? node_get_block_one(node, req, path + 8, a)
+    return get ? ordo__node_get_block_one(node, req, path + 8, a)
                : method_not_allowed(a);
-  return node_reply_error(
+  return ordo__node_reply_error(
       a, 404, 404, "Not Found",
       "This node serves /batches, /batch_statuses, /state and "
       "/blocks");
@@ -273,8 +280,8 @@ static enum MHD_Result http_too_large(ordo_node *node, struct MHD_Connection *c,
     return MHD_NO;
   snprintf(text, 128, "Maximum request body size %zu exceeded, actual body "
            "size %llu", node->opts.max_body_bytes, actual);
-  node_count_request(node, url);
-  node_count(&node->stats.too_large, 1);
+  ordo__node_count_request(node, url);
+  ordo__node_count(&node->stats.too_large, 1);
   return http_send(node, c, 413, text, "text/plain; charset=utf-8");
 }
 
@@ -313,7 +320,7 @@ static enum MHD_Result http_request(void *cls, const ordo__mhd_request *r) {
   return http_send(node, c, status, json, "application/json");
 }
 
-int node_http_start(ordo_node *node, const char *bind, int port) {
+int ordo__node_http_start(ordo_node *node, const char *bind, int port) {
   ordo__mhd_options mo = {
       .bind = bind,
       .port = port,
@@ -347,7 +354,7 @@ int node_http_start(ordo_node *node, const char *bind, int port) {
  * the daemon: MHD_stop_daemon shuts every connection's socket, which would
  * cut a long-poll off without its answer.
  */
-void node_http_stop(ordo_node *node) {
+void ordo__node_http_stop(ordo_node *node) {
   ordo__mhd_stop(node->http, 2000ULL + node->opts.delay_ms);
   node->http = NULL;
 }

@@ -19,7 +19,7 @@
 
 /* 400/53: limit= that is not an integer in 1..1000. */
 static int reply_bad_limit(node_answer *a) {
-  return node_reply_error(
+  return ordo__node_reply_error(
       a, 400, 53, "Invalid Count Query",
       "The 'limit' query parameter must be an integer from 1 "
       "to 1000");
@@ -100,9 +100,9 @@ static void read_end(ordo_node *node) {
 
 static int storage_answer(node_answer *a, int rc) {
   if (rc == ORDO_E_NOMEM)
-    return node_reply_nomem(a);
-  return node_reply_error(a, 500, 10, "Unknown Validator Error",
-                          ordo_last_error_message());
+    return ordo__node_reply_nomem(a);
+  return ordo__node_reply_error(a, 500, 10, "Unknown Validator Error",
+                                ordo_last_error_message());
 }
 
 /* The block a read is pinned to. */
@@ -116,12 +116,12 @@ typedef struct pinned {
  * (400/60 for an id that is not 128 hex digits, 500 out of memory). */
 static int pin_parse(const ordo_node_request *req, pinned *h, node_answer *a) {
   memset(h, 0, sizeof *h);
-  if (node_query_get(req->query, "head", &h->want) != ORDO_OK) {
-    node_reply_nomem(a);
+  if (ordo__node_query_get(req->query, "head", &h->want) != ORDO_OK) {
+    ordo__node_reply_nomem(a);
     return 1;
   }
-  if (h->want != NULL && !node_is_id(h->want)) {
-    node_reply_bad_id(a, h->want);
+  if (h->want != NULL && !ordo__node_is_id(h->want)) {
+    ordo__node_reply_bad_id(a, h->want);
     return 1;
   }
   return 0;
@@ -131,16 +131,17 @@ static int pin_parse(const ordo_node_request *req, pinned *h, node_answer *a) {
  * for an unknown head=, answered 404/50 by pin_answer. */
 static int pin_resolve(sqlite3 *db, pinned *h) {
   if (h->want == NULL)
-    return node_store_head(db, &h->num, h->id);
+    return ordo__node_store_head(db, &h->num, h->id);
   snprintf(h->id, sizeof h->id, "%s", h->want);
-  return node_store_block_find(db, h->want, &h->num);
+  return ordo__node_store_block_find(db, h->want, &h->num);
 }
 
 static int pin_answer(node_answer *a, int rc) {
   if (rc == ORDO_E_NOT_FOUND)
-    return node_reply_error(a, 404, 50, "Head Not Found",
-                            "There is no block with the id specified in the "
-                            "'head' query parameter.");
+    return ordo__node_reply_error(
+        a, 404, 50, "Head Not Found",
+        "There is no block with the id specified in the "
+        "'head' query parameter.");
   return storage_answer(a, rc);
 }
 
@@ -164,7 +165,7 @@ static int page_begin(ordo_node *node, const ordo_node_request *req,
   if (pin_parse(req, h, a))
     return 1;
   if ((*data = json_array()) == NULL) {
-    node_reply_nomem(a);
+    ordo__node_reply_nomem(a);
     return 1;
   }
   return read_pinned(node, h, a);
@@ -174,13 +175,13 @@ static int page_begin(ordo_node *node, const ordo_node_request *req,
 static json_t *pinned_link(const char *base, const char *path,
                            const ordo_node_request *req, const pinned *h) {
   char *q = pin_query(req->query, h->id, NULL);
-  json_t *j = q != NULL ? node_link_json(base, path, q) : NULL;
+  json_t *j = q != NULL ? ordo__node_link_json(base, path, q) : NULL;
   free(q);
   return j;
 }
 
-int node_get_state_one(ordo_node *node, const ordo_node_request *req,
-                       const char *address, node_answer *a) {
+int ordo__node_get_state_one(ordo_node *node, const ordo_node_request *req,
+                             const char *address, node_answer *a) {
   sqlite3 *db = node->st.rdb;
   unsigned char *buf = NULL;
   size_t cap = 0, len = 0, n;
@@ -189,16 +190,17 @@ int node_get_state_one(ordo_node *node, const ordo_node_request *req,
   json_t *body;
   int rc;
 
-  if (!node_is_hex(address, ORDO_LEDGER_ADDRESS_LEN))
-    return node_reply_error(a, 400, 62, "Invalid State Address",
-                            "A state address is 70 lower-case hex characters");
+  if (!ordo__node_is_hex(address, ORDO_LEDGER_ADDRESS_LEN))
+    return ordo__node_reply_error(
+        a, 400, 62, "Invalid State Address",
+        "A state address is 70 lower-case hex characters");
   if (pin_parse(req, &h, a) || read_pinned(node, &h, a))
     goto out;
-  rc = node_store_state_get(db, address, h.num, &buf, &cap, &len);
+  rc = ordo__node_store_state_get(db, address, h.num, &buf, &cap, &len);
   read_end(node);
   if (rc == ORDO_E_NOT_FOUND) {
-    node_reply_error(a, 404, 75, "State Not Found",
-                     "There is no state data at the address specified");
+    ordo__node_reply_error(a, 404, 75, "State Not Found",
+                           "There is no state data at the address specified");
     goto out;
   }
   if (rc != ORDO_OK) {
@@ -207,19 +209,19 @@ int node_get_state_one(ordo_node *node, const ordo_node_request *req,
   }
   n = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
   if ((b64 = malloc(n)) == NULL) {
-    node_reply_nomem(a);
+    ordo__node_reply_nomem(a);
     goto out;
   }
   sodium_bin2base64(b64, n, buf, len, sodium_base64_VARIANT_ORIGINAL);
-  node_base_url(node, req, base, sizeof base);
+  ordo__node_base_url(node, req, base, sizeof base);
   snprintf(path, sizeof path, "/state/%s", address);
   body = json_pack("{s:s,s:s,s:o*}", "data", b64, "head", h.id, "link",
                    pinned_link(base, path, req, &h));
   free(b64);
   if (body != NULL)
-    node_reply(a, 200, body);
+    ordo__node_reply(a, 200, body);
   else
-    node_reply_nomem(a);
+    ordo__node_reply_nomem(a);
 out:
   free(buf);
   free(h.want);
@@ -238,7 +240,7 @@ static json_t *paging_json(size_t limit, const char *start, const char *next,
     goto fail;
   if (next != NULL) {
     char *q = pin_query(query, head, next);
-    json_t *url = q != NULL ? node_link_json(base, path, q) : NULL;
+    json_t *url = q != NULL ? ordo__node_link_json(base, path, q) : NULL;
     free(q);
     if (url == NULL ||
         json_object_set_new(p, "next_position", json_string(next)) ||
@@ -261,15 +263,15 @@ static int reply_page(ordo_node *node, const ordo_node_request *req,
                       node_answer *a) {
   char base[300];
   json_t *paging, *body;
-  node_base_url(node, req, base, sizeof base);
+  ordo__node_base_url(node, req, base, sizeof base);
   paging = paging_json(limit, start, next, base, path, req->query, h->id);
   body = json_pack("{s:O,s:s,s:o*,s:o*}", "data", data, "head", h->id, "link",
                    pinned_link(base, path, req, h), "paging", paging);
   if (body == NULL || paging == NULL) {
     json_decref(body);
-    return node_reply_nomem(a);
+    return ordo__node_reply_nomem(a);
   }
-  return node_reply(a, 200, body);
+  return ordo__node_reply(a, 200, body);
 }
 
 /* After a page's read (rc its result, the read still open): close the
@@ -284,8 +286,8 @@ static int page_answer(ordo_node *node, int rc, const ordo_node_request *req,
   return reply_page(node, req, path, data, h, limit, start, next, a);
 }
 
-int node_get_state_list(ordo_node *node, const ordo_node_request *req,
-                        node_answer *a) {
+int ordo__node_get_state_list(ordo_node *node, const ordo_node_request *req,
+                              node_answer *a) {
   sqlite3 *db = node->st.rdb;
   char *prefix = NULL, *start = NULL, *lim = NULL, *next = NULL;
   json_t *data = NULL;
@@ -293,36 +295,37 @@ int node_get_state_list(ordo_node *node, const ordo_node_request *req,
   size_t limit;
   int rc;
 
-  if (node_query_get(req->query, "address", &prefix) ||
-      node_query_get(req->query, "start", &start) ||
-      node_query_get(req->query, "limit", &lim))
+  if (ordo__node_query_get(req->query, "address", &prefix) ||
+      ordo__node_query_get(req->query, "start", &start) ||
+      ordo__node_query_get(req->query, "limit", &lim))
     goto nomem;
-  if (prefix != NULL && (!node_is_hex(prefix, (size_t)-1) ||
+  if (prefix != NULL && (!ordo__node_is_hex(prefix, (size_t)-1) ||
                          strlen(prefix) > ORDO_LEDGER_ADDRESS_LEN)) {
-    rc = node_reply_error(a, 400, 62, "Invalid State Address",
-                          "An address prefix is at most 70 lower-case hex "
-                          "characters");
+    rc =
+        ordo__node_reply_error(a, 400, 62, "Invalid State Address",
+                               "An address prefix is at most 70 lower-case hex "
+                               "characters");
     goto out;
   }
   if ((limit = parse_limit(lim)) == 0) {
     rc = reply_bad_limit(a);
     goto out;
   }
-  if (start != NULL && !node_is_hex(start, ORDO_LEDGER_ADDRESS_LEN)) {
-    rc = node_reply_error(a, 400, 54, "Invalid Paging Query",
-                          "start is a 70-character state address");
+  if (start != NULL && !ordo__node_is_hex(start, ORDO_LEDGER_ADDRESS_LEN)) {
+    rc = ordo__node_reply_error(a, 400, 54, "Invalid Paging Query",
+                                "start is a 70-character state address");
     goto out;
   }
   if (page_begin(node, req, &h, &data, a)) {
     rc = a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
     goto out;
   }
-  rc = node_store_state_list(db, prefix != NULL ? prefix : "", start, h.num,
-                             limit, data, &next);
+  rc = ordo__node_store_state_list(db, prefix != NULL ? prefix : "", start,
+                                   h.num, limit, data, &next);
   rc = page_answer(node, rc, req, "/state", data, &h, limit, start, next, a);
   goto out;
 nomem:
-  rc = node_reply_nomem(a);
+  rc = ordo__node_reply_nomem(a);
 out:
   json_decref(data);
   free(h.want);
@@ -345,11 +348,13 @@ static int parse_block_start(const char *v, uint64_t *num, const char **id,
   char *end;
   *id = NULL;
   if (strncmp(v, "0x", 2) == 0) {
-    if (strlen(v) < 3 || strlen(v) > 18 || !node_is_hex(v + 2, (size_t)-1) ||
+    if (strlen(v) < 3 || strlen(v) > 18 ||
+        !ordo__node_is_hex(v + 2, (size_t)-1) ||
         (*num = strtoull(v + 2, &end, 16)) > INT64_MAX) {
-      node_reply_error(a, 400, 54, "Invalid Paging Query",
-                       "start is a block id or a block number (0x and 16 hex "
-                       "digits)");
+      ordo__node_reply_error(
+          a, 400, 54, "Invalid Paging Query",
+          "start is a block id or a block number (0x and 16 hex "
+          "digits)");
       return 1;
     }
     return 0;
@@ -360,16 +365,16 @@ static int parse_block_start(const char *v, uint64_t *num, const char **id,
     if (*num <= INT64_MAX)
       return 0;
   }
-  if (!node_is_id(v)) {
-    node_reply_bad_id(a, v);
+  if (!ordo__node_is_id(v)) {
+    ordo__node_reply_bad_id(a, v);
     return 1;
   }
   *id = v;
   return 0;
 }
 
-int node_get_blocks(ordo_node *node, const ordo_node_request *req,
-                    node_answer *a) {
+int ordo__node_get_blocks(ordo_node *node, const ordo_node_request *req,
+                          node_answer *a) {
   sqlite3 *db = node->st.rdb;
   char *start = NULL, *lim = NULL, nextstr[24];
   const char *start_id = NULL;
@@ -380,8 +385,8 @@ int node_get_blocks(ordo_node *node, const ordo_node_request *req,
   size_t limit;
   int rc;
 
-  if (node_query_get(req->query, "start", &start) ||
-      node_query_get(req->query, "limit", &lim))
+  if (ordo__node_query_get(req->query, "start", &start) ||
+      ordo__node_query_get(req->query, "limit", &lim))
     goto nomem;
   if ((limit = parse_limit(lim)) == 0) {
     rc = reply_bad_limit(a);
@@ -393,23 +398,23 @@ int node_get_blocks(ordo_node *node, const ordo_node_request *req,
     goto out;
   }
   rc = ORDO_OK;
-  if (start_id != NULL &&
-      (rc = node_store_block_find(db, start_id, &from)) == ORDO_E_NOT_FOUND) {
+  if (start_id != NULL && (rc = ordo__node_store_block_find(
+                               db, start_id, &from)) == ORDO_E_NOT_FOUND) {
     read_end(node);
-    rc = node_reply_error(a, 400, 54, "Invalid Paging Query",
-                          "start names no block of this chain");
+    rc = ordo__node_reply_error(a, 400, 54, "Invalid Paging Query",
+                                "start names no block of this chain");
     goto out;
   }
   /* Never past the pinned head: a paged read sees one chain. */
   if (rc == ORDO_OK)
-    rc = node_store_block_list(db, from < h.num ? from : h.num, limit, data,
-                               &next);
+    rc = ordo__node_store_block_list(db, from < h.num ? from : h.num, limit,
+                                     data, &next);
   snprintf(nextstr, sizeof nextstr, "0x%016llx", (unsigned long long)next);
   rc = page_answer(node, rc, req, "/blocks", data, &h, limit, start,
                    next >= 0 ? nextstr : NULL, a);
   goto out;
 nomem:
-  rc = node_reply_nomem(a);
+  rc = ordo__node_reply_nomem(a);
 out:
   json_decref(data);
   free(h.want);
@@ -418,27 +423,29 @@ out:
   return rc;
 }
 
-int node_get_block_one(ordo_node *node, const ordo_node_request *req,
-                       const char *id, node_answer *a) {
+int ordo__node_get_block_one(ordo_node *node, const ordo_node_request *req,
+                             const char *id, node_answer *a) {
   json_t *blk = NULL, *body;
   char base[300], path[sizeof "/blocks/" + ORDO_LEDGER_ID_LEN];
   int rc;
 
-  if (!node_is_id(id))
-    return node_reply_bad_id(a, id);
+  if (!ordo__node_is_id(id))
+    return ordo__node_reply_bad_id(a, id);
   rc = read_begin(node);
   if (rc == ORDO_OK)
-    rc = node_store_block_get(node->st.rdb, id, &blk);
+    rc = ordo__node_store_block_get(node->st.rdb, id, &blk);
   read_end(node);
   if (rc == ORDO_E_NOT_FOUND)
-    return node_reply_error(a, 404, 70, "Block Not Found",
-                            "There is no block with the id specified in the "
-                            "blockchain.");
+    return ordo__node_reply_error(
+        a, 404, 70, "Block Not Found",
+        "There is no block with the id specified in the "
+        "blockchain.");
   if (rc != ORDO_OK)
     return storage_answer(a, rc);
-  node_base_url(node, req, base, sizeof base);
+  ordo__node_base_url(node, req, base, sizeof base);
   snprintf(path, sizeof path, "/blocks/%s", id);
   body = json_pack("{s:o,s:o*}", "data", blk, "link",
-                   node_link_json(base, path, NULL));
-  return body != NULL ? node_reply(a, 200, body) : node_reply_nomem(a);
+                   ordo__node_link_json(base, path, NULL));
+  return body != NULL ? ordo__node_reply(a, 200, body)
+                      : ordo__node_reply_nomem(a);
 }

@@ -36,72 +36,74 @@ typedef struct node_store {
 
 /* Every function returns ORDO_OK or ORDO_E_STORAGE (with a message set by
  * ordo__set_last_error), unless said otherwise. */
-int node_store_open(const char *dir, node_store *st);
-void node_store_close(node_store *st);
+int ordo__node_store_open(const char *dir, node_store *st);
+void ordo__node_store_close(node_store *st);
 
 /* wdb: BEGIN IMMEDIATE / COMMIT / ROLLBACK, and a savepoint per batch. */
-int node_store_begin(sqlite3 *db);
-int node_store_commit(sqlite3 *db);
-void node_store_rollback(sqlite3 *db);
-int node_store_savepoint(sqlite3 *db);
-int node_store_release(sqlite3 *db);
-void node_store_rollback_to(sqlite3 *db);
+int ordo__node_store_begin(sqlite3 *db);
+int ordo__node_store_commit(sqlite3 *db);
+void ordo__node_store_rollback(sqlite3 *db);
+int ordo__node_store_savepoint(sqlite3 *db);
+int ordo__node_store_release(sqlite3 *db);
+void ordo__node_store_rollback_to(sqlite3 *db);
 
 /* State of db at address as of block asof (UINT64_MAX: the newest,
  * writes of the block being made included): ORDO_OK with a copy in *buf
  * (grown as needed, caller frees), ORDO_E_NOT_FOUND, ORDO_E_STORAGE,
  * ORDO_E_NOMEM. */
-int node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
-                         unsigned char **buf, size_t *cap, size_t *len);
+int ordo__node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
+                               unsigned char **buf, size_t *cap, size_t *len);
 /* Write address's version of block num (the one being made). */
-int node_store_state_set(sqlite3 *db, const char *address, uint64_t num,
-                         const unsigned char *value, size_t len);
+int ordo__node_store_state_set(sqlite3 *db, const char *address, uint64_t num,
+                               const unsigned char *value, size_t len);
 
 /* A transaction id seen in a block: NODE_COMMITTED, or NODE_INVALID when
  * the batch holding it ended INVALID (and it was never committed).
- * node_store_txn_status: ORDO_E_NOT_FOUND for an id never seen. */
-int node_store_txn_status(sqlite3 *db, const char *txn_id, int *status);
-int node_store_txn_put(sqlite3 *db, const char *txn_id, int status);
+ * ordo__node_store_txn_status: ORDO_E_NOT_FOUND for an id never seen. */
+int ordo__node_store_txn_status(sqlite3 *db, const char *txn_id, int *status);
+int ordo__node_store_txn_put(sqlite3 *db, const char *txn_id, int status);
 
 /* Record a final status (txn_id and message NULL for COMMITTED). */
-int node_store_status_put(sqlite3 *db, const char *batch_id, int status,
-                          const char *txn_id, const char *message);
+int ordo__node_store_status_put(sqlite3 *db, const char *batch_id, int status,
+                                const char *txn_id, const char *message);
 /* A final status: ORDO_OK with *status and, for INVALID, new strings in
  * *txn_id and *message (caller frees); ORDO_E_NOT_FOUND. */
-int node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
-                          char **txn_id, char **message);
+int ordo__node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
+                                char **txn_id, char **message);
 
 /* Head of the chain: block_num and id (ORDO_E_NOT_FOUND before genesis). */
-int node_store_head(sqlite3 *db, uint64_t *num, char id[ORDO_LEDGER_ID_SIZE]);
+int ordo__node_store_head(sqlite3 *db, uint64_t *num,
+                          char id[ORDO_LEDGER_ID_SIZE]);
 /* The block_num of the block with this id; ORDO_E_NOT_FOUND. */
-int node_store_block_find(sqlite3 *db, const char *id, uint64_t *num);
-/* The block with this id as JSON (see node_store_block_list); *out new. */
-int node_store_block_get(sqlite3 *db, const char *id, json_t **out);
+int ordo__node_store_block_find(sqlite3 *db, const char *id, uint64_t *num);
+/* The block with this id as JSON (see ordo__node_store_block_list); *out new.
+ */
+int ordo__node_store_block_get(sqlite3 *db, const char *id, json_t **out);
 /* Append a block; batch_ids joined by ','. */
-int node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
-                         const char *prev, const char *batch_ids);
+int ordo__node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
+                               const char *prev, const char *batch_ids);
 
 /* Pending batches (keep_pending): one single-batch BatchList per row. */
-int node_store_pending_put(sqlite3 *db, const char *batch_id,
-                           const unsigned char *data, size_t len);
-int node_store_pending_del(sqlite3 *db, const char *batch_id);
-int node_store_pending_clear(sqlite3 *db);
+int ordo__node_store_pending_put(sqlite3 *db, const char *batch_id,
+                                 const unsigned char *data, size_t len);
+int ordo__node_store_pending_del(sqlite3 *db, const char *batch_id);
+int ordo__node_store_pending_clear(sqlite3 *db);
 /* Call fn for each row in submission order; stops at fn's first non-OK. */
-int node_store_pending_each(sqlite3 *db,
-                            int (*fn)(void *ud, const unsigned char *data,
-                                      size_t len),
-                            void *ud);
+int ordo__node_store_pending_each(sqlite3 *db,
+                                  int (*fn)(void *ud, const unsigned char *data,
+                                            size_t len),
+                                  void *ud);
 
 /* The entries of GET /state?address= appended to data: the state as of
  * block asof under prefix, addresses >= start (when not NULL) in address
  * order, at most limit of them; *next gets the next address or NULL. */
-int node_store_state_list(sqlite3 *db, const char *prefix, const char *start,
-                          uint64_t asof, size_t limit, json_t *data,
-                          char **next);
+int ordo__node_store_state_list(sqlite3 *db, const char *prefix,
+                                const char *start, uint64_t asof, size_t limit,
+                                json_t *data, char **next);
 /* JSON for GET /blocks: blocks with num <= start (UINT64_MAX: from the head)
  * newest first, at most limit; *next gets the next num or -1. */
-int node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
-                          json_t *data, int64_t *next);
+int ordo__node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
+                                json_t *data, int64_t *next);
 
 /* ------------------------------------------------------------------------ */
 /* The node (node.c)                                                         */
@@ -135,8 +137,8 @@ struct ordo_node {
   ordo_node_options opts; /* data_dir and bind not kept */
   node_store st;
   /* libmicrohttpd, its connection guard and the requests in flight
-   * (src/http/mhd.h): made by node_http_start, stopped and freed by
-   * node_http_stop; NULL without HTTP. */
+   * (src/http/mhd.h): made by ordo__node_http_start, stopped and freed by
+   * ordo__node_http_stop; NULL without HTTP. */
   struct ordo__mhd *http;
   atomic_int port;        /* -1 without HTTP; set once the socket is bound,
                              read by handlers on connection threads */
@@ -167,7 +169,7 @@ struct ordo_node {
 };
 
 /* Look up a pending batch by id (mu held). */
-node_pending *node_pending_find(ordo_node *node, const char *id);
+node_pending *ordo__node_pending_find(ordo_node *node, const char *id);
 
 /*
  * Add the batches of a validated BatchList to the pending queue, in order,
@@ -175,23 +177,23 @@ node_pending *node_pending_find(ordo_node *node, const char *id);
  * it is freed here when none of its batches is added. ORDO_E_BUSY when the
  * queue would pass max_pending (nothing added), ORDO_E_STORAGE, ORDO_E_NOMEM.
  */
-int node_submit(ordo_node *node, ordo_ledger_batchlist *bl);
+int ordo__node_submit(ordo_node *node, ordo_ledger_batchlist *bl);
 
 /*
  * The status of a batch for an answer: "PENDING", "COMMITTED", "INVALID" or
  * "UNKNOWN" (static), and for INVALID the txn id and message (new strings).
  * Takes mu then rd_mu (neither held on entry).
  */
-int node_status(ordo_node *node, const char *id, const char **status,
-                char **txn_id, char **message);
+int ordo__node_status(ordo_node *node, const char *id, const char **status,
+                      char **txn_id, char **message);
 
 /* Wait until none of ids is pending, the deadline (CLOCK_MONOTONIC ns)
  * passes, or the node stops. */
-void node_wait_final(ordo_node *node, char *const *ids, size_t n,
-                     unsigned long long deadline_ns);
+void ordo__node_wait_final(ordo_node *node, char *const *ids, size_t n,
+                           unsigned long long deadline_ns);
 
 /* A 64-bit draw from the node's fault stream (any thread). */
-uint64_t node_fault_draw(ordo_node *node);
+uint64_t ordo__node_fault_draw(ordo_node *node);
 
 /* ------------------------------------------------------------------------ */
 /* Policy (policy.c)                                                         */
@@ -199,25 +201,26 @@ uint64_t node_fault_draw(ordo_node *node);
 
 /* Build node->allow from the options' keys and file (ORDO_E_INVAL naming
  * the bad key or "FILE:LINE", ORDO_E_IO, ORDO_E_NOMEM). */
-int node_allow_load(ordo_node *node, const ordo_node_options *opts);
-void node_allow_free(ordo_node *node);
+int ordo__node_allow_load(ordo_node *node, const ordo_node_options *opts);
+void ordo__node_allow_free(ordo_node *node);
 
 /* 1 when the list may be taken: every batch's signer is allowed and none
  * is refused by refuse_rate. */
-int node_list_permitted(const ordo_node *node, const ordo_ledger_batchlist *bl);
+int ordo__node_list_permitted(const ordo_node *node,
+                              const ordo_ledger_batchlist *bl);
 
 /* Count one request to path (requests and its path's counter). */
-void node_count_request(ordo_node *node, const char *path);
+void ordo__node_count_request(ordo_node *node, const char *path);
 /* One counter up by n. */
-void node_count(atomic_uint_fast64_t *c, uint64_t n);
+void ordo__node_count(atomic_uint_fast64_t *c, uint64_t n);
 
 /* ------------------------------------------------------------------------ */
 /* HTTP (http.c)                                                             */
 /* ------------------------------------------------------------------------ */
 
 /* Start libmicrohttpd on bind:port (node->port gets the real port). */
-int node_http_start(ordo_node *node, const char *bind, int port);
+int ordo__node_http_start(ordo_node *node, const char *bind, int port);
 /* Stop accepting and join every connection thread. */
-void node_http_stop(ordo_node *node);
+void ordo__node_http_stop(ordo_node *node);
 
 #endif /* ORDO_NODE_INTERNAL_H */

@@ -3,8 +3,8 @@
  * seeded random order, start and stop. The store is store.c; the REST
  * handlers and the HTTP server are http.c.
  *
- * Life of a batch: POST /batches validates a BatchList and node_submit puts
- * each new batch into the pending map (by id) and the queue (submission
+ * Life of a batch: POST /batches validates a BatchList and ordo__node_submit
+ * puts each new batch into the pending map (by id) and the queue (submission
  * order). A block cut takes the whole queue, leaving the batches in the map
  * (still PENDING to readers), shuffles them, checks and applies them in one
  * SQLite transaction on the block thread's connection, commits, and only
@@ -14,8 +14,8 @@
  * database second therefore never sees a known batch as UNKNOWN.
  *
  * Locks: mu, then rd_mu (see node.h). The block thread applies and commits
- * with neither held. With keep_pending, node_submit writes pending rows on
- * rdb while holding mu: that write may wait (busy_timeout) for the block
+ * with neither held. With keep_pending, ordo__node_submit writes pending rows
+ * on rdb while holding mu: that write may wait (busy_timeout) for the block
  * thread's transaction, which never needs mu before it commits.
  */
 #include "node/internal.h"
@@ -56,7 +56,7 @@ void ordo_node_block_order(uint64_t seed, uint64_t block_num, size_t n,
   }
 }
 
-uint64_t node_fault_draw(ordo_node *node) {
+uint64_t ordo__node_fault_draw(ordo_node *node) {
   uint64_t k = atomic_fetch_add(&node->fault_draws, 1);
   uint64_t x = (node->opts.seed ^ 0x6f72646f2d666c74ULL) + k * 0x9e3779b97f4a7c15ULL;
   return splitmix64(&x);
@@ -75,8 +75,7 @@ static struct timespec abs_time(unsigned long long ns) {
 /* Pending map and queue (mu held)                                           */
 /* ------------------------------------------------------------------------ */
 
-
-node_pending *node_pending_find(ordo_node *node, const char *id) {
+node_pending *ordo__node_pending_find(ordo_node *node, const char *id) {
   node_pending *p = node->map[ordo__strhash(id) & (node->nmap - 1)];
   while (p != NULL && strcmp(p->id, id) != 0)
     p = p->hnext;
@@ -153,7 +152,7 @@ static int known_final(ordo_node *node, const char *id, int *rc) {
   int st;
   char *txn, *msg;
   pthread_mutex_lock(&node->rd_mu);
-  *rc = node_store_status_get(node->st.rdb, id, &st, &txn, &msg);
+  *rc = ordo__node_store_status_get(node->st.rdb, id, &st, &txn, &msg);
   pthread_mutex_unlock(&node->rd_mu);
   free(txn);
   free(msg);
@@ -172,20 +171,20 @@ static int persist_pending(ordo_node *node, node_pending *const *added,
   int rc;
 
   pthread_mutex_lock(&node->rd_mu);
-  rc = node_store_begin(db);
+  rc = ordo__node_store_begin(db);
   for (i = 0; rc == ORDO_OK && i < n; i++) {
     unsigned char *buf = NULL;
     size_t len = 0;
     const ordo_ledger_batch *b = added[i]->batch;
     rc = ordo_ledger_batchlist_encode(&b, 1, &buf, &len);
     if (rc == ORDO_OK)
-      rc = node_store_pending_put(db, added[i]->id, buf, len);
+      rc = ordo__node_store_pending_put(db, added[i]->id, buf, len);
     free(buf);
   }
   if (rc == ORDO_OK)
-    rc = node_store_commit(db);
+    rc = ordo__node_store_commit(db);
   if (rc != ORDO_OK)
-    node_store_rollback(db);
+    ordo__node_store_rollback(db);
   pthread_mutex_unlock(&node->rd_mu);
   return rc;
 }
@@ -210,7 +209,7 @@ static node_list *list_new(ordo_ledger_batchlist *bl, size_t refs, void **extra,
   return list;
 }
 
-int node_submit(ordo_node *node, ordo_ledger_batchlist *bl) {
+int ordo__node_submit(ordo_node *node, ordo_ledger_batchlist *bl) {
   size_t n = ordo_ledger_batchlist_count(bl), i, nadded = 0;
   void *mem;
   node_list *list =
@@ -230,7 +229,7 @@ int node_submit(ordo_node *node, ordo_ledger_batchlist *bl) {
     const ordo_ledger_batch *b = ordo_ledger_batchlist_batch(bl, i);
     const char *id = ordo_ledger_batch_id(b);
     node_pending *p;
-    if (node_pending_find(node, id) != NULL || known_final(node, id, &rc))
+    if (ordo__node_pending_find(node, id) != NULL || known_final(node, id, &rc))
       continue;
     if (rc != ORDO_OK)
       goto undo;
@@ -280,20 +279,20 @@ undo:
   return rc;
 }
 
-int node_status(ordo_node *node, const char *id, const char **status,
-                char **txn_id, char **message) {
+int ordo__node_status(ordo_node *node, const char *id, const char **status,
+                      char **txn_id, char **message) {
   int found, st = 0, rc;
 
   *txn_id = *message = NULL;
   pthread_mutex_lock(&node->mu);
-  found = node_pending_find(node, id) != NULL;
+  found = ordo__node_pending_find(node, id) != NULL;
   pthread_mutex_unlock(&node->mu);
   if (found) {
     *status = "PENDING";
     return ORDO_OK;
   }
   pthread_mutex_lock(&node->rd_mu);
-  rc = node_store_status_get(node->st.rdb, id, &st, txn_id, message);
+  rc = ordo__node_store_status_get(node->st.rdb, id, &st, txn_id, message);
   pthread_mutex_unlock(&node->rd_mu);
   if (rc == ORDO_E_NOT_FOUND) {
     *status = "UNKNOWN";
@@ -309,13 +308,13 @@ int node_status(ordo_node *node, const char *id, const char **status,
  * in the validator's batch tracker. */
 static int none_pending(ordo_node *node, char *const *ids, size_t n) {
   size_t i;
-  for (i = 0; i < n && node_pending_find(node, ids[i]) == NULL; i++)
+  for (i = 0; i < n && ordo__node_pending_find(node, ids[i]) == NULL; i++)
     ;
   return i == n;
 }
 
-void node_wait_final(ordo_node *node, char *const *ids, size_t n,
-                     unsigned long long deadline_ns) {
+void ordo__node_wait_final(ordo_node *node, char *const *ids, size_t n,
+                           unsigned long long deadline_ns) {
   struct timespec ts = abs_time(deadline_ns);
 
   pthread_mutex_lock(&node->mu);
@@ -390,7 +389,8 @@ static int apply_get(void *ud, const char *address, const unsigned char **value,
              address);
     return ORDO_E_LEDGER_INVALID_TXN;
   }
-  rc = node_store_state_get(c->db, address, UINT64_MAX, &c->buf, &c->cap, len);
+  rc = ordo__node_store_state_get(c->db, address, UINT64_MAX, &c->buf, &c->cap,
+                                  len);
   if (rc == ORDO_OK)
     *value = c->buf;
   return rc;
@@ -405,7 +405,7 @@ static int apply_set(void *ud, const char *address, const unsigned char *value,
              address);
     return ORDO_E_LEDGER_INVALID_TXN;
   }
-  return node_store_state_set(c->db, address, c->num, value, len);
+  return ordo__node_store_state_set(c->db, address, c->num, value, len);
 }
 
 /*
@@ -463,7 +463,7 @@ static int seen_before(check_ctx *c, size_t i, const char *id, int *st,
   for (j = 0; j < i; j++)
     if (strcmp(ordo_ledger_txn_id(ordo_ledger_batch_txn(c->b, j)), id) == 0)
       return 1;
-  *rc = node_store_txn_status(c->db, id, st);
+  *rc = ordo__node_store_txn_status(c->db, id, st);
   if (*rc == ORDO_E_NOT_FOUND)
     *rc = ORDO_OK;
   return *st == NODE_COMMITTED;
@@ -528,13 +528,13 @@ typedef struct cut_item {
 } cut_item;
 
 /* Record every transaction id of b with status (committed, or seen in an
- * INVALID batch: see node_store_txn_put). */
+ * INVALID batch: see ordo__node_store_txn_put). */
 static int put_txns(sqlite3 *db, const ordo_ledger_batch *b, int status) {
   size_t i, n = ordo_ledger_batch_txn_count(b);
   int rc = ORDO_OK;
   for (i = 0; rc == ORDO_OK && i < n; i++)
-    rc = node_store_txn_put(db, ordo_ledger_txn_id(ordo_ledger_batch_txn(b, i)),
-                            status);
+    rc = ordo__node_store_txn_put(
+        db, ordo_ledger_txn_id(ordo_ledger_batch_txn(b, i)), status);
   return rc;
 }
 
@@ -548,29 +548,29 @@ static int cut_one(ordo_node *node, apply_ctx *c, cut_item *it) {
   if (rc == CHECK_DEFER)
     return ORDO_OK; /* stays pending; nothing written */
   if (rc == ORDO_OK) {
-    if ((rc = node_store_savepoint(db)) != ORDO_OK)
+    if ((rc = ordo__node_store_savepoint(db)) != ORDO_OK)
       return rc;
     rc = apply_batch(c, b, &it->bad_txn, it->msg, sizeof it->msg);
     if (rc == ORDO_OK)
-      rc = node_store_release(db);
+      rc = ordo__node_store_release(db);
     else
-      node_store_rollback_to(db);
+      ordo__node_store_rollback_to(db);
   }
   if (rc == ORDO_OK) {
     it->status = NODE_COMMITTED;
-    rc = node_store_status_put(db, it->p->id, NODE_COMMITTED, NULL, NULL);
+    rc = ordo__node_store_status_put(db, it->p->id, NODE_COMMITTED, NULL, NULL);
     if (rc == ORDO_OK)
       rc = put_txns(db, b, NODE_COMMITTED);
   } else if (rc == ORDO_E_LEDGER_INVALID_TXN) {
     it->status = NODE_INVALID;
-    rc = node_store_status_put(
+    rc = ordo__node_store_status_put(
         db, it->p->id, NODE_INVALID,
         ordo_ledger_txn_id(ordo_ledger_batch_txn(b, it->bad_txn)), it->msg);
     if (rc == ORDO_OK)
       rc = put_txns(db, b, NODE_INVALID);
   }
   if (rc == ORDO_OK && node->opts.keep_pending)
-    rc = node_store_pending_del(db, it->p->id);
+    rc = ordo__node_store_pending_del(db, it->p->id);
   return rc;
 }
 
@@ -613,7 +613,7 @@ static int cut_write(ordo_node *node, cut_item *items, size_t n) {
 
   memset(&c, 0, sizeof c);
   c.db = db;
-  if ((rc = node_store_head(db, &head, prev)) != ORDO_OK)
+  if ((rc = ordo__node_store_head(db, &head, prev)) != ORDO_OK)
     return rc == ORDO_E_NOT_FOUND ? ORDO_E_STORAGE : rc;
   c.num = head + 1;
   /* batch ids joined by ',': at most n * (ID_LEN + 1). */
@@ -631,7 +631,7 @@ static int cut_write(ordo_node *node, cut_item *items, size_t n) {
                              items[i].p->id);
   }
   if (ncommitted > 0 && (rc = block_id(prev, items, n, idhex)) == ORDO_OK)
-    rc = node_store_block_put(db, c.num, idhex, prev, ids);
+    rc = ordo__node_store_block_put(db, c.num, idhex, prev, ids);
 out:
   free(ids);
   free(c.buf);
@@ -664,7 +664,7 @@ static void cut_settle(ordo_node *node, node_pending *q, cut_item *items,
       map_remove(node, items[i].p); /* freed below, by the walk */
   for (p = q; p != NULL; p = q) {
     q = p->next;
-    if (node_pending_find(node, p->id) == p) {
+    if (ordo__node_pending_find(node, p->id) == p) {
       p->next = NULL;
       *tail = p;
       tail = &p->next;
@@ -703,18 +703,18 @@ static int block_cut(ordo_node *node) {
     rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
     goto requeue;
   }
-  if ((rc = node_store_head(db, &head, headid)) != ORDO_OK)
+  if ((rc = ordo__node_store_head(db, &head, headid)) != ORDO_OK)
     goto requeue;
   ordo_node_block_order(node->opts.seed, head + 1, n, perm);
   for (p = q, i = 0; p != NULL; p = p->next)
     arr[i++] = p;
   for (i = 0; i < n; i++)
     items[i].p = arr[perm[i]];
-  if ((rc = node_store_begin(db)) != ORDO_OK)
+  if ((rc = ordo__node_store_begin(db)) != ORDO_OK)
     goto requeue;
   if ((rc = cut_write(node, items, n)) != ORDO_OK ||
-      (rc = node_store_commit(db)) != ORDO_OK) {
-    node_store_rollback(db);
+      (rc = ordo__node_store_commit(db)) != ORDO_OK) {
+    ordo__node_store_rollback(db);
     goto requeue;
   }
   /* Committed: now the finished batches may leave the map. */
@@ -777,7 +777,7 @@ int ordo_node_cut_block(ordo_node *node, uint64_t *height) {
   pthread_mutex_lock(&node->cut_mu);
   rc = block_cut(node);
   if (rc == ORDO_OK && height != NULL) {
-    rc = node_store_head(node->st.wdb, &num, id);
+    rc = ordo__node_store_head(node->st.wdb, &num, id);
     *height = num;
   }
   pthread_mutex_unlock(&node->cut_mu);
@@ -818,7 +818,8 @@ static int restore_one(void *ud, const unsigned char *data, size_t len) {
   p->batch = ordo_ledger_batchlist_batch(bl, 0);
   p->id = ordo_ledger_batch_id(p->batch);
   p->list = list;
-  if (node_pending_find(node, p->id) != NULL || map_add(node, p) != ORDO_OK) {
+  if (ordo__node_pending_find(node, p->id) != NULL ||
+      map_add(node, p) != ORDO_OK) {
     pending_free(p);
     return ORDO_OK;
   }
@@ -838,8 +839,8 @@ static void node_free(ordo_node *node) {
     }
   }
   free(node->map);
-  node_allow_free(node);
-  node_store_close(&node->st);
+  ordo__node_allow_free(node);
+  ordo__node_store_close(&node->st);
   pthread_cond_destroy(&node->tick);
   pthread_cond_destroy(&node->changed);
   pthread_mutex_destroy(&node->cut_mu);
@@ -906,14 +907,15 @@ int ordo_node_start(const ordo_node_options *opts, ordo_node **out) {
     rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
     goto fail;
   }
-  if ((rc = node_allow_load(node, opts)) != ORDO_OK ||
-      (rc = node_store_open(opts->data_dir, &node->st)) != ORDO_OK)
+  if ((rc = ordo__node_allow_load(node, opts)) != ORDO_OK ||
+      (rc = ordo__node_store_open(opts->data_dir, &node->st)) != ORDO_OK)
     goto fail;
   /* No thread runs yet: mu is not needed for the restore. */
   if (opts->keep_pending)
-    rc = node_store_pending_each(node->st.wdb, restore_one, node);
+    rc = ordo__node_store_pending_each(node->st.wdb, restore_one, node);
   else
-    rc = node_store_pending_clear(node->st.wdb); /* lost, as on Sawtooth */
+    rc =
+        ordo__node_store_pending_clear(node->st.wdb); /* lost, as on Sawtooth */
   if (rc != ORDO_OK)
     goto fail;
   if (opts->block_ms > 0) {
@@ -925,9 +927,9 @@ int ordo_node_start(const ordo_node_options *opts, ordo_node **out) {
     node->has_block_thread = 1;
   }
   if (opts->port >= 0 &&
-      (rc = node_http_start(node, opts->bind != NULL ? opts->bind
-                                                     : "127.0.0.1",
-                            opts->port)) != ORDO_OK) {
+      (rc = ordo__node_http_start(node,
+                                  opts->bind != NULL ? opts->bind : "127.0.0.1",
+                                  opts->port)) != ORDO_OK) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", ordo_last_error_message());
     ordo_node_stop(node);
@@ -953,7 +955,7 @@ int ordo_node_stop(ordo_node *node) {
   pthread_cond_broadcast(&node->tick);
   pthread_mutex_unlock(&node->mu);
   /* No new connections; requests in flight finish (waits return now). */
-  node_http_stop(node);
+  ordo__node_http_stop(node);
   /* The block in progress, if any, is finished and committed. */
   if (node->has_block_thread)
     pthread_join(node->block_thread, NULL);

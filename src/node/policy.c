@@ -171,7 +171,7 @@ static int read_file(const char *path, keyset *ks) {
   return rc;
 }
 
-int node_allow_load(ordo_node *node, const ordo_node_options *opts) {
+int ordo__node_allow_load(ordo_node *node, const ordo_node_options *opts) {
   keyset ks = {NULL, 0, 0};
   size_t i;
   int rc = ORDO_OK;
@@ -203,7 +203,7 @@ int node_allow_load(ordo_node *node, const ordo_node_options *opts) {
   return ORDO_OK;
 }
 
-void node_allow_free(ordo_node *node) {
+void ordo__node_allow_free(ordo_node *node) {
   free(node->allow);
   node->allow = NULL;
   node->nallow = 0;
@@ -218,7 +218,8 @@ static int signer_allowed(const ordo_node *node, const char *signer) {
                  key_cmp) != NULL;
 }
 
-int node_list_permitted(const ordo_node *node, const ordo_ledger_batchlist *bl) {
+int ordo__node_list_permitted(const ordo_node *node,
+                              const ordo_ledger_batchlist *bl) {
   size_t i, n = ordo_ledger_batchlist_count(bl);
   for (i = 0; i < n; i++) {
     const ordo_ledger_batch *b = ordo_ledger_batchlist_batch(bl, i);
@@ -233,23 +234,23 @@ int node_list_permitted(const ordo_node *node, const ordo_ledger_batchlist *bl) 
 /* Counters                                                                  */
 /* ------------------------------------------------------------------------ */
 
-void node_count(atomic_uint_fast64_t *c, uint64_t n) {
+void ordo__node_count(atomic_uint_fast64_t *c, uint64_t n) {
   atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-void node_count_request(ordo_node *node, const char *path) {
+void ordo__node_count_request(ordo_node *node, const char *path) {
   node_counters *c = &node->stats;
-  node_count(&c->requests, 1);
+  ordo__node_count(&c->requests, 1);
   if (strcmp(path, "/batches") == 0)
-    node_count(&c->batches_posts, 1);
+    ordo__node_count(&c->batches_posts, 1);
   else if (strcmp(path, "/batch_statuses") == 0)
-    node_count(&c->batch_statuses, 1);
+    ordo__node_count(&c->batch_statuses, 1);
   else if (strcmp(path, "/state") == 0 || strncmp(path, "/state/", 7) == 0)
-    node_count(&c->state, 1);
+    ordo__node_count(&c->state, 1);
   else if (strcmp(path, "/blocks") == 0 || strncmp(path, "/blocks/", 8) == 0)
-    node_count(&c->blocks, 1);
+    ordo__node_count(&c->blocks, 1);
   else
-    node_count(&c->other, 1);
+    ordo__node_count(&c->other, 1);
 }
 
 static uint64_t load(atomic_uint_fast64_t *c) {

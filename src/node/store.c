@@ -138,10 +138,10 @@ static int put_genesis(sqlite3 *db) {
   if ((rc = ordo__crypto_sha512(NULL_BLOCK_ID, strlen(NULL_BLOCK_ID), h)) ||
       (rc = ordo__crypto_hex_encode(h, sizeof h, hex, sizeof hex)))
     return ordo__set_last_error(rc, "node: cannot hash the genesis block");
-  return node_store_block_put(db, 0, hex, NULL_BLOCK_ID, "");
+  return ordo__node_store_block_put(db, 0, hex, NULL_BLOCK_ID, "");
 }
 
-int node_store_open(const char *dir, node_store *st) {
+int ordo__node_store_open(const char *dir, node_store *st) {
   char *path = NULL;
   size_t n = strlen(dir) + 16;
   uint64_t num;
@@ -174,10 +174,10 @@ int node_store_open(const char *dir, node_store *st) {
     goto fail;
   if (has_table(st->wdb, "state") &&
       (rc = store_exec(st->wdb, MIGRATE_STATE)) != ORDO_OK) {
-    node_store_rollback(st->wdb);
+    ordo__node_store_rollback(st->wdb);
     goto fail;
   }
-  rc = node_store_head(st->wdb, &num, id);
+  rc = ordo__node_store_head(st->wdb, &num, id);
   if (rc == ORDO_E_NOT_FOUND)
     rc = put_genesis(st->wdb);
   if (rc)
@@ -186,11 +186,11 @@ int node_store_open(const char *dir, node_store *st) {
   return ORDO_OK;
 fail:
   free(path);
-  node_store_close(st);
+  ordo__node_store_close(st);
   return rc;
 }
 
-void node_store_close(node_store *st) {
+void ordo__node_store_close(node_store *st) {
   sqlite3_close(st->rdb);
   sqlite3_close(st->wdb);
   if (st->lock_fd >= 0)
@@ -199,15 +199,21 @@ void node_store_close(node_store *st) {
   st->lock_fd = -1;
 }
 
-int node_store_begin(sqlite3 *db) { return store_exec(db, "BEGIN IMMEDIATE"); }
-int node_store_commit(sqlite3 *db) { return store_exec(db, "COMMIT"); }
-void node_store_rollback(sqlite3 *db) {
+int ordo__node_store_begin(sqlite3 *db) {
+  return store_exec(db, "BEGIN IMMEDIATE");
+}
+int ordo__node_store_commit(sqlite3 *db) { return store_exec(db, "COMMIT"); }
+void ordo__node_store_rollback(sqlite3 *db) {
   if (!sqlite3_get_autocommit(db))
     (void)store_exec(db, "ROLLBACK");
 }
-int node_store_savepoint(sqlite3 *db) { return store_exec(db, "SAVEPOINT b"); }
-int node_store_release(sqlite3 *db) { return store_exec(db, "RELEASE b"); }
-void node_store_rollback_to(sqlite3 *db) {
+int ordo__node_store_savepoint(sqlite3 *db) {
+  return store_exec(db, "SAVEPOINT b");
+}
+int ordo__node_store_release(sqlite3 *db) {
+  return store_exec(db, "RELEASE b");
+}
+void ordo__node_store_rollback_to(sqlite3 *db) {
   (void)store_exec(db, "ROLLBACK TO b");
   (void)store_exec(db, "RELEASE b");
 }
@@ -217,8 +223,8 @@ static sqlite3_int64 num_arg(uint64_t num) {
   return num > INT64_MAX ? INT64_MAX : (sqlite3_int64)num;
 }
 
-int node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
-                         unsigned char **buf, size_t *cap, size_t *len) {
+int ordo__node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
+                               unsigned char **buf, size_t *cap, size_t *len) {
   sqlite3_stmt *s;
   int rc = store_prepare(db,
                          "SELECT value FROM state_at WHERE address = ?"
@@ -256,8 +262,8 @@ int node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
   return rc;
 }
 
-int node_store_state_set(sqlite3 *db, const char *address, uint64_t num,
-                         const unsigned char *value, size_t len) {
+int ordo__node_store_state_set(sqlite3 *db, const char *address, uint64_t num,
+                               const unsigned char *value, size_t len) {
   sqlite3_stmt *s;
   int rc = store_prepare(db,
                          "INSERT OR REPLACE INTO state_at(address, num, value)"
@@ -272,8 +278,8 @@ int node_store_state_set(sqlite3 *db, const char *address, uint64_t num,
   return store_done(db, s, "state set");
 }
 
-int node_store_status_put(sqlite3 *db, const char *batch_id, int status,
-                          const char *txn_id, const char *message) {
+int ordo__node_store_status_put(sqlite3 *db, const char *batch_id, int status,
+                                const char *txn_id, const char *message) {
   sqlite3_stmt *s;
   int rc = store_prepare(db,
                          "INSERT OR REPLACE INTO batches(id, status, txn_id,"
@@ -295,8 +301,8 @@ static char *column_dup(sqlite3_stmt *s, int col) {
   return strdup(t != NULL ? (const char *)t : "");
 }
 
-int node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
-                          char **txn_id, char **message) {
+int ordo__node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
+                                char **txn_id, char **message) {
   sqlite3_stmt *s;
   int rc = store_prepare(
       db, "SELECT status, txn_id, message FROM batches WHERE id = ?", &s);
@@ -325,7 +331,7 @@ int node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
   return rc;
 }
 
-int node_store_txn_status(sqlite3 *db, const char *txn_id, int *status) {
+int ordo__node_store_txn_status(sqlite3 *db, const char *txn_id, int *status) {
   sqlite3_stmt *s;
   int rc = store_prepare(db, "SELECT status FROM txns WHERE id = ?", &s);
   if (rc)
@@ -342,7 +348,7 @@ int node_store_txn_status(sqlite3 *db, const char *txn_id, int *status) {
   return rc;
 }
 
-int node_store_txn_put(sqlite3 *db, const char *txn_id, int status) {
+int ordo__node_store_txn_put(sqlite3 *db, const char *txn_id, int status) {
   sqlite3_stmt *s;
   /* COMMITTED wins over an earlier INVALID (the same signed transaction
    * may come back in another batch); INVALID never replaces anything. */
@@ -360,7 +366,7 @@ int node_store_txn_put(sqlite3 *db, const char *txn_id, int status) {
   return store_done(db, s, "txn put");
 }
 
-int node_store_block_find(sqlite3 *db, const char *id, uint64_t *num) {
+int ordo__node_store_block_find(sqlite3 *db, const char *id, uint64_t *num) {
   sqlite3_stmt *s;
   int rc = store_prepare(db, "SELECT num FROM blocks WHERE id = ?", &s);
   if (rc)
@@ -377,7 +383,8 @@ int node_store_block_find(sqlite3 *db, const char *id, uint64_t *num) {
   return rc;
 }
 
-int node_store_head(sqlite3 *db, uint64_t *num, char id[ORDO_LEDGER_ID_SIZE]) {
+int ordo__node_store_head(sqlite3 *db, uint64_t *num,
+                          char id[ORDO_LEDGER_ID_SIZE]) {
   sqlite3_stmt *s;
   int rc = store_prepare(
       db, "SELECT num, id FROM blocks ORDER BY num DESC LIMIT 1", &s);
@@ -396,8 +403,8 @@ int node_store_head(sqlite3 *db, uint64_t *num, char id[ORDO_LEDGER_ID_SIZE]) {
   return rc;
 }
 
-int node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
-                         const char *prev, const char *batch_ids) {
+int ordo__node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
+                               const char *prev, const char *batch_ids) {
   sqlite3_stmt *s;
   int rc = store_prepare(
       db, "INSERT INTO blocks(num, id, prev, batch_ids) VALUES (?, ?, ?, ?)",
@@ -411,8 +418,8 @@ int node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
   return store_done(db, s, "block put");
 }
 
-int node_store_pending_put(sqlite3 *db, const char *batch_id,
-                           const unsigned char *data, size_t len) {
+int ordo__node_store_pending_put(sqlite3 *db, const char *batch_id,
+                                 const unsigned char *data, size_t len) {
   sqlite3_stmt *s;
   int rc = store_prepare(
       db, "INSERT OR IGNORE INTO pending(id, data) VALUES (?, ?)", &s);
@@ -423,7 +430,7 @@ int node_store_pending_put(sqlite3 *db, const char *batch_id,
   return store_done(db, s, "pending put");
 }
 
-int node_store_pending_del(sqlite3 *db, const char *batch_id) {
+int ordo__node_store_pending_del(sqlite3 *db, const char *batch_id) {
   sqlite3_stmt *s;
   int rc = store_prepare(db, "DELETE FROM pending WHERE id = ?", &s);
   if (rc)
@@ -432,14 +439,14 @@ int node_store_pending_del(sqlite3 *db, const char *batch_id) {
   return store_done(db, s, "pending delete");
 }
 
-int node_store_pending_clear(sqlite3 *db) {
+int ordo__node_store_pending_clear(sqlite3 *db) {
   return store_exec(db, "DELETE FROM pending");
 }
 
-int node_store_pending_each(sqlite3 *db,
-                            int (*fn)(void *ud, const unsigned char *data,
-                                      size_t len),
-                            void *ud) {
+int ordo__node_store_pending_each(sqlite3 *db,
+                                  int (*fn)(void *ud, const unsigned char *data,
+                                            size_t len),
+                                  void *ud) {
   sqlite3_stmt *s;
   int rc = store_prepare(db, "SELECT data FROM pending ORDER BY seq", &s);
   if (rc)
@@ -470,9 +477,9 @@ static json_t *b64_json(const void *data, size_t len) {
   return j;
 }
 
-int node_store_state_list(sqlite3 *db, const char *prefix, const char *start,
-                          uint64_t asof, size_t limit, json_t *data,
-                          char **next) {
+int ordo__node_store_state_list(sqlite3 *db, const char *prefix,
+                                const char *start, uint64_t asof, size_t limit,
+                                json_t *data, char **next) {
   sqlite3_stmt *s;
   size_t count = 0, plen = strlen(prefix);
   char *upper;
@@ -571,7 +578,7 @@ nomem:
   return NULL;
 }
 
-int node_store_block_get(sqlite3 *db, const char *id, json_t **out) {
+int ordo__node_store_block_get(sqlite3 *db, const char *id, json_t **out) {
   sqlite3_stmt *s;
   int rc = store_prepare(db,
                          "SELECT num, id, prev, batch_ids FROM blocks"
@@ -592,8 +599,8 @@ int node_store_block_get(sqlite3 *db, const char *id, json_t **out) {
   return rc;
 }
 
-int node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
-                          json_t *data, int64_t *next) {
+int ordo__node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
+                                json_t *data, int64_t *next) {
   sqlite3_stmt *s;
   size_t count = 0;
   int rc = store_prepare(db,

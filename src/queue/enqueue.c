@@ -93,10 +93,10 @@ static qbatch *batch_alloc(ordo_queue *q, const ordo_queue_batch_spec *sp,
   }
   if (sp->digest != NULL)
     size += ORDO_QUEUE_DIGEST_BYTES; /* last in the block (batch_digest) */
-  if ((b = qpool_alloc(&q->pool, size)) == NULL)
+  if ((b = ordo__qpool_alloc(&q->pool, size)) == NULL)
     return NULL;
   if (sp->payload_len > 0 && (payload = malloc(sp->payload_len)) == NULL) {
-    qpool_free(&q->pool, b, size);
+    ordo__qpool_free(&q->pool, b, size);
     return NULL;
   }
   /* Zero the struct and the holders; the bytes after are copied over. */

@@ -90,7 +90,7 @@ void ordo_queue_forget(ordo_queue *q, const char *const *ids, size_t n,
   if (nd > 0) {
     ordo__map_shrink(&q->batches);
     ordo__map_shrink(&q->ledgers);
-    qpool_trim(&q->pool);
+    ordo__qpool_trim(&q->pool);
   }
   if (forgotten_n != NULL)
     *forgotten_n = nd;

@@ -72,7 +72,7 @@ static void kid_remove(qnode *n, const qnode *c) {
 
 /* Give a node its trie links (none yet). */
 static int node_trie_init(qpool *pool, qnode *n) {
-  if ((n->t = qpool_alloc(pool, sizeof(*n->t))) == NULL)
+  if ((n->t = ordo__qpool_alloc(pool, sizeof(*n->t))) == NULL)
     return ORDO_E_NOMEM;
   memset(n->t, 0, sizeof(*n->t));
   return ORDO_OK;
@@ -81,7 +81,7 @@ static int node_trie_init(qpool *pool, qnode *n) {
 static void node_trie_drop(qpool *pool, qnode *n) {
   if (n->t != NULL) {
     free(n->t->kids);
-    qpool_free(pool, n->t, sizeof(*n->t));
+    ordo__qpool_free(pool, n->t, sizeof(*n->t));
     n->t = NULL;
   }
 }
@@ -89,14 +89,14 @@ static void node_trie_drop(qpool *pool, qnode *n) {
 /* A node for key[0..depth), with trie links when trie. */
 qnode *ordo__q_node_alloc(qpool *pool, const char *key, size_t depth,
                          int trie) {
-  qnode *n = qpool_alloc(pool, sizeof(*n) + depth);
+  qnode *n = ordo__qpool_alloc(pool, sizeof(*n) + depth);
   if (n == NULL)
     return NULL;
   memset(n, 0, sizeof(*n));
   memcpy(n->key, key, depth);
   n->depth = (uint32_t)depth;
   if (trie && node_trie_init(pool, n) != ORDO_OK) {
-    qpool_free(pool, n, sizeof(*n) + depth);
+    ordo__qpool_free(pool, n, sizeof(*n) + depth);
     return NULL;
   }
   return n;
@@ -104,7 +104,7 @@ qnode *ordo__q_node_alloc(qpool *pool, const char *key, size_t depth,
 
 static void node_free(qpool *pool, qnode *n) {
   node_trie_drop(pool, n);
-  qpool_free(pool, n, sizeof(*n) + n->depth);
+  ordo__qpool_free(pool, n, sizeof(*n) + n->depth);
 }
 
 /* Put repl where old is under old's parent. Their edges start alike: repl's

@@ -44,7 +44,7 @@ struct qpool_chunk {
  * (class + 1) * 64. */
 static size_t qpool_class(size_t n) { return (n - 1) / QPOOL_ALIGN; }
 
-void qpool_init(qpool *p) {
+void ordo__qpool_init(qpool *p) {
   memset(p, 0, sizeof(*p));
   p->next_chunk = QPOOL_FIRST_CHUNK;
 }
@@ -126,7 +126,7 @@ static int qpool_grow(qpool *p) {
   return 0;
 }
 
-void *qpool_alloc(qpool *p, size_t n) {
+void *ordo__qpool_alloc(qpool *p, size_t n) {
   size_t cls, size;
   void *b;
 
@@ -147,7 +147,7 @@ void *qpool_alloc(qpool *p, size_t n) {
   return b;
 }
 
-void qpool_free(qpool *p, void *block, size_t n) {
+void ordo__qpool_free(qpool *p, void *block, size_t n) {
   if (block == NULL)
     return;
   if (n == 0 || n > QPOOL_MAX) {
@@ -203,7 +203,7 @@ static void trim_set_next(void *block, void *next) {
   QPOOL_POISON(block, sizeof(void *));
 }
 
-void qpool_trim(qpool *p) {
+void ordo__qpool_trim(qpool *p) {
   trim_ent *v;
   size_t n = 0, i, cls;
   qpool_chunk *c, **link;
@@ -262,14 +262,14 @@ void qpool_trim(qpool *p) {
   free(v);
 }
 
-size_t qpool_bytes(const qpool *p) {
+size_t ordo__qpool_bytes(const qpool *p) {
   size_t n = 0;
   for (const qpool_chunk *c = p->chunks; c != NULL; c = c->next)
     n += c->size;
   return n;
 }
 
-void qpool_destroy(qpool *p) {
+void ordo__qpool_destroy(qpool *p) {
   qpool_chunk *c = p->chunks;
   while (c != NULL) {
     qpool_chunk *next = c->next;
@@ -278,13 +278,13 @@ void qpool_destroy(qpool *p) {
     qpool_big_free(c, size);
     c = next;
   }
-  qpool_init(p);
+  ordo__qpool_init(p);
 }
 
-void *qtable_calloc(size_t n) {
+void *ordo__qtable_calloc(size_t n) {
   if (n < QPOOL_HUGE)
     return calloc(1, n > 0 ? n : 1);
   return qpool_big_alloc(n, QPOOL_HUGE); /* a fresh mapping: zeroed */
 }
 
-void qtable_free(void *t, size_t n) { qpool_big_free(t, n); }
+void ordo__qtable_free(void *t, size_t n) { qpool_big_free(t, n); }

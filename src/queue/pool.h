@@ -12,13 +12,14 @@
  * chunk at once when the queue goes.
  *
  * Ownership: a qpool owns its chunks; a block belongs to the pool until
- * qpool_free or qpool_destroy. The caller passes the size it asked for to
- * qpool_free (the pool keeps no headers). Blocks above QPOOL_MAX come from
- * malloc and go back to free. Not thread-safe: one queue, one thread at a
- * time, as the queue itself.
+ * ordo__qpool_free or ordo__qpool_destroy. The caller passes the size it asked
+ * for to ordo__qpool_free (the pool keeps no headers). Blocks above QPOOL_MAX
+ * come from malloc and go back to free. Not thread-safe: one queue, one thread
+ * at a time, as the queue itself.
  *
  * Under AddressSanitizer every free block and the unused end of each chunk
- * are poisoned, so a use after qpool_free is reported as it is for malloc.
+ * are poisoned, so a use after ordo__qpool_free is reported as it is for
+ * malloc.
  */
 #ifndef ORDO_QUEUE_POOL_H
 #define ORDO_QUEUE_POOL_H
@@ -38,35 +39,35 @@ typedef struct qpool {
   size_t next_chunk;         /* bytes of the next chunk */
 } qpool;
 
-void qpool_init(qpool *p);
+void ordo__qpool_init(qpool *p);
 
 /* n bytes (n > 0), aligned to 64 when n <= QPOOL_MAX; NULL when out of
  * memory. The contents are undefined. */
-void *qpool_alloc(qpool *p, size_t n);
+void *ordo__qpool_alloc(qpool *p, size_t n);
 
-/* Give back a block of qpool_alloc(p, n); NULL is ignored. */
-void qpool_free(qpool *p, void *block, size_t n);
+/* Give back a block of ordo__qpool_alloc(p, n); NULL is ignored. */
+void ordo__qpool_free(qpool *p, void *block, size_t n);
 
 /* Give back every chunk none of whose blocks is in use (all on the free
  * lists, or never carved), the newest too. Cost: O(free blocks x
  * log chunks): for after many blocks were freed at once (the queue
  * forgetting finished batches), not for every free. Out of memory for its
  * index leaves the pool as it was. */
-void qpool_trim(qpool *p);
+void ordo__qpool_trim(qpool *p);
 
 /* Bytes of the chunks the pool holds (blocks in use or free). */
-size_t qpool_bytes(const qpool *p);
+size_t ordo__qpool_bytes(const qpool *p);
 
 /* Free every chunk (blocks still out become invalid) and reset p. Blocks
- * above QPOOL_MAX are the caller's to qpool_free first. */
-void qpool_destroy(qpool *p);
+ * above QPOOL_MAX are the caller's to ordo__qpool_free first. */
+void ordo__qpool_destroy(qpool *p);
 
 /* A zeroed table of n bytes for the queue's hash indexes, given back with
- * qtable_free(t, n); NULL when out of memory. One of 2 MiB or more is
+ * ordo__qtable_free(t, n); NULL when out of memory. One of 2 MiB or more is
  * mapped on its own, aligned to 2 MiB and madvised for huge pages, as the
  * pool's chunks: the id map alone is 4 MiB at 100k batches and probed at
  * random, and on 4 KiB pages nearly every probe missed the TLB too. */
-void *qtable_calloc(size_t n);
-void qtable_free(void *t, size_t n);
+void *ordo__qtable_calloc(size_t n);
+void ordo__qtable_free(void *t, size_t n);
 
 #endif

@@ -11,7 +11,7 @@
 
 const char ordo__q_dep_invalid_text[] = "a dep is invalid";
 
-const ordo__map_table ordo__q_table = {qtable_calloc, qtable_free};
+const ordo__map_table ordo__q_table = {ordo__qtable_calloc, ordo__qtable_free};
 
 /* The ready batch with the lowest seq, or NULL; stale entries are dropped
  * on the way. */
@@ -89,7 +89,7 @@ int ordo_queue_new(const ordo_queue_options *opt, ordo_queue **out) {
   /* The id map alone is 4 MiB at 100k batches and probed at random: big
    * tables go on huge pages (pool.h). */
   q->batches.table = q->services.table = q->ledgers.table = &ordo__q_table;
-  qpool_init(&q->pool);
+  ordo__qpool_init(&q->pool);
   *out = q;
   return ORDO_OK;
 }
@@ -111,7 +111,7 @@ void ordo__q_batch_free(ordo_queue *q, qbatch *b) {
   free(b->dependants);
   free(b->waiters);
   if (b->block)
-    qpool_free(&q->pool, b, b->more->size);
+    ordo__qpool_free(&q->pool, b, b->more->size);
   else
     free(b);
 }
@@ -129,7 +129,7 @@ void ordo_queue_free(ordo_queue *q) {
   free(q->svcs);
   free(q->timed);
   ordo__map_free(&q->services);
-  qpool_destroy(&q->pool);
+  ordo__qpool_destroy(&q->pool);
   free(q);
 }
 
@@ -366,7 +366,7 @@ void ordo_queue_get_totals(const ordo_queue *q, ordo_queue_totals *t) {
   t->committed = q->committed;
   t->invalid = q->invalid;
   t->services = q->nsvcs;
-  t->memory_bytes = qpool_bytes(&q->pool) + ordo__map_bytes(&q->batches) +
+  t->memory_bytes = ordo__qpool_bytes(&q->pool) + ordo__map_bytes(&q->batches) +
                     ordo__map_bytes(&q->services) +
                     ordo__map_bytes(&q->ledgers);
 }

@@ -258,7 +258,7 @@ struct ordo_queue {
  * compares against it). */
 extern const char ordo__q_dep_invalid_text[];
 
-/* The tables of the queue's maps: from pool.h's qtable_calloc, so that
+/* The tables of the queue's maps: from pool.h's ordo__qtable_calloc, so that
  * big ones go on huge pages (queue.c). */
 extern const ordo__map_table ordo__q_table;
 

@@ -432,13 +432,13 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
   int rc;
 
   if (specs == NULL)
-    return srv_reply(resp, 500, NULL);
+    return ordo__srv_reply(resp, 500, NULL);
   for (i = 0; i < n; i++)
     specs[i] = it[i].sp;
   t0 = ordo__now_ns();
   op = ordo_journal_enqueue_many(srv->j, specs, n, &bad); /* copies */
   free(specs);
-  rc = srv_wait(srv, op);
+  rc = ordo__srv_wait(srv, op);
   if (rc != ORDO_OK) {
     char msg[600];
     const char *why = op != NULL && rc != ORDO_E_TIMEOUT ? ordo_op_message(op)
@@ -451,7 +451,7 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
       snprintf(msg, sizeof msg, "%s", why);
     ordo_op_release(op);
     /* A write failure fails the request whole: none of it was enqueued. */
-    return srv_error(resp, srv_http_status(rc), rc, "%s", msg);
+    return ordo__srv_error(resp, ordo__srv_http_status(rc), rc, "%s", msg);
   }
   {
     const char *res = ordo_op_result(op);
@@ -461,7 +461,7 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
   arr = json_object_get(r, "batches");
   if (!json_is_array(arr)) {
     json_decref(r);
-    return srv_reply(resp, 500, NULL);
+    return ordo__srv_reply(resp, 500, NULL);
   }
   json_array_foreach(arr, i, e) {
     int already = json_is_true(json_object_get(e, "already_enqueued"));
@@ -470,18 +470,18 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
                                                          ? "already enqueued"
                                                          : "enqueued"))) {
       json_decref(r);
-      return srv_reply(resp, 500, NULL);
+      return ordo__srv_reply(resp, 500, NULL);
     }
     if (!already)
       fresh++;
   }
   if (fresh > 0) {
-    srv_count_enqueued(srv, ordo__now_ns() - t0, fresh);
+    ordo__srv_count_enqueued(srv, ordo__now_ns() - t0, fresh);
     /* New batches may be ready: the submitter sends them now, not at its
      * next status answer. */
     ordo_submitter_wake(srv->sub);
   }
-  return srv_reply(resp, fresh > 0 ? 202 : 200, r);
+  return ordo__srv_reply(resp, fresh > 0 ? 202 : 200, r);
 }
 
 /* The service of a raw BatchList (header, query, "default"); NULL with an
@@ -494,7 +494,7 @@ static const char *raw_service(const ordo_server_request *req, char **owned,
   if (s == NULL) {
     *owned = query_get(req->query, "service", &nomem);
     if (nomem) {
-      srv_reply(resp, 500, NULL);
+      ordo__srv_reply(resp, 500, NULL);
       return NULL;
     }
     s = *owned;
@@ -502,8 +502,10 @@ static const char *raw_service(const ordo_server_request *req, char **owned,
   if (s == NULL)
     return "default";
   if (s[0] == '\0' || strlen(s) > SRV_MAX_SERVICE) {
-    srv_error(resp, 400, ORDO_E_INVAL, "the service (X-Ordo-Service or "
-              "service=) must be 1..%d bytes", SRV_MAX_SERVICE);
+    ordo__srv_error(resp, 400, ORDO_E_INVAL,
+                    "the service (X-Ordo-Service or "
+                    "service=) must be 1..%d bytes",
+                    SRV_MAX_SERVICE);
     free(*owned);
     *owned = NULL;
     return NULL;
@@ -523,7 +525,8 @@ static int post_raw(ordo_server *srv, const ordo_server_request *req,
   if ((svc = raw_service(req, &svc_owned, resp)) == NULL)
     return ORDO_OK;
   if (req->body_len == 0) {
-    rc = srv_error(resp, 400, ORDO_E_LEDGER_EMPTY, "the BatchList is empty");
+    rc = ordo__srv_error(resp, 400, ORDO_E_LEDGER_EMPTY,
+                         "the BatchList is empty");
     goto out;
   }
   rc = ordo_ledger_batchlist_decode(req->body, req->body_len, &bl);
@@ -533,20 +536,21 @@ static int post_raw(ordo_server *srv, const ordo_server_request *req,
   if (rc == ORDO_OK)
     rc = ordo_ledger_batchlist_validate(bl);
   if (rc != ORDO_OK) {
-    rc = rc == ORDO_E_NOMEM
-             ? srv_reply(resp, 500, NULL)
-             : srv_error(resp, 400, rc, "BatchList: %s",
-                         ordo_last_error_message());
+    rc = rc == ORDO_E_NOMEM ? ordo__srv_reply(resp, 500, NULL)
+                            : ordo__srv_error(resp, 400, rc, "BatchList: %s",
+                                              ordo_last_error_message());
     goto out;
   }
   n = ordo_ledger_batchlist_count(bl);
   if (n > srv->opts.max_items) {
-    rc = srv_error(resp, 413, ORDO_E_INVAL, "%zu batches: at most %zu in one "
-                   "request", n, srv->opts.max_items);
+    rc = ordo__srv_error(resp, 413, ORDO_E_INVAL,
+                         "%zu batches: at most %zu in one "
+                         "request",
+                         n, srv->opts.max_items);
     goto out;
   }
   if ((it = calloc(n, sizeof *it)) == NULL) {
-    rc = srv_reply(resp, 500, NULL);
+    rc = ordo__srv_reply(resp, 500, NULL);
     goto out;
   }
   for (i = 0; i < n; i++) {
@@ -556,20 +560,22 @@ static int post_raw(ordo_server *srv, const ordo_server_request *req,
     it[i].sp.id = ordo_ledger_batch_id(b);
     it[i].sp.service = svc;
     if ((rc = item_batch(&it[i], b, why, sizeof why)) == ORDO_E_INVAL) {
-      rc = srv_error(resp, 400, ORDO_E_INVAL, "batch %zu: %s", i, why);
+      rc = ordo__srv_error(resp, 400, ORDO_E_INVAL, "batch %zu: %s", i, why);
       goto out;
     }
     if (rc != ORDO_OK ||
         ordo_ledger_batchlist_encode(&b, 1, &it[i].payload,
                                      &it[i].sp.payload_len) != ORDO_OK) {
-      rc = srv_reply(resp, 500, NULL);
+      rc = ordo__srv_reply(resp, 500, NULL);
       goto out;
     }
     it[i].sp.payload = it[i].payload;
     for (k = 0; k < i; k++)
       if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
-        rc = srv_error(resp, 409, ORDO_E_EXISTS, "batch %zu: the same batch "
-                       "as batch %zu", i, k);
+        rc = ordo__srv_error(resp, 409, ORDO_E_EXISTS,
+                             "batch %zu: the same batch "
+                             "as batch %zu",
+                             i, k);
         goto out;
       }
   }
@@ -583,8 +589,8 @@ out:
   return rc;
 }
 
-int srv_post_batches(ordo_server *srv, const ordo_server_request *req,
-                     ordo_server_response *resp) {
+int ordo__srv_post_batches(ordo_server *srv, const ordo_server_request *req,
+                           ordo_server_response *resp) {
   json_t *body = NULL, *arr;
   item *it = NULL;
   char *svc_owned = NULL, why[600];
@@ -598,7 +604,7 @@ int srv_post_batches(ordo_server *srv, const ordo_server_request *req,
   /* Any other Content-Type (or none) is JSON: curl -d sends a form type. */
   if ((svc = raw_service(req, &svc_owned, resp)) == NULL)
     return ORDO_OK;
-  if (!srv_parse_body(req, 1, &body, resp)) {
+  if (!ordo__srv_parse_body(req, 1, &body, resp)) {
     free(svc_owned);
     return ORDO_OK;
   }
@@ -606,26 +612,29 @@ int srv_post_batches(ordo_server *srv, const ordo_server_request *req,
     arr = json_array();
     if (arr == NULL || json_array_append(arr, body) != 0) {
       json_decref(arr);
-      rc = srv_reply(resp, 500, NULL);
+      rc = ordo__srv_reply(resp, 500, NULL);
       goto out;
     }
     json_decref(body);
     body = arr;
   } else if (!json_is_array(body) || json_array_size(body) == 0) {
-    rc = srv_error(resp, 400, ORDO_E_INVAL, "the body must be a batch object "
-                   "or a non-empty array of them");
+    rc = ordo__srv_error(resp, 400, ORDO_E_INVAL,
+                         "the body must be a batch object "
+                         "or a non-empty array of them");
     goto out;
   }
   n = json_array_size(body);
   if (n > srv->opts.max_items) {
-    rc = srv_error(resp, 413, ORDO_E_INVAL, "%zu items: at most %zu in one "
-                   "request", n, srv->opts.max_items);
+    rc = ordo__srv_error(resp, 413, ORDO_E_INVAL,
+                         "%zu items: at most %zu in one "
+                         "request",
+                         n, srv->opts.max_items);
     n = 0;
     goto out;
   }
   if ((it = calloc(n, sizeof *it)) == NULL) {
     n = 0;
-    rc = srv_reply(resp, 500, NULL);
+    rc = ordo__srv_reply(resp, 500, NULL);
     goto out;
   }
   for (i = 0; i < n; i++) {
@@ -633,24 +642,27 @@ int srv_post_batches(ordo_server *srv, const ordo_server_request *req,
     rc = item_from_json(srv, json_array_get(body, i), svc, &it[i], why,
                         sizeof why);
     if (rc == ORDO_E_NOMEM) {
-      rc = srv_reply(resp, 500, NULL);
+      rc = ordo__srv_reply(resp, 500, NULL);
       goto out;
     }
     if (rc != ORDO_OK) {
-      rc = srv_error(resp, 400, ORDO_E_INVAL, "item %zu: %s", i, why);
+      rc = ordo__srv_error(resp, 400, ORDO_E_INVAL, "item %zu: %s", i, why);
       goto out;
     }
     for (k = 0; k < i; k++) {
       if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
-        rc = srv_error(resp, 409, ORDO_E_EXISTS, "item %zu: id '%s' repeats "
-                       "item %zu", i, it[i].sp.id, k);
+        rc = ordo__srv_error(resp, 409, ORDO_E_EXISTS,
+                             "item %zu: id '%s' repeats "
+                             "item %zu",
+                             i, it[i].sp.id, k);
         goto out;
       }
       if (it[i].sp.ledger_id != NULL && it[k].sp.ledger_id != NULL &&
           strcmp(it[k].sp.ledger_id, it[i].sp.ledger_id) == 0) {
-        rc = srv_error(resp, 409, ORDO_E_EXISTS, "item %zu: ledger batch "
-                       "%.16s… is item %zu's ('%s') too", i,
-                       it[i].sp.ledger_id, k, it[k].sp.id);
+        rc = ordo__srv_error(resp, 409, ORDO_E_EXISTS,
+                             "item %zu: ledger batch "
+                             "%.16s… is item %zu's ('%s') too",
+                             i, it[i].sp.ledger_id, k, it[k].sp.id);
         goto out;
       }
     }

@@ -1,7 +1,7 @@
 /*
  * handle.c — the request handlers without sockets: rate limiting and auth
- * (srv_precheck, also run by server.c on a request's headers), the routing
- * (srv_dispatch, ordo_server_handle) and the status endpoints
+ * (ordo__srv_precheck, also run by server.c on a request's headers), the
+ * routing (ordo__srv_dispatch, ordo_server_handle) and the status endpoints
  * (GET|DELETE /v1/batches/{id}, /v1/services/{id}[/resume], /v1/queue,
  * /healthz, /readyz). POST /v1/batches is in batches.c, wallet endpoints in
  * wallet.c, /metrics in metrics.c, the answers in reply.c.
@@ -98,26 +98,30 @@ static int auth_ok(ordo_server *srv, const char *authz) {
   return sodium_memcmp(h, srv->token_hash, sizeof h) == 0;
 }
 
-int srv_precheck(ordo_server *srv, const ordo_server_request *req,
-                 size_t declared_len, ordo_server_response *resp) {
+int ordo__srv_precheck(ordo_server *srv, const ordo_server_request *req,
+                       size_t declared_len, ordo_server_response *resp) {
   unsigned retry = 0;
   if (strcmp(req->path, "/healthz") == 0 ||
       strcmp(req->path, "/readyz") == 0)
     return 0; /* probes: no auth, no rate limit */
   if (!rate_take(srv, req->client, &retry)) {
-    srv_error(resp, 429, ORDO_E_BUSY, "too many requests from this client; "
-              "retry in %u s", retry);
+    ordo__srv_error(resp, 429, ORDO_E_BUSY,
+                    "too many requests from this client; "
+                    "retry in %u s",
+                    retry);
     resp->retry_after = retry;
     return 1;
   }
   if (!auth_ok(srv, req->authorization)) {
-    srv_error(resp, 401, ORDO_E_INVAL, "missing or wrong bearer token "
-              "(Authorization: Bearer <token>)");
+    ordo__srv_error(resp, 401, ORDO_E_INVAL,
+                    "missing or wrong bearer token "
+                    "(Authorization: Bearer <token>)");
     return 1;
   }
   if (declared_len > srv->opts.max_body_bytes) {
-    srv_error(resp, 413, ORDO_E_INVAL, "the request body is over %zu bytes",
-              srv->opts.max_body_bytes);
+    ordo__srv_error(resp, 413, ORDO_E_INVAL,
+                    "the request body is over %zu bytes",
+                    srv->opts.max_body_bytes);
     return 1;
   }
   return 0;
@@ -144,9 +148,10 @@ static int get_batch(ordo_server *srv, const char *id,
   char lid[ORDO_LEDGER_ID_SIZE];
   if (text == NULL)
     return ordo_last_error() == ORDO_E_NOT_FOUND
-               ? srv_error(resp, 404, ORDO_E_NOT_FOUND, "no batch with that "
-                           "id")
-               : srv_reply(resp, 500, NULL);
+               ? ordo__srv_error(resp, 404, ORDO_E_NOT_FOUND,
+                                 "no batch with that "
+                                 "id")
+               : ordo__srv_reply(resp, 500, NULL);
   /* The Sawtooth id is the queue's ledger_id (in the journal's JSON). A
    * batch journaled before ledger ids were kept has none there: the port
    * knows it from the payload it sent. */
@@ -159,7 +164,7 @@ static int get_batch(ordo_server *srv, const char *id,
     json_decref(o);
     o = NULL;
   }
-  return srv_reply(resp, 200, o);
+  return ordo__srv_reply(resp, 200, o);
 }
 
 /* DELETE /v1/batches/{id}: cancel a batch not yet sent (QUEUED or
@@ -168,7 +173,7 @@ static int get_batch(ordo_server *srv, const char *id,
 static int delete_batch(ordo_server *srv, const char *id,
                         ordo_server_response *resp) {
   ordo_op *op = ordo_journal_cancel(srv->j, id);
-  int rc = srv_wait(srv, op);
+  int rc = ordo__srv_wait(srv, op);
   if (rc != ORDO_OK) {
     char msg[400];
     snprintf(msg, sizeof msg, "%s",
@@ -177,9 +182,10 @@ static int delete_batch(ordo_server *srv, const char *id,
                  : ordo_strerror(rc));
     ordo_op_release(op);
     if (rc == ORDO_E_NOT_FOUND)
-      return srv_error(resp, 404, rc, "no batch with that id");
-    return srv_error(resp, rc == ORDO_E_STATE ? 409 : srv_http_status(rc), rc,
-                     "%s", msg);
+      return ordo__srv_error(resp, 404, rc, "no batch with that id");
+    return ordo__srv_error(resp,
+                           rc == ORDO_E_STATE ? 409 : ordo__srv_http_status(rc),
+                           rc, "%s", msg);
   }
   ordo_op_release(op);
   ordo_submitter_wake(srv->sub); /* its locks are free: others may go */
@@ -192,26 +198,27 @@ static int get_service(ordo_server *srv, const char *svc,
   expire_if_no_ledger(srv);
   text = ordo_journal_service_json(srv->j, svc);
   if (text == NULL)
-    return srv_error(resp, 404, ORDO_E_NOT_FOUND, "no service with that "
-                     "name");
-  return srv_reply_text(resp, 200, text);
+    return ordo__srv_error(resp, 404, ORDO_E_NOT_FOUND,
+                           "no service with that "
+                           "name");
+  return ordo__srv_reply_text(resp, 200, text);
 }
 
 static int resume_service(ordo_server *srv, const char *svc,
                           ordo_server_response *resp) {
   int rc = ordo_journal_resume(srv->j, svc);
   if (rc == ORDO_E_NOT_FOUND)
-    return srv_error(resp, 404, rc, "no service with that name");
+    return ordo__srv_error(resp, 404, rc, "no service with that name");
   if (rc == ORDO_E_STATE)
-    return srv_error(resp, 409, rc, "the service is not halted");
+    return ordo__srv_error(resp, 409, rc, "the service is not halted");
   if (rc != ORDO_OK)
-    return srv_error(resp, srv_http_status(rc), rc, "%s",
-                     ordo_last_error_message());
+    return ordo__srv_error(resp, ordo__srv_http_status(rc), rc, "%s",
+                           ordo_last_error_message());
   ordo_submitter_wake(srv->sub);
   return get_service(srv, svc, resp);
 }
 
-int srv_progress(ordo_server *srv, ordo_submitter_progress *p) {
+int ordo__srv_progress(ordo_server *srv, ordo_submitter_progress *p) {
   memset(p, 0, sizeof(*p));
   if (srv->sub == NULL)
     return 0;
@@ -254,7 +261,7 @@ static json_t *ledger_health_json(const ordo_submitter_progress *p) {
 static json_t *submitter_json(ordo_server *srv) {
   ordo_submitter_progress p;
   json_t *o, *causes = json_object();
-  (void)srv_progress(srv, &p);
+  (void)ordo__srv_progress(srv, &p);
   for (int c = 0; causes != NULL && c < ORDO_SUBMITTER_CAUSES; c++)
     if (p.errors_by_cause[c] > 0)
       json_object_set_new(causes, ordo_submitter_cause_name(c),
@@ -308,7 +315,7 @@ static int get_queue(ordo_server *srv, ordo_server_response *resp) {
     json_decref(o);
     o = NULL;
   }
-  return srv_reply(resp, 200, o);
+  return ordo__srv_reply(resp, 200, o);
 }
 
 /* Ready: the journal takes writes and, with a ledger, the ledger answers.
@@ -316,7 +323,7 @@ static int get_queue(ordo_server *srv, ordo_server_response *resp) {
  * process is alive. */
 static int readyz(ordo_server *srv, ordo_server_response *resp) {
   ordo_submitter_progress p;
-  int journal_failed, has = srv_progress(srv, &p), ready;
+  int journal_failed, has = ordo__srv_progress(srv, &p), ready;
   json_t *o;
   pthread_mutex_lock(&srv->stat_mu);
   journal_failed = srv->step_rc == ORDO_E_STORAGE;
@@ -329,7 +336,7 @@ static int readyz(ordo_server *srv, ordo_server_response *resp) {
   if (o != NULL)
     json_object_set_new(o, "ledger", has ? ledger_health_json(&p)
                                          : json_null());
-  return srv_reply(resp, ready ? 200 : 503, o);
+  return ordo__srv_reply(resp, ready ? 200 : 503, o);
 }
 
 static int healthz(ordo_server *srv, ordo_server_response *resp) {
@@ -337,11 +344,11 @@ static int healthz(ordo_server *srv, ordo_server_response *resp) {
   pthread_mutex_lock(&srv->stat_mu);
   failed = srv->step_rc == ORDO_E_STORAGE;
   pthread_mutex_unlock(&srv->stat_mu);
-  return srv_reply(resp, failed ? 503 : 200,
-                   json_pack("{s:b,s:s,s:b,s:b}", "ok", !failed, "version",
-                             ORDO_VERSION_STRING, "ledger",
-                             srv->client != NULL, "stopping",
-                             atomic_load(&srv->stopping) != 0));
+  return ordo__srv_reply(resp, failed ? 503 : 200,
+                         json_pack("{s:b,s:s,s:b,s:b}", "ok", !failed,
+                                   "version", ORDO_VERSION_STRING, "ledger",
+                                   srv->client != NULL, "stopping",
+                                   atomic_load(&srv->stopping) != 0));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -349,28 +356,30 @@ static int healthz(ordo_server *srv, ordo_server_response *resp) {
 /* ------------------------------------------------------------------------ */
 
 static int method_not_allowed(ordo_server_response *resp, const char *allow) {
-  srv_error(resp, 405, ORDO_E_UNSUPPORTED, "this path takes %s", allow);
+  ordo__srv_error(resp, 405, ORDO_E_UNSUPPORTED, "this path takes %s", allow);
   resp->allow = allow;
   return ORDO_OK;
 }
 
-int srv_dispatch(ordo_server *srv, const ordo_server_request *req,
-                 ordo_server_response *resp) {
+int ordo__srv_dispatch(ordo_server *srv, const ordo_server_request *req,
+                       ordo_server_response *resp) {
   const char *p = req->path, *m = req->method, *rest;
   int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
   size_t n;
 
   if (req->body_len > srv->opts.max_body_bytes)
-    return srv_error(resp, 413, ORDO_E_INVAL, "the request body is over %zu "
-                     "bytes", srv->opts.max_body_bytes);
+    return ordo__srv_error(resp, 413, ORDO_E_INVAL,
+                           "the request body is over %zu "
+                           "bytes",
+                           srv->opts.max_body_bytes);
   if (strcmp(p, "/healthz") == 0)
     return get ? healthz(srv, resp) : method_not_allowed(resp, "GET");
   if (strcmp(p, "/readyz") == 0)
     return get ? readyz(srv, resp) : method_not_allowed(resp, "GET");
   if (strcmp(p, "/metrics") == 0)
-    return get ? srv_metrics(srv, resp) : method_not_allowed(resp, "GET");
+    return get ? ordo__srv_metrics(srv, resp) : method_not_allowed(resp, "GET");
   if (strcmp(p, "/v1/batches") == 0)
-    return post ? srv_post_batches(srv, req, resp)
+    return post ? ordo__srv_post_batches(srv, req, resp)
                 : method_not_allowed(resp, "POST");
   if (strncmp(p, "/v1/batches/", 12) == 0 && p[12] != '\0') {
     if (strcmp(m, "DELETE") == 0)
@@ -389,7 +398,7 @@ int srv_dispatch(ordo_server *srv, const ordo_server_request *req,
       if (!post)
         return method_not_allowed(resp, "POST");
       if ((svc = strndup(rest, n - 7)) == NULL)
-        return srv_reply(resp, 500, NULL);
+        return ordo__srv_reply(resp, 500, NULL);
       rc = resume_service(srv, svc, resp);
       free(svc);
       return rc;
@@ -397,10 +406,11 @@ int srv_dispatch(ordo_server *srv, const ordo_server_request *req,
     return get ? get_service(srv, rest, resp)
                : method_not_allowed(resp, "GET");
   }
-  if (srv_wallet_route(srv, req, resp))
+  if (ordo__srv_wallet_route(srv, req, resp))
     return resp->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
-  return srv_error(resp, 404, ORDO_E_NOT_FOUND, "no such path; see "
-                   "docs/openapi.yaml");
+  return ordo__srv_error(resp, 404, ORDO_E_NOT_FOUND,
+                         "no such path; see "
+                         "docs/openapi.yaml");
 }
 
 int ordo_server_handle(ordo_server *srv, const ordo_server_request *req,
@@ -411,9 +421,9 @@ int ordo_server_handle(ordo_server *srv, const ordo_server_request *req,
   if (srv == NULL || req == NULL || resp == NULL || req->method == NULL ||
       req->path == NULL || (req->body == NULL && req->body_len > 0))
     return ordo__set_last_error(ORDO_E_INVAL, "server: NULL argument");
-  if (!srv_precheck(srv, req, req->body_len, resp))
-    srv_dispatch(srv, req, resp);
+  if (!ordo__srv_precheck(srv, req, req->body_len, resp))
+    ordo__srv_dispatch(srv, req, resp);
   rc = resp->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
-  srv_count_status(srv, resp->status);
+  ordo__srv_count_status(srv, resp->status);
   return rc;
 }

@@ -27,14 +27,15 @@ static const int codes[SRV_NCODES] = {200, 202, 400, 401, 403, 404,
                                       405, 409, 413, 415, 429, 500,
                                       503, 504, 507, 0};
 
-void srv_count_status(ordo_server *srv, int status) {
+void ordo__srv_count_status(ordo_server *srv, int status) {
   size_t i;
   for (i = 0; i + 1 < SRV_NCODES && codes[i] != status; i++)
     ;
   atomic_fetch_add(&srv->http_count[i], 1);
 }
 
-void srv_count_enqueued(ordo_server *srv, unsigned long long ns, size_t n) {
+void ordo__srv_count_enqueued(ordo_server *srv, unsigned long long ns,
+                              size_t n) {
   /* Under stat_mu with enqueued, so that a scrape sees them agree. */
   pthread_mutex_lock(&srv->stat_mu);
   ordo__hist_record(&srv->enqueue_hist, &ordo__hist_seconds, ns, n);
@@ -228,7 +229,7 @@ static void submitter_metrics(ordo_server *srv, sbuf *b) {
   double le[ORDO__HIST_BUCKETS];
   size_t i;
 
-  (void)srv_progress(srv, &p);
+  (void)ordo__srv_progress(srv, &p);
   pthread_mutex_lock(&srv->stat_mu);
   (void)ordo__hist_read(&srv->enqueue_hist, sc->n, hist);
   sum_ns = atomic_load(&srv->enqueue_hist.sum_ns);
@@ -351,7 +352,7 @@ static void http_metrics(ordo_server *srv, sbuf *b) {
   }
 }
 
-int srv_metrics(ordo_server *srv, ordo_server_response *resp) {
+int ordo__srv_metrics(ordo_server *srv, ordo_server_response *resp) {
   sbuf b = {NULL, 0, 0, 0};
   executor_metrics(srv, &b);
   queue_metrics(srv, &b);
@@ -360,7 +361,7 @@ int srv_metrics(ordo_server *srv, ordo_server_response *resp) {
   http_metrics(srv, &b);
   if (b.oom || b.p == NULL) {
     free(b.p);
-    return srv_reply(resp, 500, NULL);
+    return ordo__srv_reply(resp, 500, NULL);
   }
   resp->status = 200;
   resp->body = b.p;

@@ -15,7 +15,7 @@
 /* Answers                                                                   */
 /* ------------------------------------------------------------------------ */
 
-int srv_reply_text(ordo_server_response *resp, int status, char *text) {
+int ordo__srv_reply_text(ordo_server_response *resp, int status, char *text) {
   static const char oom[] = "{\"error\":{\"code\":101,\"name\":\"ORDO_E_NOMEM\","
                             "\"message\":\"out of memory\"}}";
   resp->content_type = "application/json";
@@ -32,10 +32,10 @@ int srv_reply_text(ordo_server_response *resp, int status, char *text) {
   return ORDO_OK;
 }
 
-int srv_reply(ordo_server_response *resp, int status, json_t *body) {
+int ordo__srv_reply(ordo_server_response *resp, int status, json_t *body) {
   char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
-  return srv_reply_text(resp, status, text);
+  return ordo__srv_reply_text(resp, status, text);
 }
 
 static json_t *error_json(int code, const char *message) {
@@ -43,17 +43,17 @@ static json_t *error_json(int code, const char *message) {
                    ordo_errname(code), "message", message);
 }
 
-int srv_error(ordo_server_response *resp, int status, int code,
-              const char *fmt, ...) {
+int ordo__srv_error(ordo_server_response *resp, int status, int code,
+                    const char *fmt, ...) {
   char msg[768];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  return srv_reply(resp, status, error_json(code, msg));
+  return ordo__srv_reply(resp, status, error_json(code, msg));
 }
 
-int srv_http_status(int code) {
+int ordo__srv_http_status(int code) {
   switch (code) {
   case ORDO_OK:
     return 200;
@@ -96,8 +96,8 @@ int srv_http_status(int code) {
   }
 }
 
-int srv_parse_body(const ordo_server_request *req, int any, json_t **out,
-                   ordo_server_response *resp) {
+int ordo__srv_parse_body(const ordo_server_request *req, int any, json_t **out,
+                         ordo_server_response *resp) {
   json_error_t err;
   json_t *o;
   *out = NULL;
@@ -106,24 +106,26 @@ int srv_parse_body(const ordo_server_request *req, int any, json_t **out,
   if (o == NULL) {
     /* Never err.text: jansson quotes the text near the error, which may
      * be a passphrase. */
-    srv_error(resp, 400, ORDO_E_JSON,
-              req->body_len == 0 ? "the request body is empty; JSON expected"
-                                 : "the request body is not JSON (line %d, "
-                                   "column %d)",
-              err.line, err.column);
+    ordo__srv_error(resp, 400, ORDO_E_JSON,
+                    req->body_len == 0
+                        ? "the request body is empty; JSON expected"
+                        : "the request body is not JSON (line %d, "
+                          "column %d)",
+                    err.line, err.column);
     return 0;
   }
   if (!any && !json_is_object(o)) {
     json_decref(o);
-    srv_error(resp, 400, ORDO_E_JSON, "the request body must be a JSON "
-              "object");
+    ordo__srv_error(resp, 400, ORDO_E_JSON,
+                    "the request body must be a JSON "
+                    "object");
     return 0;
   }
   *out = o;
   return 1;
 }
 
-int srv_wait(ordo_server *srv, ordo_op *op) {
+int ordo__srv_wait(ordo_server *srv, ordo_op *op) {
   if (op == NULL)
     return ORDO_E_NOMEM;
   return ordo_op_wait(op, (int)srv->opts.request_timeout_ms);

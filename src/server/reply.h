@@ -18,23 +18,23 @@
 
 /* Set resp to status with text (malloc'd, taken) as its JSON body; NULL
  * text: out of memory, the fixed 500. */
-int srv_reply_text(ordo_server_response *resp, int status, char *text);
+int ordo__srv_reply_text(ordo_server_response *resp, int status, char *text);
 /* Set resp to status with the JSON of body (taken; NULL: out of memory,
  * the fixed 500). */
-int srv_reply(ordo_server_response *resp, int status, json_t *body);
+int ordo__srv_reply(ordo_server_response *resp, int status, json_t *body);
 /* {"error":{"code","name","message"}}; message printf-style. */
-int srv_error(ordo_server_response *resp, int status, int code,
-              const char *fmt, ...) ORDO__PRINTF(4, 5);
+int ordo__srv_error(ordo_server_response *resp, int status, int code,
+                    const char *fmt, ...) ORDO__PRINTF(4, 5);
 /* The HTTP status for an ordo error code (an op's failure). */
-int srv_http_status(int code);
+int ordo__srv_http_status(int code);
 /* Parse a JSON request body (an object unless any): 1 and *out (the
  * caller's), or 0 with a 400 answer made. Syntax errors name the line and
  * column only: the text near them may be a passphrase. */
-int srv_parse_body(const ordo_server_request *req, int any, json_t **out,
-                   ordo_server_response *resp);
+int ordo__srv_parse_body(const ordo_server_request *req, int any, json_t **out,
+                         ordo_server_response *resp);
 /* Wait for op (bounded by request_timeout_ms); returns its status
  * (ORDO_E_TIMEOUT when it took too long, ORDO_E_NOMEM for a NULL op). The
  * op stays the caller's to read and release. */
-int srv_wait(ordo_server *srv, ordo_op *op);
+int ordo__srv_wait(ordo_server *srv, ordo_op *op);
 
 #endif /* ORDO_SERVER_REPLY_H */

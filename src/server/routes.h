@@ -18,38 +18,39 @@
 /* Rate limit, auth and the declared body size: 1 when resp holds the
  * answer already (429, 401, 413), 0 when the request may go on. Also run
  * by server.c on a request's headers, before its body is read. */
-int srv_precheck(ordo_server *srv, const ordo_server_request *req,
-                 size_t declared_len, ordo_server_response *resp);
-/* Everything after srv_precheck: the routing. */
-int srv_dispatch(ordo_server *srv, const ordo_server_request *req,
-                 ordo_server_response *resp);
+int ordo__srv_precheck(ordo_server *srv, const ordo_server_request *req,
+                       size_t declared_len, ordo_server_response *resp);
+/* Everything after ordo__srv_precheck: the routing. */
+int ordo__srv_dispatch(ordo_server *srv, const ordo_server_request *req,
+                       ordo_server_response *resp);
 /* The submitter's progress and ledger health, as of now. 0 and a zeroed
  * *p when the server has no ledger. */
-int srv_progress(ordo_server *srv, ordo_submitter_progress *p);
+int ordo__srv_progress(ordo_server *srv, ordo_submitter_progress *p);
 
 /* ---- batches.c ----------------------------------------------------------- */
 
 /* POST /v1/batches. */
-int srv_post_batches(ordo_server *srv, const ordo_server_request *req,
-                     ordo_server_response *resp);
+int ordo__srv_post_batches(ordo_server *srv, const ordo_server_request *req,
+                           ordo_server_response *resp);
 
 /* ---- wallet.c ------------------------------------------------------------ */
 
 /* Route /v1/wallets..., /v1/verify, /v1/jobs/...: 1 when path is theirs
  * (resp then holds the answer), 0 when not. */
-int srv_wallet_route(ordo_server *srv, const ordo_server_request *req,
-                     ordo_server_response *resp);
+int ordo__srv_wallet_route(ordo_server *srv, const ordo_server_request *req,
+                           ordo_server_response *resp);
 /* Cancel and drop every job (stop; the owner's thread). */
-void srv_jobs_clear(ordo_server *srv);
+void ordo__srv_jobs_clear(ordo_server *srv);
 
 /* ---- metrics.c ----------------------------------------------------------- */
 
 /* GET /metrics. */
-int srv_metrics(ordo_server *srv, ordo_server_response *resp);
+int ordo__srv_metrics(ordo_server *srv, ordo_server_response *resp);
 /* Count an answer for ordo_http_requests_total. */
-void srv_count_status(ordo_server *srv, int status);
+void ordo__srv_count_status(ordo_server *srv, int status);
 /* Count n batches journaled through the server, ns from their enqueue to
  * durable, for ordo_journal_enqueue_seconds. */
-void srv_count_enqueued(ordo_server *srv, unsigned long long ns, size_t n);
+void ordo__srv_count_enqueued(ordo_server *srv, unsigned long long ns,
+                              size_t n);
 
 #endif /* ORDO_SERVER_ROUTES_H */

@@ -193,7 +193,7 @@ static enum MHD_Result http_send(ordo_server *srv, struct MHD_Connection *c,
   char retry[16];
   size_t h = 0;
 
-  srv_count_status(srv, resp->status);
+  ordo__srv_count_status(srv, resp->status);
   headers[h++] = "Cache-Control";
   headers[h++] = "no-store";
   if (resp->retry_after > 0) {
@@ -263,8 +263,8 @@ static enum MHD_Result http_headers(void *cls, const ordo__mhd_request *r,
 
   fill_request(r, ip, sizeof ip, &req);
   memset(&resp, 0, sizeof resp);
-  if (!srv_precheck(srv, &req,
-                    declared > SIZE_MAX ? SIZE_MAX : (size_t)declared, &resp))
+  if (!ordo__srv_precheck(
+          srv, &req, declared > SIZE_MAX ? SIZE_MAX : (size_t)declared, &resp))
     return MHD_YES;
   /* Answered before a byte of the body is read: libmicrohttpd sends it
    * instead of `100 Continue` and closes the connection after it
@@ -284,11 +284,12 @@ static enum MHD_Result http_request(void *cls, const ordo__mhd_request *r) {
 
   memset(&resp, 0, sizeof resp);
   if (r->too_big) {
-    srv_error(&resp, 413, ORDO_E_INVAL, "the request body is over %zu bytes",
-              srv->opts.max_body_bytes);
+    ordo__srv_error(&resp, 413, ORDO_E_INVAL,
+                    "the request body is over %zu bytes",
+                    srv->opts.max_body_bytes);
   } else {
     fill_request(r, ip, sizeof ip, &req);
-    srv_dispatch(srv, &req, &resp);
+    ordo__srv_dispatch(srv, &req, &resp);
   }
   if (resp.body == NULL)
     return MHD_NO;
@@ -380,7 +381,7 @@ static void loop_join(ordo_server *srv) {
 /* Everything after the HTTP server and the loop are gone. */
 static int teardown(ordo_server *srv) {
   int rc = ORDO_OK;
-  srv_jobs_clear(srv);
+  ordo__srv_jobs_clear(srv);
   ordo_submitter_free(srv->sub);
   srv->sub = NULL;
   ordo_ledger_sawtooth_port_free(srv->port);

@@ -38,21 +38,23 @@ static void wipe_strings(json_t *v) {
  * result (ok_status on success), the op released. */
 static int answer_op(ordo_server *srv, ordo_op *op, int ok_status,
                      ordo_server_response *resp) {
-  int rc = srv_wait(srv, op);
+  int rc = ordo__srv_wait(srv, op);
   const char *res;
   if (op == NULL)
-    return srv_reply(resp, 500, NULL);
+    return ordo__srv_reply(resp, 500, NULL);
   if (rc == ORDO_OK) {
     res = ordo_op_result(op);
-    rc = srv_reply(resp, ok_status,
-                   res != NULL ? json_loads(res, 0, NULL) : json_object());
+    rc =
+        ordo__srv_reply(resp, ok_status,
+                        res != NULL ? json_loads(res, 0, NULL) : json_object());
   } else if (rc == ORDO_E_TIMEOUT) {
-    rc = srv_error(resp, 504, rc, "the command did not finish within %u ms",
-                   srv->opts.request_timeout_ms);
+    rc = ordo__srv_error(resp, 504, rc,
+                         "the command did not finish within %u ms",
+                         srv->opts.request_timeout_ms);
   } else {
-    rc = srv_error(resp, srv_http_status(rc), rc, "%s",
-                   ordo_op_message(op)[0] != '\0' ? ordo_op_message(op)
-                                                  : ordo_strerror(rc));
+    rc = ordo__srv_error(resp, ordo__srv_http_status(rc), rc, "%s",
+                         ordo_op_message(op)[0] != '\0' ? ordo_op_message(op)
+                                                        : ordo_strerror(rc));
   }
   ordo_op_release(op);
   return rc;
@@ -72,7 +74,7 @@ static int object_member(json_t *body, const char *key, json_t **out,
                          ordo_server_response *resp) {
   *out = json_object_get(body, key);
   if (*out != NULL && !json_is_object(*out)) {
-    srv_error(resp, 400, ORDO_E_INVAL, "'%s' must be a JSON object", key);
+    ordo__srv_error(resp, 400, ORDO_E_INVAL, "'%s' must be a JSON object", key);
     return 0;
   }
   return 1;
@@ -88,7 +90,7 @@ static int wallet_call(ordo_server *srv,
                        char *cfg_text, char *cred_text, int ok_status,
                        json_t *body, ordo_server_response *resp) {
   if (call != NULL && (cfg_text == NULL || cred_text == NULL)) {
-    srv_reply(resp, 500, NULL);
+    ordo__srv_reply(resp, 500, NULL);
   } else if (call != NULL) {
     ordo_op *op = call(srv->ctx, cfg_text, cred_text); /* copies */
     ordo__free_secret(cred_text);
@@ -107,19 +109,21 @@ static int wallet_create(ordo_server *srv, const ordo_server_request *req,
   json_t *body, *cfg, *cred;
   char *cfg_text = NULL, *cred_text = NULL;
 
-  if (!srv_parse_body(req, 0, &body, resp))
+  if (!ordo__srv_parse_body(req, 0, &body, resp))
     return ORDO_OK;
   if (!object_member(body, "config", &cfg, resp) ||
       !object_member(body, "credentials", &cred, resp))
     goto out;
   if (cfg == NULL || cred == NULL) {
-    srv_error(resp, 400, ORDO_E_INVAL, "'config' and 'credentials' are "
-              "required");
+    ordo__srv_error(resp, 400, ORDO_E_INVAL,
+                    "'config' and 'credentials' are "
+                    "required");
     goto out;
   }
   if (json_object_get(cfg, "path") != NULL) {
-    srv_error(resp, 400, ORDO_E_INVAL, "config: 'path' is the server's "
-              "(DATA_DIR/wallets); leave it out");
+    ordo__srv_error(resp, 400, ORDO_E_INVAL,
+                    "config: 'path' is the server's "
+                    "(DATA_DIR/wallets); leave it out");
     goto out;
   }
   if (json_object_set_new(cfg, "path", json_string(srv->wallet_path)) == 0)
@@ -137,12 +141,12 @@ static int wallet_open(ordo_server *srv, const char *id,
   json_t *body, *cred;
   char *cfg_text = NULL, *cred_text = NULL;
 
-  if (!srv_parse_body(req, 0, &body, resp))
+  if (!ordo__srv_parse_body(req, 0, &body, resp))
     return ORDO_OK;
   if (!object_member(body, "credentials", &cred, resp))
     goto out;
   if (cred == NULL) {
-    srv_error(resp, 400, ORDO_E_INVAL, "'credentials' is required");
+    ordo__srv_error(resp, 400, ORDO_E_INVAL, "'credentials' is required");
     goto out;
   }
   cfg_text = wallet_config(srv, id);
@@ -160,10 +164,10 @@ static int options_body(const ordo_server_request *req, char **text,
   *body = NULL;
   if (req->body_len == 0)
     return 1;
-  if (!srv_parse_body(req, 0, body, resp))
+  if (!ordo__srv_parse_body(req, 0, body, resp))
     return 0;
   if ((*text = json_dumps(*body, JSON_COMPACT)) == NULL) {
-    srv_reply(resp, 500, NULL);
+    ordo__srv_reply(resp, 500, NULL);
     json_decref(*body);
     *body = NULL;
     return 0;
@@ -199,11 +203,12 @@ static int b64_member(json_t *body, const char *key, unsigned char **out,
   *out = NULL;
   *len = 0;
   if (s == NULL) {
-    srv_error(resp, 400, ORDO_E_INVAL, "'%s' must be a base64 string", key);
+    ordo__srv_error(resp, 400, ORDO_E_INVAL, "'%s' must be a base64 string",
+                    key);
     return 0;
   }
   if ((*out = malloc(n + 1)) == NULL) {
-    srv_reply(resp, 500, NULL);
+    ordo__srv_reply(resp, 500, NULL);
     return 0;
   }
   for (i = 0; i < sizeof variants / sizeof variants[0]; i++)
@@ -212,7 +217,7 @@ static int b64_member(json_t *body, const char *key, unsigned char **out,
       return 1;
   free(*out);
   *out = NULL;
-  srv_error(resp, 400, ORDO_E_INVAL, "'%s' is not base64", key);
+  ordo__srv_error(resp, 400, ORDO_E_INVAL, "'%s' is not base64", key);
   return 0;
 }
 
@@ -225,40 +230,40 @@ static int sign(ordo_server *srv, const char *id,
   ordo_op *op;
   int rc;
 
-  if (!srv_parse_body(req, 0, &body, resp))
+  if (!ordo__srv_parse_body(req, 0, &body, resp))
     return ORDO_OK;
   if ((verkey = json_string_value(json_object_get(body, "verkey"))) == NULL) {
-    srv_error(resp, 400, ORDO_E_INVAL, "'verkey' must be a string");
+    ordo__srv_error(resp, 400, ORDO_E_INVAL, "'verkey' must be a string");
     goto out;
   }
   if (!b64_member(body, "message", &msg, &len, resp))
     goto out;
   op = ordo_sign(srv->ctx, id, verkey, msg, len);
-  if ((rc = srv_wait(srv, op)) == ORDO_OK) {
+  if ((rc = ordo__srv_wait(srv, op)) == ORDO_OK) {
     const unsigned char *sig;
     size_t slen;
     char *b64;
     if (ordo_op_result_bytes(op, &sig, &slen) != ORDO_OK ||
         (b64 = malloc(sodium_base64_ENCODED_LEN(
              slen, sodium_base64_VARIANT_ORIGINAL))) == NULL) {
-      srv_reply(resp, 500, NULL);
+      ordo__srv_reply(resp, 500, NULL);
     } else {
       sodium_bin2base64(b64, sodium_base64_ENCODED_LEN(
                                  slen, sodium_base64_VARIANT_ORIGINAL),
                         sig, slen, sodium_base64_VARIANT_ORIGINAL);
-      srv_reply(resp, 200, json_pack("{s:s}", "signature", b64));
+      ordo__srv_reply(resp, 200, json_pack("{s:s}", "signature", b64));
       free(b64);
     }
     ordo_op_release(op);
   } else {
     /* The status only: answer_op would wait again. */
     if (op == NULL)
-      srv_reply(resp, 500, NULL);
+      ordo__srv_reply(resp, 500, NULL);
     else
-      srv_error(resp, srv_http_status(rc), rc, "%s",
-                rc == ORDO_E_TIMEOUT || ordo_op_message(op)[0] == '\0'
-                    ? ordo_strerror(rc)
-                    : ordo_op_message(op));
+      ordo__srv_error(resp, ordo__srv_http_status(rc), rc, "%s",
+                      rc == ORDO_E_TIMEOUT || ordo_op_message(op)[0] == '\0'
+                          ? ordo_strerror(rc)
+                          : ordo_op_message(op));
     ordo_op_release(op);
   }
 out:
@@ -274,10 +279,10 @@ static int verify(ordo_server *srv, const ordo_server_request *req,
   size_t len, slen;
   const char *verkey;
 
-  if (!srv_parse_body(req, 0, &body, resp))
+  if (!ordo__srv_parse_body(req, 0, &body, resp))
     return ORDO_OK;
   if ((verkey = json_string_value(json_object_get(body, "verkey"))) == NULL) {
-    srv_error(resp, 400, ORDO_E_INVAL, "'verkey' must be a string");
+    ordo__srv_error(resp, 400, ORDO_E_INVAL, "'verkey' must be a string");
     goto out;
   }
   if (!b64_member(body, "message", &msg, &len, resp) ||
@@ -341,14 +346,14 @@ static int cred_def(ordo_server *srv, const char *id,
   free(opts);
   json_decref(body);
   if (op == NULL)
-    return srv_reply(resp, 500, NULL);
+    return ordo__srv_reply(resp, 500, NULL);
   if ((rc = job_add(srv, op, job)) != ORDO_OK) {
     ordo_op_cancel(op);
     ordo_op_release(op);
-    return srv_error(resp, 503, rc, "%u jobs are running; retry later",
-                     srv->opts.max_jobs);
+    return ordo__srv_error(resp, 503, rc, "%u jobs are running; retry later",
+                           srv->opts.max_jobs);
   }
-  return srv_reply(resp, 202, json_pack("{s:s}", "job", job));
+  return ordo__srv_reply(resp, 202, json_pack("{s:s}", "job", job));
 }
 
 static int job_get(ordo_server *srv, const char *id,
@@ -366,7 +371,7 @@ static int job_get(ordo_server *srv, const char *id,
     }
   pthread_mutex_unlock(&srv->jobs_mu);
   if (op == NULL)
-    return srv_error(resp, 404, ORDO_E_NOT_FOUND, "no job with that id");
+    return ordo__srv_error(resp, 404, ORDO_E_NOT_FOUND, "no job with that id");
   st = ordo_op_status(op);
   if (st == ORDO_E_PENDING) {
     o = json_pack("{s:s,s:s}", "id", id, "state", "running");
@@ -381,10 +386,10 @@ static int job_get(ordo_server *srv, const char *id,
                                                  : ordo_strerror(st));
   }
   ordo_op_release(op);
-  return srv_reply(resp, 200, o);
+  return ordo__srv_reply(resp, 200, o);
 }
 
-void srv_jobs_clear(ordo_server *srv) {
+void ordo__srv_jobs_clear(ordo_server *srv) {
   size_t i, n;
   srv_job *jobs;
   pthread_mutex_lock(&srv->jobs_mu);
@@ -405,13 +410,13 @@ void srv_jobs_clear(ordo_server *srv) {
 /* ------------------------------------------------------------------------ */
 
 static int not_allowed(ordo_server_response *resp, const char *allow) {
-  srv_error(resp, 405, ORDO_E_UNSUPPORTED, "this path takes %s", allow);
+  ordo__srv_error(resp, 405, ORDO_E_UNSUPPORTED, "this path takes %s", allow);
   resp->allow = allow;
   return 1;
 }
 
-int srv_wallet_route(ordo_server *srv, const ordo_server_request *req,
-                     ordo_server_response *resp) {
+int ordo__srv_wallet_route(ordo_server *srv, const ordo_server_request *req,
+                           ordo_server_response *resp) {
   const char *p = req->path, *slash;
   int post = strcmp(req->method, "POST") == 0;
   char id[128];
