@@ -11,6 +11,7 @@
 #include "cli/cli.h" /* ordo__plan_cli */
 #include "ordo.h"
 #include "queue/queue.h"
+#include "queue/batch_json.h"
 #include "support/support.h"
 
 #include <stdint.h>
@@ -859,6 +860,84 @@ static void test_big_take_in_order(void **unused) {
   assert_int_equal(items[N - 1].seq, (uint64_t)1 << 23);
   free(items);
   ordo_queue_free(q);
+}
+
+/* One batch JSON's rules (queue/batch_json.h), as every front end applies
+ * them: each refusal names the field and the rule. */
+static void expect_batch_json(const char *text, const char *const *extra,
+                              size_t nextra, const char *dflt, int want,
+                              const char *why_has) {
+  json_t *o = json_loads(text, JSON_ALLOW_NUL, NULL);
+  ordo_batch_json b;
+  char why[300] = "";
+  assert_non_null(o);
+  assert_int_equal(
+      ordo_batch_json_parse(o, extra, nextra, dflt, &b, why, sizeof why),
+      want);
+  if (want != ORDO_OK)
+    assert_non_null(strstr(why, why_has));
+  else
+    ordo_batch_json_clear(&b);
+  json_decref(o);
+}
+
+static void test_batch_json(void **unused) {
+  static const char *const extra[] = {"payload", "txns"};
+  char big[600], *t;
+  json_t *o;
+  ordo_batch_json b;
+  ordo_queue_batch_spec sp = {0};
+  char why[300];
+  (void)unused;
+
+  o = json_loads("{\"id\":\"T2\",\"service\":\"s\",\"reads\":[\"a\",\"b\"],"
+                 "\"writes\":[\"c\"],\"deps\":[\"T1\"],\"payload\":7}",
+                 0, NULL);
+  assert_int_equal(ordo_batch_json_parse(o, extra, 2, NULL, &b, why,
+                                         sizeof why),
+                   ORDO_OK);
+  ordo_batch_json_spec(&b, &sp);
+  assert_string_equal(sp.id, "T2");
+  assert_string_equal(sp.service, "s");
+  assert_int_equal(sp.nreads, 2);
+  assert_string_equal(sp.reads[1], "b");
+  assert_int_equal(sp.nwrites, 1);
+  assert_int_equal(sp.ndeps, 1);
+  assert_int_equal(json_integer_value(b.extra[0]), 7); /* handed back */
+  assert_null(b.extra[1]);
+  ordo_batch_json_clear(&b);
+  assert_null(b.reads);
+  json_decref(o);
+
+  expect_batch_json("{\"id\":\"T\"}", NULL, 0, "dflt", ORDO_OK, NULL);
+  expect_batch_json("{\"id\":\"T\"}", NULL, 0, NULL, ORDO_E_INVAL,
+                    "missing 'service'");
+  expect_batch_json("[1]", NULL, 0, NULL, ORDO_E_INVAL, "JSON object");
+  expect_batch_json("{\"id\":\"T\",\"service\":\"s\",\"payload\":\"x\"}", NULL,
+                    0, NULL, ORDO_E_INVAL, "unknown key 'payload'");
+  expect_batch_json("{\"id\":\"\",\"service\":\"s\"}", NULL, 0, NULL,
+                    ORDO_E_INVAL, "'id' must be a non-empty string of at "
+                    "most 256 bytes");
+  expect_batch_json("{\"id\":\"a\\u0000b\",\"service\":\"s\"}", NULL, 0,
+                    NULL, ORDO_E_INVAL, "'id' must be");
+  expect_batch_json("{\"id\":\"T\",\"service\":\"s\",\"reads\":[\"\"]}", NULL,
+                    0, NULL, ORDO_E_INVAL, "'reads'[0] must be a non-empty");
+  expect_batch_json("{\"id\":\"T\",\"service\":\"s\",\"writes\":[\"a\",2]}",
+                    NULL, 0, NULL, ORDO_E_INVAL,
+                    "'writes' must be an array of strings");
+  expect_batch_json("{\"id\":\"T\",\"service\":\"s\",\"deps\":[\"T\"]}", NULL,
+                    0, NULL, ORDO_E_INVAL, "'deps' names the batch itself");
+  /* Limits: a 257-byte id, a 129-byte service. */
+  memset(big, 'x', sizeof big);
+  t = malloc(1024);
+  assert_non_null(t);
+  snprintf(t, 1024, "{\"id\":\"%.257s\",\"service\":\"s\"}", big);
+  expect_batch_json(t, NULL, 0, NULL, ORDO_E_INVAL, "at most 256 bytes");
+  snprintf(t, 1024, "{\"id\":\"%.256s\",\"service\":\"%.129s\"}", big, big);
+  expect_batch_json(t, NULL, 0, NULL, ORDO_E_INVAL, "at most 128 bytes");
+  snprintf(t, 1024, "{\"id\":\"%.256s\",\"service\":\"%.128s\"}", big, big);
+  expect_batch_json(t, NULL, 0, NULL, ORDO_OK, NULL);
+  free(t);
 }
 
 static void test_workload_parse(void **unused) {
@@ -1728,6 +1807,7 @@ int main(void) {
       cmocka_unit_test(test_fairness),
       cmocka_unit_test(test_held_take_id_seq),
       cmocka_unit_test(test_big_take_in_order),
+      cmocka_unit_test(test_batch_json),
       cmocka_unit_test(test_workload_parse),
       cmocka_unit_test(test_plan_cli),
       cmocka_unit_test(test_property_random_workloads),

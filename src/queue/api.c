@@ -10,6 +10,7 @@
  * for every path that enqueues a Sawtooth batch.
  */
 #include "queue/queue.h"
+#include "queue/batch_json.h"
 #include "ledger/ledger.h" /* Sawtooth payloads: footprint and batch id */
 #include "runtime/runtime.h"
 
@@ -111,34 +112,6 @@ done:
   return rc;
 }
 
-/* The strings of a JSON array field (pointers into the object). */
-static int str_list(json_t *o, const char *key, const char ***v, size_t *n) {
-  json_t *a = json_object_get(o, key), *e;
-  size_t i;
-  *v = NULL;
-  *n = 0;
-  if (a == NULL)
-    return ORDO_OK;
-  if (!json_is_array(a))
-    return ordo__set_last_error(ORDO_E_INVAL, "batch: '%s' must be an array "
-                                "of strings", key);
-  if (json_array_size(a) == 0)
-    return ORDO_OK;
-  if ((*v = calloc(json_array_size(a), sizeof(**v))) == NULL)
-    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-  json_array_foreach(a, i, e) {
-    if (!json_is_string(e)) {
-      free(*v);
-      *v = NULL;
-      return ordo__set_last_error(ORDO_E_INVAL, "batch: '%s' must be an "
-                                  "array of strings", key);
-    }
-    (*v)[i] = json_string_value(e);
-  }
-  *n = json_array_size(a);
-  return ORDO_OK;
-}
-
 /*
  * A payload's Sawtooth batch, if it is one: a BatchList of exactly one
  * batch gives sp its ledger id and a footprint that is the declared one
@@ -178,19 +151,19 @@ static ordo_op *failed_op(ordo_ctx *ctx, int rc) {
 }
 
 ordo_op *ordo_journal_enqueue_json(ordo_journal *j, const char *batch_json) {
-  static const char *const known[] = {"id", "service", "reads", "writes",
-                                      "deps", "payload"};
+  static const char *const extra[] = {"payload"};
   ordo_queue_batch_spec sp = {0};
+  ordo_batch_json bj;
   ordo_ledger_batchlist *bl = NULL;
   ordo_ledger_footprint fp = {0};
-  const char **declared_reads = NULL, **declared_writes = NULL;
   json_error_t err;
-  json_t *o, *v;
-  const char *key, *b64;
+  json_t *o;
+  const char *b64;
   unsigned char *payload = NULL;
   size_t plen = 0;
+  char why[300];
   ordo_op *op = NULL;
-  int rc = ORDO_OK;
+  int rc;
 
   if (j == NULL)
     return NULL;
@@ -203,33 +176,18 @@ ordo_op *ordo_journal_enqueue_json(ordo_journal *j, const char *batch_json) {
     json_decref(o);
     return failed_op(ordo_journal_ctx(j), ORDO_E_JSON);
   }
-  json_object_foreach(o, key, v) {
-    size_t i;
-    for (i = 0; i < sizeof known / sizeof known[0] && strcmp(key, known[i]);
-         i++)
-      ;
-    if (i == sizeof known / sizeof known[0]) {
-      rc = ordo__set_last_error(ORDO_E_INVAL, "batch: unknown key '%s'", key);
-      goto done;
-    }
+  /* The shared fields and their rules (batch_json.h); the arrays are
+   * bj's, whatever sp ends up with. */
+  if ((rc = ordo_batch_json_parse(o, extra, 1, NULL, &bj, why, sizeof why)) !=
+      ORDO_OK) {
+    ordo__set_last_error(rc, "batch: %s", rc == ORDO_E_NOMEM ? "out of memory"
+                                                             : why);
+    json_decref(o);
+    return failed_op(ordo_journal_ctx(j), rc);
   }
-  sp.id = json_string_value(json_object_get(o, "id"));
-  sp.service = json_string_value(json_object_get(o, "service"));
-  if (sp.id == NULL || sp.service == NULL || sp.id[0] == '\0' ||
-      sp.service[0] == '\0') {
-    rc = ordo__set_last_error(ORDO_E_INVAL, "batch: 'id' and 'service' must "
-                              "be non-empty strings");
-    goto done;
-  }
-  /* The declared lists are ours to free, whatever sp ends up with. */
-  if ((rc = str_list(o, "reads", &declared_reads, &sp.nreads)) ||
-      (rc = str_list(o, "writes", &declared_writes, &sp.nwrites)) ||
-      (rc = str_list(o, "deps", (const char ***)&sp.deps, &sp.ndeps)))
-    goto done;
-  sp.reads = declared_reads;
-  sp.writes = declared_writes;
-  if ((v = json_object_get(o, "payload")) != NULL) {
-    if ((b64 = json_string_value(v)) == NULL) {
+  ordo_batch_json_spec(&bj, &sp);
+  if (bj.extra[0] != NULL) {
+    if ((b64 = json_string_value(bj.extra[0])) == NULL) {
       rc = ordo__set_last_error(ORDO_E_INVAL, "batch: 'payload' must be a "
                                 "base64 string");
       goto done;
@@ -253,9 +211,7 @@ ordo_op *ordo_journal_enqueue_json(ordo_journal *j, const char *batch_json) {
 done:
   if (rc != ORDO_OK)
     op = failed_op(ordo_journal_ctx(j), rc);
-  free((void *)declared_reads);
-  free((void *)declared_writes);
-  free((void *)sp.deps);
+  ordo_batch_json_clear(&bj);
   ordo_ledger_footprint_clear(&fp);
   ordo_ledger_batchlist_free(bl);
   free(payload);

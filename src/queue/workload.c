@@ -7,6 +7,7 @@
  */
 #include "base/base.h"
 #include "queue/queue.h"
+#include "queue/batch_json.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -33,29 +34,17 @@ void ordo_workload_free(ordo_workload *w) {
   free(w);
 }
 
-/* Append the strings of array v (key `what` on line `line`) to *list. */
-static int add_strings(json_t *v, const char *what, size_t line, char ***list,
-                       size_t *n) {
-  size_t i, k;
+/* Append copies of v[0..k) to *list. */
+static int add_strings(const char *const *v, size_t k, size_t line,
+                       char ***list, size_t *n) {
   char **p;
-
-  if (!json_is_array(v))
-    return ordo__set_last_error(ORDO_E_INVAL,
-                                "line %zu: '%s' must be an array of strings",
-                                line, what);
-  k = json_array_size(v);
-  for (i = 0; i < k; i++)
-    if (!json_is_string(json_array_get(v, i)))
-      return ordo__set_last_error(ORDO_E_INVAL,
-                                  "line %zu: '%s' must be an array of strings",
-                                  line, what);
   if (k == 0)
     return ORDO_OK;
   if ((p = realloc(*list, (*n + k) * sizeof(*p))) == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory", line);
   *list = p;
-  for (i = 0; i < k; i++) {
-    if ((p[*n] = ordo__strdup(json_string_value(json_array_get(v, i)))) == NULL)
+  for (size_t i = 0; i < k; i++) {
+    if ((p[*n] = ordo__strdup(v[i])) == NULL)
       return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory",
                                   line);
     (*n)++;
@@ -63,31 +52,46 @@ static int add_strings(json_t *v, const char *what, size_t line, char ***list,
   return ORDO_OK;
 }
 
+/* A batch_json refusal (rc, why) as this file says it: on its line. */
+static int line_error(int rc, size_t line, const char *why) {
+  if (rc == ORDO_E_NOMEM)
+    return ordo__set_last_error(rc, "line %zu: out of memory", line);
+  return ordo__set_last_error(rc, "line %zu: %s", line, why);
+}
+
 /* "txns": an array of objects whose "reads" and "writes" are the batch's
  * too (a batch locks what any of its transactions touches). */
 static int add_txns(json_t *v, size_t line, ordo_workload_batch *b) {
-  const char *tk;
-  json_t *t, *tv;
+  static const char *const known[] = {"reads", "writes"};
+  const char *key;
+  json_t *t;
   size_t i;
-  int rc;
+  char why[300];
+  int rc = ORDO_OK;
 
   if (!json_is_array(v))
     goto not_objects;
   json_array_foreach(v, i, t) {
+    const char **rd = NULL, **wr = NULL;
+    size_t nrd = 0, nwr = 0;
     if (!json_is_object(t))
       goto not_objects;
-    json_object_foreach(t, tk, tv) {
-      if (strcmp(tk, "reads") == 0)
-        rc = add_strings(tv, "txns[].reads", line, &b->reads, &b->nreads);
-      else if (strcmp(tk, "writes") == 0)
-        rc = add_strings(tv, "txns[].writes", line, &b->writes, &b->nwrites);
-      else
-        rc = ordo__set_last_error(ORDO_E_INVAL,
+    if ((key = ordo_batch_json_unknown_key(t, known, 2)) != NULL)
+      return ordo__set_last_error(ORDO_E_INVAL,
                                   "line %zu: unknown key '%s' in a txn", line,
-                                  tk);
-      if (rc)
-        return rc;
-    }
+                                  key);
+    if ((rc = ordo_batch_json_strings(t, "reads", ORDO_BATCH_ADDRESS_MAX, &rd,
+                                      &nrd, why, sizeof why)) != ORDO_OK ||
+        (rc = ordo_batch_json_strings(t, "writes", ORDO_BATCH_ADDRESS_MAX,
+                                      &wr, &nwr, why, sizeof why)) != ORDO_OK)
+      rc = line_error(rc, line, why);
+    else if ((rc = add_strings(rd, nrd, line, &b->reads, &b->nreads)) ==
+             ORDO_OK)
+      rc = add_strings(wr, nwr, line, &b->writes, &b->nwrites);
+    free(rd);
+    free(wr);
+    if (rc != ORDO_OK)
+      return rc;
   }
   return ORDO_OK;
 not_objects:
@@ -96,67 +100,63 @@ not_objects:
                               line);
 }
 
-/* One line's object into b; ids maps id -> line of the batches before. */
+/* One line's object into b; ids maps id -> line of the batches before.
+ * The shared fields follow queue/batch_json.h's rules, as a batch posted
+ * to the server does; "txns" and "outcome" are the workload's own. */
 static int parse_batch(json_t *o, size_t line, json_t *ids,
                        ordo_workload_batch *b) {
-  const char *key;
-  json_t *v, *first;
+  static const char *const extra[] = {"txns", "outcome"};
+  ordo_batch_json bj;
+  json_t *first;
+  char why[300];
   int rc;
 
   b->line = line;
-  json_object_foreach(o, key, v) {
-    if (strcmp(key, "id") == 0 || strcmp(key, "service") == 0) {
-      if (!json_is_string(v) || json_string_length(v) == 0)
-        return ordo__set_last_error(ORDO_E_INVAL,
-                                    "line %zu: '%s' must be a non-empty string",
-                                    line, key);
-    } else if (strcmp(key, "reads") == 0) {
-      if ((rc = add_strings(v, key, line, &b->reads, &b->nreads)))
-        return rc;
-    } else if (strcmp(key, "writes") == 0) {
-      if ((rc = add_strings(v, key, line, &b->writes, &b->nwrites)))
-        return rc;
-    } else if (strcmp(key, "deps") == 0) {
-      if ((rc = add_strings(v, key, line, &b->deps, &b->ndeps)))
-        return rc;
-    } else if (strcmp(key, "txns") == 0) {
-      if ((rc = add_txns(v, line, b)))
-        return rc;
-    } else if (strcmp(key, "outcome") == 0) {
-      const char *s = json_string_value(v);
-      if (s == NULL ||
-          (strcmp(s, "invalid") != 0 && strcmp(s, "committed") != 0))
-        return ordo__set_last_error(ORDO_E_INVAL,
-                                    "line %zu: 'outcome' must be \"invalid\" "
-                                    "or \"committed\"", line);
-      b->invalid = strcmp(s, "invalid") == 0;
-    } else {
-      return ordo__set_last_error(ORDO_E_INVAL, "line %zu: unknown key '%s'",
-                                  line, key);
+  if ((rc = ordo_batch_json_parse(o, extra, 2, NULL, &bj, why, sizeof why)) !=
+      ORDO_OK)
+    return line_error(rc, line, why);
+  if ((rc = add_strings(bj.reads, bj.nreads, line, &b->reads, &b->nreads)) ||
+      (rc = add_strings(bj.writes, bj.nwrites, line, &b->writes,
+                        &b->nwrites)) ||
+      (rc = add_strings(bj.deps, bj.ndeps, line, &b->deps, &b->ndeps)))
+    goto out;
+  if (bj.extra[0] != NULL && (rc = add_txns(bj.extra[0], line, b)))
+    goto out;
+  if (bj.extra[1] != NULL) {
+    const char *s = json_string_value(bj.extra[1]);
+    if (s == NULL ||
+        (strcmp(s, "invalid") != 0 && strcmp(s, "committed") != 0)) {
+      rc = ordo__set_last_error(ORDO_E_INVAL,
+                                "line %zu: 'outcome' must be \"invalid\" "
+                                "or \"committed\"", line);
+      goto out;
     }
+    b->invalid = strcmp(s, "invalid") == 0;
   }
-  if ((v = json_object_get(o, "id")) == NULL)
-    return ordo__set_last_error(ORDO_E_INVAL, "line %zu: missing 'id'", line);
-  if (json_object_get(o, "service") == NULL)
-    return ordo__set_last_error(ORDO_E_INVAL, "line %zu: missing 'service'",
-                                line);
-  if ((b->id = ordo__strdup(json_string_value(v))) == NULL ||
-      (b->service = ordo__strdup(json_string_value(json_object_get(o, "service")))) ==
-          NULL)
-    return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory", line);
-  if ((first = json_object_get(ids, b->id)) != NULL)
-    return ordo__set_last_error(ORDO_E_INVAL,
-                                "line %zu: duplicate id '%s' (first on line "
-                                "%lld)", line, b->id,
-                                (long long)json_integer_value(first));
+  if ((b->id = ordo__strdup(bj.id)) == NULL ||
+      (b->service = ordo__strdup(bj.service)) == NULL) {
+    rc = ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory", line);
+    goto out;
+  }
+  if ((first = json_object_get(ids, b->id)) != NULL) {
+    rc = ordo__set_last_error(ORDO_E_INVAL,
+                              "line %zu: duplicate id '%s' (first on line "
+                              "%lld)", line, b->id,
+                              (long long)json_integer_value(first));
+    goto out;
+  }
   for (size_t i = 0; i < b->ndeps; i++)
-    if (json_object_get(ids, b->deps[i]) == NULL)
-      return ordo__set_last_error(ORDO_E_INVAL,
-                                  "line %zu: dep '%s' does not name a batch "
-                                  "on an earlier line", line, b->deps[i]);
+    if (json_object_get(ids, b->deps[i]) == NULL) {
+      rc = ordo__set_last_error(ORDO_E_INVAL,
+                                "line %zu: dep '%s' does not name a batch "
+                                "on an earlier line", line, b->deps[i]);
+      goto out;
+    }
   if (json_object_set_new(ids, b->id, json_integer((json_int_t)line)))
-    return ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory", line);
-  return ORDO_OK;
+    rc = ordo__set_last_error(ORDO_E_NOMEM, "line %zu: out of memory", line);
+out:
+  ordo_batch_json_clear(&bj);
+  return rc;
 }
 
 int ordo_workload_parse(const char *text, size_t len, ordo_workload **out) {

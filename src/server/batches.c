@@ -14,6 +14,7 @@
 #include "server/internal.h"
 #include "server/reply.h"
 #include "server/routes.h"
+#include "queue/batch_json.h"
 #include "http/http.h"
 #include "runtime/runtime.h"
 
@@ -22,8 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Longest batch id and service name taken over HTTP. */
-#define SRV_MAX_ID 256
+/* Longest service name taken over HTTP (in a query or header). */
 #define SRV_MAX_SERVICE 128
 
 /* The decoded value of key in a raw query (new string), or NULL (absent,
@@ -53,9 +53,8 @@ static char *query_get(const char *query, const char *key, int *nomem) {
 /* ------------------------------------------------------------------------ */
 
 typedef struct item {
-  ordo_queue_batch_spec sp;  /* reads/writes: dreads/dwrites, or fp's */
-  const char *const *dreads; /* declared (pointers into the JSON): owned */
-  const char *const *dwrites;
+  ordo_queue_batch_spec sp;  /* reads/writes: bj's, or fp's */
+  ordo_batch_json bj;        /* the declared fields (into the JSON) */
   unsigned char *payload;    /* owned */
   char *id;                  /* owned copy when not pointing into JSON */
   ordo_ledger_batchlist *bl; /* a JSON item's payload, decoded */
@@ -66,9 +65,7 @@ typedef struct item {
 static void items_free(item *it, size_t n) {
   size_t i;
   for (i = 0; i < n && it != NULL; i++) {
-    free((void *)it[i].dreads);
-    free((void *)it[i].dwrites);
-    free((void *)it[i].sp.deps);
+    ordo_batch_json_clear(&it[i].bj);
     free(it[i].payload);
     free(it[i].id);
     ordo_ledger_footprint_clear(&it[i].fp);
@@ -76,43 +73,6 @@ static void items_free(item *it, size_t n) {
     ordo_ledger_batch_free(it[i].built);
   }
   free(it);
-}
-
-/* A string without NUL bytes, 1..max bytes. */
-static int good_str(json_t *v, size_t max) {
-  return json_is_string(v) && json_string_length(v) > 0 &&
-         json_string_length(v) <= max &&
-         strlen(json_string_value(v)) == json_string_length(v);
-}
-
-/* The strings of an array field (pointers into the JSON). */
-static int str_array(json_t *o, const char *key, const char *const **v,
-                     size_t *n, char *why, size_t whylen) {
-  json_t *a = json_object_get(o, key), *e;
-  const char **p;
-  size_t i;
-  *v = NULL;
-  *n = 0;
-  if (a == NULL || (json_is_array(a) && json_array_size(a) == 0))
-    return ORDO_OK;
-  if (!json_is_array(a)) {
-    snprintf(why, whylen, "'%s' must be an array of strings", key);
-    return ORDO_E_INVAL;
-  }
-  if ((p = calloc(json_array_size(a), sizeof *p)) == NULL)
-    return ORDO_E_NOMEM;
-  json_array_foreach(a, i, e) {
-    if (!good_str(e, 4096)) {
-      free(p);
-      snprintf(why, whylen, "'%s'[%zu] must be a non-empty string of at most "
-               "4096 bytes", key, i);
-      return ORDO_E_INVAL;
-    }
-    p[i] = json_string_value(e);
-  }
-  *v = p;
-  *n = json_array_size(a);
-  return ORDO_OK;
 }
 
 /* A payload must be one signed batch that a validator would take; *out
@@ -159,23 +119,6 @@ static int batch_addresses_ok(const ordo_ledger_batch *b) {
   return 1;
 }
 
-/* The first key of o that is not in known[0..n), or NULL: unknown keys
- * are refused, since a typo would silently change what is enqueued. */
-static const char *unknown_key(json_t *o, const char *const *known,
-                               size_t n) {
-  const char *key;
-  json_t *v;
-  json_object_foreach(o, key, v) {
-    size_t k;
-    (void)v;
-    for (k = 0; k < n && strcmp(key, known[k]) != 0; k++)
-      ;
-    if (k == n)
-      return key;
-  }
-  return NULL;
-}
-
 /* The queue spec of a Sawtooth batch: locks = the declared addresses and
  * the batch's inputs and outputs (never fewer than the batch says), ledger
  * id = its header_signature. ORDO_E_INVAL with why, or ORDO_E_NOMEM. */
@@ -186,7 +129,7 @@ static int item_batch(item *it, const ordo_ledger_batch *b, char *why,
              "addresses of 1..4096 printable ASCII characters");
     return ORDO_E_INVAL;
   }
-  /* sp's reads and writes are still the declared ones (dreads, dwrites). */
+  /* sp's reads and writes are still the declared ones (it->bj's). */
   return ordo_ledger_spec_lock(b, &it->sp, &it->fp);
 }
 
@@ -215,7 +158,7 @@ static int txn_from_json(const ordo_ledger_signer *signer, json_t *t,
                                       "inputs",      "outputs",
                                       "payload",     "dependencies"};
   ordo_ledger_txn_spec ts;
-  const char *key;
+  const char *key, **in = NULL, **outs = NULL, **deps = NULL;
   json_t *v;
   unsigned char *payload = NULL;
   size_t plen = 0;
@@ -227,12 +170,14 @@ static int txn_from_json(const ordo_ledger_signer *signer, json_t *t,
     snprintf(why, whylen, "'transactions'[%zu] must be an object", i);
     return ORDO_E_INVAL;
   }
-  if ((key = unknown_key(t, known, sizeof known / sizeof known[0])) != NULL) {
+  if ((key = ordo_batch_json_unknown_key(t, known,
+                                         sizeof known / sizeof known[0])) !=
+      NULL) {
     snprintf(why, whylen, "'transactions'[%zu]: unknown key '%.64s'", i, key);
     return ORDO_E_INVAL;
   }
-  if (!good_str(json_object_get(t, "family_name"), 256) ||
-      !good_str(json_object_get(t, "family_version"), 256)) {
+  if (!ordo_batch_json_good_str(json_object_get(t, "family_name"), 256) ||
+      !ordo_batch_json_good_str(json_object_get(t, "family_version"), 256)) {
     snprintf(why, whylen, "'transactions'[%zu]: 'family_name' and "
              "'family_version' must be non-empty strings of at most 256 "
              "bytes", i);
@@ -246,12 +191,15 @@ static int txn_from_json(const ordo_ledger_signer *signer, json_t *t,
              "addresses it may read and write) are required arrays", i);
     return ORDO_E_INVAL;
   }
-  if ((rc = str_array(t, "inputs", &ts.inputs, &ts.ninputs, sub,
-                      sizeof sub)) != ORDO_OK ||
-      (rc = str_array(t, "outputs", &ts.outputs, &ts.noutputs, sub,
-                      sizeof sub)) != ORDO_OK ||
-      (rc = str_array(t, "dependencies", &ts.dependencies,
-                      &ts.ndependencies, sub, sizeof sub)) != ORDO_OK) {
+  if ((rc = ordo_batch_json_strings(t, "inputs", ORDO_BATCH_ADDRESS_MAX,
+                                    &in, &ts.ninputs, sub, sizeof sub)) !=
+          ORDO_OK ||
+      (rc = ordo_batch_json_strings(t, "outputs", ORDO_BATCH_ADDRESS_MAX,
+                                    &outs, &ts.noutputs, sub, sizeof sub)) !=
+          ORDO_OK ||
+      (rc = ordo_batch_json_strings(t, "dependencies", ORDO_BATCH_ADDRESS_MAX,
+                                    &deps, &ts.ndependencies, sub,
+                                    sizeof sub)) != ORDO_OK) {
     if (rc != ORDO_E_NOMEM)
       snprintf(why, whylen, "'transactions'[%zu]: %s", i, sub);
     goto out;
@@ -267,6 +215,9 @@ static int txn_from_json(const ordo_ledger_signer *signer, json_t *t,
   }
   if (rc != ORDO_OK)
     goto out;
+  ts.inputs = in;
+  ts.outputs = outs;
+  ts.dependencies = deps;
   ts.payload = payload;
   ts.payload_len = plen;
   if ((rc = ordo_ledger_txn_build(signer, NULL, &ts, out)) != ORDO_OK &&
@@ -276,9 +227,9 @@ static int txn_from_json(const ordo_ledger_signer *signer, json_t *t,
     rc = ORDO_E_INVAL;
   }
 out:
-  free((void *)ts.inputs);
-  free((void *)ts.outputs);
-  free((void *)ts.dependencies);
+  free(in);
+  free(outs);
+  free(deps);
   free(payload);
   return rc;
 }
@@ -319,54 +270,18 @@ static int item_txns(const ordo_ledger_signer *signer, json_t *arr, item *it,
 /* Check one JSON item and fill it (pointers into o). */
 static int item_from_json(ordo_server *srv, json_t *o, const char *service,
                           item *it, char *why, size_t whylen) {
-  static const char *const known[] = {"id", "service", "reads", "writes",
-                                      "deps", "payload", "transactions"};
+  static const char *const extra[] = {"payload", "transactions"};
   const ordo_ledger_batch *batch = NULL;
-  json_t *txns;
-  const char *key;
-  json_t *v;
+  json_t *txns, *v;
   int rc;
 
-  if (!json_is_object(o)) {
-    snprintf(why, whylen, "an item must be a JSON object");
-    return ORDO_E_INVAL;
-  }
-  if ((key = unknown_key(o, known, sizeof known / sizeof known[0])) != NULL) {
-    snprintf(why, whylen, "unknown key '%.64s'", key);
-    return ORDO_E_INVAL;
-  }
-  if (!good_str(v = json_object_get(o, "id"), SRV_MAX_ID)) {
-    snprintf(why, whylen, "'id' must be a non-empty string of at most %d "
-             "bytes", SRV_MAX_ID);
-    return ORDO_E_INVAL;
-  }
-  it->sp.id = json_string_value(v);
-  if ((v = json_object_get(o, "service")) != NULL) {
-    if (!good_str(v, SRV_MAX_SERVICE)) {
-      snprintf(why, whylen, "'service' must be a non-empty string of at "
-               "most %d bytes", SRV_MAX_SERVICE);
-      return ORDO_E_INVAL;
-    }
-    it->sp.service = json_string_value(v);
-  } else {
-    it->sp.service = service;
-  }
-  if ((rc = str_array(o, "reads", &it->dreads, &it->sp.nreads, why,
-                      whylen)) != ORDO_OK ||
-      (rc = str_array(o, "writes", &it->dwrites, &it->sp.nwrites, why,
-                      whylen)) != ORDO_OK ||
-      (rc = str_array(o, "deps", &it->sp.deps, &it->sp.ndeps, why,
-                      whylen)) != ORDO_OK)
+  /* The shared fields and their rules (queue/batch_json.h). */
+  if ((rc = ordo_batch_json_parse(o, extra, 2, service, &it->bj, why,
+                                  whylen)) != ORDO_OK)
     return rc;
-  it->sp.reads = it->dreads;
-  it->sp.writes = it->dwrites;
-  for (size_t i = 0; i < it->sp.ndeps; i++)
-    if (strcmp(it->sp.deps[i], it->sp.id) == 0) {
-      snprintf(why, whylen, "'deps' names the batch itself");
-      return ORDO_E_INVAL;
-    }
-  v = json_object_get(o, "payload");
-  txns = json_object_get(o, "transactions");
+  ordo_batch_json_spec(&it->bj, &it->sp);
+  v = it->bj.extra[0];
+  txns = it->bj.extra[1];
   if (v != NULL && txns != NULL) {
     snprintf(why, whylen, "give 'payload' (a batch you signed) or "
              "'transactions' (signed by this server), not both");
