@@ -241,18 +241,11 @@ int ordo__j_in_memory(ordo_journal *j, const char *id) {
 }
 
 /* The answer for a batch that is there already, identically. */
-static json_t *already_json(ordo_journal *j, const char *id) {
-  ordo_queue_state st = ORDO_QUEUE_QUEUED;
-  uint64_t seq = 0;
-  (void)ordo__j_status_locked(j, id, &st, NULL);
-  (void)ordo_queue_batch_seq(j->q, id, &seq);
-  return json_pack("{s:s, s:I, s:b, s:s}", "id", id, "seq", (json_int_t)seq,
-                   "already_enqueued", 1, "state", ordo_queue_state_name(st));
-}
 
 static ordo_op *enqueue_many(ordo_journal *j,
                              const ordo_queue_batch_spec *specs, size_t n,
-                             size_t *bad, int single) {
+                             size_t *bad, int single,
+                             ordo_journal_enqueued *out) {
   jwrite *w;
   ordo_op *op;
   json_t **evs = NULL, **nev = NULL, *items = NULL, *seen = NULL,
@@ -450,10 +443,10 @@ static ordo_op *enqueue_many(ordo_journal *j,
   for (k = 0; ahead && k < m; k++)
     nsp[k].held = 0;
   for (i = 0, k = 0; i < n && rc == ORDO_OK; i++) {
-    json_t *it;
+    ordo_journal_enqueued e = {0, 1, ORDO_QUEUE_QUEUED};
     if (k < m && nidx[k] == i) {
-      it = json_pack("{s:s, s:I}", "id", specs[i].id, "seq",
-                     (json_int_t)seqs[k]);
+      e.seq = seqs[k];
+      e.already = 0;
       if (json_object_set_new(evs[i], "seq",
                               json_integer((json_int_t)seqs[k])) ||
           json_object_set_new(evs[i], "t", json_integer((json_int_t)now)))
@@ -461,16 +454,29 @@ static ordo_op *enqueue_many(ordo_journal *j,
       nev[k++] = evs[i];
     } else if (gone != NULL && gone[i].found &&
                !ordo__j_in_memory(j, specs[i].id)) {
-      it = json_pack("{s:s, s:I, s:b, s:s}", "id", specs[i].id, "seq",
-                     (json_int_t)gone[i].d.seq, "already_enqueued", 1, "state",
-                     ordo_queue_state_name(gone[i].d.state));
+      e.seq = gone[i].d.seq;
+      e.state = gone[i].d.state;
     } else {
-      it = already_json(j, specs[i].id);
+      (void)ordo__j_status_locked(j, specs[i].id, &e.state, NULL);
+      (void)ordo_queue_batch_seq(j->q, specs[i].id, &e.seq);
     }
-    if (json_array_append_new(items, it) != 0)
+    if (out != NULL)
+      out[i] = e; /* the caller's answer: no JSON */
+    else if (json_array_append_new(
+                 items, e.already
+                            ? json_pack("{s:s, s:I, s:b, s:s}", "id",
+                                        specs[i].id, "seq", (json_int_t)e.seq,
+                                        "already_enqueued", 1, "state",
+                                        ordo_queue_state_name(e.state))
+                            : json_pack("{s:s, s:I}", "id", specs[i].id,
+                                        "seq", (json_int_t)e.seq)) != 0)
       rc = ORDO_E_NOMEM;
   }
-  if (rc == ORDO_OK) {
+  if (rc == ORDO_OK && out != NULL) {
+    w->result = json_object(); /* the answer is out; the op says durable */
+    if (w->result == NULL)
+      rc = ORDO_E_NOMEM;
+  } else if (rc == ORDO_OK) {
     /* The answer must share no JSON with what this thread drops later:
      * jansson's reference counts are not atomic, and the op's thread
      * frees the answer as soon as the record is durable. */
@@ -546,12 +552,19 @@ out:
 ordo_op *ordo_journal_enqueue_many(ordo_journal *j,
                                    const ordo_queue_batch_spec *specs,
                                    size_t n, size_t *bad) {
-  return enqueue_many(j, specs, n, bad, 0);
+  return enqueue_many(j, specs, n, bad, 0, NULL);
+}
+
+ordo_op *ordo_journal_enqueue_typed(ordo_journal *j,
+                                    const ordo_queue_batch_spec *specs,
+                                    size_t n, ordo_journal_enqueued *out,
+                                    size_t *bad) {
+  return enqueue_many(j, specs, n, bad, 0, out);
 }
 
 ordo_op *ordo_journal_enqueue(ordo_journal *j,
                               const ordo_queue_batch_spec *spec) {
-  return enqueue_many(j, spec, spec != NULL ? 1 : 0, NULL, 1);
+  return enqueue_many(j, spec, spec != NULL ? 1 : 0, NULL, 1, NULL);
 }
 
 int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,

@@ -656,6 +656,25 @@ ordo_op *ordo_journal_enqueue_many(ordo_journal *j,
                                    const ordo_queue_batch_spec *specs,
                                    size_t n, size_t *bad);
 
+/* What an enqueue made of one spec, known when the call returns. */
+typedef struct ordo_journal_enqueued {
+  uint64_t seq;           /* its place in submission order */
+  int already;            /* 1: there already with the same content */
+  ordo_queue_state state; /* already: its state then; else QUEUED */
+} ordo_journal_enqueued;
+
+/*
+ * ordo_journal_enqueue_many for a caller that wants no JSON: out[i] is
+ * spec i's answer, set before the call returns (its seq is known at
+ * enqueue), and the op's result is "{}": it only says when the batches are
+ * durable, or that they failed (then out means nothing). out is set only
+ * when the op did not fail at once (admission, a refused spec).
+ */
+ordo_op *ordo_journal_enqueue_typed(ordo_journal *j,
+                                    const ordo_queue_batch_spec *specs,
+                                    size_t n, ordo_journal_enqueued *out,
+                                    size_t *bad);
+
 /*
  * Dep timeouts, by the caller's clock: end INVALID every batch whose
  * service has a dep_timeout_ms and whose dep was not enqueued within it

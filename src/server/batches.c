@@ -340,18 +340,23 @@ static int item_from_json(ordo_server *srv, json_t *o, const char *service,
 static int enqueue_items(ordo_server *srv, item *it, size_t n,
                          const char *what, ordo_server_response *resp) {
   ordo_queue_batch_spec *specs = calloc(n, sizeof *specs);
-  json_t *r = NULL, *arr, *e;
+  ordo_journal_enqueued *got = calloc(n, sizeof *got);
+  json_t *r = NULL, *arr = NULL;
   unsigned long long t0;
   size_t i, bad = (size_t)-1, fresh = 0;
   ordo_op *op;
   int rc;
 
-  if (specs == NULL)
+  if (specs == NULL || got == NULL) {
+    free(specs);
+    free(got);
     return ordo__srv_reply(resp, 500, NULL);
+  }
   for (i = 0; i < n; i++)
     specs[i] = it[i].sp;
   t0 = ordo__now_ns();
-  op = ordo_journal_enqueue_many(srv->j, specs, n, &bad); /* copies */
+  /* Each item's answer comes back typed, at once; the op says durable. */
+  op = ordo_journal_enqueue_typed(srv->j, specs, n, got, &bad); /* copies */
   free(specs);
   rc = ordo__srv_wait(srv, op);
   if (rc != ORDO_OK) {
@@ -365,31 +370,34 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
     else
       snprintf(msg, sizeof msg, "%s", why);
     ordo_op_release(op);
+    free(got);
     /* A write failure fails the request whole: none of it was enqueued. */
     return ordo__srv_error(resp, ordo__srv_http_status(rc), rc, "%s", msg);
   }
-  {
-    const char *res = ordo_op_result(op);
-    r = res != NULL ? json_loads(res, 0, NULL) : NULL;
-  }
   ordo_op_release(op);
-  arr = json_object_get(r, "batches");
-  if (!json_is_array(arr)) {
-    json_decref(r);
+  /* (json_pack's "o" takes arr even when it fails.) */
+  if ((arr = json_array()) == NULL ||
+      (r = json_pack("{s:o}", "batches", arr)) == NULL) {
+    free(got);
     return ordo__srv_reply(resp, 500, NULL);
   }
-  json_array_foreach(arr, i, e) {
-    int already = json_is_true(json_object_get(e, "already_enqueued"));
-    json_object_del(e, "already_enqueued");
-    if (json_object_set_new(e, "result", json_string(already
-                                                         ? "already enqueued"
-                                                         : "enqueued"))) {
+  for (i = 0; i < n; i++) {
+    json_t *e =
+        got[i].already
+            ? json_pack("{s:s, s:I, s:s, s:s}", "id", it[i].sp.id, "seq",
+                        (json_int_t)got[i].seq, "state",
+                        ordo_queue_state_name(got[i].state), "result",
+                        "already enqueued")
+            : json_pack("{s:s, s:I, s:s}", "id", it[i].sp.id, "seq",
+                        (json_int_t)got[i].seq, "result", "enqueued");
+    if (json_array_append_new(arr, e) != 0) {
       json_decref(r);
+      free(got);
       return ordo__srv_reply(resp, 500, NULL);
     }
-    if (!already)
-      fresh++;
+    fresh += !got[i].already;
   }
+  free(got);
   if (fresh > 0) {
     ordo__srv_count_enqueued(srv, ordo__now_ns() - t0, fresh);
     /* New batches may be ready: the submitter sends them now, not at its
