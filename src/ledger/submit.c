@@ -153,16 +153,14 @@ typedef struct counts {
 } counts;
 
 static void totals(ordo_journal *j, counts *c) {
-  char *js = ordo_journal_totals_json(j);
-  json_t *o = js != NULL ? json_loads(js, 0, NULL) : NULL;
-  free(js);
-  c->queued = json_integer_value(json_object_get(o, "queued"));
-  c->waiting = json_integer_value(json_object_get(o, "waiting"));
-  c->in_flight = json_integer_value(json_object_get(o, "in_flight"));
-  c->unknown = json_integer_value(json_object_get(o, "unknown"));
-  c->committed = json_integer_value(json_object_get(o, "committed"));
-  c->invalid = json_integer_value(json_object_get(o, "invalid"));
-  json_decref(o);
+  ordo_journal_totals t;
+  (void)ordo_journal_get_totals(j, &t); /* zeroed if it cannot */
+  c->queued = (long long)t.queued;
+  c->waiting = (long long)t.waiting;
+  c->in_flight = (long long)t.in_flight;
+  c->unknown = (long long)t.unknown;
+  c->committed = (long long)t.committed;
+  c->invalid = (long long)t.invalid;
 }
 
 static unsigned long long unix_ms_now(void) {

@@ -269,3 +269,96 @@ int ordo_journal_set_policy_json(ordo_journal *j, const char *service,
     return rc;
   return ordo_journal_set_policy(j, service, oi, (unsigned)cap, dt_ms);
 }
+
+/* ------------------------------------------------------------------------ */
+/* The JSON views (queue.h): text over the journal's typed answers           */
+/* ------------------------------------------------------------------------ */
+
+static char *dump_or_null(json_t *o) {
+  char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(o);
+  if (s == NULL)
+    ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  return s;
+}
+
+/* o[key] = v (a new reference), unless o is NULL; o is dropped (NULL
+ * returned) when it cannot be set. */
+static json_t *put(json_t *o, const char *key, json_t *v) {
+  if (o != NULL && json_object_set_new(o, key, v) != 0) {
+    json_decref(o);
+    return NULL;
+  }
+  if (o == NULL)
+    json_decref(v);
+  return o;
+}
+
+char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
+  ordo_journal_batch_info b;
+  json_t *o;
+  if (ordo_journal_get_batch(j, id, &b) != ORDO_OK)
+    return NULL;
+  o = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "service", b.service, "seq",
+                (json_int_t)b.seq, "state", ordo_queue_state_name(b.state));
+  if (b.reason != NULL)
+    o = put(o, "reason", json_string(b.reason));
+  if (b.enqueued_ms != 0)
+    o = put(o, "enqueued_ms", json_integer((json_int_t)b.enqueued_ms));
+  if (b.finished_ms != 0)
+    o = put(o, "finished_ms", json_integer((json_int_t)b.finished_ms));
+  if (b.ledger_id != NULL)
+    o = put(o, "ledger_id", json_string(b.ledger_id));
+  if (b.explain != NULL)
+    o = put(o, "explain", json_string(b.explain));
+  ordo_journal_batch_info_clear(&b);
+  return dump_or_null(o);
+}
+
+char *ordo_journal_service_json(ordo_journal *j, const char *service) {
+  ordo_journal_service_info in;
+  json_t *o;
+  if (ordo_journal_get_service(j, service, &in) != ORDO_OK)
+    return NULL;
+  o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "service",
+                service, "depth", (json_int_t)in.depth, "queued",
+                (json_int_t)in.queued, "waiting", (json_int_t)in.waiting,
+                "in_flight", (json_int_t)in.in_flight, "unknown",
+                (json_int_t)in.unknown, "committed", (json_int_t)in.committed,
+                "invalid", (json_int_t)in.invalid, "halted", in.halted);
+  if (in.halt_batch != NULL) {
+    o = put(o, "halt_batch", json_string(in.halt_batch));
+    o = put(o, "halt_reason", json_string(in.halt_reason));
+  }
+  ordo_journal_service_info_clear(&in);
+  return dump_or_null(o);
+}
+
+char *ordo_journal_totals_json(ordo_journal *j) {
+  ordo_journal_totals t;
+  json_t *o;
+  if (ordo_journal_get_totals(j, &t) != ORDO_OK)
+    return NULL;
+  o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+                " s:I, s:I, s:I, s:I, s:I}",
+                "queued", (json_int_t)t.queued, "waiting",
+                (json_int_t)t.waiting, "in_flight", (json_int_t)t.in_flight,
+                "unknown", (json_int_t)t.unknown, "committed",
+                (json_int_t)t.committed, "invalid", (json_int_t)t.invalid,
+                "services", (json_int_t)t.services, "journal_records",
+                (json_int_t)t.records, "queue_memory_bytes",
+                (json_int_t)t.queue_memory_bytes, "forgotten",
+                (json_int_t)t.forgotten, "retained", (json_int_t)t.retained,
+                "expired", (json_int_t)t.expired, "id_segments",
+                (json_int_t)t.id_segments, "checkpoints",
+                (json_int_t)t.checkpoints, "taken_ahead",
+                (json_int_t)t.taken_ahead, "services_dropped",
+                (json_int_t)t.services_dropped);
+  o = put(o, "latency_ms",
+          json_pack("{s:I, s:I, s:I}", "count", (json_int_t)t.latency_count,
+                    "p50", (json_int_t)t.latency_p50_ms, "p99",
+                    (json_int_t)t.latency_p99_ms));
+  if (t.failed)
+    o = put(o, "failed", json_string(t.failed_message));
+  return dump_or_null(o);
+}

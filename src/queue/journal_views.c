@@ -234,76 +234,75 @@ int ordo_journal_batch_status(ordo_journal *j, const char *id,
 }
 
 /* JSON text of o (taken), or NULL with the last error set. */
-static char *dump_or_null(json_t *o) {
-  char *s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-  json_decref(o);
+/* A copy of s, NULL for NULL; *nomem when the copy fails. */
+static char *dup_or_null(const char *s, int *nomem) {
+  char *c;
   if (s == NULL)
-    ordo__set_last_error(ORDO_E_NOMEM, NULL);
-  return s;
+    return NULL;
+  if ((c = ordo__strdup(s)) == NULL)
+    *nomem = 1;
+  return c;
 }
 
-char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
-  ordo_queue_state st;
+void ordo_journal_batch_info_clear(ordo_journal_batch_info *b) {
+  free(b->service);
+  free(b->reason);
+  free(b->ledger_id);
+  free(b->explain);
+  memset(b, 0, sizeof(*b));
+}
+
+int ordo_journal_get_batch(ordo_journal *j, const char *id,
+                           ordo_journal_batch_info *out) {
   const char *why = NULL, *svc = NULL;
-  uint64_t seq = 0;
-  json_t *o = NULL;
-  if (j == NULL || id == NULL) {
-    ordo__set_last_error(ORDO_E_INVAL, "status: NULL argument");
-    return NULL;
-  }
+  ordo_queue_item it;
+  int nomem = 0;
+  if (out != NULL)
+    memset(out, 0, sizeof(*out));
+  if (j == NULL || id == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "status: NULL argument");
   pthread_mutex_lock(&j->mu);
-  if (ordo__j_status_locked(j, id, &st, &why) != ORDO_OK) {
+  if (ordo__j_status_locked(j, id, &out->state, &why) != ORDO_OK) {
     int flags = -1, rc;
     jdisk d = {0};
     /* On ORDO_OK ordo__j_gone_wait sets no error: the status's stays. */
     if ((rc = ordo__j_gone_wait(j)) == ORDO_OK)
       flags = ordo__idset_get(&j->gone_ids, id);
     pthread_mutex_unlock(&j->mu);
-    if (rc != ORDO_OK || flags < 0 ||
-        (rc = ordo__j_disk_lookup(j, id, flags, &d)) != ORDO_OK)
-      return NULL; /* ORDO_E_NOT_FOUND, set */
-    o = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "service", d.service,
-                  "seq", (json_int_t)d.seq, "state",
-                  ordo_queue_state_name(d.state));
-    if (o != NULL && d.reason != NULL)
-      json_object_set_new(o, "reason", json_string(d.reason));
-    if (o != NULL && d.t_enq != 0)
-      json_object_set_new(o, "enqueued_ms", json_integer((json_int_t)d.t_enq));
-    if (o != NULL && d.t_fin != 0)
-      json_object_set_new(o, "finished_ms", json_integer((json_int_t)d.t_fin));
-    if (o != NULL && d.ledger_id != NULL)
-      json_object_set_new(o, "ledger_id", json_string(d.ledger_id));
+    if (rc == ORDO_OK && flags < 0)
+      rc = ordo_last_error(); /* ORDO_E_NOT_FOUND, set */
+    if (rc != ORDO_OK || (rc = ordo__j_disk_lookup(j, id, flags, &d)) !=
+                             ORDO_OK)
+      return rc;
+    out->state = d.state;
+    out->seq = d.seq;
+    out->enqueued_ms = d.t_enq;
+    out->finished_ms = d.t_fin;
+    /* The record's strings become the caller's. */
+    out->service = d.service;
+    out->reason = d.reason;
+    out->ledger_id = d.ledger_id;
+    d.service = d.reason = d.ledger_id = NULL;
     ordo__j_jdisk_clear(&d);
-    return dump_or_null(o);
+    if (out->service == NULL && (out->service = ordo__strdup("")) == NULL)
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    return ORDO_OK;
   }
-  (void)ordo_queue_batch_seq(j->q, id, &seq);
+  (void)ordo_queue_batch_seq(j->q, id, &out->seq);
   (void)ordo_queue_batch_service(j->q, id, &svc);
-  o = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "service", svc, "seq",
-                (json_int_t)seq, "state", ordo_queue_state_name(st));
-  if (o != NULL && why != NULL)
-    json_object_set_new(o, "reason", json_string(why));
-  {
-    uint64_t te = 0, tf = 0;
-    (void)ordo_queue_batch_times(j->q, id, &te, &tf);
-    if (o != NULL && te != 0)
-      json_object_set_new(o, "enqueued_ms", json_integer((json_int_t)te));
-    if (o != NULL && tf != 0)
-      json_object_set_new(o, "finished_ms", json_integer((json_int_t)tf));
-  }
-  {
-    ordo_queue_item it;
-    if (o != NULL && ordo_queue_item_get(j->q, id, &it) == ORDO_OK &&
-        it.ledger_id != NULL)
-      json_object_set_new(o, "ledger_id", json_string(it.ledger_id));
-  }
-  if (o != NULL && st == ORDO_QUEUE_WAITING) {
-    char *ex = ordo_queue_explain(j->q, id);
-    if (ex != NULL)
-      json_object_set_new(o, "explain", json_string(ex));
-    free(ex);
-  }
+  (void)ordo_queue_batch_times(j->q, id, &out->enqueued_ms, &out->finished_ms);
+  out->service = dup_or_null(svc != NULL ? svc : "", &nomem);
+  out->reason = dup_or_null(why, &nomem);
+  if (ordo_queue_item_get(j->q, id, &it) == ORDO_OK)
+    out->ledger_id = dup_or_null(it.ledger_id, &nomem);
+  if (out->state == ORDO_QUEUE_WAITING)
+    out->explain = ordo_queue_explain(j->q, id); /* NULL: none, or memory */
   pthread_mutex_unlock(&j->mu);
-  return dump_or_null(o);
+  if (nomem) {
+    ordo_journal_batch_info_clear(out);
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  }
+  return ORDO_OK;
 }
 
 /* Under j->mu: UNKNOWN batches of one service (or all, svc NULL). */
@@ -315,33 +314,45 @@ static size_t unknown_count(const ordo_journal *j, const char *svc) {
              : 0;
 }
 
-char *ordo_journal_service_json(ordo_journal *j, const char *service) {
+void ordo_journal_service_info_clear(ordo_journal_service_info *s) {
+  free(s->halt_batch);
+  free(s->halt_reason);
+  memset(s, 0, sizeof(*s));
+}
+
+int ordo_journal_get_service(ordo_journal *j, const char *service,
+                             ordo_journal_service_info *out) {
   ordo_queue_service_info in;
-  json_t *o;
-  size_t unk;
-  if (j == NULL || service == NULL) {
-    ordo__set_last_error(ORDO_E_INVAL, "service status: NULL argument");
-    return NULL;
-  }
+  int rc, nomem = 0;
+  if (out != NULL)
+    memset(out, 0, sizeof(*out));
+  if (j == NULL || service == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "service status: NULL "
+                                "argument");
   pthread_mutex_lock(&j->mu);
-  if (ordo_queue_service_status(j->q, service, &in) != ORDO_OK) {
+  if ((rc = ordo_queue_service_status(j->q, service, &in)) != ORDO_OK) {
     pthread_mutex_unlock(&j->mu);
-    return NULL;
+    return rc;
   }
-  unk = unknown_count(j, service);
-  o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "service",
-                service, "depth", (json_int_t)in.depth, "queued",
-                (json_int_t)in.queued, "waiting", (json_int_t)in.waiting,
-                "in_flight", (json_int_t)(in.in_flight - unk), "unknown",
-                (json_int_t)unk, "committed", (json_int_t)in.committed,
-                "invalid", (json_int_t)in.invalid, "halted", in.halted);
-  if (o != NULL && in.halted && in.halt_batch != NULL) {
-    json_object_set_new(o, "halt_batch", json_string(in.halt_batch));
-    json_object_set_new(o, "halt_reason",
-                        json_string(in.halt_reason ? in.halt_reason : ""));
+  out->unknown = unknown_count(j, service);
+  out->depth = in.depth;
+  out->queued = in.queued;
+  out->waiting = in.waiting;
+  out->in_flight = in.in_flight - out->unknown;
+  out->committed = in.committed;
+  out->invalid = in.invalid;
+  out->halted = in.halted;
+  if (in.halted && in.halt_batch != NULL) {
+    out->halt_batch = dup_or_null(in.halt_batch, &nomem);
+    out->halt_reason =
+        dup_or_null(in.halt_reason != NULL ? in.halt_reason : "", &nomem);
   }
   pthread_mutex_unlock(&j->mu);
-  return dump_or_null(o);
+  if (nomem) {
+    ordo_journal_service_info_clear(out);
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  }
+  return ORDO_OK;
 }
 
 size_t ordo_journal_service_names(ordo_journal *j, const char **out,
@@ -355,62 +366,43 @@ size_t ordo_journal_service_names(ordo_journal *j, const char **out,
   return n;
 }
 
-char *ordo_journal_totals_json(ordo_journal *j) {
+int ordo_journal_get_totals(ordo_journal *j, ordo_journal_totals *out) {
   ordo_queue_totals t;
-  json_t *o;
-  if (j == NULL) {
-    ordo__set_last_error(ORDO_E_INVAL, "totals: NULL journal");
-    return NULL;
-  }
+  if (out != NULL)
+    memset(out, 0, sizeof(*out));
+  if (j == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "totals: NULL journal");
   pthread_mutex_lock(&j->mu);
   /* "retained" counts the sets: whole once read after an open (on a
    * runtime thread, which must not wait, as they are). */
   if (!j->gone_loaded && !ordo__on_runtime_thread())
     (void)ordo__j_gone_wait(j);
   ordo_queue_get_totals(j->q, &t);
-  o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queued",
-                (json_int_t)t.queued, "waiting", (json_int_t)t.waiting,
-                "in_flight", (json_int_t)(t.in_flight - j->nunknown),
-                "unknown", (json_int_t)j->nunknown, "committed",
-                (json_int_t)t.committed, "invalid", (json_int_t)t.invalid,
-                "services", (json_int_t)t.services, "journal_records",
-                (json_int_t)(j->next_event - 1));
-  if (o != NULL)
-    json_object_set_new(
-        o, "queue_memory_bytes",
-        json_integer((json_int_t)(t.memory_bytes +
-                                  ordo__idset_bytes(&j->gone_ids) +
-                                  ordo__idset_bytes(&j->gone_lids))));
-  if (o != NULL)
-    json_object_set_new(o, "forgotten",
-                        json_integer((json_int_t)j->forgotten));
-  if (o != NULL)
-    json_object_set_new(o, "retained",
-                        json_integer((json_int_t)j->gone_ids.n));
-  if (o != NULL)
-    json_object_set_new(o, "expired", json_integer((json_int_t)j->expired));
-  if (o != NULL)
-    json_object_set_new(o, "id_segments",
-                        json_integer((json_int_t)j->nsegs));
-  if (o != NULL)
-    json_object_set_new(o, "checkpoints",
-                        json_integer((json_int_t)j->checkpoints));
-  if (o != NULL)
-    json_object_set_new(o, "taken_ahead",
-                        json_integer((json_int_t)j->taken_ahead));
-  if (o != NULL)
-    json_object_set_new(o, "services_dropped",
-                        json_integer((json_int_t)j->services_dropped));
-  if (o != NULL)
-    json_object_set_new(
-        o, "latency_ms",
-        json_pack("{s:I, s:I, s:I}", "count", (json_int_t)j->nlat, "p50",
-                  (json_int_t)ordo__j_lat_percentile(j, 0.50), "p99",
-                  (json_int_t)ordo__j_lat_percentile(j, 0.99)));
-  if (o != NULL && j->failed != ORDO_OK)
-    json_object_set_new(o, "failed", json_string(j->failed_message));
+  out->queued = t.queued;
+  out->waiting = t.waiting;
+  out->unknown = j->nunknown;
+  out->in_flight = t.in_flight - j->nunknown;
+  out->committed = t.committed;
+  out->invalid = t.invalid;
+  out->services = t.services;
+  out->records = j->next_event - 1;
+  out->queue_memory_bytes = t.memory_bytes + ordo__idset_bytes(&j->gone_ids) +
+                            ordo__idset_bytes(&j->gone_lids);
+  out->forgotten = j->forgotten;
+  out->retained = j->gone_ids.n;
+  out->expired = j->expired;
+  out->id_segments = j->nsegs;
+  out->checkpoints = j->checkpoints;
+  out->taken_ahead = j->taken_ahead;
+  out->services_dropped = j->services_dropped;
+  out->latency_count = j->nlat;
+  out->latency_p50_ms = ordo__j_lat_percentile(j, 0.50);
+  out->latency_p99_ms = ordo__j_lat_percentile(j, 0.99);
+  if ((out->failed = j->failed != ORDO_OK))
+    snprintf(out->failed_message, sizeof out->failed_message, "%s",
+             j->failed_message != NULL ? j->failed_message : "");
   pthread_mutex_unlock(&j->mu);
-  return dump_or_null(o);
+  return ORDO_OK;
 }
 
 int ordo__journal_replay_lines(const unsigned char *data, size_t len) {

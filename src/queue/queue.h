@@ -792,18 +792,60 @@ int ordo_journal_batch_status(ordo_journal *j, const char *id,
                               ordo_queue_state *state, uint64_t *seq,
                               char **reason);
 
+/* A batch as the journal knows it (in memory, or read back from the log
+ * once it has left memory). Strings are the caller's
+ * (ordo_journal_batch_info_clear). */
+typedef struct ordo_journal_batch_info {
+  char *service;
+  uint64_t seq;
+  ordo_queue_state state;
+  char *reason;                      /* INVALID (or a halt's cause), or NULL */
+  uint64_t enqueued_ms, finished_ms; /* Unix ms, journaled; 0: none */
+  char *ledger_id;                   /* as enqueued, or NULL */
+  char *explain; /* WAITING: what it waits on (ordo_queue_explain), or NULL */
+} ordo_journal_batch_info;
+
+/* A service's counters (in_flight without the UNKNOWN ones). */
+typedef struct ordo_journal_service_info {
+  size_t depth, queued, waiting, in_flight, unknown, committed, invalid;
+  int halted;
+  char *halt_batch, *halt_reason; /* the caller's, or NULL */
+} ordo_journal_service_info;
+
+/* The journal's totals (in_flight without the UNKNOWN ones). */
+typedef struct ordo_journal_totals {
+  size_t queued, waiting, in_flight, unknown, committed, invalid, services;
+  unsigned long long records;    /* events written (journal_records) */
+  size_t queue_memory_bytes;     /* the queue's and the forgotten ids' */
+  unsigned long long forgotten, retained, expired, checkpoints, taken_ahead,
+      services_dropped;
+  size_t id_segments;
+  unsigned long long latency_count; /* enqueue -> verdict of the finished */
+  uint64_t latency_p50_ms, latency_p99_ms; /* log histogram, 25 % */
+  int failed;                    /* a write failed: failed_message says why */
+  char failed_message[480];
+} ordo_journal_totals;
+
+/* ORDO_OK, ORDO_E_NOT_FOUND (no such batch or service), ORDO_E_INVAL,
+ * ORDO_E_NOMEM. */
+int ordo_journal_get_batch(ordo_journal *j, const char *id,
+                           ordo_journal_batch_info *out);
+void ordo_journal_batch_info_clear(ordo_journal_batch_info *b);
+int ordo_journal_get_service(ordo_journal *j, const char *service,
+                             ordo_journal_service_info *out);
+void ordo_journal_service_info_clear(ordo_journal_service_info *s);
+int ordo_journal_get_totals(ordo_journal *j, ordo_journal_totals *out);
+
 /*
- * JSON text (malloc'd; the caller frees it), or NULL with ordo_last_error:
+ * The same as JSON text (api.c, over the calls above; malloc'd, the caller
+ * frees it), or NULL with ordo_last_error:
  *   batch:   {"id","service","seq","state","reason"?,"explain"?,
- *            "enqueued_ms"?,"finished_ms"?,"ledger_id"?} (explain for
- *            WAITING: what it waits on; times in Unix ms, journaled, so they
- *            survive reopen; ledger_id as enqueued)
+ *            "enqueued_ms"?,"finished_ms"?,"ledger_id"?}
  *   service: {"service","depth","queued","waiting","in_flight","committed",
  *             "invalid","unknown","halted","halt_batch"?,"halt_reason"?}
  *   totals:  {"queued","waiting","in_flight","unknown","committed",
  *             "invalid","services","journal_records","latency_ms":{"count",
- *             "p50","p99"},"failed"?} (latency: enqueue -> verdict of the
- *             finished batches, from a log histogram, 25 % resolution)
+ *             "p50","p99"},"failed"?, …}
  */
 char *ordo_journal_batch_json(ordo_journal *j, const char *id);
 char *ordo_journal_service_json(ordo_journal *j, const char *service);

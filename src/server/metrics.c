@@ -200,26 +200,31 @@ static void executor_metrics(ordo_server *srv, sbuf *b) {
 }
 
 static void queue_metrics(ordo_server *srv, sbuf *b) {
+  ordo_journal_totals t;
+  const size_t *by_state[6];
   static const char *const states[] = {"queued",    "waiting",  "in_flight",
                                        "unknown",   "committed", "invalid"};
-  char *text = ordo_journal_totals_json(srv->j);
-  json_t *t = text != NULL ? json_loads(text, 0, NULL) : NULL;
   size_t i;
-  free(text);
+  (void)ordo_journal_get_totals(srv->j, &t); /* zeroed if it cannot */
+  by_state[0] = &t.queued;
+  by_state[1] = &t.waiting;
+  by_state[2] = &t.in_flight;
+  by_state[3] = &t.unknown;
+  by_state[4] = &t.committed;
+  by_state[5] = &t.invalid;
   put(b, "# HELP ordo_batches batches in the journal by state\n"
          "# TYPE ordo_batches gauge\n");
   for (i = 0; i < sizeof states / sizeof states[0]; i++)
-    put(b, "ordo_batches{state=\"%s\"} %lld\n", states[i], jint(t, states[i]));
+    put(b, "ordo_batches{state=\"%s\"} %zu\n", states[i], *by_state[i]);
   put(b, "# HELP ordo_services services the journal knows\n"
-         "# TYPE ordo_services gauge\nordo_services %lld\n",
-      jint(t, "services"));
+         "# TYPE ordo_services gauge\nordo_services %zu\n",
+      t.services);
   put(b, "# HELP ordo_journal_records records written to the journal\n"
-         "# TYPE ordo_journal_records gauge\nordo_journal_records %lld\n",
-      jint(t, "journal_records"));
+         "# TYPE ordo_journal_records gauge\nordo_journal_records %llu\n",
+      t.records);
   put(b, "# HELP ordo_journal_failed 1 when a journal write failed\n"
          "# TYPE ordo_journal_failed gauge\nordo_journal_failed %d\n",
-      json_object_get(t, "failed") != NULL);
-  json_decref(t);
+      t.failed);
 }
 
 static void submitter_metrics(ordo_server *srv, sbuf *b) {
@@ -313,12 +318,12 @@ static void service_metrics(ordo_server *srv, sbuf *b) {
   }
   free(names);
   for (i = 0; i < n; i++) {
-    char *text = ordo_journal_service_json(srv->j, rows[i].name);
-    json_t *o = text != NULL ? json_loads(text, 0, NULL) : NULL;
-    free(text);
-    rows[i].depth = jint(o, "depth");
-    rows[i].in_flight = jint(o, "in_flight") + jint(o, "unknown");
-    json_decref(o);
+    ordo_journal_service_info in;
+    if (ordo_journal_get_service(srv->j, rows[i].name, &in) != ORDO_OK)
+      continue; /* dropped meanwhile: zeros */
+    rows[i].depth = (long long)in.depth;
+    rows[i].in_flight = (long long)(in.in_flight + in.unknown);
+    ordo_journal_service_info_clear(&in);
   }
   if (n > 0)
     qsort(rows, n, sizeof *rows, by_depth);
