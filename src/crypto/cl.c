@@ -406,10 +406,7 @@ static int set_bn(json_t *obj, const char *key, const BIGNUM *v) {
 
   if (dec == NULL)
     return ORDO_E_NOMEM;
-  /* Digits are ASCII; json_object_set_new takes the value even on failure. */
-  rc = json_object_set_new(obj, key, json_string_nocheck(dec)) == 0
-           ? ORDO_OK
-           : ORDO_E_NOMEM;
+  rc = ordo__crypto_json_set_ascii(obj, key, dec);
   OPENSSL_free(dec);
   return rc;
 }
