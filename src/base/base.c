@@ -22,8 +22,13 @@ void ordo__free_strv(char **v, size_t n) {
 }
 
 void ordo__free_secret(char *s) {
-  if (s == NULL)
+  if (s != NULL)
+    ordo__free_wiped(s, strlen(s));
+}
+
+void ordo__free_wiped(void *p, size_t len) {
+  if (p == NULL)
     return;
-  sodium_memzero(s, strlen(s));
-  free(s);
+  sodium_memzero(p, len);
+  free(p);
 }

@@ -1,7 +1,8 @@
 /*
  * base.h — the few small things every module needs, once: a string copy, a
- * secret string's wipe-and-free, container_of, and the printf-format
- * attribute. Internal to libordo (ordo__ names); no state, no threads.
+ * secret's wipe-and-free (a string or a buffer), container_of, and the
+ * printf-format attribute. Internal to libordo (ordo__ names); no state, no
+ * threads.
  *
  * Why a module of its own: each module had grown its own copy of these
  * (three strdup clones, four secret frees, two container_ofs), and a fix
@@ -35,5 +36,9 @@ void ordo__free_strv(char **v, size_t n);
 /* Wipe a NUL-terminated secret (a passphrase, a key in text) and free it;
  * NULL is a no-op. */
 void ordo__free_secret(char *s);
+
+/* Wipe the len bytes at p (a key, a decrypted chunk, a sealed message) and
+ * free p: the buffer form of ordo__free_secret. NULL is a no-op. */
+void ordo__free_wiped(void *p, size_t len);
 
 #endif
