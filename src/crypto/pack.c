@@ -618,12 +618,9 @@ int ordo__crypto_unpack(
 done:
   sodium_memzero(x_sk, sizeof x_sk);
   sodium_memzero(cek, sizeof cek);
-  if (plain != NULL) {
-    /* libsodium wipes its output on a failed decryption; this covers the
-     * other ways here. */
-    sodium_memzero(plain, ct_len + 1);
-    free(plain);
-  }
+  /* libsodium wipes its output on a failed decryption; this covers the
+   * other ways here. */
+  ordo__free_wiped(plain, ct_len + 1);
   free(sender_copy);
   free(ct);
   free(tag);

@@ -41,10 +41,7 @@ typedef struct file_key {
 
 static void file_key_clear(file_key *fk) {
   free(fk->path);
-  if (fk->key != NULL) {
-    sodium_memzero(fk->key, strlen(fk->key));
-    free(fk->key);
-  }
+  ordo__free_secret(fk->key);
   free(fk->method);
   memset(fk, 0, sizeof(*fk));
 }
