@@ -32,3 +32,13 @@ void ordo__free_wiped(void *p, size_t len) {
   sodium_memzero(p, len);
   free(p);
 }
+
+void *ordo__grow(void *buf, size_t *cap, size_t need, size_t first) {
+  size_t ncap = *cap > 0 ? *cap : first;
+  void *p;
+  while (ncap < need)
+    ncap *= 2;
+  if ((p = realloc(buf, ncap)) != NULL)
+    *cap = ncap;
+  return p;
+}

@@ -396,16 +396,12 @@ static void qs_put(qsql *b, sbuf *d, const char *s) {
   if (b->oom)
     return;
   if (d->len + n + 1 > d->cap) {
-    size_t ncap = d->cap ? d->cap : 256;
-    while (ncap < d->len + n + 1)
-      ncap *= 2;
-    char *t = realloc(d->s, ncap);
+    char *t = ordo__grow(d->s, &d->cap, d->len + n + 1, 256);
     if (t == NULL) {
       b->oom = 1;
       return;
     }
     d->s = t;
-    d->cap = ncap;
   }
   memcpy(d->s + d->len, s, n + 1);
   d->len += n;
