@@ -22,6 +22,7 @@
  * since verification only computes S^x^ for whatever x^ is.
  */
 #include "crypto/crypto.h"
+#include "base/utf8.h"
 
 #include <jansson.h>
 #include <openssl/bn.h>
@@ -122,34 +123,11 @@ static int cmp_attr(const void *a, const void *b) {
 
 /* 1 when s is well-formed UTF-8 (jansson refuses anything else as a key). */
 static int utf8_valid(const unsigned char *s) {
-  while (*s != '\0') {
-    unsigned c = *s++, cont, cp, min;
+  size_t n = strlen((const char *)s), k;
 
-    if (c < 0x80)
-      continue;
-    if (c >= 0xc2 && c <= 0xdf) {
-      cont = 1;
-      min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      cont = 2;
-      min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      cont = 3;
-      min = 0x10000;
-    } else {
+  for (size_t i = 0; i < n; i += k)
+    if ((k = ordo__utf8_seq(s + i, n - i)) == 0)
       return 0;
-    }
-    /* The lead byte keeps 5, 4 or 3 payload bits; a NUL where a
-     * continuation byte should be fails the test below, so no overread. */
-    cp = c & (0x3fu >> cont);
-    while (cont-- > 0) {
-      if ((*s & 0xc0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (*s++ & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return 0;
-  }
   return 1;
 }
 
