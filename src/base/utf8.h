@@ -2,14 +2,16 @@
  * utf8.h — well-formed UTF-8 as RFC 3629 has it: no overlong forms, no
  * surrogates, nothing past U+10FFFF. One decoder for the places that must
  * refuse anything else: crypto/cl.c's attribute names (jansson would refuse
- * them as keys) and ledger/intkey.c's names (counted as Python counts
- * them). Inline: intkey counts a name on every transaction it applies.
+ * them as keys), the CLI's secrets (they go into JSON) and
+ * ledger/intkey.c's names (counted as Python counts them). Inline: intkey
+ * counts a name on every transaction it applies.
  */
 #ifndef ORDO_BASE_UTF8_H
 #define ORDO_BASE_UTF8_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The length (1-4) of the UTF-8 sequence at s[0..n), n >= 1, or 0 when
  * there is none there: a stray continuation byte, an overlong form, a
@@ -43,6 +45,17 @@ static inline size_t ordo__utf8_seq(const unsigned char *s, size_t n) {
   if (cp < min[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
     return 0;
   return k;
+}
+
+/* 1 when the NUL-terminated s is well-formed UTF-8 throughout, else 0. */
+static inline int ordo__utf8_valid(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t n = strlen(s), k;
+
+  for (size_t i = 0; i < n; i += k)
+    if ((k = ordo__utf8_seq(p + i, n - i)) == 0)
+      return 0;
+  return 1;
 }
 
 #endif

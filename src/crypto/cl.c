@@ -121,16 +121,6 @@ static int cmp_attr(const void *a, const void *b) {
 /* Attribute names                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* 1 when s is well-formed UTF-8 (jansson refuses anything else as a key). */
-static int utf8_valid(const unsigned char *s) {
-  size_t n = strlen((const char *)s), k;
-
-  for (size_t i = 0; i < n; i += k)
-    if ((k = ordo__utf8_seq(s + i, n - i)) == 0)
-      return 0;
-  return 1;
-}
-
 /* Indy's attribute "common view": spaces removed, lower case. ASCII only,
  * so the result never depends on the process locale. */
 static char *normalise(const char *name) {
@@ -158,7 +148,8 @@ static int attrs_prepare(const char *const *attrs, size_t nattrs, cl_key *k) {
     return ORDO_E_NOMEM;
   k->nattrs = nattrs + 1;
   for (i = 0; i < nattrs; i++) {
-    if (attrs[i] == NULL || !utf8_valid((const unsigned char *)attrs[i]))
+    /* jansson refuses anything but UTF-8 as a key */
+    if (attrs[i] == NULL || !ordo__utf8_valid(attrs[i]))
       return ORDO_E_INVAL;
     if ((k->attrs[i].name = normalise(attrs[i])) == NULL)
       return ORDO_E_NOMEM;
