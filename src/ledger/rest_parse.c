@@ -9,6 +9,7 @@
  * rely on is checked.
  */
 #include "ledger/ledger.h"
+#include "base/base.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -79,10 +80,7 @@ static void put_text(char *buf, size_t cap, size_t *used, const char *s) {
 }
 
 static void put_fmt(char *buf, size_t cap, size_t *used, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
+    ORDO__PRINTF(4, 5);
 
 static void put_fmt(char *buf, size_t cap, size_t *used, const char *fmt, ...) {
   if (*used + 1 >= cap)
