@@ -22,8 +22,23 @@ void ordo__free_strv(char **v, size_t n) {
 }
 
 void ordo__free_secret(char *s) {
-  if (s == NULL)
+  if (s != NULL)
+    ordo__free_wiped(s, strlen(s));
+}
+
+void ordo__free_wiped(void *p, size_t len) {
+  if (p == NULL)
     return;
-  sodium_memzero(s, strlen(s));
-  free(s);
+  sodium_memzero(p, len);
+  free(p);
+}
+
+void *ordo__grow(void *buf, size_t *cap, size_t need, size_t first) {
+  size_t ncap = *cap > 0 ? *cap : first;
+  void *p;
+  while (ncap < need)
+    ncap *= 2;
+  if ((p = realloc(buf, ncap)) != NULL)
+    *cap = ncap;
+  return p;
 }

@@ -1,11 +1,12 @@
 /*
  * base.h — the few small things every module needs, once: a string copy, a
- * secret string's wipe-and-free, container_of, and the printf-format
- * attribute. Internal to libordo (ordo__ names); no state, no threads.
+ * secret's wipe-and-free (a string or a buffer), a growing buffer's
+ * realloc, container_of, and the printf-format attribute. Internal to
+ * libordo (ordo__ names); no state, no threads.
  *
  * Why a module of its own: each module had grown its own copy of these
- * (three strdup clones, four secret frees, two container_ofs), and a fix
- * to one — wiping a secret before it is freed — must reach all of them.
+ * (three strdup clones, four secret frees, two container_ofs, a doubling
+ * loop per growing buffer), and a fix to one — wiping a secret before it is freed — must reach all of them.
  */
 #ifndef ORDO_BASE_H
 #define ORDO_BASE_H
@@ -35,5 +36,16 @@ void ordo__free_strv(char **v, size_t n);
 /* Wipe a NUL-terminated secret (a passphrase, a key in text) and free it;
  * NULL is a no-op. */
 void ordo__free_secret(char *s);
+
+/* Wipe the len bytes at p (a key, a decrypted chunk, a sealed message) and
+ * free p: the buffer form of ordo__free_secret. NULL is a no-op. */
+void ordo__free_wiped(void *p, size_t len);
+
+/* Grow buf, a malloc'd block of *cap bytes (NULL and 0 at first), so that
+ * it holds at least need bytes: its capacity doubles from *cap (from first
+ * when 0) until need fits. The new block, *cap updated; NULL when out of
+ * memory, buf then still valid and *cap unchanged. Callers test "is it
+ * full?" themselves, so a buffer with room never calls this. */
+void *ordo__grow(void *buf, size_t *cap, size_t need, size_t first);
 
 #endif

@@ -55,6 +55,15 @@ int ordo__plan_main(int argc, char **argv);
 
 /* ---- reading option values (opt.c) ------------------------------------- */
 
+/* The workload generator's options, which `ordo workload` and `ordo run`
+ * both take (workload.c): when k is --services, --batches, --seed,
+ * --conflict, --hot-read, --invalid or --deps, its value v is read into g
+ * (strtoull or strtod), *end is where reading stopped (for the caller's
+ * check) and the result is 1; else 0, nothing read. */
+struct ordo_workload_gen;
+int ordo__cli_workload_flag(struct ordo_workload_gen *g, const char *k,
+                            const char *v, char **end);
+
 /* 1 for "-h" or "--help". */
 int ordo__cli_is_help(const char *arg);
 

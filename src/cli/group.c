@@ -185,40 +185,45 @@ int cli_usage_error(const cli_env *e, const char *fmt, ...) {
 
 /* The two ways a command ends, below: run op; with --json print its result
  * as it is; else a line of text (cli_say) or what print makes of the result
- * (cli_show). */
+ * (cli_show). run_or_json does the first two: *out is the finished op for
+ * the text form (the caller releases it), or NULL when there is nothing
+ * left to print. */
+static int run_or_json(const cli_env *e, const cli_args *a, ordo_op *op,
+                       ordo_op **out) {
+  int rc = cli_run_op(e, op, out);
+  if (rc == ORDO_CLI_OK && a->json) {
+    cli_print_json(*out);
+    ordo_op_release(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
 int cli_say(const cli_env *e, const cli_args *a, ordo_op *op, const char *fmt,
             ...) {
   ordo_op *done;
-  int rc = cli_run_op(e, op, &done);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (a->json) {
-    cli_print_json(done);
-  } else {
+  int rc = run_or_json(e, a, op, &done);
+  if (done != NULL) {
     va_list ap;
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
+    ordo_op_release(done);
   }
-  ordo_op_release(done);
-  return ORDO_CLI_OK;
+  return rc;
 }
 
 int cli_show(const cli_env *e, const cli_args *a, ordo_op *op,
              cli_print_fn print) {
   ordo_op *done;
-  int rc = cli_run_op(e, op, &done);
-  if (rc != ORDO_CLI_OK)
-    return rc;
-  if (a->json) {
-    cli_print_json(done);
-  } else {
+  int rc = run_or_json(e, a, op, &done);
+  if (done != NULL) {
     json_t *r = cli_result_of(done);
     print(r, a);
     json_decref(r);
+    ordo_op_release(done);
   }
-  ordo_op_release(done);
-  return ORDO_CLI_OK;
+  return rc;
 }
 
 /* Read all of path ('-': stdin) into a malloc'd, NUL-terminated buffer. */

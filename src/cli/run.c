@@ -92,20 +92,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
     }
     if (v == NULL)
       goto bad;
-    if (strcmp(k, "--services") == 0)
-      a->gen.services = (size_t)strtoull(v, &end, 10);
-    else if (strcmp(k, "--batches") == 0)
-      a->gen.batches = (size_t)strtoull(v, &end, 10);
-    else if (strcmp(k, "--conflict") == 0)
-      a->gen.conflict = strtod(v, &end);
-    else if (strcmp(k, "--hot-read") == 0)
-      a->gen.hot_read = strtod(v, &end);
-    else if (strcmp(k, "--invalid") == 0)
-      a->gen.invalid = strtod(v, &end);
-    else if (strcmp(k, "--deps") == 0)
-      a->gen.deps = strtod(v, &end);
-    else if (strcmp(k, "--seed") == 0)
-      a->gen.seed = strtoull(v, &end, 10);
+    if (ordo__cli_workload_flag(&a->gen, k, v, &end))
+      ; /* the generator's own: --services, --batches, ... */
     else if (strcmp(k, "--block-ms") == 0)
       a->block_ms = (unsigned)strtoul(v, &end, 10);
     else if (strcmp(k, "--keep") == 0)

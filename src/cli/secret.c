@@ -7,6 +7,7 @@
  * cli_kv_json builds in such a buffer too.
  */
 #include "cli/wallet_int.h"
+#include "base/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,34 +22,6 @@
 #include <unistd.h>
 
 #define SECRET_MAX 4096 /* longest key, passphrase or seed */
-
-static int utf8_valid(const unsigned char *s) {
-  while (*s) {
-    size_t n, i;
-    unsigned c = *s;
-    if (c < 0x80) {
-      s++;
-      continue;
-    }
-    if (c >= 0xc2 && c <= 0xdf)
-      n = 1;
-    else if (c >= 0xe0 && c <= 0xef)
-      n = 2;
-    else if (c >= 0xf0 && c <= 0xf4)
-      n = 3;
-    else
-      return 0;
-    for (i = 1; i <= n; i++)
-      if ((s[i] & 0xc0) != 0x80)
-        return 0;
-    /* overlong 3- and 4-byte forms, surrogates, above U+10FFFF */
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
-        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-      return 0;
-    s += n + 1;
-  }
-  return 1;
-}
 
 static size_t json_put_string(char *out, const char *s) {
   static const char hex[] = "0123456789abcdef";
@@ -91,7 +64,7 @@ int cli_kv_json(char **out, ...) {
     v = va_arg(ap, const char *);
     if (v == NULL)
       continue;
-    if (!utf8_valid((const unsigned char *)v)) {
+    if (!ordo__utf8_valid(v)) {
       va_end(ap);
       va_end(ap2);
       return ORDO_E_INVAL;
@@ -134,7 +107,7 @@ static int secret_check(const cli_env *e, const char *what, char *s, size_t n) {
   if (memchr(s, '\n', n) != NULL || memchr(s, '\r', n) != NULL ||
       strlen(s) != n)
     return cli_usage_error(e, "the %s must be one line of text", what);
-  if (!utf8_valid((const unsigned char *)s))
+  if (!ordo__utf8_valid(s))
     return cli_usage_error(e, "the %s is not UTF-8", what);
   return ORDO_CLI_OK;
 }

@@ -27,6 +27,27 @@ static void gen_usage(FILE *f) {
         f);
 }
 
+int ordo__cli_workload_flag(ordo_workload_gen *g, const char *k,
+                            const char *v, char **end) {
+  if (strcmp(k, "--services") == 0)
+    g->services = (size_t)strtoull(v, end, 10);
+  else if (strcmp(k, "--batches") == 0)
+    g->batches = (size_t)strtoull(v, end, 10);
+  else if (strcmp(k, "--seed") == 0)
+    g->seed = strtoull(v, end, 10);
+  else if (strcmp(k, "--conflict") == 0)
+    g->conflict = strtod(v, end);
+  else if (strcmp(k, "--hot-read") == 0)
+    g->hot_read = strtod(v, end);
+  else if (strcmp(k, "--invalid") == 0)
+    g->invalid = strtod(v, end);
+  else if (strcmp(k, "--deps") == 0)
+    g->deps = strtod(v, end);
+  else
+    return 0;
+  return 1;
+}
+
 int ordo__workload_main(int argc, char **argv) {
   ordo_workload_gen g;
   ordo_workload_gen_init(&g);
@@ -37,23 +58,7 @@ int ordo__workload_main(int argc, char **argv) {
       gen_usage(stdout);
       return ORDO_CLI_OK;
     }
-    if (v == NULL)
-      goto bad;
-    if (strcmp(k, "--services") == 0)
-      g.services = (size_t)strtoull(v, &end, 10);
-    else if (strcmp(k, "--batches") == 0)
-      g.batches = (size_t)strtoull(v, &end, 10);
-    else if (strcmp(k, "--seed") == 0)
-      g.seed = strtoull(v, &end, 10);
-    else if (strcmp(k, "--conflict") == 0)
-      g.conflict = strtod(v, &end);
-    else if (strcmp(k, "--hot-read") == 0)
-      g.hot_read = strtod(v, &end);
-    else if (strcmp(k, "--invalid") == 0)
-      g.invalid = strtod(v, &end);
-    else if (strcmp(k, "--deps") == 0)
-      g.deps = strtod(v, &end);
-    else
+    if (v == NULL || !ordo__cli_workload_flag(&g, k, v, &end))
       goto bad;
     if (end == v || *end != '\0' || v[0] == '-')
       return ordo__cli_bad_value(stderr, "ordo workload", v, k);

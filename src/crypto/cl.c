@@ -22,6 +22,7 @@
  * since verification only computes S^x^ for whatever x^ is.
  */
 #include "crypto/crypto.h"
+#include "base/utf8.h"
 
 #include <jansson.h>
 #include <openssl/bn.h>
@@ -120,39 +121,6 @@ static int cmp_attr(const void *a, const void *b) {
 /* Attribute names                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* 1 when s is well-formed UTF-8 (jansson refuses anything else as a key). */
-static int utf8_valid(const unsigned char *s) {
-  while (*s != '\0') {
-    unsigned c = *s++, cont, cp, min;
-
-    if (c < 0x80)
-      continue;
-    if (c >= 0xc2 && c <= 0xdf) {
-      cont = 1;
-      min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      cont = 2;
-      min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      cont = 3;
-      min = 0x10000;
-    } else {
-      return 0;
-    }
-    /* The lead byte keeps 5, 4 or 3 payload bits; a NUL where a
-     * continuation byte should be fails the test below, so no overread. */
-    cp = c & (0x3fu >> cont);
-    while (cont-- > 0) {
-      if ((*s & 0xc0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (*s++ & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return 0;
-  }
-  return 1;
-}
-
 /* Indy's attribute "common view": spaces removed, lower case. ASCII only,
  * so the result never depends on the process locale. */
 static char *normalise(const char *name) {
@@ -180,7 +148,8 @@ static int attrs_prepare(const char *const *attrs, size_t nattrs, cl_key *k) {
     return ORDO_E_NOMEM;
   k->nattrs = nattrs + 1;
   for (i = 0; i < nattrs; i++) {
-    if (attrs[i] == NULL || !utf8_valid((const unsigned char *)attrs[i]))
+    /* jansson refuses anything but UTF-8 as a key */
+    if (attrs[i] == NULL || !ordo__utf8_valid(attrs[i]))
       return ORDO_E_INVAL;
     if ((k->attrs[i].name = normalise(attrs[i])) == NULL)
       return ORDO_E_NOMEM;
@@ -406,10 +375,7 @@ static int set_bn(json_t *obj, const char *key, const BIGNUM *v) {
 
   if (dec == NULL)
     return ORDO_E_NOMEM;
-  /* Digits are ASCII; json_object_set_new takes the value even on failure. */
-  rc = json_object_set_new(obj, key, json_string_nocheck(dec)) == 0
-           ? ORDO_OK
-           : ORDO_E_NOMEM;
+  rc = ordo__crypto_json_set_ascii(obj, key, dec);
   OPENSSL_free(dec);
   return rc;
 }

@@ -191,6 +191,16 @@ int ordo__crypto_b64url_encode(const void *in, size_t len, char **out);
 int ordo__crypto_b64url_decode(const char *in, unsigned char **out,
                                size_t *out_len);
 
+/*
+ * obj[key] = text, where text is ASCII (the decimal digits of a BIGNUM, the
+ * base64url above), so jansson's UTF-8 check is skipped. text stays the
+ * caller's. ORDO_OK, or ORDO_E_NOMEM. How cl.c and pack.c put numbers and
+ * bytes into the JSON they make.
+ */
+struct json_t;
+int ordo__crypto_json_set_ascii(struct json_t *obj, const char *key,
+                                const char *text);
+
 /* ------------------------------------------------------------------------ */
 /* Hashes (hash.c)                                                           */
 /* ------------------------------------------------------------------------ */

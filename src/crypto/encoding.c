@@ -11,6 +11,7 @@
 #include "crypto/crypto.h"
 #include "runtime/runtime.h"
 
+#include <jansson.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -251,4 +252,16 @@ int ordo__crypto_b64url_decode(const char *in, unsigned char **out,
   *out = bin;
   *out_len = got;
   return ORDO_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Into JSON                                                                 */
+/* ------------------------------------------------------------------------ */
+
+int ordo__crypto_json_set_ascii(json_t *obj, const char *key,
+                                const char *text) {
+  /* json_object_set_new takes the value even when it fails. */
+  return json_object_set_new(obj, key, json_string_nocheck(text)) == 0
+             ? ORDO_OK
+             : ORDO_E_NOMEM;
 }

@@ -178,11 +178,7 @@ static int set_b64(json_t *obj, const char *key, const void *data, size_t len) {
 
   if ((rc = ordo__crypto_b64url_encode(data, len, &text)) != ORDO_OK)
     return rc;
-  /* Base64url is ASCII: no need to have jansson check it is UTF-8.
-   * json_object_set_new takes the value even when it fails. */
-  rc = json_object_set_new(obj, key, json_string_nocheck(text)) == 0
-           ? ORDO_OK
-           : ORDO_E_NOMEM;
+  rc = ordo__crypto_json_set_ascii(obj, key, text);
   free(text);
   return rc;
 }
@@ -360,15 +356,12 @@ int ordo__crypto_pack(const void *msg, size_t len,
   }
   if ((env = json_object()) == NULL)
     goto done;
-  if (json_object_set_new(env, "protected",
-                          json_string_nocheck(protected_b64)) != 0 ||
+  if ((rc = ordo__crypto_json_set_ascii(env, "protected", protected_b64)) !=
+          ORDO_OK ||
       (rc = set_b64(env, "iv", iv, sizeof iv)) != ORDO_OK ||
       (rc = set_b64(env, "ciphertext", ct, len)) != ORDO_OK ||
-      (rc = set_b64(env, "tag", tag, sizeof tag)) != ORDO_OK) {
-    if (rc == ORDO_OK)
-      rc = ORDO_E_NOMEM;
+      (rc = set_b64(env, "tag", tag, sizeof tag)) != ORDO_OK)
     goto done;
-  }
   rc = ORDO_E_NOMEM;
   if ((*out_json = json_dumps(env, JSON_COMPACT)) == NULL)
     goto done;
@@ -625,12 +618,9 @@ int ordo__crypto_unpack(
 done:
   sodium_memzero(x_sk, sizeof x_sk);
   sodium_memzero(cek, sizeof cek);
-  if (plain != NULL) {
-    /* libsodium wipes its output on a failed decryption; this covers the
-     * other ways here. */
-    sodium_memzero(plain, ct_len + 1);
-    free(plain);
-  }
+  /* libsodium wipes its output on a failed decryption; this covers the
+   * other ways here. */
+  ordo__free_wiped(plain, ct_len + 1);
   free(sender_copy);
   free(ct);
   free(tag);

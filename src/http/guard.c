@@ -6,6 +6,7 @@
  */
 #include "http/guard.h"
 #include "runtime/runtime.h"
+#include "base/list.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,20 +73,12 @@ void ordo__http_guard_notify(void *cls, struct MHD_Connection *c,
     e->fd = ci->connect_fd;
     e->deadline_ns = ordo__now_ns() + ms_ns(g->header_timeout_ms);
     pthread_mutex_lock(&g->mu);
-    e->next = g->conns;
-    if (g->conns != NULL)
-      g->conns->prev = e;
-    g->conns = e;
+    ORDO__LIST_PUSH(g->conns, e);
     pthread_mutex_unlock(&g->mu);
     *socket_context = e;
   } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && e != NULL) {
     pthread_mutex_lock(&g->mu);
-    if (e->prev != NULL)
-      e->prev->next = e->next;
-    else
-      g->conns = e->next;
-    if (e->next != NULL)
-      e->next->prev = e->prev;
+    ORDO__LIST_UNLINK(g->conns, e);
     /* libmicrohttpd has sent the answer and shut down writing; it closes
      * its descriptor after this call, ours keeps the socket. */
     if (e->linger && !g->stop && g->lingers != NULL &&

@@ -27,10 +27,7 @@ static void key_cmd_free(void *p) {
   free(c->metadata);
   json_decref(c->args);
   json_decref(c->record);
-  if (c->msg != NULL) {
-    sodium_memzero(c->msg, c->msg_len);
-    free(c->msg);
-  }
+  ordo__free_wiped(c->msg, c->msg_len);
   free(c->sig);
   free(c->envelope);
   free(c->public_json);
@@ -412,8 +409,7 @@ static int stage_unpack_got(ordo_op *op, void *st) {
   if (o == NULL) /* not UTF-8: the bytes result still has it */
     o = json_pack("{s:n, s:s, s:o}", "message", "recipient_verkey", c->name,
                   "sender_verkey", sender ? json_string(sender) : json_null());
-  sodium_memzero(msg, len);
-  free(msg);
+  ordo__free_wiped(msg, len);
   free(sender);
   return rc != ORDO_OK ? rc : ordo__op_set_result_json(op, o);
 }

@@ -12,6 +12,7 @@
  * Python handler's sort_keys=True) so that equal states are equal bytes.
  */
 #include "ledger/internal.h"
+#include "base/utf8.h"
 #include "runtime/runtime.h"
 
 #include <cbor.h>
@@ -239,31 +240,12 @@ fail:
  * when it decodes; the check keeps the count from ever trusting it. */
 static long utf8_chars(const char *s) {
   const unsigned char *p = (const unsigned char *)s;
-  long n = 0;
-  while (*p != 0) {
-    unsigned c = *p, need, cp, k;
-    if (c < 0x80)
-      need = 0, cp = c;
-    else if (c >= 0xc2 && c <= 0xdf)
-      need = 1, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-      need = 2, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-      need = 3, cp = c & 0x07;
-    else
+  size_t n = strlen(s), k;
+  long count = 0;
+  for (size_t i = 0; i < n; i += k, count++)
+    if ((k = ordo__utf8_seq(p + i, n - i)) == 0)
       return -1;
-    for (k = 1; k <= need; k++) {
-      if ((p[k] & 0xc0) != 0x80)
-        return -1;
-      cp = cp << 6 | (p[k] & 0x3f);
-    }
-    if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-      return -1;
-    p += need + 1;
-    n++;
-  }
-  return n;
+  return count;
 }
 
 typedef struct entry {

@@ -87,16 +87,12 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
     return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
   }
   if (r->resp_len + len + 1 > r->resp_cap) {
-    size_t cap = r->resp_cap ? r->resp_cap : 1024;
-    while (cap < r->resp_len + len + 1)
-      cap *= 2;
-    char *b = realloc(r->resp, cap);
+    char *b = ordo__grow(r->resp, &r->resp_cap, r->resp_len + len + 1, 1024);
     if (b == NULL) {
       r->resp_fail = RESP_NOMEM;
       return 0;
     }
     r->resp = b;
-    r->resp_cap = cap;
   }
   memcpy(r->resp + r->resp_len, p, len);
   r->resp_len += len;

@@ -9,6 +9,7 @@
  * rely on is checked.
  */
 #include "ledger/ledger.h"
+#include "base/base.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -79,10 +80,7 @@ static void put_text(char *buf, size_t cap, size_t *used, const char *s) {
 }
 
 static void put_fmt(char *buf, size_t cap, size_t *used, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
+    ORDO__PRINTF(4, 5);
 
 static void put_fmt(char *buf, size_t cap, size_t *used, const char *fmt, ...) {
   if (*used + 1 >= cap)
@@ -184,38 +182,46 @@ static int known_status(const char *s) {
          strcmp(s, "PENDING") == 0 || strcmp(s, "UNKNOWN") == 0;
 }
 
-int ordo__ledger_parse_statuses(const void *body, size_t len, json_t **out,
-                                const char **why) {
-  json_t *o, *data, *st;
+/* A list response whose every "data" entry passes check (which says with
+ * bad() why one does not): the body's whole object into *out (the callers
+ * keep every field), or the first failure with *out NULL. Statuses and
+ * blocks are read this way. */
+static int load_checked_list(const void *body, size_t len, json_t **out,
+                             const char **why,
+                             int (*check)(json_t *entry, const char **why)) {
+  json_t *o, *data, *e;
   size_t i;
   int rc;
   *out = NULL;
   if ((rc = load_data_array(body, len, why, &o, &data)) != ORDO_OK)
     return rc;
-  json_array_foreach(data, i, st) {
-    json_t *id = json_object_get(st, "id");
-    json_t *s = json_object_get(st, "status");
-    json_t *inv = json_object_get(st, "invalid_transactions");
-    if (!json_is_object(st) || !json_is_string(id)) {
-      rc = bad(why, "a status without an \"id\" string");
-      break;
+  json_array_foreach(data, i, e) {
+    if ((rc = check(e, why)) != ORDO_OK) {
+      json_decref(o);
+      return rc;
     }
-    if (!json_is_string(s) || !known_status(json_string_value(s))) {
-      rc = bad(why, "a status that is not COMMITTED, INVALID, PENDING or "
-                    "UNKNOWN");
-      break;
-    }
-    if (inv != NULL && !json_is_array(inv)) {
-      rc = bad(why, "\"invalid_transactions\" is not an array");
-      break;
-    }
-  }
-  if (rc != ORDO_OK) {
-    json_decref(o);
-    return rc;
   }
   *out = o;
   return ORDO_OK;
+}
+
+static int check_status(json_t *st, const char **why) {
+  json_t *id = json_object_get(st, "id");
+  json_t *s = json_object_get(st, "status");
+  json_t *inv = json_object_get(st, "invalid_transactions");
+  if (!json_is_object(st) || !json_is_string(id))
+    return bad(why, "a status without an \"id\" string");
+  if (!json_is_string(s) || !known_status(json_string_value(s)))
+    return bad(why, "a status that is not COMMITTED, INVALID, PENDING or "
+                    "UNKNOWN");
+  if (inv != NULL && !json_is_array(inv))
+    return bad(why, "\"invalid_transactions\" is not an array");
+  return ORDO_OK;
+}
+
+int ordo__ledger_parse_statuses(const void *body, size_t len, json_t **out,
+                                const char **why) {
+  return load_checked_list(body, len, out, why, check_status);
 }
 
 /* Standard base64 with padding (what Sawtooth's REST API sends). */
@@ -358,24 +364,11 @@ int ordo__ledger_parse_state_page(const void *body, size_t len, json_t *acc,
   return rc;
 }
 
+static int check_block(json_t *b, const char **why) {
+  return json_is_object(b) ? ORDO_OK : bad(why, "a block that is not an object");
+}
+
 int ordo__ledger_parse_blocks(const void *body, size_t len, json_t **out,
                               const char **why) {
-  json_t *o, *data, *b;
-  size_t i;
-  int rc;
-  *out = NULL;
-  if ((rc = load_data_array(body, len, why, &o, &data)) != ORDO_OK)
-    return rc;
-  json_array_foreach(data, i, b) {
-    if (!json_is_object(b)) {
-      rc = bad(why, "a block that is not an object");
-      break;
-    }
-  }
-  if (rc != ORDO_OK) {
-    json_decref(o);
-    return rc;
-  }
-  *out = o;
-  return ORDO_OK;
+  return load_checked_list(body, len, out, why, check_block);
 }

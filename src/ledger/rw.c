@@ -153,14 +153,10 @@ int ordo_ledger_rw_decode(const void *data, size_t len,
 static int append(unsigned char **buf, size_t *used, size_t *cap,
                   const void *p, size_t len) {
   if (*cap - *used < len) {
-    size_t ncap = *cap ? *cap : 256;
-    unsigned char *nb;
-    while (ncap - *used < len)
-      ncap *= 2;
-    if ((nb = realloc(*buf, ncap)) == NULL)
+    unsigned char *nb = ordo__grow(*buf, cap, *used + len, 256);
+    if (nb == NULL)
       return ORDO_E_NOMEM;
     *buf = nb;
-    *cap = ncap;
   }
   if (len)
     memcpy(*buf + *used, p, len);

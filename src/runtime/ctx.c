@@ -6,6 +6,7 @@
  * the executors and their threads, the expensive part, go in ordo_ctx_free.
  */
 #include "runtime/internal.h"
+#include "base/list.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -162,9 +163,7 @@ void ordo_ctx_free(ordo_ctx *ctx) {
     pthread_mutex_lock(&ctx->mu);
     ordo__ctx_closer *c = ctx->closers;
     if (c != NULL) {
-      ctx->closers = c->next;
-      if (c->next != NULL)
-        c->next->prev = NULL;
+      ORDO__LIST_UNLINK(ctx->closers, c);
       c->next = c->prev = c; /* taken: detach reports it closed */
     }
     pthread_mutex_unlock(&ctx->mu);
@@ -206,11 +205,7 @@ int ordo__ctx_closer_attach(ordo_ctx *ctx, ordo__ctx_closer *c) {
   if (atomic_load(&ctx->shutting_down)) {
     rc = ORDO_E_SHUTDOWN;
   } else {
-    c->prev = NULL;
-    c->next = ctx->closers;
-    if (c->next != NULL)
-      c->next->prev = c;
-    ctx->closers = c;
+    ORDO__LIST_PUSH(ctx->closers, c);
     ordo__ctx_retain(ctx);
   }
   pthread_mutex_unlock(&ctx->mu);
@@ -221,14 +216,8 @@ int ordo__ctx_closer_detach(ordo_ctx *ctx, ordo__ctx_closer *c) {
   int attached;
   pthread_mutex_lock(&ctx->mu);
   attached = c->next != c; /* ordo_ctx_free marks what it took */
-  if (attached) {
-    if (c->prev != NULL)
-      c->prev->next = c->next;
-    else
-      ctx->closers = c->next;
-    if (c->next != NULL)
-      c->next->prev = c->prev;
-  }
+  if (attached)
+    ORDO__LIST_UNLINK(ctx->closers, c);
   c->next = c->prev = NULL;
   pthread_mutex_unlock(&ctx->mu);
   ordo__ctx_release(ctx);

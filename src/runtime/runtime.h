@@ -23,6 +23,7 @@
 #ifndef ORDO_RUNTIME_H
 #define ORDO_RUNTIME_H
 
+#include "base/base.h"
 #include "ordo.h"
 
 #include <jansson.h>
@@ -67,10 +68,7 @@ ordo_op *ordo__op_reject(ordo_op *op, int status);
  * NULL). For a stage that knows the op is done without further stages, and
  * for ASYNC completers. */
 void ordo__op_fail(ordo_op *op, int status, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+    ORDO__PRINTF(3, 4);
 
 /* Set op's result to the JSON of o (sorted keys, compact) and drop o (NULL
  * is taken as out of memory). The serialized copy is wiped: results may
@@ -180,10 +178,6 @@ int ordo__ctx_closer_detach(ordo_ctx *ctx, ordo__ctx_closer *c);
 unsigned long long ordo__now_ns(void);
 
 /* Record the thread's last error (ordo_last_error*); returns code. */
-int ordo__set_last_error(int code, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+int ordo__set_last_error(int code, const char *fmt, ...) ORDO__PRINTF(2, 3);
 
 #endif /* ORDO_RUNTIME_H */

@@ -81,24 +81,38 @@ static void *grow(void *arr, size_t n, size_t *cap, size_t size, size_t first) {
 
 /* ---- record operations (drain thread, inside a transaction) ---------------------- */
 
+/* Bind a record's key, its category and name, to ?1 and ?2 of s: SQLITE_OK
+ * or the error. */
+static int bind_key(sqlite3_stmt *s, const ordo_storage_record *r) {
+  int rc = bind_buf(s, 1, &r->category);
+  return rc == SQLITE_OK ? bind_buf(s, 2, &r->name) : rc;
+}
+
+/* What a lookup's step gave (rc; a bind's error stands for it): ORDO_OK
+ * when there is a row to read, missing with the message missing_msg when
+ * there is none, else the SQLite error for what. */
+static int one_row(sq_db *sq, ordo_storage_req *req, int rc, int missing,
+                   const char *missing_msg, const char *what) {
+  if (rc == SQLITE_ROW)
+    return ORDO_OK;
+  if (rc == SQLITE_DONE) {
+    req_msg(req, "%s", missing_msg);
+    return missing;
+  }
+  return sql_fail(sq, req, rc, what);
+}
+
 /* The row id of (category, name): ORDO_OK, ORDO_E_RECORD_NOT_FOUND, or an
  * SQLite error. */
 static int item_id(sq_db *sq, ordo_storage_req *req, sqlite3_int64 *id) {
   sqlite3_stmt *s = sq->stmt[ST_ITEM_ID];
-  int rc = bind_buf(s, 1, &req->rec.category);
-  if (rc == SQLITE_OK)
-    rc = bind_buf(s, 2, &req->rec.name);
+  int rc = bind_key(s, &req->rec);
   if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
-  int st = ORDO_OK;
-  if (rc == SQLITE_ROW) {
+  int st = one_row(sq, req, rc, ORDO_E_RECORD_NOT_FOUND, "record not found",
+                   "find record");
+  if (st == ORDO_OK)
     *id = sqlite3_column_int64(s, 0);
-  } else if (rc == SQLITE_DONE) {
-    req_msg(req, "record not found");
-    st = ORDO_E_RECORD_NOT_FOUND;
-  } else {
-    st = sql_fail(sq, req, rc, "find record");
-  }
   stmt_done(s);
   return st;
 }
@@ -241,24 +255,18 @@ static int op_get(sq_db *sq, ordo_storage_req *req) {
   const ordo_storage_record *r = &req->rec;
   ordo_storage_record *out = &req->result;
   sqlite3_stmt *s = sq->stmt[ST_ITEM_GET];
-  int rc = bind_buf(s, 1, &r->category);
-  if (rc == SQLITE_OK)
-    rc = bind_buf(s, 2, &r->name);
+  int rc = bind_key(s, r);
   if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
-  int st = ORDO_OK;
+  int st = one_row(sq, req, rc, ORDO_E_RECORD_NOT_FOUND, "record not found",
+                   "read record");
   sqlite3_int64 id = 0;
-  if (rc == SQLITE_ROW) {
+  if (st == ORDO_OK) {
     id = sqlite3_column_int64(s, 0);
     if (col_copy(s, 1, &out->value) != ORDO_OK ||
         buf_copy(&out->category, r->category.data, r->category.len) != ORDO_OK ||
         buf_copy(&out->name, r->name.data, r->name.len) != ORDO_OK)
       st = nomem(req);
-  } else if (rc == SQLITE_DONE) {
-    req_msg(req, "record not found");
-    st = ORDO_E_RECORD_NOT_FOUND;
-  } else {
-    st = sql_fail(sq, req, rc, "read record");
   }
   stmt_done(s);
   if (st == ORDO_OK)
@@ -274,9 +282,7 @@ static int op_keyed(sq_db *sq, ordo_storage_req *req, int which,
                     const char *what) {
   const ordo_storage_record *r = &req->rec;
   sqlite3_stmt *s = sq->stmt[which];
-  int rc = bind_buf(s, 1, &r->category);
-  if (rc == SQLITE_OK)
-    rc = bind_buf(s, 2, &r->name);
+  int rc = bind_key(s, r);
   if (rc == SQLITE_OK && which == ST_ITEM_UPDATE)
     rc = bind_buf(s, 3, &r->value);
   if (rc == SQLITE_OK)
@@ -335,19 +341,14 @@ static int op_meta_get(sq_db *sq, ordo_storage_req *req) {
   int rc = bind_buf(s, 1, &req->rec.name);
   if (rc == SQLITE_OK)
     rc = sqlite3_step(s);
-  int st = ORDO_OK;
-  if (rc == SQLITE_ROW) {
-    if (col_copy(s, 0, &req->result.value) != ORDO_OK ||
-        buf_copy(&req->result.name, req->rec.name.data, req->rec.name.len) !=
-            ORDO_OK) {
-      ordo_storage_record_clear(&req->result);
-      st = nomem(req);
-    }
-  } else if (rc == SQLITE_DONE) {
-    req_msg(req, "metadata key not set");
-    st = ORDO_E_NOT_FOUND;
-  } else {
-    st = sql_fail(sq, req, rc, "read metadata");
+  int st = one_row(sq, req, rc, ORDO_E_NOT_FOUND, "metadata key not set",
+                   "read metadata");
+  if (st == ORDO_OK &&
+      (col_copy(s, 0, &req->result.value) != ORDO_OK ||
+       buf_copy(&req->result.name, req->rec.name.data, req->rec.name.len) !=
+           ORDO_OK)) {
+    ordo_storage_record_clear(&req->result);
+    st = nomem(req);
   }
   stmt_done(s);
   return st;
@@ -396,16 +397,12 @@ static void qs_put(qsql *b, sbuf *d, const char *s) {
   if (b->oom)
     return;
   if (d->len + n + 1 > d->cap) {
-    size_t ncap = d->cap ? d->cap : 256;
-    while (ncap < d->len + n + 1)
-      ncap *= 2;
-    char *t = realloc(d->s, ncap);
+    char *t = ordo__grow(d->s, &d->cap, d->len + n + 1, 256);
     if (t == NULL) {
       b->oom = 1;
       return;
     }
     d->s = t;
-    d->cap = ncap;
   }
   memcpy(d->s + d->len, s, n + 1);
   d->len += n;

@@ -42,6 +42,7 @@
  * own mutex (open_mu), which is taken around nothing else.
  */
 #include "storage/sqlite_wal.h"
+#include "base/base.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -110,14 +111,10 @@ static int wal_reserve(wal_file *w, size_t need) {
     return 1;
   if (need > WAL_BUF_MAX)
     return 0;
-  size_t cap = w->cap > 0 ? w->cap : WAL_BUF_MIN;
-  while (cap < need)
-    cap *= 2;
-  unsigned char *b = realloc(w->buf, cap);
+  unsigned char *b = ordo__grow(w->buf, &w->cap, need, WAL_BUF_MIN);
   if (b == NULL)
     return 0;
   w->buf = b;
-  w->cap = cap;
   return 1;
 }
 

@@ -9,16 +9,13 @@
  * uniform with the wallet's own buffers.
  */
 #include "storage/storage.h"
+#include "base/base.h"
 
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void buf_clear(ordo_storage_buf *b) {
-  if (b->data != NULL) {
-    sodium_memzero(b->data, b->len);
-    free(b->data);
-  }
+void ordo_storage_buf_clear(ordo_storage_buf *b) {
+  ordo__free_wiped(b->data, b->len);
   b->data = NULL;
   b->len = 0;
 }
@@ -26,13 +23,13 @@ static void buf_clear(ordo_storage_buf *b) {
 void ordo_storage_record_clear(ordo_storage_record *r) {
   if (r == NULL)
     return;
-  buf_clear(&r->category);
-  buf_clear(&r->name);
-  buf_clear(&r->value);
+  ordo_storage_buf_clear(&r->category);
+  ordo_storage_buf_clear(&r->name);
+  ordo_storage_buf_clear(&r->value);
   if (r->tags != NULL) {
     for (size_t i = 0; i < r->ntags; i++) {
-      buf_clear(&r->tags[i].name);
-      buf_clear(&r->tags[i].value);
+      ordo_storage_buf_clear(&r->tags[i].name);
+      ordo_storage_buf_clear(&r->tags[i].value);
     }
     free(r->tags);
   }
@@ -42,10 +39,10 @@ void ordo_storage_record_clear(ordo_storage_record *r) {
 void ordo_storage_query_free(ordo_storage_query *q) {
   if (q == NULL)
     return;
-  buf_clear(&q->tag_name);
+  ordo_storage_buf_clear(&q->tag_name);
   if (q->values != NULL) {
     for (size_t i = 0; i < q->nvalues; i++)
-      buf_clear(&q->values[i]);
+      ordo_storage_buf_clear(&q->values[i]);
     free(q->values);
   }
   if (q->children != NULL) {

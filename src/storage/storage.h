@@ -45,6 +45,10 @@ typedef struct ordo_storage_record {
   size_t ntags;
 } ordo_storage_record;
 
+/* Wipe (sodium-style, not optimisable away) and free b's data; leaves *b
+ * zeroed. What the storage and the wallet clear every buffer with. */
+void ordo_storage_buf_clear(ordo_storage_buf *b);
+
 /* Wipe (sodium-style, not optimisable away) and free every buffer of a
  * record the backend returned, and the tag array; leaves *r zeroed. */
 void ordo_storage_record_clear(ordo_storage_record *r);

@@ -41,10 +41,7 @@ typedef struct file_key {
 
 static void file_key_clear(file_key *fk) {
   free(fk->path);
-  if (fk->key != NULL) {
-    sodium_memzero(fk->key, strlen(fk->key));
-    free(fk->key);
-  }
+  ordo__free_secret(fk->key);
   free(fk->method);
   memset(fk, 0, sizeof(*fk));
 }
@@ -108,7 +105,7 @@ static void export_cmd_free(void *p) {
     unlink(c->tmp_path); /* never leave a partial export behind */
   free(c->tmp_path);
   ordo_storage_req_clear_output(&c->req);
-  ordo__wallet_buf_clear(&c->req.rec.category);
+  ordo_storage_buf_clear(&c->req.rec.category);
   sodium_free(c->key);
   file_key_clear(&c->fk);
   ordo__wallet_release(c->w);
@@ -285,7 +282,7 @@ typedef struct import_cmd {
 
 static void import_batch_clear(import_cmd *c) {
   for (size_t i = 0; i < c->nbatch; i++) {
-    ordo__wallet_record_clear(&c->batch[i].rec);
+    ordo_storage_record_clear(&c->batch[i].rec);
     ordo_storage_req_clear_output(&c->batch[i]);
   }
   free(c->batch);

@@ -98,8 +98,7 @@ int ordo__export_writer_add(ordo__export_writer *w, json_t *record) {
       goto done;
     }
     memcpy(b, w->buf, w->len);
-    sodium_memzero(w->buf, w->cap);
-    free(w->buf);
+    ordo__free_wiped(w->buf, w->cap);
     w->buf = b;
     w->cap = w->len + n + 1;
   }
@@ -108,8 +107,7 @@ int ordo__export_writer_add(ordo__export_writer *w, json_t *record) {
   w->len += n + 1;
   w->records++;
 done:
-  sodium_memzero(line, n);
-  free(line);
+  ordo__free_wiped(line, n);
   return rc;
 }
 
@@ -121,10 +119,7 @@ int ordo__export_writer_finish(ordo__export_writer *w) {
 }
 
 void ordo__export_writer_free(ordo__export_writer *w) {
-  if (w->buf != NULL) {
-    sodium_memzero(w->buf, w->cap);
-    free(w->buf);
-  }
+  ordo__free_wiped(w->buf, w->cap);
   free(w->header_json);
   sodium_memzero(&w->ss, sizeof(w->ss));
   memset(w, 0, sizeof(*w));
@@ -178,10 +173,7 @@ int ordo__export_reader_keyed(ordo__export_reader *r,
 }
 
 static void reader_drop_chunk(ordo__export_reader *r) {
-  if (r->chunk != NULL) {
-    sodium_memzero(r->chunk, r->chunk_len);
-    free(r->chunk);
-  }
+  ordo__free_wiped(r->chunk, r->chunk_len);
   r->chunk = NULL;
   r->chunk_len = 0;
   r->pos = 0;

@@ -15,15 +15,6 @@
 
 static const unsigned char keys_aad[] = "ordo-wallet-keys-v1";
 
-void ordo__wallet_buf_clear(ordo_storage_buf *b) {
-  if (b->data != NULL) {
-    sodium_memzero(b->data, b->len);
-    free(b->data);
-  }
-  b->data = NULL;
-  b->len = 0;
-}
-
 /* ---- KDF ------------------------------------------------------------------ */
 
 static const struct {

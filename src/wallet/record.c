@@ -34,7 +34,7 @@ typedef struct record_cmd {
 
 static void record_cmd_free(void *p) {
   record_cmd *c = p;
-  ordo__wallet_record_clear(&c->req.rec);
+  ordo_storage_record_clear(&c->req.rec);
   ordo_storage_req_clear_output(&c->req);
   ordo_storage_query_free(c->query);
   ordo__wallet_release(c->w);
@@ -161,7 +161,7 @@ json_t *ordo__wallet_rec_value(ordo__wallet *w, const ordo_storage_record *r,
 }
 
 void ordo__wallet_rec_clear(ordo_storage_req *req) {
-  ordo__wallet_record_clear(&req->rec);
+  ordo_storage_record_clear(&req->rec);
   ordo_storage_req_clear_output(req);
   memset(req, 0, sizeof(*req));
 }

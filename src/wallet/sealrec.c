@@ -98,26 +98,13 @@ int ordo__wallet_seal_record(const ordo__wallet_keys *k, const char *type,
     if ((rc = value_aad(r, &aad)) != ORDO_OK)
       return rc;
     rc = ordo__wallet_seal_value(k, value, strlen(value), &aad, &r->value);
-    ordo__wallet_buf_clear(&aad);
+    ordo_storage_buf_clear(&aad);
     if (rc != ORDO_OK)
       return rc;
   }
   if (tags != NULL)
     return seal_tags(k, tags, names_only, r, err, errlen);
   return ORDO_OK;
-}
-
-void ordo__wallet_record_clear(ordo_storage_record *r) {
-  ordo__wallet_buf_clear(&r->category);
-  ordo__wallet_buf_clear(&r->name);
-  ordo__wallet_buf_clear(&r->value);
-  for (size_t i = 0; i < r->ntags; i++) {
-    ordo__wallet_buf_clear(&r->tags[i].name);
-    ordo__wallet_buf_clear(&r->tags[i].value);
-  }
-  free(r->tags);
-  r->tags = NULL;
-  r->ntags = 0;
 }
 
 static json_t *json_string_buf(const ordo_storage_buf *b) {
@@ -131,7 +118,7 @@ static int open_into(json_t *o, const char *key, const ordo__wallet_keys *k,
   if (ordo__wallet_open_det(k, f, ct, &pt) != ORDO_OK)
     return -1;
   int rc = json_object_set_new(o, key, json_string_buf(&pt));
-  ordo__wallet_buf_clear(&pt);
+  ordo_storage_buf_clear(&pt);
   return rc;
 }
 
@@ -150,8 +137,8 @@ json_t *ordo__wallet_open_record(const ordo__wallet_keys *k,
         ordo__wallet_open_value(k, &r->value, &aad, &pt) != ORDO_OK)
       goto fail;
     json_object_set_new(o, "value", json_string_buf(&pt));
-    ordo__wallet_buf_clear(&pt);
-    ordo__wallet_buf_clear(&aad);
+    ordo_storage_buf_clear(&pt);
+    ordo_storage_buf_clear(&aad);
   }
   if (flags & ORDO__OPEN_TAGS) {
     json_t *tags = json_object();
@@ -171,15 +158,15 @@ json_t *ordo__wallet_open_record(const ordo__wallet_keys *k,
       if (ordo__wallet_open_det(k, ORDO__FIELD_TAG_NAME, &t->name, &tn) != ORDO_OK)
         goto fail;
       int bad = open_into(tags, (const char *)tn.data, k, ORDO__FIELD_TAG_VALUE, &t->value);
-      ordo__wallet_buf_clear(&tn);
+      ordo_storage_buf_clear(&tn);
       if (bad)
         goto fail;
     }
   }
   return o;
 fail:
-  ordo__wallet_buf_clear(&pt);
-  ordo__wallet_buf_clear(&aad);
+  ordo_storage_buf_clear(&pt);
+  ordo_storage_buf_clear(&aad);
   json_decref(o);
   return NULL;
 }
@@ -194,14 +181,14 @@ static int seal_leaf(ordo_storage_query *leaf, void *ud) {
                                  leaf->tag_name.len, &ct);
   if (rc != ORDO_OK)
     return rc;
-  ordo__wallet_buf_clear(&leaf->tag_name);
+  ordo_storage_buf_clear(&leaf->tag_name);
   leaf->tag_name = ct;
   for (size_t i = 0; i < leaf->nvalues; i++) {
     rc = ordo__wallet_seal_det(k, ORDO__FIELD_TAG_VALUE, leaf->values[i].data,
                                leaf->values[i].len, &ct);
     if (rc != ORDO_OK)
       return rc;
-    ordo__wallet_buf_clear(&leaf->values[i]);
+    ordo_storage_buf_clear(&leaf->values[i]);
     leaf->values[i] = ct;
   }
   return ORDO_OK;

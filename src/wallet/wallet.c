@@ -237,10 +237,7 @@ static char *default_root(void) {
 }
 
 void ordo__wallet_spec_clear(ordo__wallet_spec *spec) {
-  if (spec->key != NULL) {
-    sodium_memzero(spec->key, strlen(spec->key));
-    free(spec->key);
-  }
+  ordo__free_secret(spec->key);
   free(spec->method);
   free(spec->dir);
   free(spec->db_path);

@@ -110,7 +110,7 @@ int ordo__wallet_open_value(const ordo__wallet_keys *k,
 /* ---- sealrec.c: whole records ---------------------------------------------- */
 
 /* Encrypt a record given in plaintext into r (malloc'd buffers; clear with
- * ordo__wallet_record_clear). type, name, value and tags may each be NULL
+ * ordo_storage_record_clear). type, name, value and tags may each be NULL
  * (left unset). tags: a JSON object of strings, or with names_only a JSON
  * array of tag names (values left unset). ORDO_E_INVAL with err filled for a
  * tag that is not a string. */
@@ -118,7 +118,6 @@ int ordo__wallet_seal_record(const ordo__wallet_keys *k, const char *type,
                              const char *name, const char *value, json_t *tags,
                              int names_only, ordo_storage_record *r, char *err,
                              size_t errlen);
-void ordo__wallet_record_clear(ordo_storage_record *r);
 
 /* A stored record decrypted to {"type"?,"name","value"?,"tags"?} by flags;
  * NULL if a field does not open (corrupt database) or out of memory. */
@@ -134,9 +133,6 @@ json_t *ordo__wallet_open_record(const ordo__wallet_keys *k,
 int ordo__wallet_seal_query(const ordo__wallet_keys *k, ordo_storage_query *q);
 int ordo__wallet_parse_query(const ordo__wallet_keys *k, const char *wql,
                              ordo_storage_query **out, char **err);
-
-/* Wipe and free a buffer's data; zero it. */
-void ordo__wallet_buf_clear(ordo_storage_buf *b);
 
 /* ---- wallet.c: creating wallets -------------------------------------------- */
 
