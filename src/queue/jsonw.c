@@ -1,6 +1,7 @@
 /*
  * jsonw.c — the JSON text writer (jsonw.h).
  */
+#include "base/utf8.h"
 #include "queue/jsonw.h"
 
 #include "ordo.h"
@@ -41,35 +42,6 @@ void ordo__jsonw_raw(ordo__jsonw *w, const void *p, size_t n) {
   w->len += n;
 }
 
-/* The length of the UTF-8 sequence at s[0..n) (1-4), or 0 if there is
- * none there (a stray continuation byte, an overlong form, a surrogate,
- * past U+10FFFF, or cut short). */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  size_t k, i;
-  uint32_t cp;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    k = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF)
-    k = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4)
-    k = 4, cp = c & 0x07;
-  else
-    return 0;
-  if (n < k)
-    return 0;
-  for (i = 1; i < k; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = cp << 6 | (s[i] & 0x3F);
-  }
-  if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-      (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-    return 0;
-  return k;
-}
 
 void ordo__jsonw_str(ordo__jsonw *w, const char *str, size_t n) {
   static const char hex[] = "0123456789abcdef";
@@ -90,7 +62,7 @@ void ordo__jsonw_str(ordo__jsonw *w, const char *str, size_t n) {
       w->buf[w->len++] = c;
       i++;
     } else if (c >= 0x80) {
-      size_t k = utf8_seq(s + i, n - i);
+      size_t k = ordo__utf8_seq(s + i, n - i);
       if (k == 0) {
         w->err = ORDO_E_INVAL;
         return;
