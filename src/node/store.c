@@ -58,11 +58,16 @@ static int store_exec(sqlite3 *db, const char *sql) {
   return ORDO_OK;
 }
 
-static int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **s) {
+/* Prepare sql; key (NULL: none), most statements' text key, is bound to
+ * its first parameter, borrowed until *s is finalized. */
+static int store_prepare(sqlite3 *db, const char *sql, const char *key,
+                         sqlite3_stmt **s) {
   if (sqlite3_prepare_v2(db, sql, -1, s, NULL) != SQLITE_OK) {
     *s = NULL;
     return store_fail(db, sql);
   }
+  if (key != NULL)
+    sqlite3_bind_text(*s, 1, key, -1, SQLITE_STATIC);
   return ORDO_OK;
 }
 
@@ -71,6 +76,39 @@ static int store_done(sqlite3 *db, sqlite3_stmt *s, const char *what) {
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);
   return rc == SQLITE_DONE ? ORDO_OK : store_fail(db, what);
+}
+
+/*
+ * Step s to the one row a lookup expects: ORDO_OK with s on that row (the
+ * caller reads it, then finalizes s); else s is finalized and the result
+ * is ORDO_E_NOT_FOUND (no row) or the failure, which what names.
+ */
+static int store_row(sqlite3 *db, sqlite3_stmt *s, const char *what) {
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    return ORDO_OK;
+  rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, what);
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/* A lookup of one row: store_prepare, then store_row. */
+static int store_lookup(sqlite3 *db, const char *sql, const char *key,
+                        const char *what, sqlite3_stmt **s) {
+  int rc = store_prepare(db, sql, key, s);
+  return rc ? rc : store_row(db, *s, what);
+}
+
+/* store_lookup of a single integer column into *v. */
+static int store_lookup_int(sqlite3 *db, const char *sql, const char *key,
+                            const char *what, sqlite3_int64 *v) {
+  sqlite3_stmt *s;
+  int rc = store_lookup(db, sql, key, what, &s);
+  if (rc)
+    return rc;
+  *v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return ORDO_OK;
 }
 
 static const char *const SCHEMA =
@@ -121,9 +159,8 @@ static int has_table(sqlite3 *db, const char *name) {
   if (store_prepare(db,
                     "SELECT 1 FROM sqlite_master WHERE type = 'table'"
                     " AND name = ?",
-                    &s) != ORDO_OK)
+                    name, &s) != ORDO_OK)
     return 0;
-  sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
   found = sqlite3_step(s) == SQLITE_ROW;
   sqlite3_finalize(s);
   return found;
@@ -226,37 +263,32 @@ static sqlite3_int64 num_arg(uint64_t num) {
 int ordo__node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
                                unsigned char **buf, size_t *cap, size_t *len) {
   sqlite3_stmt *s;
+  const void *v;
+  size_t n;
   int rc = store_prepare(db,
                          "SELECT value FROM state_at WHERE address = ?"
                          " AND num <= ? ORDER BY num DESC LIMIT 1",
-                         &s);
+                         address, &s);
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 2, num_arg(asof));
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    const void *v = sqlite3_column_blob(s, 0);
-    size_t n = (size_t)sqlite3_column_bytes(s, 0);
-    rc = ORDO_OK;
-    if (n + 1 > *cap) {
-      unsigned char *p = realloc(*buf, n + 1);
-      if (p == NULL) {
-        rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
-      } else {
-        *buf = p;
-        *cap = n + 1;
-      }
+  if ((rc = store_row(db, s, "state get")) != ORDO_OK)
+    return rc;
+  v = sqlite3_column_blob(s, 0);
+  n = (size_t)sqlite3_column_bytes(s, 0);
+  if (n + 1 > *cap) {
+    unsigned char *p = realloc(*buf, n + 1);
+    if (p == NULL) {
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+    } else {
+      *buf = p;
+      *cap = n + 1;
     }
-    if (rc == ORDO_OK) {
-      if (n > 0)
-        memcpy(*buf, v, n);
-      *len = n;
-    }
-  } else if (rc == SQLITE_DONE) {
-    rc = ORDO_E_NOT_FOUND;
-  } else {
-    rc = store_fail(db, "state get");
+  }
+  if (rc == ORDO_OK) {
+    if (n > 0)
+      memcpy(*buf, v, n);
+    *len = n;
   }
   sqlite3_finalize(s);
   return rc;
@@ -268,10 +300,9 @@ int ordo__node_store_state_set(sqlite3 *db, const char *address, uint64_t num,
   int rc = store_prepare(db,
                          "INSERT OR REPLACE INTO state_at(address, num, value)"
                          " VALUES (?, ?, ?)",
-                         &s);
+                         address, &s);
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 2, num_arg(num));
   sqlite3_bind_blob(s, 3, len > 0 ? (const void *)value : "", (int)len,
                     SQLITE_STATIC);
@@ -284,10 +315,9 @@ int ordo__node_store_status_put(sqlite3 *db, const char *batch_id, int status,
   int rc = store_prepare(db,
                          "INSERT OR REPLACE INTO batches(id, status, txn_id,"
                          " message) VALUES (?, ?, ?, ?)",
-                         &s);
+                         batch_id, &s);
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
   sqlite3_bind_int(s, 2, status);
   if (txn_id != NULL)
     sqlite3_bind_text(s, 3, txn_id, -1, SQLITE_STATIC);
@@ -304,47 +334,34 @@ static char *column_dup(sqlite3_stmt *s, int col) {
 int ordo__node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
                                 char **txn_id, char **message) {
   sqlite3_stmt *s;
-  int rc = store_prepare(
-      db, "SELECT status, txn_id, message FROM batches WHERE id = ?", &s);
+  int rc = store_lookup(db,
+                        "SELECT status, txn_id, message FROM batches"
+                        " WHERE id = ?",
+                        batch_id, "status get", &s);
   *txn_id = *message = NULL;
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    rc = ORDO_OK;
-    *status = sqlite3_column_int(s, 0);
-    if (*status == NODE_INVALID) {
-      *txn_id = column_dup(s, 1);
-      *message = column_dup(s, 2);
-      if (*txn_id == NULL || *message == NULL) {
-        free(*txn_id);
-        free(*message);
-        *txn_id = *message = NULL;
-        rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
-      }
+  *status = sqlite3_column_int(s, 0);
+  if (*status == NODE_INVALID) {
+    *txn_id = column_dup(s, 1);
+    *message = column_dup(s, 2);
+    if (*txn_id == NULL || *message == NULL) {
+      free(*txn_id);
+      free(*message);
+      *txn_id = *message = NULL;
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
     }
-  } else {
-    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "status get");
   }
   sqlite3_finalize(s);
   return rc;
 }
 
 int ordo__node_store_txn_status(sqlite3 *db, const char *txn_id, int *status) {
-  sqlite3_stmt *s;
-  int rc = store_prepare(db, "SELECT status FROM txns WHERE id = ?", &s);
-  if (rc)
-    return rc;
-  sqlite3_bind_text(s, 1, txn_id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    *status = sqlite3_column_int(s, 0);
-    rc = ORDO_OK;
-  } else {
-    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "txn get");
-  }
-  sqlite3_finalize(s);
+  sqlite3_int64 v;
+  int rc = store_lookup_int(db, "SELECT status FROM txns WHERE id = ?", txn_id,
+                            "txn get", &v);
+  if (rc == ORDO_OK)
+    *status = (int)v;
   return rc;
 }
 
@@ -358,49 +375,37 @@ int ordo__node_store_txn_put(sqlite3 *db, const char *txn_id, int status) {
                                " VALUES (?, ?)"
                              : "INSERT OR IGNORE INTO txns(id, status)"
                                " VALUES (?, ?)",
-                         &s);
+                         txn_id, &s);
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, txn_id, -1, SQLITE_STATIC);
   sqlite3_bind_int(s, 2, status);
   return store_done(db, s, "txn put");
 }
 
 int ordo__node_store_block_find(sqlite3 *db, const char *id, uint64_t *num) {
-  sqlite3_stmt *s;
-  int rc = store_prepare(db, "SELECT num FROM blocks WHERE id = ?", &s);
-  if (rc)
-    return rc;
-  sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    *num = (uint64_t)sqlite3_column_int64(s, 0);
-    rc = ORDO_OK;
-  } else {
-    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "block find");
-  }
-  sqlite3_finalize(s);
+  sqlite3_int64 v;
+  int rc = store_lookup_int(db, "SELECT num FROM blocks WHERE id = ?", id,
+                            "block find", &v);
+  if (rc == ORDO_OK)
+    *num = (uint64_t)v;
   return rc;
 }
 
 int ordo__node_store_head(sqlite3 *db, uint64_t *num,
                           char id[ORDO_LEDGER_ID_SIZE]) {
   sqlite3_stmt *s;
-  int rc = store_prepare(
-      db, "SELECT num, id FROM blocks ORDER BY num DESC LIMIT 1", &s);
+  const unsigned char *t;
+  int rc = store_lookup(db,
+                        "SELECT num, id FROM blocks ORDER BY num DESC"
+                        " LIMIT 1",
+                        NULL, "head", &s);
   if (rc)
     return rc;
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    const unsigned char *t = sqlite3_column_text(s, 1);
-    *num = (uint64_t)sqlite3_column_int64(s, 0);
-    snprintf(id, ORDO_LEDGER_ID_SIZE, "%s", t != NULL ? (const char *)t : "");
-    rc = ORDO_OK;
-  } else {
-    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "head");
-  }
+  t = sqlite3_column_text(s, 1);
+  *num = (uint64_t)sqlite3_column_int64(s, 0);
+  snprintf(id, ORDO_LEDGER_ID_SIZE, "%s", t != NULL ? (const char *)t : "");
   sqlite3_finalize(s);
-  return rc;
+  return ORDO_OK;
 }
 
 int ordo__node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
@@ -408,7 +413,7 @@ int ordo__node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
   sqlite3_stmt *s;
   int rc = store_prepare(
       db, "INSERT INTO blocks(num, id, prev, batch_ids) VALUES (?, ?, ?, ?)",
-      &s);
+      NULL, &s);
   if (rc)
     return rc;
   sqlite3_bind_int64(s, 1, (sqlite3_int64)num);
@@ -421,22 +426,19 @@ int ordo__node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
 int ordo__node_store_pending_put(sqlite3 *db, const char *batch_id,
                                  const unsigned char *data, size_t len) {
   sqlite3_stmt *s;
-  int rc = store_prepare(
-      db, "INSERT OR IGNORE INTO pending(id, data) VALUES (?, ?)", &s);
+  int rc =
+      store_prepare(db, "INSERT OR IGNORE INTO pending(id, data) VALUES (?, ?)",
+                    batch_id, &s);
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
   sqlite3_bind_blob(s, 2, data, (int)len, SQLITE_STATIC);
   return store_done(db, s, "pending put");
 }
 
 int ordo__node_store_pending_del(sqlite3 *db, const char *batch_id) {
   sqlite3_stmt *s;
-  int rc = store_prepare(db, "DELETE FROM pending WHERE id = ?", &s);
-  if (rc)
-    return rc;
-  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
-  return store_done(db, s, "pending delete");
+  int rc = store_prepare(db, "DELETE FROM pending WHERE id = ?", batch_id, &s);
+  return rc ? rc : store_done(db, s, "pending delete");
 }
 
 int ordo__node_store_pending_clear(sqlite3 *db) {
@@ -448,7 +450,7 @@ int ordo__node_store_pending_each(sqlite3 *db,
                                             size_t len),
                                   void *ud) {
   sqlite3_stmt *s;
-  int rc = store_prepare(db, "SELECT data FROM pending ORDER BY seq", &s);
+  int rc = store_prepare(db, "SELECT data FROM pending ORDER BY seq", NULL, &s);
   if (rc)
     return rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -497,7 +499,7 @@ int ordo__node_store_state_list(sqlite3 *db, const char *prefix,
                      "SELECT address, value, MAX(num) FROM state_at"
                      " WHERE address >= ? AND address < ? AND num <= ?"
                      " GROUP BY address ORDER BY address LIMIT ?",
-                     &s);
+                     NULL, &s);
   if (rc) {
     free(upper);
     return rc;
@@ -580,21 +582,16 @@ nomem:
 
 int ordo__node_store_block_get(sqlite3 *db, const char *id, json_t **out) {
   sqlite3_stmt *s;
-  int rc = store_prepare(db,
-                         "SELECT num, id, prev, batch_ids FROM blocks"
-                         " WHERE id = ?",
-                         &s);
+  int rc = store_lookup(db,
+                        "SELECT num, id, prev, batch_ids FROM blocks"
+                        " WHERE id = ?",
+                        id, "block get", &s);
   *out = NULL;
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW)
-    rc = (*out = block_json(s)) != NULL
-             ? ORDO_OK
-             : ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
-  else
-    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "block get");
+  rc = (*out = block_json(s)) != NULL
+           ? ORDO_OK
+           : ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
   sqlite3_finalize(s);
   return rc;
 }
@@ -606,7 +603,7 @@ int ordo__node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
   int rc = store_prepare(db,
                          "SELECT num, id, prev, batch_ids FROM blocks"
                          " WHERE num <= ? ORDER BY num DESC LIMIT ?",
-                         &s);
+                         NULL, &s);
   *next = -1;
   if (rc)
     return rc;
