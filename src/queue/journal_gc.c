@@ -285,6 +285,27 @@ static void expire_end(jexpire *x) {
 
 static void expire_scan(jexpire *x);
 
+/* Under j->mu, after a page: the next one from the cursor, or the end
+ * (the last page was not full, or the journal closes). */
+static void expire_next(jexpire *x) {
+  if (!x->more || x->j->closing) {
+    expire_end(x);
+  } else {
+    expire_page_free(x);
+    expire_scan(x);
+  }
+}
+
+/* Under j->mu, first in a callback of the pass: 1 when it ends here (req
+ * failed, or the journal closes), with req's output cleared. */
+static int expire_stopped(jexpire *x, ordo_storage_req *req) {
+  if (req->status == ORDO_OK && !x->j->closing)
+    return 0;
+  ordo_storage_req_clear_output(req);
+  expire_end(x);
+  return 1;
+}
+
 static void expire_deleted(ordo_storage_req *req) {
   jexpire *x = (jexpire *)req;
   ordo_journal *j = x->j;
@@ -300,12 +321,10 @@ static void expire_deleted(ordo_storage_req *req) {
       (void)ordo__idset_del_logged(&j->gone_lids, &j->lids_log, x->lids[i]);
     j->exp_cursor = x->next_cursor;
   }
-  if (req->status != ORDO_OK || !x->more || j->closing) {
+  if (req->status != ORDO_OK)
     expire_end(x);
-  } else {
-    expire_page_free(x);
-    expire_scan(x);
-  }
+  else
+    expire_next(x);
   pthread_mutex_unlock(&j->mu);
 }
 
@@ -314,9 +333,7 @@ static void expire_looked(ordo_storage_req *req) {
   ordo_journal *j = x->j;
   size_t i, n;
   pthread_mutex_lock(&j->mu);
-  if (req->status != ORDO_OK || j->closing) {
-    ordo_storage_req_clear_output(req);
-    expire_end(x);
+  if (expire_stopped(x, req)) {
     pthread_mutex_unlock(&j->mu);
     return;
   }
@@ -383,9 +400,7 @@ static void expire_scanned(ordo_storage_req *req) {
   int stop = 0;
 
   pthread_mutex_lock(&j->mu);
-  if (req->status != ORDO_OK || j->closing) {
-    ordo_storage_req_clear_output(req);
-    expire_end(x);
+  if (expire_stopped(x, req)) {
     pthread_mutex_unlock(&j->mu);
     return;
   }
@@ -438,11 +453,7 @@ static void expire_scanned(ordo_storage_req *req) {
   ordo_storage_req_clear_output(req);
   if (x->nids == 0) {
     j->exp_cursor = x->next_cursor;
-    if (x->more && !j->closing) {
-      expire_scan(x);
-    } else {
-      expire_end(x);
-    }
+    expire_next(x); /* a page with none past retention holds nothing */
     pthread_mutex_unlock(&j->mu);
     return;
   }
