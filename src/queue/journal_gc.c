@@ -38,9 +38,7 @@ static void prune_free_page(jprune *p) {
   p->npage = 0;
   for (size_t i = 0; i < p->ndels; i++)
     ordo_storage_req_clear_output(&p->dels[i]);
-  for (size_t i = 0; i < p->nrecs; i++)
-    ordo_storage_record_clear(&p->recs[i]);
-  free(p->recs);
+  ordo__j_records_free(p->recs, p->nrecs);
   free(p->dels);
   free(p->names);
   p->recs = NULL;
@@ -260,12 +258,10 @@ static void expire_page_free(jexpire *x) {
     free(x->ids[i]);
   for (size_t i = 0; i < x->nlids; i++)
     free(x->lids[i]);
-  for (size_t i = 0; i < x->nrecs; i++)
-    ordo_storage_record_clear(&x->recs[i]);
+  ordo__j_records_free(x->recs, x->nrecs);
   free(x->ids);
   free(x->lids);
   free(x->idbufs);
-  free(x->recs);
   free(x->dels);
   x->ids = x->lids = NULL;
   x->idbufs = NULL;
