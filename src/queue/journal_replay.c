@@ -101,6 +101,7 @@ static int replay_enq(ordo_journal *j, json_t *ev, const unsigned char *payload,
 static int replay_sub(ordo_journal *j, json_t *ev, char ***subs, size_t *nsubs,
                       size_t *capsubs) {
   json_t *ids = json_object_get(ev, "ids");
+  char *own;
   size_t i;
   if (!json_is_array(ids))
     return ordo__set_last_error(ORDO_E_QUEUE, "sub without ids");
@@ -111,18 +112,24 @@ static int replay_sub(ordo_journal *j, json_t *ev, char ***subs, size_t *nsubs,
     if (ordo_queue_take_id(j->q, id, NULL) != ORDO_OK)
       return ordo__set_last_error(ORDO_E_QUEUE, "%s",
                                   ordo_last_error_message());
-    if (*nsubs == *capsubs) {
-      size_t nc = *capsubs ? *capsubs * 2 : 64;
-      char **p = realloc(*subs, nc * sizeof(*p));
-      if (p == NULL)
-        return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-      *subs = p;
-      *capsubs = nc;
-    }
-    if (((*subs)[*nsubs] = ordo__strdup(id)) == NULL)
+    own = ordo__strdup(id);
+    if (own == NULL || ordo__j_strlist_push(subs, nsubs, capsubs, own) != 0) {
+      free(own);
       return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-    (*nsubs)++;
+    }
   }
+  return ORDO_OK;
+}
+
+/* The end of batch id replayed, rc the queue's answer: a failure becomes
+ * ORDO_E_QUEUE with the queue's message; else the time the record says it
+ * ended ("t", when there) is noted for retention. */
+static int replay_ended(ordo_journal *j, json_t *ev, const char *id, int rc) {
+  json_t *t = json_object_get(ev, "t");
+  if (rc != ORDO_OK)
+    return ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
+  if (json_is_integer(t))
+    ordo__j_note_finish(j, id, (uint64_t)json_integer_value(t));
   return ORDO_OK;
 }
 
@@ -160,29 +167,18 @@ int ordo__j_replay_one(ordo_journal *j, const ordo_storage_record *r,
         (out == ORDO_QUEUE_INVALID && strcmp(st, "INVALID") != 0))
       rc = ordo__set_last_error(ORDO_E_QUEUE, "fin without id or state");
     else if (json_is_true(json_object_get(ev, "expired")) &&
-             out == ORDO_QUEUE_INVALID) {
+             out == ORDO_QUEUE_INVALID)
       /* A dep timeout: a WAITING batch ended, never sent. */
-      if ((rc = ordo_queue_expire_id(j->q, id, why)) != ORDO_OK)
-        rc = ordo__set_last_error(ORDO_E_QUEUE, "%s",
-                                  ordo_last_error_message());
-      else if (json_is_integer(json_object_get(ev, "t")))
-        ordo__j_note_finish(
-            j, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
-    } else if ((rc = ordo_queue_finish(j->q, id, out, why)) != ORDO_OK)
-      rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
-    else if (json_is_integer(json_object_get(ev, "t")))
-      ordo__j_note_finish(
-          j, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
+      rc = replay_ended(j, ev, id, ordo_queue_expire_id(j->q, id, why));
+    else
+      rc = replay_ended(j, ev, id, ordo_queue_finish(j->q, id, out, why));
   } else if (strcmp(kind, "cancel") == 0) {
     const char *id = json_string_value(json_object_get(ev, "id"));
     const char *why = json_string_value(json_object_get(ev, "reason"));
     if (id == NULL)
       rc = ordo__set_last_error(ORDO_E_QUEUE, "cancel without id");
-    else if ((rc = ordo_queue_cancel(j->q, id, why)) != ORDO_OK)
-      rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
-    else if (json_is_integer(json_object_get(ev, "t")))
-      ordo__j_note_finish(
-          j, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
+    else
+      rc = replay_ended(j, ev, id, ordo_queue_cancel(j->q, id, why));
   } else if (strcmp(kind, "cascade") == 0) {
     /* A batch its dep's end (replayed before this) has ended already: the
      * record only keeps its end on disk for when it leaves memory. */
