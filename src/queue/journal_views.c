@@ -375,32 +375,24 @@ char *ordo_journal_totals_json(ordo_journal *j) {
                 (json_int_t)t.committed, "invalid", (json_int_t)t.invalid,
                 "services", (json_int_t)t.services, "journal_records",
                 (json_int_t)(j->next_event - 1));
-  if (o != NULL)
-    json_object_set_new(
-        o, "queue_memory_bytes",
-        json_integer((json_int_t)(t.memory_bytes +
-                                  ordo__idset_bytes(&j->gone_ids) +
-                                  ordo__idset_bytes(&j->gone_lids))));
-  if (o != NULL)
-    json_object_set_new(o, "forgotten",
-                        json_integer((json_int_t)j->forgotten));
-  if (o != NULL)
-    json_object_set_new(o, "retained",
-                        json_integer((json_int_t)j->gone_ids.n));
-  if (o != NULL)
-    json_object_set_new(o, "expired", json_integer((json_int_t)j->expired));
-  if (o != NULL)
-    json_object_set_new(o, "id_segments",
-                        json_integer((json_int_t)j->nsegs));
-  if (o != NULL)
-    json_object_set_new(o, "checkpoints",
-                        json_integer((json_int_t)j->checkpoints));
-  if (o != NULL)
-    json_object_set_new(o, "taken_ahead",
-                        json_integer((json_int_t)j->taken_ahead));
-  if (o != NULL)
-    json_object_set_new(o, "services_dropped",
-                        json_integer((json_int_t)j->services_dropped));
+  /* The journal's own counts, in this order after the queue's. */
+  const struct {
+    const char *key;
+    json_int_t v;
+  } counts[] = {
+      {"queue_memory_bytes",
+       (json_int_t)(t.memory_bytes + ordo__idset_bytes(&j->gone_ids) +
+                    ordo__idset_bytes(&j->gone_lids))},
+      {"forgotten", (json_int_t)j->forgotten},
+      {"retained", (json_int_t)j->gone_ids.n},
+      {"expired", (json_int_t)j->expired},
+      {"id_segments", (json_int_t)j->nsegs},
+      {"checkpoints", (json_int_t)j->checkpoints},
+      {"taken_ahead", (json_int_t)j->taken_ahead},
+      {"services_dropped", (json_int_t)j->services_dropped},
+  };
+  for (size_t i = 0; o != NULL && i < sizeof counts / sizeof *counts; i++)
+    json_object_set_new(o, counts[i].key, json_integer(counts[i].v));
   if (o != NULL)
     json_object_set_new(
         o, "latency_ms",
