@@ -100,13 +100,13 @@ static int store_lookup(sqlite3 *db, const char *sql, const char *key,
 }
 
 /* store_lookup of a single integer column into *v. */
-static int store_lookup_int(sqlite3 *db, const char *sql, const char *key,
-                            const char *what, sqlite3_int64 *v) {
+static int store_lookup_u64(sqlite3 *db, const char *sql, const char *key,
+                            const char *what, uint64_t *v) {
   sqlite3_stmt *s;
   int rc = store_lookup(db, sql, key, what, &s);
   if (rc)
     return rc;
-  *v = sqlite3_column_int64(s, 0);
+  *v = (uint64_t)sqlite3_column_int64(s, 0);
   sqlite3_finalize(s);
   return ORDO_OK;
 }
@@ -357,8 +357,8 @@ int ordo__node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
 }
 
 int ordo__node_store_txn_status(sqlite3 *db, const char *txn_id, int *status) {
-  sqlite3_int64 v;
-  int rc = store_lookup_int(db, "SELECT status FROM txns WHERE id = ?", txn_id,
+  uint64_t v;
+  int rc = store_lookup_u64(db, "SELECT status FROM txns WHERE id = ?", txn_id,
                             "txn get", &v);
   if (rc == ORDO_OK)
     *status = (int)v;
@@ -383,12 +383,8 @@ int ordo__node_store_txn_put(sqlite3 *db, const char *txn_id, int status) {
 }
 
 int ordo__node_store_block_find(sqlite3 *db, const char *id, uint64_t *num) {
-  sqlite3_int64 v;
-  int rc = store_lookup_int(db, "SELECT num FROM blocks WHERE id = ?", id,
-                            "block find", &v);
-  if (rc == ORDO_OK)
-    *num = (uint64_t)v;
-  return rc;
+  return store_lookup_u64(db, "SELECT num FROM blocks WHERE id = ?", id,
+                          "block find", num);
 }
 
 int ordo__node_store_head(sqlite3 *db, uint64_t *num,
@@ -479,13 +475,53 @@ static json_t *b64_json(const void *data, size_t len) {
   return j;
 }
 
+/*
+ * The rows of s, a query ending in LIMIT limit + 1, as a page: row appends
+ * the JSON of each of the first limit rows to data (0; 1: it skipped the
+ * row, which does not count; -1: out of memory). ORDO_OK with *more set
+ * when a row past them is there, s then on it (where the next page
+ * starts), or the failure (what names it). The caller finalizes s.
+ */
+static int store_page(sqlite3 *db, sqlite3_stmt *s, size_t limit,
+                      int (*row)(sqlite3_stmt *s, json_t *data), json_t *data,
+                      const char *what, int *more) {
+  size_t count = 0;
+  int rc, r;
+  *more = 0;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (count == limit) {
+      *more = 1;
+      return ORDO_OK;
+    }
+    if ((r = row(s, data)) < 0)
+      return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+    if (r == 0)
+      count++;
+  }
+  return rc == SQLITE_DONE ? ORDO_OK : store_fail(db, what);
+}
+
+/* store_page's row of GET /state: {"address", "data"} (a row whose address
+ * SQLite cannot give is skipped). */
+static int state_row(sqlite3_stmt *s, json_t *data) {
+  const char *addr = (const char *)sqlite3_column_text(s, 0);
+  json_t *e, *v;
+  if (addr == NULL)
+    return 1;
+  v = b64_json(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1));
+  if (v == NULL)
+    return -1;
+  e = json_pack("{s:s,s:o}", "address", addr, "data", v);
+  return e != NULL && json_array_append_new(data, e) == 0 ? 0 : -1;
+}
+
 int ordo__node_store_state_list(sqlite3 *db, const char *prefix,
                                 const char *start, uint64_t asof, size_t limit,
                                 json_t *data, char **next) {
   sqlite3_stmt *s;
-  size_t count = 0, plen = strlen(prefix);
+  size_t plen = strlen(prefix);
   char *upper;
-  int rc;
+  int rc, more;
 
   /* Addresses are lower-case hex, so prefix + "~" bounds the range. */
   *next = NULL;
@@ -510,38 +546,22 @@ int ordo__node_store_state_list(sqlite3 *db, const char *prefix,
   sqlite3_bind_text(s, 2, upper, -1, free);
   sqlite3_bind_int64(s, 3, num_arg(asof));
   sqlite3_bind_int64(s, 4, (sqlite3_int64)limit + 1);
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  rc = store_page(db, s, limit, state_row, data, "state list", &more);
+  if (rc == ORDO_OK && more) {
     const char *addr = (const char *)sqlite3_column_text(s, 0);
-    json_t *e, *v;
-    if (addr == NULL)
-      continue;
-    if (count == limit) {
-      if ((*next = strdup(addr)) == NULL)
-        goto nomem;
-      break;
-    }
-    v = b64_json(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1));
-    if (v == NULL)
-      goto nomem;
-    e = json_pack("{s:s,s:o}", "address", addr, "data", v);
-    if (e == NULL || json_array_append_new(data, e) != 0)
-      goto nomem;
-    count++;
+    if (addr != NULL && (*next = strdup(addr)) == NULL)
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
   }
-  rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? ORDO_OK
-                                             : store_fail(db, "state list");
   sqlite3_finalize(s);
   return rc;
-nomem:
-  sqlite3_finalize(s);
-  free(*next);
-  *next = NULL;
-  return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
 }
 
-/* A block row (num, id, prev, batch_ids) as Sawtooth's REST API shows a
- * block: {"header": {"block_num" (a string), "previous_block_id",
- * "batch_ids"}, "header_signature", "batches": [{"header_signature"}]}. */
+/* What a query of blocks selects: the columns block_json reads. */
+#define SELECT_BLOCK_ROW "SELECT num, id, prev, batch_ids FROM blocks"
+
+/* A block row (SELECT_BLOCK_ROW) as Sawtooth's REST API shows a block:
+ * {"header": {"block_num" (a string), "previous_block_id", "batch_ids"},
+ * "header_signature", "batches": [{"header_signature"}]}. */
 static json_t *block_json(sqlite3_stmt *s) {
   sqlite3_int64 num = sqlite3_column_int64(s, 0);
   const char *id = (const char *)sqlite3_column_text(s, 1);
@@ -582,10 +602,8 @@ nomem:
 
 int ordo__node_store_block_get(sqlite3 *db, const char *id, json_t **out) {
   sqlite3_stmt *s;
-  int rc = store_lookup(db,
-                        "SELECT num, id, prev, batch_ids FROM blocks"
-                        " WHERE id = ?",
-                        id, "block get", &s);
+  int rc =
+      store_lookup(db, SELECT_BLOCK_ROW " WHERE id = ?", id, "block get", &s);
   *out = NULL;
   if (rc)
     return rc;
@@ -596,35 +614,27 @@ int ordo__node_store_block_get(sqlite3 *db, const char *id, json_t **out) {
   return rc;
 }
 
+/* store_page's row of GET /blocks: block_json. */
+static int block_row(sqlite3_stmt *s, json_t *data) {
+  json_t *blk = block_json(s);
+  return blk != NULL && json_array_append_new(data, blk) == 0 ? 0 : -1;
+}
+
 int ordo__node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
                                 json_t *data, int64_t *next) {
   sqlite3_stmt *s;
-  size_t count = 0;
-  int rc = store_prepare(db,
-                         "SELECT num, id, prev, batch_ids FROM blocks"
-                         " WHERE num <= ? ORDER BY num DESC LIMIT ?",
-                         NULL, &s);
+  int more;
+  int rc = store_prepare(
+      db, SELECT_BLOCK_ROW " WHERE num <= ? ORDER BY num DESC LIMIT ?", NULL,
+      &s);
   *next = -1;
   if (rc)
     return rc;
   sqlite3_bind_int64(s, 1, num_arg(start));
   sqlite3_bind_int64(s, 2, (sqlite3_int64)limit + 1);
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    json_t *blk;
-    if (count == limit) {
-      *next = sqlite3_column_int64(s, 0);
-      break;
-    }
-    blk = block_json(s);
-    if (blk == NULL || json_array_append_new(data, blk) != 0)
-      goto nomem;
-    count++;
-  }
-  rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? ORDO_OK
-                                             : store_fail(db, "block list");
+  rc = store_page(db, s, limit, block_row, data, "block list", &more);
+  if (rc == ORDO_OK && more)
+    *next = sqlite3_column_int64(s, 0);
   sqlite3_finalize(s);
   return rc;
-nomem:
-  sqlite3_finalize(s);
-  return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
 }
