@@ -260,19 +260,26 @@ static sqlite3_int64 num_arg(uint64_t num) {
   return num > INT64_MAX ? INT64_MAX : (sqlite3_int64)num;
 }
 
+/* A statement of one address in state_at: store_prepare keyed by address,
+ * and the block number num bound to its second parameter. */
+static int state_prepare(sqlite3 *db, const char *sql, const char *address,
+                         uint64_t num, sqlite3_stmt **s) {
+  int rc = store_prepare(db, sql, address, s);
+  if (rc == ORDO_OK)
+    sqlite3_bind_int64(*s, 2, num_arg(num));
+  return rc;
+}
+
 int ordo__node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
                                unsigned char **buf, size_t *cap, size_t *len) {
   sqlite3_stmt *s;
   const void *v;
   size_t n;
-  int rc = store_prepare(db,
+  int rc = state_prepare(db,
                          "SELECT value FROM state_at WHERE address = ?"
                          " AND num <= ? ORDER BY num DESC LIMIT 1",
-                         address, &s);
-  if (rc)
-    return rc;
-  sqlite3_bind_int64(s, 2, num_arg(asof));
-  if ((rc = store_row(db, s, "state get")) != ORDO_OK)
+                         address, asof, &s);
+  if (rc || (rc = store_row(db, s, "state get")) != ORDO_OK)
     return rc;
   v = sqlite3_column_blob(s, 0);
   n = (size_t)sqlite3_column_bytes(s, 0);
@@ -297,13 +304,12 @@ int ordo__node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
 int ordo__node_store_state_set(sqlite3 *db, const char *address, uint64_t num,
                                const unsigned char *value, size_t len) {
   sqlite3_stmt *s;
-  int rc = store_prepare(db,
+  int rc = state_prepare(db,
                          "INSERT OR REPLACE INTO state_at(address, num, value)"
                          " VALUES (?, ?, ?)",
-                         address, &s);
+                         address, num, &s);
   if (rc)
     return rc;
-  sqlite3_bind_int64(s, 2, num_arg(num));
   sqlite3_bind_blob(s, 3, len > 0 ? (const void *)value : "", (int)len,
                     SQLITE_STATIC);
   return store_done(db, s, "state set");
@@ -334,10 +340,9 @@ static char *column_dup(sqlite3_stmt *s, int col) {
 int ordo__node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
                                 char **txn_id, char **message) {
   sqlite3_stmt *s;
-  int rc = store_lookup(db,
-                        "SELECT status, txn_id, message FROM batches"
-                        " WHERE id = ?",
-                        batch_id, "status get", &s);
+  int rc = store_lookup(
+      db, "SELECT status, txn_id, message FROM batches WHERE id = ?", batch_id,
+      "status get", &s);
   *txn_id = *message = NULL;
   if (rc)
     return rc;
@@ -391,10 +396,9 @@ int ordo__node_store_head(sqlite3 *db, uint64_t *num,
                           char id[ORDO_LEDGER_ID_SIZE]) {
   sqlite3_stmt *s;
   const unsigned char *t;
-  int rc = store_lookup(db,
-                        "SELECT num, id FROM blocks ORDER BY num DESC"
-                        " LIMIT 1",
-                        NULL, "head", &s);
+  int rc =
+      store_lookup(db, "SELECT num, id FROM blocks ORDER BY num DESC LIMIT 1",
+                   NULL, "head", &s);
   if (rc)
     return rc;
   t = sqlite3_column_text(s, 1);
