@@ -157,18 +157,47 @@ static int read_pinned(ordo_node *node, pinned *h, node_answer *a) {
   return 1;
 }
 
-/* What a page (GET /state, /blocks) does first: head= (pin_parse), the
- * array of its data (*data, the caller's) and the read (read_pinned). 0
- * with the read open, or 1 with the answer made. */
-static int page_begin(ordo_node *node, const ordo_node_request *req,
-                      pinned *h, json_t **data, node_answer *a) {
-  if (pin_parse(req, h, a))
+/*
+ * A page (GET /state, /blocks): start= and limit= as the request gives
+ * them (NULL when absent), limit parsed, the block it is pinned to and the
+ * array of its data. Every member is the page's own: page_clear frees them.
+ */
+typedef struct page {
+  char *start, *lim;
+  size_t limit;
+  pinned h;
+  json_t *data;
+} page;
+
+/* start= and limit= of the request into pg (zeroed first): ORDO_OK, or
+ * ORDO_E_NOMEM. */
+static int page_query(const ordo_node_request *req, page *pg) {
+  memset(pg, 0, sizeof *pg);
+  if (ordo__node_query_get(req->query, "start", &pg->start) ||
+      ordo__node_query_get(req->query, "limit", &pg->lim))
+    return ORDO_E_NOMEM;
+  return ORDO_OK;
+}
+
+static void page_clear(page *pg) {
+  json_decref(pg->data);
+  free(pg->h.want);
+  free(pg->start);
+  free(pg->lim);
+}
+
+/* What a page does once its query is checked: head= (pin_parse), the
+ * array of its data and the read (read_pinned). 0 with the read open, or
+ * 1 with the answer made. */
+static int page_begin(ordo_node *node, const ordo_node_request *req, page *pg,
+                      node_answer *a) {
+  if (pin_parse(req, &pg->h, a))
     return 1;
-  if ((*data = json_array()) == NULL) {
+  if ((pg->data = json_array()) == NULL) {
     ordo__node_reply_nomem(a);
     return 1;
   }
-  return read_pinned(node, h, a);
+  return read_pinned(node, &pg->h, a);
 }
 
 /* base + path + "?" + the request's query pinned to h's block. */
@@ -255,18 +284,19 @@ fail:
 
 /*
  * The 200 answer of one page of path: {"data", "head", "link", "paging"},
- * link and paging.next pinned to h's block. data is borrowed.
+ * link and paging.next pinned to the page's block. pg->data is borrowed.
  */
 static int reply_page(ordo_node *node, const ordo_node_request *req,
-                      const char *path, json_t *data, const pinned *h,
-                      size_t limit, const char *start, const char *next,
+                      const char *path, const page *pg, const char *next,
                       node_answer *a) {
   char base[300];
   json_t *paging, *body;
   ordo__node_base_url(node, req, base, sizeof base);
-  paging = paging_json(limit, start, next, base, path, req->query, h->id);
-  body = json_pack("{s:O,s:s,s:o*,s:o*}", "data", data, "head", h->id, "link",
-                   pinned_link(base, path, req, h), "paging", paging);
+  paging =
+      paging_json(pg->limit, pg->start, next, base, path, req->query, pg->h.id);
+  body =
+      json_pack("{s:O,s:s,s:o*,s:o*}", "data", pg->data, "head", pg->h.id,
+                "link", pinned_link(base, path, req, &pg->h), "paging", paging);
   if (body == NULL || paging == NULL) {
     json_decref(body);
     return ordo__node_reply_nomem(a);
@@ -277,27 +307,23 @@ static int reply_page(ordo_node *node, const ordo_node_request *req,
 /* After a page's read (rc its result, the read still open): close the
  * read, then its answer: reply_page, or 500 for a failed read. */
 static int page_answer(ordo_node *node, int rc, const ordo_node_request *req,
-                       const char *path, json_t *data, const pinned *h,
-                       size_t limit, const char *start, const char *next,
+                       const char *path, const page *pg, const char *next,
                        node_answer *a) {
   read_end(node);
   if (rc != ORDO_OK)
     return storage_answer(a, rc);
-  return reply_page(node, req, path, data, h, limit, start, next, a);
+  return reply_page(node, req, path, pg, next, a);
 }
 
 int ordo__node_get_state_list(ordo_node *node, const ordo_node_request *req,
                               node_answer *a) {
   sqlite3 *db = node->st.rdb;
-  char *prefix = NULL, *start = NULL, *lim = NULL, *next = NULL;
-  json_t *data = NULL;
-  pinned h = {NULL, 0, {0}};
-  size_t limit;
+  char *prefix = NULL, *next = NULL;
+  page pg;
   int rc;
 
-  if (ordo__node_query_get(req->query, "address", &prefix) ||
-      ordo__node_query_get(req->query, "start", &start) ||
-      ordo__node_query_get(req->query, "limit", &lim))
+  if (page_query(req, &pg) ||
+      ordo__node_query_get(req->query, "address", &prefix))
     goto nomem;
   if (prefix != NULL && (!ordo__node_is_hex(prefix, (size_t)-1) ||
                          strlen(prefix) > ORDO_LEDGER_ADDRESS_LEN)) {
@@ -307,31 +333,29 @@ int ordo__node_get_state_list(ordo_node *node, const ordo_node_request *req,
                                "characters");
     goto out;
   }
-  if ((limit = parse_limit(lim)) == 0) {
+  if ((pg.limit = parse_limit(pg.lim)) == 0) {
     rc = reply_bad_limit(a);
     goto out;
   }
-  if (start != NULL && !ordo__node_is_hex(start, ORDO_LEDGER_ADDRESS_LEN)) {
+  if (pg.start != NULL &&
+      !ordo__node_is_hex(pg.start, ORDO_LEDGER_ADDRESS_LEN)) {
     rc = ordo__node_reply_error(a, 400, 54, "Invalid Paging Query",
                                 "start is a 70-character state address");
     goto out;
   }
-  if (page_begin(node, req, &h, &data, a)) {
+  if (page_begin(node, req, &pg, a)) {
     rc = a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
     goto out;
   }
-  rc = ordo__node_store_state_list(db, prefix != NULL ? prefix : "", start,
-                                   h.num, limit, data, &next);
-  rc = page_answer(node, rc, req, "/state", data, &h, limit, start, next, a);
+  rc = ordo__node_store_state_list(db, prefix != NULL ? prefix : "", pg.start,
+                                   pg.h.num, pg.limit, pg.data, &next);
+  rc = page_answer(node, rc, req, "/state", &pg, next, a);
   goto out;
 nomem:
   rc = ordo__node_reply_nomem(a);
 out:
-  json_decref(data);
-  free(h.want);
+  page_clear(&pg);
   free(prefix);
-  free(start);
-  free(lim);
   free(next);
   return rc;
 }
@@ -376,24 +400,23 @@ static int parse_block_start(const char *v, uint64_t *num, const char **id,
 int ordo__node_get_blocks(ordo_node *node, const ordo_node_request *req,
                           node_answer *a) {
   sqlite3 *db = node->st.rdb;
-  char *start = NULL, *lim = NULL, nextstr[24];
+  char nextstr[24];
   const char *start_id = NULL;
-  json_t *data = NULL;
-  pinned h = {NULL, 0, {0}};
+  page pg;
   uint64_t from = UINT64_MAX;
   int64_t next = -1;
-  size_t limit;
   int rc;
 
-  if (ordo__node_query_get(req->query, "start", &start) ||
-      ordo__node_query_get(req->query, "limit", &lim))
-    goto nomem;
-  if ((limit = parse_limit(lim)) == 0) {
+  if (page_query(req, &pg)) {
+    rc = ordo__node_reply_nomem(a);
+    goto out;
+  }
+  if ((pg.limit = parse_limit(pg.lim)) == 0) {
     rc = reply_bad_limit(a);
     goto out;
   }
-  if ((start != NULL && parse_block_start(start, &from, &start_id, a)) ||
-      page_begin(node, req, &h, &data, a)) {
+  if ((pg.start != NULL && parse_block_start(pg.start, &from, &start_id, a)) ||
+      page_begin(node, req, &pg, a)) {
     rc = a->body != NULL ? ORDO_OK : ORDO_E_NOMEM;
     goto out;
   }
@@ -407,19 +430,13 @@ int ordo__node_get_blocks(ordo_node *node, const ordo_node_request *req,
   }
   /* Never past the pinned head: a paged read sees one chain. */
   if (rc == ORDO_OK)
-    rc = ordo__node_store_block_list(db, from < h.num ? from : h.num, limit,
-                                     data, &next);
+    rc = ordo__node_store_block_list(db, from < pg.h.num ? from : pg.h.num,
+                                     pg.limit, pg.data, &next);
   snprintf(nextstr, sizeof nextstr, "0x%016llx", (unsigned long long)next);
-  rc = page_answer(node, rc, req, "/blocks", data, &h, limit, start,
-                   next >= 0 ? nextstr : NULL, a);
-  goto out;
-nomem:
-  rc = ordo__node_reply_nomem(a);
+  rc =
+      page_answer(node, rc, req, "/blocks", &pg, next >= 0 ? nextstr : NULL, a);
 out:
-  json_decref(data);
-  free(h.want);
-  free(start);
-  free(lim);
+  page_clear(&pg);
   return rc;
 }
 

@@ -58,11 +58,16 @@ static int store_exec(sqlite3 *db, const char *sql) {
   return ORDO_OK;
 }
 
-static int store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **s) {
+/* Prepare sql; key (NULL: none), most statements' text key, is bound to
+ * its first parameter, borrowed until *s is finalized. */
+static int store_prepare(sqlite3 *db, const char *sql, const char *key,
+                         sqlite3_stmt **s) {
   if (sqlite3_prepare_v2(db, sql, -1, s, NULL) != SQLITE_OK) {
     *s = NULL;
     return store_fail(db, sql);
   }
+  if (key != NULL)
+    sqlite3_bind_text(*s, 1, key, -1, SQLITE_STATIC);
   return ORDO_OK;
 }
 
@@ -71,6 +76,39 @@ static int store_done(sqlite3 *db, sqlite3_stmt *s, const char *what) {
   int rc = sqlite3_step(s);
   sqlite3_finalize(s);
   return rc == SQLITE_DONE ? ORDO_OK : store_fail(db, what);
+}
+
+/*
+ * Step s to the one row a lookup expects: ORDO_OK with s on that row (the
+ * caller reads it, then finalizes s); else s is finalized and the result
+ * is ORDO_E_NOT_FOUND (no row) or the failure, which what names.
+ */
+static int store_row(sqlite3 *db, sqlite3_stmt *s, const char *what) {
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    return ORDO_OK;
+  rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, what);
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/* A lookup of one row: store_prepare, then store_row. */
+static int store_lookup(sqlite3 *db, const char *sql, const char *key,
+                        const char *what, sqlite3_stmt **s) {
+  int rc = store_prepare(db, sql, key, s);
+  return rc ? rc : store_row(db, *s, what);
+}
+
+/* store_lookup of a single integer column into *v. */
+static int store_lookup_u64(sqlite3 *db, const char *sql, const char *key,
+                            const char *what, uint64_t *v) {
+  sqlite3_stmt *s;
+  int rc = store_lookup(db, sql, key, what, &s);
+  if (rc)
+    return rc;
+  *v = (uint64_t)sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return ORDO_OK;
 }
 
 static const char *const SCHEMA =
@@ -121,9 +159,8 @@ static int has_table(sqlite3 *db, const char *name) {
   if (store_prepare(db,
                     "SELECT 1 FROM sqlite_master WHERE type = 'table'"
                     " AND name = ?",
-                    &s) != ORDO_OK)
+                    name, &s) != ORDO_OK)
     return 0;
-  sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
   found = sqlite3_step(s) == SQLITE_ROW;
   sqlite3_finalize(s);
   return found;
@@ -223,40 +260,42 @@ static sqlite3_int64 num_arg(uint64_t num) {
   return num > INT64_MAX ? INT64_MAX : (sqlite3_int64)num;
 }
 
+/* A statement of one address in state_at: store_prepare keyed by address,
+ * and the block number num bound to its second parameter. */
+static int state_prepare(sqlite3 *db, const char *sql, const char *address,
+                         uint64_t num, sqlite3_stmt **s) {
+  int rc = store_prepare(db, sql, address, s);
+  if (rc == ORDO_OK)
+    sqlite3_bind_int64(*s, 2, num_arg(num));
+  return rc;
+}
+
 int ordo__node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
                                unsigned char **buf, size_t *cap, size_t *len) {
   sqlite3_stmt *s;
-  int rc = store_prepare(db,
+  const void *v;
+  size_t n;
+  int rc = state_prepare(db,
                          "SELECT value FROM state_at WHERE address = ?"
                          " AND num <= ? ORDER BY num DESC LIMIT 1",
-                         &s);
-  if (rc)
+                         address, asof, &s);
+  if (rc || (rc = store_row(db, s, "state get")) != ORDO_OK)
     return rc;
-  sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, num_arg(asof));
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    const void *v = sqlite3_column_blob(s, 0);
-    size_t n = (size_t)sqlite3_column_bytes(s, 0);
-    rc = ORDO_OK;
-    if (n + 1 > *cap) {
-      unsigned char *p = realloc(*buf, n + 1);
-      if (p == NULL) {
-        rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
-      } else {
-        *buf = p;
-        *cap = n + 1;
-      }
+  v = sqlite3_column_blob(s, 0);
+  n = (size_t)sqlite3_column_bytes(s, 0);
+  if (n + 1 > *cap) {
+    unsigned char *p = realloc(*buf, n + 1);
+    if (p == NULL) {
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+    } else {
+      *buf = p;
+      *cap = n + 1;
     }
-    if (rc == ORDO_OK) {
-      if (n > 0)
-        memcpy(*buf, v, n);
-      *len = n;
-    }
-  } else if (rc == SQLITE_DONE) {
-    rc = ORDO_E_NOT_FOUND;
-  } else {
-    rc = store_fail(db, "state get");
+  }
+  if (rc == ORDO_OK) {
+    if (n > 0)
+      memcpy(*buf, v, n);
+    *len = n;
   }
   sqlite3_finalize(s);
   return rc;
@@ -265,14 +304,12 @@ int ordo__node_store_state_get(sqlite3 *db, const char *address, uint64_t asof,
 int ordo__node_store_state_set(sqlite3 *db, const char *address, uint64_t num,
                                const unsigned char *value, size_t len) {
   sqlite3_stmt *s;
-  int rc = store_prepare(db,
+  int rc = state_prepare(db,
                          "INSERT OR REPLACE INTO state_at(address, num, value)"
                          " VALUES (?, ?, ?)",
-                         &s);
+                         address, num, &s);
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, num_arg(num));
   sqlite3_bind_blob(s, 3, len > 0 ? (const void *)value : "", (int)len,
                     SQLITE_STATIC);
   return store_done(db, s, "state set");
@@ -284,10 +321,9 @@ int ordo__node_store_status_put(sqlite3 *db, const char *batch_id, int status,
   int rc = store_prepare(db,
                          "INSERT OR REPLACE INTO batches(id, status, txn_id,"
                          " message) VALUES (?, ?, ?, ?)",
-                         &s);
+                         batch_id, &s);
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
   sqlite3_bind_int(s, 2, status);
   if (txn_id != NULL)
     sqlite3_bind_text(s, 3, txn_id, -1, SQLITE_STATIC);
@@ -304,47 +340,33 @@ static char *column_dup(sqlite3_stmt *s, int col) {
 int ordo__node_store_status_get(sqlite3 *db, const char *batch_id, int *status,
                                 char **txn_id, char **message) {
   sqlite3_stmt *s;
-  int rc = store_prepare(
-      db, "SELECT status, txn_id, message FROM batches WHERE id = ?", &s);
+  int rc = store_lookup(
+      db, "SELECT status, txn_id, message FROM batches WHERE id = ?", batch_id,
+      "status get", &s);
   *txn_id = *message = NULL;
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    rc = ORDO_OK;
-    *status = sqlite3_column_int(s, 0);
-    if (*status == NODE_INVALID) {
-      *txn_id = column_dup(s, 1);
-      *message = column_dup(s, 2);
-      if (*txn_id == NULL || *message == NULL) {
-        free(*txn_id);
-        free(*message);
-        *txn_id = *message = NULL;
-        rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
-      }
+  *status = sqlite3_column_int(s, 0);
+  if (*status == NODE_INVALID) {
+    *txn_id = column_dup(s, 1);
+    *message = column_dup(s, 2);
+    if (*txn_id == NULL || *message == NULL) {
+      free(*txn_id);
+      free(*message);
+      *txn_id = *message = NULL;
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
     }
-  } else {
-    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "status get");
   }
   sqlite3_finalize(s);
   return rc;
 }
 
 int ordo__node_store_txn_status(sqlite3 *db, const char *txn_id, int *status) {
-  sqlite3_stmt *s;
-  int rc = store_prepare(db, "SELECT status FROM txns WHERE id = ?", &s);
-  if (rc)
-    return rc;
-  sqlite3_bind_text(s, 1, txn_id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    *status = sqlite3_column_int(s, 0);
-    rc = ORDO_OK;
-  } else {
-    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "txn get");
-  }
-  sqlite3_finalize(s);
+  uint64_t v;
+  int rc = store_lookup_u64(db, "SELECT status FROM txns WHERE id = ?", txn_id,
+                            "txn get", &v);
+  if (rc == ORDO_OK)
+    *status = (int)v;
   return rc;
 }
 
@@ -358,49 +380,32 @@ int ordo__node_store_txn_put(sqlite3 *db, const char *txn_id, int status) {
                                " VALUES (?, ?)"
                              : "INSERT OR IGNORE INTO txns(id, status)"
                                " VALUES (?, ?)",
-                         &s);
+                         txn_id, &s);
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, txn_id, -1, SQLITE_STATIC);
   sqlite3_bind_int(s, 2, status);
   return store_done(db, s, "txn put");
 }
 
 int ordo__node_store_block_find(sqlite3 *db, const char *id, uint64_t *num) {
-  sqlite3_stmt *s;
-  int rc = store_prepare(db, "SELECT num FROM blocks WHERE id = ?", &s);
-  if (rc)
-    return rc;
-  sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    *num = (uint64_t)sqlite3_column_int64(s, 0);
-    rc = ORDO_OK;
-  } else {
-    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "block find");
-  }
-  sqlite3_finalize(s);
-  return rc;
+  return store_lookup_u64(db, "SELECT num FROM blocks WHERE id = ?", id,
+                          "block find", num);
 }
 
 int ordo__node_store_head(sqlite3 *db, uint64_t *num,
                           char id[ORDO_LEDGER_ID_SIZE]) {
   sqlite3_stmt *s;
-  int rc = store_prepare(
-      db, "SELECT num, id FROM blocks ORDER BY num DESC LIMIT 1", &s);
+  const unsigned char *t;
+  int rc =
+      store_lookup(db, "SELECT num, id FROM blocks ORDER BY num DESC LIMIT 1",
+                   NULL, "head", &s);
   if (rc)
     return rc;
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    const unsigned char *t = sqlite3_column_text(s, 1);
-    *num = (uint64_t)sqlite3_column_int64(s, 0);
-    snprintf(id, ORDO_LEDGER_ID_SIZE, "%s", t != NULL ? (const char *)t : "");
-    rc = ORDO_OK;
-  } else {
-    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "head");
-  }
+  t = sqlite3_column_text(s, 1);
+  *num = (uint64_t)sqlite3_column_int64(s, 0);
+  snprintf(id, ORDO_LEDGER_ID_SIZE, "%s", t != NULL ? (const char *)t : "");
   sqlite3_finalize(s);
-  return rc;
+  return ORDO_OK;
 }
 
 int ordo__node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
@@ -408,7 +413,7 @@ int ordo__node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
   sqlite3_stmt *s;
   int rc = store_prepare(
       db, "INSERT INTO blocks(num, id, prev, batch_ids) VALUES (?, ?, ?, ?)",
-      &s);
+      NULL, &s);
   if (rc)
     return rc;
   sqlite3_bind_int64(s, 1, (sqlite3_int64)num);
@@ -421,22 +426,19 @@ int ordo__node_store_block_put(sqlite3 *db, uint64_t num, const char *id,
 int ordo__node_store_pending_put(sqlite3 *db, const char *batch_id,
                                  const unsigned char *data, size_t len) {
   sqlite3_stmt *s;
-  int rc = store_prepare(
-      db, "INSERT OR IGNORE INTO pending(id, data) VALUES (?, ?)", &s);
+  int rc =
+      store_prepare(db, "INSERT OR IGNORE INTO pending(id, data) VALUES (?, ?)",
+                    batch_id, &s);
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
   sqlite3_bind_blob(s, 2, data, (int)len, SQLITE_STATIC);
   return store_done(db, s, "pending put");
 }
 
 int ordo__node_store_pending_del(sqlite3 *db, const char *batch_id) {
   sqlite3_stmt *s;
-  int rc = store_prepare(db, "DELETE FROM pending WHERE id = ?", &s);
-  if (rc)
-    return rc;
-  sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
-  return store_done(db, s, "pending delete");
+  int rc = store_prepare(db, "DELETE FROM pending WHERE id = ?", batch_id, &s);
+  return rc ? rc : store_done(db, s, "pending delete");
 }
 
 int ordo__node_store_pending_clear(sqlite3 *db) {
@@ -448,7 +450,7 @@ int ordo__node_store_pending_each(sqlite3 *db,
                                             size_t len),
                                   void *ud) {
   sqlite3_stmt *s;
-  int rc = store_prepare(db, "SELECT data FROM pending ORDER BY seq", &s);
+  int rc = store_prepare(db, "SELECT data FROM pending ORDER BY seq", NULL, &s);
   if (rc)
     return rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -477,13 +479,53 @@ static json_t *b64_json(const void *data, size_t len) {
   return j;
 }
 
+/*
+ * The rows of s, a query ending in LIMIT limit + 1, as a page: row appends
+ * the JSON of each of the first limit rows to data (0; 1: it skipped the
+ * row, which does not count; -1: out of memory). ORDO_OK with *more set
+ * when a row past them is there, s then on it (where the next page
+ * starts), or the failure (what names it). The caller finalizes s.
+ */
+static int store_page(sqlite3 *db, sqlite3_stmt *s, size_t limit,
+                      int (*row)(sqlite3_stmt *s, json_t *data), json_t *data,
+                      const char *what, int *more) {
+  size_t count = 0;
+  int rc, r;
+  *more = 0;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (count == limit) {
+      *more = 1;
+      return ORDO_OK;
+    }
+    if ((r = row(s, data)) < 0)
+      return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
+    if (r == 0)
+      count++;
+  }
+  return rc == SQLITE_DONE ? ORDO_OK : store_fail(db, what);
+}
+
+/* store_page's row of GET /state: {"address", "data"} (a row whose address
+ * SQLite cannot give is skipped). */
+static int state_row(sqlite3_stmt *s, json_t *data) {
+  const char *addr = (const char *)sqlite3_column_text(s, 0);
+  json_t *e, *v;
+  if (addr == NULL)
+    return 1;
+  v = b64_json(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1));
+  if (v == NULL)
+    return -1;
+  e = json_pack("{s:s,s:o}", "address", addr, "data", v);
+  return e != NULL && json_array_append_new(data, e) == 0 ? 0 : -1;
+}
+
 int ordo__node_store_state_list(sqlite3 *db, const char *prefix,
                                 const char *start, uint64_t asof, size_t limit,
                                 json_t *data, char **next) {
   sqlite3_stmt *s;
-  size_t count = 0, plen = strlen(prefix);
+  size_t plen = strlen(prefix);
   char *upper;
-  int rc;
+  int rc, more;
 
   /* Addresses are lower-case hex, so prefix + "~" bounds the range. */
   *next = NULL;
@@ -497,7 +539,7 @@ int ordo__node_store_state_list(sqlite3 *db, const char *prefix,
                      "SELECT address, value, MAX(num) FROM state_at"
                      " WHERE address >= ? AND address < ? AND num <= ?"
                      " GROUP BY address ORDER BY address LIMIT ?",
-                     &s);
+                     NULL, &s);
   if (rc) {
     free(upper);
     return rc;
@@ -508,38 +550,22 @@ int ordo__node_store_state_list(sqlite3 *db, const char *prefix,
   sqlite3_bind_text(s, 2, upper, -1, free);
   sqlite3_bind_int64(s, 3, num_arg(asof));
   sqlite3_bind_int64(s, 4, (sqlite3_int64)limit + 1);
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+  rc = store_page(db, s, limit, state_row, data, "state list", &more);
+  if (rc == ORDO_OK && more) {
     const char *addr = (const char *)sqlite3_column_text(s, 0);
-    json_t *e, *v;
-    if (addr == NULL)
-      continue;
-    if (count == limit) {
-      if ((*next = strdup(addr)) == NULL)
-        goto nomem;
-      break;
-    }
-    v = b64_json(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1));
-    if (v == NULL)
-      goto nomem;
-    e = json_pack("{s:s,s:o}", "address", addr, "data", v);
-    if (e == NULL || json_array_append_new(data, e) != 0)
-      goto nomem;
-    count++;
+    if (addr != NULL && (*next = strdup(addr)) == NULL)
+      rc = ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
   }
-  rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? ORDO_OK
-                                             : store_fail(db, "state list");
   sqlite3_finalize(s);
   return rc;
-nomem:
-  sqlite3_finalize(s);
-  free(*next);
-  *next = NULL;
-  return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
 }
 
-/* A block row (num, id, prev, batch_ids) as Sawtooth's REST API shows a
- * block: {"header": {"block_num" (a string), "previous_block_id",
- * "batch_ids"}, "header_signature", "batches": [{"header_signature"}]}. */
+/* What a query of blocks selects: the columns block_json reads. */
+#define SELECT_BLOCK_ROW "SELECT num, id, prev, batch_ids FROM blocks"
+
+/* A block row (SELECT_BLOCK_ROW) as Sawtooth's REST API shows a block:
+ * {"header": {"block_num" (a string), "previous_block_id", "batch_ids"},
+ * "header_signature", "batches": [{"header_signature"}]}. */
 static json_t *block_json(sqlite3_stmt *s) {
   sqlite3_int64 num = sqlite3_column_int64(s, 0);
   const char *id = (const char *)sqlite3_column_text(s, 1);
@@ -580,54 +606,39 @@ nomem:
 
 int ordo__node_store_block_get(sqlite3 *db, const char *id, json_t **out) {
   sqlite3_stmt *s;
-  int rc = store_prepare(db,
-                         "SELECT num, id, prev, batch_ids FROM blocks"
-                         " WHERE id = ?",
-                         &s);
+  int rc =
+      store_lookup(db, SELECT_BLOCK_ROW " WHERE id = ?", id, "block get", &s);
   *out = NULL;
   if (rc)
     return rc;
-  sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW)
-    rc = (*out = block_json(s)) != NULL
-             ? ORDO_OK
-             : ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
-  else
-    rc = rc == SQLITE_DONE ? ORDO_E_NOT_FOUND : store_fail(db, "block get");
+  rc = (*out = block_json(s)) != NULL
+           ? ORDO_OK
+           : ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
   sqlite3_finalize(s);
   return rc;
+}
+
+/* store_page's row of GET /blocks: block_json. */
+static int block_row(sqlite3_stmt *s, json_t *data) {
+  json_t *blk = block_json(s);
+  return blk != NULL && json_array_append_new(data, blk) == 0 ? 0 : -1;
 }
 
 int ordo__node_store_block_list(sqlite3 *db, uint64_t start, size_t limit,
                                 json_t *data, int64_t *next) {
   sqlite3_stmt *s;
-  size_t count = 0;
-  int rc = store_prepare(db,
-                         "SELECT num, id, prev, batch_ids FROM blocks"
-                         " WHERE num <= ? ORDER BY num DESC LIMIT ?",
-                         &s);
+  int more;
+  int rc = store_prepare(
+      db, SELECT_BLOCK_ROW " WHERE num <= ? ORDER BY num DESC LIMIT ?", NULL,
+      &s);
   *next = -1;
   if (rc)
     return rc;
   sqlite3_bind_int64(s, 1, num_arg(start));
   sqlite3_bind_int64(s, 2, (sqlite3_int64)limit + 1);
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    json_t *blk;
-    if (count == limit) {
-      *next = sqlite3_column_int64(s, 0);
-      break;
-    }
-    blk = block_json(s);
-    if (blk == NULL || json_array_append_new(data, blk) != 0)
-      goto nomem;
-    count++;
-  }
-  rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? ORDO_OK
-                                             : store_fail(db, "block list");
+  rc = store_page(db, s, limit, block_row, data, "block list", &more);
+  if (rc == ORDO_OK && more)
+    *next = sqlite3_column_int64(s, 0);
   sqlite3_finalize(s);
   return rc;
-nomem:
-  sqlite3_finalize(s);
-  return ordo__set_last_error(ORDO_E_NOMEM, "node: out of memory");
 }

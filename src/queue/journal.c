@@ -321,6 +321,13 @@ ordo_storage_record *ordo__j_take_results(ordo_storage_req *req, size_t *n) {
   return r;
 }
 
+/* Clears the n records of recs, then frees the array (NULL: none). */
+void ordo__j_records_free(ordo_storage_record *recs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    ordo_storage_record_clear(&recs[i]);
+  free(recs);
+}
+
 /* d becomes the DELETE of record r (its category and name borrowed). */
 void ordo__j_delete_req(ordo_storage_req *d, const ordo_storage_record *r) {
   d->opcode = ORDO_STORAGE_DELETE;

@@ -38,9 +38,7 @@ static void prune_free_page(jprune *p) {
   p->npage = 0;
   for (size_t i = 0; i < p->ndels; i++)
     ordo_storage_req_clear_output(&p->dels[i]);
-  for (size_t i = 0; i < p->nrecs; i++)
-    ordo_storage_record_clear(&p->recs[i]);
-  free(p->recs);
+  ordo__j_records_free(p->recs, p->nrecs);
   free(p->dels);
   free(p->names);
   p->recs = NULL;
@@ -260,12 +258,10 @@ static void expire_page_free(jexpire *x) {
     free(x->ids[i]);
   for (size_t i = 0; i < x->nlids; i++)
     free(x->lids[i]);
-  for (size_t i = 0; i < x->nrecs; i++)
-    ordo_storage_record_clear(&x->recs[i]);
+  ordo__j_records_free(x->recs, x->nrecs);
   free(x->ids);
   free(x->lids);
   free(x->idbufs);
-  free(x->recs);
   free(x->dels);
   x->ids = x->lids = NULL;
   x->idbufs = NULL;
@@ -285,6 +281,27 @@ static void expire_end(jexpire *x) {
 
 static void expire_scan(jexpire *x);
 
+/* Under j->mu, after a page: the next one from the cursor, or the end
+ * (the last page was not full, or the journal closes). */
+static void expire_next(jexpire *x) {
+  if (!x->more || x->j->closing) {
+    expire_end(x);
+  } else {
+    expire_page_free(x);
+    expire_scan(x);
+  }
+}
+
+/* Under j->mu, first in a callback of the pass: 1 when it ends here (req
+ * failed, or the journal closes), with req's output cleared. */
+static int expire_stopped(jexpire *x, ordo_storage_req *req) {
+  if (req->status == ORDO_OK && !x->j->closing)
+    return 0;
+  ordo_storage_req_clear_output(req);
+  expire_end(x);
+  return 1;
+}
+
 static void expire_deleted(ordo_storage_req *req) {
   jexpire *x = (jexpire *)req;
   ordo_journal *j = x->j;
@@ -300,12 +317,10 @@ static void expire_deleted(ordo_storage_req *req) {
       (void)ordo__idset_del_logged(&j->gone_lids, &j->lids_log, x->lids[i]);
     j->exp_cursor = x->next_cursor;
   }
-  if (req->status != ORDO_OK || !x->more || j->closing) {
+  if (req->status != ORDO_OK)
     expire_end(x);
-  } else {
-    expire_page_free(x);
-    expire_scan(x);
-  }
+  else
+    expire_next(x);
   pthread_mutex_unlock(&j->mu);
 }
 
@@ -314,9 +329,7 @@ static void expire_looked(ordo_storage_req *req) {
   ordo_journal *j = x->j;
   size_t i, n;
   pthread_mutex_lock(&j->mu);
-  if (req->status != ORDO_OK || j->closing) {
-    ordo_storage_req_clear_output(req);
-    expire_end(x);
+  if (expire_stopped(x, req)) {
     pthread_mutex_unlock(&j->mu);
     return;
   }
@@ -383,9 +396,7 @@ static void expire_scanned(ordo_storage_req *req) {
   int stop = 0;
 
   pthread_mutex_lock(&j->mu);
-  if (req->status != ORDO_OK || j->closing) {
-    ordo_storage_req_clear_output(req);
-    expire_end(x);
+  if (expire_stopped(x, req)) {
     pthread_mutex_unlock(&j->mu);
     return;
   }
@@ -438,11 +449,7 @@ static void expire_scanned(ordo_storage_req *req) {
   ordo_storage_req_clear_output(req);
   if (x->nids == 0) {
     j->exp_cursor = x->next_cursor;
-    if (x->more && !j->closing) {
-      expire_scan(x);
-    } else {
-      expire_end(x);
-    }
+    expire_next(x); /* a page with none past retention holds nothing */
     pthread_mutex_unlock(&j->mu);
     return;
   }

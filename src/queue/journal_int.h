@@ -287,6 +287,7 @@ int ordo__j_submit_batch(ordo_journal *j, ordo_storage_req *req,
                          ordo_storage_req *subs, size_t n,
                          void (*done)(ordo_storage_req *));
 ordo_storage_record *ordo__j_take_results(ordo_storage_req *req, size_t *n);
+void ordo__j_records_free(ordo_storage_record *recs, size_t n);
 void ordo__j_unknown_clear(ordo_journal *j);
 int ordo__j_unknown_count_add(ordo_journal *j, const char *id, int delta);
 int ordo__j_unknown_drop(ordo_journal *j, const char *id);

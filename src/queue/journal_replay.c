@@ -101,6 +101,7 @@ static int replay_enq(ordo_journal *j, json_t *ev, const unsigned char *payload,
 static int replay_sub(ordo_journal *j, json_t *ev, char ***subs, size_t *nsubs,
                       size_t *capsubs) {
   json_t *ids = json_object_get(ev, "ids");
+  char *own;
   size_t i;
   if (!json_is_array(ids))
     return ordo__set_last_error(ORDO_E_QUEUE, "sub without ids");
@@ -111,18 +112,24 @@ static int replay_sub(ordo_journal *j, json_t *ev, char ***subs, size_t *nsubs,
     if (ordo_queue_take_id(j->q, id, NULL) != ORDO_OK)
       return ordo__set_last_error(ORDO_E_QUEUE, "%s",
                                   ordo_last_error_message());
-    if (*nsubs == *capsubs) {
-      size_t nc = *capsubs ? *capsubs * 2 : 64;
-      char **p = realloc(*subs, nc * sizeof(*p));
-      if (p == NULL)
-        return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-      *subs = p;
-      *capsubs = nc;
-    }
-    if (((*subs)[*nsubs] = ordo__strdup(id)) == NULL)
+    own = ordo__strdup(id);
+    if (own == NULL || ordo__j_strlist_push(subs, nsubs, capsubs, own) != 0) {
+      free(own);
       return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-    (*nsubs)++;
+    }
   }
+  return ORDO_OK;
+}
+
+/* The end of batch id replayed, rc the queue's answer: a failure becomes
+ * ORDO_E_QUEUE with the queue's message; else the time the record says it
+ * ended ("t", when there) is noted for retention. */
+static int replay_ended(ordo_journal *j, json_t *ev, const char *id, int rc) {
+  json_t *t = json_object_get(ev, "t");
+  if (rc != ORDO_OK)
+    return ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
+  if (json_is_integer(t))
+    ordo__j_note_finish(j, id, (uint64_t)json_integer_value(t));
   return ORDO_OK;
 }
 
@@ -160,29 +167,18 @@ int ordo__j_replay_one(ordo_journal *j, const ordo_storage_record *r,
         (out == ORDO_QUEUE_INVALID && strcmp(st, "INVALID") != 0))
       rc = ordo__set_last_error(ORDO_E_QUEUE, "fin without id or state");
     else if (json_is_true(json_object_get(ev, "expired")) &&
-             out == ORDO_QUEUE_INVALID) {
+             out == ORDO_QUEUE_INVALID)
       /* A dep timeout: a WAITING batch ended, never sent. */
-      if ((rc = ordo_queue_expire_id(j->q, id, why)) != ORDO_OK)
-        rc = ordo__set_last_error(ORDO_E_QUEUE, "%s",
-                                  ordo_last_error_message());
-      else if (json_is_integer(json_object_get(ev, "t")))
-        ordo__j_note_finish(
-            j, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
-    } else if ((rc = ordo_queue_finish(j->q, id, out, why)) != ORDO_OK)
-      rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
-    else if (json_is_integer(json_object_get(ev, "t")))
-      ordo__j_note_finish(
-          j, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
+      rc = replay_ended(j, ev, id, ordo_queue_expire_id(j->q, id, why));
+    else
+      rc = replay_ended(j, ev, id, ordo_queue_finish(j->q, id, out, why));
   } else if (strcmp(kind, "cancel") == 0) {
     const char *id = json_string_value(json_object_get(ev, "id"));
     const char *why = json_string_value(json_object_get(ev, "reason"));
     if (id == NULL)
       rc = ordo__set_last_error(ORDO_E_QUEUE, "cancel without id");
-    else if ((rc = ordo_queue_cancel(j->q, id, why)) != ORDO_OK)
-      rc = ordo__set_last_error(ORDO_E_QUEUE, "%s", ordo_last_error_message());
-    else if (json_is_integer(json_object_get(ev, "t")))
-      ordo__j_note_finish(
-          j, id, (uint64_t)json_integer_value(json_object_get(ev, "t")));
+    else
+      rc = replay_ended(j, ev, id, ordo_queue_cancel(j->q, id, why));
   } else if (strcmp(kind, "cascade") == 0) {
     /* A batch its dep's end (replayed before this) has ended already: the
      * record only keeps its end on disk for when it leaves memory. */
@@ -295,6 +291,24 @@ static int unknown_build(ordo_journal *j, char **subs, size_t nsubs) {
   return ORDO_OK;
 }
 
+/* Read every record of category (q: which ones, or NULL) in name order
+ * into req, at once: ORDO_OK, or the failure ("journal: reading WHAT")
+ * with req cleared. */
+static int replay_read(ordo_journal *j, ordo_storage_req *req,
+                       const char *category, const ordo_storage_query *q,
+                       const char *what) {
+  int rc;
+  ordo__j_scan_req(req, category, q, 0,
+                   ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
+  if ((rc = ordo__j_storage_call(j->st, req)) != ORDO_OK) {
+    rc = ordo__set_last_error(rc, "journal: reading %s: %s", what,
+                              req->message != NULL ? req->message
+                                                   : ordo_strerror(rc));
+    ordo_storage_req_clear_output(req);
+  }
+  return rc;
+}
+
 int ordo__j_journal_replay(ordo_journal *j) {
   ordo_storage_req req;
   ordo_storage_query tailq;
@@ -307,44 +321,28 @@ int ordo__j_journal_replay(ordo_journal *j) {
   int rc;
 
   /* The newest checkpoint, then the records from its E on. */
-  ordo__j_scan_req(&req, JOURNAL_CK_CATEGORY, NULL, 0,
-                   ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
-  if ((rc = ordo__j_storage_call(j->st, &req)) != ORDO_OK) {
-    rc = ordo__set_last_error(rc, "journal: reading the checkpoint: %s",
-                              req.message != NULL ? req.message
-                                                  : ordo_strerror(rc));
-    ordo_storage_req_clear_output(&req);
+  if ((rc = replay_read(j, &req, JOURNAL_CK_CATEGORY, NULL,
+                        "the checkpoint")) != ORDO_OK)
     return rc;
-  }
   rc = ordo__j_ck_load(j, req.results, req.nresults, &subs, &nsubs, &capsubs,
                        &E, &parts);
   ordo_storage_req_clear_output(&req);
   if (rc != ORDO_OK) {
-    for (i = 0; i < nsubs; i++)
-      free(subs[i]);
-    free(subs);
+    ordo__j_strlist_free(&subs, &nsubs, &capsubs);
     return rc;
   }
   j->ck_event = E;
   j->ck_parts = parts;
   last = E > 0 ? E - 1 : 0;
   ordo__j_name_leaf(&tailq, &from, fromname, ORDO_SQ_NAME_GTE, E);
-  ordo__j_scan_req(&req, JOURNAL_CATEGORY, E > 0 ? &tailq : NULL, 0,
-                   ORDO_STORAGE_REQ_NO_TAGS | ORDO_STORAGE_REQ_BY_NAME);
-  if ((rc = ordo__j_storage_call(j->st, &req)) != ORDO_OK) {
-    rc = ordo__set_last_error(rc, "journal: reading the log: %s",
-                              req.message != NULL ? req.message
-                                                  : ordo_strerror(rc));
-    ordo_storage_req_clear_output(&req);
+  if ((rc = replay_read(j, &req, JOURNAL_CATEGORY, E > 0 ? &tailq : NULL,
+                        "the log")) != ORDO_OK)
     return rc;
-  }
   /* Records to replay: their enqueues ask the forgotten sets. */
   if (!j->gone_loaded && (req.nresults > 0 || E == 0) &&
       (rc = ordo__j_gone_load_sync(j)) != ORDO_OK) {
     ordo_storage_req_clear_output(&req);
-    for (i = 0; i < nsubs; i++)
-      free(subs[i]);
-    free(subs);
+    ordo__j_strlist_free(&subs, &nsubs, &capsubs);
     return rc;
   }
   for (i = 0; i < req.nresults; i++) {
@@ -369,9 +367,7 @@ int ordo__j_journal_replay(ordo_journal *j) {
   /* What is still SUBMITTED after the replay is UNKNOWN until settled. */
   if (rc == ORDO_OK)
     rc = unknown_build(j, subs, nsubs);
-  for (i = 0; i < nsubs; i++)
-    free(subs[i]);
-  free(subs);
+  ordo__j_strlist_free(&subs, &nsubs, &capsubs);
   return rc;
 }
 
@@ -436,15 +432,9 @@ typedef struct jrecovery {
 } jrecovery;
 
 static void recovery_free(jrecovery *r) {
-  for (size_t i = 0; i < r->nrecs; i++)
-    ordo_storage_record_clear(&r->recs[i]);
-  free(r->recs);
-  for (size_t i = 0; i < r->nsegrecs; i++)
-    ordo_storage_record_clear(&r->segrecs[i]);
-  free(r->segrecs);
-  for (size_t i = 0; i < r->nckrecs; i++)
-    ordo_storage_record_clear(&r->ckrecs[i]);
-  free(r->ckrecs);
+  ordo__j_records_free(r->recs, r->nrecs);
+  ordo__j_records_free(r->segrecs, r->nsegrecs);
+  ordo__j_records_free(r->ckrecs, r->nckrecs);
   for (size_t i = 0; i < 3; i++)
     ordo_storage_req_clear_output(&r->scans[i]);
   for (size_t i = 0; i < r->ndels; i++)
@@ -534,9 +524,7 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
     rc = ordo__j_replay_one(j, &r->recs[i], &subs, &nsubs, &capsubs);
     last = ev;
   }
-  for (i = 0; i < nsubs; i++)
-    free(subs[i]);
-  free(subs);
+  ordo__j_strlist_free(&subs, &nsubs, &capsubs);
   j->replaying = 0;
   if (rc != ORDO_OK) {
     /* A log a reopen would refuse too: stay failed. */
@@ -609,9 +597,7 @@ static void recovery_finish(ordo_journal *j, jrecovery *r) {
       ordo__j_fin_flush(j, (const char *const *)&own, own != NULL ? 1 : 0);
       free(own);
     }
-    for (size_t k = 0; k < nsubs; k++)
-      free(subs[k]);
-    free(subs);
+    ordo__j_strlist_free(&subs, &nsubs, &capsubs);
     free(redo[i]);
   }
   free(redo);

@@ -429,9 +429,7 @@ int ordo__journal_replay_lines(const unsigned char *data, size_t len) {
       rc = ordo__set_last_error(rc, "journal event %zu: %s", line,
                                 ordo_last_error_message());
   }
-  for (i = 0; i < nsubs; i++)
-    free(subs[i]);
-  free(subs);
+  ordo__j_strlist_free(&subs, &nsubs, &capsubs);
   ordo_queue_free(j.q);
   free(j.untagged);
   ordo__idlog_clear(&j.ids_log);
@@ -443,7 +441,7 @@ int ordo__journal_checkpoint_parts(const unsigned char *data, size_t len) {
   ordo_journal j;
   ordo_storage_record *recs = NULL;
   char **subs = NULL;
-  size_t nsubs = 0, capsubs = 0, n = 0, cap = 0, off = 0, i;
+  size_t nsubs = 0, capsubs = 0, n = 0, cap = 0, off = 0;
   uint64_t E = 0;
   uint32_t parts = 0;
   int rc;
@@ -486,12 +484,8 @@ int ordo__journal_checkpoint_parts(const unsigned char *data, size_t len) {
   }
   if (rc == ORDO_OK)
     rc = ordo__j_ck_load(&j, recs, n, &subs, &nsubs, &capsubs, &E, &parts);
-  for (i = 0; i < n; i++)
-    ordo_storage_record_clear(&recs[i]);
-  free(recs);
-  for (i = 0; i < nsubs; i++)
-    free(subs[i]);
-  free(subs);
+  ordo__j_records_free(recs, n);
+  ordo__j_strlist_free(&subs, &nsubs, &capsubs);
   ordo_queue_free(j.q);
   ordo__idset_clear(&j.gone_ids);
   ordo__idset_clear(&j.gone_lids);

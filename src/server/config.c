@@ -150,20 +150,22 @@ int ordo_server_options_from_json(ordo_server_options *o, const char *json) {
       (rc = str_key(cfg, "data_dir", &n.data_dir)) != ORDO_OK ||
       (rc = str_key(cfg, "ledger_url", &n.ledger_url)) != ORDO_OK)
     goto done;
-  s = NULL;
-  if ((rc = str_key(cfg, "strategy", &s)) != ORDO_OK)
-    goto done;
-  if (s != NULL && ordo_queue_strategy_parse(s, &n.queue.strategy)) {
-    rc = bad("strategy", "parallel, serial or unconstrained");
-    goto done;
-  }
-  s = NULL;
-  if ((rc = str_key(cfg, "mode", &s)) != ORDO_OK)
-    goto done;
-  if (s != NULL && ordo_queue_mode_parse(s, &n.queue.mode)) {
-    rc = bad("mode", "continuous or rounds");
-    goto done;
-  }
+/* A string key that parse (0: it names one of choices) turns into field. */
+#define NAMED_FIELD(name, parse, field, choices)                             \
+  do {                                                                       \
+    s = NULL;                                                                \
+    if ((rc = str_key(cfg, name, &s)) != ORDO_OK)                            \
+      goto done;                                                             \
+    if (s != NULL && parse(s, &n.field)) {                                   \
+      rc = bad(name, choices);                                               \
+      goto done;                                                             \
+    }                                                                        \
+  } while (0)
+  NAMED_FIELD("strategy", ordo_queue_strategy_parse, queue.strategy,
+              "parallel, serial or unconstrained");
+  NAMED_FIELD("mode", ordo_queue_mode_parse, queue.mode,
+              "continuous or rounds");
+#undef NAMED_FIELD
 #define INT_FIELD(name, lo, hi, field, type)                                 \
   do {                                                                       \
     if ((rc = int_key(cfg, name, lo, hi, &x, &has)) != ORDO_OK)              \

@@ -80,18 +80,33 @@ static int object_member(json_t *body, const char *key, json_t **out,
   return 1;
 }
 
-/* The end of a wallet create or open: start call (NULL: none, the answer
- * is made) on cfg_text and cred_text and answer it with ok_status, or 500
- * when either is NULL (out of memory); then free cfg_text, wipe and free
- * cred_text, and wipe the strings of the body they came from. */
+/* The end of a request whose body may hold secrets: its strings wiped,
+ * then freed. ORDO_OK (the answer is made). */
+static int body_done(json_t *body) {
+  wipe_strings(body);
+  json_decref(body);
+  return ORDO_OK;
+}
+
+/* 400 for such a body, then body_done. */
+static int body_refused(json_t *body, const char *message,
+                        ordo_server_response *resp) {
+  ordo__srv_error(resp, 400, ORDO_E_INVAL, "%s", message);
+  return body_done(body);
+}
+
+/* The end of a wallet create or open: call on cfg_text (taken) and the
+ * credentials cred (of body) as text, answered with ok_status, or 500
+ * when either text is NULL (out of memory); the credentials' text is
+ * wiped once the op has copied it, then body_done. */
 static int wallet_call(ordo_server *srv,
-                       ordo_op *(*call)(ordo_ctx *, const char *,
-                                        const char *),
-                       char *cfg_text, char *cred_text, int ok_status,
+                       ordo_op *(*call)(ordo_ctx *, const char *, const char *),
+                       char *cfg_text, json_t *cred, int ok_status,
                        json_t *body, ordo_server_response *resp) {
-  if (call != NULL && (cfg_text == NULL || cred_text == NULL)) {
+  char *cred_text = json_dumps(cred, JSON_COMPACT);
+  if (cfg_text == NULL || cred_text == NULL) {
     ordo__srv_reply(resp, 500, NULL);
-  } else if (call != NULL) {
+  } else {
     ordo_op *op = call(srv->ctx, cfg_text, cred_text); /* copies */
     ordo__free_secret(cred_text);
     cred_text = NULL;
@@ -99,62 +114,44 @@ static int wallet_call(ordo_server *srv,
   }
   free(cfg_text);
   ordo__free_secret(cred_text);
-  wipe_strings(body);
-  json_decref(body);
-  return ORDO_OK;
+  return body_done(body);
 }
 
 static int wallet_create(ordo_server *srv, const ordo_server_request *req,
                          ordo_server_response *resp) {
   json_t *body, *cfg, *cred;
-  char *cfg_text = NULL, *cred_text = NULL;
+  char *cfg_text = NULL;
 
   if (!ordo__srv_parse_body(req, 0, &body, resp))
     return ORDO_OK;
   if (!object_member(body, "config", &cfg, resp) ||
       !object_member(body, "credentials", &cred, resp))
-    goto out;
-  if (cfg == NULL || cred == NULL) {
-    ordo__srv_error(resp, 400, ORDO_E_INVAL,
-                    "'config' and 'credentials' are "
-                    "required");
-    goto out;
-  }
-  if (json_object_get(cfg, "path") != NULL) {
-    ordo__srv_error(resp, 400, ORDO_E_INVAL,
-                    "config: 'path' is the server's "
-                    "(DATA_DIR/wallets); leave it out");
-    goto out;
-  }
+    return body_done(body);
+  if (cfg == NULL || cred == NULL)
+    return body_refused(body, "'config' and 'credentials' are required", resp);
+  if (json_object_get(cfg, "path") != NULL)
+    return body_refused(body,
+                        "config: 'path' is the server's "
+                        "(DATA_DIR/wallets); leave it out",
+                        resp);
   if (json_object_set_new(cfg, "path", json_string(srv->wallet_path)) == 0)
     cfg_text = json_dumps(cfg, JSON_COMPACT);
-  cred_text = json_dumps(cred, JSON_COMPACT);
-  return wallet_call(srv, ordo_wallet_create, cfg_text, cred_text, 201, body,
-                     resp);
-out:
-  return wallet_call(srv, NULL, cfg_text, cred_text, 0, body, resp);
+  return wallet_call(srv, ordo_wallet_create, cfg_text, cred, 201, body, resp);
 }
 
 static int wallet_open(ordo_server *srv, const char *id,
                        const ordo_server_request *req,
                        ordo_server_response *resp) {
   json_t *body, *cred;
-  char *cfg_text = NULL, *cred_text = NULL;
 
   if (!ordo__srv_parse_body(req, 0, &body, resp))
     return ORDO_OK;
   if (!object_member(body, "credentials", &cred, resp))
-    goto out;
-  if (cred == NULL) {
-    ordo__srv_error(resp, 400, ORDO_E_INVAL, "'credentials' is required");
-    goto out;
-  }
-  cfg_text = wallet_config(srv, id);
-  cred_text = json_dumps(cred, JSON_COMPACT);
-  return wallet_call(srv, ordo_wallet_open, cfg_text, cred_text, 200, body,
-                     resp);
-out:
-  return wallet_call(srv, NULL, cfg_text, cred_text, 0, body, resp);
+    return body_done(body);
+  if (cred == NULL)
+    return body_refused(body, "'credentials' is required", resp);
+  return wallet_call(srv, ordo_wallet_open, wallet_config(srv, id), cred, 200,
+                     body, resp);
 }
 
 /* A body that is an options object, or empty (NULL options). */
@@ -184,9 +181,7 @@ static int did_create(ordo_server *srv, const char *id,
     return ORDO_OK;
   answer_op(srv, ordo_did_create(srv->ctx, id, opts), 201, resp);
   ordo__free_secret(opts); /* may hold a seed */
-  wipe_strings(body);
-  json_decref(body);
-  return ORDO_OK;
+  return body_done(body);
 }
 
 /* Base64 (standard or URL-safe, padded or not) of a string member into a
