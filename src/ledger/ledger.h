@@ -498,6 +498,27 @@ int ordo_ledger_txn_apply(const ordo_ledger_txn *t,
 int ordo_ledger_spec_lock(const ordo_ledger_batch *b, ordo_queue_batch_spec *sp,
                           ordo_ledger_footprint *fp);
 
+/*
+ * Lock sp by the Sawtooth batch in its payload, the one way every door of
+ * the queue does it (the server's items, ordo_journal_enqueue_json,
+ * `ordo submit`): sp->payload must be a BatchList of exactly one batch; it
+ * is decoded into *bl (the caller frees it, and *fp, once the enqueue has
+ * copied sp), checked as a validator would check it with
+ * ORDO_LEDGER_PAYLOAD_VALIDATE (signatures, header digests), its inputs and
+ * outputs must be addresses the journal keeps (1..4096 printable ASCII),
+ * and then ordo_ledger_spec_lock. With ORDO_LEDGER_PAYLOAD_OPAQUE_OK a
+ * payload that is no BatchList (or an empty one) is left opaque: ORDO_OK,
+ * *bl NULL, sp unchanged (the plain durable queue of the C API). Errors
+ * with the message set: ORDO_E_INVAL ("a BatchList of exactly one batch is
+ * expected, not 3"; addresses), the decoder's and validator's
+ * ORDO_E_LEDGER_* codes, ORDO_E_NOMEM.
+ */
+#define ORDO_LEDGER_PAYLOAD_VALIDATE 1
+#define ORDO_LEDGER_PAYLOAD_OPAQUE_OK 2
+int ordo_ledger_spec_from_payload(ordo_queue_batch_spec *sp, int flags,
+                                  ordo_ledger_batchlist **bl,
+                                  ordo_ledger_footprint *fp);
+
 
 typedef enum ordo_ledger_family {
   ORDO_LEDGER_FAMILY_RW = 0,

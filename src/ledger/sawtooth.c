@@ -535,6 +535,59 @@ int ordo_ledger_spec_lock(const ordo_ledger_batch *b, ordo_queue_batch_spec *sp,
   return ORDO_OK;
 }
 
+/* 1 when every input and output of b is an address the journal can keep:
+ * printable ASCII (Sawtooth's are hex), 1..4096 bytes as a declared one. */
+static int batch_addresses_ok(const ordo_ledger_batch *b) {
+  size_t i, k, nt = ordo_ledger_batch_txn_count(b);
+  for (i = 0; i < nt; i++) {
+    ordo_ledger_txn_header h;
+    ordo_ledger_txn_header_get(ordo_ledger_batch_txn(b, i), &h);
+    for (k = 0; k < h.ninputs + h.noutputs; k++) {
+      const char *a = k < h.ninputs ? h.inputs[k] : h.outputs[k - h.ninputs];
+      size_t j, len = strlen(a);
+      if (len == 0 || len > 4096)
+        return 0;
+      for (j = 0; j < len; j++)
+        if ((unsigned char)a[j] < 0x20 || (unsigned char)a[j] > 0x7e)
+          return 0;
+    }
+  }
+  return 1;
+}
+
+int ordo_ledger_spec_from_payload(ordo_queue_batch_spec *sp, int flags,
+                                  ordo_ledger_batchlist **bl,
+                                  ordo_ledger_footprint *fp) {
+  size_t n;
+  int rc;
+  *bl = NULL;
+  rc = ordo_ledger_batchlist_decode(sp->payload, sp->payload_len, bl);
+  n = rc == ORDO_OK ? ordo_ledger_batchlist_count(*bl) : 0;
+  if ((flags & ORDO_LEDGER_PAYLOAD_OPAQUE_OK) && rc != ORDO_E_NOMEM &&
+      n == 0) {
+    ordo_ledger_batchlist_free(*bl);
+    *bl = NULL;
+    return ORDO_OK; /* not a Sawtooth batch: opaque to the queue */
+  }
+  if (rc == ORDO_OK && n != 1)
+    rc = ordo__set_last_error(ORDO_E_INVAL, "a BatchList of exactly one "
+                              "batch is expected, not %zu", n);
+  if (rc == ORDO_OK && (flags & ORDO_LEDGER_PAYLOAD_VALIDATE))
+    rc = ordo_ledger_batchlist_validate(*bl);
+  if (rc == ORDO_OK &&
+      !batch_addresses_ok(ordo_ledger_batchlist_batch(*bl, 0)))
+    rc = ordo__set_last_error(ORDO_E_INVAL, "a transaction's inputs and "
+                              "outputs must be addresses of 1..4096 printable "
+                              "ASCII characters");
+  if (rc == ORDO_OK)
+    rc = ordo_ledger_spec_lock(ordo_ledger_batchlist_batch(*bl, 0), sp, fp);
+  if (rc != ORDO_OK) {
+    ordo_ledger_batchlist_free(*bl);
+    *bl = NULL;
+  }
+  return rc;
+}
+
 /* ---- batch lists -------------------------------------------------------- */
 
 int ordo_ledger_batchlist_encode(const ordo_ledger_batch *const *batches,

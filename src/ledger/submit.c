@@ -64,12 +64,8 @@ static double now_s(void) { return (double)ordo__now_ns() / 1e9; }
 static int line_spec(const ordo_workload_batch *wb, const ordo_ledger_built *b,
                      ordo_ledger_batchlist **bl, ordo_ledger_footprint *fp,
                      ordo_queue_batch_spec *sp) {
-  int rc;
   ordo_ledger_built_spec(wb, b, sp);
-  if ((rc = ordo_ledger_batchlist_decode(b->batchlist, b->batchlist_len,
-                                         bl)) != ORDO_OK)
-    return rc;
-  return ordo_ledger_spec_lock(ordo_ledger_batchlist_batch(*bl, 0), sp, fp);
+  return ordo_ledger_spec_from_payload(sp, 0, bl, fp);
 }
 
 /* Enqueue every line the journal does not have yet, 256 in flight, signed

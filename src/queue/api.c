@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,35 +113,6 @@ done:
   return rc;
 }
 
-/*
- * A payload's Sawtooth batch, if it is one: a BatchList of exactly one
- * batch gives sp its ledger id and a footprint that is the declared one
- * plus the batch's inputs and outputs (*bl and *fp keep the strings; the
- * caller frees them). A payload that is no BatchList (or an empty one) is
- * opaque to the queue and keeps the declared footprint: this API is also a
- * plain durable queue. A BatchList of several batches is refused: a queue
- * batch is one ledger batch.
- */
-static int sawtooth_footprint(ordo_queue_batch_spec *sp,
-                              ordo_ledger_batchlist **bl,
-                              ordo_ledger_footprint *fp) {
-  const ordo_ledger_batch *b;
-  *bl = NULL;
-  if (ordo_ledger_batchlist_decode(sp->payload, sp->payload_len, bl) !=
-          ORDO_OK ||
-      ordo_ledger_batchlist_count(*bl) == 0) {
-    ordo_ledger_batchlist_free(*bl);
-    *bl = NULL;
-    return ORDO_OK;
-  }
-  if (ordo_ledger_batchlist_count(*bl) != 1)
-    return ordo__set_last_error(ORDO_E_INVAL, "batch: 'payload' is a "
-                                "BatchList of %zu batches; one is expected",
-                                ordo_ledger_batchlist_count(*bl));
-  b = ordo_ledger_batchlist_batch(*bl, 0);
-  return ordo_ledger_spec_lock(b, sp, fp);
-}
-
 /* An op that has already failed with rc and the thread's last message. */
 static ordo_op *failed_op(ordo_ctx *ctx, int rc) {
   ordo_op *op = ordo__op_new(ctx, NULL, NULL);
@@ -204,8 +176,16 @@ ordo_op *ordo_journal_enqueue_json(ordo_journal *j, const char *batch_json) {
     }
     sp.payload = payload;
     sp.payload_len = plen;
-    if ((rc = sawtooth_footprint(&sp, &bl, &fp)) != ORDO_OK)
+    /* A Sawtooth batch is locked by what it is signed to touch, as at
+     * every door; anything else is opaque: this API is also a plain
+     * durable queue. */
+    if ((rc = ordo_ledger_spec_from_payload(
+             &sp, ORDO_LEDGER_PAYLOAD_OPAQUE_OK, &bl, &fp)) != ORDO_OK) {
+      char m[400];
+      snprintf(m, sizeof m, "%s", ordo_last_error_message());
+      ordo__set_last_error(rc, "batch: 'payload': %s", m);
       goto done;
+    }
   }
   op = ordo_journal_enqueue(j, &sp); /* copies everything */
 done:

@@ -75,62 +75,17 @@ static void items_free(item *it, size_t n) {
   free(it);
 }
 
-/* A payload must be one signed batch that a validator would take; *out
- * gets it decoded (the caller frees it), NULL on failure. */
-static int check_payload(const unsigned char *p, size_t len,
-                         ordo_ledger_batchlist **out, char *why,
-                         size_t whylen) {
-  ordo_ledger_batchlist *bl = NULL;
-  int rc = ordo_ledger_batchlist_decode(p, len, &bl);
-  *out = NULL;
-  if (rc == ORDO_OK && ordo_ledger_batchlist_count(bl) != 1) {
-    rc = ORDO_E_LEDGER_EMPTY;
-    ordo__set_last_error(rc, "a BatchList of exactly one batch is expected, "
-                         "not %zu", ordo_ledger_batchlist_count(bl));
-  }
-  if (rc == ORDO_OK)
-    rc = ordo_ledger_batchlist_validate(bl);
-  if (rc != ORDO_OK) {
+/* The locks of an item with a Sawtooth batch (ledger/ does it as at every
+ * door): the declared addresses and the batch's inputs and outputs (never
+ * fewer than the batch says), ledger id its header_signature; a client's
+ * batch is first checked as a validator would check it. */
+static int item_batch(item *it, int flags, char *why, size_t whylen) {
+  int rc = ordo_ledger_spec_from_payload(&it->sp, flags, &it->bl, &it->fp);
+  if (rc != ORDO_OK && rc != ORDO_E_NOMEM) {
     snprintf(why, whylen, "'payload': %s", ordo_last_error_message());
-    ordo_ledger_batchlist_free(bl);
-    return rc;
+    rc = ORDO_E_INVAL;
   }
-  *out = bl;
-  return ORDO_OK;
-}
-
-/* 1 when every input and output of b is an address the journal can keep:
- * printable ASCII (Sawtooth's are hex), 1..4096 bytes as a declared one. */
-static int batch_addresses_ok(const ordo_ledger_batch *b) {
-  size_t i, k, nt = ordo_ledger_batch_txn_count(b);
-  for (i = 0; i < nt; i++) {
-    ordo_ledger_txn_header h;
-    ordo_ledger_txn_header_get(ordo_ledger_batch_txn(b, i), &h);
-    for (k = 0; k < h.ninputs + h.noutputs; k++) {
-      const char *a = k < h.ninputs ? h.inputs[k] : h.outputs[k - h.ninputs];
-      size_t j, len = strlen(a);
-      if (len == 0 || len > 4096)
-        return 0;
-      for (j = 0; j < len; j++)
-        if ((unsigned char)a[j] < 0x20 || (unsigned char)a[j] > 0x7e)
-          return 0;
-    }
-  }
-  return 1;
-}
-
-/* The queue spec of a Sawtooth batch: locks = the declared addresses and
- * the batch's inputs and outputs (never fewer than the batch says), ledger
- * id = its header_signature. ORDO_E_INVAL with why, or ORDO_E_NOMEM. */
-static int item_batch(item *it, const ordo_ledger_batch *b, char *why,
-                      size_t whylen) {
-  if (!batch_addresses_ok(b)) {
-    snprintf(why, whylen, "a transaction's inputs and outputs must be "
-             "addresses of 1..4096 printable ASCII characters");
-    return ORDO_E_INVAL;
-  }
-  /* sp's reads and writes are still the declared ones (it->bj's). */
-  return ordo_ledger_spec_lock(b, &it->sp, &it->fp);
+  return rc;
 }
 
 /* Transactions per "transactions" item: each costs a signature. */
@@ -271,7 +226,6 @@ static int item_txns(const ordo_ledger_signer *signer, json_t *arr, item *it,
 static int item_from_json(ordo_server *srv, json_t *o, const char *service,
                           item *it, char *why, size_t whylen) {
   static const char *const extra[] = {"payload", "transactions"};
-  const ordo_ledger_batch *batch = NULL;
   json_t *txns, *v;
   int rc;
 
@@ -300,12 +254,9 @@ static int item_from_json(ordo_server *srv, json_t *o, const char *service,
         snprintf(why, whylen, "'payload' is not base64");
       return rc;
     }
-    if ((rc = check_payload(it->payload, plen, &it->bl, why, whylen)) !=
-        ORDO_OK)
-      return rc == ORDO_E_NOMEM ? rc : ORDO_E_INVAL;
     it->sp.payload = it->payload;
     it->sp.payload_len = plen;
-    batch = ordo_ledger_batchlist_batch(it->bl, 0);
+    return item_batch(it, ORDO_LEDGER_PAYLOAD_VALIDATE, why, whylen);
   } else if (txns != NULL) {
     size_t plen = 0;
     if (srv->opts.signer == NULL) {
@@ -318,13 +269,13 @@ static int item_from_json(ordo_server *srv, json_t *o, const char *service,
       return rc;
     it->sp.payload = it->payload;
     it->sp.payload_len = plen;
-    batch = it->built;
+    return item_batch(it, 0, why, whylen); /* signed here: no check */
   } else if (srv->client != NULL) {
     snprintf(why, whylen, "'payload' (a base64 BatchList of one batch) or "
              "'transactions' is required: this server submits to a ledger");
     return ORDO_E_INVAL;
   }
-  return batch != NULL ? item_batch(it, batch, why, whylen) : ORDO_OK;
+  return ORDO_OK;
 }
 
 /*
@@ -482,17 +433,22 @@ static int post_raw(ordo_server *srv, const ordo_server_request *req,
     size_t k;
     it[i].sp.id = ordo_ledger_batch_id(b);
     it[i].sp.service = svc;
-    if ((rc = item_batch(&it[i], b, why, sizeof why)) == ORDO_E_INVAL) {
-      rc = ordo__srv_error(resp, 400, ORDO_E_INVAL, "batch %zu: %s", i, why);
-      goto out;
-    }
-    if (rc != ORDO_OK ||
-        ordo_ledger_batchlist_encode(&b, 1, &it[i].payload,
+    /* Each batch is queued as a one-batch BatchList of its own, locked as
+     * at every door (the list was validated whole above). */
+    if (ordo_ledger_batchlist_encode(&b, 1, &it[i].payload,
                                      &it[i].sp.payload_len) != ORDO_OK) {
       rc = ordo__srv_reply(resp, 500, NULL);
       goto out;
     }
     it[i].sp.payload = it[i].payload;
+    if ((rc = item_batch(&it[i], 0, why, sizeof why)) == ORDO_E_INVAL) {
+      rc = ordo__srv_error(resp, 400, ORDO_E_INVAL, "batch %zu: %s", i, why);
+      goto out;
+    }
+    if (rc != ORDO_OK) {
+      rc = ordo__srv_reply(resp, 500, NULL);
+      goto out;
+    }
     for (k = 0; k < i; k++)
       if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
         rc = ordo__srv_error(resp, 409, ORDO_E_EXISTS,
