@@ -381,8 +381,6 @@ static int report_stage(ordo_op *op, void *state) {
   return ordo__op_set_result_json(op, o);
 }
 
-/* Settle w: record the outcome and continue its op if its stage parked,
- * else free it (no op). The last touch of w. */
 /* Append s (taken: the list owns it from now) to a list of strings. 0, or
  * -1 when out of memory (s is then still the caller's). */
 int ordo__j_strlist_push(char ***v, size_t *n, size_t *cap, char *s) {
@@ -438,6 +436,9 @@ int ordo__j_jwrite_tag(jwrite *w, json_t *ev) {
   return ORDO_OK;
 }
 
+/* Settle w: record the outcome and continue its op if its stage parked,
+ * else free it (no op), and a take ahead in its transaction with it. The
+ * last touch of w. */
 void ordo__j_jwrite_settle(jwrite *w, int status, const char *msg) {
   if (w->ahead != NULL) {
     /* The take's record was in this write's transaction: same outcome. */

@@ -336,8 +336,10 @@ int ordo__j_journal_replay(ordo_journal *j) {
   last = E > 0 ? E - 1 : 0;
   ordo__j_name_leaf(&tailq, &from, fromname, ORDO_SQ_NAME_GTE, E);
   if ((rc = replay_read(j, &req, JOURNAL_CATEGORY, E > 0 ? &tailq : NULL,
-                        "the log")) != ORDO_OK)
+                        "the log")) != ORDO_OK) {
+    ordo__j_strlist_free(&subs, &nsubs, &capsubs); /* the checkpoint's */
     return rc;
+  }
   /* Records to replay: their enqueues ask the forgotten sets. */
   if (!j->gone_loaded && (req.nresults > 0 || E == 0) &&
       (rc = ordo__j_gone_load_sync(j)) != ORDO_OK) {
