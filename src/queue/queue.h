@@ -1067,7 +1067,9 @@ struct ordo_submitter_progress {
 
 void ordo_submitter_options_init(ordo_submitter_options *opt);
 
-/* A submitter over j and port (both borrowed: they must outlive it).
+/* A submitter over j and port (both borrowed: they must outlive it). It
+ * turns on j's take ahead (ordo_journal_set_take_ahead, unless
+ * no_take_ahead) and off again when it is freed; it is j's only taker.
  * ORDO_E_INVAL, ORDO_E_NOMEM, ORDO_E_SYSTEM (no eventfd). */
 int ordo_submitter_new(ordo_journal *j, const ordo_ledger_port *port,
                        const ordo_submitter_options *opt, ordo_submitter **out);
