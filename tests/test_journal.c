@@ -11,7 +11,7 @@
  */
 #include "ordo.h"
 #include "queue/idset.h"
-#include "queue/jsonw.h"
+#include "base/jsonw.h"
 #include "queue/queue.h"
 #include "runtime/runtime.h"
 #include "storage/storage.h"

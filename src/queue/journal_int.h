@@ -12,7 +12,7 @@
 #include "base/base.h"
 #include "queue/queue.h"
 #include "queue/idset.h"
-#include "queue/jsonw.h"
+#include "base/jsonw.h"
 #include "runtime/runtime.h"
 #include "storage/storage.h"
 

@@ -15,6 +15,7 @@
 #include "server/reply.h"
 #include "server/routes.h"
 #include "queue/batch_json.h"
+#include "base/jsonw.h"
 #include "http/http.h"
 #include "runtime/runtime.h"
 
@@ -292,7 +293,7 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
                          const char *what, ordo_server_response *resp) {
   ordo_queue_batch_spec *specs = calloc(n, sizeof *specs);
   ordo_journal_enqueued *got = calloc(n, sizeof *got);
-  json_t *r = NULL, *arr = NULL;
+  ordo__jsonw w = {0};
   unsigned long long t0;
   size_t i, bad = (size_t)-1, fresh = 0;
   ordo_op *op;
@@ -326,36 +327,38 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
     return ordo__srv_error(resp, ordo__srv_http_status(rc), rc, "%s", msg);
   }
   ordo_op_release(op);
-  /* (json_pack's "o" takes arr even when it fails.) */
-  if ((arr = json_array()) == NULL ||
-      (r = json_pack("{s:o}", "batches", arr)) == NULL) {
-    free(got);
-    return ordo__srv_reply(resp, 500, NULL);
-  }
+  /* The answer, written directly (base/jsonw.h): at 100 items a request,
+   * a jansson tree per item and its dump were a good part of the
+   * server's own time per request. */
+  ordo__jsonw_raw(&w, "{\"batches\":[", 12);
   for (i = 0; i < n; i++) {
-    json_t *e =
-        got[i].already
-            ? json_pack("{s:s, s:I, s:s, s:s}", "id", it[i].sp.id, "seq",
-                        (json_int_t)got[i].seq, "state",
-                        ordo_queue_state_name(got[i].state), "result",
-                        "already enqueued")
-            : json_pack("{s:s, s:I, s:s}", "id", it[i].sp.id, "seq",
-                        (json_int_t)got[i].seq, "result", "enqueued");
-    if (json_array_append_new(arr, e) != 0) {
-      json_decref(r);
-      free(got);
-      return ordo__srv_reply(resp, 500, NULL);
+    ordo__jsonw_raw(&w, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
+    ordo__jsonw_key(&w, 1, "id");
+    ordo__jsonw_cstr(&w, it[i].sp.id);
+    ordo__jsonw_key(&w, 0, "seq");
+    ordo__jsonw_uint(&w, got[i].seq);
+    if (got[i].already) {
+      ordo__jsonw_key(&w, 0, "state");
+      ordo__jsonw_cstr(&w, ordo_queue_state_name(got[i].state));
     }
+    ordo__jsonw_key(&w, 0, "result");
+    ordo__jsonw_cstr(&w, got[i].already ? "already enqueued" : "enqueued");
+    ordo__jsonw_raw(&w, "}", 1);
     fresh += !got[i].already;
   }
+  ordo__jsonw_raw(&w, "]}", 3); /* with its NUL: the text */
   free(got);
+  if (w.err != ORDO_OK) {
+    free(w.buf);
+    return ordo__srv_reply(resp, 500, NULL);
+  }
   if (fresh > 0) {
     ordo__srv_count_enqueued(srv, ordo__now_ns() - t0, fresh);
     /* New batches may be ready: the submitter sends them now, not at its
      * next status answer. */
     ordo_submitter_wake(srv->sub);
   }
-  return ordo__srv_reply(resp, fresh > 0 ? 202 : 200, r);
+  return ordo__srv_reply_text(resp, fresh > 0 ? 202 : 200, (char *)w.buf);
 }
 
 /* The service of a raw BatchList (header, query, "default"); NULL with an

@@ -2,7 +2,7 @@
  * jsonw.c — the JSON text writer (jsonw.h).
  */
 #include "base/utf8.h"
-#include "queue/jsonw.h"
+#include "base/jsonw.h"
 
 #include "ordo.h"
 

@@ -1,19 +1,19 @@
 /*
- * jsonw.h — a JSON text writer into a growing buffer, internal to
- * src/queue.
+ * jsonw.h — a JSON text writer into a growing buffer.
  *
- * Why not jansson here: the journal's checkpoint is built under the
+ * Why not jansson for these: the journal's checkpoint is built under the
  * journal's lock, and a tree of jansson objects per batch and per service
  * (a hash table each, then a dump) cost most of the time the queue stood
- * still for it. This writes the text directly; jansson still reads it.
+ * still for it; the server's answer to a POST of many batches is the same
+ * shape. This writes the text directly; jansson still reads it.
  *
  * Errors stick: the first one (out of memory, a string that is not UTF-8)
  * is kept in err, and later calls do nothing; check err once at the end.
  * The caller writes the punctuation ({ } [ ] , :) with ordo__jsonw_raw.
  * Not thread-safe; the buffer is the caller's (free it).
  */
-#ifndef ORDO_QUEUE_JSONW_H
-#define ORDO_QUEUE_JSONW_H
+#ifndef ORDO_BASE_JSONW_H
+#define ORDO_BASE_JSONW_H
 
 #include <stddef.h>
 #include <stdint.h>
