@@ -17,15 +17,19 @@
 #include <string.h>
 
 void ordo_server_options_init(ordo_server_options *o) {
+  ordo_submitter_options sub;
   memset(o, 0, sizeof(*o));
   o->port = 8080;
   ordo_queue_options_init(&o->queue);
   o->max_body_bytes = 16u << 20;
   o->max_items = 10000;
   o->poll_ms = 20;
-  o->max_submit_bytes = 10u << 20;
-  o->status_wait_s = 10;
-  o->ledger_probe_ms = 5000;
+  /* What the server hands its submitter defaults to the submitter's own
+   * defaults: one place says them. */
+  ordo_submitter_options_init(&sub);
+  o->max_submit_bytes = sub.max_submit_bytes;
+  o->status_wait_s = sub.status_wait_s;
+  o->ledger_probe_ms = sub.probe_ms;
   o->request_timeout_ms = 60000;
   o->max_jobs = 256;
   o->connection_limit = 4096;
