@@ -750,11 +750,7 @@ int ordo_journal_finish_many(ordo_journal *j, const ordo_queue_verdict *v,
   pthread_mutex_lock(&j->mu);
   if ((rc = ordo__j_journal_check(j)) == ORDO_OK) {
     uint64_t t = ordo__j_wall_ms();
-    int qrc = n == 1 ? ordo_queue_finish(j->q, v[0].id, v[0].outcome,
-                                         v[0].reason)
-                     : ordo_queue_finish_many(j->q, v, n, &d);
-    if (n == 1)
-      d = qrc == ORDO_OK ? 1 : 0;
+    int qrc = ordo_queue_finish_many(j->q, v, n, &d);
     /* What the queue applied is journaled, even past a failed verdict. */
     for (i = 0; i < d; i++) {
       int r = fin_note(j, &v[i], t);
