@@ -513,6 +513,11 @@ int ordo_ledger_spec_lock(const ordo_ledger_batch *b, ordo_queue_batch_spec *sp,
  * expected, not 3"; addresses), the decoder's and validator's
  * ORDO_E_LEDGER_* codes, ORDO_E_NOMEM.
  */
+/* The same for a batch already decoded (or built here): its addresses
+ * checked, then ordo_ledger_spec_lock. */
+int ordo_ledger_spec_from_batch(const ordo_ledger_batch *b,
+                                ordo_queue_batch_spec *sp,
+                                ordo_ledger_footprint *fp);
 #define ORDO_LEDGER_PAYLOAD_VALIDATE 1
 #define ORDO_LEDGER_PAYLOAD_OPAQUE_OK 2
 int ordo_ledger_spec_from_payload(ordo_queue_batch_spec *sp, int flags,

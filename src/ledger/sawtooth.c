@@ -555,6 +555,16 @@ static int batch_addresses_ok(const ordo_ledger_batch *b) {
   return 1;
 }
 
+int ordo_ledger_spec_from_batch(const ordo_ledger_batch *b,
+                                ordo_queue_batch_spec *sp,
+                                ordo_ledger_footprint *fp) {
+  if (!batch_addresses_ok(b))
+    return ordo__set_last_error(ORDO_E_INVAL, "a transaction's inputs and "
+                                "outputs must be addresses of 1..4096 "
+                                "printable ASCII characters");
+  return ordo_ledger_spec_lock(b, sp, fp);
+}
+
 int ordo_ledger_spec_from_payload(ordo_queue_batch_spec *sp, int flags,
                                   ordo_ledger_batchlist **bl,
                                   ordo_ledger_footprint *fp) {
@@ -574,13 +584,9 @@ int ordo_ledger_spec_from_payload(ordo_queue_batch_spec *sp, int flags,
                               "batch is expected, not %zu", n);
   if (rc == ORDO_OK && (flags & ORDO_LEDGER_PAYLOAD_VALIDATE))
     rc = ordo_ledger_batchlist_validate(*bl);
-  if (rc == ORDO_OK &&
-      !batch_addresses_ok(ordo_ledger_batchlist_batch(*bl, 0)))
-    rc = ordo__set_last_error(ORDO_E_INVAL, "a transaction's inputs and "
-                              "outputs must be addresses of 1..4096 printable "
-                              "ASCII characters");
   if (rc == ORDO_OK)
-    rc = ordo_ledger_spec_lock(ordo_ledger_batchlist_batch(*bl, 0), sp, fp);
+    rc = ordo_ledger_spec_from_batch(ordo_ledger_batchlist_batch(*bl, 0), sp,
+                                     fp);
   if (rc != ORDO_OK) {
     ordo_ledger_batchlist_free(*bl);
     *bl = NULL;

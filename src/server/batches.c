@@ -78,10 +78,15 @@ static void items_free(item *it, size_t n) {
 
 /* The locks of an item with a Sawtooth batch (ledger/ does it as at every
  * door): the declared addresses and the batch's inputs and outputs (never
- * fewer than the batch says), ledger id its header_signature; a client's
- * batch is first checked as a validator would check it. */
-static int item_batch(item *it, int flags, char *why, size_t whylen) {
-  int rc = ordo_ledger_spec_from_payload(&it->sp, flags, &it->bl, &it->fp);
+ * fewer than the batch says), ledger id its header_signature. b: a batch
+ * already in hand (signed here, or of a list validated whole); NULL: the
+ * client's payload, decoded and checked as a validator would. */
+static int item_batch(item *it, const ordo_ledger_batch *b, char *why,
+                      size_t whylen) {
+  int rc = b != NULL ? ordo_ledger_spec_from_batch(b, &it->sp, &it->fp)
+                     : ordo_ledger_spec_from_payload(
+                           &it->sp, ORDO_LEDGER_PAYLOAD_VALIDATE, &it->bl,
+                           &it->fp);
   if (rc != ORDO_OK && rc != ORDO_E_NOMEM) {
     snprintf(why, whylen, "'payload': %s", ordo_last_error_message());
     rc = ORDO_E_INVAL;
@@ -257,7 +262,7 @@ static int item_from_json(ordo_server *srv, json_t *o, const char *service,
     }
     it->sp.payload = it->payload;
     it->sp.payload_len = plen;
-    return item_batch(it, ORDO_LEDGER_PAYLOAD_VALIDATE, why, whylen);
+    return item_batch(it, NULL, why, whylen);
   } else if (txns != NULL) {
     size_t plen = 0;
     if (srv->opts.signer == NULL) {
@@ -270,7 +275,7 @@ static int item_from_json(ordo_server *srv, json_t *o, const char *service,
       return rc;
     it->sp.payload = it->payload;
     it->sp.payload_len = plen;
-    return item_batch(it, 0, why, whylen); /* signed here: no check */
+    return item_batch(it, it->built, why, whylen); /* signed here */
   } else if (srv->client != NULL) {
     snprintf(why, whylen, "'payload' (a base64 BatchList of one batch) or "
              "'transactions' is required: this server submits to a ledger");
@@ -437,14 +442,14 @@ static int post_raw(ordo_server *srv, const ordo_server_request *req,
     it[i].sp.id = ordo_ledger_batch_id(b);
     it[i].sp.service = svc;
     /* Each batch is queued as a one-batch BatchList of its own, locked as
-     * at every door (the list was validated whole above). */
+     * at every door (the list was validated whole above: b is checked). */
     if (ordo_ledger_batchlist_encode(&b, 1, &it[i].payload,
                                      &it[i].sp.payload_len) != ORDO_OK) {
       rc = ordo__srv_reply(resp, 500, NULL);
       goto out;
     }
     it[i].sp.payload = it[i].payload;
-    if ((rc = item_batch(&it[i], 0, why, sizeof why)) == ORDO_E_INVAL) {
+    if ((rc = item_batch(&it[i], b, why, sizeof why)) == ORDO_E_INVAL) {
       rc = ordo__srv_error(resp, 400, ORDO_E_INVAL, "batch %zu: %s", i, why);
       goto out;
     }
