@@ -201,21 +201,16 @@ static void executor_metrics(ordo_server *srv, sbuf *b) {
 
 static void queue_metrics(ordo_server *srv, sbuf *b) {
   ordo_journal_totals t;
-  const size_t *by_state[6];
   static const char *const states[] = {"queued",    "waiting",  "in_flight",
                                        "unknown",   "committed", "invalid"};
   size_t i;
   (void)ordo_journal_get_totals(srv->j, &t); /* zeroed if it cannot */
-  by_state[0] = &t.queued;
-  by_state[1] = &t.waiting;
-  by_state[2] = &t.in_flight;
-  by_state[3] = &t.unknown;
-  by_state[4] = &t.committed;
-  by_state[5] = &t.invalid;
+  const size_t by_state[] = {t.queued,  t.waiting,   t.in_flight,
+                             t.unknown, t.committed, t.invalid};
   put(b, "# HELP ordo_batches batches in the journal by state\n"
          "# TYPE ordo_batches gauge\n");
   for (i = 0; i < sizeof states / sizeof states[0]; i++)
-    put(b, "ordo_batches{state=\"%s\"} %zu\n", states[i], *by_state[i]);
+    put(b, "ordo_batches{state=\"%s\"} %zu\n", states[i], by_state[i]);
   put(b, "# HELP ordo_services services the journal knows\n"
          "# TYPE ordo_services gauge\nordo_services %zu\n",
       t.services);
