@@ -18,8 +18,12 @@ PREFIX      ?= /usr/local
 FUZZ_SECONDS ?= 60
 CMAKE       ?= cmake
 
+# postgresql: the server the PostgreSQL backend's tests start, a private
+# cluster per test (tests/support/support_pg.h); the default cluster Debian
+# may create and start on install is not used.
 DEBIAN_PACKAGES := build-essential cmake pkg-config libsodium-dev \
-  libsecp256k1-dev libssl-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
+  libsecp256k1-dev libssl-dev libsqlite3-dev libpq-dev postgresql \
+  libcurl4-openssl-dev \
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler \
   libcbor-dev libcmocka-dev python3 python3-pytest python3-pip python3-nacl \
   curl clang \
