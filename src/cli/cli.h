@@ -67,6 +67,10 @@ int ordo__cli_workload_flag(struct ordo_workload_gen *g, const char *k,
 /* 1 for "-h" or "--help". */
 int ordo__cli_is_help(const char *arg);
 
+/* A subcommand's --help: when arg is "-h" or "--help", usage printed on
+ * stdout and 1; else 0. */
+int ordo__cli_help(const char *arg, void (*usage)(FILE *));
+
 /* What every subcommand says of a bad command line, on err, prefixed by
  * cmd ("ordo ledger"); each returns ORDO_CLI_USAGE. unknown says "unknown
  * option or missing value 'ARG'" and then prints usage on err. */

@@ -82,10 +82,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int got;
-    if (ordo__cli_is_help(k)) {
-      run_usage(stdout);
+    if (ordo__cli_help(k, run_usage))
       return -1;
-    }
     if (strcmp(k, "--json") == 0) {
       a->json = 1;
       continue;

@@ -56,10 +56,8 @@ int ordo__workload_main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int got;
-    if (ordo__cli_is_help(k)) {
-      gen_usage(stdout);
+    if (ordo__cli_help(k, gen_usage))
       return ORDO_CLI_OK;
-    }
     if (v == NULL || (got = ordo__cli_workload_flag(&g, k, v)) == 0)
       return ordo__cli_unknown(stderr, "ordo workload", k, gen_usage);
     if (got < 0)
