@@ -3,6 +3,8 @@
  */
 #include "base/base.h"
 
+#include "ordo.h"
+
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,4 +43,35 @@ void *ordo__grow(void *buf, size_t *cap, size_t need, size_t first) {
   if ((p = realloc(buf, ncap)) != NULL)
     *cap = ncap;
   return p;
+}
+
+int ordo__read_stream(FILE *f, size_t max, char **out, size_t *len) {
+  char *buf = NULL, *p;
+  size_t cap = 0, n = 0, got;
+
+  *out = NULL;
+  *len = 0;
+  do {
+    if (cap - n < 2) { /* room to read into, and for the NUL */
+      if ((p = ordo__grow(buf, &cap, n + 2, 4096)) == NULL) {
+        free(buf);
+        return ORDO_E_NOMEM;
+      }
+      buf = p;
+    }
+    got = fread(buf + n, 1, cap - n - 1, f);
+    n += got;
+    if (max > 0 && n > max) {
+      free(buf);
+      return ORDO_E_INVAL;
+    }
+  } while (got > 0);
+  if (ferror(f)) {
+    free(buf);
+    return ORDO_E_IO;
+  }
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return ORDO_OK;
 }

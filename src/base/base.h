@@ -1,7 +1,8 @@
 /*
  * base.h — the few small things every module needs, once: a string copy, a
  * secret's wipe-and-free (a string or a buffer), a growing buffer's
- * realloc, container_of, and the printf-format attribute. Internal to
+ * realloc, reading a whole file, container_of, and the printf-format
+ * attribute. Internal to
  * libordo (ordo__ names); no state, no threads.
  *
  * Why a module of its own: each module had grown its own copy of these
@@ -12,6 +13,7 @@
 #define ORDO_BASE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* The struct of type `type` whose member `member` is at ptr. */
 #define ORDO__CONTAINER_OF(ptr, type, member)                                  \
@@ -47,5 +49,12 @@ void ordo__free_wiped(void *p, size_t len);
  * memory, buf then still valid and *cap unchanged. Callers test "is it
  * full?" themselves, so a buffer with room never calls this. */
 void *ordo__grow(void *buf, size_t *cap, size_t need, size_t first);
+
+/* Read f to its end into *out, a malloc'd buffer of *len bytes and a NUL
+ * after them (the caller frees it; NULL and 0 on failure). max: the most
+ * bytes taken, 0 for no limit. ORDO_OK; ORDO_E_INVAL when f holds more than
+ * max bytes; ORDO_E_IO on a read error; ORDO_E_NOMEM. f stays the
+ * caller's to close. */
+int ordo__read_stream(FILE *f, size_t max, char **out, size_t *len);
 
 #endif

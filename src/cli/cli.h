@@ -58,14 +58,18 @@ int ordo__plan_main(int argc, char **argv);
 /* The workload generator's options, which `ordo workload` and `ordo run`
  * both take (workload.c): when k is --services, --batches, --seed,
  * --conflict, --hot-read, --invalid or --deps, its value v is read into g
- * (strtoull or strtod), *end is where reading stopped (for the caller's
- * check) and the result is 1; else 0, nothing read. */
+ * (strtoull or strtod) and the result is 1, or -1 when v is not a whole
+ * number (empty, signed, or with text after it); else 0, nothing read. */
 struct ordo_workload_gen;
 int ordo__cli_workload_flag(struct ordo_workload_gen *g, const char *k,
-                            const char *v, char **end);
+                            const char *v);
 
 /* 1 for "-h" or "--help". */
 int ordo__cli_is_help(const char *arg);
+
+/* A subcommand's --help: when arg is "-h" or "--help", usage printed on
+ * stdout and 1; else 0. */
+int ordo__cli_help(const char *arg, void (*usage)(FILE *));
 
 /* What every subcommand says of a bad command line, on err, prefixed by
  * cmd ("ordo ledger"); each returns ORDO_CLI_USAGE. unknown says "unknown

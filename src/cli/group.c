@@ -230,51 +230,22 @@ int cli_show(const cli_env *e, const cli_args *a, ordo_op *op,
 int cli_read_input(const cli_env *e, const char *path, char **out,
                    size_t *len) {
   FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-  size_t cap = 4096, n = 0;
-  char *buf;
+  int rc;
 
   *out = NULL;
   *len = 0;
   if (f == NULL)
     return cli_usage_error(e, "cannot read %s: %s", path, strerror(errno));
-  if ((buf = malloc(cap + 1)) == NULL)
-    goto nomem;
-  for (;;) {
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0)
-      break;
-    if (n == cap) {
-      char *p;
-      if (cap >= INPUT_MAX) {
-        free(buf);
-        if (f != stdin)
-          fclose(f);
-        return cli_usage_error(e, "%s: more than %u bytes", path, INPUT_MAX);
-      }
-      if ((p = realloc(buf, 2 * cap + 1)) == NULL)
-        goto nomem;
-      buf = p;
-      cap *= 2;
-    }
-  }
-  if (ferror(f)) {
-    free(buf);
-    if (f != stdin)
-      fclose(f);
+  rc = ordo__read_stream(f, INPUT_MAX, out, len);
+  if (f != stdin)
+    fclose(f);
+  if (rc == ORDO_E_NOMEM)
+    return cli_report(e, ORDO_E_NOMEM, NULL);
+  if (rc == ORDO_E_INVAL)
+    return cli_usage_error(e, "%s: more than %u bytes", path, INPUT_MAX);
+  if (rc != ORDO_OK)
     return cli_usage_error(e, "cannot read %s", path);
-  }
-  if (f != stdin)
-    fclose(f);
-  buf[n] = '\0';
-  *out = buf;
-  *len = n;
   return ORDO_CLI_OK;
-nomem:
-  free(buf);
-  if (f != stdin)
-    fclose(f);
-  return cli_report(e, ORDO_E_NOMEM, NULL);
 }
 
 /* --message TEXT or --in FILE, exactly one. *buf is malloc'd (--in) or NULL. */

@@ -110,10 +110,9 @@ int ordo__ledger_main(int argc, char **argv) {
   for (i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     const ordo__cli_num *num;
-    if (ordo__cli_is_help(a)) {
-      ledger_usage(stdout);
+    if (ordo__cli_help(a, ledger_usage))
       return ORDO_CLI_OK;
-    } else if (strcmp(a, "--keep-pending") == 0) {
+    if (strcmp(a, "--keep-pending") == 0) {
       opts.keep_pending = 1;
       continue;
     } else if (v == NULL || a[0] != '-') {

@@ -15,6 +15,13 @@ int ordo__cli_is_help(const char *arg) {
   return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }
 
+int ordo__cli_help(const char *arg, void (*usage)(FILE *)) {
+  if (!ordo__cli_is_help(arg))
+    return 0;
+  usage(stdout);
+  return 1;
+}
+
 int ordo__cli_unknown(FILE *err, const char *cmd, const char *arg,
                       void (*usage)(FILE *)) {
   fprintf(err, "%s: unknown option or missing value '%s'\n", cmd, arg);

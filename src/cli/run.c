@@ -81,29 +81,35 @@ static int parse_args(int argc, char **argv, run_args *a) {
   a->block_ms = 100;
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    char *end = NULL;
-    if (ordo__cli_is_help(k)) {
-      run_usage(stdout);
+    int got;
+    if (ordo__cli_help(k, run_usage))
       return -1;
-    }
     if (strcmp(k, "--json") == 0) {
       a->json = 1;
       continue;
     }
     if (v == NULL)
       goto bad;
-    if (ordo__cli_workload_flag(&a->gen, k, v, &end))
+    if ((got = ordo__cli_workload_flag(&a->gen, k, v)) < 0) {
+      goto bad_value;
+    } else if (got > 0) {
       ; /* the generator's own: --services, --batches, ... */
-    else if (strcmp(k, "--block-ms") == 0)
+    } else if (strcmp(k, "--block-ms") == 0) {
+      char *end;
       a->block_ms = (unsigned)strtoul(v, &end, 10);
-    else if (strcmp(k, "--keep") == 0)
-      a->keep = v, end = (char *)v + strlen(v); /* keep: DIR itself */
-    else
+      if (end == v || *end != '\0' || v[0] == '-')
+        goto bad_value;
+    } else if (strcmp(k, "--keep") == 0) {
+      if (v[0] == '\0' || v[0] == '-')
+        goto bad_value;
+      a->keep = v;
+    } else {
       goto bad;
-    if (end == v || *end != '\0' || v[0] == '-')
-      return ordo__cli_bad_value(stderr, "ordo run", v, k);
+    }
     i++;
     continue;
+  bad_value:
+    return ordo__cli_bad_value(stderr, "ordo run", v, k);
   bad:
     return ordo__cli_unknown(stderr, "ordo run", k, run_usage);
   }

@@ -82,10 +82,8 @@ int ordo__serve_main(int argc, char **argv) {
 
   for (i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (ordo__cli_is_help(a)) {
-      serve_usage(stdout);
+    if (ordo__cli_help(a, serve_usage))
       return ORDO_CLI_OK;
-    }
     if (v == NULL || a[0] != '-') {
       return ordo__cli_unknown(stderr, "ordo serve", a, serve_usage);
     }

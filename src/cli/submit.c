@@ -59,10 +59,9 @@ static int parse_args(int argc, char **argv, ordo__submit_opts *a) {
   a->poll_ms = 20;
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (ordo__cli_is_help(k)) {
-      submit_usage(stdout);
+    if (ordo__cli_help(k, submit_usage))
       return -1;
-    } else if (strcmp(k, "--json") == 0) {
+    if (strcmp(k, "--json") == 0) {
       a->json = 1;
       continue;
     } else if (k[0] != '-') {

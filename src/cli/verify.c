@@ -35,10 +35,9 @@ int ordo__verify_main(int argc, char **argv) {
 
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (ordo__cli_is_help(k)) {
-      verify_usage(stdout);
+    if (ordo__cli_help(k, verify_usage))
       return ORDO_CLI_OK;
-    } else if (strcmp(k, "--json") == 0) {
+    if (strcmp(k, "--json") == 0) {
       o.json = 1;
       continue;
     } else if (v != NULL && strcmp(k, "--workload") == 0) {

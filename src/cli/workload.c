@@ -28,24 +28,26 @@ static void gen_usage(FILE *f) {
 }
 
 int ordo__cli_workload_flag(ordo_workload_gen *g, const char *k,
-                            const char *v, char **end) {
+                            const char *v) {
+  char *end = NULL;
   if (strcmp(k, "--services") == 0)
-    g->services = (size_t)strtoull(v, end, 10);
+    g->services = (size_t)strtoull(v, &end, 10);
   else if (strcmp(k, "--batches") == 0)
-    g->batches = (size_t)strtoull(v, end, 10);
+    g->batches = (size_t)strtoull(v, &end, 10);
   else if (strcmp(k, "--seed") == 0)
-    g->seed = strtoull(v, end, 10);
+    g->seed = strtoull(v, &end, 10);
   else if (strcmp(k, "--conflict") == 0)
-    g->conflict = strtod(v, end);
+    g->conflict = strtod(v, &end);
   else if (strcmp(k, "--hot-read") == 0)
-    g->hot_read = strtod(v, end);
+    g->hot_read = strtod(v, &end);
   else if (strcmp(k, "--invalid") == 0)
-    g->invalid = strtod(v, end);
+    g->invalid = strtod(v, &end);
   else if (strcmp(k, "--deps") == 0)
-    g->deps = strtod(v, end);
+    g->deps = strtod(v, &end);
   else
     return 0;
-  return 1;
+  /* strtoull reads "-1" as a huge count: a sign is refused too. */
+  return end == v || *end != '\0' || v[0] == '-' ? -1 : 1;
 }
 
 int ordo__workload_main(int argc, char **argv) {
@@ -53,19 +55,14 @@ int ordo__workload_main(int argc, char **argv) {
   ordo_workload_gen_init(&g);
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    char *end = NULL;
-    if (ordo__cli_is_help(k)) {
-      gen_usage(stdout);
+    int got;
+    if (ordo__cli_help(k, gen_usage))
       return ORDO_CLI_OK;
-    }
-    if (v == NULL || !ordo__cli_workload_flag(&g, k, v, &end))
-      goto bad;
-    if (end == v || *end != '\0' || v[0] == '-')
+    if (v == NULL || (got = ordo__cli_workload_flag(&g, k, v)) == 0)
+      return ordo__cli_unknown(stderr, "ordo workload", k, gen_usage);
+    if (got < 0)
       return ordo__cli_bad_value(stderr, "ordo workload", v, k);
     i++;
-    continue;
-  bad:
-    return ordo__cli_unknown(stderr, "ordo workload", k, gen_usage);
   }
   if (ordo_workload_generate(&g, stdout) != ORDO_OK) {
     fprintf(stderr, "ordo workload: %s\n", ordo_last_error_message());

@@ -225,34 +225,16 @@ int ordo_workload_parse(const char *text, size_t len, ordo_workload **out) {
 
 static int read_file(const char *path, char **text, size_t *len) {
   FILE *f = fopen(path, "rb");
-  char *buf = NULL, *p;
-  size_t cap = 0, n = 0, got;
+  int rc;
 
   if (f == NULL)
     return ordo__set_last_error(ORDO_E_IO, "%s: %s", path, strerror(errno));
-  for (;;) {
-    if (n == cap) {
-      cap = cap ? cap * 2 : 65536;
-      if ((p = realloc(buf, cap)) == NULL) {
-        free(buf);
-        fclose(f);
-        return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-      }
-      buf = p;
-    }
-    got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0)
-      break;
-  }
-  if (ferror(f)) {
-    free(buf);
-    fclose(f);
-    return ordo__set_last_error(ORDO_E_IO, "%s: read error", path);
-  }
+  rc = ordo__read_stream(f, 0, text, len);
   fclose(f);
-  *text = buf;
-  *len = n;
+  if (rc == ORDO_E_NOMEM)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if (rc != ORDO_OK)
+    return ordo__set_last_error(ORDO_E_IO, "%s: read error", path);
   return ORDO_OK;
 }
 

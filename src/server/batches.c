@@ -395,169 +395,174 @@ static const char *raw_service(const ordo_server_request *req, char **owned,
   return s;
 }
 
-static int post_raw(ordo_server *srv, const ordo_server_request *req,
-                    ordo_server_response *resp) {
-  ordo_ledger_batchlist *bl = NULL;
-  item *it = NULL;
-  char *svc_owned = NULL;
+/* One request until it is answered: its items, and what their pointers
+ * point into (the raw BatchList or the JSON body), freed after them. */
+typedef struct post {
   const char *svc;
-  size_t n = 0, i;
-  int rc;
+  char *svc_owned;
+  item *it;
+  size_t n;
+  ordo_ledger_batchlist *bl;
+  json_t *body;
+} post;
 
-  if ((svc = raw_service(req, &svc_owned, resp)) == NULL)
-    return ORDO_OK;
-  if (req->body_len == 0) {
-    rc = ordo__srv_error(resp, 400, ORDO_E_LEDGER_EMPTY,
-                         "the BatchList is empty");
-    goto out;
-  }
-  rc = ordo_ledger_batchlist_decode(req->body, req->body_len, &bl);
-  if (rc == ORDO_OK && ordo_ledger_batchlist_count(bl) == 0)
-    rc = ordo__set_last_error(ORDO_E_LEDGER_EMPTY, "the BatchList has no "
-                              "batches");
-  if (rc == ORDO_OK)
-    rc = ordo_ledger_batchlist_validate(bl);
-  if (rc != ORDO_OK) {
-    rc = rc == ORDO_E_NOMEM ? ordo__srv_reply(resp, 500, NULL)
-                            : ordo__srv_error(resp, 400, rc, "BatchList: %s",
-                                              ordo_last_error_message());
-    goto out;
-  }
-  n = ordo_ledger_batchlist_count(bl);
+/* Room for n items in p: 1, or 0 with the answer made (413: more than
+ * max_items; 500) and *rc its code. whats: "batches" or "items". */
+static int items_new(ordo_server *srv, post *p, size_t n, const char *whats,
+                     ordo_server_response *resp, int *rc) {
   if (n > srv->opts.max_items) {
-    rc = ordo__srv_error(resp, 413, ORDO_E_INVAL,
-                         "%zu batches: at most %zu in one "
-                         "request",
-                         n, srv->opts.max_items);
-    goto out;
+    *rc = ordo__srv_error(resp, 413, ORDO_E_INVAL,
+                          "%zu %s: at most %zu in one "
+                          "request",
+                          n, whats, srv->opts.max_items);
+    return 0;
   }
-  if ((it = calloc(n, sizeof *it)) == NULL) {
-    rc = ordo__srv_reply(resp, 500, NULL);
-    goto out;
+  if ((p->it = calloc(n, sizeof *p->it)) == NULL) {
+    *rc = ordo__srv_reply(resp, 500, NULL);
+    return 0;
   }
-  for (i = 0; i < n; i++) {
-    const ordo_ledger_batch *b = ordo_ledger_batchlist_batch(bl, i);
+  p->n = n;
+  return 1;
+}
+
+/* The two forms of a request, read into p's items, each checked and none
+ * twice: 1, or 0 with the answer made (a refusal) and *rc its code. */
+
+static int read_raw(ordo_server *srv, const ordo_server_request *req,
+                    post *p, ordo_server_response *resp, int *rc) {
+  size_t i;
+
+  if (req->body_len == 0) {
+    *rc = ordo__srv_error(resp, 400, ORDO_E_LEDGER_EMPTY,
+                          "the BatchList is empty");
+    return 0;
+  }
+  *rc = ordo_ledger_batchlist_decode(req->body, req->body_len, &p->bl);
+  if (*rc == ORDO_OK && ordo_ledger_batchlist_count(p->bl) == 0)
+    *rc = ordo__set_last_error(ORDO_E_LEDGER_EMPTY, "the BatchList has no "
+                               "batches");
+  if (*rc == ORDO_OK)
+    *rc = ordo_ledger_batchlist_validate(p->bl);
+  if (*rc != ORDO_OK) {
+    *rc = *rc == ORDO_E_NOMEM
+              ? ordo__srv_reply(resp, 500, NULL)
+              : ordo__srv_error(resp, 400, *rc, "BatchList: %s",
+                                ordo_last_error_message());
+    return 0;
+  }
+  if (!items_new(srv, p, ordo_ledger_batchlist_count(p->bl), "batches", resp,
+                 rc))
+    return 0;
+  for (i = 0; i < p->n; i++) {
+    const ordo_ledger_batch *b = ordo_ledger_batchlist_batch(p->bl, i);
+    item *it = &p->it[i];
     char why[200];
     size_t k;
-    it[i].sp.id = ordo_ledger_batch_id(b);
-    it[i].sp.service = svc;
+    int brc;
+    it->sp.id = ordo_ledger_batch_id(b);
+    it->sp.service = p->svc;
     /* Each batch is queued as a one-batch BatchList of its own, locked as
      * at every door (the list was validated whole above: b is checked). */
-    if (ordo_ledger_batchlist_encode(&b, 1, &it[i].payload,
-                                     &it[i].sp.payload_len) != ORDO_OK) {
-      rc = ordo__srv_reply(resp, 500, NULL);
-      goto out;
+    if (ordo_ledger_batchlist_encode(&b, 1, &it->payload,
+                                     &it->sp.payload_len) != ORDO_OK) {
+      *rc = ordo__srv_reply(resp, 500, NULL);
+      return 0;
     }
-    it[i].sp.payload = it[i].payload;
-    if ((rc = item_batch(&it[i], b, why, sizeof why)) == ORDO_E_INVAL) {
-      rc = ordo__srv_error(resp, 400, ORDO_E_INVAL, "batch %zu: %s", i, why);
-      goto out;
-    }
-    if (rc != ORDO_OK) {
-      rc = ordo__srv_reply(resp, 500, NULL);
-      goto out;
+    it->sp.payload = it->payload;
+    if ((brc = item_batch(it, b, why, sizeof why)) != ORDO_OK) {
+      *rc = brc == ORDO_E_INVAL ? ordo__srv_error(resp, 400, ORDO_E_INVAL,
+                                                  "batch %zu: %s", i, why)
+                                : ordo__srv_reply(resp, 500, NULL);
+      return 0;
     }
     for (k = 0; k < i; k++)
-      if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
-        rc = ordo__srv_error(resp, 409, ORDO_E_EXISTS,
-                             "batch %zu: the same batch "
-                             "as batch %zu",
-                             i, k);
-        goto out;
+      if (strcmp(p->it[k].sp.id, it->sp.id) == 0) {
+        *rc = ordo__srv_error(resp, 409, ORDO_E_EXISTS,
+                              "batch %zu: the same batch "
+                              "as batch %zu",
+                              i, k);
+        return 0;
       }
   }
-  /* What the journal has already (the same batch: a retry; or its id
-   * under another content) is decided there, atomically. */
-  rc = enqueue_items(srv, it, n, "batch", resp);
-out:
-  items_free(it, n);
-  ordo_ledger_batchlist_free(bl);
-  free(svc_owned);
-  return rc;
+  return 1;
+}
+
+static int read_json(ordo_server *srv, const ordo_server_request *req,
+                     post *p, ordo_server_response *resp, int *rc) {
+  char why[600];
+  size_t i;
+
+  if (!ordo__srv_parse_body(req, 1, &p->body, resp))
+    return 0;
+  if (json_is_object(p->body)) {
+    json_t *arr = json_array();
+    if (arr == NULL || json_array_append(arr, p->body) != 0) {
+      json_decref(arr);
+      *rc = ordo__srv_reply(resp, 500, NULL);
+      return 0;
+    }
+    json_decref(p->body);
+    p->body = arr;
+  } else if (!json_is_array(p->body) || json_array_size(p->body) == 0) {
+    *rc = ordo__srv_error(resp, 400, ORDO_E_INVAL,
+                          "the body must be a batch object "
+                          "or a non-empty array of them");
+    return 0;
+  }
+  if (!items_new(srv, p, json_array_size(p->body), "items", resp, rc))
+    return 0;
+  for (i = 0; i < p->n; i++) {
+    item *it = &p->it[i];
+    size_t k;
+    int irc = item_from_json(srv, json_array_get(p->body, i), p->svc, it, why,
+                             sizeof why);
+    if (irc != ORDO_OK) {
+      *rc = irc == ORDO_E_NOMEM ? ordo__srv_reply(resp, 500, NULL)
+                                : ordo__srv_error(resp, 400, ORDO_E_INVAL,
+                                                  "item %zu: %s", i, why);
+      return 0;
+    }
+    for (k = 0; k < i; k++) {
+      const item *o = &p->it[k];
+      if (strcmp(o->sp.id, it->sp.id) == 0) {
+        *rc = ordo__srv_error(resp, 409, ORDO_E_EXISTS,
+                              "item %zu: id '%s' repeats "
+                              "item %zu",
+                              i, it->sp.id, k);
+        return 0;
+      }
+      if (it->sp.ledger_id != NULL && o->sp.ledger_id != NULL &&
+          strcmp(o->sp.ledger_id, it->sp.ledger_id) == 0) {
+        *rc = ordo__srv_error(resp, 409, ORDO_E_EXISTS,
+                              "item %zu: ledger batch "
+                              "%.16s… is item %zu's ('%s') too",
+                              i, it->sp.ledger_id, k, o->sp.id);
+        return 0;
+      }
+    }
+  }
+  return 1;
 }
 
 int ordo__srv_post_batches(ordo_server *srv, const ordo_server_request *req,
                            ordo_server_response *resp) {
-  json_t *body = NULL, *arr;
-  item *it = NULL;
-  char *svc_owned = NULL, why[600];
-  const char *svc;
-  size_t n = 0, i;
-  int rc;
-
-  if (ordo__http_content_type_is(req->content_type,
-                                 "application/octet-stream"))
-    return post_raw(srv, req, resp);
   /* Any other Content-Type (or none) is JSON: curl -d sends a form type. */
-  if ((svc = raw_service(req, &svc_owned, resp)) == NULL)
+  int raw = ordo__http_content_type_is(req->content_type,
+                                       "application/octet-stream");
+  int rc = ORDO_OK;
+  post p;
+
+  memset(&p, 0, sizeof p);
+  if ((p.svc = raw_service(req, &p.svc_owned, resp)) == NULL)
     return ORDO_OK;
-  if (!ordo__srv_parse_body(req, 1, &body, resp)) {
-    free(svc_owned);
-    return ORDO_OK;
-  }
-  if (json_is_object(body)) {
-    arr = json_array();
-    if (arr == NULL || json_array_append(arr, body) != 0) {
-      json_decref(arr);
-      rc = ordo__srv_reply(resp, 500, NULL);
-      goto out;
-    }
-    json_decref(body);
-    body = arr;
-  } else if (!json_is_array(body) || json_array_size(body) == 0) {
-    rc = ordo__srv_error(resp, 400, ORDO_E_INVAL,
-                         "the body must be a batch object "
-                         "or a non-empty array of them");
-    goto out;
-  }
-  n = json_array_size(body);
-  if (n > srv->opts.max_items) {
-    rc = ordo__srv_error(resp, 413, ORDO_E_INVAL,
-                         "%zu items: at most %zu in one "
-                         "request",
-                         n, srv->opts.max_items);
-    n = 0;
-    goto out;
-  }
-  if ((it = calloc(n, sizeof *it)) == NULL) {
-    n = 0;
-    rc = ordo__srv_reply(resp, 500, NULL);
-    goto out;
-  }
-  for (i = 0; i < n; i++) {
-    size_t k;
-    rc = item_from_json(srv, json_array_get(body, i), svc, &it[i], why,
-                        sizeof why);
-    if (rc == ORDO_E_NOMEM) {
-      rc = ordo__srv_reply(resp, 500, NULL);
-      goto out;
-    }
-    if (rc != ORDO_OK) {
-      rc = ordo__srv_error(resp, 400, ORDO_E_INVAL, "item %zu: %s", i, why);
-      goto out;
-    }
-    for (k = 0; k < i; k++) {
-      if (strcmp(it[k].sp.id, it[i].sp.id) == 0) {
-        rc = ordo__srv_error(resp, 409, ORDO_E_EXISTS,
-                             "item %zu: id '%s' repeats "
-                             "item %zu",
-                             i, it[i].sp.id, k);
-        goto out;
-      }
-      if (it[i].sp.ledger_id != NULL && it[k].sp.ledger_id != NULL &&
-          strcmp(it[k].sp.ledger_id, it[i].sp.ledger_id) == 0) {
-        rc = ordo__srv_error(resp, 409, ORDO_E_EXISTS,
-                             "item %zu: ledger batch "
-                             "%.16s… is item %zu's ('%s') too",
-                             i, it[i].sp.ledger_id, k, it[k].sp.id);
-        goto out;
-      }
-    }
-  }
-  rc = enqueue_items(srv, it, n, "item", resp);
-out:
-  items_free(it, n);
-  json_decref(body);
-  free(svc_owned);
+  /* What the journal has already (the same batch: a retry; or its id
+   * under another content) is decided there, atomically. */
+  if (raw ? read_raw(srv, req, &p, resp, &rc)
+          : read_json(srv, req, &p, resp, &rc))
+    rc = enqueue_items(srv, p.it, p.n, raw ? "batch" : "item", resp);
+  items_free(p.it, p.n);
+  ordo_ledger_batchlist_free(p.bl);
+  json_decref(p.body);
+  free(p.svc_owned);
   return rc;
 }

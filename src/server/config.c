@@ -7,6 +7,7 @@
  * world-readable key file fails it) and owned by the options too.
  */
 #include "server/server.h"
+#include "base/base.h"
 #include "ledger/ledger.h"
 #include "runtime/runtime.h"
 
@@ -306,8 +307,8 @@ done:
 
 int ordo_server_options_from_file(ordo_server_options *o, const char *path) {
   FILE *f;
-  char *text = NULL;
-  size_t len = 0, cap = 0;
+  char *text;
+  size_t len;
   int rc;
 
   if (o == NULL || path == NULL)
@@ -315,32 +316,13 @@ int ordo_server_options_from_file(ordo_server_options *o, const char *path) {
   if ((f = fopen(path, "rb")) == NULL)
     return ordo__set_last_error(ORDO_E_IO, "config: %s: %s", path,
                                 strerror(errno));
-  for (;;) {
-    size_t got;
-    if (len + 4096 + 1 > cap) {
-      char *p;
-      cap = cap > 0 ? cap * 2 : 8192;
-      if (cap > (64u << 20) || (p = realloc(text, cap)) == NULL) {
-        fclose(f);
-        free(text);
-        return ordo__set_last_error(cap > (64u << 20) ? ORDO_E_IO
-                                                       : ORDO_E_NOMEM,
-                                    "config: %s: too large", path);
-      }
-      text = p;
-    }
-    got = fread(text + len, 1, 4096, f);
-    len += got;
-    if (got < 4096)
-      break;
-  }
-  if (ferror(f)) {
-    fclose(f);
-    free(text);
-    return ordo__set_last_error(ORDO_E_IO, "config: %s: read error", path);
-  }
+  rc = ordo__read_stream(f, 64u << 20, &text, &len);
   fclose(f);
-  text[len] = '\0';
+  if (rc == ORDO_E_IO)
+    return ordo__set_last_error(ORDO_E_IO, "config: %s: read error", path);
+  if (rc != ORDO_OK)
+    return ordo__set_last_error(rc == ORDO_E_NOMEM ? ORDO_E_NOMEM : ORDO_E_IO,
+                                "config: %s: too large", path);
   rc = ordo_server_options_from_json(o, text);
   free(text);
   if (rc != ORDO_OK)
