@@ -162,148 +162,6 @@ static int ORDO__PRINTF(3, 4) set_err(char **errmsg, int code, const char *fmt, 
   return code;
 }
 
-static int is_write(ordo_storage_opcode op) {
-  switch (op) {
-  case ORDO_STORAGE_GET:
-  case ORDO_STORAGE_SCAN:
-  case ORDO_STORAGE_COUNT:
-  case ORDO_STORAGE_META_GET:
-  case ORDO_STORAGE_CLOSE:
-  case ORDO_STORAGE_SHRINK:
-    return 0;
-  default:
-    return 1;
-  }
-}
-
-/* ---- request validation (submit, caller's thread) -------------------------------- */
-
-/* A buffer the backend reads: data may be NULL only when empty. */
-static int buf_ok(const ordo_storage_buf *b) {
-  return b->data != NULL || b->len == 0;
-}
-
-/* A key (category, name, tag name): must be given, even when empty. */
-static int key_ok(const ordo_storage_buf *b) { return b->data != NULL; }
-
-static int tags_ok(const ordo_storage_record *r) {
-  if (r->ntags > 0 && r->tags == NULL)
-    return 0;
-  for (size_t i = 0; i < r->ntags; i++)
-    if (!key_ok(&r->tags[i].name) || !buf_ok(&r->tags[i].value))
-      return 0;
-  return 1;
-}
-
-/* Check a query tree and count the SQL parameters it will bind. */
-static int query_ok(const ordo_storage_query *q, int depth, size_t *params) {
-  if (q == NULL || depth > SQ_QUERY_MAX_DEPTH)
-    return 0;
-  switch (q->op) {
-  case ORDO_SQ_ALL:
-    return 1;
-  case ORDO_SQ_AND:
-  case ORDO_SQ_OR:
-  case ORDO_SQ_NOT:
-    if (q->op == ORDO_SQ_NOT && q->nchildren != 1)
-      return 0;
-    if (q->nchildren > 0 && q->children == NULL)
-      return 0;
-    for (size_t i = 0; i < q->nchildren; i++)
-      if (!query_ok(q->children[i], depth + 1, params))
-        return 0;
-    return 1;
-  case ORDO_SQ_NAME_GTE:
-  case ORDO_SQ_NAME_LT:
-    if (q->nvalues != 1 || q->values == NULL || !buf_ok(&q->values[0]))
-      return 0;
-    (*params)++;
-    return 1;
-  case ORDO_SQ_GT:
-  case ORDO_SQ_GTE:
-  case ORDO_SQ_LT:
-  case ORDO_SQ_LTE:
-  case ORDO_SQ_LIKE:
-    if (!q->plaintext)
-      return 0; /* encrypted values have no order and no pattern */
-    /* fall through */
-  case ORDO_SQ_EQ:
-  case ORDO_SQ_NEQ:
-    if (q->nvalues != 1)
-      return 0;
-    /* fall through */
-  case ORDO_SQ_IN:
-    if (!key_ok(&q->tag_name) || (q->nvalues > 0 && q->values == NULL))
-      return 0;
-    for (size_t i = 0; i < q->nvalues; i++)
-      if (!buf_ok(&q->values[i]))
-        return 0;
-    *params += 1 + q->nvalues;
-    return 1;
-  default:
-    return 0;
-  }
-}
-
-static int req_ok(const sq_db *sq, const ordo_storage_req *req, int in_batch) {
-  const ordo_storage_record *r = &req->rec;
-  switch (req->opcode) {
-  case ORDO_STORAGE_ADD:
-  case ORDO_STORAGE_ADD_TAGS:
-  case ORDO_STORAGE_REPLACE_TAGS:
-  case ORDO_STORAGE_DELETE_TAGS:
-    return key_ok(&r->category) && key_ok(&r->name) && buf_ok(&r->value) &&
-           tags_ok(r);
-  case ORDO_STORAGE_GET:
-  case ORDO_STORAGE_UPDATE_VALUE:
-  case ORDO_STORAGE_DELETE:
-    return key_ok(&r->category) && key_ok(&r->name) && buf_ok(&r->value);
-  case ORDO_STORAGE_DELETE_MATCHING:
-    if (r->category.data == NULL || req->query == NULL)
-      return 0; /* never a whole category, or all of them */
-    /* fall through */
-  case ORDO_STORAGE_SCAN:
-  case ORDO_STORAGE_COUNT: {
-    size_t params = 3; /* category, limit, offset */
-    if (!buf_ok(&r->category))
-      return 0; /* data NULL: every category (storage.h) */
-    if (req->query != NULL && !query_ok(req->query, 0, &params))
-      return 0;
-    return params <= (size_t)sq->max_params;
-  }
-  case ORDO_STORAGE_META_SET:
-  case ORDO_STORAGE_META_GET:
-    return key_ok(&r->name) && buf_ok(&r->value);
-  case ORDO_STORAGE_BATCH:
-    if (in_batch || (req->nbatch > 0 && req->batch == NULL))
-      return 0;
-    for (size_t i = 0; i < req->nbatch; i++)
-      if (!req_ok(sq, &req->batch[i], 1))
-        return 0;
-    return 1;
-  case ORDO_STORAGE_CLOSE:
-  case ORDO_STORAGE_SHRINK:
-    return !in_batch;
-  default:
-    return 0;
-  }
-}
-
-/* The output fields start empty; what a previous use left there is the
- * caller's to have cleared (ordo_storage_req_clear_output). */
-static void req_reset_output(ordo_storage_req *req) {
-  req->status = ORDO_OK;
-  req->message = NULL;
-  memset(&req->result, 0, sizeof(req->result));
-  req->results = NULL;
-  req->nresults = 0;
-  req->count = 0;
-  req->backend_next = NULL;
-  if (req->opcode == ORDO_STORAGE_BATCH)
-    for (size_t i = 0; i < req->nbatch; i++)
-      req_reset_output(&req->batch[i]);
-}
-
 /* ---- the drain: a group of requests as one transaction ------------------------- */
 
 /* A transaction-control statement; on failure its message goes to err. */
@@ -340,7 +198,7 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
   int writes = 0;
   ordo_storage_req *retry = NULL; /* reads to run again */
   for (ordo_storage_req *r = list; r != NULL; r = r->backend_next)
-    writes |= is_write(r->opcode);
+    writes |= ordo__storage_is_write(r->opcode);
 
   int group_status = ORDO_OK; /* set once the transaction is lost */
   int rc = ctl(sq, writes ? ST_BEGIN_IMMEDIATE : ST_BEGIN, err, sizeof(err));
@@ -356,7 +214,7 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
       req_msg(r, "not written: an earlier write of its chain failed");
       continue;
     }
-    if (!is_write(r->opcode)) {
+    if (!ordo__storage_is_write(r->opcode)) {
       r->status = ordo__sq_exec(sq, r);
     } else if (r->opcode == ORDO_STORAGE_ADD) {
       int lost = 0;
@@ -416,7 +274,7 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
       ordo_storage_req *r = *pp;
       if (r->flags & ORDO_STORAGE_REQ_CHAINED)
         sq->chain_failed = 1; /* its group is lost: so are the later ones */
-      if (writes && r->status == ORDO_OK && !is_write(r->opcode)) {
+      if (writes && r->status == ORDO_OK && !ordo__storage_is_write(r->opcode)) {
         *pp = r->backend_next;
         req_drop_output(r);
         r->backend_next = NULL;
@@ -521,9 +379,9 @@ static int sq_submit(ordo_storage *st, ordo_storage_req *req) {
       req->done == NULL)
     return ORDO_E_INVAL;
   sq_db *sq = (sq_db *)st;
-  if (!req_ok(sq, req, 0))
+  if (!ordo__storage_req_valid(req, SQ_QUERY_MAX_DEPTH, (size_t)sq->max_params))
     return ORDO_E_INVAL;
-  req_reset_output(req);
+  ordo__storage_req_reset_output(req);
 
   pthread_mutex_lock(&sq->mu);
   if (sq->closing) {
