@@ -32,7 +32,17 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#define BE (&ordo_storage_sqlite)
+/* The backend under test: SQLite here; test_postgres.c includes this file
+ * and runs the backend-neutral tests again on PostgreSQL, where f->path is
+ * a store URL (g_pg_url#NAME) instead of a file. */
+static const ordo_storage_backend *g_be = &ordo_storage_sqlite;
+static const char *g_pg_url;
+#define BE g_be
+
+/* Write transactions st has committed, whichever backend it is on. */
+static unsigned long long commits_of(ordo_storage *st) {
+  return ordo__storage_sqlite_commits(st) + ordo__storage_postgres_commits(st);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Fixture                                                                   */
@@ -68,6 +78,12 @@ static int fx_setup(void **state) {
            tmp != NULL && tmp[0] != 0 ? tmp : "/tmp");
   assert_non_null(mkdtemp(f->dir));
   snprintf(f->path, sizeof(f->path), "%s/wallet.db", f->dir);
+  if (g_pg_url != NULL) {
+    /* A store of its own per test: they outlive the test on the server. */
+    static int seq;
+    snprintf(f->path, sizeof(f->path), "%s#test/%ld/%d", g_pg_url,
+             (long)getpid(), ++seq);
+  }
   f->ctx = ctx_make(0, 2);
   assert_int_equal(pthread_mutex_init(&f->mu, NULL), 0);
   assert_int_equal(pthread_cond_init(&f->cv, NULL), 0);
@@ -228,7 +244,9 @@ static unsigned long long count_where(fx *f, ordo_storage *st, const char *cat,
   ordo_storage_req r;
   req_init(&r, f, ORDO_STORAGE_COUNT, cat, NULL, NULL);
   r.query = q;
-  assert_int_equal(run(f, st, &r), ORDO_OK);
+  int rc = run(f, st, &r);
+  if (rc != ORDO_OK)
+    fail_msg("count: %s: %s", ordo_errname(rc), r.message ? r.message : "");
   unsigned long long n = r.count;
   ordo_storage_req_clear_output(&r);
   return n;
@@ -346,7 +364,7 @@ static void test_create_open_destroy(void **state) {
   /* Create, then create again. */
   st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
   assert_true(exists(f->path));
-  assert_int_equal(ordo__storage_sqlite_commits(st), 0);
+  assert_int_equal(commits_of(st), 0);
   db_close(f, st);
   assert_int_equal(BE->open(BE, f->ctx, f->path, ORDO_STORAGE_CREATE, &st, &err),
                    ORDO_E_WALLET_EXISTS);
@@ -958,7 +976,7 @@ static void test_invalid_requests(void **state) {
 
   /* Nothing was queued by any of that. */
   assert_int_equal(count_where(f, st, "c", NULL), 0);
-  assert_int_equal(ordo__storage_sqlite_commits(st), 0);
+  assert_int_equal(commits_of(st), 0);
   db_close(f, st);
 }
 
@@ -983,13 +1001,13 @@ static void test_batch(void **state) {
   req_init(&r, f, ORDO_STORAGE_BATCH, NULL, NULL, NULL);
   r.batch = sub;
   r.nbatch = 4;
-  unsigned long long commits = ordo__storage_sqlite_commits(st);
+  unsigned long long commits = commits_of(st);
   assert_int_equal(run(f, st, &r), ORDO_OK);
   for (int i = 0; i < 4; i++)
     assert_int_equal(sub[i].status, ORDO_OK);
   assert_true(buf_is(&sub[3].result.value, "v1"));
   ordo_storage_req_clear_output(&sub[3]);
-  assert_int_equal(ordo__storage_sqlite_commits(st), commits + 1);
+  assert_int_equal(commits_of(st), commits + 1);
   assert_int_equal(count_where(f, st, "c", NULL), 2);
 
   /* One duplicate: nothing of the batch remains. */
@@ -1079,7 +1097,7 @@ static void test_group_duplicate_fails_alone(void **state) {
 
   holder_start(&h, f, st, &first, "held");
   /* The held request's group has committed: done comes after COMMIT. */
-  assert_int_equal(ordo__storage_sqlite_commits(st), 1);
+  assert_int_equal(commits_of(st), 1);
 
   for (int i = 0; i < PILE; i++) {
     snprintf(names[i], sizeof(names[i]), "n%d", i);
@@ -1099,7 +1117,7 @@ static void test_group_duplicate_fails_alone(void **state) {
 
   /* Every queued request went into one transaction; only the two
    * duplicates failed, each with its own status. */
-  assert_int_equal(ordo__storage_sqlite_commits(st), 2);
+  assert_int_equal(commits_of(st), 2);
   assert_int_equal(first.status, ORDO_OK);
   for (int i = 0; i < PILE; i++) {
     if (i == 50 || i == 70) {
@@ -1141,7 +1159,7 @@ static void test_group_reads_see_writes(void **state) {
     assert_int_equal(r[i].status, ORDO_OK);
   assert_true(buf_is(&r[1].result.value, "va")); /* before the update */
   assert_int_equal(r[3].count, 2);
-  assert_int_equal(ordo__storage_sqlite_commits(st), 2);
+  assert_int_equal(commits_of(st), 2);
   ordo_storage_req_clear_output(&r[1]);
   db_close(f, st);
   holder_destroy(&h);
@@ -1179,7 +1197,7 @@ static unsigned long long hammer(fx *f, ordo_storage *st) {
   submitter *subs = calloc(THREADS, sizeof(*subs));
   assert_non_null(subs);
   unsigned long base = fx_done(f);
-  unsigned long long c0 = ordo__storage_sqlite_commits(st);
+  unsigned long long c0 = commits_of(st);
   for (int t = 0; t < THREADS; t++) {
     subs[t].f = f;
     subs[t].st = st;
@@ -1195,7 +1213,7 @@ static unsigned long long hammer(fx *f, ordo_storage *st) {
       ordo_storage_req_clear_output(&subs[t].reqs[i]);
     }
   free(subs);
-  return ordo__storage_sqlite_commits(st) - c0;
+  return commits_of(st) - c0;
 }
 
 static void test_group_commit_many_threads(void **state) {
@@ -1237,7 +1255,7 @@ static void test_no_group_commit(void **state) {
   /* Each read saw exactly the writes before it: they ran one by one. */
   assert_int_equal(r[3].count, 1 + 3);
   assert_int_equal(r[39].count, 1 + 30);
-  assert_int_equal(ordo__storage_sqlite_commits(st), 1 + 30);
+  assert_int_equal(commits_of(st), 1 + 30);
 
   unsigned long long c = hammer(f, st);
   assert_int_equal(c, THREADS * PER_THREAD);
@@ -1250,6 +1268,8 @@ static void sql_exec(const char *path, const char *sql);
 /* An ADD in a group runs without a savepoint of its own; when a tag fails
  * after the item went in, the ADD undoes itself and fails alone. A trigger
  * added to the file makes one tag fail on demand. */
+static void add_undone_alone(fx *f, ordo_storage *st);
+
 static void test_group_add_undone_alone(void **state) {
   fx *f = *state;
   ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
@@ -1258,7 +1278,12 @@ static void test_group_add_undone_alone(void **state) {
                     " WHEN NEW.name = X'626F6F6D' /* 'boom' as a blob */"
                     " BEGIN SELECT RAISE(ABORT, 'boom');"
                     " END;");
-  st = db_open(f, f->ctx, 0);
+  add_undone_alone(f, db_open(f, f->ctx, 0));
+}
+
+/* The body, once a tag named "boom" fails to insert (each backend's test
+ * arranges that its own way): st is closed at the end. */
+static void add_undone_alone(fx *f, ordo_storage *st) {
   holder h;
   ordo_storage_req first, r[3];
   ordo_storage_tag ok_tags[2] = {T("k", "v", 0), T("~p", "q", 1)};
@@ -1275,10 +1300,10 @@ static void test_group_add_undone_alone(void **state) {
   r[1].rec.ntags = 3;
   for (int i = 0; i < 3; i++)
     assert_int_equal(st->backend->submit(st, &r[i]), ORDO_OK);
-  unsigned long long c0 = ordo__storage_sqlite_commits(st);
+  unsigned long long c0 = commits_of(st);
   support_gate_open(&h.gate);
   fx_wait(f, base + 4);
-  assert_int_equal(ordo__storage_sqlite_commits(st), c0 + 1); /* one group */
+  assert_int_equal(commits_of(st), c0 + 1); /* one group */
   assert_int_equal(r[0].status, ORDO_OK);
   assert_int_equal(r[1].status, ORDO_E_STORAGE);
   assert_non_null(r[1].message);
@@ -1694,7 +1719,7 @@ static void test_fault_group_fails_whole(void **state) {
   unsigned long base = fx_done(f);
 
   holder_start(&h, f, st, &first, "held");
-  unsigned long long commits = ordo__storage_sqlite_commits(st);
+  unsigned long long commits = commits_of(st);
   unsigned long long injected = ordo_storage_fault_injected();
   ordo_storage_fault fault = {.ops = ORDO_STORAGE_FAULT_SYNC,
                               .error = EIO,
@@ -1713,7 +1738,7 @@ static void test_fault_group_fails_whole(void **state) {
   support_gate_open(&h.gate);
   fx_wait(f, base + 2 + PILE); /* held, the pile and the read (last) */
   assert_int_equal(ordo_storage_fault_injected(), injected + 1);
-  assert_int_equal(ordo__storage_sqlite_commits(st), commits);
+  assert_int_equal(commits_of(st), commits);
   for (int i = 0; i < PILE; i++) {
     assert_int_equal(reqs[i].status, ORDO_E_STORAGE);
     assert_non_null(reqs[i].message);
@@ -1791,6 +1816,7 @@ static void test_fault_write_enospc_and_random(void **state) {
   db_close(f, st);
 }
 
+#ifndef STORAGE_TESTS_NO_MAIN
 int main(void) {
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
   const struct CMUnitTest tests[] = {
@@ -1821,3 +1847,4 @@ int main(void) {
 #undef T_
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
+#endif

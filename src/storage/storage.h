@@ -231,6 +231,13 @@ struct ordo_storage {
  * and the database is the file and its -wal together. A backend without
  * a WAL ignores it. */
 #define ORDO_STORAGE_KEEP_WAL 4
+/* (added with the PostgreSQL backend) One process at a time: the open fails
+ * with ORDO_E_STORAGE_BUSY while another holds the database open with this
+ * flag, and holds it until close or until the process dies. The journal's
+ * one-writer rule. SQLite's journal keeps its flock on PATH.lock instead
+ * and ignores the flag; PostgreSQL holds a session advisory lock on a
+ * connection of the database's own. */
+#define ORDO_STORAGE_EXCLUSIVE 8
 
 struct ordo_storage_backend {
   int version; /* 1 */
@@ -263,6 +270,38 @@ struct ordo_storage_backend {
  * own request), busy timeout so two processes can share a file. */
 extern const ordo_storage_backend ordo_storage_sqlite;
 
+/*
+ * The PostgreSQL backend (storage/postgres.c), on libpq. uri is a libpq
+ * connection URL naming the server and database, and after '#' the name of
+ * the store in it: "postgresql://user@host:5432/db#wallet/alice". Many
+ * stores share one database (one schema, a store id column), and all
+ * stores of a context share a bounded pool of connections to a server
+ * ("?ordo_pool=N" or $ORDO_PG_POOL, default 4; stripped before libpq sees
+ * the URL, as is "ordo_wait=S", how long a request waits for a server that
+ * went away: default 30 s). A group of queued requests is one transaction
+ * sent in pipeline mode (one round trip) on a non-blocking connection
+ * driven by the database's storage executor; each done is called after
+ * COMMIT is acknowledged. postgres.c's header comment says what it
+ * promises when a connection dies.
+ */
+extern const ordo_storage_backend ordo_storage_postgres;
+
+/* Whether uri names a PostgreSQL database ("postgres://" or
+ * "postgresql://"): how the wallet and the journal choose a backend from a
+ * path. */
+int ordo_storage_is_postgres_uri(const char *uri);
+
+/* "user@host:port/db" for a PostgreSQL URL: what messages show of it (the
+ * URL may hold a password). malloc'd; NULL when out of memory. */
+char *ordo__storage_postgres_where(const char *url);
+
+/* The names of the stores in url's database that start with prefix
+ * ("wallet/": the wallets), in name order; *names (malloc'd, each name
+ * too) and *n. Blocking. ORDO_E_STORAGE and *errmsg when the server
+ * cannot be asked. */
+int ordo__storage_postgres_stores(const char *url, const char *prefix,
+                                  char ***names, size_t *n, char **errmsg);
+
 /* Added for tests and benchmarks: how many transactions that held at least
  * one write request (BATCH included, failed writes included) the SQLite
  * database st has committed since it was opened. Group commit shows as a
@@ -270,6 +309,25 @@ extern const ordo_storage_backend ordo_storage_sqlite;
  * it equals the number of writes. 0 for a database of another backend. Any
  * thread, until CLOSE's done has been called. */
 unsigned long long ordo__storage_sqlite_commits(ordo_storage *st);
+/* The same count for a PostgreSQL database. */
+unsigned long long ordo__storage_postgres_commits(ordo_storage *st);
+
+/* ---- for backends: what each checks the same way -------------------------- */
+
+/* Whether op writes (reads, CLOSE and SHRINK do not). */
+int ordo__storage_is_write(ordo_storage_opcode op);
+
+/* Whether req is well formed (storage.h's rules for each opcode; BATCH
+ * recursively, without nested BATCH, CLOSE or SHRINK): query trees at most
+ * max_depth deep, SCAN/COUNT/DELETE_MATCHING needing at most max_params
+ * parameters (3 plus one per tag name and value). */
+int ordo__storage_req_valid(const ordo_storage_req *req, int max_depth,
+                            size_t max_params);
+
+/* Zero req's output fields (its BATCH sub-requests' too) before a backend
+ * takes it: what a previous use left there is the caller's to have
+ * cleared. */
+void ordo__storage_req_reset_output(ordo_storage_req *req);
 
 /* ---- fault injection (tests) --------------------------------------------- */
 
@@ -329,7 +387,8 @@ void ordo_storage_fault_clear(void);
 /* How many calls have been failed on purpose since the process started. */
 unsigned long long ordo_storage_fault_injected(void);
 
-/* Look a built-in backend up by name ("sqlite"); NULL if unknown. */
+/* Look a built-in backend up by name ("sqlite", "postgres"); NULL if
+ * unknown. */
 const ordo_storage_backend *ordo_storage_backend_find(const char *name);
 
 #endif /* ORDO_STORAGE_H */

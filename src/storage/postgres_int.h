@@ -1,0 +1,182 @@
+/*
+ * postgres_int.h — what the two halves of the PostgreSQL backend share.
+ * Internal to src/storage (postgres.c, postgres_sql.c).
+ *
+ *   postgres.c      the backend's interface: URLs, the connection pools,
+ *                   open/close/destroy, submit, and the drain that sends a
+ *                   group of requests as one pipelined transaction and
+ *                   reads the answers back;
+ *   postgres_sql.c  the schema and its migrations, and what one request
+ *                   is in SQL: the statements it sends (parameters in
+ *                   binary), query trees as SQL, and how its results
+ *                   become the request's output.
+ */
+#ifndef ORDO_STORAGE_POSTGRES_INT_H
+#define ORDO_STORAGE_POSTGRES_INT_H
+
+#include "base/base.h"
+#include "storage/storage.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Deepest accepted query tree: as for SQLite (the WQL parser makes at most
+ * 128 levels), and well inside PostgreSQL's max_stack_depth. */
+#define PG_QUERY_MAX_DEPTH 256
+/* The protocol counts parameters in 16 bits. */
+#define PG_MAX_PARAMS 65535
+
+/* SQLSTATEs the schema's ordo_expect() raises: a strict write that found
+ * no record, or an ADD that found one. */
+#define PG_STATE_NOT_FOUND "OR001"
+#define PG_STATE_DUPLICATE "OR002"
+
+/* Statements each connection prepares when it is opened. A strict write raises instead of answering "0 rows", so
+ * that its failure rolls back what came before it in the transaction
+ * (BATCH's all-or-nothing, a chain's prefix rule): the _S variants. */
+enum {
+  PS_ADD,
+  PS_ADD_S,
+  PS_GET,
+  PS_UPDATE,
+  PS_UPDATE_S,
+  PS_DELETE,
+  PS_DELETE_S,
+  PS_ADD_TAGS,
+  PS_ADD_TAGS_S,
+  PS_REPLACE_TAGS,
+  PS_REPLACE_TAGS_S,
+  PS_DELETE_TAGS,
+  PS_DELETE_TAGS_S,
+  PS_META_SET,
+  PS_META_GET,
+  PS_COUNT
+};
+
+/* One server connection. */
+typedef struct pg_conn {
+  PGconn *c;
+  int doomed; /* the server said FATAL: it is closing the connection */
+  struct pg_conn *next; /* the pool's idle list */
+} pg_conn;
+
+/*
+ * The connections of one context to one server and database. Stores
+ * (wallets, journals) of the context on that database share it; it lives
+ * while one of them is open. conninfo may hold a password: it goes to
+ * libpq and nowhere else; messages name `where`.
+ */
+typedef struct pg_pool {
+  struct pg_pool *next; /* the registry (postgres.c) */
+  ordo_ctx *ctx;
+  char *conninfo; /* the URL without ordo's parameters and the store name */
+  char *where;    /* "user@host:port/db", for messages */
+  int max;        /* connections at most (the exclusive ones apart) */
+  unsigned wait_ms; /* how long a request waits for the server */
+  int refs;         /* open stores; registry lock */
+  int schema_ok;    /* the schema was checked on this server */
+
+  pthread_mutex_t mu; /* guards the fields below */
+  pthread_cond_t cv;  /* a connection came back */
+  pg_conn *idle;
+  int nopen;          /* connections open or being opened, idle or not */
+  unsigned long long down_since_ms; /* wall clock; 0 while reachable */
+  char last_error[256];
+} pg_pool;
+
+typedef struct pg_db {
+  ordo_storage base; /* first: the interface casts between the two */
+  pg_pool *pool;
+  ordo__executor *ex;
+  long long store; /* ordo_store.id */
+  char *name;      /* the store's name (after '#') */
+  pg_conn *own;    /* EXCLUSIVE: the connection holding the advisory lock;
+                      every request of the store runs on it */
+  char lock_lost[256]; /* set once own died: every request fails so */
+  int group_commit;
+  int chain_failed; /* a chained write failed (storage.h); drain only */
+  atomic_ullong commits;
+  ordo__task drain;
+
+  pthread_mutex_t mu; /* guards the fields below */
+  ordo_storage_req *head, *tail;
+  int scheduled;
+  int closing;
+} pg_db;
+
+/* ---- parameters of one statement, in binary ------------------------------ */
+
+typedef struct pg_params {
+  int n, cap;
+  const char **values;
+  int *lengths;
+  int *formats;
+  Oid *types;
+  char **owned; /* buffers made here (numbers, arrays); freed with the set */
+  int nowned, capowned;
+  int oom;
+} pg_params;
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+/* Replace req's message. Out of memory leaves it NULL: the status still
+ * says what happened. */
+static inline void ORDO__PRINTF(2, 3) pg_req_msg(ordo_storage_req *req,
+                                                 const char *fmt, ...) {
+  free(req->message);
+  req->message = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  char *m;
+  if (vasprintf(&m, fmt, ap) >= 0)
+    req->message = m;
+  va_end(ap);
+}
+
+/* Free what a request produced (its transaction then failed), keeping its
+ * message. */
+static inline void pg_req_drop_output(ordo_storage_req *req) {
+  char *message = req->message;
+  req->message = NULL;
+  ordo_storage_req_clear_output(req);
+  req->message = message;
+}
+
+/* ---- postgres_sql.c ---------------------------------------------------------- */
+
+/* Bring the server's schema to this build's version (creating it the first
+ * time), under a transaction-scoped advisory lock so that processes racing
+ * at their first open do it once. Blocking; on error *err says why. */
+int ordo__pg_schema_ensure(PGconn *c, char *err, size_t errlen);
+
+/* Prepare every PS_* statement on c (named "ordo_<i>"). Blocking. */
+int ordo__pg_prepare_all(PGconn *c, char *err, size_t errlen);
+
+/* Queue req's statements on c (in pipeline mode): *nsent is how many
+ * (prepares included: each answers as one result). strict: see PS_*. On
+ * ORDO_E_NOMEM or a send failure req's message says why and *nsent is what
+ * was queued before it. */
+int ordo__pg_send(pg_db *db, pg_conn *pc, ordo_storage_req *req, int strict,
+                  int *nsent);
+
+/* The answer to the part-th statement req queued (prepares included):
+ * sets req's output; returns ORDO_OK, or the request's failure (status and
+ * message set on req; a BATCH's sub-request gets its own). A result that
+ * is not the request's fault (aborted by an earlier failure, connection
+ * gone) is for the caller to see first. */
+int ordo__pg_take(pg_db *db, ordo_storage_req *req, int part, PGresult *res);
+
+/* How an error result maps to an ordo code (SQLSTATE classes). */
+int ordo__pg_error_code(const PGresult *res);
+
+/* Whether res reports that the connection or the server went away rather
+ * than an error of the statement. */
+int ordo__pg_is_conn_error(PGconn *c, const PGresult *res);
+
+#endif /* ORDO_STORAGE_POSTGRES_INT_H */
