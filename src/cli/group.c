@@ -41,7 +41,8 @@ typedef struct cli_flag {
 static const cli_flag cli_flags[] = {
     {"--id", "ID", F_ID, ARG(id), "the wallet's id (1..64 of A-Za-z0-9._-)"},
     {"--path", "DIR", F_PATH, ARG(path),
-     "directory holding wallets (default $ORDO_WALLET_PATH,\n"
+     "directory holding wallets, or a PostgreSQL database\n"
+     "(postgres://user@host:port/db; default $ORDO_WALLET_PATH,\n"
      "else ~/.ordo/wallets)"},
     {"--key-file", "FILE", F_KEY_FILE, ARG(key_file),
      "read the wallet key from FILE (one line; the file must\n"

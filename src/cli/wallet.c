@@ -263,7 +263,7 @@ static const cli_cmd wallet_cmds[] = {
      "--id ID [--path DIR] [--key-file FILE] [--json]",
      "Check the key, then remove the wallet and its files. JSON: {}.", F_WALLET,
      F_ID, NEED_KEY, w_delete},
-    {"list", "list the wallets in a directory", "[--path DIR] [--json]",
+    {"list", "list the wallets in a directory or database", "[--path DIR] [--json]",
      "One wallet id a line.\n"
      "JSON: {\"wallets\":[{\"id\":ID,\"open\":false},...]}.",
      F_PATH | F_JSON, 0, 0, w_list},

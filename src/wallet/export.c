@@ -323,7 +323,8 @@ static int stage_import_cleanup(ordo_op *op, void *st) {
   import_cmd *c = st;
   char *err = NULL;
   if (c->spec.backend->destroy(c->spec.backend, c->spec.db_path, &err) == ORDO_OK)
-    (void)rmdir(c->spec.dir);
+    if (c->spec.dir != NULL)
+      (void)rmdir(c->spec.dir);
   free(err);
   c->created = 0;
   ordo_op_set_message(op, "%s", c->error_message ? c->error_message : "import failed");

@@ -240,7 +240,8 @@ void ordo__wallet_spec_clear(ordo__wallet_spec *spec) {
   ordo__free_secret(spec->key);
   free(spec->method);
   free(spec->dir);
-  free(spec->db_path);
+  ordo__free_secret(spec->db_path); /* a URL may hold a password */
+  ordo__free_secret(spec->url);
   free(spec->root);
   memset(spec, 0, sizeof(*spec));
 }
@@ -290,11 +291,31 @@ int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
     /* Off only to measure what group commit buys (ordo bench wallet). */
     spec->open_flags = json_is_false(v) ? ORDO_STORAGE_NO_GROUP_COMMIT : 0;
   }
-  spec->backend = ordo_storage_backend_find(storage);
-  if (spec->backend == NULL) {
-    rc = ORDO_E_UNSUPPORTED;
-    ordo_op_set_message(op, "wallet config: unknown storage '%s'", storage);
-    goto done;
+  /* A PostgreSQL URL, as "storage" or as "path", names the database the
+   * wallet is a store of ("#wallet/<id>"); messages show it without its
+   * password. */
+  if (ordo_storage_is_postgres_uri(storage) || ordo_storage_is_postgres_uri(path)) {
+    const char *url = ordo_storage_is_postgres_uri(storage) ? storage : path;
+    if (strchr(url, '#') != NULL) {
+      rc = ORDO_E_INVAL;
+      ordo_op_set_message(op, "wallet config: a PostgreSQL URL for wallets "
+                          "names a database, not a store: no '#'");
+      goto done;
+    }
+    spec->backend = &ordo_storage_postgres;
+    spec->url = strdup(url);
+    spec->root = ordo__storage_postgres_where(url);
+    if (spec->url == NULL || spec->root == NULL) {
+      rc = ORDO_E_NOMEM;
+      goto done;
+    }
+  } else {
+    spec->backend = ordo_storage_backend_find(storage);
+    if (spec->backend == NULL) {
+      rc = ORDO_E_UNSUPPORTED;
+      ordo_op_set_message(op, "wallet config: unknown storage '%s'", storage);
+      goto done;
+    }
   }
   if (need_id) {
     if (id == NULL || !id_valid(id)) {
@@ -307,12 +328,21 @@ int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
     }
     snprintf(spec->id, sizeof(spec->id), "%s", id);
   }
-  spec->root = path != NULL ? strdup(path) : default_root();
-  if (spec->root == NULL ||
-      (need_id && (asprintf(&spec->dir, "%s/%s", spec->root, spec->id) < 0 ||
-                   asprintf(&spec->db_path, "%s/%s/" DB_FILE, spec->root, spec->id) < 0))) {
-    rc = ORDO_E_NOMEM;
-    goto done;
+  if (spec->url != NULL) {
+    if (need_id && asprintf(&spec->db_path, "%s#wallet/%s", spec->url,
+                            spec->id) < 0) {
+      spec->db_path = NULL;
+      rc = ORDO_E_NOMEM;
+      goto done;
+    }
+  } else {
+    spec->root = path != NULL ? strdup(path) : default_root();
+    if (spec->root == NULL ||
+        (need_id && (asprintf(&spec->dir, "%s/%s", spec->root, spec->id) < 0 ||
+                     asprintf(&spec->db_path, "%s/%s/" DB_FILE, spec->root, spec->id) < 0))) {
+      rc = ORDO_E_NOMEM;
+      goto done;
+    }
   }
   if (creds != NULL) {
     json_t *cr = json_loads(creds, 0, &jerr);
@@ -473,22 +503,23 @@ static int mkdir_p(const char *path) {
 int ordo__wallet_create_db(ordo_op *op, ordo_ctx *ctx,
                            const ordo__wallet_spec *spec, ordo_storage **st) {
   struct stat sb;
-  if (stat(spec->db_path, &sb) == 0) {
+  if (spec->dir != NULL && stat(spec->db_path, &sb) == 0) {
     ordo_op_set_message(op, "wallet '%s' already exists in %s", spec->id, spec->root);
     return ORDO_E_WALLET_EXISTS;
   }
-  if (mkdir_p(spec->dir) != 0) {
+  if (spec->dir != NULL && mkdir_p(spec->dir) != 0) {
     ordo_op_set_message(op, "cannot create %s: %s", spec->dir, strerror(errno));
     return ORDO_E_IO;
   }
   char *err = NULL;
   int rc = spec->backend->open(spec->backend, ctx, spec->db_path,
                                ORDO_STORAGE_CREATE | spec->open_flags, st, &err);
-  if (rc != ORDO_OK) {
+  if (rc == ORDO_E_WALLET_EXISTS)
+    ordo_op_set_message(op, "wallet '%s' already exists in %s", spec->id, spec->root);
+  else if (rc != ORDO_OK)
     ordo_op_set_message(op, "cannot create wallet '%s': %s", spec->id,
                         err != NULL ? err : ordo_strerror(rc));
-    free(err);
-  }
+  free(err);
   return rc;
 }
 
@@ -579,7 +610,8 @@ static int stage_delete_files(ordo_op *op, void *st) {
     free(err);
     return rc;
   }
-  (void)rmdir(c->spec.dir); /* leaves a directory holding files of the user's */
+  if (c->spec.dir != NULL)
+    (void)rmdir(c->spec.dir); /* leaves a directory holding files of the user's */
   return ordo_op_set_result(op, "{}");
 }
 
@@ -698,7 +730,8 @@ static int stage_open_meta(ordo_op *op, void *st) {
   wallet_cmd *c = st;
   int rc = ordo__wallet_req_status(op, &c->req);
   if (rc == ORDO_E_NOT_FOUND) {
-    ordo_op_set_message(op, "'%s' is not an ordo wallet (no key metadata)", c->spec.db_path);
+    ordo_op_set_message(op, "wallet '%s' in %s is not an ordo wallet (no key "
+                        "metadata)", c->spec.id, c->spec.root);
     return ORDO_E_STORAGE;
   }
   if (rc != ORDO_OK)
@@ -780,11 +813,52 @@ static int stage_close(ordo_op *op, void *st) {
   return ordo_op_set_result(op, "{}");
 }
 
+/* One listed wallet, open or not in this context. */
+static int list_add(wallet_cmd *c, json_t *arr, const char *id) {
+  pthread_mutex_lock(&c->reg->mu);
+  int open = registry_find(c->reg, id) != NULL;
+  pthread_mutex_unlock(&c->reg->mu);
+  return json_array_append_new(arr, json_pack("{s:s, s:b}", "id", id, "open",
+                                              open)) == 0
+             ? ORDO_OK
+             : ORDO_E_NOMEM;
+}
+
+/* The wallets of a PostgreSQL database: its stores named wallet/<id>. */
+static int list_postgres(ordo_op *op, wallet_cmd *c, json_t *arr) {
+  char **names = NULL, *err = NULL;
+  size_t n = 0;
+  int rc = ordo__storage_postgres_stores(c->spec.url, "wallet/", &names, &n,
+                                         &err);
+  if (rc != ORDO_OK) {
+    ordo_op_set_message(op, "cannot list wallets: %s",
+                        err != NULL ? err : ordo_strerror(rc));
+    free(err);
+    return rc;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const char *id = names[i] + strlen("wallet/");
+    if (rc == ORDO_OK && id_valid(id))
+      rc = list_add(c, arr, id);
+    free(names[i]);
+  }
+  free(names);
+  return rc;
+}
+
 static int stage_list(ordo_op *op, void *st) {
   wallet_cmd *c = st;
   json_t *arr = json_array();
   if (arr == NULL)
     return ORDO_E_NOMEM;
+  if (c->spec.url != NULL) {
+    int rc = list_postgres(op, c, arr);
+    if (rc != ORDO_OK) {
+      json_decref(arr);
+      return rc;
+    }
+    return ordo__op_set_result_json(op, json_pack("{s:o}", "wallets", arr));
+  }
   DIR *d = opendir(c->spec.root);
   if (d != NULL) {
     struct dirent *e;
@@ -797,13 +871,8 @@ static int stage_list(ordo_op *op, void *st) {
         continue;
       int present = stat(p, &sb) == 0;
       free(p);
-      if (!present)
-        continue;
-      pthread_mutex_lock(&c->reg->mu);
-      int open = registry_find(c->reg, e->d_name) != NULL;
-      pthread_mutex_unlock(&c->reg->mu);
-      json_array_append_new(arr, json_pack("{s:s, s:b}", "id", e->d_name,
-                                           "open", open));
+      if (present)
+        (void)list_add(c, arr, e->d_name); /* out of memory: one fewer */
     }
     closedir(d);
   }

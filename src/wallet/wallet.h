@@ -139,9 +139,11 @@ int ordo__wallet_parse_query(const ordo__wallet_keys *k, const char *wql,
 /* What config_json and credentials_json say (see ordo_wallet_create). */
 typedef struct ordo__wallet_spec {
   char id[65];
-  char *root;    /* the wallets directory */
-  char *dir;     /* <root>/<id> */
-  char *db_path; /* <root>/<id>/wallet.db */
+  char *root;    /* the wallets directory; for PostgreSQL what messages
+                    show of the database (user@host:port/db) */
+  char *dir;     /* <root>/<id>; NULL on PostgreSQL */
+  char *db_path; /* <root>/<id>/wallet.db, or <url>#wallet/<id> */
+  char *url;     /* the PostgreSQL database's URL, or NULL */
   char *key;     /* passphrase or raw key; wiped by spec_clear */
   char *method;  /* key_derivation_method, or NULL for the default */
   const ordo_storage_backend *backend;
