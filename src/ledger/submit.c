@@ -17,6 +17,7 @@
  */
 #include "ledger/submit.h"
 #include "runtime/runtime.h"
+#include "storage/storage.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -34,7 +35,8 @@ int ordo__ledger_session_open(ordo__ledger_session *s, const char *dir,
   int rc;
 
   memset(s, 0, sizeof *s);
-  snprintf(path, sizeof path, "%s/queue.db", dir);
+  if ((rc = ordo__storage_data_path(dir, "queue", path, sizeof path)) != ORDO_OK)
+    return rc;
   if ((s->ctx = ordo_ctx_new(NULL)) == NULL)
     return ordo_last_error();
   ordo_ledger_client_options_init(&copt);
@@ -228,7 +230,8 @@ int ordo__submit_run(const ordo__submit_opts *o) {
     fprintf(stderr, "ordo submit: %s\n", ordo_last_error_message());
     return rc == ORDO_E_NOMEM ? ORDO__RUN_FAILED : ORDO__RUN_BAD_INPUT;
   }
-  if (mkdir(a.dir, 0700) != 0 && access(a.dir, W_OK) != 0) {
+  if (!ordo_storage_is_postgres_uri(a.dir) && mkdir(a.dir, 0700) != 0 &&
+      access(a.dir, W_OK) != 0) {
     fprintf(stderr, "ordo submit: cannot use %s as the data directory\n",
             a.dir);
     ordo_workload_free(w);

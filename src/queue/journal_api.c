@@ -185,8 +185,8 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
   ordo_journal_options defaults;
   const ordo_storage_backend *be;
   ordo_journal *j;
-  char *errmsg = NULL;
-  int rc, created = 0, flags;
+  char *errmsg = NULL, shown[512];
+  int rc, created = 0, flags, pg;
 
   if (out != NULL)
     *out = NULL;
@@ -205,8 +205,21 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     ordo_journal_options_init(&defaults);
     opt = &defaults;
   }
-  be = ordo_storage_backend_find(opt->backend != NULL ? opt->backend
-                                                      : "sqlite");
+  /* A PostgreSQL store URL (postgres://…#NAME) is a queue in that
+   * database; messages name it without the URL's password. */
+  pg = ordo_storage_is_postgres_uri(path);
+  if (pg) {
+    char *where = ordo__storage_postgres_where(path);
+    const char *hash = strchr(path, '#');
+    snprintf(shown, sizeof shown, "%s%s", where != NULL ? where : "?",
+             hash != NULL ? hash : "");
+    free(where);
+      } else {
+    snprintf(shown, sizeof shown, "%s", path);
+  }
+  be = pg ? &ordo_storage_postgres
+          : ordo_storage_backend_find(opt->backend != NULL ? opt->backend
+                                                           : "sqlite");
   if (be == NULL)
     return ordo__set_last_error(ORDO_E_INVAL, "journal: unknown storage "
                                 "backend '%s'", opt->backend);
@@ -257,12 +270,12 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
    * records, so a second writer would replay a different queue (and reuse
    * event numbers). flock is dropped by the kernel when the holder dies,
    * even by SIGKILL, so a crash never leaves it stale. */
-  if (!opt->create && access(path, F_OK) != 0) {
+  if (!pg && !opt->create && access(path, F_OK) != 0) {
     journal_free(j);
     return ordo__set_last_error(ORDO_E_NOT_FOUND, "journal %s: no such "
                                 "file", path);
   }
-  {
+  if (!pg) {
     char lpath[JOURNAL_PATH_MAX + sizeof ".lock"];
     snprintf(lpath, sizeof lpath, "%s.lock", path); /* fits: checked above */
     j->lock_fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -282,7 +295,10 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     }
   }
   /* A restart reads the WAL instead of waiting for its copy at close. */
-  flags = ORDO_STORAGE_KEEP_WAL |
+  /* On PostgreSQL the one-writer rule is the backend's advisory lock
+   * (EXCLUSIVE), held by a connection of the journal's own: dropped by the
+   * server when this process dies, as the kernel drops the flock. */
+  flags = ORDO_STORAGE_KEEP_WAL | (pg ? ORDO_STORAGE_EXCLUSIVE : 0) |
           (opt->no_group_commit ? ORDO_STORAGE_NO_GROUP_COMMIT : 0);
   rc = be->open(be, ctx, path, flags, &j->st, &errmsg);
   if (rc == ORDO_E_WALLET_NOT_FOUND && opt->create) {
@@ -294,8 +310,12 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
   if (rc == ORDO_E_WALLET_NOT_FOUND)
     rc = ORDO_E_NOT_FOUND; /* the storage says it as for a wallet */
   if (rc != ORDO_OK) {
-    ordo__set_last_error(rc, "journal %s: %s", path,
-                         errmsg != NULL ? errmsg : ordo_strerror(rc));
+    /* PostgreSQL's messages already name the store (without password). */
+    if (pg && errmsg != NULL)
+      ordo__set_last_error(rc, "journal %s", errmsg);
+    else
+      ordo__set_last_error(rc, "journal %s: %s", shown,
+                           errmsg != NULL ? errmsg : ordo_strerror(rc));
     free(errmsg);
     journal_free(j);
     return rc;
@@ -323,7 +343,7 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     (void)storage_close(j->st);
     journal_free(j);
     return ordo__set_last_error(rc, "journal %s: the context is shutting "
-                                "down", path);
+                                "down", shown);
   }
   pthread_mutex_lock(&j->mu);
   ordo__j_gone_load_start(j); /* after a clean close: read behind the open */

@@ -26,6 +26,7 @@
  * after its step), cancel jobs, free the submitter, port and client, close
  * the journal, free the context.
  */
+#include "storage/storage.h"
 #include "server/internal.h"
 #include "server/reply.h"
 #include "server/routes.h"
@@ -441,7 +442,9 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   pthread_mutex_init(&srv->jobs_mu, NULL);
   srv->bind = strdup(o->bind != NULL ? o->bind : "127.0.0.1");
   srv->data_dir = strdup(o->data_dir);
-  snprintf(path, sizeof path, "%s/wallets", o->data_dir);
+  /* On PostgreSQL the wallets are stores of the same database. */
+  snprintf(path, sizeof path, ordo_storage_is_postgres_uri(o->data_dir)
+                                  ? "%s" : "%s/wallets", o->data_dir);
   srv->wallet_path = strdup(path);
   srv->jobs = calloc(o->max_jobs, sizeof *srv->jobs);
   if (srv->bind == NULL || srv->data_dir == NULL || srv->wallet_path == NULL ||
@@ -483,7 +486,8 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
     }
   }
 
-  if ((rc = make_dirs(srv->data_dir)) != ORDO_OK)
+  if (!ordo_storage_is_postgres_uri(srv->data_dir) &&
+      (rc = make_dirs(srv->data_dir)) != ORDO_OK)
     goto fail;
   if (o->ctx != NULL) {
     srv->ctx = o->ctx;
@@ -500,8 +504,9 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   jopt.checkpoint_records = o->checkpoint_records;
   jopt.retention_count = o->retention_count;
   jopt.retention_ms = o->retention_s * 1000;
-  snprintf(path, sizeof path, "%s/queue.db", srv->data_dir);
-  if ((rc = ordo_journal_open(srv->ctx, path, &jopt, &srv->j)) != ORDO_OK)
+  if ((rc = ordo__storage_data_path(srv->data_dir, "queue", path,
+                                    sizeof path)) != ORDO_OK ||
+      (rc = ordo_journal_open(srv->ctx, path, &jopt, &srv->j)) != ORDO_OK)
     goto fail;
   if (o->services_json != NULL &&
       (rc = apply_policies(srv, o->services_json)) != ORDO_OK)

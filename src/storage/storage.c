@@ -233,3 +233,15 @@ int ordo_storage_is_postgres_uri(const char *uri) {
   return uri != NULL && (strncmp(uri, "postgres://", 11) == 0 ||
                          strncmp(uri, "postgresql://", 13) == 0);
 }
+
+int ordo__storage_data_path(const char *data, const char *name, char *out,
+                            size_t outlen) {
+  int pg = ordo_storage_is_postgres_uri(data), n;
+  if (pg && strchr(data, '#') != NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "a PostgreSQL data location "
+                                "is a database URL, without '#'");
+  n = snprintf(out, outlen, pg ? "%s#%s" : "%s/%s.db", data, name);
+  if (n < 0 || (size_t)n >= outlen)
+    return ordo__set_last_error(ORDO_E_INVAL, "data location too long");
+  return ORDO_OK;
+}

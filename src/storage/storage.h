@@ -291,6 +291,14 @@ extern const ordo_storage_backend ordo_storage_postgres;
  * path. */
 int ordo_storage_is_postgres_uri(const char *uri);
 
+/* Where a store named `name` of a data location lives: a directory gives
+ * DATA/NAME.db (SQLite), a PostgreSQL database URL gives URL#NAME. How
+ * `ordo serve --data` and `ordo submit --data` place their queue.
+ * ORDO_E_INVAL (and the last error) when it does not fit in outlen or the
+ * URL already names a store ('#'). */
+int ordo__storage_data_path(const char *data, const char *name, char *out,
+                            size_t outlen);
+
 /* "user@host:port/db" for a PostgreSQL URL: what messages show of it (the
  * URL may hold a password). malloc'd; NULL when out of memory. */
 char *ordo__storage_postgres_where(const char *url);
