@@ -35,7 +35,8 @@ enum {
   BENCH_FLAG_COUNT = 1u << 2,   /* --count N */
   BENCH_FLAG_BITS = 1u << 3,    /* --bits B */
   BENCH_FLAG_BATCHES = 1u << 4, /* --batches N */
-  BENCH_FLAG_PLOT = 1u << 5     /* --plot FILE */
+  BENCH_FLAG_PLOT = 1u << 5,    /* --plot FILE */
+  BENCH_FLAG_BACKEND = 1u << 6  /* --backend sqlite|postgres, --postgres URL */
 };
 
 typedef struct bench_opts {
@@ -48,7 +49,21 @@ typedef struct bench_opts {
   int bits;        /* key size; 0: default */
   unsigned long long batches; /* batches in all; 0: default */
   const char *plot; /* a PNG to draw the results into (argv's); NULL: none */
+  int postgres;     /* --backend postgres: measured beside SQLite */
+  const char *postgres_url; /* --postgres URL, else $ORDO_POSTGRES_URL */
 } bench_opts;
+
+/* bench_pg.c. The raw bound of a PostgreSQL server: n rows (names of
+ * name_len bytes, values of value_len; with tags, one encrypted and one
+ * plaintext tag each, as a wallet record has) into ordo's tables as
+ * multi-row INSERTs in one transaction; *per_s rows per second. */
+int bench_pg_raw(const char *url, unsigned long long n, size_t name_len,
+                 size_t value_len, int tags, double *per_s);
+/* procs processes (forked: call it while this process has no context)
+ * each open `per` wallets in url's database, add a record to each and
+ * hold them open; *peak: the server's client connections then. */
+int bench_pg_many_wallets(const char *url, int procs, int per, int *opened,
+                          int *peak, int *max_conn);
 
 typedef struct bench_def {
   const char *name;

@@ -552,6 +552,18 @@ static int parse_opts(int argc, char **argv, int start, unsigned flags,
         return ORDO_CLI_USAGE;
       }
       o->plot = v;
+    } else if ((flags & BENCH_FLAG_BACKEND) && is_flag(arg, "--backend")) {
+      if ((v = flag_value(argc, argv, &i, "--backend")) == NULL)
+        return ORDO_CLI_USAGE;
+      if (strcmp(v, "postgres") != 0 && strcmp(v, "sqlite") != 0) {
+        bench_error("--backend: 'sqlite' or 'postgres', not '%s'", v);
+        return ORDO_CLI_USAGE;
+      }
+      o->postgres = strcmp(v, "postgres") == 0;
+    } else if ((flags & BENCH_FLAG_BACKEND) && is_flag(arg, "--postgres")) {
+      if ((v = flag_value(argc, argv, &i, "--postgres")) == NULL)
+        return ORDO_CLI_USAGE;
+      o->postgres_url = v;
     } else if (arg[0] == '-') {
       bench_error("unknown option '%s'", arg);
       return ORDO_CLI_USAGE;
@@ -559,6 +571,13 @@ static int parse_opts(int argc, char **argv, int start, unsigned flags,
       bench_error("unexpected argument '%s'", arg);
       return ORDO_CLI_USAGE;
     }
+  }
+  if (o->postgres && o->postgres_url == NULL)
+    o->postgres_url = getenv("ORDO_POSTGRES_URL");
+  if (o->postgres && (o->postgres_url == NULL || o->postgres_url[0] == 0)) {
+    bench_error("--backend postgres needs the server: --postgres URL or "
+                "$ORDO_POSTGRES_URL (postgres://user@host:port/db)");
+    return ORDO_CLI_USAGE;
   }
   return ORDO_CLI_OK;
 }

@@ -31,10 +31,12 @@
   "{\"key\":\"0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20\","\
   "\"key_derivation_method\":\"raw\"}"
 
-/* A scratch wallet directory, removed at the end. */
+/* A scratch wallet: in a directory, or (url set) a store of a PostgreSQL
+ * database; removed at the end. */
 typedef struct bench_wallet {
   char dir[128];
-  char config[300];
+  char config[1024];
+  char store[1024]; /* PostgreSQL: the wallet's store URL */
 } bench_wallet;
 
 static int op_run(ordo_op *op, const char *what) {
@@ -45,22 +47,44 @@ static int op_run(ordo_op *op, const char *what) {
   return rc;
 }
 
-static int wallet_make(ordo_ctx *ctx, bench_wallet *w, const char *id, int group) {
-  snprintf(w->dir, sizeof(w->dir), "/tmp/ordo-bench-XXXXXX");
-  if (mkdtemp(w->dir) == NULL) {
-    bench_error("mkdtemp: cannot make a scratch directory");
-    return ORDO_E_IO;
+/* The wallet `id` (on PostgreSQL: a name of this run's own, opened as
+ * `id` all the same: the registry knows it by its config's id). */
+static int wallet_make_at(ordo_ctx *ctx, bench_wallet *w, const char *id,
+                          int group, const char *url) {
+  memset(w, 0, sizeof(*w));
+  if (url != NULL) {
+    snprintf(w->config, sizeof(w->config),
+             "{\"id\":\"%s\",\"path\":\"%s\",\"group_commit\":%s}", id, url,
+             group ? "true" : "false");
+    snprintf(w->store, sizeof(w->store), "%s#wallet/%s", url, id);
+    /* A run killed before its cleanup leaves the store: start afresh. */
+    (void)ordo_storage_postgres.destroy(&ordo_storage_postgres, w->store, NULL);
+  } else {
+    snprintf(w->dir, sizeof(w->dir), "/tmp/ordo-bench-XXXXXX");
+    if (mkdtemp(w->dir) == NULL) {
+      bench_error("mkdtemp: cannot make a scratch directory");
+      return ORDO_E_IO;
+    }
+    snprintf(w->config, sizeof(w->config),
+             "{\"id\":\"%s\",\"path\":\"%s\",\"group_commit\":%s}", id, w->dir,
+             group ? "true" : "false");
   }
-  snprintf(w->config, sizeof(w->config),
-           "{\"id\":\"%s\",\"path\":\"%s\",\"group_commit\":%s}", id, w->dir,
-           group ? "true" : "false");
   int rc = op_run(ordo_wallet_create(ctx, w->config, RAW_KEY_CREDS), "wallet create");
   if (rc == ORDO_OK)
     rc = op_run(ordo_wallet_open(ctx, w->config, RAW_KEY_CREDS), "wallet open");
   return rc;
 }
 
-static void wallet_remove(const bench_wallet *w) { bench_rmdir_all(w->dir); }
+static int wallet_make(ordo_ctx *ctx, bench_wallet *w, const char *id, int group) {
+  return wallet_make_at(ctx, w, id, group, NULL);
+}
+
+static void wallet_remove(const bench_wallet *w) {
+  if (w->store[0] != 0)
+    (void)ordo_storage_postgres.destroy(&ordo_storage_postgres, w->store, NULL);
+  else if (w->dir[0] != 0)
+    bench_rmdir_all(w->dir);
+}
 
 /* ------------------------------------------------------------------------ */
 /* hipe                                                                      */
@@ -290,28 +314,34 @@ static ordo_op *adds_issue(void *ud, unsigned long long k) {
                          "{\"schema\":\"s1\",\"~issued\":\"2026\"}");
 }
 
-/* Adds per second with `callers` in flight, on a fresh wallet. */
-static int adds_point(int group, unsigned callers, double seconds, double *per_s,
-                      double *per_commit) {
+/* Write transactions committed by a wallet's database, either backend. */
+static unsigned long long wallet_commits(ordo__wallet *wal) {
+  ordo_storage *st = ordo__wallet_storage(wal);
+  return ordo__storage_sqlite_commits(st) + ordo__storage_postgres_commits(st);
+}
+
+/* Adds per second with `callers` in flight, on a fresh wallet (in a
+ * directory, or in url's database). */
+static int adds_point(int group, unsigned callers, double seconds,
+                      const char *url, double *per_s, double *per_commit) {
   ordo_config cfg;
   ordo_config_init(&cfg);
   ordo_ctx *ctx = bench_ctx_new(&cfg);
   bench_wallet w;
   if (ctx == NULL)
     return ORDO_E_SYSTEM;
-  int rc = wallet_make(ctx, &w, "bench", group);
+  int rc = wallet_make_at(ctx, &w, "bench", group, url);
   if (rc == ORDO_OK) {
     /* Writes per committed transaction: what group commit gathers. */
     ordo__wallet *wal = NULL;
     unsigned long long commits0 = 0, added = 0;
     double elapsed = 0;
     if (ordo__wallet_get(ctx, "bench", &wal) == ORDO_OK)
-      commits0 = ordo__storage_sqlite_commits(ordo__wallet_storage(wal));
+      commits0 = wallet_commits(wal);
     rc = bench_closed_loop(callers, seconds, adds_issue, ctx, &added, &elapsed);
     *per_s = elapsed > 0 ? (double)added / elapsed : 0;
     if (wal != NULL) {
-      unsigned long long commits =
-          ordo__storage_sqlite_commits(ordo__wallet_storage(wal)) - commits0;
+      unsigned long long commits = wallet_commits(wal) - commits0;
       *per_commit = commits > 0 ? (double)added / (double)commits : 0;
       ordo__wallet_release(wal);
     }
@@ -422,51 +452,111 @@ done:
   return rc;
 }
 
+/* One backend's series: group commit and one transaction per add at each
+ * caller count, then its raw bound; into o under the SQLite keys' names. */
+typedef struct wallet_series {
+  double group[BENCH_MAX_POINTS], naive[BENCH_MAX_POINTS],
+      per_commit[BENCH_MAX_POINTS], raw;
+} wallet_series;
+
+static int wallet_json(json_t *o, const wallet_series *ws, size_t n,
+                       const unsigned *callers) {
+  double gvn = ws->naive[n - 1] > 0 ? ws->group[n - 1] / ws->naive[n - 1] : 0;
+  double gvr = ws->raw > 0 ? ws->group[n - 1] / ws->raw : 0;
+  char key[48];
+  int err = bench_group_points(o, n, callers, ws->group, "adds_per_commit",
+                               ws->per_commit, "naive_per_s", ws->naive) != ORDO_OK;
+  err |= bench_json_num(o, "raw_per_s", ws->raw, 1);
+  snprintf(key, sizeof(key), "group_vs_naive_%u", callers[n - 1]);
+  err |= bench_json_num(o, key, gvn, 3);
+  snprintf(key, sizeof(key), "group_vs_raw_%u", callers[n - 1]);
+  err |= bench_json_num(o, key, gvr, 3);
+  return err;
+}
+
+static void wallet_summary(const char *what, const wallet_series *ws, size_t n,
+                           const unsigned *callers) {
+  double gvn = ws->naive[n - 1] > 0 ? ws->group[n - 1] / ws->naive[n - 1] : 0;
+  double gvr = ws->raw > 0 ? ws->group[n - 1] / ws->raw : 0;
+  printf("\n%s, raw bound (one transaction): %.0f inserts/s\n"
+         "  group_vs_naive_%u: %.2f (goal >= 10 at 64)\n"
+         "  group_vs_raw_%u:   %.3f (goal >= 0.5 at 64)\n",
+         what, ws->raw, callers[n - 1], gvn, callers[n - 1], gvr);
+}
+
 static int wallet_run(const bench_opts *opts, json_t **out) {
   double seconds = opts->seconds > 0 ? opts->seconds : WALLET_DEFAULT_SECONDS;
   /* --threads gives the caller counts; the goals are read at the last. */
   const unsigned *callers = opts->nthreads > 0 ? opts->threads : wallet_default_callers;
   size_t n = opts->nthreads > 0 ? opts->nthreads : 3;
-  double group[BENCH_MAX_POINTS], naive[BENCH_MAX_POINTS], per_commit[BENCH_MAX_POINTS];
-  double raw = 0, unused;
-  int rc = ORDO_OK;
+  const char *url = opts->postgres ? opts->postgres_url : NULL;
+  wallet_series sq, pg;
+  double unused;
+  int rc = ORDO_OK, opened = 0, peak = 0, max_conn = 0;
+  memset(&sq, 0, sizeof(sq));
+  memset(&pg, 0, sizeof(pg));
+  /* Many wallets from many processes first: the children are forked
+   * before this process has a context (and threads) of its own. */
+  if (url != NULL && (rc = bench_pg_many_wallets(url, 20, 10, &opened, &peak,
+                                                 &max_conn)) != ORDO_OK)
+    bench_error("200 wallets from 20 processes: a process failed (%d opened)",
+                opened);
   if (!opts->json)
     printf("ordo bench wallet: record adds/s (encrypt + durable write), callers each "
-           "keeping one add in flight, %g s per point\ncores: %ld\n\n"
-           "callers   group commit   adds/commit    naive (1 txn/add)   group/naive\n",
-           seconds, bench_cores());
+           "keeping one add in flight, %g s per point%s\ncores: %ld\n\n"
+           "backend    callers   group commit   adds/commit    naive (1 txn/add)   group/naive\n",
+           seconds, url != NULL ? "; SQLite and PostgreSQL side by side" : "",
+           bench_cores());
   for (size_t i = 0; i < n && rc == ORDO_OK; i++) {
-    rc = adds_point(1, callers[i], seconds, &group[i], &per_commit[i]);
-    if (rc == ORDO_OK)
-      rc = adds_point(0, callers[i], seconds, &naive[i], &unused);
-    if (rc == ORDO_OK && !opts->json)
-      printf("%7u   %12.0f   %11.1f    %17.0f   %11.2f\n", callers[i], group[i],
-             per_commit[i], naive[i], naive[i] > 0 ? group[i] / naive[i] : 0);
+    for (int b = 0; b < (url != NULL ? 2 : 1) && rc == ORDO_OK; b++) {
+      wallet_series *ws = b ? &pg : &sq;
+      const char *u = b ? url : NULL;
+      rc = adds_point(1, callers[i], seconds, u, &ws->group[i], &ws->per_commit[i]);
+      if (rc == ORDO_OK)
+        rc = adds_point(0, callers[i], seconds, u, &ws->naive[i], &unused);
+      if (rc == ORDO_OK && !opts->json)
+        printf("%-9s %8u   %12.0f   %11.1f    %17.0f   %11.2f\n",
+               b ? "postgres" : "sqlite", callers[i], ws->group[i],
+               ws->per_commit[i], ws->naive[i],
+               ws->naive[i] > 0 ? ws->group[i] / ws->naive[i] : 0);
+    }
   }
   /* The upper bound: as many rows as group commit managed at the last
    * caller count in the same time, but in one transaction with no crypto. */
   if (rc == ORDO_OK)
-    rc = raw_point((unsigned long long)(group[n - 1] * seconds) + 1000, &raw);
+    rc = raw_point((unsigned long long)(sq.group[n - 1] * seconds) + 1000, &sq.raw);
+  if (rc == ORDO_OK && url != NULL)
+    rc = bench_pg_raw(url, (unsigned long long)(pg.group[n - 1] * seconds) + 1000,
+                      46, 100, 1, &pg.raw);
   if (rc != ORDO_OK) {
     bench_error("wallet benchmark failed: %s", ordo_errname(rc));
     return ORDO_CLI_FAIL;
   }
-  double gvn = naive[n - 1] > 0 ? group[n - 1] / naive[n - 1] : 0;
-  double gvr = raw > 0 ? group[n - 1] / raw : 0;
-  if (!opts->json)
-    printf("\nraw SQLite, one transaction: %.0f inserts/s\n"
-           "group_vs_naive_%u: %.2f (goal >= 10 at 64)\ngroup_vs_raw_%u:   %.3f (goal >= 0.5 at 64)\n",
-           raw, callers[n - 1], gvn, callers[n - 1], gvr);
+  if (!opts->json) {
+    wallet_summary("SQLite", &sq, n, callers);
+    if (url != NULL) {
+      wallet_summary("PostgreSQL", &pg, n, callers);
+      printf("\n200 wallets opened by 20 processes: %d opened, %d server "
+             "connections at once (max_connections %d)\n", opened, peak,
+             max_conn);
+    }
+  }
   json_t *o = json_object();
   int err = o == NULL;
-  err |= bench_group_points(o, n, callers, group, "adds_per_commit", per_commit,
-                            "naive_per_s", naive) != ORDO_OK;
-  err |= bench_json_num(o, "raw_per_s", raw, 1);
-  char key[48];
-  snprintf(key, sizeof(key), "group_vs_naive_%u", callers[n - 1]);
-  err |= bench_json_num(o, key, gvn, 3);
-  snprintf(key, sizeof(key), "group_vs_raw_%u", callers[n - 1]);
-  err |= bench_json_num(o, key, gvr, 3);
+  if (url == NULL) {
+    err |= wallet_json(o, &sq, n, callers);
+  } else {
+    /* PostgreSQL's figures under the SQLite keys' names; SQLite's beside. */
+    json_t *side = json_object();
+    err |= side == NULL || wallet_json(o, &pg, n, callers) ||
+           wallet_json(side, &sq, n, callers) ||
+           json_object_set_new(o, "sqlite", side) != 0;
+    err |= json_object_set_new(o, "backend", json_string("postgres")) != 0;
+    err |= bench_json_num(o, "many_wallets_opened", opened, 0);
+    err |= bench_json_num(o, "many_wallets_processes", 20, 0);
+    err |= bench_json_num(o, "many_wallets_peak_connections", peak, 0);
+    err |= bench_json_num(o, "server_max_connections", max_conn, 0);
+  }
   err |= bench_json_num(o, "cores", (double)bench_cores(), 0);
   if (err) {
     json_decref(o);
@@ -480,7 +570,11 @@ const bench_def bench_wallet_def = {
     "wallet",
     "record adds/s: group commit vs one transaction per add vs raw SQLite",
     "  --seconds S    seconds per point (default 2)\n"
-    "  --threads L    caller counts, comma-separated (default 1,8,64)\n",
-    BENCH_FLAG_THREADS,
+    "  --threads L    caller counts, comma-separated (default 1,8,64)\n"
+    "  --backend B    sqlite (default) or postgres: PostgreSQL measured beside\n"
+    "                 SQLite (its figures under the same JSON keys, SQLite's\n"
+    "                 in \"sqlite\"), and 200 wallets opened by 20 processes\n"
+    "  --postgres URL the server (default $ORDO_POSTGRES_URL)\n",
+    BENCH_FLAG_THREADS | BENCH_FLAG_BACKEND,
     wallet_run,
 };

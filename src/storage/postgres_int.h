@@ -123,6 +123,15 @@ typedef struct pg_params {
   int oom;
 } pg_params;
 
+/* A store URL taken apart (postgres_conn.c). */
+typedef struct pg_url {
+  char *conninfo; /* for libpq: no '#' part, no ordo_ parameters */
+  char *name;     /* the store */
+  char *where;    /* user@host:port/db, for messages */
+  int pool;
+  unsigned wait_ms;
+} pg_url;
+
 /* ---- small helpers ---------------------------------------------------------- */
 
 /* Replace req's message. Out of memory leaves it NULL: the status still
@@ -147,6 +156,41 @@ static inline void pg_req_drop_output(ordo_storage_req *req) {
   ordo_storage_req_clear_output(req);
   req->message = message;
 }
+
+/* ---- postgres_conn.c ------------------------------------------------------------ */
+
+/* An error for open/destroy: *errmsg (when asked for) gets the text. */
+int ORDO__PRINTF(3, 4) ordo__pg_set_err(char **errmsg, int code, const char *fmt, ...);
+/* Cut a libpq message at its first line. */
+void ordo__pg_one_line(char *s);
+/* Split a store URL into what libpq reads and what is ordo's (need_name:
+ * the '#NAME' must be there); *err says what is wrong without repeating
+ * the URL (it may hold a password). */
+int ordo__pg_url_parse(const char *uri, int need_name, pg_url *u, char *err,
+                       size_t errlen);
+void ordo__pg_url_clear(pg_url *u);
+/* poll() c's socket for events, at most ms: >0 ready, 0 timeout, <0 error. */
+int ordo__pg_wait_socket(PGconn *c, short events, int ms);
+/* A new connection to pool's server (schema checked once per pool, the
+ * statements prepared, non-blocking); ORDO_E_STORAGE and *err if not. */
+int ordo__pg_conn_open(pg_pool *pool, pg_conn **out, char *err, size_t errlen);
+void ordo__pg_conn_close(pg_conn *pc);
+/* The pool of ctx for u's server (made on first use; u's conninfo and
+ * where move into it then), one reference more; NULL when out of memory. */
+pg_pool *ordo__pg_pool_get(ordo_ctx *ctx, pg_url *u);
+void ordo__pg_pool_put(pg_pool *p);
+/* Record that connecting failed (err) or worked (NULL). */
+void ordo__pg_pool_health(pg_pool *p, const char *err);
+/* A live connection of the pool: idle, new (below max), or the next one
+ * given back; connecting retried with a backoff until the pool's wait has
+ * passed (then *err says since when the server is unreachable, and why). */
+int ordo__pg_pool_acquire(pg_pool *p, pg_conn **out, char *err, size_t errlen);
+/* Give pc back; broken: close it instead. */
+void ordo__pg_pool_release(pg_pool *p, pg_conn *pc, int broken);
+/* One blocking statement with text parameters; its result, or NULL and
+ * *err (the server's primary message). */
+PGresult *ordo__pg_exec_text(PGconn *c, const char *sql, int n,
+                             const char *const *vals, char *err, size_t errlen);
 
 /* ---- postgres_sql.c ---------------------------------------------------------- */
 
