@@ -59,12 +59,14 @@
 
 /* ---- a group as one pipelined transaction ----------------------------------------- */
 
-/* Where a result goes: BEGIN/COMMIT (idx SIZE_MAX), or part `part` of
- * request reqs[idx] (sub: itself, or one of a BATCH's). */
+/* Where a result goes: BEGIN/COMMIT (idx SIZE_MAX), part `part` of
+ * request reqs[idx] (sub: itself, or one of a BATCH's), or with count > 0
+ * the one statement of the ADDs reqs[idx .. idx + count). */
 typedef struct pg_slot {
   size_t idx;
   ordo_storage_req *sub;
   int part;
+  size_t count;
 } pg_slot;
 
 /* How one pass of a group ended. */
@@ -76,7 +78,9 @@ typedef struct pg_pass {
   size_t n;
   pg_slot *slots;
   size_t nslots, capslots;
-  size_t failed;        /* PASS_ABORTED: which request failed */
+  size_t failed;        /* PASS_ABORTED: which request failed; SIZE_MAX:
+                           a run of ADDs, and not which of them */
+  int one_by_one;       /* no runs of ADDs: after one failed as a whole */
   ordo_storage_req *failed_sub;
   char err[512];
 } pg_pass;
@@ -90,7 +94,7 @@ static int slot_push(pg_pass *ps, size_t idx, ordo_storage_req *sub, int part) {
       return ORDO_E_NOMEM;
     ps->slots = t;
   }
-  ps->slots[ps->nslots++] = (pg_slot){idx, sub, part};
+  ps->slots[ps->nslots++] = (pg_slot){idx, sub, part, 0};
   return ORDO_OK;
 }
 
@@ -177,6 +181,14 @@ static int pass_read(pg_db *db, pg_conn *pc, pg_pass *ps, int *outcome) {
                    m != NULL ? m : PQresultErrorMessage(res));
           *outcome = PASS_COMMIT_FAILED;
         }
+      } else if (sl->count > 0 && s != PGRES_PIPELINE_ABORTED &&
+                 *outcome == PASS_COMMITTED) {
+        if (s == PGRES_TUPLES_OK) {
+          ordo__pg_take_adds(ps->reqs + sl->idx, sl->count, res);
+        } else {
+          *outcome = PASS_ABORTED;
+          ps->failed = SIZE_MAX;
+        }
       } else if (s != PGRES_PIPELINE_ABORTED && *outcome == PASS_COMMITTED) {
         int st = ordo__pg_take(db, sl->sub, sl->part, res);
         if (st != ORDO_OK && sl->sub->status == ORDO_OK)
@@ -226,7 +238,29 @@ static int pass_run(pg_db *db, pg_conn *pc, pg_pass *ps) {
   for (size_t i = 0; i < ps->n; i++) {
     if (ps->final[i])
       continue;
-    int st = pass_send_req(db, pc, ps, i);
+    size_t run = 0;
+    while (!ps->one_by_one && i + run < ps->n && !ps->final[i + run] &&
+           ps->reqs[i + run]->opcode == ORDO_STORAGE_ADD)
+      run++;
+    int st;
+    if (run >= 2) {
+      int strict = 0;
+      for (size_t k = i; k < i + run; k++)
+        strict |= (ps->reqs[k]->flags & ORDO_STORAGE_REQ_CHAINED) != 0;
+      st = ordo__pg_send_adds(db, pc, ps->reqs + i, run, strict);
+      if (st == ORDO_OK && (st = slot_push(ps, i, NULL, 0)) == ORDO_OK)
+        ps->slots[ps->nslots - 1].count = run;
+      if (st == ORDO_E_NOMEM) {
+        pg_req_msg(ps->reqs[i], "out of memory");
+        nomem_at = i;
+        break;
+      }
+      if (st != ORDO_OK)
+        return PASS_LOST;
+      i += run - 1;
+      continue;
+    }
+    st = pass_send_req(db, pc, ps, i);
     if (st == ORDO_E_NOMEM) {
       nomem_at = i; /* roll back what was queued; answer it as failed */
       break;
@@ -403,6 +437,9 @@ static void run_group(pg_db *db, ordo_storage_req *list) {
           writes |= ordo__storage_is_write(ps.reqs[i]->opcode);
         ps.final[i] = 1;
       }
+    } else if (outcome == PASS_ABORTED && ps.failed == SIZE_MAX) {
+      ps.one_by_one = 1; /* to learn which add of the run failed */
+      reset_pending(&ps);
     } else if (outcome == PASS_ABORTED) {
       ordo_storage_req *r = ps.reqs[ps.failed];
       if (r->opcode == ORDO_STORAGE_BATCH && ps.failed_sub != NULL)

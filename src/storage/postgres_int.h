@@ -56,6 +56,8 @@ enum {
   PS_DELETE_TAGS_S,
   PS_META_SET,
   PS_META_GET,
+  PS_ADDS,   /* a run of ADDs as one statement (postgres_sql.c) */
+  PS_ADDS_S,
   PS_COUNT
 };
 
@@ -215,6 +217,14 @@ int ordo__pg_send(pg_db *db, pg_conn *pc, ordo_storage_req *req, int strict,
  * is not the request's fault (aborted by an earlier failure, connection
  * gone) is for the caller to see first. */
 int ordo__pg_take(pg_db *db, ordo_storage_req *req, int part, PGresult *res);
+
+/* A run of n plain ADDs (no BATCH) as one statement; ORDO_E_NOMEM or
+ * ORDO_E_STORAGE (libpq could not queue it). */
+int ordo__pg_send_adds(pg_db *db, pg_conn *pc, ordo_storage_req *const *reqs,
+                       size_t n, int strict);
+/* Its answer (not an error): each add found already there fails alone. */
+void ordo__pg_take_adds(ordo_storage_req *const *reqs, size_t n,
+                        const PGresult *res);
 
 /* How an error result maps to an ordo code (SQLSTATE classes). */
 int ordo__pg_error_code(const PGresult *res);

@@ -182,6 +182,28 @@ fail: {
   " JOIN ordo_item it ON t.item = it.id WHERE it.store = $1"                   \
   " AND it.category = $2 AND it.name = $3"
 
+/* n records and their tags in one INSERT: the group's adds cost one
+ * statement, not one each. v numbers the records (ordinality); the first
+ * of two with the same key wins, as one add after the other would; m is
+ * what was inserted, and the tags follow their record's number. A record
+ * already there (or twice in the run) is left out of m: non-strict, it
+ * answers DUPLICATE alone; strict, the statement raises (postgres.c then
+ * runs the group again one statement per request, to learn which). */
+#define PG_ADDS_HEAD                                                           \
+  "WITH v AS (SELECT c, n, val, o FROM unnest($2::bytea[], $3::bytea[],"       \
+  " $4::bytea[]) WITH ORDINALITY AS v(c, n, val, o)),"                         \
+  " i AS (INSERT INTO ordo_item(store, category, name, value)"                 \
+  " SELECT $1, c, n, val FROM v ORDER BY o ON CONFLICT DO NOTHING"             \
+  " RETURNING id, category, name),"                                            \
+  " m AS (SELECT DISTINCT ON (v.c, v.n) v.o, i.id FROM i JOIN v"               \
+  " ON v.c = i.category AND v.n = i.name ORDER BY v.c, v.n, v.o),"             \
+  " e AS (INSERT INTO ordo_tag_enc(item, name, value) SELECT m.id, t.n, t.v"   \
+  " FROM unnest($5::bigint[], $6::bytea[], $7::bytea[]) AS t(o, n, v)"         \
+  " JOIN m ON m.o = t.o),"                                                     \
+  " p AS (INSERT INTO ordo_tag_plain(item, name, value) SELECT m.id, t.n, t.v" \
+  " FROM unnest($8::bigint[], $9::bytea[], $10::bytea[]) AS t(o, n, v)"        \
+  " JOIN m ON m.o = t.o)"
+
 static const char *const ps_sql[PS_COUNT] = {
     [PS_ADD] = PG_ADD_HEAD PG_COUNT_I,
     [PS_ADD_S] = PG_ADD_HEAD PG_EXPECT_I(
@@ -206,6 +228,11 @@ static const char *const ps_sql[PS_COUNT] = {
                     " DO UPDATE SET value = excluded.value",
     [PS_META_GET] = "SELECT value FROM ordo_meta WHERE store = $1"
                     " AND name = $2",
+    [PS_ADDS] = PG_ADDS_HEAD " SELECT o FROM m",
+    [PS_ADDS_S] = PG_ADDS_HEAD " SELECT m.o FROM m, (SELECT ordo_expect("
+                  "CASE WHEN count(*) = $11 THEN 1 ELSE 0 END, '"
+                  PG_STATE_DUPLICATE "', 'a record of the group already"
+                  " exists') FROM m) AS chk",
 };
 
 int ordo__pg_prepare_all(PGconn *c, char *err, size_t errlen) {
@@ -228,6 +255,7 @@ int ordo__pg_prepare_all(PGconn *c, char *err, size_t errlen) {
 #define OID_BYTEA 17
 #define OID_INT8 20
 #define OID_BYTEA_ARRAY 1001
+#define OID_INT8_ARRAY 1016
 
 static void params_free(pg_params *p) {
   for (int i = 0; i < p->nowned; i++)
@@ -361,6 +389,47 @@ static int param_array(pg_params *p, const ordo_storage_buf *const *bufs,
   return i;
 }
 
+/* v[0..n) as one bigint[] (the array wire format). */
+static int param_i64_array(pg_params *p, const long long *v, size_t n) {
+  size_t len = (n > 0 ? 20 : 12) + n * 12;
+  int i = params_slot(p);
+  unsigned char *d = (unsigned char *)params_own(p, len);
+  if (i == 0 || d == NULL)
+    return 0;
+  put_be32(d, n > 0 ? 1 : 0);
+  put_be32(d + 4, 0);
+  put_be32(d + 8, OID_INT8);
+  size_t o = 12;
+  if (n > 0) {
+    put_be32(d + 12, (uint32_t)n);
+    put_be32(d + 16, 1);
+    o = 20;
+  }
+  for (size_t k = 0; k < n; k++) {
+    put_be32(d + o, 8);
+    put_be32(d + o + 4, (uint32_t)((unsigned long long)v[k] >> 32));
+    put_be32(d + o + 8, (uint32_t)v[k]);
+    o += 12;
+  }
+  p->values[i - 1] = (const char *)d;
+  p->lengths[i - 1] = (int)len;
+  p->types[i - 1] = OID_INT8_ARRAY;
+  return i;
+}
+
+/* Whether r's tag i is overwritten by a later one of the same name and
+ * kind in the same list (the later value is the one that counts). */
+static int tag_overwritten(const ordo_storage_record *r, size_t i) {
+  const ordo_storage_tag *t = &r->tags[i];
+  for (size_t j = i + 1; j < r->ntags; j++)
+    if ((r->tags[j].plaintext != 0) == (t->plaintext != 0) &&
+        r->tags[j].name.len == t->name.len &&
+        (t->name.len == 0 ||
+         memcmp(r->tags[j].name.data, t->name.data, t->name.len) == 0))
+      return 1;
+  return 0;
+}
+
 /* The names (and, with values, the values) of r's tags of one kind, as two
  * arrays. A name given twice keeps its last value, as one upsert after
  * another would: PostgreSQL's ON CONFLICT may not touch a row twice. */
@@ -377,15 +446,7 @@ static int param_tags(pg_params *p, const ordo_storage_record *r, int plaintext,
   }
   for (size_t i = 0; i < r->ntags; i++) {
     const ordo_storage_tag *t = &r->tags[i];
-    if ((t->plaintext != 0) != (plaintext != 0))
-      continue;
-    int later = 0;
-    for (size_t j = i + 1; j < r->ntags && !later; j++)
-      later = (r->tags[j].plaintext != 0) == (plaintext != 0) &&
-              r->tags[j].name.len == t->name.len &&
-              (t->name.len == 0 ||
-               memcmp(r->tags[j].name.data, t->name.data, t->name.len) == 0);
-    if (later)
+    if ((t->plaintext != 0) != (plaintext != 0) || tag_overwritten(r, i))
       continue;
     names[n] = &t->name;
     vals[n++] = &t->value;
@@ -665,6 +726,100 @@ int ordo__pg_send(pg_db *db, pg_conn *pc, ordo_storage_req *req, int strict,
   }
   params_free(&p);
   return rc;
+}
+
+static long long cell_i64(const PGresult *res, int row, int col);
+
+/* ---- a run of ADDs as one statement ------------------------------------------ */
+
+int ordo__pg_send_adds(pg_db *db, pg_conn *pc, ordo_storage_req *const *reqs,
+                       size_t n, int strict) {
+  pg_params p = {0};
+  size_t ntags = 0;
+  for (size_t k = 0; k < n; k++)
+    ntags += reqs[k]->rec.ntags;
+  const ordo_storage_buf **cats = malloc((n + 1) * sizeof(*cats));
+  const ordo_storage_buf **names = malloc((n + 1) * sizeof(*names));
+  const ordo_storage_buf **vals = malloc((n + 1) * sizeof(*vals));
+  const ordo_storage_buf **tn[2], **tv[2];
+  long long *to[2];
+  size_t nt[2] = {0, 0};
+  int rc = ORDO_OK;
+  for (int k = 0; k < 2; k++) {
+    tn[k] = malloc((ntags + 1) * sizeof(*tn[k]));
+    tv[k] = malloc((ntags + 1) * sizeof(*tv[k]));
+    to[k] = malloc((ntags + 1) * sizeof(*to[k]));
+    if (tn[k] == NULL || tv[k] == NULL || to[k] == NULL)
+      p.oom = 1;
+  }
+  if (cats == NULL || names == NULL || vals == NULL)
+    p.oom = 1;
+  for (size_t k = 0; k < n && !p.oom; k++) {
+    const ordo_storage_record *r = &reqs[k]->rec;
+    cats[k] = &r->category;
+    names[k] = &r->name;
+    vals[k] = &r->value;
+    for (size_t i = 0; i < r->ntags; i++) {
+      int kind = r->tags[i].plaintext != 0;
+      if (tag_overwritten(r, i))
+        continue;
+      tn[kind][nt[kind]] = &r->tags[i].name;
+      tv[kind][nt[kind]] = &r->tags[i].value;
+      to[kind][nt[kind]++] = (long long)k + 1;
+    }
+  }
+  if (!p.oom) {
+    param_i64(&p, db->store, 0);
+    param_array(&p, cats, n);
+    param_array(&p, names, n);
+    param_array(&p, vals, n);
+    for (int k = 0; k < 2; k++) {
+      param_i64_array(&p, to[k], nt[k]);
+      param_array(&p, tn[k], nt[k]);
+      param_array(&p, tv[k], nt[k]);
+    }
+    if (strict)
+      param_i64(&p, (long long)n, 0);
+  }
+  if (p.oom) {
+    rc = ORDO_E_NOMEM;
+  } else {
+    char name[16];
+    snprintf(name, sizeof name, "ordo_%d", strict ? PS_ADDS_S : PS_ADDS);
+    if (!PQsendQueryPrepared(pc->c, name, p.n, p.values, p.lengths, p.formats,
+                             1))
+      rc = ORDO_E_STORAGE;
+  }
+  free(cats);
+  free(names);
+  free(vals);
+  for (int k = 0; k < 2; k++) {
+    free(tn[k]);
+    free(tv[k]);
+    free(to[k]);
+  }
+  params_free(&p);
+  return rc;
+}
+
+void ordo__pg_take_adds(ordo_storage_req *const *reqs, size_t n,
+                        const PGresult *res) {
+  unsigned char *in = calloc(n + 1, 1);
+  int rows = PQntuples(res);
+  for (int i = 0; i < rows && in != NULL; i++) {
+    long long o = cell_i64(res, i, 0);
+    if (o >= 1 && (size_t)o <= n)
+      in[o - 1] = 1;
+  }
+  for (size_t k = 0; k < n; k++) {
+    if (in != NULL && in[k])
+      continue;
+    reqs[k]->status = in != NULL ? ORDO_E_RECORD_DUPLICATE : ORDO_E_NOMEM;
+    pg_req_msg(reqs[k], in != NULL ? "a record with this category and name "
+                                     "already exists"
+                                   : "out of memory");
+  }
+  free(in);
 }
 
 /* ---- answers ------------------------------------------------------------------- */
