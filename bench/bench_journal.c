@@ -11,6 +11,7 @@
  */
 #include "bench.h"
 #include "queue/queue.h"
+#include "storage/storage.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -42,10 +43,11 @@ static ordo_op *jbench_issue(void *ud, unsigned long long k) {
   return ordo_journal_enqueue(ud, &sp);
 }
 
-/* Enqueues per second with `callers` in flight, on a fresh journal. */
+/* Enqueues per second with `callers` in flight, on a fresh journal (in a
+ * scratch directory, or a store of url's database). */
 static int journal_point(int group, unsigned callers, double seconds,
-                         double *per_s, double *per_commit) {
-  char dir[64], path[96];
+                         const char *url, double *per_s, double *per_commit) {
+  char dir[64], path[1100];
   ordo_config cfg;
   ordo_journal_options opt;
   ordo_journal *j = NULL;
@@ -62,6 +64,10 @@ static int journal_point(int group, unsigned callers, double seconds,
     return ORDO_E_IO;
   }
   snprintf(path, sizeof path, "%s/queue.db", dir);
+  if (url != NULL) {
+    snprintf(path, sizeof path, "%s#bench/journal/%ld", url, (long)getpid());
+    (void)ordo_storage_postgres.destroy(&ordo_storage_postgres, path, NULL);
+  }
   ordo_journal_options_init(&opt);
   opt.create = 1;
   opt.no_group_commit = !group;
@@ -82,7 +88,30 @@ static int journal_point(int group, unsigned callers, double seconds,
     rc = ORDO_E_STORAGE;
   ordo_ctx_free(ctx);
   bench_rmdir_all(dir);
+  if (url != NULL)
+    (void)ordo_storage_postgres.destroy(&ordo_storage_postgres, path, NULL);
   return rc;
+}
+
+typedef struct journal_series {
+  double group[BENCH_MAX_POINTS], single[BENCH_MAX_POINTS],
+      per_commit[BENCH_MAX_POINTS], raw;
+} journal_series;
+
+static int journal_json(json_t *o, const journal_series *js, size_t n,
+                        const unsigned *callers) {
+  char key[48];
+  double ratio = js->single[n - 1] > 0 ? js->group[n - 1] / js->single[n - 1] : 0;
+  int err = bench_group_points(o, n, callers, js->group, "batches_per_commit",
+                               js->per_commit, "single_per_s", js->single) != ORDO_OK;
+  snprintf(key, sizeof key, "group_vs_single_%u", callers[n - 1]);
+  err |= bench_json_num(o, key, ratio, 3);
+  if (js->raw > 0) {
+    err |= bench_json_num(o, "raw_per_s", js->raw, 1);
+    snprintf(key, sizeof key, "group_vs_raw_%u", callers[n - 1]);
+    err |= bench_json_num(o, key, js->group[n - 1] / js->raw, 3);
+  }
+  return err;
 }
 
 static int journal_run(const bench_opts *opts, json_t **out) {
@@ -90,39 +119,66 @@ static int journal_run(const bench_opts *opts, json_t **out) {
   const unsigned *callers =
       opts->nthreads > 0 ? opts->threads : journal_default_callers;
   size_t n = opts->nthreads > 0 ? opts->nthreads : 3;
-  double group[BENCH_MAX_POINTS], single[BENCH_MAX_POINTS],
-      per_commit[BENCH_MAX_POINTS], unused;
+  const char *url = opts->postgres ? opts->postgres_url : NULL;
+  journal_series sq, pg;
+  double unused;
   int rc = ORDO_OK;
 
+  memset(&sq, 0, sizeof sq);
+  memset(&pg, 0, sizeof pg);
   if (!opts->json)
     printf("ordo bench journal: durable enqueues/s into the queue journal "
-           "(SQLite, WAL, synchronous=FULL), callers each keeping one enqueue "
-           "in flight, %g s per point\ncores: %ld\n\n"
-           "callers   group commit   batches/commit   one txn per batch   "
+           "(SQLite: WAL, synchronous=FULL%s), callers each keeping one "
+           "enqueue in flight, %g s per point\ncores: %ld\n\n"
+           "backend    callers   group commit   batches/commit   one txn per batch   "
            "group/single\n",
-           seconds, bench_cores());
+           url != NULL ? "; PostgreSQL beside it" : "", seconds, bench_cores());
   for (size_t i = 0; i < n && rc == ORDO_OK; i++) {
-    rc = journal_point(1, callers[i], seconds, &group[i], &per_commit[i]);
-    if (rc == ORDO_OK)
-      rc = journal_point(0, callers[i], seconds, &single[i], &unused);
-    if (rc == ORDO_OK && !opts->json)
-      printf("%7u   %12.0f   %14.1f   %17.0f   %12.2f\n", callers[i], group[i],
-             per_commit[i], single[i], single[i] > 0 ? group[i] / single[i] : 0);
+    for (int b = 0; b < (url != NULL ? 2 : 1) && rc == ORDO_OK; b++) {
+      journal_series *js = b ? &pg : &sq;
+      const char *u = b ? url : NULL;
+      rc = journal_point(1, callers[i], seconds, u, &js->group[i],
+                         &js->per_commit[i]);
+      if (rc == ORDO_OK)
+        rc = journal_point(0, callers[i], seconds, u, &js->single[i], &unused);
+      if (rc == ORDO_OK && !opts->json)
+        printf("%-9s %8u   %12.0f   %14.1f   %17.0f   %12.2f\n",
+               b ? "postgres" : "sqlite", callers[i], js->group[i],
+               js->per_commit[i], js->single[i],
+               js->single[i] > 0 ? js->group[i] / js->single[i] : 0);
+    }
   }
+  /* PostgreSQL's raw bound: the rows the journal wrote at the last caller
+   * count (an 8-byte event number, a ~450-byte batch record), as
+   * multi-row INSERTs in one transaction. */
+  if (rc == ORDO_OK && url != NULL)
+    rc = bench_pg_raw(url, (unsigned long long)(pg.group[n - 1] * seconds) + 1000,
+                      8, 450, 0, &pg.raw);
   if (rc != ORDO_OK) {
     bench_error("journal benchmark failed: %s", ordo_errname(rc));
     return ORDO_CLI_FAIL;
   }
-  double ratio = single[n - 1] > 0 ? group[n - 1] / single[n - 1] : 0;
-  if (!opts->json)
-    printf("\ngroup_vs_single_%u: %.2f\n", callers[n - 1], ratio);
+  if (!opts->json) {
+    printf("\nSQLite group_vs_single_%u: %.2f\n", callers[n - 1],
+           sq.single[n - 1] > 0 ? sq.group[n - 1] / sq.single[n - 1] : 0);
+    if (url != NULL)
+      printf("PostgreSQL group_vs_single_%u: %.2f (goal >= 10 at 64); raw "
+             "bound %.0f rows/s, group_vs_raw_%u: %.3f (goal >= 0.5 at 64)\n",
+             callers[n - 1],
+             pg.single[n - 1] > 0 ? pg.group[n - 1] / pg.single[n - 1] : 0,
+             pg.raw, callers[n - 1], pg.raw > 0 ? pg.group[n - 1] / pg.raw : 0);
+  }
   json_t *o = json_object();
   int err = o == NULL;
-  err |= bench_group_points(o, n, callers, group, "batches_per_commit",
-                            per_commit, "single_per_s", single) != ORDO_OK;
-  char key[48];
-  snprintf(key, sizeof key, "group_vs_single_%u", callers[n - 1]);
-  err |= bench_json_num(o, key, ratio, 3);
+  if (url == NULL) {
+    err |= journal_json(o, &sq, n, callers);
+  } else {
+    json_t *side = json_object();
+    err |= side == NULL || journal_json(o, &pg, n, callers) ||
+           journal_json(side, &sq, n, callers) ||
+           json_object_set_new(o, "sqlite", side) != 0;
+    err |= json_object_set_new(o, "backend", json_string("postgres")) != 0;
+  }
   err |= bench_json_num(o, "cores", (double)bench_cores(), 0);
   if (err) {
     json_decref(o);
@@ -137,7 +193,11 @@ const bench_def bench_journal_def = {
     "durable enqueues/s into the queue journal: group commit vs one "
     "transaction per batch",
     "  --seconds S    seconds per point (default 2)\n"
-    "  --threads L    caller counts, comma-separated (default 1,8,64)\n",
-    BENCH_FLAG_THREADS,
+    "  --threads L    caller counts, comma-separated (default 1,8,64)\n"
+    "  --backend B    sqlite (default) or postgres: PostgreSQL beside SQLite\n"
+    "                 (its figures under the same JSON keys, SQLite's in\n"
+    "                 \"sqlite\"), with PostgreSQL's raw bound\n"
+    "  --postgres URL the server (default $ORDO_POSTGRES_URL)\n",
+    BENCH_FLAG_THREADS | BENCH_FLAG_BACKEND,
     journal_run,
 };

@@ -504,5 +504,6 @@ void ordo_journal_write_stats(ordo_journal *j, unsigned long long *records,
     *records = j->records;
   pthread_mutex_unlock(&j->mu);
   if (commits != NULL)
-    *commits = ordo__storage_sqlite_commits(j->st);
+    *commits = ordo__storage_sqlite_commits(j->st) +
+               ordo__storage_postgres_commits(j->st);
 }
