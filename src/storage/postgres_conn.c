@@ -61,7 +61,8 @@ int ordo__pg_url_parse(const char *uri, int need_name, pg_url *u, char *err,
                      size_t errlen) {
   memset(u, 0, sizeof(*u));
   const char *env = getenv("ORDO_PG_POOL");
-  u->pool = env != NULL && atoi(env) > 0 ? atoi(env) : PG_POOL_DEFAULT;
+  u->pool = env != NULL && atoi(env) > 0 && atoi(env) <= 1000 ? atoi(env)
+                                                                : PG_POOL_DEFAULT;
   u->wait_ms = PG_WAIT_DEFAULT_MS;
   const char *hash = strchr(uri, '#');
   if (!ordo_storage_is_postgres_uri(uri) ||
@@ -88,7 +89,7 @@ int ordo__pg_url_parse(const char *uri, int need_name, pg_url *u, char *err,
     const char *amp = memchr(p, '&', (size_t)(hash - p));
     const char *end = amp != NULL ? amp : hash;
     size_t len = (size_t)(end - p);
-    if (len > 5 && strncmp(p, "ordo_", 5) == 0) {
+    if (len >= 5 && strncmp(p, "ordo_", 5) == 0) {
       char val[32] = "";
       const char *eq = memchr(p, '=', len);
       if (eq != NULL && (size_t)(end - eq - 1) < sizeof val)
@@ -116,8 +117,12 @@ int ordo__pg_url_parse(const char *uri, int need_name, pg_url *u, char *err,
   char *perr = NULL;
   PQconninfoOption *opts = PQconninfoParse(u->conninfo, &perr);
   if (opts == NULL) {
-    snprintf(err, errlen, "bad PostgreSQL URL: %s",
-             perr != NULL ? perr : "out of memory");
+    /* libpq quotes the part it could not parse, which may be the whole
+     * URL and its password: keep its words, not its quotes. */
+    char why[160];
+    snprintf(why, sizeof why, "%s", perr != NULL ? perr : "out of memory");
+    why[strcspn(why, "\"\n")] = 0;
+    snprintf(err, errlen, "bad PostgreSQL URL: %s", why);
     PQfreemem(perr);
     ordo__pg_url_clear(u);
     return ORDO_E_INVAL;
