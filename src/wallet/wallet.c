@@ -276,7 +276,7 @@ int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
     json_decref(cfg);
     return cfg == NULL ? ORDO_E_JSON : ORDO_E_INVAL;
   }
-  const char *id = NULL, *path = NULL, *storage = "sqlite";
+  const char *id = NULL, *path = NULL, *storage = NULL; /* NULL: "sqlite" */
   json_t *v;
   if ((rc = string_field(op, cfg, "id", &id)) != ORDO_OK ||
       (rc = string_field(op, cfg, "path", &path)) != ORDO_OK ||
@@ -296,6 +296,18 @@ int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
    * password. */
   if (ordo_storage_is_postgres_uri(storage) || ordo_storage_is_postgres_uri(path)) {
     const char *url = ordo_storage_is_postgres_uri(storage) ? storage : path;
+    /* A URL "path" beside a "storage" that names another backend (or
+     * none): refused, as that storage would be with a directory. */
+    const ordo_storage_backend *named =
+        storage != NULL && url == path ? ordo_storage_backend_find(storage) : NULL;
+    if (storage != NULL && url == path && named != &ordo_storage_postgres) {
+      rc = named == NULL ? ORDO_E_UNSUPPORTED : ORDO_E_INVAL;
+      ordo_op_set_message(op, named == NULL ? "wallet config: unknown storage '%s'"
+                                            : "wallet config: storage '%s' with a "
+                                              "PostgreSQL URL as 'path'",
+                          storage);
+      goto done;
+    }
     if (strchr(url, '#') != NULL) {
       rc = ORDO_E_INVAL;
       ordo_op_set_message(op, "wallet config: a PostgreSQL URL for wallets "
@@ -310,7 +322,7 @@ int ordo__wallet_spec_parse(ordo_op *op, ordo__wallet_spec *spec,
       goto done;
     }
   } else {
-    spec->backend = ordo_storage_backend_find(storage);
+    spec->backend = ordo_storage_backend_find(storage != NULL ? storage : "sqlite");
     if (spec->backend == NULL) {
       rc = ORDO_E_UNSUPPORTED;
       ordo_op_set_message(op, "wallet config: unknown storage '%s'", storage);
