@@ -109,6 +109,17 @@ run unreachable-open 1 $R count --id w1 --path "postgresql://postgres:$pw@127.0.
 says unreachable-open ORDO_E_STORAGE
 unset ORDO_WALLET_KEY
 
+# The benchmarks on PostgreSQL, briefly: the JSON keys SQLite's have, SQLite
+# beside them, the 200 wallets of 20 processes; no server: a usage error.
+run bench-wallet 0 "$ordo" bench wallet --backend postgres --postgres "$url" \
+  --seconds 0.2 --threads 1,8 --json
+js bench-wallet 'assert d["backend"] == "postgres" and d["group_vs_raw_8"] > 0 and d["group_vs_naive_8"] > 0 and d["sqlite"]["group_vs_raw_8"] > 0 and d["many_wallets_opened"] == 200 and 0 < d["many_wallets_peak_connections"] <= 20 * 4, d'
+run bench-journal 0 "$ordo" bench journal --backend postgres --postgres "$url" \
+  --seconds 0.2 --threads 1,8 --json
+js bench-journal 'assert d["backend"] == "postgres" and d["group_vs_single_8"] > 0 and d["raw_per_s"] > 0 and "group_vs_single_8" in d["sqlite"], d'
+run bench-no-server 2 env -u ORDO_POSTGRES_URL "$ordo" bench wallet --backend postgres
+says bench-no-server "needs the server"
+
 if [ -n "$PG_PORT" ]; then
   if grep -l -- "$pw" "$tmp"/*.out "$tmp"/*.err; then
     echo "FAIL the URL's password appears in the output above"; fail=1
