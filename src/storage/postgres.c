@@ -11,10 +11,9 @@
  * server drops the lock when the first dies (its connection closes), as the
  * kernel drops SQLite's flock.
  *
- * Group commit, as in the SQLite backend: submit appends to the store's
- * pending list and posts the drain task to the store's serial executor
- * unless it is already queued; the drain takes every pending request at
- * once and runs them as one transaction. The transaction is one pipeline
+ * Group commit, as in the SQLite backend: requests queue on the store's
+ * drain (drain.h), which hands every pending one at once to run_group, to
+ * run as one transaction. The transaction is one pipeline
  * (libpq pipeline mode): BEGIN, every request's statements, COMMIT and a
  * sync point are sent without waiting, and the answers read back as they
  * come, on a non-blocking connection the drain polls. A group costs one
@@ -42,9 +41,8 @@
  * store's lock is not replaced: the lock may be another process's by then,
  * so every later request of that store fails until it is reopened.
  *
- * Lock order: the registry lock, then a pool's mu; a store's mu, then the
- * executor's lock (as in sqlite.c). No lock is held while the network is
- * used or a done runs.
+ * Lock order: the registry lock, then a pool's mu (postgres_conn.c);
+ * drain.h's. No lock is held while the network is used or a done runs.
  */
 #include "storage/postgres_int.h"
 
@@ -112,7 +110,7 @@ static int pass_send_req(pg_db *db, pg_conn *pc, pg_pass *ps, size_t i) {
       st = slot_push(ps, i, sub, part);
     if (st != ORDO_OK) {
       if (sub != r)
-        pg_req_msg(r, "%s", sub->message != NULL ? sub->message
+        ordo__storage_req_msg(r, "%s", sub->message != NULL ? sub->message
                                                  : ordo_strerror(st));
       return st;
     }
@@ -123,12 +121,12 @@ static int pass_send_req(pg_db *db, pg_conn *pc, pg_pass *ps, size_t i) {
 /* A BATCH whose sub-request `bad` failed: the others are undone. */
 static void batch_failed(ordo_storage_req *r, ordo_storage_req *bad, int st) {
   size_t at = (size_t)(bad - r->batch);
-  pg_req_msg(r, "batch request %zu of %zu: %s", at + 1, r->nbatch,
+  ordo__storage_req_msg(r, "batch request %zu of %zu: %s", at + 1, r->nbatch,
              bad->message != NULL ? bad->message : ordo_strerror(st));
   for (size_t j = 0; j < r->nbatch; j++) {
     if (&r->batch[j] == bad)
       continue;
-    pg_req_drop_output(&r->batch[j]);
+    ordo__storage_req_drop_output(&r->batch[j]);
     r->batch[j].status = ORDO_E_CANCELED; /* rolled back or never run */
   }
   r->status = st;
@@ -251,7 +249,7 @@ static int pass_run(pg_db *db, pg_conn *pc, pg_pass *ps) {
       if (st == ORDO_OK && (st = slot_push(ps, i, NULL, 0)) == ORDO_OK)
         ps->slots[ps->nslots - 1].count = run;
       if (st == ORDO_E_NOMEM) {
-        pg_req_msg(ps->reqs[i], "out of memory");
+        ordo__storage_req_msg(ps->reqs[i], "out of memory");
         nomem_at = i;
         break;
       }
@@ -327,7 +325,7 @@ static size_t chain_walk(pg_db *db, pg_pass *ps) {
     } else if (cf) {
       ps->final[i] = 1;
       r->status = ORDO_E_STORAGE;
-      pg_req_msg(r, "not written: an earlier write of its chain failed");
+      ordo__storage_req_msg(r, "not written: an earlier write of its chain failed");
     } else {
       pending++;
     }
@@ -341,12 +339,12 @@ static void fail_pending(pg_pass *ps, int st, const char *why, int writes_only) 
     ordo_storage_req *r = ps->reqs[i];
     if (ps->final[i] || (writes_only && !ordo__storage_is_write(r->opcode)))
       continue;
-    pg_req_drop_output(r);
+    ordo__storage_req_drop_output(r);
     r->status = st;
-    pg_req_msg(r, "%s", why);
+    ordo__storage_req_msg(r, "%s", why);
     if (r->opcode == ORDO_STORAGE_BATCH)
       for (size_t j = 0; j < r->nbatch; j++) {
-        pg_req_drop_output(&r->batch[j]);
+        ordo__storage_req_drop_output(&r->batch[j]);
         r->batch[j].status = st;
       }
     ps->final[i] = 1;
@@ -379,7 +377,7 @@ static void run_group(pg_db *db, ordo_storage_req *list) {
       next = r->backend_next;
       r->backend_next = NULL;
       r->status = ORDO_E_NOMEM;
-      pg_req_msg(r, "out of memory");
+      ordo__storage_req_msg(r, "out of memory");
       r->done(r);
     }
     free(ps.reqs);
@@ -488,61 +486,22 @@ static void store_free(pg_db *db) {
   ordo__pg_conn_close(db->own);
   if (db->pool != NULL)
     ordo__pg_pool_put(db->pool);
-  pthread_mutex_destroy(&db->mu);
+  ordo__storage_drain_destroy(&db->q);
   free(db->name);
   free(db);
 }
 
 /* CLOSE: everything before it has completed. */
-static void run_close(pg_db *db, ordo_storage_req *req) {
-  ordo__executor_close(db->ex);
-  req->backend_next = NULL;
+static void run_close(ordo__storage_drain *q, ordo_storage_req *req) {
+  pg_db *db = ORDO__CONTAINER_OF(q, pg_db, q);
+  ordo__executor_close(db->q.ex);
   req->done(req);
   store_free(db);
 }
 
-static void drain(ordo__task *task) {
-  pg_db *db = ORDO__CONTAINER_OF(task, pg_db, drain);
-  for (;;) {
-    pthread_mutex_lock(&db->mu);
-    ordo_storage_req *list = db->head;
-    db->head = db->tail = NULL;
-    pthread_mutex_unlock(&db->mu);
-
-    /* submit refuses everything after a CLOSE, so one is always last. */
-    ordo_storage_req *close = NULL, **pp = &list;
-    while (*pp != NULL) {
-      if ((*pp)->opcode == ORDO_STORAGE_CLOSE) {
-        close = *pp;
-        *pp = NULL;
-        break;
-      }
-      pp = &(*pp)->backend_next;
-    }
-    if (db->group_commit) {
-      if (list != NULL)
-        run_group(db, list);
-    } else {
-      for (ordo_storage_req *r = list, *next; r != NULL; r = next) {
-        next = r->backend_next;
-        r->backend_next = NULL;
-        run_group(db, r);
-      }
-    }
-    if (close != NULL) {
-      run_close(db, close);
-      return; /* db is gone */
-    }
-    pthread_mutex_lock(&db->mu);
-    int again = 0;
-    if (db->head == NULL)
-      db->scheduled = 0;
-    else if (ordo__executor_post(db->ex, &db->drain) != ORDO_OK)
-      again = 1;
-    pthread_mutex_unlock(&db->mu);
-    if (!again)
-      return; /* a reposted drain may already run elsewhere: touch nothing */
-  }
+/* The drain's hook: a group of db's requests. */
+static void drain_group(ordo__storage_drain *q, ordo_storage_req *list) {
+  run_group(ORDO__CONTAINER_OF(q, pg_db, q), list);
 }
 
 static int pg_submit(ordo_storage *st, ordo_storage_req *req) {
@@ -553,29 +512,7 @@ static int pg_submit(ordo_storage *st, ordo_storage_req *req) {
   if (!ordo__storage_req_valid(req, PG_QUERY_MAX_DEPTH, PG_MAX_PARAMS))
     return ORDO_E_INVAL;
   ordo__storage_req_reset_output(req);
-  pthread_mutex_lock(&db->mu);
-  if (db->closing) {
-    pthread_mutex_unlock(&db->mu);
-    return ORDO_E_STATE;
-  }
-  if (db->tail != NULL)
-    db->tail->backend_next = req;
-  else
-    db->head = req;
-  db->tail = req;
-  if (!db->scheduled) {
-    int rc = ordo__executor_post(db->ex, &db->drain);
-    if (rc != ORDO_OK) {
-      db->head = db->tail = NULL;
-      pthread_mutex_unlock(&db->mu);
-      return rc;
-    }
-    db->scheduled = 1;
-  }
-  if (req->opcode == ORDO_STORAGE_CLOSE)
-    db->closing = 1;
-  pthread_mutex_unlock(&db->mu);
-  return ORDO_OK;
+  return ordo__storage_drain_submit(&db->q, req);
 }
 
 /* ---- open and destroy --------------------------------------------------------------- */
@@ -652,27 +589,26 @@ static int pg_open(const ordo_storage_backend *be, ordo_ctx *ctx,
       out == NULL ||
       (flags & ~(ORDO_STORAGE_CREATE | ORDO_STORAGE_NO_GROUP_COMMIT |
                  ORDO_STORAGE_KEEP_WAL | ORDO_STORAGE_EXCLUSIVE)) != 0)
-    return ordo__pg_set_err(errmsg, ORDO_E_INVAL, "invalid arguments to open");
+    return ordo__storage_set_err(errmsg, ORDO_E_INVAL, "invalid arguments to open");
   int st = ordo__pg_url_parse(uri, 1, &u, err, sizeof err);
   if (st != ORDO_OK)
-    return ordo__pg_set_err(errmsg, st, "%s", err);
+    return ordo__storage_set_err(errmsg, st, "%s", err);
   pg_db *db = calloc(1, sizeof(*db));
   if (db == NULL) {
     ordo__pg_url_clear(&u);
-    return ordo__pg_set_err(errmsg, ORDO_E_NOMEM, "out of memory");
+    return ordo__storage_set_err(errmsg, ORDO_E_NOMEM, "out of memory");
   }
-  if (pthread_mutex_init(&db->mu, NULL) != 0)
-    abort();
+  ordo__storage_drain_init(&db->q, !(flags & ORDO_STORAGE_NO_GROUP_COMMIT),
+                           drain_group, run_close);
   db->base.backend = be;
   atomic_init(&db->commits, 0);
-  db->group_commit = !(flags & ORDO_STORAGE_NO_GROUP_COMMIT);
   db->name = u.name;
   u.name = NULL;
   db->pool = ordo__pg_pool_get(ctx, &u);
   ordo__pg_url_clear(&u);
   if (db->pool == NULL) {
     store_free(db);
-    return ordo__pg_set_err(errmsg, ORDO_E_NOMEM, "out of memory");
+    return ordo__storage_set_err(errmsg, ORDO_E_NOMEM, "out of memory");
   }
   const char *where = db->pool->where;
   if (flags & ORDO_STORAGE_EXCLUSIVE) {
@@ -690,14 +626,13 @@ static int pg_open(const ordo_storage_backend *be, ordo_ctx *ctx,
   if (pc != NULL && pc != db->own)
     ordo__pg_pool_release(db->pool, pc, PQstatus(pc->c) != CONNECTION_OK);
   if (st == ORDO_OK)
-    st = ordo__executor_open(ctx, "postgres", &db->ex);
+    st = ordo__executor_open(ctx, "postgres", &db->q.ex);
   if (st != ORDO_OK) {
-    ordo__pg_set_err(errmsg, st, "%s#%s: %s", where, db->name,
+    ordo__storage_set_err(errmsg, st, "%s#%s: %s", where, db->name,
             err[0] ? err : ordo_strerror(st));
     store_free(db);
     return st;
   }
-  db->drain.fn = drain;
   *out = &db->base;
   return ORDO_OK;
 }
@@ -709,10 +644,10 @@ static int pg_destroy(const ordo_storage_backend *be, const char *uri,
   if (errmsg != NULL)
     *errmsg = NULL;
   if (be != &ordo_storage_postgres || uri == NULL)
-    return ordo__pg_set_err(errmsg, ORDO_E_INVAL, "invalid arguments to destroy");
+    return ordo__storage_set_err(errmsg, ORDO_E_INVAL, "invalid arguments to destroy");
   int st = ordo__pg_url_parse(uri, 1, &u, err, sizeof err);
   if (st != ORDO_OK)
-    return ordo__pg_set_err(errmsg, st, "%s", err);
+    return ordo__storage_set_err(errmsg, st, "%s", err);
   /* No context here, so no pool: a connection of its own. */
   pg_pool tmp = {.conninfo = u.conninfo, .where = u.where};
   pg_conn *pc = NULL;
@@ -731,7 +666,7 @@ static int pg_destroy(const ordo_storage_backend *be, const char *uri,
     ordo__pg_conn_close(pc);
   }
   if (st != ORDO_OK)
-    ordo__pg_set_err(errmsg, st, "%s#%s: %s", u.where, u.name, err);
+    ordo__storage_set_err(errmsg, st, "%s#%s: %s", u.where, u.name, err);
   ordo__pg_url_clear(&u);
   return st;
 }

@@ -31,19 +31,6 @@ void ordo__pg_one_line(char *s) {
   s[strcspn(s, "\n")] = 0;
 }
 
-int ordo__pg_set_err(char **errmsg, int code, const char *fmt, ...) {
-  if (errmsg == NULL)
-    return code;
-  free(*errmsg);
-  *errmsg = NULL;
-  va_list ap;
-  va_start(ap, fmt);
-  char *m;
-  if (vasprintf(&m, fmt, ap) >= 0)
-    *errmsg = m;
-  va_end(ap);
-  return code;
-}
 
 /* ---- URLs ------------------------------------------------------------------------ */
 
@@ -427,7 +414,7 @@ int ordo__storage_postgres_stores(const char *url, const char *prefix,
     *errmsg = NULL;
   int st = ordo__pg_url_parse(url, 0, &u, err, sizeof err);
   if (st != ORDO_OK)
-    return ordo__pg_set_err(errmsg, st, "%s", err);
+    return ordo__storage_set_err(errmsg, st, "%s", err);
   pg_pool tmp = {.conninfo = u.conninfo, .where = u.where};
   pg_conn *pc = NULL;
   st = ordo__pg_conn_open(&tmp, &pc, err, sizeof err);
@@ -458,7 +445,7 @@ int ordo__storage_postgres_stores(const char *url, const char *prefix,
     free(*names);
     *names = NULL;
     *n = 0;
-    ordo__pg_set_err(errmsg, st, "%s: %s", u.where, err[0] ? err : ordo_strerror(st));
+    ordo__storage_set_err(errmsg, st, "%s: %s", u.where, err[0] ? err : ordo_strerror(st));
   }
   ordo__pg_url_clear(&u);
   return st;

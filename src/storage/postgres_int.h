@@ -15,6 +15,7 @@
 #define ORDO_STORAGE_POSTGRES_INT_H
 
 #include "base/base.h"
+#include "storage/drain.h"
 #include "storage/storage.h"
 
 #include <libpq-fe.h>
@@ -94,22 +95,15 @@ typedef struct pg_pool {
 
 typedef struct pg_db {
   ordo_storage base; /* first: the interface casts between the two */
+  ordo__storage_drain q; /* pending requests and the drain (drain.h) */
   pg_pool *pool;
-  ordo__executor *ex;
   long long store; /* ordo_store.id */
   char *name;      /* the store's name (after '#') */
   pg_conn *own;    /* EXCLUSIVE: the connection holding the advisory lock;
                       every request of the store runs on it */
   char lock_lost[256]; /* set once own died: every request fails so */
-  int group_commit;
   int chain_failed; /* a chained write failed (storage.h); drain only */
   atomic_ullong commits;
-  ordo__task drain;
-
-  pthread_mutex_t mu; /* guards the fields below */
-  ordo_storage_req *head, *tail;
-  int scheduled;
-  int closing;
 } pg_db;
 
 /* ---- parameters of one statement, in binary ------------------------------ */
@@ -136,33 +130,8 @@ typedef struct pg_url {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-/* Replace req's message. Out of memory leaves it NULL: the status still
- * says what happened. */
-static inline void ORDO__PRINTF(2, 3) pg_req_msg(ordo_storage_req *req,
-                                                 const char *fmt, ...) {
-  free(req->message);
-  req->message = NULL;
-  va_list ap;
-  va_start(ap, fmt);
-  char *m;
-  if (vasprintf(&m, fmt, ap) >= 0)
-    req->message = m;
-  va_end(ap);
-}
-
-/* Free what a request produced (its transaction then failed), keeping its
- * message. */
-static inline void pg_req_drop_output(ordo_storage_req *req) {
-  char *message = req->message;
-  req->message = NULL;
-  ordo_storage_req_clear_output(req);
-  req->message = message;
-}
-
 /* ---- postgres_conn.c ------------------------------------------------------------ */
 
-/* An error for open/destroy: *errmsg (when asked for) gets the text. */
-int ORDO__PRINTF(3, 4) ordo__pg_set_err(char **errmsg, int code, const char *fmt, ...);
 /* Cut a libpq message at its first line. */
 void ordo__pg_one_line(char *s);
 /* Split a store URL into what libpq reads and what is ordo's (need_name:

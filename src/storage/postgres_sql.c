@@ -142,6 +142,18 @@ fail: {
   "INSERT INTO " tbl "(item, name, value) SELECT i.id, t.n, t.v FROM i,"       \
   " unnest(" n "::bytea[], " v "::bytea[]) AS t(n, v)"                         \
   " ON CONFLICT (item, name) DO UPDATE SET value = excluded.value"
+/* Both kinds of tags of the record in CTE i, from $ne/$ve (encrypted) and
+ * $np/$vp (plaintext). */
+#define PG_TAGS_PUT_BOTH(ne, ve, np, vp)                                       \
+  " e AS (" PG_TAGS_PUT("ordo_tag_enc", ne, ve) "),"                           \
+  " p AS (" PG_TAGS_PUT("ordo_tag_plain", np, vp) ")"
+/* Delete the record's tags (CTE i) whose names match `cond` ($ne for the
+ * encrypted, $np for the plaintext table). */
+#define PG_TAGS_DELETE_BOTH(cond, ne, np)                                      \
+  " de AS (DELETE FROM ordo_tag_enc WHERE item IN (SELECT id FROM i)"          \
+  " AND name " cond " (" ne "::bytea[])),"                                     \
+  " dp AS (DELETE FROM ordo_tag_plain WHERE item IN (SELECT id FROM i)"        \
+  " AND name " cond " (" np "::bytea[]))"
 #define PG_COUNT_I " SELECT count(*) FROM i"
 #define PG_EXPECT_I(state, msg)                                                \
   " SELECT ordo_expect(count(*), '" state "', '" msg "') FROM i"
@@ -150,31 +162,19 @@ fail: {
 #define PG_ADD_HEAD                                                            \
   "WITH i AS (INSERT INTO ordo_item(store, category, name, value)"             \
   " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id),"             \
-  " e AS (" PG_TAGS_PUT("ordo_tag_enc", "$5", "$6") "),"                       \
-  " p AS (" PG_TAGS_PUT("ordo_tag_plain", "$7", "$8") ")"
+  PG_TAGS_PUT_BOTH("$5", "$6", "$7", "$8")
 #define PG_KEYED_HEAD(verb, set)                                               \
   "WITH i AS (" verb " ordo_item " set " WHERE store = $1 AND category = $2"   \
   " AND name = $3 RETURNING id)"
 #define PG_ADD_TAGS_HEAD                                                       \
-  "WITH i AS (" PG_ITEM "),"                                                   \
-  " e AS (" PG_TAGS_PUT("ordo_tag_enc", "$4", "$5") "),"                       \
-  " p AS (" PG_TAGS_PUT("ordo_tag_plain", "$6", "$7") ")"
+  "WITH i AS (" PG_ITEM ")," PG_TAGS_PUT_BOTH("$4", "$5", "$6", "$7")
 /* Replace: remove the tags not in the new lists, upsert the rest (one
  * statement must not delete and insert the same row). */
 #define PG_REPLACE_TAGS_HEAD                                                   \
-  "WITH i AS (" PG_ITEM "),"                                                   \
-  " de AS (DELETE FROM ordo_tag_enc WHERE item IN (SELECT id FROM i)"          \
-  " AND name <> ALL ($4::bytea[])),"                                           \
-  " dp AS (DELETE FROM ordo_tag_plain WHERE item IN (SELECT id FROM i)"        \
-  " AND name <> ALL ($6::bytea[])),"                                           \
-  " e AS (" PG_TAGS_PUT("ordo_tag_enc", "$4", "$5") "),"                       \
-  " p AS (" PG_TAGS_PUT("ordo_tag_plain", "$6", "$7") ")"
+  "WITH i AS (" PG_ITEM ")," PG_TAGS_DELETE_BOTH("<> ALL", "$4", "$6") ","     \
+  PG_TAGS_PUT_BOTH("$4", "$5", "$6", "$7")
 #define PG_DELETE_TAGS_HEAD                                                    \
-  "WITH i AS (" PG_ITEM "),"                                                   \
-  " de AS (DELETE FROM ordo_tag_enc WHERE item IN (SELECT id FROM i)"          \
-  " AND name = ANY ($4::bytea[])),"                                            \
-  " dp AS (DELETE FROM ordo_tag_plain WHERE item IN (SELECT id FROM i)"        \
-  " AND name = ANY ($5::bytea[]))"
+  "WITH i AS (" PG_ITEM ")," PG_TAGS_DELETE_BOTH("= ANY", "$4", "$5")
 /* The record's value (k 0), then its tags (k 1 encrypted, 2 plaintext) in
  * name order, as the SQLite backend lists them. */
 #define PG_TAG_ROWS(k, tbl)                                                    \
@@ -650,10 +650,10 @@ static int send_query(pg_db *db, PGconn *c, ordo_storage_req *req, int *nsent) {
       sql_where(&b, &p, db, req);
     }
     if (b.oom || p.oom) {
-      pg_req_msg(req, "out of memory");
+      ordo__storage_req_msg(req, "out of memory");
       rc = ORDO_E_NOMEM;
     } else if (!send_params(c, NULL, b.s, &p)) {
-      pg_req_msg(req, "send: %s", PQerrorMessage(c));
+      ordo__storage_req_msg(req, "send: %s", PQerrorMessage(c));
       rc = ORDO_E_STORAGE;
     } else {
       (*nsent)++;
@@ -716,10 +716,10 @@ int ordo__pg_send(pg_db *db, pg_conn *pc, ordo_storage_req *req, int strict,
   char name[16];
   snprintf(name, sizeof name, "ordo_%d", ps);
   if (p.oom) {
-    pg_req_msg(req, "out of memory");
+    ordo__storage_req_msg(req, "out of memory");
     rc = ORDO_E_NOMEM;
   } else if (!send_params(pc->c, name, NULL, &p)) {
-    pg_req_msg(req, "send: %s", PQerrorMessage(pc->c));
+    ordo__storage_req_msg(req, "send: %s", PQerrorMessage(pc->c));
     rc = ORDO_E_STORAGE;
   } else {
     *nsent = 1;
@@ -815,7 +815,7 @@ void ordo__pg_take_adds(ordo_storage_req *const *reqs, size_t n,
     if (in != NULL && in[k])
       continue;
     reqs[k]->status = in != NULL ? ORDO_E_RECORD_DUPLICATE : ORDO_E_NOMEM;
-    pg_req_msg(reqs[k], in != NULL ? "a record with this category and name "
+    ordo__storage_req_msg(reqs[k], in != NULL ? "a record with this category and name "
                                      "already exists"
                                    : "out of memory");
   }
@@ -919,7 +919,7 @@ static int take_get(ordo_storage_req *req, const PGresult *res) {
   int rows = PQntuples(res);
   size_t cap = 0;
   if (rows == 0 || cell_i32(res, 0, 0) != 0) {
-    pg_req_msg(req, "record not found");
+    ordo__storage_req_msg(req, "record not found");
     return ORDO_E_RECORD_NOT_FOUND;
   }
   int st = ORDO_OK;
@@ -931,7 +931,7 @@ static int take_get(ordo_storage_req *req, const PGresult *res) {
     st = tag_append(out, &cap, res, i, cell_i32(res, i, 0), 1, 2);
   if (st != ORDO_OK) {
     ordo_storage_record_clear(out);
-    pg_req_msg(req, "out of memory");
+    ordo__storage_req_msg(req, "out of memory");
   }
   return st;
 }
@@ -968,8 +968,8 @@ static int take_scan(ordo_storage_req *req, const PGresult *res) {
       st = ORDO_E_NOMEM;
   }
   if (st != ORDO_OK) {
-    pg_req_drop_output(req);
-    pg_req_msg(req, "out of memory");
+    ordo__storage_req_drop_output(req);
+    ordo__storage_req_msg(req, "out of memory");
   }
   return st;
 }
@@ -981,13 +981,13 @@ int ordo__pg_take(pg_db *db, ordo_storage_req *req, int part, PGresult *res) {
     const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     int code = ordo__pg_error_code(res);
     if (code == ORDO_E_RECORD_NOT_FOUND || code == ORDO_E_RECORD_DUPLICATE)
-      pg_req_msg(req, "%s", m != NULL ? m : ordo_strerror(code));
+      ordo__storage_req_msg(req, "%s", m != NULL ? m : ordo_strerror(code));
     else
-      pg_req_msg(req, "PostgreSQL: %s", m != NULL ? m : PQresultErrorMessage(res));
+      ordo__storage_req_msg(req, "PostgreSQL: %s", m != NULL ? m : PQresultErrorMessage(res));
     return code;
   }
   if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-    pg_req_msg(req, "PostgreSQL: unexpected answer %s", PQresStatus(s));
+    ordo__storage_req_msg(req, "PostgreSQL: unexpected answer %s", PQresStatus(s));
     return ORDO_E_STORAGE;
   }
   int rows = s == PGRES_TUPLES_OK ? PQntuples(res) : 0;
@@ -1008,11 +1008,11 @@ int ordo__pg_take(pg_db *db, ordo_storage_req *req, int part, PGresult *res) {
     return ORDO_OK;
   case ORDO_STORAGE_META_GET:
     if (rows == 0) {
-      pg_req_msg(req, "metadata key not set");
+      ordo__storage_req_msg(req, "metadata key not set");
       return ORDO_E_NOT_FOUND;
     }
     if (cell_copy(res, 0, 0, &req->result.value) != ORDO_OK) {
-      pg_req_msg(req, "out of memory");
+      ordo__storage_req_msg(req, "out of memory");
       return ORDO_E_NOMEM;
     }
     return ORDO_OK;
@@ -1020,10 +1020,10 @@ int ordo__pg_take(pg_db *db, ordo_storage_req *req, int part, PGresult *res) {
     if (rows > 0 && cell_i64(res, 0, 0) > 0)
       return ORDO_OK;
     if (req->opcode == ORDO_STORAGE_ADD) {
-      pg_req_msg(req, "a record with this category and name already exists");
+      ordo__storage_req_msg(req, "a record with this category and name already exists");
       return ORDO_E_RECORD_DUPLICATE;
     }
-    pg_req_msg(req, "record not found");
+    ordo__storage_req_msg(req, "record not found");
     return ORDO_E_RECORD_NOT_FOUND;
   }
 }

@@ -5,14 +5,13 @@
  * SQL of a database runs as a plain task on that executor, so the
  * connection is opened with SQLITE_OPEN_NOMUTEX: it is used by one thread at
  * a time (first the opening thread, then the drain task), and the hand-over
- * is ordered by sq->mu, which every drain takes before touching SQLite.
- * In single_executor mode ordo__executor_open hands out the shared executor,
- * which may have several threads; the connection is still used by one
- * thread at a time, because at most one drain task exists per database
- * (sq->scheduled), not because the executor is serial.
+ * is ordered by the drain's mutex (drain.h), which every drain takes before
+ * touching SQLite. In single_executor mode ordo__executor_open hands out the
+ * shared executor, which may have several threads; the connection is still
+ * used by one thread at a time, because at most one drain task exists per
+ * database, not because the executor is serial.
  *
- * Group commit. submit() appends the request to sq's pending list and posts
- * the drain task unless one is already queued or running. The drain takes
+ * Group commit. submit() queues the request (drain.h); the drain takes
  * every pending request at once and runs them in one transaction: BEGIN
  * IMMEDIATE (plain BEGIN when the group only reads), each write inside its
  * own SAVEPOINT so that a failing write (a duplicate, a missing record)
@@ -24,10 +23,7 @@
  * on fsync, the more writes share one. With ORDO_STORAGE_NO_GROUP_COMMIT
  * each request is a group of its own (the benchmarks' naive baseline).
  *
- * Lock order: sq->mu, then the executor's lock (submit and the drain post
- * the drain task while holding sq->mu, which is what makes "a drain is
- * scheduled" and "the drain task is queued or running" the same fact).
- * sq->mu is never held while SQL or a done callback runs.
+ * Lock order: drain.h's. No lock is held while SQL or a done runs.
  *
  * Choices this file makes where storage.h leaves room (report them upward):
  *   - LIKE is bytewise and case-sensitive: '%' matches any run of bytes,
@@ -148,19 +144,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 /* ---- small helpers ------------------------------------------------------------ */
 
 /* An open/destroy error: *errmsg (when asked for) gets the text. */
-static int ORDO__PRINTF(3, 4) set_err(char **errmsg, int code, const char *fmt, ...) {
-  if (errmsg == NULL)
-    return code;
-  free(*errmsg);
-  *errmsg = NULL;
-  va_list ap;
-  va_start(ap, fmt);
-  char *m;
-  if (vasprintf(&m, fmt, ap) >= 0)
-    *errmsg = m;
-  va_end(ap);
-  return code;
-}
 
 /* ---- the drain: a group of requests as one transaction ------------------------- */
 
@@ -178,13 +161,13 @@ static int ctl(sq_db *sq, int which, char *err, size_t errlen) {
 
 /* Set the status of a request whose transaction failed as a whole. */
 static void fail_group_req(ordo_storage_req *req, int status, const char *why) {
-  req_drop_output(req);
+  ordo__storage_req_drop_output(req);
   req->status = status;
-  req_msg(req, "%s", why);
+  ordo__storage_req_msg(req, "%s", why);
   if (req->opcode == ORDO_STORAGE_BATCH)
     for (size_t i = 0; i < req->nbatch; i++)
       if (req->batch[i].status == ORDO_OK) {
-        req_drop_output(&req->batch[i]);
+        ordo__storage_req_drop_output(&req->batch[i]);
         req->batch[i].status = status;
       }
 }
@@ -211,7 +194,7 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
       sq->chain_failed = 0;
     if ((r->flags & ORDO_STORAGE_REQ_CHAINED) && sq->chain_failed) {
       r->status = ORDO_E_STORAGE;
-      req_msg(r, "not written: an earlier write of its chain failed");
+      ordo__storage_req_msg(r, "not written: an earlier write of its chain failed");
       continue;
     }
     if (!ordo__storage_is_write(r->opcode)) {
@@ -226,7 +209,7 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
       }
     } else if ((rc = ctl(sq, ST_SAVEPOINT, err, sizeof(err))) != SQLITE_OK) {
       r->status = sql_code(rc);
-      req_msg(r, "%s", err);
+      ordo__storage_req_msg(r, "%s", err);
     } else {
       r->status = ordo__sq_exec(sq, r);
       if (r->status == ORDO_OK) {
@@ -276,7 +259,7 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
         sq->chain_failed = 1; /* its group is lost: so are the later ones */
       if (writes && r->status == ORDO_OK && !ordo__storage_is_write(r->opcode)) {
         *pp = r->backend_next;
-        req_drop_output(r);
+        ordo__storage_req_drop_output(r);
         r->backend_next = NULL;
         *rtail = r;
         rtail = &r->backend_next;
@@ -298,9 +281,15 @@ static void run_group(sq_db *sq, ordo_storage_req *list) {
     run_group(sq, retry);
 }
 
+/* The drain's hook: a group of sq's requests. */
+static void drain_group(ordo__storage_drain *q, ordo_storage_req *list) {
+  run_group(ORDO__CONTAINER_OF(q, sq_db, q), list);
+}
+
 /* CLOSE: everything before it has completed. The done is called before sq
  * is freed; the request itself is the caller's memory. */
-static void run_close(sq_db *sq, ordo_storage_req *req) {
+static void run_close(ordo__storage_drain *q, ordo_storage_req *req) {
+  sq_db *sq = ORDO__CONTAINER_OF(q, sq_db, q);
   for (int i = 0; i < ST_COUNT; i++) {
     /* finalize returns the statement's last error, already reported. */
     (void)sqlite3_finalize(sq->stmt[i]);
@@ -311,65 +300,14 @@ static void run_close(sq_db *sq, ordo_storage_req *req) {
     /* Only unfinalized statements make close fail, and there are none;
      * still, say so and let SQLite free it once it can. */
     req->status = ORDO_E_STORAGE;
-    req_msg(req, "close: %s", sqlite3_errmsg(sq->db));
+    ordo__storage_req_msg(req, "close: %s", sqlite3_errmsg(sq->db));
     (void)sqlite3_close_v2(sq->db);
   }
   sq->db = NULL;
-  ordo__executor_close(sq->ex);
-  req->backend_next = NULL;
+  ordo__executor_close(sq->q.ex);
   req->done(req);
-  pthread_mutex_destroy(&sq->mu);
+  ordo__storage_drain_destroy(&sq->q);
   free(sq);
-}
-
-/* The drain task: take every pending request, run them, answer them. */
-static void drain(ordo__task *task) {
-  sq_db *sq = ORDO__CONTAINER_OF(task, sq_db, drain);
-  for (;;) {
-    pthread_mutex_lock(&sq->mu);
-    ordo_storage_req *list = sq->head;
-    sq->head = sq->tail = NULL;
-    pthread_mutex_unlock(&sq->mu);
-
-    /* submit refuses everything after a CLOSE, so one is always last. */
-    ordo_storage_req *close = NULL, **pp = &list;
-    while (*pp != NULL) {
-      if ((*pp)->opcode == ORDO_STORAGE_CLOSE) {
-        close = *pp;
-        *pp = NULL;
-        break;
-      }
-      pp = &(*pp)->backend_next;
-    }
-
-    if (sq->group_commit) {
-      if (list != NULL)
-        run_group(sq, list);
-    } else {
-      for (ordo_storage_req *r = list, *next; r != NULL; r = next) {
-        next = r->backend_next;
-        r->backend_next = NULL;
-        run_group(sq, r);
-      }
-    }
-    if (close != NULL) {
-      run_close(sq, close);
-      return; /* sq is gone */
-    }
-
-    /* More arrived while this group ran (dones may have submitted some):
-     * requeue behind whatever else waits on the executor, or stop. If the
-     * executor is stopping and refuses the post, drain here instead. */
-    pthread_mutex_lock(&sq->mu);
-    int again = 0;
-    if (sq->head == NULL)
-      sq->scheduled = 0;
-    else if (ordo__executor_post(sq->ex, &sq->drain) != ORDO_OK)
-      again = 1;
-    pthread_mutex_unlock(&sq->mu);
-    if (!again)
-      return; /* a reposted drain may already run elsewhere: touch nothing */
-  }
 }
 
 /* ---- the interface --------------------------------------------------------------- */
@@ -382,31 +320,7 @@ static int sq_submit(ordo_storage *st, ordo_storage_req *req) {
   if (!ordo__storage_req_valid(req, SQ_QUERY_MAX_DEPTH, (size_t)sq->max_params))
     return ORDO_E_INVAL;
   ordo__storage_req_reset_output(req);
-
-  pthread_mutex_lock(&sq->mu);
-  if (sq->closing) {
-    pthread_mutex_unlock(&sq->mu);
-    return ORDO_E_STATE;
-  }
-  if (sq->tail != NULL)
-    sq->tail->backend_next = req;
-  else
-    sq->head = req;
-  sq->tail = req;
-  if (!sq->scheduled) {
-    /* Nothing scheduled means the list was empty: on failure it is again. */
-    int rc = ordo__executor_post(sq->ex, &sq->drain);
-    if (rc != ORDO_OK) {
-      sq->head = sq->tail = NULL;
-      pthread_mutex_unlock(&sq->mu);
-      return rc;
-    }
-    sq->scheduled = 1;
-  }
-  if (req->opcode == ORDO_STORAGE_CLOSE)
-    sq->closing = 1;
-  pthread_mutex_unlock(&sq->mu);
-  return ORDO_OK;
+  return ordo__storage_drain_submit(&sq->q, req);
 }
 
 /* Run a statement that returns one integer (a PRAGMA). */
@@ -434,10 +348,10 @@ static int set_wal(sqlite3 *db, const char *uri, char **errmsg) {
     rc = sqlite3_step(s);
   int st = ORDO_OK;
   if (rc != SQLITE_ROW)
-    st = set_err(errmsg, sql_code(rc), "%s: cannot enable WAL: %s", uri,
+    st = ordo__storage_set_err(errmsg, sql_code(rc), "%s: cannot enable WAL: %s", uri,
                  sqlite3_errmsg(db));
   else if (sqlite3_stricmp((const char *)sqlite3_column_text(s, 0), "wal") != 0)
-    st = set_err(errmsg, ORDO_E_STORAGE,
+    st = ordo__storage_set_err(errmsg, ORDO_E_STORAGE,
                  "%s: the file system does not support WAL mode", uri);
   (void)sqlite3_finalize(s); /* errors were taken from prepare/step */
   return st;
@@ -453,12 +367,12 @@ static int schema_create(sqlite3 *db, const char *uri, char **errmsg) {
                               " PRAGMA user_version = %d; COMMIT;",
                               schema_sql, SQ_APPLICATION_ID, SQ_SCHEMA_VERSION);
   if (sql == NULL)
-    return set_err(errmsg, ORDO_E_NOMEM, "out of memory");
+    return ordo__storage_set_err(errmsg, ORDO_E_NOMEM, "out of memory");
   char *e = NULL;
   int rc = sqlite3_exec(db, sql, NULL, NULL, &e);
   sqlite3_free(sql);
   if (rc != SQLITE_OK) {
-    st = set_err(errmsg, sql_code(rc), "%s: cannot create the schema: %s", uri,
+    st = ordo__storage_set_err(errmsg, sql_code(rc), "%s: cannot create the schema: %s", uri,
                  e != NULL ? e : sqlite3_errstr(rc));
     /* the caller removes the file; nothing of this transaction matters */
     (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -473,19 +387,19 @@ static int schema_check(sqlite3 *db, const char *uri, char **errmsg) {
   int app = 0, version = 0;
   int rc = pragma_int(db, "PRAGMA application_id", &app);
   if (rc != SQLITE_OK && sql_code(rc) != ORDO_E_STORAGE)
-    return set_err(errmsg, sql_code(rc), "%s: %s", uri, sqlite3_errmsg(db));
+    return ordo__storage_set_err(errmsg, sql_code(rc), "%s: %s", uri, sqlite3_errmsg(db));
   if (rc != SQLITE_OK) /* SQLITE_NOTADB: not SQLite at all */
-    return set_err(errmsg, ORDO_E_STORAGE, "%s is not an ordo database: %s",
+    return ordo__storage_set_err(errmsg, ORDO_E_STORAGE, "%s is not an ordo database: %s",
                    uri, sqlite3_errmsg(db));
   if (app != SQ_APPLICATION_ID)
-    return set_err(errmsg, ORDO_E_STORAGE,
+    return ordo__storage_set_err(errmsg, ORDO_E_STORAGE,
                    "%s is not an ordo database (SQLite application_id is %d)",
                    uri, app);
   rc = pragma_int(db, "PRAGMA user_version", &version);
   if (rc != SQLITE_OK)
-    return set_err(errmsg, sql_code(rc), "%s: %s", uri, sqlite3_errmsg(db));
+    return ordo__storage_set_err(errmsg, sql_code(rc), "%s: %s", uri, sqlite3_errmsg(db));
   if (version != SQ_SCHEMA_VERSION)
-    return set_err(errmsg, ORDO_E_STORAGE,
+    return ordo__storage_set_err(errmsg, ORDO_E_STORAGE,
                    "%s has ordo schema version %d; this build reads version %d",
                    uri, version, SQ_SCHEMA_VERSION);
   return set_wal(db, uri, errmsg);
@@ -495,10 +409,10 @@ static int schema_check(sqlite3 *db, const char *uri, char **errmsg) {
 static int remove_side_file(const char *uri, const char *suffix, char **errmsg) {
   char *p = sqlite3_mprintf("%s%s", uri, suffix);
   if (p == NULL)
-    return set_err(errmsg, ORDO_E_NOMEM, "out of memory");
+    return ordo__storage_set_err(errmsg, ORDO_E_NOMEM, "out of memory");
   int st = ORDO_OK;
   if (unlink(p) != 0 && errno != ENOENT)
-    st = set_err(errmsg, ORDO_E_STORAGE, "cannot remove %s: %s", p,
+    st = ordo__storage_set_err(errmsg, ORDO_E_STORAGE, "cannot remove %s: %s", p,
                  strerror(errno));
   sqlite3_free(p);
   return st;
@@ -526,11 +440,11 @@ static int sq_open(const ordo_storage_backend *be, ordo_ctx *ctx,
       uri[0] == 0 || out == NULL ||
       (flags & ~(ORDO_STORAGE_CREATE | ORDO_STORAGE_NO_GROUP_COMMIT |
                 ORDO_STORAGE_KEEP_WAL)) != 0)
-    return set_err(errmsg, ORDO_E_INVAL, "invalid arguments to open");
+    return ordo__storage_set_err(errmsg, ORDO_E_INVAL, "invalid arguments to open");
   /* NOMUTEX hands the connection between threads; that needs a SQLite
    * built thread-safe (its global state is still shared). */
   if (!sqlite3_threadsafe())
-    return set_err(errmsg, ORDO_E_STORAGE, "SQLite was built without threads");
+    return ordo__storage_set_err(errmsg, ORDO_E_STORAGE, "SQLite was built without threads");
 
   int created = 0, st, rc;
   sq_db *sq = NULL;
@@ -539,14 +453,14 @@ static int sq_open(const ordo_storage_backend *be, ordo_ctx *ctx,
     int fd = open(uri, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
       st = errno == EEXIST
-               ? set_err(errmsg, ORDO_E_WALLET_EXISTS, "%s already exists", uri)
-               : set_err(errmsg, ORDO_E_STORAGE, "cannot create %s: %s", uri,
+               ? ordo__storage_set_err(errmsg, ORDO_E_WALLET_EXISTS, "%s already exists", uri)
+               : ordo__storage_set_err(errmsg, ORDO_E_STORAGE, "cannot create %s: %s", uri,
                          strerror(errno));
       goto fail;
     }
     created = 1;
     if (close(fd) != 0) {
-      st = set_err(errmsg, ORDO_E_STORAGE, "cannot create %s: %s", uri,
+      st = ordo__storage_set_err(errmsg, ORDO_E_STORAGE, "cannot create %s: %s", uri,
                    strerror(errno));
       goto fail;
     }
@@ -559,42 +473,41 @@ static int sq_open(const ordo_storage_backend *be, ordo_ctx *ctx,
     struct stat sb;
     if (stat(uri, &sb) != 0) {
       st = errno == ENOENT
-               ? set_err(errmsg, ORDO_E_WALLET_NOT_FOUND, "no database at %s",
+               ? ordo__storage_set_err(errmsg, ORDO_E_WALLET_NOT_FOUND, "no database at %s",
                          uri)
-               : set_err(errmsg, ORDO_E_STORAGE, "cannot open %s: %s", uri,
+               : ordo__storage_set_err(errmsg, ORDO_E_STORAGE, "cannot open %s: %s", uri,
                          strerror(errno));
       goto fail;
     }
     if (!S_ISREG(sb.st_mode)) {
-      st = set_err(errmsg, ORDO_E_STORAGE, "%s is not a regular file", uri);
+      st = ordo__storage_set_err(errmsg, ORDO_E_STORAGE, "%s is not a regular file", uri);
       goto fail;
     }
   }
 
   sq = calloc(1, sizeof(*sq));
   if (sq == NULL) {
-    st = set_err(errmsg, ORDO_E_NOMEM, "out of memory");
+    st = ordo__storage_set_err(errmsg, ORDO_E_NOMEM, "out of memory");
     goto fail;
   }
-  if (pthread_mutex_init(&sq->mu, NULL) != 0)
-    abort(); /* cannot fail on Linux with default attributes */
+  ordo__storage_drain_init(&sq->q, !(flags & ORDO_STORAGE_NO_GROUP_COMMIT),
+                           drain_group, run_close);
   sq->base.backend = be;
   atomic_init(&sq->commits, 0);
-  sq->group_commit = !(flags & ORDO_STORAGE_NO_GROUP_COMMIT);
 
   /* No SQLITE_OPEN_CREATE: the file exists (we just made it, or stat saw it;
    * if it vanished since, this fails rather than making a stray one). */
   rc = sqlite3_open_v2(uri, &sq->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                        ordo__sqlite_wal_vfs());
   if (rc != SQLITE_OK) {
-    st = set_err(errmsg, sql_code(rc), "cannot open %s: %s", uri,
+    st = ordo__storage_set_err(errmsg, sql_code(rc), "cannot open %s: %s", uri,
                  sq->db != NULL ? sqlite3_errmsg(sq->db) : sqlite3_errstr(rc));
     goto fail;
   }
   (void)sqlite3_extended_result_codes(sq->db, 1); /* only fails on misuse */
   rc = sqlite3_busy_timeout(sq->db, SQ_BUSY_TIMEOUT_MS);
   if (rc != SQLITE_OK) {
-    st = set_err(errmsg, sql_code(rc), "%s: %s", uri, sqlite3_errmsg(sq->db));
+    st = ordo__storage_set_err(errmsg, sql_code(rc), "%s: %s", uri, sqlite3_errmsg(sq->db));
     goto fail;
   }
 
@@ -639,7 +552,7 @@ static int sq_open(const ordo_storage_backend *be, ordo_ctx *ctx,
   if (rc == SQLITE_OK)
     rc = pragma_int(sq->db, "PRAGMA foreign_keys", &fk);
   if (rc != SQLITE_OK || fk != 1) {
-    st = set_err(errmsg, ORDO_E_STORAGE, "%s: cannot set up the connection: %s",
+    st = ordo__storage_set_err(errmsg, ORDO_E_STORAGE, "%s: cannot set up the connection: %s",
                  uri, rc != SQLITE_OK ? sqlite3_errmsg(sq->db)
                                       : "foreign keys unsupported");
     goto fail;
@@ -648,7 +561,7 @@ static int sq_open(const ordo_storage_backend *be, ordo_ctx *ctx,
       sq->db, "ordo_like", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
       NULL, ordo__sq_like_fn, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
-    st = set_err(errmsg, sql_code(rc), "%s: %s", uri, sqlite3_errmsg(sq->db));
+    st = ordo__storage_set_err(errmsg, sql_code(rc), "%s: %s", uri, sqlite3_errmsg(sq->db));
     goto fail;
   }
   for (int i = 0; i < ST_COUNT; i++) {
@@ -656,7 +569,7 @@ static int sq_open(const ordo_storage_backend *be, ordo_ctx *ctx,
                             &sq->stmt[i], NULL);
     if (rc != SQLITE_OK) {
       /* The markers matched but a table is missing or altered. */
-      st = set_err(errmsg, sql_code(rc), "%s: damaged ordo schema: %s", uri,
+      st = ordo__storage_set_err(errmsg, sql_code(rc), "%s: damaged ordo schema: %s", uri,
                    sqlite3_errmsg(sq->db));
       goto fail;
     }
@@ -664,13 +577,12 @@ static int sq_open(const ordo_storage_backend *be, ordo_ctx *ctx,
   sq->max_params = sqlite3_limit(sq->db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
 
   /* Last: nothing can fail after it, so fail never closes an executor. */
-  st = ordo__executor_open(ctx, "sqlite", &sq->ex);
+  st = ordo__executor_open(ctx, "sqlite", &sq->q.ex);
   if (st != ORDO_OK) {
-    set_err(errmsg, st, "no storage executor for %s: %s", uri,
+    ordo__storage_set_err(errmsg, st, "no storage executor for %s: %s", uri,
             ordo_strerror(st));
     goto fail;
   }
-  sq->drain.fn = drain;
   *out = &sq->base;
   return ORDO_OK;
 
@@ -679,7 +591,7 @@ fail:
     for (int i = 0; i < ST_COUNT; i++)
       (void)sqlite3_finalize(sq->stmt[i]); /* NULL accepted */
     (void)sqlite3_close_v2(sq->db); /* NULL accepted; nothing is pending */
-    pthread_mutex_destroy(&sq->mu);
+    ordo__storage_drain_destroy(&sq->q);
     free(sq);
   }
   if (created) {
@@ -696,12 +608,12 @@ static int sq_destroy(const ordo_storage_backend *be, const char *uri,
   if (errmsg != NULL)
     *errmsg = NULL;
   if (be != &ordo_storage_sqlite || uri == NULL || uri[0] == 0)
-    return set_err(errmsg, ORDO_E_INVAL, "invalid arguments to destroy");
+    return ordo__storage_set_err(errmsg, ORDO_E_INVAL, "invalid arguments to destroy");
   if (unlink(uri) != 0)
     return errno == ENOENT
-               ? set_err(errmsg, ORDO_E_WALLET_NOT_FOUND, "no database at %s",
+               ? ordo__storage_set_err(errmsg, ORDO_E_WALLET_NOT_FOUND, "no database at %s",
                          uri)
-               : set_err(errmsg, ORDO_E_STORAGE, "cannot remove %s: %s", uri,
+               : ordo__storage_set_err(errmsg, ORDO_E_STORAGE, "cannot remove %s: %s", uri,
                          strerror(errno));
   return remove_side_files(uri, errmsg);
 }

@@ -96,7 +96,7 @@ static int one_row(sq_db *sq, ordo_storage_req *req, int rc, int missing,
   if (rc == SQLITE_ROW)
     return ORDO_OK;
   if (rc == SQLITE_DONE) {
-    req_msg(req, "%s", missing_msg);
+    ordo__storage_req_msg(req, "%s", missing_msg);
     return missing;
   }
   return sql_fail(sq, req, rc, what);
@@ -205,7 +205,7 @@ static int add_item(sq_db *sq, ordo_storage_req *req, sqlite3_int64 *id) {
     rc = sqlite3_step(s);
   int st = ORDO_OK;
   if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-    req_msg(req, "a record with this category and name already exists");
+    ordo__storage_req_msg(req, "a record with this category and name already exists");
     st = ORDO_E_RECORD_DUPLICATE;
   } else if (rc != SQLITE_DONE) {
     st = sql_fail(sq, req, rc, "insert record");
@@ -293,7 +293,7 @@ static int op_keyed(sq_db *sq, ordo_storage_req *req, int which,
   } else if (sqlite3_changes(sq->db) == 0) {
     /* sqlite3_changes counts the statement's own rows, not the cascaded
      * tag deletions, so 0 means exactly "no such record". */
-    req_msg(req, "record not found");
+    ordo__storage_req_msg(req, "record not found");
     st = ORDO_E_RECORD_NOT_FOUND;
   }
   stmt_done(s);
@@ -715,12 +715,12 @@ static int op_batch(sq_db *sq, ordo_storage_req *req) {
     sub->status = st;
     if (st == ORDO_OK)
       continue;
-    req_msg(req, "batch request %zu of %zu: %s", i + 1, req->nbatch,
+    ordo__storage_req_msg(req, "batch request %zu of %zu: %s", i + 1, req->nbatch,
             sub->message != NULL ? sub->message : ordo_strerror(st));
     for (size_t j = 0; j < req->nbatch; j++) {
       if (j == i)
         continue;
-      req_drop_output(&req->batch[j]);
+      ordo__storage_req_drop_output(&req->batch[j]);
       req->batch[j].status = ORDO_E_CANCELED; /* rolled back or never run */
     }
     return st;
@@ -763,7 +763,7 @@ int ordo__sq_exec(sq_db *sq, ordo_storage_req *req) {
     return ORDO_OK;
   }
   default: /* CLOSE never gets here; submit refused the rest */
-    req_msg(req, "request cannot be executed");
+    ordo__storage_req_msg(req, "request cannot be executed");
     return ORDO_E_INVAL;
   }
 }

@@ -16,6 +16,7 @@
 #define ORDO_STORAGE_SQLITE_INT_H
 
 #include "base/base.h"
+#include "storage/drain.h"
 #include "storage/storage.h"
 
 #include <pthread.h>
@@ -66,35 +67,15 @@ enum {
 
 typedef struct sq_db {
   ordo_storage base; /* first: the interface casts between the two */
-  ordo__executor *ex;
+  ordo__storage_drain q; /* pending requests and the drain (drain.h) */
   sqlite3 *db;
   sqlite3_stmt *stmt[ST_COUNT];
-  int group_commit;  /* 0 with ORDO_STORAGE_NO_GROUP_COMMIT */
   int chain_failed;  /* a chained write failed (storage.h); drain only */
   int max_params;    /* the connection's SQL parameter limit */
   atomic_ullong commits; /* write transactions committed */
-  ordo__task drain;  /* queued or running exactly while scheduled != 0 */
-
-  pthread_mutex_t mu; /* guards the fields below */
-  ordo_storage_req *head, *tail; /* submitted, not yet taken by a drain */
-  int scheduled;      /* the drain task is queued or running */
-  int closing;        /* CLOSE was accepted: submit refuses from now on */
 } sq_db;
 
 /* ---- small helpers ------------------------------------------------------------ */
-
-/* Replace req's message. Out of memory leaves it NULL: the status still
- * says what happened. */
-static inline void ORDO__PRINTF(2, 3) req_msg(ordo_storage_req *req, const char *fmt, ...) {
-  free(req->message);
-  req->message = NULL;
-  va_list ap;
-  va_start(ap, fmt);
-  char *m;
-  if (vasprintf(&m, fmt, ap) >= 0)
-    req->message = m;
-  va_end(ap);
-}
 
 /* SQLITE_BUSY/LOCKED: another connection holds the lock past the timeout. */
 static inline int sql_code(int rc) {
@@ -109,7 +90,7 @@ static inline int sql_code(int rc) {
 /* Fail req with the connection's error for rc; call before the statement is
  * reset, while sqlite3_errmsg still describes rc. */
 static inline int sql_fail(sq_db *sq, ordo_storage_req *req, int rc, const char *what) {
-  req_msg(req, "%s: %s", what, sqlite3_errmsg(sq->db));
+  ordo__storage_req_msg(req, "%s: %s", what, sqlite3_errmsg(sq->db));
   return sql_code(rc);
 }
 
@@ -151,16 +132,8 @@ static inline int col_copy(sqlite3_stmt *s, int col, ordo_storage_buf *dst) {
 }
 
 static inline int nomem(ordo_storage_req *req) {
-  req_msg(req, "out of memory");
+  ordo__storage_req_msg(req, "out of memory");
   return ORDO_E_NOMEM;
-}
-
-/* Free what a request produced (a read whose transaction then failed). */
-static inline void req_drop_output(ordo_storage_req *req) {
-  char *message = req->message;
-  req->message = NULL;
-  ordo_storage_req_clear_output(req);
-  req->message = message;
 }
 
 /* ---- sqlite_exec.c ----------------------------------------------------------- */

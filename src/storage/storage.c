@@ -11,6 +11,8 @@
 #include "storage/storage.h"
 #include "base/base.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,4 +246,36 @@ int ordo__storage_data_path(const char *data, const char *name, char *out,
   if (n < 0 || (size_t)n >= outlen)
     return ordo__set_last_error(ORDO_E_INVAL, "data location too long");
   return ORDO_OK;
+}
+
+void ordo__storage_req_msg(ordo_storage_req *req, const char *fmt, ...) {
+  free(req->message);
+  req->message = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  char *m;
+  if (vasprintf(&m, fmt, ap) >= 0)
+    req->message = m;
+  va_end(ap);
+}
+
+void ordo__storage_req_drop_output(ordo_storage_req *req) {
+  char *message = req->message;
+  req->message = NULL;
+  ordo_storage_req_clear_output(req);
+  req->message = message;
+}
+
+int ordo__storage_set_err(char **errmsg, int code, const char *fmt, ...) {
+  if (errmsg == NULL)
+    return code;
+  free(*errmsg);
+  *errmsg = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  char *m;
+  if (vasprintf(&m, fmt, ap) >= 0)
+    *errmsg = m;
+  va_end(ap);
+  return code;
 }

@@ -337,6 +337,20 @@ int ordo__storage_req_valid(const ordo_storage_req *req, int max_depth,
  * cleared. */
 void ordo__storage_req_reset_output(ordo_storage_req *req);
 
+/* Replace req's message (out of memory leaves it NULL: the status still
+ * says what happened). */
+void ordo__storage_req_msg(ordo_storage_req *req, const char *fmt, ...)
+    ORDO__PRINTF(2, 3);
+
+/* Free what a request produced (its transaction then failed), keeping its
+ * message. */
+void ordo__storage_req_drop_output(ordo_storage_req *req);
+
+/* An open/destroy error: *errmsg (when asked for: not NULL) gets the
+ * text; returns code. */
+int ordo__storage_set_err(char **errmsg, int code, const char *fmt, ...)
+    ORDO__PRINTF(3, 4);
+
 /* ---- fault injection (tests) --------------------------------------------- */
 
 /*
