@@ -17,6 +17,11 @@ char *ordo__strdup(const char *s) {
   return d;
 }
 
+void ordo__free_each(void *const *ptrs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    free(ptrs[i]);
+}
+
 void ordo__free_strv(char **v, size_t n) {
   for (size_t i = 0; i < n; i++)
     free(v[i]);

@@ -35,6 +35,15 @@ char *ordo__strdup(const char *s);
  * workload and payload structs hold them); v NULL with n 0 is a no-op. */
 void ordo__free_strv(char **v, size_t n);
 
+/* free() each of ptrs[0..n) (NULL ones too). Through ORDO__FREE_ALL: a
+ * destructor's plain owned fields in one statement,
+ * ORDO__FREE_ALL(c->name, c->type, c->wql). Not for secrets (they are
+ * wiped first: ordo__free_secret, ordo__free_wiped). */
+void ordo__free_each(void *const *ptrs, size_t n);
+#define ORDO__FREE_ALL(...)                                                    \
+  ordo__free_each((void *const[]){__VA_ARGS__},                                \
+                  sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
+
 /* Wipe a NUL-terminated secret (a passphrase, a key in text) and free it;
  * NULL is a no-op. */
 void ordo__free_secret(char *s);

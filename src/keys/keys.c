@@ -28,12 +28,9 @@ static void key_cmd_free(void *p) {
   json_decref(c->args);
   json_decref(c->record);
   ordo__free_wiped(c->msg, c->msg_len);
-  free(c->sig);
-  free(c->envelope);
-  free(c->public_json);
   ordo__free_secret(c->private_json);
-  free(c->proof_json);
-  free(c->cred_def_id);
+  ORDO__FREE_ALL(c->sig, c->envelope, c->public_json, c->proof_json,
+                 c->cred_def_id);
   ordo_storage_query_free(c->query);
   free(c);
 }

@@ -79,10 +79,7 @@ static void client_destroy(client *c) {
   free_headers(c->hdr_plain);
   free_headers(c->hdr_json);
   free_headers(c->hdr_octet);
-  free(c->base);
-  free(c->host);
-  free(c->ca_file);
-  free(c->resolve_line);
+  ORDO__FREE_ALL(c->base, c->host, c->ca_file, c->resolve_line);
   pthread_cond_destroy(&c->cv);
   pthread_mutex_destroy(&c->mu);
   free(c);

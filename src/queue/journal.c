@@ -36,12 +36,8 @@ void ordo__j_jwrite_free(void *p) {
   jwrite *w = p;
   if (w == NULL)
     return;
-  free(w->value);
-  free(w->message);
-  free(w->release_id);
-  free(w->tag_id);
-  free(w->subtags);
-  free(w->ck_names);
+  ORDO__FREE_ALL(w->value, w->message, w->release_id, w->tag_id, w->subtags,
+                 w->ck_names);
   ordo__idlog_clear(&w->ck_ids);
   ordo__idlog_clear(&w->ck_lids);
   for (size_t i = 0; i < w->nsubs; i++) {

@@ -24,8 +24,7 @@ static void journal_free(ordo_journal *j) {
   ordo__idset_clear(&j->gone_lids);
   ordo__idlog_clear(&j->ids_log);
   ordo__idlog_clear(&j->lids_log);
-  free(j->segs);
-  free(j->untagged);
+  ORDO__FREE_ALL(j->segs, j->untagged);
   ordo__j_strlist_free(&j->evict, &j->nevict, &j->capevict);
   ordo__j_strlist_free(&j->fin_pending, &j->nfin_pending, &j->capfin_pending);
   for (size_t i = 0; i < j->nold_q; i++)
@@ -33,8 +32,7 @@ static void journal_free(ordo_journal *j) {
   free(j->old_q);
   for (size_t i = 0; i < j->nredo; i++)
     free(j->redo[i]);
-  free(j->redo);
-  free(j->failed_message);
+  ORDO__FREE_ALL(j->redo, j->failed_message);
   pthread_cond_destroy(&j->idle_cv);
   pthread_mutex_destroy(&j->mu);
   free(j);

@@ -20,11 +20,7 @@ void ordo_plan_free(ordo_plan *p) {
   /* explain, when made, has nrounds entries (NULL where none waited). */
   if (p->explain != NULL)
     ordo__free_strv(p->explain, p->nrounds);
-  free(p->round_start);
-  free(p->order);
-  free(p->invalid);
-  free(p->stuck);
-  free(p);
+  ORDO__FREE_ALL(p->round_start, p->order, p->invalid, p->stuck, p);
 }
 
 /* The explanations of every WAITING batch, one per line, or NULL if none. */

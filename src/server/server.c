@@ -353,10 +353,7 @@ static int apply_policies(ordo_server *srv, const char *text) {
 }
 
 static void server_free(ordo_server *srv) {
-  free(srv->data_dir);
-  free(srv->wallet_path);
-  free(srv->bind);
-  free(srv->jobs);
+  ORDO__FREE_ALL(srv->data_dir, srv->wallet_path, srv->bind, srv->jobs);
   pthread_mutex_destroy(&srv->loop_mu);
   pthread_cond_destroy(&srv->loop_cv);
   pthread_mutex_destroy(&srv->stat_mu);

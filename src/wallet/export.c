@@ -306,8 +306,7 @@ static void import_cmd_free(void *p) {
   ordo__wallet_keys_free(c->keys);
   sodium_free(c->file_key);
   sodium_free(c->mk);
-  free(c->meta);
-  free(c->error_message);
+  ORDO__FREE_ALL(c->meta, c->error_message);
   file_key_clear(&c->fk);
   ordo__wallet_spec_clear(&c->spec);
   free(c);

@@ -38,11 +38,8 @@ static void record_cmd_free(void *p) {
   ordo_storage_req_clear_output(&c->req);
   ordo_storage_query_free(c->query);
   ordo__wallet_release(c->w);
-  free(c->wallet_id);
-  free(c->type);
-  free(c->name);
   ordo__free_secret(c->value);
-  free(c->wql);
+  ORDO__FREE_ALL(c->wallet_id, c->type, c->name, c->wql);
   json_decref(c->tags);
   free(c);
 }
