@@ -242,10 +242,7 @@ static int pass_run(pg_db *db, pg_conn *pc, pg_pass *ps) {
       run++;
     int st;
     if (run >= 2) {
-      int strict = 0;
-      for (size_t k = i; k < i + run; k++)
-        strict |= (ps->reqs[k]->flags & ORDO_STORAGE_REQ_CHAINED) != 0;
-      st = ordo__pg_send_adds(db, pc, ps->reqs + i, run, strict);
+      st = ordo__pg_send_adds(db, pc, ps->reqs + i, run);
       if (st == ORDO_OK && (st = slot_push(ps, i, NULL, 0)) == ORDO_OK)
         ps->slots[ps->nslots - 1].count = run;
       if (st == ORDO_E_NOMEM) {

@@ -58,7 +58,6 @@ enum {
   PS_META_SET,
   PS_META_GET,
   PS_ADDS,   /* a run of ADDs as one statement (postgres_sql.c) */
-  PS_ADDS_S,
   PS_COUNT
 };
 
@@ -187,11 +186,12 @@ int ordo__pg_send(pg_db *db, pg_conn *pc, ordo_storage_req *req, int strict,
  * gone) is for the caller to see first. */
 int ordo__pg_take(pg_db *db, ordo_storage_req *req, int part, PGresult *res);
 
-/* A run of n plain ADDs (no BATCH) as one statement; ORDO_E_NOMEM or
- * ORDO_E_STORAGE (libpq could not queue it). */
+/* A run of n plain ADDs (no BATCH) as one statement, which fails as a
+ * whole if one of the records exists; ORDO_E_NOMEM or ORDO_E_STORAGE
+ * (libpq could not queue it). */
 int ordo__pg_send_adds(pg_db *db, pg_conn *pc, ordo_storage_req *const *reqs,
-                       size_t n, int strict);
-/* Its answer (not an error): each add found already there fails alone. */
+                       size_t n);
+/* Its answer (not an error): the adds it numbers were made. */
 void ordo__pg_take_adds(ordo_storage_req *const *reqs, size_t n,
                         const PGresult *res);
 

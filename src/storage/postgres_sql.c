@@ -91,6 +91,15 @@ static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen) {
 
 int ordo__pg_schema_ensure(PGconn *c, char *err, size_t errlen) {
   int version = -1;
+  /* The common case first, without the lock: every process's first
+   * connection asks, and under the lock they would queue behind each
+   * other (15-50 ms each with 20 processes starting together). */
+  PGresult *q = PQexec(c, "SELECT max(version) FROM ordo_schema");
+  int current = PQresultStatus(q) == PGRES_TUPLES_OK && !PQgetisnull(q, 0, 0) &&
+                atoi(PQgetvalue(q, 0, 0)) == PG_SCHEMA_VERSION;
+  PQclear(q);
+  if (current)
+    return ORDO_OK;
   if (!exec_ok(c, "BEGIN", err, errlen))
     return ORDO_E_STORAGE;
   if (!exec_ok(c, "SELECT pg_advisory_xact_lock(hashtextextended('"
@@ -183,20 +192,20 @@ fail: {
   " AND it.category = $2 AND it.name = $3"
 
 /* n records and their tags in one INSERT: the group's adds cost one
- * statement, not one each. v numbers the records (ordinality); the first
- * of two with the same key wins, as one add after the other would; m is
- * what was inserted, and the tags follow their record's number. A record
- * already there (or twice in the run) is left out of m: non-strict, it
- * answers DUPLICATE alone; strict, the statement raises (postgres.c then
- * runs the group again one statement per request, to learn which). */
+ * statement, not one each. v numbers the records (ordinality) and they are
+ * inserted in that order, so the ids the sequence gives them rise with it
+ * and m numbers them back by id (one INSERT never runs in parallel); the
+ * tags follow their record's number. A plain INSERT (no ON CONFLICT,
+ * whose speculative insertion costs more per row): a record already there,
+ * or twice in the run, fails the statement with unique_violation, and
+ * postgres.c runs the group again one statement per request, where each
+ * add that finds its record there fails alone. */
 #define PG_ADDS_HEAD                                                           \
   "WITH v AS (SELECT c, n, val, o FROM unnest($2::bytea[], $3::bytea[],"       \
   " $4::bytea[]) WITH ORDINALITY AS v(c, n, val, o)),"                         \
   " i AS (INSERT INTO ordo_item(store, category, name, value)"                 \
-  " SELECT $1, c, n, val FROM v ORDER BY o ON CONFLICT DO NOTHING"             \
-  " RETURNING id, category, name),"                                            \
-  " m AS (SELECT DISTINCT ON (v.c, v.n) v.o, i.id FROM i JOIN v"               \
-  " ON v.c = i.category AND v.n = i.name ORDER BY v.c, v.n, v.o),"             \
+  " SELECT $1, c, n, val FROM v ORDER BY o RETURNING id),"                     \
+  " m AS (SELECT id, row_number() OVER (ORDER BY id) AS o FROM i),"            \
   " e AS (INSERT INTO ordo_tag_enc(item, name, value) SELECT m.id, t.n, t.v"   \
   " FROM unnest($5::bigint[], $6::bytea[], $7::bytea[]) AS t(o, n, v)"         \
   " JOIN m ON m.o = t.o),"                                                     \
@@ -229,10 +238,6 @@ static const char *const ps_sql[PS_COUNT] = {
     [PS_META_GET] = "SELECT value FROM ordo_meta WHERE store = $1"
                     " AND name = $2",
     [PS_ADDS] = PG_ADDS_HEAD " SELECT o FROM m",
-    [PS_ADDS_S] = PG_ADDS_HEAD " SELECT m.o FROM m, (SELECT ordo_expect("
-                  "CASE WHEN count(*) = $11 THEN 1 ELSE 0 END, '"
-                  PG_STATE_DUPLICATE "', 'a record of the group already"
-                  " exists') FROM m) AS chk",
 };
 
 int ordo__pg_prepare_all(PGconn *c, char *err, size_t errlen) {
@@ -733,7 +738,7 @@ static long long cell_i64(const PGresult *res, int row, int col);
 /* ---- a run of ADDs as one statement ------------------------------------------ */
 
 int ordo__pg_send_adds(pg_db *db, pg_conn *pc, ordo_storage_req *const *reqs,
-                       size_t n, int strict) {
+                       size_t n) {
   pg_params p = {0};
   size_t ntags = 0;
   for (size_t k = 0; k < n; k++)
@@ -778,14 +783,12 @@ int ordo__pg_send_adds(pg_db *db, pg_conn *pc, ordo_storage_req *const *reqs,
       param_array(&p, tn[k], nt[k]);
       param_array(&p, tv[k], nt[k]);
     }
-    if (strict)
-      param_i64(&p, (long long)n, 0);
   }
   if (p.oom) {
     rc = ORDO_E_NOMEM;
   } else {
     char name[16];
-    snprintf(name, sizeof name, "ordo_%d", strict ? PS_ADDS_S : PS_ADDS);
+    snprintf(name, sizeof name, "ordo_%d", PS_ADDS);
     if (!PQsendQueryPrepared(pc->c, name, p.n, p.values, p.lengths, p.formats,
                              1))
       rc = ORDO_E_STORAGE;
