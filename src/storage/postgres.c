@@ -840,12 +840,14 @@ static void store_free(pg_db *db) {
   free(db);
 }
 
-/* CLOSE: everything before it has completed. */
+/* CLOSE: everything before it has completed. The store is freed, and an
+ * EXCLUSIVE one's lock released, before done: the caller may open it again
+ * as soon as done tells it the close is over. */
 static void run_close(pg_db *db, ordo_storage_req *req) {
   ordo__executor_close(db->ex);
+  store_free(db);
   req->backend_next = NULL;
   req->done(req);
-  store_free(db);
 }
 
 static void drain(ordo__task *task) {
