@@ -165,6 +165,58 @@ static void test_pg_exclusive(void **state) {
   ordo_ctx_free(ctx2);
 }
 
+/* Advisory locks held by this process's sessions, on the server. */
+static int advisory_locks_held(void) {
+  PGconn *c = PQconnectdb(g_pg.url);
+  char sql[300];
+  PGresult *r;
+  int n;
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_locks l JOIN"
+           " pg_stat_activity a ON a.pid = l.pid WHERE l.locktype ="
+           " 'advisory' AND a.application_name = 'ordo pid %ld'",
+           (long)getpid());
+  r = PQexec(c, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  n = atoi(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  PQfinish(c);
+  return n;
+}
+
+typedef struct close_seen {
+  support_latch done;
+  int held; /* advisory locks still held when CLOSE's done ran */
+} close_seen;
+
+static void close_done_locks(ordo_storage_req *req) {
+  close_seen *cs = req->userdata;
+  cs->held = advisory_locks_held(); /* blocks its executor: a test only */
+  support_latch_count_down(&cs->done);
+}
+
+/* When CLOSE's done runs an EXCLUSIVE store's lock is already released
+ * (the journal opens it again right after its close returns). */
+static void test_pg_close_unlocks_first(void **state) {
+  fx *f = *state;
+  ordo_storage *st = db_open(f, f->ctx,
+                             ORDO_STORAGE_CREATE | ORDO_STORAGE_EXCLUSIVE);
+  ordo_storage_req r;
+  close_seen cs;
+  assert_int_equal(advisory_locks_held(), 1);
+  support_latch_init(&cs.done, 1);
+  cs.held = -1;
+  memset(&r, 0, sizeof r);
+  r.opcode = ORDO_STORAGE_CLOSE;
+  r.done = close_done_locks;
+  r.userdata = &cs;
+  assert_int_equal(st->backend->submit(st, &r), ORDO_OK);
+  support_latch_wait(&cs.done);
+  support_latch_destroy(&cs.done);
+  assert_int_equal(r.status, ORDO_OK);
+  assert_int_equal(cs.held, 0);
+}
+
 /* Twenty stores of one context on a pool of 2 hold no more than 2
  * connections, however many requests they have in flight. */
 static void test_pg_pool_bound(void **state) {
@@ -362,6 +414,7 @@ int main(void) {
       T_(test_two_connections),
       T_(test_pg_stores),
       T_(test_pg_exclusive),
+      T_(test_pg_close_unlocks_first),
       T_(test_pg_pool_bound),
       T_(test_pg_server_restart),
       T_(test_pg_kill_mid_transaction),

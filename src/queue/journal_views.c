@@ -503,6 +503,7 @@ void ordo_journal_write_stats(ordo_journal *j, unsigned long long *records,
   if (records != NULL)
     *records = j->records;
   pthread_mutex_unlock(&j->mu);
+  /* Each count is 0 for the other backend's databases. */
   if (commits != NULL)
     *commits = ordo__storage_sqlite_commits(j->st) +
                ordo__storage_postgres_commits(j->st);

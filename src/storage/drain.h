@@ -30,8 +30,9 @@ struct ordo__storage_drain {
   int group_commit;   /* 0 with ORDO_STORAGE_NO_GROUP_COMMIT */
   /* Run list (linked by backend_next, no CLOSE) and call every done. */
   void (*run_group)(ordo__storage_drain *d, ordo_storage_req *list);
-  /* Everything before req has completed: close the database, call req's
-   * done, free the backend's struct (d with it: drain_destroy first). */
+  /* Everything before req has completed: close the database, free the
+   * backend's struct (d with it: drain_destroy first) and call req's done,
+   * in the order the backend needs (req is the caller's memory). */
   void (*run_close)(ordo__storage_drain *d, ordo_storage_req *req);
 
   ordo__task task;

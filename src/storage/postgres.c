@@ -488,12 +488,14 @@ static void store_free(pg_db *db) {
   free(db);
 }
 
-/* CLOSE: everything before it has completed. */
+/* CLOSE: everything before it has completed. The store is freed, and an
+ * EXCLUSIVE one's lock released, before done: the caller may open it again
+ * as soon as done tells it the close is over. */
 static void run_close(ordo__storage_drain *q, ordo_storage_req *req) {
   pg_db *db = ORDO__CONTAINER_OF(q, pg_db, q);
   ordo__executor_close(db->q.ex);
-  req->done(req);
   store_free(db);
+  req->done(req);
 }
 
 /* The drain's hook: a group of db's requests. */

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# End to end on PostgreSQL (ctest label e2e): test_e2e.sh's crash cases with
+# the queue in a database (`--data postgresql://…/DB`, whose store "queue"
+# holds the journal) instead of a directory, on a private server
+# (tests/support/pg_fixture.sh), a fresh database per case.
+#
+#   1. `ordo submit` killed with SIGKILL mid-run, then run again on the
+#      same database: it finishes without duplicates, verify passes.
+#   2. `ordo serve` killed with SIGKILL while ten-item requests come in: no
+#      request is ever partly journaled, re-sending one is safe.
+#
+# After a SIGKILL the server drops the journal's advisory lock once it has
+# seen the dead process's connection close: each case waits for that (the
+# dead pid's sessions gone from pg_stat_activity) before it starts ordo
+# again, as an operator's restart a moment later would find it.
+#
+# Exit 77 (skipped) when the server programs are not installed.
+set -u
+ordo="$1"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/support/pg_fixture.sh"
+tmp=$(mktemp -d /tmp/ordo-e2e-pg-XXXXXX)
+fail=0
+node_pid=
+dbs=()
+cleanup() {
+  [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null
+  wait 2>/dev/null
+  for db in "${dbs[@]}"; do # an external server keeps no litter
+    psql -c "DROP DATABASE IF EXISTS $db" > /dev/null 2>&1
+  done
+  pg_fixture_stop immediate 2> /dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+pg_fixture_start "$tmp/pg"
+case $? in
+  0) ;;
+  2) exit 77 ;;
+  *) exit 1 ;;
+esac
+# psql [-d URL] ARGS...: on the server's default database, or on URL.
+psql() {
+  local on=$PG_URL
+  [ "${1:-}" = -d ] && { on=$2; shift 2; }
+  "${PG_BINDIR:+$PG_BINDIR/}psql" -X -q -At -v ON_ERROR_STOP=1 "$on" "$@"
+}
+
+# new_db NAME: a fresh database; its URL in db_url.
+new_db() {
+  local name=ordo_e2e_$$_$1 base=${PG_URL%%\?*} query=
+  case $PG_URL in *\?*) query="?${PG_URL#*\?}" ;; esac
+  psql -c "CREATE DATABASE $name" || { echo "FAIL CREATE DATABASE $name"; fail=1; return 1; }
+  dbs+=("$name")
+  db_url="${base%/*}/$name$query"
+}
+
+# gone PID: wait (30 s at most) until the server has no session of the
+# dead ordo process PID left, and with it none of its locks.
+gone() {
+  local n
+  for _ in $(seq 1 300); do
+    n=$(psql -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ordo pid $1'")
+    [ "$n" = 0 ] && return 0
+    sleep 0.1
+  done
+  echo "FAIL the server still has sessions of the killed ordo pid $1"; fail=1
+  return 1
+}
+
+# start_node DATA [PORT] [extra flags...]: sets node_pid and url (as
+# test_e2e.sh; the ledger node keeps its own data in files).
+start_node() {
+  local data=$1 port=${2:-0}
+  shift 2
+  : > "$tmp/node.out"
+  "$ordo" ledger --port "$port" --block-ms 50 --seed 7 --data "$data" "$@" \
+    > "$tmp/node.out" 2> "$tmp/node.err" &
+  node_pid=$!
+  for _ in $(seq 1 100); do
+    url=$(sed -n 's/^listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$tmp/node.out" | head -n 1)
+    [ -n "$url" ] && return 0
+    sleep 0.1
+  done
+  echo "FAIL node did not start"; cat "$tmp/node.err"; fail=1
+  return 1
+}
+
+stop_node() {
+  kill -TERM "$node_pid" 2>/dev/null
+  wait "$node_pid" 2>/dev/null
+  node_pid=
+}
+
+expect() { # expect NAME WANT_RC CMD...
+  local name=$1 want=$2; shift 2
+  timeout 300 "$@" > "$tmp/out" 2> "$tmp/err"
+  local rc=$?
+  if [ "$rc" != "$want" ]; then
+    echo "FAIL $name: exit $rc, want $want"; tail -n 20 "$tmp/out" "$tmp/err"; fail=1
+  else
+    echo "ok   $name: $(tail -n 1 "$tmp/out")"
+  fi
+}
+
+"$ordo" workload --services 20 --batches 600 --conflict 0.3 --seed 12 \
+  --invalid 0.05 --deps 0.1 > "$tmp/w2.jsonl"
+
+# 1. kill -9 of ordo submit mid-run, then the same command again.
+new_db kill && start_node "$tmp/node-kill" 0 --block-ms 250 && {
+  "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" --strategy serial \
+    --data "$db_url" --poll-ms 10 > /dev/null 2> "$tmp/kill.err" &
+  sub=$!
+  sleep 1.5
+  kill -KILL "$sub" 2>/dev/null
+  wait "$sub" 2>/dev/null; rc=$?
+  if [ "$rc" != 137 ]; then
+    echo "FAIL kill -9: the run was not killed mid-way (exit $rc)"; cat "$tmp/kill.err"; fail=1
+  fi
+  gone "$sub"
+  [ "$(psql -d "$db_url" -c "SELECT count(*) FROM ordo_store WHERE name = 'queue'" 2>&1)" = 1 ] ||
+    { echo "FAIL the queue is not the database's store 'queue'"; fail=1; }
+  expect "submit again after kill -9 (PostgreSQL)" 0 "$ordo" submit "$tmp/w2.jsonl" \
+    --ledger "$url" --data "$db_url" --poll-ms 10 --json
+  /usr/bin/python3 - "$tmp/out" <<'PY' || fail=1
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert d["batches"] == 600, d                      # no duplicates, none lost
+assert d["committed"] + d["invalid"] == 600, d
+assert d["invalid"] > 0, d
+assert d["sent"] < 600, d                           # the killed run did some
+print("ok   rerun summary: %d committed, %d invalid, %d sent by the rerun" %
+      (d["committed"], d["invalid"], d["sent"]))
+PY
+  expect "verify after kill -9 (PostgreSQL)" 0 "$ordo" verify --workload "$tmp/w2.jsonl" \
+    --ledger "$url" --data "$db_url"
+  stop_node
+}
+
+# 2. Atomic enqueue: `ordo serve` (journal only) killed with SIGKILL at
+#    random moments while a client posts ten-item requests; after each
+#    restart no request is partly journaled, every acknowledged one is
+#    whole, and re-sending any request is safe (200 "already enqueued", or
+#    202 for what was lost).
+new_db atomic && /usr/bin/python3 - "$ordo" "$db_url" "$PG_URL" "${PG_BINDIR:+$PG_BINDIR/}psql" <<'PY' || fail=1
+import json, os, random, signal, subprocess, sys, threading, time
+import urllib.error, urllib.request
+
+ordo, data, pg_url, psql = sys.argv[1:5]
+rng = random.Random(13)
+
+def gone(pid):
+    """Wait until the server has no session of the dead pid (its lock)."""
+    end = time.time() + 30
+    q = ("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+         "'ordo pid %d'" % pid)
+    while time.time() < end:
+        out = subprocess.run([psql, "-X", "-At", pg_url, "-c", q],
+                             capture_output=True, text=True).stdout.strip()
+        if out == "0":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server kept the sessions of killed pid %d" % pid)
+
+def start():
+    p = subprocess.Popen([ordo, "serve", "--port", "0", "--data", data],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    line = p.stdout.readline()
+    assert line.startswith("listening on "), (line, p.stderr.read())
+    return p, line.split()[-1]
+
+def call(url, method, path, body=None):
+    req = urllib.request.Request(url + path, method=method,
+                                 data=None if body is None
+                                 else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+def request(n):
+    return [{"id": "r%d-%d" % (n, i), "service": "s%d" % (n % 3),
+             "writes": ["k%d" % i], "reads": ["r%d" % n]} for i in range(10)]
+
+sent, acked, nxt = [], set(), [0]
+
+def client(url, stop):
+    while not stop.is_set():
+        n = nxt[0]
+        nxt[0] += 1
+        sent.append(n)
+        try:
+            st, _ = call(url, "POST", "/v1/batches", request(n))
+        except Exception:
+            return  # the server is gone
+        if st == 202:
+            acked.add(n)
+
+deadline = time.time() + 15
+kills = 0
+while kills < 8 and time.time() < deadline:
+    p, url = start()
+    stop = threading.Event()
+    t = threading.Thread(target=client, args=(url, stop))
+    t.start()
+    time.sleep(rng.uniform(0.05, 0.4))
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    stop.set()
+    t.join()
+    kills += 1
+    gone(p.pid)
+
+p, url = start()
+partial, whole, absent = 0, 0, 0
+for n in sent:
+    have = sum(call(url, "GET", "/v1/batches/r%d-%d" % (n, i))[0] == 200
+               for i in range(10))
+    if have == 10:
+        whole += 1
+    elif have == 0:
+        absent += 1
+        assert n not in acked, "acknowledged request %d lost" % n
+    else:
+        partial += 1
+assert partial == 0, "%d partly journaled requests" % partial
+assert acked, "no request was acknowledged"
+# Re-sending is safe: whole ones answer 200, lost ones are enqueued.
+for n in sent[-5:] + sorted(acked)[:5]:
+    st, body = call(url, "POST", "/v1/batches", request(n))
+    assert st in (200, 202), (n, st, body)
+    res = {b["result"] for b in body["batches"]}
+    assert (st == 200) == (res == {"already enqueued"}), (st, res)
+st, _ = call(url, "POST", "/v1/batches",
+             [dict(request(sent[0])[0], writes=["other"])])
+assert st == 409, st
+p.send_signal(signal.SIGTERM)
+p.wait()
+print("ok   atomic enqueue (PostgreSQL): %d SIGKILLs, %d requests (%d "
+      "acknowledged): %d whole, %d absent, 0 partial" %
+      (kills, len(sent), len(acked), whole, absent))
+PY
+
+[ "$fail" = 0 ] && echo "e2e on PostgreSQL: all passed"
+exit $fail
