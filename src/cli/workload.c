@@ -53,7 +53,8 @@ int ordo__cli_workload_flag(ordo_workload_gen *g, const char *k,
 int ordo__workload_main(int argc, char **argv) {
   ordo_workload_gen g;
   ordo_workload_gen_init(&g);
-  for (int i = 1; i < argc; i++) {
+  /* Every flag takes a value: they come in pairs. */
+  for (int i = 1; i < argc; i += 2) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int got;
     if (ordo__cli_help(k, gen_usage))
@@ -62,7 +63,6 @@ int ordo__workload_main(int argc, char **argv) {
       return ordo__cli_unknown(stderr, "ordo workload", k, gen_usage);
     if (got < 0)
       return ordo__cli_bad_value(stderr, "ordo workload", v, k);
-    i++;
   }
   if (ordo_workload_generate(&g, stdout) != ORDO_OK) {
     fprintf(stderr, "ordo workload: %s\n", ordo_last_error_message());
