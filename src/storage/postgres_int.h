@@ -1,15 +1,16 @@
 /*
- * postgres_int.h — what the two halves of the PostgreSQL backend share.
- * Internal to src/storage (postgres.c, postgres_sql.c).
+ * postgres_int.h — what the files of the PostgreSQL backend share.
+ * Internal to src/storage (postgres.c, postgres_conn.c, postgres_schema.c,
+ * postgres_sql.c).
  *
- *   postgres.c      the backend's interface: URLs, the connection pools,
- *                   open/close/destroy, submit, and the drain that sends a
- *                   group of requests as one pipelined transaction and
- *                   reads the answers back;
- *   postgres_sql.c  the schema and its migrations, and what one request
- *                   is in SQL: the statements it sends (parameters in
- *                   binary), query trees as SQL, and how its results
- *                   become the request's output.
+ *   postgres.c      the backend's interface: open/close/destroy, submit,
+ *                   and the group that goes as one pipelined transaction
+ *                   and has its answers read back;
+ *   postgres_conn.c URLs, connections, the pools;
+ *   postgres_schema.c the schema and its migrations;
+ *   postgres_sql.c  what one request is in SQL: the statements it sends
+ *                   (parameters in binary), query trees as SQL, and how its
+ *                   results become the request's output.
  */
 #ifndef ORDO_STORAGE_POSTGRES_INT_H
 #define ORDO_STORAGE_POSTGRES_INT_H
@@ -162,12 +163,14 @@ void ordo__pg_pool_release(pg_pool *p, pg_conn *pc, int broken);
 PGresult *ordo__pg_exec_text(PGconn *c, const char *sql, int n,
                              const char *const *vals, char *err, size_t errlen);
 
-/* ---- postgres_sql.c ---------------------------------------------------------- */
+/* ---- postgres_schema.c -------------------------------------------------------- */
 
 /* Bring the server's schema to this build's version (creating it the first
  * time), under a transaction-scoped advisory lock so that processes racing
  * at their first open do it once. Blocking; on error *err says why. */
 int ordo__pg_schema_ensure(PGconn *c, char *err, size_t errlen);
+
+/* ---- postgres_sql.c ---------------------------------------------------------- */
 
 /* Prepare every PS_* statement on c (named "ordo_<i>"). Blocking. */
 int ordo__pg_prepare_all(PGconn *c, char *err, size_t errlen);
