@@ -31,6 +31,7 @@
 #      finishes without duplicates and verify passes.
 set -u
 ordo="$1"
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d /tmp/ordo-e2e-XXXXXX)
 fail=0
 node_pid=
@@ -279,92 +280,8 @@ PY
 #    restart no request is partly journaled, every acknowledged one is
 #    whole, and re-sending any request is safe (200 "already enqueued", or
 #    202 for what was lost).
-/usr/bin/python3 - "$ordo" "$tmp/atomic" <<'PY' || fail=1
-import json, os, random, signal, subprocess, sys, threading, time
-import urllib.error, urllib.request
-
-ordo, data = sys.argv[1], sys.argv[2]
-rng = random.Random(13)
-
-def start():
-    p = subprocess.Popen([ordo, "serve", "--port", "0", "--data", data],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         text=True)
-    line = p.stdout.readline()
-    assert line.startswith("listening on "), line
-    return p, line.split()[-1]
-
-def call(url, method, path, body=None):
-    req = urllib.request.Request(url + path, method=method,
-                                 data=None if body is None
-                                 else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
-
-def request(n):
-    return [{"id": "r%d-%d" % (n, i), "service": "s%d" % (n % 3),
-             "writes": ["k%d" % i], "reads": ["r%d" % n]} for i in range(10)]
-
-sent, acked, nxt = [], set(), [0]
-
-def client(url, stop):
-    while not stop.is_set():
-        n = nxt[0]
-        nxt[0] += 1
-        sent.append(n)
-        try:
-            st, _ = call(url, "POST", "/v1/batches", request(n))
-        except Exception:
-            return  # the server is gone
-        if st == 202:
-            acked.add(n)
-
-deadline = time.time() + 30
-kills = 0
-while kills < 15 and time.time() < deadline:
-    p, url = start()
-    stop = threading.Event()
-    t = threading.Thread(target=client, args=(url, stop))
-    t.start()
-    time.sleep(rng.uniform(0.05, 0.4))
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    stop.set()
-    t.join()
-    kills += 1
-
-p, url = start()
-partial, whole, absent = 0, 0, 0
-for n in sent:
-    have = sum(call(url, "GET", "/v1/batches/r%d-%d" % (n, i))[0] == 200
-               for i in range(10))
-    if have == 10:
-        whole += 1
-    elif have == 0:
-        absent += 1
-        assert n not in acked, "acknowledged request %d lost" % n
-    else:
-        partial += 1
-assert partial == 0, "%d partly journaled requests" % partial
-# Re-sending is safe: whole ones answer 200, lost ones are enqueued.
-for n in sent[-5:] + sorted(acked)[:5]:
-    st, body = call(url, "POST", "/v1/batches", request(n))
-    assert st in (200, 202), (n, st, body)
-    res = {b["result"] for b in body["batches"]}
-    assert (st == 200) == (res == {"already enqueued"}), (st, res)
-st, _ = call(url, "POST", "/v1/batches",
-             [dict(request(sent[0])[0], writes=["other"])])
-assert st == 409, st
-p.send_signal(signal.SIGTERM)
-p.wait()
-print("ok   atomic enqueue: %d SIGKILLs, %d requests (%d acknowledged): "
-      "%d whole, %d absent, 0 partial" % (kills, len(sent), len(acked), whole,
-                                         absent))
-PY
+/usr/bin/python3 "$here/support/serve_kill.py" "$ordo" "$tmp/atomic" 15 30 \
+  || fail=1
 
 # 10. Storage faults: `ordo submit` with a low-probability fault on its
 #    journal (ORDO_STORAGE_FAULT), killed with SIGKILL or stopped by the
