@@ -37,18 +37,6 @@ static int pg_setup(void **state) {
   return setup_dir(state);
 }
 
-/* SQL on the test server (trusted text), with one text parameter. */
-static void server_exec(const char *sql, const char *param) {
-  PGconn *c = PQconnectdb(g_pg.url);
-  PGresult *r;
-  assert_int_equal(PQstatus(c), CONNECTION_OK);
-  r = PQexecParams(c, sql, 1, NULL, &param, NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK)
-    fail_msg("%s: %s", sql, PQerrorMessage(c));
-  PQclear(r);
-  PQfinish(c);
-}
-
 static int pg_teardown(void **state) {
   char prefix[64];
   if (g_holder > 0) { /* a failed test left it */
@@ -58,7 +46,8 @@ static int pg_teardown(void **state) {
   }
   snprintf(prefix, sizeof prefix, "journal-test/%ld/%d/", (long)getpid(),
            g_test_no);
-  server_exec("DELETE FROM ordo_store WHERE starts_with(name, $1)", prefix);
+  support_pg_exec(&g_pg, "DELETE FROM ordo_store WHERE starts_with(name, $1)",
+                  prefix);
   return teardown_dir(state);
 }
 
@@ -206,17 +195,8 @@ int main(int argc, char **argv) {
       return 1;
     self_exe[n] = '\0';
   }
-  rc = support_pg_start(&g_pg);
-  if (rc == 1) {
-    printf("SKIPPED: %s\n", g_pg.why_skipped);
-    support_pg_destroy(&g_pg);
-    return 77;
-  }
-  if (rc != 0) {
-    fprintf(stderr, "cannot start PostgreSQL: %s\n", g_pg.why_skipped);
-    support_pg_destroy(&g_pg);
-    return 1;
-  }
+  if ((rc = support_pg_start_for_main(&g_pg)) != 0)
+    return rc;
   journal_location = pg_location;
   rc = cmocka_run_group_tests_name("journal_pg", tests, NULL, NULL);
   support_pg_destroy(&g_pg);

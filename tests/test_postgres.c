@@ -114,30 +114,19 @@ static void test_pg_stores(void **state) {
   assert_int_equal(be->destroy(be, b, NULL), ORDO_OK);
 }
 
-/* SQL on the test server (trusted text). */
-static void server_exec(const char *sql) {
-  PGconn *c = PQconnectdb(g_pg.url);
-  assert_int_equal(PQstatus(c), CONNECTION_OK);
-  PGresult *r = PQexec(c, sql);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK)
-    fail_msg("%s: %s", sql, PQerrorMessage(c));
-  PQclear(r);
-  PQfinish(c);
-}
-
 /* One ADD of a group fails inside the server (a trigger refuses a tag
  * after the record and two tags went in): the transaction is lost, the
  * others go again and succeed, the failed one leaves nothing. */
 static void test_pg_add_undone_alone(void **state) {
   fx *f = *state;
-  server_exec("CREATE FUNCTION test_boom() RETURNS trigger LANGUAGE plpgsql"
+  support_pg_exec(&g_pg, "CREATE FUNCTION test_boom() RETURNS trigger LANGUAGE plpgsql"
               " AS $$ BEGIN IF NEW.name = 'boom'::bytea THEN"
-              " RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$");
-  server_exec("CREATE TRIGGER test_boom BEFORE INSERT ON ordo_tag_enc"
-              " FOR EACH ROW EXECUTE FUNCTION test_boom()");
+              " RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$", NULL);
+  support_pg_exec(&g_pg, "CREATE TRIGGER test_boom BEFORE INSERT ON ordo_tag_enc"
+              " FOR EACH ROW EXECUTE FUNCTION test_boom()", NULL);
   add_undone_alone(f, db_open(f, f->ctx, ORDO_STORAGE_CREATE));
-  server_exec("DROP TRIGGER test_boom ON ordo_tag_enc");
-  server_exec("DROP FUNCTION test_boom()");
+  support_pg_exec(&g_pg, "DROP TRIGGER test_boom ON ordo_tag_enc", NULL);
+  support_pg_exec(&g_pg, "DROP FUNCTION test_boom()", NULL);
 }
 
 /* EXCLUSIVE: a second opener is refused, and told who holds it, until the
@@ -382,16 +371,9 @@ static void test_pg_kill_mid_transaction(void **state) {
 }
 
 int main(void) {
-  int rc = support_pg_start(&g_pg);
-  if (rc == 1) {
-    printf("SKIPPED: %s\n", g_pg.why_skipped);
-    return 77;
-  }
-  if (rc != 0) {
-    fprintf(stderr, "cannot start PostgreSQL: %s\n", g_pg.why_skipped);
-    support_pg_destroy(&g_pg);
-    return 1;
-  }
+  int rc = support_pg_start_for_main(&g_pg);
+  if (rc != 0)
+    return rc;
   g_be = &ordo_storage_postgres;
   g_pg_url = g_pg.url;
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)

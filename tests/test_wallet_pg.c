@@ -41,23 +41,12 @@ static void url_with_db(char *out, size_t n, const char *base, const char *db) {
   assert_true(len > 0 && (size_t)len < n);
 }
 
-/* SQL on the server's database postgres (trusted text). */
-static void server_exec(const char *sql) {
-  PGconn *c = PQconnectdb(g_pg.url);
-  assert_int_equal(PQstatus(c), CONNECTION_OK);
-  PGresult *r = PQexec(c, sql);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK)
-    fail_msg("%s: %s", sql, PQerrorMessage(c));
-  PQclear(r);
-  PQfinish(c);
-}
-
 /* The database a test's wallets go in: t_<pid>_<n>, new. */
 static void pg_root_make(wallet_fixture *f) {
   char sql[128], db[64];
   snprintf(db, sizeof db, "t_%ld_%d", (long)getpid(), g_databases++);
   snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
-  server_exec(sql);
+  support_pg_exec(&g_pg, sql, NULL);
   url_with_db(f->root, sizeof f->root, g_pg.url, db);
 }
 
@@ -65,7 +54,7 @@ static void pg_root_drop(wallet_fixture *f) {
   char sql[128];
   const char *db = strrchr(f->root, '/') + 1;
   snprintf(sql, sizeof sql, "DROP DATABASE %.*s", (int)strcspn(db, "?"), db);
-  server_exec(sql);
+  support_pg_exec(&g_pg, sql, NULL);
 }
 
 /* ---- encryption at rest, on the server --------------------------------------- */
@@ -174,17 +163,9 @@ int main(int argc, char **argv) {
   if (child >= 0)
     return child; /* its root is a URL: it needs no server of its own */
   self_path = argv[0];
-  int rc = support_pg_start(&g_pg);
-  if (rc == 1) {
-    printf("SKIPPED: %s\n", g_pg.why_skipped);
-    support_pg_destroy(&g_pg);
-    return 77;
-  }
-  if (rc != 0) {
-    fprintf(stderr, "cannot start PostgreSQL: %s\n", g_pg.why_skipped);
-    support_pg_destroy(&g_pg);
-    return 1;
-  }
+  int rc = support_pg_start_for_main(&g_pg);
+  if (rc != 0)
+    return rc;
   g_root_make = pg_root_make;
   g_root_drop = pg_root_drop;
 #define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

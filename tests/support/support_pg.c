@@ -12,6 +12,8 @@
  */
 #include "support/support_pg.h"
 
+#include <libpq-fe.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -567,6 +569,29 @@ void support_pg_destroy(support_pg *pg) {
 #include <stdatomic.h>
 
 static atomic_int support_pg_skipped;
+
+int support_pg_start_for_main(support_pg *pg) {
+  int rc = support_pg_start(pg);
+  if (rc == 0)
+    return 0;
+  if (rc == 1)
+    printf("SKIPPED: %s\n", pg->why_skipped);
+  else
+    fprintf(stderr, "cannot start PostgreSQL: %s\n", pg->why_skipped);
+  support_pg_destroy(pg);
+  return rc == 1 ? 77 : 1;
+}
+
+void support_pg_exec(support_pg *pg, const char *sql, const char *param) {
+  PGconn *c = PQconnectdb(pg->url);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  PGresult *r = PQexecParams(c, sql, param != NULL ? 1 : 0, NULL,
+                             param != NULL ? &param : NULL, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+  PQfinish(c);
+}
 
 int support_pg_main_result(int failed) {
   return failed == 0 && atomic_load(&support_pg_skipped) > 0 ? 77 : failed;

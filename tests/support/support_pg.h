@@ -77,6 +77,17 @@ void support_pg_destroy(support_pg *pg);
   support__pg_start_or_skip((pg), __FILE__, __LINE__)
 void support__pg_start_or_skip(support_pg *pg, const char *file, int line);
 
+/* For a test file's main, before its cmocka group: start the server.
+ * 0 when it runs; otherwise the status main returns, after saying why and
+ * destroying pg: 77 when skipped (ctest's SKIP_RETURN_CODE), 1 when it
+ * failed. */
+int support_pg_start_for_main(support_pg *pg);
+
+/* Run sql (trusted text; with param non-NULL, one text parameter $1) on
+ * pg's database postgres; the test fails (cmocka, on the test's thread)
+ * when it does not succeed. */
+void support_pg_exec(support_pg *pg, const char *sql, const char *param);
+
 /* main's exit status from cmocka_run_group_tests' result (the failures):
  * 77 when support_pg_start_or_skip skipped a test in this process and none
  * failed, so that ctest (SKIP_RETURN_CODE 77) reports the file skipped
