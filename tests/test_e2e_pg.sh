@@ -34,18 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pg_fixture_start "$tmp/pg"
-case $? in
-  0) ;;
-  2) exit 77 ;;
-  *) exit 1 ;;
-esac
-# psql [-d URL] ARGS...: on the server's default database, or on URL.
-psql() {
-  local on=$PG_URL
-  [ "${1:-}" = -d ] && { on=$2; shift 2; }
-  "${PG_BINDIR:+$PG_BINDIR/}psql" -X -q -At -v ON_ERROR_STOP=1 "$on" "$@"
-}
+pg_fixture_start_or_exit "$tmp/pg"
+psql() { pg_psql "$@"; }
 
 # new_db NAME: a fresh database; its URL in db_url.
 new_db() {

@@ -16,13 +16,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pg_fixture_start "$tmp/pg"
-case $? in
-  0) ;;
-  2) exit 77 ;;
-  *) exit 1 ;;
-esac
-psql() { "${PG_BINDIR:+$PG_BINDIR/}psql" -X -q -At -v ON_ERROR_STOP=1 "$PG_URL" "$@"; }
+pg_fixture_start_or_exit "$tmp/pg"
+psql() { pg_psql "$@"; }
 fail=0
 pw=SECRETPW
 db=cli_$$

@@ -208,3 +208,23 @@ pg_fixture_restart() {
   [ -f "$PG_DIR/data/postmaster.pid" ] && return 0
   _pg_fixture_pg_ctl_start || _pg_fixture_fail "pg_ctl start (port $PG_PORT) failed"
 }
+
+# pg_fixture_start_or_exit DIR: pg_fixture_start for a test script, which
+# exits 77 (ctest: skipped) when the server programs are missing and 1 when
+# the server did not start.
+pg_fixture_start_or_exit() {
+  pg_fixture_start "$1"
+  case $? in
+    0) ;;
+    2) exit 77 ;;
+    *) exit 1 ;;
+  esac
+}
+
+# pg_psql [-d URL] ARGS...: psql, quiet and unaligned, stopping at the first
+# error, on the server's default database (PG_URL) or on URL.
+pg_psql() {
+  local on=$PG_URL
+  [ "${1:-}" = -d ] && { on=$2; shift 2; }
+  "${PG_BINDIR:+$PG_BINDIR/}psql" -X -q -At -v ON_ERROR_STOP=1 "$on" "$@"
+}
