@@ -102,7 +102,13 @@ new_db kill && start_node "$tmp/node-kill" 0 --block-ms 250 && {
   "$ordo" submit "$tmp/w2.jsonl" --ledger "$url" --strategy serial \
     --data "$db_url" --poll-ms 10 > /dev/null 2> "$tmp/kill.err" &
   sub=$!
-  sleep 1.5
+  # Mid-run: once the queue holds journal records (a poll with a deadline,
+  # not a guess at how long the start takes).
+  for _ in $(seq 1 300); do
+    n=$(psql -d "$db_url" -c "SELECT count(*) FROM ordo_item i JOIN ordo_store s ON s.id = i.store WHERE s.name = 'queue'" 2>/dev/null)
+    [ "${n:-0}" -gt 0 ] && break
+    sleep 0.1
+  done
   kill -KILL "$sub" 2>/dev/null
   wait "$sub" 2>/dev/null; rc=$?
   if [ "$rc" != 137 ]; then
