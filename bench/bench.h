@@ -53,12 +53,20 @@ typedef struct bench_opts {
   const char *postgres_url; /* --postgres URL, else $ORDO_POSTGRES_URL */
 } bench_opts;
 
+/* The tag rows each row of bench_pg_raw has, as ordo writes them. */
+typedef enum bench_pg_tags {
+  BENCH_PG_TAGS_WALLET,  /* one encrypted, one plaintext: the same pair on
+                            every record, as the wallet benchmark's */
+  BENCH_PG_TAGS_JOURNAL, /* one plaintext "id" tag, a batch id of its own
+                            on every record, as a journal enqueue's */
+} bench_pg_tags;
+
 /* bench_pg.c. The raw bound of a PostgreSQL server: n rows (names of
- * name_len bytes, values of value_len; with tags, one encrypted and one
- * plaintext tag each, as a wallet record has) into ordo's tables as
- * multi-row INSERTs in one transaction; *per_s rows per second. */
+ * name_len bytes, values of value_len, their tags as `tags` says) into
+ * ordo's tables as multi-row INSERTs in one transaction; *per_s rows per
+ * second. */
 int bench_pg_raw(const char *url, unsigned long long n, size_t name_len,
-                 size_t value_len, int tags, double *per_s);
+                 size_t value_len, bench_pg_tags tags, double *per_s);
 /* procs processes (forked: call it while this process has no context)
  * each open `per` wallets in url's database, add a record to each and
  * hold them open; *peak: the server's client connections then. */

@@ -59,10 +59,34 @@ static int pg_ok(PGconn *c, PGresult *r, const char *what) {
   return ok;
 }
 
+/* The batch ids "b<first>".."b<first + n - 1>" as one bytea[] in the
+ * binary array format; *out_len its size. */
+static char *id_array(unsigned long long first, size_t n, int *out_len) {
+  size_t total = 20 + n * (4 + 24);
+  unsigned char *d = malloc(total), *p = d;
+  if (d == NULL)
+    return NULL;
+  put32(&p, 1);
+  put32(&p, 0);
+  put32(&p, 17); /* bytea */
+  put32(&p, (uint32_t)n);
+  put32(&p, 1);
+  for (size_t i = 0; i < n; i++) {
+    char id[24];
+    int len = snprintf(id, sizeof id, "b%llu", first + i);
+    put32(&p, (uint32_t)len);
+    memcpy(p, id, (size_t)len);
+    p += len;
+  }
+  *out_len = (int)(p - d);
+  return (char *)d;
+}
+
 int bench_pg_raw(const char *url, unsigned long long n, size_t name_len,
-                 size_t value_len, int tags, double *per_s) {
+                 size_t value_len, bench_pg_tags tags, double *per_s) {
   char store[64];
   int rc = ORDO_E_STORAGE;
+  int journal = tags == BENCH_PG_TAGS_JOURNAL;
   snprintf(store, sizeof store, "bench/raw/%ld", (long)getpid());
   PGconn *c = PQconnectdb(url);
   if (PQstatus(c) != CONNECTION_OK) {
@@ -87,41 +111,55 @@ int bench_pg_raw(const char *url, unsigned long long n, size_t name_len,
   randombytes_buf(cat, sizeof cat);
   randombytes_buf(tname, sizeof tname);
   randombytes_buf(tvalue, sizeof tvalue);
-  /* The rows' contents are made before the clock starts. */
+  /* The rows' contents are made before the clock starts: names, values
+   * and (journal) tag values per statement. */
   size_t nstmt = (size_t)((n + RAW_ROWS_PER_STATEMENT - 1) / RAW_ROWS_PER_STATEMENT);
   char **names = calloc(nstmt, sizeof *names), **values = calloc(nstmt, sizeof *values);
+  char **ids = calloc(nstmt, sizeof *ids);
   int *nl = calloc(nstmt, sizeof *nl), *vl = calloc(nstmt, sizeof *vl);
-  for (size_t k = 0; names != NULL && values != NULL && nl != NULL &&
-                     vl != NULL && k < nstmt; k++) {
+  int *il = calloc(nstmt, sizeof *il);
+  if (names == NULL || values == NULL || ids == NULL || nl == NULL ||
+      vl == NULL || il == NULL)
+    goto done;
+  for (size_t k = 0; k < nstmt; k++) {
     size_t rows = k + 1 < nstmt ? RAW_ROWS_PER_STATEMENT
                                 : (size_t)(n - k * RAW_ROWS_PER_STATEMENT);
     names[k] = random_array(rows, name_len, &nl[k]);
     values[k] = random_array(rows, value_len, &vl[k]);
-    if (names[k] == NULL || values[k] == NULL)
+    ids[k] = journal ? id_array(k * RAW_ROWS_PER_STATEMENT, rows, &il[k]) : NULL;
+    if (names[k] == NULL || values[k] == NULL || (journal && ids[k] == NULL))
       goto done;
   }
-  if (names == NULL || values == NULL || nl == NULL || vl == NULL)
-    goto done;
+  /* The journal's: each record's own id tag, matched to its record by
+   * position as ordo's own multi-row INSERT does. */
   const char *sql =
-      tags ? "WITH i AS (INSERT INTO ordo_item(store, category, name, value)"
-             " SELECT $1::bigint, $2::bytea, t.n, t.v FROM unnest($3::bytea[],"
-             " $4::bytea[]) AS t(n, v) RETURNING id),"
-             " e AS (INSERT INTO ordo_tag_enc(item, name, value)"
-             " SELECT id, $5::bytea, $6::bytea FROM i)"
-             " INSERT INTO ordo_tag_plain(item, name, value)"
-             " SELECT id, '\\x7e697373756564'::bytea, '\\x32303236'::bytea FROM i"
-           : "INSERT INTO ordo_item(store, category, name, value)"
-             " SELECT $1::bigint, $2::bytea, t.n, t.v FROM unnest($3::bytea[],"
-             " $4::bytea[]) AS t(n, v)";
+      journal
+          ? "WITH i AS (INSERT INTO ordo_item(store, category, name, value)"
+            " SELECT $1::bigint, $2::bytea, t.n, t.v FROM unnest($3::bytea[],"
+            " $4::bytea[]) WITH ORDINALITY AS t(n, v, o) ORDER BY o"
+            " RETURNING id),"
+            " m AS (SELECT id, row_number() OVER (ORDER BY id) AS o FROM i)"
+            " INSERT INTO ordo_tag_plain(item, name, value)"
+            " SELECT m.id, '\\x6964'::bytea, t.v FROM unnest($5::bytea[])"
+            " WITH ORDINALITY AS t(v, o) JOIN m ON m.o = t.o"
+          : "WITH i AS (INSERT INTO ordo_item(store, category, name, value)"
+            " SELECT $1::bigint, $2::bytea, t.n, t.v FROM unnest($3::bytea[],"
+            " $4::bytea[]) AS t(n, v) RETURNING id),"
+            " e AS (INSERT INTO ordo_tag_enc(item, name, value)"
+            " SELECT id, $5::bytea, $6::bytea FROM i)"
+            " INSERT INTO ordo_tag_plain(item, name, value)"
+            " SELECT id, '\\x7e697373756564'::bytea, '\\x32303236'::bytea FROM i";
   uint64_t start = bench_now_ns();
   if (!pg_ok(c, PQexec(c, "BEGIN"), "BEGIN"))
     goto done;
   for (size_t k = 0; k < nstmt; k++) {
-    const char *v[6] = {id, (const char *)cat, names[k], values[k],
-                        (const char *)tname, (const char *)tvalue};
-    int len[6] = {0, sizeof cat, nl[k], vl[k], sizeof tname, sizeof tvalue};
+    const char *v[6] = {id, journal ? "ev" : (const char *)cat, names[k],
+                        values[k], journal ? ids[k] : (const char *)tname,
+                        (const char *)tvalue};
+    int len[6] = {0, journal ? 2 : (int)sizeof cat, nl[k], vl[k],
+                  journal ? il[k] : (int)sizeof tname, sizeof tvalue};
     int fmt[6] = {0, 1, 1, 1, 1, 1};
-    if (!pg_ok(c, PQexecParams(c, sql, tags ? 6 : 4, NULL, v, len, fmt, 0),
+    if (!pg_ok(c, PQexecParams(c, sql, journal ? 5 : 6, NULL, v, len, fmt, 0),
                "the raw bound's INSERT"))
       goto done;
   }
@@ -137,11 +175,15 @@ done:
       free(names[k]);
     if (values != NULL)
       free(values[k]);
+    if (ids != NULL)
+      free(ids[k]);
   }
   free(names);
   free(values);
+  free(ids);
   free(nl);
   free(vl);
+  free(il);
   PQfinish(c);
   return rc;
 }
