@@ -129,6 +129,98 @@ static void test_pg_add_undone_alone(void **state) {
   support_pg_exec(&g_pg, "DROP FUNCTION test_boom()", NULL);
 }
 
+/*
+ * Pipelined groups (postgres.c): a group sent while the one before it is
+ * in flight must not commit unless that one did. The group before is made
+ * slow inside the server (a trigger sleeps 300 ms on one record), so that
+ * the requests submitted meanwhile go as the next group behind it; then it
+ * fails, at COMMIT (a deferred constraint trigger) or in a statement (a
+ * chained UPDATE of a missing record). The next group holds chained writes,
+ * which must fail unsent by the chain rule ("not written"), and a write of
+ * no chain, which must succeed once, on its own pass.
+ */
+static void pipeline_behind_failure(fx *f, int at_commit) {
+  /* Left behind by a failed run of the other: not this one's failure. */
+  support_pg_exec(&g_pg, "DO $$ BEGIN DROP TRIGGER test_slow ON ordo_item;"
+                  " EXCEPTION WHEN undefined_object THEN NULL; END $$", NULL);
+  support_pg_exec(&g_pg, "CREATE OR REPLACE FUNCTION test_slow() RETURNS trigger LANGUAGE"
+              " plpgsql AS $$ BEGIN IF NEW.name = 'slow'::bytea THEN"
+              " PERFORM pg_sleep(0.3); END IF;"
+              " IF TG_WHEN = 'AFTER' AND NEW.name = 'slow'::bytea THEN"
+              " RAISE EXCEPTION 'refused at commit'; END IF;"
+              " RETURN NEW; END $$", NULL);
+  support_pg_exec(&g_pg, at_commit
+                  ? "CREATE CONSTRAINT TRIGGER test_slow AFTER INSERT ON"
+                    " ordo_item DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+                    " EXECUTE FUNCTION test_slow()"
+                  : "CREATE TRIGGER test_slow BEFORE INSERT ON ordo_item"
+                    " FOR EACH ROW EXECUTE FUNCTION test_slow()", NULL);
+  ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
+  unsigned long long piped = ordo__storage_postgres_pipelined(st);
+  ordo_storage_req first[2], behind[3];
+  unsigned long target = fx_done(f) + 5;
+  /* The group before: the slow record, chained, and (in a statement) a
+   * chained UPDATE of a record that is not there. */
+  req_init(&first[0], f, ORDO_STORAGE_ADD, "c", "slow", "v");
+  first[0].flags = ORDO_STORAGE_REQ_CHAINED;
+  req_init(&first[1], f, at_commit ? ORDO_STORAGE_ADD : ORDO_STORAGE_UPDATE_VALUE,
+           "c", at_commit ? "fine" : "missing", "v");
+  first[1].flags = ORDO_STORAGE_REQ_CHAINED;
+  assert_int_equal(st->backend->submit(st, &first[0]), ORDO_OK);
+  assert_int_equal(st->backend->submit(st, &first[1]), ORDO_OK);
+  usleep(100 * 1000); /* well inside the 300 ms: the first group is in flight */
+  req_init(&behind[0], f, ORDO_STORAGE_ADD, "c", "chained-1", "v");
+  behind[0].flags = ORDO_STORAGE_REQ_CHAINED;
+  req_init(&behind[1], f, ORDO_STORAGE_ADD, "c", "free", "v");
+  req_init(&behind[2], f, ORDO_STORAGE_ADD, "c", "chained-2", "v");
+  behind[2].flags = ORDO_STORAGE_REQ_CHAINED;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(st->backend->submit(st, &behind[i]), ORDO_OK);
+  fx_wait(f, target);
+  /* The requests behind did go behind the slow group. */
+  assert_true(ordo__storage_postgres_pipelined(st) > piped);
+
+  if (at_commit) {
+    /* Both of the first group fail with its COMMIT. */
+    for (int i = 0; i < 2; i++) {
+      assert_int_equal(first[i].status, ORDO_E_STORAGE);
+      if (strstr(first[i].message, "COMMIT") == NULL)
+        fail_msg("first[%d]: %s", i, first[i].message);
+    }
+  } else {
+    /* The slow record goes in on the second pass; the UPDATE fails. */
+    assert_int_equal(first[0].status, ORDO_OK);
+    assert_int_equal(first[1].status, ORDO_E_RECORD_NOT_FOUND);
+  }
+  for (int i = 0; i < 3; i += 2) {
+    assert_int_equal(behind[i].status, ORDO_E_STORAGE);
+    if (strstr(behind[i].message, "earlier write of its chain") == NULL)
+      fail_msg("behind[%d]: %s", i, behind[i].message);
+  }
+  assert_int_equal(behind[1].status, ORDO_OK);
+  ordo_storage_record rec;
+  assert_int_equal(get(f, st, "c", "chained-1", &rec), ORDO_E_RECORD_NOT_FOUND);
+  assert_int_equal(get(f, st, "c", "chained-2", &rec), ORDO_E_RECORD_NOT_FOUND);
+  assert_int_equal(get(f, st, "c", "free", &rec), ORDO_OK);
+  ordo_storage_record_clear(&rec);
+  assert_int_equal(count_where(f, st, "c", NULL), at_commit ? 1 : 2);
+  for (int i = 0; i < 2; i++)
+    ordo_storage_req_clear_output(&first[i]);
+  for (int i = 0; i < 3; i++)
+    ordo_storage_req_clear_output(&behind[i]);
+  db_close(f, st);
+  support_pg_exec(&g_pg, "DROP TRIGGER test_slow ON ordo_item", NULL);
+  support_pg_exec(&g_pg, "DROP FUNCTION test_slow()", NULL);
+}
+
+static void test_pg_pipeline_behind_failed_commit(void **state) {
+  pipeline_behind_failure(*state, 1);
+}
+
+static void test_pg_pipeline_behind_failed_statement(void **state) {
+  pipeline_behind_failure(*state, 0);
+}
+
 /* EXCLUSIVE: a second opener is refused, and told who holds it, until the
  * first closes. */
 static void test_pg_exclusive(void **state) {
@@ -387,6 +479,8 @@ int main(void) {
       T_(test_group_duplicate_fails_alone),
       T_(test_group_reads_see_writes),
       T_(test_pg_add_undone_alone),
+      T_(test_pg_pipeline_behind_failed_commit),
+      T_(test_pg_pipeline_behind_failed_statement),
       T_(test_group_commit_many_threads),
       T_(test_no_group_commit),
       T_(test_done_submits),

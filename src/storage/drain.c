@@ -4,7 +4,9 @@
 #include "storage/drain.h"
 #include "base/base.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 void ordo__storage_drain_init(ordo__storage_drain *d, int group_commit,
                               void (*run_group)(ordo__storage_drain *,
@@ -14,6 +16,7 @@ void ordo__storage_drain_init(ordo__storage_drain *d, int group_commit,
   if (pthread_mutex_init(&d->mu, NULL) != 0)
     abort(); /* cannot fail on Linux with default attributes */
   d->group_commit = group_commit;
+  d->wake_fd = -1;
   d->run_group = run_group;
   d->run_close = run_close;
 }
@@ -96,6 +99,29 @@ int ordo__storage_drain_submit(ordo__storage_drain *d, ordo_storage_req *req) {
   }
   if (req->opcode == ORDO_STORAGE_CLOSE)
     d->closing = 1;
+  if (d->wake_armed) {
+    d->wake_armed = 0;
+    uint64_t one = 1;
+    /* An eventfd refuses a write only when its counter would overflow,
+     * and then it is readable already: the wake-up is there either way. */
+    ssize_t n = write(d->wake_fd, &one, sizeof one);
+    (void)n;
+  }
   pthread_mutex_unlock(&d->mu);
   return ORDO_OK;
+}
+
+ordo_storage_req *ordo__storage_drain_take(ordo__storage_drain *d, int arm) {
+  pthread_mutex_lock(&d->mu);
+  ordo_storage_req *list = d->head, **pp = &list;
+  while (*pp != NULL && (*pp)->opcode != ORDO_STORAGE_CLOSE)
+    pp = &(*pp)->backend_next;
+  /* *pp: the CLOSE, or NULL. What is from it on stays. */
+  d->head = *pp;
+  if (d->head == NULL)
+    d->tail = NULL;
+  *pp = NULL;
+  d->wake_armed = list == NULL && arm && d->wake_fd >= 0;
+  pthread_mutex_unlock(&d->mu);
+  return list;
 }

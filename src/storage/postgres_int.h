@@ -1,11 +1,11 @@
 /*
  * postgres_int.h — what the files of the PostgreSQL backend share.
- * Internal to src/storage (postgres.c, postgres_conn.c, postgres_schema.c,
- * postgres_sql.c).
+ * Internal to src/storage (postgres.c, postgres_group.c, postgres_conn.c,
+ * postgres_schema.c, postgres_sql.c).
  *
- *   postgres.c      the backend's interface: open/close/destroy, submit,
- *                   and the group that goes as one pipelined transaction
- *                   and has its answers read back;
+ *   postgres.c      the backend's interface: open/close/destroy, submit;
+ *   postgres_group.c a group of requests as one pipelined transaction, its
+ *                   answers read back, and the groups sent behind it;
  *   postgres_conn.c URLs, connections, the pools;
  *   postgres_schema.c the schema and its migrations;
  *   postgres_sql.c  what one request is in SQL: the statements it sends
@@ -38,6 +38,8 @@
  * no record, or an ADD that found one. */
 #define PG_STATE_NOT_FOUND "OR001"
 #define PG_STATE_DUPLICATE "OR002"
+/* PS_GUARD's: the pass sent before it on the connection did not commit. */
+#define PG_STATE_BEHIND_FAILED "OR003"
 
 /* Statements each connection prepares when it is opened. A strict write raises instead of answering "0 rows", so
  * that its failure rolls back what came before it in the transaction
@@ -59,6 +61,7 @@ enum {
   PS_META_SET,
   PS_META_GET,
   PS_ADDS,   /* a run of ADDs as one statement (postgres_sql.c) */
+  PS_GUARD,  /* a pass's first statement (postgres_group.c) */
   PS_COUNT
 };
 
@@ -66,6 +69,10 @@ enum {
 typedef struct pg_conn {
   PGconn *c;
   int doomed; /* the server said FATAL: it is closing the connection */
+  /* PS_GUARD's tokens (postgres_group.c): the last one made, the one the
+   * server holds once everything sent has committed, the one it holds
+   * now. */
+  unsigned long long tok_next, tok_sent, tok_committed;
   struct pg_conn *next; /* the pool's idle list */
 } pg_conn;
 
@@ -104,6 +111,7 @@ typedef struct pg_db {
   char lock_lost[256]; /* set once own died: every request fails so */
   int chain_failed; /* a chained write failed (storage.h); drain only */
   atomic_ullong commits;
+  atomic_ullong pipelined; /* groups sent behind one in flight */
 } pg_db;
 
 /* ---- parameters of one statement, in binary ------------------------------ */
@@ -129,6 +137,13 @@ typedef struct pg_url {
 } pg_url;
 
 /* ---- small helpers ---------------------------------------------------------- */
+
+/* ---- postgres_group.c ----------------------------------------------------------- */
+
+/* The drain's group: run list (linked by backend_next) as one transaction,
+ * and the groups that arrive meanwhile behind it; every done is called.
+ * On db's executor only. */
+void ordo__pg_run_group(pg_db *db, ordo_storage_req *list);
 
 /* ---- postgres_conn.c ------------------------------------------------------------ */
 

@@ -121,6 +121,14 @@ static const char *const ps_sql[PS_COUNT] = {
     [PS_META_GET] = "SELECT value FROM ordo_meta WHERE store = $1"
                     " AND name = $2",
     [PS_ADDS] = PG_ADDS_HEAD " SELECT o FROM m",
+    /* $1: the token the pass before this one on the connection set, which
+     * the session still holds only if that pass committed (a setting made
+     * in a transaction that aborts reverts); $2 this pass's. The check is
+     * the WHERE: the server runs it before set_config. */
+    [PS_GUARD] = "SELECT set_config('ordo.pass', $2, false) WHERE ordo_expect("
+                 "(coalesce(current_setting('ordo.pass', true), '') = $1)::int,"
+                 " '" PG_STATE_BEHIND_FAILED "', 'the transaction sent before"
+                 " it on this connection did not commit') > 0",
 };
 
 int ordo__pg_prepare_all(PGconn *c, char *err, size_t errlen) {

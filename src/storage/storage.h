@@ -281,7 +281,7 @@ extern const ordo_storage_backend ordo_storage_sqlite;
  * went away: default 30 s). A group of queued requests is one transaction
  * sent in pipeline mode (one round trip) on a non-blocking connection
  * driven by the database's storage executor; each done is called after
- * COMMIT is acknowledged. postgres.c's header comment says what it
+ * COMMIT is acknowledged. postgres_group.c's header comment says what it
  * promises when a connection dies.
  */
 extern const ordo_storage_backend ordo_storage_postgres;
@@ -319,6 +319,9 @@ int ordo__storage_postgres_stores(const char *url, const char *prefix,
 unsigned long long ordo__storage_sqlite_commits(ordo_storage *st);
 /* The same count for a PostgreSQL database. */
 unsigned long long ordo__storage_postgres_commits(ordo_storage *st);
+/* How many of a PostgreSQL database's groups were sent while the one
+ * before them was still in flight (postgres_group.c). */
+unsigned long long ordo__storage_postgres_pipelined(ordo_storage *st);
 
 /* ---- for backends: what each checks the same way -------------------------- */
 
