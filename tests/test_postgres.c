@@ -133,11 +133,11 @@ static void test_pg_add_undone_alone(void **state) {
  * Pipelined groups (postgres.c): a group sent while the one before it is
  * in flight must not commit unless that one did. The group before is made
  * slow inside the server (a trigger sleeps 300 ms on one record), so that
- * the requests submitted meanwhile go as the next group behind it; then it
- * fails, at COMMIT (a deferred constraint trigger) or in a statement (a
- * chained UPDATE of a missing record). The next group holds chained writes,
- * which must fail unsent by the chain rule ("not written"), and a write of
- * no chain, which must succeed once, on its own pass.
+ * the requests submitted meanwhile go as groups behind it (two of them);
+ * then it fails, at COMMIT (a deferred constraint trigger) or in a
+ * statement (a chained UPDATE of a missing record). The groups behind hold
+ * chained writes, which must fail unsent by the chain rule ("not
+ * written"), and writes of no chain, which must succeed once, in order.
  */
 static void pipeline_behind_failure(fx *f, int at_commit) {
   /* Left behind by a failed run of the other: not this one's failure. */
@@ -157,8 +157,9 @@ static void pipeline_behind_failure(fx *f, int at_commit) {
                     " FOR EACH ROW EXECUTE FUNCTION test_slow()", NULL);
   ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
   unsigned long long piped = ordo__storage_postgres_pipelined(st);
-  ordo_storage_req first[2], behind[3];
-  unsigned long target = fx_done(f) + 5;
+  enum { WAVES = 2, PER = 3 };
+  ordo_storage_req first[2], behind[WAVES * PER];
+  unsigned long target = fx_done(f) + 2 + WAVES * PER;
   /* The group before: the slow record, chained, and (in a statement) a
    * chained UPDATE of a record that is not there. */
   req_init(&first[0], f, ORDO_STORAGE_ADD, "c", "slow", "v");
@@ -168,17 +169,22 @@ static void pipeline_behind_failure(fx *f, int at_commit) {
   first[1].flags = ORDO_STORAGE_REQ_CHAINED;
   assert_int_equal(st->backend->submit(st, &first[0]), ORDO_OK);
   assert_int_equal(st->backend->submit(st, &first[1]), ORDO_OK);
-  usleep(100 * 1000); /* well inside the 300 ms: the first group is in flight */
-  req_init(&behind[0], f, ORDO_STORAGE_ADD, "c", "chained-1", "v");
-  behind[0].flags = ORDO_STORAGE_REQ_CHAINED;
-  req_init(&behind[1], f, ORDO_STORAGE_ADD, "c", "free", "v");
-  req_init(&behind[2], f, ORDO_STORAGE_ADD, "c", "chained-2", "v");
-  behind[2].flags = ORDO_STORAGE_REQ_CHAINED;
-  for (int i = 0; i < 3; i++)
-    assert_int_equal(st->backend->submit(st, &behind[i]), ORDO_OK);
+  /* Two groups behind it, while it is in flight (well inside the 300 ms):
+   * a chained write, a free one, a chained one each. */
+  char names[WAVES * PER][32];
+  for (int w = 0; w < WAVES; w++) {
+    usleep(60 * 1000);
+    for (int i = w * PER; i < (w + 1) * PER; i++) {
+      int chained = i % PER != 1;
+      snprintf(names[i], sizeof names[i], "%s-%d", chained ? "chained" : "free", i);
+      req_init(&behind[i], f, ORDO_STORAGE_ADD, "c", names[i], "v");
+      behind[i].flags = chained ? ORDO_STORAGE_REQ_CHAINED : 0;
+      assert_int_equal(st->backend->submit(st, &behind[i]), ORDO_OK);
+    }
+  }
   fx_wait(f, target);
-  /* The requests behind did go behind the slow group. */
-  assert_true(ordo__storage_postgres_pipelined(st) > piped);
+  /* They did go behind the slow group, each wave as a group. */
+  assert_true(ordo__storage_postgres_pipelined(st) >= piped + WAVES);
 
   if (at_commit) {
     /* Both of the first group fail with its COMMIT. */
@@ -192,21 +198,25 @@ static void pipeline_behind_failure(fx *f, int at_commit) {
     assert_int_equal(first[0].status, ORDO_OK);
     assert_int_equal(first[1].status, ORDO_E_RECORD_NOT_FOUND);
   }
-  for (int i = 0; i < 3; i += 2) {
-    assert_int_equal(behind[i].status, ORDO_E_STORAGE);
-    if (strstr(behind[i].message, "earlier write of its chain") == NULL)
-      fail_msg("behind[%d]: %s", i, behind[i].message);
-  }
-  assert_int_equal(behind[1].status, ORDO_OK);
+  /* Each chained write fails unsent, by the chain rule; each free one is
+   * there once. */
   ordo_storage_record rec;
-  assert_int_equal(get(f, st, "c", "chained-1", &rec), ORDO_E_RECORD_NOT_FOUND);
-  assert_int_equal(get(f, st, "c", "chained-2", &rec), ORDO_E_RECORD_NOT_FOUND);
-  assert_int_equal(get(f, st, "c", "free", &rec), ORDO_OK);
-  ordo_storage_record_clear(&rec);
-  assert_int_equal(count_where(f, st, "c", NULL), at_commit ? 1 : 2);
+  for (int i = 0; i < WAVES * PER; i++) {
+    if (i % PER != 1) {
+      assert_int_equal(behind[i].status, ORDO_E_STORAGE);
+      if (strstr(behind[i].message, "earlier write of its chain") == NULL)
+        fail_msg("%s: %s", names[i], behind[i].message);
+      assert_int_equal(get(f, st, "c", names[i], &rec), ORDO_E_RECORD_NOT_FOUND);
+    } else {
+      assert_int_equal(behind[i].status, ORDO_OK);
+      assert_int_equal(get(f, st, "c", names[i], &rec), ORDO_OK);
+      ordo_storage_record_clear(&rec);
+    }
+  }
+  assert_int_equal(count_where(f, st, "c", NULL), (at_commit ? 0 : 1) + WAVES);
   for (int i = 0; i < 2; i++)
     ordo_storage_req_clear_output(&first[i]);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < WAVES * PER; i++)
     ordo_storage_req_clear_output(&behind[i]);
   db_close(f, st);
   support_pg_exec(&g_pg, "DROP TRIGGER test_slow ON ordo_item", NULL);

@@ -32,6 +32,7 @@ static void drain(ordo__task *task) {
     pthread_mutex_lock(&d->mu);
     ordo_storage_req *list = d->head;
     d->head = d->tail = NULL;
+    d->npending = 0;
     pthread_mutex_unlock(&d->mu);
 
     /* submit refuses everything after a CLOSE, so one is always last. */
@@ -86,12 +87,14 @@ int ordo__storage_drain_submit(ordo__storage_drain *d, ordo_storage_req *req) {
   else
     d->head = req;
   d->tail = req;
+  d->npending++;
   if (!d->scheduled) {
     /* Nothing scheduled means the list was empty: on failure it is again. */
     d->task.fn = drain;
     int rc = ordo__executor_post(d->ex, &d->task);
     if (rc != ORDO_OK) {
       d->head = d->tail = NULL;
+      d->npending = 0;
       pthread_mutex_unlock(&d->mu);
       return rc;
     }
@@ -99,8 +102,8 @@ int ordo__storage_drain_submit(ordo__storage_drain *d, ordo_storage_req *req) {
   }
   if (req->opcode == ORDO_STORAGE_CLOSE)
     d->closing = 1;
-  if (d->wake_armed) {
-    d->wake_armed = 0;
+  if (d->wake_at > 0 && (d->npending >= d->wake_at || d->closing)) {
+    d->wake_at = 0;
     uint64_t one = 1;
     /* An eventfd refuses a write only when its counter would overflow,
      * and then it is readable already: the wake-up is there either way. */
@@ -111,8 +114,14 @@ int ordo__storage_drain_submit(ordo__storage_drain *d, ordo_storage_req *req) {
   return ORDO_OK;
 }
 
-ordo_storage_req *ordo__storage_drain_take(ordo__storage_drain *d, int arm) {
+ordo_storage_req *ordo__storage_drain_take(ordo__storage_drain *d, size_t min) {
   pthread_mutex_lock(&d->mu);
+  size_t n = d->npending - (d->closing ? 1 : 0); /* the CLOSE is last */
+  if (n == 0 || (n < min && !d->closing)) {
+    d->wake_at = d->wake_fd >= 0 ? d->npending + (min > n ? min - n : 1) : 0;
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+  }
   ordo_storage_req *list = d->head, **pp = &list;
   while (*pp != NULL && (*pp)->opcode != ORDO_STORAGE_CLOSE)
     pp = &(*pp)->backend_next;
@@ -121,7 +130,8 @@ ordo_storage_req *ordo__storage_drain_take(ordo__storage_drain *d, int arm) {
   if (d->head == NULL)
     d->tail = NULL;
   *pp = NULL;
-  d->wake_armed = list == NULL && arm && d->wake_fd >= 0;
+  d->npending -= n;
+  d->wake_at = 0;
   pthread_mutex_unlock(&d->mu);
   return list;
 }

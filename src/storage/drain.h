@@ -40,8 +40,10 @@ struct ordo__storage_drain {
   ordo_storage_req *head, *tail; /* submitted, not yet taken by a drain */
   int scheduled;      /* the drain task is queued or running */
   int closing;        /* CLOSE was accepted: submit refuses from now on */
+  size_t npending;    /* requests in the list (a CLOSE included) */
   int wake_fd;        /* an eventfd the backend polls, or -1 (set once) */
-  int wake_armed;     /* the next submit writes wake_fd */
+  size_t wake_at;     /* > 0: the submit that brings npending to it
+                         writes wake_fd */
 };
 
 void ordo__storage_drain_init(ordo__storage_drain *d, int group_commit,
@@ -59,9 +61,10 @@ int ordo__storage_drain_submit(ordo__storage_drain *d, ordo_storage_req *req);
 /* For a backend that sends a group while the one before it is still in
  * flight (PostgreSQL's pipeline), from its run_group: take the requests
  * pending now as the next group (a CLOSE, and nothing after it, stays for
- * the drain), or NULL when there are none; then, with arm and a wake_fd,
- * the next submit writes 1 to wake_fd, so that the backend can wait for
- * the server and for new requests at once. */
-ordo_storage_req *ordo__storage_drain_take(ordo__storage_drain *d, int arm);
+ * the drain) if there are at least min of them (any, once CLOSE came), or
+ * NULL; then, with a wake_fd, the submit that brings them to min writes 1
+ * to wake_fd, so that the backend can wait for the server and for enough
+ * new requests at once. */
+ordo_storage_req *ordo__storage_drain_take(ordo__storage_drain *d, size_t min);
 
 #endif /* ORDO_STORAGE_DRAIN_H */

@@ -78,6 +78,7 @@ typedef struct pg_group {
   size_t nomem_at;      /* the pass ends in ROLLBACK: out of memory at
                            request nomem_at (n: at COMMIT); else SIZE_MAX */
   int inflight;         /* a pass is sent and its answers not read */
+  int empty;            /* taken behind another with nothing to send */
   int chain_end;        /* the chain's state after the group if the pass
                            commits (chain_walk) */
   int writes;           /* a pass committed writes */
@@ -137,66 +138,101 @@ static void batch_failed(ordo_storage_req *r, ordo_storage_req *bad, int st) {
 
 /*
  * Pipelined groups. A pass is sent as a whole and its answers come back
- * about a millisecond later; the requests that arrive meanwhile need not
- * wait for them. While a pass is read, what has arrived is taken from the
- * drain as the next group and its first pass sent on the same connection
- * behind it: the server runs the two one after the other, and is busy
- * while this side reads answers and calls dones.
+ * about a millisecond later (more when the server is across a network);
+ * the requests that arrive meanwhile need not wait for them. While a pass
+ * is read, what has arrived is taken from the drain as a new group and its
+ * first pass sent on the same connection behind it, up to
+ * PG_PIPELINE_DEPTH groups in flight: the server runs them one after the
+ * other, and is busy while this side reads answers and calls dones, and
+ * while the answers travel.
  *
- * The next pass must not commit unless the one before it did: its writes
- * may follow from those (a chain), and an answer must never say a write
- * is in when the one before it is not. A pass behind one whose statement
- * failed cannot: its BEGIN finds the transaction aborted and is refused,
- * and so is everything of it up to its sync point. A pass behind one whose
- * COMMIT failed, or that ended in ROLLBACK, would run in a new transaction
- * of its own, so every pass's first statement is a guard (PS_GUARD): it
- * checks the session setting ordo.pass for the token of the pass before
- * it on the connection and sets its own; a setting made in a transaction
- * that does not commit reverts, so the check fails. A pass sent behind
- * one that did not commit is read to its sync point, its answers thrown
- * away, and it goes again once the group before it is over.
+ * A pass must not commit unless the one before it did: its writes may
+ * follow from those (a chain), and an answer must never say a write is in
+ * when the one before it is not. A pass behind one whose statement failed
+ * cannot: its BEGIN finds the transaction aborted and is refused, and so
+ * is everything of it up to its sync point. A pass behind one whose COMMIT
+ * failed, or that ended in ROLLBACK, would run in a new transaction of its
+ * own, so every pass's first statement is a guard (PS_GUARD): it checks
+ * the session setting ordo.pass for the token of the pass before it on the
+ * connection and sets its own; a setting made in a transaction that does
+ * not commit reverts, so the check fails, and so on down the line. The
+ * passes sent behind one that did not commit are read to their sync
+ * points, their answers thrown away, and they go again, in order, once the
+ * group before them is over; none is sent behind a group that waits so.
  *
  * Only group commit pipelines (not the one-by-one requests of
  * NO_GROUP_COMMIT), nothing goes behind a pass that ends in ROLLBACK, and
- * at most PG_PIPELINE_GROUPS groups go in a row before the drain task
- * yields its thread to the other stores on it.
+ * at most PG_PIPELINE_GROUPS groups are taken in a row before the drain
+ * task yields its thread to the other stores on it.
  */
-#define PG_PIPELINE_GROUPS 16
+#define PG_PIPELINE_DEPTH 8
+#define PG_PIPELINE_GROUPS 64
 
-/* What pass_read does while it waits for the server: with next set (and
- * empty), take the requests pending on the drain into it and send its
- * first pass. */
+/* The groups of one drain run, oldest first: g[0] is being run, those
+ * behind it are in flight (their first pass sent), or wait their turn. */
 typedef struct pg_pipe {
   pg_db *db;
-  pg_conn *pc;
-  pg_group *next;
-  int chain;       /* the chain's state for next: the group's chain_end */
-  int send_failed; /* libpq could not queue next's pass: the connection
-                      is not to be used again */
+  pg_conn *pc;     /* the connection they go on; NULL: none held */
+  pg_group *g[PG_PIPELINE_DEPTH];
+  size_t n;
+  int fill;        /* may take more groups (group commit, a wake fd) */
+  int taken;       /* groups taken by this run */
+  int send_failed; /* libpq could not queue a pass: the connection is not
+                      to be used again */
 } pg_pipe;
 
-static int group_take(pg_group *g, ordo_storage_req *list);
+static pg_group *group_new(ordo_storage_req *list);
 static size_t chain_walk(pg_group *g, int cf);
 static int pass_send(pg_db *db, pg_conn *pc, pg_group *g);
 
-/* Take what the drain holds into pp->next and send its first pass. */
+/* Whether a group may be sent behind g[0] now: room, and no group behind
+ * it waits unsent (it would be overtaken). */
+static int pipe_open(const pg_pipe *pp) {
+  const pg_group *g = pp->g[0];
+  if (!pp->fill || pp->send_failed || pp->n >= PG_PIPELINE_DEPTH ||
+      pp->taken >= PG_PIPELINE_GROUPS || g->nomem_at != SIZE_MAX ||
+      g->token == 0)
+    return 0;
+  for (size_t k = 1; k < pp->n; k++)
+    if ((!pp->g[k]->inflight && !pp->g[k]->empty) ||
+        pp->g[k]->nomem_at != SIZE_MAX) /* ends in ROLLBACK */
+      return 0;
+  return 1;
+}
+
+/* Take what the drain holds as a group behind the others and send its
+ * first pass. Behind one group in flight, any number; behind more, only as
+ * many as the last one sent holds: more groups in flight only help while
+ * the answers are on the way (a server across a network), and smaller ones
+ * would only cost the server more commits when it is the one that is busy
+ * (on the same machine). */
 static void pipe_fill(pg_pipe *pp) {
-  ordo_storage_req *list = ordo__storage_drain_take(&pp->db->q, 1);
+  size_t min = 1;
+  if (pp->n > 1 && pp->g[pp->n - 1]->n > 1)
+    min = pp->g[pp->n - 1]->n;
+  ordo_storage_req *list = ordo__storage_drain_take(&pp->db->q, min);
   if (list == NULL)
     return;
-  if (group_take(pp->next, list) != ORDO_OK)
-    return; /* group_take answered them all */
-  if (chain_walk(pp->next, pp->chain) == 0)
-    return; /* nothing to send: all failed by the chain rule */
-  pp->next->inflight = 1;
-  if (pass_send(pp->db, pp->pc, pp->next) != PASS_COMMITTED)
+  pg_group *t = group_new(list);
+  if (t == NULL)
+    return; /* group_new answered them all */
+  int chain = pp->g[pp->n - 1]->chain_end;
+  pp->g[pp->n++] = t;
+  pp->taken++;
+  if (chain_walk(t, chain) == 0) {
+    t->empty = 1; /* nothing to send: all failed by the chain rule */
+    return;
+  }
+  t->inflight = 1;
+  if (pass_send(pp->db, pp->pc, t) != PASS_COMMITTED)
     pp->send_failed = 1;
   atomic_fetch_add_explicit(&pp->db->pipelined, 1, memory_order_relaxed);
 }
 
 /* Read every answer of g's pass up to its sync point, handing each to its
- * slot. PASS_LOST when the connection went away or went silent. With pp,
- * the next group is taken and sent while the server works (pipe_fill). */
+ * slot. PASS_LOST when the connection went away or went silent. With pp
+ * (g is its g[0]), groups are taken and sent behind while the server
+ * works (pipe_fill). */
 static void pass_read(pg_db *db, pg_conn *pc, pg_group *g, int *outcome,
                       pg_pipe *pp) {
   PGconn *c = pc->c;
@@ -266,16 +302,17 @@ static void pass_read(pg_db *db, pg_conn *pc, pg_group *g, int *outcome,
     }
     if (PQstatus(c) == CONNECTION_BAD)
       break;
-    /* Nothing more to read for now: the time to send the next group. */
-    if (pp != NULL && pp->next->n == 0 && !pp->send_failed) {
+    /* Nothing more to read for now: the time to send what waits. */
+    int open = pp != NULL && pipe_open(pp);
+    if (open) {
+      size_t had = pp->n;
       pipe_fill(pp);
-      if (pp->next->n > 0)
-        continue; /* flush it */
+      if (pp->n > had)
+        continue; /* flush it, and take more if there is room */
     }
     struct pollfd pfd[2] = {
         {.fd = PQsocket(c), .events = (short)(POLLIN | (fl == 1 ? POLLOUT : 0))},
-        {.fd = pp != NULL && pp->next->n == 0 ? db->q.wake_fd : -1,
-         .events = POLLIN}};
+        {.fd = open ? db->q.wake_fd : -1, .events = POLLIN}};
     int r = poll(pfd, 2, 1000);
     if (r < 0 && errno == EINTR)
       continue;
@@ -500,15 +537,19 @@ static void conn_lost(pg_db *db, pg_conn *pc, const pg_group *g) {
   }
 }
 
-/* The requests of list (linked by backend_next) as g; ORDO_E_NOMEM when
+/* The requests of list (linked by backend_next) as a group; NULL when
  * there is no memory for it, and then every one of them is answered. */
-static int group_take(pg_group *g, ordo_storage_req *list) {
-  memset(g, 0, sizeof *g);
+static pg_group *group_new(ordo_storage_req *list) {
+  pg_group *g = calloc(1, sizeof *g);
+  size_t n = 0;
   for (ordo_storage_req *r = list; r != NULL; r = r->backend_next)
-    g->n++;
-  g->reqs = malloc(g->n * sizeof(*g->reqs));
-  g->final = calloc(g->n, 1);
-  if (g->reqs == NULL || g->final == NULL) {
+    n++;
+  if (g != NULL) {
+    g->n = n;
+    g->reqs = malloc(n * sizeof(*g->reqs));
+    g->final = calloc(n, 1);
+  }
+  if (g == NULL || g->reqs == NULL || g->final == NULL) {
     for (ordo_storage_req *r = list, *next; r != NULL; r = next) {
       next = r->backend_next;
       r->backend_next = NULL;
@@ -516,25 +557,68 @@ static int group_take(pg_group *g, ordo_storage_req *list) {
       ordo__storage_req_msg(r, "out of memory");
       r->done(r);
     }
-    free(g->reqs);
-    free(g->final);
-    memset(g, 0, sizeof *g);
-    return ORDO_E_NOMEM;
+    if (g != NULL) {
+      free(g->reqs);
+      free(g->final);
+      free(g);
+    }
+    return NULL;
   }
   size_t k = 0;
   for (ordo_storage_req *r = list; r != NULL; r = r->backend_next)
     g->reqs[k++] = r;
   g->nomem_at = SIZE_MAX;
-  return ORDO_OK;
+  return g;
+}
+
+/* Whether a group behind g[0] is in flight. */
+static int pipe_inflight(const pg_pipe *pp) {
+  for (size_t k = 1; k < pp->n; k++)
+    if (pp->g[k]->inflight)
+      return 1;
+  return 0;
+}
+
+/* g[0]'s pass was read (outcome) and did not commit, or the connection
+ * went (lost) or cannot be used again (pp->send_failed): what is in flight
+ * behind it. Returns whether the connection is to be closed. */
+static int pipe_behind(pg_db *db, pg_pipe *pp, int outcome) {
+  int broken = pp->send_failed;
+  for (size_t k = 1; k < pp->n; k++) {
+    pg_group *b = pp->g[k];
+    if (!b->inflight)
+      continue;
+    b->inflight = 0;
+    if (outcome == PASS_LOST || (outcome == PASS_COMMITTED && broken)) {
+      /* Gone with the connection, or behind one queued in part: it may
+       * have committed. */
+      if (outcome == PASS_LOST)
+        snprintf(b->err, sizeof b->err, "%s", pp->g[0]->err);
+      else if (b->err[0] == 0)
+        snprintf(b->err, sizeof b->err, "libpq could not queue a pass");
+      pass_lost(db, b);
+      broken = 1;
+      continue;
+    }
+    /* g[0] did not commit, so b cannot have (the guard): its answers are
+     * thrown away, and it goes again in its turn. */
+    int o2 = PASS_COMMITTED;
+    if (!broken)
+      pass_read(db, pp->pc, b, &o2, NULL);
+    broken |= o2 == PASS_LOST;
+    reset_pending(b);
+  }
+  return broken;
 }
 
 /*
- * Run g's passes until each of its requests is final, on *pcp (acquired
- * when NULL; left NULL when it was lost). Its first pass may be in flight
- * already. With next (empty), the next group may be taken and its first
- * pass sent behind one of g's (see "pipelined groups").
+ * Run pp->g[0]'s passes until each of its requests is final, on pp->pc
+ * (acquired when NULL; left NULL when it was lost). Its first pass may be
+ * in flight already; more groups may be taken and sent behind it (see
+ * "pipelined groups").
  */
-static void group_run(pg_db *db, pg_group *g, pg_conn **pcp, pg_group *next) {
+static void group_run(pg_db *db, pg_pipe *pp) {
+  pg_group *g = pp->g[0];
   for (;;) {
     if (!g->inflight && chain_walk(g, db->chain_failed) == 0)
       break;
@@ -542,7 +626,7 @@ static void group_run(pg_db *db, pg_group *g, pg_conn **pcp, pg_group *next) {
       fail_pending(g, ORDO_E_STORAGE, db->lock_lost, 0);
       break;
     }
-    pg_conn *pc = *pcp != NULL ? *pcp : db->own;
+    pg_conn *pc = pp->pc != NULL ? pp->pc : db->own;
     if (pc == NULL) {
       char err[1024];
       int st = ordo__pg_pool_acquire(db->pool, &pc, err, sizeof err);
@@ -551,54 +635,41 @@ static void group_run(pg_db *db, pg_group *g, pg_conn **pcp, pg_group *next) {
         break;
       }
     }
-    *pcp = pc;
+    pp->pc = pc;
     int outcome = g->inflight ? PASS_COMMITTED : pass_send(db, pc, g);
-    int broken = 0; /* g's answers stand, but pc is not to be used again */
     g->inflight = 0;
-    pg_pipe pp = {db, pc, next, g->chain_end, 0};
     if (outcome == PASS_COMMITTED)
-      pass_read(db, pc, g, &outcome,
-                next != NULL && next->n == 0 && g->nomem_at == SIZE_MAX &&
-                        g->token != 0
-                    ? &pp
-                    : NULL);
-    if (next != NULL && next->inflight) {
-      if (outcome == PASS_LOST || pp.send_failed) {
-        /* Gone with the connection, or queued in part: it may have
-         * committed behind g. */
-        next->inflight = 0;
-        if (outcome == PASS_LOST)
-          snprintf(next->err, sizeof next->err, "%s", g->err);
-        pass_lost(db, next);
-        broken = 1;
-      } else if (outcome != PASS_COMMITTED) {
-        /* g did not commit, so next cannot have (the guard): its answers
-         * are thrown away, and it goes again once g is over. */
-        int o2 = PASS_COMMITTED;
-        pass_read(db, pc, next, &o2, NULL);
-        next->inflight = 0;
-        reset_pending(next);
-        broken = o2 == PASS_LOST;
-      }
-    }
+      pass_read(db, pc, g, &outcome, pp->fill ? pp : NULL);
+    /* g's answers stand as read; broken: pc is not to be used again. A
+     * pass that ended in ROLLBACK on purpose did not commit either. */
+    int committed = outcome == PASS_COMMITTED && g->nomem_at == SIZE_MAX;
+    int broken = 0;
+    if (!committed || pp->send_failed)
+      broken = pipe_behind(db, pp, committed || outcome == PASS_LOST
+                                       ? outcome
+                                       : PASS_ABORTED);
+    if (broken && g->err[0] == 0)
+      snprintf(g->err, sizeof g->err, "libpq could not queue a pass");
     if (outcome == PASS_LOST) {
       pass_lost(db, g);
       conn_lost(db, pc, g);
-      *pcp = NULL;
+      pp->pc = NULL;
+      pp->send_failed = 0;
       continue;
     }
     if (broken) {
-      conn_lost(db, pc, next);
-      *pcp = NULL;
-    } else if (next == NULL || !next->inflight) {
+      conn_lost(db, pc, g);
+      pp->pc = NULL;
+      pp->send_failed = 0;
+    } else if (!pipe_inflight(pp)) {
       outcome = pass_settle(pc, g, outcome);
     } else {
-      pc->tok_committed = g->token; /* committed, and next sent behind it */
+      pc->tok_committed = g->token; /* committed, others sent behind it */
     }
     if (outcome == PASS_LOST) {
       pass_lost(db, g);
       conn_lost(db, pc, g);
-      *pcp = NULL;
+      pp->pc = NULL;
     } else if (outcome == PASS_COMMITTED) {
       for (size_t i = 0; i < g->n; i++) {
         if (!g->final[i])
@@ -644,32 +715,30 @@ static void group_end(pg_db *db, pg_group *g) {
     g->reqs[i]->done(g->reqs[i]);
   }
   free(g->reqs);
+  free(g);
 }
 
 /* The drain's group (list), and with group commit the groups that arrive
  * while it runs, pipelined behind it. */
 void ordo__pg_run_group(pg_db *db, ordo_storage_req *list) {
-  pg_group cur, next;
-  pg_conn *pc = NULL;
-  if (group_take(&cur, list) != ORDO_OK)
+  pg_pipe pp = {.db = db};
+  if ((pp.g[0] = group_new(list)) == NULL)
     return;
-  memset(&next, 0, sizeof next);
-  for (int round = 1;; round++) {
-    int pipe = db->q.group_commit && db->q.wake_fd >= 0 &&
-               round < PG_PIPELINE_GROUPS;
-    group_run(db, &cur, &pc, pipe ? &next : NULL);
+  pp.n = 1;
+  pp.taken = 1;
+  pp.fill = db->q.group_commit && db->q.wake_fd >= 0;
+  while (pp.n > 0) {
+    group_run(db, &pp);
     /* Nothing in flight on it: back to the pool before the dones, which
      * may open or use another store of the pool. */
-    if (!next.inflight && pc != NULL) {
-      if (pc != db->own)
-        ordo__pg_pool_release(db->pool, pc, 0);
-      pc = NULL;
+    if (!pipe_inflight(&pp) && pp.pc != NULL) {
+      if (pp.pc != db->own)
+        ordo__pg_pool_release(db->pool, pp.pc, 0);
+      pp.pc = NULL;
     }
-    group_end(db, &cur);
-    if (next.n == 0)
-      break;
-    cur = next;
-    memset(&next, 0, sizeof next);
+    pg_group *g = pp.g[0];
+    memmove(pp.g, pp.g + 1, (pp.n - 1) * sizeof pp.g[0]);
+    pp.n--;
+    group_end(db, g);
   }
 }
-
