@@ -28,19 +28,24 @@ static void store_url(char *out, size_t n, const char *base, const char *tag) {
   snprintf(out, n, "%s#test/%ld/%s", base, (long)getpid(), tag);
 }
 
-/* Connections the server has from this process's pools. */
-static int server_connections(void) {
+/* The number sql (a count) answers. */
+static long long sql_count(const char *sql) {
   PGconn *c = PQconnectdb(g_pg.url);
   assert_int_equal(PQstatus(c), CONNECTION_OK);
-  char sql[200];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE"
-           " application_name = 'ordo pid %ld'", (long)getpid());
   PGresult *r = PQexec(c, sql);
   assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-  int n = atoi(PQgetvalue(r, 0, 0));
+  long long n = atoll(PQgetvalue(r, 0, 0));
   PQclear(r);
   PQfinish(c);
   return n;
+}
+
+/* Connections the server has from this process's pools. */
+static int server_connections(void) {
+  char sql[200];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE"
+           " application_name = 'ordo pid %ld'", (long)getpid());
+  return (int)sql_count(sql);
 }
 
 static void test_pg_stores(void **state) {
@@ -231,6 +236,50 @@ static void test_pg_pipeline_behind_failed_statement(void **state) {
   pipeline_behind_failure(*state, 0);
 }
 
+/* Rows of the item and tag tables whose store or record is not there: the
+ * foreign keys' work, done by triggers and row locks since schema 2. */
+static long long orphans(void) {
+  return sql_count("SELECT (SELECT count(*) FROM ordo_item i WHERE NOT"
+                   " EXISTS (SELECT 1 FROM ordo_store s WHERE s.id ="
+                   " i.store)) + (SELECT count(*) FROM ordo_tag_enc t"
+                   " WHERE NOT EXISTS (SELECT 1 FROM ordo_item i WHERE"
+                   " i.id = t.item)) + (SELECT count(*) FROM"
+                   " ordo_tag_plain t WHERE NOT EXISTS (SELECT 1 FROM"
+                   " ordo_item i WHERE i.id = t.item))");
+}
+
+/* A record's delete takes its tags with it, a store's destroy its records
+ * and theirs; and nothing any test before this one did left a row behind
+ * (this runs last). */
+static void test_pg_no_orphans(void **state) {
+  fx *f = *state;
+  const ordo_storage_backend *be = &ordo_storage_postgres;
+  ordo_storage_tag tags[2] = {T("a", "1", 0), T("~b", "2", 1)};
+  ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
+  static const char kept_tags[] =
+      "SELECT (SELECT count(*) FROM ordo_tag_enc t JOIN ordo_item i ON i.id ="
+      " t.item WHERE i.name = 'orphan-kept'::bytea) + (SELECT count(*) FROM"
+      " ordo_tag_plain t JOIN ordo_item i ON i.id = t.item WHERE i.name ="
+      " 'orphan-kept'::bytea)";
+  assert_int_equal(add(f, st, "c", "orphan-gone", "v", tags, 2), ORDO_OK);
+  assert_int_equal(add(f, st, "c", "orphan-kept", "v", tags, 2), ORDO_OK);
+  long long before = sql_count("SELECT count(*) FROM ordo_tag_enc") +
+                     sql_count("SELECT count(*) FROM ordo_tag_plain");
+  ordo_storage_req r;
+  req_init(&r, f, ORDO_STORAGE_DELETE, "c", "orphan-gone", NULL);
+  assert_int_equal(run(f, st, &r), ORDO_OK);
+  ordo_storage_req_clear_output(&r);
+  assert_int_equal(sql_count("SELECT count(*) FROM ordo_tag_enc") +
+                       sql_count("SELECT count(*) FROM ordo_tag_plain"),
+                   before - 2);
+  assert_int_equal(sql_count(kept_tags), 2);
+  assert_int_equal(orphans(), 0);
+  db_close(f, st);
+  assert_int_equal(be->destroy(be, f->path, NULL), ORDO_OK);
+  assert_int_equal(sql_count(kept_tags), 0);
+  assert_int_equal(orphans(), 0);
+}
+
 /* EXCLUSIVE: a second opener is refused, and told who holds it, until the
  * first closes. */
 static void test_pg_exclusive(void **state) {
@@ -258,21 +307,12 @@ static void test_pg_exclusive(void **state) {
 
 /* Advisory locks held by this process's sessions, on the server. */
 static int advisory_locks_held(void) {
-  PGconn *c = PQconnectdb(g_pg.url);
   char sql[300];
-  PGresult *r;
-  int n;
-  assert_int_equal(PQstatus(c), CONNECTION_OK);
   snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_locks l JOIN"
            " pg_stat_activity a ON a.pid = l.pid WHERE l.locktype ="
            " 'advisory' AND a.application_name = 'ordo pid %ld'",
            (long)getpid());
-  r = PQexec(c, sql);
-  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-  n = atoi(PQgetvalue(r, 0, 0));
-  PQclear(r);
-  PQfinish(c);
-  return n;
+  return (int)sql_count(sql);
 }
 
 typedef struct close_seen {
@@ -504,6 +544,7 @@ int main(void) {
       T_(test_pg_pool_bound),
       T_(test_pg_server_restart),
       T_(test_pg_kill_mid_transaction),
+      T_(test_pg_no_orphans), /* last: it checks what the others left */
   };
 #undef T_
   rc = cmocka_run_group_tests_name("postgres", tests, NULL, NULL);

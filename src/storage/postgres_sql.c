@@ -24,9 +24,15 @@
 
 /* ---- prepared statements ---------------------------------------------------- */
 
-/* $1 store, $2 category, $3 name: the record a statement is about. */
+/* $1 store, $2 category, $3 name: the record a statement puts tags on (or
+ * takes them off), locked as a foreign key would: a delete of it waits for
+ * this transaction, so that it cannot leave the new tags behind. */
 #define PG_ITEM "SELECT id FROM ordo_item WHERE store = $1 AND category = $2" \
-                " AND name = $3"
+                " AND name = $3 FOR KEY SHARE"
+/* The store $1, locked as a foreign key would, by a statement that adds
+ * records to it: a destroy waits, or the statement finds it gone and adds
+ * nothing. */
+#define PG_STORE "s AS (SELECT id FROM ordo_store WHERE id = $1 FOR KEY SHARE)"
 /* Insert or overwrite the tags named in $N (names) / $N+1 (values) of the
  * record in CTE i. Names are unique per list (send dedupes): ON CONFLICT
  * may not touch one row twice. */
@@ -52,8 +58,9 @@
 #define PG_NOT_FOUND_I PG_EXPECT_I(PG_STATE_NOT_FOUND, "record not found")
 
 #define PG_ADD_HEAD                                                            \
-  "WITH i AS (INSERT INTO ordo_item(store, category, name, value)"             \
-  " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id),"             \
+  "WITH " PG_STORE ", i AS (INSERT INTO ordo_item(store, category, name,"      \
+  " value) SELECT s.id, $2::bytea, $3::bytea, $4::bytea FROM s"                \
+  " ON CONFLICT DO NOTHING RETURNING id),"                                     \
   PG_TAGS_PUT_BOTH("$5", "$6", "$7", "$8")
 #define PG_KEYED_HEAD(verb, set)                                               \
   "WITH i AS (" verb " ordo_item " set " WHERE store = $1 AND category = $2"   \
@@ -84,10 +91,10 @@
  * postgres.c runs the group again one statement per request, where each
  * add that finds its record there fails alone. */
 #define PG_ADDS_HEAD                                                           \
-  "WITH v AS (SELECT c, n, val, o FROM unnest($2::bytea[], $3::bytea[],"       \
-  " $4::bytea[]) WITH ORDINALITY AS v(c, n, val, o)),"                         \
+  "WITH " PG_STORE ", v AS (SELECT c, n, val, o FROM unnest($2::bytea[],"      \
+  " $3::bytea[], $4::bytea[]) WITH ORDINALITY AS v(c, n, val, o)),"            \
   " i AS (INSERT INTO ordo_item(store, category, name, value)"                 \
-  " SELECT $1, c, n, val FROM v ORDER BY o RETURNING id),"                     \
+  " SELECT s.id, c, n, val FROM v, s ORDER BY o RETURNING id),"                \
   " m AS (SELECT id, row_number() OVER (ORDER BY id) AS o FROM i),"            \
   " e AS (INSERT INTO ordo_tag_enc(item, name, value) SELECT m.id, t.n, t.v"   \
   " FROM unnest($5::bigint[], $6::bytea[], $7::bytea[]) AS t(o, n, v)"         \
