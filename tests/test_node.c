@@ -2192,7 +2192,7 @@ static void test_hostile_clients(void **st) {
   assert_true(res.closed_early >=
               SUPPORT_HC_HALF_OPEN -
                   (int)ORDO_NODE_DEFAULT_CONNECTION_LIMIT_PER_IP);
-  assert_true(res.first_late_ms >= 900);
+  assert_true(res.first_late_ms >= 950); /* the 1 s timeout, not sooner */
   assert_true(res.trickle_closed_ms >= 900 && res.trickle_closed_ms <= 2500);
   assert_true(res.probes >= 10);
   assert_int_equal(res.probes_ok, res.probes);

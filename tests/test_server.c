@@ -1555,7 +1555,7 @@ static void test_hostile_clients(void **state) {
   assert_int_equal(res.open_at_end, 0);
   assert_true(res.closed_late >= 1 && res.closed_late <= 64);
   assert_true(res.closed_early >= SUPPORT_HC_HALF_OPEN - 64);
-  assert_true(res.first_late_ms >= 900);
+  assert_true(res.first_late_ms >= 950); /* the 1 s timeout, not sooner */
   assert_true(res.trickle_closed_ms >= 900 && res.trickle_closed_ms <= 2500);
   assert_true(res.probes >= 10);
   assert_int_equal(res.probes_ok, res.probes);

@@ -190,7 +190,8 @@ int support_hc_request(int port, const char *text, unsigned timeout_ms,
 /* What support_hc_run saw. */
 typedef struct support_hc_result {
   int half_open;        /* connected from 127.0.0.2 */
-  int closed_early;     /* closed by the server within 500 ms (over the cap) */
+  int closed_early;     /* closed by the server within 900 ms, before any
+                           header timeout of 1 s: refused over the cap */
   int closed_late;      /* closed later: by the header timeout */
   int open_at_end;      /* never closed */
   long long first_late_ms; /* the earliest late close, ms after opening */
