@@ -29,24 +29,35 @@ static void put32(unsigned char **p, uint32_t v) {
   *p += 4;
 }
 
+/* A one-dimensional bytea[] of n elements, in the binary array format, of
+ * at most max_len bytes each: its buffer with the header written, *p after
+ * it (the elements go there). */
+static unsigned char *bytea_array_start(size_t n, size_t max_len,
+                                        unsigned char **p) {
+  unsigned char *d = malloc(20 + n * (4 + max_len));
+  if (d == NULL)
+    return NULL;
+  *p = d;
+  put32(p, 1);
+  put32(p, 0);
+  put32(p, 17); /* bytea */
+  put32(p, (uint32_t)n);
+  put32(p, 1);
+  return d;
+}
+
 /* n random byte strings of len bytes as one bytea[] in the binary array
  * format; *out_len its size. */
 static char *random_array(size_t n, size_t len, int *out_len) {
-  size_t total = 20 + n * (4 + len);
-  unsigned char *d = malloc(total), *p = d;
+  unsigned char *p, *d = bytea_array_start(n, len, &p);
   if (d == NULL)
     return NULL;
-  put32(&p, 1);
-  put32(&p, 0);
-  put32(&p, 17); /* bytea */
-  put32(&p, (uint32_t)n);
-  put32(&p, 1);
   for (size_t i = 0; i < n; i++) {
     put32(&p, (uint32_t)len);
     randombytes_buf(p, len);
     p += len;
   }
-  *out_len = (int)total;
+  *out_len = (int)(p - d);
   return (char *)d;
 }
 
@@ -62,15 +73,9 @@ static int pg_ok(PGconn *c, PGresult *r, const char *what) {
 /* The batch ids "b<first>".."b<first + n - 1>" as one bytea[] in the
  * binary array format; *out_len its size. */
 static char *id_array(unsigned long long first, size_t n, int *out_len) {
-  size_t total = 20 + n * (4 + 24);
-  unsigned char *d = malloc(total), *p = d;
+  unsigned char *p, *d = bytea_array_start(n, 24, &p);
   if (d == NULL)
     return NULL;
-  put32(&p, 1);
-  put32(&p, 0);
-  put32(&p, 17); /* bytea */
-  put32(&p, (uint32_t)n);
-  put32(&p, 1);
   for (size_t i = 0; i < n; i++) {
     char id[24];
     int len = snprintf(id, sizeof id, "b%llu", first + i);
