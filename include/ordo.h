@@ -76,6 +76,9 @@ extern "C" {
   X(E_WQL, 207, "invalid WQL query")                                           \
   X(E_WALLET_FILE, 208, "wallet export file is corrupt, truncated or tampered")\
   X(E_STORAGE_BUSY, 209, "storage is locked by another process")               \
+  /* 210: a fenced store's lease (PostgreSQL) is at a newer epoch:        */ \
+  /* another instance owns it now; the transaction was refused            */ \
+  X(E_STORAGE_FENCED, 210, "lease lost: another instance owns it now")         \
   /* 3xx: ledger */                                                            \
   X(E_LEDGER, 300, "ledger error")                                             \
   /* 301: bytes that are not the protobuf message expected (BatchList,    */ \

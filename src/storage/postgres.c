@@ -244,6 +244,17 @@ unsigned long long ordo__storage_postgres_pipelined(ordo_storage *st) {
   return atomic_load_explicit(&((pg_db *)st)->pipelined, memory_order_relaxed);
 }
 
+int ordo__storage_postgres_fence(ordo_storage *st, unsigned long long epoch) {
+  /* ordo_lease.epoch is a bigint: a larger epoch could never match. */
+  if (st == NULL || st->backend != &ordo_storage_postgres ||
+      epoch > (unsigned long long)INT64_MAX)
+    return ORDO_E_INVAL;
+  pg_db *db = (pg_db *)st;
+  db->fence_epoch = epoch;
+  db->fenced = 1;
+  return ORDO_OK;
+}
+
 const ordo_storage_backend ordo_storage_postgres = {
     .version = 1,
     .name = "postgres",

@@ -34,6 +34,15 @@
  * store's lock is not replaced: the lock may be another process's by then,
  * so every later request of that store fails until it is reopened.
  *
+ * A fenced store (ordo__storage_postgres_fence, for clusters) sends one
+ * statement more in every pass, after the guard: ordo_fence(store, epoch),
+ * which refuses a lease at another epoch (OR004) and otherwise holds a
+ * share lock on the lease row until the pass's transaction ends, so that a
+ * takeover waits for it. A refusal fails every request of the group with
+ * ORDO_E_STORAGE_FENCED and the server's message. It is a failed
+ * transaction, not a lost connection: nothing of it was applied and
+ * nothing goes again; the chain rule fails the chained writes behind it.
+ *
  * Lock order: drain.h's; no lock is held while the network is used or a
  * done runs.
  */
@@ -50,8 +59,8 @@
 
 /* ---- a group as one pipelined transaction ----------------------------------------- */
 
-/* Where a result goes: BEGIN, the guard, COMMIT (idx SIZE_MAX, part 0, 1,
- * 2), part `part` of request reqs[idx] (sub: itself, or one of a
+/* Where a result goes: one of the pass's own statements (idx SIZE_MAX,
+ * part OWN_*), part `part` of request reqs[idx] (sub: itself, or one of a
  * BATCH's), or with count > 0 the one statement of the ADDs
  * reqs[idx .. idx + count). */
 typedef struct pg_slot {
@@ -61,8 +70,13 @@ typedef struct pg_slot {
   size_t count;
 } pg_slot;
 
-/* How one pass of a group ended. */
-enum { PASS_COMMITTED, PASS_ABORTED, PASS_COMMIT_FAILED, PASS_LOST };
+/* The pass's own statements, as their slots' part. */
+enum { OWN_BEGIN, OWN_GUARD, OWN_COMMIT, OWN_FENCE };
+
+/* How one pass of a group ended. PASS_FENCED: the fence refused it (a
+ * newer owner holds the store's lease). */
+enum { PASS_COMMITTED, PASS_ABORTED, PASS_COMMIT_FAILED, PASS_LOST,
+       PASS_FENCED };
 
 /* A group: its requests, and the pass of them now sent or being read. */
 typedef struct pg_group {
@@ -120,6 +134,27 @@ static int pass_send_req(pg_db *db, pg_conn *pc, pg_group *g, size_t i) {
     }
   }
   return ORDO_OK;
+}
+
+/* One of the pass's own statements (part: OWN_*) failed with res: g->err
+ * says why; returns how the pass ends. The fence's refusal is final for
+ * the whole group, in the server's own words (they name the lease, its
+ * epoch and owner); any other failure is a transaction that did not
+ * commit. */
+static int own_failed(pg_group *g, int part, const PGresult *res) {
+  static const char *const what[] = {"BEGIN", "the pass's guard", "COMMIT",
+                                     "the lease's fence"};
+  const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  if (m == NULL)
+    m = PQresultErrorMessage(res);
+  if (part == OWN_FENCE && state != NULL &&
+      strcmp(state, PG_STATE_FENCED) == 0) {
+    snprintf(g->err, sizeof g->err, "%s", m);
+    return PASS_FENCED;
+  }
+  snprintf(g->err, sizeof g->err, "%s: %s", what[part], m);
+  return PASS_COMMIT_FAILED;
 }
 
 /* A BATCH whose sub-request `bad` failed: the others are undone. */
@@ -271,15 +306,9 @@ static void pass_read(pg_db *db, pg_conn *pc, pg_group *g, int *outcome,
         continue; /* cannot happen: one result per slot */
       }
       pg_slot *sl = &g->slots[at];
-      if (sl->idx == SIZE_MAX) { /* BEGIN, the guard or COMMIT */
-        if (s == PGRES_FATAL_ERROR && *outcome == PASS_COMMITTED) {
-          static const char *const what[] = {"BEGIN", "the pass's guard",
-                                             "COMMIT"};
-          const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-          snprintf(g->err, sizeof g->err, "%s: %s", what[sl->part],
-                   m != NULL ? m : PQresultErrorMessage(res));
-          *outcome = PASS_COMMIT_FAILED;
-        }
+      if (sl->idx == SIZE_MAX) { /* the pass's own */
+        if (s == PGRES_FATAL_ERROR && *outcome == PASS_COMMITTED)
+          *outcome = own_failed(g, sl->part, res);
       } else if (sl->count > 0 && s != PGRES_PIPELINE_ABORTED &&
                  *outcome == PASS_COMMITTED) {
         if (s == PGRES_TUPLES_OK) {
@@ -338,9 +367,22 @@ static void pass_read(pg_db *db, pg_conn *pc, pg_group *g, int *outcome,
   *outcome = PASS_LOST;
 }
 
-/* Send one pass of g on pc: BEGIN, the guard, every request not yet
- * final, COMMIT (ROLLBACK when out of memory midway) and a sync point.
- * PASS_COMMITTED when libpq queued it all, else PASS_LOST. */
+/* A fenced store's check of its lease (PS_FENCE), queued after the guard:
+ * from it on, the pass's transaction holds the lease row's share lock, or
+ * fails as a whole (own_failed). Whether libpq queued it. */
+static int fence_send(pg_db *db, pg_conn *pc, pg_group *g) {
+  char epoch[24], name[16];
+  snprintf(epoch, sizeof epoch, "%llu", db->fence_epoch);
+  snprintf(name, sizeof name, "ordo_%d", PS_FENCE);
+  const char *v[2] = {db->name, epoch};
+  return slot_push(g, SIZE_MAX, NULL, OWN_FENCE) == ORDO_OK &&
+         PQsendQueryPrepared(pc->c, name, 2, v, NULL, NULL, 1);
+}
+
+/* Send one pass of g on pc: BEGIN, the guard, the fence (a fenced store),
+ * every request not yet final, COMMIT (ROLLBACK when out of memory midway)
+ * and a sync point. PASS_COMMITTED when libpq queued it all, else
+ * PASS_LOST. */
 static int pass_send(pg_db *db, pg_conn *pc, pg_group *g) {
   PGconn *c = pc->c;
   char expect[24] = "", token[24], name[16];
@@ -358,11 +400,12 @@ static int pass_send(pg_db *db, pg_conn *pc, pg_group *g) {
     pc->tok_sent = g->token;
   const char *gv[2] = {expect, token};
   if ((PQpipelineStatus(c) == PQ_PIPELINE_OFF && PQenterPipelineMode(c) != 1) ||
-      slot_push(g, SIZE_MAX, NULL, 0) != ORDO_OK ||
+      slot_push(g, SIZE_MAX, NULL, OWN_BEGIN) != ORDO_OK ||
       !PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 1) ||
       (g->token != 0 &&
-       (slot_push(g, SIZE_MAX, NULL, 1) != ORDO_OK ||
-        !PQsendQueryPrepared(c, name, 2, gv, NULL, NULL, 1)))) {
+       (slot_push(g, SIZE_MAX, NULL, OWN_GUARD) != ORDO_OK ||
+        !PQsendQueryPrepared(c, name, 2, gv, NULL, NULL, 1))) ||
+      (db->fenced && !fence_send(db, pc, g))) {
     snprintf(g->err, sizeof g->err, "%s", PQerrorMessage(c));
     return PASS_LOST;
   }
@@ -396,7 +439,8 @@ static int pass_send(pg_db *db, pg_conn *pc, pg_group *g) {
     if (st != ORDO_OK)
       return PASS_LOST; /* libpq could not queue: the connection is gone */
   }
-  if (slot_push(g, SIZE_MAX, NULL, 2) != ORDO_OK && g->nomem_at == SIZE_MAX)
+  if (slot_push(g, SIZE_MAX, NULL, OWN_COMMIT) != ORDO_OK &&
+      g->nomem_at == SIZE_MAX)
     g->nomem_at = g->n; /* no slot for COMMIT: ROLLBACK has its answer read */
   int sent = PQsendQueryParams(c, g->nomem_at != SIZE_MAX ? "ROLLBACK" : "COMMIT",
                                0, NULL, NULL, NULL, NULL, 1) &&
@@ -685,6 +729,10 @@ static void group_run(pg_db *db, pg_pipe *pp) {
         batch_failed(r, g->failed_sub, g->failed_sub->status);
       g->final[g->failed] = 1;
       reset_pending(g);
+    } else if (outcome == PASS_FENCED) {
+      /* Refused for good: another instance owns the store now. Neither
+       * its writes nor its reads may go again. */
+      fail_pending(g, ORDO_E_STORAGE_FENCED, g->err, 0);
     } else { /* PASS_COMMIT_FAILED: the writes are lost, reads go again
                 (a group of reads only is not: BEGIN itself failed) */
       int any_write = 0;

@@ -40,6 +40,9 @@
 #define PG_STATE_DUPLICATE "OR002"
 /* PS_GUARD's: the pass sent before it on the connection did not commit. */
 #define PG_STATE_BEHIND_FAILED "OR003"
+/* ordo_fence()'s (PS_FENCE): the store's lease has moved to a newer epoch
+ * (another owner) since the store was fenced. */
+#define PG_STATE_FENCED "OR004"
 
 /* Statements each connection prepares when it is opened. A strict write raises instead of answering "0 rows", so
  * that its failure rolls back what came before it in the transaction
@@ -62,6 +65,7 @@ enum {
   PS_META_GET,
   PS_ADDS,   /* a run of ADDs as one statement (postgres_sql.c) */
   PS_GUARD,  /* a pass's first statement (postgres_group.c) */
+  PS_FENCE,  /* a fenced store's pass: the lease's check, after the guard */
   PS_COUNT
 };
 
@@ -109,6 +113,10 @@ typedef struct pg_db {
   pg_conn *own;    /* EXCLUSIVE: the connection holding the advisory lock;
                       every request of the store runs on it */
   char lock_lost[256]; /* set once own died: every request fails so */
+  /* ordo__storage_postgres_fence: set before the first request, read by
+   * the drain only (the submit's lock orders the two). */
+  int fenced;
+  unsigned long long fence_epoch;
   int chain_failed; /* a chained write failed (storage.h); drain only */
   atomic_ullong commits;
   atomic_ullong pipelined; /* groups sent behind one in flight */

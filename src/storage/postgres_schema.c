@@ -81,6 +81,56 @@ static const char *const migrations[] = {
     "CREATE TRIGGER ordo_store_gone AFTER DELETE ON ordo_store"
     " REFERENCING OLD TABLE AS gone FOR EACH STATEMENT"
     " EXECUTE FUNCTION ordo_store_gone();",
+    /* 2 -> 3: clusters, several `ordo serve` sharing one queue. A store
+     * (a service's journal) is owned by one instance at a time under a
+     * lease; the epoch goes up at every change of owner. A fenced store
+     * (ordo__storage_postgres_fence) runs ordo_fence at the start of each
+     * of its transactions: it refuses a stale epoch (OR004), and its share lock
+     * on the lease row makes a takeover's UPDATE wait until the fenced
+     * transaction is over, so a new owner never reads the store while a
+     * stale owner's write is still on its way in. The cluster_* tables
+     * are the shared queue's: the per-service order counter and registry,
+     * every batch by id until its owner's journal holds it, the
+     * instances. */
+    "CREATE TABLE ordo_lease("
+    " name text PRIMARY KEY,"
+    " owner text,"
+    " epoch bigint NOT NULL DEFAULT 0,"
+    " expires_at timestamptz NOT NULL DEFAULT '-infinity',"
+    " renewed_at timestamptz);"
+    "CREATE FUNCTION ordo_fence(n text, e bigint)"
+    " RETURNS bigint LANGUAGE plpgsql AS $f$"
+    " DECLARE cur bigint; who text; BEGIN"
+    " SELECT epoch, owner INTO cur, who FROM ordo_lease WHERE name = n"
+    " FOR SHARE;"
+    " IF NOT FOUND OR cur <> e THEN RAISE EXCEPTION USING ERRCODE = '"
+    PG_STATE_FENCED "', MESSAGE = format('lease %s is at epoch %s (owner"
+    " %s), this store was opened at epoch %s: a newer owner took it over',"
+    " n, coalesce(cur::text, 'none'), coalesce(who, 'none'), e);"
+    " END IF; RETURN e; END $f$;"
+    "CREATE TABLE ordo_cluster_seq("
+    " queue text NOT NULL,"
+    " service text NOT NULL,"
+    " lease text NOT NULL,"
+    " next bigint NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(queue, service));"
+    "CREATE TABLE ordo_cluster_batch("
+    " queue text NOT NULL,"
+    " id text NOT NULL,"
+    " service text NOT NULL,"
+    " seq bigint NOT NULL,"
+    " digest bytea NOT NULL,"
+    " body bytea,"
+    " enqueued_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY(queue, id));"
+    "CREATE INDEX ordo_cluster_inbox ON ordo_cluster_batch(queue, service,"
+    " seq) WHERE body IS NOT NULL;"
+    "CREATE TABLE ordo_cluster_instance("
+    " queue text NOT NULL,"
+    " id text NOT NULL,"
+    " url text,"
+    " seen_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY(queue, id));",
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -136,6 +136,11 @@ static const char *const ps_sql[PS_COUNT] = {
                  "(coalesce(current_setting('ordo.pass', true), '') = $1)::int,"
                  " '" PG_STATE_BEHIND_FAILED "', 'the transaction sent before"
                  " it on this connection did not commit') > 0",
+    /* $1 the store's name, which names its lease; $2 the epoch it was
+     * fenced at. Raises PG_STATE_FENCED when the lease is elsewhere now;
+     * else holds a share lock on the lease row until the transaction
+     * ends (postgres_schema.c, migration 3). */
+    [PS_FENCE] = "SELECT ordo_fence($1, $2)",
 };
 
 int ordo__pg_prepare_all(PGconn *c, char *err, size_t errlen) {
@@ -777,6 +782,8 @@ int ordo__pg_error_code(const PGresult *res) {
     return ORDO_E_RECORD_NOT_FOUND;
   if (strcmp(state, PG_STATE_DUPLICATE) == 0 || strcmp(state, "23505") == 0)
     return ORDO_E_RECORD_DUPLICATE;
+  if (strcmp(state, PG_STATE_FENCED) == 0)
+    return ORDO_E_STORAGE_FENCED;
   /* serialization failure, deadlock, lock not available */
   if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
       strcmp(state, "55P03") == 0)

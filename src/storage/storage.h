@@ -323,6 +323,28 @@ unsigned long long ordo__storage_postgres_commits(ordo_storage *st);
  * before them was still in flight (postgres_group.c). */
 unsigned long long ordo__storage_postgres_pipelined(ordo_storage *st);
 
+/*
+ * (added for clusters) Fence st behind the lease named after its store
+ * (ordo_lease.name = the store's name, docs/postgres.md): from now on
+ * every transaction the store runs (each pass of a group, and each
+ * one-by-one request) first checks, under a share lock on the lease row,
+ * that the lease is still at epoch; when it is not (another instance took
+ * the lease over, or there is no lease row), the whole transaction fails
+ * with ORDO_E_STORAGE_FENCED, and every request of it gets that code and
+ * the server's message (which names the lease, both epochs and the owner).
+ * Such a transaction is a failed one, not a lost connection: nothing of it
+ * was applied, nothing goes again, and the chain rule (ORDO_STORAGE_REQ_
+ * CHAINED) fails the chained writes behind a fenced one. The share lock
+ * makes a takeover (an UPDATE of the lease row) wait until the fenced
+ * transaction is over, so that a new owner never reads the store while a
+ * stale owner's write is still on its way in.
+ *
+ * Call it once, after open and before any request is submitted (the epoch
+ * is a plain field the store's drain reads). ORDO_OK; ORDO_E_INVAL for a
+ * store of another backend, or an epoch above a bigint's range.
+ */
+int ordo__storage_postgres_fence(ordo_storage *st, unsigned long long epoch);
+
 /* ---- for backends: what each checks the same way -------------------------- */
 
 /* Whether op writes (reads, CLOSE and SHRINK do not). */
