@@ -28,16 +28,34 @@ static void store_url(char *out, size_t n, const char *base, const char *tag) {
   snprintf(out, n, "%s#test/%ld/%s", base, (long)getpid(), tag);
 }
 
-/* The number sql (a count) answers. */
-static long long sql_count(const char *sql) {
-  PGconn *c = PQconnectdb(g_pg.url);
+/* The number sql (a count) answers on the database at url. */
+static long long sql_count_at(const char *url, const char *sql) {
+  PGconn *c = PQconnectdb(url);
   assert_int_equal(PQstatus(c), CONNECTION_OK);
   PGresult *r = PQexec(c, sql);
-  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
   long long n = atoll(PQgetvalue(r, 0, 0));
   PQclear(r);
   PQfinish(c);
   return n;
+}
+
+/* The number sql (a count) answers. */
+static long long sql_count(const char *sql) {
+  return sql_count_at(g_pg.url, sql);
+}
+
+/* Run sql (trusted text, statements without results) on the database at
+ * url; the test fails if it does not succeed. */
+static void sql_exec_at(const char *url, const char *sql) {
+  PGconn *c = PQconnectdb(url);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+  PQfinish(c);
 }
 
 /* Connections the server has from this process's pools. */
@@ -512,6 +530,347 @@ static void test_pg_kill_mid_transaction(void **state) {
   db_close(f, st);
 }
 
+/* ---- lease fencing (clusters, schema 3) ----------------------------------- */
+
+/* How many records named `name` the store named `store` holds (both
+ * trusted text). */
+static long long records_named(const char *store, const char *name) {
+  char sql[600];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM ordo_item i JOIN ordo_store"
+           " s ON s.id = i.store WHERE s.name = '%s' AND i.name = '%s'::bytea",
+           store, name);
+  return sql_count(sql);
+}
+
+/* r was refused by the fence: its code, and the server's words, which name
+ * the lease and where it is now (`now`, e.g. "at epoch 2 (owner b)"). */
+static void expect_fenced(const ordo_storage_req *r, const char *lease,
+                          const char *now) {
+  assert_int_equal(r->status, ORDO_E_STORAGE_FENCED);
+  assert_non_null(r->message);
+  if (strstr(r->message, lease) == NULL || strstr(r->message, now) == NULL)
+    fail_msg("not the fence's message: %s", r->message);
+}
+
+/* One request on st that the fence refuses (the lease is `now`). */
+static void add_fenced(fx *f, ordo_storage *st, const char *name,
+                       const char *lease, const char *now) {
+  ordo_storage_req r;
+  req_init(&r, f, ORDO_STORAGE_ADD, "c", name, "v");
+  assert_int_equal(run(f, st, &r), ORDO_E_STORAGE_FENCED);
+  expect_fenced(&r, lease, now);
+  ordo_storage_req_clear_output(&r);
+  assert_int_equal(records_named(lease, name), 0);
+}
+
+/* What ordo__storage_postgres_fence refuses. */
+static void fence_refusals(fx *f, ordo_storage *st) {
+  char path[300];
+  ordo_storage *lite = NULL;
+  snprintf(path, sizeof path, "%s/wallet.db", f->dir);
+  assert_int_equal(ordo_storage_sqlite.open(&ordo_storage_sqlite, f->ctx, path,
+                                            ORDO_STORAGE_CREATE, &lite, NULL),
+                   ORDO_OK);
+  assert_int_equal(ordo__storage_postgres_fence(lite, 1), ORDO_E_INVAL);
+  db_close(f, lite);
+  assert_int_equal(ordo__storage_postgres_fence(NULL, 1), ORDO_E_INVAL);
+  /* No bigint holds it: refused, and st stays unfenced. */
+  assert_int_equal(ordo__storage_postgres_fence(st, ULLONG_MAX), ORDO_E_INVAL);
+}
+
+/* After a takeover every request of a fenced transaction fails with the
+ * fence's code and message: held back behind a done so that they go as
+ * one group, a write, a read and a BATCH (each of its requests too). */
+static void fenced_group(fx *f, ordo_storage *st, const char *lease) {
+  holder h;
+  ordo_storage_req first, r[3], sub[2];
+  holder_start(&h, f, st, &first, "held");
+  req_init(&r[0], f, ORDO_STORAGE_ADD, "c", "g-add", "v");
+  req_init(&r[1], f, ORDO_STORAGE_GET, "c", "one", NULL);
+  req_init(&sub[0], f, ORDO_STORAGE_ADD, "c", "g-batch", "v");
+  req_init(&sub[1], f, ORDO_STORAGE_UPDATE_VALUE, "c", "one", "w");
+  req_init(&r[2], f, ORDO_STORAGE_BATCH, NULL, NULL, NULL);
+  r[2].batch = sub;
+  r[2].nbatch = 2;
+  unsigned long target = fx_done(f) + 4;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(st->backend->submit(st, &r[i]), ORDO_OK);
+  support_gate_open(&h.gate);
+  fx_wait(f, target);
+  expect_fenced(&first, lease, "at epoch 2 (owner b)");
+  for (int i = 0; i < 3; i++)
+    expect_fenced(&r[i], lease, "at epoch 2 (owner b)");
+  assert_null(r[1].result.value.data);
+  assert_int_equal(sub[0].status, ORDO_E_STORAGE_FENCED);
+  assert_int_equal(sub[1].status, ORDO_E_STORAGE_FENCED);
+  assert_int_equal(records_named(lease, "held") + records_named(lease, "g-add") +
+                       records_named(lease, "g-batch"), 0);
+  ordo_storage_req_clear_output(&first);
+  for (int i = 0; i < 3; i++)
+    ordo_storage_req_clear_output(&r[i]);
+  for (int i = 0; i < 2; i++)
+    ordo_storage_req_clear_output(&sub[i]);
+  holder_destroy(&h);
+}
+
+/*
+ * A fenced store's transactions run while the lease named after it is at
+ * the epoch it was fenced at. Once another owner took the lease over (or
+ * there is no lease), every one fails with ORDO_E_STORAGE_FENCED and the
+ * server's message; what it would have written is not there, and the
+ * chained writes behind a fenced one fail by the chain rule. Another
+ * handle fenced at the new epoch writes; so does one of one request per
+ * transaction (NO_GROUP_COMMIT, no guard), until it is fenced out too.
+ */
+static void test_pg_fence(void **state) {
+  fx *f = *state;
+  const char *lease = strchr(f->path, '#') + 1;
+  ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
+  fence_refusals(f, st);
+  support_pg_exec(&g_pg, "INSERT INTO ordo_lease(name, owner, epoch)"
+                  " VALUES ($1, 'a', 1)", lease);
+  assert_int_equal(ordo__storage_postgres_fence(st, 1), ORDO_OK);
+  ordo_storage_req r;
+  req_init(&r, f, ORDO_STORAGE_ADD, "c", "one", "v");
+  r.flags = ORDO_STORAGE_REQ_CHAINED;
+  assert_int_equal(run(f, st, &r), ORDO_OK);
+  ordo_storage_req_clear_output(&r);
+
+  /* b takes the lease over: a's chained write is refused, not applied. */
+  support_pg_exec(&g_pg, "UPDATE ordo_lease SET owner = 'b', epoch = 2"
+                  " WHERE name = $1", lease);
+  req_init(&r, f, ORDO_STORAGE_ADD, "c", "two", "v");
+  r.flags = ORDO_STORAGE_REQ_CHAINED;
+  assert_int_equal(run(f, st, &r), ORDO_E_STORAGE_FENCED);
+  expect_fenced(&r, lease, "at epoch 2 (owner b)");
+  if (strstr(r.message, "opened at epoch 1") == NULL)
+    fail_msg("message: %s", r.message);
+  ordo_storage_req_clear_output(&r);
+  assert_int_equal(records_named(lease, "two"), 0);
+  /* The next chained write fails unsent, by the chain rule. */
+  req_init(&r, f, ORDO_STORAGE_ADD, "c", "three", "v");
+  r.flags = ORDO_STORAGE_REQ_CHAINED;
+  assert_int_equal(run(f, st, &r), ORDO_E_STORAGE);
+  if (strstr(r.message, "earlier write of its chain") == NULL)
+    fail_msg("message: %s", r.message);
+  ordo_storage_req_clear_output(&r);
+  assert_int_equal(records_named(lease, "three"), 0);
+  fenced_group(f, st, lease);
+
+  /* b's handle, fenced at 2, writes and reads what a wrote before. */
+  ordo_storage *b = db_open(f, f->ctx, 0);
+  assert_int_equal(ordo__storage_postgres_fence(b, 2), ORDO_OK);
+  assert_int_equal(add(f, b, "c", "four", "v", NULL, 0), ORDO_OK);
+  ordo_storage_record rec;
+  assert_int_equal(get(f, b, "c", "one", &rec), ORDO_OK);
+  ordo_storage_record_clear(&rec);
+  add_fenced(f, st, "five", lease, "at epoch 2 (owner b)");
+
+  /* One request per transaction goes through the fence too. */
+  ordo_storage *c = db_open(f, f->ctx, ORDO_STORAGE_NO_GROUP_COMMIT);
+  assert_int_equal(ordo__storage_postgres_fence(c, 2), ORDO_OK);
+  assert_int_equal(add(f, c, "c", "six", "v", NULL, 0), ORDO_OK);
+  support_pg_exec(&g_pg, "UPDATE ordo_lease SET owner = 'c', epoch = 3"
+                  " WHERE name = $1", lease);
+  add_fenced(f, c, "seven", lease, "at epoch 3 (owner c)");
+  add_fenced(f, b, "seven", lease, "at epoch 3 (owner c)");
+
+  /* No lease at all: refused too. */
+  support_pg_exec(&g_pg, "DELETE FROM ordo_lease WHERE name = $1", lease);
+  add_fenced(f, b, "eight", lease, "at epoch none (owner none)");
+  db_close(f, c);
+  db_close(f, b);
+  db_close(f, st);
+  assert_int_equal(records_named(lease, "one") + records_named(lease, "four") +
+                       records_named(lease, "six"), 3);
+}
+
+/* Poll the server until the count sql answers is want (at most 30 s): a
+ * state another session reaches, not a guess at how long it takes. */
+static void wait_for_count(const char *sql, long long want) {
+  for (int i = 0; i < 30000; i++) {
+    if (sql_count(sql) == want)
+      return;
+    usleep(1000);
+  }
+  fail_msg("never came to %lld: %s", want, sql);
+}
+
+/* Whether the statement sent on c waits for a lock (1) rather than having
+ * finished (0); the test fails if it does neither within 30 s. */
+static int waits_for_lock(PGconn *c) {
+  char sql[200];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE"
+           " pid = %d AND wait_event_type = 'Lock'", PQbackendPID(c));
+  for (int i = 0; i < 30000; i++) {
+    if (sql_count(sql) == 1)
+      return 1;
+    assert_int_equal(PQconsumeInput(c), 1);
+    if (!PQisBusy(c))
+      return 0;
+    usleep(1000);
+  }
+  fail_msg("neither waiting nor done: %s", sql);
+  return 0;
+}
+
+/* The advisory lock test_pg_fence_waits holds the fenced write on. */
+#define FENCE_HOLD_KEY "4242"
+
+/* The hold: a trigger makes the insert of a record named 'held' wait, in
+ * the server, for the advisory lock that `hold` takes here. */
+static PGconn *hold_start(void) {
+  support_pg_exec(&g_pg, "CREATE FUNCTION test_hold() RETURNS trigger"
+                  " LANGUAGE plpgsql AS $$ BEGIN IF NEW.name = 'held'::bytea"
+                  " THEN PERFORM pg_advisory_xact_lock(" FENCE_HOLD_KEY ");"
+                  " END IF; RETURN NEW; END $$", NULL);
+  support_pg_exec(&g_pg, "CREATE TRIGGER test_hold BEFORE INSERT ON ordo_item"
+                  " FOR EACH ROW EXECUTE FUNCTION test_hold()", NULL);
+  PGconn *hold = PQconnectdb(g_pg.url);
+  assert_int_equal(PQstatus(hold), CONNECTION_OK);
+  PGresult *res = PQexec(hold, "SELECT pg_advisory_lock(" FENCE_HOLD_KEY ")");
+  assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+  PQclear(res);
+  return hold;
+}
+
+static void hold_end(PGconn *hold) {
+  PQfinish(hold); /* the lock goes with the session */
+  support_pg_exec(&g_pg, "DROP TRIGGER test_hold ON ordo_item", NULL);
+  support_pg_exec(&g_pg, "DROP FUNCTION test_hold()", NULL);
+}
+
+/*
+ * A fenced transaction holds the lease row's share lock until it ends: a
+ * claim that skips locked rows skips the lease, and a takeover waits for
+ * the fenced write to commit (which it may: the lease was still its own
+ * when it began); only the next transaction is refused. The write is held
+ * inside the server, after its fence, by a trigger waiting for an advisory
+ * lock this test holds; each step waits for a state the server shows
+ * (pg_locks, pg_stat_activity), and what is seen is checked once the write
+ * is let go (a failed check must not leave it held).
+ */
+static void test_pg_fence_waits(void **state) {
+  fx *f = *state;
+  const char *lease = strchr(f->path, '#') + 1;
+  ordo_storage *st = db_open(f, f->ctx, ORDO_STORAGE_CREATE);
+  support_pg_exec(&g_pg, "INSERT INTO ordo_lease(name, owner, epoch)"
+                  " VALUES ($1, 'a', 1)", lease);
+  assert_int_equal(ordo__storage_postgres_fence(st, 1), ORDO_OK);
+  PGconn *hold = hold_start(), *taker = PQconnectdb(g_pg.url);
+  assert_int_equal(PQstatus(taker), CONNECTION_OK);
+
+  ordo_storage_req w;
+  unsigned long target = fx_done(f) + 1;
+  req_init(&w, f, ORDO_STORAGE_ADD, "c", "held", "v");
+  assert_int_equal(st->backend->submit(st, &w), ORDO_OK);
+  wait_for_count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                 " AND objid = " FENCE_HOLD_KEY " AND NOT granted", 1);
+  char sql[600];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT 1 FROM ordo_lease"
+           " WHERE name = '%s' FOR UPDATE SKIP LOCKED) l", lease);
+  long long unlocked = sql_count(sql);
+  const char *vals[] = {lease};
+  assert_int_equal(PQsendQueryParams(taker, "UPDATE ordo_lease SET owner ="
+                                     " 'b', epoch = epoch + 1 WHERE name = $1",
+                                     1, NULL, vals, NULL, NULL, 0), 1);
+  int waited = waits_for_lock(taker);
+  unsigned long answered = fx_done(f) - (target - 1);
+  PGresult *res = PQexec(hold, "SELECT pg_advisory_unlock(" FENCE_HOLD_KEY ")");
+  assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+  PQclear(res);
+  fx_wait(f, target);
+  res = PQgetResult(taker);
+  assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+  assert_string_equal(PQcmdTuples(res), "1");
+  PQclear(res);
+  assert_null(PQgetResult(taker));
+  PQfinish(taker);
+  hold_end(hold);
+
+  assert_int_equal(unlocked, 0); /* skipped: share-locked by the write */
+  assert_true(waited);           /* the takeover waited for it */
+  assert_int_equal(answered, 0); /* which was not answered meanwhile */
+  assert_int_equal(w.status, ORDO_OK);
+  ordo_storage_req_clear_output(&w);
+  assert_int_equal(records_named(lease, "held"), 1);
+  /* Now the lease is b's: the next transaction is refused. */
+  add_fenced(f, st, "after", lease, "at epoch 2 (owner b)");
+  db_close(f, st);
+  support_pg_exec(&g_pg, "DELETE FROM ordo_lease WHERE name = $1", lease);
+}
+
+/* pg's URL with another database name (`db`). */
+static void url_with_db(char *out, size_t n, const char *db) {
+  const char *slash = strrchr(g_pg.url, '/');
+  const char *query = strchr(slash, '?');
+  assert_true((size_t)snprintf(out, n, "%.*s/%s%s", (int)(slash - g_pg.url),
+                               g_pg.url, db, query != NULL ? query : "") < n);
+}
+
+/* A context of its own opens url (a new pool: the schema is checked
+ * again); the open's status, *st when it worked, *err when not. */
+static int open_fresh(ordo_ctx **ctx, const char *url, int flags,
+                      ordo_storage **st, char **err) {
+  *ctx = ctx_make(0, 1);
+  return ordo_storage_postgres.open(&ordo_storage_postgres, *ctx, url, flags,
+                                    st, err);
+}
+
+/*
+ * Schema 2 -> 3, in a database of its own: a schema-3 database is taken
+ * back to exactly what schema 2 had (migration 3 only adds), and the next
+ * process to open a store there migrates it again, keeping its records; a
+ * database newer than this ordo knows is refused ("upgrade ordo").
+ */
+static void test_pg_schema_3(void **state) {
+  fx *f = *state;
+  char url[400], store[450];
+  char *err = NULL;
+  ordo_ctx *ctx;
+  ordo_storage *st = NULL;
+  support_pg_exec(&g_pg, "CREATE DATABASE ordo_migrate", NULL);
+  url_with_db(url, sizeof url, "ordo_migrate");
+  /* ordo_wait=1: a refused schema is retried as long as a server that is
+   * down would be. */
+  snprintf(store, sizeof store, "%s%cordo_wait=1#m", url,
+           strchr(url, '?') != NULL ? '&' : '?');
+  assert_int_equal(open_fresh(&ctx, store, ORDO_STORAGE_CREATE, &st, NULL),
+                   ORDO_OK);
+  assert_int_equal(add(f, st, "c", "kept", "v", NULL, 0), ORDO_OK);
+  db_close(f, st);
+  ordo_ctx_free(ctx);
+  sql_exec_at(url, "DROP TABLE ordo_lease, ordo_cluster_seq,"
+              " ordo_cluster_batch, ordo_cluster_instance;"
+              " DROP FUNCTION ordo_fence(text, bigint);"
+              " DELETE FROM ordo_schema WHERE version = 3");
+  assert_int_equal(sql_count_at(url, "SELECT max(version) FROM ordo_schema"), 2);
+
+  assert_int_equal(open_fresh(&ctx, store, 0, &st, NULL), ORDO_OK);
+  assert_int_equal(sql_count_at(url, "SELECT max(version) FROM ordo_schema"), 3);
+  assert_int_equal(sql_count_at(url, "SELECT count(*) FROM ordo_schema"), 3);
+  assert_int_equal(sql_count_at(url, "SELECT count(*) FROM unnest(ARRAY["
+                                "'ordo_lease', 'ordo_cluster_seq',"
+                                " 'ordo_cluster_batch', 'ordo_cluster_instance',"
+                                " 'ordo_cluster_inbox']) t"
+                                " WHERE to_regclass(t) IS NOT NULL"), 5);
+  assert_int_equal(count_where(f, st, "c", NULL), 1);
+  sql_exec_at(url, "INSERT INTO ordo_lease(name, epoch) VALUES ('m', 7)");
+  assert_int_equal(ordo__storage_postgres_fence(st, 7), ORDO_OK);
+  assert_int_equal(add(f, st, "c", "fenced", "v", NULL, 0), ORDO_OK);
+  db_close(f, st);
+  ordo_ctx_free(ctx);
+
+  sql_exec_at(url, "INSERT INTO ordo_schema(version) VALUES (4)");
+  assert_int_equal(open_fresh(&ctx, store, 0, &st, &err), ORDO_E_STORAGE);
+  assert_null(st);
+  if (strstr(err, "version 4") == NULL || strstr(err, "upgrade ordo") == NULL)
+    fail_msg("message: %s", err);
+  free(err);
+  ordo_ctx_free(ctx);
+  support_pg_exec(&g_pg, "DROP DATABASE ordo_migrate WITH (FORCE)", NULL);
+}
+
 int main(void) {
   int rc = support_pg_start_for_main(&g_pg);
   if (rc != 0)
@@ -544,6 +903,9 @@ int main(void) {
       T_(test_pg_pool_bound),
       T_(test_pg_server_restart),
       T_(test_pg_kill_mid_transaction),
+      T_(test_pg_fence),
+      T_(test_pg_fence_waits),
+      T_(test_pg_schema_3),
       T_(test_pg_no_orphans), /* last: it checks what the others left */
   };
 #undef T_
