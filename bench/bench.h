@@ -98,6 +98,7 @@ extern const bench_def bench_memory_def;
 extern const bench_def bench_latency_def;
 extern const bench_def bench_ingest_def;
 extern const bench_def bench_soak_def; /* by name only: not in `all` */
+extern const bench_def bench_cluster_def; /* by name only: needs PostgreSQL */
 
 /* The `ordo bench` subcommand: argv[0] is "bench". */
 int bench_main(int argc, char **argv);

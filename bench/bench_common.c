@@ -374,6 +374,7 @@ static const bench_def *const bench_defs[] = {
 /* Run only when named: too long for `all` (soak takes minutes to an hour). */
 static const bench_def *const bench_solo_defs[] = {
     &bench_soak_def,
+    &bench_cluster_def,
 };
 #define BENCH_NSOLO (sizeof bench_solo_defs / sizeof bench_solo_defs[0])
 

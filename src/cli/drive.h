@@ -47,4 +47,47 @@ int ordo__rmdir_all(const char *dir);
  * its batch signed (intkey and ordo-rw mixed, a key made for the call). */
 int ordo__serve_items(const ordo_workload *w, json_t **out);
 
+/* ---- a cluster run (cluster_run.c) -------------------------------------- */
+
+typedef struct ordo__cluster_run_opts {
+  const char *pg_url;      /* the database (no '#') */
+  int instances;           /* 1..16 `ordo serve --cluster` children */
+  size_t services, batches;
+  double conflict, invalid, deps; /* the workload's (ordo workload) */
+  unsigned long long seed;
+  unsigned ttl_ms;         /* --lease-ttl-ms of every instance */
+  unsigned block_ms;       /* the embedded ledger's block interval */
+  double kill_every_s;     /* SIGKILL a random instance this often (0:
+                              never) ... */
+  double restart_after_s;  /* ... and start it again this much later */
+  int sigstop;             /* instead of SIGKILL: SIGSTOP, and SIGCONT
+                              restart_after_s later (a stale owner that
+                              comes back) */
+  double timeout_s;        /* give up after this long */
+  const char *dir;         /* an existing directory for files and logs */
+  int progress;            /* a progress bar on stderr */
+} ordo__cluster_run_opts;
+
+typedef struct ordo__cluster_run_result {
+  size_t batches;
+  int finished;            /* every batch final before timeout_s */
+  double seconds, per_s;   /* first POST to the last verdict */
+  long long committed, invalid;
+  long long lost;          /* acknowledged, then missing or never final */
+  long long committed_twice; /* batch ids in the ledger's blocks twice */
+  int verify_equal;        /* `ordo verify --queue`: the ledger equals the
+                              serial replay */
+  long long differences;
+  double max_stall_s;      /* longest time a service with work left
+                              finished nothing (after all was posted) */
+  char max_stall_service[129];
+  int kills;
+} ordo__cluster_run_result;
+
+/* Run it (cluster_run.c's comment says how). ORDO_OK when everything was
+ * posted and finished; ORDO_E_STATE when not (the result says how far it
+ * got); ORDO_E_SYSTEM when a child did not start. */
+int ordo__cluster_run(const ordo__cluster_run_opts *o,
+                      ordo__cluster_run_result *r);
+
 #endif /* ORDO_CLI_DRIVE_H */

@@ -38,6 +38,12 @@ typedef struct run_args {
   unsigned block_ms;
   const char *keep;
   int json;
+  /* --instances N --postgres URL: a cluster instead (cluster_run.c) */
+  int instances;
+  const char *postgres;
+  double kill_every_s;
+  int sigstop;
+  unsigned ttl_ms;
 } run_args;
 
 static void run_usage(FILE *f) {
@@ -64,7 +70,21 @@ static void run_usage(FILE *f) {
         "                 directory, removed at the end)\n"
         "  --json         print the results as JSON\n"
         "\n"
-        "Exit status: 0 both runs finished and verified, 1 otherwise,\n"
+        "A cluster instead (README, Cluster): N `ordo serve --cluster`\n"
+        "instances on one PostgreSQL queue, the batches posted to them in\n"
+        "turn, one of them killed with SIGKILL every few seconds and started\n"
+        "again, the progress bar going on through each kill:\n"
+        "  --instances N  instances (1..16)\n"
+        "  --postgres URL the database (default $ORDO_POSTGRES_URL)\n"
+        "  --kill-every S a kill every S seconds (default 5; 0: none)\n"
+        "                 (the killed one restarts a lease TTL + 1 s later:\n"
+        "                 its services are taken over meanwhile)\n"
+        "  --sigstop      SIGSTOP instead, SIGCONT a lease TTL + 1 s later\n"
+        "                 (a stale owner that comes back)\n"
+        "  --ttl-ms MS    the lease TTL (default 5000)\n"
+        "\n"
+        "Exit status: 0 both runs finished and verified (a cluster: it\n"
+        "finished, verified, nothing lost or committed twice), 1 otherwise,\n"
         "2 bad usage.\n",
         f);
 }
@@ -79,6 +99,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
   a->gen.invalid = 0.02;
   a->gen.deps = 0.05;
   a->block_ms = 100;
+  a->kill_every_s = 5;
+  a->ttl_ms = 5000;
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     int got;
@@ -86,6 +108,10 @@ static int parse_args(int argc, char **argv, run_args *a) {
       return -1;
     if (strcmp(k, "--json") == 0) {
       a->json = 1;
+      continue;
+    }
+    if (strcmp(k, "--sigstop") == 0) {
+      a->sigstop = 1;
       continue;
     }
     if (v == NULL)
@@ -99,6 +125,26 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->block_ms = (unsigned)strtoul(v, &end, 10);
       if (end == v || *end != '\0' || v[0] == '-')
         goto bad_value;
+    } else if (strcmp(k, "--instances") == 0) {
+      char *end;
+      long n = strtol(v, &end, 10);
+      if (end == v || *end != '\0' || n < 1 || n > 16)
+        goto bad_value;
+      a->instances = (int)n;
+    } else if (strcmp(k, "--postgres") == 0) {
+      a->postgres = v;
+    } else if (strcmp(k, "--kill-every") == 0) {
+      char *end;
+      a->kill_every_s = strtod(v, &end);
+      if (end == v || *end != '\0' || !(a->kill_every_s >= 0) ||
+          a->kill_every_s > 3600)
+        goto bad_value;
+    } else if (strcmp(k, "--ttl-ms") == 0) {
+      char *end;
+      unsigned long t = strtoul(v, &end, 10);
+      if (end == v || *end != '\0' || v[0] == '-' || t < 300 || t > 3600000)
+        goto bad_value;
+      a->ttl_ms = (unsigned)t;
     } else if (strcmp(k, "--keep") == 0) {
       if (v[0] == '\0' || v[0] == '-')
         goto bad_value;
@@ -308,6 +354,75 @@ out:
   return rc;
 }
 
+/* --instances: the cluster run, its summary, its exit status. */
+static int run_cluster(const run_args *a, const char *dir) {
+  const char *url = a->postgres != NULL ? a->postgres
+                                        : getenv("ORDO_POSTGRES_URL");
+  ordo__cluster_run_result r;
+  if (url == NULL || url[0] == '\0') {
+    fputs("ordo run: --instances needs a PostgreSQL database: --postgres "
+          "URL or $ORDO_POSTGRES_URL\n", stderr);
+    return ORDO_CLI_USAGE;
+  }
+  ordo__cluster_run_opts o = {
+      .pg_url = url,
+      .instances = a->instances,
+      .services = a->gen.services,
+      .batches = a->gen.batches,
+      .conflict = a->gen.conflict,
+      .invalid = a->gen.invalid,
+      .deps = a->gen.deps,
+      .seed = a->gen.seed,
+      .ttl_ms = a->ttl_ms,
+      .block_ms = a->block_ms,
+      .kill_every_s = a->kill_every_s,
+      /* Down longer than a TTL: the others take its services over when
+       * their leases expire (a restart sooner takes them back itself). */
+      .restart_after_s = a->ttl_ms / 1e3 + 1,
+      .sigstop = a->sigstop,
+      .timeout_s = 600,
+      .dir = dir,
+      .progress = !a->json,
+  };
+  if (!a->json)
+    fprintf(stderr, "ordo run: %zu batches over %zu services through %d "
+            "`ordo serve --cluster` instances on one PostgreSQL queue, "
+            "lease TTL %.1f s, %s every %.1f s; working in %s\n",
+            a->gen.batches, a->gen.services, a->instances, a->ttl_ms / 1e3,
+            a->sigstop ? "a SIGSTOP (SIGCONT a TTL + 1 s later)"
+                       : "a SIGKILL (restarted a TTL + 1 s later)",
+            a->kill_every_s, dir);
+  int rc = ordo__cluster_run(&o, &r);
+  int ok = rc == ORDO_OK && r.verify_equal && r.lost == 0 &&
+           r.committed_twice == 0;
+  if (a->json) {
+    json_t *j = json_pack(
+        "{s:i,s:I,s:b,s:f,s:f,s:I,s:I,s:I,s:I,s:b,s:I,s:f,s:s,s:f,s:i,s:b}",
+        "instances", a->instances, "batches", (json_int_t)r.batches,
+        "finished", r.finished, "seconds", r.seconds, "batches_per_s",
+        r.per_s, "committed", (json_int_t)r.committed, "invalid",
+        (json_int_t)r.invalid, "lost", (json_int_t)r.lost, "committed_twice",
+        (json_int_t)r.committed_twice, "verify_equal", r.verify_equal,
+        "differences", (json_int_t)r.differences, "max_stall_s",
+        r.max_stall_s, "max_stall_service", r.max_stall_service, "ttl_s",
+        a->ttl_ms / 1e3, "kills", r.kills, "sigstop", a->sigstop);
+    char *s = json_dumps(j, JSON_COMPACT);
+    printf("%s\n", s != NULL ? s : "{}");
+    free(s);
+    json_decref(j);
+  } else {
+    printf("\n%d instances: %zu batches in %.2f s (%.1f batches/s), %lld "
+           "committed, %lld invalid\n", a->instances, r.batches, r.seconds,
+           r.per_s, r.committed, r.invalid);
+    printf("%d %s: %lld lost, %lld committed twice, verify %s; longest "
+           "stall of a service %.2f s (%s), lease TTL %.1f s\n", r.kills,
+           a->sigstop ? "stops" : "kills", r.lost, r.committed_twice,
+           r.verify_equal ? "equal" : "DIFFERENT", r.max_stall_s,
+           r.max_stall_service, a->ttl_ms / 1e3);
+  }
+  return ok ? ORDO_CLI_OK : ORDO_CLI_FAIL;
+}
+
 int ordo__run_main(int argc, char **argv) {
   run_args a;
   char dir[1024], self[4096], wpath[1100], tpath[1100], token[65];
@@ -336,6 +451,10 @@ int ordo__run_main(int argc, char **argv) {
     snprintf(dir, sizeof dir, "/tmp/ordo-run-XXXXXX");
     if (mkdtemp(dir) == NULL)
       return ORDO_CLI_FAIL;
+  }
+  if (a.instances > 0) {
+    exit_code = run_cluster(&a, dir);
+    goto out;
   }
   /* The workload, written for verify and kept as the server's items. */
   snprintf(wpath, sizeof wpath, "%s/workload.jsonl", dir);

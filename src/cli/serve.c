@@ -28,6 +28,8 @@ static void serve_usage(FILE *out) {
   fputs("usage: ordo serve [--config FILE] [--port P] [--bind ADDR]\n"
         "                  [--token-file F] [--data DIR] [--ledger URL]\n"
         "                  [--signing-key-file F]\n"
+        "                  [--cluster [--instance-id ID] [--lease-ttl-ms MS]\n"
+        "                   [--queue NAME]]\n"
         "\n"
         "Serve ordo's HTTP JSON API: enqueue signed batches into the durable\n"
         "queue in DIR/queue.db, or in the PostgreSQL database DIR names\n"
@@ -58,6 +60,17 @@ static void serve_usage(FILE *out) {
         "                    sawtooth keygen writes it; not world-readable):\n"
         "                    items that carry \"transactions\" instead of a\n"
         "                    signed payload are signed with it\n"
+        "  --cluster         one instance of several on the shared queue in\n"
+        "                    the PostgreSQL database of --data: any instance\n"
+        "                    accepts batches; each service is run by the\n"
+        "                    instance holding its lease (README, Cluster)\n"
+        "  --instance-id ID  this instance's name in the cluster (default\n"
+        "                    HOST:PID)\n"
+        "  --lease-ttl-ms MS a service whose owner has not renewed its\n"
+        "                    lease for MS is taken over (default 5000;\n"
+        "                    renewed every MS/3)\n"
+        "  --queue NAME      the shared queue's name in the database (default\n"
+        "                    queue): several clusters may share a database\n"
         "  -h, --help        show this help and exit\n"
         "\n"
         "The first line on stdout is 'listening on http://ADDR:PORT'; with a\n"
@@ -69,7 +82,9 @@ int ordo__serve_main(int argc, char **argv) {
   ordo_server_options o;
   ordo_server *srv = NULL;
   const char *config = NULL, *port = NULL, *bind = NULL, *token = NULL,
-             *data = NULL, *ledger = NULL, *key_file = NULL;
+             *data = NULL, *ledger = NULL, *key_file = NULL,
+             *instance = NULL, *ttl = NULL, *queue = NULL;
+  int cluster = 0;
   /* Every option takes a string, checked once the config file is read. */
   const struct {
     const char *name;
@@ -77,7 +92,9 @@ int ordo__serve_main(int argc, char **argv) {
   } strs[] = {{"--config", &config},     {"--port", &port},
               {"--bind", &bind},         {"--token-file", &token},
               {"--data", &data},         {"--ledger", &ledger},
-              {"--signing-key-file", &key_file}};
+              {"--signing-key-file", &key_file},
+              {"--instance-id", &instance}, {"--lease-ttl-ms", &ttl},
+              {"--queue", &queue}};
   const size_t nstrs = sizeof strs / sizeof strs[0];
   sigset_t sigs;
   size_t k;
@@ -87,6 +104,11 @@ int ordo__serve_main(int argc, char **argv) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (ordo__cli_help(a, serve_usage))
       return ORDO_CLI_OK;
+    if (strcmp(a, "--cluster") == 0) { /* a flag: no value */
+      cluster = 1;
+      i--;
+      continue;
+    }
     if (v == NULL || a[0] != '-') {
       return ordo__cli_unknown(stderr, "ordo serve", a, serve_usage);
     }
@@ -127,6 +149,20 @@ int ordo__serve_main(int argc, char **argv) {
     fprintf(stderr, "ordo serve: %s\n", ordo_last_error_message());
     ordo_server_options_clear(&o);
     return ORDO_CLI_USAGE;
+  }
+  if (cluster || instance != NULL || ttl != NULL || queue != NULL)
+    o.cluster = 1;
+  o.instance_id = instance;
+  o.cluster_queue = queue;
+  if (ttl != NULL) {
+    unsigned long long t;
+    if (ordo__cli_parse_u64(ttl, 3600000, &t) != 0 || t < 300) {
+      fprintf(stderr, "ordo serve: bad value '%s' for --lease-ttl-ms "
+              "(300..3600000)\n", ttl);
+      ordo_server_options_clear(&o);
+      return ORDO_CLI_USAGE;
+    }
+    o.lease_ttl_ms = (unsigned)t;
   }
   if (o.data_dir == NULL) {
     fputs("ordo serve: missing --data DIR (or data_dir in the config)\n",

@@ -35,13 +35,15 @@ int ordo__ledger_session_open(ordo__ledger_session *s, const char *dir,
   int rc;
 
   memset(s, 0, sizeof *s);
-  if ((rc = ordo__storage_data_path(dir, "queue", path, sizeof path)) != ORDO_OK)
+  if (dir != NULL &&
+      (rc = ordo__storage_data_path(dir, "queue", path, sizeof path)) != ORDO_OK)
     return rc;
   if ((s->ctx = ordo_ctx_new(NULL)) == NULL)
     return ordo_last_error();
   ordo_ledger_client_options_init(&copt);
   copt.url = url;
-  if ((rc = ordo_journal_open(s->ctx, path, jopt, &s->j)) != ORDO_OK ||
+  if ((dir != NULL &&
+       (rc = ordo_journal_open(s->ctx, path, jopt, &s->j)) != ORDO_OK) ||
       (rc = ordo_ledger_client_new(s->ctx, &copt, &s->client)) != ORDO_OK)
     return rc;
   return ORDO_OK;

@@ -62,6 +62,11 @@ typedef struct ordo__verify_opts {
   const char *dir;    /* the data directory of `ordo submit` */
   const char *family; /* ordo-rw, intkey or mixed, as submitted */
   int json;           /* the report as JSON */
+  /* NULL: the payloads come from the journal in dir. Else from this
+   * (`ordo verify --cluster`: the shared queue's), and dir is not read:
+   * ORDO_OK and a malloc'd *pl, or ORDO_E_NOT_FOUND (never enqueued). */
+  int (*payload)(void *ud, const char *id, unsigned char **pl, size_t *len);
+  void *payload_ud;
 } ordo__verify_opts;
 
 /* Replay the journaled batches serially and compare with the ledger's state

@@ -222,6 +222,14 @@ static void hex_short(const unsigned char *v, size_t len, char *out,
   out[k] = '\0';
 }
 
+/* A line's signed BatchList, from the journal or the caller's source. */
+static int line_payload(const ordo__verify_opts *opts, ordo_journal *j,
+                        const char *id, unsigned char **pl, size_t *len) {
+  if (opts->payload != NULL)
+    return opts->payload(opts->payload_ud, id, pl, len);
+  return ordo_journal_payload(j, id, pl, len);
+}
+
 int ordo__verify_run(const ordo__verify_opts *opts) {
   const char *file = opts->file, *url = opts->url, *dir = opts->dir,
              *family = opts->family != NULL ? opts->family
@@ -253,7 +261,8 @@ int ordo__verify_run(const ordo__verify_opts *opts) {
   }
   ordo_journal_options_init(&jopt);
   /* The committed batches' payloads come from their records. */
-  if (ordo__ledger_session_open(&ls, dir, url, &jopt) != ORDO_OK) {
+  if (ordo__ledger_session_open(&ls, opts->payload != NULL ? NULL : dir, url,
+                                &jopt) != ORDO_OK) {
     fprintf(stderr, "ordo verify: %s\n", ordo_last_error_message());
     exit_code = ORDO__RUN_BAD_INPUT;
     goto out;
@@ -266,7 +275,7 @@ int ordo__verify_run(const ordo__verify_opts *opts) {
       unsigned char *pl = NULL;
       size_t pl_len = 0;
       ordo_ledger_batchlist *bl = NULL;
-      if (ordo_journal_payload(ls.j, w->batches[i].id, &pl, &pl_len) != ORDO_OK)
+      if (line_payload(opts, ls.j, w->batches[i].id, &pl, &pl_len) != ORDO_OK)
         continue; /* never journaled: never sent */
       if (ordo_ledger_batchlist_decode(pl, pl_len, &bl) == ORDO_OK &&
           ordo_ledger_batchlist_count(bl) == 1) {
@@ -310,7 +319,7 @@ int ordo__verify_run(const ordo__verify_opts *opts) {
       continue;
     }
     memset(&it, 0, sizeof it);
-    if (ordo_journal_payload(ls.j, id, &pl, &it.payload_len) != ORDO_OK)
+    if (line_payload(opts, ls.j, id, &pl, &it.payload_len) != ORDO_OK)
       continue;
     it.payload = pl;
     rc = replay_batch(&m, &it, id);

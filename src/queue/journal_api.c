@@ -296,7 +296,16 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
   /* On PostgreSQL the one-writer rule is the backend's advisory lock
    * (EXCLUSIVE), held by a connection of the journal's own: dropped by the
    * server when this process dies, as the kernel drops the flock. */
-  flags = ORDO_STORAGE_KEEP_WAL | (pg ? ORDO_STORAGE_EXCLUSIVE : 0) |
+  if (opt->fence_epoch != 0 && !pg) {
+    journal_free(j);
+    return ordo__set_last_error(ORDO_E_INVAL, "journal %s: a fenced journal "
+                                "(a cluster's) is a PostgreSQL one", shown);
+  }
+  /* A cluster's journal is fenced by its lease instead (queue.h): a
+   * process that stopped (SIGSTOP) keeps its connections and so would keep
+   * an advisory lock for ever. */
+  flags = ORDO_STORAGE_KEEP_WAL |
+          (pg && opt->fence_epoch == 0 ? ORDO_STORAGE_EXCLUSIVE : 0) |
           (opt->no_group_commit ? ORDO_STORAGE_NO_GROUP_COMMIT : 0);
   rc = be->open(be, ctx, path, flags, &j->st, &errmsg);
   if (rc == ORDO_E_WALLET_NOT_FOUND && opt->create) {
@@ -319,6 +328,12 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
     return rc;
   }
   free(errmsg);
+  if (opt->fence_epoch != 0 &&
+      (rc = ordo__storage_postgres_fence(j->st, opt->fence_epoch)) != ORDO_OK) {
+    (void)storage_close(j->st);
+    journal_free(j);
+    return ordo__set_last_error(rc, "journal %s: cannot fence it", shown);
+  }
   j->replaying = 1;
   if ((rc = journal_meta(j, created)) != ORDO_OK ||
       (rc = journal_locking(j, created, &qopt)) != ORDO_OK ||

@@ -55,6 +55,11 @@ void ordo__j_content_digest(const ordo_queue_batch_spec *sp,
   crypto_generichash_final(&st, out, ORDO_QUEUE_DIGEST_BYTES);
 }
 
+void ordo_journal_content_digest(const ordo_queue_batch_spec *spec,
+                                 unsigned char out[ORDO_QUEUE_DIGEST_BYTES]) {
+  ordo__j_content_digest(spec, out);
+}
+
 /* The enq record's JSON of spec (without seq and t), or NULL: a string
  * that is not UTF-8 (or no memory). */
 static json_t *enq_event(const ordo_queue_batch_spec *spec) {

@@ -601,6 +601,13 @@ typedef struct ordo_journal_options {
   /* A service with nothing in memory, the default policy and no enqueue
    * for this long leaves memory, its counters with it (0: one hour). */
   long long service_idle_ms;
+  /* (added for clusters, src/cluster) PostgreSQL only. 0: the journal is
+   * its process's alone (an advisory lock held while open). Else it is
+   * shared by the instances of a cluster, one at a time under a lease
+   * named after its store, and every transaction it runs is fenced at
+   * this epoch of the lease (ordo__storage_postgres_fence): once another
+   * instance holds the lease, its writes fail and the journal fails. */
+  unsigned long long fence_epoch;
 } ordo_journal_options;
 
 void ordo_journal_options_init(ordo_journal_options *opt);
@@ -655,6 +662,13 @@ ordo_op *ordo_journal_enqueue(ordo_journal *j, const ordo_queue_batch_spec *spec
 ordo_op *ordo_journal_enqueue_many(ordo_journal *j,
                                    const ordo_queue_batch_spec *specs,
                                    size_t n, size_t *bad);
+
+/* The digest by which the journal tells "the same batch again" from
+ * "another batch under that id" (BLAKE2b-256 over service, reads, writes,
+ * deps, ledger id and payload): for a front end that must answer so before
+ * the journal sees the batch (src/cluster). */
+void ordo_journal_content_digest(const ordo_queue_batch_spec *spec,
+                                 unsigned char out[ORDO_QUEUE_DIGEST_BYTES]);
 
 /* What an enqueue made of one spec, known when the call returns. */
 typedef struct ordo_journal_enqueued {

@@ -313,13 +313,22 @@ static int enqueue_items(ordo_server *srv, item *it, size_t n,
     specs[i] = it[i].sp;
   t0 = ordo__now_ns();
   /* Each item's answer comes back typed, at once; the op says durable. */
-  op = ordo_journal_enqueue_typed(srv->j, specs, n, got, &bad); /* copies */
+  if (srv->cl != NULL) {
+    /* The shared queue: durable (committed) when the call returns. */
+    op = NULL;
+    rc = ordo_cluster_enqueue(srv->cl, specs, n, got, &bad);
+    if (rc == ORDO_OK)
+      ordo__srv_cluster_kick(srv);
+  } else {
+    op = ordo_journal_enqueue_typed(srv->j, specs, n, got, &bad); /* copies */
+    rc = ordo__srv_wait(srv, op);
+  }
   free(specs);
-  rc = ordo__srv_wait(srv, op);
   if (rc != ORDO_OK) {
     char msg[600];
     const char *why = op != NULL && rc != ORDO_E_TIMEOUT ? ordo_op_message(op)
-                                                        : ordo_strerror(rc);
+                      : srv->cl != NULL ? ordo_last_error_message()
+                                        : ordo_strerror(rc);
     if (why == NULL || why[0] == '\0')
       why = ordo_strerror(rc);
     if (bad != (size_t)-1)

@@ -135,7 +135,7 @@ int ordo__srv_precheck(ordo_server *srv, const ordo_server_request *req,
  * never came (dep_timeout_s): a status read ends them first, so what it
  * answers is what a server with a ledger would say. */
 static void expire_if_no_ledger(ordo_server *srv) {
-  if (srv->sub == NULL)
+  if (srv->sub == NULL && srv->j != NULL)
     (void)ordo_journal_expire(srv->j, 0, NULL);
 }
 
@@ -220,6 +220,8 @@ static int resume_service(ordo_server *srv, const char *svc,
 
 int ordo__srv_progress(ordo_server *srv, ordo_submitter_progress *p) {
   memset(p, 0, sizeof(*p));
+  if (srv->cl != NULL)
+    return ordo__srv_cluster_progress(srv, p);
   if (srv->sub == NULL)
     return 0;
   ordo_submitter_get_progress(srv->sub, p);
@@ -296,10 +298,23 @@ static json_t *submitter_json(ordo_server *srv) {
 
 static int get_queue(ordo_server *srv, ordo_server_response *resp) {
   char *text;
+  json_t *o;
   expire_if_no_ledger(srv);
-  text = ordo_journal_totals_json(srv->j);
-  json_t *o = text != NULL ? json_loads(text, 0, NULL) : NULL;
-  free(text);
+  if (srv->cl != NULL) {
+    ordo_journal_totals t;
+    ordo__srv_cluster_totals(srv, &t);
+    o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "queued",
+                  (json_int_t)t.queued, "waiting", (json_int_t)t.waiting,
+                  "in_flight", (json_int_t)t.in_flight, "unknown",
+                  (json_int_t)t.unknown, "committed", (json_int_t)t.committed,
+                  "invalid", (json_int_t)t.invalid, "services",
+                  (json_int_t)t.services, "cluster",
+                  ordo__srv_cluster_json(srv));
+  } else {
+    text = ordo_journal_totals_json(srv->j);
+    o = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+  }
   if (o != NULL &&
       (json_object_set_new(o, "ledger", json_boolean(srv->client != NULL)) ||
        (srv->client != NULL &&
@@ -383,9 +398,12 @@ int ordo__srv_dispatch(ordo_server *srv, const ordo_server_request *req,
                 : method_not_allowed(resp, "POST");
   if (strncmp(p, "/v1/batches/", 12) == 0 && p[12] != '\0') {
     if (strcmp(m, "DELETE") == 0)
-      return delete_batch(srv, p + 12, resp);
-    return get ? get_batch(srv, p + 12, resp)
-               : method_not_allowed(resp, "GET, DELETE");
+      return srv->cl != NULL ? ordo__srv_cluster_cancel(srv, p + 12, resp)
+                             : delete_batch(srv, p + 12, resp);
+    if (!get)
+      return method_not_allowed(resp, "GET, DELETE");
+    return srv->cl != NULL ? ordo__srv_cluster_get_batch(srv, p + 12, resp)
+                           : get_batch(srv, p + 12, resp);
   }
   if (strcmp(p, "/v1/queue") == 0)
     return get ? get_queue(srv, resp) : method_not_allowed(resp, "GET");
@@ -399,12 +417,15 @@ int ordo__srv_dispatch(ordo_server *srv, const ordo_server_request *req,
         return method_not_allowed(resp, "POST");
       if ((svc = strndup(rest, n - 7)) == NULL)
         return ordo__srv_reply(resp, 500, NULL);
-      rc = resume_service(srv, svc, resp);
+      rc = srv->cl != NULL ? ordo__srv_cluster_resume(srv, svc, resp)
+                           : resume_service(srv, svc, resp);
       free(svc);
       return rc;
     }
-    return get ? get_service(srv, rest, resp)
-               : method_not_allowed(resp, "GET");
+    if (!get)
+      return method_not_allowed(resp, "GET");
+    return srv->cl != NULL ? ordo__srv_cluster_get_service(srv, rest, resp)
+                           : get_service(srv, rest, resp);
   }
   if (ordo__srv_wallet_route(srv, req, resp))
     return resp->body != NULL ? ORDO_OK : ORDO_E_NOMEM;

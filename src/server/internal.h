@@ -12,6 +12,7 @@
 #define ORDO_SERVER_INTERNAL_H
 
 #include "base/hist.h"
+#include "cluster/cluster.h"
 #include "ledger/ledger.h"
 #include "server/server.h"
 
@@ -38,6 +39,17 @@ typedef struct srv_job {
   unsigned long long created_ns;
 } srv_job;
 
+/* A shard of a cluster driven by a thread of its own (cluster.c): the
+ * drive holds a reference to the shard while its submitter lives. */
+typedef struct srv_drive {
+  struct ordo_server *srv;
+  ordo_cluster_shard *shard;
+  pthread_t thread; /* steps the submitter (cluster.c's drive_main) */
+  int has_thread;
+  atomic_int stop;
+  ordo_submitter *sub; /* NULL without a ledger */
+} srv_drive;
+
 /* HTTP statuses counted for ordo_http_requests_total (metrics.c). */
 #define SRV_NCODES 16
 
@@ -50,6 +62,15 @@ struct ordo_server {
   ordo_ledger_client *client;        /* NULL without a ledger */
   ordo_ledger_sawtooth_port *port;   /* NULL without a ledger */
   ordo_submitter *sub;               /* NULL without a ledger; loop only */
+  /* --cluster (cluster.c): j and sub are NULL; every service this
+   * instance holds the lease of is a shard with a journal and a
+   * submitter of its own. */
+  ordo_cluster *cl;
+  json_t *policies;                  /* the config's services, or NULL */
+  ordo_submitter_options sopt;       /* each shard's submitter's */
+  pthread_mutex_t drive_mu;          /* guards drive */
+  srv_drive **drive;
+  size_t ndrive, capdrive;
 
   int has_token;
   unsigned char token_hash[32]; /* SHA-256 of the token */
@@ -65,6 +86,7 @@ struct ordo_server {
   pthread_mutex_t loop_mu; /* guards loop_stop; loop_cv is CLOCK_MONOTONIC */
   pthread_cond_t loop_cv;
   int loop_stop;
+  int loop_kick;           /* cluster: a shard changed or a batch came */
 
   pthread_mutex_t stat_mu; /* guards everything down to enqueued */
   unsigned long long ledger_logged_ns[3]; /* loop thread only: last stderr
@@ -85,5 +107,23 @@ struct ordo_server {
 
   atomic_ullong http_count[SRV_NCODES];
 };
+
+/* ---- cluster.c: --cluster -------------------------------------------------- */
+int ordo__srv_cluster_open(ordo_server *srv, const ordo_server_options *o,
+                           const ordo_journal_options *jopt);
+void ordo__srv_cluster_close(ordo_server *srv);
+void *ordo__srv_cluster_loop(void *arg);
+void ordo__srv_cluster_kick(ordo_server *srv);
+int ordo__srv_cluster_progress(ordo_server *srv, ordo_submitter_progress *p);
+void ordo__srv_cluster_totals(ordo_server *srv, ordo_journal_totals *t);
+int ordo__srv_cluster_get_batch(ordo_server *srv, const char *id,
+                                ordo_server_response *resp);
+int ordo__srv_cluster_cancel(ordo_server *srv, const char *id,
+                             ordo_server_response *resp);
+int ordo__srv_cluster_get_service(ordo_server *srv, const char *svc,
+                                  ordo_server_response *resp);
+int ordo__srv_cluster_resume(ordo_server *srv, const char *svc,
+                             ordo_server_response *resp);
+json_t *ordo__srv_cluster_json(ordo_server *srv);
 
 #endif /* ORDO_SERVER_INTERNAL_H */

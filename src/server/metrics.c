@@ -204,7 +204,10 @@ static void queue_metrics(ordo_server *srv, sbuf *b) {
   static const char *const states[] = {"queued",    "waiting",  "in_flight",
                                        "unknown",   "committed", "invalid"};
   size_t i;
-  (void)ordo_journal_get_totals(srv->j, &t); /* zeroed if it cannot */
+  if (srv->cl != NULL)
+    ordo__srv_cluster_totals(srv, &t); /* the services run here */
+  else
+    (void)ordo_journal_get_totals(srv->j, &t); /* zeroed if it cannot */
   const size_t by_state[] = {t.queued,  t.waiting,   t.in_flight,
                              t.unknown, t.committed, t.invalid};
   put(b, "# HELP ordo_batches batches in the journal by state\n"
@@ -220,6 +223,37 @@ static void queue_metrics(ordo_server *srv, sbuf *b) {
   put(b, "# HELP ordo_journal_failed 1 when a journal write failed\n"
          "# TYPE ordo_journal_failed gauge\nordo_journal_failed %d\n",
       t.failed);
+}
+
+/* --cluster: this instance's leases. */
+static void cluster_metrics(ordo_server *srv, sbuf *b) {
+  ordo_cluster_stats st;
+  if (srv->cl == NULL)
+    return;
+  ordo_cluster_get_stats(srv->cl, &st);
+  put(b, "# HELP ordo_cluster_leases_held services whose lease this "
+         "instance holds\n# TYPE ordo_cluster_leases_held gauge\n"
+         "ordo_cluster_leases_held %llu\n", st.held);
+  put(b, "# HELP ordo_cluster_leases_taken_total leases taken, free or "
+         "expired\n# TYPE ordo_cluster_leases_taken_total counter\n"
+         "ordo_cluster_leases_taken_total %llu\n", st.taken);
+  put(b, "# HELP ordo_cluster_leases_taken_over_total leases taken from "
+         "an owner that stopped renewing them\n"
+         "# TYPE ordo_cluster_leases_taken_over_total counter\n"
+         "ordo_cluster_leases_taken_over_total %llu\n", st.taken_over);
+  put(b, "# HELP ordo_cluster_leases_lost_total leases found held by "
+         "another instance (or not renewed for a TTL)\n"
+         "# TYPE ordo_cluster_leases_lost_total counter\n"
+         "ordo_cluster_leases_lost_total %llu\n", st.lost);
+  put(b, "# HELP ordo_cluster_leases_released_total leases handed over\n"
+         "# TYPE ordo_cluster_leases_released_total counter\n"
+         "ordo_cluster_leases_released_total %llu\n", st.released);
+  put(b, "# HELP ordo_cluster_instances instances alive on the queue\n"
+         "# TYPE ordo_cluster_instances gauge\nordo_cluster_instances %u\n",
+      st.instances);
+  put(b, "# HELP ordo_cluster_round_errors_total lease rounds the database "
+         "failed\n# TYPE ordo_cluster_round_errors_total counter\n"
+         "ordo_cluster_round_errors_total %llu\n", st.round_errors);
 }
 
 static void submitter_metrics(ordo_server *srv, sbuf *b) {
@@ -303,7 +337,7 @@ static void service_metrics(ordo_server *srv, sbuf *b) {
   /* The names (journal-owned: valid while it is open), then each one's
    * counters. Services are only ever added, so the first cap names are
    * there however many came since the count. */
-  cap = ordo_journal_service_names(srv->j, NULL, 0);
+  cap = srv->j != NULL ? ordo_journal_service_names(srv->j, NULL, 0) : 0;
   rows = cap > 0 ? calloc(cap, sizeof *rows) : NULL;
   names = cap > 0 ? calloc(cap, sizeof *names) : NULL;
   if (rows != NULL && names != NULL) {
@@ -358,6 +392,7 @@ int ordo__srv_metrics(ordo_server *srv, ordo_server_response *resp) {
   queue_metrics(srv, &b);
   submitter_metrics(srv, &b);
   service_metrics(srv, &b);
+  cluster_metrics(srv, &b);
   http_metrics(srv, &b);
   if (b.oom || b.p == NULL) {
     free(b.p);

@@ -86,6 +86,8 @@ int ordo__srv_http_status(int code) {
   case ORDO_E_SHUTDOWN:
   case ORDO_E_CANCELED:
   case ORDO_E_STORAGE_BUSY:
+  case ORDO_E_STORAGE_FENCED: /* a cluster's service moved to another
+                                 instance: ask again (there) */
   case ORDO_E_STORAGE: /* the disk failed (full, IO error): the journal or
                           wallet takes writes again once it works */
     return 503;

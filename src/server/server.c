@@ -359,6 +359,8 @@ static void server_free(ordo_server *srv) {
   pthread_mutex_destroy(&srv->stat_mu);
   pthread_mutex_destroy(&srv->rate_mu);
   pthread_mutex_destroy(&srv->jobs_mu);
+  pthread_mutex_destroy(&srv->drive_mu);
+  free(srv->drive);
   sodium_memzero(srv->token_hash, sizeof srv->token_hash);
   free(srv);
 }
@@ -380,6 +382,10 @@ static void loop_join(ordo_server *srv) {
 static int teardown(ordo_server *srv) {
   int rc = ORDO_OK;
   ordo__srv_jobs_clear(srv);
+  /* The loop has let go of every shard: each journal closes, each lease
+   * is handed over. */
+  if (srv->cl != NULL)
+    ordo__srv_cluster_close(srv);
   ordo_submitter_free(srv->sub);
   srv->sub = NULL;
   ordo_ledger_sawtooth_port_free(srv->port);
@@ -437,6 +443,7 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   pthread_mutex_init(&srv->stat_mu, NULL);
   pthread_mutex_init(&srv->rate_mu, NULL);
   pthread_mutex_init(&srv->jobs_mu, NULL);
+  pthread_mutex_init(&srv->drive_mu, NULL);
   srv->bind = strdup(o->bind != NULL ? o->bind : "127.0.0.1");
   srv->data_dir = strdup(o->data_dir);
   /* On PostgreSQL the wallets are stores of the same database. */
@@ -451,6 +458,13 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   }
   srv->opts.bind = srv->opts.token = srv->opts.token_file = NULL;
   srv->opts.data_dir = srv->opts.ledger_url = srv->opts.services_json = NULL;
+  srv->opts.instance_id = srv->opts.cluster_queue = NULL;
+  if (o->cluster && !ordo_storage_is_postgres_uri(o->data_dir)) {
+    rc = ordo__set_last_error(ORDO_E_INVAL, "--cluster: the shared queue is "
+                              "a PostgreSQL database: give --data "
+                              "postgres://…");
+    goto fail;
+  }
 
   /* The token, and the rule that only loopback may go without one. */
   if (o->token != NULL) {
@@ -501,11 +515,12 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   jopt.checkpoint_records = o->checkpoint_records;
   jopt.retention_count = o->retention_count;
   jopt.retention_ms = o->retention_s * 1000;
-  if ((rc = ordo__storage_data_path(srv->data_dir, "queue", path,
-                                    sizeof path)) != ORDO_OK ||
-      (rc = ordo_journal_open(srv->ctx, path, &jopt, &srv->j)) != ORDO_OK)
+  if (!o->cluster &&
+      ((rc = ordo__storage_data_path(srv->data_dir, "queue", path,
+                                     sizeof path)) != ORDO_OK ||
+       (rc = ordo_journal_open(srv->ctx, path, &jopt, &srv->j)) != ORDO_OK))
     goto fail;
-  if (o->services_json != NULL &&
+  if (!o->cluster && o->services_json != NULL &&
       (rc = apply_policies(srv, o->services_json)) != ORDO_OK)
     goto fail;
   if (o->ledger_url != NULL) {
@@ -513,6 +528,10 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
     ordo_submitter_options sopt;
     ordo_ledger_client_options_init(&copt);
     copt.url = o->ledger_url;
+    /* A cluster's shards share the client: a submit and a status poll
+     * each at once (cluster.c). */
+    if (o->cluster)
+      copt.max_connections = 48;
     ordo_submitter_options_init(&sopt);
     if (o->max_per_submit > 0)
       sopt.max_per_submit = o->max_per_submit;
@@ -527,12 +546,22 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
     if ((rc = ordo_ledger_client_new(srv->ctx, &copt, &srv->client)) !=
             ORDO_OK ||
         (rc = ordo_ledger_sawtooth_port_new(srv->ctx, srv->client,
-                                            &srv->port)) != ORDO_OK ||
+                                            &srv->port)) != ORDO_OK)
+      goto fail;
+    srv->sopt = sopt; /* a cluster's shards' */
+    srv->sopt.max_polls = 1;
+    if (!o->cluster &&
         (rc = ordo_submitter_new(srv->j,
                                  ordo_ledger_sawtooth_port_get(srv->port),
                                  &sopt, &srv->sub)) != ORDO_OK)
       goto fail;
-    if (pthread_create(&srv->loop, NULL, loop_main, srv) != 0) {
+  }
+  if (o->cluster && (rc = ordo__srv_cluster_open(srv, o, &jopt)) != ORDO_OK)
+    goto fail;
+  if (o->cluster || o->ledger_url != NULL) {
+    if (pthread_create(&srv->loop, NULL,
+                       o->cluster ? ordo__srv_cluster_loop : loop_main,
+                       srv) != 0) {
       rc = ordo__set_last_error(ORDO_E_SYSTEM, "server: cannot start the "
                                 "loop thread");
       goto fail;

@@ -183,6 +183,15 @@ typedef struct ordo_server_options {
    * freed by ordo_server_options_clear). */
   const struct ordo_ledger_signer *signer;
   void *signer_owned_;
+  /* (added for clusters) One instance of several on the shared queue in
+   * data_dir, which must then be a PostgreSQL URL (src/cluster/cluster.h):
+   * any instance accepts batches; each service is run by the instance
+   * holding its lease. instance_id NULL: "HOST:PID"; lease_ttl_ms 0:
+   * 5000. */
+  int cluster;
+  const char *cluster_queue; /* NULL: "queue" */
+  const char *instance_id;
+  unsigned lease_ttl_ms;
 } ordo_server_options;
 
 /* The defaults above (runtime: ordo_config_init then the environment). */

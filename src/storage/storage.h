@@ -310,6 +310,15 @@ char *ordo__storage_postgres_where(const char *url);
 int ordo__storage_postgres_stores(const char *url, const char *prefix,
                                   char ***names, size_t *n, char **errmsg);
 
+/* (added for clusters) A plain, blocking libpq connection (a PGconn *,
+ * given as void * so that this header needs no libpq) to url's database,
+ * its schema made or migrated: for a module that runs SQL of its own on
+ * ordo's tables (src/cluster). The caller PQfinish-es it. ORDO_E_STORAGE
+ * and *errmsg (no password in it) when the server cannot be reached or
+ * the schema is newer than this ordo. Blocking (at most ~10 s). */
+int ordo__storage_postgres_connect(const char *url, void **out,
+                                   char **errmsg);
+
 /* Added for tests and benchmarks: how many transactions that held at least
  * one write request (BATCH included, failed writes included) the SQLite
  * database st has committed since it was opened. Group commit shows as a
