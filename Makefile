@@ -9,7 +9,7 @@
 #   make deps    install missing Debian packages (apt-get)
 #   make tsan    ThreadSanitizer build of the concurrency tests (runtime,
 #                storage, wallet, keys, queue, journal, submitter, rest,
-#                server, node, postgres)
+#                server, node, postgres, cluster)
 #   make memcheck  the runtime tests under valgrind
 #   make fuzz    build the libFuzzer targets with clang and run each briefly
 
@@ -84,7 +84,7 @@ tsan: deps
 	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DORDO_WERROR=ON \
 	  -DORDO_SANITIZE=thread
 	$(CMAKE) --build build-tsan -j $(JOBS)
-	cd build-tsan && setarch -R ctest --output-on-failure -L 'runtime|storage|wallet|keys|queue|journal|submitter|rest|server|node|postgres'
+	cd build-tsan && setarch -R ctest --output-on-failure -L 'runtime|storage|wallet|keys|queue|journal|submitter|rest|server|node|postgres|cluster'
 
 # The concurrency tests under valgrind, on a build without sanitizers.
 MEMCHECK_TESTS ?= test_runtime test_storage test_wallet test_journal

@@ -6,7 +6,7 @@
  *      (--threads), no kills: batches/s from the first POST to the last
  *      verdict, each beside the single instance's.
  *   2. Failover: 3 instances (the largest count), one of them killed with
- *      SIGKILL every --seconds (default 4) and started again a TTL + 1 s
+ *      SIGKILL every --seconds (default TTL + 3 s: 8) and started again a TTL + 1 s
  *      later (so that its services are taken over by the others when
  *      their leases expire), for the whole run: batches lost, committed
  *      twice, `ordo verify`, and the longest stall of any service, against
@@ -62,7 +62,10 @@ static int cluster_run(const bench_opts *opts, json_t **out) {
   unsigned counts[BENCH_MAX_POINTS] = {1, 2, 3};
   size_t ncounts = 3;
   size_t batches = opts->batches > 0 ? (size_t)opts->batches : 3000;
-  double kill_every = opts->seconds > 0 ? opts->seconds : 4;
+  /* A kill each TTL + 3 s: the services of the last one are taken over
+   * and settled before the next. */
+  double kill_every = opts->seconds > 0 ? opts->seconds
+                                        : CLUSTER_TTL_MS / 1e3 + 3;
   ordo__cluster_run_result base = {0}, r;
   json_t *scaling = json_array();
 
@@ -142,7 +145,7 @@ const bench_def bench_cluster_def = {
     "1,2,3; the failover run uses the last)\n"
     "  --batches N    cluster: batches per run (default 3000)\n"
     "  --seconds S    cluster: a kill every S seconds in the failover run "
-    "(default 4)\n",
+    "(default 8: the TTL + 3 s)\n",
     BENCH_FLAG_THREADS | BENCH_FLAG_BATCHES | BENCH_FLAG_BACKEND,
     cluster_run,
 };

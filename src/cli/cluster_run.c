@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CR_MAX_INSTANCES 16
@@ -396,7 +397,12 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
         }
         r->kills++;
         if (getenv("ORDO_CLUSTER_TRACE") != NULL)
-          fprintf(stderr, "trace %.3f kill i%d\n", now, v);
+          {
+            struct timespec ws;
+            clock_gettime(CLOCK_REALTIME, &ws);
+            fprintf(stderr, "trace %.3f kill i%d (wall %ld.%03ld)\n", now,
+                    v, (long)ws.tv_sec, ws.tv_nsec / 1000000L);
+          }
       }
       next_kill = now + o->kill_every_s;
     }

@@ -76,7 +76,8 @@ static void run_usage(FILE *f) {
         "again, the progress bar going on through each kill:\n"
         "  --instances N  instances (1..16)\n"
         "  --postgres URL the database (default $ORDO_POSTGRES_URL)\n"
-        "  --kill-every S a kill every S seconds (default 5; 0: none)\n"
+        "  --kill-every S a kill every S seconds (default: the TTL + 3 s;\n"
+        "                 0: none)\n"
         "                 (the killed one restarts a lease TTL + 1 s later:\n"
         "                 its services are taken over meanwhile)\n"
         "  --sigstop      SIGSTOP instead, SIGCONT a lease TTL + 1 s later\n"
@@ -99,7 +100,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
   a->gen.invalid = 0.02;
   a->gen.deps = 0.05;
   a->block_ms = 100;
-  a->kill_every_s = 5;
+  a->kill_every_s = -1; /* default: a TTL + 3 s */
   a->ttl_ms = 5000;
   for (int i = 1; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -359,6 +360,10 @@ static int run_cluster(const run_args *a, const char *dir) {
   const char *url = a->postgres != NULL ? a->postgres
                                         : getenv("ORDO_POSTGRES_URL");
   ordo__cluster_run_result r;
+  /* A kill each TTL + 3 s: the last one's services are taken over and
+   * settled before the next (a service whose new owner dies too, before
+   * its old lease ran out, waits two TTLs). */
+  double every = a->kill_every_s >= 0 ? a->kill_every_s : a->ttl_ms / 1e3 + 3;
   if (url == NULL || url[0] == '\0') {
     fputs("ordo run: --instances needs a PostgreSQL database: --postgres "
           "URL or $ORDO_POSTGRES_URL\n", stderr);
@@ -375,7 +380,7 @@ static int run_cluster(const run_args *a, const char *dir) {
       .seed = a->gen.seed,
       .ttl_ms = a->ttl_ms,
       .block_ms = a->block_ms,
-      .kill_every_s = a->kill_every_s,
+      .kill_every_s = every,
       /* Down longer than a TTL: the others take its services over when
        * their leases expire (a restart sooner takes them back itself). */
       .restart_after_s = a->ttl_ms / 1e3 + 1,
@@ -391,7 +396,7 @@ static int run_cluster(const run_args *a, const char *dir) {
             a->gen.batches, a->gen.services, a->instances, a->ttl_ms / 1e3,
             a->sigstop ? "a SIGSTOP (SIGCONT a TTL + 1 s later)"
                        : "a SIGKILL (restarted a TTL + 1 s later)",
-            a->kill_every_s, dir);
+            every, dir);
   int rc = ordo__cluster_run(&o, &r);
   int ok = rc == ORDO_OK && r.verify_equal && r.lost == 0 &&
            r.committed_twice == 0;

@@ -290,8 +290,10 @@ static void cluster_free(ordo_cluster *cl) {
   pthread_mutex_destroy(&cl->pool_mu);
   pthread_mutex_destroy(&cl->mu);
   pthread_cond_destroy(&cl->cv);
+  pthread_cond_destroy(&cl->pump_cv);
   free(cl->shards);
   free(cl->retiring);
+  free(cl->adopting); /* empty: close waited for every adoption */
   ORDO__FREE_ALL(cl->url, cl->queue, cl->id, cl->advertise, cl->prefix);
   free(cl);
 }
@@ -331,6 +333,7 @@ int ordo_cluster_open(ordo_ctx *ctx, const ordo_cluster_options *opt,
   pthread_mutex_init(&cl->pool_mu, NULL);
   pthread_mutex_init(&cl->mu, NULL);
   pthread_cond_init(&cl->cv, NULL);
+  pthread_cond_init(&cl->pump_cv, NULL);
   cl->ttl_ms = opt->ttl_ms != 0 ? opt->ttl_ms : CL_TTL_DEFAULT_MS;
   cl->renew_ms = opt->renew_ms != 0 ? opt->renew_ms : cl->ttl_ms / 3;
   if (cl->renew_ms == 0 || cl->renew_ms >= cl->ttl_ms) {
@@ -381,8 +384,13 @@ int ordo_cluster_open(ordo_ctx *ctx, const ordo_cluster_options *opt,
     cluster_free(cl);
     return rc;
   }
-  /* The first round here: an instance that answers is one that owns its
-   * share (or says why it cannot). */
+  if (pthread_create(&cl->pump_thread, NULL, ordo__cl_pump_main, cl) != 0) {
+    cluster_free(cl);
+    return ordo__set_last_error(ORDO_E_SYSTEM, "cluster: no pump thread");
+  }
+  cl->has_pump = 1;
+  /* The first round here: an instance that answers is one that has taken
+   * its share (its journals opening) or says why it cannot. */
   if ((rc = ordo__cl_round(cl)) != ORDO_OK) {
     ordo_cluster_stats st;
     ordo_cluster_get_stats(cl, &st);
@@ -408,6 +416,16 @@ void ordo_cluster_close(ordo_cluster *cl) {
   wake(cl);
   if (cl->has_thread)
     pthread_join(cl->thread, NULL);
+  /* Journals still opening give their leases back (adopt_main sees stop);
+   * the pump thread ends. */
+  pthread_mutex_lock(&cl->mu);
+  while (cl->nadopting > 0)
+    pthread_cond_wait(&cl->cv, &cl->mu);
+  pthread_cond_broadcast(&cl->pump_cv);
+  pthread_mutex_unlock(&cl->mu);
+  if (cl->has_pump)
+    pthread_join(cl->pump_thread, NULL);
+  cl->has_pump = 0;
   /* Every shard stops; the caller lets go of its references. */
   pthread_mutex_lock(&cl->mu);
   while (cl->nshards > 0)

@@ -602,12 +602,56 @@ void ordo__cl_notifications(ordo_cluster *cl) {
         strncmp(colon + 1, cl->queue, ql) == 0) {
       ordo_cluster_shard *s = ordo_cluster_shard_get(cl, colon + 1 + ql);
       if (s != NULL) {
-        (void)ordo__cl_pump_on(cl, s, cl->lc);
+        ordo__cl_pump_kick(cl, s, 0);
         ordo_cluster_shard_put(s);
       }
     }
     PQfreemem(nf);
   }
+}
+
+void ordo__cl_pump_kick(ordo_cluster *cl, ordo_cluster_shard *s, int all) {
+  pthread_mutex_lock(&cl->mu);
+  if (s != NULL)
+    atomic_store(&s->pump_due, 1);
+  for (size_t i = 0; all && i < cl->nshards; i++)
+    atomic_store(&cl->shards[i]->pump_due, 1);
+  cl->pump_kick = 1;
+  pthread_cond_signal(&cl->pump_cv);
+  pthread_mutex_unlock(&cl->mu);
+}
+
+void *ordo__cl_pump_main(void *arg) {
+  ordo_cluster *cl = arg;
+  PGconn *c = NULL;
+  for (;;) {
+    pthread_mutex_lock(&cl->mu);
+    while (!cl->stop && !cl->pump_kick)
+      pthread_cond_wait(&cl->pump_cv, &cl->mu);
+    int stop = cl->stop;
+    cl->pump_kick = 0;
+    pthread_mutex_unlock(&cl->mu);
+    if (stop)
+      break;
+    ordo_cluster_shard **v = NULL;
+    size_t n = 0;
+    if (ordo_cluster_shards(cl, &v, &n) != ORDO_OK)
+      continue;
+    for (size_t i = 0; i < n; i++) {
+      if (atomic_exchange(&v[i]->pump_due, 0) &&
+          (c != NULL || ordo__cl_conn_get(cl, &c) == ORDO_OK) &&
+          ordo__cl_pump_on(cl, v[i], c) == ORDO_E_STORAGE &&
+          PQstatus(c) != CONNECTION_OK) {
+        PQfinish(c); /* a new one next time */
+        c = NULL;
+      }
+      ordo_cluster_shard_put(v[i]);
+    }
+    free(v);
+  }
+  if (c != NULL)
+    PQfinish(c);
+  return NULL;
 }
 
 /* ---- lookups ------------------------------------------------------------------ */

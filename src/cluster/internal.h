@@ -34,6 +34,7 @@ struct ordo_cluster_shard {
   int lost;            /* stopped because the lease was lost, not released */
   pthread_mutex_t pump_mu; /* one pump at a time; guards cursor */
   uint64_t cursor;     /* the highest seq moved into the journal */
+  atomic_int pump_due; /* the pump thread moves its inbox next */
   void *ud;
 };
 
@@ -48,6 +49,9 @@ struct ordo_cluster {
 
   PGconn *lc;          /* the lease thread's connection (LISTEN too) */
   unsigned long long renewed_ms; /* wall ms of the last good renewal */
+  int joined;          /* this process's row has its joined_at */
+  unsigned long long over_since_ms; /* holding more than the share to keep
+                                       since (0: not over) */
   unsigned long long expiry_ms;  /* wall ms when the next lease of another
                                     instance expires (0: none): the next
                                     round goes then, so that a dead
@@ -65,9 +69,20 @@ struct ordo_cluster {
   ordo_cluster_shard **retiring; /* not live; lease still ours */
   size_t nretiring, capretiring;
   int stop;
-  int wake_fd;         /* eventfd: stop, or a pump is due */
+  int wake_fd;         /* eventfd: stop, or a lease to give back */
   pthread_t thread;
   int has_thread;
+  /* Leases taken whose journals are being opened, each on a thread of
+   * its own (lease.c): the lease thread never waits for a journal, so
+   * that its renewals keep their time however long an open takes. */
+  char **adopting;
+  size_t nadopting, capadopting;
+  /* The pump thread (inbox.c): moves the inboxes of the shards marked
+   * due, on a connection of its own, off the lease thread. */
+  pthread_t pump_thread;
+  int has_pump;
+  int pump_kick;       /* mu; pump_cv */
+  pthread_cond_t pump_cv;
   ordo_cluster_stats stats;
 };
 
@@ -103,8 +118,12 @@ PGresult *ordo__cl_exec(PGconn *c, const char *sql, int n,
                         char state[6]);
 /* Pump s (s->pump_mu taken inside) on connection c. */
 int ordo__cl_pump_on(ordo_cluster *cl, ordo_cluster_shard *s, PGconn *c);
-/* The services named by the notifications waiting on c: pump each that
- * is held here. */
+/* The services named by the notifications waiting on cl->lc: mark each
+ * held here due for the pump thread. */
 void ordo__cl_notifications(ordo_cluster *cl);
+/* Mark s due (all: every live shard) and wake the pump thread. */
+void ordo__cl_pump_kick(ordo_cluster *cl, ordo_cluster_shard *s, int all);
+/* The pump thread's body. */
+void *ordo__cl_pump_main(void *arg);
 
 #endif /* ORDO_CLUSTER_INTERNAL_H */

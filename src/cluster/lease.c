@@ -139,6 +139,8 @@ static void drop_strays(ordo_cluster *cl) {
       mine = strcmp(cl->shards[i]->lease, name) == 0;
     for (size_t i = 0; i < cl->nretiring && !mine; i++)
       mine = strcmp(cl->retiring[i]->lease, name) == 0;
+    for (size_t i = 0; i < cl->nadopting && !mine; i++)
+      mine = strcmp(cl->adopting[i], name) == 0;
     pthread_mutex_unlock(&cl->mu);
     if (mine)
       continue;
@@ -187,39 +189,68 @@ void ordo__cl_release_closed(ordo_cluster *cl) {
   }
 }
 
-/* A lease just taken, its journal being opened (on a thread of its own:
- * a takeover of seven services opened seven journals one after another,
- * a second of stall for the last of them). */
+/* A lease just taken, its journal being opened on a thread of its own:
+ * the lease thread goes on renewing meanwhile (an open that took longer
+ * than a TTL under load once cost an instance all its leases), and a
+ * takeover of several services opens their journals side by side. */
 typedef struct adopt_job {
   ordo_cluster *cl;
   char *service, *lease;
   uint64_t epoch;
   int over; /* taken over from an owner whose lease expired */
-  int rc;
-  pthread_t thread;
 } adopt_job;
 
-#define CL_ADOPT_THREADS 8
+static void adopt_done(ordo_cluster *cl, adopt_job *a) {
+  pthread_mutex_lock(&cl->mu);
+  for (size_t i = 0; i < cl->nadopting; i++)
+    if (strcmp(cl->adopting[i], a->lease) == 0) {
+      free(cl->adopting[i]);
+      cl->adopting[i] = cl->adopting[--cl->nadopting];
+      break;
+    }
+  pthread_cond_broadcast(&cl->cv);
+  pthread_mutex_unlock(&cl->mu);
+  ORDO__FREE_ALL(a->service, a->lease);
+  free(a);
+}
 
 static void *adopt_main(void *arg) {
   adopt_job *a = arg;
   ordo_cluster *cl = a->cl;
-  char path[8192];
+  char path[8192], err[512], state[6], e[24];
   ordo_journal *j = NULL;
   ordo_journal_options jo = cl->jopt;
   jo.fence_epoch = a->epoch;
   unsigned long long t0 = ordo__cl_wall_ms();
-  a->rc = ordo__storage_data_path(cl->url, a->lease, path, sizeof path);
-  if (a->rc == ORDO_OK)
-    a->rc = ordo_journal_open(cl->ctx, path, &jo, &j);
-  if (a->rc == ORDO_OK)
-    a->rc = ordo__cl_shard_add(cl, a->service, a->lease, a->epoch, j);
-  if (a->rc != ORDO_OK) {
-    ordo__cl_log("ordo cluster %s: cannot run service %s (lease epoch "
-                 "%llu): %s; giving the lease back\n", cl->id, a->service,
-                 (unsigned long long)a->epoch, ordo_last_error_message());
+  int rc = ordo__storage_data_path(cl->url, a->lease, path, sizeof path);
+  if (rc == ORDO_OK)
+    rc = ordo_journal_open(cl->ctx, path, &jo, &j);
+  pthread_mutex_lock(&cl->mu);
+  int stopping = cl->stop;
+  pthread_mutex_unlock(&cl->mu);
+  if (rc == ORDO_OK && stopping)
+    rc = ORDO_E_SHUTDOWN; /* closing: give it back instead */
+  if (rc == ORDO_OK)
+    rc = ordo__cl_shard_add(cl, a->service, a->lease, a->epoch, j);
+  if (rc != ORDO_OK) {
+    if (rc != ORDO_E_SHUTDOWN)
+      ordo__cl_log("ordo cluster %s: cannot run service %s (lease epoch "
+                   "%llu): %s; giving the lease back\n", cl->id, a->service,
+                   (unsigned long long)a->epoch, ordo_last_error_message());
     if (j != NULL)
       (void)ordo_journal_close(j);
+    PGconn *c = NULL;
+    if (ordo__cl_conn_get(cl, &c) == ORDO_OK) {
+      snprintf(e, sizeof e, "%llu", (unsigned long long)a->epoch);
+      const char *v[3] = {a->lease, e, cl->id};
+      PGresult *r = ordo__cl_exec(c, "UPDATE ordo_lease SET owner = NULL,"
+                                  " expires_at = '-infinity' WHERE name = $1"
+                                  " AND epoch = $2 AND owner = $3", 3, v, err,
+                                  sizeof err, state);
+      ordo__cl_conn_put(cl, c, r == NULL);
+      PQclear(r);
+    }
+    adopt_done(cl, a);
     return NULL;
   }
   pthread_mutex_lock(&cl->mu);
@@ -236,38 +267,55 @@ static void *adopt_main(void *arg) {
   ordo__cl_changed(cl);
   ordo_cluster_shard *s = ordo_cluster_shard_get(cl, a->service);
   if (s != NULL) {
-    (void)ordo_cluster_shard_pump(cl, s);
+    ordo__cl_pump_kick(cl, s, 0);
     ordo_cluster_shard_put(s);
   }
+  adopt_done(cl, a);
   return NULL;
 }
 
-/* Open the journals of jobs[0..n), CL_ADOPT_THREADS at a time; give back
- * the leases of those that would not open. */
-static void adopt_all(ordo_cluster *cl, adopt_job *jobs, size_t n) {
-  char err[512], state[6];
-  for (size_t from = 0; from < n; from += CL_ADOPT_THREADS) {
-    size_t to = from + CL_ADOPT_THREADS < n ? from + CL_ADOPT_THREADS : n;
-    for (size_t i = from; i < to; i++)
-      if (pthread_create(&jobs[i].thread, NULL, adopt_main, &jobs[i]) != 0) {
-        jobs[i].thread = 0;
-        adopt_main(&jobs[i]); /* no thread: here */
-      }
-    for (size_t i = from; i < to; i++)
-      if (jobs[i].thread != 0)
-        pthread_join(jobs[i].thread, NULL);
+/* Start adopting (service, lease) at epoch; without a thread its lease
+ * is left to expire. */
+static void adopt_start(ordo_cluster *cl, const char *service,
+                        const char *lease, uint64_t epoch, int over) {
+  adopt_job *a = calloc(1, sizeof(*a));
+  char *name = ordo__strdup(lease);
+  pthread_t t;
+  pthread_attr_t at;
+  if (a != NULL) {
+    a->cl = cl;
+    a->service = ordo__strdup(service);
+    a->lease = ordo__strdup(lease);
+    a->epoch = epoch;
+    a->over = over;
   }
-  for (size_t i = 0; i < n; i++) {
-    if (jobs[i].rc == ORDO_OK)
-      continue;
-    char e[24];
-    snprintf(e, sizeof e, "%llu", (unsigned long long)jobs[i].epoch);
-    const char *v[3] = {jobs[i].lease, e, cl->id};
-    PQclear(ordo__cl_exec(cl->lc, "UPDATE ordo_lease SET owner = NULL,"
-                          " expires_at = '-infinity' WHERE name = $1 AND"
-                          " epoch = $2 AND owner = $3", 3, v, err, sizeof err,
-                          state));
+  pthread_mutex_lock(&cl->mu);
+  int ok = a != NULL && a->service != NULL && a->lease != NULL &&
+           name != NULL;
+  if (ok && cl->nadopting == cl->capadopting) {
+    size_t nc = cl->capadopting ? cl->capadopting * 2 : 16;
+    char **nv = realloc(cl->adopting, nc * sizeof(*nv));
+    if (nv != NULL) {
+      cl->adopting = nv;
+      cl->capadopting = nc;
+    }
   }
+  ok = ok && cl->nadopting < cl->capadopting;
+  if (ok)
+    cl->adopting[cl->nadopting++] = name;
+  pthread_mutex_unlock(&cl->mu);
+  if (!ok) {
+    free(name);
+    if (a != NULL)
+      ORDO__FREE_ALL(a->service, a->lease);
+    free(a);
+    return;
+  }
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&t, &at, adopt_main, a) != 0)
+    adopt_main(a); /* no thread: here, late renewals and all */
+  pthread_attr_destroy(&at);
 }
 
 /* Take up to limit leases: expired ones (an owner that stopped renewing)
@@ -302,36 +350,16 @@ static int take(ordo_cluster *cl, int expired, long limit) {
       4, vals, err, sizeof err, state);
   if (r == NULL)
     return round_fail(cl, "taking leases", err);
-  size_t n = (size_t)PQntuples(r);
-  adopt_job *jobs = n > 0 ? calloc(n, sizeof(*jobs)) : NULL;
-  for (size_t k = 0; jobs != NULL && k < n; k++) {
-    int over = expired && strcmp(PQgetvalue(r, (int)k, 3), cl->id) != 0;
+  for (int k = 0; k < PQntuples(r); k++) {
+    int over = expired && strcmp(PQgetvalue(r, k, 3), cl->id) != 0;
     if (over)
       ordo__cl_log("ordo cluster %s: took service %s over from %s (its "
-                   "lease expired), epoch %s\n", cl->id,
-                   PQgetvalue(r, (int)k, 2), PQgetvalue(r, (int)k, 3),
-                   PQgetvalue(r, (int)k, 1));
-    jobs[k] = (adopt_job){.cl = cl,
-                          .service = ordo__strdup(PQgetvalue(r, (int)k, 2)),
-                          .lease = ordo__strdup(PQgetvalue(r, (int)k, 0)),
-                          .epoch = strtoull(PQgetvalue(r, (int)k, 1), NULL,
-                                            10),
-                          .over = over,
-                          .rc = ORDO_E_NOMEM};
+                   "lease expired), epoch %s\n", cl->id, PQgetvalue(r, k, 2),
+                   PQgetvalue(r, k, 3), PQgetvalue(r, k, 1));
+    adopt_start(cl, PQgetvalue(r, k, 2), PQgetvalue(r, k, 0),
+                strtoull(PQgetvalue(r, k, 1), NULL, 10), over);
   }
   PQclear(r);
-  if (jobs == NULL)
-    return n > 0 ? ORDO_E_NOMEM : ORDO_OK; /* unadopted: they expire */
-  size_t ok = 0;
-  for (size_t k = 0; k < n; k++)
-    if (jobs[k].service != NULL && jobs[k].lease != NULL)
-      jobs[ok++] = jobs[k];
-    else
-      ORDO__FREE_ALL(jobs[k].service, jobs[k].lease);
-  adopt_all(cl, jobs, ok);
-  for (size_t k = 0; k < ok; k++)
-    ORDO__FREE_ALL(jobs[k].service, jobs[k].lease);
-  free(jobs);
   return ORDO_OK;
 }
 
@@ -348,39 +376,66 @@ int ordo__cl_round(ordo_cluster *cl) {
   if ((rc = reconnect(cl)) != ORDO_OK)
     return rc;
   snprintf(ttl, sizeof ttl, "%u", cl->ttl_ms);
-  const char *hb[3] = {cl->queue, cl->id, cl->advertise};
-  PGresult *r = ordo__cl_exec(cl->lc, "INSERT INTO ordo_cluster_instance"
-                              "(queue, id, url, seen_at) VALUES ($1, $2, $3,"
-                              " now()) ON CONFLICT (queue, id) DO UPDATE SET"
-                              " seen_at = now(), url = EXCLUDED.url",
-                              3, hb, err, sizeof err, state);
+  /* joined_at is this process's start: an id restarted is a newcomer. */
+  const char *hb[4] = {cl->queue, cl->id, cl->advertise,
+                       cl->joined ? "f" : "t"};
+  PGresult *r = ordo__cl_exec(
+      cl->lc,
+      "INSERT INTO ordo_cluster_instance(queue, id, url, seen_at, joined_at)"
+      " VALUES ($1, $2, $3, now(), now()) ON CONFLICT (queue, id) DO UPDATE"
+      " SET seen_at = now(), url = EXCLUDED.url, joined_at = CASE WHEN"
+      " $4::boolean THEN now() ELSE ordo_cluster_instance.joined_at END",
+      4, hb, err, sizeof err, state);
   if (r == NULL)
     return round_fail(cl, "registering the instance", err);
   PQclear(r);
+  cl->joined = 1;
   if ((rc = renew(cl)) != ORDO_OK)
     return rc;
   ordo__cl_release_closed(cl);
   drop_strays(cl);
-  const char *cv[2] = {cl->queue, ttl};
-  r = ordo__cl_exec(cl->lc, "SELECT (SELECT count(*) FROM"
-                    " ordo_cluster_instance WHERE queue = $1 AND seen_at >"
-                    " now() - $2::int * interval '1 ms'), (SELECT count(*)"
-                    " FROM ordo_cluster_seq WHERE queue = $1)",
-                    2, cv, err, sizeof err, state);
+  /* The share to take up to counts every instance alive; the share to
+   * keep, above which services are handed over, only those that joined a
+   * TTL ago or more (and this one): an instance that just started (or
+   * restarted under its id) takes what is free or expired at once, but is
+   * handed nothing for a TTL, so one that comes and goes does not pull
+   * services back and forth (each move stalls a service while the new
+   * owner settles what the old one had sent). */
+  const char *cv[3] = {cl->queue, ttl, cl->id};
+  r = ordo__cl_exec(cl->lc, "SELECT count(*), count(*) FILTER (WHERE id = $3"
+                    " OR joined_at <= now() - $2::int * interval '1 ms'),"
+                    " (SELECT count(*) FROM ordo_cluster_seq WHERE"
+                    " queue = $1) FROM ordo_cluster_instance WHERE"
+                    " queue = $1 AND seen_at > now() - $2::int *"
+                    " interval '1 ms'",
+                    3, cv, err, sizeof err, state);
   if (r == NULL)
     return round_fail(cl, "counting instances", err);
   long instances = atol(PQgetvalue(r, 0, 0));
-  long services = atol(PQgetvalue(r, 0, 1));
+  long settled = atol(PQgetvalue(r, 0, 1));
+  long services = atol(PQgetvalue(r, 0, 2));
   PQclear(r);
   if (instances < 1)
     instances = 1;
+  if (settled < 1)
+    settled = 1;
   long share = (services + instances - 1) / instances;
+  long keep = (services + settled - 1) / settled;
   pthread_mutex_lock(&cl->mu);
   cl->stats.instances = (unsigned)instances;
   long held = (long)cl->nshards;
-  /* Over the share (an instance joined): hand the excess over. */
+  /* Over the share (an instance joined, or this one took over a dead
+   * one's services): hand the excess over, once it has been over for a
+   * TTL. Every move stalls the service while its new owner settles what
+   * the old one had sent, so a share that holds only for a moment (an
+   * instance that comes back and dies again) is not worth one. */
   int released = 0;
-  while ((long)cl->nshards > share) {
+  unsigned long long now = ordo__cl_wall_ms();
+  if ((long)cl->nshards <= keep)
+    cl->over_since_ms = 0;
+  else if (cl->over_since_ms == 0)
+    cl->over_since_ms = now;
+  while ((long)cl->nshards > keep && now - cl->over_since_ms >= cl->ttl_ms) {
     ordo__cl_retire_locked(cl, cl->nshards - 1, 0);
     released = 1;
   }
@@ -393,7 +448,7 @@ int ordo__cl_round(ordo_cluster *cl) {
   if ((rc = take(cl, 1, services)) != ORDO_OK)
     return rc;
   pthread_mutex_lock(&cl->mu);
-  held = (long)cl->nshards;
+  held = (long)(cl->nshards + cl->nadopting);
   pthread_mutex_unlock(&cl->mu);
   if ((rc = take(cl, 0, share - held)) != ORDO_OK)
     return rc;
@@ -411,14 +466,6 @@ int ordo__cl_round(ordo_cluster *cl) {
                                              PQgetvalue(r, 0, 0));
   PQclear(r);
   /* What a lost notification would have left in the inbox. */
-  ordo_cluster_shard **v = NULL;
-  size_t n = 0;
-  if (ordo_cluster_shards(cl, &v, &n) == ORDO_OK) {
-    for (size_t i = 0; i < n; i++) {
-      (void)ordo__cl_pump_on(cl, v[i], cl->lc);
-      ordo_cluster_shard_put(v[i]);
-    }
-    free(v);
-  }
+  ordo__cl_pump_kick(cl, NULL, 1);
   return ORDO_OK;
 }

@@ -131,6 +131,7 @@ static const char *const migrations[] = {
     " id text NOT NULL,"
     " url text,"
     " seen_at timestamptz NOT NULL DEFAULT now(),"
+    " joined_at timestamptz NOT NULL DEFAULT now(),"
     " PRIMARY KEY(queue, id));",
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
