@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,7 +179,7 @@ static void *writer_main(void *arg) {
 }
 
 typedef struct observer {
-  volatile int stop;
+  atomic_int stop;
   int polls, gaps;
   long long max_seen;
   char first_gap[160];
@@ -190,7 +191,7 @@ static void *observer_main(void *arg) {
   observer *o = arg;
   PGconn *c = db();
   const char *v[1] = {g_queue};
-  while (!o->stop) {
+  while (!atomic_load(&o->stop)) {
     PGresult *r = PQexecParams(c, "SELECT seq FROM ordo_cluster_batch WHERE"
                                " queue = $1 AND service = 's1' ORDER BY seq",
                                1, NULL, v, NULL, NULL, 0);
@@ -240,7 +241,7 @@ static void test_cluster_order(void **state) {
     if (w[i].rc != ORDO_OK)
       fail_msg("writer %d: %s", i, ordo_strerror(w[i].rc));
   }
-  ob.stop = 1;
+  atomic_store(&ob.stop, 1);
   pthread_join(ot, NULL);
   if (ob.gaps != 0)
     fail_msg("%d polls saw a batch before an earlier one: %s", ob.gaps,
