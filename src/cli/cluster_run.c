@@ -29,6 +29,7 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,9 +57,9 @@ typedef struct cr_state {
   cr_inst inst[CR_MAX_INSTANCES];
   json_t *items;
   size_t n;
-  volatile int posted;     /* every chunk acknowledged */
-  volatile int stop_post;
-  int post_failed;
+  atomic_int posted;       /* every chunk acknowledged (t_posted set) */
+  atomic_int stop_post;
+  atomic_int post_failed;
   char post_err[300];
   double t_posted;
 } cr_state;
@@ -104,7 +105,7 @@ static void *poster_main(void *arg) {
   CURL *h = curl_easy_init();
   char base[160], url[200];
   size_t k = 0;
-  for (size_t off = 0; h != NULL && off < s->n && !s->stop_post;) {
+  for (size_t off = 0; h != NULL && off < s->n && !atomic_load(&s->stop_post);) {
     json_t *chunk = json_array();
     for (size_t i = off; i < s->n && i < off + CR_CHUNK; i++)
       json_array_append(chunk, json_array_get(s->items, i));
@@ -122,7 +123,7 @@ static void *poster_main(void *arg) {
       /* Refused: no instance will take it (a bug, or bad input). */
       snprintf(s->post_err, sizeof s->post_err, "POST answered %ld: %.200s",
                code, resp != NULL ? resp : "");
-      s->post_failed = 1;
+      atomic_store(&s->post_failed, 1);
       free(resp);
       break;
     } else {
@@ -133,7 +134,8 @@ static void *poster_main(void *arg) {
   if (h != NULL)
     curl_easy_cleanup(h);
   s->t_posted = ordo__cli_now_s();
-  s->posted = !s->post_failed;
+  atomic_store(&s->posted, !atomic_load(&s->post_failed) &&
+                               !atomic_load(&s->stop_post));
   return NULL;
 }
 
@@ -373,7 +375,7 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
   unsigned seed = (unsigned)o->seed;
   for (;;) {
     double now = ordo__cli_now_s();
-    if (now - t0 > o->timeout_s || s->post_failed)
+    if (now - t0 > o->timeout_s || atomic_load(&s->post_failed))
       break;
     /* Kills and restarts. */
     if (o->kill_every_s > 0 && now >= next_kill && !r->finished) {
@@ -441,7 +443,7 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
       bar(s, done, now - t0, r->kills);
       last_bar = now;
     }
-    if (all && s->posted) {
+    if (all && atomic_load(&s->posted)) {
       r->finished = 1;
       r->seconds = now - t0;
       break;
@@ -450,11 +452,11 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
   }
   if (o->progress)
     fputc('\n', stderr);
-  s->stop_post = 1;
+  atomic_store(&s->stop_post, 1);
   if (has_poster)
     pthread_join(poster, NULL);
   has_poster = 0;
-  if (s->post_failed)
+  if (atomic_load(&s->post_failed))
     fprintf(stderr, "cluster: %s\n", s->post_err);
   for (size_t i = 0; i < nsv; i++) {
     r->committed += sv[i].done; /* committed + invalid, split below */
@@ -507,15 +509,15 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
   long long held = queue_count(o->pg_url, s->queue);
   /* Lost: acknowledged (all of them, once posted) but not in the shared
    * queue, or in it and never finished. */
-  r->lost = (s->posted ? (long long)s->n : 0) -
-            (held < 0 ? 0 : held);
-  if (r->finished == 0 && s->posted)
+  int posted = atomic_load(&s->posted);
+  r->lost = (posted ? (long long)s->n : 0) - (held < 0 ? 0 : held);
+  if (r->finished == 0 && posted)
     r->lost += held - (r->committed + r->invalid);
   r->batches = s->n;
   r->per_s = r->seconds > 0 ? (double)s->n / r->seconds : 0;
-  rc = s->posted && r->finished ? ORDO_OK : ORDO_E_STATE;
+  rc = posted && r->finished ? ORDO_OK : ORDO_E_STATE;
 out:
-  s->stop_post = 1;
+  atomic_store(&s->stop_post, 1);
   if (has_poster)
     pthread_join(poster, NULL);
   for (int i = 0; i < o->instances; i++) {
