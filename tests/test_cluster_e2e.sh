@@ -11,7 +11,8 @@
 #   2. SIGSTOP of a random instance instead, SIGCONT a TTL + 1 s later: a
 #      stale owner comes back after another has taken its services over.
 #
-# Each run must end with every batch final, 0 acknowledged batches lost,
+# First, the HTTP API of two instances (who answers what). Then each run
+# must end with every batch final, 0 acknowledged batches lost,
 # 0 committed twice (the ledger's blocks), `ordo verify` equal (the ledger
 # is the serial replay of the workload), at least two kills (stops), and
 # the longest stall of any service at most TTL + 2 s. After the SIGSTOP
@@ -58,6 +59,96 @@ print(("FAIL " if problems else "ok   ") + "%s: %d batches, %d kills, %d lost, %
 sys.exit(1 if problems else 0)
 PY
 }
+
+# 0. The API of two instances (journal only, no ledger): any instance
+#    accepts; the owner answers a batch, the other names the owner (421);
+#    /v1/services/{id} and /v1/queue name owner and epoch on both; cancel
+#    on the owner; /metrics has the lease counters.
+/usr/bin/python3 - "$ordo" "$PG_URL" << 'PY' || fail=1
+import json, subprocess, sys, time, urllib.error, urllib.request
+ordo, url = sys.argv[1], sys.argv[2]
+procs, base = [], {}
+def start(iid):
+    p = subprocess.Popen([ordo, "serve", "--cluster", "--instance-id", iid,
+                          "--queue", "api-%d" % int(time.time() * 1000),
+                          "--lease-ttl-ms", "1500", "--port", "0", "--data", url],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    procs.append(p)
+    base[iid] = p.stdout.readline().split()[-1]
+def call(iid, method, path, body=None):
+    req = urllib.request.Request(base[iid] + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, (json.loads(r.read() or b"null") if path != "/metrics" else None)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok   " if cond else "FAIL ") + what)
+    ok = ok and cond
+try:
+    # one queue name for both: start the second with the first's
+    start("a")
+    q = procs[0].args[procs[0].args.index("--queue") + 1]
+    p = subprocess.Popen([ordo, "serve", "--cluster", "--instance-id", "b", "--queue", q,
+                          "--lease-ttl-ms", "1500", "--port", "0", "--data", url],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    procs.append(p)
+    base["b"] = p.stdout.readline().split()[-1]
+    items = [{"id": "x%d" % i, "service": "svc%d" % (i % 2), "writes": ["k%d" % i]} for i in range(6)]
+    st, body = call("b", "POST", "/v1/batches", items)
+    check(st == 202 and len(body["batches"]) == 6, "POST to b: %d" % st)
+    st, body = call("a", "POST", "/v1/batches", items[:2])
+    check(st == 200 and all(b["result"] == "already enqueued" for b in body["batches"]),
+          "the same items again to a: 200 already enqueued")
+    owners = {}
+    def runs(iid):
+        st, q = call(iid, "GET", "/v1/queue")
+        return {s["service"] for s in q["cluster"]["shards"]} if st == 200 else set()
+    for _ in range(100):          # leases are taken at the next round, and
+        st, q0 = call("a", "GET", "/v1/queue")   # their journals opened then
+        owners = {s["service"]: s["owner"] for s in q0["cluster"]["services"]}
+        if (len(owners) == 2 and all(owners.values()) and
+                all(svc in runs(o) for svc, o in owners.items())):
+            break
+        time.sleep(0.1)
+    check(sorted(owners) == ["svc0", "svc1"] and all(o in ("a", "b") for o in owners.values()),
+          "/v1/queue names an owner for each service: %s" % owners)
+    for svc, owner in owners.items():
+        other = "b" if owner == "a" else "a"
+        st, s_own = call(owner, "GET", "/v1/services/" + svc)
+        check(st == 200 and s_own.get("owner") == owner and "committed" in s_own and s_own.get("epoch", 0) >= 1,
+              "GET /v1/services/%s on its owner: full status, owner %s, epoch %s" % (svc, owner, s_own.get("epoch")))
+        st, s_oth = call(other, "GET", "/v1/services/" + svc)
+        check(st == 200 and s_oth.get("owner") == owner and s_oth.get("epoch") == s_own.get("epoch"),
+              "GET /v1/services/%s on %s names owner %s" % (svc, other, s_oth.get("owner")))
+        bid = "x0" if svc == "svc0" else "x1"
+        st, b_own = call(owner, "GET", "/v1/batches/" + bid)
+        check(st == 200 and b_own.get("state") == "QUEUED" and b_own.get("owner") == owner,
+              "GET /v1/batches/%s on its owner: %s" % (bid, b_own.get("state")))
+        st, b_oth = call(other, "GET", "/v1/batches/" + bid)
+        check(st == 421 and b_oth.get("owner") == owner and b_oth.get("service") == svc,
+              "GET /v1/batches/%s on %s: %d naming owner %s" % (bid, other, st, b_oth.get("owner")))
+        st, _ = call(other, "DELETE", "/v1/batches/" + bid)
+        check(st == 421, "DELETE on the non-owner: %d" % st)
+        st, c = call(owner, "DELETE", "/v1/batches/" + bid)
+        check(st == 200 and c.get("state") == "INVALID", "DELETE on the owner: cancelled")
+    st, _ = call("a", "GET", "/v1/batches/nope")
+    check(st == 404, "an unknown batch: 404")
+    with urllib.request.urlopen(base["a"] + "/metrics", timeout=10) as r:
+        m = r.read().decode()
+    check("ordo_cluster_leases_held" in m and "ordo_cluster_leases_taken_over_total" in m,
+          "/metrics has the lease counters")
+finally:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(timeout=30)
+sys.exit(0 if ok else 1)
+PY
 
 # 1. kill -9
 mkdir -p "$tmp/kill"

@@ -10,9 +10,11 @@
  * enqueued"); meanwhile, with kills, a random instance is killed with
  * SIGKILL every kill_every_s and started again restart_after_s later under
  * the same id (or, with sigstop, stopped and continued). Each service's
- * progress is read from its owner (the owner named by GET /v1/queue, then
- * GET /v1/services/{id} there) every 100 ms: the longest time a service
- * that had work left made none is its stall.
+ * progress is read from its owner every 100 ms (each alive instance lists
+ * the services it runs, with their counts, in GET /v1/queue): the longest
+ * time a service that had work given to it (acknowledged) finished none
+ * of it is its stall, so that a service waiting for the poster is not
+ * counted.
  * At the end: every instance stopped, `ordo verify --queue` against the
  * ledger, the ledger's blocks walked for a batch committed twice, and the
  * shared queue counted for a batch lost.
@@ -49,6 +51,16 @@ typedef struct cr_inst {
   int starts;
 } cr_inst;
 
+/* Each service's batches in the workload, and what it has finished (as
+ * its owner said last). */
+typedef struct cr_svc {
+  const char *name;
+  long long total, done;
+  long long posted;   /* its batches acknowledged by an instance so far */
+  double last_change; /* its last verdict, or when it got work again
+                         after it had finished all it had been given */
+} cr_svc;
+
 typedef struct cr_state {
   const ordo__cluster_run_opts *o;
   char self[4096], queue[64], token[65], tpath[1100], cfg[1100], wpath[1100];
@@ -57,6 +69,9 @@ typedef struct cr_state {
   cr_inst inst[CR_MAX_INSTANCES];
   json_t *items;
   size_t n;
+  cr_svc *sv;          /* mu: posted, done, last_change */
+  size_t nsv;
+  size_t *item_svc;    /* items[i]'s service in sv */
   atomic_int posted;       /* every chunk acknowledged (t_posted set) */
   atomic_int stop_post;
   atomic_int post_failed;
@@ -118,6 +133,17 @@ static void *poster_main(void *arg) {
                                         : -1;
     free(body);
     if (code == 200 || code == 202) {
+      /* Work for its services from now: a service that had finished what
+       * it had been given waited on this poster, not on a failover. */
+      double now = ordo__cli_now_s();
+      pthread_mutex_lock(&s->mu);
+      for (size_t i = off; i < s->n && i < off + CR_CHUNK; i++) {
+        cr_svc *c = &s->sv[s->item_svc[i]];
+        if (c->done >= c->posted)
+          c->last_change = now;
+        c->posted++;
+      }
+      pthread_mutex_unlock(&s->mu);
       off += CR_CHUNK;
     } else if (code >= 400 && code < 500) {
       /* Refused: no instance will take it (a bug, or bad input). */
@@ -138,14 +164,6 @@ static void *poster_main(void *arg) {
                                !atomic_load(&s->stop_post));
   return NULL;
 }
-
-/* Each service's batches in the workload, and what it has finished (as
- * its owner said last). */
-typedef struct cr_svc {
-  const char *name;
-  long long total, done;
-  double last_change;
-} cr_svc;
 
 static cr_svc *svc_of(cr_svc *v, size_t n, const char *name) {
   for (size_t i = 0; i < n; i++)
@@ -182,6 +200,7 @@ static int progress_poll(cr_state *s, CURL *h, cr_svc *sv, size_t nsv,
         continue;
       long long d = json_integer_value(json_object_get(x, "committed")) +
                     json_integer_value(json_object_get(x, "invalid"));
+      pthread_mutex_lock(&s->mu);
       if (d > c->done) {
         if (getenv("ORDO_CLUSTER_TRACE") != NULL)
           fprintf(stderr, "trace %.3f %s %lld->%lld gap %.3f owner i%d\n",
@@ -190,13 +209,17 @@ static int progress_poll(cr_state *s, CURL *h, cr_svc *sv, size_t nsv,
         c->done = d;
         c->last_change = now;
       }
+      pthread_mutex_unlock(&s->mu);
     }
     json_decref(q);
   }
+  int all = 1;
+  pthread_mutex_lock(&s->mu);
   for (size_t i = 0; i < nsv; i++)
     if (sv[i].done < sv[i].total)
-      return 0;
-  return 1;
+      all = 0;
+  pthread_mutex_unlock(&s->mu);
+  return all;
 }
 
 /* Batches the ledger's blocks hold more than once. */
@@ -333,6 +356,8 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
   sv = calloc(o->services + 1, sizeof(*sv));
   if (sv == NULL)
     goto out;
+  if ((s->item_svc = calloc(w->nbatches + 1, sizeof(*s->item_svc))) == NULL)
+    goto out;
   for (size_t i = 0; i < w->nbatches; i++) {
     cr_svc *c = svc_of(sv, nsv, w->batches[i].service);
     if (c == NULL) {
@@ -340,7 +365,10 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
       c->name = w->batches[i].service;
     }
     c->total++;
+    s->item_svc[i] = (size_t)(c - sv);
   }
+  s->sv = sv;
+  s->nsv = nsv;
   /* A token for this run, the instances' config. */
   randombytes_buf(raw, sizeof raw);
   sodium_bin2hex(s->token, sizeof s->token, raw, sizeof raw);
@@ -425,13 +453,14 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
       }
     int all = progress_poll(s, h, sv, nsv, now);
     long long done = 0;
+    pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < nsv; i++) {
       done += sv[i].done;
-      /* A stall: a service with work left and nothing finished since its
-       * last verdict. While posting goes on a service may also wait for
-       * its next batch to be posted: counted too, so the figure errs high,
-       * never low. */
-      if (sv[i].done > 0 && sv[i].done < sv[i].total) {
+      /* A stall: a service with work given to it (acknowledged) and
+       * nothing finished since its last verdict, or since it got that
+       * work; from its first verdict on (before it, the wait is the run's
+       * start). */
+      if (sv[i].done > 0 && sv[i].done < sv[i].posted) {
         if (now - sv[i].last_change > r->max_stall_s) {
           r->max_stall_s = now - sv[i].last_change;
           snprintf(r->max_stall_service, sizeof r->max_stall_service, "%s",
@@ -439,6 +468,7 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
         }
       }
     }
+    pthread_mutex_unlock(&s->mu);
     if (o->progress && (now - last_bar > 0.2 || all)) {
       bar(s, done, now - t0, r->kills);
       last_bar = now;
@@ -533,6 +563,7 @@ out:
   json_decref(s->items);
   ordo_workload_free(w);
   free(sv);
+  free(s->item_svc);
   pthread_mutex_destroy(&s->mu);
   free(s);
   return rc;

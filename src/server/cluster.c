@@ -412,23 +412,11 @@ int ordo__srv_cluster_cancel(ordo_server *srv, const char *id,
     return ORDO_OK;
   if (in_inbox)
     (void)ordo_cluster_shard_pump(srv->cl, s);
-  ordo_op *op = ordo_journal_cancel(ordo_cluster_shard_journal(s), id);
-  int rc = ordo__srv_wait(srv, op);
-  if (rc != ORDO_OK) {
-    char msg[400];
-    snprintf(msg, sizeof msg, "%s",
-             op != NULL && rc != ORDO_E_TIMEOUT && ordo_op_message(op)[0]
-                 ? ordo_op_message(op)
-                 : ordo_strerror(rc));
-    ordo_op_release(op);
-    ordo_cluster_shard_put(s);
-    return ordo__srv_error(resp,
-                           rc == ORDO_E_STATE ? 409 : ordo__srv_http_status(rc),
-                           rc, "%s", msg);
-  }
-  ordo_op_release(op);
+  int rc = ordo__srv_cancel_in(srv, ordo_cluster_shard_journal(s), id, resp);
   ordo_cluster_shard_put(s);
-  shard_changed(srv);
+  if (rc != ORDO_OK)
+    return ORDO_OK; /* answered */
+  shard_changed(srv); /* its locks are free: others may go */
   return ordo__srv_cluster_get_batch(srv, id, resp);
 }
 

@@ -170,9 +170,9 @@ static int get_batch(ordo_server *srv, const char *id,
 /* DELETE /v1/batches/{id}: cancel a batch not yet sent (QUEUED or
  * WAITING): 200 with its new status; 404; 409 for one the ledger has
  * (SUBMITTED, UNKNOWN: its verdict will come) or one already finished. */
-static int delete_batch(ordo_server *srv, const char *id,
+int ordo__srv_cancel_in(ordo_server *srv, ordo_journal *j, const char *id,
                         ordo_server_response *resp) {
-  ordo_op *op = ordo_journal_cancel(srv->j, id);
+  ordo_op *op = ordo_journal_cancel(j, id);
   int rc = ordo__srv_wait(srv, op);
   if (rc != ORDO_OK) {
     char msg[400];
@@ -182,12 +182,21 @@ static int delete_batch(ordo_server *srv, const char *id,
                  : ordo_strerror(rc));
     ordo_op_release(op);
     if (rc == ORDO_E_NOT_FOUND)
-      return ordo__srv_error(resp, 404, rc, "no batch with that id");
-    return ordo__srv_error(resp,
-                           rc == ORDO_E_STATE ? 409 : ordo__srv_http_status(rc),
-                           rc, "%s", msg);
+      ordo__srv_error(resp, 404, rc, "no batch with that id");
+    else
+      ordo__srv_error(resp,
+                      rc == ORDO_E_STATE ? 409 : ordo__srv_http_status(rc),
+                      rc, "%s", msg);
+    return rc;
   }
   ordo_op_release(op);
+  return ORDO_OK;
+}
+
+static int delete_batch(ordo_server *srv, const char *id,
+                        ordo_server_response *resp) {
+  if (ordo__srv_cancel_in(srv, srv->j, id, resp) != ORDO_OK)
+    return ORDO_OK; /* answered */
   ordo_submitter_wake(srv->sub); /* its locks are free: others may go */
   return get_batch(srv, id, resp);
 }

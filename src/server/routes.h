@@ -23,6 +23,10 @@ int ordo__srv_precheck(ordo_server *srv, const ordo_server_request *req,
 /* Everything after ordo__srv_precheck: the routing. */
 int ordo__srv_dispatch(ordo_server *srv, const ordo_server_request *req,
                        ordo_server_response *resp);
+/* DELETE /v1/batches/{id} in journal j: cancel and wait. ORDO_OK, or the
+ * error (404, 409, …) answered in resp. */
+int ordo__srv_cancel_in(ordo_server *srv, ordo_journal *j, const char *id,
+                        ordo_server_response *resp);
 /* The submitter's progress and ledger health, as of now. 0 and a zeroed
  * *p when the server has no ledger. */
 int ordo__srv_progress(ordo_server *srv, ordo_submitter_progress *p);
