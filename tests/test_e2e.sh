@@ -193,19 +193,29 @@ PY
   stop_node
 }
 
-# 7. A dead ledger is reported within 2 s with its cause, and --timeout
-#    ends the run with exit 1: a port nothing listens on, then one that
-#    takes connections and never answers.
+# 7. A dead ledger is reported with its cause while the run goes on (the
+#    stall report comes ~2 s after the first call; the give-up after the
+#    4 s of --timeout), and --timeout ends the run with exit 1: a port
+#    nothing listens on, then one that takes connections and never
+#    answers. An order, not a time: on a loaded machine the start alone
+#    may take a second.
 dead_ledger() { # dead_ledger NAME URL WANT_TEXT
-  local name=$1 u=$2 want=$3 t0 t1
+  local name=$1 u=$2 want=$3 t0 t1 seen=
   t0=$(date +%s.%N)
   timeout 60 "$ordo" submit "$tmp/w2.jsonl" --ledger "$u" --data "$tmp/q-$name" \
     --timeout 4 > "$tmp/dead.out" 2> "$tmp/dead.err" &
   local sub=$!
-  sleep 2.5
-  if ! grep -q "ledger unreachable since" "$tmp/dead.err" ||
-     ! grep -q "$want" "$tmp/dead.err"; then
-    echo "FAIL $name: not reported within 2.5 s"; cat "$tmp/dead.err"; fail=1
+  while kill -0 "$sub" 2> /dev/null; do
+    if grep -q "ledger unreachable since" "$tmp/dead.err" &&
+       ! grep -q "unreachable for" "$tmp/dead.err"; then
+      seen=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}")
+      break
+    fi
+    sleep 0.05
+  done
+  if [ -z "$seen" ] || ! grep -q "$want" "$tmp/dead.err"; then
+    echo "FAIL $name: not reported (with '$want') before the run gave up"
+    cat "$tmp/dead.err"; fail=1
   fi
   wait "$sub"; local rc=$?
   t1=$(date +%s.%N)
@@ -214,7 +224,7 @@ dead_ledger() { # dead_ledger NAME URL WANT_TEXT
   elif ! grep -q "unreachable for" "$tmp/dead.err"; then
     echo "FAIL $name: no closing message"; tail "$tmp/dead.err"; fail=1
   else
-    echo "ok   $name: said at once, gave up after $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s"
+    echo "ok   $name: said after ${seen} s, gave up after $(awk "BEGIN{printf \"%.1f\", $t1 - $t0}") s"
   fi
 }
 dead_ledger "dead-port" "http://127.0.0.1:1" "connect"
