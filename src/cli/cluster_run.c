@@ -120,7 +120,14 @@ static void *poster_main(void *arg) {
   CURL *h = curl_easy_init();
   char base[160], url[200];
   size_t k = 0;
+  double start = ordo__cli_now_s();
   for (size_t off = 0; h != NULL && off < s->n && !atomic_load(&s->stop_post);) {
+    /* At most rate batches a second: chunk off is due at off / rate. */
+    if (s->o->rate > 0) {
+      double due = start + (double)off / s->o->rate, now = ordo__cli_now_s();
+      if (due > now)
+        usleep((useconds_t)((due - now) * 1e6));
+    }
     json_t *chunk = json_array();
     for (size_t i = off; i < s->n && i < off + CR_CHUNK; i++)
       json_array_append(chunk, json_array_get(s->items, i));
@@ -382,8 +389,12 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
     snprintf(block, sizeof block, "%u", o->block_ms);
     snprintf(ndir, sizeof ndir, "%s/node", o->dir);
     snprintf(log, sizeof log, "%s/node.log", o->dir);
+    /* Every instance talks to it from 127.0.0.1, each with a submit and
+     * status polls per service it runs: the node's per-client cap (64,
+     * against hostile clients) is one client's, not a cluster's. */
     char *argv[] = {s->self, "ledger", "--port", "0", "--block-ms", block,
-                    "--seed", "7", "--data", ndir, NULL};
+                    "--seed", "7", "--data", ndir,
+                    "--connection-limit-per-ip", "1024", NULL};
     if (ordo__child_start(argv, log, &s->node) != ORDO_OK) {
       fprintf(stderr, "cluster: the ledger node did not start (%s)\n", log);
       goto out;

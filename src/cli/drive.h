@@ -64,6 +64,8 @@ typedef struct ordo__cluster_run_opts {
                               restart_after_s later (a stale owner that
                               comes back) */
   double timeout_s;        /* give up after this long */
+  double rate;             /* batches posted per second at most (0: as
+                              fast as the instances take them) */
   const char *dir;         /* an existing directory for files and logs */
   int progress;            /* a progress bar on stderr */
 } ordo__cluster_run_opts;

@@ -44,6 +44,7 @@ typedef struct run_args {
   double kill_every_s;
   int sigstop;
   unsigned ttl_ms;
+  double rate;
 } run_args;
 
 static void run_usage(FILE *f) {
@@ -83,6 +84,8 @@ static void run_usage(FILE *f) {
         "  --sigstop      SIGSTOP instead, SIGCONT a lease TTL + 1 s later\n"
         "                 (a stale owner that comes back)\n"
         "  --ttl-ms MS    the lease TTL (default 5000)\n"
+        "  --rate R       post at most R batches a second (default: as fast\n"
+        "                 as the instances take them)\n"
         "\n"
         "Exit status: 0 both runs finished and verified (a cluster: it\n"
         "finished, verified, nothing lost or committed twice), 1 otherwise,\n"
@@ -139,6 +142,11 @@ static int parse_args(int argc, char **argv, run_args *a) {
       a->kill_every_s = strtod(v, &end);
       if (end == v || *end != '\0' || !(a->kill_every_s >= 0) ||
           a->kill_every_s > 3600)
+        goto bad_value;
+    } else if (strcmp(k, "--rate") == 0) {
+      char *end;
+      a->rate = strtod(v, &end);
+      if (end == v || *end != '\0' || !(a->rate > 0) || a->rate > 1e7)
         goto bad_value;
     } else if (strcmp(k, "--ttl-ms") == 0) {
       char *end;
@@ -386,6 +394,7 @@ static int run_cluster(const run_args *a, const char *dir) {
       .restart_after_s = a->ttl_ms / 1e3 + 1,
       .sigstop = a->sigstop,
       .timeout_s = 600,
+      .rate = a->rate,
       .dir = dir,
       .progress = !a->json,
   };

@@ -99,10 +99,8 @@ static json_t *str_array(const char *const *v, size_t n) {
   return a;
 }
 
-/* malloc'd body of sp, *len its length; NULL: out of memory or a string
- * that is not UTF-8 (*why says). */
-static unsigned char *body_encode(const ordo_queue_batch_spec *sp, size_t *len,
-                                  const char **why) {
+unsigned char *ordo__cl_body_encode(const ordo_queue_batch_spec *sp,
+                                    size_t *len, const char **why) {
   json_t *o = json_pack("{s:o, s:o, s:o}", "reads",
                         str_array(sp->reads, sp->nreads), "writes",
                         str_array(sp->writes, sp->nwrites), "deps",
@@ -135,15 +133,9 @@ static unsigned char *body_encode(const ordo_queue_batch_spec *sp, size_t *len,
   return b;
 }
 
-/* A decoded body: the spec's arrays point into json. */
-typedef struct body {
-  json_t *json;
-  const char **strs; /* reads, then writes, then deps */
-} body;
-
-static int body_decode(const unsigned char *b, size_t len, const char *id,
-                       const char *service, ordo_queue_batch_spec *sp,
-                       body *keep) {
+int ordo__cl_body_decode(const unsigned char *b, size_t len, const char *id,
+                         const char *service, ordo_queue_batch_spec *sp,
+                         ordo__cl_body *keep) {
   size_t tl = strnlen((const char *)b, len);
   json_error_t je;
   memset(sp, 0, sizeof(*sp));
@@ -153,7 +145,8 @@ static int body_decode(const unsigned char *b, size_t len, const char *id,
          *wr = json_object_get(keep->json, "writes"),
          *dp = json_object_get(keep->json, "deps"),
          *li = json_object_get(keep->json, "ledger_id");
-  if (!json_is_array(rd) || !json_is_array(wr) || !json_is_array(dp))
+  if (!json_is_array(rd) || !json_is_array(wr) || !json_is_array(dp) ||
+      (li != NULL && !json_is_string(li)))
     return ORDO_E_INVAL;
   size_t n = json_array_size(rd) + json_array_size(wr) + json_array_size(dp);
   keep->strs = calloc(n + 1, sizeof(*keep->strs));
@@ -183,7 +176,7 @@ static int body_decode(const unsigned char *b, size_t len, const char *id,
   return ORDO_OK;
 }
 
-static void body_clear(body *k) {
+void ordo__cl_body_clear(ordo__cl_body *k) {
   json_decref(k->json);
   free(k->strs);
 }
@@ -396,7 +389,7 @@ int ordo_cluster_enqueue(ordo_cluster *cl, const ordo_queue_batch_spec *specs,
                                   "itself", sp->id);
         goto out;
       }
-    if ((bodies[i] = body_encode(sp, &blens[i], &why)) == NULL) {
+    if ((bodies[i] = ordo__cl_body_encode(sp, &blens[i], &why)) == NULL) {
       *bad = i;
       rc = ordo__set_last_error(ORDO_E_INVAL, "batch %s: %s", sp->id, why);
       goto out;
@@ -467,7 +460,7 @@ static int pump_page(ordo_cluster *cl, ordo_cluster_shard *s, PGconn *c,
     return ORDO_OK;
   }
   ordo_queue_batch_spec *specs = calloc((size_t)rows, sizeof(*specs));
-  body *keep = calloc((size_t)rows, sizeof(*keep));
+  ordo__cl_body *keep = calloc((size_t)rows, sizeof(*keep));
   char **ids = calloc((size_t)rows, sizeof(*ids));
   ordo_journal_enqueued *got = calloc((size_t)rows, sizeof(*got));
   uint64_t last = s->cursor;
@@ -482,7 +475,7 @@ static int pump_page(ordo_cluster *cl, ordo_cluster_shard *s, PGconn *c,
       rc = ORDO_E_NOMEM;
       break;
     }
-    int d = body_decode((const unsigned char *)PQgetvalue(r, k, 2),
+    int d = ordo__cl_body_decode((const unsigned char *)PQgetvalue(r, k, 2),
                         (size_t)PQgetlength(r, k, 2), ids[k], s->service,
                         &specs[n], &keep[n]);
     if (d == ORDO_E_NOMEM) {
@@ -492,7 +485,7 @@ static int pump_page(ordo_cluster *cl, ordo_cluster_shard *s, PGconn *c,
     if (d != ORDO_OK) {
       ordo__cl_log("ordo cluster: batch %s of %s: its inbox body is not "
               "one ordo wrote; dropped\n", ids[k], s->service);
-      body_clear(&keep[n]);
+      ordo__cl_body_clear(&keep[n]);
       continue;
     }
     n++;
@@ -559,7 +552,7 @@ static int pump_page(ordo_cluster *cl, ordo_cluster_shard *s, PGconn *c,
       ordo__cl_changed(cl); /* whoever drives the journal: batches came */
   }
   for (size_t k = 0; keep != NULL && k < n; k++)
-    body_clear(&keep[k]);
+    ordo__cl_body_clear(&keep[k]);
   for (int k = 0; ids != NULL && k < rows; k++)
     free(ids[k]);
   free(specs);

@@ -12,6 +12,7 @@
 #include "runtime/runtime.h"
 #include "storage/storage.h"
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -107,6 +108,24 @@ void ordo__cl_release_closed(ordo_cluster *cl);
 char *ordo__cl_lease_name(const ordo_cluster *cl, const char *service);
 
 /* ---- inbox.c ------------------------------------------------------------- */
+/* A batch's body in ordo_cluster_batch (inbox.c's opening comment): the
+ * spec's reads, writes, deps and ledger id as JSON, then a NUL and the
+ * payload. encode: malloc'd, *len; NULL when out of memory or a string is
+ * not UTF-8 (*why says which). decode: sp's strings and arrays point into
+ * b and into keep (ordo__cl_body_clear frees keep, also after a failure);
+ * id and service are the caller's. ORDO_OK, ORDO_E_INVAL (not a body
+ * ordo wrote), ORDO_E_NOMEM. The body comes from the database: anything
+ * there is decoded without trusting it (fuzz/fuzz_cluster_body.c). */
+typedef struct ordo__cl_body {
+  json_t *json;
+  const char **strs; /* reads, then writes, then deps */
+} ordo__cl_body;
+unsigned char *ordo__cl_body_encode(const ordo_queue_batch_spec *sp,
+                                    size_t *len, const char **why);
+int ordo__cl_body_decode(const unsigned char *b, size_t len, const char *id,
+                         const char *service, ordo_queue_batch_spec *sp,
+                         ordo__cl_body *keep);
+void ordo__cl_body_clear(ordo__cl_body *k);
 /* A connection for an enqueue or a lookup (the pool's or a new one). */
 int ordo__cl_conn_get(ordo_cluster *cl, PGconn **out);
 /* Back to the pool; broken: closed instead. */

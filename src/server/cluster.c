@@ -30,10 +30,11 @@
  * submit call): twenty shards stepped in turn on one thread made a round
  * of the loop two seconds long. The loop thread only starts and stops
  * them as shards come and go. The submitters share the server's ledger
- * client, one status poll each at a time (server.c), so that an instance
- * holds about two connections to the ledger per service it runs: a
- * client per shard opened so many that the embedded ledger's per-client
- * cap refused some.
+ * client (up to 256 connections, server.c): a client per shard would open
+ * as many pools as services. An instance holds up to five connections to
+ * the ledger per service it runs (a submit, four status polls), as many
+ * as a single-journal server holds in all: a ledger that caps connections
+ * per client (the embedded one does, at 64) must allow a cluster more.
  */
 
 static void shard_changed(void *ud) {

@@ -528,10 +528,10 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
     ordo_submitter_options sopt;
     ordo_ledger_client_options_init(&copt);
     copt.url = o->ledger_url;
-    /* A cluster's shards share the client: a submit and a status poll
-     * each at once (cluster.c). */
+    /* A cluster's shards share the client: a submit and its status polls
+     * each at once (cluster.c), so room for tens of services. */
     if (o->cluster)
-      copt.max_connections = 48;
+      copt.max_connections = 256;
     ordo_submitter_options_init(&sopt);
     if (o->max_per_submit > 0)
       sopt.max_per_submit = o->max_per_submit;
@@ -549,7 +549,6 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
                                             &srv->port)) != ORDO_OK)
       goto fail;
     srv->sopt = sopt; /* a cluster's shards' */
-    srv->sopt.max_polls = 1;
     if (!o->cluster &&
         (rc = ordo_submitter_new(srv->j,
                                  ordo_ledger_sawtooth_port_get(srv->port),
