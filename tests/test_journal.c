@@ -1407,6 +1407,41 @@ static void test_status_json_explains(void **unused) {
                       "W2 waits on A (W1 writes)");
   json_decref(o);
   free(js);
+  /* The same as data: "waits_on", one object per blocker. */
+  {
+    json_t *want = json_loads(
+        "[{\"kind\":\"address\",\"what\":\"A\",\"mode\":\"read\","
+        "\"holders\":[{\"id\":\"W1\",\"mode\":\"write\"}],\"more\":0}]",
+        0, NULL);
+    o = json_loads(js = ordo_journal_batch_json(j, "W2"), 0, NULL);
+    assert_true(json_equal(json_object_get(o, "waits_on"), want));
+    json_decref(o);
+    free(js);
+    json_decref(want);
+  }
+  assert_int_equal(enq_wait(j, "W3", "s", NULL, "B", "later"), ORDO_OK);
+  {
+    ordo_journal_batch_info b;
+    json_t *want = json_loads("[{\"kind\":\"dep\",\"what\":\"later\","
+                              "\"state\":\"never enqueued\"}]",
+                              0, NULL);
+    o = json_loads(js = ordo_journal_batch_json(j, "W3"), 0, NULL);
+    assert_true(json_equal(json_object_get(o, "waits_on"), want));
+    json_decref(o);
+    free(js);
+    json_decref(want);
+    assert_int_equal(ordo_journal_get_batch(j, "W3", &b), ORDO_OK);
+    assert_int_equal(b.nblockers, 1);
+    assert_string_equal(b.blockers[0].kind, "dep");
+    ordo_journal_batch_info_clear(&b);
+    assert_null(b.blockers);
+  }
+  /* Not WAITING: no "waits_on". */
+  o = json_loads(js = ordo_journal_batch_json(j, "W1"), 0, NULL);
+  assert_null(json_object_get(o, "waits_on"));
+  assert_null(json_object_get(o, "explain"));
+  json_decref(o);
+  free(js);
   assert_null(ordo_journal_batch_json(j, "nope"));
   assert_int_equal(ordo_last_error(), ORDO_E_NOT_FOUND);
   assert_int_equal(ordo_journal_close(j), ORDO_OK);

@@ -205,6 +205,100 @@ static void test_explain_text(void **unused) {
   ordo_queue_free(q);
 }
 
+/* "kind what [state|w|r] holders(mode) more/earlier" of v[i], for short
+ * asserts (static buffer). */
+static const char *blocker_str(const ordo_queue_blocker *k) {
+  static char out[512];
+  size_t len, i;
+  len = (size_t)snprintf(out, sizeof out, "%s %s", k->kind, k->what);
+  if (k->state != NULL)
+    len += (size_t)snprintf(out + len, sizeof out - len, " %s", k->state);
+  if (strcmp(k->kind, "address") == 0)
+    len += (size_t)snprintf(out + len, sizeof out - len, " %s",
+                            k->write ? "w" : "r");
+  for (i = 0; i < k->nholders; i++)
+    len += (size_t)snprintf(out + len, sizeof out - len, "%s%s:%s",
+                            i ? "," : " [", k->holders[i].id,
+                            k->holders[i].write ? "w" : "r");
+  if (k->nholders)
+    len += (size_t)snprintf(out + len, sizeof out - len, "]");
+  if (k->more)
+    len += (size_t)snprintf(out + len, sizeof out - len, " more %zu", k->more);
+  if (k->earlier)
+    (void)snprintf(out + len, sizeof out - len, " earlier %zu", k->earlier);
+  return out;
+}
+
+/* What explain says, as data: deps, addresses with their holders and this
+ * batch's mode, the serial strategy's first batch. */
+static void test_blockers(void **unused) {
+  ordo_queue *q = qdefault();
+  ordo_queue_blocker *v;
+  size_t n;
+  char *e;
+  (void)unused;
+  ENQ(q, "T1", "s", "B", NULL, NULL);
+  ENQ(q, "T2", "s", NULL, "Z", NULL);
+  ENQ(q, "T3", "s", "B", "A", NULL);
+  ENQ(q, "T4", "s", "A", "B", NULL);
+  assert_int_equal(ordo_queue_blockers(q, "T4", &v, &n), ORDO_OK);
+  assert_int_equal(n, 2);
+  assert_string_equal(blocker_str(&v[0]), "address A r [T3:w]");
+  assert_string_equal(blocker_str(&v[1]), "address B w [T1:r,T3:r]");
+  assert_null(v[0].state);
+  ordo_queue_blockers_free(v, n);
+  /* Writers first, then readers, with this batch's own mode. */
+  ENQ(q, "X1", "s", NULL, "X", NULL);
+  ENQ(q, "X2", "s", "X", NULL, NULL);
+  ENQ(q, "X3", "s", "X", NULL, NULL);
+  ENQ(q, "X4", "s", NULL, "X", NULL);
+  assert_int_equal(ordo_queue_blockers(q, "X4", &v, &n), ORDO_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(blocker_str(&v[0]), "address X w [X1:w,X2:r,X3:r]");
+  ordo_queue_blockers_free(v, n);
+  e = ordo_queue_explain(q, "X4");
+  assert_string_equal(e, "X4 waits on X (X1 writes; X2, X3 read)");
+  free(e);
+  /* Deps: one enqueued (its state), one never enqueued. */
+  ENQ(q, "D1", "s2", NULL, "C", "T1,later");
+  assert_int_equal(ordo_queue_blockers(q, "D1", &v, &n), ORDO_OK);
+  assert_int_equal(n, 2);
+  assert_string_equal(blocker_str(&v[0]), "dep T1 QUEUED");
+  assert_string_equal(blocker_str(&v[1]), "dep later never enqueued");
+  assert_int_equal(v[0].nholders, 0);
+  ordo_queue_blockers_free(v, n);
+  e = ordo_queue_explain(q, "D1");
+  assert_string_equal(e, "D1 waits on dep T1 (QUEUED), dep later (never "
+                         "enqueued)");
+  free(e);
+  /* Not WAITING: nothing; unknown: not found. */
+  v = (ordo_queue_blocker *)&n; /* set to NULL by the call */
+  assert_int_equal(ordo_queue_blockers(q, "T1", &v, &n), ORDO_OK);
+  assert_null(v);
+  assert_int_equal(n, 0);
+  assert_int_equal(ordo_queue_blockers(q, "nope", &v, &n), ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_queue_blockers(q, NULL, &v, &n), ORDO_E_INVAL);
+  ordo_queue_blockers_free(NULL, 0);
+  ordo_queue_free(q);
+
+  /* Serial: the service's first unfinished batch, and how many before. */
+  q = qmake(ORDO_QUEUE_SERIAL, ORDO_QUEUE_CONTINUOUS, -1, 0, 0);
+  ENQ(q, "S1", "s1", NULL, "A", NULL);
+  ENQ(q, "S2", "s1", NULL, "B", NULL);
+  ENQ(q, "S3", "s1", NULL, "C", "S2");
+  TAKE(q, "S1");
+  assert_int_equal(ordo_queue_blockers(q, "S3", &v, &n), ORDO_OK);
+  assert_int_equal(n, 2);
+  assert_string_equal(blocker_str(&v[0]), "dep S2 WAITING");
+  assert_string_equal(blocker_str(&v[1]), "serial S1 [S1:w] earlier 2");
+  ordo_queue_blockers_free(v, n);
+  e = ordo_queue_explain(q, "S3");
+  assert_string_equal(e, "S3 waits on dep S2 (WAITING), S1 (serial: 2 "
+                         "earlier unfinished in s1)");
+  free(e);
+  ordo_queue_free(q);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Deps, cascade, policies                                                   */
 /* ------------------------------------------------------------------------ */
@@ -1795,6 +1889,7 @@ int main(void) {
       cmocka_unit_test(test_drop_idle_services),
       cmocka_unit_test(test_granularity),
       cmocka_unit_test(test_explain_text),
+      cmocka_unit_test(test_blockers),
       cmocka_unit_test(test_deps),
       cmocka_unit_test(test_invalid_cascade),
       cmocka_unit_test(test_halt_and_resume),

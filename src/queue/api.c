@@ -274,6 +274,46 @@ static json_t *put(json_t *o, const char *key, json_t *v) {
   return o;
 }
 
+/* [{"id","mode"}, …] of a blocker's holders. */
+static json_t *holders_json(const ordo_queue_blocker *k) {
+  json_t *a = json_array();
+  size_t i;
+  for (i = 0; a != NULL && i < k->nholders; i++)
+    if (json_array_append_new(
+            a, json_pack("{s:s, s:s}", "id", k->holders[i].id, "mode",
+                         k->holders[i].write ? "write" : "read")) != 0) {
+      json_decref(a);
+      a = NULL;
+    }
+  return a;
+}
+
+/* One blocker as /v1/batches/{id}'s "waits_on" has it:
+ *   {"kind":"dep","what","state"}
+ *   {"kind":"address","what","mode","holders":[…],"more"}
+ *   {"kind":"serial","what","holders":[…],"earlier"} */
+static json_t *blocker_json(const ordo_queue_blocker *k) {
+  json_t *o = json_pack("{s:s, s:s}", "kind", k->kind, "what", k->what);
+  if (strcmp(k->kind, "dep") == 0)
+    return put(o, "state", json_string(k->state));
+  o = put(o, "holders", holders_json(k));
+  if (strcmp(k->kind, "serial") == 0)
+    return put(o, "earlier", json_integer((json_int_t)k->earlier));
+  o = put(o, "mode", json_string(k->write ? "write" : "read"));
+  return put(o, "more", json_integer((json_int_t)k->more));
+}
+
+static json_t *waits_on_json(const ordo_journal_batch_info *b) {
+  json_t *a = json_array();
+  size_t i;
+  for (i = 0; a != NULL && i < b->nblockers; i++)
+    if (json_array_append_new(a, blocker_json(&b->blockers[i])) != 0) {
+      json_decref(a);
+      a = NULL;
+    }
+  return a;
+}
+
 char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
   ordo_journal_batch_info b;
   json_t *o;
@@ -291,6 +331,8 @@ char *ordo_journal_batch_json(ordo_journal *j, const char *id) {
     o = put(o, "ledger_id", json_string(b.ledger_id));
   if (b.explain != NULL)
     o = put(o, "explain", json_string(b.explain));
+  if (b.nblockers > 0)
+    o = put(o, "waits_on", waits_on_json(&b));
   ordo_journal_batch_info_clear(&b);
   return dump_or_null(o);
 }

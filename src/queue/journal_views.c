@@ -249,6 +249,7 @@ void ordo_journal_batch_info_clear(ordo_journal_batch_info *b) {
   free(b->reason);
   free(b->ledger_id);
   free(b->explain);
+  ordo_queue_blockers_free(b->blockers, b->nblockers);
   memset(b, 0, sizeof(*b));
 }
 
@@ -295,8 +296,13 @@ int ordo_journal_get_batch(ordo_journal *j, const char *id,
   out->reason = dup_or_null(why, &nomem);
   if (ordo_queue_item_get(j->q, id, &it) == ORDO_OK)
     out->ledger_id = dup_or_null(it.ledger_id, &nomem);
-  if (out->state == ORDO_QUEUE_WAITING)
+  if (out->state == ORDO_QUEUE_WAITING) {
     out->explain = ordo_queue_explain(j->q, id); /* NULL: none, or memory */
+    /* Under the same lock: the data says what the text says. */
+    if (ordo_queue_blockers(j->q, id, &out->blockers, &out->nblockers) ==
+        ORDO_E_NOMEM)
+      nomem = 1;
+  }
   pthread_mutex_unlock(&j->mu);
   if (nomem) {
     ordo_journal_batch_info_clear(out);

@@ -484,6 +484,44 @@ void ordo_queue_get_totals(const ordo_queue *q, ordo_queue_totals *t);
  */
 char *ordo_queue_explain(const ordo_queue *q, const char *id);
 
+/* One batch holding an address (or, serial, the service) that a waiting
+ * batch needs: id is malloc'd and owned by the blocker that lists it. */
+typedef struct ordo_queue_holder {
+  char *id;
+  int write; /* it writes the address (1) or reads it (0) */
+} ordo_queue_holder;
+
+/* One thing a WAITING batch waits on, in the order explain names them:
+ * deps first, then the serial strategy's first batch, then addresses. */
+typedef struct ordo_queue_blocker {
+  const char *kind;  /* "dep", "serial" or "address" (static strings) */
+  char *what;        /* the dep's id, the serial strategy's first
+                        unfinished batch, or the address/prefix */
+  const char *state; /* dep: its state name or "never enqueued" (static);
+                        else NULL */
+  int write;         /* address: this batch writes it (1) or reads it (0) */
+  /* address: the earlier conflicting holders, writers first (at most 64
+   * writers, then at most 64 readers: what explain lists); serial: the
+   * first batch. NULL, 0 for a dep. */
+  ordo_queue_holder *holders;
+  size_t nholders;
+  size_t more;    /* address: holders past the ones listed */
+  size_t earlier; /* serial: unfinished batches before this one in the
+                     service (the first included) */
+} ordo_queue_blocker;
+
+/*
+ * What a WAITING batch waits on, as ordo_queue_explain says it (explain
+ * formats its text from this). *out and every string in it are malloc'd
+ * and the caller's (ordo_queue_blockers_free). A batch not WAITING:
+ * ORDO_OK with *out NULL and *n 0. ORDO_E_NOT_FOUND, ORDO_E_NOMEM (then
+ * *out NULL, *n 0); ORDO_E_INVAL for NULL arguments.
+ */
+int ordo_queue_blockers(const ordo_queue *q, const char *id,
+                        ordo_queue_blocker **out, size_t *n);
+/* Free v[0..n) and what it owns; NULL is fine. */
+void ordo_queue_blockers_free(ordo_queue_blocker *v, size_t n);
+
 /* Per-service policy. A service not seen yet is created. max_in_flight 0
  * means the queue's service_max_in_flight; dep_timeout_ms 0 means no dep
  * timeout (see ordo_queue_expire; it applies to batches already waiting
@@ -817,6 +855,9 @@ typedef struct ordo_journal_batch_info {
   uint64_t enqueued_ms, finished_ms; /* Unix ms, journaled; 0: none */
   char *ledger_id;                   /* as enqueued, or NULL */
   char *explain; /* WAITING: what it waits on (ordo_queue_explain), or NULL */
+  ordo_queue_blocker *blockers; /* WAITING: the same as data
+                                   (ordo_queue_blockers), or NULL */
+  size_t nblockers;
 } ordo_journal_batch_info;
 
 /* A service's counters (in_flight without the UNKNOWN ones). */
@@ -854,7 +895,12 @@ int ordo_journal_get_totals(ordo_journal *j, ordo_journal_totals *out);
  * The same as JSON text (api.c, over the calls above; malloc'd, the caller
  * frees it), or NULL with ordo_last_error:
  *   batch:   {"id","service","seq","state","reason"?,"explain"?,
- *            "enqueued_ms"?,"finished_ms"?,"ledger_id"?}
+ *            "waits_on"?,"enqueued_ms"?,"finished_ms"?,"ledger_id"?}
+ *            waits_on (WAITING, when it waits on anything): blockers as
+ *            {"kind":"dep","what","state"},
+ *            {"kind":"address","what","mode":"read"|"write",
+ *             "holders":[{"id","mode"}],"more"} or
+ *            {"kind":"serial","what","holders":[…],"earlier"}
  *   service: {"service","depth","queued","waiting","in_flight","committed",
  *             "invalid","unknown","halted","halt_batch"?,"halt_reason"?}
  *   totals:  {"queued","waiting","in_flight","unknown","committed",
