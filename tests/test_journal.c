@@ -1391,6 +1391,82 @@ static void test_halt_policy_replay(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* service JSON's "halted", "halt_batch" and "halt_reason" ("-" absent). */
+static void expect_halt_json(ordo_journal *j, const char *svc, int halted,
+                             const char *batch, const char *reason) {
+  char *js = ordo_journal_service_json(j, svc);
+  json_t *o = json_loads(js, 0, NULL);
+  const char *b, *r;
+  assert_non_null(o);
+  assert_int_equal(json_is_true(json_object_get(o, "halted")), halted);
+  b = json_string_value(json_object_get(o, "halt_batch"));
+  r = json_string_value(json_object_get(o, "halt_reason"));
+  assert_string_equal(b != NULL ? b : "-", batch);
+  assert_string_equal(r != NULL ? r : "-", reason);
+  json_decref(o);
+  free(js);
+}
+
+/* A halt by hand is journaled: a reopen replays its record, a checkpoint
+ * keeps it, a resume ends it. */
+static void test_operator_halt_durable(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j;
+  ordo_journal_service_info si;
+  char took[256];
+  (void)unused;
+
+  jopen_ck_records = -1; /* no checkpoint: the reopen replays the record */
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(enq_wait(j, "H1", "h", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "U1", "u", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(ordo_journal_halt(j, "zz", "x"), ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_journal_halt(j, "h", "disk swap"), ORDO_OK);
+  assert_int_equal(ordo_journal_halt(j, "h", "again"), ORDO_E_STATE);
+  assert_int_equal(ordo_journal_halt(j, "h", "\xff"), ORDO_E_INVAL);
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "U1");
+  assert_int_equal(ordo_journal_get_service(j, "h", &si), ORDO_OK);
+  assert_true(si.halted);
+  assert_null(si.halt_batch);
+  assert_string_equal(si.halt_reason, "halted by the operator: disk swap");
+  ordo_journal_service_info_clear(&si);
+  expect_halt_json(j, "h", 1, "-", "halted by the operator: disk swap");
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  assert_int_equal(count_records("ck"), 0);
+
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  expect_halt_json(j, "h", 1, "-", "halted by the operator: disk swap");
+  assert_int_equal(take_wait(j, took, sizeof took), 0);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+
+  /* With checkpoints: the close writes one, the reopen reads it. */
+  jopen_ck_records = 0;
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_int_equal(ordo_journal_confirm_submitted(j, "U1"), ORDO_OK);
+  assert_int_equal(ordo_journal_finish(j, "U1", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(ordo_journal_halt(j, "u", NULL), ORDO_OK);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  assert_true(count_records("ck") > 0);
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  assert_true(totals_field(j, "checkpoints") == 0); /* none since the open */
+  expect_halt_json(j, "h", 1, "-", "halted by the operator: disk swap");
+  expect_halt_json(j, "u", 1, "-", "halted by the operator");
+  assert_int_equal(take_wait(j, took, sizeof took), 0);
+  assert_int_equal(ordo_journal_resume(j, "h"), ORDO_OK);
+  assert_int_equal(ordo_journal_resume(j, "h"), ORDO_E_STATE);
+  expect_halt_json(j, "h", 0, "-", "-");
+  assert_int_equal(take_wait(j, took, sizeof took), 1);
+  assert_string_equal(took, "H1");
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  expect_halt_json(j, "h", 0, "-", "-");
+  expect_halt_json(j, "u", 1, "-", "halted by the operator");
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 /* A WAITING batch's status JSON explains what it waits on. */
 static void test_status_json_explains(void **unused) {
   ordo_ctx *ctx = ctx_new();
@@ -2739,6 +2815,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_halt_policy_replay, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_status_json_explains, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_operator_halt_durable, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_bad_input, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_group_commit, setup_dir,

@@ -403,6 +403,56 @@ static void test_halt_and_resume(void **unused) {
   ordo_queue_free(q);
 }
 
+/* A halt by hand: take gives the service nothing until resume; status
+ * and explain name the operator as the cause. */
+static void test_operator_halt(void **unused) {
+  ordo_queue *q = qdefault();
+  ordo_queue_service_info info;
+  char *e;
+  (void)unused;
+  ENQ(q, "T1", "s1", NULL, "A", NULL);
+  ENQ(q, "U1", "s2", NULL, "A", NULL);
+  assert_int_equal(ordo_queue_halt(q, "zz", "x"), ORDO_E_NOT_FOUND);
+  assert_int_equal(ordo_queue_halt(q, NULL, "x"), ORDO_E_INVAL);
+  assert_int_equal(ordo_queue_halt(q, "s1", "disk swap"), ORDO_OK);
+  assert_int_equal(ordo_queue_halt(q, "s1", "again"), ORDO_E_STATE);
+  TAKE(q, "U1");
+  assert_int_equal(ordo_queue_take_id(q, "T1", NULL), ORDO_E_STATE);
+  assert_int_equal(ordo_queue_service_status(q, "s1", &info), ORDO_OK);
+  assert_true(info.halted);
+  assert_null(info.halt_batch);
+  assert_string_equal(info.halt_reason, "halted by the operator: disk swap");
+  assert_string_equal(info.halt_note, "disk swap");
+  assert_int_equal(info.queued, 1);
+  e = ordo_queue_explain(q, "T1");
+  assert_string_equal(e, "T1 is ready; service s1 is halted (halted by the "
+                         "operator: disk swap)");
+  free(e);
+  assert_int_equal(ordo_queue_resume(q, "s1"), ORDO_OK);
+  assert_int_equal(ordo_queue_service_status(q, "s1", &info), ORDO_OK);
+  assert_false(info.halted);
+  assert_null(info.halt_reason);
+  assert_null(info.halt_note);
+  TAKE(q, "T1");
+  assert_int_equal(ordo_queue_resume(q, "s1"), ORDO_E_STATE);
+  /* No reason: the cause alone. */
+  assert_int_equal(ordo_queue_halt(q, "s2", NULL), ORDO_OK);
+  assert_int_equal(ordo_queue_service_status(q, "s2", &info), ORDO_OK);
+  assert_string_equal(info.halt_reason, "halted by the operator");
+  assert_string_equal(info.halt_note, "");
+  /* A service a batch halted is halted already. */
+  assert_int_equal(ordo_queue_set_policy(q, "s3", ORDO_QUEUE_HALT, 0, 0),
+                   ORDO_OK);
+  ENQ(q, "V1", "s3", NULL, "A", NULL);
+  TAKE(q, "V1");
+  fin(q, "V1", 0);
+  assert_int_equal(ordo_queue_halt(q, "s3", "x"), ORDO_E_STATE);
+  assert_int_equal(ordo_queue_service_status(q, "s3", &info), ORDO_OK);
+  assert_string_equal(info.halt_batch, "V1");
+  assert_null(info.halt_note);
+  ordo_queue_free(q); /* s2 still halted: its texts are freed with it */
+}
+
 static void test_skip(void **unused) {
   ordo_queue *q = qdefault();
   ordo_queue_service_info info;
@@ -1893,6 +1943,7 @@ int main(void) {
       cmocka_unit_test(test_deps),
       cmocka_unit_test(test_invalid_cascade),
       cmocka_unit_test(test_halt_and_resume),
+      cmocka_unit_test(test_operator_halt),
       cmocka_unit_test(test_skip),
       cmocka_unit_test(test_duplicate_and_bad_args),
       cmocka_unit_test(test_ledger_id_unique),

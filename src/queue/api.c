@@ -348,10 +348,10 @@ char *ordo_journal_service_json(ordo_journal *j, const char *service) {
                 "in_flight", (json_int_t)in.in_flight, "unknown",
                 (json_int_t)in.unknown, "committed", (json_int_t)in.committed,
                 "invalid", (json_int_t)in.invalid, "halted", in.halted);
-  if (in.halt_batch != NULL) {
+  if (in.halt_batch != NULL)
     o = put(o, "halt_batch", json_string(in.halt_batch));
+  if (in.halt_reason != NULL)
     o = put(o, "halt_reason", json_string(in.halt_reason));
-  }
   ordo_journal_service_info_clear(&in);
   return dump_or_null(o);
 }

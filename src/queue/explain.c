@@ -301,9 +301,12 @@ char *ordo_queue_explain(const ordo_queue *q, const char *id) {
     sb_printf(&sb, "%s is ready", b->id);
     if (b->held)
       sb_printf(&sb, "; held until its journal record is durable");
-    if (b->svc->halted)
+    if (b->svc->halt_by != NULL)
       sb_printf(&sb, "; service %s is halted (%s invalid: %s)", b->svc->name,
                 b->svc->halt_by->id, b->svc->halt_by->reason);
+    else if (b->svc->halted)
+      sb_printf(&sb, "; service %s is halted (%s)", b->svc->name,
+                b->svc->halt_text);
     break;
   case ORDO_QUEUE_SUBMITTED:
   case ORDO_QUEUE_COMMITTED:

@@ -285,7 +285,10 @@ static void jsonw_num(ordo__jsonw *w, int first, const char *key, uint64_t v) {
 
 /*
  * The header (part 0): the counters, each service as [name, committed,
- * invalid, halt, max_in_flight, dep_timeout_ms, last_ms], the latency
+ * invalid, halt, max_in_flight, dep_timeout_ms, last_ms, operator_halt?]
+ * (the last only for a service halted by the operator: the reason given,
+ * "" for none; older checkpoints have none, and readers ignore it), the
+ * latency
  * histogram as [bucket, count] pairs, the forgotten sets' hash keys, the
  * prune's place ("pruned", "track_from") and the untagged records it has
  * still to delete, as [first, count] runs of consecutive events, for the
@@ -339,6 +342,10 @@ static unsigned char *ck_header(ordo_journal *j, ck_build *c, size_t *len) {
     ordo__jsonw_uint(&w, pol.dep_timeout_ms);
     ordo__jsonw_raw(&w, ",", 1);
     ordo__jsonw_uint(&w, ordo_queue_service_last(j->q, names[i]));
+    if (si.halt_note != NULL) { /* halted by the operator: the reason */
+      ordo__jsonw_raw(&w, ",", 1);
+      ordo__jsonw_cstr(&w, si.halt_note);
+    }
     ordo__jsonw_raw(&w, "]", 1);
   }
   free(names);
@@ -756,12 +763,12 @@ int ordo__j_ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
   }
   json_array_foreach(json_object_get(h, "services"), i, a) {
     /* [name, committed, invalid, halt, max_in_flight, dep_timeout_ms,
-     * last_ms]; an object with those keys before. */
+     * last_ms, operator_halt?]; an object with those keys before. */
     static const char *const keys[] = {"name", "committed", "invalid", "halt",
                                        "max_in_flight", "dep_timeout_ms",
-                                       "last_ms"};
-    json_t *f[7];
-    for (size_t k = 0; k < 7; k++)
+                                       "last_ms", "operator_halt"};
+    json_t *f[8];
+    for (size_t k = 0; k < 8; k++)
       f[k] = json_is_array(a) ? json_array_get(a, k)
                               : json_object_get(a, keys[k]);
     const char *name = json_string_value(f[0]);
@@ -771,7 +778,11 @@ int ordo__j_ck_load(ordo_journal *j, ordo_storage_record *recs, size_t n,
             (unsigned)json_integer_value(f[4]),
             (uint64_t)json_integer_value(f[5])) != ORDO_OK ||
         ordo_queue_add_counts(j->q, name, (size_t)json_integer_value(f[1]),
-                              (size_t)json_integer_value(f[2])) != ORDO_OK) {
+                              (size_t)json_integer_value(f[2])) != ORDO_OK ||
+        (f[7] != NULL && (!json_is_string(f[7]) ||
+                          ordo_queue_halt(j->q, name,
+                                          json_string_value(f[7])) !=
+                              ORDO_OK))) {
       rc = ordo__set_last_error(ORDO_E_QUEUE, "checkpoint %llu: a bad service",
                                 (unsigned long long)best);
       goto out;

@@ -202,6 +202,15 @@ int ordo__j_replay_one(ordo_journal *j, const ordo_storage_record *r,
                                 ordo_last_error_message());
     else
       rc = ORDO_OK;
+  } else if (strcmp(kind, "halt") == 0) {
+    const char *svc = json_string_value(json_object_get(ev, "service"));
+    const char *why = json_string_value(json_object_get(ev, "reason"));
+    if (svc == NULL || ordo_queue_halt(j->q, svc, why) != ORDO_OK)
+      rc = ordo__set_last_error(ORDO_E_QUEUE, "halt of %s: %s",
+                                svc != NULL ? svc : "(none)",
+                                ordo_last_error_message());
+    else
+      rc = ORDO_OK;
   } else if (strcmp(kind, "policy") == 0) {
     const char *svc = json_string_value(json_object_get(ev, "service"));
     json_t *halt = json_object_get(ev, "halt");

@@ -160,6 +160,29 @@ int ordo_journal_resume(ordo_journal *j, const char *service) {
   return rc;
 }
 
+int ordo_journal_halt(ordo_journal *j, const char *service,
+                      const char *reason) {
+  json_t *ev;
+  int rc;
+  if (j == NULL || service == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "halt: NULL argument");
+  /* The record first: a reason that is not UTF-8 is refused before the
+   * halt is applied, not found out by a record that cannot be written. */
+  if ((ev = json_pack("{s:s, s:s, s:s}", "e", "halt", "service", service,
+                      "reason", reason != NULL ? reason : "")) == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "halt: the service or the "
+                                "reason is not UTF-8 text");
+  pthread_mutex_lock(&j->mu);
+  if ((rc = ordo__j_journal_check(j)) == ORDO_OK &&
+      (rc = ordo_queue_halt(j->q, service, reason)) == ORDO_OK) {
+    rc = ordo__j_journal_note(j, ev); /* takes ev */
+    ev = NULL;
+  }
+  pthread_mutex_unlock(&j->mu);
+  json_decref(ev);
+  return rc;
+}
+
 /* Under j->mu. */
 int ordo__j_status_locked(ordo_journal *j, const char *id, ordo_queue_state *st,
                           const char **reason) {
@@ -348,7 +371,8 @@ int ordo_journal_get_service(ordo_journal *j, const char *service,
   out->committed = in.committed;
   out->invalid = in.invalid;
   out->halted = in.halted;
-  if (in.halted && in.halt_batch != NULL) {
+  if (in.halted) {
+    /* A batch's halt names it; the operator's has a reason alone. */
     out->halt_batch = dup_or_null(in.halt_batch, &nomem);
     out->halt_reason =
         dup_or_null(in.halt_reason != NULL ? in.halt_reason : "", &nomem);

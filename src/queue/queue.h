@@ -191,6 +191,9 @@ typedef struct ordo_queue_service_info {
   int halted;
   const char *halt_batch;  /* the batch that halted it, or NULL; queue-owned, */
   const char *halt_reason; /* valid until the next call on the queue */
+  const char *halt_note;   /* halted by the operator (ordo_queue_halt): the
+                              reason as given ("" for none); else NULL.
+                              Owned like halt_reason */
 } ordo_queue_service_info;
 
 typedef struct ordo_queue_totals {
@@ -544,6 +547,14 @@ int ordo_queue_get_policy(const ordo_queue *q, const char *service,
  * service, ORDO_E_STATE if it is not halted. */
 int ordo_queue_resume(ordo_queue *q, const char *service);
 
+/* Halt a service by hand: take gives it nothing until ordo_queue_resume.
+ * reason (copied; NULL or "" for none) is shown as the halt's cause:
+ * ordo_queue_service_status's halt_reason is "halted by the operator:
+ * <reason>" (or "halted by the operator") and halt_batch NULL.
+ * ORDO_E_NOT_FOUND unknown service, ORDO_E_STATE already halted (by the
+ * operator or by a batch), ORDO_E_INVAL, ORDO_E_NOMEM. */
+int ordo_queue_halt(ordo_queue *q, const char *service, const char *reason);
+
 const char *ordo_queue_state_name(ordo_queue_state s);
 
 /* ------------------------------------------------------------------------ */
@@ -564,7 +575,8 @@ const char *ordo_queue_state_name(ordo_queue_state s);
  * take handed out), "fin" (a verdict; with "expired":true a dep timeout
  * of a WAITING batch), "cancel" (ordo_journal_cancel), "cascade" (a batch
  * the queue ended because a dep of it failed, which no other record names),
- * "resume" (a halted service resumed), "policy" (a service's policy
+ * "resume" (a halted service resumed), "halt" (a service halted by the
+ * operator, with its "reason"), "policy" (a service's policy
  * changed). Finishing records (fin, cancel, cascade) and enq records carry
  * the batch id as a tag, and finishing ones name the ledger id; checkpoints
  * (records "ck") and the forgotten-id segments ("ckid") are described in
@@ -830,6 +842,11 @@ int ordo_journal_set_policy(ordo_journal *j, const char *service,
                             ordo_queue_on_invalid on_invalid,
                             unsigned max_in_flight, uint64_t dep_timeout_ms);
 int ordo_journal_resume(ordo_journal *j, const char *service);
+/* ordo_queue_halt, journaled (a "halt" record, like "resume"): replayed on
+ * open and kept across checkpoints; ordo_journal_resume ends it. Same
+ * errors, and ORDO_E_STORAGE as every change. */
+int ordo_journal_halt(ordo_journal *j, const char *service,
+                      const char *reason);
 
 /* ordo_queue_ledger_find on the journal's queue: *id gets a malloc'd copy
  * of the queue id of the batch with that ledger id (the caller frees it).

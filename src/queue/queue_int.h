@@ -214,6 +214,10 @@ struct qservice {
   uint64_t last_ms;  /* its last enqueue's time_ms (or touch) */
   size_t flat_len;   /* flat: the length of every address held */
   qnode *root;       /* trie: the root (the empty address) */
+  /* Halted by the operator (ordo_queue_halt; halt_by is NULL then): the
+   * reason as given ("" for none) and the cause status shows ("halted by
+   * the operator: reason"), both owned; NULL when not so halted. */
+  char *halt_note, *halt_text;
 };
 _Static_assert(offsetof(qservice, first) == 8 * sizeof(void *),
                "a service's hot fields keep their cache lines");

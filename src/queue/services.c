@@ -30,7 +30,15 @@ qservice *ordo__q_service_get(ordo_queue *q, const char *name) {
   return s;
 }
 
+/* s is no longer halted by the operator (resumed, or halted by a batch). */
+static void operator_halt_clear(qservice *s) {
+  free(s->halt_note);
+  free(s->halt_text);
+  s->halt_note = s->halt_text = NULL;
+}
+
 void ordo__q_service_free(qservice *s) {
+  operator_halt_clear(s);
   ordo__q_locks_free(s);
   free(s->dt);
   free(s->heap);
@@ -76,9 +84,12 @@ int ordo_queue_service_status(const ordo_queue *q, const char *service,
   info->committed = s->committed;
   info->invalid = s->invalid;
   info->halted = s->halted;
-  if (s->halted) {
+  if (s->halt_by != NULL) {
     info->halt_batch = s->halt_by->id;
     info->halt_reason = s->halt_by->reason;
+  } else if (s->halted) {
+    info->halt_reason = s->halt_text;
+    info->halt_note = s->halt_note;
   }
   return ORDO_OK;
 }
@@ -116,6 +127,38 @@ int ordo_queue_resume(ordo_queue *q, const char *service) {
                                 service);
   s->halted = 0;
   s->halt_by = NULL;
+  operator_halt_clear(s);
+  return ORDO_OK;
+}
+
+int ordo_queue_halt(ordo_queue *q, const char *service, const char *reason) {
+  static const char cause[] = "halted by the operator";
+  qservice *s;
+  char *note, *text;
+  if (q == NULL || service == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "halt: NULL argument");
+  if ((s = ordo__map_get(&q->services, service)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOT_FOUND, "no service '%s'", service);
+  if (s->halted)
+    return ordo__set_last_error(ORDO_E_STATE, "service '%s' is already "
+                                "halted", service);
+  if (reason == NULL)
+    reason = "";
+  note = ordo__strdup(reason);
+  text = malloc(sizeof cause + 2 + strlen(reason));
+  if (note == NULL || text == NULL) {
+    free(note);
+    free(text);
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  }
+  if (reason[0] != '\0')
+    sprintf(text, "%s: %s", cause, reason);
+  else
+    memcpy(text, cause, sizeof cause);
+  s->halted = 1;
+  s->halt_by = NULL;
+  s->halt_note = note;
+  s->halt_text = text;
   return ORDO_OK;
 }
 
@@ -128,6 +171,7 @@ int ordo_queue_halt_by(ordo_queue *q, const char *id) {
     return ordo__set_last_error(ORDO_E_STATE, "halt: %s is not INVALID", id);
   b->svc->halted = 1;
   b->svc->halt_by = b;
+  operator_halt_clear(b->svc); /* the batch's cause replaces the operator's */
   return ORDO_OK;
 }
 
