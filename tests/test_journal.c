@@ -1467,6 +1467,91 @@ static void test_operator_halt_durable(void **unused) {
   ordo_ctx_free(ctx);
 }
 
+/* Whether a list row says what ordo_journal_get_service says. */
+static void expect_row_is_service(ordo_journal *j,
+                                  const ordo_journal_service_row *r) {
+  ordo_journal_service_info si;
+  assert_int_equal(ordo_journal_get_service(j, r->name, &si), ORDO_OK);
+  assert_int_equal(r->depth, si.depth);
+  assert_int_equal(r->queued, si.queued);
+  assert_int_equal(r->waiting, si.waiting);
+  assert_int_equal(r->in_flight, si.in_flight);
+  assert_int_equal(r->unknown, si.unknown);
+  assert_int_equal(r->committed, si.committed);
+  assert_int_equal(r->invalid, si.invalid);
+  assert_int_equal(r->halted, si.halted);
+  assert_string_equal(r->halt_batch != NULL ? r->halt_batch : "-",
+                      si.halt_batch != NULL ? si.halt_batch : "-");
+  assert_string_equal(r->halt_reason != NULL ? r->halt_reason : "-",
+                      si.halt_reason != NULL ? si.halt_reason : "-");
+  ordo_journal_service_info_clear(&si);
+}
+
+/* Every service's counters in one call equal the per-service answers:
+ * queued, waiting, in flight, UNKNOWN, finished, halted either way. */
+static void test_list_services(void **unused) {
+  ordo_ctx *ctx = ctx_new();
+  ordo_journal *j = jopen(ctx, ORDO_QUEUE_CONTINUOUS);
+  ordo_journal_service_row *rows;
+  const char *names[8];
+  char took[256];
+  size_t n, i;
+  (void)unused;
+
+  assert_int_equal(ordo_journal_list_services(j, &rows, &n), ORDO_OK);
+  assert_int_equal(n, 0);
+  assert_null(rows);
+  assert_int_equal(ordo_journal_set_policy(j, "h", ORDO_QUEUE_HALT, 0, 0),
+                   ORDO_OK);
+  assert_int_equal(enq_wait(j, "H1", "h", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "H2", "h", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "A1", "a", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "A2", "a", NULL, "B", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "O1", "o", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(take_wait(j, took, sizeof took), 4); /* H1 A1 A2 O1 */
+  assert_int_equal(ordo_journal_finish(j, "H1", ORDO_QUEUE_INVALID, "no"),
+                   ORDO_OK);
+  assert_int_equal(ordo_journal_finish(j, "A2", ORDO_QUEUE_COMMITTED, NULL),
+                   ORDO_OK);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  j = jopen(ctx, ORDO_QUEUE_CONTINUOUS); /* A1, O1: UNKNOWN now */
+  assert_int_equal(enq_wait(j, "A3", "a", NULL, "A", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "A4", "a", NULL, "C", NULL), ORDO_OK);
+  assert_int_equal(enq_wait(j, "O2", "o", NULL, "Z", NULL), ORDO_OK);
+  assert_int_equal(ordo_journal_halt(j, "o", "maintenance"), ORDO_OK);
+
+  assert_int_equal(ordo_journal_list_services(j, &rows, &n), ORDO_OK);
+  assert_int_equal(n, ordo_journal_service_names(j, names, 8));
+  assert_int_equal(n, 3);
+  for (i = 0; i < n; i++) {
+    assert_string_equal(rows[i].name, names[i]);
+    expect_row_is_service(j, &rows[i]);
+  }
+  /* Spot checks of what the rows say. */
+  for (i = 0; i < n; i++)
+    if (strcmp(rows[i].name, "o") == 0) {
+      assert_true(rows[i].halted);
+      assert_null(rows[i].halt_batch);
+      assert_string_equal(rows[i].halt_reason,
+                          "halted by the operator: maintenance");
+      assert_int_equal(rows[i].unknown, 1);
+      assert_int_equal(rows[i].queued, 1);
+    } else if (strcmp(rows[i].name, "h") == 0) {
+      assert_string_equal(rows[i].halt_batch, "H1");
+      assert_string_equal(rows[i].halt_reason, "no");
+    } else {
+      assert_false(rows[i].halted);
+      assert_int_equal(rows[i].unknown, 1);
+      assert_int_equal(rows[i].waiting, 1); /* A3 after A1's A */
+      assert_int_equal(rows[i].committed, 1);
+    }
+  ordo_journal_service_rows_free(rows, n);
+  ordo_journal_service_rows_free(NULL, 0);
+  assert_int_equal(ordo_journal_list_services(NULL, &rows, &n), ORDO_E_INVAL);
+  assert_int_equal(ordo_journal_close(j), ORDO_OK);
+  ordo_ctx_free(ctx);
+}
+
 /* A WAITING batch's status JSON explains what it waits on. */
 static void test_status_json_explains(void **unused) {
   ordo_ctx *ctx = ctx_new();
@@ -2817,6 +2902,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_status_json_explains, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_operator_halt_durable, setup_dir,
+                                      teardown_dir),
+      cmocka_unit_test_setup_teardown(test_list_services, setup_dir,
                                       teardown_dir),
       cmocka_unit_test_setup_teardown(test_bad_input, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_group_commit, setup_dir,

@@ -349,20 +349,16 @@ void ordo_journal_service_info_clear(ordo_journal_service_info *s) {
   memset(s, 0, sizeof(*s));
 }
 
-int ordo_journal_get_service(ordo_journal *j, const char *service,
-                             ordo_journal_service_info *out) {
+/* Under j->mu: one service's counters into *out (memset first), as
+ * ordo_journal_get_service and ordo_journal_list_services give them.
+ * ORDO_E_NOT_FOUND, ORDO_E_NOMEM (then *out holds nothing to free). */
+static int service_fill_locked(ordo_journal *j, const char *service,
+                               ordo_journal_service_info *out) {
   ordo_queue_service_info in;
   int rc, nomem = 0;
-  if (out != NULL)
-    memset(out, 0, sizeof(*out));
-  if (j == NULL || service == NULL || out == NULL)
-    return ordo__set_last_error(ORDO_E_INVAL, "service status: NULL "
-                                "argument");
-  pthread_mutex_lock(&j->mu);
-  if ((rc = ordo_queue_service_status(j->q, service, &in)) != ORDO_OK) {
-    pthread_mutex_unlock(&j->mu);
+  memset(out, 0, sizeof(*out));
+  if ((rc = ordo_queue_service_status(j->q, service, &in)) != ORDO_OK)
     return rc;
-  }
   out->unknown = unknown_count(j, service);
   out->depth = in.depth;
   out->queued = in.queued;
@@ -377,11 +373,89 @@ int ordo_journal_get_service(ordo_journal *j, const char *service,
     out->halt_reason =
         dup_or_null(in.halt_reason != NULL ? in.halt_reason : "", &nomem);
   }
-  pthread_mutex_unlock(&j->mu);
   if (nomem) {
     ordo_journal_service_info_clear(out);
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   }
+  return ORDO_OK;
+}
+
+int ordo_journal_get_service(ordo_journal *j, const char *service,
+                             ordo_journal_service_info *out) {
+  int rc;
+  if (out != NULL)
+    memset(out, 0, sizeof(*out));
+  if (j == NULL || service == NULL || out == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "service status: NULL "
+                                "argument");
+  pthread_mutex_lock(&j->mu);
+  rc = service_fill_locked(j, service, out);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
+void ordo_journal_service_rows_free(ordo_journal_service_row *rows,
+                                    size_t n) {
+  for (size_t i = 0; rows != NULL && i < n; i++)
+    ORDO__FREE_ALL(rows[i].name, rows[i].halt_batch, rows[i].halt_reason);
+  free(rows);
+}
+
+/* Under j->mu: row i of the list, for service name. */
+static int service_row_locked(ordo_journal *j, const char *name,
+                              ordo_journal_service_row *row) {
+  ordo_journal_service_info in;
+  int rc = service_fill_locked(j, name, &in);
+  if (rc != ORDO_OK)
+    return rc;
+  if ((row->name = ordo__strdup(name)) == NULL) {
+    ordo_journal_service_info_clear(&in);
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  }
+  row->depth = in.depth;
+  row->queued = in.queued;
+  row->waiting = in.waiting;
+  row->in_flight = in.in_flight;
+  row->unknown = in.unknown;
+  row->committed = in.committed;
+  row->invalid = in.invalid;
+  row->halted = in.halted;
+  row->halt_batch = in.halt_batch; /* the row's from here */
+  row->halt_reason = in.halt_reason;
+  return ORDO_OK;
+}
+
+int ordo_journal_list_services(ordo_journal *j, ordo_journal_service_row **rows,
+                               size_t *n) {
+  const char **names = NULL;
+  ordo_journal_service_row *v = NULL;
+  size_t total, i;
+  int rc = ORDO_OK;
+  if (rows != NULL)
+    *rows = NULL;
+  if (n != NULL)
+    *n = 0;
+  if (j == NULL || rows == NULL || n == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "list services: NULL "
+                                "argument");
+  pthread_mutex_lock(&j->mu);
+  total = ordo_queue_service_names(j->q, NULL, 0);
+  if (total > 0 && ((names = calloc(total, sizeof(*names))) == NULL ||
+                    (v = calloc(total, sizeof(*v))) == NULL))
+    rc = ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  if (rc == ORDO_OK)
+    (void)ordo_queue_service_names(j->q, names, total);
+  /* Every name is one the queue has: the only failure is memory. */
+  for (i = 0; rc == ORDO_OK && i < total; i++)
+    rc = service_row_locked(j, names[i], &v[i]);
+  pthread_mutex_unlock(&j->mu);
+  free(names);
+  if (rc != ORDO_OK) {
+    ordo_journal_service_rows_free(v, total); /* calloc'd: unset rows NULL */
+    return rc;
+  }
+  *rows = v;
+  *n = total;
   return ORDO_OK;
 }
 

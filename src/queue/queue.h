@@ -908,6 +908,25 @@ int ordo_journal_get_service(ordo_journal *j, const char *service,
 void ordo_journal_service_info_clear(ordo_journal_service_info *s);
 int ordo_journal_get_totals(ordo_journal *j, ordo_journal_totals *out);
 
+/* One service's counters in ordo_journal_list_services: the numbers of
+ * ordo_journal_get_service (in_flight without the UNKNOWN ones). */
+typedef struct ordo_journal_service_row {
+  char *name;
+  size_t depth, queued, waiting, in_flight, unknown, committed, invalid;
+  int halted;
+  char *halt_batch, *halt_reason; /* or NULL */
+} ordo_journal_service_row;
+
+/* Every service's counters under one lock, in one pass, in the order the
+ * queue first saw them (for a dashboard of thousands: one call, not one
+ * per service). *rows and its strings are malloc'd and the caller's
+ * (ordo_journal_service_rows_free); no services: *rows NULL, *n 0.
+ * ORDO_E_NOMEM (then nothing to free), ORDO_E_INVAL. */
+int ordo_journal_list_services(ordo_journal *j, ordo_journal_service_row **rows,
+                               size_t *n);
+/* Free rows[0..n) and their strings; NULL is fine. */
+void ordo_journal_service_rows_free(ordo_journal_service_row *rows, size_t n);
+
 /*
  * The same as JSON text (api.c, over the calls above; malloc'd, the caller
  * frees it), or NULL with ordo_last_error:
