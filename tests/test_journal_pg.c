@@ -172,6 +172,8 @@ int main(int argc, char **argv) {
       T_(test_retention_ledger_ids),
       T_(test_ledger_id_replay),
       T_(test_halt_policy_replay),
+      T_(test_operator_halt_durable),
+      T_(test_list_services),
       T_(test_status_json_explains),
       T_(test_bad_input),
       T_(test_group_commit),

@@ -1923,6 +1923,252 @@ static void test_dep_timeout_without_ledger(void **state) {
   support_rmdir_all(dir);
 }
 
+/* A request through ordo_server_handle with "path?query" split as the HTTP
+ * server does; the answer's status, JSON in *out (when not NULL) and, for
+ * the dashboard's files, the headers and content type. */
+static int handle_q(ordo_server *s, const char *method, const char *target,
+                    const char *token, const char *json, json_t **out,
+                    char *ctype, size_t ctype_cap, char *csp, size_t csp_cap) {
+  ordo_server_request r;
+  ordo_server_response resp;
+  char path[512], auth[128];
+  const char *q = strchr(target, '?');
+  int status;
+  memset(&r, 0, sizeof r);
+  snprintf(path, sizeof path, "%.*s",
+           (int)(q != NULL ? (size_t)(q - target) : strlen(target)), target);
+  r.method = method;
+  r.path = path;
+  r.query = q != NULL ? q + 1 : NULL;
+  if (token != NULL) {
+    snprintf(auth, sizeof auth, "Bearer %s", token);
+    r.authorization = auth;
+  }
+  r.body = json;
+  r.body_len = json != NULL ? strlen(json) : 0;
+  assert_int_equal(ordo_server_handle(s, &r, &resp), ORDO_OK);
+  status = resp.status;
+  if (ctype != NULL)
+    snprintf(ctype, ctype_cap, "%s",
+             resp.content_type != NULL ? resp.content_type : "");
+  if (csp != NULL) {
+    csp[0] = '\0';
+    for (const char *const *h = resp.headers; h != NULL && h[0]; h += 2)
+      if (strcmp(h[0], "Content-Security-Policy") == 0)
+        snprintf(csp, csp_cap, "%s", h[1]);
+  }
+  if (out != NULL) {
+    *out = json_loadb(resp.body, resp.body_len, 0, NULL);
+    if (*out == NULL)
+      fail_msg("%s %s: not JSON: %.200s", method, target, resp.body);
+  } else if (strncmp(path, "/ui", 3) == 0 && status == 200) {
+    assert_true(resp.body_len > 100);
+  }
+  ordo_server_response_clear(&resp);
+  return status;
+}
+
+#define DASH_TOKEN "dash-token-0123456789"
+
+static int dash(ordo_server *s, const char *method, const char *target,
+                const char *json, json_t **out) {
+  return handle_q(s, method, target, DASH_TOKEN, json, out, NULL, 0, NULL, 0);
+}
+
+/* The names of a /v1/services page, comma-separated, into buf. */
+static const char *page_names(json_t *j, char *buf, size_t cap) {
+  size_t i, len = 0;
+  json_t *row;
+  buf[0] = '\0';
+  json_array_foreach(json_object_get(j, "services"), i, row)
+    len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? "," : "",
+                            json_string_value(json_object_get(row, "name")));
+  return buf;
+}
+
+static ordo_server *dash_server(const char *dir) {
+  ordo_server_options o;
+  ordo_server *s = NULL;
+  ordo_server_options_init(&o);
+  o.port = -1;
+  o.data_dir = dir;
+  o.token = DASH_TOKEN;
+  assert_int_equal(ordo_server_start(&o, &s), ORDO_OK);
+  return s;
+}
+
+/* The dashboard's files, its refresh, the services table (filter, sort,
+ * paging), why a batch waits, and a halt by hand that survives a
+ * restart: all through the handler, without a ledger. */
+static void test_dashboard(void **state) {
+  char *dir = tmpdir(), ctype[128], csp[512], names[2048], body[256];
+  ordo_server *s = dash_server(dir);
+  json_t *j, *w, *h;
+  size_t posted = 0;
+  (void)state;
+
+  /* The page and its files: no token needed, strict CSP on each. */
+  assert_int_equal(handle_q(s, "GET", "/ui", NULL, NULL, NULL, ctype,
+                            sizeof ctype, csp, sizeof csp), 200);
+  assert_non_null(strstr(ctype, "text/html"));
+  assert_non_null(strstr(csp, "default-src 'none'"));
+  assert_non_null(strstr(csp, "script-src 'self'"));
+  assert_non_null(strstr(csp, "frame-ancestors 'none'"));
+  assert_int_equal(handle_q(s, "GET", "/ui/app.js", NULL, NULL, NULL, ctype,
+                            sizeof ctype, csp, sizeof csp), 200);
+  assert_non_null(strstr(ctype, "javascript"));
+  assert_non_null(strstr(csp, "script-src 'self'"));
+  assert_int_equal(handle_q(s, "GET", "/ui/app.css", NULL, NULL, NULL, ctype,
+                            sizeof ctype, NULL, 0), 200);
+  assert_non_null(strstr(ctype, "text/css"));
+  assert_int_equal(handle_q(s, "GET", "/ui/../queue.db", NULL, NULL, &j, NULL,
+                            0, NULL, 0), 404);
+  json_decref(j);
+  assert_int_equal(handle_q(s, "POST", "/ui", NULL, "{}", &j, NULL, 0, NULL,
+                            0), 405);
+  json_decref(j);
+  /* The data needs the token. */
+  assert_int_equal(handle_q(s, "GET", "/v1/dashboard", NULL, NULL, &j, NULL,
+                            0, NULL, 0), 401);
+  json_decref(j);
+  assert_int_equal(handle_q(s, "GET", "/v1/services", "wrong", NULL, &j,
+                            NULL, 0, NULL, 0), 401);
+  json_decref(j);
+
+  /* svc-NN with NN % 4 + 1 batches on one key: the first QUEUED, the rest
+   * WAITING. In "stuck", W1 waits on a dep never enqueued and W2 on W1. */
+  for (int k = 0; k < 12; k++)
+    for (int b = 0; b < k % 4 + 1; b++) {
+      snprintf(body, sizeof body,
+               "[{\"id\":\"b%02d-%d\",\"service\":\"svc-%02d\","
+               "\"writes\":[\"key\"]}]", k, b, k);
+      assert_int_equal(dash(s, "POST", "/v1/batches", body, &j), 202);
+      json_decref(j);
+      posted++;
+    }
+  assert_int_equal(dash(s, "POST", "/v1/batches",
+                        "[{\"id\":\"W1\",\"service\":\"stuck\",\"writes\":"
+                        "[\"A\"],\"deps\":[\"ghost\"]},{\"id\":\"W2\","
+                        "\"service\":\"stuck\",\"reads\":[\"A\"]}]", &j),
+                   202);
+  json_decref(j);
+  posted += 2;
+
+  /* Why W2 waits: on address A, which W1 writes; and W1 on its dep. */
+  assert_int_equal(dash(s, "GET", "/v1/batches/W2", NULL, &j), 200);
+  assert_string_equal(json_string_value(json_object_get(j, "state")),
+                      "WAITING");
+  w = json_array_get(json_object_get(j, "waits_on"), 0);
+  assert_non_null(w);
+  assert_string_equal(json_string_value(json_object_get(w, "kind")),
+                      "address");
+  assert_string_equal(json_string_value(json_object_get(w, "mode")), "read");
+  h = json_array_get(json_object_get(w, "holders"), 0);
+  assert_string_equal(json_string_value(json_object_get(h, "id")), "W1");
+  assert_string_equal(json_string_value(json_object_get(h, "mode")), "write");
+  json_decref(j);
+  assert_int_equal(dash(s, "GET", "/v1/batches/W1", NULL, &j), 200);
+  w = json_array_get(json_object_get(j, "waits_on"), 0);
+  assert_string_equal(json_string_value(json_object_get(w, "kind")), "dep");
+  assert_string_equal(json_string_value(json_object_get(w, "what")), "ghost");
+  assert_string_equal(json_string_value(json_object_get(w, "state")),
+                      "never enqueued");
+  json_decref(j);
+
+  /* The table: sorted by depth (ties by name), paged, filtered. */
+  assert_int_equal(dash(s, "GET", "/v1/services?sort=depth&order=desc"
+                        "&limit=4", NULL, &j), 200);
+  assert_int_equal(json_integer_value(json_object_get(j, "total")), 13);
+  assert_int_equal(json_integer_value(json_object_get(j, "matched")), 13);
+  assert_string_equal(page_names(j, names, sizeof names),
+                      "svc-03,svc-07,svc-11,svc-02");
+  assert_int_equal(json_integer_value(json_object_get(
+                       json_array_get(json_object_get(j, "services"), 0),
+                       "waiting")), 3);
+  json_decref(j);
+  assert_int_equal(dash(s, "GET", "/v1/services?sort=depth&order=desc"
+                        "&limit=4&offset=4", NULL, &j), 200);
+  assert_string_equal(page_names(j, names, sizeof names),
+                      "svc-06,svc-10,stuck,svc-01");
+  json_decref(j);
+  assert_int_equal(dash(s, "GET", "/v1/services?sort=name&order=asc&q=SVC-1"
+                        "&limit=500", NULL, &j), 200);
+  assert_string_equal(page_names(j, names, sizeof names),
+                      "svc-10,svc-11");
+  json_decref(j);
+  assert_int_equal(dash(s, "GET", "/v1/services?filter=idle", NULL, &j), 200);
+  assert_int_equal(json_integer_value(json_object_get(j, "matched")), 0);
+  json_decref(j);
+  assert_int_equal(dash(s, "GET", "/v1/services?filter=waiting&sort=name"
+                        "&order=asc", NULL, &j), 200);
+  assert_string_equal(page_names(j, names, sizeof names),
+                      "stuck,svc-01,svc-02,svc-03,svc-05,svc-06,svc-07,"
+                      "svc-09,svc-10,svc-11");
+  json_decref(j);
+  static const char *const bad[] = {
+      "/v1/services?sort=bogus", "/v1/services?order=up",
+      "/v1/services?limit=0",    "/v1/services?limit=501",
+      "/v1/services?offset=-1",  "/v1/services?filter=some",
+      "/v1/dashboard?since=x"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(dash(s, "GET", bad[i], NULL, &j), 400);
+    assert_string_equal(err_name(j), "ORDO_E_INVAL");
+    json_decref(j);
+  }
+
+  /* A halt by hand: journaled, shown, refused twice, then resumed. */
+  assert_int_equal(dash(s, "POST", "/v1/services/svc-03/halt",
+                        "{\"reason\":\"maintenance\"}", &j), 200);
+  assert_true(json_is_true(json_object_get(j, "halted")));
+  assert_non_null(strstr(json_string_value(json_object_get(j, "halt_reason")),
+                         "maintenance"));
+  assert_null(json_object_get(j, "halt_batch"));
+  json_decref(j);
+  assert_int_equal(dash(s, "POST", "/v1/services/svc-03/halt", NULL, &j), 409);
+  assert_string_equal(err_name(j), "ORDO_E_STATE");
+  json_decref(j);
+  assert_int_equal(dash(s, "POST", "/v1/services/svc-04/halt", "[1]", &j),
+                   400);
+  json_decref(j);
+  assert_int_equal(dash(s, "POST", "/v1/services/nobody/halt", NULL, &j), 404);
+  json_decref(j);
+  assert_int_equal(dash(s, "GET", "/v1/services?filter=halted", NULL, &j),
+                   200);
+  assert_string_equal(page_names(j, names, sizeof names), "svc-03");
+  json_decref(j);
+
+  /* The refresh: totals, no ledger, at least the first sample. */
+  assert_int_equal(dash(s, "GET", "/v1/dashboard", NULL, &j), 200);
+  w = json_object_get(j, "totals");
+  assert_int_equal(json_integer_value(json_object_get(w, "enqueued")),
+                   (json_int_t)posted);
+  assert_int_equal(json_integer_value(json_object_get(w, "waiting")), 20);
+  assert_int_equal(json_integer_value(json_object_get(w, "services")), 13);
+  assert_true(json_is_null(json_object_get(j, "ledger")));
+  assert_true(json_array_size(json_object_get(j, "series")) >= 1);
+  assert_true(json_is_number(json_object_get(j, "server_ms")));
+  json_decref(j);
+  assert_int_equal(dash(s, "GET", "/v1/dashboard?since=9007199254740992",
+                        NULL, &j), 200);
+  assert_int_equal(json_array_size(json_object_get(j, "series")), 0);
+  json_decref(j);
+
+  /* The halt survives a restart; resume lifts it. */
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  s = dash_server(dir);
+  assert_int_equal(dash(s, "GET", "/v1/services/svc-03", NULL, &j), 200);
+  assert_true(json_is_true(json_object_get(j, "halted")));
+  assert_non_null(strstr(json_string_value(json_object_get(j, "halt_reason")),
+                         "maintenance"));
+  json_decref(j);
+  assert_int_equal(dash(s, "POST", "/v1/services/svc-03/resume", NULL, &j),
+                   200);
+  assert_false(json_is_true(json_object_get(j, "halted")));
+  json_decref(j);
+  assert_int_equal(ordo_server_stop(s), ORDO_OK);
+  support_rmdir_all(dir);
+}
+
 int main(void) {
   const struct CMUnitTest http_tests[] = {
       cmocka_unit_test(test_auth),
@@ -1949,6 +2195,7 @@ int main(void) {
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_config),
       cmocka_unit_test(test_dep_timeout_without_ledger),
+      cmocka_unit_test(test_dashboard),
       cmocka_unit_test(test_out_of_memory),
       cmocka_unit_test(test_hostile_clients),
   };

@@ -274,6 +274,11 @@ static int run_one(const run_args *a, const char *dir, const char *self,
       goto out;
     }
   }
+  /* The dashboard of this run, with the run's own token (made for this
+   * run, gone with it): the fragment never reaches a server or a log. */
+  if (!a->json)
+    fprintf(stderr, "ordo run: watch the %s run at %s/ui#token=%s\n",
+            strategy, srv.url, token);
   t0 = ordo__cli_now_s();
   /* POST the batches, 250 a request; each 202 means they are journaled. */
   snprintf(url, sizeof url, "%s/v1/batches", srv.url);

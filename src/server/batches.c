@@ -27,28 +27,6 @@
 /* Longest service name taken over HTTP (in a query or header). */
 #define SRV_MAX_SERVICE 128
 
-/* The decoded value of key in a raw query (new string), or NULL (absent,
- * or out of memory: *nomem). A %00 ends the value. */
-static char *query_get(const char *query, const char *key, int *nomem) {
-  const char *p = query;
-  size_t klen = strlen(key);
-  *nomem = 0;
-  while (p != NULL && *p != '\0') {
-    const char *end = strchr(p, '&');
-    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-    if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-      char *out = ordo__http_url_decode(p + klen + 1, len - klen - 1);
-      if (out == NULL)
-        *nomem = 1;
-      return out;
-    }
-    p += len;
-    if (*p == '&')
-      p++;
-  }
-  return NULL;
-}
-
 /* ------------------------------------------------------------------------ */
 /* POST /v1/batches                                                          */
 /* ------------------------------------------------------------------------ */
@@ -383,7 +361,7 @@ static const char *raw_service(const ordo_server_request *req, char **owned,
   int nomem = 0;
   *owned = NULL;
   if (s == NULL) {
-    *owned = query_get(req->query, "service", &nomem);
+    *owned = ordo__srv_query_get(req->query, "service", &nomem);
     if (nomem) {
       ordo__srv_reply(resp, 500, NULL);
       return NULL;

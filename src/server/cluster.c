@@ -450,20 +450,20 @@ int ordo__srv_cluster_get_service(ordo_server *srv, const char *svc,
   return ordo__srv_reply(resp, 200, o);
 }
 
-int ordo__srv_cluster_resume(ordo_server *srv, const char *svc,
-                             ordo_server_response *resp) {
+int ordo__srv_cluster_halt_resume(ordo_server *srv, const char *svc, int halt,
+                                  const char *reason,
+                                  ordo_server_response *resp) {
   ordo_cluster_shard *s = ordo_cluster_shard_get(srv->cl, svc);
   if (s == NULL)
-    return not_here(srv, resp, svc, "the service is run by another "
-                    "instance: resume it there");
-  int rc = ordo_journal_resume(ordo_cluster_shard_journal(s), svc);
+    return not_here(srv, resp, svc, halt ? "the service is run by another "
+                                           "instance: halt it there"
+                                         : "the service is run by another "
+                                           "instance: resume it there");
+  int rc = ordo__srv_halt_resume_in(ordo_cluster_shard_journal(s), svc, halt,
+                                    reason, resp);
   ordo_cluster_shard_put(s);
-  if (rc == ORDO_E_STATE)
-    return ordo__srv_error(resp, 409, rc, "the service is not halted");
   if (rc != ORDO_OK)
-    return ordo__srv_error(resp, rc == ORDO_E_NOT_FOUND ? 404
-                                 : ordo__srv_http_status(rc), rc, "%s",
-                           ordo_last_error_message());
+    return ORDO_OK; /* answered */
   shard_changed(srv);
   return ordo__srv_cluster_get_service(srv, svc, resp);
 }

@@ -112,7 +112,9 @@ int ordo__srv_precheck(ordo_server *srv, const ordo_server_request *req,
     resp->retry_after = retry;
     return 1;
   }
-  if (!auth_ok(srv, req->authorization)) {
+  /* The dashboard's files hold no data: the page asks for the token. */
+  if (!ordo__srv_is_ui_path(req->path) &&
+      !auth_ok(srv, req->authorization)) {
     ordo__srv_error(resp, 401, ORDO_E_INVAL,
                     "missing or wrong bearer token "
                     "(Authorization: Bearer <token>)");
@@ -213,18 +215,75 @@ static int get_service(ordo_server *srv, const char *svc,
   return ordo__srv_reply_text(resp, 200, text);
 }
 
-static int resume_service(ordo_server *srv, const char *svc,
-                          ordo_server_response *resp) {
-  int rc = ordo_journal_resume(srv->j, svc);
+int ordo__srv_halt_resume_in(ordo_journal *j, const char *svc, int halt,
+                             const char *reason, ordo_server_response *resp) {
+  int rc = halt ? ordo_journal_halt(j, svc, reason)
+                : ordo_journal_resume(j, svc);
   if (rc == ORDO_E_NOT_FOUND)
-    return ordo__srv_error(resp, 404, rc, "no service with that name");
-  if (rc == ORDO_E_STATE)
-    return ordo__srv_error(resp, 409, rc, "the service is not halted");
-  if (rc != ORDO_OK)
-    return ordo__srv_error(resp, ordo__srv_http_status(rc), rc, "%s",
-                           ordo_last_error_message());
-  ordo_submitter_wake(srv->sub);
-  return get_service(srv, svc, resp);
+    ordo__srv_error(resp, 404, rc, "no service with that name");
+  else if (rc == ORDO_E_STATE)
+    ordo__srv_error(resp, 409, rc, halt ? "the service is halted already"
+                                        : "the service is not halted");
+  else if (rc != ORDO_OK)
+    ordo__srv_error(resp, ordo__srv_http_status(rc), rc, "%s",
+                    ordo_last_error_message());
+  return rc;
+}
+
+/* The reason of POST /v1/services/{id}/halt: an optional body
+ * {"reason": "…"} (new string, "" without one), or NULL with the 400
+ * answered. */
+static char *halt_reason(const ordo_server_request *req,
+                         ordo_server_response *resp) {
+  json_error_t jerr;
+  json_t *o, *r;
+  char *out;
+  if (req->body_len == 0)
+    return strdup("");
+  o = json_loadb(req->body, req->body_len, 0, &jerr);
+  r = json_object_get(o, "reason");
+  if (o == NULL || !json_is_object(o) || (r != NULL && !json_is_string(r)) ||
+      json_object_size(o) > (r != NULL ? 1u : 0u)) {
+    json_decref(o);
+    ordo__srv_error(resp, 400, ORDO_E_JSON,
+                    "the body must be {\"reason\": \"text\"} or empty");
+    return NULL;
+  }
+  if (r != NULL && json_string_length(r) > 500) {
+    json_decref(o);
+    ordo__srv_error(resp, 400, ORDO_E_INVAL,
+                    "'reason' is over 500 bytes");
+    return NULL;
+  }
+  out = strdup(r != NULL ? json_string_value(r) : "");
+  json_decref(o);
+  if (out == NULL)
+    ordo__srv_reply(resp, 500, NULL);
+  return out;
+}
+
+/* POST /v1/services/{svc}/halt|resume: svc is rest's first n bytes. */
+static int halt_resume_route(ordo_server *srv, const ordo_server_request *req,
+                             const char *rest, size_t n, int halt,
+                             ordo_server_response *resp) {
+  char *svc = strndup(rest, n), *reason = NULL;
+  if (svc == NULL)
+    return ordo__srv_reply(resp, 500, NULL);
+  if (halt && (reason = halt_reason(req, resp)) == NULL) {
+    free(svc);
+    return ORDO_OK; /* answered */
+  }
+  if (srv->cl != NULL)
+    ordo__srv_cluster_halt_resume(srv, svc, halt, reason, resp);
+  else if (ordo__srv_halt_resume_in(srv->j, svc, halt, reason, resp) ==
+           ORDO_OK) {
+    if (!halt)
+      ordo_submitter_wake(srv->sub);
+    get_service(srv, svc, resp);
+  }
+  free(svc);
+  free(reason);
+  return ORDO_OK;
 }
 
 int ordo__srv_progress(ordo_server *srv, ordo_submitter_progress *p) {
@@ -251,7 +310,7 @@ static json_t *time_json(unsigned long long ms) {
 
 /* The ledger's health from the submitter: reachable, since when not, and
  * the last error with its time and cause. */
-static json_t *ledger_health_json(const ordo_submitter_progress *p) {
+json_t *ordo__srv_ledger_health_json(const ordo_submitter_progress *p) {
   json_t *o = json_pack("{s:b}", "reachable", !p->ledger_down);
   if (o == NULL)
     return NULL;
@@ -288,7 +347,7 @@ static json_t *submitter_json(ordo_server *srv) {
                 (json_int_t)p.status_calls, "in_flight",
                 (json_int_t)p.in_flight, "errors_by_cause",
                 causes != NULL ? causes : json_object(), "ledger",
-                ledger_health_json(&p));
+                ordo__srv_ledger_health_json(&p));
   pthread_mutex_lock(&srv->stat_mu);
   if (o != NULL) {
     json_object_set_new(o, "steps", json_integer((json_int_t)srv->steps));
@@ -358,7 +417,7 @@ static int readyz(ordo_server *srv, ordo_server_response *resp) {
                 journal_failed ? "failed" : "ok", "stopping",
                 atomic_load(&srv->stopping) != 0);
   if (o != NULL)
-    json_object_set_new(o, "ledger", has ? ledger_health_json(&p)
+    json_object_set_new(o, "ledger", has ? ordo__srv_ledger_health_json(&p)
                                          : json_null());
   return ordo__srv_reply(resp, ready ? 200 : 503, o);
 }
@@ -402,6 +461,14 @@ int ordo__srv_dispatch(ordo_server *srv, const ordo_server_request *req,
     return get ? readyz(srv, resp) : method_not_allowed(resp, "GET");
   if (strcmp(p, "/metrics") == 0)
     return get ? ordo__srv_metrics(srv, resp) : method_not_allowed(resp, "GET");
+  if (ordo__srv_is_ui_path(p))
+    return ordo__srv_ui(req, resp);
+  if (strcmp(p, "/v1/dashboard") == 0)
+    return get ? ordo__srv_dashboard(srv, req, resp)
+               : method_not_allowed(resp, "GET");
+  if (strcmp(p, "/v1/services") == 0)
+    return get ? ordo__srv_services(srv, req, resp)
+               : method_not_allowed(resp, "GET");
   if (strcmp(p, "/v1/batches") == 0)
     return post ? ordo__srv_post_batches(srv, req, resp)
                 : method_not_allowed(resp, "POST");
@@ -419,17 +486,13 @@ int ordo__srv_dispatch(ordo_server *srv, const ordo_server_request *req,
   if (strncmp(p, "/v1/services/", 13) == 0 && p[13] != '\0') {
     rest = p + 13;
     n = strlen(rest);
-    if (n > 7 && strcmp(rest + n - 7, "/resume") == 0) {
-      char *svc;
-      int rc;
+    if ((n > 7 && strcmp(rest + n - 7, "/resume") == 0) ||
+        (n > 5 && strcmp(rest + n - 5, "/halt") == 0)) {
+      int halt = rest[n - 5] == '/';
       if (!post)
         return method_not_allowed(resp, "POST");
-      if ((svc = strndup(rest, n - 7)) == NULL)
-        return ordo__srv_reply(resp, 500, NULL);
-      rc = srv->cl != NULL ? ordo__srv_cluster_resume(srv, svc, resp)
-                           : resume_service(srv, svc, resp);
-      free(svc);
-      return rc;
+      return halt_resume_route(srv, req, rest, n - (halt ? 5 : 7), halt,
+                               resp);
     }
     if (!get)
       return method_not_allowed(resp, "GET");

@@ -50,6 +50,16 @@ typedef struct srv_drive {
   ordo_submitter *sub; /* NULL without a ledger */
 } srv_drive;
 
+/* The dashboard's samples (dashboard.c): one a second, ten minutes. */
+#define SRV_SAMPLES 600
+
+typedef struct srv_sample {
+  unsigned long long t_ms; /* Unix ms */
+  unsigned long long enqueued, committed, invalid, requests, errors;
+  unsigned long long queued, waiting, in_flight; /* gauges */
+  unsigned long long p50_ms, p99_ms;
+} srv_sample;
+
 /* HTTP statuses counted for ordo_http_requests_total (metrics.c). */
 #define SRV_NCODES 16
 
@@ -106,6 +116,15 @@ struct ordo_server {
   size_t njobs;
 
   atomic_ullong http_count[SRV_NCODES];
+
+  /* The sampler thread (dashboard.c): a ring of the last SRV_SAMPLES. */
+  pthread_t sampler;
+  int has_sampler;
+  pthread_mutex_t sample_mu; /* guards the ring and sample_stop */
+  pthread_cond_t sample_cv;  /* CLOCK_MONOTONIC */
+  int sample_stop;
+  srv_sample samples[SRV_SAMPLES];
+  size_t nsamples, sample_next;
 };
 
 /* ---- cluster.c: --cluster -------------------------------------------------- */
@@ -122,8 +141,9 @@ int ordo__srv_cluster_cancel(ordo_server *srv, const char *id,
                              ordo_server_response *resp);
 int ordo__srv_cluster_get_service(ordo_server *srv, const char *svc,
                                   ordo_server_response *resp);
-int ordo__srv_cluster_resume(ordo_server *srv, const char *svc,
-                             ordo_server_response *resp);
+int ordo__srv_cluster_halt_resume(ordo_server *srv, const char *svc, int halt,
+                                  const char *reason,
+                                  ordo_server_response *resp);
 json_t *ordo__srv_cluster_json(ordo_server *srv);
 
 #endif /* ORDO_SERVER_INTERNAL_H */

@@ -5,6 +5,7 @@
  */
 #include "server/reply.h"
 #include "server/internal.h"
+#include "http/http.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,4 +139,24 @@ void ordo_server_response_clear(ordo_server_response *resp) {
     return;
   free(resp->body);
   memset(resp, 0, sizeof(*resp));
+}
+
+char *ordo__srv_query_get(const char *query, const char *key, int *nomem) {
+  const char *p = query;
+  size_t klen = strlen(key);
+  *nomem = 0;
+  while (p != NULL && *p != '\0') {
+    const char *end = strchr(p, '&');
+    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+      char *out = ordo__http_url_decode(p + klen + 1, len - klen - 1);
+      if (out == NULL)
+        *nomem = 1;
+      return out;
+    }
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  return NULL;
 }

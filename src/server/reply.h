@@ -37,4 +37,8 @@ int ordo__srv_parse_body(const ordo_server_request *req, int any, json_t **out,
  * op stays the caller's to read and release. */
 int ordo__srv_wait(ordo_server *srv, ordo_op *op);
 
+/* The decoded value of key in a raw query (new string), or NULL (absent,
+ * or out of memory: *nomem). A %00 ends the value. */
+char *ordo__srv_query_get(const char *query, const char *key, int *nomem);
+
 #endif /* ORDO_SERVER_REPLY_H */

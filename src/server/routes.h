@@ -11,6 +11,8 @@
 
 #include "server/server.h"
 
+#include <jansson.h>
+
 #include <stddef.h>
 
 /* ---- handle.c ------------------------------------------------------------ */
@@ -27,6 +29,14 @@ int ordo__srv_dispatch(ordo_server *srv, const ordo_server_request *req,
  * error (404, 409, …) answered in resp. */
 int ordo__srv_cancel_in(ordo_server *srv, ordo_journal *j, const char *id,
                         ordo_server_response *resp);
+/* POST /v1/services/{svc}/halt (reason: the operator's text) or /resume
+ * in journal j: ORDO_OK, or the error (404, 409, …) answered in resp. */
+int ordo__srv_halt_resume_in(ordo_journal *j, const char *svc, int halt,
+                             const char *reason, ordo_server_response *resp);
+/* The ledger's health from p: reachable, since when not, the last error
+ * with its time and cause (a new object, NULL on no memory). */
+struct ordo_submitter_progress;
+json_t *ordo__srv_ledger_health_json(const struct ordo_submitter_progress *p);
 /* The submitter's progress and ledger health, as of now. 0 and a zeroed
  * *p when the server has no ledger. */
 int ordo__srv_progress(ordo_server *srv, ordo_submitter_progress *p);
@@ -45,6 +55,27 @@ int ordo__srv_wallet_route(ordo_server *srv, const ordo_server_request *req,
                            ordo_server_response *resp);
 /* Cancel and drop every job (stop; the owner's thread). */
 void ordo__srv_jobs_clear(ordo_server *srv);
+
+/* ---- ui.c ---------------------------------------------------------------- */
+
+/* 1 when path is the dashboard's (/ui, /ui/…): served without the token. */
+int ordo__srv_is_ui_path(const char *path);
+/* GET /ui[/file]: the compiled-in page, with its security headers. */
+int ordo__srv_ui(const ordo_server_request *req, ordo_server_response *resp);
+
+/* ---- dashboard.c --------------------------------------------------------- */
+
+/* GET /v1/dashboard: totals, latency, the ledger and the last minutes'
+ * samples in one answer (the dashboard's refresh). */
+int ordo__srv_dashboard(ordo_server *srv, const ordo_server_request *req,
+                        ordo_server_response *resp);
+/* GET /v1/services: every service's counters, filtered, sorted, paged. */
+int ordo__srv_services(ordo_server *srv, const ordo_server_request *req,
+                       ordo_server_response *resp);
+/* Start and stop the thread that samples the counters once a second for
+ * the dashboard's charts. */
+int ordo__srv_sampler_start(ordo_server *srv);
+void ordo__srv_sampler_stop(ordo_server *srv);
 
 /* ---- metrics.c ----------------------------------------------------------- */
 

@@ -190,13 +190,16 @@ static void *loop_main(void *arg) {
 
 static enum MHD_Result http_send(ordo_server *srv, struct MHD_Connection *c,
                                  ordo_server_response *resp) {
-  const char *headers[9];
+  const char *headers[32];
+  const char *const *x;
   char retry[16];
   size_t h = 0;
 
   ordo__srv_count_status(srv, resp->status);
   headers[h++] = "Cache-Control";
   headers[h++] = "no-store";
+  headers[h++] = "X-Content-Type-Options";
+  headers[h++] = "nosniff";
   if (resp->retry_after > 0) {
     snprintf(retry, sizeof retry, "%u", resp->retry_after);
     headers[h++] = MHD_HTTP_HEADER_RETRY_AFTER;
@@ -210,6 +213,11 @@ static enum MHD_Result http_send(ordo_server *srv, struct MHD_Connection *c,
     headers[h++] = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
     headers[h++] = "Bearer realm=\"ordo\"";
   }
+  for (x = resp->headers; x != NULL && x[0] != NULL && h + 2 < 32; x += 2)
+    if (strcmp(x[0], "X-Content-Type-Options") != 0) {
+      headers[h++] = x[0];
+      headers[h++] = x[1];
+    }
   headers[h] = NULL;
   return ordo__mhd_send(c, (unsigned)resp->status, resp->body, resp->body_len,
                         resp->content_type != NULL ? resp->content_type
@@ -360,6 +368,8 @@ static void server_free(ordo_server *srv) {
   pthread_mutex_destroy(&srv->rate_mu);
   pthread_mutex_destroy(&srv->jobs_mu);
   pthread_mutex_destroy(&srv->drive_mu);
+  pthread_mutex_destroy(&srv->sample_mu);
+  pthread_cond_destroy(&srv->sample_cv);
   free(srv->drive);
   sodium_memzero(srv->token_hash, sizeof srv->token_hash);
   free(srv);
@@ -439,7 +449,9 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&srv->loop_cv, &ca);
+  pthread_cond_init(&srv->sample_cv, &ca);
   pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&srv->sample_mu, NULL);
   pthread_mutex_init(&srv->stat_mu, NULL);
   pthread_mutex_init(&srv->rate_mu, NULL);
   pthread_mutex_init(&srv->jobs_mu, NULL);
@@ -567,6 +579,8 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
     }
     srv->has_loop = 1;
   }
+  if ((rc = ordo__srv_sampler_start(srv)) != ORDO_OK)
+    goto fail;
   if (o->port >= 0 && (rc = http_start(srv, srv->bind, o->port)) != ORDO_OK)
     goto fail;
   *out = srv;
@@ -576,6 +590,7 @@ fail:
     /* Keep the message: teardown may overwrite it. */
     char msg[512];
     snprintf(msg, sizeof msg, "%s", ordo_last_error_message());
+    ordo__srv_sampler_stop(srv);
     loop_join(srv);
     (void)teardown(srv);
     server_free(srv);
@@ -600,6 +615,7 @@ int ordo_server_stop(ordo_server *srv) {
   /* Requests already inside finish and are answered. */
   ordo__mhd_stop(srv->http, srv->opts.shutdown_grace_ms);
   srv->http = NULL;
+  ordo__srv_sampler_stop(srv);
   loop_join(srv);
   rc = teardown(srv);
   server_free(srv);

@@ -24,8 +24,12 @@
  *   GET  /v1/batches/{id}            a batch's state
  *   DELETE /v1/batches/{id}          cancel a batch not yet sent
  *   GET  /v1/services/{id}           a service's counters
+ *   GET  /v1/services                every service's, filtered, sorted, paged
+ *   POST /v1/services/{id}/halt      halt a service by hand
  *   POST /v1/services/{id}/resume    a halted service goes on
  *   GET  /v1/queue                   totals
+ *   GET  /v1/dashboard               totals and the last ten minutes
+ *   GET  /ui                         the dashboard (no token: static files)
  *   POST /v1/wallets                 create
  *   POST /v1/wallets/{id}/open|close
  *   POST /v1/wallets/{id}/dids       create a DID
@@ -40,11 +44,12 @@
  * 413, 429 with Retry-After, 500, 503, 504).
  *
  * Security: a bearer token (from a file that must not be world-readable)
- * is required on every path but /healthz when set. Only its SHA-256 is
- * kept; a presented token is hashed and compared in constant time
- * (sodium_memcmp). Binding an address that is not loopback without a token
- * is refused. Tokens, passphrases and keys are never logged nor put in an
- * answer: JSON syntax errors name the line and column, never the text.
+ * is required on every path but /healthz, /readyz and /ui when set. Only
+ * its SHA-256 is kept; a presented token is hashed and compared in
+ * constant time (sodium_memcmp). Binding an address that is not loopback
+ * without a token is refused. Tokens, passphrases and keys are never
+ * logged nor put in an answer: JSON syntax errors name the line and
+ * column, never the text.
  *
  * Threads: ordo_server_start creates libmicrohttpd's threads (a polling
  * thread and one thread per connection, when port >= 0), with HTTP the
@@ -283,6 +288,9 @@ typedef struct ordo_server_response {
   const char *content_type;
   unsigned retry_after;
   const char *allow;
+  const char *const *headers; /* more headers: static name/value pairs,
+                                 NULL-terminated (the dashboard's
+                                 security headers), or NULL */
 } ordo_server_response;
 
 /*
