@@ -72,11 +72,10 @@ typedef struct cr_state {
   cr_svc *sv;          /* mu: posted, done, last_change */
   size_t nsv;
   size_t *item_svc;    /* items[i]'s service in sv */
-  atomic_int posted;       /* every chunk acknowledged (t_posted set) */
+  atomic_int posted;       /* every chunk acknowledged */
   atomic_int stop_post;
   atomic_int post_failed;
   char post_err[300];
-  double t_posted;
 } cr_state;
 
 static int inst_start(cr_state *s, int i) {
@@ -166,7 +165,6 @@ static void *poster_main(void *arg) {
   }
   if (h != NULL)
     curl_easy_cleanup(h);
-  s->t_posted = ordo__cli_now_s();
   atomic_store(&s->posted, !atomic_load(&s->post_failed) &&
                                !atomic_load(&s->stop_post));
   return NULL;
@@ -403,6 +401,10 @@ int ordo__cluster_run(const ordo__cluster_run_opts *o,
   for (int i = 0; i < o->instances; i++)
     if (inst_start(s, i) != ORDO_OK)
       goto out;
+  /* Each instance's dashboard, with this run's token (see run.c). */
+  for (int i = 0; i < o->instances && o->progress; i++)
+    fprintf(stderr, "ordo run: watch instance i%d at %s/ui#token=%s\n", i,
+            s->inst[i].c.url, s->token);
   double t0 = ordo__cli_now_s(), next_kill = t0 + o->kill_every_s,
          last_bar = 0;
   if (pthread_create(&poster, NULL, poster_main, s) != 0)

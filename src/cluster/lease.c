@@ -120,6 +120,22 @@ static int renew(ordo_cluster *cl) {
   return ORDO_OK;
 }
 
+/* Give lease name back at epoch (owner NULL, expired at once) if this
+ * instance still holds it there; 1 when the statement ran. A failure is
+ * harmless: the lease then expires at its time. */
+static int lease_give_back(ordo_cluster *cl, PGconn *c, const char *name,
+                           const char *epoch) {
+  char err[512], state[6];
+  const char *v[3] = {name, epoch, cl->id};
+  PGresult *u = ordo__cl_exec(c, "UPDATE ordo_lease SET owner = NULL,"
+                              " expires_at = '-infinity' WHERE name = $1"
+                              " AND epoch = $2 AND owner = $3",
+                              3, v, err, sizeof err, state);
+  int ok = u != NULL;
+  PQclear(u);
+  return ok;
+}
+
 /* Ours in the database and neither live nor retiring here (a previous
  * life under the same instance id, or a journal that would not open):
  * give it back so that it is taken again under a new epoch. */
@@ -144,18 +160,12 @@ static void drop_strays(ordo_cluster *cl) {
     pthread_mutex_unlock(&cl->mu);
     if (mine)
       continue;
-    const char *v[3] = {name, PQgetvalue(r, k, 1), cl->id};
-    PGresult *u = ordo__cl_exec(cl->lc, "UPDATE ordo_lease SET owner = NULL,"
-                                " expires_at = '-infinity' WHERE name = $1"
-                                " AND epoch = $2 AND owner = $3",
-                                3, v, err, sizeof err, state);
-    PQclear(u);
+    (void)lease_give_back(cl, cl->lc, name, PQgetvalue(r, k, 1));
   }
   PQclear(r);
 }
 
 void ordo__cl_release_closed(ordo_cluster *cl) {
-  char err[512], state[6];
   for (;;) {
     ordo_cluster_shard *s = NULL;
     pthread_mutex_lock(&cl->mu);
@@ -170,17 +180,11 @@ void ordo__cl_release_closed(ordo_cluster *cl) {
     if (!s->lost && cl->lc != NULL) {
       char epoch[24];
       snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)s->epoch);
-      const char *v[3] = {s->lease, epoch, cl->id};
-      PGresult *u = ordo__cl_exec(cl->lc, "UPDATE ordo_lease SET owner = NULL,"
-                                  " expires_at = '-infinity' WHERE name = $1"
-                                  " AND epoch = $2 AND owner = $3",
-                                  3, v, err, sizeof err, state);
-      if (u != NULL) {
+      if (lease_give_back(cl, cl->lc, s->lease, epoch)) {
         pthread_mutex_lock(&cl->mu);
         cl->stats.released++;
         pthread_mutex_unlock(&cl->mu);
       }
-      PQclear(u);
     }
     pthread_mutex_destroy(&s->pump_mu);
     free(s->service);
@@ -217,7 +221,7 @@ static void adopt_done(ordo_cluster *cl, adopt_job *a) {
 static void *adopt_main(void *arg) {
   adopt_job *a = arg;
   ordo_cluster *cl = a->cl;
-  char path[8192], err[512], state[6], e[24];
+  char path[8192], e[24];
   ordo_journal *j = NULL;
   ordo_journal_options jo = cl->jopt;
   jo.fence_epoch = a->epoch;
@@ -242,13 +246,8 @@ static void *adopt_main(void *arg) {
     PGconn *c = NULL;
     if (ordo__cl_conn_get(cl, &c) == ORDO_OK) {
       snprintf(e, sizeof e, "%llu", (unsigned long long)a->epoch);
-      const char *v[3] = {a->lease, e, cl->id};
-      PGresult *r = ordo__cl_exec(c, "UPDATE ordo_lease SET owner = NULL,"
-                                  " expires_at = '-infinity' WHERE name = $1"
-                                  " AND epoch = $2 AND owner = $3", 3, v, err,
-                                  sizeof err, state);
-      ordo__cl_conn_put(cl, c, r == NULL);
-      PQclear(r);
+      int ok = lease_give_back(cl, c, a->lease, e);
+      ordo__cl_conn_put(cl, c, !ok);
     }
     adopt_done(cl, a);
     return NULL;
