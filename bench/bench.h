@@ -97,6 +97,7 @@ extern const bench_def bench_hostile_def;
 extern const bench_def bench_memory_def;
 extern const bench_def bench_latency_def;
 extern const bench_def bench_ingest_def;
+extern const bench_def bench_dashboard_def;
 extern const bench_def bench_soak_def; /* by name only: not in `all` */
 extern const bench_def bench_cluster_def; /* by name only: needs PostgreSQL */
 

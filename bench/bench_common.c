@@ -368,6 +368,7 @@ static const bench_def *const bench_defs[] = {
     &bench_memory_def,
     &bench_latency_def,
     &bench_ingest_def,
+    &bench_dashboard_def,
 };
 #define BENCH_NDEFS (sizeof bench_defs / sizeof bench_defs[0])
 
