@@ -10,6 +10,7 @@
  * signed batches from it, and a batch's journal may be another instance's
  * by then.
  */
+#include "base/json_array.h"
 #include "cluster/internal.h"
 
 #include <jansson.h>
@@ -89,22 +90,12 @@ static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen) {
 
 /* ---- the body of a batch ---------------------------------------------------- */
 
-static json_t *str_array(const char *const *v, size_t n) {
-  json_t *a = json_array();
-  for (size_t i = 0; a != NULL && i < n; i++)
-    if (json_array_append_new(a, json_string(v[i])) != 0) {
-      json_decref(a);
-      return NULL;
-    }
-  return a;
-}
-
 unsigned char *ordo__cl_body_encode(const ordo_queue_batch_spec *sp,
                                     size_t *len, const char **why) {
   json_t *o = json_pack("{s:o, s:o, s:o}", "reads",
-                        str_array(sp->reads, sp->nreads), "writes",
-                        str_array(sp->writes, sp->nwrites), "deps",
-                        str_array(sp->deps, sp->ndeps));
+                        ordo__json_str_array(sp->reads, sp->nreads), "writes",
+                        ordo__json_str_array(sp->writes, sp->nwrites), "deps",
+                        ordo__json_str_array(sp->deps, sp->ndeps));
   *why = "out of memory";
   if (o != NULL && sp->ledger_id != NULL &&
       json_object_set_new(o, "ledger_id", json_string(sp->ledger_id)) != 0) {

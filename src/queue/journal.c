@@ -971,13 +971,4 @@ int ordo__j_disk_lookup(ordo_journal *j, const char *id, int flags, jdisk *d) {
   return rc;
 }
 
-json_t *ordo__j_str_array(const char *const *v, size_t n) {
-  json_t *a = json_array();
-  for (size_t i = 0; a != NULL && i < n; i++)
-    if (json_array_append_new(a, json_string(v[i])) != 0) {
-      json_decref(a);
-      return NULL;
-    }
-  return a;
-}
 

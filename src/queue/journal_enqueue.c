@@ -3,6 +3,7 @@
  * take, verdicts, cancel, policies and the status views (journal.c says
  * how the files divide the journal).
  */
+#include "base/json_array.h"
 #include "queue/journal_int.h"
 
 /* ---- enqueue: one request, one transaction ------------------------------ */
@@ -66,10 +67,10 @@ static json_t *enq_event(const ordo_queue_batch_spec *spec) {
   json_t *ev = json_pack(
       "{s:s, s:s, s:s, s:o*, s:o*, s:o*, s:s*}", "e", "enq", "id", spec->id,
       "service", spec->service, "reads",
-      spec->nreads ? ordo__j_str_array(spec->reads, spec->nreads) : NULL,
+      spec->nreads ? ordo__json_str_array(spec->reads, spec->nreads) : NULL,
       "writes",
-      spec->nwrites ? ordo__j_str_array(spec->writes, spec->nwrites) : NULL,
-      "deps", spec->ndeps ? ordo__j_str_array(spec->deps, spec->ndeps) : NULL,
+      spec->nwrites ? ordo__json_str_array(spec->writes, spec->nwrites) : NULL,
+      "deps", spec->ndeps ? ordo__json_str_array(spec->deps, spec->ndeps) : NULL,
       "ledger_id", spec->ledger_id);
   if (ev != NULL && ((spec->nreads && !json_object_get(ev, "reads")) ||
                      (spec->nwrites && !json_object_get(ev, "writes")) ||

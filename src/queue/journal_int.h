@@ -280,7 +280,6 @@ void ordo__j_scan_req(ordo_storage_req *req, const char *category,
                       const ordo_storage_query *q, unsigned long long limit,
                       unsigned flags);
 int ordo__j_storage_call(ordo_storage *st, ordo_storage_req *req);
-json_t *ordo__j_str_array(const char *const *v, size_t n);
 void ordo__j_strlist_free(char ***v, size_t *n, size_t *cap);
 int ordo__j_strlist_push(char ***v, size_t *n, size_t *cap, char *s);
 int ordo__j_submit_batch(ordo_journal *j, ordo_storage_req *req,
