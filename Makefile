@@ -27,7 +27,7 @@ DEBIAN_PACKAGES := build-essential cmake pkg-config libsodium-dev \
   libmicrohttpd-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler \
   libcbor-dev libcmocka-dev python3 python3-pytest python3-pip python3-nacl \
   curl clang \
-  libclang-rt-14-dev valgrind gnuplot-nox
+  libclang-rt-14-dev valgrind gnuplot-nox chromium chromium-driver
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
