@@ -227,15 +227,16 @@ int ordo__srv_dashboard(ordo_server *srv, const ordo_server_request *req,
 /* GET /v1/services                                                          */
 /* ------------------------------------------------------------------------ */
 
-/* A service's row: its counters when they are known here (has_counts),
- * and in a cluster its owner. */
-typedef struct svc_row {
-  ordo_journal_service_row r;
-  int has_counts;
-  char owner[129];
-  uint64_t epoch;
-  int in_cluster;
-} svc_row;
+/* Every service's row, as the journal lists them (ordo_journal_service_row)
+ * and, in a cluster, each one's lease (owner, epoch) and whether its
+ * counters are known here (it runs here). The rows are sorted through
+ * pointers: nothing is copied per request but the journal's list. */
+typedef struct svc_rows {
+  ordo_journal_service_row *r;
+  size_t n;
+  ordo_cluster_lease *lease; /* cluster: lease[i] is r[i]'s; else NULL */
+  unsigned char *known;      /* cluster: r[i]'s counters are here; else NULL */
+} svc_rows;
 
 typedef enum svc_key {
   KEY_NAME, KEY_DEPTH, KEY_QUEUED, KEY_WAITING, KEY_IN_FLIGHT, KEY_COMMITTED,
@@ -261,10 +262,19 @@ typedef struct svc_query {
   unsigned long long offset, limit;
 } svc_query;
 
+typedef struct svc_sort {
+  const svc_query *q;
+  const svc_rows *rows;
+} svc_sort;
+
+static int row_known(const svc_rows *rows, const ordo_journal_service_row *r) {
+  return rows->known == NULL || rows->known[r - rows->r];
+}
+
 /* The value a row sorts by (a row without counters sorts lowest). */
-static long long row_value(const svc_row *s, svc_key key) {
-  const ordo_journal_service_row *r = &s->r;
-  if (!s->has_counts)
+static long long row_value(const svc_rows *rows,
+                           const ordo_journal_service_row *r, svc_key key) {
+  if (!row_known(rows, r))
     return -1;
   switch (key) {
   case KEY_DEPTH: return (long long)r->depth;
@@ -280,33 +290,36 @@ static long long row_value(const svc_row *s, svc_key key) {
 }
 
 static int row_cmp(const void *a, const void *b, void *arg) {
-  const svc_row *x = *(svc_row *const *)a, *y = *(svc_row *const *)b;
-  const svc_query *q = arg;
+  const ordo_journal_service_row *x = *(const ordo_journal_service_row *const *)a,
+                                 *y = *(const ordo_journal_service_row *const *)b;
+  const svc_sort *st = arg;
+  svc_key key = st->q->key;
   int c = 0;
-  if (q->key != KEY_NAME) {
-    long long vx = row_value(x, q->key), vy = row_value(y, q->key);
+  if (key != KEY_NAME) {
+    long long vx = row_value(st->rows, x, key), vy = row_value(st->rows, y, key);
     c = vx < vy ? -1 : vx > vy;
   }
   if (c == 0)
-    c = strcmp(x->r.name, y->r.name);
-  else if (q->desc)
+    c = strcmp(x->name, y->name);
+  else if (st->q->desc)
     c = -c;
   /* Ties are by name ascending in either order; only a sort by name
    * itself flips. */
-  return q->key == KEY_NAME && q->desc ? -c : c;
+  return key == KEY_NAME && st->q->desc ? -c : c;
 }
 
-static int row_matches(const svc_row *s, const svc_query *q) {
-  const ordo_journal_service_row *r = &s->r;
+static int row_matches(const svc_rows *rows, const ordo_journal_service_row *r,
+                       const svc_query *q) {
+  int known = row_known(rows, r);
   if (q->q != NULL && q->q[0] != '\0' && strcasestr(r->name, q->q) == NULL)
     return 0;
   switch (q->filter) {
   case FILTER_ALL: return 1;
-  case FILTER_HALTED: return s->has_counts && r->halted;
-  case FILTER_WAITING: return s->has_counts && r->waiting > 0;
-  case FILTER_IN_FLIGHT: return s->has_counts && r->in_flight + r->unknown > 0;
+  case FILTER_HALTED: return known && r->halted;
+  case FILTER_WAITING: return known && r->waiting > 0;
+  case FILTER_IN_FLIGHT: return known && r->in_flight + r->unknown > 0;
   case FILTER_IDLE:
-    return s->has_counts && r->depth == 0 && r->in_flight + r->unknown == 0;
+    return known && r->depth == 0 && r->in_flight + r->unknown == 0;
   }
   return 1;
 }
@@ -383,91 +396,63 @@ static int services_query(const ordo_server_request *req, svc_query *q,
   return 1;
 }
 
-static void rows_free(svc_row *rows, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    free(rows[i].r.name);
-    free(rows[i].r.halt_batch);
-    free(rows[i].r.halt_reason);
-  }
-  free(rows);
+static void rows_clear(svc_rows *rows) {
+  ordo_journal_service_rows_free(rows->r, rows->n);
+  free(rows->lease);
+  free(rows->known);
+  memset(rows, 0, sizeof(*rows));
 }
 
-/* The rows of a single journal. */
-static int rows_of_journal(ordo_journal *j, svc_row **out, size_t *n) {
-  ordo_journal_service_row *r = NULL;
-  size_t i;
-  int rc;
-  *out = NULL;
-  *n = 0;
-  if (j == NULL)
-    return ORDO_OK;
-  if ((rc = ordo_journal_list_services(j, &r, n)) != ORDO_OK)
-    return rc;
-  if (*n > 0 && (*out = calloc(*n, sizeof(**out))) == NULL) {
-    ordo_journal_service_rows_free(r, *n);
-    *n = 0;
-    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-  }
-  for (i = 0; i < *n; i++) {
-    (*out)[i].r = r[i]; /* the strings move */
-    (*out)[i].has_counts = 1;
-  }
-  free(r);
-  return ORDO_OK;
-}
-
-/* A cluster's rows: every service of the shared queue with its owner, and
+/* A cluster's rows: every service of the shared queue with its lease, and
  * the counters of those run here. */
-static int rows_of_cluster(ordo_server *srv, svc_row **out, size_t *n) {
-  ordo_cluster_lease *l = NULL;
+static int rows_of_cluster(ordo_server *srv, svc_rows *rows) {
   size_t nl = 0, i;
   int rc;
-  *out = NULL;
-  *n = 0;
-  if ((rc = ordo_cluster_leases(srv->cl, NULL, &l, &nl)) != ORDO_OK)
+  if ((rc = ordo_cluster_leases(srv->cl, NULL, &rows->lease, &nl)) != ORDO_OK)
     return rc;
-  if (nl > 0 && (*out = calloc(nl, sizeof(**out))) == NULL) {
-    free(l);
+  if (nl == 0)
+    return ORDO_OK;
+  rows->r = calloc(nl, sizeof(*rows->r));
+  rows->known = calloc(nl, 1);
+  if (rows->r == NULL || rows->known == NULL)
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-  }
   for (i = 0; i < nl; i++) {
-    svc_row *s = &(*out)[i];
-    ordo_cluster_shard *sh = ordo_cluster_shard_get(srv->cl, l[i].service);
+    ordo_journal_service_row *r = &rows->r[i];
+    const char *svc = rows->lease[i].service;
+    ordo_cluster_shard *sh = ordo_cluster_shard_get(srv->cl, svc);
     ordo_journal_service_info in;
-    s->in_cluster = 1;
-    s->epoch = l[i].epoch;
-    snprintf(s->owner, sizeof s->owner, "%s", l[i].owner);
+    rows->n = i + 1;
+    if ((r->name = strdup(svc)) == NULL) {
+      if (sh != NULL)
+        ordo_cluster_shard_put(sh);
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+    }
     if (sh != NULL &&
-        ordo_journal_get_service(ordo_cluster_shard_journal(sh),
-                                 l[i].service, &in) == ORDO_OK) {
-      s->has_counts = 1;
-      s->r.depth = in.depth;
-      s->r.queued = in.queued;
-      s->r.waiting = in.waiting;
-      s->r.in_flight = in.in_flight;
-      s->r.unknown = in.unknown;
-      s->r.committed = in.committed;
-      s->r.invalid = in.invalid;
-      s->r.halted = in.halted;
-      s->r.halt_batch = in.halt_batch; /* moved */
-      s->r.halt_reason = in.halt_reason;
+        ordo_journal_get_service(ordo_cluster_shard_journal(sh), svc, &in) ==
+            ORDO_OK) {
+      rows->known[i] = 1;
+      r->depth = in.depth;
+      r->queued = in.queued;
+      r->waiting = in.waiting;
+      r->in_flight = in.in_flight;
+      r->unknown = in.unknown;
+      r->committed = in.committed;
+      r->invalid = in.invalid;
+      r->halted = in.halted;
+      r->halt_batch = in.halt_batch; /* moved */
+      r->halt_reason = in.halt_reason;
     }
     if (sh != NULL)
       ordo_cluster_shard_put(sh);
-    *n = i + 1;
-    if ((s->r.name = strdup(l[i].service)) == NULL) {
-      free(l);
-      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-    }
   }
-  free(l);
   return ORDO_OK;
 }
 
-static json_t *row_json(const svc_row *s) {
-  const ordo_journal_service_row *r = &s->r;
+static json_t *row_json(const svc_rows *rows,
+                        const ordo_journal_service_row *r) {
+  size_t i = (size_t)(r - rows->r);
   json_t *o;
-  if (s->has_counts) {
+  if (row_known(rows, r)) {
     o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "name", r->name,
                   "depth", (json_int_t)r->depth, "queued",
                   (json_int_t)r->queued, "waiting", (json_int_t)r->waiting,
@@ -485,10 +470,11 @@ static json_t *row_json(const svc_row *s) {
                   "depth", "queued", "waiting", "in_flight", "unknown",
                   "committed", "invalid", "halted");
   }
-  if (o != NULL && s->in_cluster) {
+  if (o != NULL && rows->lease != NULL) {
+    const ordo_cluster_lease *l = &rows->lease[i];
     json_object_set_new(o, "owner",
-                        s->owner[0] ? json_string(s->owner) : json_null());
-    json_object_set_new(o, "epoch", json_integer((json_int_t)s->epoch));
+                        l->owner[0] ? json_string(l->owner) : json_null());
+    json_object_set_new(o, "epoch", json_integer((json_int_t)l->epoch));
   }
   return o;
 }
@@ -497,39 +483,45 @@ int ordo__srv_services(ordo_server *srv, const ordo_server_request *req,
                        ordo_server_response *resp) {
   unsigned long long t0 = ordo__now_ns();
   svc_query q;
-  svc_row *rows = NULL, **match = NULL;
-  size_t n = 0, nm = 0, i;
+  svc_rows rows;
+  const ordo_journal_service_row **match = NULL;
+  size_t nm = 0, i;
   json_t *o, *a;
-  int rc;
+  int rc = ORDO_OK;
 
+  memset(&rows, 0, sizeof rows);
   if (!services_query(req, &q, resp))
     return ORDO_OK; /* answered */
-  rc = srv->cl != NULL ? rows_of_cluster(srv, &rows, &n)
-                       : rows_of_journal(srv->j, &rows, &n);
+  if (srv->cl != NULL)
+    rc = rows_of_cluster(srv, &rows);
+  else if (srv->j != NULL)
+    rc = ordo_journal_list_services(srv->j, &rows.r, &rows.n);
   if (rc != ORDO_OK) {
-    rows_free(rows, n);
+    rows_clear(&rows);
     free(q.q);
     return ordo__srv_error(resp, ordo__srv_http_status(rc), rc, "%s",
                            ordo_last_error_message());
   }
-  if (n > 0 && (match = malloc(n * sizeof(*match))) == NULL) {
-    rows_free(rows, n);
+  if (rows.n > 0 && (match = malloc(rows.n * sizeof(*match))) == NULL) {
+    rows_clear(&rows);
     free(q.q);
     return ordo__srv_reply(resp, 500, NULL);
   }
-  for (i = 0; i < n; i++)
-    if (row_matches(&rows[i], &q))
-      match[nm++] = &rows[i];
-  if (nm > 1)
-    qsort_r(match, nm, sizeof(*match), row_cmp, &q);
+  for (i = 0; i < rows.n; i++)
+    if (row_matches(&rows, &rows.r[i], &q))
+      match[nm++] = &rows.r[i];
+  if (nm > 1) {
+    svc_sort st = {&q, &rows};
+    qsort_r(match, nm, sizeof(*match), row_cmp, &st);
+  }
   a = json_array();
   for (i = (size_t)q.offset; a != NULL && i < nm && i < q.offset + q.limit;
        i++)
-    if (json_array_append_new(a, row_json(match[i])) != 0) {
+    if (json_array_append_new(a, row_json(&rows, match[i])) != 0) {
       json_decref(a);
       a = NULL;
     }
-  o = json_pack("{s:I,s:I,s:I,s:I,s:s,s:s,s:o}", "total", (json_int_t)n,
+  o = json_pack("{s:I,s:I,s:I,s:I,s:s,s:s,s:o}", "total", (json_int_t)rows.n,
                 "matched", (json_int_t)nm, "offset", (json_int_t)q.offset,
                 "limit", (json_int_t)q.limit, "sort", key_names[q.key],
                 "order", q.desc ? "desc" : "asc", "services",
@@ -539,7 +531,7 @@ int ordo__srv_services(ordo_server *srv, const ordo_server_request *req,
     o = NULL;
   }
   free(match);
-  rows_free(rows, n);
+  rows_clear(&rows);
   free(q.q);
   if (o != NULL)
     json_object_set_new(o, "server_ms", json_real(ms_since(t0)));
