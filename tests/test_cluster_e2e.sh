@@ -143,6 +143,26 @@ try:
         check(st == 200 and c.get("state") == "INVALID", "DELETE on the owner: cancelled")
     st, _ = call("a", "GET", "/v1/batches/nope")
     check(st == 404, "an unknown batch: 404")
+    # The dashboard's table on each instance: every service with its owner,
+    # the counters of those run there (null for the others').
+    for iid in ("a", "b"):
+        st, page = call(iid, "GET", "/v1/services?sort=name&order=asc")
+        rows = {r["name"]: r for r in page.get("services", [])} if st == 200 else {}
+        check(st == 200 and page.get("total") == 2 and sorted(rows) == ["svc0", "svc1"] and
+              all(rows[s]["owner"] == owners[s] for s in rows) and
+              all((rows[s]["depth"] is not None) == (owners[s] == iid) for s in rows),
+              "GET /v1/services on %s: owners %s, counters only for its own" %
+              (iid, {s: (r["owner"], r["depth"]) for s, r in rows.items()}))
+    # A halt by hand on the owner; the other names the owner (421).
+    svc, owner = sorted(owners.items())[0]
+    other = "b" if owner == "a" else "a"
+    st, _ = call(other, "POST", "/v1/services/%s/halt" % svc, {"reason": "e2e"})
+    check(st == 421, "halt on the non-owner: %d" % st)
+    st, h = call(owner, "POST", "/v1/services/%s/halt" % svc, {"reason": "e2e"})
+    check(st == 200 and h.get("halted") is True and "e2e" in h.get("halt_reason", ""),
+          "halt on the owner: %d %s" % (st, h.get("halt_reason")))
+    st, h = call(owner, "POST", "/v1/services/%s/resume" % svc)
+    check(st == 200 and h.get("halted") is False, "resume on the owner: %d" % st)
     with urllib.request.urlopen(base["a"] + "/metrics", timeout=10) as r:
         m = r.read().decode()
     check("ordo_cluster_leases_held" in m and "ordo_cluster_leases_taken_over_total" in m,

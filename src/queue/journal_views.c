@@ -425,6 +425,19 @@ static int service_row_locked(ordo_journal *j, const char *name,
   return ORDO_OK;
 }
 
+int ordo_journal_get_service_row(ordo_journal *j, const char *service,
+                                 ordo_journal_service_row *row) {
+  int rc;
+  if (row != NULL)
+    memset(row, 0, sizeof(*row));
+  if (j == NULL || service == NULL || row == NULL)
+    return ordo__set_last_error(ORDO_E_INVAL, "service row: NULL argument");
+  pthread_mutex_lock(&j->mu);
+  rc = service_row_locked(j, service, row);
+  pthread_mutex_unlock(&j->mu);
+  return rc;
+}
+
 int ordo_journal_list_services(ordo_journal *j, ordo_journal_service_row **rows,
                                size_t *n) {
   const char **names = NULL;

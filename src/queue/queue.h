@@ -917,6 +917,11 @@ typedef struct ordo_journal_service_row {
   char *halt_batch, *halt_reason; /* or NULL */
 } ordo_journal_service_row;
 
+/* One service as a row of ordo_journal_list_services (the strings the
+ * caller's: free them as ordo_journal_service_rows_free does, or pass it
+ * there). ORDO_E_NOT_FOUND, ORDO_E_NOMEM. */
+int ordo_journal_get_service_row(ordo_journal *j, const char *service,
+                                 ordo_journal_service_row *row);
 /* Every service's counters under one lock, in one pass, in the order the
  * queue first saw them (for a dashboard of thousands: one call, not one
  * per service). *rows and its strings are malloc'd and the caller's

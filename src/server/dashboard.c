@@ -420,30 +420,15 @@ static int rows_of_cluster(ordo_server *srv, svc_rows *rows) {
     ordo_journal_service_row *r = &rows->r[i];
     const char *svc = rows->lease[i].service;
     ordo_cluster_shard *sh = ordo_cluster_shard_get(srv->cl, svc);
-    ordo_journal_service_info in;
     rows->n = i + 1;
-    if ((r->name = strdup(svc)) == NULL) {
-      if (sh != NULL)
-        ordo_cluster_shard_put(sh);
-      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
-    }
-    if (sh != NULL &&
-        ordo_journal_get_service(ordo_cluster_shard_journal(sh), svc, &in) ==
-            ORDO_OK) {
-      rows->known[i] = 1;
-      r->depth = in.depth;
-      r->queued = in.queued;
-      r->waiting = in.waiting;
-      r->in_flight = in.in_flight;
-      r->unknown = in.unknown;
-      r->committed = in.committed;
-      r->invalid = in.invalid;
-      r->halted = in.halted;
-      r->halt_batch = in.halt_batch; /* moved */
-      r->halt_reason = in.halt_reason;
-    }
+    /* Run here and in memory: its counters; else only its name. */
+    rows->known[i] =
+        sh != NULL && ordo_journal_get_service_row(
+                          ordo_cluster_shard_journal(sh), svc, r) == ORDO_OK;
     if (sh != NULL)
       ordo_cluster_shard_put(sh);
+    if (!rows->known[i] && (r->name = strdup(svc)) == NULL)
+      return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   }
   return ORDO_OK;
 }
