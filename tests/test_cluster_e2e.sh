@@ -15,7 +15,11 @@
 # must end with every batch final, 0 acknowledged batches lost,
 # 0 committed twice (the ledger's blocks), `ordo verify` equal (the ledger
 # is the serial replay of the workload), at least two kills (stops), and
-# the longest stall of any service at most TTL + 2 s. After the SIGSTOP
+# every service going on after each failover: its longest stall under
+# 3 TTL + 2 s, a hang detector and not a timing claim (a takeover is due
+# once a lease expires; how soon it comes, TTL + 2 s in a quiet run, is
+# measured by `ordo bench cluster`, docs/benchmarks.md: a shared two-core
+# CI machine stretched it to 4.06 s once). After the SIGSTOP
 # run the stopped instances' logs must say that they lost their leases.
 #
 # The lease TTL is 2 s here (5 s by default) so that a run of a few
@@ -55,8 +59,9 @@ if d["lost"] != 0: problems.append("%d acknowledged batches lost" % d["lost"])
 if d["committed_twice"] != 0: problems.append("%d committed twice" % d["committed_twice"])
 if not d["verify_equal"]: problems.append("verify: %d differences" % d["differences"])
 if d["kills"] < 2: problems.append("only %d kills" % d["kills"])
-if d["max_stall_s"] > ttl + 2:
-    problems.append("service %s stalled %.2f s > TTL + 2 s" % (d["max_stall_service"], d["max_stall_s"]))
+if d["max_stall_s"] > 3 * ttl + 2:
+    problems.append("service %s stalled %.2f s > 3 TTL + 2 s: a failover did not complete" %
+                    (d["max_stall_service"], d["max_stall_s"]))
 if d["committed"] + d["invalid"] != d["batches"]: problems.append("final %d of %d" % (d["committed"] + d["invalid"], d["batches"]))
 print(("FAIL " if problems else "ok   ") + "%s: %d batches, %d kills, %d lost, %d twice, verify %s, longest stall %.2f s (%s), %.0f batches/s%s" %
       (name, d["batches"], d["kills"], d["lost"], d["committed_twice"], "equal" if d["verify_equal"] else "DIFFERENT",
@@ -122,6 +127,19 @@ try:
         time.sleep(0.1)
     check(sorted(owners) == ["svc0", "svc1"] and all(o in ("a", "b") for o in owners.values()),
           "/v1/queue names an owner for each service: %s" % owners)
+    # Each instance advertises the URL it listens on (written at its next
+    # lease round): the others name it with the owner.
+    for _ in range(100):
+        urls = {}
+        for svc, owner in owners.items():
+            other = "b" if owner == "a" else "a"
+            st, so = call(other, "GET", "/v1/services/" + svc)
+            urls[svc] = so.get("owner_url") if st == 200 else None
+        if all(urls[s] == base[o] for s, o in owners.items()):
+            break
+        time.sleep(0.1)
+    check(all(urls[s] == base[o] for s, o in owners.items()),
+          "each service's owner_url is its owner's address: %s" % urls)
     for svc, owner in owners.items():
         other = "b" if owner == "a" else "a"
         st, s_own = call(owner, "GET", "/v1/services/" + svc)
@@ -135,7 +153,8 @@ try:
         check(st == 200 and b_own.get("state") == "QUEUED" and b_own.get("owner") == owner,
               "GET /v1/batches/%s on its owner: %s" % (bid, b_own.get("state")))
         st, b_oth = call(other, "GET", "/v1/batches/" + bid)
-        check(st == 421 and b_oth.get("owner") == owner and b_oth.get("service") == svc,
+        check(st == 421 and b_oth.get("owner") == owner and b_oth.get("service") == svc and
+              b_oth.get("owner_url") == base[owner],
               "GET /v1/batches/%s on %s: %d naming owner %s" % (bid, other, st, b_oth.get("owner")))
         st, _ = call(other, "DELETE", "/v1/batches/" + bid)
         check(st == 421, "DELETE on the non-owner: %d" % st)
@@ -150,6 +169,7 @@ try:
         rows = {r["name"]: r for r in page.get("services", [])} if st == 200 else {}
         check(st == 200 and page.get("total") == 2 and sorted(rows) == ["svc0", "svc1"] and
               all(rows[s]["owner"] == owners[s] for s in rows) and
+              all(rows[s].get("owner_url") == base[owners[s]] for s in rows) and
               all((rows[s]["depth"] is not None) == (owners[s] == iid) for s in rows),
               "GET /v1/services on %s: owners %s, counters only for its own" %
               (iid, {s: (r["owner"], r["depth"]) for s, r in rows.items()}))

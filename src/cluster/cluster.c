@@ -224,6 +224,18 @@ void ordo_cluster_shard_set_userdata(ordo_cluster_shard *s, void *ud) {
 const char *ordo_cluster_instance_id(const ordo_cluster *cl) { return cl->id; }
 unsigned ordo_cluster_ttl_ms(const ordo_cluster *cl) { return cl->ttl_ms; }
 
+int ordo_cluster_set_advertise(ordo_cluster *cl, const char *url) {
+  char *copy = NULL, *old;
+  if (url != NULL && (copy = ordo__strdup(url)) == NULL)
+    return ordo__set_last_error(ORDO_E_NOMEM, NULL);
+  pthread_mutex_lock(&cl->mu);
+  old = cl->advertise;
+  cl->advertise = copy;
+  pthread_mutex_unlock(&cl->mu);
+  free(old);
+  return ORDO_OK;
+}
+
 void ordo_cluster_get_stats(ordo_cluster *cl, ordo_cluster_stats *st) {
   pthread_mutex_lock(&cl->mu);
   *st = cl->stats;

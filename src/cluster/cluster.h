@@ -101,6 +101,10 @@ void ordo_cluster_close(ordo_cluster *cl);
 /* This instance's id (the cluster's copy). */
 const char *ordo_cluster_instance_id(const ordo_cluster *cl);
 unsigned ordo_cluster_ttl_ms(const ordo_cluster *cl);
+/* Set (or with NULL clear) the HTTP URL the others name this instance by
+ * (a 421, the dashboard's owner link): known to a server only once it
+ * listens. Written at the next lease round. ORDO_E_NOMEM. Any thread. */
+int ordo_cluster_set_advertise(ordo_cluster *cl, const char *url);
 
 /*
  * Enqueue specs[0..n) into the shared queue in one transaction (module
@@ -145,6 +149,7 @@ typedef struct ordo_cluster_lease {
   uint64_t epoch;
   long long expires_in_ms;   /* negative: expired */
   uint64_t inbox;            /* batches not yet in the owner's journal */
+  char owner_url[256];       /* the owner's advertised HTTP URL, or "" */
 } ordo_cluster_lease;
 
 /*

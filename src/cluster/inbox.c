@@ -682,8 +682,10 @@ int ordo_cluster_leases(ordo_cluster *cl, const char *service,
       " CASE WHEN l.expires_at = '-infinity' THEN -1 ELSE"
       " (extract(epoch FROM l.expires_at - now()) * 1000)::bigint END,"
       " (SELECT count(*) FROM ordo_cluster_batch b WHERE b.queue = s.queue"
-      " AND b.service = s.service AND NOT b.moved)"
+      " AND b.service = s.service AND NOT b.moved), coalesce(i.url, '')"
       " FROM ordo_cluster_seq s LEFT JOIN ordo_lease l ON l.name = s.lease"
+      " LEFT JOIN ordo_cluster_instance i ON i.queue = s.queue"
+      " AND i.id = l.owner"
       " WHERE s.queue = $1 AND ($2::text IS NULL OR s.service = $2)"
       " ORDER BY s.service",
       2, v, err, sizeof err, state);
@@ -707,6 +709,7 @@ int ordo_cluster_leases(ordo_cluster *cl, const char *service,
     l->epoch = strtoull(PQgetvalue(r, k, 2), NULL, 10);
     l->expires_in_ms = atoll(PQgetvalue(r, k, 3));
     l->inbox = strtoull(PQgetvalue(r, k, 4), NULL, 10);
+    snprintf(l->owner_url, sizeof l->owner_url, "%s", PQgetvalue(r, k, 5));
   }
   *n = (size_t)rows;
   PQclear(r);

@@ -376,7 +376,12 @@ int ordo__cl_round(ordo_cluster *cl) {
     return rc;
   snprintf(ttl, sizeof ttl, "%u", cl->ttl_ms);
   /* joined_at is this process's start: an id restarted is a newcomer. */
-  const char *hb[4] = {cl->queue, cl->id, cl->advertise,
+  char advertise[256];
+  pthread_mutex_lock(&cl->mu);
+  snprintf(advertise, sizeof advertise, "%s",
+           cl->advertise != NULL ? cl->advertise : "");
+  pthread_mutex_unlock(&cl->mu);
+  const char *hb[4] = {cl->queue, cl->id, advertise[0] ? advertise : NULL,
                        cl->joined ? "f" : "t"};
   PGresult *r = ordo__cl_exec(
       cl->lc,

@@ -321,6 +321,8 @@ static void owner_json(ordo_server *srv, json_t *o, const char *service) {
   json_object_set_new(o, "lease_expires_in_ms",
                       json_integer(l[0].expires_in_ms));
   json_object_set_new(o, "inbox", json_integer((json_int_t)l[0].inbox));
+  if (l[0].owner_url[0] != '\0')
+    json_object_set_new(o, "owner_url", json_string(l[0].owner_url));
   free(l);
 }
 

@@ -460,6 +460,8 @@ static json_t *row_json(const svc_rows *rows,
     json_object_set_new(o, "owner",
                         l->owner[0] ? json_string(l->owner) : json_null());
     json_object_set_new(o, "epoch", json_integer((json_int_t)l->epoch));
+    if (l->owner_url[0] != '\0')
+      json_object_set_new(o, "owner_url", json_string(l->owner_url));
   }
   return o;
 }

@@ -330,6 +330,22 @@ static int http_start(ordo_server *srv, const char *bind, int port) {
   return ORDO_OK;
 }
 
+/* A cluster instance's URL for the others (a 421 names it, the dashboard
+ * links to it): http://BIND:PORT once the port is known. A wildcard bind
+ * says nothing of the address others reach, so it advertises none. */
+static int advertise(ordo_server *srv) {
+  char url[300];
+  int port = atomic_load(&srv->http_port);
+  const char *b = srv->bind != NULL ? srv->bind : "127.0.0.1";
+  if (port <= 0 || strcmp(b, "0.0.0.0") == 0 || strcmp(b, "::") == 0 ||
+      b[0] == '\0')
+    return ORDO_OK;
+  snprintf(url, sizeof url, strchr(b, ':') != NULL ? "http://[%s]:%d"
+                                                   : "http://%s:%d",
+           b, port);
+  return ordo_cluster_set_advertise(srv->cl, url);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Start and stop                                                            */
 /* ------------------------------------------------------------------------ */
@@ -582,6 +598,8 @@ int ordo_server_start(const ordo_server_options *o, ordo_server **out) {
   if ((rc = ordo__srv_sampler_start(srv)) != ORDO_OK)
     goto fail;
   if (o->port >= 0 && (rc = http_start(srv, srv->bind, o->port)) != ORDO_OK)
+    goto fail;
+  if (srv->cl != NULL && (rc = advertise(srv)) != ORDO_OK)
     goto fail;
   *out = srv;
   return ORDO_OK;

@@ -775,7 +775,24 @@
     if (r.c.halted.title !== htitle) r.c.halted.title = htitle;
     if (hb) r.c.halted.dataset.batch = hb; else delete r.c.halted.dataset.batch;
     const owner = s.owner != null ? String(s.owner) : '';
-    setCell(r, 'owner', owner);
+    // In a cluster: a link to the owner's own dashboard (it asks for the
+    // token again: another origin, another tab's storage).
+    const ourl = typeof s.owner_url === 'string' && /^https?:\/\/[^\s]+$/.test(s.owner_url)
+      ? s.owner_url.replace(/\/+$/, '') + '/ui' : '';
+    const okey = owner + '\n' + ourl;
+    if (r.v.owner !== okey) {
+      r.v.owner = okey;
+      if (ourl && owner) {
+        const a = el('a');
+        a.href = ourl;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+        a.textContent = owner;
+        r.c.owner.replaceChildren(a);
+      } else {
+        r.c.owner.textContent = owner;
+      }
+    }
     const otitle = owner && s.epoch != null ? `epoch ${s.epoch}` : '';
     if (r.c.owner.title !== otitle) r.c.owner.title = otitle;
     const bcls = s.halted ? 'act-resume' : 'act-halt danger';
