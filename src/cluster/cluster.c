@@ -25,13 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-unsigned long long ordo__cl_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (unsigned long long)ts.tv_sec * 1000u +
-         (unsigned long long)ts.tv_nsec / 1000000u;
-}
-
 void ordo_cluster_options_init(ordo_cluster_options *opt) {
   memset(opt, 0, sizeof(*opt));
   ordo_journal_options_init(&opt->journal);
@@ -43,13 +36,13 @@ void ordo__cl_error(ordo_cluster *cl, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(cl->stats.last_error, sizeof cl->stats.last_error, fmt, ap);
   va_end(ap);
-  cl->stats.last_error_ms = ordo__cl_wall_ms();
+  cl->stats.last_error_ms = ordo__wall_ms();
   pthread_mutex_unlock(&cl->mu);
 }
 
 void ordo__cl_log(const char *fmt, ...) {
   char line[1024], when[40];
-  unsigned long long ms = ordo__cl_wall_ms();
+  unsigned long long ms = ordo__wall_ms();
   time_t t = (time_t)(ms / 1000);
   struct tm tm;
   va_list ap;
@@ -248,7 +241,7 @@ void ordo_cluster_get_stats(ordo_cluster *cl, ordo_cluster_stats *st) {
 /* Wait until the next round is due, pumping on notifications. */
 static void wait_round(ordo_cluster *cl, unsigned long long due_ms) {
   for (;;) {
-    unsigned long long now = ordo__cl_wall_ms();
+    unsigned long long now = ordo__wall_ms();
     pthread_mutex_lock(&cl->mu);
     int stop = cl->stop;
     pthread_mutex_unlock(&cl->mu);
@@ -273,7 +266,7 @@ static void wait_round(ordo_cluster *cl, unsigned long long due_ms) {
 static void *lease_main(void *arg) {
   ordo_cluster *cl = arg;
   for (;;) {
-    unsigned long long start = ordo__cl_wall_ms();
+    unsigned long long start = ordo__wall_ms();
     pthread_mutex_lock(&cl->mu);
     int stop = cl->stop;
     pthread_mutex_unlock(&cl->mu);

@@ -92,7 +92,6 @@ void ordo__cl_changed(ordo_cluster *cl);
 /* A shard stops being live (lost: the lease went to another); moves to
  * retiring with the map's reference dropped. cl->mu held. */
 void ordo__cl_retire_locked(ordo_cluster *cl, size_t i, int lost);
-unsigned long long ordo__cl_wall_ms(void);
 void ordo__cl_error(ordo_cluster *cl, const char *fmt, ...) ORDO__PRINTF(2, 3);
 /* A line on stderr, after the UTC time to the millisecond: when a lease
  * moved is what an operator reads these for. */

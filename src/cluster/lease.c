@@ -94,7 +94,7 @@ static int renew(ordo_cluster *cl) {
   if (r == NULL)
     return round_fail(cl, "renewing leases", err);
   int nrows = PQntuples(r), changed = 0;
-  cl->renewed_ms = ordo__cl_wall_ms();
+  cl->renewed_ms = ordo__wall_ms();
   pthread_mutex_lock(&cl->mu);
   for (size_t i = 0; i < cl->nshards;) {
     ordo_cluster_shard *s = cl->shards[i];
@@ -225,7 +225,7 @@ static void *adopt_main(void *arg) {
   ordo_journal *j = NULL;
   ordo_journal_options jo = cl->jopt;
   jo.fence_epoch = a->epoch;
-  unsigned long long t0 = ordo__cl_wall_ms();
+  unsigned long long t0 = ordo__wall_ms();
   int rc = ordo__storage_data_path(cl->url, a->lease, path, sizeof path);
   if (rc == ORDO_OK)
     rc = ordo_journal_open(cl->ctx, path, &jo, &j);
@@ -261,7 +261,7 @@ static void *adopt_main(void *arg) {
     ordo__cl_log("ordo cluster %s: runs service %s from epoch %llu (its "
                  "journal read in %llu ms; %zu batches the last owner sent "
                  "are settled with the ledger first)\n", cl->id, a->service,
-                 (unsigned long long)a->epoch, ordo__cl_wall_ms() - t0,
+                 (unsigned long long)a->epoch, ordo__wall_ms() - t0,
                  t.unknown);
   ordo__cl_changed(cl);
   ordo_cluster_shard *s = ordo_cluster_shard_get(cl, a->service);
@@ -370,7 +370,7 @@ int ordo__cl_round(ordo_cluster *cl) {
   pthread_mutex_unlock(&cl->mu);
   /* Not renewed for a TTL: another instance may own them all by now. */
   if (cl->renewed_ms != 0 &&
-      ordo__cl_wall_ms() > cl->renewed_ms + cl->ttl_ms)
+      ordo__wall_ms() > cl->renewed_ms + cl->ttl_ms)
     stop_all(cl, "the leases could not be renewed for a whole TTL");
   if ((rc = reconnect(cl)) != ORDO_OK)
     return rc;
@@ -434,7 +434,7 @@ int ordo__cl_round(ordo_cluster *cl) {
    * the old one had sent, so a share that holds only for a moment (an
    * instance that comes back and dies again) is not worth one. */
   int released = 0;
-  unsigned long long now = ordo__cl_wall_ms();
+  unsigned long long now = ordo__wall_ms();
   if ((long)cl->nshards <= keep)
     cl->over_since_ms = 0;
   else if (cl->over_since_ms == 0)
@@ -466,7 +466,7 @@ int ordo__cl_round(ordo_cluster *cl) {
                     state);
   cl->expiry_ms = 0;
   if (r != NULL && !PQgetisnull(r, 0, 0))
-    cl->expiry_ms = ordo__cl_wall_ms() + (unsigned long long)atoll(
+    cl->expiry_ms = ordo__wall_ms() + (unsigned long long)atoll(
                                              PQgetvalue(r, 0, 0));
   PQclear(r);
   /* What a lost notification would have left in the inbox. */

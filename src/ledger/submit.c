@@ -163,13 +163,6 @@ static void totals(ordo_journal *j, counts *c) {
   c->invalid = (long long)t.invalid;
 }
 
-static unsigned long long unix_ms_now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return (unsigned long long)t.tv_sec * 1000ull +
-         (unsigned long long)t.tv_nsec / 1000000ull;
-}
-
 /* "20:41:03" local time of Unix ms. */
 static const char *clock_of(unsigned long long ms, char *buf, size_t cap) {
   time_t tt = (time_t)(ms / 1000);
@@ -288,7 +281,7 @@ int ordo__submit_run(const ordo__submit_opts *o) {
       if (p.ledger_down)
         snprintf(down, sizeof down, "  ledger unreachable since %s (%.0f s)",
                  clock_of(p.down_since_ms, (char[16]){0}, 16),
-                 (double)(unix_ms_now() - p.down_since_ms) / 1000.0);
+                 (double)(ordo__wall_ms() - p.down_since_ms) / 1000.0);
       fprintf(stderr, "%s%lld queued  %lld waiting  %lld in flight  "
               "%lld committed  %lld invalid  %.0f batches/s%s%s",
               tty ? "\r" : "", c.queued, c.waiting, c.in_flight + c.unknown,

@@ -66,12 +66,6 @@ uint64_t ordo__j_rd64(const unsigned char in[8]) {
   return v;
 }
 
-uint64_t ordo__j_wall_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
-}
-
 static unsigned lat_bucket(uint64_t v) {
   unsigned e = 0;
   if (v < 4)
@@ -132,7 +126,7 @@ int ordo__j_journal_check_as(ordo_journal *j, int enqueue) {
   if (block)
     while (j->failed != ORDO_OK && (j->recovering || j->outstanding > 0))
       pthread_cond_wait(&j->idle_cv, &j->mu);
-  now = ordo__j_wall_ms();
+  now = ordo__wall_ms();
   if (j->failed != ORDO_OK && !j->recovering && j->outstanding == 0 &&
       now >= j->quiet_until && now >= j->retry_ms) {
     ordo__j_start_recovery(j);
@@ -161,7 +155,7 @@ static void journal_fail_at(ordo_journal *j, int status, const char *msg,
                             uint64_t ev) {
   if (j->fail_event == 0 || ev < j->fail_event)
     j->fail_event = ev;
-  j->quiet_until = ordo__j_wall_ms() + j->quiet_ms;
+  j->quiet_until = ordo__wall_ms() + j->quiet_ms;
   if (j->failed != ORDO_OK)
     return;
   j->failed = status != ORDO_OK ? status : ORDO_E_STORAGE;
@@ -794,7 +788,7 @@ void ordo__j_fin_flush(ordo_journal *j, const char *const *direct, size_t n) {
       ordo_queue_state st;
       const char *why = NULL;
       if (t == 0)
-        t = ordo__j_wall_ms();
+        t = ordo__wall_ms();
       (void)ordo_queue_batch_status(j->q, id, &st, &why);
       (void)ordo_queue_set_finish_time(j->q, id, t);
       (void)ordo__j_journal_note(

@@ -247,16 +247,16 @@ int ordo_journal_open(ordo_ctx *ctx, const char *path,
   }
   j->ck_every_ms = opt->checkpoint_ms > 0 ? (uint64_t)opt->checkpoint_ms
                                           : CK_DEFAULT_MS;
-  j->ck_wall_ms = ordo__j_wall_ms();
+  j->ck_wall_ms = ordo__wall_ms();
   j->ret_count = opt->retention_count > 0
                      ? (unsigned long long)opt->retention_count
                      : RETAIN_DEFAULT_COUNT;
   j->ret_ms = opt->retention_ms > 0 ? (uint64_t)opt->retention_ms
                                     : RETAIN_DEFAULT_MS;
-  j->exp_wall_ms = ordo__j_wall_ms();
+  j->exp_wall_ms = ordo__wall_ms();
   j->svc_idle_ms = opt->service_idle_ms > 0 ? (uint64_t)opt->service_idle_ms
                                             : SERVICE_IDLE_DEFAULT_MS;
-  j->svc_wall_ms = ordo__j_wall_ms();
+  j->svc_wall_ms = ordo__wall_ms();
   ordo__idset_init(&j->gone_ids);
   ordo__idset_init(&j->gone_lids);
   qopt = opt->queue;

@@ -409,7 +409,7 @@ int ordo__j_ck_due(ordo_journal *j) {
     return 0;
   tail = j->next_event - (j->ck_event > 0 ? j->ck_event : 1);
   return tail >= j->ck_every_records ||
-         (tail > 0 && ordo__j_wall_ms() - j->ck_wall_ms >= j->ck_every_ms);
+         (tail > 0 && ordo__wall_ms() - j->ck_wall_ms >= j->ck_every_ms);
 }
 
 /*
@@ -428,7 +428,7 @@ int ordo__j_journal_checkpoint(ordo_journal *j) {
   memset(&c, 0, sizeof c);
   c.j = j;
   c.E = j->next_event;
-  j->ck_wall_ms = ordo__j_wall_ms(); /* tried: not again at once if it fails */
+  j->ck_wall_ms = ordo__wall_ms(); /* tried: not again at once if it fails */
   ordo__j_journal_evict(j);
   /* Part 0 is put last (the header needs the count); reserve it. */
   if (ck_grow(&c) != ORDO_OK) {

@@ -383,7 +383,7 @@ static ordo_op *enqueue_many(ordo_journal *j,
     aop = NULL;
     ahead = 0;
   }
-  now = ordo__j_wall_ms();
+  now = ordo__wall_ms();
   pthread_mutex_lock(&j->mu);
   if ((rc = ordo__j_journal_check_as(j, 1)) != ORDO_OK) {
     pthread_mutex_unlock(&j->mu);
@@ -606,8 +606,8 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
     /* Services empty and idle for svc_idle_ms leave memory (their
      * counters with them), checked once a minute. */
     if (rc == ORDO_OK &&
-        ordo__j_wall_ms() - j->svc_wall_ms >= EXPIRE_EVERY_MS) {
-      uint64_t now = ordo__j_wall_ms();
+        ordo__wall_ms() - j->svc_wall_ms >= EXPIRE_EVERY_MS) {
+      uint64_t now = ordo__wall_ms();
       j->svc_wall_ms = now;
       if (now > j->svc_idle_ms)
         j->services_dropped +=
@@ -616,7 +616,7 @@ int ordo_journal_take(ordo_journal *j, ordo_queue_item *out, size_t max,
     /* Dep timeouts are due by the wall clock: the submitter's every step
      * passes here (ordo_journal_expire for a caller that has no take). */
     if (rc == ORDO_OK && ordo_queue_next_expiry(j->q, &due)) {
-      uint64_t now = ordo__j_wall_ms();
+      uint64_t now = ordo__wall_ms();
       if (due <= now)
         rc = expire_locked(j, now, NULL);
     }
@@ -755,7 +755,7 @@ int ordo_journal_finish_many(ordo_journal *j, const ordo_queue_verdict *v,
     return ordo__set_last_error(ORDO_E_NOMEM, NULL);
   pthread_mutex_lock(&j->mu);
   if ((rc = ordo__j_journal_check(j)) == ORDO_OK) {
-    uint64_t t = ordo__j_wall_ms();
+    uint64_t t = ordo__wall_ms();
     int qrc = ordo_queue_finish_many(j->q, v, n, &d);
     /* What the queue applied is journaled, even past a failed verdict. */
     for (i = 0; i < d; i++) {
@@ -823,7 +823,7 @@ int ordo_journal_expire(ordo_journal *j, uint64_t now_ms, size_t *expired) {
   pthread_mutex_lock(&j->mu);
   if ((rc = ordo__j_journal_check(j)) == ORDO_OK &&
       (rc = ordo__j_gone_wait(j)) == ORDO_OK)
-    rc = expire_locked(j, now_ms != 0 ? now_ms : ordo__j_wall_ms(), expired);
+    rc = expire_locked(j, now_ms != 0 ? now_ms : ordo__wall_ms(), expired);
   pthread_mutex_unlock(&j->mu);
   return rc;
 }
@@ -853,7 +853,7 @@ ordo_op *ordo_journal_cancel(ordo_journal *j, const char *id) {
     rc = ordo__set_last_error(ORDO_E_STATE, "cancel %s: the batch is UNKNOWN: "
                               "it was sent before a restart and its verdict "
                               "will come from the ledger", id);
-  t = ordo__j_wall_ms();
+  t = ordo__wall_ms();
   /* The answer and the record before the queue changes: after it, a
    * failure for want of memory could only stop the journal. The op is
    * answered once the record is durable: a cancel lost in a crash would

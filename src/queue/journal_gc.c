@@ -392,7 +392,7 @@ static void expire_scanned(ordo_storage_req *req) {
   ordo_journal *j = x->j;
   ordo_storage_record *recs;
   size_t n, i, cap = 0;
-  uint64_t now = ordo__j_wall_ms();
+  uint64_t now = ordo__wall_ms();
   int stop = 0;
 
   pthread_mutex_lock(&j->mu);
@@ -501,7 +501,7 @@ void ordo__j_expire_start(ordo_journal *j) {
   if (j->expiring || j->closing || j->failed != ORDO_OK || j->recovering ||
       j->st == NULL || !j->gone_loaded || j->gone_ids.n == 0)
     return;
-  now = ordo__j_wall_ms();
+  now = ordo__wall_ms();
   if (j->gone_ids.n <= j->ret_count && now - j->exp_wall_ms < EXPIRE_EVERY_MS)
     return;
   j->exp_wall_ms = now;

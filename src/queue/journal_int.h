@@ -293,7 +293,6 @@ int ordo__j_unknown_drop(ordo_journal *j, const char *id);
 int ordo__j_unknown_has(const ordo_journal *j, const char *id);
 void ordo__j_untagged_drop(ordo_journal *j);
 void ordo__j_untagged_note(ordo_journal *j, uint64_t ev);
-uint64_t ordo__j_wall_ms(void);
 void ordo__j_write_done(ordo_storage_req *req);
 
 /* ---- journal_seg.c ---- */

@@ -464,7 +464,7 @@ static void recovery_failed(ordo_journal *j, jrecovery *r) {
       j->recover_pause_ms == 0 ? 50 : j->recover_pause_ms * 2;
   if (j->recover_pause_ms > 2000)
     j->recover_pause_ms = 2000;
-  j->retry_ms = ordo__j_wall_ms() + j->recover_pause_ms;
+  j->retry_ms = ordo__wall_ms() + j->recover_pause_ms;
   pthread_cond_broadcast(&j->idle_cv);
 }
 

@@ -101,13 +101,6 @@ void ordo_submitter_options_init(ordo_submitter_options *opt) {
   opt->probe_ms = 5000;
 }
 
-static unsigned long long unix_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_REALTIME, &t);
-  return (unsigned long long)t.tv_sec * 1000ull +
-         (unsigned long long)t.tv_nsec / 1000000ull;
-}
-
 /* ---- health ---------------------------------------------------------------- */
 
 static int cause_of(int rc) {
@@ -159,7 +152,7 @@ static void note_failure(ordo_submitter *s, int rc, int counts,
                          const char *fmt, ...) {
   int cause = rc == ORDO_E_PENDING ? ORDO_SUBMITTER_CAUSE_TIMEOUT
                                    : cause_of(rc);
-  unsigned long long now = unix_ms();
+  unsigned long long now = ordo__wall_ms();
   va_list ap;
   s->contact_ns = ordo__now_ns();
   pthread_mutex_lock(&s->mu);
@@ -449,7 +442,7 @@ static int port_call(ordo_submitter *s, ordo_op *op, const char *what,
       ordo_submitter_progress p;
       ordo_submitter_get_progress(s, &p);
       if (p.ledger_down &&
-          unix_ms() - p.down_since_ms >= s->opt.give_up_ms) {
+          ordo__wall_ms() - p.down_since_ms >= s->opt.give_up_ms) {
         (void)ordo_op_cancel(op); /* the transfer is aborted */
         (void)ordo_op_wait(op, -1);
         snprintf(msg, cap, "%s: no answer from the ledger for %.1f s", what,
@@ -831,11 +824,11 @@ static int gave_up(ordo_submitter *s) {
   if (s->opt.give_up_ms == 0)
     return 0;
   ordo_submitter_get_progress(s, &p);
-  if (!p.ledger_down || unix_ms() - p.down_since_ms < s->opt.give_up_ms)
+  if (!p.ledger_down || ordo__wall_ms() - p.down_since_ms < s->opt.give_up_ms)
     return 0;
   ordo__set_last_error(p.last_error_code, "the ledger has been unreachable "
                        "for %.1f s: %s",
-                       (double)(unix_ms() - p.down_since_ms) / 1000.0,
+                       (double)(ordo__wall_ms() - p.down_since_ms) / 1000.0,
                        p.last_error);
   return 1;
 }

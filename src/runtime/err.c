@@ -64,3 +64,10 @@ unsigned long long ordo__now_ns(void) {
   return (unsigned long long)ts.tv_sec * 1000000000ull +
          (unsigned long long)ts.tv_nsec;
 }
+
+unsigned long long ordo__wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (unsigned long long)ts.tv_sec * 1000ull +
+         (unsigned long long)ts.tv_nsec / 1000000ull;
+}

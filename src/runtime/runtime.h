@@ -176,6 +176,9 @@ int ordo__ctx_closer_detach(ordo_ctx *ctx, ordo__ctx_closer *c);
 
 /* Monotonic clock in nanoseconds. */
 unsigned long long ordo__now_ns(void);
+/* Wall clock (Unix time) in milliseconds: for what is journaled, shown
+ * or compared with another process's times. */
+unsigned long long ordo__wall_ms(void);
 
 /* Record the thread's last error (ordo_last_error*); returns code. */
 int ordo__set_last_error(int code, const char *fmt, ...) ORDO__PRINTF(2, 3);

@@ -23,13 +23,6 @@
 #define SRV_SAMPLE_MS 1000
 #define SRV_SERVICES_PAGE_MAX 500
 
-static unsigned long long unix_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (unsigned long long)ts.tv_sec * 1000u +
-         (unsigned long long)ts.tv_nsec / 1000000u;
-}
-
 /* The queue's totals in either mode (zeroed when there is no journal). */
 static void srv_totals(ordo_server *srv, ordo_journal_totals *t) {
   memset(t, 0, sizeof(*t));
@@ -51,7 +44,7 @@ static void sample_take(ordo_server *srv) {
   srv_totals(srv, &t);
   (void)ordo__srv_progress(srv, &p);
   memset(&s, 0, sizeof(s));
-  s.t_ms = unix_ms();
+  s.t_ms = ordo__wall_ms();
   pthread_mutex_lock(&srv->stat_mu);
   s.enqueued = srv->enqueued;
   pthread_mutex_unlock(&srv->stat_mu);
@@ -206,7 +199,7 @@ int ordo__srv_dashboard(ordo_server *srv, const ordo_server_request *req,
   o = json_pack(
       "{s:I,s:o,s:s,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},"
       "s:o,s:o}",
-      "time_ms", (json_int_t)unix_ms(), "instance",
+      "time_ms", (json_int_t)ordo__wall_ms(), "instance",
       srv->cl != NULL ? json_string(ordo_cluster_instance_id(srv->cl))
                       : json_null(),
       "version", ORDO_VERSION_STRING, "totals", "enqueued", (json_int_t)enq,

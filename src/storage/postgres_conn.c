@@ -18,13 +18,6 @@
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static pg_pool *registry;
 
-static unsigned long long wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (unsigned long long)ts.tv_sec * 1000u +
-         (unsigned long long)ts.tv_nsec / 1000000u;
-}
-
 /* libpq's messages run over several lines ("server closed the connection
  * unexpectedly\n\tThis probably means..."): keep the first. */
 void ordo__pg_one_line(char *s) {
@@ -303,7 +296,7 @@ void ordo__pg_pool_health(pg_pool *p, const char *err) {
     p->down_since_ms = 0;
   } else {
     if (p->down_since_ms == 0)
-      p->down_since_ms = wall_ms();
+      p->down_since_ms = ordo__wall_ms();
     snprintf(p->last_error, sizeof p->last_error, "%s", err);
   }
   pthread_mutex_unlock(&p->mu);
