@@ -392,6 +392,12 @@ rdir="$wdir/run dir 'q"
 wrun run-odd-dir 0 "$ordo" run --services 2 --batches 20 --block-ms 20 --keep "$rdir" --json
 wjson run-odd-dir 'assert all(r["verified"] for r in d["runs"]), d'
 [ -f "$rdir/verify-parallel.json" ] && echo "ok   run-odd-dir kept" || { echo "FAIL run-odd-dir: nothing kept in $rdir"; fail=1; }
+# Without --json, ordo run names each server's dashboard with the run's
+# token in the fragment (README, The dashboard).
+wrun run-text 0 "$ordo" run --services 2 --batches 20 --block-ms 20
+for s in serial parallel; do
+  werr run-text "watch the $s run at http://127\.0\.0\.1:[0-9]*/ui#token=[0-9a-f]\{64\}"
+done
 unset ORDO_WALLET_KEY
 if grep -l -e "$wkey" -e "$xkey" "$wdir"/*.out "$wdir"/*.err; then
   echo "FAIL a key appears in the output above"; fail=1
